@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what rsafe builds and tests with on Debian 12, and creates the unprivileged test user.
+# Idempotent; needs root (or sudo). Used by the README's first command and by tests/run.sh.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+PKGS=(
+  build-essential pkg-config libseccomp-dev   # build: libseccomp for the seccomp filters
+  uidmap                                      # newuidmap/newgidmap: subuid ranges for rootless runs
+  umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
+  docker-registry apache2-utils               # tests: a real OCI distribution registry (+ htpasswd)
+  crun runc bubblewrap                        # tests and bench: peer runtimes
+  mmdebstrap hyperfine zstd jq curl ca-certificates
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The unprivileged user the rootless tests run as, with a subordinate id range.
+if ! id rsafe-test >/dev/null 2>&1; then
+  $SUDO useradd -m -s /bin/sh rsafe-test
+fi
+grep -q '^rsafe-test:' /etc/subuid 2>/dev/null || echo 'rsafe-test:200000:65536' | $SUDO tee -a /etc/subuid >/dev/null
+grep -q '^rsafe-test:' /etc/subgid 2>/dev/null || echo 'rsafe-test:200000:65536' | $SUDO tee -a /etc/subgid >/dev/null
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

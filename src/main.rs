@@ -1,0 +1,5 @@
+//! The `rsafe` binary: everything lives in the library; this only hands over the exit code.
+
+fn main() {
+    std::process::exit(rsafe::cli::main());
+}

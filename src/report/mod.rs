@@ -1,0 +1,2 @@
+//! Turning findings into output for people (table), programs (JSON) and code scanning (SARIF).
+#![forbid(unsafe_code)]
