@@ -1,7 +1,265 @@
 //! Auditing: images, Dockerfiles, compose files and running containers all produce [`Finding`]s
 //! in one model, so one report writer and one `--fail-on` gate serve them all.
+//!
+//! The image audit ([`audit_image`]) works in two passes:
+//! 1. every layer is read as a stream (never extracted), all layers at once and the files inside
+//!    a layer spread over the cores: each entry's metadata is recorded, secrets are searched in
+//!    the files the secret engine wants, ELF hardening is read for privileged binaries
+//!    ([`layers`]);
+//! 2. in layer order, whiteouts and overwrites decide which version of each path the container
+//!    finally sees and which layer deleted the rest ([`layers::MergedView`]); file-system checks
+//!    ([`fs`]) run on what is visible, secrets are reported wherever they are, deleted or not.
+//!
+//! Config checks ([`image`]) read the image config and history. What is reported is decided by
+//! the rules declared next to each check ([`Rule`]); `rsafe rules` lists them.
 #![forbid(unsafe_code)]
 
+pub mod elf;
 pub mod finding;
+pub mod fs;
+pub mod ignore;
+pub mod image;
+pub mod layers;
+
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::config::{Image, ImageError};
+use crate::image::layer::{DEFAULT_MAX_EXPANDED, LayerError};
+use crate::image::{Digest, Store};
 
 pub use finding::{Evidence, Finding, LayerProvenance, Location, Severity};
+
+/// A check rsafe itself makes (secret rules come from the secret engine): its stable id, how bad
+/// a hit usually is, and what to tell the user. Checks build their findings from these, so ids,
+/// titles and fixes never drift from what `rsafe rules` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub id: &'static str,
+    /// The usual severity; a check may raise or lower it for a given hit (said in `description`).
+    pub severity: Severity,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub remediation: &'static str,
+}
+
+impl Rule {
+    /// A finding of this rule at its usual severity.
+    pub fn finding(&self, location: Location, evidence: Option<Evidence>) -> Finding {
+        self.finding_at(self.severity, location, evidence)
+    }
+
+    /// A finding of this rule at a severity the check decided for this hit.
+    pub fn finding_at(
+        &self,
+        severity: Severity,
+        location: Location,
+        evidence: Option<Evidence>,
+    ) -> Finding {
+        Finding {
+            rule: self.id.to_string(),
+            severity,
+            title: self.title.to_string(),
+            location,
+            evidence,
+            remediation: self.remediation.to_string(),
+        }
+    }
+}
+
+/// A rule as reports and `rsafe rules` show it, whoever defines it (rsafe's checks or the secret
+/// engine's data-driven rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub severity: Severity,
+    pub title: String,
+    pub description: String,
+    pub remediation: String,
+}
+
+impl From<&Rule> for RuleInfo {
+    fn from(r: &Rule) -> Self {
+        RuleInfo {
+            id: r.id.to_string(),
+            severity: r.severity,
+            title: r.title.to_string(),
+            description: r.description.to_string(),
+            remediation: r.remediation.to_string(),
+        }
+    }
+}
+
+/// Every rule of rsafe's own checks (image config, layers, file system, ELF), in a stable order.
+pub fn builtin_rules() -> Vec<&'static Rule> {
+    image::RULES
+        .iter()
+        .chain(layers::RULES)
+        .chain(fs::RULES)
+        .chain(elf::RULES)
+        .collect()
+}
+
+/// What the image audit needs from a secret detector: which files are worth reading, and the
+/// secrets in a file or a piece of config text as findings at the location the engine gives.
+/// Kept as a trait so the layer walk does not care how secrets are recognised (and can be tested
+/// with a fake).
+pub trait SecretDetector: Sync {
+    /// Whether the file at `path` (absolute in the image) of `size` bytes should be read.
+    fn wants_path(&self, path: &str, size: u64) -> bool;
+    /// Secrets in a file's content.
+    fn scan_file(&self, path: &str, content: &[u8], location: &Location) -> Vec<Finding>;
+    /// Secrets in a config value (an `Env` entry, a history `created_by`, a label).
+    fn scan_text(&self, text: &str, location: &Location) -> Vec<Finding>;
+}
+
+/// Knobs of an image audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Files larger than this are not read for secrets (they are still checked for mode, owner,
+    /// links). Privileged binaries are read up to this size for their ELF header.
+    pub max_file_size: u64,
+    /// Cap on one layer's expanded size (decompression bombs).
+    pub max_layer_expanded: u64,
+    /// Bytes of file content allowed in flight between the tar reader and the scanning threads
+    /// of one layer; past it the reader scans the file itself (back-pressure without blocking).
+    pub inflight_budget: u64,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            max_file_size: 32 << 20,
+            max_layer_expanded: DEFAULT_MAX_EXPANDED,
+            inflight_budget: 64 << 20,
+        }
+    }
+}
+
+/// Told how an audit advances, so a CLI can draw a progress bar without the engine knowing how.
+pub trait Progress: Sync {
+    /// `n` more uncompressed layer bytes were read.
+    fn bytes(&self, n: u64);
+    /// Layer `index` was read to the end and verified.
+    fn layer_done(&self, index: usize);
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn bytes(&self, _: u64) {}
+    fn layer_done(&self, _: usize) {}
+}
+
+/// Why an audit could not be completed (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("layer {number} ({digest}): not a readable tar stream: {source}")]
+    Tar {
+        /// 1-based, as people count layers.
+        number: usize,
+        digest: Digest,
+        source: io::Error,
+    },
+}
+
+/// How much an image audit read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStats {
+    pub layers: usize,
+    /// Tar entries seen in all layers.
+    pub entries: u64,
+    /// Uncompressed layer bytes streamed.
+    pub bytes: u64,
+    /// Files whose content was read (secrets, ELF headers).
+    pub files_read: u64,
+    /// Bytes of file content read.
+    pub bytes_read: u64,
+}
+
+/// The findings of an image audit and what it read to get them.
+#[derive(Debug, Clone)]
+pub struct ImageAudit {
+    pub findings: Vec<Finding>,
+    pub stats: ScanStats,
+}
+
+/// Audits an image: config, history and labels, then every layer as a stream (see the module
+/// docs). Layers are verified against their digests while read; a mismatch is an error, not a
+/// finding, because nothing read from such a layer can be trusted.
+pub fn audit_image(
+    store: &Store,
+    img: &Image,
+    detector: &dyn SecretDetector,
+    options: &AuditOptions,
+    progress: &dyn Progress,
+) -> Result<ImageAudit, AuditError> {
+    let scans = layers::scan_layers(store, img, detector, options, progress)?;
+    let view = layers::MergedView::build(&scans);
+    let mut findings = image::check_config(img, detector, view.passwd(&scans));
+    findings.extend(layers::secret_findings(&scans, &view));
+    findings.extend(layers::layer_findings(&scans, &view));
+    findings.extend(fs::check_visible(&scans, &view, &fs::MountPoints::of(img)));
+    let stats = ScanStats {
+        layers: scans.len(),
+        entries: scans.iter().map(|s| s.stats.entries).sum(),
+        bytes: scans.iter().map(|s| s.stats.expanded).sum(),
+        files_read: scans.iter().map(|s| s.stats.files_read).sum(),
+        bytes_read: scans.iter().map(|s| s.stats.bytes_read).sum(),
+    };
+    Ok(ImageAudit { findings, stats })
+}
+
+/// Orders findings for every report: worst first, then by rule, then by where.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.location.to_string().cmp(&b.location.to_string()))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn builtin_rule_ids_are_unique_and_namespaced() {
+        let rules = builtin_rules();
+        let ids: BTreeSet<&str> = rules.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), rules.len(), "duplicate rule id");
+        for r in rules {
+            let ns = r.id.split('.').next().unwrap_or_default();
+            assert!(
+                ["image", "layer", "fs", "elf"].contains(&ns),
+                "{} is outside rsafe's namespaces",
+                r.id
+            );
+            assert!(!r.title.is_empty() && !r.remediation.is_empty() && !r.description.is_empty());
+        }
+    }
+
+    #[test]
+    fn findings_sort_worst_first() {
+        let loc = |p: &str| Location::ImageFile {
+            path: p.into(),
+            layer: None,
+        };
+        let mut f = vec![
+            layers::TAR_TRAVERSAL.finding_at(Severity::Low, loc("/b"), None),
+            layers::TAR_TRAVERSAL.finding(loc("/a"), None),
+            layers::TAR_TRAVERSAL.finding_at(Severity::Low, loc("/a"), None),
+        ];
+        sort_findings(&mut f);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert_eq!(f[1].location, loc("/a"));
+    }
+}
