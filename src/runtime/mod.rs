@@ -3,3 +3,5 @@
 //! This is the only module allowed `unsafe` code, and only where a syscall needs it.
 
 pub mod seccomp;
+pub mod caps;
+pub mod landlock;
