@@ -2,6 +2,7 @@
 //!
 //! This is the only module allowed `unsafe` code, and only where a syscall needs it.
 
-pub mod seccomp;
 pub mod caps;
 pub mod landlock;
+pub mod policy;
+pub mod seccomp;
