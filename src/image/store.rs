@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 
+use super::media::{Kind, classify};
+
 use super::digest::{Digest, DigestError, FinishError, HashingReader, VerifyError};
 
 /// The annotation that names an image in an OCI layout's `index.json`.
@@ -42,8 +44,14 @@ pub enum StoreError {
     MissingBlob(Digest),
     #[error("blob {digest}: {source}")]
     Verify { digest: Digest, source: VerifyError },
-    #[error("blob {digest} is {size} bytes, more than the {limit} allowed for a manifest or config")]
-    TooLarge { digest: Digest, size: u64, limit: u64 },
+    #[error(
+        "blob {digest} is {size} bytes, more than the {limit} allowed for a manifest or config"
+    )]
+    TooLarge {
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
     #[error("no image named {0:?} in the store")]
     UnknownRef(String),
     #[error(transparent)]
@@ -106,6 +114,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing OCI image layout without creating or changing anything in it: for
+    /// reading a layout the user pointed at (`rsafe audit ./layout`, `rsafe load ./layout`).
+    pub fn open_read_only(root: impl Into<PathBuf>) -> Result<Store> {
+        let store = Store { root: root.into() };
+        let layout = store.root.join("oci-layout");
+        let bytes = fs::read(&layout).map_err(io_err(&layout))?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+                path: layout.clone(),
+                source,
+            })?;
+        if header.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            return Err(StoreError::Invalid {
+                path: layout,
+                detail: "imageLayoutVersion is not \"1.0.0\"".into(),
+            });
+        }
+        store.index()?;
+        Ok(store)
+    }
+
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -153,7 +182,8 @@ impl Store {
         if self.has_blob(expected) {
             return Ok(());
         }
-        let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
+        let tmp =
+            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
         let mut hashing = HashingReader::new(reader);
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         io::copy(&mut hashing, &mut out).map_err(io_err(tmp.path()))?;
@@ -333,18 +363,22 @@ impl Store {
             if !reach.blobs.insert(digest.clone()) || !self.has_blob(&digest) {
                 continue;
             }
-            match desc.media_type() {
-                MediaType::ImageIndex => {
+            let kind = classify(desc.media_type()).map_err(|e| StoreError::Invalid {
+                path: self.blob_path(&digest),
+                detail: e.to_string(),
+            })?;
+            match kind {
+                Kind::Index => {
                     let idx: ImageIndex = self.read_json(&digest)?;
                     todo.extend(idx.manifests().iter().cloned());
                 }
-                MediaType::ImageManifest => {
+                Kind::Manifest => {
                     let m: ImageManifest = self.read_json(&digest)?;
-                    reach.blobs.insert(Digest::try_from(m.config().digest())?);
+                    let config_digest = Digest::try_from(m.config().digest())?;
+                    reach.blobs.insert(config_digest.clone());
                     for l in m.layers() {
                         reach.blobs.insert(Digest::try_from(l.digest())?);
                     }
-                    let config_digest = Digest::try_from(m.config().digest())?;
                     if self.has_blob(&config_digest) {
                         let config: oci_spec::image::ImageConfiguration =
                             self.read_json(&config_digest)?;
@@ -355,10 +389,13 @@ impl Store {
                         }
                     }
                 }
-                other => {
+                Kind::Config | Kind::Layer(_) => {
                     return Err(StoreError::Invalid {
                         path: self.index_path(),
-                        detail: format!("{digest} has media type {other}, not a manifest or index"),
+                        detail: format!(
+                            "{digest} has media type {}, not a manifest or index",
+                            desc.media_type()
+                        ),
                     });
                 }
             }
@@ -446,7 +483,8 @@ mod tests {
     fn manifest_desc(store: &Store) -> Descriptor {
         let layer = b"not really a tar";
         let layer_d = store.put_bytes(layer).unwrap();
-        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
         let config_d = store.put_bytes(config).unwrap();
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -494,7 +532,10 @@ mod tests {
         assert_eq!(store.gc().unwrap().blobs, 0);
         store.untag("app:latest").unwrap();
         assert_eq!(store.gc().unwrap().blobs, 3);
-        assert!(matches!(store.resolve("app:latest"), Err(StoreError::UnknownRef(_))));
+        assert!(matches!(
+            store.resolve("app:latest"),
+            Err(StoreError::UnknownRef(_))
+        ));
     }
 
     #[test]
@@ -503,6 +544,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         fs::write(dir.path().join("index.json"), b"{nope").unwrap();
         let err = store.refs().unwrap_err().to_string();
-        assert!(err.contains("index.json") && err.contains("not valid JSON"), "{err}");
+        assert!(
+            err.contains("index.json") && err.contains("not valid JSON"),
+            "{err}"
+        );
     }
 }
