@@ -69,14 +69,19 @@ pub fn compile(
     // architectures cannot run on this host and are left out.
     let mut arches = vec![ScmpArch::X8664];
     for name in &p.architectures {
-        match name.as_str() {
-            "SCMP_ARCH_X86_64" => {}
-            "SCMP_ARCH_X86" => arches.push(ScmpArch::X86),
-            "SCMP_ARCH_X32" => arches.push(ScmpArch::X32),
-            other => summary.ignored_architectures.push(other.to_string()),
+        let arch = match name.as_str() {
+            "SCMP_ARCH_X86_64" => ScmpArch::X8664,
+            "SCMP_ARCH_X86" => ScmpArch::X86,
+            "SCMP_ARCH_X32" => ScmpArch::X32,
+            other => {
+                summary.ignored_architectures.push(other.to_string());
+                continue;
+            }
+        };
+        if !arches.contains(&arch) {
+            arches.push(arch);
         }
     }
-    arches.dedup();
     summary.architectures = arches.iter().map(|a| arch_label(*a).to_string()).collect();
 
     // "What the profile knows": every name in every rule, whatever its action or conditions.
