@@ -2,6 +2,9 @@
 //! place where errors become a single `rsafe: …` line and an exit code.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "registry")]
+pub mod pull;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -42,7 +45,11 @@ impl Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Pull an image from a registry into the store.
+    #[cfg(feature = "registry")]
+    Pull(pull::PullArgs),
+}
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
@@ -67,8 +74,10 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
-    let _ = &global;
-    match command {}
+    match command {
+        #[cfg(feature = "registry")]
+        Command::Pull(args) => pull::run(args, &global),
+    }
 }
 
 /// An error chain as one line: `what failed: why: why`.
