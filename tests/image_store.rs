@@ -818,6 +818,35 @@ fn hostile_metadata_blob_that_does_not_match() {
 }
 
 #[test]
+fn hostile_descriptor_lying_about_an_image_the_store_already_has() {
+    let dir = scratch();
+    let (layout, made, _) = h::tiny();
+    let path = dir.path().join("tiny");
+    layout.tree().write_dir(&path);
+    let root = support::temp_root();
+    ok(root.path(), &["load", path.to_str().unwrap()]);
+    let index_before = fs::read(root.path().join("index.json")).unwrap();
+
+    let mut lying = layout.clone();
+    let mut entry = made.manifest.clone();
+    entry["size"] = json!(made.manifest_bytes.len() + 1);
+    entry["annotations"] = json!({REF_NAME: "other"});
+    lying.index = vec![entry];
+    let evil = dir.path().join("lying");
+    lying.tree().write_dir(&evil);
+    let out = support::rsafe(root.path())
+        .args(["load", evil.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("size mismatch"), "{stderr}");
+    assert_eq!(
+        fs::read(root.path().join("index.json")).unwrap(),
+        index_before
+    );
+}
+
+#[test]
 fn hostile_unknown_layer_media_type() {
     let mut layer = Layer::gzip(&[("x", b"x")]);
     layer.media_type = "application/vnd.example.encrypted+gzip".into();

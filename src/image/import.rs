@@ -254,13 +254,15 @@ impl<'a> Importer<'a> {
     }
 
     fn import_manifest(&self, desc: &Descriptor, digest: &Digest) -> Result<(), ImportError> {
-        if self.complete_in_store(digest) {
-            return Ok(());
-        }
         let what = format!("manifest {digest}");
+        // Checked against the descriptor even when the store has it: the descriptor (size,
+        // media type) is what the store's index.json will carry.
         let bytes = self.read_metadata(desc, digest, "manifest")?;
         let manifest: ImageManifest = self.parse(&bytes, what.clone())?;
         self.check_own_media_type(manifest.media_type().as_ref(), desc, digest, "manifest")?;
+        if self.complete_in_store(&manifest) {
+            return Ok(());
+        }
         let config_desc = manifest.config();
         let config_digest = self.digest(config_desc.digest())?;
         let config_what = format!("config of {what}");
@@ -338,12 +340,9 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// Whether the store already holds this manifest and everything it names (a repeated load
-    /// then reads nothing from the source).
-    fn complete_in_store(&self, digest: &Digest) -> bool {
-        let Ok(manifest) = self.store.read_json::<ImageManifest>(digest) else {
-            return false;
-        };
+    /// Whether the store already holds everything this manifest names (a repeated load then
+    /// reads nothing but the manifest, from the store).
+    fn complete_in_store(&self, manifest: &ImageManifest) -> bool {
         std::iter::once(manifest.config())
             .chain(manifest.layers())
             .all(|d| Digest::try_from(d.digest()).is_ok_and(|d| self.store.has_blob(&d)))
