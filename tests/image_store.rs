@@ -308,6 +308,22 @@ fn compressed_docker_tarball_loads() {
         fs::read_dir(root.path().join("tmp")).unwrap().count() == 0,
         "the decompressed copy was left behind"
     );
+
+    // `docker save x | gzip | rsafe load -`
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .args(["load", "-"])
+        .pipe_stdin(&gz)
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Loaded image: rsafe/busybox:latest\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------

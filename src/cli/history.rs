@@ -15,9 +15,9 @@ use crate::image::{Image, LayerInfo, Platform};
 /// Width `CREATED BY` is cut to in the table (docker's).
 const CREATED_BY_WIDTH: usize = 45;
 
-/// Show an image's history, newest first: CREATED, CREATED BY, SIZE, EMPTY LAYER, LAYER.
+/// Show how an image was built, one row per history entry
 ///
-/// Each history entry that made a layer is shown with that layer's stored size and digest;
+/// Columns: CREATED, CREATED BY, SIZE, EMPTY LAYER, LAYER, newest first. Each history entry that made a layer is shown with that layer's stored size and digest;
 /// entries that only changed the config are marked as empty layers. IMAGE is a name, a digest
 /// or a unique digest prefix.
 #[derive(Debug, clap::Args)]

@@ -12,9 +12,9 @@ use crate::image::config::ImageError;
 use crate::image::media::{Kind, classify};
 use crate::image::{Digest, Image, Platform, Reference, Store};
 
-/// List the images in the store: REPOSITORY TAG DIGEST SIZE CREATED, newest first.
+/// List the images in the store
 ///
-/// DIGEST is the manifest's (or, for a multi-platform image, the index's) digest, the one
+/// Columns: REPOSITORY TAG DIGEST SIZE CREATED, newest first. DIGEST is the manifest's (or, for a multi-platform image, the index's) digest, the one
 /// `skopeo inspect` and registries show. SIZE is the stored size of the layers. With the global
 /// `-q`, only digests are printed.
 #[derive(Debug, clap::Args)]

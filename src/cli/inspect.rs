@@ -8,8 +8,10 @@ use crate::image::lookup::find;
 use crate::image::media::{Kind, classify};
 use crate::image::{Image, Platform};
 
-/// Print an image as JSON: {name, names, digest, mediaType, manifestDigest, manifest,
-/// configDigest, config, size}, with the manifest and config as the image has them (plus
+/// Show an image's manifest and config as JSON
+///
+/// The document: {name, names, digest, mediaType, manifestDigest, manifest, configDigest,
+/// config, size}, with the manifest and config as the image has them (plus
 /// `index` and `platform` when the name points at a multi-platform index).
 ///
 /// IMAGE is a name (`busybox` means `busybox:latest`), a digest, or a unique digest prefix.

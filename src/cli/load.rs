@@ -7,9 +7,10 @@ use crate::image::Platform;
 use crate::image::import::PlatformChoice;
 use crate::image::load::{LoadOptions, load_path_with};
 
-/// Load images from a `docker save` tarball, an OCI archive or an OCI image layout directory.
+/// Load images from a docker save tarball, an OCI archive or an OCI image layout
 ///
-/// Every blob is checked against its digest before it is stored; if anything fails, nothing is
+/// Loads from a `docker save` tarball (legacy or Docker 25+, optionally gzip- or
+/// zstd-compressed), an OCI archive, or an OCI image layout directory. Every blob is checked against its digest before it is stored; if anything fails, nothing is
 /// named and what was copied is collected again.
 ///
 /// PATH may be `PATH:REF` to load one image out of several (REF is a ref name, a full name or a
@@ -21,9 +22,9 @@ use crate::image::load::{LoadOptions, load_path_with};
 /// (`./app.tar` → `app:latest`). `--name` overrides the repository. An image without any name is
 /// kept by digest (listed as `<none>`).
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct LoadArgs {
-    /// Archive or layout to load: PATH or PATH:REF (several may be given).
+    /// Archive or layout to load: PATH or PATH:REF (several may be given); `-` reads an
+    /// archive from standard input.
     #[arg(required = true, value_name = "PATH[:REF]")]
     pub inputs: Vec<String>,
     /// From a multi-platform image, load the manifest for this platform (os/arch[/variant]).

@@ -5,10 +5,10 @@ use anyhow::{Result, anyhow};
 use super::{Global, one_line};
 use crate::image::lookup::{Matched, find};
 
-/// Remove images by name, digest or digest prefix; print `Untagged:` for each name removed and
-/// `Deleted:` for each blob no other image uses (those are removed from disk).
+/// Remove images, and the blobs no other image uses
 ///
-/// Removing by name drops only that name: the image stays while another name points at it.
+/// IMAGE is a name, a digest or a digest prefix. Prints `Untagged:` for each name removed and
+/// `Deleted:` for each blob removed from disk. Removing by name drops only that name: the image stays while another name points at it.
 /// Removing by digest drops every name of that image, which needs `--force` when it has more
 /// than one.
 #[derive(Debug, clap::Args)]

@@ -10,9 +10,9 @@
 //! links between members (skopeo's `<id>/layer.tar -> ../<hex>.tar`) are followed inside the map
 //! only, and a link that leaves the archive is an error.
 //!
-//! A gzip- or zstd-compressed archive (`docker save | gzip`) cannot be read in place; it is
-//! decompressed once into an anonymous temporary file (in a directory the caller picks, the
-//! store's `tmp/`), bounded by [`MAX_DECOMPRESSED`].
+//! A gzip- or zstd-compressed archive (`docker save | gzip`) or one read from a pipe cannot be
+//! read in place; it is spooled once into an anonymous temporary file (in a directory the caller
+//! picks, the store's `tmp/`), decompressed, bounded by [`MAX_DECOMPRESSED`].
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -99,39 +99,61 @@ impl TarArchive {
     /// Indexes the archive at `path`. A compressed archive is first decompressed into an
     /// anonymous file under `scratch` (removed when the archive is dropped).
     pub fn open(path: &Path, scratch: &Path) -> Result<TarArchive, ArchiveError> {
-        let io_err = |source| ArchiveError::Io {
+        let mut file = File::open(path).map_err(|source| ArchiveError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let mut file = File::open(path).map_err(io_err)?;
-        let file = match sniff(&file).map_err(io_err)? {
+        })?;
+        let mut magic = [0u8; 4];
+        let n = file
+            .read_at(&mut magic, 0)
+            .map_err(|source| ArchiveError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let file = match sniff(&magic[..n]) {
             Outer::Tar => file,
-            compressed => {
-                let mut plain =
-                    tempfile::tempfile_in(scratch).map_err(|source| ArchiveError::Io {
-                        path: scratch.to_path_buf(),
+            compressed => spool(&mut file, compressed, path, scratch)?,
+        };
+        TarArchive::index(path, file)
+    }
+
+    /// Reads an archive from a stream (`rsafe load -`): it is spooled, decompressed if need be,
+    /// into an anonymous file under `scratch`, since members are read in any order. `name` is
+    /// what errors call it.
+    pub fn from_stream(
+        mut stream: impl Read,
+        name: &Path,
+        scratch: &Path,
+    ) -> Result<TarArchive, ArchiveError> {
+        let mut magic = [0u8; 4];
+        let mut n = 0;
+        while n < magic.len() {
+            match stream.read(&mut magic[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ArchiveError::Io {
+                        path: name.to_path_buf(),
                         source,
-                    })?;
-                let decoder: Box<dyn Read> = match compressed {
-                    Outer::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
-                        &mut file,
-                    ))),
-                    _ => Box::new(zstd::stream::read::Decoder::new(&mut file).map_err(io_err)?),
-                };
-                let copied = io::copy(&mut decoder.take(MAX_DECOMPRESSED + 1), &mut plain)
-                    .map_err(io_err)?;
-                if copied > MAX_DECOMPRESSED {
-                    return Err(ArchiveError::TooLarge {
-                        path: path.to_path_buf(),
-                        limit: MAX_DECOMPRESSED,
                     });
                 }
-                plain.seek(SeekFrom::Start(0)).map_err(io_err)?;
-                plain
             }
-        };
+        }
+        let outer = sniff(&magic[..n]);
+        let mut whole = io::Cursor::new(magic[..n].to_vec()).chain(stream);
+        let file = spool(&mut whole, outer, name, scratch)?;
+        TarArchive::index(name, file)
+    }
+
+    fn index(path: &Path, file: File) -> Result<TarArchive, ArchiveError> {
         let mut header = [0u8; 512];
-        let n = file.read_at(&mut header, 0).map_err(io_err)?;
+        let n = file
+            .read_at(&mut header, 0)
+            .map_err(|source| ArchiveError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if n < header.len() || &header[257..262] != b"ustar" {
             return Err(ArchiveError::NotTar {
                 path: path.to_path_buf(),
@@ -259,14 +281,44 @@ impl Read for MemberReader<'_> {
     }
 }
 
-fn sniff(file: &File) -> io::Result<Outer> {
-    let mut magic = [0u8; 4];
-    let n = file.read_at(&mut magic, 0)?;
-    Ok(match &magic[..n] {
+fn sniff(magic: &[u8]) -> Outer {
+    match magic {
         [0x1f, 0x8b, ..] => Outer::Gzip,
         [0x28, 0xb5, 0x2f, 0xfd] => Outer::Zstd,
         _ => Outer::Tar,
-    })
+    }
+}
+
+/// Copies `input` (decompressing it as `outer` says) into an anonymous file under `scratch`,
+/// refusing more than [`MAX_DECOMPRESSED`] bytes, and returns it rewound.
+fn spool(
+    input: &mut dyn Read,
+    outer: Outer,
+    path: &Path,
+    scratch: &Path,
+) -> Result<File, ArchiveError> {
+    let io_err = |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut plain = tempfile::tempfile_in(scratch).map_err(|source| ArchiveError::Io {
+        path: scratch.to_path_buf(),
+        source,
+    })?;
+    let decoder: Box<dyn Read + '_> = match outer {
+        Outer::Tar => Box::new(input),
+        Outer::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(input))),
+        Outer::Zstd => Box::new(zstd::stream::read::Decoder::new(input).map_err(io_err)?),
+    };
+    let copied = io::copy(&mut decoder.take(MAX_DECOMPRESSED + 1), &mut plain).map_err(io_err)?;
+    if copied > MAX_DECOMPRESSED {
+        return Err(ArchiveError::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_DECOMPRESSED,
+        });
+    }
+    plain.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    Ok(plain)
 }
 
 fn index_members(path: &Path, file: &File) -> Result<HashMap<String, Member>, ArchiveError> {
@@ -457,6 +509,26 @@ mod tests {
             f.write_all(&compressed).unwrap();
             assert_eq!(read(&open(&f).unwrap(), "index.json").unwrap(), b"{}");
         }
+    }
+
+    #[test]
+    fn streams_are_spooled() {
+        let plain = tar_with(|b| file(b, "manifest.json", b"[]"));
+        let bytes = std::fs::read(plain.path()).unwrap();
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&bytes).unwrap();
+            e.finish().unwrap()
+        };
+        for input in [bytes, gz] {
+            let a =
+                TarArchive::from_stream(&input[..], Path::new("-"), &std::env::temp_dir()).unwrap();
+            assert_eq!(read(&a, "manifest.json").unwrap(), b"[]");
+        }
+        assert!(matches!(
+            TarArchive::from_stream(&b"no"[..], Path::new("-"), &std::env::temp_dir()),
+            Err(ArchiveError::NotTar { .. })
+        ));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   `docker save` output, which is one;
 //! - a legacy `docker save` tarball (it has `manifest.json` and no `index.json`);
 //!
-//! tar files may be gzip- or zstd-compressed. `PATH:REF` loads one image out of several: the
+//! tar files may be gzip- or zstd-compressed, and `-` reads one from standard input.
+//! `PATH:REF` loads one image out of several: the
 //! spec is split at the first `:` whose left side exists (so `./layout:app:1.0` is the layout
 //! `./layout` and the ref `app:1.0`, as skopeo's `oci:` transport splits it).
 //!
@@ -38,6 +39,9 @@ use super::import::{ImportError, Importer, PlatformChoice, Source, read_index};
 use super::layout::{LayoutDir, blob_member};
 use super::reference::{Reference, ReferenceError};
 use super::store::{MAX_METADATA_BLOB, REF_NAME, Store, StoreError};
+
+/// The spec that means "read an archive from standard input" (`docker save x | rsafe load -`).
+pub const STDIN: &str = "-";
 
 /// The annotation containerd, nerdctl and Docker 25+ put on index entries: the full name.
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
@@ -124,9 +128,13 @@ pub fn load_path_with(
     spec: &str,
     options: &LoadOptions,
 ) -> Result<Vec<Loaded>, LoadError> {
-    let (path, selector) = split_spec(spec).ok_or_else(|| LoadError::NotFound {
-        spec: spec.to_string(),
-    })?;
+    let (path, selector) = if spec == STDIN {
+        (PathBuf::from(STDIN), None)
+    } else {
+        split_spec(spec).ok_or_else(|| LoadError::NotFound {
+            spec: spec.to_string(),
+        })?
+    };
     let opened = Opened::open(&path, store)?;
     let mut candidates = opened.candidates(&path)?;
     if candidates.is_empty() {
@@ -219,7 +227,12 @@ enum Root<'a> {
 
 impl Opened {
     fn open(path: &Path, store: &Store) -> Result<Opened, LoadError> {
-        if path.is_dir() {
+        if path == Path::new(STDIN) {
+            Ok(Opened::Archive(
+                TarArchive::from_stream(std::io::stdin().lock(), path, &store.tmp_dir())
+                    .map_err(ImportError::from)?,
+            ))
+        } else if path.is_dir() {
             Ok(Opened::Layout(
                 LayoutDir::open(path).map_err(ImportError::from)?,
             ))
