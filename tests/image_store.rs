@@ -79,7 +79,7 @@ fn scratch() -> tempfile::TempDir {
 }
 
 /// Loading `spec` fails with one line on stderr that names `names_file` and says each of
-/// `expect`; the store holds no image and no blob afterwards.
+/// `expect`; the store holds no image, no blob and no partial file afterwards.
 fn refused(spec: &str, names_file: &Path, expect: &[&str]) {
     let root = support::temp_root();
     let out = support::rsafe(root.path())
@@ -105,6 +105,9 @@ fn refused(spec: &str, names_file: &Path, expect: &[&str]) {
         "blobs were left: {:?}",
         blobs(root.path())
     );
+    if let Ok(tmp) = fs::read_dir(root.path().join("tmp")) {
+        assert_eq!(tmp.count(), 0, "a partial blob was left in tmp/");
+    }
 }
 
 /// Writes `tree` as a tar in a fresh directory and checks [`refused`].
