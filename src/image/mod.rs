@@ -17,6 +17,7 @@ pub mod media;
 pub mod reference;
 #[cfg(feature = "registry")]
 pub mod registry;
+pub mod resolve;
 pub mod store;
 
 pub use config::{Image, LayerInfo, Platform};
