@@ -4,12 +4,18 @@ mod support;
 #[test]
 fn version_and_help() {
     let root = support::temp_root();
-    support::rsafe(root.path()).arg("--version").assert().success();
+    support::rsafe(root.path())
+        .arg("--version")
+        .assert()
+        .success();
 }
 
 #[test]
 fn busybox_fixtures_build() {
-    if !support::have("umoci and skopeo", support::tool("umoci") && support::tool("skopeo")) {
+    if !support::have(
+        "umoci and skopeo",
+        support::tool("umoci") && support::tool("skopeo"),
+    ) {
         return;
     }
     let layout = support::busybox_layout();

@@ -8,7 +8,17 @@ use sha2::{Digest as _, Sha256};
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -94,7 +104,12 @@ impl fmt::Display for Location {
             } => {
                 write!(f, "layer {} {path}", l.index + 1)?;
                 if let Some(r) = l.removed_in {
-                    write!(f, " (deleted in layer {}, still present in layer {})", r + 1, l.index + 1)?;
+                    write!(
+                        f,
+                        " (deleted in layer {}, still present in layer {})",
+                        r + 1,
+                        l.index + 1
+                    )?;
                 }
                 Ok(())
             }

@@ -254,7 +254,10 @@ mod tests {
             Err(DigestError::BadHex(_))
         ));
         let upper = EMPTY.to_uppercase().replace("SHA256", "sha256");
-        assert!(matches!(upper.parse::<Digest>(), Err(DigestError::BadHex(_))));
+        assert!(matches!(
+            upper.parse::<Digest>(),
+            Err(DigestError::BadHex(_))
+        ));
         assert!(matches!(
             "e3b0c44298fc".parse::<Digest>(),
             Err(DigestError::MissingAlgorithm(_))

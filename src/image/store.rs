@@ -42,8 +42,14 @@ pub enum StoreError {
     MissingBlob(Digest),
     #[error("blob {digest}: {source}")]
     Verify { digest: Digest, source: VerifyError },
-    #[error("blob {digest} is {size} bytes, more than the {limit} allowed for a manifest or config")]
-    TooLarge { digest: Digest, size: u64, limit: u64 },
+    #[error(
+        "blob {digest} is {size} bytes, more than the {limit} allowed for a manifest or config"
+    )]
+    TooLarge {
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
     #[error("no image named {0:?} in the store")]
     UnknownRef(String),
     #[error(transparent)]
@@ -153,7 +159,8 @@ impl Store {
         if self.has_blob(expected) {
             return Ok(());
         }
-        let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
+        let tmp =
+            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
         let mut hashing = HashingReader::new(reader);
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         io::copy(&mut hashing, &mut out).map_err(io_err(tmp.path()))?;
@@ -446,7 +453,8 @@ mod tests {
     fn manifest_desc(store: &Store) -> Descriptor {
         let layer = b"not really a tar";
         let layer_d = store.put_bytes(layer).unwrap();
-        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
         let config_d = store.put_bytes(config).unwrap();
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -494,7 +502,10 @@ mod tests {
         assert_eq!(store.gc().unwrap().blobs, 0);
         store.untag("app:latest").unwrap();
         assert_eq!(store.gc().unwrap().blobs, 3);
-        assert!(matches!(store.resolve("app:latest"), Err(StoreError::UnknownRef(_))));
+        assert!(matches!(
+            store.resolve("app:latest"),
+            Err(StoreError::UnknownRef(_))
+        ));
     }
 
     #[test]
@@ -503,6 +514,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         fs::write(dir.path().join("index.json"), b"{nope").unwrap();
         let err = store.refs().unwrap_err().to_string();
-        assert!(err.contains("index.json") && err.contains("not valid JSON"), "{err}");
+        assert!(
+            err.contains("index.json") && err.contains("not valid JSON"),
+            "{err}"
+        );
     }
 }

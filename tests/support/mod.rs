@@ -110,12 +110,21 @@ pub fn busybox_rootfs() -> PathBuf {
             "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
         )
         .unwrap();
-        fs::write(r.join("etc/group"), "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n").unwrap();
+        fs::write(
+            r.join("etc/group"),
+            "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n",
+        )
+        .unwrap();
         fs::write(r.join("etc/hostname"), "rsafe-busybox\n").unwrap();
-        sh(Command::new("chmod").arg("1777").arg(r.join("tmp")).arg(r.join("var/tmp")));
+        sh(Command::new("chmod")
+            .arg("1777")
+            .arg(r.join("tmp"))
+            .arg(r.join("var/tmp")));
         sh(Command::new("chmod").arg("700").arg(r.join("root")));
         if is_root() {
-            sh(Command::new("chown").arg("1000:1000").arg(r.join("home/app")));
+            sh(Command::new("chown")
+                .arg("1000:1000")
+                .arg(r.join("home/app")));
         }
     })
 }
@@ -145,20 +154,48 @@ pub fn busybox_layout() -> PathBuf {
                 .args(["--history.created", CREATED])
                 .args(["--history.created_by", "rsafe-test: busybox-static rootfs"])
                 .arg(&bundle));
-            sh(Command::new("umoci").args(["config", "--image", &img("base"), "--tag", "latest"])
-                .args(["--created", CREATED, "--history.created", CREATED, "--author", "rsafe"])
+            sh(Command::new("umoci")
+                .args(["config", "--image", &img("base"), "--tag", "latest"])
+                .args([
+                    "--created",
+                    CREATED,
+                    "--history.created",
+                    CREATED,
+                    "--author",
+                    "rsafe",
+                ])
                 .args(["--config.user", "app"])
-                .args(["--config.entrypoint", "/bin/sh", "--config.entrypoint", "-c"])
+                .args([
+                    "--config.entrypoint",
+                    "/bin/sh",
+                    "--config.entrypoint",
+                    "-c",
+                ])
                 .args(["--config.cmd", "id"])
-                .args(["--config.env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
-                .args(["--config.env", "HOME=/home/app", "--config.env", "RSAFE_FIXTURE=busybox"])
+                .args([
+                    "--config.env",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                ])
+                .args([
+                    "--config.env",
+                    "HOME=/home/app",
+                    "--config.env",
+                    "RSAFE_FIXTURE=busybox",
+                ])
                 .args(["--config.workingdir", "/home/app"])
-                .args(["--config.label", "org.opencontainers.image.title=rsafe-busybox"]));
-            sh(Command::new("umoci").args(["config", "--image", &img("latest"), "--tag", "root"])
+                .args([
+                    "--config.label",
+                    "org.opencontainers.image.title=rsafe-busybox",
+                ]));
+            sh(Command::new("umoci")
+                .args(["config", "--image", &img("latest"), "--tag", "root"])
                 .args(["--created", CREATED, "--history.created", CREATED])
                 .args(["--config.user", "0:0", "--config.workingdir", "/"])
                 .args(["--clear", "config.env"])
-                .args(["--config.env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+                .args([
+                    "--config.env",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                ])
                 .args(["--config.env", "HOME=/root"]));
             sh(Command::new("umoci").args(["rm", "--image", &img("base")]));
             sh(Command::new("umoci").args(["gc", "--layout"]).arg(l));
@@ -172,18 +209,30 @@ pub fn busybox_layout() -> PathBuf {
 pub fn busybox_converted(tag: &str, transport: &str, file_name: &str, dest_ref: &str) -> PathBuf {
     let layout = busybox_layout();
     let dir = fixture(&format!("{file_name}.d"), |d| {
-        assert!(tool("skopeo"), "skopeo is required (apt-get install skopeo)");
+        assert!(
+            tool("skopeo"),
+            "skopeo is required (apt-get install skopeo)"
+        );
         fs::create_dir_all(d).unwrap();
-        sh(Command::new("skopeo").arg("copy").arg(format!("oci:{}:{tag}", layout.display())).arg(
-            format!("{transport}:{}{dest_ref}", d.join(file_name).display()),
-        ));
+        sh(Command::new("skopeo")
+            .arg("copy")
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!(
+                "{transport}:{}{dest_ref}",
+                d.join(file_name).display()
+            )));
     });
     dir.join(file_name)
 }
 
 /// `docker save`-format tarball of `busybox:latest`, tagged `rsafe/busybox:latest`.
 pub fn busybox_docker_archive() -> PathBuf {
-    busybox_converted("latest", "docker-archive", "busybox-docker.tar", ":rsafe/busybox:latest")
+    busybox_converted(
+        "latest",
+        "docker-archive",
+        "busybox-docker.tar",
+        ":rsafe/busybox:latest",
+    )
 }
 
 /// OCI archive (a tarred OCI layout) of `busybox:latest`, ref name `latest`.
@@ -212,7 +261,10 @@ pub fn rsafe_bin() -> PathBuf {
 
 /// A throwaway store directory (world-writable parent so the test user may use it too).
 pub fn temp_root() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("rsafe-store-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("rsafe-store-")
+        .tempdir_in("/tmp")
+        .unwrap();
     sh(Command::new("chmod").arg("777").arg(dir.path()));
     dir
 }
@@ -237,7 +289,9 @@ pub fn test_user() -> Option<(u32, u32)> {
         return Some(ids);
     }
     if is_root() {
-        let _ = Command::new("useradd").args(["-m", "-s", "/bin/sh", TEST_USER]).status();
+        let _ = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", TEST_USER])
+            .status();
     }
     lookup()
 }

@@ -97,8 +97,10 @@ impl Allowlist {
             return true;
         }
         if stopwords
-            && let Some(ac) = &self.stopwords
-            && ac.is_match(c.secret)
+            && self
+                .stopwords
+                .as_ref()
+                .is_some_and(|ac| ac.is_match(c.secret))
         {
             return true;
         }

@@ -146,7 +146,10 @@ mod tests {
         assert!(set.is_match("/.ssh/id_rsa"));
         assert!(set.is_match("/etc/shadow"));
         assert!(!set.is_match("/backup/etc/shadow"));
-        assert!(!set.is_match("/root/.ssh/sub/x/id_rsa"), "* must not cross /");
+        assert!(
+            !set.is_match("/root/.ssh/sub/x/id_rsa"),
+            "* must not cross /"
+        );
         let e = PathSet::compile(&["etc/shadow".into()]).expect_err("relative glob");
         assert!(e.contains("must start with `/`"), "{e}");
     }

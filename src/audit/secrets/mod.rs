@@ -25,6 +25,7 @@ mod samples;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -48,7 +49,10 @@ const BUILTIN_ORIGIN: &str = "policies/secrets.toml (builtin)";
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     #[error("{}: cannot read: {cause}", path.display())]
-    Read { path: PathBuf, cause: std::io::Error },
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("{}: {message}", origin.display())]
     Syntax { origin: PathBuf, message: String },
     #[error("{}: rule {rule}: {problem}", origin.display())]
@@ -260,30 +264,40 @@ impl SecretScanner {
                 rule.precedence,
                 rule.claims_file,
                 content,
+                0..content.len(),
                 found,
             ),
         }
     }
 
     fn run_content_rules(&self, content: &[u8], vendored: bool, found: &mut Vec<Found>) {
-        let triggered = self.prefilter.triggered(content, |r| {
-            !vendored || self.content[r].vendored
-        });
-        for (r, rule) in self.content.iter().enumerate() {
-            if triggered[r] {
+        let scopes = self
+            .prefilter
+            .scopes(content, |r| !vendored || self.content[r].vendored);
+        for (r, scope) in scopes.into_iter().enumerate() {
+            let rule = &self.content[r];
+            let run = |window: Range<usize>, found: &mut Vec<Found>| {
                 self.run_matcher(
                     &rule.matcher,
                     RuleRef::Content(r),
                     rule.precedence,
                     false,
                     content,
+                    window,
                     found,
-                );
+                )
+            };
+            match scope {
+                Scope::Untouched => {}
+                Scope::Content => run(0..content.len(), found),
+                Scope::Lines(lines) => lines.into_iter().for_each(|l| run(l, found)),
             }
         }
     }
 
-    /// Runs one rule's regex and keeps the candidates no allowlist lets go.
+    /// Runs one rule's regex over `window` of the content and keeps the candidates no
+    /// allowlist lets go. Offsets in `found` are into the whole content.
+    #[allow(clippy::too_many_arguments)]
     fn run_matcher(
         &self,
         m: &Matcher,
@@ -291,40 +305,44 @@ impl SecretScanner {
         precedence: i32,
         claims_file: bool,
         content: &[u8],
+        window: Range<usize>,
         found: &mut Vec<Found>,
     ) {
         let needs_line = m.allow.looks_at_lines() || self.allow.looks_at_lines();
+        let base = window.start;
+        let haystack = &content[window];
         let mut required = None;
-        for caps in m.regex.captures_iter(content) {
+        for caps in m.regex.captures_iter(haystack) {
             let Some(whole) = caps.get(0) else { continue };
             let secret = m
                 .secret_groups
                 .iter()
                 .find_map(|&g| caps.get(g))
                 .unwrap_or(whole);
+            let secret_span = trim_ascii_whitespace(haystack, secret.range());
             let key = m.key_groups.iter().find_map(|&g| caps.get(g));
             let line = if needs_line {
-                line_around(content, whole.start())
+                line_around(content, base + whole.start())
             } else {
                 &[][..]
             };
+            let secret_bytes = &haystack[secret_span.clone()];
             let candidate = Candidate {
-                secret: secret.as_bytes(),
+                secret: secret_bytes,
                 whole_match: whole.as_bytes(),
                 line,
                 key: key.map(|k| k.as_bytes()),
             };
-            if secret.is_empty()
+            if secret_bytes.is_empty()
                 || m.allow.allows(&candidate, true)
                 || self.allow.allows(&candidate, m.global_stopwords)
                 || m.entropy
-                    .is_some_and(|min| entropy::shannon(secret.as_bytes()) < min)
+                    .is_some_and(|min| entropy::shannon(secret_bytes) < min)
             {
                 continue;
             }
-            let present = *required.get_or_insert_with(|| {
-                m.requires.as_ref().is_none_or(|r| r.is_match(content))
-            });
+            let present = *required
+                .get_or_insert_with(|| m.requires.as_ref().is_none_or(|r| r.is_match(content)));
             if !present {
                 return;
             }
@@ -333,8 +351,8 @@ impl SecretScanner {
                 precedence,
                 claims_file,
                 whole_file: false,
-                secret: secret.range(),
-                key: key.map(|k| k.range()),
+                secret: base + secret_span.start..base + secret_span.end,
+                key: key.map(|k| base + k.start()..base + k.end()),
             });
         }
     }
@@ -360,8 +378,9 @@ impl SecretScanner {
             };
             let value = String::from_utf8_lossy(&content[f.secret.clone()]);
             let mut evidence = Evidence::secret(&value);
+            evidence.excerpt = printable(&evidence.excerpt);
             if let Some(key) = f.key.and_then(|k| std::str::from_utf8(&content[k]).ok()) {
-                evidence.excerpt = format!("{key}: {}", evidence.excerpt);
+                evidence.excerpt = format!("{}: {}", printable(key), evidence.excerpt);
             }
             hits.push(SecretHit {
                 rule_id: info.id.clone(),
@@ -430,21 +449,49 @@ fn resolve_overlaps(mut found: Vec<Found>) -> Vec<Found> {
             kept.push(f);
         }
     }
-    kept.sort_by(|a, b| a.secret.start.cmp(&b.secret.start).then(a.rule.cmp(&b.rule)));
+    kept.sort_by(|a, b| {
+        a.secret
+            .start
+            .cmp(&b.secret.start)
+            .then(a.rule.cmp(&b.rule))
+    });
     kept
+}
+
+/// `range` of `bytes` without leading and trailing ASCII whitespace (a key body captured with
+/// its newlines is reported from its first character).
+fn trim_ascii_whitespace(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let slice = &bytes[range.clone()];
+    let start = slice
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(slice.len());
+    let end = slice
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
+    range.start + start..range.start + end
+}
+
+/// Evidence is printed in tables and logs on one line: control characters become `\u{..}`.
+fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The line containing byte `at` (without its newline).
 fn line_around(content: &[u8], at: usize) -> &[u8] {
-    let start = content[..at]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let end = content[at..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(content.len(), |p| at + p);
-    &content[start..end]
+    &content[line_bounds(content, at..at)]
 }
 
 /// Computes 1-based line and column of increasing offsets in one pass over the content.
@@ -477,13 +524,26 @@ impl LineCursor {
     }
 }
 
+/// Where a content rule's regex must run, as decided by the keyword prefilter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    /// None of its keywords occurs (or the rule does not apply here): it does not run.
+    Untouched,
+    /// A `multiline` rule with a keyword somewhere: it runs over the whole content.
+    Content,
+    /// It runs over these lines only: each line holding one of its keywords (merged, in order,
+    /// without their newlines).
+    Lines(Vec<Range<usize>>),
+}
+
 /// One Aho-Corasick automaton over every content rule's keywords: a single pass over the content
-/// tells which rules can match, and only their regexes run.
+/// tells which rules can match and where, and only their regexes run, only there.
 struct Prefilter {
     automaton: AhoCorasick,
     /// Pattern id → the rule it belongs to and, for case-sensitive keywords, the exact bytes.
     keywords: Vec<(usize, Option<Box<[u8]>>)>,
-    rules: usize,
+    /// Per rule: whether its matches may span lines (it then runs over the whole content).
+    multiline: Vec<bool>,
 }
 
 impl Prefilter {
@@ -507,33 +567,57 @@ impl Prefilter {
         Ok(Prefilter {
             automaton,
             keywords,
-            rules: rules.len(),
+            multiline: rules.iter().map(|r| r.multiline).collect(),
         })
     }
 
-    /// For each rule: whether one of its keywords occurs in `content` (and `wanted(rule)`).
-    fn triggered(&self, content: &[u8], wanted: impl Fn(usize) -> bool) -> Vec<bool> {
-        let mut hit = vec![false; self.rules];
-        let mut remaining = (0..self.rules).filter(|&r| wanted(r)).count();
-        if remaining == 0 {
-            return hit;
+    /// For each rule, where its regex must run in `content` (`wanted(rule)` false: nowhere).
+    fn scopes(&self, content: &[u8], wanted: impl Fn(usize) -> bool) -> Vec<Scope> {
+        let mut scopes = vec![Scope::Untouched; self.multiline.len()];
+        if !(0..scopes.len()).any(&wanted) {
+            return scopes;
         }
         for m in self.automaton.find_overlapping_iter(content) {
             let (rule, exact) = &self.keywords[m.pattern().as_usize()];
-            if hit[*rule] || !wanted(*rule) {
+            let scope = &mut scopes[*rule];
+            match scope {
+                Scope::Content => continue,
+                // Already covered by the current line (matches arrive in order of their end).
+                Scope::Lines(lines) if lines.last().is_some_and(|l| m.end() <= l.end) => continue,
+                _ => {}
+            }
+            if exact.as_deref().is_some_and(|e| e != &content[m.range()]) || !wanted(*rule) {
                 continue;
             }
-            if exact.as_deref().is_some_and(|e| e != &content[m.range()]) {
+            if self.multiline[*rule] {
+                *scope = Scope::Content;
                 continue;
             }
-            hit[*rule] = true;
-            remaining -= 1;
-            if remaining == 0 {
-                break;
+            let line = line_bounds(content, m.range());
+            match scope {
+                Scope::Lines(lines) => match lines.last_mut() {
+                    Some(last) if line.start <= last.end => last.end = last.end.max(line.end),
+                    _ => lines.push(line),
+                },
+                _ => *scope = Scope::Lines(vec![line]),
             }
         }
-        hit
+        scopes
     }
+}
+
+/// The lines spanned by `range` (from the start of its first line to the end of its last,
+/// newline excluded).
+fn line_bounds(content: &[u8], range: Range<usize>) -> Range<usize> {
+    let start = content[..range.start]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let end = content[range.end..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(content.len(), |p| range.end + p);
+    start..end
 }
 
 #[cfg(test)]

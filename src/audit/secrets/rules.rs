@@ -72,6 +72,9 @@ pub(crate) struct ContentRule {
     /// Keywords, lowercased unless `keywords_case_sensitive`.
     pub keywords: Vec<String>,
     pub keywords_case_sensitive: bool,
+    /// Whether a match may span lines. Otherwise the regex runs only on the lines where one of
+    /// the rule's keywords occurs, which is most of the speed of a scan.
+    pub multiline: bool,
     pub matcher: Matcher,
     /// Higher wins when two rules report the same bytes (a GitHub token inside `token=…` is a
     /// GitHub token, not a generic secret).
@@ -176,6 +179,8 @@ struct RawContentRule {
     keywords: Vec<String>,
     #[serde(default)]
     keywords_case_sensitive: bool,
+    #[serde(default)]
+    multiline: bool,
     regex: String,
     requires: Option<String>,
     entropy: Option<f64>,
@@ -246,7 +251,10 @@ pub(crate) fn compile(text: &str, origin: &Path) -> Result<RuleSet, SecretsError
             .unwrap_or(DEFAULT_BINARY_PROBE_BYTES),
     };
     if settings.max_scan_bytes == 0 {
-        return Err(section("[settings]", "max_scan_bytes must be above 0".into()));
+        return Err(section(
+            "[settings]",
+            "max_scan_bytes must be above 0".into(),
+        ));
     }
     let skip = PathSet::compile(&raw.paths.skip).map_err(|p| section("[paths] skip", p))?;
     let vendored =
@@ -324,7 +332,13 @@ fn deserialize<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, 
 
 fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
     let raw: RawContentRule = deserialize(table)?;
-    let info = rule_info(&raw.id, raw.title, raw.description, &raw.severity, raw.remediation)?;
+    let info = rule_info(
+        &raw.id,
+        raw.title,
+        raw.description,
+        &raw.severity,
+        raw.remediation,
+    )?;
     let keywords: Vec<String> = raw
         .keywords
         .into_iter()
@@ -339,16 +353,12 @@ fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
     if keywords.is_empty() || keywords.iter().any(String::is_empty) {
         return Err("keywords must list at least one non-empty keyword (the prefilter)".into());
     }
-    let matcher = compile_matcher(
-        &raw.regex,
-        raw.requires.as_deref(),
-        raw.entropy,
-        &raw.allow,
-    )?;
+    let matcher = compile_matcher(&raw.regex, raw.requires.as_deref(), raw.entropy, &raw.allow)?;
     Ok(ContentRule {
         info,
         keywords,
         keywords_case_sensitive: raw.keywords_case_sensitive,
+        multiline: raw.multiline,
         matcher,
         precedence: raw.precedence.unwrap_or(CONTENT_PRECEDENCE),
         vendored: raw.vendored,
@@ -361,7 +371,13 @@ fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
 
 fn compile_file_rule(table: toml::Table) -> Result<FileRule, String> {
     let raw: RawFileRule = deserialize(table)?;
-    let info = rule_info(&raw.id, raw.title, raw.description, &raw.severity, raw.remediation)?;
+    let info = rule_info(
+        &raw.id,
+        raw.title,
+        raw.description,
+        &raw.severity,
+        raw.remediation,
+    )?;
     if !raw.id.starts_with("secret.file.") {
         return Err("file rule ids start with `secret.file.`".into());
     }
@@ -459,9 +475,7 @@ fn compile_matcher(
         .map(compile_regex)
         .transpose()
         .map_err(|e| format!("bad requires regex: {e}"))?;
-    if let Some(e) = entropy
-        && !(0.0..=8.0).contains(&e)
-    {
+    if let Some(e) = entropy.filter(|e| !(0.0..=8.0).contains(e)) {
         return Err(format!("entropy {e} is outside 0.0..=8.0 bits per byte"));
     }
     let mut secret_groups = Vec::new();
@@ -530,7 +544,10 @@ mod tests {
     #[test]
     fn a_bad_regex_names_the_file_the_rule_and_the_problem() {
         let e = err(&format!("[[rule]]\n{OK_RULE}\nregex = 'x_(['\n"));
-        assert!(e.starts_with("custom.toml: rule secret.x: bad regex: "), "{e}");
+        assert!(
+            e.starts_with("custom.toml: rule secret.x: bad regex: "),
+            "{e}"
+        );
         assert!(!e.contains('\n'), "{e}");
     }
 
@@ -538,7 +555,10 @@ mod tests {
     fn unknown_severity_and_missing_fields_are_named() {
         let text = format!("[[rule]]\n{OK_RULE}\nregex = 'x_[a-z]+'\n").replace("high", "severe");
         let e = err(&text);
-        assert!(e.contains("rule secret.x: unknown severity \"severe\""), "{e}");
+        assert!(
+            e.contains("rule secret.x: unknown severity \"severe\""),
+            "{e}"
+        );
         let e = err("[[rule]]\nid = \"secret.y\"\nregex = 'y'\n");
         assert!(e.contains("rule secret.y: missing field"), "{e}");
         let e = err("[[rule]]\ntitle = \"t\"\n");
@@ -547,7 +567,9 @@ mod tests {
 
     #[test]
     fn typos_and_syntax_errors_are_one_line_with_a_position() {
-        let e = err(&format!("[[rule]]\n{OK_RULE}\nregex = 'x'\nentropi = 3.0\n"));
+        let e = err(&format!(
+            "[[rule]]\n{OK_RULE}\nregex = 'x'\nentropi = 3.0\n"
+        ));
         assert!(e.contains("unknown field `entropi`"), "{e}");
         let e = err("[[rule]\nid = 1\n");
         assert!(e.starts_with("custom.toml: line 1, column"), "{e}");

@@ -45,7 +45,11 @@ pub(crate) fn check(
     for rule in content {
         let id = rule.info.id.as_str();
         if rule.samples.leaks.is_empty() || rule.samples.safe.is_empty() {
-            fail(id, "samples".into(), "needs at least one leak and one safe sample".into());
+            fail(
+                id,
+                "samples".into(),
+                "needs at least one leak and one safe sample".into(),
+            );
         }
         for (i, text) in rule.samples.leaks.iter().enumerate() {
             let as_text = ids(&scanner.scan_text(text));
@@ -67,7 +71,11 @@ pub(crate) fn check(
     for rule in files {
         let id = rule.info.id.as_str();
         if rule.samples.leaks.is_empty() || rule.samples.safe.is_empty() {
-            fail(id, "samples".into(), "needs at least one leak and one safe sample".into());
+            fail(
+                id,
+                "samples".into(),
+                "needs at least one leak and one safe sample".into(),
+            );
         }
         for (i, s) in rule.samples.leaks.iter().enumerate() {
             if !scanner.wants_path(&s.path, s.content.len() as u64) {

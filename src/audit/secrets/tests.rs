@@ -20,7 +20,12 @@ const AWS_SECRET: &str = "HVJWDBt2hWdQZUm14QhoxhLPAbQcEFUV2fsjGHb6";
 fn every_builtin_rule_reports_its_leaks_and_nothing_reports_its_safe_samples() {
     let failures = builtin().check_samples();
     let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
-    assert!(list.is_empty(), "{} sample failures:\n{}", list.len(), list.join("\n"));
+    assert!(
+        list.is_empty(),
+        "{} sample failures:\n{}",
+        list.len(),
+        list.join("\n")
+    );
 }
 
 #[test]
@@ -39,7 +44,11 @@ fn rules_lists_content_and_file_rules_with_prefixed_unique_ids() {
         assert!(seen.insert(r.id.clone()), "duplicate {}", r.id);
         assert!(!r.title.is_empty() && !r.description.is_empty() && !r.remediation.is_empty());
     }
-    for id in ["secret.aws-access-key-id", "secret.private-key", "secret.file.ssh-private-key"] {
+    for id in [
+        "secret.aws-access-key-id",
+        "secret.private-key",
+        "secret.file.ssh-private-key",
+    ] {
         assert!(seen.contains(id), "{id}");
     }
 }
@@ -58,7 +67,15 @@ fn no_output_of_a_hit_contains_the_secret() {
             field: "Env[0]".into(),
         });
         let json = serde_json::to_string(&finding).expect("serializes");
-        for shown in [&debug, &json, &finding.evidence.clone().unwrap_or(Evidence::plain("")).excerpt] {
+        for shown in [
+            &debug,
+            &json,
+            &finding
+                .evidence
+                .clone()
+                .unwrap_or(Evidence::plain(""))
+                .excerpt,
+        ] {
             assert!(!shown.contains(&GITHUB[4..]), "{shown}");
             assert!(!shown.contains(&AWS_SECRET[4..]), "{shown}");
         }
@@ -72,7 +89,11 @@ fn hits_carry_line_column_and_the_assignment_name() {
     let hits = builtin().scan_text(text);
     assert_eq!(ids(&hits), ["secret.generic-password"]);
     assert_eq!((hits[0].line, hits[0].column), (Some(3), Some(15)));
-    assert!(hits[0].evidence.excerpt.starts_with("DB_PASSWORD: "), "{:?}", hits[0].evidence);
+    assert!(
+        hits[0].evidence.excerpt.starts_with("DB_PASSWORD: "),
+        "{:?}",
+        hits[0].evidence
+    );
     let finding = hits[0].clone().into_finding(Location::File {
         path: "compose.yaml".into(),
         line: None,
@@ -140,7 +161,10 @@ fn content_beyond_the_cap_is_not_scanned() {
 fn vendored_paths_report_only_specific_formats() {
     let content = format!("password = \"Hk29sLq8Vw\"\ntoken = \"{GITHUB}\"\n");
     let app = builtin().scan_file("/srv/app/settings.py", content.as_bytes());
-    assert_eq!(ids(&app), ["secret.generic-password", "secret.github-token"]);
+    assert_eq!(
+        ids(&app),
+        ["secret.generic-password", "secret.github-token"]
+    );
     let vendored = builtin().scan_file(
         "/usr/lib/python3/dist-packages/lib/settings.py",
         content.as_bytes(),
@@ -157,8 +181,13 @@ fn lock_files_are_not_read_and_checksums_are_not_secrets() {
     assert!(!scanner.wants_path("/etc/hosts", 0));
     assert!(scanner.wants_path("/etc/hosts", 10));
     assert!(scanner.wants_path("/root/.ssh/id_rsa", 10));
-    let lock = r#""integrity": "sha512-J2v4Kyqi9eF8lEuefsB3jFYG5me3v0aIiMdYN2fFq6oCoS1UFyVlYONg==""#;
-    assert!(scanner.scan_file("/app/package-lock.json", lock.as_bytes()).is_empty());
+    let lock =
+        r#""integrity": "sha512-J2v4Kyqi9eF8lEuefsB3jFYG5me3v0aIiMdYN2fFq6oCoS1UFyVlYONg==""#;
+    assert!(
+        scanner
+            .scan_file("/app/package-lock.json", lock.as_bytes())
+            .is_empty()
+    );
     let sums = [
         "checksum = \"cf3c4b2fdd3a1ed8cf0ccf5ee33eb6dfd6770d43e0a2fa91787effb2121c506b\"",
         "golang.org/x/oauth2 v0.15.0 h1:s8pnnxNVzjWyrvYdFUQq5llS1PX2zhPXmccZv99h7uQ=",
@@ -167,7 +196,12 @@ fn lock_files_are_not_read_and_checksums_are_not_secrets() {
         "\"resolved\": \"https://registry.npmjs.org/x/-/x-1.0.0.tgz#6f2facd5ab3b46f9dda914c001dab552\"",
     ];
     for line in sums {
-        assert!(scanner.scan_file("/app/deps.txt", line.as_bytes()).is_empty(), "{line}");
+        assert!(
+            scanner
+                .scan_file("/app/deps.txt", line.as_bytes())
+                .is_empty(),
+            "{line}"
+        );
     }
 }
 
@@ -197,14 +231,20 @@ fn multiple_secrets_in_one_file_are_all_reported_in_order() {
     );
     let hits = builtin().scan_file("/srv/app/config.yaml", text.as_bytes());
     assert_eq!(ids(&hits), ["secret.github-token", "secret.stripe-key"]);
-    assert_eq!(hits.iter().map(|h| h.line).collect::<Vec<_>>(), [Some(2), Some(4)]);
+    assert_eq!(
+        hits.iter().map(|h| h.line).collect::<Vec<_>>(),
+        [Some(2), Some(4)]
+    );
 }
 
 #[test]
 fn requires_is_checked_against_the_whole_content() {
     let key = "-----BEGIN PRIVATE KEY-----\\nMIIEowkdgK7FI0b4iiLl3Ezomr0odA/v4+ffDNH0qdN7VExMzj83pcgPIrWZHt7OSGqx7KXM1InwJNRHaFa87XwMt1fDRDJnRdzQQWk8Hd\\n-----END PRIVATE KEY-----\\n";
     let sa = format!("{{\"private_key\": \"{key}\",\n\"type\": \"service_account\"}}");
-    assert_eq!(ids(&builtin().scan_text(&sa)), ["secret.gcp-service-account"]);
+    assert_eq!(
+        ids(&builtin().scan_text(&sa)),
+        ["secret.gcp-service-account"]
+    );
     let other = format!("{{\"private_key\": \"{key}\"}}");
     assert_eq!(ids(&builtin().scan_text(&other)), ["secret.private-key"]);
 }
@@ -226,7 +266,11 @@ fn custom_rules_files_load_and_report_their_errors() {
     assert_eq!(ids(&hits), ["secret.acme-token"]);
     assert!(scanner.scan_text("acme_0123456789abcdef0").is_empty());
     let e = SecretScanner::from_file(Path::new("/nonexistent/rules.toml")).expect_err("missing");
-    assert!(e.to_string().starts_with("/nonexistent/rules.toml: cannot read: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/rules.toml: cannot read: "),
+        "{e}"
+    );
 }
 
 #[test]
@@ -234,7 +278,10 @@ fn case_sensitive_keywords_only_trigger_on_their_exact_case() {
     // "AKIA" in lowercase text must not wake the AWS rule, but the exact form does.
     let scanner = builtin();
     assert!(scanner.scan_text("akiavqjxxvbothd2wtfl").is_empty());
-    assert_eq!(ids(&scanner.scan_text("AKIAVQJXXVBOTHD2WTFL")), ["secret.aws-access-key-id"]);
+    assert_eq!(
+        ids(&scanner.scan_text("AKIAVQJXXVBOTHD2WTFL")),
+        ["secret.aws-access-key-id"]
+    );
 }
 
 #[test]
@@ -263,4 +310,70 @@ fn overlap_resolution_keeps_disjoint_hits_and_the_best_of_overlapping_ones() {
             (RuleRef::Content(0), 60..70),
         ]
     );
+}
+
+#[test]
+fn the_prefilter_scopes_rules_to_the_lines_holding_their_keywords() {
+    let text = r#"
+        [[rule]]
+        id = "secret.line"
+        title = "t"
+        description = "d"
+        severity = "low"
+        remediation = "r"
+        keywords = ["tok"]
+        regex = 'tok=(\w+)'
+
+        [[rule]]
+        id = "secret.block"
+        title = "t"
+        description = "d"
+        severity = "low"
+        remediation = "r"
+        keywords = ["BEGIN"]
+        keywords_case_sensitive = true
+        multiline = true
+        regex = '(?s)BEGIN(.+?)END'
+    "#;
+    let scanner = SecretScanner::from_toml(text, Path::new("t.toml")).expect("compiles");
+    let content = b"a\nTOK tok=one tok=two\nb\ntok=three\nbegin\nBEGIN x\ny END\n";
+    let scopes = scanner.prefilter.scopes(content, |_| true);
+    assert_eq!(scopes[0], Scope::Lines(vec![2..21, 24..33]));
+    assert_eq!(scopes[1], Scope::Content);
+    assert_eq!(
+        scanner.prefilter.scopes(b"nothing here", |_| true)[0],
+        Scope::Untouched
+    );
+    assert_eq!(
+        scanner.prefilter.scopes(content, |r| r == 1)[0],
+        Scope::Untouched
+    );
+    let hits = scanner.scan_text(std::str::from_utf8(content).expect("utf-8"));
+    let found: Vec<_> = hits
+        .iter()
+        .map(|h| (h.rule_id.as_str(), h.line, h.column))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("secret.line", Some(2), Some(9)),
+            ("secret.line", Some(2), Some(17)),
+            ("secret.line", Some(4), Some(5)),
+            ("secret.block", Some(6), Some(7)),
+        ]
+    );
+}
+
+#[test]
+fn evidence_is_one_printable_line() {
+    let key = "-----BEGIN PRIVATE KEY-----\n\nMIIEowkdgK7FI0b4iiLl3Ezomr0odA/v4+ffDNH0qdN7VExMzj83pcgPIrWZHt7O\nSGqx7KXM1InwJNRHaFa87XwMt1fDRDJnRdzQQWk8Hd/KFbfUwm5TQuZxLQZ35Bqe\n-----END PRIVATE KEY-----\n";
+    let hits = builtin().scan_file("/srv/tls/server.key", key.as_bytes());
+    assert_eq!(ids(&hits), ["secret.private-key"]);
+    assert!(
+        hits[0].evidence.excerpt.starts_with("MIIE…"),
+        "{:?}",
+        hits[0].evidence
+    );
+    assert_eq!(hits[0].line, Some(3));
+    assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
 }
