@@ -2,6 +2,10 @@
 //! place where errors become a single `rsafe: …` line and an exit code.
 #![forbid(unsafe_code)]
 
+pub mod policy;
+#[cfg(feature = "registry")]
+pub mod pull;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -42,7 +46,13 @@ impl Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Inspect the runner's confinement policies.
+    Policy(policy::PolicyArgs),
+    /// Pull an image from a registry into the store.
+    #[cfg(feature = "registry")]
+    Pull(pull::PullArgs),
+}
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
@@ -67,8 +77,11 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
-    let _ = &global;
-    match command {}
+    match command {
+        Command::Policy(args) => policy::run(args),
+        #[cfg(feature = "registry")]
+        Command::Pull(args) => pull::run(args, &global),
+    }
 }
 
 /// An error chain as one line: `what failed: why: why`.

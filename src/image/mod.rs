@@ -1,7 +1,19 @@
 //! Getting images: names, on-disk formats, the registry, the local store, and safe unpacking.
 //!
-//! Everything that reads image bytes verifies them against their digest first ([`digest`]).
+//! Everything that reads image bytes verifies them against their digest first ([`digest`]):
+//! metadata blobs on every read, layers while they stream ([`layer`]).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod digest;
+pub mod layer;
+pub mod media;
+pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod store;
+
+pub use config::{Image, LayerInfo, Platform};
+pub use digest::Digest;
+pub use reference::Reference;
+pub use store::Store;

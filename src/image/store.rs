@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 
+use super::media::{Kind, classify};
+
 use super::digest::{Digest, DigestError, FinishError, HashingReader, VerifyError};
 
 /// The annotation that names an image in an OCI layout's `index.json`.
@@ -109,6 +111,27 @@ impl Store {
                 store.write_index(&empty_index())?;
             }
         }
+        Ok(store)
+    }
+
+    /// Opens an existing OCI image layout without creating or changing anything in it: for
+    /// reading a layout the user pointed at (`rsafe audit ./layout`, `rsafe load ./layout`).
+    pub fn open_read_only(root: impl Into<PathBuf>) -> Result<Store> {
+        let store = Store { root: root.into() };
+        let layout = store.root.join("oci-layout");
+        let bytes = fs::read(&layout).map_err(io_err(&layout))?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+                path: layout.clone(),
+                source,
+            })?;
+        if header.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            return Err(StoreError::Invalid {
+                path: layout,
+                detail: "imageLayoutVersion is not \"1.0.0\"".into(),
+            });
+        }
+        store.index()?;
         Ok(store)
     }
 
@@ -340,18 +363,22 @@ impl Store {
             if !reach.blobs.insert(digest.clone()) || !self.has_blob(&digest) {
                 continue;
             }
-            match desc.media_type() {
-                MediaType::ImageIndex => {
+            let kind = classify(desc.media_type()).map_err(|e| StoreError::Invalid {
+                path: self.blob_path(&digest),
+                detail: e.to_string(),
+            })?;
+            match kind {
+                Kind::Index => {
                     let idx: ImageIndex = self.read_json(&digest)?;
                     todo.extend(idx.manifests().iter().cloned());
                 }
-                MediaType::ImageManifest => {
+                Kind::Manifest => {
                     let m: ImageManifest = self.read_json(&digest)?;
-                    reach.blobs.insert(Digest::try_from(m.config().digest())?);
+                    let config_digest = Digest::try_from(m.config().digest())?;
+                    reach.blobs.insert(config_digest.clone());
                     for l in m.layers() {
                         reach.blobs.insert(Digest::try_from(l.digest())?);
                     }
-                    let config_digest = Digest::try_from(m.config().digest())?;
                     if self.has_blob(&config_digest) {
                         let config: oci_spec::image::ImageConfiguration =
                             self.read_json(&config_digest)?;
@@ -362,10 +389,13 @@ impl Store {
                         }
                     }
                 }
-                other => {
+                Kind::Config | Kind::Layer(_) => {
                     return Err(StoreError::Invalid {
                         path: self.index_path(),
-                        detail: format!("{digest} has media type {other}, not a manifest or index"),
+                        detail: format!(
+                            "{digest} has media type {}, not a manifest or index",
+                            desc.media_type()
+                        ),
                     });
                 }
             }
