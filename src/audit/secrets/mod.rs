@@ -201,12 +201,14 @@ impl SecretScanner {
             return Vec::new();
         }
         let path = files::normalize(path);
+        let vendored = self.vendored.is_match(&path);
         let mut found = Vec::new();
         for r in self.file_index.rules_for(&path, &self.files) {
-            self.run_file_rule(r, content, &mut found);
+            if !vendored || self.files[r].vendored {
+                self.run_file_rule(r, content, &mut found);
+            }
         }
         if !self.skip.is_match(&path) && !self.looks_binary(content) {
-            let vendored = self.vendored.is_match(&path);
             self.run_content_rules(content, vendored, &mut found);
         }
         self.finish(content, found)
@@ -215,8 +217,21 @@ impl SecretScanner {
     /// Scans a piece of config text (an `Env` entry `NAME=value`, a history `created_by`, a
     /// label, a Dockerfile `ENV`/`ARG`, a compose `environment:` entry, a process environ) with
     /// the content rules.
+    ///
+    /// Several entries may be given at once separated by newlines or NUL bytes (a raw
+    /// `/proc/PID/environ`); a NUL ends an entry like a newline does.
     pub fn scan_text(&self, text: &str) -> Vec<SecretHit> {
         let content = self.capped(text.as_bytes());
+        let lines;
+        let content = if content.contains(&0) {
+            lines = content
+                .iter()
+                .map(|&b| if b == 0 { b'\n' } else { b })
+                .collect::<Vec<u8>>();
+            &lines[..]
+        } else {
+            content
+        };
         let mut found = Vec::new();
         self.run_content_rules(content, false, &mut found);
         self.finish(content, found)

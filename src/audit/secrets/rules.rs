@@ -94,6 +94,8 @@ pub(crate) struct FileRule {
     /// secret); with it, every accepted match is one.
     pub matcher: Option<Matcher>,
     pub precedence: i32,
+    /// Whether the rule also applies to `paths.vendored` files.
+    pub vendored: bool,
     /// Once this rule reports a file, lower-precedence content findings in the same file are
     /// dropped: `~/.aws/credentials` is one finding, not three.
     pub claims_file: bool,
@@ -212,6 +214,8 @@ struct RawFileRule {
     precedence: Option<i32>,
     #[serde(default)]
     claims_file: bool,
+    #[serde(default = "yes")]
+    vendored: bool,
     #[serde(default)]
     allow: RawAllow,
     #[serde(default = "Vec::new")]
@@ -408,6 +412,7 @@ fn compile_file_rule(table: toml::Table) -> Result<FileRule, String> {
         exclude,
         matcher,
         precedence: raw.precedence.unwrap_or(FILE_PRECEDENCE),
+        vendored: raw.vendored,
         claims_file: raw.claims_file,
         samples: Samples {
             leaks: raw.leaks,

@@ -377,3 +377,200 @@ fn evidence_is_one_printable_line() {
     assert_eq!(hits[0].line, Some(3));
     assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
 }
+
+#[test]
+fn config_strings_from_images_and_compose_files() {
+    let cases = [
+        (
+            format!("|1 GITHUB_TOKEN={GITHUB} /bin/sh -c git clone https://x"),
+            "secret.github-token",
+        ),
+        (
+            format!("RUN git clone https://ci:{GITHUB}@github.com/acme/app.git"),
+            "secret.github-token",
+        ),
+        (
+            "/bin/sh -c #(nop)  ENV MYSQL_ROOT_PASSWORD=Hk29sLq8Vw".into(),
+            "secret.generic-password",
+        ),
+        (
+            "      - POSTGRES_PASSWORD=Hk29sLq8Vw".into(),
+            "secret.generic-password",
+        ),
+        (
+            "      POSTGRES_PASSWORD: \"Hk29sLq8Vw\"".into(),
+            "secret.generic-password",
+        ),
+        (
+            "RUN curl -u deploy:Hk29sLq8Vw https://repo".into(),
+            "secret.curl-basic-auth",
+        ),
+    ];
+    for (text, rule) in &cases {
+        assert_eq!(ids(&builtin().scan_text(text)), [*rule], "{text}");
+    }
+    let environ = format!("PATH=/usr/bin\0HOME=/root\0DB_PASSWORD=Hk29sLq8Vw\0GH={GITHUB}\0");
+    let hits = builtin().scan_text(&environ);
+    assert_eq!(
+        ids(&hits),
+        ["secret.generic-password", "secret.github-token"]
+    );
+    for clean in [
+        "PATH=/usr/local/sbin:/usr/local/bin",
+        "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+        "PYTHON_SHA256=cf3c4b2fdd3a1ed8cf0ccf5ee33eb6dfd6770d43e0a2fa91787effb2121c506b",
+        "/bin/sh -c #(nop)  CMD [\"nginx\" \"-g\" \"daemon off;\"]",
+    ] {
+        assert!(builtin().scan_text(clean).is_empty(), "{clean}");
+    }
+}
+
+#[test]
+fn dependencies_shipping_a_dotenv_are_not_the_images_secret() {
+    let env = b"SESSION_SECRET=Hk29sLq8Vw\n";
+    assert_eq!(
+        ids(&builtin().scan_file("/app/.env", env)),
+        ["secret.file.dotenv"]
+    );
+    assert!(
+        builtin()
+            .scan_file("/app/node_modules/pkg/.env", env)
+            .is_empty()
+    );
+}
+
+/// Runs a key-generation tool; false (skip) when it is missing, unless the run requires every
+/// tool (`RSAFE_TEST_REQUIRE=1`, as in CI).
+fn generate(dir: &Path, program: &str, args: &[&str]) -> bool {
+    match std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => panic!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1") => {
+            panic!("{program} is required (RSAFE_TEST_REQUIRE=1): {e}")
+        }
+        Err(_) => {
+            eprintln!("skipping: {program} is missing");
+            false
+        }
+    }
+}
+
+#[test]
+fn real_keys_and_hashes_made_by_real_tools_are_found_and_classified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let keys: &[(&str, &[&str], &str)] = &[
+        (
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-f", "ed"],
+            "secret.private-key",
+        ),
+        (
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "passphrase", "-f", "ed-enc"],
+            "secret.private-key-encrypted",
+        ),
+        (
+            "ssh-keygen",
+            &[
+                "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f", "rsa",
+            ],
+            "secret.private-key",
+        ),
+        (
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ecdsa",
+                "-m",
+                "PEM",
+                "-N",
+                "passphrase",
+                "-f",
+                "ec-enc",
+            ],
+            "secret.private-key-encrypted",
+        ),
+        (
+            "openssl",
+            &["genpkey", "-algorithm", "ed25519", "-out", "p8"],
+            "secret.private-key",
+        ),
+        (
+            "openssl",
+            &[
+                "genpkey",
+                "-algorithm",
+                "ed25519",
+                "-aes256",
+                "-pass",
+                "pass:pw",
+                "-out",
+                "p8-enc",
+            ],
+            "secret.private-key-encrypted",
+        ),
+        (
+            "openssl",
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "ec",
+            ],
+            "secret.private-key",
+        ),
+    ];
+    for (program, args, rule) in keys {
+        if !generate(d, program, args) {
+            continue;
+        }
+        let out = args[args.len() - 1];
+        let key = std::fs::read(d.join(out)).expect("key written");
+        let hits = builtin().scan_file(&format!("/srv/keys/{out}"), &key);
+        assert_eq!(ids(&hits), [*rule], "{program} {args:?}");
+        if let Ok(public) = std::fs::read(d.join(format!("{out}.pub"))) {
+            assert!(
+                builtin()
+                    .scan_file(&format!("/root/.ssh/{out}.pub"), &public)
+                    .is_empty()
+            );
+        }
+        if *program == "ssh-keygen" {
+            let in_ssh_dir = builtin().scan_file("/root/.ssh/id_ed25519", &key);
+            let expected = if rule.ends_with("encrypted") {
+                *rule
+            } else {
+                "secret.file.ssh-private-key"
+            };
+            assert_eq!(ids(&in_ssh_dir), [expected], "{args:?} in .ssh");
+        }
+    }
+    let hash = std::process::Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "GtFhIkLcwSc4Bbb9", "pw"])
+        .output();
+    if let Some(out) = hash.ok().filter(|o| o.status.success()) {
+        let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let shadow = format!("root:*:19000:0:99999:7:::\nadmin:{hash}:19000:0:99999:7:::\n");
+        let hits = builtin().scan_file("/etc/shadow", shadow.as_bytes());
+        assert_eq!(ids(&hits), ["secret.file.password-hash"]);
+        assert_eq!(hits[0].line, Some(2));
+        assert!(
+            hits[0].evidence.excerpt.starts_with("admin: "),
+            "{:?}",
+            hits[0].evidence
+        );
+        assert!(!format!("{:?}", hits[0]).contains(&hash[4..]));
+    }
+}
