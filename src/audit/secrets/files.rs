@@ -108,7 +108,7 @@ impl FileIndex {
 
     /// Indices of the file rules that apply to `path`, in rule order.
     pub fn rules_for(&self, path: &str, rules: &[FileRule]) -> Vec<usize> {
-        if self.owner.is_empty() {
+        if !self.may_match(path) {
             return Vec::new();
         }
         let mut found: Vec<usize> = self

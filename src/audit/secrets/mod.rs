@@ -263,25 +263,22 @@ impl SecretScanner {
 
     fn run_file_rule(&self, r: usize, content: &[u8], found: &mut Vec<Found>) {
         let rule = &self.files[r];
-        let origin = RuleRef::File(r);
+        let origin = Origin {
+            rule: RuleRef::File(r),
+            precedence: rule.precedence,
+            claims_file: rule.claims_file,
+        };
         match &rule.matcher {
             None => found.push(Found {
-                rule: origin,
-                precedence: rule.precedence,
-                claims_file: true,
+                origin: Origin {
+                    claims_file: true,
+                    ..origin
+                },
                 whole_file: true,
                 secret: 0..content.len(),
                 key: None,
             }),
-            Some(m) => self.run_matcher(
-                m,
-                origin,
-                rule.precedence,
-                rule.claims_file,
-                content,
-                0..content.len(),
-                found,
-            ),
+            Some(m) => self.run_matcher(m, origin, content, 0..content.len(), found),
         }
     }
 
@@ -291,16 +288,13 @@ impl SecretScanner {
             .scopes(content, |r| !vendored || self.content[r].vendored);
         for (r, scope) in scopes.into_iter().enumerate() {
             let rule = &self.content[r];
+            let origin = Origin {
+                rule: RuleRef::Content(r),
+                precedence: rule.precedence,
+                claims_file: false,
+            };
             let run = |window: Range<usize>, found: &mut Vec<Found>| {
-                self.run_matcher(
-                    &rule.matcher,
-                    RuleRef::Content(r),
-                    rule.precedence,
-                    false,
-                    content,
-                    window,
-                    found,
-                )
+                self.run_matcher(&rule.matcher, origin, content, window, found)
             };
             match scope {
                 Scope::Untouched => {}
@@ -312,13 +306,10 @@ impl SecretScanner {
 
     /// Runs one rule's regex over `window` of the content and keeps the candidates no
     /// allowlist lets go. Offsets in `found` are into the whole content.
-    #[allow(clippy::too_many_arguments)]
     fn run_matcher(
         &self,
         m: &Matcher,
-        rule: RuleRef,
-        precedence: i32,
-        claims_file: bool,
+        origin: Origin,
         content: &[u8],
         window: Range<usize>,
         found: &mut Vec<Found>,
@@ -362,9 +353,7 @@ impl SecretScanner {
                 return;
             }
             found.push(Found {
-                rule,
-                precedence,
-                claims_file,
+                origin,
                 whole_file: false,
                 secret: base + secret_span.start..base + secret_span.end,
                 key: key.map(|k| base + k.start()..base + k.end()),
@@ -381,7 +370,7 @@ impl SecretScanner {
         let mut hits = Vec::with_capacity(kept.len());
         let mut cursor = LineCursor::default();
         for f in kept {
-            let info = match f.rule {
+            let info = match f.origin.rule {
                 RuleRef::Content(r) => &self.content[r].info,
                 RuleRef::File(r) => &self.files[r].info,
             };
@@ -418,13 +407,19 @@ enum RuleRef {
     File(usize),
 }
 
-/// A candidate that passed its rule's checks, before overlaps are resolved.
-#[derive(Debug, Clone)]
-struct Found {
+/// The rule behind a candidate and how it ranks against others.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
     rule: RuleRef,
     precedence: i32,
     /// Lower-precedence candidates anywhere in the content are dropped.
     claims_file: bool,
+}
+
+/// A candidate that passed its rule's checks, before overlaps are resolved.
+#[derive(Debug, Clone)]
+struct Found {
+    origin: Origin,
     /// The whole file is the secret (no line, no column).
     whole_file: bool,
     secret: std::ops::Range<usize>,
@@ -437,30 +432,31 @@ struct Found {
 fn resolve_overlaps(mut found: Vec<Found>) -> Vec<Found> {
     if let Some(claim) = found
         .iter()
-        .filter(|f| f.claims_file)
-        .map(|f| f.precedence)
+        .filter(|f| f.origin.claims_file)
+        .map(|f| f.origin.precedence)
         .max()
     {
-        found.retain(|f| f.precedence >= claim);
+        found.retain(|f| f.origin.precedence >= claim);
     }
     found.sort_by(|a, b| {
-        b.precedence
-            .cmp(&a.precedence)
-            .then(a.rule.cmp(&b.rule))
+        b.origin
+            .precedence
+            .cmp(&a.origin.precedence)
+            .then(a.origin.rule.cmp(&b.origin.rule))
             .then(a.secret.start.cmp(&b.secret.start))
     });
     // Kept spans by start; they never overlap each other, so the nearest one starting before
     // a candidate's end is the only one it can overlap.
-    let mut spans: BTreeMap<usize, (usize, RuleRef)> = BTreeMap::new();
+    let mut spans: BTreeMap<usize, usize> = BTreeMap::new();
     let mut kept = Vec::with_capacity(found.len());
     for f in found {
         let (start, end) = (f.secret.start, f.secret.end.max(f.secret.start + 1));
         let overlaps = spans
             .range(..end)
             .next_back()
-            .is_some_and(|(_, &(e, _))| e > start);
+            .is_some_and(|(_, &e)| e > start);
         if !overlaps {
-            spans.insert(start, (end, f.rule));
+            spans.insert(start, end);
             kept.push(f);
         }
     }
@@ -468,7 +464,7 @@ fn resolve_overlaps(mut found: Vec<Found>) -> Vec<Found> {
         a.secret
             .start
             .cmp(&b.secret.start)
-            .then(a.rule.cmp(&b.rule))
+            .then(a.origin.rule.cmp(&b.origin.rule))
     });
     kept
 }

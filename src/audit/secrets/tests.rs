@@ -287,9 +287,11 @@ fn case_sensitive_keywords_only_trigger_on_their_exact_case() {
 #[test]
 fn overlap_resolution_keeps_disjoint_hits_and_the_best_of_overlapping_ones() {
     let f = |rule: RuleRef, precedence: i32, span: std::ops::Range<usize>| Found {
-        rule,
-        precedence,
-        claims_file: false,
+        origin: Origin {
+            rule,
+            precedence,
+            claims_file: false,
+        },
         whole_file: false,
         secret: span,
         key: None,
@@ -301,7 +303,10 @@ fn overlap_resolution_keeps_disjoint_hits_and_the_best_of_overlapping_ones() {
         f(RuleRef::Content(0), 10, 55..58),
         f(RuleRef::Content(0), 10, 60..70),
     ]);
-    let spans: Vec<_> = kept.iter().map(|k| (k.rule, k.secret.clone())).collect();
+    let spans: Vec<_> = kept
+        .iter()
+        .map(|k| (k.origin.rule, k.secret.clone()))
+        .collect();
     assert_eq!(
         spans,
         [
