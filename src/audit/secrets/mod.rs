@@ -35,7 +35,6 @@ use allowlist::{Allowlist, Candidate};
 use files::{FileIndex, PathSet};
 use rules::{ContentRule, FileRule, Matcher, Settings};
 
-pub use entropy::shannon as shannon_entropy;
 pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES, RuleInfo};
 pub use samples::SampleFailure;
 
