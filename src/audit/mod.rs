@@ -20,6 +20,7 @@ pub mod fs;
 pub mod ignore;
 pub mod image;
 pub mod layers;
+pub mod secrets;
 
 use std::io;
 
