@@ -72,8 +72,9 @@ pub const DEVICE_NODE: Rule = Rule {
     title: "Device node shipped in the image",
     description: "A character or block device file is part of a layer. Runtimes create /dev \
         themselves; a device node in an image gives direct hardware or kernel-memory access to \
-        whoever may open it if the device cgroup or user namespace lets it through. Low for \
-        the harmless character devices (null, zero, random, tty…).",
+        whoever may open it if the device cgroup or user namespace lets it through. Info for \
+        the harmless character devices (null, zero, random, tty…) debootstrap leaves in /dev; \
+        low for an overlayfs whiteout (0:0) committed by a broken builder.",
     remediation: "Remove the node from the layer (`rm` before the layer is committed) and let \
         the runtime provide /dev.",
 };
@@ -529,7 +530,9 @@ pub fn check_visible(
                     ""
                 };
                 out.push(DEVICE_NODE.finding_at(
-                    if harmless || whiteout {
+                    if harmless {
+                        Severity::Info
+                    } else if whiteout {
                         Severity::Low
                     } else {
                         DEVICE_NODE.severity
@@ -879,7 +882,7 @@ mod tests {
         assert_eq!(
             rules_of(&f),
             [
-                ("fs.device-node", Severity::Low, "/dev/null".into()),
+                ("fs.device-node", Severity::Info, "/dev/null".into()),
                 ("fs.device-node", Severity::High, "/dev/mem".into()),
                 ("fs.symlink-at-mount-point", Severity::High, "/data".into()),
                 ("fs.symlink-at-mount-point", Severity::High, "/srv".into()),

@@ -415,26 +415,34 @@ fn scan_layer(
             };
             let entry_index = member.path.is_ok().then_some(scan.entries.len());
             if record.kind == EntryKind::File {
-                let wants_secrets = record.size > 0
-                    && record.size <= options.max_file_size
-                    && detector.wants_path(&record.path, record.size);
+                let wants_secrets = detector.wants_path(&record.path, record.size);
                 let is_passwd = entry_index.is_some() && record.path == "/etc/passwd";
                 let privileged = record.is_privileged();
                 if privileged && record.size > options.max_file_size {
                     record.binary = Some(Binary::Unread);
                 }
-                if wants_secrets
-                    || is_passwd && record.size <= 1 << 20
-                    || privileged && record.size <= options.max_file_size
-                {
-                    let mut content = Vec::with_capacity(record.size as usize);
+                let inspect_binary = privileged && record.size <= options.max_file_size;
+                // Read only as much as the consumers look at.
+                let mut want = 0;
+                if wants_secrets {
+                    want = want.max(detector.max_scan_bytes());
+                }
+                if is_passwd {
+                    want = want.max(1 << 20);
+                }
+                if inspect_binary {
+                    want = want.max(options.max_file_size);
+                }
+                let want = want.min(record.size);
+                if want > 0 {
+                    let mut content = Vec::with_capacity(want as usize);
                     (&mut entry)
-                        .take(options.max_file_size)
+                        .take(want)
                         .read_to_end(&mut content)
                         .map_err(tar_err)?;
                     scan.stats.files_read += 1;
                     scan.stats.bytes_read += content.len() as u64;
-                    if privileged {
+                    if inspect_binary {
                         record.binary = Some(elf::inspect(&content));
                     }
                     if is_passwd {

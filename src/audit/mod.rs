@@ -113,13 +113,52 @@ pub trait SecretDetector: Sync {
     fn scan_file(&self, path: &str, content: &[u8], location: &Location) -> Vec<Finding>;
     /// Secrets in a config value (an `Env` entry, a history `created_by`, a label).
     fn scan_text(&self, text: &str, location: &Location) -> Vec<Finding>;
+    /// How many leading bytes of a file the detector looks at: the walk reads no more.
+    fn max_scan_bytes(&self) -> u64;
+}
+
+impl SecretDetector for secrets::SecretScanner {
+    fn wants_path(&self, path: &str, size: u64) -> bool {
+        secrets::SecretScanner::wants_path(self, path, size)
+    }
+
+    fn scan_file(&self, path: &str, content: &[u8], location: &Location) -> Vec<Finding> {
+        secrets::SecretScanner::scan_file(self, path, content)
+            .into_iter()
+            .map(|hit| hit.into_finding(location.clone()))
+            .collect()
+    }
+
+    fn scan_text(&self, text: &str, location: &Location) -> Vec<Finding> {
+        secrets::SecretScanner::scan_text(self, text)
+            .into_iter()
+            .map(|hit| hit.into_finding(location.clone()))
+            .collect()
+    }
+
+    fn max_scan_bytes(&self) -> u64 {
+        secrets::SecretScanner::max_scan_bytes(self)
+    }
+}
+
+impl From<secrets::RuleInfo> for RuleInfo {
+    fn from(r: secrets::RuleInfo) -> Self {
+        RuleInfo {
+            id: r.id,
+            severity: r.severity,
+            title: r.title,
+            description: r.description,
+            remediation: r.remediation,
+        }
+    }
 }
 
 /// Knobs of an image audit.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
-    /// Files larger than this are not read for secrets (they are still checked for mode, owner,
-    /// links). Privileged binaries are read up to this size for their ELF header.
+    /// Privileged (setuid, setgid, capability) binaries are read up to this size to inspect
+    /// their ELF hardening; larger ones are reported without it. (How much of other files is
+    /// read for secrets is the detector's [`SecretDetector::max_scan_bytes`].)
     pub max_file_size: u64,
     /// Cap on one layer's expanded size (decompression bombs).
     pub max_layer_expanded: u64,
@@ -246,6 +285,173 @@ mod tests {
             );
             assert!(!r.title.is_empty() && !r.remediation.is_empty() && !r.description.is_empty());
         }
+    }
+
+    /// Finds `TOKEN=<value>` lines; wants every file.
+    struct FakeDetector;
+
+    impl SecretDetector for FakeDetector {
+        fn wants_path(&self, _: &str, size: u64) -> bool {
+            size > 0
+        }
+        fn scan_file(&self, _: &str, content: &[u8], location: &Location) -> Vec<Finding> {
+            self.scan_text(&String::from_utf8_lossy(content), location)
+        }
+        fn scan_text(&self, text: &str, location: &Location) -> Vec<Finding> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("TOKEN="))
+                .map(|v| Finding {
+                    rule: "secret.fake".into(),
+                    severity: Severity::High,
+                    title: "fake token".into(),
+                    location: location.clone(),
+                    evidence: Some(Evidence::secret(v)),
+                    remediation: "rotate".into(),
+                })
+                .collect()
+        }
+        fn max_scan_bytes(&self) -> u64 {
+            1 << 20
+        }
+    }
+
+    fn tar_layer(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    }
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    /// A store holding one image made of `layers` (gzip-compressed), with history.
+    fn image_of(dir: &std::path::Path, layers: &[Vec<u8>]) -> (Store, Image) {
+        use std::io::Write;
+        let store = Store::open(dir).unwrap();
+        let mut descs = Vec::new();
+        let mut diff_ids = Vec::new();
+        let mut history = Vec::new();
+        for (i, l) in layers.iter().enumerate() {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(l).unwrap();
+            let blob = gz.finish().unwrap();
+            let d = store.put_bytes(&blob).unwrap();
+            descs.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": d.to_string(), "size": blob.len()}));
+            diff_ids.push(Digest::of_bytes(l).to_string());
+            history.push(serde_json::json!({"created_by": format!("step {}", i + 1)}));
+        }
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"User": "app", "Env": ["TOKEN=from-the-config-0123456789"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history}))
+        .unwrap();
+        let config_d = store.put_bytes(&config).unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_d.to_string(), "size": config.len()},
+            "layers": descs}))
+        .unwrap();
+        let m = store.put_bytes(&manifest).unwrap();
+        let img = Image::from_manifest(&store, m).unwrap();
+        (store, img)
+    }
+
+    #[test]
+    fn the_engine_streams_every_layer_and_knows_what_was_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let l1 = tar_layer(|b| {
+            for i in 0..200 {
+                file(
+                    b,
+                    &format!("app/f{i}.txt"),
+                    0o644,
+                    format!("line {i}\n").as_bytes(),
+                );
+            }
+            file(
+                b,
+                "app/.env",
+                0o600,
+                b"TOKEN=leaked-in-layer-one-0123456789\n",
+            );
+            file(
+                b,
+                "etc/passwd",
+                0o644,
+                b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+            );
+        });
+        let l2 = tar_layer(|b| {
+            file(b, "app/.wh..env", 0o644, b"");
+            file(b, "app/run", 0o4755, b"#!/bin/sh\n");
+        });
+        let (store, img) = image_of(dir.path(), &[l1, l2]);
+        let run = |budget| {
+            let options = AuditOptions {
+                inflight_budget: budget,
+                ..AuditOptions::default()
+            };
+            let mut r = audit_image(&store, &img, &FakeDetector, &options, &NoProgress).unwrap();
+            sort_findings(&mut r.findings);
+            r
+        };
+        let parallel = run(64 << 20);
+        let inline = run(0);
+        assert_eq!(
+            parallel.findings, inline.findings,
+            "back-pressure changes nothing"
+        );
+        assert_eq!(parallel.stats.layers, 2);
+        assert_eq!(parallel.stats.entries, 204);
+        let shown: Vec<String> = parallel
+            .findings
+            .iter()
+            .map(|f| format!("{} {}", f.rule, f.location))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "secret.fake config Env.TOKEN",
+                "secret.fake layer 1 /app/.env (deleted in layer 2, still present in layer 1)",
+                "fs.setuid layer 2 /app/run",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_layer_that_does_not_match_its_digest_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let l1 = tar_layer(|b| file(b, "a", 0o644, b"a"));
+        let (store, img) = image_of(dir.path(), &[l1]);
+        // Corrupt the blob behind the store's back.
+        let path = store.blob_path(&img.layers()[0].digest);
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&path, perms).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 5] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        let err = audit_image(
+            &store,
+            &img,
+            &FakeDetector,
+            &AuditOptions::default(),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("layer"), "{err}");
     }
 
     #[test]
