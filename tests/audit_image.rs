@@ -580,6 +580,56 @@ fn archives_stdin_and_store_names_are_audited_without_touching_the_store() {
 }
 
 #[test]
+fn a_registry_image_is_pulled_into_a_scratch_store_and_audited() {
+    if !have_tools() {
+        return;
+    }
+    let Some(registry) = support::registry::Registry::start(support::registry::Auth::None) else {
+        return;
+    };
+    registry.push(
+        &format!("oci:{}:leaky", audit_images::audit_layout().display()),
+        "rsafe/leaky:1.0",
+        &[],
+    );
+    let root = support::temp_root();
+    let before = tree(root.path());
+    let reference = format!("{}/rsafe/leaky:1.0", registry.host());
+    let (code, stdout, stderr) = {
+        let out = support::rsafe(root.path())
+            .args([
+                "audit",
+                &reference,
+                "--format",
+                "json",
+                "--fail-on",
+                "critical",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(1), "{stderr}");
+    let r: JsonReport = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        file_findings(&r, "/root/.aws/credentials")
+            .iter()
+            .any(|(_, l)| l.removed_in == Some(2)),
+        "{:#?}",
+        r.findings
+    );
+    assert_eq!(
+        tree(root.path()),
+        before,
+        "a pull for an audit stays out of the store"
+    );
+}
+
+#[test]
 fn errors_exit_2_with_one_line() {
     let root = support::temp_root();
     let out = support::rsafe(root.path())
