@@ -183,13 +183,22 @@ pub fn report_findings(
         && stdout.is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut out = io::BufWriter::new(stdout.lock());
-    report::render_styled(args.format, &report, &mut out, Style { color })
-        .and_then(|()| out.flush())
-        .context("cannot write the report")?;
+    let written = report::render_styled(args.format, &report, &mut out, Style { color })
+        .and_then(|()| out.flush());
+    quiet_on_broken_pipe(written).context("cannot write the report")?;
     Ok(match args.fail_on {
         Some(gate) if report.fails(gate) => 1,
         _ => 0,
     })
+}
+
+/// A reader that went away (`rsafe audit … | head`) is not an error: stop writing, keep the
+/// exit code.
+pub fn quiet_on_broken_pipe(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// The ignore files to apply: those given, or `./.rsafeignore` when it exists.

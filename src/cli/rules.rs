@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 
-use super::audit::{all_rules, secret_detector};
+use super::audit::{all_rules, quiet_on_broken_pipe, secret_detector};
 use crate::audit::RuleInfo;
 
 /// How `rsafe rules` prints.
@@ -29,14 +29,14 @@ pub fn run(args: RulesArgs) -> anyhow::Result<i32> {
     let rules = all_rules(&secret_detector()?);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    match args.format {
+    let written = match args.format {
         RulesFormat::Json => serde_json::to_writer_pretty(&mut out, &rules)
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out)),
         RulesFormat::Table => write_table(&rules, &mut out),
     }
-    .and_then(|()| out.flush())
-    .context("cannot write the rules")?;
+    .and_then(|()| out.flush());
+    quiet_on_broken_pipe(written).context("cannot write the rules")?;
     Ok(0)
 }
 
