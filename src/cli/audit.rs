@@ -407,6 +407,7 @@ impl Bar {
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
+        bar.set_message("0 B read");
         bar.enable_steady_tick(Duration::from_millis(120));
         Bar {
             bar,
