@@ -347,9 +347,18 @@ mod tests {
             diff_ids.push(Digest::of_bytes(l).to_string());
             history.push(serde_json::json!({"created_by": format!("step {}", i + 1)}));
         }
+        // Two RUN steps after `ARG DB_PASSWORD`: the value is recorded in both.
+        for _ in 0..2 {
+            history.push(serde_json::json!({
+                "created_by": "|1 DB_PASSWORD=hunter2-hunter2 /bin/sh -c make",
+                "empty_layer": true}));
+        }
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "amd64", "os": "linux",
-            "config": {"User": "app", "Env": ["TOKEN=from-the-config-0123456789"]},
+            "config": {"User": "app",
+                       "Env": ["TOKEN=from-the-config-0123456789", "API_KEY=abcd1234efgh",
+                               "API_KEY_FILE=/run/secrets/api"],
+                       "ExposedPorts": {"22/tcp": {}, "8080/tcp": {}}},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": history}))
         .unwrap();
@@ -421,10 +430,18 @@ mod tests {
         assert_eq!(
             shown,
             [
+                "image.secret-build-arg config history[2].created_by",
+                "image.secret-env config Env.API_KEY",
                 "secret.fake config Env.TOKEN",
                 "secret.fake layer 1 /app/.env (deleted in layer 2, still present in layer 1)",
+                "image.ssh-exposed config ExposedPorts",
                 "fs.setuid layer 2 /app/run",
             ]
+        );
+        let arg = &parallel.findings[0].evidence.as_ref().unwrap().excerpt;
+        assert_eq!(
+            arg,
+            "DB_PASSWORD=…[redacted 15 chars]; same value in 1 later history entry"
         );
     }
 
