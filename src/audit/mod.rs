@@ -20,6 +20,7 @@ pub mod fs;
 pub mod ignore;
 pub mod image;
 pub mod layers;
+pub mod procs;
 pub mod secrets;
 
 use std::io;
@@ -92,13 +93,15 @@ impl From<&Rule> for RuleInfo {
     }
 }
 
-/// Every rule of rsafe's own checks (image config, layers, file system, ELF), in a stable order.
+/// Every rule of rsafe's own checks (image config, layers, file system, ELF, running
+/// containers), in a stable order.
 pub fn builtin_rules() -> Vec<&'static Rule> {
     image::RULES
         .iter()
         .chain(layers::RULES)
         .chain(fs::RULES)
         .chain(elf::RULES)
+        .chain(procs::RULES)
         .collect()
 }
 
@@ -279,7 +282,7 @@ mod tests {
         for r in rules {
             let ns = r.id.split('.').next().unwrap_or_default();
             assert!(
-                ["image", "layer", "fs", "elf"].contains(&ns),
+                ["image", "layer", "fs", "elf", "container"].contains(&ns),
                 "{} is outside rsafe's namespaces",
                 r.id
             );

@@ -19,6 +19,7 @@ pub mod history;
 pub mod images;
 pub mod inspect;
 pub mod load;
+pub mod ps;
 pub mod rmi;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
@@ -70,6 +71,7 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// List every audit rule: id, severity, what it finds, how to fix it.
     Rules(rules::RulesArgs),
+    Ps(ps::PsArgs),
 }
 
 impl Command {
@@ -110,6 +112,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(args) => rmi::run(args, &global),
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
+        Command::Ps(args) => ps::run(args, &global),
     }
 }
 

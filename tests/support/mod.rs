@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod confine;
+pub mod containers;
 pub mod registry;
 
 /// Fixed build time: image digests are the same on every run.

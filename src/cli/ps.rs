@@ -1,0 +1,170 @@
+//! `rsafe ps`: the containers running on this host, whatever started them, found from /proc.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::Global;
+use super::format::{table, truncate};
+use super::images::OutputFormat;
+use crate::audit::procs::{Container, DiscoverOptions, Discovery, discover_with};
+
+/// List the containers running on this host
+///
+/// Containers of any runtime (rsafe, docker, containerd, CRI-O, podman, runc, crun, LXC,
+/// Kubernetes, bubblewrap, unshare) are found from /proc alone, without asking a daemon:
+/// processes are grouped by cgroup and namespaces, and named from the runtimes' state files.
+/// Columns: RUNTIME ID NAME PID PROCS USER IMAGE COMMAND. USER is the workload's user inside the
+/// container, with its host uid when that differs. Processes rsafe may not inspect (other
+/// users', when not run as root) are counted on stderr.
+#[derive(Debug, clap::Args)]
+pub struct PsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// The procfs to read: the host's /proc mounted elsewhere when rsafe runs in a container.
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc: PathBuf,
+}
+
+/// One container, as the listing shows it (also its JSON form).
+#[derive(Debug, Serialize)]
+struct Row<'a> {
+    runtime: &'a str,
+    id: &'a str,
+    name: Option<&'a str>,
+    pid: u32,
+    pids: &'a [u32],
+    user: Option<&'a str>,
+    uid: Option<u32>,
+    host_uid: u32,
+    image: Option<&'a str>,
+    rootfs: Option<String>,
+    pod: Option<&'a str>,
+    command: String,
+}
+
+impl<'a> Row<'a> {
+    fn of(c: &'a Container) -> Row<'a> {
+        Row {
+            runtime: c.runtime.as_str(),
+            id: &c.id,
+            name: c.name.as_deref().filter(|n| *n != c.id),
+            pid: c.init_pid,
+            pids: &c.pids,
+            user: c.user.as_deref(),
+            uid: c.uid,
+            host_uid: c.host_uid,
+            image: c.image.as_deref(),
+            rootfs: c.rootfs.as_ref().map(|p| p.display().to_string()),
+            pod: c.pod.as_deref(),
+            command: c.workload().map(|p| p.command()).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    containers: Vec<Row<'a>>,
+    inaccessible: Vec<Inaccessible<'a>>,
+    /// Which process stood for the host's namespaces.
+    host_reference: String,
+}
+
+#[derive(Serialize)]
+struct Inaccessible<'a> {
+    pid: u32,
+    reason: &'a str,
+}
+
+/// Prints the listing.
+pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
+    let mut opts = DiscoverOptions::new(&args.proc);
+    if let Some(root) = &global.root
+        && !opts.rsafe_stores.contains(root)
+    {
+        opts.rsafe_stores.push(root.clone());
+    }
+    let discovery = discover_with(&opts)
+        .with_context(|| format!("cannot list containers in {}", args.proc.display()))?;
+    match args.format {
+        OutputFormat::Json => {
+            let listing = Listing {
+                containers: discovery.containers.iter().map(Row::of).collect(),
+                inaccessible: discovery
+                    .inaccessible
+                    .iter()
+                    .map(|(pid, reason)| Inaccessible { pid: *pid, reason })
+                    .collect(),
+                host_reference: discovery.host.to_string(),
+            };
+            emit(&format!("{}\n", serde_json::to_string_pretty(&listing)?))?;
+        }
+        OutputFormat::Table => {
+            emit(&render_table(&discovery))?;
+            if !global.quiet
+                && let Some(note) = inaccessible_note(&discovery)
+            {
+                eprintln!("{note}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Writes to stdout; a reader that went away (`rsafe ps | head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
+        _ => Ok(()),
+    }
+}
+
+fn render_table(d: &Discovery) -> String {
+    let rows: Vec<Vec<String>> = d
+        .containers
+        .iter()
+        .map(|c| {
+            let r = Row::of(c);
+            let user = match (r.user, r.uid) {
+                (Some(u), Some(uid)) if uid != r.host_uid => format!("{u} (host {})", r.host_uid),
+                (Some(u), _) => u.to_owned(),
+                (None, _) => format!("host {}", r.host_uid),
+            };
+            vec![
+                r.runtime.to_owned(),
+                truncate(c.short_id(), 24),
+                truncate(r.name.unwrap_or("-"), 24),
+                r.pid.to_string(),
+                r.pids.len().to_string(),
+                truncate(&user, 24),
+                truncate(r.image.unwrap_or("-"), 40),
+                truncate(&r.command, 40),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "RUNTIME", "ID", "NAME", "PID", "PROCS", "USER", "IMAGE", "COMMAND",
+        ],
+        &rows,
+    )
+}
+
+/// One line about processes that could not be inspected, if any.
+fn inaccessible_note(d: &Discovery) -> Option<String> {
+    let (first, reason) = d.inaccessible.first()?;
+    let n = d.inaccessible.len();
+    let hint = if rustix::process::geteuid().is_root() {
+        ""
+    } else {
+        "; run as root to see every container"
+    };
+    Some(format!(
+        "rsafe: {n} process{} could not be inspected (pid {first}: {}){hint}",
+        if n == 1 { "" } else { "es" },
+        truncate(reason, 80)
+    ))
+}
