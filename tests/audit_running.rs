@@ -128,6 +128,48 @@ fn runc_as_host_root_with_added_capabilities_and_no_seccomp() {
 }
 
 #[test]
+fn runc_with_privileged_style_mounts() {
+    if !root_only("runc") || !have("runc", Oci::Runc.available()) {
+        return;
+    }
+    let (bad, _) = oci_container(
+        Oci::Runc,
+        &OciConfig {
+            rw_sys: true,
+            binds: vec![("/dev", "/run", true), ("/etc", "/home/app", true)],
+            ..OciConfig::default()
+        },
+    );
+    let (_, f) = audit(&bad);
+    let r = rules(&f);
+    for rule in [
+        "container.mount.proc-sys-rw",
+        "container.mount.cgroup-rw",
+        "container.mount.host-dev",
+        "container.mount.sensitive-host-path",
+    ] {
+        assert!(r.contains(&rule), "{rule} missing: {f:#?}");
+    }
+    let etc = find(&f, "container.mount.sensitive-host-path").unwrap();
+    assert_eq!(etc.severity, Severity::High);
+    assert!(
+        evidence(etc).contains("host /etc at /home/app (rw)"),
+        "{etc:?}"
+    );
+    let cgroup = find(&f, "container.mount.cgroup-rw").unwrap();
+    assert_eq!(cgroup.severity, Severity::High, "cgroup v1: release_agent");
+
+    // runc's defaults: sysfs and cgroups read-only, a /dev of its own, no host directory.
+    let (good, _) = oci_container(Oci::Runc, &OciConfig::default());
+    let (_, f) = audit(&good);
+    let mounts: Vec<&str> = rules(&f)
+        .into_iter()
+        .filter(|r| r.starts_with("container.mount.") || *r == "container.device")
+        .collect();
+    assert!(mounts.is_empty(), "{mounts:?}: {f:#?}");
+}
+
+#[test]
 fn crun_as_host_root_with_added_capabilities() {
     if !root_only("crun") || !have("crun and unshare", Oci::Crun.available()) {
         return;
@@ -296,23 +338,40 @@ fn secret_in_the_environment_is_reported_redacted() {
         return;
     }
     let (key_id, secret) = synthetic_aws_keys();
+    let (_, argv_secret) = synthetic_aws_keys();
     let mut cmd = bwrap();
     cmd.args(["--setenv", "AWS_ACCESS_KEY_ID", &key_id])
         .args(["--setenv", "AWS_SECRET_ACCESS_KEY", &secret])
-        .args(["--setenv", "HOME", "/root", "sleep", "1000"]);
-    let leaky = spawn("bwrap with AWS keys in its environment", cmd);
+        .args(["--setenv", "HOME", "/root"])
+        // A shell that stays (not exec) with a secret on its command line, the workload below.
+        .args(["sh", "-c", "sleep 1000; true"])
+        .arg(format!("aws_secret_access_key={argv_secret}"));
+    let leaky = spawn("bwrap with AWS keys in its environment and argv", cmd);
     let (c, f) = audit(&leaky);
-    let hit = find(&f, "secret.aws-secret-access-key").unwrap_or_else(|| panic!("{f:#?}"));
+    let hit = f
+        .iter()
+        .find(|f| {
+            f.location
+                .to_string()
+                .ends_with("env AWS_SECRET_ACCESS_KEY")
+        })
+        .unwrap_or_else(|| panic!("no environment secret: {f:#?}"));
+    assert_eq!(hit.rule, "secret.aws-secret-access-key");
     assert_eq!(hit.severity, Severity::Critical);
-    let where_ = hit.location.to_string();
-    assert!(where_.contains("env AWS_SECRET_ACCESS_KEY"), "{where_}");
     assert!(find(&f, "secret.aws-access-key-id").is_some(), "{f:#?}");
+    let in_argv = f
+        .iter()
+        .find(|f| f.rule.starts_with("secret.") && f.location.to_string().ends_with("cmdline"))
+        .unwrap_or_else(|| panic!("no command-line secret: {f:#?}"));
+    assert_eq!(in_argv.rule, "secret.aws-secret-access-key");
     // Never the value, in any form the library hands out or the CLI prints.
     let json = serde_json::to_string(&f).unwrap();
     let debug = format!("{f:?}");
     for text in [&json, &debug] {
-        assert!(!text.contains(&secret), "secret leaked: {text}");
-        assert!(!text.contains(&secret[4..]), "secret leaked: {text}");
+        for value in [&secret, &argv_secret] {
+            assert!(!text.contains(value.as_str()), "secret leaked: {text}");
+            assert!(!text.contains(&value[4..]), "secret leaked: {text}");
+        }
     }
     let ps = support::rsafe(Path::new("/tmp"))
         .args(["ps", "--format", "json"])
@@ -320,7 +379,16 @@ fn secret_in_the_environment_is_reported_redacted() {
         .unwrap();
     let ps_out = String::from_utf8_lossy(&ps.stdout);
     assert!(ps_out.contains(&c.id), "ps lists it: {ps_out}");
-    assert!(!ps_out.contains(&secret), "ps leaked the secret");
+    assert!(
+        ps_out.contains("[redacted]"),
+        "ps shows the command: {ps_out}"
+    );
+    for value in [&secret, &argv_secret] {
+        assert!(
+            !ps_out.contains(&value[4..]),
+            "ps leaked a secret: {ps_out}"
+        );
+    }
 
     let mut cmd = bwrap();
     cmd.args(["--setenv", "AWS_REGION", "eu-west-1"])
@@ -423,6 +491,60 @@ fn directory_descriptor_of_the_host_leaked_into_the_container() {
     let clean = spawn("bwrap without inherited descriptors", launch(false));
     let (_, f) = audit(&clean);
     assert!(find(&f, "container.fd-outside-root").is_none(), "{f:#?}");
+}
+
+/// Whether this build of rsafe has `rsafe run` (the runner lands on its own branch).
+fn rsafe_can_run() -> bool {
+    Command::new(support::rsafe_bin())
+        .args(["run", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn rsafe_run_default_policy_has_nothing_high_but_a_host_root_volume_does() {
+    if !root_only("rsafe run as root") {
+        return;
+    }
+    if !rsafe_can_run() {
+        eprintln!("skipping: this rsafe has no `run` command yet");
+        return;
+    }
+    let store = support::temp_root();
+    let rootfs = support::containers::rootfs();
+    let run = |name: &str, extra: &[&str]| {
+        let mut c = Command::new(support::rsafe_bin());
+        c.arg("--root")
+            .arg(store.path())
+            .args(["run", "--rm", "--name", name])
+            .args(extra)
+            .arg(&rootfs)
+            .args(["sleep", "1000"]);
+        c
+    };
+    let default = spawn("rsafe run (default policy)", run("audit-default", &[]));
+    let (c, f) = audit(&default);
+    assert_eq!(c.runtime, Runtime::Rsafe, "{c:?}");
+    assert_eq!(c.name.as_deref(), Some("audit-default"));
+    assert_ne!(
+        c.host_uid, 0,
+        "rsafe maps container root to an unprivileged host id"
+    );
+    let high: Vec<&Finding> = f.iter().filter(|f| f.severity >= Severity::High).collect();
+    assert!(high.is_empty(), "{high:#?}");
+    assert!(find(&f, "container.seccomp-disabled").is_none(), "{f:#?}");
+
+    let exposed = spawn(
+        "rsafe run --volume /:/host",
+        run("audit-exposed", &["--volume", "/:/host"]),
+    );
+    let (c, f) = audit(&exposed);
+    assert_eq!(c.name.as_deref(), Some("audit-exposed"));
+    let root = find(&f, "container.mount.host-root").unwrap_or_else(|| panic!("{f:#?}"));
+    assert!(
+        root.location.to_string().contains("mount /host"),
+        "{root:?}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use super::Global;
 use super::format::{table, truncate};
 use super::images::OutputFormat;
 use crate::audit::procs::{Container, DiscoverOptions, Discovery, discover_with};
+use crate::audit::secrets::SecretScanner;
 
 /// List the containers running on this host
 ///
@@ -47,7 +48,7 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn of(c: &'a Container) -> Row<'a> {
+    fn of(c: &'a Container, scanner: &SecretScanner) -> Row<'a> {
         Row {
             runtime: c.runtime.as_str(),
             id: &c.id,
@@ -60,7 +61,10 @@ impl<'a> Row<'a> {
             image: c.image.as_deref(),
             rootfs: c.rootfs.as_ref().map(|p| p.display().to_string()),
             pod: c.pod.as_deref(),
-            command: c.workload().map(|p| p.command()).unwrap_or_default(),
+            command: c
+                .workload()
+                .map(|p| redact_command(&p.command(), scanner))
+                .unwrap_or_default(),
         }
     }
 }
@@ -89,10 +93,15 @@ pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
     }
     let discovery = discover_with(&opts)
         .with_context(|| format!("cannot list containers in {}", args.proc.display()))?;
+    let scanner = SecretScanner::builtin().context("cannot load the builtin secret rules")?;
     match args.format {
         OutputFormat::Json => {
             let listing = Listing {
-                containers: discovery.containers.iter().map(Row::of).collect(),
+                containers: discovery
+                    .containers
+                    .iter()
+                    .map(|c| Row::of(c, &scanner))
+                    .collect(),
                 inaccessible: discovery
                     .inaccessible
                     .iter()
@@ -103,7 +112,7 @@ pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
             emit(&format!("{}\n", serde_json::to_string_pretty(&listing)?))?;
         }
         OutputFormat::Table => {
-            emit(&render_table(&discovery))?;
+            emit(&render_table(&discovery, &scanner))?;
             if !global.quiet
                 && let Some(note) = inaccessible_note(&discovery)
             {
@@ -122,12 +131,12 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
-fn render_table(d: &Discovery) -> String {
+fn render_table(d: &Discovery, scanner: &SecretScanner) -> String {
     let rows: Vec<Vec<String>> = d
         .containers
         .iter()
         .map(|c| {
-            let r = Row::of(c);
+            let r = Row::of(c, scanner);
             let user = match (r.user, r.uid) {
                 (Some(u), Some(uid)) if uid != r.host_uid => format!("{u} (host {})", r.host_uid),
                 (Some(u), _) => u.to_owned(),
@@ -153,6 +162,35 @@ fn render_table(d: &Discovery) -> String {
     )
 }
 
+/// A command line with every argument that holds a secret replaced by `[redacted]`: a command
+/// line is readable by every user of the host, but rsafe does not repeat the secret.
+fn redact_command(command: &str, scanner: &SecretScanner) -> String {
+    let hits = scanner.scan_text(command);
+    if hits.is_empty() {
+        return command.to_owned();
+    }
+    if hits
+        .iter()
+        .any(|h| h.line.is_some_and(|l| l > 1) || h.column.is_none())
+    {
+        return "[command redacted: it holds a secret]".to_owned();
+    }
+    let columns: Vec<usize> = hits
+        .iter()
+        .filter_map(|h| h.column.map(|c| c as usize))
+        .collect();
+    // Columns are 1-based character positions; an argument covers [start, start + len).
+    let mut start = 1;
+    let mut out = Vec::new();
+    for arg in command.split(' ') {
+        let len = arg.chars().count();
+        let secret = columns.iter().any(|c| (start..start + len).contains(c));
+        out.push(if secret { "[redacted]" } else { arg });
+        start += len + 1;
+    }
+    out.join(" ")
+}
+
 /// One line about processes that could not be inspected, if any.
 fn inaccessible_note(d: &Discovery) -> Option<String> {
     let (first, reason) = d.inaccessible.first()?;
@@ -167,4 +205,20 @@ fn inaccessible_note(d: &Discovery) -> Option<String> {
         if n == 1 { "" } else { "es" },
         truncate(reason, 80)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_commands_are_redacted() {
+        let scanner = SecretScanner::builtin().unwrap();
+        let key = "HVJWDBt2hWdQZUm14QhoxhLPAbQcEFUV2fsjGHb6";
+        let cmd = format!("deploy --region eu aws_secret_access_key={key} --verbose");
+        let shown = redact_command(&cmd, &scanner);
+        assert!(!shown.contains(key), "{shown}");
+        assert_eq!(shown, "deploy --region eu [redacted] --verbose");
+        assert_eq!(redact_command("sleep 1000", &scanner), "sleep 1000");
+    }
 }

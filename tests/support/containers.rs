@@ -37,6 +37,12 @@ impl Drop for Started {
     fn drop(&mut self) {
         let _ = kill(Pid::from_raw(self.workload as i32), Signal::SIGKILL);
         if let Some(child) = &mut self.launcher {
+            // A runtime whose workload died exits on its own and cleans up after itself
+            // (rsafe run --rm removes its container); give it a moment before killing it.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -72,6 +78,11 @@ pub struct OciConfig {
     /// 256 MiB memory and 128 pids.
     pub limits: bool,
     pub env: Vec<String>,
+    /// Mount /sys and /sys/fs/cgroup read-write, as `--privileged` does.
+    pub rw_sys: bool,
+    /// Bind mounts (host path, container path, read-write); the container path must exist
+    /// in the busybox rootfs (it is shared and never written to).
+    pub binds: Vec<(&'static str, &'static str, bool)>,
 }
 
 /// Writes a bundle whose root is the shared busybox rootfs (read-only) and whose process is
@@ -112,6 +123,24 @@ fn oci_bundle(cfg: &OciConfig) -> tempfile::TempDir {
         // A v1 cgroupfs cannot be mounted from a user namespace; drop runc's /sys/fs/cgroup.
         let mounts = spec["mounts"].as_array_mut().unwrap();
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    }
+    let mounts = spec["mounts"].as_array_mut().unwrap();
+    if cfg.rw_sys {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" || m["destination"] == "/sys/fs/cgroup" {
+                let opts = m["options"].as_array_mut().unwrap();
+                opts.retain(|o| o != "ro");
+                opts.push(json!("rw"));
+            }
+        }
+    }
+    for (host, container, rw) in &cfg.binds {
+        mounts.push(json!({
+            "destination": container,
+            "type": "bind",
+            "source": host,
+            "options": ["rbind", if *rw { "rw" } else { "ro" }],
+        }));
     }
     let linux = &mut spec["linux"];
     if cfg.cgroupns {

@@ -7,7 +7,10 @@
 //! 1. the container id of their cgroup (every process of a docker container, including ones
 //!    `docker exec` added and sandboxes nested inside, shares it);
 //! 2. otherwise their pid namespace (everything a runtime started in one pid namespace);
-//! 3. otherwise the set of their mount, user and network namespaces (`unshare -m`, `ip netns`).
+//! 3. otherwise the set of their mount, user and network namespaces, when they have users or
+//!    a root directory of their own (a chroot'ed mount namespace, a bare user namespace).
+//!    systemd's sandboxed services, `ip netns exec` and a bare `unshare -m` keep the host's
+//!    root and are not containers.
 //!
 //! Then nested groups are folded: a sandbox started inside a container (its first process's
 //! parent is in the container) belongs to that container; and the launcher that `unshare -m -p
@@ -94,7 +97,11 @@ fn key_of(p: &Process, host: &Host) -> Option<Key> {
     if differs(NsKind::Pid) {
         return ns.get(NsKind::Pid).map(Key::PidNs);
     }
-    if differs(NsKind::Mnt) || differs(NsKind::User) || differs(NsKind::Net) {
+    // Without a pid namespace, a process is only a container when it has users of its own or
+    // a root filesystem of its own: systemd's sandboxed services (PrivateTmp, ProtectSystem,
+    // PrivateNetwork), `ip netns exec` and a bare `unshare -m` keep the host's root.
+    let own_root = || differs(NsKind::Mnt) && host.same_root(p.pid) != Some(true);
+    if differs(NsKind::User) || own_root() {
         return Some(Key::OtherNs {
             mnt: ns.get(NsKind::Mnt),
             user: ns.get(NsKind::User),
@@ -263,15 +270,12 @@ fn build(
             pod: pod.clone(),
         },
         Key::PidNs(ino) => Identity::made_up(format!("pidns-{ino}")),
-        Key::OtherNs { mnt, user, net } => {
+        Key::OtherNs { mnt, user, .. } => {
             let ns = init.namespaces.unwrap_or_default();
-            let differs = |k| !host.namespaces.same(&ns, k);
-            let (kind, ino) = if differs(NsKind::Mnt) {
-                ("mntns", mnt)
-            } else if differs(NsKind::User) {
+            let (kind, ino) = if host.namespaces.same(&ns, NsKind::Mnt) {
                 ("userns", user)
             } else {
-                ("netns", net)
+                ("mntns", mnt)
             };
             Identity::made_up(format!("{kind}-{}", ino.unwrap_or_default()))
         }
@@ -633,15 +637,38 @@ mod tests {
             &[(NsKind::Mnt, 701), (NsKind::Pid, 700)],
             "/",
         );
-        // unshare -n alone: network namespace only.
+        // unshare -n alone: a network namespace on the host's root is no container.
         f.add(310, 1, "unshare", 20, &[(NsKind::Net, 750)], "/");
         let d = f.discover();
         assert_eq!(
             summary(&d),
-            vec![
-                (Runtime::Unshare, "pidns-700".into(), 301, vec![300, 301]),
-                (Runtime::Unshare, "netns-750".into(), 310, vec![310]),
-            ]
+            vec![(Runtime::Unshare, "pidns-700".into(), 301, vec![300, 301])]
+        );
+    }
+
+    #[test]
+    fn a_private_mount_namespace_on_the_host_root_is_no_container() {
+        let f = FakeProc::new();
+        std::os::unix::fs::symlink("/", f.root().join("1/root")).unwrap();
+        // systemd PrivateTmp: own mount namespace, same root directory.
+        f.add(
+            20,
+            1,
+            "timesyncd",
+            5,
+            &[(NsKind::Mnt, 720)],
+            "/system.slice/t.service",
+        );
+        std::os::unix::fs::symlink("/", f.root().join("20/root")).unwrap();
+        // chroot'ed into another directory: a container.
+        f.add(21, 1, "jail", 6, &[(NsKind::Mnt, 721)], "/");
+        let jail = f.root().join("jail");
+        fs::create_dir(&jail).unwrap();
+        std::os::unix::fs::symlink(&jail, f.root().join("21/root")).unwrap();
+        let d = f.discover();
+        assert_eq!(
+            summary(&d),
+            vec![(Runtime::Unknown, "mntns-721".into(), 21, vec![21])]
         );
     }
 

@@ -52,6 +52,8 @@ pub struct Host {
     pub cgroup_mounts: Vec<Mount>,
     /// `RLIMIT_NPROC` of the reference process: the default a container's limit is compared to.
     pub default_nproc: Option<u64>,
+    /// (device, inode) of the host's root directory.
+    pub root: Option<(u64, u64)>,
 }
 
 impl Host {
@@ -94,7 +96,9 @@ impl Host {
             "Max processes",
         )
         .flatten();
+        let root = root_of(proc_root, pid);
         Ok(Host {
+            root,
             proc_root: proc_root.to_path_buf(),
             reference,
             reference_pid: pid,
@@ -105,12 +109,24 @@ impl Host {
         })
     }
 
+    /// Whether a process's root directory is the host's (`None`: cannot tell).
+    pub fn same_root(&self, pid: u32) -> Option<bool> {
+        Some(root_of(&self.proc_root, pid)? == self.root?)
+    }
+
     /// Whether a process is in the host's namespace of `kind`.
     pub fn shares(&self, process: &Process, kind: NsKind) -> bool {
         process
             .namespaces
             .is_some_and(|ns| ns.same(&self.namespaces, kind))
     }
+}
+
+/// (device, inode) of process `pid`'s root directory.
+fn root_of(proc_root: &Path, pid: u32) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(proc_root.join(pid.to_string()).join("root")).ok()?;
+    Some((md.dev(), md.ino()))
 }
 
 /// rsafe's own pid in this procfs (`/proc/self`).

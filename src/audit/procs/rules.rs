@@ -162,7 +162,9 @@ pub const MOUNT_HOST_PROC_SYS: Rule = Rule {
     title: "The host's /proc or a sysfs is mounted read-write",
     description: "A writable host procfs (/proc/sys, /proc/sysrq-trigger, core_pattern) or \
         sysfs (uevent_helper, device and kernel knobs) lets a privileged container process run \
-        code on the host or reconfigure the kernel.",
+        code on the host or reconfigure the kernel. A writable sysfs counts only outside a user \
+        namespace (inside one, its files belong to an unmapped owner); the host's procfs is \
+        medium inside one.",
     remediation: "Mount sysfs read-only and never bind the host's /proc; drop --privileged.",
 };
 
@@ -172,7 +174,9 @@ pub const MOUNT_CGROUP_RW: Rule = Rule {
     title: "A cgroup filesystem is mounted read-write",
     description: "A writable cgroup v1 hierarchy offers release_agent, the classic container \
         escape; any writable cgroupfs lets the container change its own (and, without a cgroup \
-        namespace, other) limits. High for cgroup v1, medium for v2.",
+        namespace, other) limits. High for cgroup v1, medium for v2; not reported inside a user \
+        namespace of the container's own (the files belong to an unmapped owner, or were \
+        delegated on purpose).",
     remediation: "Mount /sys/fs/cgroup read-only (the default without --privileged).",
 };
 
@@ -181,7 +185,8 @@ pub const MOUNT_HOST_DEV: Rule = Rule {
     severity: Severity::High,
     title: "The host's /dev is mounted in the container",
     description: "The host's devtmpfs exposes every disk, /dev/mem and /dev/kmsg; a process with \
-        the rights to open them reads or rewrites the host's storage.",
+        the rights to open them reads or rewrites the host's storage. Medium inside a user \
+        namespace of the container's own.",
     remediation: "Give the container a minimal /dev and pass single devices explicitly.",
 };
 
@@ -191,7 +196,8 @@ pub const DEVICE: Rule = Rule {
     title: "A block device or raw memory device is available in the container",
     description: "A disk, partition, loop device, /dev/mem, /dev/kmem, /dev/port or /dev/kmsg in \
         the container's /dev lets a process allowed to open it read or modify host storage or \
-        memory below every filesystem permission.",
+        memory below every filesystem permission. Medium inside a user namespace of the \
+        container's own.",
     remediation: "Do not pass host block or memory devices (--device, --privileged).",
 };
 

@@ -12,11 +12,13 @@
 //! /libpod_parent/libpod-<id>                 podman, cgroupfs driver
 //! …/crio-<id>.scope                          CRI-O (crio-conmon-<id> is the monitor)
 //! /lxc.payload.<name>, /lxc/<name>           LXC (lxc.monitor.<name> is the monitor)
+//! …/rsafe/<id>                               rsafe run
 //! /kubepods[.slice]/…/pod<uid>/<id>          a Kubernetes pod's container, any of the above
 //! ```
 //!
-//! runc, crun, bubblewrap, `unshare` and rsafe itself use no recognisable name by default;
-//! those are found from their state files ([`super::state`]) or their processes.
+//! runc, crun, bubblewrap and `unshare` use no recognisable name by default (nor does rsafe
+//! when it has no cgroup to use); those are found from their state files ([`super::state`]) or
+//! their processes.
 
 use std::fmt;
 
@@ -132,6 +134,8 @@ fn container_component(
     }
     match parent {
         Some("docker") if is_container_id(part) => Some((Runtime::Docker, part.to_owned())),
+        // rsafe run puts a container in `<parent>/rsafe/<id>` of each hierarchy it may use.
+        Some("rsafe") if is_container_id(part) => Some((Runtime::Rsafe, part.to_owned())),
         Some("lxc") if depth == 1 => Some((Runtime::Lxc, part.to_owned())),
         // A pod's container under the cgroupfs driver: `/kubepods/burstable/pod<uid>/<id>`.
         Some(p) if pod_uid(p).is_some() && is_container_id(part) => {
@@ -186,6 +190,8 @@ mod tests {
             (format!("/machine.slice/libpod-{ID}.scope"), Runtime::Podman),
             (format!("/libpod_parent/libpod-{ID}"), Runtime::Podman),
             (format!("/system.slice/crio-{ID}.scope"), Runtime::CriO),
+            (format!("/rsafe/{ID}"), Runtime::Rsafe),
+            (format!("/user.slice/rsafe/{ID}"), Runtime::Rsafe),
         ] {
             assert_eq!(m(&path), Some((runtime, ID.to_owned(), None)), "{path}");
         }

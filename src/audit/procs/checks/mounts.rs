@@ -17,7 +17,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use super::Ctx;
 use crate::audit::finding::{Evidence, Severity};
 use crate::audit::procs::mountinfo::{self, Mount, is_under};
-use crate::audit::procs::process::NsKind;
+use crate::audit::procs::process::{NsKind, container_uid};
 use crate::audit::procs::rules;
 
 /// Sockets whose holder can start privileged containers.
@@ -112,6 +112,18 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
         root: dir.join("root"),
         proc_dev: host.mounts.at("/proc").map(|m| m.device.clone()),
     };
+    // In a user namespace that does not map host root, host-owned kernel files (sysfs,
+    // cgroupfs, device nodes) belong to an unmapped owner: a writable mount of them is far
+    // less of a way out. A namespace that maps host uid 0 (bwrap run by root) is no shield.
+    let own_userns =
+        !host.shares(init, NsKind::User) && container_uid(&host.proc_root, init.pid, 0).is_none();
+    let lowered = |s: Severity| {
+        if own_userns {
+            Severity::Medium.min(s)
+        } else {
+            s
+        }
+    };
     let mounts = mountinfo::parse(&text);
     let rootfs = mounts
         .iter()
@@ -152,7 +164,8 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
         match m.fs_type.as_str() {
             "proc" if view.proc_dev.as_deref() == Some(m.device.as_str()) => {
                 let location = loc();
-                cx.push(rules::MOUNT_HOST_PROC_SYS.finding(
+                cx.push(rules::MOUNT_HOST_PROC_SYS.finding_at(
+                    lowered(rules::MOUNT_HOST_PROC_SYS.severity),
                     location,
                     Some(Evidence::plain(format!(
                         "the host's procfs ({}) at {} ({mode})",
@@ -160,14 +173,14 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
                     ))),
                 ));
             }
-            "sysfs" if !m.read_only => {
+            "sysfs" if !m.read_only && !own_userns => {
                 let location = loc();
                 cx.push(rules::MOUNT_HOST_PROC_SYS.finding(
                     location,
                     Some(Evidence::plain(format!("sysfs at {} (rw)", m.mount_point))),
                 ));
             }
-            "cgroup" | "cgroup2" if !m.read_only => {
+            "cgroup" | "cgroup2" if !m.read_only && !own_userns => {
                 let severity = if m.fs_type == "cgroup" {
                     Severity::High
                 } else {
@@ -187,7 +200,8 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
                 if m.root == "/" {
                     host_dev_at_dev |= m.mount_point == "/dev";
                     let location = loc();
-                    cx.push(rules::MOUNT_HOST_DEV.finding(
+                    cx.push(rules::MOUNT_HOST_DEV.finding_at(
+                        lowered(rules::MOUNT_HOST_DEV.severity),
                         location,
                         Some(Evidence::plain(format!(
                             "devtmpfs at {} ({mode})",
@@ -196,7 +210,8 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
                     ));
                 } else if let Some(what) = dangerous_device(&view.at(&m.mount_point)) {
                     let location = loc();
-                    cx.push(rules::DEVICE.finding(
+                    cx.push(rules::DEVICE.finding_at(
+                        lowered(rules::DEVICE.severity),
                         location,
                         Some(Evidence::plain(format!(
                             "{what} bound from the host's /dev"
@@ -211,7 +226,7 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
         if let Some(hp) = &host_path {
             let own_root =
                 m.mount_point == "/" || rootfs.as_deref().is_some_and(|r| is_under(hp, r));
-            if !own_root && !RUNTIME_MANAGED.iter().any(|p| is_under(hp, p)) {
+            if !own_root && !runtime_managed(hp) {
                 check_host_path(cx, &view, m, hp, init.pid);
             }
         }
@@ -228,7 +243,12 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
     }
     let dev_folded = folded.iter().any(|f| is_under("/dev", f));
     if !host_dev_at_dev && !dev_folded {
-        check_dev_dir(cx, &view.at("/dev"), init.pid);
+        check_dev_dir(
+            cx,
+            &view.at("/dev"),
+            init.pid,
+            lowered(rules::DEVICE.severity),
+        );
     }
 }
 
@@ -335,6 +355,18 @@ fn check_host_path(cx: &mut Ctx<'_>, view: &View, m: &Mount, host_path: &str, pi
     }
 }
 
+/// Whether a runtime put this host path there itself (see [`RUNTIME_MANAGED`]); also rootless
+/// podman's storage below a home directory.
+fn runtime_managed(host_path: &str) -> bool {
+    RUNTIME_MANAGED.iter().any(|p| is_under(host_path, p))
+        || [
+            "/containers/storage/volumes/",
+            "/containers/storage/overlay-containers/",
+        ]
+        .iter()
+        .any(|part| host_path.contains(part))
+}
+
 /// Whether a host path is one whose exposure is sensitive.
 fn is_sensitive(host_path: &str) -> bool {
     if SENSITIVE_TREES.iter().any(|t| is_under(host_path, t)) || SENSITIVE_DIRS.contains(&host_path)
@@ -414,7 +446,7 @@ fn dangerous_device(path: &Path) -> Option<String> {
 }
 
 /// Block and raw-memory devices in the container's `/dev` (two levels).
-fn check_dev_dir(cx: &mut Ctx<'_>, dev: &Path, pid: u32) {
+fn check_dev_dir(cx: &mut Ctx<'_>, dev: &Path, pid: u32, severity: Severity) {
     let c = cx.container;
     let mut found = Vec::new();
     let walk = walkdir::WalkDir::new(dev)
@@ -434,7 +466,8 @@ fn check_dev_dir(cx: &mut Ctx<'_>, dev: &Path, pid: u32) {
         }
     }
     if !found.is_empty() {
-        cx.push(rules::DEVICE.finding(
+        cx.push(rules::DEVICE.finding_at(
+            severity,
             c.location(Some(pid), Some("/dev".into())),
             Some(Evidence::plain(found.join(", "))),
         ));
@@ -453,6 +486,16 @@ mod tests {
         assert!(!leads_outside(Path::new("d/a"), Path::new("../x")));
         assert!(!leads_outside(Path::new("d/a"), Path::new("b/../c")));
         assert!(leads_outside(Path::new("d/a"), Path::new("b/../../../c")));
+    }
+
+    #[test]
+    fn runtime_managed_paths() {
+        assert!(runtime_managed("/var/lib/docker/containers/abc/hostname"));
+        assert!(runtime_managed(
+            "/home/u/.local/share/containers/storage/volumes/v/_data"
+        ));
+        assert!(!runtime_managed("/var/lib/docker"));
+        assert!(!runtime_managed("/srv/data"));
     }
 
     #[test]
