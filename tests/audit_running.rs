@@ -251,6 +251,38 @@ fn bwrap_uid_1000_is_host_root_when_root_runs_it_and_not_otherwise() {
         let rule = format!("container.host-namespace.{ns}");
         assert!(find(&f, &rule).is_none(), "{rule}: {f:#?}");
     }
+
+    // The test user sees its own sandbox with a rootless `rsafe ps` (pid 1 is not readable
+    // for it, so its own namespaces stand for the host's), and root's not at all.
+    let mut ps = support::rsafe_as_test_user(Path::new("/tmp")).unwrap();
+    let out = ps.args(["ps", "--format", "json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pids_of = |c: &serde_json::Value| -> Vec<u64> {
+        c["pids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_u64())
+            .collect()
+    };
+    let containers = listing["containers"].as_array().unwrap();
+    let own = containers
+        .iter()
+        .find(|c| pids_of(c).contains(&u64::from(rootless.workload)))
+        .unwrap_or_else(|| panic!("its own sandbox is missing: {listing:#}"));
+    assert_eq!(own["runtime"], "bwrap");
+    assert_eq!(own["host_uid"], test_uid);
+    assert!(
+        !containers
+            .iter()
+            .any(|c| pids_of(c).contains(&u64::from(by_root.workload))),
+        "root's sandbox is not the test user's to see: {listing:#}"
+    );
 }
 
 #[test]
@@ -596,6 +628,36 @@ fn ps_lists_real_containers_and_says_what_it_cannot_see() {
         assert!(!stdout.contains(&id), "{stdout}");
         assert!(stderr.contains("could not be inspected"), "{stderr}");
     }
+}
+
+#[test]
+fn ps_says_when_procfs_hides_other_users_processes() {
+    if !root_only("mounting a procfs") || !have("unshare", tool("unshare")) {
+        return;
+    }
+    let Some((uid, gid)) = support::test_user() else {
+        assert!(!support::required(), "the test user is required");
+        return;
+    };
+    let mnt = shared_tempdir("rsafe-procs-hidepid-");
+    // A private mount namespace with a procfs that hides other users' processes, read by the
+    // test user: nothing of root's can be listed, and ps must say why.
+    let script = format!(
+        "mount -t proc -o hidepid=invisible proc {dir} && exec setpriv --reuid={uid} \
+         --regid={gid} --init-groups {rsafe} ps --proc {dir}",
+        dir = s(mnt.path()),
+        rsafe = s(&support::rsafe_bin()),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("hidepid=invisible: other users' processes are invisible"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -73,6 +73,8 @@ impl<'a> Row<'a> {
 struct Listing<'a> {
     containers: Vec<Row<'a>>,
     inaccessible: Vec<Inaccessible<'a>>,
+    /// Set when the procfs hides other users' processes altogether.
+    hidden: Option<&'a str>,
     /// Which process stood for the host's namespaces.
     host_reference: String,
 }
@@ -107,16 +109,20 @@ pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
                     .iter()
                     .map(|(pid, reason)| Inaccessible { pid: *pid, reason })
                     .collect(),
+                hidden: discovery.hidden.as_deref(),
                 host_reference: discovery.host.to_string(),
             };
             emit(&format!("{}\n", serde_json::to_string_pretty(&listing)?))?;
         }
         OutputFormat::Table => {
             emit(&render_table(&discovery, &scanner))?;
-            if !global.quiet
-                && let Some(note) = inaccessible_note(&discovery)
-            {
-                eprintln!("{note}");
+            if !global.quiet {
+                if let Some(hidden) = &discovery.hidden {
+                    eprintln!("rsafe: {hidden}");
+                }
+                if let Some(note) = inaccessible_note(&discovery) {
+                    eprintln!("{note}");
+                }
             }
         }
     }

@@ -172,6 +172,13 @@ pub fn discover_with(opts: &DiscoverOptions) -> Result<Discovery, ProcsError> {
         containers,
         inaccessible,
         host: host.reference,
+        proc_root: proc_root.clone(),
+        hidden: host.hidepid.as_ref().map(|v| {
+            format!(
+                "{} is mounted with hidepid={v}: other users' processes are invisible",
+                proc_root.display()
+            )
+        }),
     })
 }
 

@@ -54,6 +54,8 @@ pub struct Host {
     pub default_nproc: Option<u64>,
     /// (device, inode) of the host's root directory.
     pub root: Option<(u64, u64)>,
+    /// The procfs's `hidepid=` option when it hides other users' processes.
+    pub hidepid: Option<String>,
 }
 
 impl Host {
@@ -87,7 +89,13 @@ impl Host {
         let mounts = HostMounts {
             mounts: mountinfo::parse(&read(proc_root.join(pid.to_string()).join("mountinfo"))),
         };
-        let cgroup_mounts = mountinfo::parse(&read(proc_root.join("self/mountinfo")))
+        let own_mounts = mountinfo::parse(&read(proc_root.join("self/mountinfo")));
+        let hidepid = own_mounts
+            .iter()
+            .rev()
+            .find(|m| m.fs_type == "proc" && Path::new(&m.mount_point) == proc_root)
+            .and_then(|m| hidepid_of(&m.super_options));
+        let cgroup_mounts = own_mounts
             .into_iter()
             .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
             .collect();
@@ -99,6 +107,7 @@ impl Host {
         let root = root_of(proc_root, pid);
         Ok(Host {
             root,
+            hidepid,
             proc_root: proc_root.to_path_buf(),
             reference,
             reference_pid: pid,
@@ -120,6 +129,15 @@ impl Host {
             .namespaces
             .is_some_and(|ns| ns.same(&self.namespaces, kind))
     }
+}
+
+/// The `hidepid=` value of procfs options when it hides processes (`1`/`noaccess` only hides
+/// their files, which shows as unreadable; `2`/`invisible` and `4`/`ptraceable` hide them).
+fn hidepid_of(options: &str) -> Option<String> {
+    options.split(',').find_map(|o| {
+        let v = o.strip_prefix("hidepid=")?;
+        matches!(v, "2" | "invisible" | "4" | "ptraceable").then(|| v.to_owned())
+    })
 }
 
 /// (device, inode) of process `pid`'s root directory.
@@ -164,6 +182,17 @@ mod tests {
         assert_eq!(read_limit(text, "Max processes"), Some(Some(96365)));
         assert_eq!(read_limit(text, "Max address space"), Some(None));
         assert_eq!(read_limit(text, "Max open files"), None);
+    }
+
+    #[test]
+    fn hidepid_options() {
+        assert_eq!(
+            hidepid_of("rw,hidepid=invisible").as_deref(),
+            Some("invisible")
+        );
+        assert_eq!(hidepid_of("rw,hidepid=2,gid=4").as_deref(), Some("2"));
+        assert_eq!(hidepid_of("rw,hidepid=noaccess"), None);
+        assert_eq!(hidepid_of("rw"), None);
     }
 
     #[test]

@@ -153,6 +153,11 @@ pub struct Discovery {
     pub inaccessible: Vec<(u32, String)>,
     /// Which process stood for the host's namespaces.
     pub host: HostReference,
+    /// The procfs read.
+    pub proc_root: PathBuf,
+    /// Why other users' processes may be missing altogether: the procfs hides them
+    /// (`hidepid=2`), so they are not even listed as inaccessible.
+    pub hidden: Option<String>,
 }
 
 /// Finds every container visible in `proc_root`, with the default state locations.
@@ -197,11 +202,7 @@ pub fn select(discovery: &Discovery, target: &Target) -> Result<Vec<Container>, 
                     reason: reason.clone(),
                 });
             }
-            let proc_root = discovery
-                .containers
-                .first()
-                .map_or_else(|| PathBuf::from("/proc"), |c| c.host.proc_root.clone());
-            if proc_root.join(pid.to_string()).exists() {
+            if discovery.proc_root.join(pid.to_string()).exists() {
                 Err(ProcsError::NotInContainer(*pid))
             } else {
                 Err(ProcsError::NoSuchProcess(*pid))
@@ -269,8 +270,19 @@ pub fn audit_running(
 /// One finding for the processes that could not be inspected, so a report says what it could
 /// not see. Empty when everything was readable.
 pub fn inaccessible_findings(discovery: &Discovery) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(hidden) = &discovery.hidden {
+        out.push(rules::NOT_INSPECTED.finding(
+            Location::Container {
+                container: "(unknown)".into(),
+                pid: None,
+                detail: Some("hidden processes".into()),
+            },
+            Some(Evidence::plain(hidden.clone())),
+        ));
+    }
     if discovery.inaccessible.is_empty() {
-        return Vec::new();
+        return out;
     }
     let n = discovery.inaccessible.len();
     let shown: Vec<String> = discovery
@@ -281,7 +293,7 @@ pub fn inaccessible_findings(discovery: &Discovery) -> Vec<Finding> {
         .collect();
     let more = if n > shown.len() { ", …" } else { "" };
     let (first_pid, first_reason) = &discovery.inaccessible[0];
-    vec![rules::NOT_INSPECTED.finding(
+    out.push(rules::NOT_INSPECTED.finding(
         Location::Container {
             container: "(unknown)".into(),
             pid: Some(*first_pid),
@@ -291,7 +303,8 @@ pub fn inaccessible_findings(discovery: &Discovery) -> Vec<Finding> {
             "pids {}{more}: {first_reason}",
             shown.join(", ")
         ))),
-    )]
+    ));
+    out
 }
 
 #[cfg(test)]
