@@ -242,9 +242,27 @@ fn fold_nested(groups: &mut [Group], procs: &HashMap<u32, Process>) {
     }
 }
 
-/// Whether a process runs the program `name` (by its executable, or its command name).
+/// Whether a process runs the program `name` (by its executable, or its command name). rsafe's
+/// init names itself `rsafe-init`, and its executable link is unreadable to anyone but root.
 fn runs(p: Option<&Process>, name: &str) -> bool {
-    p.is_some_and(|p| p.program() == name)
+    p.is_some_and(|p| p.program() == name || (name == "rsafe" && p.comm == RSAFE_INIT))
+}
+
+/// The command name rsafe's init gives itself.
+const RSAFE_INIT: &str = "rsafe-init";
+
+/// The `rsafe run` process a container descends from: the nearest ancestor of its init that
+/// is rsafe and not rsafe's own init.
+fn rsafe_runner<'a>(procs: &'a HashMap<u32, Process>, init: &Process) -> Option<&'a Process> {
+    let mut pid = init.ppid;
+    for _ in 0..3 {
+        let p = procs.get(&pid)?;
+        if p.comm != RSAFE_INIT && p.program() == "rsafe" {
+            return Some(p);
+        }
+        pid = p.ppid;
+    }
+    None
 }
 
 /// Turns a group into a container: init, runtime, id, name, image, user.
@@ -287,9 +305,12 @@ fn build(
             Identity::made_up(format!("{kind}-{}", ino.unwrap_or_default()))
         }
     };
+    // A state record is this container's when it names one of its processes, or its init's
+    // parent (rsafe's init, when an unprivileged reader cannot see into it), alive.
     let alive = |r: &&StateRecord| {
         processes
             .iter()
+            .chain(parent)
             .any(|p| p.pid == r.pid && r.start_time.is_none_or(|t| t == p.start_time))
     };
     let mut found: Vec<StateRecord> = records.iter().filter(alive).cloned().collect();
@@ -306,7 +327,9 @@ fn build(
     let mut supervisor = None;
     if launched_by("rsafe") {
         who.offer(Runtime::Rsafe, None);
-        if let Some(store) = parent.and_then(|runner| runner_store(&host.proc_root, runner)) {
+        if let Some(store) =
+            rsafe_runner(procs, &init).and_then(|r| runner_store(&host.proc_root, r))
+        {
             let records = state::read_rsafe_store(&store);
             found.extend(records.iter().filter(alive).cloned());
         }
@@ -431,7 +454,8 @@ fn runner_store(proc_root: &Path, runner: &Process) -> Option<PathBuf> {
         } else if let Some(x) = var("XDG_DATA_HOME") {
             Some(format!("{x}/rsafe"))
         } else {
-            var("HOME").map(|h| format!("{h}/.local/share/rsafe"))
+            let home = var("HOME").or_else(|| home_of(&dir, runner.uid.effective))?;
+            Some(format!("{home}/.local/share/rsafe"))
         }
     })?;
     let store = PathBuf::from(store);
@@ -439,6 +463,15 @@ fn runner_store(proc_root: &Path, runner: &Process) -> Option<PathBuf> {
         dir.join("root").join(store.strip_prefix("/").ok()?)
     } else {
         dir.join("cwd").join(store)
+    })
+}
+
+/// The home directory of `uid` in the `/etc/passwd` process directory `dir` sees.
+fn home_of(dir: &Path, uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("root/etc/passwd")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(5).map(|h| (*h).to_owned()))?
     })
 }
 
@@ -745,6 +778,39 @@ mod tests {
             runner_store(t.path(), &p),
             Some(d.join("root/var/lib/rsafe"))
         );
+    }
+
+    #[test]
+    fn the_rsafe_runner_above_its_init() {
+        let me = Process::read(Path::new("/proc"), std::process::id()).unwrap();
+        let fake = |pid, ppid, comm: &str, exe: &str| Process {
+            pid,
+            ppid,
+            comm: comm.into(),
+            exe: Some(PathBuf::from(exe)),
+            ..me.clone()
+        };
+        let procs: HashMap<u32, Process> = [
+            fake(10, 1, "rsafe", "/usr/bin/rsafe"),
+            fake(11, 10, RSAFE_INIT, "/usr/bin/rsafe"),
+            fake(12, 11, "sleep", "/bin/busybox"),
+        ]
+        .into_iter()
+        .map(|p| (p.pid, p))
+        .collect();
+        // Seen from the workload (rootless: the init is unreadable) and from the init (root).
+        assert_eq!(rsafe_runner(&procs, &procs[&12]).map(|p| p.pid), Some(10));
+        assert_eq!(rsafe_runner(&procs, &procs[&11]).map(|p| p.pid), Some(10));
+        assert!(runs(procs.get(&11), "rsafe") && !runs(procs.get(&12), "rsafe"));
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("root/etc")).unwrap();
+        fs::write(
+            t.path().join("root/etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nu:x:1001:1001::/home/u:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(home_of(t.path(), 1001).as_deref(), Some("/home/u"));
+        assert_eq!(home_of(t.path(), 7), None);
     }
 
     #[test]
