@@ -2,6 +2,9 @@
 //! in one model, so one report writer and one `--fail-on` gate serve them all.
 #![forbid(unsafe_code)]
 
+pub mod compose;
+pub mod context;
+pub mod dockerfile;
 pub mod finding;
 
-pub use finding::{Evidence, Finding, LayerProvenance, Location, Severity};
+pub use finding::{Evidence, Finding, LayerProvenance, Location, RuleInfo, Severity};

@@ -1,0 +1,155 @@
+//! `rsafe audit` for Dockerfiles: the security review before the build.
+//!
+//! The file is parsed the way BuildKit parses it ([`parse`]), given meaning as a build —
+//! stages, scopes, which stages ship ([`stages`]) — and files from the build context are
+//! followed through `COPY`, `ADD` and `COPY --from` ([`flow`]). The rules ([`rules`]) then judge
+//! what the build will do: who the final image runs as, what secrets end up in its config,
+//! history or layers, what it downloads and executes.
+//!
+//! Auditing a Dockerfile alone takes its directory as the build context for the `.dockerignore`
+//! checks and follows `COPY` sources by name; [`crate::audit::context`] audits the context's
+//! real files.
+#![forbid(unsafe_code)]
+
+pub mod flow;
+pub mod names;
+pub mod parse;
+pub mod rules;
+pub mod shell;
+pub mod stages;
+pub mod words;
+
+use std::path::{Path, PathBuf};
+
+use crate::audit::context::dockerignore::Matcher;
+use crate::audit::finding::{Finding, RuleInfo};
+
+use flow::{ContextView, Placed, Textual, trace};
+use parse::Dockerfile;
+use rules::{IgnoreFile, RuleContext};
+use stages::Analysis;
+
+/// Why a Dockerfile could not be audited.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerfileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: u32,
+        message: String,
+    },
+    /// The build would fail on this `.dockerignore` too.
+    #[error("{}:{line}: {message}", path.display())]
+    Dockerignore {
+        path: PathBuf,
+        line: u32,
+        message: String,
+    },
+}
+
+/// A Dockerfile read, parsed and analysed.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub dockerfile: Dockerfile,
+    pub analysis: Analysis,
+}
+
+/// Reads, parses and analyses a Dockerfile.
+pub fn load(path: &Path) -> Result<Loaded, DockerfileError> {
+    let bytes = std::fs::read(path).map_err(|source| DockerfileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let dockerfile = parse::parse(&text).map_err(|e| DockerfileError::Parse {
+        path: path.to_path_buf(),
+        line: e.line,
+        message: e.message,
+    })?;
+    let analysis = stages::analyse(&dockerfile);
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        dockerfile,
+        analysis,
+    })
+}
+
+/// The `.dockerignore` BuildKit uses for this Dockerfile and context: `<Dockerfile>.dockerignore`
+/// next to the Dockerfile if present, else `<context>/.dockerignore`.
+pub fn ignore_file_for(dockerfile: &Path, context: &Path) -> Result<IgnoreFile, DockerfileError> {
+    let mut specific = dockerfile.as_os_str().to_owned();
+    specific.push(".dockerignore");
+    for candidate in [PathBuf::from(specific), context.join(".dockerignore")] {
+        match std::fs::read(&candidate) {
+            Ok(bytes) => {
+                let matcher = Matcher::from_dockerignore(&String::from_utf8_lossy(&bytes))
+                    .map_err(|e| DockerfileError::Dockerignore {
+                        path: candidate.clone(),
+                        line: e.line,
+                        message: format!("pattern {:?}: {}", e.pattern, e.message),
+                    })?;
+                return Ok(IgnoreFile::Present {
+                    path: candidate.display().to_string(),
+                    matcher,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(DockerfileError::Read {
+                    path: candidate,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(IgnoreFile::Missing)
+}
+
+/// Runs the Dockerfile rules with the context seen through `view`; returns the findings and the
+/// files each stage received (for the context audit to look inside).
+pub fn audit_loaded(
+    loaded: &Loaded,
+    ignore: &IgnoreFile,
+    view: &dyn ContextView,
+) -> (Vec<Finding>, Vec<Vec<Placed>>) {
+    let placed = trace(&loaded.dockerfile, &loaded.analysis, view);
+    let path = loaded.path.display().to_string();
+    let ctx = RuleContext {
+        path: &path,
+        ignore,
+    };
+    let mut findings = rules::check(&loaded.dockerfile, &loaded.analysis, &placed, &ctx);
+    dedupe(&mut findings);
+    (findings, placed)
+}
+
+/// Audits one Dockerfile, taking its directory as the build context.
+pub fn audit_dockerfile(path: &Path) -> Result<Vec<Finding>, DockerfileError> {
+    let loaded = load(path)?;
+    let context = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let ignore = ignore_file_for(path, context)?;
+    Ok(audit_loaded(&loaded, &ignore, &Textual).0)
+}
+
+/// Drops findings that say the same thing at the same place twice, keeping order.
+pub fn dedupe(findings: &mut Vec<Finding>) {
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.rule.clone(), f.location.to_string(), f.title.clone())));
+}
+
+/// Every rule of the pre-build review (Dockerfile, compose and build context), for `rsafe rules`.
+pub fn rules() -> Vec<RuleInfo> {
+    let mut all = rules::RULES.to_vec();
+    all.extend_from_slice(crate::audit::compose::RULES);
+    all.extend_from_slice(crate::audit::context::RULES);
+    all
+}
