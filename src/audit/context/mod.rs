@@ -18,7 +18,7 @@ use walkdir::WalkDir;
 
 use crate::audit::compose::{self, ComposeError};
 use crate::audit::dockerfile::flow::{ContextView, Placed, Root};
-use crate::audit::dockerfile::names::is_secret_file_name;
+use crate::audit::dockerfile::names::is_secret_path;
 use crate::audit::dockerfile::rules::IgnoreFile;
 use crate::audit::dockerfile::{self, DockerfileError, dedupe};
 use crate::audit::finding::{Evidence, Finding, Location, RuleInfo, Severity};
@@ -205,6 +205,9 @@ pub fn is_compose_name(name: &str) -> bool {
 /// Audits a build context directory: its Dockerfiles and compose files (and the contexts of
 /// services they build), its `.dockerignore`, and the files the builds send and copy.
 pub fn audit_context(dir: &Path) -> Result<Vec<Finding>, ContextError> {
+    // `ctx/.` → `ctx`, so findings name `ctx/Dockerfile`.
+    let dir: PathBuf = dir.components().collect();
+    let dir = dir.as_path();
     if !dir.is_dir() {
         return Err(ContextError::NotADirectory {
             path: dir.to_path_buf(),
@@ -312,7 +315,7 @@ fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec
     // Credential files that are sent but copied nowhere.
     let copied: HashSet<&str> = placed.iter().flatten().map(|p| p.source.as_str()).collect();
     for f in &files.files {
-        if f.starts_with(".git/") || copied.contains(f.as_str()) || !is_secret_file_name(f) {
+        if f.starts_with(".git/") || copied.contains(f.as_str()) || !is_secret_path(f) {
             continue;
         }
         let dockerfile_name = b

@@ -228,6 +228,10 @@ pub fn is_secret_file_name(path: &str) -> bool {
             .iter()
             .any(|k| lower.starts_with(k));
     }
+    // `prod.env`, `agent.env`: env files named after what they configure.
+    if lower.ends_with(".env") && lower.len() > 4 {
+        return true;
+    }
     if lower.starts_with("service-account") && lower.ends_with(".json") {
         return true;
     }
@@ -240,6 +244,34 @@ pub fn is_secret_file_name(path: &str) -> bool {
         return true;
     }
     SUFFIXES.iter().any(|s| lower.ends_with(s)) && !lower.ends_with(".pub.pem")
+}
+
+/// Directory names whose contents are credentials by convention.
+const SECRET_DIRS: &[&str] = &[
+    "secrets",
+    "secret",
+    ".secrets",
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".kube",
+    ".azure",
+    ".gcloud",
+    "private_keys",
+];
+
+/// Whether a path is a credential file by its name or by a directory it sits in
+/// (`secrets/api_keys.json`, `home/.ssh/config`, `id_rsa`).
+pub fn is_secret_path(path: &str) -> bool {
+    if is_secret_file_name(path) {
+        return true;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let mut components: Vec<&str> = trimmed.split('/').collect();
+    components.pop();
+    components
+        .iter()
+        .any(|c| SECRET_DIRS.contains(&c.to_ascii_lowercase().as_str()))
 }
 
 #[cfg(test)]
@@ -288,6 +320,15 @@ mod tests {
     }
 
     #[test]
+    fn secret_paths() {
+        assert!(is_secret_path("secrets/api_keys.json"));
+        assert!(is_secret_path("home/app/.aws/config"));
+        assert!(is_secret_path("id_rsa"));
+        assert!(!is_secret_path("src/secretary/app.py"));
+        assert!(!is_secret_path("static/logo.txt"));
+    }
+
+    #[test]
     fn literal_values() {
         assert!(is_literal_secret_value("s3cr3t-Pa55"));
         assert!(!is_literal_secret_value(""));
@@ -312,6 +353,7 @@ mod tests {
             "home/.docker/config.json",
             "keystore.jks",
             ".aws",
+            "deploy/agent.env",
         ] {
             assert!(is_secret_file_name(n), "{n}");
         }

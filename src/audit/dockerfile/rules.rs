@@ -8,7 +8,7 @@ use crate::audit::context::dockerignore::Matcher;
 use crate::audit::finding::{Evidence, Finding, Location, RuleInfo, Severity};
 
 use super::flow::{Placed, is_remote};
-use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name};
+use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name, is_secret_path};
 use super::parse::{Command, Dockerfile, Instruction, Kind};
 use super::shell::{self, Script, effective};
 use super::stages::{Analysis, Base, Step, is_root_user};
@@ -261,7 +261,8 @@ fn from_unpinned(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec
         let Base::Image(image) = &stage.base else {
             continue;
         };
-        if image.is_empty() || image.contains('@') {
+        // A build argument without a default decides the reference: pinned at build time.
+        if stage.image.unresolved || image.is_empty() || image.contains('@') {
             continue;
         }
         let last_component = image.rsplit('/').next().unwrap_or(image);
@@ -427,6 +428,9 @@ fn copy_rules(
             None,
         )),
         IgnoreFile::Present { path, matcher } => {
+            let name = std::path::Path::new(path)
+                .file_name()
+                .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
             let probes: &[(&str, &str)] = &[
                 (".git/config", ".git"),
                 (".env", ".env"),
@@ -442,7 +446,7 @@ fn copy_rules(
             if !missing.is_empty() {
                 out.push(DOCKERIGNORE_INCOMPLETE.finding(
                     format!(
-                        "{prefix}{} copies the whole build context and {path} does not exclude {}",
+                        "{prefix}{} copies the whole build context and {name} does not exclude {}",
                         ins.kind.keyword(),
                         missing.join(", ")
                     ),
@@ -831,9 +835,8 @@ fn secret_files(
 ) {
     let final_idx = a.stages.len() - 1;
     let mut reported: Vec<(u32, String)> = Vec::new();
-    let is_secret = |p: &Placed| {
-        is_secret_file_name(&p.source) || (!p.tree && is_secret_file_name(&p.image_path))
-    };
+    let is_secret =
+        |p: &Placed| is_secret_path(&p.source) || (!p.tree && is_secret_path(&p.image_path));
     for p in placed[final_idx].iter().filter(|p| is_secret(p)) {
         let key = (p.copy_line, p.source.clone());
         if reported.contains(&key) {
