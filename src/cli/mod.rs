@@ -2,6 +2,8 @@
 //! place where errors become a single `rsafe: …` line and an exit code.
 #![forbid(unsafe_code)]
 
+pub mod policy;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -42,7 +44,10 @@ impl Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Inspect the runner's confinement policies.
+    Policy(policy::PolicyArgs),
+}
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
@@ -68,7 +73,9 @@ pub fn main() -> i32 {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
     let _ = &global;
-    match command {}
+    match command {
+        Command::Policy(args) => policy::run(args),
+    }
 }
 
 /// An error chain as one line: `what failed: why: why`.

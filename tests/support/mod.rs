@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod confine;
+
 /// Fixed build time: image digests are the same on every run.
 pub const SOURCE_DATE_EPOCH: &str = "1700000000";
 pub const CREATED: &str = "2023-11-14T22:13:20Z";
