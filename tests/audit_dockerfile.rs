@@ -121,7 +121,7 @@ fn every_fixture_gives_exactly_its_expected_findings() {
 #[test]
 fn every_rule_is_exercised_and_documented() {
     let catalogue = rules();
-    let mut ids: Vec<&str> = catalogue.iter().map(|r| r.id).collect();
+    let mut ids: Vec<&str> = catalogue.iter().map(|r| r.id.as_str()).collect();
     ids.sort_unstable();
     let n = ids.len();
     ids.dedup();
@@ -148,7 +148,7 @@ fn every_rule_is_exercised_and_documented() {
     exercised.push("context.git-in-image".into());
     for r in &catalogue {
         assert!(
-            exercised.iter().any(|e| e == r.id),
+            exercised.iter().any(|e| *e == r.id),
             "no fixture exercises {}",
             r.id
         );

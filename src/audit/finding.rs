@@ -206,41 +206,6 @@ pub struct Finding {
     pub remediation: String,
 }
 
-/// A rule as `rsafe rules` lists it: the static catalogue entry a [`Finding`] points back to, so a
-/// reader can look up why a finding matters and how to fix it without running an audit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleInfo {
-    /// The id findings carry (`dockerfile.user-root`, `compose.privileged`…).
-    pub id: &'static str,
-    pub severity: Severity,
-    /// One line for a person.
-    pub title: &'static str,
-    /// Why it matters: what an attacker gets, or what leaks.
-    pub description: &'static str,
-    /// How to fix it.
-    pub remediation: &'static str,
-}
-
-impl RuleInfo {
-    /// A finding of this rule at `location`, titled `title` (the catalogue title, or a more
-    /// specific one naming what was found).
-    pub fn finding(
-        &self,
-        title: impl Into<String>,
-        location: Location,
-        evidence: Option<Evidence>,
-    ) -> Finding {
-        Finding {
-            rule: self.id.to_string(),
-            severity: self.severity,
-            title: title.into(),
-            location,
-            evidence,
-            remediation: self.remediation.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,9 @@ pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
+use crate::audit::dockerfile::finding;
 use crate::audit::dockerfile::names::{is_literal_secret_value, is_secret_name};
-use crate::audit::finding::{Evidence, Finding, Location, RuleInfo, Severity};
+use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
 use env::{Interpolated, interpolate, parse_env_file};
 use yaml::Node;
@@ -45,7 +46,7 @@ pub enum ComposeError {
     },
 }
 
-pub const PRIVILEGED: RuleInfo = RuleInfo {
+pub const PRIVILEGED: Rule = Rule {
     id: "compose.privileged",
     severity: Severity::Critical,
     title: "Privileged container",
@@ -53,7 +54,7 @@ pub const PRIVILEGED: RuleInfo = RuleInfo {
     remediation: "Remove `privileged`. Grant only the specific capability or device the service needs (`cap_add: [NET_BIND_SERVICE]`, `devices: [/dev/fuse]`).",
 };
 
-pub const DANGEROUS_CAPABILITY: RuleInfo = RuleInfo {
+pub const DANGEROUS_CAPABILITY: Rule = Rule {
     id: "compose.dangerous-capability",
     severity: Severity::High,
     title: "Dangerous capability added",
@@ -61,7 +62,7 @@ pub const DANGEROUS_CAPABILITY: RuleInfo = RuleInfo {
     remediation: "Drop the capability; find the narrow one the service needs, or do the privileged part outside the container. Prefer `cap_drop: [ALL]` plus the minimum.",
 };
 
-pub const SECURITY_OPT_DISABLED: RuleInfo = RuleInfo {
+pub const SECURITY_OPT_DISABLED: Rule = Rule {
     id: "compose.security-opt-disabled",
     severity: Severity::High,
     title: "Kernel confinement disabled",
@@ -69,7 +70,7 @@ pub const SECURITY_OPT_DISABLED: RuleInfo = RuleInfo {
     remediation: "Remove the option. If a syscall is missing, use a custom seccomp profile that adds only it; set `no-new-privileges:true`.",
 };
 
-pub const HOST_NAMESPACE: RuleInfo = RuleInfo {
+pub const HOST_NAMESPACE: Rule = Rule {
     id: "compose.host-namespace",
     severity: Severity::High,
     title: "Host namespace shared",
@@ -77,7 +78,7 @@ pub const HOST_NAMESPACE: RuleInfo = RuleInfo {
     remediation: "Remove the setting; publish ports with `ports:` instead of host networking, and share namespaces only between containers (`service:name`).",
 };
 
-pub const DOCKER_SOCKET_MOUNT: RuleInfo = RuleInfo {
+pub const DOCKER_SOCKET_MOUNT: Rule = Rule {
     id: "compose.docker-socket-mount",
     severity: Severity::Critical,
     title: "Container runtime socket mounted",
@@ -85,7 +86,7 @@ pub const DOCKER_SOCKET_MOUNT: RuleInfo = RuleInfo {
     remediation: "Do not mount the socket. If a tool really needs the API, put a filtering proxy in front of it that allows only the calls it needs, or use rootless Docker.",
 };
 
-pub const SENSITIVE_HOST_MOUNT: RuleInfo = RuleInfo {
+pub const SENSITIVE_HOST_MOUNT: Rule = Rule {
     id: "compose.sensitive-host-mount",
     severity: Severity::High,
     title: "Sensitive host path mounted",
@@ -93,7 +94,7 @@ pub const SENSITIVE_HOST_MOUNT: RuleInfo = RuleInfo {
     remediation: "Mount only the specific directory the service needs, read-only (`:ro`), or use a named volume.",
 };
 
-pub const WRITABLE_HOST_MOUNT: RuleInfo = RuleInfo {
+pub const WRITABLE_HOST_MOUNT: Rule = Rule {
     id: "compose.writable-host-mount",
     severity: Severity::Low,
     title: "Host directory mounted read-write",
@@ -101,7 +102,7 @@ pub const WRITABLE_HOST_MOUNT: RuleInfo = RuleInfo {
     remediation: "Add `:ro` (or `read_only: true` in the long syntax) unless the service must write there; prefer named volumes for data.",
 };
 
-pub const DEVICES: RuleInfo = RuleInfo {
+pub const DEVICES: Rule = Rule {
     id: "compose.devices",
     severity: Severity::Medium,
     title: "Host devices passed in",
@@ -109,7 +110,7 @@ pub const DEVICES: RuleInfo = RuleInfo {
     remediation: "Remove the devices the service does not strictly need; never pass raw disks or memory devices.",
 };
 
-pub const NO_MEMORY_LIMIT: RuleInfo = RuleInfo {
+pub const NO_MEMORY_LIMIT: Rule = Rule {
     id: "compose.no-memory-limit",
     severity: Severity::Medium,
     title: "No memory limit",
@@ -117,7 +118,7 @@ pub const NO_MEMORY_LIMIT: RuleInfo = RuleInfo {
     remediation: "Set a limit that fits the service: `mem_limit: 512m` (2.x / Compose spec) or `deploy: resources: limits: memory: 512M`.",
 };
 
-pub const NO_PIDS_LIMIT: RuleInfo = RuleInfo {
+pub const NO_PIDS_LIMIT: Rule = Rule {
     id: "compose.no-pids-limit",
     severity: Severity::Low,
     title: "No process limit",
@@ -125,7 +126,7 @@ pub const NO_PIDS_LIMIT: RuleInfo = RuleInfo {
     remediation: "Set `pids_limit: 256` (or `deploy: resources: limits: pids: 256`).",
 };
 
-pub const USER_ROOT: RuleInfo = RuleInfo {
+pub const USER_ROOT: Rule = Rule {
     id: "compose.user-root",
     severity: Severity::Medium,
     title: "Service runs as root",
@@ -133,7 +134,7 @@ pub const USER_ROOT: RuleInfo = RuleInfo {
     remediation: "Run as an unprivileged uid: `user: \"10001:10001\"`, and make the files it writes owned by that uid.",
 };
 
-pub const SECRET_IN_ENVIRONMENT: RuleInfo = RuleInfo {
+pub const SECRET_IN_ENVIRONMENT: Rule = Rule {
     id: "compose.secret-in-environment",
     severity: Severity::High,
     title: "Secret written in the compose file",
@@ -141,7 +142,7 @@ pub const SECRET_IN_ENVIRONMENT: RuleInfo = RuleInfo {
     remediation: "Use Compose secrets (`secrets:` with a file, mounted at /run/secrets/… and read through `*_FILE` variables, as the official MySQL/Postgres/WordPress images support), or interpolate from an untracked `.env` (`MYSQL_PASSWORD: ${MYSQL_PASSWORD:?}`).",
 };
 
-pub const SECRET_IN_ENV_FILE: RuleInfo = RuleInfo {
+pub const SECRET_IN_ENV_FILE: Rule = Rule {
     id: "compose.secret-in-env-file",
     severity: Severity::High,
     title: "Secret in an env_file",
@@ -149,7 +150,7 @@ pub const SECRET_IN_ENV_FILE: RuleInfo = RuleInfo {
     remediation: "Keep env files with secrets out of version control (and out of build contexts), or better use Compose `secrets:` files and `*_FILE` variables.",
 };
 
-pub const SECRET_BUILD_ARG: RuleInfo = RuleInfo {
+pub const SECRET_BUILD_ARG: Rule = Rule {
     id: "compose.secret-build-arg",
     severity: Severity::High,
     title: "Secret passed as a build argument",
@@ -157,7 +158,7 @@ pub const SECRET_BUILD_ARG: RuleInfo = RuleInfo {
     remediation: "Use build secrets: `build: secrets: [npm_token]` with a top-level `secrets:` entry, and `RUN --mount=type=secret,id=npm_token` in the Dockerfile.",
 };
 
-pub const READ_ONLY_ROOTFS: RuleInfo = RuleInfo {
+pub const READ_ONLY_ROOTFS: Rule = Rule {
     id: "compose.read-only-rootfs",
     severity: Severity::Info,
     title: "Root filesystem writable",
@@ -166,7 +167,7 @@ pub const READ_ONLY_ROOTFS: RuleInfo = RuleInfo {
 };
 
 /// Every compose rule, for `rsafe rules`.
-pub const RULES: &[RuleInfo] = &[
+pub const RULES: &[Rule] = &[
     PRIVILEGED,
     DANGEROUS_CAPABILITY,
     SECURITY_OPT_DISABLED,
@@ -322,7 +323,8 @@ pub fn audit_loaded(file: &ComposeFile) -> Vec<Finding> {
         if let Some(p) = svc.get("privileged")
             && p.is_true()
         {
-            out.push(PRIVILEGED.finding(
+            out.push(finding(
+                &PRIVILEGED,
                 format!("Service {name} runs privileged"),
                 at(p),
                 Some(Evidence::plain("privileged: true")),
@@ -342,7 +344,8 @@ pub fn audit_loaded(file: &ComposeFile) -> Vec<Finding> {
                         .or_else(|| d.get("source").and_then(Node::as_str))
                 })
                 .collect();
-            out.push(DEVICES.finding(
+            out.push(finding(
+                &DEVICES,
                 format!("Service {name} gets host devices: {}", list.join(", ")),
                 at(&devices[0]),
                 Some(Evidence::plain(list.join(", "))),
@@ -352,7 +355,8 @@ pub fn audit_loaded(file: &ComposeFile) -> Vec<Finding> {
         if let Some(user) = svc.get("user").and_then(|u| u.as_str().map(|s| (u, s))) {
             let text = interpolate(user.1).text;
             if crate::audit::dockerfile::stages::is_root_user(&text) {
-                out.push(USER_ROOT.finding(
+                out.push(finding(
+                    &USER_ROOT,
                     format!("Service {name} runs as root (user: {text})"),
                     at(user.0),
                     Some(Evidence::plain(format!("user: {text}"))),
@@ -363,7 +367,8 @@ pub fn audit_loaded(file: &ComposeFile) -> Vec<Finding> {
         env_files(file, name, svc, &mut out);
         build_args(name, svc, &at, &mut out);
         if !svc.get("read_only").is_some_and(Node::is_true) {
-            out.push(READ_ONLY_ROOTFS.finding(
+            out.push(finding(
+                &READ_ONLY_ROOTFS,
                 format!("Service {name} has a writable root filesystem"),
                 at(key),
                 None,
@@ -398,7 +403,8 @@ fn capabilities(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mu
         let upper = text.trim().to_ascii_uppercase();
         let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
         if DANGEROUS.contains(&bare) {
-            out.push(DANGEROUS_CAPABILITY.finding(
+            out.push(finding(
+                &DANGEROUS_CAPABILITY,
                 format!("Service {name} adds capability {bare}"),
                 at(cap),
                 Some(Evidence::plain(format!("cap_add: {text}"))),
@@ -422,7 +428,8 @@ fn security_opts(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &m
             }
             _ => continue,
         };
-        out.push(SECURITY_OPT_DISABLED.finding(
+        out.push(finding(
+            &SECURITY_OPT_DISABLED,
             format!("Service {name}: {what}"),
             at(opt),
             Some(Evidence::plain(format!("security_opt: {text}"))),
@@ -436,7 +443,8 @@ fn namespaces(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut 
             && v.as_str()
                 .is_some_and(|s| interpolate(s).text.eq_ignore_ascii_case("host"))
         {
-            out.push(HOST_NAMESPACE.finding(
+            out.push(finding(
+                &HOST_NAMESPACE,
                 format!("Service {name} shares the host's namespace: {key}: host"),
                 at(v),
                 Some(Evidence::plain(format!("{key}: host"))),
@@ -458,14 +466,16 @@ fn limits(
     let has_pids =
         set(svc.get("pids_limit")) || set(svc.path(&["deploy", "resources", "limits", "pids"]));
     if !has_memory {
-        out.push(NO_MEMORY_LIMIT.finding(
+        out.push(finding(
+            &NO_MEMORY_LIMIT,
             format!("Service {name} has no memory limit"),
             at(key),
             None,
         ));
     }
     if !has_pids {
-        out.push(NO_PIDS_LIMIT.finding(
+        out.push(finding(
+            &NO_PIDS_LIMIT,
             format!("Service {name} has no process (pids) limit"),
             at(key),
             None,
@@ -570,19 +580,22 @@ fn volumes(
             if m.read_only { ":ro" } else { "" }
         )));
         if is_runtime_socket(&host) {
-            out.push(DOCKER_SOCKET_MOUNT.finding(
+            out.push(finding(
+                &DOCKER_SOCKET_MOUNT,
                 format!("Service {name} mounts the container runtime socket {host} ({mode})"),
                 at(m.node),
                 evidence,
             ));
         } else if let Some(why) = sensitive_host_path(&host, m.read_only) {
-            out.push(SENSITIVE_HOST_MOUNT.finding(
+            out.push(finding(
+                &SENSITIVE_HOST_MOUNT,
                 format!("Service {name} mounts {why} {host} ({mode})"),
                 at(m.node),
                 evidence,
             ));
         } else if !m.read_only {
-            out.push(WRITABLE_HOST_MOUNT.finding(
+            out.push(finding(
+                &WRITABLE_HOST_MOUNT,
                 format!(
                     "Service {name} mounts host path {host} read-write at {}",
                     m.target
@@ -699,7 +712,8 @@ fn environment(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut
     for (key, value, node) in pairs {
         let Some(value) = value else { continue };
         if let Some(secret) = literal_secret(&key, &value) {
-            out.push(SECRET_IN_ENVIRONMENT.finding(
+            out.push(finding(
+                &SECRET_IN_ENVIRONMENT,
                 format!("Service {name} sets {key} to a literal secret"),
                 at(node),
                 Some(Evidence::secret(&secret)),
@@ -748,7 +762,8 @@ fn env_files(file: &ComposeFile, name: &str, svc: &Node, out: &mut Vec<Finding>)
         let display = path.display().to_string();
         for entry in parse_env_file(&String::from_utf8_lossy(&bytes)) {
             if let Some(secret) = literal_secret(&entry.key, &entry.value) {
-                out.push(SECRET_IN_ENV_FILE.finding(
+                out.push(finding(
+                    &SECRET_IN_ENV_FILE,
                     format!(
                         "env_file of service {name} sets {} to a literal secret",
                         entry.key
@@ -785,7 +800,8 @@ fn build_args(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut 
     }
     for (key, value, node) in pairs {
         if let Some(secret) = literal_secret(&key, &value) {
-            out.push(SECRET_BUILD_ARG.finding(
+            out.push(finding(
+                &SECRET_BUILD_ARG,
                 format!("Service {name} passes {key} to the build as a build argument"),
                 at(node),
                 Some(Evidence::secret(&secret)),

@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use crate::audit::compose::{self, ComposeError};
+use crate::audit::dockerfile::finding;
 use crate::audit::dockerfile::flow::{ContextView, Placed, Root};
 use crate::audit::dockerfile::names::is_secret_path;
 use crate::audit::dockerfile::rules::IgnoreFile;
 use crate::audit::dockerfile::{self, DockerfileError, dedupe};
-use crate::audit::finding::{Evidence, Finding, Location, RuleInfo, Severity};
+use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
 use dockerignore::clean;
 use gomatch::{go_match, has_wildcards};
@@ -44,7 +45,7 @@ pub enum ContextError {
     Compose(#[from] ComposeError),
 }
 
-pub const GIT_IN_IMAGE: RuleInfo = RuleInfo {
+pub const GIT_IN_IMAGE: Rule = Rule {
     id: "context.git-in-image",
     severity: Severity::High,
     title: "Git repository copied into the image",
@@ -52,7 +53,7 @@ pub const GIT_IN_IMAGE: RuleInfo = RuleInfo {
     remediation: "Add `.git` to .dockerignore (and copy only the paths the image needs).",
 };
 
-pub const SECRET_FILE_SENT: RuleInfo = RuleInfo {
+pub const SECRET_FILE_SENT: Rule = Rule {
     id: "context.secret-file-sent",
     severity: Severity::Low,
     title: "Credential file sent to the builder",
@@ -61,7 +62,7 @@ pub const SECRET_FILE_SENT: RuleInfo = RuleInfo {
 };
 
 /// Every build-context rule, for `rsafe rules`.
-pub const RULES: &[RuleInfo] = &[GIT_IN_IMAGE, SECRET_FILE_SENT];
+pub const RULES: &[Rule] = &[GIT_IN_IMAGE, SECRET_FILE_SENT];
 
 /// The files of a build context that reach the builder.
 #[derive(Debug, Clone, Default)]
@@ -299,7 +300,8 @@ fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec
     git_lines.sort_unstable();
     git_lines.dedup();
     for line in git_lines {
-        out.push(GIT_IN_IMAGE.finding(
+        out.push(finding(
+            &GIT_IN_IMAGE,
             format!(
                 "The .git directory is copied into the final image (line {line} of {})",
                 b.dockerfile.display()
@@ -325,7 +327,8 @@ fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec
         if dockerfile_name.as_deref() == Some(f.as_str()) {
             continue;
         }
-        out.push(SECRET_FILE_SENT.finding(
+        out.push(finding(
+            &SECRET_FILE_SENT,
             format!(
                 "{f} is sent to the builder with the build context (not excluded by .dockerignore)"
             ),

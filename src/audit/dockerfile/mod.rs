@@ -22,7 +22,7 @@ pub mod words;
 use std::path::{Path, PathBuf};
 
 use crate::audit::context::dockerignore::Matcher;
-use crate::audit::finding::{Finding, RuleInfo};
+use crate::audit::{Evidence, Finding, Location, Rule, RuleInfo};
 
 use flow::{ContextView, Placed, Textual, trace};
 use parse::Dockerfile;
@@ -148,8 +148,23 @@ pub fn dedupe(findings: &mut Vec<Finding>) {
 
 /// Every rule of the pre-build review (Dockerfile, compose and build context), for `rsafe rules`.
 pub fn rules() -> Vec<RuleInfo> {
-    let mut all = rules::RULES.to_vec();
-    all.extend_from_slice(crate::audit::compose::RULES);
-    all.extend_from_slice(crate::audit::context::RULES);
-    all
+    rules::RULES
+        .iter()
+        .chain(crate::audit::compose::RULES)
+        .chain(crate::audit::context::RULES)
+        .map(RuleInfo::from)
+        .collect()
+}
+
+/// A finding of `rule` titled for this hit (the catalogue title is generic: "Secret in ENV";
+/// the finding says which variable).
+pub fn finding(
+    rule: &Rule,
+    title: impl Into<String>,
+    location: Location,
+    evidence: Option<Evidence>,
+) -> Finding {
+    let mut f = rule.finding(location, evidence);
+    f.title = title.into();
+    f
 }

@@ -5,7 +5,8 @@
 //! [`super::shell`], so they judge what the build will do rather than how the text looks.
 
 use crate::audit::context::dockerignore::Matcher;
-use crate::audit::finding::{Evidence, Finding, Location, RuleInfo, Severity};
+use crate::audit::dockerfile::finding;
+use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
 use super::flow::{Placed, is_remote};
 use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name, is_secret_path};
@@ -14,7 +15,7 @@ use super::shell::{self, Script, effective};
 use super::stages::{Analysis, Base, Step, is_root_user};
 use super::words::expand;
 
-pub const USER_ROOT: RuleInfo = RuleInfo {
+pub const USER_ROOT: Rule = Rule {
     id: "dockerfile.user-root",
     severity: Severity::High,
     title: "Final stage runs as root",
@@ -22,7 +23,7 @@ pub const USER_ROOT: RuleInfo = RuleInfo {
     remediation: "Create an unprivileged user and switch to it at the end of the final stage: `RUN useradd -r -u 10001 app` then `USER 10001` (or use a base image that runs as non-root, such as a distroless `:nonroot` tag).",
 };
 
-pub const SECRET_IN_ENV: RuleInfo = RuleInfo {
+pub const SECRET_IN_ENV: Rule = Rule {
     id: "dockerfile.secret-in-env",
     severity: Severity::High,
     title: "Secret in ENV",
@@ -30,7 +31,7 @@ pub const SECRET_IN_ENV: RuleInfo = RuleInfo {
     remediation: "Do not bake secrets into the image. Pass them at run time (`docker run --env-file`, orchestrator secrets, a `*_FILE` variable pointing at a mounted secret), or for build-time needs use `RUN --mount=type=secret`.",
 };
 
-pub const SECRET_ARG_DEFAULT: RuleInfo = RuleInfo {
+pub const SECRET_ARG_DEFAULT: Rule = Rule {
     id: "dockerfile.secret-arg-default",
     severity: Severity::High,
     title: "Secret as a build argument default",
@@ -38,7 +39,7 @@ pub const SECRET_ARG_DEFAULT: RuleInfo = RuleInfo {
     remediation: "Remove the default and pass the secret with `docker build --secret id=…` and `RUN --mount=type=secret,id=…`, which never stores it in a layer or in the history.",
 };
 
-pub const SECRET_BUILD_ARG: RuleInfo = RuleInfo {
+pub const SECRET_BUILD_ARG: Rule = Rule {
     id: "dockerfile.secret-build-arg",
     severity: Severity::Medium,
     title: "Secret passed as a build argument",
@@ -46,7 +47,7 @@ pub const SECRET_BUILD_ARG: RuleInfo = RuleInfo {
     remediation: "Use a build secret instead: `RUN --mount=type=secret,id=npm_token,env=NPM_TOKEN npm ci` (or `target=/root/.npmrc`) with `docker build --secret id=npm_token,env=NPM_TOKEN`.",
 };
 
-pub const ADD_REMOTE_URL: RuleInfo = RuleInfo {
+pub const ADD_REMOTE_URL: Rule = Rule {
     id: "dockerfile.add-remote-url",
     severity: Severity::Medium,
     title: "ADD downloads from a URL",
@@ -54,7 +55,7 @@ pub const ADD_REMOTE_URL: RuleInfo = RuleInfo {
     remediation: "Pin the content: `ADD --checksum=sha256:<digest> <url> <dest>`, or download with curl in a RUN step and verify a checksum or signature before using the file.",
 };
 
-pub const CURL_PIPE_SHELL: RuleInfo = RuleInfo {
+pub const CURL_PIPE_SHELL: Rule = Rule {
     id: "dockerfile.curl-pipe-shell",
     severity: Severity::High,
     title: "Downloaded script piped into a shell",
@@ -62,7 +63,7 @@ pub const CURL_PIPE_SHELL: RuleInfo = RuleInfo {
     remediation: "Download to a file, verify it against a pinned checksum or signature (`echo \"<sha256>  install.sh\" | sha256sum -c -`), then run it; better, install a pinned package or copy a vetted artifact.",
 };
 
-pub const COPY_CONTEXT_NO_DOCKERIGNORE: RuleInfo = RuleInfo {
+pub const COPY_CONTEXT_NO_DOCKERIGNORE: Rule = Rule {
     id: "dockerfile.copy-context-no-dockerignore",
     severity: Severity::Medium,
     title: "Whole build context copied with no .dockerignore",
@@ -70,7 +71,7 @@ pub const COPY_CONTEXT_NO_DOCKERIGNORE: RuleInfo = RuleInfo {
     remediation: "Add a .dockerignore that excludes at least `.git`, `.env*`, `*.pem`, `*.key`, `id_*`, credentials and build outputs — or better, list what to include (`*` then `!src`, `!package.json`) — or copy only the paths the image needs.",
 };
 
-pub const DOCKERIGNORE_INCOMPLETE: RuleInfo = RuleInfo {
+pub const DOCKERIGNORE_INCOMPLETE: Rule = Rule {
     id: "dockerfile.dockerignore-incomplete",
     severity: Severity::Medium,
     title: ".dockerignore lets secrets into a whole-context COPY",
@@ -78,7 +79,7 @@ pub const DOCKERIGNORE_INCOMPLETE: RuleInfo = RuleInfo {
     remediation: "Exclude them in .dockerignore (`.git`, `**/.env*`, `**/*.pem`, `**/*.key`, `**/id_*`), or switch to an allowlist (`*` followed by `!` exceptions for what the build needs).",
 };
 
-pub const CHMOD_WORLD_WRITABLE: RuleInfo = RuleInfo {
+pub const CHMOD_WORLD_WRITABLE: Rule = Rule {
     id: "dockerfile.chmod-world-writable",
     severity: Severity::Medium,
     title: "World-writable permissions",
@@ -86,7 +87,7 @@ pub const CHMOD_WORLD_WRITABLE: RuleInfo = RuleInfo {
     remediation: "Give ownership to the user that needs to write (`COPY --chown=app:app`, `chown`) and use `755`/`644` (or `750`/`640`). For shared scratch directories set the sticky bit (`1777`).",
 };
 
-pub const CHMOD_SETUID: RuleInfo = RuleInfo {
+pub const CHMOD_SETUID: Rule = Rule {
     id: "dockerfile.chmod-setuid",
     severity: Severity::Medium,
     title: "setuid/setgid bit set",
@@ -94,7 +95,7 @@ pub const CHMOD_SETUID: RuleInfo = RuleInfo {
     remediation: "Do not add setuid/setgid binaries; grant a specific capability to the program instead, or run the container with `no-new-privileges` so the bit is ignored.",
 };
 
-pub const SUDO: RuleInfo = RuleInfo {
+pub const SUDO: Rule = Rule {
     id: "dockerfile.sudo",
     severity: Severity::Medium,
     title: "sudo in the image",
@@ -102,7 +103,7 @@ pub const SUDO: RuleInfo = RuleInfo {
     remediation: "Run the privileged steps before switching USER (or switch `USER root` for those steps only) and do not install sudo in the image.",
 };
 
-pub const EXPOSE_SSH: RuleInfo = RuleInfo {
+pub const EXPOSE_SSH: Rule = Rule {
     id: "dockerfile.expose-ssh",
     severity: Severity::Medium,
     title: "SSH port exposed",
@@ -110,7 +111,7 @@ pub const EXPOSE_SSH: RuleInfo = RuleInfo {
     remediation: "Remove the SSH server; use `docker exec` / `kubectl exec` for debugging access.",
 };
 
-pub const FROM_UNPINNED: RuleInfo = RuleInfo {
+pub const FROM_UNPINNED: Rule = Rule {
     id: "dockerfile.from-unpinned",
     severity: Severity::Medium,
     title: "Base image not pinned",
@@ -118,7 +119,7 @@ pub const FROM_UNPINNED: RuleInfo = RuleInfo {
     remediation: "Pin a specific version tag, and for supply-chain integrity a digest: `FROM node:20.11-bookworm@sha256:<digest>`.",
 };
 
-pub const SECRET_FILE_IN_IMAGE: RuleInfo = RuleInfo {
+pub const SECRET_FILE_IN_IMAGE: Rule = Rule {
     id: "dockerfile.secret-file-in-image",
     severity: Severity::Critical,
     title: "Secret file copied into the image",
@@ -126,7 +127,7 @@ pub const SECRET_FILE_IN_IMAGE: RuleInfo = RuleInfo {
     remediation: "Keep credentials out of the image: exclude them in .dockerignore, use `RUN --mount=type=secret` for build-time use, and mount them at run time. Rotate any credential that was already pushed in an image.",
 };
 
-pub const SECRET_FILE_IN_BUILD_STAGE: RuleInfo = RuleInfo {
+pub const SECRET_FILE_IN_BUILD_STAGE: Rule = Rule {
     id: "dockerfile.secret-file-in-build-stage",
     severity: Severity::Medium,
     title: "Secret file copied into a build stage",
@@ -134,7 +135,7 @@ pub const SECRET_FILE_IN_BUILD_STAGE: RuleInfo = RuleInfo {
     remediation: "Use `RUN --mount=type=secret,id=…,target=<path>` for the step that needs it; it is then never written to a layer.",
 };
 
-pub const SECRET_MOUNT_PERSISTED: RuleInfo = RuleInfo {
+pub const SECRET_MOUNT_PERSISTED: Rule = Rule {
     id: "dockerfile.secret-mount-persisted",
     severity: Severity::High,
     title: "Build secret copied into a layer",
@@ -143,7 +144,7 @@ pub const SECRET_MOUNT_PERSISTED: RuleInfo = RuleInfo {
 };
 
 /// Every Dockerfile rule, for `rsafe rules`.
-pub const RULES: &[RuleInfo] = &[
+pub const RULES: &[Rule] = &[
     USER_ROOT,
     SECRET_IN_ENV,
     SECRET_ARG_DEFAULT,
@@ -228,7 +229,8 @@ fn user_root(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Fin
             } else {
                 format!("Final stage runs as root (USER {})", v.text)
             };
-            out.push(USER_ROOT.finding(
+            out.push(finding(
+                &USER_ROOT,
                 title,
                 ctx.at_line(user.line, None),
                 Some(Evidence::plain(format!("USER {}", v.text))),
@@ -253,7 +255,7 @@ fn user_root(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Fin
         }
         Base::Stage(_) => return,
     };
-    out.push(USER_ROOT.finding(title, ctx.at(from), None));
+    out.push(finding(&USER_ROOT, title, ctx.at(from), None));
 }
 
 fn from_unpinned(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Finding>) {
@@ -273,7 +275,8 @@ fn from_unpinned(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec
             Some(_) => continue,
         };
         let ins = &df.instructions[stage.from];
-        out.push(FROM_UNPINNED.finding(
+        out.push(finding(
+            &FROM_UNPINNED,
             format!("Base image {image} is not pinned: {problem} and no digest"),
             ctx.at(ins),
             Some(Evidence::plain(format!("FROM {image}"))),
@@ -324,14 +327,15 @@ fn instruction_rules(
                 } else {
                     Some(Evidence::secret(&e.text))
                 };
-                out.push(SECRET_IN_ENV.finding(title, ctx.at(ins), evidence));
+                out.push(finding(&SECRET_IN_ENV, title, ctx.at(ins), evidence));
             }
         }
         Kind::Add(spec) => {
             for src in &spec.sources {
                 let s = expand(src, &step.vars, df.escape).text;
                 if is_remote(&s) && ins.flag("checksum").is_none() {
-                    out.push(ADD_REMOTE_URL.finding(
+                    out.push(finding(
+                        &ADD_REMOTE_URL,
                         format!("{prefix}ADD downloads {s} without --checksum"),
                         ctx.at(ins),
                         Some(Evidence::plain(redact_url(&s))),
@@ -351,7 +355,8 @@ fn instruction_rules(
             for p in ports {
                 let port = expand(p, &step.vars, df.escape).text;
                 if matches!(port.to_ascii_lowercase().as_str(), "22" | "22/tcp") {
-                    out.push(EXPOSE_SSH.finding(
+                    out.push(finding(
+                        &EXPOSE_SSH,
                         format!("{prefix}EXPOSE {port}: SSH port exposed"),
                         ctx.at(ins),
                         Some(Evidence::plain(format!("EXPOSE {port}"))),
@@ -388,7 +393,8 @@ fn copy_rules(
     if let Some(mode) = ins.flag("chmod") {
         let m = chmod_mode(mode);
         if m.world_writable {
-            out.push(CHMOD_WORLD_WRITABLE.finding(
+            out.push(finding(
+                &CHMOD_WORLD_WRITABLE,
                 format!(
                     "{prefix}{} --chmod={mode} makes files world-writable",
                     ins.kind.keyword()
@@ -398,7 +404,8 @@ fn copy_rules(
             ));
         }
         if m.setuid {
-            out.push(CHMOD_SETUID.finding(
+            out.push(finding(
+                &CHMOD_SETUID,
                 format!(
                     "{prefix}{} --chmod={mode} sets setuid/setgid",
                     ins.kind.keyword()
@@ -419,7 +426,8 @@ fn copy_rules(
         return;
     }
     match ctx.ignore {
-        IgnoreFile::Missing => out.push(COPY_CONTEXT_NO_DOCKERIGNORE.finding(
+        IgnoreFile::Missing => out.push(finding(
+            &COPY_CONTEXT_NO_DOCKERIGNORE,
             format!(
                 "{prefix}{} copies the whole build context and there is no .dockerignore",
                 ins.kind.keyword()
@@ -444,7 +452,8 @@ fn copy_rules(
                 .map(|(_, label)| *label)
                 .collect();
             if !missing.is_empty() {
-                out.push(DOCKERIGNORE_INCOMPLETE.finding(
+                out.push(finding(
+                    &DOCKERIGNORE_INCOMPLETE,
                     format!(
                         "{prefix}{} copies the whole build context and {name} does not exclude {}",
                         ins.kind.keyword(),
@@ -556,7 +565,8 @@ fn script_rules(
             let tool = effective(&pipeline[d])
                 .map(|e| e.program)
                 .unwrap_or_default();
-            out.push(CURL_PIPE_SHELL.finding(
+            out.push(finding(
+                &CURL_PIPE_SHELL,
                 format!("{prefix}RUN pipes a download ({tool}) into {interp}"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("{tool} … | {interp}"))),
@@ -582,7 +592,8 @@ fn script_rules(
             (uses_subst && runs).then(|| first.to_string())
         });
         if let Some(runner) = runner {
-            out.push(CURL_PIPE_SHELL.finding(
+            out.push(finding(
+                &CURL_PIPE_SHELL,
                 format!("{prefix}RUN executes a downloaded script with {runner}"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("{runner} …$(download)"))),
@@ -592,13 +603,15 @@ fn script_rules(
     for cmd in script.all_commands() {
         let Some(e) = effective(cmd) else { continue };
         if e.wrappers.iter().any(|w| w == "sudo") {
-            out.push(SUDO.finding(
+            out.push(finding(
+                &SUDO,
                 format!("{prefix}RUN uses sudo"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("sudo {}", e.program))),
             ));
         } else if is_package_install(&e.program, e.args) && e.args.iter().any(|a| a == "sudo") {
-            out.push(SUDO.finding(
+            out.push(finding(
+                &SUDO,
                 format!("{prefix}RUN installs sudo into the image"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("{} … sudo", e.program))),
@@ -632,7 +645,8 @@ fn script_rules(
                 targets.join(" ")
             )));
             if m.world_writable {
-                out.push(CHMOD_WORLD_WRITABLE.finding(
+                out.push(finding(
+                    &CHMOD_WORLD_WRITABLE,
                     format!(
                         "{prefix}chmod {mode} makes {} world-writable",
                         targets.join(" ")
@@ -642,7 +656,8 @@ fn script_rules(
                 ));
             }
             if m.setuid {
-                out.push(CHMOD_SETUID.finding(
+                out.push(finding(
+                    &CHMOD_SETUID,
                     format!(
                         "{prefix}chmod {mode} sets setuid/setgid on {}",
                         targets.join(" ")
@@ -757,7 +772,8 @@ fn secret_mount_persisted(
             })
         }) || redirects_from(text, &target);
         if copies {
-            out.push(SECRET_MOUNT_PERSISTED.finding(
+            out.push(finding(
+                &SECRET_MOUNT_PERSISTED,
                 format!("{prefix}RUN copies the build secret mounted at {target} into the layer"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("--mount={mount}"))),
@@ -794,7 +810,8 @@ fn arg_rules(
         if let Some(raw) = &d.default {
             let value = expand(raw, &step.vars, df.escape).text;
             if is_literal_secret_value(&value) {
-                out.push(SECRET_ARG_DEFAULT.finding(
+                out.push(finding(
+                    &SECRET_ARG_DEFAULT,
                     format!("Build argument {} has a secret default value", d.name),
                     ctx.at(ins),
                     Some(Evidence::secret(&value)),
@@ -815,8 +832,12 @@ fn arg_rules(
             } else {
                 "the build stage's history and cache"
             };
-            out.push(SECRET_BUILD_ARG.finding(
-                format!("Build argument {} is in scope of RUN at line {}: its value is recorded in {where_}", d.name, run.line),
+            out.push(finding(
+&SECRET_BUILD_ARG,
+                format!(
+                    "Build argument {} is in scope of RUN at line {}: its value is recorded in {where_}",
+                    d.name, run.line
+                ),
                 ctx.at(ins),
                 None,
             ));
@@ -857,7 +878,8 @@ fn secret_files(
             )
         };
         let line = p.carried_by.last().copied().unwrap_or(p.copy_line);
-        out.push(SECRET_FILE_IN_IMAGE.finding(
+        out.push(finding(
+            &SECRET_FILE_IN_IMAGE,
             format!(
                 "{} is copied into the final image at {}{how}",
                 p.source, p.image_path
@@ -880,7 +902,8 @@ fn secret_files(
             }
             reported.push(key);
             let name = a.stages[s].name.clone().unwrap_or_else(|| s.to_string());
-            out.push(SECRET_FILE_IN_BUILD_STAGE.finding(
+            out.push(finding(
+                &SECRET_FILE_IN_BUILD_STAGE,
                 format!(
                     "{} is copied into build stage {name} at {} (not carried into the final image)",
                     p.source, p.image_path
@@ -906,7 +929,8 @@ fn secret_files(
         } else {
             &SECRET_FILE_IN_BUILD_STAGE
         };
-        out.push(rule.finding(
+        out.push(finding(
+            rule,
             format!(
                 "A heredoc writes credential file {} into the image",
                 spec.dest
