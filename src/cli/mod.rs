@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod policy;
+#[cfg(feature = "registry")]
+pub mod pull;
 
 use std::path::PathBuf;
 
@@ -47,6 +49,9 @@ impl Global {
 pub enum Command {
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
+    /// Pull an image from a registry into the store.
+    #[cfg(feature = "registry")]
+    Pull(pull::PullArgs),
 }
 
 impl Command {
@@ -72,9 +77,10 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
-    let _ = &global;
     match command {
         Command::Policy(args) => policy::run(args),
+        #[cfg(feature = "registry")]
+        Command::Pull(args) => pull::run(args, &global),
     }
 }
 

@@ -9,6 +9,8 @@ pub mod digest;
 pub mod layer;
 pub mod media;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod store;
 
 pub use config::{Image, LayerInfo, Platform};

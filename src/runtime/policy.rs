@@ -127,10 +127,8 @@ impl Policy {
     /// is always a file.
     pub fn load(name_or_path: &str) -> Result<Policy, PolicyError> {
         let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".toml");
-        if !looks_like_path {
-            if let Some(policy) = Self::builtin(name_or_path) {
-                return policy;
-            }
+        if !looks_like_path && let Some(policy) = Self::builtin(name_or_path) {
+            return policy;
         }
         let path = Path::new(name_or_path);
         if !looks_like_path && !path.exists() {
@@ -303,7 +301,7 @@ pub fn format_bytes(bytes: u64) -> String {
         ("KiB", 1 << 10),
     ];
     for (unit, size) in UNITS {
-        if bytes >= *size && bytes % size == 0 {
+        if bytes >= *size && bytes.is_multiple_of(*size) {
             return format!("{} {unit}", bytes / size);
         }
     }

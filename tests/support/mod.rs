@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod confine;
+pub mod registry;
 
 /// Fixed build time: image digests are the same on every run.
 pub const SOURCE_DATE_EPOCH: &str = "1700000000";

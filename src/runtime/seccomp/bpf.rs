@@ -155,7 +155,7 @@ pub fn enosys_prefix(max: KnownMax) -> Vec<Insn> {
 
 /// Decodes libseccomp's exported program (native-endian `struct sock_filter` records).
 pub fn decode(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(
@@ -202,9 +202,9 @@ pub mod eval {
             match off {
                 OFF_NR => Some(data.nr),
                 OFF_ARCH => Some(data.arch),
-                16..=63 if off % 4 == 0 => {
+                16..=63 if off.is_multiple_of(4) => {
                     let arg = data.args[((off - 16) / 8) as usize];
-                    Some(if (off - 16) % 8 == 0 {
+                    Some(if (off - 16).is_multiple_of(8) {
                         arg as u32
                     } else {
                         (arg >> 32) as u32
