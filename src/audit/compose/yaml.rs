@@ -40,7 +40,13 @@ impl Node {
 
     /// A plain `~`, `null` or empty scalar (Compose's "no value").
     pub fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar { text, quoted: false } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        match &self.value {
+            Value::Scalar {
+                text,
+                quoted: false,
+            } => matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"),
+            _ => false,
+        }
     }
 
     /// Whether the scalar is a YAML 1.1/1.2 true (`true`, `yes`, `on`), as Compose accepts.

@@ -143,6 +143,14 @@ pub const SECRET_MOUNT_PERSISTED: Rule = Rule {
     remediation: "Use the secret where it is mounted (point the tool at the mount `target=` or use `env=`), and do not copy it elsewhere.",
 };
 
+pub const VERIFICATION_DISABLED: Rule = Rule {
+    id: "dockerfile.verification-disabled",
+    severity: Severity::Medium,
+    title: "Download verification disabled",
+    description: "A build step turns off TLS certificate or package signature checks (`curl -k`, `wget --no-check-certificate`, `pip --trusted-host`, `npm strict-ssl false`, `git http.sslVerify=false`, `apk --allow-untrusted`, `apt --allow-unauthenticated`, `--nogpgcheck`, `NODE_TLS_REJECT_UNAUTHORIZED=0`…). Anyone on the network path (or a compromised mirror) can then substitute what the build installs.",
+    remediation: "Keep verification on. Install the CA certificate the build needs (`COPY corp-ca.crt /usr/local/share/ca-certificates/` and `update-ca-certificates`) or import the repository's signing key, instead of disabling checks.",
+};
+
 /// Every Dockerfile rule, for `rsafe rules`.
 pub const RULES: &[Rule] = &[
     USER_ROOT,
@@ -161,6 +169,7 @@ pub const RULES: &[Rule] = &[
     SECRET_FILE_IN_IMAGE,
     SECRET_FILE_IN_BUILD_STAGE,
     SECRET_MOUNT_PERSISTED,
+    VERIFICATION_DISABLED,
 ];
 
 /// The `.dockerignore` that applies to the Dockerfile's build context.
@@ -297,6 +306,15 @@ fn instruction_rules(
     match &ins.kind {
         Kind::Env(pairs) => {
             for kv in pairs {
+                let value = expand(&kv.value, &step.vars, df.escape).text;
+                if let Some(what) = env_disables_verification(&kv.key, &value) {
+                    out.push(finding(
+                        &VERIFICATION_DISABLED,
+                        format!("{prefix}ENV {}={value} {what}", kv.key),
+                        ctx.at(ins),
+                        Some(Evidence::plain(format!("{}={value}", kv.key))),
+                    ));
+                }
                 if !is_secret_name(&kv.key) {
                     continue;
                 }
@@ -602,6 +620,18 @@ fn script_rules(
     }
     for cmd in script.all_commands() {
         let Some(e) = effective(cmd) else { continue };
+        if let Some(what) = disables_verification(&e.program, e.args) {
+            out.push(finding(
+                &VERIFICATION_DISABLED,
+                format!("{prefix}RUN {what}"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!(
+                    "{} {}",
+                    e.program,
+                    e.args.join(" ")
+                ))),
+            ));
+        }
         if e.wrappers.iter().any(|w| w == "sudo") {
             out.push(finding(
                 &SUDO,
@@ -667,6 +697,84 @@ fn script_rules(
                 ));
             }
         }
+    }
+}
+
+/// What a command does to download verification, if it turns some off.
+fn disables_verification(program: &str, args: &[String]) -> Option<&'static str> {
+    let has = |flag: &str| {
+        args.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    let lower: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
+    let mentions = |needle: &str| lower.iter().any(|a| a.contains(needle));
+    // Repository definitions written by any command (`echo "deb [trusted=yes] …" > …`).
+    if mentions("[trusted=yes]") {
+        return Some("adds an apt repository marked [trusted=yes] (no signature check)");
+    }
+    if mentions("gpgcheck=0") {
+        return Some("writes a package repository with gpgcheck=0");
+    }
+    match program {
+        "curl" => {
+            let short_k = args
+                .iter()
+                .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('k'));
+            (short_k || has("--insecure"))
+                .then_some("runs curl without certificate checks (-k/--insecure)")
+        }
+        "wget" => has("--no-check-certificate").then_some("runs wget with --no-check-certificate"),
+        "pip" | "pip3" | "pipx" | "uv" => has("--trusted-host")
+            .then_some("trusts a package index without TLS verification (--trusted-host)"),
+        "npm" | "yarn" | "pnpm" => (mentions("strict-ssl")
+            && (mentions("false") || has("--no-strict-ssl")))
+        .then_some("turns off npm's TLS verification (strict-ssl false)"),
+        "git" => (mentions("sslverify") && (mentions("false") || mentions("=0")))
+            .then_some("turns off git's TLS verification (http.sslVerify false)"),
+        "apk" => {
+            has("--allow-untrusted").then_some("installs unsigned packages (apk --allow-untrusted)")
+        }
+        "apt-get" | "apt" | "aptitude" => {
+            if has("--allow-unauthenticated")
+                || has("--allow-insecure-repositories")
+                || has("--force-yes")
+            {
+                Some("installs unauthenticated packages")
+            } else if mentions("verify-peer=false")
+                || mentions("allowinsecurerepositories=true")
+                || mentions("allowunauthenticated=true")
+            {
+                Some("turns off apt's verification (Acquire options)")
+            } else {
+                None
+            }
+        }
+        "yum" | "dnf" | "microdnf" | "tdnf" => {
+            (has("--nogpgcheck") || mentions("sslverify=false") || mentions("sslverify=0"))
+                .then_some("installs packages without signature or TLS checks")
+        }
+        "zypper" => has("--no-gpg-checks").then_some("installs packages without signature checks"),
+        "rpm" => (has("--nosignature") || has("--nodigest"))
+            .then_some("installs an rpm without checking its signature"),
+        _ => None,
+    }
+}
+
+/// Environment variables that turn verification off for every later step and the running app.
+fn env_disables_verification(key: &str, value: &str) -> Option<&'static str> {
+    let v = value.trim().to_ascii_lowercase();
+    let off = matches!(v.as_str(), "0" | "false" | "no" | "off");
+    let on = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+    match key.to_ascii_uppercase().as_str() {
+        "NODE_TLS_REJECT_UNAUTHORIZED" if off => Some("turns off Node.js certificate checks"),
+        "PYTHONHTTPSVERIFY" if off => Some("turns off Python's certificate checks"),
+        "GIT_SSL_NO_VERIFY" if on => Some("turns off git's certificate checks"),
+        "NPM_CONFIG_STRICT_SSL" if off => Some("turns off npm's certificate checks"),
+        "PIP_TRUSTED_HOST" if !v.is_empty() => {
+            Some("makes pip trust an index without TLS verification")
+        }
+        "CURL_INSECURE" | "WGET_NO_CHECK_CERTIFICATE" if on => Some("turns off certificate checks"),
+        _ => None,
     }
 }
 
