@@ -814,6 +814,73 @@ fn build_args(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut 
 mod tests {
     use super::*;
 
+    /// Random YAML-shaped text (anchors, merges, flow and block styles, multibyte characters)
+    /// never panics the YAML reader or the rules.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        const TOKENS: &[&str] = &[
+            "services:\n",
+            "  web:\n",
+            "    ",
+            "  ",
+            "- ",
+            "privileged: ",
+            "true",
+            "yes",
+            "\n",
+            "volumes:\n",
+            "/:/host",
+            "/var/run/docker.sock:/s:ro",
+            "&a ",
+            "*a",
+            "<<: ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            ": ",
+            "'",
+            "\"",
+            "environment:\n",
+            "PASSWORD=x",
+            "A_TOKEN: ${T:-d}",
+            "cap_add: [ALL]",
+            "---\n",
+            "...\n",
+            "é",
+            "#c\n",
+            "!!str ",
+            "? ",
+            "|\n",
+            ">-\n",
+            "security_opt: [seccomp:unconfined]",
+            "user: 0",
+            "deploy: {resources: {limits: {}}}",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let n = (next() % 40) as usize;
+            let text: String = (0..n)
+                .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+                .collect();
+            if let Ok(Some(root)) = yaml::parse(&text) {
+                let file = ComposeFile {
+                    path: PathBuf::from("/nonexistent/compose.yaml"),
+                    root,
+                };
+                let _ = audit_loaded(&file);
+                let _ = file.builds();
+            }
+        }
+    }
+
     #[test]
     fn sensitive_paths() {
         assert_eq!(

@@ -112,12 +112,28 @@ enum Frame {
     },
 }
 
+/// How many nodes aliases may copy in one document. Compose files are small; a file whose
+/// aliases expand past this is a "billion laughs" bomb, not a configuration.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes copied by aliases so far.
+    alias_nodes: usize,
     root: Option<Node>,
     error: Option<YamlError>,
+}
+
+/// The number of nodes in a tree.
+fn size(n: &Node) -> usize {
+    1 + match &n.value {
+        Value::Scalar { .. } => 0,
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+    }
 }
 
 fn node(value: Value, mark: Marker) -> Node {
@@ -192,12 +208,23 @@ impl MarkedEventReceiver for Builder {
                     mark,
                 );
                 if anchor > 0 {
-                    self.anchors.insert(anchor, n.clone());
+                    self.anchors.insert(anchor, (n.clone(), 1));
                 }
                 self.push_value(n);
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
+                Some((n, n_size)) => {
+                    self.alias_nodes += n_size;
+                    if self.alias_nodes > MAX_ALIAS_NODES {
+                        self.error = Some(YamlError {
+                            line: mark.line() as u32,
+                            column: mark.col() as u32 + 1,
+                            message: format!(
+                                "aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)"
+                            ),
+                        });
+                        return;
+                    }
                     let n = n.clone();
                     self.push_value(n);
                 }
@@ -238,7 +265,8 @@ impl MarkedEventReceiver for Builder {
                     } => (anchor, node(Value::Map(merge(entries)), mark)),
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, n.clone());
+                    let n_size = size(&n);
+                    self.anchors.insert(anchor, (n.clone(), n_size));
                 }
                 self.push_value(n);
             }
@@ -310,5 +338,18 @@ services:
         assert!(e.line >= 1, "{e:?}");
         assert_eq!(parse("").unwrap(), None);
         assert!(parse("a: *nope\n").is_err());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = parse(&src).unwrap_err();
+        assert!(e.message.contains("alias bomb"), "{e:?}");
     }
 }

@@ -179,50 +179,46 @@ fn carry(p: &Placed, src: &str, dest: &str, dest_is_dir: bool) -> Option<(String
             dest_dir.to_string()
         }
     };
-    let matched_prefix = matching_prefix(src, path)?;
-    if matched_prefix == path {
+    match cover(src, path, p.tree)? {
         // The source names the placed path itself.
-        return Some((to_file(basename(path)), false));
-    }
-    if matched_prefix.len() < path.len() {
+        Cover::Exact => Some((to_file(basename(path)), false)),
         // A directory above the placed path: the path keeps its place below dest.
-        let rel = path[matched_prefix.len()..].trim_start_matches('/');
-        return Some((format!("{dest_dir}/{rel}"), false));
+        Cover::Parent(rest) => Some((format!("{dest_dir}/{rest}"), false)),
+        // The source is inside a placed tree: part of it comes along.
+        Cover::Inside => Some((to_file(basename(src)), true)),
     }
-    // The source is inside a placed tree: part of it comes along.
-    Some((to_file(basename(src)), true))
 }
 
-/// The part of `path` that `src` names: `path` itself, a parent directory of it, or (for a
-/// placed tree) `src` lies inside `path`. Wildcards are matched one component at a time, as
-/// the builder does.
-fn matching_prefix<'a>(src: &'a str, path: &'a str) -> Option<&'a str> {
-    if src == "/" {
-        return Some("");
-    }
-    if path == "/" {
-        // A whole-context tree at the root holds everything.
-        return Some(src);
-    }
-    let src_parts: Vec<&str> = src.trim_start_matches('/').split('/').collect();
-    let path_parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+/// How a `COPY --from` source relates to a placed path.
+#[derive(Debug, PartialEq, Eq)]
+enum Cover {
+    /// It names the path.
+    Exact,
+    /// It names a parent directory; the path's remainder below it.
+    Parent(String),
+    /// It names something inside a placed tree.
+    Inside,
+}
+
+/// Whether `src` takes `path` along. Wildcards are matched one component at a time, as the
+/// builder does.
+fn cover(src: &str, path: &str, tree: bool) -> Option<Cover> {
+    let src_parts: Vec<&str> = src.split('/').filter(|c| !c.is_empty()).collect();
+    let path_parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     let common = src_parts.len().min(path_parts.len());
     for i in 0..common {
         if go_match(src_parts[i], path_parts[i]) != Ok(true) {
             return None;
         }
     }
-    if src_parts.len() <= path_parts.len() {
-        // `src` names the path or one of its parents: return that prefix of `path`.
-        let len: usize = path_parts[..src_parts.len()]
-            .iter()
-            .map(|p| p.len() + 1)
-            .sum();
-        Some(&path[..len.min(path.len())])
-    } else {
-        // `src` is below `path`: only a tree contains it.
-        Some(src)
+    if src_parts.len() == path_parts.len() {
+        return Some(Cover::Exact);
     }
+    if src_parts.len() < path_parts.len() {
+        return Some(Cover::Parent(path_parts[src_parts.len()..].join("/")));
+    }
+    // `src` is below `path`: only a placed tree (a name not resolved to files) contains it.
+    tree.then_some(Cover::Inside)
 }
 
 fn basename(path: &str) -> &str {
@@ -305,6 +301,13 @@ mod tests {
             got[2],
             vec![("/k/server.key".into(), "keys/server.key".into(), false)]
         );
-        assert!(matching_prefix("/etc/*/x", "/etc/ssl/y").is_none());
+        assert_eq!(cover("/etc/*/x", "/etc/ssl/y", true), None);
+        assert_eq!(cover("/*/b", "/aaaaé", true), Some(Cover::Inside));
+        assert_eq!(cover("/*/b", "/aaaaé", false), None);
+        assert_eq!(
+            cover("/", "/app/x", false),
+            Some(Cover::Parent("app/x".into()))
+        );
+        assert_eq!(cover("/app", "/", true), Some(Cover::Inside));
     }
 }

@@ -375,11 +375,16 @@ pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
     if instructions.is_empty() {
         return err(lines.len() as u32, "file with no instructions");
     }
-    if let Some(first) = instructions
+    let Some(first) = instructions
         .iter()
         .find(|ins| !matches!(ins.kind, Kind::Arg(_)))
-        && !matches!(first.kind, Kind::From { .. })
-    {
+    else {
+        return err(
+            lines.len() as u32,
+            "no FROM instruction: the file has no build stage",
+        );
+    };
+    if !matches!(first.kind, Kind::From { .. }) {
         return err(
             first.line,
             format!(
@@ -828,6 +833,8 @@ mod tests {
                 .message
                 .contains("no instructions")
         );
+        let e = parse("ARG A=1\n").unwrap_err();
+        assert!(e.message.contains("no FROM"), "{e}");
         let e = parse("FROM a\nFOO bar").unwrap_err();
         assert_eq!(
             (e.line, e.message.starts_with("unknown instruction: FOO")),
