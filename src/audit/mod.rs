@@ -6,6 +6,7 @@ pub mod compose;
 pub mod context;
 pub mod dockerfile;
 pub mod finding;
+pub mod secrets;
 
 use serde::{Deserialize, Serialize};
 

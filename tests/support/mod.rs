@@ -6,6 +6,8 @@
 //! unprivileged test user can use them too.
 #![allow(dead_code)]
 
+pub mod hostile_images;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -65,6 +65,13 @@ pub fn pull(
             credentials: client.auth().credentials().map(|c| c.source.as_path()),
         });
     }
+    // Blobs written from here on must survive a concurrent gc (an `rmi` in another shell)
+    // until the name that keeps them is written.
+    let _writing = store.write_guard().map_err(|source| RegistryError::Store {
+        target: client.target().to_string(),
+        what: "announcing a writer to the store".to_string(),
+        source,
+    })?;
     let puller = Puller {
         store,
         client: &client,
