@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rsafe::audit::compose::{ComposeError, audit_compose};
 use rsafe::audit::context::{ContextError, ContextFiles, audit_context, dockerignore::Matcher};
 use rsafe::audit::dockerfile::{DockerfileError, audit_dockerfile, rules};
+use rsafe::audit::secrets::SecretScanner;
 use rsafe::audit::{Finding, Location, Severity};
 use serde::Deserialize;
 
@@ -50,12 +51,18 @@ fn cases() -> Vec<PathBuf> {
     dirs
 }
 
+fn scanner() -> &'static SecretScanner {
+    static SCANNER: std::sync::OnceLock<SecretScanner> = std::sync::OnceLock::new();
+    SCANNER.get_or_init(|| SecretScanner::builtin().unwrap())
+}
+
 fn run(dir: &Path, audit: &Audit) -> Vec<Finding> {
     let target = dir.join(&audit.path);
+    let s = scanner();
     match audit.kind.as_str() {
-        "dockerfile" => audit_dockerfile(&target).unwrap_or_else(|e| panic!("{e}")),
-        "compose" => audit_compose(&target).unwrap_or_else(|e| panic!("{e}")),
-        "context" => audit_context(&target).unwrap_or_else(|e| panic!("{e}")),
+        "dockerfile" => audit_dockerfile(&target, s).unwrap_or_else(|e| panic!("{e}")),
+        "compose" => audit_compose(&target, s).unwrap_or_else(|e| panic!("{e}")),
+        "context" => audit_context(&target, s).unwrap_or_else(|e| panic!("{e}")),
         other => panic!("unknown audit kind {other} in {}", dir.display()),
     }
 }
@@ -154,7 +161,7 @@ fn every_rule_is_exercised_and_documented() {
 #[test]
 fn findings_never_carry_the_secret() {
     const SECRETS: &[&str] = &[
-        "npm_5yn7het1cFakeT0kenF0rTests0nly00",
+        "npm_ytr53RR7Cw32ZI5qt2gkvjNiGC5OeQaZGx2n",
         "Sup3r-S3cret-Pa55",
         "ghp_dBQQRQVHChrfDqNcM0hFHTs1X8cC03OFcXb5",
         "Syn-th3tic-registry-pw",
@@ -225,15 +232,29 @@ fn git_directory_copied_into_the_image() {
         ),
         ("main.c", "int main(void) { return 0; }\n"),
     ]);
-    let findings = audit_context(ctx.path()).unwrap();
+    let findings = audit_context(ctx.path(), scanner()).unwrap();
     let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(
         rules,
         vec![
             "dockerfile.copy-context-no-dockerignore",
-            "context.git-in-image"
+            "context.git-in-image",
+            "secret.file.git-config-credentials"
         ],
         "{findings:#?}"
+    );
+    let token = &findings[2];
+    assert!(
+        token.location.to_string().ends_with(".git/config:2:31"),
+        "{}",
+        token.location
+    );
+    assert!(
+        token
+            .title
+            .ends_with("copied into the final image at /src/.git/config (Dockerfile:3)"),
+        "{}",
+        token.title
     );
     // With .git excluded, nothing is left but the missing .env/keys exclusions.
     fs::write(
@@ -241,7 +262,7 @@ fn git_directory_copied_into_the_image() {
         ".git\n.env\n*.pem\n*.key\nid_*\n",
     )
     .unwrap();
-    assert!(audit_context(ctx.path()).unwrap().is_empty());
+    assert!(audit_context(ctx.path(), scanner()).unwrap().is_empty());
 }
 
 #[test]
@@ -284,41 +305,41 @@ fn errors_name_the_file_and_line() {
         ("notcompose/compose.yaml", "services:\n  - web\n"),
     ]);
     let d = ctx.path();
-    let e = audit_dockerfile(&d.join("bad/Dockerfile")).unwrap_err();
+    let e = audit_dockerfile(&d.join("bad/Dockerfile"), scanner()).unwrap_err();
     assert!(matches!(e, DockerfileError::Parse { line: 3, .. }));
     assert!(e.to_string().ends_with("bad/Dockerfile:3: COPY requires at least two arguments: one or more sources, then the destination"), "{e}");
-    let e = audit_dockerfile(&d.join("heredoc/Dockerfile")).unwrap_err();
+    let e = audit_dockerfile(&d.join("heredoc/Dockerfile"), scanner()).unwrap_err();
     assert!(
         e.to_string()
             .contains("heredoc/Dockerfile:2: unterminated heredoc"),
         "{e}"
     );
-    let e = audit_dockerfile(&d.join("ignore/Dockerfile")).unwrap_err();
+    let e = audit_dockerfile(&d.join("ignore/Dockerfile"), scanner()).unwrap_err();
     assert!(
         e.to_string()
             .contains(".dockerignore:2: pattern \"!\": illegal exclusion pattern"),
         "{e}"
     );
-    let e = audit_dockerfile(&d.join("missing/Dockerfile")).unwrap_err();
+    let e = audit_dockerfile(&d.join("missing/Dockerfile"), scanner()).unwrap_err();
     assert!(matches!(e, DockerfileError::Read { .. }));
-    let e = audit_compose(&d.join("compose/compose.yaml")).unwrap_err();
+    let e = audit_compose(&d.join("compose/compose.yaml"), scanner()).unwrap_err();
     assert!(matches!(e, ComposeError::Yaml { .. }), "{e}");
     assert!(e.to_string().contains("compose/compose.yaml:"), "{e}");
-    let e = audit_compose(&d.join("notcompose/compose.yaml")).unwrap_err();
+    let e = audit_compose(&d.join("notcompose/compose.yaml"), scanner()).unwrap_err();
     assert!(matches!(e, ComposeError::NotCompose { line: 2, .. }), "{e}");
-    let e = audit_context(&d.join("bad/Dockerfile")).unwrap_err();
+    let e = audit_context(&d.join("bad/Dockerfile"), scanner()).unwrap_err();
     assert!(matches!(e, ContextError::NotADirectory { .. }));
     let empty = tree(&[("README.md", "nothing to build")]);
     assert!(matches!(
-        audit_context(empty.path()).unwrap_err(),
+        audit_context(empty.path(), scanner()).unwrap_err(),
         ContextError::NothingToAudit { .. }
     ));
     // Every error is one line.
     for e in [
-        audit_dockerfile(&d.join("bad/Dockerfile"))
+        audit_dockerfile(&d.join("bad/Dockerfile"), scanner())
             .unwrap_err()
             .to_string(),
-        audit_compose(&d.join("compose/compose.yaml"))
+        audit_compose(&d.join("compose/compose.yaml"), scanner())
             .unwrap_err()
             .to_string(),
     ] {

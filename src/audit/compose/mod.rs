@@ -16,8 +16,9 @@ pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
-use crate::audit::dockerfile::finding;
 use crate::audit::dockerfile::names::{is_literal_secret_value, is_secret_name};
+use crate::audit::dockerfile::{dedupe, finding, merge_secret_hits, scan_text_at};
+use crate::audit::secrets::SecretScanner;
 use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
 use env::{Interpolated, interpolate, parse_env_file};
@@ -189,6 +190,8 @@ pub const RULES: &[Rule] = &[
 #[derive(Debug, Clone)]
 pub struct ComposeFile {
     pub path: PathBuf,
+    /// The file's text (for the secret rules).
+    pub text: String,
     pub root: Node,
 }
 
@@ -219,6 +222,36 @@ impl ComposeFile {
             .unwrap_or(&[])
             .iter()
             .filter_map(|(k, v)| Some((k.as_str()?, k, v)))
+    }
+
+    /// The `env_file`s a service reads (string, list of strings, or list of `{path: …}`),
+    /// resolved against the compose file's directory.
+    pub fn service_env_files(&self, svc: &Node) -> Vec<PathBuf> {
+        let Some(ef) = svc.get("env_file") else {
+            return Vec::new();
+        };
+        let names: Vec<&str> = match (ef.as_str(), ef.items()) {
+            (Some(p), _) => vec![p],
+            (None, Some(items)) => items
+                .iter()
+                .filter_map(|it| {
+                    it.as_str()
+                        .or_else(|| it.get("path").and_then(Node::as_str))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        names
+            .into_iter()
+            .map(|n| self.dir().join(interpolate(n).text))
+            .collect()
+    }
+
+    /// Every `env_file` of every service.
+    pub fn env_file_paths(&self) -> Vec<PathBuf> {
+        self.services()
+            .flat_map(|(_, _, svc)| self.service_env_files(svc))
+            .collect()
     }
 
     /// The local builds (`build:` with a directory context) of every service.
@@ -296,18 +329,33 @@ pub fn load(path: &Path) -> Result<ComposeFile, ComposeError> {
     }
     Ok(ComposeFile {
         path: path.to_path_buf(),
+        text: text.into_owned(),
         root,
     })
 }
 
-/// Audits a compose file (and the `env_file`s it references).
-pub fn audit_compose(path: &Path) -> Result<Vec<Finding>, ComposeError> {
+/// Audits a compose file (and the `env_file`s it references): the compose rules, and the secret
+/// rules over the file and its env files.
+pub fn audit_compose(path: &Path, scanner: &SecretScanner) -> Result<Vec<Finding>, ComposeError> {
     let file = load(path)?;
-    Ok(audit_loaded(&file))
+    Ok(audit_loaded(&file, scanner))
 }
 
-/// Runs every compose rule on a loaded file.
-pub fn audit_loaded(file: &ComposeFile) -> Vec<Finding> {
+/// Runs every compose rule and the secret rules on a loaded file.
+pub fn audit_loaded(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
+    let mut out = check(file, scanner);
+    out.extend(scan_text_at(
+        scanner,
+        &file.text,
+        &file.path.display().to_string(),
+    ));
+    merge_secret_hits(&mut out);
+    dedupe(&mut out);
+    out
+}
+
+/// The compose rules.
+fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
     let mut out = Vec::new();
     let display = file.path.display().to_string();
     let at = |n: &Node| Location::File {
@@ -364,7 +412,7 @@ pub fn audit_loaded(file: &ComposeFile) -> Vec<Finding> {
             }
         }
         environment(name, svc, &at, &mut out);
-        env_files(file, name, svc, &mut out);
+        env_files(file, name, svc, scanner, &mut out);
         build_args(name, svc, &at, &mut out);
         if !svc.get("read_only").is_some_and(Node::is_true) {
             out.push(finding(
@@ -735,31 +783,25 @@ fn literal_secret(key: &str, value: &str) -> Option<String> {
     is_literal_secret_value(&i.text).then_some(i.text)
 }
 
-fn env_files(file: &ComposeFile, name: &str, svc: &Node, out: &mut Vec<Finding>) {
-    let Some(ef) = svc.get("env_file") else {
-        return;
-    };
-    let mut paths = Vec::new();
-    match (ef.as_str(), ef.items()) {
-        (Some(p), _) => paths.push(p.to_string()),
-        (None, Some(items)) => {
-            for it in items {
-                if let Some(p) = it
-                    .as_str()
-                    .or_else(|| it.get("path").and_then(Node::as_str))
-                {
-                    paths.push(p.to_string());
-                }
-            }
-        }
-        _ => {}
-    }
-    for p in paths {
-        let path = file.dir().join(interpolate(&p).text);
+fn env_files(
+    file: &ComposeFile,
+    name: &str,
+    svc: &Node,
+    scanner: &SecretScanner,
+    out: &mut Vec<Finding>,
+) {
+    for path in file.service_env_files(svc) {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
         let display = path.display().to_string();
+        for hit in scanner.scan_file(&display, &bytes) {
+            out.push(hit.into_finding(Location::File {
+                path: display.clone(),
+                line: None,
+                column: None,
+            }));
+        }
         for entry in parse_env_file(&String::from_utf8_lossy(&bytes)) {
             if let Some(secret) = literal_secret(&entry.key, &entry.value) {
                 out.push(finding(
@@ -858,6 +900,7 @@ mod tests {
             "user: 0",
             "deploy: {resources: {limits: {}}}",
         ];
+        let scanner = SecretScanner::builtin().unwrap();
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = || {
             state ^= state << 13;
@@ -873,9 +916,10 @@ mod tests {
             if let Ok(Some(root)) = yaml::parse(&text) {
                 let file = ComposeFile {
                     path: PathBuf::from("/nonexistent/compose.yaml"),
+                    text: text.clone(),
                     root,
                 };
-                let _ = audit_loaded(&file);
+                let _ = audit_loaded(&file, &scanner);
                 let _ = file.builds();
             }
         }

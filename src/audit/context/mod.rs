@@ -14,6 +14,7 @@ pub mod gomatch;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use crate::audit::compose::{self, ComposeError};
@@ -21,7 +22,8 @@ use crate::audit::dockerfile::finding;
 use crate::audit::dockerfile::flow::{ContextView, Placed, Root};
 use crate::audit::dockerfile::names::is_secret_path;
 use crate::audit::dockerfile::rules::IgnoreFile;
-use crate::audit::dockerfile::{self, DockerfileError, dedupe};
+use crate::audit::dockerfile::{self, DockerfileError, dedupe, merge_secret_hits};
+use crate::audit::secrets::SecretScanner;
 use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
 use dockerignore::clean;
@@ -204,8 +206,9 @@ pub fn is_compose_name(name: &str) -> bool {
 }
 
 /// Audits a build context directory: its Dockerfiles and compose files (and the contexts of
-/// services they build), its `.dockerignore`, and the files the builds send and copy.
-pub fn audit_context(dir: &Path) -> Result<Vec<Finding>, ContextError> {
+/// services they build), its `.dockerignore`, and the secrets in the files the builds send and
+/// copy into images.
+pub fn audit_context(dir: &Path, scanner: &SecretScanner) -> Result<Vec<Finding>, ContextError> {
     // `ctx/.` → `ctx`, so findings name `ctx/Dockerfile`.
     let dir: PathBuf = dir.components().collect();
     let dir = dir.as_path();
@@ -232,10 +235,20 @@ pub fn audit_context(dir: &Path) -> Result<Vec<Finding>, ContextError> {
             context: dir.to_path_buf(),
         })
         .collect();
-    let mut findings = Vec::new();
-    for n in names.iter().filter(|n| is_compose_name(n)) {
-        let file = compose::load(&dir.join(n))?;
-        findings.extend(compose::audit_loaded(&file));
+    let compose_names: Vec<&String> = names.iter().filter(|n| is_compose_name(n)).collect();
+    if builds.is_empty() && compose_names.is_empty() {
+        return Err(ContextError::NothingToAudit {
+            path: dir.to_path_buf(),
+        });
+    }
+    // Files another audit already scans as a whole (the compose files).
+    let mut audited: HashSet<PathBuf> = HashSet::new();
+    let mut compose_findings = Vec::new();
+    for n in compose_names {
+        let path = dir.join(n);
+        let file = compose::load(&path)?;
+        compose_findings.extend(compose::audit_loaded(&file, scanner));
+        audited.insert(canonical(&path));
         for b in file.builds() {
             if b.dockerfile.is_file() {
                 builds.push(Build {
@@ -245,32 +258,28 @@ pub fn audit_context(dir: &Path) -> Result<Vec<Finding>, ContextError> {
             }
         }
     }
-    if builds.is_empty() && findings.is_empty() && !names.iter().any(|n| is_compose_name(n)) {
-        return Err(ContextError::NothingToAudit {
-            path: dir.to_path_buf(),
-        });
-    }
     let mut seen = HashSet::new();
-    builds.retain(|b| {
-        let key = (
-            b.dockerfile
-                .canonicalize()
-                .unwrap_or_else(|_| b.dockerfile.clone()),
-            b.context
-                .canonicalize()
-                .unwrap_or_else(|_| b.context.clone()),
-        );
-        seen.insert(key)
-    });
+    builds.retain(|b| seen.insert((canonical(&b.dockerfile), canonical(&b.context))));
+    let mut findings = compose_findings;
     for b in &builds {
-        findings.extend(audit_build(b)?);
+        findings.extend(audit_build(b, &audited, scanner)?);
     }
+    // An env file is read by both the compose audit and the context scan.
+    merge_secret_hits(&mut findings);
     dedupe(&mut findings);
     Ok(findings)
 }
 
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// One Dockerfile against its real context.
-fn audit_build(b: &Build) -> Result<Vec<Finding>, ContextError> {
+fn audit_build(
+    b: &Build,
+    audited: &HashSet<PathBuf>,
+    scanner: &SecretScanner,
+) -> Result<Vec<Finding>, ContextError> {
     let loaded = dockerfile::load(&b.dockerfile)?;
     let ignore = dockerfile::ignore_file_for(&b.dockerfile, &b.context)?;
     let matcher = match &ignore {
@@ -278,9 +287,143 @@ fn audit_build(b: &Build) -> Result<Vec<Finding>, ContextError> {
         IgnoreFile::Missing => None,
     };
     let files = ContextFiles::walk(&b.context, matcher)?;
-    let (mut findings, placed) = dockerfile::audit_loaded(&loaded, &ignore, &files);
-    findings.extend(context_rules(b, &files, &placed));
+    let (mut findings, placed) = dockerfile::audit_loaded(&loaded, &ignore, &files, scanner);
+    let mut skip = audited.clone();
+    skip.insert(canonical(&b.dockerfile));
+    let secrets = scan_files(b, &files, &placed, &loaded.analysis.shipped, &skip, scanner)?;
+    // A credential file whose content the secret rules recognised is reported by them.
+    let recognised: HashSet<String> = secrets
+        .iter()
+        .filter_map(|f| match &f.location {
+            Location::File { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    findings.extend(context_rules(b, &files, &placed).into_iter().filter(|f| {
+        f.rule != SECRET_FILE_SENT.id
+            || !matches!(&f.location, Location::File { path, .. } if recognised.contains(path))
+    }));
+    findings.extend(secrets);
     Ok(findings)
+}
+
+/// Where the build puts a context file.
+enum Fate<'a> {
+    /// Copied into the final image (the first placement found).
+    Image(&'a Placed),
+    /// Copied only into stages that are not shipped.
+    BuildStage(&'a Placed),
+    /// Sent to the builder, copied nowhere.
+    Sent,
+}
+
+fn fate<'a>(rel: &str, placed: &'a [Vec<Placed>], shipped: &[bool]) -> Fate<'a> {
+    if let Some(p) = placed
+        .last()
+        .into_iter()
+        .flatten()
+        .find(|p| p.source == rel)
+    {
+        return Fate::Image(p);
+    }
+    placed
+        .iter()
+        .enumerate()
+        .filter(|(s, _)| !shipped.get(*s).copied().unwrap_or(false))
+        .flat_map(|(_, ps)| ps.iter())
+        .find(|p| p.source == rel)
+        .map_or(Fate::Sent, Fate::BuildStage)
+}
+
+/// The secret rules over every file the build sends. A secret copied into the final image keeps
+/// the engine's severity; one only in a build stage's layer is at most medium; one that is only
+/// uploaded to the builder is low. Titles say which.
+fn scan_files(
+    b: &Build,
+    files: &ContextFiles,
+    placed: &[Vec<Placed>],
+    shipped: &[bool],
+    skip: &HashSet<PathBuf>,
+    scanner: &SecretScanner,
+) -> Result<Vec<Finding>, ContextError> {
+    use std::io::Read;
+    // `Dockerfile:3` reads better than the full path when the Dockerfile is in the context.
+    let dockerfile_name = b
+        .dockerfile
+        .strip_prefix(&b.context)
+        .unwrap_or(&b.dockerfile)
+        .display()
+        .to_string();
+    let per_file: Vec<Result<Vec<Finding>, ContextError>> = files
+        .files
+        .par_iter()
+        .map(|rel| {
+            let path = b.context.join(rel);
+            let meta = std::fs::symlink_metadata(&path).map_err(|source| ContextError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            if !meta.is_file() || skip.contains(&canonical(&path)) {
+                return Ok(Vec::new());
+            }
+            let fate = fate(rel, placed, shipped);
+            // The engine is given the project path, not the image path: a context file is the
+            // project's own, and under an image path like /usr/src/app the engine would take it
+            // for a distribution's file and skip rules.
+            let scan_path = rel.as_str();
+            if !scanner.wants_path(scan_path, meta.len()) {
+                return Ok(Vec::new());
+            }
+            let mut content = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|f| f.take(scanner.max_scan_bytes()).read_to_end(&mut content))
+                .map_err(|source| ContextError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            let location = Location::File {
+                path: path.display().to_string(),
+                line: None,
+                column: None,
+            };
+            Ok(scanner
+                .scan_file(scan_path, &content)
+                .into_iter()
+                .map(|hit| {
+                    let mut f = hit.into_finding(location.clone());
+                    match &fate {
+                        Fate::Image(p) => {
+                            let line = p.carried_by.last().copied().unwrap_or(p.copy_line);
+                            f.title = format!(
+                                "{} — copied into the final image at {} ({dockerfile_name}:{line})",
+                                f.title, p.image_path
+                            );
+                        }
+                        Fate::BuildStage(p) => {
+                            f.severity = f.severity.min(Severity::Medium);
+                            f.title = format!(
+                                "{} — copied into a build stage at {} ({dockerfile_name}:{}), not into the final image",
+                                f.title, p.image_path, p.copy_line
+                            );
+                        }
+                        Fate::Sent => {
+                            f.severity = Severity::Low;
+                            f.title = format!(
+                                "{} — sent to the builder with the build context, not copied into the image",
+                                f.title
+                            );
+                        }
+                    }
+                    f
+                })
+                .collect())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for r in per_file {
+        out.extend(r?);
+    }
+    Ok(out)
 }
 
 fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec<Finding> {
@@ -302,10 +445,7 @@ fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec
     for line in git_lines {
         out.push(finding(
             &GIT_IN_IMAGE,
-            format!(
-                "The .git directory is copied into the final image (line {line} of {})",
-                b.dockerfile.display()
-            ),
+            "The .git directory (history, remotes, hooks) is copied into the final image",
             Location::File {
                 path: b.dockerfile.display().to_string(),
                 line: Some(line),

@@ -22,6 +22,7 @@ pub mod words;
 use std::path::{Path, PathBuf};
 
 use crate::audit::context::dockerignore::Matcher;
+use crate::audit::secrets::SecretScanner;
 use crate::audit::{Evidence, Finding, Location, Rule, RuleInfo};
 
 use flow::{ContextView, Placed, Textual, trace};
@@ -56,6 +57,8 @@ pub enum DockerfileError {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub path: PathBuf,
+    /// The file's text (for the secret rules).
+    pub text: String,
     pub dockerfile: Dockerfile,
     pub analysis: Analysis,
 }
@@ -66,7 +69,7 @@ pub fn load(path: &Path) -> Result<Loaded, DockerfileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let dockerfile = parse::parse(&text).map_err(|e| DockerfileError::Parse {
         path: path.to_path_buf(),
         line: e.line,
@@ -75,6 +78,7 @@ pub fn load(path: &Path) -> Result<Loaded, DockerfileError> {
     let analysis = stages::analyse(&dockerfile);
     Ok(Loaded {
         path: path.to_path_buf(),
+        text,
         dockerfile,
         analysis,
     })
@@ -111,39 +115,115 @@ pub fn ignore_file_for(dockerfile: &Path, context: &Path) -> Result<IgnoreFile, 
     Ok(IgnoreFile::Missing)
 }
 
-/// Runs the Dockerfile rules with the context seen through `view`; returns the findings and the
-/// files each stage received (for the context audit to look inside).
+/// Runs the Dockerfile rules and the secret rules with the context seen through `view`; returns
+/// the findings and the files each stage received (for the context audit to look inside).
 pub fn audit_loaded(
     loaded: &Loaded,
     ignore: &IgnoreFile,
     view: &dyn ContextView,
+    scanner: &SecretScanner,
 ) -> (Vec<Finding>, Vec<Vec<Placed>>) {
     let placed = trace(&loaded.dockerfile, &loaded.analysis, view);
     let path = loaded.path.display().to_string();
     let ctx = RuleContext {
         path: &path,
+        lines: loaded.text.lines().collect(),
         ignore,
     };
     let mut findings = rules::check(&loaded.dockerfile, &loaded.analysis, &placed, &ctx);
+    findings.extend(scan_text_at(scanner, &loaded.text, &path));
+    merge_secret_hits(&mut findings);
     dedupe(&mut findings);
     (findings, placed)
 }
 
-/// Audits one Dockerfile, taking its directory as the build context.
-pub fn audit_dockerfile(path: &Path) -> Result<Vec<Finding>, DockerfileError> {
+/// Audits one Dockerfile, taking its directory as the build context: the Dockerfile rules and
+/// the secret rules over its text (every `ENV`, `ARG`, `RUN`, heredoc and comment).
+pub fn audit_dockerfile(
+    path: &Path,
+    scanner: &SecretScanner,
+) -> Result<Vec<Finding>, DockerfileError> {
     let loaded = load(path)?;
     let context = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let ignore = ignore_file_for(path, context)?;
-    Ok(audit_loaded(&loaded, &ignore, &Textual).0)
+    Ok(audit_loaded(&loaded, &ignore, &Textual, scanner).0)
 }
 
-/// Drops findings that say the same thing at the same place twice, keeping order.
+/// The secret engine's findings in a text file (a Dockerfile, a compose file), at their lines.
+pub fn scan_text_at(scanner: &SecretScanner, text: &str, path: &str) -> Vec<Finding> {
+    scanner
+        .scan_text(text)
+        .into_iter()
+        .map(|hit| {
+            hit.into_finding(Location::File {
+                path: path.to_string(),
+                line: None,
+                column: None,
+            })
+        })
+        .collect()
+}
+
+/// Rules that recognise a secret by the name it is stored under (`ENV DB_PASSWORD=…`).
+const NAME_RULES: &[&str] = &[
+    "dockerfile.secret-in-env",
+    "dockerfile.secret-arg-default",
+    "compose.secret-in-environment",
+    "compose.secret-in-env-file",
+    "compose.secret-build-arg",
+];
+
+/// When the secret engine and a name rule report the same secret (same file, line and
+/// fingerprint), keeps one finding: the name rule's, which says where the secret persists and
+/// how to pass it instead, with the engine's title (what kind of secret it is) added and the
+/// higher severity of the two.
+pub fn merge_secret_hits(findings: &mut Vec<Finding>) {
+    let fingerprint = |f: &Finding| f.evidence.as_ref().and_then(|e| e.fingerprint.clone());
+    let line_of = |f: &Finding| match &f.location {
+        Location::File { path, line, .. } => Some((path.clone(), *line)),
+        _ => None,
+    };
+    let mut drop = vec![false; findings.len()];
+    for i in 0..findings.len() {
+        if !findings[i].rule.starts_with("secret.") {
+            continue;
+        }
+        let (Some(fp), Some(at)) = (fingerprint(&findings[i]), line_of(&findings[i])) else {
+            continue;
+        };
+        let named = (0..findings.len()).find(|&j| {
+            !drop[j]
+                && NAME_RULES.contains(&findings[j].rule.as_str())
+                && fingerprint(&findings[j]).as_ref() == Some(&fp)
+                && line_of(&findings[j]) == Some(at.clone())
+        });
+        if let Some(j) = named {
+            let (kind, severity) = (findings[i].title.clone(), findings[i].severity);
+            let target = &mut findings[j];
+            target.title = format!("{} ({kind})", target.title);
+            target.severity = target.severity.max(severity);
+            drop[i] = true;
+        }
+    }
+    let mut keep = drop.iter().map(|d| !d);
+    findings.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// Drops findings that say the same thing at the same place twice (same rule and location, and
+/// the same secret or the same title), keeping the first.
 pub fn dedupe(findings: &mut Vec<Finding>) {
     let mut seen = std::collections::HashSet::new();
-    findings.retain(|f| seen.insert((f.rule.clone(), f.location.to_string(), f.title.clone())));
+    findings.retain(|f| {
+        let what = f
+            .evidence
+            .as_ref()
+            .and_then(|e| e.fingerprint.clone())
+            .unwrap_or_else(|| f.title.clone());
+        seen.insert((f.rule.clone(), f.location.to_string(), what))
+    });
 }
 
 /// Every rule of the pre-build review (Dockerfile, compose and build context), for `rsafe rules`.
@@ -258,6 +338,7 @@ mod tests {
             "https://h/x ",
             "22",
         ];
+        let scanner = SecretScanner::builtin().unwrap();
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..3000 {
             let n = (rng.next() % 40) as usize;
@@ -266,10 +347,11 @@ mod tests {
                 let analysis = stages::analyse(&df);
                 let loaded = Loaded {
                     path: PathBuf::from("Dockerfile"),
+                    text: text.clone(),
                     dockerfile: df,
                     analysis,
                 };
-                let _ = audit_loaded(&loaded, &IgnoreFile::Missing, &Textual);
+                let _ = audit_loaded(&loaded, &IgnoreFile::Missing, &Textual, &scanner);
             }
         }
     }

@@ -185,12 +185,42 @@ pub enum IgnoreFile {
 pub struct RuleContext<'a> {
     /// The Dockerfile's path as findings show it.
     pub path: &'a str,
+    /// The Dockerfile's lines, to point at the exact line of a key in a continued instruction.
+    pub lines: Vec<&'a str>,
     pub ignore: &'a IgnoreFile,
 }
 
 impl RuleContext<'_> {
     fn at(&self, ins: &Instruction) -> Location {
         self.at_line(ins.line, Some(ins.column))
+    }
+
+    /// Where `key` (an `ENV`/`ARG` name) is written in the instruction: the physical line and
+    /// column of `key=` or `key ` (continued instructions span several lines).
+    fn at_key(&self, ins: &Instruction, key: &str) -> Location {
+        let first = ins.line.saturating_sub(1) as usize;
+        let last = (ins.end_line as usize).min(self.lines.len());
+        for (i, line) in self.lines.iter().enumerate().take(last).skip(first) {
+            let mut from = 0;
+            while let Some(pos) = line[from..].find(key) {
+                let start = from + pos;
+                let end = start + key.len();
+                let before_ok = line[..start]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'');
+                let after_ok = line[end..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c == '=' || c.is_whitespace() || c == '"' || c == '\'');
+                if before_ok && after_ok {
+                    let column = line[..start].chars().count() as u32 + 1;
+                    return self.at_line(i as u32 + 1, Some(column));
+                }
+                from = end;
+            }
+        }
+        self.at(ins)
     }
 
     fn at_line(&self, line: u32, column: Option<u32>) -> Location {
@@ -311,7 +341,7 @@ fn instruction_rules(
                     out.push(finding(
                         &VERIFICATION_DISABLED,
                         format!("{prefix}ENV {}={value} {what}", kv.key),
-                        ctx.at(ins),
+                        ctx.at_key(ins, &kv.key),
                         Some(Evidence::plain(format!("{}={value}", kv.key))),
                     ));
                 }
@@ -345,7 +375,12 @@ fn instruction_rules(
                 } else {
                     Some(Evidence::secret(&e.text))
                 };
-                out.push(finding(&SECRET_IN_ENV, title, ctx.at(ins), evidence));
+                out.push(finding(
+                    &SECRET_IN_ENV,
+                    title,
+                    ctx.at_key(ins, &kv.key),
+                    evidence,
+                ));
             }
         }
         Kind::Add(spec) => {
@@ -921,7 +956,7 @@ fn arg_rules(
                 out.push(finding(
                     &SECRET_ARG_DEFAULT,
                     format!("Build argument {} has a secret default value", d.name),
-                    ctx.at(ins),
+                    ctx.at_key(ins, &d.name),
                     Some(Evidence::secret(&value)),
                 ));
                 continue;
@@ -940,13 +975,14 @@ fn arg_rules(
             } else {
                 "the build stage's history and cache"
             };
+            let title = format!(
+                "Build argument {} is in scope of RUN at line {}: its value is recorded in {where_}",
+                d.name, run.line
+            );
             out.push(finding(
-&SECRET_BUILD_ARG,
-                format!(
-                    "Build argument {} is in scope of RUN at line {}: its value is recorded in {where_}",
-                    d.name, run.line
-                ),
-                ctx.at(ins),
+                &SECRET_BUILD_ARG,
+                title,
+                ctx.at_key(ins, &d.name),
                 None,
             ));
         }
