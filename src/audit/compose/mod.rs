@@ -247,6 +247,36 @@ impl ComposeFile {
             .collect()
     }
 
+    /// The compose files a top-level `include:` names (`- path`, `- path: x`,
+    /// `- path: [a, b]`), resolved against this file's directory; remote includes are skipped.
+    pub fn includes(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for item in self
+            .root
+            .get("include")
+            .and_then(Node::items)
+            .unwrap_or(&[])
+        {
+            let names: Vec<&str> = match (item.as_str(), item.get("path")) {
+                (Some(p), _) => vec![p],
+                (None, Some(p)) => match (p.as_str(), p.items()) {
+                    (Some(one), _) => vec![one],
+                    (None, Some(many)) => many.iter().filter_map(Node::as_str).collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            for n in names {
+                let i = interpolate(n);
+                if i.has_unresolved() || i.text.contains("://") || i.text.starts_with("oci:") {
+                    continue;
+                }
+                out.push(self.dir().join(i.text));
+            }
+        }
+        out
+    }
+
     /// Every `env_file` of every service.
     pub fn env_file_paths(&self) -> Vec<PathBuf> {
         self.services()
@@ -336,9 +366,25 @@ pub fn load(path: &Path) -> Result<ComposeFile, ComposeError> {
 
 /// Audits a compose file (and the `env_file`s it references): the compose rules, and the secret
 /// rules over the file and its env files.
+///
+/// Files named by a top-level `include:` are audited too (each once, however often included).
 pub fn audit_compose(path: &Path, scanner: &SecretScanner) -> Result<Vec<Finding>, ComposeError> {
-    let file = load(path)?;
-    Ok(audit_loaded(&file, scanner))
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    let mut queue = vec![path.to_path_buf()];
+    while let Some(next) = queue.pop() {
+        let key = next.canonicalize().unwrap_or_else(|_| next.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let file = load(&next)?;
+        out.extend(audit_loaded(&file, scanner));
+        let mut includes = file.includes();
+        includes.reverse();
+        queue.extend(includes);
+    }
+    Ok(out)
 }
 
 /// Runs every compose rule and the secret rules on a loaded file.
@@ -627,7 +673,16 @@ fn volumes(
             m.target,
             if m.read_only { ":ro" } else { "" }
         )));
-        if is_runtime_socket(&host) {
+        if let Some(socket) = runtime_socket_dir(&host) {
+            out.push(finding(
+                &DOCKER_SOCKET_MOUNT,
+                format!(
+                    "Service {name} mounts {host} ({mode}), which holds the container runtime socket {socket}"
+                ),
+                at(m.node),
+                evidence,
+            ));
+        } else if is_runtime_socket(&host) {
             out.push(finding(
                 &DOCKER_SOCKET_MOUNT,
                 format!("Service {name} mounts the container runtime socket {host} ({mode})"),
@@ -687,6 +742,26 @@ fn is_runtime_socket(path: &str) -> bool {
         "/run/user/1000/docker.sock",
     ];
     SOCKETS.contains(&path) || (path.ends_with("/docker.sock") && path.starts_with("/run/user/"))
+}
+
+/// A directory (other than `/`) that holds a runtime socket: mounting `/var/run` or `/run`
+/// gives the container `docker.sock` as surely as mounting the socket itself.
+fn runtime_socket_dir(path: &str) -> Option<&'static str> {
+    const SOCKETS: &[&str] = &[
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/run/containerd/containerd.sock",
+        "/var/run/containerd/containerd.sock",
+        "/run/crio/crio.sock",
+        "/var/run/crio/crio.sock",
+        "/run/podman/podman.sock",
+        "/var/run/podman/podman.sock",
+    ];
+    if path == "/" {
+        return None;
+    }
+    let dir = format!("{}/", path.trim_end_matches('/'));
+    SOCKETS.iter().copied().find(|s| s.starts_with(&dir))
 }
 
 /// Why a host path is sensitive, or `None`.
@@ -946,6 +1021,13 @@ mod tests {
             "/var/run/docker.sock"
         );
         assert_eq!(normalize_host_path("~/.aws"), "/home/user/.aws");
+        assert_eq!(runtime_socket_dir("/var/run"), Some("/var/run/docker.sock"));
+        assert_eq!(
+            runtime_socket_dir("/run/containerd"),
+            Some("/run/containerd/containerd.sock")
+        );
+        assert_eq!(runtime_socket_dir("/"), None);
+        assert_eq!(runtime_socket_dir("/var/run/docker.sock"), None);
     }
 
     #[test]
