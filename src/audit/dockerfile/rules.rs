@@ -59,7 +59,7 @@ pub const CURL_PIPE_SHELL: Rule = Rule {
     id: "dockerfile.curl-pipe-shell",
     severity: Severity::High,
     title: "Downloaded script piped into a shell",
-    description: "A RUN step downloads a script and executes it in one go (`curl … | sh`, `bash <(wget …)`, `sh -c \"$(curl …)\"`). Whatever the server returns at build time runs as root in the build, with no integrity check and no record of what ran.",
+    description: "A RUN step downloads a script and executes it in one go (`curl … | sh`, `bash <(wget …)`, `sh -c \"$(curl …)\"`). Whatever the server returns at build time runs as root in the build, with no integrity check and no record of what ran. In CMD or ENTRYPOINT it happens at every container start.",
     remediation: "Download to a file, verify it against a pinned checksum or signature (`echo \"<sha256>  install.sh\" | sha256sum -c -`), then run it; better, install a pinned package or copy a vetted artifact.",
 };
 
@@ -404,6 +404,12 @@ fn instruction_rules(
             }
             secret_mount_persisted(ins, command, prefix, ctx, out);
         }
+        // What the container runs at start: `CMD curl … | sh` fetches code on every start.
+        Kind::Cmd(command) | Kind::Entrypoint(command) => {
+            for script in run_scripts(ins, command) {
+                script_rules(&script, ins, prefix, ctx, out);
+            }
+        }
         Kind::Expose(ports) => {
             for p in ports {
                 let port = expand(p, &step.vars, df.escape).text;
@@ -523,8 +529,8 @@ fn copy_rules(
     }
 }
 
-/// The shell scripts a RUN executes: its shell form, the script inside `sh -c` in exec form,
-/// and heredoc bodies that a shell runs (`RUN <<EOF`, `RUN bash <<EOF`).
+/// The shell scripts a RUN (or CMD/ENTRYPOINT) executes: its shell form, the script inside
+/// `sh -c` in exec form, and heredoc bodies that a shell runs (`RUN <<EOF`, `RUN bash <<EOF`).
 fn run_scripts(ins: &Instruction, command: &Command) -> Vec<Script> {
     const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
     let mut scripts = Vec::new();
@@ -609,6 +615,7 @@ fn script_rules(
     ctx: &RuleContext,
     out: &mut Vec<Finding>,
 ) {
+    let kw = ins.kind.keyword();
     // curl … | sh
     let mut piped = false;
     for pipeline in script.all_pipelines() {
@@ -620,7 +627,7 @@ fn script_rules(
                 .unwrap_or_default();
             out.push(finding(
                 &CURL_PIPE_SHELL,
-                format!("{prefix}RUN pipes a download ({tool}) into {interp}"),
+                format!("{prefix}{kw} pipes a download ({tool}) into {interp}"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("{tool} … | {interp}"))),
             ));
@@ -647,7 +654,7 @@ fn script_rules(
         if let Some(runner) = runner {
             out.push(finding(
                 &CURL_PIPE_SHELL,
-                format!("{prefix}RUN executes a downloaded script with {runner}"),
+                format!("{prefix}{kw} executes a downloaded script with {runner}"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("{runner} …$(download)"))),
             ));
@@ -658,7 +665,7 @@ fn script_rules(
         if let Some(what) = disables_verification(&e.program, e.args) {
             out.push(finding(
                 &VERIFICATION_DISABLED,
-                format!("{prefix}RUN {what}"),
+                format!("{prefix}{kw} {what}"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!(
                     "{} {}",
@@ -670,14 +677,14 @@ fn script_rules(
         if e.wrappers.iter().any(|w| w == "sudo") {
             out.push(finding(
                 &SUDO,
-                format!("{prefix}RUN uses sudo"),
+                format!("{prefix}{kw} uses sudo"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("sudo {}", e.program))),
             ));
         } else if is_package_install(&e.program, e.args) && e.args.iter().any(|a| a == "sudo") {
             out.push(finding(
                 &SUDO,
-                format!("{prefix}RUN installs sudo into the image"),
+                format!("{prefix}{kw} installs sudo into the image"),
                 ctx.at(ins),
                 Some(Evidence::plain(format!("{} … sudo", e.program))),
             ));
