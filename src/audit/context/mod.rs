@@ -11,7 +11,7 @@
 pub mod dockerignore;
 pub mod gomatch;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -73,6 +73,8 @@ pub struct ContextFiles {
     pub files: BTreeSet<String>,
     /// Context-relative directories that are sent (they or something under them).
     pub dirs: BTreeSet<String>,
+    /// Sizes of the regular files among `files` (symlinks are sent as links, not read).
+    pub sizes: HashMap<String, u64>,
 }
 
 impl ContextFiles {
@@ -108,6 +110,10 @@ impl ContextFiles {
             if is_dir {
                 out.dirs.insert(rel.clone());
             } else {
+                if entry.file_type().is_file() {
+                    let size = entry.metadata().map_or(0, |m| m.len());
+                    out.sizes.insert(rel.clone(), size);
+                }
                 out.files.insert(rel.clone());
             }
             // Parents of a sent path are sent too (they may be excluded themselves with an
@@ -288,8 +294,18 @@ fn audit_build(
     };
     let files = ContextFiles::walk(&b.context, matcher)?;
     let (mut findings, placed) = dockerfile::audit_loaded(&loaded, &ignore, &files, scanner);
-    let mut skip = audited.clone();
-    skip.insert(canonical(&b.dockerfile));
+    // Files scanned whole elsewhere (this Dockerfile, the compose files), as context paths.
+    let context = canonical(&b.context);
+    let skip: HashSet<String> = audited
+        .iter()
+        .cloned()
+        .chain([canonical(&b.dockerfile)])
+        .filter_map(|p| {
+            p.strip_prefix(&context)
+                .ok()
+                .map(|r| r.to_string_lossy().into_owned())
+        })
+        .collect();
     let secrets = scan_files(b, &files, &placed, &loaded.analysis.shipped, &skip, scanner)?;
     // A credential file whose content the secret rules recognised is reported by them.
     let recognised: HashSet<String> = secrets
@@ -317,22 +333,40 @@ enum Fate<'a> {
     Sent,
 }
 
-fn fate<'a>(rel: &str, placed: &'a [Vec<Placed>], shipped: &[bool]) -> Fate<'a> {
-    if let Some(p) = placed
-        .last()
-        .into_iter()
-        .flatten()
-        .find(|p| p.source == rel)
-    {
-        return Fate::Image(p);
+/// Where each context file goes, indexed once (a `COPY . .` places every file).
+struct Fates<'a> {
+    image: HashMap<&'a str, &'a Placed>,
+    build_stage: HashMap<&'a str, &'a Placed>,
+}
+
+impl<'a> Fates<'a> {
+    fn new(placed: &'a [Vec<Placed>], shipped: &[bool]) -> Self {
+        let mut image = HashMap::new();
+        if let Some(last) = placed.last() {
+            for p in last {
+                image.entry(p.source.as_str()).or_insert(p);
+            }
+        }
+        let mut build_stage = HashMap::new();
+        for (s, ps) in placed.iter().enumerate() {
+            if shipped.get(s).copied().unwrap_or(false) {
+                continue;
+            }
+            for p in ps {
+                build_stage.entry(p.source.as_str()).or_insert(p);
+            }
+        }
+        Fates { image, build_stage }
     }
-    placed
-        .iter()
-        .enumerate()
-        .filter(|(s, _)| !shipped.get(*s).copied().unwrap_or(false))
-        .flat_map(|(_, ps)| ps.iter())
-        .find(|p| p.source == rel)
-        .map_or(Fate::Sent, Fate::BuildStage)
+
+    fn of(&self, rel: &str) -> Fate<'a> {
+        if let Some(p) = self.image.get(rel) {
+            return Fate::Image(p);
+        }
+        self.build_stage
+            .get(rel)
+            .map_or(Fate::Sent, |p| Fate::BuildStage(p))
+    }
 }
 
 /// The secret rules over every file the build sends. A secret copied into the final image keeps
@@ -343,7 +377,7 @@ fn scan_files(
     files: &ContextFiles,
     placed: &[Vec<Placed>],
     shipped: &[bool],
-    skip: &HashSet<PathBuf>,
+    skip: &HashSet<String>,
     scanner: &SecretScanner,
 ) -> Result<Vec<Finding>, ContextError> {
     use std::io::Read;
@@ -354,24 +388,24 @@ fn scan_files(
         .unwrap_or(&b.dockerfile)
         .display()
         .to_string();
+    let fates = Fates::new(placed, shipped);
     let per_file: Vec<Result<Vec<Finding>, ContextError>> = files
         .files
         .par_iter()
         .map(|rel| {
             let path = b.context.join(rel);
-            let meta = std::fs::symlink_metadata(&path).map_err(|source| ContextError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            if !meta.is_file() || skip.contains(&canonical(&path)) {
+            let Some(&size) = files.sizes.get(rel) else {
+                return Ok(Vec::new());
+            };
+            if skip.contains(rel.as_str()) {
                 return Ok(Vec::new());
             }
-            let fate = fate(rel, placed, shipped);
+            let fate = fates.of(rel);
             // The engine is given the project path, not the image path: a context file is the
             // project's own, and under an image path like /usr/src/app the engine would take it
             // for a distribution's file and skip rules.
             let scan_path = rel.as_str();
-            if !scanner.wants_path(scan_path, meta.len()) {
+            if !scanner.wants_path(scan_path, size) {
                 return Ok(Vec::new());
             }
             let mut content = Vec::new();
