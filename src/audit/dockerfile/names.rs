@@ -102,7 +102,14 @@ pub fn is_secret_name(name: &str) -> bool {
     if NOT_A_SECRET_SUFFIXES.contains(&last.as_str()) {
         return false;
     }
+    // Run-together words (`PGPASSWORD`, `CLIENTSECRET`, `APITOKEN`).
+    const SECRET_SUFFIXES: &[&str] = &["PASSWORD", "PASSWD", "TOKEN", "SECRET", "APIKEY"];
     parts.iter().any(|p| SECRET_PARTS.contains(&p.as_str()))
+        || parts.iter().any(|p| {
+            SECRET_SUFFIXES
+                .iter()
+                .any(|s| p.len() > s.len() && p.ends_with(s))
+        })
         || parts
             .windows(2)
             .any(|w| SECRET_PAIRS.contains(&(w[0].as_str(), w[1].as_str())))
@@ -296,6 +303,8 @@ mod tests {
             "REDIS_PWD",
             "JWT_SECRET",
             "SLACK_AUTH_TOKEN",
+            "PGPASSWORD",
+            "GITLAB_APITOKEN",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
