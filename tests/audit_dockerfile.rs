@@ -346,3 +346,51 @@ fn errors_name_the_file_and_line() {
         assert!(!e.contains('\n'), "{e}");
     }
 }
+
+#[test]
+fn copy_exclude_keeps_files_out_of_the_image() {
+    let ctx = tree(&[
+        (
+            "Dockerfile",
+            "# syntax=docker/dockerfile:1.7-labs\nFROM alpine:3.20\nCOPY --exclude=*.pem --exclude=**/.env . /app\nUSER 1000\n",
+        ),
+        (
+            ".env",
+            "GITHUB_TOKEN=ghp_dBQQRQVHChrfDqNcM0hFHTs1X8cC03OFcXb5\n",
+        ),
+        (
+            "conf/.env",
+            "GITHUB_TOKEN=ghp_dBQQRQVHChrfDqNcM0hFHTs1X8cC03OFcXb5\n",
+        ),
+        ("tls.pem", "not a key\n"),
+        ("id_rsa", "not a key either\n"),
+    ]);
+    let findings = audit_context(ctx.path(), scanner()).unwrap();
+    let summary: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| (f.rule.clone(), f.title.clone()))
+        .collect();
+    // id_rsa is not excluded: it is copied. The .env files are excluded: sent, not copied.
+    assert!(
+        summary
+            .iter()
+            .any(|(r, t)| r == "dockerfile.secret-file-in-image" && t.starts_with("id_rsa ")),
+        "{summary:#?}"
+    );
+    assert!(
+        !summary
+            .iter()
+            .any(|(r, t)| r == "dockerfile.secret-file-in-image"
+                && (t.contains(".env") || t.contains("tls.pem"))),
+        "{summary:#?}"
+    );
+    let tokens: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.rule == "secret.github-token")
+        .collect();
+    assert_eq!(tokens.len(), 2, "{summary:#?}");
+    for t in tokens {
+        assert_eq!(t.severity, Severity::Low, "{}", t.title);
+        assert!(t.title.contains("not copied into the image"), "{}", t.title);
+    }
+}

@@ -299,7 +299,7 @@ fn compile(pattern: &str) -> Option<MatchKind> {
             match chars.get(i) {
                 Some(&next) => {
                     i += 1;
-                    re.push_str(&regex_escape_char(next, in_class));
+                    re.push_str(&regex_escape_char(next));
                     kind = T::Regexp;
                 }
                 None => re.push_str("\\\\"),
@@ -335,20 +335,12 @@ fn compile(pattern: &str) -> Option<MatchKind> {
 
 /// An escaped pattern character as the Go regexp would read `\c`: punctuation is literal;
 /// letters keep their regex meaning (`\d`), as in patternmatcher.
-fn regex_escape_char(c: char, _in_class: bool) -> String {
+fn regex_escape_char(c: char) -> String {
     if c.is_ascii_alphanumeric() {
         format!("\\{c}")
     } else {
         regex::escape(&c.to_string())
     }
-}
-
-/// Whether a `COPY`/`ADD --exclude` or `.dockerignore`-style pattern list matches; used by
-/// callers that compile once with [`Matcher::new`].
-pub fn matches_any(patterns: &[String], path: &str) -> bool {
-    Matcher::new(patterns.iter().map(|p| (0, p.clone())).collect())
-        .map(|m| m.excludes(path))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

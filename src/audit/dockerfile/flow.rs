@@ -13,7 +13,7 @@
 use super::parse::{Dockerfile, Kind};
 use super::stages::{Analysis, Base, join_path, stage_instructions};
 use super::words::expand;
-use crate::audit::context::dockerignore::clean;
+use crate::audit::context::dockerignore::{Matcher, clean};
 use crate::audit::context::gomatch::{go_match, has_wildcards};
 
 /// What a `COPY`/`ADD` source names in the context.
@@ -104,6 +104,14 @@ pub fn trace(df: &Dockerfile, a: &Analysis, view: &dyn ContextView) -> Vec<Vec<P
                 }
                 continue;
             }
+            // `COPY --exclude=pattern` (dockerfile 1.7+): .dockerignore syntax, relative to the
+            // source. A pattern the builder would reject excludes nothing here.
+            let exclude = Matcher::new(
+                ins.flags_named("exclude")
+                    .map(|p| (ins.line, expand(p, &step.vars, df.escape).text))
+                    .collect(),
+            )
+            .unwrap_or_default();
             for src in &sources {
                 if is_remote(src) {
                     continue;
@@ -123,6 +131,9 @@ pub fn trace(df: &Dockerfile, a: &Analysis, view: &dyn ContextView) -> Vec<Vec<P
                     };
                     match root {
                         Root::File(path) => {
+                            if exclude.excludes(basename(&path)) {
+                                continue;
+                            }
                             let target = if into_dir {
                                 format!("{}/{}", dest.trim_end_matches('/'), basename(&path))
                             } else {
@@ -132,6 +143,9 @@ pub fn trace(df: &Dockerfile, a: &Analysis, view: &dyn ContextView) -> Vec<Vec<P
                         }
                         Root::Dir(dir, files) => {
                             for f in files {
+                                if exclude.excludes(&f) {
+                                    continue;
+                                }
                                 let target = format!("{}/{}", dest.trim_end_matches('/'), f);
                                 let source = if dir == "." || dir.is_empty() {
                                     f
