@@ -2,9 +2,11 @@
 //! place where errors become a single `rsafe: …` line and an exit code.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod policy;
 #[cfg(feature = "registry")]
 pub mod pull;
+pub mod rules;
 
 use std::path::PathBuf;
 
@@ -64,13 +66,21 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     History(history::HistoryArgs),
     Rmi(rmi::RmiArgs),
+    /// Audit an image for leaked secrets and risky files, layer by layer.
+    Audit(audit::AuditArgs),
+    /// List every audit rule: id, severity, what it finds, how to fix it.
+    Rules(rules::RulesArgs),
 }
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
     /// gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
-        1
+        match self {
+            // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
+            Command::Audit(_) => 2,
+            _ => 1,
+        }
     }
 }
 
@@ -98,6 +108,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(args, &global),
         Command::History(args) => history::run(args, &global),
         Command::Rmi(args) => rmi::run(args, &global),
+        Command::Audit(args) => audit::run(args, &global),
+        Command::Rules(args) => rules::run(args),
     }
 }
 
