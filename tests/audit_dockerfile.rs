@@ -5,6 +5,8 @@
 //! must produce — no more, no fewer. Clean counterparts list no findings. Cases that need
 //! things git cannot hold (a `.git` directory) are built in code below.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -393,4 +395,66 @@ fn copy_exclude_keeps_files_out_of_the_image() {
         assert_eq!(t.severity, Severity::Low, "{}", t.title);
         assert!(t.title.contains("not copied into the image"), "{}", t.title);
     }
+}
+
+/// The same fixtures through the real binary: `rsafe audit PATH --format json` routes each kind
+/// of source (Dockerfile, compose file, build context) to its audit and reports exactly the
+/// expected findings; `--fail-on` turns them into the exit code.
+#[test]
+fn the_binary_routes_sources_and_reports_the_same_findings() {
+    let root = support::temp_root();
+    let mut failures = Vec::new();
+    for dir in cases() {
+        let expected: Expected =
+            toml::from_str(&fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+        let mut got = Vec::new();
+        for audit in &expected.audit {
+            let target = dir.join(&audit.path);
+            let out = support::rsafe(root.path())
+                .args(["audit", "--format", "json"])
+                .arg(&target)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}: {out:?}", target.display());
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let want_kind = if audit.kind == "context" {
+                "directory"
+            } else {
+                &audit.kind
+            };
+            assert_eq!(json["target"]["kind"], *want_kind, "{}", target.display());
+            for f in json["findings"].as_array().unwrap() {
+                let path = f["location"]["path"].as_str().unwrap();
+                let rel = Path::new(path).strip_prefix(&dir).unwrap();
+                got.push(ExpectedFinding {
+                    rule: f["rule"].as_str().unwrap().to_string(),
+                    file: rel.to_string_lossy().trim_start_matches("./").to_string(),
+                    line: f["location"]["line"].as_u64().map(|l| l as u32),
+                });
+            }
+        }
+        let mut want = expected.finding.clone();
+        got.sort();
+        want.sort();
+        if got != want {
+            failures.push(format!(
+                "{}\n  want {want:#?}\n  got  {got:#?}",
+                dir.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    let leaky = fixtures().join("path-traversal-app");
+    support::rsafe(root.path())
+        .args(["audit", "--fail-on", "high"])
+        .arg(&leaky)
+        .assert()
+        .code(1);
+    let clean = fixtures().join("nonroot");
+    support::rsafe(root.path())
+        .args(["audit", "--fail-on", "low"])
+        .arg(&clean)
+        .assert()
+        .code(0);
 }
