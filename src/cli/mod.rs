@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::image::store::Store;
 
+pub mod unpack;
+
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
 #[command(name = "rsafe", version, about, long_about = None, propagate_version = true)]
@@ -42,7 +44,9 @@ impl Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Unpack(unpack::UnpackArgs),
+}
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
@@ -67,8 +71,9 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
-    let _ = &global;
-    match command {}
+    match command {
+        Command::Unpack(args) => unpack::run(args, &global),
+    }
 }
 
 /// An error chain as one line: `what failed: why: why`.

@@ -10,6 +10,7 @@ pub mod layer;
 pub mod media;
 pub mod reference;
 pub mod store;
+pub mod unpack;
 
 pub use config::{Image, LayerInfo, Platform};
 pub use digest::Digest;
