@@ -133,7 +133,17 @@ impl Book<'_> {
     fn set_xattr(&mut self, fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> Result<(), Problem> {
         match rustix::fs::fsetxattr(fd, name, value, XattrFlags::empty()) {
             Ok(()) => Ok(()),
-            Err(Errno::OPNOTSUPP | Errno::PERM | Errno::ACCESS) => {
+            // Unsupported, forbidden, malformed (bad name, oversized value) or no room in the
+            // inode: the file is still right, the attribute is counted and reported.
+            Err(
+                Errno::OPNOTSUPP
+                | Errno::PERM
+                | Errno::ACCESS
+                | Errno::INVAL
+                | Errno::RANGE
+                | Errno::TOOBIG
+                | Errno::NOSPC,
+            ) => {
                 self.stats.xattrs_skipped += 1;
                 Ok(())
             }
