@@ -215,6 +215,8 @@ pub struct Applier<'a> {
 }
 
 impl<'a> Applier<'a> {
+    /// An applier for one layer onto `target`; `deferred` collects directory metadata (kept
+    /// across layers when flattening) and `stats` what was done.
     pub fn new(
         target: &'a mut Target,
         mode: Mode,

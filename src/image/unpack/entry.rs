@@ -50,15 +50,12 @@ impl EntryPath {
         Ok(EntryPath(out))
     }
 
-    /// The root itself (`./` or `/`-only names).
-    pub fn root() -> EntryPath {
-        EntryPath(Vec::new())
-    }
-
+    /// Whether this names the layer root (`./`, `.`).
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The normalised path, as the key of per-layer bookkeeping and for `*at` calls.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

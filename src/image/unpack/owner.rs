@@ -122,6 +122,7 @@ pub struct Owners {
 }
 
 impl Owners {
+    /// The policy for this process (its effective ids decide what "caller" and "root" mean).
     pub fn new(ownership: Ownership) -> Owners {
         let euid = rustix::process::geteuid().as_raw();
         Owners {

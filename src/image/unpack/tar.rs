@@ -125,11 +125,6 @@ impl<R: BufRead> TarReader<R> {
         self.inner
     }
 
-    /// Headers read so far.
-    pub fn headers(&self) -> u64 {
-        self.headers
-    }
-
     fn fail(&self, problem: Problem) -> TarError {
         TarError {
             offset: self.offset,
