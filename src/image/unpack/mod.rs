@@ -258,10 +258,10 @@ pub fn unpack_image(
         let name = dest.as_os_str().as_bytes();
         if created {
             let _ = target::remove_tree(rustix::fs::CWD, name);
-        } else if let Ok(t) = Target::open(dest) {
-            if let Ok(fd) = target::open_dir_for_metadata(t.root(), b"") {
-                let _ = target::clear_dir(std::os::fd::AsFd::as_fd(&fd));
-            }
+        } else if let Ok(t) = Target::open(dest)
+            && let Ok(fd) = target::open_dir_for_metadata(t.root(), b"")
+        {
+            let _ = target::clear_dir(std::os::fd::AsFd::as_fd(&fd));
         }
     }
     result
