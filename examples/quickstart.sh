@@ -13,3 +13,6 @@ set -x
 $RSAFE load examples/out/leaky-app.tar
 $RSAFE images
 $RSAFE history leaky-app:1.0
+$RSAFE audit leaky-app:1.0 || true
+# The same image as a CI gate: exit 1 because something high or critical is in it.
+$RSAFE audit examples/out/leaky-app.tar --format json --fail-on high > examples/out/leaky-app.audit.json || echo "gate: exit $? (findings at or above high)"

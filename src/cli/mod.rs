@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod load;
 pub mod ps;
 pub mod rmi;
+pub mod unpack;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -57,8 +58,7 @@ impl Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Inspect the runner's confinement policies.
-    Policy(policy::PolicyArgs),
+    // Images: get them, look at them, unpack them.
     /// Pull an image from a registry into the store.
     #[cfg(feature = "registry")]
     Pull(pull::PullArgs),
@@ -67,10 +67,15 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     History(history::HistoryArgs),
     Rmi(rmi::RmiArgs),
-    /// Audit an image for leaked secrets and risky files, layer by layer.
+    Unpack(unpack::UnpackArgs),
+    // Auditing.
+    /// Audit an image, Dockerfile, compose file or build context for leaks and risks.
     Audit(audit::AuditArgs),
     /// List every audit rule: id, severity, what it finds, how to fix it.
     Rules(rules::RulesArgs),
+    // Running.
+    /// Inspect the runner's confinement policies.
+    Policy(policy::PolicyArgs),
     Ps(ps::PsArgs),
 }
 
@@ -102,7 +107,6 @@ pub fn main() -> i32 {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
     match command {
-        Command::Policy(args) => policy::run(args),
         #[cfg(feature = "registry")]
         Command::Pull(args) => pull::run(args, &global),
         Command::Load(args) => load::run(args, &global),
@@ -110,8 +114,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(args, &global),
         Command::History(args) => history::run(args, &global),
         Command::Rmi(args) => rmi::run(args, &global),
+        Command::Unpack(args) => unpack::run(args, &global),
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
+        Command::Policy(args) => policy::run(args),
         Command::Ps(args) => ps::run(args, &global),
     }
 }
