@@ -23,7 +23,7 @@ use crate::audit::{
     self, AuditOptions, Finding, ImageAudit, Progress, RuleInfo, ScanStats, SecretDetector,
     Severity,
 };
-use crate::audit::{compose, context, dockerfile};
+use crate::audit::{compose, context, dockerfile, procs};
 use crate::image::config::Image;
 use crate::image::layer::DEFAULT_MAX_EXPANDED;
 use crate::image::lookup::{self, LookupError};
@@ -50,8 +50,13 @@ pub struct AuditArgs {
     /// (`./layout`, `./layout:tag`, read in place), a `docker save` tarball or OCI archive
     /// (`./app.tar`, `-` for stdin), or a registry reference (`registry.example/app:1.0`).
     /// Archives and pulled images go to a temporary store, never into yours.
-    #[arg(value_name = "IMAGE")]
-    pub target: String,
+    /// Also: a Dockerfile, a compose file, a build-context directory, or a running container
+    /// (`pid:N` for the container process N belongs to, `container:NAME` by name or id).
+    #[arg(value_name = "TARGET", required_unless_present = "running")]
+    pub target: Option<String>,
+    /// Audit every container running on this host (found from /proc, no daemon needed).
+    #[arg(long, conflicts_with = "target")]
+    pub running: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -139,14 +144,23 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
     // nothing) would both be wrong in CI.
     let ignores = load_ignores(&args.ignore_file)?;
     let detector = secret_detector()?;
-    let target = Target::detect(&args.target);
+    let spec = args.target.clone().unwrap_or_default();
+    let running = match procs::Target::parse(&spec) {
+        Some(t) => Some(t),
+        None if args.running => Some(procs::Target::All),
+        None => None,
+    };
+    if let Some(which) = running {
+        return audit_running_containers(&which, &args, global, &ignores, &detector);
+    }
+    let target = Target::detect(&spec);
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let started = Instant::now();
     if let Some((kind, result)) = audit_source(&target, &detector) {
         let context = ReportContext {
             target: report::Target {
                 kind: kind.to_string(),
-                name: args.target.clone(),
+                name: spec.clone(),
                 digest: None,
                 platform: None,
             },
@@ -165,6 +179,45 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
         elapsed: Some(started.elapsed()),
     };
     report_findings(findings, context, &ignores, &args, all_rules(&detector))
+}
+
+/// `rsafe audit --running | pid:N | container:NAME`: containers found from /proc alone.
+fn audit_running_containers(
+    which: &procs::Target,
+    args: &AuditArgs,
+    global: &Global,
+    ignores: &IgnoreList,
+    scanner: &SecretScanner,
+) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let mut opts = procs::DiscoverOptions::new(Path::new("/proc"));
+    if let Some(root) = &global.root
+        && !opts.rsafe_stores.contains(root)
+    {
+        opts.rsafe_stores.push(root.clone());
+    }
+    let audit = procs::audit_running(&opts, which, scanner)
+        .context("cannot audit the running containers")?;
+    let name = match which {
+        procs::Target::All => format!("{} running containers", audit.containers.len()),
+        _ => audit
+            .containers
+            .iter()
+            .map(|c| c.name.clone().unwrap_or_else(|| c.id.clone()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let context = ReportContext {
+        target: report::Target {
+            kind: "container".to_string(),
+            name,
+            digest: None,
+            platform: None,
+        },
+        stats: None,
+        elapsed: Some(started.elapsed()),
+    };
+    report_findings(audit.findings, context, ignores, args, all_rules(scanner))
 }
 
 /// Audits a target that is source rather than an image (Dockerfile, compose file, build
