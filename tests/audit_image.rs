@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use rsafe::report::json::JsonReport;
 use serde_json::Value;
-use support::audit_images::{self, AWS_KEY_ID, GITHUB_TOKEN, NPM_TOKEN, target};
+use support::audit_images::{self, AWS_KEY_ID, AWS_SECRET, GITHUB_TOKEN, NPM_TOKEN, target};
 
 fn have_tools() -> bool {
     support::have(
@@ -195,6 +195,55 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
         ),
         "{table}"
     );
+}
+
+#[test]
+fn app_secrets_under_usr_are_reported_and_vendored_look_alikes_are_not() {
+    if !have_tools() {
+        return;
+    }
+    let layout = audit_images::app_dirs_layout();
+    let (r, _) = audit_json(&format!("{}:latest", layout.display()), &[]);
+    let env = file_findings(&r, "/usr/src/app/.env");
+    let env_rules: BTreeSet<&str> = env.iter().map(|(f, _)| f.rule.as_str()).collect();
+    assert!(
+        env_rules.contains("secret.aws-access-key-id")
+            && env_rules.contains("secret.aws-secret-access-key"),
+        "{:#?}",
+        r.findings
+    );
+    // Only rules that never run on vendored files report these two.
+    let key = file_findings(&r, "/usr/src/app/deploy/id_rsa");
+    assert!(
+        key.iter().any(|(f, _)| f.rule == "secret.private-key"),
+        "{:#?}",
+        r.findings
+    );
+    let config = file_findings(&r, "/usr/src/app/config.py");
+    assert!(
+        config
+            .iter()
+            .any(|(f, _)| f.rule == "secret.generic-password"),
+        "{:#?}",
+        r.findings
+    );
+    let deploy = file_findings(&r, "/usr/local/bin/deploy.sh");
+    assert!(
+        deploy
+            .iter()
+            .any(|(f, _)| f.rule == "secret.generic-password"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        file_findings(&r, "/usr/lib/python3/dist-packages/pkg/settings.py").is_empty(),
+        "{:#?}",
+        r.findings
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    for secret in [AWS_SECRET, audit_images::DEPLOY_PASSWORD] {
+        assert!(!json.contains(&secret[4..]), "the report shows a secret");
+    }
 }
 
 #[test]

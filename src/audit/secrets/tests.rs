@@ -172,6 +172,68 @@ fn vendored_paths_report_only_specific_formats() {
     assert_eq!(ids(&vendored), ["secret.github-token"]);
 }
 
+/// A synthetic unencrypted RSA key body (not a real key).
+const RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowkdgK7FI0b4iiLl3Ezomr0odA/v4+ffDNH0qdN7VExMzj83pcgPIrWZHt7O
+SGqx7KXM1InwJNRHaFa87XwMt1fDRDJnRdzQQWk8Hd/KFbfUwm5TQuZxLQZ35Bqe
+-----END RSA PRIVATE KEY-----
+";
+
+#[test]
+fn app_directories_under_usr_and_elsewhere_are_not_vendored() {
+    let content = format!("{RSA_KEY}password = \"Hk29sLq8Vw\"\n");
+    for path in [
+        "/usr/src/app/deploy/id_rsa",
+        "/usr/src/myapi/config.py",
+        "/usr/local/app/settings.py",
+        "/usr/local/etc/app.conf",
+        "/usr/local/bin/deploy.sh",
+        "/usr/local/share/app/config.ini",
+        "/usr/local/lib/app/config.js",
+        "/opt/app/config.yaml",
+        "/srv/www/config.php",
+        "/app/deploy/key",
+        "/home/dev/deploy.sh",
+        "/root/deploy.sh",
+        "/etc/app/config.ini",
+        "deploy/id_rsa",
+    ] {
+        let hits = builtin().scan_file(path, content.as_bytes());
+        assert_eq!(
+            ids(&hits),
+            ["secret.private-key", "secret.generic-password"],
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn distribution_toolchain_and_vendored_trees_keep_only_specific_formats() {
+    let content = format!("{RSA_KEY}password = \"Hk29sLq8Vw\"\ntoken = \"{GITHUB}\"\n");
+    for path in [
+        "/usr/share/doc/openssl/demo/key.pem",
+        "/usr/lib/python3.11/test/keycert.pem",
+        "/usr/lib/node_modules/npm/lib/auth.js",
+        "/lib/firmware/x.pem",
+        "/usr/src/linux-headers-6.1.0-18-common/certs/signing.pem",
+        "/usr/src/kernels/5.14.0/certs/x.pem",
+        "/usr/local/go/src/crypto/tls/handshake_server_test.go",
+        "/usr/local/lib/python3.12/ssl.py",
+        "/usr/local/lib/python3.12/site-packages/botocore/data.py",
+        "/usr/local/cargo/registry/src/index/x-1.0/src/lib.rs",
+        "/usr/local/share/doc/node/guide.txt",
+        "/opt/java/openjdk/lib/security/x.pem",
+        "/app/node_modules/ssh2/test/fixtures/id_rsa",
+        "/usr/src/app/node_modules/pkg/index.js",
+        "/usr/src/app/tests/fixtures/key.pem",
+        "/usr/local/app/docs/setup.sh",
+        "/srv/app/vendor/lib/config.php",
+    ] {
+        let hits = builtin().scan_file(path, content.as_bytes());
+        assert_eq!(ids(&hits), ["secret.github-token"], "{path}");
+    }
+}
+
 #[test]
 fn lock_files_are_not_read_and_checksums_are_not_secrets() {
     let scanner = builtin();
