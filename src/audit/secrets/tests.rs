@@ -446,6 +446,60 @@ fn evidence_is_one_printable_line() {
 }
 
 #[test]
+fn blanks_and_escaped_newlines_around_a_value_are_trimmed() {
+    let text = b" \t\\n\r\nMIIE\\nbody \\r\\n\n";
+    assert_eq!(&text[trim_blanks(text, 0..text.len())], b"MIIE\\nbody");
+    assert!(trim_blanks(b" \\n ", 0..4).is_empty());
+    assert_eq!(trim_blanks(b"\\x", 0..2), 0..2, "other escapes are kept");
+}
+
+#[test]
+fn evidence_starts_at_the_value_for_every_kind_of_rule() {
+    // A PEM key inlined in an env file: the capture starts with an escaped newline.
+    let inline = format!(
+        "TLS_KEY=\"-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----\"\n",
+        RSA_KEY
+            .lines()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\\n")
+    );
+    let hits = builtin().scan_file("/srv/app/app.env", inline.as_bytes());
+    let key = hits
+        .iter()
+        .find(|h| h.rule_id == "secret.private-key")
+        .unwrap_or_else(|| panic!("{hits:?}"));
+    assert!(
+        key.evidence.excerpt.starts_with("MIIE…"),
+        "{:?}",
+        key.evidence
+    );
+    assert_eq!((key.line, key.column), (Some(1), Some(39)));
+    // A whole-file rule: the file's surrounding blank lines are not part of the value.
+    let body = RSA_KEY.replace("RSA PRIVATE", "OPENSSH PRIVATE");
+    let padded = format!("\n\n{body}\n");
+    let hits = builtin().scan_file("/etc/ssh/ssh_host_rsa_key", padded.as_bytes());
+    assert_eq!(ids(&hits), ["secret.file.ssh-host-key"]);
+    assert!(
+        hits[0].evidence.excerpt.starts_with("----…"),
+        "{:?}",
+        hits[0].evidence
+    );
+    assert_eq!(
+        hits[0].evidence.fingerprint.as_deref(),
+        Some(crate::audit::finding::fingerprint(body.trim()).as_str())
+    );
+    // No hit of any rule starts or ends its excerpt with a blank.
+    let mixed = format!("{RSA_KEY}\n  password = \"  Hk29sLq8Vw\"\ntoken=\"{GITHUB}\"\n");
+    for hit in builtin().scan_file("/srv/app/mixed.conf", mixed.as_bytes()) {
+        let e = &hit.evidence.excerpt;
+        assert!(!e.starts_with(char::is_whitespace), "{hit:?}");
+        assert!(!e.starts_with("\\"), "{hit:?}");
+    }
+}
+
+#[test]
 fn config_strings_from_images_and_compose_files() {
     let cases = [
         (
