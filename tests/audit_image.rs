@@ -113,7 +113,7 @@ fn check_schema(v: &Value) {
         let loc = &f["location"];
         match loc["kind"].as_str().unwrap() {
             "image_file" => {
-                subset(loc, &["kind", "path", "layer"], &["kind", "path"]);
+                subset(loc, &["kind", "path", "line", "layer"], &["kind", "path"]);
                 if let Some(l) = loc.get("layer") {
                     subset(
                         l,
@@ -141,6 +141,7 @@ fn file_findings<'a>(
             rsafe::audit::Location::ImageFile {
                 path: p,
                 layer: Some(l),
+                ..
             } if p == path => Some((f, l)),
             _ => None,
         })
@@ -167,7 +168,8 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
         return;
     }
     let (r, _) = audit_json(&target("leaky"), &[]);
-    for path in ["/root/.aws/credentials", "/root/.ssh/id_rsa"] {
+    // The secret's line: the key in credentials, the first line of the key body in id_rsa.
+    for (path, line) in [("/root/.aws/credentials", 3), ("/root/.ssh/id_rsa", 2)] {
         let found = file_findings(&r, path);
         let (f, layer) = found
             .iter()
@@ -181,7 +183,7 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
         );
         assert_eq!(
             f.location.to_string(),
-            format!("layer 2 {path} (deleted in layer 3, still present in layer 2)")
+            format!("layer 2 {path}:{line} (deleted in layer 3, still present in layer 2)")
         );
         assert!(f.severity >= rsafe::audit::Severity::High);
     }
@@ -190,7 +192,7 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
     assert_eq!(code, 0, "no --fail-on: exit 0");
     assert!(
         table.contains(
-            "layer 2 /root/.aws/credentials (deleted in layer 3, still present in layer 2) \
+            "layer 2 /root/.aws/credentials:3 (deleted in layer 3, still present in layer 2) \
              [COPY credentials id_rsa /root/]"
         ),
         "{table}"
@@ -212,6 +214,25 @@ fn app_secrets_under_usr_are_reported_and_vendored_look_alikes_are_not() {
         "{:#?}",
         r.findings
     );
+    // Each is reported on its own line of the file.
+    for (f, _) in &env {
+        let expected = if f.rule == "secret.aws-access-key-id" {
+            2
+        } else {
+            3
+        };
+        assert!(
+            matches!(f.location, rsafe::audit::Location::ImageFile { line: Some(n), .. } if n == expected),
+            "{f:#?}"
+        );
+        assert!(
+            f.location
+                .to_string()
+                .starts_with(&format!("layer 2 /usr/src/app/.env:{expected}")),
+            "{}",
+            f.location
+        );
+    }
     // Only rules that never run on vendored files report these two.
     let key = file_findings(&r, "/usr/src/app/deploy/id_rsa");
     assert!(

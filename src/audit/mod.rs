@@ -478,6 +478,7 @@ mod tests {
     fn findings_sort_worst_first() {
         let loc = |p: &str| Location::ImageFile {
             path: p.into(),
+            line: None,
             layer: None,
         };
         let mut f = vec![

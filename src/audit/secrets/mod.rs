@@ -94,7 +94,7 @@ pub struct SecretHit {
 
 impl SecretHit {
     /// The hit as a [`Finding`] at `location`. A [`Location::File`] that has no line yet gets the
-    /// hit's line and column.
+    /// hit's line and column, a [`Location::ImageFile`] the hit's line.
     pub fn into_finding(self, location: Location) -> Finding {
         let location = match location {
             Location::File {
@@ -105,6 +105,15 @@ impl SecretHit {
                 path,
                 line: self.line,
                 column: self.column,
+            },
+            Location::ImageFile {
+                path,
+                line: None,
+                layer,
+            } => Location::ImageFile {
+                path,
+                line: self.line,
+                layer,
             },
             other => other,
         };
