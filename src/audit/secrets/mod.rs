@@ -30,12 +30,13 @@ use std::path::{Path, PathBuf};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use crate::audit::RuleInfo;
 use crate::audit::finding::{Evidence, Finding, Location, Severity};
 use allowlist::{Allowlist, Candidate};
 use files::{FileIndex, PathSet};
 use rules::{ContentRule, FileRule, Matcher, Settings};
 
-pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES, RuleInfo};
+pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES};
 pub use samples::SampleFailure;
 
 /// The builtin rules, compiled into the binary so the auditor needs no files at run time.
