@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use rsafe::report::json::JsonReport;
 use serde_json::Value;
-use support::audit_images::{self, AWS_KEY_ID, GITHUB_TOKEN, NPM_TOKEN, target};
+use support::audit_images::{self, AWS_KEY_ID, AWS_SECRET, GITHUB_TOKEN, NPM_TOKEN, target};
 
 fn have_tools() -> bool {
     support::have(
@@ -113,7 +113,7 @@ fn check_schema(v: &Value) {
         let loc = &f["location"];
         match loc["kind"].as_str().unwrap() {
             "image_file" => {
-                subset(loc, &["kind", "path", "layer"], &["kind", "path"]);
+                subset(loc, &["kind", "path", "line", "layer"], &["kind", "path"]);
                 if let Some(l) = loc.get("layer") {
                     subset(
                         l,
@@ -141,6 +141,7 @@ fn file_findings<'a>(
             rsafe::audit::Location::ImageFile {
                 path: p,
                 layer: Some(l),
+                ..
             } if p == path => Some((f, l)),
             _ => None,
         })
@@ -167,7 +168,8 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
         return;
     }
     let (r, _) = audit_json(&target("leaky"), &[]);
-    for path in ["/root/.aws/credentials", "/root/.ssh/id_rsa"] {
+    // The secret's line: the key in credentials, the first line of the key body in id_rsa.
+    for (path, line) in [("/root/.aws/credentials", 3), ("/root/.ssh/id_rsa", 2)] {
         let found = file_findings(&r, path);
         let (f, layer) = found
             .iter()
@@ -181,7 +183,7 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
         );
         assert_eq!(
             f.location.to_string(),
-            format!("layer 2 {path} (deleted in layer 3, still present in layer 2)")
+            format!("layer 2 {path}:{line} (deleted in layer 3, still present in layer 2)")
         );
         assert!(f.severity >= rsafe::audit::Severity::High);
     }
@@ -190,11 +192,79 @@ fn secrets_deleted_in_layer_3_are_still_reported_in_layer_2() {
     assert_eq!(code, 0, "no --fail-on: exit 0");
     assert!(
         table.contains(
-            "layer 2 /root/.aws/credentials (deleted in layer 3, still present in layer 2) \
+            "layer 2 /root/.aws/credentials:3 (deleted in layer 3, still present in layer 2) \
              [COPY credentials id_rsa /root/]"
         ),
         "{table}"
     );
+}
+
+#[test]
+fn app_secrets_under_usr_are_reported_and_vendored_look_alikes_are_not() {
+    if !have_tools() {
+        return;
+    }
+    let layout = audit_images::app_dirs_layout();
+    let (r, _) = audit_json(&format!("{}:latest", layout.display()), &[]);
+    let env = file_findings(&r, "/usr/src/app/.env");
+    let env_rules: BTreeSet<&str> = env.iter().map(|(f, _)| f.rule.as_str()).collect();
+    assert!(
+        env_rules.contains("secret.aws-access-key-id")
+            && env_rules.contains("secret.aws-secret-access-key"),
+        "{:#?}",
+        r.findings
+    );
+    // Each is reported on its own line of the file.
+    for (f, _) in &env {
+        let expected = if f.rule == "secret.aws-access-key-id" {
+            2
+        } else {
+            3
+        };
+        assert!(
+            matches!(f.location, rsafe::audit::Location::ImageFile { line: Some(n), .. } if n == expected),
+            "{f:#?}"
+        );
+        assert!(
+            f.location
+                .to_string()
+                .starts_with(&format!("layer 2 /usr/src/app/.env:{expected}")),
+            "{}",
+            f.location
+        );
+    }
+    // Only rules that never run on vendored files report these two.
+    let key = file_findings(&r, "/usr/src/app/deploy/id_rsa");
+    assert!(
+        key.iter().any(|(f, _)| f.rule == "secret.private-key"),
+        "{:#?}",
+        r.findings
+    );
+    let config = file_findings(&r, "/usr/src/app/config.py");
+    assert!(
+        config
+            .iter()
+            .any(|(f, _)| f.rule == "secret.generic-password"),
+        "{:#?}",
+        r.findings
+    );
+    let deploy = file_findings(&r, "/usr/local/bin/deploy.sh");
+    assert!(
+        deploy
+            .iter()
+            .any(|(f, _)| f.rule == "secret.generic-password"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        file_findings(&r, "/usr/lib/python3/dist-packages/pkg/settings.py").is_empty(),
+        "{:#?}",
+        r.findings
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    for secret in [AWS_SECRET, audit_images::DEPLOY_PASSWORD] {
+        assert!(!json.contains(&secret[4..]), "the report shows a secret");
+    }
 }
 
 #[test]

@@ -293,6 +293,7 @@ mod tests {
         };
         let loc = Location::ImageFile {
             path: "/usr/local/bin/x".into(),
+            line: None,
             layer: None,
         };
         let f = check(&info, &loc, &none);

@@ -72,6 +72,10 @@ pub enum Location {
     /// A path inside an image, with the layer it came from.
     ImageFile {
         path: String,
+        /// 1-based line in the file, when the finding is a place in its text (a secret on
+        /// line 3 of `/app/.env`); absent when the whole file is the finding.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none")]
         layer: Option<LayerProvenance>,
     },
@@ -97,13 +101,17 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::ImageFile { path, layer: None } => write!(f, "{path}"),
-            Location::ImageFile {
-                path,
-                layer: Some(l),
-            } => {
-                write!(f, "layer {} {path}", l.index + 1)?;
-                if let Some(r) = l.removed_in {
+            Location::ImageFile { path, line, layer } => {
+                if let Some(l) = layer {
+                    write!(f, "layer {} ", l.index + 1)?;
+                }
+                write!(f, "{path}")?;
+                if let Some(n) = line {
+                    write!(f, ":{n}")?;
+                }
+                if let Some(l) = layer
+                    && let Some(r) = l.removed_in
+                {
                     write!(
                         f,
                         " (deleted in layer {}, still present in layer {})",
@@ -227,8 +235,9 @@ mod tests {
 
     #[test]
     fn location_reads_like_a_sentence() {
-        let l = Location::ImageFile {
+        let mut l = Location::ImageFile {
             path: "/root/.aws/credentials".into(),
+            line: None,
             layer: Some(LayerProvenance {
                 index: 2,
                 digest: "sha256:x".into(),
@@ -239,6 +248,48 @@ mod tests {
         assert_eq!(
             l.to_string(),
             "layer 3 /root/.aws/credentials (deleted in layer 4, still present in layer 3)"
+        );
+        if let Location::ImageFile { line, .. } = &mut l {
+            *line = Some(3);
+        }
+        assert_eq!(
+            l.to_string(),
+            "layer 3 /root/.aws/credentials:3 (deleted in layer 4, still present in layer 3)"
+        );
+        let bare = Location::ImageFile {
+            path: "/app/.env".into(),
+            line: Some(2),
+            layer: None,
+        };
+        assert_eq!(bare.to_string(), "/app/.env:2");
+    }
+
+    #[test]
+    fn image_file_line_is_optional_in_json() {
+        let without: Location =
+            serde_json::from_str(r#"{"kind":"image_file","path":"/app/.env"}"#).expect("parses");
+        assert_eq!(
+            without,
+            Location::ImageFile {
+                path: "/app/.env".into(),
+                line: None,
+                layer: None
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&without).expect("serializes"),
+            r#"{"kind":"image_file","path":"/app/.env"}"#
+        );
+        let with = Location::ImageFile {
+            path: "/app/.env".into(),
+            line: Some(3),
+            layer: None,
+        };
+        let json = serde_json::to_string(&with).expect("serializes");
+        assert_eq!(json, r#"{"kind":"image_file","path":"/app/.env","line":3}"#);
+        assert_eq!(
+            serde_json::from_str::<Location>(&json).expect("parses"),
+            with
         );
     }
 }

@@ -281,6 +281,7 @@ mod tests {
             title: "t".into(),
             location: Location::ImageFile {
                 path: path.into(),
+                line: None,
                 layer: None,
             },
             evidence: secret.map(Evidence::secret),

@@ -168,6 +168,7 @@ impl LayerScan {
     pub fn location(&self, path: &str, removed_in: Option<usize>) -> Location {
         Location::ImageFile {
             path: path.to_string(),
+            line: None,
             layer: Some(self.provenance(removed_in)),
         }
     }
@@ -664,6 +665,7 @@ pub fn secret_findings(scans: &[LayerScan], view: &MergedView<'_>) -> Vec<Findin
                 Location::ImageFile {
                     path,
                     layer: Some(prov),
+                    ..
                 } => {
                     prov.removed_in = removed_in;
                     path.clone()

@@ -74,13 +74,17 @@ impl Rule {
 }
 
 /// A rule as reports and `rsafe rules` show it, whoever defines it (rsafe's checks or the secret
-/// engine's data-driven rules).
+/// engine's data-driven rules, which build it straight from `policies/secrets.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleInfo {
+    /// Stable id (`image.user-root`, `secret.aws-access-key-id`, `secret.file.…`).
     pub id: String,
     pub severity: Severity,
+    /// One line for a person.
     pub title: String,
+    /// What the rule detects and why it matters.
     pub description: String,
+    /// How to fix a finding of this rule.
     pub remediation: String,
 }
 
@@ -144,18 +148,6 @@ impl SecretDetector for secrets::SecretScanner {
 
     fn max_scan_bytes(&self) -> u64 {
         secrets::SecretScanner::max_scan_bytes(self)
-    }
-}
-
-impl From<secrets::RuleInfo> for RuleInfo {
-    fn from(r: secrets::RuleInfo) -> Self {
-        RuleInfo {
-            id: r.id,
-            severity: r.severity,
-            title: r.title,
-            description: r.description,
-            remediation: r.remediation,
-        }
     }
 }
 
@@ -481,6 +473,7 @@ mod tests {
     fn findings_sort_worst_first() {
         let loc = |p: &str| Location::ImageFile {
             path: p.into(),
+            line: None,
             layer: None,
         };
         let mut f = vec![

@@ -261,7 +261,7 @@ pub fn all_rules(scanner: &SecretScanner) -> Vec<RuleInfo> {
         .into_iter()
         .map(RuleInfo::from)
         .chain(dockerfile::rules())
-        .chain(scanner.rules().into_iter().map(RuleInfo::from))
+        .chain(scanner.rules())
         .collect()
 }
 

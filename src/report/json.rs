@@ -8,15 +8,17 @@
 //!               "ignored": 0, "below_threshold": 0},
 //!   "stats": {"layers": 3, "entries": 812, "bytes": 2400000, "files_read": 40, "bytes_read": 9000},
 //!   "findings": [ {"rule": "…", "severity": "high", "title": "…",
-//!                  "location": {"kind": "image_file", "path": "/root/.aws/credentials",
+//!                  "location": {"kind": "image_file", "path": "/root/.aws/credentials", "line": 3,
 //!                               "layer": {"index": 1, "digest": "sha256:…",
 //!                                         "created_by": "…", "removed_in": 2}},
 //!                  "evidence": {"excerpt": "AKI…[redacted 20 chars]", "fingerprint": "…"},
 //!                  "remediation": "…"} ] }
 //! ```
 //!
-//! Layer indexes are 0-based here (people see them 1-based in the table). Fields are only ever
-//! added; a change in meaning bumps `schema_version`. Wall time is left out so the same image
+//! Layer indexes are 0-based here (people see them 1-based in the table); `line` (1-based) is
+//! present when the finding is a place in the file's text, absent when the whole file is the
+//! finding. Optional fields are left out when empty. Fields are only ever added (`image_file`
+//! gained `line` within version 1); a change in meaning bumps `schema_version`. Wall time is left out so the same image
 //! always gives the same document.
 
 use std::io::{self, Write};

@@ -164,6 +164,7 @@ pub(crate) mod tests {
                 title: "AWS access key".into(),
                 location: Location::ImageFile {
                     path: "/root/.aws/credentials".into(),
+                    line: Some(3),
                     layer: Some(LayerProvenance {
                         index: 1,
                         digest: "sha256:aaaa".into(),
@@ -185,6 +186,7 @@ pub(crate) mod tests {
             crate::audit::layers::TAR_TRAVERSAL.finding(
                 Location::ImageFile {
                     path: "../evil".into(),
+                    line: None,
                     layer: None,
                 },
                 None,

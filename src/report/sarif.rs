@@ -240,12 +240,18 @@ fn sarif_rule(r: &RuleInfo) -> Rule {
 
 fn sarif_location(f: &Finding) -> SarifLocation {
     let (uri, line, column, logical, kind) = match &f.location {
-        Location::ImageFile { path, layer } => {
+        Location::ImageFile { path, line, layer } => {
             let name = match layer {
                 Some(l) => format!("layer {}:{path}", l.index + 1),
                 None => path.clone(),
             };
-            (relative_uri(path), 1, None, name, "member")
+            (
+                relative_uri(path),
+                line.unwrap_or(1).max(1),
+                None,
+                name,
+                "member",
+            )
         }
         Location::ImageConfig { field } => {
             ("image-config".to_string(), 1, None, field.clone(), "member")
@@ -408,6 +414,16 @@ mod tests {
             })
             .collect();
         assert!(uris.contains(&"root/.aws/credentials"));
+        // An image file's line becomes the region; without one the region is line 1.
+        let region = |uri: &str| {
+            results
+                .iter()
+                .find(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == uri)
+                .map(|r| r["locations"][0]["physicalLocation"]["region"]["startLine"].clone())
+                .unwrap()
+        };
+        assert_eq!(region("root/.aws/credentials"), 3);
+        assert_eq!(region("%2E%2E/evil"), 1);
         assert!(uris.contains(&"%2E%2E/evil"));
         assert!(uris.contains(&"image-config"));
     }

@@ -211,7 +211,7 @@ mod tests {
         assert!(crit < med);
         assert!(
             text.contains(
-                "layer 2 /root/.aws/credentials (deleted in layer 3, still present in layer 2) \
+                "layer 2 /root/.aws/credentials:3 (deleted in layer 3, still present in layer 2) \
              [COPY credentials /root/.aws/credentials]  AKI…[redacted 20 chars]  → Rotate the key."
             ),
             "{text}"

@@ -7,6 +7,10 @@
 //! | `risky`   | 1 busybox · 2 a setuid-root copy of busybox, a world-writable dir, `/data -> ../../../../etc` declared as a VOLUME; User root |
 //! | `crafted` | 1 busybox · 2 a layer no builder writes (added with `umoci raw add-layer`): `../evil`, /dev/mem, a file with cap_sys_admin, a hard link into layer 1 |
 //!
+//! [`app_dirs_layout`] is a separate layout (tag `latest`): busybox · 2 the user's files under
+//! /usr (`/usr/src/app/{.env,config.py,deploy/id_rsa}`, `/usr/local/bin/deploy.sh`) next to a vendored package under
+//! /usr/lib that holds look-alike secrets.
+//!
 //! The secrets are synthetic: random, valid-looking, belonging to nobody.
 #![allow(dead_code)]
 
@@ -245,6 +249,63 @@ pub fn audit_layout() -> PathBuf {
                 "ADD crafted.tar /",
             ])
             .arg(&layer));
+            sh(umoci(&["gc", "--layout"]).arg(l));
+        })
+    })
+    .clone()
+}
+
+/// A password for a database that does not exist, in the app-dirs image's deploy script.
+pub const DEPLOY_PASSWORD: &str = "Vb7qRsAfE2mZ9kLx";
+
+/// An image whose app lives where official images put it (/usr/src/app, the node and python
+/// WORKDIR) and in /usr/local, beside a distribution package with look-alike secrets: the first
+/// must be reported, the second must not. Built by umoci on a copy of the busybox layout.
+pub fn app_dirs_layout() -> PathBuf {
+    static ONCE: OnceLock<PathBuf> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let base = busybox_layout();
+        fixture("oci-audit-appdirs", |l| {
+            assert!(tool("umoci"), "umoci is required (apt-get install umoci)");
+            sh(Command::new("cp").arg("-a").arg(&base).arg(l));
+            layer_step(l, "latest", "latest", "COPY . /usr/src/app", |r| {
+                let app = r.join("usr/src/app");
+                fs::create_dir_all(&app).unwrap();
+                fs::write(
+                    app.join(".env"),
+                    format!(
+                        "# production\nAWS_ACCESS_KEY_ID={AWS_KEY_ID}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"
+                    ),
+                )
+                .unwrap();
+                fs::write(
+                    app.join("config.py"),
+                    format!("DB_PASSWORD = '{DEPLOY_PASSWORD}'\n"),
+                )
+                .unwrap();
+                fs::create_dir_all(app.join("deploy")).unwrap();
+                fs::write(
+                    app.join("deploy/id_rsa"),
+                    format!(
+                        "-----BEGIN RSA PRIVATE KEY-----\n{RSA_KEY_BODY}-----END RSA PRIVATE KEY-----\n"
+                    ),
+                )
+                .unwrap();
+                let bin = r.join("usr/local/bin");
+                fs::create_dir_all(&bin).unwrap();
+                fs::write(
+                    bin.join("deploy.sh"),
+                    format!("#!/bin/sh\nexport DB_PASSWORD='{DEPLOY_PASSWORD}'\nexec app\n"),
+                )
+                .unwrap();
+                let pkg = r.join("usr/lib/python3/dist-packages/pkg");
+                fs::create_dir_all(&pkg).unwrap();
+                fs::write(
+                    pkg.join("settings.py"),
+                    format!("DB_PASSWORD = '{DEPLOY_PASSWORD}'\n"),
+                )
+                .unwrap();
+            });
             sh(umoci(&["gc", "--layout"]).arg(l));
         })
     })

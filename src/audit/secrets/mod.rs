@@ -30,12 +30,13 @@ use std::path::{Path, PathBuf};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use crate::audit::RuleInfo;
 use crate::audit::finding::{Evidence, Finding, Location, Severity};
 use allowlist::{Allowlist, Candidate};
 use files::{FileIndex, PathSet};
 use rules::{ContentRule, FileRule, Matcher, Settings};
 
-pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES, RuleInfo};
+pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES};
 pub use samples::SampleFailure;
 
 /// The builtin rules, compiled into the binary so the auditor needs no files at run time.
@@ -94,7 +95,7 @@ pub struct SecretHit {
 
 impl SecretHit {
     /// The hit as a [`Finding`] at `location`. A [`Location::File`] that has no line yet gets the
-    /// hit's line and column.
+    /// hit's line and column, a [`Location::ImageFile`] the hit's line.
     pub fn into_finding(self, location: Location) -> Finding {
         let location = match location {
             Location::File {
@@ -105,6 +106,15 @@ impl SecretHit {
                 path,
                 line: self.line,
                 column: self.column,
+            },
+            Location::ImageFile {
+                path,
+                line: None,
+                layer,
+            } => Location::ImageFile {
+                path,
+                line: self.line,
+                layer,
             },
             other => other,
         };
@@ -324,7 +334,7 @@ impl SecretScanner {
                 .iter()
                 .find_map(|&g| caps.get(g))
                 .unwrap_or(whole);
-            let secret_span = trim_ascii_whitespace(haystack, secret.range());
+            let secret_span = trim_blanks(haystack, secret.range());
             let key = m.key_groups.iter().find_map(|&g| caps.get(g));
             let line = if needs_line {
                 line_around(content, base + whole.start())
@@ -373,13 +383,21 @@ impl SecretScanner {
                 RuleRef::Content(r) => &self.content[r].info,
                 RuleRef::File(r) => &self.files[r].info,
             };
+            // Every rule's value, whole files included, is shown and fingerprinted without the
+            // blanks around it (a blank-only file keeps its bytes: they are the finding).
+            let trimmed = trim_blanks(content, f.secret.clone());
+            let span = if trimmed.is_empty() {
+                f.secret.clone()
+            } else {
+                trimmed
+            };
             let (line, column) = if f.whole_file {
                 (None, None)
             } else {
-                let (l, c) = cursor.position(content, f.secret.start);
+                let (l, c) = cursor.position(content, span.start);
                 (Some(l), Some(c))
             };
-            let value = String::from_utf8_lossy(&content[f.secret.clone()]);
+            let value = String::from_utf8_lossy(&content[span]);
             let mut evidence = Evidence::secret(&value);
             evidence.excerpt = printable(&evidence.excerpt);
             if let Some(key) = f.key.and_then(|k| std::str::from_utf8(&content[k]).ok()) {
@@ -468,19 +486,32 @@ fn resolve_overlaps(mut found: Vec<Found>) -> Vec<Found> {
     kept
 }
 
-/// `range` of `bytes` without leading and trailing ASCII whitespace (a key body captured with
-/// its newlines is reported from its first character).
-fn trim_ascii_whitespace(bytes: &[u8], range: Range<usize>) -> Range<usize> {
-    let slice = &bytes[range.clone()];
-    let start = slice
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(slice.len());
-    let end = slice
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |p| p + 1);
-    range.start + start..range.start + end
+/// `range` of `bytes` without leading and trailing blanks: ASCII whitespace and the escaped
+/// forms `\n`, `\r`, `\t` (a PEM key inlined in JSON or an env file is captured with them).
+/// A key body captured with its newlines is thus reported, positioned and fingerprinted from
+/// its first character.
+fn trim_blanks(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let escaped = |pair: &[u8]| matches!(pair, [b'\\', b'n' | b'r' | b't']);
+    let (mut start, mut end) = (range.start, range.end);
+    while start < end {
+        if bytes[start].is_ascii_whitespace() {
+            start += 1;
+        } else if end - start >= 2 && escaped(&bytes[start..start + 2]) {
+            start += 2;
+        } else {
+            break;
+        }
+    }
+    while start < end {
+        if bytes[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        } else if end - start >= 2 && escaped(&bytes[end - 2..end]) {
+            end -= 2;
+        } else {
+            break;
+        }
+    }
+    start..end
 }
 
 /// Evidence is printed in tables and logs on one line: control characters become `\u{..}`.

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::SecretsError;
 use super::allowlist::{Allowlist, RawAllow};
 use super::files::PathSet;
+use crate::audit::RuleInfo;
 use crate::audit::finding::Severity;
 
 /// Default for `settings.max_scan_bytes`: the first 4 MiB of a file are scanned. Secrets live in
@@ -27,20 +28,6 @@ pub const DEFAULT_MAX_SCAN_BYTES: u64 = 4 * 1024 * 1024;
 /// Default for `settings.binary_probe_bytes`: a NUL byte in the first 8 KiB marks a file binary
 /// (as git and ripgrep decide) and content rules skip it.
 pub const DEFAULT_BINARY_PROBE_BYTES: usize = 8 * 1024;
-
-/// Who a rule is for a person: shown by `rsafe rules` and in every finding it produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleInfo {
-    /// Stable id, always `secret.…` (`secret.file.…` for file rules).
-    pub id: String,
-    pub severity: Severity,
-    /// One line for a person.
-    pub title: String,
-    /// What the rule detects and why it matters.
-    pub description: String,
-    /// How to fix a finding of this rule.
-    pub remediation: String,
-}
 
 /// A regex whose capture is a candidate secret, with the checks that decide whether the
 /// candidate is reported. Shared by content rules and file rules.

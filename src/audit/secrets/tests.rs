@@ -172,6 +172,68 @@ fn vendored_paths_report_only_specific_formats() {
     assert_eq!(ids(&vendored), ["secret.github-token"]);
 }
 
+/// A synthetic unencrypted RSA key body (not a real key).
+const RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowkdgK7FI0b4iiLl3Ezomr0odA/v4+ffDNH0qdN7VExMzj83pcgPIrWZHt7O
+SGqx7KXM1InwJNRHaFa87XwMt1fDRDJnRdzQQWk8Hd/KFbfUwm5TQuZxLQZ35Bqe
+-----END RSA PRIVATE KEY-----
+";
+
+#[test]
+fn app_directories_under_usr_and_elsewhere_are_not_vendored() {
+    let content = format!("{RSA_KEY}password = \"Hk29sLq8Vw\"\n");
+    for path in [
+        "/usr/src/app/deploy/id_rsa",
+        "/usr/src/myapi/config.py",
+        "/usr/local/app/settings.py",
+        "/usr/local/etc/app.conf",
+        "/usr/local/bin/deploy.sh",
+        "/usr/local/share/app/config.ini",
+        "/usr/local/lib/app/config.js",
+        "/opt/app/config.yaml",
+        "/srv/www/config.php",
+        "/app/deploy/key",
+        "/home/dev/deploy.sh",
+        "/root/deploy.sh",
+        "/etc/app/config.ini",
+        "deploy/id_rsa",
+    ] {
+        let hits = builtin().scan_file(path, content.as_bytes());
+        assert_eq!(
+            ids(&hits),
+            ["secret.private-key", "secret.generic-password"],
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn distribution_toolchain_and_vendored_trees_keep_only_specific_formats() {
+    let content = format!("{RSA_KEY}password = \"Hk29sLq8Vw\"\ntoken = \"{GITHUB}\"\n");
+    for path in [
+        "/usr/share/doc/openssl/demo/key.pem",
+        "/usr/lib/python3.11/test/keycert.pem",
+        "/usr/lib/node_modules/npm/lib/auth.js",
+        "/lib/firmware/x.pem",
+        "/usr/src/linux-headers-6.1.0-18-common/certs/signing.pem",
+        "/usr/src/kernels/5.14.0/certs/x.pem",
+        "/usr/local/go/src/crypto/tls/handshake_server_test.go",
+        "/usr/local/lib/python3.12/ssl.py",
+        "/usr/local/lib/python3.12/site-packages/botocore/data.py",
+        "/usr/local/cargo/registry/src/index/x-1.0/src/lib.rs",
+        "/usr/local/share/doc/node/guide.txt",
+        "/opt/java/openjdk/lib/security/x.pem",
+        "/app/node_modules/ssh2/test/fixtures/id_rsa",
+        "/usr/src/app/node_modules/pkg/index.js",
+        "/usr/src/app/tests/fixtures/key.pem",
+        "/usr/local/app/docs/setup.sh",
+        "/srv/app/vendor/lib/config.php",
+    ] {
+        let hits = builtin().scan_file(path, content.as_bytes());
+        assert_eq!(ids(&hits), ["secret.github-token"], "{path}");
+    }
+}
+
 #[test]
 fn lock_files_are_not_read_and_checksums_are_not_secrets() {
     let scanner = builtin();
@@ -381,6 +443,60 @@ fn evidence_is_one_printable_line() {
     );
     assert_eq!(hits[0].line, Some(3));
     assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+}
+
+#[test]
+fn blanks_and_escaped_newlines_around_a_value_are_trimmed() {
+    let text = b" \t\\n\r\nMIIE\\nbody \\r\\n\n";
+    assert_eq!(&text[trim_blanks(text, 0..text.len())], b"MIIE\\nbody");
+    assert!(trim_blanks(b" \\n ", 0..4).is_empty());
+    assert_eq!(trim_blanks(b"\\x", 0..2), 0..2, "other escapes are kept");
+}
+
+#[test]
+fn evidence_starts_at_the_value_for_every_kind_of_rule() {
+    // A PEM key inlined in an env file: the capture starts with an escaped newline.
+    let inline = format!(
+        "TLS_KEY=\"-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----\"\n",
+        RSA_KEY
+            .lines()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\\n")
+    );
+    let hits = builtin().scan_file("/srv/app/app.env", inline.as_bytes());
+    let key = hits
+        .iter()
+        .find(|h| h.rule_id == "secret.private-key")
+        .unwrap_or_else(|| panic!("{hits:?}"));
+    assert!(
+        key.evidence.excerpt.starts_with("MIIE…"),
+        "{:?}",
+        key.evidence
+    );
+    assert_eq!((key.line, key.column), (Some(1), Some(39)));
+    // A whole-file rule: the file's surrounding blank lines are not part of the value.
+    let body = RSA_KEY.replace("RSA PRIVATE", "OPENSSH PRIVATE");
+    let padded = format!("\n\n{body}\n");
+    let hits = builtin().scan_file("/etc/ssh/ssh_host_rsa_key", padded.as_bytes());
+    assert_eq!(ids(&hits), ["secret.file.ssh-host-key"]);
+    assert!(
+        hits[0].evidence.excerpt.starts_with("----…"),
+        "{:?}",
+        hits[0].evidence
+    );
+    assert_eq!(
+        hits[0].evidence.fingerprint.as_deref(),
+        Some(crate::audit::finding::fingerprint(body.trim()).as_str())
+    );
+    // No hit of any rule starts or ends its excerpt with a blank.
+    let mixed = format!("{RSA_KEY}\n  password = \"  Hk29sLq8Vw\"\ntoken=\"{GITHUB}\"\n");
+    for hit in builtin().scan_file("/srv/app/mixed.conf", mixed.as_bytes()) {
+        let e = &hit.evidence.excerpt;
+        assert!(!e.starts_with(char::is_whitespace), "{hit:?}");
+        assert!(!e.starts_with("\\"), "{hit:?}");
+    }
 }
 
 #[test]
