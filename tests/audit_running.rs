@@ -422,6 +422,36 @@ fn secret_in_the_environment_is_reported_redacted() {
         );
     }
 
+    // The same through the CLI: `rsafe audit pid:N` routes to the running-container audit,
+    // reports through the shared gate, and never prints the value.
+    let cli = support::rsafe(Path::new("/tmp"))
+        .args(["audit", "--format", "json", "--fail-on", "critical"])
+        .arg(format!("pid:{}", leaky.workload))
+        .output()
+        .unwrap();
+    let cli_out = String::from_utf8_lossy(&cli.stdout);
+    assert_eq!(
+        cli.status.code(),
+        Some(1),
+        "critical secret gates: {cli_out}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(json["target"]["kind"], "container");
+    assert!(
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "secret.aws-secret-access-key"),
+        "{cli_out}"
+    );
+    for value in [&secret, &argv_secret] {
+        assert!(
+            !cli_out.contains(&value[4..]),
+            "audit leaked a secret: {cli_out}"
+        );
+    }
+
     let mut cmd = bwrap();
     cmd.args(["--setenv", "AWS_REGION", "eu-west-1"])
         .args(["--setenv", "HOME", "/root", "sleep", "1000"]);
