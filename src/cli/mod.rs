@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::image::store::Store;
 
+pub mod run;
+
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
 #[command(name = "rsafe", version, about, long_about = None, propagate_version = true)]
@@ -28,8 +30,9 @@ pub struct Global {
     /// No progress bars or chatter on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Say more about what is done (and what protection was enforced).
-    #[arg(long, short, global = true)]
+    /// Say more about what is done (and what protection was enforced). No short form: `-v`
+    /// is `run`'s `--volume`, as in Docker.
+    #[arg(long, global = true)]
     pub verbose: bool,
 }
 
@@ -42,13 +45,17 @@ impl Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Run(run::RunArgs),
+}
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
     /// gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
-        1
+        match self {
+            Command::Run(_) => 125,
+        }
     }
 }
 
@@ -67,8 +74,9 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
-    let _ = &global;
-    match command {}
+    match command {
+        Command::Run(args) => run::run(args, &global),
+    }
 }
 
 /// An error chain as one line: `what failed: why: why`.

@@ -1,3 +1,25 @@
 //! Running a container: user namespace, isolation, confinement, and rsafe's pid 1.
 //!
-//! This is the only module allowed `unsafe` code, and only where a syscall needs it.
+//! This is the only module allowed `unsafe` code, and only where a syscall needs it (most of
+//! it in [`sys`]).
+//!
+//! - [`spec`]: what to run, merged from the image config, the flags and the policy;
+//! - [`process`]: the processes that start a container and the order of every step;
+//! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
+//!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk;
+//! - [`channel`]: the parent ↔ container sync channel; [`sys`]: raw syscalls.
+
+pub mod cgroups;
+pub mod channel;
+pub mod exec;
+pub mod idmap;
+pub mod init;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod sys;
+pub mod tty;
+pub mod user;

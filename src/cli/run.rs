@@ -1,0 +1,172 @@
+//! `rsafe run`: run a command in a container made from a rootfs directory.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use super::Global;
+use crate::runtime::process::{self, Note, RunRequest};
+use crate::runtime::spec::{self, ImageDefaults, Limits, ProcessOverrides, RootfsSpec, Spec};
+
+/// Run a command in a new container: its own user, mount, pid, ipc, uts, network, cgroup and
+/// time namespaces, an overlay root, and rsafe's init as pid 1. The exit code is the command's
+/// (128+N when signal N ended it); 125 when rsafe failed, 126 when the command cannot be
+/// executed, 127 when it is not found.
+#[derive(Debug, clap::Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Keep stdin attached (otherwise the container's stdin is /dev/null).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal (from its own devpts).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Remove the container and its writable layer when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name the container (for `rsafe ps` and `rsafe rm`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass rsafe's own value).
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines, # comments).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory in the container (created when missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User (and group) to run as: name or uid, optionally :group or :gid.
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// The container's hostname (default: the first 12 characters of its id).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Replace the image's entrypoint (and drop its Cmd).
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Bind-mount a host path: HOST-PATH:CONTAINER-PATH[:ro].
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: PATH[:size=64m,mode=1777].
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Make the root filesystem read-only (no writable layer at all).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Memory limit (e.g. 256m, 1g).
+    #[arg(short, long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// Maximum number of processes and threads.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pids_limit: Option<u64>,
+    /// CPU limit in CPUs (e.g. 1.5).
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    pub cpus: Option<f64>,
+    /// Network: none (own namespace, loopback only) or host.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_network)]
+    pub network: spec::Network,
+    /// Run rsafe's init as pid 1 (reaps zombies, forwards signals); false makes the command
+    /// pid 1.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub init: bool,
+    /// A rootfs directory (a path: absolute, or starting with ./).
+    pub target: String,
+    /// The command and its arguments.
+    #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    spec::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_cpus(s: &str) -> Result<f64, String> {
+    spec::parse_cpus(s).map_err(|e| e.to_string())
+}
+
+fn parse_network(s: &str) -> Result<spec::Network, String> {
+    s.parse().map_err(|e: spec::SpecError| e.to_string())
+}
+
+/// Runs the container and returns the workload's exit code.
+pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
+    let store = global.store()?;
+    let target = PathBuf::from(&args.target);
+    if !target.is_dir() {
+        bail!("{}: not a rootfs directory", args.target);
+    }
+    let rootfs = target.canonicalize().with_context(|| args.target.clone())?;
+    let cwd = std::env::current_dir().context("current directory")?;
+
+    let flags = ProcessOverrides {
+        entrypoint: args.entrypoint.clone(),
+        args: args.command.clone(),
+        env: args.env.clone(),
+        env_files: args.env_file.clone(),
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        terminal: args.tty,
+        stdin: args.interactive,
+    };
+    let process = spec::merge_process(&ImageDefaults::default(), &flags, &|k| {
+        std::env::var(k).ok()
+    })?;
+    if let Some(h) = &args.hostname {
+        spec::check_hostname(h)?;
+    }
+    let mut mounts = Vec::new();
+    for v in &args.volume {
+        mounts.push(spec::parse_volume(v, &cwd)?);
+    }
+    for t in &args.tmpfs {
+        mounts.push(spec::parse_tmpfs(t)?);
+    }
+    let spec = Spec {
+        rootfs: RootfsSpec {
+            lowers: vec![rootfs],
+            read_only: args.read_only,
+        },
+        process,
+        hostname: args.hostname.clone(),
+        mounts,
+        network: args.network,
+        limits: Limits {
+            memory: args.memory,
+            pids: args.pids_limit,
+            cpus: args.cpus,
+        },
+        init: args.init,
+        masked_paths: spec::DEFAULT_MASKED_PATHS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        readonly_paths: spec::DEFAULT_READONLY_PATHS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let request = RunRequest {
+        spec,
+        store_root: store.root().to_path_buf(),
+        image: args.target.clone(),
+        name: args.name.clone(),
+        remove: args.rm,
+    };
+    let verbose = global.verbose;
+    let mut notify = |note: Note| match note {
+        Note::Warning(w) => eprintln!("rsafe: warning: {w}"),
+        Note::Info(i) if verbose => eprintln!("rsafe: {i}"),
+        Note::Info(_) => {}
+    };
+    match process::run(request, &mut notify) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            // The container's own failure codes (126, 127) are the result, not rsafe's 125.
+            let code = e.exit_code();
+            eprintln!("rsafe: {e}");
+            Ok(code)
+        }
+    }
+}
