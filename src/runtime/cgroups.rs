@@ -262,7 +262,7 @@ impl Cgroup {
     /// left, and reported.
     pub fn remove(&self) -> Vec<CgroupError> {
         let mut errors = Vec::new();
-        for (dir, _) in self.dirs.iter().rev() {
+        for (dir, version) in self.dirs.iter().rev() {
             let mut attempt = 0;
             loop {
                 match std::fs::remove_dir(dir) {
@@ -277,6 +277,10 @@ impl Cgroup {
                         break;
                     }
                 }
+            }
+            // v1's shared `rsafe` parent goes with its last container (others keep it busy).
+            if let (Version::V1, Some(parent)) = (version, dir.parent()) {
+                let _ = std::fs::remove_dir(parent);
             }
         }
         errors

@@ -1,6 +1,7 @@
 //! The workload's last steps before `execve`, in the order that keeps each one possible:
 //!
-//! 1. stdio: the container's terminal (`-t`), or `/dev/null` as stdin without `-i`;
+//! 1. a session of its own, and stdio: the container's terminal (`-t`), or `/dev/null` as
+//!    stdin without `-i`;
 //! 2. the rlimit fallback for limits no cgroup could enforce;
 //! 3. the user: supplementary groups, gid, uid (with `PR_SET_KEEPCAPS`, so capabilities can
 //!    still be set for the new user afterwards);
@@ -96,6 +97,11 @@ fn exec_inner(w: &Workload<'_>, chan: &Channel) -> Result<std::convert::Infallib
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(setup("unblock signals"))?;
 
+    // A session of its own (unless it already leads one, as pid 1 with --init=false): needed
+    // to take a controlling terminal, and it keeps job-control signals within the container.
+    if nix::unistd::getsid(None).ok() != Some(nix::unistd::getpid()) {
+        nix::unistd::setsid().map_err(setup("setsid"))?;
+    }
     if w.process.terminal {
         let (master, slave) = tty::open_pty(w.window).map_err(|source| ExecError::Setup {
             what: "open the container's terminal",

@@ -49,6 +49,9 @@ fn path_err(what: &'static str, path: impl AsRef<str>) -> impl FnOnce(io::Error)
 
 type Result<T, E = MountError> = std::result::Result<T, E>;
 
+/// Symlinks followed while creating a path before giving up (the kernel's own limit).
+const MAX_SYMLINKS: u32 = 40;
+
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// The container's root directory, through which every container path is resolved.
@@ -81,8 +84,14 @@ impl Root {
     }
 
     /// Resolves directory `path`, creating missing components (mode 0755) on the way; each
-    /// component is created inside the directory the kernel resolved, never by string.
+    /// component is created inside the directory the kernel resolved, never by string. A
+    /// dangling symlink on the way has its target created instead (still inside the root), as
+    /// Docker does for a volume whose mount point is a symlink in the image.
     pub fn mkdir_all(&self, path: &str) -> Result<OwnedFd> {
+        self.mkdir_all_within(path, MAX_SYMLINKS)
+    }
+
+    fn mkdir_all_within(&self, path: &str, links_left: u32) -> Result<OwnedFd> {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         let mut dir = self.open_dir("/").map_err(path_err("open", "/"))?;
         for i in 0..parts.len() {
@@ -91,7 +100,28 @@ impl Root {
                 Ok(fd) => fd,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     match rustix::fs::mkdirat(&dir, parts[i], Mode::from_raw_mode(0o755)) {
-                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Ok(()) => {}
+                        Err(rustix::io::Errno::EXIST) => {
+                            // Something is there yet does not resolve: a dangling symlink.
+                            let target = rustix::fs::readlinkat(&dir, parts[i], Vec::new())
+                                .map_err(|e| path_err("create directory", &prefix)(e.into()))?;
+                            if links_left == 0 {
+                                return Err(path_err("create directory", &prefix)(
+                                    io::Error::from_raw_os_error(libc::ELOOP),
+                                ));
+                            }
+                            let target = target.to_string_lossy();
+                            let base = if target.starts_with('/') {
+                                String::new()
+                            } else {
+                                format!("/{}", parts[..i].join("/"))
+                            };
+                            let rest = parts[i + 1..].join("/");
+                            return self.mkdir_all_within(
+                                &format!("{base}/{target}/{rest}"),
+                                links_left - 1,
+                            );
+                        }
                         Err(e) => return Err(path_err("create directory", &prefix)(e.into())),
                     }
                     self.open_dir(&prefix)
@@ -225,7 +255,7 @@ pub fn clone_host_tree(path: &Path) -> io::Result<OwnedFd> {
 
 /// Makes a detached tree (and every mount in it) read-only.
 pub fn make_read_only(tree: &OwnedFd) -> io::Result<()> {
-    sys::set_mount_attrs(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, None)
+    sys::set_mount_attrs(tree.as_fd(), libc::MOUNT_ATTR_RDONLY, None, true)
 }
 
 /// Mounts the detached `tree` on the directory or file `target` (a resolved descriptor).
@@ -299,4 +329,64 @@ pub fn mount_user(root: &Root, mounts: &[MountSpec], trees: Vec<Option<OwnedFd>>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A root directory inside a parent that also holds a directory named like the escape
+    /// targets, so an escape would be visible.
+    fn sandbox() -> (tempfile::TempDir, Root, std::path::PathBuf) {
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let r = Root::open(&root).unwrap();
+        (parent, r, root)
+    }
+
+    #[test]
+    fn mkdir_all_creates_nested_directories() {
+        let (_p, r, root) = sandbox();
+        r.mkdir_all("/a/b/c").unwrap();
+        assert!(root.join("a/b/c").is_dir());
+        r.mkdir_all("/a/b/c").unwrap();
+    }
+
+    #[test]
+    fn dangling_symlinks_are_created_inside_the_root() {
+        let (parent, r, root) = sandbox();
+        symlink("../../../../outside", root.join("rel")).unwrap();
+        symlink("/outside-abs", root.join("abs")).unwrap();
+        r.mkdir_all("/rel/x").unwrap();
+        r.mkdir_all("/abs/y").unwrap();
+        assert!(root.join("outside/x").is_dir());
+        assert!(root.join("outside-abs/y").is_dir());
+        assert!(!parent.path().join("outside").exists());
+        assert!(!Path::new("/outside-abs").exists());
+        // A file through a symlinked parent lands inside too.
+        symlink("/etc", root.join("etc-link")).unwrap();
+        r.touch("/etc-link/hosts").unwrap();
+        assert!(root.join("etc/hosts").is_file());
+    }
+
+    #[test]
+    fn symlink_loops_end() {
+        let (_p, r, root) = sandbox();
+        symlink("b", root.join("a")).unwrap();
+        symlink("a", root.join("b")).unwrap();
+        let err = r.mkdir_all("/a/x").unwrap_err();
+        assert!(err.to_string().contains("/a"), "{err}");
+    }
+
+    #[test]
+    fn resolve_never_leaves_the_root() {
+        let (_p, r, root) = sandbox();
+        symlink("../../../..", root.join("up")).unwrap();
+        let fd = r.resolve("/up/etc").unwrap();
+        let inside = std::fs::metadata(root.join("etc")).unwrap();
+        let got = rustix::fs::fstat(&fd).unwrap();
+        assert_eq!(got.st_ino, std::os::unix::fs::MetadataExt::ino(&inside));
+    }
 }

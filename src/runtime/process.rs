@@ -326,8 +326,11 @@ fn launch(
     forwarded_signals()
         .thread_block()
         .map_err(|e| io_err("block signals")(e.into()))?;
-    let signals = SignalFd::with_flags(&forwarded_signals(), SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| io_err("signalfd")(e.into()))?;
+    let signals = SignalFd::with_flags(
+        &forwarded_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| io_err("signalfd")(e.into()))?;
     let (parent_end, child_end) = channel::pair()?;
 
     let mut child_spec = spec.clone();
@@ -366,8 +369,13 @@ fn launch(
             if idmap.container_uid(*owner).is_none() {
                 // Owned by host ids the container does not map (a root-owned directory):
                 // show it with its ids shifted into the container's range.
-                sys::set_mount_attrs(tree.as_fd(), libc::MOUNT_ATTR_IDMAP, Some(userns.as_fd()))
-                    .map_err(io_err(format!("id-mapped mount of {}", path.display())))?;
+                sys::set_mount_attrs(
+                    tree.as_fd(),
+                    libc::MOUNT_ATTR_IDMAP,
+                    Some(userns.as_fd()),
+                    true,
+                )
+                .map_err(io_err(format!("id-mapped mount of {}", path.display())))?;
                 info(
                     notify,
                     format!(
@@ -823,20 +831,16 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
             lower_fds.push(open_dir(path)?);
         }
     }
-    let (upper, work, empty) = (
-        open_dir(&dir.upper())?,
-        open_dir(&dir.work())?,
-        open_dir(&dir.empty())?,
-    );
+    let (upper, work) = (open_dir(&dir.upper())?, open_dir(&dir.work())?);
     rootfs::mount_overlay(
         &OverlayDirs {
             lowers: &lower_fds,
-            upper: (!spec.rootfs.read_only).then_some((&upper, &work)),
-            empty: &empty,
+            upper: &upper,
+            work: &work,
         },
         &open_dir(&dir.rootfs())?,
     )?;
-    drop((lower_fds, upper, work, empty));
+    drop((lower_fds, upper, work));
 
     let root = Root::open(&dir.rootfs())?;
     rootfs::mount_system(
@@ -858,6 +862,9 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
         .collect();
     mounts::mount_user(&root, &spec.mounts, trees)?;
     rootfs::protect_paths(&root, &spec.masked_paths, &spec.readonly_paths)?;
+    if spec.rootfs.read_only {
+        rootfs::seal_read_only(&root)?;
+    }
     rootfs::pivot(&root)?;
     drop(root);
 

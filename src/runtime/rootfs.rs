@@ -6,8 +6,9 @@
 //! mounted inside the container's user namespace (mount option `userxattr`, since `trusted.*`
 //! xattrs are reserved to the host's root); copy-up then needs every lower file's owner to be
 //! mapped in the namespace, which is why layers are extracted with ids the container maps and a
-//! root-owned plain directory is id-mapped (see `process`). `--read-only` mounts only lower
-//! layers: there is nothing to write to.
+//! root-owned plain directory is id-mapped (see `process`). `--read-only` still gets an upper
+//! layer, which only receives the mount points of volumes, and the whole root mount is made
+//! read-only before the workload ever sees it.
 //!
 //! Layer and upper paths are handed to overlayfs as `/proc/self/fd/N` of descriptors opened in
 //! the container's mount namespace: no escaping of `:` or `,`, no page-size limit for many
@@ -26,6 +27,7 @@ use std::path::Path;
 use rustix::mount::{MountAttrFlags, MountPropagationFlags, UnmountFlags};
 
 use super::mounts::{self, MountError, Root, attach, clone_host_tree, new_filesystem};
+use super::sys;
 
 /// A step of building the root filesystem that failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,46 +63,34 @@ pub fn make_private() -> Result<()> {
 pub struct OverlayDirs<'a> {
     /// Lower layers, bottom first.
     pub lowers: &'a [OwnedFd],
-    /// `(upper, work)`, or `None` for a read-only root.
-    pub upper: Option<(&'a OwnedFd, &'a OwnedFd)>,
-    /// An empty directory: overlayfs wants two lower layers when there is no upper one.
-    pub empty: &'a OwnedFd,
+    pub upper: &'a OwnedFd,
+    /// overlayfs's scratch directory, on the same filesystem as `upper`.
+    pub work: &'a OwnedFd,
 }
 
 /// The overlayfs mount options for `dirs`.
 fn overlay_options(dirs: &OverlayDirs<'_>) -> String {
     let fd_path = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let mut lowers: Vec<String> = dirs.lowers.iter().rev().map(fd_path).collect();
-    if dirs.upper.is_none() && lowers.len() == 1 {
-        lowers.push(fd_path(dirs.empty));
-    }
-    let mut opts = format!("lowerdir={}", lowers.join(":"));
-    if let Some((upper, work)) = dirs.upper {
-        // volatile: no syncing of the upper layer's filesystem, above all at unmount, which
-        // would cost a journal commit per container. A container's writable layer is never
-        // mounted again, so surviving a host crash is not a property it needs.
-        opts.push_str(&format!(
-            ",upperdir={},workdir={},volatile",
-            fd_path(upper),
-            fd_path(work)
-        ));
-    }
-    opts.push_str(",userxattr");
-    opts
+    let lowers: Vec<String> = dirs.lowers.iter().rev().map(fd_path).collect();
+    // volatile: no syncing of the upper layer's filesystem, above all at unmount, which would
+    // cost a journal commit per container. A container's writable layer is never mounted
+    // again, so surviving a host crash is not a property it needs.
+    format!(
+        "lowerdir={},upperdir={},workdir={},volatile,userxattr",
+        lowers.join(":"),
+        fd_path(dirs.upper),
+        fd_path(dirs.work)
+    )
 }
 
 /// Mounts the overlay on the directory `target`.
 pub fn mount_overlay(dirs: &OverlayDirs<'_>, target: &OwnedFd) -> Result<()> {
-    let mut flags = nix::mount::MsFlags::empty();
-    if dirs.upper.is_none() {
-        flags |= nix::mount::MsFlags::MS_RDONLY;
-    }
     let target = format!("/proc/self/fd/{}", target.as_raw_fd());
     nix::mount::mount(
         Some("overlay"),
         target.as_str(),
         Some("overlay"),
-        flags,
+        nix::mount::MsFlags::empty(),
         Some(overlay_options(dirs).as_str()),
     )
     .map_err(|e| RootfsError::Overlay {
@@ -253,6 +243,21 @@ fn attach_at(root: &Root, tree: &OwnedFd, path: &str) -> Result<()> {
     })
 }
 
+/// `--read-only`: makes the root mount itself read-only (the mounts on top of it, like `/dev`
+/// or a read-write volume, keep their own flags).
+pub fn seal_read_only(root: &Root) -> Result<()> {
+    sys::set_mount_attrs(
+        rustix::fd::AsFd::as_fd(root),
+        libc::MOUNT_ATTR_RDONLY,
+        None,
+        false,
+    )
+    .map_err(|source| RootfsError::Step {
+        what: "make the root read-only",
+        source,
+    })
+}
+
 /// Makes `root` the root of this mount namespace and detaches the old root entirely.
 pub fn pivot(root: &Root) -> Result<()> {
     let step = |what| {
@@ -283,16 +288,15 @@ mod tests {
     #[test]
     fn overlay_options_top_layer_first_and_no_host_paths() {
         let lowers = fds(3);
-        let up = fds(3);
+        let up = fds(2);
         let dirs = OverlayDirs {
             lowers: &lowers,
-            upper: Some((&up[0], &up[1])),
-            empty: &up[2],
+            upper: &up[0],
+            work: &up[1],
         };
-        let opts = overlay_options(&dirs);
         let fd = |f: &OwnedFd| format!("/proc/self/fd/{}", f.as_raw_fd());
         assert_eq!(
-            opts,
+            overlay_options(&dirs),
             format!(
                 "lowerdir={}:{}:{},upperdir={},workdir={},volatile,userxattr",
                 fd(&lowers[2]),
@@ -302,19 +306,5 @@ mod tests {
                 fd(&up[1])
             )
         );
-    }
-
-    #[test]
-    fn read_only_single_layer_gets_the_empty_layer() {
-        let lowers = fds(1);
-        let empty = fds(1);
-        let dirs = OverlayDirs {
-            lowers: &lowers,
-            upper: None,
-            empty: &empty[0],
-        };
-        let opts = overlay_options(&dirs);
-        assert_eq!(opts.matches("/proc/self/fd/").count(), 2);
-        assert!(!opts.contains("upperdir"));
     }
 }

@@ -6,8 +6,7 @@
 //!                 upper/       the overlay's writable layer (kept after exit unless --rm)
 //!                 work/        overlayfs's scratch directory
 //!                 rootfs/      where the root is assembled before pivot_root
-//!                 lower/       where an id-mapped plain rootfs is attached (root only)
-//!                 empty/       the second lower layer of a read-only single-layer root
+//!                 lower/<n>/   where root attaches layer n before overlayfs takes it
 //! ```
 //!
 //! Files in `upper/` belong to the container's ids. With a subordinate range those are host ids
@@ -139,9 +138,6 @@ impl ContainerDir {
     pub fn lower(&self) -> PathBuf {
         self.path.join("lower")
     }
-    pub fn empty(&self) -> PathBuf {
-        self.path.join("empty")
-    }
 
     /// Creates a new container directory with a fresh id. `root_owner` (host uid, gid of the
     /// container's root) gets the writable layer, so the container's `/` is its root's.
@@ -154,13 +150,7 @@ impl ContainerDir {
             id,
         };
         mkdir(&dir.path, 0o711, false)?;
-        for sub in [
-            dir.upper(),
-            dir.work(),
-            dir.rootfs(),
-            dir.lower(),
-            dir.empty(),
-        ] {
+        for sub in [dir.upper(), dir.work(), dir.rootfs(), dir.lower()] {
             mkdir(&sub, 0o755, false)?;
         }
         if nix::unistd::geteuid().is_root() {
@@ -297,21 +287,27 @@ pub fn ensure_name_free(store_root: &Path, name: &str) -> Result<()> {
 }
 
 /// `remove_dir_all`, after making directories the owner cannot enter (overlayfs leaves its
-/// `work/work` at mode 000) enterable.
+/// `work/work` and `work/work/incompat/volatile` at mode 000) enterable.
 fn remove_tree(path: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(first) => {
-            for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
-                if entry.file_type().is_dir() {
-                    let _ = std::fs::set_permissions(
-                        entry.path(),
-                        std::fs::Permissions::from_mode(0o700),
-                    );
-                }
-            }
+            make_enterable(path);
             std::fs::remove_dir_all(path).map_err(|_| first)
+        }
+    }
+}
+
+/// Gives the owner rwx on every directory under `dir` (never following symlinks).
+fn make_enterable(dir: &Path) {
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            make_enterable(&entry.path());
         }
     }
 }

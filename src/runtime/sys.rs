@@ -77,15 +77,21 @@ pub fn clone_process(flags: libc::c_int, main: ChildMain) -> io::Result<Pid> {
     Ok(Pid::from_raw(ret))
 }
 
-/// Sets attributes (`MOUNT_ATTR_*`) on the mount `tree` and every mount below it; with
-/// `userns`, `MOUNT_ATTR_IDMAP` makes it an id-mapped mount: a file owned by id N on disk
-/// appears as the host id that N is in `userns`. `tree` is usually a detached mount from
-/// `open_tree(OPEN_TREE_CLONE)` (id mapping is only allowed on those).
+/// Sets attributes (`MOUNT_ATTR_*`) on the mount `tree` (the root of a mount), and with
+/// `recursive` on every mount below it. With `userns`, `MOUNT_ATTR_IDMAP` makes it an id-mapped
+/// mount: a file owned by id N on disk appears as the host id that N is in `userns` (allowed
+/// only on a detached mount from `open_tree(OPEN_TREE_CLONE)`).
 pub fn set_mount_attrs(
     tree: BorrowedFd<'_>,
     attrs: u64,
     userns: Option<BorrowedFd<'_>>,
+    recursive: bool,
 ) -> io::Result<()> {
+    let flags = if recursive {
+        libc::AT_EMPTY_PATH | libc::AT_RECURSIVE
+    } else {
+        libc::AT_EMPTY_PATH
+    };
     let attr = libc::mount_attr {
         attr_set: attrs,
         attr_clr: 0,
@@ -99,7 +105,7 @@ pub fn set_mount_attrs(
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            flags,
             &attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
