@@ -8,7 +8,7 @@ PKGS=(
   build-essential pkg-config libseccomp-dev   # build: libseccomp for the seccomp filters
   uidmap                                      # newuidmap/newgidmap: subuid ranges for rootless runs
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
-  docker-registry apache2-utils               # tests: a real OCI distribution registry (+ htpasswd)
+  docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes
   mmdebstrap hyperfine zstd jq curl ca-certificates
 )

@@ -2,12 +2,22 @@
 //! place where errors become a single `rsafe: …` line and an exit code.
 #![forbid(unsafe_code)]
 
+pub mod policy;
+#[cfg(feature = "registry")]
+pub mod pull;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::image::store::Store;
 
+pub mod format;
+pub mod history;
+pub mod images;
+pub mod inspect;
+pub mod load;
+pub mod rmi;
 pub mod run;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
@@ -47,6 +57,16 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(run::RunArgs),
+    /// Inspect the runner's confinement policies.
+    Policy(policy::PolicyArgs),
+    /// Pull an image from a registry into the store.
+    #[cfg(feature = "registry")]
+    Pull(pull::PullArgs),
+    Load(load::LoadArgs),
+    Images(images::ImagesArgs),
+    Inspect(inspect::InspectArgs),
+    History(history::HistoryArgs),
+    Rmi(rmi::RmiArgs),
 }
 
 impl Command {
@@ -55,6 +75,7 @@ impl Command {
     fn failure_code(&self) -> i32 {
         match self {
             Command::Run(_) => 125,
+            _ => 1,
         }
     }
 }
@@ -76,10 +97,52 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
     match command {
         Command::Run(args) => run::run(args, &global),
+        Command::Policy(args) => policy::run(args),
+        #[cfg(feature = "registry")]
+        Command::Pull(args) => pull::run(args, &global),
+        Command::Load(args) => load::run(args, &global),
+        Command::Images(args) => images::run(args, &global),
+        Command::Inspect(args) => inspect::run(args, &global),
+        Command::History(args) => history::run(args, &global),
+        Command::Rmi(args) => rmi::run(args, &global),
     }
 }
 
-/// An error chain as one line: `what failed: why: why`.
+/// An error chain as one line: `what failed: why: why`. Library errors often spell out their
+/// cause already (`{path}: {source}`); a cause the line already ends with is not repeated.
 pub fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace('\n', " ")
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Spelled {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn one_line_does_not_repeat_causes() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(Spelled {
+            path: "/x",
+            source: io,
+        })
+        .context("cannot load");
+        assert_eq!(one_line(&err), "cannot load: /x: disk on fire");
+        let plain = anyhow::anyhow!("line one\nline two").context("outer");
+        assert_eq!(one_line(&plain), "outer: line one line two");
+    }
 }

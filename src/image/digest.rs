@@ -88,6 +88,14 @@ impl TryFrom<&oci_spec::image::Digest> for Digest {
     }
 }
 
+impl From<&Digest> for oci_spec::image::Digest {
+    fn from(d: &Digest) -> Self {
+        d.to_string()
+            .parse()
+            .expect("a validated sha256 digest is always a valid OCI digest")
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha256:{}", self.hex)
@@ -149,16 +157,10 @@ impl<R: Read> HashingReader<R> {
     }
 
     /// Drains what is left (a layer tar may carry zero padding after its end marker), then checks
-    /// the digest and, when given, the size.
+    /// the size, when given, and the digest.
     pub fn finish(mut self, expected: &Digest, size: Option<u64>) -> Result<R, FinishError> {
         io::copy(&mut self, &mut io::sink()).map_err(FinishError::Io)?;
-        let actual = Digest::from_hasher(self.hasher);
-        if &actual != expected {
-            return Err(FinishError::Verify(VerifyError::Mismatch {
-                expected: expected.clone(),
-                actual,
-            }));
-        }
+        // Size first: "truncated" or "too long" says more than a digest mismatch would.
         if let Some(expected_size) = size
             && expected_size != self.count
         {
@@ -166,6 +168,13 @@ impl<R: Read> HashingReader<R> {
                 digest: expected.clone(),
                 expected: expected_size,
                 actual: self.count,
+            }));
+        }
+        let actual = Digest::from_hasher(self.hasher);
+        if &actual != expected {
+            return Err(FinishError::Verify(VerifyError::Mismatch {
+                expected: expected.clone(),
+                actual,
             }));
         }
         Ok(self.inner)

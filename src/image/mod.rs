@@ -4,11 +4,20 @@
 //! metadata blobs on every read, layers while they stream ([`layer`]).
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod config;
 pub mod digest;
+pub mod docker_save;
+pub mod import;
 pub mod layer;
+pub mod layout;
+pub mod load;
+pub mod lookup;
 pub mod media;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
+pub mod resolve;
 pub mod store;
 
 pub use config::{Image, LayerInfo, Platform};

@@ -8,6 +8,11 @@
 //! - a file under `blobs/sha256/` always hashes to its name: blobs are streamed into `tmp/`,
 //!   verified, and only then renamed into place (a failed or interrupted write leaves nothing);
 //! - `index.json` is replaced atomically (write + rename) under an exclusive lock on `lock`;
+//! - a writer (load, pull) holds a [`WriteGuard`] (shared lock on `gc.lock`) from its first blob
+//!   until its names are written; [`Store::gc`] takes that lock exclusively, so it never
+//!   collects the blobs of an image that is still arriving;
+//! - an entry of `index.json` without a ref name is an image kept by digest only (docker's
+//!   `<none>`): it keeps its blobs alive until it is removed by digest;
 //! - rsafe's own bookkeeping lives beside the layout (`tmp/`, `layers/`, `containers/`), never
 //!   inside `blobs/`.
 
@@ -77,6 +82,16 @@ pub struct Store {
 pub struct StoreLock {
     _file: File,
 }
+
+/// Held by a writer from its first blob until its names are written, so that [`Store::gc`]
+/// (which waits for every guard to be dropped) cannot collect blobs nothing names *yet*.
+/// Released on drop. Do not call [`Store::gc`] while holding one: it would wait for itself.
+pub struct WriteGuard {
+    _file: File,
+}
+
+/// Files in `tmp/` older than this are leftovers of a killed writer and are removed by gc.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Store {
     /// Where the store lives when neither `--root` nor `RSAFE_ROOT` says: `/var/lib/rsafe` for
@@ -165,26 +180,42 @@ impl Store {
 
     /// Takes the store's exclusive lock (for read-modify-write of `index.json` and for gc).
     pub fn lock(&self) -> Result<StoreLock> {
-        let path = self.root.join("lock");
-        let file = File::options()
+        let file = self.lock_file("lock")?;
+        file.lock().map_err(io_err(&self.root.join("lock")))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Announces a writer: blobs written while the guard lives survive a concurrent
+    /// [`Store::gc`] until they are named. Many writers may hold one at once.
+    pub fn write_guard(&self) -> Result<WriteGuard> {
+        let file = self.lock_file("gc.lock")?;
+        file.lock_shared()
+            .map_err(io_err(&self.root.join("gc.lock")))?;
+        Ok(WriteGuard { _file: file })
+    }
+
+    fn lock_file(&self, name: &str) -> Result<File> {
+        let path = self.root.join(name);
+        File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(StoreLock { _file: file })
+            .map_err(io_err(&path))
     }
 
     /// Streams `reader` into the store as blob `expected`, verifying digest (and size when
     /// known) before the blob becomes visible. If the blob is already present nothing is read.
+    /// With a known size, at most one byte more than promised is read, so a source that never
+    /// ends (a FIFO, `/dev/zero`) cannot fill the disk.
     pub fn put_blob(&self, reader: impl Read, expected: &Digest, size: Option<u64>) -> Result<()> {
         if self.has_blob(expected) {
             return Ok(());
         }
         let tmp =
             tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
-        let mut hashing = HashingReader::new(reader);
+        let limit = size.map_or(u64::MAX, |s| s.saturating_add(1));
+        let mut hashing = HashingReader::new(reader.take(limit));
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         io::copy(&mut hashing, &mut out).map_err(io_err(tmp.path()))?;
         out.flush().map_err(io_err(tmp.path()))?;
@@ -290,6 +321,17 @@ impl Store {
         write_atomic(self, &self.index_path(), &bytes)
     }
 
+    /// Every image entry, named or not: (ref name, manifest or index descriptor), in index
+    /// order. An entry without a name is an image kept by digest only.
+    pub fn entries(&self) -> Result<Vec<(Option<String>, Descriptor)>> {
+        Ok(self
+            .index()?
+            .manifests()
+            .iter()
+            .map(|d| (ref_name(d).map(str::to_string), d.clone()))
+            .collect())
+    }
+
     /// Every named image: (ref name, manifest or index descriptor), in index order.
     pub fn refs(&self) -> Result<Vec<(String, Descriptor)>> {
         Ok(self
@@ -310,7 +352,7 @@ impl Store {
     }
 
     /// Points `name` at `desc` (replacing what it pointed at before). The blobs `desc` reaches
-    /// must already be in the store.
+    /// must already be in the store. A digest-only entry for the same digest is superseded.
     pub fn tag(&self, name: &str, desc: &Descriptor) -> Result<()> {
         if !self.has_blob(&Digest::try_from(desc.digest())?) {
             return Err(StoreError::MissingBlob(Digest::try_from(desc.digest())?));
@@ -320,7 +362,10 @@ impl Store {
         let mut manifests: Vec<Descriptor> = index
             .manifests()
             .iter()
-            .filter(|d| ref_name(d) != Some(name))
+            .filter(|d| {
+                let unnamed_twin = ref_name(d).is_none() && d.digest() == desc.digest();
+                ref_name(d) != Some(name) && !unnamed_twin
+            })
             .cloned()
             .collect();
         let mut named = desc.clone();
@@ -330,6 +375,50 @@ impl Store {
         manifests.push(named);
         index.set_manifests(manifests);
         self.write_index(&index)
+    }
+
+    /// Keeps `desc` in the store without a name (an image loaded from an archive that names
+    /// none), unless an entry for the same digest exists already. Its blobs must be present.
+    pub fn keep_unnamed(&self, desc: &Descriptor) -> Result<()> {
+        let digest = Digest::try_from(desc.digest())?;
+        if !self.has_blob(&digest) {
+            return Err(StoreError::MissingBlob(digest));
+        }
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        if index
+            .manifests()
+            .iter()
+            .any(|d| d.digest() == desc.digest())
+        {
+            return Ok(());
+        }
+        let mut unnamed = desc.clone();
+        if let Some(mut annotations) = unnamed.annotations().clone() {
+            annotations.remove(REF_NAME);
+            unnamed.set_annotations((!annotations.is_empty()).then_some(annotations));
+        }
+        let mut manifests = index.manifests().clone();
+        manifests.push(unnamed);
+        index.set_manifests(manifests);
+        self.write_index(&index)
+    }
+
+    /// Removes every entry (named or not) pointing at `digest` and returns them; the blobs stay
+    /// until [`Store::gc`]. Removing nothing is not an error (the result is empty).
+    pub fn remove_digest(&self, digest: &Digest) -> Result<Vec<Descriptor>> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let (removed, kept): (Vec<Descriptor>, Vec<Descriptor>) = index
+            .manifests()
+            .iter()
+            .cloned()
+            .partition(|d| Digest::try_from(d.digest()).is_ok_and(|x| &x == digest));
+        if !removed.is_empty() {
+            index.set_manifests(kept);
+            self.write_index(&index)?;
+        }
+        Ok(removed)
     }
 
     /// Removes the name `name`; the blobs stay until [`Store::gc`].
@@ -379,11 +468,18 @@ impl Store {
                     for l in m.layers() {
                         reach.blobs.insert(Digest::try_from(l.digest())?);
                     }
+                    // Only the diff_ids are wanted, and an artifact's config (an attestation's,
+                    // a signature's) need not be an image config: read it loosely, so that such
+                    // a manifest can never make gc fail.
                     if self.has_blob(&config_digest) {
-                        let config: oci_spec::image::ImageConfiguration =
-                            self.read_json(&config_digest)?;
-                        for d in config.rootfs().diff_ids() {
-                            if let Ok(d) = d.parse::<Digest>() {
+                        let config: serde_json::Value = self.read_json(&config_digest)?;
+                        let diff_ids = config
+                            .pointer("/rootfs/diff_ids")
+                            .and_then(|v| v.as_array())
+                            .into_iter()
+                            .flatten();
+                        for d in diff_ids {
+                            if let Some(d) = d.as_str().and_then(|s| s.parse::<Digest>().ok()) {
                                 reach.diff_ids.insert(d);
                             }
                         }
@@ -403,8 +499,11 @@ impl Store {
         Ok(reach)
     }
 
-    /// Deletes every blob no name reaches, and stale files in `tmp/`. Returns what was freed.
+    /// Deletes every blob no entry of `index.json` reaches, and stale files in `tmp/`. Waits for
+    /// every [`WriteGuard`] to be dropped first. Returns what was freed.
     pub fn gc(&self) -> Result<GcStats> {
+        let gc_lock = self.lock_file("gc.lock")?;
+        gc_lock.lock().map_err(io_err(&self.root.join("gc.lock")))?;
         let _lock = self.lock()?;
         let reach = self.reachable()?;
         let mut stats = GcStats::default();
@@ -421,9 +520,34 @@ impl Store {
                 fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
                 stats.blobs += 1;
                 stats.bytes += len;
+                if let Some(d) = name
+                    .to_str()
+                    .and_then(|n| format!("sha256:{n}").parse::<Digest>().ok())
+                {
+                    stats.removed.push(d);
+                }
             }
         }
+        stats.removed.sort();
+        self.remove_stale_tmp()?;
         Ok(stats)
+    }
+
+    /// Removes files a killed writer left in `tmp/` (old enough that no live writer owns them).
+    fn remove_stale_tmp(&self) -> Result<()> {
+        let dir = self.tmp_dir();
+        let now = std::time::SystemTime::now();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_TMP));
+            if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+                fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -435,10 +559,12 @@ pub struct Reachable {
 }
 
 /// What [`Store::gc`] removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcStats {
     pub blobs: u64,
     pub bytes: u64,
+    /// The digests of the removed blobs, sorted (what `rsafe rmi` prints as `Deleted:`).
+    pub removed: Vec<Digest>,
 }
 
 /// The ref name an index entry carries, if any.
@@ -536,6 +662,68 @@ mod tests {
             store.resolve("app:latest"),
             Err(StoreError::UnknownRef(_))
         ));
+    }
+
+    #[test]
+    fn put_blob_stops_reading_an_endless_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let claimed = Digest::of_bytes(&[0u8; 10]);
+        let err = store
+            .put_blob(io::repeat(0), &claimed, Some(10))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Verify {
+                    source: VerifyError::Size { actual: 11, .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unnamed_entries_keep_blobs_until_removed_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let desc = manifest_desc(&store);
+        let digest = Digest::try_from(desc.digest()).unwrap();
+        store.keep_unnamed(&desc).unwrap();
+        store.keep_unnamed(&desc).unwrap();
+        assert_eq!(store.entries().unwrap().len(), 1);
+        assert!(store.refs().unwrap().is_empty());
+        assert_eq!(store.gc().unwrap().blobs, 0);
+        // Naming it supersedes the digest-only entry; keeping it unnamed then changes nothing.
+        store.tag("app:1.0", &desc).unwrap();
+        store.keep_unnamed(&desc).unwrap();
+        assert_eq!(store.entries().unwrap().len(), 1);
+        assert_eq!(store.remove_digest(&digest).unwrap().len(), 1);
+        assert!(store.entries().unwrap().is_empty());
+        let stats = store.gc().unwrap();
+        assert_eq!(stats.blobs, 3);
+        assert!(stats.removed.contains(&digest));
+    }
+
+    #[test]
+    fn gc_waits_for_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let guard = store.write_guard().unwrap();
+        let arriving = store.put_bytes(b"blob of an image not yet named").unwrap();
+        let gc = {
+            let store = store.clone();
+            std::thread::spawn(move || store.gc().unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            store.has_blob(&arriving),
+            "gc ran while a writer held its guard"
+        );
+        drop(guard);
+        assert_eq!(gc.join().unwrap().removed, vec![arriving.clone()]);
+        assert!(!store.has_blob(&arriving));
     }
 
     #[test]

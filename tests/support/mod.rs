@@ -6,10 +6,15 @@
 //! unprivileged test user can use them too.
 #![allow(dead_code)]
 
+pub mod hostile_images;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+pub mod confine;
+pub mod registry;
 
 /// Fixed build time: image digests are the same on every run.
 pub const SOURCE_DATE_EPOCH: &str = "1700000000";

@@ -1,0 +1,197 @@
+//! Small output helpers shared by the listing commands: aligned tables, sizes and ages the way
+//! `docker images` prints them, and truncation.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Columns padded to their widest cell, three spaces apart (the last column is not padded).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let last = row.len().saturating_sub(1);
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                let pad = widths[i] - cell.chars().count() + 3;
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A byte count with three significant digits and decimal units, as docker prints it
+/// (`665B`, `1.09MB`, `2.13GB`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 999.5 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let decimals = if value >= 99.95 {
+        0
+    } else if value >= 9.995 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", UNITS[unit])
+}
+
+/// Seconds since the epoch for an RFC 3339 timestamp (`2023-11-14T22:13:20Z`,
+/// `2024-01-02T03:04:05.123456789+01:00`), as image configs and history carry them.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            let h: i64 = rest.get(1..3)?.parse().ok()?;
+            let m: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// How long ago `created` was, in docker's words (`3 days ago`, `About an hour ago`);
+/// `N/A` when it is missing or not a timestamp.
+pub fn time_ago(created: Option<&str>, now: SystemTime) -> String {
+    let Some(then) = created.and_then(parse_rfc3339) else {
+        return "N/A".into();
+    };
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = now - then;
+    if secs < 0 {
+        return "in the future".into();
+    }
+    let (minutes, hours) = (secs / 60, (secs as f64 / 3600.0).round() as i64);
+    let text = match () {
+        _ if secs < 1 => "Less than a second".to_string(),
+        _ if secs == 1 => "1 second".to_string(),
+        _ if secs < 60 => format!("{secs} seconds"),
+        _ if minutes == 1 => "About a minute".to_string(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".to_string(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", hours / 24 / 365),
+    };
+    format!("{text} ago")
+}
+
+/// `s` cut to `max` characters with an ellipsis, on one line.
+pub fn truncate(s: &str, max: usize) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sizes_read_like_docker() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(665), "665B");
+        assert_eq!(human_size(1000), "1kB");
+        assert_eq!(human_size(1_088_244), "1.09MB");
+        assert_eq!(human_size(2_132_992), "2.13MB");
+        assert_eq!(human_size(999_999), "1MB");
+        assert_eq!(human_size(45_600_000), "45.6MB");
+        assert_eq!(human_size(123_000_000_000), "123GB");
+    }
+
+    #[test]
+    fn timestamps_and_ages() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs);
+        let ago = |secs| time_ago(Some("2023-11-14T22:13:20Z"), at(secs));
+        assert_eq!(ago(0), "Less than a second ago");
+        assert_eq!(ago(45), "45 seconds ago");
+        assert_eq!(ago(90), "About a minute ago");
+        assert_eq!(ago(3 * 86400), "3 days ago");
+        assert_eq!(ago(3 * 7 * 86400), "3 weeks ago");
+        assert_eq!(ago(3 * 365 * 86400), "3 years ago");
+        assert_eq!(time_ago(None, at(0)), "N/A");
+    }
+
+    #[test]
+    fn tables_align_and_text_truncates() {
+        let t = table(
+            &["A", "BB"],
+            &[
+                vec!["long cell".into(), "x".into()],
+                vec!["y".into(), "z".into()],
+            ],
+        );
+        assert_eq!(t, "A           BB\nlong cell   x\ny           z\n");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("a\nb", 10), "a b");
+    }
+}

@@ -1,0 +1,172 @@
+//! `rsafe policy list` and `rsafe policy show [NAME|FILE]`: what a run would enforce, on this
+//! kernel, with these flags. Also the confinement flags `rsafe run` shares (`OverrideArgs`).
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use crate::runtime::caps::short_name;
+use crate::runtime::landlock::{self, LandlockStatus, PortAccess};
+use crate::runtime::policy::{Overrides, Policy};
+use crate::runtime::seccomp;
+
+/// `rsafe policy …`
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// List the builtin policies.
+    List,
+    /// Print the effective policy: capabilities, seccomp, landlock (and what this kernel
+    /// enforces of it), masked paths, limits, network.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A builtin policy name or a policy file.
+    #[arg(default_value = "default", value_name = "NAME|FILE")]
+    pub policy: String,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+}
+
+/// The flags that change a policy, shared by `rsafe run` and `rsafe policy show`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OverrideArgs {
+    /// Keep a capability the policy drops (NET_RAW or CAP_NET_RAW; ALL). Repeatable.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability the policy keeps (ALL drops every one; --cap-add applies after).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Seccomp profile: a Docker-format JSON file, a builtin name (default), or `unconfined`.
+    #[arg(long, value_name = "FILE|unconfined")]
+    pub seccomp: Option<String>,
+}
+
+impl OverrideArgs {
+    /// The flags as library overrides.
+    pub fn to_overrides(&self) -> Overrides {
+        Overrides {
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            seccomp: self.seccomp.clone(),
+        }
+    }
+}
+
+/// Loads `name_or_path` and applies the flags: the policy a run with them would use.
+pub fn effective_policy(name_or_path: &str, flags: &OverrideArgs) -> anyhow::Result<Policy> {
+    let mut policy = Policy::load(name_or_path)?;
+    policy.apply_overrides(&flags.to_overrides())?;
+    Ok(policy)
+}
+
+/// Runs `rsafe policy …`.
+pub fn run(args: PolicyArgs) -> anyhow::Result<i32> {
+    match args.command {
+        PolicyCommand::List => {
+            for name in Policy::builtin_names() {
+                let policy = Policy::load(name)?;
+                println!("{name:<12} {}", policy.description);
+            }
+        }
+        PolicyCommand::Show(show) => {
+            let policy = effective_policy(&show.policy, &show.overrides)?;
+            print!("{}", render(&policy)?);
+        }
+    }
+    Ok(0)
+}
+
+/// The text of `rsafe policy show`.
+pub fn render(policy: &Policy) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let w = &mut out;
+    writeln!(w, "policy {} ({})", policy.name, policy.source)?;
+    writeln!(w, "  {}", policy.description)?;
+
+    let caps: Vec<String> = policy.capabilities.iter().map(|c| short_name(*c)).collect();
+    writeln!(
+        w,
+        "\ncapabilities: {} kept (bounding, permitted, effective); inheritable and ambient empty; no_new_privs",
+        caps.len()
+    )?;
+    writeln!(
+        w,
+        "  {}",
+        if caps.is_empty() {
+            "(none)".to_string()
+        } else {
+            caps.join(" ")
+        }
+    )?;
+
+    let filter = seccomp::compile(&policy.seccomp, &policy.capabilities).with_context(|| {
+        format!(
+            "cannot compile the seccomp profile of policy {}",
+            policy.name
+        )
+    })?;
+    writeln!(w, "\nseccomp:")?;
+    write!(w, "{}", filter.summary())?;
+
+    let ll = &policy.landlock;
+    let status = LandlockStatus::predict(ll, landlock::kernel_abi());
+    let paths = |extra: &[std::path::PathBuf], runner: &str| {
+        let mut all = vec![runner.to_string()];
+        all.extend(extra.iter().map(|p| p.display().to_string()));
+        all.join(", ")
+    };
+    let mut scopes = Vec::new();
+    if ll.scope_abstract_unix_sockets {
+        scopes.push("abstract UNIX sockets");
+    }
+    if ll.scope_signals {
+        scopes.push("signals");
+    }
+    writeln!(w, "\nlandlock:")?;
+    writeln!(w, "  this kernel:  {status}")?;
+    writeln!(
+        w,
+        "  read+exec:    {}",
+        paths(&ll.read_exec, "the image (from the runner)")
+    )?;
+    writeln!(
+        w,
+        "  read+write:   {}",
+        paths(&ll.read_write, "writable mounts (from the runner)")
+    )?;
+    writeln!(w, "  TCP bind:     {}", ports(&ll.tcp_bind))?;
+    writeln!(w, "  TCP connect:  {}", ports(&ll.tcp_connect))?;
+    let scopes = if scopes.is_empty() {
+        "none".to_string()
+    } else {
+        format!("{} stay inside the container", scopes.join(" and "))
+    };
+    writeln!(w, "  scoped:       {scopes}")?;
+
+    writeln!(w, "\nmasked:         {}", policy.masked_paths.join(" "))?;
+    writeln!(w, "read-only:      {}", policy.readonly_paths.join(" "))?;
+    writeln!(w, "limits:         {}", policy.limits)?;
+    writeln!(w, "network:        {}", policy.network)?;
+    for warning in policy.warnings() {
+        writeln!(w, "warning: {warning}")?;
+    }
+    Ok(out)
+}
+
+fn ports(access: &PortAccess) -> String {
+    match access {
+        PortAccess::Any => "any port (not restricted by landlock)".to_string(),
+        PortAccess::Only(p) if p.is_empty() => "none".to_string(),
+        only => format!("only {only}"),
+    }
+}

@@ -1,0 +1,73 @@
+//! `rsafe rmi`: remove images from the store, then collect the blobs nothing uses any more.
+
+use anyhow::{Result, anyhow};
+
+use super::{Global, one_line};
+use crate::image::lookup::{Matched, find};
+
+/// Remove images, and the blobs no other image uses
+///
+/// IMAGE is a name, a digest or a digest prefix. Prints `Untagged:` for each name removed and
+/// `Deleted:` for each blob removed from disk. Removing by name drops only that name: the image stays while another name points at it.
+/// Removing by digest drops every name of that image, which needs `--force` when it has more
+/// than one.
+#[derive(Debug, clap::Args)]
+pub struct RmiArgs {
+    /// Names, digests or digest prefixes.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Remove an image given by digest even when several names point at it.
+    #[arg(long, short)]
+    pub force: bool,
+}
+
+/// Removes each image in turn; one that cannot be removed is reported and the rest still go
+/// (exit code 1 then).
+pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
+    let store = global.store()?;
+    let mut code = 0;
+    let mut removed_any = false;
+    for input in &args.images {
+        match remove(&store, input, args.force) {
+            Ok(names) => {
+                removed_any = true;
+                for name in names {
+                    println!("Untagged: {name}");
+                }
+            }
+            Err(err) => {
+                eprintln!("rsafe: {}", one_line(&err));
+                code = 1;
+            }
+        }
+    }
+    if removed_any {
+        for digest in store.gc()?.removed {
+            println!("Deleted: {digest}");
+        }
+    }
+    Ok(code)
+}
+
+/// Removes what `input` names; returns the names that were removed.
+fn remove(store: &crate::image::Store, input: &str, force: bool) -> Result<Vec<String>> {
+    let found = find(store, input)?;
+    match found.matched {
+        Matched::Name(name) => {
+            store.untag(&name)?;
+            Ok(vec![name])
+        }
+        Matched::Digest => {
+            if found.names.len() > 1 && !force {
+                return Err(anyhow!(
+                    "image {} has {} names ({}); remove them by name, or use --force",
+                    found.digest,
+                    found.names.len(),
+                    found.names.join(", ")
+                ));
+            }
+            store.remove_digest(&found.digest)?;
+            Ok(found.names)
+        }
+    }
+}

@@ -1,0 +1,952 @@
+//! Turning a Docker-format profile into BPF programs with libseccomp, ready to load.
+//!
+//! Three things go beyond handing each rule to libseccomp:
+//! - **Carve-outs.** libseccomp silently drops a conditional rule on a syscall that also has an
+//!   unconditional rule ("allow ioctl, but EPERM for TIOCSTI" loses the TIOCSTI part), and it
+//!   refuses rules whose action equals the default. So conditional rules whose action is not
+//!   ALLOW go into a second filter whose default is ALLOW. The kernel runs every installed
+//!   filter and keeps the most restrictive verdict, so a conditional denial always wins over an
+//!   allow — the meaning such rules are written with.
+//! - **ENOSYS for syscalls newer than the profile** (see [`super::bpf`]).
+//! - **Docker's `includes`/`excludes`** (kept capabilities, host arch `amd64`, kernel version),
+//!   and runc's rule that conditions on the same argument are alternatives (OR), not all
+//!   required: libseccomp rejects such rules outright.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+
+use ::caps::Capability;
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+
+use super::bpf::{self, Insn, KnownMax};
+use super::profile::{Action, ArgCmp, CmpOp, Condition, FilterFlag, KernelVersion, Profile, Rule};
+use super::{CompiledFilter, SeccompError, SeccompProfile, SeccompSummary};
+
+/// Docker's name for this host's architecture in `includes.arches` / `excludes.arches`.
+const HOST_GO_ARCH: &str = "amd64";
+
+/// What the profile's rules were compiled against: the kept capabilities and the kernel.
+struct Context {
+    caps: Vec<String>,
+    kernel: Option<KernelVersion>,
+}
+
+/// One libseccomp rule: an action and the comparisons that must all hold.
+#[derive(Debug, Clone, PartialEq)]
+struct SimpleRule {
+    action: Action,
+    args: Vec<ArgCmp>,
+}
+
+/// Compiles `profile` for a container keeping `caps_kept`. Call this before the last fork:
+/// libseccomp allocates, [`CompiledFilter::load`] does not.
+pub fn compile(
+    profile: &SeccompProfile,
+    caps_kept: &[Capability],
+) -> Result<CompiledFilter, SeccompError> {
+    let Some(p) = profile.profile() else {
+        return Ok(CompiledFilter {
+            programs: Vec::new(),
+            flags: 0,
+            summary: SeccompSummary::unconfined(profile.origin()),
+        });
+    };
+    if ScmpArch::native() != ScmpArch::X8664 {
+        return Err(SeccompError::UnsupportedHost {
+            arch: std::env::consts::ARCH,
+        });
+    }
+    let ctx = Context {
+        caps: caps_kept.iter().map(|c| c.to_string()).collect(),
+        kernel: kernel_version(),
+    };
+    let origin = profile.origin().to_string();
+    let mut summary = SeccompSummary::new(&origin, p.default_action);
+
+    // Architectures: x86_64 always; i386 and x32 only when the profile names them. Other
+    // architectures cannot run on this host and are left out.
+    let mut arches = vec![ScmpArch::X8664];
+    for name in &p.architectures {
+        let arch = match name.as_str() {
+            "SCMP_ARCH_X86_64" => ScmpArch::X8664,
+            "SCMP_ARCH_X86" => ScmpArch::X86,
+            "SCMP_ARCH_X32" => ScmpArch::X32,
+            other => {
+                summary.ignored_architectures.push(other.to_string());
+                continue;
+            }
+        };
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    summary.architectures = arches.iter().map(|a| arch_label(*a).to_string()).collect();
+
+    // "What the profile knows": every name in every rule, whatever its action or conditions.
+    summary.known_max = known_max(p, &arches);
+
+    // Gather the rules that apply here, per syscall name, in file order.
+    let mut by_name: BTreeMap<&str, Vec<SimpleRule>> = BTreeMap::new();
+    for rule in &p.syscalls {
+        if !ctx.applies(rule) {
+            summary.rules_skipped_by_conditions += 1;
+            continue;
+        }
+        for args in split_same_index(&rule.args) {
+            for name in &rule.names {
+                let simple = SimpleRule {
+                    action: rule.action,
+                    args: args.clone(),
+                };
+                let list = by_name.entry(name.as_str()).or_default();
+                if !list.contains(&simple) {
+                    list.push(simple);
+                }
+            }
+        }
+    }
+
+    let mut main = new_filter(p.default_action, ScmpAction::KillProcess, &arches, &origin)?;
+    let mut restrict = new_filter(Action::Allow, ScmpAction::Allow, &arches, &origin)?;
+    let mut restrict_rules = 0usize;
+    for (name, rules) in &by_name {
+        let Some(syscall) = resolve(name, &arches) else {
+            if ScmpSyscall::from_name(name).is_err() {
+                summary.unknown_names.push(name.to_string());
+            } else {
+                summary.absent_on_arches.push(name.to_string());
+            }
+            continue;
+        };
+        let plan = plan_syscall(name, rules, p.default_action, &origin)?;
+        if let Some(action) = plan.unconditional {
+            add(&mut main, name, syscall, action, &[], &origin)?;
+            match action {
+                Action::Allow => summary.allowed += 1,
+                _ => summary.other_actions.push((name.to_string(), action)),
+            }
+        } else if !plan.conditional_allows.is_empty() {
+            summary.allowed_with_args += 1;
+        }
+        if plan.redundant_denial {
+            summary.denied_explicitly.push(name.to_string());
+        }
+        for rule in &plan.conditional_allows {
+            add(&mut main, name, syscall, rule.action, &rule.args, &origin)?;
+        }
+        for rule in &plan.carve_outs {
+            add(
+                &mut restrict,
+                name,
+                syscall,
+                rule.action,
+                &rule.args,
+                &origin,
+            )?;
+            summary.carve_outs.push(format!(
+                "{name}({}) → {}",
+                describe(&rule.args),
+                rule.action
+            ));
+            restrict_rules += 1;
+        }
+    }
+
+    let mut programs = Vec::new();
+    let mut main_program = export(&main, &origin)?;
+    if !matches!(p.default_action, Action::Allow | Action::Log) {
+        let mut with_prefix = bpf::enosys_prefix(summary.known_max);
+        with_prefix.append(&mut main_program);
+        main_program = with_prefix;
+    }
+    programs.push(main_program);
+    if restrict_rules > 0 {
+        programs.push(export(&restrict, &origin)?);
+    }
+    for program in &programs {
+        if program.len() > bpf::MAX_INSNS {
+            return Err(SeccompError::TooLarge {
+                origin,
+                instructions: program.len(),
+            });
+        }
+    }
+    summary.instructions = programs.iter().map(Vec::len).collect();
+    let flags = p.flags.iter().fold(0u32, |acc, f| {
+        acc | match f {
+            FilterFlag::Tsync => libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
+            FilterFlag::Log => libc::SECCOMP_FILTER_FLAG_LOG as u32,
+            FilterFlag::SpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
+        }
+    });
+    Ok(CompiledFilter {
+        programs,
+        flags,
+        summary,
+    })
+}
+
+/// How one syscall's rules become libseccomp rules.
+#[derive(Debug, Default)]
+struct SyscallPlan {
+    /// An unconditional rule for the main filter (never the default action).
+    unconditional: Option<Action>,
+    /// Conditional ALLOW rules for the main filter.
+    conditional_allows: Vec<SimpleRule>,
+    /// Conditional non-ALLOW rules for the second (default-ALLOW) filter.
+    carve_outs: Vec<SimpleRule>,
+    /// The profile names this syscall with the default action and no conditions.
+    redundant_denial: bool,
+}
+
+fn plan_syscall(
+    name: &str,
+    rules: &[SimpleRule],
+    default: Action,
+    origin: &str,
+) -> Result<SyscallPlan, SeccompError> {
+    let mut plan = SyscallPlan::default();
+    let mut unconditional: Option<Action> = None;
+    for rule in rules.iter().filter(|r| r.args.is_empty()) {
+        match unconditional {
+            Some(first) if first != rule.action => {
+                return Err(SeccompError::Conflict {
+                    origin: origin.to_string(),
+                    syscall: name.to_string(),
+                    first,
+                    second: rule.action,
+                });
+            }
+            _ => unconditional = Some(rule.action),
+        }
+    }
+    if unconditional == Some(default) {
+        plan.redundant_denial = true;
+    } else {
+        plan.unconditional = unconditional;
+    }
+    for rule in rules.iter().filter(|r| !r.args.is_empty()) {
+        if rule.action != Action::Allow {
+            plan.carve_outs.push(rule.clone());
+            continue;
+        }
+        match plan.unconditional {
+            // Already allowed for every argument.
+            Some(Action::Allow) => {}
+            Some(other) => {
+                return Err(SeccompError::Unexpressible {
+                    origin: origin.to_string(),
+                    syscall: name.to_string(),
+                    unconditional: other,
+                });
+            }
+            None => plan.conditional_allows.push(rule.clone()),
+        }
+    }
+    Ok(plan)
+}
+
+impl Context {
+    /// Docker's includes/excludes semantics (moby profiles/seccomp/seccomp_linux.go).
+    fn applies(&self, rule: &Rule) -> bool {
+        let excluded = |c: &Condition| {
+            c.arches.iter().any(|a| a == HOST_GO_ARCH)
+                || c.caps.iter().any(|cap| self.caps.contains(cap))
+                || c.min_kernel
+                    .is_some_and(|min| self.kernel.is_some_and(|k| k >= min))
+        };
+        let included = |c: &Condition| {
+            (c.arches.is_empty() || c.arches.iter().any(|a| a == HOST_GO_ARCH))
+                && c.caps.iter().all(|cap| self.caps.contains(cap))
+                && c.min_kernel
+                    .is_none_or(|min| self.kernel.is_some_and(|k| k >= min))
+        };
+        !excluded(&rule.excludes) && included(&rule.includes)
+    }
+}
+
+/// runc: when several conditions test the same argument, each becomes a rule of its own.
+fn split_same_index(args: &[ArgCmp]) -> Vec<Vec<ArgCmp>> {
+    let mut seen = [0u8; 6];
+    for a in args {
+        seen[usize::from(a.index)] += 1;
+    }
+    if seen.iter().all(|&n| n <= 1) {
+        vec![args.to_vec()]
+    } else {
+        args.iter().map(|a| vec![*a]).collect()
+    }
+}
+
+fn known_max(p: &Profile, arches: &[ScmpArch]) -> KnownMax {
+    let max_on = |arch: ScmpArch| -> Option<u32> {
+        p.syscalls
+            .iter()
+            .flat_map(|r| r.names.iter())
+            .filter_map(|n| ScmpSyscall::from_name_by_arch(n, arch).ok())
+            .map(|s| s.as_raw_syscall())
+            .filter(|&nr| nr >= 0)
+            .map(|nr| nr as u32)
+            .max()
+    };
+    KnownMax {
+        x86_64: max_on(ScmpArch::X8664).or(Some(0)),
+        x32: arches
+            .contains(&ScmpArch::X32)
+            .then(|| max_on(ScmpArch::X32).unwrap_or(bpf::X32_SYSCALL_BIT)),
+        i386: arches
+            .contains(&ScmpArch::X86)
+            .then(|| max_on(ScmpArch::X86).unwrap_or(0)),
+    }
+}
+
+/// The syscall to hand libseccomp, if it exists on at least one of the filter's arches.
+fn resolve(name: &str, arches: &[ScmpArch]) -> Option<ScmpSyscall> {
+    let exists = arches.iter().any(|&arch| {
+        ScmpSyscall::from_name_by_arch(name, arch).is_ok_and(|s| s.as_raw_syscall() >= 0)
+    });
+    if !exists {
+        return None;
+    }
+    ScmpSyscall::from_name(name).ok()
+}
+
+/// `arg1 & 0xffffffff == 0x5412, arg0 == 2`: a rule's conditions for people.
+fn describe(args: &[ArgCmp]) -> String {
+    let one = |a: &ArgCmp| {
+        let op = match a.op {
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Eq => "==",
+            CmpOp::Ge => ">=",
+            CmpOp::Gt => ">",
+            CmpOp::MaskedEq => {
+                return format!("arg{} & {:#x} == {:#x}", a.index, a.value, a.value_two);
+            }
+        };
+        format!("arg{} {op} {:#x}", a.index, a.value)
+    };
+    args.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
+fn arch_label(arch: ScmpArch) -> &'static str {
+    match arch {
+        ScmpArch::X86 => "i386",
+        ScmpArch::X32 => "x32",
+        _ => "x86_64",
+    }
+}
+
+fn to_scmp(action: Action) -> ScmpAction {
+    match action {
+        Action::Allow => ScmpAction::Allow,
+        Action::Log => ScmpAction::Log,
+        Action::Errno(n) => ScmpAction::Errno(i32::from(n)),
+        Action::Trace(n) => ScmpAction::Trace(n),
+        Action::Trap => ScmpAction::Trap,
+        Action::KillThread => ScmpAction::KillThread,
+        Action::KillProcess => ScmpAction::KillProcess,
+    }
+}
+
+fn to_compare(a: &ArgCmp) -> ScmpArgCompare {
+    let index = u32::from(a.index);
+    match a.op {
+        CmpOp::Ne => ScmpArgCompare::new(index, ScmpCompareOp::NotEqual, a.value),
+        CmpOp::Lt => ScmpArgCompare::new(index, ScmpCompareOp::Less, a.value),
+        CmpOp::Le => ScmpArgCompare::new(index, ScmpCompareOp::LessOrEqual, a.value),
+        CmpOp::Eq => ScmpArgCompare::new(index, ScmpCompareOp::Equal, a.value),
+        CmpOp::Ge => ScmpArgCompare::new(index, ScmpCompareOp::GreaterEqual, a.value),
+        CmpOp::Gt => ScmpArgCompare::new(index, ScmpCompareOp::Greater, a.value),
+        // Docker: `value` is the mask and `valueTwo` the expected result.
+        CmpOp::MaskedEq => {
+            ScmpArgCompare::new(index, ScmpCompareOp::MaskedEqual(a.value), a.value_two)
+        }
+    }
+}
+
+fn libseccomp_error(
+    origin: &str,
+    what: String,
+) -> impl FnOnce(libseccomp::error::SeccompError) -> SeccompError {
+    let origin = origin.to_string();
+    move |source| SeccompError::Libseccomp {
+        origin,
+        what,
+        source,
+    }
+}
+
+fn new_filter(
+    default: Action,
+    bad_arch: ScmpAction,
+    arches: &[ScmpArch],
+    origin: &str,
+) -> Result<ScmpFilterContext, SeccompError> {
+    let err = |what: &str| libseccomp_error(origin, what.to_string());
+    let mut ctx = ScmpFilterContext::new(to_scmp(default)).map_err(err("creating a filter"))?;
+    ctx.set_act_badarch(bad_arch)
+        .map_err(err("setting the bad-architecture action"))?;
+    // A binary tree of syscall numbers instead of a linear list: fewer instructions per call.
+    ctx.set_ctl_optimize(2)
+        .map_err(err("enabling binary-tree optimisation"))?;
+    for &arch in arches {
+        if !ctx
+            .is_arch_present(arch)
+            .map_err(err("checking an architecture"))?
+        {
+            ctx.add_arch(arch).map_err(err("adding an architecture"))?;
+        }
+    }
+    Ok(ctx)
+}
+
+fn add(
+    ctx: &mut ScmpFilterContext,
+    name: &str,
+    syscall: ScmpSyscall,
+    action: Action,
+    args: &[ArgCmp],
+    origin: &str,
+) -> Result<(), SeccompError> {
+    let compares: Vec<ScmpArgCompare> = args.iter().map(to_compare).collect();
+    ctx.add_rule_conditional(to_scmp(action), syscall, &compares)
+        .map_err(libseccomp_error(
+            origin,
+            format!("adding the rule for {name}"),
+        ))?;
+    Ok(())
+}
+
+/// libseccomp 2.5 has no in-memory export, so the program goes through an anonymous file.
+fn export(ctx: &ScmpFilterContext, origin: &str) -> Result<Vec<Insn>, SeccompError> {
+    let io_err = |source| SeccompError::Export {
+        origin: origin.to_string(),
+        source,
+    };
+    let mut file = tempfile::tempfile().map_err(io_err)?;
+    ctx.export_bpf(&file)
+        .map_err(libseccomp_error(origin, "exporting the BPF program".into()))?;
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_err)?;
+    bpf::decode(&bytes).ok_or_else(|| {
+        io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "truncated BPF instruction",
+        ))
+    })
+}
+
+/// The running kernel's version, for `minKernel`.
+fn kernel_version() -> Option<KernelVersion> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    KernelVersion::parse(release.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::seccomp::bpf::eval::{
+        SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS, SyscallData, evaluate_stack,
+    };
+    use crate::runtime::seccomp::bpf::{
+        AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, SECCOMP_RET_ERRNO, X32_SYSCALL_BIT,
+    };
+    use std::path::Path;
+
+    const EPERM: u32 = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    const ENOSYS: u32 = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+    fn nr(name: &str) -> u32 {
+        ScmpSyscall::from_name_by_arch(name, ScmpArch::X8664)
+            .unwrap()
+            .as_raw_syscall() as u32
+    }
+
+    /// The verdict of the compiled filter stack for an x86_64 syscall.
+    fn verdict(filter: &CompiledFilter, name: &str, args: [u64; 6]) -> u32 {
+        let data = SyscallData {
+            nr: nr(name),
+            arch: AUDIT_ARCH_X86_64,
+            args,
+        };
+        evaluate_stack(&filter.programs, &data).expect("a program the evaluator understands")
+    }
+
+    fn default_filter(caps: &[Capability]) -> CompiledFilter {
+        compile(&SeccompProfile::builtin_default(), caps).unwrap()
+    }
+
+    /// Every syscall the issue says must be blocked, and a set of argument vectors to try each
+    /// with (zeros, all ones, and a few typical values), so an argument filter cannot hide an
+    /// allow.
+    const MUST_BLOCK: &[&str] = &[
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "open_by_handle_at",
+        "kexec_load",
+        "kexec_file_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "fsopen",
+        "fsmount",
+        "fsconfig",
+        "move_mount",
+        "open_tree",
+        "mount_setattr",
+        "setns",
+        "ptrace",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "syslog",
+        "settimeofday",
+        "clock_settime",
+        "adjtimex",
+        "process_vm_readv",
+        "process_vm_writev",
+        "quotactl",
+        "acct",
+        "lookup_dcookie",
+        "nfsservctl",
+        "uselib",
+        "name_to_handle_at",
+    ];
+
+    fn arg_vectors() -> Vec<[u64; 6]> {
+        vec![
+            [0; 6],
+            [u64::MAX; 6],
+            [1, 1, 1, 1, 1, 1],
+            [0xffff_ffff; 6],
+            [2, 3, 0, 0, 0, 0],
+        ]
+    }
+
+    #[test]
+    fn must_block_syscalls_are_never_allowed_whatever_the_arguments() {
+        for caps in [
+            &[][..],
+            &[Capability::CAP_CHOWN, Capability::CAP_NET_BIND_SERVICE][..],
+        ] {
+            let filter = default_filter(caps);
+            for name in MUST_BLOCK {
+                for args in arg_vectors() {
+                    let v = verdict(&filter, name, args);
+                    assert_eq!(v, EPERM, "{name}{args:?} must be EPERM, got {v:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn must_block_syscalls_are_named_so_they_never_get_enosys() {
+        let profile = SeccompProfile::builtin_default();
+        let named: Vec<&str> = profile
+            .profile()
+            .unwrap()
+            .syscalls
+            .iter()
+            .flat_map(|r| r.names.iter().map(String::as_str))
+            .collect();
+        for name in MUST_BLOCK {
+            assert!(
+                named.contains(name),
+                "{name} should be listed in the default profile"
+            );
+        }
+    }
+
+    #[test]
+    fn vm86_exists_only_on_i386_which_the_default_profile_kills() {
+        assert!(
+            ScmpSyscall::from_name_by_arch("vm86", ScmpArch::X8664)
+                .unwrap()
+                .as_raw_syscall()
+                < 0
+        );
+        let filter = default_filter(&[]);
+        assert_eq!(filter.summary().architectures, ["x86_64"]);
+        let vm86 = ScmpSyscall::from_name_by_arch("vm86", ScmpArch::X86)
+            .unwrap()
+            .as_raw_syscall();
+        let data = SyscallData {
+            nr: vm86 as u32,
+            arch: AUDIT_ARCH_I386,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&filter.programs, &data),
+            Some(SECCOMP_RET_KILL_PROCESS)
+        );
+        // i386 getpid through int 0x80 is killed too: the whole ABI is refused.
+        let data = SyscallData {
+            nr: 20,
+            arch: AUDIT_ARCH_I386,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&filter.programs, &data),
+            Some(SECCOMP_RET_KILL_PROCESS)
+        );
+        // So is x32 (same arch token, syscall numbers with bit 30).
+        let data = SyscallData {
+            nr: X32_SYSCALL_BIT | 39,
+            arch: AUDIT_ARCH_X86_64,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&filter.programs, &data),
+            Some(SECCOMP_RET_KILL_PROCESS)
+        );
+    }
+
+    #[test]
+    fn ordinary_syscalls_are_allowed() {
+        let filter = default_filter(&[]);
+        for name in [
+            "read",
+            "write",
+            "openat",
+            "execve",
+            "mmap",
+            "futex",
+            "getpid",
+            "exit_group",
+            "rt_sigaction",
+            "epoll_wait",
+            "bind",
+            "listen",
+            "accept4",
+            "statx",
+            "getrandom",
+            "fchmodat2",
+            "rseq",
+            "wait4",
+            "pipe2",
+        ] {
+            assert_eq!(verdict(&filter, name, [0; 6]), SECCOMP_RET_ALLOW, "{name}");
+        }
+    }
+
+    #[test]
+    fn clone_unshare_and_clone3_are_filtered_by_namespace_flags() {
+        let filter = default_filter(&[]);
+        let thread_flags = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM
+            | libc::CLONE_SETTLS
+            | libc::CLONE_PARENT_SETTID
+            | libc::CLONE_CHILD_CLEARTID) as u64;
+        assert_eq!(
+            verdict(&filter, "clone", [thread_flags, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            verdict(&filter, "clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        for ns in [
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWCGROUP,
+        ] {
+            let flags = ns as u64 | libc::SIGCHLD as u64;
+            assert_eq!(
+                verdict(&filter, "clone", [flags, 0, 0, 0, 0, 0]),
+                EPERM,
+                "clone {ns:#x}"
+            );
+            assert_eq!(
+                verdict(&filter, "unshare", [ns as u64, 0, 0, 0, 0, 0]),
+                EPERM,
+                "unshare {ns:#x}"
+            );
+        }
+        assert_eq!(
+            verdict(
+                &filter,
+                "unshare",
+                [libc::CLONE_NEWTIME as u64, 0, 0, 0, 0, 0]
+            ),
+            EPERM
+        );
+        assert_eq!(
+            verdict(
+                &filter,
+                "unshare",
+                [libc::CLONE_FILES as u64, 0, 0, 0, 0, 0]
+            ),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(verdict(&filter, "clone3", [0; 6]), ENOSYS);
+    }
+
+    #[test]
+    fn tiocsti_and_tioclinux_are_carved_out_of_ioctl_even_with_high_bits_set() {
+        let filter = default_filter(&[]);
+        assert_eq!(
+            filter.programs.len(),
+            2,
+            "the carve-outs need the second filter"
+        );
+        let tiocsti = libc::TIOCSTI;
+        let tioclinux = 0x541C;
+        assert_eq!(
+            verdict(&filter, "ioctl", [0, libc::TCGETS, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        for cmd in [
+            tiocsti,
+            tioclinux,
+            (1 << 32) | tiocsti,
+            u64::MAX << 32 | tioclinux,
+        ] {
+            assert_eq!(
+                verdict(&filter, "ioctl", [0, cmd, 0, 0, 0, 0]),
+                EPERM,
+                "ioctl {cmd:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn sockets_allow_unix_inet_and_route_netlink_but_not_raw_or_packet() {
+        let filter = default_filter(&[]);
+        let sock = |domain: i32, ty: i32, proto: i32| {
+            verdict(
+                &filter,
+                "socket",
+                [domain as u64, ty as u64, proto as u64, 0, 0, 0],
+            )
+        };
+        let nonblock = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        assert_eq!(sock(libc::AF_UNIX, libc::SOCK_STREAM, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            sock(libc::AF_INET, libc::SOCK_STREAM | nonblock, 0),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(sock(libc::AF_INET6, libc::SOCK_DGRAM, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            sock(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE
+            ),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            sock(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP),
+            EPERM
+        );
+        assert_eq!(sock(libc::AF_INET6, libc::SOCK_RAW | nonblock, 0), EPERM);
+        assert_eq!(sock(libc::AF_PACKET, libc::SOCK_RAW, 0x300), EPERM);
+        assert_eq!(sock(libc::AF_PACKET, libc::SOCK_DGRAM, 0), EPERM);
+        assert_eq!(
+            sock(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_NETFILTER),
+            EPERM
+        );
+        assert_eq!(sock(libc::AF_VSOCK, libc::SOCK_STREAM, 0), EPERM);
+        assert_eq!(
+            verdict(&filter, "socketpair", [libc::AF_UNIX as u64, 1, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            verdict(&filter, "socketpair", [libc::AF_INET as u64, 1, 0, 0, 0, 0]),
+            EPERM
+        );
+    }
+
+    #[test]
+    fn personality_allows_only_safe_personas() {
+        let filter = default_filter(&[]);
+        for ok in [0u64, 8, 0x20000, 0x20008, 0xffff_ffff] {
+            assert_eq!(
+                verdict(&filter, "personality", [ok, 0, 0, 0, 0, 0]),
+                SECCOMP_RET_ALLOW,
+                "{ok:#x}"
+            );
+        }
+        // READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, PER_BSD.
+        for bad in [0x0400000u64, 0x0040000, 0x6] {
+            assert_eq!(
+                verdict(&filter, "personality", [bad, 0, 0, 0, 0, 0]),
+                EPERM,
+                "{bad:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn syscalls_newer_than_the_profile_get_enosys_and_known_unlisted_ones_eperm() {
+        let filter = default_filter(&[]);
+        let max = filter.summary().known_max.x86_64.unwrap();
+        assert!(max >= nr("fchmodat2"), "fchmodat2 is named, max {max}");
+        let data = |n: u32| SyscallData {
+            nr: n,
+            arch: AUDIT_ARCH_X86_64,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&filter.programs, &data(max + 1)),
+            Some(ENOSYS)
+        );
+        assert_eq!(evaluate_stack(&filter.programs, &data(1000)), Some(ENOSYS));
+        // `sysfs` is older than the profile and not listed: EPERM, not ENOSYS.
+        assert_eq!(verdict(&filter, "sysfs", [0; 6]), EPERM);
+    }
+
+    #[test]
+    fn capability_conditions_follow_docker() {
+        let without = default_filter(&[]);
+        let with = default_filter(&[Capability::CAP_SYS_CHROOT]);
+        assert_eq!(verdict(&without, "chroot", [0; 6]), EPERM);
+        assert_eq!(verdict(&with, "chroot", [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    fn compile_json(json: &str, caps: &[Capability]) -> Result<CompiledFilter, SeccompError> {
+        let p = SeccompProfile::from_json(json.as_bytes(), Path::new("/p.json")).unwrap();
+        compile(&p, caps)
+    }
+
+    #[test]
+    fn docker_style_includes_excludes_and_same_index_or() {
+        let json = r#"{
+          "defaultAction": "SCMP_ACT_ERRNO",
+          "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+          "syscalls": [
+            {"names": ["read", "exit_group", "chown32"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+            {"names": ["kexec_load"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "99.0"}},
+            {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38, "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["clone3"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["sync_file_range2"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["ppc64le"]}},
+            {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64", "x32"]}},
+            {"names": ["mkdir"], "action": "SCMP_ACT_ALLOW", "excludes": {"arches": ["amd64"]}},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+            {"names": ["not_a_syscall"], "action": "SCMP_ACT_ALLOW"}
+          ]
+        }"#;
+        let plain = compile_json(json, &[]).unwrap();
+        assert_eq!(plain.summary().architectures, ["x86_64", "i386", "x32"]);
+        assert_eq!(verdict(&plain, "ptrace", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&plain, "kexec_load", [0; 6]), EPERM);
+        assert_eq!(verdict(&plain, "bpf", [0; 6]), EPERM);
+        assert_eq!(verdict(&plain, "clone3", [0; 6]), ENOSYS);
+        assert_eq!(verdict(&plain, "arch_prctl", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&plain, "mkdir", [0; 6]), EPERM);
+        assert_eq!(
+            verdict(&plain, "personality", [0, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            verdict(&plain, "personality", [8, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(verdict(&plain, "personality", [9, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(
+            verdict(&plain, "socket", [2, 1, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(verdict(&plain, "socket", [40, 1, 0, 0, 0, 0]), EPERM);
+        assert_eq!(plain.summary().unknown_names, ["not_a_syscall"]);
+        assert_eq!(plain.summary().rules_skipped_by_conditions, 5);
+        // i386 is allowed by this profile: its syscalls go through the filter, not the kill.
+        let i386_chown32 = ScmpSyscall::from_name_by_arch("chown32", ScmpArch::X86)
+            .unwrap()
+            .as_raw_syscall();
+        let data = SyscallData {
+            nr: i386_chown32 as u32,
+            arch: AUDIT_ARCH_I386,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&plain.programs, &data),
+            Some(SECCOMP_RET_ALLOW)
+        );
+
+        let admin = compile_json(json, &[Capability::CAP_SYS_ADMIN]).unwrap();
+        assert_eq!(verdict(&admin, "bpf", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&admin, "clone3", [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn conflicting_and_unexpressible_rules_are_errors() {
+        let conflict = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["read"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["read"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#;
+        let err = compile_json(conflict, &[]).unwrap_err().to_string();
+        assert!(err.contains("/p.json") && err.contains("read"), "{err}");
+        let dropped = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38},
+            {"names":["clone3"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#;
+        let err = compile_json(dropped, &[]).unwrap_err().to_string();
+        assert!(err.contains("clone3"), "{err}");
+    }
+
+    #[test]
+    fn allow_by_default_profiles_get_no_enosys_prefix() {
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["keyctl"],"action":"SCMP_ACT_ERRNO"}]}"#;
+        let filter = compile_json(json, &[]).unwrap();
+        assert_eq!(verdict(&filter, "keyctl", [0; 6]), EPERM);
+        assert_eq!(verdict(&filter, "read", [0; 6]), SECCOMP_RET_ALLOW);
+        let data = SyscallData {
+            nr: 1000,
+            arch: AUDIT_ARCH_X86_64,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&filter.programs, &data),
+            Some(SECCOMP_RET_ALLOW)
+        );
+    }
+
+    #[test]
+    fn unconfined_compiles_to_nothing() {
+        let filter = compile(&SeccompProfile::unconfined(), &[]).unwrap();
+        assert!(filter.programs.is_empty());
+        assert!(filter.is_unconfined());
+    }
+
+    #[test]
+    fn summary_counts_the_default_profile() {
+        let s = default_filter(&[]).summary().clone();
+        assert!(s.allowed > 250, "{}", s.allowed);
+        assert!(
+            s.allowed_with_args >= 5,
+            "clone unshare personality socket socketpair"
+        );
+        assert_eq!(s.other_actions, [("clone3".to_string(), Action::Errno(38))]);
+        assert_eq!(s.carve_outs.len(), 2);
+        assert!(s.denied_explicitly.contains(&"keyctl".to_string()));
+        assert!(s.unknown_names.is_empty(), "{:?}", s.unknown_names);
+        assert!(s.absent_on_arches.is_empty(), "{:?}", s.absent_on_arches);
+        assert_eq!(s.instructions.len(), 2);
+    }
+}

@@ -1,0 +1,296 @@
+//! Seccomp: which syscalls the container may make.
+//!
+//! Profiles are Docker's JSON format ([`profile`]); rsafe's own default
+//! (`policies/seccomp/default.json`) is an allowlist: EPERM for everything it does not name,
+//! ENOSYS for syscalls newer than it, only the x86_64 ABI (i386 and x32 syscalls kill the
+//! process). [`compile`] turns a profile into BPF programs with libseccomp *before* the final
+//! fork; [`CompiledFilter::load`] installs them with nothing but the seccomp(2) syscall, as the
+//! very last step before execve.
+
+mod bpf;
+mod compile;
+mod profile;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use bpf::KnownMax;
+pub use compile::compile;
+pub use profile::{
+    Action, ArgCmp, BUILTIN_PROFILES, CmpOp, Condition, FilterFlag, KernelVersion, Profile, Rule,
+    SeccompProfile, errno_name,
+};
+
+/// Why a profile could not be read, compiled or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("cannot read seccomp profile {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no seccomp profile named {name:?} (builtin: default, unconfined; or a path to a Docker-format JSON file)"
+    )]
+    UnknownProfile { name: String },
+    #[error("seccomp profile {origin}: {source}")]
+    Json {
+        origin: String,
+        source: serde_json::Error,
+    },
+    #[error("seccomp profile {origin}: {field}: {problem}")]
+    Invalid {
+        origin: String,
+        field: String,
+        problem: String,
+    },
+    #[error(
+        "seccomp profile {origin}: {syscall} has two unconditional rules with different actions ({first} and {second})"
+    )]
+    Conflict {
+        origin: String,
+        syscall: String,
+        first: Action,
+        second: Action,
+    },
+    #[error(
+        "seccomp profile {origin}: {syscall} has an unconditional `{unconditional}` rule and conditional allow rules; libseccomp would silently drop the conditional ones, so the profile is refused"
+    )]
+    Unexpressible {
+        origin: String,
+        syscall: String,
+        unconditional: Action,
+    },
+    #[error("seccomp profile {origin}: libseccomp failed {what}: {source}")]
+    Libseccomp {
+        origin: String,
+        what: String,
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("seccomp profile {origin}: cannot export the BPF program: {source}")]
+    Export {
+        origin: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "seccomp profile {origin}: the filter has {instructions} BPF instructions, more than the kernel's limit of 4096"
+    )]
+    TooLarge { origin: String, instructions: usize },
+    #[error("seccomp filters are compiled for x86_64 hosts only; this host is {arch}")]
+    UnsupportedHost { arch: &'static str },
+    #[error("cannot load the seccomp filter: {source}{hint}")]
+    Load {
+        source: std::io::Error,
+        hint: &'static str,
+    },
+}
+
+/// BPF programs ready to install, with a summary of what they do. Programs are installed in
+/// order; the kernel runs all of them on every syscall and keeps the most restrictive verdict.
+#[derive(Debug, Clone)]
+pub struct CompiledFilter {
+    programs: Vec<Vec<libc::sock_filter>>,
+    flags: u32,
+    summary: SeccompSummary,
+}
+
+/// What a compiled profile does, for `rsafe policy show` and `rsafe run -v`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeccompSummary {
+    /// The profile's file, builtin name, or `unconfined`.
+    pub origin: String,
+    /// No filter at all.
+    pub unconfined: bool,
+    pub default_action: Option<Action>,
+    /// ABIs the filter lets through to its rules (x86_64, and i386/x32 if the profile says so);
+    /// syscalls from any other ABI kill the process.
+    pub architectures: Vec<String>,
+    /// Architectures the profile names that cannot run here (left out of the filter).
+    pub ignored_architectures: Vec<String>,
+    /// Syscalls allowed whatever their arguments.
+    pub allowed: usize,
+    /// Syscalls allowed only for some argument values (clone, socket, …).
+    pub allowed_with_args: usize,
+    /// Unconditional rules with an action other than allow or the default (clone3 → ENOSYS).
+    pub other_actions: Vec<(String, Action)>,
+    /// Conditional denials loaded as the second filter: `ioctl(arg1 & 0xffffffff == 0x5412) → errno EPERM`.
+    pub carve_outs: Vec<String>,
+    /// Syscalls the profile lists with the default action: documentation, nothing to compile.
+    pub denied_explicitly: Vec<String>,
+    /// Rules left out by `includes`/`excludes` for these capabilities, arch and kernel.
+    pub rules_skipped_by_conditions: usize,
+    /// Names libseccomp does not know (newer than the library, or misspelt): ignored.
+    pub unknown_names: Vec<String>,
+    /// Names that exist, but not on any of the filter's architectures.
+    pub absent_on_arches: Vec<String>,
+    /// Per ABI, the highest syscall number the profile names; anything above gets ENOSYS.
+    pub known_max: KnownMax,
+    /// BPF instructions per program.
+    pub instructions: Vec<usize>,
+}
+
+impl SeccompSummary {
+    fn new(origin: &str, default_action: Action) -> Self {
+        SeccompSummary {
+            origin: origin.to_string(),
+            unconfined: false,
+            default_action: Some(default_action),
+            architectures: Vec::new(),
+            ignored_architectures: Vec::new(),
+            allowed: 0,
+            allowed_with_args: 0,
+            other_actions: Vec::new(),
+            carve_outs: Vec::new(),
+            denied_explicitly: Vec::new(),
+            rules_skipped_by_conditions: 0,
+            unknown_names: Vec::new(),
+            absent_on_arches: Vec::new(),
+            known_max: KnownMax::default(),
+            instructions: Vec::new(),
+        }
+    }
+
+    fn unconfined(origin: &str) -> Self {
+        SeccompSummary {
+            unconfined: true,
+            default_action: None,
+            ..Self::new(origin, Action::Allow)
+        }
+    }
+}
+
+impl fmt::Display for SeccompSummary {
+    /// Several lines, each starting with two spaces, for `rsafe policy show`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.unconfined {
+            return writeln!(
+                f,
+                "  UNCONFINED: no seccomp filter, every syscall is allowed"
+            );
+        }
+        let default = self
+            .default_action
+            .map_or_else(String::new, |a| a.to_string());
+        writeln!(f, "  profile:      {}", self.origin)?;
+        writeln!(f, "  default:      {default}")?;
+        writeln!(
+            f,
+            "  allowed:      {} syscalls, {} more only for some arguments",
+            self.allowed, self.allowed_with_args
+        )?;
+        for (name, action) in &self.other_actions {
+            writeln!(f, "  {:<13} {action}", format!("{name}:"))?;
+        }
+        for carve_out in &self.carve_outs {
+            writeln!(
+                f,
+                "  carve-out:    {carve_out} (second filter, wins over allow)"
+            )?;
+        }
+        if !self.denied_explicitly.is_empty() {
+            writeln!(
+                f,
+                "  denied:       {} syscalls listed explicitly",
+                self.denied_explicitly.len()
+            )?;
+        }
+        let mut abis = Vec::new();
+        for arch in &self.architectures {
+            let max = match arch.as_str() {
+                "x86_64" => self.known_max.x86_64,
+                "x32" => self.known_max.x32.map(|n| n & !bpf::X32_SYSCALL_BIT),
+                _ => self.known_max.i386,
+            };
+            match max {
+                Some(n) => abis.push(format!("{arch} (ENOSYS above nr {n})")),
+                None => abis.push(arch.clone()),
+            }
+        }
+        let no_enosys_prefix = matches!(self.default_action, Some(Action::Allow | Action::Log));
+        let abis = if no_enosys_prefix {
+            self.architectures.join(", ")
+        } else {
+            abis.join(", ")
+        };
+        writeln!(f, "  ABIs:         {abis}; any other ABI kills the process")?;
+        if !self.ignored_architectures.is_empty() {
+            writeln!(
+                f,
+                "  ignored:      {} (cannot run here)",
+                self.ignored_architectures.join(", ")
+            )?;
+        }
+        if self.rules_skipped_by_conditions > 0 {
+            writeln!(
+                f,
+                "  left out:     {} rule(s), by includes/excludes for these capabilities, arch and kernel",
+                self.rules_skipped_by_conditions
+            )?;
+        }
+        if !self.unknown_names.is_empty() {
+            writeln!(
+                f,
+                "  unknown:      {} (not known to libseccomp, ignored)",
+                self.unknown_names.join(", ")
+            )?;
+        }
+        if !self.absent_on_arches.is_empty() {
+            writeln!(
+                f,
+                "  absent:       {} names do not exist on these ABIs",
+                self.absent_on_arches.len()
+            )?;
+        }
+        let sizes: Vec<String> = self.instructions.iter().map(usize::to_string).collect();
+        writeln!(f, "  BPF:          {} instructions", sizes.join(" + "))
+    }
+}
+
+impl CompiledFilter {
+    /// What the filter does.
+    pub fn summary(&self) -> &SeccompSummary {
+        &self.summary
+    }
+
+    /// True when nothing will be loaded (`--seccomp unconfined`).
+    pub fn is_unconfined(&self) -> bool {
+        self.programs.is_empty()
+    }
+
+    /// Installs the programs with seccomp(2). Call last, right before execve: afterwards the
+    /// calls the runner still needs (mount, setns, …) are gone. Needs `no_new_privs` (or
+    /// CAP_SYS_ADMIN). Does not allocate; dropping `self` frees the programs.
+    pub fn load(self) -> Result<(), SeccompError> {
+        for program in &self.programs {
+            let prog = libc::sock_fprog {
+                // Bounded by MAX_INSNS (4096) in compile().
+                len: program.len() as u16,
+                filter: program.as_ptr().cast_mut(),
+            };
+            // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies
+            // the instructions and validates them before installing.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    self.flags,
+                    &prog as *const libc::sock_fprog,
+                )
+            };
+            if rc != 0 {
+                let source = if rc > 0 {
+                    std::io::Error::other(format!("thread {rc} could not be synchronised"))
+                } else {
+                    std::io::Error::last_os_error()
+                };
+                let hint = if source.raw_os_error() == Some(libc::EACCES) {
+                    " (set no_new_privs first, or hold CAP_SYS_ADMIN)"
+                } else {
+                    ""
+                };
+                return Err(SeccompError::Load { source, hint });
+            }
+        }
+        Ok(())
+    }
+}

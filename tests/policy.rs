@@ -1,0 +1,186 @@
+//! `rsafe policy list` and `rsafe policy show` on the real binary.
+mod support;
+
+use predicates::prelude::*;
+
+#[test]
+fn list_names_every_builtin_policy() {
+    let root = support::temp_root();
+    support::rsafe(root.path())
+        .args(["policy", "list"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("default")
+                .and(predicate::str::contains("strict"))
+                .and(predicate::str::contains("permissive")),
+        );
+}
+
+#[test]
+fn show_prints_the_effective_default_policy() {
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .args(["policy", "show"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for expected in [
+        "policy default (builtin policy default)",
+        "capabilities: 8 kept",
+        "CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID NET_BIND_SERVICE",
+        "default:      errno EPERM",
+        "clone3:       errno ENOSYS",
+        "ENOSYS above nr",
+        "any other ABI kills the process",
+        "landlock",
+        "/proc/kcore",
+        "read-only:      /proc/bus /proc/fs /proc/irq /proc/sys",
+        "limits:         memory unlimited, pids 4096, cpus unlimited",
+        "network:        none",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(text.contains("allowed:"), "{text}");
+    assert!(!text.contains("warning:"), "{text}");
+    // What this kernel enforces: with landlock (ABI 7 here) the line names the ABI.
+    match rsafe::runtime::landlock::kernel_abi() {
+        Some(abi) => assert!(text.contains(&format!("landlock ABI {abi}")), "{text}"),
+        None => assert!(text.contains("landlock unavailable"), "{text}"),
+    }
+}
+
+#[test]
+fn show_applies_the_override_flags_and_warns() {
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .args([
+            "policy",
+            "show",
+            "strict",
+            "--cap-add",
+            "CAP_NET_BIND_SERVICE",
+            "--cap-add",
+            "sys_admin",
+        ])
+        .args(["--seccomp", "unconfined"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("capabilities: 2 kept"), "{text}");
+    assert!(text.contains("NET_BIND_SERVICE SYS_ADMIN"), "{text}");
+    assert!(text.contains("UNCONFINED"), "{text}");
+    assert!(text.contains("warning: seccomp is unconfined"), "{text}");
+    assert!(
+        text.contains("warning: the container keeps SYS_ADMIN"),
+        "{text}"
+    );
+    assert!(text.contains("TCP bind:     none"), "{text}");
+}
+
+#[test]
+fn show_reads_a_policy_file_with_its_own_seccomp_profile() {
+    let root = support::temp_root();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.json"),
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,
+            "syscalls":[{"names":["read","write","exit_group"],"action":"SCMP_ACT_ALLOW"},
+                        {"names":["bpf"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}]}"#,
+    )
+    .unwrap();
+    let policy = dir.path().join("web.toml");
+    std::fs::write(
+        &policy,
+        "description = \"a web server\"\n[seccomp]\nprofile = \"web.json\"\n[landlock]\ntcp_bind = [8080, \"9000-9002\"]\n",
+    )
+    .unwrap();
+    let out = support::rsafe(root.path())
+        .arg("policy")
+        .arg("show")
+        .arg(&policy)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("policy web ("), "{text}");
+    assert!(text.contains("a web server"), "{text}");
+    assert!(text.contains("web.json"), "{text}");
+    assert!(text.contains("allowed:      3 syscalls"), "{text}");
+    assert!(text.contains("left out:     1 rule(s)"), "{text}");
+    assert!(
+        text.contains("TCP bind:     only 8080, 9000-9002"),
+        "{text}"
+    );
+    // Unset fields come from the default policy.
+    assert!(text.contains("capabilities: 8 kept"), "{text}");
+}
+
+#[test]
+fn errors_are_one_line_and_name_the_file_and_field() {
+    let root = support::temp_root();
+    support::rsafe(root.path())
+        .args(["policy", "show", "nope"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "rsafe: no policy named \"nope\"",
+        ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("bad.toml");
+    std::fs::write(
+        &policy,
+        "[capabilities]\nkeep = [\"CHOWN\", \"NET_BIND\"]\n",
+    )
+    .unwrap();
+    let out = support::rsafe(root.path())
+        .arg("policy")
+        .arg("show")
+        .arg(&policy)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&policy.display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains("capabilities.keep[1]") && stderr.contains("NET_BIND"),
+        "{stderr}"
+    );
+
+    support::rsafe(root.path())
+        .args(["policy", "show", "--cap-drop", "NOT_A_CAP"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--cap-drop \"NOT_A_CAP\": unknown capability",
+        ));
+
+    let profile = dir.path().join("broken.json");
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALOW"}]}"#).unwrap();
+    let out = support::rsafe(root.path())
+        .args(["policy", "show", "--seccomp"])
+        .arg(&profile)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("broken.json") && stderr.contains("syscalls[0].action"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unprivileged_user_can_show_policies() {
+    let root = support::temp_root();
+    let Some(mut cmd) = support::rsafe_as_test_user(root.path()) else {
+        support::have("root and the rsafe-test user", false);
+        return;
+    };
+    cmd.args(["policy", "show", "strict"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("capabilities: 0 kept")
+                .and(predicate::str::contains("TCP connect:  none")),
+        );
+}
