@@ -275,6 +275,10 @@ fn double_chroot_escape_fails() {
             caller,
             store,
             &[
+                // The escape needs chroot(2), which the default policy drops: give it back,
+                // so that what stops the escape is pivot_root, not a missing capability.
+                "--cap-add",
+                "SYS_CHROOT",
                 "-v",
                 &volume,
                 "-w",
@@ -607,15 +611,25 @@ fn rootless_limits_fall_back_to_rlimits_loudly() {
     let out = run_sh(
         Caller::User,
         store.path(),
-        &["--pids-limit", "10", "--memory", "64m", "--cpus", "1"],
+        &[
+            "--verbose",
+            "--pids-limit",
+            "10",
+            "--memory",
+            "64m",
+            "--cpus",
+            "1",
+        ],
         bomb,
     );
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("can't fork"), "{out:?}");
     for said in [
         "no writable cgroup",
-        "RLIMIT_NPROC=10",
+        "rsafe: limits: pids 10 via RLIMIT_NPROC=10",
+        "rsafe: warning: memory limit 67108864",
         "RLIMIT_AS=67108864",
+        "rsafe: warning: cpu limit 1: no writable cgroup",
         "NOT enforced",
     ] {
         assert!(out.stderr.contains(said), "missing {said:?}: {out:?}");
@@ -732,4 +746,162 @@ fn shell_words(cmd: &Command) -> String {
         })
         .collect();
     format!("env {} {}", env.join(" "), words.join(" "))
+}
+
+/// `/proc/self/status` fields of a shell in the container.
+fn status(
+    caller: Caller,
+    store: &Path,
+    flags: &[&str],
+) -> std::collections::HashMap<String, String> {
+    let out = run_sh(caller, store, flags, "cat /proc/self/status");
+    ok(&out, caller);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn capabilities_no_new_privs_and_seccomp_from_inside() {
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID NET_BIND_SERVICE: the default policy.
+    let default_caps = format!("{:016x}", 0b100_1111_1011);
+    for_each_caller(|caller, store| {
+        let st = status(caller, store, &[]);
+        assert_eq!(st["CapEff"], default_caps, "{caller:?}");
+        assert_eq!(st["CapBnd"], default_caps, "{caller:?}");
+        assert_eq!(st["CapInh"], "0000000000000000");
+        assert_eq!(st["CapAmb"], "0000000000000000");
+        assert_eq!(st["NoNewPrivs"], "1");
+        assert_eq!(st["Seccomp"], "2");
+        let st = status(caller, store, &["--policy", "strict"]);
+        assert_eq!(st["CapEff"], "0000000000000000", "{caller:?}");
+        assert_eq!(st["CapBnd"], "0000000000000000", "{caller:?}");
+        let st = status(
+            caller,
+            store,
+            &["--cap-drop", "ALL", "--cap-add", "NET_RAW"],
+        );
+        assert_eq!(st["CapEff"], format!("{:016x}", 1u64 << 13), "{caller:?}");
+        if caller != Caller::User {
+            let st = status(caller, store, &["--user", "1000"]);
+            assert_eq!(
+                st["CapEff"], "0000000000000000",
+                "{caller:?}: non-root keeps nothing"
+            );
+            assert_eq!(st["CapPrm"], "0000000000000000", "{caller:?}");
+        }
+        let st = status(caller, store, &["--seccomp", "unconfined"]);
+        assert_eq!(st["Seccomp"], "0", "{caller:?}: the control run");
+    });
+}
+
+#[test]
+fn nested_user_namespaces_and_dangerous_syscalls_are_refused() {
+    let Some(probe) = run_support::static_probe() else {
+        return;
+    };
+    let volume = format!("{}:/probe:ro", probe.parent().unwrap().display());
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let checks = [
+            "unshare_user",
+            "clone_newuser",
+            "keyctl",
+            "bpf",
+            "ptrace",
+            "fork",
+        ];
+        let mut args = vec![
+            "-v",
+            volume.as_str(),
+            rootfs.to_str().unwrap(),
+            "/probe/probe",
+        ];
+        args.extend(checks);
+        let out = run(caller, store, &args);
+        ok(&out, caller);
+        let results: std::collections::HashMap<&str, &str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .collect();
+        for denied in ["unshare_user", "clone_newuser", "keyctl", "bpf", "ptrace"] {
+            assert_eq!(
+                results.get(denied),
+                Some(&"EPERM"),
+                "{caller:?}: {denied}: {out:?}"
+            );
+        }
+        assert_eq!(results.get("fork"), Some(&"OK"), "{caller:?}: {out:?}");
+        // The control: without seccomp, a nested user namespace is possible.
+        let mut args = vec!["--seccomp", "unconfined"];
+        args.extend([
+            "-v",
+            volume.as_str(),
+            rootfs.to_str().unwrap(),
+            "/probe/probe",
+            "unshare_user",
+        ]);
+        let out = run(caller, store, &args);
+        assert_eq!(out.stdout.trim(), "unshare_user=OK", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn setuid_binaries_do_not_escalate() {
+    for_each_caller(|caller, store| {
+        if caller == Caller::User {
+            return; // only root exists in its single-id map: nobody to escalate from
+        }
+        let Some(rootfs) = run_support::rootfs_with_setuid_probe(caller) else {
+            return;
+        };
+        let rootfs = rootfs.to_str().unwrap();
+        let out = run(
+            caller,
+            store,
+            &["--user", "1000", rootfs, "/probe-suid", "euid"],
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout.trim(), "euid=1000", "{caller:?}: {out:?}");
+        // The control: the same binary as root of the container does run as root, so the
+        // set-uid bit is there and only no_new_privs holds it back.
+        let out = run(caller, store, &[rootfs, "/probe-suid", "euid"]);
+        assert_eq!(out.stdout.trim(), "euid=0", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn landlock_confines_writes_and_tcp_to_the_policy() {
+    let write = "echo x > /scratch/ok && echo SCRATCH; echo x > /dev/shm/f && echo SHM; true";
+    let listen = "timeout 1 nc -l -p 5000; echo rc=$?";
+    for_each_caller(|caller, store| {
+        // /dev/shm is a writable mount, but the strict policy gives landlock no rule for it.
+        let flags = ["--read-only", "--tmpfs", "/scratch", "--policy", "strict"];
+        let out = run_sh(caller, store, &flags, write);
+        ok(&out, caller);
+        assert_eq!(out.stdout, "SCRATCH\n", "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("Permission denied"), "{out:?}");
+        let out = run_sh(
+            caller,
+            store,
+            &["--read-only", "--tmpfs", "/scratch"],
+            write,
+        );
+        assert_eq!(
+            out.stdout, "SCRATCH\nSHM\n",
+            "{caller:?}: the control: {out:?}"
+        );
+        // TCP: strict allows no bind at all; default lets nc listen until timeout kills it.
+        let out = run_sh(caller, store, &["--policy", "strict"], listen);
+        assert_eq!(out.stdout.trim(), "rc=1", "{caller:?}: {out:?}");
+        let out = run_sh(caller, store, &[], listen);
+        assert_eq!(
+            out.stdout.trim(),
+            "rc=143",
+            "{caller:?}: the control: {out:?}"
+        );
+    });
 }

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::Global;
+use super::policy::{OverrideArgs, effective_policy};
 use crate::runtime::process::{self, Note, RunRequest};
-use crate::runtime::spec::{self, ImageDefaults, Limits, ProcessOverrides, RootfsSpec, Spec};
+use crate::runtime::spec::{
+    self, Confinement, ImageDefaults, Limits, NetworkMode, ProcessOverrides, RootfsSpec, Spec,
+};
 
 /// Run a command in a new container: its own user, mount, pid, ipc, uts, network, cgroup and
 /// time namespaces, an overlay root, and rsafe's init as pid 1. The exit code is the command's
@@ -64,9 +67,17 @@ pub struct RunArgs {
     /// CPU limit in CPUs (e.g. 1.5).
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
-    /// Network: none (own namespace, loopback only) or host.
-    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_network)]
-    pub network: spec::Network,
+    /// Network: none (own namespace, loopback only) or host (default: the policy's).
+    #[arg(long, value_name = "MODE", value_parser = parse_network)]
+    pub network: Option<NetworkMode>,
+    /// The confinement policy: a builtin name (default, strict, permissive) or a policy file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "default")]
+    pub policy: String,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
+    /// Fail instead of running when landlock cannot be fully enforced on this kernel.
+    #[arg(long)]
+    pub require_landlock: bool,
     /// Run rsafe's init as pid 1 (reaps zombies, forwards signals); false makes the command
     /// pid 1.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -86,8 +97,12 @@ fn parse_cpus(s: &str) -> Result<f64, String> {
     spec::parse_cpus(s).map_err(|e| e.to_string())
 }
 
-fn parse_network(s: &str) -> Result<spec::Network, String> {
-    s.parse().map_err(|e: spec::SpecError| e.to_string())
+fn parse_network(s: &str) -> Result<NetworkMode, String> {
+    match s {
+        "none" => Ok(NetworkMode::None),
+        "host" => Ok(NetworkMode::Host),
+        _ => Err("expected none or host".into()),
+    }
 }
 
 /// Runs the container and returns the workload's exit code.
@@ -123,6 +138,17 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for t in &args.tmpfs {
         mounts.push(spec::parse_tmpfs(t)?);
     }
+    let policy = effective_policy(&args.policy, &args.overrides)?;
+    let network = args.network.unwrap_or(policy.network);
+    let mut warnings = policy.warnings();
+    if network == NetworkMode::Host && policy.network != NetworkMode::Host {
+        warnings.push("the container shares the host's network (--network host)".to_string());
+    }
+    let limits = Limits {
+        memory: args.memory.or(policy.limits.memory),
+        pids: args.pids_limit.or(policy.limits.pids),
+        cpus: args.cpus.or(policy.limits.cpus),
+    };
     let spec = Spec {
         rootfs: RootfsSpec {
             lowers: vec![rootfs],
@@ -131,21 +157,12 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         process,
         hostname: args.hostname.clone(),
         mounts,
-        network: args.network,
-        limits: Limits {
-            memory: args.memory,
-            pids: args.pids_limit,
-            cpus: args.cpus,
-        },
+        network,
+        limits,
         init: args.init,
-        masked_paths: spec::DEFAULT_MASKED_PATHS
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        readonly_paths: spec::DEFAULT_READONLY_PATHS
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        masked_paths: policy.masked_paths.clone(),
+        readonly_paths: policy.readonly_paths.clone(),
+        confinement: Confinement::from_policy(&policy, args.require_landlock),
     };
     let request = RunRequest {
         spec,
@@ -160,6 +177,9 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         Note::Info(i) if verbose => eprintln!("rsafe: {i}"),
         Note::Info(_) => {}
     };
+    for w in warnings {
+        notify(Note::Warning(w));
+    }
     match process::run(request, &mut notify) {
         Ok(code) => Ok(code),
         Err(e) => {

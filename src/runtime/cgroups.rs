@@ -16,7 +16,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::spec::Limits;
+use super::policy::Limits;
 
 /// The CFS period rsafe uses for `--cpus`, in microseconds (the kernel's default).
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -379,6 +379,16 @@ pub fn cpu_quota(cpus: f64) -> u64 {
     ((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000)
 }
 
+/// The rlimit fallback and what to say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackPlan {
+    pub rlimits: Fallback,
+    /// Limits the rlimits enforce as well as a cgroup would (said with `--verbose`).
+    pub notes: Vec<String>,
+    /// Limits weakened or lost (always said).
+    pub warnings: Vec<String>,
+}
+
 /// The rlimits that stand in for a cgroup, set in the workload before it starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fallback {
@@ -389,31 +399,36 @@ pub struct Fallback {
 }
 
 impl Fallback {
-    /// The rlimits for `limits`, and one warning line per limit that is weakened or lost.
-    pub fn for_limits(limits: &Limits, why: &str) -> (Fallback, Vec<String>) {
+    /// The rlimits for `limits`, with what to tell the user: `notes` for a limit the rlimit
+    /// enforces as well (the pid limit: RLIMIT_NPROC counts the container user's processes
+    /// and threads, and a container runs as one user unless told otherwise), `warnings` for
+    /// one it weakens (memory: per process, not a total) or cannot enforce at all (CPU).
+    pub fn for_limits(limits: &Limits, why: &str) -> FallbackPlan {
+        let mut notes = Vec::new();
         let mut warnings = Vec::new();
         if let Some(n) = limits.pids {
-            warnings.push(format!(
-                "--pids-limit {n}: no writable cgroup ({why}); enforced with RLIMIT_NPROC={n} for the container's user instead"
+            notes.push(format!(
+                "limits: pids {n} via RLIMIT_NPROC={n} on the container's user (no writable cgroup: {why})"
             ));
         }
         if let Some(m) = limits.memory {
             warnings.push(format!(
-                "--memory {m}: no writable cgroup ({why}); enforced with RLIMIT_AS={m} per process instead (not a total)"
+                "memory limit {m}: no writable cgroup ({why}); enforced with RLIMIT_AS={m} per process instead (not a total)"
             ));
         }
         if let Some(c) = limits.cpus {
             warnings.push(format!(
-                "--cpus {c}: no writable cgroup ({why}); the CPU limit is NOT enforced"
+                "cpu limit {c}: no writable cgroup ({why}); the CPU limit is NOT enforced"
             ));
         }
-        (
-            Fallback {
+        FallbackPlan {
+            rlimits: Fallback {
                 nproc: limits.pids,
                 address_space: limits.memory,
             },
+            notes,
             warnings,
-        )
+        }
     }
 
     /// Applies the rlimits to the calling process (inherited by its children).
@@ -537,12 +552,15 @@ mod tests {
     fn quota_and_fallback() {
         assert_eq!(cpu_quota(1.5), 150_000);
         assert_eq!(cpu_quota(0.001), 1000);
-        let (fb, warnings) = Fallback::for_limits(&limits(), "rootless");
-        assert_eq!(fb.nproc, Some(50));
-        assert_eq!(fb.address_space, Some(64 << 20));
-        assert_eq!(warnings.len(), 3);
-        assert!(warnings[2].contains("NOT enforced"));
-        assert_eq!(Fallback::for_limits(&Limits::default(), "x").1.len(), 0);
+        let plan = Fallback::for_limits(&limits(), "rootless");
+        assert_eq!(plan.rlimits.nproc, Some(50));
+        assert_eq!(plan.rlimits.address_space, Some(64 << 20));
+        assert_eq!(plan.notes.len(), 1);
+        assert!(plan.notes[0].contains("RLIMIT_NPROC=50"));
+        assert_eq!(plan.warnings.len(), 2);
+        assert!(plan.warnings[1].contains("NOT enforced"));
+        let none = Fallback::for_limits(&Limits::default(), "x");
+        assert!(none.notes.is_empty() && none.warnings.is_empty());
     }
 
     #[test]

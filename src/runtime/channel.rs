@@ -40,9 +40,12 @@ pub enum Message {
     Go { lowers: usize, volumes: usize },
     /// Child → parent: the master side of the container's terminal (with -t), as a descriptor.
     Terminal,
-    /// Child → parent: the confinement applied to the workload, one line per mechanism, for
-    /// `--verbose`.
-    Confined { lines: Vec<String> },
+    /// Child → parent: the confinement applied to the workload, one line per mechanism (for
+    /// `--verbose`), and what fell short of the policy (always shown).
+    Confined {
+        lines: Vec<String>,
+        warnings: Vec<String>,
+    },
     /// Child → parent: the container could not be started; `code` is the exit code to use (125
     /// rsafe's failure, 126 cannot execute, 127 not found).
     Failed { code: i32, message: String },

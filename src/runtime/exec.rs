@@ -3,12 +3,19 @@
 //! 1. a session of its own, and stdio: the container's terminal (`-t`), or `/dev/null` as
 //!    stdin without `-i`;
 //! 2. the rlimit fallback for limits no cgroup could enforce;
-//! 3. the user: supplementary groups, gid, uid (with `PR_SET_KEEPCAPS`, so capabilities can
-//!    still be set for the new user afterwards);
-//! 4. the working directory (as the user, so its permissions apply);
-//! 5. every descriptor but 0-2 marked close-on-exec — including ones inherited from whoever
-//!    started rsafe — so no host file crosses into the container;
-//! 6. `execve`, after looking the program up in the container's `PATH`.
+//! 3. the user: supplementary groups, gid, uid, with `PR_SET_KEEPCAPS` so the permitted
+//!    capabilities survive the switch. The user comes *before* the capability drop because a
+//!    policy may keep neither CAP_SETUID nor CAP_SETGID (`strict`), and then no switch would
+//!    be possible afterwards;
+//! 4. capabilities: exactly the policy's list (bounding set first, ambient and inheritable
+//!    emptied), then `no_new_privs`, so nothing executed can gain any back;
+//! 5. the working directory (as the user, so its permissions apply), and the program looked
+//!    up in the container's `PATH`;
+//! 6. landlock (it would forbid mounts, so only now), then every descriptor but 0-2 marked
+//!    close-on-exec — including ones inherited from whoever started rsafe — so no host file
+//!    crosses into the container;
+//! 7. seccomp, the very last step: the filter would refuse the calls above;
+//! 8. `execve`.
 //!
 //! Signals blocked by rsafe are unblocked and dispositions Rust changed (SIGPIPE) restored.
 
@@ -21,9 +28,14 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::{Gid, Uid};
 
+use super::caps::{self, CapsError};
 use super::cgroups::Fallback;
 use super::channel::{Channel, Message};
+use super::landlock::{self, FsAccess, LandlockError, LandlockStatus, Level};
+use super::seccomp::{CompiledFilter, SeccompError};
+use super::spec::Confinement;
 use super::spec::ProcessSpec;
+
 use super::sys;
 use super::tty::{self, WinSize};
 use super::user::ExecUser;
@@ -48,6 +60,12 @@ pub enum ExecError {
     NotFound { cmd: String, path: String },
     #[error("exec {cmd}: {source}")]
     CannotExecute { cmd: String, source: io::Error },
+    #[error(transparent)]
+    Capabilities(CapsError),
+    #[error(transparent)]
+    Landlock(LandlockError),
+    #[error(transparent)]
+    Seccomp(SeccompError),
 }
 
 impl ExecError {
@@ -82,17 +100,22 @@ pub struct Workload<'a> {
     pub fallback: Option<Fallback>,
     pub hostname: &'a str,
     pub window: Option<WinSize>,
+    pub confinement: &'a Confinement,
+    /// Compiled by rsafe before the container was created (libseccomp allocates).
+    pub seccomp: Option<CompiledFilter>,
+    /// What landlock grants besides the policy's paths (the image, the writable places).
+    pub landlock_fs: FsAccess,
 }
 
-/// Runs steps 1–6 of the module documentation. Returns only on failure.
-pub fn exec(w: &Workload<'_>, chan: &Channel) -> ExecError {
+/// Runs the steps of the module documentation. Returns only on failure.
+pub fn exec(w: Workload<'_>, chan: &Channel) -> ExecError {
     match exec_inner(w, chan) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn exec_inner(w: &Workload<'_>, chan: &Channel) -> Result<std::convert::Infallible, ExecError> {
+fn exec_inner(mut w: Workload<'_>, chan: &Channel) -> Result<std::convert::Infallible, ExecError> {
     sys::reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(setup("unblock signals"))?;
@@ -135,27 +158,86 @@ fn exec_inner(w: &Workload<'_>, chan: &Channel) -> Result<std::convert::Infallib
         })?;
     }
 
-    switch_user(w)?;
+    switch_user(&w)?;
+    let conf = w.confinement;
+    caps::apply(&conf.capabilities).map_err(ExecError::Capabilities)?;
+    caps::set_no_new_privs().map_err(ExecError::Capabilities)?;
     // Changing credentials cleared the parent-death signal; the workload must die with init.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(setup("set the parent-death signal"))?;
 
-    let env = environment(w);
+    let env = environment(&w);
     std::env::set_current_dir(&w.process.cwd).map_err(|source| ExecError::Workdir {
         path: w.process.cwd.clone(),
         source,
     })?;
-
     let (program, args, env) = resolve_program(&w.process.args, &env)?;
+
+    let status = landlock::apply(&w.landlock_fs, &conf.landlock, conf.require_landlock)
+        .map_err(ExecError::Landlock)?;
+    let filter = w.seccomp.take();
+    report(chan, &w, &status, filter.as_ref());
     sys::cloexec_from(3).map_err(|source| ExecError::Setup {
         what: "close inherited descriptors",
         source,
     })?;
+    if let Some(filter) = filter {
+        filter.load().map_err(ExecError::Seccomp)?;
+    }
     let err = sys::execve(&program, &args, &env);
     Err(ExecError::CannotExecute {
         cmd: w.process.args[0].clone(),
         source: err,
     })
+}
+
+/// Tells rsafe what confinement is in force (shown with `--verbose`) and what fell short of
+/// the policy (always shown). Best effort: the workload starts even if rsafe cannot listen.
+fn report(
+    chan: &Channel,
+    w: &Workload<'_>,
+    landlock: &LandlockStatus,
+    filter: Option<&CompiledFilter>,
+) {
+    let conf = w.confinement;
+    let caps: Vec<String> = conf
+        .capabilities
+        .iter()
+        .map(|c| caps::short_name(*c))
+        .collect();
+    let seccomp = match filter {
+        Some(f) if !f.is_unconfined() => {
+            let s = f.summary();
+            format!(
+                "seccomp: profile {}, {} syscalls allowed ({} more by argument), default {}",
+                s.origin,
+                s.allowed,
+                s.allowed_with_args,
+                s.default_action
+                    .as_ref()
+                    .map_or_else(|| "allow".to_string(), |a| a.to_string())
+            )
+        }
+        _ => "seccomp: unconfined".to_string(),
+    };
+    let lines = vec![
+        format!("policy: {}", conf.policy),
+        format!(
+            "capabilities: {} (bounding = permitted = effective; inheritable and ambient empty); no_new_privs",
+            if caps.is_empty() {
+                "none".to_string()
+            } else {
+                caps.join(", ")
+            }
+        ),
+        seccomp,
+        landlock.to_string(),
+    ];
+    let mut warnings = Vec::new();
+    if landlock.level != Level::Full {
+        warnings.push(landlock.to_string());
+    }
+    let _ = chan.send(&Message::Confined { lines, warnings }, &[]);
 }
 
 /// Sets supplementary groups, gid and uid, keeping the permitted capabilities across the uid

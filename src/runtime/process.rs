@@ -35,6 +35,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+use ::caps::Capability;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -42,15 +43,18 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 use rustix::fs::{Mode, OFlags};
 
-use super::cgroups::{Cgroup, CgroupError, CgroupFs, Fallback};
+use super::caps;
+use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback};
 use super::channel::{self, Channel, ChannelError, Message};
 use super::exec::{self, ExecError, Workload};
 use super::idmap::{self, Caller, IdMap, IdMapError, SubIdFiles};
 use super::init;
+use super::landlock::FsAccess;
 use super::mounts::{self, MountError, Root};
 use super::namespaces::{self, NamespaceError, Namespaces};
 use super::rootfs::{self, OverlayDirs, RootfsError, SystemMounts};
-use super::spec::{MountSpec, Network, Spec};
+use super::seccomp::{self, CompiledFilter, SeccompError};
+use super::spec::{MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
 use super::sys;
 use super::tty::{self, RawMode, WinSize};
@@ -91,6 +95,8 @@ pub enum RunError {
     Channel(#[from] ChannelError),
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error("{0}")]
@@ -209,7 +215,7 @@ fn launch(
 ) -> Result<i32, RunError> {
     let spec = &req.spec;
     let ns = Namespaces {
-        network: spec.network == Network::None,
+        network: spec.network == NetworkMode::None,
     };
     let info = |notify: &mut dyn FnMut(Note), s: String| notify(Note::Info(s));
     info(
@@ -228,7 +234,7 @@ fn launch(
 
     // Limits: a cgroup, or the rlimit fallback, said out loud.
     let mut fallback = None;
-    if !spec.limits.is_empty() {
+    if !Controller::needed(&spec.limits).is_empty() {
         let created = CgroupFs::current().and_then(|fs| Cgroup::create(&fs, &dir.id, &spec.limits));
         match created {
             Ok(cg) => {
@@ -250,11 +256,14 @@ fn launch(
             }
             Err(CgroupError::Unavailable { controller, reason }) => {
                 let why = format!("{controller}: {reason}");
-                let (fb, warnings) = Fallback::for_limits(&spec.limits, &why);
-                for w in warnings {
+                let plan = Fallback::for_limits(&spec.limits, &why);
+                for n in plan.notes {
+                    notify(Note::Info(n));
+                }
+                for w in plan.warnings {
                     notify(Note::Warning(w));
                 }
-                fallback = Some(fb);
+                fallback = Some(plan.rlimits);
             }
             Err(e) => return Err(e.into()),
         }
@@ -316,6 +325,9 @@ fn launch(
         }
     }
 
+    // libseccomp allocates: compile here, load in the workload with nothing but seccomp(2).
+    let filter = seccomp::compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
+
     let window = if spec.process.terminal {
         tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
     } else {
@@ -343,6 +355,7 @@ fn launch(
         idmap: idmap.clone(),
         fallback,
         window,
+        seccomp: Some(filter),
         host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
         trees_from_parent: caller.is_root(),
     };
@@ -427,8 +440,8 @@ fn launch(
     info(
         notify,
         match spec.network {
-            Network::None => "network: none (own namespace, loopback only)".into(),
-            Network::Host => "network: host (not isolated)".into(),
+            NetworkMode::None => "network: none (own namespace, loopback only)".into(),
+            NetworkMode::Host => "network: host (not isolated)".into(),
         },
     );
 
@@ -576,9 +589,12 @@ impl Session {
             Some((Message::Failed { code, message }, _)) => {
                 self.failure.get_or_insert((code, message));
             }
-            Some((Message::Confined { lines }, _)) => {
+            Some((Message::Confined { lines, warnings }, _)) => {
                 for l in lines {
                     notify(Note::Info(l));
+                }
+                for w in warnings {
+                    notify(Note::Warning(w));
                 }
             }
             Some((Message::Terminal, fds)) => {
@@ -673,6 +689,8 @@ struct ChildConfig {
     idmap: IdMap,
     fallback: Option<Fallback>,
     window: Option<WinSize>,
+    /// The compiled seccomp filter, loaded by the workload as its very last step.
+    seccomp: Option<CompiledFilter>,
     /// The parent's descriptors the child inherited and must not keep.
     host_fds: [RawFd; 2],
     /// Whether Go carries the layer and volume trees (root) or the child opens them (rootless).
@@ -716,7 +734,7 @@ fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildE
 }
 
 /// The container's first process: set up, then become init (or the workload itself).
-fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
+fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
     for fd in cfg.host_fds {
         let _ = nix::unistd::close(fd);
     }
@@ -743,9 +761,12 @@ fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
         fallback: cfg.fallback,
         hostname: cfg.spec.hostname.as_deref().unwrap_or_default(),
         window: cfg.window,
+        confinement: &cfg.spec.confinement,
+        seccomp: cfg.seccomp.take(),
+        landlock_fs: landlock_access(&cfg.spec),
     };
     if !cfg.spec.init {
-        let err = exec::exec(&workload, &chan);
+        let err = exec::exec(workload, &chan);
         return failed(&chan, err.into());
     }
     // Signals stay blocked from here into the fork; the workload unblocks its own.
@@ -757,7 +778,7 @@ fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
     match unsafe { nix::unistd::fork() } {
         Err(e) => failed(&chan, step("fork the workload")(e)),
         Ok(ForkResult::Child) => {
-            let err = exec::exec(&workload, &chan);
+            let err = exec::exec(workload, &chan);
             let code = failed(&chan, err.into());
             // SAFETY: _exit ends the forked process without running the parent's atexit
             // handlers or flushing buffers it shares with init.
@@ -765,12 +786,42 @@ fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
         }
         Ok(ForkResult::Parent { child }) => {
             drop(chan);
+            // Init only waits and forwards signals: it keeps CAP_KILL (to signal a workload
+            // running as another user) and nothing else, and can never gain more.
+            let _ = caps::apply(&[Capability::CAP_KILL]);
+            let _ = caps::set_no_new_privs();
             // Init keeps nothing of the host: only stdio stays open.
             let _ = sys::close_from(3);
             let _ = rustix::thread::set_name(c"rsafe-init");
             let _ = sys::set_process_title("rsafe-init");
             init::supervise(child)
         }
+    }
+}
+
+/// What landlock lets the workload touch besides the policy's own paths: the image read and
+/// execute, and the writable places read-write. A writable root is the container's own
+/// writable layer, so all of it is; with `--read-only` only tmpfs mounts and read-write
+/// volumes are.
+fn landlock_access(spec: &Spec) -> FsAccess {
+    if !spec.rootfs.read_only {
+        return FsAccess {
+            read_exec: Vec::new(),
+            read_write: vec![PathBuf::from("/")],
+        };
+    }
+    let writable = spec.mounts.iter().filter_map(|m| match m {
+        MountSpec::Bind {
+            target,
+            read_only: false,
+            ..
+        }
+        | MountSpec::Tmpfs { target, .. } => Some(PathBuf::from(target)),
+        MountSpec::Bind { .. } => None,
+    });
+    FsAccess {
+        read_exec: vec![PathBuf::from("/")],
+        read_write: writable.collect(),
     }
 }
 
@@ -806,7 +857,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     if let Some(name) = &spec.hostname {
         namespaces::set_hostname(name)?;
     }
-    if spec.network == Network::None {
+    if spec.network == NetworkMode::None {
         namespaces::loopback_up()?;
     }
 
@@ -846,7 +897,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     rootfs::mount_system(
         &root,
         &SystemMounts {
-            own_network: spec.network == Network::None,
+            own_network: spec.network == NetworkMode::None,
             tty_gid: cfg.idmap.host_gid(5).map(|_| 5),
             masked_paths: &spec.masked_paths,
             readonly_paths: &spec.readonly_paths,

@@ -5,40 +5,20 @@
 //! directories (bottom → top; a plain rootfs directory is a list of one) and
 //! [`ImageDefaults`] the parts of the config that shape the process. Docker's merge rules apply:
 //! arguments replace `Cmd`, `--entrypoint` replaces `Entrypoint` and drops `Cmd`, `-e` and
-//! `--env-file` override the image's variables by name.
+//! `--env-file` override the image's variables by name. The policy contributes the
+//! [`Confinement`], the masked and read-only paths, and default limits and network.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+
+use ::caps::Capability;
+
+use super::landlock::LandlockPolicy;
+use super::policy::Policy;
+pub use super::policy::{Limits, NetworkMode};
+use super::seccomp::SeccompProfile;
 
 /// The default `PATH` when neither the image nor the flags set one (Docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Paths under `/proc` and `/sys` hidden from the container (Docker's list): files get
-/// `/dev/null` bound over them, directories an empty read-only tmpfs. They leak host details
-/// (kcore, keys, timers, firmware) or offer host-wide knobs.
-pub const DEFAULT_MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Paths under `/proc` made read-only (Docker's list): host-wide kernel settings.
-pub const DEFAULT_READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
 
 /// What can be wrong with the request itself (before anything is started).
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +63,43 @@ pub struct Spec {
     pub hostname: Option<String>,
     /// Volumes and tmpfs mounts, mounted in this order after the standard ones.
     pub mounts: Vec<MountSpec>,
-    pub network: Network,
+    pub network: NetworkMode,
     pub limits: Limits,
     /// Whether rsafe's init is pid 1 (the default) or the workload is.
     pub init: bool,
-    /// See [`DEFAULT_MASKED_PATHS`].
+    /// Paths in `/proc` and `/sys` hidden behind `/dev/null` or an empty read-only tmpfs
+    /// (kernel memory, keyrings, timers: host details and host-wide knobs).
     pub masked_paths: Vec<String>,
-    /// See [`DEFAULT_READONLY_PATHS`].
+    /// Paths in `/proc` made read-only (kernel tunables).
     pub readonly_paths: Vec<String>,
+    pub confinement: Confinement,
+}
+
+/// How the workload is confined: what the policy (and `--cap-add`, `--cap-drop`,
+/// `--seccomp`) says, applied in the container right before `execve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confinement {
+    /// The policy's name, for `--verbose`.
+    pub policy: String,
+    /// Kept in the bounding, permitted and effective sets; everything else is dropped.
+    pub capabilities: Vec<Capability>,
+    pub seccomp: SeccompProfile,
+    pub landlock: LandlockPolicy,
+    /// `--require-landlock`: less than full landlock enforcement is an error.
+    pub require_landlock: bool,
+}
+
+impl Confinement {
+    /// The confinement `policy` describes.
+    pub fn from_policy(policy: &Policy, require_landlock: bool) -> Confinement {
+        Confinement {
+            policy: policy.name.clone(),
+            capabilities: policy.capabilities.clone(),
+            seccomp: policy.seccomp.clone(),
+            landlock: policy.landlock.clone(),
+            require_landlock,
+        }
+    }
 }
 
 /// The container's root filesystem.
@@ -144,44 +153,6 @@ impl MountSpec {
         match self {
             MountSpec::Bind { target, .. } | MountSpec::Tmpfs { target, .. } => target,
         }
-    }
-}
-
-/// The network the container sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Network {
-    /// A network namespace of its own with only loopback: no way out.
-    #[default]
-    None,
-    /// The host's network namespace (no isolation of sockets or abstract UNIX sockets).
-    Host,
-}
-
-impl FromStr for Network {
-    type Err = SpecError;
-    fn from_str(s: &str) -> Result<Self, SpecError> {
-        match s {
-            "none" => Ok(Network::None),
-            "host" => Ok(Network::Host),
-            _ => Err(invalid("network", s, "expected none or host")),
-        }
-    }
-}
-
-/// Resource limits; each `None` is unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Limits {
-    /// Bytes of memory (the cgroup's hard limit; without cgroup, RLIMIT_AS per process).
-    pub memory: Option<u64>,
-    /// Number of processes and threads.
-    pub pids: Option<u64>,
-    /// CPUs' worth of time per period (1.5 = one and a half CPUs).
-    pub cpus: Option<f64>,
-}
-
-impl Limits {
-    pub fn is_empty(&self) -> bool {
-        self.memory.is_none() && self.pids.is_none() && self.cpus.is_none()
     }
 }
 
@@ -679,7 +650,7 @@ mod tests {
     }
 
     #[test]
-    fn tmpfs_and_hostname_and_network() {
+    fn tmpfs_and_hostname() {
         assert_eq!(
             parse_tmpfs("/tmp:size=64m,mode=1777").unwrap(),
             MountSpec::Tmpfs {
@@ -695,8 +666,6 @@ mod tests {
         for bad in ["", "a b", "x/y", &"a".repeat(65)] {
             assert!(check_hostname(bad).is_err());
         }
-        assert_eq!("host".parse::<Network>().unwrap(), Network::Host);
-        assert!("bridge".parse::<Network>().is_err());
     }
 
     #[test]

@@ -193,3 +193,39 @@ int main(int argc, char **argv) {
         fs::remove_file(&src).unwrap();
     }))
 }
+
+/// The confinement probe (`tests/support/confine_probe.c`) linked statically, so it runs in
+/// a busybox root: `probe CHECK...` prints `NAME=RESULT` lines.
+pub fn static_probe() -> Option<PathBuf> {
+    if !have("a C compiler with static libc (cc -static)", tool("cc")) {
+        return None;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/confine_probe.c");
+    let dir = fixture("probe-confine-static", |dir| {
+        fs::create_dir_all(dir).unwrap();
+        sh(Command::new("cc")
+            .args(["-static", "-O1", "-o"])
+            .arg(dir.join("probe"))
+            .arg(&src));
+    });
+    Some(dir.join("probe"))
+}
+
+/// A copy of `caller`'s rootfs with the static probe at `/probe-suid`, set-uid and owned by the
+/// rootfs owner (container root).
+pub fn rootfs_with_setuid_probe(caller: Caller) -> Option<PathBuf> {
+    let probe = static_probe()?;
+    let base = caller.rootfs();
+    let name = format!("{}-setuid", base.file_name().unwrap().to_string_lossy());
+    Some(fixture(&name, |dest| {
+        sh(Command::new("cp").arg("-a").arg(&base).arg(dest));
+        let target = dest.join("probe-suid");
+        fs::copy(&probe, &target).unwrap();
+        let meta = fs::metadata(dest).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        sh(Command::new("chown")
+            .arg(format!("{}:{}", meta.uid(), meta.gid()))
+            .arg(&target));
+        sh(Command::new("chmod").arg("4755").arg(&target));
+    }))
+}
