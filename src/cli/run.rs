@@ -1,6 +1,7 @@
 //! `rsafe run`: run a command in a container made from a rootfs directory.
 #![forbid(unsafe_code)]
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -172,9 +173,14 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         remove: args.rm,
     };
     let verbose = global.verbose;
+    // Never panic on a closed stderr (`rsafe run … 2>&1 | head`): the container must still be
+    // waited for and cleaned up.
+    let say = |line: String| {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
     let mut notify = |note: Note| match note {
-        Note::Warning(w) => eprintln!("rsafe: warning: {w}"),
-        Note::Info(i) if verbose => eprintln!("rsafe: {i}"),
+        Note::Warning(w) => say(format!("rsafe: warning: {w}")),
+        Note::Info(i) if verbose => say(format!("rsafe: {i}")),
         Note::Info(_) => {}
     };
     for w in warnings {
@@ -185,7 +191,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         Err(e) => {
             // The container's own failure codes (126, 127) are the result, not rsafe's 125.
             let code = e.exit_code();
-            eprintln!("rsafe: {e}");
+            say(format!("rsafe: {e}"));
             Ok(code)
         }
     }
