@@ -905,3 +905,64 @@ fn landlock_confines_writes_and_tcp_to_the_policy() {
         );
     });
 }
+
+#[test]
+fn ps_lists_and_rm_removes_containers() {
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| {
+            let out = caller.command(store).args(args).output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let out = run_sh(caller, store, &["--name", "done"], "exit 4");
+        assert_eq!(out.code, 4);
+        let rootfs = caller.rootfs();
+        let mut running = caller
+            .command(store)
+            .args(["run", "--name", "busy"])
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", "echo up; sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        running.stdout.take().unwrap().read_exact(&mut up).unwrap();
+
+        let (code, ps, _) = rsafe(&["ps"]);
+        assert_eq!(code, 0);
+        assert!(
+            ps.lines().any(|l| l.contains("busy") && l.ends_with("Up")),
+            "{caller:?}: {ps}"
+        );
+        assert!(!ps.contains("done"), "{ps}");
+        let (_, all, _) = rsafe(&["ps", "-a"]);
+        assert!(
+            all.lines()
+                .any(|l| l.contains("done") && l.ends_with("Exited (4)")),
+            "{all}"
+        );
+
+        let (code, _, err) = rsafe(&["rm", "busy"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("is running"), "{err}");
+        let (code, _, err) = rsafe(&["rm", "-f", "busy", "done"]);
+        assert_eq!(code, 0, "{caller:?}: {err}");
+        assert_eq!(running.wait().unwrap().code(), Some(137), "{caller:?}");
+        let (_, all, _) = rsafe(&["ps", "-a"]);
+        assert_eq!(
+            all.lines().count(),
+            1,
+            "{caller:?}: only the header is left: {all}"
+        );
+        assert_eq!(
+            std::fs::read_dir(store.join("containers")).unwrap().count(),
+            0
+        );
+        let (code, _, err) = rsafe(&["rm", "nosuch"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("no container"), "{err}");
+    });
+}

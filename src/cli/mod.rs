@@ -17,6 +17,8 @@ pub mod history;
 pub mod images;
 pub mod inspect;
 pub mod load;
+pub mod ps;
+pub mod rm;
 pub mod rmi;
 pub mod run;
 
@@ -57,6 +59,8 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(run::RunArgs),
+    Ps(ps::PsArgs),
+    Rm(rm::RmArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
     /// Pull an image from a registry into the store.
@@ -97,6 +101,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
     match command {
         Command::Run(args) => run::run(args, &global),
+        Command::Ps(args) => ps::run(args, &global),
+        Command::Rm(args) => rm::run(args, &global),
         Command::Policy(args) => policy::run(args),
         #[cfg(feature = "registry")]
         Command::Pull(args) => pull::run(args, &global),
