@@ -966,3 +966,34 @@ fn ps_lists_and_rm_removes_containers() {
         assert!(err.contains("no container"), "{err}");
     });
 }
+
+#[test]
+fn the_runners_environment_never_reaches_the_container() {
+    // Shaped like a passwd line for root, so a lookup that read it would take HOME from it.
+    let secret = "x:x:0:0:x:/LEAKED-SECRET:/bin/sh";
+    for_each_caller(|caller, store| {
+        let rootfs = run_support::rootfs_with_passwd_from_environ(caller);
+        let out = caller
+            .command(store)
+            .env("RSAFE_TEST_SECRET", secret)
+            .args(["run"])
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", "echo HOME=$HOME; cat /proc/1/environ; env"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Init cannot even open its own /proc/self/environ from the container (the file of a
+        // non-dumpable process belongs to the host's root), so the run may end right there;
+        // either way nothing of the secret appears.
+        match out.status.code() {
+            Some(0) => assert!(stdout.starts_with("HOME=/\n"), "{caller:?}: {stdout}"),
+            Some(125) => assert!(stderr.contains("/etc/passwd"), "{caller:?}: {stderr}"),
+            other => panic!("{caller:?}: exit {other:?}: {stdout} {stderr}"),
+        }
+        assert!(
+            !stdout.contains("LEAKED") && !stderr.contains("LEAKED"),
+            "{caller:?}: {stdout} {stderr}"
+        );
+    });
+}

@@ -792,8 +792,6 @@ fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
             let _ = caps::set_no_new_privs();
             // Init keeps nothing of the host: only stdio stays open.
             let _ = sys::close_from(3);
-            let _ = rustix::thread::set_name(c"rsafe-init");
-            let _ = sys::set_process_title("rsafe-init");
             init::supervise(child)
         }
     }
@@ -837,6 +835,9 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     }
     let mut fds = fds.into_iter();
 
+    // Nothing of rsafe's command line or environment stays readable in this process.
+    sys::scrub_process_memory("rsafe-init").map_err(step("scrub the command line"))?;
+    let _ = rustix::thread::set_name(c"rsafe-init");
     become_root(&cfg.idmap)?;
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(step("set the parent-death signal"))?;

@@ -197,17 +197,20 @@ pub fn close_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Overwrites this process's command line as `/proc/<pid>/cmdline` shows it (what `ps` prints)
-/// with `title`: rsafe's own command line names host paths the container must not learn.
-/// The kernel reads the command line from the argument area at the top of the stack
-/// (`arg_start`..`arg_end` in `/proc/self/stat`); it is the process's own memory.
-pub fn set_process_title(title: &str) -> io::Result<()> {
+/// Overwrites what `/proc/<pid>/cmdline` and `/proc/<pid>/environ` show of this process:
+/// the command line becomes `title`, the environment empty. rsafe's own command line names host
+/// paths, and its environment may hold anything of the host's (tokens included); the
+/// container's init is a copy of rsafe, and a hostile image could point a file init reads
+/// (`/etc/passwd`) at `/proc/self/environ`. The kernel shows the argument and environment
+/// areas at the top of the stack (`arg_start`..`arg_end`, `env_start`..`env_end` in
+/// `/proc/self/stat`); they are the process's own memory.
+pub fn scrub_process_memory(title: &str) -> io::Result<()> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     let after = stat
         .rfind(')')
         .map(|i| &stat[i + 2..])
         .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
-    // Fields 48 and 49 of stat; `after` starts at field 3.
+    // Fields 48-51 of stat; `after` starts at field 3.
     let field = |n: usize| -> io::Result<usize> {
         after
             .split(' ')
@@ -215,21 +218,25 @@ pub fn set_process_title(title: &str) -> io::Result<()> {
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
     };
-    let (start, end) = (field(48)?, field(49)?);
-    if end <= start {
-        return Ok(());
-    }
-    let len = end - start;
+    let (arg_start, arg_end) = (field(48)?, field(49)?);
+    let (env_start, env_end) = (field(50)?, field(51)?);
     let bytes = title.as_bytes();
-    let n = bytes.len().min(len - 1);
-    // SAFETY: [start, end) is this process's argument area, part of its own writable stack
-    // mapping, as the kernel reports it. No Rust reference points into it (the standard
-    // library keeps only raw pointers to argv and copies on use). The last byte stays NUL so
-    // the kernel reads exactly this area.
-    unsafe {
-        let area = start as *mut u8;
-        std::ptr::write_bytes(area, 0, len);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), area, n);
+    for (start, end, text) in [(arg_start, arg_end, bytes), (env_start, env_end, &b""[..])] {
+        if end <= start {
+            continue;
+        }
+        let len = end - start;
+        let n = text.len().min(len - 1);
+        // SAFETY: [start, end) is this process's argument or environment area, part of its own
+        // writable stack mapping, as the kernel reports it. No Rust reference points into it
+        // (the standard library keeps raw argv pointers and copies on use; libc's `environ`
+        // points at these strings, which become empty, never dangling). The last byte stays
+        // NUL so the kernel reads exactly this area.
+        unsafe {
+            let area = start as *mut u8;
+            std::ptr::write_bytes(area, 0, len);
+            std::ptr::copy_nonoverlapping(text.as_ptr(), area, n);
+        }
     }
     Ok(())
 }

@@ -229,3 +229,18 @@ pub fn rootfs_with_setuid_probe(caller: Caller) -> Option<PathBuf> {
         sh(Command::new("chmod").arg("4755").arg(&target));
     }))
 }
+
+/// A copy of `caller`'s rootfs whose `/etc/passwd` is a symlink to `/proc/self/environ`: a
+/// hostile image fishing for the runner's environment through the user lookup.
+pub fn rootfs_with_passwd_from_environ(caller: Caller) -> PathBuf {
+    let base = caller.rootfs();
+    let name = format!(
+        "{}-passwd-environ",
+        base.file_name().unwrap().to_string_lossy()
+    );
+    fixture(&name, |dest| {
+        sh(Command::new("cp").arg("-a").arg(&base).arg(dest));
+        fs::remove_file(dest.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/environ", dest.join("etc/passwd")).unwrap();
+    })
+}
