@@ -5,6 +5,7 @@
 //!
 //! - [`spec`]: what to run, merged from the image config, the flags and the [`policy`];
 //! - [`process`]: the processes that start a container and the order of every step;
+//!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk;
 //! - [`caps`], [`landlock`], [`seccomp`]: confinement applied to the workload;
@@ -13,6 +14,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod channel;
+pub mod container;
 pub mod exec;
 pub mod idmap;
 pub mod init;
@@ -23,6 +25,7 @@ pub mod policy;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod session;
 pub mod spec;
 pub mod state;
 pub mod sys;
