@@ -997,3 +997,49 @@ fn the_runners_environment_never_reaches_the_container() {
         );
     });
 }
+
+#[test]
+fn the_container_dies_with_rsafe() {
+    if !run_support::userns_works() {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = support::temp_root();
+        let mut proc = caller
+            .command(store.path())
+            .arg("run")
+            .arg(caller.rootfs())
+            .args(["/bin/sh", "-c", "echo up; sleep 60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        proc.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        let children = |pid: u32| -> Vec<u32> {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        let init = children(proc.id());
+        assert_eq!(
+            init.len(),
+            1,
+            "{caller:?}: rsafe has one child, the container's init"
+        );
+        let workload = children(init[0]);
+        assert_eq!(workload.len(), 1, "{caller:?}");
+        proc.kill().unwrap();
+        proc.wait().unwrap();
+        let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !(gone(init[0]) && gone(workload[0])) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            gone(init[0]) && gone(workload[0]),
+            "{caller:?}: the container outlived rsafe"
+        );
+    }
+}

@@ -90,7 +90,15 @@ impl Session {
             return Ok(());
         };
         match chan.recv()? {
-            None => self.chan = None,
+            None => {
+                // The workload has started: from now on the host terminal is the container's.
+                // (Raw mode waits until here so that rsafe's own messages, `--verbose` ones
+                // included, still print on a normal terminal.)
+                self.chan = None;
+                if self.terminal.is_some() && self.relay_stdin && self.failure.is_none() {
+                    self.raw = RawMode::enter().map_err(io_err("raw mode"))?;
+                }
+            }
             Some((Message::Failed { code, message }, _)) => {
                 self.failure.get_or_insert((code, message));
             }
@@ -105,9 +113,6 @@ impl Session {
             Some((Message::Terminal, fds)) => {
                 if let Some(master) = fds.into_iter().next() {
                     self.terminal = Some(master);
-                    if self.relay_stdin {
-                        self.raw = RawMode::enter().map_err(io_err("raw mode"))?;
-                    }
                 }
             }
             Some((other, _)) => {
@@ -149,6 +154,7 @@ impl Session {
 
     /// After the container ended: the last messages and terminal output.
     fn drain(&mut self, notify: &mut dyn FnMut(Note)) -> Result<(), RunError> {
+        self.relay_stdin = false;
         while self.chan.is_some() {
             self.read_message(notify)?;
         }
