@@ -10,6 +10,7 @@ PKGS=(
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes
+  openssh-client                              # tests: real SSH keys for the secret scanner
   mmdebstrap hyperfine zstd jq curl ca-certificates
 )
 missing=()

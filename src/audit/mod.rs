@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod finding;
+pub mod secrets;
 
 pub use finding::{Evidence, Finding, LayerProvenance, Location, Severity};

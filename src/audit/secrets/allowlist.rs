@@ -1,0 +1,176 @@
+//! Allowlists: what looks like a secret but is not one. Placeholders (`changeme`, `${TOKEN}`,
+//! `<your-key>`), documentation keys (`AKIAIOSFODNN7EXAMPLE`), commented-out examples and
+//! assignments whose name says "checksum" rather than "secret". A CI gate that cries wolf gets
+//! switched off, so these matter as much as the rules.
+
+use std::collections::HashSet;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+use super::rules::compile_regex;
+
+/// `[allow]` (global) or `[rule.allow]` as written in the rules file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAllow {
+    /// The secret contains one of these (ASCII case-insensitive): `example`, `dummy`, …
+    #[serde(default)]
+    stopwords: Vec<String>,
+    /// The secret is exactly one of these known documentation values.
+    #[serde(default)]
+    values: Vec<String>,
+    /// A regex matching the secret (anchor it with `^…$` to match the whole value).
+    #[serde(default)]
+    regexes: Vec<String>,
+    /// A regex matching the rule's whole match (e.g. an encrypted key header).
+    #[serde(default)]
+    match_regexes: Vec<String>,
+    /// A regex matching the line the match starts on (e.g. a comment).
+    #[serde(default)]
+    line_regexes: Vec<String>,
+    /// A regex matching the assignment's name, the rule's `(?P<key>…)` group.
+    #[serde(default)]
+    key_regexes: Vec<String>,
+    /// Per rule only: whether the global stopwords apply too (default true).
+    global_stopwords: Option<bool>,
+}
+
+/// A compiled allowlist.
+#[derive(Debug, Default)]
+pub(crate) struct Allowlist {
+    stopwords: Option<AhoCorasick>,
+    values: HashSet<Vec<u8>>,
+    regexes: Vec<Regex>,
+    match_regexes: Vec<Regex>,
+    line_regexes: Vec<Regex>,
+    key_regexes: Vec<Regex>,
+    /// Copied to the rule's matcher: whether global stopwords apply to it.
+    pub global_stopwords: bool,
+}
+
+/// What an allowlist looks at for one candidate.
+pub(crate) struct Candidate<'a> {
+    pub secret: &'a [u8],
+    pub whole_match: &'a [u8],
+    pub line: &'a [u8],
+    pub key: Option<&'a [u8]>,
+}
+
+impl Allowlist {
+    /// Compiles `raw`; the error is the problem, without the rule (the caller adds it).
+    pub fn compile(raw: &RawAllow) -> Result<Allowlist, String> {
+        let stopwords = if raw.stopwords.is_empty() {
+            None
+        } else {
+            if raw.stopwords.iter().any(String::is_empty) {
+                return Err("allow.stopwords has an empty stopword".into());
+            }
+            let ac = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&raw.stopwords)
+                .map_err(|e| format!("allow.stopwords: {e}"))?;
+            Some(ac)
+        };
+        let regexes = |field: &str, list: &[String]| -> Result<Vec<Regex>, String> {
+            list.iter()
+                .map(|p| compile_regex(p).map_err(|e| format!("bad regex in allow.{field}: {e}")))
+                .collect()
+        };
+        Ok(Allowlist {
+            stopwords,
+            values: raw.values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            regexes: regexes("regexes", &raw.regexes)?,
+            match_regexes: regexes("match_regexes", &raw.match_regexes)?,
+            line_regexes: regexes("line_regexes", &raw.line_regexes)?,
+            key_regexes: regexes("key_regexes", &raw.key_regexes)?,
+            global_stopwords: raw.global_stopwords.unwrap_or(true),
+        })
+    }
+
+    /// Whether this allowlist lets the candidate go (it is not a finding). `stopwords` is false
+    /// when the rule opted out of this (global) list's stopwords.
+    pub fn allows(&self, c: &Candidate<'_>, stopwords: bool) -> bool {
+        if self.values.contains(c.secret) {
+            return true;
+        }
+        if stopwords
+            && self
+                .stopwords
+                .as_ref()
+                .is_some_and(|ac| ac.is_match(c.secret))
+        {
+            return true;
+        }
+        let any = |list: &[Regex], hay: &[u8]| list.iter().any(|r| r.is_match(hay));
+        any(&self.regexes, c.secret)
+            || any(&self.match_regexes, c.whole_match)
+            || any(&self.line_regexes, c.line)
+            || c.key.is_some_and(|k| any(&self.key_regexes, k))
+    }
+
+    /// Whether the line is needed at all (finding line bounds costs a scan both ways).
+    pub fn looks_at_lines(&self) -> bool {
+        !self.line_regexes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(toml_text: &str) -> Allowlist {
+        let raw: RawAllow = toml::from_str(toml_text).expect("valid allow table");
+        Allowlist::compile(&raw).expect("compiles")
+    }
+
+    fn secret(s: &str) -> Candidate<'_> {
+        Candidate {
+            secret: s.as_bytes(),
+            whole_match: s.as_bytes(),
+            line: s.as_bytes(),
+            key: None,
+        }
+    }
+
+    #[test]
+    fn stopwords_are_case_insensitive_substrings_and_can_be_opted_out_of() {
+        let a = allow("stopwords = ['example']");
+        assert!(a.allows(&secret("AKIAIOSFODNN7EXAMPLE"), true));
+        assert!(!a.allows(&secret("AKIAIOSFODNN7EXAMPLE"), false));
+        assert!(!a.allows(&secret("q7Zt2LmX9vBn4RcK"), true));
+    }
+
+    #[test]
+    fn each_target_is_checked_against_its_own_list() {
+        let a = allow(
+            r#"values = ['known']
+               regexes = ['^\$\{.*\}$']
+               match_regexes = ['ENCRYPTED']
+               line_regexes = ['^\s*#']
+               key_regexes = ['(?i)sha256']"#,
+        );
+        assert!(a.allows(&secret("known"), true));
+        assert!(!a.allows(&secret("knownx"), true));
+        assert!(a.allows(&secret("${TOKEN}"), true));
+        let c = |m: &'static str, l: &'static str, k: Option<&'static str>| Candidate {
+            secret: b"v4lue",
+            whole_match: m.as_bytes(),
+            line: l.as_bytes(),
+            key: k.map(str::as_bytes),
+        };
+        assert!(a.allows(&c("Proc-Type: 4,ENCRYPTED", "", None), true));
+        assert!(a.allows(&c("", "  # password = v4lue", None), true));
+        assert!(a.allows(&c("", "", Some("TOKEN_SHA256")), true));
+        assert!(!a.allows(&c("", "password = v4lue", Some("TOKEN")), true));
+    }
+
+    #[test]
+    fn a_bad_regex_names_its_field() {
+        let raw: RawAllow = toml::from_str("line_regexes = ['(']").expect("valid toml");
+        let e = Allowlist::compile(&raw).expect_err("bad regex");
+        assert!(e.starts_with("bad regex in allow.line_regexes: "), "{e}");
+    }
+}

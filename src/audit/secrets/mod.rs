@@ -1,0 +1,634 @@
+//! Secret detection: the engine that runs the rules of `policies/secrets.toml` over file content
+//! and config strings (`Env`, history `created_by`, labels, Dockerfile `ENV`/`ARG`, compose
+//! `environment:`, a process's environ).
+//!
+//! Per file, the work is kept small because the auditor runs this on every file of every layer:
+//! 1. file rules whose globs name the path (`.ssh/id_*`, `/etc/shadow`, `.npmrc`, …) run first,
+//!    on any content, binary or not;
+//! 2. content rules skip lock files and binary-looking files (a NUL byte in the first 8 KiB) and
+//!    see at most `max_scan_bytes` (4 MiB by default);
+//! 3. one Aho-Corasick pass over all rules' keywords decides which rules' regexes run at all;
+//! 4. each candidate secret is checked against allowlists (placeholders, documentation keys,
+//!    comments) and the rule's entropy threshold;
+//! 5. when two rules report the same bytes the higher `precedence` wins (a `ghp_` token in
+//!    `token=…` is a GitHub token, not a generic secret), and line/column are computed for the
+//!    survivors only.
+//!
+//! No secret ever leaves this module in clear: a [`SecretHit`] carries only redacted
+//! [`Evidence`].
+
+mod allowlist;
+mod entropy;
+mod files;
+mod rules;
+mod samples;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::audit::finding::{Evidence, Finding, Location, Severity};
+use allowlist::{Allowlist, Candidate};
+use files::{FileIndex, PathSet};
+use rules::{ContentRule, FileRule, Matcher, Settings};
+
+pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES, RuleInfo};
+pub use samples::SampleFailure;
+
+/// The builtin rules, compiled into the binary so the auditor needs no files at run time.
+const BUILTIN_RULES: &str = include_str!("../../../policies/secrets.toml");
+/// How errors in the builtin rules name their origin.
+const BUILTIN_ORIGIN: &str = "policies/secrets.toml (builtin)";
+
+/// What can go wrong loading a rules file. Each prints as one line naming the file and, for a
+/// rule problem, the rule id.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("{}: cannot read: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{}: {message}", origin.display())]
+    Syntax { origin: PathBuf, message: String },
+    #[error("{}: rule {rule}: {problem}", origin.display())]
+    Rule {
+        origin: PathBuf,
+        rule: String,
+        problem: String,
+    },
+}
+
+/// A compiled rule set, ready to scan. `Send + Sync`: one scanner is shared by every thread
+/// that walks layers.
+pub struct SecretScanner {
+    settings: Settings,
+    skip: PathSet,
+    vendored: PathSet,
+    allow: Allowlist,
+    content: Vec<ContentRule>,
+    files: Vec<FileRule>,
+    file_index: FileIndex,
+    prefilter: Prefilter,
+}
+
+/// One secret found: which rule, where in the scanned content, and redacted evidence. Holds no
+/// secret, so `Debug` is safe to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHit {
+    pub rule_id: String,
+    pub severity: Severity,
+    pub title: String,
+    /// 1-based line of the secret in the scanned content; `None` when the whole file is the
+    /// finding (a binary credentials database, a key file).
+    pub line: Option<u32>,
+    /// 1-based column (in characters) of the secret's first character on that line.
+    pub column: Option<u32>,
+    /// Always built by [`Evidence::secret`]: a short prefix, the length and a fingerprint.
+    pub evidence: Evidence,
+    pub remediation: String,
+}
+
+impl SecretHit {
+    /// The hit as a [`Finding`] at `location`. A [`Location::File`] that has no line yet gets the
+    /// hit's line and column.
+    pub fn into_finding(self, location: Location) -> Finding {
+        let location = match location {
+            Location::File {
+                path,
+                line: None,
+                column: None,
+            } => Location::File {
+                path,
+                line: self.line,
+                column: self.column,
+            },
+            other => other,
+        };
+        Finding {
+            rule: self.rule_id,
+            severity: self.severity,
+            title: self.title,
+            location,
+            evidence: Some(self.evidence),
+            remediation: self.remediation,
+        }
+    }
+}
+
+impl fmt::Debug for SecretScanner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretScanner")
+            .field("content_rules", &self.content.len())
+            .field("file_rules", &self.files.len())
+            .field("max_scan_bytes", &self.settings.max_scan_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretScanner {
+    /// The rules shipped with rsafe (`policies/secrets.toml`, compiled in).
+    pub fn builtin() -> Result<SecretScanner, SecretsError> {
+        Self::from_toml(BUILTIN_RULES, Path::new(BUILTIN_ORIGIN))
+    }
+
+    /// Compiles a rules file's text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<SecretScanner, SecretsError> {
+        let set = rules::compile(text, origin)?;
+        let file_index = FileIndex::build(&set.files).map_err(|problem| SecretsError::Rule {
+            origin: origin.to_path_buf(),
+            rule: "[[file]] paths".into(),
+            problem,
+        })?;
+        let prefilter = Prefilter::build(&set.content).map_err(|problem| SecretsError::Rule {
+            origin: origin.to_path_buf(),
+            rule: "keywords".into(),
+            problem,
+        })?;
+        Ok(SecretScanner {
+            settings: set.settings,
+            skip: set.skip,
+            vendored: set.vendored,
+            allow: set.allow,
+            content: set.content,
+            files: set.files,
+            file_index,
+            prefilter,
+        })
+    }
+
+    /// Reads and compiles a rules file.
+    pub fn from_file(path: &Path) -> Result<SecretScanner, SecretsError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| SecretsError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// How many leading bytes of a file are scanned (`settings.max_scan_bytes`): a caller that
+    /// reads files need not read more.
+    pub fn max_scan_bytes(&self) -> u64 {
+        self.settings.max_scan_bytes
+    }
+
+    /// Overrides `settings.max_scan_bytes` (e.g. from a command-line flag); 0 is taken as 1.
+    pub fn with_max_scan_bytes(mut self, bytes: u64) -> SecretScanner {
+        self.settings.max_scan_bytes = bytes.max(1);
+        self
+    }
+
+    /// Whether any rule may care about the file at `path` of `size` bytes. False only when
+    /// nothing can match (empty files; lock files, images and archives no file rule names), so
+    /// a walker can skip reading it.
+    pub fn wants_path(&self, path: &str, size: u64) -> bool {
+        if size == 0 {
+            return false;
+        }
+        let path = files::normalize(path);
+        self.file_index.may_match(&path) || !self.skip.is_match(&path)
+    }
+
+    /// Scans one file's content (at most `max_scan_bytes` of it): the file rules that name
+    /// `path` (the in-image path) and, for text files, the content rules.
+    pub fn scan_file(&self, path: &str, content: &[u8]) -> Vec<SecretHit> {
+        let content = self.capped(content);
+        if content.is_empty() {
+            return Vec::new();
+        }
+        let path = files::normalize(path);
+        let vendored = self.vendored.is_match(&path);
+        let mut found = Vec::new();
+        for r in self.file_index.rules_for(&path, &self.files) {
+            if !vendored || self.files[r].vendored {
+                self.run_file_rule(r, content, &mut found);
+            }
+        }
+        if !self.skip.is_match(&path) && !self.looks_binary(content) {
+            self.run_content_rules(content, vendored, &mut found);
+        }
+        self.finish(content, found)
+    }
+
+    /// Scans a piece of config text (an `Env` entry `NAME=value`, a history `created_by`, a
+    /// label, a Dockerfile `ENV`/`ARG`, a compose `environment:` entry, a process environ) with
+    /// the content rules.
+    ///
+    /// Several entries may be given at once separated by newlines or NUL bytes (a raw
+    /// `/proc/PID/environ`); a NUL ends an entry like a newline does.
+    pub fn scan_text(&self, text: &str) -> Vec<SecretHit> {
+        let content = self.capped(text.as_bytes());
+        let lines;
+        let content = if content.contains(&0) {
+            lines = content
+                .iter()
+                .map(|&b| if b == 0 { b'\n' } else { b })
+                .collect::<Vec<u8>>();
+            &lines[..]
+        } else {
+            content
+        };
+        let mut found = Vec::new();
+        self.run_content_rules(content, false, &mut found);
+        self.finish(content, found)
+    }
+
+    /// Every rule, content rules first, in file order (for `rsafe rules`).
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.content
+            .iter()
+            .map(|r| r.info.clone())
+            .chain(self.files.iter().map(|r| r.info.clone()))
+            .collect()
+    }
+
+    /// Checks every rule's `leaks` and `safe` samples: each leak must be reported by exactly its
+    /// own rule, no safe sample by any rule. Empty when all hold.
+    pub fn check_samples(&self) -> Vec<SampleFailure> {
+        samples::check(self, &self.content, &self.files)
+    }
+
+    fn capped<'a>(&self, content: &'a [u8]) -> &'a [u8] {
+        let cap = usize::try_from(self.settings.max_scan_bytes).unwrap_or(usize::MAX);
+        &content[..content.len().min(cap)]
+    }
+
+    fn looks_binary(&self, content: &[u8]) -> bool {
+        content[..content.len().min(self.settings.binary_probe_bytes)].contains(&0)
+    }
+
+    fn run_file_rule(&self, r: usize, content: &[u8], found: &mut Vec<Found>) {
+        let rule = &self.files[r];
+        let origin = Origin {
+            rule: RuleRef::File(r),
+            precedence: rule.precedence,
+            claims_file: rule.claims_file,
+        };
+        match &rule.matcher {
+            None => found.push(Found {
+                origin: Origin {
+                    claims_file: true,
+                    ..origin
+                },
+                whole_file: true,
+                secret: 0..content.len(),
+                key: None,
+            }),
+            Some(m) => self.run_matcher(m, origin, content, 0..content.len(), found),
+        }
+    }
+
+    fn run_content_rules(&self, content: &[u8], vendored: bool, found: &mut Vec<Found>) {
+        let scopes = self
+            .prefilter
+            .scopes(content, |r| !vendored || self.content[r].vendored);
+        for (r, scope) in scopes.into_iter().enumerate() {
+            let rule = &self.content[r];
+            let origin = Origin {
+                rule: RuleRef::Content(r),
+                precedence: rule.precedence,
+                claims_file: false,
+            };
+            let run = |window: Range<usize>, found: &mut Vec<Found>| {
+                self.run_matcher(&rule.matcher, origin, content, window, found)
+            };
+            match scope {
+                Scope::Untouched => {}
+                Scope::Content => run(0..content.len(), found),
+                Scope::Lines(lines) => lines.into_iter().for_each(|l| run(l, found)),
+            }
+        }
+    }
+
+    /// Runs one rule's regex over `window` of the content and keeps the candidates no
+    /// allowlist lets go. Offsets in `found` are into the whole content.
+    fn run_matcher(
+        &self,
+        m: &Matcher,
+        origin: Origin,
+        content: &[u8],
+        window: Range<usize>,
+        found: &mut Vec<Found>,
+    ) {
+        let needs_line = m.allow.looks_at_lines() || self.allow.looks_at_lines();
+        let base = window.start;
+        let haystack = &content[window];
+        let mut required = None;
+        for caps in m.regex.captures_iter(haystack) {
+            let Some(whole) = caps.get(0) else { continue };
+            let secret = m
+                .secret_groups
+                .iter()
+                .find_map(|&g| caps.get(g))
+                .unwrap_or(whole);
+            let secret_span = trim_ascii_whitespace(haystack, secret.range());
+            let key = m.key_groups.iter().find_map(|&g| caps.get(g));
+            let line = if needs_line {
+                line_around(content, base + whole.start())
+            } else {
+                &[][..]
+            };
+            let secret_bytes = &haystack[secret_span.clone()];
+            let candidate = Candidate {
+                secret: secret_bytes,
+                whole_match: whole.as_bytes(),
+                line,
+                key: key.map(|k| k.as_bytes()),
+            };
+            if secret_bytes.is_empty()
+                || m.allow.allows(&candidate, true)
+                || self.allow.allows(&candidate, m.global_stopwords)
+                || m.entropy
+                    .is_some_and(|min| entropy::shannon(secret_bytes) < min)
+            {
+                continue;
+            }
+            let present = *required
+                .get_or_insert_with(|| m.requires.as_ref().is_none_or(|r| r.is_match(content)));
+            if !present {
+                return;
+            }
+            found.push(Found {
+                origin,
+                whole_file: false,
+                secret: base + secret_span.start..base + secret_span.end,
+                key: key.map(|k| base + k.start()..base + k.end()),
+            });
+        }
+    }
+
+    /// Resolves overlaps, computes positions and builds the hits, in content order.
+    fn finish(&self, content: &[u8], found: Vec<Found>) -> Vec<SecretHit> {
+        if found.is_empty() {
+            return Vec::new();
+        }
+        let kept = resolve_overlaps(found);
+        let mut hits = Vec::with_capacity(kept.len());
+        let mut cursor = LineCursor::default();
+        for f in kept {
+            let info = match f.origin.rule {
+                RuleRef::Content(r) => &self.content[r].info,
+                RuleRef::File(r) => &self.files[r].info,
+            };
+            let (line, column) = if f.whole_file {
+                (None, None)
+            } else {
+                let (l, c) = cursor.position(content, f.secret.start);
+                (Some(l), Some(c))
+            };
+            let value = String::from_utf8_lossy(&content[f.secret.clone()]);
+            let mut evidence = Evidence::secret(&value);
+            evidence.excerpt = printable(&evidence.excerpt);
+            if let Some(key) = f.key.and_then(|k| std::str::from_utf8(&content[k]).ok()) {
+                evidence.excerpt = format!("{}: {}", printable(key), evidence.excerpt);
+            }
+            hits.push(SecretHit {
+                rule_id: info.id.clone(),
+                severity: info.severity,
+                title: info.title.clone(),
+                line,
+                column,
+                evidence,
+                remediation: info.remediation.clone(),
+            });
+        }
+        hits
+    }
+}
+
+/// Which rule a candidate came from; content rules order before file rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum RuleRef {
+    Content(usize),
+    File(usize),
+}
+
+/// The rule behind a candidate and how it ranks against others.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    rule: RuleRef,
+    precedence: i32,
+    /// Lower-precedence candidates anywhere in the content are dropped.
+    claims_file: bool,
+}
+
+/// A candidate that passed its rule's checks, before overlaps are resolved.
+#[derive(Debug, Clone)]
+struct Found {
+    origin: Origin,
+    /// The whole file is the secret (no line, no column).
+    whole_file: bool,
+    secret: std::ops::Range<usize>,
+    key: Option<std::ops::Range<usize>>,
+}
+
+/// Keeps, among candidates that report the same bytes, the one of highest precedence (then
+/// earliest rule); a file-claiming candidate drops every lower-precedence one. Returns the
+/// survivors in content order.
+fn resolve_overlaps(mut found: Vec<Found>) -> Vec<Found> {
+    if let Some(claim) = found
+        .iter()
+        .filter(|f| f.origin.claims_file)
+        .map(|f| f.origin.precedence)
+        .max()
+    {
+        found.retain(|f| f.origin.precedence >= claim);
+    }
+    found.sort_by(|a, b| {
+        b.origin
+            .precedence
+            .cmp(&a.origin.precedence)
+            .then(a.origin.rule.cmp(&b.origin.rule))
+            .then(a.secret.start.cmp(&b.secret.start))
+    });
+    // Kept spans by start; they never overlap each other, so the nearest one starting before
+    // a candidate's end is the only one it can overlap.
+    let mut spans: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(found.len());
+    for f in found {
+        let (start, end) = (f.secret.start, f.secret.end.max(f.secret.start + 1));
+        let overlaps = spans
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, &e)| e > start);
+        if !overlaps {
+            spans.insert(start, end);
+            kept.push(f);
+        }
+    }
+    kept.sort_by(|a, b| {
+        a.secret
+            .start
+            .cmp(&b.secret.start)
+            .then(a.origin.rule.cmp(&b.origin.rule))
+    });
+    kept
+}
+
+/// `range` of `bytes` without leading and trailing ASCII whitespace (a key body captured with
+/// its newlines is reported from its first character).
+fn trim_ascii_whitespace(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let slice = &bytes[range.clone()];
+    let start = slice
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(slice.len());
+    let end = slice
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
+    range.start + start..range.start + end
+}
+
+/// Evidence is printed in tables and logs on one line: control characters become `\u{..}`.
+fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The line containing byte `at` (without its newline).
+fn line_around(content: &[u8], at: usize) -> &[u8] {
+    &content[line_bounds(content, at..at)]
+}
+
+/// Computes 1-based line and column of increasing offsets in one pass over the content.
+#[derive(Default)]
+struct LineCursor {
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl LineCursor {
+    fn position(&mut self, content: &[u8], at: usize) -> (u32, u32) {
+        if at < self.offset {
+            *self = LineCursor::default();
+        }
+        for (i, &b) in content[self.offset..at].iter().enumerate() {
+            if b == b'\n' {
+                self.line += 1;
+                self.line_start = self.offset + i + 1;
+            }
+        }
+        self.offset = at;
+        // Columns count characters: skip UTF-8 continuation bytes.
+        let column = content[self.line_start..at]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80)
+            .count();
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        (clamp(self.line + 1), clamp(column + 1))
+    }
+}
+
+/// Where a content rule's regex must run, as decided by the keyword prefilter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    /// None of its keywords occurs (or the rule does not apply here): it does not run.
+    Untouched,
+    /// A `multiline` rule with a keyword somewhere: it runs over the whole content.
+    Content,
+    /// It runs over these lines only: each line holding one of its keywords (merged, in order,
+    /// without their newlines).
+    Lines(Vec<Range<usize>>),
+}
+
+/// One Aho-Corasick automaton over every content rule's keywords: a single pass over the content
+/// tells which rules can match and where, and only their regexes run, only there.
+struct Prefilter {
+    automaton: AhoCorasick,
+    /// Pattern id → the rule it belongs to and, for case-sensitive keywords, the exact bytes.
+    keywords: Vec<(usize, Option<Box<[u8]>>)>,
+    /// Per rule: whether its matches may span lines (it then runs over the whole content).
+    multiline: Vec<bool>,
+}
+
+impl Prefilter {
+    fn build(rules: &[ContentRule]) -> Result<Prefilter, String> {
+        let mut patterns = Vec::new();
+        let mut keywords = Vec::new();
+        for (r, rule) in rules.iter().enumerate() {
+            for k in &rule.keywords {
+                patterns.push(k.as_bytes());
+                let exact = rule
+                    .keywords_case_sensitive
+                    .then(|| k.as_bytes().to_vec().into_boxed_slice());
+                keywords.push((r, exact));
+            }
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| e.to_string())?;
+        Ok(Prefilter {
+            automaton,
+            keywords,
+            multiline: rules.iter().map(|r| r.multiline).collect(),
+        })
+    }
+
+    /// For each rule, where its regex must run in `content` (`wanted(rule)` false: nowhere).
+    fn scopes(&self, content: &[u8], wanted: impl Fn(usize) -> bool) -> Vec<Scope> {
+        let mut scopes = vec![Scope::Untouched; self.multiline.len()];
+        if !(0..scopes.len()).any(&wanted) {
+            return scopes;
+        }
+        for m in self.automaton.find_overlapping_iter(content) {
+            let (rule, exact) = &self.keywords[m.pattern().as_usize()];
+            let scope = &mut scopes[*rule];
+            match scope {
+                Scope::Content => continue,
+                // Already covered by the current line (matches arrive in order of their end).
+                Scope::Lines(lines) if lines.last().is_some_and(|l| m.end() <= l.end) => continue,
+                _ => {}
+            }
+            if exact.as_deref().is_some_and(|e| e != &content[m.range()]) || !wanted(*rule) {
+                continue;
+            }
+            if self.multiline[*rule] {
+                *scope = Scope::Content;
+                continue;
+            }
+            let line = line_bounds(content, m.range());
+            match scope {
+                Scope::Lines(lines) => match lines.last_mut() {
+                    Some(last) if line.start <= last.end => last.end = last.end.max(line.end),
+                    _ => lines.push(line),
+                },
+                _ => *scope = Scope::Lines(vec![line]),
+            }
+        }
+        scopes
+    }
+}
+
+/// The lines spanned by `range` (from the start of its first line to the end of its last,
+/// newline excluded).
+fn line_bounds(content: &[u8], range: Range<usize>) -> Range<usize> {
+    let start = content[..range.start]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let end = content[range.end..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(content.len(), |p| range.end + p);
+    start..end
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,581 @@
+use std::path::Path;
+use std::sync::OnceLock;
+
+use super::*;
+
+fn builtin() -> &'static SecretScanner {
+    static SCANNER: OnceLock<SecretScanner> = OnceLock::new();
+    SCANNER.get_or_init(|| SecretScanner::builtin().expect("builtin rules compile"))
+}
+
+fn ids(hits: &[SecretHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.rule_id.as_str()).collect()
+}
+
+/// Synthetic values in the shape of real ones (not credentials).
+const GITHUB: &str = "ghp_GWBOWWcuaA5zbWVb2FaCo7du45pKcP753ivd";
+const AWS_SECRET: &str = "HVJWDBt2hWdQZUm14QhoxhLPAbQcEFUV2fsjGHb6";
+
+#[test]
+fn every_builtin_rule_reports_its_leaks_and_nothing_reports_its_safe_samples() {
+    let failures = builtin().check_samples();
+    let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert!(
+        list.is_empty(),
+        "{} sample failures:\n{}",
+        list.len(),
+        list.join("\n")
+    );
+}
+
+#[test]
+fn the_scanner_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SecretScanner>();
+}
+
+#[test]
+fn rules_lists_content_and_file_rules_with_prefixed_unique_ids() {
+    let rules = builtin().rules();
+    assert!(rules.len() >= 40, "{}", rules.len());
+    let mut seen = std::collections::HashSet::new();
+    for r in &rules {
+        assert!(r.id.starts_with("secret."), "{}", r.id);
+        assert!(seen.insert(r.id.clone()), "duplicate {}", r.id);
+        assert!(!r.title.is_empty() && !r.description.is_empty() && !r.remediation.is_empty());
+    }
+    for id in [
+        "secret.aws-access-key-id",
+        "secret.private-key",
+        "secret.file.ssh-private-key",
+    ] {
+        assert!(seen.contains(id), "{id}");
+    }
+}
+
+#[test]
+fn no_output_of_a_hit_contains_the_secret() {
+    let text = format!("export GITHUB_TOKEN={GITHUB}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n");
+    let hits = builtin().scan_text(&text);
+    assert_eq!(
+        ids(&hits),
+        ["secret.github-token", "secret.aws-secret-access-key"]
+    );
+    for hit in &hits {
+        let debug = format!("{hit:?}");
+        let finding = hit.clone().into_finding(Location::ImageConfig {
+            field: "Env[0]".into(),
+        });
+        let json = serde_json::to_string(&finding).expect("serializes");
+        for shown in [
+            &debug,
+            &json,
+            &finding
+                .evidence
+                .clone()
+                .unwrap_or(Evidence::plain(""))
+                .excerpt,
+        ] {
+            assert!(!shown.contains(&GITHUB[4..]), "{shown}");
+            assert!(!shown.contains(&AWS_SECRET[4..]), "{shown}");
+        }
+    }
+    assert!(format!("{:?}", builtin()).starts_with("SecretScanner"));
+}
+
+#[test]
+fn hits_carry_line_column_and_the_assignment_name() {
+    let text = "a=1\n\u{e9}\u{e9} token: x\n  DB_PASSWORD=Hk29sLq8Vw\n";
+    let hits = builtin().scan_text(text);
+    assert_eq!(ids(&hits), ["secret.generic-password"]);
+    assert_eq!((hits[0].line, hits[0].column), (Some(3), Some(15)));
+    assert!(
+        hits[0].evidence.excerpt.starts_with("DB_PASSWORD: "),
+        "{:?}",
+        hits[0].evidence
+    );
+    let finding = hits[0].clone().into_finding(Location::File {
+        path: "compose.yaml".into(),
+        line: None,
+        column: None,
+    });
+    assert_eq!(finding.location.to_string(), "compose.yaml:3:15");
+}
+
+#[test]
+fn a_specific_rule_wins_over_a_generic_one_on_the_same_bytes() {
+    let hits = builtin().scan_text(&format!("api_token = \"{GITHUB}\""));
+    assert_eq!(ids(&hits), ["secret.github-token"]);
+}
+
+#[test]
+fn a_claiming_file_rule_is_the_one_finding_for_its_file() {
+    let content = format!(
+        "[default]\naws_access_key_id = AKIAVQJXXVBOTHD2WTFL\naws_secret_access_key = {AWS_SECRET}\n"
+    );
+    let hits = builtin().scan_file("/root/.aws/credentials", content.as_bytes());
+    assert_eq!(ids(&hits), ["secret.file.aws-credentials"]);
+    assert_eq!(hits[0].line, Some(3));
+    // The same content elsewhere is two content findings.
+    let hits = builtin().scan_file("/srv/creds.ini", content.as_bytes());
+    assert_eq!(
+        ids(&hits),
+        ["secret.aws-access-key-id", "secret.aws-secret-access-key"]
+    );
+}
+
+#[test]
+fn whole_file_rules_have_no_line_and_see_binary_content() {
+    let db = b"SQLite format 3\0\x10\0\x01\x01";
+    let hits = builtin().scan_file("home/u/.config/gcloud/credentials.db", db);
+    assert_eq!(ids(&hits), ["secret.file.cloud-token-cache"]);
+    assert_eq!((hits[0].line, hits[0].column), (None, None));
+}
+
+#[test]
+fn binary_files_skip_content_rules() {
+    let mut content = format!("GITHUB_TOKEN={GITHUB}\n").into_bytes();
+    assert_eq!(builtin().scan_file("/opt/app/bin", &content).len(), 1);
+    content.insert(0, 0);
+    assert!(builtin().scan_file("/opt/app/bin", &content).is_empty());
+    // NUL beyond the probe window does not make a file binary.
+    let mut late = vec![b'x'; DEFAULT_BINARY_PROBE_BYTES + 1];
+    late.push(0);
+    late.extend_from_slice(format!("\nGITHUB_TOKEN={GITHUB}\n").as_bytes());
+    assert_eq!(builtin().scan_file("/opt/app/bin", &late).len(), 1);
+}
+
+#[test]
+fn content_beyond_the_cap_is_not_scanned() {
+    let scanner = SecretScanner::builtin()
+        .expect("builtin")
+        .with_max_scan_bytes(64);
+    assert_eq!(scanner.max_scan_bytes(), 64);
+    let mut content = format!("GITHUB_TOKEN={GITHUB}\n");
+    assert_eq!(scanner.scan_file("/app/a", content.as_bytes()).len(), 1);
+    content.insert_str(0, &"#".repeat(64));
+    assert!(scanner.scan_file("/app/a", content.as_bytes()).is_empty());
+}
+
+#[test]
+fn vendored_paths_report_only_specific_formats() {
+    let content = format!("password = \"Hk29sLq8Vw\"\ntoken = \"{GITHUB}\"\n");
+    let app = builtin().scan_file("/srv/app/settings.py", content.as_bytes());
+    assert_eq!(
+        ids(&app),
+        ["secret.generic-password", "secret.github-token"]
+    );
+    let vendored = builtin().scan_file(
+        "/usr/lib/python3/dist-packages/lib/settings.py",
+        content.as_bytes(),
+    );
+    assert_eq!(ids(&vendored), ["secret.github-token"]);
+}
+
+#[test]
+fn lock_files_are_not_read_and_checksums_are_not_secrets() {
+    let scanner = builtin();
+    assert!(!scanner.wants_path("/app/package-lock.json", 1000));
+    assert!(!scanner.wants_path("app/Cargo.lock", 1000));
+    assert!(!scanner.wants_path("/usr/share/locale/de/LC_MESSAGES/x.mo", 1000));
+    assert!(!scanner.wants_path("/etc/hosts", 0));
+    assert!(scanner.wants_path("/etc/hosts", 10));
+    assert!(scanner.wants_path("/root/.ssh/id_rsa", 10));
+    let lock =
+        r#""integrity": "sha512-J2v4Kyqi9eF8lEuefsB3jFYG5me3v0aIiMdYN2fFq6oCoS1UFyVlYONg==""#;
+    assert!(
+        scanner
+            .scan_file("/app/package-lock.json", lock.as_bytes())
+            .is_empty()
+    );
+    let sums = [
+        "checksum = \"cf3c4b2fdd3a1ed8cf0ccf5ee33eb6dfd6770d43e0a2fa91787effb2121c506b\"",
+        "golang.org/x/oauth2 v0.15.0 h1:s8pnnxNVzjWyrvYdFUQq5llS1PX2zhPXmccZv99h7uQ=",
+        "cf3c4b2fdd3a1ed8cf0ccf5ee33eb6dfd6770d43e0a2fa91787effb2121c506b  app.tar.gz",
+        "sha1 = \"6f2facd5ab3b46f9dda914c001dab5526f2facd5\"",
+        "\"resolved\": \"https://registry.npmjs.org/x/-/x-1.0.0.tgz#6f2facd5ab3b46f9dda914c001dab552\"",
+    ];
+    for line in sums {
+        assert!(
+            scanner
+                .scan_file("/app/deps.txt", line.as_bytes())
+                .is_empty(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn placeholders_are_not_secrets() {
+    for text in [
+        "API_KEY=changeme",
+        "API_KEY=<token>",
+        "API_KEY=${API_KEY}",
+        "API_KEY=$API_KEY",
+        "API_KEY=xxxxxxxxxxxxxxxxxxxxxxxx",
+        "API_KEY=your_api_key",
+        "API_KEY=example-key-1234567890",
+        "API_KEY=dummy1234567890abcdef",
+        "API_KEY=test1234567890abcdefg",
+        "API_KEY=****************",
+        "DB_PASSWORD=\"{{ db_password }}\"",
+    ] {
+        assert!(builtin().scan_text(text).is_empty(), "{text}");
+    }
+}
+
+#[test]
+fn multiple_secrets_in_one_file_are_all_reported_in_order() {
+    let text = format!(
+        "a: 1\ntoken: {GITHUB}\nb: 2\nstripe: sk_live_t7dC9HVfrRz3eKFIfNhqrWO9BzG9db057ANuHlwF5SEvPMZU\n"
+    );
+    let hits = builtin().scan_file("/srv/app/config.yaml", text.as_bytes());
+    assert_eq!(ids(&hits), ["secret.github-token", "secret.stripe-key"]);
+    assert_eq!(
+        hits.iter().map(|h| h.line).collect::<Vec<_>>(),
+        [Some(2), Some(4)]
+    );
+}
+
+#[test]
+fn requires_is_checked_against_the_whole_content() {
+    let key = "-----BEGIN PRIVATE KEY-----\\nMIIEowkdgK7FI0b4iiLl3Ezomr0odA/v4+ffDNH0qdN7VExMzj83pcgPIrWZHt7OSGqx7KXM1InwJNRHaFa87XwMt1fDRDJnRdzQQWk8Hd\\n-----END PRIVATE KEY-----\\n";
+    let sa = format!("{{\"private_key\": \"{key}\",\n\"type\": \"service_account\"}}");
+    assert_eq!(
+        ids(&builtin().scan_text(&sa)),
+        ["secret.gcp-service-account"]
+    );
+    let other = format!("{{\"private_key\": \"{key}\"}}");
+    assert_eq!(ids(&builtin().scan_text(&other)), ["secret.private-key"]);
+}
+
+#[test]
+fn custom_rules_files_load_and_report_their_errors() {
+    let text = r#"
+        [[rule]]
+        id = "secret.acme-token"
+        title = "ACME token"
+        description = "d"
+        severity = "critical"
+        remediation = "r"
+        keywords = ["acme_"]
+        regex = '\b(acme_[a-z0-9]{16})\b'
+    "#;
+    let scanner = SecretScanner::from_toml(text, Path::new("acme.toml")).expect("compiles");
+    let hits = scanner.scan_text("ACME=acme_0123456789abcdef");
+    assert_eq!(ids(&hits), ["secret.acme-token"]);
+    assert!(scanner.scan_text("acme_0123456789abcdef0").is_empty());
+    let e = SecretScanner::from_file(Path::new("/nonexistent/rules.toml")).expect_err("missing");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/rules.toml: cannot read: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn case_sensitive_keywords_only_trigger_on_their_exact_case() {
+    // "AKIA" in lowercase text must not wake the AWS rule, but the exact form does.
+    let scanner = builtin();
+    assert!(scanner.scan_text("akiavqjxxvbothd2wtfl").is_empty());
+    assert_eq!(
+        ids(&scanner.scan_text("AKIAVQJXXVBOTHD2WTFL")),
+        ["secret.aws-access-key-id"]
+    );
+}
+
+#[test]
+fn overlap_resolution_keeps_disjoint_hits_and_the_best_of_overlapping_ones() {
+    let f = |rule: RuleRef, precedence: i32, span: std::ops::Range<usize>| Found {
+        origin: Origin {
+            rule,
+            precedence,
+            claims_file: false,
+        },
+        whole_file: false,
+        secret: span,
+        key: None,
+    };
+    let kept = resolve_overlaps(vec![
+        f(RuleRef::Content(3), 10, 0..40),
+        f(RuleRef::Content(1), 50, 5..20),
+        f(RuleRef::Content(2), 50, 50..60),
+        f(RuleRef::Content(0), 10, 55..58),
+        f(RuleRef::Content(0), 10, 60..70),
+    ]);
+    let spans: Vec<_> = kept
+        .iter()
+        .map(|k| (k.origin.rule, k.secret.clone()))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            (RuleRef::Content(1), 5..20),
+            (RuleRef::Content(2), 50..60),
+            (RuleRef::Content(0), 60..70),
+        ]
+    );
+}
+
+#[test]
+fn the_prefilter_scopes_rules_to_the_lines_holding_their_keywords() {
+    let text = r#"
+        [[rule]]
+        id = "secret.line"
+        title = "t"
+        description = "d"
+        severity = "low"
+        remediation = "r"
+        keywords = ["tok"]
+        regex = 'tok=(\w+)'
+
+        [[rule]]
+        id = "secret.block"
+        title = "t"
+        description = "d"
+        severity = "low"
+        remediation = "r"
+        keywords = ["BEGIN"]
+        keywords_case_sensitive = true
+        multiline = true
+        regex = '(?s)BEGIN(.+?)END'
+    "#;
+    let scanner = SecretScanner::from_toml(text, Path::new("t.toml")).expect("compiles");
+    let content = b"a\nTOK tok=one tok=two\nb\ntok=three\nbegin\nBEGIN x\ny END\n";
+    let scopes = scanner.prefilter.scopes(content, |_| true);
+    assert_eq!(scopes[0], Scope::Lines(vec![2..21, 24..33]));
+    assert_eq!(scopes[1], Scope::Content);
+    assert_eq!(
+        scanner.prefilter.scopes(b"nothing here", |_| true)[0],
+        Scope::Untouched
+    );
+    assert_eq!(
+        scanner.prefilter.scopes(content, |r| r == 1)[0],
+        Scope::Untouched
+    );
+    let hits = scanner.scan_text(std::str::from_utf8(content).expect("utf-8"));
+    let found: Vec<_> = hits
+        .iter()
+        .map(|h| (h.rule_id.as_str(), h.line, h.column))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("secret.line", Some(2), Some(9)),
+            ("secret.line", Some(2), Some(17)),
+            ("secret.line", Some(4), Some(5)),
+            ("secret.block", Some(6), Some(7)),
+        ]
+    );
+}
+
+#[test]
+fn evidence_is_one_printable_line() {
+    let key = "-----BEGIN PRIVATE KEY-----\n\nMIIEowkdgK7FI0b4iiLl3Ezomr0odA/v4+ffDNH0qdN7VExMzj83pcgPIrWZHt7O\nSGqx7KXM1InwJNRHaFa87XwMt1fDRDJnRdzQQWk8Hd/KFbfUwm5TQuZxLQZ35Bqe\n-----END PRIVATE KEY-----\n";
+    let hits = builtin().scan_file("/srv/tls/server.key", key.as_bytes());
+    assert_eq!(ids(&hits), ["secret.private-key"]);
+    assert!(
+        hits[0].evidence.excerpt.starts_with("MIIE…"),
+        "{:?}",
+        hits[0].evidence
+    );
+    assert_eq!(hits[0].line, Some(3));
+    assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+}
+
+#[test]
+fn config_strings_from_images_and_compose_files() {
+    let cases = [
+        (
+            format!("|1 GITHUB_TOKEN={GITHUB} /bin/sh -c git clone https://x"),
+            "secret.github-token",
+        ),
+        (
+            format!("RUN git clone https://ci:{GITHUB}@github.com/acme/app.git"),
+            "secret.github-token",
+        ),
+        (
+            "/bin/sh -c #(nop)  ENV MYSQL_ROOT_PASSWORD=Hk29sLq8Vw".into(),
+            "secret.generic-password",
+        ),
+        (
+            "      - POSTGRES_PASSWORD=Hk29sLq8Vw".into(),
+            "secret.generic-password",
+        ),
+        (
+            "      POSTGRES_PASSWORD: \"Hk29sLq8Vw\"".into(),
+            "secret.generic-password",
+        ),
+        (
+            "RUN curl -u deploy:Hk29sLq8Vw https://repo".into(),
+            "secret.curl-basic-auth",
+        ),
+    ];
+    for (text, rule) in &cases {
+        assert_eq!(ids(&builtin().scan_text(text)), [*rule], "{text}");
+    }
+    let environ = format!("PATH=/usr/bin\0HOME=/root\0DB_PASSWORD=Hk29sLq8Vw\0GH={GITHUB}\0");
+    let hits = builtin().scan_text(&environ);
+    assert_eq!(
+        ids(&hits),
+        ["secret.generic-password", "secret.github-token"]
+    );
+    for clean in [
+        "PATH=/usr/local/sbin:/usr/local/bin",
+        "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+        "PYTHON_SHA256=cf3c4b2fdd3a1ed8cf0ccf5ee33eb6dfd6770d43e0a2fa91787effb2121c506b",
+        "/bin/sh -c #(nop)  CMD [\"nginx\" \"-g\" \"daemon off;\"]",
+    ] {
+        assert!(builtin().scan_text(clean).is_empty(), "{clean}");
+    }
+}
+
+#[test]
+fn dependencies_shipping_a_dotenv_are_not_the_images_secret() {
+    let env = b"SESSION_SECRET=Hk29sLq8Vw\n";
+    assert_eq!(
+        ids(&builtin().scan_file("/app/.env", env)),
+        ["secret.file.dotenv"]
+    );
+    assert!(
+        builtin()
+            .scan_file("/app/node_modules/pkg/.env", env)
+            .is_empty()
+    );
+}
+
+/// Runs a key-generation tool; false (skip) when it is missing, unless the run requires every
+/// tool (`RSAFE_TEST_REQUIRE=1`, as in CI).
+fn generate(dir: &Path, program: &str, args: &[&str]) -> bool {
+    match std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => panic!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1") => {
+            panic!("{program} is required (RSAFE_TEST_REQUIRE=1): {e}")
+        }
+        Err(_) => {
+            eprintln!("skipping: {program} is missing");
+            false
+        }
+    }
+}
+
+#[test]
+fn real_keys_and_hashes_made_by_real_tools_are_found_and_classified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let keys: &[(&str, &[&str], &str)] = &[
+        (
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-f", "ed"],
+            "secret.private-key",
+        ),
+        (
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "passphrase", "-f", "ed-enc"],
+            "secret.private-key-encrypted",
+        ),
+        (
+            "ssh-keygen",
+            &[
+                "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-f", "rsa",
+            ],
+            "secret.private-key",
+        ),
+        (
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ecdsa",
+                "-m",
+                "PEM",
+                "-N",
+                "passphrase",
+                "-f",
+                "ec-enc",
+            ],
+            "secret.private-key-encrypted",
+        ),
+        (
+            "openssl",
+            &["genpkey", "-algorithm", "ed25519", "-out", "p8"],
+            "secret.private-key",
+        ),
+        (
+            "openssl",
+            &[
+                "genpkey",
+                "-algorithm",
+                "ed25519",
+                "-aes256",
+                "-pass",
+                "pass:pw",
+                "-out",
+                "p8-enc",
+            ],
+            "secret.private-key-encrypted",
+        ),
+        (
+            "openssl",
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "ec",
+            ],
+            "secret.private-key",
+        ),
+    ];
+    for (program, args, rule) in keys {
+        if !generate(d, program, args) {
+            continue;
+        }
+        let out = args[args.len() - 1];
+        let key = std::fs::read(d.join(out)).expect("key written");
+        let hits = builtin().scan_file(&format!("/srv/keys/{out}"), &key);
+        assert_eq!(ids(&hits), [*rule], "{program} {args:?}");
+        if let Ok(public) = std::fs::read(d.join(format!("{out}.pub"))) {
+            assert!(
+                builtin()
+                    .scan_file(&format!("/root/.ssh/{out}.pub"), &public)
+                    .is_empty()
+            );
+        }
+        if *program == "ssh-keygen" {
+            let in_ssh_dir = builtin().scan_file("/root/.ssh/id_ed25519", &key);
+            let expected = if rule.ends_with("encrypted") {
+                *rule
+            } else {
+                "secret.file.ssh-private-key"
+            };
+            assert_eq!(ids(&in_ssh_dir), [expected], "{args:?} in .ssh");
+        }
+    }
+    let hash = std::process::Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "GtFhIkLcwSc4Bbb9", "pw"])
+        .output();
+    if let Some(out) = hash.ok().filter(|o| o.status.success()) {
+        let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let shadow = format!("root:*:19000:0:99999:7:::\nadmin:{hash}:19000:0:99999:7:::\n");
+        let hits = builtin().scan_file("/etc/shadow", shadow.as_bytes());
+        assert_eq!(ids(&hits), ["secret.file.password-hash"]);
+        assert_eq!(hits[0].line, Some(2));
+        assert!(
+            hits[0].evidence.excerpt.starts_with("admin: "),
+            "{:?}",
+            hits[0].evidence
+        );
+        assert!(!format!("{:?}", hits[0]).contains(&hash[4..]));
+    }
+}
