@@ -14,6 +14,7 @@ cargo build --release --quiet
 RUNS="${RUNS:-30}"
 WARMUP="${WARMUP:-3}"
 WORK="${1:-$(mktemp -d /tmp/rsafe-bench-startup.XXXXXX)}"
+mkdir -p "$WORK"
 chmod 755 "$WORK"
 BIN="$WORK/rsafe"
 cp target/release/rsafe "$BIN"

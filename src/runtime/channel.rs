@@ -8,9 +8,11 @@
 //! ```text
 //! parent                                   container (init, then workload)
 //!   clone ───────────────────────────────▶ waits for Go
-//!   writes id maps, joins cgroup,
+//!   writes id maps,
 //!   clones host trees (root only)
-//!   Go [+ layer/volume mounts] ──────────▶ mounts, pivot_root, forks the workload
+//!   Go [+ layer/volume mounts] ──────────▶ mounts, pivot_root
+//!   moves the child into its cgroup
+//!   InCgroup ────────────────────────────▶ cgroup namespace, forks the workload
 //!                          ◀──────────────── Terminal [+ pty master]     (with -t)
 //!                          ◀──────────────── Confined{...}               (what was enforced)
 //!                          ◀──────────────── Failed{code, message}       (on any error)
@@ -37,7 +39,17 @@ pub enum Message {
     /// is root it made the mounts of host paths itself (it can reach every path; the child, an
     /// unprivileged host uid, may not): `lowers` detached trees of the lower layers, bottom
     /// first, then `volumes` trees of the bind mounts, in order, ride along as descriptors.
-    Go { lowers: usize, volumes: usize },
+    /// `cgroup` says whether an [`Message::InCgroup`] follows.
+    Go {
+        lowers: usize,
+        volumes: usize,
+        cgroup: bool,
+    },
+    /// Parent → child: the child is now in the container's cgroup. Moving a process into a
+    /// cgroup can take milliseconds (an RCU grace period), so the parent does it while the
+    /// child builds the root filesystem; the child waits for this before it enters its cgroup
+    /// namespace (rooted at its cgroup *then*) and starts the workload.
+    InCgroup,
     /// Child → parent: the master side of the container's terminal (with -t), as a descriptor.
     Terminal,
     /// Child → parent: the confinement applied to the workload, one line per mechanism (for
@@ -169,6 +181,7 @@ mod tests {
         let go = Message::Go {
             lowers: 1,
             volumes: 1,
+            cgroup: false,
         };
         a.send(&go, &[file.as_fd(), file.as_fd()]).unwrap();
         let (msg, fds) = b.recv().unwrap().unwrap();

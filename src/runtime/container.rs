@@ -174,7 +174,12 @@ fn landlock_access(spec: &Spec) -> FsAccess {
 fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildError> {
     let spec = &cfg.spec;
     let (msg, fds) = chan.expect("waiting for the id maps")?;
-    let Message::Go { lowers, volumes } = msg else {
+    let Message::Go {
+        lowers,
+        volumes,
+        cgroup,
+    } = msg
+    else {
         return Err(ChannelError::Malformed(format!("expected Go, got {msg:?}")).into());
     };
     if fds.len() != lowers + volumes {
@@ -198,7 +203,6 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     // container directly (rsafe forwards them).
     nix::unistd::setsid().map_err(step("setsid"))?;
 
-    namespaces::enter_cgroup_namespace()?;
     if namespaces::time_namespace_for_children()? && !spec.init {
         namespaces::join_time_namespace_for_children()?;
     }
@@ -268,6 +272,17 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     drop(root);
 
     let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
+    if cgroup {
+        match chan.expect("waiting for the cgroup")? {
+            (Message::InCgroup, _) => {}
+            (other, _) => {
+                return Err(
+                    ChannelError::Malformed(format!("expected InCgroup, got {other:?}")).into(),
+                );
+            }
+        }
+    }
+    namespaces::enter_cgroup_namespace()?;
     // Docker creates a missing working directory; a read-only root reports it at chdir.
     let _ = std::fs::create_dir_all(&spec.process.cwd);
     Ok(user)

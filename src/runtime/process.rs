@@ -7,14 +7,14 @@
 //! ───────────────────────────        ──────────────────────               ────────
 //! plan id maps, create containers/<id>/, cgroup
 //! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS[|NEWNET]) ─▶ waits for Go
-//! write uid_map/gid_map, join cgroup,
+//! write uid_map/gid_map,
 //! [root] clone layer and volume trees
 //! Go ───────────────────────────────▶ become root of the namespace
 //!                                     parent-death signal, not dumpable
-//!                                     unshare cgroup (+ time) namespace
-//!                                     hostname, loopback, private mounts
+//! join the cgroup                     time namespace, hostname, loopback
 //!                                     overlay root, /proc /dev /sys,
 //!                                     volumes, masks, pivot_root
+//! InCgroup ─────────────────────────▶ cgroup namespace
 //!                                     fork ───────────────────────────▶ stdio / terminal
 //! poll: channel, signals, terminal    supervise: reap, forward signals   rlimits, user, workdir
 //!   ◀── Failed / Terminal ─────────────────────────────────────────────  execve (EOF = started)
@@ -26,7 +26,8 @@
 //!   child may not use an id before the parent has written the maps, hence the wait for Go.
 //!   `clone(CLONE_NEWUSER)` fails in a multi-threaded process: rsafe has one thread here.
 //! - The cgroup namespace is entered only after the parent moved the child into its cgroup, so
-//!   the container sees its own cgroup as `/`.
+//!   the container sees its own cgroup as `/`. The move can take milliseconds (cgroup v1 waits
+//!   for an RCU grace period), so it overlaps the child's mounts instead of preceding them.
 //! - Mounts need the host's view (host devices, a visible procfs for the kernel's "not too
 //!   revealing" check), so they all happen before `pivot_root`; after it, nothing of the host is
 //!   reachable.
@@ -365,9 +366,6 @@ fn launch(
     let mut child = ChildGuard { pid, reaped: false };
 
     idmap.write(pid.as_raw())?;
-    if let Some(cg) = &state.cgroup {
-        cg.add(pid.as_raw())?;
-    }
     let mut trees = Vec::new();
     if caller.is_root() {
         let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
@@ -409,9 +407,21 @@ fn launch(
         } else {
             0
         },
+        cgroup: state.cgroup.is_some(),
     };
     parent_end.send(&go, &fds)?;
     drop(trees);
+    // While the child builds its root filesystem. If the child has failed in the meantime,
+    // its own message (read by the session below) says why, not this step's broken pipe.
+    if let Some(cg) = &state.cgroup {
+        match cg.add(pid.as_raw()) {
+            Ok(()) => {
+                let _ = parent_end.send(&Message::InCgroup, &[]);
+            }
+            Err(_) if has_exited(pid) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
     dir.save(state)?;
     info(
@@ -497,6 +507,18 @@ fn check_reachable(path: &Path, uid: u32) -> Result<(), RunError> {
         }
     }
     Ok(())
+}
+
+/// Whether `pid` (a child) has exited, without reaping it.
+fn has_exited(pid: Pid) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    matches!(
+        waitid(
+            Id::Pid(pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT
+        ),
+        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+    )
 }
 
 /// Kills and reaps the container's first process if launching fails half-way.

@@ -177,6 +177,9 @@ impl ContainerDir {
     /// Removes the whole directory; files the caller cannot remove itself (owned by the
     /// container's subordinate ids) are removed as the container's root, through `idmap`.
     pub fn remove(&self, idmap: &IdMap) -> Result<()> {
+        // overlayfs leaves mode-000 directories in work/: open them up first rather than
+        // after a failed removal of everything else.
+        make_enterable(&self.work());
         match remove_tree(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !idmap.is_single() => {
@@ -350,6 +353,7 @@ fn remove_as_container_root(path: &Path, idmap: &IdMap) -> Result<()> {
                 &Message::Go {
                     lowers: 0,
                     volumes: 0,
+                    cgroup: false,
                 },
                 &[],
             )
