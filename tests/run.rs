@@ -590,15 +590,49 @@ fn cgroup_limits_as_root() {
     ok(&out, Caller::Host);
     assert!(out.stdout.trim().parse::<u32>().unwrap() > 40);
     assert!(!out.stderr.contains("warning"), "{out:?}");
-    // Every cgroup is gone afterwards.
-    let leftovers = Command::new("sh")
-        .args([
-            "-c",
-            "find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path '*rsafe/*' | head",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&leftovers.stdout), "");
+    // The cgroups a run made are gone after it, and were real while it ran. (Checked by the
+    // run's own state: other tests start containers with cgroups at the same time.)
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &[
+            "--name",
+            "limited",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "10",
+            "--cpus",
+            "1",
+        ],
+        "cat /proc/self/cgroup",
+    );
+    ok(&out, Caller::Host);
+    assert!(
+        out.stdout.lines().any(|l| l.ends_with(":pids:/")),
+        "cgroup namespace: {out:?}"
+    );
+    let state = state_of(store, "limited");
+    let dirs = state["cgroup"]["dirs"].as_array().unwrap();
+    assert_eq!(dirs.len(), 3, "{state}");
+    for d in dirs {
+        let path = d[0].as_str().unwrap();
+        assert!(path.contains(state["id"].as_str().unwrap()), "{path}");
+        assert!(!Path::new(path).exists(), "{path} left behind");
+    }
+}
+
+/// The `state.json` of the container named `name`.
+fn state_of(store: &Path, name: &str) -> serde_json::Value {
+    for entry in std::fs::read_dir(store.join("containers")).unwrap() {
+        let file = entry.unwrap().path().join("state.json");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        if state["name"] == name {
+            return state;
+        }
+    }
+    panic!("no container {name} in {}", store.display());
 }
 
 #[test]
@@ -1007,7 +1041,7 @@ fn the_container_dies_with_rsafe() {
         let store = support::temp_root();
         let mut proc = caller
             .command(store.path())
-            .arg("run")
+            .args(["run", "--name", "killed"])
             .arg(caller.rootfs())
             .args(["/bin/sh", "-c", "echo up; sleep 60"])
             .stdout(Stdio::piped())
@@ -1040,6 +1074,37 @@ fn the_container_dies_with_rsafe() {
         assert!(
             gone(init[0]) && gone(workload[0]),
             "{caller:?}: the container outlived rsafe"
+        );
+        // rsafe could not clean up after SIGKILL: ps calls the container Dead, rm cleans up.
+        let state = state_of(store.path(), "killed");
+        let ps = caller
+            .command(store.path())
+            .args(["ps", "-a"])
+            .output()
+            .unwrap();
+        let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+        assert!(
+            ps.lines()
+                .any(|l| l.contains("killed") && l.ends_with("Dead")),
+            "{caller:?}: {ps}"
+        );
+        let rm = caller
+            .command(store.path())
+            .args(["rm", "killed"])
+            .output()
+            .unwrap();
+        assert!(rm.status.success(), "{caller:?}: {rm:?}");
+        for d in state["cgroup"]["dirs"].as_array().into_iter().flatten() {
+            assert!(
+                !Path::new(d[0].as_str().unwrap()).exists(),
+                "{caller:?}: {d}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(store.path().join("containers"))
+                .unwrap()
+                .count(),
+            0
         );
     }
 }

@@ -141,6 +141,10 @@ impl Channel {
                     break (got.bytes, fds);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The other side closed with a message of ours unread (a child that failed
+                // before reading InCgroup). The kernel reports that once, ahead of what the
+                // other side had sent; reading again returns that, then end-of-file.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(ChannelError::Io(e.into())),
             }
         };
@@ -199,7 +203,11 @@ mod tests {
             a.recv().unwrap(),
             Some((Message::Failed { code: 127, .. }, f)) if f.is_empty()
         ));
+        // Closing with a message unread still reads as the end, after what was sent.
+        a.send(&Message::Terminal, &[]).unwrap();
+        b.send(&Message::Terminal, &[]).unwrap();
         drop(b);
+        assert!(matches!(a.recv().unwrap(), Some((Message::Terminal, _))));
         assert!(a.recv().unwrap().is_none());
         assert!(matches!(
             a.expect("testing"),
