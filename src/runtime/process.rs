@@ -373,16 +373,19 @@ fn launch(
         for (path, owner) in spec.rootfs.lowers.iter().zip(&lower_owners) {
             let tree = mounts::clone_host_tree(path)
                 .map_err(io_err(format!("rootfs {}", path.display())))?;
+            // Lower layers are only ever read (writes go to the upper layer): the mount itself
+            // says so too, whatever becomes of it.
+            let mut attrs = libc::MOUNT_ATTR_RDONLY;
+            let mut userns_fd = None;
             if idmap.container_uid(*owner).is_none() {
                 // Owned by host ids the container does not map (a root-owned directory):
                 // show it with its ids shifted into the container's range.
-                sys::set_mount_attrs(
-                    tree.as_fd(),
-                    libc::MOUNT_ATTR_IDMAP,
-                    Some(userns.as_fd()),
-                    true,
-                )
-                .map_err(io_err(format!("id-mapped mount of {}", path.display())))?;
+                attrs |= libc::MOUNT_ATTR_IDMAP;
+                userns_fd = Some(userns.as_fd());
+            }
+            sys::set_mount_attrs(tree.as_fd(), attrs, userns_fd, true)
+                .map_err(io_err(format!("mount of layer {}", path.display())))?;
+            if userns_fd.is_some() {
                 info(
                     notify,
                     format!(

@@ -302,15 +302,34 @@ fn remove_tree(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Gives the owner rwx on every directory under `dir` (never following symlinks).
+/// Gives the owner rwx on every directory under `dir`. Never follows a symlink: the writable
+/// layer's contents were written by the container. Each directory is opened `O_PATH |
+/// O_NOFOLLOW | O_DIRECTORY` (allowed whatever its mode) and changed through its descriptor.
 fn make_enterable(dir: &Path) {
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    use rustix::fs::{CWD, Mode, OFlags, openat};
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if let Ok(fd) = openat(CWD, dir, flags, Mode::empty()) {
+        make_fd_enterable(&fd, 0);
+    }
+}
+
+fn make_fd_enterable(dir: &std::os::fd::OwnedFd, depth: u32) {
+    use rustix::fs::{Mode, OFlags, openat};
+    // Deeper than any path can be: a bound, not a limit anyone meets.
+    if depth > 4096 {
+        return;
+    }
+    let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    let _ = std::fs::set_permissions(&via, std::fs::Permissions::from_mode(0o700));
+    let Ok(entries) = std::fs::read_dir(&via) else {
         return;
     };
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC;
     for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            make_enterable(&entry.path());
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && let Ok(child) = openat(dir, entry.file_name(), flags, Mode::empty())
+        {
+            make_fd_enterable(&child, depth + 1);
         }
     }
 }
@@ -439,6 +458,25 @@ mod tests {
         a.remove(&idmap()).unwrap();
         assert!(!a.path.exists());
         assert_eq!(list(store.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn opening_up_directories_never_follows_symlinks() {
+        let top = tempfile::tempdir().unwrap();
+        let outside = top.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let tree = top.path().join("tree");
+        std::fs::create_dir_all(tree.join("a/b")).unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("a/link")).unwrap();
+        std::fs::set_permissions(tree.join("a/b"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        std::fs::set_permissions(tree.join("a"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        make_enterable(&tree);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tree.join("a")), 0o700);
+        assert_eq!(mode(&tree.join("a/b")), 0o700);
+        assert_eq!(mode(&outside), 0o555, "a symlink was followed");
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     #[test]
