@@ -2,9 +2,11 @@
 //! place where errors become a single `rsafe: …` line and an exit code.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod policy;
 #[cfg(feature = "registry")]
 pub mod pull;
+pub mod rules;
 
 use std::path::PathBuf;
 
@@ -71,6 +73,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     History(history::HistoryArgs),
     Rmi(rmi::RmiArgs),
+    /// Audit an image for leaked secrets and risky files, layer by layer.
+    Audit(audit::AuditArgs),
+    /// List every audit rule: id, severity, what it finds, how to fix it.
+    Rules(rules::RulesArgs),
 }
 
 impl Command {
@@ -79,6 +85,8 @@ impl Command {
     fn failure_code(&self) -> i32 {
         match self {
             Command::Run(_) => 125,
+            // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
+            Command::Audit(_) => 2,
             _ => 1,
         }
     }
@@ -111,6 +119,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(args, &global),
         Command::History(args) => history::run(args, &global),
         Command::Rmi(args) => rmi::run(args, &global),
+        Command::Audit(args) => audit::run(args, &global),
+        Command::Rules(args) => rules::run(args),
     }
 }
 

@@ -48,7 +48,8 @@ type Compressed = HashingReader<BufReader<File>>;
 
 enum Decoder {
     Plain(Compressed),
-    Gzip(flate2::read::MultiGzDecoder<Compressed>),
+    // Boxed: the inflate state is large and would make every variant pay for it.
+    Gzip(Box<flate2::read::MultiGzDecoder<Compressed>>),
     Zstd(zstd::stream::read::Decoder<'static, BufReader<Compressed>>),
 }
 
@@ -76,7 +77,9 @@ impl LayerStream {
         let compressed = HashingReader::new(BufReader::with_capacity(256 << 10, file));
         let decoder = match compression {
             Compression::None => Decoder::Plain(compressed),
-            Compression::Gzip => Decoder::Gzip(flate2::read::MultiGzDecoder::new(compressed)),
+            Compression::Gzip => {
+                Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(compressed)))
+            }
             Compression::Zstd => Decoder::Zstd(
                 zstd::stream::read::Decoder::new(compressed).map_err(|source| LayerError::Io {
                     digest: expect.digest.clone(),
@@ -115,7 +118,7 @@ impl LayerStream {
         let (diff_id, _, decoder) = inner.digest();
         let compressed = match decoder {
             Decoder::Plain(r) => r,
-            Decoder::Gzip(r) => r.into_inner(),
+            Decoder::Gzip(r) => (*r).into_inner(),
             Decoder::Zstd(r) => r.finish().into_inner(),
         };
         compressed

@@ -6,6 +6,7 @@
 //! unprivileged test user can use them too.
 #![allow(dead_code)]
 
+pub mod audit_images;
 pub mod hostile_images;
 
 use std::fs::{self, File};

@@ -1,0 +1,432 @@
+//! `rsafe audit TARGET`: find what an image leaks and what makes it risky, then report it as a
+//! table, JSON or SARIF and turn it into an exit code for CI (0 clean, 1 findings at
+//! `--fail-on`, 2 rsafe could not finish).
+//!
+//! Targets are recognised in [`Target::detect`], one rule per kind, so new kinds (Dockerfile,
+//! compose file, build context, running container) slot in as one more variant with its own
+//! function returning findings; everything after that — ignore file, severity filter,
+//! rendering, exit code — is shared ([`report_findings`]). Images are never written into the
+//! user's store by an audit ([`open_image`]).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Global;
+use crate::audit::ignore::IgnoreList;
+use crate::audit::secrets::SecretScanner;
+use crate::audit::{
+    self, AuditOptions, Finding, ImageAudit, Progress, RuleInfo, ScanStats, SecretDetector,
+    Severity,
+};
+use crate::image::config::Image;
+use crate::image::layer::DEFAULT_MAX_EXPANDED;
+use crate::image::lookup::{self, LookupError};
+use crate::image::resolve::{self, ResolveOptions};
+use crate::image::store::{self, Store};
+use crate::image::{Platform, load};
+use crate::report::table::human_bytes;
+use crate::report::{self, Format, Report, Style};
+
+/// The ignore file read from the current directory when `--ignore-file` is not given.
+pub const DEFAULT_IGNORE_FILE: &str = ".rsafeignore";
+
+/// Images whose layers are smaller than this (compressed) get no progress bar.
+const PROGRESS_THRESHOLD: u64 = 32 << 20;
+
+/// Arguments of `rsafe audit`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 no finding at or above --fail-on (or no --fail-on), \
+1 findings at or above it, 2 the audit could not be completed."
+)]
+pub struct AuditArgs {
+    /// What to audit: an image in the store (`app:1.0`, a digest), an OCI layout directory
+    /// (`./layout`, `./layout:tag`, read in place), a `docker save` tarball or OCI archive
+    /// (`./app.tar`, `-` for stdin), or a registry reference (`registry.example/app:1.0`).
+    /// Archives and pulled images go to a temporary store, never into yours.
+    #[arg(value_name = "IMAGE")]
+    pub target: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit with 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+    /// Leave out findings below this severity (they are counted in the summary).
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Info)]
+    pub min_severity: Severity,
+    /// Accepted findings (rule / path glob / fingerprint, each with a reason); repeatable.
+    /// Default: ./.rsafeignore when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Vec<PathBuf>,
+    /// Platform to audit when the image is multi-platform.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+    /// Privileged (setuid, setgid, capability) binaries larger than this many bytes are not
+    /// inspected for ELF hardening.
+    #[arg(long, value_name = "BYTES", default_value_t = AuditOptions::default().max_file_size)]
+    pub max_binary_size: u64,
+    /// Allow plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Refuse a layer that expands past this many bytes (decompression bombs).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EXPANDED)]
+    pub max_layer_size: u64,
+}
+
+/// What `rsafe audit` was pointed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An OCI image layout directory, read in place (nothing is copied), and the ref to audit
+    /// (None: its only one).
+    Layout {
+        dir: PathBuf,
+        reference: Option<String>,
+    },
+    /// Anything else that names an image: a store name or digest, an archive file, `-` for an
+    /// archive on stdin, or a registry reference (see [`open_image`]).
+    Image(String),
+}
+
+impl Target {
+    /// Recognises what `spec` names: `DIR` or `DIR:REF` where DIR holds an `oci-layout` file
+    /// (split like `rsafe load` splits, at the first `:` whose left side exists) is a layout;
+    /// everything else goes to the image resolver.
+    pub fn detect(spec: &str) -> Target {
+        if let Some((path, reference)) = load::split_spec(spec)
+            && path.join("oci-layout").is_file()
+        {
+            return Target::Layout {
+                dir: path,
+                reference,
+            };
+        }
+        Target::Image(spec.to_string())
+    }
+}
+
+/// Runs `rsafe audit` and returns the exit code.
+pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
+    // A broken ignore file is an error before any work: silently reporting everything (or
+    // nothing) would both be wrong in CI.
+    let ignores = load_ignores(&args.ignore_file)?;
+    let detector = secret_detector()?;
+    let target = Target::detect(&args.target);
+    let platform = args.platform.clone().unwrap_or_else(Platform::host);
+    let started = Instant::now();
+    let opened = open_image(&target, &platform, args.insecure, global)?;
+    let (description, ImageAudit { findings, stats }) =
+        audit_opened(&opened, &args, global, &detector)?;
+    drop(opened);
+    let context = ReportContext {
+        target: description,
+        stats: Some(stats),
+        elapsed: Some(started.elapsed()),
+    };
+    report_findings(findings, context, &ignores, &args, all_rules(&detector))
+}
+
+/// What a report says besides its findings.
+pub struct ReportContext {
+    pub target: report::Target,
+    pub stats: Option<ScanStats>,
+    pub elapsed: Option<Duration>,
+}
+
+/// The secret engine with rsafe's builtin rules (`policies/secrets.toml`, compiled in).
+pub fn secret_detector() -> anyhow::Result<SecretScanner> {
+    SecretScanner::builtin().context("cannot load the builtin secret rules")
+}
+
+/// Every rule a report may refer to: rsafe's own checks, then the secret engine's.
+pub fn all_rules(scanner: &SecretScanner) -> Vec<RuleInfo> {
+    audit::builtin_rules()
+        .into_iter()
+        .map(RuleInfo::from)
+        .chain(scanner.rules().into_iter().map(RuleInfo::from))
+        .collect()
+}
+
+/// The shared tail of every audit: apply the ignore file and `--min-severity`, sort, render to
+/// stdout, and decide the exit code from `--fail-on`.
+pub fn report_findings(
+    findings: Vec<Finding>,
+    context: ReportContext,
+    ignores: &IgnoreList,
+    args: &AuditArgs,
+    rules: Vec<RuleInfo>,
+) -> anyhow::Result<i32> {
+    let (kept, ignored) = ignores.apply(findings);
+    let before = kept.len();
+    let mut findings: Vec<Finding> = kept
+        .into_iter()
+        .filter(|f| f.severity >= args.min_severity)
+        .collect();
+    let below_threshold = before - findings.len();
+    audit::sort_findings(&mut findings);
+    let report = Report {
+        target: context.target,
+        findings,
+        ignored,
+        below_threshold,
+        rules,
+        stats: context.stats,
+        elapsed: context.elapsed,
+    };
+    let stdout = io::stdout();
+    let color = args.format == Format::Table
+        && stdout.is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut out = io::BufWriter::new(stdout.lock());
+    let written = report::render_styled(args.format, &report, &mut out, Style { color })
+        .and_then(|()| out.flush());
+    quiet_on_broken_pipe(written).context("cannot write the report")?;
+    Ok(match args.fail_on {
+        Some(gate) if report.fails(gate) => 1,
+        _ => 0,
+    })
+}
+
+/// A reader that went away (`rsafe audit … | head`) is not an error: stop writing, keep the
+/// exit code.
+pub fn quiet_on_broken_pipe(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// The ignore files to apply: those given, or `./.rsafeignore` when it exists.
+fn load_ignores(files: &[PathBuf]) -> anyhow::Result<IgnoreList> {
+    let default = PathBuf::from(DEFAULT_IGNORE_FILE);
+    let files: Vec<PathBuf> = if files.is_empty() {
+        default.is_file().then_some(default).into_iter().collect()
+    } else {
+        files.to_vec()
+    };
+    let mut list = IgnoreList::default();
+    for f in files {
+        list.entries.extend(
+            IgnoreList::load(&f)
+                .context("cannot use the ignore file")?
+                .entries,
+        );
+    }
+    Ok(list)
+}
+
+/// An image opened for auditing, with the store it lives in. A temporary store (an archive
+/// loaded, an image pulled) is removed when this is dropped.
+pub struct Opened {
+    pub store: Store,
+    pub image: Image,
+    /// The name to show for it.
+    pub name: String,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// Opens the image `target` names without writing to the user's store:
+/// - a layout directory is read in place;
+/// - a store name or digest is read from the store (`--root`), when the store has it;
+/// - a path (archive or layout, `PATH:REF`), `-` (an archive on stdin), or a registry reference
+///   is loaded or pulled into a temporary store under the store's `tmp/` (same file system as
+///   the blobs) or `$TMPDIR`, removed afterwards.
+pub fn open_image(
+    target: &Target,
+    platform: &Platform,
+    insecure: bool,
+    global: &Global,
+) -> anyhow::Result<Opened> {
+    match target {
+        Target::Layout { dir, reference } => {
+            let store = Store::open_read_only(dir)
+                .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
+            let name = match reference {
+                Some(r) => r.clone(),
+                None => only_ref(&store, dir)?,
+            };
+            let shown = format!("{}:{name}", dir.display());
+            let image = Image::open(&store, &name, platform)
+                .with_context(|| format!("cannot open image {shown}"))?;
+            Ok(Opened {
+                store,
+                image,
+                name: shown,
+                _scratch: None,
+            })
+        }
+        Target::Image(spec) => {
+            let root = global.root.clone().unwrap_or_else(Store::default_root);
+            let on_disk = spec == load::STDIN || load::split_spec(spec).is_some();
+            if !on_disk && let Ok(store) = Store::open_read_only(&root) {
+                match lookup::find(&store, spec) {
+                    Ok(found) => {
+                        let image = Image::from_descriptor(&store, &found.descriptor, platform)
+                            .with_context(|| format!("cannot open image {spec}"))?;
+                        return Ok(Opened {
+                            store,
+                            image,
+                            name: found.display_name(),
+                            _scratch: None,
+                        });
+                    }
+                    Err(LookupError::NotFound(_)) => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot look up {spec}"));
+                    }
+                }
+            }
+            let scratch = scratch_dir(&root)?;
+            let store = Store::open(scratch.path()).with_context(|| {
+                format!(
+                    "cannot create a scratch store in {}",
+                    scratch.path().display()
+                )
+            })?;
+            let (name, image) = if spec == load::STDIN {
+                let loaded = load::load_path(&store, spec, platform)
+                    .context("cannot load the archive on standard input")?;
+                let [one] = loaded.as_slice() else {
+                    bail!(
+                        "standard input holds {} images; audit one at a time",
+                        loaded.len()
+                    );
+                };
+                let image = Image::from_descriptor(&store, &one.descriptor, platform)
+                    .context("cannot open the image on standard input")?;
+                (one.name.clone(), image)
+            } else {
+                let opts = ResolveOptions {
+                    platform: platform.clone(),
+                    pull: true,
+                    insecure,
+                };
+                let r = resolve::resolve(&store, spec, &opts)
+                    .with_context(|| format!("cannot get image {spec}"))?;
+                (r.name, r.image)
+            };
+            Ok(Opened {
+                store,
+                image,
+                name: if on_disk { spec.clone() } else { name },
+                _scratch: Some(scratch),
+            })
+        }
+    }
+}
+
+/// A directory for a temporary store: under the user's store `tmp/` when it is writable (big
+/// images stay on the store's file system), else under `$TMPDIR`.
+fn scratch_dir(root: &Path) -> anyhow::Result<tempfile::TempDir> {
+    let builder = || {
+        let mut b = tempfile::Builder::new();
+        b.prefix("audit-");
+        b
+    };
+    if let Ok(dir) = builder().tempdir_in(root.join("tmp")) {
+        return Ok(dir);
+    }
+    builder()
+        .tempdir()
+        .context("cannot create a temporary directory for the image")
+}
+
+/// Audits an opened image.
+fn audit_opened(
+    opened: &Opened,
+    args: &AuditArgs,
+    global: &Global,
+    detector: &dyn SecretDetector,
+) -> anyhow::Result<(report::Target, ImageAudit)> {
+    let img = &opened.image;
+    let options = AuditOptions {
+        max_file_size: args.max_binary_size,
+        max_layer_expanded: args.max_layer_size,
+        ..AuditOptions::default()
+    };
+    let bar = Bar::new(img, global.quiet);
+    let result = audit::audit_image(&opened.store, img, detector, &options, &bar);
+    bar.finish();
+    let audit = result.with_context(|| format!("cannot audit {}", opened.name))?;
+    let description = report::Target {
+        kind: "image".into(),
+        name: opened.name.clone(),
+        digest: Some(img.manifest_digest.to_string()),
+        platform: Some(format!("{}/{}", img.config.os(), img.config.architecture())),
+    };
+    Ok((description, audit))
+}
+
+/// The one ref of a layout, or an error listing them.
+fn only_ref(store: &Store, dir: &Path) -> anyhow::Result<String> {
+    let refs = store
+        .refs()
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    match refs.as_slice() {
+        [(name, _)] => Ok(name.clone()),
+        [] => bail!(
+            "{}: the layout names no image ({} annotations)",
+            dir.display(),
+            store::REF_NAME
+        ),
+        many => bail!(
+            "{}: the layout has several images, pick one with {}:REF (refs: {})",
+            dir.display(),
+            dir.display(),
+            many.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The progress bar on stderr: layers done, bytes streamed. Hidden with `--quiet`, when stderr
+/// is not a terminal (indicatif's own check), and for small images.
+struct Bar {
+    bar: ProgressBar,
+    bytes: AtomicU64,
+}
+
+impl Bar {
+    fn new(img: &Image, quiet: bool) -> Bar {
+        let layers = img.layers().len() as u64;
+        let target = if quiet || img.size() < PROGRESS_THRESHOLD {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(layers), target);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} auditing [{bar:30}] {pos}/{len} layers, {msg} ({elapsed})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message("0 B read");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Bar {
+            bar,
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn bytes(&self, n: u64) {
+        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        self.bar.set_message(format!("{} read", human_bytes(total)));
+    }
+
+    fn layer_done(&self, _index: usize) {
+        self.bar.inc(1);
+    }
+}
