@@ -44,9 +44,9 @@ pub struct Global {
     /// No progress bars or chatter on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Say more about what is done (and what protection was enforced). No short form: `-v`
-    /// is `run`'s `--volume`, as in Docker.
-    #[arg(long, global = true)]
+    /// Say more about what is done (and what protection was enforced). (`run` has its own
+    /// `--verbose`: there `-v` is `--volume`, as in Docker.)
+    #[arg(long, short, global = true)]
     pub verbose: bool,
 }
 

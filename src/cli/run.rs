@@ -20,6 +20,10 @@ use crate::runtime::spec::{
 #[derive(Debug, clap::Args)]
 #[command(trailing_var_arg = true)]
 pub struct RunArgs {
+    /// Say what was set up and enforced: namespaces, id maps, limits, capabilities, seccomp,
+    /// landlock. (The global -v/--verbose, which `-v` = `--volume` displaces here.)
+    #[arg(long)]
+    pub verbose: bool,
     /// Keep stdin attached (otherwise the container's stdin is /dev/null).
     #[arg(short, long)]
     pub interactive: bool,
@@ -172,7 +176,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         name: args.name.clone(),
         remove: args.rm,
     };
-    let verbose = global.verbose;
+    let verbose = args.verbose || global.verbose;
     // Never panic on a closed stderr (`rsafe run … 2>&1 | head`): the container must still be
     // waited for and cleaned up.
     let say = |line: String| {
