@@ -14,6 +14,9 @@
 //! the rules declared next to each check ([`Rule`]); `rsafe rules` lists them.
 #![forbid(unsafe_code)]
 
+pub mod compose;
+pub mod context;
+pub mod dockerfile;
 pub mod elf;
 pub mod finding;
 pub mod fs;

@@ -23,6 +23,7 @@ use crate::audit::{
     self, AuditOptions, Finding, ImageAudit, Progress, RuleInfo, ScanStats, SecretDetector,
     Severity,
 };
+use crate::audit::{compose, context, dockerfile};
 use crate::image::config::Image;
 use crate::image::layer::DEFAULT_MAX_EXPANDED;
 use crate::image::lookup::{self, LookupError};
@@ -91,6 +92,12 @@ pub enum Target {
     /// Anything else that names an image: a store name or digest, an archive file, `-` for an
     /// archive on stdin, or a registry reference (see [`open_image`]).
     Image(String),
+    /// A Dockerfile / Containerfile (by name), reviewed before any build.
+    Dockerfile(PathBuf),
+    /// A compose file (`compose.yaml`, `docker-compose.yml`, …).
+    Compose(PathBuf),
+    /// A build context: a directory that is not an OCI layout.
+    Context(PathBuf),
 }
 
 impl Target {
@@ -98,6 +105,22 @@ impl Target {
     /// (split like `rsafe load` splits, at the first `:` whose left side exists) is a layout;
     /// everything else goes to the image resolver.
     pub fn detect(spec: &str) -> Target {
+        let path = Path::new(spec);
+        if path.is_dir() && !path.join("oci-layout").is_file() {
+            return Target::Context(path.to_path_buf());
+        }
+        if path.is_file() {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if context::is_dockerfile_name(name) {
+                return Target::Dockerfile(path.to_path_buf());
+            }
+            if context::is_compose_name(name) {
+                return Target::Compose(path.to_path_buf());
+            }
+        }
         if let Some((path, reference)) = load::split_spec(spec)
             && path.join("oci-layout").is_file()
         {
@@ -119,6 +142,19 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
     let target = Target::detect(&args.target);
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let started = Instant::now();
+    if let Some((kind, result)) = audit_source(&target, &detector) {
+        let context = ReportContext {
+            target: report::Target {
+                kind: kind.to_string(),
+                name: args.target.clone(),
+                digest: None,
+                platform: None,
+            },
+            stats: None,
+            elapsed: Some(started.elapsed()),
+        };
+        return report_findings(result?, context, &ignores, &args, all_rules(&detector));
+    }
     let opened = open_image(&target, &platform, args.insecure, global)?;
     let (description, ImageAudit { findings, stats }) =
         audit_opened(&opened, &args, global, &detector)?;
@@ -129,6 +165,29 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
         elapsed: Some(started.elapsed()),
     };
     report_findings(findings, context, &ignores, &args, all_rules(&detector))
+}
+
+/// Audits a target that is source rather than an image (Dockerfile, compose file, build
+/// context); `None` for image targets.
+fn audit_source(
+    target: &Target,
+    scanner: &SecretScanner,
+) -> Option<(&'static str, anyhow::Result<Vec<Finding>>)> {
+    Some(match target {
+        Target::Dockerfile(path) => (
+            "dockerfile",
+            dockerfile::audit_dockerfile(path, scanner).map_err(anyhow::Error::from),
+        ),
+        Target::Compose(path) => (
+            "compose",
+            compose::audit_compose(path, scanner).map_err(anyhow::Error::from),
+        ),
+        Target::Context(path) => (
+            "directory",
+            context::audit_context(path, scanner).map_err(anyhow::Error::from),
+        ),
+        Target::Layout { .. } | Target::Image(_) => return None,
+    })
 }
 
 /// What a report says besides its findings.
@@ -148,6 +207,7 @@ pub fn all_rules(scanner: &SecretScanner) -> Vec<RuleInfo> {
     audit::builtin_rules()
         .into_iter()
         .map(RuleInfo::from)
+        .chain(dockerfile::rules())
         .chain(scanner.rules().into_iter().map(RuleInfo::from))
         .collect()
 }
@@ -243,6 +303,9 @@ pub fn open_image(
     global: &Global,
 ) -> anyhow::Result<Opened> {
     match target {
+        Target::Dockerfile(path) | Target::Compose(path) | Target::Context(path) => {
+            bail!("{} is not an image", path.display())
+        }
         Target::Layout { dir, reference } => {
             let store = Store::open_read_only(dir)
                 .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;

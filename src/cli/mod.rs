@@ -23,6 +23,7 @@ pub mod ps;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod unpack;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -60,11 +61,7 @@ impl Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Run(run::RunArgs),
-    Ps(ps::PsArgs),
-    Rm(rm::RmArgs),
-    /// Inspect the runner's confinement policies.
-    Policy(policy::PolicyArgs),
+    // Images: get them, look at them, unpack them.
     /// Pull an image from a registry into the store.
     #[cfg(feature = "registry")]
     Pull(pull::PullArgs),
@@ -73,10 +70,20 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     History(history::HistoryArgs),
     Rmi(rmi::RmiArgs),
-    /// Audit an image for leaked secrets and risky files, layer by layer.
+    Unpack(unpack::UnpackArgs),
+    // Auditing.
+    /// Audit an image, Dockerfile, compose file or build context for leaks and risks.
     Audit(audit::AuditArgs),
     /// List every audit rule: id, severity, what it finds, how to fix it.
     Rules(rules::RulesArgs),
+    // Running.
+    Run(run::RunArgs),
+    /// List containers: running ones, or all with -a.
+    Ps(ps::PsArgs),
+    /// Remove containers and their writable layers.
+    Rm(rm::RmArgs),
+    /// Inspect the runner's confinement policies.
+    Policy(policy::PolicyArgs),
 }
 
 impl Command {
@@ -108,10 +115,6 @@ pub fn main() -> i32 {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli { global, command } = cli;
     match command {
-        Command::Run(args) => run::run(args, &global),
-        Command::Ps(args) => ps::run(args, &global),
-        Command::Rm(args) => rm::run(args, &global),
-        Command::Policy(args) => policy::run(args),
         #[cfg(feature = "registry")]
         Command::Pull(args) => pull::run(args, &global),
         Command::Load(args) => load::run(args, &global),
@@ -119,8 +122,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(args, &global),
         Command::History(args) => history::run(args, &global),
         Command::Rmi(args) => rmi::run(args, &global),
+        Command::Unpack(args) => unpack::run(args, &global),
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
+        Command::Run(args) => run::run(args, &global),
+        Command::Ps(args) => ps::run(args, &global),
+        Command::Rm(args) => rm::run(args, &global),
+        Command::Policy(args) => policy::run(args),
     }
 }
 

@@ -45,6 +45,8 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
         for digest in store.gc()?.removed {
             println!("Deleted: {digest}");
         }
+        // Extracted layers no remaining image uses go with their blobs.
+        crate::image::unpack::LayerCache::gc(&store)?;
     }
     Ok(code)
 }

@@ -13,10 +13,12 @@ use crate::runtime::spec::{
     self, Confinement, ImageDefaults, Limits, NetworkMode, ProcessOverrides, RootfsSpec, Spec,
 };
 
-/// Run a command in a new container: its own user, mount, pid, ipc, uts, network, cgroup and
-/// time namespaces, an overlay root, and rsafe's init as pid 1. The exit code is the command's
-/// (128+N when signal N ended it); 125 when rsafe failed, 126 when the command cannot be
-/// executed, 127 when it is not found.
+/// Run a command in a new, isolated container
+///
+/// Its own user, mount, pid, ipc, uts, network, cgroup and time namespaces, an overlay root, a
+/// confinement policy (capabilities, seccomp, landlock), and rsafe's init as pid 1. The exit
+/// code is the command's (128+N when signal N ended it); 125 when rsafe failed, 126 when the
+/// command cannot be executed, 127 when it is not found.
 #[derive(Debug, clap::Args)]
 #[command(trailing_var_arg = true)]
 pub struct RunArgs {

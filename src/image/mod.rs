@@ -19,6 +19,7 @@ pub mod reference;
 pub mod registry;
 pub mod resolve;
 pub mod store;
+pub mod unpack;
 
 pub use config::{Image, LayerInfo, Platform};
 pub use digest::Digest;

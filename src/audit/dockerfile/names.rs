@@ -1,0 +1,383 @@
+//! Names that say "secret": environment variable and build argument names (`DB_PASSWORD`,
+//! `GITHUB_TOKEN`, `AWS_SECRET_ACCESS_KEY`) and file names (`id_rsa`, `*.pem`, `.env`,
+//! `.npmrc`, `secrets/`). The secret scanner recognises secret *values* by their shape; these
+//! recognise the places people put secrets whose values have no shape (a database password).
+//! Shared by the Dockerfile, compose and build-context audits.
+
+/// Name parts that mark a variable as holding a secret.
+const SECRET_PARTS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "PASS",
+    "PWD",
+    "SECRET",
+    "SECRETS",
+    "TOKEN",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "CREDS",
+];
+
+/// Pairs of adjacent parts that mark a secret (`API_KEY`, `PRIVATE_KEY`, `ACCESS_KEY`…).
+const SECRET_PAIRS: &[(&str, &str)] = &[
+    ("API", "KEY"),
+    ("PRIVATE", "KEY"),
+    ("ACCESS", "KEY"),
+    ("SECRET", "KEY"),
+    ("AUTH", "KEY"),
+    ("ENCRYPTION", "KEY"),
+    ("SIGNING", "KEY"),
+    ("MASTER", "KEY"),
+    ("CLIENT", "SECRET"),
+    ("AUTH", "TOKEN"),
+];
+
+/// Last parts that make the variable *about* a secret rather than the secret itself:
+/// `DB_PASSWORD_FILE=/run/secrets/db` is the right way to pass one.
+const NOT_A_SECRET_SUFFIXES: &[&str] = &[
+    "FILE",
+    "PATH",
+    "DIR",
+    "URL",
+    "URI",
+    "ENDPOINT",
+    "HOST",
+    "PORT",
+    "TTL",
+    "EXPIRY",
+    "EXPIRES",
+    "EXPIRATION",
+    "TIMEOUT",
+    "LENGTH",
+    "LEN",
+    "SIZE",
+    "MIN",
+    "MAX",
+    "TYPE",
+    "NAME",
+    "ID",
+    "HEADER",
+    "ENABLED",
+    "ENABLE",
+    "DISABLED",
+    "REQUIRED",
+    "POLICY",
+    "METHOD",
+    "MODE",
+    "VERSION",
+    "ROTATION",
+    "LIFETIME",
+    "ALGORITHM",
+    "ALGO",
+    "PREFIX",
+    "FORMAT",
+    "COUNT",
+    "ATTEMPTS",
+    "RETRIES",
+    "SOURCE",
+    "PROVIDER",
+    "STORE",
+    "MOUNT",
+    "TARGET",
+    "ENV",
+    "VAR",
+];
+
+/// Whole names that look secret but are not (`PWD` is the working directory).
+const NOT_SECRET_NAMES: &[&str] = &["PWD", "OLDPWD"];
+
+/// Whether a variable name says it holds a secret (`MYSQL_ROOT_PASSWORD`, `npm_token`,
+/// `AWS_SECRET_ACCESS_KEY`, `apiKey`), and not a pointer to one (`DB_PASSWORD_FILE`).
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    if NOT_SECRET_NAMES.contains(&upper.as_str()) {
+        return false;
+    }
+    let parts = name_parts(name);
+    let Some(last) = parts.last() else {
+        return false;
+    };
+    if NOT_A_SECRET_SUFFIXES.contains(&last.as_str()) {
+        return false;
+    }
+    // Run-together words (`PGPASSWORD`, `CLIENTSECRET`, `APITOKEN`).
+    const SECRET_SUFFIXES: &[&str] = &["PASSWORD", "PASSWD", "TOKEN", "SECRET", "APIKEY"];
+    parts.iter().any(|p| SECRET_PARTS.contains(&p.as_str()))
+        || parts.iter().any(|p| {
+            SECRET_SUFFIXES
+                .iter()
+                .any(|s| p.len() > s.len() && p.ends_with(s))
+        })
+        || parts
+            .windows(2)
+            .any(|w| SECRET_PAIRS.contains(&(w[0].as_str(), w[1].as_str())))
+}
+
+/// Splits `AWS_SECRET_ACCESS_KEY`, `db-password`, `apiKey`, `client.secret` into uppercase parts.
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_uppercase());
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    parts
+}
+
+/// Whether a value written next to a secret-looking name is a real literal secret, not empty,
+/// a flag (`MYSQL_RANDOM_ROOT_PASSWORD=yes`) or a placeholder pointing elsewhere.
+pub fn is_literal_secret_value(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_empty() {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "0" | "1" | "null" | "none" | "nil"
+    ) {
+        return false;
+    }
+    // A path to a secret file (Docker secrets, mounted credentials) is the right pattern.
+    if v.starts_with("/run/secrets/") || v.starts_with("/var/run/secrets/") {
+        return false;
+    }
+    true
+}
+
+/// File and directory names whose *name* says they hold credentials: private keys, cloud and
+/// package-registry credentials, `.env` files, keystores, `secrets/` directories.
+pub fn is_secret_file_name(path: &str) -> bool {
+    let trimmed = path.trim_end_matches('/');
+    let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    let lower = name.to_ascii_lowercase();
+    const EXACT: &[&str] = &[
+        "id_rsa",
+        "id_dsa",
+        "id_ecdsa",
+        "id_ed25519",
+        "identity",
+        ".env",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        "_netrc",
+        ".git-credentials",
+        ".htpasswd",
+        ".pgpass",
+        ".my.cnf",
+        ".dockercfg",
+        "credentials",
+        "credentials.json",
+        "credentials.yml",
+        "credentials.yaml",
+        "client_secret.json",
+        "secrets",
+        "secret",
+        ".secrets",
+        "secrets.json",
+        "secrets.yml",
+        "secrets.yaml",
+        "secrets.toml",
+        ".ssh",
+        ".aws",
+        ".gnupg",
+        ".kube",
+        "kubeconfig",
+        "terraform.tfstate",
+        "terraform.tfvars",
+        "master.key",
+        "vault-token",
+        ".vault-token",
+    ];
+    const SUFFIXES: &[&str] = &[
+        ".pem",
+        ".key",
+        ".p12",
+        ".pfx",
+        ".jks",
+        ".keystore",
+        ".ppk",
+        ".kdbx",
+        ".ovpn",
+        ".tfstate",
+    ];
+    if EXACT.contains(&lower.as_str()) {
+        return true;
+    }
+    if lower.starts_with(".env.")
+        && !matches!(
+            lower.as_str(),
+            ".env.example" | ".env.sample" | ".env.template" | ".env.dist"
+        )
+    {
+        return true;
+    }
+    if lower.starts_with("id_") && !lower.ends_with(".pub") && lower.len() > 3 {
+        // id_rsa_deploy, id_ed25519_github
+        return ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"]
+            .iter()
+            .any(|k| lower.starts_with(k));
+    }
+    // `prod.env`, `agent.env`: env files named after what they configure.
+    if lower.ends_with(".env") && lower.len() > 4 {
+        return true;
+    }
+    if lower.starts_with("service-account") && lower.ends_with(".json") {
+        return true;
+    }
+    // `.docker/config.json` holds registry auth; `config.json` alone is too common to flag.
+    if lower == "config.json"
+        && trimmed
+            .to_ascii_lowercase()
+            .ends_with(".docker/config.json")
+    {
+        return true;
+    }
+    SUFFIXES.iter().any(|s| lower.ends_with(s)) && !lower.ends_with(".pub.pem")
+}
+
+/// Directory names whose contents are credentials by convention.
+const SECRET_DIRS: &[&str] = &[
+    "secrets",
+    "secret",
+    ".secrets",
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".kube",
+    ".azure",
+    ".gcloud",
+    "private_keys",
+];
+
+/// Whether a path is a credential file by its name or by a directory it sits in
+/// (`secrets/api_keys.json`, `home/.ssh/config`, `id_rsa`).
+pub fn is_secret_path(path: &str) -> bool {
+    if is_secret_file_name(path) {
+        return true;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let mut components: Vec<&str> = trimmed.split('/').collect();
+    components.pop();
+    components
+        .iter()
+        .any(|c| SECRET_DIRS.contains(&c.to_ascii_lowercase().as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_variable_names() {
+        for n in [
+            "MYSQL_ROOT_PASSWORD",
+            "WORDPRESS_DB_PASSWORD",
+            "POSTGRES_PASSWORD",
+            "NPM_TOKEN",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ACCESS_KEY_ID".replace("_ID", "").as_str(),
+            "STRIPE_API_KEY",
+            "apiKey",
+            "client-secret",
+            "DJANGO_SECRET_KEY",
+            "DB_PASS",
+            "REDIS_PWD",
+            "JWT_SECRET",
+            "SLACK_AUTH_TOKEN",
+            "PGPASSWORD",
+            "GITLAB_APITOKEN",
+        ] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        for n in [
+            "PWD",
+            "PATH",
+            "DB_PASSWORD_FILE",
+            "TOKEN_EXPIRY",
+            "SECRET_NAME",
+            "JAVA_HOME",
+            "GPG_KEY",
+            "PASSWORD_MIN_LENGTH",
+            "NODE_ENV",
+            "KEYCLOAK_URL",
+            "SECRETARY",
+            "BYPASS",
+            "COMPASS_VERSION",
+            "TOKENIZERS_PARALLELISM",
+        ] {
+            assert!(!is_secret_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn secret_paths() {
+        assert!(is_secret_path("secrets/api_keys.json"));
+        assert!(is_secret_path("home/app/.aws/config"));
+        assert!(is_secret_path("id_rsa"));
+        assert!(!is_secret_path("src/secretary/app.py"));
+        assert!(!is_secret_path("static/logo.txt"));
+    }
+
+    #[test]
+    fn literal_values() {
+        assert!(is_literal_secret_value("s3cr3t-Pa55"));
+        assert!(!is_literal_secret_value(""));
+        assert!(!is_literal_secret_value("yes"));
+        assert!(!is_literal_secret_value("/run/secrets/db_password"));
+    }
+
+    #[test]
+    fn secret_file_names() {
+        for n in [
+            "id_rsa",
+            "/root/.ssh/id_ed25519",
+            "deploy/id_rsa_ci",
+            "server.key",
+            "tls/cert-key.pem",
+            ".env",
+            ".env.production",
+            "app/.npmrc",
+            "secrets/",
+            "config/secrets.yml",
+            "gcp/service-account-prod.json",
+            "home/.docker/config.json",
+            "keystore.jks",
+            ".aws",
+            "deploy/agent.env",
+        ] {
+            assert!(is_secret_file_name(n), "{n}");
+        }
+        for n in [
+            "id_rsa.pub",
+            ".env.example",
+            "src/main.rs",
+            "package.json",
+            "config.json",
+            "keys.txt",
+            "monkey",
+            "README.md",
+            "identity.py",
+        ] {
+            assert!(!is_secret_file_name(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,1122 @@
+//! The Dockerfile rules: what each one looks for, and the static catalogue `rsafe rules` lists.
+//!
+//! Rules read the parsed file through [`super::stages`] (stage, scope, shipped or not) and
+//! [`super::flow`] (which context files land where), and `RUN` commands through
+//! [`super::shell`], so they judge what the build will do rather than how the text looks.
+
+use crate::audit::context::dockerignore::Matcher;
+use crate::audit::dockerfile::finding;
+use crate::audit::{Evidence, Finding, Location, Rule, Severity};
+
+use super::flow::{Placed, is_remote};
+use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name, is_secret_path};
+use super::parse::{Command, Dockerfile, Instruction, Kind};
+use super::shell::{self, Script, effective};
+use super::stages::{Analysis, Base, Step, is_root_user};
+use super::words::expand;
+
+pub const USER_ROOT: Rule = Rule {
+    id: "dockerfile.user-root",
+    severity: Severity::High,
+    title: "Final stage runs as root",
+    description: "The image's last stage sets no USER (or sets root/0), so its processes run as uid 0. A compromise of the application is then root in the container: it can rewrite the application, read every file, and use any capability the runtime grants to escape.",
+    remediation: "Create an unprivileged user and switch to it at the end of the final stage: `RUN useradd -r -u 10001 app` then `USER 10001` (or use a base image that runs as non-root, such as a distroless `:nonroot` tag).",
+};
+
+pub const SECRET_IN_ENV: Rule = Rule {
+    id: "dockerfile.secret-in-env",
+    severity: Severity::High,
+    title: "Secret in ENV",
+    description: "An ENV whose name says it is a secret (password, token, key) is given a literal value or a build argument. ENV values are stored in the image config: anyone who can pull the image reads them with `docker inspect`, and every container gets them in its environment.",
+    remediation: "Do not bake secrets into the image. Pass them at run time (`docker run --env-file`, orchestrator secrets, a `*_FILE` variable pointing at a mounted secret), or for build-time needs use `RUN --mount=type=secret`.",
+};
+
+pub const SECRET_ARG_DEFAULT: Rule = Rule {
+    id: "dockerfile.secret-arg-default",
+    severity: Severity::High,
+    title: "Secret as a build argument default",
+    description: "A build argument whose name says it is a secret has a literal default in the Dockerfile. The value is in the source tree, and every RUN in its stage records it in the image history (`docker history` shows `|1 TOKEN=…`).",
+    remediation: "Remove the default and pass the secret with `docker build --secret id=…` and `RUN --mount=type=secret,id=…`, which never stores it in a layer or in the history.",
+};
+
+pub const SECRET_BUILD_ARG: Rule = Rule {
+    id: "dockerfile.secret-build-arg",
+    severity: Severity::Medium,
+    title: "Secret passed as a build argument",
+    description: "A build argument whose name says it is a secret is in scope of a RUN. Build arguments used by RUN are recorded in the image history (`|1 NPM_TOKEN=… /bin/sh -c npm ci`) and in the build cache, so whoever gets the image or the cache gets the secret.",
+    remediation: "Use a build secret instead: `RUN --mount=type=secret,id=npm_token,env=NPM_TOKEN npm ci` (or `target=/root/.npmrc`) with `docker build --secret id=npm_token,env=NPM_TOKEN`.",
+};
+
+pub const ADD_REMOTE_URL: Rule = Rule {
+    id: "dockerfile.add-remote-url",
+    severity: Severity::Medium,
+    title: "ADD downloads from a URL",
+    description: "ADD fetches a remote URL at build time without verifying what it got: a compromised or changed server puts arbitrary content into the image, and the download cannot be checked before it is used.",
+    remediation: "Pin the content: `ADD --checksum=sha256:<digest> <url> <dest>`, or download with curl in a RUN step and verify a checksum or signature before using the file.",
+};
+
+pub const CURL_PIPE_SHELL: Rule = Rule {
+    id: "dockerfile.curl-pipe-shell",
+    severity: Severity::High,
+    title: "Downloaded script piped into a shell",
+    description: "A RUN step downloads a script and executes it in one go (`curl … | sh`, `bash <(wget …)`, `sh -c \"$(curl …)\"`). Whatever the server returns at build time runs as root in the build, with no integrity check and no record of what ran. In CMD or ENTRYPOINT it happens at every container start.",
+    remediation: "Download to a file, verify it against a pinned checksum or signature (`echo \"<sha256>  install.sh\" | sha256sum -c -`), then run it; better, install a pinned package or copy a vetted artifact.",
+};
+
+pub const COPY_CONTEXT_NO_DOCKERIGNORE: Rule = Rule {
+    id: "dockerfile.copy-context-no-dockerignore",
+    severity: Severity::Medium,
+    title: "Whole build context copied with no .dockerignore",
+    description: "`COPY . .` (or `ADD .`) copies everything in the build context into the image, and there is no .dockerignore to keep out the `.git` history, `.env` files, private keys and local credentials that sit in most working trees.",
+    remediation: "Add a .dockerignore that excludes at least `.git`, `.env*`, `*.pem`, `*.key`, `id_*`, credentials and build outputs — or better, list what to include (`*` then `!src`, `!package.json`) — or copy only the paths the image needs.",
+};
+
+pub const DOCKERIGNORE_INCOMPLETE: Rule = Rule {
+    id: "dockerfile.dockerignore-incomplete",
+    severity: Severity::Medium,
+    title: ".dockerignore lets secrets into a whole-context COPY",
+    description: "The Dockerfile copies the whole build context and the .dockerignore does not exclude the usual secret carriers (`.git`, `.env`, private keys), so they are copied into the image whenever they are present in the working tree.",
+    remediation: "Exclude them in .dockerignore (`.git`, `**/.env*`, `**/*.pem`, `**/*.key`, `**/id_*`), or switch to an allowlist (`*` followed by `!` exceptions for what the build needs).",
+};
+
+pub const CHMOD_WORLD_WRITABLE: Rule = Rule {
+    id: "dockerfile.chmod-world-writable",
+    severity: Severity::Medium,
+    title: "World-writable permissions",
+    description: "A chmod (or COPY/ADD --chmod) makes files or directories writable by every user (`777`, `o+w`, `a+w`). Any process in the container, whatever its uid, can then replace code or configuration that others execute.",
+    remediation: "Give ownership to the user that needs to write (`COPY --chown=app:app`, `chown`) and use `755`/`644` (or `750`/`640`). For shared scratch directories set the sticky bit (`1777`).",
+};
+
+pub const CHMOD_SETUID: Rule = Rule {
+    id: "dockerfile.chmod-setuid",
+    severity: Severity::Medium,
+    title: "setuid/setgid bit set",
+    description: "A chmod (or --chmod) sets the setuid or setgid bit (`+s`, `4755`, `2755`). A setuid-root binary is a privilege escalation path for any process in the container that can run it.",
+    remediation: "Do not add setuid/setgid binaries; grant a specific capability to the program instead, or run the container with `no-new-privileges` so the bit is ignored.",
+};
+
+pub const SUDO: Rule = Rule {
+    id: "dockerfile.sudo",
+    severity: Severity::Medium,
+    title: "sudo in the image",
+    description: "The build runs or installs sudo. Build steps already run as the stage's USER; sudo in an image gives any process that can reach it a path back to root and hides which steps need privileges.",
+    remediation: "Run the privileged steps before switching USER (or switch `USER root` for those steps only) and do not install sudo in the image.",
+};
+
+pub const EXPOSE_SSH: Rule = Rule {
+    id: "dockerfile.expose-ssh",
+    severity: Severity::Medium,
+    title: "SSH port exposed",
+    description: "The image exposes port 22, which means an SSH daemon in the container: another credential store, another network-facing daemon running as root, and a way around the runtime's exec/audit controls.",
+    remediation: "Remove the SSH server; use `docker exec` / `kubectl exec` for debugging access.",
+};
+
+pub const FROM_UNPINNED: Rule = Rule {
+    id: "dockerfile.from-unpinned",
+    severity: Severity::Medium,
+    title: "Base image not pinned",
+    description: "A stage is built FROM an image with no tag or the `latest` tag and no digest. Each build may pull a different image: builds are not reproducible and a compromised or broken upstream push flows straight into the image.",
+    remediation: "Pin a specific version tag, and for supply-chain integrity a digest: `FROM node:20.11-bookworm@sha256:<digest>`.",
+};
+
+pub const SECRET_FILE_IN_IMAGE: Rule = Rule {
+    id: "dockerfile.secret-file-in-image",
+    severity: Severity::Critical,
+    title: "Secret file copied into the image",
+    description: "A file whose name marks it as a credential (private key, `.env`, `.npmrc`, cloud credentials, a `secrets/` directory) is copied into the final image, directly or through `COPY --from` of a build stage. Anyone who can pull the image can extract it from its layer, even if a later step deletes it.",
+    remediation: "Keep credentials out of the image: exclude them in .dockerignore, use `RUN --mount=type=secret` for build-time use, and mount them at run time. Rotate any credential that was already pushed in an image.",
+};
+
+pub const SECRET_FILE_IN_BUILD_STAGE: Rule = Rule {
+    id: "dockerfile.secret-file-in-build-stage",
+    severity: Severity::Medium,
+    title: "Secret file copied into a build stage",
+    description: "A credential file is copied into a build stage that is not shipped. It is not in the final image, but it is in that stage's layer: in the build cache, in any `--cache-to` export, and in the image when someone builds with `--target` that stage.",
+    remediation: "Use `RUN --mount=type=secret,id=…,target=<path>` for the step that needs it; it is then never written to a layer.",
+};
+
+pub const SECRET_MOUNT_PERSISTED: Rule = Rule {
+    id: "dockerfile.secret-mount-persisted",
+    severity: Severity::High,
+    title: "Build secret copied into a layer",
+    description: "A RUN step mounts a build secret (`--mount=type=secret`) — the right way — but then copies it into the filesystem, which writes it into the layer and undoes the protection.",
+    remediation: "Use the secret where it is mounted (point the tool at the mount `target=` or use `env=`), and do not copy it elsewhere.",
+};
+
+pub const VERIFICATION_DISABLED: Rule = Rule {
+    id: "dockerfile.verification-disabled",
+    severity: Severity::Medium,
+    title: "Download verification disabled",
+    description: "A build step turns off TLS certificate or package signature checks (`curl -k`, `wget --no-check-certificate`, `pip --trusted-host`, `npm strict-ssl false`, `git http.sslVerify=false`, `apk --allow-untrusted`, `apt --allow-unauthenticated`, `--nogpgcheck`, `NODE_TLS_REJECT_UNAUTHORIZED=0`…). Anyone on the network path (or a compromised mirror) can then substitute what the build installs.",
+    remediation: "Keep verification on. Install the CA certificate the build needs (`COPY corp-ca.crt /usr/local/share/ca-certificates/` and `update-ca-certificates`) or import the repository's signing key, instead of disabling checks.",
+};
+
+/// Every Dockerfile rule, for `rsafe rules`.
+pub const RULES: &[Rule] = &[
+    USER_ROOT,
+    SECRET_IN_ENV,
+    SECRET_ARG_DEFAULT,
+    SECRET_BUILD_ARG,
+    ADD_REMOTE_URL,
+    CURL_PIPE_SHELL,
+    COPY_CONTEXT_NO_DOCKERIGNORE,
+    DOCKERIGNORE_INCOMPLETE,
+    CHMOD_WORLD_WRITABLE,
+    CHMOD_SETUID,
+    SUDO,
+    EXPOSE_SSH,
+    FROM_UNPINNED,
+    SECRET_FILE_IN_IMAGE,
+    SECRET_FILE_IN_BUILD_STAGE,
+    SECRET_MOUNT_PERSISTED,
+    VERIFICATION_DISABLED,
+];
+
+/// The `.dockerignore` that applies to the Dockerfile's build context.
+#[derive(Debug, Clone)]
+pub enum IgnoreFile {
+    /// No `.dockerignore` (nor `<Dockerfile>.dockerignore`) in the context.
+    Missing,
+    /// The file's display path and its compiled patterns.
+    Present { path: String, matcher: Matcher },
+}
+
+/// What the rules know besides the Dockerfile.
+pub struct RuleContext<'a> {
+    /// The Dockerfile's path as findings show it.
+    pub path: &'a str,
+    /// The Dockerfile's lines, to point at the exact line of a key in a continued instruction.
+    pub lines: Vec<&'a str>,
+    pub ignore: &'a IgnoreFile,
+}
+
+impl RuleContext<'_> {
+    fn at(&self, ins: &Instruction) -> Location {
+        self.at_line(ins.line, Some(ins.column))
+    }
+
+    /// Where `key` (an `ENV`/`ARG` name) is written in the instruction: the physical line and
+    /// column of `key=` or `key ` (continued instructions span several lines).
+    fn at_key(&self, ins: &Instruction, key: &str) -> Location {
+        let first = ins.line.saturating_sub(1) as usize;
+        let last = (ins.end_line as usize).min(self.lines.len());
+        for (i, line) in self.lines.iter().enumerate().take(last).skip(first) {
+            let mut from = 0;
+            while let Some(pos) = line[from..].find(key) {
+                let start = from + pos;
+                let end = start + key.len();
+                let before_ok = line[..start]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'');
+                let after_ok = line[end..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c == '=' || c.is_whitespace() || c == '"' || c == '\'');
+                if before_ok && after_ok {
+                    let column = line[..start].chars().count() as u32 + 1;
+                    return self.at_line(i as u32 + 1, Some(column));
+                }
+                from = end;
+            }
+        }
+        self.at(ins)
+    }
+
+    fn at_line(&self, line: u32, column: Option<u32>) -> Location {
+        Location::File {
+            path: self.path.to_string(),
+            line: Some(line),
+            column,
+        }
+    }
+}
+
+/// Runs every Dockerfile rule.
+pub fn check(
+    df: &Dockerfile,
+    a: &Analysis,
+    placed: &[Vec<Placed>],
+    ctx: &RuleContext,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    user_root(df, a, ctx, &mut out);
+    from_unpinned(df, a, ctx, &mut out);
+    for (idx, ins) in df.instructions.iter().enumerate() {
+        let step = &a.steps[idx];
+        let shipped = step.stage.is_some_and(|s| a.shipped[s]);
+        instruction_rules(df, ins, step, shipped, "", ctx, &mut out);
+        if let Kind::Onbuild(inner) = &ins.kind {
+            instruction_rules(df, inner, step, shipped, "ONBUILD trigger: ", ctx, &mut out);
+        }
+        arg_rules(df, a, idx, ins, ctx, &mut out);
+    }
+    secret_files(df, a, placed, ctx, &mut out);
+    out
+}
+
+fn user_root(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Finding>) {
+    let last = a.final_stage();
+    if let Some(user) = &last.user {
+        let v = &user.value;
+        if is_root_user(&v.text) {
+            let title = if v.unresolved {
+                format!(
+                    "Final stage runs as root unless a build argument overrides USER ({})",
+                    v.text
+                )
+            } else {
+                format!("Final stage runs as root (USER {})", v.text)
+            };
+            out.push(finding(
+                &USER_ROOT,
+                title,
+                ctx.at_line(user.line, None),
+                Some(Evidence::plain(format!("USER {}", v.text))),
+            ));
+        }
+        return;
+    }
+    // No USER anywhere in the final stage's chain: the base image decides.
+    let mut root = last;
+    while let Base::Stage(b) = root.base {
+        root = &a.stages[b];
+    }
+    let from = &df.instructions[last.from];
+    let title = match &root.base {
+        Base::Scratch => "Final stage runs as root: FROM scratch with no USER".to_string(),
+        Base::Image(image) => {
+            let lower = image.to_ascii_lowercase();
+            if lower.contains("nonroot") || lower.contains("rootless") {
+                return;
+            }
+            format!("Final stage sets no USER: it runs as root unless {image} sets a non-root user")
+        }
+        Base::Stage(_) => return,
+    };
+    out.push(finding(&USER_ROOT, title, ctx.at(from), None));
+}
+
+fn from_unpinned(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Finding>) {
+    for stage in &a.stages {
+        let Base::Image(image) = &stage.base else {
+            continue;
+        };
+        // A build argument without a default decides the reference: pinned at build time.
+        if stage.image.unresolved || image.is_empty() || image.contains('@') {
+            continue;
+        }
+        let last_component = image.rsplit('/').next().unwrap_or(image);
+        let tag = last_component.split_once(':').map(|(_, t)| t);
+        let problem = match tag {
+            None => "no tag (means latest)",
+            Some("latest") => "the latest tag",
+            Some(_) => continue,
+        };
+        let ins = &df.instructions[stage.from];
+        out.push(finding(
+            &FROM_UNPINNED,
+            format!("Base image {image} is not pinned: {problem} and no digest"),
+            ctx.at(ins),
+            Some(Evidence::plain(format!("FROM {image}"))),
+        ));
+    }
+}
+
+/// Rules that look at one instruction (also applied to `ONBUILD` triggers).
+fn instruction_rules(
+    df: &Dockerfile,
+    ins: &Instruction,
+    step: &Step,
+    shipped: bool,
+    prefix: &str,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    match &ins.kind {
+        Kind::Env(pairs) => {
+            for kv in pairs {
+                let value = expand(&kv.value, &step.vars, df.escape).text;
+                if let Some(what) = env_disables_verification(&kv.key, &value) {
+                    out.push(finding(
+                        &VERIFICATION_DISABLED,
+                        format!("{prefix}ENV {}={value} {what}", kv.key),
+                        ctx.at_key(ins, &kv.key),
+                        Some(Evidence::plain(format!("{}={value}", kv.key))),
+                    ));
+                }
+                if !is_secret_name(&kv.key) {
+                    continue;
+                }
+                let e = expand(&kv.value, &step.vars, df.escape);
+                let from_arg = e
+                    .used
+                    .iter()
+                    .find(|u| step.args.iter().any(|a| &a.name == *u));
+                let title = match from_arg {
+                    Some(arg) => format!(
+                        "{prefix}ENV {} copies build argument {arg} into the image config",
+                        kv.key
+                    ),
+                    None if e.used.is_empty() && is_literal_secret_value(&e.text) => {
+                        format!("{prefix}Secret in ENV {}", kv.key)
+                    }
+                    None => continue,
+                };
+                let title = if shipped {
+                    title
+                } else {
+                    format!(
+                        "{title} (build stage: not in the final image, but in this stage's config and cache)"
+                    )
+                };
+                let evidence = if e.text.is_empty() {
+                    None
+                } else {
+                    Some(Evidence::secret(&e.text))
+                };
+                out.push(finding(
+                    &SECRET_IN_ENV,
+                    title,
+                    ctx.at_key(ins, &kv.key),
+                    evidence,
+                ));
+            }
+        }
+        Kind::Add(spec) => {
+            for src in &spec.sources {
+                let s = expand(src, &step.vars, df.escape).text;
+                if is_remote(&s) && ins.flag("checksum").is_none() {
+                    out.push(finding(
+                        &ADD_REMOTE_URL,
+                        format!("{prefix}ADD downloads {s} without --checksum"),
+                        ctx.at(ins),
+                        Some(Evidence::plain(redact_url(&s))),
+                    ));
+                }
+            }
+            copy_rules(df, ins, step, prefix, ctx, out);
+        }
+        Kind::Copy(_) => copy_rules(df, ins, step, prefix, ctx, out),
+        Kind::Run(command) => {
+            for script in run_scripts(ins, command) {
+                script_rules(&script, ins, prefix, ctx, out);
+            }
+            secret_mount_persisted(ins, command, prefix, ctx, out);
+        }
+        // What the container runs at start: `CMD curl … | sh` fetches code on every start.
+        Kind::Cmd(command) | Kind::Entrypoint(command) => {
+            for script in run_scripts(ins, command) {
+                script_rules(&script, ins, prefix, ctx, out);
+            }
+        }
+        Kind::Expose(ports) => {
+            for p in ports {
+                let port = expand(p, &step.vars, df.escape).text;
+                if matches!(port.to_ascii_lowercase().as_str(), "22" | "22/tcp") {
+                    out.push(finding(
+                        &EXPOSE_SSH,
+                        format!("{prefix}EXPOSE {port}: SSH port exposed"),
+                        ctx.at(ins),
+                        Some(Evidence::plain(format!("EXPOSE {port}"))),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A URL with any userinfo replaced, for evidence.
+fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && !userinfo.contains('/')
+    {
+        return format!("{scheme}://…@{host}");
+    }
+    url.to_string()
+}
+
+fn copy_rules(
+    df: &Dockerfile,
+    ins: &Instruction,
+    step: &Step,
+    prefix: &str,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    let (Kind::Copy(spec) | Kind::Add(spec)) = &ins.kind else {
+        return;
+    };
+    if let Some(mode) = ins.flag("chmod") {
+        let m = chmod_mode(mode);
+        if m.world_writable {
+            out.push(finding(
+                &CHMOD_WORLD_WRITABLE,
+                format!(
+                    "{prefix}{} --chmod={mode} makes files world-writable",
+                    ins.kind.keyword()
+                ),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("--chmod={mode}"))),
+            ));
+        }
+        if m.setuid {
+            out.push(finding(
+                &CHMOD_SETUID,
+                format!(
+                    "{prefix}{} --chmod={mode} sets setuid/setgid",
+                    ins.kind.keyword()
+                ),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("--chmod={mode}"))),
+            ));
+        }
+    }
+    if ins.flag("from").is_some() {
+        return;
+    }
+    let whole_context = spec.sources.iter().any(|s| {
+        let e = expand(s, &step.vars, df.escape).text;
+        matches!(e.trim_end_matches('/'), "." | "" | "*" | "./*" | "./.")
+    });
+    if !whole_context {
+        return;
+    }
+    match ctx.ignore {
+        IgnoreFile::Missing => out.push(finding(
+            &COPY_CONTEXT_NO_DOCKERIGNORE,
+            format!(
+                "{prefix}{} copies the whole build context and there is no .dockerignore",
+                ins.kind.keyword()
+            ),
+            ctx.at(ins),
+            None,
+        )),
+        IgnoreFile::Present { path, matcher } => {
+            let name = std::path::Path::new(path)
+                .file_name()
+                .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+            let probes: &[(&str, &str)] = &[
+                (".git/config", ".git"),
+                (".env", ".env"),
+                ("id_rsa", "id_rsa"),
+                ("server.key", "*.key"),
+                ("server.pem", "*.pem"),
+            ];
+            let missing: Vec<&str> = probes
+                .iter()
+                .filter(|(probe, _)| !matcher.excludes(probe))
+                .map(|(_, label)| *label)
+                .collect();
+            if !missing.is_empty() {
+                out.push(finding(
+                    &DOCKERIGNORE_INCOMPLETE,
+                    format!(
+                        "{prefix}{} copies the whole build context and {name} does not exclude {}",
+                        ins.kind.keyword(),
+                        missing.join(", ")
+                    ),
+                    ctx.at(ins),
+                    Some(Evidence::plain(format!(
+                        "not excluded: {}",
+                        missing.join(", ")
+                    ))),
+                ));
+            }
+        }
+    }
+}
+
+/// The shell scripts a RUN (or CMD/ENTRYPOINT) executes: its shell form, the script inside
+/// `sh -c` in exec form, and heredoc bodies that a shell runs (`RUN <<EOF`, `RUN bash <<EOF`).
+fn run_scripts(ins: &Instruction, command: &Command) -> Vec<Script> {
+    const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
+    let mut scripts = Vec::new();
+    match command {
+        Command::Shell(s) => {
+            scripts.push(shell::parse(s));
+            let first = s.split_whitespace().next().unwrap_or("");
+            let runs_heredoc = first.starts_with("<<")
+                || first
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .starts_with("<<")
+                || SHELLS.contains(&shell::basename(first));
+            if runs_heredoc {
+                for h in &ins.heredocs {
+                    scripts.push(shell::parse(&h.content));
+                }
+            }
+        }
+        Command::Exec(argv) => {
+            if let [sh, flag, script, ..] = argv.as_slice()
+                && SHELLS.contains(&shell::basename(sh))
+                && flag.starts_with('-')
+                && flag.contains('c')
+            {
+                scripts.push(shell::parse(script));
+            }
+        }
+    }
+    scripts
+}
+
+const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c", "http", "https"];
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "python", "python2", "python3",
+    "perl", "ruby", "node", "php", "pwsh",
+];
+
+fn is_downloader(cmd: &shell::SimpleCommand) -> bool {
+    effective(cmd).is_some_and(|e| {
+        DOWNLOADERS.contains(&e.program.as_str())
+            || (e.program == "busybox" && e.args.first().is_some_and(|a| a == "wget"))
+    })
+}
+
+/// An interpreter that runs the script it reads on stdin (not `python -c '…'` reading data,
+/// not `bash install.sh` running a file).
+fn runs_stdin_script(cmd: &shell::SimpleCommand) -> Option<String> {
+    let e = effective(cmd)?;
+    let name = e.program.as_str();
+    let versioned = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if !INTERPRETERS.contains(&name) && !INTERPRETERS.contains(&versioned) {
+        return None;
+    }
+    let inline_flags: &[char] = match versioned {
+        "perl" | "ruby" | "node" | "php" => &['e', 'E', 'r', 'c'],
+        "python" => &['c', 'm'],
+        _ => &['c'],
+    };
+    for a in e.args {
+        if a == "-s" || a == "-" || a == "/dev/stdin" {
+            return Some(e.program.clone());
+        }
+        if a == "--eval" || a == "--command" {
+            return None;
+        }
+        if let Some(cluster) = a.strip_prefix('-') {
+            if !cluster.starts_with('-') && cluster.contains(inline_flags) {
+                return None;
+            }
+            continue;
+        }
+        // The first operand is a script file: stdin is data for it.
+        return None;
+    }
+    Some(e.program.clone())
+}
+
+fn script_rules(
+    script: &Script,
+    ins: &Instruction,
+    prefix: &str,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    let kw = ins.kind.keyword();
+    // curl … | sh
+    let mut piped = false;
+    for pipeline in script.all_pipelines() {
+        if let Some(d) = pipeline.iter().position(is_downloader)
+            && let Some(interp) = pipeline[d + 1..].iter().find_map(runs_stdin_script)
+        {
+            let tool = effective(&pipeline[d])
+                .map(|e| e.program)
+                .unwrap_or_default();
+            out.push(finding(
+                &CURL_PIPE_SHELL,
+                format!("{prefix}{kw} pipes a download ({tool}) into {interp}"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("{tool} … | {interp}"))),
+            ));
+            piped = true;
+            break;
+        }
+    }
+    // sh -c "$(curl …)", bash <(wget …), source <(curl …), eval "$(curl …)"
+    if !piped
+        && script
+            .substitutions
+            .iter()
+            .any(|s| s.all_commands().into_iter().any(is_downloader))
+    {
+        let runner = script.all_commands().into_iter().find_map(|c| {
+            let first = shell::basename(c.words.first()?);
+            let uses_subst = c
+                .words
+                .iter()
+                .any(|w| w.contains("$(…)") || w.contains("`…`") || w == "/dev/fd/63");
+            let runs = INTERPRETERS.contains(&first) || matches!(first, "eval" | "source" | ".");
+            (uses_subst && runs).then(|| first.to_string())
+        });
+        if let Some(runner) = runner {
+            out.push(finding(
+                &CURL_PIPE_SHELL,
+                format!("{prefix}{kw} executes a downloaded script with {runner}"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("{runner} …$(download)"))),
+            ));
+        }
+    }
+    for cmd in script.all_commands() {
+        let Some(e) = effective(cmd) else { continue };
+        if let Some(what) = disables_verification(&e.program, e.args) {
+            out.push(finding(
+                &VERIFICATION_DISABLED,
+                format!("{prefix}{kw} {what}"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!(
+                    "{} {}",
+                    e.program,
+                    e.args.join(" ")
+                ))),
+            ));
+        }
+        if e.wrappers.iter().any(|w| w == "sudo") {
+            out.push(finding(
+                &SUDO,
+                format!("{prefix}{kw} uses sudo"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("sudo {}", e.program))),
+            ));
+        } else if is_package_install(&e.program, e.args) && e.args.iter().any(|a| a == "sudo") {
+            out.push(finding(
+                &SUDO,
+                format!("{prefix}{kw} installs sudo into the image"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("{} … sudo", e.program))),
+            ));
+        }
+        if e.program == "chmod" {
+            let mut args = e.args.iter().filter(|a| {
+                !matches!(
+                    a.as_str(),
+                    "-R" | "-v"
+                        | "-f"
+                        | "-c"
+                        | "--recursive"
+                        | "--verbose"
+                        | "--silent"
+                        | "--quiet"
+                        | "--changes"
+                        | "--preserve-root"
+                        | "--no-preserve-root"
+                        | "-Rf"
+                        | "-fR"
+                        | "-Rv"
+                        | "-vR"
+                ) && !a.starts_with("--reference")
+            });
+            let Some(mode) = args.next() else { continue };
+            let targets: Vec<&str> = args.map(String::as_str).collect();
+            let m = chmod_mode(mode);
+            let evidence = Some(Evidence::plain(format!(
+                "chmod {mode} {}",
+                targets.join(" ")
+            )));
+            if m.world_writable {
+                out.push(finding(
+                    &CHMOD_WORLD_WRITABLE,
+                    format!(
+                        "{prefix}chmod {mode} makes {} world-writable",
+                        targets.join(" ")
+                    ),
+                    ctx.at(ins),
+                    evidence.clone(),
+                ));
+            }
+            if m.setuid {
+                out.push(finding(
+                    &CHMOD_SETUID,
+                    format!(
+                        "{prefix}chmod {mode} sets setuid/setgid on {}",
+                        targets.join(" ")
+                    ),
+                    ctx.at(ins),
+                    evidence,
+                ));
+            }
+        }
+    }
+}
+
+/// What a command does to download verification, if it turns some off.
+fn disables_verification(program: &str, args: &[String]) -> Option<&'static str> {
+    let has = |flag: &str| {
+        args.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    let lower: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
+    let mentions = |needle: &str| lower.iter().any(|a| a.contains(needle));
+    // Repository definitions written by any command (`echo "deb [trusted=yes] …" > …`).
+    if mentions("[trusted=yes]") {
+        return Some("adds an apt repository marked [trusted=yes] (no signature check)");
+    }
+    if mentions("gpgcheck=0") {
+        return Some("writes a package repository with gpgcheck=0");
+    }
+    match program {
+        "curl" => {
+            let short_k = args
+                .iter()
+                .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('k'));
+            (short_k || has("--insecure"))
+                .then_some("runs curl without certificate checks (-k/--insecure)")
+        }
+        "wget" => has("--no-check-certificate").then_some("runs wget with --no-check-certificate"),
+        "pip" | "pip3" | "pipx" | "uv" => has("--trusted-host")
+            .then_some("trusts a package index without TLS verification (--trusted-host)"),
+        "npm" | "yarn" | "pnpm" => (mentions("strict-ssl")
+            && (mentions("false") || has("--no-strict-ssl")))
+        .then_some("turns off npm's TLS verification (strict-ssl false)"),
+        "git" => (mentions("sslverify") && (mentions("false") || mentions("=0")))
+            .then_some("turns off git's TLS verification (http.sslVerify false)"),
+        "apk" => {
+            has("--allow-untrusted").then_some("installs unsigned packages (apk --allow-untrusted)")
+        }
+        "apt-get" | "apt" | "aptitude" => {
+            if has("--allow-unauthenticated")
+                || has("--allow-insecure-repositories")
+                || has("--force-yes")
+            {
+                Some("installs unauthenticated packages")
+            } else if mentions("verify-peer=false")
+                || mentions("allowinsecurerepositories=true")
+                || mentions("allowunauthenticated=true")
+            {
+                Some("turns off apt's verification (Acquire options)")
+            } else {
+                None
+            }
+        }
+        "yum" | "dnf" | "microdnf" | "tdnf" => {
+            (has("--nogpgcheck") || mentions("sslverify=false") || mentions("sslverify=0"))
+                .then_some("installs packages without signature or TLS checks")
+        }
+        "zypper" => has("--no-gpg-checks").then_some("installs packages without signature checks"),
+        "rpm" => (has("--nosignature") || has("--nodigest"))
+            .then_some("installs an rpm without checking its signature"),
+        _ => None,
+    }
+}
+
+/// Environment variables that turn verification off for every later step and the running app.
+fn env_disables_verification(key: &str, value: &str) -> Option<&'static str> {
+    let v = value.trim().to_ascii_lowercase();
+    let off = matches!(v.as_str(), "0" | "false" | "no" | "off");
+    let on = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+    match key.to_ascii_uppercase().as_str() {
+        "NODE_TLS_REJECT_UNAUTHORIZED" if off => Some("turns off Node.js certificate checks"),
+        "PYTHONHTTPSVERIFY" if off => Some("turns off Python's certificate checks"),
+        "GIT_SSL_NO_VERIFY" if on => Some("turns off git's certificate checks"),
+        "NPM_CONFIG_STRICT_SSL" if off => Some("turns off npm's certificate checks"),
+        "PIP_TRUSTED_HOST" if !v.is_empty() => {
+            Some("makes pip trust an index without TLS verification")
+        }
+        "CURL_INSECURE" | "WGET_NO_CHECK_CERTIFICATE" if on => Some("turns off certificate checks"),
+        _ => None,
+    }
+}
+
+fn is_package_install(program: &str, args: &[String]) -> bool {
+    matches!(
+        program,
+        "apt-get" | "apt" | "yum" | "dnf" | "microdnf" | "tdnf" | "zypper" | "apk" | "pacman"
+    ) && args
+        .iter()
+        .any(|a| matches!(a.as_str(), "install" | "add" | "in" | "-S"))
+}
+
+/// What a chmod mode grants.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ModeEffect {
+    world_writable: bool,
+    setuid: bool,
+}
+
+/// Reads a chmod mode, octal (`0777`, `4755`) or symbolic (`a+w`, `u+s,o-rwx`).
+fn chmod_mode(mode: &str) -> ModeEffect {
+    let mut m = ModeEffect::default();
+    if !mode.is_empty() && mode.chars().all(|c| c.is_digit(8)) {
+        let Ok(bits) = u32::from_str_radix(mode, 8) else {
+            return m;
+        };
+        let sticky = bits & 0o1000 != 0;
+        m.world_writable = bits & 0o002 != 0 && !sticky;
+        m.setuid = bits & 0o6000 != 0;
+        return m;
+    }
+    for clause in mode.split(',') {
+        let op_pos = clause.find(['+', '=', '-']);
+        let Some(op_pos) = op_pos else { continue };
+        let who = &clause[..op_pos];
+        // Each clause may chain several operations: `u+x-w`.
+        let mut rest = &clause[op_pos..];
+        while let Some(op) = rest.chars().next() {
+            let end = rest[1..]
+                .find(['+', '=', '-'])
+                .map_or(rest.len(), |p| p + 1);
+            let perms = &rest[1..end];
+            rest = &rest[end..];
+            if op == '-' {
+                continue;
+            }
+            let others = who.contains('o') || who.contains('a');
+            if perms.contains('w') && others && !perms.contains('t') {
+                m.world_writable = true;
+            }
+            if perms.contains('s')
+                && (who.is_empty() || who.contains('u') || who.contains('g') || who.contains('a'))
+            {
+                m.setuid = true;
+            }
+        }
+    }
+    m
+}
+
+/// `RUN --mount=type=secret,…` followed by copying the mounted secret somewhere.
+fn secret_mount_persisted(
+    ins: &Instruction,
+    command: &Command,
+    prefix: &str,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    let Command::Shell(text) = command else {
+        return;
+    };
+    for mount in ins.flags_named("mount") {
+        let opts: Vec<(&str, &str)> = mount
+            .split(',')
+            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+            .collect();
+        let get = |k: &[&str]| {
+            opts.iter()
+                .find(|(key, _)| k.contains(key))
+                .map(|(_, v)| *v)
+        };
+        if get(&["type"]) != Some("secret") {
+            continue;
+        }
+        let target = match (get(&["target", "dst", "destination"]), get(&["id"])) {
+            (Some(t), _) if !t.is_empty() => t.to_string(),
+            (_, Some(id)) => format!("/run/secrets/{id}"),
+            _ => continue,
+        };
+        let mut scripts = vec![shell::parse(text)];
+        for h in &ins.heredocs {
+            scripts.push(shell::parse(&h.content));
+        }
+        let copies = scripts.iter().any(|s| {
+            s.all_commands().into_iter().any(|c| {
+                effective(c).is_some_and(|e| {
+                    matches!(
+                        e.program.as_str(),
+                        "cp" | "mv" | "install" | "rsync" | "tee" | "ln"
+                    ) && e.args.iter().any(|a| a == &target)
+                        && e.program != "ln"
+                })
+            })
+        }) || redirects_from(text, &target);
+        if copies {
+            out.push(finding(
+                &SECRET_MOUNT_PERSISTED,
+                format!("{prefix}RUN copies the build secret mounted at {target} into the layer"),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("--mount={mount}"))),
+            ));
+        }
+    }
+}
+
+/// `cat /run/secrets/x > /somewhere` in the raw text.
+fn redirects_from(text: &str, target: &str) -> bool {
+    text.split(['&', ';', '|', '\n']).any(|part| {
+        let p = part.trim();
+        p.contains(target)
+            && p.contains('>')
+            && p.split_whitespace().next().is_some_and(|w| w == "cat")
+    })
+}
+
+/// Secret-named build arguments: literal defaults, and values that reach RUN history.
+fn arg_rules(
+    df: &Dockerfile,
+    a: &Analysis,
+    idx: usize,
+    ins: &Instruction,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    let Kind::Arg(decls) = &ins.kind else { return };
+    let step = &a.steps[idx];
+    for d in decls {
+        if !is_secret_name(&d.name) {
+            continue;
+        }
+        if let Some(raw) = &d.default {
+            let value = expand(raw, &step.vars, df.escape).text;
+            if is_literal_secret_value(&value) {
+                out.push(finding(
+                    &SECRET_ARG_DEFAULT,
+                    format!("Build argument {} has a secret default value", d.name),
+                    ctx.at_key(ins, &d.name),
+                    Some(Evidence::secret(&value)),
+                ));
+                continue;
+            }
+        }
+        let Some(stage) = step.stage else {
+            continue; // a global ARG reaches RUN only when a stage re-declares it
+        };
+        let s = &a.stages[stage];
+        let run = df.instructions[idx + 1..s.end]
+            .iter()
+            .find(|i| matches!(i.kind, Kind::Run(_)));
+        if let Some(run) = run {
+            let where_ = if a.shipped[stage] {
+                "the final image's history"
+            } else {
+                "the build stage's history and cache"
+            };
+            let title = format!(
+                "Build argument {} is in scope of RUN at line {}: its value is recorded in {where_}",
+                d.name, run.line
+            );
+            out.push(finding(
+                &SECRET_BUILD_ARG,
+                title,
+                ctx.at_key(ins, &d.name),
+                None,
+            ));
+        }
+    }
+}
+
+/// Credential files copied into the final image or a build stage (by name; the context audit
+/// also looks inside files).
+fn secret_files(
+    df: &Dockerfile,
+    a: &Analysis,
+    placed: &[Vec<Placed>],
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    let final_idx = a.stages.len() - 1;
+    let mut reported: Vec<(u32, String)> = Vec::new();
+    let is_secret =
+        |p: &Placed| is_secret_path(&p.source) || (!p.tree && is_secret_path(&p.image_path));
+    for p in placed[final_idx].iter().filter(|p| is_secret(p)) {
+        let key = (p.copy_line, p.source.clone());
+        if reported.contains(&key) {
+            continue;
+        }
+        reported.push(key);
+        let how = if p.carried_by.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (copied into build stage at line {}, carried into the final image by COPY --from at line {})",
+                p.copy_line,
+                p.carried_by
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let line = p.carried_by.last().copied().unwrap_or(p.copy_line);
+        out.push(finding(
+            &SECRET_FILE_IN_IMAGE,
+            format!(
+                "{} is copied into the final image at {}{how}",
+                p.source, p.image_path
+            ),
+            ctx.at_line(line, None),
+            Some(Evidence::plain(p.source.clone())),
+        ));
+    }
+    for (s, stage_placed) in placed.iter().enumerate() {
+        if a.shipped[s] {
+            continue;
+        }
+        for p in stage_placed
+            .iter()
+            .filter(|p| p.copy_stage == s && is_secret(p))
+        {
+            let key = (p.copy_line, p.source.clone());
+            if reported.contains(&key) {
+                continue;
+            }
+            reported.push(key);
+            let name = a.stages[s].name.clone().unwrap_or_else(|| s.to_string());
+            out.push(finding(
+                &SECRET_FILE_IN_BUILD_STAGE,
+                format!(
+                    "{} is copied into build stage {name} at {} (not carried into the final image)",
+                    p.source, p.image_path
+                ),
+                ctx.at_line(p.copy_line, None),
+                Some(Evidence::plain(p.source.clone())),
+            ));
+        }
+    }
+    // `COPY <<EOF /root/.npmrc`: a credential file written inline.
+    for (idx, ins) in df.instructions.iter().enumerate() {
+        let (Kind::Copy(spec) | Kind::Add(spec)) = &ins.kind else {
+            continue;
+        };
+        if !spec.sources.iter().any(|s| s.starts_with("<<")) || !is_secret_file_name(&spec.dest) {
+            continue;
+        }
+        let Some(stage) = a.steps[idx].stage else {
+            continue;
+        };
+        let rule = if a.shipped[stage] {
+            &SECRET_FILE_IN_IMAGE
+        } else {
+            &SECRET_FILE_IN_BUILD_STAGE
+        };
+        out.push(finding(
+            rule,
+            format!(
+                "A heredoc writes credential file {} into the image",
+                spec.dest
+            ),
+            ctx.at(ins),
+            Some(Evidence::plain(spec.dest.clone())),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chmod_modes() {
+        let w = |m: &str| chmod_mode(m).world_writable;
+        let s = |m: &str| chmod_mode(m).setuid;
+        assert!(
+            w("777")
+                && w("0777")
+                && w("666")
+                && w("a+w")
+                && w("o+rw")
+                && w("u+x,o+w")
+                && w("a=rwx")
+        );
+        assert!(!w("1777") && !w("755") && !w("+w") && !w("o-w") && !w("u+w") && !w("a-w"));
+        assert!(s("4755") && s("2755") && s("6755") && s("u+s") && s("+s") && s("g+s") && s("a+s"));
+        assert!(!s("755") && !s("1777") && !s("u-s") && !s("o+s"));
+    }
+
+    #[test]
+    fn urls_lose_their_userinfo() {
+        assert_eq!(redact_url("https://user:pw@host/x"), "https://…@host/x");
+        assert_eq!(redact_url("https://host/a@b"), "https://host/a@b");
+    }
+}

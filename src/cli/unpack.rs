@@ -1,0 +1,183 @@
+//! `rsafe unpack IMAGE DIR`: an image's root filesystem, flattened, written safely to a
+//! directory; `rsafe unpack --layers IMAGE`: the image's layers in the shared cache, one
+//! directory each, printed bottom first (what `rsafe run` stacks with overlayfs).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::Global;
+use crate::image::unpack::{self, DEFAULT_MAX_ENTRIES, LayerCache, Limits, Ownership, UnpackStats};
+use crate::image::{Image, Platform};
+
+/// Write an image's root filesystem into a directory (all layers applied, whiteouts honoured).
+#[derive(Debug, clap::Args)]
+pub struct UnpackArgs {
+    /// Image name in the store (as `rsafe images` lists it).
+    pub image: String,
+    /// Directory to write into: created, or an existing empty directory.
+    #[arg(required_unless_present = "layers")]
+    pub dir: Option<PathBuf>,
+    /// Extract into the shared layer cache instead and print the layer directories, bottom
+    /// first (overlay lowerdirs).
+    #[arg(long, conflicts_with = "dir")]
+    pub layers: bool,
+    /// Platform to pick from a multi-platform image (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+    /// Who owns the files: `preserve` (image ids; root's default), `caller` (you, with the
+    /// image's owner in the xattr user.rsafe.owner; everyone else's default), or
+    /// `shift:UID:GID:COUNT` (image id n becomes UID+n / GID+n).
+    #[arg(long, value_name = "MODE")]
+    pub ownership: Option<Ownership>,
+    /// Refuse a layer that expands past this size (decompression bombs). Suffixes K, M, G, T.
+    #[arg(long, value_name = "SIZE", default_value = "64G", value_parser = parse_size)]
+    pub max_layer_size: u64,
+    /// Refuse a layer with more tar entries than this (inode-exhaustion bombs).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ENTRIES)]
+    pub max_entries: u64,
+}
+
+/// Runs `rsafe unpack`.
+pub fn run(args: UnpackArgs, global: &Global) -> anyhow::Result<i32> {
+    let store = global.store()?;
+    let platform = args.platform.clone().unwrap_or_else(Platform::host);
+    let ownership = args.ownership.unwrap_or_else(Ownership::for_current_user);
+    let limits = Limits {
+        max_expanded: args.max_layer_size,
+        max_entries: args.max_entries,
+    };
+    let image = Image::open(&store, &args.image, &platform)
+        .with_context(|| format!("unpack {}", args.image))?;
+    let stats = match &args.dir {
+        Some(dir) => {
+            let stats = unpack::unpack_image(&store, &image, dir, ownership, &limits)
+                .with_context(|| format!("unpack {} into {}", args.image, dir.display()))?;
+            if !global.quiet {
+                eprintln!(
+                    "unpacked {} into {}: {}",
+                    args.image,
+                    dir.display(),
+                    summary(&stats)
+                );
+            }
+            stats
+        }
+        None => {
+            let cache = LayerCache::new(&store, ownership);
+            let (dirs, stats) = cache
+                .ensure_with_stats(&image, &limits)
+                .with_context(|| format!("unpack {} into the layer cache", args.image))?;
+            for dir in &dirs {
+                println!("{}", dir.display());
+            }
+            if !global.quiet {
+                eprintln!(
+                    "{} layers of {} ready ({} extracted now: {})",
+                    dirs.len(),
+                    args.image,
+                    stats.layers,
+                    summary(&stats)
+                );
+            }
+            stats
+        }
+    };
+    warn(&stats, global);
+    Ok(0)
+}
+
+fn summary(s: &UnpackStats) -> String {
+    format!(
+        "{} layers, {} files, {} directories, {} symlinks, {} hard links, {} whiteouts, {}",
+        s.layers,
+        s.files,
+        s.dirs,
+        s.symlinks,
+        s.hardlinks,
+        s.whiteouts,
+        human(s.bytes)
+    )
+}
+
+/// Says what could not be reproduced; never silently.
+fn warn(s: &UnpackStats, global: &Global) {
+    if s.devices_skipped > 0 {
+        eprintln!(
+            "rsafe: warning: {} device nodes not created (that needs root)",
+            s.devices_skipped
+        );
+    }
+    if s.xattrs_skipped > 0 {
+        eprintln!(
+            "rsafe: warning: {} extended attributes refused by the filesystem or kernel",
+            s.xattrs_skipped
+        );
+    }
+    if s.xattrs_dropped > 0 && global.verbose {
+        eprintln!(
+            "rsafe: {} extended attributes not applied by policy (overlay/rsafe names, trusted.*, \
+             security.* other than capabilities as root)",
+            s.xattrs_dropped
+        );
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `123`, `64G`, `512M`, `10K`, `1T` (binary multiples).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => {
+                    return Err(format!(
+                        "invalid size {s:?} (use a number with K, M, G or T)"
+                    ));
+                }
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (use a number with K, M, G or T)"))?;
+    n.checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+        assert_eq!(human(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,330 @@
+//! The shared extracted-layer cache: each layer extracted once, keyed by diff_id, ready to be
+//! stacked as overlayfs lowerdirs.
+//!
+//! Layout: `<store>/layers/<ownership key>/<diff_id hex>/` (mode 0700 down to the key dir:
+//! with [`Ownership::Shift`] the files belong to a subordinate id range and may be setuid, so
+//! no other host user may reach them). Beside each layer directory lies `<hex>.lock`.
+//!
+//! An entry is created by extracting into `.tmp-<hex>-…` in the same directory, verifying the
+//! layer, `syncfs`, and renaming into place with `RENAME_NOREPLACE`: it is never partially
+//! visible, survives a crash whole or not at all, and a failed verification leaves nothing.
+//! Concurrent `ensure` calls (threads or processes) serialise per layer on the lock file, so a
+//! layer is extracted once; should a lock ever be lost (gc removed it), the no-replace rename
+//! still lets exactly one extraction win.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{self, DirBuilder, File};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use rustix::fs::{CWD, FlockOperation, RenameFlags};
+use rustix::io::Errno;
+
+use super::apply::{self, Applier, Mode};
+use super::owner::Owners;
+use super::prefetch::Prefetch;
+use super::target::{self, Deferred, Target};
+use super::whiteout::{OPAQUE, XATTR_OPAQUE};
+use super::{Limits, Ownership, UnpackError, UnpackStats};
+use crate::image::config::{Image, LayerInfo};
+use crate::image::digest::Digest;
+use crate::image::store::Store;
+
+/// Extracted layers under one [`Ownership`].
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    store: Store,
+    ownership: Ownership,
+    dir: PathBuf,
+}
+
+/// What [`LayerCache::gc`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheGcStats {
+    /// Layer directories removed (over all ownership keys).
+    pub layers: u64,
+    /// Bytes of file data in them.
+    pub bytes: u64,
+    /// Leftovers of interrupted extractions removed.
+    pub stale: u64,
+}
+
+fn layers_root(store: &Store) -> PathBuf {
+    store.root().join("layers")
+}
+
+impl LayerCache {
+    /// The cache for `ownership` in `store` (`<store>/layers/<ownership key>/`).
+    pub fn new(store: &Store, ownership: Ownership) -> LayerCache {
+        LayerCache {
+            store: store.clone(),
+            ownership,
+            dir: layers_root(store).join(ownership.cache_key()),
+        }
+    }
+
+    /// The directory holding this ownership's layers.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the layer with `diff_id` is (or will be) extracted.
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(diff_id.hex())
+    }
+
+    /// Extracts the image's layers that are not cached yet (in parallel) and returns the layer
+    /// directories bottom → top, ready as overlay lowerdirs (reverse for `lowerdir=`).
+    ///
+    /// The list is the *effective* stack: a layer that occurs twice is kept only at its top
+    /// position (overlayfs refuses a lowerdir twice, and the top copy covers the lower one),
+    /// and the layers below a layer whose root is opaque are dropped (overlayfs ignores an
+    /// opaque mark on a layer root).
+    pub fn ensure(&self, image: &Image, limits: &Limits) -> Result<Vec<PathBuf>, UnpackError> {
+        self.ensure_with_stats(image, limits).map(|(dirs, _)| dirs)
+    }
+
+    /// [`LayerCache::ensure`], also saying what was extracted (zero layers when all were cached).
+    pub fn ensure_with_stats(
+        &self,
+        image: &Image,
+        limits: &Limits,
+    ) -> Result<(Vec<PathBuf>, UnpackStats), UnpackError> {
+        let owners = Owners::new(self.ownership);
+        owners.check()?;
+        self.create_dirs()?;
+        let mut seen = HashSet::new();
+        let missing: Vec<&LayerInfo> = image
+            .layers()
+            .iter()
+            .filter(|l| seen.insert(l.diff_id.clone()) && !self.layer_dir(&l.diff_id).is_dir())
+            .collect();
+        let results: Vec<Result<UnpackStats, UnpackError>> = missing
+            .par_iter()
+            .map(|layer| self.extract(image, layer, &owners, limits))
+            .collect();
+        let mut stats = UnpackStats::default();
+        for result in results {
+            stats.add(&result?);
+        }
+        Ok((self.stack(image)?, stats))
+    }
+
+    fn stack(&self, image: &Image) -> Result<Vec<PathBuf>, UnpackError> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for layer in image.layers() {
+            let dir = self.layer_dir(&layer.diff_id);
+            if root_is_opaque(&dir)? {
+                dirs.clear();
+            }
+            dirs.retain(|d| *d != dir);
+            dirs.push(dir);
+        }
+        Ok(dirs)
+    }
+
+    fn create_dirs(&self) -> Result<(), UnpackError> {
+        for dir in [layers_root(&self.store), self.dir.clone()] {
+            match DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(UnpackError::io(&dir)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self, diff_id: &Digest) -> Result<File, UnpackError> {
+        let path = self.dir.join(format!("{}.lock", diff_id.hex()));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(UnpackError::io(&path))?;
+        rustix::fs::flock(&file, FlockOperation::LockExclusive)
+            .map_err(|e| UnpackError::io(&path)(e.into()))?;
+        Ok(file)
+    }
+
+    fn extract(
+        &self,
+        image: &Image,
+        layer: &LayerInfo,
+        owners: &Owners,
+        limits: &Limits,
+    ) -> Result<UnpackStats, UnpackError> {
+        let dest = self.layer_dir(&layer.diff_id);
+        let _lock = self.lock(&layer.diff_id)?;
+        if dest.is_dir() {
+            return Ok(UnpackStats::default());
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".tmp-{}-", layer.diff_id.hex()))
+            .tempdir_in(&self.dir)
+            .map_err(UnpackError::io(&self.dir))?
+            .keep();
+        let result = self.fill(&tmp, image, layer, owners, limits);
+        let result = result.and_then(|stats| {
+            match rustix::fs::renameat_with(CWD, &tmp, CWD, &dest, RenameFlags::NOREPLACE) {
+                Ok(()) => Ok(stats),
+                // Another extraction won the race: theirs is as good as ours.
+                Err(Errno::EXIST | Errno::NOTEMPTY) => {
+                    let _ = target::remove_tree(CWD, tmp.as_os_str().as_bytes());
+                    Ok(UnpackStats::default())
+                }
+                Err(e) => Err(UnpackError::io(&dest)(e.into())),
+            }
+        });
+        if result.is_err() {
+            let _ = target::remove_tree(CWD, tmp.as_os_str().as_bytes());
+        }
+        result
+    }
+
+    fn fill(
+        &self,
+        dir: &Path,
+        image: &Image,
+        layer: &LayerInfo,
+        owners: &Owners,
+        limits: &Limits,
+    ) -> Result<UnpackStats, UnpackError> {
+        let mut target = Target::open(dir).map_err(UnpackError::io(dir))?;
+        apply::init_root(&target, owners).map_err(UnpackError::io(dir))?;
+        let stream = image.open_layer(&self.store, layer, limits.max_expanded)?;
+        let prefetch =
+            Prefetch::spawn(stream, layer.digest.clone()).map_err(UnpackError::io(dir))?;
+        let mut deferred = Deferred::default();
+        let mut stats = UnpackStats::default();
+        Applier::new(
+            &mut target,
+            Mode::Overlay,
+            owners,
+            &mut deferred,
+            &mut stats,
+        )
+        .apply(prefetch, layer, limits)?;
+        deferred
+            .apply(&target)
+            .map_err(|(path, source)| UnpackError::Io {
+                path: dir.join(std::ffi::OsStr::from_bytes(&path)),
+                source,
+            })?;
+        let root =
+            target::open_dir_for_metadata(target.root(), b"").map_err(UnpackError::io(dir))?;
+        rustix::fs::syncfs(root.as_fd()).map_err(|e| UnpackError::io(dir)(e.into()))?;
+        stats.layers = 1;
+        Ok(stats)
+    }
+
+    /// Removes every cached layer (under every ownership key) whose diff_id no image in the
+    /// store uses any more, and leftovers of interrupted extractions. Holds the store lock.
+    /// `rsafe rmi` calls this after [`Store::gc`].
+    pub fn gc(store: &Store) -> Result<CacheGcStats, UnpackError> {
+        let _lock = store.lock()?;
+        let keep = store.reachable()?.diff_ids;
+        let mut stats = CacheGcStats::default();
+        let root = layers_root(store);
+        let keys = match fs::read_dir(&root) {
+            Ok(keys) => keys,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(stats),
+            Err(e) => return Err(UnpackError::io(&root)(e)),
+        };
+        for key in keys {
+            let key = key.map_err(UnpackError::io(&root))?.path();
+            if key.is_dir() {
+                gc_key(&key, &keep, &mut stats)?;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+fn gc_key(
+    dir: &Path,
+    keep: &BTreeSet<Digest>,
+    stats: &mut CacheGcStats,
+) -> Result<(), UnpackError> {
+    let names: Vec<String> = fs::read_dir(dir)
+        .map_err(UnpackError::io(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    let unused = |hex: &str| {
+        format!("sha256:{hex}")
+            .parse::<Digest>()
+            .is_ok_and(|d| !keep.contains(&d))
+    };
+    for name in &names {
+        let (hex, stale) = match name.strip_prefix(".tmp-") {
+            Some(rest) => (rest.get(..64).unwrap_or(""), true),
+            None if name.ends_with(".lock") => continue,
+            None => (name.as_str(), false),
+        };
+        if !stale && !unused(hex) {
+            continue;
+        }
+        // A held lock means an extraction is running: its temp dir is not stale.
+        let lock_path = dir.join(format!("{hex}.lock"));
+        let lock = File::options().write(true).open(&lock_path).ok();
+        if let Some(lock) = &lock
+            && !try_lock(lock)
+        {
+            continue;
+        }
+        let path = dir.join(name);
+        if stale {
+            stats.stale += 1;
+        } else {
+            stats.layers += 1;
+            stats.bytes += tree_bytes(&path);
+        }
+        target::remove_tree(CWD, path.as_os_str().as_bytes()).map_err(UnpackError::io(&path))?;
+    }
+    // Lock files of layers that are gone and unused (taken first, so no extraction holds one).
+    for name in &names {
+        let Some(hex) = name.strip_suffix(".lock") else {
+            continue;
+        };
+        let path = dir.join(name);
+        if unused(hex)
+            && !dir.join(hex).exists()
+            && let Ok(lock) = File::options().write(true).open(&path)
+            && try_lock(&lock)
+        {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    Ok(())
+}
+
+/// Takes an exclusive lock if nobody holds one (released when the file is closed).
+fn try_lock(file: &File) -> bool {
+    rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive).is_ok()
+}
+
+fn tree_bytes(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Whether a cached layer's root carries the opaque mark (see [`super::whiteout`]).
+fn root_is_opaque(dir: &Path) -> Result<bool, UnpackError> {
+    let mut value = [0u8; 8];
+    match rustix::fs::lgetxattr(dir, XATTR_OPAQUE, &mut value[..]) {
+        Ok(n) => Ok(&value[..n] == OPAQUE),
+        Err(Errno::NODATA) => Ok(false),
+        Err(e) => Err(UnpackError::io(dir)(e.into())),
+    }
+}

@@ -1,0 +1,460 @@
+//! `rsafe audit` for Dockerfiles, compose files and build contexts, at the library level.
+//!
+//! Every directory under `tests/fixtures/dockerfile/` is a case: the files to audit plus an
+//! `expected.toml` naming the audits to run and the exact findings (rule id, file, line) they
+//! must produce — no more, no fewer. Clean counterparts list no findings. Cases that need
+//! things git cannot hold (a `.git` directory) are built in code below.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rsafe::audit::compose::{ComposeError, audit_compose};
+use rsafe::audit::context::{ContextError, ContextFiles, audit_context, dockerignore::Matcher};
+use rsafe::audit::dockerfile::{DockerfileError, audit_dockerfile, rules};
+use rsafe::audit::secrets::SecretScanner;
+use rsafe::audit::{Finding, Location, Severity};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Expected {
+    description: String,
+    audit: Vec<Audit>,
+    #[serde(default)]
+    finding: Vec<ExpectedFinding>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Audit {
+    kind: String,
+    path: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Clone)]
+struct ExpectedFinding {
+    rule: String,
+    file: String,
+    line: Option<u32>,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerfile")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expected.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn scanner() -> &'static SecretScanner {
+    static SCANNER: std::sync::OnceLock<SecretScanner> = std::sync::OnceLock::new();
+    SCANNER.get_or_init(|| SecretScanner::builtin().unwrap())
+}
+
+fn run(dir: &Path, audit: &Audit) -> Vec<Finding> {
+    let target = dir.join(&audit.path);
+    let s = scanner();
+    match audit.kind.as_str() {
+        "dockerfile" => audit_dockerfile(&target, s).unwrap_or_else(|e| panic!("{e}")),
+        "compose" => audit_compose(&target, s).unwrap_or_else(|e| panic!("{e}")),
+        "context" => audit_context(&target, s).unwrap_or_else(|e| panic!("{e}")),
+        other => panic!("unknown audit kind {other} in {}", dir.display()),
+    }
+}
+
+/// A finding as (rule, file relative to the case directory, line).
+fn key(dir: &Path, f: &Finding) -> ExpectedFinding {
+    let Location::File { path, line, .. } = &f.location else {
+        panic!("not a file location: {f:?}");
+    };
+    let rel = Path::new(path)
+        .strip_prefix(dir)
+        .unwrap_or_else(|_| panic!("{path} is outside {}", dir.display()));
+    let file = rel.to_string_lossy().trim_start_matches("./").to_string();
+    ExpectedFinding {
+        rule: f.rule.clone(),
+        file,
+        line: *line,
+    }
+}
+
+fn all_findings() -> BTreeMap<PathBuf, (Expected, Vec<Finding>)> {
+    let mut out = BTreeMap::new();
+    for dir in cases() {
+        let expected: Expected =
+            toml::from_str(&fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+        let findings = expected.audit.iter().flat_map(|a| run(&dir, a)).collect();
+        out.insert(dir, (expected, findings));
+    }
+    out
+}
+
+#[test]
+fn every_fixture_gives_exactly_its_expected_findings() {
+    let mut failures = Vec::new();
+    let all = all_findings();
+    assert!(all.len() >= 12, "only {} fixtures", all.len());
+    for (dir, (expected, findings)) in &all {
+        if std::env::var_os("RSAFE_SHOW_FINDINGS").is_some() {
+            for f in findings {
+                eprintln!("{} [{}] {} — {}", f.rule, f.severity, f.location, f.title);
+            }
+        }
+        let mut got: Vec<ExpectedFinding> = findings.iter().map(|f| key(dir, f)).collect();
+        let mut want = expected.finding.clone();
+        got.sort();
+        want.sort();
+        if got != want {
+            let detail: Vec<String> = findings
+                .iter()
+                .map(|f| format!("    {} {} — {}", f.rule, f.location, f.title))
+                .collect();
+            failures.push(format!(
+                "{} ({})\n  want {want:#?}\n  got  {got:#?}\n  findings:\n{}",
+                dir.display(),
+                expected.description,
+                detail.join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_rule_is_exercised_and_documented() {
+    let catalogue = rules();
+    let mut ids: Vec<&str> = catalogue.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate rule ids");
+    for r in &catalogue {
+        assert!(
+            ["dockerfile.", "compose.", "context."]
+                .iter()
+                .any(|p| r.id.starts_with(p)),
+            "{}",
+            r.id
+        );
+        assert!(
+            !r.title.is_empty() && r.description.len() > 40 && r.remediation.len() > 20,
+            "{} is not documented",
+            r.id
+        );
+    }
+    let mut exercised: Vec<String> = all_findings()
+        .values()
+        .flat_map(|(e, _)| e.finding.iter().map(|f| f.rule.clone()))
+        .collect();
+    // Built in code below (git cannot hold a .git directory as a fixture).
+    exercised.push("context.git-in-image".into());
+    for r in &catalogue {
+        assert!(exercised.contains(&r.id), "no fixture exercises {}", r.id);
+    }
+}
+
+#[test]
+fn findings_never_carry_the_secret() {
+    const SECRETS: &[&str] = &[
+        "npm_ytr53RR7Cw32ZI5qt2gkvjNiGC5OeQaZGx2n",
+        "Sup3r-S3cret-Pa55",
+        "ghp_dBQQRQVHChrfDqNcM0hFHTs1X8cC03OFcXb5",
+        "Syn-th3tic-registry-pw",
+        "tok_Synthetic0nly_1234567890",
+        "dev-key-not-for-prod",
+        "somewordpress",
+    ];
+    for (dir, (_, findings)) in all_findings() {
+        let json = serde_json::to_string(&findings).unwrap();
+        for s in SECRETS {
+            assert!(!json.contains(s), "{} leaks {s} in {json}", dir.display());
+        }
+    }
+}
+
+#[test]
+fn findings_read_well() {
+    let all = all_findings();
+    let (_, findings) = &all[&fixtures().join("multistage-secret-leak")];
+    let leak = findings
+        .iter()
+        .find(|f| f.rule == "dockerfile.secret-file-in-image")
+        .unwrap();
+    assert_eq!(leak.severity, Severity::Critical);
+    assert!(
+        leak.title.contains(".npmrc") && leak.title.contains("COPY --from at line 16"),
+        "{}",
+        leak.title
+    );
+    let (_, findings) = &all[&fixtures().join("compose-dangerous")];
+    let sock = findings
+        .iter()
+        .find(|f| f.rule == "compose.docker-socket-mount")
+        .unwrap();
+    assert_eq!(
+        sock.title,
+        "Service agent mounts the container runtime socket /var/run/docker.sock (read-only)"
+    );
+    assert!(
+        sock.location.to_string().ends_with("compose.yaml:26:9"),
+        "{}",
+        sock.location
+    );
+}
+
+/// A build context made in a temporary directory.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let p = dir.path().join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn git_directory_copied_into_the_image() {
+    let ctx = tree(&[
+        (
+            "Dockerfile",
+            "FROM alpine:3.20\nWORKDIR /src\nCOPY . .\nUSER 1000\n",
+        ),
+        (".git/HEAD", "ref: refs/heads/main\n"),
+        (
+            ".git/config",
+            "[remote \"origin\"]\n\turl = https://x-access-token:synthetic@example.com/org/repo.git\n",
+        ),
+        ("main.c", "int main(void) { return 0; }\n"),
+    ]);
+    let findings = audit_context(ctx.path(), scanner()).unwrap();
+    let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        vec![
+            "dockerfile.copy-context-no-dockerignore",
+            "context.git-in-image",
+            "secret.file.git-config-credentials"
+        ],
+        "{findings:#?}"
+    );
+    let token = &findings[2];
+    assert!(
+        token.location.to_string().ends_with(".git/config:2:31"),
+        "{}",
+        token.location
+    );
+    assert!(
+        token
+            .title
+            .ends_with("copied into the final image at /src/.git/config (Dockerfile:3)"),
+        "{}",
+        token.title
+    );
+    // With .git excluded, nothing is left but the missing .env/keys exclusions.
+    fs::write(
+        ctx.path().join(".dockerignore"),
+        ".git\n.env\n*.pem\n*.key\nid_*\n",
+    )
+    .unwrap();
+    assert!(audit_context(ctx.path(), scanner()).unwrap().is_empty());
+}
+
+#[test]
+fn dockerignore_exceptions_reinclude_files_inside_excluded_directories() {
+    let ctx = tree(&[
+        ("secrets/prod.key", "x"),
+        ("secrets/README.md", "how to get the keys"),
+        ("docs/a.md", "a"),
+        ("docs/internal/b.md", "b"),
+        ("src/lib.rs", ""),
+        ("src/.env", "A=1"),
+    ]);
+    let m =
+        Matcher::from_dockerignore("secrets\n!secrets/README.md\n**/*.md\n!docs/a.md\n**/.env\n")
+            .unwrap();
+    let files = ContextFiles::walk(ctx.path(), Some(&m)).unwrap();
+    let got: Vec<&str> = files.files.iter().map(String::as_str).collect();
+    assert_eq!(got, vec!["docs/a.md", "src/lib.rs"]);
+    // Without exceptions an excluded directory is not even entered.
+    let m = Matcher::from_dockerignore("secrets\n").unwrap();
+    let files = ContextFiles::walk(ctx.path(), Some(&m)).unwrap();
+    assert!(files.files.iter().all(|f| !f.starts_with("secrets")));
+    assert!(files.files.contains("src/.env"), "hidden files are sent");
+}
+
+#[test]
+fn errors_name_the_file_and_line() {
+    let ctx = tree(&[
+        ("bad/Dockerfile", "FROM alpine\nRUN echo hi\nCOPY onlyone\n"),
+        (
+            "heredoc/Dockerfile",
+            "FROM alpine\nRUN <<EOF\necho never closed\n",
+        ),
+        ("ignore/Dockerfile", "FROM alpine\nCOPY . .\n"),
+        ("ignore/.dockerignore", "node_modules\n!\n"),
+        (
+            "compose/compose.yaml",
+            "services:\n  web:\n    image: [unclosed\n",
+        ),
+        ("notcompose/compose.yaml", "services:\n  - web\n"),
+    ]);
+    let d = ctx.path();
+    let e = audit_dockerfile(&d.join("bad/Dockerfile"), scanner()).unwrap_err();
+    assert!(matches!(e, DockerfileError::Parse { line: 3, .. }));
+    assert!(e.to_string().ends_with("bad/Dockerfile:3: COPY requires at least two arguments: one or more sources, then the destination"), "{e}");
+    let e = audit_dockerfile(&d.join("heredoc/Dockerfile"), scanner()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("heredoc/Dockerfile:2: unterminated heredoc"),
+        "{e}"
+    );
+    let e = audit_dockerfile(&d.join("ignore/Dockerfile"), scanner()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(".dockerignore:2: pattern \"!\": illegal exclusion pattern"),
+        "{e}"
+    );
+    let e = audit_dockerfile(&d.join("missing/Dockerfile"), scanner()).unwrap_err();
+    assert!(matches!(e, DockerfileError::Read { .. }));
+    let e = audit_compose(&d.join("compose/compose.yaml"), scanner()).unwrap_err();
+    assert!(matches!(e, ComposeError::Yaml { .. }), "{e}");
+    assert!(e.to_string().contains("compose/compose.yaml:"), "{e}");
+    let e = audit_compose(&d.join("notcompose/compose.yaml"), scanner()).unwrap_err();
+    assert!(matches!(e, ComposeError::NotCompose { line: 2, .. }), "{e}");
+    let e = audit_context(&d.join("bad/Dockerfile"), scanner()).unwrap_err();
+    assert!(matches!(e, ContextError::NotADirectory { .. }));
+    let empty = tree(&[("README.md", "nothing to build")]);
+    assert!(matches!(
+        audit_context(empty.path(), scanner()).unwrap_err(),
+        ContextError::NothingToAudit { .. }
+    ));
+    // Every error is one line.
+    for e in [
+        audit_dockerfile(&d.join("bad/Dockerfile"), scanner())
+            .unwrap_err()
+            .to_string(),
+        audit_compose(&d.join("compose/compose.yaml"), scanner())
+            .unwrap_err()
+            .to_string(),
+    ] {
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn copy_exclude_keeps_files_out_of_the_image() {
+    let ctx = tree(&[
+        (
+            "Dockerfile",
+            "# syntax=docker/dockerfile:1.7-labs\nFROM alpine:3.20\nCOPY --exclude=*.pem --exclude=**/.env . /app\nUSER 1000\n",
+        ),
+        (
+            ".env",
+            "GITHUB_TOKEN=ghp_dBQQRQVHChrfDqNcM0hFHTs1X8cC03OFcXb5\n",
+        ),
+        (
+            "conf/.env",
+            "GITHUB_TOKEN=ghp_dBQQRQVHChrfDqNcM0hFHTs1X8cC03OFcXb5\n",
+        ),
+        ("tls.pem", "not a key\n"),
+        ("id_rsa", "not a key either\n"),
+    ]);
+    let findings = audit_context(ctx.path(), scanner()).unwrap();
+    let summary: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| (f.rule.clone(), f.title.clone()))
+        .collect();
+    // id_rsa is not excluded: it is copied. The .env files are excluded: sent, not copied.
+    assert!(
+        summary
+            .iter()
+            .any(|(r, t)| r == "dockerfile.secret-file-in-image" && t.starts_with("id_rsa ")),
+        "{summary:#?}"
+    );
+    assert!(
+        !summary
+            .iter()
+            .any(|(r, t)| r == "dockerfile.secret-file-in-image"
+                && (t.contains(".env") || t.contains("tls.pem"))),
+        "{summary:#?}"
+    );
+    let tokens: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.rule == "secret.github-token")
+        .collect();
+    assert_eq!(tokens.len(), 2, "{summary:#?}");
+    for t in tokens {
+        assert_eq!(t.severity, Severity::Low, "{}", t.title);
+        assert!(t.title.contains("not copied into the image"), "{}", t.title);
+    }
+}
+
+/// The same fixtures through the real binary: `rsafe audit PATH --format json` routes each kind
+/// of source (Dockerfile, compose file, build context) to its audit and reports exactly the
+/// expected findings; `--fail-on` turns them into the exit code.
+#[test]
+fn the_binary_routes_sources_and_reports_the_same_findings() {
+    let root = support::temp_root();
+    let mut failures = Vec::new();
+    for dir in cases() {
+        let expected: Expected =
+            toml::from_str(&fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+        let mut got = Vec::new();
+        for audit in &expected.audit {
+            let target = dir.join(&audit.path);
+            let out = support::rsafe(root.path())
+                .args(["audit", "--format", "json"])
+                .arg(&target)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}: {out:?}", target.display());
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let want_kind = if audit.kind == "context" {
+                "directory"
+            } else {
+                &audit.kind
+            };
+            assert_eq!(json["target"]["kind"], *want_kind, "{}", target.display());
+            for f in json["findings"].as_array().unwrap() {
+                let path = f["location"]["path"].as_str().unwrap();
+                let rel = Path::new(path).strip_prefix(&dir).unwrap();
+                got.push(ExpectedFinding {
+                    rule: f["rule"].as_str().unwrap().to_string(),
+                    file: rel.to_string_lossy().trim_start_matches("./").to_string(),
+                    line: f["location"]["line"].as_u64().map(|l| l as u32),
+                });
+            }
+        }
+        let mut want = expected.finding.clone();
+        got.sort();
+        want.sort();
+        if got != want {
+            failures.push(format!(
+                "{}\n  want {want:#?}\n  got  {got:#?}",
+                dir.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    let leaky = fixtures().join("path-traversal-app");
+    support::rsafe(root.path())
+        .args(["audit", "--fail-on", "high"])
+        .arg(&leaky)
+        .assert()
+        .code(1);
+    let clean = fixtures().join("nonroot");
+    support::rsafe(root.path())
+        .args(["audit", "--fail-on", "low"])
+        .arg(&clean)
+        .assert()
+        .code(0);
+}
