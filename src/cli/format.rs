@@ -103,9 +103,14 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// How long ago `created` was, in docker's words (`3 days ago`, `About an hour ago`);
 /// `N/A` when it is missing or not a timestamp.
 pub fn time_ago(created: Option<&str>, now: SystemTime) -> String {
-    let Some(then) = created.and_then(parse_rfc3339) else {
-        return "N/A".into();
-    };
+    match created.and_then(parse_rfc3339) {
+        Some(then) => seconds_ago(then, now),
+        None => "N/A".into(),
+    }
+}
+
+/// How long ago `then` (seconds since the epoch) was, in docker's words.
+pub fn seconds_ago(then: i64, now: SystemTime) -> String {
     let now = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -20,7 +20,9 @@ pub mod images;
 pub mod inspect;
 pub mod load;
 pub mod ps;
+pub mod rm;
 pub mod rmi;
+pub mod run;
 pub mod unpack;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
@@ -43,7 +45,8 @@ pub struct Global {
     /// No progress bars or chatter on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Say more about what is done (and what protection was enforced).
+    /// Say more about what is done (and what protection was enforced). (`run` has its own
+    /// `--verbose`: there `-v` is `--volume`, as in Docker.)
     #[arg(long, short, global = true)]
     pub verbose: bool,
 }
@@ -74,9 +77,13 @@ pub enum Command {
     /// List every audit rule: id, severity, what it finds, how to fix it.
     Rules(rules::RulesArgs),
     // Running.
+    Run(run::RunArgs),
+    /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
+    Ps(ps::PsArgs),
+    /// Remove containers and their writable layers.
+    Rm(rm::RmArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
-    Ps(ps::PsArgs),
 }
 
 impl Command {
@@ -84,6 +91,7 @@ impl Command {
     /// gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
         match self {
+            Command::Run(_) => 125,
             // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
             Command::Audit(_) => 2,
             _ => 1,
@@ -117,8 +125,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Unpack(args) => unpack::run(args, &global),
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
-        Command::Policy(args) => policy::run(args),
+        Command::Run(args) => run::run(args, &global),
         Command::Ps(args) => ps::run(args, &global),
+        Command::Rm(args) => rm::run(args, &global),
+        Command::Policy(args) => policy::run(args),
     }
 }
 

@@ -1,16 +1,19 @@
-//! `rsafe ps`: the containers running on this host, whatever started them, found from /proc.
+//! `rsafe ps`: the containers running on this host, whatever started them, found from /proc;
+//! with `-a`, rsafe's own containers from its store, stopped ones included (like `docker ps -a`).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::Global;
-use super::format::{table, truncate};
+use super::format::{seconds_ago, table, truncate};
 use super::images::OutputFormat;
 use crate::audit::procs::{Container, DiscoverOptions, Discovery, discover_with};
 use crate::audit::secrets::SecretScanner;
+use crate::runtime::state::{self, State, Status};
 
 /// List the containers running on this host
 ///
@@ -28,6 +31,10 @@ pub struct PsArgs {
     /// The procfs to read: the host's /proc mounted elsewhere when rsafe runs in a container.
     #[arg(long, value_name = "DIR", default_value = "/proc")]
     pub proc: PathBuf,
+    /// rsafe's own containers from the store (--root), stopped and dead ones included:
+    /// CONTAINER ID, NAME, IMAGE, COMMAND, CREATED, STATUS (with -q, only the ids).
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 /// One container, as the listing shows it (also its JSON form).
@@ -87,6 +94,9 @@ struct Inaccessible<'a> {
 
 /// Prints the listing.
 pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
+    if args.all {
+        return list_store_containers(global);
+    }
     let mut opts = DiscoverOptions::new(&args.proc);
     if let Some(root) = &global.root
         && !opts.rsafe_stores.contains(root)
@@ -211,6 +221,51 @@ fn inaccessible_note(d: &Discovery) -> Option<String> {
         if n == 1 { "" } else { "es" },
         truncate(reason, 80)
     ))
+}
+
+/// What `ps -a` calls a container's state. A container whose rsafe was killed before it could
+/// record the exit shows as `Dead` (`rsafe rm` cleans it up).
+fn status_text(state: &State) -> String {
+    match state.status {
+        Status::Exited { code } => format!("Exited ({code})"),
+        Status::Running if state.is_alive() => "Up".to_string(),
+        Status::Running => "Dead".to_string(),
+    }
+}
+
+/// `ps -a`: every container in the store, newest first.
+fn list_store_containers(global: &Global) -> Result<i32> {
+    let store = global.store()?;
+    let now = SystemTime::now();
+    let rows: Vec<Vec<String>> = state::list(store.root())?
+        .into_iter()
+        .rev()
+        .map(|(_, s)| {
+            vec![
+                s.short_id().to_string(),
+                s.name.clone().unwrap_or_default(),
+                truncate(&s.image, 30),
+                truncate(&format!("\"{}\"", s.command.join(" ")), 30),
+                seconds_ago(s.created as i64, now),
+                status_text(&s),
+            ]
+        })
+        .collect();
+    if global.quiet {
+        let ids: String = rows.iter().map(|r| format!("{}\n", r[0])).collect();
+        emit(&ids)?;
+    } else {
+        let headers = [
+            "CONTAINER ID",
+            "NAME",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+        ];
+        emit(&table(&headers, &rows))?;
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -1,8 +1,33 @@
 //! Running a container: user namespace, isolation, confinement, and rsafe's pid 1.
 //!
-//! This is the only module allowed `unsafe` code, and only where a syscall needs it.
+//! This is the only module allowed `unsafe` code, and only where a syscall needs it (most of
+//! it in [`sys`]).
+//!
+//! - [`spec`]: what to run, merged from the image config, the flags and the [`policy`];
+//! - [`process`]: the processes that start a container and the order of every step;
+//!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
+//! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
+//!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk;
+//! - [`caps`], [`landlock`], [`seccomp`]: confinement applied to the workload;
+//! - [`channel`]: the parent ↔ container sync channel; [`sys`]: raw syscalls.
 
 pub mod caps;
+pub mod cgroups;
+pub mod channel;
+pub mod container;
+pub mod exec;
+pub mod idmap;
+pub mod init;
 pub mod landlock;
+pub mod mounts;
+pub mod namespaces;
 pub mod policy;
+pub mod process;
+pub mod rootfs;
 pub mod seccomp;
+pub mod session;
+pub mod spec;
+pub mod state;
+pub mod sys;
+pub mod tty;
+pub mod user;

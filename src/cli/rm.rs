@@ -1,0 +1,59 @@
+//! `rsafe rm`: remove containers (their writable layer and state), like `docker rm`.
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use super::Global;
+use crate::runtime::state;
+
+/// Remove one or more containers and their writable layers
+///
+/// A running container is refused unless -f is given, which kills it first. Cgroups left by a
+/// run whose rsafe was killed are removed too.
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Kill running containers first.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Container names or ids (a unique prefix of an id is enough).
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// Removes the containers; fails on the first that cannot be removed.
+pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
+    let store = global.store()?;
+    for name in &args.containers {
+        let (dir, st) = state::find(store.root(), name)?;
+        if st.is_alive() {
+            if !args.force {
+                bail!("container {name} is running (rsafe rm -f kills it)");
+            }
+            if let Some((pid, _)) = st.pid {
+                // The container's pid 1: when it dies, the kernel kills everything else in
+                // the container and its rsafe returns.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while st.is_alive() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if st.is_alive() {
+                    bail!("container {name} did not stop after SIGKILL");
+                }
+            }
+        }
+        if let Some(cg) = &st.cgroup {
+            for e in cg.remove() {
+                eprintln!("rsafe: warning: {e}");
+            }
+        }
+        dir.remove(&st.idmap)?;
+        println!("{}", st.id);
+    }
+    Ok(0)
+}

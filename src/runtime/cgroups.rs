@@ -1,0 +1,571 @@
+//! Resource limits through cgroups, v2 or v1, and the rlimit fallback when no cgroup is
+//! writable.
+//!
+//! A container's cgroup is created under the cgroup rsafe itself runs in (so the caller's own
+//! limits still bound it): `<own>/rsafe/<id>` in each v1 hierarchy, `<own>/rsafe-<id>` in v2.
+//! Each controller is looked up on its own, because hosts differ: pure v2 (everything in
+//! `/sys/fs/cgroup`), or hybrid (memory, pids and cpu on v1 while a controller-less v2 sits in
+//! `/sys/fs/cgroup/unified`). v2 needs the controllers enabled in the parent's
+//! `cgroup.subtree_control` (a delegated cgroup); v1 needs root.
+//!
+//! When no cgroup can be written (rootless on v1, or v2 without delegation), the runner says so
+//! and falls back to per-process rlimits: `RLIMIT_NPROC` (counted per user inside the
+//! container's user namespace, so a fork bomb still stops) and `RLIMIT_AS` (per process, weaker
+//! than a cgroup's total). A CPU limit has no rlimit equivalent and is reported as not enforced.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::policy::Limits;
+
+/// The CFS period rsafe uses for `--cpus`, in microseconds (the kernel's default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// What can go wrong with cgroups.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// No cgroup for this controller may be created by this user: fall back.
+    #[error("{controller}: {reason}")]
+    Unavailable {
+        controller: &'static str,
+        reason: String,
+    },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
+    move |source| CgroupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The cgroup controllers rsafe uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    Memory,
+    Pids,
+    Cpu,
+}
+
+impl Controller {
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Cpu => "cpu",
+        }
+    }
+
+    /// The controllers `limits` need.
+    pub fn needed(limits: &Limits) -> Vec<Controller> {
+        let mut c = Vec::new();
+        if limits.memory.is_some() {
+            c.push(Controller::Memory);
+        }
+        if limits.pids.is_some() {
+            c.push(Controller::Pids);
+        }
+        if limits.cpus.is_some() {
+            c.push(Controller::Cpu);
+        }
+        c
+    }
+}
+
+/// cgroup v1 or v2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Where cgroups are on this host: the mount table and this process's own cgroups.
+#[derive(Debug, Clone)]
+pub struct CgroupFs {
+    /// `/proc/self/mountinfo`.
+    pub mountinfo: String,
+    /// `/proc/self/cgroup`.
+    pub own: String,
+}
+
+impl CgroupFs {
+    /// Reads this process's view.
+    pub fn current() -> Result<CgroupFs, CgroupError> {
+        let read = |p: &str| std::fs::read_to_string(p).map_err(io_err(Path::new(p)));
+        Ok(CgroupFs {
+            mountinfo: read("/proc/self/mountinfo")?,
+            own: read("/proc/self/cgroup")?,
+        })
+    }
+
+    /// The directory this process's cgroup is for `controller`, and the hierarchy's version.
+    fn own_dir(&self, controller: Controller) -> Result<(PathBuf, Version), CgroupError> {
+        let unavailable = |reason: String| CgroupError::Unavailable {
+            controller: controller.name(),
+            reason,
+        };
+        let mounts: Vec<CgroupMount> = self.mountinfo.lines().filter_map(parse_mount).collect();
+        // A v1 hierarchy carrying the controller wins (on a hybrid host the v2 one lacks it).
+        let v1 = mounts
+            .iter()
+            .find(|m| m.version == Version::V1 && m.options.iter().any(|o| o == controller.name()));
+        let (mount, own) = match v1 {
+            Some(m) => {
+                let own = self
+                    .own
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .filter_map(|(_, rest)| rest.split_once(':'))
+                    .find(|(ctrls, _)| ctrls.split(',').any(|c| c == controller.name()))
+                    .map(|(_, path)| path)
+                    .ok_or_else(|| unavailable("not in /proc/self/cgroup".into()))?;
+                (m, own)
+            }
+            None => {
+                let m = mounts
+                    .iter()
+                    .find(|m| m.version == Version::V2)
+                    .ok_or_else(|| unavailable("no cgroup hierarchy has it".into()))?;
+                let available = std::fs::read_to_string(m.mount_point.join("cgroup.controllers"))
+                    .unwrap_or_default();
+                if !available.split_whitespace().any(|c| c == controller.name()) {
+                    return Err(unavailable(format!(
+                        "the cgroup v2 hierarchy at {} does not have it",
+                        m.mount_point.display()
+                    )));
+                }
+                let own = self
+                    .own
+                    .lines()
+                    .find_map(|l| l.strip_prefix("0::"))
+                    .ok_or_else(|| unavailable("no cgroup v2 entry in /proc/self/cgroup".into()))?;
+                (m, own)
+            }
+        };
+        let relative = own.strip_prefix(mount.root.as_str()).unwrap_or(own);
+        let dir = mount.mount_point.join(relative.trim_start_matches('/'));
+        Ok((dir, mount.version))
+    }
+}
+
+#[derive(Debug)]
+struct CgroupMount {
+    root: String,
+    mount_point: PathBuf,
+    version: Version,
+    options: Vec<String>,
+}
+
+/// One `/proc/self/mountinfo` line, if it is a cgroup mount.
+fn parse_mount(line: &str) -> Option<CgroupMount> {
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    let mut right = right.split(' ');
+    let version = match right.next()? {
+        "cgroup" => Version::V1,
+        "cgroup2" => Version::V2,
+        _ => return None,
+    };
+    let _source = right.next()?;
+    let options = right
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    Some(CgroupMount {
+        root: unescape_mountinfo(fields.get(3)?),
+        mount_point: PathBuf::from(unescape_mountinfo(fields.get(4)?)),
+        version,
+        options,
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        if let (b'\\', Some(d)) = (bytes[i], octal) {
+            out.push(
+                d.iter()
+                    .fold(0u8, |acc, b| acc.wrapping_mul(8).wrapping_add(b - b'0')),
+            );
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A container's cgroup: one directory per hierarchy it uses.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Cgroup {
+    pub dirs: Vec<(PathBuf, Version)>,
+}
+
+impl Cgroup {
+    /// Creates the cgroup of container `id` with `limits`. `Err(Unavailable)` means this user
+    /// cannot have one here (use [`Fallback`]); other errors are real failures.
+    pub fn create(fs: &CgroupFs, id: &str, limits: &Limits) -> Result<Cgroup, CgroupError> {
+        let mut cg = Cgroup { dirs: Vec::new() };
+        let result = cg.create_inner(fs, id, limits);
+        if result.is_err() {
+            cg.remove();
+        }
+        result.map(|()| cg)
+    }
+
+    fn create_inner(
+        &mut self,
+        fs: &CgroupFs,
+        id: &str,
+        limits: &Limits,
+    ) -> Result<(), CgroupError> {
+        for controller in Controller::needed(limits) {
+            let (own, version) = fs.own_dir(controller)?;
+            let dir = match version {
+                Version::V1 => own.join("rsafe").join(id),
+                Version::V2 => {
+                    enable_v2_controller(&own, controller)?;
+                    own.join(format!("rsafe-{id}"))
+                }
+            };
+            if !self.dirs.iter().any(|(d, _)| *d == dir) {
+                create_dir(&dir, controller)?;
+                self.dirs.push((dir.clone(), version));
+            }
+            write_limit(&dir, version, controller, limits)?;
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` (and so its future children) into the cgroup.
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for (dir, _) in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(io_err(&procs))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the cgroup directories. The kernel refuses while a process is still inside
+    /// (exiting processes linger a moment), so it retries briefly; what cannot be removed is
+    /// left, and reported.
+    pub fn remove(&self) -> Vec<CgroupError> {
+        let mut errors = Vec::new();
+        for (dir, version) in self.dirs.iter().rev() {
+            let mut attempt = 0;
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 100 => {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        errors.push(io_err(dir)(e));
+                        break;
+                    }
+                }
+            }
+            // v1's shared `rsafe` parent goes with its last container (others keep it busy).
+            if let (Version::V1, Some(parent)) = (version, dir.parent()) {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        errors
+    }
+}
+
+fn create_dir(dir: &Path, controller: Controller) -> Result<(), CgroupError> {
+    match std::fs::create_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+            ) =>
+        {
+            Err(CgroupError::Unavailable {
+                controller: controller.name(),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })
+        }
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// Makes sure `parent`'s children may use `controller` (cgroup v2 delegation).
+fn enable_v2_controller(parent: &Path, controller: Controller) -> Result<(), CgroupError> {
+    let control = parent.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&control).map_err(io_err(&control))?;
+    if enabled.split_whitespace().any(|c| c == controller.name()) {
+        return Ok(());
+    }
+    std::fs::write(&control, format!("+{}", controller.name())).map_err(|e| {
+        CgroupError::Unavailable {
+            controller: controller.name(),
+            reason: format!(
+                "not delegated to {} (enabling it in cgroup.subtree_control: {e})",
+                parent.display()
+            ),
+        }
+    })
+}
+
+fn write_limit(
+    dir: &Path,
+    version: Version,
+    controller: Controller,
+    limits: &Limits,
+) -> Result<(), CgroupError> {
+    let write = |file: &str, value: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, value).map_err(io_err(&path))
+    };
+    let exists = |file: &str| dir.join(file).exists();
+    match (controller, version) {
+        (Controller::Memory, v) => {
+            let Some(bytes) = limits.memory else {
+                return Ok(());
+            };
+            let (limit, swap, swap_value) = match v {
+                Version::V1 => (
+                    "memory.limit_in_bytes",
+                    "memory.memsw.limit_in_bytes",
+                    bytes,
+                ),
+                Version::V2 => ("memory.max", "memory.swap.max", 0),
+            };
+            write(limit, bytes.to_string())?;
+            // No swapping past the limit, where swap accounting exists.
+            if exists(swap) {
+                write(swap, swap_value.to_string())?;
+            }
+        }
+        (Controller::Pids, _) => {
+            if let Some(n) = limits.pids {
+                write("pids.max", n.to_string())?;
+            }
+        }
+        (Controller::Cpu, v) => {
+            if let Some(cpus) = limits.cpus {
+                let quota = cpu_quota(cpus);
+                match v {
+                    Version::V1 => {
+                        write("cpu.cfs_period_us", CPU_PERIOD_US.to_string())?;
+                        write("cpu.cfs_quota_us", quota.to_string())?;
+                    }
+                    Version::V2 => write("cpu.max", format!("{quota} {CPU_PERIOD_US}"))?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Microseconds of CPU time per [`CPU_PERIOD_US`] for `cpus` CPUs (at least the kernel's 1 ms).
+pub fn cpu_quota(cpus: f64) -> u64 {
+    ((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000)
+}
+
+/// The rlimit fallback and what to say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackPlan {
+    pub rlimits: Fallback,
+    /// Limits the rlimits enforce as well as a cgroup would (said with `--verbose`).
+    pub notes: Vec<String>,
+    /// Limits weakened or lost (always said).
+    pub warnings: Vec<String>,
+}
+
+/// The rlimits that stand in for a cgroup, set in the workload before it starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fallback {
+    /// `RLIMIT_NPROC`: processes of the workload's user inside the container.
+    pub nproc: Option<u64>,
+    /// `RLIMIT_AS`: address space of each process.
+    pub address_space: Option<u64>,
+}
+
+impl Fallback {
+    /// The rlimits for `limits`, with what to tell the user: `notes` for a limit the rlimit
+    /// enforces as well (the pid limit: RLIMIT_NPROC counts the container user's processes
+    /// and threads, and a container runs as one user unless told otherwise), `warnings` for
+    /// one it weakens (memory: per process, not a total) or cannot enforce at all (CPU).
+    pub fn for_limits(limits: &Limits, why: &str) -> FallbackPlan {
+        let mut notes = Vec::new();
+        let mut warnings = Vec::new();
+        if let Some(n) = limits.pids {
+            notes.push(format!(
+                "limits: pids {n} via RLIMIT_NPROC={n} on the container's user (no writable cgroup: {why})"
+            ));
+        }
+        if let Some(m) = limits.memory {
+            warnings.push(format!(
+                "memory limit {m}: no writable cgroup ({why}); enforced with RLIMIT_AS={m} per process instead (not a total)"
+            ));
+        }
+        if let Some(c) = limits.cpus {
+            warnings.push(format!(
+                "cpu limit {c}: no writable cgroup ({why}); the CPU limit is NOT enforced"
+            ));
+        }
+        FallbackPlan {
+            rlimits: Fallback {
+                nproc: limits.pids,
+                address_space: limits.memory,
+            },
+            notes,
+            warnings,
+        }
+    }
+
+    /// Applies the rlimits to the calling process (inherited by its children).
+    pub fn apply(&self) -> io::Result<()> {
+        use nix::sys::resource::{Resource, setrlimit};
+        if let Some(n) = self.nproc {
+            setrlimit(Resource::RLIMIT_NPROC, n, n).map_err(io::Error::from)?;
+        }
+        if let Some(m) = self.address_space {
+            setrlimit(Resource::RLIMIT_AS, m, m).map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MOUNTS: &str = "\
+24 1 0:22 / /sys rw - sysfs sysfs rw
+30 24 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+33 30 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+35 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+39 30 0:35 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+    const HYBRID_OWN: &str = "8:pids:/\n4:memory:/job/42\n1:cpu:/\n0::/\n";
+
+    fn limits() -> Limits {
+        Limits {
+            memory: Some(64 << 20),
+            pids: Some(50),
+            cpus: Some(1.5),
+        }
+    }
+
+    #[test]
+    fn hybrid_host_uses_v1_per_controller() {
+        let fs = CgroupFs {
+            mountinfo: HYBRID_MOUNTS.into(),
+            own: HYBRID_OWN.into(),
+        };
+        assert_eq!(
+            fs.own_dir(Controller::Memory).unwrap(),
+            (PathBuf::from("/sys/fs/cgroup/memory/job/42"), Version::V1)
+        );
+        assert_eq!(
+            fs.own_dir(Controller::Pids).unwrap(),
+            (PathBuf::from("/sys/fs/cgroup/pids/"), Version::V1)
+        );
+    }
+
+    /// A fake v2 hierarchy in a temp dir, mounted (per the fake mountinfo) at `dir`.
+    fn fake_v2(subtree: &str) -> (tempfile::TempDir, CgroupFs) {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("user/app");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(dir.path().join("cgroup.controllers"), "cpu memory pids").unwrap();
+        std::fs::write(own.join("cgroup.subtree_control"), subtree).unwrap();
+        let fs = CgroupFs {
+            mountinfo: format!(
+                "40 30 0:27 / {} rw - cgroup2 cgroup2 rw\n",
+                dir.path().display()
+            ),
+            own: "0::/user/app\n".into(),
+        };
+        (dir, fs)
+    }
+
+    #[test]
+    fn v2_delegated_cgroup_gets_the_limits() {
+        let (dir, fs) = fake_v2("cpu memory pids");
+        let cg = Cgroup::create(&fs, "abc", &limits()).unwrap();
+        let cdir = dir.path().join("user/app/rsafe-abc");
+        assert_eq!(cg.dirs, vec![(cdir.clone(), Version::V2)]);
+        let read = |f: &str| std::fs::read_to_string(cdir.join(f)).unwrap();
+        assert_eq!(read("memory.max"), (64u64 << 20).to_string());
+        assert_eq!(read("pids.max"), "50");
+        assert_eq!(read("cpu.max"), "150000 100000");
+        // A fake directory is not a cgroup: the knob files keep it from being removed, so
+        // clear them first, as the kernel would.
+        for f in ["memory.max", "pids.max", "cpu.max"] {
+            std::fs::remove_file(cdir.join(f)).unwrap();
+        }
+        assert!(cg.remove().is_empty());
+        assert!(!cdir.exists());
+    }
+
+    #[test]
+    fn v2_without_delegation_is_unavailable() {
+        let (dir, fs) = fake_v2("");
+        // Writing subtree_control "works" on a plain file, so make it read-only to act like a
+        // kernel refusing it; as root the permission bits do not stop us, so use a directory.
+        let control = dir.path().join("user/app/cgroup.subtree_control");
+        std::fs::remove_file(&control).unwrap();
+        std::fs::create_dir(&control).unwrap();
+        let err = enable_v2_controller(&dir.path().join("user/app"), Controller::Pids);
+        assert!(matches!(err, Err(CgroupError::Io { .. })));
+        std::fs::remove_dir(&control).unwrap();
+        std::fs::write(&control, "").unwrap();
+        assert!(Cgroup::create(&fs, "x", &limits()).is_ok());
+    }
+
+    #[test]
+    fn missing_controller_is_unavailable() {
+        let fs = CgroupFs {
+            mountinfo: "31 30 0:27 / /nonexistent/unified rw - cgroup2 cgroup2 rw\n".into(),
+            own: "0::/\n".into(),
+        };
+        assert!(matches!(
+            Cgroup::create(&fs, "x", &limits()),
+            Err(CgroupError::Unavailable {
+                controller: "memory",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn quota_and_fallback() {
+        assert_eq!(cpu_quota(1.5), 150_000);
+        assert_eq!(cpu_quota(0.001), 1000);
+        let plan = Fallback::for_limits(&limits(), "rootless");
+        assert_eq!(plan.rlimits.nproc, Some(50));
+        assert_eq!(plan.rlimits.address_space, Some(64 << 20));
+        assert_eq!(plan.notes.len(), 1);
+        assert!(plan.notes[0].contains("RLIMIT_NPROC=50"));
+        assert_eq!(plan.warnings.len(), 2);
+        assert!(plan.warnings[1].contains("NOT enforced"));
+        let none = Fallback::for_limits(&Limits::default(), "x");
+        assert!(none.notes.is_empty() && none.warnings.is_empty());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\\"), "/a b\\\\");
+        assert_eq!(unescape_mountinfo(r"/x\134y"), "/x\\y");
+    }
+}

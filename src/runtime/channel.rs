@@ -1,0 +1,217 @@
+//! The sync channel between rsafe (the parent, on the host) and the container's processes.
+//!
+//! A `SOCK_SEQPACKET` socket pair: every message arrives whole, descriptors can travel with it
+//! (`SCM_RIGHTS`), and end-of-file tells the parent that the last container-side holder is gone.
+//! That last point carries the protocol: the container end is close-on-exec, so once init has
+//! closed its copy and the workload's `execve` succeeded, the parent reads EOF — "started".
+//!
+//! ```text
+//! parent                                   container (init, then workload)
+//!   clone ───────────────────────────────▶ waits for Go
+//!   writes id maps,
+//!   clones host trees (root only)
+//!   Go [+ layer/volume mounts] ──────────▶ mounts, pivot_root
+//!   moves the child into its cgroup
+//!   InCgroup ────────────────────────────▶ cgroup namespace, forks the workload
+//!                          ◀──────────────── Terminal [+ pty master]     (with -t)
+//!                          ◀──────────────── Confined{...}               (what was enforced)
+//!                          ◀──────────────── Failed{code, message}       (on any error)
+//!   EOF = workload exec'd  ◀──────────────── (close-on-exec at execve)
+//! ```
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::cmsg_space;
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg, socketpair,
+};
+
+/// Messages are small JSON documents; anything longer is a protocol error.
+const MAX_MESSAGE: usize = 64 * 1024;
+/// No message carries more descriptors than this (the kernel's SCM_MAX_FD is 253).
+pub const MAX_FDS: usize = 250;
+
+/// What travels over the channel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Message {
+    /// Parent → child: the id maps are written and the cgroup joined; go on. When the parent
+    /// is root it made the mounts of host paths itself (it can reach every path; the child, an
+    /// unprivileged host uid, may not): `lowers` detached trees of the lower layers, bottom
+    /// first, then `volumes` trees of the bind mounts, in order, ride along as descriptors.
+    /// `cgroup` says whether an [`Message::InCgroup`] follows.
+    Go {
+        lowers: usize,
+        volumes: usize,
+        cgroup: bool,
+    },
+    /// Parent → child: the child is now in the container's cgroup. Moving a process into a
+    /// cgroup can take milliseconds (an RCU grace period), so the parent does it while the
+    /// child builds the root filesystem; the child waits for this before it enters its cgroup
+    /// namespace (rooted at its cgroup *then*) and starts the workload.
+    InCgroup,
+    /// Child → parent: the master side of the container's terminal (with -t), as a descriptor.
+    Terminal,
+    /// Child → parent: the confinement applied to the workload, one line per mechanism (for
+    /// `--verbose`), and what fell short of the policy (always shown).
+    Confined {
+        lines: Vec<String>,
+        warnings: Vec<String>,
+    },
+    /// Child → parent: the container could not be started; `code` is the exit code to use (125
+    /// rsafe's failure, 126 cannot execute, 127 not found).
+    Failed { code: i32, message: String },
+}
+
+/// What can go wrong on the channel.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("sync channel: {0}")]
+    Io(#[from] io::Error),
+    #[error("sync channel: malformed message: {0}")]
+    Malformed(String),
+    #[error("sync channel: the other side closed it while {0}")]
+    Closed(&'static str),
+}
+
+/// One end of the channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Creates the two ends: `(parent, child)`. Both are close-on-exec.
+pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+    let (a, b) = socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    /// Sends `msg` with `fds` attached.
+    pub fn send(&self, msg: &Message, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+        let cmsg = [ControlMessage::ScmRights(&raw)];
+        let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        Ok(())
+    }
+
+    /// Receives one message and the descriptors attached to it; `None` at end-of-file.
+    pub fn recv(&self) -> Result<Option<(Message, Vec<OwnedFd>)>, ChannelError> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut space = cmsg_space!([RawFd; MAX_FDS]);
+        let (len, fds) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(got) => {
+                    let mut fds = Vec::new();
+                    for cmsg in got.cmsgs().map_err(io::Error::from)? {
+                        if let ControlMessageOwned::ScmRights(received) = cmsg {
+                            // SAFETY: SCM_RIGHTS installed these descriptors in this process
+                            // just now; nothing else owns them.
+                            fds.extend(
+                                received
+                                    .into_iter()
+                                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                            );
+                        }
+                    }
+                    if got.flags.contains(MsgFlags::MSG_TRUNC) {
+                        return Err(ChannelError::Malformed("message too long".into()));
+                    }
+                    break (got.bytes, fds);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                // The other side closed with a message of ours unread (a child that failed
+                // before reading InCgroup). The kernel reports that once, ahead of what the
+                // other side had sent; reading again returns that, then end-of-file.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
+                Err(e) => return Err(ChannelError::Io(e.into())),
+            }
+        };
+        if len == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..len])
+            .map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        Ok(Some((msg, fds)))
+    }
+
+    /// Receives one message; end-of-file is an error naming what was awaited.
+    pub fn expect(&self, awaiting: &'static str) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
+        self.recv()?.ok_or(ChannelError::Closed(awaiting))
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl From<Channel> for OwnedFd {
+    fn from(c: Channel) -> OwnedFd {
+        c.fd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_descriptors_round_trip() {
+        let (a, b) = pair().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let go = Message::Go {
+            lowers: 1,
+            volumes: 1,
+            cgroup: false,
+        };
+        a.send(&go, &[file.as_fd(), file.as_fd()]).unwrap();
+        let (msg, fds) = b.recv().unwrap().unwrap();
+        assert_eq!(msg, go);
+        assert_eq!(fds.len(), 2);
+        b.send(
+            &Message::Failed {
+                code: 127,
+                message: "x: not found".into(),
+            },
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(
+            a.recv().unwrap(),
+            Some((Message::Failed { code: 127, .. }, f)) if f.is_empty()
+        ));
+        // Closing with a message unread still reads as the end, after what was sent.
+        a.send(&Message::Terminal, &[]).unwrap();
+        b.send(&Message::Terminal, &[]).unwrap();
+        drop(b);
+        assert!(matches!(a.recv().unwrap(), Some((Message::Terminal, _))));
+        assert!(a.recv().unwrap().is_none());
+        assert!(matches!(
+            a.expect("testing"),
+            Err(ChannelError::Closed("testing"))
+        ));
+    }
+}

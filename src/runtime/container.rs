@@ -1,0 +1,311 @@
+//! The container side, from the parent's Go to `execve`: the first process of the new
+//! namespaces becomes root of its user namespace, builds the root filesystem, and then either
+//! becomes rsafe's init (forking the workload) or, with `--init=false`, the workload itself.
+//! See [`super::process`] for the whole sequence and why it is in that order.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use ::caps::Capability;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::{ForkResult, Gid, Uid};
+use rustix::fs::{Mode, OFlags};
+
+use super::caps;
+use super::cgroups::Fallback;
+use super::channel::{Channel, ChannelError, Message};
+use super::exec::{self, ExecError, Workload};
+use super::idmap::IdMap;
+use super::init;
+use super::landlock::FsAccess;
+use super::mounts::{self, MountError, Root};
+use super::namespaces::{self, NamespaceError};
+use super::rootfs::{self, OverlayDirs, RootfsError, SystemMounts};
+use super::seccomp::CompiledFilter;
+use super::spec::{MountSpec, NetworkMode, Spec};
+use super::state::ContainerDir;
+use super::sys;
+use super::tty::WinSize;
+use super::user::{self, UserError};
+
+/// Everything the container side needs, moved into the child by `clone`.
+pub(super) struct ChildConfig {
+    pub spec: Spec,
+    pub dir: ContainerDir,
+    pub idmap: IdMap,
+    pub fallback: Option<Fallback>,
+    pub window: Option<WinSize>,
+    /// The compiled seccomp filter, loaded by the workload as its very last step.
+    pub seccomp: Option<CompiledFilter>,
+    /// The parent's descriptors the child inherited and must not keep.
+    pub host_fds: [RawFd; 2],
+    /// Whether Go carries the layer and volume trees (root) or the child opens them (rootless).
+    pub trees_from_parent: bool,
+}
+
+/// A failure on the container side.
+#[derive(Debug, thiserror::Error)]
+enum ChildError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{what}: {source}")]
+    Step { what: String, source: io::Error },
+}
+
+impl ChildError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            ChildError::Exec(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildError {
+    let what = what.into();
+    move |e| ChildError::Step {
+        what,
+        source: e.into(),
+    }
+}
+
+/// The container's first process: set up, then become init (or the workload itself).
+pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
+    for fd in cfg.host_fds {
+        let _ = nix::unistd::close(fd);
+    }
+    let failed = |chan: &Channel, e: ChildError| {
+        let code = e.exit_code();
+        let _ = chan.send(
+            &Message::Failed {
+                code,
+                message: e.to_string(),
+            },
+            &[],
+        );
+        code
+    };
+    let user = match prepare(&cfg, &chan) {
+        Ok(user) => user,
+        Err(e) => return failed(&chan, e),
+    };
+    let workload = Workload {
+        process: &cfg.spec.process,
+        user: &user,
+        setgroups: cfg.idmap.setgroups,
+        single_id: cfg.idmap.is_single(),
+        fallback: cfg.fallback,
+        hostname: cfg.spec.hostname.as_deref().unwrap_or_default(),
+        window: cfg.window,
+        confinement: &cfg.spec.confinement,
+        seccomp: cfg.seccomp.take(),
+        landlock_fs: landlock_access(&cfg.spec),
+    };
+    if !cfg.spec.init {
+        let err = exec::exec(workload, &chan);
+        return failed(&chan, err.into());
+    }
+    // Signals stay blocked from here into the fork; the workload unblocks its own.
+    if let Err(e) = init::handled_signals().thread_block() {
+        return failed(&chan, step("block signals")(e));
+    }
+    // SAFETY: this process is single-threaded (a fresh clone of a single-threaded rsafe), so
+    // the child may run arbitrary code.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => failed(&chan, step("fork the workload")(e)),
+        Ok(ForkResult::Child) => {
+            let err = exec::exec(workload, &chan);
+            let code = failed(&chan, err.into());
+            // SAFETY: _exit ends the forked process without running the parent's atexit
+            // handlers or flushing buffers it shares with init.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(chan);
+            // Init only waits and forwards signals: it keeps CAP_KILL (to signal a workload
+            // running as another user) and nothing else, and can never gain more.
+            let _ = caps::apply(&[Capability::CAP_KILL]);
+            let _ = caps::set_no_new_privs();
+            // Init keeps nothing of the host: only stdio stays open.
+            let _ = sys::close_from(3);
+            init::supervise(child)
+        }
+    }
+}
+
+/// What landlock lets the workload touch besides the policy's own paths: the image read and
+/// execute, and the writable places read-write. A writable root is the container's own
+/// writable layer, so all of it is; with `--read-only` only tmpfs mounts and read-write
+/// volumes are.
+fn landlock_access(spec: &Spec) -> FsAccess {
+    if !spec.rootfs.read_only {
+        return FsAccess {
+            read_exec: Vec::new(),
+            read_write: vec![PathBuf::from("/")],
+        };
+    }
+    let writable = spec.mounts.iter().filter_map(|m| match m {
+        MountSpec::Bind {
+            target,
+            read_only: false,
+            ..
+        }
+        | MountSpec::Tmpfs { target, .. } => Some(PathBuf::from(target)),
+        MountSpec::Bind { .. } => None,
+    });
+    FsAccess {
+        read_exec: vec![PathBuf::from("/")],
+        read_write: writable.collect(),
+    }
+}
+
+/// Everything from Go to `pivot_root`: returns the workload's resolved user.
+fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildError> {
+    let spec = &cfg.spec;
+    let (msg, fds) = chan.expect("waiting for the id maps")?;
+    let Message::Go {
+        lowers,
+        volumes,
+        cgroup,
+    } = msg
+    else {
+        return Err(ChannelError::Malformed(format!("expected Go, got {msg:?}")).into());
+    };
+    if fds.len() != lowers + volumes {
+        return Err(ChannelError::Malformed("descriptor count does not match Go".into()).into());
+    }
+    let mut fds = fds.into_iter();
+
+    // Nothing of rsafe's command line or environment stays readable in this process.
+    sys::scrub_process_memory("rsafe-init").map_err(step("scrub the command line"))?;
+    let _ = rustix::thread::set_name(c"rsafe-init");
+    become_root(&cfg.idmap)?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(step("set the parent-death signal"))?;
+    if parent_gone(chan) {
+        return Err(ChannelError::Closed("starting").into());
+    }
+    // Not dumpable: no container process may ptrace init or open /proc/1/{fd,exe,mem}.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(step("make init non-dumpable"))?;
+    // A session of its own: the host terminal's job-control signals do not reach the
+    // container directly (rsafe forwards them).
+    nix::unistd::setsid().map_err(step("setsid"))?;
+
+    if namespaces::time_namespace_for_children()? && !spec.init {
+        namespaces::join_time_namespace_for_children()?;
+    }
+    if let Some(name) = &spec.hostname {
+        namespaces::set_hostname(name)?;
+    }
+    if spec.network == NetworkMode::None {
+        namespaces::loopback_up()?;
+    }
+
+    rootfs::make_private()?;
+    let dir = &cfg.dir;
+    let open_dir = |path: &Path| -> Result<OwnedFd, ChildError> {
+        rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(step(format!("open {}", path.display())))
+    };
+    let mut lower_fds = Vec::new();
+    for (i, path) in spec.rootfs.lowers.iter().enumerate() {
+        if cfg.trees_from_parent {
+            let stage = dir.lower().join(i.to_string());
+            let tree = fds.next().ok_or(ChannelError::Closed("receiving layers"))?;
+            mounts::attach(&tree, &open_dir(&stage)?).map_err(step(format!("attach layer {i}")))?;
+            lower_fds.push(open_dir(&stage)?);
+        } else {
+            lower_fds.push(open_dir(path)?);
+        }
+    }
+    let (upper, work) = (open_dir(&dir.upper())?, open_dir(&dir.work())?);
+    rootfs::mount_overlay(
+        &OverlayDirs {
+            lowers: &lower_fds,
+            upper: &upper,
+            work: &work,
+        },
+        &open_dir(&dir.rootfs())?,
+    )?;
+    drop((lower_fds, upper, work));
+
+    let root = Root::open(&dir.rootfs())?;
+    rootfs::mount_system(
+        &root,
+        &SystemMounts {
+            own_network: spec.network == NetworkMode::None,
+            tty_gid: cfg.idmap.host_gid(5).map(|_| 5),
+            masked_paths: &spec.masked_paths,
+            readonly_paths: &spec.readonly_paths,
+        },
+    )?;
+    let trees: Vec<Option<OwnedFd>> = spec
+        .mounts
+        .iter()
+        .map(|m| match m {
+            MountSpec::Bind { .. } if cfg.trees_from_parent => fds.next(),
+            _ => None,
+        })
+        .collect();
+    mounts::mount_user(&root, &spec.mounts, trees)?;
+    rootfs::protect_paths(&root, &spec.masked_paths, &spec.readonly_paths)?;
+    if spec.rootfs.read_only {
+        rootfs::seal_read_only(&root)?;
+    }
+    rootfs::pivot(&root)?;
+    drop(root);
+
+    let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
+    if cgroup {
+        match chan.expect("waiting for the cgroup")? {
+            (Message::InCgroup, _) => {}
+            (other, _) => {
+                return Err(
+                    ChannelError::Malformed(format!("expected InCgroup, got {other:?}")).into(),
+                );
+            }
+        }
+    }
+    namespaces::enter_cgroup_namespace()?;
+    // Docker creates a missing working directory; a read-only root reports it at chdir.
+    let _ = std::fs::create_dir_all(&spec.process.cwd);
+    Ok(user)
+}
+
+/// Takes uid and gid 0 of the new user namespace (and drops the caller's supplementary
+/// groups where the namespace allows `setgroups`).
+fn become_root(idmap: &IdMap) -> Result<(), ChildError> {
+    if idmap.setgroups {
+        nix::unistd::setgroups(&[]).map_err(step("drop supplementary groups"))?;
+    }
+    let (gid, uid) = (Gid::from_raw(0), Uid::from_raw(0));
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(step("become root of the user namespace (gid)"))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(step("become root of the user namespace"))?;
+    Ok(())
+}
+
+/// Whether rsafe died before the parent-death signal was armed (then it never comes).
+fn parent_gone(chan: &Channel) -> bool {
+    let mut fds = [PollFd::new(chan.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+}

@@ -1,0 +1,540 @@
+//! Starting a container: the processes involved, what each does, and in which order. This
+//! module is rsafe's (the parent's) side up to the start; [`super::session`] is its side while
+//! the container runs, [`super::container`] the container's side up to `execve`.
+//!
+//! ```text
+//! rsafe run (host namespaces)        container init (pid 1)               workload
+//! ───────────────────────────        ──────────────────────               ────────
+//! plan id maps, create containers/<id>/, cgroup
+//! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS[|NEWNET]) ─▶ waits for Go
+//! write uid_map/gid_map,
+//! [root] clone layer and volume trees
+//! Go ───────────────────────────────▶ become root of the namespace
+//!                                     parent-death signal, not dumpable
+//! join the cgroup                     time namespace, hostname, loopback
+//!                                     overlay root, /proc /dev /sys,
+//!                                     volumes, masks, pivot_root
+//! InCgroup ─────────────────────────▶ cgroup namespace
+//!                                     fork ───────────────────────────▶ stdio / terminal
+//! poll: channel, signals, terminal    supervise: reap, forward signals   rlimits, user, workdir
+//!   ◀── Failed / Terminal ─────────────────────────────────────────────  execve (EOF = started)
+//! wait, exit code, clean up           exit with the workload's status
+//! ```
+//!
+//! Why this order:
+//! - The user namespace comes first and in the same `clone` as the others, so it owns them; the
+//!   child may not use an id before the parent has written the maps, hence the wait for Go.
+//!   `clone(CLONE_NEWUSER)` fails in a multi-threaded process: rsafe has one thread here.
+//! - The cgroup namespace is entered only after the parent moved the child into its cgroup, so
+//!   the container sees its own cgroup as `/`. The move can take milliseconds (cgroup v1 waits
+//!   for an RCU grace period), so it overlaps the child's mounts instead of preceding them.
+//! - Mounts need the host's view (host devices, a visible procfs for the kernel's "not too
+//!   revealing" check), so they all happen before `pivot_root`; after it, nothing of the host is
+//!   reachable.
+//! - Credentials change last but one (it clears the parent-death signal, so that is set again),
+//!   and confinement that would forbid the setup itself (seccomp) goes right before `execve`.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback};
+use super::channel::{self, ChannelError, Message};
+use super::container::{ChildConfig, container_main};
+use super::idmap::{self, Caller, IdMap, IdMapError, SubIdFiles};
+use super::init;
+use super::mounts;
+use super::namespaces::{self, NamespaceError, Namespaces};
+use super::seccomp::{self, SeccompError};
+use super::session::Session;
+use super::spec::{MountSpec, NetworkMode, Spec};
+use super::state::{self, ContainerDir, State, StateError, Status};
+use super::sys;
+use super::tty;
+
+/// Something rsafe wants the user to know while starting a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A protection is weaker than asked for (always shown).
+    Warning(String),
+    /// What was set up and enforced (shown with `--verbose`).
+    Info(String),
+}
+
+/// What to run and where to keep its state.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub spec: Spec,
+    /// The store root; the container lives in `<store>/containers/<id>/`.
+    pub store_root: PathBuf,
+    /// What is run, as `rsafe ps` shows it (the rootfs directory or image reference).
+    pub image: String,
+    pub name: Option<String>,
+    /// `--rm`: remove the container (and its writable layer) when it exits.
+    pub remove: bool,
+}
+
+/// Why a container could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("id maps: {0}")]
+    IdMap(#[from] IdMapError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("{0}")]
+    Invalid(String),
+    /// The container side failed; `code` is 125, 126 or 127.
+    #[error("{message}")]
+    Container { code: i32, message: String },
+}
+
+impl RunError {
+    /// The exit code for this failure: the container's for a failed start (126 cannot
+    /// execute, 127 not found), 125 for rsafe's own.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Container { code, .. } => *code,
+            _ => 125,
+        }
+    }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// The signals rsafe passes on to the container (and SIGCHLD, which tells it the container
+/// ended, and SIGWINCH, which resizes the container's terminal).
+fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Runs a container to completion and returns its exit code (the workload's; 128+N when a
+/// signal N ended it). Every exit path removes the cgroup, and with `remove` the container
+/// directory; otherwise its state records the exit code.
+pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<i32, RunError> {
+    let caller = Caller::current();
+    let idmap = IdMap::plan(&caller, &SubIdFiles::default(), idmap::helpers_available());
+    if let Some(name) = &req.name {
+        state::check_name(name)?;
+        state::ensure_name_free(&req.store_root, name)?;
+    }
+    let root_owner = (
+        idmap.host_uid(0).unwrap_or(caller.uid),
+        idmap.host_gid(0).unwrap_or(caller.gid),
+    );
+    let dir = ContainerDir::create(&req.store_root, root_owner)?;
+    let mut state = State {
+        id: dir.id.clone(),
+        name: req.name.clone(),
+        image: req.image.clone(),
+        command: req.spec.process.args.clone(),
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        status: Status::Running,
+        pid: None,
+        owner: caller.uid,
+        idmap: idmap.clone(),
+        cgroup: None,
+    };
+    let result = dir
+        .save(&state)
+        .map_err(RunError::from)
+        .and_then(|()| launch(&req, &caller, &idmap, &dir, &mut state, notify));
+
+    // Clean up, whatever happened.
+    if let Some(cg) = &state.cgroup {
+        for e in cg.remove() {
+            notify(Note::Warning(format!("cannot remove cgroup: {e}")));
+        }
+    }
+    let code = match &result {
+        Ok(code) => *code,
+        Err(e) => e.exit_code(),
+    };
+    if req.remove {
+        if let Err(e) = dir.remove(&idmap) {
+            notify(Note::Warning(format!(
+                "cannot remove container {}: {e}",
+                dir.id
+            )));
+        }
+    } else {
+        state.status = Status::Exited { code };
+        if let Err(e) = dir.save(&state) {
+            notify(Note::Warning(format!(
+                "cannot record the exit of {}: {e}",
+                dir.id
+            )));
+        }
+    }
+    result
+}
+
+/// Everything between creating the container directory and the container's end.
+fn launch(
+    req: &RunRequest,
+    caller: &Caller,
+    idmap: &IdMap,
+    dir: &ContainerDir,
+    state: &mut State,
+    notify: &mut dyn FnMut(Note),
+) -> Result<i32, RunError> {
+    let spec = &req.spec;
+    let ns = Namespaces {
+        network: spec.network == NetworkMode::None,
+    };
+    let info = |notify: &mut dyn FnMut(Note), s: String| notify(Note::Info(s));
+    info(
+        notify,
+        format!(
+            "container {} ({})",
+            &dir.id[..12],
+            if caller.is_root() {
+                "started by root; container root is an unprivileged host id".to_string()
+            } else {
+                format!("rootless, started by uid {}", caller.uid)
+            }
+        ),
+    );
+    info(notify, format!("user namespace: {idmap}"));
+
+    // Limits: a cgroup, or the rlimit fallback, said out loud.
+    let mut fallback = None;
+    if !Controller::needed(&spec.limits).is_empty() {
+        let created = CgroupFs::current().and_then(|fs| Cgroup::create(&fs, &dir.id, &spec.limits));
+        match created {
+            Ok(cg) => {
+                let dirs: Vec<String> = cg
+                    .dirs
+                    .iter()
+                    .map(|(d, _)| d.display().to_string())
+                    .collect();
+                info(
+                    notify,
+                    format!(
+                        "limits: {} in cgroup {}",
+                        describe_limits(spec),
+                        dirs.join(", ")
+                    ),
+                );
+                state.cgroup = Some(cg);
+                dir.save(state)?;
+            }
+            Err(CgroupError::Unavailable { controller, reason }) => {
+                let why = format!("{controller}: {reason}");
+                let plan = Fallback::for_limits(&spec.limits, &why);
+                for n in plan.notes {
+                    notify(Note::Info(n));
+                }
+                for w in plan.warnings {
+                    notify(Note::Warning(w));
+                }
+                fallback = Some(plan.rlimits);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // Host paths the container's processes will see.
+    let lower_owners = spec
+        .rootfs
+        .lowers
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .map_err(io_err(format!("rootfs {}", p.display())))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    if !caller.is_root()
+        && let Some((path, owner)) = spec
+            .rootfs
+            .lowers
+            .iter()
+            .zip(&lower_owners)
+            .find(|(_, o)| idmap.container_uid(**o).is_none())
+        && !spec.rootfs.read_only
+    {
+        notify(Note::Warning(format!(
+            "{} is owned by uid {owner}, which this container does not map: its files show as nobody and cannot be changed (EOVERFLOW); use a rootfs you own or an image",
+            path.display()
+        )));
+    }
+    let bind_sources: Vec<&Path> = spec
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            MountSpec::Bind { source, .. } => Some(source.as_path()),
+            MountSpec::Tmpfs { .. } => None,
+        })
+        .collect();
+    if spec.rootfs.lowers.len() + bind_sources.len() > channel::MAX_FDS {
+        return Err(RunError::Invalid(format!(
+            "too many layers and volumes ({} + {}; at most {} together)",
+            spec.rootfs.lowers.len(),
+            bind_sources.len(),
+            channel::MAX_FDS
+        )));
+    }
+    let mut volume_trees = Vec::new();
+    if caller.is_root() {
+        check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
+        for i in 0..spec.rootfs.lowers.len() {
+            let stage = dir.lower().join(i.to_string());
+            std::fs::create_dir(&stage).map_err(io_err(format!("create {}", stage.display())))?;
+        }
+        for src in &bind_sources {
+            volume_trees.push(
+                mounts::clone_host_tree(src)
+                    .map_err(io_err(format!("volume {}", src.display())))?,
+            );
+        }
+    }
+
+    // libseccomp allocates: compile here, load in the workload with nothing but seccomp(2).
+    let filter = seccomp::compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
+
+    let window = if spec.process.terminal {
+        tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
+    } else {
+        None
+    };
+
+    // From here on, signals arrive through a descriptor, never asynchronously.
+    forwarded_signals()
+        .thread_block()
+        .map_err(|e| io_err("block signals")(e.into()))?;
+    let signals = SignalFd::with_flags(
+        &forwarded_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| io_err("signalfd")(e.into()))?;
+    let (parent_end, child_end) = channel::pair()?;
+
+    let mut child_spec = spec.clone();
+    child_spec
+        .hostname
+        .get_or_insert_with(|| dir.id[..12].to_string());
+    let child_cfg = ChildConfig {
+        spec: child_spec,
+        dir: dir.clone(),
+        idmap: idmap.clone(),
+        fallback,
+        window,
+        seccomp: Some(filter),
+        host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
+        trees_from_parent: caller.is_root(),
+    };
+    let pid = sys::clone_process(
+        ns.clone_flags(),
+        Box::new(move || container_main(child_cfg, child_end)),
+    )
+    .map_err(namespaces::userns_error)?;
+    // The child end now lives in the child only (the closure's copy in this process was
+    // freed with it); from here the child must be killed on every error path.
+    let mut child = ChildGuard { pid, reaped: false };
+
+    idmap.write(pid.as_raw())?;
+    let mut trees = Vec::new();
+    if caller.is_root() {
+        let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+            .map_err(io_err("open the container's user namespace"))?;
+        for (path, owner) in spec.rootfs.lowers.iter().zip(&lower_owners) {
+            let tree = mounts::clone_host_tree(path)
+                .map_err(io_err(format!("rootfs {}", path.display())))?;
+            // Lower layers are only ever read (writes go to the upper layer): the mount itself
+            // says so too, whatever becomes of it.
+            let mut attrs = libc::MOUNT_ATTR_RDONLY;
+            let mut userns_fd = None;
+            if idmap.container_uid(*owner).is_none() {
+                // Owned by host ids the container does not map (a root-owned directory):
+                // show it with its ids shifted into the container's range.
+                attrs |= libc::MOUNT_ATTR_IDMAP;
+                userns_fd = Some(userns.as_fd());
+            }
+            sys::set_mount_attrs(tree.as_fd(), attrs, userns_fd, true)
+                .map_err(io_err(format!("mount of layer {}", path.display())))?;
+            if userns_fd.is_some() {
+                info(
+                    notify,
+                    format!(
+                        "rootfs {}: id-mapped mount (owned by host uid {owner})",
+                        path.display()
+                    ),
+                );
+            }
+            trees.push(tree);
+        }
+    }
+    trees.extend(volume_trees);
+    let fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+    let go = Message::Go {
+        lowers: if caller.is_root() {
+            spec.rootfs.lowers.len()
+        } else {
+            0
+        },
+        volumes: if caller.is_root() {
+            bind_sources.len()
+        } else {
+            0
+        },
+        cgroup: state.cgroup.is_some(),
+    };
+    parent_end.send(&go, &fds)?;
+    drop(trees);
+    // While the child builds its root filesystem. If the child has failed in the meantime,
+    // its own message (read by the session below) says why, not this step's broken pipe.
+    if let Some(cg) = &state.cgroup {
+        match cg.add(pid.as_raw()) {
+            Ok(()) => {
+                let _ = parent_end.send(&Message::InCgroup, &[]);
+            }
+            Err(_) if has_exited(pid) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
+    dir.save(state)?;
+    info(
+        notify,
+        format!(
+            "namespaces: {}",
+            ns.names(namespaces::time_supported()).join(" ")
+        ),
+    );
+    info(
+        notify,
+        format!(
+            "rootfs: overlay of {} layer(s), {}",
+            spec.rootfs.lowers.len(),
+            if spec.rootfs.read_only {
+                "read-only".to_string()
+            } else {
+                format!("writable layer {}", dir.upper().display())
+            }
+        ),
+    );
+    info(
+        notify,
+        match spec.network {
+            NetworkMode::None => "network: none (own namespace, loopback only)".into(),
+            NetworkMode::Host => "network: host (not isolated)".into(),
+        },
+    );
+
+    let mut session = Session {
+        chan: Some(parent_end),
+        signals,
+        child: pid,
+        terminal: None,
+        relay_stdin: spec.process.stdin,
+        raw: None,
+        failure: None,
+    };
+    let status = session.run(notify)?;
+    child.reaped = true;
+    if let Some((code, message)) = session.failure.take() {
+        return Err(RunError::Container { code, message });
+    }
+    init::exit_code(status)
+        .ok_or_else(|| RunError::Invalid(format!("unexpected status {status:?}")))
+}
+
+fn root_owner_uid(idmap: &IdMap, caller: &Caller) -> u32 {
+    idmap.host_uid(0).unwrap_or(caller.uid)
+}
+
+fn describe_limits(spec: &Spec) -> String {
+    let l = &spec.limits;
+    let mut parts = Vec::new();
+    if let Some(m) = l.memory {
+        parts.push(format!("memory {m} bytes"));
+    }
+    if let Some(p) = l.pids {
+        parts.push(format!("pids {p}"));
+    }
+    if let Some(c) = l.cpus {
+        parts.push(format!("cpus {c}"));
+    }
+    parts.join(", ")
+}
+
+/// The container's root (a host uid, for root callers) must be able to get to its own
+/// directory: every ancestor must be searchable by it.
+fn check_reachable(path: &Path, uid: u32) -> Result<(), RunError> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in path.ancestors() {
+        let meta = std::fs::metadata(dir).map_err(io_err(format!("{}", dir.display())))?;
+        let ok = if meta.uid() == uid {
+            meta.mode() & 0o100 != 0
+        } else {
+            meta.mode() & 0o001 != 0
+        };
+        if !ok {
+            return Err(RunError::Invalid(format!(
+                "{} is not searchable by the container's root (host uid {uid}): chmod o+x it, or use another --root",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pid` (a child) has exited, without reaping it.
+fn has_exited(pid: Pid) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    matches!(
+        waitid(
+            Id::Pid(pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT
+        ),
+        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+    )
+}
+
+/// Kills and reaps the container's first process if launching fails half-way.
+struct ChildGuard {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
+    }
+}

@@ -1,0 +1,684 @@
+//! What to run: everything the runner needs, merged from the image config, the command line
+//! and the policy — and nothing about *how* it is isolated.
+//!
+//! An image is just "a list of lower directories + a config": [`RootfsSpec`] holds the
+//! directories (bottom → top; a plain rootfs directory is a list of one) and
+//! [`ImageDefaults`] the parts of the config that shape the process. Docker's merge rules apply:
+//! arguments replace `Cmd`, `--entrypoint` replaces `Entrypoint` and drops `Cmd`, `-e` and
+//! `--env-file` override the image's variables by name. The policy contributes the
+//! [`Confinement`], the masked and read-only paths, and default limits and network.
+
+use std::path::{Path, PathBuf};
+
+use ::caps::Capability;
+
+use super::landlock::LandlockPolicy;
+use super::policy::Policy;
+pub use super::policy::{Limits, NetworkMode};
+use super::seccomp::SeccompProfile;
+
+/// The default `PATH` when neither the image nor the flags set one (Docker's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What can be wrong with the request itself (before anything is started).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("no command: give one after the image, or use an image with Entrypoint/Cmd")]
+    NoCommand,
+    #[error("{path}: {source}")]
+    EnvFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {detail}")]
+    EnvFileLine {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
+    #[error("environment variable {0:?}: {1}")]
+    Env(String, &'static str),
+    #[error("{what} {value:?}: {detail}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        detail: String,
+    },
+}
+
+fn invalid(what: &'static str, value: &str, detail: impl Into<String>) -> SpecError {
+    SpecError::Invalid {
+        what,
+        value: value.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Everything needed to start one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub rootfs: RootfsSpec,
+    pub process: ProcessSpec,
+    /// The UTS namespace's hostname; `None` is the container id's first 12 characters.
+    pub hostname: Option<String>,
+    /// Volumes and tmpfs mounts, mounted in this order after the standard ones.
+    pub mounts: Vec<MountSpec>,
+    pub network: NetworkMode,
+    pub limits: Limits,
+    /// Whether rsafe's init is pid 1 (the default) or the workload is.
+    pub init: bool,
+    /// Paths in `/proc` and `/sys` hidden behind `/dev/null` or an empty read-only tmpfs
+    /// (kernel memory, keyrings, timers: host details and host-wide knobs).
+    pub masked_paths: Vec<String>,
+    /// Paths in `/proc` made read-only (kernel tunables).
+    pub readonly_paths: Vec<String>,
+    pub confinement: Confinement,
+}
+
+/// How the workload is confined: what the policy (and `--cap-add`, `--cap-drop`,
+/// `--seccomp`) says, applied in the container right before `execve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confinement {
+    /// The policy's name, for `--verbose`.
+    pub policy: String,
+    /// Kept in the bounding, permitted and effective sets; everything else is dropped.
+    pub capabilities: Vec<Capability>,
+    pub seccomp: SeccompProfile,
+    pub landlock: LandlockPolicy,
+    /// `--require-landlock`: less than full landlock enforcement is an error.
+    pub require_landlock: bool,
+}
+
+impl Confinement {
+    /// The confinement `policy` describes.
+    pub fn from_policy(policy: &Policy, require_landlock: bool) -> Confinement {
+        Confinement {
+            policy: policy.name.clone(),
+            capabilities: policy.capabilities.clone(),
+            seccomp: policy.seccomp.clone(),
+            landlock: policy.landlock.clone(),
+            require_landlock,
+        }
+    }
+}
+
+/// The container's root filesystem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootfsSpec {
+    /// Read-only lower layers, bottom first: an image's extracted layers or one plain rootfs
+    /// directory.
+    pub lowers: Vec<PathBuf>,
+    /// `--read-only`: no writable upper layer at all.
+    pub read_only: bool,
+}
+
+/// The workload process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// argv; `args[0]` is looked up in the container's `PATH` when it has no slash.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` strings, unique keys, in a stable order.
+    pub env: Vec<String>,
+    /// Absolute working directory in the container (created when missing).
+    pub cwd: String,
+    /// `user[:group]` by name or number, resolved against the container's /etc/passwd and
+    /// /etc/group; `None` is root.
+    pub user: Option<String>,
+    /// `-t`: a terminal.
+    pub terminal: bool,
+    /// `-i`: keep stdin attached (otherwise it is /dev/null).
+    pub stdin: bool,
+}
+
+/// A mount the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountSpec {
+    /// `-v SRC:DST[:ro]`: a host file or directory bind-mounted into the container.
+    Bind {
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+    },
+    /// `--tmpfs DST[:size=…,mode=…]`: a private, memory-backed, writable directory.
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+}
+
+impl MountSpec {
+    /// Where in the container it goes.
+    pub fn target(&self) -> &str {
+        match self {
+            MountSpec::Bind { target, .. } | MountSpec::Tmpfs { target, .. } => target,
+        }
+    }
+}
+
+/// The parts of an image config that shape the process.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageDefaults {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+}
+
+impl ImageDefaults {
+    /// Takes Entrypoint, Cmd, Env, WorkingDir and User from an OCI image config.
+    pub fn from_oci(config: Option<&oci_spec::image::Config>) -> ImageDefaults {
+        let Some(c) = config else {
+            return ImageDefaults::default();
+        };
+        ImageDefaults {
+            entrypoint: c.entrypoint().clone().unwrap_or_default(),
+            cmd: c.cmd().clone().unwrap_or_default(),
+            env: c.env().clone().unwrap_or_default(),
+            working_dir: c.working_dir().clone().filter(|w| !w.is_empty()),
+            user: c.user().clone().filter(|u| !u.is_empty()),
+        }
+    }
+}
+
+/// What the command line says about the process.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcessOverrides {
+    /// `--entrypoint`: replaces the image's entrypoint and drops its Cmd.
+    pub entrypoint: Option<String>,
+    /// Arguments after the image: replace Cmd.
+    pub args: Vec<String>,
+    /// `-e KEY=VALUE` or `-e KEY` (taken from rsafe's own environment).
+    pub env: Vec<String>,
+    /// `--env-file`: `KEY=VALUE` lines, `#` comments; applied before `-e`.
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub terminal: bool,
+    pub stdin: bool,
+}
+
+/// Merges image defaults and command-line overrides into the process to run. `host_env`
+/// answers `-e KEY` without a value.
+pub fn merge_process(
+    image: &ImageDefaults,
+    flags: &ProcessOverrides,
+    host_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProcessSpec, SpecError> {
+    let mut args = match &flags.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => image.entrypoint.clone(),
+    };
+    if !flags.args.is_empty() {
+        args.extend(flags.args.iter().cloned());
+    } else if flags.entrypoint.is_none() {
+        args.extend(image.cmd.iter().cloned());
+    }
+    if args.is_empty() || args[0].is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+
+    let mut env = Env::default();
+    for kv in &image.env {
+        env.set_pair(kv)?;
+    }
+    for path in &flags.env_files {
+        for (line, entry) in read_env_file(path)? {
+            env.set_flag(&entry, host_env)
+                .map_err(|e| SpecError::EnvFileLine {
+                    path: path.clone(),
+                    line,
+                    detail: e.to_string(),
+                })?;
+        }
+    }
+    for entry in &flags.env {
+        env.set_flag(entry, host_env)?;
+    }
+    if env.get("PATH").is_none() {
+        env.set("PATH", DEFAULT_PATH);
+    }
+    if flags.terminal && env.get("TERM").is_none() {
+        env.set("TERM", "xterm");
+    }
+
+    let cwd = flags
+        .workdir
+        .clone()
+        .or_else(|| image.working_dir.clone())
+        .unwrap_or_else(|| "/".to_string());
+    container_path("working directory", &cwd)?;
+    let user = flags.user.clone().or_else(|| image.user.clone());
+    Ok(ProcessSpec {
+        args,
+        env: env.into_strings(),
+        cwd,
+        user,
+        terminal: flags.terminal,
+        stdin: flags.stdin,
+    })
+}
+
+/// An ordered environment with unique keys.
+#[derive(Debug, Default)]
+struct Env(Vec<(String, String)>);
+
+impl Env {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, key: &str, value: &str) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => self.0.push((key.to_string(), value.to_string())),
+        }
+    }
+
+    /// `KEY=VALUE` from an image config.
+    fn set_pair(&mut self, kv: &str) -> Result<(), SpecError> {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        check_env(k, v)?;
+        self.set(k, v);
+        Ok(())
+    }
+
+    /// `KEY=VALUE`, or `KEY` to copy rsafe's own value (skipped when unset, as Docker does).
+    fn set_flag(
+        &mut self,
+        entry: &str,
+        host_env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), SpecError> {
+        match entry.split_once('=') {
+            Some((k, v)) => {
+                check_env(k, v)?;
+                self.set(k, v);
+            }
+            None => {
+                check_env(entry, "")?;
+                if let Some(v) = host_env(entry) {
+                    check_env(entry, &v)?;
+                    self.set(entry, &v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn into_strings(self) -> Vec<String> {
+        self.0
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+}
+
+fn check_env(key: &str, value: &str) -> Result<(), SpecError> {
+    if key.is_empty() {
+        return Err(SpecError::Env(key.into(), "empty name"));
+    }
+    if key.contains('\0') || value.contains('\0') {
+        return Err(SpecError::Env(key.into(), "contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// The entries of an env file with their line numbers: blank lines and `#` comments skipped,
+/// surrounding whitespace of the name trimmed.
+fn read_env_file(path: &Path) -> Result<Vec<(usize, String)>, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::EnvFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            let entry = match l.split_once('=') {
+                Some((k, v)) => format!("{}={v}", k.trim()),
+                None => l.trim().to_string(),
+            };
+            (i + 1, entry)
+        })
+        .collect())
+}
+
+/// Checks a path inside the container: absolute, no NUL. (Where it really leads is resolved
+/// later, inside the container's root, never by string.)
+pub fn container_path(what: &'static str, path: &str) -> Result<(), SpecError> {
+    if !path.starts_with('/') {
+        return Err(invalid(
+            what,
+            path,
+            "must be an absolute path in the container",
+        ));
+    }
+    if path.contains('\0') {
+        return Err(invalid(what, path, "contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Checks a hostname: 1–64 characters of letters, digits, `-` and `.`.
+pub fn check_hostname(name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "hostname",
+            name,
+            "1-64 characters of letters, digits, '-' and '.'",
+        ))
+    }
+}
+
+/// Parses a byte size: `512`, `64k`, `256m`, `1g` (binary units, optional trailing `b`).
+pub fn parse_size(s: &str) -> Result<u64, SpecError> {
+    let lower = s.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches('b');
+    let (num, mult) = match digits.chars().last() {
+        Some('k') => (&digits[..digits.len() - 1], 1u64 << 10),
+        Some('m') => (&digits[..digits.len() - 1], 1 << 20),
+        Some('g') => (&digits[..digits.len() - 1], 1 << 30),
+        Some('t') => (&digits[..digits.len() - 1], 1 << 40),
+        _ => (digits, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| invalid("size", s, "expected a positive number with k, m, g or t"))
+}
+
+/// Parses `--cpus`: a positive number of CPUs, at most 1024.
+pub fn parse_cpus(s: &str) -> Result<f64, SpecError> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|c| c.is_finite() && *c >= 0.01 && *c <= 1024.0)
+        .ok_or_else(|| invalid("cpus", s, "expected a number of CPUs like 0.5 or 2"))
+}
+
+/// Parses `-v SRC:DST[:ro|rw]`. SRC must be a path (absolute, or starting with `.`), made
+/// absolute against `cwd`; named volumes do not exist in rsafe.
+pub fn parse_volume(s: &str, cwd: &Path) -> Result<MountSpec, SpecError> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => {
+            return Err(invalid(
+                "volume",
+                s,
+                "expected HOST-PATH:CONTAINER-PATH[:ro]",
+            ));
+        }
+    };
+    if !(src.starts_with('/') || src.starts_with('.')) {
+        return Err(invalid(
+            "volume",
+            s,
+            "the source must be a host path (absolute or starting with ./); named volumes are not supported",
+        ));
+    }
+    container_path("volume target", dst)?;
+    let mut read_only = false;
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            _ => {
+                return Err(invalid(
+                    "volume",
+                    s,
+                    format!("unknown option {opt:?} (ro, rw)"),
+                ));
+            }
+        }
+    }
+    Ok(MountSpec::Bind {
+        source: cwd.join(src),
+        target: dst.to_string(),
+        read_only,
+    })
+}
+
+/// Parses `--tmpfs DST[:size=64m,mode=1777]`.
+pub fn parse_tmpfs(s: &str) -> Result<MountSpec, SpecError> {
+    let (dst, opts) = s.split_once(':').unwrap_or((s, ""));
+    container_path("tmpfs target", dst)?;
+    let (mut size, mut mode) = (None, None);
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt.split_once('=') {
+            Some(("size", v)) => size = Some(parse_size(v)?),
+            Some(("mode", v)) => {
+                mode = Some(
+                    u32::from_str_radix(v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| invalid("tmpfs mode", v, "expected octal like 1777"))?,
+                )
+            }
+            _ => {
+                return Err(invalid(
+                    "tmpfs",
+                    s,
+                    format!("unknown option {opt:?} (size, mode)"),
+                ));
+            }
+        }
+    }
+    Ok(MountSpec::Tmpfs {
+        target: dst.to_string(),
+        size,
+        mode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> ImageDefaults {
+        ImageDefaults {
+            entrypoint: vec!["/bin/sh".into(), "-c".into()],
+            cmd: vec!["id".into()],
+            env: vec!["PATH=/bin".into(), "A=image".into(), "B=image".into()],
+            working_dir: Some("/home/app".into()),
+            user: Some("app".into()),
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn image_config_alone() {
+        let p = merge_process(&image(), &ProcessOverrides::default(), &no_env).unwrap();
+        assert_eq!(p.args, ["/bin/sh", "-c", "id"]);
+        assert_eq!(p.env, ["PATH=/bin", "A=image", "B=image"]);
+        assert_eq!(p.cwd, "/home/app");
+        assert_eq!(p.user.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn arguments_replace_cmd_and_entrypoint_replaces_both() {
+        let flags = ProcessOverrides {
+            args: vec!["echo hi".into()],
+            ..Default::default()
+        };
+        let p = merge_process(&image(), &flags, &no_env).unwrap();
+        assert_eq!(p.args, ["/bin/sh", "-c", "echo hi"]);
+        let flags = ProcessOverrides {
+            entrypoint: Some("/bin/true".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge_process(&image(), &flags, &no_env).unwrap().args,
+            ["/bin/true"]
+        );
+        let flags = ProcessOverrides {
+            entrypoint: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            merge_process(&image(), &flags, &no_env),
+            Err(SpecError::NoCommand)
+        ));
+        assert!(matches!(
+            merge_process(
+                &ImageDefaults::default(),
+                &ProcessOverrides::default(),
+                &no_env
+            ),
+            Err(SpecError::NoCommand)
+        ));
+    }
+
+    #[test]
+    fn env_precedence_image_then_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("env");
+        std::fs::write(
+            &file,
+            "# comment\n\n  B=file\nC=file=with=equals\nFROM_HOST\n",
+        )
+        .unwrap();
+        let flags = ProcessOverrides {
+            args: vec!["x".into()],
+            env: vec!["A=flag".into(), "D".into(), "UNSET".into()],
+            env_files: vec![file],
+            workdir: Some("/srv".into()),
+            user: Some("1000:1000".into()),
+            terminal: true,
+            ..Default::default()
+        };
+        let host = |k: &str| match k {
+            "D" => Some("host".to_string()),
+            "FROM_HOST" => Some("h".to_string()),
+            _ => None,
+        };
+        let p = merge_process(&image(), &flags, &host).unwrap();
+        assert_eq!(
+            p.env,
+            [
+                "PATH=/bin",
+                "A=flag",
+                "B=file",
+                "C=file=with=equals",
+                "FROM_HOST=h",
+                "D=host",
+                "TERM=xterm"
+            ]
+        );
+        assert_eq!(p.cwd, "/srv");
+        assert_eq!(p.user.as_deref(), Some("1000:1000"));
+    }
+
+    #[test]
+    fn default_path_and_bad_env() {
+        let flags = ProcessOverrides {
+            args: vec!["x".into()],
+            ..Default::default()
+        };
+        let p = merge_process(&ImageDefaults::default(), &flags, &no_env).unwrap();
+        assert_eq!(p.env, [format!("PATH={DEFAULT_PATH}")]);
+        assert_eq!(p.cwd, "/");
+        let flags = ProcessOverrides {
+            args: vec!["x".into()],
+            env: vec!["=v".into()],
+            ..Default::default()
+        };
+        assert!(merge_process(&ImageDefaults::default(), &flags, &no_env).is_err());
+        let flags = ProcessOverrides {
+            args: vec!["x".into()],
+            workdir: Some("relative".into()),
+            ..Default::default()
+        };
+        assert!(merge_process(&ImageDefaults::default(), &flags, &no_env).is_err());
+    }
+
+    #[test]
+    fn sizes_and_cpus() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("256m").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("2gb").unwrap(), 2 << 30);
+        for bad in ["", "m", "-1m", "0", "1x", "99999999999999999999t"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_cpus("1.5").unwrap(), 1.5);
+        for bad in ["0", "-1", "nan", "inf", "x", "2000"] {
+            assert!(parse_cpus(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn volumes() {
+        let cwd = Path::new("/work");
+        assert_eq!(
+            parse_volume("./data:/data:ro", cwd).unwrap(),
+            MountSpec::Bind {
+                source: "/work/./data".into(),
+                target: "/data".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            parse_volume("/host/dir:/cache", cwd).unwrap(),
+            MountSpec::Bind {
+                source: "/host/dir".into(),
+                target: "/cache".into(),
+                read_only: false
+            }
+        );
+        for bad in ["named:/data", "/a", "/a:rel", "/a:/b:bogus", "/a:/b:ro:x"] {
+            assert!(parse_volume(bad, cwd).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tmpfs_and_hostname() {
+        assert_eq!(
+            parse_tmpfs("/tmp:size=64m,mode=1777").unwrap(),
+            MountSpec::Tmpfs {
+                target: "/tmp".into(),
+                size: Some(64 << 20),
+                mode: Some(0o1777)
+            }
+        );
+        assert!(parse_tmpfs("tmp").is_err());
+        assert!(parse_tmpfs("/tmp:mode=99").is_err());
+        assert!(parse_tmpfs("/tmp:uid=0").is_err());
+        assert!(check_hostname("box-1.local").is_ok());
+        for bad in ["", "a b", "x/y", &"a".repeat(65)] {
+            assert!(check_hostname(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn oci_config_defaults() {
+        let config: oci_spec::image::Config = serde_json::from_str(
+            r#"{"User":"app","Entrypoint":["/bin/sh","-c"],"Cmd":["id"],"Env":["A=1"],"WorkingDir":""}"#,
+        )
+        .unwrap();
+        let d = ImageDefaults::from_oci(Some(&config));
+        assert_eq!(d.entrypoint, ["/bin/sh", "-c"]);
+        assert_eq!(d.cmd, ["id"]);
+        assert_eq!(d.working_dir, None);
+        assert_eq!(d.user.as_deref(), Some("app"));
+        assert_eq!(ImageDefaults::from_oci(None), ImageDefaults::default());
+    }
+}

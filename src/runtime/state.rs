@@ -1,0 +1,506 @@
+//! Containers on disk: `<store>/containers/<id>/` holds a container's writable layer and its
+//! `state.json`, so `rsafe ps` can list containers and `rsafe rm` remove them.
+//!
+//! ```text
+//! containers/<id>/state.json   what ran, by whom, its status and exit code
+//!                 upper/       the overlay's writable layer (kept after exit unless --rm)
+//!                 work/        overlayfs's scratch directory
+//!                 rootfs/      where the root is assembled before pivot_root
+//!                 lower/<n>/   where root attaches layer n before overlayfs takes it
+//! ```
+//!
+//! Files in `upper/` belong to the container's ids. With a subordinate range those are host ids
+//! the rootless caller does not own, so removing them happens, when needed, inside a fresh user
+//! namespace with the same mapping, as the container's root.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::cgroups::Cgroup;
+use super::channel::{self, Message};
+use super::idmap::IdMap;
+use super::sys;
+
+/// What can go wrong with container state.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: not valid container state: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("a container named {0:?} already exists (rsafe rm it first)")]
+    NameTaken(String),
+    #[error("no container {0:?}")]
+    NotFound(String),
+    #[error(
+        "container name {0:?}: use letters, digits, '_', '.', '-' (starting with a letter or digit)"
+    )]
+    BadName(String),
+    #[error("container {0} is still running")]
+    Running(String),
+    #[error("remove {path} inside a user namespace: {detail}")]
+    Userns { path: PathBuf, detail: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Status {
+    /// Being set up, or running (see [`State::is_alive`] for whether it still is).
+    Running,
+    /// Exited with this code.
+    Exited { code: i32 },
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct State {
+    pub id: String,
+    pub name: Option<String>,
+    /// What ran: the rootfs directory or the image reference.
+    pub image: String,
+    pub command: Vec<String>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    #[serde(flatten)]
+    pub status: Status,
+    /// Host pid of the container's first process, and its start time (clock ticks since boot),
+    /// which tells a live container from a reused pid.
+    pub pid: Option<(i32, u64)>,
+    /// The host uid that ran it.
+    pub owner: u32,
+    pub idmap: IdMap,
+    pub cgroup: Option<Cgroup>,
+}
+
+impl State {
+    /// The first 12 characters of the id, as `ps` shows it.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    /// Whether the container's first process is still running.
+    pub fn is_alive(&self) -> bool {
+        matches!(self.status, Status::Running)
+            && self
+                .pid
+                .is_some_and(|(pid, start)| process_start_time(pid) == Some(start))
+    }
+}
+
+/// The start time of process `pid` (field 22 of `/proc/<pid>/stat`).
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: count from its end.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}
+
+/// The directory holding all containers of a store.
+pub fn containers_dir(store_root: &Path) -> PathBuf {
+    store_root.join("containers")
+}
+
+/// One container's directory.
+#[derive(Debug, Clone)]
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl ContainerDir {
+    pub fn state_file(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.path.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.path.join("work")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+    pub fn lower(&self) -> PathBuf {
+        self.path.join("lower")
+    }
+
+    /// Creates a new container directory with a fresh id. `root_owner` (host uid, gid of the
+    /// container's root) gets the writable layer, so the container's `/` is its root's.
+    pub fn create(store_root: &Path, root_owner: (u32, u32)) -> Result<ContainerDir> {
+        let parent = containers_dir(store_root);
+        mkdir(&parent, 0o711, true)?;
+        let id = new_id()?;
+        let dir = ContainerDir {
+            path: parent.join(&id),
+            id,
+        };
+        mkdir(&dir.path, 0o711, false)?;
+        for sub in [dir.upper(), dir.work(), dir.rootfs(), dir.lower()] {
+            mkdir(&sub, 0o755, false)?;
+        }
+        if nix::unistd::geteuid().is_root() {
+            let (uid, gid) = root_owner;
+            for sub in [dir.upper(), dir.work()] {
+                std::os::unix::fs::chown(&sub, Some(uid), Some(gid)).map_err(io_err(&sub))?;
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Writes `state.json` atomically.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let path = self.state_file();
+        let tmp = self.path.join(".state.json.tmp");
+        let json = serde_json::to_vec_pretty(state).map_err(|source| StateError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&tmp, json).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Removes the whole directory; files the caller cannot remove itself (owned by the
+    /// container's subordinate ids) are removed as the container's root, through `idmap`.
+    pub fn remove(&self, idmap: &IdMap) -> Result<()> {
+        // overlayfs leaves mode-000 directories in work/: open them up first rather than
+        // after a failed removal of everything else.
+        make_enterable(&self.work());
+        match remove_tree(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !idmap.is_single() => {
+                remove_as_container_root(&self.path, idmap)?;
+                remove_tree(&self.path).map_err(io_err(&self.path))
+            }
+            Err(e) => Err(io_err(&self.path)(e)),
+        }
+    }
+}
+
+fn mkdir(path: &Path, mode: u32, exist_ok: bool) -> Result<()> {
+    match std::fs::DirBuilder::new().mode(mode).create(path) {
+        Ok(()) => {
+            // The umask may have taken bits the container's root needs to get through.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(io_err(path))
+        }
+        Err(e) if exist_ok && e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// 64 random hex digits, like Docker's container ids.
+fn new_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    let urandom = Path::new("/dev/urandom");
+    std::io::Read::read_exact(
+        &mut std::fs::File::open(urandom).map_err(io_err(urandom))?,
+        &mut bytes,
+    )
+    .map_err(io_err(urandom))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Checks a `--name`.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::BadName(name.into()))
+    }
+}
+
+/// Every container of the store with readable state, oldest first.
+pub fn list(store_root: &Path) -> Result<Vec<(ContainerDir, State)>> {
+    let parent = containers_dir(store_root);
+    let entries = match std::fs::read_dir(&parent) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(&parent)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_err(&parent))?;
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let dir = ContainerDir {
+            path: entry.path(),
+            id,
+        };
+        let file = dir.state_file();
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue; // being created, or someone else's unreadable container
+        };
+        let state: State = serde_json::from_slice(&bytes)
+            .map_err(|source| StateError::Json { path: file, source })?;
+        out.push((dir, state));
+    }
+    out.sort_by_key(|(_, s)| s.created);
+    Ok(out)
+}
+
+/// The container named `name_or_id`, or whose id starts with it.
+pub fn find(store_root: &Path, name_or_id: &str) -> Result<(ContainerDir, State)> {
+    let all = list(store_root)?;
+    if let Some(found) = all
+        .iter()
+        .find(|(_, s)| s.name.as_deref() == Some(name_or_id) || s.id == name_or_id)
+    {
+        return Ok(found.clone());
+    }
+    let mut prefixed = all
+        .into_iter()
+        .filter(|(_, s)| s.id.starts_with(name_or_id));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(one), None) if !name_or_id.is_empty() => Ok(one),
+        _ => Err(StateError::NotFound(name_or_id.into())),
+    }
+}
+
+/// Fails when another container already has `name`.
+pub fn ensure_name_free(store_root: &Path, name: &str) -> Result<()> {
+    if list(store_root)?
+        .iter()
+        .any(|(_, s)| s.name.as_deref() == Some(name))
+    {
+        return Err(StateError::NameTaken(name.into()));
+    }
+    Ok(())
+}
+
+/// `remove_dir_all`, after making directories the owner cannot enter (overlayfs leaves its
+/// `work/work` and `work/work/incompat/volatile` at mode 000) enterable.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(first) => {
+            make_enterable(path);
+            std::fs::remove_dir_all(path).map_err(|_| first)
+        }
+    }
+}
+
+/// Gives the owner rwx on every directory under `dir`. Never follows a symlink: the writable
+/// layer's contents were written by the container. Each directory is opened `O_PATH |
+/// O_NOFOLLOW | O_DIRECTORY` (allowed whatever its mode) and changed through its descriptor.
+fn make_enterable(dir: &Path) {
+    use rustix::fs::{CWD, Mode, OFlags, openat};
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if let Ok(fd) = openat(CWD, dir, flags, Mode::empty()) {
+        make_fd_enterable(&fd, 0);
+    }
+}
+
+fn make_fd_enterable(dir: &std::os::fd::OwnedFd, depth: u32) {
+    use rustix::fs::{Mode, OFlags, openat};
+    // Deeper than any path can be: a bound, not a limit anyone meets.
+    if depth > 4096 {
+        return;
+    }
+    let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    let _ = std::fs::set_permissions(&via, std::fs::Permissions::from_mode(0o700));
+    let Ok(entries) = std::fs::read_dir(&via) else {
+        return;
+    };
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && let Ok(child) = openat(dir, entry.file_name(), flags, Mode::empty())
+        {
+            make_fd_enterable(&child, depth + 1);
+        }
+    }
+}
+
+/// Removes `path`'s contents as root of a new user namespace mapped like the container, where
+/// the subordinate ids' files are root's to delete.
+fn remove_as_container_root(path: &Path, idmap: &IdMap) -> Result<()> {
+    let fail = |detail: String| StateError::Userns {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let (parent_end, child_end) = channel::pair().map_err(|e| fail(e.to_string()))?;
+    let target = path.to_path_buf();
+    let parent_fd = parent_end.as_fd().as_raw_fd();
+    let child = sys::clone_process(
+        libc::CLONE_NEWUSER,
+        Box::new(move || {
+            let _ = nix::unistd::close(parent_fd);
+            if !matches!(child_end.recv(), Ok(Some((Message::Go { .. }, _)))) {
+                return 1;
+            }
+            let root = nix::unistd::Uid::from_raw(0);
+            let groot = nix::unistd::Gid::from_raw(0);
+            if nix::unistd::setresgid(groot, groot, groot).is_err()
+                || nix::unistd::setresuid(root, root, root).is_err()
+            {
+                return 2;
+            }
+            match remove_tree(&target) {
+                Ok(()) => 0,
+                Err(_) => 3,
+            }
+        }),
+    )
+    .map_err(|e| fail(format!("clone: {e}")))?;
+    let written = idmap.write(child.as_raw());
+    let sent = written.is_ok()
+        && parent_end
+            .send(
+                &Message::Go {
+                    lowers: 0,
+                    volumes: 0,
+                    cgroup: false,
+                },
+                &[],
+            )
+            .is_ok();
+    drop(parent_end);
+    let status = nix::sys::wait::waitpid(child, None).map_err(|e| fail(e.to_string()))?;
+    if let Err(e) = written {
+        return Err(fail(e.to_string()));
+    }
+    match status {
+        nix::sys::wait::WaitStatus::Exited(_, 0) if sent => Ok(()),
+        other => Err(fail(format!("helper ended with {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::idmap::{IdRange, MapWriter};
+
+    fn idmap() -> IdMap {
+        let one = IdRange {
+            container: 0,
+            host: 1000,
+            size: 1,
+        };
+        IdMap {
+            uids: vec![one],
+            gids: vec![one],
+            writer: MapWriter::Direct,
+            setgroups: false,
+        }
+    }
+
+    fn state(id: &str, name: Option<&str>, created: u64) -> State {
+        State {
+            id: id.into(),
+            name: name.map(Into::into),
+            image: "./rootfs".into(),
+            command: vec!["true".into()],
+            created,
+            status: Status::Exited { code: 3 },
+            pid: None,
+            owner: 1000,
+            idmap: idmap(),
+            cgroup: None,
+        }
+    }
+
+    #[test]
+    fn create_save_list_find_remove() {
+        let store = tempfile::tempdir().unwrap();
+        let a = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let b = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        assert_eq!(a.id.len(), 64);
+        assert_ne!(a.id, b.id);
+        assert!(a.upper().is_dir() && a.work().is_dir() && a.rootfs().is_dir());
+        let mode = std::fs::metadata(&a.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o711);
+        a.save(&state(&a.id, Some("web"), 2)).unwrap();
+        b.save(&state(&b.id, None, 1)).unwrap();
+        let all = list(store.path()).unwrap();
+        assert_eq!(
+            all.iter().map(|(d, _)| d.id.clone()).collect::<Vec<_>>(),
+            [b.id.clone(), a.id.clone()]
+        );
+        assert_eq!(find(store.path(), "web").unwrap().0.id, a.id);
+        assert_eq!(find(store.path(), &b.id[..10]).unwrap().0.id, b.id);
+        assert!(matches!(
+            find(store.path(), "nope"),
+            Err(StateError::NotFound(_))
+        ));
+        assert!(matches!(
+            ensure_name_free(store.path(), "web"),
+            Err(StateError::NameTaken(_))
+        ));
+        ensure_name_free(store.path(), "db").unwrap();
+        // overlayfs leaves work/work at mode 000
+        let ww = a.work().join("work");
+        std::fs::create_dir(&ww).unwrap();
+        std::fs::write(ww.join("f"), "x").unwrap();
+        std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o000)).unwrap();
+        a.remove(&idmap()).unwrap();
+        assert!(!a.path.exists());
+        assert_eq!(list(store.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn opening_up_directories_never_follows_symlinks() {
+        let top = tempfile::tempdir().unwrap();
+        let outside = top.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let tree = top.path().join("tree");
+        std::fs::create_dir_all(tree.join("a/b")).unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("a/link")).unwrap();
+        std::fs::set_permissions(tree.join("a/b"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        std::fs::set_permissions(tree.join("a"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        make_enterable(&tree);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tree.join("a")), 0o700);
+        assert_eq!(mode(&tree.join("a/b")), 0o700);
+        assert_eq!(mode(&outside), 0o555, "a symlink was followed");
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn state_json_shape_and_liveness() {
+        let mut s = state("ab", None, 0);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["status"], "exited");
+        assert_eq!(json["code"], 3);
+        assert!(!s.is_alive());
+        let me = std::process::id() as i32;
+        s.status = Status::Running;
+        s.pid = Some((me, process_start_time(me).unwrap()));
+        assert!(s.is_alive());
+        s.pid = Some((me, 1));
+        assert!(!s.is_alive());
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["web", "a.b-c_d", "9"] {
+            check_name(ok).unwrap();
+        }
+        for bad in ["", "-x", "a/b", "a b", &"x".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

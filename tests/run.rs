@@ -1,0 +1,1117 @@
+//! `rsafe run`: every isolation property checked from inside the container, through the real
+//! binary, as root and as an unprivileged user (with and without subordinate id ranges).
+#[path = "support/run.rs"]
+mod run_support;
+mod support;
+
+use std::io::Read;
+use std::os::linux::net::SocketAddrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use run_support::{Caller, Output, run, run_sh};
+
+/// Runs `check` for every caller available here, each with a fresh store.
+fn for_each_caller(check: impl Fn(Caller, &Path)) {
+    if !run_support::userns_works() {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = support::temp_root();
+        check(caller, store.path());
+    }
+}
+
+fn ok(out: &Output, caller: Caller) {
+    assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+}
+
+#[test]
+fn container_root_is_never_host_root() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &[],
+            "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map",
+        );
+        ok(&out, caller);
+        let mut lines = out.stdout.lines();
+        assert_eq!(lines.next(), Some("0"), "{caller:?}");
+        assert_eq!(lines.next(), Some("0"), "{caller:?}");
+        let maps: Vec<[u64; 3]> = lines
+            .map(|l| {
+                let f: Vec<u64> = l.split_whitespace().map(|n| n.parse().unwrap()).collect();
+                [f[0], f[1], f[2]]
+            })
+            .collect();
+        assert!(!maps.is_empty());
+        for [inside, outside, count] in &maps {
+            assert!(
+                *outside > 0 && outside + count > *outside,
+                "{caller:?}: host id 0 is mapped: {maps:?}"
+            );
+            if *inside == 0 && caller != Caller::Host {
+                let (uid, _) = support::test_user().unwrap();
+                assert_eq!(*outside, u64::from(uid), "{caller:?}: root is the caller");
+            }
+        }
+        let lines_per_map = maps.len() / 2;
+        match caller {
+            Caller::UserWithSubids => assert_eq!(lines_per_map, 2, "{maps:?}"),
+            Caller::User => assert_eq!(maps, [[0, maps[0][1], 1], [0, maps[1][1], 1]]),
+            Caller::Host => {}
+        }
+    });
+}
+
+#[test]
+fn pid_namespace_with_init_as_pid_1() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &[],
+            "echo $$; cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'",
+        );
+        ok(&out, caller);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], "2", "{caller:?}: the shell is init's child");
+        assert!(lines[1].starts_with("rsafe-init"), "{caller:?}: {lines:?}");
+        // init, the shell, ls and grep: nothing of the host.
+        let count: u32 = lines[2].trim().parse().unwrap();
+        assert!(count <= 4, "{caller:?}: {count} processes visible");
+
+        let out = run_sh(caller, store, &["--init=false"], "echo $$");
+        ok(&out, caller);
+        assert_eq!(out.stdout.trim(), "1");
+    });
+}
+
+#[test]
+fn init_hides_itself_from_the_container() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &[],
+            "ls /proc/1/fd && echo FD; readlink /proc/1/exe && echo EXE; cat /proc/1/environ && echo ENV; true",
+        );
+        ok(&out, caller);
+        for leak in ["FD", "EXE", "ENV"] {
+            assert!(
+                !out.stdout.lines().any(|l| l == leak),
+                "{caller:?}: /proc/1 {leak} readable: {out:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn hostname_is_the_containers() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &["--hostname", "box"],
+            "hostname; echo $HOSTNAME",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "box\nbox\n");
+        let out = run_sh(caller, store, &[], "hostname");
+        let name = out.stdout.trim();
+        assert_eq!(name.len(), 12, "default hostname is the short id: {name}");
+        assert!(name.chars().all(|c| c.is_ascii_hexdigit()));
+    });
+}
+
+#[test]
+fn network_is_loopback_only() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    // Accept and hang up at once, so a client that got through ends promptly.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let abstract_name = format!("rsafe-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&abstract_name).unwrap();
+    let _unix = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    let script = format!(
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; \
+         if nc -w 2 127.0.0.1 {port} </dev/null; then echo TCP-REACHED; fi; \
+         if grep -q {abstract_name} /proc/net/unix; then echo ABSTRACT-SEEN; fi"
+    );
+    for_each_caller(|caller, store| {
+        let out = run_sh(caller, store, &[], &script);
+        ok(&out, caller);
+        assert_eq!(out.stdout, "lo\n", "{caller:?}: {out:?}");
+        // The same probes see the host with --network host: they can fail.
+        let out = run_sh(caller, store, &["--network", "host"], &script);
+        ok(&out, caller);
+        assert!(out.stdout.contains("TCP-REACHED"), "{caller:?}: {out:?}");
+        assert!(out.stdout.contains("ABSTRACT-SEEN"), "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn mountinfo_shows_no_host_paths() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(caller, store, &[], "cat /proc/self/mountinfo");
+        ok(&out, caller);
+        let rootfs = caller.rootfs();
+        for host in [
+            store.to_str().unwrap(),
+            rootfs.to_str().unwrap(),
+            "/tmp/",
+            "/work",
+        ] {
+            assert!(
+                !out.stdout.contains(host),
+                "{caller:?}: {host} in\n{}",
+                out.stdout
+            );
+        }
+        let root_line = out
+            .stdout
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .unwrap();
+        assert!(root_line.contains(" - overlay "), "{root_line}");
+    });
+}
+
+#[test]
+fn proc_and_sys_are_protected() {
+    let script = "[ -e /proc/sysrq-trigger ] && echo HAS-SYSRQ; \
+                  echo h > /proc/sysrq-trigger && echo SYSRQ; \
+                  echo x > /proc/sys/kernel/hostname && echo PROCSYS; \
+                  touch /sys/kernel/x && echo SYS; \
+                  for f in /proc/kcore /proc/keys /proc/timer_list; do [ -e $f ] && echo \"masked $f $(wc -c < $f)\"; done; \
+                  [ -d /proc/acpi ] && echo \"masked /proc/acpi $(ls /proc/acpi | wc -l)\"; \
+                  grep -E ' /proc/sys | /proc/sysrq-trigger | /sys ' /proc/self/mountinfo | cut -d' ' -f5,6";
+    for_each_caller(|caller, store| {
+        let out = run_sh(caller, store, &[], script);
+        ok(&out, caller);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        for escaped in ["SYSRQ", "PROCSYS", "SYS"] {
+            assert!(
+                !lines.contains(&escaped),
+                "{caller:?}: write to {escaped} worked: {out:?}"
+            );
+        }
+        let masked: Vec<&&str> = lines.iter().filter(|l| l.starts_with("masked ")).collect();
+        assert!(masked.len() >= 2, "{caller:?}: {out:?}");
+        for m in masked {
+            assert!(m.ends_with(" 0"), "{caller:?}: not empty: {m}");
+        }
+        let mut read_only = vec!["/sys", "/proc/sys"];
+        if lines.contains(&"HAS-SYSRQ") {
+            read_only.push("/proc/sysrq-trigger");
+        }
+        for mount in read_only {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("{mount} ro,"))),
+                "{caller:?}: {mount} not read-only: {out:?}"
+            );
+        }
+        assert!(out.stderr.contains("Read-only file system"), "{out:?}");
+    });
+}
+
+#[test]
+fn device_nodes_cannot_be_made_and_dev_is_minimal() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &[],
+            "mknod /tmp/mem c 1 1 && echo MKNOD; ls /dev | tr '\\n' ' '; echo; echo ok > /dev/null && head -c 4 /dev/zero | wc -c",
+        );
+        ok(&out, caller);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(!lines.contains(&"MKNOD"), "{caller:?}: {out:?}");
+        let mut devs: Vec<&str> = lines[0].split_whitespace().collect();
+        devs.sort();
+        assert_eq!(
+            devs,
+            [
+                "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+                "stdout", "tty", "urandom", "zero"
+            ]
+        );
+        assert_eq!(lines[1], "4");
+    });
+}
+
+#[test]
+fn double_chroot_escape_fails() {
+    let Some(probe) = run_support::escape_probe() else {
+        return;
+    };
+    let marker = tempfile::Builder::new()
+        .prefix("rsafe-host-only-")
+        .tempfile_in("/tmp")
+        .unwrap();
+    let marker = marker.path().to_str().unwrap().to_string();
+    if support::is_root() {
+        // The probe works: under plain chroot it escapes.
+        let out = Command::new("chroot")
+            .arg(&probe)
+            .args(["/escape", &marker])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "ESCAPED",
+            "{out:?}"
+        );
+    }
+    let volume = format!("{}:/probe:ro", probe.display());
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let out = run(
+            caller,
+            store,
+            &[
+                // The escape needs chroot(2), which the default policy drops: give it back,
+                // so that what stops the escape is pivot_root, not a missing capability.
+                "--cap-add",
+                "SYS_CHROOT",
+                "-v",
+                &volume,
+                "-w",
+                "/probe",
+                rootfs.to_str().unwrap(),
+                "/probe/escape",
+                &marker,
+            ],
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout.trim(), "CONTAINED", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn root_filesystem_writable_layer_and_read_only() {
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &[],
+            "echo new > /etc/new && echo appended >> /etc/passwd && cat /etc/new",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "new\n");
+        // The image itself is untouched.
+        assert!(!caller.rootfs().join("etc/new").exists());
+        let out = run_sh(
+            caller,
+            store,
+            &["--read-only"],
+            "touch /etc/x && echo WROTE; touch /tmp/x && echo WROTE-TMP; true",
+        );
+        ok(&out, caller);
+        assert!(!out.stdout.contains("WROTE"), "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("Read-only file system"));
+        let out = run_sh(
+            caller,
+            store,
+            &["--read-only", "--tmpfs", "/tmp:size=1m"],
+            "echo x > /tmp/x && cat /tmp/x && grep -c ' /tmp .* - tmpfs ' /proc/self/mountinfo",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "x\n1\n");
+    });
+}
+
+#[test]
+fn root_owned_rootfs_is_id_mapped_for_root() {
+    if !support::is_root() || !run_support::userns_works() {
+        return;
+    }
+    let store = support::temp_root();
+    let out = run_sh(
+        Caller::Host,
+        store.path(),
+        &[],
+        "stat -c '%u:%g' /bin/busybox /root; echo x >> /etc/group && echo COPIED-UP",
+    );
+    ok(&out, Caller::Host);
+    assert_eq!(out.stdout, "0:0\n0:0\nCOPIED-UP\n");
+}
+
+#[test]
+fn volumes_read_only_and_read_write() {
+    for_each_caller(|caller, store| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("in"), "from host\n").unwrap();
+        support::sh(Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()));
+        let ro = format!("{}:/data:ro", dir.path().display());
+        let rw = format!("{}:/rw", dir.path().display());
+        let out = run_sh(
+            caller,
+            store,
+            &["-v", &ro, "-v", &rw],
+            "cat /data/in; echo x > /data/ro && echo RO-WROTE; echo y > /rw/out && echo RW-WROTE",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "from host\nRW-WROTE\n", "{caller:?}: {out:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out")).unwrap(),
+            "y\n"
+        );
+        assert!(!dir.path().join("ro").exists());
+    });
+}
+
+#[test]
+fn volume_target_symlink_stays_in_the_container() {
+    let name = format!("rsafe-evil-{}", std::process::id());
+    let host_target = Path::new("/tmp").join(&name);
+    for_each_caller(|caller, store| {
+        let rootfs = run_support::rootfs_with_escaping_symlink(caller, &name);
+        let src = tempfile::tempdir().unwrap();
+        support::sh(Command::new("chmod").arg("a+rwx").arg(src.path()));
+        let vol = format!("{}:/data", src.path().display());
+        let out = run(
+            caller,
+            store,
+            &[
+                "-v",
+                &vol,
+                rootfs.to_str().unwrap(),
+                "/bin/sh",
+                "-c",
+                &format!("echo x > /data/f; cut -d' ' -f5 /proc/self/mountinfo | grep {name}"),
+            ],
+        );
+        ok(&out, caller);
+        // The symlink was followed inside the container's root, not the host's.
+        assert_eq!(
+            out.stdout.trim(),
+            format!("/tmp/{name}"),
+            "{caller:?}: {out:?}"
+        );
+        assert!(
+            !host_target.exists(),
+            "{caller:?}: mount target created on the host"
+        );
+        assert_eq!(
+            std::fs::read_to_string(src.path().join("f")).unwrap(),
+            "x\n"
+        );
+    });
+}
+
+#[test]
+fn environment_workdir_and_user() {
+    let env_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(env_file.path(), "# settings\nFROM_FILE=file\nBOTH=file\n").unwrap();
+    support::sh(Command::new("chmod").arg("a+r").arg(env_file.path()));
+    let env_path = env_file.path().to_str().unwrap();
+    for_each_caller(|caller, store| {
+        let out = run_sh(
+            caller,
+            store,
+            &[
+                "-e",
+                "K=V",
+                "--env-file",
+                env_path,
+                "-e",
+                "BOTH=flag",
+                "-w",
+                "/srv/app",
+            ],
+            "echo $K $FROM_FILE $BOTH $HOME; pwd",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "V file flag /root\n/srv/app\n");
+
+        let out = run_sh(
+            caller,
+            store,
+            &["--user", "1000:1000"],
+            "id -u; id -g; echo $HOME",
+        );
+        if caller == Caller::User {
+            // Only root exists in a single-id map; the message says why.
+            assert_eq!(out.code, 125, "{out:?}");
+            assert!(out.stderr.contains("not mapped"), "{out:?}");
+            return;
+        }
+        ok(&out, caller);
+        assert_eq!(
+            out.stdout, "1000\n1000\n/home/app\n",
+            "HOME from /etc/passwd"
+        );
+        let out = run_sh(
+            caller,
+            store,
+            &["--user", "app", "-w", "/home/app"],
+            "id; touch mine && echo TOUCHED",
+        );
+        ok(&out, caller);
+        assert!(
+            out.stdout.starts_with("uid=1000(app) gid=1000(app)"),
+            "{out:?}"
+        );
+        let out = run_sh(caller, store, &["--user", "nosuchuser"], "true");
+        assert_eq!(out.code, 125);
+        assert!(out.stderr.contains("nosuchuser"), "{out:?}");
+    });
+}
+
+#[test]
+fn exit_codes() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let code = |args: &[&str]| {
+            let mut all = vec![rootfs];
+            all.extend(args);
+            run(caller, store, &all)
+        };
+        assert_eq!(code(&["true"]).code, 0);
+        assert_eq!(code(&["sh", "-c", "exit 3"]).code, 3);
+        assert_eq!(code(&["sh", "-c", "kill -9 $$"]).code, 137);
+        // pid 1 itself: its namespace cannot even SIGKILL it, but its own exit code is passed on.
+        assert_eq!(
+            run(
+                caller,
+                store,
+                &["--init=false", rootfs, "sh", "-c", "exit 9"]
+            )
+            .code,
+            9
+        );
+        let missing = code(&["no-such-command"]);
+        assert_eq!(missing.code, 127, "{missing:?}");
+        assert!(
+            missing.stderr.contains("no-such-command: not found"),
+            "{missing:?}"
+        );
+        let not_exec = code(&["/etc/passwd"]);
+        assert_eq!(not_exec.code, 126, "{not_exec:?}");
+        let not_dir = run(caller, store, &["/nonexistent-rootfs", "true"]);
+        assert_eq!(not_dir.code, 125);
+        assert!(not_dir.stderr.starts_with("rsafe: "), "{not_dir:?}");
+    });
+}
+
+#[test]
+fn rm_removes_the_container_and_its_writable_layer() {
+    for_each_caller(|caller, store| {
+        let containers = store.join("containers");
+        let count = || std::fs::read_dir(&containers).map_or(0, |d| d.count());
+        let out = run_sh(caller, store, &["--rm"], "echo x > /written");
+        ok(&out, caller);
+        assert_eq!(count(), 0, "{caller:?}");
+        // Also when the files belong to another id of the container.
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm"],
+            "mkdir -p /d/e && touch /d/e/f && chown -R 1000:1000 /d 2>/dev/null; chmod 700 /d; true",
+        );
+        ok(&out, caller);
+        assert_eq!(count(), 0, "{caller:?}");
+        let out = run_sh(
+            caller,
+            store,
+            &["--name", "kept"],
+            "echo x > /written; exit 4",
+        );
+        assert_eq!(out.code, 4);
+        let dir = std::fs::read_dir(&containers)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("upper/written")).unwrap(),
+            "x\n"
+        );
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap())
+                .unwrap();
+        assert_eq!(state["status"], "exited");
+        assert_eq!(state["code"], 4);
+        assert_eq!(state["name"], "kept");
+        let dup = run_sh(caller, store, &["--name", "kept"], "true");
+        assert_eq!(dup.code, 125);
+        assert!(dup.stderr.contains("already exists"), "{dup:?}");
+    });
+}
+
+#[test]
+fn cgroup_limits_as_root() {
+    if !support::is_root() || !run_support::userns_works() {
+        return;
+    }
+    let memory = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.contains("memory"));
+    if !support::have("a memory cgroup controller", memory) {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    // 64 MiB cannot hold a 100 MB buffer: the OOM killer ends it with SIGKILL.
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--memory", "64m"],
+        "dd if=/dev/zero of=/dev/null bs=100M count=1",
+    );
+    assert_eq!(out.code, 137, "{out:?}");
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--memory", "256m"],
+        "dd if=/dev/zero of=/dev/null bs=100M count=1",
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    // A fork bomb stops at the pids limit.
+    let bomb =
+        "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; set -- /proc/[0-9]*; echo $#";
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--pids-limit", "10", "--cpus", "0.5"],
+        bomb,
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("can't fork"), "{out:?}");
+    let out = run_sh(Caller::Host, store, &[], bomb);
+    ok(&out, Caller::Host);
+    assert!(out.stdout.trim().parse::<u32>().unwrap() > 40);
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+    // The cgroups a run made are gone after it, and were real while it ran. (Checked by the
+    // run's own state: other tests start containers with cgroups at the same time.)
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &[
+            "--name",
+            "limited",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "10",
+            "--cpus",
+            "1",
+        ],
+        "cat /proc/self/cgroup",
+    );
+    ok(&out, Caller::Host);
+    assert!(
+        out.stdout.lines().any(|l| l.ends_with(":pids:/")),
+        "cgroup namespace: {out:?}"
+    );
+    let state = state_of(store, "limited");
+    let dirs = state["cgroup"]["dirs"].as_array().unwrap();
+    assert_eq!(dirs.len(), 3, "{state}");
+    for d in dirs {
+        let path = d[0].as_str().unwrap();
+        assert!(path.contains(state["id"].as_str().unwrap()), "{path}");
+        assert!(!Path::new(path).exists(), "{path} left behind");
+    }
+}
+
+/// The `state.json` of the container named `name`.
+fn state_of(store: &Path, name: &str) -> serde_json::Value {
+    for entry in std::fs::read_dir(store.join("containers")).unwrap() {
+        let file = entry.unwrap().path().join("state.json");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        if state["name"] == name {
+            return state;
+        }
+    }
+    panic!("no container {name} in {}", store.display());
+}
+
+#[test]
+fn rootless_limits_fall_back_to_rlimits_loudly() {
+    if !support::is_root() || !run_support::userns_works() || support::test_user().is_none() {
+        return;
+    }
+    let store = support::temp_root();
+    let bomb = "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; echo UNLIMITED";
+    let out = run_sh(
+        Caller::User,
+        store.path(),
+        &[
+            "--verbose",
+            "--pids-limit",
+            "10",
+            "--memory",
+            "64m",
+            "--cpus",
+            "1",
+        ],
+        bomb,
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("can't fork"), "{out:?}");
+    for said in [
+        "no writable cgroup",
+        "rsafe: limits: pids 10 via RLIMIT_NPROC=10",
+        "rsafe: warning: memory limit 67108864",
+        "RLIMIT_AS=67108864",
+        "rsafe: warning: cpu limit 1: no writable cgroup",
+        "NOT enforced",
+    ] {
+        assert!(out.stderr.contains(said), "missing {said:?}: {out:?}");
+    }
+    let out = run_sh(
+        Caller::User,
+        store.path(),
+        &["--memory", "64m"],
+        "dd if=/dev/zero of=/dev/null bs=100M count=1",
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn init_forwards_signals_and_reaps_orphans() {
+    if !run_support::userns_works() {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = support::temp_root();
+        let rootfs = caller.rootfs();
+        let mut proc = caller
+            .command(store.path())
+            .arg("run")
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", "trap 'echo TERM; exit 42' TERM; (sleep 0.1 &); echo ready; while :; do sleep 0.1; done"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = proc.stdout.take().unwrap();
+        let mut buf = [0u8; 6];
+        stdout.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ready\n");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let zombies = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "ps -o stat= --ppid $(pgrep -P {} | head -1) 2>/dev/null | grep -c Z",
+                    proc.id()
+                ),
+            ])
+            .output()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(proc.id() as i32);
+        // setpriv execs rsafe in place, so the pid is rsafe's either way.
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = proc.wait().unwrap();
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(42), "{caller:?}: {rest}");
+        assert_eq!(rest, "TERM\n");
+        assert_eq!(
+            String::from_utf8_lossy(&zombies.stdout).trim(),
+            "0",
+            "{caller:?}: zombies"
+        );
+    }
+}
+
+#[test]
+fn tty_gives_the_container_its_own_terminal() {
+    if !support::have("script (util-linux)", support::tool("script"))
+        || !run_support::userns_works()
+    {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = support::temp_root();
+        let rootfs = caller.rootfs();
+        let rsafe_cmd = caller.command(store.path());
+        let line = format!(
+            "stty cols 91 rows 33; {} run -it {} /bin/sh",
+            shell_words(&rsafe_cmd),
+            rootfs.display()
+        );
+        let mut script = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        script
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"echo T=$(tty) S=$(stty size) E=$TERM; exit 5\n")
+            .unwrap();
+        let out = script.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("T=/dev/pts/0 S=33 91 E=xterm"),
+            "{caller:?}: {stdout}"
+        );
+        assert_eq!(out.status.code(), Some(5), "{caller:?}: {stdout}");
+    }
+}
+
+/// A command line for `sh -c` (test paths have no quotes in them).
+fn shell_words(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    words.extend(cmd.get_args().map(|a| format!("'{}'", a.to_string_lossy())));
+    let env: Vec<String> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| {
+            Some(format!(
+                "{}='{}'",
+                k.to_string_lossy(),
+                v?.to_string_lossy()
+            ))
+        })
+        .collect();
+    format!("env {} {}", env.join(" "), words.join(" "))
+}
+
+/// `/proc/self/status` fields of a shell in the container.
+fn status(
+    caller: Caller,
+    store: &Path,
+    flags: &[&str],
+) -> std::collections::HashMap<String, String> {
+    let out = run_sh(caller, store, flags, "cat /proc/self/status");
+    ok(&out, caller);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn capabilities_no_new_privs_and_seccomp_from_inside() {
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID NET_BIND_SERVICE: the default policy.
+    let default_caps = format!("{:016x}", 0b100_1111_1011);
+    for_each_caller(|caller, store| {
+        let st = status(caller, store, &[]);
+        assert_eq!(st["CapEff"], default_caps, "{caller:?}");
+        assert_eq!(st["CapBnd"], default_caps, "{caller:?}");
+        assert_eq!(st["CapInh"], "0000000000000000");
+        assert_eq!(st["CapAmb"], "0000000000000000");
+        assert_eq!(st["NoNewPrivs"], "1");
+        assert_eq!(st["Seccomp"], "2");
+        let st = status(caller, store, &["--policy", "strict"]);
+        assert_eq!(st["CapEff"], "0000000000000000", "{caller:?}");
+        assert_eq!(st["CapBnd"], "0000000000000000", "{caller:?}");
+        let st = status(
+            caller,
+            store,
+            &["--cap-drop", "ALL", "--cap-add", "NET_RAW"],
+        );
+        assert_eq!(st["CapEff"], format!("{:016x}", 1u64 << 13), "{caller:?}");
+        if caller != Caller::User {
+            let st = status(caller, store, &["--user", "1000"]);
+            assert_eq!(
+                st["CapEff"], "0000000000000000",
+                "{caller:?}: non-root keeps nothing"
+            );
+            assert_eq!(st["CapPrm"], "0000000000000000", "{caller:?}");
+        }
+        let st = status(caller, store, &["--seccomp", "unconfined"]);
+        assert_eq!(st["Seccomp"], "0", "{caller:?}: the control run");
+    });
+}
+
+#[test]
+fn nested_user_namespaces_and_dangerous_syscalls_are_refused() {
+    let Some(probe) = run_support::static_probe() else {
+        return;
+    };
+    let volume = format!("{}:/probe:ro", probe.parent().unwrap().display());
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let checks = [
+            "unshare_user",
+            "clone_newuser",
+            "keyctl",
+            "bpf",
+            "ptrace",
+            "fork",
+        ];
+        let mut args = vec![
+            "-v",
+            volume.as_str(),
+            rootfs.to_str().unwrap(),
+            "/probe/probe",
+        ];
+        args.extend(checks);
+        let out = run(caller, store, &args);
+        ok(&out, caller);
+        let results: std::collections::HashMap<&str, &str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .collect();
+        for denied in ["unshare_user", "clone_newuser", "keyctl", "bpf", "ptrace"] {
+            assert_eq!(
+                results.get(denied),
+                Some(&"EPERM"),
+                "{caller:?}: {denied}: {out:?}"
+            );
+        }
+        assert_eq!(results.get("fork"), Some(&"OK"), "{caller:?}: {out:?}");
+        // The control: without seccomp, a nested user namespace is possible.
+        let mut args = vec!["--seccomp", "unconfined"];
+        args.extend([
+            "-v",
+            volume.as_str(),
+            rootfs.to_str().unwrap(),
+            "/probe/probe",
+            "unshare_user",
+        ]);
+        let out = run(caller, store, &args);
+        assert_eq!(out.stdout.trim(), "unshare_user=OK", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn setuid_binaries_do_not_escalate() {
+    for_each_caller(|caller, store| {
+        if caller == Caller::User {
+            return; // only root exists in its single-id map: nobody to escalate from
+        }
+        let Some(rootfs) = run_support::rootfs_with_setuid_probe(caller) else {
+            return;
+        };
+        let rootfs = rootfs.to_str().unwrap();
+        let out = run(
+            caller,
+            store,
+            &["--user", "1000", rootfs, "/probe-suid", "euid"],
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout.trim(), "euid=1000", "{caller:?}: {out:?}");
+        // The control: the same binary as root of the container does run as root, so the
+        // set-uid bit is there and only no_new_privs holds it back.
+        let out = run(caller, store, &[rootfs, "/probe-suid", "euid"]);
+        assert_eq!(out.stdout.trim(), "euid=0", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn landlock_confines_writes_and_tcp_to_the_policy() {
+    let write = "echo x > /scratch/ok && echo SCRATCH; echo x > /dev/shm/f && echo SHM; true";
+    let listen = "timeout 1 nc -l -p 5000; echo rc=$?";
+    for_each_caller(|caller, store| {
+        // /dev/shm is a writable mount, but the strict policy gives landlock no rule for it.
+        let flags = ["--read-only", "--tmpfs", "/scratch", "--policy", "strict"];
+        let out = run_sh(caller, store, &flags, write);
+        ok(&out, caller);
+        assert_eq!(out.stdout, "SCRATCH\n", "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("Permission denied"), "{out:?}");
+        let out = run_sh(
+            caller,
+            store,
+            &["--read-only", "--tmpfs", "/scratch"],
+            write,
+        );
+        assert_eq!(
+            out.stdout, "SCRATCH\nSHM\n",
+            "{caller:?}: the control: {out:?}"
+        );
+        // TCP: strict allows no bind at all; default lets nc listen until timeout kills it.
+        let out = run_sh(caller, store, &["--policy", "strict"], listen);
+        assert_eq!(out.stdout.trim(), "rc=1", "{caller:?}: {out:?}");
+        let out = run_sh(caller, store, &[], listen);
+        assert_eq!(
+            out.stdout.trim(),
+            "rc=143",
+            "{caller:?}: the control: {out:?}"
+        );
+    });
+}
+
+#[test]
+fn ps_lists_and_rm_removes_containers() {
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| {
+            let out = caller.command(store).args(args).output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let out = run_sh(caller, store, &["--name", "done"], "exit 4");
+        assert_eq!(out.code, 4);
+        let rootfs = caller.rootfs();
+        let mut running = caller
+            .command(store)
+            .args(["run", "--name", "busy"])
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", "echo up; sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        running.stdout.take().unwrap().read_exact(&mut up).unwrap();
+
+        // `ps` lists what runs on the host (any runtime), the running rsafe container by name;
+        // `ps -a` lists the store's containers, the exited one too.
+        let (code, ps, _) = rsafe(&["ps"]);
+        assert_eq!(code, 0);
+        assert!(
+            ps.lines()
+                .any(|l| l.starts_with("rsafe") && l.contains("busy")),
+            "{caller:?}: {ps}"
+        );
+        assert!(!ps.contains("done"), "{ps}");
+        let (_, all, _) = rsafe(&["ps", "-a"]);
+        assert!(
+            all.lines().any(|l| l.contains("busy") && l.ends_with("Up")),
+            "{caller:?}: {all}"
+        );
+        assert!(
+            all.lines()
+                .any(|l| l.contains("done") && l.ends_with("Exited (4)")),
+            "{all}"
+        );
+
+        let (code, _, err) = rsafe(&["rm", "busy"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("is running"), "{err}");
+        let (code, _, err) = rsafe(&["rm", "-f", "busy", "done"]);
+        assert_eq!(code, 0, "{caller:?}: {err}");
+        assert_eq!(running.wait().unwrap().code(), Some(137), "{caller:?}");
+        let (_, all, _) = rsafe(&["ps", "-a"]);
+        assert_eq!(
+            all.lines().count(),
+            1,
+            "{caller:?}: only the header is left: {all}"
+        );
+        assert_eq!(
+            std::fs::read_dir(store.join("containers")).unwrap().count(),
+            0
+        );
+        let (code, _, err) = rsafe(&["rm", "nosuch"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("no container"), "{err}");
+    });
+}
+
+#[test]
+fn the_runners_environment_never_reaches_the_container() {
+    // Shaped like a passwd line for root, so a lookup that read it would take HOME from it.
+    let secret = "x:x:0:0:x:/LEAKED-SECRET:/bin/sh";
+    for_each_caller(|caller, store| {
+        let rootfs = run_support::rootfs_with_passwd_from_environ(caller);
+        let out = caller
+            .command(store)
+            .env("RSAFE_TEST_SECRET", secret)
+            .args(["run"])
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", "echo HOME=$HOME; cat /proc/1/environ; env"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Init cannot even open its own /proc/self/environ from the container (the file of a
+        // non-dumpable process belongs to the host's root), so the run may end right there;
+        // either way nothing of the secret appears.
+        match out.status.code() {
+            Some(0) => assert!(stdout.starts_with("HOME=/\n"), "{caller:?}: {stdout}"),
+            Some(125) => assert!(stderr.contains("/etc/passwd"), "{caller:?}: {stderr}"),
+            other => panic!("{caller:?}: exit {other:?}: {stdout} {stderr}"),
+        }
+        assert!(
+            !stdout.contains("LEAKED") && !stderr.contains("LEAKED"),
+            "{caller:?}: {stdout} {stderr}"
+        );
+    });
+}
+
+#[test]
+fn the_container_dies_with_rsafe() {
+    if !run_support::userns_works() {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = support::temp_root();
+        let mut proc = caller
+            .command(store.path())
+            .args(["run", "--name", "killed"])
+            .arg(caller.rootfs())
+            .args(["/bin/sh", "-c", "echo up; sleep 60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        proc.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        let children = |pid: u32| -> Vec<u32> {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        let init = children(proc.id());
+        assert_eq!(
+            init.len(),
+            1,
+            "{caller:?}: rsafe has one child, the container's init"
+        );
+        let workload = children(init[0]);
+        assert_eq!(workload.len(), 1, "{caller:?}");
+        proc.kill().unwrap();
+        proc.wait().unwrap();
+        let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !(gone(init[0]) && gone(workload[0])) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            gone(init[0]) && gone(workload[0]),
+            "{caller:?}: the container outlived rsafe"
+        );
+        // rsafe could not clean up after SIGKILL: ps calls the container Dead, rm cleans up.
+        let state = state_of(store.path(), "killed");
+        let ps = caller
+            .command(store.path())
+            .args(["ps", "-a"])
+            .output()
+            .unwrap();
+        let ps = String::from_utf8_lossy(&ps.stdout).into_owned();
+        assert!(
+            ps.lines()
+                .any(|l| l.contains("killed") && l.ends_with("Dead")),
+            "{caller:?}: {ps}"
+        );
+        let rm = caller
+            .command(store.path())
+            .args(["rm", "killed"])
+            .output()
+            .unwrap();
+        assert!(rm.status.success(), "{caller:?}: {rm:?}");
+        for d in state["cgroup"]["dirs"].as_array().into_iter().flatten() {
+            assert!(
+                !Path::new(d[0].as_str().unwrap()).exists(),
+                "{caller:?}: {d}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(store.path().join("containers"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+}
