@@ -320,20 +320,11 @@ pub fn target(tag: &str) -> String {
 /// The `leaky` image as a `docker save` tarball (skopeo `docker-archive:`), tagged
 /// `rsafe/leaky:1.0`.
 pub fn leaky_docker_archive() -> PathBuf {
-    let layout = audit_layout();
-    let dir = fixture("leaky-docker.tar.d", |d| {
-        assert!(
-            tool("skopeo"),
-            "skopeo is required (apt-get install skopeo)"
-        );
-        fs::create_dir_all(d).unwrap();
-        sh(Command::new("skopeo")
-            .arg("copy")
-            .arg(format!("oci:{}:leaky", layout.display()))
-            .arg(format!(
-                "docker-archive:{}:rsafe/leaky:1.0",
-                d.join("leaky.tar").display()
-            )));
-    });
-    dir.join("leaky.tar")
+    super::convert_layout(
+        &audit_layout(),
+        "leaky",
+        "docker-archive",
+        "leaky.tar",
+        ":rsafe/leaky:1.0",
+    )
 }

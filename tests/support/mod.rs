@@ -214,7 +214,18 @@ pub fn busybox_layout() -> PathBuf {
 /// Copies `oci:<busybox layout>:<tag>` to another transport with skopeo (e.g.
 /// `docker-archive:` or `oci-archive:`), once, and returns the file.
 pub fn busybox_converted(tag: &str, transport: &str, file_name: &str, dest_ref: &str) -> PathBuf {
-    let layout = busybox_layout();
+    convert_layout(&busybox_layout(), tag, transport, file_name, dest_ref)
+}
+
+/// Copies `oci:<layout>:<tag>` to `<transport>:<file><dest_ref>` with skopeo, once per
+/// `file_name` (the fixture's key), and returns the file.
+pub fn convert_layout(
+    layout: &Path,
+    tag: &str,
+    transport: &str,
+    file_name: &str,
+    dest_ref: &str,
+) -> PathBuf {
     let dir = fixture(&format!("{file_name}.d"), |d| {
         assert!(
             tool("skopeo"),
