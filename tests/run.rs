@@ -368,10 +368,14 @@ fn volumes_read_only_and_read_write() {
 
 #[test]
 fn volume_target_symlink_stays_in_the_container() {
-    let name = format!("rsafe-evil-{}", std::process::id());
-    let host_target = Path::new("/tmp").join(&name);
+    let name = "rsafe-evil-volume-target";
+    let host_target = Path::new("/tmp").join(name);
+    if host_target.exists() {
+        // Left by something else: the check below could not tell.
+        std::fs::remove_dir_all(&host_target).unwrap();
+    }
     for_each_caller(|caller, store| {
-        let rootfs = run_support::rootfs_with_escaping_symlink(caller, &name);
+        let rootfs = run_support::rootfs_with_escaping_symlink(caller, name);
         let src = tempfile::tempdir().unwrap();
         support::sh(Command::new("chmod").arg("a+rwx").arg(src.path()));
         let vol = format!("{}:/data", src.path().display());
@@ -1114,4 +1118,73 @@ fn the_container_dies_with_rsafe() {
             0
         );
     }
+}
+
+#[test]
+fn images_run_with_their_config() {
+    if !support::have("umoci", support::tool("umoci")) {
+        return;
+    }
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| caller.command(store).args(args).output().unwrap();
+        let load = rsafe(&["load", layout.to_str().unwrap()]);
+        assert!(load.status.success(), "{caller:?}: {load:?}");
+        // Entrypoint `/bin/sh -c`, Cmd `id`, User app, WorkingDir /home/app, Env.
+        let out = rsafe(&["run", "--rm", "oci-busybox:latest"]);
+        if caller == Caller::User {
+            // A single-id map has no uid 1000 for the image's user.
+            assert_eq!(out.status.code(), Some(125), "{out:?}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains("not mapped"));
+        } else {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "uid=1000(app) gid=1000(app)\n",
+                "{caller:?}: {out:?}"
+            );
+            let out = rsafe(&[
+                "run",
+                "--rm",
+                "oci-busybox:latest",
+                "echo $HOME $RSAFE_FIXTURE; pwd; touch mine && echo OK",
+            ]);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "/home/app busybox\n/home/app\nOK\n",
+                "{caller:?}: {out:?}"
+            );
+        }
+        // The image's files belong to the container's root, and copy-up works.
+        let out = rsafe(&[
+            "run",
+            "--rm",
+            "oci-busybox:root",
+            "stat -c %u:%g /bin/busybox /etc/passwd; echo x >> /etc/passwd && echo COPIED",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "0:0\n0:0\nCOPIED\n",
+            "{caller:?}: {out:?}"
+        );
+        // --entrypoint replaces the image's, arguments its Cmd.
+        let out = rsafe(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/echo",
+            "oci-busybox:root",
+            "a",
+            "b",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a b\n",
+            "{caller:?}: {out:?}"
+        );
+        // A layout path works too, without loading it first; a missing image is rsafe's failure.
+        let out = rsafe(&["run", "--rm", &format!("{}:root", layout.display()), "true"]);
+        assert!(out.status.success(), "{caller:?}: {out:?}");
+        let out = rsafe(&["run", "--rm", "./no/such/image"]);
+        assert_eq!(out.status.code(), Some(125), "{caller:?}: {out:?}");
+    });
 }

@@ -4,10 +4,16 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::Global;
 use super::policy::{OverrideArgs, effective_policy};
+use crate::image::Store;
+use crate::image::load;
+use crate::image::resolve::{self, ResolveOptions};
+use crate::image::unpack::{self, LayerCache, Ownership};
+use crate::runtime::helper;
+use crate::runtime::idmap::IdMap;
 use crate::runtime::process::{self, Note, RunRequest};
 use crate::runtime::spec::{
     self, Confinement, ImageDefaults, Limits, NetworkMode, ProcessOverrides, RootfsSpec, Spec,
@@ -89,7 +95,9 @@ pub struct RunArgs {
     /// pid 1.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub init: bool,
-    /// A rootfs directory (a path: absolute, or starting with ./).
+    /// What to run: an image (a store name or digest, an archive or OCI layout path, or a
+    /// registry reference, pulled when not in the store), or a plain rootfs directory.
+    #[arg(value_name = "IMAGE|ROOTFS")]
     pub target: String,
     /// The command and its arguments.
     #[arg(allow_hyphen_values = true)]
@@ -115,11 +123,12 @@ fn parse_network(s: &str) -> Result<NetworkMode, String> {
 /// Runs the container and returns the workload's exit code.
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let store = global.store()?;
-    let target = PathBuf::from(&args.target);
-    if !target.is_dir() {
-        bail!("{}: not a rootfs directory", args.target);
-    }
-    let rootfs = target.canonicalize().with_context(|| args.target.clone())?;
+    let idmap = IdMap::for_this_process();
+    let PreparedRoot {
+        lowers,
+        defaults: image_defaults,
+        name: image_name,
+    } = root_filesystem(&store, &args.target, &idmap, global)?;
     let cwd = std::env::current_dir().context("current directory")?;
 
     let flags = ProcessOverrides {
@@ -132,9 +141,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         terminal: args.tty,
         stdin: args.interactive,
     };
-    let process = spec::merge_process(&ImageDefaults::default(), &flags, &|k| {
-        std::env::var(k).ok()
-    })?;
+    let process = spec::merge_process(&image_defaults, &flags, &|k| std::env::var(k).ok())?;
     if let Some(h) = &args.hostname {
         spec::check_hostname(h)?;
     }
@@ -158,7 +165,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     };
     let spec = Spec {
         rootfs: RootfsSpec {
-            lowers: vec![rootfs],
+            lowers,
             read_only: args.read_only,
         },
         process,
@@ -174,7 +181,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let request = RunRequest {
         spec,
         store_root: store.root().to_path_buf(),
-        image: args.target.clone(),
+        image: image_name,
         name: args.name.clone(),
         remove: args.rm,
     };
@@ -200,5 +207,137 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
             say(format!("rsafe: {e}"));
             Ok(code)
         }
+    }
+}
+
+/// The lower layers, image defaults and display name for `target`: a plain directory (not an
+/// OCI layout) is a rootfs of its own; anything else is an image, resolved (loaded or pulled
+/// into the store when needed) and extracted into the shared layer cache with the ids this
+/// container maps (see [`layer_ownership`]). That work runs in a helper process: extraction
+/// is parallel, and rsafe itself must stay single-threaded to start the container.
+fn root_filesystem(
+    store: &Store,
+    target: &str,
+    idmap: &IdMap,
+    global: &Global,
+) -> anyhow::Result<PreparedRoot> {
+    let path = PathBuf::from(target);
+    if path.is_dir() && !load::is_load_spec(target) {
+        let rootfs = path.canonicalize().with_context(|| target.to_string())?;
+        return Ok(PreparedRoot {
+            lowers: vec![rootfs],
+            defaults: ImageDefaults::default(),
+            name: target.to_string(),
+        });
+    }
+    let verbose = global.verbose;
+    let ownership = layer_ownership(idmap);
+    let work = || prepare_image(store, target, ownership, verbose).map_err(|e| super::one_line(&e));
+    let prepared = if ownership == Ownership::Preserve {
+        // Extracted as the container's root, inside its user namespace: the image's ids land
+        // on the host ids the container maps them to (only root may chown to them otherwise).
+        helper::as_container_root(idmap, work)
+    } else {
+        helper::in_subprocess(work)
+    }
+    .context("image preparation")?;
+    prepared.map_err(|message| anyhow::anyhow!(message))
+}
+
+/// The root filesystem a container is made from.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PreparedRoot {
+    /// Lower layers, bottom first.
+    lowers: Vec<PathBuf>,
+    defaults: ImageDefaults,
+    /// What `rsafe ps` shows.
+    name: String,
+}
+
+fn prepare_image(
+    store: &Store,
+    target: &str,
+    ownership: Ownership,
+    verbose: bool,
+) -> anyhow::Result<PreparedRoot> {
+    let resolved = resolve::resolve(store, target, &ResolveOptions::default())
+        .with_context(|| format!("run {target}"))?;
+    let cache = LayerCache::new(store, ownership);
+    let (lowers, stats) = cache
+        .ensure_with_stats(&resolved.image, &unpack::Limits::default())
+        .with_context(|| format!("extract the layers of {}", resolved.name))?;
+    if verbose && stats.layers > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "rsafe: extracted {} layer(s) of {} into {}",
+            stats.layers,
+            resolved.name,
+            cache.dir().display()
+        );
+    }
+    Ok(PreparedRoot {
+        lowers,
+        defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
+        name: resolved.name,
+    })
+}
+
+/// Who owns an image's files on disk so that the container sees them as the image says:
+/// - root's container (one range, ids 0..n on host ids h..h+n): the ids shifted into it;
+/// - a rootless container with a subordinate range: the image's ids as they are, written from
+///   inside the container's user namespace (so on the host they are the ids it maps them to);
+/// - a rootless container with only the caller's id: everything the caller's, the image's
+///   owners kept in an xattr.
+fn layer_ownership(idmap: &IdMap) -> Ownership {
+    match (idmap.uids.as_slice(), idmap.gids.as_slice()) {
+        ([u], [g]) if u.container == 0 && g.container == 0 && u.size > 1 && u.size == g.size => {
+            Ownership::Shift {
+                uid: u.host,
+                gid: g.host,
+                count: u.size,
+            }
+        }
+        _ if !idmap.is_single() => Ownership::Preserve,
+        _ => Ownership::Caller,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::idmap::{IdRange, MapWriter};
+
+    fn map(ranges: &[(u32, u32, u32)]) -> IdMap {
+        let r: Vec<IdRange> = ranges
+            .iter()
+            .map(|&(container, host, size)| IdRange {
+                container,
+                host,
+                size,
+            })
+            .collect();
+        IdMap {
+            uids: r.clone(),
+            gids: r,
+            writer: MapWriter::Direct,
+            setgroups: true,
+        }
+    }
+
+    #[test]
+    fn layer_ownership_follows_the_id_map() {
+        assert_eq!(
+            layer_ownership(&map(&[(0, 1_000_000_000, 65536)])),
+            Ownership::Shift {
+                uid: 1_000_000_000,
+                gid: 1_000_000_000,
+                count: 65536
+            }
+        );
+        assert_eq!(
+            layer_ownership(&map(&[(0, 1000, 1), (1, 100_000, 65535)])),
+            Ownership::Preserve
+        );
+        assert_eq!(layer_ownership(&map(&[(0, 1000, 1)])), Ownership::Caller);
     }
 }

@@ -136,6 +136,16 @@ impl Caller {
 }
 
 impl IdMap {
+    /// The mapping a container started by this process gets (the system's subordinate id
+    /// files, the helpers if they can work).
+    pub fn for_this_process() -> IdMap {
+        IdMap::plan(
+            &Caller::current(),
+            &SubIdFiles::default(),
+            helpers_available(),
+        )
+    }
+
     /// Plans the mapping for `caller`: see the module documentation for the rules.
     /// `helpers_available` says whether `newuidmap` and `newgidmap` can be run.
     pub fn plan(caller: &Caller, files: &SubIdFiles, helpers_available: bool) -> IdMap {

@@ -9,13 +9,15 @@
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk;
 //! - [`caps`], [`landlock`], [`seccomp`]: confinement applied to the workload;
-//! - [`channel`]: the parent ↔ container sync channel; [`sys`]: raw syscalls.
+//! - [`channel`]: the parent ↔ container sync channel; [`helper`]: short-lived helper
+//!   processes; [`sys`]: raw syscalls.
 
 pub mod caps;
 pub mod cgroups;
 pub mod channel;
 pub mod container;
 pub mod exec;
+pub mod helper;
 pub mod idmap;
 pub mod init;
 pub mod landlock;

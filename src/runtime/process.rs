@@ -46,7 +46,7 @@ use nix::unistd::Pid;
 use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback};
 use super::channel::{self, ChannelError, Message};
 use super::container::{ChildConfig, container_main};
-use super::idmap::{self, Caller, IdMap, IdMapError, SubIdFiles};
+use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
@@ -143,7 +143,7 @@ fn forwarded_signals() -> SigSet {
 /// directory; otherwise its state records the exit code.
 pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<i32, RunError> {
     let caller = Caller::current();
-    let idmap = IdMap::plan(&caller, &SubIdFiles::default(), idmap::helpers_available());
+    let idmap = IdMap::for_this_process();
     if let Some(name) = &req.name {
         state::check_name(name)?;
         state::ensure_name_free(&req.store_root, name)?;
@@ -299,6 +299,11 @@ fn launch(
             MountSpec::Tmpfs { .. } => None,
         })
         .collect();
+    if spec.rootfs.lowers.is_empty() {
+        return Err(RunError::Invalid(
+            "the image has no layers: nothing to run".to_string(),
+        ));
+    }
     if spec.rootfs.lowers.len() + bind_sources.len() > channel::MAX_FDS {
         return Err(RunError::Invalid(format!(
             "too many layers and volumes ({} + {}; at most {} together)",
@@ -331,6 +336,13 @@ fn launch(
         None
     };
 
+    // Signals blocked below must be blocked in every thread, and clone copies only this one:
+    // rsafe must be single-threaded here (image extraction ran in a helper process).
+    if sys::thread_count().map_err(io_err("count threads"))? != 1 {
+        return Err(RunError::Invalid(
+            "rsafe has several threads at container start; this is a bug".to_string(),
+        ));
+    }
     // From here on, signals arrive through a descriptor, never asynchronously.
     forwarded_signals()
         .thread_block()

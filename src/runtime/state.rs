@@ -14,14 +14,13 @@
 //! namespace with the same mapping, as the container's root.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::cgroups::Cgroup;
-use super::channel::{self, Message};
+use super::helper;
 use super::idmap::IdMap;
-use super::sys;
 
 /// What can go wrong with container state.
 #[derive(Debug, thiserror::Error)]
@@ -341,51 +340,9 @@ fn remove_as_container_root(path: &Path, idmap: &IdMap) -> Result<()> {
         path: path.to_path_buf(),
         detail,
     };
-    let (parent_end, child_end) = channel::pair().map_err(|e| fail(e.to_string()))?;
-    let target = path.to_path_buf();
-    let parent_fd = parent_end.as_fd().as_raw_fd();
-    let child = sys::clone_process(
-        libc::CLONE_NEWUSER,
-        Box::new(move || {
-            let _ = nix::unistd::close(parent_fd);
-            if !matches!(child_end.recv(), Ok(Some((Message::Go { .. }, _)))) {
-                return 1;
-            }
-            let root = nix::unistd::Uid::from_raw(0);
-            let groot = nix::unistd::Gid::from_raw(0);
-            if nix::unistd::setresgid(groot, groot, groot).is_err()
-                || nix::unistd::setresuid(root, root, root).is_err()
-            {
-                return 2;
-            }
-            match remove_tree(&target) {
-                Ok(()) => 0,
-                Err(_) => 3,
-            }
-        }),
-    )
-    .map_err(|e| fail(format!("clone: {e}")))?;
-    let written = idmap.write(child.as_raw());
-    let sent = written.is_ok()
-        && parent_end
-            .send(
-                &Message::Go {
-                    lowers: 0,
-                    volumes: 0,
-                    cgroup: false,
-                },
-                &[],
-            )
-            .is_ok();
-    drop(parent_end);
-    let status = nix::sys::wait::waitpid(child, None).map_err(|e| fail(e.to_string()))?;
-    if let Err(e) = written {
-        return Err(fail(e.to_string()));
-    }
-    match status {
-        nix::sys::wait::WaitStatus::Exited(_, 0) if sent => Ok(()),
-        other => Err(fail(format!("helper ended with {other:?}"))),
-    }
+    helper::as_container_root(idmap, || remove_tree(path).map_err(|e| e.to_string()))
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(fail)
 }
 
 #[cfg(test)]

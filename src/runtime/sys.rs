@@ -240,3 +240,12 @@ pub fn scrub_process_memory(title: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The number of threads of this process (`/proc/self/stat` field 20).
+pub fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    stat.rfind(')')
+        .and_then(|i| stat[i + 2..].split(' ').nth(17))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
+}
