@@ -16,3 +16,5 @@ $RSAFE history leaky-app:1.0
 $RSAFE audit leaky-app:1.0 || true
 # The same image as a CI gate: exit 1 because something high or critical is in it.
 $RSAFE audit examples/out/leaky-app.tar --format json --fail-on high > examples/out/leaky-app.audit.json || echo "gate: exit $? (findings at or above high)"
+# Run it in the sandbox: container root is an unprivileged host id, seccomp and landlock are on.
+$RSAFE run --rm --verbose leaky-app:1.0 /bin/sh -c 'id; cat /proc/self/uid_map; grep -E "NoNewPrivs|Seccomp:" /proc/self/status'
