@@ -12,6 +12,7 @@ PKGS=(
   crun runc bubblewrap                        # tests and bench: peer runtimes
   openssh-client                              # tests: real SSH keys for the secret scanner
   mmdebstrap hyperfine zstd jq curl ca-certificates
+  time bc                                     # bench/secrets-peers.sh: peak RSS (/usr/bin/time -v), arithmetic
 )
 missing=()
 for p in "${PKGS[@]}"; do
