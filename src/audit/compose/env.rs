@@ -50,21 +50,7 @@ pub fn interpolate(value: &str) -> Interpolated {
                 i += 2;
             }
             Some('{') => {
-                let mut depth = 1;
-                let mut j = i + 2;
-                while j < chars.len() {
-                    match chars[j] {
-                        '{' => depth += 1,
-                        '}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
+                let j = crate::audit::dockerfile::words::closing_brace(&chars, i + 2);
                 let body: String = chars[i + 2..j.min(chars.len())].iter().collect();
                 braced(&body, &mut out);
                 i = j + 1;

@@ -238,21 +238,8 @@ fn dollar(chars: &[char], start: usize, vars: &Vars, escape: char, out: &mut Exp
         }
         let name: String = chars[name_start..i].iter().collect();
         // The modifier runs to the matching `}` (nested `${…}` allowed in the word).
-        let mut depth = 1;
         let mod_start = i;
-        while i < chars.len() {
-            match chars[i] {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
+        i = closing_brace(chars, i);
         let modifier: String = chars[mod_start..i.min(chars.len())].iter().collect();
         let end = (i + 1).min(chars.len());
         if name.is_empty() {
@@ -333,6 +320,27 @@ fn split_modifier(m: &str) -> (&str, &str) {
         }
     }
     (m, "")
+}
+
+/// The index of the `}` closing a `${` whose body starts at `from` (nested braces allowed), or
+/// `chars.len()` when it is never closed. Shared by Dockerfile and compose interpolation.
+pub(crate) fn closing_brace(chars: &[char], from: usize) -> usize {
+    let mut depth = 1;
+    let mut i = from;
+    while i < chars.len() {
+        match chars[i] {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]
