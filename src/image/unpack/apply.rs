@@ -467,13 +467,7 @@ impl<'a> Applier<'a> {
         }
         self.book.record(path.as_bytes(), Written::Other)?;
         self.own_at(dir, name, e)?;
-        rustix::fs::utimensat(
-            dir,
-            name,
-            &target::timestamps(e.mtime, e.atime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| Problem::io("set times", e))?;
+        set_times_at(dir, name, e)?;
         self.book.stats.symlinks += 1;
         Ok(())
     }
@@ -561,13 +555,7 @@ impl<'a> Applier<'a> {
         // Just created by us as a fifo or device, so following is not a concern here.
         rustix::fs::chmodat(dir, name, FileMode::from_raw_mode(e.mode), AtFlags::empty())
             .map_err(|e| Problem::io("chmod", e))?;
-        rustix::fs::utimensat(
-            dir,
-            name,
-            &target::timestamps(e.mtime, e.atime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| Problem::io("set times", e))?;
+        set_times_at(dir, name, e)?;
         self.book.stats.specials += 1;
         Ok(())
     }
@@ -693,4 +681,16 @@ impl From<Problem> for Failure {
     fn from(p: Problem) -> Failure {
         Failure::Entry(p)
     }
+}
+
+/// Sets the entry's times on `name` in `dir` without following it (symlinks, fifos, devices:
+/// entries that have no open descriptor of their own).
+fn set_times_at(dir: &OwnedFd, name: &[u8], e: &TarEntry) -> Result<(), Problem> {
+    rustix::fs::utimensat(
+        dir,
+        name,
+        &target::timestamps(e.mtime, e.atime),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| Problem::io("set times", e))
 }
