@@ -258,20 +258,29 @@ pub fn busybox_oci_archive() -> PathBuf {
     busybox_converted("latest", "oci-archive", "busybox-oci.tar", ":latest")
 }
 
-/// The `rsafe` binary, copied once to a world-readable place so the unprivileged test user can
-/// run it even when the checkout lives under a private home directory.
+/// The `rsafe` binary, copied to a world-readable place so the unprivileged test user can run
+/// it even when the checkout lives under a private home directory. One fixed place per build
+/// directory (replaced atomically by each test binary), so repeated runs do not pile up copies.
 pub fn rsafe_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = PathBuf::from(env!("CARGO_BIN_EXE_rsafe"));
-        let dir = tempfile::Builder::new()
-            .prefix("rsafe-bin-")
-            .tempdir_in("/tmp")
-            .unwrap()
-            .keep();
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            src.hash(&mut h);
+            h.finish()
+        };
+        let dir = PathBuf::from(format!("/tmp/rsafe-test-bin-{key:016x}"));
+        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix(".rsafe-")
+            .tempfile_in(&dir)
+            .unwrap();
+        fs::copy(&src, tmp.path()).unwrap();
+        sh(Command::new("chmod").arg("755").arg(&dir).arg(tmp.path()));
         let dest = dir.join("rsafe");
-        fs::copy(&src, &dest).unwrap();
-        sh(Command::new("chmod").arg("755").arg(&dir).arg(&dest));
+        tmp.persist(&dest).unwrap();
         dest
     })
     .clone()
