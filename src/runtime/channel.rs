@@ -11,6 +11,8 @@
 //!   writes id maps,
 //!   clones host trees (root only)
 //!   Go [+ layer/volume mounts] ──────────▶ mounts, pivot_root
+//!   compiles the seccomp filter
+//!   Seccomp{filter} ─────────────────────▶ (kept for the workload)
 //!   moves the child into its cgroup
 //!   InCgroup ────────────────────────────▶ cgroup namespace, forks the workload
 //!                          ◀──────────────── Terminal [+ pty master]     (with -t)
@@ -23,12 +25,16 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::cmsg_space;
+
+use super::seccomp::CompiledFilter;
 use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg, socketpair,
 };
 
-/// Messages are small JSON documents; anything longer is a protocol error.
-const MAX_MESSAGE: usize = 64 * 1024;
+/// Messages are JSON documents; anything longer is a protocol error. The largest is a seccomp
+/// filter at the kernel's limit (two programs of 4096 instructions, base64: ~110 KiB); a
+/// datagram must also fit the socket's send buffer (`net.core.wmem_default`, 208 KiB).
+const MAX_MESSAGE: usize = 160 * 1024;
 /// No message carries more descriptors than this (the kernel's SCM_MAX_FD is 253).
 pub const MAX_FDS: usize = 250;
 
@@ -50,6 +56,9 @@ pub enum Message {
     /// child builds the root filesystem; the child waits for this before it enters its cgroup
     /// namespace (rooted at its cgroup *then*) and starts the workload.
     InCgroup,
+    /// Parent → child: the seccomp filter for the workload. libseccomp takes milliseconds to
+    /// compile a profile, so the parent does it while the child builds the root filesystem.
+    Seccomp { filter: Box<CompiledFilter> },
     /// Child → parent: the master side of the container's terminal (with -t), as a descriptor.
     Terminal,
     /// Child → parent: the confinement applied to the workload, one line per mechanism (for

@@ -36,8 +36,6 @@ pub(super) struct ChildConfig {
     pub idmap: IdMap,
     pub fallback: Option<Fallback>,
     pub window: Option<WinSize>,
-    /// The compiled seccomp filter, loaded by the workload as its very last step.
-    pub seccomp: Option<CompiledFilter>,
     /// The parent's descriptors the child inherited and must not keep.
     pub host_fds: [RawFd; 2],
     /// Whether Go carries the layer and volume trees (root) or the child opens them (rootless).
@@ -81,7 +79,7 @@ fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildE
 }
 
 /// The container's first process: set up, then become init (or the workload itself).
-pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
+pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
     for fd in cfg.host_fds {
         let _ = nix::unistd::close(fd);
     }
@@ -96,8 +94,8 @@ pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
         );
         code
     };
-    let user = match prepare(&cfg, &chan) {
-        Ok(user) => user,
+    let (user, seccomp) = match prepare(&cfg, &chan) {
+        Ok(prepared) => prepared,
         Err(e) => return failed(&chan, e),
     };
     let workload = Workload {
@@ -109,7 +107,7 @@ pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
         hostname: cfg.spec.hostname.as_deref().unwrap_or_default(),
         window: cfg.window,
         confinement: &cfg.spec.confinement,
-        seccomp: cfg.seccomp.take(),
+        seccomp: Some(seccomp),
         landlock_fs: landlock_access(&cfg.spec),
     };
     if !cfg.spec.init {
@@ -170,8 +168,12 @@ fn landlock_access(spec: &Spec) -> FsAccess {
     }
 }
 
-/// Everything from Go to `pivot_root`: returns the workload's resolved user.
-fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildError> {
+/// Everything from Go to `pivot_root`: returns the workload's resolved user, and the seccomp
+/// filter the parent compiled meanwhile.
+fn prepare(
+    cfg: &ChildConfig,
+    chan: &Channel,
+) -> Result<(user::ExecUser, CompiledFilter), ChildError> {
     let spec = &cfg.spec;
     let (msg, fds) = chan.expect("waiting for the id maps")?;
     let Message::Go {
@@ -272,6 +274,12 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     drop(root);
 
     let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
+    let seccomp = match chan.expect("waiting for the seccomp filter")? {
+        (Message::Seccomp { filter }, _) => *filter,
+        (other, _) => {
+            return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
+        }
+    };
     if cgroup {
         match chan.expect("waiting for the cgroup")? {
             (Message::InCgroup, _) => {}
@@ -285,7 +293,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<user::ExecUser, ChildErr
     namespaces::enter_cgroup_namespace()?;
     // Docker creates a missing working directory; a read-only root reports it at chdir.
     let _ = std::fs::create_dir_all(&spec.process.cwd);
-    Ok(user)
+    Ok((user, seccomp))
 }
 
 /// Takes uid and gid 0 of the new user namespace (and drops the caller's supplementary

@@ -327,9 +327,6 @@ fn launch(
         }
     }
 
-    // libseccomp allocates: compile here, load in the workload with nothing but seccomp(2).
-    let filter = seccomp::compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
-
     let window = if spec.process.terminal {
         tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
     } else {
@@ -364,7 +361,6 @@ fn launch(
         idmap: idmap.clone(),
         fallback,
         window,
-        seccomp: Some(filter),
         host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
         trees_from_parent: caller.is_root(),
     };
@@ -426,6 +422,15 @@ fn launch(
     };
     parent_end.send(&go, &fds)?;
     drop(trees);
+    // libseccomp allocates and takes milliseconds: compile here, in parallel with the child's
+    // mounts; the workload loads it with nothing but seccomp(2).
+    let filter = seccomp::compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
+    let filter = Box::new(filter);
+    if let Err(e) = parent_end.send(&Message::Seccomp { filter }, &[])
+        && !has_exited(pid)
+    {
+        return Err(e.into());
+    }
     // While the child builds its root filesystem. If the child has failed in the meantime,
     // its own message (read by the session below) says why, not this step's broken pipe.
     if let Some(cg) = &state.cgroup {

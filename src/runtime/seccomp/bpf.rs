@@ -60,7 +60,7 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
 }
 
 /// Per-architecture "highest syscall number the profile knows" for the ENOSYS prefix.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KnownMax {
     /// Native x86_64 numbers.
     pub x86_64: Option<u32>,
@@ -150,6 +150,18 @@ pub fn enosys_prefix(max: KnownMax) -> Vec<Insn> {
         0,
         SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
     ));
+    out
+}
+
+/// The kernel's in-memory form of a program (native-endian `struct sock_filter` records), the
+/// inverse of [`decode`].
+pub fn encode(program: &[Insn]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(program.len() * 8);
+    for i in program {
+        out.extend_from_slice(&i.code.to_ne_bytes());
+        out.extend_from_slice(&[i.jt, i.jf]);
+        out.extend_from_slice(&i.k.to_ne_bytes());
+    }
     out
 }
 

@@ -87,7 +87,12 @@ pub enum SeccompError {
 
 /// BPF programs ready to install, with a summary of what they do. Programs are installed in
 /// order; the kernel runs all of them on every syscall and keeps the most restrictive verdict.
-#[derive(Debug, Clone)]
+///
+/// Serializable so rsafe can compile it while the container builds its root filesystem and
+/// send it over the sync channel: the programs travel as base64 of the kernel's
+/// `struct sock_filter` records.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(into = "WireFilter", try_from = "WireFilter")]
 pub struct CompiledFilter {
     programs: Vec<Vec<libc::sock_filter>>,
     flags: u32,
@@ -95,7 +100,7 @@ pub struct CompiledFilter {
 }
 
 /// What a compiled profile does, for `rsafe policy show` and `rsafe run -v`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeccompSummary {
     /// The profile's file, builtin name, or `unconfined`.
     pub origin: String,
@@ -243,6 +248,71 @@ impl fmt::Display for SeccompSummary {
         }
         let sizes: Vec<String> = self.instructions.iter().map(usize::to_string).collect();
         writeln!(f, "  BPF:          {} instructions", sizes.join(" + "))
+    }
+}
+
+/// [`CompiledFilter`] as it crosses the sync channel.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireFilter {
+    programs: Vec<String>,
+    flags: u32,
+    summary: SeccompSummary,
+}
+
+impl From<CompiledFilter> for WireFilter {
+    fn from(f: CompiledFilter) -> WireFilter {
+        use base64::Engine as _;
+        WireFilter {
+            programs: f
+                .programs
+                .iter()
+                .map(|p| base64::engine::general_purpose::STANDARD.encode(bpf::encode(p)))
+                .collect(),
+            flags: f.flags,
+            summary: f.summary,
+        }
+    }
+}
+
+impl TryFrom<WireFilter> for CompiledFilter {
+    type Error = String;
+    fn try_from(w: WireFilter) -> Result<CompiledFilter, String> {
+        use base64::Engine as _;
+        let programs = w
+            .programs
+            .iter()
+            .map(|p| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(p)
+                    .map_err(|e| format!("seccomp program: {e}"))?;
+                match bpf::decode(&bytes) {
+                    Some(insns) if !insns.is_empty() && insns.len() <= bpf::MAX_INSNS => Ok(insns),
+                    _ => Err(format!(
+                        "seccomp program: {} bytes is not 1 to {} instructions",
+                        bytes.len(),
+                        bpf::MAX_INSNS
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(CompiledFilter {
+            programs,
+            flags: w.flags,
+            summary: w.summary,
+        })
+    }
+}
+
+impl PartialEq for CompiledFilter {
+    fn eq(&self, other: &CompiledFilter) -> bool {
+        self.flags == other.flags
+            && self.summary == other.summary
+            && self.programs.len() == other.programs.len()
+            && self
+                .programs
+                .iter()
+                .zip(&other.programs)
+                .all(|(a, b)| bpf::encode(a) == bpf::encode(b))
     }
 }
 

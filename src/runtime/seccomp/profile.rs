@@ -66,7 +66,7 @@ pub struct Condition {
 }
 
 /// What seccomp does with a matching syscall.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     Allow,
     Log,
