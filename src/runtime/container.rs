@@ -225,6 +225,16 @@ fn prepare(
         )
         .map_err(step(format!("open {}", path.display())))
     };
+    // The writable layer lives on the host's disk; the mount points go on a scratch tmpfs
+    // over the container's directory (hiding upper/ and work/, opened just before).
+    let (upper, work) = (open_dir(&dir.upper())?, open_dir(&dir.work())?);
+    let mut mount_points = vec!["rootfs".to_string()];
+    if cfg.trees_from_parent {
+        mount_points.push("lower".to_string());
+        mount_points.extend((0..spec.rootfs.lowers.len()).map(|i| format!("lower/{i}")));
+    }
+    let mount_points: Vec<&str> = mount_points.iter().map(String::as_str).collect();
+    rootfs::cover_with_scratch(&open_dir(&dir.path)?, &mount_points)?;
     let mut lower_fds = Vec::new();
     for (i, path) in spec.rootfs.lowers.iter().enumerate() {
         if cfg.trees_from_parent {
@@ -236,7 +246,6 @@ fn prepare(
             lower_fds.push(open_dir(path)?);
         }
     }
-    let (upper, work) = (open_dir(&dir.upper())?, open_dir(&dir.work())?);
     rootfs::mount_overlay(
         &OverlayDirs {
             lowers: &lower_fds,

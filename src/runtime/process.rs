@@ -315,10 +315,6 @@ fn launch(
     let mut volume_trees = Vec::new();
     if caller.is_root() {
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
-        for i in 0..spec.rootfs.lowers.len() {
-            let stage = dir.lower().join(i.to_string());
-            std::fs::create_dir(&stage).map_err(io_err(format!("create {}", stage.display())))?;
-        }
         for src in &bind_sources {
             volume_trees.push(
                 mounts::clone_host_tree(src)

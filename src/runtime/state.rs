@@ -131,9 +131,12 @@ impl ContainerDir {
     pub fn work(&self) -> PathBuf {
         self.path.join("work")
     }
+    /// Where the container's root is mounted: a directory that exists only in the container's
+    /// mount namespace, on the scratch tmpfs covering this directory there.
     pub fn rootfs(&self) -> PathBuf {
         self.path.join("rootfs")
     }
+    /// Where a root caller's layers are staged, likewise only in the container's namespace.
     pub fn lower(&self) -> PathBuf {
         self.path.join("lower")
     }
@@ -149,7 +152,7 @@ impl ContainerDir {
             id,
         };
         mkdir(&dir.path, 0o711, false)?;
-        for sub in [dir.upper(), dir.work(), dir.rootfs(), dir.lower()] {
+        for sub in [dir.upper(), dir.work()] {
             mkdir(&sub, 0o755, false)?;
         }
         if nix::unistd::geteuid().is_root() {
