@@ -626,6 +626,63 @@ fn cgroup_limits_as_root() {
     }
 }
 
+#[test]
+fn oom_kill_is_reported_in_words() {
+    if !support::is_root() || !run_support::userns_works() {
+        return;
+    }
+    let memory = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.contains("memory"));
+    if !support::have("a memory cgroup controller", memory) {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    const OOM_LINE: &str = "rsafe: killed: out of memory (limit 64 MiB)\n";
+    // The workload itself (dd, exec'd by sh) and the end of a pipeline the shell waits for.
+    for script in [
+        "dd if=/dev/zero of=/dev/null bs=100M count=1",
+        "head -c 200m /dev/zero | tail",
+    ] {
+        let out = run_sh(Caller::Host, store, &["--rm", "--memory", "64m"], script);
+        assert_eq!(out.code, 137, "{script}: {out:?}");
+        assert_eq!(
+            out.stderr
+                .lines()
+                .filter(|l| l.starts_with("rsafe:"))
+                .count(),
+            1,
+            "{script}: {out:?}"
+        );
+        assert!(out.stderr.contains(OOM_LINE), "{script}: {out:?}");
+    }
+    // 137 from an ordinary SIGKILL, under the same limit: no OOM claimed.
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--rm", "--memory", "64m"],
+        "kill -9 $$",
+    );
+    assert_eq!(out.code, 137, "{out:?}");
+    assert!(!out.stderr.contains("out of memory"), "{out:?}");
+    // A killed child the workload survives: its own exit code, and a warning.
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--rm", "--memory", "64m"],
+        "head -c 200m /dev/zero | tail; exit 3",
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "rsafe: warning: out of memory (limit 64 MiB): the kernel killed 1 process in the container"
+        ),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("rsafe: killed"), "{out:?}");
+}
+
 /// The `state.json` of the container named `name`.
 fn state_of(store: &Path, name: &str) -> serde_json::Value {
     for entry in std::fs::read_dir(store.join("containers")).unwrap() {
@@ -679,6 +736,12 @@ fn rootless_limits_fall_back_to_rlimits_loudly() {
         "dd if=/dev/zero of=/dev/null bs=100M count=1",
     );
     assert_ne!(out.code, 0, "{out:?}");
+    // A failed allocation under RLIMIT_AS is the workload's own error, not an OOM kill.
+    assert!(!out.stderr.contains("rsafe: killed"), "{out:?}");
+    assert!(
+        !out.stderr.contains("rsafe: warning: out of memory"),
+        "{out:?}"
+    );
 }
 
 #[test]

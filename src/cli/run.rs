@@ -200,7 +200,12 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         notify(Note::Warning(w));
     }
     match process::run(request, &mut notify) {
-        Ok(code) => Ok(code),
+        Ok(exit) => {
+            if let Some(line) = exit.report() {
+                say(format!("rsafe: {line}"));
+            }
+            Ok(exit.code)
+        }
         Err(e) => {
             // The container's own failure codes (126, 127) are the result, not rsafe's 125.
             let code = e.exit_code();
