@@ -367,6 +367,164 @@ fn volumes_read_only_and_read_write() {
 }
 
 #[test]
+fn named_volumes_persist_and_read_only_is_enforced() {
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| {
+            let out = caller.command(store).args(args).output().unwrap();
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        };
+        // Written by one run (also as another id of the container, where it has one)...
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm", "-v", "data:/data"],
+            "echo one > /data/f; mkdir /data/d; echo two > /data/d/g; chown -R 1000:1000 /data/d 2>/dev/null; true",
+        );
+        ok(&out, caller);
+        // ... read by the next.
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm", "-v", "data:/data"],
+            "cat /data/f /data/d/g",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "one\ntwo\n", "{caller:?}: {out:?}");
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm", "-v", "data:/data:ro"],
+            "cat /data/f; echo x > /data/new && echo WROTE; true",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "one\n", "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("Read-only file system"), "{out:?}");
+        let data = store.join("volumes/data/_data");
+        assert!(!data.join("new").exists());
+        assert_eq!(std::fs::read_to_string(data.join("f")).unwrap(), "one\n");
+
+        let ls = rsafe(&["volume", "ls", "-q"]);
+        assert_eq!(ls.stdout, "data\n", "{caller:?}: {ls:?}");
+        let inspect = rsafe(&["volume", "inspect", "data"]);
+        let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+        assert_eq!(json[0]["Mountpoint"], data.to_str().unwrap());
+
+        // A volume a running container mounts is not removed.
+        let mut running = caller
+            .command(store)
+            .args(["run", "--name", "busy", "-v", "data:/data"])
+            .arg(caller.rootfs())
+            .args(["/bin/sh", "-c", "echo up; sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        running.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        let rm = rsafe(&["volume", "rm", "data"]);
+        assert_eq!(rm.code, 1, "{caller:?}: {rm:?}");
+        assert_eq!(
+            rm.stderr,
+            "rsafe: cannot remove volume data: volume data is in use by container busy (running)\n"
+        );
+        assert!(rsafe(&["rm", "-f", "busy"]).code == 0);
+        running.wait().unwrap();
+        let rm = rsafe(&["volume", "rm", "data"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        assert!(!store.join("volumes/data").exists(), "{caller:?}");
+        assert_eq!(rsafe(&["volume", "ls", "-q"]).stdout, "");
+
+        // Names that are neither a volume nor a path: one line each.
+        for bad in ["bad name:/x", "a$b:/x", "-v:/x", "~/x:/x"] {
+            let out = run_sh(caller, store, &[&format!("--volume={bad}")], "true");
+            assert_eq!(out.code, 125, "{bad}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{bad}: {out:?}");
+            assert!(out.stderr.starts_with("rsafe: volume "), "{out:?}");
+        }
+        for bad in [".hidden", "a/b"] {
+            let out = rsafe(&["volume", "create", bad]);
+            assert_eq!(out.code, 1, "{out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+            assert!(out.stderr.contains("volume name"), "{out:?}");
+        }
+    });
+}
+
+#[test]
+fn a_new_volume_starts_with_the_images_files() {
+    for_each_caller(|caller, store| {
+        let rootfs = run_support::rootfs_with_data_dir(caller);
+        let rootfs = rootfs.to_str().unwrap();
+        let probe = "stat -c '%u:%g %a' /data; cat /data/from-image /data/sub/nested; readlink /data/abs-link; readlink /data/rel-link";
+        let plain = run(caller, store, &["--rm", rootfs, "sh", "-c", probe]);
+        ok(&plain, caller);
+        let out = run(
+            caller,
+            store,
+            &["--rm", "-v", "seeded:/data", rootfs, "sh", "-c", probe],
+        );
+        ok(&out, caller);
+        // Owner, mode, contents and links as the image has them.
+        assert_eq!(out.stdout, plain.stdout, "{caller:?}: {out:?}");
+        let data = store.join("volumes/seeded/_data");
+        // The links were copied as links, not read through on the host or in the container.
+        assert_eq!(
+            std::fs::read_link(data.join("abs-link")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        assert!(
+            data.join("abs-link")
+                .symlink_metadata()
+                .unwrap()
+                .is_symlink()
+        );
+        // Only a volume with nothing in it is filled: what a run left stays as it is.
+        let out = run(
+            caller,
+            store,
+            &[
+                "--rm",
+                "-v",
+                "seeded:/data",
+                rootfs,
+                "sh",
+                "-c",
+                "rm /data/from-image; echo mine > /data/own",
+            ],
+        );
+        ok(&out, caller);
+        let out = run(
+            caller,
+            store,
+            &["--rm", "-v", "seeded:/data", rootfs, "ls", "/data"],
+        );
+        assert_eq!(
+            out.stdout, "abs-link\nown\nrel-link\nsub\n",
+            "{caller:?}: {out:?}"
+        );
+        // nocopy: an empty volume stays empty.
+        let out = run(
+            caller,
+            store,
+            &[
+                "--rm",
+                "-v",
+                "bare:/data:nocopy",
+                rootfs,
+                "ls",
+                "-A",
+                "/data",
+            ],
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
 fn volume_target_symlink_stays_in_the_container() {
     let name = "rsafe-evil-volume-target";
     let host_target = Path::new("/tmp").join(name);

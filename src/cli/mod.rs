@@ -24,6 +24,7 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod unpack;
+pub mod volume;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -82,6 +83,7 @@ pub enum Command {
     Ps(ps::PsArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
+    Volume(volume::VolumeArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
 }
@@ -128,6 +130,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(args, &global),
         Command::Ps(args) => ps::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
+        Command::Volume(args) => volume::run(args, &global),
         Command::Policy(args) => policy::run(args),
     }
 }

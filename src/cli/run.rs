@@ -16,8 +16,10 @@ use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
 use crate::runtime::process::{self, Note, RunRequest};
 use crate::runtime::spec::{
-    self, Confinement, ImageDefaults, Limits, NetworkMode, ProcessOverrides, RootfsSpec, Spec,
+    self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, ProcessOverrides, RootfsSpec,
+    Spec, VolumeArg,
 };
+use crate::runtime::volume::{self, Volumes};
 
 /// Run a command in a new, isolated container
 ///
@@ -62,7 +64,8 @@ pub struct RunArgs {
     /// Replace the image's entrypoint (and drop its Cmd).
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
-    /// Bind-mount a host path: HOST-PATH:CONTAINER-PATH[:ro].
+    /// Bind-mount a host path (HOST-PATH:CONTAINER-PATH[:ro], the path absolute or ./…) or a
+    /// named volume (NAME:CONTAINER-PATH[:ro][,nocopy]; see `rsafe volume`).
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: PATH[:size=64m,mode=1777].
@@ -147,7 +150,26 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     }
     let mut mounts = Vec::new();
     for v in &args.volume {
-        mounts.push(spec::parse_volume(v, &cwd)?);
+        mounts.push(match spec::parse_volume(v, &cwd)? {
+            VolumeArg::Host(mount) => mount,
+            VolumeArg::Named {
+                name,
+                target,
+                read_only,
+                no_copy,
+            } => {
+                let (volume, _) = Volumes::of_store(store.root())
+                    .ensure(&name, volume::root_owner(&idmap))
+                    .with_context(|| format!("volume {name}"))?;
+                MountSpec::Volume {
+                    source: volume.data(),
+                    populate: !no_copy && volume.is_empty()?,
+                    name,
+                    target,
+                    read_only,
+                }
+            }
+        });
     }
     for t in &args.tmpfs {
         mounts.push(spec::parse_tmpfs(t)?);

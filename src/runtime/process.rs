@@ -193,6 +193,15 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         owner: caller.uid,
         idmap: idmap.clone(),
         cgroup: None,
+        volumes: req
+            .spec
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                MountSpec::Volume { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
     };
     let result = dir
         .save(&state)
@@ -336,10 +345,7 @@ fn launch(
     let bind_sources: Vec<&Path> = spec
         .mounts
         .iter()
-        .filter_map(|m| match m {
-            MountSpec::Bind { source, .. } => Some(source.as_path()),
-            MountSpec::Tmpfs { .. } => None,
-        })
+        .filter_map(MountSpec::host_source)
         .collect();
     if spec.rootfs.lowers.is_empty() {
         return Err(RunError::Invalid(

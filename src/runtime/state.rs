@@ -84,6 +84,9 @@ pub struct State {
     pub owner: u32,
     pub idmap: IdMap,
     pub cgroup: Option<Cgroup>,
+    /// The named volumes it mounts (a volume in use is not removed).
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 impl State {
@@ -179,14 +182,21 @@ impl ContainerDir {
         // overlayfs leaves mode-000 directories in work/: open them up first rather than
         // after a failed removal of everything else.
         make_enterable(&self.work());
-        match remove_tree(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !idmap.is_single() => {
-                remove_as_container_root(&self.path, idmap)?;
-                remove_tree(&self.path).map_err(io_err(&self.path))
-            }
-            Err(e) => Err(io_err(&self.path)(e)),
+        remove_tree_as(&self.path, idmap)
+    }
+}
+
+/// Removes the directory tree at `path`, which a container wrote to: files the caller cannot
+/// remove itself (owned by the container's subordinate ids) are removed as the container's
+/// root, through `idmap`. Never follows a symlink.
+pub fn remove_tree_as(path: &Path, idmap: &IdMap) -> Result<()> {
+    match remove_tree(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !idmap.is_single() => {
+            remove_as_container_root(path, idmap)?;
+            remove_tree(path).map_err(io_err(path))
         }
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 
@@ -376,6 +386,7 @@ mod tests {
             owner: 1000,
             idmap: idmap(),
             cgroup: None,
+            volumes: Vec::new(),
         }
     }
 
