@@ -1234,6 +1234,100 @@ fn ps_lists_and_rm_removes_containers() {
 }
 
 #[test]
+fn start_runs_a_stopped_container_again_on_its_writable_layer() {
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| {
+            let out = caller.command(store).args(args).output().unwrap();
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        };
+        let out = run_sh(
+            caller,
+            store,
+            &["--name", "c1", "--memory", "64m", "-e", "GREETING=hi"],
+            "echo x >> /f; wc -l < /f; echo $GREETING",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "1\nhi\n", "{caller:?}: {out:?}");
+        // The same command, environment and writable layer.
+        let out = rsafe(&["start", "c1"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "2\nhi\n", "{caller:?}: {out:?}");
+        let out = rsafe(&["start", "-a", "c1"]);
+        assert_eq!(out.stdout, "3\nhi\n", "{caller:?}: {out:?}");
+        let (_, all, _) = {
+            let o = rsafe(&["ps", "-a"]);
+            (o.code, o.stdout, o.stderr)
+        };
+        assert!(
+            all.lines()
+                .any(|l| l.contains("c1") && l.ends_with("Exited (0)")),
+            "{caller:?}: {all}"
+        );
+
+        // The workload's exit code; a second start of a running container is refused.
+        let out = run_sh(
+            caller,
+            store,
+            &["--name", "c2"],
+            "if [ -e /second ]; then echo up; sleep 30; fi; touch /second; exit 7",
+        );
+        assert_eq!(out.code, 7, "{caller:?}: {out:?}");
+        let mut running = caller
+            .command(store)
+            .args(["start", "c2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        running.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        let ps = rsafe(&["ps"]);
+        assert!(
+            ps.stdout
+                .lines()
+                .any(|l| l.starts_with("rsafe") && l.contains("c2")),
+            "{caller:?}: {ps:?}"
+        );
+        let again = rsafe(&["start", "c2"]);
+        assert_eq!(again.code, 125, "{caller:?}: {again:?}");
+        assert_eq!(again.stderr, "rsafe: container c2 is still running\n");
+        assert_eq!(rsafe(&["rm", "-f", "c2"]).code, 0);
+        assert_eq!(running.wait().unwrap().code(), Some(137), "{caller:?}");
+
+        // rm leaves nothing behind: no state directory, no cgroup, no mount.
+        let state = state_of(store, "c1");
+        let rm = rsafe(&["rm", "c1"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        assert_eq!(
+            std::fs::read_dir(store.join("containers")).unwrap().count(),
+            0,
+            "{caller:?}"
+        );
+        for d in state["cgroup"]["dirs"].as_array().into_iter().flatten() {
+            assert!(
+                !Path::new(d[0].as_str().unwrap()).exists(),
+                "{caller:?}: {d}"
+            );
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(store.to_str().unwrap()),
+            "{caller:?}: {mounts}"
+        );
+        let out = rsafe(&["start", "c1"]);
+        assert_eq!(out.code, 125);
+        assert_eq!(out.stderr, "rsafe: no container \"c1\"\n");
+        // A --rm container is gone once it stops: nothing to start.
+        let out = run_sh(caller, store, &["--rm", "--name", "gone"], "true");
+        ok(&out, caller);
+        assert_eq!(rsafe(&["start", "gone"]).code, 125);
+    });
+}
+
+#[test]
 fn the_runners_environment_never_reaches_the_container() {
     // Shaped like a passwd line for root, so a lookup that read it would take HOME from it.
     let secret = "x:x:0:0:x:/LEAKED-SECRET:/bin/sh";

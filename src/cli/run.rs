@@ -14,7 +14,7 @@ use crate::image::resolve::{self, ResolveOptions};
 use crate::image::unpack::{self, LayerCache, Ownership};
 use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
-use crate::runtime::process::{self, Note, RunRequest};
+use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
     self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, ProcessOverrides, RootfsSpec,
     Spec, VolumeArg,
@@ -207,32 +207,42 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         name: args.name.clone(),
         remove: args.rm,
     };
-    let verbose = args.verbose || global.verbose;
-    // Never panic on a closed stderr (`rsafe run … 2>&1 | head`): the container must still be
-    // waited for and cleaned up.
-    let say = |line: String| {
-        let _ = writeln!(std::io::stderr(), "{line}");
-    };
-    let mut notify = |note: Note| match note {
-        Note::Warning(w) => say(format!("rsafe: warning: {w}")),
-        Note::Info(i) if verbose => say(format!("rsafe: {i}")),
-        Note::Info(_) => {}
-    };
+    let mut notify = notes_to_stderr(args.verbose || global.verbose);
     for w in warnings {
         notify(Note::Warning(w));
     }
-    match process::run(request, &mut notify) {
+    Ok(exit_code(process::run(request, &mut notify)))
+}
+
+/// Prints what the runner tells the user: warnings always, the rest with `verbose`. Never
+/// panics on a closed stderr (`rsafe run … 2>&1 | head`): the container must still be waited
+/// for and cleaned up.
+pub(super) fn notes_to_stderr(verbose: bool) -> impl FnMut(Note) {
+    move |note| match note {
+        Note::Warning(w) => say(format!("rsafe: warning: {w}")),
+        Note::Info(i) if verbose => say(format!("rsafe: {i}")),
+        Note::Info(_) => {}
+    }
+}
+
+fn say(line: String) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The exit code of a container run, after saying how it ended when that needs words (an OOM
+/// kill) or why it could not run.
+pub(super) fn exit_code(result: Result<Exit, RunError>) -> i32 {
+    match result {
         Ok(exit) => {
             if let Some(line) = exit.report() {
                 say(format!("rsafe: {line}"));
             }
-            Ok(exit.code)
+            exit.code
         }
         Err(e) => {
             // The container's own failure codes (126, 127) are the result, not rsafe's 125.
-            let code = e.exit_code();
             say(format!("rsafe: {e}"));
-            Ok(code)
+            e.exit_code()
         }
     }
 }

@@ -193,6 +193,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         owner: caller.uid,
         idmap: idmap.clone(),
         cgroup: None,
+        boot_id: state::boot_id(),
         volumes: req
             .spec
             .mounts
@@ -203,11 +204,75 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
             })
             .collect(),
     };
+    let lock = dir.lock(&dir.id)?;
+    let mut result = dir.save(&state).map_err(RunError::from);
+    if result.is_ok() && !req.remove {
+        result = dir.save_spec(&req.spec).map_err(RunError::from);
+    }
+    let result = result.and_then(|()| launch(&req.spec, &caller, &idmap, &dir, &mut state, notify));
+    let exit = finish(result, &req.spec, &dir, &mut state, req.remove, notify);
+    drop(lock);
+    exit
+}
+
+/// Starts the stopped container `name_or_id` again, as `rsafe run` made it: the same spec
+/// (image layers, command, environment, volumes, limits, confinement, id map) on the same
+/// writable layer, so what its earlier runs wrote is there. `stdin` attaches stdin (`-i`).
+/// Volumes are not seeded from the image again. Runs to completion, like [`run`].
+pub fn start(
+    store_root: &Path,
+    name_or_id: &str,
+    stdin: bool,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Exit, RunError> {
+    let caller = Caller::current();
+    let (dir, mut state) = state::find(store_root, name_or_id)?;
+    if state.is_alive() {
+        return Err(StateError::Running(name_or_id.to_string()).into());
+    }
+    if state.owner != caller.uid {
+        return Err(RunError::Invalid(format!(
+            "container {name_or_id} belongs to uid {}: start it as that user",
+            state.owner
+        )));
+    }
+    let lock = dir.lock(name_or_id)?;
+    let mut spec = dir.load_spec(name_or_id)?;
+    spec.process.stdin = stdin;
+    for mount in &mut spec.mounts {
+        if let MountSpec::Volume { populate, .. } = mount {
+            *populate = false;
+        }
+    }
+    // A run whose rsafe was killed could not remove its cgroup.
+    if let Some(cg) = state.cgroup.take() {
+        for e in cg.remove() {
+            notify(Note::Warning(format!("cannot remove the old cgroup: {e}")));
+        }
+    }
+    // A run that ended normally synced its writable layer (see `finish`). One whose rsafe
+    // was killed did not: its writes are safe only if the host has not restarted since.
+    if dir.has_volatile_marker() {
+        let same_boot = state.boot_id.is_some() && state.boot_id == state::boot_id();
+        if !same_boot {
+            return Err(RunError::Invalid(format!(
+                "container {name_or_id} was cut off and the host restarted since: its writable layer was never synced and cannot be trusted (rsafe rm it)"
+            )));
+        }
+        dir.settle_volatile_layer()
+            .map_err(io_err(format!("sync the writable layer of {name_or_id}")))?;
+    }
+    state.boot_id = state::boot_id();
+    state.status = Status::Running;
+    state.pid = None;
+    let idmap = state.idmap.clone();
     let result = dir
         .save(&state)
         .map_err(RunError::from)
-        .and_then(|()| launch(&req, &caller, &idmap, &dir, &mut state, notify));
-    finish(result, &req.spec, &dir, &mut state, req.remove, notify)
+        .and_then(|()| launch(&spec, &caller, &idmap, &dir, &mut state, notify));
+    let exit = finish(result, &spec, &dir, &mut state, false, notify);
+    drop(lock);
+    exit
 }
 
 /// After the container ended (or failed to start): how it ended, read from its cgroup before
@@ -241,6 +306,16 @@ fn finish(
             )));
         }
     } else {
+        // Kept for `rsafe start`: its writable layer, mounted without syncing, is flushed now
+        // (one syncfs, only for containers that are kept) so a host crash cannot spoil it.
+        if !spec.rootfs.read_only
+            && let Err(e) = dir.settle_volatile_layer()
+        {
+            notify(Note::Warning(format!(
+                "cannot sync the writable layer of {}: {e}",
+                dir.id
+            )));
+        }
         state.status = Status::Exited { code };
         if let Err(e) = dir.save(state) {
             notify(Note::Warning(format!(
@@ -254,14 +329,13 @@ fn finish(
 
 /// Everything between creating the container directory and the container's end.
 fn launch(
-    req: &RunRequest,
+    spec: &Spec,
     caller: &Caller,
     idmap: &IdMap,
     dir: &ContainerDir,
     state: &mut State,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
-    let spec = &req.spec;
     let ns = Namespaces {
         network: spec.network == NetworkMode::None,
     };
@@ -365,7 +439,12 @@ fn launch(
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
         for i in 0..spec.rootfs.lowers.len() {
             let stage = dir.lower().join(i.to_string());
-            std::fs::create_dir(&stage).map_err(io_err(format!("create {}", stage.display())))?;
+            // Already there when the container is started again.
+            match std::fs::create_dir(&stage) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(format!("create {}", stage.display()))(e)),
+            }
         }
         for src in &bind_sources {
             volume_trees.push(

@@ -55,7 +55,7 @@ fn invalid(what: &'static str, value: &str, detail: impl Into<String>) -> SpecEr
 }
 
 /// Everything needed to start one container.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
     pub rootfs: RootfsSpec,
     pub process: ProcessSpec,
@@ -77,7 +77,7 @@ pub struct Spec {
 
 /// How the workload is confined: what the policy (and `--cap-add`, `--cap-drop`,
 /// `--seccomp`) says, applied in the container right before `execve`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Confinement {
     /// The policy's name, for `--verbose`.
     pub policy: String,
@@ -103,7 +103,7 @@ impl Confinement {
 }
 
 /// The container's root filesystem.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RootfsSpec {
     /// Read-only lower layers, bottom first: an image's extracted layers or one plain rootfs
     /// directory.
@@ -113,7 +113,7 @@ pub struct RootfsSpec {
 }
 
 /// The workload process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessSpec {
     /// argv; `args[0]` is looked up in the container's `PATH` when it has no slash.
     pub args: Vec<String>,
@@ -131,7 +131,7 @@ pub struct ProcessSpec {
 }
 
 /// A mount the user asked for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MountSpec {
     /// `-v SRC:DST[:ro]`: a host file or directory bind-mounted into the container.
     Bind {
