@@ -367,6 +367,164 @@ fn volumes_read_only_and_read_write() {
 }
 
 #[test]
+fn named_volumes_persist_and_read_only_is_enforced() {
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| {
+            let out = caller.command(store).args(args).output().unwrap();
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        };
+        // Written by one run (also as another id of the container, where it has one)...
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm", "-v", "data:/data"],
+            "echo one > /data/f; mkdir /data/d; echo two > /data/d/g; chown -R 1000:1000 /data/d 2>/dev/null; true",
+        );
+        ok(&out, caller);
+        // ... read by the next.
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm", "-v", "data:/data"],
+            "cat /data/f /data/d/g",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "one\ntwo\n", "{caller:?}: {out:?}");
+        let out = run_sh(
+            caller,
+            store,
+            &["--rm", "-v", "data:/data:ro"],
+            "cat /data/f; echo x > /data/new && echo WROTE; true",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "one\n", "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("Read-only file system"), "{out:?}");
+        let data = store.join("volumes/data/_data");
+        assert!(!data.join("new").exists());
+        assert_eq!(std::fs::read_to_string(data.join("f")).unwrap(), "one\n");
+
+        let ls = rsafe(&["volume", "ls", "-q"]);
+        assert_eq!(ls.stdout, "data\n", "{caller:?}: {ls:?}");
+        let inspect = rsafe(&["volume", "inspect", "data"]);
+        let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+        assert_eq!(json[0]["Mountpoint"], data.to_str().unwrap());
+
+        // A volume a running container mounts is not removed.
+        let mut running = caller
+            .command(store)
+            .args(["run", "--name", "busy", "-v", "data:/data"])
+            .arg(caller.rootfs())
+            .args(["/bin/sh", "-c", "echo up; sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        running.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        let rm = rsafe(&["volume", "rm", "data"]);
+        assert_eq!(rm.code, 1, "{caller:?}: {rm:?}");
+        assert_eq!(
+            rm.stderr,
+            "rsafe: cannot remove volume data: volume data is in use by container busy (running)\n"
+        );
+        assert!(rsafe(&["rm", "-f", "busy"]).code == 0);
+        running.wait().unwrap();
+        let rm = rsafe(&["volume", "rm", "data"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        assert!(!store.join("volumes/data").exists(), "{caller:?}");
+        assert_eq!(rsafe(&["volume", "ls", "-q"]).stdout, "");
+
+        // Names that are neither a volume nor a path: one line each.
+        for bad in ["bad name:/x", "a$b:/x", "-v:/x", "~/x:/x"] {
+            let out = run_sh(caller, store, &[&format!("--volume={bad}")], "true");
+            assert_eq!(out.code, 125, "{bad}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{bad}: {out:?}");
+            assert!(out.stderr.starts_with("rsafe: volume "), "{out:?}");
+        }
+        for bad in [".hidden", "a/b"] {
+            let out = rsafe(&["volume", "create", bad]);
+            assert_eq!(out.code, 1, "{out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+            assert!(out.stderr.contains("volume name"), "{out:?}");
+        }
+    });
+}
+
+#[test]
+fn a_new_volume_starts_with_the_images_files() {
+    for_each_caller(|caller, store| {
+        let rootfs = run_support::rootfs_with_data_dir(caller);
+        let rootfs = rootfs.to_str().unwrap();
+        let probe = "stat -c '%u:%g %a' /data; cat /data/from-image /data/sub/nested; readlink /data/abs-link; readlink /data/rel-link";
+        let plain = run(caller, store, &["--rm", rootfs, "sh", "-c", probe]);
+        ok(&plain, caller);
+        let out = run(
+            caller,
+            store,
+            &["--rm", "-v", "seeded:/data", rootfs, "sh", "-c", probe],
+        );
+        ok(&out, caller);
+        // Owner, mode, contents and links as the image has them.
+        assert_eq!(out.stdout, plain.stdout, "{caller:?}: {out:?}");
+        let data = store.join("volumes/seeded/_data");
+        // The links were copied as links, not read through on the host or in the container.
+        assert_eq!(
+            std::fs::read_link(data.join("abs-link")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        assert!(
+            data.join("abs-link")
+                .symlink_metadata()
+                .unwrap()
+                .is_symlink()
+        );
+        // Only a volume with nothing in it is filled: what a run left stays as it is.
+        let out = run(
+            caller,
+            store,
+            &[
+                "--rm",
+                "-v",
+                "seeded:/data",
+                rootfs,
+                "sh",
+                "-c",
+                "rm /data/from-image; echo mine > /data/own",
+            ],
+        );
+        ok(&out, caller);
+        let out = run(
+            caller,
+            store,
+            &["--rm", "-v", "seeded:/data", rootfs, "ls", "/data"],
+        );
+        assert_eq!(
+            out.stdout, "abs-link\nown\nrel-link\nsub\n",
+            "{caller:?}: {out:?}"
+        );
+        // nocopy: an empty volume stays empty.
+        let out = run(
+            caller,
+            store,
+            &[
+                "--rm",
+                "-v",
+                "bare:/data:nocopy",
+                rootfs,
+                "ls",
+                "-A",
+                "/data",
+            ],
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
 fn volume_target_symlink_stays_in_the_container() {
     let name = "rsafe-evil-volume-target";
     let host_target = Path::new("/tmp").join(name);
@@ -626,6 +784,63 @@ fn cgroup_limits_as_root() {
     }
 }
 
+#[test]
+fn oom_kill_is_reported_in_words() {
+    if !support::is_root() || !run_support::userns_works() {
+        return;
+    }
+    let memory = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.contains("memory"));
+    if !support::have("a memory cgroup controller", memory) {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    const OOM_LINE: &str = "rsafe: killed: out of memory (limit 64 MiB)\n";
+    // The workload itself (dd, exec'd by sh) and the end of a pipeline the shell waits for.
+    for script in [
+        "dd if=/dev/zero of=/dev/null bs=100M count=1",
+        "head -c 200m /dev/zero | tail",
+    ] {
+        let out = run_sh(Caller::Host, store, &["--rm", "--memory", "64m"], script);
+        assert_eq!(out.code, 137, "{script}: {out:?}");
+        assert_eq!(
+            out.stderr
+                .lines()
+                .filter(|l| l.starts_with("rsafe:"))
+                .count(),
+            1,
+            "{script}: {out:?}"
+        );
+        assert!(out.stderr.contains(OOM_LINE), "{script}: {out:?}");
+    }
+    // 137 from an ordinary SIGKILL, under the same limit: no OOM claimed.
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--rm", "--memory", "64m"],
+        "kill -9 $$",
+    );
+    assert_eq!(out.code, 137, "{out:?}");
+    assert!(!out.stderr.contains("out of memory"), "{out:?}");
+    // A killed child the workload survives: its own exit code, and a warning.
+    let out = run_sh(
+        Caller::Host,
+        store,
+        &["--rm", "--memory", "64m"],
+        "head -c 200m /dev/zero | tail; exit 3",
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "rsafe: warning: out of memory (limit 64 MiB): the kernel killed 1 process in the container"
+        ),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("rsafe: killed"), "{out:?}");
+}
+
 /// The `state.json` of the container named `name`.
 fn state_of(store: &Path, name: &str) -> serde_json::Value {
     for entry in std::fs::read_dir(store.join("containers")).unwrap() {
@@ -679,6 +894,12 @@ fn rootless_limits_fall_back_to_rlimits_loudly() {
         "dd if=/dev/zero of=/dev/null bs=100M count=1",
     );
     assert_ne!(out.code, 0, "{out:?}");
+    // A failed allocation under RLIMIT_AS is the workload's own error, not an OOM kill.
+    assert!(!out.stderr.contains("rsafe: killed"), "{out:?}");
+    assert!(
+        !out.stderr.contains("rsafe: warning: out of memory"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -1009,6 +1230,100 @@ fn ps_lists_and_rm_removes_containers() {
         let (code, _, err) = rsafe(&["rm", "nosuch"]);
         assert_eq!(code, 1);
         assert!(err.contains("no container"), "{err}");
+    });
+}
+
+#[test]
+fn start_runs_a_stopped_container_again_on_its_writable_layer() {
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| {
+            let out = caller.command(store).args(args).output().unwrap();
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        };
+        let out = run_sh(
+            caller,
+            store,
+            &["--name", "c1", "--memory", "64m", "-e", "GREETING=hi"],
+            "echo x >> /f; wc -l < /f; echo $GREETING",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "1\nhi\n", "{caller:?}: {out:?}");
+        // The same command, environment and writable layer.
+        let out = rsafe(&["start", "c1"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "2\nhi\n", "{caller:?}: {out:?}");
+        let out = rsafe(&["start", "-a", "c1"]);
+        assert_eq!(out.stdout, "3\nhi\n", "{caller:?}: {out:?}");
+        let (_, all, _) = {
+            let o = rsafe(&["ps", "-a"]);
+            (o.code, o.stdout, o.stderr)
+        };
+        assert!(
+            all.lines()
+                .any(|l| l.contains("c1") && l.ends_with("Exited (0)")),
+            "{caller:?}: {all}"
+        );
+
+        // The workload's exit code; a second start of a running container is refused.
+        let out = run_sh(
+            caller,
+            store,
+            &["--name", "c2"],
+            "if [ -e /second ]; then echo up; sleep 30; fi; touch /second; exit 7",
+        );
+        assert_eq!(out.code, 7, "{caller:?}: {out:?}");
+        let mut running = caller
+            .command(store)
+            .args(["start", "c2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut up = [0u8; 3];
+        running.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        let ps = rsafe(&["ps"]);
+        assert!(
+            ps.stdout
+                .lines()
+                .any(|l| l.starts_with("rsafe") && l.contains("c2")),
+            "{caller:?}: {ps:?}"
+        );
+        let again = rsafe(&["start", "c2"]);
+        assert_eq!(again.code, 125, "{caller:?}: {again:?}");
+        assert_eq!(again.stderr, "rsafe: container c2 is still running\n");
+        assert_eq!(rsafe(&["rm", "-f", "c2"]).code, 0);
+        assert_eq!(running.wait().unwrap().code(), Some(137), "{caller:?}");
+
+        // rm leaves nothing behind: no state directory, no cgroup, no mount.
+        let state = state_of(store, "c1");
+        let rm = rsafe(&["rm", "c1"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        assert_eq!(
+            std::fs::read_dir(store.join("containers")).unwrap().count(),
+            0,
+            "{caller:?}"
+        );
+        for d in state["cgroup"]["dirs"].as_array().into_iter().flatten() {
+            assert!(
+                !Path::new(d[0].as_str().unwrap()).exists(),
+                "{caller:?}: {d}"
+            );
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(store.to_str().unwrap()),
+            "{caller:?}: {mounts}"
+        );
+        let out = rsafe(&["start", "c1"]);
+        assert_eq!(out.code, 125);
+        assert_eq!(out.stderr, "rsafe: no container \"c1\"\n");
+        // A --rm container is gone once it stops: nothing to start.
+        let out = run_sh(caller, store, &["--rm", "--name", "gone"], "true");
+        ok(&out, caller);
+        assert_eq!(rsafe(&["start", "gone"]).code, 125);
     });
 }
 

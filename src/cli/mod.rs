@@ -23,7 +23,9 @@ pub mod ps;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod start;
 pub mod unpack;
+pub mod volume;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -80,18 +82,20 @@ pub enum Command {
     Run(run::RunArgs),
     /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
     Ps(ps::PsArgs),
+    Start(start::StartArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
+    Volume(volume::VolumeArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
 }
 
 impl Command {
-    /// The exit code for rsafe's own failure in this command: docker's 125 for `run`, the CI
-    /// gate's 2 for `audit`, 1 otherwise.
+    /// The exit code for rsafe's own failure in this command: docker's 125 for `run` and
+    /// `start`, the CI gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
         match self {
-            Command::Run(_) => 125,
+            Command::Run(_) | Command::Start(_) => 125,
             // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
             Command::Audit(_) => 2,
             _ => 1,
@@ -127,7 +131,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rules(args) => rules::run(args),
         Command::Run(args) => run::run(args, &global),
         Command::Ps(args) => ps::run(args, &global),
+        Command::Start(args) => start::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
+        Command::Volume(args) => volume::run(args, &global),
         Command::Policy(args) => policy::run(args),
     }
 }

@@ -14,10 +14,12 @@ use crate::image::resolve::{self, ResolveOptions};
 use crate::image::unpack::{self, LayerCache, Ownership};
 use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
-use crate::runtime::process::{self, Note, RunRequest};
+use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
-    self, Confinement, ImageDefaults, Limits, NetworkMode, ProcessOverrides, RootfsSpec, Spec,
+    self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, ProcessOverrides, RootfsSpec,
+    Spec, VolumeArg,
 };
+use crate::runtime::volume::{self, Volumes};
 
 /// Run a command in a new, isolated container
 ///
@@ -62,7 +64,8 @@ pub struct RunArgs {
     /// Replace the image's entrypoint (and drop its Cmd).
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
-    /// Bind-mount a host path: HOST-PATH:CONTAINER-PATH[:ro].
+    /// Bind-mount a host path (HOST-PATH:CONTAINER-PATH[:ro], the path absolute or ./…) or a
+    /// named volume (NAME:CONTAINER-PATH[:ro][,nocopy]; see `rsafe volume`).
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: PATH[:size=64m,mode=1777].
@@ -147,7 +150,26 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     }
     let mut mounts = Vec::new();
     for v in &args.volume {
-        mounts.push(spec::parse_volume(v, &cwd)?);
+        mounts.push(match spec::parse_volume(v, &cwd)? {
+            VolumeArg::Host(mount) => mount,
+            VolumeArg::Named {
+                name,
+                target,
+                read_only,
+                no_copy,
+            } => {
+                let (volume, _) = Volumes::of_store(store.root())
+                    .ensure(&name, volume::root_owner(&idmap))
+                    .with_context(|| format!("volume {name}"))?;
+                MountSpec::Volume {
+                    source: volume.data(),
+                    populate: !no_copy && volume.is_empty()?,
+                    name,
+                    target,
+                    read_only,
+                }
+            }
+        });
     }
     for t in &args.tmpfs {
         mounts.push(spec::parse_tmpfs(t)?);
@@ -185,27 +207,42 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         name: args.name.clone(),
         remove: args.rm,
     };
-    let verbose = args.verbose || global.verbose;
-    // Never panic on a closed stderr (`rsafe run … 2>&1 | head`): the container must still be
-    // waited for and cleaned up.
-    let say = |line: String| {
-        let _ = writeln!(std::io::stderr(), "{line}");
-    };
-    let mut notify = |note: Note| match note {
-        Note::Warning(w) => say(format!("rsafe: warning: {w}")),
-        Note::Info(i) if verbose => say(format!("rsafe: {i}")),
-        Note::Info(_) => {}
-    };
+    let mut notify = notes_to_stderr(args.verbose || global.verbose);
     for w in warnings {
         notify(Note::Warning(w));
     }
-    match process::run(request, &mut notify) {
-        Ok(code) => Ok(code),
+    Ok(exit_code(process::run(request, &mut notify)))
+}
+
+/// Prints what the runner tells the user: warnings always, the rest with `verbose`. Never
+/// panics on a closed stderr (`rsafe run … 2>&1 | head`): the container must still be waited
+/// for and cleaned up.
+pub(super) fn notes_to_stderr(verbose: bool) -> impl FnMut(Note) {
+    move |note| match note {
+        Note::Warning(w) => say(format!("rsafe: warning: {w}")),
+        Note::Info(i) if verbose => say(format!("rsafe: {i}")),
+        Note::Info(_) => {}
+    }
+}
+
+fn say(line: String) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The exit code of a container run, after saying how it ended when that needs words (an OOM
+/// kill) or why it could not run.
+pub(super) fn exit_code(result: Result<Exit, RunError>) -> i32 {
+    match result {
+        Ok(exit) => {
+            if let Some(line) = exit.report() {
+                say(format!("rsafe: {line}"));
+            }
+            exit.code
+        }
         Err(e) => {
             // The container's own failure codes (126, 127) are the result, not rsafe's 125.
-            let code = e.exit_code();
             say(format!("rsafe: {e}"));
-            Ok(code)
+            e.exit_code()
         }
     }
 }

@@ -13,6 +13,7 @@
 //! container's user namespace, so a fork bomb still stops) and `RLIMIT_AS` (per process, weaker
 //! than a cgroup's total). A CPU limit has no rlimit equivalent and is reported as not enforced.
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -285,6 +286,89 @@ impl Cgroup {
         }
         errors
     }
+}
+
+/// What the memory cgroup's OOM killer did to a container: read from the cgroup before it is
+/// removed, because an exit status of 137 alone cannot tell an OOM kill from any SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomKills {
+    /// Processes the OOM killer ended in the container (at least 1).
+    pub count: u64,
+    /// The memory limit they ran into, in bytes.
+    pub limit: u64,
+}
+
+impl fmt::Display for OomKills {
+    /// `out of memory (limit 64 MiB)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "out of memory (limit {})", human_bytes(self.limit))
+    }
+}
+
+impl Cgroup {
+    /// How many of the container's processes the memory cgroup's OOM killer ended, or `None`
+    /// when none was (or the cgroup has no memory controller). Must run before [`Cgroup::remove`].
+    ///
+    /// The kernel counts OOM kills in v2 `memory.events` and, since 4.13, in v1
+    /// `memory.oom_control` (`oom_kill N`), raising the count before it sends the SIGKILL, so
+    /// it is there by the time the container's exit is seen. On older v1 kernels, a failure
+    /// to charge memory (`memory.failcnt`) with the peak usage at the limit
+    /// (`memory.max_usage_in_bytes`) stands in for it: one kill, at least.
+    pub fn oom_kills(&self, limit: u64) -> Option<OomKills> {
+        let read = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
+        let count = self.dirs.iter().find_map(|(dir, version)| match version {
+            Version::V2 => read(dir, "memory.events").and_then(|t| keyed_counter(&t, "oom_kill")),
+            Version::V1 => {
+                let control = read(dir, "memory.oom_control")?;
+                keyed_counter(&control, "oom_kill").or_else(|| {
+                    let failures = read(dir, "memory.failcnt")?;
+                    let peak = read(dir, "memory.max_usage_in_bytes")?;
+                    limit_was_hit(&failures, &peak, limit).then_some(1)
+                })
+            }
+        })?;
+        (count > 0).then_some(OomKills { count, limit })
+    }
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`key value` lines, as `memory.events` and
+/// `memory.oom_control` are).
+fn keyed_counter(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// Whether v1 `memory.failcnt` and `memory.max_usage_in_bytes` say the usage reached `limit`
+/// and a charge failed there.
+fn limit_was_hit(failcnt: &str, max_usage: &str, limit: u64) -> bool {
+    let failures: u64 = failcnt.trim().parse().unwrap_or(0);
+    let peak: u64 = max_usage.trim().parse().unwrap_or(0);
+    // The kernel's limit is rounded down to whole pages.
+    failures > 0 && peak.saturating_add(4096) > limit
+}
+
+/// `64 MiB`, `1.5 GiB`, `512 bytes`: a size as people write limits.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            let whole = bytes / size;
+            let tenths = (bytes % size) * 10 / size;
+            return if tenths == 0 {
+                format!("{whole} {unit}")
+            } else {
+                format!("{whole}.{tenths} {unit}")
+            };
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 fn create_dir(dir: &Path, controller: Controller) -> Result<(), CgroupError> {
@@ -561,6 +645,64 @@ mod tests {
         assert!(plan.warnings[1].contains("NOT enforced"));
         let none = Fallback::for_limits(&Limits::default(), "x");
         assert!(none.notes.is_empty() && none.warnings.is_empty());
+    }
+
+    #[test]
+    fn oom_counters_v1_and_v2() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        assert_eq!(keyed_counter(v1, "oom_kill"), Some(2));
+        assert_eq!(keyed_counter(v1, "oom_kill_disable"), Some(0));
+        // Before 4.13 v1 has no counter at all.
+        assert_eq!(
+            keyed_counter("oom_kill_disable 0\nunder_oom 0\n", "oom_kill"),
+            None
+        );
+        let v2 = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(keyed_counter(v2, "oom_kill"), Some(1));
+        assert_eq!(keyed_counter("oom_kill x\n", "oom_kill"), None);
+        let limit = 64 << 20;
+        assert!(limit_was_hit("3\n", &format!("{limit}\n"), limit));
+        assert!(limit_was_hit("1", &(limit - 4095).to_string(), limit));
+        assert!(!limit_was_hit("0", &limit.to_string(), limit));
+        assert!(!limit_was_hit("5", &(limit / 2).to_string(), limit));
+    }
+
+    #[test]
+    fn oom_kills_read_from_the_cgroup_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (v1, v2, old) = (
+            dir.path().join("v1"),
+            dir.path().join("v2"),
+            dir.path().join("old"),
+        );
+        for d in [&v1, &v2, &old] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(v1.join("memory.oom_control"), "under_oom 0\noom_kill 1\n").unwrap();
+        std::fs::write(v2.join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+        std::fs::write(old.join("memory.oom_control"), "under_oom 0\n").unwrap();
+        std::fs::write(old.join("memory.failcnt"), "7\n").unwrap();
+        std::fs::write(old.join("memory.max_usage_in_bytes"), "1048576\n").unwrap();
+        let cg = |d: &Path, v| Cgroup {
+            dirs: vec![(d.to_path_buf(), v)],
+        };
+        let kills = cg(&v1, Version::V1).oom_kills(64 << 20).unwrap();
+        assert_eq!(kills.count, 1);
+        assert_eq!(kills.to_string(), "out of memory (limit 64 MiB)");
+        assert_eq!(cg(&v2, Version::V2).oom_kills(64 << 20), None);
+        assert_eq!(cg(&old, Version::V1).oom_kills(1 << 20).unwrap().count, 1);
+        assert_eq!(cg(&old, Version::V1).oom_kills(2 << 20), None);
+        // A pids-only cgroup has no memory files.
+        assert_eq!(cg(dir.path(), Version::V1).oom_kills(1), None);
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(human_bytes(64 << 20), "64 MiB");
+        assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(human_bytes(4096), "4 KiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
+        assert_eq!(human_bytes(2 << 40), "2 TiB");
     }
 
     #[test]

@@ -159,8 +159,13 @@ fn landlock_access(spec: &Spec) -> FsAccess {
             read_only: false,
             ..
         }
+        | MountSpec::Volume {
+            target,
+            read_only: false,
+            ..
+        }
         | MountSpec::Tmpfs { target, .. } => Some(PathBuf::from(target)),
-        MountSpec::Bind { .. } => None,
+        MountSpec::Bind { .. } | MountSpec::Volume { .. } => None,
     });
     FsAccess {
         read_exec: vec![PathBuf::from("/")],
@@ -270,7 +275,9 @@ fn prepare(
         .mounts
         .iter()
         .map(|m| match m {
-            MountSpec::Bind { .. } if cfg.trees_from_parent => fds.next(),
+            MountSpec::Bind { .. } | MountSpec::Volume { .. } if cfg.trees_from_parent => {
+                fds.next()
+            }
             _ => None,
         })
         .collect();

@@ -27,7 +27,7 @@ pub const TESTED_ABI: u32 = 7;
 const TESTED: ABI = ABI::V7;
 
 /// What a policy asks of landlock, beyond the paths the runner grants.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LandlockPolicy {
     /// Extra container paths to read and execute below.
     pub read_exec: Vec<PathBuf>,
@@ -45,7 +45,7 @@ pub struct LandlockPolicy {
 }
 
 /// Which TCP ports are allowed for bind or connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PortAccess {
     /// Not restricted by landlock.
     Any,

@@ -7,7 +7,8 @@
 //! - [`process`]: the processes that start a container and the order of every step;
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
-//!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk;
+//!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
+//!   named volumes;
 //! - [`caps`], [`landlock`], [`seccomp`]: confinement applied to the workload;
 //! - [`channel`]: the parent ↔ container sync channel; [`helper`]: short-lived helper
 //!   processes; [`sys`]: raw syscalls.
@@ -33,3 +34,4 @@ pub mod state;
 pub mod sys;
 pub mod tty;
 pub mod user;
+pub mod volume;

@@ -22,6 +22,7 @@ use rustix::mount::{
 
 use super::spec::MountSpec;
 use super::sys;
+use super::volume::{self, VolumeError};
 
 /// A mount step that failed, naming what was mounted where.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,8 @@ pub enum MountError {
     },
     #[error("mount {fstype}: {detail}")]
     Filesystem { fstype: String, detail: String },
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
     #[error("volume {target}: source {source_kind} and target {target_kind} differ in kind")]
     KindMismatch {
         target: String,
@@ -286,6 +289,12 @@ pub fn mount_user(root: &Root, mounts: &[MountSpec], trees: Vec<Option<OwnedFd>>
                 source,
                 target,
                 read_only,
+            }
+            | MountSpec::Volume {
+                source,
+                target,
+                read_only,
+                ..
             } => {
                 let tree = match tree {
                     Some(t) => t,
@@ -307,6 +316,16 @@ pub fn mount_user(root: &Root, mounts: &[MountSpec], trees: Vec<Option<OwnedFd>>
                         source_kind: kind(dir),
                         target_kind: kind(target_dir),
                     });
+                }
+                if let MountSpec::Volume {
+                    populate: true,
+                    target,
+                    ..
+                } = spec
+                {
+                    // What the image has at the mount point, resolved inside the root (so the
+                    // path cannot lead out), before the volume covers it.
+                    volume::populate(&target_fd, &tree, target)?;
                 }
                 if *read_only {
                     make_read_only(&tree).map_err(path_err("read-only volume", target))?;

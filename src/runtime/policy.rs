@@ -49,7 +49,7 @@ pub struct Policy {
 }
 
 /// Resource limits; None is unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Bytes.
     pub memory: Option<u64>,
@@ -60,7 +60,7 @@ pub struct Limits {
 }
 
 /// The container's network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NetworkMode {
     /// Its own network namespace with loopback only.
     None,

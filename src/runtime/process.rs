@@ -43,7 +43,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback};
+use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback, OomKills};
 use super::channel::{self, ChannelError, Message};
 use super::container::{ChildConfig, container_main};
 use super::idmap::{Caller, IdMap, IdMapError};
@@ -138,10 +138,37 @@ fn forwarded_signals() -> SigSet {
     set
 }
 
-/// Runs a container to completion and returns its exit code (the workload's; 128+N when a
-/// signal N ended it). Every exit path removes the cgroup, and with `remove` the container
-/// directory; otherwise its state records the exit code.
-pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<i32, RunError> {
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The workload's exit code: 128+N when signal N ended it.
+    pub code: i32,
+    /// What the memory cgroup's OOM killer did, if it killed anything (never claimed for the
+    /// rlimit fallback: a failed allocation there is the workload's own error, not a kill).
+    pub oom: Option<OomKills>,
+}
+
+impl Exit {
+    /// What to tell the user about how the container ended, beyond its exit code: that the
+    /// workload was killed for lack of memory (`killed: out of memory (limit 64 MiB)`), or
+    /// that some of its processes were while it went on.
+    pub fn report(&self) -> Option<String> {
+        let oom = self.oom?;
+        if self.code == 128 + Signal::SIGKILL as i32 {
+            return Some(format!("killed: {oom}"));
+        }
+        let n = oom.count;
+        Some(format!(
+            "warning: {oom}: the kernel killed {n} process{} in the container",
+            if n == 1 { "" } else { "es" }
+        ))
+    }
+}
+
+/// Runs a container to completion and returns how it ended (the workload's exit code; 128+N
+/// when a signal N ended it). Every exit path removes the cgroup, and with `remove` the
+/// container directory; otherwise its state records the exit code.
+pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunError> {
     let caller = Caller::current();
     let idmap = IdMap::for_this_process();
     if let Some(name) = &req.name {
@@ -166,13 +193,102 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<i32, RunErro
         owner: caller.uid,
         idmap: idmap.clone(),
         cgroup: None,
+        boot_id: state::boot_id(),
+        volumes: req
+            .spec
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                MountSpec::Volume { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
     };
+    let lock = dir.lock(&dir.id)?;
+    let mut result = dir.save(&state).map_err(RunError::from);
+    if result.is_ok() && !req.remove {
+        result = dir.save_spec(&req.spec).map_err(RunError::from);
+    }
+    let result = result.and_then(|()| launch(&req.spec, &caller, &idmap, &dir, &mut state, notify));
+    let exit = finish(result, &req.spec, &dir, &mut state, req.remove, notify);
+    drop(lock);
+    exit
+}
+
+/// Starts the stopped container `name_or_id` again, as `rsafe run` made it: the same spec
+/// (image layers, command, environment, volumes, limits, confinement, id map) on the same
+/// writable layer, so what its earlier runs wrote is there. `stdin` attaches stdin (`-i`).
+/// Volumes are not seeded from the image again. Runs to completion, like [`run`].
+pub fn start(
+    store_root: &Path,
+    name_or_id: &str,
+    stdin: bool,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Exit, RunError> {
+    let caller = Caller::current();
+    let (dir, mut state) = state::find(store_root, name_or_id)?;
+    if state.is_alive() {
+        return Err(StateError::Running(name_or_id.to_string()).into());
+    }
+    if state.owner != caller.uid {
+        return Err(RunError::Invalid(format!(
+            "container {name_or_id} belongs to uid {}: start it as that user",
+            state.owner
+        )));
+    }
+    let lock = dir.lock(name_or_id)?;
+    let mut spec = dir.load_spec(name_or_id)?;
+    spec.process.stdin = stdin;
+    for mount in &mut spec.mounts {
+        if let MountSpec::Volume { populate, .. } = mount {
+            *populate = false;
+        }
+    }
+    // A run whose rsafe was killed could not remove its cgroup.
+    if let Some(cg) = state.cgroup.take() {
+        for e in cg.remove() {
+            notify(Note::Warning(format!("cannot remove the old cgroup: {e}")));
+        }
+    }
+    // A run that ended normally synced its writable layer (see `finish`). One whose rsafe
+    // was killed did not: its writes are safe only if the host has not restarted since.
+    if dir.has_volatile_marker() {
+        let same_boot = state.boot_id.is_some() && state.boot_id == state::boot_id();
+        if !same_boot {
+            return Err(RunError::Invalid(format!(
+                "container {name_or_id} was cut off and the host restarted since: its writable layer was never synced and cannot be trusted (rsafe rm it)"
+            )));
+        }
+        dir.settle_volatile_layer()
+            .map_err(io_err(format!("sync the writable layer of {name_or_id}")))?;
+    }
+    state.boot_id = state::boot_id();
+    state.status = Status::Running;
+    state.pid = None;
+    let idmap = state.idmap.clone();
     let result = dir
         .save(&state)
         .map_err(RunError::from)
-        .and_then(|()| launch(&req, &caller, &idmap, &dir, &mut state, notify));
+        .and_then(|()| launch(&spec, &caller, &idmap, &dir, &mut state, notify));
+    let exit = finish(result, &spec, &dir, &mut state, false, notify);
+    drop(lock);
+    exit
+}
 
-    // Clean up, whatever happened.
+/// After the container ended (or failed to start): how it ended, read from its cgroup before
+/// the cgroup is removed; then the container directory removed (`remove`) or its exit recorded.
+fn finish(
+    result: Result<i32, RunError>,
+    spec: &Spec,
+    dir: &ContainerDir,
+    state: &mut State,
+    remove: bool,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Exit, RunError> {
+    let oom = match (&result, &state.cgroup, spec.limits.memory) {
+        (Ok(_), Some(cg), Some(limit)) => cg.oom_kills(limit),
+        _ => None,
+    };
     if let Some(cg) = &state.cgroup {
         for e in cg.remove() {
             notify(Note::Warning(format!("cannot remove cgroup: {e}")));
@@ -182,35 +298,44 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<i32, RunErro
         Ok(code) => *code,
         Err(e) => e.exit_code(),
     };
-    if req.remove {
-        if let Err(e) = dir.remove(&idmap) {
+    if remove {
+        if let Err(e) = dir.remove(&state.idmap) {
             notify(Note::Warning(format!(
                 "cannot remove container {}: {e}",
                 dir.id
             )));
         }
     } else {
+        // Kept for `rsafe start`: its writable layer, mounted without syncing, is flushed now
+        // (one syncfs, only for containers that are kept) so a host crash cannot spoil it.
+        if !spec.rootfs.read_only
+            && let Err(e) = dir.settle_volatile_layer()
+        {
+            notify(Note::Warning(format!(
+                "cannot sync the writable layer of {}: {e}",
+                dir.id
+            )));
+        }
         state.status = Status::Exited { code };
-        if let Err(e) = dir.save(&state) {
+        if let Err(e) = dir.save(state) {
             notify(Note::Warning(format!(
                 "cannot record the exit of {}: {e}",
                 dir.id
             )));
         }
     }
-    result
+    result.map(|code| Exit { code, oom })
 }
 
 /// Everything between creating the container directory and the container's end.
 fn launch(
-    req: &RunRequest,
+    spec: &Spec,
     caller: &Caller,
     idmap: &IdMap,
     dir: &ContainerDir,
     state: &mut State,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
-    let spec = &req.spec;
     let ns = Namespaces {
         network: spec.network == NetworkMode::None,
     };
@@ -294,10 +419,7 @@ fn launch(
     let bind_sources: Vec<&Path> = spec
         .mounts
         .iter()
-        .filter_map(|m| match m {
-            MountSpec::Bind { source, .. } => Some(source.as_path()),
-            MountSpec::Tmpfs { .. } => None,
-        })
+        .filter_map(MountSpec::host_source)
         .collect();
     if spec.rootfs.lowers.is_empty() {
         return Err(RunError::Invalid(
@@ -549,5 +671,46 @@ impl Drop for ChildGuard {
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = waitpid(self.pid, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_reports_only_real_oom_kills() {
+        let oom = Some(OomKills {
+            count: 1,
+            limit: 64 << 20,
+        });
+        let killed = Exit { code: 137, oom };
+        assert_eq!(
+            killed.report().as_deref(),
+            Some("killed: out of memory (limit 64 MiB)")
+        );
+        // A SIGKILL from anyone else: the cgroup counted no OOM kill.
+        assert_eq!(
+            Exit {
+                code: 137,
+                oom: None
+            }
+            .report(),
+            None
+        );
+        // A child was killed, the workload went on and chose its own exit code.
+        let survived = Exit {
+            code: 1,
+            oom: Some(OomKills {
+                count: 2,
+                limit: 1 << 30,
+            }),
+        };
+        assert_eq!(
+            survived.report().as_deref(),
+            Some(
+                "warning: out of memory (limit 1 GiB): the kernel killed 2 processes in the container"
+            )
+        );
     }
 }

@@ -55,7 +55,7 @@ fn invalid(what: &'static str, value: &str, detail: impl Into<String>) -> SpecEr
 }
 
 /// Everything needed to start one container.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
     pub rootfs: RootfsSpec,
     pub process: ProcessSpec,
@@ -77,7 +77,7 @@ pub struct Spec {
 
 /// How the workload is confined: what the policy (and `--cap-add`, `--cap-drop`,
 /// `--seccomp`) says, applied in the container right before `execve`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Confinement {
     /// The policy's name, for `--verbose`.
     pub policy: String,
@@ -103,7 +103,7 @@ impl Confinement {
 }
 
 /// The container's root filesystem.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RootfsSpec {
     /// Read-only lower layers, bottom first: an image's extracted layers or one plain rootfs
     /// directory.
@@ -113,7 +113,7 @@ pub struct RootfsSpec {
 }
 
 /// The workload process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessSpec {
     /// argv; `args[0]` is looked up in the container's `PATH` when it has no slash.
     pub args: Vec<String>,
@@ -131,13 +131,25 @@ pub struct ProcessSpec {
 }
 
 /// A mount the user asked for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MountSpec {
     /// `-v SRC:DST[:ro]`: a host file or directory bind-mounted into the container.
     Bind {
         source: PathBuf,
         target: String,
         read_only: bool,
+    },
+    /// `-v NAME:DST[:ro]`: the named volume NAME (see [`super::volume`]), a directory under
+    /// the store that outlives the container.
+    Volume {
+        name: String,
+        /// The volume's `_data` directory.
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+        /// Copy what the image has at `target` into it before mounting it: the volume was
+        /// created for this run.
+        populate: bool,
     },
     /// `--tmpfs DST[:size=…,mode=…]`: a private, memory-backed, writable directory.
     Tmpfs {
@@ -151,9 +163,33 @@ impl MountSpec {
     /// Where in the container it goes.
     pub fn target(&self) -> &str {
         match self {
-            MountSpec::Bind { target, .. } | MountSpec::Tmpfs { target, .. } => target,
+            MountSpec::Bind { target, .. }
+            | MountSpec::Volume { target, .. }
+            | MountSpec::Tmpfs { target, .. } => target,
         }
     }
+
+    /// The host directory or file mounted, for a volume of either kind.
+    pub fn host_source(&self) -> Option<&Path> {
+        match self {
+            MountSpec::Bind { source, .. } | MountSpec::Volume { source, .. } => Some(source),
+            MountSpec::Tmpfs { .. } => None,
+        }
+    }
+}
+
+/// A `-v` argument: a host path, or a named volume the caller looks up (or creates) in the
+/// store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeArg {
+    Host(MountSpec),
+    Named {
+        name: String,
+        target: String,
+        read_only: bool,
+        /// `nocopy`: never copy the image's files into it.
+        no_copy: bool,
+    },
 }
 
 /// The parts of an image config that shape the process.
@@ -409,9 +445,9 @@ pub fn parse_cpus(s: &str) -> Result<f64, SpecError> {
         .ok_or_else(|| invalid("cpus", s, "expected a number of CPUs like 0.5 or 2"))
 }
 
-/// Parses `-v SRC:DST[:ro|rw]`. SRC must be a path (absolute, or starting with `.`), made
-/// absolute against `cwd`; named volumes do not exist in rsafe.
-pub fn parse_volume(s: &str, cwd: &Path) -> Result<MountSpec, SpecError> {
+/// Parses `-v SRC:DST[:ro|rw]`. SRC is a host path when it is absolute or starts with `.`
+/// (made absolute against `cwd`), and otherwise the name of a volume, as with Docker.
+pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
     let parts: Vec<&str> = s.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
         [src, dst] => (*src, *dst, ""),
@@ -420,37 +456,50 @@ pub fn parse_volume(s: &str, cwd: &Path) -> Result<MountSpec, SpecError> {
             return Err(invalid(
                 "volume",
                 s,
-                "expected HOST-PATH:CONTAINER-PATH[:ro]",
+                "expected HOST-PATH:CONTAINER-PATH[:ro] or NAME:CONTAINER-PATH[:ro]",
             ));
         }
     };
-    if !(src.starts_with('/') || src.starts_with('.')) {
+    let named = !(src.starts_with('/') || src.starts_with('.'));
+    if named && !super::volume::is_valid_name(src) {
         return Err(invalid(
             "volume",
             s,
-            "the source must be a host path (absolute or starting with ./); named volumes are not supported",
+            "a volume name is letters, digits, '_', '.', '-' (starting with a letter or digit); a host path is absolute or starts with ./",
         ));
     }
     container_path("volume target", dst)?;
-    let mut read_only = false;
+    let (mut read_only, mut no_copy) = (false, false);
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         match opt {
             "ro" => read_only = true,
             "rw" => read_only = false,
+            "nocopy" if named => no_copy = true,
             _ => {
                 return Err(invalid(
                     "volume",
                     s,
-                    format!("unknown option {opt:?} (ro, rw)"),
+                    format!(
+                        "unknown option {opt:?} (ro, rw{})",
+                        if named { ", nocopy" } else { "" }
+                    ),
                 ));
             }
         }
     }
-    Ok(MountSpec::Bind {
+    if named {
+        return Ok(VolumeArg::Named {
+            name: src.to_string(),
+            target: dst.to_string(),
+            read_only,
+            no_copy,
+        });
+    }
+    Ok(VolumeArg::Host(MountSpec::Bind {
         source: cwd.join(src),
         target: dst.to_string(),
         read_only,
-    })
+    }))
 }
 
 /// Parses `--tmpfs DST[:size=64m,mode=1777]`.
@@ -630,21 +679,46 @@ mod tests {
         let cwd = Path::new("/work");
         assert_eq!(
             parse_volume("./data:/data:ro", cwd).unwrap(),
-            MountSpec::Bind {
+            VolumeArg::Host(MountSpec::Bind {
                 source: "/work/./data".into(),
                 target: "/data".into(),
                 read_only: true
-            }
+            })
         );
         assert_eq!(
             parse_volume("/host/dir:/cache", cwd).unwrap(),
-            MountSpec::Bind {
+            VolumeArg::Host(MountSpec::Bind {
                 source: "/host/dir".into(),
                 target: "/cache".into(),
                 read_only: false
+            })
+        );
+        assert_eq!(
+            parse_volume("pg-data.1:/var/lib/db:ro", cwd).unwrap(),
+            VolumeArg::Named {
+                name: "pg-data.1".into(),
+                target: "/var/lib/db".into(),
+                read_only: true,
+                no_copy: false
             }
         );
-        for bad in ["named:/data", "/a", "/a:rel", "/a:/b:bogus", "/a:/b:ro:x"] {
+        assert!(matches!(
+            parse_volume("v:/d:nocopy", cwd).unwrap(),
+            VolumeArg::Named { no_copy: true, .. }
+        ));
+        assert!(parse_volume("/host:/d:nocopy", cwd).is_err());
+        for bad in [
+            "/a",
+            "/a:rel",
+            "/a:/b:bogus",
+            "/a:/b:ro:x",
+            "named:rel",
+            "-x:/data",
+            "bad name:/data",
+            "a$b:/data",
+            "~/d:/data",
+            ":/data",
+        ] {
             assert!(parse_volume(bad, cwd).is_err(), "{bad}");
         }
     }

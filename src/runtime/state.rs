@@ -15,12 +15,13 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::cgroups::Cgroup;
 use super::helper;
 use super::idmap::IdMap;
+use super::spec::Spec;
 
 /// What can go wrong with container state.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,10 @@ pub enum StateError {
     BadName(String),
     #[error("container {0} is still running")]
     Running(String),
+    #[error(
+        "container {0} cannot be started again: it has no saved spec (only containers run without --rm by this rsafe have one)"
+    )]
+    NoSpec(String),
     #[error("remove {path} inside a user namespace: {detail}")]
     Userns { path: PathBuf, detail: String },
 }
@@ -84,6 +89,13 @@ pub struct State {
     pub owner: u32,
     pub idmap: IdMap,
     pub cgroup: Option<Cgroup>,
+    /// `/proc/sys/kernel/random/boot_id` when it last ran: its writable layer, written
+    /// without syncing, is only known intact within the same boot.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// The named volumes it mounts (a volume in use is not removed).
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 impl State {
@@ -99,6 +111,13 @@ impl State {
                 .pid
                 .is_some_and(|(pid, start)| process_start_time(pid) == Some(start))
     }
+}
+
+/// This boot's id: what tells a restart of rsafe from a restart of the host.
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// The start time of process `pid` (field 22 of `/proc/<pid>/stat`).
@@ -140,6 +159,11 @@ impl ContainerDir {
     pub fn lower(&self) -> PathBuf {
         self.path.join("lower")
     }
+    /// What the container runs, kept for `rsafe start`. Readable by its owner only: the
+    /// environment in it may hold secrets.
+    pub fn spec_file(&self) -> PathBuf {
+        self.path.join("spec.json")
+    }
 
     /// Creates a new container directory with a fresh id. `root_owner` (host uid, gid of the
     /// container's root) gets the writable layer, so the container's `/` is its root's.
@@ -176,20 +200,96 @@ impl ContainerDir {
         std::fs::rename(&tmp, &path).map_err(io_err(&path))
     }
 
+    /// Whether the writable layer has the marker overlayfs leaves when it mounts a layer
+    /// `volatile` (no syncing while the container runs): while it is there, overlayfs refuses
+    /// to mount the layer again.
+    pub fn has_volatile_marker(&self) -> bool {
+        // overlayfs leaves work/work at mode 000, which hides the marker from a rootless owner.
+        make_enterable(&self.work());
+        self.work()
+            .join("work/incompat/volatile")
+            .symlink_metadata()
+            .is_ok()
+    }
+
+    /// Makes the writable layer mountable again after a run, as overlayfs asks: its writes
+    /// flushed to disk, then the marker removed. Only right while the writes are still in
+    /// this boot's page cache (no host crash in between). Returns whether a marker was there.
+    pub fn settle_volatile_layer(&self) -> io::Result<bool> {
+        if !self.has_volatile_marker() {
+            return Ok(false);
+        }
+        let upper = std::fs::File::open(self.upper())?;
+        rustix::fs::syncfs(&upper)?;
+        remove_tree(&self.work().join("work/incompat/volatile"))?;
+        Ok(true)
+    }
+
+    /// Writes `spec.json` (mode 0600) atomically.
+    pub fn save_spec(&self, spec: &Spec) -> Result<()> {
+        let path = self.spec_file();
+        let tmp = self.path.join(".spec.json.tmp");
+        let json = serde_json::to_vec(spec).map_err(|source| StateError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        io::Write::write_all(&mut file, &json).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Reads `spec.json`; `name` says which container in errors.
+    pub fn load_spec(&self, name: &str) -> Result<Spec> {
+        let path = self.spec_file();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NoSpec(name.to_string()));
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Json { path, source })
+    }
+
+    /// Takes this container's start lock, held until the returned file is dropped: one
+    /// container, one running instance.
+    pub fn lock(&self, name: &str) -> Result<std::fs::File> {
+        let path = self.path.join(".lock");
+        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Running(name.to_string())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// Removes the whole directory; files the caller cannot remove itself (owned by the
     /// container's subordinate ids) are removed as the container's root, through `idmap`.
     pub fn remove(&self, idmap: &IdMap) -> Result<()> {
         // overlayfs leaves mode-000 directories in work/: open them up first rather than
         // after a failed removal of everything else.
         make_enterable(&self.work());
-        match remove_tree(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !idmap.is_single() => {
-                remove_as_container_root(&self.path, idmap)?;
-                remove_tree(&self.path).map_err(io_err(&self.path))
-            }
-            Err(e) => Err(io_err(&self.path)(e)),
+        remove_tree_as(&self.path, idmap)
+    }
+}
+
+/// Removes the directory tree at `path`, which a container wrote to: files the caller cannot
+/// remove itself (owned by the container's subordinate ids) are removed as the container's
+/// root, through `idmap`. Never follows a symlink.
+pub fn remove_tree_as(path: &Path, idmap: &IdMap) -> Result<()> {
+    match remove_tree(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !idmap.is_single() => {
+            remove_as_container_root(path, idmap)?;
+            remove_tree(path).map_err(io_err(path))
         }
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 
@@ -379,6 +479,8 @@ mod tests {
             owner: 1000,
             idmap: idmap(),
             cgroup: None,
+            boot_id: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -418,6 +520,74 @@ mod tests {
         a.remove(&idmap()).unwrap();
         assert!(!a.path.exists());
         assert_eq!(list(store.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_spec_is_kept_whole_and_private() {
+        use crate::runtime::policy::Policy;
+        use crate::runtime::spec::{
+            Confinement, Limits, MountSpec, NetworkMode, ProcessSpec, RootfsSpec,
+        };
+        let store = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        assert!(matches!(dir.load_spec("c"), Err(StateError::NoSpec(_))));
+        let policy = Policy::default_policy();
+        let spec = Spec {
+            rootfs: RootfsSpec {
+                lowers: vec!["/layers/a".into(), "/layers/b".into()],
+                read_only: false,
+            },
+            process: ProcessSpec {
+                args: vec!["sh".into(), "-c".into(), "echo $X".into()],
+                env: vec!["X=secret".into()],
+                cwd: "/srv".into(),
+                user: Some("app".into()),
+                terminal: false,
+                stdin: true,
+            },
+            hostname: None,
+            mounts: vec![
+                MountSpec::Volume {
+                    name: "data".into(),
+                    source: "/store/volumes/data/_data".into(),
+                    target: "/data".into(),
+                    read_only: true,
+                    populate: true,
+                },
+                MountSpec::Tmpfs {
+                    target: "/tmp".into(),
+                    size: Some(1 << 20),
+                    mode: None,
+                },
+            ],
+            network: NetworkMode::None,
+            limits: Limits {
+                memory: Some(64 << 20),
+                pids: None,
+                cpus: Some(0.5),
+            },
+            init: true,
+            masked_paths: policy.masked_paths.clone(),
+            readonly_paths: policy.readonly_paths.clone(),
+            confinement: Confinement::from_policy(&policy, true),
+        };
+        dir.save_spec(&spec).unwrap();
+        assert_eq!(dir.load_spec("c").unwrap(), spec);
+        let mode = std::fs::metadata(dir.spec_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the environment may hold secrets");
+    }
+
+    #[test]
+    fn a_start_lock_is_exclusive() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let held = dir.lock("c").unwrap();
+        assert!(matches!(dir.lock("c"), Err(StateError::Running(_))));
+        drop(held);
+        dir.lock("c").unwrap();
     }
 
     #[test]

@@ -244,3 +244,25 @@ pub fn rootfs_with_passwd_from_environ(caller: Caller) -> PathBuf {
         std::os::unix::fs::symlink("/proc/self/environ", dest.join("etc/passwd")).unwrap();
     })
 }
+
+/// A copy of `caller`'s rootfs (same owners) whose `/data` holds a file, a directory and
+/// symlinks leading out of the root: what a new named volume at `/data` starts as a copy of.
+pub fn rootfs_with_data_dir(caller: Caller) -> PathBuf {
+    let base = caller.rootfs();
+    let name = format!("{}-data-dir", base.file_name().unwrap().to_string_lossy());
+    fixture(&name, |dest| {
+        sh(Command::new("cp").arg("-a").arg(&base).arg(dest));
+        let data = dest.join("data");
+        fs::create_dir_all(data.join("sub")).unwrap();
+        fs::write(data.join("from-image"), "image\n").unwrap();
+        fs::write(data.join("sub/nested"), "nested\n").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", data.join("abs-link")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../etc", data.join("rel-link")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(dest).unwrap();
+        sh(Command::new("chown")
+            .arg("-hR")
+            .arg(format!("{}:{}", meta.uid(), meta.gid()))
+            .arg(&data));
+    })
+}

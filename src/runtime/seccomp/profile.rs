@@ -20,14 +20,14 @@ const BUILTIN_DEFAULT: &str = include_str!("../../../policies/seccomp/default.js
 pub const BUILTIN_PROFILES: &[&str] = &["default"];
 
 /// A seccomp profile: either "unconfined" (no filter at all) or a validated Docker-format profile.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeccompProfile {
     origin: String,
     rules: Option<Profile>,
 }
 
 /// A validated Docker-format profile.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// What happens to a syscall no rule matches.
     pub default_action: Action,
@@ -41,7 +41,7 @@ pub struct Profile {
 }
 
 /// One entry of `syscalls[]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     pub names: Vec<String>,
     pub action: Action,
@@ -55,7 +55,7 @@ pub struct Rule {
 }
 
 /// `includes` / `excludes` of a rule.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Condition {
     /// Capability names as Docker writes them (`CAP_SYS_ADMIN`).
     pub caps: Vec<String>,
@@ -78,7 +78,7 @@ pub enum Action {
 }
 
 /// An argument comparison: `args[index] op value` (or `args[index] & value == value_two`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArgCmp {
     pub index: u8,
     pub op: CmpOp,
@@ -87,7 +87,7 @@ pub struct ArgCmp {
 }
 
 /// `SCMP_CMP_*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CmpOp {
     Ne,
     Lt,
@@ -99,7 +99,7 @@ pub enum CmpOp {
 }
 
 /// `SECCOMP_FILTER_FLAG_*` a profile may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FilterFlag {
     Tsync,
     Log,
@@ -107,7 +107,9 @@ pub enum FilterFlag {
 }
 
 /// A kernel release as `major.minor.patch`, compared numerically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct KernelVersion(pub u32, pub u32, pub u32);
 
 impl SeccompProfile {

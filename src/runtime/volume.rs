@@ -1,0 +1,541 @@
+//! Named volumes, as Docker has them: `-v NAME:/dst` mounts `<store>/volumes/NAME/_data`, a
+//! directory that outlives the containers using it.
+//!
+//! ```text
+//! volumes/<name>/volume.json   when it was made
+//!                _data/        the data, owned by the container's root (its host uid and gid)
+//! ```
+//!
+//! A volume is created on first use, owned by the host ids container root is for this caller
+//! (the caller itself when rootless; the first id of root's unprivileged range when root), so
+//! every container of the same caller can write to it. A new volume starts with a copy of what
+//! the image has at the mount point ([`populate`], done inside the container, through its root).
+//! Files the container gave to its other ids belong, rootless, to subordinate host ids; like a
+//! container's writable layer they are removed as the container's root (see [`super::state`]).
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, Timestamps};
+
+use super::idmap::IdMap;
+use super::state;
+
+/// What can go wrong with a volume.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: not valid volume metadata: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "volume name {0:?}: use letters, digits, '_', '.', '-' (starting with a letter or digit, at most 128)"
+    )]
+    BadName(String),
+    #[error("no volume {0:?}")]
+    NotFound(String),
+    #[error("volume {name} is in use by container {container} ({status})")]
+    InUse {
+        name: String,
+        container: String,
+        status: &'static str,
+    },
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("copy the image's {target} into the new volume: {path}: {source}")]
+    Populate {
+        target: String,
+        path: String,
+        source: io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {
+    move |source| VolumeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+type Result<T, E = VolumeError> = std::result::Result<T, E>;
+
+/// Whether `name` is a volume name: what `-v` tells apart from a host path (no `/`, not
+/// starting with `.`), restricted to characters that are safe as one directory name.
+pub fn is_valid_name(name: &str) -> bool {
+    name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(VolumeError::BadName(name.to_string()))
+    }
+}
+
+/// `volume.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Meta {
+    /// Seconds since the epoch.
+    created: u64,
+}
+
+/// One named volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    /// `<store>/volumes/<name>`.
+    pub dir: PathBuf,
+    /// Seconds since the epoch.
+    pub created: u64,
+}
+
+impl Volume {
+    /// The directory mounted into containers.
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("_data")
+    }
+
+    /// Whether the volume holds nothing: a container creating it then gets a copy of the
+    /// image's files at the mount point, as with Docker.
+    pub fn is_empty(&self) -> Result<bool> {
+        let data = self.data();
+        let mut entries = std::fs::read_dir(&data).map_err(io_err(&data))?;
+        Ok(entries.next().is_none())
+    }
+}
+
+/// The volumes of one store.
+#[derive(Debug, Clone)]
+pub struct Volumes {
+    dir: PathBuf,
+}
+
+impl Volumes {
+    /// The volumes of the store at `store_root`.
+    pub fn of_store(store_root: &Path) -> Volumes {
+        Volumes {
+            dir: store_root.join("volumes"),
+        }
+    }
+
+    /// The volume `name`, created (its `_data` owned by `owner`, the host uid and gid of the
+    /// container's root) when missing. The flag says whether it was created now.
+    pub fn ensure(&self, name: &str, owner: (u32, u32)) -> Result<(Volume, bool)> {
+        check_name(name)?;
+        if let Ok(v) = self.get(name) {
+            return Ok((v, false));
+        }
+        mkdir(&self.dir, true)?;
+        // Made under a temporary name and renamed into place, so a half-made volume is never
+        // seen and two runs creating the same volume at once agree on one.
+        let tmp = tempfile::Builder::new()
+            .prefix(".new-")
+            .tempdir_in(&self.dir)
+            .map_err(io_err(&self.dir))?;
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let meta_path = tmp.path().join("volume.json");
+        let json =
+            serde_json::to_vec_pretty(&Meta { created }).map_err(|source| VolumeError::Json {
+                path: meta_path.clone(),
+                source,
+            })?;
+        std::fs::write(&meta_path, json).map_err(io_err(&meta_path))?;
+        let data = tmp.path().join("_data");
+        mkdir(&data, false)?;
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&data, Some(owner.0), Some(owner.1)).map_err(io_err(&data))?;
+        }
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711))
+            .map_err(io_err(tmp.path()))?;
+        let dest = self.dir.join(name);
+        let tmp = tmp.keep();
+        match std::fs::rename(&tmp, &dest) {
+            Ok(()) => Ok((self.get(name)?, true)),
+            // Someone else made it in the meantime: theirs it is.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                Ok((self.get(name)?, false))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                Err(io_err(&dest)(e))
+            }
+        }
+    }
+
+    /// The volume `name`.
+    pub fn get(&self, name: &str) -> Result<Volume> {
+        check_name(name)?;
+        let dir = self.dir.join(name);
+        let meta_path = dir.join("volume.json");
+        let bytes = match std::fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(VolumeError::NotFound(name.to_string()));
+            }
+            Err(e) => return Err(io_err(&meta_path)(e)),
+        };
+        let meta: Meta = serde_json::from_slice(&bytes).map_err(|source| VolumeError::Json {
+            path: meta_path,
+            source,
+        })?;
+        Ok(Volume {
+            name: name.to_string(),
+            dir,
+            created: meta.created,
+        })
+    }
+
+    /// Every volume, by name.
+    pub fn list(&self) -> Result<Vec<Volume>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_valid_name(&name) {
+                out.push(self.get(&name)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The containers of the store that mount volume `name`, with their state.
+    pub fn users(&self, store_root: &Path, name: &str) -> Result<Vec<state::State>> {
+        Ok(state::list(store_root)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| s.volumes.iter().any(|v| v == name))
+            .collect())
+    }
+
+    /// Removes volume `name` and its data, unless a container of the store mounts it (a
+    /// stopped one would mount it again at `rsafe start`). Files of the container's other
+    /// ids are removed as its root, through `idmap`.
+    pub fn remove(&self, store_root: &Path, name: &str, idmap: &IdMap) -> Result<()> {
+        let volume = self.get(name)?;
+        if let Some(user) = self.users(store_root, name)?.first() {
+            return Err(VolumeError::InUse {
+                name: name.to_string(),
+                container: user.name.clone().unwrap_or_else(|| user.short_id().into()),
+                status: if user.is_alive() {
+                    "running"
+                } else {
+                    "stopped: rsafe rm it first"
+                },
+            });
+        }
+        // Out of sight first, so a run starting now makes a new volume instead of using a
+        // half-removed one.
+        let doomed = self.dir.join(format!(".rm-{name}"));
+        // Left by an earlier removal that failed half-way.
+        state::remove_tree_as(&doomed, idmap)?;
+        std::fs::rename(&volume.dir, &doomed).map_err(io_err(&volume.dir))?;
+        Ok(state::remove_tree_as(&doomed, idmap)?)
+    }
+}
+
+fn mkdir(path: &Path, exist_ok: bool) -> Result<()> {
+    match std::fs::DirBuilder::new().mode(0o755).create(path) {
+        Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(io_err(path)),
+        Err(e) if exist_ok && e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Directory levels [`populate`] copies before giving up: far more than any real image has.
+const MAX_DEPTH: u32 = 256;
+
+/// Copies the contents of directory `from` (the image's directory at the mount point,
+/// resolved inside the container's root) into `to` (the new volume): directories, regular
+/// files and symlinks, with their owners, modes and times; device nodes, fifos and sockets are
+/// left out (a user namespace cannot make device nodes, and Docker's copy skips sockets too).
+/// Nothing is followed: every entry is opened by its name in its parent directory with
+/// `O_NOFOLLOW`, so a symlink in the image is copied as a symlink, never read through.
+/// `target` names the mount point in errors.
+pub fn populate(from: &OwnedFd, to: &OwnedFd, target: &str) -> Result<()> {
+    let read_dir = |fd: &OwnedFd| {
+        rustix::fs::openat(
+            fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let fail = |path: &str, e: io::Error| VolumeError::Populate {
+        target: target.to_string(),
+        path: path.to_string(),
+        source: e,
+    };
+    let from = read_dir(from).map_err(|e| fail(target, e.into()))?;
+    let to = read_dir(to).map_err(|e| fail("the volume", e.into()))?;
+    copy_dir_contents(&from, &to, target, 0).map_err(|(path, e)| fail(&path, e))?;
+    // The volume's own directory takes the owner and mode of the image's (a database image's
+    // data directory belongs to its database user), as with Docker.
+    let stat = rustix::fs::fstat(&from).map_err(|e| fail(target, e.into()))?;
+    let set = || -> rustix::io::Result<()> {
+        keep_unmapped(rustix::fs::fchown(
+            &to,
+            Some(rustix::fs::Uid::from_raw(stat.st_uid)),
+            Some(rustix::fs::Gid::from_raw(stat.st_gid)),
+        ))?;
+        rustix::fs::fchmod(&to, Mode::from_raw_mode(stat.st_mode & 0o7777))
+    };
+    set().map_err(|e| fail(target, e.into()))
+}
+
+type CopyResult = std::result::Result<(), (String, io::Error)>;
+
+fn copy_dir_contents(from: &OwnedFd, to: &OwnedFd, path: &str, depth: u32) -> CopyResult {
+    let at = |name: &str| format!("{}/{name}", path.trim_end_matches('/'));
+    if depth > MAX_DEPTH {
+        return Err((path.to_string(), io::Error::from_raw_os_error(libc::ELOOP)));
+    }
+    let dup = from.try_clone().map_err(|e| (path.to_string(), e))?;
+    let mut dir = rustix::fs::Dir::new(dup).map_err(|e| (path.to_string(), e.into()))?;
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(|e| (path.to_string(), e.into()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        let here = at(&name);
+        let err = |e: rustix::io::Errno| (here.clone(), io::Error::from(e));
+        let stat = rustix::fs::statat(from, &name, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
+        let mode = Mode::from_raw_mode(stat.st_mode & 0o7777);
+        let times = Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: stat.st_atime,
+                tv_nsec: stat.st_atime_nsec as _,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: stat.st_mtime,
+                tv_nsec: stat.st_mtime_nsec as _,
+            },
+        };
+        let owner = (
+            Some(rustix::fs::Uid::from_raw(stat.st_uid)),
+            Some(rustix::fs::Gid::from_raw(stat.st_gid)),
+        );
+        match kind {
+            rustix::fs::FileType::Directory => {
+                rustix::fs::mkdirat(to, &name, Mode::from_raw_mode(0o700)).map_err(err)?;
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let src = rustix::fs::openat(from, &name, flags, Mode::empty()).map_err(err)?;
+                let dst = rustix::fs::openat(to, &name, flags, Mode::empty()).map_err(err)?;
+                copy_dir_contents(&src, &dst, &here, depth + 1)?;
+                keep_unmapped(rustix::fs::fchown(&dst, owner.0, owner.1)).map_err(err)?;
+                rustix::fs::fchmod(&dst, mode).map_err(err)?;
+                rustix::fs::utimensat(&dst, "", &times, AtFlags::EMPTY_PATH).map_err(err)?;
+            }
+            rustix::fs::FileType::RegularFile => {
+                let src = rustix::fs::openat(
+                    from,
+                    &name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(err)?;
+                let dst = rustix::fs::openat(
+                    to,
+                    &name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(err)?;
+                let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
+                io::copy(&mut src, &mut dst).map_err(|e| (here.clone(), e))?;
+                // Owner before mode: a chown clears set-uid and set-gid bits.
+                keep_unmapped(rustix::fs::fchown(&dst, owner.0, owner.1)).map_err(err)?;
+                rustix::fs::fchmod(&dst, mode).map_err(err)?;
+                rustix::fs::futimens(&dst, &times).map_err(err)?;
+            }
+            rustix::fs::FileType::Symlink => {
+                let target = rustix::fs::readlinkat(from, &name, Vec::new()).map_err(err)?;
+                rustix::fs::symlinkat(&target, to, &name).map_err(err)?;
+                keep_unmapped(rustix::fs::chownat(
+                    to,
+                    &name,
+                    owner.0,
+                    owner.1,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                ))
+                .map_err(err)?;
+                rustix::fs::utimensat(to, &name, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A chown to an id the container does not map (a file that shows as `nobody`) fails with
+/// EINVAL: the copy then stays the container root's, as the file could not be given away.
+fn keep_unmapped(result: rustix::io::Result<()>) -> rustix::io::Result<()> {
+    match result {
+        Err(rustix::io::Errno::INVAL) => Ok(()),
+        other => other,
+    }
+}
+
+/// The host uid and gid of the container's root for this caller: who owns a new volume.
+pub fn root_owner(idmap: &IdMap) -> (u32, u32) {
+    (
+        idmap
+            .host_uid(0)
+            .unwrap_or_else(|| nix::unistd::getuid().as_raw()),
+        idmap
+            .host_gid(0)
+            .unwrap_or_else(|| nix::unistd::getgid().as_raw()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::idmap::{IdRange, MapWriter};
+    use std::os::unix::fs::MetadataExt;
+
+    fn me() -> IdMap {
+        let one = |id| IdRange {
+            container: 0,
+            host: id,
+            size: 1,
+        };
+        IdMap {
+            uids: vec![one(nix::unistd::getuid().as_raw())],
+            gids: vec![one(nix::unistd::getgid().as_raw())],
+            writer: MapWriter::Direct,
+            setgroups: false,
+        }
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["data", "pg-data.1", "A_b", "9"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".data",
+            "-x",
+            "a/b",
+            "a b",
+            "..",
+            "a:b",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ensure_list_get_remove() {
+        let store = tempfile::tempdir().unwrap();
+        let volumes = Volumes::of_store(store.path());
+        assert!(volumes.list().unwrap().is_empty());
+        let owner = root_owner(&me());
+        let (v, created) = volumes.ensure("data", owner).unwrap();
+        assert!(created && v.data().is_dir() && v.is_empty().unwrap());
+        std::fs::write(v.data().join("f"), "x").unwrap();
+        let (again, created) = volumes.ensure("data", owner).unwrap();
+        assert!(!created);
+        assert_eq!(again, v);
+        assert!(!again.is_empty().unwrap());
+        volumes.ensure("other", owner).unwrap();
+        let names: Vec<String> = volumes
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(names, ["data", "other"]);
+        assert!(matches!(volumes.get("nope"), Err(VolumeError::NotFound(_))));
+        assert!(matches!(
+            volumes.ensure("../x", owner),
+            Err(VolumeError::BadName(_))
+        ));
+        volumes.remove(store.path(), "data", &me()).unwrap();
+        assert!(!v.dir.exists());
+        assert!(matches!(
+            volumes.remove(store.path(), "data", &me()),
+            Err(VolumeError::NotFound(_))
+        ));
+        assert_eq!(volumes.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn populate_copies_without_following_anything() {
+        let top = tempfile::tempdir().unwrap();
+        let (src, dst) = (top.path().join("src"), top.path().join("dst"));
+        std::fs::create_dir_all(src.join("sub/deeper")).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        std::fs::write(src.join("file"), "content").unwrap();
+        std::fs::write(src.join("sub/deeper/f"), "deep").unwrap();
+        std::fs::set_permissions(src.join("file"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::set_permissions(src.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o701)).unwrap();
+        // Links leading out of the image are copied as links, never read through.
+        std::os::unix::fs::symlink("/etc/shadow", src.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../outside", src.join("sub/rel")).unwrap();
+        nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let open = |p: &Path| {
+            rustix::fs::open(p, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        };
+        populate(&open(&src), &open(&dst), "/data").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dst.join("file")).unwrap(),
+            "content"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dst.join("sub/deeper/f")).unwrap(),
+            "deep"
+        );
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&dst.join("file")), 0o640);
+        assert_eq!(mode(&dst.join("sub")), 0o750);
+        assert_eq!(mode(&dst), 0o701, "the volume takes the mount point's mode");
+        assert_eq!(
+            std::fs::read_link(dst.join("abs")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        assert_eq!(
+            std::fs::read_link(dst.join("sub/rel")).unwrap(),
+            Path::new("../../../outside")
+        );
+        assert!(!dst.join("fifo").exists(), "special files are left out");
+        let mtime = |p: &Path| std::fs::symlink_metadata(p).unwrap().mtime();
+        assert_eq!(mtime(&dst.join("file")), mtime(&src.join("file")));
+        // A copy into a volume that already has the name fails rather than overwrite it.
+        assert!(matches!(
+            populate(&open(&src), &open(&dst), "/data"),
+            Err(VolumeError::Populate { .. })
+        ));
+    }
+}
