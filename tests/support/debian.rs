@@ -206,3 +206,97 @@ fn build(work: &Path) -> Result<(), String> {
     try_sh(Command::new("umoci").args(["gc", "--layout"]).arg(&layout))?;
     fs::remove_file(&tar).map_err(|e| format!("{}: {e}", tar.display()))
 }
+
+/// A synthetic AWS access key id planted in [`debian_leaky_layout`] (not AWS's documented
+/// example, which the rules allow).
+pub const LEAKED_KEY_ID: &str = "AKIAZ7RSAFEDEB3NQ5VW";
+/// The synthetic secret access key beside it.
+pub const LEAKED_SECRET: &str = "Wn4tRsAfEdEb9kX2vL7pQ3mZ8cB5yH1jF6gD0sKa";
+/// The planted file.
+pub const LEAKED_PATH: &str = "/root/.aws/credentials";
+/// History of the layer that adds it, and of the one that deletes it.
+pub const LEAK_CREATED_BY: &str = "COPY credentials /root/.aws/credentials";
+pub const UNLEAK_CREATED_BY: &str = "RUN rm /root/.aws/credentials";
+
+/// The mistake the auditor exists for, on a real base: tag `leaky` is the Debian minbase layer,
+/// then a layer adding `/root/.aws/credentials` with an access key, then a layer deleting it
+/// again with a whiteout (`root/.aws/.wh.credentials`). The final filesystem has no secret; the
+/// image still ships it in layer 2. Both layers are written by code and added with
+/// `umoci raw add-layer`. Built per test run under the fixture dir, on a copy of the cached
+/// base.
+pub fn debian_leaky_layout() -> Option<PathBuf> {
+    static ONCE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let base = debian_minbase_layout()?;
+        // Keyed by the base image too: a rebuilt base makes a new leaky image.
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(base.join("index.json")).unwrap()).unwrap();
+        let digest = index["manifests"][0]["digest"].as_str().unwrap();
+        let key = &digest.trim_start_matches("sha256:")[..12];
+        Some(super::fixture(&format!("{RECIPE}-leaky-{key}"), |l| {
+            sh(Command::new("cp").arg("-a").arg(&base).arg(l));
+            let work = tempfile::tempdir().unwrap();
+            let add = work.path().join("add.tar");
+            let credentials = format!(
+                "[default]\naws_access_key_id = {LEAKED_KEY_ID}\naws_secret_access_key = {LEAKED_SECRET}\n"
+            );
+            write_layer(
+                &add,
+                &[
+                    ("root/.aws/", None, 0o700),
+                    ("root/.aws/credentials", Some(credentials.as_bytes()), 0o600),
+                ],
+            );
+            let delete = work.path().join("delete.tar");
+            write_layer(
+                &delete,
+                &[
+                    ("root/.aws/", None, 0o700),
+                    ("root/.aws/.wh.credentials", Some(&b""[..]), 0o600),
+                ],
+            );
+            let image = |t: &str| format!("{}:{t}", l.display());
+            sh(Command::new("umoci")
+                .args(["raw", "add-layer", "--image", &image(TAG), "--tag", "leaky"])
+                .args(["--history.created", CREATED])
+                .args(["--history.created_by", LEAK_CREATED_BY])
+                .arg(&add));
+            sh(Command::new("umoci")
+                .args(["raw", "add-layer", "--image", &image("leaky")])
+                .args(["--history.created", CREATED])
+                .args(["--history.created_by", UNLEAK_CREATED_BY])
+                .arg(&delete));
+            sh(Command::new("umoci").args(["gc", "--layout"]).arg(l));
+        }))
+    })
+    .clone()
+}
+
+/// Writes an uncompressed layer tar of `(path, contents, mode)` entries: a directory when
+/// `contents` is None (paths ending in `/`), else a regular file. Owned by root, fixed times.
+fn write_layer(dest: &Path, entries: &[(&str, Option<&[u8]>, u32)]) {
+    let mut tar = tar::Builder::new(File::create(dest).unwrap());
+    for (path, contents, mode) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(path).unwrap();
+        header.set_mode(*mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(SOURCE_DATE_EPOCH.parse().unwrap());
+        match contents {
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_cksum();
+                tar.append(&header, std::io::empty()).unwrap();
+            }
+            Some(data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+                tar.append(&header, *data).unwrap();
+            }
+        }
+    }
+    tar.finish().unwrap();
+}
