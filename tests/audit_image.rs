@@ -801,3 +801,140 @@ fn rules_lists_every_rule_a_finding_can_have() {
         }
     }
 }
+
+/// The clean Debian minbase image: nothing high or critical, and exactly the lower findings
+/// a stock Debian base is known to have, each justified here. A new rule id or a new path is
+/// a new false positive (or a real change of the base) and fails the test.
+#[test]
+fn the_clean_debian_minbase_image_has_no_high_finding_and_only_known_low_ones() {
+    let Some(image) = support::debian::debian_minbase_image() else {
+        return;
+    };
+    let (r, code) = audit_json(&image, &["--fail-on", "high"]);
+    assert_eq!(code, 0, "{:#?}", r.findings);
+    assert_eq!(r.summary.critical + r.summary.high, 0, "{:#?}", r.findings);
+    let expected_rules = BTreeSet::from([
+        // medium: the image has no USER, as every distribution base image: whoever builds on
+        // it should set one. True for this image, and what the rule is for.
+        "image.user-root",
+        // low: the setuid/setgid tools Debian ships in minbase (shadow's passwd family,
+        // util-linux's mount/umount and su, PAM's unix_chkpwd). Expected in a distribution
+        // image, inert under no_new_privs, reported at low so that a scan shows them.
+        "fs.setuid-standard",
+    ]);
+    assert_eq!(rules(&r), expected_rules, "{:#?}", r.findings);
+    let user = config_findings(&r, "User");
+    assert_eq!(user.len(), 1);
+    assert_eq!(user[0].severity, rsafe::audit::Severity::Medium);
+    let mut setuid: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "fs.setuid-standard")
+        .map(|f| {
+            assert_eq!(f.severity, rsafe::audit::Severity::Low, "{f:#?}");
+            match &f.location {
+                rsafe::audit::Location::ImageFile { path, .. } => path.as_str(),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    setuid.sort_unstable();
+    assert_eq!(
+        setuid,
+        [
+            "/usr/bin/chage",        // shadow: setgid shadow, reads password ageing
+            "/usr/bin/chfn",         // shadow (passwd package)
+            "/usr/bin/chsh",         // shadow (passwd package)
+            "/usr/bin/expiry",       // shadow: setgid shadow
+            "/usr/bin/gpasswd",      // shadow (passwd package)
+            "/usr/bin/mount",        // util-linux (mount package)
+            "/usr/bin/newgrp",       // shadow (login package)
+            "/usr/bin/passwd",       // shadow (passwd package)
+            "/usr/bin/su",           // util-linux
+            "/usr/bin/umount",       // util-linux (mount package)
+            "/usr/sbin/unix_chkpwd", // libpam-modules-bin: setgid shadow
+        ]
+    );
+    let stats = r.stats.expect("image audits report what they read");
+    assert_eq!(stats.layers, 1);
+    assert!(stats.entries > 5000, "a distribution: {stats:?}");
+}
+
+/// The Debian base with AWS credentials added in layer 2 and deleted by a whiteout in layer 3:
+/// reported in layer 2 as deleted later but still present, and never printed in full.
+#[test]
+fn a_secret_deleted_on_top_of_debian_is_reported_in_its_layer_and_redacted() {
+    use support::debian::{
+        LEAK_CREATED_BY, LEAKED_KEY_ID, LEAKED_PATH, LEAKED_SECRET, debian_leaky_layout,
+    };
+    let Some(layout) = debian_leaky_layout() else {
+        return;
+    };
+    let image = format!("{}:leaky", layout.display());
+    let (code, json, json_stderr) = audit(&image, &["--format", "json", "--fail-on", "high"]);
+    let value: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    check_schema(&value);
+    let r: JsonReport = serde_json::from_value(value).unwrap();
+    assert_eq!(code, 1, "a leaked key fails the gate: {:#?}", r.findings);
+    let found = file_findings(&r, LEAKED_PATH);
+    // The whole file is one finding (secret.file.aws-credentials, critical), its line that
+    // of the secret key.
+    assert!(
+        found.iter().any(|(f, _)| f.rule.starts_with("secret.")
+            && f.severity == rsafe::audit::Severity::Critical),
+        "{:#?}",
+        r.findings
+    );
+    for (f, layer) in &found {
+        assert_eq!(layer.index, 1, "added by layer 2: {f:#?}");
+        assert_eq!(layer.removed_in, Some(2), "deleted by layer 3: {f:#?}");
+        assert_eq!(layer.created_by.as_deref(), Some(LEAK_CREATED_BY));
+        assert!(
+            f.location
+                .to_string()
+                .contains("(deleted in layer 3, still present in layer 2)"),
+            "{}",
+            f.location
+        );
+        assert!(f.rule.starts_with("secret."), "{f:#?}");
+        let excerpt = &f.evidence.as_ref().expect("evidence").excerpt;
+        assert!(excerpt.contains("[redacted"), "{excerpt}");
+    }
+    // Only the credentials are new: the base's findings stay what they were.
+    let others: BTreeSet<&str> = r
+        .findings
+        .iter()
+        .filter(|f| !matches!(&f.location, rsafe::audit::Location::ImageFile { path, .. } if path == LEAKED_PATH))
+        .map(|f| f.rule.as_str())
+        .collect();
+    assert_eq!(
+        others,
+        BTreeSet::from(["fs.setuid-standard", "image.user-root"]),
+        "{:#?}",
+        r.findings
+    );
+    // Not in JSON, not in the table, not on stderr: no 8 characters of either value past the
+    // shown prefix.
+    let (code, table, table_stderr) = audit(&image, &[]);
+    assert_eq!(code, 0, "{table_stderr}");
+    for (format, stdout, stderr) in [
+        ("json", &json, &json_stderr),
+        ("table", &table, &table_stderr),
+    ] {
+        for secret in [LEAKED_KEY_ID, LEAKED_SECRET] {
+            for window in secret.as_bytes()[4..].windows(8) {
+                let w = std::str::from_utf8(window).unwrap();
+                assert!(
+                    !stdout.contains(w) && !stderr.contains(w),
+                    "{format} output shows part of the planted secret ({w})"
+                );
+            }
+        }
+    }
+    assert!(
+        table.contains(&format!(
+            "layer 2 {LEAKED_PATH}:3 (deleted in layer 3, still present in layer 2)"
+        )),
+        "{table}"
+    );
+}

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 pub mod confine;
 pub mod containers;
+pub mod debian;
 pub mod registry;
 
 /// Fixed build time: image digests are the same on every run.
