@@ -543,12 +543,32 @@ impl Store {
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_TMP));
-            if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if stale && kind.is_file() {
                 fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+            } else if stale && kind.is_dir() && untouched_since(&entry.path(), now - STALE_TMP) {
+                // The scratch store of an audit that was killed (`audit-*`).
+                fs::remove_dir_all(entry.path()).map_err(io_err(&entry.path()))?;
             }
         }
         Ok(())
     }
+}
+
+/// Whether nothing in the tree at `dir` was modified after `since`: a directory in `tmp/` whose
+/// own time is old may still be in use by a long-running writer deeper down.
+fn untouched_since(dir: &Path, since: std::time::SystemTime) -> bool {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .all(|e| {
+            e.ok()
+                .and_then(|e| e.metadata().ok())
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t <= since)
+        })
 }
 
 /// What [`Store::reachable`] found.
@@ -628,6 +648,33 @@ mod tests {
             .size(bytes.len() as u64)
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn gc_removes_scratch_dirs_of_killed_audits_but_not_busy_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let old = std::time::SystemTime::now() - 2 * STALE_TMP;
+        let age = |p: &Path| {
+            File::open(p).unwrap().set_modified(old).unwrap();
+        };
+        for name in ["audit-killed", "audit-busy"] {
+            let blobs = store.tmp_dir().join(name).join("blobs");
+            fs::create_dir_all(&blobs).unwrap();
+            fs::write(blobs.join("part"), b"x").unwrap();
+        }
+        // Killed: nothing in it moved for two hours. Busy: its top directory is old, but a
+        // writer deeper down touched a file just now.
+        let killed = store.tmp_dir().join("audit-killed");
+        age(&killed.join("blobs/part"));
+        age(&killed.join("blobs"));
+        age(&killed);
+        let busy = store.tmp_dir().join("audit-busy");
+        age(&busy.join("blobs"));
+        age(&busy);
+        store.gc().unwrap();
+        assert!(!killed.exists());
+        assert!(busy.join("blobs/part").exists());
     }
 
     #[test]
