@@ -13,6 +13,10 @@
 #
 # Prints MB/s = uncompressed layer bytes (as rsafe reports them) / mean wall time (hyperfine).
 # SKIP_PEER=1 leaves detect-secrets out (it takes minutes).
+#
+# Results (2 shared vCPUs, load average ~5-6 from other builds; details in the README):
+#   rsafe audit 0.72-0.75 s wall, 0.72 s CPU, 301-312 MB/s, peak RSS 50 MB (before the reader
+#   thread: 0.86 s wall, 0.76 s CPU, 261 MB/s, 64 MB); gzip -dc alone 1.3 s wall, 1.17 s CPU.
 # Needs: umoci, mmdebstrap (root, Debian mirror), hyperfine, jq, python3 -m venv for the peer.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
