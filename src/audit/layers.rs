@@ -30,6 +30,8 @@ use super::{
     SecretDetector, Severity,
 };
 use crate::image::config::{Image, LayerInfo};
+use crate::image::layer::LayerError;
+use crate::image::prefetch::Prefetch;
 use crate::image::{Digest, Store};
 
 /// A tar member whose name leaves the root.
@@ -182,10 +184,13 @@ pub fn scan_layers(
     options: &AuditOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<LayerScan>, AuditError> {
+    // One budget for all layers: they stream at the same time, and what bounds the memory is
+    // the sum of what every layer has waiting.
+    let inflight = AtomicU64::new(0);
     img.layers()
         .par_iter()
         .map(|layer| {
-            let scan = scan_layer(store, img, layer, detector, options, progress)?;
+            let scan = scan_layer(store, img, layer, detector, options, &inflight, progress)?;
             progress.layer_done(layer.index);
             Ok(scan)
         })
@@ -325,9 +330,18 @@ fn scan_layer(
     layer: &LayerInfo,
     detector: &dyn SecretDetector,
     options: &AuditOptions,
+    inflight: &AtomicU64,
     progress: &dyn Progress,
 ) -> Result<LayerScan, AuditError> {
     let stream = img.open_layer(store, layer, options.max_layer_expanded)?;
+    // Inflating and hashing run on their own thread: a single big layer then keeps both cores
+    // busy (one inflates, the other parses the tar and scans).
+    let stream = Prefetch::spawn(stream, layer.digest.clone()).map_err(|source| {
+        AuditError::Layer(LayerError::Io {
+            digest: layer.digest.clone(),
+            source,
+        })
+    })?;
     let mut archive = tar::Archive::new(Counted {
         inner: stream,
         progress,
@@ -351,12 +365,10 @@ fn scan_layer(
         source,
     };
     let found: Mutex<Vec<ContentFinding>> = Mutex::new(Vec::new());
-    let inflight = AtomicU64::new(0);
     let scan_ref = &mut scan;
     rayon::scope(|pool| -> Result<(), AuditError> {
         let scan = scan_ref;
         let found = &found;
-        let inflight = &inflight;
         for entry in archive.entries().map_err(tar_err)? {
             let mut entry = entry.map_err(tar_err)?;
             let member = read_member(&mut entry).map_err(tar_err)?;
@@ -488,8 +500,8 @@ fn scan_layer(
     scan.secrets = found.into_inner().unwrap_or_else(|e| e.into_inner());
     let counted = archive.into_inner();
     counted.progress.bytes(counted.pending);
-    scan.stats.expanded = counted.inner.expanded();
-    counted.inner.finish()?;
+    let (_, expanded) = counted.inner.finish()?;
+    scan.stats.expanded = expanded;
     Ok(scan)
 }
 

@@ -160,8 +160,9 @@ pub struct AuditOptions {
     pub max_file_size: u64,
     /// Cap on one layer's expanded size (decompression bombs).
     pub max_layer_expanded: u64,
-    /// Bytes of file content allowed in flight between the tar reader and the scanning threads
-    /// of one layer; past it the reader scans the file itself (back-pressure without blocking).
+    /// Bytes of file content allowed in flight between the tar readers and the scanning
+    /// threads, all layers together; past it a reader scans the file itself (back-pressure
+    /// without blocking). It bounds the audit's memory.
     pub inflight_budget: u64,
 }
 
@@ -170,7 +171,7 @@ impl Default for AuditOptions {
         AuditOptions {
             max_file_size: 32 << 20,
             max_layer_expanded: DEFAULT_MAX_EXPANDED,
-            inflight_budget: 64 << 20,
+            inflight_budget: 16 << 20,
         }
     }
 }

@@ -134,6 +134,36 @@ pub enum VerifyError {
     },
 }
 
+/// An incremental sha256, for bytes that arrive in pieces (a layer's decompressed bytes hashed
+/// on another thread than the one that decompresses them).
+pub struct Hasher {
+    inner: Sha256,
+}
+
+impl Hasher {
+    pub fn new() -> Self {
+        Hasher {
+            inner: Sha256::new(),
+        }
+    }
+
+    /// Hashes the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.inner.update(bytes);
+    }
+
+    /// The digest of everything given.
+    pub fn finish(self) -> Digest {
+        Digest::from_hasher(self.inner)
+    }
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A reader that hashes what passes through it, so a blob is verified while it streams
 /// (into the store, or through the unpacker) without a second read.
 pub struct HashingReader<R> {

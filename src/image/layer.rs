@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 
-use super::digest::{Digest, FinishError, HashingReader, VerifyError};
+use super::digest::{Digest, FinishError, Hasher, HashingReader, VerifyError};
 use super::media::Compression;
 
 /// Default cap on a layer's expanded size (64 GiB): far above real images, far below a bomb
@@ -65,10 +65,15 @@ impl Read for Decoder {
 
 /// The bytes of a layer's tar, decompressed. Read it to the end, then call [`finish`].
 ///
+/// It is two halves that [`split`] can hand to different threads: [`Decompressed`] (reading,
+/// the compressed digest and size, decompression, the bomb cap) and [`DiffIdCheck`] (the hash
+/// of the decompressed bytes against the config's diff_id).
+///
 /// [`finish`]: LayerStream::finish
+/// [`split`]: LayerStream::split
 pub struct LayerStream {
-    inner: HashingReader<Decoder>,
-    expect: Expect,
+    decompressed: Decompressed,
+    diff_id: DiffIdCheck,
 }
 
 impl LayerStream {
@@ -87,35 +92,98 @@ impl LayerStream {
                 })?,
             ),
         };
+        let diff_id = DiffIdCheck {
+            hasher: Hasher::new(),
+            expected: expect.diff_id.clone(),
+            digest: expect.digest.clone(),
+        };
         Ok(LayerStream {
-            inner: HashingReader::new(decoder),
-            expect,
+            decompressed: Decompressed {
+                decoder,
+                expanded: 0,
+                expect,
+            },
+            diff_id,
         })
     }
 
     /// Decompressed bytes produced so far.
     pub fn expanded(&self) -> u64 {
-        self.inner.count()
+        self.decompressed.expanded
     }
 
     /// Drains the rest of the stream and checks digest, size and diff_id. Call after the tar
     /// reader is done with the stream.
-    pub fn finish(self) -> Result<Digest, LayerError> {
-        let LayerStream { inner, expect } = self;
+    pub fn finish(mut self) -> Result<Digest, LayerError> {
+        // Drain through `read` so the diff_id sees every byte; `read` stops at the bomb cap.
+        let mut buf = vec![0; 64 << 10];
+        loop {
+            match self.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // `Decompressed::finish` meets the same error and reports it, typed.
+                Err(_) => break,
+            }
+        }
+        self.decompressed.finish()?;
+        self.diff_id.finish()
+    }
+
+    /// The two halves: `Decompressed` yields the bytes and verifies the blob; `DiffIdCheck`
+    /// must be given the same bytes, in order, and finished after `Decompressed::finish`.
+    pub fn split(self) -> (Decompressed, DiffIdCheck) {
+        (self.decompressed, self.diff_id)
+    }
+}
+
+impl Read for LayerStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.decompressed.read(buf)?;
+        self.diff_id.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A layer blob being read and decompressed: verified against its digest and size, capped
+/// against decompression bombs. The diff_id is not checked here (see [`DiffIdCheck`]).
+pub struct Decompressed {
+    decoder: Decoder,
+    expanded: u64,
+    expect: Expect,
+}
+
+impl Decompressed {
+    /// Decompressed bytes produced so far.
+    pub fn expanded(&self) -> u64 {
+        self.expanded
+    }
+
+    /// Drains the rest of the blob and checks the bomb cap, the size and the digest. Returns
+    /// the expanded size.
+    pub fn finish(self) -> Result<u64, LayerError> {
+        let Decompressed {
+            decoder,
+            expanded,
+            expect,
+        } = self;
         let digest = expect.digest.clone();
-        let mut inner = inner;
-        let mut limited = (&mut inner).take(expect.max_expanded.saturating_add(1));
-        io::copy(&mut limited, &mut io::sink()).map_err(|source| LayerError::Io {
-            digest: digest.clone(),
-            source,
-        })?;
-        if inner.count() > expect.max_expanded {
+        let mut decoder = decoder;
+        let budget = expect.max_expanded.saturating_sub(expanded);
+        let drained =
+            io::copy(&mut (&mut decoder).take(budget + 1), &mut io::sink()).map_err(|source| {
+                LayerError::Io {
+                    digest: digest.clone(),
+                    source,
+                }
+            })?;
+        let expanded = expanded + drained;
+        if expanded > expect.max_expanded {
             return Err(LayerError::TooLarge {
                 digest,
                 limit: expect.max_expanded,
             });
         }
-        let (diff_id, _, decoder) = inner.digest();
         let compressed = match decoder {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => (*r).into_inner(),
@@ -133,28 +201,50 @@ impl LayerStream {
                     source,
                 },
             })?;
-        if let Some(expected) = expect.diff_id
-            && expected != diff_id
-        {
-            return Err(LayerError::DiffId {
-                digest,
-                expected,
-                actual: diff_id,
-            });
-        }
-        Ok(diff_id)
+        Ok(expanded)
     }
 }
 
-impl Read for LayerStream {
+impl Read for Decompressed {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.inner.count() > self.expect.max_expanded {
+        if self.expanded > self.expect.max_expanded {
             return Err(io::Error::other(format!(
                 "layer expands past the limit of {} bytes (decompression bomb?)",
                 self.expect.max_expanded
             )));
         }
-        self.inner.read(buf)
+        let n = self.decoder.read(buf)?;
+        self.expanded += n as u64;
+        Ok(n)
+    }
+}
+
+/// The check of a layer's decompressed bytes against the diff_id of the image config.
+#[must_use = "a layer is trusted only once its diff_id check has finished"]
+pub struct DiffIdCheck {
+    hasher: Hasher,
+    expected: Option<Digest>,
+    /// The layer (for errors).
+    digest: Digest,
+}
+
+impl DiffIdCheck {
+    /// Hashes the next decompressed bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    /// The diff_id of the bytes given; an error if the config expects another.
+    pub fn finish(self) -> Result<Digest, LayerError> {
+        let actual = self.hasher.finish();
+        match self.expected {
+            Some(expected) if expected != actual => Err(LayerError::DiffId {
+                digest: self.digest,
+                expected,
+                actual,
+            }),
+            _ => Ok(actual),
+        }
     }
 }
 
@@ -247,5 +337,23 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(s.finish(), Err(LayerError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn split_halves_verify_like_the_whole() {
+        let data = vec![3u8; 50_000];
+        let (f, d) = blob(&gzip(&data));
+        let s = LayerStream::new(
+            f.reopen().unwrap(),
+            Compression::Gzip,
+            expect(&d, Some(Digest::of_bytes(b"not this")), 1 << 20),
+        )
+        .unwrap();
+        let (mut bytes, mut diff_id) = s.split();
+        let mut out = Vec::new();
+        bytes.read_to_end(&mut out).unwrap();
+        diff_id.update(&out);
+        assert_eq!(bytes.finish().unwrap(), data.len() as u64);
+        assert!(matches!(diff_id.finish(), Err(LayerError::DiffId { .. })));
     }
 }

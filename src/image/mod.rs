@@ -14,6 +14,7 @@ pub mod layout;
 pub mod load;
 pub mod lookup;
 pub mod media;
+pub mod prefetch;
 pub mod reference;
 #[cfg(feature = "registry")]
 pub mod registry;

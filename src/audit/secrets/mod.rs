@@ -292,9 +292,7 @@ impl SecretScanner {
     }
 
     fn run_content_rules(&self, content: &[u8], vendored: bool, found: &mut Vec<Found>) {
-        let scopes = self
-            .prefilter
-            .scopes(content, |r| !vendored || self.content[r].vendored);
+        let scopes = self.prefilter.scopes(content, vendored);
         for (r, scope) in scopes.into_iter().enumerate() {
             let rule = &self.content[r];
             let origin = Origin {
@@ -579,47 +577,74 @@ enum Scope {
 
 /// One Aho-Corasick automaton over every content rule's keywords: a single pass over the content
 /// tells which rules can match and where, and only their regexes run, only there.
+///
+/// Vendored files (most of the bytes of an OS image) get their own automaton holding only the
+/// keywords of the rules that run there: the generic words (`password`, `token`, `secret`, …)
+/// that fill documentation are then not even looked for, instead of found and dropped.
 struct Prefilter {
-    automaton: AhoCorasick,
-    /// Pattern id → the rule it belongs to and, for case-sensitive keywords, the exact bytes.
-    keywords: Vec<(usize, Option<Box<[u8]>>)>,
+    /// Every content rule's keywords.
+    everywhere: Keywords,
+    /// Only the keywords of rules with `vendored = true`.
+    vendored: Keywords,
     /// Per rule: whether its matches may span lines (it then runs over the whole content).
     multiline: Vec<bool>,
 }
 
-impl Prefilter {
-    fn build(rules: &[ContentRule]) -> Result<Prefilter, String> {
+/// An automaton over some rules' keywords.
+struct Keywords {
+    automaton: AhoCorasick,
+    /// Pattern id → the rule it belongs to and, for case-sensitive keywords, the exact bytes.
+    patterns: Vec<(usize, Option<Box<[u8]>>)>,
+}
+
+impl Keywords {
+    fn build<'r>(rules: impl Iterator<Item = (usize, &'r ContentRule)>) -> Result<Self, String> {
+        let mut needles = Vec::new();
         let mut patterns = Vec::new();
-        let mut keywords = Vec::new();
-        for (r, rule) in rules.iter().enumerate() {
+        for (r, rule) in rules {
             for k in &rule.keywords {
-                patterns.push(k.as_bytes());
+                needles.push(k.as_bytes());
                 let exact = rule
                     .keywords_case_sensitive
                     .then(|| k.as_bytes().to_vec().into_boxed_slice());
-                keywords.push((r, exact));
+                patterns.push((r, exact));
             }
         }
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .build(&patterns)
+            .build(&needles)
             .map_err(|e| e.to_string())?;
-        Ok(Prefilter {
+        Ok(Keywords {
             automaton,
-            keywords,
+            patterns,
+        })
+    }
+}
+
+impl Prefilter {
+    fn build(rules: &[ContentRule]) -> Result<Prefilter, String> {
+        Ok(Prefilter {
+            everywhere: Keywords::build(rules.iter().enumerate())?,
+            vendored: Keywords::build(rules.iter().enumerate().filter(|(_, r)| r.vendored))?,
             multiline: rules.iter().map(|r| r.multiline).collect(),
         })
     }
 
-    /// For each rule, where its regex must run in `content` (`wanted(rule)` false: nowhere).
-    fn scopes(&self, content: &[u8], wanted: impl Fn(usize) -> bool) -> Vec<Scope> {
+    /// For each rule, where its regex must run in `content`; in a vendored file only the rules
+    /// with `vendored = true` run.
+    fn scopes(&self, content: &[u8], vendored: bool) -> Vec<Scope> {
         let mut scopes = vec![Scope::Untouched; self.multiline.len()];
-        if !(0..scopes.len()).any(&wanted) {
+        let keywords = if vendored {
+            &self.vendored
+        } else {
+            &self.everywhere
+        };
+        if keywords.patterns.is_empty() {
             return scopes;
         }
-        for m in self.automaton.find_overlapping_iter(content) {
-            let (rule, exact) = &self.keywords[m.pattern().as_usize()];
+        for m in keywords.automaton.find_overlapping_iter(content) {
+            let (rule, exact) = &keywords.patterns[m.pattern().as_usize()];
             let scope = &mut scopes[*rule];
             match scope {
                 Scope::Content => continue,
@@ -627,7 +652,7 @@ impl Prefilter {
                 Scope::Lines(lines) if lines.last().is_some_and(|l| m.end() <= l.end) => continue,
                 _ => {}
             }
-            if exact.as_deref().is_some_and(|e| e != &content[m.range()]) || !wanted(*rule) {
+            if exact.as_deref().is_some_and(|e| e != &content[m.range()]) {
                 continue;
             }
             if self.multiline[*rule] {

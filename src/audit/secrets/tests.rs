@@ -390,6 +390,7 @@ fn the_prefilter_scopes_rules_to_the_lines_holding_their_keywords() {
         remediation = "r"
         keywords = ["tok"]
         regex = 'tok=(\w+)'
+        vendored = false
 
         [[rule]]
         id = "secret.block"
@@ -404,16 +405,17 @@ fn the_prefilter_scopes_rules_to_the_lines_holding_their_keywords() {
     "#;
     let scanner = SecretScanner::from_toml(text, Path::new("t.toml")).expect("compiles");
     let content = b"a\nTOK tok=one tok=two\nb\ntok=three\nbegin\nBEGIN x\ny END\n";
-    let scopes = scanner.prefilter.scopes(content, |_| true);
+    let scopes = scanner.prefilter.scopes(content, false);
     assert_eq!(scopes[0], Scope::Lines(vec![2..21, 24..33]));
     assert_eq!(scopes[1], Scope::Content);
     assert_eq!(
-        scanner.prefilter.scopes(b"nothing here", |_| true)[0],
+        scanner.prefilter.scopes(b"nothing here", false)[0],
         Scope::Untouched
     );
+    // In a vendored file only `vendored = true` rules are looked for.
     assert_eq!(
-        scanner.prefilter.scopes(content, |r| r == 1)[0],
-        Scope::Untouched
+        scanner.prefilter.scopes(content, true),
+        [Scope::Untouched, Scope::Content]
     );
     let hits = scanner.scan_text(std::str::from_utf8(content).expect("utf-8"));
     let found: Vec<_> = hits

@@ -26,12 +26,12 @@ use rustix::io::Errno;
 
 use super::entry::{EntryName, EntryPath, PATH_MAX, below};
 use super::owner::{OWNER_XATTR, Owners};
-use super::prefetch::Prefetch;
 use super::tar::{CopyError, Kind, TarEntry, TarError, TarReader};
 use super::target::{self, Deferred, DirMeta, Target, Walk};
 use super::whiteout::{self, HAS_XWHITEOUTS, OPAQUE, Whiteout, XATTR_OPAQUE, XATTR_WHITEOUT};
 use super::{Limits, Problem, UnpackError, UnpackStats};
 use crate::image::LayerInfo;
+use crate::image::prefetch::Prefetch;
 
 /// Memory allowed for the names one layer's bookkeeping holds (a layer of 4 million
 /// 64-byte names fits; a crafted layer of millions of 4 KiB names does not).

@@ -26,12 +26,12 @@ use rustix::io::Errno;
 
 use super::apply::{self, Applier, Mode};
 use super::owner::Owners;
-use super::prefetch::Prefetch;
 use super::target::{self, Deferred, Target};
 use super::whiteout::{OPAQUE, XATTR_OPAQUE};
 use super::{Limits, Ownership, UnpackError, UnpackStats};
 use crate::image::config::{Image, LayerInfo};
 use crate::image::digest::Digest;
+use crate::image::prefetch::Prefetch;
 use crate::image::store::Store;
 
 /// Extracted layers under one [`Ownership`].

@@ -21,7 +21,6 @@ mod apply;
 mod cache;
 pub mod entry;
 mod owner;
-mod prefetch;
 pub mod tar;
 mod target;
 pub mod whiteout;
@@ -40,9 +39,9 @@ use super::config::{Image, ImageError};
 use super::digest::Digest;
 use super::layer::{DEFAULT_MAX_EXPANDED, LayerError};
 use super::store::{Store, StoreError};
+use crate::image::prefetch::Prefetch;
 use apply::{Applier, Mode};
 use owner::Owners;
-use prefetch::Prefetch;
 use target::{Deferred, Target};
 
 /// Default cap on the number of tar headers in one layer (`--max-entries`): real layers have
