@@ -269,6 +269,11 @@ fn root_filesystem(
     }
     let verbose = global.verbose;
     let ownership = layer_ownership(idmap);
+    // An image in the store whose layers are all cached needs no helper process: forking one
+    // (and starting its thread pool) was ~4 ms of every container start.
+    if let Some(prepared) = cached_root(store, target, ownership) {
+        return Ok(prepared);
+    }
     let work = || prepare_image(store, target, ownership, verbose).map_err(|e| super::one_line(&e));
     let prepared = if ownership == Ownership::Preserve {
         // Extracted as the container's root, inside its user namespace: the image's ids land
@@ -279,6 +284,21 @@ fn root_filesystem(
     }
     .context("image preparation")?;
     prepared.map_err(|message| anyhow::anyhow!(message))
+}
+
+/// [`prepare_image`] without a helper process, when there is nothing to load, pull or
+/// extract. Any error, or anything missing, leaves the whole job to the helper (which reports
+/// errors properly).
+fn cached_root(store: &Store, target: &str, ownership: Ownership) -> Option<PreparedRoot> {
+    let resolved = resolve::resolve_stored(store, target, &ResolveOptions::default()).ok()??;
+    let lowers = LayerCache::new(store, ownership)
+        .cached(&resolved.image)
+        .ok()??;
+    Some(PreparedRoot {
+        lowers,
+        defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
+        name: resolved.name,
+    })
 }
 
 /// The root filesystem a container is made from.

@@ -91,18 +91,8 @@ pub fn resolve(
     if spelled_as_path(input) && load::is_load_spec(input) {
         return load_one(store, input, opts);
     }
-    match lookup::find(store, input) {
-        Ok(found) => {
-            let name = found.display_name();
-            let image = Image::from_descriptor(store, &found.descriptor, &opts.platform)?;
-            return Ok(Resolved {
-                name,
-                image,
-                origin: Origin::Store,
-            });
-        }
-        Err(LookupError::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
+    if let Some(resolved) = resolve_stored(store, input, opts)? {
+        return Ok(resolved);
     }
     if load::is_load_spec(input) {
         return load_one(store, input, opts);
@@ -115,6 +105,32 @@ pub fn resolve(
         return Err(LookupError::NotFound(input.to_string()).into());
     }
     pull(store, &reference, opts)
+}
+
+/// The part of [`resolve`] that only reads the store: the image `input` names when it is
+/// already there, `None` when it would have to be loaded from a path or pulled. Starts no
+/// thread and writes nothing, so a single-threaded caller (the runner) may use it in-process.
+pub fn resolve_stored(
+    store: &Store,
+    input: &str,
+    opts: &ResolveOptions,
+) -> Result<Option<Resolved>, ResolveError> {
+    if spelled_as_path(input) && load::is_load_spec(input) {
+        return Ok(None);
+    }
+    match lookup::find(store, input) {
+        Ok(found) => {
+            let name = found.display_name();
+            let image = Image::from_descriptor(store, &found.descriptor, &opts.platform)?;
+            Ok(Some(Resolved {
+                name,
+                image,
+                origin: Origin::Store,
+            }))
+        }
+        Err(LookupError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn load_one(store: &Store, input: &str, opts: &ResolveOptions) -> Result<Resolved, ResolveError> {

@@ -114,6 +114,21 @@ impl LayerCache {
         Ok((self.stack(image)?, stats))
     }
 
+    /// The layer directories bottom → top, as [`LayerCache::ensure`] returns them, when every
+    /// layer is cached already; `None` when one has yet to be extracted. Only looks: no thread,
+    /// no lock, nothing written (a layer directory exists only once complete: it is renamed
+    /// into place).
+    pub fn cached(&self, image: &Image) -> Result<Option<Vec<PathBuf>>, UnpackError> {
+        if image
+            .layers()
+            .iter()
+            .any(|l| !self.layer_dir(&l.diff_id).is_dir())
+        {
+            return Ok(None);
+        }
+        self.stack(image).map(Some)
+    }
+
     fn stack(&self, image: &Image) -> Result<Vec<PathBuf>, UnpackError> {
         let mut dirs: Vec<PathBuf> = Vec::new();
         for layer in image.layers() {
