@@ -3,7 +3,7 @@
 # bubblewrap and podman (all from Debian), in one hyperfine run (issue #3). Then the same for an
 # unprivileged user (rsafe-test): rsafe, bwrap and runc --rootless.
 #
-#   bash bench/startup.sh [work dir]        RUNS=50 WARMUP=5 to change the sampling
+#   bash bench/startup.sh [work dir]        RUNS=50 WARMUP=20 to change the sampling
 #
 # Run as root. Installs what is missing with apt-get (busybox-static umoci jq hyperfine crun
 # runc bubblewrap podman). The image is a one-layer busybox-static image built with umoci in an
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/startup.sh: run as root" >&2; exit 1; }
 RUNS="${RUNS:-40}"
-WARMUP="${WARMUP:-5}"
+WARMUP="${WARMUP:-20}"
 WORK="${1:-/tmp/rsafe-bench-startup}"
 log() { printf '== %s\n' "$*" >&2; }
 
