@@ -9,7 +9,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use run_support::{Caller, Output, run, run_sh};
+use run_support::{Caller, Output, rsafe_cmd, run, run_sh};
 
 /// Runs `check` for every caller available here, each with a fresh store.
 fn for_each_caller(check: impl Fn(Caller, &Path)) {
@@ -369,14 +369,7 @@ fn volumes_read_only_and_read_write() {
 #[test]
 fn named_volumes_persist_and_read_only_is_enforced() {
     for_each_caller(|caller, store| {
-        let rsafe = |args: &[&str]| {
-            let out = caller.command(store).args(args).output().unwrap();
-            Output {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        };
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
         // Written by one run (also as another id of the container, where it has one)...
         let out = run_sh(
             caller,
@@ -709,15 +702,20 @@ fn rm_removes_the_container_and_its_writable_layer() {
     });
 }
 
-#[test]
-fn cgroup_limits_as_root() {
+/// Root, user namespaces, and a memory controller (v1 or v2) to put limits in; required in CI.
+fn root_with_memory_cgroup() -> bool {
     if !support::is_root() || !run_support::userns_works() {
-        return;
+        return false;
     }
     let memory = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
         || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
             .is_ok_and(|c| c.contains("memory"));
-    if !support::have("a memory cgroup controller", memory) {
+    support::have("a memory cgroup controller", memory)
+}
+
+#[test]
+fn cgroup_limits_as_root() {
+    if !root_with_memory_cgroup() {
         return;
     }
     let store = support::temp_root();
@@ -786,13 +784,7 @@ fn cgroup_limits_as_root() {
 
 #[test]
 fn oom_kill_is_reported_in_words() {
-    if !support::is_root() || !run_support::userns_works() {
-        return;
-    }
-    let memory = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
-        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
-            .is_ok_and(|c| c.contains("memory"));
-    if !support::have("a memory cgroup controller", memory) {
+    if !root_with_memory_cgroup() {
         return;
     }
     let store = support::temp_root();
@@ -1169,12 +1161,8 @@ fn landlock_confines_writes_and_tcp_to_the_policy() {
 fn ps_lists_and_rm_removes_containers() {
     for_each_caller(|caller, store| {
         let rsafe = |args: &[&str]| {
-            let out = caller.command(store).args(args).output().unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
+            let out = rsafe_cmd(caller, store, args);
+            (out.code, out.stdout, out.stderr)
         };
         let out = run_sh(caller, store, &["--name", "done"], "exit 4");
         assert_eq!(out.code, 4);
@@ -1236,14 +1224,7 @@ fn ps_lists_and_rm_removes_containers() {
 #[test]
 fn start_runs_a_stopped_container_again_on_its_writable_layer() {
     for_each_caller(|caller, store| {
-        let rsafe = |args: &[&str]| {
-            let out = caller.command(store).args(args).output().unwrap();
-            Output {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        };
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
         let out = run_sh(
             caller,
             store,

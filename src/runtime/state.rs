@@ -317,17 +317,22 @@ fn new_id() -> Result<String> {
     Ok(hex::encode(bytes))
 }
 
-/// Checks a `--name`.
-pub fn check_name(name: &str) -> Result<()> {
-    let ok = name.len() <= 128
+/// Docker's rule for container and volume names: what stays one safe directory name and can
+/// never be taken for a path (no `/`, no leading `.`).
+pub fn is_valid_name(name: &str) -> bool {
+    name.len() <= 128
         && name
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Checks a `--name`.
+pub fn check_name(name: &str) -> Result<()> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(StateError::BadName(name.into()))

@@ -65,16 +65,10 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {
 type Result<T, E = VolumeError> = std::result::Result<T, E>;
 
 /// Whether `name` is a volume name: what `-v` tells apart from a host path (no `/`, not
-/// starting with `.`), restricted to characters that are safe as one directory name.
+/// starting with `.`), restricted to characters that are safe as one directory name — the
+/// same rule as container names.
 pub fn is_valid_name(name: &str) -> bool {
-    name.len() <= 128
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    super::state::is_valid_name(name)
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -107,19 +107,21 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `rsafe run <args>` as `caller` with a fresh store, and collects what happened.
-pub fn run(caller: Caller, store: &Path, args: &[&str]) -> Output {
-    let out = caller
-        .command(store)
-        .arg("run")
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs `rsafe <args>` (any command) as `caller` on `store`, and collects what happened.
+pub fn rsafe_cmd(caller: Caller, store: &Path, args: &[&str]) -> Output {
+    let out = caller.command(store).args(args).output().unwrap();
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `rsafe run <args>` as `caller` with a fresh store, and collects what happened.
+pub fn run(caller: Caller, store: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    rsafe_cmd(caller, store, &all)
 }
 
 /// Runs `sh -c script` in `caller`'s busybox rootfs with extra `flags`.
