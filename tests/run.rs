@@ -1484,3 +1484,34 @@ fn images_run_with_their_config() {
         assert_eq!(out.status.code(), Some(125), "{caller:?}: {out:?}");
     });
 }
+
+#[test]
+fn rmi_keeps_the_layers_a_stopped_container_needs() {
+    if !support::have("umoci", support::tool("umoci")) {
+        return;
+    }
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let load = rsafe(&["load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        let out = rsafe(&[
+            "run",
+            "--name",
+            "keep",
+            "oci-busybox:root",
+            "echo run >> /f",
+        ]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        // Every name of the image goes, and with them its blobs and (were it not for the
+        // container) its extracted layers.
+        let rmi = rsafe(&["rmi", "oci-busybox:root", "oci-busybox:latest"]);
+        assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
+        assert!(rmi.stdout.contains("Deleted: sha256:"), "{rmi:?}");
+        let out = rsafe(&["start", "keep"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let out = rsafe(&["start", "keep"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(rsafe(&["rm", "keep"]).code, 0);
+    });
+}

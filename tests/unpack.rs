@@ -818,9 +818,12 @@ fn gc_removes_layers_no_image_uses() {
     let cache = LayerCache::new(&store, Ownership::Caller);
     cache.ensure(&image, &Limits::default()).unwrap();
     let kept = cache.ensure(&other, &Limits::default()).unwrap();
-    assert_eq!(LayerCache::gc(&store).unwrap().layers, 0);
+    assert_eq!(
+        LayerCache::gc(&store, &Default::default()).unwrap().layers,
+        0
+    );
     store.untag("img").unwrap();
-    let stats = LayerCache::gc(&store).unwrap();
+    let stats = LayerCache::gc(&store, &Default::default()).unwrap();
     assert_eq!(stats.layers, 3);
     assert!(stats.bytes > 0);
     assert!(kept[0].is_dir());

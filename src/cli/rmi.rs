@@ -1,8 +1,11 @@
 //! `rsafe rmi`: remove images from the store, then collect the blobs nothing uses any more.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Result, anyhow};
 
 use super::{Global, one_line};
+use crate::image::Digest;
 use crate::image::lookup::{Matched, find};
 
 /// Remove images, and the blobs no other image uses
@@ -10,7 +13,8 @@ use crate::image::lookup::{Matched, find};
 /// IMAGE is a name, a digest or a digest prefix. Prints `Untagged:` for each name removed and
 /// `Deleted:` for each blob removed from disk. Removing by name drops only that name: the image stays while another name points at it.
 /// Removing by digest drops every name of that image, which needs `--force` when it has more
-/// than one.
+/// than one. Extracted layers a container runs on (running or stopped: `rsafe start` needs
+/// them) stay until the next `rmi` after that container is removed.
 #[derive(Debug, clap::Args)]
 pub struct RmiArgs {
     /// Names, digests or digest prefixes.
@@ -45,10 +49,25 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
         for digest in store.gc()?.removed {
             println!("Deleted: {digest}");
         }
-        // Extracted layers no remaining image uses go with their blobs.
-        crate::image::unpack::LayerCache::gc(&store)?;
+        // Extracted layers no remaining image and no container uses go with their blobs.
+        crate::image::unpack::LayerCache::gc(&store, &layers_in_use(&store)?)?;
     }
     Ok(code)
+}
+
+/// The cached layers containers run on, running or stopped (`rsafe start` needs them again):
+/// the names of their layer directories are the layers' diff_ids.
+fn layers_in_use(store: &crate::image::Store) -> Result<BTreeSet<Digest>> {
+    let mut in_use = BTreeSet::new();
+    for (_, state) in crate::runtime::state::list(store.root())? {
+        for layer in &state.layers {
+            let hex = layer.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Ok(diff_id) = format!("sha256:{hex}").parse::<Digest>() {
+                in_use.insert(diff_id);
+            }
+        }
+    }
+    Ok(in_use)
 }
 
 /// Removes what `input` names; returns the names that were removed.

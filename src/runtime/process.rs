@@ -203,6 +203,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
                 _ => None,
             })
             .collect(),
+        layers: req.spec.rootfs.lowers.clone(),
     };
     let lock = dir.lock(&dir.id)?;
     let mut result = dir.save(&state).map_err(RunError::from);

@@ -96,6 +96,10 @@ pub struct State {
     /// The named volumes it mounts (a volume in use is not removed).
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// The lower layers it runs on, bottom first (directories of the layer cache, or a plain
+    /// rootfs): `rsafe rmi` keeps them while the container exists, running or stopped.
+    #[serde(default)]
+    pub layers: Vec<PathBuf>,
 }
 
 impl State {
@@ -486,6 +490,7 @@ mod tests {
             cgroup: None,
             boot_id: None,
             volumes: Vec::new(),
+            layers: Vec::new(),
         }
     }
 

@@ -238,11 +238,13 @@ impl LayerCache {
     }
 
     /// Removes every cached layer (under every ownership key) whose diff_id no image in the
-    /// store uses any more, and leftovers of interrupted extractions. Holds the store lock.
-    /// `rsafe rmi` calls this after [`Store::gc`].
-    pub fn gc(store: &Store) -> Result<CacheGcStats, UnpackError> {
+    /// store uses any more and that is not `in_use` (by a container, whose image may be gone),
+    /// and leftovers of interrupted extractions. Holds the store lock. `rsafe rmi` calls this
+    /// after [`Store::gc`].
+    pub fn gc(store: &Store, in_use: &BTreeSet<Digest>) -> Result<CacheGcStats, UnpackError> {
         let _lock = store.lock()?;
-        let keep = store.reachable()?.diff_ids;
+        let mut keep = store.reachable()?.diff_ids;
+        keep.extend(in_use.iter().cloned());
         let mut stats = CacheGcStats::default();
         let root = layers_root(store);
         let keys = match fs::read_dir(&root) {
