@@ -831,6 +831,33 @@ fn oom_kill_is_reported_in_words() {
         "{out:?}"
     );
     assert!(!out.stderr.contains("rsafe: killed"), "{out:?}");
+    // A kept container remembers it: `ps -a` says why it ended.
+    for (name, script) in [
+        ("oom", "head -c 200m /dev/zero | tail"),
+        ("kill9", "kill -9 $$"),
+    ] {
+        let out = run_sh(
+            Caller::Host,
+            store,
+            &["--name", name, "--memory", "64m"],
+            script,
+        );
+        assert_eq!(out.code, 137, "{out:?}");
+    }
+    let ps = rsafe_cmd(Caller::Host, store, &["ps", "-a"]);
+    let line = |name: &str| {
+        ps.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} not in {ps:?}"))
+            .to_string()
+    };
+    assert!(
+        line("oom").contains("Exited (137, out of memory)"),
+        "{ps:?}"
+    );
+    assert!(line("kill9").contains("Exited (137)"), "{ps:?}");
+    assert!(!line("kill9").contains("out of memory"), "{ps:?}");
 }
 
 /// The `state.json` of the container named `name`.

@@ -227,6 +227,7 @@ fn inaccessible_note(d: &Discovery) -> Option<String> {
 /// record the exit shows as `Dead` (`rsafe rm` cleans it up).
 fn status_text(state: &State) -> String {
     match state.status {
+        Status::Exited { code } if state.oom_killed => format!("Exited ({code}, out of memory)"),
         Status::Exited { code } => format!("Exited ({code})"),
         Status::Running if state.is_alive() => "Up".to_string(),
         Status::Running => "Dead".to_string(),

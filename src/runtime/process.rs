@@ -204,6 +204,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
             })
             .collect(),
         layers: req.spec.rootfs.lowers.clone(),
+        oom_killed: false,
     };
     let lock = dir.lock(&dir.id)?;
     let mut result = dir.save(&state).map_err(RunError::from);
@@ -318,6 +319,7 @@ fn finish(
             )));
         }
         state.status = Status::Exited { code };
+        state.oom_killed = oom.is_some() && code == 128 + Signal::SIGKILL as i32;
         if let Err(e) = dir.save(state) {
             notify(Note::Warning(format!(
                 "cannot record the exit of {}: {e}",

@@ -100,6 +100,9 @@ pub struct State {
     /// rootfs): `rsafe rmi` keeps them while the container exists, running or stopped.
     #[serde(default)]
     pub layers: Vec<PathBuf>,
+    /// The memory cgroup's OOM killer ended the workload the last time it ran (`ps -a` says so).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl State {
@@ -491,6 +494,7 @@ mod tests {
             boot_id: None,
             volumes: Vec::new(),
             layers: Vec::new(),
+            oom_killed: false,
         }
     }
 
