@@ -1542,3 +1542,55 @@ fn rmi_keeps_the_layers_a_stopped_container_needs() {
         assert_eq!(rsafe(&["rm", "keep"]).code, 0);
     });
 }
+
+#[test]
+fn a_container_whose_rsafe_was_killed_starts_again_with_what_it_wrote() {
+    // First run: writes a line and waits to be cut off. Started again: shows that line and ends.
+    const SCRIPT: &str =
+        "cat /f 2>/dev/null; echo run >> /f; [ $(wc -l < /f) -ge 2 ] && exit 0; exec sleep 60";
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let mut child = caller
+            .command(store)
+            .args(["run", "--name", "cut", rootfs.to_str().unwrap(), "--"])
+            .args(["/bin/sh", "-c", SCRIPT])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the workload has written, then SIGKILL rsafe itself: no cleanup runs,
+        // the container dies with it (parent-death signal), the writable layer stays unsynced.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let written = std::fs::read_dir(store.join("containers"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|c| std::fs::metadata(c.path().join("upper/f")).is_ok_and(|m| m.len() > 0));
+            if written {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{caller:?}: never wrote"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The container goes with rsafe (its parent-death signal).
+        loop {
+            let ps = rsafe_cmd(caller, store, &["ps", "-a"]);
+            if ps.stdout.contains("Dead") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{caller:?}: {ps:?}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = rsafe_cmd(caller, store, &["start", "cut"]);
+        // The same command runs again on the same writable layer: the first run's line is there.
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "run\n", "{caller:?}: {out:?}");
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "cut"]).code, 0);
+    });
+}
