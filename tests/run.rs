@@ -1594,3 +1594,57 @@ fn a_container_whose_rsafe_was_killed_starts_again_with_what_it_wrote() {
         assert_eq!(rsafe_cmd(caller, store, &["rm", "cut"]).code, 0);
     });
 }
+
+#[test]
+fn rmi_removes_layers_a_rootless_container_extracted_with_subordinate_ids() {
+    use support::hostile_images::{Layer, Layout, OCI_LAYER_GZIP, REF_NAME, gzip, host_arch};
+    // One layer with a directory of image user 1000 holding a file: extracted for a rootless
+    // caller with subordinate ids, it belongs to host uid (subuid base + 999), which the caller
+    // itself cannot empty.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut entry = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(1000);
+        h.set_gid(1000);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        tar.append_data(&mut h, path, data).unwrap();
+    };
+    entry("data/", tar::EntryType::Directory, 0o755, b"");
+    entry("data/f", tar::EntryType::Regular, 0o644, b"x\n");
+    let tar = tar.into_inner().unwrap();
+    let layer = Layer {
+        blob: gzip(&tar),
+        tar,
+        media_type: OCI_LAYER_GZIP.into(),
+    };
+    let mut layout = Layout::default();
+    let made = layout.image(host_arch(), &[&layer]);
+    layout.entry(&made.manifest, &[(REF_NAME, "owned")]);
+    let dir = support::containers::shared_tempdir("rsafe-owned-layer");
+    layout.tree().write_dir(dir.path());
+    for_each_caller(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let load = rsafe(&["load", "--name", "owned:1", dir.path().to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        // Nothing to run in it (127), but its layer is extracted into the cache first.
+        let out = rsafe(&["run", "--rm", "--user", "0", "owned:1", "/nothing"]);
+        assert_eq!(out.code, 127, "{caller:?}: {out:?}");
+        let layer_dirs = || -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(store.join("layers"))
+                .unwrap()
+                .flatten()
+                .filter(|k| k.path().is_dir())
+                .flat_map(|k| std::fs::read_dir(k.path()).unwrap().flatten())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        };
+        assert_eq!(layer_dirs().len(), 1, "{caller:?}");
+        let rmi = rsafe(&["rmi", "owned:1"]);
+        assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
+        assert_eq!(layer_dirs(), Vec::<std::path::PathBuf>::new(), "{caller:?}");
+    });
+}

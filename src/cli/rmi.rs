@@ -7,6 +7,8 @@ use anyhow::{Result, anyhow};
 use super::{Global, one_line};
 use crate::image::Digest;
 use crate::image::lookup::{Matched, find};
+use crate::runtime::idmap::IdMap;
+use crate::runtime::state::remove_tree_as;
 
 /// Remove images, and the blobs no other image uses
 ///
@@ -50,7 +52,21 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
             println!("Deleted: {digest}");
         }
         // Extracted layers no remaining image and no container uses go with their blobs.
-        crate::image::unpack::LayerCache::gc(&store, &layers_in_use(&store)?)?;
+        let stats = crate::image::unpack::LayerCache::gc(&store, &layers_in_use(&store)?)?;
+        // Those a rootless container's root extracted (owned by subordinate ids) go as that
+        // root, in a user namespace with the same map.
+        if !stats.denied.is_empty() {
+            let idmap = IdMap::for_this_process();
+            for path in &stats.denied {
+                if let Err(e) = remove_tree_as(path, &idmap) {
+                    eprintln!(
+                        "rsafe: cannot remove the extracted layer {}: {e}",
+                        path.display()
+                    );
+                    code = 1;
+                }
+            }
+        }
     }
     Ok(code)
 }

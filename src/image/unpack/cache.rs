@@ -43,7 +43,7 @@ pub struct LayerCache {
 }
 
 /// What [`LayerCache::gc`] removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CacheGcStats {
     /// Layer directories removed (over all ownership keys).
     pub layers: u64,
@@ -51,6 +51,11 @@ pub struct CacheGcStats {
     pub bytes: u64,
     /// Leftovers of interrupted extractions removed.
     pub stale: u64,
+    /// Unused layer directories this process may not remove: extracted inside a rootless
+    /// container's user namespace, so owned by the caller's subordinate ids. They are already
+    /// out of the cache's way (renamed to `.tmp-<diff_id>-gc`); the caller removes them as that
+    /// namespace's root (`rsafe rmi` does), or a later gc as stale leftovers.
+    pub denied: Vec<PathBuf>,
 }
 
 fn layers_root(store: &Store) -> PathBuf {
@@ -294,14 +299,25 @@ fn gc_key(
         {
             continue;
         }
-        let path = dir.join(name);
+        let mut path = dir.join(name);
         if stale {
             stats.stale += 1;
         } else {
             stats.layers += 1;
             stats.bytes += tree_bytes(&path);
+            // Out of the cache first, under the lock: an extraction that comes next finds no
+            // half-removed layer, whatever happens to the removal.
+            let gone = dir.join(format!(".tmp-{hex}-gc"));
+            if !gone.exists() {
+                fs::rename(&path, &gone).map_err(UnpackError::io(&path))?;
+                path = gone;
+            }
         }
-        target::remove_tree(CWD, path.as_os_str().as_bytes()).map_err(UnpackError::io(&path))?;
+        match target::remove_tree(CWD, path.as_os_str().as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => stats.denied.push(path),
+            Err(e) => return Err(UnpackError::io(&path)(e)),
+        }
     }
     // Lock files of layers that are gone and unused (taken first, so no extraction holds one).
     for name in &names {
