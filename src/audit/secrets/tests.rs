@@ -663,6 +663,13 @@ fn real_keys_and_hashes_made_by_real_tools_are_found_and_classified() {
         let key = std::fs::read(d.join(out)).expect("key written");
         let hits = builtin().scan_file(&format!("/srv/keys/{out}"), &key);
         assert_eq!(ids(&hits), [*rule], "{program} {args:?}");
+        // The same key as a quoted multi-line value in a .env file: one finding, the key's,
+        // not a second one for the `-----BEGIN` the assignment starts with.
+        let mut env = b"APP_NAME=demo\nJWT_PRIVATE_KEY=\"".to_vec();
+        env.extend_from_slice(&key);
+        env.extend_from_slice(b"\"\nPORT=8080\n");
+        let hits = builtin().scan_file("/app/.env", &env);
+        assert_eq!(ids(&hits), [*rule], "{program} {args:?} in .env");
         if let Ok(public) = std::fs::read(d.join(format!("{out}.pub"))) {
             assert!(
                 builtin()
