@@ -546,11 +546,18 @@ fn launch(
     // libseccomp allocates and takes milliseconds: compile here, in parallel with the child's
     // mounts; the workload loads it with nothing but seccomp(2).
     let filter = seccomp::compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
-    let filter = Box::new(filter);
-    if let Err(e) = parent_end.send(&Message::Seccomp { filter }, &[])
-        && !has_exited(pid)
-    {
-        return Err(e.into());
+    match parent_end.send(
+        &Message::Seccomp {
+            filter: Box::new(filter),
+        },
+        &[],
+    ) {
+        Ok(()) => {}
+        // The child failed meanwhile and closed its end (it may not have exited yet): its own
+        // message, read by the session below, says why.
+        Err(ChannelError::Io(e))
+            if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {}
+        Err(e) => return Err(e.into()),
     }
     // While the child builds its root filesystem. If the child has failed in the meantime,
     // its own message (read by the session below) says why, not this step's broken pipe.
