@@ -53,7 +53,7 @@ pub struct CacheGcStats {
     pub stale: u64,
     /// Unused layer directories this process may not remove: extracted inside a rootless
     /// container's user namespace, so owned by the caller's subordinate ids. They are already
-    /// out of the cache's way (renamed to `.tmp-<diff_id>-gc`); the caller removes them as that
+    /// out of the cache's way (renamed to `.tmp-<diff_id>-gcN`); the caller removes them as that
     /// namespace's root (`rsafe rmi` does), or a later gc as stale leftovers.
     pub denied: Vec<PathBuf>,
 }
@@ -307,11 +307,12 @@ fn gc_key(
             stats.bytes += tree_bytes(&path);
             // Out of the cache first, under the lock: an extraction that comes next finds no
             // half-removed layer, whatever happens to the removal.
-            let gone = dir.join(format!(".tmp-{hex}-gc"));
-            if !gone.exists() {
-                fs::rename(&path, &gone).map_err(UnpackError::io(&path))?;
-                path = gone;
-            }
+            let gone = (0u32..)
+                .map(|n| dir.join(format!(".tmp-{hex}-gc{n}")))
+                .find(|p| !p.exists())
+                .unwrap_or_else(|| dir.join(format!(".tmp-{hex}-gc")));
+            fs::rename(&path, &gone).map_err(UnpackError::io(&path))?;
+            path = gone;
         }
         match target::remove_tree(CWD, path.as_os_str().as_bytes()) {
             Ok(()) => {}
