@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow};
 use super::{Global, one_line};
 use crate::image::Digest;
 use crate::image::lookup::{Matched, find};
+use crate::image::unpack::LayerCache;
 use crate::runtime::idmap::IdMap;
 use crate::runtime::state::remove_tree_as;
 
@@ -52,7 +53,7 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
             println!("Deleted: {digest}");
         }
         // Extracted layers no remaining image and no container uses go with their blobs.
-        let stats = crate::image::unpack::LayerCache::gc(&store, &layers_in_use(&store)?)?;
+        let stats = LayerCache::gc(&store, &layers_in_use(&store)?)?;
         // Those a rootless container's root extracted (owned by subordinate ids) go as that
         // root, in a user namespace with the same map.
         if !stats.denied.is_empty() {
@@ -71,17 +72,16 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
     Ok(code)
 }
 
-/// The cached layers containers run on, running or stopped (`rsafe start` needs them again):
-/// the names of their layer directories are the layers' diff_ids.
+/// The cached layers containers run on, running or stopped (`rsafe start` needs them again).
 fn layers_in_use(store: &crate::image::Store) -> Result<BTreeSet<Digest>> {
     let mut in_use = BTreeSet::new();
     for (_, state) in crate::runtime::state::list(store.root())? {
-        for layer in &state.layers {
-            let hex = layer.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if let Ok(diff_id) = format!("sha256:{hex}").parse::<Digest>() {
-                in_use.insert(diff_id);
-            }
-        }
+        in_use.extend(
+            state
+                .layers
+                .iter()
+                .filter_map(|l| LayerCache::diff_id_of(l)),
+        );
     }
     Ok(in_use)
 }

@@ -294,11 +294,7 @@ fn cached_root(store: &Store, target: &str, ownership: Ownership) -> Option<Prep
     let lowers = LayerCache::new(store, ownership)
         .cached(&resolved.image)
         .ok()??;
-    Some(PreparedRoot {
-        lowers,
-        defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
-        name: resolved.name,
-    })
+    Some(PreparedRoot::of_image(resolved, lowers))
 }
 
 /// The root filesystem a container is made from.
@@ -309,6 +305,17 @@ struct PreparedRoot {
     defaults: ImageDefaults,
     /// What `rsafe ps` shows.
     name: String,
+}
+
+impl PreparedRoot {
+    /// An image's root: its layers (cache directories, bottom first) and its config's defaults.
+    fn of_image(resolved: resolve::Resolved, lowers: Vec<PathBuf>) -> PreparedRoot {
+        PreparedRoot {
+            lowers,
+            defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
+            name: resolved.name,
+        }
+    }
 }
 
 fn prepare_image(
@@ -332,11 +339,7 @@ fn prepare_image(
             cache.dir().display()
         );
     }
-    Ok(PreparedRoot {
-        lowers,
-        defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
-        name: resolved.name,
-    })
+    Ok(PreparedRoot::of_image(resolved, lowers))
 }
 
 /// Who owns an image's files on disk so that the container sees them as the image says:

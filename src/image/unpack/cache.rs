@@ -82,6 +82,12 @@ impl LayerCache {
         self.dir.join(diff_id.hex())
     }
 
+    /// The diff_id a layer directory holds, from its name (the inverse of
+    /// [`LayerCache::layer_dir`]); `None` for anything else (a plain rootfs, a leftover).
+    pub fn diff_id_of(layer_dir: &Path) -> Option<Digest> {
+        diff_id_of_hex(layer_dir.file_name()?.to_str()?)
+    }
+
     /// Extracts the image's layers that are not cached yet (in parallel) and returns the layer
     /// directories bottom → top, ready as overlay lowerdirs (reverse for `lowerdir=`).
     ///
@@ -277,11 +283,7 @@ fn gc_key(
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .collect();
-    let unused = |hex: &str| {
-        format!("sha256:{hex}")
-            .parse::<Digest>()
-            .is_ok_and(|d| !keep.contains(&d))
-    };
+    let unused = |hex: &str| diff_id_of_hex(hex).is_some_and(|d| !keep.contains(&d));
     for name in &names {
         let (hex, stale) = match name.strip_prefix(".tmp-") {
             Some(rest) => (rest.get(..64).unwrap_or(""), true),
@@ -335,6 +337,11 @@ fn gc_key(
         }
     }
     Ok(())
+}
+
+/// A layer directory's name is its diff_id's hex digits.
+fn diff_id_of_hex(hex: &str) -> Option<Digest> {
+    format!("sha256:{hex}").parse().ok()
 }
 
 /// Takes an exclusive lock if nobody holds one (released when the file is closed).
