@@ -1450,19 +1450,18 @@ fn images_run_with_their_config() {
     }
     let layout = support::busybox_layout();
     for_each_caller(|caller, store| {
-        let rsafe = |args: &[&str]| caller.command(store).args(args).output().unwrap();
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
         let load = rsafe(&["load", layout.to_str().unwrap()]);
-        assert!(load.status.success(), "{caller:?}: {load:?}");
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
         // Entrypoint `/bin/sh -c`, Cmd `id`, User app, WorkingDir /home/app, Env.
         let out = rsafe(&["run", "--rm", "oci-busybox:latest"]);
         if caller == Caller::User {
             // A single-id map has no uid 1000 for the image's user.
-            assert_eq!(out.status.code(), Some(125), "{out:?}");
-            assert!(String::from_utf8_lossy(&out.stderr).contains("not mapped"));
+            assert_eq!(out.code, 125, "{out:?}");
+            assert!(out.stderr.contains("not mapped"));
         } else {
             assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                "uid=1000(app) gid=1000(app)\n",
+                out.stdout, "uid=1000(app) gid=1000(app)\n",
                 "{caller:?}: {out:?}"
             );
             let out = rsafe(&[
@@ -1472,8 +1471,7 @@ fn images_run_with_their_config() {
                 "echo $HOME $RSAFE_FIXTURE; pwd; touch mine && echo OK",
             ]);
             assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                "/home/app busybox\n/home/app\nOK\n",
+                out.stdout, "/home/app busybox\n/home/app\nOK\n",
                 "{caller:?}: {out:?}"
             );
         }
@@ -1484,11 +1482,7 @@ fn images_run_with_their_config() {
             "oci-busybox:root",
             "stat -c %u:%g /bin/busybox /etc/passwd; echo x >> /etc/passwd && echo COPIED",
         ]);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "0:0\n0:0\nCOPIED\n",
-            "{caller:?}: {out:?}"
-        );
+        assert_eq!(out.stdout, "0:0\n0:0\nCOPIED\n", "{caller:?}: {out:?}");
         // --entrypoint replaces the image's, arguments its Cmd.
         let out = rsafe(&[
             "run",
@@ -1499,16 +1493,12 @@ fn images_run_with_their_config() {
             "a",
             "b",
         ]);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "a b\n",
-            "{caller:?}: {out:?}"
-        );
+        assert_eq!(out.stdout, "a b\n", "{caller:?}: {out:?}");
         // A layout path works too, without loading it first; a missing image is rsafe's failure.
         let out = rsafe(&["run", "--rm", &format!("{}:root", layout.display()), "true"]);
-        assert!(out.status.success(), "{caller:?}: {out:?}");
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
         let out = rsafe(&["run", "--rm", "./no/such/image"]);
-        assert_eq!(out.status.code(), Some(125), "{caller:?}: {out:?}");
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
     });
 }
 
