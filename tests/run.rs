@@ -1127,6 +1127,102 @@ fn nested_user_namespaces_and_dangerous_syscalls_are_refused() {
     });
 }
 
+/// The compiled-filter cache (`<store>/seccomp-cache`): a later run loads what the first
+/// compiled, and confines just the same; an entry anyone but the caller could have written is
+/// never loaded, however it got there.
+#[test]
+fn seccomp_filters_come_from_the_cache_only_when_the_caller_wrote_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(probe) = run_support::static_probe() else {
+        return;
+    };
+    let volume = format!("{}:/probe:ro", probe.parent().unwrap().display());
+    const FROM_CACHE: &str = "compiled filter read from the store's cache";
+    // One BPF instruction, `ret SECCOMP_RET_ALLOW`: the loosest filter there is.
+    const ALLOW_ALL: &str = "BgAAAAAA/38=";
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let keyctl = |label: &str| {
+            let args = [
+                "--verbose",
+                "-v",
+                volume.as_str(),
+                rootfs.to_str().unwrap(),
+                "/probe/probe",
+                "keyctl",
+            ];
+            let out = run(caller, store, &args);
+            ok(&out, caller);
+            assert_eq!(
+                out.stdout.trim(),
+                "keyctl=EPERM",
+                "{caller:?} {label}: {out:?}"
+            );
+            out.stderr.contains(FROM_CACHE)
+        };
+        assert!(!keyctl("first run"), "nothing to read yet");
+        assert!(
+            keyctl("second run"),
+            "{caller:?}: the second run reads the cache"
+        );
+
+        let dir = store.join("seccomp-cache");
+        let meta = std::fs::metadata(&dir).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o700, "{caller:?}");
+        let entries: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 1, "{caller:?}: {entries:?}");
+        let entry = &entries[0];
+        let mut loose: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+        loose["filter"]["programs"] = serde_json::json!([ALLOW_ALL]);
+        let plant = |mode: u32, uid: u32| {
+            std::fs::remove_file(entry).unwrap();
+            std::fs::write(entry, loose.to_string()).unwrap();
+            std::fs::set_permissions(entry, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(entry, Some(uid), None).unwrap();
+        };
+
+        // Writable by others: ignored (keyctl still refused), compiled again, rewritten 0600.
+        plant(0o666, meta.uid());
+        assert!(!keyctl("entry writable by others"));
+        let rewritten = std::fs::metadata(entry).unwrap();
+        assert_eq!(rewritten.mode() & 0o777, 0o600, "{caller:?}");
+        assert!(keyctl("after the rewrite"));
+
+        // Owned by another user.
+        if support::is_root() {
+            plant(0o600, 65534);
+            assert!(!keyctl("entry owned by another user"));
+        }
+
+        // A symlink in the entry's place, to a loose entry the caller owns.
+        let elsewhere = store.join("elsewhere.json");
+        std::fs::write(&elsewhere, loose.to_string()).unwrap();
+        std::os::unix::fs::chown(&elsewhere, Some(meta.uid()), None).unwrap();
+        std::fs::remove_file(entry).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, entry).unwrap();
+        assert!(!keyctl("symlinked entry"));
+
+        // The control: the same loose entry, planted as the caller would write it, is loaded.
+        // The cache is exactly as trustworthy as the store, which is the caller's own.
+        plant(0o600, meta.uid());
+        let args = [
+            "--verbose",
+            "-v",
+            volume.as_str(),
+            rootfs.to_str().unwrap(),
+            "/probe/probe",
+            "keyctl",
+        ];
+        let out = run(caller, store, &args);
+        assert!(out.stderr.contains(FROM_CACHE), "{caller:?}: {out:?}");
+        assert_ne!(out.stdout.trim(), "keyctl=EPERM", "{caller:?}: {out:?}");
+    });
+}
+
 #[test]
 fn setuid_binaries_do_not_escalate() {
     for_each_caller(|caller, store| {

@@ -50,7 +50,7 @@ use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
-use super::seccomp::{self, SeccompError};
+use super::seccomp::{FilterCache, SeccompError};
 use super::session::Session;
 use super::spec::{MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
@@ -211,7 +211,17 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     if result.is_ok() && !req.remove {
         result = dir.save_spec(&req.spec).map_err(RunError::from);
     }
-    let result = result.and_then(|()| launch(&req.spec, &caller, &idmap, &dir, &mut state, notify));
+    let result = result.and_then(|()| {
+        launch(
+            &req.store_root,
+            &req.spec,
+            &caller,
+            &idmap,
+            &dir,
+            &mut state,
+            notify,
+        )
+    });
     let exit = finish(result, &req.spec, &dir, &mut state, req.remove, notify);
     drop(lock);
     exit
@@ -271,7 +281,7 @@ pub fn start(
     let result = dir
         .save(&state)
         .map_err(RunError::from)
-        .and_then(|()| launch(&spec, &caller, &idmap, &dir, &mut state, notify));
+        .and_then(|()| launch(store_root, &spec, &caller, &idmap, &dir, &mut state, notify));
     let exit = finish(result, &spec, &dir, &mut state, false, notify);
     drop(lock);
     exit
@@ -332,6 +342,7 @@ fn finish(
 
 /// Everything between creating the container directory and the container's end.
 fn launch(
+    store_root: &Path,
     spec: &Spec,
     caller: &Caller,
     idmap: &IdMap,
@@ -543,9 +554,17 @@ fn launch(
     };
     parent_end.send(&go, &fds)?;
     drop(trees);
-    // libseccomp allocates and takes milliseconds: compile here, in parallel with the child's
-    // mounts; the workload loads it with nothing but seccomp(2).
-    let filter = seccomp::compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
+    // libseccomp allocates and takes milliseconds: a filter compiled by an earlier run is read
+    // back from the store's cache; otherwise it is compiled here, in parallel with the child's
+    // mounts. The workload loads it with nothing but seccomp(2).
+    let (filter, cached) = FilterCache::in_store(store_root)
+        .get_or_compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
+    if cached {
+        info(
+            notify,
+            "seccomp: compiled filter read from the store's cache".to_string(),
+        );
+    }
     match parent_end.send(
         &Message::Seccomp {
             filter: Box::new(filter),

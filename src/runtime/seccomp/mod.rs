@@ -4,10 +4,11 @@
 //! (`policies/seccomp/default.json`) is an allowlist: EPERM for everything it does not name,
 //! ENOSYS for syscalls newer than it, only the x86_64 ABI (i386 and x32 syscalls kill the
 //! process). [`compile`] turns a profile into BPF programs with libseccomp *before* the final
-//! fork; [`CompiledFilter::load`] installs them with nothing but the seccomp(2) syscall, as the
-//! very last step before execve.
+//! fork, or [`FilterCache`] reads back what an earlier run compiled; [`CompiledFilter::load`]
+//! installs them with nothing but the seccomp(2) syscall, as the very last step before execve.
 
 mod bpf;
+mod cache;
 mod compile;
 mod profile;
 
@@ -15,6 +16,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use bpf::KnownMax;
+pub use cache::FilterCache;
 pub use compile::compile;
 pub use profile::{
     Action, ArgCmp, BUILTIN_PROFILES, CmpOp, Condition, FilterFlag, KernelVersion, Profile, Rule,
