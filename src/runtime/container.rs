@@ -13,7 +13,7 @@ use nix::unistd::{ForkResult, Gid, Uid};
 use rustix::fs::{Mode, OFlags};
 
 use super::caps;
-use super::cgroups::Fallback;
+use super::cgroups::{Fallback, SelfJoin};
 use super::channel::{Channel, ChannelError, Message};
 use super::exec::{self, ExecError, Workload};
 use super::idmap::IdMap;
@@ -40,6 +40,8 @@ pub(super) struct ChildConfig {
     pub host_fds: [RawFd; 2],
     /// Whether Go carries the layer and volume trees (root) or the child opens them (rootless).
     pub trees_from_parent: bool,
+    /// The v1 cgroups this process moves itself into, first thing.
+    pub cgroup: Option<SelfJoin>,
 }
 
 /// A failure on the container side.
@@ -79,7 +81,7 @@ fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildE
 }
 
 /// The container's first process: set up, then become init (or the workload itself).
-pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
+pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
     for fd in cfg.host_fds {
         let _ = nix::unistd::close(fd);
     }
@@ -94,6 +96,13 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
         );
         code
     };
+    // Into the container's cgroups while this process is the only one in them to move: its
+    // children (the workload) are born inside. Needs nothing from the parent but the files.
+    if let Some(cgroup) = cfg.cgroup.take()
+        && let Err(e) = cgroup.join()
+    {
+        return failed(&chan, step("join the container's cgroup")(e));
+    }
     let (user, seccomp) = match prepare(&cfg, &chan) {
         Ok(prepared) => prepared,
         Err(e) => return failed(&chan, e),

@@ -5,16 +5,16 @@
 //! ```text
 //! rsafe run (host namespaces)        container init (pid 1)               workload
 //! ───────────────────────────        ──────────────────────               ────────
-//! plan id maps, create containers/<id>/, cgroup
-//! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS[|NEWNET]) ─▶ waits for Go
+//! plan id maps, create containers/<id>/, cgroup; open the cgroup's v1 `tasks` files
+//! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS[|NEWNET]) ─▶ join the v1 cgroups, wait for Go
 //! write uid_map/gid_map,
 //! [root] clone layer and volume trees
 //! Go ───────────────────────────────▶ become root of the namespace
-//!                                     parent-death signal, not dumpable
-//! join the cgroup                     time namespace, hostname, loopback
-//!                                     overlay root, /proc /dev /sys,
+//! seccomp filter: cache or compile    parent-death signal, not dumpable
+//! Seccomp ──────────────────────────▶ time namespace, hostname, loopback
+//! [v2] move the child into the cgroup overlay root, /proc /dev /sys,
 //!                                     volumes, masks, pivot_root
-//! InCgroup ─────────────────────────▶ cgroup namespace
+//! [v2] InCgroup ────────────────────▶ cgroup namespace
 //!                                     fork ───────────────────────────▶ stdio / terminal
 //! poll: channel, signals, terminal    supervise: reap, forward signals   rlimits, user, workdir
 //!   ◀── Failed / Terminal ─────────────────────────────────────────────  execve (EOF = started)
@@ -25,9 +25,13 @@
 //! - The user namespace comes first and in the same `clone` as the others, so it owns them; the
 //!   child may not use an id before the parent has written the maps, hence the wait for Go.
 //!   `clone(CLONE_NEWUSER)` fails in a multi-threaded process: rsafe has one thread here.
-//! - The cgroup namespace is entered only after the parent moved the child into its cgroup, so
-//!   the container sees its own cgroup as `/`. The move can take milliseconds (cgroup v1 waits
-//!   for an RCU grace period), so it overlaps the child's mounts instead of preceding them.
+//! - The child is in its cgroup before it forks, and enters its cgroup namespace only then, so
+//!   the container sees its own cgroup as `/`. Moving another process into a cgroup waits for
+//!   an RCU grace period (4–16 ms here); a single-threaded process moving itself into a v1
+//!   cgroup does not, so the child joins on its own, with `tasks` files rsafe opened for it
+//!   ([`super::cgroups::SelfJoin`]). v2 has no such path: rsafe moves the child while the child
+//!   builds its root filesystem.
+//! - The seccomp filter is compiled (when the store's cache has none) while the child mounts.
 //! - Mounts need the host's view (host devices, a visible procfs for the kernel's "not too
 //!   revealing" check), so they all happen before `pivot_root`; after it, nothing of the host is
 //!   reachable.
@@ -482,6 +486,7 @@ fn launch(
     )
     .map_err(|e| io_err("signalfd")(e.into()))?;
     let (parent_end, child_end) = channel::pair()?;
+    let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
 
     let mut child_spec = spec.clone();
     child_spec
@@ -495,6 +500,7 @@ fn launch(
         window,
         host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
         trees_from_parent: caller.is_root(),
+        cgroup: self_join,
     };
     let pid = sys::clone_process(
         ns.clone_flags(),
@@ -550,7 +556,7 @@ fn launch(
         } else {
             0
         },
-        cgroup: state.cgroup.is_some(),
+        cgroup: state.cgroup.as_ref().is_some_and(Cgroup::has_v2),
     };
     parent_end.send(&go, &fds)?;
     drop(trees);
@@ -578,10 +584,11 @@ fn launch(
             if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {}
         Err(e) => return Err(e.into()),
     }
-    // While the child builds its root filesystem. If the child has failed in the meantime,
-    // its own message (read by the session below) says why, not this step's broken pipe.
-    if let Some(cg) = &state.cgroup {
-        match cg.add(pid.as_raw()) {
+    // v1 cgroups the child joined itself (see `SelfJoin`); v2 ones it is moved into here,
+    // while it builds its root filesystem. If the child has failed in the meantime, its own
+    // message (read by the session below) says why, not this step's broken pipe.
+    if let Some(cg) = state.cgroup.as_ref().filter(|cg| cg.has_v2()) {
+        match cg.add_v2(pid.as_raw()) {
             Ok(()) => {
                 let _ = parent_end.send(&Message::InCgroup, &[]);
             }
