@@ -330,6 +330,16 @@ pub struct SelfJoin {
 }
 
 impl SelfJoin {
+    /// The files, for the process that joins: `tasks` paths (for messages) and open files.
+    pub fn new(files: Vec<(PathBuf, std::fs::File)>) -> SelfJoin {
+        SelfJoin { files }
+    }
+
+    /// The files, to hand them to the process that joins.
+    pub fn files(&self) -> &[(PathBuf, std::fs::File)] {
+        &self.files
+    }
+
     /// Moves the calling thread into every cgroup: call it from the container's first process
     /// while it is still single-threaded, before it forks.
     pub fn join(self) -> io::Result<()> {
@@ -527,7 +537,7 @@ pub struct FallbackPlan {
 }
 
 /// The rlimits that stand in for a cgroup, set in the workload before it starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fallback {
     /// `RLIMIT_NPROC`: processes of the workload's user inside the container.
     pub nproc: Option<u64>,

@@ -26,6 +26,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::cmsg_space;
 
+use std::path::PathBuf;
+
+use super::cgroups::Fallback;
 use super::seccomp::CompiledFilter;
 use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg, socketpair,
@@ -41,15 +44,20 @@ pub const MAX_FDS: usize = 250;
 /// What travels over the channel.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Message {
-    /// Parent → child: the id maps are written and the cgroup joined; go on. When the parent
-    /// is root it made the mounts of host paths itself (it can reach every path; the child, an
-    /// unprivileged host uid, may not): `lowers` detached trees of the lower layers, bottom
-    /// first, then `volumes` trees of the bind mounts, in order, ride along as descriptors.
-    /// `cgroup` says whether an [`Message::InCgroup`] follows.
+    /// Parent → child: the id maps are written; go on. When the parent is root it made the
+    /// mounts of host paths itself (it can reach every path; the child, an unprivileged host
+    /// uid, may not): `lowers` detached trees of the lower layers, bottom first, then `volumes`
+    /// trees of the bind mounts, in order, ride along as descriptors. After them come the
+    /// `tasks` files of the container's v1 cgroups, named by `cgroup_tasks`, for the child to
+    /// join them itself ([`crate::runtime::cgroups::SelfJoin`]). `in_cgroup` says whether an
+    /// [`Message::InCgroup`] follows (v2); `fallback` carries the rlimits standing in for
+    /// limits no cgroup could take.
     Go {
         lowers: usize,
         volumes: usize,
-        cgroup: bool,
+        cgroup_tasks: Vec<PathBuf>,
+        in_cgroup: bool,
+        fallback: Option<Fallback>,
     },
     /// Parent → child: the child is now in the container's cgroup. Moving a process into a
     /// cgroup can take milliseconds (an RCU grace period), so the parent does it while the
@@ -194,7 +202,9 @@ mod tests {
         let go = Message::Go {
             lowers: 1,
             volumes: 1,
-            cgroup: false,
+            cgroup_tasks: Vec::new(),
+            in_cgroup: false,
+            fallback: None,
         };
         a.send(&go, &[file.as_fd(), file.as_fd()]).unwrap();
         let (msg, fds) = b.recv().unwrap().unwrap();

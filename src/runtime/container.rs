@@ -34,14 +34,18 @@ pub(super) struct ChildConfig {
     pub spec: Spec,
     pub dir: ContainerDir,
     pub idmap: IdMap,
-    pub fallback: Option<Fallback>,
     pub window: Option<WinSize>,
     /// The parent's descriptors the child inherited and must not keep.
     pub host_fds: [RawFd; 2],
     /// Whether Go carries the layer and volume trees (root) or the child opens them (rootless).
     pub trees_from_parent: bool,
-    /// The v1 cgroups this process moves itself into, first thing.
-    pub cgroup: Option<SelfJoin>,
+}
+
+/// What the container side has once its root filesystem is ready.
+struct Prepared {
+    user: user::ExecUser,
+    seccomp: CompiledFilter,
+    fallback: Option<Fallback>,
 }
 
 /// A failure on the container side.
@@ -81,7 +85,7 @@ fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildE
 }
 
 /// The container's first process: set up, then become init (or the workload itself).
-pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
+pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
     for fd in cfg.host_fds {
         let _ = nix::unistd::close(fd);
     }
@@ -96,14 +100,19 @@ pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
         );
         code
     };
-    // Into the container's cgroups while this process is the only one in them to move: its
-    // children (the workload) are born inside. Needs nothing from the parent but the files.
-    if let Some(cgroup) = cfg.cgroup.take()
-        && let Err(e) = cgroup.join()
+    // The network namespace is made here rather than by clone: creating one takes about a
+    // millisecond, which this overlaps with the parent's work until Go. The container's user
+    // namespace owns it all the same.
+    if cfg.spec.network == NetworkMode::None
+        && let Err(e) = namespaces::unshare_network()
     {
-        return failed(&chan, step("join the container's cgroup")(e));
+        return failed(&chan, e.into());
     }
-    let (user, seccomp) = match prepare(&cfg, &chan) {
+    let Prepared {
+        user,
+        seccomp,
+        fallback,
+    } = match prepare(&cfg, &chan) {
         Ok(prepared) => prepared,
         Err(e) => return failed(&chan, e),
     };
@@ -112,7 +121,7 @@ pub(super) fn container_main(mut cfg: ChildConfig, chan: Channel) -> i32 {
         user: &user,
         setgroups: cfg.idmap.setgroups,
         single_id: cfg.idmap.is_single(),
-        fallback: cfg.fallback,
+        fallback,
         hostname: cfg.spec.hostname.as_deref().unwrap_or_default(),
         window: cfg.window,
         confinement: &cfg.spec.confinement,
@@ -182,26 +191,33 @@ fn landlock_access(spec: &Spec) -> FsAccess {
     }
 }
 
-/// Everything from Go to `pivot_root`: returns the workload's resolved user, and the seccomp
-/// filter the parent compiled meanwhile.
-fn prepare(
-    cfg: &ChildConfig,
-    chan: &Channel,
-) -> Result<(user::ExecUser, CompiledFilter), ChildError> {
+/// Everything from Go to `pivot_root`: returns the workload's resolved user, the seccomp
+/// filter the parent compiled meanwhile, and the rlimits standing in for a cgroup.
+fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let spec = &cfg.spec;
     let (msg, fds) = chan.expect("waiting for the id maps")?;
     let Message::Go {
         lowers,
         volumes,
-        cgroup,
+        cgroup_tasks,
+        in_cgroup,
+        fallback,
     } = msg
     else {
         return Err(ChannelError::Malformed(format!("expected Go, got {msg:?}")).into());
     };
-    if fds.len() != lowers + volumes {
+    if fds.len() != lowers + volumes + cgroup_tasks.len() {
         return Err(ChannelError::Malformed("descriptor count does not match Go".into()).into());
     }
+    let mut fds = fds;
+    let tasks = fds.split_off(lowers + volumes);
     let mut fds = fds.into_iter();
+    // Into the container's v1 cgroups while this process is the only one to move: its children
+    // (the workload) are born inside.
+    let tasks = tasks.into_iter().map(std::fs::File::from);
+    SelfJoin::new(cgroup_tasks.into_iter().zip(tasks).collect())
+        .join()
+        .map_err(step("join the container's cgroup"))?;
 
     // Nothing of rsafe's command line or environment stays readable in this process.
     sys::scrub_process_memory("rsafe-init").map_err(step("scrub the command line"))?;
@@ -305,7 +321,7 @@ fn prepare(
             return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
         }
     };
-    if cgroup {
+    if in_cgroup {
         match chan.expect("waiting for the cgroup")? {
             (Message::InCgroup, _) => {}
             (other, _) => {
@@ -318,7 +334,11 @@ fn prepare(
     namespaces::enter_cgroup_namespace()?;
     // Docker creates a missing working directory; a read-only root reports it at chdir.
     let _ = std::fs::create_dir_all(&spec.process.cwd);
-    Ok((user, seccomp))
+    Ok(Prepared {
+        user,
+        seccomp,
+        fallback,
+    })
 }
 
 /// Takes uid and gid 0 of the new user namespace (and drops the caller's supplementary

@@ -38,17 +38,14 @@ pub struct Namespaces {
 }
 
 impl Namespaces {
-    /// The `clone(2)` flags for the container's first process.
-    pub fn clone_flags(&self) -> libc::c_int {
-        let mut flags = libc::CLONE_NEWUSER
+    /// The `clone(2)` flags for the container's first process. Not the network namespace:
+    /// the child makes that itself (see `container_main`).
+    pub fn clone_flags() -> libc::c_int {
+        libc::CLONE_NEWUSER
             | libc::CLONE_NEWNS
             | libc::CLONE_NEWPID
             | libc::CLONE_NEWIPC
-            | libc::CLONE_NEWUTS;
-        if self.network {
-            flags |= libc::CLONE_NEWNET;
-        }
-        flags
+            | libc::CLONE_NEWUTS
     }
 
     /// The namespaces' names, for `--verbose`.
@@ -104,6 +101,13 @@ pub fn time_namespace_for_children() -> Result<bool, NamespaceError> {
     }
 }
 
+/// Gives the calling process a network namespace of its own, with only a loopback interface
+/// (down until [`loopback_up`]).
+pub fn unshare_network() -> Result<(), NamespaceError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(step("unshare network namespace"))
+}
+
 /// Whether the kernel has time namespaces (Linux 5.6+).
 pub fn time_supported() -> bool {
     std::path::Path::new("/proc/self/ns/time").exists()
@@ -145,10 +149,10 @@ mod tests {
     #[test]
     fn flags_and_names() {
         let none = Namespaces { network: true };
-        assert_ne!(none.clone_flags() & libc::CLONE_NEWNET, 0);
-        assert_ne!(none.clone_flags() & libc::CLONE_NEWUSER, 0);
+        assert_ne!(Namespaces::clone_flags() & libc::CLONE_NEWUSER, 0);
+        // The container's first process makes its network namespace itself.
+        assert_eq!(Namespaces::clone_flags() & libc::CLONE_NEWNET, 0);
         let host = Namespaces { network: false };
-        assert_eq!(host.clone_flags() & libc::CLONE_NEWNET, 0);
         assert!(none.names(true).contains(&"time"));
         assert!(!host.names(false).contains(&"net"));
     }

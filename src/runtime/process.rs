@@ -5,11 +5,13 @@
 //! ```text
 //! rsafe run (host namespaces)        container init (pid 1)               workload
 //! ───────────────────────────        ──────────────────────               ────────
-//! plan id maps, create containers/<id>/, cgroup; open the cgroup's v1 `tasks` files
-//! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS[|NEWNET]) ─▶ join the v1 cgroups, wait for Go
-//! write uid_map/gid_map,
+//! plan id maps, reserve an id
+//! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS) ─────────▶ [NEWNET] unshare, wait for Go
+//! write uid_map/gid_map
+//! make containers/<id>/, cgroup, state.json
 //! [root] clone layer and volume trees
-//! Go ───────────────────────────────▶ become root of the namespace
+//! Go (+ cgroup v1 `tasks` files) ───▶ join the v1 cgroups
+//!                                     become root of the namespace
 //! seccomp filter: cache or compile    parent-death signal, not dumpable
 //! Seccomp ──────────────────────────▶ time namespace, hostname, loopback
 //! [v2] move the child into the cgroup overlay root, /proc /dev /sys,
@@ -25,12 +27,18 @@
 //! - The user namespace comes first and in the same `clone` as the others, so it owns them; the
 //!   child may not use an id before the parent has written the maps, hence the wait for Go.
 //!   `clone(CLONE_NEWUSER)` fails in a multi-threaded process: rsafe has one thread here.
+//! - The network namespace is the child's first act instead of a `clone` flag (it is owned by
+//!   the container's user namespace either way): making one costs about a millisecond, spent
+//!   while rsafe makes the container's directory, cgroup and state.
 //! - The child is in its cgroup before it forks, and enters its cgroup namespace only then, so
 //!   the container sees its own cgroup as `/`. Moving another process into a cgroup waits for
 //!   an RCU grace period (4–16 ms here); a single-threaded process moving itself into a v1
 //!   cgroup does not, so the child joins on its own, with `tasks` files rsafe opened for it
 //!   ([`super::cgroups::SelfJoin`]). v2 has no such path: rsafe moves the child while the child
 //!   builds its root filesystem.
+//! - `state.json` is written once, after the clone, when the first process (whose end is the
+//!   container's end) and the cgroup are both known: each rewrite is a synchronous discard on
+//!   a disk mounted with `discard`.
 //! - The seccomp filter is compiled (when the store's cache has none) while the child mounts.
 //! - Mounts need the host's view (host devices, a visible procfs for the kernel's "not too
 //!   revealing" check), so they all happen before `pivot_root`; after it, nothing of the host is
@@ -183,7 +191,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         idmap.host_uid(0).unwrap_or(caller.uid),
         idmap.host_gid(0).unwrap_or(caller.gid),
     );
-    let dir = ContainerDir::create(&req.store_root, root_owner)?;
+    let dir = ContainerDir::reserve(&req.store_root)?;
     let mut state = State {
         id: dir.id.clone(),
         name: req.name.clone(),
@@ -210,22 +218,26 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         layers: req.spec.rootfs.lowers.clone(),
         oom_killed: false,
     };
-    let lock = dir.lock(&dir.id)?;
-    let mut result = dir.save(&state).map_err(RunError::from);
-    if result.is_ok() && !req.remove {
-        result = dir.save_spec(&req.spec).map_err(RunError::from);
-    }
-    let result = result.and_then(|()| {
-        launch(
-            &req.store_root,
-            &req.spec,
-            &caller,
-            &idmap,
-            &dir,
-            &mut state,
-            notify,
-        )
-    });
+    // Made once the container's first process exists, while it makes its network namespace.
+    let mut lock = None;
+    let mut make_dir = |dir: &ContainerDir| -> Result<(), RunError> {
+        dir.make(root_owner)?;
+        lock = Some(dir.lock(&dir.id)?);
+        if !req.remove {
+            dir.save_spec(&req.spec)?;
+        }
+        Ok(())
+    };
+    let result = launch(
+        &req.store_root,
+        &req.spec,
+        &caller,
+        &idmap,
+        &dir,
+        &mut state,
+        &mut make_dir,
+        notify,
+    );
     let exit = finish(result, &req.spec, &dir, &mut state, req.remove, notify);
     drop(lock);
     exit
@@ -282,10 +294,16 @@ pub fn start(
     state.status = Status::Running;
     state.pid = None;
     let idmap = state.idmap.clone();
-    let result = dir
-        .save(&state)
-        .map_err(RunError::from)
-        .and_then(|()| launch(store_root, &spec, &caller, &idmap, &dir, &mut state, notify));
+    let result = launch(
+        store_root,
+        &spec,
+        &caller,
+        &idmap,
+        &dir,
+        &mut state,
+        &mut |_| Ok(()),
+        notify,
+    );
     let exit = finish(result, &spec, &dir, &mut state, false, notify);
     drop(lock);
     exit
@@ -314,7 +332,9 @@ fn finish(
         Ok(code) => *code,
         Err(e) => e.exit_code(),
     };
-    if remove {
+    if !dir.exists() {
+        // `rsafe run` failed before it made the directory: nothing to remove or record.
+    } else if remove {
         if let Err(e) = dir.remove(&state.idmap) {
             notify(Note::Warning(format!(
                 "cannot remove container {}: {e}",
@@ -344,7 +364,10 @@ fn finish(
     result.map(|code| Exit { code, oom })
 }
 
-/// Everything between creating the container directory and the container's end.
+/// Everything from the container's first process to its end. `make_dir` makes the container's
+/// directory (a new one for `run`, nothing for `start`): it runs once the first process exists,
+/// while that process makes its network namespace.
+#[allow(clippy::too_many_arguments)]
 fn launch(
     store_root: &Path,
     spec: &Spec,
@@ -352,6 +375,7 @@ fn launch(
     idmap: &IdMap,
     dir: &ContainerDir,
     state: &mut State,
+    make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
     let ns = Namespaces {
@@ -371,43 +395,6 @@ fn launch(
         ),
     );
     info(notify, format!("user namespace: {idmap}"));
-
-    // Limits: a cgroup, or the rlimit fallback, said out loud.
-    let mut fallback = None;
-    if !Controller::needed(&spec.limits).is_empty() {
-        let created = CgroupFs::current().and_then(|fs| Cgroup::create(&fs, &dir.id, &spec.limits));
-        match created {
-            Ok(cg) => {
-                let dirs: Vec<String> = cg
-                    .dirs
-                    .iter()
-                    .map(|(d, _)| d.display().to_string())
-                    .collect();
-                info(
-                    notify,
-                    format!(
-                        "limits: {} in cgroup {}",
-                        describe_limits(spec),
-                        dirs.join(", ")
-                    ),
-                );
-                state.cgroup = Some(cg);
-                dir.save(state)?;
-            }
-            Err(CgroupError::Unavailable { controller, reason }) => {
-                let why = format!("{controller}: {reason}");
-                let plan = Fallback::for_limits(&spec.limits, &why);
-                for n in plan.notes {
-                    notify(Note::Info(n));
-                }
-                for w in plan.warnings {
-                    notify(Note::Warning(w));
-                }
-                fallback = Some(plan.rlimits);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 
     // Host paths the container's processes will see.
     let lower_owners = spec
@@ -444,7 +431,9 @@ fn launch(
             "the image has no layers: nothing to run".to_string(),
         ));
     }
-    if spec.rootfs.lowers.len() + bind_sources.len() > channel::MAX_FDS {
+    // Go carries these, and a `tasks` file per cgroup controller.
+    let cgroup_files = Controller::needed(&spec.limits).len();
+    if spec.rootfs.lowers.len() + bind_sources.len() + cgroup_files > channel::MAX_FDS {
         return Err(RunError::Invalid(format!(
             "too many layers and volumes ({} + {}; at most {} together)",
             spec.rootfs.lowers.len(),
@@ -454,7 +443,6 @@ fn launch(
     }
     let mut volume_trees = Vec::new();
     if caller.is_root() {
-        check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
         for src in &bind_sources {
             volume_trees.push(
                 mounts::clone_host_tree(src)
@@ -486,7 +474,6 @@ fn launch(
     )
     .map_err(|e| io_err("signalfd")(e.into()))?;
     let (parent_end, child_end) = channel::pair()?;
-    let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
 
     let mut child_spec = spec.clone();
     child_spec
@@ -496,14 +483,12 @@ fn launch(
         spec: child_spec,
         dir: dir.clone(),
         idmap: idmap.clone(),
-        fallback,
         window,
         host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
         trees_from_parent: caller.is_root(),
-        cgroup: self_join,
     };
     let pid = sys::clone_process(
-        ns.clone_flags(),
+        Namespaces::clone_flags(),
         Box::new(move || container_main(child_cfg, child_end)),
     )
     .map_err(namespaces::userns_error)?;
@@ -512,6 +497,52 @@ fn launch(
     let mut child = ChildGuard { pid, reaped: false };
 
     idmap.write(pid.as_raw())?;
+    make_dir(dir)?;
+    if caller.is_root() {
+        check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
+    }
+    // Limits: a cgroup, or the rlimit fallback, said out loud.
+    let mut fallback = None;
+    if !Controller::needed(&spec.limits).is_empty() {
+        let created = CgroupFs::current().and_then(|fs| Cgroup::create(&fs, &dir.id, &spec.limits));
+        match created {
+            Ok(cg) => {
+                let dirs: Vec<String> = cg
+                    .dirs
+                    .iter()
+                    .map(|(d, _)| d.display().to_string())
+                    .collect();
+                info(
+                    notify,
+                    format!(
+                        "limits: {} in cgroup {}",
+                        describe_limits(spec),
+                        dirs.join(", ")
+                    ),
+                );
+                state.cgroup = Some(cg);
+            }
+            Err(CgroupError::Unavailable { controller, reason }) => {
+                let why = format!("{controller}: {reason}");
+                let plan = Fallback::for_limits(&spec.limits, &why);
+                for n in plan.notes {
+                    notify(Note::Info(n));
+                }
+                for w in plan.warnings {
+                    notify(Note::Warning(w));
+                }
+                fallback = Some(plan.rlimits);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
+    // One save, with everything `ps`, `rm` and a later `start` need: the first process (whose
+    // end is the container's) and the cgroup to remove.
+    state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
+    dir.save(state)?;
+
     let mut trees = Vec::new();
     if caller.is_root() {
         let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
@@ -544,7 +575,12 @@ fn launch(
         }
     }
     trees.extend(volume_trees);
-    let fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+    let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+    let mut cgroup_tasks = Vec::new();
+    for (path, file) in self_join.as_ref().map_or(&[][..], |j| j.files()) {
+        cgroup_tasks.push(path.clone());
+        fds.push(file.as_fd());
+    }
     let go = Message::Go {
         lowers: if caller.is_root() {
             spec.rootfs.lowers.len()
@@ -556,10 +592,13 @@ fn launch(
         } else {
             0
         },
-        cgroup: state.cgroup.as_ref().is_some_and(Cgroup::has_v2),
+        cgroup_tasks,
+        in_cgroup: state.cgroup.as_ref().is_some_and(Cgroup::has_v2),
+        fallback,
     };
     parent_end.send(&go, &fds)?;
-    drop(trees);
+    drop(fds);
+    drop((trees, self_join));
     // libseccomp allocates and takes milliseconds: a filter compiled by an earlier run is read
     // back from the store's cache; otherwise it is compiled here, in parallel with the child's
     // mounts. The workload loads it with nothing but seccomp(2).
@@ -596,8 +635,6 @@ fn launch(
             Err(e) => return Err(e.into()),
         }
     }
-    state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
-    dir.save(state)?;
     info(
         notify,
         format!(

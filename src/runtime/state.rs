@@ -175,24 +175,41 @@ impl ContainerDir {
     /// Creates a new container directory with a fresh id. `root_owner` (host uid, gid of the
     /// container's root) gets the writable layer, so the container's `/` is its root's.
     pub fn create(store_root: &Path, root_owner: (u32, u32)) -> Result<ContainerDir> {
+        let dir = ContainerDir::reserve(store_root)?;
+        dir.make(root_owner)?;
+        Ok(dir)
+    }
+
+    /// A fresh id in the store, with nothing made on disk yet ([`ContainerDir::make`] does):
+    /// `rsafe run` starts the container's first process before the directory exists.
+    pub fn reserve(store_root: &Path) -> Result<ContainerDir> {
         let parent = containers_dir(store_root);
         mkdir(&parent, 0o711, true)?;
         let id = new_id()?;
-        let dir = ContainerDir {
+        Ok(ContainerDir {
             path: parent.join(&id),
             id,
-        };
-        mkdir(&dir.path, 0o711, false)?;
-        for sub in [dir.upper(), dir.work()] {
+        })
+    }
+
+    /// Makes the directory and its writable layer, owned by `root_owner`; fails if it exists.
+    pub fn make(&self, root_owner: (u32, u32)) -> Result<()> {
+        mkdir(&self.path, 0o711, false)?;
+        for sub in [self.upper(), self.work()] {
             mkdir(&sub, 0o755, false)?;
         }
         if nix::unistd::geteuid().is_root() {
             let (uid, gid) = root_owner;
-            for sub in [dir.upper(), dir.work()] {
+            for sub in [self.upper(), self.work()] {
                 std::os::unix::fs::chown(&sub, Some(uid), Some(gid)).map_err(io_err(&sub))?;
             }
         }
-        Ok(dir)
+        Ok(())
+    }
+
+    /// Whether the directory has been made.
+    pub fn exists(&self) -> bool {
+        self.path.symlink_metadata().is_ok()
     }
 
     /// Writes `state.json` atomically.
