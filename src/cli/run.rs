@@ -206,6 +206,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         image: image_name,
         name: args.name.clone(),
         remove: args.rm,
+        idmap,
     };
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
     for w in warnings {

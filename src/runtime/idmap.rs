@@ -139,11 +139,10 @@ impl IdMap {
     /// The mapping a container started by this process gets (the system's subordinate id
     /// files, the helpers if they can work).
     pub fn for_this_process() -> IdMap {
-        IdMap::plan(
-            &Caller::current(),
-            &SubIdFiles::default(),
-            helpers_available(),
-        )
+        let caller = Caller::current();
+        // Root writes the maps itself: no need to look for the helpers.
+        let helpers = !caller.is_root() && helpers_available();
+        IdMap::plan(&caller, &SubIdFiles::default(), helpers)
     }
 
     /// Plans the mapping for `caller`: see the module documentation for the rules.

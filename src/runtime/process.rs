@@ -89,6 +89,9 @@ pub struct RunRequest {
     pub name: Option<String>,
     /// `--rm`: remove the container (and its writable layer) when it exits.
     pub remove: bool,
+    /// The container's id map ([`IdMap::for_this_process`], which the image's layers were
+    /// extracted for).
+    pub idmap: IdMap,
 }
 
 /// Why a container could not be run.
@@ -182,7 +185,7 @@ impl Exit {
 /// container directory; otherwise its state records the exit code.
 pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunError> {
     let caller = Caller::current();
-    let idmap = IdMap::for_this_process();
+    let idmap = req.idmap.clone();
     if let Some(name) = &req.name {
         state::check_name(name)?;
         state::ensure_name_free(&req.store_root, name)?;
