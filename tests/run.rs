@@ -474,6 +474,16 @@ fn a_new_volume_starts_with_the_images_files() {
                 .unwrap()
                 .is_symlink()
         );
+        // Extended attributes too.
+        let xattr = |path: &Path, name: &str| {
+            let mut value = vec![0u8; 64];
+            let n = rustix::fs::getxattr(path, name, &mut value[..]).unwrap_or_else(|e| {
+                panic!("{caller:?}: {name} of {}: {e}", path.display());
+            });
+            String::from_utf8_lossy(&value[..n]).into_owned()
+        };
+        assert_eq!(xattr(&data.join("from-image"), "user.origin"), "image");
+        assert_eq!(xattr(&data.join("sub"), "user.kind"), "directory");
         // Only a volume with nothing in it is filled: what a run left stays as it is.
         let out = run(
             caller,

@@ -149,6 +149,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         spec::check_hostname(h)?;
     }
     let mut mounts = Vec::new();
+    // Held until the container has ended: `rsafe volume rm` is refused meanwhile.
+    let mut claims = Vec::new();
     for v in &args.volume {
         mounts.push(match spec::parse_volume(v, &cwd)? {
             VolumeArg::Host(mount) => mount,
@@ -158,6 +160,11 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
                 read_only,
                 no_copy,
             } => {
+                claims.push(
+                    Volumes::of_store(store.root())
+                        .claim(&name)
+                        .with_context(|| format!("volume {name}"))?,
+                );
                 let (volume, _) = Volumes::of_store(store.root())
                     .ensure(&name, volume::root_owner(&idmap))
                     .with_context(|| format!("volume {name}"))?;
@@ -212,7 +219,9 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for w in warnings {
         notify(Note::Warning(w));
     }
-    Ok(exit_code(process::run(request, &mut notify)))
+    let code = exit_code(process::run(request, &mut notify));
+    drop(claims);
+    Ok(code)
 }
 
 /// Prints what the runner tells the user: warnings always, the rest with `verbose`. Never

@@ -14,8 +14,8 @@
 //! container's writable layer they are removed as the container's root (see [`super::state`]).
 
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, Timestamps};
@@ -39,6 +39,8 @@ pub enum VolumeError {
     BadName(String),
     #[error("no volume {0:?}")]
     NotFound(String),
+    #[error("volume {0} is being mounted by a container that is starting: try again")]
+    Starting(String),
     #[error("volume {name} is in use by container {container} ({status})")]
     InUse {
         name: String,
@@ -123,6 +125,38 @@ impl Volumes {
         Volumes {
             dir: store_root.join("volumes"),
         }
+    }
+
+    /// A starting container's hold on volume `name`, taken before the volume is looked up or
+    /// made and kept while the container runs: [`Volumes::remove`] is refused meanwhile. (Once
+    /// the container's state names the volume, that refuses it too, even after the container
+    /// stopped; the claim covers the moment before.) A shared `flock` on
+    /// `volumes/.locks/<name>`, so any number of containers may hold one, and a killed rsafe
+    /// lets go of it.
+    pub fn claim(&self, name: &str) -> Result<VolumeClaim> {
+        let file = self.lock_file(name)?;
+        file.lock_shared().map_err(io_err(&self.lock_path(name)))?;
+        Ok(VolumeClaim { _file: file })
+    }
+
+    fn lock_path(&self, name: &str) -> PathBuf {
+        self.dir.join(".locks").join(name)
+    }
+
+    fn lock_file(&self, name: &str) -> Result<std::fs::File> {
+        check_name(name)?;
+        let locks = self.dir.join(".locks");
+        mkdir(&self.dir, true)?;
+        mkdir(&locks, true)?;
+        let path = self.lock_path(name);
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))
     }
 
     /// The volume `name`, created (its `_data` owned by `owner`, the host uid and gid of the
@@ -228,17 +262,34 @@ impl Volumes {
     /// ids are removed as its root, through `idmap`.
     pub fn remove(&self, store_root: &Path, name: &str, idmap: &IdMap) -> Result<()> {
         let volume = self.get(name)?;
-        if let Some(user) = self.users(store_root, name)?.first() {
-            return Err(VolumeError::InUse {
-                name: name.to_string(),
-                container: user.name.clone().unwrap_or_else(|| user.short_id().into()),
-                status: if user.is_alive() {
-                    "running"
-                } else {
-                    "stopped: rsafe rm it first"
-                },
-            });
+        let in_use = || -> Result<()> {
+            match self.users(store_root, name)?.first() {
+                Some(user) => Err(VolumeError::InUse {
+                    name: name.to_string(),
+                    container: user.name.clone().unwrap_or_else(|| user.short_id().into()),
+                    status: if user.is_alive() {
+                        "running"
+                    } else {
+                        "stopped: rsafe rm it first"
+                    },
+                }),
+                None => Ok(()),
+            }
+        };
+        // The containers that say they use it; then those starting (their claims); then,
+        // under the lock, those that said so in between.
+        in_use()?;
+        let lock = self.lock_file(name)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(VolumeError::Starting(name.to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err(&self.lock_path(name))(e));
+            }
         }
+        in_use()?;
         // Out of sight first, so a run starting now makes a new volume instead of using a
         // half-removed one.
         let doomed = self.dir.join(format!(".rm-{name}"));
@@ -247,6 +298,12 @@ impl Volumes {
         std::fs::rename(&volume.dir, &doomed).map_err(io_err(&volume.dir))?;
         Ok(state::remove_tree_as(&doomed, idmap)?)
     }
+}
+
+/// See [`Volumes::claim`]: released when dropped.
+#[derive(Debug)]
+pub struct VolumeClaim {
+    _file: std::fs::File,
 }
 
 fn mkdir(path: &Path, exist_ok: bool) -> Result<()> {
@@ -263,7 +320,8 @@ const MAX_DEPTH: u32 = 256;
 
 /// Copies the contents of directory `from` (the image's directory at the mount point,
 /// resolved inside the container's root) into `to` (the new volume): directories, regular
-/// files and symlinks, with their owners, modes and times; device nodes, fifos and sockets are
+/// files and symlinks, with their owners, modes, times and (files and directories) extended
+/// attributes ([`copy_xattrs`]); device nodes, fifos and sockets are
 /// left out (a user namespace cannot make device nodes, and Docker's copy skips sockets too).
 /// Nothing is followed: every entry is opened by its name in its parent directory with
 /// `O_NOFOLLOW`, so a symlink in the image is copied as a symlink, never read through.
@@ -342,6 +400,7 @@ fn copy_dir_contents(from: &OwnedFd, to: &OwnedFd, path: &str, depth: u32) -> Co
                 copy_dir_contents(&src, &dst, &here, depth + 1)?;
                 keep_unmapped(rustix::fs::fchown(&dst, owner.0, owner.1)).map_err(err)?;
                 rustix::fs::fchmod(&dst, mode).map_err(err)?;
+                copy_xattrs(src.as_fd(), dst.as_fd()).map_err(err)?;
                 rustix::fs::utimensat(&dst, "", &times, AtFlags::EMPTY_PATH).map_err(err)?;
             }
             rustix::fs::FileType::RegularFile => {
@@ -365,9 +424,11 @@ fn copy_dir_contents(from: &OwnedFd, to: &OwnedFd, path: &str, depth: u32) -> Co
                 .map_err(err)?;
                 let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
                 io::copy(&mut src, &mut dst).map_err(|e| (here.clone(), e))?;
-                // Owner before mode: a chown clears set-uid and set-gid bits.
+                // Owner before mode and attributes: a chown clears set-uid and set-gid bits,
+                // and file capabilities.
                 keep_unmapped(rustix::fs::fchown(&dst, owner.0, owner.1)).map_err(err)?;
                 rustix::fs::fchmod(&dst, mode).map_err(err)?;
+                copy_xattrs(src.as_fd(), dst.as_fd()).map_err(err)?;
                 rustix::fs::futimens(&dst, &times).map_err(err)?;
             }
             rustix::fs::FileType::Symlink => {
@@ -387,6 +448,79 @@ fn copy_dir_contents(from: &OwnedFd, to: &OwnedFd, path: &str, depth: u32) -> Co
         }
     }
     Ok(())
+}
+
+/// Copies the extended attributes of `from` onto `to`: `user.*` ones always (failing if they
+/// cannot be written); ACLs (`system.posix_acl_*`) and file capabilities
+/// (`security.capability`) when the container's root may set them, as in a rootless engine.
+/// What a user namespace may not write (`trusted.*`, LSM labels, an ACL naming an id the
+/// container does not map) is left out: each of those only ever grants more, so the copy is
+/// never more permissive than the image. A volume on a filesystem without extended attributes
+/// gets none.
+fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> rustix::io::Result<()> {
+    use rustix::io::Errno;
+    let names = match read_xattr_list(from) {
+        Ok(names) => names,
+        Err(Errno::NOTSUP) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let value = match read_xattr(from, name) {
+            Ok(v) => v,
+            // Removed since the list was read.
+            Err(Errno::NODATA) => continue,
+            // Not readable here: a file capability written for the host's root (v2) is not
+            // shown inside a user namespace.
+            Err(Errno::NOTSUP | Errno::PERM | Errno::ACCESS) if !name.starts_with(b"user.") => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match rustix::fs::fsetxattr(to, name, &value, rustix::fs::XattrFlags::empty()) {
+            Ok(()) | Err(Errno::NOTSUP) => {}
+            Err(Errno::PERM | Errno::ACCESS | Errno::INVAL) if !name.starts_with(b"user.") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The NUL-separated names of `fd`'s extended attributes.
+fn read_xattr_list(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
+    loop {
+        let size = rustix::fs::flistxattr_query(fd)?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let mut names = vec![0u8; size];
+        match rustix::fs::flistxattr(fd, &mut names[..]) {
+            Ok(n) => {
+                names.truncate(n);
+                return Ok(names);
+            }
+            // Grew since the size was asked for.
+            Err(rustix::io::Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn read_xattr(fd: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<Vec<u8>> {
+    loop {
+        let size = rustix::fs::fgetxattr_query(fd, name)?;
+        let mut value = vec![0u8; size];
+        if size == 0 {
+            return Ok(value);
+        }
+        match rustix::fs::fgetxattr(fd, name, &mut value[..]) {
+            Ok(n) => {
+                value.truncate(n);
+                return Ok(value);
+            }
+            Err(rustix::io::Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A chown to an id the container does not map (a file that shows as `nobody`) fails with
@@ -482,6 +616,68 @@ mod tests {
             Err(VolumeError::NotFound(_))
         ));
         assert_eq!(volumes.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_volume_a_starting_container_claims_is_not_removed() {
+        let store = tempfile::tempdir().unwrap();
+        let volumes = Volumes::of_store(store.path());
+        let claim = volumes.claim("data").unwrap();
+        volumes.ensure("data", root_owner(&me())).unwrap();
+        // Another starting container may claim it as well.
+        let second = volumes.claim("data").unwrap();
+        assert!(matches!(
+            volumes.remove(store.path(), "data", &me()),
+            Err(VolumeError::Starting(_))
+        ));
+        drop(claim);
+        assert!(matches!(
+            volumes.remove(store.path(), "data", &me()),
+            Err(VolumeError::Starting(_))
+        ));
+        drop(second);
+        volumes.remove(store.path(), "data", &me()).unwrap();
+        // The lock files are not volumes.
+        assert!(volumes.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn populate_keeps_extended_attributes() {
+        let top = tempfile::tempdir().unwrap();
+        let (src, dst) = (top.path().join("src"), top.path().join("dst"));
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        std::fs::write(src.join("tool"), "#!/bin/sh\n").unwrap();
+        let set = |path: &Path, name: &str, value: &[u8]| {
+            rustix::fs::setxattr(path, name, value, rustix::fs::XattrFlags::empty()).unwrap();
+        };
+        set(&src.join("tool"), "user.origin", b"image");
+        set(&src.join("sub"), "user.kind", b"directory");
+        // cap_net_bind_service+ep (VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE, permitted bit 10).
+        let mut caps = Vec::new();
+        for word in [0x0200_0001u32, 1 << 10, 0, 0, 0] {
+            caps.extend(word.to_le_bytes());
+        }
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            set(&src.join("tool"), "security.capability", &caps);
+        }
+        let open = |p: &Path| {
+            rustix::fs::open(p, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        };
+        populate(&open(&src), &open(&dst), "/data").unwrap();
+        let get = |path: &Path, name: &str| {
+            let mut value = vec![0u8; 64];
+            let n = rustix::fs::getxattr(path, name, &mut value[..]).unwrap();
+            value.truncate(n);
+            value
+        };
+        assert_eq!(get(&dst.join("tool"), "user.origin"), b"image");
+        assert_eq!(get(&dst.join("sub"), "user.kind"), b"directory");
+        if root {
+            // Set after the copy's chown, which would have cleared it.
+            assert_eq!(get(&dst.join("tool"), "security.capability"), caps);
+        }
     }
 
     #[test]

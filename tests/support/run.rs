@@ -251,13 +251,31 @@ pub fn rootfs_with_passwd_from_environ(caller: Caller) -> PathBuf {
 /// symlinks leading out of the root: what a new named volume at `/data` starts as a copy of.
 pub fn rootfs_with_data_dir(caller: Caller) -> PathBuf {
     let base = caller.rootfs();
-    let name = format!("{}-data-dir", base.file_name().unwrap().to_string_lossy());
+    let name = format!(
+        "{}-data-dir-xattrs",
+        base.file_name().unwrap().to_string_lossy()
+    );
     fixture(&name, |dest| {
         sh(Command::new("cp").arg("-a").arg(&base).arg(dest));
         let data = dest.join("data");
         fs::create_dir_all(data.join("sub")).unwrap();
         fs::write(data.join("from-image"), "image\n").unwrap();
         fs::write(data.join("sub/nested"), "nested\n").unwrap();
+        // Extended attributes a new volume's copy keeps.
+        rustix::fs::setxattr(
+            data.join("from-image"),
+            "user.origin",
+            b"image",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        rustix::fs::setxattr(
+            data.join("sub"),
+            "user.kind",
+            b"directory",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/etc/shadow", data.join("abs-link")).unwrap();
         std::os::unix::fs::symlink("../../../../../../etc", data.join("rel-link")).unwrap();
         use std::os::unix::fs::MetadataExt;
