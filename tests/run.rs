@@ -476,7 +476,7 @@ fn a_new_volume_starts_with_the_images_files() {
         );
         // Extended attributes too.
         let xattr = |path: &Path, name: &str| {
-            let mut value = vec![0u8; 64];
+            let mut value = [0u8; 64];
             let n = rustix::fs::getxattr(path, name, &mut value[..]).unwrap_or_else(|e| {
                 panic!("{caller:?}: {name} of {}: {e}", path.display());
             });
