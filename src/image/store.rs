@@ -13,8 +13,8 @@
 //!   collects the blobs of an image that is still arriving;
 //! - an entry of `index.json` without a ref name is an image kept by digest only (docker's
 //!   `<none>`): it keeps its blobs alive until it is removed by digest;
-//! - rsafe's own bookkeeping lives beside the layout (`tmp/`, `layers/`, `containers/`), never
-//!   inside `blobs/`.
+//! - rsafe's own bookkeeping lives beside the layout (`tmp/`, `layers/`, `containers/`,
+//!   `volumes/`, `seccomp-cache/`), never inside `blobs/`.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
