@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{fixture, have, sh, tool};
+use super::{fixture, have, sh, source_key, tool};
 
 const PROBE_SOURCE: &str = include_str!("confine_probe.c");
 
@@ -15,11 +15,8 @@ pub fn probe() -> Option<PathBuf> {
     if !have("a C compiler (cc) for the confinement probe", tool("cc")) {
         return None;
     }
-    // Keyed by the source, so an edited probe is rebuilt.
-    let key = PROBE_SOURCE.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let dir = fixture(&format!("confine-probe-{key:016x}"), |dir| {
+    let key = source_key(PROBE_SOURCE.as_bytes());
+    let dir = fixture(&format!("confine-probe-{key}"), |dir| {
         fs::create_dir_all(dir).unwrap();
         let src = dir.join("probe.c");
         fs::write(&src, PROBE_SOURCE).unwrap();

@@ -28,26 +28,13 @@
 #define __NR_mseal 462
 #endif
 
+/* glibc's name for errno `e` ("EPERM"), or "E<number>" for one it does not know. */
 static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case ENOSYS: return "ENOSYS";
-    case ENOTTY: return "ENOTTY";
-    case EBADF: return "EBADF";
-    case EFAULT: return "EFAULT";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EADDRINUSE: return "EADDRINUSE";
-    case ESRCH: return "ESRCH";
-    default: {
-        static char buf[32];
-        snprintf(buf, sizeof buf, "E%d", e);
-        return buf;
-    }
-    }
+    const char *name = strerrorname_np(e);
+    static char buf[16];
+    if (name) return name;
+    snprintf(buf, sizeof buf, "E%d", e);
+    return buf;
 }
 
 static void report(const char *name, long rc) {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::run_support::Caller;
-use crate::support::{fixture, have, sh, tool};
+use crate::support::{fixture, have, sh, source_key, tool};
 
 const PROBE_SOURCE: &str = include_str!("escape_probe.c");
 
@@ -80,23 +80,19 @@ pub fn probe() -> Option<PathBuf> {
     ) {
         return None;
     }
-    let dir = fixture(&format!("escape-probe-{:016x}", source_key()), |dir| {
-        fs::create_dir_all(dir).unwrap();
-        let src = dir.join("escape_probe.c");
-        fs::write(&src, PROBE_SOURCE).unwrap();
-        sh(Command::new("cc")
-            .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
-            .arg(dir.join("probe"))
-            .arg(&src));
-    });
+    let dir = fixture(
+        &format!("escape-probe-{}", source_key(PROBE_SOURCE.as_bytes())),
+        |dir| {
+            fs::create_dir_all(dir).unwrap();
+            let src = dir.join("escape_probe.c");
+            fs::write(&src, PROBE_SOURCE).unwrap();
+            sh(Command::new("cc")
+                .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
+                .arg(dir.join("probe"))
+                .arg(&src));
+        },
+    );
     Some(dir.join("probe"))
-}
-
-/// FNV-1a of the probe source, so an edited probe gets a fresh fixture.
-fn source_key() -> u64 {
-    PROBE_SOURCE.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// A copy of `caller`'s rootfs (same owners) with the probe at `/probe`. Copied rather than
@@ -104,9 +100,9 @@ fn source_key() -> u64 {
 pub fn rootfs_with_probe(caller: Caller, probe: &Path) -> PathBuf {
     let base = caller.rootfs();
     let name = format!(
-        "{}-escape-{:016x}",
+        "{}-escape-{}",
         base.file_name().unwrap().to_string_lossy(),
-        source_key()
+        source_key(PROBE_SOURCE.as_bytes())
     );
     fixture(&name, |dest| {
         sh(Command::new("cp").arg("-a").arg(&base).arg(dest));

@@ -50,35 +50,13 @@
 #define OPEN_TREE_CLONE 1
 #endif
 
+/* glibc's name for errno `e` ("EPERM"), or "E<number>" for one it does not know. */
 static const char *errname(int e) {
-    switch (e) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case ENOSYS: return "ENOSYS";
-    case EROFS: return "EROFS";
-    case EBADF: return "EBADF";
-    case EFAULT: return "EFAULT";
-    case ESRCH: return "ESRCH";
-    case ETXTBSY: return "ETXTBSY";
-    case ESTALE: return "ESTALE";
-    case ENOTTY: return "ENOTTY";
-    case EIO: return "EIO";
-    case ENODEV: return "ENODEV";
-    case EBUSY: return "EBUSY";
-    case ENOTDIR: return "ENOTDIR";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-    default: {
-        static char buf[16];
-        snprintf(buf, sizeof buf, "E%d", e);
-        return buf;
-    }
-    }
+    const char *name = strerrorname_np(e);
+    static char buf[16];
+    if (name) return name;
+    snprintf(buf, sizeof buf, "E%d", e);
+    return buf;
 }
 
 /* Outcomes, encoded in a forked child's exit status: 0 = OPEN, 1..255 = blocked with errno. */

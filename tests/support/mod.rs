@@ -77,6 +77,15 @@ pub fn fixtures_dir() -> PathBuf {
     dir
 }
 
+/// A short key of `source` (FNV-1a) for fixture names, so a fixture built from an edited
+/// source (a probe program) is built afresh.
+pub fn source_key(source: &[u8]) -> String {
+    let hash = source.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 /// Builds `name` under the fixture dir once: `build` gets a fresh path to fill. A lock file keeps
 /// concurrent test binaries from building the same fixture twice.
 pub fn fixture(name: &str, build: impl FnOnce(&Path)) -> PathBuf {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{
-    TEST_USER, busybox_rootfs, fixture, have, is_root, rsafe_bin, sh, test_user, tool,
+    TEST_USER, busybox_rootfs, fixture, have, is_root, rsafe_bin, sh, source_key, test_user, tool,
 };
 
 /// Who starts the container.
@@ -203,7 +203,8 @@ pub fn static_probe() -> Option<PathBuf> {
         return None;
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/confine_probe.c");
-    let dir = fixture("probe-confine-static", |dir| {
+    let key = source_key(&fs::read(&src).unwrap());
+    let dir = fixture(&format!("probe-confine-static-{key}"), |dir| {
         fs::create_dir_all(dir).unwrap();
         sh(Command::new("cc")
             .args(["-static", "-O1", "-o"])
