@@ -1441,6 +1441,105 @@ fn start_runs_a_stopped_container_again_on_its_writable_layer() {
     });
 }
 
+/// `run -d`: the id once the command runs, its output in `rsafe logs`, `rsafe stop` ending it
+/// with SIGTERM (then SIGKILL), and the exit recorded or, with `--rm`, the container removed.
+#[test]
+fn detached_containers_log_stop_and_report_failures() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let script = "echo hello; trap 'echo bye; exit 3' TERM; while :; do sleep 0.1; done";
+        let out = run(
+            caller,
+            store,
+            &["-d", "--name", "web", rootfs, "sh", "-c", script],
+        );
+        ok(&out, caller);
+        let id = out.stdout.trim().to_string();
+        assert!(
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{caller:?}: {out:?}"
+        );
+        assert_eq!(state_of(store, "web")["status"], "running", "{caller:?}");
+        // The output is the log's, not the terminal's; the log is the owner's alone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !rsafe(&["logs", "web"]).stdout.contains("hello") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{caller:?}: no output"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let log = store.join("containers").join(&id).join("log");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let stop = rsafe(&["stop", "web"]);
+        ok(&stop, caller);
+        let state = state_of(store, "web");
+        assert_eq!(state["status"], "exited", "{caller:?}: {state}");
+        assert_eq!(state["code"], 3, "{caller:?}: {state}");
+        assert_eq!(rsafe(&["logs", "web"]).stdout, "hello\nbye\n", "{caller:?}");
+        // Stopping a stopped container changes nothing.
+        ok(&rsafe(&["stop", "web"]), caller);
+        ok(&rsafe(&["rm", "web"]), caller);
+        assert!(!log.exists());
+
+        // A command that ignores SIGTERM is killed after the grace period; --rm removes it.
+        let out = run(
+            caller,
+            store,
+            &[
+                "-d",
+                "--rm",
+                rootfs,
+                "sh",
+                "-c",
+                "trap '' TERM; while :; do sleep 0.1; done",
+            ],
+        );
+        ok(&out, caller);
+        let id = out.stdout.trim().to_string();
+        let stop = rsafe(&["stop", "-t", "1", &id]);
+        ok(&stop, caller);
+        assert!(stop.stderr.contains("killed"), "{caller:?}: {stop:?}");
+        assert!(
+            !store.join("containers").join(&id).exists(),
+            "{caller:?}: --rm"
+        );
+
+        // A command that cannot start fails `run -d` itself, as it would `run`.
+        let out = run(caller, store, &["-d", "--rm", rootfs, "/no/such/command"]);
+        assert_eq!(out.code, 127, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("/no/such/command"),
+            "{caller:?}: {out:?}"
+        );
+        // -d with a terminal or stdin has nothing to attach them to: a usage error.
+        let out = run(caller, store, &["-d", "-i", rootfs, "true"]);
+        assert_eq!(out.code, 2, "{caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("cannot be used with"),
+            "{caller:?}: {out:?}"
+        );
+        // A container run in the foreground has no log: its output went to the terminal.
+        ok(
+            &run(caller, store, &["--name", "fg", rootfs, "true"]),
+            caller,
+        );
+        let logs = rsafe(&["logs", "fg"]);
+        assert_eq!(logs.code, 1, "{caller:?}: {logs:?}");
+        assert!(
+            logs.stderr.contains("not started with -d"),
+            "{caller:?}: {logs:?}"
+        );
+    });
+}
+
 #[test]
 fn the_runners_environment_never_reaches_the_container() {
     // Shaped like a passwd line for root, so a lookup that read it would take HOME from it.

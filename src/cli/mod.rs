@@ -19,11 +19,13 @@ pub mod history;
 pub mod images;
 pub mod inspect;
 pub mod load;
+pub mod logs;
 pub mod ps;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod start;
+pub mod stop;
 pub mod unpack;
 pub mod volume;
 
@@ -83,6 +85,8 @@ pub enum Command {
     /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
     Ps(ps::PsArgs),
     Start(start::StartArgs),
+    Stop(stop::StopArgs),
+    Logs(logs::LogsArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
@@ -132,6 +136,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(args, &global),
         Command::Ps(args) => ps::run(args, &global),
         Command::Start(args) => start::run(args, &global),
+        Command::Stop(args) => stop::run(args, &global),
+        Command::Logs(args) => logs::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Policy(args) => policy::run(args),

@@ -12,6 +12,7 @@ use crate::image::Store;
 use crate::image::load;
 use crate::image::resolve::{self, ResolveOptions};
 use crate::image::unpack::{self, LayerCache, Ownership};
+use crate::runtime::detach::{self, Detached};
 use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
 use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
@@ -43,6 +44,10 @@ pub struct RunArgs {
     /// Remove the container and its writable layer when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Run in the background: print the container's id once the command runs, and exit.
+    /// Its output goes to `rsafe logs`; `rsafe stop` ends it.
+    #[arg(short, long, conflicts_with_all = ["interactive", "tty"])]
+    pub detach: bool,
     /// Name the container (for `rsafe ps` and `rsafe rm`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -214,12 +219,27 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         name: args.name.clone(),
         remove: args.rm,
         idmap,
+        log: None,
     };
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
     for w in warnings {
         notify(Note::Warning(w));
     }
-    let code = exit_code(process::run(request, &mut notify));
+    let code = if args.detach {
+        // The monitor keeps the volume claims (its copies of them) for the container's life.
+        match detach::run_detached(request, notify, exit_code)? {
+            Detached::Started(id) => {
+                println!("{id}");
+                0
+            }
+            Detached::Failed { code, message } => {
+                say(format!("rsafe: {message}"));
+                code
+            }
+        }
+    } else {
+        exit_code(process::run(request, &mut notify))
+    };
     drop(claims);
     Ok(code)
 }
@@ -231,7 +251,7 @@ pub(super) fn notes_to_stderr(verbose: bool) -> impl FnMut(Note) {
     move |note| match note {
         Note::Warning(w) => say(format!("rsafe: warning: {w}")),
         Note::Info(i) if verbose => say(format!("rsafe: {i}")),
-        Note::Info(_) => {}
+        Note::Info(_) | Note::Started { .. } => {}
     }
 }
 

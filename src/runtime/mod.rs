@@ -6,6 +6,7 @@
 //! - [`spec`]: what to run, merged from the image config, the flags and the [`policy`];
 //! - [`process`]: the processes that start a container and the order of every step;
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
+//!   [`detach`]: the same in the background (`run -d`); [`stop`]: ending a running one;
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -17,6 +18,7 @@ pub mod caps;
 pub mod cgroups;
 pub mod channel;
 pub mod container;
+pub mod detach;
 pub mod exec;
 pub mod helper;
 pub mod idmap;
@@ -31,6 +33,7 @@ pub mod seccomp;
 pub mod session;
 pub mod spec;
 pub mod state;
+pub mod stop;
 pub mod sys;
 pub mod tty;
 pub mod user;

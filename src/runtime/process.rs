@@ -76,10 +76,12 @@ pub enum Note {
     Warning(String),
     /// What was set up and enforced (shown with `--verbose`).
     Info(String),
+    /// The workload is running (its `execve` succeeded): what `rsafe run -d` waits for.
+    Started { id: String },
 }
 
 /// What to run and where to keep its state.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunRequest {
     pub spec: Spec,
     /// The store root; the container lives in `<store>/containers/<id>/`.
@@ -92,6 +94,10 @@ pub struct RunRequest {
     /// The container's id map ([`IdMap::for_this_process`], which the image's layers were
     /// extracted for).
     pub idmap: IdMap,
+    /// `-d`: the file rsafe's stdout and stderr (and so the container's) already go to, made
+    /// unnamed (`O_TMPFILE`, see [`state::new_log`]); named `<dir>/log` once the container's
+    /// directory exists, for `rsafe logs`.
+    pub log: Option<std::fs::File>,
 }
 
 /// Why a container could not be run.
@@ -226,6 +232,9 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     let mut make_dir = |dir: &ContainerDir| -> Result<(), RunError> {
         dir.make(root_owner)?;
         lock = Some(dir.lock(&dir.id)?);
+        if let Some(log) = &req.log {
+            dir.keep_log(log)?;
+        }
         if !req.remove {
             dir.save_spec(&req.spec)?;
         }
@@ -666,6 +675,7 @@ fn launch(
     );
 
     let mut session = Session {
+        id: dir.id.clone(),
         chan: Some(parent_end),
         signals,
         child: pid,

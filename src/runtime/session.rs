@@ -24,6 +24,8 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
 
 /// The parent's side while the container runs: messages, signals and the terminal.
 pub(super) struct Session {
+    /// The container's id, for [`Note::Started`].
+    pub id: String,
     pub chan: Option<Channel>,
     pub signals: SignalFd,
     pub child: Pid,
@@ -95,6 +97,11 @@ impl Session {
                 // (Raw mode waits until here so that rsafe's own messages, `--verbose` ones
                 // included, still print on a normal terminal.)
                 self.chan = None;
+                if self.failure.is_none() {
+                    notify(Note::Started {
+                        id: self.id.clone(),
+                    });
+                }
                 if self.terminal.is_some() && self.relay_stdin && self.failure.is_none() {
                     self.raw = RawMode::enter().map_err(io_err("raw mode"))?;
                 }

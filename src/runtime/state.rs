@@ -135,6 +135,22 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     after.split(' ').nth(19)?.parse().ok()
 }
 
+/// A file for the output of a container run with `-d`, in the store's containers directory
+/// but without a name until the container's directory exists ([`ContainerDir::keep_log`]):
+/// if rsafe dies first, nothing is left behind. Readable by its owner only (a workload may
+/// print secrets).
+pub fn new_log(store_root: &Path) -> Result<std::fs::File> {
+    let parent = containers_dir(store_root);
+    mkdir(&parent, 0o711, true)?;
+    let fd = rustix::fs::open(
+        &parent,
+        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| io_err(&parent)(e.into()))?;
+    Ok(std::fs::File::from(fd))
+}
+
 /// The directory holding all containers of a store.
 pub fn containers_dir(store_root: &Path) -> PathBuf {
     store_root.join("containers")
@@ -166,6 +182,29 @@ impl ContainerDir {
     pub fn lower(&self) -> PathBuf {
         self.path.join("lower")
     }
+    /// The output of a container run with `-d` (`rsafe logs`).
+    pub fn log_file(&self) -> PathBuf {
+        self.path.join("log")
+    }
+
+    /// Names `log`, an unnamed file from [`new_log`], as this container's [`log_file`].
+    ///
+    /// [`log_file`]: ContainerDir::log_file
+    pub fn keep_log(&self, log: &std::fs::File) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let path = self.log_file();
+        // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path does not.
+        let fd_path = format!("/proc/self/fd/{}", log.as_raw_fd());
+        rustix::fs::linkat(
+            rustix::fs::CWD,
+            fd_path.as_str(),
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::AtFlags::SYMLINK_FOLLOW,
+        )
+        .map_err(|e| io_err(&path)(e.into()))
+    }
+
     /// What the container runs, kept for `rsafe start`. Readable by its owner only: the
     /// environment in it may hold secrets.
     pub fn spec_file(&self) -> PathBuf {
@@ -291,6 +330,15 @@ impl ContainerDir {
             Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Running(name.to_string())),
             Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
         }
+    }
+
+    /// Whether a process (the container's monitor) holds the lock [`ContainerDir::lock`]
+    /// takes. Never creates the lock file: the directory may be on its way out.
+    pub fn is_locked(&self) -> bool {
+        let Ok(file) = std::fs::File::open(self.path.join(".lock")) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 
     /// Removes the whole directory; files the caller cannot remove itself (owned by the

@@ -1,0 +1,45 @@
+//! `rsafe stop`: end running containers, like `docker stop`.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::Global;
+use crate::runtime::stop::{self, Stopped};
+
+/// Stop running containers
+///
+/// Each gets SIGTERM (passed on by its init to the command), then SIGKILL if it has not ended
+/// after the grace period. Returns once rsafe has recorded the exit (or removed the container,
+/// for `--rm`). A container that is not running is left as it is.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub time: u64,
+    /// Container names or ids (a unique prefix of an id is enough).
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// Stops the containers in turn; fails on the first that cannot be stopped.
+pub fn run(args: StopArgs, global: &Global) -> Result<i32> {
+    let store = global.store()?;
+    for name in &args.containers {
+        let how = stop::stop(store.root(), name, Duration::from_secs(args.time))?;
+        if how == Stopped::Killed && !global.quiet {
+            eprintln!(
+                "rsafe: {name} did not end within {}s of SIGTERM: killed",
+                args.time
+            );
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}

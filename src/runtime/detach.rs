@@ -1,0 +1,159 @@
+//! `rsafe run -d`: a container that outlives the command that started it, with no daemon.
+//!
+//! rsafe forks. The child becomes the container's monitor, as `rsafe run` is for an attached
+//! container (it holds the container's lock, forwards signals, records the exit, removes the
+//! container with `--rm`): it leaves the caller's session, reads stdin from `/dev/null`, and
+//! writes its stdout and stderr, which the container inherits, to the container's log
+//! (`containers/<id>/log`, for `rsafe logs`). The parent waits on a pipe until the workload
+//! runs (its `execve` succeeded) or could not start, and returns either the container's id or
+//! the reason, so `rsafe run -d` fails like `rsafe run` would.
+
+use std::io::{self, BufRead, Write};
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::OFlag;
+use nix::unistd::ForkResult;
+
+use super::process::{self, Exit, Note, RunError, RunRequest};
+use super::state;
+use super::sys;
+
+/// How a detached start went, as the command that asked for it learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detached {
+    /// The workload runs; the container's full id.
+    Started(String),
+    /// It could not start: the exit code `rsafe run` would have given (125, 126, 127) and why.
+    Failed { code: i32, message: String },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
+    move |source| RunError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Starts `req` detached (see the module documentation). `notify` and `ended` are the
+/// monitor's: what it says goes to the container's log, and `ended` reports how the container
+/// ended there (an OOM kill, say) and gives the monitor's exit code.
+pub fn run_detached(
+    mut req: RunRequest,
+    mut notify: impl FnMut(Note),
+    ended: impl FnOnce(Result<Exit, RunError>) -> i32,
+) -> Result<Detached, RunError> {
+    let log = state::new_log(&req.store_root)?;
+    req.log = Some(log.try_clone().map_err(io_err("the container's log"))?);
+    let (read, write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
+    if sys::thread_count().map_err(io_err("count threads"))? != 1 {
+        return Err(RunError::Invalid(
+            "rsafe has several threads before detaching; this is a bug".to_string(),
+        ));
+    }
+    // SAFETY: rsafe is single-threaded here (image preparation ran in a helper process), so
+    // the child may run arbitrary code.
+    match unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork the monitor")(e.into()))? {
+        ForkResult::Parent { child } => {
+            drop(write);
+            let outcome = read_outcome(read);
+            if outcome.is_none() {
+                // The monitor died before it could say: reap it, it will not report.
+                let _ = nix::sys::wait::waitpid(child, None);
+            }
+            Ok(outcome.unwrap_or_else(|| Detached::Failed {
+                code: 125,
+                message: "the container's monitor ended before the container started".into(),
+            }))
+        }
+        ForkResult::Child => {
+            drop(read);
+            let code = monitor(req, log, write, &mut notify, ended);
+            std::process::exit(code)
+        }
+    }
+}
+
+/// The monitor: detaches from the caller, runs the container to its end, and tells the
+/// waiting parent (through `report`) when the workload started, or why it did not.
+fn monitor(
+    req: RunRequest,
+    log: std::fs::File,
+    report: OwnedFd,
+    notify: &mut dyn FnMut(Note),
+    ended: impl FnOnce(Result<Exit, RunError>) -> i32,
+) -> i32 {
+    let mut report = Some(std::fs::File::from(report));
+    let detached = (|| -> io::Result<()> {
+        nix::unistd::setsid()?;
+        let null = std::fs::File::open("/dev/null")?;
+        nix::unistd::dup2_stdin(&null)?;
+        nix::unistd::dup2_stdout(&log)?;
+        nix::unistd::dup2_stderr(&log)?;
+        Ok(())
+    })();
+    if let Err(e) = detached {
+        if let Some(mut r) = report.take() {
+            let _ = writeln!(r, "failed 125 detach from the terminal: {e}");
+        }
+        return 125;
+    }
+    drop(log);
+    let result = process::run(req, &mut |note| {
+        if let Note::Started { id } = &note
+            && let Some(mut r) = report.take()
+        {
+            // The parent returns on this line; the pipe closes with it.
+            let _ = writeln!(r, "started {id}");
+        }
+        notify(note);
+    });
+    if let (Some(mut r), Err(e)) = (report.take(), &result) {
+        let message = e.to_string().replace('\n', " ");
+        let _ = writeln!(r, "failed {} {message}", e.exit_code());
+    }
+    ended(result)
+}
+
+/// The monitor's one line: `started <id>` or `failed <code> <message>`. `None` if it wrote
+/// neither.
+fn read_outcome(read: OwnedFd) -> Option<Detached> {
+    let mut line = String::new();
+    io::BufReader::new(std::fs::File::from(read))
+        .read_line(&mut line)
+        .ok()?;
+    parse_outcome(line.trim_end())
+}
+
+fn parse_outcome(line: &str) -> Option<Detached> {
+    if let Some(id) = line.strip_prefix("started ") {
+        return Some(Detached::Started(id.to_string()));
+    }
+    let (code, message) = line.strip_prefix("failed ")?.split_once(' ')?;
+    Some(Detached::Failed {
+        code: code.parse().ok()?,
+        message: message.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_parse() {
+        assert_eq!(
+            parse_outcome("started abc"),
+            Some(Detached::Started("abc".into()))
+        );
+        assert_eq!(
+            parse_outcome("failed 127 x: not found"),
+            Some(Detached::Failed {
+                code: 127,
+                message: "x: not found".into()
+            })
+        );
+        assert_eq!(parse_outcome(""), None);
+        assert_eq!(parse_outcome("failed nope"), None);
+    }
+}
