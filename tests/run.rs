@@ -1152,7 +1152,7 @@ fn seccomp_filters_come_from_the_cache_only_when_the_caller_wrote_it() {
     const ALLOW_ALL: &str = "BgAAAAAA/38=";
     for_each_caller(|caller, store| {
         let rootfs = caller.rootfs();
-        let keyctl = |label: &str| {
+        let probe = || {
             let args = [
                 "--verbose",
                 "-v",
@@ -1161,7 +1161,10 @@ fn seccomp_filters_come_from_the_cache_only_when_the_caller_wrote_it() {
                 "/probe/probe",
                 "keyctl",
             ];
-            let out = run(caller, store, &args);
+            run(caller, store, &args)
+        };
+        let keyctl = |label: &str| {
+            let out = probe();
             ok(&out, caller);
             assert_eq!(
                 out.stdout.trim(),
@@ -1219,15 +1222,7 @@ fn seccomp_filters_come_from_the_cache_only_when_the_caller_wrote_it() {
         // The control: the same loose entry, planted as the caller would write it, is loaded.
         // The cache is exactly as trustworthy as the store, which is the caller's own.
         plant(0o600, meta.uid());
-        let args = [
-            "--verbose",
-            "-v",
-            volume.as_str(),
-            rootfs.to_str().unwrap(),
-            "/probe/probe",
-            "keyctl",
-        ];
-        let out = run(caller, store, &args);
+        let out = probe();
         assert!(out.stderr.contains(FROM_CACHE), "{caller:?}: {out:?}");
         assert_ne!(out.stdout.trim(), "keyctl=EPERM", "{caller:?}: {out:?}");
     });
