@@ -48,12 +48,17 @@ pub fn run(args: LogsArgs, global: &Global) -> Result<i32> {
     };
     copy(&mut log)?;
     if args.follow {
-        // Until the container's monitor has let go of it: then nothing more is written.
-        while dir.is_locked() {
+        // Until nothing can write to it any more: the container, its monitor and the relay
+        // that writes the log hold a shared lock on it while they live.
+        while being_written(&log) {
             std::thread::sleep(Duration::from_millis(100));
             copy(&mut log)?;
         }
         copy(&mut log)?;
     }
     Ok(0)
+}
+
+fn being_written(log: &std::fs::File) -> bool {
+    matches!(log.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }

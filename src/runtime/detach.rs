@@ -7,9 +7,15 @@
 //! (`containers/<id>/log`, for `rsafe logs`). The parent waits on a pipe until the workload
 //! runs (its `execve` succeeded) or could not start, and returns either the container's id or
 //! the reason, so `rsafe run -d` fails like `rsafe run` would.
+//!
+//! The container never holds its log file: its stdout and stderr (and the monitor's) are a
+//! pipe to a relay process that appends to the log, as conmon does for podman. A workload
+//! holding the file could rewrite or truncate it, rsafe's own lines about it included. The log
+//! stays locked (a shared `flock`) while anything can still write to it, which is what
+//! `rsafe logs -f` follows.
 
 use std::io::{self, BufRead, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::unistd::ForkResult;
@@ -43,6 +49,9 @@ pub fn run_detached(
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> Result<Detached, RunError> {
     let log = state::new_log(&req.store_root)?;
+    // Held by every copy of this open file (the monitor's, the relay's) until the last closes.
+    log.lock_shared()
+        .map_err(io_err("lock the container's log"))?;
     req.log = Some(log.try_clone().map_err(io_err("the container's log"))?);
     let (read, write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
@@ -88,8 +97,9 @@ fn monitor(
         nix::unistd::setsid()?;
         let null = std::fs::File::open("/dev/null")?;
         nix::unistd::dup2_stdin(&null)?;
-        nix::unistd::dup2_stdout(&log)?;
-        nix::unistd::dup2_stderr(&log)?;
+        let output = spawn_relay(&log, report.as_ref())?;
+        nix::unistd::dup2_stdout(&output)?;
+        nix::unistd::dup2_stderr(&output)?;
         Ok(())
     })();
     if let Err(e) = detached {
@@ -113,6 +123,36 @@ fn monitor(
         let _ = writeln!(r, "failed {} {message}", e.exit_code());
     }
     ended(result)
+}
+
+/// Forks the relay that appends what comes through a pipe to `log`; returns the pipe's write
+/// end. The relay ends when every writer has (the container, and the monitor).
+fn spawn_relay(log: &std::fs::File, report: Option<&std::fs::File>) -> io::Result<OwnedFd> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // SAFETY: the monitor is single-threaded (a fresh fork of a single-threaded rsafe), so the
+    // child may run arbitrary code.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { .. } => Ok(write),
+        ForkResult::Child => {
+            drop(write);
+            // Not a writer of the line `rsafe run -d` waits for: it must see the monitor's end.
+            if let Some(r) = report {
+                let _ = nix::unistd::close(r.as_raw_fd());
+            }
+            // Nor of the caller's output: `$(rsafe run -d …)` must end with `rsafe run`.
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdout(&null);
+                let _ = nix::unistd::dup2_stderr(&null);
+            }
+            let mut from = std::fs::File::from(read);
+            let mut to = log;
+            let code = match io::copy(&mut from, &mut to) {
+                Ok(_) => 0,
+                Err(_) => 1,
+            };
+            std::process::exit(code)
+        }
+    }
 }
 
 /// The monitor's one line: `started <id>` or `failed <code> <message>`. `None` if it wrote
