@@ -1486,6 +1486,26 @@ fn detached_containers_log_stop_and_report_failures() {
         assert!(lines[1].starts_with("pipe:["), "{caller:?}: {logs}");
         // Stopping a stopped container changes nothing.
         ok(&rsafe(&["stop", "web"]), caller);
+        // `start -d` runs it again in the background; its output is added to the log.
+        let again = rsafe(&["start", "-d", "web"]);
+        ok(&again, caller);
+        assert_eq!(again.stdout.trim(), id, "{caller:?}: {again:?}");
+        assert_eq!(state_of(store, "web")["status"], "running", "{caller:?}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rsafe(&["logs", "web"]).stdout.matches("hello").count() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{caller:?}: no output"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok(&rsafe(&["stop", "web"]), caller);
+        assert_eq!(state_of(store, "web")["code"], 3, "{caller:?}");
+        assert_eq!(
+            rsafe(&["logs", "web"]).stdout.matches("bye").count(),
+            2,
+            "{caller:?}"
+        );
         ok(&rsafe(&["rm", "web"]), caller);
         assert!(!log.exists());
 

@@ -227,21 +227,27 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     }
     let code = if args.detach {
         // The monitor keeps the volume claims (its copies of them) for the container's life.
-        match detach::run_detached(request, notify, exit_code)? {
-            Detached::Started(id) => {
-                println!("{id}");
-                0
-            }
-            Detached::Failed { code, message } => {
-                say(format!("rsafe: {message}"));
-                code
-            }
-        }
+        detached_code(detach::run_detached(request, notify, exit_code)?)
     } else {
         exit_code(process::run(request, &mut notify))
     };
     drop(claims);
     Ok(code)
+}
+
+/// The exit code of `run -d` or `start -d`, after printing the container's id (it runs) or why
+/// it could not start.
+pub(super) fn detached_code(outcome: Detached) -> i32 {
+    match outcome {
+        Detached::Started(id) => {
+            println!("{id}");
+            0
+        }
+        Detached::Failed { code, message } => {
+            say(format!("rsafe: {message}"));
+            code
+        }
+    }
 }
 
 /// Prints what the runner tells the user: warnings always, the rest with `verbose`. Never

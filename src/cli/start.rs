@@ -1,10 +1,12 @@
-//! `rsafe start`: run a stopped container again, like `docker start -a`.
+//! `rsafe start`: run a stopped container again, like `docker start -a` (or, with `-d`, in the
+//! background).
 #![forbid(unsafe_code)]
 
 use anyhow::Result;
 
 use super::Global;
-use super::run::{exit_code, notes_to_stderr};
+use super::run::{detached_code, exit_code, notes_to_stderr};
+use crate::runtime::detach;
 use crate::runtime::process;
 
 /// Start a stopped container again
@@ -15,12 +17,14 @@ use crate::runtime::process;
 /// command's, as with `rsafe run`.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
-    /// Attach stdout and stderr. Always on: rsafe has no daemon, so a container lives as long
-    /// as the rsafe that started it (accepted for `docker start -a` habits).
-    #[arg(short, long)]
+    /// Attach stdout and stderr: the default (accepted for `docker start -a` habits).
+    #[arg(short, long, conflicts_with = "detach")]
     pub attach: bool,
-    /// Attach stdin too.
+    /// Run in the background, as `rsafe run -d` does: its output is added to `rsafe logs`.
     #[arg(short, long)]
+    pub detach: bool,
+    /// Attach stdin too.
+    #[arg(short, long, conflicts_with = "detach")]
     pub interactive: bool,
     /// Say what was set up and enforced, as `rsafe run --verbose` does.
     #[arg(long)]
@@ -34,6 +38,10 @@ pub struct StartArgs {
 pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
+    if args.detach {
+        let outcome = detach::start_detached(store.root(), &args.container, notify, exit_code)?;
+        return Ok(detached_code(outcome));
+    }
     Ok(exit_code(process::start(
         store.root(),
         &args.container,

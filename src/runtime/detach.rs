@@ -16,6 +16,8 @@
 
 use std::io::{self, BufRead, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::unistd::ForkResult;
@@ -40,19 +42,57 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
     }
 }
 
-/// Starts `req` detached (see the module documentation). `notify` and `ended` are the
-/// monitor's: what it says goes to the container's log, and `ended` reports how the container
-/// ended there (an OOM kill, say) and gives the monitor's exit code.
+/// `rsafe run -d`: runs `req` detached (see the module documentation). `notify` and `ended`
+/// are the monitor's: what it says goes to the container's log, and `ended` reports how the
+/// container ended there (an OOM kill, say) and gives the monitor's exit code.
 pub fn run_detached(
     mut req: RunRequest,
-    mut notify: impl FnMut(Note),
+    notify: impl FnMut(Note),
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> Result<Detached, RunError> {
     let log = state::new_log(&req.store_root)?;
+    req.log = Some(log.try_clone().map_err(io_err("the container's log"))?);
+    detach(log, |notify| process::run(req, notify), notify, ended)
+}
+
+/// `rsafe start -d`: starts the stopped container `name_or_id` detached, its output appended
+/// to its log (made now if its earlier runs were attached).
+pub fn start_detached(
+    store_root: &Path,
+    name_or_id: &str,
+    notify: impl FnMut(Note),
+    ended: impl FnOnce(Result<Exit, RunError>) -> i32,
+) -> Result<Detached, RunError> {
+    let (dir, _) = state::find(store_root, name_or_id)?;
+    let path = dir.log_file();
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| RunError::Io {
+            what: path.display().to_string(),
+            source,
+        })?;
+    detach(
+        log,
+        |notify| process::start(store_root, name_or_id, false, notify),
+        notify,
+        ended,
+    )
+}
+
+/// Forks the monitor, which runs `run` (the container, to its end) with its output going to
+/// `log`; returns once the workload runs or could not start.
+fn detach(
+    log: std::fs::File,
+    run: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
+    mut notify: impl FnMut(Note),
+    ended: impl FnOnce(Result<Exit, RunError>) -> i32,
+) -> Result<Detached, RunError> {
     // Held by every copy of this open file (the monitor's, the relay's) until the last closes.
     log.lock_shared()
         .map_err(io_err("lock the container's log"))?;
-    req.log = Some(log.try_clone().map_err(io_err("the container's log"))?);
     let (read, write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
     if sys::thread_count().map_err(io_err("count threads"))? != 1 {
@@ -77,7 +117,7 @@ pub fn run_detached(
         }
         ForkResult::Child => {
             drop(read);
-            let code = monitor(req, log, write, &mut notify, ended);
+            let code = monitor(run, log, write, &mut notify, ended);
             std::process::exit(code)
         }
     }
@@ -86,7 +126,7 @@ pub fn run_detached(
 /// The monitor: detaches from the caller, runs the container to its end, and tells the
 /// waiting parent (through `report`) when the workload started, or why it did not.
 fn monitor(
-    req: RunRequest,
+    run: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
     log: std::fs::File,
     report: OwnedFd,
     notify: &mut dyn FnMut(Note),
@@ -109,7 +149,7 @@ fn monitor(
         return 125;
     }
     drop(log);
-    let result = process::run(req, &mut |note| {
+    let result = run(&mut |note| {
         if let Note::Started { id } = &note
             && let Some(mut r) = report.take()
         {
