@@ -666,6 +666,50 @@ fn exit_codes() {
     });
 }
 
+/// The container's first process exists before its directory does (rsafe makes the directory
+/// while the process makes its network namespace): when the directory cannot be made, the run
+/// fails with the reason, and that process is gone, killed rather than left waiting.
+#[test]
+fn a_run_that_cannot_make_its_directory_leaves_no_process_behind() {
+    use std::os::unix::fs::PermissionsExt;
+    for_each_caller(|caller, store| {
+        if caller == Caller::Host && support::is_root() {
+            // Root writes through any mode: nothing here makes the directory fail.
+            return;
+        }
+        let containers = store.join("containers");
+        ok(&run_sh(caller, store, &["--rm"], "true"), caller);
+        std::fs::set_permissions(&containers, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let out = run_sh(caller, store, &["--rm"], "echo never");
+        std::fs::set_permissions(&containers, std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("Permission denied"),
+            "{caller:?}: {out:?}"
+        );
+        assert_eq!(out.stdout, "", "{caller:?}: {out:?}");
+        assert_eq!(
+            std::fs::read_dir(&containers).unwrap().count(),
+            0,
+            "{caller:?}"
+        );
+        // No process of that run is left: before Go, the container's first process still has
+        // rsafe's command line, store path included.
+        let leftover: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| {
+                let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                cmdline
+                    .contains(store.to_str().unwrap())
+                    .then(|| format!("{pid}: {cmdline}"))
+            })
+            .collect();
+        assert!(leftover.is_empty(), "{caller:?}: {leftover:?}");
+    });
+}
+
 #[test]
 fn rm_removes_the_container_and_its_writable_layer() {
     for_each_caller(|caller, store| {
