@@ -22,6 +22,20 @@ fn for_each_caller(check: impl Fn(Caller, &Path)) {
     }
 }
 
+/// [`for_each_caller`], with the busybox OCI layout (`support::busybox_layout`, built with
+/// umoci) loaded into each caller's store first; `check` also gets the layout's path.
+fn for_each_caller_with_busybox_image(check: impl Fn(Caller, &Path, &Path)) {
+    if !support::have("umoci", support::tool("umoci")) {
+        return;
+    }
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, store| {
+        let load = rsafe_cmd(caller, store, &["load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        check(caller, store, &layout);
+    });
+}
+
 fn ok(out: &Output, caller: Caller) {
     assert_eq!(out.code, 0, "{caller:?}: {out:?}");
 }
@@ -1715,14 +1729,8 @@ fn the_container_dies_with_rsafe() {
 
 #[test]
 fn images_run_with_their_config() {
-    if !support::have("umoci", support::tool("umoci")) {
-        return;
-    }
-    let layout = support::busybox_layout();
-    for_each_caller(|caller, store| {
+    for_each_caller_with_busybox_image(|caller, store, layout| {
         let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
-        let load = rsafe(&["load", layout.to_str().unwrap()]);
-        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
         // Entrypoint `/bin/sh -c`, Cmd `id`, User app, WorkingDir /home/app, Env.
         let out = rsafe(&["run", "--rm", "oci-busybox:latest"]);
         if caller == Caller::User {
@@ -1774,14 +1782,8 @@ fn images_run_with_their_config() {
 
 #[test]
 fn rmi_keeps_the_layers_a_stopped_container_needs() {
-    if !support::have("umoci", support::tool("umoci")) {
-        return;
-    }
-    let layout = support::busybox_layout();
-    for_each_caller(|caller, store| {
+    for_each_caller_with_busybox_image(|caller, store, _| {
         let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
-        let load = rsafe(&["load", layout.to_str().unwrap()]);
-        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
         let out = rsafe(&[
             "run",
             "--name",
