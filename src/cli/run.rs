@@ -156,6 +156,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let mut mounts = Vec::new();
     // Held until the container has ended: `rsafe volume rm` is refused meanwhile.
     let mut claims = Vec::new();
+    let volumes = Volumes::of_store(store.root());
     for v in &args.volume {
         mounts.push(match spec::parse_volume(v, &cwd)? {
             VolumeArg::Host(mount) => mount,
@@ -166,11 +167,11 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
                 no_copy,
             } => {
                 claims.push(
-                    Volumes::of_store(store.root())
+                    volumes
                         .claim(&name)
                         .with_context(|| format!("volume {name}"))?,
                 );
-                let (volume, _) = Volumes::of_store(store.root())
+                let (volume, _) = volumes
                     .ensure(&name, volume::root_owner(&idmap))
                     .with_context(|| format!("volume {name}"))?;
                 MountSpec::Volume {
