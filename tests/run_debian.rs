@@ -16,7 +16,7 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use run_support::{Caller, Output};
 use support::debian::{self, RECIPE, TAG};
@@ -261,18 +261,27 @@ fn exit_codes(d: &Debian) {
     assert_eq!(d.run(&[], &["sh", "-c", "kill -TERM $$"]).code, 143);
 }
 
-/// SIGTERM sent to rsafe reaches the workload (here `sleep`, which does not handle it).
-fn signals(d: &Debian) {
-    let mut proc = d
-        .command(&[], &["sh", "-c", "echo ready; exec sleep 30"])
+/// Starts `cmd` with stdout and stderr piped and waits for its first line, which must be
+/// `line`; returns the process and its stdout, to keep open while it runs.
+fn spawn_until_line(cmd: &mut Command, line: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(proc.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, format!("{line}\n"));
+    (child, stdout)
+}
+
+/// SIGTERM sent to rsafe reaches the workload (here `sleep`, which does not handle it).
+fn signals(d: &Debian) {
+    let (mut proc, _stdout) = spawn_until_line(
+        &mut d.command(&[], &["sh", "-c", "echo ready; exec sleep 30"]),
+        "ready",
+    );
     // `exec` replaced the shell by sleep just after it printed; let it get there.
     std::thread::sleep(std::time::Duration::from_millis(200));
     // setpriv execs rsafe in place: the pid is rsafe's for every caller.
@@ -486,19 +495,13 @@ fn web_server(d: &Debian) {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = d
-        .command(
+    let (mut server, _stdout) = spawn_until_line(
+        &mut d.command(
             &["--network", "host"],
             &["bash", "-c", &serve(&format!("127.0.0.1:{port}"), 1)],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "listening\n");
+        ),
+        "listening",
+    );
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.write_all(b"GET /host HTTP/1.0\r\n\r\n").unwrap();
     let mut response = String::new();
