@@ -85,6 +85,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("tty", tty),
     ("own_session", own_session),
     ("web_server", web_server),
+    ("device_nodes", device_nodes),
 ];
 
 /// Loads the image into a fresh store of `caller` and runs every check there.
@@ -160,6 +161,44 @@ fn identity(d: &Debian) {
             "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"
         );
     }
+}
+
+/// An image whose layer carries `/dev` as mmdebstrap writes it (character devices) runs for
+/// every caller: root makes the nodes in the layer cache, the others (root of a user namespace
+/// included, which may chown but never `mknod`) skip and count them.
+fn device_nodes(d: &Debian) {
+    let Some(layout) = debian::debian_with_devices_image() else {
+        return;
+    };
+    let load = d
+        .caller
+        .command(d.store)
+        .args(["load", &layout])
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{load:?}");
+    let stdout = String::from_utf8_lossy(&load.stdout);
+    let image = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("no image name in {load:?}"))
+        .to_string();
+    let out = run_support::run(
+        d.caller,
+        d.store,
+        &[
+            "--rm",
+            "--verbose",
+            &image,
+            "sh",
+            "-c",
+            "test -c /dev/null && echo ok",
+        ],
+    );
+    ok(&out);
+    assert_eq!(out.stdout, "ok\n", "{out:?}");
+    let skipped = out.stderr.contains("skipped 8 device node(s)");
+    assert_eq!(skipped, d.caller != Caller::Host, "{out:?}");
 }
 
 fn os_release(d: &Debian) {

@@ -375,6 +375,13 @@ fn prepare_image(
             resolved.name,
             cache.dir().display()
         );
+        if stats.devices_skipped > 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "rsafe: skipped {} device node(s) of the image: only the host's root may make them (the container's /dev comes from rsafe)",
+                stats.devices_skipped
+            );
+        }
     }
     Ok(PreparedRoot::of_image(resolved, lowers))
 }

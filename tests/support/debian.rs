@@ -272,6 +272,98 @@ pub fn debian_leaky_layout() -> Option<PathBuf> {
     .clone()
 }
 
+/// The device nodes, directories and links `mmdebstrap` puts in `/dev` of a minbase root
+/// filesystem (what [`debian_minbase_layout`] leaves out): what a Debian image built by a tool
+/// that keeps them carries.
+const MMDEBSTRAP_DEV: &[(&str, u32, u32)] = &[
+    ("dev/console", 5, 1),
+    ("dev/full", 1, 7),
+    ("dev/null", 1, 3),
+    ("dev/ptmx", 5, 2),
+    ("dev/random", 1, 8),
+    ("dev/tty", 5, 0),
+    ("dev/urandom", 1, 9),
+    ("dev/zero", 1, 5),
+];
+
+/// Tag `devices`: the Debian minbase image plus a layer with `/dev` as mmdebstrap writes it
+/// (character devices, `pts/` and `shm/`, the `fd` and `std*` links), written by code and
+/// added with `umoci raw add-layer`. An unprivileged user can make none of those devices.
+pub fn debian_with_devices_image() -> Option<String> {
+    static ONCE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let layout = ONCE.get_or_init(|| {
+        let base = debian_minbase_layout()?;
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(base.join("index.json")).unwrap()).unwrap();
+        let digest = index["manifests"][0]["digest"].as_str().unwrap();
+        let key = &digest.trim_start_matches("sha256:")[..12];
+        Some(super::fixture(&format!("{RECIPE}-devices-{key}"), |l| {
+            sh(Command::new("cp").arg("-a").arg(&base).arg(l));
+            let work = tempfile::tempdir().unwrap();
+            let layer = work.path().join("dev.tar");
+            write_dev_layer(&layer);
+            sh(Command::new("umoci")
+                .args(["raw", "add-layer", "--image"])
+                .arg(format!("{}:{TAG}", l.display()))
+                .args(["--tag", "devices"])
+                .args(["--history.created", CREATED])
+                .args(["--history.created_by", "mmdebstrap /dev"])
+                .arg(&layer));
+            sh(Command::new("umoci").args(["gc", "--layout"]).arg(l));
+        }))
+    });
+    layout.as_ref().map(|l| format!("{}:devices", l.display()))
+}
+
+/// [`MMDEBSTRAP_DEV`] as a layer tar, with mmdebstrap's modes and owners (`tty` group 5 on
+/// the terminals).
+fn write_dev_layer(dest: &Path) {
+    let header = |path: &str, kind: tar::EntryType, mode: u32, gid: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(gid);
+        h.set_size(0);
+        h.set_mtime(SOURCE_DATE_EPOCH.parse().unwrap());
+        h
+    };
+    let mut entries = vec![
+        header("dev/", tar::EntryType::Directory, 0o755, 0),
+        header("dev/pts/", tar::EntryType::Directory, 0o755, 0),
+        header("dev/shm/", tar::EntryType::Directory, 0o1777, 0),
+    ];
+    for (link, target) in [
+        ("dev/fd", "/proc/self/fd"),
+        ("dev/stdin", "/proc/self/fd/0"),
+        ("dev/stdout", "/proc/self/fd/1"),
+        ("dev/stderr", "/proc/self/fd/2"),
+    ] {
+        let mut h = header(link, tar::EntryType::Symlink, 0o777, 0);
+        h.set_link_name(target).unwrap();
+        entries.push(h);
+    }
+    for (path, major, minor) in MMDEBSTRAP_DEV {
+        let terminal = matches!(*path, "dev/console" | "dev/ptmx" | "dev/tty");
+        let mut h = header(
+            path,
+            tar::EntryType::Char,
+            0o666,
+            if terminal { 5 } else { 0 },
+        );
+        h.set_device_major(*major).unwrap();
+        h.set_device_minor(*minor).unwrap();
+        entries.push(h);
+    }
+    let mut tar = tar::Builder::new(File::create(dest).unwrap());
+    for mut h in entries {
+        h.set_cksum();
+        tar.append(&h, std::io::empty()).unwrap();
+    }
+    tar.finish().unwrap();
+}
+
 /// Writes an uncompressed layer tar of `(path, contents, mode)` entries: a directory when
 /// `contents` is None (paths ending in `/`), else a regular file. Owned by root, fixed times.
 fn write_layer(dest: &Path, entries: &[(&str, Option<&[u8]>, u32)]) {

@@ -310,7 +310,7 @@ impl<'a> Applier<'a> {
         if e.kind == Kind::CharDevice && e.device == (0, 0) {
             return Err(Problem::OverlayWhiteoutDevice.into());
         }
-        if device && !self.book.owners.privileged() {
+        if device && !self.book.owners.may_make_devices() {
             self.book.stats.devices_skipped += 1;
             return Ok(());
         }
@@ -541,12 +541,21 @@ impl<'a> Applier<'a> {
         };
         let dev = rustix::fs::makedev(e.device.0, e.device.1);
         let mode = FileMode::from_raw_mode(0o600);
-        match rustix::fs::mknodat(dir, name, kind, mode, dev) {
-            Ok(()) => {}
+        let made = match rustix::fs::mknodat(dir, name, kind, mode, dev) {
             Err(Errno::EXIST) => {
                 self.clear(dir, path, name, false)?;
                 rustix::fs::mknodat(dir, name, kind, mode, dev)
-                    .map_err(|e| Problem::io("mknod", e))?;
+            }
+            other => other,
+        };
+        match made {
+            Ok(()) => {}
+            // A device this process may not make after all (a restricted root, a filesystem
+            // mounted nodev-for-creation): skipped and counted, as for an unprivileged
+            // extractor, never a failed layer. Podman skips them the same way.
+            Err(Errno::PERM) if kind != FileType::Fifo => {
+                self.book.stats.devices_skipped += 1;
+                return Ok(());
             }
             Err(err) => return Err(Problem::io("mknod", err)),
         }

@@ -103,6 +103,22 @@ impl FromStr for Ownership {
     }
 }
 
+/// Whether this process is in the host's (initial) user namespace, the only one whose root may
+/// make device nodes: there, and only there, `uid_map` maps the whole 32-bit id space onto
+/// itself. Unreadable means no (an unknown namespace gets the unprivileged path).
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| is_identity_map(&map))
+}
+
+/// `uid_map` text of the initial user namespace: one line `0 0 4294967295`.
+fn is_identity_map(map: &str) -> bool {
+    let mut lines = map.lines().filter(|l| !l.trim().is_empty());
+    let first = lines
+        .next()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>());
+    lines.next().is_none() && first.as_deref() == Some(&["0", "0", "4294967295"][..])
+}
+
 /// What to do about one file's owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
@@ -119,6 +135,7 @@ pub struct Owners {
     euid: u32,
     egid: u32,
     root: bool,
+    devices: bool,
 }
 
 impl Owners {
@@ -130,6 +147,7 @@ impl Owners {
             euid,
             egid: rustix::process::getegid().as_raw(),
             root: euid == 0,
+            devices: euid == 0 && in_initial_user_namespace(),
         }
     }
 
@@ -149,9 +167,11 @@ impl Owners {
         }
     }
 
-    /// Whether device nodes can be created (and `security.capability` set).
-    pub fn privileged(&self) -> bool {
-        self.root
+    /// Whether device nodes can be created: only by root of the host's user namespace. Root
+    /// of any other one (rootless extraction runs as the root of a user namespace that maps
+    /// the caller's subordinate ids) may chown but never `mknod` a device.
+    pub fn may_make_devices(&self) -> bool {
+        self.devices
     }
 
     /// What image owner `uid:gid` becomes.
@@ -255,7 +275,18 @@ mod tests {
             euid: 1000,
             egid: 1000,
             root: false,
+            devices: false,
         }
+    }
+
+    #[test]
+    fn only_the_host_namespace_maps_every_id_onto_itself() {
+        assert!(is_identity_map("         0          0 4294967295\n"));
+        // Root of a rootless container's namespace: uid 0 there, but no devices.
+        assert!(!is_identity_map("0 1000 1\n"));
+        assert!(!is_identity_map("0 1000 1\n1 200000 65536\n"));
+        assert!(!is_identity_map("0 0 4294967294\n"));
+        assert!(!is_identity_map(""));
     }
 
     #[test]
