@@ -1502,7 +1502,9 @@ fn detached_containers_log_stop_and_report_failures() {
         let rootfs = caller.rootfs();
         let rootfs = rootfs.to_str().unwrap();
         let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
-        let script = "echo hello; readlink /proc/self/fd/2; trap 'echo bye; exit 3' TERM; while :; do sleep 0.1; done";
+        // The trap is set before the first line the test waits for: a SIGTERM sent on seeing
+        // it must find the trap there.
+        let script = "trap 'echo bye; exit 3' TERM; echo hello; readlink /proc/self/fd/2; while :; do sleep 0.1; done";
         let out = run(
             caller,
             store,
