@@ -766,7 +766,7 @@ fn rm_removes_the_container_and_its_writable_layer() {
         assert_eq!(state["name"], "kept");
         let dup = run_sh(caller, store, &["--name", "kept"], "true");
         assert_eq!(dup.code, 125);
-        assert!(dup.stderr.contains("already exists"), "{dup:?}");
+        assert!(dup.stderr.contains("is already in use"), "{dup:?}");
     });
 }
 
@@ -941,8 +941,11 @@ fn state_of(store: &Path, name: &str) -> serde_json::Value {
     panic!("no container {name} in {}", store.display());
 }
 
+/// Rootless here (no writable cgroup) each limit says on every run, without --verbose, what
+/// it does instead, with its own controller's reason: the pid limit per user (RLIMIT_NPROC),
+/// memory and CPU not at all. No RLIMIT_AS: it would kill Go and Java runtimes at start.
 #[test]
-fn rootless_limits_fall_back_to_rlimits_loudly() {
+fn rootless_limits_say_what_they_do_instead() {
     if !support::is_root() || !run_support::userns_works() || support::test_user().is_none() {
         return;
     }
@@ -951,40 +954,36 @@ fn rootless_limits_fall_back_to_rlimits_loudly() {
     let out = run_sh(
         Caller::User,
         store.path(),
-        &[
-            "--verbose",
-            "--pids-limit",
-            "10",
-            "--memory",
-            "64m",
-            "--cpus",
-            "1",
-        ],
+        &["--pids-limit", "10", "--memory", "64m", "--cpus", "1"],
         bomb,
     );
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("can't fork"), "{out:?}");
     for said in [
-        "no writable cgroup",
-        "rsafe: limits: pids 10 via RLIMIT_NPROC=10",
-        "rsafe: warning: memory limit 67108864",
-        "RLIMIT_AS=67108864",
-        "rsafe: warning: cpu limit 1: no writable cgroup",
-        "NOT enforced",
+        "rsafe: warning: pids limit 10 is enforced per user, not for the whole container: no writable pids cgroup (cannot create /sys/fs/cgroup/pids/",
+        "each user in the container may have 10 processes (RLIMIT_NPROC)",
+        "rsafe: warning: memory limit 64 MiB is NOT enforced: no writable memory cgroup (cannot create /sys/fs/cgroup/memory/",
+        "rsafe: warning: cpu limit 1 is NOT enforced: no writable cpu cgroup (cannot create /sys/fs/cgroup/cpu",
     ] {
         assert!(out.stderr.contains(said), "missing {said:?}: {out:?}");
     }
+    // No address-space cap stands in for memory: a 1 GiB reservation (what Go's runtime
+    // makes at start) and a 100 MB allocation both work under --memory 64m.
     let out = run_sh(
         Caller::User,
         store.path(),
         &["--memory", "64m"],
-        "dd if=/dev/zero of=/dev/null bs=100M count=1",
+        "ulimit -v; dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null && echo allocated",
     );
-    assert_ne!(out.code, 0, "{out:?}");
-    // A failed allocation under RLIMIT_AS is the workload's own error, not an OOM kill.
-    assert!(!out.stderr.contains("rsafe: killed"), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "unlimited\nallocated\n", "{out:?}");
+    // The policy's own pid limit (a fork-bomb guard, not asked for) is said with --verbose.
+    let out = run_sh(Caller::User, store.path(), &[], "true");
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    let out = run_sh(Caller::User, store.path(), &["--verbose"], "true");
     assert!(
-        !out.stderr.contains("rsafe: warning: out of memory"),
+        out.stderr
+            .contains("rsafe: policy pids limit 4096 is enforced per user"),
         "{out:?}"
     );
 }

@@ -13,7 +13,7 @@ use super::format::{seconds_ago, table, truncate};
 use super::images::OutputFormat;
 use crate::audit::procs::{Container, DiscoverOptions, Discovery, discover_with};
 use crate::audit::secrets::SecretScanner;
-use crate::runtime::state::{self, State, Status};
+use crate::runtime::state::{self, ContainerDir, Phase, State};
 
 /// List the containers running on this host
 ///
@@ -224,13 +224,15 @@ fn inaccessible_note(d: &Discovery) -> Option<String> {
 }
 
 /// What `ps -a` calls a container's state. A container whose rsafe was killed before it could
-/// record the exit shows as `Dead` (`rsafe rm` cleans it up).
-fn status_text(state: &State) -> String {
-    match state.status {
-        Status::Exited { code } if state.oom_killed => format!("Exited ({code}, out of memory)"),
-        Status::Exited { code } => format!("Exited ({code})"),
-        Status::Running if state.is_alive() => "Up".to_string(),
-        Status::Running => "Dead".to_string(),
+/// record the exit shows as `Dead` (`rsafe rm` cleans it up), and so does a directory rsafe
+/// was killed while making.
+fn status_text(dir: &ContainerDir, state: &State) -> String {
+    match dir.phase(state) {
+        Phase::Exited(code) if state.oom_killed => format!("Exited ({code}, out of memory)"),
+        Phase::Exited(code) => format!("Exited ({code})"),
+        Phase::Up => "Up".to_string(),
+        Phase::Created => "Created".to_string(),
+        Phase::Dead => "Dead".to_string(),
     }
 }
 
@@ -238,17 +240,19 @@ fn status_text(state: &State) -> String {
 fn list_store_containers(global: &Global) -> Result<i32> {
     let store = global.store()?;
     let now = SystemTime::now();
+    // Containers run with --rm whose rsafe was killed are removed, as it would have done.
+    state::sweep(store.root())?;
     let rows: Vec<Vec<String>> = state::list(store.root())?
         .into_iter()
         .rev()
-        .map(|(_, s)| {
+        .map(|(dir, s)| {
             vec![
                 s.short_id().to_string(),
                 s.name.clone().unwrap_or_default(),
                 truncate(&s.image, 30),
                 truncate(&format!("\"{}\"", s.command.join(" ")), 30),
                 seconds_ago(s.created as i64, now),
-                status_text(&s),
+                status_text(&dir, &s),
             ]
         })
         .collect();

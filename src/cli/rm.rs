@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::Global;
-use crate::runtime::state;
+use crate::runtime::state::{self, ContainerDir, Phase, State};
 
 /// Remove one or more containers and their writable layers
 ///
@@ -27,33 +27,35 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     for name in &args.containers {
         let (dir, st) = state::find(store.root(), name)?;
-        if st.is_alive() {
-            if !args.force {
-                bail!("container {name} is running (rsafe rm -f kills it)");
-            }
-            if let Some((pid, _)) = st.pid {
-                // The container's pid 1: when it dies, the kernel kills everything else in
-                // the container and its rsafe returns.
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while st.is_alive() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                if st.is_alive() {
-                    bail!("container {name} did not stop after SIGKILL");
-                }
-            }
+        match dir.phase(&st) {
+            Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
+            Phase::Up => kill(name, &dir, &st)?,
+            Phase::Created => bail!("container {name} is being started: try again"),
+            Phase::Exited(_) | Phase::Dead => {}
         }
-        if let Some(cg) = &st.cgroup {
-            for e in cg.remove() {
-                eprintln!("rsafe: warning: {e}");
-            }
-        }
-        dir.remove(&st.idmap)?;
+        state::remove_container(&dir, &st)?;
         println!("{}", st.id);
     }
     Ok(0)
+}
+
+/// Kills a running container's pid 1 (when it dies, the kernel kills everything else in the
+/// container) and waits for its rsafe or monitor to finish with it: the lock it holds goes
+/// once the exit is recorded (or the container removed, with --rm).
+fn kill(name: &str, dir: &ContainerDir, st: &State) -> Result<()> {
+    let Some((pid, _)) = st.pid else {
+        return Ok(());
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (st.is_alive() || !dir.settled(st)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if st.is_alive() {
+        bail!("container {name} did not stop after SIGKILL");
+    }
+    Ok(())
 }

@@ -75,6 +75,9 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
 /// The cached layers containers run on, running or stopped (`rsafe start` needs them again).
 fn layers_in_use(store: &crate::image::Store) -> Result<BTreeSet<Digest>> {
     let mut in_use = BTreeSet::new();
+    // A dead `--rm` container is removed, as its rsafe would have done, before its layers
+    // count as in use.
+    crate::runtime::state::sweep(store.root())?;
     for (_, state) in crate::runtime::state::list(store.root())? {
         in_use.extend(
             state

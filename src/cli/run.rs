@@ -208,6 +208,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         mounts,
         network,
         limits,
+        pids_limit_from_policy: args.pids_limit.is_none(),
         init: args.init,
         masked_paths: policy.masked_paths.clone(),
         readonly_paths: policy.readonly_paths.clone(),

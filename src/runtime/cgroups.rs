@@ -8,10 +8,12 @@
 //! `/sys/fs/cgroup/unified`). v2 needs the controllers enabled in the parent's
 //! `cgroup.subtree_control` (a delegated cgroup); v1 needs root.
 //!
-//! When no cgroup can be written (rootless on v1, or v2 without delegation), the runner says so
-//! and falls back to per-process rlimits: `RLIMIT_NPROC` (counted per user inside the
-//! container's user namespace, so a fork bomb still stops) and `RLIMIT_AS` (per process, weaker
-//! than a cgroup's total). A CPU limit has no rlimit equivalent and is reported as not enforced.
+//! When a controller's cgroup cannot be written (rootless on v1, or v2 without delegation), the
+//! runner says so on every run, with that controller's reason: the pid limit falls back to
+//! `RLIMIT_NPROC` (counted per user inside the container's user namespace, so a fork bomb still
+//! stops, but once per user), memory and CPU limits are not enforced. `RLIMIT_AS` is no
+//! substitute for a memory limit: it caps address space, which Go and Java runtimes reserve
+//! far beyond what they use, so they die at start under it.
 
 use std::fmt;
 use std::io;
@@ -213,40 +215,91 @@ pub struct Cgroup {
     pub dirs: Vec<(PathBuf, Version)>,
 }
 
+/// A container's cgroup as far as this user may have one: the controllers it could not get
+/// (each with its own reason) are the caller's to report and stand in for ([`Fallback`]).
+#[derive(Debug)]
+pub struct Created {
+    /// The cgroup, when at least one controller could be had.
+    pub cgroup: Option<Cgroup>,
+    /// The controllers without a writable cgroup, and why.
+    pub unavailable: Vec<(Controller, String)>,
+}
+
 impl Cgroup {
-    /// Creates the cgroup of container `id` with `limits`. `Err(Unavailable)` means this user
-    /// cannot have one here (use [`Fallback`]); other errors are real failures.
-    pub fn create(fs: &CgroupFs, id: &str, limits: &Limits) -> Result<Cgroup, CgroupError> {
+    /// Creates the cgroup of container `id` with `limits`, controller by controller: a
+    /// controller this user cannot have here (rootless on v1, v2 without delegation) is listed
+    /// in [`Created::unavailable`] with its own reason; any other error is a real failure and
+    /// leaves nothing behind.
+    pub fn create(fs: &CgroupFs, id: &str, limits: &Limits) -> Result<Created, CgroupError> {
         let mut cg = Cgroup { dirs: Vec::new() };
-        let result = cg.create_inner(fs, id, limits);
-        if result.is_err() {
-            cg.remove();
+        let mut unavailable = Vec::new();
+        for controller in Controller::needed(limits) {
+            match cg.add_controller(fs, id, controller, limits) {
+                Ok(()) => {}
+                Err(CgroupError::Unavailable { reason, .. }) => {
+                    unavailable.push((controller, reason))
+                }
+                Err(e) => {
+                    cg.remove();
+                    return Err(e);
+                }
+            }
         }
-        result.map(|()| cg)
+        Ok(Created {
+            cgroup: (!cg.dirs.is_empty()).then_some(cg),
+            unavailable,
+        })
     }
 
-    fn create_inner(
+    fn add_controller(
         &mut self,
         fs: &CgroupFs,
         id: &str,
+        controller: Controller,
         limits: &Limits,
     ) -> Result<(), CgroupError> {
-        for controller in Controller::needed(limits) {
-            let (own, version) = fs.own_dir(controller)?;
-            let dir = match version {
-                Version::V1 => own.join("rsafe").join(id),
-                Version::V2 => {
-                    enable_v2_controller(&own, controller)?;
-                    own.join(format!("rsafe-{id}"))
-                }
-            };
-            if !self.dirs.iter().any(|(d, _)| *d == dir) {
-                create_dir(&dir, controller)?;
-                self.dirs.push((dir.clone(), version));
+        let (own, version) = fs.own_dir(controller)?;
+        let dir = match version {
+            Version::V1 => own.join("rsafe").join(id),
+            Version::V2 => {
+                enable_v2_controller(&own, controller)?;
+                own.join(format!("rsafe-{id}"))
             }
-            write_limit(&dir, version, controller, limits)?;
+        };
+        if !self.dirs.iter().any(|(d, _)| *d == dir) {
+            create_dir(&dir, controller)?;
+            self.dirs.push((dir.clone(), version));
         }
-        Ok(())
+        write_limit(&dir, version, controller, limits)
+    }
+
+    /// The cgroup directories a container `id` left behind without recording them (its rsafe
+    /// was killed between making them and writing `state.json`): `rsafe/<id>` (v1) and
+    /// `rsafe-<id>` (v2), looked for in every cgroup hierarchy, since the rsafe that made them
+    /// may have run in another cgroup than this process. `None` when there are none.
+    pub fn leftover(id: &str) -> Option<Cgroup> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mut dirs = Vec::new();
+        for mount in mountinfo.lines().filter_map(parse_mount) {
+            let walk = walkdir::WalkDir::new(&mount.mount_point)
+                .max_depth(12)
+                .follow_links(false)
+                .same_file_system(true);
+            for entry in walk.into_iter().filter_map(|e| e.ok()) {
+                let path = entry.path();
+                let ours = match mount.version {
+                    Version::V1 => {
+                        entry.file_name() == id
+                            && path.parent().and_then(Path::file_name) == Some("rsafe".as_ref())
+                    }
+                    Version::V2 => entry.file_name().to_str() == Some(&format!("rsafe-{id}")),
+                };
+                if ours && entry.file_type().is_dir() && !dirs.iter().any(|(d, _)| d == path) {
+                    dirs.push((path.to_path_buf(), mount.version));
+                }
+            }
+        }
+        (!dirs.is_empty()).then_some(Cgroup { dirs })
     }
 
     /// The container's own way into its v1 cgroups: each hierarchy's `tasks` file, opened
@@ -526,55 +579,77 @@ pub fn cpu_quota(cpus: f64) -> u64 {
     ((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000)
 }
 
-/// The rlimit fallback and what to say about it.
+/// What stands in for the limits no cgroup could take, and what to say about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FallbackPlan {
     pub rlimits: Fallback,
-    /// Limits the rlimits enforce as well as a cgroup would (said with `--verbose`).
-    pub notes: Vec<String>,
-    /// Limits weakened or lost (always said).
+    /// One line per limit that is weakened or not enforced: said on every run, not only
+    /// with `--verbose`.
     pub warnings: Vec<String>,
+    /// The policy's own pid limit enforced per user: said with `--verbose` (it still stops a
+    /// fork bomb, which is what the policy asks of it).
+    pub notes: Vec<String>,
 }
 
 /// The rlimits that stand in for a cgroup, set in the workload before it starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fallback {
-    /// `RLIMIT_NPROC`: processes of the workload's user inside the container.
+    /// `RLIMIT_NPROC`: processes of each user inside the container.
     pub nproc: Option<u64>,
-    /// `RLIMIT_AS`: address space of each process.
-    pub address_space: Option<u64>,
 }
 
 impl Fallback {
-    /// The rlimits for `limits`, with what to tell the user: `notes` for a limit the rlimit
-    /// enforces as well (the pid limit: RLIMIT_NPROC counts the container user's processes
-    /// and threads, and a container runs as one user unless told otherwise), `warnings` for
-    /// one it weakens (memory: per process, not a total) or cannot enforce at all (CPU).
-    pub fn for_limits(limits: &Limits, why: &str) -> FallbackPlan {
-        let mut notes = Vec::new();
+    /// What to do for the `limits` whose controllers are `unavailable`, each said with its
+    /// own controller's reason:
+    /// - pids: `RLIMIT_NPROC`, which the kernel counts per user inside the container's user
+    ///   namespace: a fork bomb of one user stops, but a workload that runs as several users
+    ///   gets the limit once per user (said so);
+    /// - memory: nothing. `RLIMIT_AS` would cap each process's address space, which is not
+    ///   memory: Go and Java runtimes reserve gigabytes of it at start and die under any
+    ///   useful value, while several processes could still use the limit each;
+    /// - CPU: nothing (no rlimit rations CPU time per second).
+    ///
+    /// `pids_from_policy`: the pid limit is the policy's default, not the user's.
+    pub fn for_limits(
+        limits: &Limits,
+        unavailable: &[(Controller, String)],
+        pids_from_policy: bool,
+    ) -> FallbackPlan {
         let mut warnings = Vec::new();
-        if let Some(n) = limits.pids {
-            notes.push(format!(
-                "limits: pids {n} via RLIMIT_NPROC={n} on the container's user (no writable cgroup: {why})"
-            ));
-        }
-        if let Some(m) = limits.memory {
-            warnings.push(format!(
-                "memory limit {m}: no writable cgroup ({why}); enforced with RLIMIT_AS={m} per process instead (not a total)"
-            ));
-        }
-        if let Some(c) = limits.cpus {
-            warnings.push(format!(
-                "cpu limit {c}: no writable cgroup ({why}); the CPU limit is NOT enforced"
-            ));
+        let mut notes = Vec::new();
+        let mut rlimits = Fallback::default();
+        for (controller, why) in unavailable {
+            match controller {
+                Controller::Pids => {
+                    let Some(n) = limits.pids else { continue };
+                    rlimits.nproc = Some(n);
+                    let line = format!(
+                        "pids limit {n} is enforced per user, not for the whole container: no writable pids cgroup ({why}); each user in the container may have {n} processes (RLIMIT_NPROC)"
+                    );
+                    match pids_from_policy {
+                        true => notes.push(format!("policy {line}")),
+                        false => warnings.push(line),
+                    }
+                }
+                Controller::Memory => {
+                    let Some(m) = limits.memory else { continue };
+                    warnings.push(format!(
+                        "memory limit {} is NOT enforced: no writable memory cgroup ({why})",
+                        human_bytes(m)
+                    ));
+                }
+                Controller::Cpu => {
+                    let Some(c) = limits.cpus else { continue };
+                    warnings.push(format!(
+                        "cpu limit {c} is NOT enforced: no writable cpu cgroup ({why})"
+                    ));
+                }
+            }
         }
         FallbackPlan {
-            rlimits: Fallback {
-                nproc: limits.pids,
-                address_space: limits.memory,
-            },
-            notes,
+            rlimits,
             warnings,
+            notes,
         }
     }
 
@@ -583,9 +658,6 @@ impl Fallback {
         use nix::sys::resource::{Resource, setrlimit};
         if let Some(n) = self.nproc {
             setrlimit(Resource::RLIMIT_NPROC, n, n).map_err(io::Error::from)?;
-        }
-        if let Some(m) = self.address_space {
-            setrlimit(Resource::RLIMIT_AS, m, m).map_err(io::Error::from)?;
         }
         Ok(())
     }
@@ -649,7 +721,9 @@ mod tests {
     #[test]
     fn v2_delegated_cgroup_gets_the_limits() {
         let (dir, fs) = fake_v2("cpu memory pids");
-        let cg = Cgroup::create(&fs, "abc", &limits()).unwrap();
+        let created = Cgroup::create(&fs, "abc", &limits()).unwrap();
+        assert!(created.unavailable.is_empty());
+        let cg = created.cgroup.unwrap();
         let cdir = dir.path().join("user/app/rsafe-abc");
         assert_eq!(cg.dirs, vec![(cdir.clone(), Version::V2)]);
         let read = |f: &str| std::fs::read_to_string(cdir.join(f)).unwrap();
@@ -686,28 +760,62 @@ mod tests {
             mountinfo: "31 30 0:27 / /nonexistent/unified rw - cgroup2 cgroup2 rw\n".into(),
             own: "0::/\n".into(),
         };
-        assert!(matches!(
-            Cgroup::create(&fs, "x", &limits()),
-            Err(CgroupError::Unavailable {
-                controller: "memory",
-                ..
-            })
-        ));
+        let created = Cgroup::create(&fs, "x", &limits()).unwrap();
+        assert!(created.cgroup.is_none());
+        let names: Vec<&str> = created.unavailable.iter().map(|(c, _)| c.name()).collect();
+        assert_eq!(names, ["memory", "pids", "cpu"]);
+    }
+
+    #[test]
+    fn each_controller_is_had_or_reported_on_its_own() {
+        // Delegated memory and pids, but not cpu: the cgroup gets two limits, and the cpu
+        // limit is reported with cpu's own reason.
+        let (dir, fs) = fake_v2("memory pids");
+        std::fs::write(dir.path().join("cgroup.controllers"), "memory pids").unwrap();
+        let created = Cgroup::create(&fs, "abc", &limits()).unwrap();
+        let cg = created.cgroup.unwrap();
+        assert_eq!(created.unavailable.len(), 1, "{:?}", created.unavailable);
+        let (controller, why) = &created.unavailable[0];
+        assert_eq!(*controller, Controller::Cpu);
+        assert!(why.contains("does not have it"), "{why}");
+        let plan = Fallback::for_limits(&limits(), &created.unavailable, false);
+        assert_eq!(plan.warnings.len(), 1);
+        assert!(
+            plan.warnings[0].starts_with("cpu limit 1.5 is NOT enforced: no writable cpu cgroup")
+        );
+        let cdir = dir.path().join("user/app/rsafe-abc");
+        for f in ["memory.max", "pids.max"] {
+            std::fs::remove_file(cdir.join(f)).unwrap();
+        }
+        assert!(cg.remove().is_empty());
     }
 
     #[test]
     fn quota_and_fallback() {
         assert_eq!(cpu_quota(1.5), 150_000);
         assert_eq!(cpu_quota(0.001), 1000);
-        let plan = Fallback::for_limits(&limits(), "rootless");
+        let unavailable: Vec<(Controller, String)> =
+            [Controller::Memory, Controller::Pids, Controller::Cpu]
+                .into_iter()
+                .map(|c| (c, format!("{} not delegated", c.name())))
+                .collect();
+        let plan = Fallback::for_limits(&limits(), &unavailable, false);
         assert_eq!(plan.rlimits.nproc, Some(50));
-        assert_eq!(plan.rlimits.address_space, Some(64 << 20));
-        assert_eq!(plan.notes.len(), 1);
-        assert!(plan.notes[0].contains("RLIMIT_NPROC=50"));
-        assert_eq!(plan.warnings.len(), 2);
-        assert!(plan.warnings[1].contains("NOT enforced"));
-        let none = Fallback::for_limits(&Limits::default(), "x");
-        assert!(none.notes.is_empty() && none.warnings.is_empty());
+        assert_eq!(plan.warnings.len(), 3, "{:?}", plan.warnings);
+        assert!(plan.warnings[0].contains("memory limit 64 MiB is NOT enforced"));
+        assert!(plan.warnings[0].contains("(memory not delegated)"));
+        assert!(plan.warnings[1].contains("per user, not for the whole container"));
+        assert!(plan.warnings[1].contains("(pids not delegated)"));
+        assert!(plan.warnings[2].contains("cpu limit 1.5 is NOT enforced"));
+        assert!(plan.warnings[2].contains("(cpu not delegated)"));
+        let none = Fallback::for_limits(&Limits::default(), &unavailable, false);
+        assert!(none.warnings.is_empty() && none.rlimits == Fallback::default());
+        // The policy's own fork-bomb guard, enforced per user: said with --verbose only.
+        let guard = Fallback::for_limits(&limits(), &unavailable, true);
+        assert_eq!(guard.rlimits.nproc, Some(50));
+        assert_eq!(guard.warnings.len(), 2);
+        assert_eq!(guard.notes.len(), 1);
+        assert!(guard.notes[0].starts_with("policy pids limit 50"));
     }
 
     #[test]

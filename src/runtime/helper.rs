@@ -9,7 +9,7 @@
 //!   container's id map and becomes its root, like the container's own root would be.
 //!
 //! Both fork (from a single-threaded rsafe, so the child is a complete copy), run the work in
-//! the child, and bring its result back as JSON through a pipe.
+//! the child, and bring its result back as JSON through a pipe. The child dies with rsafe.
 
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -72,15 +72,18 @@ where
     let (result_read, result_write) = pipe()?;
     let (ready_read, ready_write) = pipe()?;
     let (go_read, go_write) = pipe()?;
+    let parent = nix::unistd::getpid();
     // SAFETY: this process has exactly one thread (checked above), so the child is a complete
     // copy and may run any code; it leaves through `_exit`, never returning into the caller.
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         ForkResult::Child => {
             drop((result_read, ready_read, go_write));
             let result = match idmap {
-                Some(_) => enter_user_namespace(ready_write, go_read).and_then(|()| work()),
-                None => work(),
-            };
+                Some(_) => enter_user_namespace(ready_write, go_read),
+                None => Ok(()),
+            }
+            .and_then(|()| die_with(parent))
+            .and_then(|()| work());
             let bytes = serde_json::to_vec(&result).unwrap_or_default();
             let ok = std::fs::File::from(result_write).write_all(&bytes).is_ok();
             // SAFETY: ends the child without running the parent's atexit handlers or flushing
@@ -104,6 +107,18 @@ where
             serde_json::from_slice(&bytes).map_err(|e| HelperError::Io(io::Error::other(e)))
         }
     }
+}
+
+/// The helper's work is rsafe's: a killed rsafe takes its helper along instead of leaving it
+/// to run on unseen (a half-done extraction is swept by the next one). Armed after any change
+/// of credentials, which clears it.
+fn die_with(parent: nix::unistd::Pid) -> Result<(), String> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| format!("set the parent-death signal: {e}"))?;
+    if nix::unistd::getppid() != parent {
+        return Err("rsafe ended before its helper started".to_string());
+    }
+    Ok(())
 }
 
 /// Child side: new user namespace, tell the parent, wait for the maps, become its root.

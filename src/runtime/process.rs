@@ -192,10 +192,19 @@ impl Exit {
 pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunError> {
     let caller = Caller::current();
     let idmap = req.idmap.clone();
-    if let Some(name) = &req.name {
-        state::check_name(name)?;
-        state::ensure_name_free(&req.store_root, name)?;
-    }
+    // A name is claimed under the store's names lock, held until the new container's state
+    // carries it: two runs with one name cannot both find it free.
+    let mut names_lock = match &req.name {
+        Some(name) => {
+            state::check_name(name)?;
+            let lock = state::lock_names(&req.store_root)?;
+            // A dead `--rm` container gives its name back.
+            state::sweep(&req.store_root)?;
+            state::ensure_name_free(&req.store_root, name)?;
+            Some(lock)
+        }
+        None => None,
+    };
     let root_owner = (
         idmap.host_uid(0).unwrap_or(caller.uid),
         idmap.host_gid(0).unwrap_or(caller.gid),
@@ -226,12 +235,21 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
             .collect(),
         layers: req.spec.rootfs.lowers.clone(),
         oom_killed: false,
+        auto_remove: req.remove,
+        damaged: None,
     };
+    // A named container's state is written as soon as its directory exists, so that the
+    // names lock can go (an unnamed one's waits until its first process and cgroup are known).
+    let claim = names_lock.is_some().then(|| state.clone());
     // Made once the container's first process exists, while it makes its network namespace.
     let mut lock = None;
     let mut make_dir = |dir: &ContainerDir| -> Result<(), RunError> {
         dir.make(root_owner)?;
         lock = Some(dir.lock(&dir.id)?);
+        if let Some(claim) = &claim {
+            dir.save(claim)?;
+            names_lock = None;
+        }
         if let Some(log) = &req.log {
             dir.keep_log(log)?;
         }
@@ -376,9 +394,10 @@ fn finish(
     result.map(|code| Exit { code, oom })
 }
 
-/// Everything from the container's first process to its end. `make_dir` makes the container's
-/// directory (a new one for `run`, nothing for `start`): it runs once the first process exists,
-/// while that process makes its network namespace.
+/// Everything from the container's first process to its end, in the phases the module
+/// documentation draws. `make_dir` makes the container's directory (a new one for `run`,
+/// nothing for `start`): it runs once the first process exists, while that process makes its
+/// network namespace.
 #[allow(clippy::too_many_arguments)]
 fn launch(
     store_root: &Path,
@@ -390,69 +409,14 @@ fn launch(
     make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
-    let ns = Namespaces {
-        network: spec.network == NetworkMode::None,
-    };
-    let info = |notify: &mut dyn FnMut(Note), s: String| notify(Note::Info(s));
-    info(
-        notify,
-        format!(
-            "container {} ({})",
-            &dir.id[..12],
-            if caller.is_root() {
-                "started by root; container root is an unprivileged host id".to_string()
-            } else {
-                format!("rootless, started by uid {}", caller.uid)
-            }
-        ),
-    );
-    info(notify, format!("user namespace: {idmap}"));
-
-    // Host paths the container's processes will see.
-    let lower_owners = spec
-        .rootfs
-        .lowers
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-                .map_err(io_err(format!("rootfs {}", p.display())))
-        })
-        .collect::<Result<Vec<u32>, _>>()?;
-    if !caller.is_root()
-        && let Some((path, owner)) = spec
-            .rootfs
-            .lowers
-            .iter()
-            .zip(&lower_owners)
-            .find(|(_, o)| idmap.container_uid(**o).is_none())
-        && !spec.rootfs.read_only
-    {
-        notify(Note::Warning(format!(
-            "{} is owned by uid {owner}, which this container does not map: its files show as nobody and cannot be changed (EOVERFLOW); use a rootfs you own or an image",
-            path.display()
-        )));
-    }
+    announce(dir, caller, idmap, notify);
+    let lower_owners = check_rootfs(spec, caller, idmap, notify)?;
     let bind_sources: Vec<&Path> = spec
         .mounts
         .iter()
         .filter_map(MountSpec::host_source)
         .collect();
-    if spec.rootfs.lowers.is_empty() {
-        return Err(RunError::Invalid(
-            "the image has no layers: nothing to run".to_string(),
-        ));
-    }
-    // Go carries these, and a `tasks` file per cgroup controller.
-    let cgroup_files = Controller::needed(&spec.limits).len();
-    if spec.rootfs.lowers.len() + bind_sources.len() + cgroup_files > channel::MAX_FDS {
-        return Err(RunError::Invalid(format!(
-            "too many layers and volumes ({} + {}; at most {} together)",
-            spec.rootfs.lowers.len(),
-            bind_sources.len(),
-            channel::MAX_FDS
-        )));
-    }
+    // Root gives the container detached copies of the host trees it may not reach itself.
     let mut volume_trees = Vec::new();
     if caller.is_root() {
         for src in &bind_sources {
@@ -463,129 +427,25 @@ fn launch(
         }
     }
 
-    let window = if spec.process.terminal {
-        tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
-    } else {
-        None
-    };
-
-    // Signals blocked below must be blocked in every thread, and clone copies only this one:
-    // rsafe must be single-threaded here (image extraction ran in a helper process).
-    if sys::thread_count().map_err(io_err("count threads"))? != 1 {
-        return Err(RunError::Invalid(
-            "rsafe has several threads at container start; this is a bug".to_string(),
-        ));
-    }
-    // From here on, signals arrive through a descriptor, never asynchronously.
-    forwarded_signals()
-        .thread_block()
-        .map_err(|e| io_err("block signals")(e.into()))?;
-    let signals = SignalFd::with_flags(
-        &forwarded_signals(),
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(|e| io_err("signalfd")(e.into()))?;
-    let (parent_end, child_end) = channel::pair()?;
-
-    let mut child_spec = spec.clone();
-    child_spec
-        .hostname
-        .get_or_insert_with(|| dir.id[..12].to_string());
-    let child_cfg = ChildConfig {
-        spec: child_spec,
-        dir: dir.clone(),
-        idmap: idmap.clone(),
-        window,
-        host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
-        trees_from_parent: caller.is_root(),
-    };
-    let pid = sys::clone_process(
-        Namespaces::clone_flags(),
-        Box::new(move || container_main(child_cfg, child_end)),
-    )
-    .map_err(namespaces::userns_error)?;
-    // The child end now lives in the child only (the closure's copy in this process was
-    // freed with it); from here the child must be killed on every error path.
-    let mut child = ChildGuard { pid, reaped: false };
-
+    let (mut child, parent_end, signals) = spawn_init(spec, dir, idmap, caller)?;
+    let pid = child.pid;
     idmap.write(pid.as_raw())?;
     make_dir(dir)?;
     if caller.is_root() {
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
     }
-    // Limits: a cgroup, or the rlimit fallback, said out loud.
-    let mut fallback = None;
-    if !Controller::needed(&spec.limits).is_empty() {
-        let created = CgroupFs::current().and_then(|fs| Cgroup::create(&fs, &dir.id, &spec.limits));
-        match created {
-            Ok(cg) => {
-                let dirs: Vec<String> = cg
-                    .dirs
-                    .iter()
-                    .map(|(d, _)| d.display().to_string())
-                    .collect();
-                info(
-                    notify,
-                    format!(
-                        "limits: {} in cgroup {}",
-                        describe_limits(spec),
-                        dirs.join(", ")
-                    ),
-                );
-                state.cgroup = Some(cg);
-            }
-            Err(CgroupError::Unavailable { controller, reason }) => {
-                let why = format!("{controller}: {reason}");
-                let plan = Fallback::for_limits(&spec.limits, &why);
-                for n in plan.notes {
-                    notify(Note::Info(n));
-                }
-                for w in plan.warnings {
-                    notify(Note::Warning(w));
-                }
-                fallback = Some(plan.rlimits);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-
+    let fallback = set_up_limits(spec, dir, state, notify)?;
     let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
     // One save, with everything `ps`, `rm` and a later `start` need: the first process (whose
     // end is the container's) and the cgroup to remove.
     state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
     dir.save(state)?;
 
-    let mut trees = Vec::new();
-    if caller.is_root() {
-        let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
-            .map_err(io_err("open the container's user namespace"))?;
-        for (path, owner) in spec.rootfs.lowers.iter().zip(&lower_owners) {
-            let tree = mounts::clone_host_tree(path)
-                .map_err(io_err(format!("rootfs {}", path.display())))?;
-            // Lower layers are only ever read (writes go to the upper layer): the mount itself
-            // says so too, whatever becomes of it.
-            let mut attrs = libc::MOUNT_ATTR_RDONLY;
-            let mut userns_fd = None;
-            if idmap.container_uid(*owner).is_none() {
-                // Owned by host ids the container does not map (a root-owned directory):
-                // show it with its ids shifted into the container's range.
-                attrs |= libc::MOUNT_ATTR_IDMAP;
-                userns_fd = Some(userns.as_fd());
-            }
-            sys::set_mount_attrs(tree.as_fd(), attrs, userns_fd, true)
-                .map_err(io_err(format!("mount of layer {}", path.display())))?;
-            if userns_fd.is_some() {
-                info(
-                    notify,
-                    format!(
-                        "rootfs {}: id-mapped mount (owned by host uid {owner})",
-                        path.display()
-                    ),
-                );
-            }
-            trees.push(tree);
-        }
-    }
+    let mut trees = if caller.is_root() {
+        layer_trees(spec, &lower_owners, idmap, pid, notify)?
+    } else {
+        Vec::new()
+    };
     trees.extend(volume_trees);
     let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
     let mut cgroup_tasks = Vec::new();
@@ -611,30 +471,7 @@ fn launch(
     parent_end.send(&go, &fds)?;
     drop(fds);
     drop((trees, self_join));
-    // libseccomp allocates and takes milliseconds: a filter compiled by an earlier run is read
-    // back from the store's cache; otherwise it is compiled here, in parallel with the child's
-    // mounts. The workload loads it with nothing but seccomp(2).
-    let (filter, cached) = FilterCache::in_store(store_root)
-        .get_or_compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
-    if cached {
-        info(
-            notify,
-            "seccomp: compiled filter read from the store's cache".to_string(),
-        );
-    }
-    match parent_end.send(
-        &Message::Seccomp {
-            filter: Box::new(filter),
-        },
-        &[],
-    ) {
-        Ok(()) => {}
-        // The child failed meanwhile and closed its end (it may not have exited yet): its own
-        // message, read by the session below, says why.
-        Err(ChannelError::Io(e))
-            if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    send_seccomp(store_root, spec, &parent_end, notify)?;
     // v1 cgroups the child joined itself (see `SelfJoin`); v2 ones it is moved into here,
     // while it builds its root filesystem. If the child has failed in the meantime, its own
     // message (read by the session below) says why, not this step's broken pipe.
@@ -647,32 +484,7 @@ fn launch(
             Err(e) => return Err(e.into()),
         }
     }
-    info(
-        notify,
-        format!(
-            "namespaces: {}",
-            ns.names(namespaces::time_supported()).join(" ")
-        ),
-    );
-    info(
-        notify,
-        format!(
-            "rootfs: overlay of {} layer(s), {}",
-            spec.rootfs.lowers.len(),
-            if spec.rootfs.read_only {
-                "read-only".to_string()
-            } else {
-                format!("writable layer {}", dir.upper().display())
-            }
-        ),
-    );
-    info(
-        notify,
-        match spec.network {
-            NetworkMode::None => "network: none (own namespace, loopback only)".into(),
-            NetworkMode::Host => "network: host (not isolated)".into(),
-        },
-    );
+    describe_isolation(spec, dir, notify);
 
     let mut session = Session {
         id: dir.id.clone(),
@@ -691,6 +503,262 @@ fn launch(
     }
     init::exit_code(status)
         .ok_or_else(|| RunError::Invalid(format!("unexpected status {status:?}")))
+}
+
+/// `--verbose`: who starts the container and how its ids map.
+fn announce(dir: &ContainerDir, caller: &Caller, idmap: &IdMap, notify: &mut dyn FnMut(Note)) {
+    let who = if caller.is_root() {
+        "started by root; container root is an unprivileged host id".to_string()
+    } else {
+        format!("rootless, started by uid {}", caller.uid)
+    };
+    notify(Note::Info(format!("container {} ({who})", &dir.id[..12])));
+    notify(Note::Info(format!("user namespace: {idmap}")));
+}
+
+/// Checks the host paths the container will be made of, before anything exists: the layers
+/// exist (their owners are returned, bottom first), a rootless caller is warned about a
+/// layer its container cannot change, and the layers, volumes and cgroup files fit in one
+/// message to the child.
+fn check_rootfs(
+    spec: &Spec,
+    caller: &Caller,
+    idmap: &IdMap,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Vec<u32>, RunError> {
+    if spec.rootfs.lowers.is_empty() {
+        return Err(RunError::Invalid(
+            "the image has no layers: nothing to run".to_string(),
+        ));
+    }
+    let lower_owners = spec
+        .rootfs
+        .lowers
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .map_err(io_err(format!("rootfs {}", p.display())))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    if !caller.is_root()
+        && !spec.rootfs.read_only
+        && let Some((path, owner)) = spec
+            .rootfs
+            .lowers
+            .iter()
+            .zip(&lower_owners)
+            .find(|(_, o)| idmap.container_uid(**o).is_none())
+    {
+        notify(Note::Warning(format!(
+            "{} is owned by uid {owner}, which this container does not map: its files show as nobody and cannot be changed (EOVERFLOW); use a rootfs you own or an image",
+            path.display()
+        )));
+    }
+    let binds = spec
+        .mounts
+        .iter()
+        .filter_map(MountSpec::host_source)
+        .count();
+    // Go carries these, and a `tasks` file per cgroup controller.
+    let cgroup_files = Controller::needed(&spec.limits).len();
+    if spec.rootfs.lowers.len() + binds + cgroup_files > channel::MAX_FDS {
+        return Err(RunError::Invalid(format!(
+            "too many layers and volumes ({} + {binds}; at most {} together)",
+            spec.rootfs.lowers.len(),
+            channel::MAX_FDS
+        )));
+    }
+    Ok(lower_owners)
+}
+
+/// Clones the container's first process into its new namespaces, with signals from then on
+/// arriving through a descriptor; returns it (killed and reaped if launching fails later),
+/// rsafe's end of the sync channel, and the signal descriptor.
+fn spawn_init(
+    spec: &Spec,
+    dir: &ContainerDir,
+    idmap: &IdMap,
+    caller: &Caller,
+) -> Result<(ChildGuard, channel::Channel, SignalFd), RunError> {
+    let window = if spec.process.terminal {
+        tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
+    } else {
+        None
+    };
+    // Signals blocked below must be blocked in every thread, and clone copies only this one:
+    // rsafe must be single-threaded here (image extraction ran in a helper process).
+    if sys::thread_count().map_err(io_err("count threads"))? != 1 {
+        return Err(RunError::Invalid(
+            "rsafe has several threads at container start; this is a bug".to_string(),
+        ));
+    }
+    forwarded_signals()
+        .thread_block()
+        .map_err(|e| io_err("block signals")(e.into()))?;
+    let signals = SignalFd::with_flags(
+        &forwarded_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| io_err("signalfd")(e.into()))?;
+    let (parent_end, child_end) = channel::pair()?;
+    let mut child_spec = spec.clone();
+    child_spec
+        .hostname
+        .get_or_insert_with(|| dir.id[..12].to_string());
+    let child_cfg = ChildConfig {
+        spec: child_spec,
+        dir: dir.clone(),
+        idmap: idmap.clone(),
+        window,
+        host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
+        trees_from_parent: caller.is_root(),
+    };
+    let pid = sys::clone_process(
+        Namespaces::clone_flags(),
+        Box::new(move || container_main(child_cfg, child_end)),
+    )
+    .map_err(namespaces::userns_error)?;
+    // The child end now lives in the child only (the closure's copy in this process was
+    // freed with it); from here the child must be killed on every error path.
+    Ok((ChildGuard { pid, reaped: false }, parent_end, signals))
+}
+
+/// The container's cgroup with its limits, into `state.cgroup`; for each limit no cgroup can
+/// take here, a warning on every run and the rlimits standing in (returned for the child).
+fn set_up_limits(
+    spec: &Spec,
+    dir: &ContainerDir,
+    state: &mut State,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Option<Fallback>, RunError> {
+    if Controller::needed(&spec.limits).is_empty() {
+        return Ok(None);
+    }
+    let created = Cgroup::create(&CgroupFs::current()?, &dir.id, &spec.limits)?;
+    if let Some(cg) = &created.cgroup {
+        let dirs: Vec<String> = cg
+            .dirs
+            .iter()
+            .map(|(d, _)| d.display().to_string())
+            .collect();
+        notify(Note::Info(format!(
+            "limits: {} in cgroup {}",
+            describe_limits(spec),
+            dirs.join(", ")
+        )));
+    }
+    state.cgroup = created.cgroup;
+    if created.unavailable.is_empty() {
+        return Ok(None);
+    }
+    let plan = Fallback::for_limits(
+        &spec.limits,
+        &created.unavailable,
+        spec.pids_limit_from_policy,
+    );
+    for w in plan.warnings {
+        notify(Note::Warning(w));
+    }
+    for n in plan.notes {
+        notify(Note::Info(n));
+    }
+    Ok(Some(plan.rlimits))
+}
+
+/// Root's container gets its layers as detached, read-only mount trees, id-mapped into the
+/// container's range where the host ids that own them are not mapped (a root-owned rootfs).
+fn layer_trees(
+    spec: &Spec,
+    lower_owners: &[u32],
+    idmap: &IdMap,
+    pid: Pid,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Vec<std::os::fd::OwnedFd>, RunError> {
+    let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(io_err("open the container's user namespace"))?;
+    let mut trees = Vec::new();
+    for (path, owner) in spec.rootfs.lowers.iter().zip(lower_owners) {
+        let tree =
+            mounts::clone_host_tree(path).map_err(io_err(format!("rootfs {}", path.display())))?;
+        // Lower layers are only ever read (writes go to the upper layer): the mount itself
+        // says so too, whatever becomes of it.
+        let mut attrs = libc::MOUNT_ATTR_RDONLY;
+        let mut userns_fd = None;
+        if idmap.container_uid(*owner).is_none() {
+            attrs |= libc::MOUNT_ATTR_IDMAP;
+            userns_fd = Some(userns.as_fd());
+        }
+        sys::set_mount_attrs(tree.as_fd(), attrs, userns_fd, true)
+            .map_err(io_err(format!("mount of layer {}", path.display())))?;
+        if userns_fd.is_some() {
+            notify(Note::Info(format!(
+                "rootfs {}: id-mapped mount (owned by host uid {owner})",
+                path.display()
+            )));
+        }
+        trees.push(tree);
+    }
+    Ok(trees)
+}
+
+/// Sends the workload's seccomp filter. libseccomp allocates and takes milliseconds: a filter
+/// compiled by an earlier run is read back from the store's cache; otherwise it is compiled
+/// here, in parallel with the child's mounts. The workload loads it with nothing but
+/// seccomp(2).
+fn send_seccomp(
+    store_root: &Path,
+    spec: &Spec,
+    parent_end: &channel::Channel,
+    notify: &mut dyn FnMut(Note),
+) -> Result<(), RunError> {
+    let (filter, cached) = FilterCache::in_store(store_root)
+        .get_or_compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
+    if cached {
+        notify(Note::Info(
+            "seccomp: compiled filter read from the store's cache".to_string(),
+        ));
+    }
+    match parent_end.send(
+        &Message::Seccomp {
+            filter: Box::new(filter),
+        },
+        &[],
+    ) {
+        Ok(()) => Ok(()),
+        // The child failed meanwhile and closed its end (it may not have exited yet): its own
+        // message, read by the session, says why.
+        Err(ChannelError::Io(e))
+            if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `--verbose`: the namespaces, root filesystem and network the container got.
+fn describe_isolation(spec: &Spec, dir: &ContainerDir, notify: &mut dyn FnMut(Note)) {
+    let ns = Namespaces {
+        network: spec.network == NetworkMode::None,
+    };
+    notify(Note::Info(format!(
+        "namespaces: {}",
+        ns.names(namespaces::time_supported()).join(" ")
+    )));
+    let root = if spec.rootfs.read_only {
+        "read-only".to_string()
+    } else {
+        format!("writable layer {}", dir.upper().display())
+    };
+    notify(Note::Info(format!(
+        "rootfs: overlay of {} layer(s), {root}",
+        spec.rootfs.lowers.len()
+    )));
+    notify(Note::Info(match spec.network {
+        NetworkMode::None => "network: none (own namespace, loopback only)".into(),
+        NetworkMode::Host => "network: host (not isolated)".into(),
+    }));
 }
 
 fn root_owner_uid(idmap: &IdMap, caller: &Caller) -> u32 {

@@ -65,6 +65,10 @@ pub struct Spec {
     pub mounts: Vec<MountSpec>,
     pub network: NetworkMode,
     pub limits: Limits,
+    /// The pid limit is the policy's fork-bomb guard, not one the user asked for: where no
+    /// cgroup can take it, its per-user stand-in is said with `--verbose` only.
+    #[serde(default)]
+    pub pids_limit_from_policy: bool,
     /// Whether rsafe's init is pid 1 (the default) or the workload is.
     pub init: bool,
     /// Paths in `/proc` and `/sys` hidden behind `/dev/null` or an empty read-only tmpfs

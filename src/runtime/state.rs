@@ -33,8 +33,10 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("a container named {0:?} already exists (rsafe rm it first)")]
+    #[error("the container name {0:?} is already in use (rsafe rm it first)")]
     NameTaken(String),
+    #[error("cgroup: {0}")]
+    Cgroup(String),
     #[error("no container {0:?}")]
     NotFound(String),
     #[error(
@@ -103,6 +105,15 @@ pub struct State {
     /// The memory cgroup's OOM killer ended the workload the last time it ran (`ps -a` says so).
     #[serde(default)]
     pub oom_killed: bool,
+    /// `--rm`: whoever finds the container dead with no rsafe left to remove it (its rsafe or
+    /// monitor was killed) removes it ([`sweep`]).
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Why this entry has no usable `state.json` (rsafe was killed before writing it, or it is
+    /// damaged): [`list`] made it up from the directory so that `ps -a` shows it and `rm`
+    /// removes it. Never written.
+    #[serde(skip)]
+    pub damaged: Option<String>,
 }
 
 impl State {
@@ -111,12 +122,13 @@ impl State {
         &self.id[..self.id.len().min(12)]
     }
 
-    /// Whether the container's first process is still running.
+    /// Whether the container's first process is still running. A zombie is not: after a
+    /// `kill -9` of rsafe, the container's init waits a moment to be reaped, dead.
     pub fn is_alive(&self) -> bool {
         matches!(self.status, Status::Running)
             && self
                 .pid
-                .is_some_and(|(pid, start)| process_start_time(pid) == Some(start))
+                .is_some_and(|(pid, start)| process_alive(pid, start))
     }
 }
 
@@ -129,10 +141,27 @@ pub fn boot_id() -> Option<String> {
 
 /// The start time of process `pid` (field 22 of `/proc/<pid>/stat`).
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    process_stat(pid).map(|(_, start)| start)
+}
+
+/// Whether process `pid`, started at `start` (clock ticks since boot: a reused pid has
+/// another), still runs: exists and is not a zombie.
+pub fn process_alive(pid: i32, start: u64) -> bool {
+    process_stat(pid)
+        .is_some_and(|(state, started)| started == start && !matches!(state, 'Z' | 'X' | 'x'))
+}
+
+/// The state letter (field 3: `R`, `S`, `Z`…) and start time (field 22) of process `pid`.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
     // The command name (field 2) may contain spaces and parentheses: count from its end.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(19)?.parse().ok()
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = after.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
 }
 
 /// A file for the output of a container run with `-d`, in the store's containers directory
@@ -251,7 +280,9 @@ impl ContainerDir {
         self.path.symlink_metadata().is_ok()
     }
 
-    /// Writes `state.json` atomically.
+    /// Writes `state.json` atomically, through `.state.json.tmp`, then reserves the room of
+    /// the next save in a fresh `.state.json.tmp` (`fallocate`, beyond its end): recording a
+    /// container's exit on a store that filled up meanwhile writes into blocks it already has.
     pub fn save(&self, state: &State) -> Result<()> {
         let path = self.state_file();
         let tmp = self.path.join(".state.json.tmp");
@@ -259,8 +290,19 @@ impl ContainerDir {
             path: path.clone(),
             source,
         })?;
-        std::fs::write(&tmp, json).map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+        // No truncation: a spare reserved by the previous save is written over in place.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        io::Write::write_all(&mut file, &json).map_err(io_err(&tmp))?;
+        file.set_len(json.len() as u64).map_err(io_err(&tmp))?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        reserve_spare(&tmp, json.len());
+        Ok(())
     }
 
     /// Whether the writable layer has the marker overlayfs leaves when it mounts a layer
@@ -365,6 +407,24 @@ pub fn remove_tree_as(path: &Path, idmap: &IdMap) -> Result<()> {
     }
 }
 
+/// Room reserved for the next `state.json`: at least a block, and twice this one's size (the
+/// exit adds a few fields). Best effort: a store too full for it fails at the next save,
+/// which reports it, as before.
+fn reserve_spare(tmp: &Path, len: usize) {
+    let want = (2 * len as u64).max(4096).next_multiple_of(4096);
+    if let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+    {
+        let reserved = rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, want);
+        if reserved.is_err() {
+            drop(file);
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
 fn mkdir(path: &Path, mode: u32, exist_ok: bool) -> Result<()> {
     match std::fs::DirBuilder::new().mode(mode).create(path) {
         Ok(()) => {
@@ -411,7 +471,9 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// Every container of the store with readable state, oldest first.
+/// Every container of the store, oldest first. A directory whose `state.json` is missing
+/// (rsafe was killed before writing it) or damaged is listed too, made up from the directory
+/// with [`State::damaged`] saying why, so that `ps -a` shows it and `rm` removes it.
 pub fn list(store_root: &Path) -> Result<Vec<(ContainerDir, State)>> {
     let parent = containers_dir(store_root);
     let entries = match std::fs::read_dir(&parent) {
@@ -423,20 +485,148 @@ pub fn list(store_root: &Path) -> Result<Vec<(ContainerDir, State)>> {
     for entry in entries {
         let entry = entry.map_err(io_err(&parent))?;
         let id = entry.file_name().to_string_lossy().into_owned();
+        if !is_container_id(&id) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue; // anything not a container of ours
+        }
         let dir = ContainerDir {
             path: entry.path(),
             id,
         };
         let file = dir.state_file();
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue; // being created, or someone else's unreadable container
+        let state = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| made_up_state(&dir, format!("damaged state.json: {e}"))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => made_up_state(
+                &dir,
+                "no state.json: rsafe was stopped while creating it".into(),
+            ),
+            Err(_) => continue, // someone else's unreadable container
         };
-        let state: State = serde_json::from_slice(&bytes)
-            .map_err(|source| StateError::Json { path: file, source })?;
         out.push((dir, state));
     }
     out.sort_by_key(|(_, s)| s.created);
     Ok(out)
+}
+
+/// A 64-hex-digit container id (a directory name under `containers/`).
+fn is_container_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The state of a container directory without a usable `state.json`: its id, owner and time
+/// from the directory, no process, no name; the id map a run by this user would use (what
+/// removing its writable layer needs).
+fn made_up_state(dir: &ContainerDir, why: String) -> State {
+    use std::os::unix::fs::MetadataExt;
+    let meta = dir.path.symlink_metadata().ok();
+    let owner = meta
+        .as_ref()
+        .map_or_else(|| nix::unistd::geteuid().as_raw(), |m| m.uid());
+    State {
+        id: dir.id.clone(),
+        name: None,
+        image: String::new(),
+        command: Vec::new(),
+        created: meta.map_or(0, |m| m.mtime().max(0) as u64),
+        status: Status::Running,
+        pid: None,
+        owner,
+        idmap: IdMap::for_this_process(),
+        cgroup: None,
+        boot_id: None,
+        volumes: Vec::new(),
+        layers: Vec::new(),
+        oom_killed: false,
+        auto_remove: false,
+        damaged: Some(why),
+    }
+}
+
+/// What a container is doing, as `ps -a` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Its rsafe is setting it up (the start lock is held, no process yet).
+    Created,
+    /// Its first process runs.
+    Up,
+    /// It exited with this code.
+    Exited(i32),
+    /// It was cut off: its rsafe died without recording the end, or its state is damaged.
+    Dead,
+}
+
+impl ContainerDir {
+    /// Where `state` says the container is, checked against the processes and the start
+    /// lock (held by the rsafe or monitor that runs it, for the container's whole life).
+    pub fn phase(&self, state: &State) -> Phase {
+        match state.status {
+            Status::Exited { code } if state.damaged.is_none() => Phase::Exited(code),
+            _ if state.is_alive() => Phase::Up,
+            _ if self.is_locked() => Phase::Created,
+            _ => Phase::Dead,
+        }
+    }
+}
+
+impl ContainerDir {
+    /// Whether the rsafe (or monitor) that ran the container is done with it after its end:
+    /// with `--rm` the directory is gone (its start lock goes early in the removal, so the
+    /// lock alone does not say), otherwise the lock is released, the exit recorded.
+    pub fn settled(&self, state: &State) -> bool {
+        match state.auto_remove {
+            true => !self.exists(),
+            false => !self.is_locked(),
+        }
+    }
+}
+
+/// Removes the containers run with `--rm` that died with nobody left to remove them (their
+/// rsafe, or `-d` monitor, was killed), and their cgroups; returns their ids. What cannot be
+/// removed yet (a cgroup whose processes are still exiting) is left for the next sweep.
+pub fn sweep(store_root: &Path) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for (dir, state) in list(store_root)? {
+        if !state.auto_remove || dir.phase(&state) != Phase::Dead {
+            continue;
+        }
+        if remove_container(&dir, &state).is_ok() {
+            removed.push(state.id);
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes a container that no process runs any more: its cgroup (the recorded one, or any
+/// left under its id when it died before recording it), then its directory.
+pub fn remove_container(dir: &ContainerDir, state: &State) -> Result<()> {
+    let cgroup = state.cgroup.clone().or_else(|| Cgroup::leftover(&state.id));
+    if let Some(cg) = cgroup
+        && let Some(e) = cg.remove().into_iter().next()
+    {
+        return Err(StateError::Cgroup(e.to_string()));
+    }
+    dir.remove(&state.idmap)
+}
+
+/// Serialises claims of container names: held from the check that a name is free until the
+/// new container's `state.json` carries it ([`lock_names`]).
+#[derive(Debug)]
+pub struct NamesLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the store's names lock, waiting for whoever holds it (a claim takes milliseconds).
+/// The kernel releases it if the holder dies.
+pub fn lock_names(store_root: &Path) -> Result<NamesLock> {
+    // Beside the store's other locks: `containers/` holds containers only.
+    let path = store_root.join("names.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    file.lock().map_err(io_err(&path))?;
+    Ok(NamesLock(file))
 }
 
 /// The container named `name_or_id`, or whose id starts with it.
@@ -457,7 +647,7 @@ pub fn find(store_root: &Path, name_or_id: &str) -> Result<(ContainerDir, State)
     }
 }
 
-/// Fails when another container already has `name`.
+/// Fails when another container already has `name`. Only meaningful under [`lock_names`].
 pub fn ensure_name_free(store_root: &Path, name: &str) -> Result<()> {
     if list(store_root)?
         .iter()
@@ -560,6 +750,8 @@ mod tests {
             volumes: Vec::new(),
             layers: Vec::new(),
             oom_killed: false,
+            auto_remove: false,
+            damaged: None,
         }
     }
 
@@ -601,6 +793,109 @@ mod tests {
         a.remove(&idmap()).unwrap();
         assert!(!a.path.exists());
         assert_eq!(list(store.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn directories_without_usable_state_are_listed_as_dead_and_removable() {
+        let store = tempfile::tempdir().unwrap();
+        // rsafe killed between making the directory and writing state.json.
+        let orphan = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        // A state.json that a full disk or a crash left unreadable.
+        let damaged = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        std::fs::write(damaged.state_file(), "{\"id\": \"trunc").unwrap();
+        // Neither keeps the next named container from being checked and listed.
+        let named = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        named.save(&state(&named.id, Some("web"), 5)).unwrap();
+        // Not a container: a stray file.
+        let _names = lock_names(store.path()).unwrap();
+        std::fs::write(containers_dir(store.path()).join("stray"), "").unwrap();
+        ensure_name_free(store.path(), "db").unwrap();
+        let all = list(store.path()).unwrap();
+        assert_eq!(all.len(), 3);
+        for dir in [&orphan, &damaged] {
+            let (d, st) = all.iter().find(|(d, _)| d.id == dir.id).unwrap();
+            assert!(st.damaged.is_some(), "{st:?}");
+            assert_eq!(d.phase(st), Phase::Dead);
+            remove_container(d, st).unwrap();
+            assert!(!d.path.exists());
+        }
+        // While its rsafe holds the start lock, a directory without state is being created.
+        let starting = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let lock = starting.lock("starting").unwrap();
+        let (d, st) = find(store.path(), &starting.id).unwrap();
+        assert_eq!(d.phase(&st), Phase::Created);
+        drop(lock);
+        assert_eq!(d.phase(&st), Phase::Dead);
+    }
+
+    #[test]
+    fn dead_rm_containers_are_swept_and_only_they() {
+        let store = tempfile::tempdir().unwrap();
+        let make = |name: &str, auto_remove: bool, status: Status| {
+            let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+            let mut st = state(&dir.id, Some(name), 1);
+            st.auto_remove = auto_remove;
+            st.status = status;
+            // A pid that is not this container's: a reused one (start time 1).
+            st.pid = Some((std::process::id() as i32, 1));
+            dir.save(&st).unwrap();
+            dir
+        };
+        let dead_rm = make("dead-rm", true, Status::Running);
+        let kept = make("kept", false, Status::Running);
+        let exited = make("exited", false, Status::Exited { code: 0 });
+        let running_rm = make("running-rm", true, Status::Running);
+        let _monitor = running_rm.lock("running-rm").unwrap();
+        assert_eq!(
+            sweep(store.path()).unwrap(),
+            std::slice::from_ref(&dead_rm.id)
+        );
+        assert!(!dead_rm.path.exists());
+        for dir in [&kept, &exited, &running_rm] {
+            assert!(dir.path.exists());
+        }
+    }
+
+    #[test]
+    fn the_exit_is_recorded_in_room_reserved_at_the_start() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let mut st = state(&dir.id, Some("web"), 1);
+        st.status = Status::Running;
+        dir.save(&st).unwrap();
+        let spare = dir.path.join(".state.json.tmp");
+        let blocks = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&spare).unwrap());
+        assert!(blocks >= 8, "{blocks} 512-byte blocks reserved");
+        assert_eq!(std::fs::metadata(&spare).unwrap().len(), 0);
+        st.status = Status::Exited { code: 7 };
+        dir.save(&st).unwrap();
+        let (_, back) = find(store.path(), "web").unwrap();
+        assert_eq!(back.status, Status::Exited { code: 7 });
+    }
+
+    #[test]
+    fn zombies_are_not_running() {
+        let stat = |state: &str| {
+            format!(
+                "4242 (sh (x) y) {state} 1 4242 4242 0 -1 4194560 105 0 0 0 0 0 0 0 20 0 1 0 987654 2277376 201"
+            )
+        };
+        assert_eq!(parse_stat(&stat("S")), Some(('S', 987654)));
+        assert_eq!(parse_stat(&stat("Z")), Some(('Z', 987654)));
+        assert_eq!(parse_stat("garbage"), None);
+        let me = std::process::id() as i32;
+        let start = process_start_time(me).unwrap();
+        assert!(process_alive(me, start));
+        assert!(!process_alive(me, start + 1));
+        // A child that exited and is not reaped yet: still in /proc, with its start time.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        while process_stat(pid).is_some_and(|(s, _)| s != 'Z') {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let start = process_start_time(pid).unwrap();
+        assert!(!process_alive(pid, start));
+        child.wait().unwrap();
     }
 
     #[test]
@@ -647,6 +942,7 @@ mod tests {
                 pids: None,
                 cpus: Some(0.5),
             },
+            pids_limit_from_policy: false,
             init: true,
             masked_paths: policy.masked_paths.clone(),
             readonly_paths: policy.readonly_paths.clone(),

@@ -34,7 +34,7 @@ pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stop
     let Some((pid, start)) = state.pid.filter(|_| state.is_alive()) else {
         return Ok(Stopped::NotRunning);
     };
-    let alive = || state::process_start_time(pid) == Some(start);
+    let alive = || state::process_alive(pid, start);
     let signal = |sig: Signal| -> Result<(), RunError> {
         // The start time tells the container's init from a process that reused its pid.
         if !alive() {
@@ -56,7 +56,7 @@ pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stop
     }
     // The monitor holds the container's lock until it has recorded the exit or removed the
     // container.
-    wait_until(SETTLE, || !dir.is_locked());
+    wait_until(SETTLE, || dir.settled(&state));
     Ok(stopped)
 }
 

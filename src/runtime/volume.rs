@@ -250,6 +250,8 @@ impl Volumes {
 
     /// The containers of the store that mount volume `name`, with their state.
     pub fn users(&self, store_root: &Path, name: &str) -> Result<Vec<state::State>> {
+        // A dead `--rm` container is removed, as its rsafe would have done: it uses nothing.
+        state::sweep(store_root)?;
         Ok(state::list(store_root)?
             .into_iter()
             .map(|(_, s)| s)

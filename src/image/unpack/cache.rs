@@ -186,6 +186,9 @@ impl LayerCache {
     ) -> Result<UnpackStats, UnpackError> {
         let dest = self.layer_dir(&layer.diff_id);
         let _lock = self.lock(&layer.diff_id)?;
+        // Under the layer's lock no other extraction of it runs: any temporary tree of it is
+        // what a killed one left (tens of MB each), gone before a new one starts.
+        self.remove_stale(&layer.diff_id);
         if dest.is_dir() {
             return Ok(UnpackStats::default());
         }
@@ -210,6 +213,20 @@ impl LayerCache {
             let _ = target::remove_tree(CWD, tmp.as_os_str().as_bytes());
         }
         result
+    }
+
+    /// Removes `.tmp-<diff_id>-…` trees of interrupted extractions of this layer. Only under
+    /// its lock. Best effort: what cannot be removed here is gc's.
+    fn remove_stale(&self, diff_id: &Digest) {
+        let prefix = format!(".tmp-{}-", diff_id.hex());
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+                let _ = target::remove_tree(CWD, entry.path().as_os_str().as_bytes());
+            }
+        }
     }
 
     fn fill(

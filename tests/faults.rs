@@ -1,0 +1,464 @@
+//! Fault injection: rsafe killed with SIGKILL at spread moments of start-up, extraction and
+//! exit; runs started by the dozen at once; one name claimed twice at the same moment; a store
+//! that fills up; a state file that is damaged. After each, nothing may be left that `ps -a`,
+//! `rm` and gc cannot see and remove: no container directory, cgroup, process, mount or
+//! temporary tree, and no name held twice. Every case runs as root, as the unprivileged test
+//! user, and as the test user with subordinate ids.
+//!
+//! The kills here are a few seconds' worth, for CI; `bench/faults.sh` runs the same tests with
+//! more kills (`RSAFE_FAULT_KILLS`).
+#[allow(dead_code)]
+#[path = "support/run.rs"]
+mod run_support;
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use run_support::{Caller, Output, rsafe_cmd};
+
+/// Runs `check` for every caller available here, each with a fresh store.
+fn for_each_caller(check: impl Fn(Caller, &Path)) {
+    if !run_support::userns_works() {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = support::temp_root();
+        check(caller, store.path());
+    }
+}
+
+/// How many kills each caller gets in [`kills_at_any_moment_leave_nothing_unseen`].
+fn kills() -> u64 {
+    std::env::var("RSAFE_FAULT_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+}
+
+/// `rsafe run ARGS` as `caller`, started and not waited for.
+fn spawn_run(caller: Caller, store: &Path, args: &[&str]) -> Child {
+    caller
+        .command(store)
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn output(child: Child) -> Output {
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The container directories of the store (their 64-hex-digit ids).
+fn container_dirs(store: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(store.join("containers"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 64)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `ps -a` rows as (short id, name, status), cut at the header's column positions.
+fn ps_rows(caller: Caller, store: &Path) -> Vec<(String, String, String)> {
+    let ps = rsafe_cmd(caller, store, &["ps", "-a"]);
+    assert_eq!(ps.code, 0, "{caller:?}: {ps:?}");
+    let mut lines = ps.stdout.lines();
+    // Columns by character (a truncated image or command ends in a multi-byte '…').
+    let header: Vec<char> = lines.next().unwrap_or("").chars().collect();
+    let at = |col: &str| {
+        let col: Vec<char> = col.chars().collect();
+        header
+            .windows(col.len())
+            .position(|w| w == col.as_slice())
+            .unwrap_or_else(|| panic!("no {col:?} column in {ps:?}"))
+    };
+    let (name, image, status) = (at("NAME"), at("IMAGE"), at("STATUS"));
+    let cut = |l: &[char], from: usize, to: usize| {
+        l.get(from..to.min(l.len()))
+            .unwrap_or_default()
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    lines
+        .map(|l| l.chars().collect::<Vec<char>>())
+        .map(|l| {
+            (
+                cut(&l, 0, name),
+                cut(&l, name, image),
+                cut(&l, status, l.len()),
+            )
+        })
+        .collect()
+}
+
+/// Everything rsafe could have left of the containers `ids` of `store`: their directories,
+/// cgroups named after them, processes whose command line names the store (rsafe, its helpers,
+/// monitors and log relays, the containers' inits), and mounts of the store's paths.
+fn leftovers(store: &Path, ids: &BTreeSet<String>) -> Vec<String> {
+    let mut left: Vec<String> = container_dirs(store)
+        .into_iter()
+        .map(|d| format!("directory containers/{d}"))
+        .collect();
+    let walk = walkdir::WalkDir::new("/sys/fs/cgroup")
+        .max_depth(8)
+        .same_file_system(false);
+    for entry in walk.into_iter().filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy();
+        let id = name.strip_prefix("rsafe-").unwrap_or(&name);
+        if entry.file_type().is_dir() && ids.contains(id) {
+            left.push(format!("cgroup {}", entry.path().display()));
+        }
+    }
+    let needle = store.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            left.push(format!("process {pid}: {cmdline}"));
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let below = format!("{needle}/");
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&below))
+            .map(|l| format!("mount {l}")),
+    );
+    left
+}
+
+/// Waits (a few seconds at most) for the processes of killed runs to be gone: a container's
+/// init dies with its rsafe, and its processes with it.
+fn settle(store: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !leftovers(store, &BTreeSet::new())
+        .iter()
+        .all(|l| !l.starts_with("process "))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Removes every container `ps -a` shows, then asserts that nothing at all is left.
+fn remove_all_and_check(caller: Caller, store: &Path, ids: &BTreeSet<String>) {
+    for (id, _, _) in ps_rows(caller, store) {
+        let rm = rsafe_cmd(caller, store, &["rm", "-f", &id]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+    }
+    let left = leftovers(store, ids);
+    assert!(left.is_empty(), "{caller:?}: left behind: {left:#?}");
+}
+
+/// rsafe is killed with SIGKILL at spread moments from its start to its container's run,
+/// foreground and `-d`, with and without `--rm`, with a cgroup limit: every directory it made
+/// is in `ps -a` (a dead `--rm` one swept), and `rm` removes all of it, cgroups included.
+#[test]
+fn kills_at_any_moment_leave_nothing_unseen() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let n = kills();
+        let mut all_ids = BTreeSet::new();
+        for k in 0..n {
+            let name = format!("k{k}");
+            let mut args = vec!["--pids-limit", "64"];
+            // Named runs write their state as soon as their directory exists; unnamed ones
+            // only once their cgroup is made, the widest window for a directory without state.
+            if k % 2 == 0 {
+                args.extend(["--name", &name]);
+            }
+            match k % 3 {
+                0 => args.push("--rm"),
+                1 => {}
+                _ => args.extend(["-d", "--rm"]),
+            }
+            args.extend([rootfs, "--", "/bin/sleep", "3"]);
+            let mut child = spawn_run(caller, store, &args);
+            // From before the clone to after the workload started (10–30 ms here).
+            std::thread::sleep(Duration::from_micros(k * 40_000 / n.max(1)));
+            let _ = child.kill();
+            let _ = child.wait();
+            all_ids.extend(container_dirs(store));
+        }
+        // The `-d` runs whose monitor survived the kill of `rsafe run`: their monitors too.
+        for id in container_dirs(store) {
+            if let Ok(text) =
+                std::fs::read_to_string(store.join("containers").join(&id).join("state.json"))
+                && let Ok(state) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(pid) = state["pid"][0].as_i64()
+                && let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                && let Some(ppid) = stat
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().nth(1))
+            {
+                let _ = Command::new("kill").args(["-9", ppid]).status();
+            }
+        }
+        settle(store);
+        all_ids.extend(container_dirs(store));
+        // Every directory is listed: dead `--rm` ones are swept by this very `ps -a`, the rest
+        // are shown, with their names, and none as Up.
+        let rows = ps_rows(caller, store);
+        eprintln!("{caller:?}: after {n} kills, ps -a shows {rows:?}");
+        let listed: BTreeSet<String> = rows.iter().map(|(id, _, _)| id.clone()).collect();
+        let dirs: BTreeSet<String> = container_dirs(store)
+            .iter()
+            .map(|d| d[..12].to_string())
+            .collect();
+        assert_eq!(listed, dirs, "{caller:?}: {rows:?}");
+        for (id, name, status) in &rows {
+            assert!(
+                status == "Dead" || status.starts_with("Exited"),
+                "{caller:?}: {id} {name} {status}"
+            );
+        }
+        let names: Vec<&String> = rows
+            .iter()
+            .map(|(_, n, _)| n)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let unique: BTreeSet<&&String> = names.iter().collect();
+        assert_eq!(
+            names.len(),
+            unique.len(),
+            "{caller:?}: a name twice: {rows:?}"
+        );
+        remove_all_and_check(caller, store, &all_ids);
+    });
+}
+
+/// A `-d --rm` container whose monitor is killed dies with it, and is removed by the next
+/// command that lists containers, as its monitor would have done; one without `--rm` stays,
+/// as Dead, until `rm`.
+#[test]
+fn a_killed_monitor_leaves_its_rm_container_to_the_next_ps() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        for (name, rm) in [("gone", true), ("kept", false)] {
+            let mut args = vec!["-d", "--name", name];
+            if rm {
+                args.push("--rm");
+            }
+            args.extend([rootfs, "--", "/bin/sleep", "30"]);
+            let out = run_support::run(caller, store, &args);
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        }
+        let mut ids = BTreeSet::new();
+        for id in container_dirs(store) {
+            let text =
+                std::fs::read_to_string(store.join("containers").join(&id).join("state.json"))
+                    .unwrap();
+            let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let pid = state["pid"][0].as_i64().unwrap();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                Command::new("kill")
+                    .args(["-9", &ppid])
+                    .status()
+                    .unwrap()
+                    .code(),
+                Some(0)
+            );
+            ids.insert(id);
+        }
+        settle(store);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut rows = ps_rows(caller, store);
+        while rows.len() != 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            rows = ps_rows(caller, store);
+        }
+        assert_eq!(rows.len(), 1, "{caller:?}: {rows:?}");
+        assert_eq!(
+            (rows[0].1.as_str(), rows[0].2.as_str()),
+            ("kept", "Dead"),
+            "{caller:?}"
+        );
+        remove_all_and_check(caller, store, &ids);
+    });
+}
+
+/// Ten pairs of runs claim ten names at the same moment: exactly one of each pair gets it, the
+/// other fails with exit 125 and says the name is in use, with and without `--rm`. Then thirty
+/// `--rm` runs at once all succeed and leave nothing.
+#[test]
+fn names_are_claimed_once_under_concurrency() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let mut children = Vec::new();
+        for k in 0..10 {
+            let name = format!("r{k}");
+            for _ in 0..2 {
+                let mut args = vec!["--name", &name];
+                if k % 2 == 0 {
+                    args.push("--rm");
+                }
+                // Long enough that the pair overlaps: a --rm winner that ended would rightly
+                // give its name back.
+                args.extend([rootfs, "--", "/bin/sleep", "1"]);
+                children.push((name.clone(), spawn_run(caller, store, &args)));
+            }
+        }
+        let outs: Vec<(String, Output)> =
+            children.into_iter().map(|(n, c)| (n, output(c))).collect();
+        for k in 0..10 {
+            let name = format!("r{k}");
+            let pair: Vec<&Output> = outs
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, o)| o)
+                .collect();
+            let won = pair.iter().filter(|o| o.code == 0).count();
+            assert_eq!(won, 1, "{caller:?}: {name}: {pair:?}");
+            let lost = pair.iter().find(|o| o.code != 0).unwrap();
+            assert_eq!(lost.code, 125, "{caller:?}: {lost:?}");
+            assert!(
+                lost.stderr
+                    .contains(&format!("the container name \"{name}\" is already in use")),
+                "{caller:?}: {lost:?}"
+            );
+        }
+        let rows = ps_rows(caller, store);
+        let kept: BTreeSet<&str> = rows.iter().map(|(_, n, _)| n.as_str()).collect();
+        assert_eq!(
+            kept,
+            BTreeSet::from(["r1", "r3", "r5", "r7", "r9"]),
+            "{caller:?}: {rows:?}"
+        );
+        let ids: BTreeSet<String> = container_dirs(store);
+        remove_all_and_check(caller, store, &ids);
+
+        let runs: Vec<Child> = (0..30)
+            .map(|_| {
+                spawn_run(
+                    caller,
+                    store,
+                    &["--rm", "--pids-limit", "64", rootfs, "--", "/bin/true"],
+                )
+            })
+            .collect();
+        for out in runs.into_iter().map(output) {
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        }
+        assert!(ps_rows(caller, store).is_empty(), "{caller:?}");
+        remove_all_and_check(caller, store, &BTreeSet::new());
+    });
+}
+
+/// A store that fills up while a kept container runs still records its exit (the room was
+/// reserved when it started); a damaged `state.json` blocks no other run and is listed, Dead,
+/// until `rm`.
+#[test]
+fn a_full_store_keeps_the_exit_and_a_damaged_state_blocks_nothing() {
+    if !support::is_root() {
+        eprintln!("skipping: mounting a small tmpfs store needs root");
+        assert!(
+            !support::required(),
+            "RSAFE_TEST_REQUIRE=1: this test needs root"
+        );
+        return;
+    }
+    for_each_caller(|caller, big_store| {
+        let _ = big_store;
+        let mnt = tempfile::Builder::new()
+            .prefix("rsafe-full-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let store = mnt.path();
+        let mount = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m,mode=777", "rsafe-full"])
+            .arg(store)
+            .status()
+            .unwrap();
+        assert!(mount.success());
+        let unmount = Unmount(store.to_path_buf());
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let fill = "dd if=/dev/zero of=/fill bs=64k 2>/dev/null; exit 7";
+        let out = run_support::run(
+            caller,
+            store,
+            &["--name", "full", rootfs, "--", "/bin/sh", "-c", fill],
+        );
+        assert_eq!(out.code, 7, "{caller:?}: {out:?}");
+        assert!(!out.stderr.contains("cannot record"), "{caller:?}: {out:?}");
+        let rows = ps_rows(caller, store);
+        assert_eq!(rows.len(), 1, "{caller:?}: {rows:?}");
+        assert_eq!(
+            (rows[0].1.as_str(), rows[0].2.as_str()),
+            ("full", "Exited (7)"),
+            "{caller:?}"
+        );
+        let rm = rsafe_cmd(caller, store, &["rm", "full"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+
+        // A state file cut short (a crash, a full disk on another tool's write).
+        let out = run_support::run(
+            caller,
+            store,
+            &["--name", "broken", rootfs, "--", "/bin/true"],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let broken: String = container_dirs(store).into_iter().next().unwrap();
+        let file = store.join("containers").join(&broken).join("state.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, &text[..text.len() / 2]).unwrap();
+        let out = run_support::run(
+            caller,
+            store,
+            &["--rm", "--name", "next", rootfs, "--", "/bin/true"],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let rows = ps_rows(caller, store);
+        assert_eq!(rows.len(), 1, "{caller:?}: {rows:?}");
+        assert_eq!(
+            (rows[0].0.as_str(), rows[0].2.as_str()),
+            (&broken[..12], "Dead"),
+            "{caller:?}"
+        );
+        remove_all_and_check(caller, store, &BTreeSet::from([broken]));
+        drop(unmount);
+    });
+}
+
+/// Unmounts the test's tmpfs store, whatever happens.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
