@@ -11,6 +11,7 @@ PKGS=(
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes
   openssh-client                              # tests: real SSH keys for the secret scanner
+  golang-github-containers-common             # tests and bench: podman's default seccomp profile (/usr/share/containers/seccomp.json)
   mmdebstrap                                  # tests and bench: the Debian minbase image (cached in /var/cache/rsafe-test)
   hyperfine zstd jq curl ca-certificates
   time bc                                     # bench/secrets-peers.sh: peak RSS (/usr/bin/time -v), arithmetic

@@ -105,8 +105,15 @@ fn show_reads_a_policy_file_with_its_own_seccomp_profile() {
     assert!(text.contains("policy web ("), "{text}");
     assert!(text.contains("a web server"), "{text}");
     assert!(text.contains("web.json"), "{text}");
-    assert!(text.contains("allowed:      3 syscalls"), "{text}");
-    assert!(text.contains("left out:     1 rule(s)"), "{text}");
+    assert!(text.contains("allowed:      3 x86_64 syscalls"), "{text}");
+    assert!(
+        text.contains("conditions:   0 of 1 conditional rules apply here; left out: 1 rule(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    no   with CAP_SYS_ADMIN: bpf → allow"),
+        "{text}"
+    );
     assert!(
         text.contains("TCP bind:     only 8080, 9000-9002"),
         "{text}"
@@ -183,4 +190,135 @@ fn an_unprivileged_user_can_show_policies() {
             predicate::str::contains("capabilities: 0 kept")
                 .and(predicate::str::contains("TCP connect:  none")),
         );
+}
+
+/// podman's default profile as Debian installs it (`golang-github-containers-common`).
+const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
+
+fn show_seccomp(args: &[&str]) -> String {
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .args(["policy", "show"])
+        .args(args)
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+#[test]
+fn show_counts_podmans_profile_and_the_conditions_the_capabilities_meet() {
+    if !support::have(
+        PODMAN_PROFILE,
+        std::path::Path::new(PODMAN_PROFILE).exists(),
+    ) {
+        return;
+    }
+    let text = show_seccomp(&["--seccomp", PODMAN_PROFILE]);
+    for expected in [
+        "default:      errno ENOSYS",
+        "allowed:      309 x86_64 syscalls, 2 more only for some arguments",
+        "userfaultfd:  errno EPERM",
+        "carve-out:    socket(arg0 == 0x10, arg2 == 0x9) → errno EINVAL",
+        "setns:        allow (a later rule's errno EPERM is ignored",
+        "conditions:   15 of 28 conditional rules apply here",
+        "    yes  on amd64|x32: arch_prctl → allow",
+        "    no   with CAP_SYS_CHROOT: chroot → allow",
+        "    yes  without CAP_SYS_CHROOT: chroot → errno EPERM",
+        "    yes  without CAP_AUDIT_WRITE: socket → allow",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // podman's own capability set adds SYS_CHROOT (and AUDIT_WRITE for --cap-add below).
+    let text = show_seccomp(&[
+        "--seccomp",
+        PODMAN_PROFILE,
+        "--cap-add",
+        "SYS_CHROOT",
+        "--cap-add",
+        "AUDIT_WRITE",
+        "--syscalls",
+    ]);
+    for expected in [
+        "allowed:      311 x86_64 syscalls, 1 more only for some arguments",
+        "    yes  with CAP_SYS_CHROOT: chroot → allow",
+        "    no   without CAP_AUDIT_WRITE: socket → allow",
+        "\nallow chroot\n",
+        "\nallow socket\n",
+        "\nargs personality\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("carve-out:"), "{text}");
+}
+
+#[test]
+fn show_lists_what_the_default_profile_allows_per_capability() {
+    let plain = show_seccomp(&["--syscalls"]);
+    let admin = show_seccomp(&["--syscalls", "--cap-add", "SYS_ADMIN"]);
+    let raw = show_seccomp(&["--syscalls", "--cap-add", "NET_RAW"]);
+    assert!(
+        plain.contains("\nargs clone\n") && !plain.contains("allow mount"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("    no   with CAP_SYS_ADMIN: bpf, clone, clone3"),
+        "{plain}"
+    );
+    assert!(
+        admin.contains("\nallow clone\n") && admin.contains("\nallow mount\n"),
+        "{admin}"
+    );
+    assert!(
+        admin.contains("\nallow clone3\n") && !admin.contains("clone3:"),
+        "{admin}"
+    );
+    assert!(
+        admin.contains("    yes  with CAP_SYS_ADMIN: bpf, clone, clone3"),
+        "{admin}"
+    );
+    assert!(
+        raw.contains("    yes  with CAP_NET_RAW: socket → allow"),
+        "{raw}"
+    );
+    assert!(
+        plain.contains("    no   with CAP_NET_RAW: socket → allow"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn a_profile_rsafe_cannot_honour_is_refused_with_the_field_and_why() {
+    let root = support::temp_root();
+    let dir = tempfile::tempdir().unwrap();
+    for (json, field, why) in [
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/run/agent.sock","listenerMetadata":"x"}"#,
+            "listenerPath",
+            "no agent",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","errno":"ENOPE"}]}"#,
+            "syscalls[0].errno",
+            "not an errno name",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrno":"ENOSYS","sycalls":[]}"#,
+            "sycalls",
+            "unknown field",
+        ),
+    ] {
+        let profile = dir.path().join("p.json");
+        std::fs::write(&profile, json).unwrap();
+        let out = support::rsafe(root.path())
+            .args(["policy", "show", "--seccomp"])
+            .arg(&profile)
+            .assert()
+            .code(1);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("p.json") && stderr.contains(field) && stderr.contains(why),
+            "{stderr}"
+        );
+    }
 }

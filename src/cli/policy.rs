@@ -35,6 +35,10 @@ pub struct ShowArgs {
     pub policy: String,
     #[command(flatten)]
     pub overrides: OverrideArgs,
+    /// Also list, one per line, every syscall the seccomp filter allows (`allow NAME`) or
+    /// allows for some arguments only (`args NAME`): to compare profiles with diff.
+    #[arg(long)]
+    pub syscalls: bool,
 }
 
 /// The flags that change a policy, shared by `rsafe run` and `rsafe policy show`.
@@ -81,6 +85,9 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<i32> {
         PolicyCommand::Show(show) => {
             let policy = effective_policy(&show.policy, &show.overrides)?;
             print!("{}", render(&policy)?);
+            if show.syscalls {
+                print!("{}", syscall_list(&policy)?);
+            }
         }
     }
     Ok(0)
@@ -109,12 +116,7 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
         }
     )?;
 
-    let filter = seccomp::compile(&policy.seccomp, &policy.capabilities).with_context(|| {
-        format!(
-            "cannot compile the seccomp profile of policy {}",
-            policy.name
-        )
-    })?;
+    let filter = compile_seccomp(policy)?;
     writeln!(w, "\nseccomp:")?;
     write!(w, "{}", filter.summary())?;
 
@@ -159,6 +161,44 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     writeln!(w, "network:        {}", policy.network)?;
     for warning in policy.warnings() {
         writeln!(w, "warning: {warning}")?;
+    }
+    Ok(out)
+}
+
+/// The policy's seccomp profile compiled for its capabilities, as a run would.
+fn compile_seccomp(policy: &Policy) -> anyhow::Result<seccomp::CompiledFilter> {
+    seccomp::compile(&policy.seccomp, &policy.capabilities).with_context(|| {
+        format!(
+            "cannot compile the seccomp profile of policy {}",
+            policy.name
+        )
+    })
+}
+
+/// `rsafe policy show --syscalls`: `allow NAME` and `args NAME` lines after a `syscalls:`
+/// header, sorted by name, for the native ABI's view of the filter.
+pub fn syscall_list(policy: &Policy) -> anyhow::Result<String> {
+    let filter = compile_seccomp(policy)?;
+    let summary = filter.summary();
+    let mut out = String::from("\nsyscalls:\n");
+    if summary.unconfined {
+        out.push_str("  (unconfined: every syscall is allowed)\n");
+        return Ok(out);
+    }
+    let mut lines: Vec<(&str, &str)> = summary
+        .allowed_names
+        .iter()
+        .map(|n| (n.as_str(), "allow"))
+        .chain(
+            summary
+                .allowed_with_args_names
+                .iter()
+                .map(|n| (n.as_str(), "args")),
+        )
+        .collect();
+    lines.sort();
+    for (name, how) in lines {
+        writeln!(out, "{how} {name}")?;
     }
     Ok(out)
 }

@@ -38,7 +38,7 @@ use super::{CompiledFilter, SeccompProfile};
 /// The store's subdirectory for compiled filters.
 const DIR_NAME: &str = "seccomp-cache";
 /// Bumped when the entry format or the meaning of the key changes.
-const FORMAT: &str = "rsafe seccomp cache v1";
+const FORMAT: &str = "rsafe seccomp cache v2";
 /// An entry is a few KiB; anything much larger is not one of ours.
 const MAX_ENTRY: u64 = 1 << 20;
 /// Entries kept; the oldest go when a new one is written beyond this.

@@ -22,7 +22,7 @@ use libseccomp::{
 
 use super::bpf::{self, Insn, KnownMax};
 use super::profile::{Action, ArgCmp, CmpOp, Condition, FilterFlag, KernelVersion, Profile, Rule};
-use super::{CompiledFilter, SeccompError, SeccompProfile, SeccompSummary};
+use super::{CompiledFilter, ConditionalRule, SeccompError, SeccompProfile, SeccompSummary};
 
 /// Docker's name for this host's architecture in `includes.arches` / `excludes.arches`.
 const HOST_GO_ARCH: &str = "amd64";
@@ -90,7 +90,16 @@ pub fn compile(
     // Gather the rules that apply here, per syscall name, in file order.
     let mut by_name: BTreeMap<&str, Vec<SimpleRule>> = BTreeMap::new();
     for rule in &p.syscalls {
-        if !ctx.applies(rule) {
+        let applies = ctx.applies(rule);
+        if let Some(condition) = describe_condition(rule) {
+            summary.conditional_rules.push(ConditionalRule {
+                condition,
+                names: rule.names.clone(),
+                action: rule.action,
+                applied: applies,
+            });
+        }
+        if !applies {
             summary.rules_skipped_by_conditions += 1;
             continue;
         }
@@ -121,17 +130,34 @@ pub fn compile(
             continue;
         };
         let plan = plan_syscall(name, rules, p.default_action, &origin)?;
+        // Counted for x86_64, the ABI every container runs; names that exist only for
+        // i386/x32 are counted apart.
+        let native = ScmpSyscall::from_name_by_arch(name, ScmpArch::X8664)
+            .is_ok_and(|s| s.as_raw_syscall() >= 0);
         if let Some(action) = plan.unconditional {
             add(&mut main, name, syscall, action, &[], &origin)?;
             match action {
-                Action::Allow => summary.allowed += 1,
+                Action::Allow if !native => summary.allowed_compat_only += 1,
+                Action::Allow => {
+                    summary.allowed += 1;
+                    summary.allowed_names.push(name.to_string());
+                }
                 _ => summary.other_actions.push((name.to_string(), action)),
             }
         } else if !plan.conditional_allows.is_empty() {
-            summary.allowed_with_args += 1;
+            if native {
+                summary.allowed_with_args += 1;
+                summary.allowed_with_args_names.push(name.to_string());
+            } else {
+                summary.allowed_compat_only += 1;
+            }
         }
         if plan.redundant_denial {
             summary.denied_explicitly.push(name.to_string());
+        }
+        for &ignored in &plan.overridden {
+            let kept = plan.unconditional.unwrap_or(p.default_action);
+            summary.overridden.push((name.to_string(), kept, ignored));
         }
         for rule in &plan.conditional_allows {
             add(&mut main, name, syscall, rule.action, &rule.args, &origin)?;
@@ -199,6 +225,8 @@ struct SyscallPlan {
     carve_outs: Vec<SimpleRule>,
     /// The profile names this syscall with the default action and no conditions.
     redundant_denial: bool,
+    /// Later unconditional rules with another action, ignored as libseccomp ignores them.
+    overridden: Vec<Action>,
 }
 
 fn plan_syscall(
@@ -211,15 +239,12 @@ fn plan_syscall(
     let mut unconditional: Option<Action> = None;
     for rule in rules.iter().filter(|r| r.args.is_empty()) {
         match unconditional {
-            Some(first) if first != rule.action => {
-                return Err(SeccompError::Conflict {
-                    origin: origin.to_string(),
-                    syscall: name.to_string(),
-                    first,
-                    second: rule.action,
-                });
-            }
-            _ => unconditional = Some(rule.action),
+            // libseccomp keeps the first unconditional rule and ignores later ones for the
+            // same syscall, and runc and crun add rules in file order: podman's default
+            // profile relies on it (setns is allowed, then "denied without CAP_SYS_ADMIN").
+            Some(first) if first != rule.action => plan.overridden.push(rule.action),
+            Some(_) => {}
+            None => unconditional = Some(rule.action),
         }
     }
     if unconditional == Some(default) {
@@ -265,6 +290,32 @@ impl Context {
         };
         !excluded(&rule.excludes) && included(&rule.includes)
     }
+}
+
+/// A rule's `includes`/`excludes` for people (`with CAP_SYS_ADMIN, on amd64|x32`), or None
+/// when it has none.
+fn describe_condition(rule: &Rule) -> Option<String> {
+    let mut parts = Vec::new();
+    let (inc, exc) = (&rule.includes, &rule.excludes);
+    if !inc.caps.is_empty() {
+        parts.push(format!("with {}", inc.caps.join(" and ")));
+    }
+    if !exc.caps.is_empty() {
+        parts.push(format!("without {}", exc.caps.join(" or ")));
+    }
+    if !inc.arches.is_empty() {
+        parts.push(format!("on {}", inc.arches.join("|")));
+    }
+    if !exc.arches.is_empty() {
+        parts.push(format!("not on {}", exc.arches.join("|")));
+    }
+    if let Some(KernelVersion(a, b, c)) = inc.min_kernel {
+        parts.push(format!("kernel >= {a}.{b}.{c}"));
+    }
+    if let Some(KernelVersion(a, b, c)) = exc.min_kernel {
+        parts.push(format!("kernel < {a}.{b}.{c}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// runc: when several conditions test the same argument, each becomes a rule of its own.
@@ -831,6 +882,332 @@ mod tests {
         assert_eq!(verdict(&with, "chroot", [0; 6]), SECCOMP_RET_ALLOW);
     }
 
+    /// Every capability rsafe's default profile conditions on, and the calls it unlocks: the
+    /// syscalls of Docker's rule for that capability, plus raw and packet sockets for NET_RAW
+    /// (which Docker leaves to the capability alone).
+    const CAP_UNLOCKS: &[(Capability, &[&str])] = &[
+        (
+            Capability::CAP_SYS_ADMIN,
+            &[
+                "bpf",
+                "clone",
+                "clone3",
+                "fanotify_init",
+                "fsconfig",
+                "fsmount",
+                "fsopen",
+                "fspick",
+                "lookup_dcookie",
+                "mount",
+                "mount_setattr",
+                "move_mount",
+                "open_tree",
+                "perf_event_open",
+                "quotactl",
+                "quotactl_fd",
+                "setdomainname",
+                "sethostname",
+                "setns",
+                "syslog",
+                "umount2",
+                "unshare",
+            ],
+        ),
+        (Capability::CAP_SYS_BOOT, &["reboot"]),
+        (Capability::CAP_SYS_CHROOT, &["chroot"]),
+        (
+            Capability::CAP_SYS_MODULE,
+            &["delete_module", "finit_module", "init_module"],
+        ),
+        (Capability::CAP_SYS_PACCT, &["acct"]),
+        (
+            Capability::CAP_SYS_PTRACE,
+            &[
+                "kcmp",
+                "pidfd_getfd",
+                "process_madvise",
+                "process_vm_readv",
+                "process_vm_writev",
+                "ptrace",
+            ],
+        ),
+        (Capability::CAP_SYS_RAWIO, &["ioperm", "iopl"]),
+        (
+            Capability::CAP_SYS_TIME,
+            &["adjtimex", "clock_adjtime", "clock_settime", "settimeofday"],
+        ),
+        (Capability::CAP_SYS_TTY_CONFIG, &["vhangup"]),
+        (
+            Capability::CAP_SYS_NICE,
+            &[
+                "get_mempolicy",
+                "mbind",
+                "set_mempolicy",
+                "set_mempolicy_home_node",
+            ],
+        ),
+        (Capability::CAP_SYSLOG, &["syslog"]),
+        (Capability::CAP_BPF, &["bpf"]),
+        (Capability::CAP_PERFMON, &["perf_event_open"]),
+        (Capability::CAP_DAC_READ_SEARCH, &["open_by_handle_at"]),
+        (Capability::CAP_NET_RAW, &["socket"]),
+    ];
+
+    #[test]
+    fn the_capability_table_is_every_condition_of_the_default_profile() {
+        let profile = SeccompProfile::builtin_default();
+        let mut in_profile: Vec<String> = profile
+            .profile()
+            .unwrap()
+            .syscalls
+            .iter()
+            .flat_map(|r| r.includes.caps.iter().chain(&r.excludes.caps).cloned())
+            .collect();
+        in_profile.sort();
+        in_profile.dedup();
+        let mut in_table: Vec<String> = CAP_UNLOCKS.iter().map(|(c, _)| c.to_string()).collect();
+        in_table.sort();
+        assert_eq!(in_profile, in_table);
+    }
+
+    /// Whether `name` (with `args`) is unlocked by some capability in `caps`.
+    fn unlocked_by(caps: &[Capability], name: &str) -> bool {
+        CAP_UNLOCKS
+            .iter()
+            .any(|(c, names)| caps.contains(c) && names.contains(&name))
+    }
+
+    #[test]
+    fn each_capability_unlocks_exactly_its_calls() {
+        let all: Vec<Capability> = CAP_UNLOCKS.iter().map(|(c, _)| *c).collect();
+        let namespaces = (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::SIGCHLD) as u64;
+        for (cap, names) in CAP_UNLOCKS {
+            let with = default_filter(&[*cap]);
+            let others: Vec<Capability> = all.iter().copied().filter(|c| c != cap).collect();
+            let without = default_filter(&others);
+            for name in names.iter().filter(|n| **n != "socket") {
+                for args in [[0; 6], [namespaces, 0, 0, 0, 0, 0], [u64::MAX; 6]] {
+                    assert_eq!(
+                        verdict(&with, name, args),
+                        SECCOMP_RET_ALLOW,
+                        "{name}{args:?} with {cap}"
+                    );
+                    if !unlocked_by(&others, name)
+                        && !matches!(*name, "clone" | "unshare" | "clone3")
+                    {
+                        assert_eq!(
+                            verdict(&without, name, args),
+                            EPERM,
+                            "{name}{args:?} with every other capability but {cap}"
+                        );
+                    }
+                }
+            }
+            // The namespace flags stay filtered unless SYS_ADMIN is kept.
+            let clone_ns = verdict(&without, "clone", [namespaces, 0, 0, 0, 0, 0]);
+            let unshare_ns = verdict(&without, "unshare", [namespaces, 0, 0, 0, 0, 0]);
+            let clone3 = verdict(&without, "clone3", [0; 6]);
+            if *cap == Capability::CAP_SYS_ADMIN {
+                assert_eq!((clone_ns, unshare_ns, clone3), (EPERM, EPERM, ENOSYS));
+            } else {
+                assert_eq!(
+                    (clone_ns, unshare_ns, clone3),
+                    (SECCOMP_RET_ALLOW, SECCOMP_RET_ALLOW, SECCOMP_RET_ALLOW)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn net_raw_unlocks_raw_and_packet_sockets_and_nothing_else() {
+        let with = default_filter(&[Capability::CAP_NET_RAW]);
+        let without = default_filter(&[Capability::CAP_NET_ADMIN, Capability::CAP_SYS_ADMIN]);
+        let sock = |f: &CompiledFilter, d: i32, t: i32, p: i32| {
+            verdict(f, "socket", [d as u64, t as u64, p as u64, 0, 0, 0])
+        };
+        let cloexec = libc::SOCK_CLOEXEC;
+        for (d, t, p) in [
+            (libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP),
+            (
+                libc::AF_INET6,
+                libc::SOCK_RAW | cloexec,
+                libc::IPPROTO_ICMPV6,
+            ),
+            (libc::AF_PACKET, libc::SOCK_RAW, 0x300),
+            (libc::AF_PACKET, libc::SOCK_DGRAM, 0),
+        ] {
+            assert_eq!(sock(&with, d, t, p), SECCOMP_RET_ALLOW, "{d} {t} {p}");
+            assert_eq!(sock(&without, d, t, p), EPERM, "{d} {t} {p}");
+        }
+        for (d, t, p) in [
+            (libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_NETFILTER),
+            (libc::AF_VSOCK, libc::SOCK_STREAM, 0),
+            (libc::AF_BLUETOOTH, libc::SOCK_RAW, 0),
+        ] {
+            assert_eq!(sock(&with, d, t, p), EPERM, "{d} {t} {p}");
+        }
+    }
+
+    /// Docker's default profile (moby/profiles, vendored with its license note).
+    const DOCKER_DEFAULT: &str =
+        include_str!("../../../tests/fixtures/seccomp/docker-default.json");
+
+    fn docker_filter(caps: &[Capability]) -> CompiledFilter {
+        let p =
+            SeccompProfile::from_json(DOCKER_DEFAULT.as_bytes(), Path::new("docker-default.json"))
+                .unwrap();
+        compile(&p, caps).unwrap()
+    }
+
+    #[test]
+    fn docker_default_loads_and_follows_its_capability_conditions() {
+        let plain = docker_filter(&[]);
+        let s = plain.summary();
+        assert_eq!(s.architectures, ["x86_64", "i386", "x32"]);
+        assert_eq!(verdict(&plain, "mount", [0; 6]), EPERM);
+        assert_eq!(verdict(&plain, "clone3", [0; 6]), ENOSYS);
+        assert_eq!(
+            verdict(&plain, "ptrace", [0; 6]),
+            SECCOMP_RET_ALLOW,
+            "minKernel 4.8"
+        );
+        assert_eq!(
+            verdict(&plain, "socket", [40, 1, 0, 0, 0, 0]),
+            EPERM,
+            "AF_VSOCK"
+        );
+        assert_eq!(
+            verdict(&plain, "socket", [2, 3, 1, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        // libseccomp 2.5 does not know Docker's newest names; they are reported, not fatal.
+        for name in &s.unknown_names {
+            assert!(ScmpSyscall::from_name(name).is_err(), "{name}");
+        }
+        let admin = docker_filter(&[Capability::CAP_SYS_ADMIN]);
+        assert_eq!(verdict(&admin, "mount", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&admin, "clone3", [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn each_capability_unlocks_in_rsafe_what_it_unlocks_in_docker() {
+        // Docker's calls rsafe leaves out on purpose: lsm_* are unknown to libseccomp 2.5;
+        // umount, stime and clock_settime64 exist only for i386, which rsafe's default kills.
+        let left_out = [
+            "lsm_get_self_attr",
+            "lsm_list_modules",
+            "lsm_set_self_attr",
+            "umount",
+            "stime",
+            "clock_settime64",
+        ];
+        let docker =
+            SeccompProfile::from_json(DOCKER_DEFAULT.as_bytes(), Path::new("d.json")).unwrap();
+        for rule in &docker.profile().unwrap().syscalls {
+            for cap in &rule.includes.caps {
+                let (_, ours) = CAP_UNLOCKS
+                    .iter()
+                    .find(|(c, _)| c.to_string() == *cap)
+                    .unwrap_or_else(|| panic!("Docker conditions on {cap}; rsafe does not"));
+                for name in rule
+                    .names
+                    .iter()
+                    .filter(|n| !left_out.contains(&n.as_str()))
+                {
+                    assert!(
+                        ours.contains(&name.as_str()),
+                        "{cap} unlocks {name} in Docker"
+                    );
+                }
+            }
+        }
+    }
+
+    /// podman's default profile as Debian installs it (.ci/setup-debian.sh).
+    const PODMAN_DEFAULT: &str = "/usr/share/containers/seccomp.json";
+
+    fn podman_filter(caps: &[Capability]) -> Option<CompiledFilter> {
+        let path = Path::new(PODMAN_DEFAULT);
+        if !path.exists() {
+            let require = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
+            assert!(
+                !require,
+                "{PODMAN_DEFAULT} is required (RSAFE_TEST_REQUIRE=1)"
+            );
+            eprintln!("skipping: {PODMAN_DEFAULT} is missing");
+            return None;
+        }
+        Some(compile(&SeccompProfile::from_file(path).unwrap(), caps).unwrap())
+    }
+
+    #[test]
+    fn podman_default_compiles_with_its_errnos_and_conditions() {
+        // podman's own default capabilities (containers.conf `default_capabilities`).
+        let podman_caps = [
+            Capability::CAP_CHOWN,
+            Capability::CAP_DAC_OVERRIDE,
+            Capability::CAP_FOWNER,
+            Capability::CAP_FSETID,
+            Capability::CAP_KILL,
+            Capability::CAP_NET_BIND_SERVICE,
+            Capability::CAP_SETFCAP,
+            Capability::CAP_SETGID,
+            Capability::CAP_SETPCAP,
+            Capability::CAP_SETUID,
+            Capability::CAP_SYS_CHROOT,
+        ];
+        let Some(plain) = podman_filter(&podman_caps) else {
+            return;
+        };
+        let s = plain.summary();
+        // x86_64, with podman's capabilities: 310 syscalls, and personality and socket by
+        // argument. chroot is the 310th (CAP_SYS_CHROOT); without it, 309.
+        assert_eq!((s.allowed, s.allowed_with_args), (310, 2), "{s}");
+        assert_eq!(verdict(&plain, "chroot", [0; 6]), SECCOMP_RET_ALLOW);
+        let rsafe_caps = podman_filter(&podman_caps[..10]).unwrap();
+        assert_eq!(rsafe_caps.summary().allowed, 309);
+        assert_eq!(verdict(&rsafe_caps, "chroot", [0; 6]), EPERM);
+        assert_eq!(s.allowed_with_args_names, ["personality", "socket"]);
+        assert_eq!(verdict(&plain, "userfaultfd", [0; 6]), EPERM);
+        assert_eq!(
+            verdict(&plain, "io_uring_setup", [0; 6]),
+            ENOSYS,
+            "defaultErrno"
+        );
+        assert_eq!(verdict(&plain, "bpf", [0; 6]), EPERM);
+        assert_eq!(verdict(&plain, "keyctl", [0; 6]), SECCOMP_RET_ALLOW);
+        let einval = SECCOMP_RET_ERRNO | libc::EINVAL as u32;
+        let audit = [
+            libc::AF_NETLINK as u64,
+            3,
+            libc::NETLINK_AUDIT as u64,
+            0,
+            0,
+            0,
+        ];
+        assert_eq!(verdict(&plain, "socket", audit), einval);
+        assert_eq!(
+            verdict(&plain, "socket", [2, 1, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        let applied: Vec<&str> = s
+            .conditional_rules
+            .iter()
+            .filter(|r| r.applied)
+            .map(|r| r.condition.as_str())
+            .collect();
+        assert!(applied.contains(&"without CAP_SYS_ADMIN"), "{applied:?}");
+        assert!(applied.contains(&"on amd64|x32"), "{applied:?}");
+        assert!(!applied.contains(&"with CAP_SYS_ADMIN"), "{applied:?}");
+
+        let Some(more) = podman_filter(&[Capability::CAP_SYS_ADMIN, Capability::CAP_AUDIT_WRITE])
+        else {
+            return;
+        };
+        assert_eq!(verdict(&more, "bpf", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&more, "socket", audit), SECCOMP_RET_ALLOW);
+    }
+
     fn compile_json(json: &str, caps: &[Capability]) -> Result<CompiledFilter, SeccompError> {
         let p = SeccompProfile::from_json(json.as_bytes(), Path::new("/p.json")).unwrap();
         compile(&p, caps)
@@ -901,12 +1278,33 @@ mod tests {
     }
 
     #[test]
-    fn conflicting_and_unexpressible_rules_are_errors() {
-        let conflict = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
-            {"names":["read"],"action":"SCMP_ACT_ALLOW"},
-            {"names":["read"],"action":"SCMP_ACT_KILL_PROCESS"}]}"#;
-        let err = compile_json(conflict, &[]).unwrap_err().to_string();
-        assert!(err.contains("/p.json") && err.contains("read"), "{err}");
+    fn the_first_of_two_unconditional_rules_wins_as_in_libseccomp() {
+        let json = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
+            {"names":["read","setns"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["read"],"action":"SCMP_ACT_KILL_PROCESS"},
+            {"names":["setns","bpf"],"action":"SCMP_ACT_ERRNO","errno":"EPERM"},
+            {"names":["bpf"],"action":"SCMP_ACT_ALLOW"}]}"#;
+        let filter = compile_json(json, &[]).unwrap();
+        assert_eq!(verdict(&filter, "read", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&filter, "setns", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&filter, "bpf", [0; 6]), EPERM);
+        assert_eq!(
+            filter.summary().overridden,
+            [
+                ("bpf".to_string(), Action::Errno(1), Action::Allow),
+                ("read".to_string(), Action::Allow, Action::KillProcess),
+                ("setns".to_string(), Action::Allow, Action::Errno(1)),
+            ]
+        );
+        let text = filter.summary().to_string();
+        assert!(
+            text.contains("  setns:        allow (a later rule's errno EPERM is ignored"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unexpressible_rules_are_errors() {
         let dropped = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
             {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38},
             {"names":["clone3"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#;

@@ -20,7 +20,7 @@ pub use cache::FilterCache;
 pub use compile::compile;
 pub use profile::{
     Action, ArgCmp, BUILTIN_PROFILES, CmpOp, Condition, FilterFlag, KernelVersion, Profile, Rule,
-    SeccompProfile, errno_name,
+    SeccompProfile, errno_by_name, errno_name,
 };
 
 /// Why a profile could not be read, compiled or loaded.
@@ -45,15 +45,6 @@ pub enum SeccompError {
         origin: String,
         field: String,
         problem: String,
-    },
-    #[error(
-        "seccomp profile {origin}: {syscall} has two unconditional rules with different actions ({first} and {second})"
-    )]
-    Conflict {
-        origin: String,
-        syscall: String,
-        first: Action,
-        second: Action,
     },
     #[error(
         "seccomp profile {origin}: {syscall} has an unconditional `{unconditional}` rule and conditional allow rules; libseccomp would silently drop the conditional ones, so the profile is refused"
@@ -114,18 +105,30 @@ pub struct SeccompSummary {
     pub architectures: Vec<String>,
     /// Architectures the profile names that cannot run here (left out of the filter).
     pub ignored_architectures: Vec<String>,
-    /// Syscalls allowed whatever their arguments.
+    /// x86_64 syscalls allowed whatever their arguments.
     pub allowed: usize,
-    /// Syscalls allowed only for some argument values (clone, socket, …).
+    /// x86_64 syscalls allowed only for some argument values (clone, socket, …).
     pub allowed_with_args: usize,
+    /// Names allowed (some or all of the time) that exist only on i386 or x32.
+    pub allowed_compat_only: usize,
     /// Unconditional rules with an action other than allow or the default (clone3 → ENOSYS).
     pub other_actions: Vec<(String, Action)>,
     /// Conditional denials loaded as the second filter: `ioctl(arg1 & 0xffffffff == 0x5412) → errno EPERM`.
     pub carve_outs: Vec<String>,
+    /// Syscalls with two unconditional rules of different actions: (name, the first rule's
+    /// action, which applies, a later rule's, which libseccomp ignores as runc and crun do).
+    pub overridden: Vec<(String, Action, Action)>,
     /// Syscalls the profile lists with the default action: documentation, nothing to compile.
     pub denied_explicitly: Vec<String>,
     /// Rules left out by `includes`/`excludes` for these capabilities, arch and kernel.
     pub rules_skipped_by_conditions: usize,
+    /// Every rule with `includes`/`excludes`, and whether it applied here: what a user needs
+    /// to compare profiles and to see what `--cap-add` changes.
+    pub conditional_rules: Vec<ConditionalRule>,
+    /// The syscalls allowed whatever their arguments, by name (sorted).
+    pub allowed_names: Vec<String>,
+    /// The syscalls allowed only for some argument values, by name (sorted).
+    pub allowed_with_args_names: Vec<String>,
     /// Names libseccomp does not know (newer than the library, or misspelt): ignored.
     pub unknown_names: Vec<String>,
     /// Names that exist, but not on any of the filter's architectures.
@@ -134,6 +137,31 @@ pub struct SeccompSummary {
     pub known_max: KnownMax,
     /// BPF instructions per program.
     pub instructions: Vec<usize>,
+}
+
+/// One rule of the profile that has conditions (`includes`/`excludes`), as compiled here.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConditionalRule {
+    /// `with CAP_SYS_ADMIN`, `without CAP_AUDIT_WRITE`, `on amd64|x32`, `kernel >= 4.8`, ….
+    pub condition: String,
+    pub names: Vec<String>,
+    pub action: Action,
+    /// Whether the rule is part of this filter (its conditions hold for these capabilities,
+    /// this arch and this kernel).
+    pub applied: bool,
+}
+
+impl fmt::Display for ConditionalRule {
+    /// `yes  with CAP_SYS_CHROOT: chroot → allow`; long name lists are shortened.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 6;
+        let mut names = self.names[..self.names.len().min(SHOWN)].join(", ");
+        if self.names.len() > SHOWN {
+            names.push_str(&format!(", … ({})", self.names.len()));
+        }
+        let mark = if self.applied { "yes" } else { "no " };
+        write!(f, "{mark}  {}: {names} → {}", self.condition, self.action)
+    }
 }
 
 impl SeccompSummary {
@@ -146,10 +174,15 @@ impl SeccompSummary {
             ignored_architectures: Vec::new(),
             allowed: 0,
             allowed_with_args: 0,
+            allowed_compat_only: 0,
             other_actions: Vec::new(),
             carve_outs: Vec::new(),
+            overridden: Vec::new(),
             denied_explicitly: Vec::new(),
             rules_skipped_by_conditions: 0,
+            conditional_rules: Vec::new(),
+            allowed_names: Vec::new(),
+            allowed_with_args_names: Vec::new(),
             unknown_names: Vec::new(),
             absent_on_arches: Vec::new(),
             known_max: KnownMax::default(),
@@ -180,9 +213,17 @@ impl fmt::Display for SeccompSummary {
             .map_or_else(String::new, |a| a.to_string());
         writeln!(f, "  profile:      {}", self.origin)?;
         writeln!(f, "  default:      {default}")?;
+        let compat = if self.allowed_compat_only > 0 {
+            format!(
+                "; and {} names of the i386/x32 ABIs",
+                self.allowed_compat_only
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "  allowed:      {} syscalls, {} more only for some arguments",
+            "  allowed:      {} x86_64 syscalls, {} more only for some arguments{compat}",
             self.allowed, self.allowed_with_args
         )?;
         for (name, action) in &self.other_actions {
@@ -192,6 +233,13 @@ impl fmt::Display for SeccompSummary {
             writeln!(
                 f,
                 "  carve-out:    {carve_out} (second filter, wins over allow)"
+            )?;
+        }
+        for (name, kept, ignored) in &self.overridden {
+            writeln!(
+                f,
+                "  {:<13} {kept} (a later rule's {ignored} is ignored: the first unconditional rule wins, as in libseccomp)",
+                format!("{name}:")
             )?;
         }
         if !self.denied_explicitly.is_empty() {
@@ -227,12 +275,17 @@ impl fmt::Display for SeccompSummary {
                 self.ignored_architectures.join(", ")
             )?;
         }
-        if self.rules_skipped_by_conditions > 0 {
+        if !self.conditional_rules.is_empty() {
+            let applied = self.conditional_rules.iter().filter(|r| r.applied).count();
             writeln!(
                 f,
-                "  left out:     {} rule(s), by includes/excludes for these capabilities, arch and kernel",
+                "  conditions:   {applied} of {} conditional rules apply here; left out: {} rule(s) (includes/excludes on capabilities, arch, kernel)",
+                self.conditional_rules.len(),
                 self.rules_skipped_by_conditions
             )?;
+            for rule in &self.conditional_rules {
+                writeln!(f, "    {rule}")?;
+            }
         }
         if !self.unknown_names.is_empty() {
             writeln!(

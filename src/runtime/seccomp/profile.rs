@@ -1,10 +1,22 @@
 //! Seccomp profiles in Docker's JSON format, parsed and validated into typed rules.
 //!
-//! The format is the one `docker run --security-opt seccomp=FILE` reads, so existing profiles
-//! work unchanged: `defaultAction`, `defaultErrnoRet`, `architectures` or `archMap`, `flags`, and
-//! `syscalls[]` with `names`, `action`, `errnoRet`, `args[{index, value, valueTwo, op}]`, and
-//! `includes`/`excludes` (`caps`, `arches`, `minKernel`). Unknown fields are errors rather than
-//! silently ignored: a typo in a security profile must not weaken it unnoticed.
+//! The format is the one `docker run --security-opt seccomp=FILE` and `podman run
+//! --security-opt seccomp=FILE` read, so existing profiles work unchanged: every field of
+//! moby's `profiles/seccomp` types and of containers/common's `pkg/seccomp` types.
+//! `defaultAction`, `defaultErrnoRet` or podman's `defaultErrno` (a name such as `ENOSYS`, or a
+//! number), `architectures` or `archMap`, `flags`, `listenerPath`/`listenerMetadata`, and
+//! `syscalls[]` with `names` (or the older `name`), `action`, `errnoRet` or podman's `errno`,
+//! `args[{index, value, valueTwo, op}]`, `comment`, and `includes`/`excludes` (`caps`,
+//! `arches`, `minKernel`).
+//!
+//! Meanings are the runtimes': `errno` wins over `errnoRet` (containers/common), and a rule's
+//! `SCMP_ACT_ERRNO` without either returns EPERM, whatever `defaultErrnoRet` says (runc and
+//! crun apply `defaultErrnoRet` to the default action only).
+//!
+//! What rsafe cannot honour is refused with the field's name and why (`listenerPath`: user
+//! notification). A `comment` is accepted at any level: it only documents. Any other unknown
+//! field is an error rather than silently ignored: a typo in a security profile must not weaken
+//! it unnoticed.
 
 use std::fmt;
 use std::path::Path;
@@ -221,19 +233,40 @@ impl fmt::Display for Action {
     }
 }
 
-/// `EPERM` for 1, `ENOSYS` for 38, …, or the number.
+/// `EPERM` for 1, `ENOSYS` for 38, …, or the number: how rules and probes name errnos.
 pub fn errno_name(n: u16) -> String {
-    let name = match i32::from(n) {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EACCES => "EACCES",
-        libc::EINVAL => "EINVAL",
-        libc::ENOSYS => "ENOSYS",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => return n.to_string(),
+    match nix::errno::Errno::from_raw(i32::from(n)) {
+        nix::errno::Errno::UnknownErrno => n.to_string(),
+        known => format!("{known:?}"),
+    }
+}
+
+/// The number of an errno named as podman's profiles do (`EPERM`, `ENOSYS`, also the aliases
+/// `EWOULDBLOCK`, `EDEADLOCK`, `ENOTSUP`), or None.
+pub fn errno_by_name(name: &str) -> Option<u16> {
+    let alias = match name {
+        "EWOULDBLOCK" => Some(libc::EWOULDBLOCK),
+        "EDEADLOCK" => Some(libc::EDEADLOCK),
+        "ENOTSUP" => Some(libc::ENOTSUP),
+        _ => None,
     };
-    name.to_string()
+    if let Some(n) = alias {
+        return u16::try_from(n).ok();
+    }
+    (1..=255u16).find(|&n| errno_name(n) == name)
+}
+
+/// containers/common's `errno`/`defaultErrno`: a name or a decimal number.
+fn parse_errno(text: &str, field: &str) -> Result<u32, FieldError> {
+    if let Ok(n) = text.parse::<u32>() {
+        return Ok(n);
+    }
+    errno_by_name(text).map(u32::from).ok_or_else(|| {
+        (
+            field.to_string(),
+            format!("{text:?} is not an errno name (EPERM, ENOSYS, …) or number"),
+        )
+    })
 }
 
 impl KernelVersion {
@@ -257,6 +290,8 @@ impl KernelVersion {
 struct RawProfile {
     default_action: String,
     default_errno_ret: Option<u32>,
+    /// containers/common: an errno name or number; wins over `defaultErrnoRet`.
+    default_errno: Option<String>,
     architectures: Option<Vec<String>>,
     arch_map: Option<Vec<RawArchMap>>,
     flags: Option<Vec<String>>,
@@ -265,6 +300,9 @@ struct RawProfile {
     #[serde(rename = "listenerMetadata")]
     _listener_metadata: Option<String>,
     syscalls: Option<Vec<RawSyscall>>,
+    /// Documentation only, at any level.
+    #[serde(rename = "comment")]
+    _comment: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +310,8 @@ struct RawProfile {
 struct RawArchMap {
     architecture: String,
     sub_architectures: Option<Vec<String>>,
+    #[serde(rename = "comment")]
+    _comment: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,6 +321,8 @@ struct RawSyscall {
     names: Option<Vec<String>>,
     action: String,
     errno_ret: Option<u32>,
+    /// containers/common: an errno name or number; wins over `errnoRet`.
+    errno: Option<String>,
     args: Option<Vec<RawArg>>,
     comment: Option<String>,
     includes: Option<RawCondition>,
@@ -295,6 +337,8 @@ struct RawArg {
     #[serde(default)]
     value_two: u64,
     op: String,
+    #[serde(rename = "comment")]
+    _comment: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,6 +347,8 @@ struct RawCondition {
     caps: Option<Vec<String>>,
     arches: Option<Vec<String>>,
     min_kernel: Option<String>,
+    #[serde(rename = "comment")]
+    _comment: Option<serde_json::Value>,
 }
 
 /// A validation failure: the JSON path of the field and what is wrong with it.
@@ -338,17 +384,20 @@ const KNOWN_ARCHES: &[&str] = &[
 
 impl RawProfile {
     fn validate(self) -> Result<Profile, FieldError> {
-        let default_errno = self.default_errno_ret;
+        let (default_errno, errno_field) = match &self.default_errno {
+            Some(name) => (Some(parse_errno(name, "defaultErrno")?), "defaultErrno"),
+            None => (self.default_errno_ret, "defaultErrnoRet"),
+        };
         let default_action = parse_action(
             &self.default_action,
             default_errno,
             "defaultAction",
-            "defaultErrnoRet",
+            errno_field,
         )?;
         if self.listener_path.is_some() {
             return Err((
                 "listenerPath".into(),
-                "seccomp user notification (SCMP_ACT_NOTIFY) is not supported by rsafe".into(),
+                "seccomp user notification is not supported by rsafe: it has no agent to pass the listener to, and a notified syscall would wait forever".into(),
             ));
         }
         let architectures = match (self.architectures, self.arch_map) {
@@ -397,7 +446,7 @@ impl RawProfile {
         }
         let mut syscalls = Vec::new();
         for (i, raw) in self.syscalls.unwrap_or_default().into_iter().enumerate() {
-            syscalls.push(raw.validate(&format!("syscalls[{i}]"), default_errno)?);
+            syscalls.push(raw.validate(&format!("syscalls[{i}]"))?);
         }
         Ok(Profile {
             default_action,
@@ -409,7 +458,7 @@ impl RawProfile {
 }
 
 impl RawSyscall {
-    fn validate(self, at: &str, default_errno: Option<u32>) -> Result<Rule, FieldError> {
+    fn validate(self, at: &str) -> Result<Rule, FieldError> {
         let names = match (self.name, self.names) {
             (Some(_), Some(names)) if !names.is_empty() => {
                 return Err((
@@ -424,14 +473,16 @@ impl RawSyscall {
         if let Some(j) = names.iter().position(|n| n.is_empty()) {
             return Err((format!("{at}.names[{j}]"), "empty syscall name".into()));
         }
-        // Docker: a rule's ERRNO without errnoRet uses the profile's defaultErrnoRet, then EPERM.
-        let errno = self.errno_ret.or(default_errno);
-        let action = parse_action(
-            &self.action,
-            errno,
-            &format!("{at}.action"),
-            &format!("{at}.errnoRet"),
-        )?;
+        // containers/common: `errno` wins over `errnoRet`. runc and crun: a rule's ERRNO with
+        // neither is EPERM (defaultErrnoRet is the default action's only).
+        let (errno, errno_field) = match &self.errno {
+            Some(name) => {
+                let field = format!("{at}.errno");
+                (Some(parse_errno(name, &field)?), field)
+            }
+            None => (self.errno_ret, format!("{at}.errnoRet")),
+        };
+        let action = parse_action(&self.action, errno, &format!("{at}.action"), &errno_field)?;
         let mut args = Vec::new();
         for (j, arg) in self.args.unwrap_or_default().iter().enumerate() {
             let field = format!("{at}.args[{j}]");
@@ -540,7 +591,7 @@ fn parse_action(
         "SCMP_ACT_NOTIFY" => {
             return Err((
                 field.to_string(),
-                "SCMP_ACT_NOTIFY is not supported by rsafe".into(),
+                "SCMP_ACT_NOTIFY is not supported by rsafe: it has no agent to answer the notification, and the syscall would wait forever".into(),
             ));
         }
         other => return Err((field.to_string(), format!("unknown action {other:?}"))),
@@ -617,17 +668,107 @@ mod tests {
     }
 
     #[test]
-    fn errno_defaults_follow_docker() {
+    fn errno_defaults_follow_runc() {
+        // defaultErrnoRet is the default action's; a rule's ERRNO without errnoRet is EPERM
+        // (runc's getAction, crun likewise), as is TRACE's.
         let p = parse(
             r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":13,
-            "syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO"}]}"#,
+            "syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO"},
+                        {"names":["b"],"action":"SCMP_ACT_TRACE"},
+                        {"names":["c"],"action":"SCMP_ACT_ERRNO","errnoRet":22}]}"#,
         )
         .unwrap();
         assert_eq!(rules(&p).default_action, Action::Errno(13));
-        assert_eq!(rules(&p).syscalls[0].action, Action::Errno(13));
+        assert_eq!(rules(&p).syscalls[0].action, Action::Errno(1));
+        assert_eq!(rules(&p).syscalls[1].action, Action::Trace(1));
+        assert_eq!(rules(&p).syscalls[2].action, Action::Errno(22));
         let p = parse(r#"{"defaultAction":"SCMP_ACT_ERRNO"}"#).unwrap();
         assert_eq!(rules(&p).default_action, Action::Errno(1));
         assert!(rules(&p).architectures.is_empty());
+    }
+
+    #[test]
+    fn podman_errno_names_win_over_numbers() {
+        // containers/common's getErrno: `errno` (a name or a number) wins over `errnoRet`.
+        let p = parse(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"defaultErrno":"ENOSYS",
+            "syscalls":[
+              {"names":["a"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"errno":"EINVAL"},
+              {"names":["b"],"action":"SCMP_ACT_ERRNO","errno":"13"},
+              {"names":["c"],"action":"SCMP_ACT_ERRNO","errno":"EWOULDBLOCK"},
+              {"names":["d"],"action":"SCMP_ACT_ERRNO","errnoRet":95}]}"#,
+        )
+        .unwrap();
+        let p = rules(&p);
+        assert_eq!(p.default_action, Action::Errno(libc::ENOSYS as u16));
+        assert_eq!(p.syscalls[0].action, Action::Errno(libc::EINVAL as u16));
+        assert_eq!(p.syscalls[1].action, Action::Errno(13));
+        assert_eq!(p.syscalls[2].action, Action::Errno(libc::EAGAIN as u16));
+        assert_eq!(p.syscalls[3].action, Action::Errno(libc::EOPNOTSUPP as u16));
+    }
+
+    #[test]
+    fn errno_names_round_trip() {
+        for (n, name) in [
+            (libc::EPERM, "EPERM"),
+            (libc::ENOSYS, "ENOSYS"),
+            (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
+            (libc::EHWPOISON, "EHWPOISON"),
+        ] {
+            assert_eq!(errno_name(n as u16), name);
+            assert_eq!(errno_by_name(name), Some(n as u16));
+        }
+        assert_eq!(errno_name(4000), "4000");
+        assert_eq!(errno_by_name("ENOTSUP"), Some(libc::EOPNOTSUPP as u16));
+        assert_eq!(errno_by_name("EPREM"), None);
+    }
+
+    #[test]
+    fn comments_are_accepted_at_every_level() {
+        let p = parse(
+            r#"{"comment":"top","defaultAction":"SCMP_ACT_ERRNO",
+            "archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":[],"comment":"x"}],
+            "syscalls":[{"names":["socket"],"action":"SCMP_ACT_ALLOW","comment":"rule",
+              "args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ","comment":"AF_UNIX"}],
+              "includes":{"comment":"always"},"excludes":{"caps":[],"comment":"never"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(rules(&p).syscalls[0].comment.as_deref(), Some("rule"));
+    }
+
+    /// podman's default profile as Debian installs it (`golang-github-containers-common`,
+    /// in .ci/setup-debian.sh): it must load as it is.
+    const PODMAN_DEFAULT: &str = "/usr/share/containers/seccomp.json";
+
+    #[test]
+    fn podmans_installed_default_profile_loads() {
+        let path = Path::new(PODMAN_DEFAULT);
+        if !path.exists() {
+            let require = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
+            assert!(
+                !require,
+                "{PODMAN_DEFAULT} is required (RSAFE_TEST_REQUIRE=1)"
+            );
+            eprintln!("skipping: {PODMAN_DEFAULT} is missing");
+            return;
+        }
+        let profile = SeccompProfile::from_file(path).unwrap();
+        let p = rules(&profile);
+        assert_eq!(p.default_action, Action::Errno(libc::ENOSYS as u16));
+        assert_eq!(
+            p.architectures,
+            ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+        );
+        // Every rule with `"errno": "EPERM"` (and the audit socket's EINVAL) as podman means it.
+        let userfaultfd = p
+            .syscalls
+            .iter()
+            .find(|r| r.names.iter().any(|n| n == "userfaultfd"))
+            .unwrap();
+        assert_eq!(userfaultfd.action, Action::Errno(libc::EPERM as u16));
+        assert!(p.syscalls.iter().any(|r| r.names == ["socket"]
+            && r.action == Action::Errno(libc::EINVAL as u16)
+            && r.excludes.caps == ["CAP_AUDIT_WRITE"]));
     }
 
     #[test]
@@ -672,6 +813,21 @@ mod tests {
                 r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}"#,
                 "listenerPath",
                 "not supported",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrno":"ENOSYSS"}"#,
+                "defaultErrno",
+                "not an errno name",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","errno":"99999"}]}"#,
+                "syscalls[0].errno",
+                "not an errno value",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "syscalls[0].action",
+                "SCMP_ACT_NOTIFY is not supported",
             ),
         ];
         for (json, field, problem) in cases {
