@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -181,6 +182,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(c, "packet_socket")) report(c, socket(AF_PACKET, SOCK_RAW, 0));
         else if (!strcmp(c, "raw_socket")) report(c, socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
         else if (!strcmp(c, "tcp_socket")) report(c, socket(AF_INET, SOCK_STREAM, 0));
+        /* MS_NOUSER is refused with EINVAL before any capability or LSM check: EINVAL means
+         * the call got past seccomp, EPERM that the filter stopped it. Mounts nothing. */
+        else if (!strcmp(c, "mount_nouser")) report(c, mount("none", "/", "tmpfs", MS_NOUSER, NULL));
         else if (!strcmp(c, "personality")) {
             long old = personality(0xffffffff);
             long rc = personality(READ_IMPLIES_EXEC);
