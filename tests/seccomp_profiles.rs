@@ -59,11 +59,22 @@ fn results(out: &Output) -> HashMap<String, String> {
 /// mode from `/proc/self/status`.
 fn probe(caller: Caller, rootfs: &Path, flags: &[&str], checks: &str) -> HashMap<String, String> {
     let store = support::temp_root();
+    probe_in(caller, store.path(), rootfs, flags, checks)
+}
+
+/// [`probe`] with the store given: runs in one store share its compiled-filter cache.
+fn probe_in(
+    caller: Caller,
+    store: &Path,
+    rootfs: &Path,
+    flags: &[&str],
+    checks: &str,
+) -> HashMap<String, String> {
     let script = format!("grep ^Seccomp: /proc/self/status; /probe {checks}");
     let mut args = vec!["--rm"];
     args.extend_from_slice(flags);
     args.extend([rootfs.to_str().unwrap(), "--", "/bin/sh", "-c", &script]);
-    let out = run(caller, store.path(), &args);
+    let out = run(caller, store, &args);
     assert_eq!(out.code, 0, "{caller:?} {flags:?}: {out:?}");
     results(&out)
 }
@@ -134,7 +145,18 @@ fn each_capability_the_default_profile_conditions_on_unlocks_its_calls_inside() 
         let Some(rootfs) = rootfs_with_probe(caller) else {
             return;
         };
-        let none = probe(caller, &rootfs, &[], checks);
+        // One store for all runs, SYS_ADMIN first: the compiled-filter cache is keyed by the
+        // kept capabilities, so the runs after it must not get its filter (mount_nouser would
+        // then be the kernel's EINVAL, which no capability check comes before).
+        let store = support::temp_root();
+        let admin = probe_in(
+            caller,
+            store.path(),
+            &rootfs,
+            &["--cap-add", "SYS_ADMIN"],
+            checks,
+        );
+        let none = probe_in(caller, store.path(), &rootfs, &[], checks);
         expect(
             &none,
             &[
@@ -146,7 +168,13 @@ fn each_capability_the_default_profile_conditions_on_unlocks_its_calls_inside() 
             ],
             &format!("{caller:?} no --cap-add"),
         );
-        let raw = probe(caller, &rootfs, &["--cap-add", "NET_RAW"], checks);
+        let raw = probe_in(
+            caller,
+            store.path(),
+            &rootfs,
+            &["--cap-add", "NET_RAW"],
+            checks,
+        );
         expect(
             &raw,
             &[
@@ -158,7 +186,6 @@ fn each_capability_the_default_profile_conditions_on_unlocks_its_calls_inside() 
             &format!("{caller:?} --cap-add NET_RAW"),
         );
         // MS_NOUSER is the kernel's EINVAL: the call got through the filter.
-        let admin = probe(caller, &rootfs, &["--cap-add", "SYS_ADMIN"], checks);
         expect(
             &admin,
             &[
@@ -173,7 +200,13 @@ fn each_capability_the_default_profile_conditions_on_unlocks_its_calls_inside() 
             Some("EPERM"),
             "{caller:?} --cap-add SYS_ADMIN: {admin:?}"
         );
-        let ptrace = probe(caller, &rootfs, &["--cap-add", "SYS_PTRACE"], checks);
+        let ptrace = probe_in(
+            caller,
+            store.path(),
+            &rootfs,
+            &["--cap-add", "SYS_PTRACE"],
+            checks,
+        );
         expect(
             &ptrace,
             &[("ptrace", "OK"), ("mount_nouser", "EPERM")],
