@@ -686,7 +686,7 @@ pub const WWW_AUTHENTICATE: Target = Target {
     iters: 8000,
     max_len: 2 << 10,
     fixup: None,
-    known: &["registry/auth.rs"],
+    known: &[],
 };
 
 /// A `WWW-Authenticate` header value: challenges parsed, the preferred one picked and its token

@@ -86,12 +86,13 @@ fn parse_raw(header: &str) -> Vec<(String, Params)> {
             *i += 1;
         }
     };
+    // Bytes, not `str` slices: a skipped non-token byte may sit inside a UTF-8 character.
     let token = |i: &mut usize| {
         let start = *i;
         while *i < b.len() && is_tchar(b[*i]) {
             *i += 1;
         }
-        header[start..*i].to_string()
+        String::from_utf8_lossy(&b[start..*i]).into_owned()
     };
     while i < b.len() {
         while i < b.len() && (b[i] == b',' || b[i] == b' ' || b[i] == b'\t') {
