@@ -25,3 +25,23 @@ fn www_authenticate_with_non_ascii_between_tokens_does_not_panic() {
         ]
     );
 }
+
+/// An auth file whose entry is a string instead of an object (`"host": "password"`) was refused
+/// with serde's message, which quotes the value: the password was printed.
+#[test]
+fn malformed_auth_file_error_does_not_show_the_password() {
+    use rsafe::image::registry::credentials::lookup;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.json");
+    // A fake credential, well-formed as one.
+    let password = "fake-pw-7Qm2xV9kT4";
+    std::fs::write(&path, format!(r#"{{"auths":{{"ghcr.io":"{password}"}}}}"#)).unwrap();
+    let reference = "ghcr.io/o/a".parse().unwrap();
+    let err = lookup(&reference, Some(&path)).unwrap_err().to_string();
+    assert!(
+        err.contains(&path.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(err.contains("line 1"), "says where: {err}");
+    assert!(!err.contains("fake-pw"), "shows the password: {err}");
+}

@@ -30,10 +30,14 @@ pub const AUTH_FILE_ENV: &str = "REGISTRY_AUTH_FILE";
 pub enum CredentialsError {
     #[error("credentials file {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("credentials file {path}: not valid JSON: {source}")]
+    /// serde's own message is left out (not even kept as the source): for a value of the
+    /// wrong type it quotes the value, which here may be a password.
+    #[error("credentials file {path}: not valid JSON ({what} at line {line}, column {column})")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        what: &'static str,
+        line: usize,
+        column: usize,
     },
     #[error("credentials file {path}: entry {key:?}: {why}")]
     Entry {
@@ -148,9 +152,15 @@ fn lookup_in(
         username: Option<String>,
         password: Option<String>,
     }
-    let file: File = serde_json::from_slice(bytes).map_err(|source| CredentialsError::Json {
+    let file: File = serde_json::from_slice(bytes).map_err(|e| CredentialsError::Json {
         path: path.to_path_buf(),
-        source,
+        what: match e.classify() {
+            serde_json::error::Category::Data => "a value of the wrong type or shape",
+            serde_json::error::Category::Eof => "unexpected end of file",
+            _ => "syntax error",
+        },
+        line: e.line(),
+        column: e.column(),
     })?;
     for wanted in candidate_keys(reference) {
         let Some((key, entry)) = file.auths.iter().find(|(k, _)| normalize_key(k) == wanted) else {
