@@ -37,10 +37,14 @@ use super::{Finding, Location};
 pub enum IgnoreError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path}: {source}")]
+    /// toml's own `Display` quotes the line under a caret, over several lines; this keeps the
+    /// position and the message only, so the error stays one line.
+    #[error("{path}:{line}:{column}: {message}")]
     Toml {
         path: PathBuf,
-        source: toml::de::Error,
+        line: usize,
+        column: usize,
+        message: String,
     },
     #[error("{path}:{line}: {detail}")]
     Invalid {
@@ -191,7 +195,8 @@ fn entry(
     }
     let compile = |p: &Option<String>, sep: bool| -> Result<Option<GlobMatcher>, IgnoreError> {
         p.as_deref()
-            .map(|p| glob(p, sep).map_err(|e| invalid(format!("bad pattern {p:?}: {e}"))))
+            // The glob error's kind only: its `Display` repeats the pattern unescaped.
+            .map(|p| glob(p, sep).map_err(|e| invalid(format!("bad pattern {p:?}: {}", e.kind()))))
             .transpose()
     };
     Ok(IgnoreEntry {
@@ -204,9 +209,22 @@ fn entry(
 }
 
 fn parse_toml(text: &str, path: &Path) -> Result<IgnoreList, IgnoreError> {
-    let file: TomlFile = toml::from_str(text).map_err(|source| IgnoreError::Toml {
-        path: path.to_path_buf(),
-        source,
+    let file: TomlFile = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start.min(text.len()));
+        let before = text.as_bytes()[..at].to_vec();
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        IgnoreError::Toml {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().replace('\n', " "),
+        }
     })?;
     let mut entries = Vec::new();
     for (i, e) in file.ignore.into_iter().enumerate() {

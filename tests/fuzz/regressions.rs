@@ -45,3 +45,26 @@ fn malformed_auth_file_error_does_not_show_the_password() {
     assert!(err.contains("line 1"), "says where: {err}");
     assert!(!err.contains("fake-pw"), "shows the password: {err}");
 }
+
+/// A TOML `.rsafeignore` with a syntax error was refused with toml's multi-line message (the
+/// line quoted under a caret), and a bad glob with globset's message, which repeats the pattern
+/// unescaped: control characters from the file reached the terminal.
+#[test]
+fn rsafeignore_errors_are_one_line() {
+    use rsafe::audit::ignore::IgnoreList;
+    let path = std::path::Path::new("/x/.rsafeignore");
+    let toml = "[[ignore]]\nrule = \"secret.*\"\nreason = \"unterminated\n";
+    let err = IgnoreList::parse(toml, path).unwrap_err().to_string();
+    assert!(!err.contains('\n'), "one line: {err:?}");
+    assert!(
+        err.starts_with("/x/.rsafeignore:3:"),
+        "names file and line: {err:?}"
+    );
+    let glob = "[abc\u{1b}[2J # reason\n";
+    let err = IgnoreList::parse(glob, path).unwrap_err().to_string();
+    assert!(
+        !err.chars().any(|c| c.is_control()),
+        "no control characters: {err:?}"
+    );
+    assert!(err.starts_with("/x/.rsafeignore:1: bad pattern"), "{err:?}");
+}

@@ -315,7 +315,7 @@ pub const RSAFEIGNORE: Target = Target {
     iters: 3000,
     max_len: 4 << 10,
     fixup: None,
-    known: &["TOML parse error", "error parsing glob"],
+    known: &[],
 };
 
 /// `.rsafeignore` (both spellings), then applied to a few findings.
