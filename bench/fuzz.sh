@@ -13,13 +13,15 @@ cd "$(dirname "$0")/.."
 secs="${SECONDS_PER_TARGET:-30}"
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
-cargo test --test fuzz --no-run --quiet
+# The test binary is run directly (not through cargo), so other builds are not blocked on
+# cargo's lock for the length of the soak.
+bin=$(cargo test --test fuzz --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
 start=$(date +%s)
 status=0
-# One test at a time: each gets the machine's cores to itself and its own time budget.
+# One test at a time: each target gets its own time budget.
 RSAFE_FUZZ_SECONDS="$secs" RSAFE_FUZZ_REPORT="$report" \
-  cargo test --test fuzz --quiet -- --test-threads=1 --nocapture 2>&1 \
-  | grep -E '^fuzz |^  |^test result' || status=$?
+  "$bin" --test-threads=1 --nocapture 2>&1 \
+  | grep -aE '^fuzz |^  |^test result' || status=$?
 end=$(date +%s)
 echo
 echo "| target | executions | seconds | exec/s | distinct outcomes | new failures | open-finding inputs |"
