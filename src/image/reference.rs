@@ -97,11 +97,24 @@ impl Reference {
     /// The familiar name without tag or digest (`alpine`, `127.0.0.1:5000/app`).
     pub fn familiar_repository(&self) -> String {
         match self.registry.as_deref() {
-            None | Some(DOCKER_HUB) => self
-                .repository
-                .strip_prefix("library/")
-                .unwrap_or(&self.repository)
-                .to_string(),
+            // As docker/distribution's FamiliarName: `library/` only goes when one component is
+            // left, and `docker.io/` stays when the first component would read as a registry;
+            // otherwise the familiar name would parse back as another image.
+            None | Some(DOCKER_HUB) => {
+                let repo = &self.repository;
+                if let Some(rest) = repo.strip_prefix("library/")
+                    && !rest.contains('/')
+                {
+                    return rest.to_string();
+                }
+                let first = repo.split('/').next().unwrap_or("");
+                let hostlike = first.contains(['.', ':']) || first == "localhost";
+                if repo.contains('/') && hostlike {
+                    format!("{DOCKER_HUB}/{repo}")
+                } else {
+                    repo.clone()
+                }
+            }
             Some(host) => format!("{host}/{}", self.repository),
         }
     }

@@ -68,3 +68,30 @@ fn rsafeignore_errors_are_one_line() {
     );
     assert!(err.starts_with("/x/.rsafeignore:1: bad pattern"), "{err:?}");
 }
+
+/// The familiar form of a Docker Hub reference dropped `library/` before any number of
+/// components and `docker.io/` before a host-like one, so it parsed back as another image
+/// (`docker.io/ghcr.io/app` → `ghcr.io/app`, `library/a/b` → `a/b`): the soak found it.
+#[test]
+fn familiar_reference_names_the_same_image() {
+    use rsafe::image::reference::Reference;
+    for (input, familiar) in [
+        ("docker.io/library/busybox:latest", "busybox:latest"),
+        ("library/a/b", "library/a/b"),
+        (
+            "docker.io/ghcr.io/owner/app:1",
+            "docker.io/ghcr.io/owner/app:1",
+        ),
+        ("docker.io/localhost/app", "docker.io/localhost/app"),
+        ("ghcr.io/owner/app", "ghcr.io/owner/app"),
+    ] {
+        let r: Reference = input.parse().unwrap();
+        assert_eq!(r.to_string(), familiar, "{input}");
+        let back: Reference = familiar.parse().unwrap();
+        assert_eq!(
+            (back.registry_host(), back.remote_repository()),
+            (r.registry_host(), r.remote_repository()),
+            "{input}"
+        );
+    }
+}
