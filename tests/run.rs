@@ -1911,3 +1911,53 @@ fn rmi_removes_layers_a_rootless_container_extracted_with_subordinate_ids() {
         assert_eq!(layer_dirs(), Vec::<std::path::PathBuf>::new(), "{caller:?}");
     });
 }
+
+/// Every place the workload can write to is mounted nosuid and nodev (its writable layer, a
+/// tmpfs, a volume), so a set-uid file or device node it makes there is never honoured; and
+/// `/etc/hostname` says what `uname -n` says, read-only, as in docker and podman.
+#[test]
+fn writable_mounts_are_nosuid_nodev_and_the_hostname_agrees() {
+    for_each_caller(|caller, store| {
+        let script = "uname -n; cat /etc/hostname; \
+            for m in / /data /scratch /etc/hostname; do \
+              awk -v m=$m '$5 == m { print m, $6 }' /proc/self/mountinfo; done; \
+            echo other > /etc/hostname || echo refused";
+        let out = run_sh(
+            caller,
+            store,
+            &[
+                "-v",
+                "data:/data",
+                "--tmpfs",
+                "/scratch",
+                "--hostname",
+                "web",
+            ],
+            script,
+        );
+        ok(&out, caller);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(&lines[..2], ["web", "web"], "{caller:?}: {out:?}");
+        for (line, path) in lines[2..6]
+            .iter()
+            .zip(["/", "/data", "/scratch", "/etc/hostname"])
+        {
+            let (mount, opts) = line.split_once(' ').unwrap();
+            assert_eq!(mount, path, "{caller:?}: {out:?}");
+            let opts: Vec<&str> = opts.split(',').collect();
+            assert!(
+                opts.contains(&"nosuid") && opts.contains(&"nodev"),
+                "{caller:?}: {line}"
+            );
+        }
+        assert!(lines[5].contains("ro,"), "{caller:?}: {out:?}");
+        assert_eq!(lines[6], "refused", "{caller:?}: {out:?}");
+        // Without --hostname, both are the container id's first 12 characters.
+        let out = run_sh(caller, store, &[], "uname -n; cat /etc/hostname");
+        ok(&out, caller);
+        let names: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(names.len(), 2, "{caller:?}: {out:?}");
+        assert_eq!(names[0], names[1], "{caller:?}: {out:?}");
+        assert_eq!(names[0].len(), 12, "{caller:?}: {out:?}");
+    });
+}

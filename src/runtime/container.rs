@@ -296,6 +296,9 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
             readonly_paths: &spec.readonly_paths,
         },
     )?;
+    if let Some(name) = &spec.hostname {
+        rootfs::mount_hostname(&root, &open_dir(&dir.path)?, name)?;
+    }
     let trees: Vec<Option<OwnedFd>> = spec
         .mounts
         .iter()

@@ -327,9 +327,13 @@ pub fn mount_user(root: &Root, mounts: &[MountSpec], trees: Vec<Option<OwnedFd>>
                     // path cannot lead out), before the volume covers it.
                     volume::populate(&target_fd, &tree, target)?;
                 }
+                // A set-uid file or a device node written into a volume is never honoured.
+                let mut attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
                 if *read_only {
-                    make_read_only(&tree).map_err(path_err("read-only volume", target))?;
+                    attrs |= libc::MOUNT_ATTR_RDONLY;
                 }
+                sys::set_mount_attrs(tree.as_fd(), attrs, None, true)
+                    .map_err(path_err("mount options of volume", target))?;
                 attach(&tree, &target_fd).map_err(path_err("mount volume on", target))?;
             }
             MountSpec::Tmpfs { target, size, mode } => {

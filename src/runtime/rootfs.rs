@@ -21,12 +21,13 @@
 //! a `chroot`-based runner finds only the container's root above it.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+use rustix::fs::OFlags;
 use rustix::mount::{MountAttrFlags, MountPropagationFlags, UnmountFlags};
 
-use super::mounts::{self, MountError, Root, attach, clone_host_tree, new_filesystem};
+use super::mounts::{self, MountError, Root, attach, clone_host_tree, clone_tree, new_filesystem};
 use super::sys;
 
 /// A step of building the root filesystem that failed.
@@ -114,17 +115,45 @@ fn overlay_options(dirs: &OverlayDirs<'_>) -> String {
 /// Mounts the overlay on the directory `target`.
 pub fn mount_overlay(dirs: &OverlayDirs<'_>, target: &OwnedFd) -> Result<()> {
     let target = format!("/proc/self/fd/{}", target.as_raw_fd());
+    // nosuid, nodev: a set-uid file or a device node the workload writes into its layer is
+    // never honoured (no_new_privs already ignores set-uid; this holds without it too).
     nix::mount::mount(
         Some("overlay"),
         target.as_str(),
         Some("overlay"),
-        nix::mount::MsFlags::empty(),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
         Some(overlay_options(dirs).as_str()),
     )
     .map_err(|e| RootfsError::Overlay {
         layers: dirs.lowers.len(),
         source: e.into(),
     })
+}
+
+/// Makes `/etc/hostname` say the container's hostname, as `uname -n` does (docker and podman
+/// do the same): a file on the scratch tmpfs `scratch` (the container's directory in this
+/// namespace), bound read-only over the image's. A read-only root without the file gets none.
+pub fn mount_hostname(root: &Root, scratch: &OwnedFd, hostname: &str) -> Result<()> {
+    let step = |what: &'static str| move |e: io::Error| RootfsError::Step { what, source: e };
+    let file = rustix::fs::openat(
+        scratch,
+        "hostname",
+        OFlags::CREATE | OFlags::WRONLY | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| step("create the hostname file")(e.into()))?;
+    rustix::io::write(&file, format!("{hostname}\n").as_bytes())
+        .map_err(|e| step("write the hostname file")(e.into()))?;
+    let tree = clone_tree(scratch.as_fd(), "hostname").map_err(step("clone the hostname file"))?;
+    let attrs = libc::MOUNT_ATTR_RDONLY
+        | libc::MOUNT_ATTR_NOSUID
+        | libc::MOUNT_ATTR_NODEV
+        | libc::MOUNT_ATTR_NOEXEC;
+    sys::set_mount_attrs(tree.as_fd(), attrs, None, false).map_err(step("seal /etc/hostname"))?;
+    let Ok(target) = root.touch("/etc/hostname") else {
+        return Ok(()); // a read-only root without one
+    };
+    attach(&tree, &target).map_err(step("mount /etc/hostname"))
 }
 
 /// Options for the kernel filesystems.
