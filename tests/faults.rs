@@ -462,3 +462,152 @@ impl Drop for Unmount {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// The `-d` log relay killed while the container writes: the container's next write ends it
+/// with SIGPIPE, and the log says so instead of just stopping.
+#[test]
+fn a_killed_log_relay_is_said_in_the_log() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let ticks = "while :; do echo tick; sleep 0.05; done";
+        let out = run_support::run(
+            caller,
+            store,
+            &[
+                "-d", "--name", "ticks", rootfs, "--", "/bin/sh", "-c", ticks,
+            ],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let id = out.stdout.trim().to_string();
+        let state = store.join("containers").join(&id).join("state.json");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+        let init = state["pid"][0].as_i64().unwrap();
+        let parent = |pid: i64| -> i64 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let after = stat.rsplit(')').next().unwrap().to_string();
+            after.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let monitor = parent(init);
+        // The relay: the monitor's other child.
+        let children =
+            std::fs::read_to_string(format!("/proc/{monitor}/task/{monitor}/children")).unwrap();
+        let relay: Vec<&str> = children
+            .split_whitespace()
+            .filter(|c| *c != init.to_string())
+            .collect();
+        assert_eq!(relay.len(), 1, "{caller:?}: {children}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            Command::new("kill")
+                .args(["-9", relay[0]])
+                .status()
+                .unwrap()
+                .code(),
+            Some(0)
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut rows = ps_rows(caller, store);
+        while !rows.iter().any(|r| r.2.starts_with("Exited")) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            rows = ps_rows(caller, store);
+        }
+        assert_eq!(rows[0].2, "Exited (141)", "{caller:?}: {rows:?}");
+        let logs = rsafe_cmd(caller, store, &["logs", "ticks"]);
+        assert_eq!(logs.code, 0, "{caller:?}: {logs:?}");
+        let lines: Vec<&str> = logs.stdout.lines().collect();
+        assert!(
+            lines.len() > 1 && lines[0] == "tick",
+            "{caller:?}: {logs:?}"
+        );
+        let last = lines.last().unwrap();
+        assert!(
+            last.starts_with(&format!(
+                "rsafe: the log relay (pid {}) was killed by SIGKILL",
+                relay[0]
+            )),
+            "{caller:?}: {logs:?}"
+        );
+        remove_all_and_check(caller, store, &BTreeSet::from([id]));
+    });
+}
+
+/// The temporary trees of the layer cache (`layers/<map>/.tmp-<diff_id>-…`).
+fn temporary_layer_trees(store: &Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(store.join("layers"))
+        .min_depth(2)
+        .max_depth(2)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// Starts `rsafe run --rm IMAGE true` and kills it with SIGKILL once it is extracting the
+/// image's layer (its temporary tree exists).
+fn kill_during_extraction(caller: Caller, store: &Path, image: &str) {
+    let mut child = spawn_run(caller, store, &["--rm", image, "true"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while temporary_layer_trees(store).is_empty() {
+        assert!(Instant::now() < deadline, "{caller:?}: no extraction seen");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{caller:?}: ended first"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    settle(store);
+}
+
+/// rsafe killed while it extracts the Debian image's 170 MB layer takes its extraction helper
+/// along (nothing goes on writing unseen), and the tree it leaves is removed by the next run
+/// of the image, or by `rmi`.
+#[test]
+fn killed_extractions_leave_no_temporary_tree() {
+    let Some(image) = support::debian::debian_minbase_image() else {
+        return;
+    };
+    for_each_caller(|caller, store| {
+        // Root's layers are shifted into its range, those of a user with subordinate ids are
+        // owned by them (removed as the container's root): the two ways a tree is owned. The
+        // single-id user's are the caller's own, the easy case (minutes of CI spared).
+        if caller == Caller::User {
+            return;
+        }
+        let load = rsafe_cmd(caller, store, &["load", &image]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        let name = load
+            .stdout
+            .trim()
+            .trim_start_matches("Loaded image: ")
+            .to_string();
+        kill_during_extraction(caller, store, &name);
+        let left = temporary_layer_trees(store);
+        assert_eq!(left.len(), 1, "{caller:?}: {left:?}");
+        // No helper extracts on: the tree stays as the kill left it.
+        let size = || walkdir::WalkDir::new(&left[0]).into_iter().count();
+        let before = size();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(size(), before, "{caller:?}: the extraction went on");
+        let out = run_support::run(caller, store, &["--rm", &name, "true"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert!(temporary_layer_trees(store).is_empty(), "{caller:?}");
+        if caller == Caller::Host {
+            // Extract again (rmi removes the cached layer), kill, and let rmi collect it.
+            let rmi = rsafe_cmd(caller, store, &["rmi", &name]);
+            assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
+            let load = rsafe_cmd(caller, store, &["load", &image]);
+            assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+            kill_during_extraction(caller, store, &name);
+            assert_eq!(temporary_layer_trees(store).len(), 1, "{caller:?}");
+            let rmi = rsafe_cmd(caller, store, &["rmi", &name]);
+            assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
+            assert!(temporary_layer_trees(store).is_empty(), "{caller:?}");
+        }
+    });
+}

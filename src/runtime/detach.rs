@@ -133,22 +133,24 @@ fn monitor(
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> i32 {
     let mut report = Some(std::fs::File::from(report));
-    let detached = (|| -> io::Result<()> {
+    let detached = (|| -> io::Result<nix::unistd::Pid> {
         nix::unistd::setsid()?;
         let null = std::fs::File::open("/dev/null")?;
         nix::unistd::dup2_stdin(&null)?;
-        let output = spawn_relay(&log, report.as_ref())?;
+        let (relay, output) = spawn_relay(&log, report.as_ref())?;
         nix::unistd::dup2_stdout(&output)?;
         nix::unistd::dup2_stderr(&output)?;
-        Ok(())
+        Ok(relay)
     })();
-    if let Err(e) = detached {
-        if let Some(mut r) = report.take() {
-            let _ = writeln!(r, "failed 125 detach from the terminal: {e}");
+    let relay = match detached {
+        Ok(relay) => relay,
+        Err(e) => {
+            if let Some(mut r) = report.take() {
+                let _ = writeln!(r, "failed 125 detach from the terminal: {e}");
+            }
+            return 125;
         }
-        return 125;
-    }
-    drop(log);
+    };
     let result = run(&mut |note| {
         if let Note::Started { id } = &note
             && let Some(mut r) = report.take()
@@ -162,17 +164,36 @@ fn monitor(
         let message = e.to_string().replace('\n', " ");
         let _ = writeln!(r, "failed {} {message}", e.exit_code());
     }
+    say_if_relay_killed(relay, &log);
+    drop(log);
     ended(result)
 }
 
-/// Forks the relay that appends what comes through a pipe to `log`; returns the pipe's write
-/// end. The relay ends when every writer has (the container, and the monitor).
-fn spawn_relay(log: &std::fs::File, report: Option<&std::fs::File>) -> io::Result<OwnedFd> {
+/// A relay killed while the container ran (it holds the only reading end of the container's
+/// output pipe) leaves the container's next write to end it with SIGPIPE, and the log would
+/// stop without a word: the monitor says so in the log itself (written through its own copy of
+/// the log's open file, at its end).
+fn say_if_relay_killed(relay: nix::unistd::Pid, mut log: &std::fs::File) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    if let Ok(WaitStatus::Signaled(_, signal, _)) = waitpid(relay, Some(WaitPidFlag::WNOHANG)) {
+        let _ = writeln!(
+            log,
+            "rsafe: the log relay (pid {relay}) was killed by {signal}: output the container wrote after that is lost, and a write to its closed output ends the workload with SIGPIPE"
+        );
+    }
+}
+
+/// Forks the relay that appends what comes through a pipe to `log`; returns its pid and the
+/// pipe's write end. The relay ends when every writer has (the container, and the monitor).
+fn spawn_relay(
+    log: &std::fs::File,
+    report: Option<&std::fs::File>,
+) -> io::Result<(nix::unistd::Pid, OwnedFd)> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     // SAFETY: the monitor is single-threaded (a fresh fork of a single-threaded rsafe), so the
     // child may run arbitrary code.
     match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { .. } => Ok(write),
+        ForkResult::Parent { child } => Ok((child, write)),
         ForkResult::Child => {
             drop(write);
             // Not a writer of the line `rsafe run -d` waits for: it must see the monitor's end.
