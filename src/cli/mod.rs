@@ -146,6 +146,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 /// An error chain as one line: `what failed: why: why`. Library errors often spell out their
 /// cause already (`{path}: {source}`); a cause the line already ends with is not repeated.
+/// Errors quote their input (a Dockerfile line, a JSON parser's view of a profile, a tar name),
+/// and that input is the attacker's: control characters are shown escaped, never sent to the
+/// terminal, and the line is cut at [`MAX_ERROR_CHARS`].
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut line = err.to_string();
     for cause in err.chain().skip(1) {
@@ -155,7 +158,29 @@ pub fn one_line(err: &anyhow::Error) -> String {
             line.push_str(&cause);
         }
     }
-    line.replace('\n', " ")
+    printable(&line.replace('\n', " "))
+}
+
+/// How long an error line may be: enough for any path and reason, not for a whole input.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// `text` with control characters (ANSI escapes, carriage returns, …) escaped as `\u{1b}`, cut to
+/// [`MAX_ERROR_CHARS`] characters.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_ERROR_CHARS {
+            let rest = text.chars().count() - i;
+            out.push_str(&format!("… ({rest} more characters)"));
+            break;
+        }
+        match c {
+            '\t' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -180,5 +205,18 @@ mod tests {
         assert_eq!(one_line(&err), "cannot load: /x: disk on fire");
         let plain = anyhow::anyhow!("line one\nline two").context("outer");
         assert_eq!(one_line(&plain), "outer: line one line two");
+    }
+
+    #[test]
+    fn errors_never_send_control_characters_or_whole_inputs_to_the_terminal() {
+        let hostile = anyhow::anyhow!("unknown instruction: \x1b]0;owned\x07\x1b[2J\rFROM");
+        assert_eq!(
+            one_line(&hostile),
+            "unknown instruction: \\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}FROM"
+        );
+        let long = anyhow::anyhow!("{}", "x".repeat(5000));
+        let line = one_line(&long);
+        assert!(line.ends_with("… (4000 more characters)"), "{line}");
+        assert_eq!(line.chars().filter(|c| *c == 'x').count(), MAX_ERROR_CHARS);
     }
 }
