@@ -17,17 +17,32 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::{Caller, Output, rsafe_cmd};
+use run_support::{Caller, Output, for_each_caller, rsafe_cmd};
 
-/// Runs `check` for every caller available here, each with a fresh store.
-fn for_each_caller(check: impl Fn(Caller, &Path)) {
-    if !run_support::userns_works() {
-        return;
-    }
-    for caller in Caller::all() {
-        let store = support::temp_root();
-        check(caller, store.path());
-    }
+/// The container `id`'s init (from its `state.json`) and that init's parent: the container's
+/// rsafe, or its `-d` monitor. None once it has no live init.
+fn init_and_monitor(store: &Path, id: &str) -> Option<(i64, i64)> {
+    let text =
+        std::fs::read_to_string(store.join("containers").join(id).join("state.json")).ok()?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let init = state["pid"][0].as_i64()?;
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    let ppid = stat
+        .rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((init, ppid))
+}
+
+fn kill9(pid: i64) -> bool {
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// How many kills each caller gets in [`kills_at_any_moment_leave_nothing_unseen`].
@@ -204,17 +219,8 @@ fn kills_at_any_moment_leave_nothing_unseen() {
         }
         // The `-d` runs whose monitor survived the kill of `rsafe run`: their monitors too.
         for id in container_dirs(store) {
-            if let Ok(text) =
-                std::fs::read_to_string(store.join("containers").join(&id).join("state.json"))
-                && let Ok(state) = serde_json::from_str::<serde_json::Value>(&text)
-                && let Some(pid) = state["pid"][0].as_i64()
-                && let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                && let Some(ppid) = stat
-                    .rsplit(')')
-                    .next()
-                    .and_then(|r| r.split_whitespace().nth(1))
-            {
-                let _ = Command::new("kill").args(["-9", ppid]).status();
+            if let Some((_, monitor)) = init_and_monitor(store, &id) {
+                kill9(monitor);
             }
         }
         settle(store);
@@ -269,28 +275,8 @@ fn a_killed_monitor_leaves_its_rm_container_to_the_next_ps() {
         }
         let mut ids = BTreeSet::new();
         for id in container_dirs(store) {
-            let text =
-                std::fs::read_to_string(store.join("containers").join(&id).join("state.json"))
-                    .unwrap();
-            let state: serde_json::Value = serde_json::from_str(&text).unwrap();
-            let pid = state["pid"][0].as_i64().unwrap();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            let ppid = stat
-                .rsplit(')')
-                .next()
-                .unwrap()
-                .split_whitespace()
-                .nth(1)
-                .unwrap()
-                .to_string();
-            assert_eq!(
-                Command::new("kill")
-                    .args(["-9", &ppid])
-                    .status()
-                    .unwrap()
-                    .code(),
-                Some(0)
-            );
+            let (_, monitor) = init_and_monitor(store, &id).unwrap();
+            assert!(kill9(monitor), "{caller:?}");
             ids.insert(id);
         }
         settle(store);
@@ -480,16 +466,7 @@ fn a_killed_log_relay_is_said_in_the_log() {
         );
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
         let id = out.stdout.trim().to_string();
-        let state = store.join("containers").join(&id).join("state.json");
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
-        let init = state["pid"][0].as_i64().unwrap();
-        let parent = |pid: i64| -> i64 {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            let after = stat.rsplit(')').next().unwrap().to_string();
-            after.split_whitespace().nth(1).unwrap().parse().unwrap()
-        };
-        let monitor = parent(init);
+        let (init, monitor) = init_and_monitor(store, &id).unwrap();
         // The relay: the monitor's other child.
         let children =
             std::fs::read_to_string(format!("/proc/{monitor}/task/{monitor}/children")).unwrap();
@@ -499,14 +476,7 @@ fn a_killed_log_relay_is_said_in_the_log() {
             .collect();
         assert_eq!(relay.len(), 1, "{caller:?}: {children}");
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(
-            Command::new("kill")
-                .args(["-9", relay[0]])
-                .status()
-                .unwrap()
-                .code(),
-            Some(0)
-        );
+        assert!(kill9(relay[0].parse().unwrap()), "{caller:?}");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut rows = ps_rows(caller, store);
         while !rows.iter().any(|r| r.2.starts_with("Exited")) && Instant::now() < deadline {

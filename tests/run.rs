@@ -9,18 +9,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use run_support::{Caller, Output, rsafe_cmd, run, run_sh};
-
-/// Runs `check` for every caller available here, each with a fresh store.
-fn for_each_caller(check: impl Fn(Caller, &Path)) {
-    if !run_support::userns_works() {
-        return;
-    }
-    for caller in Caller::all() {
-        let store = support::temp_root();
-        check(caller, store.path());
-    }
-}
+use run_support::{Caller, Output, for_each_caller, rsafe_cmd, run, run_sh};
 
 /// [`for_each_caller`], with the busybox OCI layout (`support::busybox_layout`, built with
 /// umoci) loaded into each caller's store first; `check` also gets the layout's path.

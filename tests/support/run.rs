@@ -133,6 +133,17 @@ pub fn run_sh(caller: Caller, store: &Path, flags: &[&str], script: &str) -> Out
     run(caller, store, &args)
 }
 
+/// Runs `check` for every caller available here, each with a fresh store.
+pub fn for_each_caller(check: impl Fn(Caller, &Path)) {
+    if !userns_works() {
+        return;
+    }
+    for caller in Caller::all() {
+        let store = crate::support::temp_root();
+        check(caller, store.path());
+    }
+}
+
 /// Whether this machine lets the test user create user namespaces (and so rsafe run at all).
 pub fn userns_works() -> bool {
     have(
