@@ -186,7 +186,7 @@ fn remove_all_and_check(caller: Caller, store: &Path, ids: &BTreeSet<String>) {
     assert!(left.is_empty(), "{caller:?}: left behind: {left:#?}");
 }
 
-/// rsafe is killed with SIGKILL at spread moments from its start to its container's run,
+/// rsafe is killed with SIGKILL at spread moments from its start to its container's run or end,
 /// foreground and `-d`, with and without `--rm`, with a cgroup limit: every directory it made
 /// is in `ps -a` (a dead `--rm` one swept), and `rm` removes all of it, cgroups included.
 #[test]
@@ -209,7 +209,16 @@ fn kills_at_any_moment_leave_nothing_unseen() {
                 1 => {}
                 _ => args.extend(["-d", "--rm"]),
             }
-            args.extend([rootfs, "--", "/bin/sleep", "3"]);
+            // Every fourth run ends at once: its kill lands while rsafe records the exit or
+            // removes the container.
+            let command: &[&str] = if k % 4 == 3 {
+                &["/bin/true"]
+            } else {
+                &["/bin/sleep", "3"]
+            };
+            args.push(rootfs);
+            args.push("--");
+            args.extend(command);
             let mut child = spawn_run(caller, store, &args);
             // From before the clone to after the workload started (10–30 ms here).
             std::thread::sleep(Duration::from_micros(k * 40_000 / n.max(1)));
