@@ -7,6 +7,7 @@ SUDO=""
 PKGS=(
   build-essential pkg-config libseccomp-dev   # build: libseccomp for the seccomp filters
   uidmap                                      # newuidmap/newgidmap: subuid ranges for rootless runs
+  slirp4netns                                 # run --network slirp4netns and -p (user-mode network)
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes
@@ -33,4 +34,9 @@ if ! id rsafe-test >/dev/null 2>&1; then
 fi
 grep -q '^rsafe-test:' /etc/subuid 2>/dev/null || echo 'rsafe-test:200000:65536' | $SUDO tee -a /etc/subuid >/dev/null
 grep -q '^rsafe-test:' /etc/subgid 2>/dev/null || echo 'rsafe-test:200000:65536' | $SUDO tee -a /etc/subgid >/dev/null
+# slirp4netns opens /dev/net/tun inside the container's user namespace, where only the "other"
+# bits count: Debian's udev makes it 0666, a host without udev (this CI's VM) leaves it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  $SUDO chmod 666 /dev/net/tun
+fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

@@ -81,7 +81,7 @@ pub enum Command {
     /// List every audit rule: id, severity, what it finds, how to fix it.
     Rules(rules::RulesArgs),
     // Running.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
     Ps(ps::PsArgs),
     Start(start::StartArgs),
@@ -133,7 +133,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Unpack(args) => unpack::run(args, &global),
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
-        Command::Run(args) => run::run(args, &global),
+        Command::Run(args) => run::run(*args, &global),
         Command::Ps(args) => ps::run(args, &global),
         Command::Start(args) => start::run(args, &global),
         Command::Stop(args) => stop::run(args, &global),

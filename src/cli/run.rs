@@ -17,8 +17,8 @@ use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
 use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
-    self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, ProcessOverrides, RootfsSpec,
-    Spec, VolumeArg,
+    self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, NetworkOptions,
+    ProcessOverrides, RootfsSpec, Spec, VolumeArg,
 };
 use crate::runtime::volume::{self, Volumes};
 
@@ -88,9 +88,24 @@ pub struct RunArgs {
     /// CPU limit in CPUs (e.g. 1.5).
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
-    /// Network: none (own namespace, loopback only) or host (default: the policy's).
+    /// Network: none (own namespace, loopback only), slirp4netns (own namespace with a
+    /// user-mode network: outbound, DNS, published ports; the host's loopback unreachable) or
+    /// host (default: the policy's; slirp4netns when -p is given).
     #[arg(long, value_name = "MODE", value_parser = parse_network)]
     pub network: Option<NetworkMode>,
+    /// Publish a container port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], ranges allowed.
+    /// Binds 127.0.0.1 unless HOSTIP is given (Docker's default is every address).
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CONTAINER")]
+    pub publish: Vec<String>,
+    /// A name server for /etc/resolv.conf (repeatable; default: slirp4netns's forwarder).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<std::net::IpAddr>,
+    /// A search domain for /etc/resolv.conf (repeatable; default: the host's).
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// An extra /etc/hosts line: NAME:IP (repeatable).
+    #[arg(long, value_name = "NAME:IP", value_parser = parse_add_host)]
+    pub add_host: Vec<(String, std::net::IpAddr)>,
     /// The confinement policy: a builtin name (default, strict, permissive) or a policy file.
     #[arg(long, value_name = "NAME|FILE", default_value = "default")]
     pub policy: String,
@@ -124,8 +139,59 @@ fn parse_network(s: &str) -> Result<NetworkMode, String> {
     match s {
         "none" => Ok(NetworkMode::None),
         "host" => Ok(NetworkMode::Host),
-        _ => Err("expected none or host".into()),
+        "slirp4netns" => Ok(NetworkMode::Slirp4netns),
+        _ => Err("expected none, slirp4netns or host".into()),
     }
+}
+
+/// `--add-host NAME:IP` (the address may be IPv6: split at the first colon).
+fn parse_add_host(s: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, ip) = s.split_once(':').ok_or("expected NAME:IP")?;
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !valid {
+        return Err(format!("{name:?} is not a host name"));
+    }
+    let ip = ip
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IP address"))?;
+    Ok((name.to_string(), ip))
+}
+
+/// The network and its options: `-p` needs a network that can carry it (slirp4netns, chosen
+/// when no --network is given).
+fn network_for(
+    args: &RunArgs,
+    policy_network: NetworkMode,
+) -> anyhow::Result<(NetworkMode, NetworkOptions)> {
+    let mut ports = Vec::new();
+    for p in &args.publish {
+        ports.extend(crate::runtime::network::parse_publish(p)?);
+    }
+    let network = match (args.network, ports.is_empty()) {
+        (Some(mode), true) => mode,
+        (None, true) => policy_network,
+        (None | Some(NetworkMode::Slirp4netns), false) => NetworkMode::Slirp4netns,
+        (Some(mode @ (NetworkMode::None | NetworkMode::Host)), false) => {
+            let mode = if mode == NetworkMode::None {
+                "none"
+            } else {
+                "host"
+            };
+            anyhow::bail!(
+                "-p needs a network that can carry it: --network slirp4netns (or no --network), not {mode}"
+            );
+        }
+    };
+    let options = NetworkOptions {
+        ports,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        hosts: args.add_host.clone(),
+    };
+    Ok((network, options))
 }
 
 /// Runs the container and returns the workload's exit code.
@@ -188,7 +254,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         mounts.push(spec::parse_tmpfs(t)?);
     }
     let policy = effective_policy(&args.policy, &args.overrides)?;
-    let network = args.network.unwrap_or(policy.network);
+    let (network, net) = network_for(&args, policy.network)?;
     let mut warnings = policy.warnings();
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {
         warnings.push("the container shares the host's network (--network host)".to_string());
@@ -207,6 +273,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         hostname: args.hostname.clone(),
         mounts,
         network,
+        net,
         limits,
         pids_limit_from_policy: args.pids_limit.is_none(),
         init: args.init,
@@ -226,6 +293,10 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
     for w in warnings {
         notify(Note::Warning(w));
+    }
+    // Where a published port listens is said every time: 127.0.0.1 unless asked otherwise.
+    for port in &request.spec.net.ports {
+        say(format!("rsafe: publishing {port}"));
     }
     let code = if args.detach {
         // The monitor keeps the volume claims (its copies of them) for the container's life.

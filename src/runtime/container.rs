@@ -21,6 +21,7 @@ use super::init;
 use super::landlock::FsAccess;
 use super::mounts::{self, MountError, Root};
 use super::namespaces::{self, NamespaceError};
+use super::network;
 use super::rootfs::{self, OverlayDirs, RootfsError, SystemMounts};
 use super::seccomp::CompiledFilter;
 use super::spec::{MountSpec, NetworkMode, Spec};
@@ -28,6 +29,7 @@ use super::state::ContainerDir;
 use super::sys;
 use super::tty::WinSize;
 use super::user::{self, UserError};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Everything the container side needs, moved into the child by `clone`.
 pub(super) struct ChildConfig {
@@ -103,7 +105,7 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
     // The network namespace is made here rather than by clone: creating one takes about a
     // millisecond, which this overlaps with the parent's work until Go. The container's user
     // namespace owns it all the same.
-    if cfg.spec.network == NetworkMode::None
+    if cfg.spec.network.own_namespace()
         && let Err(e) = namespaces::unshare_network()
     {
         return failed(&chan, e.into());
@@ -241,7 +243,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     if let Some(name) = &spec.hostname {
         namespaces::set_hostname(name)?;
     }
-    if spec.network == NetworkMode::None {
+    if spec.network.own_namespace() {
         namespaces::loopback_up()?;
     }
 
@@ -290,15 +292,13 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     rootfs::mount_system(
         &root,
         &SystemMounts {
-            own_network: spec.network == NetworkMode::None,
+            own_network: spec.network.own_namespace(),
             tty_gid: cfg.idmap.host_gid(5).map(|_| 5),
             masked_paths: &spec.masked_paths,
             readonly_paths: &spec.readonly_paths,
         },
     )?;
-    if let Some(name) = &spec.hostname {
-        rootfs::mount_hostname(&root, &open_dir(&dir.path)?, name)?;
-    }
+    generated_files(spec, &root, &open_dir(&dir.path)?)?;
     let trees: Vec<Option<OwnedFd>> = spec
         .mounts
         .iter()
@@ -342,6 +342,29 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         seccomp,
         fallback,
     })
+}
+
+/// `/etc/hostname` (always), `/etc/hosts` (a network of its own) and `/etc/resolv.conf`
+/// (slirp4netns, or `--dns`): written by rsafe on `scratch`, bound read-only. The host's own
+/// resolver settings are read here, before `pivot_root`.
+fn generated_files(spec: &Spec, root: &Root, scratch: &OwnedFd) -> Result<(), ChildError> {
+    let hostname = spec.hostname.as_deref().unwrap_or_default();
+    rootfs::mount_hostname(root, scratch, hostname)?;
+    if !spec.network.own_namespace() {
+        return Ok(());
+    }
+    let addr = match spec.network {
+        NetworkMode::Slirp4netns => IpAddr::V4(network::CONTAINER_ADDR),
+        NetworkMode::None | NetworkMode::Host => IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+    };
+    let hosts = rootfs::hosts_file(hostname, addr, &spec.net.hosts);
+    rootfs::mount_generated(root, scratch, "/etc/hosts", &hosts)?;
+    if spec.network == NetworkMode::Slirp4netns || !spec.net.dns.is_empty() {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = network::resolv_conf(&host, &spec.net.dns, &spec.net.dns_search);
+        rootfs::mount_generated(root, scratch, "/etc/resolv.conf", &resolv)?;
+    }
+    Ok(())
 }
 
 /// Takes uid and gid 0 of the new user namespace (and drops the caller's supplementary

@@ -26,6 +26,7 @@ pub mod init;
 pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
+pub mod network;
 pub mod policy;
 pub mod process;
 pub mod rootfs;

@@ -66,6 +66,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Its own network namespace with a user-mode network (slirp4netns): outbound TCP and
+    /// UDP, DNS, and published ports; the host's loopback stays out of reach.
+    Slirp4netns,
 }
 
 /// Where a policy came from.
@@ -267,11 +270,21 @@ impl fmt::Display for PolicySource {
     }
 }
 
+impl NetworkMode {
+    /// Whether the container gets a network namespace of its own (all but `host`).
+    pub fn own_namespace(self) -> bool {
+        self != NetworkMode::Host
+    }
+}
+
 impl fmt::Display for NetworkMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             NetworkMode::None => "none (own network namespace, loopback only)",
             NetworkMode::Host => "host (the host's network)",
+            NetworkMode::Slirp4netns => {
+                "slirp4netns (own network namespace, user-mode network, host loopback unreachable)"
+            }
         })
     }
 }
@@ -552,10 +565,11 @@ impl Doc<'_> {
         let network = match opt_str(net, "mode", "network")? {
             Some("none") => NetworkMode::None,
             Some("host") => NetworkMode::Host,
+            Some("slirp4netns") => NetworkMode::Slirp4netns,
             Some(other) => {
                 return Err(ReadError::Field((
                     "network.mode".into(),
-                    format!("{other:?} is not a network mode (none or host)"),
+                    format!("{other:?} is not a network mode (none, slirp4netns or host)"),
                 )));
             }
             None => self.fallback("network.mode", base.map(|b| b.network))?,

@@ -62,6 +62,7 @@ use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
+use super::network::{self, NetworkError, UserNetwork};
 use super::seccomp::{FilterCache, SeccompError};
 use super::session::Session;
 use super::spec::{MountSpec, NetworkMode, Spec};
@@ -115,6 +116,8 @@ pub enum RunError {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error("{0}")]
@@ -434,6 +437,12 @@ fn launch(
     if caller.is_root() {
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
     }
+    // The user-mode network, ready before the workload can start; it goes with this
+    // function (or with rsafe, if rsafe is killed).
+    let _network = match spec.network {
+        NetworkMode::Slirp4netns => Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?),
+        NetworkMode::None | NetworkMode::Host => None,
+    };
     let fallback = set_up_limits(spec, dir, state, notify)?;
     let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
     // One save, with everything `ps`, `rm` and a later `start` need: the first process (whose
@@ -740,7 +749,7 @@ fn send_seccomp(
 /// `--verbose`: the namespaces, root filesystem and network the container got.
 fn describe_isolation(spec: &Spec, dir: &ContainerDir, notify: &mut dyn FnMut(Note)) {
     let ns = Namespaces {
-        network: spec.network == NetworkMode::None,
+        network: spec.network.own_namespace(),
     };
     notify(Note::Info(format!(
         "namespaces: {}",
@@ -758,6 +767,12 @@ fn describe_isolation(spec: &Spec, dir: &ContainerDir, notify: &mut dyn FnMut(No
     notify(Note::Info(match spec.network {
         NetworkMode::None => "network: none (own namespace, loopback only)".into(),
         NetworkMode::Host => "network: host (not isolated)".into(),
+        NetworkMode::Slirp4netns => format!(
+            "network: slirp4netns (own namespace, {}/24 via {}, DNS {}, host loopback unreachable)",
+            network::CONTAINER_ADDR,
+            network::GATEWAY,
+            network::DNS
+        ),
     }));
 }
 

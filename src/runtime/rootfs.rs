@@ -131,29 +131,51 @@ pub fn mount_overlay(dirs: &OverlayDirs<'_>, target: &OwnedFd) -> Result<()> {
 }
 
 /// Makes `/etc/hostname` say the container's hostname, as `uname -n` does (docker and podman
-/// do the same): a file on the scratch tmpfs `scratch` (the container's directory in this
-/// namespace), bound read-only over the image's. A read-only root without the file gets none.
+/// do the same).
 pub fn mount_hostname(root: &Root, scratch: &OwnedFd, hostname: &str) -> Result<()> {
+    mount_generated(root, scratch, "/etc/hostname", &format!("{hostname}\n"))
+}
+
+/// Puts `content` at `target` (a file under `/etc`): a file on the scratch tmpfs `scratch` (the
+/// container's directory in this namespace), bound read-only over the image's, so the
+/// workload reads it but cannot replace it. A read-only root without the file gets none.
+pub fn mount_generated(root: &Root, scratch: &OwnedFd, target: &str, content: &str) -> Result<()> {
     let step = |what: &'static str| move |e: io::Error| RootfsError::Step { what, source: e };
+    let name = target.trim_start_matches('/').replace('/', "-");
     let file = rustix::fs::openat(
         scratch,
-        "hostname",
+        name.as_str(),
         OFlags::CREATE | OFlags::WRONLY | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         rustix::fs::Mode::from_raw_mode(0o644),
     )
-    .map_err(|e| step("create the hostname file")(e.into()))?;
-    rustix::io::write(&file, format!("{hostname}\n").as_bytes())
-        .map_err(|e| step("write the hostname file")(e.into()))?;
-    let tree = clone_tree(scratch.as_fd(), "hostname").map_err(step("clone the hostname file"))?;
+    .map_err(|e| step("create a generated /etc file")(e.into()))?;
+    rustix::io::write(&file, content.as_bytes())
+        .map_err(|e| step("write a generated /etc file")(e.into()))?;
+    let tree = clone_tree(scratch.as_fd(), &name).map_err(step("clone a generated /etc file"))?;
     let attrs = libc::MOUNT_ATTR_RDONLY
         | libc::MOUNT_ATTR_NOSUID
         | libc::MOUNT_ATTR_NODEV
         | libc::MOUNT_ATTR_NOEXEC;
-    sys::set_mount_attrs(tree.as_fd(), attrs, None, false).map_err(step("seal /etc/hostname"))?;
-    let Ok(target) = root.touch("/etc/hostname") else {
+    sys::set_mount_attrs(tree.as_fd(), attrs, None, false)
+        .map_err(step("seal a generated /etc file"))?;
+    let Ok(target_fd) = root.touch(target) else {
         return Ok(()); // a read-only root without one
     };
-    attach(&tree, &target).map_err(step("mount /etc/hostname"))
+    attach(&tree, &target_fd).map_err(step("mount a generated /etc file"))
+}
+
+/// `/etc/hosts` for the container: localhost, its own name at `addr`, and `extra`.
+pub fn hosts_file(
+    hostname: &str,
+    addr: std::net::IpAddr,
+    extra: &[(String, std::net::IpAddr)],
+) -> String {
+    let mut out = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    out.push_str(&format!("{addr}\t{hostname}\n"));
+    for (name, ip) in extra {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
 }
 
 /// Options for the kernel filesystems.

@@ -54,6 +54,19 @@ fn invalid(what: &'static str, value: &str, detail: impl Into<String>) -> SpecEr
     }
 }
 
+/// `-p`, `--dns`, `--dns-search` and `--add-host`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NetworkOptions {
+    /// Host ports forwarded into the container (slirp4netns only).
+    pub ports: Vec<super::network::PortMapping>,
+    /// Name servers for `/etc/resolv.conf` instead of the network's own.
+    pub dns: Vec<std::net::IpAddr>,
+    /// Search domains for `/etc/resolv.conf` instead of the host's.
+    pub dns_search: Vec<String>,
+    /// Extra `/etc/hosts` lines: name and address.
+    pub hosts: Vec<(String, std::net::IpAddr)>,
+}
+
 /// Everything needed to start one container.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Spec {
@@ -64,6 +77,9 @@ pub struct Spec {
     /// Volumes and tmpfs mounts, mounted in this order after the standard ones.
     pub mounts: Vec<MountSpec>,
     pub network: NetworkMode,
+    /// Published ports, DNS and extra hosts: what the container's network files say.
+    #[serde(default)]
+    pub net: NetworkOptions,
     pub limits: Limits,
     /// The pid limit is the policy's fork-bomb guard, not one the user asked for: where no
     /// cgroup can take it, its per-user stand-in is said with `--verbose` only.

@@ -937,6 +937,7 @@ mod tests {
                 },
             ],
             network: NetworkMode::None,
+            net: Default::default(),
             limits: Limits {
                 memory: Some(64 << 20),
                 pids: None,

@@ -1,0 +1,444 @@
+//! A user-mode network for the container's own network namespace, and published ports: what
+//! `--network slirp4netns` and `-p` give, for root and rootless alike.
+//!
+//! ```text
+//! rsafe run (host netns)                    container init
+//! clone ───────────────────────────────────▶ unshare(NEWNET)
+//! wait until its netns is not ours
+//! slirp4netns --configure PID tap0 ────────▶ tap0 10.0.2.100/24, gw 10.0.2.2, DNS 10.0.2.3
+//!   ◀── ready-fd
+//! add_hostfwd 127.0.0.1:8080 → :80 (API socket)
+//! Go ──────────────────────────────────────▶ mounts …, /etc/resolv.conf → 10.0.2.3
+//! …
+//! exit-fd closed (rsafe ends, or is killed) ─▶ slirp4netns exits
+//! ```
+//!
+//! Why slirp4netns and not pasta: Debian 12's pasta (2023-03) neither exits when its target
+//! namespace goes away nor says when it is ready if kept in the foreground, so a killed rsafe
+//! would leave it running, unseen. slirp4netns has `--exit-fd` (it exits when rsafe's end of a
+//! pipe closes, however rsafe ends) and `--ready-fd`. Its `--disable-host-loopback` keeps the
+//! container from reaching the host's 127.0.0.1 services through the gateway, and published
+//! ports bind 127.0.0.1 unless an address is given (Docker's 0.0.0.0 default exposes a
+//! development database to the whole network).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What can go wrong with the container's network.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("-p {spec:?}: {problem}")]
+    Publish { spec: String, problem: String },
+    #[error(
+        "slirp4netns is not installed (apt-get install slirp4netns): --network slirp4netns and -p need it"
+    )]
+    NotInstalled,
+    #[error("slirp4netns: {0}")]
+    Slirp(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetworkError {
+    let what = what.into();
+    move |source| NetworkError::Io { what, source }
+}
+
+/// The container's address, gateway and DNS forwarder on slirp4netns's network.
+pub const CONTAINER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+pub const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+
+/// TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// One published port: connections to `host_ip:host_port` on the host reach
+/// `container_port` in the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortMapping {
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+}
+
+impl std::fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = match self.host_ip {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        write!(
+            f,
+            "{host}:{} -> {}/{}",
+            self.host_port,
+            self.container_port,
+            self.proto.name()
+        )
+    }
+}
+
+/// Parses `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`, with equal-length ranges
+/// (`8080-8081:80-81`) and `HOSTIP::CONTAINERPORT` refused (rsafe picks no random port). The
+/// host address defaults to 127.0.0.1.
+pub fn parse_publish(spec: &str) -> Result<Vec<PortMapping>, NetworkError> {
+    let bad = |problem: &str| NetworkError::Publish {
+        spec: spec.to_string(),
+        problem: problem.to_string(),
+    };
+    let (body, proto) = match spec.rsplit_once('/') {
+        Some((b, "tcp")) => (b, Proto::Tcp),
+        Some((b, "udp")) => (b, Proto::Udp),
+        Some(_) => return Err(bad("the protocol is tcp or udp")),
+        None => (spec, Proto::Tcp),
+    };
+    // An IPv6 host address is bracketed: [::1]:8080:80.
+    let (host_ip, ports) = if let Some(rest) = body.strip_prefix('[') {
+        let (ip, rest) = rest
+            .split_once("]:")
+            .ok_or_else(|| bad("unclosed [ address"))?;
+        let ip: IpAddr = ip.parse().map_err(|_| bad("not an IP address"))?;
+        (ip, rest)
+    } else {
+        match body.split(':').collect::<Vec<_>>().as_slice() {
+            [_, _] => (IpAddr::V4(Ipv4Addr::LOCALHOST), body),
+            [ip, _, _] => {
+                let ip: IpAddr = ip.parse().map_err(|_| bad("not an IP address"))?;
+                (ip, &body[body.find(':').map_or(0, |i| i + 1)..])
+            }
+            [_] => {
+                return Err(bad(
+                    "give HOSTPORT:CONTAINERPORT (rsafe does not pick a host port for you)",
+                ));
+            }
+            _ => return Err(bad("expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]")),
+        }
+    };
+    let (host, container) = ports
+        .split_once(':')
+        .ok_or_else(|| bad("expected HOSTPORT:CONTAINERPORT"))?;
+    if host.is_empty() {
+        return Err(bad(
+            "give a host port (rsafe does not pick a random one for you)",
+        ));
+    }
+    let range = |s: &str| -> Result<(u16, u16), NetworkError> {
+        let port = |p: &str| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(bad("ports are 1 to 65535")),
+            Ok(n) => Ok(n),
+        };
+        match s.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (port(a)?, port(b)?);
+                if a > b {
+                    return Err(bad("a range goes from low to high"));
+                }
+                Ok((a, b))
+            }
+            None => port(s).map(|p| (p, p)),
+        }
+    };
+    let (h0, h1) = range(host)?;
+    let (c0, c1) = range(container)?;
+    if h1 - h0 != c1 - c0 {
+        return Err(bad("the host and container ranges differ in length"));
+    }
+    Ok((0..=h1 - h0)
+        .map(|i| PortMapping {
+            host_ip,
+            host_port: h0 + i,
+            container_port: c0 + i,
+            proto,
+        })
+        .collect())
+}
+
+/// `/etc/resolv.conf` for a container on slirp4netns's network: its DNS forwarder, which asks
+/// the host's resolvers (so a host resolver on 127.0.0.53 works too), and the host's search
+/// domains. `dns` and `search` replace them (`--dns`, `--dns-search`).
+pub fn resolv_conf(host: &str, dns: &[IpAddr], search: &[String]) -> String {
+    let mut out = String::new();
+    let host_search: Vec<&str> = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("search"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let search: Vec<&str> = if search.is_empty() {
+        host_search
+    } else {
+        search.iter().map(String::as_str).collect()
+    };
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if dns.is_empty() {
+        out.push_str(&format!("nameserver {DNS}\n"));
+    }
+    for ip in dns {
+        out.push_str(&format!("nameserver {ip}\n"));
+    }
+    out
+}
+
+/// slirp4netns serving a container's network namespace. It exits when this is dropped, or when
+/// rsafe dies, whichever comes first (its exit pipe closes).
+#[derive(Debug)]
+pub struct UserNetwork {
+    child: Child,
+    exit: Option<OwnedFd>,
+}
+
+impl UserNetwork {
+    /// Starts slirp4netns for the network namespace of process `pid` (owned by its user
+    /// namespace), waits until the namespace's `tap0` is configured, and publishes `ports`.
+    /// Its control socket lives in a private temporary directory only while the ports are
+    /// published (removed right after: nothing is left if rsafe is killed later).
+    pub fn start(pid: i32, ports: &[PortMapping]) -> Result<UserNetwork, NetworkError> {
+        wait_for_own_netns(pid)?;
+        tun_usable()?;
+        let dir = tempfile::Builder::new()
+            .prefix("rsafe-net-")
+            .tempdir()
+            .map_err(io_err("a directory for slirp4netns's socket"))?;
+        let api = dir.path().join("api.sock");
+        let api = api.as_path();
+        // Close-on-exec: slirp4netns gets them only as fds 3 and 4 (dup2 clears the flag); a
+        // copy of the exit pipe's write end anywhere else would keep it running forever.
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))
+        };
+        let (ready_read, ready_write) = pipe()?;
+        let (exit_read, exit_write) = pipe()?;
+        let mut cmd = Command::new("slirp4netns");
+        cmd.args([
+            "--configure",
+            "--mtu=65520",
+            "--disable-host-loopback",
+            "--ready-fd=3",
+            "--exit-fd=4",
+        ])
+        .arg(format!("--userns-path=/proc/{pid}/ns/user"))
+        .arg("--api-socket")
+        .arg(api)
+        .arg(pid.to_string())
+        .arg("tap0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+        // What it says goes to an unnamed file: read back if it fails, never a pipe to fill.
+        let log = tempfile::tempfile().map_err(io_err("slirp4netns's log"))?;
+        cmd.stderr(log.try_clone().map_err(io_err("slirp4netns's log"))?);
+        let (ready_fd, exit_fd) = (ready_write.as_raw_fd(), exit_read.as_raw_fd());
+        // SAFETY: between fork and exec only async-signal-safe calls: dup2 and prctl.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(ready_fd, 3) < 0 || libc::dup2(exit_fd, 4) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // And should rsafe die between fork and exec, or the exit pipe be inherited
+                // somewhere, the kernel still ends it with rsafe.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(NetworkError::NotInstalled);
+            }
+            Err(e) => return Err(io_err("start slirp4netns")(e)),
+        };
+        drop((ready_write, exit_read));
+        let net = UserNetwork {
+            child,
+            exit: Some(exit_write),
+        };
+        let mut byte = [0u8; 1];
+        let ready = std::fs::File::from(ready_read).read(&mut byte);
+        if !matches!(ready, Ok(1)) {
+            return Err(NetworkError::Slirp(last_line(log)));
+        }
+        for port in ports {
+            publish(api, port)?;
+        }
+        drop(dir);
+        Ok(net)
+    }
+}
+
+/// Asks slirp4netns (through its API socket `api`) to forward `port`.
+fn publish(api: &Path, port: &PortMapping) -> Result<(), NetworkError> {
+    let request = serde_json::json!({
+        "execute": "add_hostfwd",
+        "arguments": {
+            "proto": port.proto.name(),
+            "host_addr": port.host_ip.to_string(),
+            "host_port": port.host_port,
+            "guest_port": port.container_port,
+        }
+    });
+    let mut sock =
+        UnixStream::connect(api).map_err(io_err(format!("connect to {}", api.display())))?;
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(io_err("API socket"))?;
+    sock.write_all(request.to_string().as_bytes())
+        .map_err(io_err("API socket"))?;
+    sock.shutdown(std::net::Shutdown::Write)
+        .map_err(io_err("API socket"))?;
+    let mut reply = String::new();
+    BufReader::new(sock)
+        .read_line(&mut reply)
+        .map_err(io_err("API socket"))?;
+    let answer: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
+    if let Some(error) = answer.get("error") {
+        let why = error["desc"].as_str().unwrap_or("refused").to_string();
+        return Err(NetworkError::Publish {
+            spec: port.to_string(),
+            problem: format!("{why} (is the host port taken?)"),
+        });
+    }
+    Ok(())
+}
+
+impl Drop for UserNetwork {
+    fn drop(&mut self) {
+        // Closing the exit pipe is slirp4netns's signal to go; it gets a second to.
+        drop(self.exit.take());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last line slirp4netns wrote to its log before it gave up.
+fn last_line(mut log: std::fs::File) -> String {
+    use std::io::Seek;
+    let mut text = String::new();
+    let _ = log.rewind();
+    let _ = log.read_to_string(&mut text);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("it ended without saying why")
+        .to_string()
+}
+
+/// slirp4netns opens `/dev/net/tun` from inside the container's user namespace, where only
+/// its "other" permission bits count: a device left at mode 0600 (Debian's udev makes it 0666;
+/// a host without udev may not) fails there with a bare "child failed". Say why instead.
+fn tun_usable() -> Result<(), NetworkError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o777);
+    match mode {
+        Ok(mode) if mode & 0o006 == 0o006 => Ok(()),
+        Ok(mode) => Err(NetworkError::Slirp(format!(
+            "/dev/net/tun is mode {mode:04o}: a user-mode network needs it usable from the container's user namespace (0666, Debian's default: chmod 666 /dev/net/tun)"
+        ))),
+        Err(e) => Err(io_err("/dev/net/tun")(e)),
+    }
+}
+
+/// Waits (a second at most) until process `pid` has a network namespace of its own: the
+/// container's init makes it first thing, and slirp4netns must never be pointed at the host's.
+fn wait_for_own_netns(pid: i32) -> Result<(), NetworkError> {
+    let ours = std::fs::read_link("/proc/self/ns/net").map_err(io_err("/proc/self/ns/net"))?;
+    let theirs = format!("/proc/{pid}/ns/net");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match std::fs::read_link(&theirs) {
+            Ok(ns) if ns != ours => return Ok(()),
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(200)),
+            Ok(_) => {
+                return Err(NetworkError::Slirp(
+                    "the container has no network namespace of its own".into(),
+                ));
+            }
+            Err(e) => return Err(io_err(theirs)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(spec: &str) -> PortMapping {
+        let mut all = parse_publish(spec).unwrap();
+        assert_eq!(all.len(), 1, "{spec}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn published_ports_bind_loopback_unless_an_address_is_given() {
+        let p = one("8080:80");
+        assert_eq!(p.host_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto),
+            (8080, 80, Proto::Tcp)
+        );
+        assert_eq!(p.to_string(), "127.0.0.1:8080 -> 80/tcp");
+        let p = one("0.0.0.0:53:53/udp");
+        assert_eq!(p.to_string(), "0.0.0.0:53 -> 53/udp");
+        let p = one("[::1]:8443:443");
+        assert_eq!(p.to_string(), "[::1]:8443 -> 443/tcp");
+        let range = parse_publish("127.0.0.1:9000-9002:8000-8002").unwrap();
+        assert_eq!(range.len(), 3);
+        assert_eq!((range[2].host_port, range[2].container_port), (9002, 8002));
+    }
+
+    #[test]
+    fn bad_publish_specs_say_what_is_wrong() {
+        for (spec, says) in [
+            ("80", "rsafe does not pick a host port"),
+            (":80", "give a host port"),
+            ("8080:80/sctp", "tcp or udp"),
+            ("8080:0", "1 to 65535"),
+            ("70000:80", "1 to 65535"),
+            ("9000-9001:80", "differ in length"),
+            ("9001-9000:80-81", "low to high"),
+            ("nohost:8080:80", "not an IP address"),
+            ("[::1:8080:80", "unclosed"),
+        ] {
+            let err = parse_publish(spec).unwrap_err().to_string();
+            assert!(err.contains(says), "{spec}: {err}");
+            assert!(err.starts_with(&format!("-p {spec:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn resolv_conf_points_at_the_forwarder_and_keeps_search_domains() {
+        let host = "nameserver 127.0.0.53\nsearch corp.example lab.example\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &[]),
+            "search corp.example lab.example\nnameserver 10.0.2.3\n"
+        );
+        let dns = ["9.9.9.9".parse().unwrap()];
+        assert_eq!(
+            resolv_conf(host, &dns, &["svc.local".into()]),
+            "search svc.local\nnameserver 9.9.9.9\n"
+        );
+    }
+}

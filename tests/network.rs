@@ -1,0 +1,280 @@
+//! `--network slirp4netns` and `-p`: a web server in the container reached through a published
+//! port on the host's loopback, the host's own loopback services out of the container's reach,
+//! the generated `/etc/resolv.conf` and `/etc/hosts`, and no slirp4netns left behind, even when
+//! rsafe is killed. As root, and as the test user with and without subordinate ids.
+#[allow(dead_code)]
+#[path = "support/run.rs"]
+mod run_support;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use run_support::{for_each_caller, rsafe_cmd, run};
+
+/// A free port on the host's loopback (bound and released: nothing else here picks ports).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /index.html` from `127.0.0.1:port`, retried while the server starts.
+fn http_get(port: u16) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        })();
+        match attempt {
+            Ok(body) if !body.is_empty() => return Ok(body),
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(_) => return Err("empty answer".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// slirp4netns processes whose command line names the container's init `pid`.
+fn slirps_of(pid: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.starts_with("slirp4netns ") && cmdline.contains(&format!("/proc/{pid}/ns/user"))
+        {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// A directory with an `index.html`, readable by every caller.
+fn web_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("rsafe-www-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::write(dir.path().join("index.html"), "hello from the container\n").unwrap();
+    support::sh(Command::new("chmod").arg("-R").arg("a+rX").arg(dir.path()));
+    dir
+}
+
+#[test]
+fn a_published_port_reaches_the_container_on_the_hosts_loopback_only() {
+    let www = web_root();
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let port = free_port();
+        let publish = format!("{port}:8000");
+        let volume = format!("{}:/www:ro", www.path().display());
+        let out = run(
+            caller,
+            store,
+            &[
+                "-d",
+                "--name",
+                "web",
+                "-p",
+                &publish,
+                "-v",
+                &volume,
+                rootfs.to_str().unwrap(),
+                "--",
+                "httpd",
+                "-f",
+                "-p",
+                "8000",
+                "-h",
+                "/www",
+            ],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("rsafe: publishing 127.0.0.1:{port} -> 8000/tcp\n"),
+            "{caller:?}"
+        );
+        let body = http_get(port).unwrap_or_else(|e| panic!("{caller:?}: {e}"));
+        assert!(
+            body.contains("hello from the container"),
+            "{caller:?}: {body}"
+        );
+        // Bound to loopback only: the port is not listening on any other address.
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let listening: Vec<&str> = tcp
+            .lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("0A"))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|local| local.ends_with(&format!(":{port:04X}")))
+            .collect();
+        assert_eq!(listening, [format!("0100007F:{port:04X}")], "{caller:?}");
+        let id = out.stdout.trim().to_string();
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(store.join("containers").join(&id).join("state.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        let init = state["pid"][0].as_i64().unwrap().to_string();
+        assert_eq!(slirps_of(&init).len(), 1, "{caller:?}");
+        let stop = rsafe_cmd(caller, store, &["stop", "web"]);
+        assert_eq!(stop.code, 0, "{caller:?}: {stop:?}");
+        assert!(
+            slirps_of(&init).is_empty(),
+            "{caller:?}: slirp4netns outlived its container"
+        );
+        assert!(http_get(port).is_err(), "{caller:?}: the port stayed open");
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "web"]).code, 0);
+    });
+}
+
+#[test]
+fn the_hosts_loopback_services_stay_out_of_reach() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    server.set_nonblocking(true).unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    for_each_caller(|caller, store| {
+        // Through the gateway (slirp4netns would map it to the host's 127.0.0.1), and the
+        // container's own loopback, which is not the host's.
+        let script = format!(
+            "for a in 10.0.2.2 127.0.0.1; do nc -w 2 $a {port} </dev/null && echo reached $a || echo refused $a; done"
+        );
+        let out = run_support::run_sh(caller, store, &["--network", "slirp4netns"], &script);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stdout, "refused 10.0.2.2\nrefused 127.0.0.1\n",
+            "{caller:?}: {out:?}"
+        );
+        assert!(
+            server.accept().is_err(),
+            "{caller:?}: the host's server was reached"
+        );
+    });
+}
+
+#[test]
+fn resolv_conf_and_hosts_are_generated_and_read_only() {
+    for_each_caller(|caller, store| {
+        let script = "ip -4 addr show tap0 | awk '/inet /{print $2}'; cat /etc/resolv.conf /etc/hosts; \
+            echo x >> /etc/resolv.conf || echo refused";
+        let out = run_support::run_sh(
+            caller,
+            store,
+            &[
+                "--network",
+                "slirp4netns",
+                "--hostname",
+                "app",
+                "--dns",
+                "192.0.2.53",
+                "--dns-search",
+                "svc.example",
+                "--add-host",
+                "db:192.0.2.20",
+            ],
+            script,
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stdout,
+            "10.0.2.100/24\nsearch svc.example\nnameserver 192.0.2.53\n\
+             127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             10.0.2.100\tapp\n192.0.2.20\tdb\nrefused\n",
+            "{caller:?}: {out:?}"
+        );
+        // Without --dns: slirp4netns's forwarder, which asks the host's resolvers.
+        let out = run_support::run_sh(
+            caller,
+            store,
+            &["-p", &format!("{}:80", free_port())],
+            "grep nameserver /etc/resolv.conf",
+        );
+        assert_eq!(out.stdout, "nameserver 10.0.2.3\n", "{caller:?}: {out:?}");
+    });
+}
+
+#[test]
+fn publishing_needs_a_network_that_carries_it_and_a_valid_spec() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        for (args, says) in [
+            (
+                vec!["--network", "none", "-p", "8080:80"],
+                "-p needs a network that can carry it",
+            ),
+            (
+                vec!["--network", "host", "-p", "8080:80"],
+                "-p needs a network that can carry it",
+            ),
+            (vec!["-p", "80"], "rsafe does not pick a host port"),
+            (vec!["-p", "8080:80/sctp"], "tcp or udp"),
+        ] {
+            let mut all = args.clone();
+            all.extend([rootfs, "--", "true"]);
+            let out = run(caller, store, &all);
+            assert_eq!(out.code, 125, "{caller:?} {args:?}: {out:?}");
+            assert!(out.stderr.contains(says), "{caller:?} {args:?}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+        }
+        // A host port already taken: the run fails and says so, and nothing is left.
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = format!("{}:80", taken.local_addr().unwrap().port());
+        let out = run(caller, store, &["--rm", "-p", &busy, rootfs, "--", "true"]);
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("is the host port taken?"),
+            "{caller:?}: {out:?}"
+        );
+        let ps = rsafe_cmd(caller, store, &["ps", "-a", "-q"]);
+        assert_eq!(ps.stdout, "", "{caller:?}: {ps:?}");
+    });
+}
+
+/// rsafe killed with SIGKILL while its container serves a published port: slirp4netns goes
+/// too (its exit pipe closed with rsafe), and the port is free again.
+#[test]
+fn slirp4netns_dies_with_a_killed_rsafe() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let port = free_port();
+        let mut child = caller
+            .command(store)
+            .args([
+                "run",
+                "--rm",
+                "-p",
+                &format!("{port}:8000"),
+                rootfs.to_str().unwrap(),
+            ])
+            .args(["--", "httpd", "-f", "-p", "8000", "-h", "/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "{caller:?}: never published");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{caller:?}: the port outlived rsafe"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+}
