@@ -170,6 +170,9 @@ fn findings_never_carry_the_secret() {
         "tok_Synthetic0nly_1234567890",
         "dev-key-not-for-prod",
         "somewordpress",
+        "Synth-root-Pw-4242",
+        "Synth-dev-Pw-4242",
+        "Synth-test-Pw-4242",
     ];
     for (dir, (_, findings)) in all_findings() {
         let json = serde_json::to_string(&findings).unwrap();

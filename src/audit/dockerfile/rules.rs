@@ -151,6 +151,14 @@ pub const VERIFICATION_DISABLED: Rule = Rule {
     remediation: "Keep verification on. Install the CA certificate the build needs (`COPY corp-ca.crt /usr/local/share/ca-certificates/` and `update-ca-certificates`) or import the repository's signing key, instead of disabling checks.",
 };
 
+pub const PASSWORD_SET: Rule = Rule {
+    id: "dockerfile.password-set",
+    severity: Severity::High,
+    title: "Password set in the image",
+    description: "A build step sets a login password (`chpasswd`, `echo … | passwd`, `usermod -p`/`useradd -p` with a hash) or deletes one (`passwd -d`). The password, or a hash that can be cracked offline, is written into the Dockerfile, the build history and `/etc/shadow` of every container made from the image, the same for all of them; an empty password lets `su` and any login service in without one.",
+    remediation: "Do not give image accounts passwords: create them locked (`useradd -r`, `adduser -D`), switch with `USER`, and inject credentials for services at run time (secrets, `*_FILE` variables).",
+};
+
 /// Every Dockerfile rule, for `rsafe rules`.
 pub const RULES: &[Rule] = &[
     USER_ROOT,
@@ -170,6 +178,7 @@ pub const RULES: &[Rule] = &[
     SECRET_FILE_IN_BUILD_STAGE,
     SECRET_MOUNT_PERSISTED,
     VERIFICATION_DISABLED,
+    PASSWORD_SET,
 ];
 
 /// The `.dockerignore` that applies to the Dockerfile's build context.
@@ -550,13 +559,15 @@ fn run_scripts(ins: &Instruction, command: &Command) -> Vec<Script> {
             }
         }
         Command::Exec(argv) => {
-            if let [sh, flag, script, ..] = argv.as_slice()
-                && SHELLS.contains(&shell::basename(sh))
-                && flag.starts_with('-')
-                && flag.contains('c')
-            {
-                scripts.push(shell::parse(script));
-            }
+            // `["sh", "-c", "…"]` runs a script; any other argv is one command.
+            let cmd = shell::SimpleCommand::from_argv(argv);
+            scripts.push(match shell::shell_code(&cmd) {
+                Some(code) => shell::parse(&code.text),
+                None => Script {
+                    pipelines: vec![vec![cmd]],
+                    ..Script::default()
+                },
+            });
         }
     }
     scripts
@@ -608,6 +619,113 @@ fn runs_stdin_script(cmd: &shell::SimpleCommand) -> Option<String> {
     Some(e.program.clone())
 }
 
+/// The program that executes code a download produced, if any command does: `sh -c "$(curl …)"`,
+/// `sudo bash <(wget …)`, `source <(curl …)`, `eval "$(curl …)"`, `x=$(curl …); eval "$x"`, or
+/// `$(curl …)` as the command itself. Looked for in the script and every script inside it.
+fn runs_downloaded_code(script: &Script) -> Option<String> {
+    script
+        .all_scripts()
+        .into_iter()
+        .find_map(runs_downloaded_here)
+}
+
+fn runs_downloaded_here(script: &Script) -> Option<String> {
+    let downloads = |i: &usize| {
+        script
+            .substitutions
+            .get(*i)
+            .is_some_and(|s| s.all_commands().into_iter().any(is_downloader))
+    };
+    // Variables that hold downloaded text.
+    let mut tainted: Vec<String> = Vec::new();
+    for cmd in script.pipelines.iter().flatten() {
+        let carries = |k: usize, tainted: &[String]| {
+            cmd.subs_of(k).iter().any(downloads)
+                || tainted.iter().any(|v| references(&cmd.words[k], v))
+        };
+        if let Some((runner, words)) = code_words(cmd)
+            && words.into_iter().any(|k| carries(k, &tainted))
+        {
+            return Some(runner);
+        }
+        let declares = cmd.words.first().is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "export" | "local" | "declare" | "typeset" | "readonly"
+            )
+        });
+        for (k, w) in cmd.words.iter().enumerate() {
+            let leading = cmd.words[..k]
+                .iter()
+                .all(|p| shell::assignment(p).is_some());
+            if let Some((name, _)) = shell::assignment(w)
+                && (leading || declares)
+                && carries(k, &tainted)
+            {
+                tainted.push(name.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// The words of a command that are executed as code, and what executes them: everything after
+/// `eval`, an interpreter's script (`bash FILE`, `sh -c CODE`, `python3 -c CODE`), the file
+/// `source`/`.` reads, `su -c CODE`, or the command name itself (`$(curl …)`).
+fn code_words(cmd: &shell::SimpleCommand) -> Option<(String, Vec<usize>)> {
+    let e = effective(cmd)?;
+    if let Some(at) = e.eval_at {
+        return Some(("eval".into(), (at + 1..cmd.words.len()).collect()));
+    }
+    if let Some(code) = shell::shell_code(cmd) {
+        return Some((e.program.clone(), vec![code.word]));
+    }
+    let program = e.program.as_str();
+    let versioned = program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let first_arg = e.start + 1;
+    if matches!(program, "source" | ".") {
+        return Some((program.into(), vec![first_arg]));
+    }
+    if INTERPRETERS.contains(&program) || INTERPRETERS.contains(&versioned) {
+        let inline: &[char] = match versioned {
+            "perl" | "ruby" | "node" | "php" => &['e', 'E', 'r'],
+            _ => &['c'],
+        };
+        let mut k = 0;
+        while k < e.args.len() {
+            let a = e.args[k].as_str();
+            match a.strip_prefix('-') {
+                Some(cluster) if !cluster.is_empty() && !cluster.starts_with('-') => {
+                    if cluster.contains(inline) {
+                        return Some((program.into(), vec![first_arg + k + 1]));
+                    }
+                }
+                Some(_) => {}
+                None => return Some((program.into(), vec![first_arg + k])),
+            }
+            k += 1;
+        }
+        return None;
+    }
+    Some((program.into(), vec![e.start]))
+}
+
+/// Whether a word expands variable `name` (`$name`, `${name}`, `${name:-…}`).
+fn references(word: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut rest = word;
+    while let Some(pos) = rest.find('$') {
+        rest = &rest[pos + 1..];
+        let body = rest.strip_prefix('{').unwrap_or(rest);
+        if let Some(after) = body.strip_prefix(name)
+            && !after.starts_with(ident)
+        {
+            return true;
+        }
+    }
+    false
+}
+
 fn script_rules(
     script: &Script,
     ins: &Instruction,
@@ -635,111 +753,217 @@ fn script_rules(
             break;
         }
     }
-    // sh -c "$(curl …)", bash <(wget …), source <(curl …), eval "$(curl …)"
-    if !piped
-        && script
-            .substitutions
-            .iter()
-            .any(|s| s.all_commands().into_iter().any(is_downloader))
-    {
-        let runner = script.all_commands().into_iter().find_map(|c| {
-            let first = shell::basename(c.words.first()?);
-            let uses_subst = c
-                .words
-                .iter()
-                .any(|w| w.contains("$(…)") || w.contains("`…`") || w == "/dev/fd/63");
-            let runs = INTERPRETERS.contains(&first) || matches!(first, "eval" | "source" | ".");
-            (uses_subst && runs).then(|| first.to_string())
-        });
-        if let Some(runner) = runner {
-            out.push(finding(
-                &CURL_PIPE_SHELL,
-                format!("{prefix}{kw} executes a downloaded script with {runner}"),
-                ctx.at(ins),
-                Some(Evidence::plain(format!("{runner} …$(download)"))),
-            ));
+    // sh -c "$(curl …)", bash <(wget …), source <(curl …), eval "$(curl …)", x=$(curl …); eval $x
+    if !piped && let Some(runner) = runs_downloaded_code(script) {
+        out.push(finding(
+            &CURL_PIPE_SHELL,
+            format!("{prefix}{kw} executes a downloaded script with {runner}"),
+            ctx.at(ins),
+            Some(Evidence::plain(format!("{runner} …$(download)"))),
+        ));
+    }
+    let removed = removed_paths(script);
+    let mut sets_password = false;
+    for pipeline in script.all_pipelines() {
+        for (j, cmd) in pipeline.iter().enumerate() {
+            let Some(e) = effective(cmd) else { continue };
+            let say = |rule: &Rule, what: String, evidence: String| {
+                finding(
+                    rule,
+                    format!("{prefix}{kw} {what}"),
+                    ctx.at(ins),
+                    Some(Evidence::plain(evidence)),
+                )
+            };
+            for (name, value) in shell::env_assignments(cmd) {
+                if let Some(what) = env_disables_verification(name, value) {
+                    let what = format!("sets {name}={value}: {what}");
+                    out.push(say(&VERIFICATION_DISABLED, what, format!("{name}={value}")));
+                }
+            }
+            if let Some(what) = disables_verification(&e.program, e.args) {
+                let evidence = format!("{} {}", e.program, e.args.join(" "));
+                out.push(say(&VERIFICATION_DISABLED, what.into(), evidence));
+            }
+            if e.wrappers.iter().any(|w| w == "sudo") {
+                let evidence = format!("sudo {}", e.program);
+                out.push(say(&SUDO, "uses sudo".into(), evidence));
+            } else if is_package_install(&e.program, e.args) && e.args.iter().any(|a| a == "sudo") {
+                let evidence = format!("{} … sudo", e.program);
+                out.push(say(&SUDO, "installs sudo into the image".into(), evidence));
+            }
+            if e.program == "chmod" {
+                chmod_rule(e.args, &removed, &say, out);
+            }
+            if !sets_password && let Some((what, evidence)) = sets_a_password(&e, j > 0) {
+                sets_password = true;
+                out.push(say(&PASSWORD_SET, what, evidence));
+            }
         }
     }
+}
+
+/// Options of chmod that are not the mode.
+fn chmod_option(a: &str) -> bool {
+    matches!(
+        a,
+        "-R" | "-v"
+            | "-f"
+            | "-c"
+            | "--recursive"
+            | "--verbose"
+            | "--silent"
+            | "--quiet"
+            | "--changes"
+            | "--preserve-root"
+            | "--no-preserve-root"
+            | "-Rf"
+            | "-fR"
+            | "-Rv"
+            | "-vR"
+    ) || a.starts_with("--reference")
+}
+
+/// `chmod 777 …` / `chmod u+s …`, unless every target is deleted by the same RUN (a scratch
+/// directory made writable for one build step is gone from the layer).
+fn chmod_rule(
+    args: &[String],
+    removed: &[String],
+    say: &dyn Fn(&Rule, String, String) -> Finding,
+    out: &mut Vec<Finding>,
+) {
+    let mut args = args.iter().filter(|a| !chmod_option(a));
+    let Some(mode) = args.next() else { return };
+    let targets: Vec<&str> = args.map(String::as_str).collect();
+    if !targets.is_empty() && targets.iter().all(|t| is_removed(t, removed)) {
+        return;
+    }
+    let m = chmod_mode(mode);
+    let list = targets.join(" ");
+    let evidence = format!("chmod {mode} {list}");
+    if m.world_writable {
+        let what = format!("chmod {mode} makes {list} world-writable");
+        out.push(say(&CHMOD_WORLD_WRITABLE, what, evidence.clone()));
+    }
+    if m.setuid {
+        let what = format!("chmod {mode} sets setuid/setgid on {list}");
+        out.push(say(&CHMOD_SETUID, what, evidence));
+    }
+}
+
+/// Paths the script deletes with `rm -r`/`rm -rf` (or `rm` of a file).
+fn removed_paths(script: &Script) -> Vec<String> {
+    let mut out = Vec::new();
     for cmd in script.all_commands() {
         let Some(e) = effective(cmd) else { continue };
-        if let Some(what) = disables_verification(&e.program, e.args) {
-            out.push(finding(
-                &VERIFICATION_DISABLED,
-                format!("{prefix}{kw} {what}"),
-                ctx.at(ins),
-                Some(Evidence::plain(format!(
-                    "{} {}",
-                    e.program,
-                    e.args.join(" ")
-                ))),
-            ));
-        }
-        if e.wrappers.iter().any(|w| w == "sudo") {
-            out.push(finding(
-                &SUDO,
-                format!("{prefix}{kw} uses sudo"),
-                ctx.at(ins),
-                Some(Evidence::plain(format!("sudo {}", e.program))),
-            ));
-        } else if is_package_install(&e.program, e.args) && e.args.iter().any(|a| a == "sudo") {
-            out.push(finding(
-                &SUDO,
-                format!("{prefix}{kw} installs sudo into the image"),
-                ctx.at(ins),
-                Some(Evidence::plain(format!("{} … sudo", e.program))),
-            ));
-        }
-        if e.program == "chmod" {
-            let mut args = e.args.iter().filter(|a| {
-                !matches!(
-                    a.as_str(),
-                    "-R" | "-v"
-                        | "-f"
-                        | "-c"
-                        | "--recursive"
-                        | "--verbose"
-                        | "--silent"
-                        | "--quiet"
-                        | "--changes"
-                        | "--preserve-root"
-                        | "--no-preserve-root"
-                        | "-Rf"
-                        | "-fR"
-                        | "-Rv"
-                        | "-vR"
-                ) && !a.starts_with("--reference")
-            });
-            let Some(mode) = args.next() else { continue };
-            let targets: Vec<&str> = args.map(String::as_str).collect();
-            let m = chmod_mode(mode);
-            let evidence = Some(Evidence::plain(format!(
-                "chmod {mode} {}",
-                targets.join(" ")
-            )));
-            if m.world_writable {
-                out.push(finding(
-                    &CHMOD_WORLD_WRITABLE,
-                    format!(
-                        "{prefix}chmod {mode} makes {} world-writable",
-                        targets.join(" ")
-                    ),
-                    ctx.at(ins),
-                    evidence.clone(),
-                ));
-            }
-            if m.setuid {
-                out.push(finding(
-                    &CHMOD_SETUID,
-                    format!(
-                        "{prefix}chmod {mode} sets setuid/setgid on {}",
-                        targets.join(" ")
-                    ),
-                    ctx.at(ins),
-                    evidence,
-                ));
-            }
+        if e.program == "rm" || e.program == "rmdir" {
+            out.extend(
+                e.args
+                    .iter()
+                    .filter(|a| !a.starts_with('-'))
+                    .map(|a| a.trim_end_matches('/').to_string()),
+            );
         }
     }
+    out
+}
+
+/// Whether `path` is deleted: named by an `rm`, or under a directory an `rm` deletes.
+fn is_removed(path: &str, removed: &[String]) -> bool {
+    let p = path.trim_end_matches('/');
+    !p.is_empty()
+        && removed
+            .iter()
+            .any(|r| !r.is_empty() && (p == r || p.starts_with(&format!("{r}/"))))
+}
+
+/// Whether a command sets a login password in the image (`chpasswd`, `echo … | passwd`,
+/// `passwd -d`, `usermod -p`/`useradd -p` with a usable hash): the title and the evidence
+/// (never the password). `fed` says the command reads a pipe.
+fn sets_a_password(e: &shell::Effective, fed: bool) -> Option<(String, String)> {
+    let has = |flags: &[&str]| e.args.iter().any(|a| flags.contains(&a.as_str()));
+    match e.program.as_str() {
+        "chpasswd" | "chgpasswd" => Some((
+            format!("sets a password with {}", e.program),
+            e.program.clone(),
+        )),
+        "passwd" if has(&["-d", "--delete"]) => Some((
+            "deletes a password with passwd -d: the account logs in with none".into(),
+            "passwd -d".into(),
+        )),
+        "passwd" if fed || has(&["--stdin"]) => Some((
+            "sets a password by piping it into passwd".into(),
+            "… | passwd".into(),
+        )),
+        "usermod" | "useradd" => {
+            let value = e
+                .args
+                .iter()
+                .enumerate()
+                .find_map(|(k, a)| match a.as_str() {
+                    "-p" | "--password" => e.args.get(k + 1).map(String::as_str),
+                    _ => a.strip_prefix("--password="),
+                })?;
+            // `*`, `!…` and `x` lock the account: no password can log in.
+            let locked = value.is_empty() || value == "*" || value == "x" || value.starts_with('!');
+            (!locked).then(|| {
+                (
+                    format!("sets a password hash with {} -p", e.program),
+                    format!("{} -p …", e.program),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Values that turn a boolean setting off (`sslverify=0`, `strict-ssl false`).
+fn is_off(value: &str) -> bool {
+    matches!(
+        value
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_ascii_lowercase()
+            .as_str(),
+        "0" | "false" | "no" | "off"
+    )
+}
+
+/// Whether some argument sets `key` (case-insensitive, after any prefix such as `--setopt=*.`,
+/// `repo_` or `Acquire::https::`) to an "off" value: `key=0`, `s/key=1/key=0/`, or `key` then
+/// `false` as the next argument.
+fn sets_off(args: &[String], key: &str) -> bool {
+    args.iter().enumerate().any(|(k, a)| {
+        let lower = a.to_ascii_lowercase();
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(key) {
+            let start = from + pos;
+            let end = start + key.len();
+            from = end;
+            if lower[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            {
+                continue;
+            }
+            let rest = &lower[end..];
+            let set_off = match rest.strip_prefix('=') {
+                Some(v) => {
+                    let value: String = v
+                        .trim_start_matches(['"', '\'', ' '])
+                        .chars()
+                        .take_while(char::is_ascii_alphanumeric)
+                        .collect();
+                    is_off(&value)
+                }
+                None => rest.is_empty() && args.get(k + 1).is_some_and(|v| is_off(v)),
+            };
+            if set_off {
+                return true;
+            }
+        }
+        false
+    })
 }
 
 /// What a command does to download verification, if it turns some off.
@@ -750,12 +974,13 @@ fn disables_verification(program: &str, args: &[String]) -> Option<&'static str>
     };
     let lower: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
     let mentions = |needle: &str| lower.iter().any(|a| a.contains(needle));
-    // Repository definitions written by any command (`echo "deb [trusted=yes] …" > …`).
-    if mentions("[trusted=yes]") {
-        return Some("adds an apt repository marked [trusted=yes] (no signature check)");
+    // Repository definitions written by any command (`echo "deb [trusted=yes] …" > …`, a
+    // deb822 `Trusted: yes`, a yum/dnf `.repo` with `gpgcheck=0`).
+    if mentions("trusted=yes") || mentions("trusted: yes") {
+        return Some("adds an apt repository marked trusted=yes (no signature check)");
     }
-    if mentions("gpgcheck=0") {
-        return Some("writes a package repository with gpgcheck=0");
+    if sets_off(args, "gpgcheck") {
+        return Some("writes a package repository with gpgcheck off");
     }
     match program {
         "curl" => {
@@ -768,10 +993,9 @@ fn disables_verification(program: &str, args: &[String]) -> Option<&'static str>
         "wget" => has("--no-check-certificate").then_some("runs wget with --no-check-certificate"),
         "pip" | "pip3" | "pipx" | "uv" => has("--trusted-host")
             .then_some("trusts a package index without TLS verification (--trusted-host)"),
-        "npm" | "yarn" | "pnpm" => (mentions("strict-ssl")
-            && (mentions("false") || has("--no-strict-ssl")))
-        .then_some("turns off npm's TLS verification (strict-ssl false)"),
-        "git" => (mentions("sslverify") && (mentions("false") || mentions("=0")))
+        "npm" | "yarn" | "pnpm" => npm_strict_ssl_off(args)
+            .then_some("turns off npm's TLS verification (strict-ssl false)"),
+        "git" => sets_off(args, "sslverify")
             .then_some("turns off git's TLS verification (http.sslVerify false)"),
         "apk" => {
             has("--allow-untrusted").then_some("installs unsigned packages (apk --allow-untrusted)")
@@ -782,7 +1006,8 @@ fn disables_verification(program: &str, args: &[String]) -> Option<&'static str>
                 || has("--force-yes")
             {
                 Some("installs unauthenticated packages")
-            } else if mentions("verify-peer=false")
+            } else if sets_off(args, "verify-peer")
+                || sets_off(args, "verify-host")
                 || mentions("allowinsecurerepositories=true")
                 || mentions("allowunauthenticated=true")
             {
@@ -791,31 +1016,71 @@ fn disables_verification(program: &str, args: &[String]) -> Option<&'static str>
                 None
             }
         }
-        "yum" | "dnf" | "microdnf" | "tdnf" => {
-            (has("--nogpgcheck") || mentions("sslverify=false") || mentions("sslverify=0"))
+        "yum" | "dnf" | "microdnf" | "tdnf" | "yum-config-manager" | "dnf-3" => {
+            (has("--nogpgcheck") || sets_off(args, "sslverify"))
                 .then_some("installs packages without signature or TLS checks")
         }
-        "zypper" => has("--no-gpg-checks").then_some("installs packages without signature checks"),
-        "rpm" => (has("--nosignature") || has("--nodigest"))
-            .then_some("installs an rpm without checking its signature"),
+        "zypper" => (has("--no-gpg-checks") || has("--no-gpgcheck"))
+            .then_some("installs packages without signature checks"),
+        "rpm" => (has("--nosignature")
+            || has("--nodigest")
+            || has("--noverify")
+            || has("--nofiledigest"))
+        .then_some("installs an rpm without checking its signature or digests"),
         _ => None,
     }
+}
+
+/// `npm config set strict-ssl false`, `npm set strict-ssl=false`, `--strict-ssl=false`,
+/// `--no-strict-ssl`, `yarn config set strict-ssl false` / `enableStrictSsl false` — but not
+/// `npm install strict-ssl false` (two package names).
+fn npm_strict_ssl_off(args: &[String]) -> bool {
+    let key = |a: &str| {
+        let a = a.to_ascii_lowercase();
+        a == "strict-ssl" || a == "enablestrictssl"
+    };
+    let flag = args.iter().enumerate().any(|(k, a)| {
+        a == "--no-strict-ssl"
+            || a.strip_prefix("--strict-ssl=").is_some_and(is_off)
+            || (a == "--strict-ssl" && args.get(k + 1).is_some_and(|v| is_off(v)))
+    });
+    let words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let setting = match words.as_slice() {
+        ["config", "set", rest @ ..] | ["set", rest @ ..] => rest,
+        _ => &[],
+    };
+    let set = match setting {
+        [k, v, ..] if key(k) => is_off(v),
+        [kv, ..] => kv.split_once('=').is_some_and(|(k, v)| key(k) && is_off(v)),
+        _ => false,
+    };
+    flag || set
 }
 
 /// Environment variables that turn verification off for every later step and the running app.
 fn env_disables_verification(key: &str, value: &str) -> Option<&'static str> {
     let v = value.trim().to_ascii_lowercase();
-    let off = matches!(v.as_str(), "0" | "false" | "no" | "off");
+    let off = is_off(&v);
     let on = matches!(v.as_str(), "1" | "true" | "yes" | "on");
     match key.to_ascii_uppercase().as_str() {
         "NODE_TLS_REJECT_UNAUTHORIZED" if off => Some("turns off Node.js certificate checks"),
         "PYTHONHTTPSVERIFY" if off => Some("turns off Python's certificate checks"),
-        "GIT_SSL_NO_VERIFY" if on => Some("turns off git's certificate checks"),
-        "NPM_CONFIG_STRICT_SSL" if off => Some("turns off npm's certificate checks"),
-        "PIP_TRUSTED_HOST" if !v.is_empty() => {
+        // git turns verification off whenever the variable is set, whatever its value.
+        "GIT_SSL_NO_VERIFY" => Some("turns off git's certificate checks (set to any value)"),
+        "NPM_CONFIG_STRICT_SSL" | "YARN_STRICT_SSL" | "YARN_ENABLE_STRICT_SSL" if off => {
+            Some("turns off npm's certificate checks")
+        }
+        "PIP_TRUSTED_HOST" | "UV_INSECURE_HOST" if !v.is_empty() => {
             Some("makes pip trust an index without TLS verification")
         }
         "CURL_INSECURE" | "WGET_NO_CHECK_CERTIFICATE" if on => Some("turns off certificate checks"),
+        "GOINSECURE" if !v.is_empty() => Some("lets Go fetch modules without TLS verification"),
+        "GOFLAGS" if v.contains("-insecure") => Some("turns off Go's TLS verification"),
+        "GOSUMDB" if v == "off" => Some("turns off Go's module checksum database"),
         _ => None,
     }
 }
@@ -954,6 +1219,7 @@ fn arg_rules(
     let Kind::Arg(decls) = &ins.kind else { return };
     let step = &a.steps[idx];
     for d in decls {
+        arg_disables_verification(df, a, idx, ins, d, ctx, out);
         if !is_secret_name(&d.name) {
             continue;
         }
@@ -993,6 +1259,40 @@ fn arg_rules(
                 None,
             ));
         }
+    }
+}
+
+/// `ARG NODE_TLS_REJECT_UNAUTHORIZED=0` in a stage: every later RUN of the stage gets it in its
+/// environment (a global `ARG` counts where a stage brings it in with `ARG NAME`).
+fn arg_disables_verification(
+    df: &Dockerfile,
+    a: &Analysis,
+    idx: usize,
+    ins: &Instruction,
+    d: &super::parse::ArgDecl,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    if a.steps[idx].stage.is_none() {
+        return;
+    }
+    let value = match &d.default {
+        Some(raw) => expand(raw, &a.steps[idx].vars, df.escape).text,
+        None => match a.global.get(&d.name) {
+            Some(super::words::Value::Known(v)) => v.clone(),
+            _ => return,
+        },
+    };
+    if let Some(what) = env_disables_verification(&d.name, &value) {
+        out.push(finding(
+            &VERIFICATION_DISABLED,
+            format!(
+                "ARG {}={value} {what} in every later RUN of the stage",
+                d.name
+            ),
+            ctx.at_key(ins, &d.name),
+            Some(Evidence::plain(format!("{}={value}", d.name))),
+        ));
     }
 }
 
@@ -1118,5 +1418,52 @@ mod tests {
     fn urls_lose_their_userinfo() {
         assert_eq!(redact_url("https://user:pw@host/x"), "https://…@host/x");
         assert_eq!(redact_url("https://host/a@b"), "https://host/a@b");
+    }
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn settings_turned_off() {
+        assert!(sets_off(
+            &argv("--setopt=*.sslverify=0 --save"),
+            "sslverify"
+        ));
+        assert!(sets_off(
+            &argv("config --global http.sslVerify false"),
+            "sslverify"
+        ));
+        assert!(sets_off(
+            &argv("-i s/gpgcheck=1/gpgcheck=0/ f.repo"),
+            "gpgcheck"
+        ));
+        assert!(sets_off(&argv("repo_gpgcheck=no"), "gpgcheck"));
+        assert!(!sets_off(&argv("gpgcheck=1 sslverify=true"), "gpgcheck"));
+        assert!(!sets_off(
+            &argv("--setopt=install_weak_deps=0"),
+            "sslverify"
+        ));
+        assert!(!sets_off(&argv("nosslverify=0"), "sslverify"));
+    }
+
+    #[test]
+    fn npm_strict_ssl() {
+        assert!(npm_strict_ssl_off(&argv("config set strict-ssl false")));
+        assert!(npm_strict_ssl_off(&argv("set strict-ssl=false -g")));
+        assert!(npm_strict_ssl_off(&argv("ci --strict-ssl=false")));
+        assert!(npm_strict_ssl_off(&argv("install --no-strict-ssl")));
+        assert!(npm_strict_ssl_off(&argv(
+            "config set enableStrictSsl false"
+        )));
+        assert!(!npm_strict_ssl_off(&argv("install strict-ssl false")));
+        assert!(!npm_strict_ssl_off(&argv("config set strict-ssl true")));
+        assert!(!npm_strict_ssl_off(&argv("config get strict-ssl")));
+    }
+
+    #[test]
+    fn variable_references() {
+        assert!(references("$x", "x") && references("\"${x}\"", "x"));
+        assert!(references("${x:-a}", "x") && references("a$x/b", "x"));
+        assert!(!references("$xy", "x") && !references("x", "x") && !references("$y", "x"));
     }
 }

@@ -9,32 +9,63 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimpleCommand {
     pub words: Vec<String>,
+    /// Per word, the indices (into the owning [`Script::substitutions`]) of the command
+    /// substitutions written in it, so a rule can tell which word carries `$(curl …)`.
+    pub word_subs: Vec<Vec<usize>>,
 }
 
-/// A script: pipelines of simple commands, plus every command substitution found in it.
+impl SimpleCommand {
+    /// A command from an exec-form argument list (`["sh", "-c", "…"]`).
+    pub fn from_argv(argv: &[String]) -> Self {
+        SimpleCommand {
+            words: argv.to_vec(),
+            word_subs: vec![Vec::new(); argv.len()],
+        }
+    }
+
+    /// The substitutions written in word `i`.
+    pub fn subs_of(&self, i: usize) -> &[usize] {
+        self.word_subs.get(i).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A script: pipelines of simple commands, plus every command substitution found in it and
+/// every script it hands to a nested shell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Script {
     /// Each pipeline is the commands joined by `|`.
     pub pipelines: Vec<Vec<SimpleCommand>>,
     /// Scripts inside `$(…)`, backticks and `<(…)`/`>(…)`, parsed recursively.
     pub substitutions: Vec<Script>,
+    /// Scripts run by a nested shell (`sh -c '…'`, `su -c "…"`, `eval …`), parsed recursively:
+    /// the commands in them run just as the outer ones do.
+    pub nested: Vec<Script>,
 }
 
 impl Script {
-    /// Every simple command, including those inside substitutions.
+    /// Every simple command, including those inside substitutions and nested shells.
     pub fn all_commands(&self) -> Vec<&SimpleCommand> {
         let mut out: Vec<&SimpleCommand> = self.pipelines.iter().flatten().collect();
-        for s in &self.substitutions {
+        for s in self.substitutions.iter().chain(&self.nested) {
             out.extend(s.all_commands());
         }
         out
     }
 
-    /// Every pipeline, including those inside substitutions.
+    /// Every pipeline, including those inside substitutions and nested shells.
     pub fn all_pipelines(&self) -> Vec<&Vec<SimpleCommand>> {
         let mut out: Vec<&Vec<SimpleCommand>> = self.pipelines.iter().collect();
-        for s in &self.substitutions {
+        for s in self.substitutions.iter().chain(&self.nested) {
             out.extend(s.all_pipelines());
+        }
+        out
+    }
+
+    /// This script and every script inside it (substitutions, nested shells), each once.
+    pub fn all_scripts(&self) -> Vec<&Script> {
+        let mut out = vec![self];
+        for s in self.substitutions.iter().chain(&self.nested) {
+            out.extend(s.all_scripts());
         }
         out
     }
@@ -42,7 +73,8 @@ impl Script {
 
 #[derive(Debug, PartialEq)]
 enum Token {
-    Word(String),
+    /// A word and the substitutions written in it.
+    Word(String, Vec<usize>),
     /// `|`
     Pipe,
     /// `&&`, `||`, `;`, `&`, newline, `(`, `)`: ends a pipeline.
@@ -51,13 +83,31 @@ enum Token {
     Redirect,
 }
 
+/// Reserved words that open or continue a compound command: the command after them is an
+/// ordinary command (`then apk add …`, `do curl …`, `! grep …`).
+const PREFIX_KEYWORDS: &[&str] = &[
+    "if", "then", "else", "elif", "while", "until", "do", "{", "!", "fi", "done", "esac", "}",
+];
+
+/// Reserved words that start a header which is not a command (`for x in a b`, `case $a in`).
+const HEADER_KEYWORDS: &[&str] = &["for", "select", "case"];
+
+/// How deep nested shells (`sh -c "sh -c '…'"`) are followed.
+const MAX_NESTING: usize = 8;
+
 /// Parses a shell script.
 pub fn parse(src: &str) -> Script {
+    parse_at(src, 0)
+}
+
+fn parse_at(src: &str, depth: usize) -> Script {
     let mut script = Script::default();
     let tokens = tokenize(src, &mut script.substitutions);
     let mut pipeline: Vec<SimpleCommand> = Vec::new();
     let mut cmd = SimpleCommand::default();
     let mut redirect_target = false;
+    // Inside a `for`/`case` header: words up to the separator are not a command.
+    let mut header = false;
     let flush_cmd = |cmd: &mut SimpleCommand, pipeline: &mut Vec<SimpleCommand>| {
         if !cmd.words.is_empty() {
             pipeline.push(std::mem::take(cmd));
@@ -65,16 +115,24 @@ pub fn parse(src: &str) -> Script {
     };
     for t in tokens {
         match t {
-            Token::Word(w) => {
+            Token::Word(w, subs) => {
                 if redirect_target {
                     redirect_target = false;
-                } else if !(cmd.words.is_empty() && matches!(w.as_str(), "{" | "}" | "!")) {
+                } else if cmd.words.is_empty() && HEADER_KEYWORDS.contains(&w.as_str()) {
+                    header = true;
+                } else if !(header || cmd.words.is_empty() && PREFIX_KEYWORDS.contains(&w.as_str()))
+                {
                     cmd.words.push(w);
+                    cmd.word_subs.push(subs);
                 }
             }
             Token::Redirect => redirect_target = true,
-            Token::Pipe => flush_cmd(&mut cmd, &mut pipeline),
+            Token::Pipe => {
+                header = false;
+                flush_cmd(&mut cmd, &mut pipeline);
+            }
             Token::Separator => {
+                header = false;
                 flush_cmd(&mut cmd, &mut pipeline);
                 if !pipeline.is_empty() {
                     script.pipelines.push(std::mem::take(&mut pipeline));
@@ -85,6 +143,16 @@ pub fn parse(src: &str) -> Script {
     flush_cmd(&mut cmd, &mut pipeline);
     if !pipeline.is_empty() {
         script.pipelines.push(pipeline);
+    }
+    if depth < MAX_NESTING {
+        let nested: Vec<Script> = script
+            .pipelines
+            .iter()
+            .flatten()
+            .filter_map(shell_code)
+            .map(|code| parse_at(&code.text, depth + 1))
+            .collect();
+        script.nested = nested;
     }
     script
 }
@@ -129,14 +197,25 @@ fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
+    // The substitutions written in the current word.
+    let mut word_subs: Vec<usize> = Vec::new();
     let mut i = 0;
     macro_rules! end_word {
         () => {
             if in_word {
-                tokens.push(Token::Word(std::mem::take(&mut word)));
+                tokens.push(Token::Word(
+                    std::mem::take(&mut word),
+                    std::mem::take(&mut word_subs),
+                ));
                 in_word = false;
             }
         };
+    }
+    macro_rules! substitution {
+        ($body:expr) => {{
+            subs.push(parse($body));
+            word_subs.push(subs.len() - 1);
+        }};
     }
     while i < chars.len() {
         let c = chars[i];
@@ -189,7 +268,7 @@ fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
                     }
                     if chars[i] == '$' && chars.get(i + 1) == Some(&'(') {
                         let (body, next) = balanced(&chars, i + 2);
-                        subs.push(parse(&body));
+                        substitution!(&body);
                         word.push_str("$(…)");
                         i = next;
                         continue;
@@ -200,7 +279,7 @@ fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
                             .position(|&c| c == '`')
                             .map_or(chars.len(), |p| i + 1 + p);
                         let body: String = chars[i + 1..end].iter().collect();
-                        subs.push(parse(&body));
+                        substitution!(&body);
                         word.push_str("`…`");
                         i = end + 1;
                         continue;
@@ -217,14 +296,14 @@ fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
                     .position(|&c| c == '`')
                     .map_or(chars.len(), |p| i + 1 + p);
                 let body: String = chars[i + 1..end].iter().collect();
-                subs.push(parse(&body));
+                substitution!(&body);
                 word.push_str("`…`");
                 i = end + 1;
             }
             '$' if chars.get(i + 1) == Some(&'(') => {
                 in_word = true;
                 let (body, next) = balanced(&chars, i + 2);
-                subs.push(parse(&body));
+                substitution!(&body);
                 word.push_str("$(…)");
                 i = next;
             }
@@ -232,7 +311,7 @@ fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
                 // Process substitution: its output is a file the command reads or writes.
                 in_word = true;
                 let (body, next) = balanced(&chars, i + 2);
-                subs.push(parse(&body));
+                substitution!(&body);
                 word.push_str("/dev/fd/63");
                 i = next;
             }
@@ -297,7 +376,7 @@ fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
         }
     }
     if in_word {
-        tokens.push(Token::Word(word));
+        tokens.push(Token::Word(word, word_subs));
     }
     tokens
 }
@@ -311,6 +390,12 @@ pub struct Effective<'a> {
     pub args: &'a [String],
     /// The wrappers that were peeled off, in order (basenames).
     pub wrappers: Vec<String>,
+    /// Index of the program in the command's words (`args` start right after it).
+    pub start: usize,
+    /// Index of an `eval` among the wrappers: the words after it are code, not arguments.
+    pub eval_at: Option<usize>,
+    /// `NAME=value` words that set the program's environment (before it, or given to `env`).
+    pub env: Vec<&'a str>,
 }
 
 /// Peels wrappers and assignments off a command.
@@ -318,9 +403,12 @@ pub fn effective(cmd: &SimpleCommand) -> Option<Effective<'_>> {
     let words = &cmd.words;
     let mut i = 0;
     let mut wrappers = Vec::new();
+    let mut eval_at = None;
+    let mut env = Vec::new();
     loop {
         // Assignments before the command (`DEBIAN_FRONTEND=noninteractive apt-get …`).
         while i < words.len() && is_assignment(&words[i]) {
+            env.push(words[i].as_str());
             i += 1;
         }
         let word = words.get(i)?;
@@ -343,29 +431,152 @@ pub fn effective(cmd: &SimpleCommand) -> Option<Effective<'_>> {
                 i + 1,
                 &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"],
             ),
-            "env" => {
-                let mut j = skip_options(i + 1, &["-u", "-C", "-S"]);
-                while j < words.len() && is_assignment(&words[j]) {
-                    j += 1;
-                }
-                j
+            "env" => skip_options(i + 1, &["-u", "-C", "-S"]),
+            "eval" => {
+                eval_at.get_or_insert(i);
+                i + 1
             }
-            "exec" | "command" | "builtin" | "nohup" | "time" | "eval" => skip_options(i + 1, &[]),
+            "exec" | "command" | "builtin" | "nohup" | "time" => skip_options(i + 1, &[]),
             "nice" | "ionice" => skip_options(i + 1, &["-n", "-c"]),
             "stdbuf" => skip_options(i + 1, &[]),
             "timeout" => skip_options(i + 1, &["-s", "-k", "--signal", "--kill-after"]) + 1,
             "xargs" => skip_options(i + 1, &["-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a"]),
             "su-exec" | "gosu" | "chpst" => i + 2,
+            "setpriv" => skip_options(i + 1, &[]),
+            // `runuser -u app -- cmd`; `runuser app -c '…'` is a nested shell ([`shell_code`]).
+            "runuser" if !words[i + 1..].iter().any(|w| w == "-c" || w == "--command") => {
+                skip_options(i + 1, &["-u", "-g", "-G", "-s", "--user", "--group"])
+            }
             _ => {
                 return Some(Effective {
                     program: name.to_string(),
                     args: &words[i + 1..],
                     wrappers,
+                    start: i,
+                    eval_at,
+                    env,
                 });
             }
         };
         wrappers.push(name.to_string());
     }
+}
+
+/// Shells that take a script with `-c`.
+pub const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"];
+
+/// Shell code a command hands to a nested shell, and the index of the word that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellCode {
+    /// Index in the command's words of the (first) word that holds the code.
+    pub word: usize,
+    pub text: String,
+}
+
+/// The shell code a command runs in a nested shell: the script of `sh -c '…'` (also behind
+/// `sudo`, `env`, `xargs`…), the command of `su -c "…"` / `runuser -c`, the words after
+/// `eval`. `None` for anything else.
+pub fn shell_code(cmd: &SimpleCommand) -> Option<ShellCode> {
+    let e = effective(cmd)?;
+    let words = &cmd.words;
+    if let Some(at) = e.eval_at {
+        let rest = words.get(at + 1..)?;
+        return (!rest.is_empty()).then(|| ShellCode {
+            word: at + 1,
+            text: rest.join(" "),
+        });
+    }
+    let program = e.program.as_str();
+    let arg = |k: usize| e.start + 1 + k;
+    if SHELLS.contains(&program) {
+        // `busybox sh -c …`
+        let args = if program == "busybox" {
+            if !e.args.first().is_some_and(|a| SHELLS.contains(&a.as_str())) {
+                return None;
+            }
+            &e.args[1..]
+        } else {
+            e.args
+        };
+        let offset = e.args.len() - args.len();
+        let at = shell_c_operand(args)?;
+        return Some(ShellCode {
+            word: arg(offset + at),
+            text: args[at].clone(),
+        });
+    }
+    if matches!(program, "su" | "runuser") {
+        let mut k = 0;
+        while k < e.args.len() {
+            let a = e.args[k].as_str();
+            if a == "-c" || a == "--command" {
+                let code = e.args.get(k + 1)?;
+                return Some(ShellCode {
+                    word: arg(k + 1),
+                    text: code.clone(),
+                });
+            }
+            if let Some(code) = a.strip_prefix("--command=") {
+                return Some(ShellCode {
+                    word: arg(k),
+                    text: code.to_string(),
+                });
+            }
+            k += 1;
+        }
+    }
+    None
+}
+
+/// Index (in `args`) of the script operand of `sh [options] -c SCRIPT`, if `-c` is given.
+/// Options that take a value (`-o pipefail`, `+O extglob`) are skipped with their value.
+pub fn shell_c_operand(args: &[String]) -> Option<usize> {
+    let mut with_c = false;
+    let mut k = 0;
+    while k < args.len() {
+        let a = args[k].as_str();
+        if a == "--" {
+            k += 1;
+            break;
+        }
+        if a.starts_with("--") {
+            k += 1;
+            continue;
+        }
+        let Some(cluster) = a.strip_prefix('-').or_else(|| a.strip_prefix('+')) else {
+            break;
+        };
+        if cluster.is_empty() {
+            break;
+        }
+        with_c |= a.starts_with('-') && cluster.contains('c');
+        k += 1 + cluster.chars().filter(|c| matches!(c, 'o' | 'O')).count();
+    }
+    (with_c && k < args.len()).then_some(k)
+}
+
+/// The variable name a `NAME=value` word assigns, and the value.
+pub fn assignment(word: &str) -> Option<(&str, &str)> {
+    is_assignment(word).then(|| word.split_once('=')).flatten()
+}
+
+/// Every `NAME=value` a command puts into the environment of what it runs: assignments before
+/// the program or given to `env`, and the arguments of `export` / `declare -x` / `typeset -x`.
+/// (A bare `NAME=value` statement sets a shell variable, not the environment.)
+pub fn env_assignments(cmd: &SimpleCommand) -> Vec<(&str, &str)> {
+    let Some(e) = effective(cmd) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(&str, &str)> = e.env.iter().filter_map(|w| assignment(w)).collect();
+    let exports = match e.program.as_str() {
+        "export" => true,
+        "declare" | "typeset" => e.args.iter().any(|a| a.starts_with('-') && a.contains('x')),
+        _ => false,
+    };
+    if exports {
+        out.extend(e.args.iter().filter_map(|w| assignment(w)));
+    }
+    out
 }
 
 fn is_assignment(word: &str) -> bool {
@@ -450,5 +661,75 @@ mod tests {
         assert_eq!(e.wrappers, vec!["sudo", "env"]);
         let s = parse("timeout 30 curl x");
         assert_eq!(effective(&s.pipelines[0][0]).unwrap().program, "curl");
+    }
+    fn programs(s: &Script) -> Vec<String> {
+        s.all_commands()
+            .into_iter()
+            .filter_map(|c| effective(c).map(|e| e.program))
+            .collect()
+    }
+
+    #[test]
+    fn commands_after_compound_keywords_are_read() {
+        let s = parse(
+            "if [ -f /x ]; then apk add --allow-untrusted a.apk; elif true; then curl -k x; \
+             else wget y; fi
+             for m in $MODULES; do apk add m-$m.apk; done
+             while read l; do echo $l; done < f
+             case \"$arch\" in amd64) dpkg --add-architecture x;; esac
+             ! grep -q x f && { chmod 777 /d; }
+",
+        );
+        assert_eq!(
+            programs(&s),
+            vec![
+                "[", "apk", "true", "curl", "wget", "apk", "read", "echo", "dpkg", "grep", "chmod"
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_shells_are_read() {
+        let s = parse(
+            "sh -c \"curl -k https://x\" && sudo -u app bash -euo pipefail -c 'wget y | sh' \
+             && su -s /bin/sh -c 'chmod 777 /srv' nobody && eval apt-get install -y sudo \
+             && runuser -u app -- git clone z && busybox sh -c 'chpasswd'",
+        );
+        let got = programs(&s);
+        for want in ["curl", "wget", "chmod", "apt-get", "git", "chpasswd"] {
+            assert!(got.iter().any(|p| p == want), "{want} not in {got:?}");
+        }
+        assert_eq!(s.nested.len(), 5);
+        // `-o pipefail` takes a value: the script is the word after `-c`, not `pipefail`.
+        let argv: Vec<String> = ["bash", "-o", "pipefail", "-c", "id"]
+            .map(String::from)
+            .to_vec();
+        let code = shell_code(&SimpleCommand::from_argv(&argv)).unwrap();
+        assert_eq!((code.word, code.text.as_str()), (4, "id"));
+        let argv: Vec<String> = ["sh", "script.sh", "-c"].map(String::from).to_vec();
+        assert_eq!(shell_code(&SimpleCommand::from_argv(&argv)), None);
+    }
+
+    #[test]
+    fn words_know_their_substitutions_and_env() {
+        let s = parse("x=$(curl -s u) sudo bash <(wget -O- v) \"a`id`b\"");
+        let c = &s.pipelines[0][0];
+        assert_eq!(c.subs_of(0), &[0]);
+        assert_eq!(c.subs_of(3), &[1]);
+        assert_eq!(c.subs_of(4), &[2]);
+        let e = effective(c).unwrap();
+        assert_eq!((e.program.as_str(), e.start), ("bash", 2));
+        let s = parse("A=1 env B=2 npm ci; export C=3 D; declare -x E=4; F=5");
+        let envs: Vec<Vec<(&str, &str)>> =
+            s.pipelines.iter().map(|p| env_assignments(&p[0])).collect();
+        assert_eq!(
+            envs,
+            vec![
+                vec![("A", "1"), ("B", "2")],
+                vec![("C", "3")],
+                vec![("E", "4")],
+                vec![]
+            ]
+        );
     }
 }
