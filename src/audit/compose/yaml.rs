@@ -3,7 +3,8 @@
 //! resolves them. Every node keeps the line and column where it was written, so a finding on a
 //! value merged in from an `x-` anchor points at the anchor, where the fix goes.
 //!
-//! (`serde_yaml` drops positions; a line scan of the source cannot follow anchors and merges.)
+//! (A serde deserializer drops positions; a line scan of the source cannot follow anchors and
+//! merges.)
 
 use std::collections::HashMap;
 
@@ -277,7 +278,37 @@ impl MarkedEventReceiver for Builder {
 
 /// Parses the first YAML document of `text` into a tree with positions; `Ok(None)` for an
 /// empty document.
+///
+/// A multi-line flow collection whose lines sit at or left of its key's column
+/// (`command: [` … `]` with the `]` under `command`) is invalid YAML by the letter of the spec
+/// and `yaml-rust2` refuses it, but Compose's parser (go-yaml v3, a libyaml port) reads it and
+/// real compose files use it (getsentry/self-hosted). When the strict parse fails on
+/// indentation, the lines inside such collections are indented past their key — indentation
+/// means nothing inside a flow collection — and the text is parsed again; columns are given
+/// back in the original text's terms.
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let strict = parse_strict(text);
+    match &strict {
+        Err(e) if e.message.contains("indentation") => {
+            let (relaxed, shifts) = indent_flow_lines(text);
+            if shifts.iter().all(|&s| s == 0) {
+                return strict;
+            }
+            match parse_strict(&relaxed) {
+                Ok(mut root) => {
+                    if let Some(r) = root.as_mut() {
+                        unshift(r, &shifts);
+                    }
+                    Ok(root)
+                }
+                Err(_) => strict,
+            }
+        }
+        _ => strict,
+    }
+}
+
+fn parse_strict(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, false).map_err(|e| YamlError {
@@ -289,6 +320,129 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
         return Err(e);
     }
     Ok(builder.root)
+}
+
+/// Moves every node on a re-indented line back to its column in the original text.
+fn unshift(n: &mut Node, shifts: &[u32]) {
+    let shift = shifts.get(n.line as usize - 1).copied().unwrap_or(0);
+    n.column = n.column.saturating_sub(shift).max(1);
+    match &mut n.value {
+        Value::Scalar { .. } => {}
+        Value::Seq(items) => items.iter_mut().for_each(|i| unshift(i, shifts)),
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                unshift(k, shifts);
+                unshift(v, shifts);
+            }
+        }
+    }
+}
+
+/// Where a line scan is, between lines.
+#[derive(Default)]
+struct FlowScan {
+    /// Open `[`/`{` of flow collections.
+    depth: usize,
+    /// Indentation of the line where the outermost open flow collection started.
+    open_indent: usize,
+    /// Inside a double-quoted (`"`) or single-quoted (`'`) scalar that goes on.
+    quote: Option<char>,
+    /// Inside a block scalar (`|`, `>`) whose key line has this indentation.
+    block_scalar: Option<usize>,
+}
+
+/// The text with every line inside a multi-line flow collection indented one column past the
+/// line that opened it, and how many spaces each line received.
+fn indent_flow_lines(text: &str) -> (String, Vec<u32>) {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut shifts = Vec::new();
+    let mut st = FlowScan::default();
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        if let Some(key_indent) = st.block_scalar {
+            if blank || indent > key_indent {
+                out.push_str(line);
+                shifts.push(0);
+                continue;
+            }
+            st.block_scalar = None;
+        }
+        let shift = if st.depth > 0 && !blank && indent <= st.open_indent {
+            st.open_indent + 1 - indent
+        } else {
+            0
+        };
+        out.extend(std::iter::repeat_n(' ', shift));
+        out.push_str(line);
+        shifts.push(shift as u32);
+        if st.depth == 0 {
+            st.open_indent = indent;
+        }
+        scan_line(line, indent, &mut st);
+    }
+    (out, shifts)
+}
+
+/// Follows flow brackets, quotes and comments through one line.
+fn scan_line(line: &str, indent: usize, st: &mut FlowScan) {
+    let chars: Vec<char> = line.trim_end_matches(['\n', '\r']).chars().collect();
+    // A node may start here: the line's start, or after `- `, `: `, `[`, `{`, `,`.
+    let mut node_start = true;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = st.quote {
+            if c == '\\' && q == '"' {
+                i += 1;
+            } else if c == q {
+                if q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    i += 1;
+                } else {
+                    st.quote = None;
+                    node_start = false;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            ' ' | '\t' => {}
+            '#' if i == 0 || chars[i - 1] == ' ' || chars[i - 1] == '\t' => return,
+            '"' | '\'' if node_start => st.quote = Some(c),
+            '[' | '{' if node_start || st.depth > 0 => {
+                st.depth += 1;
+                node_start = true;
+                i += 1;
+                continue;
+            }
+            ']' | '}' if st.depth > 0 => {
+                st.depth -= 1;
+                node_start = false;
+            }
+            ',' if st.depth > 0 => {
+                node_start = true;
+                i += 1;
+                continue;
+            }
+            '-' | ':' | '?' if chars.get(i + 1).is_none_or(|n| *n == ' ' || *n == '\t') => {
+                node_start = true;
+                i += 1;
+                continue;
+            }
+            '|' | '>' if node_start && st.depth == 0 => {
+                let rest: String = chars[i + 1..].iter().collect();
+                let rest = rest.split(" #").next().unwrap_or("").trim();
+                if rest.chars().all(|r| matches!(r, '+' | '-' | '0'..='9')) {
+                    st.block_scalar = Some(indent);
+                    return;
+                }
+                node_start = false;
+            }
+            _ => node_start = false,
+        }
+        i += 1;
+    }
 }
 
 #[cfg(test)]
@@ -351,5 +505,66 @@ services:
         }
         let e = parse(&src).unwrap_err();
         assert!(e.message.contains("alias bomb"), "{e:?}");
+    }
+    /// Compose reads flow collections whose lines sit at or left of their key (go-yaml does not
+    /// check indentation inside `[ ]`/`{ }`); so must rsafe, with columns as written.
+    #[test]
+    fn flow_collections_closing_at_their_key() {
+        let sentry = "\
+x-healthcheck: &healthcheck
+  interval: 10s
+services:
+  web:
+    command:
+      [
+        \"run\",
+        \"web\",
+      ]
+    healthcheck:
+      <<: *healthcheck
+      test: [\"CMD\", \"/bin/bash\", \"-c\",
+        \"exec 3<>/dev/tcp/127.0.0.1/9000\"
+      ]
+    environment: {
+      SENTRY_CONF: /etc/sentry, # comment with a ] bracket
+      NOTE: 'it''s [not] a flow'
+    }
+    entrypoint: [
+      \"/entry.sh\"
+    ]
+    labels: |
+      [ not
+        a flow ]
+  worker:
+    command: [run,
+worker]
+";
+        let root = parse(sentry).unwrap().unwrap();
+        let web = root.path(&["services", "web"]).unwrap();
+        let cmd: Vec<&str> = web
+            .get("command")
+            .unwrap()
+            .items()
+            .unwrap()
+            .iter()
+            .filter_map(Node::as_str)
+            .collect();
+        assert_eq!(cmd, vec!["run", "web"]);
+        let test = web.path(&["healthcheck", "test"]).unwrap().items().unwrap();
+        assert_eq!(test.len(), 4);
+        assert_eq!((test[3].line, test[3].column), (13, 9));
+        assert_eq!(web.path(&["healthcheck", "interval"]).unwrap().line, 2);
+        let env = web.get("environment").unwrap();
+        assert_eq!(env.get("NOTE").unwrap().as_str(), Some("it's [not] a flow"));
+        let (k, _) = env.get_entry("SENTRY_CONF").unwrap();
+        assert_eq!((k.line, k.column), (16, 7));
+        assert_eq!(web.get("entrypoint").unwrap().items().unwrap().len(), 1);
+        let worker = root.path(&["services", "worker", "command"]).unwrap();
+        let w = worker.items().unwrap();
+        assert_eq!(w[1].as_str(), Some("worker"));
+        assert_eq!((w[1].line, w[1].column), (27, 1));
+        // Other indentation errors stay errors, reported where the strict parser saw them.
+        let e = parse("a:\n  b: 1\n c: 2\n").unwrap_err();
+        assert!(e.message.contains("indentation") || e.line == 3, "{e:?}");
     }
 }
