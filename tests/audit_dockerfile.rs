@@ -173,6 +173,7 @@ fn findings_never_carry_the_secret() {
         "Synth-root-Pw-4242",
         "Synth-dev-Pw-4242",
         "Synth-test-Pw-4242",
+        "Synth-db-Pw-4242",
     ];
     for (dir, (_, findings)) in all_findings() {
         let json = serde_json::to_string(&findings).unwrap();
@@ -195,6 +196,15 @@ fn findings_read_well() {
         leak.title.contains(".npmrc") && leak.title.contains("COPY --from at line 16"),
         "{}",
         leak.title
+    );
+    let (_, findings) = &all[&fixtures().join("compose-false-positives")];
+    let shared = findings
+        .iter()
+        .find(|f| f.rule == "compose.secret-in-env-file")
+        .unwrap();
+    assert_eq!(
+        shared.title,
+        "env_file of services dovecot-mailcow, postfix-mailcow sets DBPASS to a literal secret"
     );
     let (_, findings) = &all[&fixtures().join("compose-dangerous")];
     let sock = findings

@@ -167,6 +167,22 @@ pub const READ_ONLY_ROOTFS: Rule = Rule {
     remediation: "Set `read_only: true` and give the service `tmpfs:` mounts or volumes for the paths it writes.",
 };
 
+pub const NO_NEW_PRIVILEGES: Rule = Rule {
+    id: "compose.no-new-privileges-missing",
+    severity: Severity::Low,
+    title: "no-new-privileges not set",
+    description: "The service does not set `security_opt: [no-new-privileges:true]`, so a process in it can gain privileges through setuid/setgid binaries or file capabilities (`su`, `sudo`, `ping` in older images): a foothold as the application user becomes root in the container.",
+    remediation: "Add `security_opt: [\"no-new-privileges:true\"]` to the service (or set it daemon-wide with `\"no-new-privileges\": true` in daemon.json).",
+};
+
+pub const CAP_DROP_ALL: Rule = Rule {
+    id: "compose.cap-drop-all-missing",
+    severity: Severity::Info,
+    title: "Capabilities not dropped",
+    description: "The service does not drop all capabilities (`cap_drop: [ALL]`), so it keeps the runtime's default set (CHOWN, DAC_OVERRIDE, FOWNER, SETUID, SETGID, NET_RAW, …), more than most services use; each one widens what a compromise can do.",
+    remediation: "Add `cap_drop: [ALL]` and give back only what the service needs with `cap_add` (for example `NET_BIND_SERVICE`, or `CHOWN`, `SETUID`, `SETGID` for images whose entrypoint drops root).",
+};
+
 /// Every compose rule, for `rsafe rules`.
 pub const RULES: &[Rule] = &[
     PRIVILEGED,
@@ -184,6 +200,8 @@ pub const RULES: &[Rule] = &[
     SECRET_IN_ENV_FILE,
     SECRET_BUILD_ARG,
     READ_ONLY_ROOTFS,
+    NO_NEW_PRIVILEGES,
+    CAP_DROP_ALL,
 ];
 
 /// A parsed compose file.
@@ -410,13 +428,14 @@ fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
         column: Some(n.column),
     };
     let bind_volumes = named_bind_volumes(&file.root);
+    // Each env file once, with the services that read it.
+    let mut env_users: Vec<(PathBuf, Vec<&str>)> = Vec::new();
     for (name, key, svc) in file.services() {
         if svc.entries().is_none() {
             continue;
         }
-        if let Some(p) = svc.get("privileged")
-            && p.is_true()
-        {
+        let privileged = svc.get("privileged").filter(|p| p.is_true());
+        if let Some(p) = privileged {
             out.push(finding(
                 &PRIVILEGED,
                 format!("Service {name} runs privileged"),
@@ -457,8 +476,16 @@ fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
                 ));
             }
         }
+        if privileged.is_none() {
+            hardening(name, key, svc, &at, &mut out);
+        }
         environment(name, svc, &at, &mut out);
-        env_files(file, name, svc, scanner, &mut out);
+        for path in file.service_env_files(svc) {
+            match env_users.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, names)) => names.push(name),
+                None => env_users.push((path, vec![name])),
+            }
+        }
         build_args(name, svc, &at, &mut out);
         if !svc.get("read_only").is_some_and(Node::is_true) {
             out.push(finding(
@@ -469,7 +496,51 @@ fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
             ));
         }
     }
+    for (path, services) in &env_users {
+        env_file(path, services, scanner, &mut out);
+    }
     out
+}
+
+/// The hardening Compose leaves off by default: `no-new-privileges` and `cap_drop: [ALL]`.
+fn hardening(
+    name: &str,
+    key: &Node,
+    svc: &Node,
+    at: &dyn Fn(&Node) -> Location,
+    out: &mut Vec<Finding>,
+) {
+    let opts = svc.get("security_opt").and_then(Node::items).unwrap_or(&[]);
+    let nnp = opts.iter().filter_map(Node::as_str).any(|o| {
+        let lower = o.trim().to_ascii_lowercase();
+        match lower.split_once([':', '=']) {
+            Some((k, v)) => k == "no-new-privileges" && v == "true",
+            None => lower == "no-new-privileges",
+        }
+    });
+    if !nnp {
+        out.push(finding(
+            &NO_NEW_PRIVILEGES,
+            format!("Service {name} does not set no-new-privileges:true"),
+            at(key),
+            None,
+        ));
+    }
+    let drops_all = svc
+        .get("cap_drop")
+        .and_then(Node::items)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(Node::as_str)
+        .any(|c| matches!(c.trim().to_ascii_uppercase().as_str(), "ALL" | "CAP_ALL"));
+    if !drops_all {
+        out.push(finding(
+            &CAP_DROP_ALL,
+            format!("Service {name} keeps the default capabilities (no cap_drop: [ALL])"),
+            at(key),
+            None,
+        ));
+    }
 }
 
 fn capabilities(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut Vec<Finding>) {
@@ -773,7 +844,6 @@ fn sensitive_host_path(path: &str, read_only: bool) -> Option<&'static str> {
         ("/proc", "host procfs"),
         ("/sys", "host sysfs"),
         ("/root", "root's home directory"),
-        ("/home", "a home directory"),
         ("/boot", "the host boot partition"),
         ("/dev", "host devices"),
         ("/var/lib/docker", "Docker's data directory"),
@@ -787,6 +857,9 @@ fn sensitive_host_path(path: &str, read_only: bool) -> Option<&'static str> {
         ("/etc/docker", "Docker daemon configuration"),
         ("/etc/ssl/private", "host TLS private keys"),
     ];
+    if let Some(why) = home_path(path) {
+        return Some(why);
+    }
     for (prefix, why) in ANY_MODE {
         if path == *prefix || path.starts_with(&format!("{prefix}/")) {
             // Read-only /sys/fs/cgroup is what monitoring agents need; still host info, but less.
@@ -805,6 +878,25 @@ fn sensitive_host_path(path: &str, read_only: bool) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// `/home`, a whole home directory, or a dot-directory in one (`~/.ssh`, `~/.aws`, `~/.config`):
+/// credentials and shell start-up files. A data directory under a home (`~/minecraft_data`)
+/// is an ordinary host directory.
+fn home_path(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/home")?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        [] => Some("the host's home directories"),
+        [_] => Some("a home directory"),
+        [_, sub, ..] if sub.starts_with('.') => {
+            Some("a home directory's dot-directory (credentials, shell start-up files)")
+        }
+        _ => None,
+    }
 }
 
 fn environment(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut Vec<Finding>) {
@@ -858,41 +950,38 @@ fn literal_secret(key: &str, value: &str) -> Option<String> {
     is_literal_secret_value(&i.text).then_some(i.text)
 }
 
-fn env_files(
-    file: &ComposeFile,
-    name: &str,
-    svc: &Node,
-    scanner: &SecretScanner,
-    out: &mut Vec<Finding>,
-) {
-    for path in file.service_env_files(svc) {
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        let display = path.display().to_string();
-        for hit in scanner.scan_file(&display, &bytes) {
-            out.push(hit.into_finding(Location::File {
-                path: display.clone(),
-                line: None,
-                column: None,
-            }));
-        }
-        for entry in parse_env_file(&String::from_utf8_lossy(&bytes)) {
-            if let Some(secret) = literal_secret(&entry.key, &entry.value) {
-                out.push(finding(
-                    &SECRET_IN_ENV_FILE,
-                    format!(
-                        "env_file of service {name} sets {} to a literal secret",
-                        entry.key
-                    ),
-                    Location::File {
-                        path: display.clone(),
-                        line: Some(entry.line),
-                        column: Some(1),
-                    },
-                    Some(Evidence::secret(&secret)),
-                ));
-            }
+/// The secrets in one env file, reported once whatever the number of services that read it.
+fn env_file(path: &Path, services: &[&str], scanner: &SecretScanner, out: &mut Vec<Finding>) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return;
+    };
+    let display = path.display().to_string();
+    for hit in scanner.scan_file(&display, &bytes) {
+        out.push(hit.into_finding(Location::File {
+            path: display.clone(),
+            line: None,
+            column: None,
+        }));
+    }
+    let readers = match services {
+        [one] => format!("service {one}"),
+        many => format!("services {}", many.join(", ")),
+    };
+    for entry in parse_env_file(&String::from_utf8_lossy(&bytes)) {
+        if let Some(secret) = literal_secret(&entry.key, &entry.value) {
+            out.push(finding(
+                &SECRET_IN_ENV_FILE,
+                format!(
+                    "env_file of {readers} sets {} to a literal secret",
+                    entry.key
+                ),
+                Location::File {
+                    path: display.clone(),
+                    line: Some(entry.line),
+                    column: Some(1),
+                },
+                Some(Evidence::secret(&secret)),
+            ));
         }
     }
 }
@@ -1011,6 +1100,12 @@ mod tests {
         assert!(sensitive_host_path("/etc/nginx/conf.d", false).is_some());
         assert!(sensitive_host_path("/home/alice/.ssh", true).is_some());
         assert!(sensitive_host_path("/srv/data", false).is_none());
+        // A data directory under a home is not the home directory.
+        assert!(sensitive_host_path(&normalize_host_path("~/minecraft_data"), false).is_none());
+        assert!(sensitive_host_path(&normalize_host_path("~"), true).is_some());
+        assert!(sensitive_host_path(&normalize_host_path("~/.aws/"), true).is_some());
+        assert!(sensitive_host_path("/home", true).is_some());
+        assert!(sensitive_host_path("/homework/x", false).is_none());
         assert!(sensitive_host_path("/var/log", true).is_some());
         assert!(
             is_runtime_socket("/var/run/docker.sock")

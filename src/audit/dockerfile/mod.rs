@@ -203,7 +203,10 @@ pub fn merge_secret_hits(findings: &mut Vec<Finding>) {
         if let Some(j) = named {
             let (kind, severity) = (findings[i].title.clone(), findings[i].severity);
             let target = &mut findings[j];
-            target.title = format!("{} ({kind})", target.title);
+            let note = format!(" ({kind})");
+            if !target.title.ends_with(&note) {
+                target.title.push_str(&note);
+            }
             target.severity = target.severity.max(severity);
             drop[i] = true;
         }

@@ -83,6 +83,9 @@ const NOT_A_SECRET_SUFFIXES: &[&str] = &[
     "TARGET",
     "ENV",
     "VAR",
+    "SCHEME",
+    "STRENGTH",
+    "COMPLEXITY",
 ];
 
 /// Whole names that look secret but are not (`PWD` is the working directory).
@@ -99,16 +102,32 @@ pub fn is_secret_name(name: &str) -> bool {
     let Some(last) = parts.last() else {
         return false;
     };
+    // An access key id is half of a credential pair (`AWS_ACCESS_KEY_ID`): with the secret it
+    // signs requests, and alone it names the account and the key to attack.
+    if parts.ends_with(&["ACCESS".into(), "KEY".into(), "ID".into()]) {
+        return true;
+    }
     if NOT_A_SECRET_SUFFIXES.contains(&last.as_str()) {
         return false;
     }
     // Run-together words (`PGPASSWORD`, `CLIENTSECRET`, `APITOKEN`).
     const SECRET_SUFFIXES: &[&str] = &["PASSWORD", "PASSWD", "TOKEN", "SECRET", "APIKEY"];
+    // `DBPASS`, `SMTPPASS` — but not the English words that end in "pass".
+    const PASS_WORDS: &[&str] = &[
+        "BYPASS",
+        "COMPASS",
+        "SURPASS",
+        "TRESPASS",
+        "ENCOMPASS",
+        "OVERPASS",
+        "UNDERPASS",
+    ];
     parts.iter().any(|p| SECRET_PARTS.contains(&p.as_str()))
         || parts.iter().any(|p| {
             SECRET_SUFFIXES
                 .iter()
                 .any(|s| p.len() > s.len() && p.ends_with(s))
+                || (p.len() > 4 && p.ends_with("PASS") && !PASS_WORDS.contains(&p.as_str()))
         })
         || parts
             .windows(2)
@@ -151,6 +170,13 @@ pub fn is_literal_secret_value(value: &str) -> bool {
     if matches!(
         lower.as_str(),
         "true" | "false" | "yes" | "no" | "on" | "off" | "0" | "1" | "null" | "none" | "nil"
+    ) {
+        return false;
+    }
+    // Sentinels that disable the feature rather than hold a secret (`${API_KEY:-invalid}`).
+    if matches!(
+        lower.as_str(),
+        "invalid" | "disabled" | "disable" | "unset" | "undefined" | "empty" | "-" | "''" | "\"\""
     ) {
         return false;
     }
@@ -295,6 +321,8 @@ mod tests {
             "GITHUB_TOKEN",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_ACCESS_KEY_ID".replace("_ID", "").as_str(),
+            "AWS_ACCESS_KEY_ID",
+            "MINIO_ACCESS_KEY_ID",
             "STRIPE_API_KEY",
             "apiKey",
             "client-secret",
@@ -305,6 +333,8 @@ mod tests {
             "SLACK_AUTH_TOKEN",
             "PGPASSWORD",
             "GITLAB_APITOKEN",
+            "DBPASS",
+            "SMTP_ROOTPASS",
         ] {
             assert!(is_secret_name(n), "{n}");
         }
@@ -323,6 +353,8 @@ mod tests {
             "BYPASS",
             "COMPASS_VERSION",
             "TOKENIZERS_PARALLELISM",
+            "MAILCOW_PASS_SCHEME",
+            "AWS_KEY_ID",
         ] {
             assert!(!is_secret_name(n), "{n}");
         }
@@ -342,6 +374,7 @@ mod tests {
         assert!(is_literal_secret_value("s3cr3t-Pa55"));
         assert!(!is_literal_secret_value(""));
         assert!(!is_literal_secret_value("yes"));
+        assert!(!is_literal_secret_value("invalid"));
         assert!(!is_literal_secret_value("/run/secrets/db_password"));
     }
 
