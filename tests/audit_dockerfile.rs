@@ -197,6 +197,41 @@ fn findings_read_well() {
         "{}",
         leak.title
     );
+    // A base user rsafe cannot know is "unknown" at low severity, naming the image or the
+    // build argument; an entrypoint that drops root lowers "runs as root" to low.
+    let (_, findings) = &all[&fixtures().join("user-from-base")];
+    let titles: Vec<(&str, Severity)> = findings
+        .iter()
+        .map(|f| (f.title.as_str(), f.severity))
+        .collect();
+    assert_eq!(
+        titles,
+        vec![
+            (
+                "Final stage sets no USER: it runs as whatever user quay.io/jupyter/scipy-notebook:2024-05-27 sets (not in the local image store: unknown)",
+                Severity::Low
+            ),
+            (
+                "Final stage sets no USER and its base image comes from build argument ${BASE_IMAGE} (no default): who it runs as is unknown",
+                Severity::Low
+            ),
+        ]
+    );
+    let (_, findings) = &all[&fixtures().join("entrypoint-drops-root")];
+    assert_eq!(findings[0].severity, Severity::Low);
+    assert!(
+        findings[0]
+            .title
+            .ends_with("drops to an unprivileged user with su-exec"),
+        "{}",
+        findings[0].title
+    );
+    let (_, findings) = &all[&fixtures().join("root-default")];
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.rule == "dockerfile.user-root" && f.severity == Severity::High)
+    );
     let (_, findings) = &all[&fixtures().join("compose-false-positives")];
     let shared = findings
         .iter()
@@ -278,6 +313,45 @@ fn git_directory_copied_into_the_image() {
     )
     .unwrap();
     assert!(audit_context(ctx.path(), scanner()).unwrap().is_empty());
+}
+
+/// A PHP project whose source folder is named `Secret/` (its classes encrypt things): file
+/// rules look at well-known names and at content, not at any path segment.
+#[test]
+fn a_source_folder_named_secret_is_code() {
+    let ctx = tree(&[
+        (
+            "Dockerfile",
+            "FROM php:8.3-fpm-alpine\nWORKDIR /var/www/html\nCOPY . .\nUSER www-data\n",
+        ),
+        (".dockerignore", ".git\n.env\n*.pem\n*.key\nid_*\n"),
+        (
+            "src/Secret/Encrypter.php",
+            "<?php\nnamespace App\\Secret;\nfinal class Encrypter { public function __construct(private string $key) {} }\n",
+        ),
+        (
+            "src/Secret/KeyRing.php",
+            "<?php\nnamespace App\\Secret;\ninterface KeyRing {}\n",
+        ),
+        ("secrets/db_password.txt", "Synth-db-Pw-4242\n"),
+    ]);
+    let findings = audit_context(ctx.path(), scanner()).unwrap();
+    let flagged: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.title.as_str()))
+        .collect();
+    assert!(
+        flagged.iter().all(|(_, t)| !t.contains("Secret/")),
+        "{flagged:#?}"
+    );
+    // Docker's `secrets/` convention still counts.
+    assert!(
+        flagged
+            .iter()
+            .any(|(r, t)| *r == "dockerfile.secret-file-in-image"
+                && t.starts_with("secrets/db_password.txt")),
+        "{flagged:#?}"
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use crate::audit::compose::{self, ComposeError};
+use crate::audit::dockerfile::base::{BaseImages, StoreBaseImages};
 use crate::audit::dockerfile::finding;
 use crate::audit::dockerfile::flow::{ContextView, Placed, Root};
 use crate::audit::dockerfile::names::is_secret_path;
@@ -267,8 +268,9 @@ pub fn audit_context(dir: &Path, scanner: &SecretScanner) -> Result<Vec<Finding>
     let mut seen = HashSet::new();
     builds.retain(|b| seen.insert((canonical(&b.dockerfile), canonical(&b.context))));
     let mut findings = compose_findings;
+    let base = StoreBaseImages::from_env();
     for b in &builds {
-        findings.extend(audit_build(b, &audited, scanner)?);
+        findings.extend(audit_build(b, &audited, &base, scanner)?);
     }
     // An env file is read by both the compose audit and the context scan.
     merge_secret_hits(&mut findings);
@@ -284,6 +286,7 @@ fn canonical(p: &Path) -> PathBuf {
 fn audit_build(
     b: &Build,
     audited: &HashSet<PathBuf>,
+    base: &dyn BaseImages,
     scanner: &SecretScanner,
 ) -> Result<Vec<Finding>, ContextError> {
     let loaded = dockerfile::load(&b.dockerfile)?;
@@ -293,7 +296,12 @@ fn audit_build(
         IgnoreFile::Missing => None,
     };
     let files = ContextFiles::walk(&b.context, matcher)?;
-    let (mut findings, placed) = dockerfile::audit_loaded(&loaded, &ignore, &files, scanner);
+    let build = dockerfile::Build {
+        context: &b.context,
+        base,
+    };
+    let (mut findings, placed) =
+        dockerfile::audit_loaded(&loaded, &ignore, &files, &build, scanner);
     // Files scanned whole elsewhere (this Dockerfile, the compose files), as context paths.
     let context = canonical(&b.context);
     let skip: HashSet<String> = audited

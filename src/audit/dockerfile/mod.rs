@@ -11,6 +11,7 @@
 //! real files.
 #![forbid(unsafe_code)]
 
+pub mod base;
 pub mod flow;
 pub mod names;
 pub mod parse;
@@ -25,6 +26,7 @@ use crate::audit::context::dockerignore::Matcher;
 use crate::audit::secrets::SecretScanner;
 use crate::audit::{Evidence, Finding, Location, Rule, RuleInfo};
 
+use base::{BaseImages, StoreBaseImages};
 use flow::{ContextView, Placed, Textual, trace};
 use parse::Dockerfile;
 use rules::{IgnoreFile, RuleContext};
@@ -121,14 +123,18 @@ pub fn audit_loaded(
     loaded: &Loaded,
     ignore: &IgnoreFile,
     view: &dyn ContextView,
+    build: &Build,
     scanner: &SecretScanner,
 ) -> (Vec<Finding>, Vec<Vec<Placed>>) {
     let placed = trace(&loaded.dockerfile, &loaded.analysis, view);
     let path = loaded.path.display().to_string();
+    let entrypoints = entrypoint_files(loaded, &placed, build.context);
     let ctx = RuleContext {
         path: &path,
         lines: loaded.text.lines().collect(),
         ignore,
+        base: build.base,
+        drops_root: base::drops_root(&loaded.text, &entrypoints),
     };
     let mut findings = rules::check(&loaded.dockerfile, &loaded.analysis, &placed, &ctx);
     findings.extend(scan_text_at(scanner, &loaded.text, &path));
@@ -137,11 +143,27 @@ pub fn audit_loaded(
     (findings, placed)
 }
 
+/// Where a Dockerfile is built: its context directory, and what is known of base images.
+pub struct Build<'a> {
+    pub context: &'a Path,
+    pub base: &'a dyn BaseImages,
+}
+
 /// Audits one Dockerfile, taking its directory as the build context: the Dockerfile rules and
-/// the secret rules over its text (every `ENV`, `ARG`, `RUN`, heredoc and comment).
+/// the secret rules over its text (every `ENV`, `ARG`, `RUN`, heredoc and comment). Base
+/// images are looked up in the local image store (`$RSAFE_ROOT` or the default).
 pub fn audit_dockerfile(
     path: &Path,
     scanner: &SecretScanner,
+) -> Result<Vec<Finding>, DockerfileError> {
+    audit_dockerfile_with(path, scanner, &StoreBaseImages::from_env())
+}
+
+/// [`audit_dockerfile`] with base images looked up in `base`.
+pub fn audit_dockerfile_with(
+    path: &Path,
+    scanner: &SecretScanner,
+    base: &dyn BaseImages,
 ) -> Result<Vec<Finding>, DockerfileError> {
     let loaded = load(path)?;
     let context = path
@@ -149,7 +171,41 @@ pub fn audit_dockerfile(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let ignore = ignore_file_for(path, context)?;
-    Ok(audit_loaded(&loaded, &ignore, &Textual, scanner).0)
+    let build = Build { context, base };
+    Ok(audit_loaded(&loaded, &ignore, &Textual, &build, scanner).0)
+}
+
+/// The context files that may be the final stage's entrypoint script: the files copied to the
+/// path (or name) its `ENTRYPOINT` — else `CMD` — starts, and that name at the context root.
+fn entrypoint_files(loaded: &Loaded, placed: &[Vec<Placed>], context: &Path) -> Vec<PathBuf> {
+    let last = loaded.analysis.final_stage();
+    let mut program = None;
+    for ins in &loaded.dockerfile.instructions[last.from..last.end] {
+        let (parse::Kind::Entrypoint(c) | parse::Kind::Cmd(c)) = &ins.kind else {
+            continue;
+        };
+        let first = match c {
+            parse::Command::Exec(argv) => argv.first().cloned(),
+            parse::Command::Shell(s) => s.split_whitespace().next().map(str::to_string),
+        };
+        // ENTRYPOINT decides when present; CMD only when there is none.
+        if matches!(ins.kind, parse::Kind::Entrypoint(_)) || program.is_none() {
+            program = first;
+        }
+    }
+    let Some(program) = program else {
+        return Vec::new();
+    };
+    let name = shell::basename(&program).to_string();
+    let mut out: Vec<PathBuf> = placed
+        .last()
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.tree && (p.image_path == program || shell::basename(&p.image_path) == name))
+        .map(|p| context.join(&p.source))
+        .collect();
+    out.push(context.join(&name));
+    out
 }
 
 /// The secret engine's findings in a text file (a Dockerfile, a compose file), at their lines.
@@ -354,7 +410,11 @@ mod tests {
                     dockerfile: df,
                     analysis,
                 };
-                let _ = audit_loaded(&loaded, &IgnoreFile::Missing, &Textual, &scanner);
+                let build = Build {
+                    context: Path::new("/nonexistent"),
+                    base: &base::NoBaseImages,
+                };
+                let _ = audit_loaded(&loaded, &IgnoreFile::Missing, &Textual, &build, &scanner);
             }
         }
     }

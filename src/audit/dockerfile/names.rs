@@ -214,9 +214,6 @@ pub fn is_secret_file_name(path: &str) -> bool {
         "credentials.yml",
         "credentials.yaml",
         "client_secret.json",
-        "secrets",
-        "secret",
-        ".secrets",
         "secrets.json",
         "secrets.yml",
         "secrets.yaml",
@@ -245,6 +242,11 @@ pub fn is_secret_file_name(path: &str) -> bool {
         ".tfstate",
     ];
     if EXACT.contains(&lower.as_str()) {
+        return true;
+    }
+    // Docker's convention for secret files (`secrets/db_password.txt`), lowercase as compose
+    // examples write it: a `Secret/` or `Secrets/` source folder (PHP, C# namespaces) is code.
+    if name == "secrets" || name == ".secrets" {
         return true;
     }
     if lower.starts_with(".env.")
@@ -280,17 +282,10 @@ pub fn is_secret_file_name(path: &str) -> bool {
 }
 
 /// Directory names whose contents are credentials by convention.
+/// Only well-known names count, compared exactly: a path segment that merely says "secret"
+/// (`src/Secret/Encrypter.php`) is not a credential; the secret rules judge such files by content.
 const SECRET_DIRS: &[&str] = &[
-    "secrets",
-    "secret",
-    ".secrets",
-    ".ssh",
-    ".aws",
-    ".gnupg",
-    ".kube",
-    ".azure",
-    ".gcloud",
-    "private_keys",
+    "secrets", ".secrets", ".ssh", ".aws", ".gnupg", ".kube", ".azure", ".gcloud",
 ];
 
 /// Whether a path is a credential file by its name or by a directory it sits in
@@ -302,9 +297,7 @@ pub fn is_secret_path(path: &str) -> bool {
     let trimmed = path.trim_end_matches('/');
     let mut components: Vec<&str> = trimmed.split('/').collect();
     components.pop();
-    components
-        .iter()
-        .any(|c| SECRET_DIRS.contains(&c.to_ascii_lowercase().as_str()))
+    components.iter().any(|c| SECRET_DIRS.contains(c))
 }
 
 #[cfg(test)]
@@ -366,6 +359,9 @@ mod tests {
         assert!(is_secret_path("home/app/.aws/config"));
         assert!(is_secret_path("id_rsa"));
         assert!(!is_secret_path("src/secretary/app.py"));
+        assert!(!is_secret_path("src/Secret/Encrypter.php"));
+        assert!(!is_secret_path("lib/Secrets/Vault.cs"));
+        assert!(!is_secret_file_name("src/Secret"));
         assert!(!is_secret_path("static/logo.txt"));
     }
 

@@ -8,6 +8,7 @@ use crate::audit::context::dockerignore::Matcher;
 use crate::audit::dockerfile::finding;
 use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
+use super::base::BaseImages;
 use super::flow::{Placed, is_remote};
 use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name, is_secret_path};
 use super::parse::{Command, Dockerfile, Instruction, Kind};
@@ -159,6 +160,22 @@ pub const PASSWORD_SET: Rule = Rule {
     remediation: "Do not give image accounts passwords: create them locked (`useradd -r`, `adduser -D`), switch with `USER`, and inject credentials for services at run time (secrets, `*_FILE` variables).",
 };
 
+pub const COPY_WHOLE_STAGE: Rule = Rule {
+    id: "dockerfile.copy-whole-stage",
+    severity: Severity::Medium,
+    title: "Whole filesystem of another stage copied",
+    description: "`COPY --from=<stage> / /` copies everything in the build stage into the shipped image: compilers and package caches, and whatever credentials, `.npmrc` files, SSH keys or tokens the build stage fetched or wrote. It undoes what the multi-stage build was for.",
+    remediation: "Copy only the artifacts the image runs: `COPY --from=build /app/dist /app`, or install into a dedicated prefix (`/out`) in the build stage and copy that.",
+};
+
+pub const ADD_LOCAL_ARCHIVE: Rule = Rule {
+    id: "dockerfile.add-local-archive",
+    severity: Severity::Low,
+    title: "ADD extracts a local archive",
+    description: "ADD of a local tar archive (`.tar`, `.tar.gz`, `.tgz`, `.tar.xz`, `.tar.bz2`, `.tar.zst`) unpacks it into the image. What lands there — setuid files, ownership, files over existing ones — is decided by the archive, which a review of the Dockerfile does not see.",
+    remediation: "Check the archive into review (or build it in a stage from source), or `COPY` it and extract it in a `RUN` with `tar --no-same-owner --no-same-permissions`, listing what it may write.",
+};
+
 /// Every Dockerfile rule, for `rsafe rules`.
 pub const RULES: &[Rule] = &[
     USER_ROOT,
@@ -179,6 +196,8 @@ pub const RULES: &[Rule] = &[
     SECRET_MOUNT_PERSISTED,
     VERIFICATION_DISABLED,
     PASSWORD_SET,
+    COPY_WHOLE_STAGE,
+    ADD_LOCAL_ARCHIVE,
 ];
 
 /// The `.dockerignore` that applies to the Dockerfile's build context.
@@ -197,6 +216,10 @@ pub struct RuleContext<'a> {
     /// The Dockerfile's lines, to point at the exact line of a key in a continued instruction.
     pub lines: Vec<&'a str>,
     pub ignore: &'a IgnoreFile,
+    /// Base images' users, where known.
+    pub base: &'a dyn BaseImages,
+    /// The tool the entrypoint uses to drop root at start (`gosu`, `su-exec`…), if any.
+    pub drops_root: Option<&'static str>,
 }
 
 impl RuleContext<'_> {
@@ -291,19 +314,76 @@ fn user_root(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Fin
     while let Base::Stage(b) = root.base {
         root = &a.stages[b];
     }
-    let from = &df.instructions[last.from];
-    let title = match &root.base {
-        Base::Scratch => "Final stage runs as root: FROM scratch with no USER".to_string(),
-        Base::Image(image) => {
-            let lower = image.to_ascii_lowercase();
-            if lower.contains("nonroot") || lower.contains("rootless") {
-                return;
-            }
-            format!("Final stage sets no USER: it runs as root unless {image} sets a non-root user")
-        }
+    let from = &df.instructions[root.from];
+    let (title, severity) = match &root.base {
+        Base::Scratch => (
+            "Final stage runs as root: FROM scratch with no USER".to_string(),
+            Severity::High,
+        ),
+        Base::Image(image) => match base_image_user(image, &root.image, ctx) {
+            Some(found) => found,
+            None => return,
+        },
         Base::Stage(_) => return,
     };
-    out.push(finding(&USER_ROOT, title, ctx.at(from), None));
+    let (title, severity) = match ctx.drops_root {
+        Some(tool) if severity == Severity::High => (
+            format!("{title}; the entrypoint drops to an unprivileged user with {tool}"),
+            Severity::Low,
+        ),
+        _ => (title, severity),
+    };
+    let mut f = finding(&USER_ROOT, title, ctx.at(from), None);
+    f.severity = severity;
+    out.push(f);
+}
+
+/// What the base image says about the final stage's user, when it sets none itself: root
+/// (high), unknown (low), or `None` for an image that runs as an unprivileged user.
+fn base_image_user(
+    image: &str,
+    expanded: &super::words::Expanded,
+    ctx: &RuleContext,
+) -> Option<(String, Severity)> {
+    if expanded.unresolved || image.is_empty() {
+        let args = expanded
+            .used
+            .iter()
+            .map(|u| format!("${{{u}}}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some((
+            format!(
+                "Final stage sets no USER and its base image comes from build argument {args} (no default): who it runs as is unknown"
+            ),
+            Severity::Low,
+        ));
+    }
+    let lower = image.to_ascii_lowercase();
+    if lower.contains("nonroot") || lower.contains("rootless") {
+        return None;
+    }
+    match ctx.base.user(image) {
+        Some(user) if user.is_empty() || is_root_user(&user) => Some((
+            format!(
+                "Final stage runs as root: base image {image} sets no non-root USER (read from the local image store)"
+            ),
+            Severity::High,
+        )),
+        Some(_) => None,
+        None if super::base::official_runs_as_root(image) => Some((
+            format!(
+                "Final stage runs as root: it sets no USER and base image {image} (an official image) runs as root"
+            ),
+            Severity::High,
+        )),
+        None => Some((
+            format!(
+                "Final stage sets no USER: it runs as whatever user {image} sets (not in the local image store: unknown)"
+            ),
+            Severity::Low,
+        )),
+    }
 }
 
 fn from_unpinned(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Finding>) {
@@ -395,6 +475,14 @@ fn instruction_rules(
         Kind::Add(spec) => {
             for src in &spec.sources {
                 let s = expand(src, &step.vars, df.escape).text;
+                if !is_remote(&s) && is_tar_archive(&s) && ins.flag("from").is_none() {
+                    out.push(finding(
+                        &ADD_LOCAL_ARCHIVE,
+                        format!("{prefix}ADD extracts local archive {s} into {}", spec.dest),
+                        ctx.at(ins),
+                        Some(Evidence::plain(format!("ADD {s}"))),
+                    ));
+                }
                 if is_remote(&s) && ins.flag("checksum").is_none() {
                     out.push(finding(
                         &ADD_REMOTE_URL,
@@ -404,9 +492,9 @@ fn instruction_rules(
                     ));
                 }
             }
-            copy_rules(df, ins, step, prefix, ctx, out);
+            copy_rules(df, ins, step, shipped, prefix, ctx, out);
         }
-        Kind::Copy(_) => copy_rules(df, ins, step, prefix, ctx, out),
+        Kind::Copy(_) => copy_rules(df, ins, step, shipped, prefix, ctx, out),
         Kind::Run(command) => {
             for script in run_scripts(ins, command) {
                 script_rules(&script, ins, prefix, ctx, out);
@@ -436,6 +524,18 @@ fn instruction_rules(
     }
 }
 
+/// Whether ADD would unpack a local file: a tar archive, plain or compressed the ways the builder
+/// detects (gzip, bzip2, xz, zstd).
+fn is_tar_archive(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [
+        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".tar.zst",
+        ".tzst",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
 /// A URL with any userinfo replaced, for evidence.
 fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
@@ -451,6 +551,7 @@ fn copy_rules(
     df: &Dockerfile,
     ins: &Instruction,
     step: &Step,
+    shipped: bool,
     prefix: &str,
     ctx: &RuleContext,
     out: &mut Vec<Finding>,
@@ -483,7 +584,22 @@ fn copy_rules(
             ));
         }
     }
-    if ins.flag("from").is_some() {
+    if let Some(from) = ins.flag("from") {
+        let whole = spec.sources.iter().any(|src| {
+            let e = expand(src, &step.vars, df.escape).text;
+            crate::audit::context::dockerignore::clean(&format!("/{e}")) == "/"
+        });
+        if whole && shipped {
+            let from = expand(from, &step.vars, df.escape).text;
+            out.push(finding(
+                &COPY_WHOLE_STAGE,
+                format!(
+                    "{prefix}COPY --from={from} / copies the whole filesystem of {from} into the final image"
+                ),
+                ctx.at(ins),
+                Some(Evidence::plain(format!("COPY --from={from} / {}", spec.dest))),
+            ));
+        }
         return;
     }
     let whole_context = spec.sources.iter().any(|s| {
