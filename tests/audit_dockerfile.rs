@@ -257,6 +257,50 @@ fn findings_read_well() {
     );
 }
 
+#[derive(Debug, Deserialize)]
+struct Stacks {
+    file: Vec<Stack>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Stack {
+    path: String,
+    services: usize,
+    #[serde(default)]
+    high: Vec<String>,
+}
+
+/// Large compose files in the shapes of sentry self-hosted, mailcow, immich and supabase parse
+/// as Compose reads them, with all their services, and give exactly the high and critical
+/// findings listed for them (each judged true).
+#[test]
+fn large_compose_stacks_parse_and_only_true_high_findings() {
+    let dir = fixtures().join("compose-stacks");
+    let stacks: Stacks =
+        toml::from_str(&fs::read_to_string(dir.join("expected-high.toml")).unwrap()).unwrap();
+    assert_eq!(stacks.file.len(), 4);
+    for stack in &stacks.file {
+        let path = dir.join(&stack.path);
+        let file = rsafe::audit::compose::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.services().count(), stack.services, "{}", stack.path);
+        let findings = audit_compose(&path, scanner()).unwrap();
+        let mut high: Vec<String> = findings
+            .iter()
+            .filter(|f| f.severity >= Severity::High)
+            .map(|f| {
+                let Location::File { line, .. } = &f.location else {
+                    panic!("{f:?}")
+                };
+                format!("{}@{}", f.rule, line.unwrap_or(0))
+            })
+            .collect();
+        let mut want = stack.high.clone();
+        high.sort();
+        want.sort();
+        assert_eq!(high, want, "{}", stack.path);
+    }
+}
+
 /// A build context made in a temporary directory.
 fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
