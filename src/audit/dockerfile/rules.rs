@@ -1092,7 +1092,11 @@ fn disables_verification(program: &str, args: &[String]) -> Option<&'static str>
     let mentions = |needle: &str| lower.iter().any(|a| a.contains(needle));
     // Repository definitions written by any command (`echo "deb [trusted=yes] …" > …`, a
     // deb822 `Trusted: yes`, a yum/dnf `.repo` with `gpgcheck=0`).
-    if mentions("trusted=yes") || mentions("trusted: yes") {
+    // A `file:` repository built by the same step has no network path to tamper with.
+    let remote_trusted = lower
+        .iter()
+        .any(|a| (a.contains("trusted=yes") || a.contains("trusted: yes")) && !a.contains("file:"));
+    if remote_trusted {
         return Some("adds an apt repository marked trusted=yes (no signature check)");
     }
     if sets_off(args, "gpgcheck") {
@@ -1226,7 +1230,9 @@ fn chmod_mode(mode: &str) -> ModeEffect {
         };
         let sticky = bits & 0o1000 != 0;
         m.world_writable = bits & 0o002 != 0 && !sticky;
-        m.setuid = bits & 0o6000 != 0;
+        // With the sticky bit the target is a directory, where setgid only makes new files
+        // inherit its group (postgres's `chmod 3777 /var/run/postgresql`).
+        m.setuid = bits & 0o4000 != 0 || (bits & 0o2000 != 0 && !sticky);
         return m;
     }
     for clause in mode.split(',') {
@@ -1527,7 +1533,8 @@ mod tests {
         );
         assert!(!w("1777") && !w("755") && !w("+w") && !w("o-w") && !w("u+w") && !w("a-w"));
         assert!(s("4755") && s("2755") && s("6755") && s("u+s") && s("+s") && s("g+s") && s("a+s"));
-        assert!(!s("755") && !s("1777") && !s("u-s") && !s("o+s"));
+        assert!(!s("755") && !s("1777") && !s("u-s") && !s("o+s") && !s("3777"));
+        assert!(s("6777") && s("4755"));
     }
 
     #[test]
