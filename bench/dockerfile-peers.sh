@@ -107,3 +107,73 @@ for dir in "$FIX"/*/; do
         printf '  %-9s %s\n' "$tool" "${ids:-(none)}"
     done
 done
+
+# --- precision on files in the shapes of official images ------------------------------------
+# bench/dockerfile-bench/ holds Dockerfiles written in the shapes of official images and popular
+# projects (multi-stage builds, entrypoints that drop root, GPG-verified downloads);
+# tests/fixtures/dockerfile/compose-stacks/ holds large compose stacks (sentry self-hosted,
+# mailcow, immich, supabase). Each tool's security findings on them are listed: rsafe's high
+# and critical ones; hadolint's security rules (DL3002 root, DL3004 sudo, DL3006/DL3007
+# unpinned base); checkov's failed checks but CKV_DOCKER_2 (HEALTHCHECK), as checkov gives no
+# severities. They are matched with bench/dockerfile-bench/judged.tsv (tool, file, rule, line,
+# verdict TP/FP, why). Precision is TP / (TP + FP); a finding not judged yet is printed as
+# UNJUDGED and must be judged (and added to judged.tsv) before the numbers are read.
+BENCH="$ROOT/bench/dockerfile-bench"
+STACKS="$FIX/compose-stacks"
+: > "$OUT/bench-findings.txt"
+mapfile -t BENCH_DOCKERFILES < <(cd "$ROOT" && find bench/dockerfile-bench -name '*Dockerfile' | sort)
+mapfile -t BENCH_COMPOSE < <(cd "$ROOT" && find tests/fixtures/dockerfile/compose-stacks -name 'docker-compose.yml' | sort)
+for rel in "${BENCH_DOCKERFILES[@]}" "${BENCH_COMPOSE[@]}"; do
+    "$RSAFE" audit "$ROOT/$rel" --format json | python3 -c '
+import json, sys
+for f in json.load(sys.stdin)["findings"]:
+    if f["severity"] in ("high", "critical"):
+        print("rsafe", sys.argv[1], f["rule"], f["location"].get("line") or "-")
+' "$rel" >> "$OUT/bench-findings.txt"
+done
+for rel in "${BENCH_DOCKERFILES[@]}"; do
+    "$VENV/bin/hadolint" --no-fail -f json "$ROOT/$rel" 2>/dev/null | python3 -c '
+import json, sys
+raw = sys.stdin.read().strip()
+for f in (json.loads(raw) if raw else []):
+    if f["code"] in ("DL3002", "DL3004", "DL3006", "DL3007"):
+        print("hadolint", sys.argv[1], f["code"], f["line"])
+' "$rel" >> "$OUT/bench-findings.txt"
+done
+for rel in "${BENCH_DOCKERFILES[@]}" "${BENCH_COMPOSE[@]}"; do
+    "$VENV/bin/checkov" -f "$ROOT/$rel" --framework dockerfile secrets --compact --quiet -o json 2>/dev/null \
+        | python3 -c '
+import json, sys
+raw = sys.stdin.read().strip()
+data = json.loads(raw) if raw.startswith(("[", "{")) else []
+for rep in (data if isinstance(data, list) else [data]):
+    for r in rep.get("results", {}).get("failed_checks", []):
+        if r["check_id"] != "CKV_DOCKER_2":  # HEALTHCHECK: not a security claim
+            print("checkov", sys.argv[1], r["check_id"], r["file_line_range"][0])
+' "$rel" >> "$OUT/bench-findings.txt" || true
+done
+python3 - "$OUT/bench-findings.txt" "$BENCH/judged.tsv" <<'PY'
+import collections, sys
+found = [l.split() for l in open(sys.argv[1]) if l.strip()]
+judged = {}
+for line in open(sys.argv[2]):
+    if line.startswith("#") or not line.strip():
+        continue
+    tool, target, rule, at, verdict, *_ = line.rstrip("\n").split("\t")
+    judged[(tool, target, rule, at)] = verdict
+count = collections.defaultdict(collections.Counter)
+for tool, target, rule, at in found:
+    verdict = judged.get((tool, target, rule, at))
+    if verdict is None:
+        print("UNJUDGED", tool, target, rule, at)
+        verdict = "unjudged"
+    count[tool][verdict] += 1
+print()
+print("| tool | findings | true | false | precision |")
+print("|---|---|---|---|---|")
+for tool in ("rsafe", "hadolint", "checkov"):
+    c = count[tool]
+    n = c["TP"] + c["FP"]
+    p = f"{c['TP'] / n:.2f}" if n else "—"
+    print(f"| {tool} | {sum(c.values())} | {c['TP']} | {c['FP']} | {p} |")
+PY
