@@ -1136,10 +1136,9 @@ fn disables_verification(program: &str, args: &[String]) -> Option<&'static str>
                 None
             }
         }
-        "yum" | "dnf" | "microdnf" | "tdnf" | "yum-config-manager" | "dnf-3" => {
-            (has("--nogpgcheck") || sets_off(args, "sslverify"))
-                .then_some("installs packages without signature or TLS checks")
-        }
+        "yum" | "dnf" | "dnf-3" | "microdnf" | "tdnf" | "yum-config-manager"
+        | "dnf-config-manager" => (has("--nogpgcheck") || sets_off(args, "sslverify"))
+            .then_some("installs packages without signature or TLS checks"),
         "zypper" => (has("--no-gpg-checks") || has("--no-gpgcheck"))
             .then_some("installs packages without signature checks"),
         "rpm" => (has("--nosignature")
@@ -1170,7 +1169,7 @@ fn npm_strict_ssl_off(args: &[String]) -> bool {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let setting = match words.as_slice() {
-        ["config", "set", rest @ ..] | ["set", rest @ ..] => rest,
+        ["config" | "c", "set", rest @ ..] | ["set", rest @ ..] => rest,
         _ => &[],
     };
     let set = match setting {
@@ -1567,6 +1566,23 @@ mod tests {
             "sslverify"
         ));
         assert!(!sets_off(&argv("nosslverify=0"), "sslverify"));
+    }
+
+    #[test]
+    fn package_managers() {
+        let off = |p: &str, a: &str| disables_verification(p, &argv(a)).is_some();
+        assert!(off(
+            "dnf-config-manager",
+            "--save --setopt=something.sslverify=no"
+        ));
+        assert!(off(
+            "yum-config-manager",
+            "--setopt=\"epel.sslverify=0\" --save"
+        ));
+        assert!(off("rpm", "-ivh --nosignature x.rpm") && off("rpm", "-i --noverify x.rpm"));
+        assert!(!off("yum-config-manager", "--save --setopt=sslverify=yes"));
+        assert!(!off("yum-config-manager", "--disable sslverify"));
+        assert!(!off("dnf", "install -y --setopt=install_weak_deps=False x"));
     }
 
     #[test]
