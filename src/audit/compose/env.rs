@@ -35,6 +35,12 @@ fn implied(name: &str) -> Option<&'static str> {
 /// `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`,
 /// `${VAR+alt}`; defaults may nest.
 pub fn interpolate(value: &str) -> Interpolated {
+    interpolate_with(value, &|_| None)
+}
+
+/// [`interpolate`] with some variables known (`lookup`), as the project's `.env` file gives
+/// them to Compose.
+pub fn interpolate_with(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Interpolated {
     let mut out = Interpolated::default();
     let chars: Vec<char> = value.chars().collect();
     let mut i = 0;
@@ -52,7 +58,7 @@ pub fn interpolate(value: &str) -> Interpolated {
             Some('{') => {
                 let j = crate::audit::dockerfile::words::closing_brace(&chars, i + 2);
                 let body: String = chars[i + 2..j.min(chars.len())].iter().collect();
-                braced(&body, &mut out);
+                braced(&body, lookup, &mut out);
                 i = j + 1;
             }
             Some(c) if c.is_ascii_alphabetic() || *c == '_' => {
@@ -61,9 +67,10 @@ pub fn interpolate(value: &str) -> Interpolated {
                     j += 1;
                 }
                 let name: String = chars[i + 1..j].iter().collect();
-                match implied(&name) {
-                    Some(v) => out.text.push_str(v),
-                    None => out.unresolved.push(name),
+                match (lookup(&name), implied(&name)) {
+                    (Some(v), _) => out.text.push_str(&v),
+                    (None, Some(v)) => out.text.push_str(v),
+                    (None, None) => out.unresolved.push(name),
                 }
                 i = j;
             }
@@ -76,28 +83,40 @@ pub fn interpolate(value: &str) -> Interpolated {
     out
 }
 
-fn braced(body: &str, out: &mut Interpolated) {
+fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Interpolated) {
     let name_len = body
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(body.len());
     let (name, modifier) = body.split_at(name_len);
-    if let Some(v) = implied(name) {
-        out.text.push_str(v);
-        return;
-    }
     let (op, word) = [":-", "-", ":?", "?", ":+", "+"]
         .iter()
         .find_map(|op| modifier.strip_prefix(op).map(|w| (*op, w)))
         .unwrap_or(("", ""));
-    match op {
-        ":-" | "-" => {
-            let inner = interpolate(word);
-            out.text.push_str(&inner.text);
-            out.unresolved.extend(inner.unresolved);
+    if let Some(v) = lookup(name) {
+        match op {
+            ":+" | "+" if !v.is_empty() || op == "+" => braced_word(word, lookup, out),
+            ":+" | "+" => {}
+            ":-" if v.is_empty() => braced_word(word, lookup, out),
+            _ => out.text.push_str(&v),
         }
+        return;
+    }
+    if let Some(v) = implied(name) {
+        out.text.push_str(v);
+        return;
+    }
+    match op {
+        ":-" | "-" => braced_word(word, lookup, out),
         // Required or conditional: the value comes from the environment.
         _ => out.unresolved.push(name.to_string()),
     }
+}
+
+/// A default or alternative word, interpolated in turn.
+fn braced_word(word: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Interpolated) {
+    let inner = interpolate_with(word, lookup);
+    out.text.push_str(&inner.text);
+    out.unresolved.extend(inner.unresolved);
 }
 
 /// One `KEY=value` line of an env file.
@@ -162,6 +181,25 @@ pub fn parse_env_file(text: &str) -> Vec<EnvEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpolation_from_dotenv() {
+        let lookup = |n: &str| match n {
+            "SOCK" => Some("/var/run/docker.sock".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let i = |v: &str| interpolate_with(v, &lookup);
+        assert_eq!(i("${SOCK}:/s").text, "/var/run/docker.sock:/s");
+        assert_eq!(i("$SOCK").text, "/var/run/docker.sock");
+        assert_eq!(i("${SOCK:-/x}").text, "/var/run/docker.sock");
+        assert_eq!(i("${EMPTY:-/x}").text, "/x");
+        assert_eq!(i("${EMPTY-/x}").text, "");
+        assert_eq!(i("${SOCK:+set}").text, "set");
+        assert_eq!(i("${EMPTY:+set}").text, "");
+        assert_eq!(i("${NOPE:-${SOCK}}").text, "/var/run/docker.sock");
+        assert!(i("${NOPE}").has_unresolved());
+    }
 
     #[test]
     fn interpolation() {

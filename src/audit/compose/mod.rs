@@ -21,7 +21,7 @@ use crate::audit::dockerfile::{dedupe, finding, merge_secret_hits, scan_text_at}
 use crate::audit::secrets::SecretScanner;
 use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
-use env::{Interpolated, interpolate, parse_env_file};
+use env::{Interpolated, interpolate, interpolate_with, parse_env_file};
 use yaml::Node;
 
 /// Why a compose file could not be audited.
@@ -428,6 +428,18 @@ fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
         column: Some(n.column),
     };
     let bind_volumes = named_bind_volumes(&file.root);
+    // Compose interpolates from the project's `.env`: a mount source written `${SOCKET}` is the
+    // path `.env` gives (supabase's `${DOCKER_SOCKET_LOCATION}`).
+    let dotenv = std::fs::read(file.dir().join(".env"))
+        .map(|b| parse_env_file(&String::from_utf8_lossy(&b)))
+        .unwrap_or_default();
+    let lookup = |name: &str| {
+        dotenv
+            .iter()
+            .rev()
+            .find(|e| e.key == name)
+            .map(|e| e.value.clone())
+    };
     // Each env file once, with the services that read it.
     let mut env_users: Vec<(PathBuf, Vec<&str>)> = Vec::new();
     for (name, key, svc) in file.services() {
@@ -446,7 +458,7 @@ fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
         capabilities(name, svc, &at, &mut out);
         security_opts(name, svc, &at, &mut out);
         namespaces(name, svc, &at, &mut out);
-        volumes(name, svc, &bind_volumes, &at, &mut out);
+        volumes(name, svc, &bind_volumes, &lookup, &at, &mut out);
         if let Some(devices) = svc.get("devices").and_then(Node::items)
             && !devices.is_empty()
         {
@@ -679,6 +691,7 @@ fn volumes(
     name: &str,
     svc: &Node,
     named_binds: &[(String, String)],
+    lookup: &dyn Fn(&str) -> Option<String>,
     at: &dyn Fn(&Node) -> Location,
     out: &mut Vec<Finding>,
 ) {
@@ -724,7 +737,7 @@ fn volumes(
         }
     }
     for m in mounts {
-        let src = interpolate(&m.source);
+        let src = interpolate_with(&m.source, lookup);
         let mut host = src.text.clone();
         if let Some((_, device)) = named_binds.iter().find(|(n, _)| *n == host) {
             host = device.clone();
