@@ -218,7 +218,18 @@ fn findings_read_well() {
         ]
     );
     let (_, findings) = &all[&fixtures().join("entrypoint-drops-root")];
-    assert_eq!(findings[0].severity, Severity::Low);
+    let severities: Vec<Severity> = findings.iter().map(|f| f.severity).collect();
+    assert_eq!(
+        severities,
+        vec![Severity::Low, Severity::Low, Severity::High]
+    );
+    assert!(
+        findings[1]
+            .title
+            .ends_with("the base image's entrypoint drops to the service's user with gosu"),
+        "{}",
+        findings[1].title
+    );
     assert!(
         findings[0]
             .title

@@ -99,7 +99,6 @@ const OFFICIAL_ROOT_IMAGES: &[&str] = &[
     "julia",
     "mariadb",
     "maven",
-    "memcached",
     "mongo",
     "mysql",
     "nextcloud",
@@ -111,7 +110,6 @@ const OFFICIAL_ROOT_IMAGES: &[&str] = &[
     "php",
     "postgres",
     "python",
-    "rabbitmq",
     "redis",
     "registry",
     "rockylinux",
@@ -135,6 +133,27 @@ pub fn official_name(image: &str) -> Option<&str> {
     let path = path.strip_prefix("library/").unwrap_or(path);
     let name = path.split(':').next().unwrap_or(path);
     (!name.contains('/')).then_some(name)
+}
+
+/// Official images that start as root and whose `docker-entrypoint.sh` drops to the service's
+/// user before running it: an image built on one inherits that, unless it replaces the
+/// entrypoint.
+const OFFICIAL_ENTRYPOINT_DROPS: &[(&str, &str)] = &[
+    ("postgres", "gosu"),
+    ("redis", "gosu"),
+    ("mysql", "gosu"),
+    ("mariadb", "gosu"),
+    ("mongo", "gosu"),
+    ("ghost", "gosu"),
+];
+
+/// The tool an official image's entrypoint drops root with, if it does.
+pub fn official_entrypoint_drops_root(image: &str) -> Option<&'static str> {
+    let name = official_name(image)?;
+    OFFICIAL_ENTRYPOINT_DROPS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, tool)| *tool)
 }
 
 /// Whether an official image is known to run as root.
@@ -173,6 +192,12 @@ mod tests {
         assert!(official_runs_as_root("debian:bookworm-slim"));
         assert!(!official_runs_as_root("haproxy:3.0"));
         assert!(!official_runs_as_root("bitnami/redis:7.2"));
+        assert!(!official_runs_as_root("memcached:1.6"));
+        assert_eq!(
+            official_entrypoint_drops_root("postgres:16-alpine"),
+            Some("gosu")
+        );
+        assert_eq!(official_entrypoint_drops_root("python:3.12"), None);
     }
     /// A store holding `name` with a config whose `User` is `user`.
     fn store_with(dir: &Path, name: &str, user: &str) {

@@ -326,9 +326,19 @@ fn user_root(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Fin
         },
         Base::Stage(_) => return,
     };
-    let (title, severity) = match ctx.drops_root {
-        Some(tool) if severity == Severity::High => (
+    let inherited = match &root.base {
+        Base::Image(image) if !sets_own_entrypoint(df, a) => {
+            super::base::official_entrypoint_drops_root(image)
+        }
+        _ => None,
+    };
+    let (title, severity) = match (ctx.drops_root, inherited) {
+        (Some(tool), _) if severity == Severity::High => (
             format!("{title}; the entrypoint drops to an unprivileged user with {tool}"),
+            Severity::Low,
+        ),
+        (None, Some(tool)) if severity == Severity::High => (
+            format!("{title}; the base image's entrypoint drops to the service's user with {tool}"),
             Severity::Low,
         ),
         _ => (title, severity),
@@ -336,6 +346,27 @@ fn user_root(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec<Fin
     let mut f = finding(&USER_ROOT, title, ctx.at(from), None);
     f.severity = severity;
     out.push(f);
+}
+
+/// Whether the final stage (or a stage it is built on) replaces the base image's entrypoint
+/// with one of its own (not the official `docker-entrypoint.sh`).
+fn sets_own_entrypoint(df: &Dockerfile, a: &Analysis) -> bool {
+    let mut stage = a.final_stage();
+    loop {
+        let own = df.instructions[stage.from..stage.end].iter().any(|ins| {
+            matches!(&ins.kind, Kind::Entrypoint(c) if !match c {
+                Command::Exec(argv) => argv.iter().any(|w| w.contains("docker-entrypoint")),
+                Command::Shell(s) => s.contains("docker-entrypoint"),
+            })
+        });
+        if own {
+            return true;
+        }
+        match stage.base {
+            Base::Stage(b) => stage = &a.stages[b],
+            _ => return false,
+        }
+    }
 }
 
 /// What the base image says about the final stage's user, when it sets none itself: root
