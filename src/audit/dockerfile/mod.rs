@@ -145,7 +145,9 @@ pub fn audit_loaded(
 
 /// Where a Dockerfile is built: its context directory, and what is known of base images.
 pub struct Build<'a> {
+    /// The build context directory (entrypoint scripts are read from it).
     pub context: &'a Path,
+    /// Where base images' users are looked up.
     pub base: &'a dyn BaseImages,
 }
 

@@ -470,6 +470,7 @@ pub const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh",
 pub struct ShellCode {
     /// Index in the command's words of the (first) word that holds the code.
     pub word: usize,
+    /// The code, as the nested shell will read it.
     pub text: String,
 }
 
