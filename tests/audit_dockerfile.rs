@@ -600,3 +600,58 @@ fn the_binary_routes_sources_and_reports_the_same_findings() {
         .assert()
         .code(0);
 }
+
+/// `rsafe --root STORE audit Dockerfile` reads the base image's user from that store: a base
+/// that sets a non-root user (the busybox layout's `latest`, user app) gives no root finding,
+/// while the same Dockerfile audited against an empty store cannot know (low, "unknown").
+#[test]
+fn the_cli_reads_base_images_from_the_store_it_is_given() {
+    if !support::have("umoci", support::tool("umoci")) {
+        return;
+    }
+    let store = support::temp_root();
+    let layout = support::busybox_layout();
+    support::rsafe(store.path())
+        .args(["load", &format!("{}:latest", layout.display())])
+        .assert()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    fs::write(&dockerfile, "FROM oci-busybox:latest\nRUN echo hi\n").unwrap();
+    let rules_of = |root: &Path| -> Vec<String> {
+        let out = support::rsafe(root)
+            .args(["audit", "--format", "json"])
+            .arg(&dockerfile)
+            .output()
+            .unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["rule"].as_str().unwrap(),
+                    f["severity"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let with_base = rules_of(store.path());
+    assert!(
+        !with_base
+            .iter()
+            .any(|r| r.starts_with("dockerfile.user-root")),
+        "{with_base:?}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let without = rules_of(empty.path());
+    assert!(
+        without
+            .iter()
+            .any(|r| r.starts_with("dockerfile.user-") && r.ends_with(" low")),
+        "{without:?}"
+    );
+}

@@ -156,7 +156,9 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
     let target = Target::detect(&spec);
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let started = Instant::now();
-    if let Some((kind, result)) = audit_source(&target, &detector) {
+    // A Dockerfile's base images are looked up in the store these options name.
+    let store_root = global.root.clone().unwrap_or_else(Store::default_root);
+    if let Some((kind, result)) = audit_source(&target, &detector, &store_root) {
         let context = ReportContext {
             target: report::Target {
                 kind: kind.to_string(),
@@ -225,12 +227,17 @@ fn audit_running_containers(
 fn audit_source(
     target: &Target,
     scanner: &SecretScanner,
+    store_root: &Path,
 ) -> Option<(&'static str, anyhow::Result<Vec<Finding>>)> {
     Some(match target {
-        Target::Dockerfile(path) => (
-            "dockerfile",
-            dockerfile::audit_dockerfile(path, scanner).map_err(anyhow::Error::from),
-        ),
+        Target::Dockerfile(path) => {
+            let base = dockerfile::base::StoreBaseImages::open(store_root);
+            (
+                "dockerfile",
+                dockerfile::audit_dockerfile_with(path, scanner, &base)
+                    .map_err(anyhow::Error::from),
+            )
+        }
         Target::Compose(path) => (
             "compose",
             compose::audit_compose(path, scanner).map_err(anyhow::Error::from),
