@@ -1950,3 +1950,51 @@ fn writable_mounts_are_nosuid_nodev_and_the_hostname_agrees() {
         assert_eq!(names[0].len(), 12, "{caller:?}: {out:?}");
     });
 }
+
+/// `-v` and `--tmpfs` targets that would hide or replace the container's `/`, `/proc`, `/sys`
+/// or `/dev` (however the path is spelled), or a file inside `/proc`, are refused before
+/// anything starts, with one line naming the flag, as runc (so docker and podman) refuses them.
+/// Targets below `/dev` still work.
+#[test]
+fn mounts_over_the_root_and_the_kernel_views_are_refused() {
+    for_each_caller(|caller, store| {
+        let cases = [
+            ("/", "root filesystem"),
+            ("/proc/", "procfs"),
+            ("//proc", "procfs"),
+            ("/./proc", "procfs"),
+            ("/dev/../proc", "procfs"),
+            ("/sys", "sysfs"),
+            ("/dev", "/dev"),
+            ("/proc/sys/kernel", "inside /proc"),
+        ];
+        for (target, why) in cases {
+            for (flag, value) in [("-v", format!("/tmp:{target}")), ("--tmpfs", target.into())] {
+                let out = run_sh(caller, store, &[flag, &value], "echo RAN");
+                assert_eq!(out.code, 125, "{caller:?} {flag} {value}: {out:?}");
+                assert!(!out.stdout.contains("RAN"), "{caller:?}: {out:?}");
+                let lines: Vec<&str> = out.stderr.lines().collect();
+                assert_eq!(lines.len(), 1, "{caller:?} {flag} {value}: {out:?}");
+                assert!(
+                    lines[0].starts_with(&format!("rsafe: {flag} \"")) && lines[0].contains(why),
+                    "{caller:?} {flag} {value}: {out:?}"
+                );
+            }
+        }
+        let out = run_sh(
+            caller,
+            store,
+            &["--tmpfs", "/dev/shm:size=1m", "-v", "/tmp:/dev/data:ro"],
+            "awk '$5 == \"/dev/shm\" || $5 == \"/dev/data\" { print $5 }' /proc/self/mountinfo",
+        );
+        ok(&out, caller);
+        // rsafe's own /dev/shm, the --tmpfs over it, and the volume.
+        let mut seen: Vec<&str> = out.stdout.lines().collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            ["/dev/data", "/dev/shm", "/dev/shm"],
+            "{caller:?}: {out:?}"
+        );
+    });
+}

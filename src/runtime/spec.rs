@@ -421,6 +421,61 @@ pub fn container_path(what: &'static str, path: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Files below `/proc` a mount may replace: the ones lxcfs emulates, as runc allows (every
+/// other target inside `/proc` is refused there too).
+const PROC_FILES_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// `path` with empty, `.` and `..` components resolved as the kernel would from `/` (lexically:
+/// the container's symlinks are resolved later, inside its root).
+pub fn normalize_container_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Refuses a mount target (`flag` is `-v` or `--tmpfs`) that would hide or replace the
+/// container's `/`, `/proc`, `/sys` or `/dev` (the kernel's views and the device nodes rsafe
+/// sets up), or a file inside `/proc` other than those lxcfs emulates: runc refuses the same
+/// (so docker and podman do), and a mount there silently means something else.
+pub fn check_mount_target(flag: &'static str, target: &str) -> Result<(), SpecError> {
+    let norm = normalize_container_path(target);
+    let why = match norm.as_str() {
+        "/" => "would replace the container's root filesystem",
+        "/proc" => "would replace the container's procfs",
+        "/sys" => "would replace the container's sysfs",
+        "/dev" => "would replace the container's /dev (its device nodes and terminals)",
+        p if p.starts_with("/proc/") && !PROC_FILES_MOUNTABLE.contains(&p) => {
+            "is inside /proc (only the files lxcfs emulates, like /proc/meminfo, may be replaced)"
+        }
+        _ => return Ok(()),
+    };
+    Err(SpecError::Invalid {
+        what: flag,
+        value: target.to_string(),
+        detail: format!("the target {norm} {why}"),
+    })
+}
+
 /// Checks a hostname: 1–64 characters of letters, digits, `-` and `.`.
 pub fn check_hostname(name: &str) -> Result<(), SpecError> {
     let ok = !name.is_empty()
@@ -489,6 +544,7 @@ pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
         ));
     }
     container_path("volume target", dst)?;
+    check_mount_target("-v", dst)?;
     let (mut read_only, mut no_copy) = (false, false);
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         match opt {
@@ -526,6 +582,7 @@ pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
 pub fn parse_tmpfs(s: &str) -> Result<MountSpec, SpecError> {
     let (dst, opts) = s.split_once(':').unwrap_or((s, ""));
     container_path("tmpfs target", dst)?;
+    check_mount_target("--tmpfs", dst)?;
     let (mut size, mut mode) = (None, None);
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
@@ -760,6 +817,56 @@ mod tests {
         for bad in ["", "a b", "x/y", &"a".repeat(65)] {
             assert!(check_hostname(bad).is_err());
         }
+    }
+
+    #[test]
+    fn targets_hiding_the_kernel_views_or_the_root_are_refused() {
+        let cwd = Path::new("/work");
+        for bad in [
+            "/",
+            "//",
+            "/.",
+            "/proc",
+            "/proc/",
+            "//proc",
+            "/./proc",
+            "/dev/../proc",
+            "/sys",
+            "/sys/",
+            "/dev",
+            "/dev/.",
+            "/x/../../dev",
+            "/proc/sys/kernel",
+            "/proc/1/root",
+            "/proc/self/mem",
+        ] {
+            let err = parse_volume(&format!("/h:{bad}"), cwd)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("-v \""), "{bad}: {err}");
+            assert!(
+                err.contains("would replace") || err.contains("is inside /proc"),
+                "{bad}: {err}"
+            );
+            let err = parse_tmpfs(bad).unwrap_err().to_string();
+            assert!(err.starts_with("--tmpfs \""), "{bad}: {err}");
+        }
+        for fine in [
+            "/dev/shm",
+            "/sys/fs/x",
+            "/procfs",
+            "/devices",
+            "/system",
+            "/proc/meminfo",
+            "/proc/./uptime",
+            "/srv/proc",
+            "/dev/../data",
+        ] {
+            assert!(parse_volume(&format!("/h:{fine}"), cwd).is_ok(), "{fine}");
+            assert!(parse_tmpfs(fine).is_ok(), "{fine}");
+        }
+        assert_eq!(normalize_container_path("/a/./b//../c/"), "/a/c");
+        assert_eq!(normalize_container_path("/../.."), "/");
     }
 
     #[test]
