@@ -1998,3 +1998,70 @@ fn mounts_over_the_root_and_the_kernel_views_are_refused() {
         );
     });
 }
+
+/// Bind mounts the running-container audit rates high or critical (the host's `/`, a runtime
+/// socket, the host's `/proc`, `/sys`, `/dev`, a sensitive host directory) are said on stderr,
+/// one line each, before the container starts; the strict policy refuses them (exit 125).
+/// An everyday bind mount says nothing.
+#[test]
+fn risky_bind_mounts_are_said_and_refused_by_the_strict_policy() {
+    let dir = support::containers::shared_tempdir("rsafe-risky-binds");
+    let socket = dir.path().join("docker.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::create_dir(dir.path().join("plain")).unwrap();
+    let sock_arg = format!("{}:/run/docker.sock", socket.display());
+    let plain_arg = format!("{}:/data:ro", dir.path().join("plain").display());
+    for_each_caller(|caller, store| {
+        let cases = [
+            (
+                "/:/host:ro",
+                "the host's / (ro) (container.mount.host-root, high)",
+            ),
+            (
+                sock_arg.as_str(),
+                "a runtime's API socket (rw) (container.mount.runtime-socket, critical)",
+            ),
+            ("/proc:/hostproc:ro", "(container.mount.proc-sys-rw, high)"),
+            (
+                "/etc:/hostetc",
+                "(container.mount.sensitive-host-path, high)",
+            ),
+        ];
+        for (volume, said) in cases {
+            let out = run_sh(caller, store, &["-v", volume], "echo RAN");
+            ok(&out, caller);
+            assert_eq!(out.stdout, "RAN\n", "{caller:?}: {out:?}");
+            let warnings: Vec<&str> = out.stderr.lines().collect();
+            assert_eq!(warnings.len(), 1, "{caller:?} {volume}: {out:?}");
+            assert!(
+                warnings[0].starts_with(&format!("rsafe: warning: -v {volume} exposes "))
+                    && warnings[0].ends_with(said),
+                "{caller:?} {volume}: {out:?}"
+            );
+            let out = run_sh(
+                caller,
+                store,
+                &["-v", volume, "--policy", "strict"],
+                "echo RAN",
+            );
+            assert_eq!(out.code, 125, "{caller:?} {volume}: {out:?}");
+            assert!(out.stdout.is_empty(), "{caller:?}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+            assert!(
+                out.stderr.contains(said) && out.stderr.contains("the strict policy refuses it"),
+                "{caller:?} {volume}: {out:?}"
+            );
+        }
+        for quiet in [plain_arg.as_str(), "/etc/hostname:/x:ro"] {
+            let out = run_sh(
+                caller,
+                store,
+                &["-v", quiet, "--policy", "strict"],
+                "echo RAN",
+            );
+            ok(&out, caller);
+            // (The strict policy's limits may be said, where no cgroup can take them.)
+            assert!(!out.stderr.contains("exposes"), "{caller:?} {quiet}: {out:?}");
+        }
+    });
+}

@@ -8,6 +8,8 @@ use anyhow::Context;
 
 use super::Global;
 use super::policy::{OverrideArgs, effective_policy};
+use crate::audit::finding::Severity;
+use crate::audit::procs::checks::mounts::bind_source_risks;
 use crate::image::Store;
 use crate::image::load;
 use crate::image::resolve::{self, ResolveOptions};
@@ -219,13 +221,18 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     if let Some(h) = &args.hostname {
         spec::check_hostname(h)?;
     }
+    let policy = effective_policy(&args.policy, &args.overrides)?;
     let mut mounts = Vec::new();
+    let mut mount_warnings = Vec::new();
     // Held until the container has ended: `rsafe volume rm` is refused meanwhile.
     let mut claims = Vec::new();
     let volumes = Volumes::of_store(store.root());
     for v in &args.volume {
         mounts.push(match spec::parse_volume(v, &cwd)? {
-            VolumeArg::Host(mount) => mount,
+            VolumeArg::Host(mount) => {
+                mount_warnings.extend(risky_bind(v, &mount, &policy.name)?);
+                mount
+            }
             VolumeArg::Named {
                 name,
                 target,
@@ -253,9 +260,9 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for t in &args.tmpfs {
         mounts.push(spec::parse_tmpfs(t)?);
     }
-    let policy = effective_policy(&args.policy, &args.overrides)?;
     let (network, net) = network_for(&args, policy.network)?;
     let mut warnings = policy.warnings();
+    warnings.extend(mount_warnings);
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {
         warnings.push("the container shares the host's network (--network host)".to_string());
     }
@@ -306,6 +313,36 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     };
     drop(claims);
     Ok(code)
+}
+
+/// Policies that refuse the bind mounts others only warn about.
+const POLICIES_REFUSING_RISKY_MOUNTS: &[&str] = &["strict"];
+
+/// The warnings for `-v ARG` (bind-mounting `mount`) that the running-container audit would
+/// rate high or critical (the host's `/`, a runtime socket, the host's `/proc`, `/sys` or
+/// `/dev`, a sensitive host directory), one line each; an error instead under the strict
+/// policy. Said before the container starts, so nobody learns it from `rsafe audit` later.
+fn risky_bind(arg: &str, mount: &MountSpec, policy: &str) -> anyhow::Result<Vec<String>> {
+    let MountSpec::Bind {
+        source, read_only, ..
+    } = mount
+    else {
+        return Ok(Vec::new());
+    };
+    let risks: Vec<String> = bind_source_risks(source, *read_only)
+        .into_iter()
+        .filter(|r| r.severity >= Severity::High)
+        .map(|r| format!("{} ({}, {})", r.what, r.rule.id, r.severity))
+        .collect();
+    if let Some(first) = risks.first()
+        && POLICIES_REFUSING_RISKY_MOUNTS.contains(&policy)
+    {
+        anyhow::bail!("-v {arg:?} exposes {first}: the {policy} policy refuses it");
+    }
+    Ok(risks
+        .into_iter()
+        .map(|r| format!("-v {arg} exposes {r}"))
+        .collect())
 }
 
 /// The exit code of `run -d` or `start -d`, after printing the container's id (it runs) or why

@@ -13,7 +13,7 @@
 mod environ;
 mod fds;
 mod limits;
-mod mounts;
+pub mod mounts;
 mod namespaces;
 mod privileges;
 

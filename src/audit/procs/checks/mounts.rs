@@ -15,6 +15,7 @@ use rustix::fs::{major, minor};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::Ctx;
+use crate::audit::Rule;
 use crate::audit::finding::{Evidence, Severity};
 use crate::audit::procs::mountinfo::{self, Mount, is_under};
 use crate::audit::procs::process::{NsKind, container_uid};
@@ -282,11 +283,9 @@ fn check_sockets(cx: &mut Ctx<'_>, view: &View, m: &Mount, host_path: Option<&st
     let mut found = Vec::new();
     if (named(&m.mount_point) || host_path.is_some_and(named)) && is_socket(&here) {
         found.push(m.mount_point.clone());
-    } else if host_path.is_some() && here.is_dir() {
-        for rel in SOCKETS_IN_DIRS {
-            if is_socket(&here.join(rel)) {
-                found.push(mountinfo::join(&m.mount_point, rel));
-            }
+    } else if host_path.is_some() {
+        for rel in runtime_sockets_below(&here) {
+            found.push(mountinfo::join(&m.mount_point, rel));
         }
     }
     for socket in found {
@@ -298,6 +297,132 @@ fn check_sockets(cx: &mut Ctx<'_>, view: &View, m: &Mount, host_path: Option<&st
             Some(Evidence::plain(format!("socket {socket}{from}"))),
         ));
     }
+}
+
+/// The runtime sockets found below `dir` (paths relative to it), where a bound directory like
+/// `/run` or `/var/run/containerd` holds them.
+fn runtime_sockets_below(dir: &Path) -> Vec<&'static str> {
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    SOCKETS_IN_DIRS
+        .iter()
+        .copied()
+        .filter(|rel| {
+            std::fs::symlink_metadata(dir.join(rel)).is_ok_and(|md| md.file_type().is_socket())
+        })
+        .collect()
+}
+
+/// What binding a host path into a container exposes, rated as this audit rates it in a
+/// running container: `rsafe run` says it (or refuses it) before the container starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPathRisk {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// What is exposed, for the warning: `host /run/docker.sock (a runtime socket)`.
+    pub what: String,
+}
+
+/// The risk of bind-mounting `host_path` (absolute, symlinks already resolved) judged on the
+/// path alone: the host's `/`, a runtime socket by name, the host's procfs, sysfs or `/dev`, a
+/// sensitive host tree ([`SENSITIVE_TREES`], [`SENSITIVE_DIRS`], a whole home directory).
+pub fn host_path_risk(host_path: &str, read_only: bool) -> Option<HostPathRisk> {
+    let mode = if read_only { "ro" } else { "rw" };
+    let risk = |rule: Rule, severity: Severity, what: String| {
+        Some(HostPathRisk {
+            rule,
+            severity,
+            what: format!("{what} ({mode})"),
+        })
+    };
+    let name = Path::new(host_path).file_name().and_then(|n| n.to_str());
+    if host_path == "/" {
+        let severity = if read_only {
+            Severity::High
+        } else {
+            Severity::Critical
+        };
+        risk(rules::MOUNT_HOST_ROOT, severity, "the host's /".into())
+    } else if name.is_some_and(|n| RUNTIME_SOCKETS.contains(&n)) {
+        let r = rules::MOUNT_RUNTIME_SOCKET;
+        risk(
+            r,
+            r.severity,
+            format!("host {host_path}, a runtime's API socket"),
+        )
+    } else if is_under(host_path, "/proc") || is_under(host_path, "/sys") {
+        let r = rules::MOUNT_HOST_PROC_SYS;
+        risk(
+            r,
+            r.severity,
+            format!("host {host_path}, the host's kernel view"),
+        )
+    } else if host_path == "/dev" {
+        let r = rules::MOUNT_HOST_DEV;
+        risk(r, r.severity, "the host's /dev".into())
+    } else if is_sensitive(host_path) {
+        let severity = if read_only {
+            Severity::Medium
+        } else {
+            Severity::High
+        };
+        let r = rules::MOUNT_SENSITIVE;
+        risk(
+            r,
+            severity,
+            format!("host {host_path}, a sensitive host path"),
+        )
+    } else {
+        None
+    }
+}
+
+/// [`host_path_risk`] of `host_path` (symlinks resolved where the caller can resolve them), and
+/// what only the file system tells: runtime sockets in a bound directory, a block or raw-memory
+/// device.
+pub fn bind_source_risks(host_path: &Path, read_only: bool) -> Vec<HostPathRisk> {
+    let resolved = std::fs::canonicalize(host_path).unwrap_or_else(|_| lexical(host_path));
+    let shown = resolved.to_string_lossy();
+    let mode = if read_only { "ro" } else { "rw" };
+    let mut out: Vec<HostPathRisk> = host_path_risk(&shown, read_only).into_iter().collect();
+    if out.iter().any(|r| r.rule == rules::MOUNT_HOST_ROOT) {
+        return out; // everything below is moot
+    }
+    for rel in runtime_sockets_below(&resolved) {
+        let r = rules::MOUNT_RUNTIME_SOCKET;
+        out.push(HostPathRisk {
+            rule: r,
+            severity: r.severity,
+            what: format!(
+                "host {}, a runtime's API socket ({mode})",
+                resolved.join(rel).display()
+            ),
+        });
+    }
+    if let Some(device) = dangerous_device(&resolved) {
+        out.push(HostPathRisk {
+            rule: rules::DEVICE,
+            severity: rules::DEVICE.severity,
+            what: format!("host {device} ({mode})"),
+        });
+    }
+    out
+}
+
+/// `path` with `.`, `..` and empty components resolved lexically.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for comp in path.components() {
+        match comp {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A host file or directory mounted in the container: sensitive, read-write, symlinks.
@@ -539,6 +664,83 @@ mod tests {
                 ("sub/up".into(), "../../..".into())
             ]
         );
+    }
+
+    #[test]
+    fn bind_sources_rated_as_in_a_running_container() {
+        let rated = |p: &str, ro: bool| host_path_risk(p, ro).map(|r| (r.rule.id, r.severity));
+        assert_eq!(
+            rated("/", false),
+            Some(("container.mount.host-root", Severity::Critical))
+        );
+        assert_eq!(
+            rated("/", true),
+            Some(("container.mount.host-root", Severity::High))
+        );
+        for sock in [
+            "/run/docker.sock",
+            "/x/containerd.sock",
+            "/run/podman/podman.sock",
+        ] {
+            assert_eq!(
+                rated(sock, true),
+                Some(("container.mount.runtime-socket", Severity::Critical)),
+                "{sock}"
+            );
+        }
+        for kernel in ["/proc", "/proc/1/environ", "/sys", "/sys/kernel"] {
+            assert_eq!(
+                rated(kernel, true),
+                Some(("container.mount.proc-sys-rw", Severity::High)),
+                "{kernel}"
+            );
+        }
+        assert_eq!(
+            rated("/dev", false),
+            Some(("container.mount.host-dev", Severity::High))
+        );
+        assert_eq!(
+            rated("/etc", false),
+            Some(("container.mount.sensitive-host-path", Severity::High))
+        );
+        assert_eq!(
+            rated("/home/alice", true),
+            Some(("container.mount.sensitive-host-path", Severity::Medium))
+        );
+        for fine in [
+            "/srv/data",
+            "/home/alice/src",
+            "/tmp/x",
+            "/dev/null",
+            "/procfs",
+        ] {
+            assert_eq!(rated(fine, false), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn bind_sources_seen_on_disk() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir(d.join("docker")).unwrap();
+        let _l = std::os::unix::net::UnixListener::bind(d.join("docker.sock")).unwrap();
+        let _l2 = std::os::unix::net::UnixListener::bind(d.join("docker/docker.sock")).unwrap();
+        let got: Vec<String> = bind_source_risks(d, false)
+            .into_iter()
+            .map(|r| r.what)
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].ends_with("docker.sock, a runtime's API socket (rw)"),
+            "{got:?}"
+        );
+        // Through a `..` and a symlink, the host's root is still the host's root.
+        std::os::unix::fs::symlink("/", d.join("up")).unwrap();
+        let root = bind_source_risks(&d.join("up"), false);
+        assert_eq!(root.len(), 1);
+        assert_eq!(root[0].rule, rules::MOUNT_HOST_ROOT);
+        assert!(bind_source_risks(Path::new("/dev/null"), false).is_empty());
+        assert_eq!(lexical(Path::new("/a/../../b/./c")), Path::new("/b/c"));
     }
 
     #[test]
