@@ -2061,7 +2061,32 @@ fn risky_bind_mounts_are_said_and_refused_by_the_strict_policy() {
             );
             ok(&out, caller);
             // (The strict policy's limits may be said, where no cgroup can take them.)
-            assert!(!out.stderr.contains("exposes"), "{caller:?} {quiet}: {out:?}");
+            assert!(
+                !out.stderr.contains("exposes"),
+                "{caller:?} {quiet}: {out:?}"
+            );
         }
+    });
+}
+
+/// `--memory` below Docker's 6 MiB floor is refused with one line (exit 125) instead of a
+/// container OOM-killed as it starts; the floor itself runs.
+#[test]
+fn memory_below_dockers_floor_is_refused() {
+    for_each_caller(|caller, store| {
+        for low in ["1", "4m", "6143k"] {
+            let out = run_sh(caller, store, &["--memory", low], "echo RAN");
+            assert_eq!(out.code, 125, "{caller:?} {low}: {out:?}");
+            assert!(out.stdout.is_empty(), "{caller:?}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+            assert!(
+                out.stderr.starts_with("rsafe: --memory ")
+                    && out.stderr.contains("below the minimum of 6 MiB"),
+                "{caller:?} {low}: {out:?}"
+            );
+        }
+        let out = run_sh(caller, store, &["--memory", "6m"], "echo RAN");
+        ok(&out, caller);
+        assert_eq!(out.stdout, "RAN\n", "{caller:?}: {out:?}");
     });
 }

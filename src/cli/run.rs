@@ -266,6 +266,9 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {
         warnings.push("the container shares the host's network (--network host)".to_string());
     }
+    if let Some(bytes) = args.memory {
+        check_memory(bytes)?;
+    }
     let limits = Limits {
         memory: args.memory.or(policy.limits.memory),
         pids: args.pids_limit.or(policy.limits.pids),
@@ -313,6 +316,19 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     };
     drop(claims);
     Ok(code)
+}
+
+/// The smallest `--memory` accepted: Docker's floor (6 MiB). Below it the container is
+/// OOM-killed as it starts (its init and shell alone need more), which looks like a crash.
+const MIN_MEMORY: u64 = 6 << 20;
+
+fn check_memory(bytes: u64) -> anyhow::Result<()> {
+    if bytes < MIN_MEMORY {
+        anyhow::bail!(
+            "--memory {bytes} bytes is below the minimum of 6 MiB (as in docker): the container would be killed for lack of memory as it starts"
+        );
+    }
+    Ok(())
 }
 
 /// Policies that refuse the bind mounts others only warn about.
@@ -534,6 +550,16 @@ mod tests {
             gids: r,
             writer: MapWriter::Direct,
             setgroups: true,
+        }
+    }
+
+    #[test]
+    fn memory_has_dockers_floor() {
+        assert!(check_memory(6 << 20).is_ok());
+        assert!(check_memory(1 << 30).is_ok());
+        for low in [1, 4096, (6 << 20) - 1] {
+            let err = check_memory(low).unwrap_err().to_string();
+            assert!(err.contains("below the minimum of 6 MiB"), "{err}");
         }
     }
 
