@@ -2090,3 +2090,56 @@ fn memory_below_dockers_floor_is_refused() {
         assert_eq!(out.stdout, "RAN\n", "{caller:?}: {out:?}");
     });
 }
+
+/// `--env-file` reads what Docker reads (comments, blank lines, leading whitespace, values
+/// passed through untouched, `KEY` alone taking rsafe's own value) and reports what Docker
+/// refuses (`export K=v`, a name with whitespace) as `FILE:LINE: why`, exit 125, never
+/// dropping it silently.
+#[test]
+fn env_files_are_read_as_docker_reads_them() {
+    let dir = support::containers::shared_tempdir("rsafe-env-file");
+    let good = dir.path().join("good.env");
+    std::fs::write(
+        &good,
+        "# settings\n\n  GREETING=hello world \nQUOTED=\"as is\"\nTERM_FROM_HOST\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.env");
+    std::fs::write(&bad, "A=1\n# ok\nexport B=2\n").unwrap();
+    for_each_caller(|caller, store| {
+        let mut cmd = caller.command(store);
+        cmd.env("TERM_FROM_HOST", "xterm-test").args([
+            "run",
+            "--env-file",
+            good.to_str().unwrap(),
+            caller.rootfs().to_str().unwrap(),
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo \"[$GREETING]\" \"[$QUOTED]\" \"[$TERM_FROM_HOST]\"",
+        ]);
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{caller:?}: {out:?}");
+        assert_eq!(
+            stdout, "[hello world ] [\"as is\"] [xterm-test]\n",
+            "{caller:?}: {out:?}"
+        );
+        let out = run_sh(
+            caller,
+            store,
+            &["--env-file", bad.to_str().unwrap()],
+            "echo RAN",
+        );
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "rsafe: {}:3: variable name \"export B\" contains whitespace (docker does not take `export`: remove it)\n",
+                bad.display()
+            ),
+            "{caller:?}"
+        );
+    });
+}

@@ -56,7 +56,8 @@ pub struct RunArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to pass rsafe's own value).
     #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
-    /// Read environment variables from a file (KEY=VALUE lines, # comments).
+    /// Read environment variables from a file, as docker does: KEY=VALUE lines (the value
+    /// taken as is), KEY alone for rsafe's own value, # comments; a malformed line is an error.
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
     /// Working directory in the container (created when missing).

@@ -384,25 +384,51 @@ fn check_env(key: &str, value: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// The entries of an env file with their line numbers: blank lines and `#` comments skipped,
-/// surrounding whitespace of the name trimmed.
+/// The entries of an env file with their line numbers, read as Docker reads `--env-file`
+/// (docker/cli `opts/envfile.go`): a UTF-8 byte-order mark at the start is dropped, leading
+/// whitespace is dropped, blank lines and lines starting with `#` are skipped; `KEY=VALUE`
+/// passes the value through untouched (quotes, trailing spaces and a `#` are part of it), `KEY`
+/// alone takes rsafe's own value. A name with a space or tab in it (`KEY = v`, `export KEY=v`),
+/// an empty name and a line that is not UTF-8 are errors naming the line, as in Docker: never
+/// silently dropped.
 fn read_env_file(path: &Path) -> Result<Vec<(usize, String)>, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::EnvFile {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::EnvFile {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|(i, l)| {
-            let entry = match l.split_once('=') {
-                Some((k, v)) => format!("{}={v}", k.trim()),
-                None => l.trim().to_string(),
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let bad = |detail: String| SpecError::EnvFileLine {
+            path: path.to_path_buf(),
+            line: line_no,
+            detail,
+        };
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| bad("not valid UTF-8".into()))?
+            .trim_start_matches(char::is_whitespace);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_once('=').map_or(line, |(k, _)| k);
+        if name.is_empty() {
+            return Err(bad("no variable name before '='".into()));
+        }
+        if name.contains([' ', '\t']) {
+            let hint = if name.starts_with("export ") {
+                " (docker does not take `export`: remove it)"
+            } else {
+                ""
             };
-            (i + 1, entry)
-        })
-        .collect())
+            return Err(bad(format!(
+                "variable name {name:?} contains whitespace{hint}"
+            )));
+        }
+        out.push((line_no, line.to_string()));
+    }
+    Ok(out)
 }
 
 /// Checks a path inside the container: absolute, no NUL. (Where it really leads is resolved
@@ -710,6 +736,71 @@ mod tests {
         );
         assert_eq!(p.cwd, "/srv");
         assert_eq!(p.user.as_deref(), Some("1000:1000"));
+    }
+
+    /// The env file `text` read as `--env-file`, with `FROM_HOST` set in rsafe's environment.
+    fn env_file(text: &[u8]) -> Result<Vec<String>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.env");
+        std::fs::write(&file, text).unwrap();
+        let flags = ProcessOverrides {
+            args: vec!["x".into()],
+            env_files: vec![file],
+            ..Default::default()
+        };
+        let host = |k: &str| (k == "FROM_HOST").then(|| "h".to_string());
+        merge_process(&ImageDefaults::default(), &flags, &host)
+            .map(|p| {
+                p.env
+                    .into_iter()
+                    .filter(|e| !e.starts_with("PATH="))
+                    .collect()
+            })
+            .map_err(|e| {
+                e.to_string()
+                    .replace(&dir.path().display().to_string(), "DIR")
+            })
+    }
+
+    #[test]
+    fn env_files_are_read_as_docker_reads_them() {
+        assert_eq!(
+            env_file(
+                b"\xEF\xBB\xBFA=1\r\n\t  B=two words \n  # comment\n#C=3\n\n   \nD=\"q\" # x\nE=\nF==g\nFROM_HOST\nUNSET\n\xC2\xA0G=nbsp"
+            )
+            .unwrap(),
+            [
+                "A=1",
+                "B=two words ",
+                "D=\"q\" # x",
+                "E=",
+                "F==g",
+                "FROM_HOST=h",
+                "G=nbsp"
+            ]
+        );
+        for (text, err) in [
+            (
+                &b"A=1\nexport K=v\n"[..],
+                "DIR/app.env:2: variable name \"export K\" contains whitespace (docker does not take `export`: remove it)",
+            ),
+            (
+                b"K =v",
+                "DIR/app.env:1: variable name \"K \" contains whitespace",
+            ),
+            (
+                b"\n\nK\tX=v",
+                "DIR/app.env:3: variable name \"K\\tX\" contains whitespace",
+            ),
+            (
+                b"K ",
+                "DIR/app.env:1: variable name \"K \" contains whitespace",
+            ),
+            (b"#\n=v", "DIR/app.env:2: no variable name before '='"),
+            (b"A=1\nB=\xff\n", "DIR/app.env:2: not valid UTF-8"),
+        ] {
+            assert_eq!(env_file(text).unwrap_err(), err);
+        }
     }
 
     #[test]
