@@ -1588,9 +1588,9 @@ fn detached_containers_log_stop_and_report_failures() {
             out.stderr.contains("/no/such/command"),
             "{caller:?}: {out:?}"
         );
-        // -d with a terminal or stdin has nothing to attach them to: a usage error.
+        // -d with a terminal or stdin has nothing to attach them to: a usage error (125).
         let out = run(caller, store, &["-d", "-i", rootfs, "true"]);
-        assert_eq!(out.code, 2, "{caller:?}: {out:?}");
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
         assert!(
             out.stderr.contains("cannot be used with"),
             "{caller:?}: {out:?}"
@@ -2141,5 +2141,29 @@ fn env_files_are_read_as_docker_reads_them() {
             ),
             "{caller:?}"
         );
+    });
+}
+
+/// A bad flag of `run` or `start` exits 125, as docker's and podman's do and as `run --help`
+/// says (the workload's own codes stay unambiguous); other commands keep clap's 2, and
+/// `--help` is 0.
+#[test]
+fn bad_run_flags_exit_125() {
+    for_each_caller(|caller, store| {
+        for (args, code) in [
+            (&["run", "--bogus", "img"][..], 125),
+            (&["run", "--memory", "lots", "img"], 125),
+            (&["run"], 125),
+            (&["start", "--bogus", "name"], 125),
+            (&["images", "--bogus"], 2),
+            (&["audit", "--bogus", "x"], 2),
+        ] {
+            let out = rsafe_cmd(caller, store, args);
+            assert_eq!(out.code, code, "{caller:?} {args:?}: {out:?}");
+            assert!(out.stderr.starts_with("error: "), "{caller:?}: {out:?}");
+        }
+        let out = rsafe_cmd(caller, store, &["run", "--help"]);
+        ok(&out, caller);
+        assert!(out.stdout.contains("125 when rsafe failed"), "{out:?}");
     });
 }

@@ -107,9 +107,48 @@ impl Command {
     }
 }
 
+/// Commands whose bad flags exit 125 as docker's and podman's do (`run --help` says so): the
+/// container's own codes (126, 127, 128+N) and 0–125 of the workload must not be mistaken for
+/// a usage error. The others keep clap's 2 (for `audit`, the CI gate's "rsafe failed").
+const USAGE_ERROR_125: &[&str] = &["run", "start"];
+
+/// The exit code of a command line clap refused: 125 for the commands in [`USAGE_ERROR_125`],
+/// clap's own otherwise (2, or 0 for `--help` and `--version`).
+fn usage_error_code(err: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    let code = err.exit_code();
+    if code == 0 {
+        return code;
+    }
+    match subcommand_name(args) {
+        Some(name) if USAGE_ERROR_125.contains(&name.as_str()) => 125,
+        _ => code,
+    }
+}
+
+/// The subcommand of a command line: its first word that is not a global option (nor
+/// `--root`'s value).
+fn subcommand_name(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--root" {
+            words.next();
+        } else if !word.starts_with('-') {
+            return Some(word.into_owned());
+        }
+    }
+    None
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return usage_error_code(&err, &args);
+        }
+    };
     let code = cli.command.failure_code();
     match dispatch(cli) {
         Ok(code) => code,
@@ -192,6 +231,36 @@ mod tests {
     struct Spelled {
         path: &'static str,
         source: std::io::Error,
+    }
+
+    fn usage_code(words: &[&str]) -> i32 {
+        let args: Vec<std::ffi::OsString> = words.iter().map(Into::into).collect();
+        match Cli::try_parse_from(&args) {
+            Ok(_) => -1,
+            Err(err) => usage_error_code(&err, &args),
+        }
+    }
+
+    #[test]
+    fn bad_flags_exit_125_for_container_commands_and_2_otherwise() {
+        assert_eq!(usage_code(&["rsafe", "run", "--bogus", "img"]), 125);
+        assert_eq!(usage_code(&["rsafe", "run"]), 125);
+        assert_eq!(usage_code(&["rsafe", "run", "--cpus", "x", "img"]), 125);
+        assert_eq!(usage_code(&["rsafe", "-q", "--root", "run", "start"]), 125);
+        assert_eq!(
+            usage_code(&["rsafe", "--root=/x", "start", "--bogus", "c"]),
+            125
+        );
+        assert_eq!(usage_code(&["rsafe", "audit", "--bogus", "x"]), 2);
+        assert_eq!(
+            usage_code(&["rsafe", "--root", "run", "images", "--bogus"]),
+            2
+        );
+        assert_eq!(usage_code(&["rsafe", "--bogus"]), 2);
+        assert_eq!(usage_code(&["rsafe", "frobnicate"]), 2);
+        assert_eq!(usage_code(&["rsafe", "run", "--help"]), 0);
+        assert_eq!(usage_code(&["rsafe", "--version"]), 0);
+        assert_eq!(usage_code(&["rsafe", "run", "img"]), -1);
     }
 
     #[test]
