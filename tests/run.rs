@@ -1782,9 +1782,23 @@ fn rmi_keeps_the_layers_a_stopped_container_needs() {
             "echo run >> /f",
         ]);
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
-        // Every name of the image goes, and with them its blobs and (were it not for the
-        // container) its extracted layers.
+        // As in docker, the image a container uses keeps its last name without --force (the
+        // other image, on the same layers, goes).
         let rmi = rsafe(&["rmi", "oci-busybox:root", "oci-busybox:latest"]);
+        assert_eq!(rmi.code, 1, "{caller:?}: {rmi:?}");
+        assert!(
+            rmi.stdout
+                .starts_with("Untagged: oci-busybox:latest\nDeleted: ")
+                && !rmi.stdout.contains("oci-busybox:root"),
+            "{caller:?}: {rmi:?}"
+        );
+        assert!(
+            rmi.stderr.contains("stopped container keep ("),
+            "{caller:?}: {rmi:?}"
+        );
+        // With --force every name of the image goes, and with them its blobs and (were it not
+        // for the container) its extracted layers.
+        let rmi = rsafe(&["rmi", "--force", "oci-busybox:root"]);
         assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
         assert!(rmi.stdout.contains("Deleted: sha256:"), "{rmi:?}");
         let out = rsafe(&["start", "keep"]);
@@ -2165,5 +2179,93 @@ fn bad_run_flags_exit_125() {
         let out = rsafe_cmd(caller, store, &["run", "--help"]);
         ok(&out, caller);
         assert!(out.stdout.contains("125 when rsafe failed"), "{out:?}");
+    });
+}
+
+/// `rmi` of an image a container uses is refused as docker refuses it, naming the container:
+/// its last name without `--force` (with it, the name goes and the container runs on), its
+/// digest while the container runs even with `--force`, and without `--force` once stopped.
+#[test]
+fn rmi_refuses_an_image_a_container_uses() {
+    for_each_caller_with_busybox_image(|caller, store, _| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let inspect = rsafe(&["inspect", "oci-busybox:root"]);
+        let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+        let digest = json["digest"].as_str().unwrap().to_string();
+        let prefix = &digest[7..19];
+        let out = rsafe(&[
+            "run",
+            "-d",
+            "--name",
+            "busy",
+            "oci-busybox:root",
+            "sleep 60",
+        ]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let rmi = rsafe(&["rmi", "oci-busybox:root"]);
+        assert_eq!(rmi.code, 1, "{caller:?}: {rmi:?}");
+        assert_eq!(rmi.stdout, "", "{caller:?}: {rmi:?}");
+        assert!(
+            rmi.stderr.starts_with("rsafe: conflict: unable to remove oci-busybox:root (must force): the running container busy (")
+                && rmi.stderr.lines().count() == 1,
+            "{caller:?}: {rmi:?}"
+        );
+        for args in [&["rmi", prefix][..], &["rmi", "--force", prefix]] {
+            let rmi = rsafe(args);
+            assert_eq!(rmi.code, 1, "{caller:?}: {rmi:?}");
+            assert!(
+                rmi.stderr.contains(
+                    "(cannot be forced): image is being used by running container busy ("
+                ),
+                "{caller:?}: {rmi:?}"
+            );
+        }
+        // Another name of the same image can go: the image keeps one.
+        assert_eq!(
+            rsafe(&[
+                "load",
+                "--name",
+                "second:1",
+                &format!("{}:root", support::busybox_layout().display())
+            ])
+            .code,
+            0
+        );
+        let rmi = rsafe(&["rmi", "second:1"]);
+        assert_eq!(rmi.stdout, "Untagged: second:1\n", "{caller:?}: {rmi:?}");
+        // With --force the last name goes; the container runs on, on its layers.
+        let rmi = rsafe(&["rmi", "--force", "oci-busybox:root"]);
+        assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
+        assert!(
+            rmi.stdout.starts_with("Untagged: oci-busybox:root\n"),
+            "{rmi:?}"
+        );
+        let ps = rsafe(&["ps", "-a"]);
+        assert!(
+            ps.stdout
+                .lines()
+                .any(|l| l.contains("busy") && l.contains("Up")),
+            "{caller:?}: {ps:?}"
+        );
+        assert_eq!(rsafe(&["stop", "-t", "0", "busy"]).code, 0);
+        // Stopped, by digest (loaded again): refused without --force, removed with it.
+        let layout = support::busybox_layout();
+        assert_eq!(
+            rsafe(&["load", &format!("{}:root", layout.display())]).code,
+            0
+        );
+        let rmi = rsafe(&["rmi", prefix]);
+        assert_eq!(rmi.code, 1, "{caller:?}: {rmi:?}");
+        assert!(
+            rmi.stderr
+                .contains("(must be forced): image is being used by stopped container busy ("),
+            "{caller:?}: {rmi:?}"
+        );
+        let rmi = rsafe(&["rmi", "--force", prefix]);
+        assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
+        let out = rsafe(&["start", "-d", "busy"]);
+        assert_eq!(out.code, 0, "{caller:?}: the layers stayed: {out:?}");
+        assert_eq!(rsafe(&["stop", "-t", "0", "busy"]).code, 0);
+        assert_eq!(rsafe(&["rm", "busy"]).code, 0);
     });
 }
