@@ -2269,3 +2269,57 @@ fn rmi_refuses_an_image_a_container_uses() {
         assert_eq!(rsafe(&["rm", "busy"]).code, 0);
     });
 }
+
+/// `rsafe kill [-s SIG]` signals a running container (SIGKILL by default; the workload's
+/// trap sees the signal it was sent), and `rsafe wait` prints the exit code once it has
+/// ended, as `docker kill` and `docker wait` do. Killing a container that is not running, or
+/// waiting for one that does not exist, is an error.
+#[test]
+fn kill_signals_and_wait_prints_the_exit_code() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let trap = "trap 'exit 3' TERM; while :; do sleep 0.1; done";
+        let out = run(
+            caller,
+            store,
+            &[
+                "-d", "--name", "trapper", rootfs, "--", "/bin/sh", "-c", trap,
+            ],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let out = rsafe(&["kill", "-s", "term", "trapper"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "trapper\n", "{caller:?}: {out:?}");
+        let out = rsafe(&["wait", "trapper"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "3\n", "{caller:?}: {out:?}");
+        // Ended: wait answers at once, kill refuses.
+        assert_eq!(rsafe(&["wait", "trapper"]).stdout, "3\n");
+        let out = rsafe(&["kill", "trapper"]);
+        assert_eq!(out.code, 1, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr, "rsafe: container trapper is not running\n",
+            "{caller:?}"
+        );
+
+        let out = run(
+            caller,
+            store,
+            &["-d", "--name", "sleeper", rootfs, "--", "/bin/sleep", "60"],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let out = rsafe(&["kill", "sleeper"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let out = rsafe(&["wait", "sleeper", "trapper"]);
+        assert_eq!(out.stdout, "137\n3\n", "{caller:?}: {out:?}");
+
+        let out = rsafe(&["wait", "nosuch"]);
+        assert_eq!(out.code, 1, "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("nosuch"), "{caller:?}: {out:?}");
+        let out = rsafe(&["kill", "-s", "NOPE", "sleeper"]);
+        assert_eq!(out.code, 2, "{caller:?}: {out:?}");
+        assert_eq!(rsafe(&["rm", "trapper", "sleeper"]).code, 0);
+    });
+}

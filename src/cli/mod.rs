@@ -18,6 +18,7 @@ pub mod format;
 pub mod history;
 pub mod images;
 pub mod inspect;
+pub mod kill;
 pub mod load;
 pub mod logs;
 pub mod ps;
@@ -28,6 +29,7 @@ pub mod start;
 pub mod stop;
 pub mod unpack;
 pub mod volume;
+pub mod wait;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -86,6 +88,8 @@ pub enum Command {
     Ps(ps::PsArgs),
     Start(start::StartArgs),
     Stop(stop::StopArgs),
+    Kill(kill::KillArgs),
+    Wait(wait::WaitArgs),
     Logs(logs::LogsArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
@@ -176,6 +180,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Ps(args) => ps::run(args, &global),
         Command::Start(args) => start::run(args, &global),
         Command::Stop(args) => stop::run(args, &global),
+        Command::Kill(args) => kill::run(args, &global),
+        Command::Wait(args) => wait::run(args, &global),
         Command::Logs(args) => logs::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),

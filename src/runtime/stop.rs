@@ -60,6 +60,27 @@ pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stop
     Ok(stopped)
 }
 
+/// Sends `sig` to running container `name_or_id`, like `docker kill`: to its init, which
+/// passes it on to the workload (SIGKILL ends init and so everything in its pid namespace), or
+/// to the workload itself with `--init=false`. A container that is not running is an error.
+pub fn signal(store_root: &Path, name_or_id: &str, sig: Signal) -> Result<(), RunError> {
+    let (_, state) = state::find(store_root, name_or_id)?;
+    let not_running = || RunError::Invalid(format!("container {name_or_id} is not running"));
+    // The start time (checked by is_alive) tells the container's init from a process that
+    // reused its pid.
+    let (pid, _) = state
+        .pid
+        .filter(|_| state.is_alive())
+        .ok_or_else(not_running)?;
+    match kill(Pid::from_raw(pid), sig) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::ESRCH) => Err(not_running()),
+        Err(e) => Err(RunError::Invalid(format!(
+            "cannot signal container {name_or_id}: {e}"
+        ))),
+    }
+}
+
 /// Polls `done` until it holds or `limit` has passed; whether it held.
 fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

@@ -1,0 +1,78 @@
+//! `rsafe kill`: send a signal to running containers, like `docker kill`.
+#![forbid(unsafe_code)]
+
+use anyhow::{Result, anyhow};
+use nix::sys::signal::Signal;
+
+use super::Global;
+use crate::runtime::stop;
+
+/// Send a signal to running containers
+///
+/// The signal goes to the container's init, which passes it on to the command (SIGKILL, the
+/// default, ends the whole container at once); with `--init=false` to the command itself.
+/// Returns at once: `rsafe wait` waits for the end. Prints each container as it is signalled.
+#[derive(Debug, clap::Args)]
+pub struct KillArgs {
+    /// The signal: a name (KILL, SIGTERM, hup) or a number.
+    #[arg(short, long, value_name = "SIGNAL", default_value = "KILL", value_parser = parse_signal)]
+    pub signal: Signal,
+    /// Container names or ids (a unique prefix of an id is enough).
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// Parses a signal as docker does: a name with or without `SIG`, in any case, or a number.
+fn parse_signal(s: &str) -> Result<Signal, String> {
+    let bad = || format!("invalid signal {s:?}: expected a name like KILL or TERM, or a number");
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// Signals each container in turn; one that cannot be signalled is reported and the rest are
+/// still signalled (exit code 1 then), as docker does.
+pub fn run(args: KillArgs, global: &Global) -> Result<i32> {
+    let store = global.store()?;
+    let mut failed = Vec::new();
+    for name in &args.containers {
+        match stop::signal(store.root(), name, args.signal) {
+            Ok(()) => println!("{name}"),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    match failed.as_slice() {
+        [] => Ok(0),
+        [one] => Err(anyhow!("{one}")),
+        many => Err(anyhow!("{}", many.join("; "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_parsed_as_docker_parses_them() {
+        for (s, sig) in [
+            ("KILL", Signal::SIGKILL),
+            ("SIGTERM", Signal::SIGTERM),
+            ("hup", Signal::SIGHUP),
+            ("sigusr1", Signal::SIGUSR1),
+            ("15", Signal::SIGTERM),
+            ("9", Signal::SIGKILL),
+        ] {
+            assert_eq!(parse_signal(s), Ok(sig), "{s}");
+        }
+        for bad in ["", "0", "-1", "99", "SIG", "NOPE", "SIGKILLX", "9x"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}
