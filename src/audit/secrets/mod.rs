@@ -170,13 +170,38 @@ impl SecretScanner {
         })
     }
 
-    /// Reads and compiles a rules file.
+    /// Reads and compiles a rules file. Unlike the builtin rules (whose regexes a unit test
+    /// compiles), every regex of a user's file is compiled here, so that a pattern too large to
+    /// compile is a load error naming its rule rather than a rule that silently never matches.
     pub fn from_file(path: &Path) -> Result<SecretScanner, SecretsError> {
         let text = std::fs::read_to_string(path).map_err(|cause| SecretsError::Read {
             path: path.to_path_buf(),
             cause,
         })?;
-        Self::from_toml(&text, path)
+        let scanner = Self::from_toml(&text, path)?;
+        scanner
+            .compile_all()
+            .map_err(|(rule, problem)| SecretsError::Rule {
+                origin: path.to_path_buf(),
+                rule,
+                problem,
+            })?;
+        Ok(scanner)
+    }
+
+    /// Compiles every rule's regexes now (they are otherwise compiled when a rule's keyword first
+    /// occurs); the first failure as (rule id, problem).
+    pub fn compile_all(&self) -> Result<(), (String, String)> {
+        let content = self.content.iter().map(|r| (&r.info.id, Some(&r.matcher)));
+        let files = self.files.iter().map(|r| (&r.info.id, r.matcher.as_ref()));
+        for (id, m) in content.chain(files) {
+            let Some(m) = m else { continue };
+            let regexes = std::iter::once(&m.regex).chain(m.requires.as_ref());
+            for r in regexes {
+                r.compile_now().map_err(|p| (id.clone(), p))?;
+            }
+        }
+        Ok(())
     }
 
     /// How many leading bytes of a file are scanned (`settings.max_scan_bytes`): a caller that
@@ -321,11 +346,12 @@ impl SecretScanner {
         window: Range<usize>,
         found: &mut Vec<Found>,
     ) {
+        let Some(regex) = m.regex.get() else { return };
         let needs_line = m.allow.looks_at_lines() || self.allow.looks_at_lines();
         let base = window.start;
         let haystack = &content[window];
         let mut required = None;
-        for caps in m.regex.captures_iter(haystack) {
+        for caps in regex.captures_iter(haystack) {
             let Some(whole) = caps.get(0) else { continue };
             let secret = m
                 .secret_groups
@@ -354,8 +380,11 @@ impl SecretScanner {
             {
                 continue;
             }
-            let present = *required
-                .get_or_insert_with(|| m.requires.as_ref().is_none_or(|r| r.is_match(content)));
+            let present = *required.get_or_insert_with(|| {
+                m.requires
+                    .as_ref()
+                    .is_none_or(|r| r.get().is_some_and(|r| r.is_match(content)))
+            });
             if !present {
                 return;
             }

@@ -12,6 +12,7 @@
 //! - `[[file]]`: a file rule, run on files whose in-image path matches its globs.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
@@ -33,7 +34,7 @@ pub const DEFAULT_BINARY_PROBE_BYTES: usize = 8 * 1024;
 /// candidate is reported. Shared by content rules and file rules.
 #[derive(Debug)]
 pub(crate) struct Matcher {
-    pub regex: Regex,
+    pub regex: LazyRegex,
     /// Capture groups that may hold the secret, in order; the first that took part in a match is
     /// the secret. Empty: the whole match is the secret.
     pub secret_groups: Vec<usize>,
@@ -43,7 +44,7 @@ pub(crate) struct Matcher {
     pub key_groups: Vec<usize>,
     /// Another regex that must match somewhere in the same content (e.g. `"type":
     /// "service_account"` for a GCP key), checked only once a candidate is found.
-    pub requires: Option<Regex>,
+    pub requires: Option<LazyRegex>,
     /// Minimum Shannon entropy (bits per byte) of the secret.
     pub entropy: Option<f64>,
     pub allow: Allowlist,
@@ -462,17 +463,19 @@ fn compile_matcher(
     entropy: Option<f64>,
     allow: &RawAllow,
 ) -> Result<Matcher, String> {
-    let regex = compile_regex(regex).map_err(|e| format!("bad regex: {e}"))?;
+    let groups = capture_groups(regex).map_err(|e| format!("bad regex: {e}"))?;
     let requires = requires
-        .map(compile_regex)
-        .transpose()
-        .map_err(|e| format!("bad requires regex: {e}"))?;
+        .map(|r| {
+            check_syntax(r).map_err(|e| format!("bad requires regex: {e}"))?;
+            Ok::<_, String>(LazyRegex::new(r))
+        })
+        .transpose()?;
     if let Some(e) = entropy.filter(|e| !(0.0..=8.0).contains(e)) {
         return Err(format!("entropy {e} is outside 0.0..=8.0 bits per byte"));
     }
     let mut secret_groups = Vec::new();
     let mut key_groups = Vec::new();
-    for (i, name) in regex.capture_names().enumerate().skip(1) {
+    for (i, name) in groups.into_iter().enumerate().skip(1) {
         match name {
             None => secret_groups.push(i),
             Some(key) if key.starts_with("key") => key_groups.push(i),
@@ -486,7 +489,7 @@ fn compile_matcher(
     }
     let allow = Allowlist::compile(allow)?;
     Ok(Matcher {
-        regex,
+        regex: LazyRegex::new(regex),
         secret_groups,
         key_groups,
         requires,
@@ -494,6 +497,89 @@ fn compile_matcher(
         global_stopwords: allow.global_stopwords,
         allow,
     })
+}
+
+/// A rule regex compiled on first use. With hundreds of provider rules, compiling them all
+/// up front cost more than auditing a small file; a scan compiles only the rules whose
+/// keywords occur. The syntax is checked when the rules are loaded (see [`check_syntax`]), so a
+/// bad pattern is still a load error naming its rule, never a surprise mid-scan.
+#[derive(Debug)]
+pub(crate) struct LazyRegex {
+    pattern: String,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn new(pattern: &str) -> LazyRegex {
+        LazyRegex {
+            pattern: pattern.to_string(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The compiled regex. `None` only if compilation fails after the syntax check passed (a
+    /// pattern past the size limit): the rule then matches nothing, and
+    /// [`LazyRegex::compile_now`] reports it when rules are checked.
+    pub fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| compile_regex(&self.pattern).ok())
+            .as_ref()
+    }
+
+    /// Compiles now; the error as `bad regex: …`.
+    pub fn compile_now(&self) -> Result<(), String> {
+        match self.get() {
+            Some(_) => Ok(()),
+            None => compile_regex(&self.pattern)
+                .map(|_| ())
+                .map_err(|e| format!("bad regex: {e}")),
+        }
+    }
+}
+
+/// Checks a pattern's syntax without compiling it to an automaton (parsing is a small part of
+/// the cost of `Regex::new`): the same flags as [`compile_regex`], errors flattened the same way.
+fn check_syntax(pattern: &str) -> Result<(), String> {
+    capture_groups(pattern).map(|_| ())
+}
+
+/// Parses `pattern` and lists its capture groups (index 0 is the whole match) with their names.
+fn capture_groups(pattern: &str) -> Result<Vec<Option<String>>, String> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| flatten_regex_error(&e.to_string()))?;
+    let mut names = vec![None];
+    collect_groups(&hir, &mut names);
+    Ok(names)
+}
+
+fn collect_groups(hir: &regex_syntax::hir::Hir, names: &mut Vec<Option<String>>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(c) => {
+            let index = c.index as usize;
+            if names.len() <= index {
+                names.resize(index + 1, None);
+            }
+            names[index] = c.name.as_ref().map(|n| n.to_string());
+            collect_groups(&c.sub, names);
+        }
+        HirKind::Repetition(r) => collect_groups(&r.sub, names),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().for_each(|s| collect_groups(s, names))
+        }
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
+}
+
+fn flatten_regex_error(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| one_line(text))
 }
 
 /// Every rule regex runs on raw bytes with Unicode off: `\w`, `\s`, `\b` and `(?i)` are ASCII,
@@ -504,13 +590,7 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
         .unicode(false)
         .size_limit(16 * 1024 * 1024)
         .build()
-        .map_err(|e| {
-            let text = e.to_string();
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix("error: "))
-                .map(str::to_string)
-                .unwrap_or_else(|| one_line(&text))
-        })
+        .map_err(|e| flatten_regex_error(&e.to_string()))
 }
 
 #[cfg(test)]

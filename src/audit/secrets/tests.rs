@@ -29,6 +29,41 @@ fn every_builtin_rule_reports_its_leaks_and_nothing_reports_its_safe_samples() {
 }
 
 #[test]
+fn every_builtin_regex_compiles() {
+    // The builtin rules are compiled lazily at scan time; this is where a bad one would show.
+    let scanner = SecretScanner::builtin().expect("builtin rules load");
+    assert_eq!(scanner.compile_all(), Ok(()));
+}
+
+#[test]
+fn a_rules_file_with_a_regex_too_large_to_compile_fails_to_load_naming_the_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("huge.toml");
+    // Parses fine, but its automaton is far past the 16 MiB size limit.
+    let text = r#"
+        [[rule]]
+        id = "secret.huge"
+        title = "t"
+        description = "d"
+        remediation = "r"
+        severity = "low"
+        keywords = ["huge"]
+        regex = 'huge(\w{1000}){1000}'
+        leaks = ["x"]
+        safe = ["y"]
+    "#;
+    std::fs::write(&path, text).expect("write");
+    let e = SecretScanner::from_file(&path)
+        .expect_err("too large")
+        .to_string();
+    assert!(e.contains("rule secret.huge: bad regex"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    // Loaded from text it is lazy: the load succeeds and the rule simply never matches.
+    let lazy = SecretScanner::from_toml(text, Path::new("huge.toml")).expect("loads lazily");
+    assert!(lazy.scan_text("huge").is_empty());
+}
+
+#[test]
 fn the_scanner_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<SecretScanner>();
