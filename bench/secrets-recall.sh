@@ -24,7 +24,7 @@ CORPUS="${1:-/tmp/rsafe-secrets-corpus}"
 BENCH_DIR="${BENCH_DIR:-/tmp/rsafe-bench}"
 PEERS_DIR="${PEERS_DIR:-/tmp/rsafe-peers}"
 SKIP="${SKIP:-}"
-OUT="$CORPUS/reports"
+OUT="$CORPUS-reports"  # outside the corpus: rsafe audits the whole directory
 log() { printf '== %s\n' "$*" >&2; }
 wanted() { [[ " $SKIP " != *" $1 "* ]]; }
 score() { python3 bench/secrets-corpus/score.py "$CORPUS" "$1" "$2" ${MISSES:+--misses}; }

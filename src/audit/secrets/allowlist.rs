@@ -50,6 +50,20 @@ pub(crate) struct Allowlist {
     pub global_stopwords: bool,
 }
 
+/// How stopwords are matched against a candidate secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopwordMatch {
+    /// The rule opted out of these stopwords.
+    Off,
+    /// Only as a word of the value: bounded by punctuation, the value's ends or a lower-to-upper
+    /// case change (`my_test_key`, `DummyToken`, `test`). A token whose
+    /// format a specific rule already checked (`glpat-…testin`, an OpenAI key ending in `…test`)
+    /// is not dropped because four random letters spell a stopword.
+    Words,
+    /// Anywhere in the value (generic rules: a `password = mytestpass` is a placeholder).
+    Substrings,
+}
+
 /// What an allowlist looks at for one candidate.
 pub(crate) struct Candidate<'a> {
     pub secret: &'a [u8],
@@ -69,7 +83,7 @@ impl Allowlist {
             }
             let ac = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
+                .match_kind(MatchKind::Standard)
                 .build(&raw.stopwords)
                 .map_err(|e| format!("allow.stopwords: {e}"))?;
             Some(ac)
@@ -92,17 +106,21 @@ impl Allowlist {
 
     /// Whether this allowlist lets the candidate go (it is not a finding). `stopwords` is false
     /// when the rule opted out of this (global) list's stopwords.
-    pub fn allows(&self, c: &Candidate<'_>, stopwords: bool) -> bool {
+    pub fn allows(&self, c: &Candidate<'_>, stopwords: StopwordMatch) -> bool {
         if self.values.contains(c.secret) {
             return true;
         }
-        if stopwords
-            && self
-                .stopwords
-                .as_ref()
-                .is_some_and(|ac| ac.is_match(c.secret))
-        {
-            return true;
+        if let Some(ac) = &self.stopwords {
+            let hit = match stopwords {
+                StopwordMatch::Off => false,
+                StopwordMatch::Substrings => ac.is_match(c.secret),
+                StopwordMatch::Words => ac
+                    .find_overlapping_iter(c.secret)
+                    .any(|m| is_word(c.secret, m.start(), m.end())),
+            };
+            if hit {
+                return true;
+            }
         }
         let any = |list: &[Regex], hay: &[u8]| list.iter().any(|r| r.is_match(hay));
         any(&self.regexes, c.secret)
@@ -115,6 +133,22 @@ impl Allowlist {
     pub fn looks_at_lines(&self) -> bool {
         !self.line_regexes.is_empty()
     }
+}
+
+/// Whether `bytes[start..end]` is a word of `bytes`: at each end, the stopword's own edge is
+/// punctuation, or the neighbour is absent, punctuation, or across a lower-to-upper case change.
+fn is_word(bytes: &[u8], start: usize, end: usize) -> bool {
+    let boundary = |left: Option<u8>, right: Option<u8>| match (left, right) {
+        (None, _) | (_, None) => true,
+        (Some(l), Some(r)) => {
+            !l.is_ascii_alphanumeric()
+                || !r.is_ascii_alphanumeric()
+                || (l.is_ascii_lowercase() && r.is_ascii_uppercase())
+        }
+    };
+    let before = start.checked_sub(1).map(|i| bytes[i]);
+    let after = bytes.get(end).copied();
+    boundary(before, Some(bytes[start])) && boundary(Some(bytes[end - 1]), after)
 }
 
 #[cfg(test)]
@@ -138,9 +172,37 @@ mod tests {
     #[test]
     fn stopwords_are_case_insensitive_substrings_and_can_be_opted_out_of() {
         let a = allow("stopwords = ['example']");
-        assert!(a.allows(&secret("AKIAIOSFODNN7EXAMPLE"), true));
-        assert!(!a.allows(&secret("AKIAIOSFODNN7EXAMPLE"), false));
-        assert!(!a.allows(&secret("q7Zt2LmX9vBn4RcK"), true));
+        assert!(a.allows(&secret("AKIAIOSFODNN7EXAMPLE"), StopwordMatch::Substrings));
+        assert!(!a.allows(&secret("AKIAIOSFODNN7EXAMPLE"), StopwordMatch::Off));
+        assert!(!a.allows(&secret("q7Zt2LmX9vBn4RcK"), StopwordMatch::Substrings));
+    }
+
+    #[test]
+    fn as_words_stopwords_need_a_boundary_at_both_ends() {
+        let a = allow("stopwords = ['test', 'your_']");
+        let words = StopwordMatch::Words;
+        for placeholder in [
+            "test",
+            "my_test_key",
+            "sk_test_4eC39Hq",
+            "MyTestKey",
+            "test-123",
+            "your_token_x",
+        ] {
+            assert!(a.allows(&secret(placeholder), words), "{placeholder}");
+        }
+        for token in [
+            "glpat-Kq8vZtR2xNp4wL7testin",
+            "sk-proj-Xq9vTmZ3test",
+            "aTestb",
+            "contest",
+        ] {
+            assert!(!a.allows(&secret(token), words), "{token}");
+            assert!(
+                a.allows(&secret(token), StopwordMatch::Substrings),
+                "{token}"
+            );
+        }
     }
 
     #[test]
@@ -152,19 +214,20 @@ mod tests {
                line_regexes = ['^\s*#']
                key_regexes = ['(?i)sha256']"#,
         );
-        assert!(a.allows(&secret("known"), true));
-        assert!(!a.allows(&secret("knownx"), true));
-        assert!(a.allows(&secret("${TOKEN}"), true));
+        let on = StopwordMatch::Substrings;
+        assert!(a.allows(&secret("known"), on));
+        assert!(!a.allows(&secret("knownx"), on));
+        assert!(a.allows(&secret("${TOKEN}"), on));
         let c = |m: &'static str, l: &'static str, k: Option<&'static str>| Candidate {
             secret: b"v4lue",
             whole_match: m.as_bytes(),
             line: l.as_bytes(),
             key: k.map(str::as_bytes),
         };
-        assert!(a.allows(&c("Proc-Type: 4,ENCRYPTED", "", None), true));
-        assert!(a.allows(&c("", "  # password = v4lue", None), true));
-        assert!(a.allows(&c("", "", Some("TOKEN_SHA256")), true));
-        assert!(!a.allows(&c("", "password = v4lue", Some("TOKEN")), true));
+        assert!(a.allows(&c("Proc-Type: 4,ENCRYPTED", "", None), on));
+        assert!(a.allows(&c("", "  # password = v4lue", None), on));
+        assert!(a.allows(&c("", "", Some("TOKEN_SHA256")), on));
+        assert!(!a.allows(&c("", "password = v4lue", Some("TOKEN")), on));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::audit::RuleInfo;
 use crate::audit::finding::{Evidence, Finding, Location, Severity};
-use allowlist::{Allowlist, Candidate};
+use allowlist::{Allowlist, Candidate, StopwordMatch};
 use files::{FileIndex, PathSet};
 use rules::{ContentRule, FileRule, Matcher, Settings};
 
@@ -372,11 +372,17 @@ impl SecretScanner {
                 line,
                 key: key.map(|k| k.as_bytes()),
             };
+            let global_stopwords = if m.global_stopwords {
+                m.stopwords_match
+            } else {
+                StopwordMatch::Off
+            };
             if secret_bytes.is_empty()
-                || m.allow.allows(&candidate, true)
-                || self.allow.allows(&candidate, m.global_stopwords)
+                || m.allow.allows(&candidate, m.stopwords_match)
+                || self.allow.allows(&candidate, global_stopwords)
                 || m.entropy
                     .is_some_and(|min| entropy::shannon(secret_bytes) < min)
+                || m.check.is_some_and(|c| !c.passes(secret_bytes))
             {
                 continue;
             }

@@ -18,7 +18,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use super::SecretsError;
-use super::allowlist::{Allowlist, RawAllow};
+use super::allowlist::{Allowlist, RawAllow, StopwordMatch};
 use super::files::PathSet;
 use crate::audit::RuleInfo;
 use crate::audit::finding::Severity;
@@ -51,6 +51,66 @@ pub(crate) struct Matcher {
     /// Whether the global `allow.stopwords` apply (off for long random bodies such as private
     /// keys, where a 4-letter stopword would occur by chance).
     pub global_stopwords: bool,
+    /// How stopwords match: as words for rules whose format is specific (`stopwords_match =
+    /// "words"`, the default of content rules), anywhere for generic ones (`"substrings"`, the
+    /// default of file rules).
+    pub stopwords_match: StopwordMatch,
+    /// A structural check of the candidate beyond its regex (`check = "jwt"`, `"base64"`).
+    pub check: Option<Check>,
+}
+
+/// Structural checks a regex cannot express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// A JSON Web Token: its first segment is base64url of a JSON object with an `alg` (a
+    /// near-miss `eyJ….eyJ….x` of random bytes is no token).
+    Jwt,
+    /// Standard base64 of at least 4 bytes that are mostly printable text: a value under a
+    /// Kubernetes Secret's `data:`.
+    Base64Text,
+}
+
+impl Check {
+    fn parse(name: &str) -> Result<Check, String> {
+        match name {
+            "jwt" => Ok(Check::Jwt),
+            "base64" => Ok(Check::Base64Text),
+            _ => Err(format!("unknown check {name:?} (expected jwt or base64)")),
+        }
+    }
+
+    /// Whether `secret` passes the check.
+    pub fn passes(self, secret: &[u8]) -> bool {
+        use base64::Engine;
+        match self {
+            Check::Jwt => {
+                let header = secret.split(|&b| b == b'.').next().unwrap_or_default();
+                let header = header.strip_suffix(b"=").unwrap_or(header);
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(header.trim_ascii_end())
+                    .ok()
+                    .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+                    .is_some_and(|v| v.get("alg").is_some_and(serde_json::Value::is_string))
+            }
+            Check::Base64Text => base64::engine::general_purpose::STANDARD
+                .decode(secret)
+                .is_ok_and(|d| {
+                    d.len() >= 4
+                        && d.iter().filter(|b| b.is_ascii_graphic()).count() * 10 >= d.len() * 9
+                }),
+        }
+    }
+}
+
+fn stopwords_match(name: Option<&str>, default: StopwordMatch) -> Result<StopwordMatch, String> {
+    match name {
+        None => Ok(default),
+        Some("words") => Ok(StopwordMatch::Words),
+        Some("substrings") => Ok(StopwordMatch::Substrings),
+        Some(other) => Err(format!(
+            "unknown stopwords_match {other:?} (expected words or substrings)"
+        )),
+    }
 }
 
 /// A content rule: runs on any text when one of its keywords occurs.
@@ -174,6 +234,8 @@ struct RawContentRule {
     regex: String,
     requires: Option<String>,
     entropy: Option<f64>,
+    check: Option<String>,
+    stopwords_match: Option<String>,
     precedence: Option<i32>,
     #[serde(default = "yes")]
     vendored: bool,
@@ -199,6 +261,7 @@ struct RawFileRule {
     content: Option<String>,
     requires: Option<String>,
     entropy: Option<f64>,
+    stopwords_match: Option<String>,
     precedence: Option<i32>,
     #[serde(default)]
     claims_file: bool,
@@ -345,7 +408,11 @@ fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
     if keywords.is_empty() || keywords.iter().any(String::is_empty) {
         return Err("keywords must list at least one non-empty keyword (the prefilter)".into());
     }
-    let matcher = compile_matcher(&raw.regex, raw.requires.as_deref(), raw.entropy, &raw.allow)?;
+    let mut matcher =
+        compile_matcher(&raw.regex, raw.requires.as_deref(), raw.entropy, &raw.allow)?;
+    matcher.stopwords_match =
+        stopwords_match(raw.stopwords_match.as_deref(), StopwordMatch::Words)?;
+    matcher.check = raw.check.as_deref().map(Check::parse).transpose()?;
     Ok(ContentRule {
         info,
         keywords,
@@ -383,12 +450,12 @@ fn compile_file_rule(table: toml::Table) -> Result<FileRule, String> {
         Some(PathSet::compile(&raw.exclude).map_err(|p| format!("exclude: {p}"))?)
     };
     let matcher = match &raw.content {
-        Some(regex) => Some(compile_matcher(
-            regex,
-            raw.requires.as_deref(),
-            raw.entropy,
-            &raw.allow,
-        )?),
+        Some(regex) => {
+            let mut m = compile_matcher(regex, raw.requires.as_deref(), raw.entropy, &raw.allow)?;
+            m.stopwords_match =
+                stopwords_match(raw.stopwords_match.as_deref(), StopwordMatch::Substrings)?;
+            Some(m)
+        }
         None if raw.requires.is_some() || raw.entropy.is_some() => {
             return Err("requires and entropy need a content regex".into());
         }
@@ -495,6 +562,8 @@ fn compile_matcher(
         requires,
         entropy,
         global_stopwords: allow.global_stopwords,
+        stopwords_match: StopwordMatch::Substrings,
+        check: None,
         allow,
     })
 }
