@@ -6,10 +6,9 @@
 use std::collections::HashSet;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::bytes::Regex;
 use serde::Deserialize;
 
-use super::rules::compile_regex;
+use super::rules::{LazyRegex, check_syntax};
 
 /// `[allow]` (global) or `[rule.allow]` as written in the rules file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,10 +41,11 @@ pub(crate) struct RawAllow {
 pub(crate) struct Allowlist {
     stopwords: Option<AhoCorasick>,
     values: HashSet<Vec<u8>>,
-    regexes: Vec<Regex>,
-    match_regexes: Vec<Regex>,
-    line_regexes: Vec<Regex>,
-    key_regexes: Vec<Regex>,
+    // Compiled on first use, like rule regexes: most rules never produce a candidate.
+    regexes: Vec<LazyRegex>,
+    match_regexes: Vec<LazyRegex>,
+    line_regexes: Vec<LazyRegex>,
+    key_regexes: Vec<LazyRegex>,
     /// Copied to the rule's matcher: whether global stopwords apply to it.
     pub global_stopwords: bool,
 }
@@ -88,9 +88,13 @@ impl Allowlist {
                 .map_err(|e| format!("allow.stopwords: {e}"))?;
             Some(ac)
         };
-        let regexes = |field: &str, list: &[String]| -> Result<Vec<Regex>, String> {
+        let regexes = |field: &str, list: &[String]| -> Result<Vec<LazyRegex>, String> {
             list.iter()
-                .map(|p| compile_regex(p).map_err(|e| format!("bad regex in allow.{field}: {e}")))
+                .map(|p| {
+                    check_syntax(p)
+                        .map(|()| LazyRegex::new(p))
+                        .map_err(|e| format!("bad regex in allow.{field}: {e}"))
+                })
                 .collect()
         };
         Ok(Allowlist {
@@ -122,7 +126,10 @@ impl Allowlist {
                 return true;
             }
         }
-        let any = |list: &[Regex], hay: &[u8]| list.iter().any(|r| r.is_match(hay));
+        let any = |list: &[LazyRegex], hay: &[u8]| {
+            list.iter()
+                .any(|r| r.get().is_some_and(|r| r.is_match(hay)))
+        };
         any(&self.regexes, c.secret)
             || any(&self.match_regexes, c.whole_match)
             || any(&self.line_regexes, c.line)

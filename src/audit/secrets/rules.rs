@@ -579,7 +579,7 @@ pub(crate) struct LazyRegex {
 }
 
 impl LazyRegex {
-    fn new(pattern: &str) -> LazyRegex {
+    pub fn new(pattern: &str) -> LazyRegex {
         LazyRegex {
             pattern: pattern.to_string(),
             compiled: OnceLock::new(),
@@ -608,7 +608,7 @@ impl LazyRegex {
 
 /// Checks a pattern's syntax without compiling it to an automaton (parsing is a small part of
 /// the cost of `Regex::new`): the same flags as [`compile_regex`], errors flattened the same way.
-fn check_syntax(pattern: &str) -> Result<(), String> {
+pub(crate) fn check_syntax(pattern: &str) -> Result<(), String> {
     capture_groups(pattern).map(|_| ())
 }
 
