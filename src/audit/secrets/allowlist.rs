@@ -4,11 +4,12 @@
 //! switched off, so these matter as much as the rules.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
 
-use super::rules::{LazyRegex, check_syntax};
+use super::rules::{LazyRegex, Load};
 
 /// `[allow]` (global) or `[rule.allow]` as written in the rules file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,7 +40,9 @@ pub(crate) struct RawAllow {
 /// A compiled allowlist.
 #[derive(Debug, Default)]
 pub(crate) struct Allowlist {
-    stopwords: Option<AhoCorasick>,
+    stopwords: Vec<String>,
+    /// Built from `stopwords` on first use (`None` when there are none).
+    stopword_automaton: OnceLock<Option<AhoCorasick>>,
     values: HashSet<Vec<u8>>,
     // Compiled on first use, like rule regexes: most rules never produce a candidate.
     regexes: Vec<LazyRegex>,
@@ -73,39 +76,50 @@ pub(crate) struct Candidate<'a> {
 }
 
 impl Allowlist {
-    /// Compiles `raw`; the error is the problem, without the rule (the caller adds it).
-    pub fn compile(raw: &RawAllow) -> Result<Allowlist, String> {
-        let stopwords = if raw.stopwords.is_empty() {
-            None
-        } else {
-            if raw.stopwords.iter().any(String::is_empty) {
-                return Err("allow.stopwords has an empty stopword".into());
-            }
-            let ac = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&raw.stopwords)
-                .map_err(|e| format!("allow.stopwords: {e}"))?;
-            Some(ac)
-        };
-        let regexes = |field: &str, list: &[String]| -> Result<Vec<LazyRegex>, String> {
-            list.iter()
-                .map(|p| {
-                    check_syntax(p)
-                        .map(|()| LazyRegex::new(p))
-                        .map_err(|e| format!("bad regex in allow.{field}: {e}"))
-                })
-                .collect()
-        };
-        Ok(Allowlist {
-            stopwords,
+    /// Compiles `raw`, its regexes and stopwords now or on first use (`load`); the error is
+    /// the problem, without the rule (the caller adds it).
+    pub fn compile(raw: &RawAllow, load: Load) -> Result<Allowlist, String> {
+        if raw.stopwords.iter().any(String::is_empty) {
+            return Err("allow.stopwords has an empty stopword".into());
+        }
+        let lazy = |list: &[String]| list.iter().map(|p| LazyRegex::new(p)).collect();
+        let allow = Allowlist {
+            stopwords: raw.stopwords.clone(),
+            stopword_automaton: OnceLock::new(),
             values: raw.values.iter().map(|v| v.as_bytes().to_vec()).collect(),
-            regexes: regexes("regexes", &raw.regexes)?,
-            match_regexes: regexes("match_regexes", &raw.match_regexes)?,
-            line_regexes: regexes("line_regexes", &raw.line_regexes)?,
-            key_regexes: regexes("key_regexes", &raw.key_regexes)?,
+            regexes: lazy(&raw.regexes),
+            match_regexes: lazy(&raw.match_regexes),
+            line_regexes: lazy(&raw.line_regexes),
+            key_regexes: lazy(&raw.key_regexes),
             global_stopwords: raw.global_stopwords.unwrap_or(true),
-        })
+        };
+        if load == Load::Checked {
+            allow.check()?;
+        }
+        Ok(allow)
+    }
+
+    /// Builds the stopword automaton and compiles every regex now; the first problem.
+    pub fn check(&self) -> Result<(), String> {
+        build_stopwords(&self.stopwords).map_err(|e| format!("allow.stopwords: {e}"))?;
+        for (field, list) in [
+            ("regexes", &self.regexes),
+            ("match_regexes", &self.match_regexes),
+            ("line_regexes", &self.line_regexes),
+            ("key_regexes", &self.key_regexes),
+        ] {
+            for r in list {
+                r.compile_now()
+                    .map_err(|e| format!("bad regex in allow.{field}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stopword_automaton(&self) -> Option<&AhoCorasick> {
+        self.stopword_automaton
+            .get_or_init(|| build_stopwords(&self.stopwords).ok().flatten())
+            .as_ref()
     }
 
     /// Whether this allowlist lets the candidate go (it is not a finding). `stopwords` is false
@@ -114,7 +128,7 @@ impl Allowlist {
         if self.values.contains(c.secret) {
             return true;
         }
-        if let Some(ac) = &self.stopwords {
+        if let Some(ac) = self.stopword_automaton() {
             let hit = match stopwords {
                 StopwordMatch::Off => false,
                 StopwordMatch::Substrings => ac.is_match(c.secret),
@@ -142,6 +156,20 @@ impl Allowlist {
     }
 }
 
+/// One automaton over the stopwords, matched ASCII case-insensitively; `None` when there are
+/// none.
+fn build_stopwords(stopwords: &[String]) -> Result<Option<AhoCorasick>, String> {
+    if stopwords.is_empty() {
+        return Ok(None);
+    }
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(stopwords)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 /// Whether `bytes[start..end]` is a word of `bytes`: at each end, the stopword's own edge is
 /// punctuation, or the neighbour is absent, punctuation, or across a lower-to-upper case change.
 fn is_word(bytes: &[u8], start: usize, end: usize) -> bool {
@@ -164,7 +192,7 @@ mod tests {
 
     fn allow(toml_text: &str) -> Allowlist {
         let raw: RawAllow = toml::from_str(toml_text).expect("valid allow table");
-        Allowlist::compile(&raw).expect("compiles")
+        Allowlist::compile(&raw, Load::Checked).expect("compiles")
     }
 
     fn secret(s: &str) -> Candidate<'_> {
@@ -240,7 +268,7 @@ mod tests {
     #[test]
     fn a_bad_regex_names_its_field() {
         let raw: RawAllow = toml::from_str("line_regexes = ['(']").expect("valid toml");
-        let e = Allowlist::compile(&raw).expect_err("bad regex");
+        let e = Allowlist::compile(&raw, Load::Checked).expect_err("bad regex");
         assert!(e.starts_with("bad regex in allow.line_regexes: "), "{e}");
     }
 }

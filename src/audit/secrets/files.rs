@@ -64,6 +64,12 @@ impl PathSet {
     }
 }
 
+/// Parses and checks each glob without building a set (building is the costly part, and a
+/// file rule's globs are only ever matched as part of the [`FileIndex`]).
+pub(crate) fn globs(patterns: &[String]) -> Result<Vec<globset::Glob>, String> {
+    patterns.iter().map(|p| glob(p)).collect()
+}
+
 fn glob(pattern: &str) -> Result<globset::Glob, String> {
     if !(pattern.starts_with('/') || pattern.starts_with("**")) {
         return Err(format!(
@@ -87,13 +93,13 @@ pub(crate) struct FileIndex {
 }
 
 impl FileIndex {
-    /// Indexes the rules' `paths` (already validated by [`PathSet::compile`]).
+    /// Indexes the rules' `paths`.
     pub fn build(rules: &[FileRule]) -> Result<FileIndex, String> {
         let mut builder = GlobSetBuilder::new();
         let mut owner = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
-            for p in &rule.paths.patterns {
-                builder.add(glob(p)?);
+            for g in &rule.paths {
+                builder.add(g.clone());
                 owner.push(i);
             }
         }

@@ -34,7 +34,7 @@ use crate::audit::RuleInfo;
 use crate::audit::finding::{Evidence, Finding, Location, Severity};
 use allowlist::{Allowlist, Candidate, StopwordMatch};
 use files::{FileIndex, PathSet};
-use rules::{ContentRule, FileRule, Matcher, Settings};
+use rules::{ContentRule, FileRule, Load, Matcher, Settings};
 
 pub use rules::{DEFAULT_BINARY_PROBE_BYTES, DEFAULT_MAX_SCAN_BYTES};
 pub use samples::SampleFailure;
@@ -140,14 +140,31 @@ impl fmt::Debug for SecretScanner {
 }
 
 impl SecretScanner {
-    /// The rules shipped with rsafe (`policies/secrets.toml`, compiled in).
+    /// The rules shipped with rsafe (`policies/secrets.toml`, compiled in). Nothing is parsed
+    /// or compiled before a rule's keyword first occurs (start-up would otherwise grow with the
+    /// number of rules); the unit tests compile and check every builtin regex and sample.
     pub fn builtin() -> Result<SecretScanner, SecretsError> {
-        Self::from_toml(BUILTIN_RULES, Path::new(BUILTIN_ORIGIN))
+        Self::load(BUILTIN_RULES, Path::new(BUILTIN_ORIGIN), Load::Lazy)
     }
 
-    /// Compiles a rules file's text; `origin` names it in errors.
+    /// Compiles a rules file's text; `origin` names it in errors. Every regex is compiled now,
+    /// so that a bad or too large pattern is a load error naming its rule rather than a rule
+    /// that silently never matches.
     pub fn from_toml(text: &str, origin: &Path) -> Result<SecretScanner, SecretsError> {
-        let set = rules::compile(text, origin)?;
+        Self::load(text, origin, Load::Checked)
+    }
+
+    /// Reads and compiles a rules file, checked as [`SecretScanner::from_toml`] does.
+    pub fn from_file(path: &Path) -> Result<SecretScanner, SecretsError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| SecretsError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    fn load(text: &str, origin: &Path, load: Load) -> Result<SecretScanner, SecretsError> {
+        let set = rules::compile(text, origin, load)?;
         let file_index = FileIndex::build(&set.files).map_err(|problem| SecretsError::Rule {
             origin: origin.to_path_buf(),
             rule: "[[file]] paths".into(),
@@ -170,35 +187,16 @@ impl SecretScanner {
         })
     }
 
-    /// Reads and compiles a rules file. Unlike the builtin rules (whose regexes a unit test
-    /// compiles), every regex of a user's file is compiled here, so that a pattern too large to
-    /// compile is a load error naming its rule rather than a rule that silently never matches.
-    pub fn from_file(path: &Path) -> Result<SecretScanner, SecretsError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| SecretsError::Read {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        let scanner = Self::from_toml(&text, path)?;
-        scanner
-            .compile_all()
-            .map_err(|(rule, problem)| SecretsError::Rule {
-                origin: path.to_path_buf(),
-                rule,
-                problem,
-            })?;
-        Ok(scanner)
-    }
-
-    /// Compiles every rule's regexes now (they are otherwise compiled when a rule's keyword first
-    /// occurs); the first failure as (rule id, problem).
+    /// Compiles every regex now (rules, `requires`, allowlists) and checks capture group
+    /// names, as a checked load does; the first failure as (rule id, problem). For the builtin
+    /// rules, which are otherwise compiled when a rule's keyword first occurs.
     pub fn compile_all(&self) -> Result<(), (String, String)> {
+        self.allow.check().map_err(|p| ("[allow]".to_string(), p))?;
         let content = self.content.iter().map(|r| (&r.info.id, Some(&r.matcher)));
         let files = self.files.iter().map(|r| (&r.info.id, r.matcher.as_ref()));
         for (id, m) in content.chain(files) {
-            let Some(m) = m else { continue };
-            let regexes = std::iter::once(&m.regex).chain(m.requires.as_ref());
-            for r in regexes {
-                r.compile_now().map_err(|p| (id.clone(), p))?;
+            if let Some(m) = m {
+                m.check().map_err(|p| (id.clone(), p))?;
             }
         }
         Ok(())
@@ -346,20 +344,22 @@ impl SecretScanner {
         window: Range<usize>,
         found: &mut Vec<Found>,
     ) {
-        let Some(regex) = m.regex.get() else { return };
+        let Some((regex, groups)) = m.compiled() else {
+            return;
+        };
         let needs_line = m.allow.looks_at_lines() || self.allow.looks_at_lines();
         let base = window.start;
         let haystack = &content[window];
         let mut required = None;
         for caps in regex.captures_iter(haystack) {
             let Some(whole) = caps.get(0) else { continue };
-            let secret = m
-                .secret_groups
+            let secret = groups
+                .secret
                 .iter()
                 .find_map(|&g| caps.get(g))
                 .unwrap_or(whole);
             let secret_span = trim_blanks(haystack, secret.range());
-            let key = m.key_groups.iter().find_map(|&g| caps.get(g));
+            let key = groups.key.iter().find_map(|&g| caps.get(g));
             let line = if needs_line {
                 line_around(content, base + whole.start())
             } else {

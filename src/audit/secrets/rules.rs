@@ -30,18 +30,25 @@ pub const DEFAULT_MAX_SCAN_BYTES: u64 = 4 * 1024 * 1024;
 /// (as git and ripgrep decide) and content rules skip it.
 pub const DEFAULT_BINARY_PROBE_BYTES: usize = 8 * 1024;
 
+/// How much of a rules file is checked when it is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Load {
+    /// The builtin rules: no pattern is parsed or compiled before its rule's keyword first
+    /// occurs, so start-up does not grow with the number of rules. The unit test
+    /// `every_builtin_regex_compiles` compiles and checks every one of them instead.
+    Lazy,
+    /// A user's rules file: every regex is compiled and every capture group name checked now,
+    /// so a mistake is a load error naming its rule rather than a rule that never matches.
+    Checked,
+}
+
 /// A regex whose capture is a candidate secret, with the checks that decide whether the
 /// candidate is reported. Shared by content rules and file rules.
 #[derive(Debug)]
 pub(crate) struct Matcher {
     pub regex: LazyRegex,
-    /// Capture groups that may hold the secret, in order; the first that took part in a match is
-    /// the secret. Empty: the whole match is the secret.
-    pub secret_groups: Vec<usize>,
-    /// Groups named `key…` (`key`, `key2`: the assignment's name, one per alternative); the
-    /// first that took part is checked by `allow.key_regexes` and shown next to the redacted
-    /// value.
-    pub key_groups: Vec<usize>,
+    /// The regex's capture groups, read from it when it is first compiled.
+    groups: OnceLock<Groups>,
     /// Another regex that must match somewhere in the same content (e.g. `"type":
     /// "service_account"` for a GCP key), checked only once a candidate is found.
     pub requires: Option<LazyRegex>,
@@ -57,6 +64,65 @@ pub(crate) struct Matcher {
     pub stopwords_match: StopwordMatch,
     /// A structural check of the candidate beyond its regex (`check = "jwt"`, `"base64"`).
     pub check: Option<Check>,
+}
+
+/// Which capture groups of a rule regex hold what.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Groups {
+    /// Unnamed groups, in order: the first that took part in a match is the secret. Empty: the
+    /// whole match is the secret.
+    pub secret: Vec<usize>,
+    /// Groups named `key…` (`key`, `key2`: the assignment's name, one per alternative); the
+    /// first that took part is checked by `allow.key_regexes` and shown next to the redacted
+    /// value.
+    pub key: Vec<usize>,
+}
+
+impl Groups {
+    /// The groups of `regex`; an error names a group that is neither unnamed nor `key…`.
+    fn of(regex: &Regex) -> Result<Groups, String> {
+        let mut groups = Groups::default();
+        for (i, name) in regex.capture_names().enumerate().skip(1) {
+            match name {
+                None => groups.secret.push(i),
+                Some(key) if key.starts_with("key") => groups.key.push(i),
+                Some(other) => {
+                    return Err(format!(
+                        "unknown capture group name {other:?} (only `key…` groups are named; \
+                         the secret is the first unnamed group that matched)"
+                    ));
+                }
+            }
+        }
+        Ok(groups)
+    }
+}
+
+impl Matcher {
+    /// The compiled regex and its groups, compiled on first use; `None` if it does not compile
+    /// (only possible for lazily loaded rules, whose unit test rules that out).
+    pub fn compiled(&self) -> Option<(&Regex, &Groups)> {
+        let regex = self.regex.get()?;
+        let groups = self
+            .groups
+            .get_or_init(|| Groups::of(regex).unwrap_or_default());
+        Some((regex, groups))
+    }
+
+    /// Compiles every regex of the matcher now (rule, `requires`, allowlist) and checks the
+    /// group names; the first problem, worded for a rule author.
+    pub fn check(&self) -> Result<(), String> {
+        let regex = self
+            .regex
+            .compile_now()
+            .map_err(|e| format!("bad regex: {e}"))?;
+        Groups::of(regex)?;
+        if let Some(r) = &self.requires {
+            r.compile_now()
+                .map_err(|e| format!("bad requires regex: {e}"))?;
+        }
+        self.allow.check()
+    }
 }
 
 /// Structural checks a regex cannot express.
@@ -136,7 +202,8 @@ pub(crate) struct ContentRule {
 #[derive(Debug)]
 pub(crate) struct FileRule {
     pub info: RuleInfo,
-    pub paths: PathSet,
+    /// The globs naming the rule's files, matched through the scanner's one `FileIndex`.
+    pub paths: Vec<globset::Glob>,
     pub exclude: Option<PathSet>,
     /// Without it, any non-empty file at a matching path is a finding (the whole file is the
     /// secret); with it, every accepted match is one.
@@ -283,8 +350,9 @@ fn yes() -> bool {
 const CONTENT_PRECEDENCE: i32 = 50;
 const FILE_PRECEDENCE: i32 = 70;
 
-/// Parses and compiles a rules file. `origin` names it in every error.
-pub(crate) fn compile(text: &str, origin: &Path) -> Result<RuleSet, SecretsError> {
+/// Parses and compiles a rules file, checking its regexes now or on first use (`load`).
+/// `origin` names it in every error.
+pub(crate) fn compile(text: &str, origin: &Path, load: Load) -> Result<RuleSet, SecretsError> {
     let raw: RawRuleSet = toml::from_str(text).map_err(|e| SecretsError::Syntax {
         origin: origin.to_path_buf(),
         message: syntax_message(text, &e),
@@ -314,13 +382,13 @@ pub(crate) fn compile(text: &str, origin: &Path) -> Result<RuleSet, SecretsError
     let skip = PathSet::compile(&raw.paths.skip).map_err(|p| section("[paths] skip", p))?;
     let vendored =
         PathSet::compile(&raw.paths.vendored).map_err(|p| section("[paths] vendored", p))?;
-    let allow = Allowlist::compile(&raw.allow).map_err(|p| section("[allow]", p))?;
+    let allow = Allowlist::compile(&raw.allow, load).map_err(|p| section("[allow]", p))?;
 
     let mut ids = std::collections::HashSet::new();
     let mut content = Vec::with_capacity(raw.rule.len());
     for (n, table) in raw.rule.into_iter().enumerate() {
         let name = table_id(&table, "rule", n);
-        let rule = compile_content_rule(table).map_err(|p| section_err(origin, &name, p))?;
+        let rule = compile_content_rule(table, load).map_err(|p| section_err(origin, &name, p))?;
         if !ids.insert(rule.info.id.clone()) {
             return Err(section_err(origin, &name, "duplicate rule id".into()));
         }
@@ -329,7 +397,7 @@ pub(crate) fn compile(text: &str, origin: &Path) -> Result<RuleSet, SecretsError
     let mut files = Vec::with_capacity(raw.file.len());
     for (n, table) in raw.file.into_iter().enumerate() {
         let name = table_id(&table, "file", n);
-        let rule = compile_file_rule(table).map_err(|p| section_err(origin, &name, p))?;
+        let rule = compile_file_rule(table, load).map_err(|p| section_err(origin, &name, p))?;
         if !ids.insert(rule.info.id.clone()) {
             return Err(section_err(origin, &name, "duplicate rule id".into()));
         }
@@ -385,7 +453,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, 
         .map_err(|e: toml::de::Error| one_line(e.message()))
 }
 
-fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
+fn compile_content_rule(table: toml::Table, load: Load) -> Result<ContentRule, String> {
     let raw: RawContentRule = deserialize(table)?;
     let info = rule_info(
         &raw.id,
@@ -408,8 +476,13 @@ fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
     if keywords.is_empty() || keywords.iter().any(String::is_empty) {
         return Err("keywords must list at least one non-empty keyword (the prefilter)".into());
     }
-    let mut matcher =
-        compile_matcher(&raw.regex, raw.requires.as_deref(), raw.entropy, &raw.allow)?;
+    let mut matcher = compile_matcher(
+        &raw.regex,
+        raw.requires.as_deref(),
+        raw.entropy,
+        &raw.allow,
+        load,
+    )?;
     matcher.stopwords_match =
         stopwords_match(raw.stopwords_match.as_deref(), StopwordMatch::Words)?;
     matcher.check = raw.check.as_deref().map(Check::parse).transpose()?;
@@ -428,7 +501,7 @@ fn compile_content_rule(table: toml::Table) -> Result<ContentRule, String> {
     })
 }
 
-fn compile_file_rule(table: toml::Table) -> Result<FileRule, String> {
+fn compile_file_rule(table: toml::Table, load: Load) -> Result<FileRule, String> {
     let raw: RawFileRule = deserialize(table)?;
     let info = rule_info(
         &raw.id,
@@ -443,7 +516,7 @@ fn compile_file_rule(table: toml::Table) -> Result<FileRule, String> {
     if raw.paths.is_empty() {
         return Err("paths must list at least one glob".into());
     }
-    let paths = PathSet::compile(&raw.paths).map_err(|p| format!("paths: {p}"))?;
+    let paths = super::files::globs(&raw.paths).map_err(|p| format!("paths: {p}"))?;
     let exclude = if raw.exclude.is_empty() {
         None
     } else {
@@ -451,7 +524,13 @@ fn compile_file_rule(table: toml::Table) -> Result<FileRule, String> {
     };
     let matcher = match &raw.content {
         Some(regex) => {
-            let mut m = compile_matcher(regex, raw.requires.as_deref(), raw.entropy, &raw.allow)?;
+            let mut m = compile_matcher(
+                regex,
+                raw.requires.as_deref(),
+                raw.entropy,
+                &raw.allow,
+                load,
+            )?;
             m.stopwords_match =
                 stopwords_match(raw.stopwords_match.as_deref(), StopwordMatch::Substrings)?;
             Some(m)
@@ -529,53 +608,36 @@ fn compile_matcher(
     requires: Option<&str>,
     entropy: Option<f64>,
     allow: &RawAllow,
+    load: Load,
 ) -> Result<Matcher, String> {
-    let groups = capture_groups(regex).map_err(|e| format!("bad regex: {e}"))?;
-    let requires = requires
-        .map(|r| {
-            check_syntax(r).map_err(|e| format!("bad requires regex: {e}"))?;
-            Ok::<_, String>(LazyRegex::new(r))
-        })
-        .transpose()?;
     if let Some(e) = entropy.filter(|e| !(0.0..=8.0).contains(e)) {
         return Err(format!("entropy {e} is outside 0.0..=8.0 bits per byte"));
     }
-    let mut secret_groups = Vec::new();
-    let mut key_groups = Vec::new();
-    for (i, name) in groups.into_iter().enumerate().skip(1) {
-        match name {
-            None => secret_groups.push(i),
-            Some(key) if key.starts_with("key") => key_groups.push(i),
-            Some(other) => {
-                return Err(format!(
-                    "unknown capture group name {other:?} (only `key…` groups are named; the \
-                     secret is the first unnamed group that matched)"
-                ));
-            }
-        }
-    }
-    let allow = Allowlist::compile(allow)?;
-    Ok(Matcher {
+    let allow = Allowlist::compile(allow, load)?;
+    let matcher = Matcher {
         regex: LazyRegex::new(regex),
-        secret_groups,
-        key_groups,
-        requires,
+        groups: OnceLock::new(),
+        requires: requires.map(LazyRegex::new),
         entropy,
         global_stopwords: allow.global_stopwords,
         stopwords_match: StopwordMatch::Substrings,
         check: None,
         allow,
-    })
+    };
+    if load == Load::Checked {
+        matcher.check()?;
+    }
+    Ok(matcher)
 }
 
-/// A rule regex compiled on first use. With hundreds of provider rules, compiling them all
-/// up front cost more than auditing a small file; a scan compiles only the rules whose
-/// keywords occur. The syntax is checked when the rules are loaded (see [`check_syntax`]), so a
-/// bad pattern is still a load error naming its rule, never a surprise mid-scan.
+/// A regex compiled on first use. With hundreds of provider rules, compiling (or even parsing)
+/// them all up front cost more than auditing a small file; a scan compiles only the rules whose
+/// keywords occur. A user's rules file is checked whole when it is loaded ([`Load::Checked`]),
+/// so a bad pattern there is still a load error naming its rule, never a surprise mid-scan.
 #[derive(Debug)]
 pub(crate) struct LazyRegex {
     pattern: String,
-    compiled: OnceLock<Option<Regex>>,
+    compiled: OnceLock<Result<Regex, String>>,
 }
 
 impl LazyRegex {
@@ -586,61 +648,18 @@ impl LazyRegex {
         }
     }
 
-    /// The compiled regex. `None` only if compilation fails after the syntax check passed (a
-    /// pattern past the size limit): the rule then matches nothing, and
-    /// [`LazyRegex::compile_now`] reports it when rules are checked.
+    /// The compiled regex. `None` if the pattern does not compile: the rule then matches
+    /// nothing (a checked load has already refused such a file).
     pub fn get(&self) -> Option<&Regex> {
+        self.compile_now().ok()
+    }
+
+    /// The compiled regex, compiling it now; the error flattened to one line.
+    pub fn compile_now(&self) -> Result<&Regex, String> {
         self.compiled
-            .get_or_init(|| compile_regex(&self.pattern).ok())
+            .get_or_init(|| compile_regex(&self.pattern))
             .as_ref()
-    }
-
-    /// Compiles now; the error as `bad regex: …`.
-    pub fn compile_now(&self) -> Result<(), String> {
-        match self.get() {
-            Some(_) => Ok(()),
-            None => compile_regex(&self.pattern)
-                .map(|_| ())
-                .map_err(|e| format!("bad regex: {e}")),
-        }
-    }
-}
-
-/// Checks a pattern's syntax without compiling it to an automaton (parsing is a small part of
-/// the cost of `Regex::new`): the same flags as [`compile_regex`], errors flattened the same way.
-pub(crate) fn check_syntax(pattern: &str) -> Result<(), String> {
-    capture_groups(pattern).map(|_| ())
-}
-
-/// Parses `pattern` and lists its capture groups (index 0 is the whole match) with their names.
-fn capture_groups(pattern: &str) -> Result<Vec<Option<String>>, String> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .map_err(|e| flatten_regex_error(&e.to_string()))?;
-    let mut names = vec![None];
-    collect_groups(&hir, &mut names);
-    Ok(names)
-}
-
-fn collect_groups(hir: &regex_syntax::hir::Hir, names: &mut Vec<Option<String>>) {
-    use regex_syntax::hir::HirKind;
-    match hir.kind() {
-        HirKind::Capture(c) => {
-            let index = c.index as usize;
-            if names.len() <= index {
-                names.resize(index + 1, None);
-            }
-            names[index] = c.name.as_ref().map(|n| n.to_string());
-            collect_groups(&c.sub, names);
-        }
-        HirKind::Repetition(r) => collect_groups(&r.sub, names),
-        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
-            subs.iter().for_each(|s| collect_groups(s, names))
-        }
-        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+            .map_err(Clone::clone)
     }
 }
 
@@ -667,7 +686,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> String {
-        compile(text, Path::new("custom.toml"))
+        compile(text, Path::new("custom.toml"), Load::Checked)
             .map(|_| ())
             .expect_err("must not compile")
             .to_string()
@@ -728,14 +747,13 @@ mod tests {
 
     #[test]
     fn the_secret_is_the_first_unnamed_group_and_key_is_named() {
-        let set = compile(
-            &format!("[[rule]]\n{OK_RULE}\nregex = '(?P<key>k)=(?:(a)|(b))'\n"),
-            Path::new("t.toml"),
-        )
-        .expect("compiles");
-        let m = &set.content[0].matcher;
-        assert_eq!(m.key_groups, vec![1]);
-        assert_eq!(m.secret_groups, vec![2, 3]);
+        let text = format!("[[rule]]\n{OK_RULE}\nregex = '(?P<key>k)=(?:(a)|(b))'\n");
+        for load in [Load::Lazy, Load::Checked] {
+            let set = compile(&text, Path::new("t.toml"), load).expect("compiles");
+            let (_, groups) = set.content[0].matcher.compiled().expect("compiles");
+            assert_eq!(groups.key, vec![1]);
+            assert_eq!(groups.secret, vec![2, 3]);
+        }
         let e = err(&format!("[[rule]]\n{OK_RULE}\nregex = '(?P<value>x)'\n"));
         assert!(e.contains("unknown capture group name \"value\""), "{e}");
     }

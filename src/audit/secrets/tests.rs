@@ -58,9 +58,20 @@ fn a_rules_file_with_a_regex_too_large_to_compile_fails_to_load_naming_the_rule(
         .to_string();
     assert!(e.contains("rule secret.huge: bad regex"), "{e}");
     assert!(!e.contains('\n'), "{e}");
-    // Loaded from text it is lazy: the load succeeds and the rule simply never matches.
-    let lazy = SecretScanner::from_toml(text, Path::new("huge.toml")).expect("loads lazily");
+    let e = SecretScanner::from_toml(text, Path::new("huge.toml"))
+        .expect_err("too large")
+        .to_string();
+    assert!(
+        e.starts_with("huge.toml: rule secret.huge: bad regex"),
+        "{e}"
+    );
+    // Loaded lazily (as the builtin rules are), the load succeeds, the rule never matches, and
+    // `compile_all` names it.
+    let lazy = SecretScanner::load(text, Path::new("huge.toml"), Load::Lazy).expect("lazy");
     assert!(lazy.scan_text("huge").is_empty());
+    let (rule, problem) = lazy.compile_all().expect_err("too large");
+    assert_eq!(rule, "secret.huge");
+    assert!(problem.starts_with("bad regex: "), "{problem}");
 }
 
 #[test]
