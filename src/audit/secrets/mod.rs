@@ -8,6 +8,8 @@
 //! 2. content rules skip lock files and binary-looking files (a NUL byte in the first 8 KiB) and
 //!    see at most `max_scan_bytes` (4 MiB by default);
 //! 3. one Aho-Corasick pass over all rules' keywords decides which rules' regexes run at all;
+//!    A `name:`/`value:` pair (pod spec and task definition env entries) is scanned again as the
+//!    one-line assignment it stands for, so rules that need the name see it;
 //! 4. each candidate secret is checked against allowlists (placeholders, documentation keys,
 //!    comments) and the rule's entropy threshold;
 //! 5. when two rules report the same bytes the higher `precedence` wins (a `ghp_` token in
@@ -20,6 +22,7 @@
 mod allowlist;
 mod entropy;
 mod files;
+mod pairs;
 mod rules;
 mod samples;
 
@@ -27,8 +30,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::audit::RuleInfo;
 use crate::audit::finding::{Evidence, Finding, Location, Severity};
@@ -170,11 +174,12 @@ impl SecretScanner {
             rule: "[[file]] paths".into(),
             problem,
         })?;
-        let prefilter = Prefilter::build(&set.content).map_err(|problem| SecretsError::Rule {
-            origin: origin.to_path_buf(),
-            rule: "keywords".into(),
-            problem,
-        })?;
+        let prefilter =
+            Prefilter::build(&set.content, load).map_err(|problem| SecretsError::Rule {
+                origin: origin.to_path_buf(),
+                rule: "keywords".into(),
+                problem,
+            })?;
         Ok(SecretScanner {
             settings: set.settings,
             skip: set.skip,
@@ -192,6 +197,11 @@ impl SecretScanner {
     /// rules, which are otherwise compiled when a rule's keyword first occurs.
     pub fn compile_all(&self) -> Result<(), (String, String)> {
         self.allow.check().map_err(|p| ("[allow]".to_string(), p))?;
+        for keywords in [&self.prefilter.everywhere, &self.prefilter.vendored] {
+            keywords
+                .automaton()
+                .map_err(|p| ("keywords".to_string(), p))?;
+        }
         let content = self.content.iter().map(|r| (&r.info.id, Some(&r.matcher)));
         let files = self.files.iter().map(|r| (&r.info.id, r.matcher.as_ref()));
         for (id, m) in content.chain(files) {
@@ -242,6 +252,9 @@ impl SecretScanner {
         }
         if !self.skip.is_match(&path) && !self.looks_binary(content) {
             self.run_content_rules(content, vendored, &mut found);
+            if !vendored {
+                self.run_pairs(content, &mut found);
+            }
         }
         self.finish(content, found)
     }
@@ -266,6 +279,7 @@ impl SecretScanner {
         };
         let mut found = Vec::new();
         self.run_content_rules(content, false, &mut found);
+        self.run_pairs(content, &mut found);
         self.finish(content, found)
     }
 
@@ -330,6 +344,36 @@ impl SecretScanner {
                 Scope::Untouched => {}
                 Scope::Content => run(0..content.len(), found),
                 Scope::Lines(lines) => lines.into_iter().for_each(|l| run(l, found)),
+            }
+        }
+    }
+
+    /// Scans each `name`/`value` pair of the content as the assignment `NAME="value"` and keeps
+    /// the hits inside the value, mapped back onto the content (the name as their key). Not run
+    /// on vendored files: manifests of a project's own deployment are what it is for.
+    fn run_pairs(&self, content: &[u8], found: &mut Vec<Found>) {
+        for pair in pairs::find(content) {
+            let (line, name, value) = pairs::as_assignment(content, &pair);
+            let mut hits = Vec::new();
+            self.run_content_rules(&line, false, &mut hits);
+            let inside = |r: &Range<usize>, outer: &Range<usize>| {
+                outer.start <= r.start && r.end <= outer.end
+            };
+            for hit in hits {
+                if !inside(&hit.secret, &value) {
+                    continue;
+                }
+                let shift = |r: Range<usize>, from: &Range<usize>, to: &Range<usize>| {
+                    to.start + (r.start - from.start)..to.start + (r.end - from.start)
+                };
+                found.push(Found {
+                    secret: shift(hit.secret, &value, &pair.value),
+                    key: hit
+                        .key
+                        .filter(|k| inside(k, &name))
+                        .map(|k| shift(k, &name, &pair.name)),
+                    ..hit
+                });
             }
         }
     }
@@ -625,45 +669,65 @@ struct Prefilter {
     multiline: Vec<bool>,
 }
 
-/// An automaton over some rules' keywords.
+/// An automaton over some rules' keywords, built on first use (a single-file audit that
+/// never scans a vendored file never needs the vendored one).
 struct Keywords {
-    automaton: AhoCorasick,
+    needles: Vec<Box<[u8]>>,
+    automaton: OnceLock<Result<AhoCorasick, String>>,
     /// Pattern id → the rule it belongs to and, for case-sensitive keywords, the exact bytes.
     patterns: Vec<(usize, Option<Box<[u8]>>)>,
 }
 
 impl Keywords {
-    fn build<'r>(rules: impl Iterator<Item = (usize, &'r ContentRule)>) -> Result<Self, String> {
+    fn new<'r>(rules: impl Iterator<Item = (usize, &'r ContentRule)>) -> Self {
         let mut needles = Vec::new();
         let mut patterns = Vec::new();
         for (r, rule) in rules {
             for k in &rule.keywords {
-                needles.push(k.as_bytes());
-                let exact = rule
-                    .keywords_case_sensitive
-                    .then(|| k.as_bytes().to_vec().into_boxed_slice());
+                needles.push(k.as_bytes().into());
+                let exact = rule.keywords_case_sensitive.then(|| k.as_bytes().into());
                 patterns.push((r, exact));
             }
         }
-        let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&needles)
-            .map_err(|e| e.to_string())?;
-        Ok(Keywords {
-            automaton,
+        Keywords {
+            needles,
+            automaton: OnceLock::new(),
             patterns,
-        })
+        }
+    }
+
+    /// The automaton, built now if it is not yet.
+    fn automaton(&self) -> Result<&AhoCorasick, String> {
+        self.automaton
+            .get_or_init(|| {
+                // A DFA, always: left to choose, aho-corasick builds one only up to 100
+                // patterns and falls back to a slower NFA, which made the prefilter the biggest
+                // cost of an image audit once the rules had hundreds of keywords.
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&self.needles)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
 impl Prefilter {
-    fn build(rules: &[ContentRule]) -> Result<Prefilter, String> {
-        Ok(Prefilter {
-            everywhere: Keywords::build(rules.iter().enumerate())?,
-            vendored: Keywords::build(rules.iter().enumerate().filter(|(_, r)| r.vendored))?,
+    /// The keyword automatons, built now for a checked load and on first use otherwise.
+    fn build(rules: &[ContentRule], load: Load) -> Result<Prefilter, String> {
+        let prefilter = Prefilter {
+            everywhere: Keywords::new(rules.iter().enumerate()),
+            vendored: Keywords::new(rules.iter().enumerate().filter(|(_, r)| r.vendored)),
             multiline: rules.iter().map(|r| r.multiline).collect(),
-        })
+        };
+        if load == Load::Checked {
+            prefilter.everywhere.automaton()?;
+            prefilter.vendored.automaton()?;
+        }
+        Ok(prefilter)
     }
 
     /// For each rule, where its regex must run in `content`; in a vendored file only the rules
@@ -678,7 +742,12 @@ impl Prefilter {
         if keywords.patterns.is_empty() {
             return scopes;
         }
-        for m in keywords.automaton.find_overlapping_iter(content) {
+        // Only a lazily loaded rules file can fail here, and the unit tests build the builtin
+        // automatons: a failure means no content rule runs.
+        let Ok(automaton) = keywords.automaton() else {
+            return scopes;
+        };
+        for m in automaton.find_overlapping_iter(content) {
             let (rule, exact) = &keywords.patterns[m.pattern().as_usize()];
             let scope = &mut scopes[*rule];
             match scope {

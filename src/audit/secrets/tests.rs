@@ -149,6 +149,71 @@ fn hits_carry_line_column_and_the_assignment_name() {
 }
 
 #[test]
+fn a_value_on_the_line_after_its_name_is_found_with_the_name_as_key() {
+    // A pod spec: the generic rule and a provider rule that needs the variable's name (a
+    // Datadog key is 32 hex digits, nothing without its name) both see `name:` + `value:`.
+    let pod = "spec:\n  containers:\n    - name: app\n      env:\n        - name: LOG_LEVEL\n          value: info\n        - name: DB_PASSWORD\n          value: \"Hk29sLq8Vw\"\n        - name: DD_API_KEY\n          value: 2477018fd5df6992136eea0cc09b1de6\n        - name: API_TOKEN\n          valueFrom:\n            secretKeyRef: {name: app, key: token}\n";
+    let hits = builtin().scan_file("/srv/app/deploy.yaml", pod.as_bytes());
+    assert_eq!(
+        ids(&hits),
+        ["secret.generic-password", "secret.datadog-key"]
+    );
+    assert_eq!((hits[0].line, hits[0].column), (Some(8), Some(19)));
+    assert!(
+        hits[0].evidence.excerpt.starts_with("DB_PASSWORD: "),
+        "{:?}",
+        hits[0]
+    );
+    assert_eq!((hits[1].line, hits[1].column), (Some(10), Some(18)));
+    assert!(
+        hits[1].evidence.excerpt.starts_with("DD_API_KEY: "),
+        "{:?}",
+        hits[1]
+    );
+    // An ECS task definition, and the same entries as a config string.
+    let ecs = "{\"environment\": [\n  {\n    \"name\": \"DB_PASSWORD\",\n    \"value\": \"Hk29sLq8Vw\"\n  }\n]}";
+    assert_eq!(
+        ids(&builtin().scan_file("/srv/app/task.json", ecs.as_bytes())),
+        ["secret.generic-password"]
+    );
+    assert_eq!(ids(&builtin().scan_text(ecs)), ["secret.generic-password"]);
+    // Placeholders, references and unrelated names stay quiet; so do vendored files.
+    for quiet in [
+        "- name: DB_PASSWORD\n  value: changeme\n",
+        "- name: DB_PASSWORD\n  value: \"${DB_PASSWORD}\"\n",
+        "- name: LOG_LEVEL\n  value: \"Hk29sLq8Vw\"\n",
+        "# - name: DB_PASSWORD\n#   value: Hk29sLq8Vw\n",
+    ] {
+        assert!(
+            builtin()
+                .scan_file("/srv/app/deploy.yaml", quiet.as_bytes())
+                .is_empty(),
+            "{quiet}"
+        );
+    }
+    let in_docs = "- name: DD_API_KEY\n  value: 2477018fd5df6992136eea0cc09b1de6\n";
+    assert!(
+        builtin()
+            .scan_file("/usr/share/doc/app/deploy.yaml", in_docs.as_bytes())
+            .is_empty()
+    );
+}
+
+#[test]
+fn pass_keys_in_objects_are_passwords_but_words_ending_in_pass_are_not() {
+    let js = "const opts = {\n  auth: { user: 'app', pass: 'ORthho439?0qHy' },\n};\n";
+    let hits = builtin().scan_file("/srv/app/mail.js", js.as_bytes());
+    assert_eq!(ids(&hits), ["secret.generic-password"]);
+    assert_eq!(hits[0].line, Some(2));
+    let py = "for x in xs:\n    pass\nbypass = 'Yp4kR8sWq2zN'\n";
+    assert!(
+        builtin()
+            .scan_file("/srv/app/a.py", py.as_bytes())
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_specific_rule_wins_over_a_generic_one_on_the_same_bytes() {
     let hits = builtin().scan_text(&format!("api_token = \"{GITHUB}\""));
     assert_eq!(ids(&hits), ["secret.github-token"]);
