@@ -27,7 +27,7 @@ use yaml::Node;
 /// Why a compose file could not be audited.
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", shown(path))]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -45,6 +45,25 @@ pub enum ComposeError {
         line: u32,
         message: String,
     },
+}
+
+/// A path as an error shows it: the compose file names it (`include:`, `env_file:`), so it is
+/// the author's text: control characters escaped, and cut past what a real path can be.
+fn shown(path: &Path) -> String {
+    const MAX: usize = 512;
+    let escaped: String = path
+        .display()
+        .to_string()
+        .chars()
+        .flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect();
+    match escaped.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
 }
 
 pub const PRIVILEGED: Rule = Rule {
@@ -1032,6 +1051,22 @@ fn build_args(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_paths_are_shown_short_and_printable() {
+        let long = Path::new("/x").join("a\x1b[2J".repeat(400));
+        let err = ComposeError::Read {
+            path: long,
+            source: std::io::Error::other("File name too long"),
+        }
+        .to_string();
+        assert!(err.len() < 700, "{} bytes", err.len());
+        assert!(!err.chars().any(|c| c.is_control()), "{err:?}");
+        assert!(
+            err.contains("a\\u{1b}[2J") && err.ends_with("…: File name too long"),
+            "{err}"
+        );
+    }
 
     /// Random YAML-shaped text (anchors, merges, flow and block styles, multibyte characters)
     /// never panics the YAML reader or the rules.

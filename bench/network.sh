@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Throughput through a published port: a 256 MiB file served by busybox httpd inside the
+# container, fetched with curl from the host's 127.0.0.1, for
+#   rsafe run -p (slirp4netns)            as root and as the test user
+#   podman run -p --network slirp4netns   rootless (podman 4.3, Debian 12), same busybox image
+#   podman run -p --network pasta         rootless
+# Each is fetched RUNS times (default 3); the best MB/s is reported.
+#
+#   bash bench/network.sh
+# Needs root (it switches to the test user rsafe-test for the rootless runs), podman for the
+# podman rows (skipped with a reason when missing), and the busybox OCI layout the tests build
+# (target/tmp/fixtures/oci-busybox: run `cargo test --test run` once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-3}"
+USER_NAME=rsafe-test
+cargo build --release --locked --quiet
+RSAFE="$PWD/target/release/rsafe"
+LAYOUT="$PWD/target/tmp/fixtures/oci-busybox"
+[ -f "$LAYOUT/index.json" ] || { echo "bench: $LAYOUT is missing: cargo test --test run first" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/rsafe-netbench-XXXX)
+chmod 755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/www"
+head -c $((256 << 20)) /dev/urandom > "$WORK/www/big"
+chmod -R a+rX "$WORK/www"
+as_user() { setpriv --reuid="$(id -u $USER_NAME)" --regid="$(id -g $USER_NAME)" --init-groups -- env HOME="/home/$USER_NAME" XDG_RUNTIME_DIR="/tmp/xdg-$USER_NAME" "$@"; }
+mkdir -p "/tmp/xdg-$USER_NAME" && chown "$USER_NAME" "/tmp/xdg-$USER_NAME" && chmod 700 "/tmp/xdg-$USER_NAME"
+
+best_mbps() { # $1 = port
+  local best=0 s
+  for _ in $(seq "$RUNS"); do
+    s=$(curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$1/big")
+    best=$(echo "if ($s > $best) $s else $best" | bc)
+  done
+  echo "scale=0; $best / 1000000" | bc
+}
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
+
+printf '| runtime | network | MB/s (best of %s) |\n|---|---|---|\n' "$RUNS"
+for who in root user; do
+  store="$WORK/store-$who"; mkdir -p "$store"; chmod 777 "$store"
+  run=("$RSAFE" --root "$store")
+  [ "$who" = user ] && run=(as_user "$RSAFE" --root "$store")
+  "${run[@]}" load "$LAYOUT:latest" >/dev/null
+  id=$("${run[@]}" run -d --rm -p 18180:8000 -v "$WORK/www:/www:ro" oci-busybox:latest -- httpd -f -p 8000 -h /www 2>/dev/null)
+  wait_port 18180
+  printf '| rsafe (%s) | slirp4netns | %s |\n' "$who" "$(best_mbps 18180)"
+  "${run[@]}" stop "$id" >/dev/null
+done
+if command -v podman >/dev/null; then
+  as_user podman load -q -i <(skopeo copy --quiet "oci:$LAYOUT:latest" docker-archive:/dev/stdout:busybox:bench) >/dev/null 2>&1 \
+    || as_user podman pull -q "oci:$LAYOUT:latest" >/dev/null 2>&1 || true
+  image=$(as_user podman images --format '{{.Id}}' | head -1)
+  for net in slirp4netns pasta; do
+    if as_user podman run -d --rm --name "bench-$net" --network "$net" -p 127.0.0.1:18181:8000 \
+        -v "$WORK/www:/www:ro" "$image" httpd -f -p 8000 -h /www >/dev/null 2>"$WORK/podman.err" \
+        && wait_port 18181; then
+      printf '| podman 4.3 rootless | %s | %s |\n' "$net" "$(best_mbps 18181)"
+    else
+      printf '| podman 4.3 rootless | %s | failed: %s |\n' "$net" "$(tail -1 "$WORK/podman.err")"
+    fi
+    as_user podman rm -f "bench-$net" >/dev/null 2>&1 || true
+  done
+else
+  echo "| podman | — | skipped: not installed |"
+fi
