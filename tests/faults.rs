@@ -163,15 +163,20 @@ fn leftovers(store: &Path, ids: &BTreeSet<String>) -> Vec<String> {
     left
 }
 
-/// Waits (a few seconds at most) for the processes of killed runs to be gone: a container's
-/// init dies with its rsafe, and its processes with it.
+/// Waits for the processes of killed runs to be gone: a container's init dies with its rsafe,
+/// and its processes with it; an extraction helper with its rsafe, once the kernel lets it (a
+/// `syncfs` on a busy disk holds a SIGKILL for seconds). Fails, naming them, after 60 s.
 fn settle(store: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !leftovers(store, &BTreeSet::new())
-        .iter()
-        .all(|l| !l.starts_with("process "))
-        && Instant::now() < deadline
-    {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let processes: Vec<String> = leftovers(store, &BTreeSet::new())
+            .into_iter()
+            .filter(|l| l.starts_with("process "))
+            .collect();
+        if processes.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still running: {processes:#?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

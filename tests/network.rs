@@ -278,3 +278,30 @@ fn slirp4netns_dies_with_a_killed_rsafe() {
         }
     });
 }
+
+/// An image ships no `/etc/resolv.conf` (the official ones do not): on the host's network the
+/// container gets the host's, so names resolve as on the host; every container gets an
+/// `/etc/hosts` where `localhost` and its own name resolve.
+#[test]
+fn every_network_mode_gets_names_that_resolve() {
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap();
+    for_each_caller(|caller, store| {
+        let out = run_support::run_sh(
+            caller,
+            store,
+            &["--network", "host"],
+            "cat /etc/resolv.conf",
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, host_resolv, "{caller:?}");
+        let out = run_support::run_sh(
+            caller,
+            store,
+            &["--hostname", "box"],
+            "grep -c . /etc/hosts; httpd -p 8000 -h /etc; sleep 0.2; \
+             for name in localhost box; do wget -q -O- http://$name:8000/hostname; done",
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout, "3\nbox\nbox\n", "{caller:?}: {out:?}");
+    });
+}

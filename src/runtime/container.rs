@@ -344,24 +344,52 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     })
 }
 
-/// `/etc/hostname` (always), `/etc/hosts` (a network of its own) and `/etc/resolv.conf`
-/// (slirp4netns, or `--dns`): written by rsafe on `scratch`, bound read-only. The host's own
+/// `/etc/hostname` and `/etc/hosts` (always) and `/etc/resolv.conf` (slirp4netns, the host's
+/// network, or `--dns`): written by rsafe on `scratch`, bound read-only. The host's own
 /// resolver settings are read here, before `pivot_root`.
 fn generated_files(spec: &Spec, root: &Root, scratch: &OwnedFd) -> Result<(), ChildError> {
     let hostname = spec.hostname.as_deref().unwrap_or_default();
     rootfs::mount_hostname(root, scratch, hostname)?;
-    if !spec.network.own_namespace() {
-        return Ok(());
-    }
-    let addr = match spec.network {
-        NetworkMode::Slirp4netns => IpAddr::V4(network::CONTAINER_ADDR),
-        NetworkMode::None | NetworkMode::Host => IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (hosts, resolv) = match spec.network {
+        // The host's network: the host's resolvers and names, as docker does (an image ships
+        // no resolv.conf, and without one nothing resolves).
+        NetworkMode::Host => {
+            let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            for (name, ip) in &spec.net.hosts {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+            let resolv = match spec.net.dns.is_empty() && spec.net.dns_search.is_empty() {
+                true => host_resolv,
+                false => network::resolv_conf(&host_resolv, &spec.net.dns, &spec.net.dns_search),
+            };
+            (hosts, Some(resolv))
+        }
+        NetworkMode::Slirp4netns => (
+            rootfs::hosts_file(
+                hostname,
+                IpAddr::V4(network::CONTAINER_ADDR),
+                &spec.net.hosts,
+            ),
+            Some(network::resolv_conf(
+                &host_resolv,
+                &spec.net.dns,
+                &spec.net.dns_search,
+            )),
+        ),
+        // Loopback only: no name server can be reached unless one is given.
+        NetworkMode::None => (
+            rootfs::hosts_file(
+                hostname,
+                IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+                &spec.net.hosts,
+            ),
+            (!spec.net.dns.is_empty())
+                .then(|| network::resolv_conf(&host_resolv, &spec.net.dns, &spec.net.dns_search)),
+        ),
     };
-    let hosts = rootfs::hosts_file(hostname, addr, &spec.net.hosts);
     rootfs::mount_generated(root, scratch, "/etc/hosts", &hosts)?;
-    if spec.network == NetworkMode::Slirp4netns || !spec.net.dns.is_empty() {
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let resolv = network::resolv_conf(&host, &spec.net.dns, &spec.net.dns_search);
+    if let Some(resolv) = resolv {
         rootfs::mount_generated(root, scratch, "/etc/resolv.conf", &resolv)?;
     }
     Ok(())
