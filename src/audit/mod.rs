@@ -22,6 +22,7 @@ pub mod finding;
 pub mod fs;
 pub mod ignore;
 pub mod image;
+pub mod k8s;
 pub mod layers;
 pub mod procs;
 pub mod secrets;
