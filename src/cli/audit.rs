@@ -23,7 +23,7 @@ use crate::audit::{
     self, AuditOptions, Finding, ImageAudit, Progress, RuleInfo, ScanStats, SecretDetector,
     Severity,
 };
-use crate::audit::{compose, context, dockerfile, procs};
+use crate::audit::{compose, context, dockerfile, k8s, procs};
 use crate::image::config::Image;
 use crate::image::layer::DEFAULT_MAX_EXPANDED;
 use crate::image::lookup::{self, LookupError};
@@ -50,8 +50,10 @@ pub struct AuditArgs {
     /// (`./layout`, `./layout:tag`, read in place), a `docker save` tarball or OCI archive
     /// (`./app.tar`, `-` for stdin), or a registry reference (`registry.example/app:1.0`).
     /// Archives and pulled images go to a temporary store, never into yours.
-    /// Also: a Dockerfile, a compose file, a build-context directory, or a running container
-    /// (`pid:N` for the container process N belongs to, `container:NAME` by name or id).
+    /// Also: a Dockerfile, a compose file, Kubernetes manifests (a YAML file or a directory of
+    /// them, recognised by content; `-` reads a manifest stream such as `helm template` output
+    /// from stdin), a build-context directory, or a running container (`pid:N` for the
+    /// container process N belongs to, `container:NAME` by name or id).
     #[arg(value_name = "TARGET", required_unless_present = "running")]
     pub target: Option<String>,
     /// Audit every container running on this host (found from /proc, no daemon needed).
@@ -83,6 +85,10 @@ pub struct AuditArgs {
     /// Refuse a layer that expands past this many bytes (decompression bombs).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_EXPANDED)]
     pub max_layer_size: u64,
+    /// Kubernetes manifests: the Pod Security Standards level whose violations are failures
+    /// (restricted-only violations are reported low under baseline).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = k8s::PssLevel::Baseline)]
+    pub pss: k8s::PssLevel,
 }
 
 /// What `rsafe audit` was pointed at.
@@ -103,6 +109,11 @@ pub enum Target {
     Compose(PathBuf),
     /// A build context: a directory that is not an OCI layout.
     Context(PathBuf),
+    /// Kubernetes manifests: a YAML file holding a workload, or a directory of manifests with
+    /// no Dockerfile or compose file at its top.
+    K8s(PathBuf),
+    /// A Kubernetes manifest stream on standard input (`helm template … | rsafe audit -`).
+    K8sStdin,
 }
 
 impl Target {
@@ -112,6 +123,9 @@ impl Target {
     pub fn detect(spec: &str) -> Target {
         let path = Path::new(spec);
         if path.is_dir() && !path.join("oci-layout").is_file() {
+            if is_manifest_dir(path) {
+                return Target::K8s(path.to_path_buf());
+            }
             return Target::Context(path.to_path_buf());
         }
         if path.is_file() {
@@ -125,6 +139,11 @@ impl Target {
             if context::is_compose_name(name) {
                 return Target::Compose(path.to_path_buf());
             }
+            if k8s::is_manifest_name(name)
+                && k8s::read_limited(path).is_ok_and(|t| k8s::looks_like_manifest(&t))
+            {
+                return Target::K8s(path.to_path_buf());
+            }
         }
         if let Some((path, reference)) = load::split_spec(spec)
             && path.join("oci-layout").is_file()
@@ -136,6 +155,101 @@ impl Target {
         }
         Target::Image(spec.to_string())
     }
+}
+
+/// A directory of Kubernetes manifests: no Dockerfile or compose file at its top (that is a
+/// build context), and a workload manifest somewhere below.
+fn is_manifest_dir(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut yaml = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if context::is_dockerfile_name(&name) || context::is_compose_name(&name) {
+            return false;
+        }
+        if k8s::is_manifest_name(&name) {
+            yaml.push(e.path());
+        }
+    }
+    yaml.iter()
+        .any(|p| k8s::read_limited(p).is_ok_and(|t| k8s::looks_like_manifest(&t)))
+        || ["k8s", "kubernetes", "manifests", "deploy"]
+            .iter()
+            .any(|sub| dir.join(sub).is_dir() && is_manifest_dir(&dir.join(sub)))
+}
+
+/// Whether standard input starts with text rather than an image archive (tar, gzip, zstd hold
+/// NUL bytes or magic numbers in their first bytes): what `rsafe audit -` uses to tell a
+/// manifest stream from `docker save` output. Only peeks: the bytes stay in stdin's buffer
+/// for whichever reader comes next.
+fn stdin_holds_text() -> bool {
+    use std::io::BufRead;
+    let mut lock = io::stdin().lock();
+    match lock.fill_buf() {
+        Ok(buf) if !buf.is_empty() => looks_like_text(buf),
+        _ => false,
+    }
+}
+
+/// UTF-8 without NUL bytes or a compression magic (a character cut at the end is fine).
+fn looks_like_text(buf: &[u8]) -> bool {
+    const GZIP: &[u8] = &[0x1f, 0x8b];
+    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+    if buf.starts_with(GZIP) || buf.starts_with(ZSTD) || buf.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(buf) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    }
+}
+
+/// Reads a manifest stream from standard input, refusing one past the manifest size limit.
+fn read_stdin_manifests() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .take(k8s::MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    if bytes.len() as u64 > k8s::MAX_MANIFEST_BYTES {
+        bail!(
+            "standard input: more than the {} bytes a manifest stream may have",
+            k8s::MAX_MANIFEST_BYTES
+        );
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Audits Kubernetes manifests (a file, a directory, or stdin); the notes (documents skipped:
+/// invalid YAML, not an object, kinds rsafe does not audit) go to stderr.
+fn audit_k8s(
+    target: &Target,
+    scanner: &SecretScanner,
+    pss: k8s::PssLevel,
+) -> anyhow::Result<Vec<Finding>> {
+    let options = k8s::K8sOptions { pss };
+    let audit = match target {
+        Target::K8sStdin => k8s::audit_text(&read_stdin_manifests()?, "-", scanner, &options),
+        Target::K8s(path) => k8s::audit_path(path, scanner, &options)?,
+        _ => bail!("not a Kubernetes manifest target"),
+    };
+    for note in &audit.notes {
+        eprintln!("rsafe: note: {note}");
+    }
+    if audit.objects == 0 {
+        bail!(
+            "{}: no Kubernetes object found",
+            match target {
+                Target::K8s(p) => p.display().to_string(),
+                _ => "standard input".to_string(),
+            }
+        );
+    }
+    Ok(audit.findings)
 }
 
 /// Runs `rsafe audit` and returns the exit code.
@@ -153,12 +267,16 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
     if let Some(which) = running {
         return audit_running_containers(&which, &args, global, &ignores, &detector);
     }
-    let target = Target::detect(&spec);
+    let target = if spec == load::STDIN && stdin_holds_text() {
+        Target::K8sStdin
+    } else {
+        Target::detect(&spec)
+    };
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let started = Instant::now();
     // A Dockerfile's base images are looked up in the store these options name.
     let store_root = global.root.clone().unwrap_or_else(Store::default_root);
-    if let Some((kind, result)) = audit_source(&target, &detector, &store_root) {
+    if let Some((kind, result)) = audit_source(&target, &detector, &store_root, args.pss) {
         let context = ReportContext {
             target: report::Target {
                 kind: kind.to_string(),
@@ -228,6 +346,7 @@ fn audit_source(
     target: &Target,
     scanner: &SecretScanner,
     store_root: &Path,
+    pss: k8s::PssLevel,
 ) -> Option<(&'static str, anyhow::Result<Vec<Finding>>)> {
     Some(match target {
         Target::Dockerfile(path) => {
@@ -246,6 +365,7 @@ fn audit_source(
             "directory",
             context::audit_context(path, scanner).map_err(anyhow::Error::from),
         ),
+        Target::K8s(_) | Target::K8sStdin => ("kubernetes", audit_k8s(target, scanner, pss)),
         Target::Layout { .. } | Target::Image(_) => return None,
     })
 }
@@ -268,6 +388,7 @@ pub fn all_rules(scanner: &SecretScanner) -> Vec<RuleInfo> {
         .into_iter()
         .map(RuleInfo::from)
         .chain(dockerfile::rules())
+        .chain(k8s::rules().map(RuleInfo::from))
         .chain(scanner.rules())
         .collect()
 }
@@ -363,9 +484,13 @@ pub fn open_image(
     global: &Global,
 ) -> anyhow::Result<Opened> {
     match target {
-        Target::Dockerfile(path) | Target::Compose(path) | Target::Context(path) => {
+        Target::Dockerfile(path)
+        | Target::Compose(path)
+        | Target::Context(path)
+        | Target::K8s(path) => {
             bail!("{} is not an image", path.display())
         }
+        Target::K8sStdin => bail!("standard input holds manifests, not an image"),
         Target::Layout { dir, reference } => {
             let store = Store::open_read_only(dir)
                 .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
