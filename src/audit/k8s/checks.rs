@@ -113,15 +113,33 @@ pub fn check_pod(pod: &Pod, file: &str, scanner: &SecretScanner) -> Vec<Finding>
 
 /// The secret rules over the values of any object's `data` (ConfigMap) that are text.
 pub fn check_object(obj: &Object, file: &str, scanner: &SecretScanner) -> Vec<Finding> {
-    if obj.kind != "ConfigMap" {
-        return Vec::new();
-    }
+    let entries = |field: &str| obj.node.get(field).and_then(Node::entries).unwrap_or(&[]);
     let mut out = Vec::new();
-    for (k, v) in obj.node.get("data").and_then(Node::entries).unwrap_or(&[]) {
-        let Some(text) = v.as_str() else { continue };
-        let key = k.as_str().unwrap_or("");
-        let pair = format!("{key}={text}");
-        out.extend(scan_at(scanner, &pair, file, v));
+    match obj.kind {
+        "ConfigMap" => {
+            for (k, v) in entries("data") {
+                let Some(text) = v.as_str() else { continue };
+                let key = k.as_str().unwrap_or("");
+                out.extend(scan_at(scanner, &format!("{key}={text}"), file, v));
+            }
+        }
+        // A Secret committed with its values: `data:` values go through the secret engine's
+        // Kubernetes rule (base64 that decodes to a credential, reported with its key),
+        // `stringData:` values through the engine as `KEY=value`, like an environment.
+        "Secret" => {
+            for (k, v) in entries("data") {
+                let Some(text) = v.as_str() else { continue };
+                let key = k.as_str().unwrap_or("");
+                let manifest = format!("kind: Secret\ndata:\n  {key}: {text}\n");
+                out.extend(scan_at(scanner, &manifest, file, v));
+            }
+            for (k, v) in entries("stringData") {
+                let Some(text) = v.as_str() else { continue };
+                let key = k.as_str().unwrap_or("");
+                out.extend(scan_at(scanner, &format!("{key}={text}"), file, v));
+            }
+        }
+        _ => {}
     }
     out
 }
@@ -273,6 +291,7 @@ fn limits(c: &Container, label: &str, file: &str) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Location;
     use crate::audit::compose::yaml;
 
     fn run(text: &str) -> Vec<Finding> {
@@ -284,6 +303,32 @@ mod tests {
             out.extend(check_pod(&pod, "m.yaml", &scanner));
         }
         out
+    }
+
+    #[test]
+    fn secret_objects_are_read_for_their_values() {
+        // base64 of a synthetic password, and a plain one under stringData.
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ntype: Opaque\ndata:\n  password: WnE4djJMbVg5clRiNE5jVw==\n  empty: ''\nstringData:\n  DB_PASSWORD: Hk29sLq8VwQmZ3\n";
+        let found: Vec<(String, u32)> = run(text)
+            .iter()
+            .map(|f| {
+                let Location::File { line, .. } = &f.location else {
+                    panic!("{f:?}")
+                };
+                (f.rule.to_string(), line.unwrap_or(0))
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("secret.kubernetes-secret".to_string(), 6),
+                ("secret.generic-password".to_string(), 9)
+            ],
+            "{found:?}"
+        );
+        // A ConfigMap's base64-looking value is not a Secret's.
+        let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  features: WnE4djJMbVg5clRiNE5jVw==\n";
+        assert!(run(config).is_empty());
     }
 
     #[test]
