@@ -655,3 +655,38 @@ fn the_cli_reads_base_images_from_the_store_it_is_given() {
         "{without:?}"
     );
 }
+
+/// `--fail-on` gates on every finding the ignore file did not accept, whatever
+/// `--min-severity` leaves out of the report: showing only high findings must not let a medium
+/// one through a medium gate.
+#[test]
+fn the_gate_sees_findings_the_display_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    // One medium finding (an unpinned base), nothing high.
+    fs::write(&dockerfile, "FROM debian:latest\nUSER 1000\n").unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let code = |args: &[&str]| {
+        let out = support::rsafe(store.path())
+            .args(["audit", "--format", "json"])
+            .args(args)
+            .arg(&dockerfile)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            out.status.code(),
+            report["summary"]["total"].as_u64(),
+            report["summary"]["below_threshold"].as_u64(),
+        )
+    };
+    assert_eq!(code(&["--fail-on", "medium"]), (Some(1), Some(1), Some(0)));
+    assert_eq!(
+        code(&["--min-severity", "high", "--fail-on", "medium"]),
+        (Some(1), Some(0), Some(1))
+    );
+    assert_eq!(
+        code(&["--min-severity", "high", "--fail-on", "high"]),
+        (Some(0), Some(0), Some(1))
+    );
+}

@@ -62,7 +62,8 @@ pub struct AuditArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Exit with 1 when a finding is at or above this severity.
+    /// Exit with 1 when a finding is at or above this severity (counted whatever
+    /// --min-severity shows; findings accepted in the ignore file do not count).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
     /// Leave out findings below this severity (they are counted in the summary).
@@ -394,7 +395,8 @@ pub fn all_rules(scanner: &SecretScanner) -> Vec<RuleInfo> {
 }
 
 /// The shared tail of every audit: apply the ignore file and `--min-severity`, sort, render to
-/// stdout, and decide the exit code from `--fail-on`.
+/// stdout, and decide the exit code from `--fail-on` (on every finding not ignored, shown or
+/// not).
 pub fn report_findings(
     findings: Vec<Finding>,
     context: ReportContext,
@@ -403,6 +405,12 @@ pub fn report_findings(
     rules: Vec<RuleInfo>,
 ) -> anyhow::Result<i32> {
     let (kept, ignored) = ignores.apply(findings);
+    // The gate sees every finding the ignore file did not accept, whatever `--min-severity`
+    // leaves out of the display: a CI job that shows only high findings still fails on a
+    // medium one when it gates on medium.
+    let fails = args
+        .fail_on
+        .is_some_and(|gate| kept.iter().any(|f| f.severity >= gate));
     let before = kept.len();
     let mut findings: Vec<Finding> = kept
         .into_iter()
@@ -427,10 +435,7 @@ pub fn report_findings(
     let written = report::render_styled(args.format, &report, &mut out, Style { color })
         .and_then(|()| out.flush());
     quiet_on_broken_pipe(written).context("cannot write the report")?;
-    Ok(match args.fail_on {
-        Some(gate) if report.fails(gate) => 1,
-        _ => 0,
-    })
+    Ok(if fails { 1 } else { 0 })
 }
 
 /// A reader that went away (`rsafe audit … | head`) is not an error: stop writing, keep the
