@@ -206,6 +206,27 @@ pub fn relative_uri(path: &str) -> String {
     if out.is_empty() { "%2F".into() } else { out }
 }
 
+/// The URI of a source file the audit read (a Dockerfile, a manifest): relative to the root
+/// of the git repository that holds it, which is what code scanning matches alerts against,
+/// wherever rsafe was run from and however the path was given. Outside a repository: a
+/// relative path as given, an absolute one as a `file://` URI.
+fn file_uri(path: &str) -> String {
+    let given = std::path::Path::new(path);
+    let absolute = match given.is_absolute() {
+        true => Some(given.to_path_buf()),
+        false => std::env::current_dir().ok().map(|d| d.join(given)),
+    };
+    let in_repo = absolute.as_deref().and_then(|abs| {
+        let root = abs.ancestors().skip(1).find(|d| d.join(".git").exists())?;
+        abs.strip_prefix(root).ok().map(|rel| rel.to_string_lossy().into_owned())
+    });
+    match in_repo {
+        Some(rel) => relative_uri(&rel),
+        None if given.is_absolute() => format!("file:///{}", relative_uri(path)),
+        None => relative_uri(path),
+    }
+}
+
 fn sarif_rule(r: &RuleInfo) -> Rule {
     Rule {
         id: r.id.clone(),
@@ -257,7 +278,7 @@ fn sarif_location(f: &Finding) -> SarifLocation {
             ("image-config".to_string(), 1, None, field.clone(), "member")
         }
         Location::File { path, line, column } => (
-            relative_uri(path),
+            file_uri(path),
             line.unwrap_or(1).max(1),
             *column,
             path.clone(),
@@ -426,6 +447,20 @@ mod tests {
         assert_eq!(region("%2E%2E/evil"), 1);
         assert!(uris.contains(&"%2E%2E/evil"));
         assert!(uris.contains(&"image-config"));
+    }
+
+    #[test]
+    fn source_files_are_named_from_their_repository_root() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join(".git")).unwrap();
+        std::fs::create_dir_all(repo.path().join("deploy/app")).unwrap();
+        let file = repo.path().join("deploy/app/Dockerfile");
+        assert_eq!(file_uri(file.to_str().unwrap()), "deploy/app/Dockerfile");
+        let outside = tempfile::tempdir().unwrap();
+        let lone = outside.path().join("a b/Dockerfile");
+        let uri = file_uri(lone.to_str().unwrap());
+        assert!(uri.starts_with("file:///"), "{uri}");
+        assert!(uri.ends_with("/a%20b/Dockerfile"), "{uri}");
     }
 
     #[test]
