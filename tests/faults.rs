@@ -101,7 +101,7 @@ fn ps_rows(caller: Caller, store: &Path) -> Vec<(String, String, String)> {
             .position(|w| w == col.as_slice())
             .unwrap_or_else(|| panic!("no {col:?} column in {ps:?}"))
     };
-    let (name, image, status) = (at("NAME"), at("IMAGE"), at("STATUS"));
+    let (name, image, status, ports) = (at("NAME"), at("IMAGE"), at("STATUS"), at("PORTS"));
     let cut = |l: &[char], from: usize, to: usize| {
         l.get(from..to.min(l.len()))
             .unwrap_or_default()
@@ -116,7 +116,7 @@ fn ps_rows(caller: Caller, store: &Path) -> Vec<(String, String, String)> {
             (
                 cut(&l, 0, name),
                 cut(&l, name, image),
-                cut(&l, status, l.len()),
+                cut(&l, status, ports),
             )
         })
         .collect()

@@ -104,6 +104,13 @@ fn a_published_port_reaches_the_container_on_the_hosts_loopback_only() {
             format!("rsafe: publishing 127.0.0.1:{port} -> 8000/tcp\n"),
             "{caller:?}"
         );
+        let ps = rsafe_cmd(caller, store, &["ps", "-a"]);
+        assert!(
+            ps.stdout.lines().nth(1).is_some_and(
+                |l| l.contains("web") && l.ends_with(&format!(" 127.0.0.1:{port}->8000/tcp"))
+            ),
+            "{caller:?}: {ps:?}"
+        );
         let body = http_get(port).unwrap_or_else(|e| panic!("{caller:?}: {e}"));
         assert!(
             body.contains("hello from the container"),

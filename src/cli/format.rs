@@ -15,13 +15,16 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
     for row in std::iter::once(&header).chain(rows) {
         let last = row.len().saturating_sub(1);
+        let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            out.push_str(cell);
+            line.push_str(cell);
             if i < last {
                 let pad = widths[i] - cell.chars().count() + 3;
-                out.extend(std::iter::repeat_n(' ', pad));
+                line.extend(std::iter::repeat_n(' ', pad));
             }
         }
+        // Empty last cells leave no trailing blanks.
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out

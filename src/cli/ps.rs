@@ -253,6 +253,11 @@ fn list_store_containers(global: &Global) -> Result<i32> {
                 truncate(&format!("\"{}\"", s.command.join(" ")), 30),
                 seconds_ago(s.created as i64, now),
                 status_text(&dir, &s),
+                s.ports
+                    .iter()
+                    .map(|p| p.short())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ]
         })
         .collect();
@@ -267,6 +272,7 @@ fn list_store_containers(global: &Global) -> Result<i32> {
             "COMMAND",
             "CREATED",
             "STATUS",
+            "PORTS",
         ];
         emit(&table(&headers, &rows))?;
     }

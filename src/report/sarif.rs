@@ -218,7 +218,9 @@ fn file_uri(path: &str) -> String {
     };
     let in_repo = absolute.as_deref().and_then(|abs| {
         let root = abs.ancestors().skip(1).find(|d| d.join(".git").exists())?;
-        abs.strip_prefix(root).ok().map(|rel| rel.to_string_lossy().into_owned())
+        abs.strip_prefix(root)
+            .ok()
+            .map(|rel| rel.to_string_lossy().into_owned())
     });
     match in_repo {
         Some(rel) => relative_uri(&rel),

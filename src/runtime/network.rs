@@ -97,6 +97,13 @@ impl std::fmt::Display for PortMapping {
     }
 }
 
+impl PortMapping {
+    /// As `docker ps` shows a port: `127.0.0.1:8080->80/tcp`.
+    pub fn short(&self) -> String {
+        self.to_string().replace(" -> ", "->")
+    }
+}
+
 /// Parses `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`, with equal-length ranges
 /// (`8080-8081:80-81`) and `HOSTIP::CONTAINERPORT` refused (rsafe picks no random port). The
 /// host address defaults to 127.0.0.1.

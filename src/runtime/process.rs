@@ -239,6 +239,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         layers: req.spec.rootfs.lowers.clone(),
         oom_killed: false,
         auto_remove: req.remove,
+        ports: req.spec.net.ports.clone(),
         damaged: None,
     };
     // A named container's state is written as soon as its directory exists, so that the

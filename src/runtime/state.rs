@@ -109,6 +109,9 @@ pub struct State {
     /// monitor was killed) removes it ([`sweep`]).
     #[serde(default)]
     pub auto_remove: bool,
+    /// Published ports (`-p`), for `ps`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<super::network::PortMapping>,
     /// Why this entry has no usable `state.json` (rsafe was killed before writing it, or it is
     /// damaged): [`list`] made it up from the directory so that `ps -a` shows it and `rm`
     /// removes it. Never written.
@@ -538,6 +541,7 @@ fn made_up_state(dir: &ContainerDir, why: String) -> State {
         layers: Vec::new(),
         oom_killed: false,
         auto_remove: false,
+        ports: Vec::new(),
         damaged: Some(why),
     }
 }
@@ -751,6 +755,7 @@ mod tests {
             layers: Vec::new(),
             oom_killed: false,
             auto_remove: false,
+            ports: Vec::new(),
             damaged: None,
         }
     }
