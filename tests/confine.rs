@@ -9,12 +9,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
+
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::free_port;
 
 use caps::Capability;
 use nix::unistd::{Gid, Uid};
@@ -424,15 +425,6 @@ fn landlock_allows_writes_only_below_read_write_paths() {
     assert_eq!(confined[&w_ok], "OK");
     assert_eq!(confined[&w_no], "EACCES");
     assert_eq!(confined[r], "OK");
-}
-
-/// A TCP port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -13,15 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use run_support::{for_each_caller, rsafe_cmd, run};
-
-/// A free port on the host's loopback (bound and released: nothing else here picks ports).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::free_port;
 
 /// `GET /index.html` from `127.0.0.1:port`, retried while the server starts.
 fn http_get(port: u16) -> Result<String, String> {

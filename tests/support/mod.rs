@@ -357,3 +357,12 @@ pub fn rsafe_as_test_user(root: &Path) -> Option<assert_cmd::Command> {
     .env_remove("XDG_DATA_HOME");
     Some(cmd)
 }
+
+/// A TCP port nothing listens on right now on the host's loopback (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
