@@ -283,9 +283,10 @@ impl ContainerDir {
         self.path.symlink_metadata().is_ok()
     }
 
-    /// Writes `state.json` atomically, through `.state.json.tmp`, then reserves the room of
-    /// the next save in a fresh `.state.json.tmp` (`fallocate`, beyond its end): recording a
-    /// container's exit on a store that filled up meanwhile writes into blocks it already has.
+    /// Writes `state.json` atomically, through `.state.json.tmp`, then (for a container that is
+    /// kept) reserves the room of the next save in a fresh `.state.json.tmp` (`fallocate`,
+    /// beyond its end): recording a container's exit on a store that filled up meanwhile
+    /// writes into blocks it already has.
     pub fn save(&self, state: &State) -> Result<()> {
         let path = self.state_file();
         let tmp = self.path.join(".state.json.tmp");
@@ -304,7 +305,11 @@ impl ContainerDir {
         file.set_len(json.len() as u64).map_err(io_err(&tmp))?;
         drop(file);
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        reserve_spare(&tmp, json.len());
+        // A --rm container's exit is never recorded (its directory goes), and freeing the
+        // reserved block at removal is a synchronous discard on disks mounted `discard`.
+        if !state.auto_remove {
+            reserve_spare(&tmp, json.len());
+        }
         Ok(())
     }
 
