@@ -9,7 +9,8 @@
 #   bash bench/network.sh
 # Needs root (it switches to the test user rsafe-test for the rootless runs), podman for the
 # podman rows (skipped with a reason when missing), and the busybox OCI layout the tests build
-# (target/tmp/fixtures/oci-busybox: run `cargo test --test run` once).
+# (target/tmp/fixtures/oci-busybox: run `cargo test --test run` once). Its entrypoint is
+# `/bin/sh -c`, so the server's command line is one argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
@@ -43,7 +44,7 @@ for who in root user; do
   run=("$RSAFE" --root "$store")
   [ "$who" = user ] && run=(as_user "$RSAFE" --root "$store")
   "${run[@]}" load "$LAYOUT:latest" >/dev/null
-  id=$("${run[@]}" run -d --rm -p 18180:8000 -v "$WORK/www:/www:ro" oci-busybox:latest -- httpd -f -p 8000 -h /www 2>/dev/null)
+  id=$("${run[@]}" run -d --rm -p 18180:8000 -v "$WORK/www:/www:ro" oci-busybox:latest "httpd -f -p 8000 -h /www" 2>/dev/null)
   wait_port 18180
   printf '| rsafe (%s) | slirp4netns | %s |\n' "$who" "$(best_mbps 18180)"
   "${run[@]}" stop "$id" >/dev/null
@@ -52,9 +53,11 @@ if command -v podman >/dev/null; then
   as_user podman load -q -i <(skopeo copy --quiet "oci:$LAYOUT:latest" docker-archive:/dev/stdout:busybox:bench) >/dev/null 2>&1 \
     || as_user podman pull -q "oci:$LAYOUT:latest" >/dev/null 2>&1 || true
   image=$(as_user podman images --format '{{.Id}}' | head -1)
+  # crun 1.8 refuses this hybrid-cgroup host ("cgroups in hybrid mode not supported"): runc,
+  # without cgroups (rootless podman has none here either). podman 4.3 predates pasta.
   for net in slirp4netns pasta; do
-    if as_user podman run -d --rm --name "bench-$net" --network "$net" -p 127.0.0.1:18181:8000 \
-        -v "$WORK/www:/www:ro" "$image" httpd -f -p 8000 -h /www >/dev/null 2>"$WORK/podman.err" \
+    if as_user podman --runtime runc --cgroup-manager cgroupfs run -d --rm --name "bench-$net" --network "$net" -p 127.0.0.1:18181:8000 \
+        -v "$WORK/www:/www:ro" "$image" "httpd -f -p 8000 -h /www" >/dev/null 2>"$WORK/podman.err" \
         && wait_port 18181; then
       printf '| podman 4.3 rootless | %s | %s |\n' "$net" "$(best_mbps 18181)"
     else

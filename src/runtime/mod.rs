@@ -28,6 +28,7 @@ pub mod mounts;
 pub mod namespaces;
 pub mod network;
 pub mod policy;
+pub mod portfwd;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

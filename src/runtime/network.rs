@@ -212,6 +212,8 @@ pub fn resolv_conf(host: &str, dns: &[IpAddr], search: &[String]) -> String {
 pub struct UserNetwork {
     child: Child,
     exit: Option<OwnedFd>,
+    /// The TCP port forwarder (see [`super::portfwd`]), killed with this.
+    forwarder: Option<super::portfwd::Forwarder>,
 }
 
 impl UserNetwork {
@@ -276,19 +278,27 @@ impl UserNetwork {
             Err(e) => return Err(io_err("start slirp4netns")(e)),
         };
         drop((ready_write, exit_read));
-        let net = UserNetwork {
+        let mut net = UserNetwork {
             child,
             exit: Some(exit_write),
+            forwarder: None,
         };
         let mut byte = [0u8; 1];
         let ready = std::fs::File::from(ready_read).read(&mut byte);
         if !matches!(ready, Ok(1)) {
             return Err(NetworkError::Slirp(last_line(log)));
         }
-        for port in ports {
+        // TCP through rsafe's own forwarder (the kernel's TCP on both sides), UDP through
+        // slirp4netns.
+        let (tcp, udp): (Vec<PortMapping>, Vec<PortMapping>) =
+            ports.iter().partition(|p| p.proto == Proto::Tcp);
+        for port in &udp {
             publish(api, port)?;
         }
         drop(dir);
+        if !tcp.is_empty() {
+            net.forwarder = Some(super::portfwd::spawn(pid, &tcp)?);
+        }
         Ok(net)
     }
 }
