@@ -6,15 +6,20 @@
 //! rsafe run (host namespaces)        container init (pid 1)               workload
 //! ───────────────────────────        ──────────────────────               ────────
 //! plan id maps, reserve an id
+//! [--name] names lock, name free?
 //! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS) ─────────▶ [NEWNET] unshare, wait for Go
 //! write uid_map/gid_map
-//! make containers/<id>/, cgroup, state.json
+//! make containers/<id>/ [--name: state.json now, names lock released]
+//! [slirp4netns] slirp4netns on its netns, ─▶ tap0 configured
+//!   TCP port forwarder (super::portfwd)
+//! cgroup (or say which limit falls back), state.json
 //! [root] clone layer and volume trees
 //! Go (+ cgroup v1 `tasks` files) ───▶ join the v1 cgroups
 //!                                     become root of the namespace
 //! seccomp filter: cache or compile    parent-death signal, not dumpable
 //! Seccomp ──────────────────────────▶ time namespace, hostname, loopback
 //! [v2] move the child into the cgroup overlay root, /proc /dev /sys,
+//!                                     /etc/hostname, hosts, resolv.conf,
 //!                                     volumes, masks, pivot_root
 //! [v2] InCgroup ────────────────────▶ cgroup namespace
 //!                                     fork ───────────────────────────▶ stdio / terminal
