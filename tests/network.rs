@@ -275,6 +275,19 @@ fn slirp4netns_dies_with_a_killed_rsafe() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Nobody was left to remove the --rm container: `ps -a` does, cgroup and all, once its
+        // processes are gone (the killed init waits, a zombie, for the host's pid 1, and a v1
+        // cgroup with a zombie in it cannot be removed: until then it is listed as Dead).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ps = rsafe_cmd(caller, store, &["ps", "-a", "-q"]);
+            let left = std::fs::read_dir(store.join("containers")).map_or(0, |d| d.count());
+            if ps.stdout.is_empty() && left == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{caller:?}: {ps:?}, {left} left");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     });
 }
 

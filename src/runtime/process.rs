@@ -10,9 +10,9 @@
 //! clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS) ─────────▶ [NEWNET] unshare, wait for Go
 //! write uid_map/gid_map
 //! make containers/<id>/ [--name: state.json now, names lock released]
+//! cgroup (or say which limit falls back), state.json
 //! [slirp4netns] slirp4netns on its netns, ─▶ tap0 configured
 //!   TCP port forwarder (super::portfwd)
-//! cgroup (or say which limit falls back), state.json
 //! [root] clone layer and volume trees
 //! Go (+ cgroup v1 `tasks` files) ───▶ join the v1 cgroups
 //!                                     become root of the namespace
@@ -443,18 +443,19 @@ fn launch(
     if caller.is_root() {
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
     }
-    // The user-mode network, ready before the workload can start; it goes with this
-    // function (or with rsafe, if rsafe is killed).
-    let _network = match spec.network {
-        NetworkMode::Slirp4netns => Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?),
-        NetworkMode::None | NetworkMode::Host => None,
-    };
     let fallback = set_up_limits(spec, dir, state, notify)?;
     let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
     // One save, with everything `ps`, `rm` and a later `start` need: the first process (whose
     // end is the container's) and the cgroup to remove.
     state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
     dir.save(state)?;
+    // The user-mode network, ready before the workload can start (Go comes after); it goes
+    // with this function, or with rsafe if rsafe is killed. After the save: a container
+    // whose published port was ever reachable has its state (and `--rm`) on disk.
+    let _network = match spec.network {
+        NetworkMode::Slirp4netns => Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?),
+        NetworkMode::None | NetworkMode::Host => None,
+    };
 
     let mut trees = if caller.is_root() {
         layer_trees(spec, &lower_owners, idmap, pid, notify)?
