@@ -362,10 +362,13 @@ fn finish(
         (Ok(_), Some(cg), Some(limit)) => cg.oom_kills(limit),
         _ => None,
     };
-    if let Some(cg) = &state.cgroup {
-        for e in cg.remove() {
-            notify(Note::Warning(format!("cannot remove cgroup: {e}")));
-        }
+    let cgroup_left = state
+        .cgroup
+        .as_ref()
+        .map(Cgroup::remove)
+        .unwrap_or_default();
+    for e in &cgroup_left {
+        notify(Note::Warning(format!("cannot remove cgroup: {e}")));
     }
     let code = match &result {
         Ok(code) => *code,
@@ -373,6 +376,14 @@ fn finish(
     };
     if !dir.exists() {
         // `rsafe run` failed before it made the directory: nothing to remove or record.
+    } else if remove && !cgroup_left.is_empty() {
+        // A cgroup whose processes are still exiting cannot go yet. The container stays,
+        // Dead, with its state (and `--rm`): the next `ps -a` removes both. Removing the
+        // directory now would leave a cgroup nothing lists.
+        notify(Note::Warning(format!(
+            "container {} is kept until its cgroup can be removed (the next `rsafe ps -a` removes it)",
+            dir.id
+        )));
     } else if remove {
         if let Err(e) = dir.remove(&state.idmap) {
             notify(Note::Warning(format!(
