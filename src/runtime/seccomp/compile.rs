@@ -1123,21 +1123,10 @@ mod tests {
         }
     }
 
-    /// podman's default profile as Debian installs it (.ci/setup-debian.sh).
-    const PODMAN_DEFAULT: &str = "/usr/share/containers/seccomp.json";
-
+    /// podman's default profile as Debian installs it, compiled for `caps`.
     fn podman_filter(caps: &[Capability]) -> Option<CompiledFilter> {
-        let path = Path::new(PODMAN_DEFAULT);
-        if !path.exists() {
-            let require = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
-            assert!(
-                !require,
-                "{PODMAN_DEFAULT} is required (RSAFE_TEST_REQUIRE=1)"
-            );
-            eprintln!("skipping: {PODMAN_DEFAULT} is missing");
-            return None;
-        }
-        Some(compile(&SeccompProfile::from_file(path).unwrap(), caps).unwrap())
+        let profile = crate::runtime::seccomp::profile::tests::podman_default_profile()?;
+        Some(compile(&profile, caps).unwrap())
     }
 
     #[test]

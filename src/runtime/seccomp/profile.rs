@@ -599,7 +599,7 @@ fn parse_action(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<SeccompProfile, SeccompError> {
@@ -737,11 +737,10 @@ mod tests {
     }
 
     /// podman's default profile as Debian installs it (`golang-github-containers-common`,
-    /// in .ci/setup-debian.sh): it must load as it is.
-    const PODMAN_DEFAULT: &str = "/usr/share/containers/seccomp.json";
-
-    #[test]
-    fn podmans_installed_default_profile_loads() {
+    /// in .ci/setup-debian.sh), parsed; None (the test skips) when it is missing and the run
+    /// does not require it. Shared with the compiler's tests.
+    pub(crate) fn podman_default_profile() -> Option<SeccompProfile> {
+        const PODMAN_DEFAULT: &str = "/usr/share/containers/seccomp.json";
         let path = Path::new(PODMAN_DEFAULT);
         if !path.exists() {
             let require = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
@@ -750,9 +749,17 @@ mod tests {
                 "{PODMAN_DEFAULT} is required (RSAFE_TEST_REQUIRE=1)"
             );
             eprintln!("skipping: {PODMAN_DEFAULT} is missing");
-            return;
+            return None;
         }
-        let profile = SeccompProfile::from_file(path).unwrap();
+        Some(SeccompProfile::from_file(path).unwrap())
+    }
+
+    /// podman's default profile must load as it is.
+    #[test]
+    fn podmans_installed_default_profile_loads() {
+        let Some(profile) = podman_default_profile() else {
+            return;
+        };
         let p = rules(&profile);
         assert_eq!(p.default_action, Action::Errno(libc::ENOSYS as u16));
         assert_eq!(
