@@ -25,6 +25,7 @@ pub mod ps;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod runtime;
 pub mod start;
 pub mod stop;
 pub mod unpack;
@@ -96,6 +97,13 @@ pub enum Command {
     Volume(volume::VolumeArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
+    /// The OCI runtime command line (runc's, for podman and containerd); also answers as
+    /// `rsafe-runtime` (a link to this binary). `rsafe runtime --help` lists its commands.
+    #[command(disable_help_flag = true)]
+    Runtime {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 impl Command {
@@ -146,6 +154,20 @@ fn subcommand_name(args: &[std::ffi::OsString]) -> Option<String> {
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str());
+    if called_as == Some(runtime::NAME) {
+        return runtime::main(args);
+    }
+    // `rsafe runtime ARGS…`: handed over whole, so that runc's own `--root` (a global of
+    // rsafe's too) means the runtime's.
+    if args.get(1).is_some_and(|a| a == "runtime") {
+        let mut argv = vec![std::ffi::OsString::from(runtime::NAME)];
+        argv.extend(args.into_iter().skip(2));
+        return runtime::main(argv);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -186,6 +208,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Policy(args) => policy::run(args),
+        Command::Runtime { args } => {
+            let mut argv = vec![std::ffi::OsString::from(runtime::NAME)];
+            argv.extend(args);
+            Ok(runtime::main(argv))
+        }
     }
 }
 

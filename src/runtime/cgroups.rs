@@ -153,6 +153,30 @@ impl CgroupFs {
     }
 }
 
+/// A mounted cgroup hierarchy: where, which version, which controllers (v1 mount options).
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    pub mount_point: PathBuf,
+    pub version: Version,
+    pub controllers: Vec<String>,
+}
+
+/// Every cgroup hierarchy mounted in this process's mount namespace (the OCI runtime makes a
+/// container's cgroup in each, as runc does).
+pub fn hierarchies() -> Result<Vec<Hierarchy>, CgroupError> {
+    let path = Path::new("/proc/self/mountinfo");
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    Ok(text
+        .lines()
+        .filter_map(parse_mount)
+        .map(|m| Hierarchy {
+            mount_point: m.mount_point,
+            version: m.version,
+            controllers: m.options,
+        })
+        .collect())
+}
+
 #[derive(Debug)]
 struct CgroupMount {
     root: String,

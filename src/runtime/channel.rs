@@ -75,6 +75,12 @@ pub enum Message {
         lines: Vec<String>,
         warnings: Vec<String>,
     },
+    /// Parent → child (OCI runtime `create`): the id maps are written; go on. `trees`
+    /// detached trees ride along when the parent is root (the bundle's root filesystem, then
+    /// its bind mounts in order), then the console socket when `console`.
+    BundleGo { trees: usize, console: bool },
+    /// Child → parent (OCI runtime `create`): set up, waiting for `start`.
+    Ready,
     /// Child → parent: the container could not be started; `code` is the exit code to use (125
     /// rsafe's failure, 126 cannot execute, 127 not found).
     Failed { code: i32, message: String },

@@ -129,6 +129,7 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
         confinement: &cfg.spec.confinement,
         seccomp: Some(seccomp),
         landlock_fs: landlock_access(&cfg.spec),
+        preserve_fds: 0,
     };
     if !cfg.spec.init {
         let err = exec::exec(workload, &chan);

@@ -105,6 +105,8 @@ pub struct Workload<'a> {
     pub seccomp: Option<CompiledFilter>,
     /// What landlock grants besides the policy's paths (the image, the writable places).
     pub landlock_fs: FsAccess,
+    /// Descriptors 3..3+N stay open across `execve` (the OCI runtime's `--preserve-fds`).
+    pub preserve_fds: u32,
 }
 
 /// Runs the steps of the module documentation. Returns only on failure.
@@ -177,7 +179,7 @@ fn exec_inner(mut w: Workload<'_>, chan: &Channel) -> Result<std::convert::Infal
         .map_err(ExecError::Landlock)?;
     let filter = w.seccomp.take();
     report(chan, &w, &status, filter.as_ref());
-    sys::cloexec_from(3).map_err(|source| ExecError::Setup {
+    sys::cloexec_from(3 + w.preserve_fds).map_err(|source| ExecError::Setup {
         what: "close inherited descriptors",
         source,
     })?;

@@ -27,6 +27,7 @@ pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;
+pub mod oci;
 pub mod policy;
 pub mod portfwd;
 pub mod process;

@@ -245,15 +245,20 @@ pub fn clone_tree(dir: BorrowedFd<'_>, path: &str) -> io::Result<OwnedFd> {
     Ok(open_tree(dir, path, flags)?)
 }
 
-/// A detached copy of the host path `path` (resolved in the current mount namespace).
+/// A detached copy of the host path `path` (resolved in the current mount namespace), with
+/// every mount below it.
 pub fn clone_host_tree(path: &Path) -> io::Result<OwnedFd> {
-    Ok(open_tree(
-        CWD,
-        path,
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_RECURSIVE,
-    )?)
+    clone_host_tree_with(path, true)
+}
+
+/// [`clone_host_tree`], or only the mount at `path` itself when not `recursive` (a `bind`
+/// rather than an `rbind`: the mounts below the source stay out of the container).
+pub fn clone_host_tree_with(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    Ok(open_tree(CWD, path, flags)?)
 }
 
 /// Makes a detached tree (and every mount in it) read-only.

@@ -1,0 +1,372 @@
+//! `rsafe-runtime`: runc's command line, for podman (`--runtime`), containerd (the runc shim's
+//! `BinaryName`) and so Kubernetes. The same binary as `rsafe`: it answers to this command line
+//! when called by the name `rsafe-runtime` (a link), or as `rsafe runtime ARGS…`. Kept apart
+//! from rsafe's docker-like commands because the two disagree (runc's `start ID` starts a
+//! created container; docker's `start NAME` runs a stopped one again).
+//!
+//! Errors are one line on stderr and, with `--log FILE`, a line in the log in `--log-format`
+//! (`json`: `{"level":"error","msg":…,"time":…}`, what the containerd shim reads back).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::runtime::oci::create::{CreateOptions, create};
+use crate::runtime::oci::lifecycle;
+use crate::runtime::oci::state::{RuntimeRoot, Status, rfc3339_now};
+
+/// The name this command line answers to when the binary is called by it.
+pub const NAME: &str = "rsafe-runtime";
+
+/// rsafe's OCI runtime (runc's command line).
+#[derive(Debug, Parser)]
+#[command(name = "rsafe-runtime", version, about, long_about = None)]
+struct RuntimeCli {
+    /// Where container state lives (runc's --root). Default: /run/rsafe-runtime for root,
+    /// $XDG_RUNTIME_DIR/rsafe-runtime otherwise.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Also write errors and warnings to this file.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Use systemd for cgroups: refused (rsafe writes cgroupfs itself).
+    #[arg(long)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility; rsafe decides rootless mode from its own ids.
+    #[arg(long, value_name = "true|false|auto")]
+    rootless: Option<String>,
+    /// More detail in the log.
+    #[arg(long)]
+    debug: bool,
+    #[command(subcommand)]
+    command: RuntimeCommand,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum RuntimeCommand {
+    /// Create a container from a bundle; its process waits for `start`.
+    Create(CreateArgs),
+    /// Create and start a container; without -d, wait for it and delete it.
+    Run(RunArgs),
+    /// Let a created container's process run.
+    Start { id: String },
+    /// Print a container's state (runtime-spec JSON).
+    State { id: String },
+    /// Send a signal (default SIGTERM) to a container's first process, or with --all to all.
+    Kill {
+        #[arg(long, short)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Remove a created or stopped container (--force: a running one too, killed first).
+    Delete {
+        #[arg(long, short)]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    List {
+        #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List a container's processes (host pids).
+    Ps {
+        #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+    },
+    /// Print the features this runtime supports (runtime-spec features JSON).
+    Features,
+    /// Write a starting config.json in the bundle directory.
+    Spec {
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for a container started without root.
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Not supported by rsafe-runtime yet: exec, pause, resume, update, checkpoint, restore,
+    /// events (named, so that the error says so rather than "unknown command").
+    #[command(external_subcommand)]
+    Other(Vec<OsString>),
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// The bundle directory (config.json and the root filesystem).
+    #[arg(long, short, default_value = ".")]
+    bundle: PathBuf,
+    /// Write the container's pid here before returning.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// A unix socket that receives the terminal's master (process.terminal).
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Pass descriptors 3..3+N on to the container's process.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    preserve_fds: u32,
+    /// Refused: rsafe always pivots to the new root.
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted: rsafe makes no session keyring (the keyring calls are refused by seccomp).
+    #[arg(long)]
+    no_new_keyring: bool,
+    id: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    create: CreateArgs,
+    /// Return once the container runs.
+    #[arg(long, short)]
+    detach: bool,
+}
+
+/// Runs the runtime command line in `args` (argv[0] included); returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let cli = match RuntimeCli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.exit_code() == 0 { 0 } else { 2 };
+        }
+    };
+    let mut log = Log::open(cli.log.as_deref(), cli.log_format, cli.debug);
+    let result = dispatch(&cli, &mut log);
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let line = super::one_line(&err);
+            eprintln!("{NAME}: {line}");
+            log.write("error", &line);
+            1
+        }
+    }
+}
+
+/// The `--log` file, if any.
+struct Log {
+    file: Option<std::fs::File>,
+    format: LogFormat,
+    /// `--debug`: warnings go to stderr too when there is no log file.
+    debug: bool,
+}
+
+impl Log {
+    fn open(path: Option<&Path>, format: LogFormat, debug: bool) -> Log {
+        let file = path.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        Log {
+            file,
+            format,
+            debug,
+        }
+    }
+
+    /// One line at `level` to the log file; without one, warnings go to stderr with
+    /// `--debug` only (`state` shows rsafe's floor in any case: callers show a runtime's
+    /// stderr to their users, and runc says nothing there on success).
+    fn write(&mut self, level: &str, msg: &str) {
+        let Some(file) = &mut self.file else {
+            if level != "error" && self.debug {
+                eprintln!("{NAME}: {level}: {msg}");
+            }
+            return;
+        };
+        let line = match self.format {
+            LogFormat::Json => {
+                serde_json::json!({"level": level, "msg": msg, "time": rfc3339_now()}).to_string()
+            }
+            LogFormat::Text => format!("{} {level}: {msg}", rfc3339_now()),
+        };
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
+    if cli.systemd_cgroup {
+        anyhow::bail!(
+            "--systemd-cgroup is not supported: rsafe manages cgroupfs itself (use the cgroupfs cgroup manager)"
+        );
+    }
+    let root = RuntimeRoot::new(cli.root.as_deref());
+    let mut warn = |w: &str| log.write("warning", w);
+    match &cli.command {
+        RuntimeCommand::Create(args) => {
+            create_cmd(&root, args, &mut warn)?;
+            Ok(0)
+        }
+        RuntimeCommand::Run(args) => run_cmd(&root, args, &mut warn),
+        RuntimeCommand::Start { id } => {
+            lifecycle::start(&root, id, &mut warn)?;
+            Ok(0)
+        }
+        RuntimeCommand::State { id } => {
+            let state = lifecycle::state(&root, id)?;
+            println!("{}", serde_json::to_string_pretty(&state)?);
+            Ok(0)
+        }
+        RuntimeCommand::Kill { all, id, signal } => {
+            lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all)?;
+            Ok(0)
+        }
+        RuntimeCommand::Delete { force, id } => {
+            lifecycle::delete(&root, id, *force, &mut warn)?;
+            Ok(0)
+        }
+        RuntimeCommand::List { format, quiet } => {
+            let states = lifecycle::list(&root)?;
+            if format == "json" {
+                println!("{}", serde_json::to_string(&states)?);
+            } else if *quiet {
+                states.iter().for_each(|s| println!("{}", s.id));
+            } else {
+                println!(
+                    "{:<24} {:<8} {:<10} {:<40} {:<32} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                );
+                for s in states {
+                    println!(
+                        "{:<24} {:<8} {:<10} {:<40} {:<32} {}",
+                        s.id,
+                        s.pid.unwrap_or(0),
+                        s.status.as_str(),
+                        s.bundle.display(),
+                        s.created,
+                        s.owner
+                    );
+                }
+            }
+            Ok(0)
+        }
+        RuntimeCommand::Ps { format, id } => {
+            let pids = lifecycle::pids(&root, id)?;
+            if format == "json" {
+                println!("{}", serde_json::to_string(&pids)?);
+            } else {
+                println!("PID");
+                pids.iter().for_each(|p| println!("{p}"));
+            }
+            Ok(0)
+        }
+        RuntimeCommand::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::runtime::oci::features())?
+            );
+            Ok(0)
+        }
+        RuntimeCommand::Spec { bundle, rootless } => {
+            spec_cmd(bundle, *rootless)?;
+            Ok(0)
+        }
+        RuntimeCommand::Other(words) => {
+            let name = words
+                .first()
+                .map(|w| w.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match name.as_str() {
+                "exec" | "pause" | "resume" | "update" | "checkpoint" | "restore" | "events" => {
+                    anyhow::bail!(
+                        "{name}: not supported by rsafe-runtime (supported: create, start, run, state, kill, delete, list, ps, features, spec)"
+                    )
+                }
+                _ => anyhow::bail!("unknown command {name:?}"),
+            }
+        }
+    }
+}
+
+fn create_cmd(
+    root: &RuntimeRoot,
+    args: &CreateArgs,
+    warn: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    if args.no_pivot {
+        anyhow::bail!(
+            "--no-pivot is not supported: rsafe always pivot_roots into the container's root (a chroot can be escaped)"
+        );
+    }
+    let opts = CreateOptions {
+        bundle: args.bundle.clone(),
+        pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+        preserve_fds: args.preserve_fds,
+    };
+    create(root, &args.id, &opts, warn).with_context(|| format!("create {}", args.id))
+}
+
+/// `run`: create and start; in the foreground, wait for the container (this process made it,
+/// so it is its parent and reaps it), delete it and exit with its code.
+fn run_cmd(root: &RuntimeRoot, args: &RunArgs, warn: &mut dyn FnMut(&str)) -> anyhow::Result<i32> {
+    create_cmd(root, &args.create, warn)?;
+    let id = &args.create.id;
+    if let Err(e) = lifecycle::start(root, id, warn) {
+        let _ = lifecycle::delete(root, id, true, warn);
+        return Err(e.into());
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let state = lifecycle::state(root, id)?;
+    let code = match state.pid {
+        Some(pid) => wait_child(pid),
+        None => 0,
+    };
+    debug_assert!(state.status != Status::Creating);
+    lifecycle::delete(root, id, true, warn)?;
+    Ok(code)
+}
+
+fn wait_child(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 255,
+        }
+    }
+}
+
+/// `spec`: runc's starting config, with rsafe's floor already visible (a user namespace for
+/// `--rootless`, no_new_privs).
+fn spec_cmd(bundle: &Path, rootless: bool) -> anyhow::Result<()> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        anyhow::bail!("{}: already exists", path.display());
+    }
+    let mut spec = oci_spec::runtime::Spec::default();
+    if rootless {
+        spec.set_linux(Some(oci_spec::runtime::Linux::rootless(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )));
+    }
+    spec.set_hostname(Some("rsafe".to_string()));
+    let text = serde_json::to_string_pretty(&spec)?;
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
+}

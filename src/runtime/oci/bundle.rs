@@ -1,0 +1,1188 @@
+//! An OCI bundle's `config.json`, read with the `oci-spec` types and checked into a
+//! [`Bundle`]: what rsafe will do, field by field, with rsafe's floor added. A field rsafe
+//! cannot honour is refused with its name (`linux.intelRdt is not supported`), never ignored:
+//! a caller that asked for something must not get a container without it unnoticed.
+//!
+//! The floor, whatever the bundle says (see the module documentation of [`super`]): a user
+//! namespace (added, with rsafe's id map, when the bundle has none), `no_new_privs`, a seccomp
+//! filter (rsafe's default when the bundle has none), every inherited descriptor closed but
+//! stdio and `--preserve-fds`. The annotation `rsafe.policy=permissive` is the one way to get
+//! less: then a bundle without a seccomp profile runs without one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ::caps::Capability;
+use oci_spec::runtime::{
+    LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, Mount, PosixRlimitType, Spec,
+};
+
+use nix::sys::resource::Resource;
+
+use crate::runtime::caps;
+use crate::runtime::idmap::{IdMap, IdRange, MapWriter};
+use crate::runtime::seccomp::SeccompProfile;
+
+/// The annotation through which a bundle may ask for less than rsafe's floor.
+pub const POLICY_ANNOTATION: &str = "rsafe.policy";
+
+/// Why a bundle cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid OCI runtime config: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field} is not supported by rsafe: {why}")]
+    Unsupported {
+        path: PathBuf,
+        field: String,
+        why: String,
+    },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+/// The namespaces of the container other than user and mount (which rsafe always makes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub kind: NsKind,
+    /// `Some`: join this existing namespace (a Kubernetes pod's sandbox); `None`: a new one.
+    pub path: Option<PathBuf>,
+}
+
+/// Namespace kinds a bundle may ask for, besides user and mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NsKind {
+    Pid,
+    Network,
+    Ipc,
+    Uts,
+    Cgroup,
+}
+
+impl NsKind {
+    /// The `CLONE_NEW*` flag.
+    pub fn clone_flag(self) -> libc::c_int {
+        match self {
+            NsKind::Pid => libc::CLONE_NEWPID,
+            NsKind::Network => libc::CLONE_NEWNET,
+            NsKind::Ipc => libc::CLONE_NEWIPC,
+            NsKind::Uts => libc::CLONE_NEWUTS,
+            NsKind::Cgroup => libc::CLONE_NEWCGROUP,
+        }
+    }
+
+    /// The runtime-spec name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NsKind::Pid => "pid",
+            NsKind::Network => "network",
+            NsKind::Ipc => "ipc",
+            NsKind::Uts => "uts",
+            NsKind::Cgroup => "cgroup",
+        }
+    }
+}
+
+/// Where the user namespace's id map comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserNamespace {
+    /// The bundle asked for one with these maps.
+    Bundle(IdMap),
+    /// The bundle asked for none: rsafe adds one with its own map, and the root filesystem and
+    /// bind mounts are id-mapped so that files owned by host root are container root's.
+    Added(IdMap),
+}
+
+impl UserNamespace {
+    pub fn idmap(&self) -> &IdMap {
+        match self {
+            UserNamespace::Bundle(m) | UserNamespace::Added(m) => m,
+        }
+    }
+}
+
+/// One entry of `mounts`, as rsafe makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    pub destination: String,
+    pub kind: MountKind,
+    /// `MOUNT_ATTR_*` flags (read-only, nosuid, nodev, noexec, atime).
+    pub attrs: u64,
+    /// Options passed to the filesystem (`mode=755`, `size=64k`, `newinstance`, ...).
+    pub data: Vec<String>,
+}
+
+/// What is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A host path, recursively (`rbind`) or not; the parent opens it (index into the trees).
+    Bind { source: PathBuf, recursive: bool },
+    /// A new kernel filesystem: `proc`, `sysfs`, `tmpfs`, `devpts`, `mqueue`.
+    Filesystem(String),
+    /// `cgroup`/`cgroup2`: the container's view of its cgroup.
+    Cgroup,
+}
+
+/// A hook to run, as the runtime-spec describes it (recorded in the state for `start` and
+/// `delete`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hook {
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub timeout: Option<u32>,
+}
+
+/// The hooks rsafe runs (all in the runtime's namespaces).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// `createRuntime` and the deprecated `prestart`, in that order.
+    pub create_runtime: Vec<Hook>,
+    pub poststart: Vec<Hook>,
+    pub poststop: Vec<Hook>,
+}
+
+/// Cgroup limits from `linux.resources`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub pids: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// `devices.allow`/`devices.deny` lines, in order (v1 devices controller).
+    pub devices: Vec<(bool, String)>,
+}
+
+/// The device rules runc adds to every container: mknod of any node (harmless: rsafe's user
+/// namespace cannot make nodes), null, zero, full, random, urandom, tty, console, ptmx, the
+/// pty slaves and tun.
+const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+/// An rlimit to set: resource, soft, hard.
+pub type Rlimit = (nix::sys::resource::Resource, u64, u64);
+
+/// A bundle checked and turned into what rsafe does.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory (absolute).
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub readonly_root: bool,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    pub terminal: bool,
+    pub capabilities: Vec<Capability>,
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub namespaces: Vec<Namespace>,
+    pub user_namespace: UserNamespace,
+    pub mounts: Vec<MountPlan>,
+    /// Device nodes to bind from the host: (container path, host path).
+    pub devices: Vec<(String, PathBuf)>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub sysctl: BTreeMap<String, String>,
+    pub seccomp: SeccompProfile,
+    pub cgroups_path: Option<String>,
+    pub resources: Resources,
+    pub hooks: Hooks,
+    pub annotations: BTreeMap<String, String>,
+    /// Where the bundle got less or more than it asked for (shown by `state` and the log).
+    pub floor: Vec<String>,
+}
+
+impl Bundle {
+    /// Reads `<dir>/config.json` and checks it.
+    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+        let dir = std::path::absolute(dir).map_err(|source| BundleError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("config.json");
+        let bytes = std::fs::read(&path).map_err(|source| BundleError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| BundleError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Checker { path, dir }.check(&spec, &IdMap::for_this_process())
+    }
+}
+
+/// Checks one config; `path` names it in every error.
+struct Checker {
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Checker {
+    fn unsupported(&self, field: impl Into<String>, why: impl Into<String>) -> BundleError {
+        BundleError::Unsupported {
+            path: self.path.clone(),
+            field: field.into(),
+            why: why.into(),
+        }
+    }
+
+    fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> BundleError {
+        BundleError::Invalid {
+            path: self.path.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn check(&self, spec: &Spec, own_map: &IdMap) -> Result<Bundle, BundleError> {
+        let annotations: BTreeMap<String, String> = spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let permissive = match annotations.get(POLICY_ANNOTATION).map(String::as_str) {
+            None | Some("default") => false,
+            Some("permissive") => true,
+            Some(other) => {
+                return Err(self.invalid(
+                    format!("annotations.{POLICY_ANNOTATION}"),
+                    format!("{other:?}: expected \"default\" or \"permissive\""),
+                ));
+            }
+        };
+        let mut floor = Vec::new();
+        if spec.domainname().is_some() && spec.hostname().is_none() {
+            return Err(self.invalid("domainname", "set without hostname"));
+        }
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| self.invalid("root", "missing"))?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            self.dir.join(root.path())
+        };
+        if !rootfs.is_dir() {
+            return Err(self.invalid(
+                "root.path",
+                format!("{} is not a directory", rootfs.display()),
+            ));
+        }
+        let process = spec.process().as_ref().ok_or_else(|| {
+            self.invalid("process", "missing (rsafe runs no process-less containers)")
+        })?;
+        let linux = spec.linux().clone().unwrap_or_default();
+        self.refuse_unsupported(spec)?;
+
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(self.invalid("process.args", "empty"));
+        }
+        let cwd = process.cwd().to_string_lossy().into_owned();
+        if !cwd.starts_with('/') {
+            return Err(self.invalid("process.cwd", format!("{cwd:?} is not absolute")));
+        }
+        if process.no_new_privileges() != Some(true) {
+            floor.push("noNewPrivileges: set (rsafe always sets no_new_privs)".to_string());
+        }
+        let user = process.user();
+        let namespaces = self.namespaces(&linux)?;
+        let user_namespace = self.user_namespace(&linux, own_map, &mut floor)?;
+        let seccomp = self.seccomp(linux.seccomp().as_ref(), permissive, &mut floor)?;
+        let (mounts, mount_floor) = self.mounts(spec.mounts().as_deref().unwrap_or_default())?;
+        floor.extend(mount_floor);
+        Ok(Bundle {
+            dir: self.dir.clone(),
+            rootfs,
+            readonly_root: root.readonly().unwrap_or(false),
+            args,
+            env: process.env().clone().unwrap_or_default(),
+            cwd,
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            terminal: process.terminal().unwrap_or(false),
+            capabilities: self.capabilities(process.capabilities().as_ref())?,
+            rlimits: self.rlimits(process.rlimits().as_deref().unwrap_or_default())?,
+            oom_score_adj: process.oom_score_adj(),
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
+            namespaces,
+            user_namespace,
+            mounts,
+            devices: self.devices(&linux)?,
+            masked_paths: linux.masked_paths().clone().unwrap_or_default(),
+            readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+            sysctl: linux
+                .sysctl()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            seccomp,
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            resources: self.resources(&linux)?,
+            hooks: self.hooks(spec)?,
+            annotations,
+            floor,
+        })
+    }
+
+    /// Fields rsafe does not implement: each is named, with why.
+    fn refuse_unsupported(&self, spec: &Spec) -> Result<(), BundleError> {
+        let process = spec.process().as_ref();
+        let linux = spec.linux().as_ref();
+        let checks: [(&str, bool, &str); 14] = [
+            (
+                "process.apparmorProfile",
+                process
+                    .is_some_and(|p| p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty())),
+                "this host has no AppArmor; rsafe confines with seccomp and landlock",
+            ),
+            (
+                "process.selinuxLabel",
+                process.is_some_and(|p| p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),
+                "this host has no SELinux",
+            ),
+            (
+                "process.scheduler",
+                process.is_some_and(|p| p.scheduler().is_some()),
+                "scheduler policies are not applied",
+            ),
+            (
+                "process.ioPriority",
+                process.is_some_and(|p| p.io_priority().is_some()),
+                "I/O priorities are not applied",
+            ),
+            (
+                "process.execCPUAffinity",
+                process.is_some_and(|p| p.exec_cpu_affinity().is_some()),
+                "CPU affinity is not applied",
+            ),
+            (
+                "linux.intelRdt",
+                linux.is_some_and(|l| l.intel_rdt().is_some()),
+                "no resctrl support",
+            ),
+            (
+                "linux.memoryPolicy",
+                linux.is_some_and(|l| l.memory_policy().is_some()),
+                "NUMA memory policies are not applied",
+            ),
+            (
+                "linux.personality",
+                linux.is_some_and(|l| l.personality().is_some()),
+                "personality(2) is not changed",
+            ),
+            (
+                "linux.timeOffsets",
+                linux.is_some_and(|l| l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())),
+                "time namespace offsets are not written",
+            ),
+            (
+                "linux.netDevices",
+                linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|t| !t.is_empty())),
+                "network devices are not moved into containers",
+            ),
+            (
+                "linux.mountLabel",
+                linux.is_some_and(|l| l.mount_label().as_ref().is_some_and(|s| !s.is_empty())),
+                "this host has no SELinux",
+            ),
+            (
+                "hooks.createContainer",
+                spec.hooks()
+                    .as_ref()
+                    .is_some_and(|h| h.create_container().as_ref().is_some_and(|v| !v.is_empty())),
+                "hooks run only in the runtime's namespaces (createRuntime, prestart, poststart, poststop)",
+            ),
+            (
+                "hooks.startContainer",
+                spec.hooks()
+                    .as_ref()
+                    .is_some_and(|h| h.start_container().as_ref().is_some_and(|v| !v.is_empty())),
+                "hooks run only in the runtime's namespaces (createRuntime, prestart, poststart, poststop)",
+            ),
+            (
+                "linux.rootfsPropagation",
+                linux.is_some_and(|l| {
+                    l.rootfs_propagation()
+                        .as_deref()
+                        .is_some_and(|p| p.contains("shared"))
+                }),
+                "mounts never propagate from a container back to the host",
+            ),
+        ];
+        for (field, set, why) in checks {
+            if set {
+                return Err(self.unsupported(field, why));
+            }
+        }
+        if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+            let more: [(&str, bool); 5] = [
+                ("linux.resources.blockIO", r.block_io().is_some()),
+                (
+                    "linux.resources.hugepageLimits",
+                    r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
+                ),
+                ("linux.resources.network", r.network().is_some()),
+                (
+                    "linux.resources.rdma",
+                    r.rdma().as_ref().is_some_and(|v| !v.is_empty()),
+                ),
+                (
+                    "linux.resources.unified",
+                    r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+                ),
+            ];
+            for (field, set) in more {
+                if set {
+                    return Err(self.unsupported(field, "not applied by rsafe's cgroup code"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn namespaces(&self, linux: &oci_spec::runtime::Linux) -> Result<Vec<Namespace>, BundleError> {
+        let mut out = Vec::new();
+        for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+            let field = || format!("linux.namespaces[{i}]");
+            let kind = match ns.typ() {
+                LinuxNamespaceType::Pid => NsKind::Pid,
+                LinuxNamespaceType::Network => NsKind::Network,
+                LinuxNamespaceType::Ipc => NsKind::Ipc,
+                LinuxNamespaceType::Uts => NsKind::Uts,
+                LinuxNamespaceType::Cgroup => NsKind::Cgroup,
+                LinuxNamespaceType::Time => {
+                    return Err(self.unsupported(
+                        field(),
+                        "time namespaces are not supported in the OCI runtime mode",
+                    ));
+                }
+                LinuxNamespaceType::Mount => {
+                    if ns.path().is_some() {
+                        return Err(self.unsupported(
+                            format!("{}.path", field()),
+                            "joining another mount namespace would share its root; rsafe always makes its own",
+                        ));
+                    }
+                    continue;
+                }
+                LinuxNamespaceType::User => {
+                    if ns.path().is_some() {
+                        return Err(self.unsupported(
+                            format!("{}.path", field()),
+                            "joining another user namespace is not supported; rsafe makes one per container",
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if out.iter().any(|n: &Namespace| n.kind == kind) {
+                return Err(
+                    self.invalid(field(), format!("{} namespace listed twice", kind.name()))
+                );
+            }
+            if let Some(p) = ns.path()
+                && !p.is_absolute()
+            {
+                return Err(self.invalid(format!("{}.path", field()), "not absolute"));
+            }
+            out.push(Namespace {
+                kind,
+                path: ns.path().clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn user_namespace(
+        &self,
+        linux: &oci_spec::runtime::Linux,
+        own_map: &IdMap,
+        floor: &mut Vec<String>,
+    ) -> Result<UserNamespace, BundleError> {
+        let listed = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::User);
+        let uids = linux.uid_mappings().as_deref().unwrap_or_default();
+        let gids = linux.gid_mappings().as_deref().unwrap_or_default();
+        if !listed {
+            if !uids.is_empty() || !gids.is_empty() {
+                return Err(self.invalid(
+                    "linux.uidMappings",
+                    "mappings without a user namespace in linux.namespaces",
+                ));
+            }
+            floor.push(format!(
+                "user namespace: added (the bundle has none), {own_map}; the root filesystem and bind mounts are id-mapped"
+            ));
+            return Ok(UserNamespace::Added(own_map.clone()));
+        }
+        if uids.is_empty() || gids.is_empty() {
+            // runc's rootless containers map the caller only; a user namespace without maps is
+            // the same as rsafe's own for this caller.
+            return Ok(UserNamespace::Bundle(own_map.clone()));
+        }
+        let ranges = |m: &[LinuxIdMapping]| -> Vec<IdRange> {
+            m.iter()
+                .map(|r| IdRange {
+                    container: r.container_id(),
+                    host: r.host_id(),
+                    size: r.size(),
+                })
+                .collect()
+        };
+        let map = IdMap {
+            uids: ranges(uids),
+            gids: ranges(gids),
+            writer: if nix::unistd::geteuid().is_root() {
+                MapWriter::Direct
+            } else {
+                MapWriter::Helpers
+            },
+            setgroups: true,
+        };
+        if map.host_uid(0).is_some_and(|h| h == 0) {
+            return Err(self.unsupported(
+                "linux.uidMappings",
+                "container root mapped to host root: container root is never host root under rsafe",
+            ));
+        }
+        Ok(UserNamespace::Bundle(map))
+    }
+
+    fn seccomp(
+        &self,
+        seccomp: Option<&LinuxSeccomp>,
+        permissive: bool,
+        floor: &mut Vec<String>,
+    ) -> Result<SeccompProfile, BundleError> {
+        let Some(s) = seccomp else {
+            if permissive {
+                floor.push(format!(
+                    "seccomp: none (the bundle has none and {POLICY_ANNOTATION}=permissive)"
+                ));
+                return Ok(SeccompProfile::unconfined());
+            }
+            floor.push("seccomp: rsafe's default profile (the bundle has none)".to_string());
+            return Ok(SeccompProfile::builtin_default());
+        };
+        let json =
+            serde_json::to_vec(s).map_err(|e| self.invalid("linux.seccomp", e.to_string()))?;
+        SeccompProfile::from_json(&json, &self.path.join("linux.seccomp"))
+            .map_err(|e| self.invalid("linux.seccomp", e.to_string()))
+    }
+
+    fn capabilities(
+        &self,
+        caps: Option<&oci_spec::runtime::LinuxCapabilities>,
+    ) -> Result<Vec<Capability>, BundleError> {
+        let Some(c) = caps else {
+            return Ok(Vec::new());
+        };
+        let convert = |set: &Option<oci_spec::runtime::Capabilities>, name: &str| {
+            set.iter()
+                .flatten()
+                .map(|cap| {
+                    let text = cap.to_string();
+                    caps::parse_name(&text).ok_or_else(|| {
+                        self.invalid(
+                            format!("process.capabilities.{name}"),
+                            format!("unknown capability {text}"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<Capability>, _>>()
+        };
+        let bounding = convert(c.bounding(), "bounding")?;
+        let permitted = convert(c.permitted(), "permitted")?;
+        let effective = convert(c.effective(), "effective")?;
+        let ambient = convert(c.ambient(), "ambient")?;
+        // rsafe keeps one set (bounding = permitted = effective): a capability in all three,
+        // or ambient (granted to a non-root user's process) and bounding. Inheritable is
+        // always emptied: nothing executed inherits a capability it was not given.
+        let mut keep: Vec<Capability> = bounding
+            .iter()
+            .filter(|c| (permitted.contains(c) && effective.contains(c)) || ambient.contains(c))
+            .copied()
+            .collect();
+        keep.sort_by_key(|c| c.index());
+        keep.dedup();
+        Ok(keep)
+    }
+
+    fn rlimits(
+        &self,
+        rlimits: &[oci_spec::runtime::PosixRlimit],
+    ) -> Result<Vec<Rlimit>, BundleError> {
+        rlimits
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let resource = match r.typ() {
+                    PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+                    PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+                    PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+                    PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+                    PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+                    PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+                    PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+                    PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+                    PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+                    PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+                    PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+                    PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+                    PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+                    PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+                    PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+                    PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+                };
+                if r.soft() > r.hard() {
+                    return Err(self.invalid(
+                        format!("process.rlimits[{i}]"),
+                        format!("soft limit {} above hard limit {}", r.soft(), r.hard()),
+                    ));
+                }
+                Ok((resource, r.soft(), r.hard()))
+            })
+            .collect()
+    }
+
+    fn devices(
+        &self,
+        linux: &oci_spec::runtime::Linux,
+    ) -> Result<Vec<(String, PathBuf)>, BundleError> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let mut out = Vec::new();
+        for (i, d) in linux.devices().iter().flatten().enumerate() {
+            let field = format!("linux.devices[{i}]");
+            let path = d.path().to_string_lossy().into_owned();
+            // A user namespace cannot make device nodes: the host's node is bound instead, so
+            // it must exist with the same numbers.
+            let meta = std::fs::metadata(d.path()).map_err(|e| {
+                self.unsupported(
+                    &field,
+                    format!("{path}: {e} on the host (a user namespace cannot make device nodes; rsafe binds the host's)"),
+                )
+            })?;
+            let rdev = meta.rdev();
+            let numbers = (libc::major(rdev) as i64, libc::minor(rdev) as i64);
+            let kind_ok = meta.file_type().is_char_device() || meta.file_type().is_block_device();
+            if !kind_ok || numbers != (d.major(), d.minor()) {
+                return Err(self.unsupported(
+                    &field,
+                    format!(
+                        "{path} on the host is not device {}:{} (a user namespace cannot make device nodes; rsafe binds the host's)",
+                        d.major(),
+                        d.minor()
+                    ),
+                ));
+            }
+            out.push((path.clone(), PathBuf::from(path)));
+        }
+        Ok(out)
+    }
+
+    fn resources(&self, linux: &oci_spec::runtime::Linux) -> Result<Resources, BundleError> {
+        let Some(r) = linux.resources() else {
+            return Ok(Resources::default());
+        };
+        let mut out = Resources::default();
+        if let Some(m) = r.memory() {
+            out.memory = m.limit().filter(|l| *l > 0);
+            out.memory_swap = m.swap().filter(|l| *l > 0);
+            if m.kernel().is_some() || m.kernel_tcp().is_some() {
+                return Err(self.unsupported(
+                    "linux.resources.memory.kernel",
+                    "kernel memory limits are deprecated and not applied",
+                ));
+            }
+        }
+        out.pids = r.pids().as_ref().map(|p| p.limit()).filter(|l| *l > 0);
+        if let Some(c) = r.cpu() {
+            out.cpu_shares = c.shares().filter(|s| *s > 0);
+            out.cpu_quota = c.quota().filter(|q| *q > 0);
+            out.cpu_period = c.period().filter(|p| *p > 0);
+            out.cpuset_cpus = c.cpus().clone().filter(|s| !s.is_empty());
+            out.cpuset_mems = c.mems().clone().filter(|s| !s.is_empty());
+            if c.realtime_runtime().is_some_and(|v| v != 0)
+                || c.realtime_period().is_some_and(|v| v != 0)
+            {
+                return Err(self.unsupported(
+                    "linux.resources.cpu.realtimeRuntime",
+                    "real-time scheduling is not given to containers",
+                ));
+            }
+        }
+        for d in r.devices().iter().flatten() {
+            let typ = d.typ().map_or("a".to_string(), |t| t.as_str().to_string());
+            let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+            let line = if typ == "a" {
+                "a".to_string()
+            } else {
+                format!(
+                    "{typ} {}:{} {}",
+                    num(d.major()),
+                    num(d.minor()),
+                    d.access().clone().unwrap_or_else(|| "rwm".into())
+                )
+            };
+            out.devices.push((d.allow(), line));
+        }
+        if !out.devices.is_empty() {
+            // As runc: the devices every container has (and the bundle's own) stay usable
+            // after the bundle's rules, which usually begin by denying everything.
+            for line in DEFAULT_ALLOWED_DEVICES {
+                out.devices.push((true, line.to_string()));
+            }
+            for d in linux.devices().iter().flatten() {
+                let typ = if d.typ() == oci_spec::runtime::LinuxDeviceType::B {
+                    "b"
+                } else {
+                    "c"
+                };
+                out.devices
+                    .push((true, format!("{typ} {}:{} rwm", d.major(), d.minor())));
+            }
+        }
+        Ok(out)
+    }
+
+    fn hooks(&self, spec: &Spec) -> Result<Hooks, BundleError> {
+        let Some(h) = spec.hooks() else {
+            return Ok(Hooks::default());
+        };
+        let convert = |list: &Option<Vec<oci_spec::runtime::Hook>>, name: &str| {
+            list.iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, hook)| {
+                    if !hook.path().is_absolute() {
+                        return Err(self.invalid(format!("hooks.{name}[{i}].path"), "not absolute"));
+                    }
+                    Ok(Hook {
+                        path: hook.path().clone(),
+                        args: hook.args().clone().unwrap_or_default(),
+                        env: hook.env().clone().unwrap_or_default(),
+                        timeout: hook
+                            .timeout()
+                            .and_then(|t| u32::try_from(t).ok())
+                            .filter(|t| *t > 0),
+                    })
+                })
+                .collect::<Result<Vec<Hook>, _>>()
+        };
+        #[allow(deprecated)]
+        let prestart = convert(h.prestart(), "prestart")?;
+        let mut create_runtime = convert(h.create_runtime(), "createRuntime")?;
+        create_runtime.extend(prestart);
+        Ok(Hooks {
+            create_runtime,
+            poststart: convert(h.poststart(), "poststart")?,
+            poststop: convert(h.poststop(), "poststop")?,
+        })
+    }
+
+    fn mounts(&self, mounts: &[Mount]) -> Result<(Vec<MountPlan>, Vec<String>), BundleError> {
+        let mut out = Vec::new();
+        let mut floor = Vec::new();
+        for (i, m) in mounts.iter().enumerate() {
+            let field = format!("mounts[{i}]");
+            let destination = m.destination().to_string_lossy().into_owned();
+            if !destination.starts_with('/') {
+                return Err(self.invalid(
+                    format!("{field}.destination"),
+                    format!("{destination:?} is not absolute"),
+                ));
+            }
+            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+                return Err(self.unsupported(
+                    format!("{field}.uidMappings"),
+                    "per-mount id maps are not supported (rsafe id-maps bind mounts itself when it adds the user namespace)",
+                ));
+            }
+            let options = m.options().clone().unwrap_or_default();
+            let parsed = parse_options(&options)
+                .map_err(|o| self.unsupported(format!("{field}.options"), format!("{o:?}")))?;
+            if parsed.propagation_to_host {
+                return Err(self.unsupported(
+                    format!("{field}.options"),
+                    "shared propagation: mounts never propagate from a container back to the host",
+                ));
+            }
+            let typ = m.typ().clone().unwrap_or_default();
+            let kind = if parsed.bind.is_some() || typ == "bind" {
+                let source = m.source().clone().ok_or_else(|| {
+                    self.invalid(format!("{field}.source"), "a bind mount needs a source")
+                })?;
+                let source = if source.is_absolute() {
+                    source
+                } else {
+                    self.dir.join(source)
+                };
+                MountKind::Bind {
+                    source,
+                    recursive: parsed.bind.unwrap_or(false),
+                }
+            } else {
+                match typ.as_str() {
+                    "proc" | "sysfs" | "tmpfs" | "devpts" | "mqueue" => {
+                        MountKind::Filesystem(typ.clone())
+                    }
+                    "cgroup" | "cgroup2" => MountKind::Cgroup,
+                    other => {
+                        return Err(self.unsupported(
+                            format!("{field}.type"),
+                            format!("{other:?}: rsafe mounts proc, sysfs, tmpfs, devpts, mqueue, cgroup and bind mounts"),
+                        ));
+                    }
+                }
+            };
+            if parsed.slave {
+                floor.push(format!("{destination}: private instead of slave propagation (host mounts made later are not seen)"));
+            }
+            out.push(MountPlan {
+                destination,
+                kind,
+                attrs: parsed.attrs,
+                data: parsed.data,
+            });
+        }
+        Ok((out, floor))
+    }
+}
+
+/// Mount options split into what they are.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Options {
+    attrs: u64,
+    data: Vec<String>,
+    /// `Some(recursive)` for `bind`/`rbind`.
+    bind: Option<bool>,
+    propagation_to_host: bool,
+    slave: bool,
+}
+
+/// Splits `options` as runc does: flags become mount attributes, the rest is passed to the
+/// filesystem. Returns the first option rsafe cannot honour.
+fn parse_options(options: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    for opt in options {
+        let (set, clear): (u64, u64) = match opt.as_str() {
+            "ro" => (libc::MOUNT_ATTR_RDONLY, 0),
+            "rw" => (0, libc::MOUNT_ATTR_RDONLY),
+            "nosuid" => (libc::MOUNT_ATTR_NOSUID, 0),
+            "nodev" => (libc::MOUNT_ATTR_NODEV, 0),
+            "noexec" => (libc::MOUNT_ATTR_NOEXEC, 0),
+            "suid" => (0, libc::MOUNT_ATTR_NOSUID),
+            "dev" => (0, libc::MOUNT_ATTR_NODEV),
+            "exec" => (0, libc::MOUNT_ATTR_NOEXEC),
+            "noatime" => (libc::MOUNT_ATTR_NOATIME, 0),
+            "strictatime" => (libc::MOUNT_ATTR_STRICTATIME, 0),
+            "nodiratime" => (libc::MOUNT_ATTR_NODIRATIME, 0),
+            "relatime" | "norelatime" | "atime" | "diratime" | "defaults" | "async" => (0, 0),
+            "bind" => {
+                o.bind = Some(o.bind.unwrap_or(false));
+                (0, 0)
+            }
+            "rbind" => {
+                o.bind = Some(true);
+                (0, 0)
+            }
+            "private" | "rprivate" | "unbindable" | "runbindable" => (0, 0),
+            "slave" | "rslave" => {
+                o.slave = true;
+                (0, 0)
+            }
+            "shared" | "rshared" => {
+                o.propagation_to_host = true;
+                (0, 0)
+            }
+            "idmap" | "ridmap" | "tmpcopyup" | "copy-symlink" | "src-nofollow" => {
+                return Err(opt.clone());
+            }
+            // rro, rnosuid, ... (recursive attributes): bind mounts are recursive here anyway.
+            r if r.starts_with('r') && matches!(&r[1..], "ro" | "nosuid" | "nodev" | "noexec") => {
+                let flag = match &r[1..] {
+                    "ro" => libc::MOUNT_ATTR_RDONLY,
+                    "nosuid" => libc::MOUNT_ATTR_NOSUID,
+                    "nodev" => libc::MOUNT_ATTR_NODEV,
+                    _ => libc::MOUNT_ATTR_NOEXEC,
+                };
+                (flag, 0)
+            }
+            data => {
+                o.data.push(data.to_string());
+                (0, 0)
+            }
+        };
+        o.attrs = (o.attrs | set) & !clear;
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bundle_with(config: serde_json::Value) -> (tempfile::TempDir, Result<Bundle, BundleError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let path = dir.path().join("config.json");
+        let spec: Spec = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let own = IdMap {
+            uids: vec![IdRange {
+                container: 0,
+                host: 1_000_000_000,
+                size: 65536,
+            }],
+            gids: vec![IdRange {
+                container: 0,
+                host: 1_000_000_000,
+                size: 65536,
+            }],
+            writer: MapWriter::Direct,
+            setgroups: true,
+        };
+        let result = Checker {
+            path,
+            dir: dir.path().to_path_buf(),
+        }
+        .check(&spec, &own);
+        (dir, result)
+    }
+
+    fn minimal() -> serde_json::Value {
+        json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        })
+    }
+
+    #[test]
+    fn a_bundle_without_user_namespace_gets_one_and_the_default_seccomp() {
+        let (_d, b) = bundle_with(minimal());
+        let b = b.unwrap();
+        assert!(matches!(b.user_namespace, UserNamespace::Added(_)));
+        assert_eq!(
+            b.seccomp.origin(),
+            SeccompProfile::builtin_default().origin()
+        );
+        assert!(
+            b.floor
+                .iter()
+                .any(|f| f.starts_with("user namespace: added"))
+        );
+        assert!(
+            b.floor
+                .iter()
+                .any(|f| f.starts_with("seccomp: rsafe's default"))
+        );
+        assert!(b.floor.iter().any(|f| f.starts_with("noNewPrivileges")));
+        assert_eq!(
+            b.namespaces,
+            vec![Namespace {
+                kind: NsKind::Pid,
+                path: None
+            }]
+        );
+    }
+
+    #[test]
+    fn permissive_annotation_is_the_only_way_to_no_seccomp() {
+        let mut c = minimal();
+        c["annotations"] = json!({"rsafe.policy": "permissive"});
+        let (_d, b) = bundle_with(c);
+        assert!(b.unwrap().seccomp.is_unconfined());
+        let mut c = minimal();
+        c["annotations"] = json!({"rsafe.policy": "off"});
+        let (_d, b) = bundle_with(c);
+        assert!(
+            b.unwrap_err()
+                .to_string()
+                .contains("annotations.rsafe.policy")
+        );
+    }
+
+    #[test]
+    fn unsupported_fields_are_named() {
+        for (patch, field) in [
+            (
+                json!({"linux": {"intelRdt": {"closID": "x"}}}),
+                "linux.intelRdt",
+            ),
+            (
+                json!({"linux": {"personality": {"domain": "LINUX32"}}}),
+                "linux.personality",
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}}),
+                "linux.namespaces[0].path",
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}]}}),
+                "linux.namespaces[0].path",
+            ),
+            (
+                json!({"mounts": [{"destination": "/x", "type": "overlay", "source": "overlay"}]}),
+                "mounts[0].type",
+            ),
+            (
+                json!({"mounts": [{"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rshared"]}]}),
+                "mounts[0].options",
+            ),
+            (
+                json!({"hooks": {"startContainer": [{"path": "/bin/true"}]}}),
+                "hooks.startContainer",
+            ),
+            (
+                json!({"linux": {"namespaces": [{"type": "user"}], "uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": 0, "size": 1}]}}),
+                "linux.uidMappings",
+            ),
+        ] {
+            let mut c = minimal();
+            for (k, v) in patch.as_object().unwrap() {
+                if k == "linux" {
+                    for (lk, lv) in v.as_object().unwrap() {
+                        c["linux"][lk] = lv.clone();
+                    }
+                } else {
+                    c[k] = v.clone();
+                }
+            }
+            let (_d, b) = bundle_with(c);
+            let err = b.unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+            assert!(err.contains("config.json"), "{err}");
+        }
+    }
+
+    #[test]
+    fn joined_namespaces_keep_their_paths() {
+        let mut c = minimal();
+        c["linux"]["namespaces"] =
+            json!([{"type": "network", "path": "/run/netns/x"}, {"type": "uts"}]);
+        let (_d, b) = bundle_with(c);
+        let b = b.unwrap();
+        assert_eq!(
+            b.namespaces[0],
+            Namespace {
+                kind: NsKind::Network,
+                path: Some("/run/netns/x".into())
+            }
+        );
+        assert_eq!(b.namespaces[1].path, None);
+    }
+
+    #[test]
+    fn capabilities_are_one_set() {
+        let mut c = minimal();
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"],
+            "inheritable": ["CAP_CHOWN"]
+        });
+        let (_d, b) = bundle_with(c);
+        assert_eq!(
+            b.unwrap().capabilities,
+            vec![Capability::CAP_CHOWN, Capability::CAP_KILL]
+        );
+    }
+
+    #[test]
+    fn mount_options_split_like_runc() {
+        let o = parse_options(&[
+            "nosuid".into(),
+            "noexec".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+            "ro".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            o.attrs,
+            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_RDONLY
+        );
+        assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
+        assert_eq!(o.bind, None);
+        let o = parse_options(&["rbind".into(), "ro".into(), "rw".into()]).unwrap();
+        assert_eq!((o.bind, o.attrs), (Some(true), 0));
+        assert_eq!(parse_options(&["idmap".into()]).unwrap_err(), "idmap");
+    }
+
+    #[test]
+    fn podman_mounts_are_understood() {
+        let mut c = minimal();
+        c["mounts"] = json!([
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["bind", "rprivate"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ]);
+        let (_d, b) = bundle_with(c);
+        let b = b.unwrap();
+        assert_eq!(b.mounts.len(), 6);
+        assert_eq!(
+            b.mounts[3].data,
+            vec!["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]
+        );
+        assert_eq!(
+            b.mounts[4].kind,
+            MountKind::Bind {
+                source: "/etc/hosts".into(),
+                recursive: false
+            }
+        );
+        assert_eq!(b.mounts[5].kind, MountKind::Cgroup);
+    }
+}

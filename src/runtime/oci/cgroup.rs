@@ -1,0 +1,253 @@
+//! The container's cgroup at the bundle's `linux.cgroupsPath`, in every hierarchy (as runc
+//! does: tools read a container's cgroup in any of them), with `linux.resources` written.
+//!
+//! Paths are cgroupfs paths: `/libpod_parent/libpod-ID` (podman with `--cgroup-manager
+//! cgroupfs`), `/default/ID` (containerd), absolute from each hierarchy's root; a relative one
+//! is below the runtime's own cgroup. systemd's `slice:prefix:name` form is refused: rsafe
+//! does not talk to systemd (`--systemd-cgroup` is refused too).
+
+use std::path::{Path, PathBuf};
+
+use super::OciError;
+use super::bundle::Resources;
+use crate::runtime::cgroups::{self, Cgroup, CgroupError, Version};
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OciError + '_ {
+    move |source| {
+        OciError::Cgroup(CgroupError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Makes the cgroup in every hierarchy and writes the limits. On failure nothing is left.
+pub fn create(path: &str, resources: &Resources, id: &str) -> Result<Cgroup, OciError> {
+    if path.contains(':') {
+        return Err(OciError::Invalid(format!(
+            "linux.cgroupsPath {path:?}: systemd slice paths are not supported (use the cgroupfs manager)"
+        )));
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Err(OciError::Invalid(format!(
+            "linux.cgroupsPath {path:?}: \"..\" is not allowed"
+        )));
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut cg = Cgroup { dirs: Vec::new() };
+    for h in cgroups::hierarchies()? {
+        // A v2 hierarchy next to v1 ones (hybrid) carries no controller rsafe writes, but the
+        // container is put there too, so that it is whole in every hierarchy.
+        let base = if path.starts_with('/') {
+            h.mount_point.clone()
+        } else {
+            own_dir(&own, &h)
+        };
+        let dir = base.join(path.trim_start_matches('/'));
+        if cg.dirs.iter().any(|(d, _)| *d == dir) {
+            continue;
+        }
+        if let Err(e) = make_dirs(&h, &dir) {
+            remove(&cg);
+            return Err(e);
+        }
+        cg.dirs.push((dir.clone(), h.version));
+        if let Err(e) = write_limits(&dir, &h, resources) {
+            remove(&cg);
+            return Err(e);
+        }
+    }
+    if cg.dirs.is_empty() {
+        return Err(OciError::Invalid(format!(
+            "linux.cgroupsPath {path:?}: no cgroup hierarchy is mounted (container {id})"
+        )));
+    }
+    Ok(cg)
+}
+
+/// Makes `dir` and the missing directories above it. A new cpuset directory has no CPUs and
+/// no memory nodes, and nothing can join it (nor can its children get any) until it is given
+/// its parent's: each directory made is, top down.
+fn make_dirs(h: &cgroups::Hierarchy, dir: &Path) -> Result<(), OciError> {
+    let below_mount: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| *d != h.mount_point && d.starts_with(&h.mount_point))
+        .collect();
+    let cpuset = h.version == Version::V1 && h.controllers.iter().any(|c| c == "cpuset");
+    for d in below_mount.into_iter().rev() {
+        if !d.exists() {
+            std::fs::create_dir(d).map_err(io_err(d))?;
+        }
+        for file in ["cpuset.cpus", "cpuset.mems"].iter().filter(|_| cpuset) {
+            let path = d.join(file);
+            let own = std::fs::read_to_string(&path).unwrap_or_default();
+            if own.trim().is_empty() {
+                std::fs::write(&path, inherited(d, file)).map_err(io_err(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// This process's cgroup directory in hierarchy `h` (for relative paths).
+fn own_dir(own: &str, h: &cgroups::Hierarchy) -> PathBuf {
+    let rel = own
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let matches = match h.version {
+                Version::V2 => ctrls.is_empty(),
+                Version::V1 => ctrls
+                    .split(',')
+                    .any(|c| h.controllers.iter().any(|o| o == c)),
+            };
+            matches.then_some(path)
+        })
+        .next()
+        .unwrap_or("/");
+    h.mount_point.join(rel.trim_start_matches('/'))
+}
+
+fn write_limits(dir: &Path, h: &cgroups::Hierarchy, r: &Resources) -> Result<(), OciError> {
+    let has = |c: &str| h.controllers.iter().any(|o| o == c);
+    let write = |file: &str, value: String| -> Result<(), OciError> {
+        let path = dir.join(file);
+        std::fs::write(&path, value).map_err(io_err(&path))
+    };
+    match h.version {
+        Version::V1 => {
+            if has("memory") {
+                if let Some(m) = r.memory {
+                    write("memory.limit_in_bytes", m.to_string())?;
+                }
+                if let Some(s) = r.memory_swap
+                    && dir.join("memory.memsw.limit_in_bytes").exists()
+                {
+                    write("memory.memsw.limit_in_bytes", s.to_string())?;
+                }
+            }
+            if has("pids")
+                && let Some(p) = r.pids
+            {
+                write("pids.max", p.to_string())?;
+            }
+            if has("cpu") {
+                if let Some(s) = r.cpu_shares {
+                    write("cpu.shares", s.to_string())?;
+                }
+                if let Some(p) = r.cpu_period {
+                    write("cpu.cfs_period_us", p.to_string())?;
+                }
+                if let Some(q) = r.cpu_quota {
+                    write("cpu.cfs_quota_us", q.to_string())?;
+                }
+            }
+            if has("cpuset") {
+                // A new cpuset cgroup is empty: nothing can join it until cpus and mems are set.
+                for (file, value) in [
+                    ("cpuset.cpus", &r.cpuset_cpus),
+                    ("cpuset.mems", &r.cpuset_mems),
+                ] {
+                    let value = match value {
+                        Some(v) => v.clone(),
+                        None => inherited(dir, file),
+                    };
+                    write(file, value)?;
+                }
+            }
+            if has("devices") {
+                for (allow, line) in &r.devices {
+                    write(
+                        if *allow {
+                            "devices.allow"
+                        } else {
+                            "devices.deny"
+                        },
+                        line.clone(),
+                    )?;
+                }
+            }
+        }
+        Version::V2 => {
+            let available =
+                std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            let has2 = |c: &str| available.split_whitespace().any(|a| a == c);
+            if has2("memory") {
+                if let Some(m) = r.memory {
+                    write("memory.max", m.to_string())?;
+                }
+                if let (Some(s), Some(m)) = (r.memory_swap, r.memory) {
+                    write("memory.swap.max", (s - m).max(0).to_string())?;
+                }
+            }
+            if has2("pids")
+                && let Some(p) = r.pids
+            {
+                write("pids.max", p.to_string())?;
+            }
+            if has2("cpu") && (r.cpu_quota.is_some() || r.cpu_period.is_some()) {
+                let quota = r.cpu_quota.map_or("max".to_string(), |q| q.to_string());
+                write(
+                    "cpu.max",
+                    format!("{quota} {}", r.cpu_period.unwrap_or(100_000)),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The nearest ancestor's non-empty `file` (cpuset.cpus / cpuset.mems).
+fn inherited(dir: &Path, file: &str) -> String {
+    dir.ancestors()
+        .skip(1)
+        .find_map(|d| {
+            let v = std::fs::read_to_string(d.join(file)).ok()?;
+            let v = v.trim().to_string();
+            (!v.is_empty()).then_some(v)
+        })
+        .unwrap_or_default()
+}
+
+/// Moves process `pid` into the cgroup, in every hierarchy.
+pub fn add(cg: &Cgroup, pid: i32) -> Result<(), OciError> {
+    for (dir, _) in &cg.dirs {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).map_err(io_err(&procs))?;
+    }
+    Ok(())
+}
+
+/// Every process in the cgroup (for `kill --all` and `delete --force`).
+pub fn pids(cg: &Cgroup) -> Vec<i32> {
+    let mut out: Vec<i32> = cg
+        .dirs
+        .iter()
+        .flat_map(|(dir, _)| {
+            std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Removes the cgroup's directories (not their parents, which the caller owns: podman's
+/// `libpod_parent`, containerd's namespace). Best effort: what is busy stays.
+pub fn remove(cg: &Cgroup) {
+    for (dir, _) in cg.dirs.iter().rev() {
+        for _ in 0..100 {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                _ => break,
+            }
+        }
+    }
+}

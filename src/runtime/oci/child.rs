@@ -1,0 +1,518 @@
+//! The container side of `create`: from the parent's Go to the workload's `execve`, with a
+//! wait for `start` in between. See [`super`] for the whole sequence.
+//!
+//! The first process of the container becomes the workload itself (as under runc and crun):
+//! there is no rsafe init in this mode, and no rsafe process stays behind. Whoever called
+//! `create` (conmon, the containerd shim) is its parent or subreaper and reaps it.
+
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Uid};
+use rustix::fs::{Mode, OFlags};
+use rustix::mount::MountAttrFlags;
+
+use super::bundle::{Bundle, MountKind, MountPlan, NsKind};
+use crate::runtime::channel::{Channel, ChannelError, Message};
+use crate::runtime::exec::{self, ExecError, Workload};
+use crate::runtime::landlock::FsAccess;
+use crate::runtime::mounts::{self, MountError, Root};
+use crate::runtime::namespaces::{self, NamespaceError};
+use crate::runtime::rootfs::{self, RootfsError};
+use crate::runtime::seccomp::CompiledFilter;
+use crate::runtime::spec::{Confinement, ProcessSpec};
+use crate::runtime::user::{self, ExecUser, UserError};
+use crate::runtime::{sys, tty};
+
+/// Everything the container side needs, moved into the child by `clone`.
+pub(super) struct ChildConfig {
+    pub bundle: Bundle,
+    pub confinement: Confinement,
+    /// The parent's descriptors the child inherited and must not keep.
+    pub host_fds: Vec<RawFd>,
+    /// Whether Go carries the root filesystem and bind mounts as trees (root) or the child
+    /// opens them (rootless).
+    pub trees_from_parent: bool,
+    /// The listening socket `start` connects to.
+    pub start: OwnedFd,
+    /// `--preserve-fds N`: descriptors 3..3+N stay open for the workload.
+    pub preserve_fds: u32,
+    /// The container's own namespaces (not joined ones): which sysctls it may write.
+    pub own: Vec<NsKind>,
+    /// An empty directory this process can reach, to mount the root filesystem on (the
+    /// bundle's own path may be behind directories only host root can enter).
+    pub mount_point: PathBuf,
+}
+
+/// A failure on the container side.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ChildError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error("{what}: {source}")]
+    Step { what: String, source: io::Error },
+}
+
+fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildError {
+    let what = what.into();
+    move |e| ChildError::Step {
+        what,
+        source: e.into(),
+    }
+}
+
+/// What the workload needs once the root filesystem is ready.
+struct Prepared {
+    user: ExecUser,
+    seccomp: CompiledFilter,
+}
+
+/// The container's first process.
+pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
+    for fd in &cfg.host_fds {
+        let _ = nix::unistd::close(*fd);
+    }
+    let prepared = match prepare(&cfg, &chan) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = chan.send(
+                &Message::Failed {
+                    code: 125,
+                    message: e.to_string(),
+                },
+                &[],
+            );
+            return 125;
+        }
+    };
+    // From here the container outlives `create`: no parent-death signal, and the caller
+    // (conmon, the shim) reaps it.
+    if let Err(e) = rustix::process::set_parent_process_death_signal(None) {
+        let _ = chan.send(
+            &Message::Failed {
+                code: 125,
+                message: format!("clear the parent-death signal: {e}"),
+            },
+            &[],
+        );
+        return 125;
+    }
+    if chan.send(&Message::Ready, &[]).is_err() {
+        return 125;
+    }
+    if let Err(e) = wait_for_start(&cfg.start) {
+        eprintln!("rsafe-runtime: waiting for start: {e}");
+        return 125;
+    }
+    drop(cfg.start);
+    let process = ProcessSpec {
+        args: cfg.bundle.args.clone(),
+        env: cfg.bundle.env.clone(),
+        cwd: cfg.bundle.cwd.clone(),
+        user: None,
+        // The terminal (with `process.terminal`) is already this process's stdio.
+        terminal: false,
+        stdin: true,
+    };
+    let workload = Workload {
+        process: &process,
+        user: &prepared.user,
+        setgroups: cfg.bundle.user_namespace.idmap().setgroups,
+        single_id: cfg.bundle.user_namespace.idmap().is_single(),
+        fallback: None,
+        hostname: cfg.bundle.hostname.as_deref().unwrap_or_default(),
+        window: None,
+        confinement: &cfg.confinement,
+        seccomp: Some(prepared.seccomp),
+        landlock_fs: landlock_access(&cfg.bundle),
+        preserve_fds: cfg.preserve_fds,
+    };
+    let err: ExecError = exec::exec(workload, &chan);
+    eprintln!("rsafe-runtime: {err}");
+    err.exit_code()
+}
+
+/// Blocks until `start` connects (the runtime-spec's "wait for start"), then reads its one
+/// byte. A `delete` of a created container kills this process instead.
+fn wait_for_start(listener: &OwnedFd) -> io::Result<()> {
+    let listener = std::os::unix::net::UnixListener::from(listener.try_clone()?);
+    let (mut conn, _) = loop {
+        match listener.accept() {
+            Ok(c) => break c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut byte = [0u8; 1];
+    conn.read_exact(&mut byte)?;
+    io::Write::write_all(&mut conn, b"1")
+}
+
+/// Landlock's file rules: a writable root is all read-write (the bundle's rootfs is the
+/// container's own), a read-only one read and execute, with writable mounts read-write.
+fn landlock_access(b: &Bundle) -> FsAccess {
+    if !b.readonly_root {
+        return FsAccess {
+            read_exec: Vec::new(),
+            read_write: vec![PathBuf::from("/")],
+        };
+    }
+    let writable = b
+        .mounts
+        .iter()
+        .filter(|m| m.attrs & libc::MOUNT_ATTR_RDONLY == 0)
+        .filter(|m| {
+            matches!(&m.kind, MountKind::Bind { .. })
+                || m.kind == MountKind::Filesystem("tmpfs".into())
+        })
+        .map(|m| PathBuf::from(&m.destination));
+    FsAccess {
+        read_exec: vec![PathBuf::from("/")],
+        read_write: writable.collect(),
+    }
+}
+
+/// Go to `pivot_root`: the container's root filesystem, as the bundle describes it.
+fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
+    let b = &cfg.bundle;
+    let (msg, fds) = chan.expect("waiting for the id maps")?;
+    let Message::BundleGo { trees, console } = msg else {
+        return Err(ChannelError::Malformed(format!("expected BundleGo, got {msg:?}")).into());
+    };
+    if fds.len() != trees + usize::from(console) {
+        return Err(
+            ChannelError::Malformed("descriptor count does not match BundleGo".into()).into(),
+        );
+    }
+    let mut fds = fds.into_iter();
+    let mut trees: Vec<OwnedFd> = fds.by_ref().take(trees).collect();
+    let console = if console { fds.next() } else { None };
+
+    let _ = sys::scrub_process_memory("rsafe-runtime-init");
+    become_root(b)?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(step("set the parent-death signal"))?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(step("make the container's first process non-dumpable"))?;
+    nix::unistd::setsid().map_err(step("setsid"))?;
+    if cfg.own.contains(&NsKind::Uts) {
+        if let Some(name) = &b.hostname {
+            namespaces::set_hostname(name)?;
+        }
+        if let Some(domain) = &b.domainname {
+            set_domainname(domain)?;
+        }
+    }
+    if cfg.own.contains(&NsKind::Network) {
+        namespaces::loopback_up()?;
+    }
+    if cfg.own.contains(&NsKind::Cgroup) {
+        // After the parent moved this process into the container's cgroup: that is its root.
+        namespaces::enter_cgroup_namespace()?;
+    }
+    write_sysctls(cfg)?;
+
+    rootfs::make_private()?;
+    let open_dir = |path: &Path| -> Result<OwnedFd, ChildError> {
+        rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(step(format!("open {}", path.display())))
+    };
+    // The root filesystem: a tree of the bundle's rootfs (id-mapped by the parent when rsafe
+    // added the user namespace), on the rootfs path of this mount namespace.
+    let rootfs_tree = if cfg.trees_from_parent {
+        if trees.is_empty() {
+            return Err(ChannelError::Malformed("no root filesystem tree".into()).into());
+        }
+        trees.remove(0)
+    } else {
+        mounts::clone_host_tree(&b.rootfs)
+            .map_err(step(format!("root filesystem {}", b.rootfs.display())))?
+    };
+    mounts::attach(&rootfs_tree, &open_dir(&cfg.mount_point)?)
+        .map_err(step("mount the root filesystem"))?;
+    drop(rootfs_tree);
+    let root = Root::open(&cfg.mount_point)?;
+    let mut trees = trees.into_iter();
+    for m in &b.mounts {
+        let tree = match &m.kind {
+            MountKind::Bind { .. } if cfg.trees_from_parent => Some(
+                trees
+                    .next()
+                    .ok_or(ChannelError::Closed("receiving bind mounts"))?,
+            ),
+            _ => None,
+        };
+        mount_one(&root, m, tree, cfg)?;
+    }
+    bind_devices(&root, b)?;
+    for (link, target) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+        ("/dev/ptmx", "pts/ptmx"),
+    ] {
+        // The image's own (a /dev from the root filesystem) stays.
+        let _ = root.symlink(target, link);
+    }
+    rootfs::protect_paths(
+        &root,
+        &cfg.confinement_masked(),
+        &cfg.confinement_readonly(),
+    )?;
+    if b.readonly_root {
+        rootfs::seal_read_only(&root)?;
+    }
+    rootfs::pivot(&root)?;
+    drop(root);
+
+    if let Some(socket) = console {
+        attach_console(&socket)?;
+    }
+    let mut user = user::resolve(Some(&format!("{}:{}", b.uid, b.gid)), Path::new("/etc"))?;
+    user.groups = b.additional_gids.clone();
+    if let Some(mask) = b.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    for (resource, soft, hard) in &b.rlimits {
+        set_rlimit(*resource, *soft, *hard)?;
+    }
+    let seccomp = match chan.expect("waiting for the seccomp filter")? {
+        (Message::Seccomp { filter }, _) => *filter,
+        (other, _) => {
+            return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
+        }
+    };
+    // runc creates a missing working directory; a read-only root reports it at chdir.
+    let _ = std::fs::create_dir_all(&b.cwd);
+    Ok(Prepared { user, seccomp })
+}
+
+impl ChildConfig {
+    /// The bundle's masked paths and rsafe's (the default policy's) together.
+    fn confinement_masked(&self) -> Vec<String> {
+        union(
+            &self.bundle.masked_paths,
+            &crate::runtime::policy::Policy::default_policy().masked_paths,
+        )
+    }
+
+    fn confinement_readonly(&self) -> Vec<String> {
+        union(
+            &self.bundle.readonly_paths,
+            &crate::runtime::policy::Policy::default_policy().readonly_paths,
+        )
+    }
+}
+
+fn union(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out = a.to_vec();
+    for p in b {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Takes uid and gid 0 of the container's user namespace.
+fn become_root(b: &Bundle) -> Result<(), ChildError> {
+    if b.user_namespace.idmap().setgroups {
+        nix::unistd::setgroups(&[]).map_err(step("drop supplementary groups"))?;
+    }
+    let (gid, uid) = (Gid::from_raw(0), Uid::from_raw(0));
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(step("become root of the user namespace (gid)"))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(step("become root of the user namespace"))?;
+    Ok(())
+}
+
+/// Sysctls of the container's own namespaces (the parent writes those of joined ones).
+fn write_sysctls(cfg: &ChildConfig) -> Result<(), ChildError> {
+    for (key, value) in &cfg.bundle.sysctl {
+        let Some(ns) = super::sysctl_namespace(key) else {
+            continue;
+        };
+        if !cfg.own.contains(&ns) {
+            continue;
+        }
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(step(format!("sysctl {key}")))?;
+    }
+    Ok(())
+}
+
+const NOSUID_NODEV_NOEXEC: u64 =
+    libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+
+/// One entry of `mounts`, on its destination inside `root`.
+fn mount_one(
+    root: &Root,
+    m: &MountPlan,
+    tree: Option<OwnedFd>,
+    cfg: &ChildConfig,
+) -> Result<(), ChildError> {
+    let dest = &m.destination;
+    let fail = |what: &str| step(format!("{what} {dest}"));
+    let attrs = MountAttrFlags::from_bits_retain(m.attrs as u32);
+    let (tree, dir) = match &m.kind {
+        MountKind::Bind { source, recursive } => {
+            let tree = match tree {
+                Some(t) => t,
+                None => mounts::clone_host_tree_with(source, *recursive)
+                    .map_err(step(format!("bind mount source {}", source.display())))?,
+            };
+            // A set-uid file or device node on a bind mount is honoured only when asked for.
+            let attrs = m.attrs | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+            sys::set_mount_attrs(tree.as_fd(), attrs, None, true)
+                .map_err(fail("mount options of"))?;
+            let dir = rustix::fs::fstat(&tree)
+                .map_err(|e| fail("stat")(io::Error::from(e)))?
+                .st_mode
+                & libc::S_IFMT
+                == libc::S_IFDIR;
+            (tree, dir)
+        }
+        MountKind::Filesystem(fstype) => (filesystem(fstype, m, cfg)?, true),
+        MountKind::Cgroup => {
+            // A v1 hierarchy cannot be mounted in a user namespace, and a bind of the host's
+            // would show every host cgroup: an empty read-only tmpfs stands in.
+            let t = mounts::new_filesystem(
+                "tmpfs",
+                &["size=4k", "mode=555"],
+                MountAttrFlags::from_bits_retain(
+                    (NOSUID_NODEV_NOEXEC | libc::MOUNT_ATTR_RDONLY) as u32,
+                ),
+            )?;
+            (t, true)
+        }
+    };
+    let _ = attrs;
+    let target = if dir {
+        root.mkdir_all(dest)?
+    } else {
+        root.touch(dest)?
+    };
+    mounts::attach(&tree, &target).map_err(fail("mount on"))?;
+    Ok(())
+}
+
+/// A new kernel filesystem, or the host's when this container may not make one (sysfs in a
+/// joined network namespace, mqueue in a joined IPC namespace: bound read-only instead).
+fn filesystem(fstype: &str, m: &MountPlan, cfg: &ChildConfig) -> Result<OwnedFd, ChildError> {
+    let borrowed = match fstype {
+        "sysfs" if !cfg.own.contains(&NsKind::Network) => Some("/sys"),
+        "mqueue" if !cfg.own.contains(&NsKind::Ipc) => Some("/dev/mqueue"),
+        _ => None,
+    };
+    if let Some(host) = borrowed {
+        let tree =
+            mounts::clone_host_tree(Path::new(host)).map_err(step(format!("bind {host}")))?;
+        sys::set_mount_attrs(
+            tree.as_fd(),
+            m.attrs | NOSUID_NODEV_NOEXEC | libc::MOUNT_ATTR_RDONLY,
+            None,
+            true,
+        )
+        .map_err(step(format!("make {host} read-only")))?;
+        return Ok(tree);
+    }
+    let gid_mapped = |opt: &str| match opt.strip_prefix("gid=").and_then(|g| g.parse::<u32>().ok())
+    {
+        // devpts' gid=5 needs a mapped group 5 (a single-id rootless map has none).
+        Some(g) => cfg.bundle.user_namespace.idmap().host_gid(g).is_some(),
+        None => true,
+    };
+    let data: Vec<&str> = m
+        .data
+        .iter()
+        .map(String::as_str)
+        .filter(|o| gid_mapped(o))
+        .collect();
+    let mut attrs = m.attrs;
+    if fstype == "proc" || fstype == "sysfs" {
+        attrs |= NOSUID_NODEV_NOEXEC;
+    }
+    Ok(mounts::new_filesystem(
+        fstype,
+        &data,
+        MountAttrFlags::from_bits_retain(attrs as u32),
+    )?)
+}
+
+/// The runtime-spec's default devices and the bundle's, bound from the host (a user namespace
+/// cannot make device nodes).
+fn bind_devices(root: &Root, b: &Bundle) -> Result<(), ChildError> {
+    let defaults = rootfs::DEVICES
+        .iter()
+        .map(|d| (format!("/dev/{d}"), PathBuf::from(format!("/dev/{d}"))));
+    for (path, host) in defaults.chain(b.devices.iter().cloned()) {
+        let tree = match mounts::clone_host_tree_with(&host, false) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(step(format!("bind device {}", host.display()))(e)),
+        };
+        let target = root.touch(&path)?;
+        mounts::attach(&tree, &target).map_err(step(format!("bind device {path}")))?;
+    }
+    Ok(())
+}
+
+/// `process.terminal`: a new pty of the container's devpts, its master sent to the console
+/// socket (as runc does: the pty's name as data, the descriptor as SCM_RIGHTS), its slave this
+/// process's controlling terminal and stdio.
+fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let (master, slave) = tty::open_pty(None).map_err(step("open the container's terminal"))?;
+    let name = nix::unistd::ttyname(&slave)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[io::IoSlice::new(name.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(step("send the terminal to the console socket"))?;
+    drop(master);
+    tty::attach_stdio(&slave).map_err(step("attach the terminal"))?;
+    Ok(())
+}
+
+/// Sets an rlimit, lowered to the current hard limit where raising it is not allowed (only
+/// the host's root may raise a hard limit, and container root is not; `create` says so).
+fn set_rlimit(
+    resource: nix::sys::resource::Resource,
+    soft: u64,
+    hard: u64,
+) -> Result<(), ChildError> {
+    let (_, cur_hard) = nix::sys::resource::getrlimit(resource).map_err(step("read an rlimit"))?;
+    let hard = hard.min(cur_hard);
+    nix::sys::resource::setrlimit(resource, soft.min(hard), hard)
+        .map_err(step(format!("set rlimit {resource:?}")))
+}
+
+/// `domainname`: the UTS namespace's NIS domain name (no wrapper in nix or rustix's enabled
+/// features).
+fn set_domainname(name: &str) -> Result<(), ChildError> {
+    // SAFETY: setdomainname reads `len` bytes from a pointer into a live string.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        return Err(step("set the domain name")(io::Error::last_os_error()));
+    }
+    Ok(())
+}

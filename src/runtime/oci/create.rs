@@ -1,0 +1,455 @@
+//! `create`: the runtime's side, from `config.json` to a container process waiting for
+//! `start`. The sequence is drawn in [`super`]; the container's side is [`super::child`].
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::OciError;
+use super::bundle::{Bundle, MountKind, NsKind, UserNamespace};
+use super::cgroup;
+use super::child::{ChildConfig, child_main};
+use super::hooks;
+use super::overlay;
+use super::state::{ContainerDir, Record, RuntimeRoot, Status, rfc3339_now};
+use crate::runtime::channel::{self, Message};
+use crate::runtime::idmap::Caller;
+use crate::runtime::mounts;
+use crate::runtime::policy::Policy;
+use crate::runtime::seccomp::FilterCache;
+use crate::runtime::spec::Confinement;
+use crate::runtime::{namespaces, sys};
+
+/// `create`'s options besides the id.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Creates container `id` from a bundle: its first process exists, confined, in its
+/// namespaces and cgroup, waiting for `start`, when this returns. `warn` receives what the
+/// caller should log (rsafe's floor, lowered limits).
+pub fn create(
+    root: &RuntimeRoot,
+    id: &str,
+    opts: &CreateOptions,
+    warn: &mut dyn FnMut(&str),
+) -> Result<(), OciError> {
+    super::state::check_id(id)?;
+    let mut bundle = Bundle::load(&opts.bundle)?;
+    lower_rlimits(&mut bundle);
+    for line in &bundle.floor {
+        warn(line);
+    }
+    let dir = root.create(id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        child: None,
+        cgroup: None,
+    };
+    let mut record = launch(&bundle, &dir, opts, &mut cleanup)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, record.pid)?;
+    }
+    record.ready = true;
+    dir.save(&record)?;
+    cleanup.disarm();
+    Ok(())
+}
+
+/// Kills the half-made container and removes what `create` made, on every error path.
+struct Cleanup {
+    dir: Option<ContainerDir>,
+    child: Option<Pid>,
+    cgroup: Option<crate::runtime::cgroups::Cgroup>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.child = None;
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            cgroup::remove(cg);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// The hard limits the caller cannot raise are lowered to its own, and said so.
+fn lower_rlimits(bundle: &mut Bundle) {
+    for (resource, soft, hard) in &mut bundle.rlimits {
+        let Ok((_, own_hard)) = nix::sys::resource::getrlimit(*resource) else {
+            continue;
+        };
+        if *hard > own_hard {
+            bundle.floor.push(format!(
+                "process.rlimits {resource:?}: hard limit {hard} lowered to {own_hard} (this host's; only host root with CAP_SYS_RESOURCE may raise it)"
+            ));
+            *hard = own_hard;
+            *soft = (*soft).min(own_hard);
+        }
+    }
+}
+
+fn launch(
+    bundle: &Bundle,
+    dir: &ContainerDir,
+    opts: &CreateOptions,
+    cleanup: &mut Cleanup,
+) -> Result<Record, OciError> {
+    let caller = Caller::current();
+    if bundle.terminal && opts.console_socket.is_none() {
+        return Err(OciError::Usage(
+            "process.terminal is set: --console-socket is required".to_string(),
+        ));
+    }
+    let console = match (&opts.console_socket, bundle.terminal) {
+        (Some(path), true) => Some(UnixStream::connect(path).map_err(|source| OciError::Io {
+            what: format!("console socket {}", path.display()),
+            source,
+        })?),
+        _ => None,
+    };
+    let listener = UnixListener::bind(dir.start_socket()).map_err(|source| OciError::Io {
+        what: format!("start socket {}", dir.start_socket().display()),
+        source,
+    })?;
+    if sys::thread_count().map_err(io_err("count threads"))? != 1 {
+        return Err(OciError::Invalid(
+            "rsafe-runtime has several threads at create; this is a bug".to_string(),
+        ));
+    }
+    // Joined namespaces are entered here, by the caller with its privileges, and inherited by
+    // the child: a namespace owned by another user namespace (a pod's sandbox) could not be
+    // joined from inside the container's own.
+    let mut own = Vec::new();
+    for ns in &bundle.namespaces {
+        match &ns.path {
+            Some(path) => join(ns.kind, path)?,
+            None => own.push(ns.kind),
+        }
+    }
+    let cgroup = match &bundle.cgroups_path {
+        Some(path) if caller.is_root() => Some(cgroup::create(path, &bundle.resources, &dir.id)?),
+        _ => None,
+    };
+    let mut floor = bundle.floor.clone();
+    if bundle.cgroups_path.is_some() && cgroup.is_none() {
+        floor.push("linux.cgroupsPath and linux.resources: not applied (rootless: this host delegates no cgroup)".to_string());
+    }
+    cleanup.cgroup.clone_from(&cgroup);
+    let mut record = Record {
+        id: dir.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        annotations: bundle.annotations.clone(),
+        created: rfc3339_now(),
+        owner: caller.uid,
+        cgroup: cgroup.clone(),
+        floor,
+        poststart: bundle.hooks.poststart.clone(),
+        poststop: bundle.hooks.poststop.clone(),
+        ready: false,
+    };
+    // Recorded before the clone: a `create` killed from here on leaves a record (and cgroup)
+    // that `delete` finds; the child dies with it until Ready.
+    dir.save(&record)?;
+    let confinement = confinement(bundle);
+    let (parent_end, child_end) = channel::pair()?;
+    let listener_fd = OwnedFd::from(listener);
+    let child_cfg = ChildConfig {
+        bundle: bundle.clone(),
+        confinement: confinement.clone(),
+        host_fds: vec![parent_end.as_fd().as_raw_fd()],
+        trees_from_parent: caller.is_root(),
+        start: listener_fd
+            .try_clone()
+            .map_err(io_err("duplicate the start socket"))?,
+        preserve_fds: opts.preserve_fds,
+        own: own.clone(),
+        mount_point: dir.mount_point(),
+    };
+    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
+    for kind in &own {
+        // The cgroup namespace is made by the child once it is in its cgroup.
+        if *kind != NsKind::Cgroup {
+            flags |= kind.clone_flag();
+        }
+    }
+    let pid = sys::clone_process(flags, Box::new(move || child_main(child_cfg, child_end)))
+        .map_err(namespaces::userns_error)?;
+    cleanup.child = Some(pid);
+    drop(listener_fd);
+    let idmap = bundle.user_namespace.idmap();
+    idmap.write(pid.as_raw())?;
+    if let Some(cg) = &cgroup {
+        cgroup::add(cg, pid.as_raw())?;
+    }
+    if let Some(adj) = bundle.oom_score_adj {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&path, adj.to_string()).map_err(io_err("process.oomScoreAdj"))?;
+    }
+    write_joined_sysctls(bundle, &own, idmap)?;
+
+    record.pid = pid.as_raw();
+    record.start_time = crate::runtime::state::process_start_time(pid.as_raw()).unwrap_or(0);
+    dir.save(&record)?;
+    hooks::run_all(
+        &bundle.hooks.create_runtime,
+        &record,
+        Status::Creating,
+        "createRuntime",
+    )?;
+
+    let trees = if caller.is_root() {
+        host_trees(bundle, pid, &dir.mount_point())?
+    } else {
+        Vec::new()
+    };
+    let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+    if let Some(c) = &console {
+        fds.push(c.as_fd());
+    }
+    parent_end.send(
+        &Message::BundleGo {
+            trees: trees.len(),
+            console: console.is_some(),
+        },
+        &fds,
+    )?;
+    drop(fds);
+    drop((trees, console));
+    let store = dir.path.parent().unwrap_or(Path::new("/")).join(".cache");
+    let (filter, _) = FilterCache::in_store(&store)
+        .get_or_compile(&confinement.seccomp, &confinement.capabilities)?;
+    // A child that failed meanwhile has its own message (read below) saying why.
+    let _ = parent_end.send(
+        &Message::Seccomp {
+            filter: Box::new(filter),
+        },
+        &[],
+    );
+    match parent_end.recv()? {
+        Some((Message::Ready, _)) => {}
+        Some((Message::Failed { message, .. }, _)) => return Err(OciError::Container(message)),
+        Some((other, _)) => {
+            return Err(OciError::Invalid(format!("unexpected message {other:?}")));
+        }
+        None => {
+            return Err(OciError::Container(
+                "the container's first process exited during create".to_string(),
+            ));
+        }
+    }
+    Ok(record)
+}
+
+/// rsafe's default confinement with the bundle's capabilities and seccomp profile: landlock
+/// (scoped signals and abstract sockets, device paths) and the policy's masked paths stay.
+fn confinement(bundle: &Bundle) -> Confinement {
+    let mut c = Confinement::from_policy(&Policy::default_policy(), false);
+    c.policy = "oci bundle (rsafe default landlock)".to_string();
+    c.capabilities = bundle.capabilities.clone();
+    c.seccomp = bundle.seccomp.clone();
+    c
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> OciError {
+    move |source| OciError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Enters the namespace at `path` (this process; the child inherits it).
+fn join(kind: NsKind, path: &Path) -> Result<(), OciError> {
+    let file = std::fs::File::open(path).map_err(|source| OciError::Io {
+        what: format!("{} namespace {}", kind.name(), path.display()),
+        source,
+    })?;
+    let flag = nix::sched::CloneFlags::from_bits_retain(kind.clone_flag());
+    nix::sched::setns(file.as_fd(), flag).map_err(|e| OciError::Io {
+        what: format!("join the {} namespace {}", kind.name(), path.display()),
+        source: e.into(),
+    })
+}
+
+/// Sysctls of joined namespaces, written by the caller (which is in them, with its
+/// privileges). `net.ipv4.ping_group_range` names groups: the container's are translated to
+/// the host ids they are.
+fn write_joined_sysctls(
+    bundle: &Bundle,
+    own: &[NsKind],
+    idmap: &crate::runtime::idmap::IdMap,
+) -> Result<(), OciError> {
+    for (key, value) in &bundle.sysctl {
+        let Some(ns) = super::sysctl_namespace(key) else {
+            return Err(OciError::Invalid(format!(
+                "linux.sysctl.{key}: not a namespaced sysctl; a container may not change the host's"
+            )));
+        };
+        if own.contains(&ns) {
+            continue;
+        }
+        let value = if key == "net.ipv4.ping_group_range" {
+            translate_group_range(value, idmap).ok_or_else(|| {
+                OciError::Invalid(format!(
+                    "linux.sysctl.{key}: {value:?} is not a mapped gid range"
+                ))
+            })?
+        } else {
+            value.clone()
+        };
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, &value).map_err(|source| OciError::Io {
+            what: format!("linux.sysctl.{key}"),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn translate_group_range(value: &str, idmap: &crate::runtime::idmap::IdMap) -> Option<String> {
+    let mut parts = value.split_whitespace().map(|p| p.parse::<u32>().ok());
+    let (lo, hi) = (parts.next()??, parts.next()??);
+    Some(format!("{} {}", idmap.host_gid(lo)?, idmap.host_gid(hi)?))
+}
+
+/// Root's container gets its root filesystem and bind mounts as detached trees, id-mapped
+/// when rsafe added the user namespace (files of host root are container root's): an overlay
+/// root is mounted again from id-mapped layers ([`overlay`]); a bind source whose filesystem
+/// cannot be id-mapped (procfs, device nodes) is mounted as it is.
+fn host_trees(bundle: &Bundle, pid: Pid, staging: &Path) -> Result<Vec<OwnedFd>, OciError> {
+    let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(io_err("open the container's user namespace"))?;
+    let idmapped = matches!(bundle.user_namespace, UserNamespace::Added(_));
+    let mut trees = vec![rootfs_tree(bundle, idmapped, userns.as_fd(), staging)?];
+    for m in &bundle.mounts {
+        let MountKind::Bind { source, recursive } = &m.kind else {
+            continue;
+        };
+        let tree = mounts::clone_host_tree_with(source, *recursive).map_err(|source_err| {
+            OciError::Io {
+                what: format!("mount source {}", source.display()),
+                source: source_err,
+            }
+        })?;
+        if idmapped {
+            match sys::set_mount_attrs(
+                tree.as_fd(),
+                libc::MOUNT_ATTR_IDMAP,
+                Some(userns.as_fd()),
+                *recursive,
+            ) {
+                Ok(()) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => {}
+                Err(e) => {
+                    return Err(OciError::Io {
+                        what: format!("id-map {}", source.display()),
+                        source: e,
+                    });
+                }
+            }
+        }
+        trees.push(tree);
+    }
+    Ok(trees)
+}
+
+fn rootfs_tree(
+    bundle: &Bundle,
+    idmapped: bool,
+    userns: BorrowedFd<'_>,
+    staging: &Path,
+) -> Result<OwnedFd, OciError> {
+    let what = || format!("root filesystem {}", bundle.rootfs.display());
+    if idmapped
+        && let Some(layers) = overlay::layers_at(&bundle.rootfs).map_err(|source| OciError::Io {
+            what: what(),
+            source,
+        })?
+    {
+        let map = bundle.user_namespace.idmap();
+        let root = (map.host_uid(0).unwrap_or(0), map.host_gid(0).unwrap_or(0));
+        return overlay::idmapped_overlay(&layers, userns, root, staging).map_err(|source| {
+            OciError::Io {
+                what: what(),
+                source,
+            }
+        });
+    }
+    let tree =
+        mounts::clone_host_tree_with(&bundle.rootfs, true).map_err(|source| OciError::Io {
+            what: what(),
+            source,
+        })?;
+    if idmapped {
+        sys::set_mount_attrs(tree.as_fd(), libc::MOUNT_ATTR_IDMAP, Some(userns), true).map_err(|source| OciError::Io {
+            what: format!("id-map the {} (its filesystem cannot be id-mapped: give the bundle a user namespace, e.g. podman --userns=auto)", what()),
+            source,
+        })?;
+    }
+    Ok(tree)
+}
+
+/// Writes the pid file atomically: the caller reads it as soon as `create` returns.
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
+    let tmp = path.with_extension("rsafe-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| OciError::Io {
+            what: format!("pid file {}", path.display()),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::idmap::{IdMap, IdRange, MapWriter};
+
+    #[test]
+    fn ping_group_range_names_the_containers_groups_as_host_ids() {
+        let map = IdMap {
+            uids: vec![IdRange {
+                container: 0,
+                host: 1_000_000_000,
+                size: 65536,
+            }],
+            gids: vec![IdRange {
+                container: 0,
+                host: 1_000_000_000,
+                size: 65536,
+            }],
+            writer: MapWriter::Direct,
+            setgroups: true,
+        };
+        assert_eq!(
+            translate_group_range("0 0", &map).as_deref(),
+            Some("1000000000 1000000000")
+        );
+        assert_eq!(translate_group_range("0 70000", &map), None);
+        assert_eq!(translate_group_range("x", &map), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! `start`, `state`, `kill`, `delete` and `list`: the rest of the runtime-spec lifecycle, on
+//! containers `create` made.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill as send_signal};
+use nix::unistd::Pid;
+
+use super::OciError;
+use super::cgroup;
+use super::hooks;
+use super::state::{ContainerDir, OciState, Record, RuntimeRoot, Status};
+
+fn loaded(dir: &ContainerDir) -> Result<Record, OciError> {
+    dir.load()?
+        .ok_or_else(|| OciError::State(format!("container {} is still being created", dir.id)))
+}
+
+/// `start ID`: lets the container's waiting process go on to `execve`, then runs the
+/// poststart hooks (a failing one is a warning: the workload runs).
+pub fn start(root: &RuntimeRoot, id: &str, warn: &mut dyn FnMut(&str)) -> Result<(), OciError> {
+    let dir = root.container(id)?;
+    let record = loaded(&dir)?;
+    match dir.status(Some(&record)) {
+        Status::Created => {}
+        other => {
+            return Err(OciError::State(format!(
+                "cannot start container {id}: it is {}, not created",
+                other.as_str()
+            )));
+        }
+    }
+    let socket = dir.start_socket();
+    let mut conn = UnixStream::connect(&socket).map_err(|source| OciError::Io {
+        what: format!("start socket {}", socket.display()),
+        source,
+    })?;
+    // Gone before anyone else can connect: a second `start` finds it running.
+    let _ = std::fs::remove_file(&socket);
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|source| OciError::Io {
+            what: "start socket".into(),
+            source,
+        })?;
+    conn.write_all(b"1").map_err(|source| OciError::Io {
+        what: "start the container".into(),
+        source,
+    })?;
+    let mut ack = [0u8; 1];
+    conn.read_exact(&mut ack)
+        .map_err(|_| OciError::State(format!("container {id} exited before it could start")))?;
+    for w in hooks::run_recorded(&record.poststart, &record, Status::Running, "poststart") {
+        warn(&w);
+    }
+    Ok(())
+}
+
+/// `state ID`.
+pub fn state(root: &RuntimeRoot, id: &str) -> Result<OciState, OciError> {
+    Ok(root.container(id)?.oci_state()?)
+}
+
+/// `kill [--all] ID SIGNAL`.
+pub fn kill(root: &RuntimeRoot, id: &str, signal: Signal, all: bool) -> Result<(), OciError> {
+    let dir = root.container(id)?;
+    let record = loaded(&dir)?;
+    if !record.is_alive() {
+        return Err(OciError::State(format!("container {id} is not running")));
+    }
+    let targets = match (&record.cgroup, all) {
+        (Some(cg), true) => cgroup::pids(cg),
+        _ => vec![record.pid],
+    };
+    for pid in targets {
+        match send_signal(Pid::from_raw(pid), signal) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => {
+                return Err(OciError::Io {
+                    what: format!("signal {signal} to {pid}"),
+                    source: e.into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `delete [--force] ID`: a created or stopped container is removed (its process killed if
+/// it still waits for start); a running one only with `force` (killed first). The cgroup goes,
+/// then the poststop hooks run.
+pub fn delete(
+    root: &RuntimeRoot,
+    id: &str,
+    force: bool,
+    warn: &mut dyn FnMut(&str),
+) -> Result<(), OciError> {
+    let dir = root.container(id)?;
+    let Some(record) = dir.load()? else {
+        // `create` was killed before it recorded anything: nothing of the container runs
+        // (its first process dies with `create` until it is recorded).
+        dir.remove()?;
+        return Ok(());
+    };
+    match dir.status(Some(&record)) {
+        Status::Running if !force => {
+            return Err(OciError::State(format!(
+                "cannot delete container {id}: it is running (stop it, or use --force)"
+            )));
+        }
+        Status::Stopped => {}
+        _ => kill_all(&record),
+    }
+    if let Some(cg) = &record.cgroup {
+        cgroup::remove(cg);
+    }
+    for w in hooks::run_recorded(&record.poststop, &record, Status::Stopped, "poststop") {
+        warn(&w);
+    }
+    dir.remove()?;
+    Ok(())
+}
+
+/// SIGKILL to every process of the container, then waits (up to 10 s) for the first to end.
+/// The caller reaps it; rsafe only watches.
+fn kill_all(record: &Record) {
+    let mut pids = vec![record.pid];
+    if let Some(cg) = &record.cgroup {
+        pids.extend(cgroup::pids(cg));
+    }
+    for pid in pids {
+        let _ = send_signal(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while record.is_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `ps ID`: the host pids of the container's processes (its cgroup's, or its first process
+/// when it has no cgroup).
+pub fn pids(root: &RuntimeRoot, id: &str) -> Result<Vec<i32>, OciError> {
+    let record = loaded(&root.container(id)?)?;
+    if !record.is_alive() {
+        return Ok(Vec::new());
+    }
+    Ok(match &record.cgroup {
+        Some(cg) => cgroup::pids(cg),
+        None => vec![record.pid],
+    })
+}
+
+/// `list`: every container's state.
+pub fn list(root: &RuntimeRoot) -> Result<Vec<OciState>, OciError> {
+    root.list()?
+        .iter()
+        .map(|d| d.oci_state().map_err(OciError::from))
+        .collect()
+}
+
+/// A signal as runc takes it: `9`, `KILL` or `SIGKILL`.
+pub fn parse_signal(text: &str) -> Result<Signal, OciError> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n)
+            .map_err(|_| OciError::Usage(format!("unknown signal {text:?}")));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| OciError::Usage(format!("unknown signal {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_runc() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

@@ -1,0 +1,638 @@
+//! `rsafe-runtime` (runc's command line): the OCI lifecycle driven directly on bundles made
+//! here, as root and as the unprivileged test user, with the confinement checked from inside;
+//! then podman (as root) using rsafe as its runtime on an image it imported.
+#[path = "support/run.rs"]
+#[allow(dead_code)]
+mod run_support;
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use run_support::Caller;
+use serde_json::{Value, json};
+use support::containers::shared_tempdir;
+
+/// `rsafe runtime --root ROOT ARGS…` as `caller`.
+fn rt(caller: Caller, root: &Path, args: &[&str]) -> Command {
+    let mut cmd = match caller {
+        Caller::Host => Command::new(support::rsafe_bin()),
+        Caller::User | Caller::UserWithSubids => {
+            let (uid, gid) = support::test_user().expect("test user");
+            let mut c = Command::new("setpriv");
+            c.args([
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--init-groups".into(),
+            ]);
+            if caller == Caller::User {
+                c.args(["--inh-caps=-all", "--bounding-set=-all"]);
+            }
+            c.arg("--").arg(support::rsafe_bin());
+            c
+        }
+    };
+    cmd.arg("runtime").arg("--root").arg(root).args(args);
+    cmd
+}
+
+fn out(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .expect("run rsafe runtime")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A bundle (config from `rsafe runtime spec`, plus `edit`) on `rootfs`, in a directory the
+/// test user can use; the container's output goes to `<bundle>/out`.
+struct Bundle {
+    dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    fn new(caller: Caller, rootfs: &Path, args: &[&str], edit: impl FnOnce(&mut Value)) -> Bundle {
+        let dir = runtime_root("rsafe-oci-bundle-");
+        let spec = out(rt(
+            Caller::Host,
+            dir.path(),
+            &["spec", "--bundle", dir.path().to_str().unwrap()],
+        ));
+        assert!(spec.status.success(), "{}", text(&spec));
+        let path = dir.path().join("config.json");
+        let mut config: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        config["root"] = json!({"path": rootfs, "readonly": false});
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        // The root filesystems are shared fixtures: writes go to a tmpfs.
+        config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}));
+        if caller != Caller::Host {
+            // runc's rootless spec: a user namespace, no network namespace, no cgroup.
+            let ns = config["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "network" && n["type"] != "cgroup");
+            ns.push(json!({"type": "user"}));
+            let mounts = config["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| m["type"] != "cgroup" && m["type"] != "sysfs");
+        }
+        edit(&mut config);
+        fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let b = Bundle { dir };
+        fs::write(b.out_path(), "").unwrap();
+        fs::set_permissions(b.out_path(), fs::Permissions::from_mode(0o666)).unwrap();
+        b
+    }
+
+    fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    fn out_path(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn output(&self) -> String {
+        fs::read_to_string(self.out_path()).unwrap_or_default()
+    }
+
+    /// Waits until the container's output contains `what`.
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = self.output();
+            if o.contains(what) {
+                return o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} in the container's output: {o}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `create` with the container's stdout on the bundle's `out` file. Its stderr (which the
+/// container inherits too, so no pipe: it would never reach end-of-file) goes to a file read
+/// back into the returned output.
+fn create(caller: Caller, root: &Path, b: &Bundle, id: &str, extra: &[&str]) -> Output {
+    let pid_file = format!("{}/pid", b.path());
+    let mut args = vec!["create", "--bundle", b.path(), "--pid-file", &pid_file];
+    args.extend(extra);
+    args.push(id);
+    let mut cmd = rt(caller, root, &args);
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .open(b.out_path())
+        .unwrap();
+    let err_path = b.dir.path().join(format!("create-{id}.err"));
+    let err = fs::File::create(&err_path).unwrap();
+    fs::set_permissions(&err_path, fs::Permissions::from_mode(0o666)).unwrap();
+    cmd.stdin(Stdio::null()).stdout(file).stderr(err);
+    let status = cmd.status().unwrap();
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: fs::read(&err_path).unwrap(),
+    }
+}
+
+fn state(caller: Caller, root: &Path, id: &str) -> Value {
+    let o = out(rt(caller, root, &["state", id]));
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn wait_status(caller: Caller, root: &Path, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = state(caller, root, id);
+        if s["status"] == want {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{id} never became {want}: {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn runtime_root(name: &str) -> tempfile::TempDir {
+    let d = shared_tempdir(name);
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    d
+}
+
+/// Every caller: root (no user namespace in the bundle: rsafe adds one) and the test user.
+fn callers() -> Vec<Caller> {
+    Caller::all()
+        .into_iter()
+        .filter(|c| *c != Caller::UserWithSubids)
+        .collect()
+}
+
+#[test]
+fn the_lifecycle_runs_and_the_container_is_confined() {
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let script = "echo started; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; \
+                      cat /proc/self/uid_map; stat -c 'owner %u' /bin/busybox; hostname; \
+                      touch /tmp/w && echo writable; exec sleep 1000";
+        let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", script], |_| {});
+        let id = format!("life-{caller:?}").to_lowercase();
+        let c = create(caller, root.path(), &b, &id, &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        // Created: the process exists, has run nothing, and its pid is in the pid file.
+        let s = state(caller, root.path(), &id);
+        assert_eq!(s["status"], "created", "{s}");
+        assert_eq!(s["ociVersion"], "1.2.0");
+        let pid: i64 = fs::read_to_string(format!("{}/pid", b.path()))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(s["pid"], pid);
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+        assert_eq!(b.output(), "", "{caller:?}: ran before start");
+        let floor = s["rsafe.floor"].to_string();
+        assert!(
+            floor.contains("seccomp: rsafe's default profile"),
+            "{floor}"
+        );
+
+        let st = out(rt(caller, root.path(), &["start", &id]));
+        assert!(st.status.success(), "{}", text(&st));
+        let o = b.wait_for("writable");
+        assert!(o.contains("NoNewPrivs:\t1"), "{caller:?}: {o}");
+        assert!(o.contains("Seccomp:\t2"), "{caller:?}: {o}");
+        assert!(
+            o.lines().any(|l| l == "rsafe"),
+            "{caller:?}: the bundle's hostname: {o}"
+        );
+        assert!(
+            o.contains("owner 0"),
+            "{caller:?}: the rootfs is container root's: {o}"
+        );
+        // Container root is never host root.
+        let map_line = o
+            .lines()
+            .find(|l| l.trim_start().starts_with("0 "))
+            .unwrap();
+        let host: u64 = map_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert_ne!(host, 0, "{caller:?}: {o}");
+        if caller == Caller::Host {
+            assert!(floor.contains("user namespace: added"), "{floor}");
+        }
+        let again = out(rt(caller, root.path(), &["start", &id]));
+        assert!(!again.status.success(), "a second start must fail");
+        assert_eq!(wait_status(caller, root.path(), &id, "running")["pid"], pid);
+        let running_delete = out(rt(caller, root.path(), &["delete", &id]));
+        assert!(!running_delete.status.success());
+        assert!(
+            String::from_utf8_lossy(&running_delete.stderr).contains("running"),
+            "{}",
+            text(&running_delete)
+        );
+
+        let k = out(rt(caller, root.path(), &["kill", &id, "KILL"]));
+        assert!(k.status.success(), "{}", text(&k));
+        let s = wait_status(caller, root.path(), &id, "stopped");
+        assert!(s.get("pid").is_none(), "{s}");
+        let list = out(rt(caller, root.path(), &["list", "--format", "json"]));
+        let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+        assert_eq!(list[0]["id"], id.as_str());
+        let d = out(rt(caller, root.path(), &["delete", &id]));
+        assert!(d.status.success(), "{}", text(&d));
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "{caller:?}: state left behind"
+        );
+        let gone = out(rt(caller, root.path(), &["state", &id]));
+        assert!(
+            String::from_utf8_lossy(&gone.stderr).contains("does not exist"),
+            "{}",
+            text(&gone)
+        );
+    }
+}
+
+#[test]
+fn delete_of_a_created_container_kills_its_waiting_process() {
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let b = Bundle::new(caller, &caller.rootfs(), &["echo", "never"], |_| {});
+        let c = create(caller, root.path(), &b, "waiting", &[]);
+        assert!(c.status.success(), "{}", text(&c));
+        let pid = state(caller, root.path(), "waiting")["pid"]
+            .as_i64()
+            .unwrap();
+        let d = out(rt(caller, root.path(), &["delete", "waiting"]));
+        assert!(d.status.success(), "{}", text(&d));
+        let dead = !Path::new(&format!("/proc/{pid}")).exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z");
+        assert!(
+            dead,
+            "{caller:?}: the created container's process survived delete"
+        );
+        assert_eq!(b.output(), "");
+    }
+}
+
+#[test]
+fn unsupported_fields_are_refused_by_name_and_leave_nothing() {
+    let root = runtime_root("rsafe-oci-root-");
+    let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {
+        c["linux"]["intelRdt"] = json!({"closID": "x"});
+    });
+    let c = create(Caller::Host, root.path(), &b, "refused", &[]);
+    assert_eq!(c.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert!(
+        err.contains("linux.intelRdt") && err.contains("config.json"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+
+    let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "rshared"]}));
+    });
+    let c = create(Caller::Host, root.path(), &b, "refused2", &[]);
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert!(err.contains("mounts[") && err.contains("shared"), "{err}");
+    let bad = out(rt(
+        Caller::Host,
+        root.path(),
+        &["create", "--bundle", b.path(), "../escape"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid container id"),
+        "{}",
+        text(&bad)
+    );
+    let systemd = out(rt(
+        Caller::Host,
+        root.path(),
+        &["--systemd-cgroup", "state", "x"],
+    ));
+    assert!(String::from_utf8_lossy(&systemd.stderr).contains("--systemd-cgroup"));
+    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
+    if !support::is_root() {
+        return;
+    }
+    let root = runtime_root("rsafe-oci-root-");
+    let marks = shared_tempdir("rsafe-oci-hooks-");
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}", marks.path().display())]});
+    let cgroup = format!("/rsafe-oci-test/c-{}", std::process::id());
+    let b = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["sh", "-c", "echo up; exec sleep 1000"],
+        |c| {
+            c["hooks"] = json!({"createRuntime": [hook("createRuntime")], "prestart": [hook("prestart")], "poststart": [hook("poststart")], "poststop": [hook("poststop")]});
+            c["linux"]["cgroupsPath"] = json!(cgroup);
+            c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 77}});
+        },
+    );
+    let c = create(Caller::Host, root.path(), &b, "hooked", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    let created: Value =
+        serde_json::from_slice(&fs::read(marks.path().join("createRuntime")).unwrap()).unwrap();
+    assert_eq!(created["status"], "creating");
+    assert_eq!(created["id"], "hooked");
+    assert!(created["pid"].as_i64().unwrap() > 0);
+    assert!(marks.path().join("prestart").exists());
+    let mem = Path::new("/sys/fs/cgroup/memory").join(cgroup.trim_start_matches('/'));
+    if mem.exists() {
+        assert_eq!(
+            fs::read_to_string(mem.join("memory.limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            (64u64 << 20).to_string()
+        );
+    }
+    let pids = Path::new("/sys/fs/cgroup/pids").join(cgroup.trim_start_matches('/'));
+    assert_eq!(
+        fs::read_to_string(pids.join("pids.max")).unwrap().trim(),
+        "77"
+    );
+    let pid = state(Caller::Host, root.path(), "hooked")["pid"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        fs::read_to_string(pids.join("cgroup.procs"))
+            .unwrap()
+            .contains(&pid.to_string())
+    );
+    assert!(
+        out(rt(Caller::Host, root.path(), &["start", "hooked"]))
+            .status
+            .success()
+    );
+    b.wait_for("up");
+    let started: Value =
+        serde_json::from_slice(&fs::read(marks.path().join("poststart")).unwrap()).unwrap();
+    assert_eq!(started["status"], "running");
+    let ps = out(rt(
+        Caller::Host,
+        root.path(),
+        &["ps", "--format", "json", "hooked"],
+    ));
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).contains(&pid.to_string()),
+        "{}",
+        text(&ps)
+    );
+    let d = out(rt(
+        Caller::Host,
+        root.path(),
+        &["delete", "--force", "hooked"],
+    ));
+    assert!(d.status.success(), "{}", text(&d));
+    let stopped: Value =
+        serde_json::from_slice(&fs::read(marks.path().join("poststop")).unwrap()).unwrap();
+    assert_eq!(stopped["status"], "stopped");
+    assert!(!pids.exists(), "the container's cgroup was left behind");
+    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup/pids/rsafe-oci-test"));
+    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup/memory/rsafe-oci-test"));
+}
+
+#[test]
+fn a_create_killed_half_way_leaves_nothing_delete_cannot_remove() {
+    let root = runtime_root("rsafe-oci-root-");
+    let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"]}]});
+    });
+    let pid_file = format!("{}/pid", b.path());
+    let mut child = rt(
+        Caller::Host,
+        root.path(),
+        &[
+            "create",
+            "--bundle",
+            b.path(),
+            "--pid-file",
+            &pid_file,
+            "killed",
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // The hook runs once the container's process exists: kill create then.
+    let s = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = out(rt(Caller::Host, root.path(), &["state", "killed"]));
+            if o.status.success() {
+                let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+                if s["pid"].as_i64().unwrap_or(0) > 0 {
+                    break s;
+                }
+            }
+            assert!(Instant::now() < deadline, "create never got to its hook");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert_eq!(s["status"], "creating");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // The container's process dies with create (it had not said Ready).
+    let s = wait_status(Caller::Host, root.path(), "killed", "stopped");
+    assert_eq!(s["id"], "killed");
+    let d = out(rt(Caller::Host, root.path(), &["delete", "killed"]));
+    assert!(d.status.success(), "{}", text(&d));
+    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    let _ = Command::new("pkill").args(["-f", "sleep 30"]).status();
+}
+
+#[test]
+fn the_terminal_goes_to_the_console_socket() {
+    use std::os::unix::net::UnixListener;
+    let root = runtime_root("rsafe-oci-root-");
+    let b = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["sh", "-c", "tty; echo tty-ok; sleep 1"],
+        |c| {
+            c["process"]["terminal"] = json!(true);
+        },
+    );
+    let sock = b.dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        recvmsg(
+            &conn,
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::empty(),
+        )
+        .unwrap();
+        let fd = control
+            .drain()
+            .find_map(|m| match m {
+                RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+                _ => None,
+            })
+            .expect("a descriptor");
+        fs::File::from(fd)
+    });
+    let c = create(
+        Caller::Host,
+        root.path(),
+        &b,
+        "tty",
+        &["--console-socket", sock.to_str().unwrap()],
+    );
+    assert!(c.status.success(), "{}", text(&c));
+    let mut master = receiver.join().unwrap();
+    assert!(
+        out(rt(Caller::Host, root.path(), &["start", "tty"]))
+            .status
+            .success()
+    );
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&got).contains("tty-ok") && Instant::now() < deadline {
+        let mut buf = [0u8; 256];
+        match std::io::Read::read(&mut master, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.contains("/dev/pts/0") && got.contains("tty-ok"),
+        "{got}"
+    );
+    let _ = out(rt(Caller::Host, root.path(), &["delete", "--force", "tty"]));
+}
+
+#[test]
+fn the_same_binary_answers_as_rsafe_runtime() {
+    let dir = shared_tempdir("rsafe-oci-link-");
+    let link = dir.path().join("rsafe-runtime");
+    std::os::unix::fs::symlink(support::rsafe_bin(), &link).unwrap();
+    let v = Command::new(&link).arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&v.stdout).starts_with("rsafe-runtime "),
+        "{v:?}"
+    );
+    let f = Command::new(&link).arg("features").output().unwrap();
+    let f: Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.2.0");
+    assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
+    let exec = Command::new(&link).args(["exec", "x"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&exec.stderr).contains("not supported"),
+        "{exec:?}"
+    );
+}
+
+/// podman as root, with rsafe as its runtime: the image's files are container root's (an
+/// id-mapped overlay), the container is confined, and run -d / logs / stop / rm work.
+#[test]
+fn podman_runs_images_through_rsafe_runtime() {
+    if !support::is_root() || !support::have("podman", support::tool("podman")) {
+        return;
+    }
+    let dir = shared_tempdir("rsafe-oci-podman-");
+    let link = dir.path().join("rsafe-runtime");
+    std::os::unix::fs::symlink(support::rsafe_bin(), &link).unwrap();
+    let image = format!("localhost/rsafe-oci-test:{}", std::process::id());
+    let tar = dir.path().join("rootfs.tar");
+    support::sh(
+        Command::new("tar")
+            .arg("-C")
+            .arg(support::busybox_rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    support::sh(Command::new("podman").arg("import").arg(&tar).arg(&image));
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.arg("--runtime")
+            .arg(&link)
+            .args(["--cgroup-manager", "cgroupfs"])
+            .args(args);
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    let limits = [
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    let mut run = vec!["run", "--rm", "--network", "none"];
+    run.extend(limits);
+    run.extend([image.as_str(), "sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map; touch /new && stat -c 'owner %u' /new /bin/busybox"]);
+    let o = podman(&run);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("NoNewPrivs:\t1") && t.contains("Seccomp:\t2"),
+        "{t}"
+    );
+    assert!(t.contains("0 1000000000"), "{t}");
+    assert_eq!(t.matches("owner 0").count(), 2, "{t}");
+
+    let name = format!("rsafe-oci-d-{}", std::process::id());
+    let mut run_d = vec!["run", "-d", "--network", "none", "--name", name.as_str()];
+    run_d.extend(limits);
+    run_d.extend([
+        image.as_str(),
+        "sh",
+        "-c",
+        "echo hello-from-d; trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let o = podman(&run_d);
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&podman(&["logs", &name]).stdout).contains("hello-from-d") {
+        assert!(
+            Instant::now() < deadline,
+            "no output from the detached container"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = podman(&["stop", "-t", "10", &name]);
+    assert!(stop.status.success(), "{}", text(&stop));
+    assert!(String::from_utf8_lossy(&podman(&["logs", &name]).stdout).contains("got-term"));
+    let inspect = podman(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "0");
+    assert!(podman(&["rm", &name]).status.success());
+    let _ = Command::new("podman").args(["rmi", &image]).output();
+    let left = fs::read_dir("/run/rsafe-runtime")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        left, 0,
+        "podman's containers left state in /run/rsafe-runtime"
+    );
+}
