@@ -2,9 +2,9 @@
 //! table, JSON or SARIF and turn it into an exit code for CI (0 clean, 1 findings at
 //! `--fail-on`, 2 rsafe could not finish).
 //!
-//! Targets are recognised in [`Target::detect`], one rule per kind, so new kinds (Dockerfile,
-//! compose file, build context, running container) slot in as one more variant with its own
-//! function returning findings; everything after that — ignore file, severity filter,
+//! Targets are resolved in [`target::resolve`], in one documented order (explicit `--type`, an
+//! existing path, the local store, then a registry; a path or digest that is not there is an
+//! error, never a pull), each kind a variant with its own function returning findings; everything after that — ignore file, severity filter,
 //! rendering, exit code — is shared ([`report_findings`]). Images are never written into the
 //! user's store by an audit ([`open_image`]).
 
@@ -26,15 +26,18 @@ use crate::audit::{
 use crate::audit::{compose, context, dockerfile, k8s, procs};
 use crate::image::config::Image;
 use crate::image::layer::DEFAULT_MAX_EXPANDED;
-use crate::image::lookup::{self, LookupError};
+use crate::image::lookup;
 use crate::image::resolve::{self, ResolveOptions};
 use crate::image::store::{self, Store};
 use crate::image::{Platform, load};
 use crate::report::table::human_bytes;
 use crate::report::{self, Format, Report, Style};
+pub use target::{Resolution, Target, TargetType};
 
 /// The ignore file read from the current directory when `--ignore-file` is not given.
 pub const DEFAULT_IGNORE_FILE: &str = ".rsafeignore";
+
+mod target;
 
 /// Images whose layers are smaller than this (compressed) get no progress bar.
 const PROGRESS_THRESHOLD: u64 = 32 << 20;
@@ -46,16 +49,32 @@ const PROGRESS_THRESHOLD: u64 = 32 << 20;
 1 findings at or above it, 2 the audit could not be completed."
 )]
 pub struct AuditArgs {
-    /// What to audit: an image in the store (`app:1.0`, a digest), an OCI layout directory
-    /// (`./layout`, `./layout:tag`, read in place), a `docker save` tarball or OCI archive
-    /// (`./app.tar`, `-` for stdin), or a registry reference (`registry.example/app:1.0`).
-    /// Archives and pulled images go to a temporary store, never into yours.
-    /// Also: a Dockerfile, a compose file, Kubernetes manifests (a YAML file or a directory of
-    /// them, recognised by content; `-` reads a manifest stream such as `helm template` output
-    /// from stdin), a build-context directory, or a running container (`pid:N` for the
-    /// container process N belongs to, `container:NAME` by name or id).
+    /// What to audit: an image in the store (`app:1.0`, a digest or id), an OCI layout
+    /// directory (`./layout`, `./layout:tag`, read in place), a `docker save` tarball or OCI
+    /// archive (`./app.tar`, `-` for stdin), a registry reference (`registry.example/app:1.0`),
+    /// a Dockerfile, a compose file, Kubernetes manifests (a file or a directory; `-` reads a
+    /// manifest stream such as `helm template` output), a build-context directory, or a running
+    /// container (`pid:N`, `container:NAME`). Archives and pulled images go to a temporary
+    /// store, never into yours.
+    ///
+    /// Resolved in this order (`--verbose` says which rule decided): 1. `--type`; 2. `-` is
+    /// stdin (text: manifests, else an archive); 3. an existing path, a file recognised by its
+    /// content (archive, Dockerfile, compose `services:`, Kubernetes `apiVersion`+`kind`), then
+    /// by its name; 4. a name, digest or id in the store; 5. something spelled as a path
+    /// (`./x`, `/x`, `~/x`, `*.tar`, `*.yaml`, `*.json`, `Dockerfile`, `dir/x` under an
+    /// existing dir) that does not exist is an error, never a pull; 6. so is a digest or id the
+    /// store does not hold; 7. anything else is pulled from its registry.
     #[arg(value_name = "TARGET", required_unless_present = "running")]
     pub target: Option<String>,
+    /// What TARGET is, when its spelling or content is not enough: `image` (store, then
+    /// registry), `archive`, `layout`, `dockerfile`, `compose`, `k8s`, `dir` (build context).
+    #[arg(
+        long = "type",
+        value_enum,
+        value_name = "KIND",
+        conflicts_with = "running"
+    )]
+    pub kind: Option<TargetType>,
     /// Audit every container running on this host (found from /proc, no daemon needed).
     #[arg(long, conflicts_with = "target")]
     pub running: bool,
@@ -90,95 +109,6 @@ pub struct AuditArgs {
     /// (restricted-only violations are reported low under baseline).
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = k8s::PssLevel::Baseline)]
     pub pss: k8s::PssLevel,
-}
-
-/// What `rsafe audit` was pointed at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// An OCI image layout directory, read in place (nothing is copied), and the ref to audit
-    /// (None: its only one).
-    Layout {
-        dir: PathBuf,
-        reference: Option<String>,
-    },
-    /// Anything else that names an image: a store name or digest, an archive file, `-` for an
-    /// archive on stdin, or a registry reference (see [`open_image`]).
-    Image(String),
-    /// A Dockerfile / Containerfile (by name), reviewed before any build.
-    Dockerfile(PathBuf),
-    /// A compose file (`compose.yaml`, `docker-compose.yml`, …).
-    Compose(PathBuf),
-    /// A build context: a directory that is not an OCI layout.
-    Context(PathBuf),
-    /// Kubernetes manifests: a YAML file holding a workload, or a directory of manifests with
-    /// no Dockerfile or compose file at its top.
-    K8s(PathBuf),
-    /// A Kubernetes manifest stream on standard input (`helm template … | rsafe audit -`).
-    K8sStdin,
-}
-
-impl Target {
-    /// Recognises what `spec` names: `DIR` or `DIR:REF` where DIR holds an `oci-layout` file
-    /// (split like `rsafe load` splits, at the first `:` whose left side exists) is a layout;
-    /// everything else goes to the image resolver.
-    pub fn detect(spec: &str) -> Target {
-        let path = Path::new(spec);
-        if path.is_dir() && !path.join("oci-layout").is_file() {
-            if is_manifest_dir(path) {
-                return Target::K8s(path.to_path_buf());
-            }
-            return Target::Context(path.to_path_buf());
-        }
-        if path.is_file() {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if context::is_dockerfile_name(name) {
-                return Target::Dockerfile(path.to_path_buf());
-            }
-            if context::is_compose_name(name) {
-                return Target::Compose(path.to_path_buf());
-            }
-            if k8s::is_manifest_name(name)
-                && k8s::read_limited(path).is_ok_and(|t| k8s::looks_like_manifest(&t))
-            {
-                return Target::K8s(path.to_path_buf());
-            }
-        }
-        if let Some((path, reference)) = load::split_spec(spec)
-            && path.join("oci-layout").is_file()
-        {
-            return Target::Layout {
-                dir: path,
-                reference,
-            };
-        }
-        Target::Image(spec.to_string())
-    }
-}
-
-/// A directory of Kubernetes manifests: no Dockerfile or compose file at its top (that is a
-/// build context), and a workload manifest somewhere below.
-fn is_manifest_dir(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    let mut yaml = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if context::is_dockerfile_name(&name) || context::is_compose_name(&name) {
-            return false;
-        }
-        if k8s::is_manifest_name(&name) {
-            yaml.push(e.path());
-        }
-    }
-    yaml.iter()
-        .any(|p| k8s::read_limited(p).is_ok_and(|t| k8s::looks_like_manifest(&t)))
-        || ["k8s", "kubernetes", "manifests", "deploy"]
-            .iter()
-            .any(|sub| dir.join(sub).is_dir() && is_manifest_dir(&dir.join(sub)))
 }
 
 /// Whether standard input starts with text rather than an image archive (tar, gzip, zstd hold
@@ -268,15 +198,18 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
     if let Some(which) = running {
         return audit_running_containers(&which, &args, global, &ignores, &detector);
     }
-    let target = if spec == load::STDIN && stdin_holds_text() {
-        Target::K8sStdin
-    } else {
-        Target::detect(&spec)
-    };
+    let store_root = global.root.clone().unwrap_or_else(Store::default_root);
+    let resolution = resolve_target(&spec, args.kind, &store_root)?;
+    if global.verbose {
+        eprintln!("rsafe: audit target {spec}: {}", resolution.how);
+    }
+    if let (Some(note), false) = (&resolution.note, global.quiet) {
+        eprintln!("rsafe: note: {note}");
+    }
+    let target = resolution.target;
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let started = Instant::now();
     // A Dockerfile's base images are looked up in the store these options name.
-    let store_root = global.root.clone().unwrap_or_else(Store::default_root);
     if let Some((kind, result)) = audit_source(&target, &detector, &store_root, args.pss) {
         let context = ReportContext {
             target: report::Target {
@@ -300,6 +233,21 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
         elapsed: Some(started.elapsed()),
     };
     report_findings(findings, context, &ignores, &args, all_rules(&detector))
+}
+
+/// Resolves the target against the user's store (read only; a missing store holds nothing).
+fn resolve_target(
+    spec: &str,
+    kind: Option<TargetType>,
+    store_root: &Path,
+) -> anyhow::Result<Resolution> {
+    let store = Store::open_read_only(store_root).ok();
+    Ok(target::resolve(
+        spec,
+        kind,
+        store.as_ref(),
+        stdin_holds_text,
+    )?)
 }
 
 /// `rsafe audit --running | pid:N | container:NAME`: containers found from /proc alone.
@@ -367,7 +315,9 @@ fn audit_source(
             context::audit_context(path, scanner).map_err(anyhow::Error::from),
         ),
         Target::K8s(_) | Target::K8sStdin => ("kubernetes", audit_k8s(target, scanner, pss)),
-        Target::Layout { .. } | Target::Image(_) => return None,
+        Target::Layout { .. } | Target::Stored(_) | Target::Archive(_) | Target::Remote(_) => {
+            return None;
+        }
     })
 }
 
@@ -431,11 +381,37 @@ pub fn report_findings(
     let color = args.format == Format::Table
         && stdout.is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let width = table_width(&stdout);
     let mut out = io::BufWriter::new(stdout.lock());
-    let written = report::render_styled(args.format, &report, &mut out, Style { color })
-        .and_then(|()| out.flush());
+    let style = Style { color };
+    let written = match args.format {
+        Format::Table => report::table::write_fitted(&report, &mut out, style, width),
+        other => report::render_styled(other, &report, &mut out, style),
+    }
+    .and_then(|()| out.flush());
     quiet_on_broken_pipe(written).context("cannot write the report")?;
     Ok(if fails { 1 } else { 0 })
+}
+
+/// How wide the table may be: the terminal's width when stdout is one, else `$COLUMNS` when
+/// set; `None` (every line whole) for a pipe or a file, so CI logs keep every character.
+fn table_width(stdout: &io::Stdout) -> Option<usize> {
+    use std::os::fd::AsFd;
+    let terminal = stdout
+        .is_terminal()
+        .then(|| crate::runtime::tty::window_size(stdout.as_fd()))
+        .flatten()
+        .map(|size| usize::from(size.cols));
+    terminal.or_else(|| columns(std::env::var("COLUMNS").ok().as_deref()))
+}
+
+/// `$COLUMNS` as a width, when it is a sane one.
+fn columns(value: Option<&str>) -> Option<usize> {
+    value?
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|w| (20..=10_000).contains(w))
 }
 
 /// A reader that went away (`rsafe audit … | head`) is not an error: stop writing, keep the
@@ -478,9 +454,8 @@ pub struct Opened {
 
 /// Opens the image `target` names without writing to the user's store:
 /// - a layout directory is read in place;
-/// - a store name or digest is read from the store (`--root`), when the store has it;
-/// - a path (archive or layout, `PATH:REF`), `-` (an archive on stdin), or a registry reference
-///   is loaded or pulled into a temporary store under the store's `tmp/` (same file system as
+/// - a store name or digest is read from the store (`--root`);
+/// - an archive (`FILE[:REF]`, `-` for stdin) or a registry reference is loaded or pulled into a temporary store under the store's `tmp/` (same file system as
 ///   the blobs) or `$TMPDIR`, removed afterwards.
 pub fn open_image(
     target: &Target,
@@ -513,64 +488,79 @@ pub fn open_image(
                 _scratch: None,
             })
         }
-        Target::Image(spec) => {
+        Target::Stored(spec) => {
             let root = global.root.clone().unwrap_or_else(Store::default_root);
-            let on_disk = spec == load::STDIN || load::split_spec(spec).is_some();
-            if !on_disk && let Ok(store) = Store::open_read_only(&root) {
-                match lookup::find(&store, spec) {
-                    Ok(found) => {
-                        let image = Image::from_descriptor(&store, &found.descriptor, platform)
-                            .with_context(|| format!("cannot open image {spec}"))?;
-                        return Ok(Opened {
-                            store,
-                            image,
-                            name: found.display_name(),
-                            _scratch: None,
-                        });
-                    }
-                    Err(LookupError::NotFound(_)) => {}
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("cannot look up {spec}"));
-                    }
-                }
-            }
-            let scratch = scratch_dir(&root)?;
-            let store = Store::open(scratch.path()).with_context(|| {
-                format!(
-                    "cannot create a scratch store in {}",
-                    scratch.path().display()
-                )
-            })?;
-            let (name, image) = if spec == load::STDIN {
-                let loaded = load::load_path(&store, spec, platform)
-                    .context("cannot load the archive on standard input")?;
-                let [one] = loaded.as_slice() else {
-                    bail!(
-                        "standard input holds {} images; audit one at a time",
-                        loaded.len()
-                    );
-                };
-                let image = Image::from_descriptor(&store, &one.descriptor, platform)
-                    .context("cannot open the image on standard input")?;
-                (one.name.clone(), image)
-            } else {
-                let opts = ResolveOptions {
-                    platform: platform.clone(),
-                    pull: true,
-                    insecure,
-                };
-                let r = resolve::resolve(&store, spec, &opts)
-                    .with_context(|| format!("cannot get image {spec}"))?;
-                (r.name, r.image)
-            };
+            let store = Store::open_read_only(&root)
+                .with_context(|| format!("cannot open the store {}", root.display()))?;
+            let found =
+                lookup::find(&store, spec).with_context(|| format!("cannot look up {spec}"))?;
+            let image = Image::from_descriptor(&store, &found.descriptor, platform)
+                .with_context(|| format!("cannot open image {spec}"))?;
             Ok(Opened {
                 store,
                 image,
-                name: if on_disk { spec.clone() } else { name },
+                name: found.display_name(),
+                _scratch: None,
+            })
+        }
+        Target::Archive(spec) => {
+            let (scratch, store) = scratch_store(global)?;
+            let shown = if spec == load::STDIN {
+                "standard input"
+            } else {
+                spec.as_str()
+            };
+            let loaded = load::load_path(&store, spec, platform)
+                .with_context(|| format!("cannot load the archive {shown}"))?;
+            let [one] = loaded.as_slice() else {
+                bail!(
+                    "{shown} holds {} images; audit one at a time (FILE:REF)",
+                    loaded.len()
+                );
+            };
+            let image = Image::from_descriptor(&store, &one.descriptor, platform)
+                .with_context(|| format!("cannot open the image in {shown}"))?;
+            Ok(Opened {
+                store,
+                image,
+                name: if spec == load::STDIN {
+                    one.name.clone()
+                } else {
+                    spec.clone()
+                },
+                _scratch: Some(scratch),
+            })
+        }
+        Target::Remote(spec) => {
+            let (scratch, store) = scratch_store(global)?;
+            let opts = ResolveOptions {
+                platform: platform.clone(),
+                pull: true,
+                insecure,
+            };
+            let r = resolve::resolve(&store, spec, &opts)
+                .with_context(|| format!("cannot get image {spec}"))?;
+            Ok(Opened {
+                store,
+                image: r.image,
+                name: r.name,
                 _scratch: Some(scratch),
             })
         }
     }
+}
+
+/// A temporary store for an archive or a pulled image, removed when the directory is dropped.
+fn scratch_store(global: &Global) -> anyhow::Result<(tempfile::TempDir, Store)> {
+    let root = global.root.clone().unwrap_or_else(Store::default_root);
+    let scratch = scratch_dir(&root)?;
+    let store = Store::open(scratch.path()).with_context(|| {
+        format!(
+            "cannot create a scratch store in {}",
+            scratch.path().display()
+        )
+    })?;
+    Ok((scratch, store))
 }
 
 /// A directory for a temporary store: under the user's store `tmp/` when it is writable (big
@@ -681,5 +671,31 @@ impl Progress for Bar {
 
     fn layer_done(&self, _index: usize) {
         self.bar.inc(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_is_a_width_only_when_sane() {
+        assert_eq!(columns(Some("80")), Some(80));
+        assert_eq!(columns(Some(" 132\n")), Some(132));
+        assert_eq!(columns(Some("5")), None, "too narrow for any table");
+        assert_eq!(columns(Some("wide")), None);
+        assert_eq!(columns(None), None);
+    }
+
+    #[test]
+    fn stdin_text_is_told_from_archives() {
+        assert!(looks_like_text(b"apiVersion: v1\nkind: Pod\n"));
+        assert!(looks_like_text("caf\u{e9}".as_bytes()));
+        assert!(
+            looks_like_text(&"caf\u{e9}".as_bytes()[..4]),
+            "a character cut at the end"
+        );
+        assert!(!looks_like_text(&[0x1f, 0x8b, 8]));
+        assert!(!looks_like_text(b"layer.tar\0\0\0"));
     }
 }
