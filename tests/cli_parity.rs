@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 
 use rsafe::report::json::JsonReport;
-use support::hostile_images::{Layer, docker_save};
+use support::hostile_images::{Layer, OCI_LAYER_GZIP, docker_save, gzip};
 
 /// `rsafe --root ROOT ARGS…` run in `cwd`: (exit code, stdout, stderr).
 fn rsafe_in(root: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -27,9 +27,28 @@ fn rsafe_in(root: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i3
     )
 }
 
+/// A gzip layer holding `/etc/motd` with `text`, owned by root as a builder writes it.
+fn motd_layer(text: &str) -> Layer {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "etc/motd", text.as_bytes()).unwrap();
+    let tar = b.into_inner().unwrap();
+    Layer {
+        blob: gzip(&tar),
+        tar,
+        media_type: OCI_LAYER_GZIP.into(),
+    }
+}
+
 /// A `docker save` tarball of a one-layer image named `names`, written to `path`.
 fn write_archive(path: &Path, names: &[&str]) {
-    let layer = Layer::gzip(&[("etc/motd", b"hello from the store image\n")]);
+    let layer = motd_layer("hello from the store image\n");
     let (tree, _) = docker_save(&[&layer], names);
     tree.write_tar(path);
 }
@@ -336,4 +355,61 @@ fn the_table_fits_the_width_and_json_keeps_every_character() {
             .any(|f| f.location.to_string().starts_with(&format!("{file}:2"))),
         "{json}"
     );
+}
+
+#[test]
+fn unpack_takes_an_archive_as_run_and_audit_do() {
+    let root = support::temp_root();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    write_archive(&w.join("app.tar"), &["shop/web:2.0"]);
+    let (code, _, err) = rsafe_in(root.path(), w, &["unpack", "app.tar", "rootfs"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(w.join("rootfs/etc/motd")).unwrap(),
+        "hello from the store image\n"
+    );
+    assert!(
+        err.starts_with("unpacked app.tar into rootfs: 1 layers, 1 files"),
+        "{err}"
+    );
+    // Nothing was added to the store: the archive went through a temporary one.
+    let (_, images, _) = rsafe_in(root.path(), w, &["images"], &[]);
+    assert!(!images.contains("shop/web"), "{images}");
+    let tmp = root.path().join("tmp");
+    assert!(!tmp.exists() || fs::read_dir(&tmp).unwrap().count() == 0);
+
+    // `PATH:REF` picks one image of an archive holding two.
+    let layer = motd_layer("second image\n");
+    let (tree, _) = docker_save(&[&layer], &["shop/api:1.0"]);
+    tree.write_tar(&w.join("api.tar"));
+    let (code, _, err) = rsafe_in(
+        root.path(),
+        w,
+        &["unpack", "api.tar:shop/api:1.0", "api"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(w.join("api/etc/motd")).unwrap(),
+        "second image\n"
+    );
+
+    // --layers fills the store's cache, so the archive is loaded into the store (as run does).
+    let (code, out, err) = rsafe_in(root.path(), w, &["unpack", "--layers", "app.tar"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let dirs: Vec<&str> = out.lines().collect();
+    assert_eq!(dirs.len(), 1, "{out}");
+    assert!(Path::new(dirs[0]).join("etc/motd").is_file(), "{out}");
+    let (_, images, _) = rsafe_in(root.path(), w, &["images"], &[]);
+    assert!(images.contains("shop/web"), "{images}");
+
+    // A missing archive is one line, and no target is made.
+    let (code, _, err) = rsafe_in(root.path(), w, &["unpack", "./gone.tar", "out"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        one_line(&err),
+        "rsafe: ./gone.tar: no such file or directory"
+    );
+    assert!(!w.join("out").exists());
 }

@@ -37,7 +37,7 @@ pub use target::{Resolution, Target, TargetType};
 /// The ignore file read from the current directory when `--ignore-file` is not given.
 pub const DEFAULT_IGNORE_FILE: &str = ".rsafeignore";
 
-mod target;
+pub mod target;
 
 /// Images whose layers are smaller than this (compressed) get no progress bar.
 const PROGRESS_THRESHOLD: u64 = 32 << 20;
@@ -565,7 +565,7 @@ fn scratch_store(global: &Global) -> anyhow::Result<(tempfile::TempDir, Store)> 
 
 /// A directory for a temporary store: under the user's store `tmp/` when it is writable (big
 /// images stay on the store's file system), else under `$TMPDIR`.
-fn scratch_dir(root: &Path) -> anyhow::Result<tempfile::TempDir> {
+pub(crate) fn scratch_dir(root: &Path) -> anyhow::Result<tempfile::TempDir> {
     let builder = || {
         let mut b = tempfile::Builder::new();
         b.prefix("audit-");

@@ -1,19 +1,28 @@
 //! `rsafe unpack IMAGE DIR`: an image's root filesystem, flattened, written safely to a
 //! directory; `rsafe unpack --layers IMAGE`: the image's layers in the shared cache, one
 //! directory each, printed bottom first (what `rsafe run` stacks with overlayfs).
+//!
+//! IMAGE is what `run` and `audit` take: a store name or digest, or an archive or OCI layout
+//! on disk (`FILE[:REF]`, `-` for stdin), loaded through the same loader
+//! ([`crate::image::resolve`]). For `unpack DIR` the archive goes to a temporary store that is
+//! removed afterwards (nothing is added to yours); `--layers` fills your store's layer cache,
+//! so the archive is loaded into your store first, as `rsafe run ./app.tar` does.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use super::Global;
+use super::audit::{scratch_dir, target::spelled_as_path};
+use crate::image::resolve::{self, ResolveOptions, Resolved};
 use crate::image::unpack::{self, DEFAULT_MAX_ENTRIES, LayerCache, Limits, Ownership, UnpackStats};
-use crate::image::{Image, Platform};
+use crate::image::{Platform, Store, load};
 
 /// Write an image's root filesystem into a directory (all layers applied, whiteouts honoured).
 #[derive(Debug, clap::Args)]
 pub struct UnpackArgs {
-    /// Image name in the store (as `rsafe images` lists it).
+    /// Image: a name or digest in the store (as `rsafe images` lists it), or a `docker save`
+    /// tarball, OCI archive or OCI layout (`PATH[:REF]`, `-` for stdin). Never pulled.
     pub image: String,
     /// Directory to write into: created, or an existing empty directory.
     #[arg(required_unless_present = "layers")]
@@ -40,23 +49,47 @@ pub struct UnpackArgs {
 
 /// Runs `rsafe unpack`.
 pub fn run(args: UnpackArgs, global: &Global) -> anyhow::Result<i32> {
-    let store = global.store()?;
     let platform = args.platform.clone().unwrap_or_else(Platform::host);
     let ownership = args.ownership.unwrap_or_else(Ownership::for_current_user);
     let limits = Limits {
         max_expanded: args.max_layer_size,
         max_entries: args.max_entries,
     };
-    let image = Image::open(&store, &args.image, &platform)
+    let on_disk = args.image == load::STDIN || load::is_load_spec(&args.image);
+    if !on_disk && spelled_as_path(&args.image) {
+        bail!("{}: no such file or directory", args.image);
+    }
+    // `unpack DIR` of an archive reads it through a temporary store, removed when `_scratch`
+    // is dropped; everything else uses the user's store.
+    let (store, _scratch) = match (&args.dir, on_disk) {
+        (Some(_), true) => {
+            let root = global.root.clone().unwrap_or_else(Store::default_root);
+            let scratch = scratch_dir(&root)?;
+            let store = Store::open(scratch.path()).with_context(|| {
+                format!(
+                    "cannot create a scratch store in {}",
+                    scratch.path().display()
+                )
+            })?;
+            (store, Some(scratch))
+        }
+        _ => (global.store()?, None),
+    };
+    let opts = ResolveOptions {
+        platform,
+        pull: false,
+        insecure: false,
+    };
+    let Resolved { image, name, .. } = resolve::resolve(&store, &args.image, &opts)
         .with_context(|| format!("unpack {}", args.image))?;
+    let shown = if on_disk { &args.image } else { &name };
     let stats = match &args.dir {
         Some(dir) => {
             let stats = unpack::unpack_image(&store, &image, dir, ownership, &limits)
-                .with_context(|| format!("unpack {} into {}", args.image, dir.display()))?;
+                .with_context(|| format!("unpack {shown} into {}", dir.display()))?;
             if !global.quiet {
                 eprintln!(
-                    "unpacked {} into {}: {}",
-                    args.image,
+                    "unpacked {shown} into {}: {}",
                     dir.display(),
                     summary(&stats)
                 );
@@ -67,15 +100,14 @@ pub fn run(args: UnpackArgs, global: &Global) -> anyhow::Result<i32> {
             let cache = LayerCache::new(&store, ownership);
             let (dirs, stats) = cache
                 .ensure_with_stats(&image, &limits)
-                .with_context(|| format!("unpack {} into the layer cache", args.image))?;
+                .with_context(|| format!("unpack {shown} into the layer cache"))?;
             for dir in &dirs {
                 println!("{}", dir.display());
             }
             if !global.quiet {
                 eprintln!(
-                    "{} layers of {} ready ({} extracted now: {})",
+                    "{} layers of {shown} ready ({} extracted now: {})",
                     dirs.len(),
-                    args.image,
                     stats.layers,
                     summary(&stats)
                 );
