@@ -413,3 +413,49 @@ fn unpack_takes_an_archive_as_run_and_audit_do() {
     );
     assert!(!w.join("out").exists());
 }
+
+#[test]
+fn logs_tail_shows_the_last_lines() {
+    if !support::have("root (rsafe run -d as root)", support::is_root()) {
+        return;
+    }
+    let root = support::temp_root();
+    let cwd = tempfile::tempdir().unwrap();
+    let rootfs = support::busybox_rootfs();
+    let run = |args: &[&str]| rsafe_in(root.path(), cwd.path(), args, &[]);
+    let script = "for i in 1 2 3 4 5; do echo line$i; done; printf partial";
+    let (code, _, err) = run(&[
+        "run",
+        "-d",
+        "--name",
+        "five",
+        rootfs.to_str().unwrap(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["wait", "five"]);
+    assert_eq!((code, out.trim()), (0, "0"), "{err}");
+    for (tail, want) in [
+        ("2", "line5\npartial"),
+        ("1", "partial"),
+        ("0", ""),
+        ("all", "line1\nline2\nline3\nline4\nline5\npartial"),
+        ("99", "line1\nline2\nline3\nline4\nline5\npartial"),
+    ] {
+        let (code, out, err) = run(&["logs", "--tail", tail, "five"]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, want, "--tail {tail}");
+    }
+    // -f starts from the tail too, and ends with the container.
+    let (code, out, err) = run(&["logs", "-f", "-n", "3", "five"]);
+    assert_eq!((code, out.as_str()), (0, "line4\nline5\npartial"), "{err}");
+    let (code, _, err) = run(&["logs", "--tail", "ten", "five"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("\"ten\" is not a number of lines (or `all`)"),
+        "{err}"
+    );
+    assert_eq!(run(&["rm", "five"]).0, 0);
+}
