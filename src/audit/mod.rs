@@ -20,6 +20,7 @@ pub mod dockerfile;
 pub mod elf;
 pub mod finding;
 pub mod fs;
+pub mod gate;
 pub mod ignore;
 pub mod image;
 pub mod k8s;
