@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::image::store::Store;
 
 pub mod format;
+pub mod gate;
 pub mod history;
 pub mod images;
 pub mod inspect;

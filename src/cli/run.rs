@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::Global;
+use super::gate::{self, Gated};
 use super::policy::{OverrideArgs, effective_policy};
 use crate::audit::finding::Severity;
+use crate::audit::gate::Level;
 use crate::audit::procs::checks::mounts::bind_source_risks;
 use crate::image::Store;
 use crate::image::load;
@@ -114,6 +116,13 @@ pub struct RunArgs {
     pub policy: String,
     #[command(flatten)]
     pub overrides: OverrideArgs,
+    /// Audit the image first (as `rsafe audit IMAGE` does, with ./.rsafeignore) and refuse to
+    /// start it, exit 125, when a finding is at or above SEVERITY (info, low, medium, high,
+    /// critical); the findings are printed on stderr. `off`: no gate. Default: the policy's
+    /// `gate` key. The verdict is cached in the store per image and rule set. `rsafe start`
+    /// restarts a container without a new gate: its run passed it.
+    #[arg(long, value_name = "SEVERITY|off", value_parser = super::gate::parse_level)]
+    pub gate: Option<Level>,
     /// Fail instead of running when landlock cannot be fully enforced on this kernel.
     #[arg(long)]
     pub require_landlock: bool,
@@ -205,6 +214,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         lowers,
         defaults: image_defaults,
         name: image_name,
+        manifest,
     } = root_filesystem(&store, &args.target, &idmap, global)?;
     let cwd = std::env::current_dir().context("current directory")?;
 
@@ -223,6 +233,13 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         spec::check_hostname(h)?;
     }
     let policy = effective_policy(&args.policy, &args.overrides)?;
+    if let Some(threshold) = gate::threshold(args.gate, policy.gate) {
+        let image = Gated {
+            typed: &args.target,
+            manifest: manifest.as_deref(),
+        };
+        gate::enforce(&store, threshold, &image, args.verbose || global.verbose)?;
+    }
     let mut mounts = Vec::new();
     let mut mount_warnings = Vec::new();
     // Held until the container has ended: `rsafe volume rm` is refused meanwhile.
@@ -428,6 +445,7 @@ fn root_filesystem(
             lowers: vec![rootfs],
             defaults: ImageDefaults::default(),
             name: target.to_string(),
+            manifest: None,
         });
     }
     let verbose = global.verbose;
@@ -468,6 +486,8 @@ struct PreparedRoot {
     defaults: ImageDefaults,
     /// What `rsafe ps` shows.
     name: String,
+    /// `sha256:…` of the image manifest (what the gate audits); None for a rootfs directory.
+    manifest: Option<String>,
 }
 
 impl PreparedRoot {
@@ -476,6 +496,7 @@ impl PreparedRoot {
         PreparedRoot {
             lowers,
             defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
+            manifest: Some(resolved.image.manifest_digest.to_string()),
             name: resolved.name,
         }
     }

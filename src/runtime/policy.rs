@@ -16,6 +16,8 @@ use toml::{Table, Value};
 use super::caps;
 use super::landlock::{LandlockPolicy, PortAccess};
 use super::seccomp::{SeccompError, SeccompProfile};
+use crate::audit::Severity;
+use crate::audit::gate::Level;
 
 /// The builtin policies: name and TOML text.
 const BUILTINS: &[(&str, &str)] = &[
@@ -46,6 +48,10 @@ pub struct Policy {
     pub readonly_paths: Vec<String>,
     pub limits: Limits,
     pub network: NetworkMode,
+    /// The audit gate (`gate = "high"`): refuse an image with a finding at or above this
+    /// severity before it starts. None (`"off"`, or no key) is no gate. `rsafe run --gate`
+    /// overrides it.
+    pub gate: Option<Severity>,
 }
 
 /// Resource limits; None is unlimited.
@@ -416,7 +422,11 @@ impl Doc<'_> {
             "limits",
             "network",
         ];
-        check_keys(root, "", &[&["description"], &sections[..]].concat())?;
+        check_keys(
+            root,
+            "",
+            &[&["description", "gate"], &sections[..]].concat(),
+        )?;
         let empty = Table::new();
         let section = |key: &str| -> Result<&Table, FieldError> {
             match root.get(key) {
@@ -586,6 +596,7 @@ impl Doc<'_> {
             readonly_paths,
             limits,
             network,
+            gate: read_gate(root, base)?,
         })
     }
 
@@ -596,6 +607,20 @@ impl Doc<'_> {
                 "missing (builtin policies must set every field)".into(),
             )
         })
+    }
+}
+
+/// The top-level `gate` key: `"off"` or a severity name; without it, the base policy's (no gate
+/// for the builtin ones, which need not say so).
+fn read_gate(root: &Table, base: Option<&Policy>) -> Result<Option<Severity>, FieldError> {
+    match opt_str(root, "gate", "")? {
+        Some(text) => text.parse::<Level>().map(Level::threshold).map_err(|_| {
+            (
+                "gate".to_string(),
+                format!("{text:?} is not a gate level (off, info, low, medium, high or critical)"),
+            )
+        }),
+        None => Ok(base.and_then(|b| b.gate)),
     }
 }
 
@@ -869,6 +894,41 @@ mod tests {
                 cpus: Some(1.0)
             }
         );
+    }
+
+    #[test]
+    fn the_gate_key_sets_the_audit_gate() {
+        for name in Policy::builtin_names() {
+            assert_eq!(Policy::load(name).unwrap().gate, None, "{name}: no gate");
+        }
+        assert_eq!(
+            from_text("gate = \"high\"\n").unwrap().gate,
+            Some(Severity::High)
+        );
+        assert_eq!(
+            from_text("gate = \"Critical\"\n[limits]\npids = 10\n")
+                .unwrap()
+                .gate,
+            Some(Severity::Critical)
+        );
+        assert_eq!(from_text("gate = \"off\"\n").unwrap().gate, None);
+        assert_eq!(from_text("description = \"x\"\n").unwrap().gate, None);
+        let err = from_text("gate = \"severe\"\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "gate: \"severe\" is not a gate level (off, info, low, medium, high or critical)"
+            ),
+            "{err}"
+        );
+        let err = from_text("gate = 3\n").unwrap_err().to_string();
+        assert!(
+            err.ends_with("gate: expected a string, found integer"),
+            "{err}"
+        );
+        let err = from_text("[network]\ngate = \"high\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("network.gate"), "{err}");
     }
 
     #[test]
