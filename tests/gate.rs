@@ -224,6 +224,8 @@ fn a_damaged_cached_verdict_is_audited_again_never_a_pass() {
     assert_eq!(meta.mode() & 0o777, 0o600);
     assert_eq!(fs::metadata(env.gate_dir()).unwrap().mode() & 0o777, 0o700);
     let good = fs::read(&entry).unwrap();
+    // The cache holds the redacted evidence only, like every report.
+    assert_redacted(&String::from_utf8_lossy(&good));
     let mut doc: serde_json::Value = serde_json::from_slice(&good).unwrap();
     let damage = |bytes: &[u8], label: &str| {
         fs::write(&entry, bytes).unwrap();

@@ -123,7 +123,9 @@ pub struct Verdict {
     pub manifest: String,
     /// `os/architecture` of the image config.
     pub platform: String,
+    /// Every finding, evidence redacted as in any report: the cache never holds a secret.
     pub findings: Vec<Finding>,
+    /// What the audit read (shown in the refusal's table heading).
     pub stats: ScanStats,
 }
 
