@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::image::store::Store;
 
+pub mod exec;
 pub mod format;
 pub mod gate;
 pub mod history;
@@ -89,6 +90,7 @@ pub enum Command {
     /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
     Ps(ps::PsArgs),
     Start(start::StartArgs),
+    Exec(exec::ExecArgs),
     Stop(stop::StopArgs),
     Kill(kill::KillArgs),
     Wait(wait::WaitArgs),
@@ -108,11 +110,11 @@ pub enum Command {
 }
 
 impl Command {
-    /// The exit code for rsafe's own failure in this command: docker's 125 for `run` and
-    /// `start`, the CI gate's 2 for `audit`, 1 otherwise.
+    /// The exit code for rsafe's own failure in this command: docker's 125 for `run`,
+    /// `start` and `exec`, the CI gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
         match self {
-            Command::Run(_) | Command::Start(_) => 125,
+            Command::Run(_) | Command::Start(_) | Command::Exec(_) => 125,
             // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
             Command::Audit(_) => 2,
             _ => 1,
@@ -123,7 +125,7 @@ impl Command {
 /// Commands whose bad flags exit 125 as docker's and podman's do (`run --help` says so): the
 /// container's own codes (126, 127, 128+N) and 0–125 of the workload must not be mistaken for
 /// a usage error. The others keep clap's 2 (for `audit`, the CI gate's "rsafe failed").
-const USAGE_ERROR_125: &[&str] = &["run", "start"];
+const USAGE_ERROR_125: &[&str] = &["run", "start", "exec"];
 
 /// The exit code of a command line clap refused: 125 for the commands in [`USAGE_ERROR_125`],
 /// clap's own otherwise (2, or 0 for `--help` and `--version`).
@@ -202,6 +204,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(*args, &global),
         Command::Ps(args) => ps::run(args, &global),
         Command::Start(args) => start::run(args, &global),
+        Command::Exec(args) => exec::run(args, &global),
         Command::Stop(args) => stop::run(args, &global),
         Command::Kill(args) => kill::run(args, &global),
         Command::Wait(args) => wait::run(args, &global),
@@ -284,6 +287,13 @@ mod tests {
         assert_eq!(
             usage_code(&["rsafe", "--root=/x", "start", "--bogus", "c"]),
             125
+        );
+        assert_eq!(usage_code(&["rsafe", "exec", "--bogus", "c", "true"]), 125);
+        assert_eq!(usage_code(&["rsafe", "exec", "c"]), 125);
+        assert_eq!(usage_code(&["rsafe", "exec", "-d", "-t", "c", "sh"]), 125);
+        assert_eq!(
+            usage_code(&["rsafe", "exec", "c", "ls", "-l", "--bogus"]),
+            -1
         );
         assert_eq!(usage_code(&["rsafe", "audit", "--bogus", "x"]), 2);
         assert_eq!(

@@ -167,7 +167,7 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
 /// execute, and the writable places read-write. A writable root is the container's own
 /// writable layer, so all of it is; with `--read-only` only tmpfs mounts and read-write
 /// volumes are.
-fn landlock_access(spec: &Spec) -> FsAccess {
+pub(super) fn landlock_access(spec: &Spec) -> FsAccess {
     if !spec.rootfs.read_only {
         return FsAccess {
             read_exec: Vec::new(),
@@ -410,7 +410,7 @@ fn become_root(idmap: &IdMap) -> Result<(), ChildError> {
 }
 
 /// Whether rsafe died before the parent-death signal was armed (then it never comes).
-fn parent_gone(chan: &Channel) -> bool {
+pub(super) fn parent_gone(chan: &Channel) -> bool {
     let mut fds = [PollFd::new(chan.as_fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
         && fds[0]

@@ -7,6 +7,7 @@
 //! - [`process`]: the processes that start a container and the order of every step;
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
 //!   [`detach`]: the same in the background (`run -d`); [`stop`]: ending a running one;
+//!   [`enter`]: a new process in a running one (`rsafe exec`);
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -19,6 +20,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod container;
 pub mod detach;
+pub mod enter;
 pub mod exec;
 pub mod helper;
 pub mod idmap;

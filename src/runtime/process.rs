@@ -150,7 +150,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
 
 /// The signals rsafe passes on to the container (and SIGCHLD, which tells it the container
 /// ended, and SIGWINCH, which resizes the container's terminal).
-fn forwarded_signals() -> SigSet {
+pub(super) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [
         Signal::SIGHUP,
@@ -262,9 +262,8 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         if let Some(log) = &req.log {
             dir.keep_log(log)?;
         }
-        if !req.remove {
-            dir.save_spec(&req.spec)?;
-        }
+        // Kept for `rsafe start`, and for `rsafe exec` (a `--rm` container's too).
+        dir.save_spec(&req.spec)?;
         Ok(())
     };
     let result = launch(
