@@ -46,7 +46,7 @@ pub enum StateError {
     #[error("container {0} is still running")]
     Running(String),
     #[error(
-        "container {0} cannot be started again: it has no saved spec (only containers run without --rm by this rsafe have one)"
+        "container {0} cannot be started again: it has no saved spec (only containers run by this rsafe have one)"
     )]
     NoSpec(String),
     #[error("remove {path} inside a user namespace: {detail}")]
