@@ -481,3 +481,31 @@ fn tty_gives_exec_a_terminal_of_the_containers_devpts() {
         ok(&rsafe_cmd(caller, store, &["rm", "-f", "term"]), caller);
     });
 }
+
+#[test]
+fn signals_to_the_client_reach_the_process() {
+    for_each_caller_with_image(|caller, store| {
+        start(caller, store, "sig", &[], "sleep 300");
+        let trap = "trap 'echo got-term; exit 7' TERM; echo ready; sleep 100 >/dev/null & wait";
+        let mut client = caller
+            .command(store)
+            .args(["exec", "sig", "sh", "-c", trap])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = client.stdout.take().unwrap();
+        let mut first = [0u8; 6];
+        std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+        assert_eq!(&first, b"ready\n", "{caller:?}");
+        let pid = rustix::process::Pid::from_raw(client.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = client.wait().unwrap();
+        let rest = std::io::read_to_string(stdout).unwrap();
+        assert_eq!(
+            (status.code(), rest.as_str()),
+            (Some(7), "got-term\n"),
+            "{caller:?}"
+        );
+        ok(&rsafe_cmd(caller, store, &["rm", "-f", "sig"]), caller);
+    });
+}
