@@ -751,6 +751,7 @@ fn process(plan: &Plan<'_>, filter: CompiledFilter, chan: &Channel, go: Go) -> i
         confinement: &plan.spec.confinement,
         seccomp: Some(filter),
         landlock_fs: landlock_access(plan.spec),
+        preserve_fds: 0,
     };
     let err = exec::exec(workload, chan);
     failed(chan, err.exit_code(), &err.to_string())
