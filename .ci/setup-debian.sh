@@ -11,6 +11,7 @@ PKGS=(
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes
+  podman conmon containerd                    # tests and bench: real clients of rsafe-runtime (podman --runtime, containerd's runc shim)
   openssh-client                              # tests: real SSH keys for the secret scanner
   golang-github-containers-common             # tests and bench: podman's default seccomp profile (/usr/share/containers/seccomp.json)
   mmdebstrap                                  # tests and bench: the Debian minbase image (cached in /var/cache/rsafe-test)
