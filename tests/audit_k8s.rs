@@ -220,3 +220,37 @@ fn documents_that_cannot_be_audited_are_noted_and_a_stream_without_objects_fails
         "{err}"
     );
 }
+
+#[test]
+fn a_file_of_rbac_objects_alone_is_a_manifest_and_rules_lists_the_rbac_checks() {
+    let file = fixtures().join("rbac-risks/cluster.yaml");
+    let out = rsafe(
+        &["audit", "--fail-on", "critical", file.to_str().unwrap()],
+        None,
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("k8s.rbac.anonymous-binding"), "{shown}");
+    let out = rsafe(&["rules", "-f", "json"], None);
+    let rules: serde_json::Value = serde_json::from_slice(&out.stdout).expect("rules JSON");
+    let ids: Vec<&str> = rules
+        .as_array()
+        .expect("a list of rules")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .filter(|id| id.starts_with("k8s.rbac."))
+        .collect();
+    for id in [
+        "k8s.rbac.wildcard",
+        "k8s.rbac.escalate",
+        "k8s.rbac.bind",
+        "k8s.rbac.impersonate",
+        "k8s.rbac.secrets-read",
+        "k8s.rbac.nodes-proxy",
+        "k8s.rbac.cluster-admin-binding",
+        "k8s.rbac.anonymous-binding",
+        "k8s.rbac.aggregated-role",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from rsafe rules: {ids:?}");
+    }
+}

@@ -11,6 +11,7 @@
 
 pub mod checks;
 pub mod pss;
+pub mod rbac;
 
 use std::path::{Path, PathBuf};
 
@@ -65,12 +66,20 @@ pub struct Document {
 /// scalar in YAML 1.2, so the split is exact) and parses each document with positions. A
 /// document that does not parse is an `Err` with its message; the others are unaffected.
 pub fn documents(text: &str) -> Vec<Result<Document, yaml::YamlError>> {
+    split_documents(text)
+        .into_iter()
+        .map(|(start, doc)| parse_at(&doc, start))
+        .collect()
+}
+
+/// The documents of a stream as `(first line, text)`, unparsed; blank ones left out.
+fn split_documents(text: &str) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut start = 1u32;
     let flush = |current: &mut String, start: u32, out: &mut Vec<_>| {
         if !current.trim().is_empty() {
-            out.push(parse_at(current, start));
+            out.push((start, std::mem::take(current)));
         }
         current.clear();
     };
@@ -229,6 +238,16 @@ fn is_known_kind(kind: &str) -> bool {
                 | "LimitRange"
                 | "ResourceQuota"
                 | "CustomResourceDefinition"
+                | "IngressClass"
+                | "ValidatingWebhookConfiguration"
+                | "MutatingWebhookConfiguration"
+                | "ValidatingAdmissionPolicy"
+                | "ValidatingAdmissionPolicyBinding"
+                | "APIService"
+                | "PersistentVolume"
+                | "RuntimeClass"
+                | "CSIDriver"
+                | "Lease"
         )
 }
 
@@ -350,18 +369,27 @@ pub fn finding_on(
 
 /// Every rule of the manifest audit, for `rsafe rules` and reports.
 pub fn rules() -> impl Iterator<Item = &'static Rule> {
-    pss::RULES.iter().chain(checks::RULES)
+    pss::RULES.iter().chain(checks::RULES).chain(rbac::RULES)
 }
 
-/// Whether `text` holds at least one Kubernetes workload (a document with `apiVersion`, and a
-/// workload `kind`, or a `List` of them): how `rsafe audit` tells a manifest from other YAML.
+/// Whether a kind is audited for its RBAC rules or bindings.
+pub fn is_rbac_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    )
+}
+
+/// Whether `text` holds at least one Kubernetes workload or RBAC object (a document with
+/// `apiVersion` and such a `kind`, or a `List` of them): how `rsafe audit` tells a manifest
+/// from other YAML.
 pub fn looks_like_manifest(text: &str) -> bool {
     if !(text.contains("apiVersion") && text.contains("kind")) {
         return false;
     }
     fn has_workload(n: &Node) -> bool {
         match Object::of(n) {
-            Some(o) if is_workload_kind(o.kind) => true,
+            Some(o) if is_workload_kind(o.kind) || is_rbac_kind(o.kind) => true,
             Some(_) => n
                 .get("items")
                 .and_then(Node::items)
@@ -369,9 +397,10 @@ pub fn looks_like_manifest(text: &str) -> bool {
             None => false,
         }
     }
-    documents(text).iter().any(|d| {
-        d.as_ref()
-            .is_ok_and(|d| d.root.as_ref().is_some_and(has_workload))
+    // Parsed one at a time, stopping at the first: a large stream is recognised by its head.
+    split_documents(text).iter().any(|(start, doc)| {
+        doc.contains("kind")
+            && parse_at(doc, *start).is_ok_and(|d| d.root.as_ref().is_some_and(has_workload))
     })
 }
 
@@ -383,7 +412,19 @@ pub fn audit_text(
     options: &K8sOptions,
 ) -> K8sAudit {
     let mut audit = K8sAudit::default();
-    for doc in documents(text) {
+    let docs = documents(text);
+    // Bindings are judged by the roles they bind: index the stream's roles first.
+    let mut roles = rbac::RoleIndex::default();
+    for root in docs.iter().filter_map(|d| d.as_ref().ok()?.root.as_ref()) {
+        index_roles(root, &mut roles);
+    }
+    let ctx = Context {
+        file,
+        scanner,
+        options,
+        roles: &roles,
+    };
+    for doc in docs {
         match doc {
             Err(e) => audit.notes.push(format!(
                 "{file}:{}:{}: invalid YAML, document skipped: {}",
@@ -393,22 +434,40 @@ pub fn audit_text(
             Ok(Document {
                 root: Some(root),
                 line,
-            }) => audit_node(&root, line, file, scanner, options, &mut audit),
+            }) => audit_node(&root, line, &ctx, &mut audit),
         }
     }
     crate::audit::dockerfile::dedupe(&mut audit.findings);
     audit
 }
 
+/// What every document of a stream is audited with.
+struct Context<'a> {
+    file: &'a str,
+    scanner: &'a SecretScanner,
+    options: &'a K8sOptions,
+    roles: &'a rbac::RoleIndex,
+}
+
+/// Records the roles of a document (and of a `List`'s items).
+fn index_roles(node: &Node, roles: &mut rbac::RoleIndex) {
+    let Some(obj) = Object::of(node) else { return };
+    match node.get("items").and_then(Node::items) {
+        Some(items) if obj.kind.ends_with("List") => {
+            items.iter().for_each(|i| index_roles(i, roles));
+        }
+        _ => roles.add(&obj),
+    }
+}
+
 /// Audits one document's object, and the items of a `List`.
-fn audit_node(
-    node: &Node,
-    line: u32,
-    file: &str,
-    scanner: &SecretScanner,
-    options: &K8sOptions,
-    audit: &mut K8sAudit,
-) {
+fn audit_node(node: &Node, line: u32, ctx: &Context, audit: &mut K8sAudit) {
+    let Context {
+        file,
+        scanner,
+        options,
+        roles,
+    } = *ctx;
     let Some(obj) = Object::of(node) else {
         audit.notes.push(format!(
             "{file}:{}: not a Kubernetes object (no apiVersion and kind), skipped",
@@ -421,7 +480,7 @@ fn audit_node(
         && obj.kind.ends_with("List")
     {
         for item in items {
-            audit_node(item, item.line, file, scanner, options, audit);
+            audit_node(item, item.line, ctx, audit);
         }
         return;
     }
@@ -446,6 +505,7 @@ fn audit_node(
     audit
         .findings
         .extend(checks::check_object(&obj, file, scanner));
+    audit.findings.extend(rbac::check(&obj, file, roles));
 }
 
 /// Audits a manifest file, or every `.yaml`/`.yml`/`.json` manifest below a directory (files
