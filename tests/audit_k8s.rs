@@ -254,3 +254,96 @@ fn a_file_of_rbac_objects_alone_is_a_manifest_and_rules_lists_the_rbac_checks() 
         assert!(ids.contains(&id), "{id} missing from rsafe rules: {ids:?}");
     }
 }
+
+/// One case of the admission controller's test suite: its first and last line in the file,
+/// its source, and what admission decides (`None` for pass, the rule for fail).
+struct AdmissionCase {
+    lines: (u32, u32),
+    source: String,
+    fail: Option<String>,
+}
+
+fn admission_cases(text: &str) -> Vec<AdmissionCase> {
+    let mut cases = Vec::new();
+    let mut start = 1u32;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut marks: Vec<u32> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == "---")
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    marks.push(lines.len() as u32 + 1);
+    for end in marks {
+        let doc = &lines[start as usize - 1..end as usize - 1];
+        let expect = doc.iter().find_map(|l| l.strip_prefix("# expect: "));
+        if let Some(expect) = expect {
+            let source = doc
+                .iter()
+                .filter_map(|l| l.strip_prefix("# source: "))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let fail = expect.strip_prefix("fail ").map(str::to_string);
+            assert!(
+                fail.is_some() || expect == "pass",
+                "bad expect line {expect}"
+            );
+            cases.push(AdmissionCase {
+                lines: (start, end - 1),
+                source,
+                fail,
+            });
+        }
+        start = end;
+    }
+    cases
+}
+
+#[test]
+fn the_admission_controllers_own_cases_are_decided_as_it_decides_them() {
+    for (file, level, prefix, min_cases) in [
+        ("baseline.yaml", "baseline", "k8s.pss.baseline.", 20),
+        ("restricted.yaml", "restricted", "k8s.pss.", 20),
+    ] {
+        let path = fixtures().join("admission").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cases = admission_cases(&text);
+        assert!(cases.len() >= min_cases, "{file}: {} cases", cases.len());
+        let out = rsafe(
+            &[
+                "audit",
+                "-f",
+                "json",
+                "--pss",
+                level,
+                path.to_str().unwrap(),
+            ],
+            None,
+        );
+        let found: Vec<Row> = rows(&out)
+            .into_iter()
+            .filter(|r| r.rule.starts_with(prefix))
+            .collect();
+        let mut wrong = Vec::new();
+        for case in &cases {
+            let (from, to) = case.lines;
+            let rules: Vec<&str> = found
+                .iter()
+                .filter(|r| (from..=to).contains(&r.line))
+                .map(|r| r.rule.as_str())
+                .collect();
+            let decided_right = match &case.fail {
+                None => rules.is_empty(),
+                Some(rule) => rules.contains(&rule.as_str()),
+            };
+            if !decided_right {
+                wrong.push(format!(
+                    "{file}:{from} {} — expected {}, rsafe found {rules:?}",
+                    case.source,
+                    case.fail.as_deref().unwrap_or("pass")
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}

@@ -320,6 +320,12 @@ impl<'a> Pod<'a> {
     pub fn is_windows(&self) -> bool {
         self.spec.path(&["os", "name"]).and_then(Node::as_str) == Some("windows")
     }
+
+    /// Whether the pod runs in a user namespace (`spec.hostUsers: false`): admission then lets
+    /// it run as uid 0 inside and unmask /proc at baseline (KEP-127).
+    pub fn in_user_namespace(&self) -> bool {
+        self.spec.get("hostUsers").and_then(bool_of) == Some(false)
+    }
 }
 
 /// `securityContext.<path>` of a container.

@@ -124,6 +124,46 @@ pss_rule!(
     "Remove the sysctl from `securityContext.sysctls`."
 );
 pss_rule!(
+    HOST_PROBES,
+    "k8s.pss.baseline.host-probes",
+    High,
+    "Probe or lifecycle hook aimed at another host",
+    "PSS baseline (v1.34+), Host Probes / Lifecycle Hooks: `host` in an httpGet or tcpSocket probe or lifecycle handler may only be unset, 127.0.0.1 or ::1; the kubelet makes the request from the node, so any other host turns the pod into a request forger inside the node's network.",
+    "Remove `host` (the probe then targets the pod's IP)."
+);
+pss_rule!(
+    GIT_REPO_VOLUME,
+    "k8s.pss.baseline.volume-types",
+    High,
+    "gitRepo volume",
+    "PSS baseline (policy v1.31+), Volume Types: a `gitRepo` volume makes the kubelet run git on the node against a repository the pod names (CVE-2024-10220: code execution on the node).",
+    "Clone in an init container into an emptyDir instead."
+);
+pss_rule!(
+    ULIMITS,
+    "k8s.pss.baseline.ulimits",
+    High,
+    "Container ulimits set",
+    "PSS baseline (v1.37+), ulimits: `securityContext.ulimits` is allowed only by the privileged level.",
+    "Remove `securityContext.ulimits`; set limits through `resources`."
+);
+pss_rule!(
+    PROC_MOUNT_RESTRICTED,
+    "k8s.pss.restricted.proc-mount",
+    Low,
+    "Unmasked /proc in a user-namespace pod",
+    "PSS restricted, /proc Mount Type: `procMount` must be unset or Default even in a pod with `hostUsers: false` (which baseline lets unmask /proc). Reported high with `--pss restricted`.",
+    "Remove `procMount`."
+);
+pss_rule!(
+    CGROUP_OPTIONS,
+    "k8s.pss.restricted.cgroup-options",
+    Low,
+    "Writable cgroup mount",
+    "PSS restricted, cgroupOptions: `securityContext.cgroupOptions.mountMode` may only be unset or ReadOnly; a writable cgroup filesystem lets the container change its own limits. Reported high with `--pss restricted`.",
+    "Remove `cgroupOptions.mountMode` (or set ReadOnly)."
+);
+pss_rule!(
     VOLUME_TYPES,
     "k8s.pss.restricted.volume-types",
     Low,
@@ -185,7 +225,12 @@ pub const RULES: &[Rule] = &[
     PROC_MOUNT,
     SECCOMP_BASELINE,
     SYSCTLS,
+    HOST_PROBES,
+    GIT_REPO_VOLUME,
+    ULIMITS,
     VOLUME_TYPES,
+    PROC_MOUNT_RESTRICTED,
+    CGROUP_OPTIONS,
     PRIVILEGE_ESCALATION,
     RUN_AS_NON_ROOT,
     RUN_AS_USER,
@@ -271,7 +316,12 @@ pub fn check(pod: &Pod, file: &str, level: PssLevel) -> Vec<Finding> {
         (&PROC_MOUNT, proc_mount),
         (&SECCOMP_BASELINE, seccomp_baseline),
         (&SYSCTLS, sysctls),
+        (&HOST_PROBES, host_probes),
+        (&GIT_REPO_VOLUME, git_repo_volumes),
+        (&ULIMITS, ulimits),
         (&VOLUME_TYPES, volume_types),
+        (&PROC_MOUNT_RESTRICTED, proc_mount_restricted),
+        (&CGROUP_OPTIONS, cgroup_options),
         (&PRIVILEGE_ESCALATION, privilege_escalation),
         (&RUN_AS_NON_ROOT, run_as_non_root),
         (&RUN_AS_USER, run_as_user),
@@ -445,7 +495,7 @@ fn apparmor<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
             continue;
         };
         if key.starts_with(APPARMOR_ANNOTATION)
-            && !(value == "runtime/default" || value.starts_with("localhost/"))
+            && !(value.is_empty() || value == "runtime/default" || value.starts_with("localhost/"))
         {
             out.push(hit(k, format!("annotation {key}: {value}")));
         }
@@ -489,7 +539,8 @@ fn selinux<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
     out
 }
 
-fn proc_mount<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+/// Containers whose `procMount` is set to anything but Default.
+fn unmasked_proc<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
     pod.containers()
         .into_iter()
         .filter_map(|c| {
@@ -497,6 +548,85 @@ fn proc_mount<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
             let v = n.as_str()?;
             (v != "Default" && !v.is_empty())
                 .then(|| hit(n, format!("{} procMount {v}", c.label())))
+        })
+        .collect()
+}
+
+/// Baseline: unmasked /proc is allowed in a user-namespace pod (policy v1.35+).
+fn proc_mount<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+    if pod.in_user_namespace() {
+        return Vec::new();
+    }
+    unmasked_proc(pod)
+}
+
+/// Restricted: never, user namespace or not. Reported only where baseline let it through, as
+/// a pod failing baseline's control fails this one too.
+fn proc_mount_restricted<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+    if !pod.in_user_namespace() {
+        return Vec::new();
+    }
+    unmasked_proc(pod)
+}
+
+/// `host` of the probes and lifecycle handlers (httpGet, tcpSocket) of every container.
+fn host_probes<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+    let mut out = Vec::new();
+    let handlers = [
+        &["livenessProbe"][..],
+        &["readinessProbe"],
+        &["startupProbe"],
+        &["lifecycle", "postStart"],
+        &["lifecycle", "preStop"],
+    ];
+    for c in pod.containers() {
+        for path in handlers {
+            let Some(handler) = c.node.path(path) else {
+                continue;
+            };
+            for action in ["httpGet", "tcpSocket"] {
+                let Some(n) = handler.path(&[action, "host"]) else {
+                    continue;
+                };
+                let host = n.as_str().unwrap_or("");
+                if !matches!(host, "" | "127.0.0.1" | "::1") {
+                    let what = format!("{} {} {action} host {host}", c.label(), path.join("."));
+                    out.push(hit(n, what));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn git_repo_volumes<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+    volumes(pod)
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let (k, val) = v.get_entry("gitRepo")?;
+            (!val.is_null()).then(|| hit(k, format!("volume {name} is gitRepo")))
+        })
+        .collect()
+}
+
+fn ulimits<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+    pod.containers()
+        .into_iter()
+        .filter_map(|c| {
+            let n = container_security(&c, &["ulimits"])?;
+            (!n.is_null()).then(|| hit(n, format!("{} sets ulimits", c.label())))
+        })
+        .collect()
+}
+
+fn cgroup_options<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
+    pod.containers()
+        .into_iter()
+        .filter_map(|c| {
+            let n = container_security(&c, &["cgroupOptions", "mountMode"])?;
+            let mode = n.as_str()?;
+            (mode != "ReadOnly")
+                .then(|| hit(n, format!("{} cgroupOptions.mountMode {mode}", c.label())))
         })
         .collect()
 }
@@ -535,7 +665,12 @@ fn volume_types<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
     for (name, v) in volumes(pod) {
         for (k, val) in v.entries().unwrap_or(&[]) {
             let Some(key) = k.as_str() else { continue };
-            if key == "name" || val.is_null() || RESTRICTED_VOLUMES.contains(&key) {
+            // gitRepo is baseline's (reported once, by the stricter level's rule).
+            if key == "name"
+                || key == "gitRepo"
+                || val.is_null()
+                || RESTRICTED_VOLUMES.contains(&key)
+            {
                 continue;
             }
             out.push(hit(k, format!("volume {name} is {key}")));
@@ -569,6 +704,10 @@ fn privilege_escalation<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
 
 fn run_as_non_root<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
     let mut out = Vec::new();
+    // Root in a user namespace is not root on the node (KEP-127).
+    if pod.in_user_namespace() {
+        return out;
+    }
     let pod_level = pod.security(&["runAsNonRoot"]);
     let pod_true = match pod_level.and_then(bool_of) {
         Some(true) => true,
@@ -604,6 +743,9 @@ fn run_as_non_root<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
 
 fn run_as_user<'a>(pod: &Pod<'a>) -> Vec<Hit<'a>> {
     let mut out = Vec::new();
+    if pod.in_user_namespace() {
+        return out;
+    }
     if let Some(n) = pod.security(&["runAsUser"])
         && int_of(n) == Some(0)
     {
@@ -921,5 +1063,27 @@ spec:
         let count = |id: &str| got.iter().filter(|g| *g == id).count();
         assert_eq!(count("k8s.pss.restricted.volume-types"), 1);
         assert_eq!(count("k8s.pss.restricted.run-as-user"), 2);
+    }
+
+    #[test]
+    fn ulimits_and_writable_cgroups_fail_and_read_only_cgroups_pass() {
+        let c = |sc: &str| {
+            format!("  containers: [{{name: c, image: x, securityContext: {{{sc}}}}}]\n")
+        };
+        let got = ids(&c("ulimits: [{name: nofile, soft: 1024, hard: 2048}]"));
+        assert!(
+            got.contains(&"k8s.pss.baseline.ulimits".to_string()),
+            "{got:?}"
+        );
+        let got = ids(&c("cgroupOptions: {mountMode: ReadWrite}"));
+        assert!(
+            got.contains(&"k8s.pss.restricted.cgroup-options".to_string()),
+            "{got:?}"
+        );
+        let got = ids(&c("cgroupOptions: {mountMode: ReadOnly}"));
+        assert!(
+            !got.iter().any(|id| id.ends_with("cgroup-options")),
+            "{got:?}"
+        );
     }
 }
