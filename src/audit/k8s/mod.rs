@@ -417,18 +417,43 @@ pub fn audit_text(
     scanner: &SecretScanner,
     options: &K8sOptions,
 ) -> K8sAudit {
-    let mut audit = K8sAudit::default();
     let docs = documents(text);
     // Bindings are judged by the roles they bind: index the stream's roles first.
     let mut roles = rbac::RoleIndex::default();
     for root in docs.iter().filter_map(|d| d.as_ref().ok()?.root.as_ref()) {
         index_roles(root, &mut roles);
     }
+    audit_documents(docs, file, scanner, options, &roles)
+}
+
+/// The roles of a manifest stream, for judging bindings kept in other files of a directory
+/// (kube-prometheus keeps each ClusterRole and its binding in files of their own). Only a
+/// stream that names a role kind is parsed.
+fn index_text(text: &str, roles: &mut rbac::RoleIndex) {
+    if !text.contains("Role") {
+        return;
+    }
+    for doc in documents(text).iter().filter_map(|d| d.as_ref().ok()) {
+        if let Some(root) = &doc.root {
+            index_roles(root, roles);
+        }
+    }
+}
+
+/// Audits parsed documents of `file`, bindings judged with `roles`.
+fn audit_documents(
+    docs: Vec<Result<Document, yaml::YamlError>>,
+    file: &str,
+    scanner: &SecretScanner,
+    options: &K8sOptions,
+    roles: &rbac::RoleIndex,
+) -> K8sAudit {
+    let mut audit = K8sAudit::default();
     let ctx = Context {
         file,
         scanner,
         options,
-        roles: &roles,
+        roles,
     };
     for doc in docs {
         match doc {
@@ -528,13 +553,23 @@ pub fn audit_path(
     } else {
         files.push(path.to_path_buf());
     }
-    let mut audit = K8sAudit::default();
+    // Two passes: the roles of every file first (read again below rather than kept, so a
+    // large directory is not held in memory whole), then each file audited against them.
+    let mut manifests = Vec::new();
+    let mut roles = rbac::RoleIndex::default();
     for f in files {
         let text = read_limited(&f)?;
         if path.is_dir() && !looks_like_manifest(&text) {
             continue;
         }
-        let one = audit_text(&text, &f.display().to_string(), scanner, options);
+        index_text(&text, &mut roles);
+        manifests.push(f);
+    }
+    let mut audit = K8sAudit::default();
+    for f in manifests {
+        let text = read_limited(&f)?;
+        let file = f.display().to_string();
+        let one = audit_documents(documents(&text), &file, scanner, options, &roles);
         audit.findings.extend(one.findings);
         audit.notes.extend(one.notes);
         audit.objects += one.objects;
