@@ -12,7 +12,7 @@
 # Roles/ClusterRoles, binding controls on bindings) is a pass. A tool "fails" an object on a
 # control when it reports one of the control's checks on that object: rsafe's rule of the same
 # name; for checkov the checks below whose policy is that control, or the nearest to it
-# (CKV2_K8S_2, "create on nodes/proxy or pods/exec", counts for both). A checkov result on a
+# (CKV2_K8S_2, "create on nodes/proxy or pods/exec", counts for whichever of the two fails). A checkov result on a
 # binding for a grant check is counted on the role the binding names (its graph checks report
 # the binding). A wildcard verdict on a role with a `*`/`*`/`*` rule counts for every grant
 # control, for both tools (rsafe reports such a rule once, as critical). Precision = TP / (TP + FP), recall = TP / (TP + FN), per control and overall.
@@ -171,12 +171,19 @@ for line in open(os.path.join(out, "checkov.tsv")):
     label = owner(file, int(at))
     if label is None:
         continue
-    for control in by_check.get(check, []):
+    controls = by_check.get(check, [])
+    for control in controls:
         target = label
         if control.startswith("rbac.") and label.split("/")[0] in ("RoleBinding", "ClusterRoleBinding"):
             ref = objects[(file, label)][3].get("roleRef") or {}
             target = f"{ref.get('kind')}/{ref.get('name')}"
             if (file, target) not in objects:
+                continue
+        # A check standing for two controls (CKV2_K8S_2: pods/exec or nodes/proxy) is counted
+        # for those of them that fail, and as one false verdict when neither does.
+        if len(controls) > 1:
+            failing = [c for c in controls if (file, target, c) in truth]
+            if control not in failing and (failing or control != controls[0]):
                 continue
         said["checkov"].add((file, target, control))
 

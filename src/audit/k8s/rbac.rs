@@ -234,13 +234,20 @@ const RISKS: &[Risk] = &[
         resources: &[
             (CORE, "users"),
             (CORE, "groups"),
-            (CORE, "serviceaccounts"),
             ("authentication.k8s.io", "uids"),
             ("authentication.k8s.io", "userextras/scopes"),
         ],
         verbs: &["impersonate"],
-        cluster_scoped: false,
+        cluster_scoped: true,
         in_role: None,
+    },
+    // A Role reaches the service accounts of its namespace.
+    Risk {
+        rule: &IMPERSONATE,
+        resources: &[(CORE, "serviceaccounts")],
+        verbs: &["impersonate"],
+        cluster_scoped: false,
+        in_role: Some(Severity::Medium),
     },
     Risk {
         rule: &SECRETS_READ,
@@ -463,18 +470,21 @@ fn check_role(obj: &Object, file: &str) -> Vec<Finding> {
     let mut out = aggregation(obj, file);
     for rule in policy_rules(obj) {
         if let Some(f) = wildcard(&rule, cluster, &label, file) {
-            let everything = f.severity >= Severity::High;
+            let everything = rule.is_everything();
             out.push(f);
             if everything {
-                // `*` verbs on `*` resources: every risk below is this one finding.
+                // `*` groups, resources and verbs: every risk below is this one finding.
                 continue;
             }
         }
+        // One finding per rule and risk (pods/exec and pods/ephemeralcontainers are one risk).
+        let mut seen = Vec::new();
         for risk in RISKS {
-            if risk.cluster_scoped && !cluster {
+            if (risk.cluster_scoped && !cluster) || seen.contains(&risk.rule.id) {
                 continue;
             }
             if let Some(f) = risk_finding(risk, &rule, cluster, &label, file) {
+                seen.push(risk.rule.id);
                 out.push(f);
             }
         }
@@ -926,5 +936,28 @@ rules: []
                 ("k8s.rbac.aggregated-role".to_string(), Severity::Info, 12),
             ]
         );
+    }
+
+    #[test]
+    fn a_core_group_wildcard_role_names_each_risk_once() {
+        // gitlab-runner's chart default: every verb on every core resource of the namespace.
+        let text = role(
+            "Role",
+            "- apiGroups: ['']\n  resources: ['*']\n  verbs: ['*']\n",
+        );
+        let mut got: Vec<(String, Severity)> =
+            run(&text).into_iter().map(|(id, s, _)| (id, s)).collect();
+        got.sort();
+        let want = [
+            ("k8s.rbac.impersonate", Severity::Medium),
+            ("k8s.rbac.namespace-patch", Severity::Medium),
+            ("k8s.rbac.pod-exec", Severity::Medium),
+            ("k8s.rbac.secrets-read", Severity::Medium),
+            ("k8s.rbac.token-create", Severity::Medium),
+            ("k8s.rbac.wildcard", Severity::High),
+            ("k8s.rbac.workload-create", Severity::Medium),
+        ];
+        let want: Vec<(String, Severity)> = want.iter().map(|(r, s)| (r.to_string(), *s)).collect();
+        assert_eq!(got, want);
     }
 }
