@@ -233,6 +233,7 @@ fn the_lifecycle_runs_and_the_container_is_confined() {
         let again = out(rt(caller, root.path(), &["start", &id]));
         assert!(!again.status.success(), "a second start must fail");
         assert_eq!(wait_status(caller, root.path(), &id, "running")["pid"], pid);
+        exec_has_the_containers_confinement(caller, root.path(), &id, pid);
         let running_delete = out(rt(caller, root.path(), &["delete", &id]));
         assert!(!running_delete.status.success());
         assert!(
@@ -262,6 +263,104 @@ fn the_lifecycle_runs_and_the_container_is_confined() {
             text(&gone)
         );
     }
+}
+
+/// `exec` into the running container `id` (first process `pid`): the container's namespaces
+/// and exactly its confinement; exit codes as runc's; a process.json and `--detach` as
+/// podman and the containerd shim pass them.
+fn exec_has_the_containers_confinement(caller: Caller, root: &Path, id: &str, pid: i64) {
+    let status_of = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .map(|l| l.to_string())
+            .unwrap_or_default()
+    };
+    let container = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let script = "grep -E '^(Cap(Eff|Bnd|Prm)|NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname";
+    let e = out(rt(caller, root, &["exec", id, "sh", "-c", script]));
+    let t = String::from_utf8_lossy(&e.stdout).to_string();
+    assert!(e.status.success(), "{caller:?}: {}", text(&e));
+    for key in ["CapEff:", "CapBnd:", "CapPrm:", "NoNewPrivs:", "Seccomp:"] {
+        assert_eq!(
+            status_of(&t, key),
+            status_of(&container, key),
+            "{caller:?}: exec's {key} differs from the container's: {t}"
+        );
+    }
+    assert!(
+        t.contains("sleep 1000"),
+        "{caller:?}: not in the container's pid namespace: {t}"
+    );
+    assert!(
+        t.lines().any(|l| l == "rsafe"),
+        "{caller:?}: not in its UTS namespace: {t}"
+    );
+    let code = out(rt(caller, root, &["exec", id, "sh", "-c", "exit 3"]));
+    assert_eq!(code.status.code(), Some(3), "{}", text(&code));
+    let missing = out(rt(caller, root, &["exec", id, "no-such-command"]));
+    assert_eq!(missing.status.code(), Some(127), "{}", text(&missing));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("executable file not found"),
+        "{}",
+        text(&missing)
+    );
+    // podman's and the shim's form: a process.json, detached, with a pid file.
+    let dir = shared_tempdir("rsafe-oci-exec-");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let process = dir.path().join("process.json");
+    let marker = "/tmp/exec-detached";
+    fs::write(&process, json!({"args": ["sh", "-c", format!("echo $$ > {marker}; exec sleep 1000")], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}).to_string()).unwrap();
+    let pid_file = dir.path().join("exec.pid");
+    // The detached process keeps its stdio: no pipes here (they would never reach EOF).
+    let d = rt(
+        caller,
+        root,
+        &[
+            "exec",
+            "--detach",
+            "--process",
+            process.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            id,
+        ],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .status()
+    .unwrap();
+    assert!(d.success(), "exec --detach: {d:?}");
+    let exec_pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let ns = |p: i64, kind: &str| fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
+    for kind in ["pid", "mnt", "user", "uts", "ipc"] {
+        assert_eq!(
+            ns(exec_pid.into(), kind),
+            ns(pid, kind),
+            "{caller:?}: exec's {kind} namespace"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = out(rt(caller, root, &["exec", id, "cat", marker]));
+        if seen.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the detached process never ran: {}",
+            text(&seen)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(exec_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }
 
 #[test]
@@ -547,10 +646,10 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     let f: Value = serde_json::from_slice(&f.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
     assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
-    let exec = Command::new(&link).args(["exec", "x"]).output().unwrap();
+    let pause = Command::new(&link).args(["pause", "x"]).output().unwrap();
     assert!(
-        String::from_utf8_lossy(&exec.stderr).contains("not supported"),
-        "{exec:?}"
+        String::from_utf8_lossy(&pause.stderr).contains("not supported"),
+        "{pause:?}"
     );
 }
 
@@ -621,6 +720,21 @@ fn podman_runs_images_through_rsafe_runtime() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let e = podman(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; exit 4",
+    ]);
+    assert_eq!(e.status.code(), Some(4), "{}", text(&e));
+    assert!(
+        String::from_utf8_lossy(&e.stdout).contains("NoNewPrivs:\t1"),
+        "{}",
+        text(&e)
+    );
+    let missing = podman(&["exec", &name, "no-such-command"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", text(&missing));
     let stop = podman(&["stop", "-t", "10", &name]);
     assert!(stop.status.success(), "{}", text(&stop));
     assert!(String::from_utf8_lossy(&podman(&["logs", &name]).stdout).contains("got-term"));

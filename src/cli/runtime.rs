@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::runtime::oci::OciError;
 use crate::runtime::oci::create::{CreateOptions, create};
+use crate::runtime::oci::exec::{ExecOptions, exec};
 use crate::runtime::oci::lifecycle;
 use crate::runtime::oci::state::{RuntimeRoot, Status, rfc3339_now};
 
@@ -90,6 +92,8 @@ enum RuntimeCommand {
         format: String,
         id: String,
     },
+    /// Run a process in a running container (its namespaces, cgroup and confinement).
+    Exec(ExecArgs),
     /// Print the features this runtime supports (runtime-spec features JSON).
     Features,
     /// Write a starting config.json in the bundle directory.
@@ -100,8 +104,8 @@ enum RuntimeCommand {
         #[arg(long)]
         rootless: bool,
     },
-    /// Not supported by rsafe-runtime yet: exec, pause, resume, update, checkpoint, restore,
-    /// events (named, so that the error says so rather than "unknown command").
+    /// Not supported by rsafe-runtime: pause, resume, update, checkpoint, restore, events
+    /// (named, so that the error says so rather than "unknown command").
     #[command(external_subcommand)]
     Other(Vec<OsString>),
 }
@@ -127,6 +131,34 @@ struct CreateArgs {
     #[arg(long)]
     no_new_keyring: bool,
     id: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// The process (a runtime-spec `process` object); or give the command after the id.
+    #[arg(long, short, value_name = "FILE")]
+    process: Option<PathBuf>,
+    /// Return once the process runs (its caller reaps it).
+    #[arg(long, short)]
+    detach: bool,
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    #[arg(long, short)]
+    tty: bool,
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
+    #[arg(long, short, value_name = "K=V")]
+    env: Vec<String>,
+    /// UID[:GID].
+    #[arg(long, short)]
+    user: Option<String>,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    preserve_fds: u32,
+    id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -270,6 +302,30 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        RuntimeCommand::Exec(a) => {
+            let opts = ExecOptions {
+                process: a.process.clone(),
+                args: a.command.clone(),
+                env: a.env.clone(),
+                cwd: a.cwd.clone(),
+                user: a.user.clone(),
+                tty: a.tty,
+                pid_file: a.pid_file.clone(),
+                console_socket: a.console_socket.clone(),
+                detach: a.detach,
+                preserve_fds: a.preserve_fds,
+            };
+            match exec(&root, &a.id, &opts) {
+                Ok(code) => Ok(code),
+                // The process's own code (126 cannot execute, 127 not found), as runc.
+                Err(OciError::Exec { code, message }) => {
+                    eprintln!("{NAME}: {message}");
+                    log.write("error", &message);
+                    Ok(code)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         RuntimeCommand::Features => {
             println!(
                 "{}",
@@ -287,9 +343,9 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
                 .map(|w| w.to_string_lossy().into_owned())
                 .unwrap_or_default();
             match name.as_str() {
-                "exec" | "pause" | "resume" | "update" | "checkpoint" | "restore" | "events" => {
+                "pause" | "resume" | "update" | "checkpoint" | "restore" | "events" => {
                     anyhow::bail!(
-                        "{name}: not supported by rsafe-runtime (supported: create, start, run, state, kill, delete, list, ps, features, spec)"
+                        "{name}: not supported by rsafe-runtime (supported: create, start, run, exec, state, kill, delete, list, ps, features, spec)"
                     )
                 }
                 _ => anyhow::bail!("unknown command {name:?}"),

@@ -54,7 +54,7 @@ pub enum PortAccess {
 }
 
 /// The filesystem the runner grants: the image read-only, the writable places read-write.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FsAccess {
     pub read_exec: Vec<PathBuf>,
     pub read_write: Vec<PathBuf>,

@@ -75,6 +75,12 @@ impl Root {
         Ok(Root { fd })
     }
 
+    /// The directory `fd` (an `O_PATH` descriptor opened while its path was still reachable)
+    /// as the root.
+    pub fn from_fd(fd: OwnedFd) -> Root {
+        Root { fd }
+    }
+
     /// Resolves an existing `path` inside the root to an `O_PATH` descriptor.
     pub fn resolve(&self, path: &str) -> io::Result<OwnedFd> {
         Ok(rustix::fs::openat2(

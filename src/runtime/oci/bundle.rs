@@ -121,6 +121,20 @@ pub struct MountPlan {
     pub data: Vec<String>,
 }
 
+impl MountPlan {
+    /// Whether the caller of `create` (host root) makes this mount's tree and sends it to the
+    /// container's first process: bind mounts (their sources may be out of the container's
+    /// reach), and an mqueue filesystem of a joined IPC namespace (only a process in that
+    /// namespace with rights over it, the caller, can mount its queues).
+    pub fn made_by_parent(&self, own: &[NsKind]) -> bool {
+        match &self.kind {
+            MountKind::Bind { .. } => true,
+            MountKind::Filesystem(fs) => fs == "mqueue" && !own.contains(&NsKind::Ipc),
+            MountKind::Cgroup => false,
+        }
+    }
+}
+
 /// What is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
@@ -244,6 +258,30 @@ impl Bundle {
     }
 }
 
+/// A runtime-spec `process` checked: what rsafe runs (the container's own, or `exec`'s).
+#[derive(Debug, Clone)]
+pub struct CheckedProcess {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// One set: see [`Checker::capabilities`].
+    pub capabilities: Vec<Capability>,
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// Checks an `exec` process (`--process FILE`, named by `path`) as the container's own.
+pub fn check_process(
+    process: &oci_spec::runtime::Process,
+    path: &Path,
+    bundle_dir: &Path,
+) -> Result<CheckedProcess, BundleError> {
+    Checker {
+        path: path.to_path_buf(),
+        dir: bundle_dir.to_path_buf(),
+    }
+    .process(process)
+}
+
 /// Checks one config; `path` names it in every error.
 struct Checker {
     path: PathBuf,
@@ -309,14 +347,7 @@ impl Checker {
         let linux = spec.linux().clone().unwrap_or_default();
         self.refuse_unsupported(spec)?;
 
-        let args = process.args().clone().unwrap_or_default();
-        if args.is_empty() {
-            return Err(self.invalid("process.args", "empty"));
-        }
-        let cwd = process.cwd().to_string_lossy().into_owned();
-        if !cwd.starts_with('/') {
-            return Err(self.invalid("process.cwd", format!("{cwd:?} is not absolute")));
-        }
+        let checked = self.process(process)?;
         if process.no_new_privileges() != Some(true) {
             floor.push("noNewPrivileges: set (rsafe always sets no_new_privs)".to_string());
         }
@@ -330,16 +361,16 @@ impl Checker {
             dir: self.dir.clone(),
             rootfs,
             readonly_root: root.readonly().unwrap_or(false),
-            args,
-            env: process.env().clone().unwrap_or_default(),
-            cwd,
+            args: checked.args,
+            env: checked.env,
+            cwd: checked.cwd,
             uid: user.uid(),
             gid: user.gid(),
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
             umask: user.umask(),
             terminal: process.terminal().unwrap_or(false),
-            capabilities: self.capabilities(process.capabilities().as_ref())?,
-            rlimits: self.rlimits(process.rlimits().as_deref().unwrap_or_default())?,
+            capabilities: checked.capabilities,
+            rlimits: checked.rlimits,
             oom_score_adj: process.oom_score_adj(),
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
@@ -367,17 +398,39 @@ impl Checker {
         })
     }
 
+    fn process(&self, process: &oci_spec::runtime::Process) -> Result<CheckedProcess, BundleError> {
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(self.invalid("process.args", "empty"));
+        }
+        let cwd = process.cwd().to_string_lossy().into_owned();
+        if !cwd.starts_with('/') {
+            return Err(self.invalid("process.cwd", format!("{cwd:?} is not absolute")));
+        }
+        if process
+            .apparmor_profile()
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(self.unsupported(
+                "process.apparmorProfile",
+                "this host has no AppArmor; rsafe confines with seccomp and landlock",
+            ));
+        }
+        Ok(CheckedProcess {
+            args,
+            env: process.env().clone().unwrap_or_default(),
+            cwd,
+            capabilities: self.capabilities(process.capabilities().as_ref())?,
+            rlimits: self.rlimits(process.rlimits().as_deref().unwrap_or_default())?,
+        })
+    }
+
     /// Fields rsafe does not implement: each is named, with why.
     fn refuse_unsupported(&self, spec: &Spec) -> Result<(), BundleError> {
         let process = spec.process().as_ref();
         let linux = spec.linux().as_ref();
-        let checks: [(&str, bool, &str); 14] = [
-            (
-                "process.apparmorProfile",
-                process
-                    .is_some_and(|p| p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty())),
-                "this host has no AppArmor; rsafe confines with seccomp and landlock",
-            ),
+        let checks: [(&str, bool, &str); 13] = [
             (
                 "process.selinuxLabel",
                 process.is_some_and(|p| p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),

@@ -40,9 +40,10 @@ pub(super) struct ChildConfig {
     pub preserve_fds: u32,
     /// The container's own namespaces (not joined ones): which sysctls it may write.
     pub own: Vec<NsKind>,
-    /// An empty directory this process can reach, to mount the root filesystem on (the
-    /// bundle's own path may be behind directories only host root can enter).
-    pub mount_point: PathBuf,
+    /// The container's state directory, whose empty `rootfs/` the root filesystem is mounted
+    /// on. Opened before this process takes its container ids: the caller's runtime root
+    /// (containerd's `/run/containerd/...`) may be closed to everyone but host root.
+    pub state_dir: PathBuf,
 }
 
 /// A failure on the container side.
@@ -159,7 +160,7 @@ fn wait_for_start(listener: &OwnedFd) -> io::Result<()> {
 
 /// Landlock's file rules: a writable root is all read-write (the bundle's rootfs is the
 /// container's own), a read-only one read and execute, with writable mounts read-write.
-fn landlock_access(b: &Bundle) -> FsAccess {
+pub(super) fn landlock_access(b: &Bundle) -> FsAccess {
     if !b.readonly_root {
         return FsAccess {
             read_exec: Vec::new(),
@@ -184,6 +185,22 @@ fn landlock_access(b: &Bundle) -> FsAccess {
 /// Go to `pivot_root`: the container's root filesystem, as the bundle describes it.
 fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let b = &cfg.bundle;
+    let open_at = |dir: &OwnedFd, name: &str| -> Result<OwnedFd, ChildError> {
+        rustix::fs::openat(
+            dir,
+            name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(step(format!("open {}/{name}", cfg.state_dir.display())))
+    };
+    // Still the caller's host ids (until become_root): the state directory is reachable.
+    let state_dir = rustix::fs::open(
+        &cfg.state_dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(step(format!("open {}", cfg.state_dir.display())))?;
     let (msg, fds) = chan.expect("waiting for the id maps")?;
     let Message::BundleGo { trees, console } = msg else {
         return Err(ChannelError::Malformed(format!("expected BundleGo, got {msg:?}")).into());
@@ -222,16 +239,8 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     write_sysctls(cfg)?;
 
     rootfs::make_private()?;
-    let open_dir = |path: &Path| -> Result<OwnedFd, ChildError> {
-        rustix::fs::open(
-            path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(step(format!("open {}", path.display())))
-    };
     // The root filesystem: a tree of the bundle's rootfs (id-mapped by the parent when rsafe
-    // added the user namespace), on the rootfs path of this mount namespace.
+    // added the user namespace), on the state directory's `rootfs/` in this mount namespace.
     let rootfs_tree = if cfg.trees_from_parent {
         if trees.is_empty() {
             return Err(ChannelError::Malformed("no root filesystem tree".into()).into());
@@ -241,19 +250,21 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         mounts::clone_host_tree(&b.rootfs)
             .map_err(step(format!("root filesystem {}", b.rootfs.display())))?
     };
-    mounts::attach(&rootfs_tree, &open_dir(&cfg.mount_point)?)
+    mounts::attach(&rootfs_tree, &open_at(&state_dir, "rootfs")?)
         .map_err(step("mount the root filesystem"))?;
     drop(rootfs_tree);
-    let root = Root::open(&cfg.mount_point)?;
+    // Looked up again by name, the mount point now leads into the mount on it.
+    let root = Root::from_fd(open_at(&state_dir, "rootfs")?);
+    drop(state_dir);
     let mut trees = trees.into_iter();
     for m in &b.mounts {
-        let tree = match &m.kind {
-            MountKind::Bind { .. } if cfg.trees_from_parent => Some(
+        let tree = match m.made_by_parent(&cfg.own) && cfg.trees_from_parent {
+            true => Some(
                 trees
                     .next()
-                    .ok_or(ChannelError::Closed("receiving bind mounts"))?,
+                    .ok_or(ChannelError::Closed("receiving mounts"))?,
             ),
-            _ => None,
+            false => None,
         };
         mount_one(&root, m, tree, cfg)?;
     }
@@ -386,7 +397,10 @@ fn mount_one(
                 == libc::S_IFDIR;
             (tree, dir)
         }
-        MountKind::Filesystem(fstype) => (filesystem(fstype, m, cfg)?, true),
+        MountKind::Filesystem(fstype) => match tree {
+            Some(t) => (t, true),
+            None => (filesystem(fstype, m, cfg)?, true),
+        },
         MountKind::Cgroup => {
             // A v1 hierarchy cannot be mounted in a user namespace, and a bind of the host's
             // would show every host cgroup: an empty read-only tmpfs stands in.
@@ -474,7 +488,7 @@ fn bind_devices(root: &Root, b: &Bundle) -> Result<(), ChildError> {
 /// `process.terminal`: a new pty of the container's devpts, its master sent to the console
 /// socket (as runc does: the pty's name as data, the descriptor as SCM_RIGHTS), its slave this
 /// process's controlling terminal and stdio.
-fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
+pub(super) fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let (master, slave) = tty::open_pty(None).map_err(step("open the container's terminal"))?;
     let name = nix::unistd::ttyname(&slave)
@@ -496,7 +510,7 @@ fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
 
 /// Sets an rlimit, lowered to the current hard limit where raising it is not allowed (only
 /// the host's root may raise a hard limit, and container root is not; `create` says so).
-fn set_rlimit(
+pub(super) fn set_rlimit(
     resource: nix::sys::resource::Resource,
     soft: u64,
     hard: u64,

@@ -158,6 +158,7 @@ fn launch(
         floor.push("linux.cgroupsPath and linux.resources: not applied (rootless: this host delegates no cgroup)".to_string());
     }
     cleanup.cgroup.clone_from(&cgroup);
+    let confinement = confinement(bundle);
     let mut record = Record {
         id: dir.id.clone(),
         pid: 0,
@@ -171,11 +172,13 @@ fn launch(
         poststart: bundle.hooks.poststart.clone(),
         poststop: bundle.hooks.poststop.clone(),
         ready: false,
+        idmap: bundle.user_namespace.idmap().clone(),
+        confinement: confinement.clone(),
+        landlock_fs: super::child::landlock_access(bundle),
     };
     // Recorded before the clone: a `create` killed from here on leaves a record (and cgroup)
     // that `delete` finds; the child dies with it until Ready.
     dir.save(&record)?;
-    let confinement = confinement(bundle);
     let (parent_end, child_end) = channel::pair()?;
     let listener_fd = OwnedFd::from(listener);
     let child_cfg = ChildConfig {
@@ -188,7 +191,7 @@ fn launch(
             .map_err(io_err("duplicate the start socket"))?,
         preserve_fds: opts.preserve_fds,
         own: own.clone(),
-        mount_point: dir.mount_point(),
+        state_dir: dir.path.clone(),
     };
     let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
     for kind in &own {
@@ -223,7 +226,7 @@ fn launch(
     )?;
 
     let trees = if caller.is_root() {
-        host_trees(bundle, pid, &dir.mount_point())?
+        host_trees(bundle, &own, pid, &dir.mount_point())?
     } else {
         Vec::new()
     };
@@ -340,13 +343,30 @@ fn translate_group_range(value: &str, idmap: &crate::runtime::idmap::IdMap) -> O
 /// when rsafe added the user namespace (files of host root are container root's): an overlay
 /// root is mounted again from id-mapped layers ([`overlay`]); a bind source whose filesystem
 /// cannot be id-mapped (procfs, device nodes) is mounted as it is.
-fn host_trees(bundle: &Bundle, pid: Pid, staging: &Path) -> Result<Vec<OwnedFd>, OciError> {
+fn host_trees(
+    bundle: &Bundle,
+    own: &[NsKind],
+    pid: Pid,
+    staging: &Path,
+) -> Result<Vec<OwnedFd>, OciError> {
     let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
         .map_err(io_err("open the container's user namespace"))?;
     let idmapped = matches!(bundle.user_namespace, UserNamespace::Added(_));
     let mut trees = vec![rootfs_tree(bundle, idmapped, userns.as_fd(), staging)?];
-    for m in &bundle.mounts {
+    for m in bundle.mounts.iter().filter(|m| m.made_by_parent(own)) {
         let MountKind::Bind { source, recursive } = &m.kind else {
+            // An mqueue filesystem of the joined IPC namespace this process is in.
+            let attrs = m.attrs
+                | libc::MOUNT_ATTR_NOSUID
+                | libc::MOUNT_ATTR_NODEV
+                | libc::MOUNT_ATTR_NOEXEC;
+            let tree = mounts::new_filesystem(
+                "mqueue",
+                &[],
+                rustix::mount::MountAttrFlags::from_bits_retain(attrs as u32),
+            )
+            .map_err(|e| OciError::Invalid(format!("mount {}: {e}", m.destination)))?;
+            trees.push(tree);
             continue;
         };
         let tree = mounts::clone_host_tree_with(source, *recursive).map_err(|source_err| {

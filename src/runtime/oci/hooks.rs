@@ -119,22 +119,11 @@ fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn record() -> Record {
         Record {
-            id: "c1".into(),
-            pid: 42,
-            start_time: 1,
-            bundle: "/b".into(),
-            annotations: BTreeMap::new(),
-            created: String::new(),
-            owner: 0,
-            cgroup: None,
-            floor: vec![],
-            poststart: vec![],
-            poststop: vec![],
             ready: false,
+            ..Record::for_test("c1", 42, 1)
         }
     }
 

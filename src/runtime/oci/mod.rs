@@ -47,6 +47,7 @@ pub mod bundle;
 pub mod cgroup;
 mod child;
 pub mod create;
+pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
 pub mod overlay;
@@ -86,6 +87,9 @@ pub enum OciError {
     Hook(String),
     #[error("container setup failed: {0}")]
     Container(String),
+    /// `exec`'s process could not start; `code` is 125, 126 (cannot execute) or 127.
+    #[error("{message}")]
+    Exec { code: i32, message: String },
 }
 
 /// The namespace a sysctl belongs to, for the namespaced ones a container may set (runc's

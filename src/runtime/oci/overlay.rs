@@ -163,6 +163,7 @@ pub fn idmapped_overlay(
         Ok(point.to_string_lossy().into_owned())
     };
     let mut opts = Vec::new();
+    let mut held = Held(Vec::new());
     let mut lowers = layers
         .lower
         .iter()
@@ -204,9 +205,13 @@ pub fn idmapped_overlay(
                     .to_string(),
             );
         }
-        opts.push(format!("upperdir={}", below(&upper).display()));
-        opts.push(format!("workdir={}", below(&work).display()));
+        opts.push(format!("upperdir={}", held.name(&below(&upper))?));
+        opts.push(format!("workdir={}", held.name(&below(&work))?));
     }
+    let lowers = lowers
+        .iter()
+        .map(|l| held.name(Path::new(l)))
+        .collect::<io::Result<Vec<String>>>()?;
     opts.insert(0, format!("lowerdir={}", lowers.join(":")));
     opts.extend(layers.options.iter().cloned());
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
@@ -216,6 +221,23 @@ pub fn idmapped_overlay(
     let _creator = CreatorIds::become_(container_root)?;
     mounts::new_filesystem("overlay", &opts, MountAttrFlags::empty())
         .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Staged layers held open and named by descriptor (`/proc/self/fd/N`), as `rsafe run` names
+/// its layers: the container's mount table then shows no host path of the runtime's.
+struct Held(Vec<OwnedFd>);
+
+impl Held {
+    fn name(&mut self, path: &Path) -> io::Result<String> {
+        let fd = rustix::fs::open(
+            path,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let name = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        self.0.push(fd);
+        Ok(name)
+    }
 }
 
 /// This process's filesystem ids switched to the container's root (and capabilities raised

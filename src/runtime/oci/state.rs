@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use super::bundle::Hook;
 use crate::runtime::cgroups::Cgroup;
+use crate::runtime::idmap::IdMap;
+use crate::runtime::landlock::FsAccess;
+use crate::runtime::spec::Confinement;
 use crate::runtime::state::process_alive;
 #[cfg(test)]
 use crate::runtime::state::process_start_time;
@@ -87,6 +90,11 @@ pub struct Record {
     /// Whether the container's first process said it is set up (until then: `creating`).
     #[serde(default)]
     pub ready: bool,
+    /// What `exec` gives a new process: the container's id map, confinement and landlock
+    /// file access, never more.
+    pub idmap: IdMap,
+    pub confinement: Confinement,
+    pub landlock_fs: FsAccess,
 }
 
 /// The runtime-spec state document (`rsafe-runtime state ID`), plus rsafe's own fields.
@@ -333,6 +341,42 @@ impl ContainerDir {
 }
 
 impl Record {
+    /// A record of a container `id` whose first process is `pid` (started at `start_time`).
+    #[cfg(test)]
+    pub fn for_test(id: &str, pid: i32, start_time: u64) -> Record {
+        use crate::runtime::idmap::{IdRange, MapWriter};
+        let range = IdRange {
+            container: 0,
+            host: 1_000_000_000,
+            size: 65536,
+        };
+        Record {
+            id: id.into(),
+            pid,
+            start_time,
+            bundle: "/b".into(),
+            annotations: BTreeMap::new(),
+            created: rfc3339_now(),
+            owner: 0,
+            cgroup: None,
+            floor: vec![],
+            poststart: vec![],
+            poststop: vec![],
+            ready: true,
+            idmap: IdMap {
+                uids: vec![range],
+                gids: vec![range],
+                writer: MapWriter::Direct,
+                setgroups: true,
+            },
+            confinement: Confinement::from_policy(
+                &crate::runtime::policy::Policy::default_policy(),
+                false,
+            ),
+            landlock_fs: FsAccess::default(),
+        }
+    }
+
     /// Whether the container's first process is still the one `create` started (and not a
     /// zombie: its parent, the caller, reaps it).
     pub fn is_alive(&self) -> bool {
@@ -415,20 +459,7 @@ mod tests {
             path: root.path().to_path_buf(),
         };
         let dir = rt.create("c").unwrap();
-        let record = Record {
-            id: "c".into(),
-            pid: std::process::id() as i32,
-            start_time: 1,
-            bundle: "/b".into(),
-            annotations: BTreeMap::new(),
-            created: rfc3339_now(),
-            owner: 0,
-            cgroup: None,
-            floor: vec![],
-            poststart: vec![],
-            poststop: vec![],
-            ready: true,
-        };
+        let record = Record::for_test("c", std::process::id() as i32, 1);
         dir.save(&record).unwrap();
         // This process, with another start time: a recycled pid.
         let s = dir.oci_state().unwrap();
