@@ -4,7 +4,8 @@
 //! compared with those left open by `rsafe run` (same probe, same bait, default policy), and any
 //! vector open only under podman fails the test unless it is one of [`KNOWN_PODMAN_ONLY`], each
 //! of which podman's own bundle causes (with the reason beside it). Plain podman (runc) runs the
-//! same probe for comparison: the output lists every vector under all three.
+//! same probe: rsafe-runtime must leave open nothing runc blocks, and the output lists every
+//! vector under all three.
 #[path = "support/escape.rs"]
 #[allow(dead_code)] // Bait::dir is for tests/escape.rs's control run
 mod escape_support;
@@ -327,7 +328,17 @@ fn podman_with_rsafe_runtime_blocks_what_rsafe_run_blocks() {
         .chain(RSAFE_RUNTIME_BUGS)
         .copied()
         .collect();
-    let problems = differences(&rsafe, &ours, &explained);
+    let mut problems = differences(&rsafe, &ours, &explained);
+    // The same bundle under runc: rsafe-runtime's floor may only close vectors, never open one.
+    problems.extend(ours.open().difference(&runc.open()).map(|v| {
+        format!(
+            "{v} is open under {} ({}) but blocked under {} ({})",
+            ours.what,
+            ours.result(v),
+            runc.what,
+            runc.result(v)
+        )
+    }));
     assert!(
         problems.is_empty(),
         "podman with rsafe-runtime is not as confined as rsafe run:\n{}",
