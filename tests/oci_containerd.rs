@@ -685,3 +685,34 @@ fn ctr_task_exec_runs_a_process_in_the_task() {
     assert!(c.ctr_out(&["container", "rm", "t1"]).status.success());
     c.assert_gone("t1");
 }
+
+/// The shim's `SystemdCgroup = true` (runc's `--systemd-cgroup`) is refused in one line that
+/// names the cgroup manager to use, and leaves nothing behind.
+#[test]
+fn systemd_cgroups_are_refused_in_one_line() {
+    let Some(c) = Containerd::start() else {
+        return;
+    };
+    c.import(&support::busybox_docker_archive());
+    let o = c.run(
+        &[
+            "--rm",
+            "--runc-systemd-cgroup",
+            "--cgroup",
+            "system.slice:rsafe:sd1",
+        ],
+        BUSYBOX,
+        "sd1",
+        &["true"],
+    );
+    let t = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{t}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{t}");
+    assert!(
+        lines[0].contains("--systemd-cgroup is not supported") && lines[0].contains("cgroupfs"),
+        "{t}"
+    );
+    c.assert_gone("sd1");
+}
