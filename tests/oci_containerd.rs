@@ -8,6 +8,9 @@
 //! containerd namespace of its own (so its cgroups, `/<namespace>/<id>`, are its own). The
 //! shim's runc root (`--runc-root`) is under that state directory too, so what rsafe-runtime
 //! leaves behind is visible. A guard stops everything when the test ends, also when it fails.
+//! Two fixed paths remain shared with any system containerd, as containerd 1.6 has them: the
+//! shim's socket in /run/containerd/s and ctr's FIFOs in /run/containerd/fifo (one per task,
+//! removed with it).
 //! Root only: containerd needs it. With RSAFE_TEST_REQUIRE=1 a missing containerd fails.
 mod support;
 
