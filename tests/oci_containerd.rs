@@ -613,14 +613,12 @@ fn a_pods_second_container_joins_the_first_ones_network_and_uts() {
     c.assert_gone("app");
 }
 
-/// rsafe-runtime bug: a container that joins a pod's IPC namespace (`--with-ns ipc:…`, as every
-/// Kubernetes container joins its sandbox's) gets the spec's `mqueue` mount by a read-only bind
-/// of the HOST's /dev/mqueue (src/runtime/oci/child.rs `filesystem`): that is the host IPC
-/// namespace's queue filesystem, not the pod's, and where the host has no /dev/mqueue (this
-/// machine) create fails: "container setup failed: bind /dev/mqueue: No such file or
-/// directory". The second container must see the first one's IPC namespace and message queues.
+/// A container that joins a pod's IPC namespace (`--with-ns ipc:…`, as every Kubernetes
+/// container joins its sandbox's) gets that namespace's message queues at /dev/mqueue: the
+/// caller of `create` mounts them (it is in the namespace). This failed once, when the host's
+/// /dev/mqueue was bound instead ("bind /dev/mqueue: No such file or directory" here).
+/// The second container must see the first one's IPC namespace and message queues.
 #[test]
-#[ignore = "rsafe-runtime bug: a joined IPC namespace's mqueue is bound from the host's /dev/mqueue"]
 fn a_pods_second_container_joins_the_first_ones_ipc() {
     let Some(c) = Containerd::start() else {
         return;
@@ -648,7 +646,6 @@ fn a_pods_second_container_joins_the_first_ones_ipc() {
 /// `ctr task exec`: a second process in the running task, with the task's namespaces and
 /// confinement, its output and exit code given back to ctr.
 #[test]
-#[ignore = "needs rsafe-runtime exec (not yet on main: 'exec: not supported')"]
 fn ctr_task_exec_runs_a_process_in_the_task() {
     let Some(c) = Containerd::start() else {
         return;

@@ -27,39 +27,21 @@ use support::containers::shared_tempdir;
 /// puts in the bundle it hands to the runtime, not something rsafe-runtime loosens. Any other
 /// difference fails the test; one of these that closes fails it too (so the list stays true).
 ///
-/// All four are podman's seccomp profile (`/usr/share/containers/seccomp.json`, in every
-/// bundle podman writes): it allows `unshare`, `clone` (no flag filter), `keyctl` and
-/// `process_vm_readv` unconditionally, where rsafe's default profile refuses them.
-/// rsafe-runtime adds its own filter only to a bundle that has none (issue 14's floor), so
-/// the bundle's profile decides. Stacking rsafe's default filter on top of a bundle's would
-/// close all four (the kernel applies the stricter of two filters).
-const KNOWN_PODMAN_ONLY: &[(&str, &str)] = &[
-    (
-        "userns_unshare",
-        "podman's seccomp profile allows unshare(CLONE_NEWUSER)",
-    ),
-    (
-        "userns_clone",
-        "podman's seccomp profile allows clone with any flags, CLONE_NEWUSER included",
-    ),
-    (
-        "keyctl_join_session",
-        "podman's seccomp profile allows keyctl (add_key it refuses)",
-    ),
-    (
-        "process_vm_readv_pid1",
-        "podman's seccomp profile allows process_vm_readv; without --init the probe is pid 1 \
-         itself, with --init it reads catatonit's memory",
-    ),
-];
+/// podman's own seccomp profile (`/usr/share/containers/seccomp.json`) allows `unshare`,
+/// `clone` with any flags, `keyctl` and `process_vm_readv`; rsafe-runtime stacks its default
+/// filter on a bundle's profile (a call must pass both), which closes those four.
+const KNOWN_PODMAN_ONLY: &[(&str, &str)] = &[(
+    "mountinfo_host_paths",
+    "podman bind-mounts /etc/hosts, /etc/hostname and /run/.containerenv from files under \
+     /run/containers/storage/overlay-containers/<id>/userdata: a bind mount's line in \
+     mountinfo shows its source's path (runc shows the same; rsafe run writes these files \
+     on a scratch tmpfs instead)",
+)];
 
 /// Vectors open under podman + rsafe-runtime because of a bug in rsafe-runtime, each with the
 /// `#[ignore]`d test that fails until it is fixed. The comparison leaves them out (and fails
 /// once one closes, so that its test is un-ignored and it leaves this list).
-const RSAFE_RUNTIME_BUGS: &[(&str, &str)] = &[(
-    "mountinfo_host_paths",
-    "bug_the_root_overlay_names_the_runtime_state_directory",
-)];
+const RSAFE_RUNTIME_BUGS: &[(&str, &str)] = &[];
 
 /// podman's limits: root lacks CAP_SYS_RESOURCE here, so its default nofile cannot be set.
 const ULIMITS: [&str; 4] = [
@@ -346,15 +328,14 @@ fn podman_with_rsafe_runtime_blocks_what_rsafe_run_blocks() {
     );
 }
 
-/// Bug: rsafe-runtime's root overlay (src/runtime/oci/overlay.rs, `idmapped_overlay`) names
+/// Was a bug: rsafe-runtime's root overlay (src/runtime/oci/overlay.rs, `idmapped_overlay`) named
 /// its id-mapped layers by their staging paths under the runtime's state directory, so the
 /// container's /proc/self/mountinfo shows `lowerdir=/run/rsafe-runtime/<id>/rootfs/l0`,
 /// `upperdir=…/rootfs/uw/rsafe/upper`, `workdir=…`: host paths, where `rsafe run` names its
-/// layers `/proc/self/fd/N` and the same probe finds none. Un-ignore once fixed (and drop it
-/// from [`RSAFE_RUNTIME_BUGS`]).
+/// layers `/proc/self/fd/N` and the same probe finds none. (Fixed: the re-mounted overlay
+/// names its layers by descriptor too.)
 #[test]
-#[ignore = "bug: rsafe-runtime's root overlay shows /run/rsafe-runtime/<id>/… in the container's mountinfo"]
-fn bug_the_root_overlay_names_the_runtime_state_directory() {
+fn the_root_overlay_names_no_runtime_state_directory() {
     let Some(setup) = Setup::new() else {
         return;
     };

@@ -230,6 +230,9 @@ pub struct Bundle {
     pub readonly_paths: Vec<String>,
     pub sysctl: BTreeMap<String, String>,
     pub seccomp: SeccompProfile,
+    /// rsafe's default profile, stacked on a bundle's own (both must allow a call), unless
+    /// the bundle is permissive.
+    pub floor_seccomp: Option<SeccompProfile>,
     pub cgroups_path: Option<String>,
     pub resources: Resources,
     pub hooks: Hooks,
@@ -386,6 +389,10 @@ impl Checker {
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
+            floor_seccomp: (linux.seccomp().is_some() && !permissive).then(|| {
+                floor.push("seccomp: the bundle's profile with rsafe's default stacked on it (a call must pass both)".to_string());
+                SeccompProfile::builtin_default()
+            }),
             seccomp,
             cgroups_path: linux
                 .cgroups_path()

@@ -21,7 +21,6 @@ use crate::runtime::channel::{self, Message};
 use crate::runtime::idmap::Caller;
 use crate::runtime::mounts;
 use crate::runtime::policy::Policy;
-use crate::runtime::seccomp::FilterCache;
 use crate::runtime::spec::Confinement;
 use crate::runtime::{namespaces, sys};
 
@@ -174,6 +173,7 @@ fn launch(
         ready: false,
         idmap: bundle.user_namespace.idmap().clone(),
         confinement: confinement.clone(),
+        floor_seccomp: bundle.floor_seccomp.clone(),
         landlock_fs: super::child::landlock_access(bundle),
     };
     // Recorded before the clone: a `create` killed from here on leaves a record (and cgroup)
@@ -243,9 +243,8 @@ fn launch(
     )?;
     drop(fds);
     drop((trees, console));
-    let store = dir.path.parent().unwrap_or(Path::new("/")).join(".cache");
-    let (filter, _) = FilterCache::in_store(&store)
-        .get_or_compile(&confinement.seccomp, &confinement.capabilities)?;
+    let state_root = dir.path.parent().unwrap_or(Path::new("/"));
+    let filter = super::compile_filter(state_root, &confinement, bundle.floor_seccomp.as_ref())?;
     // A child that failed meanwhile has its own message (read below) saying why.
     let _ = parent_end.send(
         &Message::Seccomp {

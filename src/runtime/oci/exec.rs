@@ -36,7 +36,7 @@ use super::child::{attach_console, set_rlimit};
 use super::state::{Record, RuntimeRoot, Status};
 use crate::runtime::channel::{self, Channel, Message};
 use crate::runtime::exec::{self as workload_exec, Workload};
-use crate::runtime::seccomp::{CompiledFilter, FilterCache};
+use crate::runtime::seccomp::CompiledFilter;
 use crate::runtime::spec::ProcessSpec;
 use crate::runtime::user;
 
@@ -93,9 +93,8 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
         // At most the container's.
         confinement.capabilities.retain(|c| caps.contains(c));
     }
-    let store = dir.path.parent().unwrap_or(Path::new("/")).join(".cache");
-    let (filter, _) = FilterCache::in_store(&store)
-        .get_or_compile(&confinement.seccomp, &confinement.capabilities)?;
+    let state_root = dir.path.parent().unwrap_or(Path::new("/"));
+    let filter = super::compile_filter(state_root, &confinement, record.floor_seccomp.as_ref())?;
     let target = Target::open(record.pid)?;
     if !record.is_alive() {
         return Err(OciError::State(format!("container {id} exited")));

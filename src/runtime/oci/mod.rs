@@ -117,6 +117,23 @@ pub fn sysctl_namespace(key: &str) -> Option<NsKind> {
     None
 }
 
+/// The container's seccomp filter: the confinement's profile, with rsafe's `floor` stacked
+/// on it, compiled (or read from the cache beside the runtime's state) for its capabilities.
+pub fn compile_filter(
+    state_root: &std::path::Path,
+    confinement: &crate::runtime::spec::Confinement,
+    floor: Option<&crate::runtime::seccomp::SeccompProfile>,
+) -> Result<crate::runtime::seccomp::CompiledFilter, OciError> {
+    let cache = crate::runtime::seccomp::FilterCache::in_store(&state_root.join(".cache"));
+    let (filter, _) = cache.get_or_compile(&confinement.seccomp, &confinement.capabilities)?;
+    Ok(match floor {
+        Some(profile) => {
+            filter.stacked(cache.get_or_compile(profile, &confinement.capabilities)?.0)
+        }
+        None => filter,
+    })
+}
+
 /// What `features` reports: the runtime-spec features document, with rsafe's floor.
 pub fn features() -> serde_json::Value {
     serde_json::json!({

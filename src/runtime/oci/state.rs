@@ -94,6 +94,9 @@ pub struct Record {
     /// file access, never more.
     pub idmap: IdMap,
     pub confinement: Confinement,
+    /// rsafe's default profile stacked on the bundle's (see [`super::bundle::Bundle`]).
+    #[serde(default)]
+    pub floor_seccomp: Option<crate::runtime::seccomp::SeccompProfile>,
     pub landlock_fs: FsAccess,
 }
 
@@ -373,6 +376,7 @@ impl Record {
                 &crate::runtime::policy::Policy::default_policy(),
                 false,
             ),
+            floor_seccomp: None,
             landlock_fs: FsAccess::default(),
         }
     }

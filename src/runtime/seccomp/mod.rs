@@ -377,6 +377,21 @@ impl CompiledFilter {
         &self.summary
     }
 
+    /// `self` and then `other`, installed together: a call passes only if both filters allow
+    /// it (the kernel keeps the most restrictive verdict). The summary stays `self`'s, its
+    /// origin naming both.
+    pub fn stacked(mut self, other: CompiledFilter) -> CompiledFilter {
+        if !other.is_unconfined() {
+            self.summary.origin = format!("{} + {}", self.summary.origin, other.summary.origin);
+            self.summary
+                .instructions
+                .extend(other.summary.instructions.iter().copied());
+        }
+        self.programs.extend(other.programs);
+        self.flags |= other.flags;
+        self
+    }
+
     /// True when nothing will be loaded (`--seccomp unconfined`).
     pub fn is_unconfined(&self) -> bool {
         self.programs.is_empty()
