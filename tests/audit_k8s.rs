@@ -379,3 +379,21 @@ fn a_stream_past_the_size_limit_on_stdin_is_refused_in_one_line() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_manifest_file_past_the_size_limit_is_refused_in_one_line_naming_it() {
+    // Recognised as manifests by its beginning, refused by the manifest reader.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: filler\ndata:\n  k: v\n---\n";
+    let reps = (65 << 20) / doc.len() + 1;
+    std::fs::write(&path, doc.repeat(reps)).unwrap();
+    let out = rsafe(&["audit", path.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("huge.yaml") && err.contains("more than the 67108864 bytes"),
+        "{err}"
+    );
+}

@@ -447,9 +447,15 @@ fn sniff_file(path: &Path) -> Result<Option<Content>, TargetError> {
     if is_dockerfile(&String::from_utf8_lossy(&head)) {
         return Ok(Some(Content::Dockerfile));
     }
-    // YAML (and JSON) is parsed whole; a file past the manifest limit is none of these.
-    let Ok(text) = k8s::read_limited(path) else {
-        return Ok(None);
+    // YAML (and JSON) is parsed whole. A file past the manifest limit is judged by its
+    // beginning: manifests go to the manifest reader, which says the file is too large.
+    let text = match k8s::read_limited(path) {
+        Ok(text) => text,
+        Err(k8s::K8sError::TooLarge { .. }) => {
+            let head = String::from_utf8_lossy(&head);
+            return Ok(sniff_yaml(&head).filter(|c| *c == Content::K8s));
+        }
+        Err(_) => return Ok(None),
     };
     Ok(sniff_yaml(&text))
 }
