@@ -1112,6 +1112,27 @@ mod tests {
     }
 
     #[test]
+    fn a_bundles_own_seccomp_profile_gets_rsafes_stacked_on_it() {
+        let mut c = minimal();
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]});
+        let (_d, b) = bundle_with(c.clone());
+        let b = b.unwrap();
+        assert!(!b.seccomp.is_unconfined());
+        assert_eq!(
+            b.floor_seccomp.as_ref().map(|p| p.origin().to_string()),
+            Some(SeccompProfile::builtin_default().origin().to_string())
+        );
+        assert!(
+            b.floor.iter().any(|f| f.contains("stacked")),
+            "{:?}",
+            b.floor
+        );
+        c["annotations"] = json!({"rsafe.policy": "permissive"});
+        let (_d, b) = bundle_with(c);
+        assert!(b.unwrap().floor_seccomp.is_none());
+    }
+
+    #[test]
     fn unsupported_fields_are_named() {
         for (patch, field) in [
             (
