@@ -38,6 +38,7 @@ fn show_prints_the_effective_default_policy() {
         "read-only:      /proc/bus /proc/fs /proc/irq /proc/sys",
         "limits:         memory unlimited, pids 4096, cpus unlimited",
         "network:        none",
+        "audit gate:     off",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -92,7 +93,7 @@ fn show_reads_a_policy_file_with_its_own_seccomp_profile() {
     let policy = dir.path().join("web.toml");
     std::fs::write(
         &policy,
-        "description = \"a web server\"\n[seccomp]\nprofile = \"web.json\"\n[landlock]\ntcp_bind = [8080, \"9000-9002\"]\n",
+        "description = \"a web server\"\ngate = \"high\"\n[seccomp]\nprofile = \"web.json\"\n[landlock]\ntcp_bind = [8080, \"9000-9002\"]\n",
     )
     .unwrap();
     let out = support::rsafe(root.path())
@@ -116,6 +117,10 @@ fn show_reads_a_policy_file_with_its_own_seccomp_profile() {
     );
     assert!(
         text.contains("TCP bind:     only 8080, 9000-9002"),
+        "{text}"
+    );
+    assert!(
+        text.contains("audit gate:     high: images with a finding at or above it are refused"),
         "{text}"
     );
     // Unset fields come from the default policy.

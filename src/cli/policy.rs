@@ -159,6 +159,11 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     writeln!(w, "read-only:      {}", policy.readonly_paths.join(" "))?;
     writeln!(w, "limits:         {}", policy.limits)?;
     writeln!(w, "network:        {}", policy.network)?;
+    let gate = policy.gate.map_or_else(
+        || "off (rsafe run --gate SEVERITY turns it on)".to_string(),
+        |s| format!("{s}: images with a finding at or above it are refused"),
+    );
+    writeln!(w, "audit gate:     {gate}")?;
     for warning in policy.warnings() {
         writeln!(w, "warning: {warning}")?;
     }
