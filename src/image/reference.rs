@@ -203,11 +203,11 @@ impl FromStr for Reference {
             }
         }
         if let Some(host) = &registry
-            && !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            && !valid_host(host)
         {
-            return Err(invalid("registry host has invalid characters"));
+            return Err(invalid(
+                "registry host must be a domain (dot-separated names of letters, digits and -) or [IPv6], with an optional :port",
+            ));
         }
         Ok(Reference {
             registry,
@@ -231,9 +231,57 @@ impl fmt::Display for Reference {
     }
 }
 
+/// The distribution spec's domain grammar: `name(.name)*[:port]`, each name letters, digits and
+/// inner `-`; or a bracketed IPv6 address. `.` and `..` (a path's `./app`) are no host.
+fn valid_host(host: &str) -> bool {
+    let port_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((addr, tail)) = rest.split_once(']') else {
+            return false;
+        };
+        let addr_ok = !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        return addr_ok && (tail.is_empty() || tail.strip_prefix(':').is_some_and(port_ok));
+    }
+    let (name, port) = match host.split_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host, None),
+    };
+    port.is_none_or(port_ok)
+        && !name.is_empty()
+        && name.split('.').all(|c| {
+            let b = c.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_hosts_follow_the_domain_grammar() {
+        for ok in [
+            "localhost:5000",
+            "ghcr.io",
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "[fe80::1]",
+            "my-reg.example.com",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            ".", "..", "-a.io", "a..io", "a.io:", "a.io:x", "[::1", "[]:1", "a_b.io",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+        // A relative path is no reference with registry ".".
+        assert!("./app".parse::<Reference>().is_err());
+        assert!("../x/app:1".parse::<Reference>().is_err());
+    }
 
     fn r(s: &str) -> Reference {
         s.parse().unwrap()
