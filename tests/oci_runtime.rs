@@ -750,3 +750,103 @@ fn podman_runs_images_through_rsafe_runtime() {
         "podman's containers left state in /run/rsafe-runtime"
     );
 }
+
+/// Rootless podman (the test user, its subordinate ids) with rsafe as its runtime: rsafe-runtime
+/// runs as root of podman's user namespace, nests a user namespace of the ids that one has,
+/// keeps its state under `$XDG_RUNTIME_DIR`, and leaves cgroups alone (said in `state`).
+#[test]
+fn rootless_podman_runs_images_through_rsafe_runtime() {
+    if !support::is_root() || !support::have("podman", support::tool("podman")) {
+        return;
+    }
+    let Some((uid, gid)) = support::test_user() else {
+        return;
+    };
+    let dir = runtime_root("rsafe-oci-rootless-");
+    let link = dir.path().join("bin/rsafe-runtime");
+    fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(support::rsafe_bin(), &link).unwrap();
+    let xdg = dir.path().join("xdg");
+    fs::create_dir(&xdg).unwrap();
+    support::sh(Command::new("chown").arg(format!("{uid}:{gid}")).arg(&xdg));
+    fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).unwrap();
+    let tar = dir.path().join("rootfs.tar");
+    support::sh(
+        Command::new("tar")
+            .arg("-C")
+            .arg(support::busybox_rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    fs::set_permissions(&tar, fs::Permissions::from_mode(0o644)).unwrap();
+    let image = format!("localhost/rsafe-oci-rootless:{}", std::process::id());
+    let as_user = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args([
+            format!("--reuid={uid}"),
+            format!("--regid={gid}"),
+            "--init-groups".into(),
+            "--".into(),
+        ])
+        .arg("podman")
+        .arg("--runtime")
+        .arg(&link)
+        .args(["--cgroup-manager", "cgroupfs"])
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .env("HOME", format!("/home/{}", support::TEST_USER))
+        .current_dir("/")
+        .stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let imported = as_user(&["import", tar.to_str().unwrap(), &image]);
+    assert!(imported.status.success(), "{}", text(&imported));
+    let o = as_user(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "sh",
+        "-c",
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map; touch /x && echo wrote",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("NoNewPrivs:\t1") && t.contains("Seccomp:\t2") && t.contains("wrote"),
+        "{t}"
+    );
+    let name = format!("rsafe-oci-rl-{}", std::process::id());
+    let d = as_user(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        &image,
+        "sleep",
+        "1000",
+    ]);
+    assert!(d.status.success(), "{}", text(&d));
+    let e = as_user(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "grep -c . /proc/self/uid_map; exit 5",
+    ]);
+    assert_eq!(e.status.code(), Some(5), "{}", text(&e));
+    let rm = as_user(&["rm", "-f", "-t", "0", &name]);
+    assert!(rm.status.success(), "{}", text(&rm));
+    let _ = as_user(&["rmi", &image]);
+    let left = fs::read_dir(xdg.join("rsafe-runtime"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        left, 0,
+        "rootless podman's containers left state in $XDG_RUNTIME_DIR/rsafe-runtime"
+    );
+}

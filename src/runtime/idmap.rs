@@ -135,7 +135,49 @@ impl Caller {
     }
 }
 
+/// The ids this process's user namespace maps (`/proc/self/uid_map`, `gid_map`) as an
+/// identity map of a nested namespace: what rsafe-runtime gives a container when it runs as
+/// root of a user namespace that is not the host's (under rootless podman), where only those
+/// ids exist. `None` in the host's own namespace (its map is the whole id space).
+pub fn nested_identity() -> Option<IdMap> {
+    let read = |file: &str| -> Option<Vec<IdRange>> {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+                let (inside, _outside, size) = (f.next()??, f.next()??, f.next()??);
+                Some(IdRange {
+                    container: inside,
+                    host: inside,
+                    size,
+                })
+            })
+            .collect()
+    };
+    let (uids, gids) = (read("/proc/self/uid_map")?, read("/proc/self/gid_map")?);
+    let whole = |r: &[IdRange]| r.len() == 1 && r[0].container == 0 && r[0].size == u32::MAX;
+    if whole(&uids) {
+        return None;
+    }
+    Some(IdMap {
+        uids,
+        gids,
+        writer: MapWriter::Direct,
+        setgroups: true,
+    })
+}
+
 impl IdMap {
+    /// Whether every id maps to itself (a nested namespace's identity map): the files of the
+    /// parent namespace need no id-mapped mount.
+    pub fn is_identity(&self) -> bool {
+        self.uids
+            .iter()
+            .chain(&self.gids)
+            .all(|r| r.container == r.host)
+    }
+
     /// The mapping a container started by this process gets (the system's subordinate id
     /// files, the helpers if they can work).
     pub fn for_this_process() -> IdMap {

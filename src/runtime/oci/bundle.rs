@@ -257,7 +257,16 @@ impl Bundle {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        Checker { path, dir }.check(&spec, &IdMap::for_this_process())
+        // Root of a user namespace that is not the host's (rootless podman runs its runtime
+        // there) may map only the ids that namespace has.
+        let own_map = match (
+            nix::unistd::geteuid().is_root(),
+            crate::runtime::idmap::nested_identity(),
+        ) {
+            (true, Some(nested)) => nested,
+            _ => IdMap::for_this_process(),
+        };
+        Checker { path, dir }.check(&spec, &own_map)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, kill};
@@ -129,7 +129,7 @@ fn launch(
         })?),
         _ => None,
     };
-    let listener = UnixListener::bind(dir.start_socket()).map_err(|source| OciError::Io {
+    let listener = dir.bind_start_socket().map_err(|source| OciError::Io {
         what: format!("start socket {}", dir.start_socket().display()),
         source,
     })?;
@@ -149,7 +149,7 @@ fn launch(
         }
     }
     let cgroup = match &bundle.cgroups_path {
-        Some(path) if caller.is_root() => Some(cgroup::create(path, &bundle.resources, &dir.id)?),
+        Some(path) if super::host_root() => Some(cgroup::create(path, &bundle.resources, &dir.id)?),
         _ => None,
     };
     let mut floor = bundle.floor.clone();
@@ -211,7 +211,15 @@ fn launch(
     }
     if let Some(adj) = bundle.oom_score_adj {
         let path = format!("/proc/{pid}/oom_score_adj");
-        std::fs::write(&path, adj.to_string()).map_err(io_err("process.oomScoreAdj"))?;
+        // Lowering it takes the host's CAP_SYS_RESOURCE: without it, the value stays (said).
+        if let Err(e) = std::fs::write(&path, adj.to_string()) {
+            if super::host_root() {
+                return Err(io_err("process.oomScoreAdj")(e));
+            }
+            record
+                .floor
+                .push(format!("process.oomScoreAdj {adj}: not set ({e})"));
+        }
     }
     write_joined_sysctls(bundle, &own, idmap)?;
 
@@ -350,7 +358,7 @@ fn host_trees(
 ) -> Result<Vec<OwnedFd>, OciError> {
     let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
         .map_err(io_err("open the container's user namespace"))?;
-    let idmapped = matches!(bundle.user_namespace, UserNamespace::Added(_));
+    let idmapped = matches!(&bundle.user_namespace, UserNamespace::Added(m) if !m.is_identity());
     let mut trees = vec![rootfs_tree(bundle, idmapped, userns.as_fd(), staging)?];
     for m in bundle.mounts.iter().filter(|m| m.made_by_parent(own)) {
         let MountKind::Bind { source, recursive } = &m.kind else {

@@ -2,7 +2,6 @@
 //! containers `create` made.
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill as send_signal};
@@ -33,7 +32,7 @@ pub fn start(root: &RuntimeRoot, id: &str, warn: &mut dyn FnMut(&str)) -> Result
         }
     }
     let socket = dir.start_socket();
-    let mut conn = UnixStream::connect(&socket).map_err(|source| OciError::Io {
+    let mut conn = dir.connect_start_socket().map_err(|source| OciError::Io {
         what: format!("start socket {}", socket.display()),
         source,
     })?;

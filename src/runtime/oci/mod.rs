@@ -92,6 +92,12 @@ pub enum OciError {
     Exec { code: i32, message: String },
 }
 
+/// Whether this process is root of the host's own user namespace (not root of a nested one,
+/// as under rootless podman): only then may it use the host's cgroups and `/run`.
+pub fn host_root() -> bool {
+    nix::unistd::geteuid().is_root() && crate::runtime::idmap::nested_identity().is_none()
+}
+
 /// The namespace a sysctl belongs to, for the namespaced ones a container may set (runc's
 /// list); `None` for the host's own.
 pub fn sysctl_namespace(key: &str) -> Option<NsKind> {

@@ -141,7 +141,7 @@ impl RuntimeRoot {
     pub fn new(flag: Option<&Path>) -> RuntimeRoot {
         let path = match flag {
             Some(p) => p.to_path_buf(),
-            None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/rsafe-runtime"),
+            None if super::host_root() => PathBuf::from("/run/rsafe-runtime"),
             None => match std::env::var_os("XDG_RUNTIME_DIR") {
                 Some(d) if !d.is_empty() => PathBuf::from(d).join("rsafe-runtime"),
                 _ => PathBuf::from(format!("/tmp/rsafe-runtime-{}", nix::unistd::geteuid())),
@@ -233,6 +233,28 @@ impl ContainerDir {
     /// The socket the container's first process waits on until `start`.
     pub fn start_socket(&self) -> PathBuf {
         self.path.join("start.sock")
+    }
+
+    /// Listens on the start socket. Named through a descriptor of the directory
+    /// (`/proc/self/fd/N/start.sock`): a socket's path may have only 107 bytes, and a runtime
+    /// root like `$XDG_RUNTIME_DIR/rsafe-runtime/<64 hex>/` can be longer.
+    pub fn bind_start_socket(&self) -> io::Result<std::os::unix::net::UnixListener> {
+        let dir = std::fs::File::open(&self.path)?;
+        let path = format!(
+            "/proc/self/fd/{}/start.sock",
+            std::os::fd::AsRawFd::as_raw_fd(&dir)
+        );
+        std::os::unix::net::UnixListener::bind(path)
+    }
+
+    /// Connects to the start socket (named as in [`Self::bind_start_socket`]).
+    pub fn connect_start_socket(&self) -> io::Result<std::os::unix::net::UnixStream> {
+        let dir = std::fs::File::open(&self.path)?;
+        let path = format!(
+            "/proc/self/fd/{}/start.sock",
+            std::os::fd::AsRawFd::as_raw_fd(&dir)
+        );
+        std::os::unix::net::UnixStream::connect(path)
     }
 
     /// Where the container's first process mounts its root filesystem (in its own mount
