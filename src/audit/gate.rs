@@ -19,14 +19,10 @@
 //!   a truncated, corrupt or renamed entry is a miss, never a pass;
 //! - entries are written to a private temporary file and renamed into place.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -34,6 +30,7 @@ use super::ignore::IgnoreList;
 use super::secrets::{SecretScanner, SecretsError};
 use super::{AuditError, AuditOptions, Finding, NoProgress, ScanStats, Severity};
 use crate::image::config::{Image, ImageError};
+use crate::image::store_cache::{StoreCache, Unread, WriteError};
 use crate::image::{Digest, Store};
 
 /// The store's subdirectory for verdicts.
@@ -193,17 +190,7 @@ impl RuleSetVersion {
     /// differently under the same version number). A few microseconds: one `stat`. None when
     /// the executable cannot be identified (then nothing is cached).
     pub fn current() -> Option<RuleSetVersion> {
-        let exe = std::fs::metadata("/proc/self/exe").ok()?;
-        let build = format!(
-            "{}:{}:{}:{}.{}:{}.{}",
-            exe.dev(),
-            exe.ino(),
-            exe.size(),
-            exe.mtime(),
-            exe.mtime_nsec(),
-            exe.ctime(),
-            exe.ctime_nsec()
-        );
+        let build = crate::image::store_cache::this_build()?;
         let checks: Vec<(&str, Severity)> = super::builtin_rules()
             .into_iter()
             .map(|r| (r.id, r.severity))
@@ -303,90 +290,30 @@ impl VerdictCache {
 
     /// The cached verdict for `manifest` under `rules`, or why there is none rsafe can trust.
     pub fn get(&self, manifest: &Digest, rules: &RuleSetVersion) -> Result<Verdict, Miss> {
-        let dir = match open_trusted_dir(&self.dir) {
-            Ok(dir) => dir,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Miss::Absent),
-            Err(e) => return Err(Miss::Untrusted(format!("{}: {e}", self.dir.display()))),
-        };
         let name = entry_name(manifest, rules);
-        let path = self.dir.join(&name);
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let fd = match rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) => return Err(Miss::Absent),
-            Err(e) => return Err(Miss::Untrusted(format!("{}: {e}", path.display()))),
-        };
-        let file = File::from(fd);
-        let meta = file
-            .metadata()
-            .map_err(|e| Miss::Damaged(format!("{}: {e}", path.display())))?;
-        if !meta.is_file() {
-            return Err(Miss::Untrusted(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
-        }
-        if !trusted(meta.uid(), meta.mode()) {
-            return Err(Miss::Untrusted(format!(
-                "{} is owned by uid {} with mode {:o}: only the caller's own, unshared entries are read",
-                path.display(),
-                meta.uid(),
-                meta.mode() & 0o7777
-            )));
-        }
-        if meta.len() > MAX_ENTRY {
-            return Err(Miss::Damaged(format!(
-                "{} is {} bytes",
-                path.display(),
-                meta.len()
-            )));
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(MAX_ENTRY)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Miss::Damaged(format!("{}: {e}", path.display())))?;
+        let bytes = self.entries().read(&name).map_err(|unread| match unread {
+            Unread::Absent => Miss::Absent,
+            Unread::Untrusted(why) => Miss::Untrusted(why),
+            Unread::Damaged(why) => Miss::Damaged(why),
+        })?;
         check_entry(&bytes, manifest, rules)
-            .map_err(|why| Miss::Damaged(format!("{}: {why}", path.display())))
+            .map_err(|why| Miss::Damaged(format!("{}: {why}", self.dir.join(&name).display())))
     }
 
     /// Writes the verdict under `rules`, replacing any older entry; returns the entry's path.
     /// Creates the cache directory (mode 0700) when the store has none.
     pub fn put(&self, rules: &RuleSetVersion, verdict: &Verdict) -> Result<PathBuf, GateError> {
-        let cache_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source: io::Error| GateError::Cache { path, source }
-        };
         let manifest: Digest = verdict.manifest.parse().map_err(|e| GateError::Cache {
             path: self.dir.clone(),
             source: io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")),
         })?;
-        match std::fs::DirBuilder::new().mode(0o700).create(&self.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(cache_err(&self.dir)(e)),
-        }
-        let dir = open_trusted_dir(&self.dir).map_err(cache_err(&self.dir))?;
-        let body = entry_bytes(verdict, rules);
-        let name = entry_name(&manifest, rules);
-        let tmp = format!(".tmp-{name}-{}", std::process::id());
-        let fd = rustix::fs::openat(
-            &dir,
-            tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| cache_err(&self.dir.join(&tmp))(e.into()))?;
-        let written = File::from(fd).write_all(&body);
-        let renamed = written.and_then(|()| {
-            rustix::fs::renameat(&dir, tmp.as_str(), &dir, name.as_str()).map_err(Into::into)
-        });
-        if renamed.is_err() {
-            let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-        }
-        let path = self.dir.join(&name);
-        renamed.map_err(cache_err(&path))?;
-        prune(&self.dir, MAX_ENTRIES);
-        Ok(path)
+        self.entries()
+            .write(&entry_name(&manifest, rules), &entry_bytes(verdict, rules))
+            .map_err(|WriteError { path, source }| GateError::Cache { path, source })
+    }
+
+    fn entries(&self) -> StoreCache {
+        StoreCache::new(self.dir.clone(), MAX_ENTRY, MAX_ENTRIES)
     }
 }
 
@@ -428,50 +355,6 @@ fn check_entry(bytes: &[u8], manifest: &Digest, rules: &RuleSetVersion) -> Resul
         return Err("its findings do not match their checksum".into());
     }
     Ok(entry.verdict)
-}
-
-/// Owned by the user running rsafe, and writable by nobody else.
-fn trusted(uid: u32, mode: u32) -> bool {
-    uid == rustix::process::geteuid().as_raw() && mode & 0o022 == 0
-}
-
-fn open_trusted_dir(path: &Path) -> io::Result<OwnedFd> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let meta = rustix::fs::fstat(&fd)?;
-    if !trusted(meta.st_uid, meta.st_mode) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "owned by uid {} with mode {:o}: not this user's alone",
-                meta.st_uid,
-                meta.st_mode & 0o7777
-            ),
-        ));
-    }
-    Ok(fd)
-}
-
-/// Keeps the `keep` most recently written entries.
-fn prune(dir: &Path, keep: usize) {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = read
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
-    if entries.len() <= keep {
-        return;
-    }
-    entries.sort();
-    for (_, path) in &entries[..entries.len() - keep] {
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 #[cfg(test)]

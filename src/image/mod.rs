@@ -20,6 +20,7 @@ pub mod reference;
 pub mod registry;
 pub mod resolve;
 pub mod store;
+pub mod store_cache;
 pub mod unpack;
 
 pub use config::{Image, LayerInfo, Platform};

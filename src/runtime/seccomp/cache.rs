@@ -23,17 +23,14 @@
 //! - Entries are written to a private temporary file and renamed into place, so a reader never
 //!   sees half a filter.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use ::caps::Capability;
-use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::{CompiledFilter, SeccompProfile};
+use crate::image::store_cache::StoreCache;
 
 /// The store's subdirectory for compiled filters.
 const DIR_NAME: &str = "seccomp-cache";
@@ -94,21 +91,7 @@ impl FilterCache {
 
     /// The entry for `key`, if there is one rsafe can trust.
     pub fn get(&self, key: &str) -> Option<CompiledFilter> {
-        let dir = open_trusted_dir(&self.dir).ok()?;
-        let fd = rustix::fs::openat(
-            &dir,
-            entry_name(key),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-        .ok()?;
-        let file = File::from(fd);
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || !trusted(meta.uid(), meta.mode()) || meta.len() > MAX_ENTRY {
-            return None;
-        }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(MAX_ENTRY).read_to_end(&mut bytes).ok()?;
+        let bytes = self.entries().read(&entry_name(key)).ok()?;
         let entry: Entry = serde_json::from_slice(&bytes).ok()?;
         (entry.key == key).then_some(entry.filter)
     }
@@ -116,82 +99,24 @@ impl FilterCache {
     /// Writes the entry for `key`, replacing any older one. Creates the cache directory
     /// (mode 0700) when the store has none.
     pub fn put(&self, key: &str, filter: &CompiledFilter) -> io::Result<()> {
-        match std::fs::DirBuilder::new().mode(0o700).create(&self.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let dir = open_trusted_dir(&self.dir)?;
         let body = serde_json::to_vec(&Entry {
             key: key.to_string(),
             filter: filter.clone(),
         })
         .map_err(io::Error::other)?;
-        let tmp = format!(".tmp-{key}-{}", std::process::id());
-        let fd = rustix::fs::openat(
-            &dir,
-            tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?;
-        let written = File::from(fd).write_all(&body);
-        let renamed = written.and_then(|()| {
-            rustix::fs::renameat(&dir, tmp.as_str(), &dir, entry_name(key)).map_err(Into::into)
-        });
-        if renamed.is_err() {
-            let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-        }
-        renamed?;
-        prune(&self.dir, MAX_ENTRIES);
-        Ok(())
+        self.entries()
+            .write(&entry_name(key), &body)
+            .map(|_| ())
+            .map_err(|e| e.source)
+    }
+
+    fn entries(&self) -> StoreCache {
+        StoreCache::new(self.dir.clone(), MAX_ENTRY, MAX_ENTRIES)
     }
 }
 
 fn entry_name(key: &str) -> String {
     format!("{key}.json")
-}
-
-/// Owned by the user running rsafe, and writable by nobody else.
-fn trusted(uid: u32, mode: u32) -> bool {
-    uid == rustix::process::geteuid().as_raw() && mode & 0o022 == 0
-}
-
-fn open_trusted_dir(path: &Path) -> io::Result<OwnedFd> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let meta = rustix::fs::fstat(&fd)?;
-    if !trusted(meta.st_uid, meta.st_mode) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is not owned by this user or is writable by others",
-                path.display()
-            ),
-        ));
-    }
-    Ok(fd)
-}
-
-/// Keeps the `keep` most recently written entries.
-fn prune(dir: &Path, keep: usize) {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = read
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
-    if entries.len() <= keep {
-        return;
-    }
-    entries.sort();
-    for (_, path) in &entries[..entries.len() - keep] {
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 /// SHA-256 of everything the compiled programs depend on; `None` when one of those cannot be
@@ -205,20 +130,7 @@ fn cache_key(profile: &SeccompProfile, caps_kept: &[Capability]) -> Option<Strin
     field(FORMAT.as_bytes());
     field(env!("CARGO_PKG_VERSION").as_bytes());
     // This very build of rsafe: a rebuilt binary gets new entries even without a new version.
-    let exe = std::fs::metadata("/proc/self/exe").ok()?;
-    field(
-        format!(
-            "{}:{}:{}:{}.{}:{}.{}",
-            exe.dev(),
-            exe.ino(),
-            exe.size(),
-            exe.mtime(),
-            exe.mtime_nsec(),
-            exe.ctime(),
-            exe.ctime_nsec()
-        )
-        .as_bytes(),
-    );
+    field(crate::image::store_cache::this_build()?.as_bytes());
     let lib = libseccomp::ScmpVersion::current().ok()?;
     field(format!("{}.{}.{}", lib.major, lib.minor, lib.micro).as_bytes());
     field(
