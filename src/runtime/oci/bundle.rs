@@ -1044,20 +1044,7 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let path = dir.path().join("config.json");
         let spec: Spec = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let own = IdMap {
-            uids: vec![IdRange {
-                container: 0,
-                host: 1_000_000_000,
-                size: 65536,
-            }],
-            gids: vec![IdRange {
-                container: 0,
-                host: 1_000_000_000,
-                size: 65536,
-            }],
-            writer: MapWriter::Direct,
-            setgroups: true,
-        };
+        let own = super::super::test_root_map();
         let result = Checker {
             path,
             dir: dir.path().to_path_buf(),

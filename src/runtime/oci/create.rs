@@ -454,24 +454,10 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::idmap::{IdMap, IdRange, MapWriter};
 
     #[test]
     fn ping_group_range_names_the_containers_groups_as_host_ids() {
-        let map = IdMap {
-            uids: vec![IdRange {
-                container: 0,
-                host: 1_000_000_000,
-                size: 65536,
-            }],
-            gids: vec![IdRange {
-                container: 0,
-                host: 1_000_000_000,
-                size: 65536,
-            }],
-            writer: MapWriter::Direct,
-            setgroups: true,
-        };
+        let map = super::super::test_root_map();
         assert_eq!(
             translate_group_range("0 0", &map).as_deref(),
             Some("1000000000 1000000000")

@@ -140,6 +140,23 @@ pub fn compile_filter(
     })
 }
 
+/// The id map root's containers get here (container 0-65535 = host 1000000000-…), for tests.
+#[cfg(test)]
+pub(crate) fn test_root_map() -> crate::runtime::idmap::IdMap {
+    use crate::runtime::idmap::{IdMap, IdRange, MapWriter};
+    let range = IdRange {
+        container: 0,
+        host: 1_000_000_000,
+        size: 65536,
+    };
+    IdMap {
+        uids: vec![range],
+        gids: vec![range],
+        writer: MapWriter::Direct,
+        setgroups: true,
+    }
+}
+
 /// What `features` reports: the runtime-spec features document, with rsafe's floor.
 pub fn features() -> serde_json::Value {
     serde_json::json!({

@@ -369,12 +369,6 @@ impl Record {
     /// A record of a container `id` whose first process is `pid` (started at `start_time`).
     #[cfg(test)]
     pub fn for_test(id: &str, pid: i32, start_time: u64) -> Record {
-        use crate::runtime::idmap::{IdRange, MapWriter};
-        let range = IdRange {
-            container: 0,
-            host: 1_000_000_000,
-            size: 65536,
-        };
         Record {
             id: id.into(),
             pid,
@@ -388,12 +382,7 @@ impl Record {
             poststart: vec![],
             poststop: vec![],
             ready: true,
-            idmap: IdMap {
-                uids: vec![range],
-                gids: vec![range],
-                writer: MapWriter::Direct,
-                setgroups: true,
-            },
+            idmap: super::test_root_map(),
             confinement: Confinement::from_policy(
                 &crate::runtime::policy::Policy::default_policy(),
                 false,
