@@ -50,9 +50,9 @@ struct Prepared {
     fallback: Option<Fallback>,
 }
 
-/// A failure on the container side.
+/// A failure on the container side (of `rsafe run`, and of the OCI runtime's `create`).
 #[derive(Debug, thiserror::Error)]
-enum ChildError {
+pub(super) enum ChildError {
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error(transparent)]
@@ -78,7 +78,8 @@ impl ChildError {
     }
 }
 
-fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildError {
+/// A failed step of the set-up, named.
+pub(super) fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildError {
     let what = what.into();
     move |e| ChildError::Step {
         what,
@@ -398,7 +399,7 @@ fn generated_files(spec: &Spec, root: &Root, scratch: &OwnedFd) -> Result<(), Ch
 
 /// Takes uid and gid 0 of the new user namespace (and drops the caller's supplementary
 /// groups where the namespace allows `setgroups`).
-fn become_root(idmap: &IdMap) -> Result<(), ChildError> {
+pub(super) fn become_root(idmap: &IdMap) -> Result<(), ChildError> {
     if idmap.setgroups {
         nix::unistd::setgroups(&[]).map_err(step("drop supplementary groups"))?;
     }

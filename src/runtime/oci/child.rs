@@ -9,20 +9,20 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::{Gid, Uid};
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::MountAttrFlags;
 
 use super::bundle::{Bundle, MountKind, MountPlan, NsKind};
 use crate::runtime::channel::{Channel, ChannelError, Message};
+use crate::runtime::container::{ChildError, become_root, step};
 use crate::runtime::exec::{self, ExecError, Workload};
 use crate::runtime::landlock::FsAccess;
-use crate::runtime::mounts::{self, MountError, Root};
-use crate::runtime::namespaces::{self, NamespaceError};
-use crate::runtime::rootfs::{self, RootfsError};
+use crate::runtime::mounts::{self, Root};
+use crate::runtime::namespaces;
+use crate::runtime::rootfs;
 use crate::runtime::seccomp::CompiledFilter;
 use crate::runtime::spec::{Confinement, ProcessSpec};
-use crate::runtime::user::{self, ExecUser, UserError};
+use crate::runtime::user::{self, ExecUser};
 use crate::runtime::{sys, tty};
 
 /// Everything the container side needs, moved into the child by `clone`.
@@ -44,31 +44,6 @@ pub(super) struct ChildConfig {
     /// on. Opened before this process takes its container ids: the caller's runtime root
     /// (containerd's `/run/containerd/...`) may be closed to everyone but host root.
     pub state_dir: PathBuf,
-}
-
-/// A failure on the container side.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum ChildError {
-    #[error(transparent)]
-    Channel(#[from] ChannelError),
-    #[error(transparent)]
-    Namespace(#[from] NamespaceError),
-    #[error(transparent)]
-    Rootfs(#[from] RootfsError),
-    #[error(transparent)]
-    Mount(#[from] MountError),
-    #[error(transparent)]
-    User(#[from] UserError),
-    #[error("{what}: {source}")]
-    Step { what: String, source: io::Error },
-}
-
-fn step<E: Into<io::Error>>(what: impl Into<String>) -> impl FnOnce(E) -> ChildError {
-    let what = what.into();
-    move |e| ChildError::Step {
-        what,
-        source: e.into(),
-    }
 }
 
 /// What the workload needs once the root filesystem is ready.
@@ -215,7 +190,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let console = if console { fds.next() } else { None };
 
     let _ = sys::scrub_process_memory("rsafe-runtime-init");
-    become_root(b)?;
+    become_root(b.user_namespace.idmap())?;
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(step("set the parent-death signal"))?;
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
@@ -337,18 +312,6 @@ fn union(a: &[String], b: &[String]) -> Vec<String> {
         }
     }
     out
-}
-
-/// Takes uid and gid 0 of the container's user namespace.
-fn become_root(b: &Bundle) -> Result<(), ChildError> {
-    if b.user_namespace.idmap().setgroups {
-        nix::unistd::setgroups(&[]).map_err(step("drop supplementary groups"))?;
-    }
-    let (gid, uid) = (Gid::from_raw(0), Uid::from_raw(0));
-    nix::unistd::setresgid(gid, gid, gid)
-        .map_err(step("become root of the user namespace (gid)"))?;
-    nix::unistd::setresuid(uid, uid, uid).map_err(step("become root of the user namespace"))?;
-    Ok(())
 }
 
 /// Sysctls of the container's own namespaces (the parent writes those of joined ones).

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Gid, Pid, Uid};
+use nix::unistd::{ForkResult, Pid};
 
 use super::OciError;
 use super::child::{attach_console, set_rlimit};
@@ -393,13 +393,7 @@ fn enter(ctx: &Context<'_>, target: Target) -> Result<(), String> {
         .and_then(|()| nix::unistd::chdir("/"))
         .map_err(|e| format!("enter the container's root: {e}"))?;
     if target.user.is_some() {
-        if ctx.record.idmap.setgroups {
-            nix::unistd::setgroups(&[]).map_err(|e| format!("drop supplementary groups: {e}"))?;
-        }
-        let (g, u) = (Gid::from_raw(0), Uid::from_raw(0));
-        nix::unistd::setresgid(g, g, g)
-            .and_then(|()| nix::unistd::setresuid(u, u, u))
-            .map_err(|e| format!("become root of the container's user namespace: {e}"))?;
+        crate::runtime::container::become_root(&ctx.record.idmap).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
