@@ -466,66 +466,34 @@ fn parse_instruction(line: &str, line_no: u32, escape: char) -> Result<Instructi
         Some(pos) => (&line[..pos], &line[pos..]),
         None => (line, ""),
     };
-    let keyword_upper = keyword.to_ascii_uppercase();
+    let keyword = keyword.to_ascii_uppercase();
     let (raw_flags, args) = extract_flags(rest);
-    let args = args.trim();
     let flags = raw_flags
         .into_iter()
         .map(|(name, value)| Flag { name, value })
         .collect();
-    let need = |ok: bool, what: &str| -> Result<(), ParseError> {
-        if ok {
-            Ok(())
-        } else {
-            err(line_no, format!("{keyword_upper} requires {what}"))
-        }
-    };
-    let kind = match keyword_upper.as_str() {
-        "FROM" => {
-            let words = split_whitespace(args);
-            match words.as_slice() {
-                [image] => Kind::From {
-                    image: image.clone(),
-                    alias: None,
-                },
-                [image, as_kw, alias] if as_kw.eq_ignore_ascii_case("as") => Kind::From {
-                    image: image.clone(),
-                    alias: Some(alias.to_ascii_lowercase()),
-                },
-                _ => {
-                    return err(
-                        line_no,
-                        "FROM requires either one or three arguments: `FROM image` or `FROM image AS name`",
-                    );
-                }
-            }
-        }
-        "ARG" => {
-            let words = split_words(args, escape);
-            need(
-                !words.is_empty(),
-                "at least one argument: `ARG name[=default]`",
-            )?;
-            Kind::Arg(
-                words
-                    .into_iter()
-                    .map(|w| match w.split_once('=') {
-                        Some((n, v)) => ArgDecl {
-                            name: n.to_string(),
-                            default: Some(v.to_string()),
-                        },
-                        None => ArgDecl {
-                            name: w,
-                            default: None,
-                        },
-                    })
-                    .collect(),
-            )
-        }
+    let kind = parse_kind(&keyword, args.trim(), line_no, escape)?;
+    Ok(Instruction {
+        line: line_no,
+        end_line: line_no,
+        column: 1,
+        flags,
+        kind,
+        heredocs: Vec::new(),
+    })
+}
+
+/// The instruction's arguments, by keyword: the dispatcher over one small parser per
+/// instruction whose arguments have a shape of their own.
+fn parse_kind(keyword: &str, args: &str, line_no: u32, escape: char) -> Result<Kind, ParseError> {
+    let need = |ok: bool, what: &str| require(ok, line_no, keyword, what);
+    let kind = match keyword {
+        "FROM" => parse_from(args, line_no)?,
+        "ARG" => parse_arg(args, escape, line_no)?,
         "ENV" | "LABEL" => {
-            let pairs = parse_name_values(args, escape, &keyword_upper, line_no)?;
+            let pairs = parse_name_values(args, escape, keyword, line_no)?;
             need(!pairs.is_empty(), "at least one argument: `name=value`")?;
-            if keyword_upper == "ENV" {
+            if keyword == "ENV" {
                 Kind::Env(pairs)
             } else {
                 Kind::Label(pairs)
@@ -546,28 +514,7 @@ fn parse_instruction(line: &str, line_no: u32, escape: char) -> Result<Instructi
                 );
             }
         },
-        "COPY" | "ADD" => {
-            let (words, json) = match json_array(args, line_no)? {
-                Some(v) => (v, true),
-                None => (split_whitespace(args), false),
-            };
-            need(
-                words.len() >= 2,
-                "at least two arguments: one or more sources, then the destination",
-            )?;
-            let mut sources = words;
-            let dest = sources.pop().unwrap_or_default();
-            let spec = CopyArgs {
-                sources,
-                dest,
-                json,
-            };
-            if keyword_upper == "COPY" {
-                Kind::Copy(spec)
-            } else {
-                Kind::Add(spec)
-            }
-        }
+        "COPY" | "ADD" => parse_copy(keyword, args, line_no)?,
         "USER" => {
             need(
                 !args.is_empty(),
@@ -603,39 +550,8 @@ fn parse_instruction(line: &str, line_no: u32, escape: char) -> Result<Instructi
             need(!args.is_empty(), "exactly one argument")?;
             Kind::Maintainer(args.to_string())
         }
-        "HEALTHCHECK" => {
-            let (kind_word, rest) = match args.find(char::is_whitespace) {
-                Some(pos) => (&args[..pos], args[pos..].trim_start()),
-                None => (args, ""),
-            };
-            match kind_word.to_ascii_uppercase().as_str() {
-                "NONE" if rest.is_empty() => Kind::Healthcheck(None),
-                "CMD" if !rest.is_empty() => Kind::Healthcheck(Some(parse_command(rest, line_no)?)),
-                _ => {
-                    return err(line_no, "HEALTHCHECK requires `NONE` or `CMD command`");
-                }
-            }
-        }
-        "ONBUILD" => {
-            need(
-                !args.is_empty(),
-                "at least one argument: an instruction to run later",
-            )?;
-            let inner = parse_instruction(args, line_no, escape)?;
-            if matches!(
-                inner.kind,
-                Kind::Onbuild(_) | Kind::From { .. } | Kind::Maintainer(_)
-            ) {
-                return err(
-                    line_no,
-                    format!(
-                        "{} isn't allowed as an ONBUILD trigger",
-                        inner.kind.keyword()
-                    ),
-                );
-            }
-            Kind::Onbuild(Box::new(inner))
-        }
+        "HEALTHCHECK" => parse_healthcheck(args, line_no)?,
+        "ONBUILD" => parse_onbuild(args, line_no, escape)?,
         "" => return err(line_no, "expected an instruction"),
         other => {
             return err(
@@ -646,14 +562,126 @@ fn parse_instruction(line: &str, line_no: u32, escape: char) -> Result<Instructi
             );
         }
     };
-    Ok(Instruction {
-        line: line_no,
-        end_line: line_no,
-        column: 1,
-        flags,
-        kind,
-        heredocs: Vec::new(),
+    Ok(kind)
+}
+
+/// `KEYWORD requires WHAT` unless `ok`: BuildKit's wording for a missing argument.
+fn require(ok: bool, line_no: u32, keyword: &str, what: &str) -> Result<(), ParseError> {
+    if ok {
+        Ok(())
+    } else {
+        err(line_no, format!("{keyword} requires {what}"))
+    }
+}
+
+/// `FROM image [AS name]`; the stage name is case-insensitive, so it is kept lower-case.
+fn parse_from(args: &str, line_no: u32) -> Result<Kind, ParseError> {
+    let words = split_whitespace(args);
+    match words.as_slice() {
+        [image] => Ok(Kind::From {
+            image: image.clone(),
+            alias: None,
+        }),
+        [image, as_kw, alias] if as_kw.eq_ignore_ascii_case("as") => Ok(Kind::From {
+            image: image.clone(),
+            alias: Some(alias.to_ascii_lowercase()),
+        }),
+        _ => err(
+            line_no,
+            "FROM requires either one or three arguments: `FROM image` or `FROM image AS name`",
+        ),
+    }
+}
+
+/// `ARG name[=default] …`.
+fn parse_arg(args: &str, escape: char, line_no: u32) -> Result<Kind, ParseError> {
+    let words = split_words(args, escape);
+    require(
+        !words.is_empty(),
+        line_no,
+        "ARG",
+        "at least one argument: `ARG name[=default]`",
+    )?;
+    Ok(Kind::Arg(
+        words
+            .into_iter()
+            .map(|w| match w.split_once('=') {
+                Some((n, v)) => ArgDecl {
+                    name: n.to_string(),
+                    default: Some(v.to_string()),
+                },
+                None => ArgDecl {
+                    name: w,
+                    default: None,
+                },
+            })
+            .collect(),
+    ))
+}
+
+/// `COPY`/`ADD` in either form: `src… dest` or the JSON array `["src", …, "dest"]`.
+fn parse_copy(keyword: &str, args: &str, line_no: u32) -> Result<Kind, ParseError> {
+    let (words, json) = match json_array(args, line_no)? {
+        Some(v) => (v, true),
+        None => (split_whitespace(args), false),
+    };
+    require(
+        words.len() >= 2,
+        line_no,
+        keyword,
+        "at least two arguments: one or more sources, then the destination",
+    )?;
+    let mut sources = words;
+    let dest = sources.pop().unwrap_or_default();
+    let spec = CopyArgs {
+        sources,
+        dest,
+        json,
+    };
+    Ok(if keyword == "COPY" {
+        Kind::Copy(spec)
+    } else {
+        Kind::Add(spec)
     })
+}
+
+/// `HEALTHCHECK NONE` or `HEALTHCHECK [options] CMD command` (the options are flags, already
+/// taken off).
+fn parse_healthcheck(args: &str, line_no: u32) -> Result<Kind, ParseError> {
+    let (kind_word, rest) = match args.find(char::is_whitespace) {
+        Some(pos) => (&args[..pos], args[pos..].trim_start()),
+        None => (args, ""),
+    };
+    match kind_word.to_ascii_uppercase().as_str() {
+        "NONE" if rest.is_empty() => Ok(Kind::Healthcheck(None)),
+        "CMD" if !rest.is_empty() => Ok(Kind::Healthcheck(Some(parse_command(rest, line_no)?))),
+        _ => err(line_no, "HEALTHCHECK requires `NONE` or `CMD command`"),
+    }
+}
+
+/// `ONBUILD INSTRUCTION`: the trigger is parsed as an instruction of its own; the three that
+/// Docker forbids as triggers are refused.
+fn parse_onbuild(args: &str, line_no: u32, escape: char) -> Result<Kind, ParseError> {
+    require(
+        !args.is_empty(),
+        line_no,
+        "ONBUILD",
+        "at least one argument: an instruction to run later",
+    )?;
+    let inner = parse_instruction(args, line_no, escape)?;
+    if matches!(
+        inner.kind,
+        Kind::Onbuild(_) | Kind::From { .. } | Kind::Maintainer(_)
+    ) {
+        return err(
+            line_no,
+            format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                inner.kind.keyword()
+            ),
+        );
+    }
+    Ok(Kind::Onbuild(Box::new(inner)))
 }
 
 /// `ENV`/`LABEL` arguments: `name=value …`, or the legacy `name value` form.
