@@ -668,19 +668,22 @@ fn parse_onbuild(args: &str, line_no: u32, escape: char) -> Result<Kind, ParseEr
         "ONBUILD",
         "at least one argument: an instruction to run later",
     )?;
-    let inner = parse_instruction(args, line_no, escape)?;
-    if matches!(
-        inner.kind,
-        Kind::Onbuild(_) | Kind::From { .. } | Kind::Maintainer(_)
-    ) {
+    // The trigger's keyword is checked before it is parsed: `ONBUILD ONBUILD …` repeated would
+    // otherwise recurse once per word.
+    let trigger = args.split_whitespace().next().unwrap_or("");
+    if ["ONBUILD", "FROM", "MAINTAINER"]
+        .iter()
+        .any(|k| trigger.eq_ignore_ascii_case(k))
+    {
         return err(
             line_no,
             format!(
                 "{} isn't allowed as an ONBUILD trigger",
-                inner.kind.keyword()
+                trigger.to_ascii_uppercase()
             ),
         );
     }
+    let inner = parse_instruction(args, line_no, escape)?;
     Ok(Kind::Onbuild(Box::new(inner)))
 }
 
@@ -1030,6 +1033,13 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("ONBUILD trigger")
+        );
+        // A line of repeated ONBUILDs is refused at the second word, not followed word by word.
+        let hostile = format!("FROM a\n{}RUN x\n", "ONBUILD ".repeat(300_000));
+        let e = parse(&hostile).unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "ONBUILD isn't allowed as an ONBUILD trigger")
         );
     }
 
