@@ -365,131 +365,25 @@ fn scan_layer(
         source,
     };
     let found: Mutex<Vec<ContentFinding>> = Mutex::new(Vec::new());
+    let jobs = SecretJobs {
+        detector,
+        found: &found,
+        inflight,
+        budget: options.inflight_budget,
+    };
     let scan_ref = &mut scan;
     rayon::scope(|pool| -> Result<(), AuditError> {
         let scan = scan_ref;
-        let found = &found;
         for entry in archive.entries().map_err(tar_err)? {
             let mut entry = entry.map_err(tar_err)?;
             let member = read_member(&mut entry).map_err(tar_err)?;
             scan.stats.entries += 1;
-            let path = match &member.path {
-                Ok(p) => p.clone(),
-                Err(why) => {
-                    scan.findings.push(TAR_TRAVERSAL.finding(
-                        scan.location(&member.raw_name, None),
-                        Some(Evidence::plain(format!("{why}: {:?}", member.raw_name))),
-                    ));
-                    member.raw_name.clone()
-                }
+            let Some((mut record, entry_index)) = scan.admit(member) else {
+                continue;
             };
-            let (dir, base) = split_parent(&path);
-            if member.path.is_ok() {
-                if base == ".wh..wh..opq" {
-                    scan.opaque_dirs.push(dir.to_string());
-                    continue;
-                }
-                if let Some(hidden) = base.strip_prefix(".wh.") {
-                    // `.wh..wh.*` other than the opaque marker is aufs bookkeeping, not a deletion.
-                    if !hidden.starts_with(".wh.") {
-                        scan.whiteouts.push(join(dir, hidden));
-                    }
-                    continue;
-                }
-            }
-            let link = match (member.kind, &member.link) {
-                (EntryKind::Hardlink, Some(l)) => match normalize(l) {
-                    Ok(p) => Some(p),
-                    Err(why) => {
-                        let target = String::from_utf8_lossy(l).into_owned();
-                        scan.findings.push(TAR_TRAVERSAL.finding(
-                            scan.location(&path, None),
-                            Some(Evidence::plain(format!(
-                                "hard link target: {why}: {target:?}"
-                            ))),
-                        ));
-                        Some(target)
-                    }
-                },
-                (_, Some(l)) => Some(String::from_utf8_lossy(l).into_owned()),
-                (_, None) => None,
-            };
-            let mut record = Entry {
-                path,
-                kind: member.kind,
-                mode: member.mode,
-                uid: member.uid,
-                gid: member.gid,
-                size: member.size,
-                link,
-                device: member.device,
-                capability: member.capability,
-                binary: None,
-            };
-            let entry_index = member.path.is_ok().then_some(scan.entries.len());
             if record.kind == EntryKind::File {
-                let wants_secrets = detector.wants_path(&record.path, record.size);
-                let is_passwd = entry_index.is_some() && record.path == "/etc/passwd";
-                let privileged = record.is_privileged();
-                if privileged && record.size > options.max_file_size {
-                    record.binary = Some(Binary::Unread);
-                }
-                let inspect_binary = privileged && record.size <= options.max_file_size;
-                // Read only as much as the consumers look at.
-                let mut want = 0;
-                if wants_secrets {
-                    want = want.max(detector.max_scan_bytes());
-                }
-                if is_passwd {
-                    want = want.max(1 << 20);
-                }
-                if inspect_binary {
-                    want = want.max(options.max_file_size);
-                }
-                let want = want.min(record.size);
-                if want > 0 {
-                    let mut content = Vec::with_capacity(want as usize);
-                    (&mut entry)
-                        .take(want)
-                        .read_to_end(&mut content)
-                        .map_err(tar_err)?;
-                    scan.stats.files_read += 1;
-                    scan.stats.bytes_read += content.len() as u64;
-                    if inspect_binary {
-                        record.binary = Some(elf::inspect(&content));
-                    }
-                    if is_passwd {
-                        scan.passwd = entry_index.map(|i| (i, content.clone()));
-                    }
-                    if wants_secrets {
-                        let location = scan.location(&record.path, None);
-                        let path = record.path.clone();
-                        let size = content.len() as u64;
-                        let job = move || {
-                            let hits = detector.scan_file(&path, &content, &location);
-                            if !hits.is_empty() {
-                                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
-                                found.extend(hits.into_iter().map(|finding| ContentFinding {
-                                    entry: entry_index,
-                                    finding,
-                                }));
-                            }
-                        };
-                        // Hand the file to another core unless too much is already waiting;
-                        // then scan it here, which slows the reader down to the scanners' pace.
-                        if inflight.fetch_add(size, Ordering::AcqRel) + size
-                            <= options.inflight_budget
-                        {
-                            pool.spawn(move |_| {
-                                job();
-                                inflight.fetch_sub(size, Ordering::AcqRel);
-                            });
-                        } else {
-                            inflight.fetch_sub(size, Ordering::AcqRel);
-                            job();
-                        }
-                    }
-                }
+                scan.read_file(&mut entry, &mut record, entry_index, options, &jobs, pool)
+                    .map_err(tar_err)?;
             }
             if entry_index.is_some() {
                 scan.entries.push(record);
@@ -503,6 +397,168 @@ fn scan_layer(
     let (_, expanded) = counted.inner.finish()?;
     scan.stats.expanded = expanded;
     Ok(scan)
+}
+
+impl LayerScan {
+    /// The entry a tar member becomes, with its index in `entries` (None when its name escapes
+    /// the root: it is reported, and its content still scanned, but it is not in the tree).
+    /// Whiteouts and opaque markers are recorded here and make no entry.
+    fn admit(&mut self, member: Member) -> Option<(Entry, Option<usize>)> {
+        let path = match &member.path {
+            Ok(p) => p.clone(),
+            Err(why) => {
+                self.findings.push(TAR_TRAVERSAL.finding(
+                    self.location(&member.raw_name, None),
+                    Some(Evidence::plain(format!("{why}: {:?}", member.raw_name))),
+                ));
+                member.raw_name.clone()
+            }
+        };
+        let (dir, base) = split_parent(&path);
+        if member.path.is_ok() {
+            if base == ".wh..wh..opq" {
+                self.opaque_dirs.push(dir.to_string());
+                return None;
+            }
+            if let Some(hidden) = base.strip_prefix(".wh.") {
+                // `.wh..wh.*` other than the opaque marker is aufs bookkeeping, not a deletion.
+                if !hidden.starts_with(".wh.") {
+                    self.whiteouts.push(join(dir, hidden));
+                }
+                return None;
+            }
+        }
+        let link = self.link_target(&member, &path);
+        let entry_index = member.path.is_ok().then_some(self.entries.len());
+        let record = Entry {
+            path,
+            kind: member.kind,
+            mode: member.mode,
+            uid: member.uid,
+            gid: member.gid,
+            size: member.size,
+            link,
+            device: member.device,
+            capability: member.capability,
+            binary: None,
+        };
+        Some((record, entry_index))
+    }
+
+    /// A member's link target; a hard link's is a path in the layer and is reported when it
+    /// escapes the root.
+    fn link_target(&mut self, member: &Member, path: &str) -> Option<String> {
+        match (member.kind, &member.link) {
+            (EntryKind::Hardlink, Some(l)) => match normalize(l) {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    let target = String::from_utf8_lossy(l).into_owned();
+                    self.findings.push(TAR_TRAVERSAL.finding(
+                        self.location(path, None),
+                        Some(Evidence::plain(format!(
+                            "hard link target: {why}: {target:?}"
+                        ))),
+                    ));
+                    Some(target)
+                }
+            },
+            (_, Some(l)) => Some(String::from_utf8_lossy(l).into_owned()),
+            (_, None) => None,
+        }
+    }
+
+    /// Reads as much of a regular file as its consumers look at (the secret detector, the
+    /// `/etc/passwd` reader, the ELF inspection of privileged binaries) and hands it to them.
+    fn read_file<'s>(
+        &mut self,
+        content_of: &mut impl Read,
+        record: &mut Entry,
+        entry_index: Option<usize>,
+        options: &AuditOptions,
+        jobs: &SecretJobs<'s>,
+        pool: &rayon::Scope<'s>,
+    ) -> io::Result<()> {
+        let wants_secrets = jobs.detector.wants_path(&record.path, record.size);
+        let is_passwd = entry_index.is_some() && record.path == "/etc/passwd";
+        let privileged = record.is_privileged();
+        if privileged && record.size > options.max_file_size {
+            record.binary = Some(Binary::Unread);
+        }
+        let inspect_binary = privileged && record.size <= options.max_file_size;
+        let mut want = 0;
+        if wants_secrets {
+            want = want.max(jobs.detector.max_scan_bytes());
+        }
+        if is_passwd {
+            want = want.max(1 << 20);
+        }
+        if inspect_binary {
+            want = want.max(options.max_file_size);
+        }
+        let want = want.min(record.size);
+        if want == 0 {
+            return Ok(());
+        }
+        let mut content = Vec::with_capacity(want as usize);
+        content_of.take(want).read_to_end(&mut content)?;
+        self.stats.files_read += 1;
+        self.stats.bytes_read += content.len() as u64;
+        if inspect_binary {
+            record.binary = Some(elf::inspect(&content));
+        }
+        if is_passwd {
+            self.passwd = entry_index.map(|i| (i, content.clone()));
+        }
+        if wants_secrets {
+            let location = self.location(&record.path, None);
+            jobs.submit(pool, record.path.clone(), content, location, entry_index);
+        }
+        Ok(())
+    }
+}
+
+/// Where the layers' file contents go to be scanned for secrets.
+struct SecretJobs<'a> {
+    detector: &'a dyn SecretDetector,
+    found: &'a Mutex<Vec<ContentFinding>>,
+    /// Bytes handed to the pool and not scanned yet, over all layers.
+    inflight: &'a AtomicU64,
+    budget: u64,
+}
+
+impl<'a> SecretJobs<'a> {
+    /// Scans `content` on another core unless too much is already waiting; then scans it here,
+    /// which slows the reader down to the scanners' pace.
+    fn submit(
+        &self,
+        pool: &rayon::Scope<'a>,
+        path: String,
+        content: Vec<u8>,
+        location: Location,
+        entry: Option<usize>,
+    ) {
+        let (detector, found, inflight) = (self.detector, self.found, self.inflight);
+        let size = content.len() as u64;
+        let job = move || {
+            let hits = detector.scan_file(&path, &content, &location);
+            if !hits.is_empty() {
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                found.extend(
+                    hits.into_iter()
+                        .map(|finding| ContentFinding { entry, finding }),
+                );
+            }
+        };
+        if inflight.fetch_add(size, Ordering::AcqRel) + size <= self.budget {
+            pool.spawn(move |_| {
+                job();
+                inflight.fetch_sub(size, Ordering::AcqRel);
+            });
+        } else {
+            inflight.fetch_sub(size, Ordering::AcqRel);
+            job();
+        }
+    }
 }
 
 /// Where one entry ended up after the layers above it were applied.
