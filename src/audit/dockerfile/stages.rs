@@ -7,7 +7,7 @@
 //! `ARG` of the same name; a stage built `FROM` another stage inherits its `ENV`, `WORKDIR` and
 //! `USER` but not its `ARG`s.
 
-use super::parse::{Dockerfile, Instruction, Kind};
+use super::parse::{ArgDecl, Dockerfile, Instruction, KeyValue, Kind};
 use super::words::{Expanded, Value, Vars, expand};
 
 /// What a stage starts from.
@@ -119,157 +119,46 @@ pub fn join_path(workdir: &str, path: &str) -> String {
 
 /// Analyses a parsed Dockerfile.
 pub fn analyse(df: &Dockerfile) -> Analysis {
-    let escape = df.escape;
-    let mut global = Vars::default();
-    let mut stages: Vec<Stage> = Vec::new();
-    let mut steps = Vec::with_capacity(df.instructions.len());
-    // Per-stage state while walking.
-    let mut vars = Vars::default();
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut stage_envs: Vec<Vec<(String, String)>> = Vec::new();
-    let mut stage_workdirs: Vec<String> = Vec::new();
-    let mut workdir = "/".to_string();
-    let mut args: Vec<ArgInScope> = Vec::new();
-    let mut user: Option<UserSetting> = None;
-
-    let close_stage = |stages: &mut Vec<Stage>,
-                       stage_envs: &mut Vec<Vec<(String, String)>>,
-                       stage_workdirs: &mut Vec<String>,
-                       env: &[(String, String)],
-                       workdir: &str,
-                       user: &Option<UserSetting>,
-                       end: usize| {
-        if let Some(s) = stages.last_mut() {
-            s.end = end;
-            s.user = user.clone();
-            stage_envs.push(env.to_vec());
-            stage_workdirs.push(workdir.to_string());
-        }
+    let mut walk = Walk {
+        escape: df.escape,
+        global: Vars::default(),
+        stages: Vec::new(),
+        steps: Vec::with_capacity(df.instructions.len()),
+        closed: Vec::new(),
+        vars: Vars::default(),
+        env: Vec::new(),
+        workdir: "/".to_string(),
+        args: Vec::new(),
+        user: None,
     };
-
     for (idx, ins) in df.instructions.iter().enumerate() {
-        let in_stage = !stages.is_empty();
-        steps.push(Step {
-            stage: in_stage.then(|| stages.len() - 1),
-            vars: if in_stage {
-                vars.clone()
-            } else {
-                global.clone()
-            },
-            workdir: workdir.clone(),
-            args: args.clone(),
-        });
+        walk.record_step();
         match &ins.kind {
-            Kind::From { image, alias } => {
-                close_stage(
-                    &mut stages,
-                    &mut stage_envs,
-                    &mut stage_workdirs,
-                    &env,
-                    &workdir,
-                    &user,
-                    idx,
-                );
-                let expanded = expand(image, &global, escape);
-                let index = stages.len();
-                let lower = expanded.text.to_ascii_lowercase();
-                let base = if lower == "scratch" {
-                    Base::Scratch
-                } else if let Some(prev) = stages
-                    .iter()
-                    .rev()
-                    .find(|s| s.name.as_deref() == Some(lower.as_str()))
-                {
-                    Base::Stage(prev.index)
-                } else {
-                    Base::Image(expanded.text.clone())
-                };
-                // Inherit ENV, WORKDIR and USER from a base stage.
-                vars = Vars::default();
-                env.clear();
-                workdir = "/".to_string();
-                user = None;
-                if let Base::Stage(b) = base {
-                    env = stage_envs[b].clone();
-                    workdir = stage_workdirs[b].clone();
-                    user = stages[b].user.clone();
-                    for (k, v) in &env {
-                        vars.set(k, Value::Known(v.clone()));
-                    }
-                }
-                args.clear();
-                stages.push(Stage {
-                    index,
-                    name: alias.clone(),
-                    from: idx,
-                    end: df.instructions.len(),
-                    base,
-                    image: expanded,
-                    user: None,
-                });
-            }
-            Kind::Arg(decls) => {
-                for d in decls {
-                    if !in_stage {
-                        let value = match &d.default {
-                            Some(raw) => Value::Known(expand(raw, &global, escape).text),
-                            None => Value::BuildTime,
-                        };
-                        global.set(&d.name, value);
-                        continue;
-                    }
-                    let value = match &d.default {
-                        Some(raw) => Value::Known(expand(raw, &vars, escape).text),
-                        None => global.get(&d.name).cloned().unwrap_or(Value::BuildTime),
-                    };
-                    let has_default = matches!(value, Value::Known(_));
-                    // ENV wins over ARG of the same name.
-                    if !env.iter().any(|(k, _)| k == &d.name) {
-                        vars.set(&d.name, value);
-                    }
-                    args.retain(|a| a.name != d.name);
-                    args.push(ArgInScope {
-                        name: d.name.clone(),
-                        line: ins.line,
-                        has_default,
-                    });
-                }
-            }
-            Kind::Env(pairs) => {
-                // All pairs of one ENV see the variables as they were before it.
-                let before = vars.clone();
-                for kv in pairs {
-                    let v = expand(&kv.value, &before, escape).text;
-                    vars.set(&kv.key, Value::Known(v.clone()));
-                    env.retain(|(k, _)| k != &kv.key);
-                    env.push((kv.key.clone(), v));
-                }
-            }
-            Kind::Workdir(path) => {
-                let p = expand(path, &vars, escape).text;
-                workdir = join_path(&workdir, &p);
-                if workdir.len() > 1 {
-                    workdir = workdir.trim_end_matches('/').to_string();
-                }
-            }
+            Kind::From { image, alias } => walk.from(idx, image, alias, df.instructions.len()),
+            Kind::Arg(decls) => walk.arg(decls, ins.line),
+            Kind::Env(pairs) => walk.env(pairs),
+            Kind::Workdir(path) => walk.workdir(path),
             Kind::User(u) => {
-                user = Some(UserSetting {
-                    value: expand(u, &vars, escape),
+                walk.user = Some(UserSetting {
+                    value: expand(u, &walk.vars, walk.escape),
                     line: ins.line,
                 });
             }
             _ => {}
         }
     }
-    close_stage(
-        &mut stages,
-        &mut stage_envs,
-        &mut stage_workdirs,
-        &env,
-        &workdir,
-        &user,
-        df.instructions.len(),
-    );
+    walk.close_stage(df.instructions.len());
+    let shipped = shipped_stages(&walk.stages);
+    Analysis {
+        global: walk.global,
+        stages: walk.stages,
+        steps: walk.steps,
+        shipped,
+    }
+}
+
+/// Which stages end up in the image: the last one and the stages it is built `FROM`.
+fn shipped_stages(stages: &[Stage]) -> Vec<bool> {
     let mut shipped = vec![false; stages.len()];
     let mut cur = stages.len().checked_sub(1);
     while let Some(i) = cur {
@@ -279,11 +168,156 @@ pub fn analyse(df: &Dockerfile) -> Analysis {
             _ => None,
         };
     }
-    Analysis {
-        global,
-        stages,
-        steps,
-        shipped,
+    shipped
+}
+
+/// What a stage left for the stages built `FROM` it.
+struct ClosedStage {
+    env: Vec<(String, String)>,
+    workdir: String,
+}
+
+/// The state of the walk over the instructions: the global ARGs, the stages so far, and the
+/// variables, ENV, WORKDIR, ARGs and USER of the current stage.
+struct Walk {
+    escape: char,
+    global: Vars,
+    stages: Vec<Stage>,
+    steps: Vec<Step>,
+    /// One per stage already closed, by index.
+    closed: Vec<ClosedStage>,
+    vars: Vars,
+    env: Vec<(String, String)>,
+    workdir: String,
+    args: Vec<ArgInScope>,
+    user: Option<UserSetting>,
+}
+
+impl Walk {
+    fn in_stage(&self) -> bool {
+        !self.stages.is_empty()
+    }
+
+    /// The context an instruction runs in, recorded before it changes anything.
+    fn record_step(&mut self) {
+        let in_stage = self.in_stage();
+        self.steps.push(Step {
+            stage: in_stage.then(|| self.stages.len() - 1),
+            vars: if in_stage {
+                self.vars.clone()
+            } else {
+                self.global.clone()
+            },
+            workdir: self.workdir.clone(),
+            args: self.args.clone(),
+        });
+    }
+
+    /// Ends the current stage (if any) at instruction `end`.
+    fn close_stage(&mut self, end: usize) {
+        if let Some(s) = self.stages.last_mut() {
+            s.end = end;
+            s.user = self.user.clone();
+            self.closed.push(ClosedStage {
+                env: self.env.clone(),
+                workdir: self.workdir.clone(),
+            });
+        }
+    }
+
+    /// `FROM image [AS alias]` at instruction `idx`: a new stage, which inherits ENV, WORKDIR
+    /// and USER when its base is an earlier stage.
+    fn from(&mut self, idx: usize, image: &str, alias: &Option<String>, total: usize) {
+        self.close_stage(idx);
+        let expanded = expand(image, &self.global, self.escape);
+        let lower = expanded.text.to_ascii_lowercase();
+        let base = if lower == "scratch" {
+            Base::Scratch
+        } else if let Some(prev) = self
+            .stages
+            .iter()
+            .rev()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
+            Base::Stage(prev.index)
+        } else {
+            Base::Image(expanded.text.clone())
+        };
+        self.vars = Vars::default();
+        self.env.clear();
+        self.workdir = "/".to_string();
+        self.user = None;
+        if let Base::Stage(b) = base {
+            self.env = self.closed[b].env.clone();
+            self.workdir = self.closed[b].workdir.clone();
+            self.user = self.stages[b].user.clone();
+            for (k, v) in &self.env {
+                self.vars.set(k, Value::Known(v.clone()));
+            }
+        }
+        self.args.clear();
+        self.stages.push(Stage {
+            index: self.stages.len(),
+            name: alias.clone(),
+            from: idx,
+            end: total,
+            base,
+            image: expanded,
+            user: None,
+        });
+    }
+
+    /// `ARG name[=default]`: before the first FROM a global; in a stage, a variable (ENV of
+    /// the same name wins) and an ARG in scope.
+    fn arg(&mut self, decls: &[ArgDecl], line: u32) {
+        for d in decls {
+            if !self.in_stage() {
+                let value = match &d.default {
+                    Some(raw) => Value::Known(expand(raw, &self.global, self.escape).text),
+                    None => Value::BuildTime,
+                };
+                self.global.set(&d.name, value);
+                continue;
+            }
+            let value = match &d.default {
+                Some(raw) => Value::Known(expand(raw, &self.vars, self.escape).text),
+                None => self
+                    .global
+                    .get(&d.name)
+                    .cloned()
+                    .unwrap_or(Value::BuildTime),
+            };
+            let has_default = matches!(value, Value::Known(_));
+            if !self.env.iter().any(|(k, _)| k == &d.name) {
+                self.vars.set(&d.name, value);
+            }
+            self.args.retain(|a| a.name != d.name);
+            self.args.push(ArgInScope {
+                name: d.name.clone(),
+                line,
+                has_default,
+            });
+        }
+    }
+
+    /// `ENV k=v …`: all pairs of one ENV see the variables as they were before it.
+    fn env(&mut self, pairs: &[KeyValue]) {
+        let before = self.vars.clone();
+        for kv in pairs {
+            let v = expand(&kv.value, &before, self.escape).text;
+            self.vars.set(&kv.key, Value::Known(v.clone()));
+            self.env.retain(|(k, _)| k != &kv.key);
+            self.env.push((kv.key.clone(), v));
+        }
+    }
+
+    /// `WORKDIR path`, relative to the current one.
+    fn workdir(&mut self, path: &str) {
+        let p = expand(path, &self.vars, self.escape).text;
+        self.workdir = join_path(&self.workdir, &p);
+        if self.workdir.len() > 1 {
+            self.workdir = self.workdir.trim_end_matches('/').to_string();
+        }
     }
 }
 
