@@ -690,3 +690,95 @@ fn the_gate_sees_findings_the_display_leaves_out() {
         (Some(0), Some(0), Some(1))
     );
 }
+
+/// `rsafe audit - < Dockerfile` (as `hadolint -`): every Dockerfile fixture read from standard
+/// input gives the findings the file gives, at the path `-`, except the two rules that need the
+/// build context's `.dockerignore` (a Dockerfile on stdin has no context, as `docker build -`).
+#[test]
+fn a_dockerfile_on_stdin_gets_the_same_rules_without_a_context() {
+    const NEED_CONTEXT: &[&str] = &[
+        "dockerfile.copy-context-no-dockerignore",
+        "dockerfile.dockerignore-incomplete",
+    ];
+    let root = support::temp_root();
+    let findings = |args: &[&str], stdin: Option<&Path>| -> Vec<(String, u64, String)> {
+        let mut cmd = support::rsafe(root.path());
+        cmd.args(["audit", "--format", "json"]).args(args);
+        if let Some(file) = stdin {
+            cmd.pipe_stdin(file).unwrap();
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?} {stdin:?}: {out:?}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap().to_string(),
+                    f["location"]["line"].as_u64().unwrap_or(0),
+                    f["location"]["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut compared = 0;
+    for dir in cases() {
+        let expected: Expected =
+            toml::from_str(&fs::read_to_string(dir.join("expected.toml")).unwrap()).unwrap();
+        for audit in expected.audit.iter().filter(|a| a.kind == "dockerfile") {
+            let file = dir.join(&audit.path);
+            let from_file: Vec<_> = findings(&[file.to_str().unwrap()], None)
+                .into_iter()
+                .filter(|(rule, _, path)| {
+                    !NEED_CONTEXT.contains(&rule.as_str()) && Path::new(path) == file
+                })
+                .map(|(rule, line, _)| (rule, line))
+                .collect();
+            let from_stdin = findings(&["-"], Some(&file));
+            assert!(
+                from_stdin.iter().all(|(_, _, path)| path == "-"),
+                "{from_stdin:?}"
+            );
+            let from_stdin: Vec<_> = from_stdin.into_iter().map(|(r, l, _)| (r, l)).collect();
+            assert_eq!(from_stdin, from_file, "{}", file.display());
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} Dockerfile fixtures");
+    // Forced, and a Dockerfile on stdin is not an image to pull or load.
+    let file = fixtures().join("nonroot").join("Dockerfile");
+    let forced = findings(&["--type", "dockerfile", "-"], Some(&file));
+    assert_eq!(forced, findings(&["-"], Some(&file)));
+}
+
+/// A FIFO (or a device) named as the target is refused in one line at once: reading one with no
+/// writer would hang a CI job forever.
+#[test]
+fn a_fifo_target_is_refused_not_waited_on() {
+    let root = support::temp_root();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("Dockerfile");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = support::rsafe(root.path())
+        .args(["audit"])
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "rsafe: {}: not a regular file or a directory (a pipe or a device); to audit a \
+             stream, pipe it to `rsafe audit -`",
+            fifo.display()
+        )
+    );
+}

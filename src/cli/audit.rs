@@ -111,16 +111,18 @@ pub struct AuditArgs {
     pub pss: k8s::PssLevel,
 }
 
-/// Whether standard input starts with text rather than an image archive (tar, gzip, zstd hold
-/// NUL bytes or magic numbers in their first bytes): what `rsafe audit -` uses to tell a
-/// manifest stream from `docker save` output. Only peeks: the bytes stay in stdin's buffer
-/// for whichever reader comes next.
-fn stdin_holds_text() -> bool {
+/// The first bytes of standard input when they are text rather than an image archive (tar,
+/// gzip, zstd hold NUL bytes or magic numbers in their first bytes): what `rsafe audit -`
+/// uses to tell a Dockerfile or a manifest stream from `docker save` output. Only peeks: the
+/// bytes stay in stdin's buffer for whichever reader comes next.
+fn stdin_head_text() -> Option<String> {
     use std::io::BufRead;
     let mut lock = io::stdin().lock();
     match lock.fill_buf() {
-        Ok(buf) if !buf.is_empty() => looks_like_text(buf),
-        _ => false,
+        Ok(buf) if !buf.is_empty() && looks_like_text(buf) => {
+            Some(String::from_utf8_lossy(buf).into_owned())
+        }
+        _ => None,
     }
 }
 
@@ -137,8 +139,9 @@ fn looks_like_text(buf: &[u8]) -> bool {
     }
 }
 
-/// Reads a manifest stream from standard input, refusing one past the manifest size limit.
-fn read_stdin_manifests() -> anyhow::Result<String> {
+/// Reads a manifest stream or a Dockerfile from standard input, refusing one past the manifest
+/// size limit.
+fn read_stdin_text() -> anyhow::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     io::stdin()
@@ -148,7 +151,7 @@ fn read_stdin_manifests() -> anyhow::Result<String> {
         .context("cannot read standard input")?;
     if bytes.len() as u64 > k8s::MAX_MANIFEST_BYTES {
         bail!(
-            "standard input: more than the {} bytes a manifest stream may have",
+            "standard input: more than the {} bytes a manifest stream or Dockerfile may have",
             k8s::MAX_MANIFEST_BYTES
         );
     }
@@ -164,7 +167,7 @@ fn audit_k8s(
 ) -> anyhow::Result<Vec<Finding>> {
     let options = k8s::K8sOptions { pss };
     let audit = match target {
-        Target::K8sStdin => k8s::audit_text(&read_stdin_manifests()?, "-", scanner, &options),
+        Target::K8sStdin => k8s::audit_text(&read_stdin_text()?, "-", scanner, &options),
         Target::K8s(path) => k8s::audit_path(path, scanner, &options)?,
         _ => bail!("not a Kubernetes manifest target"),
     };
@@ -246,7 +249,7 @@ fn resolve_target(
         spec,
         kind,
         store.as_ref(),
-        stdin_holds_text,
+        stdin_head_text,
     )?)
 }
 
@@ -304,6 +307,16 @@ fn audit_source(
                 "dockerfile",
                 dockerfile::audit_dockerfile_with(path, scanner, &base)
                     .map_err(anyhow::Error::from),
+            )
+        }
+        Target::DockerfileStdin => {
+            let base = dockerfile::base::StoreBaseImages::open(store_root);
+            (
+                "dockerfile",
+                read_stdin_text().and_then(|text| {
+                    dockerfile::audit_dockerfile_text(text, scanner, &base)
+                        .map_err(anyhow::Error::from)
+                }),
             )
         }
         Target::Compose(path) => (
@@ -471,6 +484,7 @@ pub fn open_image(
             bail!("{} is not an image", path.display())
         }
         Target::K8sStdin => bail!("standard input holds manifests, not an image"),
+        Target::DockerfileStdin => bail!("standard input holds a Dockerfile, not an image"),
         Target::Layout { dir, reference } => {
             let store = Store::open_read_only(dir)
                 .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;

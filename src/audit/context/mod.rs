@@ -293,11 +293,11 @@ fn audit_build(
     let ignore = dockerfile::ignore_file_for(&b.dockerfile, &b.context)?;
     let matcher = match &ignore {
         IgnoreFile::Present { matcher, .. } => Some(matcher),
-        IgnoreFile::Missing => None,
+        IgnoreFile::Missing | IgnoreFile::NoContext => None,
     };
     let files = ContextFiles::walk(&b.context, matcher)?;
     let build = dockerfile::Build {
-        context: &b.context,
+        context: Some(&b.context),
         base,
     };
     let (mut findings, placed) =

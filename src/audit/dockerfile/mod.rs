@@ -71,7 +71,11 @@ pub fn load(path: &Path) -> Result<Loaded, DockerfileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    load_text(String::from_utf8_lossy(&bytes).into_owned(), path)
+}
+
+/// Parses and analyses a Dockerfile's text; `path` is how findings name it.
+pub fn load_text(text: String, path: &Path) -> Result<Loaded, DockerfileError> {
     let dockerfile = parse::parse(&text).map_err(|e| DockerfileError::Parse {
         path: path.to_path_buf(),
         line: e.line,
@@ -128,7 +132,10 @@ pub fn audit_loaded(
 ) -> (Vec<Finding>, Vec<Vec<Placed>>) {
     let placed = trace(&loaded.dockerfile, &loaded.analysis, view);
     let path = loaded.path.display().to_string();
-    let entrypoints = entrypoint_files(loaded, &placed, build.context);
+    let entrypoints = build
+        .context
+        .map(|context| entrypoint_files(loaded, &placed, context))
+        .unwrap_or_default();
     let ctx = RuleContext {
         path: &path,
         lines: loaded.text.lines().collect(),
@@ -145,8 +152,9 @@ pub fn audit_loaded(
 
 /// Where a Dockerfile is built: its context directory, and what is known of base images.
 pub struct Build<'a> {
-    /// The build context directory (entrypoint scripts are read from it).
-    pub context: &'a Path,
+    /// The build context directory (entrypoint scripts are read from it); `None` for a
+    /// Dockerfile read from standard input.
+    pub context: Option<&'a Path>,
     /// Where base images' users are looked up.
     pub base: &'a dyn BaseImages,
 }
@@ -173,8 +181,27 @@ pub fn audit_dockerfile_with(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let ignore = ignore_file_for(path, context)?;
-    let build = Build { context, base };
+    let build = Build {
+        context: Some(context),
+        base,
+    };
     Ok(audit_loaded(&loaded, &ignore, &Textual, &build, scanner).0)
+}
+
+/// Audits a Dockerfile read from standard input (`rsafe audit - < Dockerfile`, as
+/// `hadolint -`): the same rules, with no build context (no `.dockerignore`, no entrypoint
+/// script to read), findings at the path `-`.
+pub fn audit_dockerfile_text(
+    text: String,
+    scanner: &SecretScanner,
+    base: &dyn BaseImages,
+) -> Result<Vec<Finding>, DockerfileError> {
+    let loaded = load_text(text, Path::new("-"))?;
+    let build = Build {
+        context: None,
+        base,
+    };
+    Ok(audit_loaded(&loaded, &IgnoreFile::NoContext, &Textual, &build, scanner).0)
 }
 
 /// The context files that may be the final stage's entrypoint script: the files copied to the
@@ -413,7 +440,7 @@ mod tests {
                     analysis,
                 };
                 let build = Build {
-                    context: Path::new("/nonexistent"),
+                    context: Some(Path::new("/nonexistent")),
                     base: &base::NoBaseImages,
                 };
                 let _ = audit_loaded(&loaded, &IgnoreFile::Missing, &Textual, &build, &scanner);

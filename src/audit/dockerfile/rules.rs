@@ -205,6 +205,8 @@ pub const RULES: &[Rule] = &[
 pub enum IgnoreFile {
     /// No `.dockerignore` (nor `<Dockerfile>.dockerignore`) in the context.
     Missing,
+    /// No context known: a Dockerfile read from standard input (`docker build -` has none).
+    NoContext,
     /// The file's display path and its compiled patterns.
     Present { path: String, matcher: Matcher },
 }
@@ -641,6 +643,7 @@ fn copy_rules(
         return;
     }
     match ctx.ignore {
+        IgnoreFile::NoContext => {}
         IgnoreFile::Missing => out.push(finding(
             &COPY_CONTEXT_NO_DOCKERIGNORE,
             format!(

@@ -36,7 +36,7 @@ pub enum TargetType {
     Archive,
     /// An OCI image layout directory (`DIR[:REF]`), read in place.
     Layout,
-    /// A Dockerfile or Containerfile, whatever its name.
+    /// A Dockerfile or Containerfile, whatever its name (`-` for one on stdin).
     Dockerfile,
     /// A compose file, whatever its name.
     Compose,
@@ -72,6 +72,8 @@ pub enum Target {
     K8s(PathBuf),
     /// A Kubernetes manifest stream on standard input (`helm template … | rsafe audit -`).
     K8sStdin,
+    /// A Dockerfile on standard input (`rsafe audit - < Dockerfile`, as `hadolint -`).
+    DockerfileStdin,
 }
 
 /// A target and the rule that chose it.
@@ -102,6 +104,11 @@ pub enum TargetError {
     UnknownDigest(String),
     #[error("{0}: not a Dockerfile, compose file, Kubernetes manifest or image archive")]
     Unrecognised(String),
+    #[error(
+        "{0}: not a regular file or a directory (a pipe or a device); to audit a stream, \
+         pipe it to `rsafe audit -`"
+    )]
+    NotRegular(String),
     #[error("{path}: not {what}")]
     WrongType { path: String, what: &'static str },
     #[error("{0}: cannot read: {1}")]
@@ -126,27 +133,30 @@ pub enum Content {
 const SNIFF_BYTES: u64 = 64 << 10;
 
 /// Resolves `spec` (see the module documentation for the order). `store` is the user's store
-/// when it exists; `stdin_is_text` is asked only for `-`.
+/// when it exists; `stdin_text` is asked only for `-`: the first bytes of standard input when
+/// they are text, `None` when they are binary.
 pub fn resolve(
     spec: &str,
     forced: Option<TargetType>,
     store: Option<&Store>,
-    stdin_is_text: impl FnOnce() -> bool,
+    stdin_text: impl FnOnce() -> Option<String>,
 ) -> Result<Resolution, TargetError> {
     if let Some(kind) = forced {
         return resolve_forced(spec, kind, store);
     }
     if spec == load::STDIN {
-        return Ok(if stdin_is_text() {
-            found(
+        return Ok(match stdin_text() {
+            Some(head) if is_dockerfile(&head) => {
+                found(Target::DockerfileStdin, "standard input holds a Dockerfile")
+            }
+            Some(_) => found(
                 Target::K8sStdin,
                 "standard input holds text: a manifest stream",
-            )
-        } else {
-            found(
+            ),
+            None => found(
                 Target::Archive(spec.into()),
                 "standard input is binary: an image archive",
-            )
+            ),
         });
     }
     let path = Path::new(spec);
@@ -231,6 +241,7 @@ fn resolve_forced(
         },
         TargetType::K8s if stdin => Target::K8sStdin,
         TargetType::K8s => Target::K8s(existing(path)?),
+        TargetType::Dockerfile if stdin => Target::DockerfileStdin,
         TargetType::Dockerfile => Target::Dockerfile(existing_file(path)?),
         TargetType::Compose => Target::Compose(existing_file(path)?),
         TargetType::Dir => {
@@ -289,6 +300,11 @@ fn resolve_path(spec: &str) -> Result<Resolution, TargetError> {
         } else {
             found(Target::Context(path), "a directory: a build context")
         });
+    }
+    // A FIFO, socket or device is read twice (sniffed, then audited) and may never end: a
+    // pipe without a writer would hang a CI job. Such input comes through `-`.
+    if !path.is_file() {
+        return Err(TargetError::NotRegular(spec.into()));
     }
     let name = path
         .file_name()
@@ -546,7 +562,7 @@ mod tests {
     }
 
     fn resolved(spec: &str, forced: Option<TargetType>) -> Result<Resolution, TargetError> {
-        resolve(spec, forced, None, || {
+        resolve(spec, forced, None, || -> Option<String> {
             panic!("stdin is not asked for {spec}")
         })
     }
@@ -722,16 +738,16 @@ mod tests {
         let store = Store::open(dir.path().join("store")).unwrap();
         let missing = dir.path().join("app.tar").display().to_string();
         for spec in [missing.as_str(), "./app.tar", "stack.yaml", "Dockerfile"] {
-            let err = resolve(spec, None, Some(&store), || false).unwrap_err();
+            let err = resolve(spec, None, Some(&store), || None).unwrap_err();
             assert!(matches!(err, TargetError::NoSuchPath(..)), "{spec}: {err}");
         }
         for spec in ["sha256:0123abcd", "0123456789abcdef"] {
-            let err = resolve(spec, None, Some(&store), || false).unwrap_err();
+            let err = resolve(spec, None, Some(&store), || None).unwrap_err();
             assert_eq!(err, TargetError::UnknownDigest(spec.into()));
         }
-        let r = resolve("app:1.0", None, Some(&store), || false).unwrap();
+        let r = resolve("app:1.0", None, Some(&store), || None).unwrap();
         assert_eq!(r.target, Target::Remote("app:1.0".into()));
-        let err = resolve("Not A Ref", None, Some(&store), || false).unwrap_err();
+        let err = resolve("Not A Ref", None, Some(&store), || None).unwrap_err();
         assert!(matches!(err, TargetError::NotReference(..)), "{err}");
     }
 
@@ -773,6 +789,10 @@ mod tests {
             Target::K8sStdin
         );
         assert_eq!(
+            forced("-", TargetType::Dockerfile).unwrap().target,
+            Target::DockerfileStdin
+        );
+        assert_eq!(
             forced("-", TargetType::Archive).unwrap().target,
             Target::Archive("-".into())
         );
@@ -789,11 +809,23 @@ mod tests {
     #[test]
     fn stdin_is_told_by_its_first_bytes() {
         assert_eq!(
-            resolve("-", None, None, || true).unwrap().target,
+            resolve("-", None, None, || Some(
+                "apiVersion: v1\nkind: Pod\n".into()
+            ))
+            .unwrap()
+            .target,
             Target::K8sStdin
         );
         assert_eq!(
-            resolve("-", None, None, || false).unwrap().target,
+            resolve("-", None, None, || Some(
+                "# syntax=docker/dockerfile:1\nFROM a\n".into()
+            ))
+            .unwrap()
+            .target,
+            Target::DockerfileStdin
+        );
+        assert_eq!(
+            resolve("-", None, None, || None).unwrap().target,
             Target::Archive("-".into())
         );
     }
