@@ -102,8 +102,12 @@ pub enum TargetError {
          never pulled; pull NAME@sha256:… to fetch one)"
     )]
     UnknownDigest(String),
-    #[error("{0}: not a Dockerfile, compose file, Kubernetes manifest or image archive")]
-    Unrecognised(String),
+    /// The second field says why a YAML file could not be told apart (its first YAML error).
+    #[error(
+        "{0}: not a Dockerfile, compose file, Kubernetes manifest or image archive{why}",
+        why = .1.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+    )]
+    Unrecognised(String, Option<String>),
     #[error(
         "{0}: not a regular file or a directory (a pipe or a device); to audit a stream, \
          pipe it to `rsafe audit -`"
@@ -315,7 +319,7 @@ fn resolve_path(spec: &str) -> Result<Resolution, TargetError> {
         Some(c) => (c, "by its content"),
         None => match by_name(&name) {
             Some(c) => (c, "by its name"),
-            None => return Err(TargetError::Unrecognised(spec.into())),
+            None => return Err(TargetError::Unrecognised(spec.into(), yaml_error(&path))),
         },
     };
     let (target, what) = match content {
@@ -474,6 +478,22 @@ fn sniff_file(path: &Path) -> Result<Option<Content>, TargetError> {
         Err(_) => return Ok(None),
     };
     Ok(sniff_yaml(&text))
+}
+
+/// The first YAML error of a text file that was recognised as nothing: a compose file or
+/// manifest too deep or with an alias bomb is invalid YAML, and saying so beats "not a …".
+fn yaml_error(path: &Path) -> Option<String> {
+    let text = k8s::read_limited(path).ok()?;
+    if text.contains('\0') {
+        return None;
+    }
+    k8s::documents(&text).into_iter().find_map(|d| {
+        let e = d.err()?;
+        Some(format!(
+            "invalid YAML at {}:{}: {}",
+            e.line, e.column, e.message
+        ))
+    })
 }
 
 /// A compose file or Kubernetes manifests, by their YAML.
@@ -688,10 +708,21 @@ mod tests {
                 "{notes}: not a Dockerfile, compose file, Kubernetes manifest or image archive"
             )
         );
+        // YAML too deep to read is said to be that, not "nothing".
+        let deep = format!("services:\n  a:\n    labels: {}\n", "[".repeat(100_000));
+        let deep = write(d, "stack.yml", deep.as_bytes());
+        let e = resolved(&deep, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{deep}: not a Dockerfile, compose file, Kubernetes manifest or image archive \
+                 (invalid YAML at 3:"
+            )) && e.ends_with("recursion limit exceeded)"),
+            "{e}"
+        );
         let binary = write(d, "blob.bin", b"\0\x01\x02");
         assert!(matches!(
             resolved(&binary, None),
-            Err(TargetError::Unrecognised(_))
+            Err(TargetError::Unrecognised(_, None))
         ));
     }
 
