@@ -30,6 +30,11 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path}: more than {limit} bytes; an environment that large cannot be passed to a \
+         program (the kernel's limit for all arguments and variables is 2 MiB at most)"
+    )]
+    EnvFileTooLarge { path: PathBuf, limit: u64 },
     #[error("{path}:{line}: {detail}")]
     EnvFileLine {
         path: PathBuf,
@@ -384,6 +389,13 @@ fn check_env(key: &str, value: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// The most an env file may hold: four times what `execve` takes for all arguments and
+/// variables together (2 MiB at most), to leave room for comments.
+const MAX_ENV_FILE: u64 = 8 << 20;
+
+/// The longest `KEY=VALUE` string `execve` takes (`MAX_ARG_STRLEN`, 32 pages).
+const MAX_ENV_LINE: usize = 128 << 10;
+
 /// The entries of an env file with their line numbers, read as Docker reads `--env-file`
 /// (docker/cli `opts/envfile.go`): a UTF-8 byte-order mark at the start is dropped, leading
 /// whitespace is dropped, blank lines and lines starting with `#` are skipped; `KEY=VALUE`
@@ -391,11 +403,25 @@ fn check_env(key: &str, value: &str) -> Result<(), SpecError> {
 /// alone takes rsafe's own value. A name with a space or tab in it (`KEY = v`, `export KEY=v`),
 /// an empty name and a line that is not UTF-8 are errors naming the line, as in Docker: never
 /// silently dropped.
+///
+/// The file is read up to [`MAX_ENV_FILE`] bytes, so `/dev/zero` fails at once, while a pipe
+/// (`--env-file <(vault …)`) is read to its end as Docker reads it. A line longer than the
+/// kernel's limit for one variable (`MAX_ARG_STRLEN`) is an error naming the line.
 fn read_env_file(path: &Path) -> Result<Vec<(usize, String)>, SpecError> {
-    let bytes = std::fs::read(path).map_err(|source| SpecError::EnvFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_ENV_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|source| SpecError::EnvFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_ENV_FILE {
+        return Err(SpecError::EnvFileTooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_ENV_FILE,
+        });
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -406,6 +432,11 @@ fn read_env_file(path: &Path) -> Result<Vec<(usize, String)>, SpecError> {
             detail,
         };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.len() > MAX_ENV_LINE {
+            return Err(bad(format!(
+                "longer than {MAX_ENV_LINE} bytes, the kernel's limit for one variable"
+            )));
+        }
         let line = std::str::from_utf8(raw)
             .map_err(|_| bad("not valid UTF-8".into()))?
             .trim_start_matches(char::is_whitespace);
@@ -801,6 +832,42 @@ mod tests {
         ] {
             assert_eq!(env_file(text).unwrap_err(), err);
         }
+        let long = format!("A=1\nK={}\n", "v".repeat(MAX_ENV_LINE));
+        assert_eq!(
+            env_file(long.as_bytes()).unwrap_err(),
+            "DIR/app.env:2: longer than 131072 bytes, the kernel's limit for one variable"
+        );
+    }
+
+    /// `/dev/zero` fails at once instead of filling memory; a pipe is read to its end.
+    #[test]
+    fn env_files_are_bounded_and_pipes_are_read() {
+        let read = |path: &str| {
+            let flags = ProcessOverrides {
+                args: vec!["x".into()],
+                env_files: vec![path.into()],
+                ..Default::default()
+            };
+            merge_process(&ImageDefaults::default(), &flags, &|_| None).map(|p| p.env)
+        };
+        assert!(matches!(
+            read("/dev/zero"),
+            Err(SpecError::EnvFileTooLarge { limit, .. }) if limit == MAX_ENV_FILE
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("env");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, "TOKEN_FILE=/run/secrets/t\n"))
+        };
+        let env = read(fifo.to_str().unwrap()).unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(env.contains(&"TOKEN_FILE=/run/secrets/t".to_string()), "{env:?}");
     }
 
     #[test]
