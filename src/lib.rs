@@ -5,9 +5,11 @@
 //! - `cli → image | dockerfile | procs → audit (findings) → report`
 //!
 //! `audit` never depends on `runtime` and `runtime` never on `audit`; the CLI composes them.
-//! `unsafe` code lives only in [`runtime`], where syscalls need it.
+//! `unsafe` code lives only in [`runtime`], where syscalls need it. [`bounded`] reads the files
+//! users name (policies, profiles, manifests) for every layer, with a size limit.
 
 pub mod audit;
+pub mod bounded;
 pub mod cli;
 pub mod image;
 pub mod report;

@@ -459,3 +459,34 @@ fn logs_tail_shows_the_last_lines() {
     );
     assert_eq!(run(&["rm", "five"]).0, 0);
 }
+
+/// Every file a user names (policy, seccomp profile, ignore file, manifest) is read with a
+/// limit: `/dev/zero` fails at once with one line naming it, where it used to fill memory
+/// (8 GB in 16 s for `audit --type k8s /dev/zero`).
+#[test]
+fn an_endless_file_is_refused_not_read_into_memory() {
+    let root = support::temp_root();
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    fs::write(&dockerfile, "FROM busybox\n").unwrap();
+    let df = dockerfile.to_str().unwrap();
+    for (args, code) in [
+        (&["policy", "show", "/dev/zero"][..], 1),
+        (&["policy", "show", "--seccomp", "/dev/zero"], 1),
+        (&["audit", "--ignore-file", "/dev/zero", df], 2),
+        (&["audit", "--type", "k8s", "/dev/zero"], 2),
+    ] {
+        let out = support::rsafe(root.path())
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("/dev/zero") && stderr.contains("more than"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -23,7 +23,7 @@
 //! secret's `fingerprint:`. Every matcher of an entry must match. An entry without a reason is
 //! an error: an ignore nobody can explain is how leaks stay.
 
-use std::fs;
+use crate::bounded;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -117,9 +117,9 @@ struct TomlEntry {
 impl IgnoreList {
     /// Reads an ignore file (TOML when it has a `[[ignore]]` table, simple lines otherwise).
     pub fn load(path: &Path) -> Result<IgnoreList, IgnoreError> {
-        let text = fs::read_to_string(path).map_err(|source| IgnoreError::Io {
+        let text = bounded::read_text(path, bounded::CONFIG).map_err(|e| IgnoreError::Io {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         })?;
         IgnoreList::parse(&text, path)
     }

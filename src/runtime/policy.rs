@@ -7,6 +7,7 @@
 //! `[capabilities] keep = ["NET_RAW"]` is a complete policy. `rsafe policy show` prints the
 //! result.
 
+use crate::bounded;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
@@ -150,9 +151,9 @@ impl Policy {
 
     /// Reads a policy file; fields it leaves out come from the builtin `default` policy.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = bounded::read_text(path, bounded::CONFIG).map_err(|e| PolicyError::Read {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         })?;
         let name = path
             .file_stem()

@@ -8,6 +8,7 @@
 //! `--env-file` override the image's variables by name. The policy contributes the
 //! [`Confinement`], the masked and read-only paths, and default limits and network.
 
+use crate::bounded;
 use std::path::{Path, PathBuf};
 
 use ::caps::Capability;
@@ -408,20 +409,16 @@ const MAX_ENV_LINE: usize = 128 << 10;
 /// (`--env-file <(vault …)`) is read to its end as Docker reads it. A line longer than the
 /// kernel's limit for one variable (`MAX_ARG_STRLEN`) is an error naming the line.
 fn read_env_file(path: &Path) -> Result<Vec<(usize, String)>, SpecError> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_ENV_FILE + 1).read_to_end(&mut bytes))
-        .map_err(|source| SpecError::EnvFile {
+    let bytes = bounded::read_file(path, MAX_ENV_FILE).map_err(|e| match e {
+        bounded::ReadError::TooLarge { limit } => SpecError::EnvFileTooLarge {
+            path: path.to_path_buf(),
+            limit,
+        },
+        bounded::ReadError::Io(source) => SpecError::EnvFile {
             path: path.to_path_buf(),
             source,
-        })?;
-    if bytes.len() as u64 > MAX_ENV_FILE {
-        return Err(SpecError::EnvFileTooLarge {
-            path: path.to_path_buf(),
-            limit: MAX_ENV_FILE,
-        });
-    }
+        },
+    })?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -867,7 +864,10 @@ mod tests {
         };
         let env = read(fifo.to_str().unwrap()).unwrap();
         writer.join().unwrap().unwrap();
-        assert!(env.contains(&"TOKEN_FILE=/run/secrets/t".to_string()), "{env:?}");
+        assert!(
+            env.contains(&"TOKEN_FILE=/run/secrets/t".to_string()),
+            "{env:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod env;
 pub mod yaml;
 
+use crate::bounded;
 use std::path::{Path, PathBuf};
 
 use crate::audit::dockerfile::names::{is_literal_secret_value, is_secret_name};
@@ -360,9 +361,9 @@ impl ComposeFile {
 
 /// Reads and parses a compose file.
 pub fn load(path: &Path) -> Result<ComposeFile, ComposeError> {
-    let bytes = std::fs::read(path).map_err(|source| ComposeError::Read {
+    let bytes = bounded::read_file(path, bounded::SOURCE).map_err(|e| ComposeError::Read {
         path: path.to_path_buf(),
-        source,
+        source: e.into(),
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let root = yaml::parse(&text)

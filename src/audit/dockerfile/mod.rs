@@ -20,6 +20,7 @@ pub mod shell;
 pub mod stages;
 pub mod words;
 
+use crate::bounded;
 use std::path::{Path, PathBuf};
 
 use crate::audit::context::dockerignore::Matcher;
@@ -67,9 +68,9 @@ pub struct Loaded {
 
 /// Reads, parses and analyses a Dockerfile.
 pub fn load(path: &Path) -> Result<Loaded, DockerfileError> {
-    let bytes = std::fs::read(path).map_err(|source| DockerfileError::Read {
+    let bytes = bounded::read_file(path, bounded::SOURCE).map_err(|e| DockerfileError::Read {
         path: path.to_path_buf(),
-        source,
+        source: e.into(),
     })?;
     load_text(String::from_utf8_lossy(&bytes).into_owned(), path)
 }

@@ -13,6 +13,7 @@ pub mod checks;
 pub mod pss;
 pub mod rbac;
 
+use crate::bounded;
 use std::path::{Path, PathBuf};
 
 use crate::audit::compose::yaml::{self, Node, Value};
@@ -23,7 +24,7 @@ pub use pss::PssLevel;
 
 /// A manifest larger than this is refused: Kubernetes itself refuses objects past 1.5 MiB
 /// (etcd's limit), so a stream of this size is not a set of manifests.
-pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+pub const MAX_MANIFEST_BYTES: u64 = crate::bounded::SOURCE;
 
 /// Why manifests could not be audited at all (a bad document is a note, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -584,14 +585,20 @@ pub fn read_limited(path: &Path) -> Result<String, K8sError> {
         source,
     };
     let size = std::fs::metadata(path).map_err(read)?.len();
+    let too_large = |size| K8sError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        max: MAX_MANIFEST_BYTES,
+    };
     if size > MAX_MANIFEST_BYTES {
-        return Err(K8sError::TooLarge {
-            path: path.to_path_buf(),
-            size,
-            max: MAX_MANIFEST_BYTES,
-        });
+        return Err(too_large(size));
     }
-    let bytes = std::fs::read(path).map_err(read)?;
+    // A device or pipe says 0 bytes: the read itself stops past the limit.
+    let bytes = match bounded::read_file(path, MAX_MANIFEST_BYTES) {
+        Ok(bytes) => bytes,
+        Err(bounded::ReadError::TooLarge { .. }) => return Err(too_large(MAX_MANIFEST_BYTES + 1)),
+        Err(bounded::ReadError::Io(e)) => return Err(read(e)),
+    };
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -26,6 +26,7 @@ mod pairs;
 mod rules;
 mod samples;
 
+use crate::bounded;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -160,9 +161,9 @@ impl SecretScanner {
 
     /// Reads and compiles a rules file, checked as [`SecretScanner::from_toml`] does.
     pub fn from_file(path: &Path) -> Result<SecretScanner, SecretsError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| SecretsError::Read {
+        let text = bounded::read_text(path, bounded::CONFIG).map_err(|e| SecretsError::Read {
             path: path.to_path_buf(),
-            cause,
+            cause: e.into(),
         })?;
         Self::from_toml(&text, path)
     }

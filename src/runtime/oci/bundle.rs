@@ -9,6 +9,7 @@
 //! stdio and `--preserve-fds`. The annotation `rsafe.policy=permissive` is the one way to get
 //! less: then a bundle without a seccomp profile runs without one.
 
+use crate::bounded;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -249,9 +250,9 @@ impl Bundle {
             source,
         })?;
         let path = dir.join("config.json");
-        let bytes = std::fs::read(&path).map_err(|source| BundleError::Read {
+        let bytes = bounded::read_file(&path, bounded::CONFIG).map_err(|e| BundleError::Read {
             path: path.clone(),
-            source,
+            source: e.into(),
         })?;
         let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| BundleError::Parse {
             path: path.clone(),

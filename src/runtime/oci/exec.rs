@@ -23,6 +23,7 @@
 //! With `--detach` the process's parent becomes the caller's subreaper (conmon, the shim),
 //! which reaps it, as for runc.
 
+use crate::bounded;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -243,9 +244,9 @@ fn read_process(opts: &ExecOptions, record: &Record) -> Result<Process, OciError
             rlimits: Vec::new(),
         });
     };
-    let bytes = std::fs::read(path).map_err(|source| OciError::Io {
+    let bytes = bounded::read_file(path, bounded::CONFIG).map_err(|e| OciError::Io {
         what: format!("{}", path.display()),
-        source,
+        source: e.into(),
     })?;
     let p: oci_spec::runtime::Process = serde_json::from_slice(&bytes).map_err(|e| {
         invalid(format!(

@@ -18,6 +18,7 @@
 //! field is an error rather than silently ignored: a typo in a security profile must not weaken
 //! it unnoticed.
 
+use crate::bounded;
 use std::fmt;
 use std::path::Path;
 
@@ -132,9 +133,9 @@ impl SeccompProfile {
 
     /// Reads and parses a profile file.
     pub fn from_file(path: &Path) -> Result<SeccompProfile, SeccompError> {
-        let bytes = std::fs::read(path).map_err(|source| SeccompError::Read {
+        let bytes = bounded::read_file(path, bounded::CONFIG).map_err(|e| SeccompError::Read {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         })?;
         Self::from_json(&bytes, path)
     }
