@@ -510,6 +510,142 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
     let _ = fs::remove_dir(Path::new("/sys/fs/cgroup/memory/rsafe-oci-test"));
 }
 
+/// Whether the output file stays the same for a while (the container makes no progress).
+fn output_is_still(b: &Bundle) -> bool {
+    let before = b.output();
+    std::thread::sleep(Duration::from_millis(400));
+    b.output() == before
+}
+
+#[test]
+fn pause_freezes_the_container_and_a_sigkill_thaws_it() {
+    if !support::have("root for the cgroup freezer", support::is_root()) {
+        return;
+    }
+    let root = runtime_root("rsafe-oci-root-");
+    let cgroup = format!("/rsafe-oci-pause-{}", std::process::id());
+    let ticker = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.02; done";
+    let b = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["sh", "-c", ticker],
+        |c| c["linux"]["cgroupsPath"] = json!(cgroup),
+    );
+    let rt_ok = |args: &[&str]| {
+        let o = out(rt(Caller::Host, root.path(), args));
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    };
+    let c = create(Caller::Host, root.path(), &b, "frozen", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    rt_ok(&["start", "frozen"]);
+    b.wait_for("tick 3");
+    rt_ok(&["pause", "frozen"]);
+    assert_eq!(
+        state(Caller::Host, root.path(), "frozen")["status"],
+        "paused"
+    );
+    let list = out(rt(Caller::Host, root.path(), &["list"]));
+    assert!(text(&list).contains("paused"), "{}", text(&list));
+    let freezer = Path::new("/sys/fs/cgroup/freezer").join(cgroup.trim_start_matches('/'));
+    let v2_root = match Path::new("/sys/fs/cgroup/unified").exists() {
+        true => Path::new("/sys/fs/cgroup/unified"),
+        false => Path::new("/sys/fs/cgroup"),
+    };
+    let unified = v2_root.join(cgroup.trim_start_matches('/'));
+    if freezer.exists() {
+        assert_eq!(
+            fs::read_to_string(freezer.join("freezer.state"))
+                .unwrap()
+                .trim(),
+            "FROZEN"
+        );
+    } else {
+        assert_eq!(
+            fs::read_to_string(unified.join("cgroup.freeze"))
+                .unwrap()
+                .trim(),
+            "1"
+        );
+    }
+    assert!(output_is_still(&b), "a paused container kept running");
+    for (args, says) in [
+        (vec!["start", "frozen"], "paused"),
+        (vec!["delete", "frozen"], "paused"),
+        (vec!["pause", "frozen"], "paused"),
+    ] {
+        let o = out(rt(Caller::Host, root.path(), &args));
+        assert!(!o.status.success(), "{args:?} of a paused container");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(says) && err.trim().lines().count() == 1,
+            "{err}"
+        );
+    }
+    // A signal other than SIGKILL waits for resume (as runc): the container stays paused.
+    rt_ok(&["kill", "frozen", "CONT"]);
+    assert_eq!(
+        state(Caller::Host, root.path(), "frozen")["status"],
+        "paused"
+    );
+    rt_ok(&["resume", "frozen"]);
+    assert_eq!(
+        state(Caller::Host, root.path(), "frozen")["status"],
+        "running"
+    );
+    let resumed_at = b.output().len();
+    b.wait_for(&format!("tick {}", b.output().lines().count() + 3));
+    assert!(b.output().len() > resumed_at);
+    let o = out(rt(Caller::Host, root.path(), &["resume", "frozen"]));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not paused"),
+        "{}",
+        text(&o)
+    );
+
+    rt_ok(&["pause", "frozen"]);
+    rt_ok(&["kill", "frozen", "KILL"]);
+    wait_status(Caller::Host, root.path(), "frozen", "stopped");
+    rt_ok(&["delete", "frozen"]);
+    assert!(!freezer.exists() && !unified.exists(), "cgroup left behind");
+    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+
+    // delete --force of a paused container kills it.
+    let c = create(Caller::Host, root.path(), &b, "frozen2", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    rt_ok(&["start", "frozen2"]);
+    let pid = state(Caller::Host, root.path(), "frozen2")["pid"]
+        .as_i64()
+        .unwrap();
+    rt_ok(&["pause", "frozen2"]);
+    rt_ok(&["delete", "--force", "frozen2"]);
+    let dead = fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"));
+    assert!(dead, "delete --force left the paused container's process");
+    assert!(!freezer.exists(), "cgroup left behind");
+}
+
+#[test]
+fn pause_without_a_cgroup_is_refused_in_one_line() {
+    let caller = Caller::User;
+    if !support::have("root and the test user", Caller::all().contains(&caller)) {
+        return;
+    }
+    let root = runtime_root("rsafe-oci-root-");
+    let b = Bundle::new(caller, &caller.rootfs(), &["sleep", "1000"], |_| {});
+    let c = create(caller, root.path(), &b, "nofreezer", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    let p = out(rt(caller, root.path(), &["pause", "nofreezer"]));
+    assert_eq!(p.status.code(), Some(1), "{}", text(&p));
+    let err = String::from_utf8_lossy(&p.stderr);
+    assert!(
+        err.contains("cannot pause container nofreezer") && err.contains("no cgroup freezer"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(state(caller, root.path(), "nofreezer")["status"], "created");
+    let d = out(rt(caller, root.path(), &["delete", "nofreezer"]));
+    assert!(d.status.success(), "{}", text(&d));
+}
+
 #[test]
 fn a_create_killed_half_way_leaves_nothing_delete_cannot_remove() {
     let root = runtime_root("rsafe-oci-root-");
@@ -646,10 +782,13 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     let f: Value = serde_json::from_slice(&f.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
     assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
-    let pause = Command::new(&link).args(["pause", "x"]).output().unwrap();
+    let checkpoint = Command::new(&link)
+        .args(["checkpoint", "x"])
+        .output()
+        .unwrap();
     assert!(
-        String::from_utf8_lossy(&pause.stderr).contains("not supported"),
-        "{pause:?}"
+        String::from_utf8_lossy(&checkpoint.stderr).contains("not supported"),
+        "{checkpoint:?}"
     );
 }
 
@@ -735,6 +874,16 @@ fn podman_runs_images_through_rsafe_runtime() {
     );
     let missing = podman(&["exec", &name, "no-such-command"]);
     assert_eq!(missing.status.code(), Some(127), "{}", text(&missing));
+    let status = || {
+        let o = podman(&["inspect", "--format", "{{.State.Status}}", &name]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let p = podman(&["pause", &name]);
+    assert!(p.status.success(), "{}", text(&p));
+    assert_eq!(status(), "paused");
+    let u = podman(&["unpause", &name]);
+    assert!(u.status.success(), "{}", text(&u));
+    assert_eq!(status(), "running");
     let stop = podman(&["stop", "-t", "10", &name]);
     assert!(stop.status.success(), "{}", text(&stop));
     assert!(String::from_utf8_lossy(&podman(&["logs", &name]).stdout).contains("got-term"));

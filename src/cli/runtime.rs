@@ -86,6 +86,10 @@ enum RuntimeCommand {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Freeze every process of a container (its cgroup's freezer).
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
     /// List a container's processes (host pids).
     Ps {
         #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
@@ -104,7 +108,7 @@ enum RuntimeCommand {
         #[arg(long)]
         rootless: bool,
     },
-    /// Not supported by rsafe-runtime: pause, resume, update, checkpoint, restore, events
+    /// Not supported by rsafe-runtime: update, checkpoint, restore, events
     /// (named, so that the error says so rather than "unknown command").
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -292,6 +296,14 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        RuntimeCommand::Pause { id } => {
+            lifecycle::pause(&root, id)?;
+            Ok(0)
+        }
+        RuntimeCommand::Resume { id } => {
+            lifecycle::resume(&root, id)?;
+            Ok(0)
+        }
         RuntimeCommand::Ps { format, id } => {
             let pids = lifecycle::pids(&root, id)?;
             if format == "json" {
@@ -343,9 +355,9 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
                 .map(|w| w.to_string_lossy().into_owned())
                 .unwrap_or_default();
             match name.as_str() {
-                "pause" | "resume" | "update" | "checkpoint" | "restore" | "events" => {
+                "update" | "checkpoint" | "restore" | "events" => {
                     anyhow::bail!(
-                        "{name}: not supported by rsafe-runtime (supported: create, start, run, exec, state, kill, delete, list, ps, features, spec)"
+                        "{name}: not supported by rsafe-runtime (supported: create, start, run, exec, state, kill, delete, list, ps, pause, resume, features, spec)"
                     )
                 }
                 _ => anyhow::bail!("unknown command {name:?}"),

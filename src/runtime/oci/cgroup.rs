@@ -251,3 +251,178 @@ pub fn remove(cg: &Cgroup) {
         }
     }
 }
+
+/// The file that freezes a container's processes: the v1 freezer controller's `freezer.state`
+/// (preferred on a hybrid host, where it is the freezer), else v2's `cgroup.freeze`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Freezer {
+    V1(PathBuf),
+    V2(PathBuf),
+}
+
+fn freezer(cg: &Cgroup) -> Option<Freezer> {
+    let v1 = cg.dirs.iter().find_map(|(d, v)| {
+        let file = d.join("freezer.state");
+        (*v == Version::V1 && file.exists()).then_some(Freezer::V1(file))
+    });
+    v1.or_else(|| {
+        cg.dirs.iter().find_map(|(d, v)| {
+            let file = d.join("cgroup.freeze");
+            (*v == Version::V2 && file.exists()).then_some(Freezer::V2(d.clone()))
+        })
+    })
+}
+
+/// Whether the cgroup can be frozen here (a freezer in some hierarchy it is in).
+pub fn has_freezer(cg: &Cgroup) -> bool {
+    freezer(cg).is_some()
+}
+
+/// Whether the container is frozen (`pause`d): what the freezer was told (v1 `FROZEN` or
+/// still `FREEZING`, v2 `cgroup.freeze` 1), as runc reads it.
+pub fn frozen(cg: &Cgroup) -> bool {
+    match freezer(cg) {
+        Some(Freezer::V1(file)) => {
+            std::fs::read_to_string(file).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"))
+        }
+        Some(Freezer::V2(dir)) => {
+            std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+        }
+        None => false,
+    }
+}
+
+/// Freezes (`on`) or thaws every process of the cgroup and waits (up to 10 s) until the
+/// kernel says it is done: a v1 freezer may stay `FREEZING` while a task is in an
+/// uninterruptible sleep, so `FROZEN` is written again until it holds.
+pub fn freeze(cg: &Cgroup, on: bool) -> Result<(), OciError> {
+    let Some(freezer) = freezer(cg) else {
+        return Err(OciError::State(
+            "the container's cgroup has no freezer".into(),
+        ));
+    };
+    let (file, value, done_file, done): (PathBuf, &str, PathBuf, &str) = match &freezer {
+        Freezer::V1(f) => {
+            let v = if on { "FROZEN" } else { "THAWED" };
+            (f.clone(), v, f.clone(), v)
+        }
+        Freezer::V2(d) => (
+            d.join("cgroup.freeze"),
+            if on { "1" } else { "0" },
+            d.join("cgroup.events"),
+            if on { "frozen 1" } else { "frozen 0" },
+        ),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        std::fs::write(&file, value).map_err(io_err(&file))?;
+        let now = std::fs::read_to_string(&done_file).map_err(io_err(&done_file))?;
+        if now.lines().any(|l| l.trim() == done) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            if on {
+                // Half frozen is worse than running: thawed again, as runc does.
+                let thaw = if matches!(freezer, Freezer::V1(_)) {
+                    "THAWED"
+                } else {
+                    "0"
+                };
+                let _ = std::fs::write(&file, thaw);
+            }
+            return Err(OciError::State(format!(
+                "{}: still not {done} after 10 s",
+                done_file.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_v1_freezer_is_preferred_to_cgroup_freeze() {
+        let v1 = tempfile::tempdir().unwrap();
+        let v2 = tempfile::tempdir().unwrap();
+        std::fs::write(v2.path().join("cgroup.freeze"), "0").unwrap();
+        let only_v2 = Cgroup {
+            dirs: vec![
+                (v1.path().to_path_buf(), Version::V1),
+                (v2.path().to_path_buf(), Version::V2),
+            ],
+        };
+        assert_eq!(
+            freezer(&only_v2),
+            Some(Freezer::V2(v2.path().to_path_buf()))
+        );
+        std::fs::write(v1.path().join("freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(
+            freezer(&only_v2),
+            Some(Freezer::V1(v1.path().join("freezer.state")))
+        );
+        assert!(!frozen(&only_v2));
+        std::fs::write(v1.path().join("freezer.state"), "FROZEN\n").unwrap();
+        assert!(frozen(&only_v2));
+        let none = Cgroup {
+            dirs: vec![(
+                tempfile::tempdir().unwrap().path().to_path_buf(),
+                Version::V1,
+            )],
+        };
+        assert!(!has_freezer(&none) && !frozen(&none));
+        assert!(freeze(&none, true).is_err());
+    }
+
+    /// The cumulative CPU time (user + system ticks) of `pid`.
+    fn cpu_ticks(pid: u32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// A real cgroup v2 directory (the unified hierarchy, beside v1 ones on a hybrid host)
+    /// frozen through `cgroup.freeze`: a busy process gets no CPU until thawed.
+    #[test]
+    fn a_v2_cgroup_freezes_and_thaws() {
+        let required = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
+        let mount = cgroups::hierarchies()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|h| h.version == Version::V2)
+            .map(|h| h.mount_point);
+        let (Some(mount), true) = (mount, nix::unistd::geteuid().is_root()) else {
+            assert!(!required, "root and a cgroup v2 hierarchy are required");
+            eprintln!("skipping: needs root and a cgroup v2 hierarchy");
+            return;
+        };
+        let dir = mount.join(format!("rsafe-freeze-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let cg = Cgroup {
+            dirs: vec![(dir.clone(), Version::V2)],
+        };
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        add(&cg, busy.id() as i32).unwrap();
+        freeze(&cg, true).unwrap();
+        assert!(frozen(&cg));
+        let before = cpu_ticks(busy.id());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let still = cpu_ticks(busy.id()) == before;
+        freeze(&cg, false).unwrap();
+        let thawed = !frozen(&cg);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let ran = cpu_ticks(busy.id()) > before;
+        let _ = busy.kill();
+        let _ = busy.wait();
+        remove(&cg);
+        assert!(still, "a frozen process used CPU");
+        assert!(thawed && ran, "the thawed process did not run");
+        assert!(!dir.exists());
+    }
+}

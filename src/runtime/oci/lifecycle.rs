@@ -1,5 +1,5 @@
-//! `start`, `state`, `kill`, `delete` and `list`: the rest of the runtime-spec lifecycle, on
-//! containers `create` made.
+//! `start`, `state`, `kill`, `delete`, `list`, `pause` and `resume`: the rest of the
+//! runtime-spec lifecycle, on containers `create` made.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use super::OciError;
 use super::cgroup;
 use super::hooks;
 use super::state::{ContainerDir, OciState, Record, RuntimeRoot, Status};
+use crate::runtime::cgroups::Cgroup;
 
 fn loaded(dir: &ContainerDir) -> Result<Record, OciError> {
     dir.load()?
@@ -68,6 +69,7 @@ pub fn kill(root: &RuntimeRoot, id: &str, signal: Signal, all: bool) -> Result<(
     if !record.is_alive() {
         return Err(OciError::State(format!("container {id} is not running")));
     }
+    let paused = dir.status(Some(&record)) == Status::Paused;
     let targets = match (&record.cgroup, all) {
         (Some(cg), true) => cgroup::pids(cg),
         _ => vec![record.pid],
@@ -83,7 +85,62 @@ pub fn kill(root: &RuntimeRoot, id: &str, signal: Signal, all: bool) -> Result<(
             }
         }
     }
+    // As runc: a frozen (v1) task acts on no signal until thawed, so a SIGKILL thaws a paused
+    // container; any other signal waits for `resume`.
+    if paused
+        && signal == Signal::SIGKILL
+        && let Some(cg) = &record.cgroup
+    {
+        cgroup::freeze(cg, false)?;
+    }
     Ok(())
+}
+
+/// `pause ID`: freezes every process of a created or running container (runc's rule) with
+/// its cgroup's freezer. A container without a cgroup (rootless) cannot be paused.
+pub fn pause(root: &RuntimeRoot, id: &str) -> Result<(), OciError> {
+    let dir = root.container(id)?;
+    let record = loaded(&dir)?;
+    match dir.status(Some(&record)) {
+        Status::Created | Status::Running => {}
+        other => {
+            return Err(OciError::State(format!(
+                "cannot pause container {id}: it is {}, not running",
+                other.as_str()
+            )));
+        }
+    }
+    cgroup::freeze(freezer_of(&record, "pause")?, true)
+}
+
+/// `resume ID`: thaws a paused container.
+pub fn resume(root: &RuntimeRoot, id: &str) -> Result<(), OciError> {
+    let dir = root.container(id)?;
+    let record = loaded(&dir)?;
+    match dir.status(Some(&record)) {
+        Status::Paused => {}
+        other => {
+            return Err(OciError::State(format!(
+                "cannot resume container {id}: it is {}, not paused",
+                other.as_str()
+            )));
+        }
+    }
+    cgroup::freeze(freezer_of(&record, "resume")?, false)
+}
+
+/// The container's cgroup, if it has a freezer.
+fn freezer_of<'a>(record: &'a Record, verb: &str) -> Result<&'a Cgroup, OciError> {
+    record
+        .cgroup
+        .as_ref()
+        .filter(|cg| cgroup::has_freezer(cg))
+        .ok_or_else(|| {
+            OciError::State(format!(
+                "cannot {verb} container {}: it has no cgroup freezer (rootless: this host delegates no cgroup to rsafe-runtime)",
+                record.id
+            ))
+        })
 }
 
 /// `delete [--force] ID`: a created or stopped container is removed (its process killed if
@@ -103,9 +160,10 @@ pub fn delete(
         return Ok(());
     };
     match dir.status(Some(&record)) {
-        Status::Running if !force => {
+        status @ (Status::Running | Status::Paused) if !force => {
             return Err(OciError::State(format!(
-                "cannot delete container {id}: it is running (stop it, or use --force)"
+                "cannot delete container {id}: it is {} (stop it, or use --force)",
+                status.as_str()
             )));
         }
         Status::Stopped => {}
@@ -130,6 +188,12 @@ fn kill_all(record: &Record) {
     }
     for pid in pids {
         let _ = send_signal(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    // A paused container's tasks die only once thawed (v1 freezer).
+    if let Some(cg) = &record.cgroup
+        && cgroup::frozen(cg)
+    {
+        let _ = cgroup::freeze(cg, false);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while record.is_alive() && Instant::now() < deadline {

@@ -3,8 +3,8 @@
 //! socket the container's first process waits on.
 //!
 //! The status is never stored, it is read from the world: no process (or another process with
-//! the same pid, told apart by its start time) → `stopped`; the start socket still there →
-//! `created`; otherwise `running`. A runtime killed at any point leaves nothing `list` and
+//! the same pid, told apart by its start time) → `stopped`; its cgroup frozen → `paused`; the
+//! start socket still there → `created`; otherwise `running`. A runtime killed at any point leaves nothing `list` and
 //! `delete` cannot see.
 
 use std::collections::BTreeMap;
@@ -52,6 +52,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Frozen by `pause` (the cgroup freezer), until `resume`.
+    Paused,
     Stopped,
 }
 
@@ -61,6 +63,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -312,6 +315,9 @@ impl ContainerDir {
         }
         if !record.ready {
             return Status::Creating;
+        }
+        if record.cgroup.as_ref().is_some_and(super::cgroup::frozen) {
+            return Status::Paused;
         }
         if self.start_socket().exists() {
             Status::Created
