@@ -624,6 +624,148 @@ fn pause_freezes_the_container_and_a_sigkill_thaws_it() {
 }
 
 #[test]
+fn update_changes_the_limits_by_flags_and_resources_json() {
+    if !support::have("root for cgroups", support::is_root()) {
+        return;
+    }
+    let root = runtime_root("rsafe-oci-root-");
+    let cgroup = format!("/rsafe-oci-update-{}", std::process::id());
+    let b = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["sleep", "1000"],
+        |c| {
+            c["linux"]["cgroupsPath"] = json!(cgroup);
+            c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 77}});
+        },
+    );
+    let c = create(Caller::Host, root.path(), &b, "limits", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    let dir = |h: &str| {
+        Path::new("/sys/fs/cgroup")
+            .join(h)
+            .join(cgroup.trim_start_matches('/'))
+    };
+    let read = |h: &str, f: &str| {
+        fs::read_to_string(dir(h).join(f))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let v1 = dir("pids").exists();
+    let (mem, pids) = match v1 {
+        true => (("memory", "memory.limit_in_bytes"), ("pids", "pids.max")),
+        false => (("", "memory.max"), ("", "pids.max")),
+    };
+    let update = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = rt(Caller::Host, root.path(), args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    // runc's flags, with sizes in docker's units; what is not named stays.
+    let o = update(
+        &["update", "--memory", "96m", "--cpu-share", "512", "limits"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read(mem.0, mem.1), (96u64 << 20).to_string());
+    assert_eq!(read(pids.0, pids.1), "77");
+    if v1 {
+        assert_eq!(read("cpu", "cpu.shares"), "512");
+    }
+    // A resources document on stdin, and in a file.
+    let o = update(
+        &["update", "--resources", "-", "limits"],
+        Some(r#"{"pids": {"limit": 33}}"#),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read(pids.0, pids.1), "33");
+    assert_eq!(read(mem.0, mem.1), (96u64 << 20).to_string());
+    let file = b.dir.path().join("resources.json");
+    fs::write(
+        &file,
+        r#"{"memory": {"limit": -1}, "cpu": {"quota": 50000, "period": 100000}}"#,
+    )
+    .unwrap();
+    let o = update(&["update", "-r", file.to_str().unwrap(), "limits"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    if v1 {
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(read(mem.0, mem.1), "9223372036854771712");
+    } else {
+        assert_eq!(read("", "memory.max"), "max");
+    }
+    // The recorded limits survive: a later update of one limit keeps the others.
+    let o = update(&["update", "--pids-limit", "-1", "limits"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read(pids.0, pids.1), "max");
+    if v1 {
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    }
+    for (args, stdin, says) in [
+        (
+            vec!["update", "--blkio-weight", "300", "limits"],
+            None,
+            "--blkio-weight",
+        ),
+        (
+            vec!["update", "--memory", "lots", "limits"],
+            None,
+            "--memory",
+        ),
+        (
+            vec!["update", "-r", "-", "limits"],
+            Some(r#"{"blockIO": {"weight": 300}}"#),
+            "linux.resources.blockIO",
+        ),
+        (
+            vec!["update", "-r", "-", "limits"],
+            Some("{not json"),
+            "<stdin>",
+        ),
+        (
+            vec!["update", "-r", "-", "--memory", "1m", "limits"],
+            Some("{}"),
+            "not both",
+        ),
+        (
+            vec!["update", "--memory", "1m", "nosuch"],
+            None,
+            "does not exist",
+        ),
+    ] {
+        let o = update(&args, stdin);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(says) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        read(pids.0, pids.1),
+        "max",
+        "a refused update changed a limit"
+    );
+    let d = out(rt(
+        Caller::Host,
+        root.path(),
+        &["delete", "--force", "limits"],
+    ));
+    assert!(d.status.success(), "{}", text(&d));
+    assert!(
+        !dir("pids").exists() && !dir("memory").exists(),
+        "cgroup left behind"
+    );
+}
+
+#[test]
 fn pause_without_a_cgroup_is_refused_in_one_line() {
     let caller = Caller::User;
     if !support::have("root and the test user", Caller::all().contains(&caller)) {
@@ -642,6 +784,17 @@ fn pause_without_a_cgroup_is_refused_in_one_line() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(state(caller, root.path(), "nofreezer")["status"], "created");
+    let u = out(rt(
+        caller,
+        root.path(),
+        &["update", "--memory", "64m", "nofreezer"],
+    ));
+    let err = String::from_utf8_lossy(&u.stderr);
+    assert!(
+        !u.status.success() && err.contains("has no cgroup") && err.trim().lines().count() == 1,
+        "{}",
+        text(&u)
+    );
     let d = out(rt(caller, root.path(), &["delete", "nofreezer"]));
     assert!(d.status.success(), "{}", text(&d));
 }
@@ -884,6 +1037,23 @@ fn podman_runs_images_through_rsafe_runtime() {
     let u = podman(&["unpause", &name]);
     assert!(u.status.success(), "{}", text(&u));
     assert_eq!(status(), "running");
+    // podman update passes `update --resources FILE ID`.
+    let u = podman(&["update", "--memory", "96m", "--cpu-shares", "512", &name]);
+    assert!(u.status.success(), "{}", text(&u));
+    let id = podman(&["inspect", "--format", "{{.Id}}", &name]);
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    for (file, want) in [
+        (
+            "memory/libpod_parent/libpod-ID/memory.limit_in_bytes",
+            "100663296",
+        ),
+        ("cpu/libpod_parent/libpod-ID/cpu.shares", "512"),
+    ] {
+        let path = Path::new("/sys/fs/cgroup").join(file.replace("ID", &id));
+        if let Ok(got) = fs::read_to_string(&path) {
+            assert_eq!(got.trim(), want, "{}", path.display());
+        }
+    }
     let stop = podman(&["stop", "-t", "10", &name]);
     assert!(stop.status.success(), "{}", text(&stop));
     assert!(String::from_utf8_lossy(&podman(&["logs", &name]).stdout).contains("got-term"));

@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::runtime::oci::OciError;
+use crate::runtime::oci::bundle::{Resources, check_resources};
 use crate::runtime::oci::create::{CreateOptions, create};
 use crate::runtime::oci::exec::{ExecOptions, exec};
 use crate::runtime::oci::lifecycle;
@@ -108,7 +109,9 @@ enum RuntimeCommand {
         #[arg(long)]
         rootless: bool,
     },
-    /// Not supported by rsafe-runtime: update, checkpoint, restore, events
+    /// Change a container's cgroup limits (runc's flags, or a resources JSON).
+    Update(UpdateArgs),
+    /// Not supported by rsafe-runtime: checkpoint, restore, events
     /// (named, so that the error says so rather than "unknown command").
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -163,6 +166,53 @@ struct ExecArgs {
     id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// A runtime-spec `linux.resources` JSON file, or `-` for stdin (then no other flag).
+    #[arg(long, short, value_name = "FILE|-")]
+    resources: Option<PathBuf>,
+    /// Memory limit: bytes, or with a k/m/g suffix; -1 is unlimited.
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory + swap limit (as --memory).
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Maximum number of tasks; -1 is unlimited.
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// CPU time per period in microseconds; -1 is unlimited.
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CFS period in microseconds.
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    /// CPU shares (runc's --cpu-share; --cpu-shares too).
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// runc's flags for limits rsafe does not write: refused by name.
+    #[arg(long, hide = true)]
+    blkio_weight: Option<String>,
+    #[arg(long, hide = true)]
+    memory_reservation: Option<String>,
+    #[arg(long, hide = true)]
+    kernel_memory: Option<String>,
+    #[arg(long, hide = true)]
+    kernel_memory_tcp: Option<String>,
+    #[arg(long, hide = true)]
+    cpu_rt_period: Option<String>,
+    #[arg(long, hide = true)]
+    cpu_rt_runtime: Option<String>,
+    #[arg(long, hide = true)]
+    l3_cache_schema: Option<String>,
+    #[arg(long, hide = true)]
+    mem_bw_schema: Option<String>,
+    id: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -304,6 +354,10 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
             lifecycle::resume(&root, id)?;
             Ok(0)
         }
+        RuntimeCommand::Update(args) => {
+            lifecycle::update(&root, &args.id, &update_resources(args)?)?;
+            Ok(0)
+        }
         RuntimeCommand::Ps { format, id } => {
             let pids = lifecycle::pids(&root, id)?;
             if format == "json" {
@@ -355,15 +409,75 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
                 .map(|w| w.to_string_lossy().into_owned())
                 .unwrap_or_default();
             match name.as_str() {
-                "update" | "checkpoint" | "restore" | "events" => {
+                "checkpoint" | "restore" | "events" => {
                     anyhow::bail!(
-                        "{name}: not supported by rsafe-runtime (supported: create, start, run, exec, state, kill, delete, list, ps, pause, resume, features, spec)"
+                        "{name}: not supported by rsafe-runtime (supported: create, start, run, exec, state, kill, delete, list, ps, pause, resume, update, features, spec)"
                     )
                 }
                 _ => anyhow::bail!("unknown command {name:?}"),
             }
         }
     }
+}
+
+/// `update`'s limits: the `--resources` document, or runc's flags.
+fn update_resources(args: &UpdateArgs) -> anyhow::Result<Resources> {
+    let refused = [
+        ("blkio-weight", &args.blkio_weight),
+        ("memory-reservation", &args.memory_reservation),
+        ("kernel-memory", &args.kernel_memory),
+        ("kernel-memory-tcp", &args.kernel_memory_tcp),
+        ("cpu-rt-period", &args.cpu_rt_period),
+        ("cpu-rt-runtime", &args.cpu_rt_runtime),
+        ("l3-cache-schema", &args.l3_cache_schema),
+        ("mem-bw-schema", &args.mem_bw_schema),
+    ];
+    if let Some((flag, _)) = refused.iter().find(|(_, v)| v.is_some()) {
+        anyhow::bail!(
+            "update --{flag}: not supported by rsafe-runtime (its cgroup code does not write it)"
+        );
+    }
+    let by_flags = Resources {
+        memory: args
+            .memory
+            .as_deref()
+            .map(|m| lifecycle::parse_bytes("memory", m))
+            .transpose()?,
+        memory_swap: args
+            .memory_swap
+            .as_deref()
+            .map(|m| lifecycle::parse_bytes("memory-swap", m))
+            .transpose()?,
+        pids: args.pids_limit,
+        cpu_shares: args.cpu_share,
+        cpu_quota: args.cpu_quota,
+        cpu_period: args.cpu_period,
+        cpuset_cpus: args.cpuset_cpus.clone(),
+        cpuset_mems: args.cpuset_mems.clone(),
+        devices: Vec::new(),
+    };
+    let Some(file) = &args.resources else {
+        return Ok(by_flags);
+    };
+    if by_flags != Resources::default() {
+        anyhow::bail!("update: give --resources or limit flags, not both");
+    }
+    let (bytes, name) = if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("read stdin")?;
+        (bytes, PathBuf::from("<stdin>"))
+    } else {
+        let bytes = std::fs::read(file).with_context(|| format!("{}", file.display()))?;
+        (bytes, file.clone())
+    };
+    let parsed: oci_spec::runtime::LinuxResources =
+        serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a runtime-spec resources object: {e}",
+                name.display()
+            )
+        })?;
+    Ok(check_resources(&parsed, &name, Path::new("/"))?)
 }
 
 fn create_cmd(

@@ -166,8 +166,8 @@ pub struct Hooks {
     pub poststop: Vec<Hook>,
 }
 
-/// Cgroup limits from `linux.resources`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Cgroup limits from `linux.resources` (or `update`'s). A negative limit is "unlimited".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
     pub memory: Option<i64>,
     pub memory_swap: Option<i64>,
@@ -179,6 +179,45 @@ pub struct Resources {
     pub cpuset_mems: Option<String>,
     /// `devices.allow`/`devices.deny` lines, in order (v1 devices controller).
     pub devices: Vec<(bool, String)>,
+}
+
+impl Resources {
+    /// These limits with `newer`'s on top (`update`: what it does not name stays).
+    pub fn merged(&self, newer: &Resources) -> Resources {
+        Resources {
+            memory: newer.memory.or(self.memory),
+            memory_swap: newer.memory_swap.or(self.memory_swap),
+            pids: newer.pids.or(self.pids),
+            cpu_shares: newer.cpu_shares.or(self.cpu_shares),
+            cpu_quota: newer.cpu_quota.or(self.cpu_quota),
+            cpu_period: newer.cpu_period.or(self.cpu_period),
+            cpuset_cpus: newer.cpuset_cpus.clone().or(self.cpuset_cpus.clone()),
+            cpuset_mems: newer.cpuset_mems.clone().or(self.cpuset_mems.clone()),
+            devices: if newer.devices.is_empty() {
+                self.devices.clone()
+            } else {
+                newer.devices.clone()
+            },
+        }
+    }
+}
+
+/// Checks `update --resources` (a runtime-spec `linux.resources` object, read from `path`) as
+/// a bundle's: what rsafe cannot apply is refused by name.
+pub fn check_resources(
+    resources: &oci_spec::runtime::LinuxResources,
+    path: &Path,
+    bundle_dir: &Path,
+) -> Result<Resources, BundleError> {
+    let checker = Checker {
+        path: path.to_path_buf(),
+        dir: bundle_dir.to_path_buf(),
+    };
+    checker.refuse_unsupported_resources(resources)?;
+    let mut linux = oci_spec::runtime::Linux::default();
+    linux.set_resources(Some(resources.clone()));
+    linux.set_devices(None);
+    checker.resources(&linux)
 }
 
 /// The device rules runc adds to every container: mknod of any node (harmless: rsafe's user
@@ -528,6 +567,17 @@ impl Checker {
             }
         }
         if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+            self.refuse_unsupported_resources(r)?;
+        }
+        Ok(())
+    }
+
+    /// The parts of `linux.resources` rsafe's cgroup code does not write.
+    fn refuse_unsupported_resources(
+        &self,
+        r: &oci_spec::runtime::LinuxResources,
+    ) -> Result<(), BundleError> {
+        {
             let more: [(&str, bool); 5] = [
                 ("linux.resources.blockIO", r.block_io().is_some()),
                 (
@@ -802,8 +852,8 @@ impl Checker {
         };
         let mut out = Resources::default();
         if let Some(m) = r.memory() {
-            out.memory = m.limit().filter(|l| *l > 0);
-            out.memory_swap = m.swap().filter(|l| *l > 0);
+            out.memory = m.limit().filter(|l| *l != 0);
+            out.memory_swap = m.swap().filter(|l| *l != 0);
             if m.kernel().is_some() || m.kernel_tcp().is_some() {
                 return Err(self.unsupported(
                     "linux.resources.memory.kernel",
@@ -811,10 +861,10 @@ impl Checker {
                 ));
             }
         }
-        out.pids = r.pids().as_ref().map(|p| p.limit()).filter(|l| *l > 0);
+        out.pids = r.pids().as_ref().map(|p| p.limit()).filter(|l| *l != 0);
         if let Some(c) = r.cpu() {
             out.cpu_shares = c.shares().filter(|s| *s > 0);
-            out.cpu_quota = c.quota().filter(|q| *q > 0);
+            out.cpu_quota = c.quota().filter(|q| *q != 0);
             out.cpu_period = c.period().filter(|p| *p > 0);
             out.cpuset_cpus = c.cpus().clone().filter(|s| !s.is_empty());
             out.cpuset_mems = c.mems().clone().filter(|s| !s.is_empty());

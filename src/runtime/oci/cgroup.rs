@@ -118,19 +118,12 @@ fn write_limits(dir: &Path, h: &cgroups::Hierarchy, r: &Resources) -> Result<(),
     match h.version {
         Version::V1 => {
             if has("memory") {
-                if let Some(m) = r.memory {
-                    write("memory.limit_in_bytes", m.to_string())?;
-                }
-                if let Some(s) = r.memory_swap
-                    && dir.join("memory.memsw.limit_in_bytes").exists()
-                {
-                    write("memory.memsw.limit_in_bytes", s.to_string())?;
-                }
+                write_v1_memory(dir, r)?;
             }
             if has("pids")
                 && let Some(p) = r.pids
             {
-                write("pids.max", p.to_string())?;
+                write("pids.max", max_or(p))?;
             }
             if has("cpu") {
                 if let Some(s) = r.cpu_shares {
@@ -140,7 +133,7 @@ fn write_limits(dir: &Path, h: &cgroups::Hierarchy, r: &Resources) -> Result<(),
                     write("cpu.cfs_period_us", p.to_string())?;
                 }
                 if let Some(q) = r.cpu_quota {
-                    write("cpu.cfs_quota_us", q.to_string())?;
+                    write("cpu.cfs_quota_us", q.max(-1).to_string())?;
                 }
             }
             if has("cpuset") {
@@ -175,25 +168,77 @@ fn write_limits(dir: &Path, h: &cgroups::Hierarchy, r: &Resources) -> Result<(),
             let has2 = |c: &str| available.split_whitespace().any(|a| a == c);
             if has2("memory") {
                 if let Some(m) = r.memory {
-                    write("memory.max", m.to_string())?;
+                    write("memory.max", max_or(m))?;
                 }
-                if let (Some(s), Some(m)) = (r.memory_swap, r.memory) {
-                    write("memory.swap.max", (s - m).max(0).to_string())?;
+                // v2's swap limit is swap alone, the spec's memory + swap.
+                match (r.memory_swap, r.memory) {
+                    (Some(s), _) if s < 0 => write("memory.swap.max", "max".into())?,
+                    (Some(s), Some(m)) if m > 0 => {
+                        write("memory.swap.max", (s - m).max(0).to_string())?;
+                    }
+                    _ => {}
                 }
             }
             if has2("pids")
                 && let Some(p) = r.pids
             {
-                write("pids.max", p.to_string())?;
+                write("pids.max", max_or(p))?;
             }
             if has2("cpu") && (r.cpu_quota.is_some() || r.cpu_period.is_some()) {
-                let quota = r.cpu_quota.map_or("max".to_string(), |q| q.to_string());
+                let quota = r.cpu_quota.filter(|q| *q > 0).map_or("max".into(), max_or);
                 write(
                     "cpu.max",
                     format!("{quota} {}", r.cpu_period.unwrap_or(100_000)),
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A limit as cgroup files take it: negative is unlimited (`max`).
+fn max_or(v: i64) -> String {
+    if v < 0 { "max".into() } else { v.to_string() }
+}
+
+/// v1 memory limits (`-1` is unlimited there). The memory + swap limit may never be below the
+/// memory limit, so when an update raises both, the swap limit goes first.
+fn write_v1_memory(dir: &Path, r: &Resources) -> Result<(), OciError> {
+    let write = |file: &str, value: i64| {
+        let path = dir.join(file);
+        std::fs::write(&path, value.max(-1).to_string()).map_err(io_err(&path))
+    };
+    let swap = r
+        .memory_swap
+        .filter(|_| dir.join("memory.memsw.limit_in_bytes").exists());
+    match (r.memory, swap) {
+        (Some(m), Some(s)) => {
+            if write("memory.limit_in_bytes", m).is_err() {
+                write("memory.memsw.limit_in_bytes", s)?;
+                write("memory.limit_in_bytes", m)
+            } else {
+                write("memory.memsw.limit_in_bytes", s)
+            }
+        }
+        (Some(m), None) => write("memory.limit_in_bytes", m),
+        (None, Some(s)) => write("memory.memsw.limit_in_bytes", s),
+        (None, None) => Ok(()),
+    }
+}
+
+/// Writes `resources` (the whole set, as `update` merged it) to the container's cgroup in
+/// every hierarchy it is in.
+pub fn update(cg: &Cgroup, resources: &Resources) -> Result<(), OciError> {
+    let hierarchies = cgroups::hierarchies()?;
+    for (dir, version) in &cg.dirs {
+        let Some(h) = hierarchies
+            .iter()
+            .filter(|h| h.version == *version && dir.starts_with(&h.mount_point))
+            .max_by_key(|h| h.mount_point.as_os_str().len())
+        else {
+            continue;
+        };
+        write_limits(dir, h, resources)?;
     }
     Ok(())
 }

@@ -167,6 +167,7 @@ fn launch(
         created: rfc3339_now(),
         owner: caller.uid,
         cgroup: cgroup.clone(),
+        resources: bundle.resources.clone(),
         floor,
         poststart: bundle.hooks.poststart.clone(),
         poststop: bundle.hooks.poststop.clone(),

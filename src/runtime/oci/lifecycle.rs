@@ -8,6 +8,7 @@ use nix::sys::signal::{Signal, kill as send_signal};
 use nix::unistd::Pid;
 
 use super::OciError;
+use super::bundle::Resources;
 use super::cgroup;
 use super::hooks;
 use super::state::{ContainerDir, OciState, Record, RuntimeRoot, Status};
@@ -129,6 +130,33 @@ pub fn resume(root: &RuntimeRoot, id: &str) -> Result<(), OciError> {
     cgroup::freeze(freezer_of(&record, "resume")?, false)
 }
 
+/// `update ID`: writes `resources` (on top of the container's current limits: what it does not
+/// name stays) to the container's cgroup, and records them.
+pub fn update(root: &RuntimeRoot, id: &str, resources: &Resources) -> Result<(), OciError> {
+    let dir = root.container(id)?;
+    let mut record = loaded(&dir)?;
+    if dir.status(Some(&record)) == Status::Stopped {
+        return Err(OciError::State(format!(
+            "cannot update container {id}: it is stopped"
+        )));
+    }
+    if !resources.devices.is_empty() {
+        return Err(OciError::Usage(format!(
+            "cannot update container {id}: linux.resources.devices: the device allow-list is set by create only"
+        )));
+    }
+    let Some(cg) = &record.cgroup else {
+        return Err(OciError::State(format!(
+            "cannot update container {id}: it has no cgroup (rootless: this host delegates no cgroup to rsafe-runtime)"
+        )));
+    };
+    let merged = record.resources.merged(resources);
+    cgroup::update(cg, &merged)?;
+    record.resources = merged;
+    dir.save(&record)?;
+    Ok(())
+}
+
 /// The container's cgroup, if it has a freezer.
 fn freezer_of<'a>(record: &'a Record, verb: &str) -> Result<&'a Cgroup, OciError> {
     record
@@ -238,9 +266,53 @@ pub fn parse_signal(text: &str) -> Result<Signal, OciError> {
         .map_err(|_| OciError::Usage(format!("unknown signal {text:?}")))
 }
 
+/// A size as runc's `update` takes it (docker's `RAMInBytes`): bytes, or with a binary
+/// suffix `k`, `m`, `g`, `t`, `p` (optionally followed by `b` or `ib`, any case); `-1` is
+/// unlimited.
+pub fn parse_bytes(flag: &str, text: &str) -> Result<i64, OciError> {
+    let bad = || OciError::Usage(format!("invalid value for --{flag}: {text:?}"));
+    if text.trim() == "-1" {
+        return Ok(-1);
+    }
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (number, suffix) = lower.split_at(digits_end);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let unit: u64 = match suffix.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        "p" | "pb" | "pib" => 1 << 50,
+        _ => return Err(bad()),
+    };
+    let bytes = number * unit as f64;
+    if !bytes.is_finite() || bytes > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_like_runcs_update() {
+        assert_eq!(parse_bytes("memory", "1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("memory", "64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("memory", "64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("memory", "1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("memory", "2kb").unwrap(), 2048);
+        assert_eq!(parse_bytes("memory", "-1").unwrap(), -1);
+        for bad in ["", "m", "12x", "-5", "1e400"] {
+            let err = parse_bytes("memory", bad).unwrap_err().to_string();
+            assert!(err.contains("--memory"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn signals_parse_like_runc() {

@@ -82,6 +82,9 @@ pub struct Record {
     pub created: String,
     pub owner: u32,
     pub cgroup: Option<Cgroup>,
+    /// The limits written to the cgroup (the bundle's, then `update`'s on top).
+    #[serde(default)]
+    pub resources: super::bundle::Resources,
     /// Where rsafe's floor changed the bundle (see [`super::bundle::Bundle::floor`]).
     pub floor: Vec<String>,
     /// The poststart hooks, run by `start` (as the bundle said at `create`).
@@ -384,6 +387,7 @@ impl Record {
             created: rfc3339_now(),
             owner: 0,
             cgroup: None,
+            resources: Default::default(),
             floor: vec![],
             poststart: vec![],
             poststop: vec![],
