@@ -623,6 +623,114 @@ fn pause_freezes_the_container_and_a_sigkill_thaws_it() {
     assert!(!freezer.exists(), "cgroup left behind");
 }
 
+fn ns_of(pid: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn container_hooks_run_in_the_containers_namespaces() {
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let marks = runtime_root("rsafe-oci-marks-");
+        let m = marks.path().display().to_string();
+        let hook = |script: String| json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+        let probe = |dir: &str, kind: &str| {
+            format!(
+                "cat > {dir}/{kind}.json; readlink /proc/self/ns/mnt > {dir}/{kind}.ns; hostname >> {dir}/{kind}.ns"
+            )
+        };
+        let b = Bundle::new(
+            caller,
+            &caller.rootfs(),
+            &["sh", "-c", "ls /marks; echo ran; exec sleep 1000"],
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/marks", "type": "bind", "source": m, "options": ["rbind", "rw"]}));
+                // createContainer: before pivot_root, paths as the runtime sees them;
+                // startContainer: in the container's root.
+                c["hooks"] = json!({
+                    "createContainer": [hook(probe(&m, "createContainer"))],
+                    "startContainer": [hook(probe("/marks", "startContainer"))],
+                });
+            },
+        );
+        let c = create(caller, root.path(), &b, "hooked", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let pid = state(caller, root.path(), "hooked")["pid"]
+            .as_i64()
+            .unwrap()
+            .to_string();
+        let read_json = |kind: &str| -> Value {
+            serde_json::from_slice(&fs::read(marks.path().join(format!("{kind}.json"))).unwrap())
+                .unwrap()
+        };
+        let created = read_json("createContainer");
+        assert_eq!(created["status"], "creating", "{created}");
+        assert_eq!(created["id"], "hooked");
+        assert_eq!(created["bundle"], b.path());
+        let ns = fs::read_to_string(marks.path().join("createContainer.ns")).unwrap();
+        assert_eq!(ns.lines().next(), Some(ns_of(&pid).as_str()), "{caller:?}");
+        assert_ne!(ns_of(&pid), ns_of("self"));
+        assert_eq!(
+            ns.lines().nth(1),
+            Some("rsafe"),
+            "{caller:?}: the container's UTS"
+        );
+        assert!(!marks.path().join("startContainer.json").exists());
+
+        let st = out(rt(caller, root.path(), &["start", "hooked"]));
+        assert!(st.status.success(), "{}", text(&st));
+        // The hook ran before the workload (which lists its marks).
+        let o = b.wait_for("ran");
+        assert!(o.contains("startContainer.json"), "{caller:?}: {o}");
+        let started = read_json("startContainer");
+        assert_eq!(started["status"], "created", "{started}");
+        assert_eq!(
+            started["pid"], 1,
+            "the pid as the container sees it: {started}"
+        );
+        let ns = fs::read_to_string(marks.path().join("startContainer.ns")).unwrap();
+        assert_eq!(ns.lines().next(), Some(ns_of(&pid).as_str()));
+        let d = out(rt(caller, root.path(), &["delete", "--force", "hooked"]));
+        assert!(d.status.success(), "{}", text(&d));
+
+        // A failing startContainer hook: start fails naming it; the workload never runs.
+        let failing = |kind: &str| {
+            Bundle::new(caller, &caller.rootfs(), &["echo", "workload-ran"], |c| {
+                c["hooks"] = json!({ kind: [hook("echo broken >&2; exit 3".into())] });
+            })
+        };
+        let b = failing("startContainer");
+        let c = create(caller, root.path(), &b, "badstart", &[]);
+        assert!(c.status.success(), "{}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", "badstart"]));
+        assert_eq!(st.status.code(), Some(1), "{}", text(&st));
+        let err = String::from_utf8_lossy(&st.stderr);
+        assert!(
+            err.contains("hooks.startContainer[0]") && err.contains("broken"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        wait_status(caller, root.path(), "badstart", "stopped");
+        assert!(!b.output().contains("workload-ran"));
+        let d = out(rt(caller, root.path(), &["delete", "badstart"]));
+        assert!(d.status.success(), "{}", text(&d));
+
+        // A failing createContainer hook: create fails naming it and leaves nothing.
+        let b = failing("createContainer");
+        let c = create(caller, root.path(), &b, "badcreate", &[]);
+        assert_eq!(c.status.code(), Some(1), "{}", text(&c));
+        let err = String::from_utf8_lossy(&c.stderr);
+        assert!(
+            err.contains("hooks.createContainer[0]") && err.contains("broken"),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0, "{caller:?}");
+    }
+}
+
 #[test]
 fn update_changes_the_limits_by_flags_and_resources_json() {
     if !support::have("root for cgroups", support::is_root()) {

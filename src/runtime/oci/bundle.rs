@@ -157,11 +157,18 @@ pub struct Hook {
     pub timeout: Option<u32>,
 }
 
-/// The hooks rsafe runs (all in the runtime's namespaces).
+/// The hooks rsafe runs: `createRuntime`/`prestart`, `poststart` and `poststop` in the
+/// runtime's namespaces, `createContainer` and `startContainer` in the container's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hooks {
     /// `createRuntime` and the deprecated `prestart`, in that order.
     pub create_runtime: Vec<Hook>,
+    /// Run by the container's first process before `pivot_root` (paths resolve as the
+    /// runtime sees them).
+    pub create_container: Vec<Hook>,
+    /// Run by the container's first process after `start`, before the workload (paths
+    /// resolve in the container's root).
+    pub start_container: Vec<Hook>,
     pub poststart: Vec<Hook>,
     pub poststop: Vec<Hook>,
 }
@@ -486,7 +493,7 @@ impl Checker {
     fn refuse_unsupported(&self, spec: &Spec) -> Result<(), BundleError> {
         let process = spec.process().as_ref();
         let linux = spec.linux().as_ref();
-        let checks: [(&str, bool, &str); 13] = [
+        let checks: [(&str, bool, &str); 11] = [
             (
                 "process.selinuxLabel",
                 process.is_some_and(|p| p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),
@@ -536,20 +543,6 @@ impl Checker {
                 "linux.mountLabel",
                 linux.is_some_and(|l| l.mount_label().as_ref().is_some_and(|s| !s.is_empty())),
                 "this host has no SELinux",
-            ),
-            (
-                "hooks.createContainer",
-                spec.hooks()
-                    .as_ref()
-                    .is_some_and(|h| h.create_container().as_ref().is_some_and(|v| !v.is_empty())),
-                "hooks run only in the runtime's namespaces (createRuntime, prestart, poststart, poststop)",
-            ),
-            (
-                "hooks.startContainer",
-                spec.hooks()
-                    .as_ref()
-                    .is_some_and(|h| h.start_container().as_ref().is_some_and(|v| !v.is_empty())),
-                "hooks run only in the runtime's namespaces (createRuntime, prestart, poststart, poststop)",
             ),
             (
                 "linux.rootfsPropagation",
@@ -941,6 +934,8 @@ impl Checker {
         create_runtime.extend(prestart);
         Ok(Hooks {
             create_runtime,
+            create_container: convert(h.create_container(), "createContainer")?,
+            start_container: convert(h.start_container(), "startContainer")?,
             poststart: convert(h.poststart(), "poststart")?,
             poststop: convert(h.poststop(), "poststop")?,
         })
@@ -1207,8 +1202,8 @@ mod tests {
                 "mounts[0].options",
             ),
             (
-                json!({"hooks": {"startContainer": [{"path": "/bin/true"}]}}),
-                "hooks.startContainer",
+                json!({"hooks": {"startContainer": [{"path": "bin/true"}]}}),
+                "hooks.startContainer[0].path",
             ),
             (
                 json!({"linux": {"namespaces": [{"type": "user"}], "uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}], "gidMappings": [{"containerID": 0, "hostID": 0, "size": 1}]}}),

@@ -44,6 +44,8 @@ pub(super) struct ChildConfig {
     /// on. Opened before this process takes its container ids: the caller's runtime root
     /// (containerd's `/run/containerd/...`) may be closed to everyone but host root.
     pub state_dir: PathBuf,
+    /// The container's id (for the state document its hooks read).
+    pub id: String,
 }
 
 /// What the workload needs once the root filesystem is ready.
@@ -85,10 +87,24 @@ pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
     if chan.send(&Message::Ready, &[]).is_err() {
         return 125;
     }
-    if let Err(e) = wait_for_start(&cfg.start) {
-        eprintln!("rsafe-runtime: waiting for start: {e}");
+    let mut conn = match wait_for_start(&cfg.start) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rsafe-runtime: waiting for start: {e}");
+            return 125;
+        }
+    };
+    // startContainer hooks, in the container, before the workload; `start` waits for them
+    // and reports a failure (then the workload never runs).
+    let hooks = run_hooks(&cfg, &cfg.bundle.hooks.start_container, "startContainer");
+    let reply = match &hooks {
+        Ok(()) => "1".to_string(),
+        Err(e) => format!("0{e}"),
+    };
+    if io::Write::write_all(&mut conn, reply.as_bytes()).is_err() || hooks.is_err() {
         return 125;
     }
+    drop(conn);
     drop(cfg.start);
     let process = ProcessSpec {
         args: cfg.bundle.args.clone(),
@@ -117,9 +133,34 @@ pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
     err.exit_code()
 }
 
+/// Runs the container-side hooks `hooks` with the state document (the pid as the container
+/// sees it, as runc does: `createContainer` before `pivot_root`, `startContainer` after).
+fn run_hooks(
+    cfg: &ChildConfig,
+    hooks: &[super::bundle::Hook],
+    kind: &str,
+) -> Result<(), super::OciError> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let status = match kind {
+        "createContainer" => super::state::Status::Creating,
+        _ => super::state::Status::Created,
+    };
+    let state = super::hooks::state_document(
+        &cfg.id,
+        std::process::id() as i32,
+        &cfg.bundle.dir,
+        &cfg.bundle.annotations,
+        status,
+    );
+    super::hooks::run_with_state(hooks, &state, kind)
+}
+
 /// Blocks until `start` connects (the runtime-spec's "wait for start"), then reads its one
-/// byte. A `delete` of a created container kills this process instead.
-fn wait_for_start(listener: &OwnedFd) -> io::Result<()> {
+/// byte; the connection is returned for the answer. A `delete` of a created container kills
+/// this process instead.
+fn wait_for_start(listener: &OwnedFd) -> io::Result<std::os::unix::net::UnixStream> {
     let listener = std::os::unix::net::UnixListener::from(listener.try_clone()?);
     let (mut conn, _) = loop {
         match listener.accept() {
@@ -130,7 +171,7 @@ fn wait_for_start(listener: &OwnedFd) -> io::Result<()> {
     };
     let mut byte = [0u8; 1];
     conn.read_exact(&mut byte)?;
-    io::Write::write_all(&mut conn, b"1")
+    Ok(conn)
 }
 
 /// Landlock's file rules: a writable root is all read-write (the bundle's rootfs is the
@@ -262,6 +303,10 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     if b.readonly_root {
         rootfs::seal_read_only(&root)?;
     }
+    run_hooks(cfg, &b.hooks.create_container, "createContainer").map_err(|e| ChildError::Step {
+        what: "in the container's namespaces".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
     rootfs::pivot(&root)?;
     drop(root);
 

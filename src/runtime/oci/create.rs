@@ -169,6 +169,7 @@ fn launch(
         cgroup: cgroup.clone(),
         resources: bundle.resources.clone(),
         floor,
+        start_hooks: !bundle.hooks.start_container.is_empty(),
         poststart: bundle.hooks.poststart.clone(),
         poststop: bundle.hooks.poststop.clone(),
         ready: false,
@@ -193,6 +194,7 @@ fn launch(
         preserve_fds: opts.preserve_fds,
         own: own.clone(),
         state_dir: dir.path.clone(),
+        id: dir.id.clone(),
     };
     let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
     for kind in &own {

@@ -1,6 +1,7 @@
 //! The runtime-spec's hooks: programs the caller asks to run at points of the lifecycle, each
-//! given the container's state JSON on stdin. All run in the runtime's namespaces (rsafe
-//! refuses the two kinds that run inside the container, see [`super::bundle`]).
+//! given the container's state JSON on stdin. `createRuntime`/`prestart`, `poststart` and
+//! `poststop` run here, in the runtime's namespaces; `createContainer` and `startContainer`
+//! are run by the container's first process ([`super::child`]) in the container's.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -11,16 +12,32 @@ use super::bundle::Hook;
 use super::state::{OCI_VERSION, Record, Status};
 
 /// The state document a hook reads.
-fn state_json(record: &Record, status: Status) -> String {
+pub fn state_document(
+    id: &str,
+    pid: i32,
+    bundle: &std::path::Path,
+    annotations: &std::collections::BTreeMap<String, String>,
+    status: Status,
+) -> String {
     serde_json::json!({
         "ociVersion": OCI_VERSION,
-        "id": record.id,
+        "id": id,
         "status": status.as_str(),
-        "pid": record.pid,
-        "bundle": record.bundle,
-        "annotations": record.annotations,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
     })
     .to_string()
+}
+
+fn state_json(record: &Record, status: Status) -> String {
+    state_document(
+        &record.id,
+        record.pid,
+        &record.bundle,
+        &record.annotations,
+        status,
+    )
 }
 
 /// Runs `hooks` in order; the first failure is an error naming the hook (`kind[i]`).
@@ -30,15 +47,15 @@ pub fn run_all(
     status: Status,
     kind: &str,
 ) -> Result<(), OciError> {
+    run_with_state(hooks, &state_json(record, status), kind)
+}
+
+/// Runs `hooks` in order with the state document `state`; the first failure is an error
+/// naming the hook (`kind[i]`).
+pub fn run_with_state(hooks: &[Hook], state: &str, kind: &str) -> Result<(), OciError> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(
-            &h.path,
-            &h.args,
-            &h.env,
-            h.timeout,
-            &state_json(record, status),
-        )
-        .map_err(|e| OciError::Hook(format!("hooks.{kind}[{i}] {}: {e}", h.path.display())))?;
+        run_one(&h.path, &h.args, &h.env, h.timeout, state)
+            .map_err(|e| OciError::Hook(format!("hooks.{kind}[{i}] {}: {e}", h.path.display())))?;
     }
     Ok(())
 }

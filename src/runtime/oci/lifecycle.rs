@@ -40,7 +40,9 @@ pub fn start(root: &RuntimeRoot, id: &str, warn: &mut dyn FnMut(&str)) -> Result
     })?;
     // Gone before anyone else can connect: a second `start` finds it running.
     let _ = std::fs::remove_file(&socket);
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
+    // startContainer hooks run before the answer, each with its own timeout.
+    let timeout = (!record.start_hooks).then_some(Duration::from_secs(10));
+    conn.set_read_timeout(timeout)
         .map_err(|source| OciError::Io {
             what: "start socket".into(),
             source,
@@ -52,6 +54,11 @@ pub fn start(root: &RuntimeRoot, id: &str, warn: &mut dyn FnMut(&str)) -> Result
     let mut ack = [0u8; 1];
     conn.read_exact(&mut ack)
         .map_err(|_| OciError::State(format!("container {id} exited before it could start")))?;
+    if ack[0] != b'1' {
+        let mut why = String::new();
+        let _ = conn.read_to_string(&mut why);
+        return Err(OciError::State(why));
+    }
     for w in hooks::run_recorded(&record.poststart, &record, Status::Running, "poststart") {
         warn(&w);
     }

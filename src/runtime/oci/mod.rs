@@ -162,7 +162,7 @@ pub fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": state::OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime",
             "strictatime", "nodiratime", "relatime", "norelatime", "bind", "rbind", "private",

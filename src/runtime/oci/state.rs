@@ -87,6 +87,9 @@ pub struct Record {
     pub resources: super::bundle::Resources,
     /// Where rsafe's floor changed the bundle (see [`super::bundle::Bundle::floor`]).
     pub floor: Vec<String>,
+    /// Whether the container runs startContainer hooks (`start` waits for them).
+    #[serde(default)]
+    pub start_hooks: bool,
     /// The poststart hooks, run by `start` (as the bundle said at `create`).
     #[serde(default)]
     pub poststart: Vec<Hook>,
@@ -389,6 +392,7 @@ impl Record {
             cgroup: None,
             resources: Default::default(),
             floor: vec![],
+            start_hooks: false,
             poststart: vec![],
             poststop: vec![],
             ready: true,
