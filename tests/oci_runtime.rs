@@ -387,6 +387,94 @@ fn delete_of_a_created_container_kills_its_waiting_process() {
     }
 }
 
+/// Whether process `pid` has ended (gone, or a zombie its new parent has not reaped yet).
+fn ended(pid: i64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"))
+}
+
+#[test]
+fn a_created_container_exits_when_its_state_directory_is_removed() {
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let b = Bundle::new(caller, &caller.rootfs(), &["echo", "never"], |_| {});
+        let c = create(caller, root.path(), &b, "orphan", &[]);
+        assert!(c.status.success(), "{}", text(&c));
+        let pid = state(caller, root.path(), "orphan")["pid"]
+            .as_i64()
+            .unwrap();
+        // It waits for start across its checks while the state is there ...
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            !ended(pid),
+            "{caller:?}: a created container gave up waiting"
+        );
+        // ... and ends once nothing can find it to start or delete it.
+        fs::remove_dir_all(root.path().join("orphan")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ended(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "{caller:?}: the orphaned container still waits"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(b.output(), "", "{caller:?}: the workload ran");
+    }
+}
+
+#[test]
+fn delete_force_of_a_created_container_leaves_nothing() {
+    if !support::have("root for cgroups", support::is_root()) {
+        return;
+    }
+    let root = runtime_root("rsafe-oci-root-");
+    let cgroup = format!("rsafe-oci-force-{}", std::process::id());
+    let b = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["echo", "never"],
+        |c| c["linux"]["cgroupsPath"] = json!(format!("/{cgroup}")),
+    );
+    let c = create(Caller::Host, root.path(), &b, "forced", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    let pid = state(Caller::Host, root.path(), "forced")["pid"]
+        .as_i64()
+        .unwrap();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let hierarchies: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter(|l| l.contains(" - cgroup"))
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .collect();
+    assert!(
+        hierarchies.iter().any(|h| h.join(&cgroup).exists()),
+        "no cgroup was made"
+    );
+    let d = out(rt(
+        Caller::Host,
+        root.path(),
+        &["delete", "--force", "forced"],
+    ));
+    assert!(d.status.success(), "{}", text(&d));
+    assert!(
+        ended(pid),
+        "delete --force left the created container's process"
+    );
+    for h in &hierarchies {
+        assert!(!h.join(&cgroup).exists(), "cgroup left in {}", h.display());
+    }
+    let root_text = root.path().display().to_string();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&root_text),
+        "a mount left under {root_text}"
+    );
+    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    let list = out(rt(Caller::Host, root.path(), &["list", "-q"]));
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "");
+    assert_eq!(b.output(), "");
+}
+
 #[test]
 fn unsupported_fields_are_refused_by_name_and_leave_nothing() {
     let root = runtime_root("rsafe-oci-root-");

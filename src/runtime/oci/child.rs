@@ -52,6 +52,10 @@ pub(super) struct ChildConfig {
 struct Prepared {
     user: ExecUser,
     seccomp: CompiledFilter,
+    /// The start socket's file (`O_PATH`, a socket: no directory to walk out of), watched
+    /// while waiting: once unlinked (the state directory removed), nothing can start the
+    /// container.
+    start_file: OwnedFd,
 }
 
 /// The container's first process.
@@ -87,7 +91,7 @@ pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
     if chan.send(&Message::Ready, &[]).is_err() {
         return 125;
     }
-    let mut conn = match wait_for_start(&cfg.start) {
+    let mut conn = match wait_for_start(&cfg.start, &prepared.start_file) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rsafe-runtime: waiting for start: {e}");
@@ -160,9 +164,35 @@ fn run_hooks(
 /// Blocks until `start` connects (the runtime-spec's "wait for start"), then reads its one
 /// byte; the connection is returned for the answer. A `delete` of a created container kills
 /// this process instead.
-fn wait_for_start(listener: &OwnedFd) -> io::Result<std::os::unix::net::UnixStream> {
+///
+/// Every second it looks at the start socket's file: when that is gone with no connection
+/// waiting (its state directory was removed, so no `start` or `delete` can find it), the
+/// container exits rather than wait forever. `start` unlinks the socket only after it
+/// connected, so its connection is always seen first.
+fn wait_for_start(
+    listener: &OwnedFd,
+    start_file: &OwnedFd,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let listener = std::os::unix::net::UnixListener::from(listener.try_clone()?);
+    let pending = |timeout: PollTimeout| -> io::Result<bool> {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(n) => Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    };
     let (mut conn, _) = loop {
+        if !pending(PollTimeout::from(1000u16))? {
+            let removed = rustix::fs::fstat(start_file).is_ok_and(|st| st.st_nlink == 0);
+            if removed && !pending(PollTimeout::ZERO)? {
+                return Err(io::Error::other(
+                    "the container's state directory was removed; nothing can start it",
+                ));
+            }
+            continue;
+        }
         match listener.accept() {
             Ok(c) => break c,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -217,6 +247,13 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         Mode::empty(),
     )
     .map_err(step(format!("open {}", cfg.state_dir.display())))?;
+    let start_file = rustix::fs::openat(
+        &state_dir,
+        "start.sock",
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(step(format!("open {}/start.sock", cfg.state_dir.display())))?;
     let (msg, fds) = chan.expect("waiting for the id maps")?;
     let Message::BundleGo { trees, console } = msg else {
         return Err(ChannelError::Malformed(format!("expected BundleGo, got {msg:?}")).into());
@@ -329,7 +366,11 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     };
     // runc creates a missing working directory; a read-only root reports it at chdir.
     let _ = std::fs::create_dir_all(&b.cwd);
-    Ok(Prepared { user, seccomp })
+    Ok(Prepared {
+        user,
+        seccomp,
+        start_file,
+    })
 }
 
 impl ChildConfig {

@@ -21,13 +21,16 @@
 //!                         BundleGo [+ trees, console] ───────▶ root of the userns, hostname,
 //!                                                              lo up, cgroupns, sysctls,
 //!                                                              rootfs + mounts + devices,
-//!                                                              masked paths, pivot_root,
+//!                                                              masked paths,
+//!                                                              createContainer hooks, pivot_root,
 //!                                                              console pty → console socket
 //!                         Seccomp{filter} ───────────────────▶ user, umask, rlimits
 //!                                                   ◀───────── Ready (parent-death signal off)
-//!                         pid file, record (ready), exit 0     accept() on start.sock
-//! start ID ──────────────────────────────── connect, "1" ────▶ ack; caps, no_new_privs,
-//!                         poststart hooks                      landlock, seccomp, execve
+//!                         pid file, record (ready), exit 0     accept() on start.sock (exits
+//!                                                              if start.sock is unlinked)
+//! start ID ──────────────────────────────── connect, "1" ────▶ startContainer hooks, ack;
+//!                         poststart hooks                      caps, no_new_privs,
+//!                                                              landlock, seccomp, execve
 //! (reaps the workload)
 //! delete ID ──────────────▶ SIGKILL if not stopped, cgroup removed, poststop hooks, <root>/ID gone
 //! ```
