@@ -75,8 +75,10 @@ fn make_dirs(h: &cgroups::Hierarchy, dir: &Path) -> Result<(), OciError> {
         .collect();
     let cpuset = h.version == Version::V1 && h.controllers.iter().any(|c| c == "cpuset");
     for d in below_mount.into_iter().rev() {
-        if !d.exists() {
-            std::fs::create_dir(d).map_err(io_err(d))?;
+        // Another `create` may make the same parent (podman's libpod_parent) at once.
+        match std::fs::create_dir(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_err(d)(e)),
+            _ => {}
         }
         for file in ["cpuset.cpus", "cpuset.mems"].iter().filter(|_| cpuset) {
             let path = d.join(file);
