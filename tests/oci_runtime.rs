@@ -476,6 +476,29 @@ fn delete_force_of_a_created_container_leaves_nothing() {
 }
 
 #[test]
+fn the_linux32_personality_reaches_the_workload() {
+    let host = Command::new("uname").arg("-m").output().unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).trim().to_string();
+    if !support::have("an x86_64 host (LINUX32 is i686)", host == "x86_64") {
+        return;
+    }
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let b = Bundle::new(caller, &caller.rootfs(), &["uname", "-m"], |c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX32"});
+        });
+        let c = create(caller, root.path(), &b, "persona", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", "persona"]));
+        assert!(st.status.success(), "{}", text(&st));
+        assert_eq!(b.wait_for("\n").trim(), "i686", "{caller:?}");
+        wait_status(caller, root.path(), "persona", "stopped");
+        let d = out(rt(caller, root.path(), &["delete", "persona"]));
+        assert!(d.status.success(), "{}", text(&d));
+    }
+}
+
+#[test]
 fn unsupported_fields_are_refused_by_name_and_leave_nothing() {
     let root = runtime_root("rsafe-oci-root-");
     let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {

@@ -282,6 +282,9 @@ pub struct Bundle {
     pub floor_seccomp: Option<SeccompProfile>,
     pub cgroups_path: Option<String>,
     pub resources: Resources,
+    /// `linux.personality`: the persona set before the workload (`PER_LINUX` 0 or
+    /// `PER_LINUX32` 8, as runc supports).
+    pub personality: Option<u64>,
     pub hooks: Hooks,
     pub annotations: BTreeMap<String, String>,
     /// Where the bundle got less or more than it asked for (shown by `state` and the log).
@@ -455,6 +458,7 @@ impl Checker {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
             resources: self.resources(&linux)?,
+            personality: self.personality(&linux)?,
             hooks: self.hooks(spec)?,
             annotations,
             floor,
@@ -493,7 +497,7 @@ impl Checker {
     fn refuse_unsupported(&self, spec: &Spec) -> Result<(), BundleError> {
         let process = spec.process().as_ref();
         let linux = spec.linux().as_ref();
-        let checks: [(&str, bool, &str); 11] = [
+        let checks: [(&str, bool, &str); 10] = [
             (
                 "process.selinuxLabel",
                 process.is_some_and(|p| p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),
@@ -523,11 +527,6 @@ impl Checker {
                 "linux.memoryPolicy",
                 linux.is_some_and(|l| l.memory_policy().is_some()),
                 "NUMA memory policies are not applied",
-            ),
-            (
-                "linux.personality",
-                linux.is_some_and(|l| l.personality().is_some()),
-                "personality(2) is not changed",
             ),
             (
                 "linux.timeOffsets",
@@ -837,6 +836,22 @@ impl Checker {
             out.push((path.clone(), PathBuf::from(path)));
         }
         Ok(out)
+    }
+
+    fn personality(&self, linux: &oci_spec::runtime::Linux) -> Result<Option<u64>, BundleError> {
+        let Some(p) = linux.personality() else {
+            return Ok(None);
+        };
+        if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(self.unsupported(
+                "linux.personality.flags",
+                "personality flags are not set (the LINUX and LINUX32 domains are)",
+            ));
+        }
+        Ok(Some(match p.domain() {
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0,
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 8,
+        }))
     }
 
     fn resources(&self, linux: &oci_spec::runtime::Linux) -> Result<Resources, BundleError> {
@@ -1182,8 +1197,8 @@ mod tests {
                 "linux.intelRdt",
             ),
             (
-                json!({"linux": {"personality": {"domain": "LINUX32"}}}),
-                "linux.personality",
+                json!({"linux": {"personality": {"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}}}),
+                "linux.personality.flags",
             ),
             (
                 json!({"linux": {"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}}),

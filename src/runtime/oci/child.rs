@@ -290,6 +290,9 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         namespaces::enter_cgroup_namespace()?;
     }
     write_sysctls(cfg)?;
+    if let Some(persona) = b.personality {
+        set_personality(persona)?;
+    }
 
     rootfs::make_private()?;
     // The root filesystem: a tree of the bundle's rootfs (id-mapped by the parent when rsafe
@@ -568,6 +571,16 @@ pub(super) fn set_rlimit(
     let hard = hard.min(cur_hard);
     nix::sys::resource::setrlimit(resource, soft.min(hard), hard)
         .map_err(step(format!("set rlimit {resource:?}")))
+}
+
+/// `linux.personality`: the execution domain the workload inherits across `execve` (set
+/// here, before the seccomp filter, which may refuse `personality(2)` to the workload).
+fn set_personality(persona: u64) -> Result<(), ChildError> {
+    // SAFETY: personality(2) takes a flag word and reads or writes no memory.
+    if unsafe { libc::personality(persona as libc::c_ulong) } < 0 {
+        return Err(step("set the personality")(io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// `domainname`: the UTS namespace's NIS domain name (no wrapper in nix or rustix's enabled
