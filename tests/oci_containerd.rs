@@ -531,6 +531,13 @@ fn ctr_run_detached_then_kill_delete_rm_leaves_nothing() {
     );
     assert!(!c.cgroups_of("d1").is_empty());
     assert_eq!(c.runtime_state(), vec!["d1".to_string()]);
+    // The shim's pause/resume are rsafe-runtime's (the cgroup freezer).
+    let o = c.ctr_out(&["task", "pause", "d1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    c.wait_task("d1", "PAUSED");
+    let o = c.ctr_out(&["task", "resume", "d1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    c.wait_task("d1", "RUNNING");
 
     // SIGTERM (ctr's default) reaches the trap; its exit status is the task's.
     let o = c.ctr_out(&["task", "kill", "d1"]);
