@@ -569,27 +569,25 @@ impl Checker {
         &self,
         r: &oci_spec::runtime::LinuxResources,
     ) -> Result<(), BundleError> {
-        {
-            let more: [(&str, bool); 5] = [
-                ("linux.resources.blockIO", r.block_io().is_some()),
-                (
-                    "linux.resources.hugepageLimits",
-                    r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
-                ),
-                ("linux.resources.network", r.network().is_some()),
-                (
-                    "linux.resources.rdma",
-                    r.rdma().as_ref().is_some_and(|v| !v.is_empty()),
-                ),
-                (
-                    "linux.resources.unified",
-                    r.unified().as_ref().is_some_and(|v| !v.is_empty()),
-                ),
-            ];
-            for (field, set) in more {
-                if set {
-                    return Err(self.unsupported(field, "not applied by rsafe's cgroup code"));
-                }
+        let more: [(&str, bool); 5] = [
+            ("linux.resources.blockIO", r.block_io().is_some()),
+            (
+                "linux.resources.hugepageLimits",
+                r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+            ("linux.resources.network", r.network().is_some()),
+            (
+                "linux.resources.rdma",
+                r.rdma().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+            (
+                "linux.resources.unified",
+                r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+        ];
+        for (field, set) in more {
+            if set {
+                return Err(self.unsupported(field, "not applied by rsafe's cgroup code"));
             }
         }
         Ok(())
@@ -1187,6 +1185,37 @@ mod tests {
         c["annotations"] = json!({"rsafe.policy": "permissive"});
         let (_d, b) = bundle_with(c);
         assert!(b.unwrap().floor_seccomp.is_none());
+    }
+
+    #[test]
+    fn an_update_names_what_changes_and_keeps_the_rest() {
+        let created = Resources {
+            memory: Some(64 << 20),
+            pids: Some(77),
+            cpuset_cpus: Some("0".into()),
+            devices: vec![(false, "a".into())],
+            ..Resources::default()
+        };
+        let doc: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(json!({"memory": {"limit": -1}, "cpu": {"shares": 512}}))
+                .unwrap();
+        let update = check_resources(&doc, Path::new("r.json"), Path::new("/")).unwrap();
+        let merged = created.merged(&update);
+        assert_eq!(merged.memory, Some(-1), "-1 is unlimited, not unset");
+        assert_eq!(merged.cpu_shares, Some(512));
+        assert_eq!(merged.pids, Some(77));
+        assert_eq!(merged.cpuset_cpus.as_deref(), Some("0"));
+        assert_eq!(merged.devices, created.devices);
+        let doc: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}))
+                .unwrap();
+        let err = check_resources(&doc, Path::new("r.json"), Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r.json") && err.contains("linux.resources.hugepageLimits"),
+            "{err}"
+        );
     }
 
     #[test]
