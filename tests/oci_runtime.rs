@@ -617,8 +617,13 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
         serde_json::from_slice(&fs::read(marks.path().join("poststop")).unwrap()).unwrap();
     assert_eq!(stopped["status"], "stopped");
     assert!(!pids.exists(), "the container's cgroup was left behind");
-    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup/pids/rsafe-oci-test"));
-    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup/memory/rsafe-oci-test"));
+    // The shared parent, in every hierarchy (another run's container may still be in it).
+    for h in fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        let _ = fs::remove_dir(h.path().join("rsafe-oci-test"));
+    }
 }
 
 /// Whether the output file stays the same for a while (the container makes no progress).
