@@ -19,6 +19,8 @@ use crate::image::unpack::{self, LayerCache, Ownership};
 use crate::runtime::detach::{self, Detached};
 use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
+use crate::runtime::learn::writer::{Learned, Run};
+use crate::runtime::learn::{self, Recorder};
 use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
     self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, NetworkOptions,
@@ -126,6 +128,11 @@ pub struct RunArgs {
     /// Fail instead of running when landlock cannot be fully enforced on this kernel.
     #[arg(long)]
     pub require_landlock: bool,
+    /// Record what the command uses (syscalls, paths, TCP ports, capabilities, peak memory and
+    /// tasks) while it runs under the policy as usual, and write a policy allowing only that
+    /// to OUT.toml (and OUT.seccomp.json). An existing OUT.toml is extended.
+    #[arg(long, value_name = "OUT.toml", conflicts_with = "detach")]
+    pub learn: Option<PathBuf>,
     /// Run rsafe's init as pid 1 (reaps zombies, forwards signals); false makes the command
     /// pid 1.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -233,6 +240,12 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         spec::check_hostname(h)?;
     }
     let policy = effective_policy(&args.policy, &args.overrides)?;
+    // Read (and so checked) before the run: a file that is not a learned policy is refused
+    // before anything starts.
+    let learned = match &args.learn {
+        Some(out) => Some(Learned::read(out)?),
+        None => None,
+    };
     if let Some(threshold) = gate::threshold(args.gate, policy.gate) {
         let image = Gated {
             typed: &args.target,
@@ -288,7 +301,10 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         check_memory(bytes)?;
     }
     let limits = Limits {
-        memory: args.memory.or(policy.limits.memory),
+        memory: args
+            .memory
+            .or(policy.limits.memory)
+            .or_else(|| args.learn.as_ref().and_then(|_| learning_memory_limit())),
         pids: args.pids_limit.or(policy.limits.pids),
         cpus: args.cpus.or(policy.limits.cpus),
     };
@@ -317,7 +333,10 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         remove: args.rm,
         idmap,
         log: None,
+        learn: args.learn.as_ref().map(|_| Recorder::new()),
     };
+    let recorder = request.learn.clone();
+    let run_label = learn_label(&request.image, &request.spec.process.args);
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
     for w in warnings {
         notify(Note::Warning(w));
@@ -330,10 +349,84 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         // The monitor keeps the volume claims (its copies of them) for the container's life.
         detached_code(detach::run_detached(request, notify, exit_code)?)
     } else {
-        exit_code(process::run(request, &mut notify))
+        let result = process::run(request, &mut notify);
+        let started = result.is_ok();
+        let code = exit_code(result);
+        if let (Some(out), Some(learned), Some(recorder), true) =
+            (&args.learn, learned, recorder, started)
+        {
+            write_learned(out, learned, &recorder, run_label, &policy)?;
+        }
+        code
     };
     drop(claims);
     Ok(code)
+}
+
+/// `--learn` without a memory limit: the machine's memory, so that the container gets a
+/// memory cgroup whose peak can be read (the limit itself changes nothing). Root only: a
+/// rootless run on cgroup v1 has no memory cgroup and would fall back to an rlimit.
+fn learning_memory_limit() -> Option<u64> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return None;
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// What the learned file's comments say ran: the image and the command, each word longer
+/// than 24 characters or holding `=` redacted (it may be a credential).
+fn learn_label(image: &str, command: &[String]) -> String {
+    let words: Vec<String> = command
+        .iter()
+        .map(|w| {
+            if w.chars().count() > 24 || w.contains('=') {
+                crate::audit::finding::redact(w)
+            } else {
+                w.replace(['\n', '\r'], " ")
+            }
+        })
+        .collect();
+    format!("{image} {}", words.join(" "))
+}
+
+/// Adds the run to the learned policy at `out` and says what was written.
+fn write_learned(
+    out: &std::path::Path,
+    mut learned: Learned,
+    recorder: &Recorder,
+    what: String,
+    policy: &crate::runtime::policy::Policy,
+) -> anyhow::Result<()> {
+    let seen = recorder.snapshot();
+    let now = crate::runtime::oci::state::rfc3339_now();
+    let when = format!("{}Z", now.get(..19).unwrap_or(&now));
+    learned.add_run(Run { when, what }, &seen, policy);
+    learned.write(out, policy)?;
+    say(format!(
+        "rsafe: learned {} syscalls, {} landlock rules, {} capabilities over {} run(s) ({} calls seen){} → {} and {}",
+        learned.syscalls.len(),
+        learned.read_exec.len() + learned.read_write.len(),
+        learned.capabilities.len(),
+        learned.runs.len(),
+        seen.notifications,
+        if seen.paths_truncated {
+            "; too many paths, the rest were not kept"
+        } else {
+            ""
+        },
+        out.display(),
+        learn::writer::profile_path(out).display()
+    ));
+    Ok(())
 }
 
 /// The smallest `--memory` accepted: Docker's floor (6 MiB). Below it the container is

@@ -16,6 +16,7 @@
 //!   moves the child into its cgroup
 //!   InCgroup ────────────────────────────▶ cgroup namespace, forks the workload
 //!                          ◀──────────────── Terminal [+ pty master]     (with -t)
+//!                          ◀──────────────── Learning [+ listener]       (with --learn)
 //!                          ◀──────────────── Confined{...}               (what was enforced)
 //!                          ◀──────────────── Failed{code, message}       (on any error)
 //!   EOF = workload exec'd  ◀──────────────── (close-on-exec at execve)
@@ -69,6 +70,9 @@ pub enum Message {
     Seccomp { filter: Box<CompiledFilter> },
     /// Child → parent: the master side of the container's terminal (with -t), as a descriptor.
     Terminal,
+    /// Child → parent (`rsafe run --learn`): the learning filter's notification listener, as
+    /// a descriptor ([`crate::runtime::learn`]).
+    Learning,
     /// Child → parent: the confinement applied to the workload, one line per mechanism (for
     /// `--verbose`), and what fell short of the policy (always shown).
     Confined {

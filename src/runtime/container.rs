@@ -41,6 +41,8 @@ pub(super) struct ChildConfig {
     pub host_fds: [RawFd; 2],
     /// Whether Go carries the layer and volume trees (root) or the child opens them (rootless).
     pub trees_from_parent: bool,
+    /// `rsafe run --learn`: the workload stacks the learning filter ([`super::learn`]).
+    pub learn: bool,
 }
 
 /// What the container side has once its root filesystem is ready.
@@ -132,8 +134,13 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
         landlock_fs: landlock_access(&cfg.spec),
         preserve_fds: 0,
     };
+    let exec = if cfg.learn {
+        exec::exec_learning
+    } else {
+        exec::exec
+    };
     if !cfg.spec.init {
-        let err = exec::exec(workload, &chan);
+        let err = exec(workload, &chan);
         return failed(&chan, err.into());
     }
     // Signals stay blocked from here into the fork; the workload unblocks its own.
@@ -145,7 +152,7 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
     match unsafe { nix::unistd::fork() } {
         Err(e) => failed(&chan, step("fork the workload")(e)),
         Ok(ForkResult::Child) => {
-            let err = exec::exec(workload, &chan);
+            let err = exec(workload, &chan);
             let code = failed(&chan, err.into());
             // SAFETY: _exit ends the forked process without running the parent's atexit
             // handlers or flushing buffers it shares with init.
@@ -167,9 +174,11 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
 /// What landlock lets the workload touch besides the policy's own paths: the image read and
 /// execute, and the writable places read-write. A writable root is the container's own
 /// writable layer, so all of it is; with `--read-only` only tmpfs mounts and read-write
-/// volumes are.
+/// volumes are. A policy with `grant_root = false` (a learned one) gets only the writable
+/// mounts the command line asked for: the rest comes from its own paths.
 pub(super) fn landlock_access(spec: &Spec) -> FsAccess {
-    if !spec.rootfs.read_only {
+    let grant_root = spec.confinement.landlock.grant_root;
+    if !spec.rootfs.read_only && grant_root {
         return FsAccess {
             read_exec: Vec::new(),
             read_write: vec![PathBuf::from("/")],
@@ -190,7 +199,11 @@ pub(super) fn landlock_access(spec: &Spec) -> FsAccess {
         MountSpec::Bind { .. } | MountSpec::Volume { .. } => None,
     });
     FsAccess {
-        read_exec: vec![PathBuf::from("/")],
+        read_exec: if grant_root {
+            vec![PathBuf::from("/")]
+        } else {
+            Vec::new()
+        },
         read_write: writable.collect(),
     }
 }

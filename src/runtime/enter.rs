@@ -539,6 +539,8 @@ fn run_attached(
         relay_stdin: plan.process.stdin,
         raw: None,
         failure: None,
+        learn: None,
+        supervisor: None,
     };
     let status = session.run(notify)?;
     if let Some((code, message)) = session.failure.take() {

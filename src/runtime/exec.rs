@@ -111,13 +111,26 @@ pub struct Workload<'a> {
 
 /// Runs the steps of the module documentation. Returns only on failure.
 pub fn exec(w: Workload<'_>, chan: &Channel) -> ExecError {
-    match exec_inner(w, chan) {
+    match exec_inner(w, chan, false) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn exec_inner(mut w: Workload<'_>, chan: &Channel) -> Result<std::convert::Infallible, ExecError> {
+/// [`exec`] with the learning filter stacked after the policy's seccomp filter, its listener
+/// sent to rsafe (`rsafe run --learn`, see [`super::learn`]).
+pub fn exec_learning(w: Workload<'_>, chan: &Channel) -> ExecError {
+    match exec_inner(w, chan, true) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn exec_inner(
+    mut w: Workload<'_>,
+    chan: &Channel,
+    learn: bool,
+) -> Result<std::convert::Infallible, ExecError> {
     sys::reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(setup("unblock signals"))?;
@@ -186,11 +199,27 @@ fn exec_inner(mut w: Workload<'_>, chan: &Channel) -> Result<std::convert::Infal
     if let Some(filter) = filter {
         filter.load().map_err(ExecError::Seccomp)?;
     }
+    if learn {
+        send_learning_listener(chan)?;
+    }
     let err = sys::execve(&program, &args, &env);
     Err(ExecError::CannotExecute {
         cmd: w.process.args[0].clone(),
         source: err,
     })
+}
+
+/// Loads the learning filter (last: it notifies every later call) and sends its listener to
+/// rsafe. Closing this process's copy is already a notified call, answered by rsafe.
+fn send_learning_listener(chan: &Channel) -> Result<(), ExecError> {
+    use std::os::fd::AsRawFd;
+    let listener =
+        super::learn::filter::load(chan.as_fd().as_raw_fd()).map_err(ExecError::Seccomp)?;
+    chan.send(&Message::Learning, &[listener.as_fd()])
+        .map_err(|e| ExecError::Setup {
+            what: "send the learning listener",
+            source: io::Error::other(e.to_string()),
+        })
 }
 
 /// Tells rsafe what confinement is in force (shown with `--verbose`) and what fell short of

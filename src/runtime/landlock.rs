@@ -42,6 +42,16 @@ pub struct LandlockPolicy {
     pub scope_abstract_unix_sockets: bool,
     /// Refuse signals to processes outside the container.
     pub scope_signals: bool,
+    /// Whether the runner grants the whole root (the image read+execute, a writable root
+    /// read-write). False for learned policies (`rsafe run --learn`): only the paths above, and
+    /// the `--tmpfs`/read-write volumes given on the command line, are reachable.
+    #[serde(default = "grant_root_default")]
+    pub grant_root: bool,
+}
+
+/// Policies and saved specs from before `grant_root` existed granted the root.
+fn grant_root_default() -> bool {
+    true
 }
 
 /// Which TCP ports are allowed for bind or connect.
@@ -125,6 +135,7 @@ impl Default for LandlockPolicy {
             tcp_connect: PortAccess::Any,
             scope_abstract_unix_sockets: true,
             scope_signals: true,
+            grant_root: true,
         }
     }
 }

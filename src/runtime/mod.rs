@@ -11,7 +11,8 @@
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
-//! - [`caps`], [`landlock`], [`seccomp`]: confinement applied to the workload;
+//! - [`caps`], [`landlock`], [`seccomp`]: confinement applied to the workload; [`learn`]:
+//!   recording what a run used, as a policy (`rsafe run --learn`);
 //! - [`channel`]: the parent ↔ container sync channel; [`helper`]: short-lived helper
 //!   processes; [`sys`]: raw syscalls.
 
@@ -26,6 +27,7 @@ pub mod helper;
 pub mod idmap;
 pub mod init;
 pub mod landlock;
+pub mod learn;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;

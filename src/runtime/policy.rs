@@ -485,6 +485,7 @@ impl Doc<'_> {
                 "tcp_connect",
                 "scope_abstract_unix_sockets",
                 "scope_signals",
+                "grant_root",
             ],
         )?;
         let bl = base.map(|b| &b.landlock);
@@ -519,6 +520,11 @@ impl Doc<'_> {
             scope_signals: match opt_bool(ll, "scope_signals", "landlock")? {
                 Some(b) => b,
                 None => self.fallback("landlock.scope_signals", bl.map(|b| b.scope_signals))?,
+            },
+            // Optional even in builtin policies: every one of them grants the root.
+            grant_root: match opt_bool(ll, "grant_root", "landlock")? {
+                Some(b) => b,
+                None => bl.is_none_or(|b| b.grant_root),
             },
         };
 
@@ -950,6 +956,23 @@ mod tests {
             (p.seccomp, p.landlock, p.network),
             (d.seccomp, d.landlock, d.network)
         );
+    }
+
+    #[test]
+    fn grant_root_is_on_unless_a_policy_turns_it_off() {
+        for name in Policy::builtin_names() {
+            assert!(Policy::load(name).unwrap().landlock.grant_root, "{name}");
+        }
+        assert!(from_text("").unwrap().landlock.grant_root);
+        let learned = from_text("[landlock]\ngrant_root = false\n").unwrap();
+        assert!(!learned.landlock.grant_root);
+        let e = from_text("[landlock]\ngrant_root = \"no\"\n").unwrap_err();
+        assert!(e.to_string().contains("landlock.grant_root"), "{e}");
+        // A saved spec from before the field existed still loads, granting the root.
+        let mut json = serde_json::to_value(&learned.landlock).unwrap();
+        json.as_object_mut().unwrap().remove("grant_root");
+        let old: LandlockPolicy = serde_json::from_value(json).unwrap();
+        assert!(old.grant_root);
     }
 
     #[test]

@@ -65,6 +65,7 @@ use super::channel::{self, ChannelError, Message};
 use super::container::{ChildConfig, container_main};
 use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
+use super::learn::{self, Recorder};
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
 use super::network::{self, NetworkError, UserNetwork};
@@ -104,6 +105,8 @@ pub struct RunRequest {
     /// unnamed (`O_TMPFILE`, see [`state::new_log`]); named `<dir>/log` once the container's
     /// directory exists, for `rsafe logs`.
     pub log: Option<std::fs::File>,
+    /// `--learn`: record what the workload uses ([`super::learn`]) into this.
+    pub learn: Option<Recorder>,
 }
 
 /// Why a container could not be run.
@@ -274,8 +277,13 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         &dir,
         &mut state,
         &mut make_dir,
+        req.learn.as_ref(),
         notify,
     );
+    // The cgroup's peaks, before `finish` removes it.
+    if let (Some(recorder), Some(cg)) = (&req.learn, &state.cgroup) {
+        learn::record_peaks(cg, recorder);
+    }
     let exit = finish(result, &req.spec, &dir, &mut state, req.remove, notify);
     drop(lock);
     exit
@@ -340,6 +348,7 @@ pub fn start(
         &dir,
         &mut state,
         &mut |_| Ok(()),
+        None,
         notify,
     );
     let exit = finish(result, &spec, &dir, &mut state, false, notify);
@@ -416,7 +425,7 @@ fn finish(
 /// Everything from the container's first process to its end, in the phases the module
 /// documentation draws. `make_dir` makes the container's directory (a new one for `run`,
 /// nothing for `start`): it runs once the first process exists, while that process makes its
-/// network namespace.
+/// network namespace. With `learn`, the workload's calls are recorded into it.
 #[allow(clippy::too_many_arguments)]
 fn launch(
     store_root: &Path,
@@ -426,6 +435,7 @@ fn launch(
     dir: &ContainerDir,
     state: &mut State,
     make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
+    learn: Option<&Recorder>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
     announce(dir, caller, idmap, notify);
@@ -446,7 +456,7 @@ fn launch(
         }
     }
 
-    let (mut child, parent_end, signals) = spawn_init(spec, dir, idmap, caller)?;
+    let (mut child, parent_end, signals) = spawn_init(spec, dir, idmap, caller, learn.is_some())?;
     let pid = child.pid;
     idmap.write(pid.as_raw())?;
     make_dir(dir)?;
@@ -521,6 +531,8 @@ fn launch(
         relay_stdin: spec.process.stdin,
         raw: None,
         failure: None,
+        learn: learn.cloned(),
+        supervisor: None,
     };
     let status = session.run(notify)?;
     child.reaped = true;
@@ -606,6 +618,7 @@ fn spawn_init(
     dir: &ContainerDir,
     idmap: &IdMap,
     caller: &Caller,
+    learn: bool,
 ) -> Result<(ChildGuard, channel::Channel, SignalFd), RunError> {
     let window = if spec.process.terminal {
         tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
@@ -639,6 +652,7 @@ fn spawn_init(
         window,
         host_fds: [parent_end.as_fd().as_raw_fd(), signals.as_fd().as_raw_fd()],
         trees_from_parent: caller.is_root(),
+        learn,
     };
     let pid = sys::clone_process(
         Namespaces::clone_flags(),

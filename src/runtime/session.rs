@@ -12,6 +12,8 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::channel::{Channel, ChannelError, Message};
+use super::learn::Recorder;
+use super::learn::supervisor::Supervisor;
 use super::process::{Note, RunError};
 use super::tty::{self, RawMode};
 
@@ -34,6 +36,10 @@ pub(super) struct Session {
     pub raw: Option<RawMode>,
     /// The first failure the container reported: exit code and message.
     pub failure: Option<(i32, String)>,
+    /// `--learn`: where the learning supervisor records the workload's calls.
+    pub learn: Option<Recorder>,
+    /// The learning supervisor, once the workload sent its listener.
+    pub supervisor: Option<Supervisor>,
 }
 
 impl Session {
@@ -82,6 +88,9 @@ impl Session {
             }
             if sig_ready && let Some(status) = self.handle_signals()? {
                 self.drain(notify)?;
+                if let Some(supervisor) = self.supervisor.take() {
+                    supervisor.finish();
+                }
                 return Ok(status);
             }
         }
@@ -117,6 +126,7 @@ impl Session {
                     notify(Note::Warning(w));
                 }
             }
+            Some((Message::Learning, fds)) => self.start_learning(fds)?,
             Some((Message::Terminal, fds)) => {
                 if let Some(master) = fds.into_iter().next() {
                     self.terminal = Some(master);
@@ -126,6 +136,20 @@ impl Session {
                 return Err(ChannelError::Malformed(format!("unexpected {other:?}")).into());
             }
         }
+        Ok(())
+    }
+
+    /// Starts answering the learning filter's notifications (the workload waits in its first
+    /// notified call until then).
+    fn start_learning(&mut self, fds: Vec<OwnedFd>) -> Result<(), RunError> {
+        let (Some(recorder), Some(listener)) = (&self.learn, fds.into_iter().next()) else {
+            return Err(
+                ChannelError::Malformed("a learning listener nobody asked for".into()).into(),
+            );
+        };
+        let supervisor = Supervisor::spawn(listener, recorder.clone())
+            .map_err(io_err("start the learning supervisor"))?;
+        self.supervisor = Some(supervisor);
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! fork, or [`FilterCache`] reads back what an earlier run compiled; [`CompiledFilter::load`]
 //! installs them with nothing but the seccomp(2) syscall, as the very last step before execve.
 
-mod bpf;
+pub(crate) mod bpf;
 mod cache;
 mod compile;
 mod profile;
@@ -390,6 +390,12 @@ impl CompiledFilter {
         self.programs.extend(other.programs);
         self.flags |= other.flags;
         self
+    }
+
+    /// The BPF programs, in installation order: for tests that evaluate a stack of filters.
+    #[cfg(test)]
+    pub(crate) fn programs(&self) -> &[Vec<libc::sock_filter>] {
+        &self.programs
     }
 
     /// True when nothing will be loaded (`--seccomp unconfined`).

@@ -1,0 +1,416 @@
+//! What one notified syscall tells about the workload's needs: its name always; for file
+//! calls the path (read from the caller's memory, relative ones resolved against its working
+//! directory or the directory descriptor) and the kind of access; for `bind`/`connect` the
+//! TCP port; for `socket` whether it is raw.
+//!
+//! Which calls are file calls, and what access each implies (landlock's view):
+//! - `open`, `openat`, `openat2`, `creat`: read, or write with `O_WRONLY`/`O_RDWR`/`O_CREAT`/
+//!   `O_TRUNC` (`creat` always writes); `O_PATH` opens nothing landlock checks;
+//! - `execve`, `execveat`: execute;
+//! - `mkdir*`, `mknod*`, `unlink*`, `rmdir`, `rename*`, `link*`, `symlink*`: write to the
+//!   entry (landlock checks the directory where it is made or removed: [`super::reduce`]
+//!   grants writes on directories);
+//! - `truncate`: write.
+//!
+//! stat, access, readlink, chdir and the like are not restricted by landlock, so not kept.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::Observed;
+
+/// Kinds of access to a path, as landlock distinguishes them in a policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+    pub execute: bool,
+}
+
+impl Access {
+    pub const READ: Access = Access {
+        read: true,
+        write: false,
+        execute: false,
+    };
+    pub const WRITE: Access = Access {
+        read: false,
+        write: true,
+        execute: false,
+    };
+    pub const EXECUTE: Access = Access {
+        read: false,
+        write: false,
+        execute: true,
+    };
+
+    /// Every access of either.
+    pub fn union(self, other: Access) -> Access {
+        Access {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            execute: self.execute || other.execute,
+        }
+    }
+}
+
+/// The calling process's memory and descriptors, as rsafe can read them.
+pub trait Caller {
+    /// Up to `len` bytes at `addr` (fewer at the end of a mapping); None if unreadable.
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>>;
+    /// The working directory, as a container path.
+    fn cwd(&self) -> Option<PathBuf>;
+    /// What descriptor `fd` refers to, as a container path.
+    fn fd_path(&self, fd: i32) -> Option<PathBuf>;
+}
+
+/// A syscall as notified: number and raw arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub nr: i64,
+    pub args: [u64; 6],
+}
+
+const AT_FDCWD: i32 = -100;
+/// PATH_MAX: a longer path is refused by the kernel anyway.
+const PATH_MAX: usize = 4096;
+
+/// Records what `call` says into `seen` (the name is the caller's to record).
+pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
+    let a = call.args;
+    let fd = |i: usize| a[i] as i32;
+    let mut path = |dirfd: i32, ptr: u64, access: Access| {
+        if access == Access::default() {
+            return;
+        }
+        if let Some(p) = read_path(caller, dirfd, ptr) {
+            seen.add_path(p, access);
+        }
+    };
+    match call.nr {
+        libc::SYS_open => path(AT_FDCWD, a[0], open_access(a[1])),
+        libc::SYS_openat => path(fd(0), a[1], open_access(a[2])),
+        libc::SYS_openat2 => {
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }: flags first.
+            let flags = caller
+                .read(a[2], 8)
+                .and_then(|b| {
+                    b.get(..8)
+                        .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+                })
+                .unwrap_or(0);
+            path(fd(0), a[1], open_access(flags))
+        }
+        libc::SYS_creat | libc::SYS_truncate => path(AT_FDCWD, a[0], Access::WRITE),
+        libc::SYS_execve => path(AT_FDCWD, a[0], Access::EXECUTE),
+        libc::SYS_execveat => path(fd(0), a[1], Access::EXECUTE),
+        libc::SYS_mkdir | libc::SYS_mknod | libc::SYS_unlink | libc::SYS_rmdir => {
+            path(AT_FDCWD, a[0], Access::WRITE)
+        }
+        libc::SYS_mkdirat | libc::SYS_mknodat | libc::SYS_unlinkat => {
+            path(fd(0), a[1], Access::WRITE)
+        }
+        libc::SYS_rename | libc::SYS_link => {
+            path(AT_FDCWD, a[0], Access::WRITE);
+            path(AT_FDCWD, a[1], Access::WRITE);
+        }
+        libc::SYS_symlink => path(AT_FDCWD, a[1], Access::WRITE),
+        libc::SYS_symlinkat => path(fd(1), a[2], Access::WRITE),
+        libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_linkat => {
+            path(fd(0), a[1], Access::WRITE);
+            path(fd(2), a[3], Access::WRITE);
+        }
+        libc::SYS_bind | libc::SYS_connect => {
+            if let Some(port) = inet_port(caller, a[1], a[2]) {
+                let set = if call.nr == libc::SYS_bind {
+                    &mut seen.tcp_bind
+                } else {
+                    &mut seen.tcp_connect
+                };
+                set.insert(port);
+            }
+        }
+        libc::SYS_socket => {
+            let (family, kind) = (a[0] as i32, a[1] as i32 & 0xf);
+            if kind == libc::SOCK_RAW || family == libc::AF_PACKET {
+                seen.raw_socket = true;
+            }
+        }
+        libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill | libc::SYS_pidfd_send_signal => {
+            // Signal 0 only probes; kill(0, …) and negative pids reach a group.
+            let target = a[0] as i32;
+            let signal = if call.nr == libc::SYS_tgkill {
+                a[2]
+            } else {
+                a[1]
+            };
+            if signal != 0 && target != 0 {
+                seen.signalled_others = true;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What an open with `flags` does, for landlock.
+fn open_access(flags: u64) -> Access {
+    let flags = flags as i32;
+    if flags & libc::O_PATH != 0 {
+        return Access::default();
+    }
+    let writes =
+        flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0;
+    if writes { Access::WRITE } else { Access::READ }
+}
+
+/// The NUL-terminated path at `ptr`, made absolute and normalised (lexically: `.` and `..`
+/// removed, as landlock rules need a plain path).
+fn read_path(caller: &dyn Caller, dirfd: i32, ptr: u64) -> Option<PathBuf> {
+    if ptr == 0 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    // Read page-sized pieces: a path near the end of a mapping must not fail as a whole.
+    while bytes.len() < PATH_MAX {
+        let addr = ptr + bytes.len() as u64;
+        let room = 4096 - (addr % 4096) as usize;
+        let chunk = caller.read(addr, room)?;
+        if chunk.is_empty() {
+            return None;
+        }
+        if let Some(end) = chunk.iter().position(|b| *b == 0) {
+            bytes.extend_from_slice(&chunk[..end]);
+            return resolve(caller, dirfd, &bytes);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    None
+}
+
+fn resolve(caller: &dyn Caller, dirfd: i32, bytes: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let raw = Path::new(std::ffi::OsStr::from_bytes(bytes));
+    let full = if raw.is_absolute() {
+        raw.to_path_buf()
+    } else {
+        let base = if dirfd == AT_FDCWD {
+            caller.cwd()?
+        } else {
+            caller.fd_path(dirfd)?
+        };
+        if raw.as_os_str().is_empty() {
+            base // AT_EMPTY_PATH: the descriptor itself
+        } else {
+            base.join(raw)
+        }
+    };
+    Some(normalise(&full))
+}
+
+/// `/a/./b/../c` → `/a/c`; never above `/`.
+pub fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// The port of an AF_INET/AF_INET6 `sockaddr` at `ptr` (`len` bytes). The socket's type is
+/// not checked: a UDP port is kept too, which only makes the TCP list larger.
+fn inet_port(caller: &dyn Caller, ptr: u64, len: u64) -> Option<u16> {
+    if len < 4 || ptr == 0 {
+        return None;
+    }
+    let b = caller.read(ptr, 4)?;
+    let family = i32::from(u16::from_ne_bytes([*b.first()?, *b.get(1)?]));
+    (family == libc::AF_INET || family == libc::AF_INET6).then(|| u16::from_be_bytes([b[2], b[3]]))
+}
+
+/// A process of the container, read through the host's `/proc/PID`. Its links (`cwd`,
+/// `fd/N`) name paths in the container's mount namespace, whose root is the container's root.
+pub struct ProcCaller {
+    pub pid: u32,
+    mem: Option<std::fs::File>,
+}
+
+impl ProcCaller {
+    /// Opens `/proc/PID/mem` (None inside when the process is gone or not readable).
+    pub fn open(pid: u32) -> ProcCaller {
+        ProcCaller {
+            pid,
+            mem: std::fs::File::open(format!("/proc/{pid}/mem")).ok(),
+        }
+    }
+}
+
+impl Caller for ProcCaller {
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        let n = self.mem.as_ref()?.read_at(&mut buf, addr).ok()?;
+        buf.truncate(n);
+        Some(buf)
+    }
+
+    fn cwd(&self) -> Option<PathBuf> {
+        container_link(std::fs::read_link(format!("/proc/{}/cwd", self.pid)).ok()?)
+    }
+
+    fn fd_path(&self, fd: i32) -> Option<PathBuf> {
+        container_link(std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)).ok()?)
+    }
+}
+
+/// A `/proc` link target that is a path (not `socket:[…]`, not ` (deleted)`).
+fn container_link(target: PathBuf) -> Option<PathBuf> {
+    let text = target.to_str()?;
+    (target.is_absolute() && !text.ends_with(" (deleted)")).then_some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Memory as a map of addresses to NUL-terminated strings or raw bytes.
+    struct Fake {
+        mem: HashMap<u64, Vec<u8>>,
+        cwd: PathBuf,
+        fds: HashMap<i32, PathBuf>,
+    }
+
+    impl Caller for Fake {
+        fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+            let (base, bytes) = self
+                .mem
+                .iter()
+                .find(|(b, v)| addr >= **b && addr < **b + v.len() as u64)?;
+            let start = (addr - base) as usize;
+            Some(bytes[start..bytes.len().min(start + len)].to_vec())
+        }
+        fn cwd(&self) -> Option<PathBuf> {
+            Some(self.cwd.clone())
+        }
+        fn fd_path(&self, fd: i32) -> Option<PathBuf> {
+            self.fds.get(&fd).cloned()
+        }
+    }
+
+    fn fake() -> Fake {
+        let mut mem = HashMap::new();
+        mem.insert(0x1000, b"/etc/passwd\0".to_vec());
+        mem.insert(0x2000, b"lib/../x.txt\0".to_vec());
+        mem.insert(0x3000, b"newdir\0".to_vec());
+        // sockaddr_in for port 8080 (network order), family AF_INET in host order.
+        let mut sin = (libc::AF_INET as u16).to_ne_bytes().to_vec();
+        sin.extend_from_slice(&8080u16.to_be_bytes());
+        sin.extend_from_slice(&[127, 0, 0, 1]);
+        mem.insert(0x4000, sin);
+        // A path that crosses a page boundary.
+        let mut long = b"/usr/share/".to_vec();
+        long.extend_from_slice(b"doc/readme\0");
+        mem.insert(0x4ff8, long);
+        Fake {
+            mem,
+            cwd: PathBuf::from("/work"),
+            fds: [(5, PathBuf::from("/var/lib"))].into_iter().collect(),
+        }
+    }
+
+    fn seen(calls: &[Call]) -> Observed {
+        let f = fake();
+        let mut o = Observed::default();
+        for c in calls {
+            record(*c, &f, &mut o);
+        }
+        o
+    }
+
+    fn call(nr: i64, args: [u64; 6]) -> Call {
+        Call { nr, args }
+    }
+
+    #[test]
+    fn opens_are_read_or_write_by_flags() {
+        let cwd = AT_FDCWD as u32 as u64;
+        let o = seen(&[
+            call(
+                libc::SYS_openat,
+                [cwd, 0x1000, libc::O_RDONLY as u64, 0, 0, 0],
+            ),
+            call(
+                libc::SYS_openat,
+                [
+                    cwd,
+                    0x2000,
+                    (libc::O_WRONLY | libc::O_CREAT) as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            ),
+            call(libc::SYS_openat, [5, 0x3000, libc::O_PATH as u64, 0, 0, 0]),
+            call(libc::SYS_open, [0x4ff8, libc::O_RDONLY as u64, 0, 0, 0, 0]),
+        ]);
+        assert_eq!(o.paths[Path::new("/etc/passwd")], Access::READ);
+        assert_eq!(o.paths[Path::new("/work/x.txt")], Access::WRITE);
+        assert_eq!(o.paths[Path::new("/usr/share/doc/readme")], Access::READ);
+        // O_PATH: nothing landlock checks.
+        assert!(!o.paths.contains_key(Path::new("/var/lib/newdir")));
+    }
+
+    #[test]
+    fn entries_made_or_removed_are_writes() {
+        let o = seen(&[
+            call(libc::SYS_mkdirat, [5, 0x3000, 0o755, 0, 0, 0]),
+            call(libc::SYS_unlink, [0x1000, 0, 0, 0, 0, 0]),
+            call(libc::SYS_execve, [0x1000, 0, 0, 0, 0, 0]),
+        ]);
+        assert_eq!(o.paths[Path::new("/var/lib/newdir")], Access::WRITE);
+        assert_eq!(
+            o.paths[Path::new("/etc/passwd")],
+            Access::WRITE.union(Access::EXECUTE)
+        );
+    }
+
+    #[test]
+    fn ports_raw_sockets_and_signals() {
+        let o = seen(&[
+            call(libc::SYS_bind, [3, 0x4000, 16, 0, 0, 0]),
+            call(libc::SYS_connect, [3, 0x4000, 16, 0, 0, 0]),
+            call(libc::SYS_connect, [3, 0x1000, 16, 0, 0, 0]), // not inet: '/e'
+            call(
+                libc::SYS_socket,
+                [libc::AF_INET as u64, libc::SOCK_RAW as u64, 1, 0, 0, 0],
+            ),
+            call(libc::SYS_kill, [42, 0, 0, 0, 0, 0]),
+        ]);
+        assert_eq!(o.tcp_bind.iter().copied().collect::<Vec<_>>(), [8080]);
+        assert_eq!(o.tcp_connect.iter().copied().collect::<Vec<_>>(), [8080]);
+        assert!(o.raw_socket);
+        assert!(!o.signalled_others, "signal 0 only probes");
+        let o = seen(&[call(libc::SYS_kill, [42, 15, 0, 0, 0, 0])]);
+        assert!(o.signalled_others);
+    }
+
+    #[test]
+    fn unreadable_memory_records_nothing() {
+        let o = seen(&[call(libc::SYS_openat, [0, 0x9000, 0, 0, 0, 0])]);
+        assert!(o.paths.is_empty());
+    }
+
+    #[test]
+    fn normalising_never_climbs_above_root() {
+        assert_eq!(
+            normalise(Path::new("/../../etc/./x")),
+            PathBuf::from("/etc/x")
+        );
+        assert_eq!(normalise(Path::new("/a/b/..")), PathBuf::from("/a"));
+    }
+}

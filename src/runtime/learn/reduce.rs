@@ -1,0 +1,176 @@
+//! Thousands of paths a run touched, reduced to a few landlock rules.
+//!
+//! The reduction rule, applied to each path and kind of access:
+//! - **pseudo filesystems**: anything below `/proc` is `/proc`, below `/sys` is `/sys`; below
+//!   `/dev/pts`, `/dev/shm`, `/dev/mqueue` that directory; any other `/dev` path is kept as it
+//!   is (a device node: `/dev/null`, never all of `/dev`);
+//! - **read or execute** → the path's top-level directory (`/usr/lib/x/libc.so.6` → `/usr`,
+//!   `/etc/passwd` → `/etc`), read+execute in the policy (`read_exec`);
+//! - **write** → the directory the entry is in (landlock checks creating, removing and
+//!   renaming there, and a new file does not exist yet when the next run's rules are made),
+//!   cut to two levels (`/var/lib/dpkg/status` → `/var/lib`, `/tmp/out` → `/tmp`), read-write;
+//! - a rule below a read-write rule, or below a read rule of the same kind, is dropped.
+//!
+//! So a run yields a rule per top-level directory it read and per writable place it wrote:
+//! typically under ten.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::Access;
+
+/// Landlock path rules: read+execute and read-write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    pub read_exec: BTreeSet<PathBuf>,
+    pub read_write: BTreeSet<PathBuf>,
+}
+
+/// Reduces observed paths to rules (see the module documentation).
+pub fn reduce(paths: &BTreeMap<PathBuf, Access>) -> Rules {
+    let mut rules = Rules::default();
+    for (path, access) in paths {
+        if access.write {
+            rules.read_write.insert(write_rule(path));
+        }
+        if access.read || access.execute {
+            rules.read_exec.insert(read_rule(path));
+        }
+    }
+    simplify(rules)
+}
+
+/// Drops rules another rule already covers.
+pub fn simplify(rules: Rules) -> Rules {
+    let covered = |p: &Path, by: &BTreeSet<PathBuf>| by.iter().any(|o| o != p && p.starts_with(o));
+    let read_write: BTreeSet<PathBuf> = rules
+        .read_write
+        .iter()
+        .filter(|p| !covered(p, &rules.read_write))
+        .cloned()
+        .collect();
+    let read_exec = rules
+        .read_exec
+        .iter()
+        .filter(|p| !covered(p, &rules.read_exec) && !read_write.iter().any(|w| p.starts_with(w)))
+        .cloned()
+        .collect();
+    Rules {
+        read_exec,
+        read_write,
+    }
+}
+
+/// The first `n` components of an absolute path (`/` itself for none).
+fn prefix(path: &Path, n: usize) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components().skip(1).take(n) {
+        out.push(c);
+    }
+    out
+}
+
+/// `/proc`, `/sys` and the `/dev` directories, or None for an ordinary path.
+fn pseudo(path: &Path) -> Option<PathBuf> {
+    for top in ["/proc", "/sys"] {
+        if path.starts_with(top) {
+            return Some(PathBuf::from(top));
+        }
+    }
+    for dir in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
+        if path.starts_with(dir) {
+            return Some(PathBuf::from(dir));
+        }
+    }
+    path.starts_with("/dev").then(|| path.to_path_buf())
+}
+
+fn read_rule(path: &Path) -> PathBuf {
+    pseudo(path).unwrap_or_else(|| prefix(path, 1))
+}
+
+fn write_rule(path: &Path) -> PathBuf {
+    if let Some(p) = pseudo(path) {
+        return p;
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    prefix(dir, 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(list: &[(&str, Access)]) -> BTreeMap<PathBuf, Access> {
+        list.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect()
+    }
+
+    fn set(list: &[&str]) -> BTreeSet<PathBuf> {
+        list.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn reads_collapse_to_top_level_directories() {
+        let r = reduce(&paths(&[
+            ("/usr/lib/x86_64-linux-gnu/libc.so.6", Access::READ),
+            ("/usr/share/zoneinfo/UTC", Access::READ),
+            ("/usr/bin/python3", Access::EXECUTE),
+            ("/etc/passwd", Access::READ),
+            ("/etc/group", Access::READ),
+            ("/bin/cat", Access::EXECUTE),
+        ]));
+        assert_eq!(r.read_exec, set(&["/bin", "/etc", "/usr"]));
+        assert!(r.read_write.is_empty());
+    }
+
+    #[test]
+    fn writes_become_their_directory_cut_to_two_levels() {
+        let r = reduce(&paths(&[
+            ("/tmp/x", Access::WRITE),
+            ("/tmp/x/y/z", Access::WRITE),
+            ("/var/lib/dpkg/status", Access::WRITE),
+            ("/var/lib/dpkg/info/a.list", Access::WRITE),
+            ("/tmp/data.txt", Access::READ),
+        ]));
+        assert_eq!(r.read_write, set(&["/tmp", "/var/lib"]));
+        // /tmp read is inside the read-write /tmp.
+        assert!(r.read_exec.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn pseudo_filesystems_and_devices() {
+        let r = reduce(&paths(&[
+            ("/proc/12/status", Access::READ),
+            ("/proc/self/oom_score_adj", Access::WRITE),
+            ("/sys/fs/cgroup/memory.max", Access::READ),
+            ("/dev/null", Access::WRITE),
+            ("/dev/urandom", Access::READ),
+            ("/dev/pts/0", Access::WRITE.union(Access::READ)),
+        ]));
+        assert_eq!(r.read_write, set(&["/dev/null", "/dev/pts", "/proc"]));
+        assert_eq!(r.read_exec, set(&["/dev/urandom", "/sys"]));
+    }
+
+    #[test]
+    fn the_root_is_kept_when_it_is_what_was_used() {
+        let r = reduce(&paths(&[("/", Access::READ), ("/etc/hosts", Access::READ)]));
+        assert_eq!(r.read_exec, set(&["/"]));
+        let r = reduce(&paths(&[("/out.txt", Access::WRITE)]));
+        assert_eq!(r.read_write, set(&["/"]));
+    }
+
+    #[test]
+    fn thousands_of_files_stay_a_handful_of_rules() {
+        let mut many = BTreeMap::new();
+        for i in 0..5000 {
+            many.insert(
+                PathBuf::from(format!("/usr/lib/mod{i}/f{i}.py")),
+                Access::READ,
+            );
+            many.insert(PathBuf::from(format!("/app/cache/{i}/x")), Access::WRITE);
+        }
+        let r = reduce(&many);
+        assert_eq!(r.read_exec, set(&["/usr"]));
+        assert_eq!(r.read_write, set(&["/app/cache"]));
+    }
+}
