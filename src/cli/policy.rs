@@ -26,6 +26,20 @@ pub enum PolicyCommand {
     /// Print the effective policy: capabilities, seccomp, landlock (and what this kernel
     /// enforces of it), masked paths, limits, network.
     Show(ShowArgs),
+    /// Explain in words what B allows that A does not and the reverse: capabilities, syscalls,
+    /// landlock paths and ports, masked paths, limits, network. Exit code 0 when they enforce
+    /// the same, 1 when they differ, 2 when one cannot be read.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A builtin policy name or a policy file.
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// A builtin policy name or a policy file.
+    #[arg(value_name = "B")]
+    pub b: String,
 }
 
 #[derive(Debug, Args)]
@@ -89,8 +103,198 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<i32> {
                 print!("{}", syscall_list(&policy)?);
             }
         }
+        PolicyCommand::Diff(args) => {
+            // As diff(1) and `rsafe audit`: 0 same, 1 different, 2 trouble.
+            let compared = Policy::load(&args.a)
+                .and_then(|a| Ok((a, Policy::load(&args.b)?)))
+                .map_err(anyhow::Error::from)
+                .and_then(|(a, b)| diff(&a, &b));
+            let lines = match compared {
+                Ok(lines) => lines,
+                Err(e) => {
+                    eprintln!("rsafe: {e:#}");
+                    return Ok(2);
+                }
+            };
+            if lines.is_empty() {
+                println!("{} and {} enforce the same", args.a, args.b);
+                return Ok(0);
+            }
+            println!("from {} to {}:", args.a, args.b);
+            for line in lines {
+                println!("  {line}");
+            }
+            return Ok(1);
+        }
     }
     Ok(0)
+}
+
+/// What changes from `a` to `b`, one sentence per difference (none: they enforce the same).
+pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let names =
+        |p: &Policy| -> Vec<String> { p.capabilities.iter().map(|c| short_name(*c)).collect() };
+    changes(
+        &mut out,
+        "capabilities",
+        "keeps",
+        "drops",
+        &names(a),
+        &names(b),
+    );
+
+    let (fa, fb) = (compile_seccomp(a)?, compile_seccomp(b)?);
+    let (sa, sb) = (fa.summary(), fb.summary());
+    match (sa.unconfined, sb.unconfined) {
+        (false, true) => out.push("seccomp: B is unconfined (every syscall allowed)".into()),
+        (true, false) => out.push("seccomp: B filters syscalls; A is unconfined".into()),
+        _ => {
+            let all = |s: &seccomp::SeccompSummary| -> Vec<String> {
+                let mut v = s.allowed_names.clone();
+                v.extend(s.allowed_with_args_names.iter().cloned());
+                v
+            };
+            let (na, nb) = (all(sa), all(sb));
+            if na != nb {
+                out.push(format!(
+                    "syscalls: A allows {}, B allows {}",
+                    na.len(),
+                    nb.len()
+                ));
+            }
+            changes(&mut out, "syscalls", "allows", "refuses", &na, &nb);
+        }
+    }
+
+    let (la, lb) = (&a.landlock, &b.landlock);
+    if la.grant_root != lb.grant_root {
+        out.push(if lb.grant_root {
+            "landlock: B grants the whole image (and a writable root); A only its listed paths".into()
+        } else {
+            "landlock: B grants only its listed paths, not the whole image; A grants the whole image".into()
+        });
+    }
+    let shown = |v: &[std::path::PathBuf]| -> Vec<String> {
+        v.iter().map(|p| p.display().to_string()).collect()
+    };
+    changes(
+        &mut out,
+        "landlock read+exec",
+        "grants",
+        "no longer grants",
+        &shown(&la.read_exec),
+        &shown(&lb.read_exec),
+    );
+    changes(
+        &mut out,
+        "landlock read+write",
+        "grants",
+        "no longer grants",
+        &shown(&la.read_write),
+        &shown(&lb.read_write),
+    );
+    for (what, pa, pb) in [
+        ("TCP bind", &la.tcp_bind, &lb.tcp_bind),
+        ("TCP connect", &la.tcp_connect, &lb.tcp_connect),
+    ] {
+        if pa != pb {
+            out.push(format!("landlock {what}: A {}, B {}", ports(pa), ports(pb)));
+        }
+    }
+    for (what, xa, xb) in [
+        (
+            "abstract UNIX socket scoping",
+            la.scope_abstract_unix_sockets,
+            lb.scope_abstract_unix_sockets,
+        ),
+        ("signal scoping", la.scope_signals, lb.scope_signals),
+    ] {
+        if xa != xb {
+            out.push(format!(
+                "landlock {what}: {}",
+                if xb {
+                    "on in B, off in A"
+                } else {
+                    "off in B, on in A"
+                }
+            ));
+        }
+    }
+    changes(
+        &mut out,
+        "masked paths",
+        "masks",
+        "unmasks",
+        &a.masked_paths,
+        &b.masked_paths,
+    );
+    changes(
+        &mut out,
+        "read-only paths",
+        "protects",
+        "leaves writable",
+        &a.readonly_paths,
+        &b.readonly_paths,
+    );
+    if a.limits != b.limits {
+        out.push(format!("limits: A {}, B {}", a.limits, b.limits));
+    }
+    if a.network != b.network {
+        out.push(format!("network: A {}, B {}", a.network, b.network));
+    }
+    if a.gate != b.gate {
+        let gate = |g: Option<crate::audit::finding::Severity>| {
+            g.map_or_else(|| "off".to_string(), |s| s.to_string())
+        };
+        out.push(format!(
+            "audit gate: A {}, B {}",
+            gate(a.gate),
+            gate(b.gate)
+        ));
+    }
+    Ok(out)
+}
+
+/// `what: B <adds> X, Y` and `what: B <removes> Z` for the items only in one list.
+fn changes(
+    out: &mut Vec<String>,
+    what: &str,
+    adds: &str,
+    removes: &str,
+    a: &[String],
+    b: &[String],
+) {
+    let only = |x: &[String], y: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = x.iter().filter(|i| !y.contains(i)).cloned().collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let list = |v: &[String]| {
+        const SHOWN: usize = 40;
+        let mut text = v[..v.len().min(SHOWN)].join(", ");
+        if v.len() > SHOWN {
+            text.push_str(&format!(", … ({} in all)", v.len()));
+        }
+        text
+    };
+    let added = only(b, a);
+    let removed = only(a, b);
+    if !added.is_empty() {
+        out.push(format!(
+            "{what}: B {adds} {} that A does not: {}",
+            added.len(),
+            list(&added)
+        ));
+    }
+    if !removed.is_empty() {
+        out.push(format!(
+            "{what}: B {removes} {} that A {adds}: {}",
+            removed.len(),
+            list(&removed)
+        ));
+    }
 }
 
 /// The text of `rsafe policy show`.
@@ -136,16 +340,19 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     }
     writeln!(w, "\nlandlock:")?;
     writeln!(w, "  this kernel:  {status}")?;
-    writeln!(
-        w,
-        "  read+exec:    {}",
-        paths(&ll.read_exec, "the image (from the runner)")
-    )?;
-    writeln!(
-        w,
-        "  read+write:   {}",
-        paths(&ll.read_write, "writable mounts (from the runner)")
-    )?;
+    let (image, writable) = if ll.grant_root {
+        (
+            "the image (from the runner)",
+            "writable mounts (from the runner)",
+        )
+    } else {
+        (
+            "not the image (grant_root = false)",
+            "--tmpfs and read-write volumes",
+        )
+    };
+    writeln!(w, "  read+exec:    {}", paths(&ll.read_exec, image))?;
+    writeln!(w, "  read+write:   {}", paths(&ll.read_write, writable))?;
     writeln!(w, "  TCP bind:     {}", ports(&ll.tcp_bind))?;
     writeln!(w, "  TCP connect:  {}", ports(&ll.tcp_connect))?;
     let scopes = if scopes.is_empty() {

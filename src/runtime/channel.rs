@@ -71,8 +71,10 @@ pub enum Message {
     /// Child → parent: the master side of the container's terminal (with -t), as a descriptor.
     Terminal,
     /// Child → parent (`rsafe run --learn`): the learning filter's notification listener, as
-    /// a descriptor ([`crate::runtime::learn`]).
-    Learning,
+    /// a descriptor ([`crate::runtime::learn`]), and the program about to be executed (its
+    /// path cannot always be read from the caller's memory: before `execve` that memory is
+    /// rsafe's own, not dumpable).
+    Learning { program: PathBuf },
     /// Child → parent: the confinement applied to the workload, one line per mechanism (for
     /// `--verbose`), and what fell short of the policy (always shown).
     Confined {

@@ -200,7 +200,11 @@ fn exec_inner(
         filter.load().map_err(ExecError::Seccomp)?;
     }
     if learn {
-        send_learning_listener(chan)?;
+        let cwd = Path::new(&w.process.cwd);
+        send_learning_listener(
+            chan,
+            &cwd.join(std::ffi::OsStr::from_bytes(program.as_bytes())),
+        )?;
     }
     let err = sys::execve(&program, &args, &env);
     Err(ExecError::CannotExecute {
@@ -211,11 +215,12 @@ fn exec_inner(
 
 /// Loads the learning filter (last: it notifies every later call) and sends its listener to
 /// rsafe. Closing this process's copy is already a notified call, answered by rsafe.
-fn send_learning_listener(chan: &Channel) -> Result<(), ExecError> {
+fn send_learning_listener(chan: &Channel, program: &Path) -> Result<(), ExecError> {
     use std::os::fd::AsRawFd;
     let listener =
         super::learn::filter::load(chan.as_fd().as_raw_fd()).map_err(ExecError::Seccomp)?;
-    chan.send(&Message::Learning, &[listener.as_fd()])
+    let program = program.to_path_buf();
+    chan.send(&Message::Learning { program }, &[listener.as_fd()])
         .map_err(|e| ExecError::Setup {
             what: "send the learning listener",
             source: io::Error::other(e.to_string()),

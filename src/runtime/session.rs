@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
@@ -126,7 +127,7 @@ impl Session {
                     notify(Note::Warning(w));
                 }
             }
-            Some((Message::Learning, fds)) => self.start_learning(fds)?,
+            Some((Message::Learning { program }, fds)) => self.start_learning(&program, fds)?,
             Some((Message::Terminal, fds)) => {
                 if let Some(master) = fds.into_iter().next() {
                     self.terminal = Some(master);
@@ -141,12 +142,16 @@ impl Session {
 
     /// Starts answering the learning filter's notifications (the workload waits in its first
     /// notified call until then).
-    fn start_learning(&mut self, fds: Vec<OwnedFd>) -> Result<(), RunError> {
+    fn start_learning(&mut self, program: &Path, fds: Vec<OwnedFd>) -> Result<(), RunError> {
         let (Some(recorder), Some(listener)) = (&self.learn, fds.into_iter().next()) else {
             return Err(
                 ChannelError::Malformed("a learning listener nobody asked for".into()).into(),
             );
         };
+        recorder.lock().add_path(
+            super::learn::observe::normalise(program),
+            super::learn::Access::EXECUTE,
+        );
         let supervisor = Supervisor::spawn(listener, recorder.clone())
             .map_err(io_err("start the learning supervisor"))?;
         self.supervisor = Some(supervisor);

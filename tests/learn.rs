@@ -1,0 +1,311 @@
+//! `rsafe run --learn`: a policy learned from a run, then enforced on the same workload, as
+//! root and as an unprivileged user (with and without subordinate id ranges). Also the merge
+//! of two runs, `rsafe policy diff`, a workload that lies about its paths (TOCTOU), and a bad
+//! output file.
+#[allow(dead_code)]
+#[path = "support/run.rs"]
+mod run_support;
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use run_support::{Caller, Output, for_each_caller, rsafe_cmd, run};
+
+const READS: &str = "cat /etc/passwd; ls /usr";
+
+/// A directory the caller can write its learned policy to.
+fn out_dir() -> tempfile::TempDir {
+    let dir = support::temp_root();
+    support::sh(Command::new("chmod").arg("777").arg(dir.path()));
+    dir
+}
+
+/// `rsafe run [flags] ROOTFS sh -c script` as `caller`.
+fn sh_in(caller: Caller, store: &Path, flags: &[&str], script: &str) -> Output {
+    let rootfs = caller.rootfs();
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend([rootfs.to_str().unwrap(), "/bin/sh", "-c", script]);
+    run(caller, store, &args)
+}
+
+/// The syscalls `rsafe policy show POLICY --syscalls` lists as allowed (whatever the arguments
+/// or for some).
+fn allowed_syscalls(caller: Caller, store: &Path, policy: &str) -> BTreeSet<String> {
+    let out = rsafe_cmd(caller, store, &["policy", "show", policy, "--syscalls"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("allow ").or_else(|| l.strip_prefix("args ")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value list of `key` in the learned TOML (entries one a line, as the writer puts them).
+fn toml_list(text: &str, key: &str) -> Vec<String> {
+    let table: toml::Table = text.parse().unwrap();
+    table["landlock"][key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+        .collect()
+}
+
+fn learn(caller: Caller, store: &Path, out: &Path, script: &str) -> Output {
+    let out = sh_in(
+        caller,
+        store,
+        &["--rm", "--learn", out.to_str().unwrap()],
+        script,
+    );
+    assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+    out
+}
+
+#[test]
+fn a_learned_policy_runs_the_workload_it_was_learned_from_and_nothing_more() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("learned.toml");
+        let learned = learn(caller, store, &policy, READS);
+        assert!(
+            learned.stdout.contains("root:x:0:0"),
+            "{caller:?}: {learned:?}"
+        );
+        assert!(
+            learned.stderr.contains("rsafe: learned "),
+            "{caller:?}: {learned:?}"
+        );
+        let text = std::fs::read_to_string(&policy).unwrap();
+        assert!(
+            dir.path().join("learned.seccomp.json").exists(),
+            "{caller:?}: the profile is written beside the policy"
+        );
+
+        // Smaller than the default: the calls of cat and ls, not 280.
+        let p = policy.to_str().unwrap();
+        let syscalls = allowed_syscalls(caller, store, p);
+        let default = allowed_syscalls(caller, store, "default");
+        for needed in ["openat", "execve", "getdents64", "write"] {
+            assert!(
+                syscalls.contains(needed),
+                "{caller:?}: {needed} in {syscalls:?}"
+            );
+        }
+        assert!(
+            syscalls.is_subset(&default),
+            "{caller:?}: never more than the default"
+        );
+        assert!(
+            syscalls.len() * 4 < default.len(),
+            "{caller:?}: {} learned of {} default",
+            syscalls.len(),
+            default.len()
+        );
+        // Paths reduced to top-level directories: /etc and /usr read, nothing written.
+        let read = toml_list(&text, "read_exec");
+        for dir in ["/etc", "/usr", "/bin"] {
+            assert!(
+                read.contains(&dir.to_string()),
+                "{caller:?}: {dir} in {read:?}"
+            );
+        }
+        assert!(read.len() <= 6, "{caller:?}: {read:?}");
+        assert!(
+            toml_list(&text, "read_write").is_empty(),
+            "{caller:?}: {text}"
+        );
+        assert!(text.contains("grant_root = false"), "{caller:?}: {text}");
+        assert!(text.contains("# run 1: "), "{caller:?}: {text}");
+
+        // The same command under it: the same output.
+        let again = sh_in(caller, store, &["--rm", "--policy", p], READS);
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert_eq!(again.stdout, learned.stdout, "{caller:?}");
+
+        // What it did not do is refused: a directory made (mkdir was never called), a
+        // directory never read (landlock), a program never run.
+        let mkdir = sh_in(caller, store, &["--rm", "--policy", p], "mkdir /tmp/x");
+        assert_ne!(mkdir.code, 0, "{caller:?}: {mkdir:?}");
+        let home = sh_in(caller, store, &["--rm", "--policy", p], "ls /home");
+        assert_ne!(home.code, 0, "{caller:?}: {home:?}");
+        assert!(
+            home.stderr.contains("Permission denied"),
+            "{caller:?}: {home:?}"
+        );
+        // And under the default policy both work: the learned policy made the difference.
+        let free = sh_in(caller, store, &["--rm"], "mkdir /tmp/x && ls /home");
+        assert_eq!(free.code, 0, "{caller:?}: {free:?}");
+    });
+}
+
+#[test]
+fn two_runs_merge_into_one_policy() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("merged.toml");
+        let p = policy.to_str().unwrap();
+        learn(caller, store, &policy, READS);
+        let first = allowed_syscalls(caller, store, p);
+        let first_text = std::fs::read_to_string(&policy).unwrap();
+        // Run 1's policy and profile, kept for `policy diff`.
+        let one = dir.path().join("one");
+        std::fs::create_dir(&one).unwrap();
+        for f in ["merged.toml", "merged.seccomp.json"] {
+            std::fs::copy(dir.path().join(f), one.join(f)).unwrap();
+        }
+        learn(caller, store, &policy, "mkdir /tmp/made && echo made");
+        let both = allowed_syscalls(caller, store, p);
+        assert!(first.is_subset(&both), "{caller:?}: run 1's calls stay");
+        assert!(
+            both.contains("mkdir") && !first.contains("mkdir"),
+            "{caller:?}"
+        );
+        let text = std::fs::read_to_string(&policy).unwrap();
+        assert!(
+            text.contains("# run 1: ") && text.contains("# run 2: "),
+            "{text}"
+        );
+        assert!(text.contains("\"/tmp\", # run 2"), "{caller:?}: {text}");
+        for dir in toml_list(&first_text, "read_exec") {
+            assert!(
+                toml_list(&text, "read_exec").contains(&dir)
+                    || toml_list(&text, "read_write").contains(&dir),
+                "{caller:?}: {dir} of run 1 is kept"
+            );
+        }
+        // Both workloads run under the merged policy.
+        let reads = sh_in(caller, store, &["--rm", "--policy", p], READS);
+        assert_eq!(reads.code, 0, "{caller:?}: {reads:?}");
+        let writes = sh_in(caller, store, &["--rm", "--policy", p], "mkdir /tmp/made");
+        assert_eq!(writes.code, 0, "{caller:?}: {writes:?}");
+
+        // policy diff explains the second run's additions, and nothing for a policy and itself.
+        let missing = dir.path().join("missing.toml");
+        let diff = rsafe_cmd(
+            caller,
+            store,
+            &["policy", "diff", missing.to_str().unwrap(), p],
+        );
+        assert_eq!(diff.code, 2, "{caller:?}: a missing file: {diff:?}");
+        assert!(diff.stderr.contains("missing.toml"), "{caller:?}: {diff:?}");
+        let one = one.join("merged.toml");
+        let diff = rsafe_cmd(caller, store, &["policy", "diff", one.to_str().unwrap(), p]);
+        assert_eq!(diff.code, 1, "{caller:?}: {diff:?}");
+        assert!(
+            diff.stdout.contains("syscalls: B allows") && diff.stdout.contains("mkdir"),
+            "{diff:?}"
+        );
+        assert!(
+            diff.stdout
+                .contains("landlock read+write: B grants 1 that A does not: /tmp"),
+            "{diff:?}"
+        );
+        let same = rsafe_cmd(caller, store, &["policy", "diff", p, p]);
+        assert_eq!(same.code, 0, "{same:?}");
+        assert!(same.stdout.contains("enforce the same"), "{same:?}");
+    });
+}
+
+/// The TOCTOU probe (`tests/support/toctou_probe.c`), static, in a directory of its own.
+fn toctou_probe() -> Option<PathBuf> {
+    if !support::have(
+        "a C compiler with static libc (cc -static)",
+        support::tool("cc"),
+    ) {
+        return None;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/toctou_probe.c");
+    let key = support::source_key(&std::fs::read(&src).unwrap());
+    Some(support::fixture(&format!("probe-toctou-{key}"), |dir| {
+        std::fs::create_dir_all(dir).unwrap();
+        support::sh(
+            Command::new("cc")
+                .args(["-static", "-O1", "-pthread", "-o"])
+                .arg(dir.join("toctou"))
+                .arg(&src),
+        );
+    }))
+}
+
+#[test]
+fn a_workload_rewriting_its_paths_is_still_confined_while_learning_and_after() {
+    let Some(probe) = toctou_probe() else { return };
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("hostile.toml");
+        let volume = format!("{}:/probe:ro", probe.display());
+        let rootfs = caller.rootfs();
+        let args = |extra: &[&str]| {
+            let mut a: Vec<String> = vec!["--rm".into(), "-v".into(), volume.clone()];
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a.extend([rootfs.display().to_string(), "/probe/toctou".into()]);
+            a
+        };
+        let learn_args = args(&["--learn", policy.to_str().unwrap()]);
+        let refs: Vec<&str> = learn_args.iter().map(String::as_str).collect();
+        let learned = run(caller, store, &refs);
+        // The learning run is under the default policy: no user namespace for the workload.
+        assert_eq!(learned.code, 0, "{caller:?}: {learned:?}");
+        assert!(
+            learned.stdout.contains("unshare: Operation not permitted"),
+            "{caller:?}: {learned:?}"
+        );
+        let text = std::fs::read_to_string(&policy).unwrap();
+        // Whatever the probe made rsafe read, the rules are top-level directories of what it
+        // passed (or the probe's own), never the whole root.
+        let read = toml_list(&text, "read_exec");
+        assert!(!read.contains(&"/".to_string()), "{caller:?}: {read:?}");
+        for rule in &read {
+            assert!(
+                ["/etc", "/root", "/probe", "/proc"].contains(&rule.as_str()),
+                "{caller:?}: unexpected rule {rule}: {text}"
+            );
+        }
+        // Under the learned policy the probe still runs and is still refused its namespace.
+        let enforce_args = args(&["--policy", policy.to_str().unwrap()]);
+        let refs: Vec<&str> = enforce_args.iter().map(String::as_str).collect();
+        let enforced = run(caller, store, &refs);
+        assert_eq!(enforced.code, 0, "{caller:?}: {enforced:?}");
+        assert!(
+            enforced.stdout.contains("unshare: Operation not permitted"),
+            "{caller:?}: {enforced:?}"
+        );
+    });
+}
+
+#[test]
+fn a_learn_file_that_is_not_a_policy_is_refused_before_anything_runs() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let bad = dir.path().join("notes.toml");
+        std::fs::write(&bad, "these are my notes = = =\n").unwrap();
+        support::sh(Command::new("chmod").arg("666").arg(&bad));
+        let out = sh_in(
+            caller,
+            store,
+            &["--rm", "--learn", bad.to_str().unwrap()],
+            "echo RAN",
+        );
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert!(!out.stdout.contains("RAN"), "{caller:?}: {out:?}");
+        let lines: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| !l.contains("warning"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{caller:?}: one line: {out:?}");
+        assert!(
+            lines[0].contains("notes.toml") && lines[0].contains("not a learned policy"),
+            "{caller:?}: {out:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&bad).unwrap(),
+            "these are my notes = = =\n",
+            "{caller:?}: left as it was"
+        );
+        assert!(!dir.path().join("notes.seccomp.json").exists());
+    });
+}
