@@ -61,6 +61,8 @@ pub trait Caller {
     fn cwd(&self) -> Option<PathBuf>;
     /// What descriptor `fd` refers to, as a container path.
     fn fd_path(&self, fd: i32) -> Option<PathBuf>;
+    /// Whether a container path exists now (not following a last symlink).
+    fn exists(&self, path: &Path) -> bool;
 }
 
 /// A syscall as notified: number and raw arguments.
@@ -78,7 +80,7 @@ const PATH_MAX: usize = 4096;
 pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
     let a = call.args;
     let fd = |i: usize| a[i] as i32;
-    let mut path = |dirfd: i32, ptr: u64, access: Access| {
+    let path = |seen: &mut Observed, dirfd: i32, ptr: u64, access: Access| {
         if access == Access::default() {
             return;
         }
@@ -86,9 +88,18 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
             seen.add_path(p, access);
         }
     };
+    // A call that only creates fails with EEXIST when its path exists (`mkdir -p` calls mkdir
+    // on every parent): no write is needed there, and recording one would grant the parent.
+    let create = |seen: &mut Observed, dirfd: i32, ptr: u64| {
+        if let Some(p) = read_path(caller, dirfd, ptr)
+            && !caller.exists(&p)
+        {
+            seen.add_path(p, Access::WRITE);
+        }
+    };
     match call.nr {
-        libc::SYS_open => path(AT_FDCWD, a[0], open_access(a[1])),
-        libc::SYS_openat => path(fd(0), a[1], open_access(a[2])),
+        libc::SYS_open => path(seen, AT_FDCWD, a[0], open_access(a[1])),
+        libc::SYS_openat => path(seen, fd(0), a[1], open_access(a[2])),
         libc::SYS_openat2 => {
             // struct open_how { u64 flags; u64 mode; u64 resolve; }: flags first.
             let flags = caller
@@ -98,27 +109,33 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
                         .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
                 })
                 .unwrap_or(0);
-            path(fd(0), a[1], open_access(flags))
+            path(seen, fd(0), a[1], open_access(flags))
         }
-        libc::SYS_creat | libc::SYS_truncate => path(AT_FDCWD, a[0], Access::WRITE),
-        libc::SYS_execve => path(AT_FDCWD, a[0], Access::EXECUTE),
-        libc::SYS_execveat => path(fd(0), a[1], Access::EXECUTE),
-        libc::SYS_mkdir | libc::SYS_mknod | libc::SYS_unlink | libc::SYS_rmdir => {
-            path(AT_FDCWD, a[0], Access::WRITE)
+        libc::SYS_creat | libc::SYS_truncate => path(seen, AT_FDCWD, a[0], Access::WRITE),
+        libc::SYS_execve => path(seen, AT_FDCWD, a[0], Access::EXECUTE),
+        libc::SYS_execveat => path(seen, fd(0), a[1], Access::EXECUTE),
+        libc::SYS_mkdir | libc::SYS_mknod => create(seen, AT_FDCWD, a[0]),
+        libc::SYS_mkdirat | libc::SYS_mknodat => create(seen, fd(0), a[1]),
+        libc::SYS_unlink | libc::SYS_rmdir => path(seen, AT_FDCWD, a[0], Access::WRITE),
+        libc::SYS_unlinkat => path(seen, fd(0), a[1], Access::WRITE),
+        libc::SYS_rename => {
+            path(seen, AT_FDCWD, a[0], Access::WRITE);
+            path(seen, AT_FDCWD, a[1], Access::WRITE);
         }
-        libc::SYS_mkdirat | libc::SYS_mknodat | libc::SYS_unlinkat => {
-            path(fd(0), a[1], Access::WRITE)
+        libc::SYS_renameat | libc::SYS_renameat2 => {
+            path(seen, fd(0), a[1], Access::WRITE);
+            path(seen, fd(2), a[3], Access::WRITE);
         }
-        libc::SYS_rename | libc::SYS_link => {
-            path(AT_FDCWD, a[0], Access::WRITE);
-            path(AT_FDCWD, a[1], Access::WRITE);
+        libc::SYS_link => {
+            path(seen, AT_FDCWD, a[0], Access::READ);
+            create(seen, AT_FDCWD, a[1]);
         }
-        libc::SYS_symlink => path(AT_FDCWD, a[1], Access::WRITE),
-        libc::SYS_symlinkat => path(fd(1), a[2], Access::WRITE),
-        libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_linkat => {
-            path(fd(0), a[1], Access::WRITE);
-            path(fd(2), a[3], Access::WRITE);
+        libc::SYS_linkat => {
+            path(seen, fd(0), a[1], Access::READ);
+            create(seen, fd(2), a[3]);
         }
+        libc::SYS_symlink => create(seen, AT_FDCWD, a[1]),
+        libc::SYS_symlinkat => create(seen, fd(1), a[2]),
         libc::SYS_bind | libc::SYS_connect => {
             if let Some(port) = inet_port(caller, a[1], a[2]) {
                 let set = if call.nr == libc::SYS_bind {
@@ -265,6 +282,12 @@ impl Caller for ProcCaller {
     fn fd_path(&self, fd: i32) -> Option<PathBuf> {
         container_link(std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)).ok()?)
     }
+
+    fn exists(&self, path: &Path) -> bool {
+        let inside = path.strip_prefix("/").unwrap_or(path);
+        let root = PathBuf::from(format!("/proc/{}/root", self.pid));
+        std::fs::symlink_metadata(root.join(inside)).is_ok()
+    }
 }
 
 /// A `/proc` link target that is a path (not `socket:[…]`, not ` (deleted)`).
@@ -300,6 +323,9 @@ mod tests {
         fn fd_path(&self, fd: i32) -> Option<PathBuf> {
             self.fds.get(&fd).cloned()
         }
+        fn exists(&self, path: &Path) -> bool {
+            path == Path::new("/etc/passwd") || path == Path::new("/tmp")
+        }
     }
 
     fn fake() -> Fake {
@@ -316,6 +342,7 @@ mod tests {
         let mut long = b"/usr/share/".to_vec();
         long.extend_from_slice(b"doc/readme\0");
         mem.insert(0x4ff8, long);
+        mem.insert(0x6000, b"/tmp\0".to_vec());
         Fake {
             mem,
             cwd: PathBuf::from("/work"),
@@ -369,10 +396,13 @@ mod tests {
     fn entries_made_or_removed_are_writes() {
         let o = seen(&[
             call(libc::SYS_mkdirat, [5, 0x3000, 0o755, 0, 0, 0]),
+            // mkdir of an existing path fails with EEXIST: nothing to grant.
+            call(libc::SYS_mkdir, [0x6000, 0o755, 0, 0, 0, 0]),
             call(libc::SYS_unlink, [0x1000, 0, 0, 0, 0, 0]),
             call(libc::SYS_execve, [0x1000, 0, 0, 0, 0, 0]),
         ]);
         assert_eq!(o.paths[Path::new("/var/lib/newdir")], Access::WRITE);
+        assert!(!o.paths.contains_key(Path::new("/tmp")), "{o:?}");
         assert_eq!(
             o.paths[Path::new("/etc/passwd")],
             Access::WRITE.union(Access::EXECUTE)
