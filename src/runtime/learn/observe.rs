@@ -284,9 +284,30 @@ impl Caller for ProcCaller {
     }
 
     fn exists(&self, path: &Path) -> bool {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        // Resolved inside the container's root: an absolute symlink there must not make rsafe
+        // look at a host path.
+        let Ok(root) = rustix::fs::open(
+            format!("/proc/{}/root", self.pid),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
         let inside = path.strip_prefix("/").unwrap_or(path);
-        let root = PathBuf::from(format!("/proc/{}/root", self.pid));
-        std::fs::symlink_metadata(root.join(inside)).is_ok()
+        let inside = if inside.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            inside
+        };
+        rustix::fs::openat2(
+            &root,
+            inside,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .is_ok()
     }
 }
 
