@@ -490,3 +490,29 @@ fn an_endless_file_is_refused_not_read_into_memory() {
         );
     }
 }
+
+/// `rsafe --root store run …` with a relative store: the runner changes directory and mount
+/// namespace while it still uses the store's paths, and failed with `rsafe: : No such file or
+/// directory`; the root is made absolute once, before any command.
+#[test]
+fn a_relative_store_root_works_for_run() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = support::busybox_layout();
+    let rsafe = || {
+        let mut cmd = assert_cmd::Command::new(support::rsafe_bin());
+        cmd.current_dir(work.path()).env_remove("RSAFE_ROOT");
+        cmd
+    };
+    rsafe()
+        .args(["--root", "store", "load"])
+        .arg(format!("{}:latest", layout.display()))
+        .assert()
+        .success();
+    let out = rsafe()
+        .args(["--root", "store", "run", "--rm", "oci-busybox:latest", "echo in-container"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-container\n");
+    assert!(work.path().join("store/index.json").is_file());
+}

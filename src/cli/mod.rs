@@ -189,7 +189,15 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let Cli { global, command } = cli;
+    let Cli {
+        mut global,
+        command,
+    } = cli;
+    // A relative store (`--root store`) is made absolute once, here: the runner changes
+    // directory and mount namespace before it is done with the store's paths.
+    global.root = global
+        .root
+        .map(|root| std::path::absolute(&root).unwrap_or(root));
     match command {
         #[cfg(feature = "registry")]
         Command::Pull(args) => pull::run(args, &global),
