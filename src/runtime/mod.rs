@@ -19,6 +19,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod channel;
+pub mod clock;
 pub mod container;
 pub mod detach;
 pub mod enter;

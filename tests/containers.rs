@@ -1,0 +1,192 @@
+//! The everyday container commands as a docker user reaches for them, through the real binary
+//! and real containers, as root and as the unprivileged test user: `inspect CONTAINER`,
+//! `logs --since/--until/-t`, `stats`, `cp`.
+#[path = "support/run.rs"]
+#[allow(dead_code)] // shared with tests/run.rs, which uses the rest
+mod run_support;
+mod support;
+
+use std::path::Path;
+
+use run_support::{Caller, Output, for_each_caller, rsafe_cmd};
+use serde_json::Value;
+use support::hostile_images::{Layer, OCI_LAYER_GZIP, docker_save, gzip};
+
+/// A fake AWS access key id, fresh for each run: the right shape (`AKIA` + 16 of A–Z, 2–7),
+/// never a real credential.
+fn fake_key_id() -> String {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut bytes,
+    )
+    .unwrap();
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let tail: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("AKIA{tail}")
+}
+
+/// `rsafe ARGS…` as `caller` on `store`, asserting it succeeded.
+fn ok(caller: Caller, store: &Path, args: &[&str]) -> Output {
+    let out = rsafe_cmd(caller, store, args);
+    assert_eq!(out.code, 0, "{caller:?} rsafe {args:?}: {}", out.stderr);
+    out
+}
+
+/// `rsafe run -d --name NAME FLAGS… ROOTFS sh -c SCRIPT` as `caller`.
+fn run_detached(caller: Caller, store: &Path, name: &str, flags: &[&str], script: &str) {
+    let rootfs = caller.rootfs();
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(flags);
+    args.extend([rootfs.to_str().unwrap(), "sh", "-c", script]);
+    ok(caller, store, &args);
+}
+
+fn inspect(caller: Caller, store: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["inspect"];
+    all.extend_from_slice(args);
+    let out = ok(caller, store, &all);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn inspect_shows_a_container_as_docker_does_and_never_its_secrets() {
+    for_each_caller(|caller, store| {
+        let key = fake_key_id();
+        let password = format!("pw-{}", &fake_key_id()[4..]);
+        let key_env = format!("UPLOAD_ID={key}");
+        let password_env = format!("DB_PASSWORD={password}");
+        run_detached(
+            caller,
+            store,
+            "web",
+            &[
+                "-e",
+                &key_env,
+                "-e",
+                &password_env,
+                "-e",
+                "GREETING=hello",
+                "-w",
+                "/tmp",
+                "--cap-drop",
+                "CHOWN",
+                "--pids-limit",
+                "64",
+            ],
+            "sleep 60",
+        );
+        let out = ok(caller, store, &["inspect", "web"]);
+        assert!(
+            !out.stdout.contains(&key) && !out.stdout.contains(&password),
+            "{caller:?}: inspect printed a secret value"
+        );
+        let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+        let c = &doc[0];
+        assert_eq!(c["Name"], "/web");
+        assert_eq!(c["Id"].as_str().unwrap().len(), 64);
+        assert_eq!(c["State"]["Status"], "running", "{caller:?}: {c}");
+        assert_eq!(c["State"]["Running"], true);
+        let pid = c["State"]["Pid"].as_u64().unwrap();
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "pid {pid}");
+        assert_ne!(c["State"]["StartedAt"], "0001-01-01T00:00:00Z");
+        assert_eq!(c["Config"]["WorkingDir"], "/tmp");
+        assert_eq!(c["Config"]["Cmd"][0], "sh");
+        let env: Vec<&str> = c["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(env.contains(&"GREETING=hello"), "{env:?}");
+        for name in ["UPLOAD_ID=", "DB_PASSWORD="] {
+            let entry = env.iter().find(|e| e.starts_with(name)).unwrap();
+            assert!(entry.contains("[redacted"), "{entry}");
+        }
+        let host = &c["HostConfig"];
+        assert_eq!(host["PidsLimit"], 64);
+        assert_eq!(host["CapDrop"], serde_json::json!(["CAP_CHOWN"]));
+        assert_eq!(host["NetworkMode"], "none");
+        assert_eq!(host["Policy"], "default");
+        assert!(
+            !c["EffectiveCaps"]
+                .as_array()
+                .unwrap()
+                .contains(&"CAP_CHOWN".into())
+        );
+
+        ok(caller, store, &["kill", "web"]);
+        ok(caller, store, &["wait", "web"]);
+        let c = &inspect(caller, store, &["web"])[0];
+        assert_eq!(c["State"]["Status"], "exited", "{c}");
+        assert_eq!(c["State"]["Running"], false);
+        assert_eq!(c["State"]["Pid"], 0);
+        assert_eq!(c["State"]["ExitCode"], 137);
+        assert_ne!(c["State"]["FinishedAt"], "0001-01-01T00:00:00Z");
+        ok(caller, store, &["rm", "web"]);
+        let gone = rsafe_cmd(caller, store, &["inspect", "--type", "container", "web"]);
+        assert_eq!(gone.code, 1);
+        assert_eq!(gone.stderr.trim(), "rsafe: no such container: web");
+    });
+}
+
+/// A `docker save` archive of a one-layer image named `name`.
+fn image_archive(path: &Path, name: &str) {
+    let text = "hello\n";
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "etc/motd", text.as_bytes()).unwrap();
+    let tar = b.into_inner().unwrap();
+    let layer = Layer {
+        blob: gzip(&tar),
+        tar,
+        media_type: OCI_LAYER_GZIP.into(),
+    };
+    let (tree, _) = docker_save(&[&layer], &[name]);
+    tree.write_tar(path);
+}
+
+#[test]
+fn inspect_prefers_the_container_when_an_image_has_the_same_name() {
+    for_each_caller(|caller, store| {
+        let work = support::containers::shared_tempdir("rsafe-inspect-");
+        let archive = work.path().join("app.tar");
+        image_archive(&archive, "app:latest");
+        std::fs::set_permissions(
+            &archive,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        ok(caller, store, &["load", archive.to_str().unwrap()]);
+        // Only the image: its document.
+        let image = inspect(caller, store, &["app"]);
+        assert_eq!(image["name"], "app:latest", "{image}");
+        run_detached(caller, store, "app", &[], "true");
+        ok(caller, store, &["wait", "app"]);
+        // Both: the container, as docker resolves it; --type chooses.
+        let both = inspect(caller, store, &["app"]);
+        assert_eq!(both[0]["Name"], "/app", "{both}");
+        assert_eq!(both[0]["State"]["ExitCode"], 0);
+        let image = inspect(caller, store, &["--type", "image", "app"]);
+        assert_eq!(image["name"], "app:latest");
+        let container = inspect(caller, store, &["--type", "container", "app"]);
+        assert_eq!(container[0]["Name"], "/app");
+        let none = rsafe_cmd(caller, store, &["inspect", "nothing-here"]);
+        assert_eq!(none.code, 1);
+        assert!(
+            none.stderr
+                .starts_with("rsafe: no container \"nothing-here\", and "),
+            "{}",
+            none.stderr
+        );
+        assert_eq!(none.stderr.lines().count(), 1);
+        ok(caller, store, &["rm", "app"]);
+    });
+}
