@@ -12,16 +12,20 @@
 //! pipe to a relay process that appends to the log, as conmon does for podman. A workload
 //! holding the file could rewrite or truncate it, rsafe's own lines about it included. The log
 //! stays locked (a shared `flock`) while anything can still write to it, which is what
-//! `rsafe logs -f` follows.
+//! `rsafe logs -f` follows. The relay also records when each line came in the log's index
+//! ([`super::logindex`]), for `rsafe logs -t/--since/--until`; a `run -d` container's
+//! directory (where the index goes) is made after the relay starts, so the monitor tells the
+//! relay the container's id once it runs.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::unistd::ForkResult;
 
+use super::logindex::{self, IndexWriter};
 use super::process::{self, Exit, Note, RunError, RunRequest};
 use super::state;
 use super::sys;
@@ -52,7 +56,24 @@ pub fn run_detached(
 ) -> Result<Detached, RunError> {
     let log = state::new_log(&req.store_root)?;
     req.log = Some(log.try_clone().map_err(io_err("the container's log"))?);
-    detach(log, |notify| process::run(req, notify), notify, ended)
+    let index = IndexAt::AfterStart(state::containers_dir(&req.store_root));
+    detach(
+        log,
+        index,
+        |notify| process::run(req, notify),
+        notify,
+        ended,
+    )
+}
+
+/// Where the relay keeps the log's line index.
+#[derive(Debug)]
+enum IndexAt {
+    /// This file (the container's directory exists).
+    File(PathBuf),
+    /// In the directory, under this containers directory, of the container whose id the
+    /// monitor sends once the workload runs.
+    AfterStart(PathBuf),
 }
 
 /// `rsafe start -d`: starts the stopped container `name_or_id` detached, its output appended
@@ -76,6 +97,7 @@ pub fn start_detached(
         })?;
     detach(
         log,
+        IndexAt::File(logindex::index_file(&dir)),
         |notify| process::start(store_root, name_or_id, false, notify),
         notify,
         ended,
@@ -86,6 +108,7 @@ pub fn start_detached(
 /// `log`; returns once the workload runs or could not start.
 fn detach(
     log: std::fs::File,
+    index: IndexAt,
     run: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
     mut notify: impl FnMut(Note),
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
@@ -117,7 +140,7 @@ fn detach(
         }
         ForkResult::Child => {
             drop(read);
-            let code = monitor(run, log, write, &mut notify, ended);
+            let code = monitor(run, log, index, write, &mut notify, ended);
             std::process::exit(code)
         }
     }
@@ -128,21 +151,22 @@ fn detach(
 fn monitor(
     run: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
     log: std::fs::File,
+    index: IndexAt,
     report: OwnedFd,
     notify: &mut dyn FnMut(Note),
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> i32 {
     let mut report = Some(std::fs::File::from(report));
-    let detached = (|| -> io::Result<nix::unistd::Pid> {
+    let detached = (|| -> io::Result<(nix::unistd::Pid, Option<std::fs::File>)> {
         nix::unistd::setsid()?;
         let null = std::fs::File::open("/dev/null")?;
         nix::unistd::dup2_stdin(&null)?;
-        let (relay, output) = spawn_relay(&log, report.as_ref())?;
+        let (relay, output, id_to_relay) = spawn_relay(&log, index, report.as_ref())?;
         nix::unistd::dup2_stdout(&output)?;
         nix::unistd::dup2_stderr(&output)?;
-        Ok(relay)
+        Ok((relay, id_to_relay))
     })();
-    let relay = match detached {
+    let (relay, mut id_to_relay) = match detached {
         Ok(relay) => relay,
         Err(e) => {
             if let Some(mut r) = report.take() {
@@ -152,11 +176,14 @@ fn monitor(
         }
     };
     let result = run(&mut |note| {
-        if let Note::Started { id } = &note
-            && let Some(mut r) = report.take()
-        {
-            // The parent returns on this line; the pipe closes with it.
-            let _ = writeln!(r, "started {id}");
+        if let Note::Started { id } = &note {
+            if let Some(mut to_relay) = id_to_relay.take() {
+                let _ = writeln!(to_relay, "{id}");
+            }
+            if let Some(mut r) = report.take() {
+                // The parent returns on this line; the pipe closes with it.
+                let _ = writeln!(r, "started {id}");
+            }
         }
         notify(note);
     });
@@ -183,19 +210,30 @@ fn say_if_relay_killed(relay: nix::unistd::Pid, mut log: &std::fs::File) {
     }
 }
 
-/// Forks the relay that appends what comes through a pipe to `log`; returns its pid and the
-/// pipe's write end. The relay ends when every writer has (the container, and the monitor).
+/// Forks the relay that appends what comes through a pipe to `log` and keeps its line index;
+/// returns its pid, the pipe's write end and, for an index placed after the start, the pipe
+/// that tells the relay the container's id. The relay ends when every writer has (the
+/// container, and the monitor).
 fn spawn_relay(
     log: &std::fs::File,
+    index: IndexAt,
     report: Option<&std::fs::File>,
-) -> io::Result<(nix::unistd::Pid, OwnedFd)> {
+) -> io::Result<(nix::unistd::Pid, OwnedFd, Option<std::fs::File>)> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (id_read, id_write) = match index {
+        IndexAt::AfterStart(_) => {
+            let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+            (Some(r), Some(std::fs::File::from(w)))
+        }
+        IndexAt::File(_) => (None, None),
+    };
     // SAFETY: the monitor is single-threaded (a fresh fork of a single-threaded rsafe), so the
     // child may run arbitrary code.
     match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { child } => Ok((child, write)),
+        ForkResult::Parent { child } => Ok((child, write, id_write)),
         ForkResult::Child => {
             drop(write);
+            drop(id_write);
             // Not a writer of the line `rsafe run -d` waits for: it must see the monitor's end.
             if let Some(r) = report {
                 let _ = nix::unistd::close(r.as_raw_fd());
@@ -205,14 +243,89 @@ fn spawn_relay(
                 let _ = nix::unistd::dup2_stdout(&null);
                 let _ = nix::unistd::dup2_stderr(&null);
             }
-            let mut from = std::fs::File::from(read);
-            let mut to = log;
-            let code = match io::copy(&mut from, &mut to) {
-                Ok(_) => 0,
+            let learn = id_read.map(|r| IdPipe {
+                pipe: std::fs::File::from(r),
+                got: Vec::new(),
+            });
+            let code = match relay(std::fs::File::from(read), log, index, learn) {
+                Ok(()) => 0,
                 Err(_) => 1,
             };
             std::process::exit(code)
         }
+    }
+}
+
+/// The relay's loop: each chunk read from the container's output is indexed (its line starts,
+/// with the time it came) and then appended to the log. The relay is the log's only writer
+/// while it lives, so the log's size is where the chunk goes.
+fn relay(
+    mut from: std::fs::File,
+    mut log: &std::fs::File,
+    index: IndexAt,
+    mut learn: Option<IdPipe>,
+) -> io::Result<()> {
+    // Each run's output starts an entry, even after a last line without its newline (as
+    // docker's json-file starts a new entry): `logs -t` gives it its own time.
+    let mut writer = IndexWriter::new(true);
+    if let IndexAt::File(path) = &index {
+        // Best effort: without an index the log is still kept, only without times.
+        let _ = writer.attach(path);
+    }
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let (IndexAt::AfterStart(containers), Some(pipe)) = (&index, &mut learn)
+            && !writer.is_attached()
+            && let Some(id) = pipe.id(false)
+        {
+            let _ = writer.attach(&containers.join(id).join("log.idx"));
+        }
+        let offset = log.metadata()?.len();
+        writer.note(offset, &buf[..n], std::time::SystemTime::now());
+        let _ = writer.flush();
+        log.write_all(&buf[..n])?;
+    }
+    if let (IndexAt::AfterStart(containers), Some(pipe)) = (&index, &mut learn)
+        && !writer.is_attached()
+        && let Some(id) = pipe.id(true)
+    {
+        let _ = writer.attach(&containers.join(id).join("log.idx"));
+    }
+    Ok(())
+}
+
+/// The pipe on which the monitor sends the container's id to the relay.
+struct IdPipe {
+    pipe: std::fs::File,
+    got: Vec<u8>,
+}
+
+impl IdPipe {
+    /// The id, once its line has come (a container id: 64 hex digits). `wait`: block until
+    /// it comes or the monitor is gone.
+    fn id(&mut self, wait: bool) -> Option<String> {
+        if wait {
+            let _ = nix::fcntl::fcntl(&self.pipe, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
+        }
+        let mut chunk = [0u8; 128];
+        while !self.got.contains(&b'\n') {
+            match self.pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => self.got.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let line = self.got.split(|b| *b == b'\n').next()?;
+        let id = std::str::from_utf8(line).ok()?;
+        (self.got.contains(&b'\n') && id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| id.to_string())
     }
 }
 

@@ -29,6 +29,7 @@ pub mod idmap;
 pub mod init;
 pub mod landlock;
 pub mod learn;
+pub mod logindex;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;
