@@ -282,3 +282,61 @@ fn bump_second(t: &str) -> String {
         total % 60
     )
 }
+
+#[test]
+fn stats_reads_cpu_memory_and_pids_from_the_container() {
+    for_each_caller(|caller, store| {
+        run_detached(
+            caller,
+            store,
+            "busy",
+            &["--memory", "64m"],
+            "while :; do :; done",
+        );
+        run_detached(caller, store, "done", &[], "true");
+        ok(caller, store, &["wait", "done"]);
+        let out = ok(
+            caller,
+            store,
+            &["stats", "--no-stream", "--format", "json", "busy"],
+        );
+        let row: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert_eq!(row["Name"], "busy");
+        // A busy loop, on a host however loaded: well above an idle container's 0.
+        let cpu = row["CPUPerc"].as_f64().unwrap();
+        assert!(cpu > 5.0, "{caller:?}: CPU {cpu}% for a busy loop");
+        assert!(row["PIDs"].as_u64().unwrap() >= 1, "{row}");
+        match row["MemUsage"].as_u64() {
+            // With a memory cgroup: its usage, under the --memory limit.
+            Some(usage) => {
+                assert_eq!(row["MemLimit"], 64 << 20, "{row}");
+                assert!(usage > 0 && usage < 64 << 20, "{row}");
+            }
+            // Without (rootless on cgroup v1): said, not made up.
+            None => {
+                assert_ne!(caller, Caller::Host, "root has cgroups here: {row}");
+                assert_eq!(row["Note"], "no cgroup: rootless on cgroup v1", "{row}");
+            }
+        }
+        let table = ok(caller, store, &["stats", "--no-stream", "-a"]).stdout;
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines.next().unwrap().split("   ").map(str::trim).collect();
+        assert!(
+            header.starts_with(&["CONTAINER ID", "NAME", "CPU %"]),
+            "{table}"
+        );
+        let done = lines.clone().find(|l| l.contains(" done ")).unwrap();
+        assert!(done.contains("not running"), "{table}");
+        let busy = lines.find(|l| l.contains(" busy ")).unwrap();
+        assert!(busy.contains('%'), "{table}");
+        // Only running ones without -a.
+        let running = ok(caller, store, &["stats", "--no-stream"]).stdout;
+        assert!(!running.contains(" done "), "{running}");
+        let missing = rsafe_cmd(caller, store, &["stats", "--no-stream", "nope"]);
+        assert_eq!(
+            (missing.code, missing.stderr.trim()),
+            (1, "rsafe: no container \"nope\"")
+        );
+        ok(caller, store, &["rm", "-f", "busy", "done"]);
+    });
+}

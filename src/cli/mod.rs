@@ -29,6 +29,7 @@ pub mod rmi;
 pub mod run;
 pub mod runtime;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod unpack;
 pub mod volume;
@@ -95,6 +96,7 @@ pub enum Command {
     Kill(kill::KillArgs),
     Wait(wait::WaitArgs),
     Logs(logs::LogsArgs),
+    Stats(stats::StatsArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
@@ -217,6 +219,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Kill(args) => kill::run(args, &global),
         Command::Wait(args) => wait::run(args, &global),
         Command::Logs(args) => logs::run(args, &global),
+        Command::Stats(args) => stats::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Policy(args) => policy::run(args),

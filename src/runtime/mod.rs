@@ -42,6 +42,7 @@ pub mod seccomp;
 pub mod session;
 pub mod spec;
 pub mod state;
+pub mod stats;
 pub mod stop;
 pub mod sys;
 pub mod tty;
