@@ -340,3 +340,94 @@ fn stats_reads_cpu_memory_and_pids_from_the_container() {
         ok(caller, store, &["rm", "-f", "busy", "done"]);
     });
 }
+
+#[test]
+fn cp_copies_both_ways_and_never_follows_a_symlink_out_of_the_container() {
+    for_each_caller(|caller, store| {
+        let script = "mkdir -p /data/sub && echo hi > /data/a && echo deep > /data/sub/b \
+                      && ln -s /etc/shadow /data/evil && ln -s ../../../../../../etc /data/up \
+                      && touch /ready && sleep 120";
+        run_detached(caller, store, "cpx", &[], script);
+        let ready = || rsafe_cmd(caller, store, &["exec", "cpx", "test", "-e", "/ready"]).code == 0;
+        for _ in 0..100 {
+            if ready() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(ready(), "{caller:?}: the container never got ready");
+        let host = support::containers::shared_tempdir("rsafe-cp-");
+        std::process::Command::new("chmod")
+            .arg("777")
+            .arg(host.path())
+            .status()
+            .unwrap();
+        let h = |p: &str| host.path().join(p);
+        let hs = |p: &str| h(p).to_str().unwrap().to_string();
+
+        // Out: a directory whole, its symlinks as symlinks; `/.` its contents; a new name.
+        ok(caller, store, &["cp", "cpx:/data", &hs("")]);
+        assert_eq!(std::fs::read_to_string(h("data/sub/b")).unwrap(), "deep\n");
+        assert_eq!(
+            std::fs::read_link(h("data/evil")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        ok(caller, store, &["cp", "cpx:/data/.", &hs("flat")]);
+        assert_eq!(std::fs::read_to_string(h("flat/a")).unwrap(), "hi\n");
+        // `up` leads above the root: resolved inside it, the container's /etc/passwd.
+        ok(caller, store, &["cp", "cpx:/data/up/passwd", &hs("pw")]);
+        let theirs = std::fs::read_to_string(caller.rootfs().join("etc/passwd")).unwrap();
+        assert_eq!(std::fs::read_to_string(h("pw")).unwrap(), theirs);
+        // `evil` means the container's /etc/shadow (it has none), never the host's.
+        let out = rsafe_cmd(caller, store, &["cp", "cpx:/data/evil/x", &hs("x")]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(!h("x").exists());
+        let out = rsafe_cmd(
+            caller,
+            store,
+            &["cp", "cpx:/proc/self/root/etc/passwd", &hs("y")],
+        );
+        assert_eq!(out.code, 1, "a magic link: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+
+        // In: through `up/` into the container's /etc, as the container's root.
+        let name = format!("rsafe-cp-{}.txt", &fake_key_id()[4..]);
+        std::fs::write(h(&name), "from the host\n").unwrap();
+        std::process::Command::new("chmod")
+            .arg("644")
+            .arg(h(&name))
+            .status()
+            .unwrap();
+        ok(caller, store, &["cp", &hs(&name), "cpx:/data/up/"]);
+        let inside = format!("/etc/{name}");
+        let got = ok(caller, store, &["exec", "cpx", "cat", &inside]).stdout;
+        assert_eq!(got, "from the host\n");
+        let owner = ok(
+            caller,
+            store,
+            &["exec", "cpx", "stat", "-c", "%u:%g", &inside],
+        )
+        .stdout;
+        assert_eq!(owner.trim(), "0:0", "the container's root owns it");
+        assert!(
+            !Path::new(&inside).exists(),
+            "{caller:?}: written on the host's /etc"
+        );
+        // Onto `evil` (-> /etc/shadow): refused, the host's shadow untouched.
+        let shadow = std::fs::read("/etc/shadow").ok();
+        let out = rsafe_cmd(caller, store, &["cp", &hs(&name), "cpx:/data/evil"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert_eq!(std::fs::read("/etc/shadow").ok(), shadow);
+        // A host destination that is a symlink is not followed either.
+        std::os::unix::fs::symlink("/etc", h("hostlink")).unwrap();
+        let out = rsafe_cmd(caller, store, &["cp", "cpx:/data/a", &hs("hostlink")]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(!Path::new("/etc/a").exists() || caller != Caller::Host);
+        let bad = rsafe_cmd(caller, store, &["cp", "/tmp/x", "/tmp/y"]);
+        assert_eq!(
+            bad.stderr.trim(),
+            "rsafe: one of SRC and DEST must be CONTAINER:PATH"
+        );
+        ok(caller, store, &["rm", "-f", "cpx"]);
+    });
+}

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::image::store::Store;
 
+pub mod cp;
 pub mod exec;
 pub mod format;
 pub mod gate;
@@ -97,6 +98,7 @@ pub enum Command {
     Wait(wait::WaitArgs),
     Logs(logs::LogsArgs),
     Stats(stats::StatsArgs),
+    Cp(cp::CpArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
@@ -220,6 +222,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait(args) => wait::run(args, &global),
         Command::Logs(args) => logs::run(args, &global),
         Command::Stats(args) => stats::run(args, &global),
+        Command::Cp(args) => cp::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Policy(args) => policy::run(args),

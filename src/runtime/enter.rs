@@ -251,17 +251,17 @@ fn enter_err(name: &str, what: impl Into<String>) -> impl FnOnce(io::Error) -> E
 }
 
 /// One namespace to join, opened.
-struct Join {
-    name: &'static str,
-    fd: OwnedFd,
-    flag: CloneFlags,
+pub(crate) struct Join {
+    pub(crate) name: &'static str,
+    pub(crate) fd: OwnedFd,
+    pub(crate) flag: CloneFlags,
 }
 
 /// What the joiner enters: the container's namespaces (user first) and root directory, all
 /// opened from the host before anything changes.
-struct Target {
-    namespaces: Vec<Join>,
-    root: OwnedFd,
+pub(crate) struct Target {
+    pub(crate) namespaces: Vec<Join>,
+    pub(crate) root: OwnedFd,
 }
 
 /// The namespaces joined after the user namespace, in this order: the file in
@@ -279,7 +279,7 @@ const NAMESPACES: [(&str, &str, libc::c_int); 7] = [
 
 /// Opens the container's namespaces and root through its init, or (when init cannot be
 /// inspected: rootless) through a child of init. See the module documentation.
-fn open_target(state: &State, name: &str) -> Result<Target, EnterError> {
+pub(crate) fn open_target(state: &State, name: &str) -> Result<Target, EnterError> {
     let not_running = || EnterError::NotRunning(name.to_string());
     let (pid, start) = state.pid.ok_or_else(not_running)?;
     let init_dir = open_proc(&pid.to_string()).map_err(|_| not_running())?;
@@ -691,7 +691,7 @@ fn join_cgroup(cg: &Cgroup) -> io::Result<()> {
 /// Takes uid and gid 0 of the container's user namespace just joined (the host ids kept by
 /// `setns` are not mapped there), without the caller's supplementary groups where the
 /// namespace allows `setgroups`.
-fn become_root(idmap: &IdMap) -> nix::Result<()> {
+pub(crate) fn become_root(idmap: &IdMap) -> nix::Result<()> {
     if idmap.setgroups {
         nix::unistd::setgroups(&[])?;
     }

@@ -21,6 +21,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod clock;
 pub mod container;
+pub mod copy;
 pub mod detach;
 pub mod enter;
 pub mod exec;
