@@ -346,6 +346,7 @@ fn cp_copies_both_ways_and_never_follows_a_symlink_out_of_the_container() {
     for_each_caller(|caller, store| {
         let script = "mkdir -p /data/sub && echo hi > /data/a && echo deep > /data/sub/b \
                       && ln -s /etc/shadow /data/evil && ln -s ../../../../../../etc /data/up \
+                      && cp /bin/busybox /data/suid && chmod 4755 /data/suid \
                       && touch /ready && sleep 120";
         run_detached(caller, store, "cpx", &[], script);
         let ready = || rsafe_cmd(caller, store, &["exec", "cpx", "test", "-e", "/ready"]).code == 0;
@@ -372,6 +373,13 @@ fn cp_copies_both_ways_and_never_follows_a_symlink_out_of_the_container() {
             std::fs::read_link(h("data/evil")).unwrap(),
             Path::new("/etc/shadow")
         );
+        // A container's set-uid file is not set-uid on the host (it would be the caller's).
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(h("data/suid"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755, "{mode:o}");
         ok(caller, store, &["cp", "cpx:/data/.", &hs("flat")]);
         assert_eq!(std::fs::read_to_string(h("flat/a")).unwrap(), "hi\n");
         // `up` leads above the root: resolved inside it, the container's /etc/passwd.

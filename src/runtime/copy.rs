@@ -8,7 +8,8 @@
 //! /etc/shadow` or `../../..` means the container's own file, `/proc/self/root` is refused), on
 //! the host, under the destination with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` (an archive
 //! entry cannot lead the write anywhere else). The helper is not dumpable: the container's
-//! processes, the same user, cannot ptrace it. Paths follow docker's rules: SRC a file or a
+//! processes, the same user, cannot ptrace it. Set-uid and set-gid bits are dropped on the
+//! host (a container's set-uid file would become root's). Paths follow docker's rules: SRC a file or a
 //! directory (the directory itself, or its contents with a trailing `/.`), DEST an existing
 //! directory to copy into or a new name.
 
@@ -351,7 +352,11 @@ fn receive(
             false => Path::new(top).join(rel).to_string_lossy().into_owned(),
         };
         let kind = entry.header().entry_type();
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let mut mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        if resolve.contains(ResolveFlags::NO_SYMLINKS) {
+            // On the host: a container's set-uid file must not become the caller's (root's).
+            mode &= !0o6000;
+        }
         if target.is_empty() {
             continue; // the top directory itself, its contents going into `dir`
         }
