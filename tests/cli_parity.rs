@@ -509,7 +509,14 @@ fn a_relative_store_root_works_for_run() {
         .assert()
         .success();
     let out = rsafe()
-        .args(["--root", "store", "run", "--rm", "oci-busybox:latest", "echo in-container"])
+        .args([
+            "--root",
+            "store",
+            "run",
+            "--rm",
+            "oci-busybox:latest",
+            "echo in-container",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");

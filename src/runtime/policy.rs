@@ -439,42 +439,60 @@ impl Doc<'_> {
                 )),
             }
         };
-        let base = self.base;
         let description = match opt_str(root, "description", "")? {
             Some(text) => text.to_string(),
-            None => self.fallback("description", base.map(|b| b.description.clone()))?,
+            None => self.fallback("description", self.base.map(|b| b.description.clone()))?,
         };
-
-        let caps_t = section("capabilities")?;
-        check_keys(caps_t, "capabilities", &["keep"])?;
-        let capabilities = match opt_str_list(caps_t, "keep", "capabilities")? {
-            Some(names) => {
-                let mut caps = Vec::new();
-                for (i, name) in names.iter().enumerate() {
-                    let cap = caps::parse_name(name).ok_or_else(|| {
-                        (
-                            format!("capabilities.keep[{i}]"),
-                            format!("unknown capability {name:?}"),
-                        )
-                    })?;
-                    if !caps.contains(&cap) {
-                        caps.push(cap);
-                    }
-                }
-                caps.sort_by_key(|c| c.index());
-                caps
-            }
-            None => self.fallback("capabilities.keep", base.map(|b| b.capabilities.clone()))?,
-        };
-
         let seccomp_t = section("seccomp")?;
         check_keys(seccomp_t, "seccomp", &["profile"])?;
         let seccomp = match opt_str(seccomp_t, "profile", "seccomp")? {
             Some(name) => resolve_seccomp(name, source)?,
-            None => self.fallback("seccomp.profile", base.map(|b| b.seccomp.clone()))?,
+            None => self.fallback("seccomp.profile", self.base.map(|b| b.seccomp.clone()))?,
         };
+        let (masked_paths, readonly_paths) = self.paths(section("paths")?)?;
+        Ok(Policy {
+            name: String::new(),
+            description,
+            source: source.clone(),
+            capabilities: self.capabilities(section("capabilities")?)?,
+            seccomp,
+            landlock: self.landlock(section("landlock")?)?,
+            masked_paths,
+            readonly_paths,
+            limits: self.limits(section("limits")?)?,
+            network: self.network(section("network")?)?,
+            gate: read_gate(root, self.base)?,
+        })
+    }
 
-        let ll = section("landlock")?;
+    /// `[capabilities] keep = [...]`: names checked, duplicates dropped, in the kernel's order.
+    fn capabilities(&self, t: &Table) -> Result<Vec<Capability>, FieldError> {
+        check_keys(t, "capabilities", &["keep"])?;
+        let Some(names) = opt_str_list(t, "keep", "capabilities")? else {
+            return self.fallback(
+                "capabilities.keep",
+                self.base.map(|b| b.capabilities.clone()),
+            );
+        };
+        let mut caps = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let cap = caps::parse_name(name).ok_or_else(|| {
+                (
+                    format!("capabilities.keep[{i}]"),
+                    format!("unknown capability {name:?}"),
+                )
+            })?;
+            if !caps.contains(&cap) {
+                caps.push(cap);
+            }
+        }
+        caps.sort_by_key(|c| c.index());
+        Ok(caps)
+    }
+
+    /// `[landlock]`: paths, TCP ports and scopes; `grant_root` is optional even in builtin
+    /// policies (every one of them grants the root).
+    fn landlock(&self, ll: &Table) -> Result<LandlockPolicy, FieldError> {
         check_keys(
             ll,
             "landlock",
@@ -488,63 +506,66 @@ impl Doc<'_> {
                 "grant_root",
             ],
         )?;
-        let bl = base.map(|b| &b.landlock);
-        let landlock = LandlockPolicy {
-            read_exec: match opt_paths(ll, "read_exec", "landlock")? {
-                Some(p) => p.into_iter().map(PathBuf::from).collect(),
-                None => self.fallback("landlock.read_exec", bl.map(|b| b.read_exec.clone()))?,
-            },
-            read_write: match opt_paths(ll, "read_write", "landlock")? {
-                Some(p) => p.into_iter().map(PathBuf::from).collect(),
-                None => self.fallback("landlock.read_write", bl.map(|b| b.read_write.clone()))?,
-            },
-            tcp_bind: match opt_ports(ll, "tcp_bind")? {
-                Some(p) => p,
-                None => self.fallback("landlock.tcp_bind", bl.map(|b| b.tcp_bind.clone()))?,
-            },
-            tcp_connect: match opt_ports(ll, "tcp_connect")? {
-                Some(p) => p,
-                None => self.fallback("landlock.tcp_connect", bl.map(|b| b.tcp_connect.clone()))?,
-            },
-            scope_abstract_unix_sockets: match opt_bool(
-                ll,
+        let bl = self.base.map(|b| &b.landlock);
+        let paths = |key: &str, base: Option<&Vec<PathBuf>>| -> Result<Vec<PathBuf>, FieldError> {
+            match opt_paths(ll, key, "landlock")? {
+                Some(p) => Ok(p.into_iter().map(PathBuf::from).collect()),
+                None => self.fallback(&format!("landlock.{key}"), base.cloned()),
+            }
+        };
+        let ports = |key: &str, base: Option<&PortAccess>| -> Result<PortAccess, FieldError> {
+            match opt_ports(ll, key)? {
+                Some(p) => Ok(p),
+                None => self.fallback(&format!("landlock.{key}"), base.cloned()),
+            }
+        };
+        let flag = |key: &str, base: Option<bool>| -> Result<bool, FieldError> {
+            match opt_bool(ll, key, "landlock")? {
+                Some(b) => Ok(b),
+                None => self.fallback(&format!("landlock.{key}"), base),
+            }
+        };
+        Ok(LandlockPolicy {
+            read_exec: paths("read_exec", bl.map(|b| &b.read_exec))?,
+            read_write: paths("read_write", bl.map(|b| &b.read_write))?,
+            tcp_bind: ports("tcp_bind", bl.map(|b| &b.tcp_bind))?,
+            tcp_connect: ports("tcp_connect", bl.map(|b| &b.tcp_connect))?,
+            scope_abstract_unix_sockets: flag(
                 "scope_abstract_unix_sockets",
-                "landlock",
-            )? {
-                Some(b) => b,
-                None => self.fallback(
-                    "landlock.scope_abstract_unix_sockets",
-                    bl.map(|b| b.scope_abstract_unix_sockets),
-                )?,
-            },
-            scope_signals: match opt_bool(ll, "scope_signals", "landlock")? {
-                Some(b) => b,
-                None => self.fallback("landlock.scope_signals", bl.map(|b| b.scope_signals))?,
-            },
-            // Optional even in builtin policies: every one of them grants the root.
+                bl.map(|b| b.scope_abstract_unix_sockets),
+            )?,
+            scope_signals: flag("scope_signals", bl.map(|b| b.scope_signals))?,
             grant_root: match opt_bool(ll, "grant_root", "landlock")? {
                 Some(b) => b,
                 None => bl.is_none_or(|b| b.grant_root),
             },
-        };
+        })
+    }
 
-        let paths = section("paths")?;
-        check_keys(paths, "paths", &["masked", "readonly"])?;
-        let masked_paths = match opt_paths(paths, "masked", "paths")? {
+    /// `[paths] masked`, `readonly`.
+    fn paths(&self, t: &Table) -> Result<(Vec<String>, Vec<String>), FieldError> {
+        check_keys(t, "paths", &["masked", "readonly"])?;
+        let masked = match opt_paths(t, "masked", "paths")? {
             Some(p) => p,
-            None => self.fallback("paths.masked", base.map(|b| b.masked_paths.clone()))?,
+            None => self.fallback("paths.masked", self.base.map(|b| b.masked_paths.clone()))?,
         };
-        let readonly_paths = match opt_paths(paths, "readonly", "paths")? {
+        let readonly = match opt_paths(t, "readonly", "paths")? {
             Some(p) => p,
-            None => self.fallback("paths.readonly", base.map(|b| b.readonly_paths.clone()))?,
+            None => self.fallback(
+                "paths.readonly",
+                self.base.map(|b| b.readonly_paths.clone()),
+            )?,
         };
+        Ok((masked, readonly))
+    }
 
-        let limits_t = section("limits")?;
-        check_keys(limits_t, "limits", &["memory", "pids", "cpus"])?;
-        let bl = base.map(|b| b.limits).unwrap_or_default();
-        let limits = Limits {
+    /// `[limits] memory`, `pids`, `cpus`, each checked for its unit.
+    fn limits(&self, t: &Table) -> Result<Limits, FieldError> {
+        check_keys(t, "limits", &["memory", "pids", "cpus"])?;
+        let bl = self.base.map(|b| b.limits).unwrap_or_default();
+        Ok(Limits {
             memory: read_limit(
-                limits_t,
+                t,
                 "memory",
                 bl.memory,
                 |v| match v {
@@ -555,7 +576,7 @@ impl Doc<'_> {
                 "a size like \"512MiB\" or \"2G\"",
             )?,
             pids: read_limit(
-                limits_t,
+                t,
                 "pids",
                 bl.pids,
                 |v| match v {
@@ -565,7 +586,7 @@ impl Doc<'_> {
                 "a positive integer",
             )?,
             cpus: read_limit(
-                limits_t,
+                t,
                 "cpus",
                 bl.cpus,
                 |v| match v {
@@ -575,36 +596,22 @@ impl Doc<'_> {
                 },
                 "a positive number like 1.5",
             )?,
-        };
-
-        let net = section("network")?;
-        check_keys(net, "network", &["mode"])?;
-        let network = match opt_str(net, "mode", "network")? {
-            Some("none") => NetworkMode::None,
-            Some("host") => NetworkMode::Host,
-            Some("slirp4netns") => NetworkMode::Slirp4netns,
-            Some(other) => {
-                return Err(ReadError::Field((
-                    "network.mode".into(),
-                    format!("{other:?} is not a network mode (none, slirp4netns or host)"),
-                )));
-            }
-            None => self.fallback("network.mode", base.map(|b| b.network))?,
-        };
-
-        Ok(Policy {
-            name: String::new(),
-            description,
-            source: source.clone(),
-            capabilities,
-            seccomp,
-            landlock,
-            masked_paths,
-            readonly_paths,
-            limits,
-            network,
-            gate: read_gate(root, base)?,
         })
+    }
+
+    /// `[network] mode`.
+    fn network(&self, t: &Table) -> Result<NetworkMode, FieldError> {
+        check_keys(t, "network", &["mode"])?;
+        match opt_str(t, "mode", "network")? {
+            Some("none") => Ok(NetworkMode::None),
+            Some("host") => Ok(NetworkMode::Host),
+            Some("slirp4netns") => Ok(NetworkMode::Slirp4netns),
+            Some(other) => Err((
+                "network.mode".into(),
+                format!("{other:?} is not a network mode (none, slirp4netns or host)"),
+            )),
+            None => self.fallback("network.mode", self.base.map(|b| b.network)),
+        }
     }
 
     fn fallback<T>(&self, field: &str, value: Option<T>) -> Result<T, FieldError> {
