@@ -476,23 +476,106 @@ fn rmi_by_digest_of_an_image_with_several_names_needs_force() {
 // crafted images: formats and naming
 
 #[test]
-fn loading_twice_is_idempotent_and_reads_nothing_again() {
+fn loading_twice_is_idempotent() {
     let dir = scratch();
-    let (layout, _, layer) = h::tiny();
+    let (layout, _, _) = h::tiny();
     let path = dir.path().join("tiny");
     layout.tree().write_dir(&path);
     let root = support::temp_root();
     ok(root.path(), &["load", path.to_str().unwrap()]);
     let index = fs::read(root.path().join("index.json")).unwrap();
     let before = blobs(root.path());
-
-    // The store already holds every blob: the second load must not even look at them.
-    let layer_file = path.join(blob_name(&h::sha256(&layer.blob)));
-    fs::write(&layer_file, b"corrupted after the first load").unwrap();
     let out = ok(root.path(), &["load", path.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: tiny:latest\n");
     assert_eq!(fs::read(root.path().join("index.json")).unwrap(), index);
     assert_eq!(blobs(root.path()), before);
+}
+
+/// Loads `good`, then `tampered` (the same image with one member's bytes changed, the manifest
+/// still naming the original digest) into the same store: the second load is refused in one
+/// line naming the archive and `member`, exit code 1, and the store is as the first load left it.
+fn tampered_copy_refused(good: &Path, tampered: &Path, member: &str, expect: &[&str]) {
+    let root = support::temp_root();
+    ok(root.path(), &["load", good.to_str().unwrap()]);
+    let index = fs::read(root.path().join("index.json")).unwrap();
+    let before = blobs(root.path());
+    let out = support::rsafe(root.path())
+        .args(["load", tampered.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("Loaded image"), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr}");
+    let named = tampered.display().to_string();
+    for e in [named.as_str(), member].iter().chain(expect) {
+        assert!(stderr.contains(e), "error lacks {e:?}: {stderr}");
+    }
+    assert_eq!(fs::read(root.path().join("index.json")).unwrap(), index);
+    assert_eq!(blobs(root.path()), before);
+    if let Ok(tmp) = fs::read_dir(root.path().join("tmp")) {
+        assert_eq!(tmp.count(), 0, "a partial blob was left in tmp/");
+    }
+}
+
+#[test]
+fn a_tampered_copy_of_an_image_the_store_has_is_refused() {
+    let dir = scratch();
+    let (layout, made, layer) = h::tiny();
+    let flip_last = |bytes: &[u8]| {
+        let mut evil = bytes.to_vec();
+        let last = evil.len() - 1;
+        evil[last] ^= 0xff;
+        evil
+    };
+
+    // An OCI archive and an OCI layout whose layer blob changed, same size, same name.
+    let good = dir.path().join("tiny.tar");
+    layout.tree().write_tar(&good);
+    let member = blob_name(&h::sha256(&layer.blob));
+    let mut tree = layout.tree();
+    tree.put(&member, &flip_last(&layer.blob));
+    let evil = dir.path().join("tiny-tampered.tar");
+    tree.write_tar(&evil);
+    let layer_digest = h::sha256(&layer.blob);
+    let expect = ["digest mismatch", h::hex_of(&layer_digest)];
+    tampered_copy_refused(&good, &evil, &member, &expect);
+    let evil_dir = dir.path().join("tiny-tampered");
+    tree.write_dir(&evil_dir);
+    tampered_copy_refused(&good, &evil_dir, &member, &expect);
+
+    // Its config blob changed instead.
+    let member = blob_name(&h::sha256(&made.config_bytes));
+    let mut tree = layout.tree();
+    tree.put(&member, &flip_last(&made.config_bytes));
+    let evil = dir.path().join("tiny-config.tar");
+    tree.write_tar(&evil);
+    tampered_copy_refused(&good, &evil, &member, &["config", "digest mismatch"]);
+
+    // A legacy docker save tarball: its uncompressed layer, then its config.
+    let plain = Layer::plain(&[("x", b"original")]);
+    let (tree, config_digest) = h::docker_save(&[&plain], &["saved:1"]);
+    let good = dir.path().join("saved.tar");
+    tree.write_tar(&good);
+    let member = format!("{:064x}/layer.tar", 1);
+    let mut evil_tree = tree.clone();
+    evil_tree.put(&member, &flip_last(tree.get(&member).unwrap()));
+    let evil = dir.path().join("saved-layer.tar");
+    evil_tree.write_tar(&evil);
+    tampered_copy_refused(
+        &good,
+        &evil,
+        &member,
+        &["digest mismatch", &plain.diff_id()],
+    );
+    let manifest: Value = serde_json::from_slice(tree.get("manifest.json").unwrap()).unwrap();
+    let member = manifest[0]["Config"].as_str().unwrap().to_string();
+    let mut evil_tree = tree.clone();
+    evil_tree.put(&member, &flip_last(tree.get(&member).unwrap()));
+    let evil = dir.path().join("saved-config.tar");
+    evil_tree.write_tar(&evil);
+    tampered_copy_refused(&good, &evil, &member, &["digest mismatch", &config_digest]);
 }
 
 #[test]

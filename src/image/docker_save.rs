@@ -25,8 +25,8 @@ use oci_spec::image::{
 };
 
 use super::archive::{MemberReader, TarArchive};
-use super::digest::{Digest, HashingReader, VerifyError};
-use super::import::ImportError;
+use super::digest::{Digest, FinishError, HashingReader, VerifyError};
+use super::import::{ImportError, verify_stream};
 use super::media::Compression;
 use super::store::{MAX_METADATA_BLOB, Store, StoreError};
 
@@ -161,21 +161,26 @@ fn read_config(
 ) -> Result<Vec<u8>, ImportError> {
     let digest = &image.config_digest;
     let path = archive.path().to_path_buf();
-    if store.has_blob(digest) {
-        return store
-            .read_blob(digest)
-            .map_err(|source| ImportError::Store {
+    // The archive's copy is checked even when the store has the config: a tampered member is
+    // refused, not hidden by the stored one.
+    let bytes = match archive.read_member(&image.config_member, MAX_METADATA_BLOB)? {
+        Some(bytes) => bytes,
+        None if store.has_blob(digest) => {
+            return store
+                .read_blob(digest)
+                .map_err(|source| ImportError::Store {
+                    path: path.clone(),
+                    source,
+                });
+        }
+        None => {
+            return Err(ImportError::MissingBlob {
                 path: path.clone(),
-                source,
+                what: format!("config member {:?}", image.config_member),
+                digest: digest.clone(),
             });
-    }
-    let bytes = archive
-        .read_member(&image.config_member, MAX_METADATA_BLOB)?
-        .ok_or_else(|| ImportError::MissingBlob {
-            path: path.clone(),
-            what: format!("config member {:?}", image.config_member),
-            digest: digest.clone(),
-        })?;
+        }
+    };
     digest
         .verify_bytes(&bytes)
         .map_err(|source| ImportError::Verify {
@@ -248,7 +253,17 @@ fn import_layer(
             digest
         }
     };
-    if !store.has_blob(&digest) {
+    if store.has_blob(&digest) {
+        // Nothing is written, but the member is still checked: an uncompressed layer is
+        // verified only here (a compressed one was hashed whole above).
+        if matches!(compression, Compression::None) {
+            let (reader, _) = open()?;
+            verify_stream(reader, &digest, size).map_err(|e| match e {
+                FinishError::Verify(source) => verify_err(&digest, source),
+                FinishError::Io(source) => io_err(source),
+            })?;
+        }
+    } else {
         let (reader, _) = open()?;
         store
             .put_blob(reader, &digest, Some(size))

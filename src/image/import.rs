@@ -20,7 +20,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest}
 
 use super::archive::{ArchiveError, TarArchive};
 use super::config::{Platform, select_platform};
-use super::digest::{Digest, DigestError, VerifyError};
+use super::digest::{Digest, DigestError, FinishError, HashingReader, VerifyError};
 use super::layout::{LayoutDir, LayoutError, blob_member};
 use super::media::{Kind, classify};
 use super::store::{MAX_METADATA_BLOB, Store, StoreError};
@@ -260,9 +260,6 @@ impl<'a> Importer<'a> {
         let bytes = self.read_metadata(desc, digest, "manifest")?;
         let manifest: ImageManifest = self.parse(&bytes, what.clone())?;
         self.check_own_media_type(manifest.media_type().as_ref(), desc, digest, "manifest")?;
-        if self.complete_in_store(&manifest) {
-            return Ok(());
-        }
         let config_desc = manifest.config();
         let config_digest = self.digest(config_desc.digest())?;
         let config_what = format!("config of {what}");
@@ -340,37 +337,35 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// Whether the store already holds everything this manifest names (a repeated load then
-    /// reads nothing but the manifest, from the store).
-    fn complete_in_store(&self, manifest: &ImageManifest) -> bool {
-        std::iter::once(manifest.config())
-            .chain(manifest.layers())
-            .all(|d| Digest::try_from(d.digest()).is_ok_and(|d| self.store.has_blob(&d)))
-    }
-
     fn available(&self, digest: &Digest) -> Result<bool, ImportError> {
         Ok(self.store.has_blob(digest) || self.source.open_file(&blob_member(digest))?.is_some())
     }
 
-    /// Streams a blob from the source into the store (unless the store has it), checked
-    /// against the descriptor's digest and size.
+    /// Streams a blob from the source into the store, checked against the descriptor's digest
+    /// and size. When the store already has the blob, the source's copy is still read and
+    /// checked (nothing is written): an archive whose member does not hold what its manifest
+    /// names is refused, even though the stored, verified blob would be the one used. A source
+    /// without the member claims nothing, and the stored blob serves.
     pub fn copy_blob(
         &self,
         desc: &Descriptor,
         digest: &Digest,
         what: &str,
     ) -> Result<(), ImportError> {
-        if self.store.has_blob(digest) {
-            return Ok(());
-        }
-        let (reader, size) = self
-            .source
-            .open_file(&blob_member(digest))?
-            .ok_or_else(|| self.missing(what, digest))?;
+        let member = blob_member(digest);
+        let what = format!("{what}, member {member}");
+        let stored = self.store.has_blob(digest);
+        let Some((reader, size)) = self.source.open_file(&member)? else {
+            return if stored {
+                Ok(())
+            } else {
+                Err(self.missing(&what, digest))
+            };
+        };
         if size != desc.size() {
             return Err(ImportError::Verify {
                 path: self.path(),
-                what: what.to_string(),
+                what,
                 digest: digest.clone(),
                 source: VerifyError::Size {
                     digest: digest.clone(),
@@ -379,9 +374,26 @@ impl<'a> Importer<'a> {
                 },
             });
         }
+        if stored {
+            return verify_stream(reader, digest, size).map_err(|e| match e {
+                FinishError::Verify(source) => ImportError::Verify {
+                    path: self.path(),
+                    what,
+                    digest: digest.clone(),
+                    source,
+                },
+                FinishError::Io(source) => ImportError::Store {
+                    path: self.path(),
+                    source: StoreError::Io {
+                        path: PathBuf::from(member),
+                        source,
+                    },
+                },
+            });
+        }
         self.store
             .put_blob(reader, digest, Some(desc.size()))
-            .map_err(|e| self.store_error(e, what, digest))
+            .map_err(|e| self.store_error(e, &what, digest))
     }
 
     /// Reads a manifest, index or config: from the store when it has it (verified there),
@@ -401,18 +413,20 @@ impl<'a> Importer<'a> {
                 limit: MAX_METADATA_BLOB,
             });
         }
-        let bytes = if self.store.has_blob(digest) {
-            self.store
+        // The source's copy when it has one, even if the store has the blob: what an archive
+        // says is checked against what it holds. The store's copy is verified where it is read.
+        let member = blob_member(digest);
+        let bytes = match self.source.read_file(&member, MAX_METADATA_BLOB)? {
+            Some(bytes) => bytes,
+            None if self.store.has_blob(digest) => self
+                .store
                 .read_blob(digest)
-                .map_err(|e| self.store_error(e, what, digest))?
-        } else {
-            self.source
-                .read_file(&blob_member(digest), MAX_METADATA_BLOB)?
-                .ok_or_else(|| self.missing(what, digest))?
+                .map_err(|e| self.store_error(e, what, digest))?,
+            None => return Err(self.missing(what, digest)),
         };
         let verify = |source| ImportError::Verify {
             path: self.path(),
-            what: what.to_string(),
+            what: format!("{what}, member {member}"),
             digest: digest.clone(),
             source,
         };
@@ -507,6 +521,18 @@ impl<'a> Importer<'a> {
             },
         }
     }
+}
+
+/// Reads `reader` to its end (at most one byte past `size`) and checks it is `size` bytes
+/// hashing to `digest`, keeping nothing: an archive's copy of a blob the store already has.
+pub(super) fn verify_stream(
+    reader: impl Read,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), FinishError> {
+    HashingReader::new(reader.take(size.saturating_add(1)))
+        .finish(digest, Some(size))
+        .map(drop)
 }
 
 /// The image entries of an index for `platform`, skipping attestations; as
