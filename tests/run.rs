@@ -2323,3 +2323,114 @@ fn kill_signals_and_wait_prints_the_exit_code() {
         assert_eq!(rsafe(&["rm", "trapper", "sleeper"]).code, 0);
     });
 }
+
+/// `-v SRC:DST:idmap` and `-v SRC:DST:U` on a host directory owned by the caller, and the
+/// hint a plain bind gets when root runs the container: container root is then an
+/// unprivileged host id that cannot write there. `idmap` leaves the disk alone (a file made
+/// by container root is the caller's on the host); `U` gives the tree to container root's host
+/// id without following the symlink in it; `U` on the host's `/` is refused.
+#[test]
+fn bind_mounts_owned_by_the_callers_files_idmap_and_u() {
+    use std::os::unix::fs::MetadataExt;
+    for_each_caller(|caller, store| {
+        let caller_ids = match caller {
+            Caller::Host => (
+                nix::unistd::getuid().as_raw(),
+                nix::unistd::getgid().as_raw(),
+            ),
+            Caller::User | Caller::UserWithSubids => support::test_user().unwrap(),
+        };
+        let top = tempfile::tempdir().unwrap();
+        let owned_dir = |name: &str| {
+            let dir = top.path().join(name);
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("sub/file"), "host\n").unwrap();
+            support::sh(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{}:{}", caller_ids.0, caller_ids.1))
+                    .arg(top.path()),
+            );
+            support::sh(Command::new("chmod").arg("755").arg(top.path()).arg(&dir));
+            dir
+        };
+        let owner = |p: &Path| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            (m.uid(), m.gid())
+        };
+        let probe =
+            "touch /d/new && echo WROTE; stat -c %u /d /d/sub/file; head -1 /proc/self/uid_map";
+
+        // Plain: as root, container root cannot write, and rsafe says why before it starts.
+        let plain = owned_dir("plain");
+        let arg = format!("{}:/d", plain.display());
+        let out = run_sh(caller, store, &["-v", &arg], probe);
+        ok(&out, caller);
+        if caller == Caller::Host {
+            assert!(!out.stdout.contains("WROTE"), "{out:?}");
+            assert!(
+                out.stderr.contains("add :idmap") && out.stderr.contains(":U"),
+                "{out:?}"
+            );
+        } else {
+            // Rootless, the caller is container root: nothing to fix, nothing said.
+            assert!(
+                out.stdout.starts_with("WROTE\n0\n0\n"),
+                "{caller:?}: {out:?}"
+            );
+            assert!(!out.stderr.contains(":idmap"), "{caller:?}: {out:?}");
+        }
+
+        // idmap: the caller's files are container root's; what it makes is the caller's.
+        let mapped = owned_dir("mapped");
+        let arg = format!("{}:/d:idmap", mapped.display());
+        let out = run_sh(caller, store, &["-v", &arg], probe);
+        ok(&out, caller);
+        assert!(
+            out.stdout.starts_with("WROTE\n0\n0\n"),
+            "{caller:?}: {out:?}"
+        );
+        assert!(out.stderr.is_empty(), "{caller:?}: {out:?}");
+        assert_eq!(owner(&mapped.join("new")), caller_ids, "{caller:?}");
+        assert_eq!(owner(&mapped.join("sub/file")), caller_ids, "{caller:?}");
+
+        // U: the tree is given to container root's host ids; the link's target is not.
+        let chowned = owned_dir("chowned");
+        let outside = top.path().join("outside");
+        std::fs::write(&outside, "not in the tree\n").unwrap();
+        std::os::unix::fs::symlink(&outside, chowned.join("sub/link")).unwrap();
+        support::sh(
+            Command::new("chown")
+                .arg("-h")
+                .arg(format!("{}:{}", caller_ids.0, caller_ids.1))
+                .arg(chowned.join("sub/link")),
+        );
+        let outside_owner = owner(&outside);
+        let arg = format!("{}:/d:U", chowned.display());
+        let out = run_sh(caller, store, &["-v", &arg], probe);
+        ok(&out, caller);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[..3], ["WROTE", "0", "0"], "{caller:?}: {out:?}");
+        let root_host: u32 = lines[3].split_whitespace().nth(1).unwrap().parse().unwrap();
+        if caller == Caller::Host {
+            assert_ne!(root_host, 0);
+        } else {
+            assert_eq!(root_host, caller_ids.0);
+        }
+        for p in ["", "sub", "sub/file", "sub/link", "new"] {
+            assert_eq!(owner(&chowned.join(p)).0, root_host, "{caller:?} {p}");
+        }
+        assert_eq!(
+            owner(&outside),
+            outside_owner,
+            "{caller:?}: the link was followed"
+        );
+
+        // U on the host's / is refused before anything is changed.
+        let out = run_sh(caller, store, &["-v", "/:/host:U"], "true");
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("refused"), "{caller:?}: {out:?}");
+        assert_eq!(owner(Path::new("/")).0, 0);
+    });
+}

@@ -23,8 +23,8 @@ use crate::runtime::learn::writer::{Learned, Run};
 use crate::runtime::learn::{self, Recorder};
 use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
-    self, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode, NetworkOptions,
-    ProcessOverrides, RootfsSpec, Spec, VolumeArg,
+    self, BindOwnership, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode,
+    NetworkOptions, ProcessOverrides, RootfsSpec, Spec, VolumeArg,
 };
 use crate::runtime::volume::{self, Volumes};
 
@@ -76,8 +76,10 @@ pub struct RunArgs {
     /// Replace the image's entrypoint (and drop its Cmd).
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
-    /// Bind-mount a host path (HOST-PATH:CONTAINER-PATH[:ro], the path absolute or ./…) or a
-    /// named volume (NAME:CONTAINER-PATH[:ro][,nocopy]; see `rsafe volume`).
+    /// Bind-mount a host path (HOST-PATH:CONTAINER-PATH[:ro][,idmap|,U], the path absolute or
+    /// ./…) or a named volume (NAME:CONTAINER-PATH[:ro][,nocopy]; see `rsafe volume`). `idmap`:
+    /// an id-mapped mount, the caller's files show as container root's; `U`: chown the host tree
+    /// to container root first (podman's; never through a symlink).
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: PATH[:size=64m,mode=1777].
@@ -261,7 +263,13 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for v in &args.volume {
         mounts.push(match spec::parse_volume(v, &cwd)? {
             VolumeArg::Host(mount) => {
-                mount_warnings.extend(risky_bind(v, &mount, &policy.name)?);
+                let risks = risky_bind(v, &mount, &policy.name)?;
+                check_chown(v, &mount)?;
+                // A risky source gets its warning, not advice on how to write to it.
+                if risks.is_empty() {
+                    mount_warnings.extend(unwritable_bind_hint(v, &mount, &idmap));
+                }
+                mount_warnings.extend(risks);
                 mount
             }
             VolumeArg::Named {
@@ -341,6 +349,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for w in warnings {
         notify(Note::Warning(w));
     }
+    chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
     // Where a published port listens is said every time: 127.0.0.1 unless asked otherwise.
     for port in &request.spec.net.ports {
         say(format!("rsafe: publishing {port}"));
@@ -470,6 +479,89 @@ fn risky_bind(arg: &str, mount: &MountSpec, policy: &str) -> anyhow::Result<Vec<
         .into_iter()
         .map(|r| format!("-v {arg} exposes {r}"))
         .collect())
+}
+
+/// `-v SRC:DST:U` chowns SRC's tree on the host: refused where the running-container audit
+/// rates the source high or critical as a writable mount (the host's `/`, `/etc`, `/usr`, a
+/// whole home directory, a runtime socket…), whatever `ro` says, since a chown is a write.
+fn check_chown(arg: &str, mount: &MountSpec) -> anyhow::Result<()> {
+    let MountSpec::Bind {
+        source,
+        ownership: BindOwnership::Chown,
+        ..
+    } = mount
+    else {
+        return Ok(());
+    };
+    if let Some(r) = bind_source_risks(source, false)
+        .into_iter()
+        .find(|r| r.severity >= Severity::High)
+    {
+        anyhow::bail!(
+            "-v {arg:?}: U would chown {} ({}, {}) to the container's root: refused",
+            r.what.trim_end_matches(" (rw)"),
+            r.rule.id,
+            r.severity
+        );
+    }
+    Ok(())
+}
+
+/// Gives each `:U` source to the host ids of container root, just before the container starts.
+fn chown_sources(
+    mounts: &[MountSpec],
+    idmap: &IdMap,
+    notify: &mut dyn FnMut(Note),
+) -> anyhow::Result<()> {
+    let owner = volume::root_owner(idmap);
+    for mount in mounts {
+        if let MountSpec::Bind {
+            source,
+            ownership: BindOwnership::Chown,
+            ..
+        } = mount
+        {
+            let n = volume::chown_tree(source, owner)?;
+            notify(Note::Info(format!(
+                "-v {}:U: {n} entries given to host uid {} gid {} (container root)",
+                source.display(),
+                owner.0,
+                owner.1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// When root runs a container, container root is an unprivileged host id: a writable bind of
+/// a host directory or file it does not own (and that is not writable for everyone) gives the workload
+/// "Permission denied" on every write. Said before it starts, with the two ways out.
+fn unwritable_bind_hint(arg: &str, mount: &MountSpec, idmap: &IdMap) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let MountSpec::Bind {
+        source,
+        read_only: false,
+        ownership: BindOwnership::Host,
+        ..
+    } = mount
+    else {
+        return None;
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let root = volume::root_owner(idmap).0;
+    let meta = std::fs::metadata(source).ok()?;
+    // Sockets and devices have their own warnings (risky_bind); this is about data.
+    let data = meta.is_dir() || meta.is_file();
+    if !data || meta.uid() == root || meta.mode() & 0o002 != 0 {
+        return None;
+    }
+    Some(format!(
+        "-v {arg}: {} belongs to host uid {} but container root is host uid {root}, so writes to it from the container get \"Permission denied\"; add :idmap (an id-mapped mount: the owner shows as container root) or :U (chown the tree to container root)",
+        source.display(),
+        meta.uid()
+    ))
 }
 
 /// The exit code of `run -d` or `start -d`, after printing the container's id (it runs) or why

@@ -300,6 +300,7 @@ pub fn mount_user(root: &Root, mounts: &[MountSpec], trees: Vec<Option<OwnedFd>>
                 source,
                 target,
                 read_only,
+                ..
             }
             | MountSpec::Volume {
                 source,

@@ -71,7 +71,7 @@ use super::namespaces::{self, NamespaceError, Namespaces};
 use super::network::{self, NetworkError, UserNetwork};
 use super::seccomp::{FilterCache, SeccompError};
 use super::session::Session;
-use super::spec::{MountSpec, NetworkMode, Spec};
+use super::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
 use super::sys;
 use super::tty;
@@ -482,6 +482,9 @@ fn launch(
     } else {
         Vec::new()
     };
+    if caller.is_root() {
+        idmap_bind_trees(spec, &volume_trees, pid)?;
+    }
     trees.extend(volume_trees);
     let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
     let mut cgroup_tasks = Vec::new();
@@ -740,6 +743,39 @@ fn layer_trees(
         trees.push(tree);
     }
     Ok(trees)
+}
+
+/// `-v SRC:DST:idmap` when root runs the container: the bind's detached tree (`trees[i]` is
+/// the i-th mount with a host source) becomes an id-mapped mount through the container's user
+/// namespace, so the caller's files are container root's. Rootless, the caller already is
+/// container root, and an unprivileged process could not id-map a host filesystem anyway.
+fn idmap_bind_trees(spec: &Spec, trees: &[std::os::fd::OwnedFd], pid: Pid) -> Result<(), RunError> {
+    let sources = spec.mounts.iter().filter(|m| m.host_source().is_some());
+    let mut userns = None;
+    for (mount, tree) in sources.zip(trees) {
+        let MountSpec::Bind {
+            source,
+            ownership: BindOwnership::Idmap,
+            ..
+        } = mount
+        else {
+            continue;
+        };
+        if userns.is_none() {
+            userns = Some(
+                std::fs::File::open(format!("/proc/{pid}/ns/user"))
+                    .map_err(io_err("open the container's user namespace"))?,
+            );
+        }
+        let userns = userns.as_ref().map(|f| f.as_fd());
+        sys::set_mount_attrs(tree.as_fd(), libc::MOUNT_ATTR_IDMAP, userns, true).map_err(
+            io_err(format!(
+                "id-mapped mount of {} (-v …:idmap)",
+                source.display()
+            )),
+        )?;
+    }
+    Ok(())
 }
 
 /// Sends the workload's seccomp filter. libseccomp allocates and takes milliseconds: a filter

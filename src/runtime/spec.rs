@@ -156,14 +156,34 @@ pub struct ProcessSpec {
     pub stdin: bool,
 }
 
+/// How a bind mount's files are owned as the container sees them. When root runs a container,
+/// container root is an unprivileged host id, so a host directory owned by the caller is not
+/// writable for it without one of the two (as with podman).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BindOwnership {
+    /// The host's owners, as the container's id map shows them.
+    #[default]
+    Host,
+    /// `:idmap`: an id-mapped mount through the container's user namespace, so files of the
+    /// caller appear as container root's and what container root writes is the caller's on
+    /// the host. Nothing on disk changes.
+    Idmap,
+    /// `:U` (podman's): the source tree is chowned, recursively and never through a symlink,
+    /// to the host ids of container root before it is mounted. The change stays on disk.
+    Chown,
+}
+
 /// A mount the user asked for.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MountSpec {
-    /// `-v SRC:DST[:ro]`: a host file or directory bind-mounted into the container.
+    /// `-v SRC:DST[:ro][,idmap|,U]`: a host file or directory bind-mounted into the container.
     Bind {
         source: PathBuf,
         target: String,
         read_only: bool,
+        /// Who the files appear to belong to (`idmap`, `U`).
+        #[serde(default)]
+        ownership: BindOwnership,
     },
     /// `-v NAME:DST[:ro]`: the named volume NAME (see [`super::volume`]), a directory under
     /// the store that outlives the container.
@@ -574,7 +594,8 @@ pub fn parse_cpus(s: &str) -> Result<f64, SpecError> {
         .ok_or_else(|| invalid("cpus", s, "expected a number of CPUs like 0.5 or 2"))
 }
 
-/// Parses `-v SRC:DST[:ro|rw]`. SRC is a host path when it is absolute or starts with `.`
+/// Parses `-v SRC:DST[:OPTIONS]`, options `ro`, `rw`, and `idmap` or `U` for a host path
+/// ([`BindOwnership`]), `nocopy` for a volume. SRC is a host path when it is absolute or starts with `.`
 /// (made absolute against `cwd`), and otherwise the name of a volume, as with Docker.
 pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
     let parts: Vec<&str> = s.split(':').collect();
@@ -600,22 +621,51 @@ pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
     container_path("volume target", dst)?;
     check_mount_target("-v", dst)?;
     let (mut read_only, mut no_copy) = (false, false);
+    let mut ownership = BindOwnership::Host;
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
-        match opt {
-            "ro" => read_only = true,
-            "rw" => read_only = false,
-            "nocopy" if named => no_copy = true,
+        let owned = match opt {
+            "ro" => {
+                read_only = true;
+                continue;
+            }
+            "rw" => {
+                read_only = false;
+                continue;
+            }
+            "nocopy" if named => {
+                no_copy = true;
+                continue;
+            }
+            "idmap" if !named => BindOwnership::Idmap,
+            "U" if !named => BindOwnership::Chown,
+            "idmap" | "U" => {
+                return Err(invalid(
+                    "volume",
+                    s,
+                    format!(
+                        "{opt} is for host paths: a named volume already belongs to the container's root"
+                    ),
+                ));
+            }
             _ => {
                 return Err(invalid(
                     "volume",
                     s,
                     format!(
-                        "unknown option {opt:?} (ro, rw{})",
-                        if named { ", nocopy" } else { "" }
+                        "unknown option {opt:?} ({})",
+                        if named {
+                            "ro, rw, nocopy"
+                        } else {
+                            "ro, rw, idmap, U"
+                        }
                     ),
                 ));
             }
+        };
+        if ownership != BindOwnership::Host && ownership != owned {
+            return Err(invalid("volume", s, "idmap and U exclude each other"));
         }
+        ownership = owned;
     }
     if named {
         return Ok(VolumeArg::Named {
@@ -629,6 +679,7 @@ pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
         source: cwd.join(src),
         target: dst.to_string(),
         read_only,
+        ownership,
     }))
 }
 
@@ -917,7 +968,8 @@ mod tests {
             VolumeArg::Host(MountSpec::Bind {
                 source: "/work/./data".into(),
                 target: "/data".into(),
-                read_only: true
+                read_only: true,
+                ownership: BindOwnership::Host
             })
         );
         assert_eq!(
@@ -925,9 +977,30 @@ mod tests {
             VolumeArg::Host(MountSpec::Bind {
                 source: "/host/dir".into(),
                 target: "/cache".into(),
-                read_only: false
+                read_only: false,
+                ownership: BindOwnership::Host
             })
         );
+        for (arg, ownership) in [
+            ("/h:/d:idmap", BindOwnership::Idmap),
+            ("/h:/d:ro,idmap", BindOwnership::Idmap),
+            ("/h:/d:U", BindOwnership::Chown),
+            ("/h:/d:U,U", BindOwnership::Chown),
+        ] {
+            assert!(
+                matches!(parse_volume(arg, cwd).unwrap(), VolumeArg::Host(MountSpec::Bind { ownership: o, .. }) if o == ownership),
+                "{arg}"
+            );
+        }
+        for (bad, says) in [
+            ("/h:/d:idmap,U", "exclude each other"),
+            ("/h:/d:u", "ro, rw, idmap, U"),
+            ("v:/d:idmap", "for host paths"),
+            ("v:/d:U", "for host paths"),
+        ] {
+            let err = parse_volume(bad, cwd).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
         assert_eq!(
             parse_volume("pg-data.1:/var/lib/db:ro", cwd).unwrap(),
             VolumeArg::Named {

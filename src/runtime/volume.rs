@@ -18,7 +18,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode, OFlags, Timestamps};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, Timestamps};
 
 use super::idmap::IdMap;
 use super::state;
@@ -49,6 +49,8 @@ pub enum VolumeError {
     },
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error("chown (-v …:U) {path}: {source}")]
+    Chown { path: PathBuf, source: io::Error },
     #[error("copy the image's {target} into the new volume: {path}: {source}")]
     Populate {
         target: String,
@@ -534,6 +536,91 @@ fn keep_unmapped(result: rustix::io::Result<()>) -> rustix::io::Result<()> {
     }
 }
 
+/// `-v SRC:DST:U` (podman's): gives every file and directory of the tree at `source` to
+/// `owner` (the host ids of container root), so the container's root may write to a host
+/// directory as its own. Nothing is followed: `source` itself must not be a symlink, each entry
+/// is opened by name in its parent with `O_NOFOLLOW`, and a symlink is chowned as itself
+/// (`AT_SYMLINK_NOFOLLOW`), never its target. Another filesystem mounted inside the tree is left
+/// as it is (not crossed), as `du -x` would. Returns how many entries were changed.
+pub fn chown_tree(source: &Path, owner: (u32, u32)) -> Result<u64> {
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: rustix::io::Errno| VolumeError::Chown {
+            path,
+            source: e.into(),
+        }
+    };
+    let stat = rustix::fs::lstat(source).map_err(fail(source))?;
+    let ids = (
+        Some(rustix::fs::Uid::from_raw(owner.0)),
+        Some(rustix::fs::Gid::from_raw(owner.1)),
+    );
+    match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+        rustix::fs::FileType::Symlink => Err(VolumeError::Chown {
+            path: source.to_path_buf(),
+            source: io::Error::other("a symlink: :U does not follow symlinks; name its target"),
+        }),
+        rustix::fs::FileType::Directory => {
+            let dir =
+                rustix::fs::open(source, DIR_NOFOLLOW, Mode::empty()).map_err(fail(source))?;
+            let mut count = 0;
+            chown_dir_contents(&dir, source, stat.st_dev, ids, 0, &mut count)
+                .map_err(|(path, e)| fail(&path)(e))?;
+            rustix::fs::fchown(&dir, ids.0, ids.1).map_err(fail(source))?;
+            Ok(count + 1)
+        }
+        _ => {
+            rustix::fs::chownat(CWD, source, ids.0, ids.1, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(fail(source))?;
+            Ok(1)
+        }
+    }
+}
+
+const DIR_NOFOLLOW: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+type Ids = (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>);
+
+fn chown_dir_contents(
+    dir: &OwnedFd,
+    path: &Path,
+    dev: u64,
+    ids: Ids,
+    depth: u32,
+    count: &mut u64,
+) -> std::result::Result<(), (PathBuf, rustix::io::Errno)> {
+    if depth > MAX_DEPTH {
+        return Err((path.to_path_buf(), rustix::io::Errno::LOOP));
+    }
+    let dup = rustix::io::fcntl_dupfd_cloexec(dir, 0).map_err(|e| (path.to_path_buf(), e))?;
+    let mut entries = rustix::fs::Dir::new(dup).map_err(|e| (path.to_path_buf(), e))?;
+    while let Some(entry) = entries.read() {
+        let entry = entry.map_err(|e| (path.to_path_buf(), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        let here = path.join(&name);
+        let stat = rustix::fs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| (here.clone(), e))?;
+        if stat.st_dev != dev {
+            continue;
+        }
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory {
+            let sub = rustix::fs::openat(dir, &name, DIR_NOFOLLOW, Mode::empty())
+                .map_err(|e| (here.clone(), e))?;
+            chown_dir_contents(&sub, &here, dev, ids, depth + 1, count)?;
+        }
+        rustix::fs::chownat(dir, &name, ids.0, ids.1, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| (here.clone(), e))?;
+        *count += 1;
+    }
+    Ok(())
+}
+
 /// The host uid and gid of the container's root for this caller: who owns a new volume.
 pub fn root_owner(idmap: &IdMap) -> (u32, u32) {
     (
@@ -641,6 +728,40 @@ mod tests {
         volumes.remove(store.path(), "data", &me()).unwrap();
         // The lock files are not volumes.
         assert!(volumes.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn chown_tree_changes_the_tree_and_never_follows_a_link() {
+        let top = tempfile::tempdir().unwrap();
+        let (tree, outside) = (top.path().join("tree"), top.path().join("outside"));
+        std::fs::create_dir_all(tree.join("sub/deeper")).unwrap();
+        std::fs::write(tree.join("sub/deeper/f"), "x").unwrap();
+        std::fs::write(&outside, "not mine to change").unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("sub/link")).unwrap();
+        std::os::unix::fs::symlink(top.path(), tree.join("up")).unwrap();
+        let meta = |p: &Path| std::fs::symlink_metadata(p).unwrap();
+        let before = (meta(&outside).uid(), meta(&outside).gid());
+        // Root gives the tree away; anyone else can give it only to themselves.
+        let owner = if nix::unistd::geteuid().is_root() {
+            (4_000_123, 4_000_456)
+        } else {
+            (
+                nix::unistd::getuid().as_raw(),
+                nix::unistd::getgid().as_raw(),
+            )
+        };
+        // tree, sub, deeper, f, link, up
+        assert_eq!(chown_tree(&tree, owner).unwrap(), 6);
+        for p in ["", "sub", "sub/deeper", "sub/deeper/f", "sub/link", "up"] {
+            let m = meta(&tree.join(p));
+            assert_eq!((m.uid(), m.gid()), owner, "{p}");
+        }
+        assert_eq!((meta(&outside).uid(), meta(&outside).gid()), before);
+        assert_eq!((meta(top.path()).uid(), meta(top.path()).gid()), before);
+        // A source that is itself a symlink is refused, not followed.
+        let err = chown_tree(&tree.join("up"), owner).unwrap_err().to_string();
+        assert!(err.contains("symlink"), "{err}");
+        assert!(chown_tree(&top.path().join("missing"), owner).is_err());
     }
 
     #[test]
