@@ -4,9 +4,9 @@
 # rsafe-runtime link, an audit of the bundled example, a run of it as root and as the
 # unprivileged test user, an installed policy file), removes it with `dpkg -r` and checks that
 # nothing `dpkg -L` listed is left. Then `cargo install --path .` into a scratch root.
-# Needs root (apt-get, dpkg). Called by .ci/run; prints "deb-check: N passed, 0 failed".
+# Needs root (apt-get, dpkg). Called by tests/run.sh; prints "deb-check: N passed, 0 failed".
 # RSAFE_DEB_PROFILE (default release, what a user builds) picks the cargo profile of the
-# packaged binary: .ci/run sets dev, which packages the build the test suite makes anyway
+# packaged binary: tests/run.sh sets dev, which packages the build the test suite makes anyway
 # instead of a second, release build of everything (10m43s of CPU here); the package's
 # layout, links, Depends and removal are the same.
 set -euo pipefail
