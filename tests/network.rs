@@ -317,3 +317,142 @@ fn every_network_mode_gets_names_that_resolve() {
         assert_eq!(out.stdout, "3\nbox\nbox\n", "{caller:?}: {out:?}");
     });
 }
+
+/// `rsafe exec NAME sh -c script` as `caller`: its standard output, the run asserted to pass.
+fn exec_sh(
+    caller: run_support::Caller,
+    store: &std::path::Path,
+    name: &str,
+    script: &str,
+) -> String {
+    let out = rsafe_cmd(caller, store, &["exec", name, "sh", "-c", script]);
+    assert_eq!(out.code, 0, "{caller:?}: exec {name} {script}: {out:?}");
+    out.stdout
+}
+
+/// `--network container:NAME`, a pod: the sidecar reaches the app's server on 127.0.0.1, sees
+/// the app's name servers and names in its generated files and keeps its own hostname (as
+/// podman does), and is in the same network namespace. Ports belong to the app (`-p` refused),
+/// an unknown or stopped container is refused in one line, and when the app stops a sidecar
+/// still running keeps the namespace: its loopback stays, the app's server is gone.
+#[test]
+fn a_container_joins_a_running_containers_network() {
+    let www = web_root();
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let volume = format!("{}:/www:ro", www.path().display());
+        let app = run(
+            caller,
+            store,
+            &[
+                "-d",
+                "--name",
+                "app",
+                "--hostname",
+                "apphost",
+                "--network",
+                "slirp4netns",
+                "--add-host",
+                "db:192.0.2.20",
+                "-v",
+                &volume,
+                rootfs,
+                "--",
+                "httpd",
+                "-f",
+                "-p",
+                "8000",
+                "-h",
+                "/www",
+            ],
+        );
+        assert_eq!(app.code, 0, "{caller:?}: {app:?}");
+        let script = "sleep 0.2; wget -q -O- http://127.0.0.1:8000/index.html; hostname; \
+                      cat /etc/hosts /etc/resolv.conf; readlink /proc/self/ns/net";
+        let side = run_support::run_sh(
+            caller,
+            store,
+            &["--rm", "--hostname", "side", "--network", "container:app"],
+            script,
+        );
+        assert_eq!(side.code, 0, "{caller:?}: {side:?}");
+        let app_net = exec_sh(caller, store, "app", "readlink /proc/self/ns/net");
+        let lines: Vec<&str> = side.stdout.lines().collect();
+        assert_eq!(lines[0], "hello from the container", "{caller:?}: {side:?}");
+        assert_eq!(lines[1], "side", "{caller:?}: {side:?}");
+        let hosts = lines[2..].join("\n");
+        for line in [
+            "10.0.2.100\tside",
+            "10.0.2.100\tapphost",
+            "10.0.2.100\tapp",
+            "192.0.2.20\tdb",
+            "nameserver 10.0.2.3",
+        ] {
+            assert!(hosts.contains(line), "{caller:?}: no {line:?} in {side:?}");
+        }
+        assert_eq!(lines.last().copied(), Some(app_net.trim()), "{caller:?}");
+
+        for (args, says) in [
+            (
+                vec!["--network", "container:app", "-p", "8081:80"],
+                "-p with --network container:app",
+            ),
+            (
+                vec!["--network", "container:nosuch"],
+                "no container \"nosuch\"",
+            ),
+        ] {
+            let mut all = args.clone();
+            all.extend([rootfs, "--", "true"]);
+            let out = run(caller, store, &all);
+            assert_eq!(out.code, 125, "{caller:?} {args:?}: {out:?}");
+            assert!(out.stderr.contains(says), "{caller:?} {args:?}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+        }
+
+        // The app stops while a sidecar is in its network: the namespace is the sidecar's now.
+        let side = run(
+            caller,
+            store,
+            &[
+                "-d",
+                "--name",
+                "side",
+                "--network",
+                "container:app",
+                rootfs,
+                "--",
+                "sleep",
+                "60",
+            ],
+        );
+        assert_eq!(side.code, 0, "{caller:?}: {side:?}");
+        assert_eq!(rsafe_cmd(caller, store, &["stop", "app"]).code, 0);
+        let after = exec_sh(
+            caller,
+            store,
+            "side",
+            "readlink /proc/self/ns/net; wget -q -T 2 -O- http://127.0.0.1:8000/ || echo gone; \
+             ip -o link show up | awk '{print $2}'",
+        );
+        assert_eq!(
+            after,
+            format!("{}\ngone\nlo:\n", app_net.trim()),
+            "{caller:?}: the stopped app's namespace, loopback only"
+        );
+        let out = run(
+            caller,
+            store,
+            &["--network", "container:app", rootfs, "--", "true"],
+        );
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr, "rsafe: --network container:app: container app is not running\n",
+            "{caller:?}"
+        );
+        for name in ["side", "app"] {
+            assert_eq!(rsafe_cmd(caller, store, &["rm", "-f", name]).code, 0);
+        }
+    });
+}

@@ -99,9 +99,10 @@ pub struct RunArgs {
     pub cpus: Option<f64>,
     /// Network: none (own namespace, loopback only), slirp4netns (own namespace with a
     /// user-mode network: outbound, DNS, published ports; the host's loopback unreachable) or
-    /// host (default: the policy's; slirp4netns when -p is given).
+    /// host (default: the policy's; slirp4netns when -p is given), or container:NAME (the
+    /// running container NAME's network and user namespaces: a pod's sidecar).
     #[arg(long, value_name = "MODE", value_parser = parse_network)]
-    pub network: Option<NetworkMode>,
+    pub network: Option<NetworkArg>,
     /// Publish a container port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], ranges allowed.
     /// Binds 127.0.0.1 unless HOSTIP is given (Docker's default is every address).
     #[arg(short, long = "publish", value_name = "[IP:]HOST:CONTAINER")]
@@ -156,12 +157,23 @@ fn parse_cpus(s: &str) -> Result<f64, String> {
     spec::parse_cpus(s).map_err(|e| e.to_string())
 }
 
-fn parse_network(s: &str) -> Result<NetworkMode, String> {
+/// `--network`: a mode, or another container's network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkArg {
+    Mode(NetworkMode),
+    Container(String),
+}
+
+fn parse_network(s: &str) -> Result<NetworkArg, String> {
     match s {
-        "none" => Ok(NetworkMode::None),
-        "host" => Ok(NetworkMode::Host),
-        "slirp4netns" => Ok(NetworkMode::Slirp4netns),
-        _ => Err("expected none, slirp4netns or host".into()),
+        "none" => Ok(NetworkArg::Mode(NetworkMode::None)),
+        "host" => Ok(NetworkArg::Mode(NetworkMode::Host)),
+        "slirp4netns" => Ok(NetworkArg::Mode(NetworkMode::Slirp4netns)),
+        _ => match s.strip_prefix("container:") {
+            Some("") => Err("container: needs a container's name or id".into()),
+            Some(name) => Ok(NetworkArg::Container(name.to_string())),
+            None => Err("expected none, slirp4netns, host or container:NAME".into()),
+        },
     }
 }
 
@@ -191,7 +203,16 @@ fn network_for(
     for p in &args.publish {
         ports.extend(crate::runtime::network::parse_publish(p)?);
     }
-    let network = match (args.network, ports.is_empty()) {
+    // Ports belong to the container whose network it is (podman drops them; rsafe says so).
+    let (mode, join) = match &args.network {
+        Some(NetworkArg::Container(name)) if !ports.is_empty() => anyhow::bail!(
+            "-p with --network container:{name}: publish the port when running {name} (its ports are its network's)"
+        ),
+        Some(NetworkArg::Container(name)) => (Some(NetworkMode::None), Some(name.clone())),
+        Some(NetworkArg::Mode(mode)) => (Some(*mode), None),
+        None => (None, None),
+    };
+    let network = match (mode, ports.is_empty()) {
         (Some(mode), true) => mode,
         (None, true) => policy_network,
         (None | Some(NetworkMode::Slirp4netns), false) => NetworkMode::Slirp4netns,
@@ -211,6 +232,7 @@ fn network_for(
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
         hosts: args.add_host.clone(),
+        join,
     };
     Ok((network, options))
 }

@@ -108,7 +108,9 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
     // The network namespace is made here rather than by clone: creating one takes about a
     // millisecond, which this overlaps with the parent's work until Go. The container's user
     // namespace owns it all the same.
+    // A container joining another's network (`container:NAME`) was created in it.
     if cfg.spec.network.own_namespace()
+        && cfg.spec.net.join.is_none()
         && let Err(e) = namespaces::unshare_network()
     {
         return failed(&chan, e.into());
@@ -258,7 +260,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     if let Some(name) = &spec.hostname {
         namespaces::set_hostname(name)?;
     }
-    if spec.network.own_namespace() {
+    if spec.network.own_namespace() && spec.net.join.is_none() {
         namespaces::loopback_up()?;
     }
 

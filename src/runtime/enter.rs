@@ -135,22 +135,7 @@ pub fn exec(
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, EnterError> {
     let name = req.container.as_str();
-    let (dir, state) = state::find(&req.store_root, name)?;
-    if !state.is_alive() {
-        return Err(EnterError::NotRunning(name.to_string()));
-    }
-    let caller = Caller::current();
-    if state.owner != caller.uid {
-        return Err(EnterError::NotOwner {
-            name: name.to_string(),
-            owner: state.owner,
-        });
-    }
-    let spec = match dir.load_spec(name) {
-        Ok(spec) => spec,
-        Err(StateError::NoSpec(_)) => return Err(EnterError::NoSpec(name.to_string())),
-        Err(e) => return Err(e.into()),
-    };
+    let (dir, state, spec) = running(&req.store_root, name)?;
     let process = exec_process(&spec.process, &req.process, host_env)?;
     let (filter, cached) = FilterCache::in_store(&req.store_root)
         .get_or_compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
@@ -182,6 +167,71 @@ pub fn exec(
         false => run_attached(&plan, target, filter, &dir.id, notify),
         true => run_detached(&plan, target, filter, notify),
     }
+}
+
+/// The running container `name` of this caller, with its saved spec: what `exec` enters and
+/// what `--network container:NAME` joins.
+fn running(
+    store_root: &std::path::Path,
+    name: &str,
+) -> Result<(state::ContainerDir, State, Spec), EnterError> {
+    let (dir, state) = state::find(store_root, name)?;
+    if !state.is_alive() {
+        return Err(EnterError::NotRunning(name.to_string()));
+    }
+    let caller = Caller::current();
+    if state.owner != caller.uid {
+        return Err(EnterError::NotOwner {
+            name: name.to_string(),
+            owner: state.owner,
+        });
+    }
+    let spec = match dir.load_spec(name) {
+        Ok(spec) => spec,
+        Err(StateError::NoSpec(_)) => return Err(EnterError::NoSpec(name.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    Ok((dir, state, spec))
+}
+
+/// A running container's user and network namespaces, opened as `exec` opens them, with its
+/// state and spec: what a container started with `--network container:NAME` joins.
+#[derive(Debug)]
+pub struct Joined {
+    pub state: State,
+    pub spec: Spec,
+    /// The hostname its `/etc/hosts` names.
+    pub hostname: String,
+    pub user: OwnedFd,
+    /// `None` when it uses the host's network.
+    pub net: Option<OwnedFd>,
+}
+
+/// Opens the namespaces of the running container `name` (its user namespace, and its network
+/// namespace unless that is the host's) for another container to join.
+pub fn joined(store_root: &std::path::Path, name: &str) -> Result<Joined, EnterError> {
+    let (dir, state, spec) = running(store_root, name)?;
+    let target = open_target(&state, name)?;
+    let (mut user, mut net) = (None, None);
+    for join in target.namespaces {
+        match join.name {
+            "user" => user = Some(join.fd),
+            "net" => net = Some(join.fd),
+            _ => {}
+        }
+    }
+    let user = user.ok_or_else(|| EnterError::NotRunning(name.to_string()))?;
+    let hostname = spec
+        .hostname
+        .clone()
+        .unwrap_or_else(|| dir.id[..12].to_string());
+    Ok(Joined {
+        state,
+        spec,
+        hostname,
+        user,
+        net,
+    })
 }
 
 /// `as_fd` for the standard streams, which live as long as the process.

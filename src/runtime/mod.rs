@@ -7,7 +7,8 @@
 //! - [`process`]: the processes that start a container and the order of every step;
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
 //!   [`detach`]: the same in the background (`run -d`); [`stop`]: ending a running one;
-//!   [`enter`]: a new process in a running one (`rsafe exec`);
+//!   [`enter`]: a new process in a running one (`rsafe exec`); [`netns_join`]: a container
+//!   in another's network (`--network container:NAME`);
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -33,6 +34,7 @@ pub mod learn;
 pub mod logindex;
 pub mod mounts;
 pub mod namespaces;
+pub mod netns_join;
 pub mod network;
 pub mod oci;
 pub mod policy;

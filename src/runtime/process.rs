@@ -75,6 +75,7 @@ use super::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
 use super::sys;
 use super::tty;
+use super::{enter, netns_join};
 
 /// Something rsafe wants the user to know while starting a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +203,11 @@ impl Exit {
 /// container directory; otherwise its state records the exit code.
 pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunError> {
     let caller = Caller::current();
-    let idmap = req.idmap.clone();
+    // A container joining another's network is made in that one's user namespace: its id map.
+    let idmap = match &req.spec.net.join {
+        Some(name) => state::find(&req.store_root, name)?.1.idmap,
+        None => req.idmap.clone(),
+    };
     // A name is claimed under the store's names lock, held until the new container's state
     // carries it: two runs with one name cannot both find it free.
     let mut names_lock = match &req.name {
@@ -438,6 +443,20 @@ fn launch(
     learn: Option<&Recorder>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
+    let joined = match &spec.net.join {
+        Some(name) => Some(join(store_root, name, idmap)?),
+        None => None,
+    };
+    let pod = match &joined {
+        Some(j) => Some(netns_join::pod_spec(spec, j).map_err(|why| {
+            RunError::Invalid(format!(
+                "--network container:{}: {why}",
+                spec.net.join.as_deref().unwrap_or_default()
+            ))
+        })?),
+        None => None,
+    };
+    let spec = pod.as_ref().unwrap_or(spec);
     announce(dir, caller, idmap, notify);
     let lower_owners = check_rootfs(spec, caller, idmap, notify)?;
     let bind_sources: Vec<&Path> = spec
@@ -456,9 +475,13 @@ fn launch(
         }
     }
 
-    let (mut child, parent_end, signals) = spawn_init(spec, dir, idmap, caller, learn.is_some())?;
+    let (mut child, parent_end, signals) =
+        spawn_init(spec, dir, idmap, caller, learn.is_some(), joined.as_ref())?;
     let pid = child.pid;
-    idmap.write(pid.as_raw())?;
+    if joined.is_none() {
+        idmap.write(pid.as_raw())?;
+    }
+    drop(joined);
     make_dir(dir)?;
     if caller.is_root() {
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
@@ -473,8 +496,11 @@ fn launch(
     // with this function, or with rsafe if rsafe is killed. After the save: a container
     // whose published port was ever reachable has its state (and `--rm`) on disk.
     let _network = match spec.network {
-        NetworkMode::Slirp4netns => Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?),
-        NetworkMode::None | NetworkMode::Host => None,
+        // A container in another's network uses that one's slirp4netns.
+        NetworkMode::Slirp4netns if spec.net.join.is_none() => {
+            Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?)
+        }
+        NetworkMode::Slirp4netns | NetworkMode::None | NetworkMode::Host => None,
     };
 
     let mut trees = if caller.is_root() {
@@ -622,6 +648,7 @@ fn spawn_init(
     idmap: &IdMap,
     caller: &Caller,
     learn: bool,
+    joined: Option<&enter::Joined>,
 ) -> Result<(ChildGuard, channel::Channel, SignalFd), RunError> {
     let window = if spec.process.terminal {
         tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
@@ -657,14 +684,31 @@ fn spawn_init(
         trees_from_parent: caller.is_root(),
         learn,
     };
-    let pid = sys::clone_process(
-        Namespaces::clone_flags(),
-        Box::new(move || container_main(child_cfg, child_end)),
-    )
-    .map_err(namespaces::userns_error)?;
+    let main = Box::new(move || container_main(child_cfg, child_end));
+    let pid = match joined {
+        Some(joined) => netns_join::clone_into(joined, Namespaces::clone_flags(), main).map_err(
+            io_err("--network container: make the container in its namespaces"),
+        )?,
+        None => {
+            sys::clone_process(Namespaces::clone_flags(), main).map_err(namespaces::userns_error)?
+        }
+    };
     // The child end now lives in the child only (the closure's copy in this process was
     // freed with it); from here the child must be killed on every error path.
     Ok((ChildGuard { pid, reaped: false }, parent_end, signals))
+}
+
+/// The running container `name` whose network (and user namespace) a new container joins,
+/// opened; refused when its id map is not `idmap`.
+fn join(store_root: &Path, name: &str, idmap: &IdMap) -> Result<enter::Joined, RunError> {
+    let refuse = |why: String| RunError::Invalid(format!("--network container:{name}: {why}"));
+    let joined = enter::joined(store_root, name).map_err(|e| refuse(e.to_string()))?;
+    if joined.state.idmap != *idmap {
+        return Err(refuse(
+            "its id map is not this container's (was it run by another rsafe?)".to_string(),
+        ));
+    }
+    Ok(joined)
 }
 
 /// The container's cgroup with its limits, into `state.cgroup`; for each limit no cgroup can

@@ -71,6 +71,10 @@ pub struct NetworkOptions {
     pub dns_search: Vec<String>,
     /// Extra `/etc/hosts` lines: name and address.
     pub hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--network container:NAME`: the running container whose user and network namespaces
+    /// this one joins (see [`super::netns_join`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<String>,
 }
 
 /// Everything needed to start one container.

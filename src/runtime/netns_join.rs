@@ -1,0 +1,133 @@
+//! `--network container:NAME`: a container made inside another running container's user and
+//! network namespaces, as a pod's sidecar is (it reaches the other's services on 127.0.0.1).
+//!
+//! ```text
+//! rsafe run (host namespaces)       joiner (a fork)                   container init
+//! open NAME's user + net namespaces
+//! (as `rsafe exec` does)
+//! fork ───────────────────────────▶ setns(user), setns(net)
+//!                                   clone(CLONE_PARENT|NEWNS|NEWPID|
+//!                                         NEWIPC|NEWUTS) ───────────▶ (rsafe's child)
+//!   ◀── its pid ────────────────────  _exit
+//! reap the joiner; no uid_map to write: the namespace's map is NAME's
+//! ```
+//!
+//! Why the user namespace too, and not the network namespace alone: joining a network
+//! namespace takes `CAP_SYS_ADMIN` in the user namespace that owns it. A container's own user
+//! namespace is a sibling of NAME's and holds nothing over it, and a rootless rsafe has that
+//! capability in NAME's user namespace only from inside it. Sharing it is what rootless podman
+//! does for every container; it also lets the new container mount its `/sys` (the kernel asks
+//! for the network namespace's owner) and bind ports below 1024. The new container has NAME's
+//! id map; its mount, pid, ipc and uts namespaces are its own.
+//!
+//! When NAME stops, the network namespace stays while the new container is in it (the kernel
+//! frees a namespace with its last process): 127.0.0.1 between them is gone with NAME's
+//! services, and so is the user-mode network (slirp4netns ends with NAME's rsafe).
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::{ForkResult, Pid};
+
+use super::enter::Joined;
+use super::spec::{NetworkMode, Spec};
+
+/// Creates the container's first process in `joined`'s user and network namespaces and in
+/// new ones of the kinds in `flags` (which must not include `CLONE_NEWUSER`). It is this
+/// process's child, as [`super::sys::clone_process`] makes it. Call with rsafe
+/// single-threaded.
+pub fn clone_into(
+    joined: &Joined,
+    flags: libc::c_int,
+    main: Box<dyn FnOnce() -> i32>,
+) -> io::Result<Pid> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: rsafe is single-threaded here (the caller's contract), so the forked joiner is a
+    // complete copy of it; the joiner leaves only through `_exit`.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { child } => {
+            drop(write);
+            // The joiner writes its one short answer (atomic in a pipe) and exits. Not read to
+            // the end: the container's first process holds a copy of the write end until its
+            // `execve` closes it.
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut buf = [0u8; 512];
+            let n = std::fs::File::from(read).read(&mut buf)?;
+            let answer = String::from_utf8_lossy(&buf[..n]);
+            match answer.strip_prefix("pid ").map(str::parse::<i32>) {
+                Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
+                _ if answer.is_empty() => Err(io::Error::other("the joining process ended")),
+                _ => Err(io::Error::other(answer.into_owned())),
+            }
+        }
+        ForkResult::Child => {
+            drop(read);
+            let mut out = std::fs::File::from(write);
+            let said = match join_and_clone(joined, flags & !libc::CLONE_NEWUSER, main) {
+                Ok(pid) => format!("pid {pid}"),
+                Err(e) => e,
+            };
+            let _ = out.write_all(said.as_bytes());
+            // SAFETY: ends the forked joiner without running the parent's exit handlers.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+/// The joiner's work: into the namespaces (user first: it gives the capabilities the network
+/// namespace asks for), then the container's first process, made a child of rsafe.
+fn join_and_clone(
+    joined: &Joined,
+    flags: libc::c_int,
+    main: Box<dyn FnOnce() -> i32>,
+) -> Result<i32, String> {
+    setns(joined.user.as_fd(), CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| format!("join its user namespace: {e}"))?;
+    if let Some(net) = &joined.net {
+        join_net(net).map_err(|e| format!("join its network namespace: {e}"))?;
+    }
+    super::sys::clone_process(flags | libc::CLONE_PARENT, main)
+        .map(Pid::as_raw)
+        .map_err(|e| format!("create the container's first process: {e}"))
+}
+
+fn join_net(net: &OwnedFd) -> nix::Result<()> {
+    setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
+}
+
+/// The spec a container joining `joined` runs with: `spec` with the other's network mode (so
+/// `/etc/resolv.conf` is the one the other has, and `/etc/hosts` gives its own hostname the
+/// other's address) and `/etc/hosts` naming the other (hostname and name) at that address,
+/// then the other's `--add-host` lines and this one's. Its hostname stays its own, as podman
+/// keeps it (the uts namespace is not shared). `Err` names why it cannot be joined.
+pub fn pod_spec(spec: &Spec, joined: &Joined) -> Result<Spec, String> {
+    let owner = &joined.spec;
+    let addr = match owner.network {
+        NetworkMode::Slirp4netns => IpAddr::V4(super::network::CONTAINER_ADDR),
+        NetworkMode::None => IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
+        NetworkMode::Host => {
+            return Err("it uses the host's network (use --network host)".to_string());
+        }
+    };
+    let mut out = spec.clone();
+    out.network = owner.network;
+    if spec.net.dns.is_empty() && spec.net.dns_search.is_empty() {
+        out.net.dns = owner.net.dns.clone();
+        out.net.dns_search = owner.net.dns_search.clone();
+    }
+    let mut hosts = vec![(joined.hostname.clone(), addr)];
+    if let Some(name) = joined
+        .state
+        .name
+        .as_ref()
+        .filter(|n| **n != joined.hostname)
+    {
+        hosts.push((name.clone(), addr));
+    }
+    hosts.extend(owner.net.hosts.iter().cloned());
+    hosts.extend(spec.net.hosts.iter().cloned());
+    out.net.hosts = hosts;
+    Ok(out)
+}
