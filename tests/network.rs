@@ -456,3 +456,74 @@ fn a_container_joins_a_running_containers_network() {
         }
     });
 }
+
+/// [`support::busybox_layout`]'s `root` image with `ExposedPorts` 8000/tcp and 9000/udp, as
+/// tag `web`.
+fn layout_with_exposed_ports() -> std::path::PathBuf {
+    let base = support::busybox_layout();
+    support::fixture("oci-busybox-exposed", |dest| {
+        support::sh(Command::new("cp").arg("-a").arg(&base).arg(dest));
+        support::sh(
+            Command::new("umoci")
+                .args(["config", "--image"])
+                .arg(format!("{}:root", dest.display()))
+                .args(["--tag", "web", "--config.exposedports", "8000/tcp"])
+                .args(["--config.exposedports", "9000/udp"]),
+        );
+    })
+}
+
+/// `-P`: every port of the image's ExposedPorts on a port of 127.0.0.1 the kernel picked,
+/// printed as `-p`'s are and shown by `ps` while the container runs (not after).
+#[test]
+fn publish_all_publishes_the_images_exposed_ports_on_free_loopback_ports() {
+    let www = web_root();
+    let image = format!("{}:web", layout_with_exposed_ports().display());
+    for_each_caller(|caller, store| {
+        let volume = format!("{}:/www:ro", www.path().display());
+        let out = run(
+            caller,
+            store,
+            &[
+                "-d",
+                "--name",
+                "web",
+                "-P",
+                "-v",
+                &volume,
+                &image,
+                "httpd -f -p 8000 -h /www",
+            ],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let mut published = Vec::new();
+        for line in out.stderr.lines() {
+            let rest = line.strip_prefix("rsafe: publishing 127.0.0.1:");
+            let (port, to) = rest.and_then(|r| r.split_once(" -> ")).unwrap_or_else(|| {
+                panic!("{caller:?}: not a publishing line: {line:?} in {out:?}")
+            });
+            published.push((port.parse::<u16>().unwrap(), to.to_string()));
+        }
+        let to: Vec<&str> = published.iter().map(|(_, to)| to.as_str()).collect();
+        assert_eq!(to, ["8000/tcp", "9000/udp"], "{caller:?}: {out:?}");
+        let tcp = published[0].0;
+        let body = http_get(tcp).unwrap_or_else(|e| panic!("{caller:?}: {e}"));
+        assert!(body.contains("hello from the container"), "{caller:?}");
+        let ps = rsafe_cmd(caller, store, &["ps", "-a"]);
+        let want = format!(
+            " 127.0.0.1:{tcp}->8000/tcp, 127.0.0.1:{}->9000/udp",
+            published[1].0
+        );
+        assert!(
+            ps.stdout.lines().nth(1).is_some_and(|l| l.ends_with(&want)),
+            "{caller:?}: {ps:?}"
+        );
+        assert_eq!(rsafe_cmd(caller, store, &["stop", "web"]).code, 0);
+        let ps = rsafe_cmd(caller, store, &["ps", "-a"]);
+        assert!(
+            ps.stdout.lines().nth(1).is_some_and(|l| !l.contains("->")),
+            "{caller:?}: a stopped container shows no ports: {ps:?}"
+        );
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "web"]).code, 0);
+    });
+}

@@ -32,7 +32,8 @@ pub struct PsArgs {
     #[arg(long, value_name = "DIR", default_value = "/proc")]
     pub proc: PathBuf,
     /// rsafe's own containers from the store (--root), stopped and dead ones included:
-    /// CONTAINER ID, NAME, IMAGE, COMMAND, CREATED, STATUS (with -q, only the ids).
+    /// CONTAINER ID, NAME, IMAGE, COMMAND, CREATED, STATUS, PORTS (a running container's
+    /// published ports, as docker's: 127.0.0.1:8080->80/tcp) (with -q, only the ids).
     #[arg(short, long)]
     pub all: bool,
 }
@@ -253,8 +254,10 @@ fn list_store_containers(global: &Global) -> Result<i32> {
                 truncate(&format!("\"{}\"", s.command.join(" ")), 30),
                 seconds_ago(s.created as i64, now),
                 status_text(&dir, &s),
+                // As docker's: the ports a running container holds (a stopped one holds none).
                 s.ports
                     .iter()
+                    .filter(|_| s.is_alive())
                     .map(|p| p.short())
                     .collect::<Vec<_>>()
                     .join(", "),

@@ -107,6 +107,10 @@ pub struct RunArgs {
     /// Binds 127.0.0.1 unless HOSTIP is given (Docker's default is every address).
     #[arg(short, long = "publish", value_name = "[IP:]HOST:CONTAINER")]
     pub publish: Vec<String>,
+    /// Publish every port the image's config exposes (ExposedPorts) on a free port of
+    /// 127.0.0.1 that the kernel picks; each is printed.
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
     /// A name server for /etc/resolv.conf (repeatable; default: slirp4netns's forwarder).
     #[arg(long, value_name = "IP")]
     pub dns: Vec<std::net::IpAddr>,
@@ -198,16 +202,22 @@ fn parse_add_host(s: &str) -> Result<(String, std::net::IpAddr), String> {
 fn network_for(
     args: &RunArgs,
     policy_network: NetworkMode,
+    exposed: &[String],
 ) -> anyhow::Result<(NetworkMode, NetworkOptions)> {
     let mut ports = Vec::new();
     for p in &args.publish {
         ports.extend(crate::runtime::network::parse_publish(p)?);
     }
+    if args.publish_all {
+        ports.extend(crate::runtime::network::publish_exposed(exposed)?);
+    }
     // Ports belong to the container whose network it is (podman drops them; rsafe says so).
     let (mode, join) = match &args.network {
-        Some(NetworkArg::Container(name)) if !ports.is_empty() => anyhow::bail!(
-            "-p with --network container:{name}: publish the port when running {name} (its ports are its network's)"
-        ),
+        Some(NetworkArg::Container(name)) if !ports.is_empty() || args.publish_all => {
+            anyhow::bail!(
+                "-p with --network container:{name}: publish the port when running {name} (its ports are its network's)"
+            )
+        }
         Some(NetworkArg::Container(name)) => (Some(NetworkMode::None), Some(name.clone())),
         Some(NetworkArg::Mode(mode)) => (Some(*mode), None),
         None => (None, None),
@@ -246,6 +256,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         defaults: image_defaults,
         name: image_name,
         manifest,
+        exposed,
     } = root_filesystem(&store, &args.target, &idmap, global)?;
     let cwd = std::env::current_dir().context("current directory")?;
 
@@ -321,7 +332,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for t in &args.tmpfs {
         mounts.push(spec::parse_tmpfs(t)?);
     }
-    let (network, net) = network_for(&args, policy.network)?;
+    let (network, net) = network_for(&args, policy.network, &exposed)?;
     let mut warnings = policy.warnings();
     warnings.extend(mount_warnings);
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {
@@ -653,6 +664,7 @@ fn root_filesystem(
             defaults: ImageDefaults::default(),
             name: target.to_string(),
             manifest: None,
+            exposed: Vec::new(),
         });
     }
     let verbose = global.verbose;
@@ -695,15 +707,21 @@ struct PreparedRoot {
     name: String,
     /// `sha256:…` of the image manifest (what the gate audits); None for a rootfs directory.
     manifest: Option<String>,
+    /// The config's ExposedPorts (`80/tcp`), for `-P`.
+    exposed: Vec<String>,
 }
 
 impl PreparedRoot {
     /// An image's root: its layers (cache directories, bottom first) and its config's defaults.
     fn of_image(resolved: resolve::Resolved, lowers: Vec<PathBuf>) -> PreparedRoot {
+        let config = resolved.image.config.config().as_ref();
         PreparedRoot {
             lowers,
-            defaults: ImageDefaults::from_oci(resolved.image.config.config().as_ref()),
+            defaults: ImageDefaults::from_oci(config),
             manifest: Some(resolved.image.manifest_digest.to_string()),
+            exposed: config
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default(),
             name: resolved.name,
         }
     }

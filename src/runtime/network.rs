@@ -179,6 +179,63 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortMapping>, NetworkError> {
         .collect())
 }
 
+/// `-P`: each of an image's `ExposedPorts` (`80/tcp`, `53/udp`, `8000`, `9000-9001/tcp`)
+/// published on a free port of 127.0.0.1 that the kernel picks (a socket bound to port 0,
+/// every one held until all are picked so no two are the same, then closed for the forwarder
+/// or slirp4netns to bind again: a port taken in between fails the run with the `-p` error).
+pub fn publish_exposed(exposed: &[String]) -> Result<Vec<PortMapping>, NetworkError> {
+    let mut out = Vec::new();
+    let mut held = Vec::new();
+    for key in exposed {
+        let bad = |problem: &str| NetworkError::Publish {
+            spec: format!("-P {key}"),
+            problem: format!("the image's ExposedPorts: {problem}"),
+        };
+        let (ports, proto) = match key.rsplit_once('/') {
+            Some((p, "tcp")) => (p, Proto::Tcp),
+            Some((p, "udp")) => (p, Proto::Udp),
+            Some(_) => return Err(bad("the protocol is tcp or udp")),
+            None => (key.as_str(), Proto::Tcp),
+        };
+        let port = |p: &str| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(bad("ports are 1 to 65535")),
+            Ok(n) => Ok(n),
+        };
+        let (first, last) = match ports.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(ports)?, port(ports)?),
+        };
+        for container_port in first..=last {
+            let (socket, host_port) = free_port(proto).map_err(io_err("pick a free port"))?;
+            held.push(socket);
+            out.push(PortMapping {
+                host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                host_port,
+                container_port,
+                proto,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A port of 127.0.0.1 the kernel picked, with the socket holding it.
+fn free_port(proto: Proto) -> io::Result<(OwnedFd, u16)> {
+    let any = (Ipv4Addr::LOCALHOST, 0);
+    Ok(match proto {
+        Proto::Tcp => {
+            let l = std::net::TcpListener::bind(any)?;
+            let port = l.local_addr()?.port();
+            (l.into(), port)
+        }
+        Proto::Udp => {
+            let u = std::net::UdpSocket::bind(any)?;
+            let port = u.local_addr()?.port();
+            (u.into(), port)
+        }
+    })
+}
+
 /// `/etc/resolv.conf` for a container on slirp4netns's network: its DNS forwarder, which asks
 /// the host's resolvers (so a host resolver on 127.0.0.53 works too), and the host's search
 /// domains. `dns` and `search` replace them (`--dns`, `--dns-search`).
@@ -443,6 +500,38 @@ mod tests {
             assert!(err.contains(says), "{spec}: {err}");
             assert!(err.starts_with(&format!("-p {spec:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn exposed_ports_get_distinct_free_loopback_ports() {
+        let keys = ["8000/tcp", "53/udp", "9000-9001/tcp", "70"].map(String::from);
+        let all = publish_exposed(&keys).unwrap();
+        let container: Vec<_> = all.iter().map(|p| (p.container_port, p.proto)).collect();
+        assert_eq!(
+            container,
+            [
+                (8000, Proto::Tcp),
+                (53, Proto::Udp),
+                (9000, Proto::Tcp),
+                (9001, Proto::Tcp),
+                (70, Proto::Tcp)
+            ]
+        );
+        let mut hosts: Vec<u16> = all.iter().map(|p| p.host_port).collect();
+        assert!(
+            all.iter()
+                .all(|p| p.host_ip == IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        hosts.sort_unstable();
+        hosts.dedup();
+        assert_eq!(hosts.len(), all.len(), "{all:?}");
+        assert!(!hosts.contains(&0));
+        // Free again once picked: the forwarder binds them next.
+        for p in all.iter().filter(|p| p.proto == Proto::Tcp) {
+            std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, p.host_port)).unwrap();
+        }
+        let err = publish_exposed(&["80/sctp".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("tcp or udp"), "{err}");
     }
 
     #[test]
