@@ -527,3 +527,95 @@ fn publish_all_publishes_the_images_exposed_ports_on_free_loopback_ports() {
         assert_eq!(rsafe_cmd(caller, store, &["rm", "web"]).code, 0);
     });
 }
+
+/// [`udp_echo.c`](support/udp_echo.c) built static, in a directory every caller can read.
+fn udp_echo() -> Option<std::path::PathBuf> {
+    if !support::have(
+        "a C compiler with static libc (cc -static)",
+        support::tool("cc"),
+    ) {
+        return None;
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/udp_echo.c");
+    let key = support::source_key(&std::fs::read(&src).unwrap());
+    let dir = support::fixture(&format!("udp-echo-{key}"), |dir| {
+        std::fs::create_dir_all(dir).unwrap();
+        support::sh(
+            Command::new("cc")
+                .args(["-static", "-O1", "-o"])
+                .arg(dir.join("udp-echo"))
+                .arg(&src),
+        );
+        support::sh(Command::new("chmod").arg("-R").arg("a+rX").arg(dir));
+    });
+    Some(dir)
+}
+
+/// `-p HOST:CONTAINER/udp`: datagrams from the host's 127.0.0.1 reach a UDP echo server in the
+/// container and its answers come back (slirp4netns carries UDP ports). And ICMP: with
+/// `--cap-add NET_RAW` busybox ping reaches the gateway, which slirp4netns answers itself (no
+/// packet leaves it); without the capability ping is refused.
+#[test]
+fn udp_ports_and_ping_to_the_gateway() {
+    let Some(echo) = udp_echo() else { return };
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let port = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap().port()
+        };
+        let volume = format!("{}:/echo:ro", echo.display());
+        let out = run(
+            caller,
+            store,
+            &[
+                "-d",
+                "--name",
+                "echo",
+                "-p",
+                &format!("{port}:7000/udp"),
+                "-v",
+                &volume,
+                rootfs.to_str().unwrap(),
+                "--",
+                "/echo/udp-echo",
+                "7000",
+            ],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("rsafe: publishing 127.0.0.1:{port} -> 7000/udp\n")
+        );
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let answer = loop {
+            client
+                .send_to(b"ping over udp", ("127.0.0.1", port))
+                .unwrap();
+            if let Ok((n, from)) = client.recv_from(&mut buf) {
+                assert_eq!(from.port(), port, "{caller:?}");
+                break String::from_utf8_lossy(&buf[..n]).into_owned();
+            }
+            assert!(Instant::now() < deadline, "{caller:?}: no answer over UDP");
+        };
+        assert_eq!(answer, "echo: ping over udp", "{caller:?}");
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "-f", "echo"]).code, 0);
+
+        let ping = "ping -c 1 -W 2 10.0.2.2 >/dev/null && echo reached || echo refused";
+        for (flags, want) in [
+            (
+                vec!["--network", "slirp4netns", "--cap-add", "NET_RAW"],
+                "reached\n",
+            ),
+            (vec!["--network", "slirp4netns"], "refused\n"),
+        ] {
+            let out = run_support::run_sh(caller, store, &flags, ping);
+            assert_eq!(out.stdout, want, "{caller:?} {flags:?}: {out:?}");
+        }
+    });
+}

@@ -7,7 +7,7 @@
 //! wait until its netns is not ours
 //! slirp4netns --configure PID tap0 ────────▶ tap0 10.0.2.100/24, gw 10.0.2.2, DNS 10.0.2.3
 //!   ◀── ready-fd
-//! add_hostfwd 127.0.0.1:8080 → :80 (API socket)
+//! port forwarder 127.0.0.1:8080 → :80 (super::portfwd)
 //! Go ──────────────────────────────────────▶ mounts …, /etc/resolv.conf → 10.0.2.3
 //! …
 //! exit-fd closed (rsafe ends, or is killed) ─▶ slirp4netns exits
@@ -21,12 +21,10 @@
 //! ports bind 127.0.0.1 unless an address is given (Docker's 0.0.0.0 default exposes a
 //! development database to the whole network).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -216,6 +214,8 @@ pub fn publish_exposed(exposed: &[String]) -> Result<Vec<PortMapping>, NetworkEr
             });
         }
     }
+    // A config's ExposedPorts is a JSON object: in port order, whatever order it was read in.
+    out.sort_by_key(|p| (p.container_port, p.proto == Proto::Udp));
     Ok(out)
 }
 
@@ -275,18 +275,11 @@ pub struct UserNetwork {
 
 impl UserNetwork {
     /// Starts slirp4netns for the network namespace of process `pid` (owned by its user
-    /// namespace), waits until the namespace's `tap0` is configured, and publishes `ports`.
-    /// Its control socket lives in a private temporary directory only while the ports are
-    /// published (removed right after: nothing is left if rsafe is killed later).
+    /// namespace), waits until the namespace's `tap0` is configured, and publishes `ports`
+    /// through rsafe's forwarder ([`super::portfwd`]).
     pub fn start(pid: i32, ports: &[PortMapping]) -> Result<UserNetwork, NetworkError> {
         wait_for_own_netns(pid)?;
         tun_usable()?;
-        let dir = tempfile::Builder::new()
-            .prefix("rsafe-net-")
-            .tempdir()
-            .map_err(io_err("a directory for slirp4netns's socket"))?;
-        let api = dir.path().join("api.sock");
-        let api = api.as_path();
         // Close-on-exec: slirp4netns gets them only as fds 3 and 4 (dup2 clears the flag); a
         // copy of the exit pipe's write end anywhere else would keep it running forever.
         let pipe = || {
@@ -303,8 +296,6 @@ impl UserNetwork {
             "--exit-fd=4",
         ])
         .arg(format!("--userns-path=/proc/{pid}/ns/user"))
-        .arg("--api-socket")
-        .arg(api)
         .arg(pid.to_string())
         .arg("tap0")
         .stdin(Stdio::null())
@@ -345,53 +336,13 @@ impl UserNetwork {
         if !matches!(ready, Ok(1)) {
             return Err(NetworkError::Slirp(last_line(log)));
         }
-        // TCP through rsafe's own forwarder (the kernel's TCP on both sides), UDP through
-        // slirp4netns.
-        let (tcp, udp): (Vec<PortMapping>, Vec<PortMapping>) =
-            ports.iter().partition(|p| p.proto == Proto::Tcp);
-        for port in &udp {
-            publish(api, port)?;
-        }
-        drop(dir);
-        if !tcp.is_empty() {
-            net.forwarder = Some(super::portfwd::spawn(pid, &tcp)?);
+        // Through rsafe's own forwarder (the kernel's TCP and UDP on both sides): slirp4netns's
+        // UDP forwarding loses the answers (see `super::portfwd`).
+        if !ports.is_empty() {
+            net.forwarder = Some(super::portfwd::spawn(pid, ports)?);
         }
         Ok(net)
     }
-}
-
-/// Asks slirp4netns (through its API socket `api`) to forward `port`.
-fn publish(api: &Path, port: &PortMapping) -> Result<(), NetworkError> {
-    let request = serde_json::json!({
-        "execute": "add_hostfwd",
-        "arguments": {
-            "proto": port.proto.name(),
-            "host_addr": port.host_ip.to_string(),
-            "host_port": port.host_port,
-            "guest_port": port.container_port,
-        }
-    });
-    let mut sock =
-        UnixStream::connect(api).map_err(io_err(format!("connect to {}", api.display())))?;
-    sock.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(io_err("API socket"))?;
-    sock.write_all(request.to_string().as_bytes())
-        .map_err(io_err("API socket"))?;
-    sock.shutdown(std::net::Shutdown::Write)
-        .map_err(io_err("API socket"))?;
-    let mut reply = String::new();
-    BufReader::new(sock)
-        .read_line(&mut reply)
-        .map_err(io_err("API socket"))?;
-    let answer: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
-    if let Some(error) = answer.get("error") {
-        let why = error["desc"].as_str().unwrap_or("refused").to_string();
-        return Err(NetworkError::Publish {
-            spec: port.to_string(),
-            problem: format!("{why} (is the host port taken?)"),
-        });
-    }
-    Ok(())
 }
 
 impl Drop for UserNetwork {
@@ -510,11 +461,11 @@ mod tests {
         assert_eq!(
             container,
             [
-                (8000, Proto::Tcp),
                 (53, Proto::Udp),
+                (70, Proto::Tcp),
+                (8000, Proto::Tcp),
                 (9000, Proto::Tcp),
-                (9001, Proto::Tcp),
-                (70, Proto::Tcp)
+                (9001, Proto::Tcp)
             ]
         );
         let mut hosts: Vec<u16> = all.iter().map(|p| p.host_port).collect();

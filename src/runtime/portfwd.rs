@@ -15,17 +15,21 @@
 //! A socket belongs to the network namespace it was created in, whatever its process joins
 //! later: the listeners made before `setns` stay on the host, the connections made after it
 //! are inside the container. This is what rootlesskit's port driver does for rootless podman.
-//! UDP ports stay with slirp4netns (datagrams have no connection to hand over).
+//! UDP ports too: slirp4netns's own UDP forwarding drops the workload's answers when the host's
+//! loopback is kept out of reach (`--disable-host-loopback`: the client's 127.0.0.1 becomes the
+//! gateway inside, to which the container may not send; seen as ICMP port unreachable in the
+//! container's counters). Here each client gets a socket of its own in the container.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::{ForkResult, Pid};
 
-use super::network::{CONTAINER_ADDR, NetworkError, PortMapping};
+use super::network::{CONTAINER_ADDR, NetworkError, PortMapping, Proto};
 
 /// The forwarding process; killed (and reaped) when dropped.
 #[derive(Debug)]
@@ -40,7 +44,7 @@ impl Drop for Forwarder {
     }
 }
 
-/// Forks the forwarder for `ports` (TCP only) into the namespaces of process `pid`; returns
+/// Forks the forwarder for `ports` (TCP and UDP) into the namespaces of process `pid`; returns
 /// once every listener is bound, or with the reason one could not be (a port in use, a
 /// privileged port for an unprivileged user). Call with rsafe single-threaded.
 pub fn spawn(pid: i32, ports: &[PortMapping]) -> Result<Forwarder, NetworkError> {
@@ -112,7 +116,11 @@ fn child(
     let mut listeners = Vec::new();
     for port in ports {
         let at = SocketAddr::new(port.host_ip, port.host_port);
-        match TcpListener::bind(at) {
+        let bound = match port.proto {
+            Proto::Tcp => TcpListener::bind(at).map(Listener::Tcp),
+            Proto::Udp => UdpSocket::bind(at).map(Listener::Udp),
+        };
+        match bound {
             Ok(l) => listeners.push((l, port.container_port)),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 return refuse(format!("{at} is in use (is the host port taken?)"));
@@ -139,12 +147,74 @@ fn child(
     drop(ready);
     let mut servers = Vec::new();
     for (listener, container_port) in listeners {
-        servers.push(std::thread::spawn(move || serve(listener, container_port)));
+        servers.push(std::thread::spawn(move || match listener {
+            Listener::Tcp(l) => serve(l, container_port),
+            Listener::Udp(u) => serve_udp(u, container_port),
+        }));
     }
     for s in servers {
         let _ = s.join();
     }
     Err(())
+}
+
+/// A host socket bound for one published port.
+enum Listener {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+/// At most this many UDP clients at once per port: each has a socket (and a thread) of its own
+/// in the container; a datagram from one more is dropped, as a full queue would drop it.
+const UDP_FLOWS: usize = 1024;
+
+/// Relays datagrams between a host socket and the container's port forever. Each client
+/// (address and port) gets a socket of its own made here, inside the container's network
+/// namespace and connected to the port, so the workload sees one peer per client and its
+/// answers come back on that socket, to be sent to the client from the host socket.
+fn serve_udp(host: UdpSocket, container_port: u16) {
+    let target = SocketAddr::from((CONTAINER_ADDR, container_port));
+    let mut flows: HashMap<SocketAddr, UdpSocket> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let Ok((n, client)) = host.recv_from(&mut buf) else {
+            continue;
+        };
+        if !flows.contains_key(&client) {
+            if flows.len() >= UDP_FLOWS {
+                continue;
+            }
+            let Some(upstream) = udp_flow(&host, client, target) else {
+                continue;
+            };
+            flows.insert(client, upstream);
+        }
+        if let Some(upstream) = flows.get(&client) {
+            let _ = upstream.send(&buf[..n]);
+        }
+    }
+}
+
+/// A socket for `client` connected to the container's `target`, with a thread sending what
+/// comes back to the client through `host`.
+fn udp_flow(host: &UdpSocket, client: SocketAddr, target: SocketAddr) -> Option<UdpSocket> {
+    let upstream = UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    upstream.connect(target).ok()?;
+    let (back, host) = (upstream.try_clone().ok()?, host.try_clone().ok()?);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match back.recv(&mut buf) {
+                Ok(n) => {
+                    let _ = host.send_to(&buf[..n], client);
+                }
+                // Nothing listens there yet (ICMP port unreachable): keep the flow.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(_) => return,
+            }
+        }
+    });
+    Some(upstream)
 }
 
 /// Accepts on a host listener forever; each connection gets a connection to the container's
