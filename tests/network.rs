@@ -619,3 +619,60 @@ fn udp_ports_and_ping_to_the_gateway() {
         }
     });
 }
+
+/// The strict policy lets the workload bind no TCP port (landlock): `-p` adds a bind rule for
+/// each published container port, so a server can listen where it is published and nowhere
+/// else; `rsafe policy show -p` says so.
+#[test]
+fn a_published_port_is_one_the_workload_may_bind_under_the_policy() {
+    let show = support::rsafe(support::temp_root().path())
+        .args([
+            "policy",
+            "show",
+            "strict",
+            "-p",
+            "8080:80",
+            "-p",
+            "53:53/udp",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{show:?}");
+    assert!(
+        text.contains("  TCP bind:     only 80  (-p adds a bind rule for 80: a published port is one the workload binds)\n"),
+        "{text}"
+    );
+    let plain = support::rsafe(support::temp_root().path())
+        .args(["policy", "show", "strict"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("  TCP bind:     none\n"));
+
+    for_each_caller(|caller, store| {
+        let script =
+            "for p in 8000 8001; do httpd -p $p -h /etc && echo bound $p || echo refused $p; done";
+        let port = free_port().to_string();
+        let publish = format!("{port}:8000");
+        let out = run_support::run_sh(
+            caller,
+            store,
+            &["--policy", "strict", "-p", &publish],
+            script,
+        );
+        assert_eq!(
+            out.stdout, "bound 8000\nrefused 8001\n",
+            "{caller:?}: {out:?}"
+        );
+        let out = run_support::run_sh(
+            caller,
+            store,
+            &["--policy", "strict", "--network", "slirp4netns"],
+            script,
+        );
+        assert_eq!(
+            out.stdout, "refused 8000\nrefused 8001\n",
+            "{caller:?}: {out:?}"
+        );
+    });
+}

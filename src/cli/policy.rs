@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 
 use crate::runtime::caps::short_name;
 use crate::runtime::landlock::{self, LandlockStatus, PortAccess};
+use crate::runtime::network;
 use crate::runtime::policy::{Overrides, Policy};
 use crate::runtime::seccomp;
 
@@ -53,6 +54,10 @@ pub struct ShowArgs {
     /// allows for some arguments only (`args NAME`): to compare profiles with diff.
     #[arg(long)]
     pub syscalls: bool,
+    /// The policy as `rsafe run -p SPEC` would apply it: each published TCP container port
+    /// is one the workload may bind (added to a landlock bind list). Repeatable.
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CONTAINER")]
+    pub publish: Vec<String>,
 }
 
 /// The flags that change a policy, shared by `rsafe run` and `rsafe policy show`.
@@ -97,8 +102,27 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<i32> {
             }
         }
         PolicyCommand::Show(show) => {
-            let policy = effective_policy(&show.policy, &show.overrides)?;
-            print!("{}", render(&policy)?);
+            let mut policy = effective_policy(&show.policy, &show.overrides)?;
+            let mut ports = Vec::new();
+            for p in &show.publish {
+                ports.extend(network::parse_publish(p)?);
+            }
+            let added = network::allow_published(&mut policy.landlock.tcp_bind, &ports);
+            let mut text = render(&policy)?;
+            if !added.is_empty() {
+                let line = format!(
+                    "  TCP bind:     {}\n",
+                    ports_text(&policy.landlock.tcp_bind)
+                );
+                let list: Vec<String> = added.iter().map(u16::to_string).collect();
+                let note = format!(
+                    "{}  (-p adds a bind rule for {}: a published port is one the workload binds)\n",
+                    line.trim_end(),
+                    list.join(", ")
+                );
+                text = text.replacen(&line, &note, 1);
+            }
+            print!("{text}");
             if show.syscalls {
                 print!("{}", syscall_list(&policy)?);
             }
@@ -353,8 +377,8 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     };
     writeln!(w, "  read+exec:    {}", paths(&ll.read_exec, image))?;
     writeln!(w, "  read+write:   {}", paths(&ll.read_write, writable))?;
-    writeln!(w, "  TCP bind:     {}", ports(&ll.tcp_bind))?;
-    writeln!(w, "  TCP connect:  {}", ports(&ll.tcp_connect))?;
+    writeln!(w, "  TCP bind:     {}", ports_text(&ll.tcp_bind))?;
+    writeln!(w, "  TCP connect:  {}", ports_text(&ll.tcp_connect))?;
     let scopes = if scopes.is_empty() {
         "none".to_string()
     } else {
@@ -415,7 +439,7 @@ pub fn syscall_list(policy: &Policy) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn ports(access: &PortAccess) -> String {
+fn ports_text(access: &PortAccess) -> String {
     match access {
         PortAccess::Any => "any port (not restricted by landlock)".to_string(),
         PortAccess::Only(p) if p.is_empty() => "none".to_string(),

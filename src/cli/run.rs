@@ -274,7 +274,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     if let Some(h) = &args.hostname {
         spec::check_hostname(h)?;
     }
-    let policy = effective_policy(&args.policy, &args.overrides)?;
+    let mut policy = effective_policy(&args.policy, &args.overrides)?;
     // Read (and so checked) before the run: a file that is not a learned policy is refused
     // before anything starts.
     let learned = match &args.learn {
@@ -333,6 +333,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         mounts.push(spec::parse_tmpfs(t)?);
     }
     let (network, net) = network_for(&args, policy.network, &exposed)?;
+    // A published port is one the workload may bind, whatever the policy's landlock list.
+    crate::runtime::network::allow_published(&mut policy.landlock.tcp_bind, &net.ports);
     let mut warnings = policy.warnings();
     warnings.extend(mount_warnings);
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {

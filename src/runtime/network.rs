@@ -28,6 +28,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::landlock::PortAccess;
+
 /// What can go wrong with the container's network.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
@@ -234,6 +236,25 @@ fn free_port(proto: Proto) -> io::Result<(OwnedFd, u16)> {
             (u.into(), port)
         }
     })
+}
+
+/// Lets the workload bind what it publishes: each published TCP container port a landlock
+/// bind list (`access`) lacks is added to it (`any` needs nothing). Returns the ports added,
+/// for `rsafe policy show -p` to say why they are there.
+pub fn allow_published(access: &mut PortAccess, ports: &[PortMapping]) -> Vec<u16> {
+    let PortAccess::Only(allowed) = access else {
+        return Vec::new();
+    };
+    let mut added: Vec<u16> = ports
+        .iter()
+        .filter(|p| p.proto == Proto::Tcp && !allowed.contains(&p.container_port))
+        .map(|p| p.container_port)
+        .collect();
+    added.sort_unstable();
+    added.dedup();
+    allowed.extend(&added);
+    allowed.sort_unstable();
+    added
 }
 
 /// `/etc/resolv.conf` for a container on slirp4netns's network: its DNS forwarder, which asks
@@ -483,6 +504,22 @@ mod tests {
         }
         let err = publish_exposed(&["80/sctp".to_string()]).unwrap_err();
         assert!(err.to_string().contains("tcp or udp"), "{err}");
+    }
+
+    #[test]
+    fn publishing_a_tcp_port_adds_its_container_port_to_a_bind_list() {
+        let ports: Vec<PortMapping> = ["8080:80", "8443:443", "5353:53/udp", "9090:80"]
+            .iter()
+            .flat_map(|s| parse_publish(s).unwrap())
+            .collect();
+        let mut only = PortAccess::Only(vec![443, 8000]);
+        assert_eq!(allow_published(&mut only, &ports), [80]);
+        assert_eq!(only, PortAccess::Only(vec![80, 443, 8000]));
+        let mut none = PortAccess::Only(vec![]);
+        assert_eq!(allow_published(&mut none, &ports), [80, 443]);
+        let mut any = PortAccess::Any;
+        assert!(allow_published(&mut any, &ports).is_empty());
+        assert_eq!(any, PortAccess::Any);
     }
 
     #[test]
