@@ -676,3 +676,143 @@ fn a_published_port_is_one_the_workload_may_bind_under_the_policy() {
         );
     });
 }
+
+/// Host pids holding a socket bound to 127.0.0.1:`port` (TCP or UDP), found from
+/// `/proc/net/{tcp,udp}` and every process's descriptors.
+fn holders(port: u16) -> Vec<u32> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/udp"] {
+        for line in std::fs::read_to_string(table).unwrap().lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 9 && f[1] == format!("0100007F:{port:04X}") {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.filter_map(|f| f.ok()).any(|f| {
+            std::fs::read_link(f.path()).is_ok_and(|l| inodes.contains(&l.display().to_string()))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether process `pid` is gone (or a zombie, which holds nothing).
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+        s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+    })
+}
+
+/// No helper outlives its container: after `rsafe stop`, `rsafe rm -f`, and `kill -9` of a
+/// foreground `rsafe run -p`, neither slirp4netns nor the port forwarder is left, and the
+/// published TCP and UDP ports can be bound again by anyone right away.
+#[test]
+fn no_helper_outlives_its_container() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        for how in ["stop", "rm -f", "kill -9"] {
+            let (tcp, udp) = (free_port(), free_port());
+            let (p1, p2) = (format!("{tcp}:8000"), format!("{udp}:7000/udp"));
+            let flags = ["-p", &p1, "-p", &p2, "--name", "svc"];
+            let cmd = ["--", "httpd", "-f", "-p", "8000", "-h", "/"];
+            let mut foreground = None;
+            if how == "kill -9" {
+                let child = caller
+                    .command(store)
+                    .arg("run")
+                    .args(flags)
+                    .arg(rootfs)
+                    .args(cmd)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                foreground = Some(child);
+            } else {
+                let mut args = vec!["-d"];
+                args.extend(flags);
+                args.push(rootfs);
+                args.extend(cmd);
+                let out = run(caller, store, &args);
+                assert_eq!(out.code, 0, "{caller:?} {how}: {out:?}");
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{caller:?} {how}: never published"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let state = std::fs::read_dir(store.join("containers"))
+                .unwrap()
+                .next()
+                .unwrap();
+            let state: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(state.unwrap().path().join("state.json")).unwrap(),
+            )
+            .unwrap();
+            let init = state["pid"][0].as_i64().unwrap().to_string();
+            let mut helpers = holders(tcp);
+            helpers.extend(holders(udp));
+            assert!(!helpers.is_empty(), "{caller:?} {how}: no forwarder found");
+            assert_eq!(slirps_of(&init).len(), 1, "{caller:?} {how}");
+            match foreground.take() {
+                Some(mut child) => {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    // Their parent-death signal and exit pipe end them as rsafe goes.
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while !helpers.iter().all(|&p| gone(p)) || !slirps_of(&init).is_empty() {
+                        assert!(
+                            Instant::now() < deadline,
+                            "{caller:?}: helpers outlived rsafe"
+                        );
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                None => {
+                    let mut args: Vec<&str> = how.split(' ').collect();
+                    args.push("svc");
+                    let out = rsafe_cmd(caller, store, &args);
+                    assert_eq!(out.code, 0, "{caller:?} {how}: {out:?}");
+                    assert!(
+                        helpers.iter().all(|&p| gone(p)),
+                        "{caller:?} {how}: {helpers:?} left"
+                    );
+                    assert!(
+                        slirps_of(&init).is_empty(),
+                        "{caller:?} {how}: slirp4netns left"
+                    );
+                }
+            }
+            TcpListener::bind(("127.0.0.1", tcp))
+                .unwrap_or_else(|e| panic!("{caller:?} {how}: TCP {tcp}: {e}"));
+            std::net::UdpSocket::bind(("127.0.0.1", udp))
+                .unwrap_or_else(|e| panic!("{caller:?} {how}: UDP {udp}: {e}"));
+            // Whatever is left of the container (stopped, or killed with rsafe) goes.
+            let _ = rsafe_cmd(caller, store, &["rm", "-f", "svc"]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::fs::read_dir(store.join("containers")).map_or(0, |d| d.count()) > 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "{caller:?} {how}: container left"
+                );
+                let _ = rsafe_cmd(caller, store, &["rm", "-f", "svc"]);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+}
