@@ -4,7 +4,8 @@
 #   rsafe run -p (slirp4netns)            as root and as the test user
 #   podman run -p --network slirp4netns   rootless (podman 4.3, Debian 12), same busybox image
 #   podman run -p --network pasta         rootless
-# Each is fetched RUNS times (default 3); the best MB/s is reported.
+# Each is fetched RUNS times (default 3); the best MB/s is reported. Then the start-up time of
+# `rsafe run --rm IMAGE true` with --network none, slirp4netns and container:NAME (hyperfine).
 #
 #   bash bench/network.sh
 # Needs root (it switches to the test user rsafe-test for the rootless runs), podman for the
@@ -49,6 +50,17 @@ for who in root user; do
   printf '| rsafe (%s) | slirp4netns | %s |\n' "$who" "$(best_mbps 18180)"
   "${run[@]}" stop "$id" >/dev/null
 done
+# Start-up cost of each network mode as root, in one hyperfine run: a container joining a
+# running one's network (container:NAME) makes no network namespace of its own.
+store="$WORK/store-startup"; mkdir -p "$store"
+"$RSAFE" --root "$store" load "$LAYOUT:root" >/dev/null
+"$RSAFE" --root "$store" run -d --name owner --network slirp4netns oci-busybox:root "sleep 600" >/dev/null 2>&1
+hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup.md" \
+  -n none "$RSAFE --root $store run --rm --network none oci-busybox:root true" \
+  -n slirp4netns "$RSAFE --root $store run --rm --network slirp4netns oci-busybox:root true" \
+  -n container:owner "$RSAFE --root $store run --rm --network container:owner oci-busybox:root true" >/dev/null
+"$RSAFE" --root "$store" rm -f owner >/dev/null
+echo; cat "$WORK/startup.md"; echo
 if command -v podman >/dev/null; then
   as_user podman load -q -i <(skopeo copy --quiet "oci:$LAYOUT:latest" docker-archive:/dev/stdout:busybox:bench) >/dev/null 2>&1 \
     || as_user podman pull -q "oci:$LAYOUT:latest" >/dev/null 2>&1 || true
