@@ -97,13 +97,27 @@ fn join_net(net: &OwnedFd) -> nix::Result<()> {
     setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
 }
 
-/// The spec a container joining `joined` runs with: `spec` with the other's network mode (so
-/// `/etc/resolv.conf` is the one the other has, and `/etc/hosts` gives its own hostname the
-/// other's address) and `/etc/hosts` naming the other (hostname and name) at that address,
-/// then the other's `--add-host` lines and this one's. Its hostname stays its own, as podman
-/// keeps it (the uts namespace is not shared). `Err` names why it cannot be joined.
+/// The spec a container joining `joined` runs with: see [`pod_spec_of`].
 pub fn pod_spec(spec: &Spec, joined: &Joined) -> Result<Spec, String> {
-    let owner = &joined.spec;
+    pod_spec_of(
+        spec,
+        &joined.spec,
+        &joined.hostname,
+        joined.state.name.as_deref(),
+    )
+}
+
+/// `spec` joining the network of the container `owner` (its hostname and name): the other's
+/// network mode (so `/etc/resolv.conf` is the one the other has, and `/etc/hosts` gives this
+/// one's hostname the other's address), and `/etc/hosts` naming the other (hostname and name)
+/// at that address, then the other's `--add-host` lines and this one's. Its hostname stays its
+/// own, as podman keeps it (the uts namespace is not shared). `Err` says why it cannot join.
+fn pod_spec_of(
+    spec: &Spec,
+    owner: &Spec,
+    hostname: &str,
+    name: Option<&str>,
+) -> Result<Spec, String> {
     let addr = match owner.network {
         NetworkMode::Slirp4netns => IpAddr::V4(super::network::CONTAINER_ADDR),
         NetworkMode::None => IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
@@ -117,17 +131,94 @@ pub fn pod_spec(spec: &Spec, joined: &Joined) -> Result<Spec, String> {
         out.net.dns = owner.net.dns.clone();
         out.net.dns_search = owner.net.dns_search.clone();
     }
-    let mut hosts = vec![(joined.hostname.clone(), addr)];
-    if let Some(name) = joined
-        .state
-        .name
-        .as_ref()
-        .filter(|n| **n != joined.hostname)
-    {
-        hosts.push((name.clone(), addr));
+    let mut hosts = vec![(hostname.to_string(), addr)];
+    if let Some(name) = name.filter(|n| *n != hostname) {
+        hosts.push((name.to_string(), addr));
     }
     hosts.extend(owner.net.hosts.iter().cloned());
     hosts.extend(spec.net.hosts.iter().cloned());
     out.net.hosts = hosts;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::policy::Policy;
+    use crate::runtime::spec::{Confinement, Limits, ProcessSpec, RootfsSpec};
+
+    fn spec(network: NetworkMode, dns: &[&str], hosts: &[(&str, &str)]) -> Spec {
+        let policy = Policy::default_policy();
+        let mut spec = Spec {
+            rootfs: RootfsSpec {
+                lowers: vec!["/layers/a".into()],
+                read_only: false,
+            },
+            process: ProcessSpec {
+                args: vec!["true".into()],
+                env: Vec::new(),
+                cwd: "/".into(),
+                user: None,
+                terminal: false,
+                stdin: false,
+            },
+            hostname: None,
+            mounts: Vec::new(),
+            network,
+            net: Default::default(),
+            limits: Limits {
+                memory: None,
+                pids: None,
+                cpus: None,
+            },
+            pids_limit_from_policy: false,
+            init: true,
+            masked_paths: Vec::new(),
+            readonly_paths: Vec::new(),
+            confinement: Confinement::from_policy(&policy, false),
+        };
+        spec.net.dns = dns.iter().map(|d| d.parse().unwrap()).collect();
+        spec.net.hosts = hosts
+            .iter()
+            .map(|(n, ip)| (n.to_string(), ip.parse().unwrap()))
+            .collect();
+        spec
+    }
+
+    #[test]
+    fn a_joiner_sees_the_owners_network_files_and_names() {
+        let owner = spec(NetworkMode::Slirp4netns, &[], &[("db", "192.0.2.20")]);
+        let side = spec(NetworkMode::None, &[], &[("cache", "192.0.2.30")]);
+        let pod = pod_spec_of(&side, &owner, "apphost", Some("app")).unwrap();
+        assert_eq!(pod.network, NetworkMode::Slirp4netns);
+        let hosts: Vec<String> = pod
+            .net
+            .hosts
+            .iter()
+            .map(|(n, ip)| format!("{ip} {n}"))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                "10.0.2.100 apphost",
+                "10.0.2.100 app",
+                "192.0.2.20 db",
+                "192.0.2.30 cache"
+            ]
+        );
+        assert_eq!(pod.hostname, None, "the joiner keeps its own hostname");
+        // The owner's --dns unless the joiner gives its own; its name once when it is the
+        // hostname; an owner on loopback only is named at 127.0.1.1, as its own hosts file says.
+        let owner = spec(NetworkMode::None, &["192.0.2.53"], &[]);
+        let pod = pod_spec_of(&side, &owner, "app", Some("app")).unwrap();
+        assert_eq!(pod.net.dns, owner.net.dns);
+        let first: (String, IpAddr) = ("app".into(), "127.0.1.1".parse().unwrap());
+        assert_eq!(pod.net.hosts[..2], [first, side.net.hosts[0].clone()]);
+        let own_dns = spec(NetworkMode::None, &["192.0.2.54"], &[]);
+        let pod = pod_spec_of(&own_dns, &owner, "app", None).unwrap();
+        assert_eq!(pod.net.dns, own_dns.net.dns);
+        let host = spec(NetworkMode::Host, &[], &[]);
+        let err = pod_spec_of(&side, &host, "h", None).unwrap_err();
+        assert!(err.contains("host's network"), "{err}");
+    }
 }
