@@ -24,7 +24,7 @@ use crate::image::store::Store;
 use crate::image::{Image, Platform};
 use crate::runtime::clock::rfc3339;
 use crate::runtime::policy::Policy;
-use crate::runtime::spec::{MountSpec, NetworkMode, Spec};
+use crate::runtime::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
 use crate::runtime::state::{self, ContainerDir, Phase, State, StateError};
 use crate::runtime::{caps, cgroups::Version};
 
@@ -235,13 +235,27 @@ fn host_config_doc(st: &State, spec: &Spec) -> Value {
                 source,
                 target,
                 read_only,
-            } => Some(bind_text(&source.display().to_string(), target, *read_only)),
+                ownership,
+            } => {
+                let owned = match ownership {
+                    BindOwnership::Host => None,
+                    BindOwnership::Idmap => Some("idmap"),
+                    BindOwnership::Chown => Some("U"),
+                };
+                let options: Vec<&str> =
+                    read_only.then_some("ro").into_iter().chain(owned).collect();
+                Some(bind_text(&source.display().to_string(), target, &options))
+            }
             MountSpec::Volume {
                 name,
                 target,
                 read_only,
                 ..
-            } => Some(bind_text(name, target, *read_only)),
+            } => Some(bind_text(
+                name,
+                target,
+                if *read_only { &["ro"] } else { &[] },
+            )),
             MountSpec::Tmpfs { .. } => None,
         })
         .collect();
@@ -288,10 +302,10 @@ fn host_config_doc(st: &State, spec: &Spec) -> Value {
     })
 }
 
-fn bind_text(source: &str, target: &str, read_only: bool) -> String {
-    match read_only {
-        true => format!("{source}:{target}:ro"),
-        false => format!("{source}:{target}"),
+fn bind_text(source: &str, target: &str, options: &[&str]) -> String {
+    match options {
+        [] => format!("{source}:{target}"),
+        _ => format!("{source}:{target}:{}", options.join(",")),
     }
 }
 
@@ -336,6 +350,7 @@ fn mounts_doc(spec: &Spec) -> Value {
                 source,
                 target,
                 read_only,
+                ..
             } => json!({
                 "Type": "bind", "Source": source, "Destination": target, "RW": !read_only,
             }),
@@ -373,4 +388,19 @@ fn ports_doc(st: &State) -> Value {
         }
     }
     Value::Object(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_are_written_as_v_wrote_them() {
+        assert_eq!(bind_text("/src", "/dst", &[]), "/src:/dst");
+        assert_eq!(bind_text("/src", "/dst", &["ro"]), "/src:/dst:ro");
+        assert_eq!(
+            bind_text("/src", "/dst", &["ro", "idmap"]),
+            "/src:/dst:ro,idmap"
+        );
+    }
 }

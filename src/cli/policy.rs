@@ -223,7 +223,11 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
         ("TCP connect", &la.tcp_connect, &lb.tcp_connect),
     ] {
         if pa != pb {
-            out.push(format!("landlock {what}: A {}, B {}", ports(pa), ports(pb)));
+            out.push(format!(
+                "landlock {what}: A {}, B {}",
+                ports_text(pa),
+                ports_text(pb)
+            ));
         }
     }
     for (what, xa, xb) in [
