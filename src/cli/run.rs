@@ -414,16 +414,7 @@ fn learning_memory_limit() -> Option<u64> {
     if !nix::unistd::Uid::effective().is_root() {
         return None;
     }
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    crate::runtime::stats::host_memory()
 }
 
 /// What the learned file's comments say ran: the image and the command, each word longer

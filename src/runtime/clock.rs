@@ -99,6 +99,15 @@ fn parse_duration(text: &str) -> Option<Duration> {
 /// `2026-01-02T15:04:05Z`, `2026-01-02T15:04:05.5+01:00`; also a bare date or a time without
 /// a zone (taken as UTC), which docker accepts too.
 fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let (secs, nanos) = unix_time(text)?;
+    let secs = u64::try_from(secs).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+/// An RFC 3339 time (as [`parse_rfc3339`] takes it) as seconds since the epoch, negative
+/// before 1970 (Go's zero time, `0001-01-01T00:00:00Z`, is in some image configs), and
+/// nanoseconds.
+pub fn unix_time(text: &str) -> Option<(i64, u32)> {
     let b = text.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
         let part = text.get(from..from + len)?;
@@ -141,9 +150,10 @@ fn parse_rfc3339(text: &str) -> Option<SystemTime> {
         }
         _ => return None,
     };
-    let secs = days_from_civil(year, month, day) * 86_400 + hms - offset;
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    Some((
+        days_from_civil(year, month, day) * 86_400 + hms - offset,
+        nanos,
+    ))
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -174,6 +184,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_both_ways() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_430), (2025, 12, 8));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+        // Go's zero time, in some image configs: before the epoch, still a number.
+        assert_eq!(
+            unix_time("0001-01-01T00:00:00Z"),
+            Some((-62_135_596_800, 0))
+        );
+    }
 
     fn at(secs: u64, nanos: u32) -> SystemTime {
         UNIX_EPOCH + Duration::new(secs, nanos)
