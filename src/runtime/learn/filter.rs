@@ -13,7 +13,7 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use crate::runtime::seccomp::{SeccompError, bpf};
+use crate::runtime::seccomp::{self, SeccompError, bpf};
 
 const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -42,29 +42,18 @@ pub fn program(channel: RawFd) -> Vec<libc::sock_filter> {
 /// Installs the learning filter on the calling thread (no_new_privs must be set) and returns
 /// the notification listener.
 pub fn load(channel: RawFd) -> Result<OwnedFd, SeccompError> {
-    let program = program(channel);
-    let prog = libc::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_ptr().cast_mut(),
-    };
-    // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies and
-    // validates the instructions. With NEW_LISTENER the return value is a new descriptor
-    // that nothing else owns.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            &prog as *const libc::sock_fprog,
-        )
-    };
+    let rc = seccomp::install(
+        &program(channel),
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
+    );
     if rc < 0 {
         return Err(SeccompError::Load {
             source: io::Error::last_os_error(),
             hint: " (the learning filter needs SECCOMP_FILTER_FLAG_NEW_LISTENER, Linux 5.0)",
         });
     }
-    // SAFETY: rc is the listener descriptor the kernel just opened for this process.
+    // SAFETY: with NEW_LISTENER, rc is the listener descriptor the kernel just opened for
+    // this process; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
 }
 

@@ -408,21 +408,8 @@ impl CompiledFilter {
     /// CAP_SYS_ADMIN). Does not allocate; dropping `self` frees the programs.
     pub fn load(self) -> Result<(), SeccompError> {
         for program in &self.programs {
-            let prog = libc::sock_fprog {
-                // Bounded by MAX_INSNS (4096) in compile().
-                len: program.len() as u16,
-                filter: program.as_ptr().cast_mut(),
-            };
-            // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies
-            // the instructions and validates them before installing.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    self.flags,
-                    &prog as *const libc::sock_fprog,
-                )
-            };
+            // Bounded by MAX_INSNS (4096) in compile().
+            let rc = install(program, self.flags);
             if rc != 0 {
                 let source = if rc > 0 {
                     std::io::Error::other(format!("thread {rc} could not be synchronised"))
@@ -438,5 +425,25 @@ impl CompiledFilter {
             }
         }
         Ok(())
+    }
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, program): the raw return value (negative with errno
+/// set; with TSYNC a thread id; with NEW_LISTENER the listener descriptor). `program` holds
+/// at most 4096 instructions (the kernel's BPF_MAXINSNS).
+pub(crate) fn install(program: &[libc::sock_filter], flags: u32) -> libc::c_long {
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies the
+    // instructions and validates them before installing.
+    unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
     }
 }
