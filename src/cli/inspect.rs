@@ -286,11 +286,7 @@ fn host_config_doc(st: &State, spec: &Spec) -> Value {
         "NanoCpus": limits.cpus.map_or(0, |c| (c * 1e9).round() as u64),
         "CapAdd": cap_add,
         "CapDrop": cap_drop,
-        "NetworkMode": match spec.network {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
-            NetworkMode::Slirp4netns => "slirp4netns",
-        },
+        "NetworkMode": network_mode(spec.net.join.as_deref(), spec.network),
         "ReadonlyRootfs": spec.rootfs.read_only,
         "AutoRemove": st.auto_remove,
         "Init": spec.init,
@@ -302,6 +298,18 @@ fn host_config_doc(st: &State, spec: &Spec) -> Value {
     })
 }
 
+/// `none`, `host`, `slirp4netns`, or `container:NAME` for a container in another's network,
+/// as docker writes `HostConfig.NetworkMode`.
+fn network_mode(joined: Option<&str>, mode: NetworkMode) -> String {
+    match (joined, mode) {
+        (Some(owner), _) => format!("container:{owner}"),
+        (None, NetworkMode::None) => "none".into(),
+        (None, NetworkMode::Host) => "host".into(),
+        (None, NetworkMode::Slirp4netns) => "slirp4netns".into(),
+    }
+}
+
+/// A bind as `-v` wrote it: `SRC:DST[:OPTION,…]`.
 fn bind_text(source: &str, target: &str, options: &[&str]) -> String {
     match options {
         [] => format!("{source}:{target}"),
@@ -401,6 +409,16 @@ mod tests {
         assert_eq!(
             bind_text("/src", "/dst", &["ro", "idmap"]),
             "/src:/dst:ro,idmap"
+        );
+    }
+
+    #[test]
+    fn a_joined_network_is_container_name() {
+        assert_eq!(network_mode(None, NetworkMode::None), "none");
+        assert_eq!(network_mode(None, NetworkMode::Slirp4netns), "slirp4netns");
+        assert_eq!(
+            network_mode(Some("app"), NetworkMode::None),
+            "container:app"
         );
     }
 }
