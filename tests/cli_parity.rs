@@ -523,3 +523,30 @@ fn a_relative_store_root_works_for_run() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "in-container\n");
     assert!(work.path().join("store/index.json").is_file());
 }
+
+/// The rule that resolved the target is in the JSON and SARIF reports (`target.resolved`), as
+/// `rsafe -v audit` says it on stderr.
+#[test]
+fn reports_say_how_the_target_was_resolved() {
+    let root = support::temp_root();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("my-stack.yml");
+    fs::write(&stack, "services:\n  web:\n    image: nginx:1.25\n").unwrap();
+    let json = |format: &str| -> serde_json::Value {
+        let out = support::rsafe(root.path())
+            .args(["audit", "--format", format])
+            .arg(&stack)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        json("json")["target"]["resolved"],
+        "a compose file, by its content"
+    );
+    assert_eq!(
+        json("sarif")["runs"][0]["properties"]["target"]["resolved"],
+        "a compose file, by its content"
+    );
+}

@@ -220,6 +220,7 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
                 name: spec.clone(),
                 digest: None,
                 platform: None,
+                resolved: Some(resolution.how.clone()),
             },
             stats: None,
             elapsed: Some(started.elapsed()),
@@ -231,7 +232,10 @@ pub fn run(args: AuditArgs, global: &Global) -> anyhow::Result<i32> {
         audit_opened(&opened, &args, global, &detector)?;
     drop(opened);
     let context = ReportContext {
-        target: description,
+        target: report::Target {
+            resolved: Some(resolution.how),
+            ..description
+        },
         stats: Some(stats),
         elapsed: Some(started.elapsed()),
     };
@@ -285,6 +289,7 @@ fn audit_running_containers(
             name,
             digest: None,
             platform: None,
+            resolved: Some("running containers, found in /proc".to_string()),
         },
         stats: None,
         elapsed: Some(started.elapsed()),
@@ -615,6 +620,7 @@ fn audit_opened(
         name: opened.name.clone(),
         digest: Some(img.manifest_digest.to_string()),
         platform: Some(format!("{}/{}", img.config.os(), img.config.architecture())),
+        resolved: None,
     };
     Ok((description, audit))
 }

@@ -148,6 +148,7 @@ fn print_blocking(typed: &str, verdict: &Verdict, decision: &Decision) {
             name: typed.to_string(),
             digest: Some(verdict.manifest.clone()),
             platform: Some(verdict.platform.clone()),
+            resolved: None,
         },
         findings: decision.blocking.clone(),
         ignored: decision.ignored,

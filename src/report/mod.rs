@@ -40,6 +40,11 @@ pub struct Target {
     pub digest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Which rule of `rsafe audit`'s documented order chose the target (`an image archive, by
+    /// its content`, `the image app:1.0 in the store /var/lib/rsafe`): a CI log then shows
+    /// what was audited, not only what was typed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
 
 /// Findings of one audit, ready to render.
@@ -199,6 +204,7 @@ pub(crate) mod tests {
                 name: "app:1.0".into(),
                 digest: Some("sha256:bbbb".into()),
                 platform: Some("linux/amd64".into()),
+                resolved: None,
             },
             findings,
             ignored: 2,
