@@ -4,6 +4,7 @@
 //! a command line, a compose file or a CI job: `/dev/zero`, a FIFO fed forever or a 40 GB log
 //! named by mistake must fail with one line, not fill the machine's memory. `metadata().len()`
 //! cannot tell (a device or a pipe says 0), so the read itself is bounded.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Read};
 use std::path::Path;
