@@ -13,6 +13,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "deb-check: needs root (apt-get install, dpkg -r)" >&2; exit 1; }
 bash .ci/setup-debian.sh
+# cargo-deb, pinned: the package's layout (links, assets, Depends) is what this check tests.
+# Installed here, not in setup-debian.sh: only this check needs it (the quickstart does not).
+CARGO_DEB_VERSION=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
+  echo "deb-check: cargo install cargo-deb $CARGO_DEB_VERSION" >&2
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --quiet
+fi
 passed=0
 ok() { passed=$((passed + 1)); echo "deb-check: ok: $*"; }
 fail() { echo "deb-check: FAILED: $*" >&2; exit 1; }

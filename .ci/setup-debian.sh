@@ -41,10 +41,3 @@ if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
   $SUDO chmod 666 /dev/net/tun
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
-# cargo-deb: builds the .deb that .ci/deb-check.sh installs and exercises. Pinned, because the
-# package's layout (links, assets, Depends) is what that check tests.
-CARGO_DEB_VERSION=3.8.0
-if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
-  echo "setup: cargo install cargo-deb $CARGO_DEB_VERSION" >&2
-  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --quiet
-fi
