@@ -528,6 +528,60 @@ fn publish_all_publishes_the_images_exposed_ports_on_free_loopback_ports() {
     });
 }
 
+/// `-P` serves on the very ports it prints, TCP and UDP, each through one socket (the one bound
+/// when the port was picked, which the unit test
+/// `dash_capital_p_ports_are_served_on_the_sockets_bound_when_picked` follows by inode), and
+/// `rm -f` releases them at once.
+#[test]
+fn publish_all_answers_on_the_printed_tcp_and_udp_ports() {
+    let Some(echo) = udp_echo() else { return };
+    let www = web_root();
+    let image = format!("{}:web", layout_with_exposed_ports().display());
+    for_each_caller(|caller, store| {
+        let www = format!("{}:/www:ro", www.path().display());
+        let echo = format!("{}:/echo:ro", echo.display());
+        let script = "httpd -p 8000 -h /www && exec /echo/udp-echo 9000";
+        let args = [
+            "-d", "--name", "both", "-P", "-v", &www, "-v", &echo, &image,
+        ];
+        // The image's entrypoint is `sh -c`.
+        let out = run(caller, store, &[&args[..], &[script]].concat());
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let ports: Vec<u16> = out
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("rsafe: publishing 127.0.0.1:"))
+            .filter_map(|r| r.split_once(" -> ")?.0.parse().ok())
+            .collect();
+        assert_eq!(ports.len(), 2, "{caller:?}: {out:?}");
+        let body = http_get(ports[0]).unwrap_or_else(|e| panic!("{caller:?}: {e}"));
+        assert!(body.contains("hello from the container"), "{caller:?}");
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let answer = loop {
+            client.send_to(b"to -P", ("127.0.0.1", ports[1])).unwrap();
+            if let Ok((n, from)) = client.recv_from(&mut buf) {
+                assert_eq!(from.port(), ports[1], "{caller:?}");
+                break String::from_utf8_lossy(&buf[..n]).into_owned();
+            }
+            assert!(Instant::now() < deadline, "{caller:?}: no answer over UDP");
+        };
+        assert_eq!(answer, "echo: to -P", "{caller:?}");
+        let sockets: Vec<_> = ports.iter().map(|p| bound_sockets(*p)).collect();
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "-f", "both"]).code, 0);
+        for (port, bound) in ports.iter().zip(sockets) {
+            assert_eq!(bound.len(), 1, "{caller:?}: {port}: {bound:?}");
+        }
+        for port in &ports {
+            assert!(holders(*port).is_empty(), "{caller:?}: {port} not released");
+        }
+    });
+}
+
 /// [`udp_echo.c`](support/udp_echo.c) built static, in a directory every caller can read.
 fn udp_echo() -> Option<std::path::PathBuf> {
     if !support::have(
@@ -677,18 +731,25 @@ fn a_published_port_is_one_the_workload_may_bind_under_the_policy() {
     });
 }
 
-/// Host pids holding a socket bound to 127.0.0.1:`port` (TCP or UDP), found from
-/// `/proc/net/{tcp,udp}` and every process's descriptors.
-fn holders(port: u16) -> Vec<u32> {
+/// The sockets (`socket:[INODE]`) bound to 127.0.0.1:`port`, TCP or UDP, from
+/// `/proc/net/{tcp,udp}`; a closed connection's TIME_WAIT (inode 0) is no socket.
+fn bound_sockets(port: u16) -> Vec<String> {
     let mut inodes = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/udp"] {
         for line in std::fs::read_to_string(table).unwrap().lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() > 9 && f[1] == format!("0100007F:{port:04X}") {
+            if f.len() > 9 && f[1] == format!("0100007F:{port:04X}") && f[9] != "0" {
                 inodes.push(format!("socket:[{}]", f[9]));
             }
         }
     }
+    inodes
+}
+
+/// Host pids holding a socket bound to 127.0.0.1:`port` (TCP or UDP), found from
+/// `/proc/net/{tcp,udp}` and every process's descriptors.
+fn holders(port: u16) -> Vec<u32> {
+    let inodes = bound_sockets(port);
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {

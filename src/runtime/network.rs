@@ -179,10 +179,27 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortMapping>, NetworkError> {
         .collect())
 }
 
+/// `-P`'s sockets, each bound when the kernel picked its port and kept open until the port
+/// forwarder listens on that very socket ([`take_held`]): a port closed and bound again later
+/// could be taken in between by any process, failing the run. A registry and not a field of
+/// the [`super::spec::Spec`]: the spec is data (saved for `ps` and `start`), a socket is not;
+/// the forwarder is forked from this process, so it inherits them.
+static HELD: std::sync::Mutex<Vec<(PortMapping, OwnedFd)>> = std::sync::Mutex::new(Vec::new());
+
+/// The socket [`publish_exposed`] bound for `port`, removed from the registry (the caller now
+/// owns it); `None` for a `-p` port (bound by the forwarder) or one already taken.
+pub fn take_held(port: &PortMapping) -> Option<OwnedFd> {
+    let mut held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = held.iter().position(|(p, _)| p == port)?;
+    Some(held.swap_remove(at).1)
+}
+
 /// `-P`: each of an image's `ExposedPorts` (`80/tcp`, `53/udp`, `8000`, `9000-9001/tcp`)
 /// published on a free port of 127.0.0.1 that the kernel picks (a socket bound to port 0,
-/// every one held until all are picked so no two are the same, then closed for the forwarder
-/// or slirp4netns to bind again: a port taken in between fails the run with the `-p` error).
+/// listening for TCP). The socket stays open, kept for the forwarder ([`take_held`]), so the
+/// port is never free between its choice and the forwarder serving it.
 pub fn publish_exposed(exposed: &[String]) -> Result<Vec<PortMapping>, NetworkError> {
     let mut out = Vec::new();
     let mut held = Vec::new();
@@ -207,15 +224,19 @@ pub fn publish_exposed(exposed: &[String]) -> Result<Vec<PortMapping>, NetworkEr
         };
         for container_port in first..=last {
             let (socket, host_port) = free_port(proto).map_err(io_err("pick a free port"))?;
-            held.push(socket);
-            out.push(PortMapping {
+            let mapping = PortMapping {
                 host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 host_port,
                 container_port,
                 proto,
-            });
+            };
+            held.push((mapping, socket));
+            out.push(mapping);
         }
     }
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .extend(held);
     // A config's ExposedPorts is a JSON object: in port order, whatever order it was read in.
     out.sort_by_key(|p| (p.container_port, p.proto == Proto::Udp));
     Ok(out)
@@ -498,9 +519,22 @@ mod tests {
         hosts.dedup();
         assert_eq!(hosts.len(), all.len(), "{all:?}");
         assert!(!hosts.contains(&0));
-        // Free again once picked: the forwarder binds them next.
-        for p in all.iter().filter(|p| p.proto == Proto::Tcp) {
-            std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, p.host_port)).unwrap();
+        // Still held once picked, for the forwarder: nobody else can bind them, TCP or UDP.
+        for p in &all {
+            let at = (Ipv4Addr::LOCALHOST, p.host_port);
+            let again = match p.proto {
+                Proto::Tcp => std::net::TcpListener::bind(at).map(drop),
+                Proto::Udp => std::net::UdpSocket::bind(at).map(drop),
+            };
+            let err = again.expect_err(&format!("{p} was free to bind after -P picked it"));
+            assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{p}");
+            let socket = take_held(p).unwrap_or_else(|| panic!("{p} is not held"));
+            let bound = match p.proto {
+                Proto::Tcp => std::net::TcpListener::from(socket).local_addr(),
+                Proto::Udp => std::net::UdpSocket::from(socket).local_addr(),
+            };
+            assert_eq!(bound.unwrap(), (p.host_ip, p.host_port).into(), "{p}");
+            assert!(take_held(p).is_none(), "{p} handed out twice");
         }
         let err = publish_exposed(&["80/sctp".to_string()]).unwrap_err();
         assert!(err.to_string().contains("tcp or udp"), "{err}");

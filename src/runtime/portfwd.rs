@@ -19,6 +19,13 @@
 //! loopback is kept out of reach (`--disable-host-loopback`: the client's 127.0.0.1 becomes the
 //! gateway inside, to which the container may not send; seen as ICMP port unreachable in the
 //! container's counters). Here each client gets a socket of its own in the container.
+//!
+//! `-P`'s ports are chosen by binding port 0 in rsafe itself, before the container exists
+//! (their numbers go in the spec that is printed, saved for `ps`, and handed to a detached
+//! monitor); those very sockets are what the forwarder listens on, inherited across its fork
+//! ([`super::network::take_held`]), so no port is ever free between choice and service. The
+//! other way, the forwarder binding port 0 and reporting back, would leave the ports unknown
+//! until after the container's state is saved and the publishing lines printed.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -29,7 +36,7 @@ use std::time::Duration;
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::{ForkResult, Pid};
 
-use super::network::{CONTAINER_ADDR, NetworkError, PortMapping, Proto};
+use super::network::{CONTAINER_ADDR, NetworkError, PortMapping, Proto, take_held};
 
 /// The forwarding process; killed (and reaped) when dropped.
 #[derive(Debug)]
@@ -46,7 +53,9 @@ impl Drop for Forwarder {
 
 /// Forks the forwarder for `ports` (TCP and UDP) into the namespaces of process `pid`; returns
 /// once every listener is bound, or with the reason one could not be (a port in use, a
-/// privileged port for an unprivileged user). Call with rsafe single-threaded.
+/// privileged port for an unprivileged user). A port `-P` picked is served on the socket bound
+/// when it was picked, which rsafe then closes: the forwarder holds the only copy. Call with
+/// rsafe single-threaded.
 pub fn spawn(pid: i32, ports: &[PortMapping]) -> Result<Forwarder, NetworkError> {
     let fail = |what: &str, e: io::Error| NetworkError::Io {
         what: what.to_string(),
@@ -59,11 +68,12 @@ pub fn spawn(pid: i32, ports: &[PortMapping]) -> Result<Forwarder, NetworkError>
     let net = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| fail("the container's network namespace", e))?;
     let parent = nix::unistd::getpid();
+    let held: Vec<Option<OwnedFd>> = ports.iter().map(take_held).collect();
     // SAFETY: rsafe is single-threaded here (the caller's contract, as for the container's
     // clone), so the child is a complete copy; it leaves only through `_exit`.
     match unsafe { nix::unistd::fork() }.map_err(|e| fail("fork", e.into()))? {
         ForkResult::Parent { child } => {
-            drop(write);
+            drop((write, held));
             let forwarder = Forwarder { pid: child };
             let mut answer = String::new();
             let _ = std::fs::File::from(read).read_to_string(&mut answer);
@@ -85,7 +95,7 @@ pub fn spawn(pid: i32, ports: &[PortMapping]) -> Result<Forwarder, NetworkError>
         }
         ForkResult::Child => {
             drop(read);
-            let code = match child(parent, &user, &net, ports, write) {
+            let code = match child(parent, &user, &net, ports, held, write) {
                 Ok(never) => match never {},
                 Err(()) => 1,
             };
@@ -101,6 +111,7 @@ fn child(
     user: &std::fs::File,
     net: &std::fs::File,
     ports: &[PortMapping],
+    held: Vec<Option<OwnedFd>>,
     ready: OwnedFd,
 ) -> Result<std::convert::Infallible, ()> {
     let mut ready = std::fs::File::from(ready);
@@ -114,23 +125,10 @@ fn child(
         return refuse("rsafe ended while its port forwarder started".into());
     }
     let mut listeners = Vec::new();
-    for port in ports {
-        let at = SocketAddr::new(port.host_ip, port.host_port);
-        let bound = match port.proto {
-            Proto::Tcp => TcpListener::bind(at).map(Listener::Tcp),
-            Proto::Udp => UdpSocket::bind(at).map(Listener::Udp),
-        };
-        match bound {
+    for (port, held) in ports.iter().zip(held) {
+        match listen(port, held) {
             Ok(l) => listeners.push((l, port.container_port)),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                return refuse(format!("{at} is in use (is the host port taken?)"));
-            }
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                return refuse(format!(
-                    "{at}: {e} (ports below 1024 need root, or net.ipv4.ip_unprivileged_port_start)"
-                ));
-            }
-            Err(e) => return refuse(format!("{at}: {e}")),
+            Err(why) => return refuse(why),
         }
     }
     // Root need not join the user namespace (it owns every one) and may not always: joining
@@ -156,6 +154,25 @@ fn child(
         let _ = s.join();
     }
     Err(())
+}
+
+/// The host socket for `port`: the one `-P` bound when it picked the port (`held`), or one
+/// bound now for `-p`; the error is the line rsafe prints.
+fn listen(port: &PortMapping, held: Option<OwnedFd>) -> Result<Listener, String> {
+    let at = SocketAddr::new(port.host_ip, port.host_port);
+    let bound = match (held, port.proto) {
+        (Some(fd), Proto::Tcp) => Ok(Listener::Tcp(TcpListener::from(fd))),
+        (Some(fd), Proto::Udp) => Ok(Listener::Udp(UdpSocket::from(fd))),
+        (None, Proto::Tcp) => TcpListener::bind(at).map(Listener::Tcp),
+        (None, Proto::Udp) => UdpSocket::bind(at).map(Listener::Udp),
+    };
+    bound.map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => format!("{at} is in use (is the host port taken?)"),
+        io::ErrorKind::PermissionDenied => format!(
+            "{at}: {e} (ports below 1024 need root, or net.ipv4.ip_unprivileged_port_start)"
+        ),
+        _ => format!("{at}: {e}"),
+    })
 }
 
 /// A host socket bound for one published port.
@@ -257,4 +274,69 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::network::publish_exposed;
+
+    /// The socket inode bound to 127.0.0.1:`port` in the host's `/proc/net/{tcp,udp}` table.
+    fn bound_inodes(port: &PortMapping) -> Vec<String> {
+        let table = match port.proto {
+            Proto::Tcp => "/proc/net/tcp",
+            Proto::Udp => "/proc/net/udp",
+        };
+        let local = format!("0100007F:{:04X}", port.host_port);
+        std::fs::read_to_string(table)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 9 && f[1] == local)
+            .map(|f| format!("socket:[{}]", f[9]))
+            .collect()
+    }
+
+    /// The socket inodes process `pid` holds.
+    fn sockets_of(pid: &str) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|f| std::fs::read_link(f.ok()?.path()).ok())
+            .map(|l| l.display().to_string())
+            .filter(|l| l.starts_with("socket:"))
+            .collect()
+    }
+
+    /// No gap for `-P`: each port has one socket from its choice on, and the forwarder listens
+    /// on that very socket (same inode), which rsafe no longer holds. The forwarder serves this
+    /// test's own namespaces, which only root may join again.
+    #[test]
+    fn dash_capital_p_ports_are_served_on_the_sockets_bound_when_picked() {
+        if !nix::unistd::geteuid().is_root() {
+            let required = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
+            assert!(!required, "joining this test's own namespaces needs root");
+            eprintln!("skipped: joining this test's own namespaces needs root");
+            return;
+        }
+        let ports = publish_exposed(&["8000/tcp".into(), "9000/udp".into()]).unwrap();
+        let picked: Vec<Vec<String>> = ports.iter().map(bound_inodes).collect();
+        for (port, inodes) in ports.iter().zip(&picked) {
+            assert_eq!(inodes.len(), 1, "{port}: {inodes:?}");
+            assert!(sockets_of("self").contains(&inodes[0]), "{port}");
+        }
+        let forwarder = spawn(std::process::id() as i32, &ports).unwrap();
+        let its = sockets_of(&forwarder.pid.to_string());
+        let mine = sockets_of("self");
+        for (port, inodes) in ports.iter().zip(&picked) {
+            assert_eq!(&bound_inodes(port), inodes, "{port}: bound again");
+            assert!(its.contains(&inodes[0]), "{port}: not the forwarder's");
+            assert!(!mine.contains(&inodes[0]), "{port}: rsafe kept a copy");
+            assert!(take_held(port).is_none(), "{port}: still registered");
+        }
+        drop(forwarder);
+        for port in &ports {
+            assert!(bound_inodes(port).is_empty(), "{port}: not released");
+        }
+    }
 }
