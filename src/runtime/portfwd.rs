@@ -195,6 +195,7 @@ fn serve_udp(host: UdpSocket, container_port: u16) {
     let mut buf = vec![0u8; 65536];
     loop {
         let Ok((n, client)) = host.recv_from(&mut buf) else {
+            back_off();
             continue;
         };
         if !flows.contains_key(&client) {
@@ -239,7 +240,10 @@ fn udp_flow(host: &UdpSocket, client: SocketAddr, target: SocketAddr) -> Option<
 fn serve(listener: TcpListener, container_port: u16) {
     let target = SocketAddr::from((CONTAINER_ADDR, container_port));
     for client in listener.incoming() {
-        let Ok(client) = client else { continue };
+        let Ok(client) = client else {
+            back_off();
+            continue;
+        };
         std::thread::spawn(move || {
             let Ok(upstream) = TcpStream::connect_timeout(&target, Duration::from_secs(10)) else {
                 return; // nothing listens there: the client sees its connection close
@@ -254,6 +258,13 @@ fn serve(listener: TcpListener, container_port: u16) {
             let _ = back.join();
         });
     }
+}
+
+/// After a failed accept or receive: a pause before the next. Some failures last (EMFILE when
+/// every descriptor is taken, ENOBUFS), and retrying at once would spin a core until they
+/// pass; a failure that does not last costs one connection 20 ms.
+fn back_off() {
+    std::thread::sleep(Duration::from_millis(20));
 }
 
 /// Copies `from` to `to` until `from` ends, then passes the end on. A large buffer: with
