@@ -30,6 +30,19 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `bytes` in binary units: the value scaled below 1024 and its unit (`B`, `KiB`, … `TiB`), for
+/// the callers that print sizes as `stats` and `unpack` do.
+pub fn binary_units(bytes: u64) -> (f64, &'static str) {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    (value, UNITS[unit])
+}
+
 /// A byte count with three significant digits and decimal units, as docker prints it
 /// (`665B`, `1.09MB`, `2.13GB`).
 pub fn human_size(bytes: u64) -> String {

@@ -185,16 +185,9 @@ fn render_table(rows: &[Row]) -> String {
 
 /// `3.48MiB`, `7.67GiB`, `512B`: docker's binary sizes in `stats`.
 fn binary_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes}B"),
-        _ => format!("{value:.2}{}", UNITS[unit]),
+    match super::format::binary_units(bytes) {
+        (_, "B") => format!("{bytes}B"),
+        (value, unit) => format!("{value:.2}{unit}"),
     }
 }
 
