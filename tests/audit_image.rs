@@ -79,7 +79,7 @@ fn check_schema(v: &Value) {
     subset(&v["tool"], &["name", "version"], &["name", "version"]);
     subset(
         &v["target"],
-        &["kind", "name", "digest", "platform"],
+        &["kind", "name", "digest", "platform", "resolved"],
         &["kind", "name"],
     );
     let counts = [
