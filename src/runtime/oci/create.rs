@@ -444,7 +444,7 @@ fn rootfs_tree(
 }
 
 /// Writes the pid file atomically: the caller reads it as soon as `create` returns.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
+pub(super) fn write_pid_file(path: &Path, pid: i32) -> Result<(), OciError> {
     let tmp = path.with_extension("rsafe-tmp");
     std::fs::write(&tmp, pid.to_string())
         .and_then(|()| std::fs::rename(&tmp, path))

@@ -172,13 +172,7 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
     }
     let pid = pid.ok_or_else(|| OciError::Container("the process did not start".to_string()))?;
     if let Some(path) = &opts.pid_file {
-        let tmp = path.with_extension("rsafe-tmp");
-        std::fs::write(&tmp, pid.to_string())
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| OciError::Io {
-                what: format!("pid file {}", path.display()),
-                source,
-            })?;
+        super::create::write_pid_file(path, pid)?;
     }
     if opts.detach {
         return Ok(0);
