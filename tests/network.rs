@@ -768,11 +768,16 @@ fn holders(port: u16) -> Vec<u32> {
     pids
 }
 
-/// Whether process `pid` is gone (or a zombie, which holds nothing).
+/// Whether process `pid` is gone, or a zombie whose threads have all exited. A zombie
+/// leader alone is not enough: the forwarder is multi-threaded, its leader shows `Z` as soon
+/// as it exits while the other threads may still be closing the shared file table, listening
+/// socket included (seen once in CI as EADDRINUSE right after every helper looked gone).
 fn gone(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
         s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
-    })
+    });
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    zombie && threads <= 1
 }
 
 /// No helper outlives its container: after `rsafe stop`, `rsafe rm -f`, and `kill -9` of a
