@@ -112,18 +112,12 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
     let view = View {
         root: dir.join("root"),
         proc_dev: host.mounts.at("/proc").map(|m| m.device.clone()),
-    };
-    // In a user namespace that does not map host root, host-owned kernel files (sysfs,
-    // cgroupfs, device nodes) belong to an unmapped owner: a writable mount of them is far
-    // less of a way out. A namespace that maps host uid 0 (bwrap run by root) is no shield.
-    let own_userns =
-        !host.shares(init, NsKind::User) && container_uid(&host.proc_root, init.pid, 0).is_none();
-    let lowered = |s: Severity| {
-        if own_userns {
-            Severity::Medium.min(s)
-        } else {
-            s
-        }
+        // In a user namespace that does not map host root, host-owned kernel files (sysfs,
+        // cgroupfs, device nodes) belong to an unmapped owner: a writable mount of them is far
+        // less of a way out. A namespace that maps host uid 0 (bwrap run by root) is no shield.
+        own_userns: !host.shares(init, NsKind::User)
+            && container_uid(&host.proc_root, init.pid, 0).is_none(),
+        pid: init.pid,
     };
     let mounts = mountinfo::parse(&text);
     let rootfs = mounts
@@ -138,90 +132,20 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
         if folded.iter().any(|f| is_under(&m.mount_point, f)) {
             continue;
         }
-        let loc = || c.location(Some(init.pid), Some(format!("mount {}", m.mount_point)));
-        let mode = if m.read_only { "ro" } else { "rw" };
         let host_path = host.mounts.host_path(m);
-
         if host_path.as_deref() == Some("/") {
-            let severity = if m.read_only {
-                Severity::High
-            } else {
-                Severity::Critical
-            };
-            let location = loc();
-            cx.push(rules::MOUNT_HOST_ROOT.finding_at(
-                severity,
-                location,
-                Some(Evidence::plain(format!(
-                    "host / at {} ({mode})",
-                    m.mount_point
-                ))),
-            ));
+            check_host_root(cx, &view, m);
             if !m.read_only {
                 folded.push(&m.mount_point);
             }
             continue;
         }
-        match m.fs_type.as_str() {
-            "proc" if view.proc_dev.as_deref() == Some(m.device.as_str()) => {
-                let location = loc();
-                cx.push(rules::MOUNT_HOST_PROC_SYS.finding_at(
-                    lowered(rules::MOUNT_HOST_PROC_SYS.severity),
-                    location,
-                    Some(Evidence::plain(format!(
-                        "the host's procfs ({}) at {} ({mode})",
-                        m.device, m.mount_point
-                    ))),
-                ));
-            }
-            "sysfs" if !m.read_only && !own_userns => {
-                let location = loc();
-                cx.push(rules::MOUNT_HOST_PROC_SYS.finding(
-                    location,
-                    Some(Evidence::plain(format!("sysfs at {} (rw)", m.mount_point))),
-                ));
-            }
-            "cgroup" | "cgroup2" if !m.read_only && !own_userns => {
-                let severity = if m.fs_type == "cgroup" {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                };
-                let location = loc();
-                cx.push(rules::MOUNT_CGROUP_RW.finding_at(
-                    severity,
-                    location,
-                    Some(Evidence::plain(format!(
-                        "{} {} at {} (rw)",
-                        m.fs_type, m.super_options, m.mount_point
-                    ))),
-                ));
-            }
-            "devtmpfs" => {
-                if m.root == "/" {
-                    host_dev_at_dev |= m.mount_point == "/dev";
-                    let location = loc();
-                    cx.push(rules::MOUNT_HOST_DEV.finding_at(
-                        lowered(rules::MOUNT_HOST_DEV.severity),
-                        location,
-                        Some(Evidence::plain(format!(
-                            "devtmpfs at {} ({mode})",
-                            m.mount_point
-                        ))),
-                    ));
-                } else if let Some(what) = dangerous_device(&view.at(&m.mount_point)) {
-                    let location = loc();
-                    cx.push(rules::DEVICE.finding_at(
-                        lowered(rules::DEVICE.severity),
-                        location,
-                        Some(Evidence::plain(format!(
-                            "{what} bound from the host's /dev"
-                        ))),
-                    ));
-                }
-                continue;
-            }
-            _ => {}
+        if let Judged::Devtmpfs {
+            host_dev_at_dev: at,
+        } = check_kernel_fs(cx, &view, m)
+        {
+            host_dev_at_dev |= at;
+            continue;
         }
         check_sockets(cx, &view, m, host_path.as_deref(), init.pid);
         if let Some(hp) = &host_path {
@@ -232,9 +156,8 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
             }
         }
         if let Some(group) = m.shared.filter(|g| host.mounts.has_peer_group(*g)) {
-            let location = loc();
             cx.push(rules::MOUNT_SHARED.finding(
-                location,
+                view.location(cx, m),
                 Some(Evidence::plain(format!(
                     "{} is in peer group shared:{group}, which the host's mounts are in too",
                     m.mount_point
@@ -244,12 +167,99 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
     }
     let dev_folded = folded.iter().any(|f| is_under("/dev", f));
     if !host_dev_at_dev && !dev_folded {
-        check_dev_dir(
-            cx,
-            &view.at("/dev"),
-            init.pid,
-            lowered(rules::DEVICE.severity),
-        );
+        let severity = view.lowered(rules::DEVICE.severity);
+        check_dev_dir(cx, &view.at("/dev"), init.pid, severity);
+    }
+}
+
+/// The host's `/` mounted in the container: critical read-write, high read-only.
+fn check_host_root(cx: &mut Ctx<'_>, view: &View, m: &Mount) {
+    let (severity, mode) = if m.read_only {
+        (Severity::High, "ro")
+    } else {
+        (Severity::Critical, "rw")
+    };
+    cx.push(rules::MOUNT_HOST_ROOT.finding_at(
+        severity,
+        view.location(cx, m),
+        Some(Evidence::plain(format!(
+            "host / at {} ({mode})",
+            m.mount_point
+        ))),
+    ));
+}
+
+/// How far [`check_kernel_fs`] judged a mount.
+enum Judged {
+    /// Not a devtmpfs: its sockets, host path and propagation are still to be looked at.
+    Further,
+    /// A devtmpfs, judged whole (`host_dev_at_dev`: the host's whole `/dev` at `/dev`).
+    Devtmpfs { host_dev_at_dev: bool },
+}
+
+/// A kernel filesystem mounted in: the host's procfs, a writable sysfs or cgroupfs, the
+/// host's devtmpfs or a dangerous device bound from it.
+fn check_kernel_fs(cx: &mut Ctx<'_>, view: &View, m: &Mount) -> Judged {
+    let mode = if m.read_only { "ro" } else { "rw" };
+    let (rule, severity, evidence) = match m.fs_type.as_str() {
+        "proc" if view.proc_dev.as_deref() == Some(m.device.as_str()) => (
+            &rules::MOUNT_HOST_PROC_SYS,
+            view.lowered(rules::MOUNT_HOST_PROC_SYS.severity),
+            format!(
+                "the host's procfs ({}) at {} ({mode})",
+                m.device, m.mount_point
+            ),
+        ),
+        "sysfs" if !m.read_only && !view.own_userns => (
+            &rules::MOUNT_HOST_PROC_SYS,
+            rules::MOUNT_HOST_PROC_SYS.severity,
+            format!("sysfs at {} (rw)", m.mount_point),
+        ),
+        "cgroup" | "cgroup2" if !m.read_only && !view.own_userns => (
+            &rules::MOUNT_CGROUP_RW,
+            if m.fs_type == "cgroup" {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            format!(
+                "{} {} at {} (rw)",
+                m.fs_type, m.super_options, m.mount_point
+            ),
+        ),
+        "devtmpfs" => return check_devtmpfs(cx, view, m),
+        _ => return Judged::Further,
+    };
+    cx.push(rule.finding_at(
+        severity,
+        view.location(cx, m),
+        Some(Evidence::plain(evidence)),
+    ));
+    Judged::Further
+}
+
+/// The host's devtmpfs mounted whole, or one of its raw-memory or disk devices bound in.
+fn check_devtmpfs(cx: &mut Ctx<'_>, view: &View, m: &Mount) -> Judged {
+    let mode = if m.read_only { "ro" } else { "rw" };
+    let whole = m.root == "/";
+    let found = if whole {
+        Some((
+            &rules::MOUNT_HOST_DEV,
+            format!("devtmpfs at {} ({mode})", m.mount_point),
+        ))
+    } else {
+        dangerous_device(&view.at(&m.mount_point))
+            .map(|what| (&rules::DEVICE, format!("{what} bound from the host's /dev")))
+    };
+    if let Some((rule, evidence)) = found {
+        cx.push(rule.finding_at(
+            view.lowered(rule.severity),
+            view.location(cx, m),
+            Some(Evidence::plain(evidence)),
+        ));
+    }
+    Judged::Devtmpfs {
+        host_dev_at_dev: whole && m.mount_point == "/dev",
     }
 }
 
@@ -259,9 +269,29 @@ struct View {
     root: PathBuf,
     /// Device of the host's procfs.
     proc_dev: Option<String>,
+    /// Whether the container has a user namespace of its own that does not map host root.
+    own_userns: bool,
+    /// The container's init.
+    pid: u32,
 }
 
 impl View {
+    /// `severity`, capped at medium for a container whose root is not host root: the kernel
+    /// files a mount exposes then belong to an owner it cannot act as.
+    fn lowered(&self, severity: Severity) -> Severity {
+        if self.own_userns {
+            Severity::Medium.min(severity)
+        } else {
+            severity
+        }
+    }
+
+    /// Where a finding about mount `m` is.
+    fn location(&self, cx: &Ctx<'_>, m: &Mount) -> crate::audit::finding::Location {
+        cx.container
+            .location(Some(self.pid), Some(format!("mount {}", m.mount_point)))
+    }
+
     /// A container path, reachable through the init's root.
     fn at(&self, container_path: &str) -> PathBuf {
         self.root.join(container_path.trim_start_matches('/'))
