@@ -451,10 +451,49 @@ pub fn check_visible(
     };
 
     let at_mounts = mount_point_links(scans, view, mounts, &mut out);
-
     // World-writable directories first, so files below them fold into their finding.
-    let mut ww_dirs: BTreeMap<&str, (Finding, u64)> = BTreeMap::new();
+    let mut ww_dirs = world_writable_dirs(view.visible().map(entry));
     for (scan, e) in view.visible().map(entry) {
+        let location = scan.location(&e.path, None);
+        match e.kind {
+            EntryKind::File => {
+                if e.mode & 0o002 != 0 {
+                    match reported_ancestor(&e.path, &ww_dirs).and_then(|d| ww_dirs.get_mut(d)) {
+                        Some((_, below)) => *below += 1,
+                        None => out.push(world_writable_file(e, location.clone())),
+                    }
+                }
+                if e.is_privileged() {
+                    out.extend(privileged_findings(e, &location, &writable));
+                }
+            }
+            EntryKind::CharDevice | EntryKind::BlockDevice => {
+                out.push(device_finding(e, location));
+            }
+            EntryKind::Symlink if !at_mounts.contains(e.path.as_str()) => {
+                out.extend(symlink_finding(e, location));
+            }
+            _ => {}
+        }
+    }
+    for (_, (mut f, below)) in ww_dirs {
+        if below > 0
+            && let Some(ev) = &mut f.evidence
+        {
+            ev.excerpt = format!("{}; {below} world-writable files below", ev.excerpt);
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// A finding per world-writable directory without the sticky bit (high under a system
+/// directory), keyed by path, with a count of the world-writable files folded into it.
+fn world_writable_dirs<'a>(
+    visible: impl Iterator<Item = (&'a LayerScan, &'a Entry)>,
+) -> BTreeMap<&'a str, (Finding, u64)> {
+    let mut dirs = BTreeMap::new();
+    for (scan, e) in visible {
         if e.kind == EntryKind::Dir && e.mode & 0o002 != 0 && e.mode & 0o1000 == 0 {
             let severity = if SYSTEM_DIRS.iter().any(|d| is_under(&e.path, d)) {
                 Severity::High
@@ -469,109 +508,92 @@ pub fn check_visible(
                     describe_mode(e)
                 ))),
             );
-            ww_dirs.insert(e.path.as_str(), (f, 0));
+            dirs.insert(e.path.as_str(), (f, 0));
         }
     }
-    let reported_ancestor = |path: &str, dirs: &BTreeMap<&str, (Finding, u64)>| -> Option<String> {
-        let mut p = path;
-        while let Some((parent, _)) = p.rsplit_once('/') {
-            let parent = if parent.is_empty() { "/" } else { parent };
-            if dirs.contains_key(parent) {
-                return Some(parent.to_string());
-            }
-            if parent == "/" {
-                return None;
-            }
-            p = parent;
-        }
-        None
-    };
+    dirs
+}
 
-    for (scan, e) in view.visible().map(entry) {
-        let location = scan.location(&e.path, None);
-        match e.kind {
-            EntryKind::File => {
-                if e.mode & 0o002 != 0 {
-                    if let Some(dir) = reported_ancestor(&e.path, &ww_dirs) {
-                        if let Some((_, n)) = ww_dirs.get_mut(dir.as_str()) {
-                            *n += 1;
-                        }
-                    } else {
-                        let high =
-                            e.mode & 0o111 != 0 || SYSTEM_DIRS.iter().any(|d| is_under(&e.path, d));
-                        out.push(WORLD_WRITABLE.finding_at(
-                            if high {
-                                Severity::High
-                            } else {
-                                WORLD_WRITABLE.severity
-                            },
-                            location.clone(),
-                            Some(Evidence::plain(format!("file, {}", describe_mode(e)))),
-                        ));
-                    }
-                }
-                if e.is_privileged() {
-                    out.extend(privileged_findings(e, &location, &writable));
-                }
-            }
-            EntryKind::CharDevice | EntryKind::BlockDevice => {
-                let (major, minor) = e.device.unwrap_or((0, 0));
-                let char_dev = e.kind == EntryKind::CharDevice;
-                let harmless = char_dev
-                    && matches!(
-                        (major, minor),
-                        (1, 3) | (1, 5) | (1, 7) | (1, 8) | (1, 9) | (5, 0) | (5, 1) | (5, 2)
-                    );
-                let whiteout = char_dev && (major, minor) == (0, 0);
-                let what = if char_dev { "character" } else { "block" };
-                let note = if whiteout {
-                    " (an overlayfs whiteout committed as a device: a broken layer)"
-                } else {
-                    ""
-                };
-                out.push(DEVICE_NODE.finding_at(
-                    if harmless {
-                        Severity::Info
-                    } else if whiteout {
-                        Severity::Low
-                    } else {
-                        DEVICE_NODE.severity
-                    },
-                    location,
-                    Some(Evidence::plain(format!(
-                        "{what} device {major}:{minor}, {}{note}",
-                        describe_mode(e)
-                    ))),
-                ));
-            }
-            EntryKind::Symlink if !at_mounts.contains(e.path.as_str()) => {
-                let target = e.link.as_deref().unwrap_or_default();
-                if escapes_root(&e.path, target) {
-                    out.push(SYMLINK_ESCAPES.finding(
-                        location,
-                        Some(Evidence::plain(format!("{} -> {target}", e.path))),
-                    ));
-                } else if let Some(dest) = resolve_link(&e.path, target)
-                    && is_sensitive_destination(&dest)
-                {
-                    out.push(SYMLINK_SENSITIVE.finding(
-                        location,
-                        Some(Evidence::plain(format!("{} -> {target} ({dest})", e.path))),
-                    ));
-                }
-            }
-            _ => {}
+/// The nearest ancestor of `path` that has a finding of its own in `dirs`.
+fn reported_ancestor<'a>(path: &str, dirs: &BTreeMap<&'a str, (Finding, u64)>) -> Option<&'a str> {
+    let mut p = path;
+    while let Some((parent, _)) = p.rsplit_once('/') {
+        let parent = if parent.is_empty() { "/" } else { parent };
+        if let Some((dir, _)) = dirs.get_key_value(parent) {
+            return Some(dir);
         }
-    }
-    for (_, (mut f, below)) in ww_dirs {
-        if below > 0
-            && let Some(ev) = &mut f.evidence
-        {
-            ev.excerpt = format!("{}; {below} world-writable files below", ev.excerpt);
+        if parent == "/" {
+            return None;
         }
-        out.push(f);
+        p = parent;
     }
-    out
+    None
+}
+
+/// A world-writable file outside any reported directory: high if executable or under a
+/// system directory.
+fn world_writable_file(e: &Entry, location: super::Location) -> Finding {
+    let high = e.mode & 0o111 != 0 || SYSTEM_DIRS.iter().any(|d| is_under(&e.path, d));
+    WORLD_WRITABLE.finding_at(
+        if high {
+            Severity::High
+        } else {
+            WORLD_WRITABLE.severity
+        },
+        location,
+        Some(Evidence::plain(format!("file, {}", describe_mode(e)))),
+    )
+}
+
+/// A device node in the image: info for the harmless ones a `/dev` has (null, zero, tty…),
+/// low for a whiteout committed as a device (a broken layer), the rule's severity otherwise.
+fn device_finding(e: &Entry, location: super::Location) -> Finding {
+    let (major, minor) = e.device.unwrap_or((0, 0));
+    let char_dev = e.kind == EntryKind::CharDevice;
+    let harmless = char_dev
+        && matches!(
+            (major, minor),
+            (1, 3) | (1, 5) | (1, 7) | (1, 8) | (1, 9) | (5, 0) | (5, 1) | (5, 2)
+        );
+    let whiteout = char_dev && (major, minor) == (0, 0);
+    let what = if char_dev { "character" } else { "block" };
+    let note = if whiteout {
+        " (an overlayfs whiteout committed as a device: a broken layer)"
+    } else {
+        ""
+    };
+    let severity = if harmless {
+        Severity::Info
+    } else if whiteout {
+        Severity::Low
+    } else {
+        DEVICE_NODE.severity
+    };
+    DEVICE_NODE.finding_at(
+        severity,
+        location,
+        Some(Evidence::plain(format!(
+            "{what} device {major}:{minor}, {}{note}",
+            describe_mode(e)
+        ))),
+    )
+}
+
+/// A symlink that leaves the image's root, or points at a sensitive file inside it.
+fn symlink_finding(e: &Entry, location: super::Location) -> Option<Finding> {
+    let target = e.link.as_deref().unwrap_or_default();
+    if escapes_root(&e.path, target) {
+        Some(SYMLINK_ESCAPES.finding(
+            location,
+            Some(Evidence::plain(format!("{} -> {target}", e.path))),
+        ))
+    } else {
+        let dest = resolve_link(&e.path, target).filter(|d| is_sensitive_destination(d))?;
+        Some(SYMLINK_SENSITIVE.finding(
+            location,
+            Some(Evidence::plain(format!("{} -> {target} ({dest})", e.path))),
+        ))
+    }
 }
 
 /// Findings for a setuid/setgid/capability file.
