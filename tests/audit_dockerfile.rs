@@ -539,6 +539,91 @@ fn copy_exclude_keeps_files_out_of_the_image() {
     }
 }
 
+/// Certificates and public keys are not credentials whatever they are called: with the context
+/// at hand, a CA bundle `cacert.pem`, a server certificate `server.pem` and an apt repository's
+/// `repo.gpg.key` (an armored public key) copied into the image are not reported by name; the
+/// private key beside them, a `.pem` holding a certificate *and* its key, and a `secrets/` file
+/// are. A symlink named `x.pem` is copied as a link, not as a key. Python modules in a package named `secrets` (the Google Cloud SDK has one) are code.
+/// Key and certificate are made by the `openssl` CLI, as a project would make them.
+#[test]
+fn certificates_and_public_keys_are_not_credential_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl (bash .ci/setup-debian.sh installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    ssl(&["genpkey", "-algorithm", "ed25519", "-out", "server.key"]);
+    ssl(&[
+        "req",
+        "-x509",
+        "-key",
+        "server.key",
+        "-subj",
+        "/CN=test",
+        "-days",
+        "1",
+        "-out",
+        "server.pem",
+    ]);
+    ssl(&[
+        "pkey",
+        "-in",
+        "server.key",
+        "-pubout",
+        "-out",
+        "server.pub.key",
+    ]);
+    let read = |n: &str| fs::read_to_string(dir.path().join(n)).unwrap();
+    let (cert, key, public) = (
+        read("server.pem"),
+        read("server.key"),
+        read("server.pub.key"),
+    );
+    let pgp = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBFmUaEEBEADHHLcoMl2ffsBWcJ0Vxa0AGg\n=mtA8\n-----END PGP PUBLIC KEY BLOCK-----\n";
+    let ctx = tree(&[
+        ("Dockerfile", "FROM alpine:3.20\nCOPY . /app\nUSER 1000\n"),
+        (
+            "certifi/cacert.pem",
+            &format!("# Issuer: CN=test\n{cert}\n{cert}"),
+        ),
+        ("tls/server.pem", &cert),
+        ("tls/server.pub.key", &public),
+        ("apt/repo.gpg.key", pgp),
+        ("tls/server.key", &key),
+        ("tls/bundle.pem", &format!("{cert}{key}")),
+        ("secrets/db_password.txt", "hunter2-but-longer\n"),
+        ("lib/secrets/__init__.py", "\n"),
+        ("lib/secrets/__pycache__/args.cpython-312.pyc", "\0\0"),
+    ]);
+    // A symlink is copied as a link (Debian's /etc/ssl/certs/*.pem point into /usr/share).
+    std::os::unix::fs::symlink(
+        "/usr/share/ca-certificates/x.crt",
+        ctx.path().join("tls/x.pem"),
+    )
+    .unwrap();
+    let findings = audit_context(ctx.path(), scanner()).unwrap();
+    let by_name: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.rule == "dockerfile.secret-file-in-image")
+        .filter_map(|f| f.evidence.as_ref().map(|e| e.excerpt.as_str()))
+        .collect();
+    let mut sorted = by_name.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "secrets/db_password.txt",
+            "tls/bundle.pem",
+            "tls/server.key"
+        ],
+        "{by_name:?}"
+    );
+}
+
 /// The same fixtures through the real binary: `rsafe audit PATH --format json` routes each kind
 /// of source (Dockerfile, compose file, build context) to its audit and reports exactly the
 /// expected findings; `--fail-on` turns them into the exit code.

@@ -76,6 +76,8 @@ pub struct ContextFiles {
     pub dirs: BTreeSet<String>,
     /// Sizes of the regular files among `files` (symlinks are sent as links, not read).
     pub sizes: HashMap<String, u64>,
+    /// The context directory the paths are relative to.
+    pub root: PathBuf,
 }
 
 impl ContextFiles {
@@ -83,7 +85,10 @@ impl ContextFiles {
     /// minus what `matcher` excludes. Excluded directories are not entered unless an exception
     /// (`!pattern`) could re-include something inside them. Symlinks are not followed.
     pub fn walk(dir: &Path, matcher: Option<&dockerignore::Matcher>) -> Result<Self, ContextError> {
-        let mut out = ContextFiles::default();
+        let mut out = ContextFiles {
+            root: dir.to_path_buf(),
+            ..ContextFiles::default()
+        };
         let has_exceptions = matcher.is_some_and(dockerignore::Matcher::has_exceptions);
         let mut walker = WalkDir::new(dir)
             .follow_links(false)
@@ -142,6 +147,20 @@ impl ContextFiles {
 }
 
 impl ContextView for ContextFiles {
+    fn holds_no_credential(&self, source: &str) -> bool {
+        // Certificate bundles run to a few hundred KiB (certifi's is 290 KiB).
+        const MOST: u64 = 4 << 20;
+        let Some(&size) = self.sizes.get(source) else {
+            // Sent, but not a regular file: a symlink, sent and copied as a link.
+            return self.files.contains(source);
+        };
+        if size > MOST {
+            return false;
+        }
+        crate::bounded::read_file(&self.root.join(source), MOST)
+            .is_ok_and(|bytes| holds_only_public_material(&bytes))
+    }
+
     fn resolve(&self, source: &str) -> Vec<Root> {
         let cleaned = clean(source.trim_start_matches('/'));
         if cleaned == "." {
@@ -175,6 +194,47 @@ impl ContextView for ContextFiles {
             .filter_map(|p| root_for(p))
             .collect()
     }
+}
+
+/// Armored blocks that hold nothing secret: certificates, public keys, revocation lists,
+/// requests, signatures, parameters.
+const PUBLIC_BLOCKS: &[&str] = &[
+    "CERTIFICATE",
+    "TRUSTED CERTIFICATE",
+    "X509 CERTIFICATE",
+    "X509 CRL",
+    "CERTIFICATE REQUEST",
+    "NEW CERTIFICATE REQUEST",
+    "PUBLIC KEY",
+    "RSA PUBLIC KEY",
+    "PGP PUBLIC KEY BLOCK",
+    "PGP SIGNATURE",
+    "DH PARAMETERS",
+    "EC PARAMETERS",
+];
+
+/// Whether `bytes` is PEM or OpenPGP armor whose every block is public ([`PUBLIC_BLOCKS`]):
+/// a CA bundle named `cacert.pem`, a test server's certificate, an apt repository's
+/// `*.gpg.key`. Anything else (a private key, a binary keystore, text around no block) is not.
+pub fn holds_only_public_material(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut blocks = 0;
+    for line in text.lines() {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        if !PUBLIC_BLOCKS.contains(&label) {
+            return false;
+        }
+        blocks += 1;
+    }
+    blocks > 0 && !text.contains("PRIVATE KEY")
 }
 
 /// A Dockerfile and the context it builds.
@@ -499,7 +559,11 @@ fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec
     // Credential files that are sent but copied nowhere.
     let copied: HashSet<&str> = placed.iter().flatten().map(|p| p.source.as_str()).collect();
     for f in &files.files {
-        if f.starts_with(".git/") || copied.contains(f.as_str()) || !is_secret_path(f) {
+        if f.starts_with(".git/")
+            || copied.contains(f.as_str())
+            || !is_secret_path(f)
+            || files.holds_no_credential(f)
+        {
             continue;
         }
         let dockerfile_name = b
@@ -519,4 +583,42 @@ fn context_rules(b: &Build, files: &ContextFiles, placed: &[Vec<Placed>]) -> Vec
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_material_is_armor_with_public_blocks_only() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----\n";
+        let rsa = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
+        let pgp =
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQIN\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        let pgp_secret =
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQc\n-----END PGP PRIVATE KEY BLOCK-----\n";
+        assert!(holds_only_public_material(cert.as_bytes()));
+        assert!(holds_only_public_material(
+            format!("# a bundle\n{cert}{cert}").as_bytes()
+        ));
+        assert!(holds_only_public_material(pgp.as_bytes()));
+        for secret in [
+            key,
+            rsa,
+            pgp_secret,
+            &format!("{cert}{key}"),
+            &format!("{key}{cert}"),
+        ] {
+            assert!(!holds_only_public_material(secret.as_bytes()), "{secret}");
+        }
+        // No armor at all, or not text: nothing is known, the name decides.
+        assert!(!holds_only_public_material(b"hunter2\n"));
+        assert!(!holds_only_public_material(b""));
+        assert!(!holds_only_public_material(&[0x30, 0x82, 0xff, 0xfe]));
+        // An encrypted key says so in its label.
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(!holds_only_public_material(enc.as_bytes()));
+    }
 }

@@ -31,6 +31,14 @@ pub enum Root {
 pub trait ContextView {
     /// What a source path (variables expanded, relative to the context root) matches.
     fn resolve(&self, source: &str) -> Vec<Root>;
+
+    /// Whether the context file at `source` is known to hold no credential, so that a
+    /// credential-like name does not make it one: a symlink (`COPY` copies the link, not what
+    /// it points to: `/etc/ssl/certs/*.pem`), or a file of public key material only (`ca.pem`,
+    /// `repo.gpg.key`). False where nothing is known.
+    fn holds_no_credential(&self, _source: &str) -> bool {
+        false
+    }
 }
 
 /// The context known only through the Dockerfile's own words: every source is [`Root::Unknown`].

@@ -143,6 +143,7 @@ pub fn audit_loaded(
         ignore,
         base: build.base,
         drops_root: base::drops_root(&loaded.text, &entrypoints),
+        context: view,
     };
     let mut findings = rules::check(&loaded.dockerfile, &loaded.analysis, &placed, &ctx);
     findings.extend(scan_text_at(scanner, &loaded.text, &path));

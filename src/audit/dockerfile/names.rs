@@ -288,6 +288,15 @@ const SECRET_DIRS: &[&str] = &[
     "secrets", ".secrets", ".ssh", ".aws", ".gnupg", ".kube", ".azure", ".gcloud",
 ];
 
+/// Source code, bytecode and documentation: in a directory named like [`SECRET_DIRS`] they are
+/// a package of that name (the Google Cloud SDK's `surface/secrets/`, a Django app `secrets/`),
+/// not secret files; the secret rules still read what they hold.
+const CODE_SUFFIXES: &[&str] = &[
+    ".py", ".pyc", ".pyo", ".pyi", ".go", ".rs", ".js", ".mjs", ".cjs", ".ts", ".jsx", ".tsx",
+    ".rb", ".java", ".class", ".kt", ".scala", ".php", ".cs", ".c", ".h", ".cc", ".cpp", ".hpp",
+    ".swift", ".md", ".rst", ".html",
+];
+
 /// Whether a path is a credential file by its name or by a directory it sits in
 /// (`secrets/api_keys.json`, `home/.ssh/config`, `id_rsa`).
 pub fn is_secret_path(path: &str) -> bool {
@@ -296,7 +305,13 @@ pub fn is_secret_path(path: &str) -> bool {
     }
     let trimmed = path.trim_end_matches('/');
     let mut components: Vec<&str> = trimmed.split('/').collect();
-    components.pop();
+    let Some(name) = components.pop() else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    if CODE_SUFFIXES.iter().any(|s| lower.ends_with(s)) || components.contains(&"__pycache__") {
+        return false;
+    }
     components.iter().any(|c| SECRET_DIRS.contains(c))
 }
 
@@ -363,6 +378,16 @@ mod tests {
         assert!(!is_secret_path("lib/Secrets/Vault.cs"));
         assert!(!is_secret_file_name("src/Secret"));
         assert!(!is_secret_path("static/logo.txt"));
+        // A package named `secrets` is code; Docker's secret files beside it are not.
+        assert!(is_secret_path("run/secrets/db_password.txt"));
+        assert!(is_secret_path("deploy/secrets/resources.yaml"));
+        assert!(!is_secret_path("lib/surface/secrets/create.py"));
+        assert!(!is_secret_path(
+            "lib/secrets/__pycache__/util.cpython-312.pyc"
+        ));
+        assert!(!is_secret_path("secrets/README.md"));
+        // A key is a key whatever its extension.
+        assert!(is_secret_path("secrets/id_rsa.py.key"));
     }
 
     #[test]

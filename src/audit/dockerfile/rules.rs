@@ -9,7 +9,7 @@ use crate::audit::dockerfile::finding;
 use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 
 use super::base::BaseImages;
-use super::flow::{Placed, is_remote};
+use super::flow::{ContextView, Placed, is_remote};
 use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name, is_secret_path};
 use super::parse::{Command, Dockerfile, Instruction, Kind};
 use super::shell::{self, Script, effective};
@@ -222,6 +222,8 @@ pub struct RuleContext<'a> {
     pub base: &'a dyn BaseImages,
     /// The tool the entrypoint uses to drop root at start (`gosu`, `su-exec`…), if any.
     pub drops_root: Option<&'static str>,
+    /// The build context, to tell a certificate named `server.pem` from a private key.
+    pub context: &'a dyn ContextView,
 }
 
 impl RuleContext<'_> {
@@ -1462,8 +1464,10 @@ fn secret_files(
 ) {
     let final_idx = a.stages.len() - 1;
     let mut reported: Vec<(u32, String)> = Vec::new();
-    let is_secret =
-        |p: &Placed| is_secret_path(&p.source) || (!p.tree && is_secret_path(&p.image_path));
+    let is_secret = |p: &Placed| {
+        (is_secret_path(&p.source) || (!p.tree && is_secret_path(&p.image_path)))
+            && !ctx.context.holds_no_credential(&p.source)
+    };
     for p in placed[final_idx].iter().filter(|p| is_secret(p)) {
         let key = (p.copy_line, p.source.clone());
         if reported.contains(&key) {
