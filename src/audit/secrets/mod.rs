@@ -20,6 +20,7 @@
 //! [`Evidence`].
 
 mod allowlist;
+mod docstrings;
 mod entropy;
 mod files;
 mod pairs;
@@ -255,9 +256,30 @@ impl SecretScanner {
             self.run_content_rules(content, vendored, &mut found);
             if !vendored {
                 self.run_pairs(content, &mut found);
+                if path.ends_with(".py") {
+                    self.drop_generic_in(&docstrings::python_docstrings(content), &mut found);
+                }
             }
         }
         self.finish(content, found)
+    }
+
+    /// Drops what the rules that do not run on documentation (`vendored = false`: the generic
+    /// `name = value` ones) found inside `docs`, the documentation parts of a source file.
+    fn drop_generic_in(&self, docs: &[Range<usize>], found: &mut Vec<Found>) {
+        if docs.is_empty() {
+            return;
+        }
+        found.retain(|f| {
+            let generic = match f.origin.rule {
+                RuleRef::Content(r) => !self.content[r].vendored,
+                RuleRef::File(_) => false,
+            };
+            !generic
+                || !docs
+                    .iter()
+                    .any(|d| d.start <= f.secret.start && f.secret.end <= d.end)
+        });
     }
 
     /// Scans a piece of config text (an `Env` entry `NAME=value`, a history `created_by`, a

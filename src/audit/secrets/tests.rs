@@ -815,3 +815,27 @@ fn real_keys_and_hashes_made_by_real_tools_are_found_and_classified() {
         assert!(!format!("{:?}", hits[0]).contains(&hash[4..]));
     }
 }
+
+/// A Python docstring is documentation: OAuth libraries document their flows with RFC 6749's
+/// example tokens and doctest output. The generic rules do not run there (as on a README), the
+/// specific formats do, and the same assignment as code, or in an assigned triple-quoted
+/// string, is still a finding.
+#[test]
+fn generic_rules_skip_python_docstrings_specific_ones_do_not() {
+    let doc = format!(
+        "def fetch_token(self):\n    \"\"\"Fetch a token.\n\n    >>> s.fetch_token(url)\n    {{'oauth_token_secret': '2kjshdfp92i34asdasd'}}\n    A GitHub token also works: {GITHUB}\n    \"\"\"\n"
+    );
+    let hits = builtin().scan_file("/srv/app/session.py", doc.as_bytes());
+    assert_eq!(ids(&hits), ["secret.github-token"], "{hits:?}");
+    // The same text as code, or in a string that is assigned: values, scanned as such.
+    let code = "oauth_token_secret = '2kjshdfp92i34asdasd'\nCONFIG = \"\"\"\noauth_token_secret = '2kjshdfp92i34asdasd'\n\"\"\"\n";
+    let hits = builtin().scan_file("/srv/app/settings.py", code.as_bytes());
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert!(hits.iter().all(|h| h.rule_id != "secret.github-token"));
+    // Only Python files have docstrings: in a shell script the quotes mean something else.
+    let sh = "\"\"\"\noauth_token_secret='2kjshdfp92i34asdasd'\n\"\"\"\n";
+    assert_eq!(
+        builtin().scan_file("/srv/app/run.sh", sh.as_bytes()).len(),
+        1
+    );
+}
