@@ -882,3 +882,99 @@ fn no_helper_outlives_its_container() {
         }
     });
 }
+
+/// `rsafe port` lists what `docker port` lists, and `rsafe restart` stops and starts a
+/// container again with its ports published anew (root and rootless); a `--rm` container is
+/// refused and left running.
+#[test]
+fn port_lists_published_ports_and_restart_publishes_them_again() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let (tcp, udp) = (free_port(), free_port());
+        let (p1, p2) = (format!("{tcp}:8000"), format!("{udp}:7000/udp"));
+        let out = run(
+            caller,
+            store,
+            &[
+                "-d", "--name", "web", "-p", &p1, "-p", &p2, rootfs, "--", "httpd", "-f", "-p",
+                "8000", "-h", "/",
+            ],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let port = |args: &[&str]| {
+            let mut all = vec!["port", "web"];
+            all.extend_from_slice(args);
+            rsafe_cmd(caller, store, &all)
+        };
+        let all = port(&[]);
+        assert_eq!(
+            all.stdout,
+            format!("8000/tcp -> 127.0.0.1:{tcp}\n7000/udp -> 127.0.0.1:{udp}\n"),
+            "{caller:?}: {all:?}"
+        );
+        assert_eq!(port(&["8000"]).stdout, format!("127.0.0.1:{tcp}\n"));
+        assert_eq!(port(&["7000/udp"]).stdout, format!("127.0.0.1:{udp}\n"));
+        let none = port(&["7000"]);
+        assert_eq!(none.code, 1, "{caller:?}: {none:?}");
+        assert!(
+            none.stderr
+                .contains("no public port '7000/tcp' published for web"),
+            "{none:?}"
+        );
+        let answers = || {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+                assert!(Instant::now() < deadline, "{caller:?}: {tcp} not published");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        answers();
+        let init = |store: &std::path::Path| -> i64 {
+            let state = std::fs::read_dir(store.join("containers"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+                .join("state.json");
+            let s: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+            s["pid"][0].as_i64().unwrap()
+        };
+        let before = init(store);
+        let restart = rsafe_cmd(caller, store, &["restart", "-t", "1", "web"]);
+        assert_eq!(
+            (restart.code, restart.stdout.as_str()),
+            (0, "web\n"),
+            "{restart:?}"
+        );
+        assert_ne!(
+            init(store),
+            before,
+            "{caller:?}: the same init after restart"
+        );
+        answers();
+        // Stopped: no ports held; restart starts it again.
+        assert_eq!(
+            rsafe_cmd(caller, store, &["stop", "-t", "1", "web"]).code,
+            0
+        );
+        assert_eq!(port(&[]).stdout, "", "{caller:?}");
+        assert_eq!(rsafe_cmd(caller, store, &["restart", "web"]).code, 0);
+        answers();
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "-f", "web"]).code, 0);
+        let out = run(
+            caller,
+            store,
+            &["-d", "--rm", "--name", "tmp", rootfs, "--", "sleep", "60"],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        let refused = rsafe_cmd(caller, store, &["restart", "tmp"]);
+        assert_eq!(refused.code, 1, "{refused:?}");
+        assert!(refused.stderr.contains("was run with --rm"), "{refused:?}");
+        let ps = rsafe_cmd(caller, store, &["ps", "-a"]);
+        assert!(ps.stdout.contains(" Up"), "{caller:?}: {ps:?}");
+        assert_eq!(rsafe_cmd(caller, store, &["rm", "-f", "tmp"]).code, 0);
+    });
+}

@@ -24,7 +24,9 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod port;
 pub mod ps;
+pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
@@ -94,10 +96,12 @@ pub enum Command {
     Start(start::StartArgs),
     Exec(exec::ExecArgs),
     Stop(stop::StopArgs),
+    Restart(restart::RestartArgs),
     Kill(kill::KillArgs),
     Wait(wait::WaitArgs),
     Logs(logs::LogsArgs),
     Stats(stats::StatsArgs),
+    Port(port::PortArgs),
     Cp(cp::CpArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
@@ -218,10 +222,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Start(args) => start::run(args, &global),
         Command::Exec(args) => exec::run(args, &global),
         Command::Stop(args) => stop::run(args, &global),
+        Command::Restart(args) => restart::run(args, &global),
         Command::Kill(args) => kill::run(args, &global),
         Command::Wait(args) => wait::run(args, &global),
         Command::Logs(args) => logs::run(args, &global),
         Command::Stats(args) => stats::run(args, &global),
+        Command::Port(args) => port::run(args, &global),
         Command::Cp(args) => cp::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
