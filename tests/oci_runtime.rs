@@ -1145,6 +1145,186 @@ fn the_terminal_goes_to_the_console_socket() {
     let _ = out(rt(Caller::Host, root.path(), &["delete", "--force", "tty"]));
 }
 
+/// The namespace link of `pid` (`user:[4026…]`).
+fn ns_link(pid: i64, kind: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Kubernetes `hostUsers: false`: the pod's sandbox owns a user namespace and the app
+/// container's bundle names it, with the sandbox's network, IPC and UTS namespaces, by path.
+/// The app container is in the same user namespace (same uid_map), reaches the sandbox's
+/// server on the pod's loopback, and both are confined.
+#[test]
+fn a_second_container_joins_the_first_ones_user_namespace_by_path() {
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let serve =
+            "echo pod-ok > /tmp/index.html; echo up; exec httpd -f -p 127.0.0.1:8080 -h /tmp";
+        let sandbox = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", serve], |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            for kind in ["user", "network"] {
+                if !ns.iter().any(|n| n["type"] == kind) {
+                    ns.push(json!({"type": kind}));
+                }
+            }
+        });
+        let c = create(caller, root.path(), &sandbox, "sandbox", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", "sandbox"]));
+        assert!(st.status.success(), "{}", text(&st));
+        sandbox.wait_for("up");
+        let pod = state(caller, root.path(), "sandbox")["pid"]
+            .as_i64()
+            .unwrap();
+        let script = "cat /proc/self/uid_map; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; \
+                      for i in $(seq 100); do wget -q -O - http://127.0.0.1:8080/index.html && exit 0; \
+                      sleep 0.1; done; exit 1";
+        let pod_ns = |kind: &str, file: &str| json!({"type": kind, "path": format!("/proc/{pod}/ns/{file}")});
+        let app = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", script], |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| {
+                !["user", "network", "ipc", "uts"].contains(&n["type"].as_str().unwrap())
+            });
+            ns.extend([
+                pod_ns("user", "user"),
+                pod_ns("network", "net"),
+                pod_ns("ipc", "ipc"),
+                pod_ns("uts", "uts"),
+            ]);
+            let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+            c["process"]["capabilities"] =
+                json!({"bounding": caps, "permitted": caps, "effective": caps});
+            // The sandbox's hostname is the pod's.
+            c.as_object_mut().unwrap().remove("hostname");
+        });
+        let c = create(caller, root.path(), &app, "app", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let app_pid = state(caller, root.path(), "app")["pid"].as_i64().unwrap();
+        for kind in ["user", "net", "ipc", "uts"] {
+            assert_eq!(
+                ns_link(app_pid, kind),
+                ns_link(pod, kind),
+                "{caller:?}: {kind}"
+            );
+        }
+        for kind in ["pid", "mnt"] {
+            assert_ne!(
+                ns_link(app_pid, kind),
+                ns_link(pod, kind),
+                "{caller:?}: {kind}"
+            );
+        }
+        assert_ne!(
+            ns_link(pod, "user"),
+            ns_link(std::process::id().into(), "user")
+        );
+        let st = out(rt(caller, root.path(), &["start", "app"]));
+        assert!(st.status.success(), "{}", text(&st));
+        let o = app.wait_for("pod-ok");
+        let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        let pod_map = fs::read_to_string(format!("/proc/{pod}/uid_map")).unwrap();
+        assert!(
+            words(&o).starts_with(&words(&pod_map)),
+            "{caller:?}: {o} vs {pod_map}"
+        );
+        assert!(o.contains("CapEff:\t0000000000000420"), "{caller:?}: {o}");
+        assert!(
+            o.contains("NoNewPrivs:\t1") && o.contains("Seccomp:\t2"),
+            "{caller:?}: {o}"
+        );
+        let pod_status = fs::read_to_string(format!("/proc/{pod}/status")).unwrap();
+        assert!(pod_status.contains("NoNewPrivs:\t1") && pod_status.contains("Seccomp:\t2"));
+        wait_status(caller, root.path(), "app", "stopped");
+        for id in ["app", "sandbox"] {
+            let d = out(rt(caller, root.path(), &["delete", "--force", id]));
+            assert!(d.status.success(), "{}", text(&d));
+        }
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+}
+
+/// A user namespace named by path that is not one, is the host's, or whose map the bundle's
+/// mappings contradict: `create` refuses in one line naming the field and leaves nothing.
+#[test]
+fn a_user_namespace_path_that_breaks_the_floor_is_refused() {
+    let root = runtime_root("rsafe-oci-root-");
+    let sandbox = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["sleep", "1000"],
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+        },
+    );
+    let c = create(Caller::Host, root.path(), &sandbox, "sandbox", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    let pod = state(Caller::Host, root.path(), "sandbox")["pid"]
+        .as_i64()
+        .unwrap();
+    let other = Value::Array(vec![json!({"containerID": 0, "hostID": 12345, "size": 1})]);
+    for (path, mappings, want) in [
+        (
+            format!("/proc/{pod}/ns/net"),
+            None,
+            "is not a user namespace",
+        ),
+        (
+            // The test's own: the host's (pid 1's may be closed to it).
+            format!("/proc/{}/ns/user", std::process::id()),
+            None,
+            "the host's initial user namespace",
+        ),
+        ("/etc/hostname".to_string(), None, "is not a namespace"),
+        (
+            format!("/proc/{pod}/ns/user"),
+            Some(other),
+            "linux.uidMappings",
+        ),
+    ] {
+        let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user", "path": path}));
+            if let Some(m) = &mappings {
+                c["linux"]["uidMappings"] = m.clone();
+                c["linux"]["gidMappings"] = m.clone();
+            }
+        });
+        let c = create(Caller::Host, root.path(), &b, "refused", &[]);
+        assert_eq!(c.status.code(), Some(1), "{path}: {}", text(&c));
+        let err = String::from_utf8_lossy(&c.stderr);
+        assert!(
+            err.contains(want) && err.contains("config.json"),
+            "{path}: {err}"
+        );
+        if mappings.is_some() {
+            assert!(err.contains("contradicts"), "{err}");
+        } else {
+            assert!(err.contains("linux.namespaces["), "{err}");
+        }
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let left: Vec<_> = fs::read_dir(root.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("sandbox")]);
+    }
+    let d = out(rt(
+        Caller::Host,
+        root.path(),
+        &["delete", "--force", "sandbox"],
+    ));
+    assert!(d.status.success(), "{}", text(&d));
+}
+
 #[test]
 fn the_same_binary_answers_as_rsafe_runtime() {
     let dir = shared_tempdir("rsafe-oci-link-");

@@ -101,12 +101,37 @@ pub enum UserNamespace {
     /// The bundle asked for none: rsafe adds one with its own map, and the root filesystem and
     /// bind mounts are id-mapped so that files owned by host root are container root's.
     Added(IdMap),
+    /// The bundle names an existing user namespace by path (a Kubernetes pod's sandbox with
+    /// `hostUsers: false`): the container joins it, and its other new namespaces belong to it.
+    Joined(JoinedUser),
+}
+
+/// A user namespace to join: the map is the namespace's own, read by `create`
+/// ([`super::userns`]); the bundle's mappings, when it gives any, must be the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedUser {
+    pub path: PathBuf,
+    /// `linux.namespaces[i]`, to name it in errors.
+    pub field: String,
+    /// `linux.uidMappings`/`gidMappings` when the bundle gives them.
+    pub stated: Option<IdMap>,
+    /// The namespace's map: empty until `create` has read it.
+    pub map: IdMap,
 }
 
 impl UserNamespace {
     pub fn idmap(&self) -> &IdMap {
         match self {
             UserNamespace::Bundle(m) | UserNamespace::Added(m) => m,
+            UserNamespace::Joined(j) => &j.map,
+        }
+    }
+
+    /// The namespace to join, when the bundle names one.
+    pub fn joined(&self) -> Option<&JoinedUser> {
+        match self {
+            UserNamespace::Joined(j) => Some(j),
+            _ => None,
         }
     }
 }
@@ -126,11 +151,15 @@ impl MountPlan {
     /// Whether the caller of `create` (host root) makes this mount's tree and sends it to the
     /// container's first process: bind mounts (their sources may be out of the container's
     /// reach), and an mqueue filesystem of a joined IPC namespace (only a process in that
-    /// namespace with rights over it, the caller, can mount its queues).
-    pub fn made_by_parent(&self, own: &[NsKind]) -> bool {
+    /// namespace with rights over it, the caller, can mount its queues). In a joined user
+    /// namespace the caller is not in the joined IPC namespace, and the container's root, the
+    /// namespace's owner, mounts them itself.
+    pub fn made_by_parent(&self, own: &[NsKind], joined_user: bool) -> bool {
         match &self.kind {
             MountKind::Bind { .. } => true,
-            MountKind::Filesystem(fs) => fs == "mqueue" && !own.contains(&NsKind::Ipc),
+            MountKind::Filesystem(fs) => {
+                fs == "mqueue" && !own.contains(&NsKind::Ipc) && !joined_user
+            }
             MountKind::Cgroup => false,
         }
     }
@@ -619,11 +648,8 @@ impl Checker {
                     continue;
                 }
                 LinuxNamespaceType::User => {
-                    if ns.path().is_some() {
-                        return Err(self.unsupported(
-                            format!("{}.path", field()),
-                            "joining another user namespace is not supported; rsafe makes one per container",
-                        ));
+                    if ns.path().as_ref().is_some_and(|p| !p.is_absolute()) {
+                        return Err(self.invalid(format!("{}.path", field()), "not absolute"));
                     }
                     continue;
                 }
@@ -652,13 +678,20 @@ impl Checker {
         own_map: &IdMap,
         floor: &mut Vec<String>,
     ) -> Result<UserNamespace, BundleError> {
-        let listed = linux
+        let user = linux
             .namespaces()
             .iter()
             .flatten()
-            .any(|n| n.typ() == LinuxNamespaceType::User);
+            .enumerate()
+            .find(|(_, n)| n.typ() == LinuxNamespaceType::User);
+        let listed = user.is_some();
         let uids = linux.uid_mappings().as_deref().unwrap_or_default();
         let gids = linux.gid_mappings().as_deref().unwrap_or_default();
+        if let Some((i, ns)) = user
+            && let Some(path) = ns.path()
+        {
+            return self.joined_user(i, path, uids, gids);
+        }
         if !listed {
             if !uids.is_empty() || !gids.is_empty() {
                 return Err(self.invalid(
@@ -676,6 +709,15 @@ impl Checker {
             // the same as rsafe's own for this caller.
             return Ok(UserNamespace::Bundle(own_map.clone()));
         }
+        Ok(UserNamespace::Bundle(self.stated_map(uids, gids)?))
+    }
+
+    /// `linux.uidMappings`/`gidMappings` as a map; container root may not be host root.
+    fn stated_map(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> Result<IdMap, BundleError> {
         let ranges = |m: &[LinuxIdMapping]| -> Vec<IdRange> {
             m.iter()
                 .map(|r| IdRange {
@@ -701,7 +743,45 @@ impl Checker {
                 "container root mapped to host root: container root is never host root under rsafe",
             ));
         }
-        Ok(UserNamespace::Bundle(map))
+        Ok(map)
+    }
+
+    /// A user namespace named by path (entry `i`): joined, with the bundle's mappings (if
+    /// any, both) to be checked against the namespace's own at `create`.
+    fn joined_user(
+        &self,
+        i: usize,
+        path: &Path,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> Result<UserNamespace, BundleError> {
+        let stated = match (uids.is_empty(), gids.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some(self.stated_map(uids, gids)?),
+            (true, false) => {
+                return Err(self.invalid(
+                    "linux.uidMappings",
+                    "missing while linux.gidMappings is given",
+                ));
+            }
+            (false, true) => {
+                return Err(self.invalid(
+                    "linux.gidMappings",
+                    "missing while linux.uidMappings is given",
+                ));
+            }
+        };
+        Ok(UserNamespace::Joined(JoinedUser {
+            path: path.to_path_buf(),
+            field: format!("linux.namespaces[{i}].path"),
+            stated,
+            map: IdMap {
+                uids: Vec::new(),
+                gids: Vec::new(),
+                writer: MapWriter::Direct,
+                setgroups: false,
+            },
+        }))
     }
 
     fn seccomp(
@@ -1234,10 +1314,6 @@ mod tests {
                 "linux.namespaces[0].path",
             ),
             (
-                json!({"linux": {"namespaces": [{"type": "user", "path": "/proc/1/ns/user"}]}}),
-                "linux.namespaces[0].path",
-            ),
-            (
                 json!({"mounts": [{"destination": "/x", "type": "overlay", "source": "overlay"}]}),
                 "mounts[0].type",
             ),
@@ -1286,6 +1362,52 @@ mod tests {
             }
         );
         assert_eq!(b.namespaces[1].path, None);
+    }
+
+    #[test]
+    fn a_user_namespace_named_by_path_is_joined_with_the_mappings_to_check() {
+        let mut c = minimal();
+        c["linux"]["namespaces"] =
+            json!([{"type": "pid"}, {"type": "user", "path": "/proc/7/ns/user"}]);
+        let (_d, b) = bundle_with(c.clone());
+        let b = b.unwrap();
+        let joined = b.user_namespace.joined().unwrap();
+        assert_eq!(joined.path, Path::new("/proc/7/ns/user"));
+        assert_eq!(joined.field, "linux.namespaces[1].path");
+        assert_eq!(joined.stated, None);
+        assert!(b.user_namespace.idmap().uids.is_empty(), "read at create");
+        assert!(
+            !b.floor
+                .iter()
+                .any(|f| f.starts_with("user namespace: added"))
+        );
+        let mapping = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["uidMappings"] = mapping.clone();
+        c["linux"]["gidMappings"] = mapping;
+        let (_d, b) = bundle_with(c.clone());
+        let stated = b
+            .unwrap()
+            .user_namespace
+            .joined()
+            .unwrap()
+            .stated
+            .clone()
+            .unwrap();
+        assert_eq!(stated.host_uid(0), Some(200000));
+        c["linux"]["gidMappings"] = json!([]);
+        let (_d, b) = bundle_with(c.clone());
+        assert!(
+            b.unwrap_err()
+                .to_string()
+                .contains("linux.gidMappings: missing")
+        );
+        c["linux"]["namespaces"] = json!([{"type": "user", "path": "proc/7/ns/user"}]);
+        let (_d, b) = bundle_with(c);
+        let err = b.unwrap_err().to_string();
+        assert!(
+            err.contains("linux.namespaces[0].path: not absolute"),
+            "{err}"
+        );
     }
 
     #[test]

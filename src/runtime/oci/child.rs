@@ -314,7 +314,8 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     drop(state_dir);
     let mut trees = trees.into_iter();
     for m in &b.mounts {
-        let tree = match m.made_by_parent(&cfg.own) && cfg.trees_from_parent {
+        let joined = b.user_namespace.joined().is_some();
+        let tree = match m.made_by_parent(&cfg.own, joined) && cfg.trees_from_parent {
             true => Some(
                 trees
                     .next()
@@ -481,7 +482,12 @@ fn mount_one(
 fn filesystem(fstype: &str, m: &MountPlan, cfg: &ChildConfig) -> Result<OwnedFd, ChildError> {
     let borrowed = match fstype {
         "sysfs" if !cfg.own.contains(&NsKind::Network) => Some("/sys"),
-        "mqueue" if !cfg.own.contains(&NsKind::Ipc) => Some("/dev/mqueue"),
+        // In a joined user namespace this process owns the joined IPC namespace's queues.
+        "mqueue"
+            if !cfg.own.contains(&NsKind::Ipc) && cfg.bundle.user_namespace.joined().is_none() =>
+        {
+            Some("/dev/mqueue")
+        }
         _ => None,
     };
     if let Some(host) = borrowed {

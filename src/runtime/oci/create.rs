@@ -45,6 +45,7 @@ pub fn create(
     super::state::check_id(id)?;
     let mut bundle = Bundle::load(&opts.bundle)?;
     lower_rlimits(&mut bundle);
+    let userns = super::userns::resolve(&mut bundle)?;
     for line in &bundle.floor {
         warn(line);
     }
@@ -54,7 +55,7 @@ pub fn create(
         child: None,
         cgroup: None,
     };
-    let mut record = launch(&bundle, &dir, opts, &mut cleanup)?;
+    let mut record = launch(&bundle, userns, &dir, opts, &mut cleanup)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, record.pid)?;
     }
@@ -112,6 +113,7 @@ fn lower_rlimits(bundle: &mut Bundle) {
 
 fn launch(
     bundle: &Bundle,
+    userns: Option<OwnedFd>,
     dir: &ContainerDir,
     opts: &CreateOptions,
     cleanup: &mut Cleanup,
@@ -140,10 +142,17 @@ fn launch(
     }
     // Joined namespaces are entered here, by the caller with its privileges, and inherited by
     // the child: a namespace owned by another user namespace (a pod's sandbox) could not be
-    // joined from inside the container's own.
+    // joined from inside the container's own. With a joined user namespace, the joiner
+    // enters them ([`super::userns`]).
     let mut own = Vec::new();
+    let mut pod = Vec::new();
     for ns in &bundle.namespaces {
         match &ns.path {
+            Some(path) if userns.is_some() => pod.push(super::userns::PodNamespace {
+                kind: ns.kind,
+                path: path.clone(),
+                fd: open_namespace(ns.kind, path)?,
+            }),
             Some(path) => join(ns.kind, path)?,
             None => own.push(ns.kind),
         }
@@ -196,19 +205,30 @@ fn launch(
         state_dir: dir.path.clone(),
         id: dir.id.clone(),
     };
-    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS;
+    let mut flags = libc::CLONE_NEWNS;
     for kind in &own {
         // The cgroup namespace is made by the child once it is in its cgroup.
         if *kind != NsKind::Cgroup {
             flags |= kind.clone_flag();
         }
     }
-    let pid = sys::clone_process(flags, Box::new(move || child_main(child_cfg, child_end)))
-        .map_err(namespaces::userns_error)?;
+    let main = Box::new(move || child_main(child_cfg, child_end));
+    let idmap = bundle.user_namespace.idmap();
+    let pid = match &userns {
+        None => sys::clone_process(flags | libc::CLONE_NEWUSER, main)
+            .map_err(namespaces::userns_error)?,
+        Some(userns) => {
+            let sysctls =
+                |inside: bool| write_joined_sysctls(bundle, &own, (!inside).then_some(idmap));
+            super::userns::clone_joined(userns, &pod, flags, &sysctls, main)?
+        }
+    };
     cleanup.child = Some(pid);
     drop(listener_fd);
-    let idmap = bundle.user_namespace.idmap();
-    idmap.write(pid.as_raw())?;
+    drop((userns, pod));
+    if bundle.user_namespace.joined().is_none() {
+        idmap.write(pid.as_raw())?;
+    }
     if let Some(cg) = &cgroup {
         cgroup::add(cg, pid.as_raw())?;
     }
@@ -224,7 +244,9 @@ fn launch(
                 .push(format!("process.oomScoreAdj {adj}: not set ({e})"));
         }
     }
-    write_joined_sysctls(bundle, &own, idmap)?;
+    if bundle.user_namespace.joined().is_none() {
+        write_joined_sysctls(bundle, &own, Some(idmap))?;
+    }
 
     record.pid = pid.as_raw();
     record.start_time = crate::runtime::state::process_start_time(pid.as_raw()).unwrap_or(0);
@@ -295,12 +317,19 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> OciError {
     }
 }
 
+/// Opens the namespace at `path`.
+fn open_namespace(kind: NsKind, path: &Path) -> Result<OwnedFd, OciError> {
+    std::fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| OciError::Io {
+            what: format!("{} namespace {}", kind.name(), path.display()),
+            source,
+        })
+}
+
 /// Enters the namespace at `path` (this process; the child inherits it).
 fn join(kind: NsKind, path: &Path) -> Result<(), OciError> {
-    let file = std::fs::File::open(path).map_err(|source| OciError::Io {
-        what: format!("{} namespace {}", kind.name(), path.display()),
-        source,
-    })?;
+    let file = open_namespace(kind, path)?;
     let flag = nix::sched::CloneFlags::from_bits_retain(kind.clone_flag());
     nix::sched::setns(file.as_fd(), flag).map_err(|e| OciError::Io {
         what: format!("join the {} namespace {}", kind.name(), path.display()),
@@ -309,12 +338,13 @@ fn join(kind: NsKind, path: &Path) -> Result<(), OciError> {
 }
 
 /// Sysctls of joined namespaces, written by the caller (which is in them, with its
-/// privileges). `net.ipv4.ping_group_range` names groups: the container's are translated to
-/// the host ids they are.
+/// privileges) or the joiner. `net.ipv4.ping_group_range` names groups: the container's are
+/// translated to the host ids they are (`translate`), unless written from inside the
+/// container's user namespace.
 fn write_joined_sysctls(
     bundle: &Bundle,
     own: &[NsKind],
-    idmap: &crate::runtime::idmap::IdMap,
+    translate: Option<&crate::runtime::idmap::IdMap>,
 ) -> Result<(), OciError> {
     for (key, value) in &bundle.sysctl {
         let Some(ns) = super::sysctl_namespace(key) else {
@@ -325,7 +355,9 @@ fn write_joined_sysctls(
         if own.contains(&ns) {
             continue;
         }
-        let value = if key == "net.ipv4.ping_group_range" {
+        let value = if let Some(idmap) = translate
+            && key == "net.ipv4.ping_group_range"
+        {
             translate_group_range(value, idmap).ok_or_else(|| {
                 OciError::Invalid(format!(
                     "linux.sysctl.{key}: {value:?} is not a mapped gid range"
@@ -361,9 +393,14 @@ fn host_trees(
 ) -> Result<Vec<OwnedFd>, OciError> {
     let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
         .map_err(io_err("open the container's user namespace"))?;
-    let idmapped = matches!(&bundle.user_namespace, UserNamespace::Added(m) if !m.is_identity());
+    let idmapped = idmapped_trees(bundle);
+    let joined = bundle.user_namespace.joined().is_some();
     let mut trees = vec![rootfs_tree(bundle, idmapped, userns.as_fd(), staging)?];
-    for m in bundle.mounts.iter().filter(|m| m.made_by_parent(own)) {
+    for m in bundle
+        .mounts
+        .iter()
+        .filter(|m| m.made_by_parent(own, joined))
+    {
         let MountKind::Bind { source, recursive } = &m.kind else {
             // An mqueue filesystem of the joined IPC namespace this process is in.
             let attrs = m.attrs
@@ -405,6 +442,23 @@ fn host_trees(
         trees.push(tree);
     }
     Ok(trees)
+}
+
+/// Whether the root filesystem and bind mounts are id-mapped with the container's user
+/// namespace: when rsafe added it, and in a joined one when the root filesystem's owner is
+/// not one of its ids (a snapshot owned by host root; one already shifted into the
+/// namespace's range, as containerd's remapping snapshotters make, is used as it is).
+fn idmapped_trees(bundle: &Bundle) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match &bundle.user_namespace {
+        UserNamespace::Added(m) => !m.is_identity(),
+        UserNamespace::Joined(j) => {
+            !j.map.is_identity()
+                && std::fs::metadata(&bundle.rootfs)
+                    .is_ok_and(|meta| j.map.container_uid(meta.uid()).is_none())
+        }
+        UserNamespace::Bundle(_) => false,
+    }
 }
 
 fn rootfs_tree(

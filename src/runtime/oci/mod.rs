@@ -42,7 +42,9 @@
 //!   socket is inherited, so the container's root (an unprivileged host id) needs no access
 //!   to the state directory, and the socket's existence is the `created` status.
 //! - Namespaces given by path (a pod's network) are joined by the caller before the clone:
-//!   they belong to another user namespace, which the container's own could not enter.
+//!   they belong to another user namespace, which the container's own could not enter. A
+//!   user namespace given by path (a `hostUsers: false` pod) is joined by a fork of the
+//!   caller, which makes the container's first process there ([`userns`]).
 //! - The floor of [`bundle`]: always a user namespace (container root is never host root),
 //!   no_new_privs, a seccomp filter, rsafe's landlock scoping and masked paths.
 
@@ -55,6 +57,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod overlay;
 pub mod state;
+pub mod userns;
 
 use bundle::NsKind;
 
@@ -193,7 +196,7 @@ pub fn features() -> serde_json::Value {
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",
-            "io.github.rsafe.floor.userns": "always (added with id-mapped root and bind mounts when the bundle has none)",
+            "io.github.rsafe.floor.userns": "always (added with id-mapped root and bind mounts when the bundle has none; one given by path is joined if it is below the runtime's own, never the host's initial one)",
             "io.github.rsafe.floor.no_new_privs": "always",
             "io.github.rsafe.floor.seccomp": "rsafe's default profile when the bundle has none (unless rsafe.policy=permissive)",
             "io.github.rsafe.floor.landlock": "signal and abstract-socket scoping, rsafe's masked paths",
