@@ -1145,6 +1145,74 @@ fn the_terminal_goes_to_the_console_socket() {
     let _ = out(rt(Caller::Host, root.path(), &["delete", "--force", "tty"]));
 }
 
+/// `linux.timeOffsets` with a new time namespace: the container's boot-time clock (what
+/// `/proc/uptime` shows) is ten years ahead of the host's, its monotonic clock a week, and a
+/// process `exec`'d into it sees the same clocks.
+#[test]
+fn time_offsets_move_the_containers_clocks() {
+    if !support::have(
+        "time namespaces (Linux 5.6+)",
+        Path::new("/proc/self/ns/time").exists(),
+    ) {
+        return;
+    }
+    const BOOT: f64 = 10.0 * 365.0 * 86400.0;
+    let uptime = |text: &str| -> f64 {
+        text.split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no uptime in {text:?}"))
+    };
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let script =
+            "cat /proc/uptime; cat /proc/self/timens_offsets; echo offsets-done; exec sleep 1000";
+        let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", script], |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({
+                "boottime": {"secs": BOOT as i64, "nanosecs": 0},
+                "monotonic": {"secs": 7 * 86400, "nanosecs": 500}
+            });
+        });
+        let c = create(caller, root.path(), &b, "timens", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", "timens"]));
+        assert!(st.status.success(), "{}", text(&st));
+        let o = b.wait_for("offsets-done");
+        let host = uptime(&fs::read_to_string("/proc/uptime").unwrap());
+        let inside = uptime(&o);
+        assert!(
+            inside >= BOOT && inside <= BOOT + host + 1.0,
+            "{caller:?}: uptime {inside} with the host's {host}: {o}"
+        );
+        assert!(
+            o.lines()
+                .any(|l| l.split_whitespace().eq(["monotonic", "604800", "500"])),
+            "{caller:?}: {o}"
+        );
+        let pid = state(caller, root.path(), "timens")["pid"]
+            .as_i64()
+            .unwrap();
+        assert_ne!(
+            ns_link(pid, "time"),
+            ns_link(std::process::id().into(), "time")
+        );
+        let e = out(rt(
+            caller,
+            root.path(),
+            &["exec", "timens", "cat", "/proc/uptime"],
+        ));
+        assert!(e.status.success(), "{}", text(&e));
+        let seen = uptime(&String::from_utf8_lossy(&e.stdout));
+        assert!(seen >= BOOT, "{caller:?}: exec's uptime {seen}");
+        let d = out(rt(caller, root.path(), &["delete", "--force", "timens"]));
+        assert!(d.status.success(), "{}", text(&d));
+    }
+}
+
 /// The namespace link of `pid` (`user:[4026…]`).
 fn ns_link(pid: i64, kind: &str) -> String {
     fs::read_link(format!("/proc/{pid}/ns/{kind}"))
@@ -1339,6 +1407,8 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     let f: Value = serde_json::from_slice(&f.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
     assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
+    let namespaces = f["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.contains(&json!("time")), "{f}");
     let checkpoint = Command::new(&link)
         .args(["checkpoint", "x"])
         .output()

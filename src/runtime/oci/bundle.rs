@@ -67,6 +67,8 @@ pub enum NsKind {
     Ipc,
     Uts,
     Cgroup,
+    /// Made by the container's first process itself (`clone` cannot), with its offsets.
+    Time,
 }
 
 impl NsKind {
@@ -78,6 +80,7 @@ impl NsKind {
             NsKind::Ipc => libc::CLONE_NEWIPC,
             NsKind::Uts => libc::CLONE_NEWUTS,
             NsKind::Cgroup => libc::CLONE_NEWCGROUP,
+            NsKind::Time => libc::CLONE_NEWTIME,
         }
     }
 
@@ -89,6 +92,7 @@ impl NsKind {
             NsKind::Ipc => "ipc",
             NsKind::Uts => "uts",
             NsKind::Cgroup => "cgroup",
+            NsKind::Time => "time",
         }
     }
 }
@@ -274,6 +278,10 @@ const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
     "c 10:200 rwm",
 ];
 
+/// One clock's offset in a new time namespace: `monotonic` or `boottime`, seconds,
+/// nanoseconds.
+pub type TimeOffset = (String, i64, u32);
+
 /// An rlimit to set: resource, soft, hard.
 pub type Rlimit = (nix::sys::resource::Resource, u64, u64);
 
@@ -311,6 +319,9 @@ pub struct Bundle {
     pub floor_seccomp: Option<SeccompProfile>,
     pub cgroups_path: Option<String>,
     pub resources: Resources,
+    /// `linux.timeOffsets`: (clock, seconds, nanoseconds) written to a new time namespace's
+    /// `timens_offsets` before the container's first process enters it.
+    pub time_offsets: Vec<TimeOffset>,
     /// `linux.personality`: the persona set before the workload (`PER_LINUX` 0 or
     /// `PER_LINUX32` 8, as runc supports).
     pub personality: Option<u64>,
@@ -444,6 +455,7 @@ impl Checker {
         }
         let user = process.user();
         let namespaces = self.namespaces(&linux)?;
+        let time_offsets = self.time_offsets(&linux, &namespaces)?;
         let user_namespace = self.user_namespace(&linux, own_map, &mut floor)?;
         let seccomp = self.seccomp(linux.seccomp().as_ref(), permissive, &mut floor)?;
         let (mounts, mount_floor) = self.mounts(spec.mounts().as_deref().unwrap_or_default())?;
@@ -487,6 +499,7 @@ impl Checker {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
             resources: self.resources(&linux)?,
+            time_offsets,
             personality: self.personality(&linux)?,
             hooks: self.hooks(spec)?,
             annotations,
@@ -526,7 +539,7 @@ impl Checker {
     fn refuse_unsupported(&self, spec: &Spec) -> Result<(), BundleError> {
         let process = spec.process().as_ref();
         let linux = spec.linux().as_ref();
-        let checks: [(&str, bool, &str); 10] = [
+        let checks: [(&str, bool, &str); 9] = [
             (
                 "process.selinuxLabel",
                 process.is_some_and(|p| p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),
@@ -556,11 +569,6 @@ impl Checker {
                 "linux.memoryPolicy",
                 linux.is_some_and(|l| l.memory_policy().is_some()),
                 "NUMA memory policies are not applied",
-            ),
-            (
-                "linux.timeOffsets",
-                linux.is_some_and(|l| l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())),
-                "time namespace offsets are not written",
             ),
             (
                 "linux.netDevices",
@@ -633,10 +641,13 @@ impl Checker {
                 LinuxNamespaceType::Uts => NsKind::Uts,
                 LinuxNamespaceType::Cgroup => NsKind::Cgroup,
                 LinuxNamespaceType::Time => {
-                    return Err(self.unsupported(
-                        field(),
-                        "time namespaces are not supported in the OCI runtime mode",
-                    ));
+                    if ns.path().is_none() && !crate::runtime::namespaces::time_supported() {
+                        return Err(self.unsupported(
+                            field(),
+                            "this kernel has no time namespaces (Linux 5.6 or later)",
+                        ));
+                    }
+                    NsKind::Time
                 }
                 LinuxNamespaceType::Mount => {
                     if ns.path().is_some() {
@@ -913,6 +924,46 @@ impl Checker {
             }
             out.push((path.clone(), PathBuf::from(path)));
         }
+        Ok(out)
+    }
+
+    /// `linux.timeOffsets`: only for a new time namespace (an existing one's offsets are
+    /// fixed once a process is in it), `monotonic` and `boottime` only.
+    fn time_offsets(
+        &self,
+        linux: &oci_spec::runtime::Linux,
+        namespaces: &[Namespace],
+    ) -> Result<Vec<TimeOffset>, BundleError> {
+        let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let own_time = namespaces
+            .iter()
+            .any(|n| n.kind == NsKind::Time && n.path.is_none());
+        if !own_time {
+            return Err(self.invalid(
+                "linux.timeOffsets",
+                "needs a new time namespace in linux.namespaces (no path: a joined one's offsets are fixed)",
+            ));
+        }
+        let mut out = Vec::new();
+        for (clock, offset) in offsets {
+            let field = format!("linux.timeOffsets.{clock}");
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(self.invalid(
+                    field,
+                    "not a clock of time namespaces (monotonic, boottime)",
+                ));
+            }
+            let nanos = offset.nanosecs().unwrap_or(0);
+            if nanos >= 1_000_000_000 {
+                return Err(
+                    self.invalid(field, format!("nanosecs {nanos} is not below one second"))
+                );
+            }
+            out.push((clock.clone(), offset.secs().unwrap_or(0), nanos));
+        }
+        out.sort();
         Ok(out)
     }
 
@@ -1408,6 +1459,47 @@ mod tests {
             err.contains("linux.namespaces[0].path: not absolute"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn time_offsets_need_a_new_time_namespace() {
+        let mut c = minimal();
+        let offsets =
+            json!({"boottime": {"secs": 86400, "nanosecs": 5}, "monotonic": {"secs": -3}});
+        c["linux"]["timeOffsets"] = offsets.clone();
+        let (_d, b) = bundle_with(c.clone());
+        let err = b.unwrap_err().to_string();
+        assert!(
+            err.contains("linux.timeOffsets: needs a new time namespace"),
+            "{err}"
+        );
+        c["linux"]["namespaces"] = json!([{"type": "time", "path": "/proc/7/ns/time"}]);
+        let (_d, b) = bundle_with(c.clone());
+        assert!(b.unwrap_err().to_string().contains("linux.timeOffsets"));
+        if !crate::runtime::namespaces::time_supported() {
+            return;
+        }
+        c["linux"]["namespaces"] = json!([{"type": "time"}]);
+        let (_d, b) = bundle_with(c.clone());
+        let b = b.unwrap();
+        assert_eq!(
+            b.time_offsets,
+            vec![
+                ("boottime".to_string(), 86400, 5),
+                ("monotonic".to_string(), -3, 0)
+            ]
+        );
+        assert_eq!(b.namespaces[0].kind, NsKind::Time);
+        c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 1}});
+        let (_d, b) = bundle_with(c.clone());
+        assert!(
+            b.unwrap_err()
+                .to_string()
+                .contains("linux.timeOffsets.realtime")
+        );
+        c["linux"]["timeOffsets"] = json!({"boottime": {"nanosecs": 1_000_000_000u32}});
+        let (_d, b) = bundle_with(c);
+        assert!(b.unwrap_err().to_string().contains("not below one second"));
     }
 
     #[test]

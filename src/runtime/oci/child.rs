@@ -268,6 +268,11 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let console = if console { fds.next() } else { None };
 
     let _ = sys::scrub_process_memory("rsafe-runtime-init");
+    if cfg.own.contains(&NsKind::Time) {
+        // Before become_root: taking the container's ids makes this process non-dumpable,
+        // and then /proc/self/timens_offsets is no longer its own to write.
+        enter_time_namespace(&b.time_offsets)?;
+    }
     become_root(b.user_namespace.idmap())?;
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(step("set the parent-death signal"))?;
@@ -289,6 +294,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         // After the parent moved this process into the container's cgroup: that is its root.
         namespaces::enter_cgroup_namespace()?;
     }
+
     write_sysctls(cfg)?;
     if let Some(persona) = b.personality {
         set_personality(persona)?;
@@ -586,6 +592,30 @@ fn set_personality(persona: u64) -> Result<(), ChildError> {
     if unsafe { libc::personality(persona as libc::c_ulong) } < 0 {
         return Err(step("set the personality")(io::Error::last_os_error()));
     }
+    Ok(())
+}
+
+/// A new time namespace with `offsets`, entered by this process: made for its children
+/// (`unshare` cannot do otherwise), offsets written while no process is in it yet (root of
+/// the container's user namespace, which owns it, has CAP_SYS_TIME over it), then joined.
+fn enter_time_namespace(offsets: &[super::bundle::TimeOffset]) -> Result<(), ChildError> {
+    if !namespaces::time_namespace_for_children()? {
+        return Err(step("linux.namespaces time")(io::Error::other(
+            "this kernel has no time namespaces",
+        )));
+    }
+    let text: String = offsets
+        .iter()
+        .map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n"))
+        .collect();
+    if !text.is_empty() {
+        // One write per line: the kernel reads one record at a time.
+        for line in text.lines() {
+            std::fs::write("/proc/self/timens_offsets", format!("{line}\n"))
+                .map_err(step(format!("linux.timeOffsets: write {line:?}")))?;
+        }
+    }
+    namespaces::join_time_namespace_for_children()?;
     Ok(())
 }
 

@@ -207,8 +207,9 @@ fn launch(
     };
     let mut flags = libc::CLONE_NEWNS;
     for kind in &own {
-        // The cgroup namespace is made by the child once it is in its cgroup.
-        if *kind != NsKind::Cgroup {
+        // The cgroup namespace is made by the child once it is in its cgroup, the time
+        // namespace by the child too (`clone` has no flag for it).
+        if !matches!(kind, NsKind::Cgroup | NsKind::Time) {
             flags |= kind.clone_flag();
         }
     }

@@ -293,9 +293,11 @@ impl Target {
             ("net", CloneFlags::CLONE_NEWNET),
             ("pid", CloneFlags::CLONE_NEWPID),
             ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
             ("mnt", CloneFlags::CLONE_NEWNS),
         ] {
-            if !same(kind) {
+            let exists = Path::new(&format!("/proc/{pid}/ns/{kind}")).exists();
+            if exists && !same(kind) {
                 others.push((open(format!("/proc/{pid}/ns/{kind}"))?, flag, kind));
             }
         }
