@@ -17,6 +17,7 @@ PKGS=(
   mmdebstrap                                  # tests and bench: the Debian minbase image (cached in /var/cache/rsafe-test)
   hyperfine zstd jq curl ca-certificates
   time bc                                     # bench/secrets-peers.sh: peak RSS (/usr/bin/time -v), arithmetic
+  python3                                     # tests/oci_runtime.rs: the seccomp agent (SCM_RIGHTS, seccomp ioctls)
 )
 missing=()
 for p in "${PKGS[@]}"; do

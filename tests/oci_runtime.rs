@@ -1213,6 +1213,122 @@ fn time_offsets_move_the_containers_clocks() {
     }
 }
 
+/// A seccomp agent (python3, as such agents are small daemons of their own): accepts one
+/// connection on `argv[1]`, receives the listener and the container process state (written
+/// as the first line of `argv[2]`), and answers every notification with EXDEV, writing
+/// `nr=N` lines, until the container is gone.
+const SECCOMP_AGENT: &str = r#"
+import fcntl, os, select, socket, struct, sys
+path, report = sys.argv[1], sys.argv[2]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+os.chmod(path, 0o777)
+srv.listen(1)
+conn, _ = srv.accept()
+msg, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+out = open(report, "a")
+out.write(msg.decode() + "\n")
+out.flush()
+fd = fds[0]
+poller = select.poll()
+poller.register(fd, select.POLLIN)
+RECV, SEND, EXDEV = 0xC0502100, 0xC0182101, 18
+while True:
+    events = poller.poll(30000)
+    if not events or events[0][1] & select.POLLHUP:
+        break
+    buf = bytearray(80)
+    try:
+        fcntl.ioctl(fd, RECV, buf, True)
+    except OSError:
+        continue
+    nid, pid, flags, nr = struct.unpack_from("<QIIi", buf)
+    out.write(f"nr={nr}\n")
+    out.flush()
+    try:
+        fcntl.ioctl(fd, SEND, bytearray(struct.pack("<QqiI", nid, 0, -EXDEV, 0)), True)
+    except OSError:
+        pass
+"#;
+
+/// `SCMP_ACT_NOTIFY` with `listenerPath`: the agent gets the listener with the container
+/// process state (its `listenerMetadata`, the container's id and host pid) and answers the
+/// container's `mkdir` with an errno of its choice, which the container sees. A notified call
+/// that rsafe's floor denies (`mount`) stays denied and never reaches the agent.
+#[test]
+fn a_seccomp_agent_answers_the_containers_notified_calls() {
+    if !support::have(
+        "python3 (the test's seccomp agent)",
+        support::tool("python3"),
+    ) {
+        return;
+    }
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let agent_dir = runtime_root("rsafe-oci-agent-");
+        let socket = agent_dir.path().join("agent.sock");
+        let report = agent_dir.path().join("report");
+        fs::write(agent_dir.path().join("agent.py"), SECCOMP_AGENT).unwrap();
+        let mut agent = Command::new("python3")
+            .arg(agent_dir.path().join("agent.py"))
+            .args([&socket, &report])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "the agent never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let script = "mkdir /tmp/notified 2>&1; echo mkdir=$?; mount -t tmpfs none /mnt 2>&1; \
+                      echo mount=$?; test -d /tmp/notified || echo not-made; echo done";
+        let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", script], |c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": socket,
+                "listenerMetadata": "rsafe-test-agent",
+                "syscalls": [{"names": ["mkdir", "mkdirat", "mount"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+        let c = create(caller, root.path(), &b, "notified", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let pid = state(caller, root.path(), "notified")["pid"]
+            .as_i64()
+            .unwrap();
+        let st = out(rt(caller, root.path(), &["start", "notified"]));
+        assert!(st.status.success(), "{}", text(&st));
+        let o = b.wait_for("done");
+        assert!(
+            o.contains("Invalid cross-device link") && o.contains("mkdir=1"),
+            "{caller:?}: the agent's errno: {o}"
+        );
+        assert!(o.contains("not-made"), "{caller:?}: mkdir ran: {o}");
+        assert!(
+            o.contains("mount=1") && o.matches("cross-device").count() == 1,
+            "{caller:?}: {o}"
+        );
+        let _ = agent.kill();
+        let _ = agent.wait();
+        let r = fs::read_to_string(&report).unwrap();
+        let first: Value = serde_json::from_str(r.lines().next().unwrap()).unwrap();
+        assert_eq!(first["metadata"], "rsafe-test-agent", "{first}");
+        assert_eq!(first["fds"], json!(["seccompFd"]), "{first}");
+        assert_eq!(first["pid"], pid, "{first}");
+        assert_eq!(first["state"]["id"], "notified", "{first}");
+        assert_eq!(first["state"]["bundle"], b.path(), "{first}");
+        let nrs: Vec<&str> = r.lines().skip(1).collect();
+        assert!(
+            nrs.iter().all(|l| *l == format!("nr={}", libc::SYS_mkdir)
+                || *l == format!("nr={}", libc::SYS_mkdirat)),
+            "{caller:?}: only mkdir reaches the agent (mount is the floor's): {nrs:?}"
+        );
+        assert!(!nrs.is_empty(), "{caller:?}: {r}");
+        wait_status(caller, root.path(), "notified", "stopped");
+        let d = out(rt(caller, root.path(), &["delete", "notified"]));
+        assert!(d.status.success(), "{}", text(&d));
+    }
+}
+
 /// The namespace link of `pid` (`user:[4026…]`).
 fn ns_link(pid: i64, kind: &str) -> String {
     fs::read_link(format!("/proc/{pid}/ns/{kind}"))
@@ -1409,6 +1525,8 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
     let namespaces = f["linux"]["namespaces"].as_array().unwrap();
     assert!(namespaces.contains(&json!("time")), "{f}");
+    let actions = f["linux"]["seccomp"]["actions"].as_array().unwrap();
+    assert!(actions.contains(&json!("SCMP_ACT_NOTIFY")), "{f}");
     let checkpoint = Command::new(&link)
         .args(["checkpoint", "x"])
         .output()

@@ -278,6 +278,20 @@ const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
     "c 10:200 rwm",
 ];
 
+/// A bundle's seccomp user notification: the syscalls whose calls wait for an agent, which
+/// gets the listener over `listener_path` (runtime-spec `linux.seccomp.listenerPath`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeccompNotify {
+    pub listener_path: PathBuf,
+    /// `listenerMetadata`, passed to the agent as is.
+    pub metadata: String,
+    /// x86_64 syscall names (unknown ones are left out, as libseccomp does).
+    pub syscalls: Vec<String>,
+}
+
+/// At most this many syscalls may be notified (the filter's jumps are 8-bit).
+const MAX_NOTIFIED: usize = 200;
+
 /// One clock's offset in a new time namespace: `monotonic` or `boottime`, seconds,
 /// nanoseconds.
 pub type TimeOffset = (String, i64, u32);
@@ -317,6 +331,9 @@ pub struct Bundle {
     /// rsafe's default profile, stacked on a bundle's own (both must allow a call), unless
     /// the bundle is permissive.
     pub floor_seccomp: Option<SeccompProfile>,
+    /// The profile's `SCMP_ACT_NOTIFY` rules and where their listener goes
+    /// ([`super::notify`]); the profile itself allows those calls.
+    pub seccomp_notify: Option<SeccompNotify>,
     pub cgroups_path: Option<String>,
     pub resources: Resources,
     /// `linux.timeOffsets`: (clock, seconds, nanoseconds) written to a new time namespace's
@@ -457,7 +474,8 @@ impl Checker {
         let namespaces = self.namespaces(&linux)?;
         let time_offsets = self.time_offsets(&linux, &namespaces)?;
         let user_namespace = self.user_namespace(&linux, own_map, &mut floor)?;
-        let seccomp = self.seccomp(linux.seccomp().as_ref(), permissive, &mut floor)?;
+        let (seccomp, seccomp_notify) =
+            self.seccomp(linux.seccomp().as_ref(), permissive, &mut floor)?;
         let (mounts, mount_floor) = self.mounts(spec.mounts().as_deref().unwrap_or_default())?;
         floor.extend(mount_floor);
         Ok(Bundle {
@@ -494,6 +512,7 @@ impl Checker {
                 SeccompProfile::builtin_default()
             }),
             seccomp,
+            seccomp_notify,
             cgroups_path: linux
                 .cgroups_path()
                 .as_ref()
@@ -800,21 +819,112 @@ impl Checker {
         seccomp: Option<&LinuxSeccomp>,
         permissive: bool,
         floor: &mut Vec<String>,
-    ) -> Result<SeccompProfile, BundleError> {
+    ) -> Result<(SeccompProfile, Option<SeccompNotify>), BundleError> {
         let Some(s) = seccomp else {
             if permissive {
                 floor.push(format!(
                     "seccomp: none (the bundle has none and {POLICY_ANNOTATION}=permissive)"
                 ));
-                return Ok(SeccompProfile::unconfined());
+                return Ok((SeccompProfile::unconfined(), None));
             }
             floor.push("seccomp: rsafe's default profile (the bundle has none)".to_string());
-            return Ok(SeccompProfile::builtin_default());
+            return Ok((SeccompProfile::builtin_default(), None));
         };
+        let mut json =
+            serde_json::to_value(s).map_err(|e| self.invalid("linux.seccomp", e.to_string()))?;
+        let notify = self.split_notify(&mut json)?;
         let json =
-            serde_json::to_vec(s).map_err(|e| self.invalid("linux.seccomp", e.to_string()))?;
-        SeccompProfile::from_json(&json, &self.path.join("linux.seccomp"))
-            .map_err(|e| self.invalid("linux.seccomp", e.to_string()))
+            serde_json::to_vec(&json).map_err(|e| self.invalid("linux.seccomp", e.to_string()))?;
+        let profile = SeccompProfile::from_json(&json, &self.path.join("linux.seccomp"))
+            .map_err(|e| self.invalid("linux.seccomp", e.to_string()))?;
+        Ok((profile, notify))
+    }
+
+    /// Takes the `SCMP_ACT_NOTIFY` rules and the listener out of a seccomp profile (JSON):
+    /// the profile then allows those calls and a filter of their own notifies them (the
+    /// kernel keeps the stricter verdict: a call the profile or rsafe's floor denies stays
+    /// denied).
+    fn split_notify(
+        &self,
+        json: &mut serde_json::Value,
+    ) -> Result<Option<SeccompNotify>, BundleError> {
+        const NOTIFY: &str = "SCMP_ACT_NOTIFY";
+        let Some(obj) = json.as_object_mut() else {
+            return Ok(None);
+        };
+        let path = obj.remove("listenerPath");
+        let metadata = obj.remove("listenerMetadata");
+        if obj.get("defaultAction").and_then(|a| a.as_str()) == Some(NOTIFY) {
+            return Err(self.unsupported(
+                "linux.seccomp.defaultAction",
+                "SCMP_ACT_NOTIFY as the default would notify every call, the runtime's own last ones too; name the syscalls to notify",
+            ));
+        }
+        let mut syscalls = Vec::new();
+        for (i, rule) in obj
+            .get_mut("syscalls")
+            .and_then(|s| s.as_array_mut())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if rule.get("action").and_then(|a| a.as_str()) != Some(NOTIFY) {
+                continue;
+            }
+            if rule
+                .get("args")
+                .and_then(|a| a.as_array())
+                .is_some_and(|a| !a.is_empty())
+            {
+                return Err(self.unsupported(
+                    format!("linux.seccomp.syscalls[{i}].args"),
+                    "SCMP_ACT_NOTIFY rules with argument conditions",
+                ));
+            }
+            let names = rule.get("names").and_then(|n| n.as_array());
+            syscalls.extend(
+                names
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.as_str())
+                    .filter(|n| {
+                        libseccomp::ScmpSyscall::from_name_by_arch(n, libseccomp::ScmpArch::X8664)
+                            .is_ok_and(|s| s.as_raw_syscall() >= 0)
+                    })
+                    .map(str::to_string),
+            );
+            rule["action"] = serde_json::Value::from("SCMP_ACT_ALLOW");
+        }
+        syscalls.sort();
+        syscalls.dedup();
+        if syscalls.is_empty() {
+            return Ok(None);
+        }
+        if syscalls.len() > MAX_NOTIFIED {
+            return Err(self.unsupported(
+                "linux.seccomp.syscalls",
+                format!("more than {MAX_NOTIFIED} syscalls with SCMP_ACT_NOTIFY"),
+            ));
+        }
+        let listener_path = match path.as_ref().and_then(|p| p.as_str()) {
+            Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
+            Some(_) => return Err(self.invalid("linux.seccomp.listenerPath", "not absolute")),
+            None => {
+                return Err(self.invalid(
+                    "linux.seccomp.listenerPath",
+                    "missing: SCMP_ACT_NOTIFY needs the agent's socket",
+                ));
+            }
+        };
+        Ok(Some(SeccompNotify {
+            listener_path,
+            metadata: metadata
+                .as_ref()
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            syscalls,
+        }))
     }
 
     fn capabilities(
@@ -1500,6 +1610,62 @@ mod tests {
         c["linux"]["timeOffsets"] = json!({"boottime": {"nanosecs": 1_000_000_000u32}});
         let (_d, b) = bundle_with(c);
         assert!(b.unwrap_err().to_string().contains("not below one second"));
+    }
+
+    #[test]
+    fn notified_syscalls_get_their_own_filter_and_the_profile_allows_them() {
+        let mut c = minimal();
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "listenerPath": "/run/agent.sock",
+            "listenerMetadata": "probe",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat", "no_such_call"], "action": "SCMP_ACT_NOTIFY"},
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW"}
+            ]
+        });
+        let (_d, b) = bundle_with(c.clone());
+        let b = b.unwrap();
+        let n = b.seccomp_notify.unwrap();
+        assert_eq!(n.listener_path, Path::new("/run/agent.sock"));
+        assert_eq!(n.metadata, "probe");
+        assert_eq!(n.syscalls, vec!["mkdir", "mkdirat"]);
+        let rules = b.seccomp.profile().unwrap();
+        assert!(
+            rules
+                .syscalls
+                .iter()
+                .any(|r| r.names.contains(&"mkdir".to_string())
+                    && r.action == crate::runtime::seccomp::Action::Allow),
+            "{rules:?}"
+        );
+        let mut no_listener = c.clone();
+        no_listener["linux"]["seccomp"]
+            .as_object_mut()
+            .unwrap()
+            .remove("listenerPath");
+        let (_d, b) = bundle_with(no_listener);
+        assert!(
+            b.unwrap_err()
+                .to_string()
+                .contains("linux.seccomp.listenerPath: missing")
+        );
+        let mut args = c.clone();
+        args["linux"]["seccomp"]["syscalls"][0]["args"] =
+            json!([{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]);
+        let (_d, b) = bundle_with(args);
+        assert!(
+            b.unwrap_err()
+                .to_string()
+                .contains("linux.seccomp.syscalls[0].args")
+        );
+        c["linux"]["seccomp"]["defaultAction"] = json!("SCMP_ACT_NOTIFY");
+        let (_d, b) = bundle_with(c);
+        assert!(
+            b.unwrap_err()
+                .to_string()
+                .contains("linux.seccomp.defaultAction")
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ struct Prepared {
     /// while waiting: once unlinked (the state directory removed), nothing can start the
     /// container.
     start_file: OwnedFd,
+    /// The seccomp agent, when the bundle notifies syscalls ([`super::notify`]).
+    agent: Option<super::notify::Agent>,
 }
 
 /// The container's first process.
@@ -110,6 +112,15 @@ pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
     }
     drop(conn);
     drop(cfg.start);
+    if let Some(notify) = &cfg.bundle.seccomp_notify
+        && let Err(e) = super::notify::install(&notify.syscalls, prepared.agent)
+    {
+        eprintln!(
+            "rsafe-runtime: linux.seccomp.listenerPath {}: send the listener: {e}",
+            notify.listener_path.display()
+        );
+        return 125;
+    }
     let process = ProcessSpec {
         args: cfg.bundle.args.clone(),
         env: cfg.bundle.env.clone(),
@@ -268,6 +279,11 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let console = if console { fds.next() } else { None };
 
     let _ = sys::scrub_process_memory("rsafe-runtime-init");
+    // With the caller's ids, in the host's file system: the agent's socket is a host path.
+    let agent = match &b.seccomp_notify {
+        Some(n) => Some(connect_agent(cfg, n)?),
+        None => None,
+    };
     if cfg.own.contains(&NsKind::Time) {
         // Before become_root: taking the container's ids makes this process non-dumpable,
         // and then /proc/self/timens_offsets is no longer its own to write.
@@ -380,7 +396,29 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         user,
         seccomp,
         start_file,
+        agent,
     })
+}
+
+/// Connects to the seccomp agent at `listenerPath`, with the state it will get (this
+/// process's pid as the runtime sees it: the host's /proc is still mounted here).
+fn connect_agent(
+    cfg: &ChildConfig,
+    n: &super::bundle::SeccompNotify,
+) -> Result<super::notify::Agent, ChildError> {
+    let what = || format!("linux.seccomp.listenerPath {}", n.listener_path.display());
+    let pid: i32 = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| step(what())(io::Error::other("no pid in /proc/self")))?;
+    let state = super::hooks::state_document(
+        &cfg.id,
+        pid,
+        &cfg.bundle.dir,
+        &cfg.bundle.annotations,
+        super::state::Status::Running,
+    );
+    super::notify::connect(n, &state, pid).map_err(step(what()))
 }
 
 impl ChildConfig {

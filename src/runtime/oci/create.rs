@@ -186,6 +186,7 @@ fn launch(
         confinement: confinement.clone(),
         floor_seccomp: bundle.floor_seccomp.clone(),
         landlock_fs: super::child::landlock_access(bundle),
+        seccomp_notify: bundle.seccomp_notify.clone(),
     };
     // Recorded before the clone: a `create` killed from here on leaves a record (and cgroup)
     // that `delete` finds; the child dies with it until Ready.

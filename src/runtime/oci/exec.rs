@@ -430,6 +430,12 @@ fn process_main(
         Err(e) => return failed(chan, 125, e.to_string()),
     };
     user.groups = p.groups.clone();
+    // The container's notified syscalls, without a listener: they fail with ENOSYS here.
+    if let Some(notify) = &ctx.record.seccomp_notify
+        && let Err(e) = super::notify::install(&notify.syscalls, None)
+    {
+        return failed(chan, 125, format!("seccomp notify filter: {e}"));
+    }
     let spec = ProcessSpec {
         args: p.args.clone(),
         env: p.env.clone(),

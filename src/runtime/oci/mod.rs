@@ -55,6 +55,7 @@ pub mod create;
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
+mod notify;
 pub mod overlay;
 pub mod state;
 pub mod userns;
@@ -182,7 +183,7 @@ pub fn features() -> serde_json::Value {
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                     "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
@@ -200,6 +201,7 @@ pub fn features() -> serde_json::Value {
             "io.github.rsafe.floor.no_new_privs": "always",
             "io.github.rsafe.floor.seccomp": "rsafe's default profile when the bundle has none (unless rsafe.policy=permissive)",
             "io.github.rsafe.floor.landlock": "signal and abstract-socket scoping, rsafe's masked paths",
+            "io.github.rsafe.seccomp.notify": "SCMP_ACT_NOTIFY rules without argument conditions; the listener goes to linux.seccomp.listenerPath before the workload starts; exec'd processes get ENOSYS for them",
             "io.github.rsafe.policy.annotation": bundle::POLICY_ANNOTATION
         }
     })

@@ -107,6 +107,9 @@ pub struct Record {
     #[serde(default)]
     pub floor_seccomp: Option<crate::runtime::seccomp::SeccompProfile>,
     pub landlock_fs: FsAccess,
+    /// The bundle's notified syscalls: an `exec`'d process gets their filter too.
+    #[serde(default)]
+    pub seccomp_notify: Option<super::bundle::SeccompNotify>,
 }
 
 /// The runtime-spec state document (`rsafe-runtime state ID`), plus rsafe's own fields.
@@ -403,6 +406,7 @@ impl Record {
             ),
             floor_seccomp: None,
             landlock_fs: FsAccess::default(),
+            seccomp_notify: None,
         }
     }
 
