@@ -903,6 +903,14 @@ fn update_changes_the_limits_by_flags_and_resources_json() {
     if v1 {
         assert_eq!(read("cpu", "cpu.shares"), "512");
     }
+    // containerd's runc shim (go-runc's Update, what the CRI's UpdateContainerResources
+    // reaches): `update --resources=- ID`, the document on stdin as json.Encoder writes it.
+    let o = update(
+        &["update", "--resources=-", "limits"],
+        Some("{\"pids\":{\"limit\":44}}\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read(pids.0, pids.1), "44");
     // A resources document on stdin, and in a file.
     let o = update(
         &["update", "--resources", "-", "limits"],
