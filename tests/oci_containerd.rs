@@ -1,7 +1,7 @@
 //! containerd (Debian's 1.6 and its `io.containerd.runc.v2` shim) with `rsafe-runtime` as the
 //! shim's runc binary, driven by `ctr` as a user would: images imported from docker-archive
 //! tarballs, `run --rm`, `run -d` / `task kill` / `task delete`, a pod's pair of containers
-//! sharing a network namespace, and `task exec`.
+//! sharing a network (and user) namespace, and `task exec`.
 //!
 //! Each test owns a containerd on a private root, state and socket under a temporary
 //! directory (never the system's /run/containerd or /var/lib/containerd state), in a
@@ -617,6 +617,45 @@ fn a_pods_second_container_joins_the_first_ones_network_and_uts() {
     );
     // Not the host's network namespace.
     assert_ne!(ns_of(&pid, "net"), ns_of("self", "net"));
+    c.assert_gone("app");
+}
+
+/// Kubernetes `hostUsers: false`, as ctr can ask for it: the app container names the pod's
+/// user namespace (the one rsafe gave the first container) and its network namespace by
+/// path. It is in that user namespace (same uid_map), its image's files are its root's (the
+/// snapshot, host root's, is id-mapped with the joined namespace), it reaches the pod's
+/// server, and it is confined.
+#[test]
+fn a_pods_second_container_joins_the_first_ones_user_namespace() {
+    let Some(c) = Containerd::start() else {
+        return;
+    };
+    c.import(&support::busybox_docker_archive());
+    let pid = start_pause(&c).to_string();
+    let user = format!("user:/proc/{pid}/ns/user");
+    let net = format!("network:/proc/{pid}/ns/net");
+    let script = "readlink /proc/self/ns/user; cat /proc/self/uid_map; stat -c 'owner %u' /bin/busybox; \
+                  grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; \
+                  for i in $(seq 100); do wget -q -O - http://127.0.0.1:8080/index.html && exit 0; \
+                  sleep 0.1; done; exit 1";
+    let o = c.run(
+        &["--rm", "--with-ns", &user, "--with-ns", &net],
+        BUSYBOX,
+        "app",
+        &["sh", "-c", script],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let pod_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    let expected = format!(
+        "{} {} owner 0 NoNewPrivs: 1 Seccomp: 2 pod-ok",
+        ns_of(&pid, "user"),
+        words(&pod_map)
+    );
+    assert_eq!(words(&stdout), expected, "{t}");
+    assert_ne!(ns_of(&pid, "user"), ns_of("self", "user"));
     c.assert_gone("app");
 }
 
