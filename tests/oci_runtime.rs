@@ -1289,7 +1289,7 @@ fn a_seccomp_agent_answers_the_containers_notified_calls() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let script = "mkdir /tmp/notified 2>&1; echo mkdir=$?; mount -t tmpfs none /mnt 2>&1; \
-                      echo mount=$?; test -d /tmp/notified || echo not-made; echo done";
+                      echo mount=$?; test -d /tmp/notified || echo not-made; echo done; exec sleep 1000";
         let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", script], |c| {
             c["linux"]["seccomp"] = json!({
                 "defaultAction": "SCMP_ACT_ALLOW",
@@ -1331,8 +1331,19 @@ fn a_seccomp_agent_answers_the_containers_notified_calls() {
             "{caller:?}: only mkdir reaches the agent (mount is the floor's): {nrs:?}"
         );
         assert!(!nrs.is_empty(), "{caller:?}: {r}");
-        wait_status(caller, root.path(), "notified", "stopped");
-        let d = out(rt(caller, root.path(), &["delete", "notified"]));
+        // An exec'd process gets the notify filter without a listener: ENOSYS, not allowed.
+        let e = out(rt(
+            caller,
+            root.path(),
+            &["exec", "notified", "mkdir", "/tmp/by-exec"],
+        ));
+        assert_eq!(e.status.code(), Some(1), "{}", text(&e));
+        assert!(
+            String::from_utf8_lossy(&e.stderr).contains("Function not implemented"),
+            "{caller:?}: {}",
+            text(&e)
+        );
+        let d = out(rt(caller, root.path(), &["delete", "--force", "notified"]));
         assert!(d.status.success(), "{}", text(&d));
     }
 }
