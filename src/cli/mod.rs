@@ -24,6 +24,7 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod network;
 pub mod port;
 pub mod ps;
 pub mod restart;
@@ -106,6 +107,7 @@ pub enum Command {
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
+    Network(network::NetworkArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
     /// The OCI runtime command line (runc's, for podman and containerd); also answers as
@@ -122,7 +124,7 @@ impl Command {
     /// `start` and `exec`, the CI gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
         match self {
-            Command::Run(_) | Command::Start(_) | Command::Exec(_) => 125,
+            Command::Run(_) | Command::Start(_) | Command::Exec(_) | Command::Network(_) => 125,
             // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
             Command::Audit(_) => 2,
             _ => 1,
@@ -133,7 +135,7 @@ impl Command {
 /// Commands whose bad flags exit 125 as docker's and podman's do (`run --help` says so): the
 /// container's own codes (126, 127, 128+N) and 0–125 of the workload must not be mistaken for
 /// a usage error. The others keep clap's 2 (for `audit`, the CI gate's "rsafe failed").
-const USAGE_ERROR_125: &[&str] = &["run", "start", "exec"];
+const USAGE_ERROR_125: &[&str] = &["run", "start", "exec", "network"];
 
 /// The exit code of a command line clap refused: 125 for the commands in [`USAGE_ERROR_125`],
 /// clap's own otherwise (2, or 0 for `--help` and `--version`).
@@ -231,6 +233,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Cp(args) => cp::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
+        Command::Network(args) => network::run(args, &global),
         Command::Policy(args) => policy::run(args),
         Command::Runtime { args } => {
             let mut argv = vec![std::ffi::OsString::from(runtime::NAME)];

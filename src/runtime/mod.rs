@@ -8,7 +8,8 @@
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
 //!   [`detach`]: the same in the background (`run -d`); [`stop`]: ending a running one;
 //!   [`enter`]: a new process in a running one (`rsafe exec`); [`netns_join`]: a container
-//!   in another's network (`--network container:NAME`);
+//!   in another's network (`--network container:NAME`); [`netstore`] and [`bridge`]: named
+//!   networks (`rsafe network`, `--network NAME`);
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -17,6 +18,7 @@
 //! - [`channel`]: the parent ↔ container sync channel; [`helper`]: short-lived helper
 //!   processes; [`sys`]: raw syscalls.
 
+pub mod bridge;
 pub mod caps;
 pub mod cgroups;
 pub mod channel;
@@ -35,6 +37,7 @@ pub mod logindex;
 pub mod mounts;
 pub mod namespaces;
 pub mod netns_join;
+pub mod netstore;
 pub mod network;
 pub mod oci;
 pub mod policy;

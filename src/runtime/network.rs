@@ -41,6 +41,9 @@ pub enum NetworkError {
     NotInstalled,
     #[error("slirp4netns: {0}")]
     Slirp(String),
+    /// A named network (`--network NAME`, see [`super::bridge`]) could not be joined.
+    #[error("{0}")]
+    Named(String),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }

@@ -1,0 +1,159 @@
+//! `rsafe network create|ls|rm|inspect`: named networks, in podman's shapes, for
+//! `rsafe run --network NAME`.
+
+use anyhow::Context;
+
+use crate::runtime::bridge;
+use crate::runtime::netstore::{NetStore, NetworkDef, Subnet};
+
+use super::Global;
+
+/// Manage named networks: containers run with `--network NAME` reach each other by name.
+#[derive(Debug, clap::Args)]
+pub struct NetworkArgs {
+    #[command(subcommand)]
+    pub command: NetworkCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network (an IPv4 subnet: the first free 10.89.N.0/24 unless --subnet).
+    Create {
+        /// The subnet, e.g. 10.89.7.0/24 (must not overlap another network or a host route).
+        #[arg(long, value_name = "CIDR")]
+        subnet: Option<String>,
+        name: String,
+    },
+    /// List the networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Names only.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Remove networks (refused while a running container is on one) and their bridges.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show networks as JSON, with the addresses of their running containers.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// Runs `rsafe network …`.
+pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
+    let store = global.store()?;
+    let nets = NetStore::new(store.root());
+    match args.command {
+        NetworkCommand::Create { subnet, name } => {
+            let subnet: Option<Subnet> = subnet.as_deref().map(str::parse).transpose()?;
+            let def = nets.create(&name, subnet)?;
+            println!("{}", def.name);
+        }
+        NetworkCommand::Ls { quiet } => {
+            let all = nets.list()?;
+            if quiet {
+                for def in &all {
+                    println!("{}", def.name);
+                }
+            } else {
+                print!("{}", table(&all));
+            }
+        }
+        NetworkCommand::Rm { names } => {
+            for name in names {
+                let def = nets.remove(&name)?;
+                bridge::remove_bridge(&def.network_interface)
+                    .with_context(|| format!("network {name}'s bridge"))?;
+                println!("{name}");
+            }
+        }
+        NetworkCommand::Inspect { names } => {
+            let mut docs = Vec::new();
+            for name in names {
+                docs.push(inspect(&nets, &name)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&docs)?);
+        }
+    }
+    Ok(0)
+}
+
+/// `podman network ls`'s table: id (12 characters), name, driver; plus the subnet.
+fn table(all: &[NetworkDef]) -> String {
+    let mut out = format!(
+        "{:<14}{:<20}{:<10}{}\n",
+        "NETWORK ID", "NAME", "DRIVER", "SUBNET"
+    );
+    for def in all {
+        out.push_str(&format!(
+            "{:<14}{:<20}{:<10}{}\n",
+            &def.id[..12.min(def.id.len())],
+            def.name,
+            def.driver,
+            def.subnet()
+        ));
+    }
+    out
+}
+
+/// One network as `podman network inspect` shows it, with `containers`: each running one's
+/// name and address (stale leases are dropped first).
+fn inspect(nets: &NetStore, name: &str) -> anyhow::Result<serde_json::Value> {
+    let def = nets.get(name)?;
+    let live = {
+        let _lock = nets.lock()?;
+        nets.reclaim(name)?
+    };
+    let mut doc = serde_json::to_value(&def)?;
+    let containers: serde_json::Map<String, serde_json::Value> = live
+        .iter()
+        .map(|l| {
+            let value = serde_json::json!({
+                "name": l.name.clone().unwrap_or_default(),
+                "interfaces": {"eth0": {
+                    "subnets": [{"ipnet": format!("{}/{}", l.ip, def.subnet().prefix)}],
+                    "mac_address": l.mac,
+                }},
+            });
+            (l.container.clone(), value)
+        })
+        .collect();
+    doc["containers"] = serde_json::Value::Object(containers);
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ls_lines_up_podmans_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let nets = NetStore::new(dir.path());
+        let def = nets
+            .create("backend", Some("10.97.0.0/24".parse().unwrap()))
+            .unwrap();
+        let out = table(std::slice::from_ref(&def));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "NETWORK ID    NAME                DRIVER    SUBNET"
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "{}  backend             bridge    10.97.0.0/24",
+                &def.id[..12]
+            )
+        );
+        let doc = inspect(&nets, "backend").unwrap();
+        assert_eq!(doc["subnets"][0]["gateway"], "10.97.0.1");
+        assert_eq!(doc["internal"], true);
+        assert_eq!(doc["containers"], serde_json::json!({}));
+    }
+}

@@ -1,0 +1,243 @@
+//! `run --network NAME` as root: a Linux bridge per named network in the host, and a veth pair
+//! per container, one end on the bridge, the other the container's `eth0`.
+//!
+//! ```text
+//! rsafe run (host netns, root)                       container init (own netns)
+//! clone ───────────────────────────────────────────▶ unshare(NEWNET)
+//! lock networks; lease 10.89.0.2; hosts files (super::netstore)
+//! bridge rsafe0 (made on first use: up, no address)
+//! veth rsv<id> ── peer eth0 02:42:0a:59:00:02 ─────▶ eth0
+//! setns(container netns): 10.89.0.2/24 on eth0, up
+//! Go ──────────────────────────────────────────────▶ /etc/hosts bound from the network's file
+//! … container ends: its netns goes, and the veth pair with it; the lease is released
+//! ```
+//!
+//! No traffic leaves the bridge: it has no address (IPv4 nor IPv6 link-local, and it answers
+//! no ARP for the host's addresses), the container has no default route, and nothing is
+//! masqueraded. So the host's services, on 127.0.0.1 or on any other address, are out of the
+//! containers' reach, and a host with `ip_forward` on routes nothing for them. Outbound
+//! traffic for named networks (podman masquerades with iptables) is not done.
+//!
+//! The bridge stays while its network does: `rsafe network rm` removes it; a host reboot takes
+//! it and the next run makes it again.
+//!
+//! Why iproute2's `ip` and not netlink from Rust: the `rtnetlink` crate needs an async runtime
+//! (tokio) and `netlink-packet-route` changes its message types with every release; `ip` is in
+//! every Debian system (priority important), its commands are the documented interface, and its
+//! errors ("RTNETLINK answers: File exists") are what an administrator searches for. It costs a
+//! few milliseconds: three runs of `ip` per container (see bench/network.sh).
+
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::netstore::{Lease, NetStore, NetStoreError, NetworkDef};
+use super::network::NetworkError;
+
+/// A container's place on a named network: its lease is released, and its veth removed if
+/// still there, when this is dropped (the container has ended by then).
+#[derive(Debug)]
+pub struct Attachment {
+    store: NetStore,
+    network: String,
+    container: String,
+    veth: String,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        // The veth pair went with the container's network namespace; this is for a container
+        // whose namespace outlives it (a process it left behind in it).
+        if Path::new("/sys/class/net").join(&self.veth).exists() {
+            let _ = ip(&["link", "del", &self.veth], None);
+        }
+        let _ = self.store.release(&self.network, &self.container);
+    }
+}
+
+/// Who is attached: the container's id, `--name`, hostname and `--add-host` lines.
+#[derive(Debug, Clone)]
+pub struct Member<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub hostname: &'a str,
+    pub extra_hosts: &'a [(String, std::net::IpAddr)],
+}
+
+/// Puts the container whose first process is `pid` (in its own network namespace) on network
+/// `network` of the store at `store_root`: an address leased, its hosts file written, the
+/// bridge made if needed, a veth pair, `eth0` configured.
+pub fn attach(
+    store_root: &Path,
+    network: &str,
+    member: &Member<'_>,
+    pid: i32,
+) -> Result<(Attachment, Lease), NetworkError> {
+    let store = NetStore::new(store_root);
+    let start = super::state::process_start_time(pid)
+        .ok_or_else(|| NetworkError::Named("the container's first process is gone".into()))?;
+    let want = Lease {
+        container: member.id.to_string(),
+        name: member.name.map(String::from),
+        hostname: member.hostname.to_string(),
+        ip: Ipv4Addr::UNSPECIFIED,
+        mac: String::new(),
+        pid,
+        start,
+        extra_hosts: member.extra_hosts.to_vec(),
+    };
+    let (def, lease) = {
+        let _lock = store.lock().map_err(named)?;
+        let (def, lease) = store.acquire(network, want).map_err(named)?;
+        // Under the lock: two first containers must not both make the bridge.
+        if let Err(e) = ensure_bridge(&def.network_interface) {
+            drop(_lock);
+            let _ = store.release(network, member.id);
+            return Err(e);
+        }
+        (def, lease)
+    };
+    let attachment = Attachment {
+        store,
+        network: network.to_string(),
+        container: member.id.to_string(),
+        veth: veth_name(member.id),
+    };
+    plug(&def, &lease, &attachment.veth, pid)?;
+    Ok((attachment, lease))
+}
+
+fn named(e: NetStoreError) -> NetworkError {
+    NetworkError::Named(e.to_string())
+}
+
+/// The host end's name: `rsv` and the container id's first 11 characters (15 at most).
+fn veth_name(id: &str) -> String {
+    format!("rsv{}", id.chars().take(11).collect::<String>())
+}
+
+/// Makes the bridge `name` unless it exists: no IPv6 (so no link-local address the containers
+/// could reach the host by), no ARP answers for the host's addresses, then up.
+pub fn ensure_bridge(name: &str) -> Result<(), NetworkError> {
+    if Path::new("/sys/class/net").join(name).exists() {
+        return Ok(());
+    }
+    ip(&["link", "add", "name", name, "type", "bridge"], None)?;
+    sysctl(&format!("net/ipv6/conf/{name}/disable_ipv6"), "1")?;
+    sysctl(&format!("net/ipv4/conf/{name}/arp_ignore"), "8")?;
+    ip(&["link", "set", name, "up"], None)
+}
+
+/// Removes the bridge `name` if it is there (`rsafe network rm`).
+pub fn remove_bridge(name: &str) -> Result<(), NetworkError> {
+    if name.is_empty() || !Path::new("/sys/class/net").join(name).exists() {
+        return Ok(());
+    }
+    ip(&["link", "del", name], None)
+}
+
+/// The veth pair, its host end on the bridge (without IPv6, like the bridge), the container's
+/// end `eth0` with the lease's address and MAC.
+fn plug(def: &NetworkDef, lease: &Lease, veth: &str, pid: i32) -> Result<(), NetworkError> {
+    let pid_s = pid.to_string();
+    ip(
+        &[
+            "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "address",
+            &lease.mac, "netns", &pid_s,
+        ],
+        None,
+    )?;
+    sysctl(&format!("net/ipv6/conf/{veth}/disable_ipv6"), "1")?;
+    ip(
+        &["link", "set", veth, "master", &def.network_interface, "up"],
+        None,
+    )?;
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| io_err("the container's network namespace", e))?;
+    let addr = format!("{}/{}", lease.ip, def.subnet().prefix);
+    ip(
+        &["-batch", "-"],
+        Some((
+            &netns,
+            format!("addr add {addr} dev eth0\nlink set eth0 up\nlink set lo up\n"),
+        )),
+    )
+}
+
+fn io_err(what: &str, source: io::Error) -> NetworkError {
+    NetworkError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Writes `value` to `/proc/sys/<key>` (the host's network namespace).
+fn sysctl(key: &str, value: &str) -> Result<(), NetworkError> {
+    let path = format!("/proc/sys/{key}");
+    std::fs::write(&path, value).map_err(|e| io_err(&path, e))
+}
+
+/// Runs `ip ARGS`; with `inside`, in that network namespace and with the script on stdin.
+/// Its error line becomes the error.
+fn ip(args: &[&str], inside: Option<(&std::fs::File, String)>) -> Result<(), NetworkError> {
+    let mut cmd = Command::new("ip");
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some((netns, _)) = &inside {
+        let fd = netns.as_raw_fd();
+        // SAFETY: between fork and exec only setns, an async-signal-safe system call, on an fd
+        // this process keeps open until the child has run.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(NetworkError::Named(
+                "ip (iproute2) is not installed: apt-get install iproute2".into(),
+            ));
+        }
+        Err(e) => return Err(io_err("run ip", e)),
+    };
+    if let (Some(mut stdin), Some((_, script))) = (child.stdin.take(), &inside) {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| io_err("ip -batch", e))?;
+    }
+    let out = child.wait_with_output().map_err(|e| io_err("ip", e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let line = said
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed");
+    Err(NetworkError::Named(format!(
+        "ip {}: {line}",
+        args.join(" ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn veth_names_fit_the_kernels_15_characters() {
+        let id = "0123456789abcdef".repeat(4);
+        assert_eq!(veth_name(&id), "rsv0123456789a");
+        assert!(veth_name(&id).len() <= 15);
+    }
+}
