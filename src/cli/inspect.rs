@@ -143,6 +143,9 @@ fn container_doc(dir: &ContainerDir, st: &State) -> Result<Value> {
         doc["HostConfig"] = host_config_doc(st, spec);
         doc["EffectiveCaps"] = json!(cap_names(&spec.confinement.capabilities));
         doc["Mounts"] = mounts_doc(spec);
+        if let Some(net) = &spec.net.named {
+            doc["NetworkSettings"]["Networks"] = named_networks_doc(dir, net);
+        }
     }
     if let Some(why) = &st.damaged {
         doc["State"]["Error"] = json!(why);
@@ -286,7 +289,10 @@ fn host_config_doc(st: &State, spec: &Spec) -> Value {
         "NanoCpus": limits.cpus.map_or(0, |c| (c * 1e9).round() as u64),
         "CapAdd": cap_add,
         "CapDrop": cap_drop,
-        "NetworkMode": network_mode(spec.net.join.as_deref(), spec.network),
+        "NetworkMode": match &spec.net.named {
+            Some(net) => net.clone(),
+            None => network_mode(spec.net.join.as_deref(), spec.network),
+        },
         "ReadonlyRootfs": spec.rootfs.read_only,
         "AutoRemove": st.auto_remove,
         "Init": spec.init,
@@ -307,6 +313,29 @@ fn network_mode(joined: Option<&str>, mode: NetworkMode) -> String {
         (None, NetworkMode::Host) => "host".into(),
         (None, NetworkMode::Slirp4netns) => "slirp4netns".into(),
     }
+}
+
+/// `NetworkSettings.Networks` of a container on named network `net`, as docker shows it:
+/// `{"net": {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "NetworkID"}}`, the
+/// address empty unless it runs (it is leased while it does). `Gateway` is empty: a named
+/// network's bridge has no address (no traffic leaves it; see `runtime::bridge`).
+fn named_networks_doc(dir: &ContainerDir, net: &str) -> Value {
+    let store_root = dir.path.parent().and_then(std::path::Path::parent);
+    let nets = store_root.map(crate::runtime::netstore::NetStore::new);
+    let def = nets.as_ref().and_then(|n| n.get(net).ok());
+    let lease = nets
+        .as_ref()
+        .and_then(|n| n.lease_of(net, &dir.id).ok().flatten());
+    json!({ net: {
+        "IPAddress": lease.as_ref().map(|l| l.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": match (&lease, &def) {
+            (Some(_), Some(d)) => d.subnet().prefix,
+            _ => 0,
+        },
+        "Gateway": "",
+        "MacAddress": lease.as_ref().map(|l| l.mac.clone()).unwrap_or_default(),
+        "NetworkID": def.map(|d| d.id).unwrap_or_default(),
+    }})
 }
 
 /// A bind as `-v` wrote it: `SRC:DST[:OPTION,…]`.

@@ -99,8 +99,10 @@ pub struct RunArgs {
     pub cpus: Option<f64>,
     /// Network: none (own namespace, loopback only), slirp4netns (own namespace with a
     /// user-mode network: outbound, DNS, published ports; the host's loopback unreachable) or
-    /// host (default: the policy's; slirp4netns when -p is given), or container:NAME (the
-    /// running container NAME's network and user namespaces: a pod's sidecar).
+    /// host (default: the policy's; slirp4netns when -p is given), container:NAME (the
+    /// running container NAME's network and user namespaces: a pod's sidecar), or the name of
+    /// a network made by `rsafe network create` (root: containers on it reach each other by
+    /// name; nothing beyond it).
     #[arg(long, value_name = "MODE", value_parser = parse_network)]
     pub network: Option<NetworkArg>,
     /// Publish a container port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], ranges allowed.
@@ -166,6 +168,8 @@ fn parse_cpus(s: &str) -> Result<f64, String> {
 pub enum NetworkArg {
     Mode(NetworkMode),
     Container(String),
+    /// A network of `rsafe network create`.
+    Named(String),
 }
 
 fn parse_network(s: &str) -> Result<NetworkArg, String> {
@@ -176,7 +180,12 @@ fn parse_network(s: &str) -> Result<NetworkArg, String> {
         _ => match s.strip_prefix("container:") {
             Some("") => Err("container: needs a container's name or id".into()),
             Some(name) => Ok(NetworkArg::Container(name.to_string())),
-            None => Err("expected none, slirp4netns, host or container:NAME".into()),
+            None if crate::runtime::netstore::check_name(s).is_ok() => {
+                Ok(NetworkArg::Named(s.to_string()))
+            }
+            None => {
+                Err("expected none, slirp4netns, host, container:NAME or a network's name".into())
+            }
         },
     }
 }
@@ -219,6 +228,10 @@ fn network_for(
             )
         }
         Some(NetworkArg::Container(name)) => (Some(NetworkMode::None), Some(name.clone())),
+        Some(NetworkArg::Named(name)) if !ports.is_empty() => anyhow::bail!(
+            "-p with --network {name}: publishing a named network's port is not done yet (use --network slirp4netns)"
+        ),
+        Some(NetworkArg::Named(_)) => (Some(NetworkMode::None), None),
         Some(NetworkArg::Mode(mode)) => (Some(*mode), None),
         None => (None, None),
     };
@@ -243,8 +256,24 @@ fn network_for(
         dns_search: args.dns_search.clone(),
         hosts: args.add_host.clone(),
         join,
+        named: match &args.network {
+            Some(NetworkArg::Named(name)) => Some(name.clone()),
+            _ => None,
+        },
     };
     Ok((network, options))
+}
+
+/// `--network NAME`: the network exists, and rsafe runs as root (rootless named networks, in
+/// one user namespace shared by a user's containers as podman has them, are not done).
+fn check_named_network(name: &str, store_root: &std::path::Path) -> anyhow::Result<()> {
+    crate::runtime::netstore::NetStore::new(store_root).get(name)?;
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "--network {name}: named networks need root for now (rootless: use --network slirp4netns, or container:NAME to share one)"
+        );
+    }
+    Ok(())
 }
 
 /// Runs the container and returns the workload's exit code.
@@ -333,6 +362,9 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         mounts.push(spec::parse_tmpfs(t)?);
     }
     let (network, net) = network_for(&args, policy.network, &exposed)?;
+    if let Some(name) = &net.named {
+        check_named_network(name, store.root())?;
+    }
     // A published port is one the workload may bind, whatever the policy's landlock list.
     crate::runtime::network::allow_published(&mut policy.landlock.tcp_bind, &net.ports);
     let mut warnings = policy.warnings();
@@ -790,6 +822,25 @@ mod tests {
             gids: r,
             writer: MapWriter::Direct,
             setgroups: true,
+        }
+    }
+
+    #[test]
+    fn a_network_is_a_mode_a_container_or_a_named_network() {
+        assert_eq!(
+            parse_network("none"),
+            Ok(NetworkArg::Mode(NetworkMode::None))
+        );
+        assert_eq!(
+            parse_network("container:web"),
+            Ok(NetworkArg::Container("web".into()))
+        );
+        assert_eq!(
+            parse_network("backend_1"),
+            Ok(NetworkArg::Named("backend_1".into()))
+        );
+        for bad in ["-x", "a/b", "", "container:"] {
+            assert!(parse_network(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -5,7 +5,7 @@
 //! rsafe run (host netns, root)                       container init (own netns)
 //! clone ───────────────────────────────────────────▶ unshare(NEWNET)
 //! lock networks; lease 10.89.0.2; hosts files (super::netstore)
-//! bridge rsafe0 (made on first use: up, no address)
+//! bridge rsafe<id> (made on first use: up, no address)
 //! veth rsv<id> ── peer eth0 02:42:0a:59:00:02 ─────▶ eth0
 //! setns(container netns): 10.89.0.2/24 on eth0, up
 //! Go ──────────────────────────────────────────────▶ /etc/hosts bound from the network's file

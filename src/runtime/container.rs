@@ -316,6 +316,16 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         },
     )?;
     generated_files(spec, &root, &open_dir(&dir.path)?)?;
+    if let Some(net) = &spec.net.named {
+        // A named network's hosts file, kept current by rsafe (over the one just made).
+        let store_root = dir
+            .path
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&dir.path);
+        let hosts = super::netstore::NetStore::new(store_root).hosts_path(net, &dir.id);
+        rootfs::mount_shared(&root, "/etc/hosts", &hosts)?;
+    }
     let trees: Vec<Option<OwnedFd>> = spec
         .mounts
         .iter()

@@ -325,7 +325,7 @@ impl NetStore {
     }
 
     /// Creates network `name` on `subnet` (default: the first 10.89.N.0/24 free of the other
-    /// networks and of the host's routes), with a bridge name no network or host interface has.
+    /// networks and of the host's routes), with a bridge named after its id.
     pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<NetworkDef> {
         check_name(name)?;
         let _lock = self.lock()?;
@@ -364,16 +364,13 @@ impl NetStore {
                 .find(|s| taken(*s).is_none())
                 .ok_or(NetStoreError::NoSubnet)?,
         };
-        let bridge = (0..)
-            .map(|k| format!("rsafe{k}"))
-            .find(|b| {
-                others.iter().all(|n| &n.network_interface != b)
-                    && !Path::new("/sys/class/net").join(b).exists()
-            })
-            .unwrap_or_default();
+        let id = network_id(name);
+        // Named after the id, not numbered: two stores on one host (`--root`) never pick the
+        // same bridge, which would join their containers.
+        let bridge = format!("rsafe{}", &id[..10]);
         let def = NetworkDef {
             name: name.to_string(),
-            id: network_id(name),
+            id,
             driver: "bridge".to_string(),
             network_interface: bridge,
             created: super::clock::rfc3339(std::time::SystemTime::now()),

@@ -75,7 +75,7 @@ use super::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
 use super::sys;
 use super::tty;
-use super::{enter, netns_join};
+use super::{bridge, enter, netns_join};
 
 /// Something rsafe wants the user to know while starting a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -502,6 +502,14 @@ fn launch(
         }
         NetworkMode::Slirp4netns | NetworkMode::None | NetworkMode::Host => None,
     };
+    // A named network: an address, the hosts file the container binds, a veth pair; given
+    // back when this function returns (or, after kill -9, by the network's next user).
+    let _named = match &spec.net.named {
+        Some(net) => Some(attach_named(
+            store_root, net, spec, caller, dir, state, pid,
+        )?),
+        None => None,
+    };
 
     let mut trees = if caller.is_root() {
         layer_trees(spec, &lower_owners, idmap, pid, notify)?
@@ -925,6 +933,31 @@ fn check_reachable(path: &Path, uid: u32) -> Result<(), RunError> {
         }
     }
     Ok(())
+}
+
+/// Puts the container (first process `pid`) on named network `net`: root only, for now.
+fn attach_named(
+    store_root: &Path,
+    net: &str,
+    spec: &Spec,
+    caller: &Caller,
+    dir: &ContainerDir,
+    state: &State,
+    pid: Pid,
+) -> Result<bridge::Attachment, RunError> {
+    if !caller.is_root() {
+        return Err(RunError::Invalid(format!(
+            "--network {net}: named networks need root for now (rootless: use --network slirp4netns, or container:NAME to share one)"
+        )));
+    }
+    let short: String = dir.id.chars().take(12).collect();
+    let member = bridge::Member {
+        id: &dir.id,
+        name: state.name.as_deref(),
+        hostname: spec.hostname.as_deref().unwrap_or(&short),
+        extra_hosts: &spec.net.hosts,
+    };
+    Ok(bridge::attach(store_root, net, &member, pid.as_raw())?.0)
 }
 
 /// Whether `pid` (a child) has exited, without reaping it.

@@ -164,6 +164,24 @@ pub fn mount_generated(root: &Root, scratch: &OwnedFd, target: &str, content: &s
     attach(&tree, &target_fd).map_err(step("mount a generated /etc file"))
 }
 
+/// Binds the host file `source` read-only at `target` (a file under `/etc`): a named network's
+/// hosts file, which rsafe rewrites in place as containers come and go (see
+/// [`super::netstore`]), so the workload sees the change but cannot make one.
+pub fn mount_shared(root: &Root, target: &str, source: &Path) -> Result<()> {
+    let step = |what: &'static str| move |e: io::Error| RootfsError::Step { what, source: e };
+    let tree = clone_host_tree(source).map_err(step("clone a network's hosts file"))?;
+    let attrs = libc::MOUNT_ATTR_RDONLY
+        | libc::MOUNT_ATTR_NOSUID
+        | libc::MOUNT_ATTR_NODEV
+        | libc::MOUNT_ATTR_NOEXEC;
+    sys::set_mount_attrs(tree.as_fd(), attrs, None, false)
+        .map_err(step("seal a network's hosts file"))?;
+    let Ok(target_fd) = root.touch(target) else {
+        return Ok(()); // a read-only root without one
+    };
+    attach(&tree, &target_fd).map_err(step("mount a network's hosts file"))
+}
+
 /// `/etc/hosts` for the container: localhost, its own name at `addr`, and `extra`.
 pub fn hosts_file(
     hostname: &str,

@@ -75,6 +75,10 @@ pub struct NetworkOptions {
     /// this one joins (see [`super::netns_join`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<String>,
+    /// `--network NAME`: the named network (`rsafe network create`) this container is put on,
+    /// through a bridge and a veth pair (see [`super::bridge`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named: Option<String>,
 }
 
 /// Everything needed to start one container.

@@ -1,0 +1,633 @@
+//! Named networks (`rsafe network create`, `run --network NAME`): containers on one network
+//! reach each other by name over a bridge, containers on another cannot, the host's services
+//! stay out of reach, concurrent runs get distinct addresses, and nothing is left (veth pair,
+//! lease, hosts file) after `stop`, `rm -f` or kill -9 of rsafe. Root only (rootless named
+//! networks are refused, and that is tested too). No traffic leaves the tests' own namespaces.
+#[allow(dead_code)]
+#[path = "support/run.rs"]
+mod run_support;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use run_support::{Caller, rsafe_cmd, run, userns_works};
+use serde_json::Value;
+
+/// The test's networks, removed (containers first) however the test ends, so that no bridge
+/// is left on the host.
+struct Networks<'a> {
+    store: &'a Path,
+    names: Vec<String>,
+}
+
+impl Networks<'_> {
+    fn create(&mut self, args: &[&str]) -> Value {
+        let name = args.last().unwrap().to_string();
+        let mut all = vec!["network", "create"];
+        all.extend_from_slice(args);
+        let out = rsafe_cmd(Caller::Host, self.store, &all);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, format!("{name}\n"));
+        self.names.push(name.clone());
+        inspect_network(self.store, &name)
+    }
+}
+
+impl Drop for Networks<'_> {
+    fn drop(&mut self) {
+        let ps = rsafe_cmd(Caller::Host, self.store, &["ps", "-a", "-q"]);
+        for id in ps.stdout.split_whitespace() {
+            rsafe_cmd(Caller::Host, self.store, &["rm", "-f", id]);
+        }
+        for name in &self.names {
+            rsafe_cmd(Caller::Host, self.store, &["network", "rm", name]);
+        }
+    }
+}
+
+fn inspect_network(store: &Path, name: &str) -> Value {
+    let out = rsafe_cmd(Caller::Host, store, &["network", "inspect", name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    doc[0].clone()
+}
+
+fn inspect_container(store: &Path, name: &str) -> Value {
+    let out = rsafe_cmd(Caller::Host, store, &["inspect", name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    if doc.is_array() { doc[0].clone() } else { doc }
+}
+
+/// Whether this run can test named networks: as root, with user namespaces and iproute2.
+fn root_with_bridges() -> bool {
+    userns_works()
+        && support::have("root (named networks are root's)", support::is_root())
+        && support::have("iproute2 (ip)", support::tool("ip"))
+}
+
+/// A directory with an `index.html` naming `who`, readable by every container's root.
+fn web_root(who: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("rsafe-www-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::write(dir.path().join("index.html"), format!("hello from {who}\n")).unwrap();
+    support::sh(Command::new("chmod").arg("-R").arg("a+rX").arg(dir.path()));
+    dir
+}
+
+/// `rsafe run -d --name NAME --network NET` of busybox httpd serving `www` on `port`, with
+/// the UDP echo server at `/echo/udp-echo`.
+fn serve(store: &Path, name: &str, net: &str, www: &Path, port: u16) -> String {
+    let rootfs = Caller::Host.rootfs();
+    let volume = format!("{}:/www:ro", www.display());
+    let echo = format!("{}:/echo:ro", udp_echo().display());
+    let port = port.to_string();
+    let out = run(
+        Caller::Host,
+        store,
+        &[
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "-v",
+            &volume,
+            "-v",
+            &echo,
+            rootfs.to_str().unwrap(),
+            "--",
+            "httpd",
+            "-f",
+            "-p",
+            &port,
+            "-h",
+            "/www",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    out.stdout.trim().to_string()
+}
+
+/// `sh -c script` in a fresh `--rm` container on `net`.
+fn sh_on(store: &Path, net: &str, script: &str) -> run_support::Output {
+    let rootfs = Caller::Host.rootfs();
+    run(
+        Caller::Host,
+        store,
+        &[
+            "--rm",
+            "--network",
+            net,
+            rootfs.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    )
+}
+
+/// `wget` of `url` from inside, retried for a few seconds while the server starts.
+fn fetch_script(url: &str) -> String {
+    format!("i=0; until wget -q -O- {url}; do i=$((i+1)); [ $i -ge 30 ] && exit 1; sleep 0.1; done")
+}
+
+#[test]
+fn network_commands_take_podmans_shapes_and_refuse_bad_input_in_one_line() {
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    let a = nets.create(&["alpha"]);
+    assert_eq!(a["name"], "alpha");
+    assert_eq!(a["driver"], "bridge");
+    assert_eq!(a["internal"], true);
+    assert_eq!(a["id"].as_str().unwrap().len(), 64);
+    let subnet = a["subnets"][0]["subnet"].as_str().unwrap().to_string();
+    assert!(
+        subnet.starts_with("10.89.") && subnet.ends_with(".0/24"),
+        "{a}"
+    );
+    let b = nets.create(&["--subnet", "10.201.0.0/16", "beta"]);
+    assert_eq!(b["subnets"][0]["gateway"], "10.201.0.1");
+    let ls = rsafe_cmd(Caller::Host, store, &["network", "ls"]);
+    let lines: Vec<&str> = ls.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{ls:?}");
+    assert!(lines[0].starts_with("NETWORK ID"), "{ls:?}");
+    assert!(
+        lines[1].contains(" alpha ") && lines[1].ends_with(&subnet),
+        "{ls:?}"
+    );
+    let quiet = rsafe_cmd(Caller::Host, store, &["network", "ls", "-q"]);
+    assert_eq!(quiet.stdout, "alpha\nbeta\n");
+    for (args, says) in [
+        (
+            vec!["network", "create", "alpha"],
+            "network alpha already exists",
+        ),
+        (vec!["network", "create", "-bad"], "unexpected argument"),
+        (
+            vec!["network", "create", "a/b"],
+            "\"a/b\" is not a valid network name",
+        ),
+        (vec!["network", "create", "host"], "\"host\" is reserved"),
+        (
+            vec!["network", "create", "--subnet", "10.201.3.0/24", "gamma"],
+            "overlaps network beta",
+        ),
+        (
+            vec!["network", "create", "--subnet", "10.201.0.1/16", "gamma"],
+            "did you mean 10.201.0.0/16",
+        ),
+        (vec!["network", "rm", "nosuch"], "network nosuch not found"),
+        (
+            vec!["network", "inspect", "nosuch"],
+            "network nosuch not found",
+        ),
+    ] {
+        let out = rsafe_cmd(Caller::Host, store, &args);
+        assert_eq!(out.code, 125, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(says), "{args:?}: {out:?}");
+        if says != "unexpected argument" {
+            assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        }
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+    }
+    // A run on an unknown network, or publishing a named network's port: one line, 125.
+    let rootfs = Caller::Host.rootfs();
+    let rootfs = rootfs.to_str().unwrap();
+    for (flags, says) in [
+        (vec!["--network", "nosuch"], "network nosuch not found"),
+        (vec!["--network", "alpha", "-p", "8080:80"], "not done yet"),
+    ] {
+        let mut args = flags.clone();
+        args.extend([rootfs, "--", "true"]);
+        let out = run(Caller::Host, store, &args);
+        assert_eq!(out.code, 125, "{flags:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{flags:?}: {out:?}");
+        assert!(out.stderr.contains(says), "{flags:?}: {out:?}");
+    }
+    for name in ["alpha", "beta"] {
+        let out = rsafe_cmd(Caller::Host, store, &["network", "rm", name]);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, format!("{name}\n").as_str())
+        );
+    }
+    nets.names.clear();
+    let ls = rsafe_cmd(Caller::Host, store, &["network", "ls", "-q"]);
+    assert_eq!(ls.stdout, "");
+}
+
+/// Two containers on one network reach each other by name (TCP, and UDP between their network
+/// namespaces); a container started later is seen by an earlier one; a container on another
+/// network reaches neither; the host's loopback and the bridge serve nothing to them.
+#[test]
+fn containers_on_a_named_network_reach_each_other_by_name_and_nothing_else() {
+    if !root_with_bridges() {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    let front = nets.create(&["front"]);
+    nets.create(&["back"]);
+    let www = web_root("server");
+    let server_id = serve(store, "server", "front", www.path(), 8000);
+    let got = sh_on(
+        store,
+        "front",
+        &fetch_script("http://server:8000/index.html"),
+    );
+    assert_eq!(
+        (got.code, got.stdout.as_str()),
+        (0, "hello from server\n"),
+        "{got:?}"
+    );
+    // By its short id too (its default hostname).
+    let got = sh_on(
+        store,
+        "front",
+        &fetch_script(&format!("http://{}:8000/", &server_id[..12])),
+    );
+    assert_eq!(got.stdout, "hello from server\n", "{got:?}");
+
+    // docker inspect's fields, the address the names resolve to.
+    let doc = inspect_container(store, "server");
+    assert_eq!(doc["HostConfig"]["NetworkMode"], "front");
+    let settings = &doc["NetworkSettings"]["Networks"]["front"];
+    let ip = settings["IPAddress"].as_str().unwrap().to_string();
+    let subnet = front["subnets"][0]["subnet"].as_str().unwrap();
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(ip.starts_with(prefix), "{ip} not in {subnet}");
+    assert_eq!(settings["IPPrefixLen"], 24);
+    let octets: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+    let mac = format!(
+        "02:42:{:02x}:{:02x}:{:02x}:{:02x}",
+        octets[0], octets[1], octets[2], octets[3]
+    );
+    assert_eq!(settings["MacAddress"], mac.as_str());
+    assert_eq!(settings["Gateway"], "", "the bridge has no address");
+    let net = inspect_network(store, "front");
+    assert_eq!(net["containers"][&server_id]["name"], "server", "{net}");
+
+    // A container started after the server is in the server's /etc/hosts at once.
+    let www2 = web_root("late");
+    serve(store, "late", "front", www2.path(), 8001);
+    let exec = rsafe_cmd(
+        Caller::Host,
+        store,
+        &[
+            "exec",
+            "server",
+            "sh",
+            "-c",
+            &fetch_script("http://late:8001/"),
+        ],
+    );
+    assert_eq!(exec.stdout, "hello from late\n", "{exec:?}");
+
+    // UDP between the two containers' namespaces: an echo server in `server`'s, a client
+    // socket made in `late`'s.
+    udp_between(store, "server", "late", &ip);
+
+    // Another network: the name is unknown there and the address unreachable.
+    let other = sh_on(
+        store,
+        "back",
+        &format!("wget -q -O- http://server:8000/; echo; wget -q -O- http://{ip}:8000/"),
+    );
+    assert!(!other.stdout.contains("hello"), "{other:?}");
+    assert!(
+        other.stderr.contains("bad address 'server:8000'"),
+        "{other:?}"
+    );
+
+    // The host's services: one on its loopback, one on every address of it (the bridge's
+    // gateway address included, if the bridge had one).
+    let lo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let (lo_port, any_port) = (
+        lo.local_addr().unwrap().port(),
+        any.local_addr().unwrap().port(),
+    );
+    let gateway = front["subnets"][0]["gateway"].as_str().unwrap();
+    let probe = sh_on(
+        store,
+        "front",
+        &format!(
+            "wget -q -O- http://127.0.0.1:{lo_port}/ && echo LOOPBACK-REACHED; \
+             wget -q -O- http://{gateway}:{any_port}/ && echo BRIDGE-REACHED; \
+             ip route; true"
+        ),
+    );
+    assert!(!probe.stdout.contains("REACHED"), "{probe:?}");
+    assert!(
+        !probe.stdout.contains("default"),
+        "no default route: {probe:?}"
+    );
+    for l in [&lo, &any] {
+        l.set_nonblocking(true).unwrap();
+        assert!(
+            l.accept().is_err(),
+            "a container connected to the host: {probe:?}"
+        );
+    }
+}
+
+/// A UDP echo server in container `server` (at `ip`) answers a datagram sent from a socket in
+/// container `client`'s network namespace (this test thread enters it: root may).
+fn udp_between(store: &Path, server: &str, client: &str, ip: &str) {
+    let mut echo_server = Caller::Host
+        .command(store)
+        .args(["exec", server, "/echo/udp-echo", "7000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = inspect_container(store, client)["State"]["Pid"]
+        .as_i64()
+        .unwrap();
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+    let addr = format!("{ip}:7000");
+    let answer = std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&netns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap();
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            socket.send_to(b"over the bridge", &addr).unwrap();
+            if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                return Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    let _ = echo_server.kill();
+    let _ = echo_server.wait();
+    assert_eq!(answer.as_deref(), Some("echo: over the bridge"));
+}
+
+/// [`udp_echo.c`](support/udp_echo.c) built static, in a directory every container can read
+/// (as tests/network.rs builds it).
+fn udp_echo() -> std::path::PathBuf {
+    assert!(
+        support::tool("cc"),
+        "a C compiler with static libc (cc -static) is needed"
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/udp_echo.c");
+    let key = support::source_key(&std::fs::read(&src).unwrap());
+    support::fixture(&format!("udp-echo-{key}"), |dir| {
+        std::fs::create_dir_all(dir).unwrap();
+        support::sh(
+            Command::new("cc")
+                .args(["-static", "-O1", "-o"])
+                .arg(dir.join("udp-echo"))
+                .arg(&src),
+        );
+        support::sh(Command::new("chmod").arg("-R").arg("a+rX").arg(dir));
+    })
+}
+
+/// Four `run --network n` started at once get four distinct addresses of the subnet, and each
+/// container's hosts file names itself at its own.
+#[test]
+fn concurrent_runs_get_distinct_addresses() {
+    if !root_with_bridges() {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    nets.create(&["--subnet", "10.89.250.0/24", "busy"]);
+    let rootfs = Caller::Host.rootfs();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Caller::Host
+                .command(store)
+                .args([
+                    "run",
+                    "--rm",
+                    "--name",
+                    &format!("c{i}"),
+                    "--network",
+                    "busy",
+                ])
+                .arg(&rootfs)
+                .args([
+                    "--",
+                    "sh",
+                    "-c",
+                    "ip -o -4 addr show eth0; grep \"$(hostname)\" /etc/hosts; sleep 1",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut addrs = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addr = stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("10.89.250."))
+            .unwrap_or_else(|| panic!("no address: {stdout}"))
+            .trim_end_matches("/24")
+            .to_string();
+        let own_line = stdout.lines().nth(1).unwrap_or_default();
+        assert!(own_line.starts_with(&format!("{addr}\t")), "{stdout}");
+        addrs.push(addr);
+    }
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 4, "{addrs:?}");
+    assert_eq!(
+        inspect_network(store, "busy")["containers"],
+        serde_json::json!({})
+    );
+}
+
+/// After `stop`, `rm -f`, and kill -9 of a foreground `rsafe run`: the veth pair is gone, the
+/// address is free again (the network lists no container), no process holds the network's
+/// files, and `network rm` removes the network and its bridge.
+#[test]
+fn nothing_is_left_after_stop_rm_or_kill_9() {
+    if !root_with_bridges() {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    let net = nets.create(&["--subnet", "10.89.251.0/24", "left"]);
+    let bridge = net["network_interface"].as_str().unwrap().to_string();
+    let rootfs = Caller::Host.rootfs();
+    let rootfs = rootfs.to_str().unwrap();
+    for how in ["stop", "rm -f", "kill -9"] {
+        let flags = [
+            "--name",
+            "svc",
+            "--network",
+            "left",
+            rootfs,
+            "--",
+            "sleep",
+            "600",
+        ];
+        let mut foreground = None;
+        if how == "kill -9" {
+            let child = Caller::Host
+                .command(store)
+                .arg("run")
+                .args(flags)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            foreground = Some(child);
+        } else {
+            let mut args = vec!["-d"];
+            args.extend(flags);
+            let out = run(Caller::Host, store, &args);
+            assert_eq!(out.code, 0, "{how}: {out:?}");
+        }
+        // Attached: the lease is listed and the host end of the veth pair is on the bridge.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let id = loop {
+            let doc = inspect_network(store, "left");
+            if let Some((id, _)) = doc["containers"].as_object().and_then(|c| c.iter().next()) {
+                break id.clone();
+            }
+            assert!(Instant::now() < deadline, "{how}: never attached");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let veth = Path::new("/sys/class/net").join(format!("rsv{}", &id[..11]));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !veth.exists() {
+            assert!(Instant::now() < deadline, "{how}: no {}", veth.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let master = std::fs::read_link(veth.join("master")).unwrap();
+        assert!(master.ends_with(&bridge), "{how}: {}", master.display());
+        match foreground.take() {
+            Some(mut child) => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
+            None => {
+                let mut args: Vec<&str> = how.split(' ').collect();
+                args.push("svc");
+                let out = rsafe_cmd(Caller::Host, store, &args);
+                assert_eq!(out.code, 0, "{how}: {out:?}");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while veth.exists() {
+            assert!(Instant::now() < deadline, "{how}: {} left", veth.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The lease goes with the container (a killed rsafe's, at the network's next use).
+        let containers = inspect_network(store, "left")["containers"].clone();
+        assert_eq!(containers, serde_json::json!({}), "{how}");
+        let leases = std::fs::read_dir(store.join("networks/left/leases"))
+            .unwrap()
+            .count();
+        assert_eq!(leases, 0, "{how}");
+        let hosts = store.join("networks/left/hosts").join(&id);
+        assert!(!hosts.exists(), "{how}: {} left", hosts.display());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let _ = rsafe_cmd(Caller::Host, store, &["rm", "-f", "svc"]);
+            if std::fs::read_dir(store.join("containers")).map_or(0, |d| d.count()) == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{how}: container left");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let out = rsafe_cmd(Caller::Host, store, &["network", "rm", "left"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    nets.names.clear();
+    assert!(
+        !Path::new("/sys/class/net").join(&bridge).exists(),
+        "bridge left"
+    );
+    assert!(!store.join("networks/left").exists());
+}
+
+/// Rootless `--network NAME` is refused in one line (exit 125) and nothing runs; a network
+/// in use cannot be removed.
+#[test]
+fn rootless_named_networks_are_refused_and_a_used_network_is_kept() {
+    if !root_with_bridges() {
+        return;
+    }
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    nets.create(&["--subnet", "10.89.252.0/24", "kept"]);
+    if Caller::all().contains(&Caller::User) {
+        let rootfs = Caller::User.rootfs();
+        let user_store = support::temp_root();
+        let created = rsafe_cmd(
+            Caller::User,
+            user_store.path(),
+            &["network", "create", "mine"],
+        );
+        assert_eq!(created.code, 0, "{created:?}");
+        let out = run(
+            Caller::User,
+            user_store.path(),
+            &["--network", "mine", rootfs.to_str().unwrap(), "--", "true"],
+        );
+        assert_eq!(out.code, 125, "{out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(out.stderr.contains("named networks need root"), "{out:?}");
+        let ps = rsafe_cmd(Caller::User, user_store.path(), &["ps", "-a", "-q"]);
+        assert_eq!(ps.stdout, "", "nothing was created");
+    }
+    let www = web_root("kept");
+    serve(store, "web", "kept", www.path(), 8000);
+    let out = rsafe_cmd(Caller::Host, store, &["network", "rm", "kept"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "rsafe: network kept is in use by container web (stop it first)\n"
+    );
+}
