@@ -5,7 +5,8 @@
 #   podman run -p --network slirp4netns   rootless (podman 4.3, Debian 12), same busybox image
 #   podman run -p --network pasta         rootless
 # Each is fetched RUNS times (default 3); the best MB/s is reported. Then the start-up time of
-# `rsafe run --rm IMAGE true` with --network none, slirp4netns and container:NAME (hyperfine).
+# `rsafe run --rm IMAGE true` with --network none, slirp4netns, container:NAME and a named network
+# (`rsafe network create`: a bridge and a veth pair, as root) (hyperfine).
 #
 #   bash bench/network.sh
 # Needs root (it switches to the test user rsafe-test for the rootless runs), podman for the
@@ -55,11 +56,14 @@ done
 store="$WORK/store-startup"; mkdir -p "$store"
 "$RSAFE" --root "$store" load "$LAYOUT:root" >/dev/null
 "$RSAFE" --root "$store" run -d --name owner --network slirp4netns oci-busybox:root "sleep 600" >/dev/null 2>&1
+"$RSAFE" --root "$store" network create --subnet 10.89.240.0/24 benchnet >/dev/null
 hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup.md" \
   -n none "$RSAFE --root $store run --rm --network none oci-busybox:root true" \
   -n slirp4netns "$RSAFE --root $store run --rm --network slirp4netns oci-busybox:root true" \
-  -n container:owner "$RSAFE --root $store run --rm --network container:owner oci-busybox:root true" >/dev/null
+  -n container:owner "$RSAFE --root $store run --rm --network container:owner oci-busybox:root true" \
+  -n named:benchnet "$RSAFE --root $store run --rm --network benchnet oci-busybox:root true" >/dev/null
 "$RSAFE" --root "$store" rm -f owner >/dev/null
+"$RSAFE" --root "$store" network rm benchnet >/dev/null
 echo; cat "$WORK/startup.md"; echo
 if command -v podman >/dev/null; then
   as_user podman load -q -i <(skopeo copy --quiet "oci:$LAYOUT:latest" docker-archive:/dev/stdout:busybox:bench) >/dev/null 2>&1 \
