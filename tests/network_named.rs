@@ -205,7 +205,7 @@ fn network_commands_take_podmans_shapes_and_refuse_bad_input_in_one_line() {
     let rootfs = rootfs.to_str().unwrap();
     for (flags, says) in [
         (vec!["--network", "nosuch"], "network nosuch not found"),
-        (vec!["--network", "alpha", "-p", "8080:80"], "not done yet"),
+        (vec!["--network", "alpha", "-p", "8080:0"], "1 to 65535"),
     ] {
         let mut args = flags.clone();
         args.extend([rootfs, "--", "true"]);
@@ -297,6 +297,43 @@ fn containers_on_a_named_network_reach_each_other_by_name_and_nothing_else() {
     );
     assert_eq!(exec.stdout, "hello from late\n", "{exec:?}");
 
+    // A published port of a container on the network: the host's 127.0.0.1 reaches its
+    // address on the bridge through rsafe's forwarder.
+    let port = support::free_port();
+    let publish = format!("{port}:8000");
+    let volume = format!("{}:/www:ro", www.path().display());
+    let rootfs = Caller::Host.rootfs();
+    let out = run(
+        Caller::Host,
+        store,
+        &[
+            "-d",
+            "--name",
+            "published",
+            "--network",
+            "front",
+            "-p",
+            &publish,
+            "-v",
+            &volume,
+            rootfs.to_str().unwrap(),
+            "--",
+            "httpd",
+            "-f",
+            "-p",
+            "8000",
+            "-h",
+            "/www",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!("rsafe: publishing 127.0.0.1:{port} -> 8000/tcp\n")
+    );
+    let body = http_get(port);
+    assert_eq!(body.lines().last(), Some("hello from server"), "{body}");
+
     // UDP between the two containers' namespaces: an echo server in `server`'s, a client
     // socket made in `late`'s.
     udp_between(store, "server", "late", &ip);
@@ -342,6 +379,27 @@ fn containers_on_a_named_network_reach_each_other_by_name_and_nothing_else() {
             l.accept().is_err(),
             "a container connected to the host: {probe:?}"
         );
+    }
+}
+
+/// `GET /index.html` from the host's `127.0.0.1:port`, retried while the server starts.
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        })();
+        match attempt {
+            Ok(body) if !body.is_empty() => return body,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("127.0.0.1:{port}: {other:?}"),
+        }
     }
 }
 

@@ -228,14 +228,13 @@ fn network_for(
             )
         }
         Some(NetworkArg::Container(name)) => (Some(NetworkMode::None), Some(name.clone())),
-        Some(NetworkArg::Named(name)) if !ports.is_empty() => anyhow::bail!(
-            "-p with --network {name}: publishing a named network's port is not done yet (use --network slirp4netns)"
-        ),
-        Some(NetworkArg::Named(_)) => (Some(NetworkMode::None), None),
+        // Its own namespace, on the bridge; published ports go to its address there.
+        Some(NetworkArg::Named(_)) => (None, None),
         Some(NetworkArg::Mode(mode)) => (Some(*mode), None),
         None => (None, None),
     };
     let network = match (mode, ports.is_empty()) {
+        _ if matches!(args.network, Some(NetworkArg::Named(_))) => NetworkMode::None,
         (Some(mode), true) => mode,
         (None, true) => policy_network,
         (None | Some(NetworkMode::Slirp4netns), false) => NetworkMode::Slirp4netns,

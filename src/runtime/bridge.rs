@@ -76,6 +76,9 @@ pub fn attach(
     member: &Member<'_>,
     pid: i32,
 ) -> Result<(Attachment, Lease), NetworkError> {
+    // The container's init makes its network namespace first thing: until it has, `pid`'s
+    // is the host's, where `eth0` must never be made or configured.
+    super::network::wait_for_own_netns(pid)?;
     let store = NetStore::new(store_root);
     let start = super::state::process_start_time(pid)
         .ok_or_else(|| NetworkError::Named("the container's first process is gone".into()))?;

@@ -384,7 +384,7 @@ impl UserNetwork {
         // Through rsafe's own forwarder (the kernel's TCP and UDP on both sides): slirp4netns's
         // UDP forwarding loses the answers (see `super::portfwd`).
         if !ports.is_empty() {
-            net.forwarder = Some(super::portfwd::spawn(pid, ports)?);
+            net.forwarder = Some(super::portfwd::spawn(pid, ports, CONTAINER_ADDR)?);
         }
         Ok(net)
     }
@@ -432,8 +432,9 @@ fn tun_usable() -> Result<(), NetworkError> {
 }
 
 /// Waits (a second at most) until process `pid` has a network namespace of its own: the
-/// container's init makes it first thing, and slirp4netns must never be pointed at the host's.
-fn wait_for_own_netns(pid: i32) -> Result<(), NetworkError> {
+/// container's init makes it first thing, and slirp4netns (or a named network's veth) must never
+/// be pointed at the host's.
+pub(super) fn wait_for_own_netns(pid: i32) -> Result<(), NetworkError> {
     let ours = std::fs::read_link("/proc/self/ns/net").map_err(io_err("/proc/self/ns/net"))?;
     let theirs = format!("/proc/{pid}/ns/net");
     let deadline = Instant::now() + Duration::from_secs(1);

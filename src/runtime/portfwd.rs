@@ -36,7 +36,7 @@ use std::time::Duration;
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::{ForkResult, Pid};
 
-use super::network::{CONTAINER_ADDR, NetworkError, PortMapping, Proto, take_held};
+use super::network::{NetworkError, PortMapping, Proto, take_held};
 
 /// The forwarding process; killed (and reaped) when dropped.
 #[derive(Debug)]
@@ -51,12 +51,17 @@ impl Drop for Forwarder {
     }
 }
 
-/// Forks the forwarder for `ports` (TCP and UDP) into the namespaces of process `pid`; returns
+/// Forks the forwarder for `ports` (TCP and UDP) into the namespaces of process `pid`, where it
+/// connects to `target` (slirp4netns's fixed address, or a named network's lease); returns
 /// once every listener is bound, or with the reason one could not be (a port in use, a
 /// privileged port for an unprivileged user). A port `-P` picked is served on the socket bound
 /// when it was picked, which rsafe then closes: the forwarder holds the only copy. Call with
 /// rsafe single-threaded.
-pub fn spawn(pid: i32, ports: &[PortMapping]) -> Result<Forwarder, NetworkError> {
+pub fn spawn(
+    pid: i32,
+    ports: &[PortMapping],
+    target: std::net::Ipv4Addr,
+) -> Result<Forwarder, NetworkError> {
     let fail = |what: &str, e: io::Error| NetworkError::Io {
         what: what.to_string(),
         source: e,
@@ -95,7 +100,7 @@ pub fn spawn(pid: i32, ports: &[PortMapping]) -> Result<Forwarder, NetworkError>
         }
         ForkResult::Child => {
             drop(read);
-            let code = match child(parent, &user, &net, ports, held, write) {
+            let code = match child(parent, &user, &net, ports, target, held, write) {
                 Ok(never) => match never {},
                 Err(()) => 1,
             };
@@ -111,6 +116,7 @@ fn child(
     user: &std::fs::File,
     net: &std::fs::File,
     ports: &[PortMapping],
+    target: std::net::Ipv4Addr,
     held: Vec<Option<OwnedFd>>,
     ready: OwnedFd,
 ) -> Result<std::convert::Infallible, ()> {
@@ -146,8 +152,8 @@ fn child(
     let mut servers = Vec::new();
     for (listener, container_port) in listeners {
         servers.push(std::thread::spawn(move || match listener {
-            Listener::Tcp(l) => serve(l, container_port),
-            Listener::Udp(u) => serve_udp(u, container_port),
+            Listener::Tcp(l) => serve(l, SocketAddr::from((target, container_port))),
+            Listener::Udp(u) => serve_udp(u, SocketAddr::from((target, container_port))),
         }));
     }
     for s in servers {
@@ -189,8 +195,7 @@ const UDP_FLOWS: usize = 1024;
 /// (address and port) gets a socket of its own made here, inside the container's network
 /// namespace and connected to the port, so the workload sees one peer per client and its
 /// answers come back on that socket, to be sent to the client from the host socket.
-fn serve_udp(host: UdpSocket, container_port: u16) {
-    let target = SocketAddr::from((CONTAINER_ADDR, container_port));
+fn serve_udp(host: UdpSocket, target: SocketAddr) {
     let mut flows: HashMap<SocketAddr, UdpSocket> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -237,8 +242,7 @@ fn udp_flow(host: &UdpSocket, client: SocketAddr, target: SocketAddr) -> Option<
 
 /// Accepts on a host listener forever; each connection gets a connection to the container's
 /// port, made here (inside its network namespace), and a copy in each direction.
-fn serve(listener: TcpListener, container_port: u16) {
-    let target = SocketAddr::from((CONTAINER_ADDR, container_port));
+fn serve(listener: TcpListener, target: SocketAddr) {
     for client in listener.incoming() {
         let Ok(client) = client else {
             back_off();
@@ -290,7 +294,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::network::publish_exposed;
+    use crate::runtime::network::{CONTAINER_ADDR, publish_exposed};
 
     /// The socket inode bound to 127.0.0.1:`port` in the host's `/proc/net/{tcp,udp}` table.
     fn bound_inodes(port: &PortMapping) -> Vec<String> {
@@ -336,7 +340,7 @@ mod tests {
             assert_eq!(inodes.len(), 1, "{port}: {inodes:?}");
             assert!(sockets_of("self").contains(&inodes[0]), "{port}");
         }
-        let forwarder = spawn(std::process::id() as i32, &ports).unwrap();
+        let forwarder = spawn(std::process::id() as i32, &ports, CONTAINER_ADDR).unwrap();
         let its = sockets_of(&forwarder.pid.to_string());
         let mine = sockets_of("self");
         for (port, inodes) in ports.iter().zip(&picked) {

@@ -504,10 +504,20 @@ fn launch(
     };
     // A named network: an address, the hosts file the container binds, a veth pair; given
     // back when this function returns (or, after kill -9, by the network's next user).
+    // Its published ports go to its address on the network, through rsafe's forwarder.
     let _named = match &spec.net.named {
-        Some(net) => Some(attach_named(
-            store_root, net, spec, caller, dir, state, pid,
-        )?),
+        Some(net) => {
+            let (attached, lease) = attach_named(store_root, net, spec, caller, dir, state, pid)?;
+            let forwarder = match spec.net.ports.is_empty() {
+                true => None,
+                false => Some(super::portfwd::spawn(
+                    pid.as_raw(),
+                    &spec.net.ports,
+                    lease.ip,
+                )?),
+            };
+            Some((attached, forwarder))
+        }
         None => None,
     };
 
@@ -944,7 +954,7 @@ fn attach_named(
     dir: &ContainerDir,
     state: &State,
     pid: Pid,
-) -> Result<bridge::Attachment, RunError> {
+) -> Result<(bridge::Attachment, super::netstore::Lease), RunError> {
     if !caller.is_root() {
         return Err(RunError::Invalid(format!(
             "--network {net}: named networks need root for now (rootless: use --network slirp4netns, or container:NAME to share one)"
@@ -957,7 +967,7 @@ fn attach_named(
         hostname: spec.hostname.as_deref().unwrap_or(&short),
         extra_hosts: &spec.net.hosts,
     };
-    Ok(bridge::attach(store_root, net, &member, pid.as_raw())?.0)
+    Ok(bridge::attach(store_root, net, &member, pid.as_raw())?)
 }
 
 /// Whether `pid` (a child) has exited, without reaping it.
