@@ -351,6 +351,15 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     let filter = compile_seccomp(policy)?;
     writeln!(w, "\nseccomp:")?;
     write!(w, "{}", filter.summary())?;
+    writeln!(
+        w,
+        "  denials:      {}",
+        if policy.report_denials {
+            "reported by name on stderr (report_denials = true)"
+        } else {
+            "the workload's errno only (report_denials = false)"
+        }
+    )?;
 
     let ll = &policy.landlock;
     let status = LandlockStatus::predict(ll, landlock::kernel_abi());

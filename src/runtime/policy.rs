@@ -42,6 +42,10 @@ pub struct Policy {
     /// Kept in the bounding, permitted and effective sets; everything else is dropped.
     pub capabilities: Vec<Capability>,
     pub seccomp: SeccompProfile,
+    /// `[seccomp] report_denials = true` (written into learned policies): a call the profile
+    /// refuses by default is reported by name on stderr, not only as EPERM inside, so the
+    /// user sees what a learned policy lacks. Off without the key.
+    pub report_denials: bool,
     pub landlock: LandlockPolicy,
     /// Paths in the container's /proc and /sys hidden behind an empty mount.
     pub masked_paths: Vec<String>,
@@ -444,11 +448,14 @@ impl Doc<'_> {
             None => self.fallback("description", self.base.map(|b| b.description.clone()))?,
         };
         let seccomp_t = section("seccomp")?;
-        check_keys(seccomp_t, "seccomp", &["profile"])?;
+        check_keys(seccomp_t, "seccomp", &["profile", "report_denials"])?;
         let seccomp = match opt_str(seccomp_t, "profile", "seccomp")? {
             Some(name) => resolve_seccomp(name, source)?,
             None => self.fallback("seccomp.profile", self.base.map(|b| b.seccomp.clone()))?,
         };
+        // Optional even in builtin policies (none of them reports).
+        let report_denials = opt_bool(seccomp_t, "report_denials", "seccomp")?
+            .unwrap_or_else(|| self.base.is_some_and(|b| b.report_denials));
         let (masked_paths, readonly_paths) = self.paths(section("paths")?)?;
         Ok(Policy {
             name: String::new(),
@@ -456,6 +463,7 @@ impl Doc<'_> {
             source: source.clone(),
             capabilities: self.capabilities(section("capabilities")?)?,
             seccomp,
+            report_denials,
             landlock: self.landlock(section("landlock")?)?,
             masked_paths,
             readonly_paths,
@@ -980,6 +988,36 @@ mod tests {
         json.as_object_mut().unwrap().remove("grant_root");
         let old: LandlockPolicy = serde_json::from_value(json).unwrap();
         assert!(old.grant_root);
+    }
+
+    #[test]
+    fn report_denials_is_off_unless_a_policy_turns_it_on() {
+        for name in Policy::builtin_names() {
+            assert!(!Policy::load(name).unwrap().report_denials, "{name}");
+        }
+        assert!(!from_text("").unwrap().report_denials);
+        assert!(
+            from_text(
+                "[seccomp]
+report_denials = true
+"
+            )
+            .unwrap()
+            .report_denials
+        );
+        let e = from_text(
+            "[seccomp]
+report_denials = 1
+",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("seccomp.report_denials"), "{e}");
+        // A saved spec from before the field existed still loads, not reporting.
+        let c = crate::runtime::spec::Confinement::from_policy(&Policy::default_policy(), false);
+        let mut json = serde_json::to_value(&c).unwrap();
+        json.as_object_mut().unwrap().remove("report_denials");
+        let old: crate::runtime::spec::Confinement = serde_json::from_value(json).unwrap();
+        assert!(!old.report_denials);
     }
 
     #[test]

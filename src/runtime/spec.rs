@@ -118,6 +118,10 @@ pub struct Confinement {
     /// Kept in the bounding, permitted and effective sets; everything else is dropped.
     pub capabilities: Vec<Capability>,
     pub seccomp: SeccompProfile,
+    /// The policy's `[seccomp] report_denials`: the workload's default-denied calls are
+    /// reported by name (see [`super::learn::supervisor`]). Absent in older saved specs.
+    #[serde(default)]
+    pub report_denials: bool,
     pub landlock: LandlockPolicy,
     /// `--require-landlock`: less than full landlock enforcement is an error.
     pub require_landlock: bool,
@@ -130,6 +134,7 @@ impl Confinement {
             policy: policy.name.clone(),
             capabilities: policy.capabilities.clone(),
             seccomp: policy.seccomp.clone(),
+            report_denials: policy.report_denials,
             landlock: policy.landlock.clone(),
             require_landlock,
         }

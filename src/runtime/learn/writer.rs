@@ -285,7 +285,9 @@ impl Learned {
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         let _ = writeln!(
             out,
-            "\n[seccomp]\n# {} syscalls, each profile rule naming the run that first needed it.\nprofile = {}\n",
+            "\n[seccomp]\n# {} syscalls, each profile rule naming the run that first needed it.\nprofile = {}\n\
+             # A call the profile does not name is reported on stderr as well as refused\n\
+             # (`rsafe: denied: mkdir (not in policy)`).\nreport_denials = true\n",
             self.syscalls.len(),
             toml_str(&json_name)
         );
@@ -700,6 +702,7 @@ mod tests {
             ]
         );
         assert!(!p.landlock.grant_root);
+        assert!(p.report_denials, "a learned policy reports its denials");
         let paths = |v: &[PathBuf]| {
             v.iter()
                 .map(|p| p.display().to_string())

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use ::caps::Capability;
 use libseccomp::{
@@ -501,6 +502,114 @@ fn export(ctx: &ScmpFilterContext, origin: &str) -> Result<Vec<Insn>, SeccompErr
 fn kernel_version() -> Option<KernelVersion> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
     KernelVersion::parse(release.trim())
+}
+
+/// The errno a denial-reporting filter's notified calls are answered with: the default of
+/// every profile rsafe learns (Docker's `SCMP_ACT_ERRNO` without `defaultErrnoRet`).
+pub const REPORTED_ERRNO: i32 = libc::EPERM;
+
+const NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+const TSYNC: u32 = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+
+impl CompiledFilter {
+    /// Why [`Self::notifying_denials`] would leave this filter as it is, or None when it can
+    /// report. It can when its default is `errno EPERM` (a KILL default keeps killing, another
+    /// errno keeps its own answer) and it allows the calls the workload makes between loading
+    /// it and handing its listener to rsafe: `sendmsg`, and `seccomp` when further programs
+    /// follow. One of those notified would wait for an answer forever, from a supervisor that
+    /// has no listener yet.
+    pub fn why_not_reporting(&self) -> Option<String> {
+        let default = self.summary.default_action;
+        if self.is_unconfined() || default != Some(Action::Errno(REPORTED_ERRNO as u16)) {
+            let default = default.map_or_else(|| "unconfined".to_string(), |a| a.to_string());
+            return Some(format!(
+                "the profile's default is {default}, not errno EPERM"
+            ));
+        }
+        let needs: &[&str] = if self.programs.len() > 1 {
+            &["sendmsg", "seccomp"]
+        } else {
+            &["sendmsg"]
+        };
+        let missing: Vec<&str> = needs
+            .iter()
+            .copied()
+            .filter(|n| !self.summary.allowed_names.iter().any(|a| a == n))
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "the profile does not allow {}, which hands the listener to rsafe",
+                missing.join(" and ")
+            )
+        })
+    }
+
+    /// The same filter, but where its main program answers `errno EPERM` because the profile
+    /// does not allow a call (its default action) it returns `SECCOMP_RET_USER_NOTIF`, and it
+    /// is installed with a listener: rsafe's supervisor then reports the call by name and
+    /// answers EPERM itself ([`crate::runtime::learn::supervisor`]). A notify filter stacked
+    /// on the policy's would never hear of these calls, since the kernel's ERRNO beats
+    /// USER_NOTIF. Every other verdict stays: allows, other errnos (the ENOSYS answer for
+    /// syscalls newer than the profile), KILL for other ABIs, and the carve-out program (its
+    /// ERRNO still beats the notification). The default's `RET` instructions are the only
+    /// `RET errno EPERM` in the main program: libseccomp refuses a rule whose action is the
+    /// default's. Unchanged when [`Self::why_not_reporting`] says why.
+    pub fn notifying_denials(mut self) -> CompiledFilter {
+        if self.why_not_reporting().is_some() {
+            return self;
+        }
+        let ret_k = (libc::BPF_RET | libc::BPF_K) as u16;
+        let deny = bpf::SECCOMP_RET_ERRNO | REPORTED_ERRNO as u32;
+        if let Some(main) = self.programs.first_mut() {
+            for insn in main.iter_mut().filter(|i| i.code == ret_k && i.k == deny) {
+                insn.k = libc::SECCOMP_RET_USER_NOTIF;
+            }
+        }
+        self.flags |= NEW_LISTENER;
+        self
+    }
+
+    /// Whether this filter came from [`Self::notifying_denials`]: load it with
+    /// [`Self::load_reporting`], which returns the listener rsafe must answer.
+    pub fn reports_denials(&self) -> bool {
+        self.flags & NEW_LISTENER != 0
+    }
+
+    /// [`Self::load`] for a denial-reporting filter. The main program is installed first, with
+    /// the listener (without TSYNC, which the kernel refuses with a listener; the caller is
+    /// single-threaded before `execve`), then the rest in their order, so every verdict is
+    /// what [`Self::load`] would give but the notified ones. The listener is close-on-exec
+    /// (the kernel opens it so): the workload never holds it after `execve`, so it cannot
+    /// answer its own calls. Until rsafe answers, a notified call waits; once no one holds the
+    /// listener the kernel fails it with ENOSYS: never more than the policy allows. Borrows:
+    /// the programs are freed only after the listener is with rsafe (a `free` that gives
+    /// memory back makes syscalls, which would wait for the supervisor).
+    pub fn load_reporting(&self) -> Result<OwnedFd, SeccompError> {
+        let mut listener = None;
+        for (i, program) in self.programs.iter().enumerate() {
+            let flags = if i == 0 {
+                (self.flags & !TSYNC) | NEW_LISTENER
+            } else {
+                self.flags & !NEW_LISTENER
+            };
+            let rc = super::install(program, flags);
+            if rc < 0 || (i > 0 && rc != 0) {
+                return Err(SeccompError::Load {
+                    source: std::io::Error::last_os_error(),
+                    hint: " (reporting denials needs SECCOMP_FILTER_FLAG_NEW_LISTENER, Linux 5.0)",
+                });
+            }
+            if i == 0 {
+                // SAFETY: with NEW_LISTENER, a non-negative rc is the listener descriptor the
+                // kernel just opened for this process; nothing else owns it.
+                listener = Some(unsafe { OwnedFd::from_raw_fd(rc as RawFd) });
+            }
+        }
+        listener.ok_or_else(|| SeccompError::Load {
+            source: std::io::Error::other("the filter has no program"),
+            hint: "",
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1360,5 +1469,201 @@ mod tests {
         assert!(s.unknown_names.is_empty(), "{:?}", s.unknown_names);
         assert!(s.absent_on_arches.is_empty(), "{:?}", s.absent_on_arches);
         assert_eq!(s.instructions.len(), 2);
+    }
+
+    /// A learned-style profile: a few calls allowed, one refused with another errno, and
+    /// ioctl carved out by argument (a second program), EPERM by default.
+    fn learned_like(hand_over: &str) -> CompiledFilter {
+        let json = format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [
+                {{"names": ["read", "write", "ioctl", "fcntl", "close", "exit_group"], "action": "SCMP_ACT_ALLOW"}},
+                {{"names": [{hand_over}], "action": "SCMP_ACT_ALLOW"}},
+                {{"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                 "args": [{{"index": 1, "value": 21522, "op": "SCMP_CMP_EQ"}}]}},
+                {{"names": ["unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30}},
+                {{"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{{"index": 0, "value": 268435456, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}}]}}
+            ]}}"#
+        );
+        let p = SeccompProfile::from_json(json.as_bytes(), Path::new("/l.json")).unwrap();
+        compile(&p, &[]).unwrap()
+    }
+
+    const HAND_OVER: &str = r#""sendmsg", "seccomp""#;
+
+    #[test]
+    fn notifying_denials_changes_only_the_default_answer() {
+        let plain = learned_like(HAND_OVER);
+        assert_eq!(plain.why_not_reporting(), None);
+        assert!(!plain.reports_denials());
+        let f = learned_like(HAND_OVER).notifying_denials();
+        assert!(f.reports_denials());
+        assert_eq!(f.programs.len(), 2, "main and carve-out");
+        assert_eq!(f.programs[0].len(), plain.programs[0].len());
+        assert_eq!(
+            f.programs[1], plain.programs[1],
+            "the carve-out is untouched"
+        );
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        // Not in the profile: was EPERM, now notified (rsafe reports it and answers EPERM).
+        for name in ["mkdir", "mkdirat", "openat", "mount", "socket", "unshare"] {
+            assert_eq!(verdict(&plain, name, [0; 6]), EPERM, "{name}");
+            assert_eq!(verdict(&f, name, [0; 6]), notify, "{name}");
+        }
+        // Allowed only for some arguments: the others are denials, notified too.
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(verdict(&f, "clone", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&f, "clone", [newuser, 0, 0, 0, 0, 0]), notify);
+        // Allowed stays allowed; explicit denials and the carve-out keep their own errno.
+        assert_eq!(verdict(&f, "read", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&f, "ioctl", [0, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            verdict(&f, "ioctl", [0, 21522, 0, 0, 0, 0]),
+            SECCOMP_RET_ERRNO | 13
+        );
+        assert_eq!(verdict(&f, "unlinkat", [0; 6]), SECCOMP_RET_ERRNO | 30);
+        // Newer than the profile: still ENOSYS; another ABI: still killed.
+        let beyond = SyscallData {
+            nr: 1000,
+            arch: AUDIT_ARCH_X86_64,
+            args: [0; 6],
+        };
+        assert_eq!(evaluate_stack(&f.programs, &beyond), Some(ENOSYS));
+        let i386 = SyscallData {
+            nr: 5,
+            arch: AUDIT_ARCH_I386,
+            args: [0; 6],
+        };
+        assert_eq!(
+            evaluate_stack(&f.programs, &i386),
+            Some(SECCOMP_RET_KILL_PROCESS)
+        );
+    }
+
+    #[test]
+    fn the_default_profile_reports_what_it_denies_by_default_only() {
+        let plain = default_filter(&[]);
+        let f = default_filter(&[]).notifying_denials();
+        assert!(f.reports_denials());
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        for name in MUST_BLOCK {
+            let before = verdict(&plain, name, [0; 6]);
+            let after = verdict(&f, name, [0; 6]);
+            if before == EPERM {
+                assert_eq!(after, notify, "{name}");
+            } else {
+                assert_eq!(after, before, "{name}");
+            }
+        }
+        assert_eq!(verdict(&f, "read", [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn a_profile_without_the_hand_over_calls_is_not_reported() {
+        for (names, missing) in [
+            (r#""seccomp""#, "sendmsg"),
+            // Two programs: the second is installed with seccomp(2) under the first.
+            (r#""sendmsg""#, "seccomp"),
+        ] {
+            let f = learned_like(names);
+            let why = f.why_not_reporting().unwrap();
+            assert!(why.contains(missing), "{why}");
+            let f = f.notifying_denials();
+            assert!(!f.reports_denials());
+            assert_eq!(verdict(&f, "mkdir", [0; 6]), EPERM);
+        }
+        // One program: seccomp(2) is not needed after the listener.
+        let json = r#"{"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "sendmsg"], "action": "SCMP_ACT_ALLOW"}]}"#;
+        let p = SeccompProfile::from_json(json.as_bytes(), Path::new("/n.json")).unwrap();
+        assert!(
+            compile(&p, &[])
+                .unwrap()
+                .notifying_denials()
+                .reports_denials()
+        );
+    }
+
+    #[test]
+    fn a_default_other_than_eperm_is_not_reported() {
+        for (default, kept) in [
+            (r#""SCMP_ACT_KILL_PROCESS""#, SECCOMP_RET_KILL_PROCESS),
+            (r#""SCMP_ACT_KILL""#, 0),
+            (r#""SCMP_ACT_ERRNO", "defaultErrnoRet": 38"#, ENOSYS),
+        ] {
+            let json = format!(
+                r#"{{"defaultAction": {default},
+                "syscalls": [{{"names": ["read", "sendmsg", "seccomp"], "action": "SCMP_ACT_ALLOW"}}]}}"#
+            );
+            let p = SeccompProfile::from_json(json.as_bytes(), Path::new("/k.json")).unwrap();
+            let f = compile(&p, &[]).unwrap();
+            assert!(f.why_not_reporting().unwrap().contains("not errno EPERM"));
+            let f = f.notifying_denials();
+            assert!(!f.reports_denials(), "{default}");
+            assert_eq!(verdict(&f, "mkdir", [0; 6]), kept, "{default}");
+        }
+        let unconfined = compile(&SeccompProfile::unconfined(), &[]).unwrap();
+        assert!(!unconfined.notifying_denials().reports_denials());
+    }
+
+    /// Loads the reporting filter in a forked child that then closes the listener: with
+    /// nobody to answer (rsafe's supervisor gone), a call the policy denies fails with
+    /// ENOSYS and is never made; and the listener is close-on-exec, so a workload never
+    /// holds it. Exit codes: 0 as expected, 1 the denied mkdir succeeded, 2 another errno,
+    /// 3 the listener survives execve, 10/11 setup failed.
+    #[test]
+    fn without_a_supervisor_a_denied_call_fails_and_is_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("made");
+        let target_c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).unwrap();
+        let filter = learned_like(HAND_OVER).notifying_denials();
+        assert!(filter.reports_denials());
+        // SAFETY: fork in a threaded test binary: the child only makes raw syscalls on
+        // memory prepared before the fork (no allocation, no lock, no drop) and ends in _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let code = denied_without_supervisor(&filter, &target_c);
+            // SAFETY: ends the forked child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above; `status` outlives the call.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid);
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "see the test's comment");
+        assert!(!target.exists());
+    }
+
+    /// The forked child of the test above; returns its exit code.
+    fn denied_without_supervisor(filter: &CompiledFilter, target: &std::ffi::CStr) -> i32 {
+        use std::os::fd::IntoRawFd;
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return 10;
+        }
+        let Ok(listener) = filter.load_reporting() else {
+            return 11;
+        };
+        let fd = listener.into_raw_fd();
+        // SAFETY: fcntl and close on the descriptor this process owns.
+        let cloexec = unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC != 0;
+        // SAFETY: as above; nothing else uses `fd`.
+        unsafe { libc::close(fd) };
+        if !cloexec {
+            return 3;
+        }
+        // SAFETY: a NUL-terminated path that outlives the call.
+        let rc = unsafe { libc::syscall(libc::SYS_mkdir, target.as_ptr(), 0o755) };
+        // SAFETY: reads this thread's errno.
+        let errno = unsafe { *libc::__errno_location() };
+        match (rc, errno) {
+            (-1, libc::ENOSYS) => 0,
+            (0, _) => 1,
+            _ => 2,
+        }
     }
 }
