@@ -141,6 +141,117 @@ fn a_learned_policy_runs_the_workload_it_was_learned_from_and_nothing_more() {
     });
 }
 
+/// The lines rsafe printed about denials.
+fn denial_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("rsafe: denied: "))
+        .collect()
+}
+
+#[test]
+fn a_denial_under_a_learned_policy_is_reported_by_name_once() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("learned.toml");
+        let learned = learn(caller, store, &policy, READS);
+        assert!(
+            denial_lines(&learned.stderr).is_empty(),
+            "{caller:?}: a learning run reports nothing: {learned:?}"
+        );
+        let text = std::fs::read_to_string(&policy).unwrap();
+        assert!(text.contains("report_denials = true"), "{caller:?}: {text}");
+        let p = policy.to_str().unwrap();
+        let show = rsafe_cmd(caller, store, &["policy", "show", p]);
+        assert!(
+            show.stdout.contains("denials:      reported by name"),
+            "{caller:?}: {show:?}"
+        );
+
+        // mkdir was never made while learning: refused with EPERM (the policy's default,
+        // answered by rsafe), reported once by name and path although made twice; what was
+        // learned still runs.
+        let script = "cat /etc/passwd; mkdir /tmp/x; mkdir /tmp/y";
+        let out = sh_in(caller, store, &["--rm", "--policy", p], script);
+        assert!(out.stdout.contains("root:x:0:0"), "{caller:?}: {out:?}");
+        assert_eq!(out.code, 1, "{caller:?}: mkdir's failure: {out:?}");
+        assert_eq!(
+            out.stderr
+                .matches("can't create directory '/tmp/")
+                .zip(out.stderr.matches("Operation not permitted"))
+                .count(),
+            2,
+            "{caller:?}: both mkdirs refused with EPERM: {out:?}"
+        );
+        // busybox (static, x86_64) calls mkdir(2), not mkdirat(2).
+        assert_eq!(
+            denial_lines(&out.stderr),
+            ["rsafe: denied: mkdir /tmp/x (not in policy)"],
+            "{caller:?}: {out:?}"
+        );
+
+        // What the policy allows is not reported.
+        let again = sh_in(caller, store, &["--rm", "--policy", p], READS);
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert!(
+            denial_lines(&again.stderr).is_empty(),
+            "{caller:?}: {again:?}"
+        );
+
+        // A policy without the key (the default): the same denial is the workload's EPERM only.
+        let plain = sh_in(caller, store, &["--rm"], "unshare -U true");
+        assert_ne!(plain.code, 0, "{caller:?}: {plain:?}");
+        assert!(
+            plain.stderr.contains("Operation not permitted"),
+            "{caller:?}: {plain:?}"
+        );
+        assert!(
+            denial_lines(&plain.stderr).is_empty(),
+            "{caller:?}: {plain:?}"
+        );
+    });
+}
+
+#[test]
+fn exec_into_a_container_under_a_learned_policy_reports_its_denials() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("learned.toml");
+        learn(caller, store, &policy, "cat /etc/passwd; sleep 0");
+        let p = policy.to_str().unwrap();
+        let rootfs = caller.rootfs();
+        let start = rsafe_cmd(
+            caller,
+            store,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "held",
+                "--policy",
+                p,
+                rootfs.to_str().unwrap(),
+                "sleep",
+                "60",
+            ],
+        );
+        assert_eq!(start.code, 0, "{caller:?}: {start:?}");
+
+        let script = "cat /etc/passwd; mkdir /tmp/x; unshare -U true";
+        let out = rsafe_cmd(caller, store, &["exec", "held", "sh", "-c", script]);
+        let _ = rsafe_cmd(caller, store, &["rm", "-f", "held"]);
+        assert!(out.stdout.contains("root:x:0:0"), "{caller:?}: {out:?}");
+        assert_ne!(out.code, 0, "{caller:?}: {out:?}");
+        let denied = denial_lines(&out.stderr);
+        for line in [
+            "rsafe: denied: mkdir /tmp/x (not in policy)",
+            "rsafe: denied: unshare (not in policy)",
+        ] {
+            assert!(denied.contains(&line), "{caller:?}: {line} in {out:?}");
+        }
+    });
+}
+
 #[test]
 fn two_runs_merge_into_one_policy() {
     for_each_caller(|caller, store| {

@@ -144,6 +144,11 @@ pub fn exec(
             "seccomp: compiled filter read from the store's cache".to_string(),
         ));
     }
+    // Denials are answered by this rsafe while it waits for the process: not with -d.
+    let filter = match req.detach {
+        false => super::process::reporting_denials(filter, &spec.confinement, notify),
+        true => filter,
+    };
     let window = match process.terminal {
         true => tty::window_size(io::stdin().as_fd_ref())
             .or_else(|| tty::window_size(io::stdout().as_fd_ref())),

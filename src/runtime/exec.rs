@@ -196,21 +196,47 @@ fn exec_inner(
         what: "close inherited descriptors",
         source,
     })?;
-    if let Some(filter) = filter {
-        filter.load().map_err(ExecError::Seccomp)?;
+    let cwd = Path::new(&w.process.cwd);
+    let program_path = cwd.join(std::ffi::OsStr::from_bytes(program.as_bytes()));
+    match filter {
+        Some(filter) if filter.reports_denials() => {
+            send_denial_listener(chan, filter, program_path.clone())?;
+        }
+        Some(filter) => filter.load().map_err(ExecError::Seccomp)?,
+        None => {}
     }
     if learn {
-        let cwd = Path::new(&w.process.cwd);
-        send_learning_listener(
-            chan,
-            &cwd.join(std::ffi::OsStr::from_bytes(program.as_bytes())),
-        )?;
+        send_learning_listener(chan, &program_path)?;
     }
     let err = sys::execve(&program, &args, &env);
     Err(ExecError::CannotExecute {
         cmd: w.process.args[0].clone(),
         source: err,
     })
+}
+
+/// Loads a learned policy's filter that notifies its denials
+/// ([`CompiledFilter::notifying_denials`]) and sends the listener to rsafe, whose supervisor
+/// answers them. Between the two only `sendmsg` runs, which such a filter allows (a notified
+/// call before rsafe has the listener would wait forever); the message is made before the
+/// load, and the programs are freed after the hand-over. This process's copy of the listener
+/// is not closed (a call the policy may not allow): it is close-on-exec, gone at `execve`.
+fn send_denial_listener(
+    chan: &Channel,
+    filter: CompiledFilter,
+    program: PathBuf,
+) -> Result<(), ExecError> {
+    use std::os::fd::IntoRawFd;
+    let message = Message::Learning { program };
+    let listener = filter.load_reporting().map_err(ExecError::Seccomp)?;
+    chan.send(&message, &[listener.as_fd()])
+        .map_err(|e| ExecError::Setup {
+            what: "send the denial listener",
+            source: io::Error::other(e.to_string()),
+        })?;
+    let _close_on_exec = listener.into_raw_fd();
+    drop((filter, message));
+    Ok(())
 }
 
 /// Loads the learning filter (last: it notifies every later call) and sends its listener to

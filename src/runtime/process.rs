@@ -69,7 +69,7 @@ use super::learn::{self, Recorder};
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
 use super::network::{self, NetworkError, UserNetwork};
-use super::seccomp::{FilterCache, SeccompError};
+use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::Session;
 use super::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
@@ -554,7 +554,7 @@ fn launch(
     parent_end.send(&go, &fds)?;
     drop(fds);
     drop((trees, self_join));
-    send_seccomp(store_root, spec, &parent_end, notify)?;
+    send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
     // v1 cgroups the child joined itself (see `SelfJoin`); v2 ones it is moved into here,
     // while it builds its root filesystem. If the child has failed in the meantime, its own
     // message (read by the session below) says why, not this step's broken pipe.
@@ -843,10 +843,11 @@ fn idmap_bind_trees(spec: &Spec, trees: &[std::os::fd::OwnedFd], pid: Pid) -> Re
 /// Sends the workload's seccomp filter. libseccomp allocates and takes milliseconds: a filter
 /// compiled by an earlier run is read back from the store's cache; otherwise it is compiled
 /// here, in parallel with the child's mounts. The workload loads it with nothing but
-/// seccomp(2).
+/// seccomp(2). A `--learn` run stacks its own notifying filter and reports nothing.
 fn send_seccomp(
     store_root: &Path,
     spec: &Spec,
+    learning: bool,
     parent_end: &channel::Channel,
     notify: &mut dyn FnMut(Note),
 ) -> Result<(), RunError> {
@@ -857,6 +858,11 @@ fn send_seccomp(
             "seccomp: compiled filter read from the store's cache".to_string(),
         ));
     }
+    let filter = if learning {
+        filter
+    } else {
+        reporting_denials(filter, &spec.confinement, notify)
+    };
     match parent_end.send(
         &Message::Seccomp {
             filter: Box::new(filter),
@@ -873,6 +879,25 @@ fn send_seccomp(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `filter`, notifying its denials when the policy says `report_denials = true` and the
+/// profile allows it (else a warning says why the denials are only the workload's EPERM).
+pub(super) fn reporting_denials(
+    filter: CompiledFilter,
+    confinement: &super::spec::Confinement,
+    notify: &mut dyn FnMut(Note),
+) -> CompiledFilter {
+    if !confinement.report_denials {
+        return filter;
+    }
+    if let Some(why) = filter.why_not_reporting() {
+        notify(Note::Warning(format!(
+            "report_denials: {why}; denials are not reported"
+        )));
+        return filter;
+    }
+    filter.notifying_denials()
 }
 
 /// `--verbose`: the namespaces, root filesystem and network the container got.

@@ -141,9 +141,20 @@ impl Session {
     }
 
     /// Starts answering the learning filter's notifications (the workload waits in its first
-    /// notified call until then).
+    /// notified call until then). Without `--learn`, the listener is a learned policy's
+    /// filter notifying its denials ([`Supervisor::spawn_reporting`]).
     fn start_learning(&mut self, program: &Path, fds: Vec<OwnedFd>) -> Result<(), RunError> {
-        let (Some(recorder), Some(listener)) = (&self.learn, fds.into_iter().next()) else {
+        let mut fds = fds.into_iter();
+        if self.learn.is_none()
+            && self.supervisor.is_none()
+            && let Some(listener) = fds.next()
+        {
+            let supervisor = Supervisor::spawn_reporting(listener)
+                .map_err(io_err("start reporting the policy's denials"))?;
+            self.supervisor = Some(supervisor);
+            return Ok(());
+        }
+        let (Some(recorder), Some(listener)) = (&self.learn, fds.next()) else {
             return Err(
                 ChannelError::Malformed("a learning listener nobody asked for".into()).into(),
             );

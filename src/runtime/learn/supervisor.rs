@@ -2,6 +2,10 @@
 //! ([`super::observe`]) and lets the syscall continue (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`):
 //! the kernel then runs it exactly as it would have without the learning filter.
 //!
+//! The same thread answers a learned policy's denials ([`Supervisor::spawn_reporting`]): the
+//! policy's filter notifies where it would have refused, and the answer is that refusal
+//! (EPERM), never CONTINUE; what it adds is one line on stderr per syscall name.
+//!
 //! Memory is read before answering, while the caller is blocked in the syscall; the
 //! notification id is checked afterwards (`SECCOMP_IOCTL_NOTIF_ID_VALID`), so what was read
 //! belongs to that call and not to a process that reused its pid. The path read may still
@@ -15,6 +19,9 @@ use std::thread::JoinHandle;
 
 use libseccomp::{ScmpArch, ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags, notify_id_valid};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
 
 use super::Recorder;
 use super::observe::{self, Call, ProcCaller};
@@ -32,7 +39,32 @@ impl Supervisor {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("rsafe-learn".into())
-            .spawn(move || serve(&listener, &recorder, &flag))?;
+            .spawn(move || serve(&listener, &flag, |fd| answer(fd, &recorder)))?;
+        Ok(Supervisor {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Starts answering a learned policy's denials (the filter of
+    /// [`CompiledFilter::notifying_denials`]): each call is refused with EPERM, as the
+    /// policy's default would, and the first of each syscall name is reported on stderr
+    /// (`rsafe: denied: mkdir /tmp/x (not in policy)`). Never CONTINUE: the workload gets
+    /// nothing its policy does not allow, and if this thread is gone the kernel fails the
+    /// call with ENOSYS.
+    ///
+    /// [`CompiledFilter::notifying_denials`]: crate::runtime::seccomp::CompiledFilter::notifying_denials
+    pub fn spawn_reporting(listener: OwnedFd) -> std::io::Result<Supervisor> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("rsafe-denials".into())
+            .spawn(move || {
+                let mut reported = Reported::default();
+                serve(&listener, &flag, |fd| {
+                    deny(fd, &mut reported, &mut std::io::stderr());
+                });
+            })?;
         Ok(Supervisor {
             stop,
             thread: Some(thread),
@@ -55,7 +87,9 @@ impl Drop for Supervisor {
     }
 }
 
-fn serve(listener: &OwnedFd, recorder: &Recorder, stop: &AtomicBool) {
+/// Polls `listener` and hands each notification's descriptor to `answer`, until every
+/// process with the filter is gone or `stop` is set.
+fn serve(listener: &OwnedFd, stop: &AtomicBool, mut answer: impl FnMut(i32)) {
     loop {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(100u16)) {
@@ -66,7 +100,7 @@ fn serve(listener: &OwnedFd, recorder: &Recorder, stop: &AtomicBool) {
         }
         let revents = fds[0].revents().unwrap_or(PollFlags::empty());
         if revents.contains(PollFlags::POLLIN) {
-            answer(listener.as_raw_fd(), recorder);
+            answer(listener.as_raw_fd());
         } else if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
             // Every process that had the filter is gone.
             return;
@@ -117,4 +151,148 @@ fn merge(all: &mut super::Observed, one: super::Observed) {
     all.tcp_connect.extend(one.tcp_connect);
     all.raw_socket |= one.raw_socket;
     all.signalled_others |= one.signalled_others;
+}
+
+/// The syscall's name in its caller's ABI (`syscall 451` for one libseccomp does not know).
+fn syscall_name(req: &ScmpNotifReq) -> String {
+    req.data
+        .syscall
+        .get_name_by_arch(req.data.arch)
+        .unwrap_or_else(|_| format!("syscall {}", req.data.syscall.as_raw_syscall()))
+}
+
+/// At most this many distinct names are reported; then one line says the rest are not: a
+/// workload trying every syscall cannot flood stderr.
+const MAX_REPORTED: usize = 64;
+/// A path longer than this is cut (`…`): enough to tell which file, short enough for a line.
+const MAX_PATH_SHOWN: usize = 96;
+
+/// The syscall names already reported in this run.
+#[derive(Debug, Default)]
+struct Reported {
+    names: BTreeSet<String>,
+    cut: bool,
+}
+
+impl Reported {
+    /// The line for a denial of `name` (with the path it was given, for file calls), if it is
+    /// the first of its name. Never any other argument: buffers, flags and addresses may hold
+    /// secrets or say nothing to a reader.
+    fn line(&mut self, name: &str, path: Option<&Path>) -> Option<String> {
+        if self.cut || self.names.contains(name) {
+            return None;
+        }
+        if self.names.len() >= MAX_REPORTED {
+            self.cut = true;
+            return Some(format!(
+                "rsafe: denied: more than {MAX_REPORTED} syscall names not in policy; no more are reported"
+            ));
+        }
+        self.names.insert(name.to_string());
+        Some(match path {
+            Some(p) => format!("rsafe: denied: {name} {} (not in policy)", shown(p)),
+            None => format!("rsafe: denied: {name} (not in policy)"),
+        })
+    }
+}
+
+/// `path` for one line of a terminal: control characters escaped, cut to [`MAX_PATH_SHOWN`].
+fn shown(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out: String = text
+        .chars()
+        .take(MAX_PATH_SHOWN)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if text.chars().count() > MAX_PATH_SHOWN {
+        out.push('…');
+    }
+    out
+}
+
+/// The one path a file call names (`openat`, `execve`, `mkdir`, …), read from the caller's
+/// memory as the learning supervisor reads it; None for other calls, or two paths (rename).
+fn denied_path(req: &ScmpNotifReq) -> Option<std::path::PathBuf> {
+    if req.data.arch != ScmpArch::X8664 {
+        return None;
+    }
+    let call = Call {
+        nr: i64::from(req.data.syscall.as_raw_syscall()),
+        args: req.data.args,
+    };
+    let mut seen = super::Observed::default();
+    observe::record(call, &ProcCaller::open(req.pid), &mut seen);
+    let mut paths = seen.paths.into_keys();
+    match (paths.next(), paths.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// Receives one denied call, refuses it with EPERM and reports it (the first of its name).
+/// The path is shown only if the notification was still valid after reading it: then it is
+/// the caller's, from this call.
+fn deny(fd: i32, reported: &mut Reported, out: &mut impl Write) {
+    let Ok(req) = ScmpNotifReq::receive(fd) else {
+        return;
+    };
+    let name = syscall_name(&req);
+    let path = if reported.names.contains(&name) {
+        None
+    } else {
+        denied_path(&req).filter(|_| notify_id_valid(fd, req.id).is_ok())
+    };
+    let resp = ScmpNotifResp::new_error(req.id, -libc::EPERM, ScmpNotifRespFlags::empty());
+    if resp.respond(fd).is_ok()
+        && let Some(line) = reported.line(&name, path.as_deref())
+    {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_name_is_reported_once() {
+        let mut r = Reported::default();
+        assert_eq!(
+            r.line("mkdir", Some(Path::new("/tmp/x"))).as_deref(),
+            Some("rsafe: denied: mkdir /tmp/x (not in policy)")
+        );
+        assert_eq!(r.line("mkdir", Some(Path::new("/tmp/y"))), None);
+        assert_eq!(r.line("mkdir", None), None);
+        assert_eq!(
+            r.line("unshare", None).as_deref(),
+            Some("rsafe: denied: unshare (not in policy)")
+        );
+    }
+
+    #[test]
+    fn a_flood_of_names_ends_in_one_line() {
+        let mut r = Reported::default();
+        let lines: Vec<String> = (0..200)
+            .filter_map(|i| r.line(&format!("s{i}"), None))
+            .collect();
+        assert_eq!(lines.len(), MAX_REPORTED + 1);
+        assert!(lines[MAX_REPORTED].contains("no more are reported"));
+        assert_eq!(r.line("s0", None), None);
+        assert_eq!(r.line("another", None), None);
+    }
+
+    #[test]
+    fn paths_are_escaped_and_cut() {
+        assert_eq!(shown(Path::new("/tmp/a\nb\x1b[2J")), "/tmp/a\\nb\\u{1b}[2J");
+        let long = format!("/{}", "d".repeat(300));
+        let s = shown(Path::new(&long));
+        assert_eq!(s.chars().count(), MAX_PATH_SHOWN + 1);
+        assert!(s.ends_with('…'));
+    }
 }
