@@ -252,6 +252,74 @@ fn exec_into_a_container_under_a_learned_policy_reports_its_denials() {
     });
 }
 
+/// `rsafe logs NAME` once it holds `line` (the monitor of a `-d` container writes after the
+/// container ended, so the caller may get there first). Waits at most a minute.
+fn log_with(caller: Caller, store: &Path, name: &str, line: &str) -> String {
+    let mut last = None;
+    for _ in 0..600 {
+        let out = rsafe_cmd(caller, store, &["logs", name]);
+        if out.stdout.contains(line) || out.stderr.contains(line) {
+            return out.stdout + &out.stderr;
+        }
+        last = Some(out);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{caller:?}: no {line:?} in the log of {name}: {last:?}");
+}
+
+#[test]
+fn a_detached_run_learns_until_its_container_ends() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("detached.toml");
+        let p = policy.to_str().unwrap();
+        let rootfs = caller.rootfs();
+        let r = rootfs.to_str().unwrap();
+        let detached = |name: &str, flags: &[&str], script: &str| {
+            let mut args = vec!["run", "-d", "--name", name];
+            args.extend_from_slice(flags);
+            args.extend([r, "sh", "-c", script]);
+            let out = rsafe_cmd(caller, store, &args);
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        };
+
+        // Ended by `rsafe stop`: the policy is written then, not before.
+        detached("stopped", &["--learn", p], "cat /etc/passwd; sleep 60");
+        log_with(caller, store, "stopped", "root:x:0:0");
+        assert!(!policy.exists(), "{caller:?}: written before the end");
+        let stop = rsafe_cmd(caller, store, &["stop", "stopped"]);
+        assert_eq!(stop.code, 0, "{caller:?}: {stop:?}");
+        log_with(caller, store, "stopped", "rsafe: learned ");
+        let syscalls = allowed_syscalls(caller, store, p);
+        assert!(
+            syscalls.contains("nanosleep") || syscalls.contains("clock_nanosleep"),
+            "{caller:?}: sleep's call recorded: {syscalls:?}"
+        );
+        let again = sh_in(caller, store, &["--rm", "--policy", p], "cat /etc/passwd");
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert!(again.stdout.contains("root:x:0:0"), "{caller:?}: {again:?}");
+
+        // Ended by its command: a second run extends the same file.
+        detached("exited", &["--learn", p], "ls /usr");
+        log_with(caller, store, "exited", "over 2 run(s)");
+        let text = std::fs::read_to_string(&policy).unwrap();
+        assert!(text.contains("# run 2: "), "{caller:?}: {text}");
+        assert!(toml_list(&text, "read_exec").contains(&"/usr".to_string()));
+
+        // Detached under the learned policy, its denials are in its log.
+        detached("enforced", &["--policy", p], "mkdir /tmp/x");
+        log_with(
+            caller,
+            store,
+            "enforced",
+            "rsafe: denied: mkdir /tmp/x (not in policy)",
+        );
+        for name in ["stopped", "exited", "enforced"] {
+            let _ = rsafe_cmd(caller, store, &["rm", "-f", name]);
+        }
+    });
+}
+
 #[test]
 fn two_runs_merge_into_one_policy() {
     for_each_caller(|caller, store| {

@@ -139,8 +139,10 @@ pub struct RunArgs {
     pub require_landlock: bool,
     /// Record what the command uses (syscalls, paths, TCP ports, capabilities, peak memory and
     /// tasks) while it runs under the policy as usual, and write a policy allowing only that
-    /// to OUT.toml (and OUT.seccomp.json). An existing OUT.toml is extended.
-    #[arg(long, value_name = "OUT.toml", conflicts_with = "detach")]
+    /// to OUT.toml (and OUT.seccomp.json). An existing OUT.toml is extended. With -d, it is
+    /// written when the container ends (`rsafe stop`, or the command's exit), and the line
+    /// saying so is in its log.
+    #[arg(long, value_name = "OUT.toml")]
     pub learn: Option<PathBuf>,
     /// Run rsafe's init as pid 1 (reaps zombies, forwards signals); false makes the command
     /// pid 1.
@@ -421,8 +423,33 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         say(format!("rsafe: publishing {port}"));
     }
     let code = if args.detach {
-        // The monitor keeps the volume claims (its copies of them) for the container's life.
-        detached_code(detach::run_detached(request, notify, exit_code)?)
+        // The monitor keeps the volume claims (its copies of them) for the container's life,
+        // and with --learn the recorder: it writes the policy when the container ends, and
+        // says so in the container's log.
+        let learning = match (&args.learn, learned, recorder) {
+            (Some(out), Some(learned), Some(recorder)) => {
+                let out = std::path::absolute(out).with_context(|| out.display().to_string())?;
+                Some((out, learned, recorder))
+            }
+            _ => None,
+        };
+        let ended = |result: Result<Exit, RunError>| {
+            let started = result.is_ok();
+            let code = exit_code(result);
+            match learning {
+                Some((out, learned, recorder)) if started => {
+                    match write_learned(&out, learned, &recorder, run_label, &policy) {
+                        Ok(()) => code,
+                        Err(e) => {
+                            say(format!("rsafe: {e:#}"));
+                            125
+                        }
+                    }
+                }
+                _ => code,
+            }
+        };
+        detached_code(detach::run_detached(request, notify, ended)?)
     } else {
         let result = process::run(request, &mut notify);
         let started = result.is_ok();
