@@ -5,6 +5,8 @@
 //! - [`filter`]: the learning seccomp filter the workload stacks last, notifying rsafe of
 //!   every syscall its policy allows (the policy's denials win, so nothing is weakened);
 //! - [`supervisor`]: rsafe's thread answering those notifications and recording each one;
+//!   under a learned policy (`report_denials`), answering its denials with EPERM and naming
+//!   them on stderr;
 //! - [`observe`]: what a notification says — the syscall, and for file and socket calls the
 //!   path and access or the TCP port, read from the process's memory;
 //! - [`reduce`]: thousands of paths reduced to a few landlock rules;

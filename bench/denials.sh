@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# What reporting a learned policy's denials costs (README "Learned policies"). A static
+# program makes N mkdir(2) calls in a loop; its policy is learned from the same program
+# making none, so every call is denied. It runs under that policy with
+# `report_denials = true` (each call notified, answered EPERM by rsafe's supervisor thread)
+# and `= false` (the filter's own EPERM), for N = 0 and N; the difference over N is the cost
+# of one reported denial. Needs root, gcc with a static libc, and hyperfine.
+#   bash bench/denials.sh [N]     RSAFE=path/to/rsafe to skip the release build
+set -euo pipefail
+N=${1:-20000}
+cd "$(dirname "$0")/.."
+if [ -z "${RSAFE:-}" ]; then
+    cargo build --release --locked --quiet
+    RSAFE=$PWD/target/release/rsafe
+fi
+for tool in hyperfine gcc; do
+    command -v "$tool" >/dev/null || { echo "bench/denials.sh: $tool is required" >&2; exit 2; }
+done
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"
+ROOTFS=$WORK/rootfs
+mkdir -p "$ROOTFS"/{tmp,proc,sys,dev}
+cat >"$WORK/loop.c" <<'C'
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 0;
+    for (long i = 0; i < n; i++)
+        syscall(SYS_mkdir, "/tmp/x", 0755);
+    return 0;
+}
+C
+gcc -O2 -static -o "$ROOTFS/loop" "$WORK/loop.c"
+STORE="--root $WORK/store"
+
+$RSAFE $STORE run --rm --learn "$WORK/on.toml" "$ROOTFS" /loop 0 >/dev/null 2>&1
+sed 's/^report_denials = true$/report_denials = false/' "$WORK/on.toml" >"$WORK/off.toml"
+grep -q 'report_denials = false' "$WORK/off.toml"
+
+# Each variant is checked once: the denial is reported (or not) and nothing else is denied.
+on=$($RSAFE $STORE run --rm --policy "$WORK/on.toml" "$ROOTFS" /loop 3 2>&1)
+[ "$on" = "rsafe: denied: mkdir /tmp/x (not in policy)" ] || { echo "unexpected: $on" >&2; exit 1; }
+off=$($RSAFE $STORE run --rm --policy "$WORK/off.toml" "$ROOTFS" /loop 3 2>&1)
+[ -z "$off" ] || { echo "unexpected: $off" >&2; exit 1; }
+
+run() { echo "$RSAFE $STORE run --rm --policy $WORK/$1.toml $ROOTFS /loop $2"; }
+hyperfine --warmup 2 --runs "${RUNS:-10}" --export-markdown "$WORK/table.md" \
+    -n "report_denials = true, 0 calls" "$(run on 0) 2>/dev/null" \
+    -n "report_denials = true, $N denied calls" "$(run on "$N") 2>/dev/null" \
+    -n "report_denials = false, 0 calls" "$(run off 0)" \
+    -n "report_denials = false, $N denied calls" "$(run off "$N")"
+cat "$WORK/table.md"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
