@@ -4,11 +4,15 @@
 # making none, so every call is denied. It runs under that policy with
 # `report_denials = true` (each call notified, answered EPERM by rsafe's supervisor thread)
 # and `= false` (the filter's own EPERM), for N = 0 and N; the difference over N is the cost
-# of one reported denial. Needs root, gcc with a static libc, and hyperfine.
+# of one reported denial. Run as root; installs hyperfine with apt-get when missing (gcc and
+# a static libc come with .ci/setup-debian.sh's build-essential).
 #   bash bench/denials.sh [N]     RSAFE=path/to/rsafe to skip the release build
 set -euo pipefail
 N=${1:-20000}
 cd "$(dirname "$0")/.."
+if ! command -v hyperfine >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
+fi
 if [ -z "${RSAFE:-}" ]; then
     cargo build --release --locked --quiet
     RSAFE=$PWD/target/release/rsafe
