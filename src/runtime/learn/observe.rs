@@ -5,12 +5,19 @@
 //!
 //! Which calls are file calls, and what access each implies (landlock's view):
 //! - `open`, `openat`, `openat2`, `creat`: read, or write with `O_WRONLY`/`O_RDWR`/`O_CREAT`/
-//!   `O_TRUNC` (`creat` always writes); `O_PATH` opens nothing landlock checks;
+//!   `O_TRUNC` (`creat` always writes); `O_PATH` opens nothing landlock checks; `O_TMPFILE`
+//!   makes an unnamed file *in* the directory it names (apt does this in `/tmp`), so that
+//!   directory is written into, not its parent;
 //! - `execve`, `execveat`: execute;
 //! - `mkdir*`, `mknod*`, `unlink*`, `rmdir`, `rename*`, `link*`, `symlink*`: write to the
 //!   entry (landlock checks the directory where it is made or removed: [`super::reduce`]
 //!   grants writes on directories);
 //! - `truncate`: write.
+//!
+//! A call that can only fail is not kept: making a path that exists (`EEXIST`: `mkdir -p`
+//! calls mkdir on every parent), removing or renaming one that does not (`ENOENT`: dpkg
+//! unlinks a leftover `/usr.dpkg-tmp` before it unpacks `/usr`). Kept, they would grant a
+//! directory the run never wrote: `/` for those two.
 //!
 //! stat, access, readlink, chdir and the like are not restricted by landlock, so not kept.
 
@@ -22,8 +29,12 @@ use super::Observed;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Access {
     pub read: bool,
+    /// The entry's content written, or the entry made or removed (a rule on its directory).
     pub write: bool,
     pub execute: bool,
+    /// An unnamed entry made inside this directory (`O_TMPFILE`): a rule on the directory
+    /// itself.
+    pub write_in: bool,
 }
 
 impl Access {
@@ -31,16 +42,25 @@ impl Access {
         read: true,
         write: false,
         execute: false,
+        write_in: false,
     };
     pub const WRITE: Access = Access {
         read: false,
         write: true,
         execute: false,
+        write_in: false,
     };
     pub const EXECUTE: Access = Access {
         read: false,
         write: false,
         execute: true,
+        write_in: false,
+    };
+    pub const WRITE_IN: Access = Access {
+        read: false,
+        write: false,
+        execute: false,
+        write_in: true,
     };
 
     /// Every access of either.
@@ -49,6 +69,7 @@ impl Access {
             read: self.read || other.read,
             write: self.write || other.write,
             execute: self.execute || other.execute,
+            write_in: self.write_in || other.write_in,
         }
     }
 }
@@ -88,13 +109,28 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
             seen.add_path(p, access);
         }
     };
-    // A call that only creates fails with EEXIST when its path exists (`mkdir -p` calls mkdir
-    // on every parent): no write is needed there, and recording one would grant the parent.
+    // A call that only creates fails with EEXIST when its path exists, one that removes or
+    // renames with ENOENT when it does not (module documentation): no write is needed there.
     let create = |seen: &mut Observed, dirfd: i32, ptr: u64| {
         if let Some(p) = read_path(caller, dirfd, ptr)
             && !caller.exists(&p)
         {
             seen.add_path(p, Access::WRITE);
+        }
+    };
+    let remove = |seen: &mut Observed, dirfd: i32, ptr: u64| -> bool {
+        match read_path(caller, dirfd, ptr) {
+            Some(p) if caller.exists(&p) => {
+                seen.add_path(p, Access::WRITE);
+                true
+            }
+            _ => false,
+        }
+    };
+    // The new name is written only when the old one exists (else ENOENT).
+    let rename = |seen: &mut Observed, (from_fd, from): (i32, u64), (to_fd, to): (i32, u64)| {
+        if remove(seen, from_fd, from) {
+            path(seen, to_fd, to, Access::WRITE);
         }
     };
     match call.nr {
@@ -116,16 +152,14 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
         libc::SYS_execveat => path(seen, fd(0), a[1], Access::EXECUTE),
         libc::SYS_mkdir | libc::SYS_mknod => create(seen, AT_FDCWD, a[0]),
         libc::SYS_mkdirat | libc::SYS_mknodat => create(seen, fd(0), a[1]),
-        libc::SYS_unlink | libc::SYS_rmdir => path(seen, AT_FDCWD, a[0], Access::WRITE),
-        libc::SYS_unlinkat => path(seen, fd(0), a[1], Access::WRITE),
-        libc::SYS_rename => {
-            path(seen, AT_FDCWD, a[0], Access::WRITE);
-            path(seen, AT_FDCWD, a[1], Access::WRITE);
+        libc::SYS_unlink | libc::SYS_rmdir => {
+            remove(seen, AT_FDCWD, a[0]);
         }
-        libc::SYS_renameat | libc::SYS_renameat2 => {
-            path(seen, fd(0), a[1], Access::WRITE);
-            path(seen, fd(2), a[3], Access::WRITE);
+        libc::SYS_unlinkat => {
+            remove(seen, fd(0), a[1]);
         }
+        libc::SYS_rename => rename(seen, (AT_FDCWD, a[0]), (AT_FDCWD, a[1])),
+        libc::SYS_renameat | libc::SYS_renameat2 => rename(seen, (fd(0), a[1]), (fd(2), a[3])),
         libc::SYS_link => {
             path(seen, AT_FDCWD, a[0], Access::READ);
             create(seen, AT_FDCWD, a[1]);
@@ -173,6 +207,9 @@ fn open_access(flags: u64) -> Access {
     let flags = flags as i32;
     if flags & libc::O_PATH != 0 {
         return Access::default();
+    }
+    if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        return Access::WRITE_IN;
     }
     let writes =
         flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0;
@@ -428,6 +465,37 @@ mod tests {
             o.paths[Path::new("/etc/passwd")],
             Access::WRITE.union(Access::EXECUTE)
         );
+    }
+
+    #[test]
+    fn removing_or_renaming_what_is_not_there_writes_nothing() {
+        // /work/x.txt does not exist: unlink and rename fail with ENOENT.
+        let o = seen(&[
+            call(libc::SYS_unlink, [0x2000, 0, 0, 0, 0, 0]),
+            call(libc::SYS_rename, [0x2000, 0x3000, 0, 0, 0, 0]),
+            call(libc::SYS_unlinkat, [5, 0x3000, 0, 0, 0, 0]),
+        ]);
+        assert!(o.paths.is_empty(), "{o:?}");
+        // /etc/passwd exists: renaming it writes both names.
+        let o = seen(&[call(libc::SYS_renameat2, [0, 0x1000, 5, 0x3000, 0, 0])]);
+        assert_eq!(o.paths[Path::new("/etc/passwd")], Access::WRITE);
+        assert_eq!(o.paths[Path::new("/var/lib/newdir")], Access::WRITE);
+    }
+
+    #[test]
+    fn an_unnamed_temporary_file_writes_in_its_directory() {
+        let cwd = AT_FDCWD as u32 as u64;
+        let tmpfile = (libc::O_TMPFILE | libc::O_RDWR) as u64;
+        let o = seen(&[
+            call(libc::SYS_openat, [cwd, 0x6000, tmpfile, 0o600, 0, 0]),
+            // O_DIRECTORY alone (a directory opened to list it) is a read.
+            call(
+                libc::SYS_openat,
+                [cwd, 0x1000, libc::O_DIRECTORY as u64, 0, 0, 0],
+            ),
+        ]);
+        assert_eq!(o.paths[Path::new("/tmp")], Access::WRITE_IN);
+        assert_eq!(o.paths[Path::new("/etc/passwd")], Access::READ);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - **write** → the directory the entry is in (landlock checks creating, removing and
 //!   renaming there, and a new file does not exist yet when the next run's rules are made),
 //!   cut to two levels (`/var/lib/dpkg/status` → `/var/lib`, `/tmp/out` → `/tmp`), read-write;
+//! - **an unnamed file made in a directory** (`O_TMPFILE`) → that directory, cut to two levels
+//!   (`/tmp` → `/tmp`, never its parent `/`), read-write;
 //! - a rule below a read-write rule, or below a read rule of the same kind, is dropped.
 //!
 //! So a run yields a rule per top-level directory it read and per writable place it wrote:
@@ -32,6 +34,11 @@ pub fn reduce(paths: &BTreeMap<PathBuf, Access>) -> Rules {
     for (path, access) in paths {
         if access.write {
             rules.read_write.insert(write_rule(path));
+        }
+        if access.write_in {
+            rules
+                .read_write
+                .insert(pseudo(path).unwrap_or_else(|| prefix(path, 2)));
         }
         if access.read || access.execute {
             rules.read_exec.insert(read_rule(path));
@@ -135,6 +142,17 @@ mod tests {
         assert_eq!(r.read_write, set(&["/tmp", "/var/lib"]));
         // /tmp read is inside the read-write /tmp.
         assert!(r.read_exec.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn an_unnamed_file_grants_its_directory_not_the_parent() {
+        let r = reduce(&paths(&[
+            ("/tmp", Access::WRITE_IN),
+            ("/var/cache/apt/archives/partial", Access::WRITE_IN),
+            ("/etc/apt/apt.conf.d/docker", Access::READ),
+        ]));
+        assert_eq!(r.read_write, set(&["/tmp", "/var/cache"]));
+        assert_eq!(r.read_exec, set(&["/etc"]));
     }
 
     #[test]
