@@ -5,22 +5,33 @@
 #
 #   bash bench/learn.sh [work dir]        RSAFE=path/to/rsafe to skip the release build
 #
-# Run as root. Workloads, in a busybox-static root filesystem built here:
-#   httpd  busybox httpd on port 80 serving /www/index.html, one `wget` of it, in one container
-#   build  `tar` of /src (50 files), `gzip`, `sha256sum` of the archive, written under /tmp/out
+# Run as root. Workloads, two in a busybox-static root filesystem built here, two in Debian
+# bookworm images (below):
+#   httpd   busybox httpd on port 80 serving /www/index.html, one `wget` of it, in one container
+#   build   `tar` of /src (50 files), `gzip`, `sha256sum` of the archive, written under /tmp/out
+#   python  Debian's `python3 -m http.server 8000` in /srv (a read-only volume with one page),
+#           one fetch of the page by a python3 urllib client, in one container
+#   apt     `apt-get install` of a local .deb (one file and a postinst that writes its state
+#           under /var/lib), built here with dpkg-deb and given as a read-only volume at /debs
+# The Debian images are tests/support/debian.rs's recipes (mmdebstrap --variant=minbase
+# bookworm from the host's mirror, and the same with --include=python3, as one-layer OCI
+# layouts made with umoci), taken from its cache (/var/cache/rsafe-test, or $RSAFE_TEST_CACHE)
+# when `cargo test --test learn_debian` built them, else built into it here (a few minutes,
+# ~70 MB from the mirror).
 # Columns: syscalls the compiled filter allows (whatever the arguments or for some), for the
 # learned policy, rsafe's default and Docker's default profile (tests/fixtures/seccomp, with
 # rsafe's 8 capabilities); capabilities kept; landlock path rules (read+exec / read+write; the
 # default grants the whole image instead); whether the workload's output under the learned
 # policy equals the learning run's; escape vectors OPEN (`name=OPEN:` lines of the probe) under
-# the default policy and under the learned one. The probe runs from a read-only volume at
-# /probe, so the learned policy gets `/probe` added to read_exec (only so it can start).
+# the default policy and under the learned one, in the workload's image. The probe runs from a
+# read-only volume at /probe, so the learned policy gets `/probe` added to read_exec (only so it
+# can start).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/learn.sh: run as root" >&2; exit 1; }
 WORK="${1:-/tmp/rsafe-bench-learn}"
 log() { printf '== %s\n' "$*" >&2; }
-for t in busybox cc; do
+for t in busybox cc mmdebstrap umoci dpkg-deb; do
   command -v "$t" >/dev/null || { echo "bench/learn.sh: $t is missing (bash .ci/setup-debian.sh)" >&2; exit 1; }
 done
 rm -rf "$WORK"
@@ -45,31 +56,99 @@ echo "hello from a learned policy" >"$R/www/index.html"
 mkdir -p "$R/src/lib"
 for i in $(seq 1 50); do seq 1 "$((i * 40))" >"$R/src/lib/f$i.txt"; done
 
+# A Debian layout of tests/support/debian.rs's recipe NAME (extra mmdebstrap options after it),
+# from its cache or built into it the same way; sets LAYOUT to `layout:tag`. (Not called in a
+# $(…): set -e does not reach into one.)
+CACHE="${RSAFE_TEST_CACHE:-/var/cache/rsafe-test}"
+debian_layout() {
+  local name="$1" created_by="$2" title="$3"; shift 3
+  local layout="$CACHE/$name"
+  if [ ! -f "$layout/index.json" ]; then
+    log "build $name (mmdebstrap $*)"
+    mkdir -p "$CACHE"
+    local tmp mirror
+    tmp=$(mktemp -d "$CACHE/.$name.tmp-XXXXXX")
+    # The host's Debian archive, as tests/support/debian.rs's host_mirror() finds it.
+    mirror=$({ grep -hoE '^deb +(\[[^]]*\] +)?[^ ]+/debian/? ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+      | awk '{print $NF}'; grep -hoE '^URIs: .*/debian/?$' /etc/apt/sources.list.d/*.sources | awk '{print $2}'; } \
+      2>/dev/null | head -n1 || true)
+    SOURCE_DATE_EPOCH=1700000000 mmdebstrap --variant=minbase --format=tar --quiet --mode=root "$@" \
+      --customize-hook='rm -f "$1"/etc/resolv.conf "$1"/etc/hostname' \
+      bookworm "$tmp/rootfs.tar" "${mirror:-http://deb.debian.org/debian}" </dev/null
+    tar --delete --wildcards -f "$tmp/rootfs.tar" './dev/?*'
+    local created=2023-11-14T22:13:20Z image="$tmp/oci:bookworm"
+    umoci init --layout "$tmp/oci"
+    umoci new --image "$image"
+    SOURCE_DATE_EPOCH=1700000000 umoci raw add-layer --image "$image" --history.created "$created" \
+      --history.created_by "$created_by" "$tmp/rootfs.tar"
+    umoci config --image "$image" --created "$created" --history.created "$created" \
+      --history.created_by 'CMD ["/bin/bash"]' --config.cmd /bin/bash \
+      --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      --config.label "org.opencontainers.image.title=$title"
+    umoci gc --layout "$tmp/oci"
+    chmod -R a+rX "$tmp/oci"
+    mv "$tmp/oci" "$layout"
+    rm -rf "$tmp"
+  fi
+  LAYOUT="$layout:bookworm"
+}
+log "Debian images"
+debian_layout debian-bookworm-minbase-v1 "mmdebstrap --variant=minbase bookworm" rsafe-test-debian-minbase
+"$BIN" --root "$S" load "$LAYOUT" >/dev/null
+debian_layout debian-bookworm-python3-v1 "mmdebstrap --variant=minbase --include=python3 bookworm" \
+  rsafe-test-debian-python3 --include=python3
+"$BIN" --root "$S" load "$LAYOUT" >/dev/null
+
+log "a local .deb and a page to serve"
+mkdir -p "$WORK/pkg/DEBIAN" "$WORK/pkg/usr/share/rsafe-hello" "$WORK/debs" "$WORK/www"
+printf 'Package: rsafe-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: rsafe <rsafe@example.invalid>\nDescription: one file and a postinst (bench/learn.sh)\n' \
+  >"$WORK/pkg/DEBIAN/control"
+printf '#!/bin/sh\nset -e\nmkdir -p /var/lib/rsafe-hello\necho "postinst $1" > /var/lib/rsafe-hello/state\n' \
+  >"$WORK/pkg/DEBIAN/postinst"
+chmod 755 "$WORK/pkg/DEBIAN/postinst"
+echo "hello from a package" >"$WORK/pkg/usr/share/rsafe-hello/greeting"
+dpkg-deb --root-owner-group --build "$WORK/pkg" "$WORK/debs/rsafe-hello_1.0_all.deb" >/dev/null
+echo "hello from python3 -m http.server" >"$WORK/www/index.html"
+
 log "escape probe"
 P="$WORK/probe"
 mkdir -p "$P"
 cc -static -O1 -o "$P/escape" tests/support/escape_probe.c
 
-declare -A CMD
+declare -A CMD IMG FLAGS SHELL_OF
+SHELL_OF=([httpd]=sh [build]=sh [python]=bash [apt]=bash)
+IMG[httpd]="$R"; FLAGS[httpd]=""
 CMD[httpd]='httpd -p 80 -h /www && wget -q -O - http://127.0.0.1:80/index.html'
+IMG[build]="$R"; FLAGS[build]=""
 CMD[build]='mkdir -p /tmp/out && tar -cf - /src | gzip >/tmp/out/a.tgz && sha256sum /tmp/out/a.tgz | cut -c1-16'
+IMG[python]=debian-bookworm-python3-v1:bookworm; FLAGS[python]="-v $WORK/www:/srv:ro -w /srv"
+CMD[python]='python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1 &
+  for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/8000) 2>/dev/null && break; sleep 0.1; done
+  python3 -c "import urllib.request as u; print(u.urlopen(\"http://127.0.0.1:8000/index.html\").read().decode(), end=\"\")"'
+IMG[apt]=debian-bookworm-minbase-v1:bookworm; FLAGS[apt]="-v $WORK/debs:/debs:ro"
+CMD[apt]='apt-get install -y -q /debs/rsafe-hello_1.0_all.deb >/tmp/apt.log 2>&1 || cat /tmp/apt.log
+  cat /usr/share/rsafe-hello/greeting /var/lib/rsafe-hello/state; dpkg-query -W -f="\${Status}\n" rsafe-hello'
 
 count_syscalls() { "$BIN" policy show "$@" --syscalls | grep -cE '^(allow|args) '; }
-open_vectors() { # policy → "OPEN/TRIED"
+open_vectors() { # policy image → "OPEN/TRIED"
   local out
-  out=$("$BIN" --root "$S" run --rm --policy "$1" -v "$P:/probe:ro" "$R" /probe/escape 2>/dev/null || true)
+  out=$("$BIN" --root "$S" run --rm --policy "$1" -v "$P:/probe:ro" "$2" /probe/escape 2>/dev/null || true)
   printf '%s/%s' "$(grep -c '=OPEN:' <<<"$out" || true)" "$(grep -c '=' <<<"$out" || true)"
 }
 DEFAULT_N=$(count_syscalls default)
 DOCKER_N=$(count_syscalls default --seccomp tests/fixtures/seccomp/docker-default.json)
-DEFAULT_OPEN=$(open_vectors default)
+declare -A DEFAULT_OPEN
 
 printf '| workload | syscalls learned / rsafe default / Docker | capabilities kept | landlock rules (ro / rw) | same output under it | escape vectors OPEN (default → learned) |\n'
 printf '|---|---|---|---|---|---|\n'
-for w in httpd build; do
+for w in ${WORKLOADS:-httpd build python apt}; do
   OUT="$WORK/$w.toml"
-  first=$("$BIN" --root "$S" run --rm --learn "$OUT" "$R" sh -c "${CMD[$w]}" 2>"$WORK/$w.learn.err")
-  again=$("$BIN" --root "$S" run --rm --policy "$OUT" "$R" sh -c "${CMD[$w]}" 2>"$WORK/$w.run.err") || true
+  img="${IMG[$w]}"
+  [ -n "${DEFAULT_OPEN[$img]:-}" ] || DEFAULT_OPEN[$img]=$(open_vectors default "$img")
+  # shellcheck disable=SC2086 # FLAGS are words
+  first=$("$BIN" --root "$S" run --rm --learn "$OUT" ${FLAGS[$w]} "$img" "${SHELL_OF[$w]}" -c "${CMD[$w]}" 2>"$WORK/$w.learn.err")
+  # shellcheck disable=SC2086
+  again=$("$BIN" --root "$S" run --rm --policy "$OUT" ${FLAGS[$w]} "$img" "${SHELL_OF[$w]}" -c "${CMD[$w]}" 2>"$WORK/$w.run.err") || true
   same=no
   [ -n "$first" ] && [ "$first" = "$again" ] && same=yes
   n=$(count_syscalls "$OUT")
@@ -80,7 +159,7 @@ for w in httpd build; do
   PROBE_POLICY="$WORK/$w-probe.toml"
   sed 's|^read_exec = \[$|read_exec = [\n    "/probe",|; s|^read_exec = \[\]$|read_exec = ["/probe"]|' "$OUT" >"$PROBE_POLICY"
   cp "$WORK/$w.seccomp.json" "$WORK/$w-probe.seccomp.json"
-  learned_open=$(open_vectors "$PROBE_POLICY")
+  learned_open=$(open_vectors "$PROBE_POLICY" "$img")
   printf '| %s | %s / %s / %s | %s | %s / %s | %s | %s → %s |\n' "$w" "$n" "$DEFAULT_N" "$DOCKER_N" \
-    "${caps:-none}" "${ro:-none}" "${rw:-none}" "$same" "$DEFAULT_OPEN" "$learned_open"
+    "${caps:-none}" "${ro:-none}" "${rw:-none}" "$same" "${DEFAULT_OPEN[$img]}" "$learned_open"
 done
