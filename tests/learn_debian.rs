@@ -257,14 +257,16 @@ fn apt_get_install_of_a_local_deb_is_learned_and_replayed() {
     });
 }
 
-/// apt drops privileges to `_apt` (setresuid, setgroups): SETUID and SETGID are learned as
-/// used. Told to stay root (one id mapped), it makes no such call, and they are dropped.
+/// apt drops privileges to `_apt` (setresuid, setgroups) for its download methods and
+/// signals them when done: SETUID, SETGID and KILL (root signalling uid 42) are learned as
+/// used. Told to stay root (one id mapped), it makes no setresuid call and signals only root's
+/// processes, and the three are dropped.
 #[track_caller]
 fn check_apt_capabilities(caller: Caller, policy: &Path) {
     let text = std::fs::read_to_string(policy).unwrap();
     let kept = list(&learned(policy), "capabilities", "keep");
     let switches = caller != Caller::User;
-    for cap in ["SETUID", "SETGID"] {
+    for cap in ["SETUID", "SETGID", "KILL"] {
         assert_eq!(
             kept.contains(&cap.to_string()),
             switches,
@@ -272,10 +274,12 @@ fn check_apt_capabilities(caller: Caller, policy: &Path) {
         );
     }
     if switches {
-        assert!(
-            text.contains("\"SETUID\", # run 1; used: setresuid()"),
-            "{caller:?}: {text}"
-        );
+        for evidence in [
+            "\"SETUID\", # run 1; used: setresuid()",
+            "\"KILL\", # run 1; used: a signal to another user's process",
+        ] {
+            assert!(text.contains(evidence), "{caller:?}: {text}");
+        }
     }
     // dpkg sets owners and modes of what it unpacks.
     assert!(

@@ -14,7 +14,7 @@
 //! | FSETID | chmod family, chown family |
 //! | SETUID | setuid, setreuid, setresuid, setfsuid |
 //! | SETGID | setgid, setregid, setresgid, setfsgid, setgroups |
-//! | KILL | kill, tkill, tgkill, pidfd_send_signal with a real signal (the target's user is not checked) |
+//! | KILL | kill, tkill, tgkill with a real signal to a process whose real and saved uid are neither the sender's real nor effective uid (the kernel's rule, uids read from the container's `/proc`); a process group, a pidfd, or a target gone before it was looked at |
 //! | NET_BIND_SERVICE | bind to a port below 1024 |
 //! | NET_RAW | socket with SOCK_RAW or AF_PACKET |
 //! | SYS_CHROOT | chroot |
@@ -67,7 +67,9 @@ pub fn verdict(cap: Capability, seen: &Observed) -> Verdict {
         Capability::CAP_MKNOD => any(&[&["mknod", "mknodat"]]),
         Capability::CAP_SETFCAP => any(&[XATTR]),
         Capability::CAP_SETPCAP => any(&[&["capset", "prctl"]]),
-        Capability::CAP_KILL if seen.signalled_others => Verdict::Used("a signal sent".into()),
+        Capability::CAP_KILL if seen.signalled_others => {
+            Verdict::Used("a signal to another user's process".into())
+        }
         Capability::CAP_KILL => Verdict::Unused,
         Capability::CAP_NET_BIND_SERVICE => match seen.tcp_bind.iter().find(|p| **p < 1024) {
             Some(port) => Verdict::Used(format!("bind to port {port}")),

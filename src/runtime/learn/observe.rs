@@ -21,6 +21,7 @@
 //!
 //! stat, access, readlink, chdir and the like are not restricted by landlock, so not kept.
 
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 use super::Observed;
@@ -84,6 +85,9 @@ pub trait Caller {
     fn fd_path(&self, fd: i32) -> Option<PathBuf>;
     /// Whether a container path exists now (not following a last symlink).
     fn exists(&self, path: &Path) -> bool;
+    /// Whether a signal from the caller to `target` (a pid of the container) is one only
+    /// CAP_KILL allows; None when it cannot be told (the target is gone).
+    fn signal_needs_kill(&self, target: i32) -> Option<bool>;
 }
 
 /// A syscall as notified: number and raw arguments.
@@ -187,7 +191,8 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
             }
         }
         libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill | libc::SYS_pidfd_send_signal => {
-            // Signal 0 only probes; kill(0, …) and negative pids reach a group.
+            // Signal 0 only probes; kill(0, …) reaches the caller's own group. A negative pid
+            // (another group) or a pidfd names no one process to look at: counted.
             let target = a[0] as i32;
             let signal = if call.nr == libc::SYS_tgkill {
                 a[2]
@@ -195,7 +200,9 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
                 a[1]
             };
             if signal != 0 && target != 0 {
-                seen.signalled_others = true;
+                let one = target > 0 && call.nr != libc::SYS_pidfd_send_signal;
+                let needs = !one || caller.signal_needs_kill(target).unwrap_or(true);
+                seen.signalled_others |= needs;
             }
         }
         _ => {}
@@ -321,16 +328,34 @@ impl Caller for ProcCaller {
     }
 
     fn exists(&self, path: &Path) -> bool {
+        self.open_inside(path, rustix::fs::OFlags::PATH).is_some()
+    }
+
+    fn signal_needs_kill(&self, target: i32) -> Option<bool> {
+        let own = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        // The container's own /proc: `target` is a pid of its namespace.
+        let fd = self.open_inside(
+            Path::new(&format!("/proc/{target}/status")),
+            rustix::fs::OFlags::RDONLY,
+        )?;
+        let mut theirs = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut theirs).ok()?;
+        Some(kill_needs_cap(uids(&own)?, uids(&theirs)?))
+    }
+}
+
+impl ProcCaller {
+    /// Opens a container path with `flags`, resolved inside the container's root: an absolute
+    /// symlink there must not make rsafe look at a host path. The last component is not
+    /// followed.
+    fn open_inside(&self, path: &Path, flags: rustix::fs::OFlags) -> Option<OwnedFd> {
         use rustix::fs::{Mode, OFlags, ResolveFlags};
-        // Resolved inside the container's root: an absolute symlink there must not make rsafe
-        // look at a host path.
-        let Ok(root) = rustix::fs::open(
+        let root = rustix::fs::open(
             format!("/proc/{}/root", self.pid),
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-        ) else {
-            return false;
-        };
+        )
+        .ok()?;
         let inside = path.strip_prefix("/").unwrap_or(path);
         let inside = if inside.as_os_str().is_empty() {
             Path::new(".")
@@ -340,12 +365,29 @@ impl Caller for ProcCaller {
         rustix::fs::openat2(
             &root,
             inside,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )
-        .is_ok()
+        .ok()
     }
+}
+
+/// The real, effective, saved and filesystem uid of a `/proc/PID/status` text.
+fn uids(status: &str) -> Option<[u32; 4]> {
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let mut ids = line.split_whitespace().map(|n| n.parse::<u32>().ok());
+    Some([ids.next()??, ids.next()??, ids.next()??, ids.next()??])
+}
+
+/// The kernel's rule (`kill_ok_by_cred`): a signal needs CAP_KILL unless the sender's real or
+/// effective uid is the target's real or saved uid.
+fn kill_needs_cap(sender: [u32; 4], target: [u32; 4]) -> bool {
+    let [real, effective, ..] = sender;
+    let [t_real, _, t_saved, _] = target;
+    ![real, effective]
+        .iter()
+        .any(|id| *id == t_real || *id == t_saved)
 }
 
 /// A `/proc` link target that is a path (not `socket:[…]`, not ` (deleted)`).
@@ -383,6 +425,14 @@ mod tests {
         }
         fn exists(&self, path: &Path) -> bool {
             path == Path::new("/etc/passwd") || path == Path::new("/tmp")
+        }
+        /// Pid 42 is another user's process, 7 the caller's own; others are gone.
+        fn signal_needs_kill(&self, target: i32) -> Option<bool> {
+            match target {
+                42 => Some(true),
+                7 => Some(false),
+                _ => None,
+            }
         }
     }
 
@@ -516,6 +566,41 @@ mod tests {
         assert!(!o.signalled_others, "signal 0 only probes");
         let o = seen(&[call(libc::SYS_kill, [42, 15, 0, 0, 0, 0])]);
         assert!(o.signalled_others);
+    }
+
+    #[test]
+    fn a_signal_needs_cap_kill_only_across_users() {
+        let (own, gone, group) = (7u64, 99u64, (-42i64) as u64);
+        let own_user = seen(&[
+            call(libc::SYS_kill, [own, 15, 0, 0, 0, 0]),
+            call(libc::SYS_tgkill, [own, own, 2, 0, 0, 0]),
+        ]);
+        assert!(
+            !own_user.signalled_others,
+            "the caller's own user's process"
+        );
+        for c in [
+            call(libc::SYS_tkill, [42, 9, 0, 0, 0, 0]),
+            call(libc::SYS_kill, [gone, 15, 0, 0, 0, 0]),
+            call(libc::SYS_kill, [group, 15, 0, 0, 0, 0]),
+            call(libc::SYS_pidfd_send_signal, [own, 15, 0, 0, 0, 0]),
+        ] {
+            assert!(seen(&[c]).signalled_others, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn the_kernels_rule_for_signals() {
+        let status = "Name:\tapt-get\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
+        let root = uids(status).unwrap();
+        let apt = [42, 42, 42, 42];
+        assert!(kill_needs_cap(root, apt), "root signalling _apt");
+        assert!(!kill_needs_cap(apt, apt));
+        // A process that dropped to 42 but kept 0 as its saved uid is root's to signal.
+        assert!(!kill_needs_cap(root, [42, 42, 0, 42]));
+        // The sender's effective uid counts too (a set-uid sender).
+        assert!(!kill_needs_cap([1000, 42, 42, 42], apt));
+        assert_eq!(uids("Name:\tx\n"), None);
     }
 
     #[test]
