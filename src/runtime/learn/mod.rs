@@ -53,7 +53,8 @@ pub struct Observed {
     pub tcp_connect: BTreeSet<u16>,
     /// `socket(…, SOCK_RAW, …)` or `socket(AF_PACKET, …)`: evidence for CAP_NET_RAW.
     pub raw_socket: bool,
-    /// `kill`-family calls aimed at a process other than the caller (evidence for CAP_KILL).
+    /// A `kill`-family call the kernel would allow only with CAP_KILL: aimed at a process whose
+    /// real and saved uid are neither of the sender's (or one whose ids cannot be read).
     pub signalled_others: bool,
     /// Notifications answered.
     pub notifications: u64,
