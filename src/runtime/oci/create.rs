@@ -17,10 +17,12 @@ use super::child::{ChildConfig, child_main};
 use super::hooks;
 use super::overlay;
 use super::state::{ContainerDir, Record, RuntimeRoot, Status, rfc3339_now};
+use crate::runtime::cgroups::Cgroup;
 use crate::runtime::channel::{self, Message};
 use crate::runtime::idmap::Caller;
 use crate::runtime::mounts;
 use crate::runtime::policy::Policy;
+use crate::runtime::seccomp::CompiledFilter;
 use crate::runtime::spec::Confinement;
 use crate::runtime::{namespaces, sys};
 
@@ -111,6 +113,10 @@ fn lower_rlimits(bundle: &mut Bundle) {
     }
 }
 
+/// `create`'s sequence, from the checks to the container's first process waiting for `start`:
+/// the console and start sockets, the namespaces to join, the cgroup and the first record,
+/// the clone, what the parent sets up from outside, and the hand-over of mounts, console and
+/// filter until the child says Ready.
 fn launch(
     bundle: &Bundle,
     userns: Option<OwnedFd>,
@@ -119,18 +125,7 @@ fn launch(
     cleanup: &mut Cleanup,
 ) -> Result<Record, OciError> {
     let caller = Caller::current();
-    if bundle.terminal && opts.console_socket.is_none() {
-        return Err(OciError::Usage(
-            "process.terminal is set: --console-socket is required".to_string(),
-        ));
-    }
-    let console = match (&opts.console_socket, bundle.terminal) {
-        (Some(path), true) => Some(UnixStream::connect(path).map_err(|source| OciError::Io {
-            what: format!("console socket {}", path.display()),
-            source,
-        })?),
-        _ => None,
-    };
+    let console = open_console(bundle, opts)?;
     let listener = dir.bind_start_socket().map_err(|source| OciError::Io {
         what: format!("start socket {}", dir.start_socket().display()),
         source,
@@ -140,54 +135,14 @@ fn launch(
             "rsafe-runtime has several threads at create; this is a bug".to_string(),
         ));
     }
-    // Joined namespaces are entered here, by the caller with its privileges, and inherited by
-    // the child: a namespace owned by another user namespace (a pod's sandbox) could not be
-    // joined from inside the container's own. With a joined user namespace, the joiner
-    // enters them ([`super::userns`]).
-    let mut own = Vec::new();
-    let mut pod = Vec::new();
-    for ns in &bundle.namespaces {
-        match &ns.path {
-            Some(path) if userns.is_some() => pod.push(super::userns::PodNamespace {
-                kind: ns.kind,
-                path: path.clone(),
-                fd: open_namespace(ns.kind, path)?,
-            }),
-            Some(path) => join(ns.kind, path)?,
-            None => own.push(ns.kind),
-        }
-    }
+    let (own, pod) = sort_namespaces(bundle, userns.is_some())?;
     let cgroup = match &bundle.cgroups_path {
         Some(path) if super::host_root() => Some(cgroup::create(path, &bundle.resources, &dir.id)?),
         _ => None,
     };
-    let mut floor = bundle.floor.clone();
-    if bundle.cgroups_path.is_some() && cgroup.is_none() {
-        floor.push("linux.cgroupsPath and linux.resources: not applied (rootless: this host delegates no cgroup)".to_string());
-    }
     cleanup.cgroup.clone_from(&cgroup);
     let confinement = confinement(bundle);
-    let mut record = Record {
-        id: dir.id.clone(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.dir.clone(),
-        annotations: bundle.annotations.clone(),
-        created: rfc3339_now(),
-        owner: caller.uid,
-        cgroup: cgroup.clone(),
-        resources: bundle.resources.clone(),
-        floor,
-        start_hooks: !bundle.hooks.start_container.is_empty(),
-        poststart: bundle.hooks.poststart.clone(),
-        poststop: bundle.hooks.poststop.clone(),
-        ready: false,
-        idmap: bundle.user_namespace.idmap().clone(),
-        confinement: confinement.clone(),
-        floor_seccomp: bundle.floor_seccomp.clone(),
-        landlock_fs: super::child::landlock_access(bundle),
-        seccomp_notify: bundle.seccomp_notify.clone(),
-    };
+    let mut record = first_record(bundle, dir, &caller, cgroup, &confinement);
     // Recorded before the clone: a `create` killed from here on leaves a record (and cgroup)
     // that `delete` finds; the child dies with it until Ready.
     dir.save(&record)?;
@@ -206,20 +161,13 @@ fn launch(
         state_dir: dir.path.clone(),
         id: dir.id.clone(),
     };
-    let mut flags = libc::CLONE_NEWNS;
-    for kind in &own {
-        // The cgroup namespace is made by the child once it is in its cgroup, the time
-        // namespace by the child too (`clone` has no flag for it).
-        if !matches!(kind, NsKind::Cgroup | NsKind::Time) {
-            flags |= kind.clone_flag();
-        }
-    }
     let main = Box::new(move || child_main(child_cfg, child_end));
-    let idmap = bundle.user_namespace.idmap();
+    let flags = clone_flags(&own);
     let pid = match &userns {
         None => sys::clone_process(flags | libc::CLONE_NEWUSER, main)
             .map_err(namespaces::userns_error)?,
         Some(userns) => {
+            let idmap = bundle.user_namespace.idmap();
             let sysctls =
                 |inside: bool| write_joined_sysctls(bundle, &own, (!inside).then_some(idmap));
             super::userns::clone_joined(userns, &pod, flags, &sysctls, main)?
@@ -228,10 +176,130 @@ fn launch(
     cleanup.child = Some(pid);
     drop(listener_fd);
     drop((userns, pod));
+    set_up_from_outside(bundle, &own, pid, &mut record)?;
+    record.pid = pid.as_raw();
+    record.start_time = crate::runtime::state::process_start_time(pid.as_raw()).unwrap_or(0);
+    dir.save(&record)?;
+    hooks::run_all(
+        &bundle.hooks.create_runtime,
+        &record,
+        Status::Creating,
+        "createRuntime",
+    )?;
+    let trees = if caller.is_root() {
+        host_trees(bundle, &own, pid, &dir.mount_point())?
+    } else {
+        Vec::new()
+    };
+    let state_root = dir.path.parent().unwrap_or(Path::new("/"));
+    let filter = super::compile_filter(state_root, &confinement, bundle.floor_seccomp.as_ref())?;
+    hand_over(&parent_end, trees, console, filter)?;
+    Ok(record)
+}
+
+/// The connection to `--console-socket` when the process wants a terminal (which needs one).
+fn open_console(bundle: &Bundle, opts: &CreateOptions) -> Result<Option<UnixStream>, OciError> {
+    match (&opts.console_socket, bundle.terminal) {
+        (None, true) => Err(OciError::Usage(
+            "process.terminal is set: --console-socket is required".to_string(),
+        )),
+        (Some(path), true) => UnixStream::connect(path)
+            .map(Some)
+            .map_err(|source| OciError::Io {
+                what: format!("console socket {}", path.display()),
+                source,
+            }),
+        _ => Ok(None),
+    }
+}
+
+/// The namespaces the container makes of its own, and those of a pod it joins by path. Joined
+/// namespaces are entered here, by the caller with its privileges, and inherited by the child:
+/// a namespace owned by another user namespace (a pod's sandbox) could not be joined from
+/// inside the container's own. With a joined user namespace (`joined_user`), the joiner enters
+/// them ([`super::userns`]), so they are only opened here.
+fn sort_namespaces(
+    bundle: &Bundle,
+    joined_user: bool,
+) -> Result<(Vec<NsKind>, Vec<super::userns::PodNamespace>), OciError> {
+    let mut own = Vec::new();
+    let mut pod = Vec::new();
+    for ns in &bundle.namespaces {
+        match &ns.path {
+            Some(path) if joined_user => pod.push(super::userns::PodNamespace {
+                kind: ns.kind,
+                path: path.clone(),
+                fd: open_namespace(ns.kind, path)?,
+            }),
+            Some(path) => join(ns.kind, path)?,
+            None => own.push(ns.kind),
+        }
+    }
+    Ok((own, pod))
+}
+
+/// The container's record as `create` first saves it: no process yet.
+fn first_record(
+    bundle: &Bundle,
+    dir: &ContainerDir,
+    caller: &Caller,
+    cgroup: Option<Cgroup>,
+    confinement: &Confinement,
+) -> Record {
+    let mut floor = bundle.floor.clone();
+    if bundle.cgroups_path.is_some() && cgroup.is_none() {
+        floor.push("linux.cgroupsPath and linux.resources: not applied (rootless: this host delegates no cgroup)".to_string());
+    }
+    Record {
+        id: dir.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        annotations: bundle.annotations.clone(),
+        created: rfc3339_now(),
+        owner: caller.uid,
+        cgroup,
+        resources: bundle.resources.clone(),
+        floor,
+        start_hooks: !bundle.hooks.start_container.is_empty(),
+        poststart: bundle.hooks.poststart.clone(),
+        poststop: bundle.hooks.poststop.clone(),
+        ready: false,
+        idmap: bundle.user_namespace.idmap().clone(),
+        confinement: confinement.clone(),
+        floor_seccomp: bundle.floor_seccomp.clone(),
+        landlock_fs: super::child::landlock_access(bundle),
+        seccomp_notify: bundle.seccomp_notify.clone(),
+    }
+}
+
+/// `clone` flags for the namespaces the container makes: the cgroup namespace is made by the
+/// child once it is in its cgroup, the time namespace by the child too (`clone` has no flag for
+/// it). A mount namespace always.
+fn clone_flags(own: &[NsKind]) -> libc::c_int {
+    let mut flags = libc::CLONE_NEWNS;
+    for kind in own {
+        if !matches!(kind, NsKind::Cgroup | NsKind::Time) {
+            flags |= kind.clone_flag();
+        }
+    }
+    flags
+}
+
+/// What the parent sets up from outside the new process: its id map (unless it joined a user
+/// namespace, whose map is given), its cgroup, its OOM score (left, and said, where lowering
+/// it takes a privilege this caller lacks) and the sysctls of namespaces it made.
+fn set_up_from_outside(
+    bundle: &Bundle,
+    own: &[NsKind],
+    pid: Pid,
+    record: &mut Record,
+) -> Result<(), OciError> {
+    let idmap = bundle.user_namespace.idmap();
     if bundle.user_namespace.joined().is_none() {
         idmap.write(pid.as_raw())?;
     }
-    if let Some(cg) = &cgroup {
+    if let Some(cg) = &record.cgroup {
         cgroup::add(cg, pid.as_raw())?;
     }
     if let Some(adj) = bundle.oom_score_adj {
@@ -247,24 +315,19 @@ fn launch(
         }
     }
     if bundle.user_namespace.joined().is_none() {
-        write_joined_sysctls(bundle, &own, Some(idmap))?;
+        write_joined_sysctls(bundle, own, Some(idmap))?;
     }
+    Ok(())
+}
 
-    record.pid = pid.as_raw();
-    record.start_time = crate::runtime::state::process_start_time(pid.as_raw()).unwrap_or(0);
-    dir.save(&record)?;
-    hooks::run_all(
-        &bundle.hooks.create_runtime,
-        &record,
-        Status::Creating,
-        "createRuntime",
-    )?;
-
-    let trees = if caller.is_root() {
-        host_trees(bundle, &own, pid, &dir.mount_point())?
-    } else {
-        Vec::new()
-    };
+/// Sends the child the host's mount trees and the console, then its seccomp filter, and waits
+/// for Ready (or the reason it failed).
+fn hand_over(
+    parent_end: &channel::Channel,
+    trees: Vec<OwnedFd>,
+    console: Option<UnixStream>,
+    filter: CompiledFilter,
+) -> Result<(), OciError> {
     let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
     if let Some(c) = &console {
         fds.push(c.as_fd());
@@ -278,8 +341,6 @@ fn launch(
     )?;
     drop(fds);
     drop((trees, console));
-    let state_root = dir.path.parent().unwrap_or(Path::new("/"));
-    let filter = super::compile_filter(state_root, &confinement, bundle.floor_seccomp.as_ref())?;
     // A child that failed meanwhile has its own message (read below) saying why.
     let _ = parent_end.send(
         &Message::Seccomp {
@@ -288,18 +349,13 @@ fn launch(
         &[],
     );
     match parent_end.recv()? {
-        Some((Message::Ready, _)) => {}
-        Some((Message::Failed { message, .. }, _)) => return Err(OciError::Container(message)),
-        Some((other, _)) => {
-            return Err(OciError::Invalid(format!("unexpected message {other:?}")));
-        }
-        None => {
-            return Err(OciError::Container(
-                "the container's first process exited during create".to_string(),
-            ));
-        }
+        Some((Message::Ready, _)) => Ok(()),
+        Some((Message::Failed { message, .. }, _)) => Err(OciError::Container(message)),
+        Some((other, _)) => Err(OciError::Invalid(format!("unexpected message {other:?}"))),
+        None => Err(OciError::Container(
+            "the container's first process exited during create".to_string(),
+        )),
     }
-    Ok(record)
 }
 
 /// rsafe's default confinement with the bundle's capabilities and seccomp profile: landlock
