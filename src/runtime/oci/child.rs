@@ -239,18 +239,11 @@ pub(super) fn landlock_access(b: &Bundle) -> FsAccess {
     }
 }
 
-/// Go to `pivot_root`: the container's root filesystem, as the bundle describes it.
+/// Go to `pivot_root`: the container's root filesystem, as the bundle describes it. In order:
+/// what the parent sends (mount trees, console), the container's ids, its namespaces' settings,
+/// its root filesystem up to `pivot_root`, then the process's own settings and its filter.
 fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let b = &cfg.bundle;
-    let open_at = |dir: &OwnedFd, name: &str| -> Result<OwnedFd, ChildError> {
-        rustix::fs::openat(
-            dir,
-            name,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(step(format!("open {}/{name}", cfg.state_dir.display())))
-    };
     // Still the caller's host ids (until become_root): the state directory is reachable.
     let state_dir = rustix::fs::open(
         &cfg.state_dir,
@@ -265,6 +258,40 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         Mode::empty(),
     )
     .map_err(step(format!("open {}/start.sock", cfg.state_dir.display())))?;
+    let (trees, console) = receive_trees(chan)?;
+    let agent = become_the_container(cfg)?;
+    set_up_namespaces(cfg)?;
+    build_root(cfg, state_dir, trees)?;
+    if let Some(socket) = console {
+        attach_console(&socket)?;
+    }
+    let mut user = user::resolve(Some(&format!("{}:{}", b.uid, b.gid)), Path::new("/etc"))?;
+    user.groups = b.additional_gids.clone();
+    if let Some(mask) = b.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    for (resource, soft, hard) in &b.rlimits {
+        set_rlimit(*resource, *soft, *hard)?;
+    }
+    let seccomp = match chan.expect("waiting for the seccomp filter")? {
+        (Message::Seccomp { filter }, _) => *filter,
+        (other, _) => {
+            return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
+        }
+    };
+    // runc creates a missing working directory; a read-only root reports it at chdir.
+    let _ = std::fs::create_dir_all(&b.cwd);
+    Ok(Prepared {
+        user,
+        seccomp,
+        start_file,
+        agent,
+    })
+}
+
+/// The parent's BundleGo: the mount trees it made (root filesystem first, when it makes them)
+/// and the console socket's connection, if any.
+fn receive_trees(chan: &Channel) -> Result<(Vec<OwnedFd>, Option<OwnedFd>), ChildError> {
     let (msg, fds) = chan.expect("waiting for the id maps")?;
     let Message::BundleGo { trees, console } = msg else {
         return Err(ChannelError::Malformed(format!("expected BundleGo, got {msg:?}")).into());
@@ -275,18 +302,22 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         );
     }
     let mut fds = fds.into_iter();
-    let mut trees: Vec<OwnedFd> = fds.by_ref().take(trees).collect();
+    let trees: Vec<OwnedFd> = fds.by_ref().take(trees).collect();
     let console = if console { fds.next() } else { None };
+    Ok((trees, console))
+}
 
+/// What must happen with the caller's ids (the agent's socket is a host path; the time
+/// namespace's offsets are this process's to write only while it is dumpable), then the
+/// container's ids, the parent-death signal, non-dumpable, a session of its own.
+fn become_the_container(cfg: &ChildConfig) -> Result<Option<super::notify::Agent>, ChildError> {
+    let b = &cfg.bundle;
     let _ = sys::scrub_process_memory("rsafe-runtime-init");
-    // With the caller's ids, in the host's file system: the agent's socket is a host path.
     let agent = match &b.seccomp_notify {
         Some(n) => Some(connect_agent(cfg, n)?),
         None => None,
     };
     if cfg.own.contains(&NsKind::Time) {
-        // Before become_root: taking the container's ids makes this process non-dumpable,
-        // and then /proc/self/timens_offsets is no longer its own to write.
         enter_time_namespace(&b.time_offsets)?;
     }
     become_root(b.user_namespace.idmap())?;
@@ -295,6 +326,14 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(step("make the container's first process non-dumpable"))?;
     nix::unistd::setsid().map_err(step("setsid"))?;
+    Ok(agent)
+}
+
+/// The settings of the namespaces the container made: host and domain name, loopback, the
+/// cgroup namespace (entered now that the parent moved this process into its cgroup, so that
+/// it is the root), sysctls, personality.
+fn set_up_namespaces(cfg: &ChildConfig) -> Result<(), ChildError> {
+    let b = &cfg.bundle;
     if cfg.own.contains(&NsKind::Uts) {
         if let Some(name) = &b.hostname {
             namespaces::set_hostname(name)?;
@@ -307,18 +346,35 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         namespaces::loopback_up()?;
     }
     if cfg.own.contains(&NsKind::Cgroup) {
-        // After the parent moved this process into the container's cgroup: that is its root.
         namespaces::enter_cgroup_namespace()?;
     }
-
     write_sysctls(cfg)?;
     if let Some(persona) = b.personality {
         set_personality(persona)?;
     }
+    Ok(())
+}
 
+/// The root filesystem up to and through `pivot_root`: a tree of the bundle's rootfs (made
+/// and id-mapped by the parent when it can, else cloned here) on the state directory's
+/// `rootfs/`, the bundle's mounts, devices and `/dev` links, masked and read-only paths, a
+/// read-only root if asked, and the createContainer hooks in the container's namespaces.
+fn build_root(
+    cfg: &ChildConfig,
+    state_dir: OwnedFd,
+    mut trees: Vec<OwnedFd>,
+) -> Result<(), ChildError> {
+    let b = &cfg.bundle;
+    let open_at = |dir: &OwnedFd, name: &str| -> Result<OwnedFd, ChildError> {
+        rustix::fs::openat(
+            dir,
+            name,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(step(format!("open {}/{name}", cfg.state_dir.display())))
+    };
     rootfs::make_private()?;
-    // The root filesystem: a tree of the bundle's rootfs (id-mapped by the parent when rsafe
-    // added the user namespace), on the state directory's `rootfs/` in this mount namespace.
     let rootfs_tree = if cfg.trees_from_parent {
         if trees.is_empty() {
             return Err(ChannelError::Malformed("no root filesystem tree".into()).into());
@@ -335,8 +391,8 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let root = Root::from_fd(open_at(&state_dir, "rootfs")?);
     drop(state_dir);
     let mut trees = trees.into_iter();
+    let joined = b.user_namespace.joined().is_some();
     for m in &b.mounts {
-        let joined = b.user_namespace.joined().is_some();
         let tree = match m.made_by_parent(&cfg.own, joined) && cfg.trees_from_parent {
             true => Some(
                 trees
@@ -371,33 +427,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         source: io::Error::other(e.to_string()),
     })?;
     rootfs::pivot(&root)?;
-    drop(root);
-
-    if let Some(socket) = console {
-        attach_console(&socket)?;
-    }
-    let mut user = user::resolve(Some(&format!("{}:{}", b.uid, b.gid)), Path::new("/etc"))?;
-    user.groups = b.additional_gids.clone();
-    if let Some(mask) = b.umask {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    }
-    for (resource, soft, hard) in &b.rlimits {
-        set_rlimit(*resource, *soft, *hard)?;
-    }
-    let seccomp = match chan.expect("waiting for the seccomp filter")? {
-        (Message::Seccomp { filter }, _) => *filter,
-        (other, _) => {
-            return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
-        }
-    };
-    // runc creates a missing working directory; a read-only root reports it at chdir.
-    let _ = std::fs::create_dir_all(&b.cwd);
-    Ok(Prepared {
-        user,
-        seccomp,
-        start_file,
-        agent,
-    })
+    Ok(())
 }
 
 /// Connects to the seccomp agent at `listenerPath`, with the state it will get (this
