@@ -43,6 +43,11 @@ struct SimpleRule {
 
 /// Compiles `profile` for a container keeping `caps_kept`. Call this before the last fork:
 /// libseccomp allocates, [`CompiledFilter::load`] does not.
+///
+/// The profile's rules that apply here (its conditions on capabilities, kernel and
+/// architecture) are gathered per syscall, planned ([`plan_syscall`]) into a main filter and,
+/// for argument carve-outs the main filter cannot express, a restricting one stacked on it;
+/// both are exported as BPF and checked against the kernel's size limit.
 pub fn compile(
     profile: &SeccompProfile,
     caps_kept: &[Capability],
@@ -65,9 +70,29 @@ pub fn compile(
     };
     let origin = profile.origin().to_string();
     let mut summary = SeccompSummary::new(&origin, p.default_action);
+    let arches = architectures(p, &mut summary);
+    // "What the profile knows": every name in every rule, whatever its action or conditions.
+    summary.known_max = known_max(p, &arches);
+    let by_name = rules_by_name(p, &ctx, &mut summary);
+    let mut filters = Filters {
+        main: new_filter(p.default_action, ScmpAction::KillProcess, &arches, &origin)?,
+        restrict: new_filter(Action::Allow, ScmpAction::Allow, &arches, &origin)?,
+        restrict_rules: 0,
+    };
+    for (name, rules) in &by_name {
+        filters.add_syscall(name, rules, p, &arches, &origin, &mut summary)?;
+    }
+    let programs = filters.export(p.default_action, &origin, &mut summary)?;
+    Ok(CompiledFilter {
+        programs,
+        flags: filter_flags(p),
+        summary,
+    })
+}
 
-    // Architectures: x86_64 always; i386 and x32 only when the profile names them. Other
-    // architectures cannot run on this host and are left out.
+/// The architectures filtered: x86_64 always; i386 and x32 only when the profile names them.
+/// Other architectures cannot run on this host and are left out (and listed as ignored).
+fn architectures(p: &Profile, summary: &mut SeccompSummary) -> Vec<ScmpArch> {
     let mut arches = vec![ScmpArch::X8664];
     for name in &p.architectures {
         let arch = match name.as_str() {
@@ -84,11 +109,17 @@ pub fn compile(
         }
     }
     summary.architectures = arches.iter().map(|a| arch_label(*a).to_string()).collect();
+    arches
+}
 
-    // "What the profile knows": every name in every rule, whatever its action or conditions.
-    summary.known_max = known_max(p, &arches);
-
-    // Gather the rules that apply here, per syscall name, in file order.
+/// The rules that apply here, per syscall name, in file order (a rule testing one argument
+/// twice becomes one rule per test, as runc does); conditional rules are recorded in the
+/// summary whether they applied or not.
+fn rules_by_name<'p>(
+    p: &'p Profile,
+    ctx: &Context,
+    summary: &mut SeccompSummary,
+) -> BTreeMap<&'p str, Vec<SimpleRule>> {
     let mut by_name: BTreeMap<&str, Vec<SimpleRule>> = BTreeMap::new();
     for rule in &p.syscalls {
         let applies = ctx.applies(rule);
@@ -117,26 +148,44 @@ pub fn compile(
             }
         }
     }
+    by_name
+}
 
-    let mut main = new_filter(p.default_action, ScmpAction::KillProcess, &arches, &origin)?;
-    let mut restrict = new_filter(Action::Allow, ScmpAction::Allow, &arches, &origin)?;
-    let mut restrict_rules = 0usize;
-    for (name, rules) in &by_name {
-        let Some(syscall) = resolve(name, &arches) else {
+/// The two libseccomp filters a profile becomes: the main one (the profile's default action),
+/// and the restricting one (default allow) holding carve-outs.
+struct Filters {
+    main: ScmpFilterContext,
+    restrict: ScmpFilterContext,
+    restrict_rules: usize,
+}
+
+impl Filters {
+    /// Adds syscall `name`'s rules as [`plan_syscall`] plans them, and says so in `summary`
+    /// (names unknown to libseccomp or absent on these architectures are listed, not added).
+    fn add_syscall(
+        &mut self,
+        name: &str,
+        rules: &[SimpleRule],
+        p: &Profile,
+        arches: &[ScmpArch],
+        origin: &str,
+        summary: &mut SeccompSummary,
+    ) -> Result<(), SeccompError> {
+        let Some(syscall) = resolve(name, arches) else {
             if ScmpSyscall::from_name(name).is_err() {
                 summary.unknown_names.push(name.to_string());
             } else {
                 summary.absent_on_arches.push(name.to_string());
             }
-            continue;
+            return Ok(());
         };
-        let plan = plan_syscall(name, rules, p.default_action, &origin)?;
+        let plan = plan_syscall(name, rules, p.default_action, origin)?;
         // Counted for x86_64, the ABI every container runs; names that exist only for
         // i386/x32 are counted apart.
         let native = ScmpSyscall::from_name_by_arch(name, ScmpArch::X8664)
             .is_ok_and(|s| s.as_raw_syscall() >= 0);
         if let Some(action) = plan.unconditional {
-            add(&mut main, name, syscall, action, &[], &origin)?;
+            add(&mut self.main, name, syscall, action, &[], origin)?;
             match action {
                 Action::Allow if !native => summary.allowed_compat_only += 1,
                 Action::Allow => {
@@ -161,57 +210,75 @@ pub fn compile(
             summary.overridden.push((name.to_string(), kept, ignored));
         }
         for rule in &plan.conditional_allows {
-            add(&mut main, name, syscall, rule.action, &rule.args, &origin)?;
-        }
-        for rule in &plan.carve_outs {
             add(
-                &mut restrict,
+                &mut self.main,
                 name,
                 syscall,
                 rule.action,
                 &rule.args,
-                &origin,
+                origin,
+            )?;
+        }
+        for rule in &plan.carve_outs {
+            add(
+                &mut self.restrict,
+                name,
+                syscall,
+                rule.action,
+                &rule.args,
+                origin,
             )?;
             summary.carve_outs.push(format!(
                 "{name}({}) → {}",
                 describe(&rule.args),
                 rule.action
             ));
-            restrict_rules += 1;
+            self.restrict_rules += 1;
         }
+        Ok(())
     }
 
-    let mut programs = Vec::new();
-    let mut main_program = export(&main, &origin)?;
-    if !matches!(p.default_action, Action::Allow | Action::Log) {
-        let mut with_prefix = bpf::enosys_prefix(summary.known_max);
-        with_prefix.append(&mut main_program);
-        main_program = with_prefix;
-    }
-    programs.push(main_program);
-    if restrict_rules > 0 {
-        programs.push(export(&restrict, &origin)?);
-    }
-    for program in &programs {
-        if program.len() > bpf::MAX_INSNS {
-            return Err(SeccompError::TooLarge {
-                origin,
-                instructions: program.len(),
-            });
+    /// The BPF programs, in load order: the main filter (behind the ENOSYS prefix for
+    /// syscalls newer than the profile, unless it allows or logs by default), then the
+    /// restricting one if it has rules. Each must fit the kernel's limit.
+    fn export(
+        &self,
+        default_action: Action,
+        origin: &str,
+        summary: &mut SeccompSummary,
+    ) -> Result<Vec<Vec<Insn>>, SeccompError> {
+        let mut programs = Vec::new();
+        let mut main_program = export(&self.main, origin)?;
+        if !matches!(default_action, Action::Allow | Action::Log) {
+            let mut with_prefix = bpf::enosys_prefix(summary.known_max);
+            with_prefix.append(&mut main_program);
+            main_program = with_prefix;
         }
+        programs.push(main_program);
+        if self.restrict_rules > 0 {
+            programs.push(export(&self.restrict, origin)?);
+        }
+        for program in &programs {
+            if program.len() > bpf::MAX_INSNS {
+                return Err(SeccompError::TooLarge {
+                    origin: origin.to_string(),
+                    instructions: program.len(),
+                });
+            }
+        }
+        summary.instructions = programs.iter().map(Vec::len).collect();
+        Ok(programs)
     }
-    summary.instructions = programs.iter().map(Vec::len).collect();
-    let flags = p.flags.iter().fold(0u32, |acc, f| {
+}
+
+/// The profile's `flags` as seccomp(2) filter flags.
+fn filter_flags(p: &Profile) -> u32 {
+    p.flags.iter().fold(0u32, |acc, f| {
         acc | match f {
             FilterFlag::Tsync => libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
             FilterFlag::Log => libc::SECCOMP_FILTER_FLAG_LOG as u32,
             FilterFlag::SpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
         }
-    });
-    Ok(CompiledFilter {
-        programs,
-        flags,
-        summary,
     })
 }
 
