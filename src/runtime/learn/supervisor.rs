@@ -248,12 +248,14 @@ fn deny(fd: i32, reported: &mut Reported, out: &mut impl Write) {
     } else {
         denied_path(&req).filter(|_| notify_id_valid(fd, req.id).is_ok())
     };
-    let resp = ScmpNotifResp::new_error(req.id, -libc::EPERM, ScmpNotifRespFlags::empty());
-    if resp.respond(fd).is_ok()
-        && let Some(line) = reported.line(&name, path.as_deref())
-    {
-        let _ = writeln!(out, "{line}");
+    // Said before the answer, while the caller still waits: its own error message (`mkdir:
+    // can't create directory`) then comes after the line, not inside it. One write, so that
+    // the line stays whole beside the workload's other processes' writes.
+    if let Some(line) = reported.line(&name, path.as_deref()) {
+        let _ = out.write_all(format!("{line}\n").as_bytes());
     }
+    let resp = ScmpNotifResp::new_error(req.id, -libc::EPERM, ScmpNotifRespFlags::empty());
+    let _ = resp.respond(fd);
 }
 
 #[cfg(test)]
