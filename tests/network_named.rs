@@ -617,15 +617,18 @@ fn nothing_is_left_after_stop_rm_or_kill_9() {
             assert!(Instant::now() < deadline, "{how}: {} left", veth.display());
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The lease goes with the container (a killed rsafe's, at the network's next use).
-        let containers = inspect_network(store, "left")["containers"].clone();
-        assert_eq!(containers, serde_json::json!({}), "{how}");
+        // The lease goes with the container; a killed rsafe's as soon as `ps -a` looks.
+        if how == "kill -9" {
+            assert_eq!(rsafe_cmd(Caller::Host, store, &["ps", "-a"]).code, 0);
+        }
         let leases = std::fs::read_dir(store.join("networks/left/leases"))
             .unwrap()
             .count();
         assert_eq!(leases, 0, "{how}");
         let hosts = store.join("networks/left/hosts").join(&id);
         assert!(!hosts.exists(), "{how}: {} left", hosts.display());
+        let containers = inspect_network(store, "left")["containers"].clone();
+        assert_eq!(containers, serde_json::json!({}), "{how}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let _ = rsafe_cmd(Caller::Host, store, &["rm", "-f", "svc"]);

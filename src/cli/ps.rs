@@ -241,8 +241,10 @@ fn status_text(dir: &ContainerDir, state: &State) -> String {
 fn list_store_containers(global: &Global) -> Result<i32> {
     let store = global.store()?;
     let now = SystemTime::now();
-    // Containers run with --rm whose rsafe was killed are removed, as it would have done.
+    // Containers run with --rm whose rsafe was killed are removed, as it would have done, and
+    // the network addresses of any killed one are freed.
     state::sweep(store.root())?;
+    crate::runtime::netstore::NetStore::new(store.root()).reclaim_all()?;
     let rows: Vec<Vec<String>> = state::list(store.root())?
         .into_iter()
         .rev()

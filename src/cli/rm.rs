@@ -36,6 +36,8 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
         state::remove_container(&dir, &st)?;
         println!("{}", st.id);
     }
+    // A killed rsafe's address lease goes with its container.
+    crate::runtime::netstore::NetStore::new(store.root()).reclaim_all()?;
     Ok(0)
 }
 

@@ -429,6 +429,19 @@ impl NetStore {
         Ok(live)
     }
 
+    /// [`reclaim`](Self::reclaim) on every network: the leases and hosts-file lines a killed
+    /// rsafe left go as soon as `rsafe ps -a` or `rm` looks, not at the next use of the network.
+    pub fn reclaim_all(&self) -> Result<()> {
+        if !self.dir.is_dir() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        for def in self.list()? {
+            self.reclaim(&def.name)?;
+        }
+        Ok(())
+    }
+
     /// The leases of network `name`, live or not, by address.
     fn leases(&self, name: &str) -> Result<Vec<Lease>> {
         let dir = self.leases_dir(name);
