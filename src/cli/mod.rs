@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::image::store::Store;
 
+pub mod attach;
 pub mod cp;
 pub mod exec;
 pub mod format;
@@ -95,6 +96,7 @@ pub enum Command {
     /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
     Ps(ps::PsArgs),
     Start(start::StartArgs),
+    Attach(attach::AttachArgs),
     Exec(exec::ExecArgs),
     Stop(stop::StopArgs),
     Restart(restart::RestartArgs),
@@ -222,6 +224,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(*args, &global),
         Command::Ps(args) => ps::run(args, &global),
         Command::Start(args) => start::run(args, &global),
+        Command::Attach(args) => attach::run(args, &global),
         Command::Exec(args) => exec::run(args, &global),
         Command::Stop(args) => stop::run(args, &global),
         Command::Restart(args) => restart::run(args, &global),

@@ -51,8 +51,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub rm: bool,
     /// Run in the background: print the container's id once the command runs, and exit.
-    /// Its output goes to `rsafe logs`; `rsafe stop` ends it.
-    #[arg(short, long, conflicts_with_all = ["interactive", "tty"])]
+    /// Its output goes to `rsafe logs`; `rsafe stop` ends it. With -i and -t (`-dit`), its
+    /// terminal waits for `rsafe attach`.
+    #[arg(short, long)]
     pub detach: bool,
     /// Name the container (for `rsafe ps` and `rsafe rm`).
     #[arg(long, value_name = "NAME")]
@@ -410,6 +411,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         idmap,
         log: None,
         learn: args.learn.as_ref().map(|_| Recorder::new()),
+        terminal_to: None,
     };
     let recorder = request.learn.clone();
     let run_label = learn_label(&request.image, &request.spec.process.args);

@@ -45,7 +45,8 @@ pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
     Ok(exit_code(process::start(
         store.root(),
         &args.container,
-        args.interactive,
+        Some(args.interactive),
+        None,
         &mut notify,
     )))
 }

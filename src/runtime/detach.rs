@@ -16,15 +16,24 @@
 //! ([`super::logindex`]), for `rsafe logs -t/--since/--until`; a `run -d` container's
 //! directory (where the index goes) is made after the relay starts, so the monitor tells the
 //! relay the container's id once it runs.
+//!
+//! The relay is also the server of `rsafe attach` ([`super::attach`]): the monitor makes the
+//! attach socket in the container's directory before `run -d` returns, and hands the relay
+//! the container's terminal (`-t`), which the relay then reads instead of the monitor; with
+//! `-i` and no terminal the container's stdin is a pipe whose write end the relay keeps. So
+//! the output goes to the log whether or not anyone is attached, as docker's does.
 
 use std::io::{self, BufRead, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::ForkResult;
 
+use super::attach::{self, Control, Hub};
 use super::logindex::{self, IndexWriter};
 use super::process::{self, Exit, Note, RunError, RunRequest};
 use super::state;
@@ -56,14 +65,34 @@ pub fn run_detached(
 ) -> Result<Detached, RunError> {
     let log = state::new_log(&req.store_root)?;
     req.log = Some(log.try_clone().map_err(io_err("the container's log"))?);
-    let index = IndexAt::AfterStart(state::containers_dir(&req.store_root));
+    let containers = state::containers_dir(&req.store_root);
+    let io = Stdio {
+        tty: req.spec.process.terminal,
+        stdin: req.spec.process.stdin,
+        containers: containers.clone(),
+    };
     detach(
         log,
-        index,
-        |notify| process::run(req, notify),
+        IndexAt::AfterStart(containers),
+        io,
+        |notify, terminal_to| {
+            req.terminal_to = terminal_to;
+            process::run(req, notify)
+        },
         notify,
         ended,
     )
+}
+
+/// What a detached container's terminal and stdin are, and where its directory is (for the
+/// attach socket).
+#[derive(Debug)]
+struct Stdio {
+    /// `-t`: its terminal goes to the relay.
+    tty: bool,
+    /// `-i`: attach clients may type; without `-t` its stdin is a pipe from the relay.
+    stdin: bool,
+    containers: PathBuf,
 }
 
 /// Where the relay keeps the log's line index.
@@ -85,6 +114,14 @@ pub fn start_detached(
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> Result<Detached, RunError> {
     let (dir, _) = state::find(store_root, name_or_id)?;
+    // As it was made: `run -dit`'s container starts with its terminal and stdin again.
+    let spec = dir.load_spec(name_or_id)?;
+    let io = Stdio {
+        tty: spec.process.terminal,
+        stdin: spec.process.stdin,
+        containers: state::containers_dir(store_root),
+    };
+    let io_stdin = io.stdin;
     let path = dir.log_file();
     let log = std::fs::OpenOptions::new()
         .append(true)
@@ -98,7 +135,11 @@ pub fn start_detached(
     detach(
         log,
         IndexAt::File(logindex::index_file(&dir)),
-        |notify| process::start(store_root, name_or_id, false, notify),
+        io,
+        |notify, terminal_to| {
+            let stdin = if io_stdin { None } else { Some(false) };
+            process::start(store_root, name_or_id, stdin, terminal_to, notify)
+        },
         notify,
         ended,
     )
@@ -109,7 +150,8 @@ pub fn start_detached(
 fn detach(
     log: std::fs::File,
     index: IndexAt,
-    run: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
+    io: Stdio,
+    run: impl FnOnce(&mut dyn FnMut(Note), Option<UnixStream>) -> Result<Exit, RunError>,
     mut notify: impl FnMut(Note),
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> Result<Detached, RunError> {
@@ -140,7 +182,7 @@ fn detach(
         }
         ForkResult::Child => {
             drop(read);
-            let code = monitor(run, log, index, write, &mut notify, ended);
+            let code = monitor(run, log, index, io, write, &mut notify, ended);
             std::process::exit(code)
         }
     }
@@ -149,24 +191,34 @@ fn detach(
 /// The monitor: detaches from the caller, runs the container to its end, and tells the
 /// waiting parent (through `report`) when the workload started, or why it did not.
 fn monitor(
-    run: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
+    run: impl FnOnce(&mut dyn FnMut(Note), Option<UnixStream>) -> Result<Exit, RunError>,
     log: std::fs::File,
     index: IndexAt,
+    io: Stdio,
     report: OwnedFd,
     notify: &mut dyn FnMut(Note),
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> i32 {
     let mut report = Some(std::fs::File::from(report));
-    let detached = (|| -> io::Result<(nix::unistd::Pid, Option<std::fs::File>)> {
+    let detached = (|| -> io::Result<(nix::unistd::Pid, UnixStream)> {
         nix::unistd::setsid()?;
-        let null = std::fs::File::open("/dev/null")?;
-        nix::unistd::dup2_stdin(&null)?;
-        let (relay, output, id_to_relay) = spawn_relay(&log, index, report.as_ref())?;
+        // `-i` without `-t`: the container's stdin (inherited from here) is a pipe from the
+        // relay, which passes on what attach clients type.
+        let (stdin, stdin_pipe) = if io.stdin && !io.tty {
+            let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            (std::fs::File::from(r), Some(w))
+        } else {
+            (std::fs::File::open("/dev/null")?, None)
+        };
+        nix::unistd::dup2_stdin(&stdin)?;
+        drop(stdin);
+        let hub = (io.tty, io.stdin, stdin_pipe);
+        let (relay, output, control) = spawn_relay(&log, index, report.as_ref(), hub)?;
         nix::unistd::dup2_stdout(&output)?;
         nix::unistd::dup2_stderr(&output)?;
-        Ok((relay, id_to_relay))
+        Ok((relay, control))
     })();
-    let (relay, mut id_to_relay) = match detached {
+    let (relay, control) = match detached {
         Ok(relay) => relay,
         Err(e) => {
             if let Some(mut r) = report.take() {
@@ -175,25 +227,39 @@ fn monitor(
             return 125;
         }
     };
-    let result = run(&mut |note| {
-        if let Note::Started { id } = &note {
-            if let Some(mut to_relay) = id_to_relay.take() {
-                let _ = writeln!(to_relay, "{id}");
+    let terminal_to = io.tty.then(|| control.try_clone().ok()).flatten();
+    let result = run(
+        &mut |note| {
+            if let Note::Started { id } = &note {
+                let dir = io.containers.join(id);
+                // Made before `run -d` returns, so that `rsafe attach` right after finds it.
+                let listener = match attach::listen(&dir) {
+                    Ok(l) => Some(OwnedFd::from(l)),
+                    Err(e) => {
+                        notify(Note::Warning(format!("rsafe attach will not work: {e}")));
+                        None
+                    }
+                };
+                let _ = attach::send_control(&control, Control::Started(id.clone(), listener));
+                if let Some(mut r) = report.take() {
+                    // The parent returns on this line; the pipe closes with it.
+                    let _ = writeln!(r, "started {id}");
+                }
             }
-            if let Some(mut r) = report.take() {
-                // The parent returns on this line; the pipe closes with it.
-                let _ = writeln!(r, "started {id}");
-            }
-        }
-        notify(note);
-    });
+            notify(note);
+        },
+        terminal_to,
+    );
     if let (Some(mut r), Err(e)) = (report.take(), &result) {
         let message = e.to_string().replace('\n', " ");
         let _ = writeln!(r, "failed {} {message}", e.exit_code());
     }
     say_if_relay_killed(relay, &log);
     drop(log);
-    ended(result)
+    let code = ended(result);
+    // What `rsafe attach` returns; the relay tells its clients once the output is all out.
+    let _ = attach::send_control(&control, Control::Exit(code));
+    code
 }
 
 /// A relay killed while the container ran (it holds the only reading end of the container's
@@ -210,30 +276,27 @@ fn say_if_relay_killed(relay: nix::unistd::Pid, mut log: &std::fs::File) {
     }
 }
 
-/// Forks the relay that appends what comes through a pipe to `log` and keeps its line index;
-/// returns its pid, the pipe's write end and, for an index placed after the start, the pipe
-/// that tells the relay the container's id. The relay ends when every writer has (the
-/// container, and the monitor).
+/// Forks the relay that appends what comes through a pipe (and the terminal, once the
+/// monitor hands it over) to `log`, keeps its line index and serves `rsafe attach`; returns
+/// its pid, the pipe's write end and the control socket to it. The relay ends when every
+/// writer has (the container, and the monitor). `hub`: the container's `-t`, `-i`, and the
+/// write end of its stdin pipe.
 fn spawn_relay(
     log: &std::fs::File,
     index: IndexAt,
     report: Option<&std::fs::File>,
-) -> io::Result<(nix::unistd::Pid, OwnedFd, Option<std::fs::File>)> {
+    hub: (bool, bool, Option<OwnedFd>),
+) -> io::Result<(nix::unistd::Pid, OwnedFd, UnixStream)> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (id_read, id_write) = match index {
-        IndexAt::AfterStart(_) => {
-            let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-            (Some(r), Some(std::fs::File::from(w)))
-        }
-        IndexAt::File(_) => (None, None),
-    };
+    let (control, relay_end) = attach::control_pair()?;
+    let (tty, stdin, stdin_pipe) = hub;
     // SAFETY: the monitor is single-threaded (a fresh fork of a single-threaded rsafe), so the
     // child may run arbitrary code.
     match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { child } => Ok((child, write, id_write)),
+        ForkResult::Parent { child } => Ok((child, write, control)),
         ForkResult::Child => {
             drop(write);
-            drop(id_write);
+            drop(control);
             // Not a writer of the line `rsafe run -d` waits for: it must see the monitor's end.
             if let Some(r) = report {
                 let _ = nix::unistd::close(r.as_raw_fd());
@@ -243,11 +306,8 @@ fn spawn_relay(
                 let _ = nix::unistd::dup2_stdout(&null);
                 let _ = nix::unistd::dup2_stderr(&null);
             }
-            let learn = id_read.map(|r| IdPipe {
-                pipe: std::fs::File::from(r),
-                got: Vec::new(),
-            });
-            let code = match relay(std::fs::File::from(read), log, index, learn) {
+            let hub = Hub::new(tty, stdin, stdin_pipe);
+            let code = match relay(std::fs::File::from(read), log, index, relay_end, hub) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
@@ -256,76 +316,168 @@ fn spawn_relay(
     }
 }
 
-/// The relay's loop: each chunk read from the container's output is indexed (its line starts,
-/// with the time it came) and then appended to the log. The relay is the log's only writer
-/// while it lives, so the log's size is where the chunk goes.
-fn relay(
-    mut from: std::fs::File,
-    mut log: &std::fs::File,
+/// The log and its index, as the relay writes them.
+struct LogOut<'a> {
+    log: &'a std::fs::File,
     index: IndexAt,
-    mut learn: Option<IdPipe>,
+    writer: IndexWriter,
+}
+
+impl LogOut<'_> {
+    /// Indexes a chunk of output (its line starts, with the time it came), appends it to the
+    /// log, and copies it to attached clients. The relay is the log's only writer while it
+    /// lives, so the log's size is where the chunk goes.
+    fn append(&mut self, chunk: &[u8], hub: &mut Hub) -> io::Result<()> {
+        let offset = self.log.metadata()?.len();
+        self.writer
+            .note(offset, chunk, std::time::SystemTime::now());
+        let _ = self.writer.flush();
+        let mut log = self.log;
+        log.write_all(chunk)?;
+        hub.broadcast(chunk);
+        Ok(())
+    }
+
+    /// The container's id has come: a `run -d` container's index goes in its directory.
+    fn started(&mut self, id: &str) {
+        let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if let (IndexAt::AfterStart(containers), true) = (&self.index, is_id)
+            && !self.writer.is_attached()
+        {
+            // Best effort: without an index the log is still kept, only without times.
+            let _ = self.writer.attach(&containers.join(id).join("log.idx"));
+        }
+    }
+}
+
+/// The relay's loop over the container's output (pipe and terminal), the monitor's control
+/// messages and the attach clients, until the output has ended.
+fn relay(
+    from: std::fs::File,
+    log: &std::fs::File,
+    index: IndexAt,
+    control: UnixStream,
+    mut hub: Hub,
 ) -> io::Result<()> {
     // Each run's output starts an entry, even after a last line without its newline (as
     // docker's json-file starts a new entry): `logs -t` gives it its own time.
-    let mut writer = IndexWriter::new(true);
-    if let IndexAt::File(path) = &index {
-        // Best effort: without an index the log is still kept, only without times.
-        let _ = writer.attach(path);
+    let mut out = LogOut {
+        log,
+        index,
+        writer: IndexWriter::new(true),
+    };
+    if let IndexAt::File(path) = &out.index {
+        // Best effort, as above.
+        let _ = out.writer.attach(path);
     }
+    let mut pipe = Some(from);
+    let mut terminal: Option<OwnedFd> = None;
+    let mut control = Some(control);
+    let mut exit = None;
     let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+    while pipe.is_some() || terminal.is_some() {
+        let mut fds = Vec::new();
+        let pipe_at = poll_in(pipe.as_ref().map(|p| p.as_fd()), &mut fds);
+        let term_at = poll_in(terminal.as_ref().map(|t| t.as_fd()), &mut fds);
+        let control_at = poll_in(control.as_ref().map(|c| c.as_fd()), &mut fds);
+        let hub_at = fds.len();
+        let hub_n = hub.poll_fds(&mut fds);
+        // Once the monitor is gone, so are the container's processes: its terminal only has
+        // what they wrote last, if anything.
+        let timeout = match pipe {
+            Some(_) => PollTimeout::NONE,
+            None => PollTimeout::from(1000u16),
         };
-        if let (IndexAt::AfterStart(containers), Some(pipe)) = (&index, &mut learn)
-            && !writer.is_attached()
-            && let Some(id) = pipe.id(false)
-        {
-            let _ = writer.attach(&containers.join(id).join("log.idx"));
+        let n = match poll(&mut fds, timeout) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let ready: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        drop(fds);
+        if n == 0 {
+            terminal = None;
+            continue;
         }
-        let offset = log.metadata()?.len();
-        writer.note(offset, &buf[..n], std::time::SystemTime::now());
-        let _ = writer.flush();
-        log.write_all(&buf[..n])?;
+        let is = |at: Option<usize>| at.is_some_and(|i| !ready[i].is_empty());
+        if is(control_at) {
+            match control.as_ref().map(attach::recv_control) {
+                Some(Ok(Some(msg))) => {
+                    on_control(msg, &mut out, &mut hub, &mut terminal, &mut exit)
+                }
+                _ => control = None,
+            }
+        }
+        if is(pipe_at)
+            && let Some(p) = &mut pipe
+        {
+            match p.read(&mut buf) {
+                Ok(0) => pipe = None,
+                Ok(n) => out.append(&buf[..n], &mut hub)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if is(term_at)
+            && let Some(t) = &terminal
+        {
+            match nix::unistd::read(t, &mut buf) {
+                Ok(n) if n > 0 => out.append(&buf[..n], &mut hub)?,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                // EIO: every slave descriptor is closed — the container is gone.
+                _ => terminal = None,
+            }
+        }
+        hub.handle(&ready[hub_at..hub_at + hub_n]);
     }
-    if let (IndexAt::AfterStart(containers), Some(pipe)) = (&index, &mut learn)
-        && !writer.is_attached()
-        && let Some(id) = pipe.id(true)
-    {
-        let _ = writer.attach(&containers.join(id).join("log.idx"));
+    // The monitor has exited (the pipe's last writer): what it said last is queued.
+    while let Some(c) = &control {
+        match attach::recv_control(c) {
+            Ok(Some(msg)) => on_control(msg, &mut out, &mut hub, &mut terminal, &mut exit),
+            _ => control = None,
+        }
     }
+    hub.finish(exit);
     Ok(())
 }
 
-/// The pipe on which the monitor sends the container's id to the relay.
-struct IdPipe {
-    pipe: std::fs::File,
-    got: Vec<u8>,
+/// Polls `fd` for input, if there is one; its place in `fds`.
+fn poll_in<'a>(
+    fd: Option<std::os::fd::BorrowedFd<'a>>,
+    fds: &mut Vec<PollFd<'a>>,
+) -> Option<usize> {
+    fd.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    })
 }
 
-impl IdPipe {
-    /// The id, once its line has come (a container id: 64 hex digits). `wait`: block until
-    /// it comes or the monitor is gone.
-    fn id(&mut self, wait: bool) -> Option<String> {
-        if wait {
-            let _ = nix::fcntl::fcntl(&self.pipe, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()));
-        }
-        let mut chunk = [0u8; 128];
-        while !self.got.contains(&b'\n') {
-            match self.pipe.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => self.got.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+/// What the relay does on a message from the monitor.
+fn on_control(
+    msg: Control,
+    out: &mut LogOut<'_>,
+    hub: &mut Hub,
+    terminal: &mut Option<OwnedFd>,
+    exit: &mut Option<i32>,
+) {
+    match msg {
+        Control::Started(id, listener) => {
+            out.started(&id);
+            if let Some(l) = listener {
+                hub.listen(UnixListener::from(l));
             }
         }
-        let line = self.got.split(|b| *b == b'\n').next()?;
-        let id = std::str::from_utf8(line).ok()?;
-        (self.got.contains(&b'\n') && id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| id.to_string())
+        Control::Terminal(master) => {
+            hub.set_terminal(&master);
+            *terminal = Some(master);
+        }
+        Control::Exit(code) => {
+            *exit = Some(code);
+            hub.close_listener();
+        }
     }
 }
 

@@ -596,6 +596,7 @@ fn run_attached(
         failure: None,
         learn: None,
         supervisor: None,
+        terminal_to: None,
     };
     let status = session.run(notify)?;
     if let Some((code, message)) = session.failure.take() {

@@ -6,10 +6,11 @@
 //! - [`spec`]: what to run, merged from the image config, the flags and the [`policy`];
 //! - [`process`]: the processes that start a container and the order of every step;
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
-//!   [`detach`]: the same in the background (`run -d`); [`stop`]: ending a running one;
-//!   [`enter`]: a new process in a running one (`rsafe exec`); [`netns_join`]: a container
-//!   in another's network (`--network container:NAME`); [`netstore`] and [`bridge`]: named
-//!   networks (`rsafe network`, `--network NAME`);
+//!   [`detach`]: the same in the background (`run -d`); [`attach`]: joining it later
+//!   (`rsafe attach`); [`stop`]: ending a running one; [`enter`]: a new process in a running
+//!   one (`rsafe exec`); [`netns_join`]: a container in another's network
+//!   (`--network container:NAME`); [`netstore`] and [`bridge`]: named networks
+//!   (`rsafe network`, `--network NAME`);
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -18,6 +19,7 @@
 //! - [`channel`]: the parent ↔ container sync channel; [`helper`]: short-lived helper
 //!   processes; [`sys`]: raw syscalls.
 
+pub mod attach;
 pub mod bridge;
 pub mod caps;
 pub mod cgroups;

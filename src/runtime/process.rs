@@ -108,6 +108,9 @@ pub struct RunRequest {
     pub log: Option<std::fs::File>,
     /// `--learn`: record what the workload uses ([`super::learn`]) into this.
     pub learn: Option<Recorder>,
+    /// `-dt`: the log relay, which takes the container's terminal from here on (it serves
+    /// `rsafe attach`, see [`super::detach`]).
+    pub terminal_to: Option<std::os::unix::net::UnixStream>,
 }
 
 /// Why a container could not be run.
@@ -283,6 +286,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         &mut state,
         &mut make_dir,
         req.learn.as_ref(),
+        req.terminal_to,
         notify,
     );
     // The cgroup's peaks, before `finish` removes it.
@@ -296,12 +300,15 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
 
 /// Starts the stopped container `name_or_id` again, as `rsafe run` made it: the same spec
 /// (image layers, command, environment, volumes, limits, confinement, id map) on the same
-/// writable layer, so what its earlier runs wrote is there. `stdin` attaches stdin (`-i`).
-/// Volumes are not seeded from the image again. Runs to completion, like [`run`].
+/// writable layer, so what its earlier runs wrote is there. `stdin` attaches stdin (`-i`) or
+/// not; `None` keeps what the container was made with (`start -d` of a `run -dit` one).
+/// `terminal_to`: as [`RunRequest::terminal_to`]. Volumes are not seeded from the image again.
+/// Runs to completion, like [`run`].
 pub fn start(
     store_root: &Path,
     name_or_id: &str,
-    stdin: bool,
+    stdin: Option<bool>,
+    terminal_to: Option<std::os::unix::net::UnixStream>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<Exit, RunError> {
     let caller = Caller::current();
@@ -317,7 +324,9 @@ pub fn start(
     }
     let lock = dir.lock(name_or_id)?;
     let mut spec = dir.load_spec(name_or_id)?;
-    spec.process.stdin = stdin;
+    if let Some(stdin) = stdin {
+        spec.process.stdin = stdin;
+    }
     for mount in &mut spec.mounts {
         if let MountSpec::Volume { populate, .. } = mount {
             *populate = false;
@@ -354,6 +363,7 @@ pub fn start(
         &mut state,
         &mut |_| Ok(()),
         None,
+        terminal_to,
         notify,
     );
     let exit = finish(result, &spec, &dir, &mut state, false, notify);
@@ -430,7 +440,8 @@ fn finish(
 /// Everything from the container's first process to its end, in the phases the module
 /// documentation draws. `make_dir` makes the container's directory (a new one for `run`,
 /// nothing for `start`): it runs once the first process exists, while that process makes its
-/// network namespace. With `learn`, the workload's calls are recorded into it.
+/// network namespace. With `learn`, the workload's calls are recorded into it; with
+/// `terminal_to`, the container's terminal goes there.
 #[allow(clippy::too_many_arguments)]
 fn launch(
     store_root: &Path,
@@ -441,6 +452,7 @@ fn launch(
     state: &mut State,
     make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
     learn: Option<&Recorder>,
+    terminal_to: Option<std::os::unix::net::UnixStream>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
     let joined = match &spec.net.join {
@@ -580,6 +592,7 @@ fn launch(
         failure: None,
         learn: learn.cloned(),
         supervisor: None,
+        terminal_to,
     };
     let status = session.run(notify)?;
     child.reaped = true;

@@ -41,6 +41,9 @@ pub(super) struct Session {
     pub learn: Option<Recorder>,
     /// The learning supervisor, once the workload sent its listener.
     pub supervisor: Option<Supervisor>,
+    /// `-dt`: the log relay, which takes the terminal instead of this loop (it serves
+    /// `rsafe attach`).
+    pub terminal_to: Option<std::os::unix::net::UnixStream>,
 }
 
 impl Session {
@@ -128,11 +131,14 @@ impl Session {
                 }
             }
             Some((Message::Learning { program }, fds)) => self.start_learning(&program, fds)?,
-            Some((Message::Terminal, fds)) => {
-                if let Some(master) = fds.into_iter().next() {
-                    self.terminal = Some(master);
+            Some((Message::Terminal, fds)) => match (fds.into_iter().next(), &self.terminal_to) {
+                (Some(master), Some(relay)) => {
+                    super::attach::send_control(relay, super::attach::Control::Terminal(master))
+                        .map_err(io_err("hand the terminal to the log relay"))?;
                 }
-            }
+                (Some(master), None) => self.terminal = Some(master),
+                (None, _) => {}
+            },
             Some((other, _)) => {
                 return Err(ChannelError::Malformed(format!("unexpected {other:?}")).into());
             }
