@@ -1,6 +1,6 @@
 //! The everyday container commands as a docker user reaches for them, through the real binary
 //! and real containers, as root and as the unprivileged test user: `inspect CONTAINER`,
-//! `logs --since/--until/-t`, `stats`, `cp`.
+//! `logs --since/--until/-t` (of `-d` and foreground containers), `stats`, `cp`.
 #[path = "support/run.rs"]
 #[allow(dead_code)] // shared with tests/run.rs, which uses the rest
 mod run_support;
@@ -262,6 +262,89 @@ fn logs_keep_the_bytes_and_know_when_each_line_came() {
             "early\nlate\npartialearly\nlate\npartial"
         );
         ok(caller, store, &["rm", "lg"]);
+    });
+}
+
+#[test]
+fn logs_keep_what_a_foreground_container_printed_and_it_still_reaches_the_terminal() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let root = rootfs.to_str().unwrap();
+        // stdout and stderr stay apart on the way to the caller, both go to the log.
+        let script = "echo out; echo err >&2; printf tail; exit 2";
+        let out = rsafe_cmd(
+            caller,
+            store,
+            &["run", "--name", "fg", root, "sh", "-c", script],
+        );
+        assert_eq!(out.code, 2, "{caller:?}: {}", out.stderr);
+        assert_eq!(out.stdout, "out\ntail", "{caller:?}");
+        assert_eq!(out.stderr, "err\n", "{caller:?}");
+        // In the order rsafe read the two pipes (as docker's two copiers, not the order the
+        // container wrote across them).
+        let logs = ok(caller, store, &["logs", "fg"]).stdout;
+        assert_eq!(logs.len(), "out\nerr\ntail".len(), "{caller:?}: {logs:?}");
+        let stamped_logs = ok(caller, store, &["logs", "-t", "fg"]).stdout;
+        let lines = stamped(&stamped_logs.replace("tail20", "tail\n20"));
+        let mut texts: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+        texts.sort();
+        assert_eq!(
+            texts,
+            ["err", "out", "tail"],
+            "{caller:?}: {stamped_logs:?}"
+        );
+        // A foreground `start` adds to it, its first line an entry of its own.
+        let again = rsafe_cmd(caller, store, &["start", "fg"]);
+        assert_eq!(again.code, 2, "{}", again.stderr);
+        let logs = ok(caller, store, &["logs", "-t", "fg"]).stdout;
+        assert_eq!(
+            stamped(&logs.replace("tail20", "tail\n20")).len(),
+            6,
+            "{logs}"
+        );
+
+        // A --rm container's log is there while it runs (`logs -f` follows it to its end)
+        // and goes with it.
+        let mut running = caller.command(store);
+        running
+            .args(["run", "--rm", "--name", "rm1", root, "sh", "-c"])
+            .arg("echo first; while [ ! -e /go ]; do sleep 0.1; done; echo second")
+            .stdout(std::process::Stdio::piped());
+        let running = running.spawn().unwrap();
+        let mut seen = String::new();
+        for _ in 0..300 {
+            seen = rsafe_cmd(caller, store, &["logs", "rm1"]).stdout;
+            if seen == "first\n" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(seen, "first\n", "{caller:?}");
+        let mut follow = caller.command(store);
+        follow
+            .args(["logs", "-f", "rm1"])
+            .stdout(std::process::Stdio::piped());
+        let follow = follow.spawn().unwrap();
+        ok(caller, store, &["exec", "rm1", "touch", "/go"]);
+        let followed = follow.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&followed.stdout), "first\nsecond\n");
+        let ran = running.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&ran.stdout), "first\nsecond\n");
+        let gone = rsafe_cmd(caller, store, &["logs", "rm1"]);
+        assert_eq!(gone.code, 1, "{caller:?}: removed with its container");
+
+        // A reader that goes away (`rsafe run … | head -c 10`) ends the writer with SIGPIPE,
+        // as the closed pipe itself would: the log does not grow without end.
+        let mut yes = caller.command(store);
+        yes.args(["run", "--name", "yes", root, "yes"])
+            .stdout(std::process::Stdio::piped());
+        let mut yes = yes.spawn().unwrap();
+        let mut ten = [0u8; 10];
+        std::io::Read::read_exact(yes.stdout.as_mut().unwrap(), &mut ten).unwrap();
+        drop(yes.stdout.take());
+        let status = yes.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + 13), "{caller:?}: SIGPIPE");
+        ok(caller, store, &["rm", "fg", "yes"]);
     });
 }
 

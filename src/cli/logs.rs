@@ -1,4 +1,5 @@
-//! `rsafe logs`: what a container started with `rsafe run -d` printed, like `docker logs`.
+//! `rsafe logs`: what a container printed (run with `-d` or in the foreground), like
+//! `docker logs`.
 //!
 //! The log is the bytes the container wrote, as they came, so plain `rsafe logs` prints
 //! exactly them. When each line came is in a sidecar index the log relay keeps
@@ -18,9 +19,9 @@ use crate::runtime::clock::{self, rfc3339};
 use crate::runtime::logindex::{self, index_file, read_index};
 use crate::runtime::state;
 
-/// Show the output of a container run with -d
+/// Show the output of a container
 ///
-/// Its stdout and stderr, and what rsafe said about it (an OOM kill, say), in order. With -f,
+/// Its stdout and stderr (with -d, and what rsafe said about it: an OOM kill, say), in order. With -f,
 /// keeps printing what comes until the container ends.
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
@@ -53,7 +54,7 @@ pub fn run(args: LogsArgs, global: &Global) -> Result<i32> {
     let mut log = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-            "container {} was not started with -d: its output went to the terminal that ran it",
+            "container {} has no log: it last ran before rsafe kept the output of foreground runs",
             args.container
         ),
         Err(e) => return Err(e).with_context(|| path.display().to_string()),

@@ -411,7 +411,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         idmap,
         log: None,
         learn: args.learn.as_ref().map(|_| Recorder::new()),
-        terminal_to: None,
+        // In the foreground the output is kept for `rsafe logs` too, as docker keeps it.
+        output: process::Output::Tee,
     };
     let recorder = request.learn.clone();
     let run_label = learn_label(&request.image, &request.spec.process.args);

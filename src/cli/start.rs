@@ -46,7 +46,7 @@ pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
         store.root(),
         &args.container,
         Some(args.interactive),
-        None,
+        process::Output::Tee,
         &mut notify,
     )))
 }

@@ -35,7 +35,7 @@ use nix::unistd::ForkResult;
 
 use super::attach::{self, Control, Hub};
 use super::logindex::{self, IndexWriter};
-use super::process::{self, Exit, Note, RunError, RunRequest};
+use super::process::{self, Exit, Note, Output, RunError, RunRequest};
 use super::state;
 use super::sys;
 
@@ -76,7 +76,7 @@ pub fn run_detached(
         IndexAt::AfterStart(containers),
         io,
         |notify, terminal_to| {
-            req.terminal_to = terminal_to;
+            req.output = terminal_to.map_or(Output::Inherited, Output::RelayTerminal);
             process::run(req, notify)
         },
         notify,
@@ -138,7 +138,8 @@ pub fn start_detached(
         io,
         |notify, terminal_to| {
             let stdin = if io_stdin { None } else { Some(false) };
-            process::start(store_root, name_or_id, stdin, terminal_to, notify)
+            let output = terminal_to.map_or(Output::Inherited, Output::RelayTerminal);
+            process::start(store_root, name_or_id, stdin, output, notify)
         },
         notify,
         ended,

@@ -597,6 +597,7 @@ fn run_attached(
         learn: None,
         supervisor: None,
         terminal_to: None,
+        tee: None,
     };
     let status = session.run(notify)?;
     if let Some((code, message)) = session.failure.take() {

@@ -52,7 +52,7 @@
 //!   and confinement that would forbid the setup itself (seccomp) goes right before `execve`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -66,11 +66,12 @@ use super::container::{ChildConfig, container_main};
 use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
 use super::learn::{self, Recorder};
+use super::logindex;
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
 use super::network::{self, NetworkError, UserNetwork};
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
-use super::session::Session;
+use super::session::{Session, Tee};
 use super::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
 use super::state::{self, ContainerDir, State, StateError, Status};
 use super::sys;
@@ -108,9 +109,23 @@ pub struct RunRequest {
     pub log: Option<std::fs::File>,
     /// `--learn`: record what the workload uses ([`super::learn`]) into this.
     pub learn: Option<Recorder>,
-    /// `-dt`: the log relay, which takes the container's terminal from here on (it serves
-    /// `rsafe attach`, see [`super::detach`]).
-    pub terminal_to: Option<std::os::unix::net::UnixStream>,
+    /// Where the container's output goes.
+    pub output: Output,
+}
+
+/// Where a container's output goes.
+#[derive(Debug)]
+pub enum Output {
+    /// Straight to rsafe's stdout and stderr, which the container inherits (with `-d` they
+    /// are the log relay's pipe already).
+    Inherited,
+    /// `-dt`: the container's terminal goes to the log relay, which serves `rsafe attach`
+    /// ([`super::detach`]).
+    RelayTerminal(std::os::unix::net::UnixStream),
+    /// In the foreground: through rsafe, which copies it to its own stdout and stderr and
+    /// appends it to the container's log and its index, so that `rsafe logs` has it, as
+    /// docker's does.
+    Tee,
 }
 
 /// Why a container could not be run.
@@ -261,6 +276,10 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     // A named container's state is written as soon as its directory exists, so that the
     // names lock can go (an unnamed one's waits until its first process and cgroup are known).
     let claim = names_lock.is_some().then(|| state.clone());
+    let tee_log = match req.output {
+        Output::Tee => Some(state::new_log(&req.store_root)?),
+        Output::Inherited | Output::RelayTerminal(_) => None,
+    };
     // Made once the container's first process exists, while it makes its network namespace.
     let mut lock = None;
     let mut make_dir = |dir: &ContainerDir| -> Result<(), RunError> {
@@ -270,7 +289,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
             dir.save(claim)?;
             names_lock = None;
         }
-        if let Some(log) = &req.log {
+        if let Some(log) = req.log.as_ref().or(tee_log.as_ref()) {
             dir.keep_log(log)?;
         }
         // Kept for `rsafe start`, and for `rsafe exec` (a `--rm` container's too).
@@ -286,7 +305,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         &mut state,
         &mut make_dir,
         req.learn.as_ref(),
-        req.terminal_to,
+        (req.output, tee_log.as_ref()),
         notify,
     );
     // The cgroup's peaks, before `finish` removes it.
@@ -302,13 +321,13 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
 /// (image layers, command, environment, volumes, limits, confinement, id map) on the same
 /// writable layer, so what its earlier runs wrote is there. `stdin` attaches stdin (`-i`) or
 /// not; `None` keeps what the container was made with (`start -d` of a `run -dit` one).
-/// `terminal_to`: as [`RunRequest::terminal_to`]. Volumes are not seeded from the image again.
-/// Runs to completion, like [`run`].
+/// `output`: as [`RunRequest::output`] (a log made by an earlier run is added to). Volumes are
+/// not seeded from the image again. Runs to completion, like [`run`].
 pub fn start(
     store_root: &Path,
     name_or_id: &str,
     stdin: Option<bool>,
-    terminal_to: Option<std::os::unix::net::UnixStream>,
+    output: Output,
     notify: &mut dyn FnMut(Note),
 ) -> Result<Exit, RunError> {
     let caller = Caller::current();
@@ -354,6 +373,10 @@ pub fn start(
     state.status = Status::Running;
     state.pid = None;
     let idmap = state.idmap.clone();
+    let tee_log = match output {
+        Output::Tee => Some(append_log(&dir)?),
+        Output::Inherited | Output::RelayTerminal(_) => None,
+    };
     let result = launch(
         store_root,
         &spec,
@@ -363,12 +386,24 @@ pub fn start(
         &mut state,
         &mut |_| Ok(()),
         None,
-        terminal_to,
+        (output, tee_log.as_ref()),
         notify,
     );
     let exit = finish(result, &spec, &dir, &mut state, false, notify);
     drop(lock);
     exit
+}
+
+/// The container's log, made if its earlier runs kept none, to be added to.
+fn append_log(dir: &ContainerDir) -> Result<std::fs::File, RunError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.log_file();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(path.display().to_string()))
 }
 
 /// After the container ended (or failed to start): how it ended, read from its cgroup before
@@ -440,8 +475,8 @@ fn finish(
 /// Everything from the container's first process to its end, in the phases the module
 /// documentation draws. `make_dir` makes the container's directory (a new one for `run`,
 /// nothing for `start`): it runs once the first process exists, while that process makes its
-/// network namespace. With `learn`, the workload's calls are recorded into it; with
-/// `terminal_to`, the container's terminal goes there.
+/// network namespace. With `learn`, the workload's calls are recorded into it; `output` says
+/// where the container's output goes, with the log to add it to for [`Output::Tee`].
 #[allow(clippy::too_many_arguments)]
 fn launch(
     store_root: &Path,
@@ -452,9 +487,10 @@ fn launch(
     state: &mut State,
     make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
     learn: Option<&Recorder>,
-    terminal_to: Option<std::os::unix::net::UnixStream>,
+    output: (Output, Option<&std::fs::File>),
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
+    let (output, tee_log) = output;
     let joined = match &spec.net.join {
         Some(name) => Some(join(store_root, name, idmap)?),
         None => None,
@@ -487,14 +523,29 @@ fn launch(
         }
     }
 
-    let (mut child, parent_end, signals) =
-        spawn_init(spec, dir, idmap, caller, learn.is_some(), joined.as_ref())?;
+    // Without a terminal, a teed container's stdout and stderr are pipes to rsafe.
+    let tee_pipes = tee_log.is_some() && !spec.process.terminal;
+    let (mut child, parent_end, signals, pipes) = spawn_init(
+        spec,
+        dir,
+        idmap,
+        caller,
+        (learn.is_some(), tee_pipes),
+        joined.as_ref(),
+    )?;
     let pid = child.pid;
     if joined.is_none() {
         idmap.write(pid.as_raw())?;
     }
     drop(joined);
     make_dir(dir)?;
+    let tee = match tee_log {
+        Some(log) => Some(
+            Tee::new(log, &logindex::index_file(dir), pipes)
+                .map_err(io_err("keep the container's log"))?,
+        ),
+        None => None,
+    };
     if caller.is_root() {
         check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
     }
@@ -592,7 +643,11 @@ fn launch(
         failure: None,
         learn: learn.cloned(),
         supervisor: None,
-        terminal_to,
+        terminal_to: match output {
+            Output::RelayTerminal(relay) => Some(relay),
+            Output::Inherited | Output::Tee => None,
+        },
+        tee,
     };
     let status = session.run(notify)?;
     child.reaped = true;
@@ -672,15 +727,16 @@ fn check_rootfs(
 
 /// Clones the container's first process into its new namespaces, with signals from then on
 /// arriving through a descriptor; returns it (killed and reaped if launching fails later),
-/// rsafe's end of the sync channel, and the signal descriptor.
+/// rsafe's end of the sync channel, the signal descriptor, and with `tee_pipes` the read ends
+/// of the pipes that are the container's stdout and stderr. `learn`: `--learn`.
 fn spawn_init(
     spec: &Spec,
     dir: &ContainerDir,
     idmap: &IdMap,
     caller: &Caller,
-    learn: bool,
+    (learn, tee_pipes): (bool, bool),
     joined: Option<&enter::Joined>,
-) -> Result<(ChildGuard, channel::Channel, SignalFd), RunError> {
+) -> Result<(ChildGuard, channel::Channel, SignalFd, Option<OutputPipes>), RunError> {
     let window = if spec.process.terminal {
         tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
     } else {
@@ -716,6 +772,11 @@ fn spawn_init(
         learn,
     };
     let main = Box::new(move || container_main(child_cfg, child_end));
+    // The clone inherits the pipes as its stdout and stderr; rsafe's own come back after it.
+    let swap = match tee_pipes {
+        true => Some(StdioSwap::to_pipes().map_err(io_err("pipe the container's output"))?),
+        false => None,
+    };
     let pid = match joined {
         Some(joined) => netns_join::clone_into(joined, Namespaces::clone_flags(), main).map_err(
             io_err("--network container: make the container in its namespaces"),
@@ -724,9 +785,72 @@ fn spawn_init(
             sys::clone_process(Namespaces::clone_flags(), main).map_err(namespaces::userns_error)?
         }
     };
+    let pipes = swap
+        .map(StdioSwap::restore)
+        .transpose()
+        .map_err(io_err("restore rsafe's stdout"))?;
     // The child end now lives in the child only (the closure's copy in this process was
     // freed with it); from here the child must be killed on every error path.
-    Ok((ChildGuard { pid, reaped: false }, parent_end, signals))
+    Ok((
+        ChildGuard { pid, reaped: false },
+        parent_end,
+        signals,
+        pipes,
+    ))
+}
+
+/// The read ends of the pipes that are a teed container's stdout and stderr.
+type OutputPipes = [OwnedFd; 2];
+
+/// rsafe's stdout and stderr swapped for pipes while the container's first process is cloned
+/// (it inherits them); put back by [`StdioSwap::restore`], or on drop if the clone failed.
+struct StdioSwap {
+    saved: Option<[OwnedFd; 2]>,
+    read_ends: Option<[OwnedFd; 2]>,
+}
+
+impl StdioSwap {
+    fn to_pipes() -> io::Result<StdioSwap> {
+        let cloexec = |fd: BorrowedFd<'_>| -> io::Result<OwnedFd> {
+            Ok(rustix::io::fcntl_dupfd_cloexec(fd, 3)?)
+        };
+        let saved = [
+            cloexec(io::stdout().as_fd())?,
+            cloexec(io::stderr().as_fd())?,
+        ];
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let _ = io::Write::flush(&mut io::stdout());
+        let swap = StdioSwap {
+            saved: Some(saved),
+            read_ends: Some([out_r, err_r]),
+        };
+        nix::unistd::dup2_stdout(&out_w)?;
+        nix::unistd::dup2_stderr(&err_w)?;
+        Ok(swap)
+    }
+
+    /// Puts rsafe's own stdout and stderr back; returns the pipes' read ends.
+    fn restore(mut self) -> io::Result<[OwnedFd; 2]> {
+        self.put_back()?;
+        self.read_ends
+            .take()
+            .ok_or_else(|| io::Error::other("pipes already taken"))
+    }
+
+    fn put_back(&mut self) -> io::Result<()> {
+        if let Some([out, err]) = self.saved.take() {
+            nix::unistd::dup2_stdout(&out)?;
+            nix::unistd::dup2_stderr(&err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StdioSwap {
+    fn drop(&mut self) {
+        let _ = self.put_back();
+    }
 }
 
 /// The running container `name` whose network (and user namespace) a new container joins,

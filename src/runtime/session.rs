@@ -1,6 +1,7 @@
 //! rsafe's side while a container runs: one `poll` loop over the sync channel (failures, the
 //! terminal, what was enforced), a signalfd (signals to forward; SIGCHLD when the container
-//! ends; SIGWINCH to resize its terminal), and the terminal's two directions with `-t`.
+//! ends; SIGWINCH to resize its terminal), and the terminal's two directions with `-t`. In the
+//! foreground the output also goes to the container's log ([`Tee`]).
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -15,6 +16,7 @@ use nix::unistd::Pid;
 use super::channel::{Channel, ChannelError, Message};
 use super::learn::Recorder;
 use super::learn::supervisor::Supervisor;
+use super::logindex::Appender;
 use super::process::{Note, RunError};
 use super::tty::{self, RawMode};
 
@@ -44,6 +46,9 @@ pub(super) struct Session {
     /// `-dt`: the log relay, which takes the terminal instead of this loop (it serves
     /// `rsafe attach`).
     pub terminal_to: Option<std::os::unix::net::UnixStream>,
+    /// In the foreground: the log the output is added to (and, without a terminal, the pipes
+    /// that are the container's stdout and stderr).
+    pub tee: Option<Tee>,
 }
 
 impl Session {
@@ -64,6 +69,7 @@ impl Session {
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
                 fds.len() - 1
             });
+            let tee_at = self.tee.as_ref().map(|t| t.poll_fds(&mut fds));
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -79,8 +85,18 @@ impl Session {
                 ready(term_at),
                 ready(stdin_at),
             );
+            let tee_ready = tee_at.map(|(at, n)| {
+                let mut r = [false; 2];
+                for (i, slot) in r.iter_mut().enumerate().take(n) {
+                    *slot = ready(Some(at + i));
+                }
+                r
+            });
             drop(fds);
 
+            if let (Some(tee), Some(ready)) = (&mut self.tee, tee_ready) {
+                tee.copy_ready(ready);
+            }
             if chan_ready {
                 self.read_message(notify)?;
             }
@@ -214,6 +230,9 @@ impl Session {
         while self.terminal.is_some() {
             self.copy_terminal_output();
         }
+        if let Some(tee) = &mut self.tee {
+            tee.drain();
+        }
         self.raw = None;
         Ok(())
     }
@@ -225,6 +244,9 @@ impl Session {
             Ok(n) if n > 0 => {
                 let mut out = io::stdout().lock();
                 let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+                if let Some(tee) = &mut self.tee {
+                    tee.log(0, &buf[..n]);
+                }
             }
             Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
             // EIO: every slave descriptor is closed — the container is gone.
@@ -244,4 +266,126 @@ impl Session {
             _ => self.relay_stdin = false,
         }
     }
+}
+
+/// A foreground container's output on its way to rsafe's stdout and stderr, and to the
+/// container's log (with its index, as the `-d` relay keeps them).
+#[derive(Debug)]
+pub(super) struct Tee {
+    log: Appender,
+    /// Without a terminal: the pipes that are the container's stdout and stderr, each `None`
+    /// once it has ended, or once rsafe's own stream closed (`rsafe run … | head`: then the
+    /// container's next write gets SIGPIPE, as it would writing to the closed pipe itself).
+    pipes: [Option<std::fs::File>; 2],
+}
+
+impl Tee {
+    /// Adds to `log` (its index at `index`); `pipes`, without a terminal: the read ends of the
+    /// container's stdout and stderr. The log is locked (shared) while the container runs, for
+    /// `rsafe logs -f`.
+    pub fn new(log: &std::fs::File, index: &Path, pipes: Option<[OwnedFd; 2]>) -> io::Result<Tee> {
+        let log = log.try_clone()?;
+        log.lock_shared()?;
+        let pipes = match pipes {
+            Some([out, err]) => [Some(out.into()), Some(err.into())],
+            None => [None, None],
+        };
+        Ok(Tee {
+            log: Appender::new(log, Some(index))?,
+            pipes,
+        })
+    }
+
+    /// Adds the open pipes to `fds`: where they start and how many.
+    fn poll_fds<'a>(&'a self, fds: &mut Vec<PollFd<'a>>) -> (usize, usize) {
+        let at = fds.len();
+        for p in self.pipes.iter().flatten() {
+            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+        }
+        (at, fds.len() - at)
+    }
+
+    /// Copies from the pipes found ready (in [`Tee::poll_fds`]'s order).
+    fn copy_ready(&mut self, ready: [bool; 2]) {
+        let open: Vec<usize> = (0..2).filter(|i| self.pipes[*i].is_some()).collect();
+        for (slot, stream) in open.into_iter().enumerate() {
+            if ready[slot] {
+                self.copy(stream);
+            }
+        }
+    }
+
+    /// One read from pipe `stream` (0 stdout, 1 stderr): to rsafe's own, then to the log.
+    fn copy(&mut self, stream: usize) {
+        let Some(pipe) = &mut self.pipes[stream] else {
+            return;
+        };
+        let mut buf = [0u8; 64 * 1024];
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => {
+                self.pipes[stream] = None;
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(_) => {
+                self.pipes[stream] = None;
+                return;
+            }
+        };
+        let written = match stream {
+            0 => write_all(io::stdout().as_fd(), &buf[..n]),
+            _ => write_all(io::stderr().as_fd(), &buf[..n]),
+        };
+        if !written {
+            self.pipes[stream] = None;
+        }
+        self.log(stream as u8, &buf[..n]);
+    }
+
+    /// Adds a chunk of output to the log. A log that cannot be written (a full disk) must not
+    /// stop the container: the terminal still gets everything.
+    fn log(&mut self, stream: u8, chunk: &[u8]) {
+        let _ = self.log.append(stream, chunk, std::time::SystemTime::now());
+    }
+
+    /// After the container ended: what is left in the pipes (its processes are gone, so they
+    /// end; a second without anything ends the wait all the same).
+    fn drain(&mut self) {
+        while self.pipes.iter().any(Option::is_some) {
+            let mut fds = Vec::new();
+            let (_, n) = self.poll_fds(&mut fds);
+            let found = poll(&mut fds, PollTimeout::from(1000u16)).unwrap_or(0);
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            if found == 0 {
+                self.pipes = [None, None];
+                return;
+            }
+            let mut r = [false; 2];
+            r[..n].copy_from_slice(&ready[..n]);
+            self.copy_ready(r);
+        }
+    }
+}
+
+/// Writes all of `bytes` to rsafe's stdout or stderr; `false` once it is closed (EPIPE) or
+/// broken.
+fn write_all(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(0) => return false,
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
