@@ -1,6 +1,7 @@
 //! The everyday container commands as a docker user reaches for them, through the real binary
 //! and real containers, as root and as the unprivileged test user: `inspect CONTAINER`,
-//! `logs --since/--until/-t` (of `-d` and foreground containers), `stats`, `cp`.
+//! `logs --since/--until/-t` (of `-d` and foreground containers), `stats`, `cp` (of running and
+//! stopped containers).
 #[path = "support/run.rs"]
 #[allow(dead_code)] // shared with tests/run.rs, which uses the rest
 mod run_support;
@@ -520,5 +521,96 @@ fn cp_copies_both_ways_and_never_follows_a_symlink_out_of_the_container() {
             "rsafe: one of SRC and DEST must be CONTAINER:PATH"
         );
         ok(caller, store, &["rm", "-f", "cpx"]);
+    });
+}
+
+#[test]
+fn cp_copies_out_of_and_into_a_stopped_container_inside_its_root() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let root = rootfs.to_str().unwrap();
+        let script = "mkdir -p /data/sub; echo hi > /data/a; echo deep > /data/sub/b; \
+                      ln -sfn /etc/shadow /data/evil; ln -sfn ../../../../../../etc /data/up; \
+                      cat /data/incoming 2>/dev/null; true";
+        ok(
+            caller,
+            store,
+            &["run", "--name", "cps", root, "sh", "-c", script],
+        );
+        let host = support::containers::shared_tempdir("rsafe-cps-");
+        std::process::Command::new("chmod")
+            .arg("777")
+            .arg(host.path())
+            .status()
+            .unwrap();
+        let h = |p: &str| host.path().join(p);
+        let hs = |p: &str| h(p).to_str().unwrap().to_string();
+
+        // Out: the writable layer's files, a symlink as a symlink, the image's files under it.
+        ok(caller, store, &["cp", "cps:/data", &hs("")]);
+        assert_eq!(std::fs::read_to_string(h("data/sub/b")).unwrap(), "deep\n");
+        assert_eq!(
+            std::fs::read_link(h("data/evil")).unwrap(),
+            Path::new("/etc/shadow")
+        );
+        // `up` leads above the root: resolved inside it, the image's /etc/passwd.
+        ok(caller, store, &["cp", "cps:/data/up/passwd", &hs("pw")]);
+        let theirs = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+        assert_eq!(std::fs::read_to_string(h("pw")).unwrap(), theirs);
+        // `evil` means the container's /etc/shadow (it has none), never the host's.
+        let out = rsafe_cmd(caller, store, &["cp", "cps:/data/evil/x", &hs("x")]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(!h("x").exists());
+
+        // In: a file the next start sees, owned by the container's root.
+        std::fs::write(h("incoming"), "from the host\n").unwrap();
+        std::process::Command::new("chmod")
+            .arg("644")
+            .arg(h("incoming"))
+            .status()
+            .unwrap();
+        ok(caller, store, &["cp", &hs("incoming"), "cps:/data/"]);
+        // Onto `evil` (-> /etc/shadow): refused, the host's shadow untouched.
+        let shadow = std::fs::read("/etc/shadow").ok();
+        let out = rsafe_cmd(caller, store, &["cp", &hs("incoming"), "cps:/data/evil"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert_eq!(std::fs::read("/etc/shadow").ok(), shadow);
+        // Through `up/`: the container's /etc, not the host's.
+        let name = format!("rsafe-cps-{}.txt", &fake_key_id()[4..]);
+        std::fs::copy(h("incoming"), h(&name)).unwrap();
+        ok(caller, store, &["cp", &hs(&name), "cps:/data/up/"]);
+        assert!(
+            !Path::new("/etc").join(&name).exists(),
+            "{caller:?}: written on the host's /etc"
+        );
+        // Nothing of the helper's mount is left where the host sees it.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(support::containers::s(store)), "{mounts}");
+
+        let again = ok(caller, store, &["start", "cps"]).stdout;
+        assert_eq!(again, "from the host\n", "{caller:?}");
+        ok(
+            caller,
+            store,
+            &["cp", &format!("cps:/etc/{name}"), &hs("back")],
+        );
+        assert_eq!(
+            std::fs::read_to_string(h("back")).unwrap(),
+            "from the host\n"
+        );
+        // The written file belongs to the container's root, as the files it wrote itself.
+        let upper = std::fs::read_dir(store.join("containers"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("upper"))
+            .find(|u| u.join("data/incoming").exists())
+            .expect("the container's writable layer");
+        use std::os::unix::fs::MetadataExt;
+        let uid = |p: &Path| std::fs::symlink_metadata(p).unwrap().uid();
+        assert_eq!(
+            uid(&upper.join("data/incoming")),
+            uid(&upper.join("data/a"))
+        );
+        ok(caller, store, &["rm", "cps"]);
     });
 }

@@ -1,4 +1,5 @@
-//! `rsafe cp`: copy files between a running container and the host, as `docker cp` does
+//! `rsafe cp`: copy files between a container (running or stopped) and the host, as `docker cp`
+//! does
 //! (see [`crate::runtime::copy`] for how neither side follows a symlink out).
 #![forbid(unsafe_code)]
 
@@ -10,7 +11,7 @@ use super::Global;
 use crate::runtime::copy;
 use crate::runtime::state;
 
-/// Copy files between a running container and the host
+/// Copy files between a container (running or stopped) and the host
 ///
 /// One of SRC and DEST is CONTAINER:PATH, the other a host path. SRC is a file, a symlink
 /// (copied as a symlink) or a directory (copied whole; `DIR/.` copies its contents). DEST, if
@@ -31,13 +32,13 @@ pub fn run(args: CpArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     match (container_path(&args.src), container_path(&args.dest)) {
         (Some((name, src)), None) => {
-            let (_, st) = state::find(store.root(), name)?;
-            copy::copy_out(&st, name, src, Path::new(&args.dest))
+            let (dir, st) = state::find(store.root(), name)?;
+            copy::copy_out((&dir, &st), name, src, Path::new(&args.dest))
                 .with_context(|| format!("cannot copy {} to {}", args.src, args.dest))?;
         }
         (None, Some((name, dest))) => {
-            let (_, st) = state::find(store.root(), name)?;
-            copy::copy_in(&st, name, Path::new(&args.src), dest)
+            let (dir, st) = state::find(store.root(), name)?;
+            copy::copy_in((&dir, &st), name, Path::new(&args.src), dest)
                 .with_context(|| format!("cannot copy {} to {}", args.src, args.dest))?;
         }
         (Some(_), Some(_)) => {

@@ -1,7 +1,15 @@
-//! `rsafe cp`: files between the host and a running container, in both directions, as a tar
+//! `rsafe cp`: files between the host and a container, in both directions, as a tar
 //! stream between rsafe (host side, the caller's credentials) and a helper process inside the
 //! container (its user and mount namespaces, chrooted to its root, as its root user: what it
 //! writes belongs to the container's root, mapped, never to the host's).
+//!
+//! A stopped container has no namespaces to join: the helper makes a user namespace with the
+//! container's id map and a private mount namespace, mounts the container's overlay there (its
+//! image layers under its writable layer, as the container's own init mounts it) and chroots
+//! into it, holding the container's lock so that it cannot start meanwhile. The mount goes with
+//! the helper; nothing is mounted where anything else sees it. A lower layer owned by an id the
+//! container does not map (a root-owned rootfs directory, which a running container of root's
+//! gets id-mapped) reads as `nobody`'s and cannot be written into when stopped.
 //!
 //! Neither side follows a symlink out: in the container, paths are resolved with
 //! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` from its root (a planted `/etc/x ->
@@ -21,7 +29,9 @@ use nix::unistd::ForkResult;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::enter::{self, EnterError};
-use super::state::State;
+use super::helper;
+use super::rootfs::{self, OverlayDirs};
+use super::state::{self, ContainerDir, State, StateError};
 use super::sys;
 
 /// What can go wrong copying.
@@ -29,6 +39,8 @@ use super::sys;
 pub enum CopyError {
     #[error(transparent)]
     Enter(#[from] EnterError),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error("{0}")]
@@ -53,7 +65,12 @@ struct Placement {
 }
 
 /// Copies `src` (a path in the container) to `dest` on the host.
-pub fn copy_out(state: &State, name: &str, src: &str, dest: &Path) -> Result<(), CopyError> {
+pub fn copy_out(
+    (dir, state): (&ContainerDir, &State),
+    name: &str,
+    src: &str,
+    dest: &Path,
+) -> Result<(), CopyError> {
     let (src, contents) = split_contents(src);
     let placement = Placement {
         dest: dest.display().to_string(),
@@ -63,7 +80,7 @@ pub fn copy_out(state: &State, name: &str, src: &str, dest: &Path) -> Result<(),
     let (host_dir, top) = host_target(dest, &placement)?;
     let src_c = src.clone();
     in_container(
-        state,
+        (dir, state),
         name,
         move |pipe: Sender| {
             let root = open_root()?;
@@ -83,7 +100,12 @@ pub fn copy_out(state: &State, name: &str, src: &str, dest: &Path) -> Result<(),
 }
 
 /// Copies `src` on the host to `dest` (a path in the container).
-pub fn copy_in(state: &State, name: &str, src: &Path, dest: &str) -> Result<(), CopyError> {
+pub fn copy_in(
+    (dir, state): (&ContainerDir, &State),
+    name: &str,
+    src: &Path,
+    dest: &str,
+) -> Result<(), CopyError> {
     let src_text = src.display().to_string();
     let (src_path, contents) = split_contents(&src_text);
     let placement = Placement {
@@ -107,7 +129,7 @@ pub fn copy_in(state: &State, name: &str, src: &Path, dest: &str) -> Result<(), 
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".".into());
     in_container(
-        state,
+        (dir, state),
         name,
         move |from_host: Receiver| {
             let from_host = from_host.0;
@@ -412,11 +434,11 @@ fn receive(
     Ok(())
 }
 
-/// Runs `inside` in a helper joined to the container `state` (namespaces, root, as its root
-/// user) and `outside` here, connected by a pipe (`inside` writes when it is given the write
-/// end: copying out, `Out`; reads otherwise).
+/// Runs `inside` in a helper in the container `state` (joined if it runs, its root mounted
+/// privately if not; as its root user) and `outside` here, connected by a pipe (`inside`
+/// writes when it is given the write end: copying out, `Out`; reads otherwise).
 fn in_container<I, O, P, Q>(
-    state: &State,
+    (dir, state): (&ContainerDir, &State),
     name: &str,
     inside: I,
     outside: O,
@@ -427,11 +449,144 @@ where
     P: PipeEnd,
     Q: PipeEnd,
 {
-    let target = enter::open_target(state, name)?;
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
-    let (err_read, err_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
+    if state.is_alive() {
+        let target = enter::open_target(state, name)?;
+        return with_helper(move || join(state, target), |_| Ok(()), inside, outside);
+    }
+    // Not started meanwhile: `start` takes the same lock.
+    let _lock = dir.lock(name)?;
+    settle(dir, state, name)?;
+    let stopped = Stopped::open(dir, state)?;
+    let (ready_read, ready_write) = pipe()?;
+    let (go_read, go_write) = pipe()?;
+    let copied = with_helper(
+        move || stopped.enter(ready_write, go_read),
+        |child| {
+            helper::map_child(&state.idmap, child.as_raw(), ready_read, go_write)
+                .map_err(|e| CopyError::Invalid(format!("cannot enter the container: {e}")))
+        },
+        inside,
+        outside,
+    );
+    // What was written is flushed now, as a stopped container's layer is (its mount was
+    // volatile, as the container's own).
+    dir.settle_volatile_layer()
+        .map_err(io_err(format!("sync the writable layer of {name}")))?;
+    copied
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), CopyError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))
+}
+
+/// A stopped container's writable layer left unsynced by a killed run: flushed if the host has
+/// not restarted since, refused otherwise (as `start` does).
+fn settle(dir: &ContainerDir, st: &State, name: &str) -> Result<(), CopyError> {
+    if !dir.has_volatile_marker() {
+        return Ok(());
+    }
+    if st.boot_id.is_none() || st.boot_id != state::boot_id() {
+        return Err(CopyError::Invalid(format!(
+            "container {name} was cut off and the host restarted since: its writable layer was never synced and cannot be trusted"
+        )));
+    }
+    dir.settle_volatile_layer()
+        .map_err(io_err(format!("sync the writable layer of {name}")))?;
+    Ok(())
+}
+
+/// Where a stopped container's root is made from.
+struct Stopped {
+    dir: PathBuf,
+    rootfs: PathBuf,
+    lowers: Vec<PathBuf>,
+    upper: PathBuf,
+    work: PathBuf,
+}
+
+fn open_path(p: &Path) -> Result<OwnedFd, CopyError> {
+    rustix::fs::open(
+        p,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        io_err(format!(
+            "cannot mount the stopped container: {}",
+            p.display()
+        ))(e.into())
+    })
+}
+
+impl Stopped {
+    fn open(dir: &ContainerDir, state: &State) -> Result<Stopped, CopyError> {
+        Ok(Stopped {
+            dir: dir.path.clone(),
+            rootfs: dir.rootfs(),
+            lowers: state.layers.clone(),
+            upper: dir.upper(),
+            work: dir.work(),
+        })
+    }
+
+    /// In the helper: a user namespace with the container's id map (the parent writes it
+    /// between `ready` and `go`), its root user, a private mount namespace with the container's
+    /// overlay on a scratch tmpfs over its directory, chrooted into. The directories are opened
+    /// in the new mount namespace, as the container's init opens them.
+    fn enter(self, ready: OwnedFd, go: OwnedFd) -> Result<(), CopyError> {
+        let fail = |what: &str| io_err(format!("cannot mount the stopped container: {what}"));
+        let step = |e: rootfs::RootfsError| CopyError::Invalid(e.to_string());
+        // Dumpable until the maps are written: a non-dumpable process's `/proc/PID/uid_map` is
+        // root's, which a rootless caller cannot write.
+        helper::enter_user_namespace(ready, go).map_err(CopyError::Invalid)?;
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .map_err(|e| fail("not dumpable")(e.into()))?;
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+            .map_err(|e| fail("parent-death signal")(e.into()))?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| fail("mount namespace")(e.into()))?;
+        rootfs::make_private().map_err(step)?;
+        let lowers = self
+            .lowers
+            .iter()
+            .map(|p| open_path(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (upper, work) = (open_path(&self.upper)?, open_path(&self.work)?);
+        // Hides the upper and work directories, opened above.
+        rootfs::cover_with_scratch(&open_path(&self.dir)?, &["rootfs"]).map_err(step)?;
+        let target = open_path(&self.rootfs)?;
+        let dirs = OverlayDirs {
+            lowers: &lowers,
+            upper: &upper,
+            work: &work,
+        };
+        rootfs::mount_overlay(&dirs, &target).map_err(step)?;
+        let root = open_path(&self.rootfs)?;
+        nix::unistd::fchdir(&root)
+            .and_then(|()| nix::unistd::chroot("."))
+            .and_then(|()| nix::unistd::chdir("/"))
+            .map_err(|e| fail("its root")(e.into()))
+    }
+}
+
+/// Forks the helper: it runs `enter` then `inside`; here `parent` (given the helper's pid)
+/// then `outside`, then the helper's result is collected.
+fn with_helper<E, F, I, O, P, Q>(
+    enter: E,
+    parent: F,
+    inside: I,
+    outside: O,
+) -> Result<(), CopyError>
+where
+    E: FnOnce() -> Result<(), CopyError>,
+    F: FnOnce(nix::unistd::Pid) -> Result<(), CopyError>,
+    I: FnOnce(P) -> Result<(), CopyError>,
+    O: FnOnce(Q) -> Result<(), CopyError>,
+    P: PipeEnd,
+    Q: PipeEnd,
+{
+    let (read, write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
     if sys::thread_count().map_err(io_err("count threads"))? != 1 {
         return Err(CopyError::Invalid(
             "rsafe has several threads before copying; this is a bug".into(),
@@ -443,10 +598,11 @@ where
         unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork the copy helper")(e.into()))?;
     match child {
         ForkResult::Child => {
-            drop(err_read);
+            // The parent's side holds pipe ends (the id map handshake's): never this one's.
+            drop((err_read, parent, outside));
             let (mine, theirs) = P::pick(read, write);
             drop(theirs);
-            let result = join(state, target).and_then(|()| inside(P::from_fd(mine)));
+            let result = enter().and_then(|()| inside(P::from_fd(mine)));
             let code = match result {
                 Ok(()) => 0,
                 Err(e) => {
@@ -457,11 +613,10 @@ where
             std::process::exit(code)
         }
         ForkResult::Parent { child } => {
-            drop(err_write);
-            drop(target);
+            drop((err_write, enter, inside));
             let (mine, theirs) = Q::pick(read, write);
             drop(theirs);
-            let here = outside(Q::from_fd(mine));
+            let here = parent(child).and_then(|()| outside(Q::from_fd(mine)));
             let status = nix::sys::wait::waitpid(child, None)
                 .map_err(|e| io_err("wait for the copy helper")(e.into()))?;
             let mut why = String::new();

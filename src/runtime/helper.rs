@@ -122,7 +122,7 @@ fn die_with(parent: nix::unistd::Pid) -> Result<(), String> {
 }
 
 /// Child side: new user namespace, tell the parent, wait for the maps, become its root.
-fn enter_user_namespace(ready: OwnedFd, go: OwnedFd) -> Result<(), String> {
+pub(super) fn enter_user_namespace(ready: OwnedFd, go: OwnedFd) -> Result<(), String> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
         .map_err(|e| format!("unshare(CLONE_NEWUSER): {e}"))?;
     std::fs::File::from(ready)
@@ -141,7 +141,12 @@ fn enter_user_namespace(ready: OwnedFd, go: OwnedFd) -> Result<(), String> {
 
 /// Parent side: wait for the child's namespace, write its maps, let it go on. On failure the
 /// child is left to find its `go` pipe closed.
-fn map_child(idmap: &IdMap, pid: i32, ready: OwnedFd, go: OwnedFd) -> Result<(), HelperError> {
+pub(super) fn map_child(
+    idmap: &IdMap,
+    pid: i32,
+    ready: OwnedFd,
+    go: OwnedFd,
+) -> Result<(), HelperError> {
     let mut byte = [0u8; 1];
     match std::fs::File::from(ready).read(&mut byte) {
         Ok(1) => {}
