@@ -229,7 +229,7 @@ fn open_root() -> Result<OwnedFd, CopyError> {
 
 fn open_dir(dir: BorrowedFd<'_>, path: &str, resolve: ResolveFlags) -> Result<OwnedFd, CopyError> {
     let path = if path.is_empty() { "." } else { path };
-    rustix::fs::openat2(
+    crate::runtime::sys::openat2(
         dir,
         path,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -265,7 +265,7 @@ fn add<W: Write>(
     if depth > 256 {
         return Err(CopyError::Invalid(format!("{path}: nested too deep")));
     }
-    let fd = rustix::fs::openat2(
+    let fd = crate::runtime::sys::openat2(
         dir,
         path,
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -313,7 +313,7 @@ fn add<W: Write>(
             // Opened again for reading, by the same path and rules, and checked to be the file
             // just looked at (an O_PATH descriptor is reopened only through /proc, which is
             // the container's here).
-            let file = rustix::fs::openat2(
+            let file = crate::runtime::sys::openat2(
                 dir,
                 path,
                 OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
@@ -401,7 +401,7 @@ fn receive(
                 }
             }
             tar::EntryType::Regular => {
-                let fd = rustix::fs::openat2(
+                let fd = crate::runtime::sys::openat2(
                     &parent,
                     leaf.as_str(),
                     OFlags::WRONLY

@@ -83,7 +83,7 @@ impl Root {
 
     /// Resolves an existing `path` inside the root to an `O_PATH` descriptor.
     pub fn resolve(&self, path: &str) -> io::Result<OwnedFd> {
-        Ok(rustix::fs::openat2(
+        Ok(crate::runtime::sys::openat2(
             &self.fd,
             path,
             OFlags::PATH | OFlags::CLOEXEC,
@@ -153,7 +153,7 @@ impl Root {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.mkdir_all(parent)?;
         }
-        match rustix::fs::openat2(
+        match crate::runtime::sys::openat2(
             &self.fd,
             path,
             OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -179,7 +179,7 @@ impl Root {
     }
 
     fn open_dir(&self, path: &str) -> io::Result<OwnedFd> {
-        Ok(rustix::fs::openat2(
+        Ok(crate::runtime::sys::openat2(
             &self.fd,
             path,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

@@ -1,7 +1,7 @@
 //! The few system calls that neither `nix` nor `rustix` wrap safely, behind safe functions.
 //!
 //! Every `unsafe` block of the runner that is not a one-line libc call sits here, each with the
-//! reason it is sound.
+//! reason it is sound. Also [`openat2`]: rustix's, with the retry the kernel asks for.
 
 use std::ffi::c_void;
 use std::io;
@@ -248,4 +248,26 @@ pub fn thread_count() -> io::Result<usize> {
         .and_then(|i| stat[i + 2..].split(' ').nth(17))
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
+}
+
+/// `openat2(2)`, tried again while the kernel answers EAGAIN. With RESOLVE_IN_ROOT or
+/// RESOLVE_BENEATH it does so when a rename or mount anywhere on the host raced the lookup of
+/// a `..` ("the caller may choose to retry", openat2(2)): a host where other containers are
+/// being set up meets it (`rsafe cp` saw it in CI). A lookup that keeps racing fails after
+/// the retries, with EAGAIN.
+pub fn openat2<Fd: std::os::fd::AsFd>(
+    dir: Fd,
+    path: &str,
+    flags: rustix::fs::OFlags,
+    mode: rustix::fs::Mode,
+    resolve: rustix::fs::ResolveFlags,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    const TRIES: u32 = 64;
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(dir.as_fd(), path, flags, mode, resolve) {
+            Err(rustix::io::Errno::AGAIN) if tries < TRIES => tries += 1,
+            other => return other,
+        }
+    }
 }
