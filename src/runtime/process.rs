@@ -60,7 +60,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback, OomKills};
+use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback, OomKills, SelfJoin};
 use super::channel::{self, ChannelError, Message};
 use super::container::{ChildConfig, container_main};
 use super::idmap::{Caller, IdMap, IdMapError};
@@ -491,19 +491,7 @@ fn launch(
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
     let (output, tee_log) = output;
-    let joined = match &spec.net.join {
-        Some(name) => Some(join(store_root, name, idmap)?),
-        None => None,
-    };
-    let pod = match &joined {
-        Some(j) => Some(netns_join::pod_spec(spec, j).map_err(|why| {
-            RunError::Invalid(format!(
-                "--network container:{}: {why}",
-                spec.net.join.as_deref().unwrap_or_default()
-            ))
-        })?),
-        None => None,
-    };
+    let (joined, pod) = join_pod(store_root, spec, idmap)?;
     let spec = pod.as_ref().unwrap_or(spec);
     announce(dir, caller, idmap, notify);
     let lower_owners = check_rootfs(spec, caller, idmap, notify)?;
@@ -512,16 +500,7 @@ fn launch(
         .iter()
         .filter_map(MountSpec::host_source)
         .collect();
-    // Root gives the container detached copies of the host trees it may not reach itself.
-    let mut volume_trees = Vec::new();
-    if caller.is_root() {
-        for src in &bind_sources {
-            volume_trees.push(
-                mounts::clone_host_tree(src)
-                    .map_err(io_err(format!("volume {}", src.display())))?,
-            );
-        }
-    }
+    let volume_trees = volume_trees(caller, &bind_sources)?;
 
     // Without a terminal, a teed container's stdout and stderr are pipes to rsafe.
     let tee_pipes = tee_log.is_some() && !spec.process.terminal;
@@ -555,34 +534,9 @@ fn launch(
     // end is the container's) and the cgroup to remove.
     state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
     dir.save(state)?;
-    // The user-mode network, ready before the workload can start (Go comes after); it goes
-    // with this function, or with rsafe if rsafe is killed. After the save: a container
-    // whose published port was ever reachable has its state (and `--rm`) on disk.
-    let _network = match spec.network {
-        // A container in another's network uses that one's slirp4netns.
-        NetworkMode::Slirp4netns if spec.net.join.is_none() => {
-            Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?)
-        }
-        NetworkMode::Slirp4netns | NetworkMode::None | NetworkMode::Host => None,
-    };
-    // A named network: an address, the hosts file the container binds, a veth pair; given
-    // back when this function returns (or, after kill -9, by the network's next user).
-    // Its published ports go to its address on the network, through rsafe's forwarder.
-    let _named = match &spec.net.named {
-        Some(net) => {
-            let (attached, lease) = attach_named(store_root, net, spec, caller, dir, state, pid)?;
-            let forwarder = match spec.net.ports.is_empty() {
-                true => None,
-                false => Some(super::portfwd::spawn(
-                    pid.as_raw(),
-                    &spec.net.ports,
-                    lease.ip,
-                )?),
-            };
-            Some((attached, forwarder))
-        }
-        None => None,
-    };
+    // After the save: a container whose published port was ever reachable has its state (and
+    // `--rm`) on disk. The networks go with this function, or with rsafe if it is killed.
+    let _networks = start_networks(store_root, spec, caller, dir, state, pid)?;
 
     let mut trees = if caller.is_root() {
         layer_trees(spec, &lower_owners, idmap, pid, notify)?
@@ -593,43 +547,14 @@ fn launch(
         idmap_bind_trees(spec, &volume_trees, pid)?;
     }
     trees.extend(volume_trees);
-    let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
-    let mut cgroup_tasks = Vec::new();
-    for (path, file) in self_join.as_ref().map_or(&[][..], |j| j.files()) {
-        cgroup_tasks.push(path.clone());
-        fds.push(file.as_fd());
-    }
-    let go = Message::Go {
-        lowers: if caller.is_root() {
-            spec.rootfs.lowers.len()
-        } else {
-            0
-        },
-        volumes: if caller.is_root() {
-            bind_sources.len()
-        } else {
-            0
-        },
-        cgroup_tasks,
-        in_cgroup: state.cgroup.as_ref().is_some_and(Cgroup::has_v2),
-        fallback,
+    let go_counts = if caller.is_root() {
+        (spec.rootfs.lowers.len(), bind_sources.len())
+    } else {
+        (0, 0)
     };
-    parent_end.send(&go, &fds)?;
-    drop(fds);
-    drop((trees, self_join));
+    send_go(&parent_end, trees, go_counts, self_join, state, fallback)?;
     send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
-    // v1 cgroups the child joined itself (see `SelfJoin`); v2 ones it is moved into here,
-    // while it builds its root filesystem. If the child has failed in the meantime, its own
-    // message (read by the session below) says why, not this step's broken pipe.
-    if let Some(cg) = state.cgroup.as_ref().filter(|cg| cg.has_v2()) {
-        match cg.add_v2(pid.as_raw()) {
-            Ok(()) => {
-                let _ = parent_end.send(&Message::InCgroup, &[]);
-            }
-            Err(_) if has_exited(pid) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    move_into_v2_cgroup(state, pid, &parent_end)?;
     describe_isolation(spec, dir, notify);
 
     let mut session = Session {
@@ -656,6 +581,129 @@ fn launch(
     }
     init::exit_code(status)
         .ok_or_else(|| RunError::Invalid(format!("unexpected status {status:?}")))
+}
+
+/// For `--network container:NAME`: the joined container's namespaces, and the spec made from
+/// its (its name servers, its names at its address) that this container runs with.
+fn join_pod(
+    store_root: &Path,
+    spec: &Spec,
+    idmap: &IdMap,
+) -> Result<(Option<enter::Joined>, Option<Spec>), RunError> {
+    let Some(name) = &spec.net.join else {
+        return Ok((None, None));
+    };
+    let joined = join(store_root, name, idmap)?;
+    let pod = netns_join::pod_spec(spec, &joined)
+        .map_err(|why| RunError::Invalid(format!("--network container:{name}: {why}")))?;
+    Ok((Some(joined), Some(pod)))
+}
+
+/// Root gives the container detached copies of the host trees it binds (`-v`), which the
+/// container's root may not reach itself; a rootless container mounts them itself.
+fn volume_trees(caller: &Caller, bind_sources: &[&Path]) -> Result<Vec<OwnedFd>, RunError> {
+    if !caller.is_root() {
+        return Ok(Vec::new());
+    }
+    bind_sources
+        .iter()
+        .map(|src| {
+            mounts::clone_host_tree(src).map_err(io_err(format!("volume {}", src.display())))
+        })
+        .collect()
+}
+
+/// A running container's network helpers; each goes when this is dropped (in field order).
+struct NetworkGuards {
+    /// A named network's address, hosts file and veth pair, and the forwarder of its ports.
+    _named: Option<(bridge::Attachment, Option<super::portfwd::Forwarder>)>,
+    /// slirp4netns and rsafe's port forwarder.
+    _user: Option<UserNetwork>,
+}
+
+/// The user-mode network (ready before the workload can start: Go comes after), or a named
+/// network's address, hosts file and veth pair, its published ports going to that address
+/// through rsafe's forwarder. A container in another's network uses that one's.
+fn start_networks(
+    store_root: &Path,
+    spec: &Spec,
+    caller: &Caller,
+    dir: &ContainerDir,
+    state: &State,
+    pid: Pid,
+) -> Result<NetworkGuards, RunError> {
+    let user = match spec.network {
+        NetworkMode::Slirp4netns if spec.net.join.is_none() => {
+            Some(UserNetwork::start(pid.as_raw(), &spec.net.ports)?)
+        }
+        NetworkMode::Slirp4netns | NetworkMode::None | NetworkMode::Host => None,
+    };
+    let named = match &spec.net.named {
+        Some(net) => {
+            let (attached, lease) = attach_named(store_root, net, spec, caller, dir, state, pid)?;
+            let forwarder = match spec.net.ports.is_empty() {
+                true => None,
+                false => Some(super::portfwd::spawn(
+                    pid.as_raw(),
+                    &spec.net.ports,
+                    lease.ip,
+                )?),
+            };
+            Some((attached, forwarder))
+        }
+        None => None,
+    };
+    Ok(NetworkGuards {
+        _named: named,
+        _user: user,
+    })
+}
+
+/// Go: the trees the child mounts (`counts`: how many are layers and volumes), and the
+/// cgroup files it joins itself (v1, [`SelfJoin`]).
+fn send_go(
+    parent_end: &channel::Channel,
+    trees: Vec<OwnedFd>,
+    (lowers, volumes): (usize, usize),
+    self_join: Option<SelfJoin>,
+    state: &State,
+    fallback: Option<Fallback>,
+) -> Result<(), RunError> {
+    let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
+    let mut cgroup_tasks = Vec::new();
+    for (path, file) in self_join.as_ref().map_or(&[][..], |j| j.files()) {
+        cgroup_tasks.push(path.clone());
+        fds.push(file.as_fd());
+    }
+    let go = Message::Go {
+        lowers,
+        volumes,
+        cgroup_tasks,
+        in_cgroup: state.cgroup.as_ref().is_some_and(Cgroup::has_v2),
+        fallback,
+    };
+    parent_end.send(&go, &fds)?;
+    Ok(())
+}
+
+/// v1 cgroups the child joined itself (see [`SelfJoin`]); v2 ones it is moved into here,
+/// while it builds its root filesystem. If the child has failed in the meantime, its own
+/// message (read by the session) says why, not this step's broken pipe.
+fn move_into_v2_cgroup(
+    state: &State,
+    pid: Pid,
+    parent_end: &channel::Channel,
+) -> Result<(), RunError> {
+    if let Some(cg) = state.cgroup.as_ref().filter(|cg| cg.has_v2()) {
+        match cg.add_v2(pid.as_raw()) {
+            Ok(()) => {
+                let _ = parent_end.send(&Message::InCgroup, &[]);
+            }
+            Err(_) if has_exited(pid) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// `--verbose`: who starts the container and how its ids map.
