@@ -319,50 +319,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         };
         gate::enforce(&store, threshold, &image, args.verbose || global.verbose)?;
     }
-    let mut mounts = Vec::new();
-    let mut mount_warnings = Vec::new();
-    // Held until the container has ended: `rsafe volume rm` is refused meanwhile.
-    let mut claims = Vec::new();
-    let volumes = Volumes::of_store(store.root());
-    for v in &args.volume {
-        mounts.push(match spec::parse_volume(v, &cwd)? {
-            VolumeArg::Host(mount) => {
-                let risks = risky_bind(v, &mount, &policy.name)?;
-                check_chown(v, &mount)?;
-                // A risky source gets its warning, not advice on how to write to it.
-                if risks.is_empty() {
-                    mount_warnings.extend(unwritable_bind_hint(v, &mount, &idmap));
-                }
-                mount_warnings.extend(risks);
-                mount
-            }
-            VolumeArg::Named {
-                name,
-                target,
-                read_only,
-                no_copy,
-            } => {
-                claims.push(
-                    volumes
-                        .claim(&name)
-                        .with_context(|| format!("volume {name}"))?,
-                );
-                let (volume, _) = volumes
-                    .ensure(&name, volume::root_owner(&idmap))
-                    .with_context(|| format!("volume {name}"))?;
-                MountSpec::Volume {
-                    source: volume.data(),
-                    populate: !no_copy && volume.is_empty()?,
-                    name,
-                    target,
-                    read_only,
-                }
-            }
-        });
-    }
-    for t in &args.tmpfs {
-        mounts.push(spec::parse_tmpfs(t)?);
-    }
+    // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
+    let (mounts, mount_warnings, claims) = mounts_for(&args, &cwd, &policy.name, &idmap, &store)?;
     let (network, net) = network_for(&args, policy.network, &exposed)?;
     if let Some(name) = &net.named {
         check_named_network(name, store.root())?;
@@ -374,17 +332,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {
         warnings.push("the container shares the host's network (--network host)".to_string());
     }
-    if let Some(bytes) = args.memory {
-        check_memory(bytes)?;
-    }
-    let limits = Limits {
-        memory: args
-            .memory
-            .or(policy.limits.memory)
-            .or_else(|| args.learn.as_ref().and_then(|_| learning_memory_limit())),
-        pids: args.pids_limit.or(policy.limits.pids),
-        cpus: args.cpus.or(policy.limits.cpus),
-    };
+    let limits = limits_for(&args, &policy)?;
     let spec = Spec {
         rootfs: RootfsSpec {
             lowers,
@@ -425,47 +373,130 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for port in &request.spec.net.ports {
         say(format!("rsafe: publishing {port}"));
     }
+    let learning = match (&args.learn, learned, recorder) {
+        (Some(out), Some(learned), Some(recorder)) => Some((out.clone(), learned, recorder)),
+        _ => None,
+    };
     let code = if args.detach {
-        // The monitor keeps the volume claims (its copies of them) for the container's life,
-        // and with --learn the recorder: it writes the policy when the container ends, and
-        // says so in the container's log.
-        let learning = match (&args.learn, learned, recorder) {
-            (Some(out), Some(learned), Some(recorder)) => {
-                let out = std::path::absolute(out).with_context(|| out.display().to_string())?;
-                Some((out, learned, recorder))
-            }
-            _ => None,
-        };
-        let ended = |result: Result<Exit, RunError>| {
-            let started = result.is_ok();
-            let code = exit_code(result);
-            match learning {
-                Some((out, learned, recorder)) if started => {
-                    match write_learned(&out, learned, &recorder, run_label, &policy) {
-                        Ok(()) => code,
-                        Err(e) => {
-                            say(format!("rsafe: {e:#}"));
-                            125
-                        }
-                    }
-                }
-                _ => code,
-            }
-        };
-        detached_code(detach::run_detached(request, notify, ended)?)
+        run_detached(request, learning, run_label, &policy, notify)?
     } else {
         let result = process::run(request, &mut notify);
         let started = result.is_ok();
         let code = exit_code(result);
-        if let (Some(out), Some(learned), Some(recorder), true) =
-            (&args.learn, learned, recorder, started)
-        {
-            write_learned(out, learned, &recorder, run_label, &policy)?;
+        if let (Some((out, learned, recorder)), true) = (learning, started) {
+            write_learned(&out, learned, &recorder, run_label, &policy)?;
         }
         code
     };
     drop(claims);
     Ok(code)
+}
+
+/// The container's mounts from `-v` and `--tmpfs`, the warnings its host binds deserve (a risky
+/// source, or one its root cannot write), and the claims on its named volumes.
+fn mounts_for(
+    args: &RunArgs,
+    cwd: &std::path::Path,
+    policy_name: &str,
+    idmap: &IdMap,
+    store: &Store,
+) -> anyhow::Result<(Vec<MountSpec>, Vec<String>, Vec<volume::VolumeClaim>)> {
+    let mut mounts = Vec::new();
+    let mut warnings = Vec::new();
+    let mut claims = Vec::new();
+    let volumes = Volumes::of_store(store.root());
+    for v in &args.volume {
+        mounts.push(match spec::parse_volume(v, cwd)? {
+            VolumeArg::Host(mount) => {
+                let risks = risky_bind(v, &mount, policy_name)?;
+                check_chown(v, &mount)?;
+                // A risky source gets its warning, not advice on how to write to it.
+                if risks.is_empty() {
+                    warnings.extend(unwritable_bind_hint(v, &mount, idmap));
+                }
+                warnings.extend(risks);
+                mount
+            }
+            VolumeArg::Named {
+                name,
+                target,
+                read_only,
+                no_copy,
+            } => {
+                claims.push(
+                    volumes
+                        .claim(&name)
+                        .with_context(|| format!("volume {name}"))?,
+                );
+                let (volume, _) = volumes
+                    .ensure(&name, volume::root_owner(idmap))
+                    .with_context(|| format!("volume {name}"))?;
+                MountSpec::Volume {
+                    source: volume.data(),
+                    populate: !no_copy && volume.is_empty()?,
+                    name,
+                    target,
+                    read_only,
+                }
+            }
+        });
+    }
+    for t in &args.tmpfs {
+        mounts.push(spec::parse_tmpfs(t)?);
+    }
+    Ok((mounts, warnings, claims))
+}
+
+/// The flags' limits over the policy's; `--learn` adds a memory limit (so that the peak can be
+/// read) where none is set.
+fn limits_for(args: &RunArgs, policy: &crate::runtime::policy::Policy) -> anyhow::Result<Limits> {
+    if let Some(bytes) = args.memory {
+        check_memory(bytes)?;
+    }
+    Ok(Limits {
+        memory: args
+            .memory
+            .or(policy.limits.memory)
+            .or_else(|| args.learn.as_ref().and_then(|_| learning_memory_limit())),
+        pids: args.pids_limit.or(policy.limits.pids),
+        cpus: args.cpus.or(policy.limits.cpus),
+    })
+}
+
+/// `run -d`: the monitor keeps the volume claims (its copies of them) for the container's life,
+/// and with `--learn` the recorder: it writes the policy when the container ends, and says so
+/// in the container's log.
+fn run_detached(
+    request: RunRequest,
+    learning: Option<(PathBuf, Learned, Recorder)>,
+    run_label: String,
+    policy: &crate::runtime::policy::Policy,
+    notify: impl FnMut(Note),
+) -> anyhow::Result<i32> {
+    let learning = match learning {
+        Some((out, learned, recorder)) => {
+            let out = std::path::absolute(&out).with_context(|| out.display().to_string())?;
+            Some((out, learned, recorder))
+        }
+        None => None,
+    };
+    let ended = |result: Result<Exit, RunError>| {
+        let started = result.is_ok();
+        let code = exit_code(result);
+        match learning {
+            Some((out, learned, recorder)) if started => {
+                match write_learned(&out, learned, &recorder, run_label, policy) {
+                    Ok(()) => code,
+                    Err(e) => {
+                        say(format!("rsafe: {e:#}"));
+                        125
+                    }
+                }
+            }
+            _ => code,
+        }
+    };
+    Ok(detached_code(detach::run_detached(request, notify, ended)?))
 }
 
 /// `--learn` without a memory limit: the machine's memory, so that the container gets a
