@@ -211,9 +211,65 @@ pub(super) fn landlock_access(spec: &Spec) -> FsAccess {
 }
 
 /// Everything from Go to `pivot_root`: returns the workload's resolved user, the seccomp
-/// filter the parent compiled meanwhile, and the rlimits standing in for a cgroup.
+/// filter the parent compiled meanwhile, and the rlimits standing in for a cgroup. In order:
+/// Go (and the v1 cgroups joined), init's own identity, its namespaces' settings, the
+/// overlay of the image's layers, what goes on it up to `pivot_root`, then what comes after.
 fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     let spec = &cfg.spec;
+    let go = receive_go(chan)?;
+    let mut fds = go.trees.into_iter();
+    become_init(cfg, chan)?;
+    if namespaces::time_namespace_for_children()? && !spec.init {
+        namespaces::join_time_namespace_for_children()?;
+    }
+    if let Some(name) = &spec.hostname {
+        namespaces::set_hostname(name)?;
+    }
+    if spec.network.own_namespace() && spec.net.join.is_none() {
+        namespaces::loopback_up()?;
+    }
+    mount_layers(cfg, &mut fds)?;
+    finish_root(cfg, &mut fds)?;
+
+    let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
+    let seccomp = match chan.expect("waiting for the seccomp filter")? {
+        (Message::Seccomp { filter }, _) => *filter,
+        (other, _) => {
+            return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
+        }
+    };
+    if go.in_cgroup {
+        match chan.expect("waiting for the cgroup")? {
+            (Message::InCgroup, _) => {}
+            (other, _) => {
+                return Err(
+                    ChannelError::Malformed(format!("expected InCgroup, got {other:?}")).into(),
+                );
+            }
+        }
+    }
+    namespaces::enter_cgroup_namespace()?;
+    // Docker creates a missing working directory; a read-only root reports it at chdir.
+    let _ = std::fs::create_dir_all(&spec.process.cwd);
+    Ok(Prepared {
+        user,
+        seccomp,
+        fallback: go.fallback,
+    })
+}
+
+/// What Go brings, once the v1 cgroups it names are joined.
+struct Go {
+    /// The layers' and then the volumes' trees (root's caller only).
+    trees: Vec<OwnedFd>,
+    /// Whether the parent moves this process into a v2 cgroup (InCgroup says when).
+    in_cgroup: bool,
+    fallback: Option<Fallback>,
+}
+
+/// Receives Go and joins the container's v1 cgroups while this process is the only one to
+/// move: its children (the workload) are born inside.
+fn receive_go(chan: &Channel) -> Result<Go, ChildError> {
     let (msg, fds) = chan.expect("waiting for the id maps")?;
     let Message::Go {
         lowers,
@@ -228,17 +284,25 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     if fds.len() != lowers + volumes + cgroup_tasks.len() {
         return Err(ChannelError::Malformed("descriptor count does not match Go".into()).into());
     }
-    let mut fds = fds;
-    let tasks = fds.split_off(lowers + volumes);
-    let mut fds = fds.into_iter();
-    // Into the container's v1 cgroups while this process is the only one to move: its children
-    // (the workload) are born inside.
+    let mut trees = fds;
+    let tasks = trees.split_off(lowers + volumes);
     let tasks = tasks.into_iter().map(std::fs::File::from);
     SelfJoin::new(cgroup_tasks.into_iter().zip(tasks).collect())
         .join()
         .map_err(step("join the container's cgroup"))?;
+    Ok(Go {
+        trees,
+        in_cgroup,
+        fallback,
+    })
+}
 
-    // Nothing of rsafe's command line or environment stays readable in this process.
+/// Init's identity: nothing of rsafe's command line or environment left readable, the
+/// container's root, death with its parent (checked not to have happened already), not
+/// dumpable (no container process may ptrace init or open /proc/1/{fd,exe,mem}), and a
+/// session of its own (the host terminal's job-control signals do not reach the container
+/// directly: rsafe forwards them).
+fn become_init(cfg: &ChildConfig, chan: &Channel) -> Result<(), ChildError> {
     sys::scrub_process_memory("rsafe-init").map_err(step("scrub the command line"))?;
     let _ = rustix::thread::set_name(c"rsafe-init");
     become_root(&cfg.idmap)?;
@@ -247,35 +311,32 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     if parent_gone(chan) {
         return Err(ChannelError::Closed("starting").into());
     }
-    // Not dumpable: no container process may ptrace init or open /proc/1/{fd,exe,mem}.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(step("make init non-dumpable"))?;
-    // A session of its own: the host terminal's job-control signals do not reach the
-    // container directly (rsafe forwards them).
     nix::unistd::setsid().map_err(step("setsid"))?;
+    Ok(())
+}
 
-    if namespaces::time_namespace_for_children()? && !spec.init {
-        namespaces::join_time_namespace_for_children()?;
-    }
-    if let Some(name) = &spec.hostname {
-        namespaces::set_hostname(name)?;
-    }
-    if spec.network.own_namespace() && spec.net.join.is_none() {
-        namespaces::loopback_up()?;
-    }
+/// A directory of the container's on the host, as an `O_PATH` descriptor.
+fn open_dir(path: &Path) -> Result<OwnedFd, ChildError> {
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(step(format!("open {}", path.display())))
+}
 
+/// The overlay of the image's layers and the writable layer on the container's `rootfs/`. The
+/// writable layer lives on the host's disk; the mount points go on a scratch tmpfs over the
+/// container's directory (hiding upper/ and work/, opened just before). Root's caller sends
+/// each layer as a tree (`fds`), attached under `lower/` first.
+fn mount_layers(
+    cfg: &ChildConfig,
+    fds: &mut std::vec::IntoIter<OwnedFd>,
+) -> Result<(), ChildError> {
+    let (spec, dir) = (&cfg.spec, &cfg.dir);
     rootfs::make_private()?;
-    let dir = &cfg.dir;
-    let open_dir = |path: &Path| -> Result<OwnedFd, ChildError> {
-        rustix::fs::open(
-            path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(step(format!("open {}", path.display())))
-    };
-    // The writable layer lives on the host's disk; the mount points go on a scratch tmpfs
-    // over the container's directory (hiding upper/ and work/, opened just before).
     let (upper, work) = (open_dir(&dir.upper())?, open_dir(&dir.work())?);
     let mut mount_points = vec!["rootfs".to_string()];
     if cfg.trees_from_parent {
@@ -303,8 +364,15 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         },
         &open_dir(&dir.rootfs())?,
     )?;
-    drop((lower_fds, upper, work));
+    Ok(())
+}
 
+/// On the overlay, up to and through `pivot_root`: /proc, /sys, /dev and the rest of the
+/// system mounts, the generated /etc files (a named network's hosts file over them), the
+/// user's volumes (trees in `fds` from root's caller), masked and read-only paths, and a
+/// read-only root if asked.
+fn finish_root(cfg: &ChildConfig, fds: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), ChildError> {
+    let (spec, dir) = (&cfg.spec, &cfg.dir);
     let root = Root::open(&dir.rootfs())?;
     rootfs::mount_system(
         &root,
@@ -342,33 +410,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         rootfs::seal_read_only(&root)?;
     }
     rootfs::pivot(&root)?;
-    drop(root);
-
-    let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
-    let seccomp = match chan.expect("waiting for the seccomp filter")? {
-        (Message::Seccomp { filter }, _) => *filter,
-        (other, _) => {
-            return Err(ChannelError::Malformed(format!("expected Seccomp, got {other:?}")).into());
-        }
-    };
-    if in_cgroup {
-        match chan.expect("waiting for the cgroup")? {
-            (Message::InCgroup, _) => {}
-            (other, _) => {
-                return Err(
-                    ChannelError::Malformed(format!("expected InCgroup, got {other:?}")).into(),
-                );
-            }
-        }
-    }
-    namespaces::enter_cgroup_namespace()?;
-    // Docker creates a missing working directory; a read-only root reports it at chdir.
-    let _ = std::fs::create_dir_all(&spec.process.cwd);
-    Ok(Prepared {
-        user,
-        seccomp,
-        fallback,
-    })
+    Ok(())
 }
 
 /// `/etc/hostname` and `/etc/hosts` (always) and `/etc/resolv.conf` (slirp4netns, the host's
