@@ -1,15 +1,12 @@
 //! `rsafe restart`: stop and start containers again, like `docker restart`.
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
-
 use anyhow::{Result, bail};
 
 use super::Global;
 use super::run::{exit_code, notes_to_stderr};
 use crate::runtime::detach::{self, Detached};
 use crate::runtime::state;
-use crate::runtime::stop::{self, Stopped};
 
 /// Restart containers
 ///
@@ -41,13 +38,7 @@ pub fn run(args: RestartArgs, global: &Global) -> Result<i32> {
             bail!("{name} was run with --rm: it is removed when it stops, so it cannot restart");
         }
         if s.is_alive() {
-            let how = stop::stop(store.root(), name, Duration::from_secs(args.time))?;
-            if how == Stopped::Killed && !global.quiet {
-                eprintln!(
-                    "rsafe: {name} did not end within {}s of SIGTERM: killed",
-                    args.time
-                );
-            }
+            super::stop::stop_one(store.root(), name, args.time, global)?;
         }
         let notify = notes_to_stderr(global.verbose);
         match detach::start_detached(store.root(), name, notify, exit_code)? {

@@ -32,14 +32,23 @@ pub struct StopArgs {
 pub fn run(args: StopArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     for name in &args.containers {
-        let how = stop::stop(store.root(), name, Duration::from_secs(args.time))?;
-        if how == Stopped::Killed && !global.quiet {
-            eprintln!(
-                "rsafe: {name} did not end within {}s of SIGTERM: killed",
-                args.time
-            );
-        }
+        stop_one(store.root(), name, args.time, global)?;
         println!("{name}");
     }
     Ok(0)
+}
+
+/// Stops container `name` with a grace of `seconds`, saying on stderr when it had to be
+/// killed (`stop` and `restart`).
+pub(super) fn stop_one(
+    store_root: &std::path::Path,
+    name: &str,
+    seconds: u64,
+    global: &Global,
+) -> Result<()> {
+    let how = stop::stop(store_root, name, Duration::from_secs(seconds))?;
+    if how == Stopped::Killed && !global.quiet {
+        eprintln!("rsafe: {name} did not end within {seconds}s of SIGTERM: killed");
+    }
+    Ok(())
 }

@@ -635,14 +635,7 @@ pub fn attach(container_dir: &Path, opts: &AttachOptions) -> Result<Ended, Attac
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGWINCH);
     if opts.sig_proxy && !tty {
-        for s in [
-            Signal::SIGHUP,
-            Signal::SIGINT,
-            Signal::SIGQUIT,
-            Signal::SIGTERM,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-        ] {
+        for s in super::process::PASSED_ON {
             signals.add(s);
         }
     }

@@ -170,20 +170,25 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
     move |source| RunError::Io { what, source }
 }
 
+/// The signals a client passes on to the container: `rsafe run`, `start` and `exec` in the
+/// foreground, and `rsafe attach` with `--sig-proxy`.
+pub(super) const PASSED_ON: [Signal; 6] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
 /// The signals rsafe passes on to the container (and SIGCHLD, which tells it the container
 /// ended, and SIGWINCH, which resizes the container's terminal).
 pub(super) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGHUP,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGTERM,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-        Signal::SIGCHLD,
-    ] {
+    for s in PASSED_ON
+        .into_iter()
+        .chain([Signal::SIGWINCH, Signal::SIGCHLD])
+    {
         set.add(s);
     }
     set
