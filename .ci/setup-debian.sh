@@ -9,6 +9,7 @@ PKGS=(
   uidmap                                      # newuidmap/newgidmap: subuid ranges for rootless runs
   slirp4netns                                 # run --network slirp4netns and -p (user-mode network)
   iproute2                                    # run --network NAME as root: bridges and veth pairs (ip)
+  nftables                                    # run --network NAME as root: outbound masquerade and isolation rules (nft)
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes

@@ -317,8 +317,8 @@ fn network_mode(joined: Option<&str>, mode: NetworkMode) -> String {
 
 /// `NetworkSettings.Networks` of a container on named network `net`, as docker shows it:
 /// `{"net": {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "NetworkID"}}`, the
-/// address empty unless it runs (it is leased while it does). `Gateway` is empty: a named
-/// network's bridge has no address (no traffic leaves it; see `runtime::bridge`).
+/// address empty unless it runs (it is leased while it does). `Gateway` is the bridge's
+/// address, empty for an `--internal` network's (it has none; see `runtime::bridge`).
 fn named_networks_doc(dir: &ContainerDir, net: &str) -> Value {
     let store_root = dir.path.parent().and_then(std::path::Path::parent);
     let nets = store_root.map(crate::runtime::netstore::NetStore::new);
@@ -332,7 +332,10 @@ fn named_networks_doc(dir: &ContainerDir, net: &str) -> Value {
             (Some(_), Some(d)) => d.subnet().prefix,
             _ => 0,
         },
-        "Gateway": "",
+        "Gateway": match (&lease, &def) {
+            (Some(_), Some(d)) if !d.internal => d.subnet().gateway().to_string(),
+            _ => String::new(),
+        },
         "MacAddress": lease.as_ref().map(|l| l.mac.clone()).unwrap_or_default(),
         "NetworkID": def.map(|d| d.id).unwrap_or_default(),
     }})

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 
-use crate::runtime::bridge;
 use crate::runtime::netstore::{NetStore, NetworkDef, Subnet};
+use crate::runtime::{bridge, nat};
 
 use super::Global;
 
@@ -22,6 +22,10 @@ pub enum NetworkCommand {
         /// The subnet, e.g. 10.89.7.0/24 (must not overlap another network or a host route).
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
+        /// No traffic leaves the network: no gateway, no route out, no masquerade (podman's and
+        /// docker's --internal). Without it, containers reach the outside through the host.
+        #[arg(long)]
+        internal: bool,
         name: String,
     },
     /// List the networks.
@@ -31,7 +35,7 @@ pub enum NetworkCommand {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Remove networks (refused while a running container is on one) and their bridges.
+    /// Remove networks (refused while a running container is on one), their bridges and rules.
     #[command(alias = "remove")]
     Rm {
         #[arg(required = true)]
@@ -49,9 +53,18 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
     let store = global.store()?;
     let nets = NetStore::new(store.root());
     match args.command {
-        NetworkCommand::Create { subnet, name } => {
+        NetworkCommand::Create {
+            subnet,
+            internal,
+            name,
+        } => {
             let subnet: Option<Subnet> = subnet.as_deref().map(str::parse).transpose()?;
-            let def = nets.create(&name, subnet)?;
+            let def = nets.create_with(&name, subnet, internal)?;
+            // Root's outbound networks need the host to forward; a run after a reboot turns it
+            // on again and says so too.
+            if !internal && nix::unistd::geteuid().is_root() && nat::ensure_ip_forward()? {
+                eprintln!("rsafe: {}", nat::ip_forward_note(&def.name));
+            }
             println!("{}", def.name);
         }
         NetworkCommand::Ls { quiet } => {
@@ -69,6 +82,9 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
                 let def = nets.remove(&name)?;
                 bridge::remove_bridge(&def.network_interface)
                     .with_context(|| format!("network {name}'s bridge"))?;
+                if nix::unistd::geteuid().is_root() {
+                    nat::remove(&def).with_context(|| format!("network {name}'s nft rules"))?;
+                }
                 println!("{name}");
             }
         }
@@ -153,7 +169,7 @@ mod tests {
         );
         let doc = inspect(&nets, "backend").unwrap();
         assert_eq!(doc["subnets"][0]["gateway"], "10.97.0.1");
-        assert_eq!(doc["internal"], true);
+        assert_eq!(doc["internal"], false);
         assert_eq!(doc["containers"], serde_json::json!({}));
     }
 }

@@ -5,18 +5,23 @@
 //! rsafe run (host netns, root)                       container init (own netns)
 //! clone ───────────────────────────────────────────▶ unshare(NEWNET)
 //! lock networks; lease 10.89.0.2; hosts files (super::netstore)
-//! bridge rsafe<id> (made on first use: up, no address)
+//! bridge rsafe<id> (made on first use: up)
+//!   outbound: 10.89.0.1/24 on it; nft rules (super::nat); ip_forward on
 //! veth rsv<id> ── peer eth0 02:42:0a:59:00:02 ─────▶ eth0
-//! setns(container netns): 10.89.0.2/24 on eth0, up
+//! setns(container netns): 10.89.0.2/24 on eth0, up, default via 10.89.0.1
 //! Go ──────────────────────────────────────────────▶ /etc/hosts bound from the network's file
 //! … container ends: its netns goes, and the veth pair with it; the lease is released
 //! ```
 //!
-//! No traffic leaves the bridge: it has no address (IPv4 nor IPv6 link-local, and it answers
-//! no ARP for the host's addresses), the container has no default route, and nothing is
-//! masqueraded. So the host's services, on 127.0.0.1 or on any other address, are out of the
-//! containers' reach, and a host with `ip_forward` on routes nothing for them. Outbound
-//! traffic for named networks (podman masquerades with iptables) is not done.
+//! Outbound (the default, as in docker and podman): the bridge has the subnet's first address
+//! (the gateway, the only one it answers ARP for), the container a default route through it,
+//! and the host masquerades what leaves, with `net.ipv4.ip_forward` on. rsafe's nftables rules
+//! ([`super::nat`], made under the store's lock at every start) drop whatever the containers
+//! send to the host itself (any of its addresses; 127.0.0.1 is a martian on the bridge, as
+//! `route_localnet` stays 0), to another rsafe network, and whatever else would be forwarded
+//! to them. `--internal`: the bridge has no address (IPv4 nor IPv6 link-local, and it answers
+//! no ARP for the host's addresses), the container no default route, nothing is masqueraded,
+//! and the same rules drop anything it would forward.
 //!
 //! The bridge stays while its network does: `rsafe network rm` removes it; a host reboot takes
 //! it and the next run makes it again.
@@ -34,7 +39,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::netstore::{Lease, NetStore, NetStoreError, NetworkDef};
+use super::netstore::{Lease, NetStore, NetStoreError, NetworkDef, Subnet};
 use super::network::NetworkError;
 
 /// A container's place on a named network: its lease is released, and its veth removed if
@@ -45,6 +50,15 @@ pub struct Attachment {
     network: String,
     container: String,
     veth: String,
+    /// What the host was changed for it, to be said (`ip_forward` turned on).
+    note: Option<String>,
+}
+
+impl Attachment {
+    /// A change made to the host for this network that the user must be told of.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
 }
 
 impl Drop for Attachment {
@@ -92,28 +106,51 @@ pub fn attach(
         start,
         extra_hosts: member.extra_hosts.to_vec(),
     };
-    let (def, lease) = {
+    let (def, lease, note) = {
         let _lock = store.lock().map_err(named)?;
         let (def, lease) = store.acquire(network, want).map_err(named)?;
         // Under the lock: two first containers must not both make the bridge.
-        if let Err(e) = ensure_bridge(&def.network_interface) {
-            drop(_lock);
-            let _ = store.release(network, member.id);
-            return Err(e);
+        match prepare(&def) {
+            Ok(note) => (def, lease, note),
+            Err(e) => {
+                drop(_lock);
+                let _ = store.release(network, member.id);
+                return Err(e);
+            }
         }
-        (def, lease)
     };
     let attachment = Attachment {
         store,
         network: network.to_string(),
         container: member.id.to_string(),
         veth: veth_name(member.id),
+        note,
     };
     plug(&def, &lease, &attachment.veth, pid)?;
     Ok((attachment, lease))
 }
 
 fn named(e: NetStoreError) -> NetworkError {
+    NetworkError::Named(e.to_string())
+}
+
+/// The network's side in the host, made or checked: its bridge, for an outbound network the
+/// gateway address and `ip_forward` (the note says if rsafe turned it on), and its nftables
+/// rules. Call holding the store's lock.
+fn prepare(def: &NetworkDef) -> Result<Option<String>, NetworkError> {
+    ensure_bridge(&def.network_interface)?;
+    let mut note = None;
+    if !def.internal {
+        ensure_gateway(def)?;
+        if super::nat::ensure_ip_forward().map_err(nat)? {
+            note = Some(super::nat::ip_forward_note(&def.name));
+        }
+    }
+    super::nat::ensure(def).map_err(nat)?;
+    Ok(note)
+}
+
+fn nat(e: super::nat::NatError) -> NetworkError {
     NetworkError::Named(e.to_string())
 }
 
@@ -132,6 +169,53 @@ pub fn ensure_bridge(name: &str) -> Result<(), NetworkError> {
     sysctl(&format!("net/ipv6/conf/{name}/disable_ipv6"), "1")?;
     sysctl(&format!("net/ipv4/conf/{name}/arp_ignore"), "8")?;
     ip(&["link", "set", name, "up"], None)
+}
+
+/// Gives an outbound network's bridge its gateway address, unless it has it (its subnet's route
+/// is on it), and has it answer ARP for that address only. Refused if another interface has a
+/// route into the subnet (another store's network, made after this one was): the host would
+/// send the containers' replies there.
+fn ensure_gateway(def: &NetworkDef) -> Result<(), NetworkError> {
+    let br = &def.network_interface;
+    let subnet = def.subnet();
+    let routes =
+        std::fs::read_to_string("/proc/net/route").map_err(|e| io_err("/proc/net/route", e))?;
+    let routes = iface_routes(&routes);
+    if routes.iter().any(|(dev, r)| dev == br && *r == subnet) {
+        return Ok(());
+    }
+    if let Some((dev, r)) = routes
+        .iter()
+        .find(|(dev, r)| dev != br && r.overlaps(subnet))
+    {
+        return Err(NetworkError::Named(format!(
+            "network {}: its subnet {subnet} overlaps the host's route to {r} on {dev} (another network? rsafe network create --subnet)",
+            def.name
+        )));
+    }
+    sysctl(&format!("net/ipv4/conf/{br}/arp_ignore"), "1")?;
+    let gateway = format!("{}/{}", subnet.gateway(), subnet.prefix);
+    ip(&["addr", "replace", &gateway, "dev", br], None)
+}
+
+/// `/proc/net/route`'s routes with their interface, the default route left out.
+fn iface_routes(table: &str) -> Vec<(String, Subnet)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Destination and Mask are little-endian hex, as the kernel stores them.
+            let dest = u32::from_str_radix(fields.get(1)?, 16).ok()?.swap_bytes();
+            let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?.swap_bytes();
+            let prefix = u8::try_from(mask.count_ones()).ok()?;
+            let subnet = Subnet {
+                addr: Ipv4Addr::from(dest),
+                prefix,
+            };
+            (prefix > 0).then(|| (fields[0].to_string(), subnet))
+        })
+        .collect()
 }
 
 /// Removes the bridge `name` if it is there (`rsafe network rm`).
@@ -161,13 +245,14 @@ fn plug(def: &NetworkDef, lease: &Lease, veth: &str, pid: i32) -> Result<(), Net
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| io_err("the container's network namespace", e))?;
     let addr = format!("{}/{}", lease.ip, def.subnet().prefix);
-    ip(
-        &["-batch", "-"],
-        Some((
-            &netns,
-            format!("addr add {addr} dev eth0\nlink set eth0 up\nlink set lo up\n"),
-        )),
-    )
+    let mut script = format!("addr add {addr} dev eth0\nlink set eth0 up\nlink set lo up\n");
+    if !def.internal {
+        script.push_str(&format!(
+            "route add default via {} dev eth0\n",
+            def.subnet().gateway()
+        ));
+    }
+    ip(&["-batch", "-"], Some((&netns, script)))
 }
 
 fn io_err(what: &str, source: io::Error) -> NetworkError {
@@ -236,6 +321,21 @@ fn ip(args: &[&str], inside: Option<(&std::fs::File, String)>) -> Result<(), Net
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_keep_their_interface() {
+        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+            eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+            rsafe0123456789\t0000590A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        let routes: Vec<(String, String)> = iface_routes(table)
+            .into_iter()
+            .map(|(dev, r)| (dev, r.to_string()))
+            .collect();
+        assert_eq!(
+            routes,
+            [("rsafe0123456789".to_string(), "10.89.0.0/24".to_string())]
+        );
+    }
 
     #[test]
     fn veth_names_fit_the_kernels_15_characters() {

@@ -38,6 +38,7 @@ pub mod learn;
 pub mod logindex;
 pub mod mounts;
 pub mod namespaces;
+pub mod nat;
 pub mod netns_join;
 pub mod netstore;
 pub mod network;

@@ -16,11 +16,11 @@
 //! Names: every container's hosts file lists all the network's running containers (name,
 //! hostname, short id) and is rewritten in place whenever one starts or ends, so a container
 //! started later is seen by earlier ones. Why hosts files and not an embedded DNS server, as
-//! docker and podman (aardvark-dns) use: a root network has no outbound traffic (see
-//! [`super::bridge`]), so there is nothing to forward to, and a file has no process whose
-//! lifetime must be tracked, nothing that listens on the bridge, and nothing left behind after
-//! kill -9. What it cannot do: a name is resolved once per lookup by the workload's libc, which
-//! is what a hosts file and a DNS server without caching give alike.
+//! docker and podman (aardvark-dns) use: a server on the bridge's gateway would be a host
+//! service the containers reach, which rsafe's rules forbid them all (see [`super::nat`]), and
+//! a file has no process whose lifetime must be tracked and nothing left behind after kill -9.
+//! What it cannot do: a name is resolved once per lookup by the workload's libc, which is what
+//! a hosts file and a DNS server without caching give alike.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -167,7 +167,10 @@ pub struct NetworkDef {
     pub created: String,
     pub subnets: Vec<SubnetEntry>,
     pub ipv6_enabled: bool,
-    /// Always true: no traffic leaves the bridge (no route, no masquerade).
+    /// podman's `--internal`: no traffic leaves the bridge (no gateway address, no default
+    /// route, no masquerade). Otherwise containers reach the outside through the host (see
+    /// [`super::nat`]). Networks made before rsafe had outbound traffic say true, and stay so.
+    #[serde(default)]
     pub internal: bool,
     /// False: names are served by hosts files, not by a DNS server.
     pub dns_enabled: bool,
@@ -325,8 +328,19 @@ impl NetStore {
     }
 
     /// Creates network `name` on `subnet` (default: the first 10.89.N.0/24 free of the other
-    /// networks and of the host's routes), with a bridge named after its id.
+    /// networks and of the host's routes), with a bridge named after its id; its containers
+    /// reach the outside (see [`create_with`](Self::create_with)).
     pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<NetworkDef> {
+        self.create_with(name, subnet, false)
+    }
+
+    /// [`create`](Self::create), `internal` (podman's `--internal`) or not.
+    pub fn create_with(
+        &self,
+        name: &str,
+        subnet: Option<Subnet>,
+        internal: bool,
+    ) -> Result<NetworkDef> {
         check_name(name)?;
         let _lock = self.lock()?;
         if self.def_path(name).exists() {
@@ -379,7 +393,7 @@ impl NetStore {
                 gateway: subnet.gateway(),
             }],
             ipv6_enabled: false,
-            internal: true,
+            internal,
             dns_enabled: false,
         };
         let json = serde_json::to_vec_pretty(&def).map_err(|e| NetStoreError::Corrupt {

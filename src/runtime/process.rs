@@ -542,6 +542,9 @@ fn launch(
     // After the save: a container whose published port was ever reachable has its state (and
     // `--rm`) on disk. The networks go with this function, or with rsafe if it is killed.
     let _networks = start_networks(store_root, spec, caller, dir, state, pid)?;
+    if let Some(note) = _networks._named.as_ref().and_then(|(a, _)| a.note()) {
+        notify(Note::Warning(note.to_string()));
+    }
 
     let mut trees = if caller.is_root() {
         layer_trees(spec, &lower_owners, idmap, pid, notify)?

@@ -1,0 +1,447 @@
+//! The nftables rules of a root named network: what lets its containers out through the host
+//! (masquerade, as docker and podman do) and what keeps everything else out of their reach.
+//!
+//! All of rsafe's rules live in one table, `table inet rsafe`, as three base chains per
+//! network named after its bridge (`BRIDGE-input`, `BRIDGE-forward`, `BRIDGE-nat`), each rule
+//! commented with the network's name, so `nft list table inet rsafe` shows what rsafe did and
+//! `rsafe network rm` removes exactly one network's chains:
+//!
+//! ```text
+//! input    iifname BR ct state != {established, related} drop   no host service, any address
+//! forward  iifname BR oifname BR accept                         (bridged, seen via br_netfilter)
+//!          iifname BR oifname "rsafe*" drop                     no other rsafe network
+//!          iifname BR accept                                    out (internal: drop)
+//!          oifname BR ct state established,related accept       replies (internal: none)
+//!          oifname BR drop                                      nothing else forwarded in
+//! nat      ip saddr SUBNET oifname != BR masquerade             as the host (internal: no chain)
+//! ```
+//!
+//! Published ports (`-p`) need no rule: rsafe's forwarder connects from inside the container's
+//! network namespace. An accept in one base chain does not overrule a drop in another of the
+//! same hook: a host whose `ip filter` FORWARD policy is DROP (docker's) drops the containers'
+//! traffic until it is accepted there too (see the README).
+//!
+//! Idempotent: [`ensure`] rewrites the network's chains in one `nft -f -` transaction (add the
+//! table and chains, which exist or are made, flush them, add the rules), run under the network
+//! store's lock for every container's start. One transaction costs what a check for presence
+//! would (one `nft`), is atomic (no packet sees a half-made chain), and also repairs rules
+//! deleted or flushed by hand or by a reboot. A host-wide lock file serialises rsafe's
+//! transactions across stores (`--root`), which share the table: the last network's removal
+//! removes the empty table.
+//!
+//! Why the `nft` command and not the `nftables` crate: the crate builds the same JSON and runs
+//! the same `nft` binary, and its types have broken between releases (0.2 to 0.6); a text
+//! ruleset is what `nft list` prints back and what an administrator reads and searches for.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::netstore::NetworkDef;
+
+/// rsafe's nftables table (family `inet`: IPv4 and IPv6 alike).
+pub const TABLE: &str = "rsafe";
+
+/// Host-wide: every store's networks share [`TABLE`].
+const HOST_LOCK: &str = "/run/rsafe-nft.lock";
+
+/// What can go wrong with a network's rules.
+#[derive(Debug, thiserror::Error)]
+pub enum NatError {
+    #[error("nft (nftables) is not installed: apt-get install nftables (named networks need it)")]
+    NotInstalled,
+    #[error("nft: {0}")]
+    Nft(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: &str) -> impl FnOnce(io::Error) -> NatError + '_ {
+    move |source| NatError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// A network's base chains: name, and the hook it is on (as `add chain` takes it).
+fn chains(bridge: &str) -> [(String, &'static str); 3] {
+    [
+        (
+            format!("{bridge}-input"),
+            "type filter hook input priority filter; policy accept;",
+        ),
+        (
+            format!("{bridge}-forward"),
+            "type filter hook forward priority filter; policy accept;",
+        ),
+        (
+            format!("{bridge}-nat"),
+            "type nat hook postrouting priority srcnat; policy accept;",
+        ),
+    ]
+}
+
+/// The rules of each chain of network `def` (the nat chain's: none if it is internal).
+fn rules(def: &NetworkDef) -> [Vec<String>; 3] {
+    let br = &def.network_interface;
+    let net = &def.name;
+    let c = |what: &str| format!("comment \"rsafe network {net}: {what}\"");
+    let input = vec![format!(
+        "iifname \"{br}\" ct state != {{ established, related }} drop {}",
+        c("no host service")
+    )];
+    let mut forward = vec![
+        format!(
+            "iifname \"{br}\" oifname \"{br}\" accept {}",
+            c("between its containers")
+        ),
+        format!(
+            "iifname \"{br}\" oifname \"rsafe*\" drop {}",
+            c("no other rsafe network")
+        ),
+    ];
+    let mut nat = Vec::new();
+    if def.internal {
+        forward.push(format!("iifname \"{br}\" drop {}", c("internal")));
+    } else {
+        forward.push(format!("iifname \"{br}\" accept {}", c("out")));
+        forward.push(format!(
+            "oifname \"{br}\" ct state established,related accept {}",
+            c("replies")
+        ));
+        nat.push(format!(
+            "ip saddr {} oifname != \"{br}\" masquerade {}",
+            def.subnet(),
+            c("out as the host")
+        ));
+    }
+    forward.push(format!(
+        "oifname \"{br}\" drop {}",
+        c("nothing else forwarded in")
+    ));
+    [input, forward, nat]
+}
+
+/// The `nft -f` script that makes network `def`'s chains what they should be, whatever was
+/// there: the table and chains added (kept if there), flushed, and filled.
+pub fn ruleset(def: &NetworkDef) -> String {
+    let mut out = format!("add table inet {TABLE}\n");
+    let comment = format!("comment \"rsafe network {}\";", def.name);
+    for ((chain, hook), rules) in chains(&def.network_interface).into_iter().zip(rules(def)) {
+        if rules.is_empty() {
+            // An internal network has no nat chain: remove one left from before.
+            out.push_str(&format!(
+                "add chain inet {TABLE} {chain} {{ {hook} }}\ndelete chain inet {TABLE} {chain}\n"
+            ));
+            continue;
+        }
+        out.push_str(&format!(
+            "add chain inet {TABLE} {chain} {{ {hook} {comment} }}\nflush chain inet {TABLE} {chain}\n"
+        ));
+        for rule in rules {
+            out.push_str(&format!("add rule inet {TABLE} {chain} {rule}\n"));
+        }
+    }
+    out
+}
+
+/// The `nft -f` script that removes network `def`'s chains, there or not.
+pub fn removal(def: &NetworkDef) -> String {
+    let mut out = format!("add table inet {TABLE}\n");
+    for (chain, hook) in chains(&def.network_interface) {
+        out.push_str(&format!(
+            "add chain inet {TABLE} {chain} {{ {hook} }}\ndelete chain inet {TABLE} {chain}\n"
+        ));
+    }
+    out
+}
+
+/// Makes network `def`'s rules (see the module's doc). Call holding the network store's lock.
+pub fn ensure(def: &NetworkDef) -> Result<(), NatError> {
+    let _host = host_lock()?;
+    nft(&["-f", "-"], Some(&ruleset(def)))?;
+    Ok(())
+}
+
+/// Removes network `def`'s rules, and the table if no other network has any. Nothing to do
+/// where nft is not installed (no rule can have been made).
+pub fn remove(def: &NetworkDef) -> Result<(), NatError> {
+    if nft_path().is_none() {
+        return Ok(());
+    }
+    let _host = host_lock()?;
+    nft(&["-f", "-"], Some(&removal(def)))?;
+    let listing = nft(&["list", "table", "inet", TABLE], None)?;
+    if !has_chains(&listing) {
+        nft(&["delete", "table", "inet", TABLE], None)?;
+    }
+    Ok(())
+}
+
+/// Whether `nft list table` output names a chain.
+fn has_chains(listing: &str) -> bool {
+    listing
+        .lines()
+        .any(|l| l.trim_start().starts_with("chain "))
+}
+
+/// Turns the host's IPv4 forwarding on (`net.ipv4.ip_forward`, host-wide, as docker does):
+/// masquerading needs it. True if it was off. Forwarding on the bridge alone
+/// (`net.ipv4.conf.BRIDGE.forwarding`) is not enough: the replies arrive on the host's uplink,
+/// which must forward too (tried: see the README).
+pub fn ensure_ip_forward() -> Result<bool, NatError> {
+    let path = "/proc/sys/net/ipv4/ip_forward";
+    let now = std::fs::read_to_string(path).map_err(io_err(path))?;
+    if now.trim() == "1" {
+        return Ok(false);
+    }
+    std::fs::write(path, "1").map_err(io_err(path))?;
+    Ok(true)
+}
+
+/// The line saying that rsafe turned forwarding on (`network create`, or a run after a reboot).
+pub fn ip_forward_note(network: &str) -> String {
+    format!(
+        "set net.ipv4.ip_forward=1 (host-wide, as docker does) so that network {network}'s containers reach the outside; rsafe's rules in `nft list table inet {TABLE}` keep them from the host and other networks"
+    )
+}
+
+/// rsafe's host-wide nft lock, held while it lives.
+struct HostLock(#[allow(dead_code)] std::fs::File);
+
+fn host_lock() -> Result<HostLock, NatError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(HOST_LOCK)
+        .map_err(io_err(HOST_LOCK))?;
+    file.lock().map_err(io_err(HOST_LOCK))?;
+    Ok(HostLock(file))
+}
+
+/// Where `nft` is: Debian's /usr/sbin, which a user's PATH may lack, else the PATH's.
+fn nft_path() -> Option<std::path::PathBuf> {
+    let sbin = Path::new("/usr/sbin/nft");
+    if sbin.exists() {
+        return Some(sbin.to_path_buf());
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join("nft"))
+        .find(|p| p.exists())
+}
+
+/// Runs `nft ARGS` (with `script` on its stdin) and returns its output; its error line
+/// becomes the error.
+fn nft(args: &[&str], script: Option<&str>) -> Result<String, NatError> {
+    let path = nft_path().ok_or(NatError::NotInstalled)?;
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_err("run nft"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.unwrap_or_default().as_bytes())
+            .map_err(io_err("nft -f -"))?;
+    }
+    let out = child.wait_with_output().map_err(io_err("nft"))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    Err(NatError::Nft(error_line(&String::from_utf8_lossy(
+        &out.stderr,
+    ))))
+}
+
+/// nft's error, in one line: its `Error:` line (it follows with the script's line and a caret).
+fn error_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("Error:"))
+        .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("failed");
+    match line.split_once("Error:") {
+        Some((_, said)) => said.trim().to_string(),
+        None => line.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::netstore::{NetStore, Subnet};
+
+    fn network(name: &str, subnet: &str, internal: bool) -> (tempfile::TempDir, NetworkDef) {
+        let dir = tempfile::tempdir().unwrap();
+        let subnet: Subnet = subnet.parse().unwrap();
+        let def = NetStore::new(dir.path())
+            .create_with(name, Some(subnet), internal)
+            .unwrap();
+        (dir, def)
+    }
+
+    #[test]
+    fn an_outbound_network_is_masqueraded_and_kept_from_the_host_and_other_networks() {
+        let (_dir, def) = network("web", "10.97.3.0/24", false);
+        let br = &def.network_interface;
+        let text = ruleset(&def);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "add table inet rsafe");
+        let rule = |chain: &str, body: &str| {
+            format!("add rule inet rsafe {br}-{chain} {body} comment \"rsafe network web: ")
+        };
+        let expect_in_order = [
+            format!(
+                "add chain inet rsafe {br}-input {{ type filter hook input priority filter; policy accept; comment \"rsafe network web\"; }}"
+            ),
+            format!("flush chain inet rsafe {br}-input"),
+            rule(
+                "input",
+                &format!("iifname \"{br}\" ct state != {{ established, related }} drop"),
+            ),
+            format!("flush chain inet rsafe {br}-forward"),
+            rule(
+                "forward",
+                &format!("iifname \"{br}\" oifname \"{br}\" accept"),
+            ),
+            rule(
+                "forward",
+                &format!("iifname \"{br}\" oifname \"rsafe*\" drop"),
+            ),
+            rule("forward", &format!("iifname \"{br}\" accept")),
+            rule(
+                "forward",
+                &format!("oifname \"{br}\" ct state established,related accept"),
+            ),
+            rule("forward", &format!("oifname \"{br}\" drop")),
+            format!("flush chain inet rsafe {br}-nat"),
+            rule(
+                "nat",
+                &format!("ip saddr 10.97.3.0/24 oifname != \"{br}\" masquerade"),
+            ),
+        ];
+        let mut at = 0;
+        for want in &expect_in_order {
+            let found = lines[at..]
+                .iter()
+                .position(|l| l.starts_with(want.as_str()));
+            let found = found.unwrap_or_else(|| panic!("{want}\nnot after line {at} of\n{text}"));
+            at += found + 1;
+        }
+        assert_eq!(text.matches("add rule").count(), 7, "{text}");
+        assert!(!text.contains("delete"), "{text}");
+    }
+
+    #[test]
+    fn an_internal_network_lets_nothing_out_and_has_no_nat_chain() {
+        let (_dir, def) = network("quiet", "10.97.4.0/24", true);
+        let br = &def.network_interface;
+        let text = ruleset(&def);
+        assert!(!text.contains("masquerade"), "{text}");
+        // The one accept: between its own containers (bridged, seen with br_netfilter).
+        assert_eq!(text.matches(" accept comment").count(), 1, "{text}");
+        assert!(
+            text.contains(&format!("oifname \"{br}\" accept comment")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "add chain inet rsafe {br}-nat {{ type nat hook postrouting priority srcnat; policy accept; }}\ndelete chain inet rsafe {br}-nat\n"
+        )));
+        for drop in [
+            format!("iifname \"{br}\" drop comment \"rsafe network quiet: internal\""),
+            format!(
+                "oifname \"{br}\" drop comment \"rsafe network quiet: nothing else forwarded in\""
+            ),
+            format!("iifname \"{br}\" ct state != {{ established, related }} drop"),
+        ] {
+            assert!(text.contains(&drop), "{drop}\n{text}");
+        }
+    }
+
+    #[test]
+    fn removal_deletes_each_chain_whether_there_or_not() {
+        let (_dir, def) = network("web", "10.97.3.0/24", false);
+        let br = &def.network_interface;
+        let text = removal(&def);
+        for chain in ["input", "forward", "nat"] {
+            assert!(
+                text.contains(&format!("delete chain inet rsafe {br}-{chain}\n")),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("add rule"), "{text}");
+        assert!(has_chains(
+            "table inet rsafe {\n\tchain x-input {\n\t}\n}\n"
+        ));
+        assert!(!has_chains("table inet rsafe {\n}\n"));
+    }
+
+    #[test]
+    fn nfts_error_is_one_line() {
+        let said =
+            "/dev/stdin:3:54-54: Error: syntax error, unexpected '}'\n   ip saddr x }\n   ^\n";
+        assert_eq!(error_line(said), "syntax error, unexpected '}'");
+        assert_eq!(error_line("\nsomething odd\n"), "something odd");
+        assert_eq!(error_line(""), "failed");
+    }
+
+    /// The rules applied for real, in a network namespace of this test's own (root only): made
+    /// twice (the second finds them and leaves one copy), listed back with their comments, an
+    /// internal network's replacing them, and removed with the table.
+    #[test]
+    fn rules_apply_idempotently_and_go_with_the_table() {
+        if !nix::unistd::geteuid().is_root() || nft_path().is_none() {
+            let required = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "root and nft are required (RSAFE_TEST_REQUIRE=1)"
+            );
+            eprintln!("skipped: applying nft rules needs root and nft");
+            return;
+        }
+        let (_a, web) = network("web", "10.97.3.0/24", false);
+        let (_b, other) = network("other", "10.97.5.0/24", false);
+        std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let list = || nft(&["list", "table", "inet", TABLE], None).unwrap();
+            ensure(&web).unwrap();
+            let once = list();
+            ensure(&web).unwrap();
+            assert_eq!(list(), once, "made again, found the same");
+            assert_eq!(
+                once.matches("comment \"rsafe network web: ").count(),
+                7,
+                "{once}"
+            );
+            assert!(once.contains("masquerade"), "{once}");
+            ensure(&other).unwrap();
+            let mut internal = web.clone();
+            internal.internal = true;
+            ensure(&internal).unwrap();
+            let now = list();
+            assert!(
+                !now.contains(&format!("{}-nat", web.network_interface)),
+                "{now}"
+            );
+            assert!(now.contains("rsafe network web: internal"), "{now}");
+            remove(&web).unwrap();
+            let left = list();
+            assert!(!left.contains("rsafe network web"), "{left}");
+            assert!(left.contains("rsafe network other"), "{left}");
+            remove(&other).unwrap();
+            remove(&other).unwrap();
+            let gone = nft(&["list", "table", "inet", TABLE], None).unwrap_err();
+            assert!(
+                gone.to_string().contains("No such file or directory"),
+                "{gone}"
+            );
+        })
+        .join()
+        .unwrap();
+    }
+}
