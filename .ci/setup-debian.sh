@@ -10,6 +10,7 @@ PKGS=(
   slirp4netns                                 # run --network slirp4netns and -p (user-mode network)
   iproute2                                    # run --network NAME as root: bridges and veth pairs (ip)
   nftables                                    # run --network NAME as root: outbound masquerade and isolation rules (nft)
+  iptables                                    # tests/network_named.rs: a docker-like FORWARD DROP policy (iptables-nft)
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes

@@ -2,7 +2,10 @@
 //! reach each other by name over a bridge, containers on another cannot, the host's services
 //! stay out of reach, concurrent runs get distinct addresses, and nothing is left (veth pair,
 //! lease, hosts file) after `stop`, `rm -f` or kill -9 of rsafe. Root only (rootless named
-//! networks are refused, and that is tested too). No traffic leaves the tests' own namespaces.
+//! networks are refused, and that is tested too). Outbound: a container reaches an "outside"
+//! namespace of the test's own through the host, masqueraded, and nothing of the host; the
+//! rules come back after a flush and go with `network rm`; a docker-like FORWARD DROP policy
+//! drops it. No traffic leaves the tests' own namespaces.
 #[allow(dead_code)]
 #[path = "support/run.rs"]
 mod run_support;
@@ -693,5 +696,468 @@ fn rootless_named_networks_are_refused_and_a_used_network_is_kept() {
     assert_eq!(
         out.stderr,
         "rsafe: network kept is in use by container web (stop it first)\n"
+    );
+}
+
+// ---- Outbound traffic (issue 16): an "outside" namespace that the host routes to ----
+
+/// A network namespace of the test's own, deleted (with whatever is in it) when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("rsafe-test-{}-{tag}", std::process::id());
+        support::sh(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns(name);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n NS ARGS`.
+    fn ip(&self, args: &[&str]) -> String {
+        support::sh(Command::new("ip").arg("-n").arg(&self.0).args(args))
+    }
+
+    /// `PROGRAM ARGS` run inside it.
+    fn exec(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0]).arg(program);
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The outside world, for a test: a namespace linked to the host (or to a namespace standing
+/// for one) by a veth pair on `NET/29` of TEST-NET-2 (198.51.100.0/24), the host's end `.1`,
+/// the outside's `.2`, where busybox httpd serves `/cgi-bin/peer`: the client's address as the
+/// server sees it. Server, namespace, veth pair and route go when this is dropped, however the
+/// test ends. No traffic goes anywhere else.
+struct Outside {
+    server: std::process::Child,
+    host_end: String,
+    host: Option<String>,
+    /// The server's address, and the host's on the link.
+    addr: String,
+    host_addr: String,
+    _ns: Netns,
+    _www: tempfile::TempDir,
+}
+
+impl Outside {
+    fn new(tag: &str, net: u8, host: Option<&Netns>) -> Outside {
+        let ns = Netns::new(&format!("out-{tag}"));
+        let host_end = format!("rso{}{tag}", std::process::id() % 100_000);
+        let (addr, host_addr) = (
+            format!("198.51.100.{}", net + 2),
+            format!("198.51.100.{}", net + 1),
+        );
+        let on_host = |args: &[&str]| match host {
+            Some(h) => h.ip(args),
+            None => support::sh(Command::new("ip").args(args)),
+        };
+        let www = tempfile::Builder::new()
+            .prefix("rsafe-outside-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::create_dir(www.path().join("cgi-bin")).unwrap();
+        let cgi = www.path().join("cgi-bin/peer");
+        std::fs::write(
+            &cgi,
+            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"peer $REMOTE_ADDR\"\n",
+        )
+        .unwrap();
+        support::sh(Command::new("chmod").arg("755").arg(&cgi));
+        // The guard exists before anything is made on the host, so a failure below cleans up.
+        let mut outside = Outside {
+            server: Command::new("true").spawn().unwrap(),
+            host_end: host_end.clone(),
+            host: host.map(|h| h.0.clone()),
+            addr: addr.clone(),
+            host_addr: host_addr.clone(),
+            _ns: ns,
+            _www: www,
+        };
+        on_host(&[
+            "link",
+            "add",
+            &host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &outside._ns.0,
+        ]);
+        on_host(&["addr", "add", &format!("{host_addr}/29"), "dev", &host_end]);
+        on_host(&["link", "set", &host_end, "up"]);
+        outside
+            ._ns
+            .ip(&["addr", "add", &format!("{addr}/29"), "dev", "eth0"]);
+        outside._ns.ip(&["link", "set", "eth0", "up"]);
+        outside.server = outside
+            ._ns
+            .exec(Path::new("busybox"))
+            .args(["httpd", "-f", "-p", &format!("{addr}:8080"), "-h"])
+            .arg(outside._www.path())
+            .spawn()
+            .unwrap();
+        outside.wait_until_served(host);
+        outside
+    }
+
+    /// Until the server answers from the host's side of the link.
+    fn wait_until_served(&self, host: Option<&Netns>) {
+        let url = format!("http://{}:8080/cgi-bin/peer", self.addr);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // curl: Debian's busybox 1.35 wget crashes with -T here.
+            let mut cmd = match host {
+                Some(h) => h.exec(Path::new("curl")),
+                None => Command::new("curl"),
+            };
+            let got = cmd.args(["-s", "-m", "2", &url]).output().unwrap();
+            if String::from_utf8_lossy(&got.stdout).starts_with("peer ") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the outside's server never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The address of the outside's server page.
+    fn url(&self) -> String {
+        format!("http://{}:8080/cgi-bin/peer", self.addr)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let mut del = Command::new("ip");
+        if let Some(h) = &self.host {
+            del.args(["-n", h]);
+        }
+        // Gone with the namespace's end of the pair, unless the namespace is still held.
+        let _ = del
+            .args(["link", "del", &self.host_end])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Whether this run can test outbound traffic: named networks, nft, busybox (the outside's
+/// server) and curl on the host.
+fn root_with_nft() -> bool {
+    root_with_bridges()
+        && support::have("nftables (nft)", Path::new("/usr/sbin/nft").exists())
+        && support::have("busybox", support::tool("busybox"))
+        && support::have("curl", support::tool("curl"))
+}
+
+/// `nft list table inet rsafe` in the host (or `host`), empty if there is no such table.
+fn rsafe_rules(host: Option<&Netns>) -> String {
+    let mut cmd = match host {
+        Some(h) => h.exec(Path::new("nft")),
+        None => Command::new("nft"),
+    };
+    let out = cmd
+        .args(["list", "table", "inet", "rsafe"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The host's IPv4 addresses, loopback's left out.
+fn host_addresses() -> Vec<String> {
+    let out = support::sh(Command::new("ip").args(["-o", "-4", "addr", "show"]));
+    out.lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter_map(|a| a.split('/').next())
+        .filter(|a| !a.starts_with("127."))
+        .map(String::from)
+        .collect()
+}
+
+/// A container on an outbound network fetches from the outside, which sees the host's address
+/// (masqueraded); on an `--internal` network it cannot and has no route out. Neither reaches a
+/// host service through any of the host's addresses (the gateway's included) nor a container
+/// of another rsafe network; `nft list table inet rsafe` names each network in its rules, and
+/// `network rm` leaves none of them, nor the bridges.
+#[test]
+fn outbound_goes_out_as_the_host_and_reaches_nothing_of_it_nor_other_networks() {
+    if !root_with_nft() {
+        return;
+    }
+    let outside = Outside::new("a", 0, None);
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    let out = nets.create(&["--subnet", "10.89.232.0/24", "egress"]);
+    assert_eq!(out["internal"], false);
+    nets.create(&["--subnet", "10.89.233.0/24", "neighbour"]);
+    let closed = nets.create(&["--internal", "--subnet", "10.89.234.0/24", "sealed"]);
+    assert_eq!(closed["internal"], true);
+    let bridges: Vec<String> = ["egress", "neighbour", "sealed"]
+        .iter()
+        .map(|n| {
+            inspect_network(store, n)["network_interface"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+
+    // A container on another outbound network, and the host's services on every address.
+    let www = web_root("neighbour");
+    serve(store, "next-door", "neighbour", www.path(), 8000);
+    let next_door = inspect_container(store, "next-door")["NetworkSettings"]["Networks"]
+        ["neighbour"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = any.local_addr().unwrap().port();
+    let mut targets = host_addresses();
+    targets.push(out["subnets"][0]["gateway"].as_str().unwrap().to_string());
+    let tries: String = targets
+        .iter()
+        .map(|a| format!("(timeout 3 wget -q -O- http://{a}:{port}/ && echo HOST-REACHED {a}) & "))
+        .collect();
+    let script = format!(
+        "{}; echo; {tries} (timeout 3 wget -q -O- http://{next_door}:8000/ && echo NEIGHBOUR-REACHED) & wait; ip route",
+        fetch_script(&outside.url())
+    );
+    let got = sh_on(store, "egress", &script);
+    assert_eq!(got.code, 0, "{got:?}");
+    assert!(
+        got.stdout
+            .starts_with(&format!("peer {}\n", outside.host_addr)),
+        "the outside sees the host's address: {got:?}"
+    );
+    assert!(!got.stdout.contains("REACHED"), "{got:?}");
+    let gateway = out["subnets"][0]["gateway"].as_str().unwrap();
+    assert!(
+        got.stdout.contains(&format!("default via {gateway}")),
+        "{got:?}"
+    );
+    any.set_nonblocking(true).unwrap();
+    assert!(
+        any.accept().is_err(),
+        "a container connected to the host: {got:?}"
+    );
+    // The bridge's 127.0.0.0/8 stays a martian.
+    let localnet = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", bridges[0]);
+    assert_eq!(std::fs::read_to_string(localnet).unwrap(), "0\n");
+
+    // --internal: nothing out, no route.
+    let sealed = sh_on(
+        store,
+        "sealed",
+        &format!(
+            "timeout 3 wget -q -O- {} && echo OUTSIDE-REACHED; ip route",
+            outside.url()
+        ),
+    );
+    assert!(!sealed.stdout.contains("REACHED"), "{sealed:?}");
+    assert!(!sealed.stdout.contains("default"), "{sealed:?}");
+    assert!(
+        sealed.stdout.contains("10.89.234.0/24 dev eth0"),
+        "{sealed:?}"
+    );
+
+    // What rsafe did, as nft lists it: each network's chains, its rules named after it.
+    let rules = rsafe_rules(None);
+    for (name, br) in ["egress", "neighbour", "sealed"].iter().zip(&bridges) {
+        for chain in ["input", "forward"] {
+            assert!(
+                rules.contains(&format!("chain {br}-{chain} {{")),
+                "{br}-{chain}\n{rules}"
+            );
+        }
+        assert!(
+            rules.contains(&format!("comment \"rsafe network {name}")),
+            "{rules}"
+        );
+    }
+    assert!(rules.contains(&format!(
+        "ip saddr 10.89.232.0/24 oifname != \"{}\" masquerade",
+        bridges[0]
+    )));
+    assert!(
+        !rules.contains(&format!("chain {}-nat", bridges[2])),
+        "{rules}"
+    );
+
+    // network rm: no chain, no bridge left of any of them.
+    drop(nets);
+    let rules = rsafe_rules(None);
+    for br in &bridges {
+        assert!(!rules.contains(br.as_str()), "{br} left:\n{rules}");
+        assert!(!Path::new("/sys/class/net").join(br).exists(), "{br} left");
+    }
+}
+
+/// The lines of `nft list table inet rsafe` that are network `name`'s rules.
+fn rules_of(rules: &str, name: &str) -> usize {
+    rules
+        .lines()
+        .filter(|l| l.contains(&format!("comment \"rsafe network {name}: ")))
+        .count()
+}
+
+/// The rules are made again by the next run after their chains (or the bridge too: a reboot)
+/// are gone, and never twice; the container gets out each time.
+#[test]
+fn rules_are_made_again_after_a_flush_or_reboot_and_never_twice() {
+    if !root_with_nft() {
+        return;
+    }
+    let outside = Outside::new("b", 8, None);
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks {
+        store,
+        names: Vec::new(),
+    };
+    let net = nets.create(&["--subnet", "10.89.235.0/24", "again"]);
+    let br = net["network_interface"].as_str().unwrap().to_string();
+    let fetch = fetch_script(&outside.url());
+    let want = format!("peer {}\n", outside.host_addr);
+    for gone in ["", "chains", "", "chains and bridge"] {
+        if gone.contains("chains") {
+            for chain in ["input", "forward", "nat"] {
+                support::sh(Command::new("nft").args([
+                    "delete",
+                    "chain",
+                    "inet",
+                    "rsafe",
+                    &format!("{br}-{chain}"),
+                ]));
+            }
+            assert_eq!(rules_of(&rsafe_rules(None), "again"), 0);
+        }
+        if gone.contains("bridge") {
+            support::sh(Command::new("ip").args(["link", "del", &br]));
+        }
+        let got = sh_on(store, "again", &fetch);
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, want.as_str()),
+            "{gone}: {got:?}"
+        );
+        // input 1, forward 5, nat 1: one copy each.
+        assert_eq!(rules_of(&rsafe_rules(None), "again"), 7, "{gone}");
+    }
+}
+
+/// On a host whose `ip filter` FORWARD policy is DROP (docker's, through iptables-nft), rsafe's
+/// accept does not overrule it: the container's traffic is dropped until the host accepts it
+/// there too (as docker's DOCKER-USER chain is for). Played in a namespace standing for that
+/// host, with `ip_forward` off: `network create` turns it on there and says so.
+#[test]
+fn a_docker_hosts_forward_drop_policy_drops_outbound_until_accepted() {
+    if !root_with_nft() || !support::have("iptables", support::tool("iptables")) {
+        return;
+    }
+    let host = Netns::new("dockerhost");
+    support::sh(
+        host.exec(Path::new("sysctl"))
+            .args(["-qw", "net.ipv4.ip_forward=0"]),
+    );
+    let outside = Outside::new("c", 16, Some(&host));
+    let store = support::temp_root();
+    let store = store.path();
+    let rsafe = |args: &[&str]| {
+        let out = host
+            .exec(&support::rsafe_bin())
+            .arg("--root")
+            .arg(store)
+            .args(args)
+            .output()
+            .unwrap();
+        run_support::Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let created = rsafe(&["network", "create", "--subnet", "10.89.236.0/24", "docked"]);
+    assert_eq!(
+        (created.code, created.stdout.as_str()),
+        (0, "docked\n"),
+        "{created:?}"
+    );
+    assert!(
+        created
+            .stderr
+            .starts_with("rsafe: set net.ipv4.ip_forward=1 (host-wide, as docker does)"),
+        "{created:?}"
+    );
+    let forward = support::sh(
+        host.exec(Path::new("sysctl"))
+            .args(["-n", "net.ipv4.ip_forward"]),
+    );
+    assert_eq!(forward, "1\n");
+    let rootfs = Caller::Host.rootfs();
+    let fetch = |tag: &str| {
+        let script = format!(
+            "timeout 5 wget -q -O- {} || echo {tag}-FAILED",
+            outside.url()
+        );
+        rsafe(&[
+            "run",
+            "--rm",
+            "--network",
+            "docked",
+            rootfs.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+    };
+    let want = format!("peer {}\n", outside.host_addr);
+    assert_eq!(fetch("open").stdout, want);
+    let br = serde_json::from_str::<Value>(&rsafe(&["network", "inspect", "docked"]).stdout)
+        .unwrap()[0]["network_interface"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let iptables = |args: &[&str]| support::sh(host.exec(Path::new("iptables")).args(args));
+    iptables(&["-P", "FORWARD", "DROP"]);
+    assert_eq!(fetch("dropped").stdout, "dropped-FAILED\n");
+    iptables(&["-I", "FORWARD", "-i", &br, "-j", "ACCEPT"]);
+    iptables(&[
+        "-I",
+        "FORWARD",
+        "-o",
+        &br,
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "RELATED,ESTABLISHED",
+        "-j",
+        "ACCEPT",
+    ]);
+    assert_eq!(fetch("accepted").stdout, want);
+    let rm = rsafe(&["network", "rm", "docked"]);
+    assert_eq!(rm.code, 0, "{rm:?}");
+    assert_eq!(
+        rsafe_rules(Some(&host)),
+        "",
+        "the last network's removal removes the table"
     );
 }
