@@ -1066,7 +1066,8 @@ fn rules_are_made_again_after_a_flush_or_reboot_and_never_twice() {
 /// On a host whose `ip filter` FORWARD policy is DROP (docker's, through iptables-nft), rsafe's
 /// accept does not overrule it: the container's traffic is dropped until the host accepts it
 /// there too (as docker's DOCKER-USER chain is for). Played in a namespace standing for that
-/// host, with `ip_forward` off: `network create` turns it on there and says so.
+/// host, with `ip_forward` off: `network create` turns it on there and says so, and so does a
+/// run that finds it off again (as after a reboot).
 #[test]
 fn a_docker_hosts_forward_drop_policy_drops_outbound_until_accepted() {
     if !root_with_nft() || !support::have("iptables", support::tool("iptables")) {
@@ -1130,7 +1131,18 @@ fn a_docker_hosts_forward_drop_policy_drops_outbound_until_accepted() {
         ])
     };
     let want = format!("peer {}\n", outside.host_addr);
-    assert_eq!(fetch("open").stdout, want);
+    // Off again, as after a reboot: the run turns it on and says so.
+    support::sh(
+        host.exec(Path::new("sysctl"))
+            .args(["-qw", "net.ipv4.ip_forward=0"]),
+    );
+    let open = fetch("open");
+    assert_eq!(open.stdout, want, "{open:?}");
+    assert!(
+        open.stderr
+            .starts_with("rsafe: warning: set net.ipv4.ip_forward=1 (host-wide, as docker does)"),
+        "{open:?}"
+    );
     let br = serde_json::from_str::<Value>(&rsafe(&["network", "inspect", "docked"]).stdout)
         .unwrap()[0]["network_interface"]
         .as_str()
