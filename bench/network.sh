@@ -4,7 +4,11 @@
 #   rsafe run -p (slirp4netns)            as root and as the test user
 #   podman run -p --network slirp4netns   rootless (podman 4.3, Debian 12), same busybox image
 #   podman run -p --network pasta         rootless
-# Each is fetched RUNS times (default 3); the best MB/s is reported. Then the start-up time of
+# Each is fetched RUNS times (default 3); the best MB/s is reported. Then UDP: iperf3 (Debian's,
+# installed here if missing) in the container as server, the host's iperf3 sending 1400-byte
+# datagrams as fast as it can to 127.0.0.1 for 5 s, through `-p PORT:5201/tcp -p PORT:5201/udp`
+# (iperf3's control connection is TCP, on the same port) and with --network host; the best of
+# RUNS receiver rates is reported, with that run's loss. Then the start-up time of
 # `rsafe run --rm IMAGE true` with --network none, slirp4netns, container:NAME and a named network
 # (`rsafe network create`: a bridge and a veth pair, as root) (hyperfine).
 #
@@ -49,6 +53,41 @@ for who in root user; do
   id=$("${run[@]}" run -d --rm -p 18180:8000 -v "$WORK/www:/www:ro" oci-busybox:latest "httpd -f -p 8000 -h /www" 2>/dev/null)
   wait_port 18180
   printf '| rsafe (%s) | slirp4netns | %s |\n' "$who" "$(best_mbps 18180)"
+  "${run[@]}" stop "$id" >/dev/null
+done
+# UDP through a published port and with the host's network. The container's root filesystem is
+# iperf3 and the libraries ldd names (busybox has no iperf3); /tmp is a tmpfs for its buffers.
+command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; }
+iroot="$WORK/iperf-root"; mkdir -p "$iroot/tmp" "$iroot/etc"
+for f in "$(command -v iperf3)" $(ldd "$(command -v iperf3)" | grep -o '/[^ ]*'); do
+  mkdir -p "$iroot$(dirname "$f")"; cp -L "$f" "$iroot$f"
+done
+chmod -R a+rX "$iroot"
+best_udp() { # $1 = port; prints "Gbit/s | loss %" of the best receiver rate
+  local best=0 loss=0 json r
+  # Until the server answers (a published port's listener is the forwarder's, up before it).
+  for _ in $(seq 30); do iperf3 -c 127.0.0.1 -p "$1" -u -b 1M -t 1 >/dev/null 2>&1 && break; sleep 0.2; done
+  for _ in $(seq "$RUNS"); do
+    json=$(iperf3 -c 127.0.0.1 -p "$1" -u -b 0 -l 1400 -t 5 -J)
+    r=$(jq '.end.sum_received.bits_per_second' <<<"$json")
+    if [ "$(echo "$r > $best" | bc)" = 1 ]; then
+      best=$r; loss=$(jq '.end.sum_received.lost_percent' <<<"$json")
+    fi
+  done
+  printf '%s | %.0f %%' "$(echo "scale=2; $best / 1000000000" | bc)" "$loss"
+}
+echo; printf '| runtime | UDP path | Gbit/s received (best of %s) | loss |\n|---|---|---|---|\n' "$RUNS"
+for who in root user; do
+  store="$WORK/store-$who"
+  run=("$RSAFE" --root "$store")
+  [ "$who" = user ] && run=(as_user "$RSAFE" --root "$store")
+  id=$("${run[@]}" run -d --rm --tmpfs /tmp -p 18201:5201/tcp -p 18201:5201/udp "$iroot" -- /usr/bin/iperf3 -s -p 5201 2>"$WORK/run.err") \
+    || { echo "bench: rsafe ($who) iperf3 -p: $(tail -1 "$WORK/run.err")" >&2; exit 1; }
+  printf '| rsafe (%s) | -p 18201:5201/udp (slirp4netns + forwarder) | %s |\n' "$who" "$(best_udp 18201)"
+  "${run[@]}" stop "$id" >/dev/null
+  id=$("${run[@]}" run -d --rm --tmpfs /tmp --network host "$iroot" -- /usr/bin/iperf3 -s -p 18202 2>"$WORK/run.err") \
+    || { echo "bench: rsafe ($who) iperf3 --network host: $(tail -1 "$WORK/run.err")" >&2; exit 1; }
+  printf '| rsafe (%s) | --network host | %s |\n' "$who" "$(best_udp 18202)"
   "${run[@]}" stop "$id" >/dev/null
 done
 # Start-up cost of each network mode as root, in one hyperfine run: a container joining a
