@@ -762,6 +762,28 @@ mod tests {
         assert!(matches!(store.remove("a"), Err(NetStoreError::NotFound(_))));
     }
 
+    /// A definition written before outbound existed says `"internal": true` and stays closed;
+    /// one without the field (not rsafe's) is an outbound network.
+    #[test]
+    fn definitions_keep_loading_with_or_without_internal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NetStore::new(dir.path());
+        let made = store.create_with("old", None, true).unwrap();
+        let path = dir.path().join("networks/old.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"internal\": true"), "{text}");
+        assert_eq!(store.get("old").unwrap(), made);
+        let without: String = text
+            .lines()
+            .filter(|l| !l.contains("\"internal\""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, without).unwrap();
+        let loaded = store.get("old").unwrap();
+        assert!(!loaded.internal);
+        assert_eq!(loaded.subnets, made.subnets);
+    }
+
     #[test]
     fn leases_take_the_lowest_free_address_and_stale_ones_are_reclaimed() {
         let dir = tempfile::tempdir().unwrap();
