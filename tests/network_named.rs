@@ -891,8 +891,9 @@ fn host_addresses() -> Vec<String> {
 /// A container on an outbound network fetches from the outside, which sees the host's address
 /// (masqueraded); on an `--internal` network it cannot and has no route out. Neither reaches a
 /// host service through any of the host's addresses (the gateway's included) nor a container
-/// of another rsafe network; `nft list table inet rsafe` names each network in its rules, and
-/// `network rm` leaves none of them, nor the bridges.
+/// of another rsafe network, and the outside does not reach a container through the host;
+/// `nft list table inet rsafe` names each network in its rules, and `network rm` leaves none
+/// of them, nor the bridges.
 #[test]
 fn outbound_goes_out_as_the_host_and_reaches_nothing_of_it_nor_other_networks() {
     if !root_with_nft() {
@@ -961,6 +962,20 @@ fn outbound_goes_out_as_the_host_and_reaches_nothing_of_it_nor_other_networks() 
     // The bridge's 127.0.0.0/8 stays a martian.
     let localnet = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", bridges[0]);
     assert_eq!(std::fs::read_to_string(localnet).unwrap(), "0\n");
+    // Nothing is forwarded in: the outside, routing the network through the host, does not
+    // reach the container's server (only -p does, from inside its namespace).
+    let host_addr = outside.host_addr.clone();
+    outside
+        ._ns
+        .ip(&["route", "add", "10.89.233.0/24", "via", &host_addr]);
+    let inbound = outside
+        ._ns
+        .exec(Path::new("curl"))
+        .args(["-s", "-m", "3", &format!("http://{next_door}:8000/")])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&inbound.stdout);
+    assert!(!said.contains("hello"), "forwarded in: {said}");
 
     // --internal: nothing out, no route.
     let sealed = sh_on(
