@@ -105,9 +105,10 @@ hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup.md" \
 "$RSAFE" --root "$store" network rm benchnet >/dev/null
 echo; cat "$WORK/startup.md"; echo
 if command -v podman >/dev/null; then
-  as_user podman load -q -i <(skopeo copy --quiet "oci:$LAYOUT:latest" docker-archive:/dev/stdout:busybox:bench) >/dev/null 2>&1 \
-    || as_user podman pull -q "oci:$LAYOUT:latest" >/dev/null 2>&1 || true
-  image=$(as_user podman images --format '{{.Id}}' | head -1)
+  # The image by the id the pull prints: the user's store holds other tests' images, and the
+  # first one listed need not be this busybox (its entrypoint, /bin/sh -c, is what runs httpd).
+  image=$(as_user podman pull -q "oci:$LAYOUT:latest" 2>"$WORK/podman.err" | tail -1) || image=""
+  [ -n "$image" ] || { echo "bench: podman pull oci:$LAYOUT: $(tail -1 "$WORK/podman.err")" >&2; image=none; }
   # crun 1.8 refuses this hybrid-cgroup host ("cgroups in hybrid mode not supported"): runc,
   # without cgroups (rootless podman has none here either). podman 4.3 predates pasta.
   for net in slirp4netns pasta; do
