@@ -245,7 +245,7 @@ fn exec_into_a_container_under_a_learned_policy_reports_its_denials() {
         let denied = denial_lines(&out.stderr);
         for line in [
             "rsafe: denied: mkdir /tmp/x (not in policy)",
-            "rsafe: denied: unshare (not in policy)",
+            "rsafe: denied: unshare CLONE_NEWUSER (not in policy)",
         ] {
             assert!(denied.contains(&line), "{caller:?}: {line} in {out:?}");
         }
