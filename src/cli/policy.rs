@@ -317,11 +317,11 @@ fn arg_changes(out: &mut Vec<String>, a: &ArgClasses, b: &ArgClasses) {
                 }
             }
             (None, Some(eb)) => out.push(format!(
-                "seccomp args: B allows {key} only for {}; A for any argument its profile allows",
+                "seccomp args: B restricts {key} to {}; A to nothing but its profile's rules",
                 list(&eb)
             )),
             (Some(ea), None) => out.push(format!(
-                "seccomp args: B allows {key} for any argument its profile allows; A only for {}",
+                "seccomp args: B leaves {key} to its profile's rules; A restricts it to {}",
                 list(&ea)
             )),
             (None, None) => {}

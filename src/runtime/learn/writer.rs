@@ -351,8 +351,12 @@ impl Learned {
                 "[seccomp.args]\n# The argument classes the runs used (socket family/type, ioctl request, namespace\n\
                  # flags): a call with another is refused and reported like a syscall not in policy.\n",
             );
-            for (key, entries) in &self.args {
-                list(&mut out, key, entries, |e| toml_str(e));
+            // In the order of args::KEYS (socket first), not alphabetical.
+            let rank = |k: &str| args::KEYS.iter().position(|x| *x == k);
+            let mut keys: Vec<&String> = self.args.keys().collect();
+            keys.sort_by_key(|k| rank(k));
+            for key in keys {
+                list(&mut out, key, &self.args[key], |e| toml_str(e));
             }
             out.push('\n');
         }
