@@ -1641,6 +1641,50 @@ mod tests {
     }
 
     #[test]
+    fn argument_classes_hold_for_the_i386_abi_too() {
+        use crate::runtime::seccomp::args::ArgClasses;
+        // A profile that lets i386 programs run: socket through the direct call (nr 359) and
+        // the multiplexed socketcall (nr 102), whose arguments seccomp cannot see.
+        let json = r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["socket", "socketcall", "ioctl", "read"], "action": "SCMP_ACT_ALLOW"}]}"#;
+        let base = SeccompProfile::from_json(json.as_bytes(), Path::new("/i.json")).unwrap();
+        let mut classes = ArgClasses::default();
+        classes.set("socket", &["AF_UNIX".to_string()]).unwrap();
+        classes.set("ioctl", &["TCGETS".to_string()]).unwrap();
+        let f = compile(&base.restricted(&classes).unwrap(), &[]).unwrap();
+        let i386 = |nr: u32, args: [u64; 6]| {
+            let data = SyscallData {
+                nr,
+                arch: AUDIT_ARCH_I386,
+                args,
+            };
+            evaluate_stack(&f.programs, &data).unwrap()
+        };
+        let (socket_nr, socketcall_nr, ioctl_nr, read_nr) = (359, 102, 54, 3);
+        let unrestricted = compile(&base, &[]).unwrap();
+        let call = [1, 0x1000, 0, 0, 0, 0]; // socketcall(SYS_SOCKET, args)
+        let data = |nr| SyscallData {
+            nr,
+            arch: AUDIT_ARCH_I386,
+            args: call,
+        };
+        assert_eq!(
+            evaluate_stack(&unrestricted.programs, &data(socketcall_nr)),
+            Some(SECCOMP_RET_ALLOW)
+        );
+        // Narrowed, socketcall is no longer allowed: the family is behind its pointer. (The
+        // direct i386 socket, nr 359, gets ENOSYS either way: libseccomp names it with a
+        // pseudo number, so the profile's known maximum stays below it.)
+        assert_ne!(i386(socketcall_nr, call), SECCOMP_RET_ALLOW);
+        assert_ne!(i386(socket_nr, [1, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_ne!(i386(socket_nr, [2, 1, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(i386(ioctl_nr, [0, 0x5401, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(i386(ioctl_nr, [0, 0x5413, 0, 0, 0, 0]), EPERM);
+        assert_eq!(i386(read_nr, [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
     fn unconfined_compiles_to_nothing() {
         let filter = compile(&SeccompProfile::unconfined(), &[]).unwrap();
         assert!(filter.programs.is_empty());
