@@ -205,6 +205,9 @@ const IOCTLS: &[(&str, u32)] = &[
     ("FS_IOC_GETFLAGS", 0x8008_6601),
     ("FS_IOC_SETFLAGS", 0x4008_6602),
     ("FS_IOC_GETVERSION", 0x8008_7601),
+    // dpkg asks for a file's extents before unpacking over it.
+    ("FS_IOC_FIEMAP", 0xc020_660b),
+    ("FIDEDUPERANGE", 0xc018_9436),
     ("FICLONE", 0x4004_9409),
     ("FICLONERANGE", 0x4020_940d),
     ("BLKGETSIZE64", 0x8008_1272),
