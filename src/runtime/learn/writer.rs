@@ -1179,6 +1179,38 @@ mod tests {
     }
 
     #[test]
+    fn learning_again_under_a_narrowed_profile_keeps_its_rules_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("again.toml");
+        let mut seen = observed(&["socket", "ioctl", "clone"], &[], &[]);
+        seen.sockets
+            .insert(socket(libc::AF_UNIX, libc::SOCK_STREAM));
+        seen.ioctls.insert(0x5401);
+        let mut l = Learned::default();
+        l.add_run(run("first"), &seen, &Policy::default_policy());
+        l.write(&out, &Policy::default_policy()).unwrap();
+        let before: Value =
+            serde_json::from_str(&std::fs::read_to_string(profile_path(&out)).unwrap()).unwrap();
+        // The second run is made under the learned policy (its narrowed profile the base).
+        let under = Policy::from_file(&out).unwrap();
+        let mut l = Learned::read(&out).unwrap();
+        l.add_run(run("second"), &seen, &under);
+        l.write(&out, &under).unwrap();
+        let after: Value =
+            serde_json::from_str(&std::fs::read_to_string(profile_path(&out)).unwrap()).unwrap();
+        for name in ["socket", "ioctl", "clone"] {
+            let args = |v: &Value| -> Vec<Value> {
+                allow_rules(v, name).into_iter().map(|r| r.1).collect()
+            };
+            assert_eq!(args(&after), args(&before), "{name}");
+            for (comment, _) in allow_rules(&after, name) {
+                assert_eq!(comment.matches("base rule:").count(), 1, "{comment}");
+                assert!(comment.starts_with("run 1: first"), "{comment}");
+            }
+        }
+    }
+
+    #[test]
     fn a_file_without_argument_classes_stays_unrestricted_when_extended() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("old.toml");
