@@ -10,7 +10,10 @@
 //! The profile is the learning run's own profile cut down to the syscalls seen: each allow
 //! rule keeps its argument conditions and `includes`/`excludes` (so `clone` stays without
 //! namespace flags), and every rule that denies stays as it was. A learned profile is never
-//! more permissive than the one it was learned under.
+//! more permissive than the one it was learned under. Its allow rules for `socket`,
+//! `socketpair`, `ioctl`, `clone`, `unshare` and `clone3` are then narrowed to the argument
+//! classes the runs used (`[seccomp.args]`, [`crate::runtime::seccomp::args`]), one rule per
+//! class commented with the run that first needed it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
