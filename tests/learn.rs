@@ -491,6 +491,75 @@ fn a_policy_learned_from_unix_sockets_refuses_inet_ones_by_name() {
     });
 }
 
+#[test]
+fn namespace_flags_are_learned_where_the_policy_would_allow_any() {
+    // With CAP_SYS_ADMIN kept, the default profile allows unshare and clone with any
+    // namespace flags (Docker's rule for the capability); the learned policy keeps the
+    // capability (unverified) but only the flags the run used.
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let plain = dir.path().join("plain.toml");
+        let admin = ["--rm", "--cap-add", "SYS_ADMIN"];
+        let flags = |policy: &Path| {
+            let mut f = admin.to_vec();
+            f.extend(["--learn", policy.to_str().unwrap()]);
+            f.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let learn_with = |policy: &Path, script: &str| {
+            let f = flags(policy);
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            let out = sh_in(caller, store, &f, script);
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        };
+        let free = sh_in(caller, store, &admin, "unshare -U true && echo userns");
+        assert_eq!(free.stdout, "userns\n", "{caller:?}: {free:?}");
+
+        learn_with(&plain, "unshare true && echo plain");
+        let text = std::fs::read_to_string(&plain).unwrap();
+        assert_eq!(arg_list(&text, "clone_namespaces"), [] as [&str; 0]);
+        let p = plain.to_str().unwrap();
+        let out = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", p],
+            "unshare true && echo plain; unshare -U true",
+        );
+        assert_eq!(out.stdout, "plain\n", "{caller:?}: {out:?}");
+        assert_ne!(out.code, 0, "{caller:?}: {out:?}");
+        assert!(
+            denial_lines(&out.stderr)
+                .contains(&"rsafe: denied: unshare CLONE_NEWUSER (not in policy)"),
+            "{caller:?}: {out:?}"
+        );
+
+        // Learned from a run that makes a user namespace: that flag, and no other.
+        let userns = dir.path().join("userns.toml");
+        learn_with(&userns, "unshare -U true && echo userns");
+        let text = std::fs::read_to_string(&userns).unwrap();
+        assert_eq!(arg_list(&text, "clone_namespaces"), ["CLONE_NEWUSER"]);
+        let u = userns.to_str().unwrap();
+        let again = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", u],
+            "unshare -U true && echo userns",
+        );
+        assert_eq!(again.stdout, "userns\n", "{caller:?}: {again:?}");
+        let net = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", u],
+            "unshare -U -n true",
+        );
+        assert_ne!(net.code, 0, "{caller:?}: {net:?}");
+        assert!(
+            denial_lines(&net.stderr)
+                .contains(&"rsafe: denied: unshare CLONE_NEWUSER|CLONE_NEWNET (not in policy)"),
+            "{caller:?}: {net:?}"
+        );
+    });
+}
+
 /// The TOCTOU probe (`tests/support/toctou_probe.c`), static, in a directory of its own.
 fn toctou_probe() -> Option<PathBuf> {
     if !support::have(
