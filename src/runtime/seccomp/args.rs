@@ -302,6 +302,18 @@ pub fn parse_namespace(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a namespace flag (CLONE_NEWNET, CLONE_NEWUSER, …)"))
 }
 
+/// Every entry parsed, or the index of the first that is not one and why.
+fn parse_all<T: Ord>(
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<BTreeSet<T>, (Option<usize>, String)> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse(v).map_err(|e| (Some(i), e)))
+        .collect()
+}
+
 impl ArgClasses {
     /// Whether nothing is restricted (a hand-written policy without `[seccomp.args]`).
     pub fn is_empty(&self) -> bool {
@@ -332,39 +344,13 @@ impl ArgClasses {
 
     /// Sets `key` from the entries of a policy; Err(index of the bad entry, problem).
     pub fn set(&mut self, key: &str, values: &[String]) -> Result<(), (Option<usize>, String)> {
-        let each = |parse: &dyn Fn(&str) -> Result<(), String>| {
-            values
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| parse(v).map_err(|e| (Some(i), e)))
-        };
         match key {
-            "socket" | "socketpair" => {
-                let mut set = BTreeSet::new();
-                for (i, v) in values.iter().enumerate() {
-                    set.insert(parse_socket(v).map_err(|e| (Some(i), e))?);
-                }
-                if key == "socket" {
-                    self.socket = Some(set);
-                } else {
-                    self.socketpair = Some(set);
-                }
-            }
-            "ioctl" => {
-                let mut set = BTreeSet::new();
-                each(&|v| parse_ioctl(v).map(|_| ()))?;
-                for v in values {
-                    set.extend(parse_ioctl(v).ok());
-                }
-                self.ioctl = Some(set);
-            }
+            "socket" => self.socket = Some(parse_all(values, parse_socket)?),
+            "socketpair" => self.socketpair = Some(parse_all(values, parse_socket)?),
+            "ioctl" => self.ioctl = Some(parse_all(values, parse_ioctl)?),
             "clone_namespaces" => {
-                each(&|v| parse_namespace(v).map(|_| ()))?;
-                let bits = values
-                    .iter()
-                    .filter_map(|v| parse_namespace(v).ok())
-                    .fold(0, |a, b| a | b);
-                self.clone_namespaces = Some(bits);
+                let flags = parse_all(values, parse_namespace)?;
+                self.clone_namespaces = Some(flags.into_iter().fold(0, |a, b| a | b));
             }
             _ => {
                 return Err((
