@@ -499,7 +499,10 @@ impl Learned {
                 .collect();
             let (narrowed, kept): (Vec<String>, Vec<String>) =
                 names.into_iter().partition(|n| classes.restricts(n));
-            if !matches!(action.as_str(), "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG") || narrowed.is_empty()
+            // Only objects are indexed for writing below (indexing another value panics).
+            if !rule.is_object()
+                || !matches!(action.as_str(), "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG")
+                || narrowed.is_empty()
             {
                 out.push(rule);
                 continue;
