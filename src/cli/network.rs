@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 
-use crate::runtime::bridge;
 use crate::runtime::netstore::{NetStore, NetworkDef, Subnet};
+use crate::runtime::{bridge, rootless_net};
 
 use super::Global;
 
@@ -42,13 +42,21 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// A rootless network's holder process (started by `rsafe run`, ended by `network rm`).
+    #[command(hide = true)]
+    Hold { name: String },
 }
 
 /// Runs `rsafe network …`.
 pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
+    let command = match args.command {
+        // It keeps its namespaces alive until killed; it opens no store.
+        NetworkCommand::Hold { .. } => match rootless_net::hold()? {},
+        command => command,
+    };
     let store = global.store()?;
     let nets = NetStore::new(store.root());
-    match args.command {
+    match command {
         NetworkCommand::Create { subnet, name } => {
             let subnet: Option<Subnet> = subnet.as_deref().map(str::parse).transpose()?;
             let def = nets.create(&name, subnet)?;
@@ -66,9 +74,12 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
         }
         NetworkCommand::Rm { names } => {
             for name in names {
-                let def = nets.remove(&name)?;
-                bridge::remove_bridge(&def.network_interface)
-                    .with_context(|| format!("network {name}'s bridge"))?;
+                match nets.remove(&name)? {
+                    // A rootless network: its bridge and namespaces go with its holder.
+                    (_, Some(holder)) => rootless_net::stop(&holder),
+                    (def, None) => bridge::remove_bridge(&def.network_interface)
+                        .with_context(|| format!("network {name}'s bridge"))?,
+                }
                 println!("{name}");
             }
         }
@@ -79,6 +90,7 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
             }
             println!("{}", serde_json::to_string_pretty(&docs)?);
         }
+        NetworkCommand::Hold { .. } => match rootless_net::hold()? {},
     }
     Ok(0)
 }
