@@ -434,14 +434,19 @@ fn http_get(port: u16) -> String {
 /// A UDP echo server in container `server` (at `ip`) answers a datagram sent from a socket in
 /// container `client`'s network namespace (this test thread enters it: root may).
 fn udp_between(store: &Path, server: &str, client: &str, ip: &str) {
-    let mut echo_server = Caller::Host
+    udp_between_as(Caller::Host, store, server, client, ip);
+}
+
+/// [`udp_between`] for containers of `caller`.
+fn udp_between_as(caller: Caller, store: &Path, server: &str, client: &str, ip: &str) {
+    let mut echo_server = caller
         .command(store)
         .args(["exec", server, "/echo/udp-echo", "7000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = inspect_container(store, client)["State"]["Pid"]
+    let pid = inspect_container_as(caller, store, client)["State"]["Pid"]
         .as_i64()
         .unwrap();
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
@@ -854,6 +859,13 @@ fn rootless_reach(caller: Caller) {
         ],
     );
     assert_eq!(exec.stdout, "hello from late\n", "{exec:?}");
+    // UDP: an echo server in `late`, a client socket in `server`'s network namespace.
+    let late_ip = inspect_container_as(caller, store, "late")["NetworkSettings"]["Networks"]
+        ["front"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    udp_between_as(caller, store, "late", "server", &late_ip);
 
     // Another network (another holder): the name is unknown, the address unreachable.
     let other = sh_on_as(
