@@ -8,7 +8,7 @@ PKGS=(
   build-essential pkg-config libseccomp-dev   # build: libseccomp for the seccomp filters
   uidmap                                      # newuidmap/newgidmap: subuid ranges for rootless runs
   slirp4netns                                 # run --network slirp4netns and -p (user-mode network)
-  iproute2                                    # run --network NAME as root: bridges and veth pairs (ip)
+  iproute2                                    # run --network NAME: bridges and veth pairs (ip); rootless tests use lsns (util-linux)
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs
   docker-registry apache2-utils openssl       # tests: a real OCI distribution registry (+ htpasswd, test CA and token keys)
   crun runc bubblewrap                        # tests and bench: peer runtimes

@@ -356,8 +356,8 @@ fn record_of(pid: i32, idmap: &IdMap) -> Result<(HolderRecord, HolderNs), Networ
 }
 
 /// The holder's first steps, in U0 and N0: wait for U0's maps, leave rsafe's session, no IPv6
-/// in N0 (so the bridge and veths get no link-local address), nothing of rsafe's kept open,
-/// then `rsafe network hold`. A failure is written to `ready`.
+/// in N0 (so the bridge and veths get no link-local address), nothing of rsafe's kept open or
+/// inherited, then `rsafe network hold`. A failure is written to `ready`.
 fn holder_main(go: OwnedFd, ready: OwnedFd, path: &CString, argv: &[CString]) -> i32 {
     let mut ready = File::from(ready);
     let mut byte = [0u8; 1];
@@ -366,6 +366,12 @@ fn holder_main(go: OwnedFd, ready: OwnedFd, path: &CString, argv: &[CString]) ->
     }
     let steps = || -> Result<(), String> {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        // Nothing of its starter's: no directory kept busy, no signal blocked (`kill PID` ends
+        // it as it would any process).
+        nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+        nix::sys::signal::SigSet::all()
+            .thread_unblock()
+            .map_err(|e| format!("unblock signals: {e}"))?;
         for key in [
             "ipv6/conf/all/disable_ipv6",
             "ipv6/conf/default/disable_ipv6",
