@@ -9,9 +9,10 @@
 //! lock networks; no live holder recorded:
 //! fork ─▶ clone(NEWUSER|NEWNET) ▶ waits
 //! newuidmap/newgidmap U0: the caller's map (uid, subordinate range)
+//! record pid, start, U0/N0 inodes
 //! go ───────────────────────────▶ setsid, no IPv6 in N0,
 //!                                 exec rsafe network hold
-//! record pid, start, U0/N0 inodes; bridge rsafe<id> in N0 (ip, after setns U0, N0)
+//! bridge rsafe<id> in N0 (ip, after setns U0, N0)
 //! fork ──────────────────────────────────────────────▶ setns(U0)
 //!                                                      clone(NEWUSER|…|PARENT) ▶ unshare(NEWNET)
 //! fork ──────────────────────────────────────────────▶ setns(U0); write Uc's maps
@@ -129,11 +130,9 @@ impl Holder {
                 restarted: false,
             });
         }
-        let holder = start(network, idmap)?;
-        if let Err(e) = store.set_holder(network, &holder.record) {
-            stop(&holder.record);
-            return Err(named(e));
-        }
+        let holder = start(network, idmap, |record| {
+            store.set_holder(network, record).map_err(named)
+        })?;
         // Containers that ran under the old one lost their network with it: say so.
         let stranded = old.is_some() && !store.reclaim(network).map_err(named)?.is_empty();
         Ok(Holder {
@@ -268,9 +267,13 @@ fn open(record: &HolderRecord) -> Option<HolderNs> {
     (same && state::process_alive(pid, record.start)).then_some(HolderNs { pid, user, net })
 }
 
-/// Starts a holder for `network`: see the module documentation. Returns once it runs
-/// `rsafe network hold`.
-fn start(network: &str, idmap: &IdMap) -> Result<Holder, NetworkError> {
+/// Starts a holder for `network`: see the module documentation. `save` records it, before it
+/// goes past its first step. Returns once it runs `rsafe network hold`.
+fn start(
+    network: &str,
+    idmap: &IdMap,
+    save: impl FnOnce(&HolderRecord) -> Result<(), NetworkError>,
+) -> Result<Holder, NetworkError> {
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_err("/proc/self/exe"))?;
     let c = |s: &str| CString::new(s).map_err(|_| named(format!("{s:?}: a NUL byte")));
     let path = c(&exe.to_string_lossy())?;
@@ -312,6 +315,10 @@ fn start(network: &str, idmap: &IdMap) -> Result<Holder, NetworkError> {
     };
     let record = (|| {
         idmap.write(pid).map_err(named)?;
+        // Recorded before it may go on: a holder is never left running unrecorded (if rsafe
+        // dies before Go, the holder reads end-of-file and ends).
+        let (record, ns) = record_of(pid, idmap)?;
+        save(&record)?;
         File::from(go_write)
             .write_all(b"g")
             .map_err(io_err("start the network's holder"))?;
@@ -321,7 +328,7 @@ fn start(network: &str, idmap: &IdMap) -> Result<Holder, NetworkError> {
         if !said.is_empty() {
             return Err(named(format!("the network's holder: {said}")));
         }
-        record_of(pid, idmap)
+        Ok((record, ns))
     })();
     match record {
         Ok((record, ns)) => Ok(Holder {
