@@ -274,9 +274,9 @@ fn start(
     idmap: &IdMap,
     save: impl FnOnce(&HolderRecord) -> Result<(), NetworkError>,
 ) -> Result<Holder, NetworkError> {
-    let exe = std::fs::read_link("/proc/self/exe").map_err(io_err("/proc/self/exe"))?;
     let c = |s: &str| CString::new(s).map_err(|_| named(format!("{s:?}: a NUL byte")));
-    let path = c(&exe.to_string_lossy())?;
+    // This very binary, even if its file has been replaced or removed since rsafe started.
+    let path = c("/proc/self/exe")?;
     let argv = [c("rsafe")?, c("network")?, c("hold")?, c(network)?];
     let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from);
     let (pid_read, pid_write) = pipe().map_err(io_err("pipe"))?;
