@@ -274,6 +274,46 @@ fn start(
     idmap: &IdMap,
     save: impl FnOnce(&HolderRecord) -> Result<(), NetworkError>,
 ) -> Result<Holder, NetworkError> {
+    let Starting { pid, go, ready } = clone_holder(network)?;
+    let started = (|| {
+        idmap.write(pid).map_err(named)?;
+        // Recorded before it may go on: a holder is never left running unrecorded (if rsafe
+        // dies before Go, the holder reads end-of-file and ends).
+        let (record, ns) = record_of(pid, idmap)?;
+        save(&record)?;
+        File::from(go)
+            .write_all(b"g")
+            .map_err(io_err("start the network's holder"))?;
+        // End of file: it has run `exec` (the pipe is close-on-exec); anything else is why not.
+        let mut said = String::new();
+        let _ = File::from(ready).read_to_string(&mut said);
+        if !said.is_empty() {
+            return Err(named(format!("the network's holder: {said}")));
+        }
+        Ok(Holder {
+            ns,
+            record,
+            restarted: false,
+        })
+    })();
+    if started.is_err() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    started
+}
+
+/// A holder's first process, waiting for its go: its pid, the pipe to let it go on, the pipe
+/// that ends when it has exec'd (or says why it could not).
+struct Starting {
+    pid: i32,
+    go: OwnedFd,
+    ready: OwnedFd,
+}
+
+/// Creates the holder's first process in new user and network namespaces, through a starter
+/// process that ends at once (so the holder is not rsafe's child). Call with rsafe
+/// single-threaded.
+fn clone_holder(network: &str) -> Result<Starting, NetworkError> {
     let c = |s: &str| CString::new(s).map_err(|_| named(format!("{s:?}: a NUL byte")));
     // This very binary, even if its file has been replaced or removed since rsafe started.
     let path = c("/proc/self/exe")?;
@@ -306,40 +346,13 @@ fn start(
     let mut buf = [0u8; 512];
     let n = File::from(pid_read).read(&mut buf).unwrap_or(0);
     let answer = String::from_utf8_lossy(&buf[..n]);
-    let pid = match answer.strip_prefix("pid ").map(str::parse::<i32>) {
-        Some(Ok(pid)) => pid,
-        _ => return Err(named(format!("start the network's holder: {answer}"))),
-    };
-    let kill = || {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    };
-    let record = (|| {
-        idmap.write(pid).map_err(named)?;
-        // Recorded before it may go on: a holder is never left running unrecorded (if rsafe
-        // dies before Go, the holder reads end-of-file and ends).
-        let (record, ns) = record_of(pid, idmap)?;
-        save(&record)?;
-        File::from(go_write)
-            .write_all(b"g")
-            .map_err(io_err("start the network's holder"))?;
-        // End of file: it has run `exec` (the pipe is close-on-exec); anything else is why not.
-        let mut said = String::new();
-        let _ = File::from(ready_read).read_to_string(&mut said);
-        if !said.is_empty() {
-            return Err(named(format!("the network's holder: {said}")));
-        }
-        Ok((record, ns))
-    })();
-    match record {
-        Ok((record, ns)) => Ok(Holder {
-            ns,
-            record,
-            restarted: false,
+    match answer.strip_prefix("pid ").map(str::parse::<i32>) {
+        Some(Ok(pid)) => Ok(Starting {
+            pid,
+            go: go_write,
+            ready: ready_read,
         }),
-        Err(e) => {
-            kill();
-            Err(e)
-        }
+        _ => Err(named(format!("start the network's holder: {answer}"))),
     }
 }
 
