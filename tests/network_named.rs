@@ -218,6 +218,11 @@ fn network_commands_take_podmans_shapes_and_refuse_bad_input_in_one_line() {
             "did you mean 10.201.0.0/16",
         ),
         (vec!["network", "rm", "nosuch"], "network nosuch not found"),
+        // The holder's own command, run by hand in the host's namespaces: it would hold nothing.
+        (
+            vec!["network", "hold", "alpha"],
+            "the holder of a rootless network, started by rsafe run itself",
+        ),
         (
             vec!["network", "inspect", "nosuch"],
             "network nosuch not found",
