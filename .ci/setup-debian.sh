@@ -8,7 +8,7 @@ PKGS=(
   build-essential pkg-config libseccomp-dev   # build: libseccomp for the seccomp filters
   uidmap                                      # newuidmap/newgidmap: subuid ranges for rootless runs
   slirp4netns                                 # run --network slirp4netns and -p (user-mode network)
-  iproute2                                    # run --network NAME as root: bridges and veth pairs (ip)
+  iproute2                                    # run --network NAME: bridges and veth pairs (ip); rootless tests use lsns (util-linux)
   nftables                                    # run --network NAME as root: outbound masquerade and isolation rules (nft)
   iptables                                    # tests/network_named.rs: a docker-like FORWARD DROP policy (iptables-nft)
   umoci skopeo busybox-static                 # tests: build real OCI layouts and docker-archive tarballs

@@ -26,6 +26,12 @@
 # the default policy and under the learned one, in the workload's image. The probe runs from a
 # read-only volume at /probe, so the learned policy gets `/probe` added to read_exec (only so it
 # can start).
+# A second table: the argument classes each policy learned (`[seccomp.args]`: socket
+# family/type, socketpair, ioctl requests, namespace flags), and how many of eight argument
+# probes (below: AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK sockets, a socketpair, three ioctls)
+# get past seccomp under the default policy and under the learned one, from /probe as above;
+# between them, how many would without [seccomp.args]: the probes whose syscall the learned
+# policy names (the default lets all eight through, and the learned profile keeps its rules).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/learn.sh: run as root" >&2; exit 1; }
@@ -114,6 +120,37 @@ log "escape probe"
 P="$WORK/probe"
 mkdir -p "$P"
 cc -static -O1 -o "$P/escape" tests/support/escape_probe.c
+# The argument probe: NAME=OPEN when seccomp let the call through (it succeeded, or the kernel
+# itself refused it with another errno than EPERM), NAME=closed when it was refused with EPERM.
+cat >"$WORK/argprobe.c" <<'C'
+#include <errno.h>
+#include <linux/netlink.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+static void say(const char *name, int rc) { printf("%s=%s\n", name, rc >= 0 || errno != EPERM ? "OPEN" : "closed"); }
+static void sock(const char *name, int family, int type, int protocol) {
+    int fd = socket(family, type | SOCK_CLOEXEC, protocol);
+    say(name, fd);
+    if (fd >= 0) close(fd);
+}
+int main(void) {
+    sock("socket_unix_stream", AF_UNIX, SOCK_STREAM, 0);
+    sock("socket_inet_stream", AF_INET, SOCK_STREAM, 0);
+    sock("socket_inet6_dgram", AF_INET6, SOCK_DGRAM, 0);
+    sock("socket_netlink_route", AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    int pair[2];
+    say("socketpair_unix", socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
+    int n; struct winsize ws; struct termios t;
+    errno = 0; say("ioctl_fionread", ioctl(1, FIONREAD, &n));
+    errno = 0; say("ioctl_tiocgwinsz", ioctl(1, TIOCGWINSZ, &ws));
+    errno = 0; say("ioctl_tcgets", ioctl(1, TCGETS, &t));
+    return 0;
+}
+C
+cc -static -O1 -o "$P/argprobe" "$WORK/argprobe.c"
 
 declare -A CMD IMG FLAGS SHELL_OF
 SHELL_OF=([httpd]=sh [build]=sh [python]=bash [apt]=bash)
@@ -135,9 +172,30 @@ open_vectors() { # policy image → "OPEN/TRIED"
   out=$("$BIN" --root "$S" run --rm --policy "$1" -v "$P:/probe:ro" "$2" /probe/escape 2>/dev/null || true)
   printf '%s/%s' "$(grep -c '=OPEN:' <<<"$out" || true)" "$(grep -c '=' <<<"$out" || true)"
 }
+open_args() { # policy image → "OPEN/TRIED"
+  local out
+  out=$("$BIN" --root "$S" run --rm --policy "$1" -v "$P:/probe:ro" "$2" /probe/argprobe 2>/dev/null || true)
+  printf '%s/%s' "$(grep -c '=OPEN$' <<<"$out" || true)" "$(grep -c '=' <<<"$out" || true)"
+}
+# `[seccomp.args] KEY` of a learned policy, entries joined by spaces ("none": an empty list).
+arg_entries() {
+  local list
+  list=$(sed -n "/^\[seccomp.args\]/,/^\[landlock\]/p" "$1" | sed -n "/^$2 = \[\$/,/^\]/p" | grep -o '^ *"[^"]*"' | tr -d ' "' | paste -sd' ' -)
+  printf '%s' "${list:-none}"
+}
+# Argument probes whose syscall (4 socket, 1 socketpair, 3 ioctl) policy $1 names.
+by_name() {
+  local names n=0
+  names=$("$BIN" policy show "$1" --syscalls | awk '/^(allow|args) /{print $2}')
+  grep -qx socket <<<"$names" && n=$((n + 4))
+  grep -qx socketpair <<<"$names" && n=$((n + 1))
+  grep -qx ioctl <<<"$names" && n=$((n + 3))
+  printf '%s/8' "$n"
+}
 DEFAULT_N=$(count_syscalls default)
 DOCKER_N=$(count_syscalls default --seccomp tests/fixtures/seccomp/docker-default.json)
-declare -A DEFAULT_OPEN
+declare -A DEFAULT_OPEN DEFAULT_ARGS
+ARG_ROWS=""
 
 printf '| workload | syscalls learned / rsafe default / Docker | capabilities kept | landlock rules (ro / rw) | same output under it | escape vectors OPEN (default → learned) |\n'
 printf '|---|---|---|---|---|---|\n'
@@ -162,4 +220,13 @@ for w in ${WORKLOADS:-httpd build python apt}; do
   learned_open=$(open_vectors "$PROBE_POLICY" "$img")
   printf '| %s | %s / %s / %s | %s | %s / %s | %s | %s → %s |\n' "$w" "$n" "$DEFAULT_N" "$DOCKER_N" \
     "${caps:-none}" "${ro:-none}" "${rw:-none}" "$same" "${DEFAULT_OPEN[$img]}" "$learned_open"
+  [ -n "${DEFAULT_ARGS[$img]:-}" ] || DEFAULT_ARGS[$img]=$(open_args default "$img")
+  ioctls=$(arg_entries "$OUT" ioctl)
+  n_ioctl=$([ "$ioctls" = none ] && echo 0 || wc -w <<<"$ioctls")
+  ARG_ROWS+=$(printf '| %s | %s | %s | %s: %s | %s | %s → %s → %s |' "$w" "$(arg_entries "$OUT" socket)" \
+    "$(arg_entries "$OUT" socketpair)" "$n_ioctl" "$ioctls" "$(arg_entries "$OUT" clone_namespaces)" \
+    "${DEFAULT_ARGS[$img]}" "$(by_name "$OUT")" "$(open_args "$PROBE_POLICY" "$img")")$'\n'
 done
+printf '\n| workload | socket (family/type) | socketpair | ioctl requests | namespace flags | argument probes OPEN (default → learned names only → with args) |\n'
+printf '|---|---|---|---|---|---|\n'
+printf '%s' "$ARG_ROWS"

@@ -10,7 +10,9 @@
 # (iperf3's control connection is TCP, on the same port) and with --network host; the best of
 # RUNS receiver rates is reported, with that run's loss. Then the start-up time of
 # `rsafe run --rm IMAGE true` with --network none, slirp4netns, container:NAME and a named network
-# (`rsafe network create`: a bridge and a veth pair, as root) (hyperfine).
+# (`rsafe network create`: a bridge and a veth pair, as root) (hyperfine); and as the test user
+# with --network none and a named network (the network's holder running, and its first run,
+# which starts the holder).
 #
 #   bash bench/network.sh
 # Needs root (it switches to the test user rsafe-test for the rootless runs), podman for the
@@ -104,6 +106,23 @@ hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup.md" \
 "$RSAFE" --root "$store" rm -f owner >/dev/null
 "$RSAFE" --root "$store" network rm benchnet >/dev/null
 echo; cat "$WORK/startup.md"; echo
+# The same as the test user: --network none and a named network, each container's user namespace
+# nested under the network holder's (started by the warm-up runs), in one hyperfine run; then a
+# network's first run, which starts its holder (the network removed and made again before each).
+# Created --internal: a rootless network is internal anyway, and says so unless asked.
+ustore="$WORK/store-startup-user"; mkdir -p "$ustore"; chmod 777 "$ustore"
+user_rsafe="setpriv --reuid=$(id -u $USER_NAME) --regid=$(id -g $USER_NAME) --init-groups -- env HOME=/home/$USER_NAME $RSAFE --root $ustore"
+$user_rsafe load "$LAYOUT:latest" >/dev/null
+$user_rsafe network create --internal --subnet 10.89.241.0/24 benchnet >/dev/null
+hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup-user.md" \
+  -n "none (rootless)" "$user_rsafe run --rm --network none oci-busybox:latest true" \
+  -n "named:benchnet (rootless)" "$user_rsafe run --rm --network benchnet oci-busybox:latest true" >/dev/null
+$user_rsafe network rm benchnet >/dev/null
+hyperfine -N -w 1 -r "${STARTS:-30}" --export-markdown "$WORK/startup-holder.md" \
+  --prepare "sh -c '$user_rsafe network rm fresh >/dev/null 2>&1; $user_rsafe network create --internal --subnet 10.89.242.0/24 fresh >/dev/null'" \
+  -n "named, first run (rootless: holder started)" "$user_rsafe run --rm --network fresh oci-busybox:latest true" >/dev/null
+$user_rsafe network rm fresh >/dev/null
+cat "$WORK/startup-user.md" "$WORK/startup-holder.md"; echo
 if command -v podman >/dev/null; then
   # The image by the id the pull prints: the user's store holds other tests' images, and the
   # first one listed need not be this busybox (its entrypoint, /bin/sh -c, is what runs httpd).

@@ -295,7 +295,7 @@ fn logs_keep_what_a_foreground_container_printed_and_it_still_reaches_the_termin
             "{caller:?}: {stamped_logs:?}"
         );
         // A foreground `start` adds to it, its first line an entry of its own.
-        let again = rsafe_cmd(caller, store, &["start", "fg"]);
+        let again = rsafe_cmd(caller, store, &["start", "-a", "fg"]);
         assert_eq!(again.code, 2, "{}", again.stderr);
         let logs = ok(caller, store, &["logs", "-t", "fg"]).stdout;
         assert_eq!(
@@ -588,7 +588,7 @@ fn cp_copies_out_of_and_into_a_stopped_container_inside_its_root() {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(support::containers::s(store)), "{mounts}");
 
-        let again = ok(caller, store, &["start", "cps"]).stdout;
+        let again = ok(caller, store, &["start", "-a", "cps"]).stdout;
         assert_eq!(again, "from the host\n", "{caller:?}");
         ok(
             caller,

@@ -245,7 +245,7 @@ fn exec_into_a_container_under_a_learned_policy_reports_its_denials() {
         let denied = denial_lines(&out.stderr);
         for line in [
             "rsafe: denied: mkdir /tmp/x (not in policy)",
-            "rsafe: denied: unshare (not in policy)",
+            "rsafe: denied: unshare CLONE_NEWUSER (not in policy)",
         ] {
             assert!(denied.contains(&line), "{caller:?}: {line} in {out:?}");
         }
@@ -385,6 +385,178 @@ fn two_runs_merge_into_one_policy() {
         let same = rsafe_cmd(caller, store, &["policy", "diff", p, p]);
         assert_eq!(same.code, 0, "{same:?}");
         assert!(same.stdout.contains("enforce the same"), "{same:?}");
+    });
+}
+
+/// `[seccomp.args] KEY` of a learned TOML.
+fn arg_list(text: &str, key: &str) -> Vec<String> {
+    let table: toml::Table = text.parse().unwrap();
+    table["seccomp"]["args"][key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no [seccomp.args] {key} in {text}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// busybox logger talks to /dev/log over an AF_UNIX datagram socket (there is none: it says
+/// nothing and succeeds); nc 127.0.0.1 needs an AF_INET stream socket.
+const LOGS: &str = "logger hello; echo logged";
+const CONNECTS: &str = "logger hello; nc 127.0.0.1 1; echo connected $?";
+
+#[test]
+fn a_policy_learned_from_unix_sockets_refuses_inet_ones_by_name() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("unix.toml");
+        let learned = learn(caller, store, &policy, LOGS);
+        assert_eq!(learned.stdout, "logged\n", "{caller:?}: {learned:?}");
+        let text = std::fs::read_to_string(&policy).unwrap();
+        assert_eq!(
+            arg_list(&text, "socket"),
+            ["AF_UNIX/SOCK_DGRAM"],
+            "{caller:?}"
+        );
+        assert!(text.contains("\"AF_UNIX/SOCK_DGRAM\", # run 1"), "{text}");
+        assert_eq!(arg_list(&text, "clone_namespaces"), [] as [&str; 0]);
+        // The exported profile allows socket for that class only, in Docker's shape.
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("unix.seccomp.json")).unwrap(),
+        )
+        .unwrap();
+        let socket_rules: Vec<&serde_json::Value> = json["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
+            .filter(|r| r["names"].as_array().unwrap().iter().any(|n| n == "socket"))
+            .collect();
+        assert!(!socket_rules.is_empty(), "{caller:?}: {json}");
+        for r in &socket_rules {
+            assert_eq!(r["args"][0]["op"], "SCMP_CMP_MASKED_EQ", "{r}");
+            assert_eq!(r["args"][0]["valueTwo"], libc::AF_UNIX, "{r}");
+        }
+
+        // The workload again: the same, nothing refused.
+        let p = policy.to_str().unwrap();
+        let again = sh_in(caller, store, &["--rm", "--policy", p], LOGS);
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert_eq!(again.stdout, learned.stdout, "{caller:?}");
+        assert!(
+            denial_lines(&again.stderr).is_empty(),
+            "{caller:?}: {again:?}"
+        );
+
+        // An AF_INET socket is refused, and said so by family and type, once.
+        let inet = sh_in(caller, store, &["--rm", "--policy", p], CONNECTS);
+        assert!(
+            inet.stderr.contains("nc: socket: Operation not permitted"),
+            "{caller:?}: {inet:?}"
+        );
+        let denied = denial_lines(&inet.stderr);
+        assert!(
+            denied.contains(&"rsafe: denied: socket AF_INET/SOCK_STREAM (not in policy)"),
+            "{caller:?}: {inet:?}"
+        );
+        assert!(
+            !denied.iter().any(|l| l.contains("AF_UNIX")),
+            "{caller:?}: the learned class is allowed: {inet:?}"
+        );
+        // Under the default policy the socket is made (nothing listens on port 1).
+        let free = sh_in(caller, store, &["--rm"], CONNECTS);
+        assert!(free.stdout.contains("connected 1"), "{caller:?}: {free:?}");
+        assert!(!free.stderr.contains("socket:"), "{caller:?}: {free:?}");
+
+        // Learned from the run that connects, the policy allows AF_INET streams too, and
+        // policy diff says so in words.
+        let both = dir.path().join("inet.toml");
+        learn(caller, store, &both, CONNECTS);
+        let diff = rsafe_cmd(
+            caller,
+            store,
+            &["policy", "diff", p, both.to_str().unwrap()],
+        );
+        assert_eq!(diff.code, 1, "{caller:?}: {diff:?}");
+        assert!(
+            diff.stdout
+                .contains("seccomp args: B also allows socket AF_INET/SOCK_STREAM"),
+            "{caller:?}: {diff:?}"
+        );
+        let show = rsafe_cmd(caller, store, &["policy", "show", p]);
+        assert!(
+            show.stdout
+                .contains("arguments:    only socket AF_UNIX/SOCK_DGRAM;"),
+            "{caller:?}: {show:?}"
+        );
+    });
+}
+
+#[test]
+fn namespace_flags_are_learned_where_the_policy_would_allow_any() {
+    // With CAP_SYS_ADMIN kept, the default profile allows unshare and clone with any
+    // namespace flags (Docker's rule for the capability); the learned policy keeps the
+    // capability (unverified) but only the flags the run used.
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let plain = dir.path().join("plain.toml");
+        let admin = ["--rm", "--cap-add", "SYS_ADMIN"];
+        let flags = |policy: &Path| {
+            let mut f = admin.to_vec();
+            f.extend(["--learn", policy.to_str().unwrap()]);
+            f.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let learn_with = |policy: &Path, script: &str| {
+            let f = flags(policy);
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            let out = sh_in(caller, store, &f, script);
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        };
+        let free = sh_in(caller, store, &admin, "unshare -U true && echo userns");
+        assert_eq!(free.stdout, "userns\n", "{caller:?}: {free:?}");
+
+        learn_with(&plain, "unshare true && echo plain");
+        let text = std::fs::read_to_string(&plain).unwrap();
+        assert_eq!(arg_list(&text, "clone_namespaces"), [] as [&str; 0]);
+        let p = plain.to_str().unwrap();
+        let out = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", p],
+            "unshare true && echo plain; unshare -U true",
+        );
+        assert_eq!(out.stdout, "plain\n", "{caller:?}: {out:?}");
+        assert_ne!(out.code, 0, "{caller:?}: {out:?}");
+        assert!(
+            denial_lines(&out.stderr)
+                .contains(&"rsafe: denied: unshare CLONE_NEWUSER (not in policy)"),
+            "{caller:?}: {out:?}"
+        );
+
+        // Learned from a run that makes a user namespace: that flag, and no other.
+        let userns = dir.path().join("userns.toml");
+        learn_with(&userns, "unshare -U true && echo userns");
+        let text = std::fs::read_to_string(&userns).unwrap();
+        assert_eq!(arg_list(&text, "clone_namespaces"), ["CLONE_NEWUSER"]);
+        let u = userns.to_str().unwrap();
+        let again = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", u],
+            "unshare -U true && echo userns",
+        );
+        assert_eq!(again.stdout, "userns\n", "{caller:?}: {again:?}");
+        let net = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", u],
+            "unshare -U -n true",
+        );
+        assert_ne!(net.code, 0, "{caller:?}: {net:?}");
+        assert!(
+            denial_lines(&net.stderr)
+                .contains(&"rsafe: denied: unshare CLONE_NEWUSER|CLONE_NEWNET (not in policy)"),
+            "{caller:?}: {net:?}"
+        );
     });
 }
 

@@ -327,3 +327,69 @@ fn a_profile_rsafe_cannot_honour_is_refused_with_the_field_and_why() {
         );
     }
 }
+
+#[test]
+fn a_hand_written_seccomp_args_table_narrows_the_default_profile() {
+    let root = support::temp_root();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("unix.toml");
+    std::fs::write(
+        &policy,
+        "[seccomp.args]\nsocket = [\"AF_UNIX\"]\nioctl = [\"TCGETS\", \"0x5413\"]\n",
+    )
+    .unwrap();
+    let show = |p: &std::path::Path| {
+        let out = support::rsafe(root.path())
+            .args(["policy", "show", "--syscalls"])
+            .arg(p)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+    };
+    let text = show(&policy);
+    assert!(
+        text.contains(
+            "arguments:    only socket AF_UNIX; ioctl TCGETS, TIOCGWINSZ ([seccomp.args])"
+        ),
+        "{text}"
+    );
+    // ioctl is now allowed for some arguments only; without the table, for all.
+    assert!(text.contains("\nargs ioctl\n"), "{text}");
+    let plain = show(std::path::Path::new("default"));
+    assert!(plain.contains("\nallow ioctl\n"), "{plain}");
+    assert!(!plain.contains("arguments:"), "{plain}");
+
+    // diff names the classes a policy restricts.
+    let out = support::rsafe(root.path())
+        .args(["policy", "diff", "default"])
+        .arg(&policy)
+        .assert()
+        .code(1);
+    let diff = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        diff.contains(
+            "seccomp args: B restricts socket to AF_UNIX; A to nothing but its profile's rules"
+        ),
+        "{diff}"
+    );
+
+    // A family that does not exist: one line naming the file, the entry and the problem.
+    std::fs::write(
+        &policy,
+        "[seccomp.args]\nsocket = [\"AF_UNIX\", \"AF_INETT\"]\n",
+    )
+    .unwrap();
+    let out = support::rsafe(root.path())
+        .args(["policy", "show"])
+        .arg(&policy)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&policy.display().to_string())
+            && stderr.contains("seccomp.args.socket[1]")
+            && stderr.contains("not an address family"),
+        "{stderr}"
+    );
+}

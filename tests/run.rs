@@ -1409,12 +1409,21 @@ fn start_runs_a_stopped_container_again_on_its_writable_layer() {
         );
         ok(&out, caller);
         assert_eq!(out.stdout, "1\nhi\n", "{caller:?}: {out:?}");
-        // The same command, environment and writable layer.
-        let out = rsafe(&["start", "c1"]);
+        // The same command, environment and writable layer: attached with -a (its output and
+        // exit code), and in the background by default, as docker and podman start (the name
+        // printed, the output in the log).
+        let out = rsafe(&["start", "-a", "c1"]);
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
         assert_eq!(out.stdout, "2\nhi\n", "{caller:?}: {out:?}");
-        let out = rsafe(&["start", "-a", "c1"]);
-        assert_eq!(out.stdout, "3\nhi\n", "{caller:?}: {out:?}");
+        let out = rsafe(&["start", "c1"]);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "c1\n"),
+            "{caller:?}: {out:?}"
+        );
+        assert_eq!(rsafe(&["wait", "c1"]).stdout, "0\n", "{caller:?}");
+        let logs = rsafe(&["logs", "c1"]);
+        assert!(logs.stdout.ends_with("3\nhi\n"), "{caller:?}: {logs:?}");
         let (_, all, _) = {
             let o = rsafe(&["ps", "-a"]);
             (o.code, o.stdout, o.stderr)
@@ -1435,7 +1444,7 @@ fn start_runs_a_stopped_container_again_on_its_writable_layer() {
         assert_eq!(out.code, 7, "{caller:?}: {out:?}");
         let mut running = caller
             .command(store)
-            .args(["start", "c2"])
+            .args(["start", "-a", "c2"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -1795,9 +1804,9 @@ fn rmi_keeps_the_layers_a_stopped_container_needs() {
         let rmi = rsafe(&["rmi", "--force", "oci-busybox:root"]);
         assert_eq!(rmi.code, 0, "{caller:?}: {rmi:?}");
         assert!(rmi.stdout.contains("Deleted: sha256:"), "{rmi:?}");
-        let out = rsafe(&["start", "keep"]);
+        let out = rsafe(&["start", "-a", "keep"]);
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
-        let out = rsafe(&["start", "keep"]);
+        let out = rsafe(&["start", "-a", "keep"]);
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
         assert_eq!(rsafe(&["rm", "keep"]).code, 0);
     });
@@ -1847,7 +1856,7 @@ fn a_container_whose_rsafe_was_killed_starts_again_with_what_it_wrote() {
             assert!(std::time::Instant::now() < deadline, "{caller:?}: {ps:?}");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let out = rsafe_cmd(caller, store, &["start", "cut"]);
+        let out = rsafe_cmd(caller, store, &["start", "-a", "cut"]);
         // The same command runs again on the same writable layer: the first run's line is there.
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
         assert_eq!(out.stdout, "run\n", "{caller:?}: {out:?}");

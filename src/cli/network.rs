@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use crate::runtime::netstore::{NetStore, NetworkDef, Subnet};
-use crate::runtime::{bridge, nat};
+use crate::runtime::{bridge, nat, rootless_net};
 
 use super::Global;
 
@@ -23,7 +23,8 @@ pub enum NetworkCommand {
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
         /// No traffic leaves the network: no gateway, no route out, no masquerade (podman's and
-        /// docker's --internal). Without it, containers reach the outside through the host.
+        /// docker's --internal). Without it, root's containers reach the outside through the
+        /// host; a rootless network is internal either way (no outbound yet).
         #[arg(long)]
         internal: bool,
         name: String,
@@ -46,23 +47,37 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// A rootless network's holder process (started by `rsafe run`, ended by `network rm`).
+    #[command(hide = true)]
+    Hold { name: String },
 }
 
 /// Runs `rsafe network …`.
 pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
+    let command = match args.command {
+        // It keeps its namespaces alive until killed; it opens no store.
+        NetworkCommand::Hold { .. } => match rootless_net::hold()? {},
+        command => command,
+    };
     let store = global.store()?;
     let nets = NetStore::new(store.root());
-    match args.command {
+    let root = nix::unistd::geteuid().is_root();
+    match command {
         NetworkCommand::Create {
             subnet,
             internal,
             name,
         } => {
             let subnet: Option<Subnet> = subnet.as_deref().map(str::parse).transpose()?;
-            let def = nets.create_with(&name, subnet, internal)?;
+            // A rootless network's bridge is in its holder's namespace, which has no way out:
+            // it is internal whether asked or not (recorded so, as inspect then says).
+            let def = nets.create_with(&name, subnet, internal || !root)?;
+            if !internal && !root {
+                eprintln!("rsafe: {}", rootless_net::no_outbound_note(&def.name));
+            }
             // Root's outbound networks need the host to forward; a run after a reboot turns it
             // on again and says so too.
-            if !internal && nix::unistd::geteuid().is_root() && nat::ensure_ip_forward()? {
+            if !def.internal && nat::ensure_ip_forward()? {
                 eprintln!("rsafe: {}", nat::ip_forward_note(&def.name));
             }
             println!("{}", def.name);
@@ -79,11 +94,17 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
         }
         NetworkCommand::Rm { names } => {
             for name in names {
-                let def = nets.remove(&name)?;
-                bridge::remove_bridge(&def.network_interface)
-                    .with_context(|| format!("network {name}'s bridge"))?;
-                if nix::unistd::geteuid().is_root() {
-                    nat::remove(&def).with_context(|| format!("network {name}'s nft rules"))?;
+                match nets.remove(&name)? {
+                    // A rootless network: its bridge and namespaces go with its holder, and it
+                    // has no nft rules (it never had outbound traffic).
+                    (_, Some(holder)) => rootless_net::stop(&holder),
+                    (def, None) if root => {
+                        bridge::remove_bridge(&def.network_interface)
+                            .with_context(|| format!("network {name}'s bridge"))?;
+                        nat::remove(&def).with_context(|| format!("network {name}'s nft rules"))?;
+                    }
+                    // A rootless network never used: nothing was made for it.
+                    (_, None) => {}
                 }
                 println!("{name}");
             }
@@ -91,13 +112,17 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
         NetworkCommand::Inspect { names } => {
             let mut docs = Vec::new();
             for name in names {
-                docs.push(inspect(&nets, &name)?);
+                docs.push(inspect(&nets, &name, root)?);
             }
             println!("{}", serde_json::to_string_pretty(&docs)?);
         }
+        NetworkCommand::Hold { .. } => match rootless_net::hold()? {},
     }
     Ok(0)
 }
+
+/// What `network inspect` says of a rootless network's way out (see `runtime::rootless_net`).
+const ROOTLESS_OUTBOUND: &str = "none: rootless networks have no outbound traffic yet";
 
 /// `podman network ls`'s table: id (12 characters), name, driver; plus the subnet.
 fn table(all: &[NetworkDef]) -> String {
@@ -118,8 +143,9 @@ fn table(all: &[NetworkDef]) -> String {
 }
 
 /// One network as `podman network inspect` shows it, with `containers`: each running one's
-/// name and address (stale leases are dropped first).
-fn inspect(nets: &NetStore, name: &str) -> anyhow::Result<serde_json::Value> {
+/// name and address (stale leases are dropped first). A rootless user's (not `root`) says in
+/// `options` that it has no outbound traffic, whatever it was created with.
+fn inspect(nets: &NetStore, name: &str, root: bool) -> anyhow::Result<serde_json::Value> {
     let def = nets.get(name)?;
     let live = {
         let _lock = nets.lock()?;
@@ -140,6 +166,10 @@ fn inspect(nets: &NetStore, name: &str) -> anyhow::Result<serde_json::Value> {
         })
         .collect();
     doc["containers"] = serde_json::Value::Object(containers);
+    if !root {
+        doc["internal"] = serde_json::Value::Bool(true);
+        doc["options"] = serde_json::json!({"rsafe.outbound": ROOTLESS_OUTBOUND});
+    }
     Ok(doc)
 }
 
@@ -167,9 +197,14 @@ mod tests {
                 &def.id[..12]
             )
         );
-        let doc = inspect(&nets, "backend").unwrap();
+        let doc = inspect(&nets, "backend", true).unwrap();
         assert_eq!(doc["subnets"][0]["gateway"], "10.97.0.1");
         assert_eq!(doc["internal"], false);
         assert_eq!(doc["containers"], serde_json::json!({}));
+        assert!(doc.get("options").is_none(), "{doc}");
+        // The same definition in a rootless user's store: it cannot get out, and says so.
+        let doc = inspect(&nets, "backend", false).unwrap();
+        assert_eq!(doc["internal"], true);
+        assert_eq!(doc["options"]["rsafe.outbound"], ROOTLESS_OUTBOUND);
     }
 }

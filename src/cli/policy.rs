@@ -12,6 +12,7 @@ use crate::runtime::landlock::{self, LandlockStatus, PortAccess};
 use crate::runtime::network;
 use crate::runtime::policy::{Overrides, Policy};
 use crate::runtime::seccomp;
+use crate::runtime::seccomp::args::ArgClasses;
 
 /// `rsafe policy …`
 #[derive(Debug, Args)]
@@ -190,6 +191,7 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
             changes(&mut out, "syscalls", "allows", "refuses", &na, &nb);
         }
     }
+    arg_changes(&mut out, &a.seccomp_args, &b.seccomp_args);
 
     let (la, lb) = (&a.landlock, &b.landlock);
     if la.grant_root != lb.grant_root {
@@ -284,6 +286,49 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// `[seccomp.args]` differences: `seccomp args: B also allows socket AF_NETLINK/SOCK_RAW`,
+/// `… B no longer allows ioctl TIOCGWINSZ`, or a key restricted in one policy only.
+fn arg_changes(out: &mut Vec<String>, a: &ArgClasses, b: &ArgClasses) {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    for ((key, ea), (_, eb)) in a.entries().into_iter().zip(b.entries()) {
+        match (ea, eb) {
+            (Some(ea), Some(eb)) => {
+                let only = |x: &[String], y: &[String]| -> Vec<String> {
+                    x.iter().filter(|i| !y.contains(i)).cloned().collect()
+                };
+                let (added, removed) = (only(&eb, &ea), only(&ea, &eb));
+                if !added.is_empty() {
+                    out.push(format!(
+                        "seccomp args: B also allows {key} {}",
+                        added.join(", ")
+                    ));
+                }
+                if !removed.is_empty() {
+                    out.push(format!(
+                        "seccomp args: B no longer allows {key} {}",
+                        removed.join(", ")
+                    ));
+                }
+            }
+            (None, Some(eb)) => out.push(format!(
+                "seccomp args: B restricts {key} to {}; A to nothing but its profile's rules",
+                list(&eb)
+            )),
+            (Some(ea), None) => out.push(format!(
+                "seccomp args: B leaves {key} to its profile's rules; A restricts it to {}",
+                list(&ea)
+            )),
+            (None, None) => {}
+        }
+    }
+}
+
 /// `what: B <adds> X, Y` and `what: B <removes> Z` for the items only in one list.
 fn changes(
     out: &mut Vec<String>,
@@ -360,6 +405,9 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
             "the workload's errno only (report_denials = false)"
         }
     )?;
+    if let Some(classes) = seccomp::args::summary(&policy.seccomp_args) {
+        writeln!(w, "  arguments:    only {classes} ([seccomp.args])")?;
+    }
 
     let ll = &policy.landlock;
     let status = LandlockStatus::predict(ll, landlock::kernel_abi());

@@ -266,15 +266,10 @@ fn network_for(
     Ok((network, options))
 }
 
-/// `--network NAME`: the network exists, and rsafe runs as root (rootless named networks, in
-/// one user namespace shared by a user's containers as podman has them, are not done).
+/// `--network NAME`: the network exists (root's is a bridge in the host, a rootless user's one
+/// in the network's holder: see `runtime::rootless_net`).
 fn check_named_network(name: &str, store_root: &std::path::Path) -> anyhow::Result<()> {
     crate::runtime::netstore::NetStore::new(store_root).get(name)?;
-    if !nix::unistd::geteuid().is_root() {
-        anyhow::bail!(
-            "--network {name}: named networks need root for now (rootless: use --network slirp4netns, or container:NAME to share one)"
-        );
-    }
     Ok(())
 }
 

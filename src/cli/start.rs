@@ -1,5 +1,5 @@
-//! `rsafe start`: run a stopped container again, like `docker start -a` (or, with `-d`, in the
-//! background).
+//! `rsafe start`: run a stopped container again, in the background as `docker start` and
+//! `podman start` do, or attached with `-a`/`-i`.
 #![forbid(unsafe_code)]
 
 use anyhow::Result;
@@ -13,17 +13,19 @@ use crate::runtime::process;
 ///
 /// It runs its command again with the same spec as `rsafe run` gave it (image layers,
 /// environment, volumes, limits, policy) on the same writable layer, so what it wrote before
-/// is still there. Containers made with --rm are gone when they stop. The exit code is the
-/// command's, as with `rsafe run`.
+/// is still there. Containers made with --rm are gone when they stop. As docker and podman
+/// do, it starts the container in the background and prints its name (its output goes to
+/// `rsafe logs`); with -a or -i it stays attached and exits with the command's exit code.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
-    /// Attach stdout and stderr: the default (accepted for `docker start -a` habits).
+    /// Stay attached: stdout and stderr here, signals passed on, and the command's exit code.
     #[arg(short, long, conflicts_with = "detach")]
     pub attach: bool,
-    /// Run in the background, as `rsafe run -d` does: its output is added to `rsafe logs`.
+    /// Run in the background: the default (kept for scripts written for rsafe's older
+    /// attached default).
     #[arg(short, long)]
     pub detach: bool,
-    /// Attach stdin too.
+    /// Attach stdin too (implies -a, as in docker).
     #[arg(short, long, conflicts_with = "detach")]
     pub interactive: bool,
     /// Say what was set up and enforced, as `rsafe run --verbose` does.
@@ -38,8 +40,13 @@ pub struct StartArgs {
 pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
-    if args.detach {
+    if !args.attach && !args.interactive {
         let outcome = detach::start_detached(store.root(), &args.container, notify, exit_code)?;
+        // docker and podman print the name as it was given.
+        let outcome = match outcome {
+            detach::Detached::Started(_) => detach::Detached::Started(args.container),
+            failed => failed,
+        };
         return Ok(detached_code(outcome));
     }
     Ok(exit_code(process::start(

@@ -1,5 +1,7 @@
 //! `run --network NAME` as root: a Linux bridge per named network in the host, and a veth pair
-//! per container, one end on the bridge, the other the container's `eth0`.
+//! per container, one end on the bridge, the other the container's `eth0`. A rootless user's
+//! networks are the same in a holder's namespaces instead of the host's ([`Place`], and
+//! [`super::rootless_net`]).
 //!
 //! ```text
 //! rsafe run (host netns, root)                       container init (own netns)
@@ -23,6 +25,12 @@
 //! no ARP for the host's addresses), the container no default route, nothing is masqueraded,
 //! and the same rules drop anything it would forward.
 //!
+//! Rootless ([`Place::Holder`]): always as `--internal`. The holder's network namespace has no
+//! uplink to masquerade through, and a rootless rsafe can run no `nft` in the host's namespace
+//! nor set its `ip_forward`; so no gateway address (it would only make N0 a peer the containers
+//! reach, and a route through it would make connections hang instead of failing at once with
+//! "Network unreachable"), no default route, no rules. Its containers reach each other only.
+//!
 //! The bridge stays while its network does: `rsafe network rm` removes it; a host reboot takes
 //! it and the next run makes it again.
 //!
@@ -41,6 +49,50 @@ use std::process::{Command, Stdio};
 
 use super::netstore::{Lease, NetStore, NetStoreError, NetworkDef, Subnet};
 use super::network::NetworkError;
+use super::rootless_net::HolderNs;
+
+/// Where a network's bridge and the host ends of its veth pairs are: the host's network
+/// namespace (root), or a rootless network's holder's (see [`super::rootless_net`]), which
+/// `ip` enters through its user namespace.
+#[derive(Debug)]
+pub enum Place {
+    Host,
+    Holder(HolderNs),
+}
+
+impl Place {
+    /// Whether interface `name` exists there.
+    fn has(&self, name: &str) -> bool {
+        match self {
+            Place::Host => Path::new("/sys/class/net").join(name).exists(),
+            // The holder's network namespace's interfaces, as its /proc shows them.
+            Place::Holder(ns) => std::fs::read_to_string(format!("/proc/{}/net/dev", ns.pid))
+                .is_ok_and(|dev| {
+                    dev.lines().any(|l| {
+                        l.trim_start()
+                            .strip_prefix(name)
+                            .is_some_and(|r| r.starts_with(':'))
+                    })
+                }),
+        }
+    }
+
+    /// The user namespace `ip` joins first (a rootless network's U0).
+    fn user(&self) -> Option<&std::fs::File> {
+        match self {
+            Place::Host => None,
+            Place::Holder(ns) => Some(&ns.user),
+        }
+    }
+
+    /// Runs `ip ARGS` there.
+    fn ip(&self, args: &[&str]) -> Result<(), NetworkError> {
+        match self {
+            Place::Host => ip(args, None),
+            Place::Holder(ns) => ip_in(args, Some(&ns.user), Some(&ns.net), None),
+        }
+    }
+}
 
 /// A container's place on a named network: its lease is released, and its veth removed if
 /// still there, when this is dropped (the container has ended by then).
@@ -50,6 +102,7 @@ pub struct Attachment {
     network: String,
     container: String,
     veth: String,
+    place: Place,
     /// What the host was changed for it, to be said (`ip_forward` turned on).
     note: Option<String>,
 }
@@ -65,8 +118,8 @@ impl Drop for Attachment {
     fn drop(&mut self) {
         // The veth pair went with the container's network namespace; this is for a container
         // whose namespace outlives it (a process it left behind in it).
-        if Path::new("/sys/class/net").join(&self.veth).exists() {
-            let _ = ip(&["link", "del", &self.veth], None);
+        if self.place.has(&self.veth) {
+            let _ = self.place.ip(&["link", "del", &self.veth]);
         }
         let _ = self.store.release(&self.network, &self.container);
     }
@@ -83,12 +136,13 @@ pub struct Member<'a> {
 
 /// Puts the container whose first process is `pid` (in its own network namespace) on network
 /// `network` of the store at `store_root`: an address leased, its hosts file written, the
-/// bridge made if needed, a veth pair, `eth0` configured.
+/// bridge made if needed (at `place`), a veth pair, `eth0` configured.
 pub fn attach(
     store_root: &Path,
     network: &str,
     member: &Member<'_>,
     pid: i32,
+    place: Place,
 ) -> Result<(Attachment, Lease), NetworkError> {
     // The container's init makes its network namespace first thing: until it has, `pid`'s
     // is the host's, where `eth0` must never be made or configured.
@@ -110,7 +164,7 @@ pub fn attach(
         let _lock = store.lock().map_err(named)?;
         let (def, lease) = store.acquire(network, want).map_err(named)?;
         // Under the lock: two first containers must not both make the bridge.
-        match prepare(&def) {
+        match prepare(&place, &def) {
             Ok(note) => (def, lease, note),
             Err(e) => {
                 drop(_lock);
@@ -124,9 +178,10 @@ pub fn attach(
         network: network.to_string(),
         container: member.id.to_string(),
         veth: veth_name(member.id),
+        place,
         note,
     };
-    plug(&def, &lease, &attachment.veth, pid)?;
+    plug(&attachment.place, &def, &lease, &attachment.veth, pid)?;
     Ok((attachment, lease))
 }
 
@@ -134,13 +189,25 @@ fn named(e: NetStoreError) -> NetworkError {
     NetworkError::Named(e.to_string())
 }
 
-/// The network's side in the host, made or checked: its bridge, for an outbound network the
-/// gateway address and `ip_forward` (the note says if rsafe turned it on), and its nftables
-/// rules. Call holding the store's lock.
-fn prepare(def: &NetworkDef) -> Result<Option<String>, NetworkError> {
-    ensure_bridge(&def.network_interface)?;
+/// Whether network `def`'s containers at `place` get a way out (a gateway and a default
+/// route): root's networks unless `--internal`. A rootless network's holder namespace has no
+/// uplink, so a route there would lead nowhere: a rootless network is always internal.
+pub fn outbound(place: &Place, def: &NetworkDef) -> bool {
+    matches!(place, Place::Host) && !def.internal
+}
+
+/// The network's side at `place`, made or checked: its bridge; in the host, for an outbound
+/// network the gateway address and `ip_forward` (the note says if rsafe turned it on), and its
+/// nftables rules. In a holder's namespace the bridge only: rootless rsafe can neither run nft
+/// nor set the host's `ip_forward`, and N0 has nothing to forward to. Call holding the store's
+/// lock.
+fn prepare(place: &Place, def: &NetworkDef) -> Result<Option<String>, NetworkError> {
+    ensure_bridge(place, &def.network_interface)?;
+    if let Place::Holder(_) = place {
+        return Ok(None);
+    }
     let mut note = None;
-    if !def.internal {
+    if outbound(place, def) {
         ensure_gateway(def)?;
         if super::nat::ensure_ip_forward().map_err(nat)? {
             note = Some(super::nat::ip_forward_note(&def.name));
@@ -159,16 +226,19 @@ fn veth_name(id: &str) -> String {
     format!("rsv{}", id.chars().take(11).collect::<String>())
 }
 
-/// Makes the bridge `name` unless it exists: no IPv6 (so no link-local address the containers
-/// could reach the host by), no ARP answers for the host's addresses, then up.
-pub fn ensure_bridge(name: &str) -> Result<(), NetworkError> {
-    if Path::new("/sys/class/net").join(name).exists() {
+/// Makes the bridge `name` at `place` unless it exists: no IPv6 (so no link-local address the
+/// containers could reach the host by), no ARP answers for the host's addresses, then up. (A
+/// holder's network namespace has both for every interface: see [`super::rootless_net`].)
+pub fn ensure_bridge(place: &Place, name: &str) -> Result<(), NetworkError> {
+    if place.has(name) {
         return Ok(());
     }
-    ip(&["link", "add", "name", name, "type", "bridge"], None)?;
-    sysctl(&format!("net/ipv6/conf/{name}/disable_ipv6"), "1")?;
-    sysctl(&format!("net/ipv4/conf/{name}/arp_ignore"), "8")?;
-    ip(&["link", "set", name, "up"], None)
+    place.ip(&["link", "add", "name", name, "type", "bridge"])?;
+    if let Place::Host = place {
+        sysctl(&format!("net/ipv6/conf/{name}/disable_ipv6"), "1")?;
+        sysctl(&format!("net/ipv4/conf/{name}/arp_ignore"), "8")?;
+    }
+    place.ip(&["link", "set", name, "up"])
 }
 
 /// Gives an outbound network's bridge its gateway address, unless it has it (its subnet's route
@@ -228,31 +298,33 @@ pub fn remove_bridge(name: &str) -> Result<(), NetworkError> {
 
 /// The veth pair, its host end on the bridge (without IPv6, like the bridge), the container's
 /// end `eth0` with the lease's address and MAC.
-fn plug(def: &NetworkDef, lease: &Lease, veth: &str, pid: i32) -> Result<(), NetworkError> {
+fn plug(
+    place: &Place,
+    def: &NetworkDef,
+    lease: &Lease,
+    veth: &str,
+    pid: i32,
+) -> Result<(), NetworkError> {
     let pid_s = pid.to_string();
-    ip(
-        &[
-            "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "address",
-            &lease.mac, "netns", &pid_s,
-        ],
-        None,
-    )?;
-    sysctl(&format!("net/ipv6/conf/{veth}/disable_ipv6"), "1")?;
-    ip(
-        &["link", "set", veth, "master", &def.network_interface, "up"],
-        None,
-    )?;
+    place.ip(&[
+        "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "address", &lease.mac,
+        "netns", &pid_s,
+    ])?;
+    if let Place::Host = place {
+        sysctl(&format!("net/ipv6/conf/{veth}/disable_ipv6"), "1")?;
+    }
+    place.ip(&["link", "set", veth, "master", &def.network_interface, "up"])?;
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| io_err("the container's network namespace", e))?;
     let addr = format!("{}/{}", lease.ip, def.subnet().prefix);
     let mut script = format!("addr add {addr} dev eth0\nlink set eth0 up\nlink set lo up\n");
-    if !def.internal {
+    if outbound(place, def) {
         script.push_str(&format!(
             "route add default via {} dev eth0\n",
             def.subnet().gateway()
         ));
     }
-    ip(&["-batch", "-"], Some((&netns, script)))
+    ip_in(&["-batch", "-"], place.user(), Some(&netns), Some(script))
 }
 
 fn io_err(what: &str, source: io::Error) -> NetworkError {
@@ -271,19 +343,39 @@ fn sysctl(key: &str, value: &str) -> Result<(), NetworkError> {
 /// Runs `ip ARGS`; with `inside`, in that network namespace and with the script on stdin.
 /// Its error line becomes the error.
 fn ip(args: &[&str], inside: Option<(&std::fs::File, String)>) -> Result<(), NetworkError> {
+    match inside {
+        Some((netns, script)) => ip_in(args, None, Some(netns), Some(script)),
+        None => ip_in(args, None, None, None),
+    }
+}
+
+/// Runs `ip ARGS` in user namespace `user` (if any: a rootless network's U0, where the caller
+/// has the capabilities `ip` needs), then network namespace `net`, with `script` on stdin.
+fn ip_in(
+    args: &[&str],
+    user: Option<&std::fs::File>,
+    net: Option<&std::fs::File>,
+    script: Option<String>,
+) -> Result<(), NetworkError> {
     let mut cmd = Command::new("ip");
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if let Some((netns, _)) = &inside {
-        let fd = netns.as_raw_fd();
-        // SAFETY: between fork and exec only setns, an async-signal-safe system call, on an fd
-        // this process keeps open until the child has run.
+    let joins = [
+        user.map(|f| (f.as_raw_fd(), libc::CLONE_NEWUSER)),
+        net.map(|f| (f.as_raw_fd(), libc::CLONE_NEWNET)),
+    ];
+    if joins.iter().any(Option::is_some) {
+        // SAFETY: between fork and exec only setns, an async-signal-safe system call, on fds
+        // this process keeps open until the child has run (the forked child has one thread,
+        // as joining a user namespace asks).
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) < 0 {
-                    return Err(io::Error::last_os_error());
+                for (fd, kind) in joins.iter().flatten() {
+                    if libc::setns(*fd, *kind) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -298,7 +390,7 @@ fn ip(args: &[&str], inside: Option<(&std::fs::File, String)>) -> Result<(), Net
         }
         Err(e) => return Err(io_err("run ip", e)),
     };
-    if let (Some(mut stdin), Some((_, script))) = (child.stdin.take(), &inside) {
+    if let (Some(mut stdin), Some(script)) = (child.stdin.take(), &script) {
         stdin
             .write_all(script.as_bytes())
             .map_err(|e| io_err("ip -batch", e))?;

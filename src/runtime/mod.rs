@@ -10,7 +10,7 @@
 //!   (`rsafe attach`); [`stop`]: ending a running one; [`enter`]: a new process in a running
 //!   one (`rsafe exec`); [`netns_join`]: a container in another's network
 //!   (`--network container:NAME`); [`netstore`] and [`bridge`]: named networks
-//!   (`rsafe network`, `--network NAME`);
+//!   (`rsafe network`, `--network NAME`), [`rootless_net`]: a rootless user's;
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -47,6 +47,7 @@ pub mod policy;
 pub mod portfwd;
 pub mod process;
 pub mod rootfs;
+pub mod rootless_net;
 pub mod seccomp;
 pub mod session;
 pub mod spec;

@@ -6,7 +6,12 @@
 //! <store>/networks/NAME.json           the network: subnet, gateway, bridge (podman's shape)
 //! <store>/networks/NAME/leases/IP      one running container's address: id, names, its pid
 //! <store>/networks/NAME/hosts/ID       that container's /etc/hosts (bound read-only into it)
+//! <store>/networks/NAME/holder         rootless: the network's holder process and namespaces
 //! ```
+//!
+//! A rootless network's holder ([`super::rootless_net`]) is recorded with the identities of
+//! its namespaces, not only its pid: a pid is reused after a kill -9, a namespace's inode is
+//! not while anything still refers to it.
 //!
 //! A lease names the container's first process (pid and start time): a lease whose process is
 //! gone (rsafe killed with -9, the host rebooted) is stale, and is removed, with its hosts file,
@@ -169,7 +174,8 @@ pub struct NetworkDef {
     pub ipv6_enabled: bool,
     /// podman's `--internal`: no traffic leaves the bridge (no gateway address, no default
     /// route, no masquerade). Otherwise containers reach the outside through the host (see
-    /// [`super::nat`]). Networks made before rsafe had outbound traffic say true, and stay so.
+    /// [`super::nat`]). Networks made before rsafe had outbound traffic say true, and stay so;
+    /// so do a rootless user's, whose holder namespace has no way out ([`super::rootless_net`]).
     #[serde(default)]
     pub internal: bool,
     /// False: names are served by hosts files, not by a DNS server.
@@ -204,6 +210,20 @@ impl Lease {
     pub fn is_live(&self) -> bool {
         super::state::process_alive(self.pid, self.start)
     }
+}
+
+/// A rootless network's holder: the process whose user namespace (U0) and network namespace
+/// (N0, with the bridge) the user's containers on the network are made under, and the id map
+/// U0 was given (host ids), through which a container's map is written.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HolderRecord {
+    pub pid: i32,
+    pub start: u64,
+    /// The `nsfs` inodes of its user and network namespaces.
+    pub user_ns: u64,
+    pub net_ns: u64,
+    pub uids: Vec<super::idmap::IdRange>,
+    pub gids: Vec<super::idmap::IdRange>,
 }
 
 /// Docker's (pre-25) MAC for an address: 02:42 and the four bytes of the IPv4 address; locally
@@ -288,6 +308,36 @@ impl NetStore {
     /// Where container `id`'s hosts file on network `name` is.
     pub fn hosts_path(&self, name: &str, id: &str) -> PathBuf {
         self.dir.join(name).join("hosts").join(id)
+    }
+
+    fn holder_path(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("holder")
+    }
+
+    /// Network `name`'s recorded holder (rootless), alive or not. Call holding the lock.
+    pub fn holder(&self, name: &str) -> Result<Option<HolderRecord>> {
+        let path = self.holder_path(name);
+        let text = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            other => other.map_err(io_err(&path))?,
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| NetStoreError::Corrupt {
+                path,
+                problem: e.to_string(),
+            })
+    }
+
+    /// Records network `name`'s holder. Call holding the lock.
+    pub fn set_holder(&self, name: &str, record: &HolderRecord) -> Result<()> {
+        make_dir(&self.dir.join(name))?;
+        let path = self.holder_path(name);
+        let json = serde_json::to_vec(record).map_err(|e| NetStoreError::Corrupt {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+        write_atomic(&path, &json)
     }
 
     /// Network `name`.
@@ -404,11 +454,13 @@ impl NetStore {
         Ok(def)
     }
 
-    /// Removes network `name`, refused while a running container is on it; returns it (its
-    /// bridge is for the caller to remove). Stale leases go first.
-    pub fn remove(&self, name: &str) -> Result<NetworkDef> {
+    /// Removes network `name`, refused while a running container is on it; returns it and its
+    /// recorded holder (its bridge, or its holder, is for the caller to remove). Stale leases
+    /// go first.
+    pub fn remove(&self, name: &str) -> Result<(NetworkDef, Option<HolderRecord>)> {
         let _lock = self.lock()?;
         let def = self.get(name)?;
+        let holder = self.holder(name)?;
         let live = self.reclaim(name)?;
         if let Some(lease) = live.first() {
             return Err(NetStoreError::InUse {
@@ -426,7 +478,7 @@ impl NetStore {
         }
         let path = self.def_path(name);
         std::fs::remove_file(&path).map_err(io_err(&path))?;
-        Ok(def)
+        Ok((def, holder))
     }
 
     /// The running containers on network `name`, after removing the leases (and hosts files)

@@ -16,6 +16,7 @@ use toml::{Table, Value};
 
 use super::caps;
 use super::landlock::{LandlockPolicy, PortAccess};
+use super::seccomp::args::ArgClasses;
 use super::seccomp::{SeccompError, SeccompProfile};
 use crate::audit::Severity;
 use crate::audit::gate::Level;
@@ -46,6 +47,10 @@ pub struct Policy {
     /// refuses by default is reported by name on stderr, not only as EPERM inside, so the
     /// user sees what a learned policy lacks. Off without the key.
     pub report_denials: bool,
+    /// `[seccomp.args]` (written into learned policies): the socket families, ioctl requests
+    /// and namespace flags allowed; `seccomp` is already narrowed to them. Empty without the
+    /// table: the profile's rules as they are.
+    pub seccomp_args: ArgClasses,
     pub landlock: LandlockPolicy,
     /// Paths in the container's /proc and /sys hidden behind an empty mount.
     pub masked_paths: Vec<String>,
@@ -219,11 +224,14 @@ impl Policy {
         }
         self.capabilities.sort_by_key(|c| c.index());
         if let Some(name) = &overrides.seccomp {
-            self.seccomp =
-                SeccompProfile::resolve(name).map_err(|source| PolicyError::SeccompOverride {
-                    name: name.clone(),
-                    source,
-                })?;
+            // The policy's argument classes narrow the replacing profile too.
+            let err = |source| PolicyError::SeccompOverride {
+                name: name.clone(),
+                source,
+            };
+            self.seccomp = SeccompProfile::resolve(name)
+                .and_then(|p| p.restricted(&self.seccomp_args))
+                .map_err(err)?;
         }
         Ok(())
     }
@@ -448,11 +456,21 @@ impl Doc<'_> {
             None => self.fallback("description", self.base.map(|b| b.description.clone()))?,
         };
         let seccomp_t = section("seccomp")?;
-        check_keys(seccomp_t, "seccomp", &["profile", "report_denials"])?;
+        check_keys(seccomp_t, "seccomp", &["profile", "report_denials", "args"])?;
         let seccomp = match opt_str(seccomp_t, "profile", "seccomp")? {
             Some(name) => resolve_seccomp(name, source)?,
             None => self.fallback("seccomp.profile", self.base.map(|b| b.seccomp.clone()))?,
         };
+        let seccomp_args = match seccomp_t.get("args") {
+            Some(t) => read_seccomp_args(t, &seccomp)?,
+            None => self
+                .base
+                .map(|b| b.seccomp_args.clone())
+                .unwrap_or_default(),
+        };
+        let seccomp = seccomp
+            .restricted(&seccomp_args)
+            .map_err(ReadError::Seccomp)?;
         // Optional even in builtin policies (none of them reports).
         let report_denials = opt_bool(seccomp_t, "report_denials", "seccomp")?
             .unwrap_or_else(|| self.base.is_some_and(|b| b.report_denials));
@@ -464,6 +482,7 @@ impl Doc<'_> {
             capabilities: self.capabilities(section("capabilities")?)?,
             seccomp,
             report_denials,
+            seccomp_args,
             landlock: self.landlock(section("landlock")?)?,
             masked_paths,
             readonly_paths,
@@ -644,6 +663,34 @@ fn read_gate(root: &Table, base: Option<&Policy>) -> Result<Option<Severity>, Fi
         }),
         None => Ok(base.and_then(|b| b.gate)),
     }
+}
+
+/// `[seccomp.args]`: each key a list of entries ([`ArgClasses::set`]); the profile must filter.
+fn read_seccomp_args(value: &Value, profile: &SeccompProfile) -> Result<ArgClasses, FieldError> {
+    let Value::Table(t) = value else {
+        return Err((
+            "seccomp.args".into(),
+            format!("expected a table, found {}", value.type_str()),
+        ));
+    };
+    if profile.is_unconfined() {
+        return Err((
+            "seccomp.args".into(),
+            "needs a seccomp profile to narrow (this one is unconfined)".into(),
+        ));
+    }
+    let mut classes = ArgClasses::default();
+    for key in t.keys() {
+        let values = opt_str_list(t, key, "seccomp.args")?.unwrap_or_default();
+        classes.set(key, &values).map_err(|(i, problem)| {
+            let field = join("seccomp.args", key);
+            match i {
+                Some(i) => (format!("{field}[{i}]"), problem),
+                None => (field, problem),
+            }
+        })?;
+    }
+    Ok(classes)
 }
 
 /// A seccomp profile named in a policy: builtin names anywhere, files only from policy files
@@ -1018,6 +1065,79 @@ report_denials = 1
         json.as_object_mut().unwrap().remove("report_denials");
         let old: crate::runtime::spec::Confinement = serde_json::from_value(json).unwrap();
         assert!(!old.report_denials);
+    }
+
+    #[test]
+    fn seccomp_args_narrow_the_profile_and_name_their_errors() {
+        for name in Policy::builtin_names() {
+            assert!(
+                Policy::load(name).unwrap().seccomp_args.is_empty(),
+                "{name}"
+            );
+        }
+        let p = from_text(
+            "[seccomp.args]\nsocket = [\"AF_UNIX/SOCK_STREAM\"]\nioctl = [\"TCGETS\", \"0x5413\"]\nclone_namespaces = []\n",
+        )
+        .unwrap();
+        assert_eq!(
+            crate::runtime::seccomp::args::summary(&p.seccomp_args).as_deref(),
+            Some("socket AF_UNIX/SOCK_STREAM; ioctl TCGETS, TIOCGWINSZ; clone_namespaces none")
+        );
+        // The profile itself is narrowed: one socket rule left of the default's, ioctl only
+        // for its two requests, clone3 ENOSYS whatever the capabilities.
+        let rules = &p.seccomp.profile().unwrap().syscalls;
+        let of = |name: &str| -> Vec<&crate::runtime::seccomp::Rule> {
+            rules
+                .iter()
+                .filter(|r| r.names.iter().any(|n| n == name))
+                .collect()
+        };
+        let sockets: Vec<_> = of("socket")
+            .into_iter()
+            .filter(|r| r.includes.caps.is_empty())
+            .collect();
+        assert_eq!(sockets.len(), 1, "{sockets:?}");
+        assert_eq!(
+            of("ioctl").len(),
+            2 + 2,
+            "two requests and the two carve-outs"
+        );
+        assert!(
+            of("clone3")
+                .iter()
+                .all(|r| r.action == crate::runtime::seccomp::Action::Errno(libc::ENOSYS as u16))
+        );
+        // Without the table nothing changes.
+        let d = Policy::default_policy();
+        assert_eq!(from_text("[seccomp]\n").unwrap().seccomp, d.seccomp);
+        let cases = [
+            (
+                "[seccomp.args]\nsocket = [\"AF_UNIX\", \"AF_FOO\"]\n",
+                "seccomp.args.socket[1]",
+                "not an address family",
+            ),
+            (
+                "[seccomp.args]\nioctl = \"TCGETS\"\n",
+                "seccomp.args.ioctl",
+                "expected a list",
+            ),
+            (
+                "[seccomp.args]\nbind = []\n",
+                "seccomp.args.bind",
+                "unknown field",
+            ),
+            (
+                "[seccomp]\nprofile = \"unconfined\"\n[seccomp.args]\nioctl = []\n",
+                "seccomp.args",
+                "unconfined",
+            ),
+        ];
+        for (text, field, problem) in cases {
+            let err = from_text(text).unwrap_err().to_string();
+            assert!(err.contains("/etc/rsafe/test.toml"), "{err}");
+            assert!(err.contains(field), "{err} should name {field}");
+            assert!(err.contains(problem), "{err} should say {problem}");
+        }
     }
 
     #[test]

@@ -70,6 +70,7 @@ use super::logindex;
 use super::mounts;
 use super::namespaces::{self, NamespaceError, Namespaces};
 use super::network::{self, NetworkError, UserNetwork};
+use super::rootless_net::Holder;
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::{Session, Tee};
 use super::spec::{BindOwnership, MountSpec, NetworkMode, Spec};
@@ -509,6 +510,7 @@ fn launch(
 
     // Without a terminal, a teed container's stdout and stderr are pipes to rsafe.
     let tee_pipes = tee_log.is_some() && !spec.process.terminal;
+    let holder = network_holder(store_root, spec, caller, idmap, notify)?;
     let (mut child, parent_end, signals, pipes) = spawn_init(
         spec,
         dir,
@@ -516,10 +518,13 @@ fn launch(
         caller,
         (learn.is_some(), tee_pipes),
         joined.as_ref(),
+        holder.as_ref(),
     )?;
     let pid = child.pid;
-    if joined.is_none() {
-        idmap.write(pid.as_raw())?;
+    match &holder {
+        Some(holder) => holder.write_map(idmap, pid.as_raw())?,
+        None if joined.is_none() => idmap.write(pid.as_raw())?,
+        None => {}
     }
     drop(joined);
     make_dir(dir)?;
@@ -541,7 +546,7 @@ fn launch(
     dir.save(state)?;
     // After the save: a container whose published port was ever reachable has its state (and
     // `--rm`) on disk. The networks go with this function, or with rsafe if it is killed.
-    let _networks = start_networks(store_root, spec, caller, dir, state, pid)?;
+    let _networks = start_networks(store_root, spec, (dir, state), pid, holder.as_ref())?;
     if let Some(note) = _networks._named.as_ref().and_then(|(a, _)| a.note()) {
         notify(Note::Warning(note.to_string()));
     }
@@ -635,10 +640,9 @@ struct NetworkGuards {
 fn start_networks(
     store_root: &Path,
     spec: &Spec,
-    caller: &Caller,
-    dir: &ContainerDir,
-    state: &State,
+    (dir, state): (&ContainerDir, &State),
     pid: Pid,
+    holder: Option<&Holder>,
 ) -> Result<NetworkGuards, RunError> {
     let user = match spec.network {
         NetworkMode::Slirp4netns if spec.net.join.is_none() => {
@@ -648,7 +652,7 @@ fn start_networks(
     };
     let named = match &spec.net.named {
         Some(net) => {
-            let (attached, lease) = attach_named(store_root, net, spec, caller, dir, state, pid)?;
+            let (attached, lease) = attach_named(store_root, net, spec, (dir, state), pid, holder)?;
             let forwarder = match spec.net.ports.is_empty() {
                 true => None,
                 false => Some(super::portfwd::spawn(
@@ -792,6 +796,7 @@ fn spawn_init(
     caller: &Caller,
     (learn, tee_pipes): (bool, bool),
     joined: Option<&enter::Joined>,
+    holder: Option<&Holder>,
 ) -> Result<(ChildGuard, channel::Channel, SignalFd, Option<OutputPipes>), RunError> {
     let window = if spec.process.terminal {
         tty::window_size(io::stdin().as_fd()).or_else(|| tty::window_size(io::stdout().as_fd()))
@@ -833,11 +838,17 @@ fn spawn_init(
         true => Some(StdioSwap::to_pipes().map_err(io_err("pipe the container's output"))?),
         false => None,
     };
-    let pid = match joined {
-        Some(joined) => netns_join::clone_into(joined, Namespaces::clone_flags(), main).map_err(
-            io_err("--network container: make the container in its namespaces"),
-        )?,
-        None => {
+    let pid = match (joined, holder) {
+        (Some(joined), _) => netns_join::clone_into(joined, Namespaces::clone_flags(), main)
+            .map_err(io_err(
+                "--network container: make the container in its namespaces",
+            ))?,
+        (None, Some(holder)) => holder
+            .clone_under(Namespaces::clone_flags(), main)
+            .map_err(io_err(
+                "--network: make the container under the network's namespace",
+            ))?,
+        (None, None) => {
             sys::clone_process(Namespaces::clone_flags(), main).map_err(namespaces::userns_error)?
         }
     };
@@ -1163,21 +1174,43 @@ fn check_reachable(path: &Path, uid: u32) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Puts the container (first process `pid`) on named network `net`: root only, for now.
+/// A rootless container on a named network: the network's holder, started if needed (see
+/// [`super::rootless_net`]); the container is made under its user namespace.
+fn network_holder(
+    store_root: &Path,
+    spec: &Spec,
+    caller: &Caller,
+    idmap: &IdMap,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Option<Holder>, RunError> {
+    let Some(net) = spec.net.named.as_deref().filter(|_| !caller.is_root()) else {
+        return Ok(None);
+    };
+    let holder = Holder::ensure(store_root, net, idmap)?;
+    if holder.restarted {
+        notify(Note::Warning(format!(
+            "network {net}'s holder process was gone (killed?): started a new one; containers started before have lost this network"
+        )));
+    }
+    Ok(Some(holder))
+}
+
+/// Puts the container (first process `pid`) on named network `net`: in the host's network
+/// namespace (root), or in the network's `holder`'s (rootless).
 fn attach_named(
     store_root: &Path,
     net: &str,
     spec: &Spec,
-    caller: &Caller,
-    dir: &ContainerDir,
-    state: &State,
+    (dir, state): (&ContainerDir, &State),
     pid: Pid,
+    holder: Option<&Holder>,
 ) -> Result<(bridge::Attachment, super::netstore::Lease), RunError> {
-    if !caller.is_root() {
-        return Err(RunError::Invalid(format!(
-            "--network {net}: named networks need root for now (rootless: use --network slirp4netns, or container:NAME to share one)"
-        )));
-    }
+    let place = match holder {
+        Some(holder) => {
+            bridge::Place::Holder(holder.ns().map_err(io_err("the network's namespaces"))?)
+        }
+        None => bridge::Place::Host,
+    };
     let short: String = dir.id.chars().take(12).collect();
     let member = bridge::Member {
         id: &dir.id,
@@ -1185,7 +1218,13 @@ fn attach_named(
         hostname: spec.hostname.as_deref().unwrap_or(&short),
         extra_hosts: &spec.net.hosts,
     };
-    Ok(bridge::attach(store_root, net, &member, pid.as_raw())?)
+    Ok(bridge::attach(
+        store_root,
+        net,
+        &member,
+        pid.as_raw(),
+        place,
+    )?)
 }
 
 /// Whether `pid` (a child) has exited, without reaping it.

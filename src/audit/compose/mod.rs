@@ -707,6 +707,8 @@ struct Mount<'a> {
     read_only: bool,
 }
 
+/// A service's host mounts: the runtime socket, sensitive host paths, and host paths mounted
+/// read-write.
 fn volumes(
     name: &str,
     svc: &Node,
@@ -715,103 +717,106 @@ fn volumes(
     at: &dyn Fn(&Node) -> Location,
     out: &mut Vec<Finding>,
 ) {
-    let mut mounts = Vec::new();
-    for v in svc.get("volumes").and_then(Node::items).unwrap_or(&[]) {
+    let mounts = svc
+        .get("volumes")
+        .and_then(Node::items)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(Mount::of);
+    for m in mounts {
+        let src = interpolate_with(&m.source, lookup);
+        let mut host = src.text.clone();
+        // A named volume that binds a host directory (`driver_opts: {o: bind, device: …}`).
+        if let Some((_, device)) = named_binds.iter().find(|(n, _)| *n == host) {
+            host = device.clone();
+        }
+        if is_host_path(&host) {
+            host_mount(name, &m, &normalize_host_path(&host), at, out);
+        }
+    }
+}
+
+impl<'a> Mount<'a> {
+    /// One `volumes:` entry, short (`src:target[:mode]`) or long syntax (`type: bind|volume`).
+    fn of(v: &'a Node) -> Option<Self> {
         if let Some(short) = v.as_str() {
             let parts: Vec<&str> = short.split(':').collect();
             let (source, target, mode) = match parts.as_slice() {
                 [target] => (String::new(), target.to_string(), ""),
                 [source, target] => (source.to_string(), target.to_string(), ""),
                 [source, target, mode, ..] => (source.to_string(), target.to_string(), *mode),
-                [] => continue,
+                [] => return None,
             };
-            let read_only = mode.split(',').any(|m| m == "ro");
-            mounts.push(Mount {
+            return Some(Mount {
                 node: v,
                 source,
                 target,
-                read_only,
-            });
-        } else if v.entries().is_some() {
-            let kind = v.get("type").and_then(Node::as_str).unwrap_or("volume");
-            if !matches!(kind, "bind" | "volume") {
-                continue;
-            }
-            let source = v
-                .get("source")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_string();
-            let target = v
-                .get("target")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_string();
-            let read_only = v.get("read_only").is_some_and(Node::is_true);
-            mounts.push(Mount {
-                node: v,
-                source,
-                target,
-                read_only,
+                read_only: mode.split(',').any(|m| m == "ro"),
             });
         }
+        v.entries()?;
+        let kind = v.get("type").and_then(Node::as_str).unwrap_or("volume");
+        if !matches!(kind, "bind" | "volume") {
+            return None;
+        }
+        let text = |key: &str| v.get(key).and_then(Node::as_str).unwrap_or("").to_string();
+        Some(Mount {
+            node: v,
+            source: text("source"),
+            target: text("target"),
+            read_only: v.get("read_only").is_some_and(Node::is_true),
+        })
     }
-    for m in mounts {
-        let src = interpolate_with(&m.source, lookup);
-        let mut host = src.text.clone();
-        if let Some((_, device)) = named_binds.iter().find(|(n, _)| *n == host) {
-            host = device.clone();
-        }
-        if !is_host_path(&host) {
-            continue;
-        }
-        let host = normalize_host_path(&host);
-        let mode = if m.read_only {
-            "read-only"
-        } else {
-            "read-write"
-        };
-        let evidence = Some(Evidence::plain(format!(
-            "{}:{}{}",
-            m.source,
-            m.target,
-            if m.read_only { ":ro" } else { "" }
-        )));
-        if let Some(socket) = runtime_socket_dir(&host) {
-            out.push(finding(
-                &DOCKER_SOCKET_MOUNT,
-                format!(
-                    "Service {name} mounts {host} ({mode}), which holds the container runtime socket {socket}"
-                ),
-                at(m.node),
-                evidence,
-            ));
-        } else if is_runtime_socket(&host) {
-            out.push(finding(
-                &DOCKER_SOCKET_MOUNT,
-                format!("Service {name} mounts the container runtime socket {host} ({mode})"),
-                at(m.node),
-                evidence,
-            ));
-        } else if let Some(why) = sensitive_host_path(&host, m.read_only) {
-            out.push(finding(
-                &SENSITIVE_HOST_MOUNT,
-                format!("Service {name} mounts {why} {host} ({mode})"),
-                at(m.node),
-                evidence,
-            ));
-        } else if !m.read_only {
-            out.push(finding(
-                &WRITABLE_HOST_MOUNT,
-                format!(
-                    "Service {name} mounts host path {host} read-write at {}",
-                    m.target
-                ),
-                at(m.node),
-                evidence,
-            ));
-        }
-    }
+}
+
+/// The finding for one host path mounted into service `name`, the worst that applies.
+fn host_mount(
+    name: &str,
+    m: &Mount,
+    host: &str,
+    at: &dyn Fn(&Node) -> Location,
+    out: &mut Vec<Finding>,
+) {
+    let mode = if m.read_only {
+        "read-only"
+    } else {
+        "read-write"
+    };
+    let evidence = Some(Evidence::plain(format!(
+        "{}:{}{}",
+        m.source,
+        m.target,
+        if m.read_only { ":ro" } else { "" }
+    )));
+    let (rule, title) = if let Some(socket) = runtime_socket_dir(host) {
+        (
+            &DOCKER_SOCKET_MOUNT,
+            format!(
+                "Service {name} mounts {host} ({mode}), which holds the container runtime socket {socket}"
+            ),
+        )
+    } else if is_runtime_socket(host) {
+        (
+            &DOCKER_SOCKET_MOUNT,
+            format!("Service {name} mounts the container runtime socket {host} ({mode})"),
+        )
+    } else if let Some(why) = sensitive_host_path(host, m.read_only) {
+        (
+            &SENSITIVE_HOST_MOUNT,
+            format!("Service {name} mounts {why} {host} ({mode})"),
+        )
+    } else if !m.read_only {
+        (
+            &WRITABLE_HOST_MOUNT,
+            format!(
+                "Service {name} mounts host path {host} read-write at {}",
+                m.target
+            ),
+        )
+    } else {
+        return;
+    };
+    out.push(finding(rule, title, at(m.node), evidence));
 }
 
 /// A short-syntax source that is a host path rather than a named volume.

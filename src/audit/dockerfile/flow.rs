@@ -10,8 +10,8 @@
 //! through, see [`crate::audit::context`]) or, when auditing a Dockerfile alone, as the source
 //! paths written in it ([`Textual`]).
 
-use super::parse::{Dockerfile, Kind};
-use super::stages::{Analysis, Base, join_path, stage_instructions};
+use super::parse::{CopyArgs, Dockerfile, Instruction, Kind};
+use super::stages::{Analysis, Base, Step, join_path, stage_instructions};
 use super::words::expand;
 use crate::audit::context::dockerignore::{Matcher, clean};
 use crate::audit::context::gomatch::{go_match, has_wildcards};
@@ -81,112 +81,166 @@ pub fn trace(df: &Dockerfile, a: &Analysis, view: &dyn ContextView) -> Vec<Vec<P
                 continue;
             };
             let step = &a.steps[idx];
-            let dest_raw = expand(&spec.dest, &step.vars, df.escape).text;
-            let dest = join_path(&step.workdir, &dest_raw);
-            let sources: Vec<String> = spec
-                .sources
-                .iter()
-                .filter(|s| !s.starts_with("<<"))
-                .map(|s| expand(s, &step.vars, df.escape).text)
-                .collect();
-            let multiple = spec.sources.len() > 1;
-            let dest_is_dir = |wild: bool| dest.ends_with('/') || multiple || wild;
-            if let Some(from) = ins.flag("from") {
-                let from = expand(from, &step.vars, df.escape).text;
-                let Some(src_stage) = a.stage_named(&from, stage.index) else {
-                    // An external image: nothing from the context.
-                    continue;
-                };
-                for src in &sources {
-                    let src_abs = clean(&format!("/{src}"));
-                    let wild = has_wildcards(&src_abs);
-                    for p in &placed[src_stage] {
-                        if let Some(path) = carry(p, &src_abs, &dest, dest_is_dir(wild)) {
-                            let mut moved = p.clone();
-                            moved.image_path = path.0;
-                            moved.tree = p.tree || path.1;
-                            moved.carried_by.push(ins.line);
-                            here.push(moved);
-                        }
+            let copy = CopyStep::new(df, ins, spec, step, stage.index);
+            match ins.flag("from") {
+                Some(from) => {
+                    let from = expand(from, &step.vars, df.escape).text;
+                    // None: an external image, nothing from the context.
+                    if let Some(src_stage) = a.stage_named(&from, stage.index) {
+                        copy.carry_from(&placed[src_stage], &mut here);
                     }
                 }
-                continue;
-            }
-            // `COPY --exclude=pattern` (dockerfile 1.7+): .dockerignore syntax, relative to the
-            // source. A pattern the builder would reject excludes nothing here.
-            let exclude = Matcher::new(
-                ins.flags_named("exclude")
-                    .map(|p| (ins.line, expand(p, &step.vars, df.escape).text))
-                    .collect(),
-            )
-            .unwrap_or_default();
-            for src in &sources {
-                if is_remote(src) {
-                    continue;
-                }
-                let wild = has_wildcards(src);
-                for root in view.resolve(src) {
-                    let into_dir = dest_is_dir(wild);
-                    let mut put = |image_path: String, tree: bool, source: String| {
-                        here.push(Placed {
-                            image_path,
-                            tree,
-                            source,
-                            copy_line: ins.line,
-                            copy_stage: stage.index,
-                            carried_by: Vec::new(),
-                        });
-                    };
-                    match root {
-                        Root::File(path) => {
-                            if exclude.excludes(basename(&path)) {
-                                continue;
-                            }
-                            let target = if into_dir {
-                                format!("{}/{}", dest.trim_end_matches('/'), basename(&path))
-                            } else {
-                                dest.trim_end_matches('/').to_string()
-                            };
-                            put(target, false, path);
-                        }
-                        Root::Dir(dir, files) => {
-                            for f in files {
-                                if exclude.excludes(&f) {
-                                    continue;
-                                }
-                                let target = format!("{}/{}", dest.trim_end_matches('/'), f);
-                                let source = if dir == "." || dir.is_empty() {
-                                    f
-                                } else {
-                                    format!("{dir}/{f}")
-                                };
-                                put(target, false, source);
-                            }
-                        }
-                        Root::Unknown(name) => {
-                            let contents_only = src.ends_with('/') || name == ".";
-                            let target = if contents_only || !into_dir {
-                                dest.trim_end_matches('/').to_string()
-                            } else {
-                                format!("{}/{}", dest.trim_end_matches('/'), basename(&name))
-                            };
-                            put(
-                                if target.is_empty() {
-                                    "/".into()
-                                } else {
-                                    target
-                                },
-                                true,
-                                name,
-                            );
-                        }
-                    }
-                }
+                None => copy.place_from_context(df, step, view, &mut here),
             }
         }
         placed.push(here);
     }
     placed
+}
+
+/// One `COPY`/`ADD`, its words expanded at its step: where it puts what.
+struct CopyStep<'a> {
+    ins: &'a Instruction,
+    stage: usize,
+    /// Absolute, against the step's `WORKDIR`.
+    dest: String,
+    /// Heredoc sources left out: they are not context files.
+    sources: Vec<String>,
+    multiple: bool,
+}
+
+impl<'a> CopyStep<'a> {
+    fn new(
+        df: &Dockerfile,
+        ins: &'a Instruction,
+        spec: &CopyArgs,
+        step: &Step,
+        stage: usize,
+    ) -> Self {
+        let dest_raw = expand(&spec.dest, &step.vars, df.escape).text;
+        CopyStep {
+            ins,
+            stage,
+            dest: join_path(&step.workdir, &dest_raw),
+            sources: spec
+                .sources
+                .iter()
+                .filter(|s| !s.starts_with("<<"))
+                .map(|s| expand(s, &step.vars, df.escape).text)
+                .collect(),
+            multiple: spec.sources.len() > 1,
+        }
+    }
+
+    /// The builder's rule: the destination is a directory when it ends in `/`, when there are
+    /// several sources, or when a source has wildcards.
+    fn dest_is_dir(&self, wild: bool) -> bool {
+        self.dest.ends_with('/') || self.multiple || wild
+    }
+
+    /// `COPY --from=stage`: the files placed in that stage that its sources take.
+    fn carry_from(&self, from: &[Placed], here: &mut Vec<Placed>) {
+        for src in &self.sources {
+            let src_abs = clean(&format!("/{src}"));
+            let wild = has_wildcards(&src_abs);
+            for p in from {
+                if let Some((image_path, partial)) =
+                    carry(p, &src_abs, &self.dest, self.dest_is_dir(wild))
+                {
+                    let mut moved = p.clone();
+                    moved.image_path = image_path;
+                    moved.tree = p.tree || partial;
+                    moved.carried_by.push(self.ins.line);
+                    here.push(moved);
+                }
+            }
+        }
+    }
+
+    /// `COPY`/`ADD` from the context: each source resolved against the context's files.
+    fn place_from_context(
+        &self,
+        df: &Dockerfile,
+        step: &Step,
+        view: &dyn ContextView,
+        here: &mut Vec<Placed>,
+    ) {
+        // `COPY --exclude=pattern` (dockerfile 1.7+): .dockerignore syntax, relative to the
+        // source. A pattern the builder would reject excludes nothing here.
+        let exclude = Matcher::new(
+            self.ins
+                .flags_named("exclude")
+                .map(|p| (self.ins.line, expand(p, &step.vars, df.escape).text))
+                .collect(),
+        )
+        .unwrap_or_default();
+        for src in &self.sources {
+            if is_remote(src) {
+                continue;
+            }
+            for root in view.resolve(src) {
+                self.place_root(src, root, &exclude, here);
+            }
+        }
+    }
+
+    /// Where one resolved source goes: a file, a directory's files, or a name the view cannot
+    /// resolve (placed as a whole tree).
+    fn place_root(&self, src: &str, root: Root, exclude: &Matcher, here: &mut Vec<Placed>) {
+        let into_dir = self.dest_is_dir(has_wildcards(src));
+        let dest = self.dest.trim_end_matches('/');
+        let mut put = |image_path: String, tree: bool, source: String| {
+            here.push(Placed {
+                image_path,
+                tree,
+                source,
+                copy_line: self.ins.line,
+                copy_stage: self.stage,
+                carried_by: Vec::new(),
+            });
+        };
+        match root {
+            Root::File(path) => {
+                if exclude.excludes(basename(&path)) {
+                    return;
+                }
+                let target = if into_dir {
+                    format!("{dest}/{}", basename(&path))
+                } else {
+                    dest.to_string()
+                };
+                put(target, false, path);
+            }
+            Root::Dir(dir, files) => {
+                for f in files {
+                    if exclude.excludes(&f) {
+                        continue;
+                    }
+                    let target = format!("{dest}/{f}");
+                    let source = if dir == "." || dir.is_empty() {
+                        f
+                    } else {
+                        format!("{dir}/{f}")
+                    };
+                    put(target, false, source);
+                }
+            }
+            Root::Unknown(name) => {
+                let contents_only = src.ends_with('/') || name == ".";
+                let target = if contents_only || !into_dir {
+                    dest.to_string()
+                } else {
+                    format!("{dest}/{}", basename(&name))
+                };
+                let target = if target.is_empty() {
+                    "/".into()
+                } else {
+                    target
+                };
+                put(target, true, name);
+            }
+        }
+    }
 }
 
 /// Where `COPY --from` source `src` (absolute) puts placed file `p`, if it takes it:

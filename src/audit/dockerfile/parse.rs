@@ -281,10 +281,7 @@ fn is_comment(line: &str) -> bool {
 /// Parses a Dockerfile's text.
 pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-    let lines: Vec<&str> = src
-        .split_inclusive('\n')
-        .map(|l| l.trim_end_matches(['\r', '\n']))
-        .collect();
+    let mut lines = Lines::new(src);
     let mut d = Directives {
         escape: '\\',
         syntax: None,
@@ -292,71 +289,17 @@ pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
         done: false,
     };
     let mut instructions = Vec::new();
-    let mut i = 0usize;
-    while i < lines.len() {
-        let raw = lines[i];
-        let line_no = i as u32 + 1;
-        i += 1;
-        let trimmed = raw.trim_start();
-        d.consider(trimmed, line_no)?;
-        let first = if trimmed.starts_with('#') {
-            ""
-        } else {
-            trimmed
-        };
-        let column = (raw.len() - trimmed.len()) as u32 + 1;
-        let (mut logical, mut ended) = match continuation(first, d.escape) {
-            Some(body) => (body.to_string(), false),
-            None => (first.to_string(), true),
-        };
-        if ended && logical.is_empty() {
-            continue;
-        }
-        while !ended && i < lines.len() {
-            let next = lines[i];
-            i += 1;
-            d.consider(next, i as u32)?;
-            if is_comment(next) || next.trim().is_empty() {
-                continue;
-            }
-            match continuation(next, d.escape) {
-                Some(body) => logical.push_str(body),
-                None => {
-                    logical.push_str(next);
-                    ended = true;
-                }
-            }
-        }
-        let end_line = i as u32;
+    while let Some((logical, line_no, column)) = lines.next_logical(&mut d)? {
         let mut instruction = parse_instruction(&logical, line_no, d.escape)?;
         instruction.column = column;
-        instruction.end_line = end_line;
-        let names = heredoc_names(&instruction, &logical);
-        for (name, expand, chomp) in names {
-            let first_line = i as u32 + 1;
-            let mut content = String::new();
-            let mut terminated = false;
-            while i < lines.len() {
-                let body_line = lines[i];
-                i += 1;
-                let candidate = if chomp {
-                    body_line.trim_start_matches('\t')
-                } else {
-                    body_line
-                };
-                if candidate == name {
-                    terminated = true;
-                    break;
-                }
-                content.push_str(body_line);
-                content.push('\n');
-            }
-            if !terminated {
+        for (name, expand, chomp) in heredoc_names(&instruction, &logical) {
+            let first_line = lines.next + 1;
+            let Some(content) = lines.heredoc_body(&name, chomp) else {
                 return err(
                     line_no,
                     format!("unterminated heredoc: expected a line `{name}` to end it"),
                 );
-            }
+            };
             instruction.heredocs.push(Heredoc {
                 name,
                 content,
@@ -365,22 +308,121 @@ pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
                 first_line,
             });
         }
-        instruction.end_line = i as u32;
+        instruction.end_line = lines.next;
         if let Kind::Onbuild(inner) = &mut instruction.kind {
             inner.end_line = instruction.end_line;
             inner.heredocs = instruction.heredocs.clone();
         }
         instructions.push(instruction);
     }
+    check_first_stage(&instructions, lines.count())?;
+    Ok(Dockerfile {
+        escape: d.escape,
+        syntax: d.syntax,
+        instructions,
+    })
+}
+
+/// A Dockerfile's physical lines and the number of the next one to read (1-based numbers:
+/// `next` is also the number of the last line read).
+struct Lines<'a> {
+    lines: Vec<&'a str>,
+    next: u32,
+}
+
+impl<'a> Lines<'a> {
+    fn new(src: &'a str) -> Self {
+        let lines = src
+            .split_inclusive('\n')
+            .map(|l| l.trim_end_matches(['\r', '\n']))
+            .collect();
+        Lines { lines, next: 0 }
+    }
+
+    fn count(&self) -> u32 {
+        self.lines.len() as u32
+    }
+
+    fn take(&mut self) -> Option<&'a str> {
+        let line = self.lines.get(self.next as usize).copied()?;
+        self.next += 1;
+        Some(line)
+    }
+
+    /// The next instruction's text with its continuation lines joined (comments and blank
+    /// lines inside it dropped, as BuildKit does), its first line's number and column; parser
+    /// directives are noticed on the way.
+    fn next_logical(
+        &mut self,
+        d: &mut Directives,
+    ) -> Result<Option<(String, u32, u32)>, ParseError> {
+        while let Some(raw) = self.take() {
+            let line_no = self.next;
+            let trimmed = raw.trim_start();
+            d.consider(trimmed, line_no)?;
+            let first = if trimmed.starts_with('#') {
+                ""
+            } else {
+                trimmed
+            };
+            let column = (raw.len() - trimmed.len()) as u32 + 1;
+            let (mut logical, mut ended) = match continuation(first, d.escape) {
+                Some(body) => (body.to_string(), false),
+                None => (first.to_string(), true),
+            };
+            if ended && logical.is_empty() {
+                continue;
+            }
+            while !ended && let Some(next) = self.take() {
+                d.consider(next, self.next)?;
+                if is_comment(next) || next.trim().is_empty() {
+                    continue;
+                }
+                match continuation(next, d.escape) {
+                    Some(body) => logical.push_str(body),
+                    None => {
+                        logical.push_str(next);
+                        ended = true;
+                    }
+                }
+            }
+            return Ok(Some((logical, line_no, column)));
+        }
+        Ok(None)
+    }
+
+    /// A heredoc's body up to the line that ends it (tabs stripped first for `<<-`), or None
+    /// when the file ends before that line.
+    fn heredoc_body(&mut self, name: &str, chomp: bool) -> Option<String> {
+        let mut content = String::new();
+        while let Some(body_line) = self.take() {
+            let candidate = if chomp {
+                body_line.trim_start_matches('\t')
+            } else {
+                body_line
+            };
+            if candidate == name {
+                return Some(content);
+            }
+            content.push_str(body_line);
+            content.push('\n');
+        }
+        None
+    }
+}
+
+/// A Dockerfile must have instructions and start its first stage (after global `ARG`s) with
+/// `FROM`, as BuildKit requires.
+fn check_first_stage(instructions: &[Instruction], last_line: u32) -> Result<(), ParseError> {
     if instructions.is_empty() {
-        return err(lines.len() as u32, "file with no instructions");
+        return err(last_line, "file with no instructions");
     }
     let Some(first) = instructions
         .iter()
         .find(|ins| !matches!(ins.kind, Kind::Arg(_)))
     else {
         return err(
-            lines.len() as u32,
+            last_line,
             "no FROM instruction: the file has no build stage",
         );
     };
@@ -393,11 +435,7 @@ pub fn parse(src: &str) -> Result<Dockerfile, ParseError> {
             ),
         );
     }
-    Ok(Dockerfile {
-        escape: d.escape,
-        syntax: d.syntax,
-        instructions,
-    })
+    Ok(())
 }
 
 /// The heredocs an instruction opens: `RUN`, `COPY`, `ADD` in shell form (also under `ONBUILD`).

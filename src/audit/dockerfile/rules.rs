@@ -11,7 +11,7 @@ use crate::audit::{Evidence, Finding, Location, Rule, Severity};
 use super::base::BaseImages;
 use super::flow::{ContextView, Placed, is_remote};
 use super::names::{is_literal_secret_value, is_secret_file_name, is_secret_name, is_secret_path};
-use super::parse::{Command, Dockerfile, Instruction, Kind};
+use super::parse::{Command, Dockerfile, Instruction, KeyValue, Kind};
 use super::shell::{self, Script, effective};
 use super::stages::{Analysis, Base, Step, is_root_user};
 use super::words::expand;
@@ -281,9 +281,22 @@ pub fn check(
     for (idx, ins) in df.instructions.iter().enumerate() {
         let step = &a.steps[idx];
         let shipped = step.stage.is_some_and(|s| a.shipped[s]);
-        instruction_rules(df, ins, step, shipped, "", ctx, &mut out);
+        let here = Here {
+            df,
+            ins,
+            step,
+            shipped,
+            prefix: "",
+            ctx,
+        };
+        instruction_rules(&here, &mut out);
         if let Kind::Onbuild(inner) = &ins.kind {
-            instruction_rules(df, inner, step, shipped, "ONBUILD trigger: ", ctx, &mut out);
+            let trigger = Here {
+                ins: inner,
+                prefix: "ONBUILD trigger: ",
+                ..here
+            };
+            instruction_rules(&trigger, &mut out);
         }
         arg_rules(df, a, idx, ins, ctx, &mut out);
     }
@@ -447,89 +460,42 @@ fn from_unpinned(df: &Dockerfile, a: &Analysis, ctx: &RuleContext, out: &mut Vec
     }
 }
 
-/// Rules that look at one instruction (also applied to `ONBUILD` triggers).
-fn instruction_rules(
-    df: &Dockerfile,
-    ins: &Instruction,
-    step: &Step,
+/// One instruction under review: the build's state at that step, whether its stage is
+/// shipped, and the title prefix (an `ONBUILD` trigger says so).
+#[derive(Clone, Copy)]
+struct Here<'a> {
+    df: &'a Dockerfile,
+    ins: &'a Instruction,
+    step: &'a Step,
     shipped: bool,
-    prefix: &str,
-    ctx: &RuleContext,
-    out: &mut Vec<Finding>,
-) {
+    prefix: &'a str,
+    ctx: &'a RuleContext<'a>,
+}
+
+/// Rules that look at one instruction (also applied to `ONBUILD` triggers).
+fn instruction_rules(here: &Here, out: &mut Vec<Finding>) {
+    let Here {
+        df,
+        ins,
+        step,
+        prefix,
+        ctx,
+        ..
+    } = *here;
     match &ins.kind {
         Kind::Env(pairs) => {
             for kv in pairs {
-                let value = expand(&kv.value, &step.vars, df.escape).text;
-                if let Some(what) = env_disables_verification(&kv.key, &value) {
-                    out.push(finding(
-                        &VERIFICATION_DISABLED,
-                        format!("{prefix}ENV {}={value} {what}", kv.key),
-                        ctx.at_key(ins, &kv.key),
-                        Some(Evidence::plain(format!("{}={value}", kv.key))),
-                    ));
-                }
-                if !is_secret_name(&kv.key) {
-                    continue;
-                }
-                let e = expand(&kv.value, &step.vars, df.escape);
-                let from_arg = e
-                    .used
-                    .iter()
-                    .find(|u| step.args.iter().any(|a| &a.name == *u));
-                let title = match from_arg {
-                    Some(arg) => format!(
-                        "{prefix}ENV {} copies build argument {arg} into the image config",
-                        kv.key
-                    ),
-                    None if e.used.is_empty() && is_literal_secret_value(&e.text) => {
-                        format!("{prefix}Secret in ENV {}", kv.key)
-                    }
-                    None => continue,
-                };
-                let title = if shipped {
-                    title
-                } else {
-                    format!(
-                        "{title} (build stage: not in the final image, but in this stage's config and cache)"
-                    )
-                };
-                let evidence = if e.text.is_empty() {
-                    None
-                } else {
-                    Some(Evidence::secret(&e.text))
-                };
-                out.push(finding(
-                    &SECRET_IN_ENV,
-                    title,
-                    ctx.at_key(ins, &kv.key),
-                    evidence,
-                ));
+                env_rules(here, kv, out);
             }
         }
         Kind::Add(spec) => {
             for src in &spec.sources {
                 let s = expand(src, &step.vars, df.escape).text;
-                if !is_remote(&s) && is_tar_archive(&s) && ins.flag("from").is_none() {
-                    out.push(finding(
-                        &ADD_LOCAL_ARCHIVE,
-                        format!("{prefix}ADD extracts local archive {s} into {}", spec.dest),
-                        ctx.at(ins),
-                        Some(Evidence::plain(format!("ADD {s}"))),
-                    ));
-                }
-                if is_remote(&s) && ins.flag("checksum").is_none() {
-                    out.push(finding(
-                        &ADD_REMOTE_URL,
-                        format!("{prefix}ADD downloads {s} without --checksum"),
-                        ctx.at(ins),
-                        Some(Evidence::plain(redact_url(&s))),
-                    ));
-                }
+                add_source_rules(ins, &s, &spec.dest, prefix, ctx, out);
             }
-            copy_rules(df, ins, step, shipped, prefix, ctx, out);
+            copy_rules(here, out);
         }
-        Kind::Copy(_) => copy_rules(df, ins, step, shipped, prefix, ctx, out),
+        Kind::Copy(_) => copy_rules(here, out),
         Kind::Run(command) => {
             for script in run_scripts(ins, command) {
                 script_rules(&script, ins, prefix, ctx, out);
@@ -559,6 +525,87 @@ fn instruction_rules(
     }
 }
 
+/// One `ENV KEY=VALUE`: a switch that turns verification off, a literal secret, or a build
+/// argument copied into the image config (where `docker history` and `inspect` show it).
+fn env_rules(here: &Here, kv: &KeyValue, out: &mut Vec<Finding>) {
+    let Here {
+        df,
+        ins,
+        step,
+        shipped,
+        prefix,
+        ctx,
+    } = *here;
+    let e = expand(&kv.value, &step.vars, df.escape);
+    let value = &e.text;
+    if let Some(what) = env_disables_verification(&kv.key, value) {
+        out.push(finding(
+            &VERIFICATION_DISABLED,
+            format!("{prefix}ENV {}={value} {what}", kv.key),
+            ctx.at_key(ins, &kv.key),
+            Some(Evidence::plain(format!("{}={value}", kv.key))),
+        ));
+    }
+    if !is_secret_name(&kv.key) {
+        return;
+    }
+    let from_arg = e
+        .used
+        .iter()
+        .find(|u| step.args.iter().any(|a| &a.name == *u));
+    let title = match from_arg {
+        Some(arg) => format!(
+            "{prefix}ENV {} copies build argument {arg} into the image config",
+            kv.key
+        ),
+        None if e.used.is_empty() && is_literal_secret_value(value) => {
+            format!("{prefix}Secret in ENV {}", kv.key)
+        }
+        None => return,
+    };
+    let title = if shipped {
+        title
+    } else {
+        format!(
+            "{title} (build stage: not in the final image, but in this stage's config and cache)"
+        )
+    };
+    let evidence = (!value.is_empty()).then(|| Evidence::secret(value));
+    out.push(finding(
+        &SECRET_IN_ENV,
+        title,
+        ctx.at_key(ins, &kv.key),
+        evidence,
+    ));
+}
+
+/// One `ADD` source (expanded): a local archive it unpacks, or a download with no checksum.
+fn add_source_rules(
+    ins: &Instruction,
+    src: &str,
+    dest: &str,
+    prefix: &str,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    if !is_remote(src) && is_tar_archive(src) && ins.flag("from").is_none() {
+        out.push(finding(
+            &ADD_LOCAL_ARCHIVE,
+            format!("{prefix}ADD extracts local archive {src} into {dest}"),
+            ctx.at(ins),
+            Some(Evidence::plain(format!("ADD {src}"))),
+        ));
+    }
+    if is_remote(src) && ins.flag("checksum").is_none() {
+        out.push(finding(
+            &ADD_REMOTE_URL,
+            format!("{prefix}ADD downloads {src} without --checksum"),
+            ctx.at(ins),
+            Some(Evidence::plain(redact_url(src))),
+        ));
+    }
+}
+
 /// Whether ADD would unpack a local file: a tar archive, plain or compressed the ways the builder
 /// detects (gzip, bzip2, xz, zstd).
 fn is_tar_archive(path: &str) -> bool {
@@ -582,42 +629,22 @@ fn redact_url(url: &str) -> String {
     url.to_string()
 }
 
-fn copy_rules(
-    df: &Dockerfile,
-    ins: &Instruction,
-    step: &Step,
-    shipped: bool,
-    prefix: &str,
-    ctx: &RuleContext,
-    out: &mut Vec<Finding>,
-) {
+/// `COPY`/`ADD`: its `--chmod`, a whole stage copied with `--from`, or the whole context
+/// copied past an incomplete `.dockerignore`.
+fn copy_rules(here: &Here, out: &mut Vec<Finding>) {
+    let Here {
+        df,
+        ins,
+        step,
+        shipped,
+        prefix,
+        ctx,
+    } = *here;
     let (Kind::Copy(spec) | Kind::Add(spec)) = &ins.kind else {
         return;
     };
     if let Some(mode) = ins.flag("chmod") {
-        let m = chmod_mode(mode);
-        if m.world_writable {
-            out.push(finding(
-                &CHMOD_WORLD_WRITABLE,
-                format!(
-                    "{prefix}{} --chmod={mode} makes files world-writable",
-                    ins.kind.keyword()
-                ),
-                ctx.at(ins),
-                Some(Evidence::plain(format!("--chmod={mode}"))),
-            ));
-        }
-        if m.setuid {
-            out.push(finding(
-                &CHMOD_SETUID,
-                format!(
-                    "{prefix}{} --chmod={mode} sets setuid/setgid",
-                    ins.kind.keyword()
-                ),
-                ctx.at(ins),
-                Some(Evidence::plain(format!("--chmod={mode}"))),
-            ));
-        }
+        chmod_rules(ins, mode, prefix, ctx, out);
     }
     if let Some(from) = ins.flag("from") {
         let whole = spec.sources.iter().any(|src| {
@@ -641,9 +668,47 @@ fn copy_rules(
         let e = expand(s, &step.vars, df.escape).text;
         matches!(e.trim_end_matches('/'), "." | "" | "*" | "./*" | "./.")
     });
-    if !whole_context {
-        return;
+    if whole_context {
+        whole_context_rules(ins, prefix, ctx, out);
     }
+}
+
+/// `--chmod` that makes files world-writable or setuid/setgid.
+fn chmod_rules(
+    ins: &Instruction,
+    mode: &str,
+    prefix: &str,
+    ctx: &RuleContext,
+    out: &mut Vec<Finding>,
+) {
+    let m = chmod_mode(mode);
+    if m.world_writable {
+        out.push(finding(
+            &CHMOD_WORLD_WRITABLE,
+            format!(
+                "{prefix}{} --chmod={mode} makes files world-writable",
+                ins.kind.keyword()
+            ),
+            ctx.at(ins),
+            Some(Evidence::plain(format!("--chmod={mode}"))),
+        ));
+    }
+    if m.setuid {
+        out.push(finding(
+            &CHMOD_SETUID,
+            format!(
+                "{prefix}{} --chmod={mode} sets setuid/setgid",
+                ins.kind.keyword()
+            ),
+            ctx.at(ins),
+            Some(Evidence::plain(format!("--chmod={mode}"))),
+        ));
+    }
+}
+
+/// The whole context copied: without a `.dockerignore`, or past one that does not exclude the
+/// usual credential files.
+fn whole_context_rules(ins: &Instruction, prefix: &str, ctx: &RuleContext, out: &mut Vec<Finding>) {
     match ctx.ignore {
         IgnoreFile::NoContext => {}
         IgnoreFile::Missing => out.push(finding(

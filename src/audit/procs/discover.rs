@@ -278,33 +278,9 @@ fn build(
         .filter_map(|p| procs.get(p).cloned())
         .collect();
     processes.sort_by_key(|p| p.pid);
-    let init = processes
-        .iter()
-        .min_by_key(|p| {
-            let ns_init = p.nspid.len() >= 2 && p.nspid.last() == Some(&1);
-            (!ns_init, p.nspid.len(), p.start_time, p.pid)
-        })?
-        .clone();
+    let init = init_of(&processes)?.clone();
     let parent = procs.get(&init.ppid);
-
-    let mut who = match &g.key {
-        Key::Cgroup(r, id, pod) => Identity {
-            runtime: *r,
-            id: id.clone(),
-            made_up: false,
-            pod: pod.clone(),
-        },
-        Key::PidNs(ino) => Identity::made_up(format!("pidns-{ino}")),
-        Key::OtherNs { mnt, user, .. } => {
-            let ns = init.namespaces.unwrap_or_default();
-            let (kind, ino) = if host.namespaces.same(&ns, NsKind::Mnt) {
-                ("userns", user)
-            } else {
-                ("mntns", mnt)
-            };
-            Identity::made_up(format!("{kind}-{}", ino.unwrap_or_default()))
-        }
-    };
+    let mut who = identity_of(&g.key, &init, host);
     // A state record is this container's when it names one of its processes, or its init's
     // parent (rsafe's init, when an unprivileged reader cannot see into it), alive.
     let alive = |r: &&StateRecord| {
@@ -315,35 +291,29 @@ fn build(
     };
     let mut found: Vec<StateRecord> = records.iter().filter(alive).cloned().collect();
 
-    // Evidence from the processes themselves: the program that is the container's first
-    // process, its parent, or a launcher folded into the group.
-    let launched_by = |name: &str| {
-        runs(Some(&init), name)
-            || runs(parent, name)
-            || processes
-                .iter()
-                .any(|p| p.program() == name && !g.pids.contains(&p.ppid))
-    };
-    let mut supervisor = None;
-    if launched_by("rsafe") {
-        who.offer(Runtime::Rsafe, None);
-        if let Some(store) =
-            rsafe_runner(procs, &init).and_then(|r| runner_store(&host.proc_root, r))
-        {
-            let records = state::read_rsafe_store(&store);
-            found.extend(records.iter().filter(alive).cloned());
-        }
-        if runs(Some(&init), "rsafe") && processes.len() > 1 {
-            supervisor = Some(init.pid);
-        }
-    } else if launched_by("bwrap") {
-        who.offer(Runtime::Bwrap, None);
-        if runs(Some(&init), "bwrap") && processes.len() > 1 {
-            supervisor = Some(init.pid);
-        }
-    } else if launched_by("unshare") {
-        who.offer(Runtime::Unshare, None);
+    let launcher = launcher_of(&g, &processes, &init, parent);
+    if let Some(runtime) = launcher {
+        who.offer(runtime, None);
     }
+    if launcher == Some(Runtime::Rsafe)
+        && let Some(store) =
+            rsafe_runner(procs, &init).and_then(|r| runner_store(&host.proc_root, r))
+    {
+        let records = state::read_rsafe_store(&store);
+        found.extend(records.iter().filter(alive).cloned());
+    }
+    // rsafe's and bwrap's init stays as the container's pid 1 and supervises the workload.
+    let supervisor = match launcher {
+        Some(r @ (Runtime::Rsafe | Runtime::Bwrap)) => {
+            let name = if r == Runtime::Rsafe {
+                "rsafe"
+            } else {
+                "bwrap"
+            };
+            (runs(Some(&init), name) && processes.len() > 1).then_some(init.pid)
+        }
+        _ => None,
+    };
 
     found.sort_by_key(|r| std::cmp::Reverse(r.runtime.rank()));
     let (mut name, mut image, mut rootfs) = (None, None, None);
@@ -376,6 +346,63 @@ fn build(
         processes,
         host: Arc::clone(host),
     })
+}
+
+/// The group's first process: pid 1 of its pid namespace where one is seen, else the one
+/// nearest the host's namespace, then the oldest.
+fn init_of(processes: &[Process]) -> Option<&Process> {
+    processes.iter().min_by_key(|p| {
+        let ns_init = p.nspid.len() >= 2 && p.nspid.last() == Some(&1);
+        (!ns_init, p.nspid.len(), p.start_time, p.pid)
+    })
+}
+
+/// Who the group is by what grouped it: a runtime's cgroup names it; a namespace alone gives
+/// a made-up id (`pidns-…`, `mntns-…`, `userns-…`).
+fn identity_of(key: &Key, init: &Process, host: &Host) -> Identity {
+    match key {
+        Key::Cgroup(r, id, pod) => Identity {
+            runtime: *r,
+            id: id.clone(),
+            made_up: false,
+            pod: pod.clone(),
+        },
+        Key::PidNs(ino) => Identity::made_up(format!("pidns-{ino}")),
+        Key::OtherNs { mnt, user, .. } => {
+            let ns = init.namespaces.unwrap_or_default();
+            let (kind, ino) = if host.namespaces.same(&ns, NsKind::Mnt) {
+                ("userns", user)
+            } else {
+                ("mntns", mnt)
+            };
+            Identity::made_up(format!("{kind}-{}", ino.unwrap_or_default()))
+        }
+    }
+}
+
+/// Evidence from the processes themselves: the launcher (rsafe, bwrap, unshare) that is the
+/// container's first process, its parent, or a process folded into the group.
+fn launcher_of(
+    g: &Group,
+    processes: &[Process],
+    init: &Process,
+    parent: Option<&Process>,
+) -> Option<Runtime> {
+    let launched_by = |name: &str| {
+        runs(Some(init), name)
+            || runs(parent, name)
+            || processes
+                .iter()
+                .any(|p| p.program() == name && !g.pids.contains(&p.ppid))
+    };
+    [
+        ("rsafe", Runtime::Rsafe),
+        ("bwrap", Runtime::Bwrap),
+        ("unshare", Runtime::Unshare),
+    ]
+    .into_iter()
+    .find(|(name, _)| launched_by(name))
+    .map(|(_, r)| r)
 }
 
 /// The workload's first process: `init`, unless it is the `supervisor`; then the oldest other.

@@ -42,6 +42,54 @@ pub fn pull(
     opts: &PullOptions,
     progress: &(dyn Fn(PullEvent<'_>) + Sync),
 ) -> Result<Pulled, RegistryError> {
+    let client = connect(reference, opts, progress)?;
+    // Blobs written from here on must survive a concurrent gc (an `rmi` in another shell)
+    // until the name that keeps them is written.
+    let _writing = store.write_guard().map_err(|source| RegistryError::Store {
+        target: client.target().to_string(),
+        what: "announcing a writer to the store".to_string(),
+        source,
+    })?;
+    let puller = Puller {
+        store,
+        client: &client,
+        repository: reference.remote_repository(),
+        progress,
+        fetched: AtomicUsize::new(0),
+        reused: AtomicUsize::new(0),
+        bytes: AtomicU64::new(0),
+    };
+    let top = puller.manifest(
+        &reference.manifest_reference(),
+        reference.digest.as_ref(),
+        None,
+    )?;
+    let (named, manifest, index) = puller.resolve(&top, opts)?;
+    let name = reference.store_name();
+    store
+        .tag(&name, &named)
+        .map_err(|source| RegistryError::Store {
+            target: client.target().to_string(),
+            what: format!("naming {name}"),
+            source,
+        })?;
+    Ok(Pulled {
+        name,
+        manifest,
+        index,
+        fetched_blobs: puller.fetched.load(Ordering::Relaxed),
+        reused_blobs: puller.reused.load(Ordering::Relaxed),
+        bytes: puller.bytes.load(Ordering::Relaxed),
+    })
+}
+
+/// The client for `reference`'s registry: credentials, trust, and the first request that
+/// learns how the registry authenticates, each told to `progress`.
+fn connect(
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &(dyn Fn(PullEvent<'_>) + Sync),
+) -> Result<Client, RegistryError> {
     let found = credentials::lookup(reference, opts.auth_file.as_deref())?;
     let note = unauthorized_note(reference, opts, found.as_ref());
     let trust = tls::trust_for(reference.registry_host(), opts.cert_dir.as_deref())?;
@@ -65,78 +113,7 @@ pub fn pull(
             credentials: client.auth().credentials().map(|c| c.source.as_path()),
         });
     }
-    // Blobs written from here on must survive a concurrent gc (an `rmi` in another shell)
-    // until the name that keeps them is written.
-    let _writing = store.write_guard().map_err(|source| RegistryError::Store {
-        target: client.target().to_string(),
-        what: "announcing a writer to the store".to_string(),
-        source,
-    })?;
-    let puller = Puller {
-        store,
-        client: &client,
-        repository: reference.remote_repository(),
-        progress,
-        fetched: AtomicUsize::new(0),
-        reused: AtomicUsize::new(0),
-        bytes: AtomicU64::new(0),
-    };
-    let top = puller.manifest(
-        &reference.manifest_reference(),
-        reference.digest.as_ref(),
-        None,
-    )?;
-    let (named, manifest, index) = match top.kind {
-        Kind::Index if opts.all_platforms => {
-            puller.every_platform(&top, 0)?;
-            progress(PullEvent::Resolved {
-                manifest: &top.digest,
-                platform: None,
-            });
-            (
-                puller.descriptor(&top, None)?,
-                top.digest.clone(),
-                Some(top.digest.clone()),
-            )
-        }
-        Kind::Index => {
-            let (chosen, platform) = puller.select(&top, &opts.platform)?;
-            progress(PullEvent::Resolved {
-                manifest: &chosen.digest,
-                platform: Some(&opts.platform),
-            });
-            puller.image(&chosen)?;
-            (
-                puller.descriptor(&chosen, platform)?,
-                chosen.digest.clone(),
-                Some(top.digest.clone()),
-            )
-        }
-        _ => {
-            progress(PullEvent::Resolved {
-                manifest: &top.digest,
-                platform: None,
-            });
-            puller.image(&top)?;
-            (puller.descriptor(&top, None)?, top.digest.clone(), None)
-        }
-    };
-    let name = reference.store_name();
-    store
-        .tag(&name, &named)
-        .map_err(|source| RegistryError::Store {
-            target: client.target().to_string(),
-            what: format!("naming {name}"),
-            source,
-        })?;
-    Ok(Pulled {
-        name,
-        manifest,
-        index,
-        fetched_blobs: puller.fetched.load(Ordering::Relaxed),
-        reused_blobs: puller.reused.load(Ordering::Relaxed),
-        bytes: puller.bytes.load(Ordering::Relaxed),
-    })
+    Ok(client)
 }
 
 /// Said after a 401/403: whose credentials were used, or where none were found.
@@ -238,6 +215,51 @@ struct Puller<'a> {
 }
 
 impl Puller<'_> {
+    /// Fetches what the top manifest names (every platform's image, the chosen platform's,
+    /// or the single image) and returns the descriptor to file it under, the image manifest's
+    /// digest and the index's, if any.
+    fn resolve(
+        &self,
+        top: &Fetched,
+        opts: &PullOptions,
+    ) -> Result<(Descriptor, Digest, Option<Digest>), RegistryError> {
+        Ok(match top.kind {
+            Kind::Index if opts.all_platforms => {
+                self.every_platform(top, 0)?;
+                (self.progress)(PullEvent::Resolved {
+                    manifest: &top.digest,
+                    platform: None,
+                });
+                (
+                    self.descriptor(top, None)?,
+                    top.digest.clone(),
+                    Some(top.digest.clone()),
+                )
+            }
+            Kind::Index => {
+                let (chosen, platform) = self.select(top, &opts.platform)?;
+                (self.progress)(PullEvent::Resolved {
+                    manifest: &chosen.digest,
+                    platform: Some(&opts.platform),
+                });
+                self.image(&chosen)?;
+                (
+                    self.descriptor(&chosen, platform)?,
+                    chosen.digest.clone(),
+                    Some(top.digest.clone()),
+                )
+            }
+            _ => {
+                (self.progress)(PullEvent::Resolved {
+                    manifest: &top.digest,
+                    platform: None,
+                });
+                self.image(top)?;
+                (self.descriptor(top, None)?, top.digest.clone(), None)
+            }
+        })
+    }
+
     fn protocol(&self, what: &str, detail: String) -> RegistryError {
         self.client.protocol(what, detail)
     }

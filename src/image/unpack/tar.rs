@@ -294,6 +294,8 @@ impl<R: BufRead> TarReader<R> {
         }
     }
 
+    /// One entry from its header, the long name and link that came before it, and its PAX
+    /// records (which override the header's fields).
     fn build(
         &mut self,
         header: &tar::Header,
@@ -303,110 +305,43 @@ impl<R: BufRead> TarReader<R> {
         long_name: Option<Vec<u8>>,
         long_link: Option<Vec<u8>>,
     ) -> Result<TarEntry, TarError> {
-        let typeflag = header.as_bytes()[156];
-        let mut path = long_name.unwrap_or_else(|| header.path_bytes().into_owned());
-        self.current = Some(path.clone());
-        let mut link = long_link.unwrap_or_else(|| {
-            header
-                .link_name_bytes()
-                .map(|l| l.into_owned())
-                .unwrap_or_default()
-        });
-        let field = |name: &'static str| move |_| Problem::BadField(name);
-        let mut size = header_size;
-        let mut uid = header.uid().map_err(field("uid"));
-        let mut gid = header.gid().map_err(field("gid"));
-        let mut mtime = header.mtime().map_err(field("mtime")).and_then(|s| {
-            Ok(Time {
-                sec: i64::try_from(s).map_err(|_| Problem::BadField("mtime"))?,
-                nsec: 0,
-            })
-        });
-        let mut atime = None;
-        let mut xattrs = Vec::new();
+        let mut f = Fields::from_header(header, header_size, long_name, long_link);
+        // A PAX error names the entry by its header path.
+        self.current = Some(f.path.clone());
         if let Some(pax) = pax {
-            let records = parse_pax(pax).map_err(|p| self.fail(p))?;
-            for (key, value) in records {
-                match key {
-                    b"path" => path = value.to_vec(),
-                    b"linkpath" => link = value.to_vec(),
-                    b"size" => {
-                        size = parse_decimal(value)
-                            .ok_or_else(|| self.fail(Problem::BadField("PAX size")))?
-                    }
-                    b"uid" => uid = parse_decimal(value).ok_or(Problem::BadField("PAX uid")),
-                    b"gid" => gid = parse_decimal(value).ok_or(Problem::BadField("PAX gid")),
-                    b"mtime" => mtime = parse_time(value).ok_or(Problem::BadField("PAX mtime")),
-                    b"atime" => atime = parse_time(value),
-                    _ if key.starts_with(b"SCHILY.xattr.") => {
-                        xattrs.push((key[b"SCHILY.xattr.".len()..].to_vec(), value.to_vec()))
-                    }
-                    _ if key.starts_with(b"GNU.sparse.") => {
-                        return Err(self.fail(Problem::Unsupported("GNU sparse file".into())));
-                    }
-                    _ => {}
-                }
-            }
+            f.apply_pax(pax).map_err(|p| self.fail(p))?;
         }
-        self.current = Some(path.clone());
-        if path.contains(&0) || link.contains(&0) {
+        self.current = Some(f.path.clone());
+        if f.path.contains(&0) || f.link.contains(&0) {
             return Err(self.fail(Problem::Nul));
         }
-        let kind = match typeflag {
-            b'0' | b'7' => Kind::Regular,
-            // Pre-POSIX archives mark directories with a trailing slash on a regular entry.
-            0 if path.ends_with(b"/") => Kind::Directory,
-            0 => Kind::Regular,
-            b'1' => Kind::HardLink,
-            b'2' => Kind::Symlink,
-            b'3' => Kind::CharDevice,
-            b'4' => Kind::BlockDevice,
-            b'5' => Kind::Directory,
-            b'6' => Kind::Fifo,
-            b'S' => return Err(self.fail(Problem::Unsupported("GNU sparse file".into()))),
-            other => {
-                return Err(self.fail(Problem::Unsupported(format!(
-                    "entry type {:?}",
-                    char::from(other)
-                ))));
-            }
-        };
-        if kind.header_only() && size != 0 {
-            return Err(self.fail(Problem::HeaderOnlyWithData { size }));
+        let kind = kind_of(header.as_bytes()[156], &f.path).map_err(|p| self.fail(p))?;
+        if kind.header_only() && f.size != 0 {
+            return Err(self.fail(Problem::HeaderOnlyWithData { size: f.size }));
         }
         let id = |v: Result<u64, Problem>, what| {
             v.and_then(|n| u32::try_from(n).map_err(|_| Problem::BadField(what)))
         };
-        let uid = id(uid, "uid").map_err(|p| self.fail(p))?;
-        let gid = id(gid, "gid").map_err(|p| self.fail(p))?;
-        let mtime = mtime.map_err(|p| self.fail(p))?;
+        let uid = id(f.uid, "uid").map_err(|p| self.fail(p))?;
+        let gid = id(f.gid, "gid").map_err(|p| self.fail(p))?;
+        let mtime = f.mtime.map_err(|p| self.fail(p))?;
         let mode = header
             .mode()
             .map_err(|_| self.fail(Problem::BadField("mode")))?
             & 0o7777;
-        let device = if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
-            let major = header
-                .device_major()
-                .map_err(|_| self.fail(Problem::BadField("device major")))?;
-            let minor = header
-                .device_minor()
-                .map_err(|_| self.fail(Problem::BadField("device minor")))?;
-            (major.unwrap_or(0), minor.unwrap_or(0))
-        } else {
-            (0, 0)
-        };
+        let device = device_of(header, kind).map_err(|p| self.fail(p))?;
         Ok(TarEntry {
-            path,
-            link,
+            path: f.path,
+            link: f.link,
             kind,
-            size,
+            size: f.size,
             mode,
             uid,
             gid,
             mtime,
-            atime,
+            atime: f.atime,
             device,
-            xattrs,
+            xattrs: f.xattrs,
             offset,
         })
     }
@@ -446,6 +381,111 @@ impl<R: BufRead> TarReader<R> {
         }
         Ok(copied)
     }
+}
+
+/// An entry's fields as its header gives them, before PAX records override them. A bad
+/// numeric field is kept as an error until used: a PAX record may replace it.
+struct Fields {
+    path: Vec<u8>,
+    link: Vec<u8>,
+    size: u64,
+    uid: Result<u64, Problem>,
+    gid: Result<u64, Problem>,
+    mtime: Result<Time, Problem>,
+    atime: Option<Time>,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Fields {
+    fn from_header(
+        header: &tar::Header,
+        size: u64,
+        long_name: Option<Vec<u8>>,
+        long_link: Option<Vec<u8>>,
+    ) -> Self {
+        let field = |name: &'static str| move |_| Problem::BadField(name);
+        Fields {
+            path: long_name.unwrap_or_else(|| header.path_bytes().into_owned()),
+            link: long_link.unwrap_or_else(|| {
+                header
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default()
+            }),
+            size,
+            uid: header.uid().map_err(field("uid")),
+            gid: header.gid().map_err(field("gid")),
+            mtime: header.mtime().map_err(field("mtime")).and_then(|s| {
+                Ok(Time {
+                    sec: i64::try_from(s).map_err(|_| Problem::BadField("mtime"))?,
+                    nsec: 0,
+                })
+            }),
+            atime: None,
+            xattrs: Vec::new(),
+        }
+    }
+
+    /// PAX records override the header (POSIX pax format): names, size, ids, times, and
+    /// `SCHILY.xattr.*` extended attributes. GNU sparse files are refused.
+    fn apply_pax(&mut self, pax: &[u8]) -> Result<(), Problem> {
+        for (key, value) in parse_pax(pax)? {
+            match key {
+                b"path" => self.path = value.to_vec(),
+                b"linkpath" => self.link = value.to_vec(),
+                b"size" => self.size = parse_decimal(value).ok_or(Problem::BadField("PAX size"))?,
+                b"uid" => self.uid = parse_decimal(value).ok_or(Problem::BadField("PAX uid")),
+                b"gid" => self.gid = parse_decimal(value).ok_or(Problem::BadField("PAX gid")),
+                b"mtime" => self.mtime = parse_time(value).ok_or(Problem::BadField("PAX mtime")),
+                b"atime" => self.atime = parse_time(value),
+                _ if key.starts_with(b"SCHILY.xattr.") => self
+                    .xattrs
+                    .push((key[b"SCHILY.xattr.".len()..].to_vec(), value.to_vec())),
+                _ if key.starts_with(b"GNU.sparse.") => {
+                    return Err(Problem::Unsupported("GNU sparse file".into()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entry's kind from its type flag. Pre-POSIX archives mark directories with a trailing
+/// slash on a regular entry.
+fn kind_of(typeflag: u8, path: &[u8]) -> Result<Kind, Problem> {
+    Ok(match typeflag {
+        b'0' | b'7' => Kind::Regular,
+        0 if path.ends_with(b"/") => Kind::Directory,
+        0 => Kind::Regular,
+        b'1' => Kind::HardLink,
+        b'2' => Kind::Symlink,
+        b'3' => Kind::CharDevice,
+        b'4' => Kind::BlockDevice,
+        b'5' => Kind::Directory,
+        b'6' => Kind::Fifo,
+        b'S' => return Err(Problem::Unsupported("GNU sparse file".into())),
+        other => {
+            return Err(Problem::Unsupported(format!(
+                "entry type {:?}",
+                char::from(other)
+            )));
+        }
+    })
+}
+
+/// A device node's (major, minor); (0, 0) for every other kind.
+fn device_of(header: &tar::Header, kind: Kind) -> Result<(u32, u32), Problem> {
+    if !matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
+        return Ok((0, 0));
+    }
+    let major = header
+        .device_major()
+        .map_err(|_| Problem::BadField("device major"))?;
+    let minor = header
+        .device_minor()
+        .map_err(|_| Problem::BadField("device minor"))?;
+    Ok((major.unwrap_or(0), minor.unwrap_or(0)))
 }
 
 fn padding(size: u64) -> u64 {

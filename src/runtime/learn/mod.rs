@@ -8,7 +8,8 @@
 //!   under a learned policy (`report_denials`), answering its denials with EPERM and naming
 //!   them on stderr;
 //! - [`observe`]: what a notification says — the syscall, and for file and socket calls the
-//!   path and access or the TCP port, read from the process's memory;
+//!   path and access or the TCP port, read from the process's memory; the argument classes
+//!   a policy can restrict (socket family and type, ioctl request, namespace flags);
 //! - [`reduce`]: thousands of paths reduced to a few landlock rules;
 //! - [`capabilities`]: which of the policy's capabilities the run gave evidence for;
 //! - [`writer`]: the policy TOML and seccomp JSON, merged with an earlier learned file.
@@ -32,6 +33,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use observe::Access;
 
+use crate::runtime::seccomp::args::SocketClass;
+
 use super::cgroups::{Cgroup, Version};
 
 /// More distinct raw paths than this are not kept (a crawler of the whole filesystem): the
@@ -53,6 +56,14 @@ pub struct Observed {
     pub tcp_connect: BTreeSet<u16>,
     /// `socket(…, SOCK_RAW, …)` or `socket(AF_PACKET, …)`: evidence for CAP_NET_RAW.
     pub raw_socket: bool,
+    /// Family and type of each `socket` call.
+    pub sockets: BTreeSet<SocketClass>,
+    /// Family and type of each `socketpair` call.
+    pub socketpairs: BTreeSet<SocketClass>,
+    /// `ioctl` requests (their low 32 bits, what the kernel reads).
+    pub ioctls: BTreeSet<u32>,
+    /// CLONE_NEW* flags given to clone, clone3 or unshare.
+    pub namespaces: u64,
     /// A `kill`-family call the kernel would allow only with CAP_KILL: aimed at a process whose
     /// real and saved uid are neither of the sender's (or one whose ids cannot be read).
     pub signalled_others: bool,

@@ -1,7 +1,8 @@
 //! What one notified syscall tells about the workload's needs: its name always; for file
 //! calls the path (read from the caller's memory, relative ones resolved against its working
 //! directory or the directory descriptor) and the kind of access; for `bind`/`connect` the
-//! TCP port; for `socket` whether it is raw.
+//! TCP port; for `socket` whether it is raw; the argument classes of `socket`, `socketpair`,
+//! `ioctl`, `clone`, `clone3` (its flags read from the caller's memory) and `unshare`.
 //!
 //! Which calls are file calls, and what access each implies (landlock's view):
 //! - `open`, `openat`, `openat2`, `creat`: read, or write with `O_WRONLY`/`O_RDWR`/`O_CREAT`/
@@ -25,6 +26,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 use super::Observed;
+use crate::runtime::seccomp::args::{self, SocketClass};
 
 /// Kinds of access to a path, as landlock distinguishes them in a policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,6 +191,24 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
             if kind == libc::SOCK_RAW || family == libc::AF_PACKET {
                 seen.raw_socket = true;
             }
+            seen.sockets.insert(SocketClass::of_call(a[0], a[1]));
+        }
+        libc::SYS_socketpair => {
+            seen.socketpairs.insert(SocketClass::of_call(a[0], a[1]));
+        }
+        libc::SYS_ioctl => {
+            seen.ioctls.insert(a[1] as u32);
+        }
+        libc::SYS_clone => seen.namespaces |= a[0] & args::CLONE_NAMESPACES,
+        libc::SYS_unshare => seen.namespaces |= a[0] & args::UNSHARE_NAMESPACES,
+        libc::SYS_clone3 => {
+            // struct clone_args { u64 flags; … }, its size in the second argument.
+            let flags = (a[1] >= 8)
+                .then(|| caller.read(a[0], 8))
+                .flatten()
+                .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+                .map_or(0, u64::from_ne_bytes);
+            seen.namespaces |= flags & args::UNSHARE_NAMESPACES;
         }
         libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill | libc::SYS_pidfd_send_signal => {
             // Signal 0 only probes; kill(0, …) reaches the caller's own group. A negative pid
@@ -566,6 +586,53 @@ mod tests {
         assert!(!o.signalled_others, "signal 0 only probes");
         let o = seen(&[call(libc::SYS_kill, [42, 15, 0, 0, 0, 0])]);
         assert!(o.signalled_others);
+    }
+
+    #[test]
+    fn argument_classes_are_recorded() {
+        let mut mem = HashMap::new();
+        // struct clone_args: flags first.
+        let flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNET) as u64;
+        mem.insert(0x7000, flags.to_ne_bytes().to_vec());
+        let f = Fake {
+            mem,
+            cwd: PathBuf::from("/"),
+            fds: HashMap::new(),
+        };
+        let mut o = Observed::default();
+        let cloexec = libc::SOCK_CLOEXEC as u64;
+        for c in [
+            call(libc::SYS_socket, [1, 1 | cloexec, 0, 0, 0, 0]),
+            call(libc::SYS_socket, [10, 2, 0, 0, 0, 0]),
+            call(libc::SYS_socketpair, [1, 5 | cloexec, 0, 0, 0, 0]),
+            call(libc::SYS_ioctl, [0, 0x5401, 0, 0, 0, 0]),
+            call(libc::SYS_ioctl, [0, 0xffff_ffff_8004_5430, 0, 0, 0, 0]),
+            // clone(SIGCHLD): no namespace; the signal's bits are not a flag.
+            call(libc::SYS_clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+            call(libc::SYS_unshare, [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]),
+            call(libc::SYS_clone3, [0x7000, 88, 0, 0, 0, 0]),
+            // A size too small to hold the flags: nothing read.
+            call(libc::SYS_clone3, [0x7000, 4, 0, 0, 0, 0]),
+        ] {
+            record(c, &f, &mut o);
+        }
+        let names = |s: &std::collections::BTreeSet<SocketClass>| {
+            s.iter().map(|c| args::socket_name(*c)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&o.sockets),
+            ["AF_UNIX/SOCK_STREAM", "AF_INET6/SOCK_DGRAM"]
+        );
+        assert_eq!(names(&o.socketpairs), ["AF_UNIX/SOCK_SEQPACKET"]);
+        assert_eq!(
+            o.ioctls.iter().copied().collect::<Vec<_>>(),
+            [0x5401, 0x8004_5430]
+        );
+        assert_eq!(
+            args::namespace_names(o.namespaces),
+            ["CLONE_NEWNS", "CLONE_NEWUSER", "CLONE_NEWNET"]
+        );
+        assert!(!o.raw_socket);
     }
 
     #[test]

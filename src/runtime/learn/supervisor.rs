@@ -4,7 +4,8 @@
 //!
 //! The same thread answers a learned policy's denials ([`Supervisor::spawn_reporting`]): the
 //! policy's filter notifies where it would have refused, and the answer is that refusal
-//! (EPERM), never CONTINUE; what it adds is one line on stderr per syscall name.
+//! (EPERM), never CONTINUE; what it adds is one line on stderr per syscall name (per
+//! argument class for the calls `[seccomp.args]` restricts: `socket AF_INET/SOCK_STREAM`).
 //!
 //! Memory is read before answering, while the caller is blocked in the syscall; the
 //! notification id is checked afterwards (`SECCOMP_IOCTL_NOTIF_ID_VALID`), so what was read
@@ -25,6 +26,7 @@ use std::path::Path;
 
 use super::Recorder;
 use super::observe::{self, Call, ProcCaller};
+use crate::runtime::seccomp::args;
 
 /// The running supervisor thread.
 pub struct Supervisor {
@@ -150,6 +152,10 @@ fn merge(all: &mut super::Observed, one: super::Observed) {
     all.tcp_bind.extend(one.tcp_bind);
     all.tcp_connect.extend(one.tcp_connect);
     all.raw_socket |= one.raw_socket;
+    all.sockets.extend(one.sockets);
+    all.socketpairs.extend(one.socketpairs);
+    all.ioctls.extend(one.ioctls);
+    all.namespaces |= one.namespaces;
     all.signalled_others |= one.signalled_others;
 }
 
@@ -159,6 +165,25 @@ fn syscall_name(req: &ScmpNotifReq) -> String {
         .syscall
         .get_name_by_arch(req.data.arch)
         .unwrap_or_else(|_| format!("syscall {}", req.data.syscall.as_raw_syscall()))
+}
+
+/// The syscall's name, and for the calls a policy restricts by argument class the class
+/// (`socket AF_PACKET/SOCK_RAW`, `ioctl TIOCSTI`, `unshare CLONE_NEWUSER`): each class is
+/// reported once, as a name is.
+fn denied_name(req: &ScmpNotifReq) -> String {
+    let nr = i64::from(req.data.syscall.as_raw_syscall());
+    with_class(syscall_name(req), req.data.arch, nr, &req.data.args)
+}
+
+/// `name` followed by the class of its call (x86_64 only: the numbers are its ABI's).
+fn with_class(name: String, arch: ScmpArch, nr: i64, call_args: &[u64; 6]) -> String {
+    if arch != ScmpArch::X8664 {
+        return name;
+    }
+    match args::describe_call(nr, call_args) {
+        Some(class) => format!("{name} {class}"),
+        None => name,
+    }
 }
 
 /// At most this many distinct names are reported; then one line says the rest are not: a
@@ -242,7 +267,7 @@ fn deny(fd: i32, reported: &mut Reported, out: &mut impl Write) {
     let Ok(req) = ScmpNotifReq::receive(fd) else {
         return;
     };
-    let name = syscall_name(&req);
+    let name = denied_name(&req);
     let path = if reported.names.contains(&name) {
         None
     } else {
@@ -275,6 +300,41 @@ mod tests {
             r.line("unshare", None).as_deref(),
             Some("rsafe: denied: unshare (not in policy)")
         );
+    }
+
+    fn named(nr: i64, arch: ScmpArch, call_args: [u64; 6]) -> String {
+        let name = libseccomp::ScmpSyscall::from(nr as i32)
+            .get_name_by_arch(arch)
+            .unwrap();
+        with_class(name, arch, nr, &call_args)
+    }
+
+    #[test]
+    fn a_restricted_call_is_named_with_its_class_and_each_class_reported_once() {
+        let packet = [libc::AF_PACKET as u64, libc::SOCK_RAW as u64, 0, 0, 0, 0];
+        let inet = [libc::AF_INET as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0];
+        let x86 = ScmpArch::X8664;
+        let packet_name = named(libc::SYS_socket, x86, packet);
+        assert_eq!(packet_name, "socket AF_PACKET/SOCK_RAW");
+        let mut r = Reported::default();
+        assert_eq!(
+            r.line(&packet_name, None).as_deref(),
+            Some("rsafe: denied: socket AF_PACKET/SOCK_RAW (not in policy)")
+        );
+        assert_eq!(r.line(&packet_name, None), None);
+        let inet_name = named(libc::SYS_socket, x86, inet);
+        assert_eq!(
+            r.line(&inet_name, None).as_deref(),
+            Some("rsafe: denied: socket AF_INET/SOCK_STREAM (not in policy)")
+        );
+        let newuser = [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0];
+        assert_eq!(
+            named(libc::SYS_unshare, x86, newuser),
+            "unshare CLONE_NEWUSER"
+        );
+        let tty = [1, libc::TIOCSTI, 0x7fff_0000, 0, 0, 0];
+        assert_eq!(named(libc::SYS_ioctl, x86, tty), "ioctl TIOCSTI");
+        assert_eq!(named(libc::SYS_mkdir, x86, [0; 6]), "mkdir");
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! The profile is the learning run's own profile cut down to the syscalls seen: each allow
 //! rule keeps its argument conditions and `includes`/`excludes` (so `clone` stays without
 //! namespace flags), and every rule that denies stays as it was. A learned profile is never
-//! more permissive than the one it was learned under.
+//! more permissive than the one it was learned under. Its allow rules for `socket`,
+//! `socketpair`, `ioctl`, `clone`, `unshare` and `clone3` are then narrowed to the argument
+//! classes the runs used (`[seccomp.args]`, [`crate::runtime::seccomp::args`]), one rule per
+//! class commented with the run that first needed it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -24,6 +27,8 @@ use super::reduce::{self, Rules};
 use crate::runtime::caps::short_name;
 use crate::runtime::landlock::PortAccess;
 use crate::runtime::policy::{NetworkMode, Policy, PolicyError};
+use crate::runtime::seccomp::args;
+use crate::runtime::seccomp::{ArgCmp, CmpOp};
 
 /// The builtin profile's JSON, to cut down.
 const BUILTIN_DEFAULT_JSON: &str = include_str!("../../../policies/seccomp/default.json");
@@ -75,6 +80,10 @@ pub struct Learned {
     pub read_write: BTreeMap<PathBuf, usize>,
     pub tcp_bind: BTreeMap<u16, usize>,
     pub tcp_connect: BTreeMap<u16, usize>,
+    /// `[seccomp.args]`: key (`socket`, `ioctl`, …) → entry (`AF_UNIX/SOCK_STREAM`, `TCGETS`,
+    /// `CLONE_NEWNET`) → run. A key that is absent is not restricted: an earlier file without
+    /// it (a policy written before rsafe learned arguments, or by hand) stays as it was.
+    pub args: BTreeMap<String, BTreeMap<String, usize>>,
     /// Short capability name → (run, `used: …` or `unverified`).
     pub capabilities: BTreeMap<String, (usize, String)>,
     /// Capabilities of the latest run's policy that no run used.
@@ -159,6 +168,12 @@ impl Learned {
                 (v, run, note)
             })
         };
+        for (key, entries) in policy.seccomp_args.entries() {
+            let Some(entries) = entries else { continue };
+            let full = format!("seccomp.args.{key}");
+            let learned = entries.iter().map(|e| (e.clone(), run_of(&full, e)));
+            l.args.insert(key.to_string(), learned.collect());
+        }
         l.memory = limit("limits.memory", policy.limits.memory);
         l.pids = limit("limits.pids", policy.limits.pids);
         l.syscalls = read_profile_names(&profile_path(path))?;
@@ -168,8 +183,15 @@ impl Learned {
     /// Adds what one run observed under `policy` (the policy it ran under), as run number
     /// `self.runs.len() + 1`.
     pub fn add_run(&mut self, run: Run, seen: &Observed, policy: &Policy) {
+        if self.runs.is_empty() {
+            // A new file: every argument class is learned (a key with no entry allows none).
+            for key in args::KEYS {
+                self.args.entry(key.to_string()).or_default();
+            }
+        }
         self.runs.push(run);
         let n = self.runs.len();
+        self.add_args(seen, n);
         for name in &seen.syscalls {
             self.syscalls.entry(name.clone()).or_insert(n);
         }
@@ -219,6 +241,41 @@ impl Learned {
                 self.pids = Some((limit, n, why));
             }
         }
+    }
+
+    /// Adds run `n`'s argument classes to the keys this file restricts.
+    fn add_args(&mut self, seen: &Observed, n: usize) {
+        let sockets = |s: &BTreeSet<args::SocketClass>| -> Vec<String> {
+            s.iter().map(|c| args::socket_name(*c)).collect()
+        };
+        let observed = [
+            ("socket", sockets(&seen.sockets)),
+            ("socketpair", sockets(&seen.socketpairs)),
+            (
+                "ioctl",
+                seen.ioctls.iter().map(|r| args::ioctl_name(*r)).collect(),
+            ),
+            ("clone_namespaces", args::namespace_names(seen.namespaces)),
+        ];
+        for (key, entries) in observed {
+            if let Some(learned) = self.args.get_mut(key) {
+                for e in entries {
+                    learned.entry(e).or_insert(n);
+                }
+            }
+        }
+    }
+
+    /// The restrictions the file's `[seccomp.args]` states (entries this writer rendered).
+    fn arg_classes(&self) -> Result<args::ArgClasses, String> {
+        let mut classes = args::ArgClasses::default();
+        for (key, entries) in &self.args {
+            let list: Vec<String> = entries.keys().cloned().collect();
+            classes
+                .set(key, &list)
+                .map_err(|(_, problem)| format!("[seccomp.args] {key}: {problem}"))?;
+        }
+        Ok(classes)
     }
 
     /// Drops path rules another covers, keeping each survivor's run.
@@ -291,6 +348,21 @@ impl Learned {
             self.syscalls.len(),
             toml_str(&json_name)
         );
+
+        if !self.args.is_empty() {
+            out.push_str(
+                "[seccomp.args]\n# The argument classes the runs used (socket family/type, ioctl request, namespace\n\
+                 # flags): a call with another is refused and reported like a syscall not in policy.\n",
+            );
+            // In the order of args::KEYS (socket first), not alphabetical.
+            let rank = |k: &str| args::KEYS.iter().position(|x| *x == k);
+            let mut keys: Vec<&String> = self.args.keys().collect();
+            keys.sort_by_key(|k| rank(k));
+            for key in keys {
+                list(&mut out, key, &self.args[key], |e| toml_str(e));
+            }
+            out.push('\n');
+        }
 
         out.push_str("[landlock]\n");
         out.push_str(
@@ -393,6 +465,8 @@ impl Learned {
                 }));
             }
         }
+        let classes = self.arg_classes().map_err(&bad)?;
+        let out = self.narrow_rules(out, &classes).map_err(bad)?;
         if let Some(obj) = base.as_object_mut() {
             obj.insert(
                 "comment".into(),
@@ -404,6 +478,94 @@ impl Learned {
             obj.insert("syscalls".into(), Value::Array(out));
         }
         Ok(base)
+    }
+
+    /// The cut-down rules narrowed to the learned argument classes ([`args::narrow`]): each
+    /// allow rule of `socket`, `ioctl`, `clone`, … becomes one rule per class, commented with
+    /// the run that first needed the class.
+    fn narrow_rules(
+        &self,
+        rules: Vec<Value>,
+        classes: &args::ArgClasses,
+    ) -> Result<Vec<Value>, String> {
+        let mut out = Vec::new();
+        for mut rule in rules {
+            let action = rule["action"].as_str().unwrap_or_default().to_string();
+            let names: Vec<String> = rule["names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect();
+            let (narrowed, kept): (Vec<String>, Vec<String>) =
+                names.into_iter().partition(|n| classes.restricts(n));
+            // Only objects are indexed for writing below (indexing another value panics).
+            if !rule.is_object()
+                || !matches!(action.as_str(), "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG")
+                || narrowed.is_empty()
+            {
+                out.push(rule);
+                continue;
+            }
+            let cmp = json_args(&rule["args"])?;
+            let original = rule["comment"]
+                .as_str()
+                .map(|c| base_comment(c).to_string());
+            for name in narrowed {
+                let run = self.syscalls.get(&name).copied().unwrap_or(0);
+                let one = |rule: &Value, action: Value, args: &[ArgCmp], what: String| {
+                    let mut copy = rule.clone();
+                    copy["names"] = json!([name]);
+                    copy["action"] = action;
+                    if args.is_empty() {
+                        if let Some(o) = copy.as_object_mut() {
+                            o.remove("args");
+                        }
+                    } else {
+                        copy["args"] = args_json(args);
+                    }
+                    let base = original
+                        .as_deref()
+                        .map_or(String::new(), |o| format!("; base rule: {o}"));
+                    copy["comment"] = json!(format!("{what}{base}"));
+                    copy
+                };
+                match args::narrow(&name, &cmp, classes)? {
+                    args::Narrowed::Dropped => {}
+                    args::Narrowed::Enosys => {
+                        let what = format!(
+                            "{}{ARGS_MARK}: ENOSYS, its flags are in memory seccomp cannot read; glibc falls back to clone",
+                            self.rule_comment(run, None)
+                        );
+                        let mut r = one(&rule, json!("SCMP_ACT_ERRNO"), &[], what);
+                        r["errnoRet"] = json!(libc::ENOSYS);
+                        out.push(r);
+                    }
+                    args::Narrowed::Rules(list) => {
+                        let key = if matches!(name.as_str(), "clone" | "unshare") {
+                            "clone_namespaces"
+                        } else {
+                            name.as_str()
+                        };
+                        for (label, cmp) in list {
+                            let learned = self.args.get(key).and_then(|e| e.get(&label)).copied();
+                            let what = format!(
+                                "{} — {name} {label}{ARGS_MARK}",
+                                self.rule_comment(learned.unwrap_or(run), None)
+                            );
+                            out.push(one(&rule, json!(action), &cmp, what));
+                        }
+                    }
+                }
+            }
+            if let Some(o) = rule.as_object_mut() {
+                o.insert("names".into(), json!(kept));
+            }
+            if rule["names"].as_array().is_some_and(|n| !n.is_empty()) {
+                out.push(rule);
+            }
+        }
+        Ok(out)
     }
 
     fn rule_comment(&self, run: usize, original: Option<&str>) -> String {
@@ -463,6 +625,65 @@ fn cut_rule(
         );
         out.push(Value::Object(copy));
     }
+}
+
+/// What a narrowed rule's comment says after its class (`… ([seccomp.args])`).
+const ARGS_MARK: &str = " ([seccomp.args])";
+
+/// The base profile's own comment inside one this writer wrote (a rule narrowed again).
+fn base_comment(comment: &str) -> &str {
+    match comment.split_once("; base rule: ") {
+        Some((_, base)) => base,
+        None => strip_run_prefix(comment),
+    }
+}
+
+/// A Docker profile rule's `args` as comparisons (the base profile was validated when its
+/// policy was read; an unknown operator here is a profile edited since).
+fn json_args(value: &Value) -> Result<Vec<ArgCmp>, String> {
+    let mut out = Vec::new();
+    for a in value.as_array().into_iter().flatten() {
+        let op = match a["op"].as_str().unwrap_or_default() {
+            "SCMP_CMP_NE" => CmpOp::Ne,
+            "SCMP_CMP_LT" => CmpOp::Lt,
+            "SCMP_CMP_LE" => CmpOp::Le,
+            "SCMP_CMP_EQ" => CmpOp::Eq,
+            "SCMP_CMP_GE" => CmpOp::Ge,
+            "SCMP_CMP_GT" => CmpOp::Gt,
+            "SCMP_CMP_MASKED_EQ" => CmpOp::MaskedEq,
+            other => return Err(format!("unknown comparison {other:?}")),
+        };
+        let index = a["index"]
+            .as_u64()
+            .and_then(|i| u8::try_from(i).ok())
+            .filter(|i| *i < 6)
+            .ok_or_else(|| format!("argument index {} is not 0 to 5", a["index"]))?;
+        out.push(ArgCmp {
+            index,
+            op,
+            value: a["value"].as_u64().unwrap_or(0),
+            value_two: a["valueTwo"].as_u64().unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Comparisons in Docker's shape (`{"index", "value", "valueTwo", "op": "SCMP_CMP_…"}`).
+fn args_json(args: &[ArgCmp]) -> Value {
+    let op = |op: CmpOp| match op {
+        CmpOp::Ne => "SCMP_CMP_NE",
+        CmpOp::Lt => "SCMP_CMP_LT",
+        CmpOp::Le => "SCMP_CMP_LE",
+        CmpOp::Eq => "SCMP_CMP_EQ",
+        CmpOp::Ge => "SCMP_CMP_GE",
+        CmpOp::Gt => "SCMP_CMP_GT",
+        CmpOp::MaskedEq => "SCMP_CMP_MASKED_EQ",
+    };
+    Value::Array(
+        args.iter()
+            .map(|a| json!({"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": op(a.op)}))
+            .collect(),
+    )
 }
 
 /// A rule comment without the `run N: … — ` this writer put before the base's own comment.
@@ -839,6 +1060,178 @@ mod tests {
             e.contains("notes.toml") && e.contains("not a learned policy"),
             "{e}"
         );
+    }
+
+    fn socket(family: i32, kind: i32) -> args::SocketClass {
+        args::SocketClass::of_call(family as u64, kind as u64)
+    }
+
+    /// The profile's allow rules for `name`: (comment, args).
+    fn allow_rules(json: &Value, name: &str) -> Vec<(String, Value)> {
+        json["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
+            .filter(|r| r["names"].as_array().unwrap().iter().any(|n| n == name))
+            .map(|r| {
+                (
+                    r["comment"].as_str().unwrap().to_string(),
+                    r["args"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn argument_classes_are_written_merged_and_exported_as_docker_args() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("learned.toml");
+        let mut one = observed(&["socket", "ioctl", "clone", "read"], &[], &[]);
+        one.sockets.insert(socket(libc::AF_UNIX, libc::SOCK_STREAM));
+        one.ioctls.extend([0x5401, 0xc004_ab01]);
+        let mut l = Learned::default();
+        l.add_run(run("first"), &one, &Policy::default_policy());
+        l.write(&out, &Policy::default_policy()).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("[seccomp.args]"), "{text}");
+        assert!(text.contains("\"AF_UNIX/SOCK_STREAM\", # run 1"), "{text}");
+        assert!(text.contains("\"TCGETS\", # run 1"), "{text}");
+        assert!(text.contains("\"0xc004ab01\", # run 1"), "{text}");
+        assert!(text.contains("clone_namespaces = []"), "{text}");
+        assert!(text.contains("socketpair = []"), "{text}");
+
+        // Read back by the policy parser: the enforced profile is narrowed.
+        let p = Policy::from_file(&out).unwrap();
+        assert_eq!(
+            args::summary(&p.seccomp_args).as_deref(),
+            Some(
+                "socket AF_UNIX/SOCK_STREAM; socketpair none; ioctl TCGETS, 0xc004ab01; clone_namespaces none"
+            )
+        );
+        // The JSON: socket only for AF_UNIX stream, in Docker's shape (the family's low 32
+        // bits, the type without its flags); ioctl for the two requests, masked as Docker
+        // masks TIOCSTI; clone without namespace flags.
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(profile_path(&out)).unwrap()).unwrap();
+        let sockets = allow_rules(&json, "socket");
+        assert_eq!(sockets.len(), 1, "{sockets:?}");
+        assert_eq!(
+            sockets[0].1,
+            json!([
+                {"index": 0, "value": 0xffff_ffffu64, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"},
+                {"index": 1, "value": 15, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"},
+            ])
+        );
+        assert!(
+            sockets[0].0.starts_with("run 1: first — socket AF_UNIX/SOCK_STREAM ([seccomp.args]); base rule: socket(AF_UNIX"),
+            "{sockets:?}"
+        );
+        let ioctls: Vec<Value> = allow_rules(&json, "ioctl")
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(
+            ioctls,
+            [
+                json!([{"index": 1, "value": 0xffff_ffffu64, "valueTwo": 0x5401, "op": "SCMP_CMP_MASKED_EQ"}]),
+                json!([{"index": 1, "value": 0xffff_ffffu64, "valueTwo": 0xc004_ab01u64, "op": "SCMP_CMP_MASKED_EQ"}]),
+            ]
+        );
+        // Both clone rules (without CAP_SYS_ADMIN, and Docker's rule for it, which allowed any
+        // flags) now refuse every namespace flag.
+        let clone = allow_rules(&json, "clone");
+        assert_eq!(clone.len(), 2, "{clone:?}");
+        for (_, args) in &clone {
+            assert_eq!(args[0]["value"], json!(args::CLONE_NAMESPACES), "{clone:?}");
+        }
+        // It loads, and compiles.
+        let profile =
+            crate::runtime::seccomp::SeccompProfile::from_file(&profile_path(&out)).unwrap();
+        crate::runtime::seccomp::compile(&profile, &p.capabilities).unwrap();
+
+        // A second run adds AF_INET6 and a request: both attributed to it, run 1's kept.
+        let mut l = Learned::read(&out).unwrap();
+        assert_eq!(l.args["socket"]["AF_UNIX/SOCK_STREAM"], 1);
+        let mut two = observed(&["socket"], &[], &[]);
+        two.sockets.insert(socket(libc::AF_INET6, libc::SOCK_DGRAM));
+        two.sockets.insert(socket(libc::AF_UNIX, libc::SOCK_STREAM));
+        two.ioctls.insert(0x5413);
+        l.add_run(run("second"), &two, &Policy::default_policy());
+        l.write(&out, &Policy::default_policy()).unwrap();
+        let l = Learned::read(&out).unwrap();
+        let socket_runs: Vec<(&str, usize)> = l.args["socket"]
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            socket_runs,
+            [("AF_INET6/SOCK_DGRAM", 2), ("AF_UNIX/SOCK_STREAM", 1)]
+        );
+        assert_eq!(l.args["ioctl"]["TIOCGWINSZ"], 2);
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(profile_path(&out)).unwrap()).unwrap();
+        let comments: Vec<String> = allow_rules(&json, "socket")
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(comments.len(), 2, "{comments:?}");
+        assert!(
+            comments
+                .iter()
+                .any(|c| c.starts_with("run 2: second — socket AF_INET6/SOCK_DGRAM")),
+            "{comments:?}"
+        );
+    }
+
+    #[test]
+    fn learning_again_under_a_narrowed_profile_keeps_its_rules_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("again.toml");
+        let mut seen = observed(&["socket", "ioctl", "clone"], &[], &[]);
+        seen.sockets
+            .insert(socket(libc::AF_UNIX, libc::SOCK_STREAM));
+        seen.ioctls.insert(0x5401);
+        let mut l = Learned::default();
+        l.add_run(run("first"), &seen, &Policy::default_policy());
+        l.write(&out, &Policy::default_policy()).unwrap();
+        let before: Value =
+            serde_json::from_str(&std::fs::read_to_string(profile_path(&out)).unwrap()).unwrap();
+        // The second run is made under the learned policy (its narrowed profile the base).
+        let under = Policy::from_file(&out).unwrap();
+        let mut l = Learned::read(&out).unwrap();
+        l.add_run(run("second"), &seen, &under);
+        l.write(&out, &under).unwrap();
+        let after: Value =
+            serde_json::from_str(&std::fs::read_to_string(profile_path(&out)).unwrap()).unwrap();
+        for name in ["socket", "ioctl", "clone"] {
+            let args = |v: &Value| -> Vec<Value> {
+                allow_rules(v, name).into_iter().map(|r| r.1).collect()
+            };
+            assert_eq!(args(&after), args(&before), "{name}");
+            for (comment, _) in allow_rules(&after, name) {
+                assert_eq!(comment.matches("base rule:").count(), 1, "{comment}");
+                assert!(comment.starts_with("run 1: first"), "{comment}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_without_argument_classes_stays_unrestricted_when_extended() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("old.toml");
+        std::fs::write(
+            &out,
+            "# run 1: 2026-12-01T00:00:00Z an old run\n[landlock]\ngrant_root = false\n",
+        )
+        .unwrap();
+        let mut l = Learned::read(&out).unwrap();
+        let mut seen = observed(&["socket"], &[], &[]);
+        seen.sockets.insert(socket(libc::AF_UNIX, libc::SOCK_DGRAM));
+        l.add_run(run("x"), &seen, &Policy::default_policy());
+        assert!(l.args.is_empty());
+        let text = l.render(&Policy::default_policy(), &profile_path(&out));
+        assert!(!text.contains("[seccomp.args]"), "{text}");
     }
 
     #[test]

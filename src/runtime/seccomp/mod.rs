@@ -6,7 +6,10 @@
 //! process). [`compile`] turns a profile into BPF programs with libseccomp *before* the final
 //! fork, or [`FilterCache`] reads back what an earlier run compiled; [`CompiledFilter::load`]
 //! installs them with nothing but the seccomp(2) syscall, as the very last step before execve.
+//! A policy's `[seccomp.args]` ([`args`]) narrows a profile's allow rules to the socket
+//! families, ioctl requests and namespace flags a learned workload used.
 
+pub mod args;
 pub(crate) mod bpf;
 mod cache;
 mod compile;

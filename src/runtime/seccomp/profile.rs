@@ -199,6 +199,35 @@ impl SeccompProfile {
         self.rules.as_ref()
     }
 
+    /// The same profile with its allow rules narrowed to `classes` (a policy's
+    /// `[seccomp.args]`, see [`super::args`]); its origin stays, so messages still name the
+    /// file. Unconfined stays unconfined: there is no filter to narrow.
+    pub fn restricted(
+        &self,
+        classes: &super::args::ArgClasses,
+    ) -> Result<SeccompProfile, SeccompError> {
+        let Some(p) = &self.rules else {
+            return Ok(self.clone());
+        };
+        if classes.is_empty() {
+            return Ok(self.clone());
+        }
+        let syscalls = super::args::restrict_rules(&p.syscalls, classes).map_err(|problem| {
+            SeccompError::Invalid {
+                origin: self.origin.clone(),
+                field: "[seccomp.args]".into(),
+                problem,
+            }
+        })?;
+        Ok(SeccompProfile {
+            origin: self.origin.clone(),
+            rules: Some(Profile {
+                syscalls,
+                ..p.clone()
+            }),
+        })
+    }
+
     fn parse(bytes: &[u8], origin: String) -> Result<SeccompProfile, SeccompError> {
         let raw: RawProfile =
             serde_json::from_slice(bytes).map_err(|source| SeccompError::Json {

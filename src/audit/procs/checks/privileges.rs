@@ -76,118 +76,159 @@ fn usable_now(p: &Process) -> u64 {
 }
 
 pub(super) fn check(cx: &mut Ctx<'_>) {
+    let t = Tally::of(cx);
     let c = cx.container;
-    let host = c.host();
     let default = mask(DOCKER_DEFAULT);
-    let sys_admin = Capability::CAP_SYS_ADMIN.bitmask();
-
-    let mut root = Vec::new();
-    let (mut admin, mut extra, mut bounding) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut extra_caps, mut bounding_caps) = (0u64, 0u64);
-    let (mut no_nnp, mut no_nnp_severity) = (Vec::new(), Severity::Low);
-    let (mut no_seccomp, mut seccomp_severity) = (Vec::new(), Severity::Medium);
-
-    for p in &c.processes {
-        let in_host_userns = host.shares(p, NsKind::User);
-        if p.uid.effective == 0 || p.uid.real == 0 {
-            root.push(p.pid);
-        }
-        if Some(p.pid) == c.supervisor {
-            continue;
-        }
-        if in_host_userns {
-            let now = usable_now(p);
-            if now & sys_admin != 0 {
-                admin.push(p.pid);
-            }
-            // CAP_SYS_ADMIN has a rule of its own.
-            if now & !default & !sys_admin != 0 {
-                extra.push(p.pid);
-                extra_caps |= now & !default;
-            }
-            let regain = p.caps.bounding & !default & !now;
-            if p.no_new_privs == Some(false) && regain != 0 && !root.contains(&p.pid) {
-                bounding.push(p.pid);
-                bounding_caps |= regain;
-            }
-        }
-        if p.no_new_privs == Some(false) {
-            no_nnp.push(p.pid);
-            if in_host_userns && p.uid.effective != 0 {
-                no_nnp_severity = Severity::Medium;
-            }
-        }
-        if p.seccomp == Some(SeccompMode::Disabled) {
-            no_seccomp.push(p.pid);
-            if in_host_userns {
-                seccomp_severity = Severity::High;
-            }
-        }
-    }
-
-    if let Some(&first) = root.first() {
-        let how = match c.process(first) {
-            Some(p) if host.shares(p, NsKind::User) => {
-                "no user namespace: uid 0 in the container is uid 0 on the host".to_owned()
-            }
-            _ => match container_uid(&host.proc_root, first, 0) {
-                Some(u) => format!("the user namespace maps container uid {u} to host uid 0"),
-                None => "host uid 0 inside a user namespace".to_owned(),
-            },
-        };
+    if let Some(&first) = t.root.first() {
+        let how = how_root(cx, first);
         cx.push(rules::ROOT.finding(
             c.location(Some(first), None),
-            Some(Evidence::plain(format!("{}: {how}", pid_list(&root)))),
+            Some(Evidence::plain(format!("{}: {how}", pid_list(&t.root)))),
         ));
     }
-    if let Some(&first) = admin.first() {
+    if let Some(&first) = t.admin.first() {
         cx.push(rules::CAP_SYS_ADMIN.finding(
             c.location(Some(first), None),
             Some(Evidence::plain(format!(
                 "{} hold CAP_SYS_ADMIN in the host's user namespace",
-                pid_list(&admin)
+                pid_list(&t.admin)
             ))),
         ));
     }
-    if let Some(&first) = extra.first() {
+    if let Some(&first) = t.extra.first() {
         cx.push(rules::CAPABILITIES.finding(
             c.location(Some(first), None),
             Some(Evidence::plain(format!(
                 "{}: {}",
-                pid_list(&extra),
-                describe_caps(extra_caps, default)
+                pid_list(&t.extra),
+                describe_caps(t.extra_caps, default)
             ))),
         ));
     }
-    if let Some(&first) = bounding.first() {
+    if let Some(&first) = t.bounding.first() {
         cx.push(rules::BOUNDING_SET.finding(
             c.location(Some(first), None),
             Some(Evidence::plain(format!(
                 "{}: bounding set allows {}",
-                pid_list(&bounding),
-                cap_names(bounding_caps).join(", ")
+                pid_list(&t.bounding),
+                cap_names(t.bounding_caps).join(", ")
             ))),
         ));
     }
-    if let Some(&first) = no_nnp.first() {
+    if let Some(&first) = t.no_nnp.first() {
         cx.push(rules::NO_NEW_PRIVS.finding_at(
-            no_nnp_severity,
+            t.no_nnp_severity,
             c.location(Some(first), None),
             Some(Evidence::plain(format!(
                 "{}: NoNewPrivs 0",
-                pid_list(&no_nnp)
+                pid_list(&t.no_nnp)
             ))),
         ));
     }
-    if let Some(&first) = no_seccomp.first() {
+    if let Some(&first) = t.no_seccomp.first() {
         cx.push(rules::SECCOMP.finding_at(
-            seccomp_severity,
+            t.seccomp_severity,
             c.location(Some(first), None),
             Some(Evidence::plain(format!(
                 "{}: Seccomp 0",
-                pid_list(&no_seccomp)
+                pid_list(&t.no_seccomp)
             ))),
         ));
+    }
+}
+
+/// How a root process is host root: no user namespace, or one that maps uid 0 to it.
+fn how_root(cx: &Ctx<'_>, pid: u32) -> String {
+    let c = cx.container;
+    let host = c.host();
+    match c.process(pid) {
+        Some(p) if host.shares(p, NsKind::User) => {
+            "no user namespace: uid 0 in the container is uid 0 on the host".to_owned()
+        }
+        _ => match container_uid(&host.proc_root, pid, 0) {
+            Some(u) => format!("the user namespace maps container uid {u} to host uid 0"),
+            None => "host uid 0 inside a user namespace".to_owned(),
+        },
+    }
+}
+
+/// The container's processes sorted by what each rule reports, with the severity the worst
+/// of them earns. rsafe's own supervisor is root on purpose and is left out of the rest.
+struct Tally {
+    root: Vec<u32>,
+    admin: Vec<u32>,
+    extra: Vec<u32>,
+    extra_caps: u64,
+    bounding: Vec<u32>,
+    bounding_caps: u64,
+    no_nnp: Vec<u32>,
+    no_nnp_severity: Severity,
+    no_seccomp: Vec<u32>,
+    seccomp_severity: Severity,
+}
+
+impl Tally {
+    fn of(cx: &Ctx<'_>) -> Self {
+        let c = cx.container;
+        let host = c.host();
+        let mut t = Tally {
+            root: Vec::new(),
+            admin: Vec::new(),
+            extra: Vec::new(),
+            extra_caps: 0,
+            bounding: Vec::new(),
+            bounding_caps: 0,
+            no_nnp: Vec::new(),
+            no_nnp_severity: Severity::Low,
+            no_seccomp: Vec::new(),
+            seccomp_severity: Severity::Medium,
+        };
+        for p in &c.processes {
+            let in_host_userns = host.shares(p, NsKind::User);
+            if p.uid.effective == 0 || p.uid.real == 0 {
+                t.root.push(p.pid);
+            }
+            if Some(p.pid) == c.supervisor {
+                continue;
+            }
+            if in_host_userns {
+                t.capabilities(p);
+            }
+            if p.no_new_privs == Some(false) {
+                t.no_nnp.push(p.pid);
+                if in_host_userns && p.uid.effective != 0 {
+                    t.no_nnp_severity = Severity::Medium;
+                }
+            }
+            if p.seccomp == Some(SeccompMode::Disabled) {
+                t.no_seccomp.push(p.pid);
+                if in_host_userns {
+                    t.seccomp_severity = Severity::High;
+                }
+            }
+        }
+        t
+    }
+
+    /// Capabilities of a process in the host's user namespace (elsewhere they cover only what
+    /// its namespace owns).
+    fn capabilities(&mut self, p: &Process) {
+        let default = mask(DOCKER_DEFAULT);
+        let sys_admin = Capability::CAP_SYS_ADMIN.bitmask();
+        let now = usable_now(p);
+        if now & sys_admin != 0 {
+            self.admin.push(p.pid);
+        }
+        // CAP_SYS_ADMIN has a rule of its own.
+        if now & !default & !sys_admin != 0 {
+            self.extra.push(p.pid);
+            self.extra_caps |= now & !default;
+        }
+        let regain = p.caps.bounding & !default & !now;
+        if p.no_new_privs == Some(false) && regain != 0 && !self.root.contains(&p.pid) {
+            self.bounding.push(p.pid);
+            self.bounding_caps |= regain;
+        }
     }
 }
 
