@@ -304,6 +304,15 @@ fn exec_has_the_containers_confinement(caller: Caller, root: &Path, id: &str, pi
         "{}",
         text(&missing)
     );
+    // Found but not executable: 126 with runc's words (the failure comes after the process
+    // said what confines it: the whole channel is read).
+    let denied = out(rt(caller, root, &["exec", id, "/etc/passwd"]));
+    assert_eq!(denied.status.code(), Some(126), "{}", text(&denied));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("\"/etc/passwd\": permission denied"),
+        "{}",
+        text(&denied)
+    );
     // podman's and the shim's form: a process.json, detached, with a pid file.
     let dir = shared_tempdir("rsafe-oci-exec-");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();

@@ -50,7 +50,7 @@
 
 pub mod bundle;
 pub mod cgroup;
-mod child;
+pub(crate) mod child;
 pub mod create;
 pub mod exec;
 pub mod hooks;
