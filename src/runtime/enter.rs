@@ -86,6 +86,9 @@ pub enum EnterError {
     Run(#[from] RunError),
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// docker's refusal: a frozen container would hold the process before it starts.
+    #[error("container {0} is paused, unpause the container before exec")]
+    Paused(String),
     #[error("container {name} belongs to uid {owner}: exec in it as that user")]
     NotOwner { name: String, owner: u32 },
     #[error(
@@ -259,6 +262,9 @@ fn running(
     let (dir, state) = state::find(store_root, name)?;
     if !state.is_alive() {
         return Err(EnterError::NotRunning(name.to_string()));
+    }
+    if super::pause::is_paused(&state) {
+        return Err(EnterError::Paused(name.to_string()));
     }
     let caller = Caller::current();
     if state.owner != caller.uid {

@@ -11,7 +11,7 @@
 //!   one (`rsafe exec`), through [`join`] as `rsafe-runtime exec`; [`netns_join`]: a
 //!   container in another's network (`--network container:NAME`); [`netstore`] and
 //!   [`bridge`]: named networks (`rsafe network`, `--network NAME`), [`rootless_net`]: a
-//!   rootless user's;
+//!   rootless user's; [`pause`]: freezing one (`rsafe pause`);
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -44,6 +44,7 @@ pub mod netns_join;
 pub mod netstore;
 pub mod network;
 pub mod oci;
+pub mod pause;
 pub mod policy;
 pub mod portfwd;
 pub mod process;
