@@ -606,6 +606,30 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
     let started: Value =
         serde_json::from_slice(&fs::read(marks.path().join("poststart")).unwrap()).unwrap();
     assert_eq!(started["status"], "running");
+    // One reading of the cgroup, in runc's `events --stats` shape.
+    let ev = out(rt(
+        Caller::Host,
+        root.path(),
+        &["events", "--stats", "hooked"],
+    ));
+    assert!(ev.status.success(), "{}", text(&ev));
+    let ev: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(
+        (&ev["type"], &ev["id"]),
+        (&json!("stats"), &json!("hooked"))
+    );
+    assert_eq!(ev["data"]["pids"]["limit"], 77, "{ev}");
+    assert!(ev["data"]["pids"]["current"].as_u64() >= Some(1), "{ev}");
+    assert!(
+        ev["data"]["cpu"]["usage"]["total"].as_u64() > Some(0),
+        "{ev}"
+    );
+    if mem.exists() {
+        let usage = &ev["data"]["memory"]["usage"];
+        assert_eq!(usage["limit"], 64u64 << 20, "{ev}");
+        assert!(usage["usage"].as_u64() > Some(0), "{ev}");
+        assert!(ev["data"]["memory"]["raw"]["rss"].is_u64(), "{ev}");
+    }
     let ps = out(rt(
         Caller::Host,
         root.path(),
@@ -626,6 +650,12 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
         serde_json::from_slice(&fs::read(marks.path().join("poststop")).unwrap()).unwrap();
     assert_eq!(stopped["status"], "stopped");
     assert!(!pids.exists(), "the container's cgroup was left behind");
+    let gone = out(rt(
+        Caller::Host,
+        root.path(),
+        &["events", "--stats", "hooked"],
+    ));
+    assert!(!gone.status.success(), "{}", text(&gone));
     // The shared parent, in every hierarchy (another run's container may still be in it).
     for h in fs::read_dir("/sys/fs/cgroup")
         .unwrap()
@@ -1537,6 +1567,52 @@ fn a_user_namespace_path_that_breaks_the_floor_is_refused() {
         &["delete", "--force", "sandbox"],
     ));
     assert!(d.status.success(), "{}", text(&d));
+    if support::is_root() {
+        a_namespace_mapping_host_root_to_any_uid_is_refused(root.path());
+    }
+}
+
+/// A user namespace below the runtime's whose uid 1000 is host root (and root unmapped: the
+/// old check only looked at root): refused by name, nothing made.
+fn a_namespace_mapping_host_root_to_any_uid_is_refused(root: &Path) {
+    let mut holder = Command::new("unshare")
+        .args([
+            "--map-users=0,1000,1",
+            "--map-groups=0,1000,1",
+            "sleep",
+            "1000",
+        ])
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/user", holder.id());
+    let map_path = format!("/proc/{}/uid_map", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Its map as seen from here once unshare wrote it (before, the host's identity map).
+    while !fs::read_to_string(&map_path).is_ok_and(|m| m.split_whitespace().eq(["1000", "0", "1"]))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "unshare never mapped its namespace"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": path}));
+    });
+    let c = create(Caller::Host, root, &b, "hostroot", &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(c.status.code(), Some(1), "{}", text(&c));
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert!(
+        err.contains("its uid 1000 is host root") && err.contains("config.json"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!root.join("hostroot").exists(), "{err}");
 }
 
 #[test]
@@ -1552,19 +1628,45 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     let f = Command::new(&link).arg("features").output().unwrap();
     let f: Value = serde_json::from_slice(&f.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
-    assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
+    let userns = f["annotations"]["io.github.rsafe.floor.userns"]
+        .as_str()
+        .unwrap();
+    assert!(userns.contains("none of its uids is host root"), "{f}");
+    assert!(
+        f["annotations"]["io.github.rsafe.events"].is_string(),
+        "{f}"
+    );
     let namespaces = f["linux"]["namespaces"].as_array().unwrap();
     assert!(namespaces.contains(&json!("time")), "{f}");
     let actions = f["linux"]["seccomp"]["actions"].as_array().unwrap();
     assert!(actions.contains(&json!("SCMP_ACT_NOTIFY")), "{f}");
-    let checkpoint = Command::new(&link)
-        .args(["checkpoint", "x"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&checkpoint.stderr).contains("not supported"),
-        "{checkpoint:?}"
-    );
+    for (args, says) in [
+        (
+            &["checkpoint", "x"][..],
+            "checkpoint: not supported by rsafe-runtime: checkpoint and restore need CRIU",
+        ),
+        (
+            &["restore", "x"][..],
+            "restore: not supported by rsafe-runtime: checkpoint and restore need CRIU",
+        ),
+        (
+            &["events", "x"][..],
+            "events: only `events --stats ID` (one reading) is supported",
+        ),
+        (
+            &["events", "--stats", "--interval", "1s", "x"][..],
+            "events: only `events --stats ID`",
+        ),
+    ] {
+        let o = Command::new(&link).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}: {o:?}");
+        assert!(
+            err.starts_with(&format!("rsafe-runtime: {says}")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
 }
 
 /// podman as root, with rsafe as its runtime: the image's files are container root's (an
