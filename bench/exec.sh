@@ -2,7 +2,8 @@
 # The latency of a new process in a running container: `rsafe exec NAME true` (a `run -d`
 # busybox container) and `rsafe-runtime exec ID true` (a created and started bundle), each
 # under two rsafe binaries (before and after a change of the exec path), with `runc exec` of
-# the same bundle for reference when runc is installed. One hyperfine run, as root.
+# the same bundle for reference. One hyperfine run, as root; installs what is missing with
+# apt-get (hyperfine jq busybox-static runc).
 #
 #   bash bench/exec.sh RSAFE_BEFORE RSAFE_AFTER [work dir]    RUNS=40 WARMUP=5 to change it
 #
@@ -13,9 +14,14 @@ set -euo pipefail
 BEFORE=$(realpath "$1") AFTER=$(realpath "$2")
 WORK="${3:-/tmp/rsafe-bench-exec}"
 RUNS="${RUNS:-40}" WARMUP="${WARMUP:-5}"
-for t in hyperfine jq busybox; do
-  command -v "$t" >/dev/null || { echo "bench/exec.sh: $t is required" >&2; exit 1; }
+need=()
+for p in hyperfine:hyperfine jq:jq busybox-static:busybox runc:runc; do
+  command -v "${p#*:}" >/dev/null || need+=("${p%%:*}")
 done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "== apt-get install ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK/bundle/rootfs"/{bin,etc,tmp,proc,sys,dev,root}
 B="$WORK/bundle"
