@@ -113,6 +113,14 @@ fn a_paused_container_stops_counting_and_goes_on_when_unpaused() {
     let state = state.and_then(|f| std::fs::read_to_string(f).ok());
     assert_eq!(state.as_deref().map(str::trim), Some("FROZEN"));
     assert_eq!(status(caller, store, "counter"), "Up (Paused)");
+    // docker inspect's State of a paused container.
+    let inspect = ok(caller, store, &["inspect", "counter"]).stdout;
+    let state = &serde_json::from_str::<serde_json::Value>(&inspect).unwrap()[0]["State"];
+    assert_eq!(
+        (&state["Status"], &state["Running"], &state["Paused"]),
+        (&"paused".into(), &true.into(), &true.into()),
+        "{state}"
+    );
     let paused_at = count(caller, store, "counter");
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(
