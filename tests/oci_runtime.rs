@@ -886,6 +886,19 @@ fn container_hooks_run_in_the_containers_namespaces() {
     }
 }
 
+/// `delete --force ID` when dropped: a test that panics leaves no container behind (the
+/// delete at a test's end is checked; this one, after it, finds nothing and is harmless).
+struct ForceDelete<'a>(&'a Path, &'static str);
+
+impl Drop for ForceDelete<'_> {
+    fn drop(&mut self) {
+        let _ = rt(Caller::Host, self.0, &["delete", "--force", self.1])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 #[test]
 fn update_changes_the_limits_by_flags_and_resources_json() {
     if !support::have("root for cgroups", support::is_root()) {
@@ -904,6 +917,8 @@ fn update_changes_the_limits_by_flags_and_resources_json() {
     );
     let c = create(Caller::Host, root.path(), &b, "limits", &[]);
     assert!(c.status.success(), "{}", text(&c));
+    // A failed assertion below must not leave the container and its cgroups on the host.
+    let _cleanup = ForceDelete(root.path(), "limits");
     let dir = |h: &str| {
         Path::new("/sys/fs/cgroup")
             .join(h)
