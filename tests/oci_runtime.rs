@@ -304,6 +304,15 @@ fn exec_has_the_containers_confinement(caller: Caller, root: &Path, id: &str, pi
         "{}",
         text(&missing)
     );
+    // Found but not executable: 126 with runc's words (the failure comes after the process
+    // said what confines it: the whole channel is read).
+    let denied = out(rt(caller, root, &["exec", id, "/etc/passwd"]));
+    assert_eq!(denied.status.code(), Some(126), "{}", text(&denied));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("\"/etc/passwd\": permission denied"),
+        "{}",
+        text(&denied)
+    );
     // podman's and the shim's form: a process.json, detached, with a pid file.
     let dir = shared_tempdir("rsafe-oci-exec-");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
@@ -597,6 +606,30 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
     let started: Value =
         serde_json::from_slice(&fs::read(marks.path().join("poststart")).unwrap()).unwrap();
     assert_eq!(started["status"], "running");
+    // One reading of the cgroup, in runc's `events --stats` shape.
+    let ev = out(rt(
+        Caller::Host,
+        root.path(),
+        &["events", "--stats", "hooked"],
+    ));
+    assert!(ev.status.success(), "{}", text(&ev));
+    let ev: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(
+        (&ev["type"], &ev["id"]),
+        (&json!("stats"), &json!("hooked"))
+    );
+    assert_eq!(ev["data"]["pids"]["limit"], 77, "{ev}");
+    assert!(ev["data"]["pids"]["current"].as_u64() >= Some(1), "{ev}");
+    assert!(
+        ev["data"]["cpu"]["usage"]["total"].as_u64() > Some(0),
+        "{ev}"
+    );
+    if mem.exists() {
+        let usage = &ev["data"]["memory"]["usage"];
+        assert_eq!(usage["limit"], 64u64 << 20, "{ev}");
+        assert!(usage["usage"].as_u64() > Some(0), "{ev}");
+        assert!(ev["data"]["memory"]["raw"]["rss"].is_u64(), "{ev}");
+    }
     let ps = out(rt(
         Caller::Host,
         root.path(),
@@ -617,6 +650,12 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
         serde_json::from_slice(&fs::read(marks.path().join("poststop")).unwrap()).unwrap();
     assert_eq!(stopped["status"], "stopped");
     assert!(!pids.exists(), "the container's cgroup was left behind");
+    let gone = out(rt(
+        Caller::Host,
+        root.path(),
+        &["events", "--stats", "hooked"],
+    ));
+    assert!(!gone.status.success(), "{}", text(&gone));
     // The shared parent, in every hierarchy (another run's container may still be in it).
     for h in fs::read_dir("/sys/fs/cgroup")
         .unwrap()
@@ -847,6 +886,19 @@ fn container_hooks_run_in_the_containers_namespaces() {
     }
 }
 
+/// `delete --force ID` when dropped: a test that panics leaves no container behind (the
+/// delete at a test's end is checked; this one, after it, finds nothing and is harmless).
+struct ForceDelete<'a>(&'a Path, &'static str);
+
+impl Drop for ForceDelete<'_> {
+    fn drop(&mut self) {
+        let _ = rt(Caller::Host, self.0, &["delete", "--force", self.1])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 #[test]
 fn update_changes_the_limits_by_flags_and_resources_json() {
     if !support::have("root for cgroups", support::is_root()) {
@@ -865,6 +917,8 @@ fn update_changes_the_limits_by_flags_and_resources_json() {
     );
     let c = create(Caller::Host, root.path(), &b, "limits", &[]);
     assert!(c.status.success(), "{}", text(&c));
+    // A failed assertion below must not leave the container and its cgroups on the host.
+    let _cleanup = ForceDelete(root.path(), "limits");
     let dir = |h: &str| {
         Path::new("/sys/fs/cgroup")
             .join(h)
@@ -1528,6 +1582,52 @@ fn a_user_namespace_path_that_breaks_the_floor_is_refused() {
         &["delete", "--force", "sandbox"],
     ));
     assert!(d.status.success(), "{}", text(&d));
+    if support::is_root() {
+        a_namespace_mapping_host_root_to_any_uid_is_refused(root.path());
+    }
+}
+
+/// A user namespace below the runtime's whose uid 1000 is host root (and root unmapped: the
+/// old check only looked at root): refused by name, nothing made.
+fn a_namespace_mapping_host_root_to_any_uid_is_refused(root: &Path) {
+    let mut holder = Command::new("unshare")
+        .args([
+            "--map-users=0,1000,1",
+            "--map-groups=0,1000,1",
+            "sleep",
+            "1000",
+        ])
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/user", holder.id());
+    let map_path = format!("/proc/{}/uid_map", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Its map as seen from here once unshare wrote it (before, the host's identity map).
+    while !fs::read_to_string(&map_path).is_ok_and(|m| m.split_whitespace().eq(["1000", "0", "1"]))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "unshare never mapped its namespace"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let b = Bundle::new(Caller::Host, &support::busybox_rootfs(), &["true"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": path}));
+    });
+    let c = create(Caller::Host, root, &b, "hostroot", &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(c.status.code(), Some(1), "{}", text(&c));
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert!(
+        err.contains("its uid 1000 is host root") && err.contains("config.json"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!root.join("hostroot").exists(), "{err}");
 }
 
 #[test]
@@ -1543,19 +1643,45 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     let f = Command::new(&link).arg("features").output().unwrap();
     let f: Value = serde_json::from_slice(&f.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
-    assert!(f["annotations"]["io.github.rsafe.floor.userns"].is_string());
+    let userns = f["annotations"]["io.github.rsafe.floor.userns"]
+        .as_str()
+        .unwrap();
+    assert!(userns.contains("none of its uids is host root"), "{f}");
+    assert!(
+        f["annotations"]["io.github.rsafe.events"].is_string(),
+        "{f}"
+    );
     let namespaces = f["linux"]["namespaces"].as_array().unwrap();
     assert!(namespaces.contains(&json!("time")), "{f}");
     let actions = f["linux"]["seccomp"]["actions"].as_array().unwrap();
     assert!(actions.contains(&json!("SCMP_ACT_NOTIFY")), "{f}");
-    let checkpoint = Command::new(&link)
-        .args(["checkpoint", "x"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&checkpoint.stderr).contains("not supported"),
-        "{checkpoint:?}"
-    );
+    for (args, says) in [
+        (
+            &["checkpoint", "x"][..],
+            "checkpoint: not supported by rsafe-runtime: checkpoint and restore need CRIU",
+        ),
+        (
+            &["restore", "x"][..],
+            "restore: not supported by rsafe-runtime: checkpoint and restore need CRIU",
+        ),
+        (
+            &["events", "x"][..],
+            "events: only `events --stats ID` (one reading) is supported",
+        ),
+        (
+            &["events", "--stats", "--interval", "1s", "x"][..],
+            "events: only `events --stats ID`",
+        ),
+    ] {
+        let o = Command::new(&link).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}: {o:?}");
+        assert!(
+            err.starts_with(&format!("rsafe-runtime: {says}")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
 }
 
 /// podman as root, with rsafe as its runtime: the image's files are container root's (an

@@ -159,8 +159,11 @@ fn container_doc(dir: &ContainerDir, st: &State) -> Result<Value> {
 fn state_doc(dir: &ContainerDir, st: &State) -> Value {
     const ZERO: &str = "0001-01-01T00:00:00Z";
     let phase = dir.phase(st);
+    // As docker: a paused container is running and paused, its status "paused".
+    let paused = phase == Phase::Up && crate::runtime::pause::is_paused(st);
     let (status, code) = match phase {
         Phase::Created => ("created", 0),
+        Phase::Up if paused => ("paused", 0),
         Phase::Up => ("running", 0),
         Phase::Exited(code) => ("exited", code),
         Phase::Dead => ("dead", 0),
@@ -181,7 +184,7 @@ fn state_doc(dir: &ContainerDir, st: &State) -> Value {
     json!({
         "Status": status,
         "Running": running,
-        "Paused": false,
+        "Paused": paused,
         "Restarting": false,
         "OOMKilled": st.oom_killed,
         "Dead": phase == Phase::Dead,

@@ -26,6 +26,7 @@ pub mod kill;
 pub mod load;
 pub mod logs;
 pub mod network;
+pub mod pause;
 pub mod port;
 pub mod ps;
 pub mod restart;
@@ -101,6 +102,8 @@ pub enum Command {
     Stop(stop::StopArgs),
     Restart(restart::RestartArgs),
     Kill(kill::KillArgs),
+    Pause(pause::PauseArgs),
+    Unpause(pause::UnpauseArgs),
     Wait(wait::WaitArgs),
     Logs(logs::LogsArgs),
     Stats(stats::StatsArgs),
@@ -127,6 +130,8 @@ impl Command {
     fn failure_code(&self) -> i32 {
         match self {
             Command::Run(_) | Command::Start(_) | Command::Exec(_) | Command::Network(_) => 125,
+            // podman's code for a container it could not pause.
+            Command::Pause(_) | Command::Unpause(_) => 125,
             // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
             Command::Audit(_) => 2,
             _ => 1,
@@ -229,6 +234,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Stop(args) => stop::run(args, &global),
         Command::Restart(args) => restart::run(args, &global),
         Command::Kill(args) => kill::run(args, &global),
+        Command::Pause(args) => pause::run_pause(args, &global),
+        Command::Unpause(args) => pause::run_unpause(args, &global),
         Command::Wait(args) => wait::run(args, &global),
         Command::Logs(args) => logs::run(args, &global),
         Command::Stats(args) => stats::run(args, &global),

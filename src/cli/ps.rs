@@ -231,6 +231,8 @@ fn status_text(dir: &ContainerDir, state: &State) -> String {
     match dir.phase(state) {
         Phase::Exited(code) if state.oom_killed => format!("Exited ({code}, out of memory)"),
         Phase::Exited(code) => format!("Exited ({code})"),
+        // As docker's `Up … (Paused)`.
+        Phase::Up if crate::runtime::pause::is_paused(state) => "Up (Paused)".to_string(),
         Phase::Up => "Up".to_string(),
         Phase::Created => "Created".to_string(),
         Phase::Dead => "Dead".to_string(),

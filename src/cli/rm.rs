@@ -52,6 +52,8 @@ fn kill(name: &str, dir: &ContainerDir, st: &State) -> Result<()> {
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
+    // A paused container dies only once thawed.
+    crate::runtime::pause::thaw_signalled(st);
     let deadline = Instant::now() + Duration::from_secs(5);
     while (st.is_alive() || !dir.settled(st)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));

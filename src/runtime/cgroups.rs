@@ -105,15 +105,21 @@ impl CgroupFs {
 
     /// The directory this process's cgroup is for `controller`, and the hierarchy's version.
     fn own_dir(&self, controller: Controller) -> Result<(PathBuf, Version), CgroupError> {
+        self.own_dir_of(controller.name())
+    }
+
+    /// [`CgroupFs::own_dir`] for a controller by its name (`freezer` too, which sets no
+    /// limit).
+    fn own_dir_of(&self, name: &'static str) -> Result<(PathBuf, Version), CgroupError> {
         let unavailable = |reason: String| CgroupError::Unavailable {
-            controller: controller.name(),
+            controller: name,
             reason,
         };
         let mounts: Vec<CgroupMount> = self.mountinfo.lines().filter_map(parse_mount).collect();
         // A v1 hierarchy carrying the controller wins (on a hybrid host the v2 one lacks it).
         let v1 = mounts
             .iter()
-            .find(|m| m.version == Version::V1 && m.options.iter().any(|o| o == controller.name()));
+            .find(|m| m.version == Version::V1 && m.options.iter().any(|o| o == name));
         let (mount, own) = match v1 {
             Some(m) => {
                 let own = self
@@ -121,7 +127,7 @@ impl CgroupFs {
                     .lines()
                     .filter_map(|l| l.split_once(':'))
                     .filter_map(|(_, rest)| rest.split_once(':'))
-                    .find(|(ctrls, _)| ctrls.split(',').any(|c| c == controller.name()))
+                    .find(|(ctrls, _)| ctrls.split(',').any(|c| c == name))
                     .map(|(_, path)| path)
                     .ok_or_else(|| unavailable("not in /proc/self/cgroup".into()))?;
                 (m, own)
@@ -133,7 +139,7 @@ impl CgroupFs {
                     .ok_or_else(|| unavailable("no cgroup hierarchy has it".into()))?;
                 let available = std::fs::read_to_string(m.mount_point.join("cgroup.controllers"))
                     .unwrap_or_default();
-                if !available.split_whitespace().any(|c| c == controller.name()) {
+                if !available.split_whitespace().any(|c| c == name) {
                     return Err(unavailable(format!(
                         "the cgroup v2 hierarchy at {} does not have it",
                         m.mount_point.display()
@@ -269,10 +275,29 @@ impl Cgroup {
                 }
             }
         }
+        if !cg.dirs.is_empty() {
+            cg.add_v1_freezer(fs, id);
+        }
         Ok(Created {
             cgroup: (!cg.dirs.is_empty()).then_some(cg),
             unavailable,
         })
+    }
+
+    /// The v1 freezer hierarchy's `<own>/rsafe/<id>`, when that hierarchy is mounted (a
+    /// hybrid or v1 host) and this user may make it (root): what `rsafe pause` freezes. The
+    /// container's first process joins it with the other v1 directories ([`SelfJoin`]).
+    /// Without it (rootless on v1), a container with a v2 directory still freezes there
+    /// (`cgroup.freeze`), and any other cannot be paused; it runs the same either way, so a
+    /// failure here only leaves it out.
+    fn add_v1_freezer(&mut self, fs: &CgroupFs, id: &str) {
+        let Ok((own, Version::V1)) = fs.own_dir_of("freezer") else {
+            return;
+        };
+        let dir = own.join("rsafe").join(id);
+        if std::fs::create_dir_all(&dir).is_ok() {
+            self.dirs.push((dir, Version::V1));
+        }
     }
 
     fn add_controller(
@@ -388,6 +413,92 @@ impl Cgroup {
             }
         }
         errors
+    }
+}
+
+/// The file that freezes a container's processes: the v1 freezer controller's `freezer.state`
+/// (preferred on a hybrid host, where it is the freezer), else v2's `cgroup.freeze`. `rsafe
+/// pause` and `rsafe-runtime pause` both freeze through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Freezer {
+    V1(PathBuf),
+    V2(PathBuf),
+}
+
+impl Cgroup {
+    fn freezer(&self) -> Option<Freezer> {
+        let v1 = self.dirs.iter().find_map(|(d, v)| {
+            let file = d.join("freezer.state");
+            (*v == Version::V1 && file.exists()).then_some(Freezer::V1(file))
+        });
+        v1.or_else(|| {
+            self.dirs.iter().find_map(|(d, v)| {
+                let file = d.join("cgroup.freeze");
+                (*v == Version::V2 && file.exists()).then_some(Freezer::V2(d.clone()))
+            })
+        })
+    }
+
+    /// Whether the cgroup can be frozen here (a freezer in some hierarchy it is in).
+    pub fn has_freezer(&self) -> bool {
+        self.freezer().is_some()
+    }
+
+    /// Whether the container is frozen (paused): what the freezer was told (v1 `FROZEN` or
+    /// still `FREEZING`, v2 `cgroup.freeze` 1), as runc reads it.
+    pub fn frozen(&self) -> bool {
+        match self.freezer() {
+            Some(Freezer::V1(file)) => std::fs::read_to_string(file)
+                .is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING")),
+            Some(Freezer::V2(dir)) => {
+                std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+            }
+            None => false,
+        }
+    }
+
+    /// Freezes (`on`) or thaws every process of the cgroup and waits (up to 10 s) until the
+    /// kernel says it is done: a v1 freezer may stay `FREEZING` while a task is in an
+    /// uninterruptible sleep, so `FROZEN` is written again until it holds. A freeze that does
+    /// not finish is undone (half frozen is worse than running), as runc does.
+    pub fn freeze(&self, on: bool) -> Result<(), CgroupError> {
+        let Some(freezer) = self.freezer() else {
+            return Err(CgroupError::Unavailable {
+                controller: "freezer",
+                reason: "the container's cgroup has no freezer".into(),
+            });
+        };
+        let (file, value, done_file, done, thaw) = match &freezer {
+            Freezer::V1(f) => {
+                let v = if on { "FROZEN" } else { "THAWED" };
+                (f.clone(), v, f.clone(), v, "THAWED")
+            }
+            Freezer::V2(d) => (
+                d.join("cgroup.freeze"),
+                if on { "1" } else { "0" },
+                d.join("cgroup.events"),
+                if on { "frozen 1" } else { "frozen 0" },
+                "0",
+            ),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            std::fs::write(&file, value).map_err(io_err(&file))?;
+            let now = std::fs::read_to_string(&done_file).map_err(io_err(&done_file))?;
+            if now.lines().any(|l| l.trim() == done) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                if on {
+                    let _ = std::fs::write(&file, thaw);
+                }
+                return Err(io_err(&done_file)(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("still not {done} after 10 s"),
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
@@ -904,5 +1015,88 @@ mod tests {
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo(r"/a\040b\\"), "/a b\\\\");
         assert_eq!(unescape_mountinfo(r"/x\134y"), "/x\\y");
+    }
+
+    #[test]
+    fn the_v1_freezer_is_preferred_to_cgroup_freeze() {
+        let v1 = tempfile::tempdir().unwrap();
+        let v2 = tempfile::tempdir().unwrap();
+        std::fs::write(v2.path().join("cgroup.freeze"), "0").unwrap();
+        let only_v2 = Cgroup {
+            dirs: vec![
+                (v1.path().to_path_buf(), Version::V1),
+                (v2.path().to_path_buf(), Version::V2),
+            ],
+        };
+        assert_eq!(
+            only_v2.freezer(),
+            Some(Freezer::V2(v2.path().to_path_buf()))
+        );
+        std::fs::write(v1.path().join("freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(
+            only_v2.freezer(),
+            Some(Freezer::V1(v1.path().join("freezer.state")))
+        );
+        assert!(!only_v2.frozen());
+        std::fs::write(v1.path().join("freezer.state"), "FROZEN\n").unwrap();
+        assert!(only_v2.frozen());
+        let none = Cgroup {
+            dirs: vec![(
+                tempfile::tempdir().unwrap().path().to_path_buf(),
+                Version::V1,
+            )],
+        };
+        assert!(!none.has_freezer() && !none.frozen());
+        assert!(none.freeze(true).is_err());
+    }
+
+    /// The cumulative CPU time (user + system ticks) of `pid`.
+    fn cpu_ticks(pid: u32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// A real cgroup v2 directory (the unified hierarchy, beside v1 ones on a hybrid host)
+    /// frozen through `cgroup.freeze`: a busy process gets no CPU until thawed.
+    #[test]
+    fn a_v2_cgroup_freezes_and_thaws() {
+        let required = std::env::var("RSAFE_TEST_REQUIRE").is_ok_and(|v| v == "1");
+        let mount = hierarchies()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|h| h.version == Version::V2)
+            .map(|h| h.mount_point);
+        let (Some(mount), true) = (mount, nix::unistd::geteuid().is_root()) else {
+            assert!(!required, "root and a cgroup v2 hierarchy are required");
+            eprintln!("skipping: needs root and a cgroup v2 hierarchy");
+            return;
+        };
+        let dir = mount.join(format!("rsafe-freeze-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let cg = Cgroup {
+            dirs: vec![(dir.clone(), Version::V2)],
+        };
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        std::fs::write(dir.join("cgroup.procs"), busy.id().to_string()).unwrap();
+        cg.freeze(true).unwrap();
+        assert!(cg.frozen());
+        let before = cpu_ticks(busy.id());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let still = cpu_ticks(busy.id()) == before;
+        cg.freeze(false).unwrap();
+        let thawed = !cg.frozen();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let ran = cpu_ticks(busy.id()) > before;
+        let _ = busy.kill();
+        let _ = busy.wait();
+        assert!(cg.remove().is_empty());
+        assert!(still, "a frozen process used CPU");
+        assert!(thawed && ran, "the thawed process did not run");
+        assert!(!dir.exists());
     }
 }

@@ -2,75 +2,58 @@
 //! cgroup, on its root, with exactly its confinement (the spec saved with the container goes
 //! through the same [`super::exec`] steps as the container's own workload), never more.
 //!
+//! What is `rsafe exec`'s own is here: which container (its state and saved spec), which
+//! namespaces, and what rsafe does while the process runs. The way in (the joiner, the fork
+//! into the pid namespace, the process's steps up to `execve`) is [`super::join`]'s, the same
+//! path `rsafe-runtime exec` takes, so that it exists and is tested once.
+//!
 //! ```text
-//! rsafe exec (host)                  joiner (host pid namespace)        process (container's)
-//! ─────────────────                  ───────────────────────────        ─────────────────────
+//! rsafe exec (host)
+//! ─────────────────
 //! the container, its saved spec
-//! open /proc/<p>/ns/*, /proc/<p>/root
+//! open /proc/<p>/ns/* (user first, each owned by it), /proc/<p>/root
 //! seccomp filter: cache or compile
 //! [fg] subreaper, block signals
-//! fork ────────────────────────────▶ not dumpable, parent-death signal
-//!                                    join the cgroup (host credentials)
-//!                                    setns user, mnt, pid, ipc, uts,
-//!                                      net, cgroup, time
-//!                                    chroot to the container's root,
-//!                                    root of the container's namespace
-//!                                    fork ─────────────────────────────▶ waits for the joiner's end
-//!   ◀── [fg] the process's pid ───── exit                                parent-death signal
-//! reap the joiner: the process is                                        user, rlimits, caps, cwd,
-//! now rsafe's child (subreaper)                                          landlock, seccomp (exec.rs)
-//! poll: channel, signals, terminal ◀──── Terminal / Confined / Failed ── execve (EOF = started)
-//! wait, exit code (128+N)
+//! join::start ──────────▶ joiner ──▶ process (see join.rs)
+//! [fg] the process is rsafe's child: poll channel, signals, terminal; wait, exit code (128+N)
+//! [-d] the container's init adopted it: read the channel to its end (started or failed)
 //! ```
 //!
 //! Why this way:
-//! - `setns(CLONE_NEWUSER)` needs a single-threaded process that shares no filesystem
-//!   context: the joiner is a fork of single-threaded rsafe. A pid namespace is entered only
-//!   by the children of whoever joins it, hence the second fork.
 //! - Which process the namespaces are read from: the container's init is not dumpable, so
 //!   only a caller with `CAP_SYS_PTRACE` on the host (root) may open its `/proc/<pid>/ns`.
 //!   Anyone else goes through a child of init (the workload), whose pid namespace is the
 //!   container's whatever it did (no process changes its own). The user namespace is always
 //!   the owner of that pid namespace (`NS_GET_USERNS`), and every other namespace joined must
-//!   be owned by it: a workload cannot steer `exec` into namespaces of its own making.
-//! - Everything is opened before the first `setns`: after it, `/proc` is no longer the host's.
-//! - The cgroup is joined while the joiner still has its host credentials (the container's
-//!   root may not write to the host's cgroup tree), before the cgroup namespace.
-//! - The process is not dumpable until `execve`: nothing in the container may ptrace it or
-//!   open its `/proc/<pid>/{fd,exe,mem}` while it holds rsafe's memory.
+//!   be owned by it: a workload cannot steer `exec` into namespaces of its own making. So the
+//!   user namespace is joined first, which gives its root every right in the others.
 //! - In the foreground the process is rsafe's child (rsafe is a subreaper, the joiner exits):
-//!   rsafe forwards signals to it and reaps it, and it dies with rsafe (parent-death signal,
-//!   set only once the joiner is gone, or the joiner's exit would kill it). With `-d` the
-//!   joiner forks a launcher *inside* the container's pid namespace, which forks the process
-//!   and exits: the container's init adopts and reaps it, as docker keeps `exec -d` processes
-//!   running in the container. Either way the container's end (`stop`, `rm -f`) ends it with
-//!   its pid namespace.
+//!   rsafe forwards signals to it and reaps it, and it dies with rsafe. With `-d` the
+//!   container's init adopts and reaps it ([`Adoption::ContainerInit`]), as docker keeps
+//!   `exec -d` processes running in the container; its stdio is the container's `/dev/null`.
+//!   Either way the container's end (`stop`, `rm -f`) ends it with its pid namespace.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Gid, Pid, Uid};
 use rustix::fs::{Mode, OFlags};
 
-use super::cgroups::{Cgroup, Fallback, Version};
-use super::channel::{self, Channel, ChannelError, Message};
-use super::container::{landlock_access, parent_gone};
-use super::exec::{self, Workload};
-use super::idmap::{Caller, IdMap};
+use super::cgroups::{Cgroup, Fallback};
+use super::channel::{Channel, ChannelError};
+use super::container::landlock_access;
+use super::idmap::Caller;
 use super::init;
+use super::join::{self, Adoption, Entry, Identity, JoinError, NewProcess, Outcome, Stdio};
+pub(crate) use super::join::{Join, Target, become_root};
 use super::process::{Note, RunError, forwarded_signals};
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::Session;
 use super::spec::{self, ImageDefaults, ProcessOverrides, ProcessSpec, Spec, SpecError};
 use super::state::{self, State, StateError};
-use super::tty::{self, WinSize};
-use super::{sys, user};
+use super::tty;
 
 /// What `rsafe exec` runs, and in which container.
 #[derive(Debug)]
@@ -103,6 +86,9 @@ pub enum EnterError {
     Run(#[from] RunError),
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// docker's refusal: a frozen container would hold the process before it starts.
+    #[error("container {0} is paused, unpause the container before exec")]
+    Paused(String),
     #[error("container {name} belongs to uid {owner}: exec in it as that user")]
     NotOwner { name: String, owner: u32 },
     #[error(
@@ -154,23 +140,116 @@ pub fn exec(
             .or_else(|| tty::window_size(io::stdout().as_fd_ref())),
         false => None,
     };
-    let plan = Plan {
-        name,
+    let new = NewProcess {
+        identity: Identity::Name(process.user.clone()),
+        stdio: match req.detach {
+            // The process keeps nothing of the caller's terminal or pipes (whoever reads
+            // them would wait for it).
+            true => Stdio::Null,
+            false => Stdio::Inherit,
+        },
+        rlimits: Vec::new(),
+        umask: None,
+        fallback: fallback(spec.limits.pids, state.cgroup.as_ref()),
         hostname: spec
             .hostname
             .clone()
             .unwrap_or_else(|| dir.id[..12].to_string()),
-        fallback: fallback(spec.limits.pids, state.cgroup.as_ref()),
-        spec: &spec,
-        process,
-        state: &state,
         window,
-        detach: req.detach,
+        confinement: &spec.confinement,
+        landlock_fs: landlock_access(&spec),
+        preserve_fds: 0,
+        extra_filter: None,
+        process,
     };
-    let target = open_target(&state, name)?;
-    match plan.detach {
-        false => run_attached(&plan, target, filter, &dir.id, notify),
-        true => run_detached(&plan, target, filter, notify),
+    let entry = Entry {
+        name,
+        target: open_target(&state, name)?,
+        cgroup: state.cgroup.as_ref(),
+        idmap: &state.idmap,
+        adoption: match req.detach {
+            false => Adoption::Caller,
+            true => Adoption::ContainerInit,
+        },
+    };
+    match req.detach {
+        false => run_attached(entry, &new, filter, &dir.id, notify),
+        true => run_detached(entry, &new, filter, notify),
+    }
+}
+
+/// The foreground: rsafe waits for the process, forwards signals to it, relays its terminal.
+fn run_attached(
+    entry: Entry<'_>,
+    new: &NewProcess<'_>,
+    filter: CompiledFilter,
+    id: &str,
+    notify: &mut dyn FnMut(Note),
+) -> Result<i32, EnterError> {
+    let name = entry.name;
+    // The process is forked by the joiner, which exits: it becomes rsafe's child.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| enter_err(name, "become a subreaper")(e.into()))?;
+    forwarded_signals()
+        .thread_block()
+        .map_err(|e| enter_err(name, "block signals")(e.into()))?;
+    let started = join::start(entry, new, filter).map_err(|e| EnterError::from_join(name, e))?;
+    let Some(process) = started.pid else {
+        return Err(failure(&started.chan, notify));
+    };
+    let signals = SignalFd::with_flags(
+        &forwarded_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| enter_err(name, "signalfd")(e.into()))?;
+    let mut session = Session {
+        id: id.to_string(),
+        chan: Some(started.chan),
+        signals,
+        child: process,
+        terminal: None,
+        relay_stdin: new.process.stdin,
+        raw: None,
+        failure: None,
+        learn: None,
+        supervisor: None,
+        terminal_to: None,
+        tee: None,
+    };
+    let status = session.run(notify)?;
+    if let Some((code, message)) = session.failure.take() {
+        return Err(RunError::Container { code, message }.into());
+    }
+    init::exit_code(status)
+        .ok_or_else(|| RunError::Invalid(format!("unexpected status {status:?}")).into())
+}
+
+/// `-d`: the process is left to the container's init; rsafe returns once it runs (0) or
+/// failed to start (its code).
+fn run_detached(
+    entry: Entry<'_>,
+    new: &NewProcess<'_>,
+    filter: CompiledFilter,
+    notify: &mut dyn FnMut(Note),
+) -> Result<i32, EnterError> {
+    let name = entry.name;
+    let started = join::start(entry, new, filter).map_err(|e| EnterError::from_join(name, e))?;
+    match failure(&started.chan, notify) {
+        EnterError::Channel(ChannelError::Closed(_)) => Ok(0),
+        e => Err(e),
+    }
+}
+
+/// Reads the channel to its end: the failure reported on it, or `Closed` when there was none.
+fn failure(chan: &Channel, notify: &mut dyn FnMut(Note)) -> EnterError {
+    let mut confined = |lines: Vec<String>, warnings: Vec<String>| {
+        lines.into_iter().for_each(|l| notify(Note::Info(l)));
+        warnings.into_iter().for_each(|w| notify(Note::Warning(w)));
+    };
+    match join::outcome(chan, &mut confined) {
+        Ok(Outcome::Started) => ChannelError::Closed("starting the process").into(),
+        Ok(Outcome::Failed { code, message }) => RunError::Container { code, message }.into(),
+        Err(e) => e.into(),
     }
 }
 
@@ -183,6 +262,9 @@ fn running(
     let (dir, state) = state::find(store_root, name)?;
     if !state.is_alive() {
         return Err(EnterError::NotRunning(name.to_string()));
+    }
+    if super::pause::is_paused(&state) {
+        return Err(EnterError::Paused(name.to_string()));
     }
     let caller = Caller::current();
     if state.owner != caller.uid {
@@ -281,42 +363,18 @@ fn fallback(pids: Option<u64>, cgroup: Option<&Cgroup>) -> Option<Fallback> {
     (!in_cgroup).then_some(Fallback { nproc: Some(pids) })
 }
 
-/// Everything the joiner and the process need, made before the first fork.
-struct Plan<'a> {
-    name: &'a str,
-    spec: &'a Spec,
-    process: ProcessSpec,
-    state: &'a State,
-    hostname: String,
-    fallback: Option<Fallback>,
-    window: Option<WinSize>,
-    /// `-d`: the process is left to the container's init.
-    detach: bool,
-}
-
-impl Plan<'_> {
-    fn enter_err(&self, what: impl Into<String>) -> impl FnOnce(io::Error) -> EnterError {
-        enter_err(self.name, what)
-    }
-}
-
 fn enter_err(name: &str, what: impl Into<String>) -> impl FnOnce(io::Error) -> EnterError {
     let (name, what) = (name.to_string(), what.into());
     move |source| EnterError::Enter { name, what, source }
 }
 
-/// One namespace to join, opened.
-pub(crate) struct Join {
-    pub(crate) name: &'static str,
-    pub(crate) fd: OwnedFd,
-    pub(crate) flag: CloneFlags,
-}
-
-/// What the joiner enters: the container's namespaces (user first) and root directory, all
-/// opened from the host before anything changes.
-pub(crate) struct Target {
-    pub(crate) namespaces: Vec<Join>,
-    pub(crate) root: OwnedFd,
+impl EnterError {
+    fn from_join(name: &str, e: JoinError) -> EnterError {
+        match e {
+            JoinError::Io { what, source } => enter_err(name, what)(source),
+            JoinError::Channel(e) => e.into(),
+        }
+    }
 }
 
 /// The namespaces joined after the user namespace, in this order: the file in
@@ -488,347 +546,6 @@ fn owner_userns(ns: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The go-ahead for the process, a pipe: its reparenting is over once the forker has been
-/// reaped, and only then may it arm its parent-death signal (armed earlier, the forker's exit
-/// would kill it). Whoever reaps the forker writes a byte: rsafe in the foreground (the joiner
-/// forks the process), the joiner with `-d` (the launcher does). End-of-file without a byte:
-/// rsafe is gone, and the process is not started.
-struct Go {
-    input: OwnedFd,
-    output: Option<OwnedFd>,
-}
-
-impl Go {
-    fn new() -> nix::Result<Go> {
-        let (input, output) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-        Ok(Go {
-            input,
-            output: Some(output),
-        })
-    }
-
-    fn give(&mut self) {
-        if let Some(out) = self.output.take() {
-            let _ = nix::unistd::write(&out, b"g");
-        }
-    }
-
-    /// Waits for the go-ahead; `false` when none can come.
-    fn wait(self) -> bool {
-        drop(self.output);
-        let mut byte = [0u8; 1];
-        loop {
-            match nix::unistd::read(&self.input, &mut byte) {
-                Ok(1) => return true,
-                Err(Errno::EINTR) => continue,
-                _ => return false,
-            }
-        }
-    }
-}
-
-/// Forks the joiner (see the module documentation); in the child, never returns.
-fn fork_joiner(
-    plan: &Plan<'_>,
-    target: Target,
-    filter: CompiledFilter,
-    go: Go,
-    pid_out: Option<OwnedFd>,
-) -> Result<(Pid, Channel, Go), EnterError> {
-    if sys::thread_count().map_err(plan.enter_err("count threads"))? != 1 {
-        return Err(plan.enter_err("fork")(io::Error::other(
-            "rsafe has several threads; this is a bug",
-        )));
-    }
-    let (parent_end, child_end) = channel::pair()?;
-    // SAFETY: this process is single-threaded (checked above), so the child may run arbitrary
-    // code; it leaves through `_exit` only.
-    match unsafe { nix::unistd::fork() }.map_err(|e| plan.enter_err("fork")(e.into()))? {
-        ForkResult::Child => {
-            drop(parent_end);
-            let code = joiner(plan, target, filter, go, pid_out, &child_end);
-            // SAFETY: _exit ends the forked process without running rsafe's exit handlers or
-            // flushing buffers it shares with rsafe.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => Ok((child, parent_end, go)),
-    }
-}
-
-/// The foreground: rsafe waits for the process, forwards signals to it, relays its terminal.
-fn run_attached(
-    plan: &Plan<'_>,
-    target: Target,
-    filter: CompiledFilter,
-    id: &str,
-    notify: &mut dyn FnMut(Note),
-) -> Result<i32, EnterError> {
-    // The process is forked by the joiner, which exits: it becomes rsafe's child.
-    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
-        .map_err(|e| plan.enter_err("become a subreaper")(e.into()))?;
-    forwarded_signals()
-        .thread_block()
-        .map_err(|e| plan.enter_err("block signals")(e.into()))?;
-    let pipe_err = |e: Errno| plan.enter_err("pipe")(e.into());
-    let (pid_in, pid_out) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(pipe_err)?;
-    let go = Go::new().map_err(pipe_err)?;
-    let (joiner, chan, mut go) = fork_joiner(plan, target, filter, go, Some(pid_out))?;
-    let process = read_pid(pid_in);
-    let _ = waitpid(joiner, None);
-    let Some(process) = process else {
-        return Err(joiner_failure(&chan, notify));
-    };
-    go.give();
-    drop(go);
-    let signals = SignalFd::with_flags(
-        &forwarded_signals(),
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(|e| plan.enter_err("signalfd")(e.into()))?;
-    let mut session = Session {
-        id: id.to_string(),
-        chan: Some(chan),
-        signals,
-        child: process,
-        terminal: None,
-        relay_stdin: plan.process.stdin,
-        raw: None,
-        failure: None,
-        learn: None,
-        supervisor: None,
-        terminal_to: None,
-        tee: None,
-    };
-    let status = session.run(notify)?;
-    if let Some((code, message)) = session.failure.take() {
-        return Err(RunError::Container { code, message }.into());
-    }
-    init::exit_code(status)
-        .ok_or_else(|| RunError::Invalid(format!("unexpected status {status:?}")).into())
-}
-
-/// `-d`: the process is left to the container's init; rsafe returns once it runs (0) or
-/// failed to start (its code).
-fn run_detached(
-    plan: &Plan<'_>,
-    target: Target,
-    filter: CompiledFilter,
-    notify: &mut dyn FnMut(Note),
-) -> Result<i32, EnterError> {
-    let go = Go::new().map_err(|e| plan.enter_err("pipe")(e.into()))?;
-    let (joiner, chan, go) = fork_joiner(plan, target, filter, go, None)?;
-    drop(go);
-    let _ = waitpid(joiner, None);
-    match joiner_failure(&chan, notify) {
-        EnterError::Channel(ChannelError::Closed(_)) => Ok(0),
-        e => Err(e),
-    }
-}
-
-/// Reads the channel to its end: the failure reported on it, or `Closed` when there was none.
-fn joiner_failure(chan: &Channel, notify: &mut dyn FnMut(Note)) -> EnterError {
-    loop {
-        match chan.recv() {
-            Ok(None) => return ChannelError::Closed("starting the process").into(),
-            Ok(Some((Message::Failed { code, message }, _))) => {
-                return RunError::Container { code, message }.into();
-            }
-            Ok(Some((Message::Confined { lines, warnings }, _))) => {
-                lines.into_iter().for_each(|l| notify(Note::Info(l)));
-                warnings.into_iter().for_each(|w| notify(Note::Warning(w)));
-            }
-            Ok(Some(_)) => {}
-            Err(e) => return e.into(),
-        }
-    }
-}
-
-/// The process's pid, as the joiner writes it; `None` when the joiner failed before.
-fn read_pid(pipe: OwnedFd) -> Option<Pid> {
-    let mut buf = [0u8; 4];
-    let mut file = std::fs::File::from(pipe);
-    io::Read::read_exact(&mut file, &mut buf).ok()?;
-    Some(Pid::from_raw(i32::from_le_bytes(buf)))
-}
-
-/// The joiner's work; returns its exit code after reporting any failure on `chan`.
-fn joiner(
-    plan: &Plan<'_>,
-    target: Target,
-    filter: CompiledFilter,
-    mut go: Go,
-    pid_out: Option<OwnedFd>,
-    chan: &Channel,
-) -> i32 {
-    if let Err(e) = enter(plan, target) {
-        return failed(chan, 125, &e.to_string());
-    }
-    if let Some(out) = pid_out.filter(|_| !plan.detach) {
-        // rsafe gives the go-ahead once it has reaped this process.
-        go.output = None;
-        let process = match fork_process(plan, filter, chan, go) {
-            Ok(pid) => pid,
-            Err(e) => return failed(chan, 125, &e.to_string()),
-        };
-        let _ = io::Write::write_all(
-            &mut std::fs::File::from(out),
-            &process.as_raw().to_le_bytes(),
-        );
-        return 0;
-    }
-    // SAFETY: the joiner is single-threaded (a fork of single-threaded rsafe).
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => failed(chan, 125, &format!("fork in the container: {e}")),
-        Ok(ForkResult::Child) => {
-            // The launcher, in the container's pid namespace: its orphan goes to init.
-            // The joiner gives the go-ahead once it has reaped this process.
-            go.output = None;
-            let code = match fork_process(plan, filter, chan, go) {
-                Ok(_) => 0,
-                Err(e) => failed(chan, 125, &e.to_string()),
-            };
-            // SAFETY: as for the joiner: no exit handlers of rsafe run in a forked process.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = waitpid(child, None);
-            go.give();
-            0
-        }
-    }
-}
-
-fn failed(chan: &Channel, code: i32, message: &str) -> i32 {
-    let _ = chan.send(
-        &Message::Failed {
-            code,
-            message: message.to_string(),
-        },
-        &[],
-    );
-    code
-}
-
-/// Into the container: not dumpable, cgroup, namespaces, root, and root of its user namespace.
-fn enter(plan: &Plan<'_>, target: Target) -> Result<(), EnterError> {
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| plan.enter_err("make rsafe non-dumpable")(e.into()))?;
-    // The joiner dies with rsafe, and nothing is left half-entered.
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(|e| plan.enter_err("set the parent-death signal")(e.into()))?;
-    if let Some(cg) = &plan.state.cgroup {
-        join_cgroup(cg).map_err(plan.enter_err("join its cgroup"))?;
-    }
-    for ns in &target.namespaces {
-        nix::sched::setns(&ns.fd, ns.flag)
-            .map_err(|e| plan.enter_err(format!("join its {} namespace", ns.name))(e.into()))?;
-    }
-    nix::unistd::fchdir(&target.root)
-        .and_then(|()| nix::unistd::chroot("."))
-        .and_then(|()| nix::unistd::chdir("/"))
-        .map_err(|e| plan.enter_err("enter its root")(e.into()))?;
-    drop(target);
-    become_root(&plan.state.idmap).map_err(|e| plan.enter_err("become its root")(e.into()))
-}
-
-/// Moves the calling (single-threaded) process into every directory of the container's
-/// cgroup: `0` is the writer itself.
-fn join_cgroup(cg: &Cgroup) -> io::Result<()> {
-    for (dir, version) in &cg.dirs {
-        let file = match version {
-            Version::V1 => dir.join("tasks"),
-            Version::V2 => dir.join("cgroup.procs"),
-        };
-        std::fs::write(&file, "0")
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
-    }
-    Ok(())
-}
-
-/// Takes uid and gid 0 of the container's user namespace just joined (the host ids kept by
-/// `setns` are not mapped there), without the caller's supplementary groups where the
-/// namespace allows `setgroups`.
-pub(crate) fn become_root(idmap: &IdMap) -> nix::Result<()> {
-    if idmap.setgroups {
-        nix::unistd::setgroups(&[])?;
-    }
-    let (gid, uid) = (Gid::from_raw(0), Uid::from_raw(0));
-    nix::unistd::setresgid(gid, gid, gid)?;
-    nix::unistd::setresuid(uid, uid, uid)
-}
-
-/// Forks the process; returns its pid (in the forker's pid namespace).
-fn fork_process(
-    plan: &Plan<'_>,
-    filter: CompiledFilter,
-    chan: &Channel,
-    go: Go,
-) -> Result<Pid, Errno> {
-    // SAFETY: the forker is single-threaded (a fork of single-threaded rsafe).
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Child => {
-            let code = process(plan, filter, chan, go);
-            // SAFETY: as for the joiner: no exit handlers of rsafe run in a forked process.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => Ok(child),
-    }
-}
-
-/// The process: waits for the go-ahead, then becomes the command through the workload's own
-/// steps ([`exec::exec`]). Returns only on failure, with its exit code.
-fn process(plan: &Plan<'_>, filter: CompiledFilter, chan: &Channel, go: Go) -> i32 {
-    if !go.wait() {
-        return 125;
-    }
-    // Its parent now is rsafe (foreground) or the container's init (-d): it dies with it.
-    if let Err(e) =
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-    {
-        return failed(chan, 125, &format!("set the parent-death signal: {e}"));
-    }
-    if parent_gone(chan) {
-        return 125;
-    }
-    if plan.detach
-        && let Err(e) = detach_stdio()
-    {
-        return failed(chan, 125, &format!("redirect output to /dev/null: {e}"));
-    }
-    let user = match user::resolve(plan.process.user.as_deref(), Path::new("/etc")) {
-        Ok(user) => user,
-        Err(e) => return failed(chan, 125, &e.to_string()),
-    };
-    let workload = Workload {
-        process: &plan.process,
-        user: &user,
-        setgroups: plan.state.idmap.setgroups,
-        single_id: plan.state.idmap.is_single(),
-        fallback: plan.fallback,
-        hostname: &plan.hostname,
-        window: plan.window,
-        confinement: &plan.spec.confinement,
-        seccomp: Some(filter),
-        landlock_fs: landlock_access(plan.spec),
-        preserve_fds: 0,
-    };
-    let err = exec::exec(workload, chan);
-    failed(chan, err.exit_code(), &err.to_string())
-}
-
-/// `-d`: the process keeps nothing of the caller's terminal or pipes (whoever reads them
-/// would wait for it): stdio is the container's `/dev/null`.
-fn detach_stdio() -> io::Result<()> {
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&null)?;
-    nix::unistd::dup2_stderr(&null)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -939,7 +656,10 @@ mod tests {
     fn a_pid_limit_without_a_pids_cgroup_falls_back_to_nproc() {
         let dir = tempfile::tempdir().unwrap();
         let cg = Cgroup {
-            dirs: vec![(dir.path().to_path_buf(), Version::V2)],
+            dirs: vec![(
+                dir.path().to_path_buf(),
+                crate::runtime::cgroups::Version::V2,
+            )],
         };
         assert_eq!(fallback(Some(64), None), Some(Fallback { nproc: Some(64) }));
         assert_eq!(

@@ -8,9 +8,10 @@
 //!   [`container`]: the container's side of it; [`session`]: rsafe's side while it runs;
 //!   [`detach`]: the same in the background (`run -d`); [`attach`]: joining it later
 //!   (`rsafe attach`); [`stop`]: ending a running one; [`enter`]: a new process in a running
-//!   one (`rsafe exec`); [`netns_join`]: a container in another's network
-//!   (`--network container:NAME`); [`netstore`] and [`bridge`]: named networks
-//!   (`rsafe network`, `--network NAME`), [`rootless_net`]: a rootless user's;
+//!   one (`rsafe exec`), through [`join`] as `rsafe-runtime exec`; [`netns_join`]: a
+//!   container in another's network (`--network container:NAME`); [`netstore`] and
+//!   [`bridge`]: named networks (`rsafe network`, `--network NAME`), [`rootless_net`]: a
+//!   rootless user's; [`pause`]: freezing one (`rsafe pause`);
 //! - [`idmap`], [`namespaces`], [`rootfs`], [`mounts`], [`cgroups`], [`user`], [`tty`],
 //!   [`exec`]: one step each; [`init`]: pid 1; [`state`]: containers on disk; [`volume`]:
 //!   named volumes;
@@ -33,6 +34,7 @@ pub mod exec;
 pub mod helper;
 pub mod idmap;
 pub mod init;
+pub mod join;
 pub mod landlock;
 pub mod learn;
 pub mod logindex;
@@ -43,6 +45,7 @@ pub mod netns_join;
 pub mod netstore;
 pub mod network;
 pub mod oci;
+pub mod pause;
 pub mod policy;
 pub mod portfwd;
 pub mod process;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::cgroups::Version;
+use super::cgroups::{Cgroup, Version};
 use super::state::State;
 
 /// One reading of a container's use.
@@ -49,11 +49,13 @@ pub enum Source {
 /// Reads `state`'s container now; `None` when it has no live first process.
 pub fn sample(state: &State) -> Option<Sample> {
     let (init, _) = state.pid.filter(|_| state.is_alive())?;
-    let dirs: Vec<(PathBuf, Version)> = state
-        .cgroup
-        .as_ref()
-        .map(|c| c.dirs.clone())
-        .unwrap_or_default();
+    Some(sample_of(state.cgroup.as_ref(), init))
+}
+
+/// Reads a running container from its cgroup (if it has one) and its first process `init`:
+/// `rsafe stats` for rsafe's containers, `rsafe-runtime events --stats` for the OCI ones.
+pub fn sample_of(cgroup: Option<&Cgroup>, init: i32) -> Sample {
+    let dirs: Vec<(PathBuf, Version)> = cgroup.map(|c| c.dirs.clone()).unwrap_or_default();
     let procs = processes(&dirs, init);
     let cpu_ns = dirs
         .iter()
@@ -64,7 +66,7 @@ pub fn sample(state: &State) -> Option<Sample> {
         .iter()
         .find_map(|(d, _)| read_u64(&d.join("pids.current")))
         .unwrap_or(procs.len() as u64);
-    Some(Sample {
+    Sample {
         at: Instant::now(),
         cpu_ns,
         memory,
@@ -74,7 +76,7 @@ pub fn sample(state: &State) -> Option<Sample> {
         } else {
             Source::Cgroup
         },
-    })
+    }
 }
 
 /// CPU use between two samples as docker shows it: percent of one CPU (so up to 100 × CPUs).

@@ -40,12 +40,14 @@ pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stop
         if !alive() {
             return Ok(());
         }
-        match kill(Pid::from_raw(pid), sig) {
+        let sent = match kill(Pid::from_raw(pid), sig) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(e) => Err(RunError::Invalid(format!(
                 "cannot signal container {name_or_id}: {e}"
             ))),
-        }
+        };
+        super::pause::thaw_signalled(&state);
+        sent
     };
     signal(Signal::SIGTERM)?;
     let mut stopped = Stopped::Ended;
@@ -72,7 +74,10 @@ pub fn signal(store_root: &Path, name_or_id: &str, sig: Signal) -> Result<(), Ru
         .pid
         .filter(|_| state.is_alive())
         .ok_or_else(not_running)?;
-    match kill(Pid::from_raw(pid), sig) {
+    let sent = kill(Pid::from_raw(pid), sig);
+    // A paused container acts on the signal once thawed, as docker's does.
+    super::pause::thaw_signalled(&state);
+    match sent {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::ESRCH) => Err(not_running()),
         Err(e) => Err(RunError::Invalid(format!(

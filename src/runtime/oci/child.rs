@@ -620,7 +620,7 @@ fn bind_devices(root: &Root, b: &Bundle) -> Result<(), ChildError> {
 /// `process.terminal`: a new pty of the container's devpts, its master sent to the console
 /// socket (as runc does: the pty's name as data, the descriptor as SCM_RIGHTS), its slave this
 /// process's controlling terminal and stdio.
-pub(super) fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
+pub(in crate::runtime) fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let (master, slave) = tty::open_pty(None).map_err(step("open the container's terminal"))?;
     let name = nix::unistd::ttyname(&slave)
@@ -642,7 +642,7 @@ pub(super) fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
 
 /// Sets an rlimit, lowered to the current hard limit where raising it is not allowed (only
 /// the host's root may raise a hard limit, and container root is not; `create` says so).
-pub(super) fn set_rlimit(
+pub(in crate::runtime) fn set_rlimit(
     resource: nix::sys::resource::Resource,
     soft: u64,
     hard: u64,

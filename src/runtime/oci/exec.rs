@@ -2,44 +2,40 @@
 //! exec`), in all of its namespaces and its cgroup, with the container's confinement: its
 //! seccomp filter and landlock rules, and at most its capabilities.
 //!
+//! The way in is [`crate::runtime::join`]'s, the same as `rsafe exec`'s; what is this
+//! command's own is here: the record and `process.json` (or the argv form), which namespaces
+//! in which order, the console socket, the pid file and `--detach`.
+//!
 //! ```text
-//! rsafe-runtime exec            joiner (fork)                       process (fork)
-//! ──────────────────            ─────────────                       ──────────────
-//! record, process.json,
-//! seccomp filter (cache),
-//! /proc/<pid>/ns/*, root
-//! fork ───────────────────────▶ cgroup; setns: as root the pod's
-//!                               and the container's namespaces,
-//!                               then its user namespace (rootless:
-//!                               user first); chroot; root of the
-//!                               user namespace
-//!                               fork ─────────────────────────────▶ console pty, rlimits, umask
-//!   ◀──── its pid ───────────── exit                                user, caps, no_new_privs,
-//! pid file; --detach: wait for                                      landlock, seccomp, execve
-//! execve (EOF) and exit;  else: ◀───────── Failed{…} or EOF ──────
-//! reap it (subreaper), its code
+//! rsafe-runtime exec
+//! ──────────────────
+//! record, process.json, seccomp filter (cache), /proc/<pid>/ns/*, root
+//! [fg] subreaper
+//! join::start ──────────▶ joiner ──▶ process (see join.rs): console pty, rlimits, umask,
+//!                                    user, notify filter, caps, no_new_privs, landlock,
+//!                                    seccomp, execve
+//! read the channel to its end: Failed (runc's words) or started; pid file;
+//! --detach: exit 0; else reap the process (subreaper), its code
 //! ```
 //!
-//! With `--detach` the process's parent becomes the caller's subreaper (conmon, the shim),
-//! which reaps it, as for runc.
+//! Namespaces: host root joins the container's (and a pod's, owned by another user namespace)
+//! first and its user namespace last; an unprivileged caller has rights only through the
+//! container's user namespace, so joins it first. With `--detach` the process's parent becomes
+//! the caller's subreaper (conmon, the shim), which reaps it, as for runc.
 
 use crate::bounded;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid};
 
 use super::OciError;
-use super::child::{attach_console, set_rlimit};
 use super::state::{Record, RuntimeRoot, Status};
-use crate::runtime::channel::{self, Channel, Message};
-use crate::runtime::exec::{self as workload_exec, Workload};
-use crate::runtime::seccomp::CompiledFilter;
+use crate::runtime::join::{
+    self, Adoption, Entry, Identity, Join, JoinError, NewProcess, Outcome, Stdio, Target,
+};
 use crate::runtime::spec::ProcessSpec;
-use crate::runtime::user;
 
 /// What `exec` runs.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +92,7 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
     }
     let state_root = dir.path.parent().unwrap_or(Path::new("/"));
     let filter = super::compile_filter(state_root, &confinement, record.floor_seccomp.as_ref())?;
-    let target = Target::open(record.pid)?;
+    let target = open_target(record.pid)?;
     if !record.is_alive() {
         return Err(OciError::State(format!("container {id} exited")));
     }
@@ -118,67 +114,50 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
             }
         })?;
     }
-    let (parent_end, child_end) = channel::pair()?;
-    let pipe = || {
-        nix::unistd::pipe().map_err(|e| OciError::Io {
-            what: "pipe".into(),
-            source: e.into(),
-        })
+    let notified = record.seccomp_notify.as_ref().map(|n| n.syscalls.clone());
+    let install = move || match &notified {
+        Some(syscalls) => super::notify::install(syscalls, None),
+        None => Ok(()),
     };
-    let (pid_read, pid_write) = pipe()?;
-    let (go_read, go_write) = pipe()?;
-    let ctx = Context {
-        record: &record,
-        process: &process,
-        confinement,
-        console: console.map(OwnedFd::from),
-        preserve_fds: opts.preserve_fds,
+    let new = new_process(&process, &confinement, &record, console, opts, &install);
+    let entry = Entry {
+        name: id,
+        target,
+        cgroup: record.cgroup.as_ref(),
+        idmap: &record.idmap,
+        adoption: Adoption::Caller,
     };
-    // SAFETY: rsafe-runtime is single-threaded here (it started no thread), so the child may
-    // run arbitrary code.
-    let joiner = match unsafe { nix::unistd::fork() }.map_err(|e| OciError::Io {
-        what: "fork".into(),
-        source: e.into(),
-    })? {
-        ForkResult::Child => {
-            drop(parent_end);
-            drop(pid_read);
-            drop(go_write);
-            let code = joiner(&ctx, target, filter, &child_end, pid_write, go_read);
-            // SAFETY: _exit ends the fork without running the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop(child_end);
-    drop(pid_write);
-    drop(go_read);
-    drop(ctx);
-    let mut pid_text = String::new();
-    let _ = std::fs::File::from(pid_read).read_to_string(&mut pid_text);
-    let _ = waitpid(joiner, None);
-    // The joiner is reaped: the process may arm its parent-death signal.
-    let _ = std::fs::File::from(go_write).write_all(b"1");
-    let pid: Option<i32> = pid_text.trim().parse().ok();
+    let started = join::start(entry, &new, filter).map_err(|e| match e {
+        JoinError::Io { what, source } => OciError::Io { what, source },
+        JoinError::Channel(e) => e.into(),
+    })?;
+    drop(new);
     // Failed (before or at execve), or end-of-file: the process runs its command.
-    if let Some((Message::Failed { code, message }, _)) = parent_end.recv()? {
-        if let Some(pid) = pid {
-            let _ = waitpid(Pid::from_raw(pid), None);
+    if let Outcome::Failed { code, message } = join::outcome(&started.chan, &mut |_, _| {})? {
+        if let Some(pid) = started.pid {
+            let _ = waitpid(pid, None);
         }
         return Err(OciError::Exec {
             code,
             message: runc_message(code, &message, &process.args),
         });
     }
-    let pid = pid.ok_or_else(|| OciError::Container("the process did not start".to_string()))?;
+    let pid = started
+        .pid
+        .ok_or_else(|| OciError::Container("the process did not start".to_string()))?;
     if let Some(path) = &opts.pid_file {
-        super::create::write_pid_file(path, pid)?;
+        super::create::write_pid_file(path, pid.as_raw())?;
     }
-    if opts.detach {
-        return Ok(0);
+    match opts.detach {
+        true => Ok(0),
+        false => wait_exit(pid),
     }
+}
+
+/// The process's exit code, 128+N for signal N.
+fn wait_exit(pid: nix::unistd::Pid) -> Result<i32, OciError> {
     loop {
-        match waitpid(Pid::from_raw(pid), None) {
+        match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
             Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
@@ -189,6 +168,47 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
                 });
             }
         }
+    }
+}
+
+/// The process as the way in takes it: the container's record with what `process.json` or
+/// the flags say.
+fn new_process<'a>(
+    process: &Process,
+    confinement: &'a crate::runtime::spec::Confinement,
+    record: &Record,
+    console: Option<std::os::unix::net::UnixStream>,
+    opts: &ExecOptions,
+    notify_filter: &'a dyn Fn() -> std::io::Result<()>,
+) -> NewProcess<'a> {
+    NewProcess {
+        process: ProcessSpec {
+            args: process.args.clone(),
+            env: process.env.clone(),
+            cwd: process.cwd.clone(),
+            user: None,
+            terminal: false,
+            stdin: true,
+        },
+        identity: Identity::Ids {
+            uid: process.uid,
+            gid: process.gid,
+            groups: process.groups.clone(),
+        },
+        stdio: match console {
+            Some(socket) => Stdio::Console(OwnedFd::from(socket)),
+            None => Stdio::Inherit,
+        },
+        rlimits: process.rlimits.clone(),
+        umask: process.umask,
+        fallback: None,
+        hostname: String::new(),
+        window: None,
+        confinement,
+        landlock_fs: record.landlock_fs.clone(),
+        preserve_fds: opts.preserve_fds,
+        // The container's notified syscalls, without a listener: they fail with ENOSYS here.
+        extra_filter: Some(notify_filter),
     }
 }
 
@@ -264,201 +284,60 @@ fn read_process(opts: &ExecOptions, record: &Record) -> Result<Process, OciError
     })
 }
 
-/// The container's namespaces and root, opened from the host before anything changes.
-struct Target {
-    user: Option<OwnedFd>,
-    /// The others, in the order they are joined.
-    others: Vec<(OwnedFd, CloneFlags, &'static str)>,
-    root: OwnedFd,
-}
-
-impl Target {
-    fn open(pid: i32) -> Result<Target, OciError> {
-        let open = |path: String| -> Result<OwnedFd, OciError> {
-            std::fs::File::open(&path)
-                .map(OwnedFd::from)
-                .map_err(|source| OciError::Io { what: path, source })
-        };
-        let same = |kind: &str| {
-            let a = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
-            a.is_some() && a == std::fs::read_link(format!("/proc/self/ns/{kind}")).ok()
-        };
-        let user = (!same("user"))
-            .then(|| open(format!("/proc/{pid}/ns/user")))
-            .transpose()?;
-        let mut others = Vec::new();
-        for (kind, flag) in [
-            ("ipc", CloneFlags::CLONE_NEWIPC),
-            ("uts", CloneFlags::CLONE_NEWUTS),
-            ("net", CloneFlags::CLONE_NEWNET),
-            ("pid", CloneFlags::CLONE_NEWPID),
-            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-            ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
-            ("mnt", CloneFlags::CLONE_NEWNS),
-        ] {
-            let exists = Path::new(&format!("/proc/{pid}/ns/{kind}")).exists();
-            if exists && !same(kind) {
-                others.push((open(format!("/proc/{pid}/ns/{kind}"))?, flag, kind));
-            }
-        }
-        let root = rustix::fs::open(
-            format!("/proc/{pid}/root"),
-            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(|e| OciError::Io {
-            what: format!("/proc/{pid}/root"),
-            source: e.into(),
-        })?;
-        Ok(Target { user, others, root })
-    }
-}
-
-struct Context<'a> {
-    record: &'a Record,
-    process: &'a Process,
-    confinement: crate::runtime::spec::Confinement,
-    console: Option<OwnedFd>,
-    preserve_fds: u32,
-}
-
-fn failed(chan: &Channel, code: i32, message: String) -> i32 {
-    let _ = chan.send(&Message::Failed { code, message }, &[]);
-    code
-}
-
-/// The joiner: into the container, then forks the process (which lands in its pid
-/// namespace), sends its pid and exits.
-fn joiner(
-    ctx: &Context<'_>,
-    target: Target,
-    filter: CompiledFilter,
-    chan: &Channel,
-    pid_write: OwnedFd,
-    go_read: OwnedFd,
-) -> i32 {
-    if let Err(e) = enter(ctx, target) {
-        return failed(chan, 125, e);
-    }
-    // SAFETY: the joiner is a fork of single-threaded rsafe-runtime.
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => failed(chan, 125, format!("fork the process: {e}")),
-        Ok(ForkResult::Child) => {
-            drop(pid_write);
-            let code = process_main(ctx, filter, chan, go_read);
-            // SAFETY: as above.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(go_read);
-            let _ = std::fs::File::from(pid_write).write_all(child.as_raw().to_string().as_bytes());
-            0
-        }
-    }
-}
-
-/// The container's cgroup, its namespaces, its root, and root of its user namespace.
-fn enter(ctx: &Context<'_>, target: Target) -> Result<(), String> {
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| format!("make the process non-dumpable: {e}"))?;
-    if let Some(cg) = &ctx.record.cgroup {
-        for (dir, _) in &cg.dirs {
-            let procs = dir.join("cgroup.procs");
-            std::fs::write(&procs, "0")
-                .map_err(|e| format!("join the cgroup {}: {e}", procs.display()))?;
-        }
-    }
-    let join = |fd: &OwnedFd, flag: CloneFlags, kind: &str| {
-        nix::sched::setns(fd.as_fd(), flag)
-            .map_err(|e| format!("join the container's {kind} namespace: {e}"))
+/// The container's namespaces (those that are not this process's own) in the order they are
+/// joined, and its root, opened from the host before anything changes. Host root joins the
+/// user namespace last (a pod's namespaces belong to another user namespace than the
+/// container's); an unprivileged caller, which has rights only through the container's user
+/// namespace, first.
+fn open_target(pid: i32) -> Result<Target, OciError> {
+    let open = |path: String| -> Result<OwnedFd, OciError> {
+        std::fs::File::open(&path)
+            .map(OwnedFd::from)
+            .map_err(|source| OciError::Io { what: path, source })
     };
-    // Host root enters the namespaces first (a pod's network namespace belongs to another
-    // user namespace than the container's), the user namespace last; an unprivileged caller
-    // has rights only through the container's user namespace, so enters it first.
-    let root_caller = nix::unistd::geteuid().is_root();
-    if !root_caller && let Some(user) = &target.user {
-        join(user, CloneFlags::CLONE_NEWUSER, "user")?;
-    }
-    for (fd, flag, kind) in &target.others {
-        join(fd, *flag, kind)?;
-    }
-    if root_caller && let Some(user) = &target.user {
-        join(user, CloneFlags::CLONE_NEWUSER, "user")?;
-    }
-    nix::unistd::fchdir(&target.root)
-        .and_then(|()| nix::unistd::chroot("."))
-        .and_then(|()| nix::unistd::chdir("/"))
-        .map_err(|e| format!("enter the container's root: {e}"))?;
-    if target.user.is_some() {
-        crate::runtime::container::become_root(&ctx.record.idmap).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-/// The process: terminal, rlimits, umask, then the workload's own last steps.
-fn process_main(
-    ctx: &Context<'_>,
-    filter: CompiledFilter,
-    chan: &Channel,
-    go_read: OwnedFd,
-) -> i32 {
-    let p = ctx.process;
-    // The workload's last steps arm the parent-death signal: the joiner, which exits now,
-    // must be gone (reaped: the process is then its caller's or its subreaper's) first. The
-    // caller says so; end-of-file means it is gone.
-    let mut go = [0u8; 1];
-    if std::fs::File::from(go_read).read_exact(&mut go).is_err() {
-        return 125;
-    }
-    if let Some(console) = &ctx.console
-        && let Err(e) = nix::unistd::setsid()
-            .map_err(|e| e.to_string())
-            .and_then(|_| attach_console(console).map_err(|e| e.to_string()))
-    {
-        return failed(chan, 125, e);
-    }
-    for (resource, soft, hard) in &p.rlimits {
-        if let Err(e) = set_rlimit(*resource, *soft, *hard) {
-            return failed(chan, 125, e.to_string());
+    let same = |kind: &str| {
+        let a = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+        a.is_some() && a == std::fs::read_link(format!("/proc/self/ns/{kind}")).ok()
+    };
+    let user = (!same("user"))
+        .then(|| open(format!("/proc/{pid}/ns/user")))
+        .transpose()?
+        .map(|fd| Join {
+            name: "user",
+            fd,
+            flag: CloneFlags::CLONE_NEWUSER,
+        });
+    let mut namespaces = Vec::new();
+    for (name, flag) in [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
+        let exists = Path::new(&format!("/proc/{pid}/ns/{name}")).exists();
+        if exists && !same(name) {
+            let fd = open(format!("/proc/{pid}/ns/{name}"))?;
+            namespaces.push(Join { name, fd, flag });
         }
     }
-    if let Some(mask) = p.umask {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    match user {
+        Some(u) if !nix::unistd::geteuid().is_root() => namespaces.insert(0, u),
+        Some(u) => namespaces.push(u),
+        None => {}
     }
-    let mut user = match user::resolve(Some(&format!("{}:{}", p.uid, p.gid)), Path::new("/etc")) {
-        Ok(u) => u,
-        Err(e) => return failed(chan, 125, e.to_string()),
-    };
-    user.groups = p.groups.clone();
-    // The container's notified syscalls, without a listener: they fail with ENOSYS here.
-    if let Some(notify) = &ctx.record.seccomp_notify
-        && let Err(e) = super::notify::install(&notify.syscalls, None)
-    {
-        return failed(chan, 125, format!("seccomp notify filter: {e}"));
-    }
-    let spec = ProcessSpec {
-        args: p.args.clone(),
-        env: p.env.clone(),
-        cwd: p.cwd.clone(),
-        user: None,
-        terminal: false,
-        stdin: true,
-    };
-    let w = Workload {
-        process: &spec,
-        user: &user,
-        setgroups: ctx.record.idmap.setgroups,
-        single_id: ctx.record.idmap.is_single(),
-        fallback: None,
-        hostname: "",
-        window: None,
-        confinement: &ctx.confinement,
-        seccomp: Some(filter),
-        landlock_fs: ctx.record.landlock_fs.clone(),
-        preserve_fds: ctx.preserve_fds,
-    };
-    let err = workload_exec::exec(w, chan);
-    failed(chan, err.exit_code(), err.to_string())
+    let root = rustix::fs::open(
+        format!("/proc/{pid}/root"),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| OciError::Io {
+        what: format!("/proc/{pid}/root"),
+        source: e.into(),
+    })?;
+    Ok(Target { namespaces, root })
 }
 
 #[cfg(test)]

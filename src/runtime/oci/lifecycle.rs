@@ -99,7 +99,7 @@ pub fn kill(root: &RuntimeRoot, id: &str, signal: Signal, all: bool) -> Result<(
         && signal == Signal::SIGKILL
         && let Some(cg) = &record.cgroup
     {
-        cgroup::freeze(cg, false)?;
+        cg.freeze(false)?;
     }
     Ok(())
 }
@@ -118,7 +118,7 @@ pub fn pause(root: &RuntimeRoot, id: &str) -> Result<(), OciError> {
             )));
         }
     }
-    cgroup::freeze(freezer_of(&record, "pause")?, true)
+    Ok(freezer_of(&record, "pause")?.freeze(true)?)
 }
 
 /// `resume ID`: thaws a paused container.
@@ -134,7 +134,7 @@ pub fn resume(root: &RuntimeRoot, id: &str) -> Result<(), OciError> {
             )));
         }
     }
-    cgroup::freeze(freezer_of(&record, "resume")?, false)
+    Ok(freezer_of(&record, "resume")?.freeze(false)?)
 }
 
 /// `update ID`: writes `resources` (on top of the container's current limits: what it does not
@@ -169,7 +169,7 @@ fn freezer_of<'a>(record: &'a Record, verb: &str) -> Result<&'a Cgroup, OciError
     record
         .cgroup
         .as_ref()
-        .filter(|cg| cgroup::has_freezer(cg))
+        .filter(|cg| cg.has_freezer())
         .ok_or_else(|| {
             OciError::State(format!(
                 "cannot {verb} container {}: it has no cgroup freezer (rootless: this host delegates no cgroup to rsafe-runtime)",
@@ -226,9 +226,9 @@ fn kill_all(record: &Record) {
     }
     // A paused container's tasks die only once thawed (v1 freezer).
     if let Some(cg) = &record.cgroup
-        && cgroup::frozen(cg)
+        && cg.frozen()
     {
-        let _ = cgroup::freeze(cg, false);
+        let _ = cg.freeze(false);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while record.is_alive() && Instant::now() < deadline {

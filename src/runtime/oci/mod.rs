@@ -50,8 +50,9 @@
 
 pub mod bundle;
 pub mod cgroup;
-mod child;
+pub(crate) mod child;
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
@@ -197,7 +198,9 @@ pub fn features() -> serde_json::Value {
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",
-            "io.github.rsafe.floor.userns": "always (added with id-mapped root and bind mounts when the bundle has none; one given by path is joined if it is below the runtime's own, never the host's initial one)",
+            "io.github.rsafe.floor.userns": "always (added with id-mapped root and bind mounts when the bundle has none; one given by path is joined if it is below the runtime's own, never the host's initial one, and none of its uids is host root through the runtime's own uid_map)",
+            "io.github.rsafe.events": "events --stats only: one reading of the cgroup in runc's JSON (cpu, memory, pids); no event stream",
+            "io.github.rsafe.checkpoint": "checkpoint and restore are refused: they need CRIU, which rsafe-runtime does not drive",
             "io.github.rsafe.floor.no_new_privs": "always",
             "io.github.rsafe.floor.seccomp": "rsafe's default profile when the bundle has none (unless rsafe.policy=permissive)",
             "io.github.rsafe.floor.landlock": "signal and abstract-socket scoping, rsafe's masked paths",

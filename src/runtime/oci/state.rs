@@ -325,7 +325,7 @@ impl ContainerDir {
         if !record.ready {
             return Status::Creating;
         }
-        if record.cgroup.as_ref().is_some_and(super::cgroup::frozen) {
+        if record.cgroup.as_ref().is_some_and(Cgroup::frozen) {
             return Status::Paused;
         }
         if self.start_socket().exists() {

@@ -26,7 +26,8 @@
 //! in the joined one, so they belong to it and the container's root has rights over them.
 //!
 //! rsafe's floor holds: the joined namespace must be below the runtime's own (never the
-//! host's initial one, never the runtime's), and container root may not be host root.
+//! host's initial one, never the runtime's), and none of its uids may be host root (through
+//! the runtime's own map: under rootless podman the runtime's root is the user).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -54,12 +55,13 @@ pub(super) fn resolve(bundle: &mut Bundle) -> Result<Option<OwnedFd>, OciError> 
     };
     let fd = open_user_namespace(&joined.path).map_err(invalid)?;
     let map = probe_map(&fd).map_err(invalid)?;
-    if map.host_uid(0) == Some(0) {
+    let own = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    if let Some(uid) = host_root_uid(&map, &own) {
         return Err(BundleError::Unsupported {
             path: config,
             field: joined.field.clone(),
             why: format!(
-                "{}: its root is host root ({map}); container root is never host root under rsafe",
+                "{}: its uid {uid} is host root ({map}); no user of a container is host root under rsafe",
                 joined.path.display()
             ),
         }
@@ -80,6 +82,23 @@ pub(super) fn resolve(bundle: &mut Bundle) -> Result<Option<OwnedFd>, OciError> 
     }
     joined.map = map;
     Ok(Some(fd))
+}
+
+/// The uid of the joined namespace (`joined`: its ids outside are this runtime's) that is
+/// uid 0 one level up, through this runtime's own `uid_map` (`own`): host root when the
+/// runtime runs in the host's namespace. Any uid, not only root: a container uid that is
+/// host root owns host root's files on every mount. Mapped to the runtime's own uid 0 is
+/// allowed when that is not uid 0 above (rootless podman: the runtime is root of the user's
+/// namespace, and gives the container nothing it does not have itself). A runtime nested
+/// deeper is judged by its own map only, so a uid 0 one level up is refused though it may not
+/// be the host's: the floor errs on the side of refusing.
+fn host_root_uid(joined: &IdMap, own: &str) -> Option<u32> {
+    let runtime_uid = own.lines().find_map(|l| {
+        let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+        let (inside, outside, size) = (f.next()??, f.next()??, f.next()??);
+        (outside == 0 && size > 0).then_some(inside)
+    })?;
+    joined.container_uid(runtime_uid)
 }
 
 /// Opens `path` and checks that it is a user namespace below this process's own: not the
@@ -340,6 +359,26 @@ mod tests {
                 .contains("no uid_map")
         );
         assert!(parse_report("0 x 1\n\x000 1 1\x00allow").is_err());
+    }
+
+    #[test]
+    fn no_uid_of_a_joined_namespace_may_be_host_root() {
+        let map = |text: &str| parse_report(&format!("{text}\0{text}\0allow\n")).unwrap();
+        let host = "0 0 4294967295\n";
+        // The runtime in the host's namespace (identity map): any uid mapped to 0 is refused.
+        assert_eq!(host_root_uid(&map("0 1000000 65536\n"), host), None);
+        assert_eq!(host_root_uid(&map("0 0 1\n"), host), Some(0));
+        assert_eq!(host_root_uid(&map("1000 0 1\n"), host), Some(1000));
+        assert_eq!(
+            host_root_uid(&map("0 100000 1000\n1000 0 1\n"), host),
+            Some(1000)
+        );
+        // Rootless podman: the runtime is root of a namespace whose 0 is the user (1000), so a
+        // joined namespace mapping the runtime's own root is no host root.
+        let rootless = "0 1000 1\n1 100000 65536\n";
+        assert_eq!(host_root_uid(&map("0 0 65537\n"), rootless), None);
+        // A runtime whose own map reaches uid 0 above: refused through it.
+        assert_eq!(host_root_uid(&map("0 5 10\n"), "7 0 1\n"), Some(2));
     }
 
     #[test]
