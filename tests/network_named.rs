@@ -1263,6 +1263,30 @@ fn outbound_goes_out_as_the_host_and_reaches_nothing_of_it_nor_other_networks() 
     let said = String::from_utf8_lossy(&inbound.stdout);
     assert!(!said.contains("hello"), "forwarded in: {said}");
 
+    // The host's resolvers, without its loopback ones (a stub there is the host's own
+    // service, out of reach); an internal network's container gets none.
+    let host_servers: Vec<String> = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver "))
+        .map(|ip| ip.trim().to_string())
+        .collect();
+    let resolv = sh_on(store, "egress", "cat /etc/resolv.conf");
+    for ip in &host_servers {
+        let loopback = ip.starts_with("127.") || ip == "::1";
+        assert_eq!(
+            resolv.stdout.contains(&format!("nameserver {ip}\n")),
+            !loopback,
+            "{ip}: {resolv:?}"
+        );
+    }
+    let none = sh_on(
+        store,
+        "sealed",
+        "cat /etc/resolv.conf 2>/dev/null | grep -c nameserver",
+    );
+    assert_eq!(none.stdout.trim(), "0", "{none:?}");
+
     // --internal: nothing out, no route.
     let sealed = sh_on(
         store,

@@ -105,9 +105,17 @@ pub struct Attachment {
     place: Place,
     /// What the host was changed for it, to be said (`ip_forward` turned on).
     note: Option<String>,
+    /// Whether the network reaches the outside (see [`outbound`]).
+    outbound: bool,
 }
 
 impl Attachment {
+    /// Whether the container reaches the outside through this network: it then gets the
+    /// host's resolvers (see [`super::network::outbound_resolv_conf`]).
+    pub fn outbound(&self) -> bool {
+        self.outbound
+    }
+
     /// A change made to the host for this network that the user must be told of.
     pub fn note(&self) -> Option<&str> {
         self.note.as_deref()
@@ -178,6 +186,7 @@ pub fn attach(
         network: network.to_string(),
         container: member.id.to_string(),
         veth: veth_name(member.id),
+        outbound: outbound(&place, &def),
         place,
         note,
     };

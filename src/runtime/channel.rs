@@ -59,6 +59,10 @@ pub enum Message {
         cgroup_tasks: Vec<PathBuf>,
         in_cgroup: bool,
         fallback: Option<Fallback>,
+        /// On a named network that reaches the outside: `/etc/resolv.conf` names the host's
+        /// resolvers (those not on its loopback).
+        #[serde(default)]
+        outbound: bool,
     },
     /// Parent → child: the child is now in the container's cgroup. Moving a process into a
     /// cgroup can take milliseconds (an RCU grace period), so the parent does it while the
@@ -217,6 +221,7 @@ mod tests {
             cgroup_tasks: Vec::new(),
             in_cgroup: false,
             fallback: None,
+            outbound: true,
         };
         a.send(&go, &[file.as_fd(), file.as_fd()]).unwrap();
         let (msg, fds) = b.recv().unwrap().unwrap();

@@ -229,7 +229,7 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
         namespaces::loopback_up()?;
     }
     mount_layers(cfg, &mut fds)?;
-    finish_root(cfg, &mut fds)?;
+    finish_root(cfg, &mut fds, go.outbound)?;
 
     let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
     let seccomp = match chan.expect("waiting for the seccomp filter")? {
@@ -265,6 +265,8 @@ struct Go {
     /// Whether the parent moves this process into a v2 cgroup (InCgroup says when).
     in_cgroup: bool,
     fallback: Option<Fallback>,
+    /// On a named network that reaches the outside.
+    outbound: bool,
 }
 
 /// Receives Go and joins the container's v1 cgroups while this process is the only one to
@@ -277,6 +279,7 @@ fn receive_go(chan: &Channel) -> Result<Go, ChildError> {
         cgroup_tasks,
         in_cgroup,
         fallback,
+        outbound,
     } = msg
     else {
         return Err(ChannelError::Malformed(format!("expected Go, got {msg:?}")).into());
@@ -294,6 +297,7 @@ fn receive_go(chan: &Channel) -> Result<Go, ChildError> {
         trees,
         in_cgroup,
         fallback,
+        outbound,
     })
 }
 
@@ -371,7 +375,11 @@ fn mount_layers(
 /// system mounts, the generated /etc files (a named network's hosts file over them), the
 /// user's volumes (trees in `fds` from root's caller), masked and read-only paths, and a
 /// read-only root if asked.
-fn finish_root(cfg: &ChildConfig, fds: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), ChildError> {
+fn finish_root(
+    cfg: &ChildConfig,
+    fds: &mut std::vec::IntoIter<OwnedFd>,
+    outbound: bool,
+) -> Result<(), ChildError> {
     let (spec, dir) = (&cfg.spec, &cfg.dir);
     let root = Root::open(&dir.rootfs())?;
     rootfs::mount_system(
@@ -383,7 +391,7 @@ fn finish_root(cfg: &ChildConfig, fds: &mut std::vec::IntoIter<OwnedFd>) -> Resu
             readonly_paths: &spec.readonly_paths,
         },
     )?;
-    generated_files(spec, &root, &open_dir(&dir.path)?)?;
+    generated_files(spec, &root, &open_dir(&dir.path)?, outbound)?;
     if let Some(net) = &spec.net.named {
         // A named network's hosts file, kept current by rsafe (over the one just made).
         let store_root = dir
@@ -414,9 +422,15 @@ fn finish_root(cfg: &ChildConfig, fds: &mut std::vec::IntoIter<OwnedFd>) -> Resu
 }
 
 /// `/etc/hostname` and `/etc/hosts` (always) and `/etc/resolv.conf` (slirp4netns, the host's
-/// network, or `--dns`): written by rsafe on `scratch`, bound read-only. The host's own
-/// resolver settings are read here, before `pivot_root`.
-fn generated_files(spec: &Spec, root: &Root, scratch: &OwnedFd) -> Result<(), ChildError> {
+/// network, a named network that reaches the outside (`outbound`), or `--dns`): written by
+/// rsafe on `scratch`, bound read-only. The host's own resolver settings are read here,
+/// before `pivot_root`.
+fn generated_files(
+    spec: &Spec,
+    root: &Root,
+    scratch: &OwnedFd,
+    outbound: bool,
+) -> Result<(), ChildError> {
     let hostname = spec.hostname.as_deref().unwrap_or_default();
     rootfs::mount_hostname(root, scratch, hostname)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -446,15 +460,29 @@ fn generated_files(spec: &Spec, root: &Root, scratch: &OwnedFd) -> Result<(), Ch
                 &spec.net.dns_search,
             )),
         ),
-        // Loopback only: no name server can be reached unless one is given.
+        // Loopback only (or a named network without a way out): no name server can be
+        // reached unless one is given. A named network that reaches the outside gets the
+        // host's resolvers, as docker's bridge does.
         NetworkMode::None => (
             rootfs::hosts_file(
                 hostname,
                 IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
                 &spec.net.hosts,
             ),
-            (!spec.net.dns.is_empty())
-                .then(|| network::resolv_conf(&host_resolv, &spec.net.dns, &spec.net.dns_search)),
+            if !spec.net.dns.is_empty() {
+                Some(network::resolv_conf(
+                    &host_resolv,
+                    &spec.net.dns,
+                    &spec.net.dns_search,
+                ))
+            } else if outbound {
+                Some(network::outbound_resolv_conf(
+                    &host_resolv,
+                    &spec.net.dns_search,
+                ))
+            } else {
+                None
+            },
         ),
     };
     rootfs::mount_generated(root, scratch, "/etc/hosts", &hosts)?;

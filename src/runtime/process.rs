@@ -565,7 +565,15 @@ fn launch(
     } else {
         (0, 0)
     };
-    send_go(&parent_end, trees, go_counts, self_join, state, fallback)?;
+    let outbound = _networks._named.as_ref().is_some_and(|(a, _)| a.outbound());
+    send_go(
+        &parent_end,
+        trees,
+        go_counts,
+        self_join,
+        state,
+        (fallback, outbound),
+    )?;
     send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
     move_into_v2_cgroup(state, pid, &parent_end)?;
     describe_isolation(spec, dir, notify);
@@ -671,15 +679,16 @@ fn start_networks(
     })
 }
 
-/// Go: the trees the child mounts (`counts`: how many are layers and volumes), and the
-/// cgroup files it joins itself (v1, [`SelfJoin`]).
+/// Go: the trees the child mounts (`counts`: how many are layers and volumes), the cgroup
+/// files it joins itself (v1, [`SelfJoin`]), the stand-ins for missing cgroup limits, and
+/// whether its named network reaches the outside.
 fn send_go(
     parent_end: &channel::Channel,
     trees: Vec<OwnedFd>,
     (lowers, volumes): (usize, usize),
     self_join: Option<SelfJoin>,
     state: &State,
-    fallback: Option<Fallback>,
+    (fallback, outbound): (Option<Fallback>, bool),
 ) -> Result<(), RunError> {
     let mut fds: Vec<BorrowedFd<'_>> = trees.iter().map(|t| t.as_fd()).collect();
     let mut cgroup_tasks = Vec::new();
@@ -693,6 +702,7 @@ fn send_go(
         cgroup_tasks,
         in_cgroup: state.cgroup.as_ref().is_some_and(Cgroup::has_v2),
         fallback,
+        outbound,
     };
     parent_end.send(&go, &fds)?;
     Ok(())
