@@ -443,3 +443,81 @@ fn a_rootfs_directory_is_refused_by_the_gate() {
     let out = env.rsafe(&["run", "--rm", "--gate", "off", rootfs, "/bin/true"]);
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+/// The extracted layer directories of `store` (`<store>/layers/<ownership>/<diff_id hex>`),
+/// whatever ownership they were extracted for.
+fn extracted_layers(store: &Path) -> Vec<PathBuf> {
+    let Ok(kinds) = fs::read_dir(store.join("layers")) else {
+        return Vec::new();
+    };
+    let mut layers = Vec::new();
+    for kind in kinds {
+        let kind = kind.unwrap().path();
+        if !kind.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&kind).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                layers.push(path);
+            }
+        }
+    }
+    layers
+}
+
+#[test]
+fn a_refused_image_is_never_extracted() {
+    if !have_tools() {
+        return;
+    }
+    let archive = audit_images::leaky_docker_archive();
+    let root_image = format!("{}:root", support::busybox_layout().display());
+    run_support::for_each_caller(|caller, store| {
+        // The store is the working directory: no `.rsafeignore` there, and every caller may
+        // enter it. `-v` (global) says what was audited and what extracted.
+        let gated = |gate: &str, image: &str| {
+            let out = caller
+                .command(store)
+                .current_dir(store)
+                .args(["-v", "run", "--rm", "--gate", gate, image, "echo RAN"])
+                .output()
+                .unwrap();
+            Out {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        };
+        // The synthetic keys of layer 2, by layout path and by `docker save` archive (loaded
+        // into the store first: its blobs are what the gate reads).
+        for image in [leaky(), archive.to_str().unwrap().to_string()] {
+            let out = gated("high", &image);
+            refused(&out, 4, "high", &image);
+            assert!(out.stderr.contains(AUDITED), "{caller:?}: {out:?}");
+            assert!(!out.stderr.contains("extracted"), "{caller:?}: {out:?}");
+            assert_redacted(&out.stderr);
+            let layers = extracted_layers(store);
+            assert!(
+                layers.is_empty(),
+                "{caller:?}: {image} was refused, yet layers were extracted: {layers:?}"
+            );
+        }
+        // The control: an image the gate lets through is extracted, after its audit, and runs.
+        let out = gated("critical", &root_image);
+        ran(&out);
+        let audited = out.stderr.find(AUDITED);
+        let extracted = out.stderr.find("rsafe: extracted 1 layer(s)");
+        assert!(
+            audited.is_some() && extracted.is_some() && audited < extracted,
+            "{caller:?}: audit, then extraction: {out:?}"
+        );
+        assert_eq!(extracted_layers(store).len(), 1, "{caller:?}");
+        // Cached verdict and cached layers: no helper process at all, and it still runs.
+        let out = gated("critical", &root_image);
+        ran(&out);
+        assert!(out.stderr.contains(CACHED), "{caller:?}: {out:?}");
+        assert!(!out.stderr.contains("extracted"), "{caller:?}: {out:?}");
+    });
+}

@@ -12,10 +12,10 @@ use super::policy::{OverrideArgs, effective_policy};
 use crate::audit::finding::Severity;
 use crate::audit::gate::Level;
 use crate::audit::procs::checks::mounts::bind_source_risks;
-use crate::image::Store;
 use crate::image::load;
 use crate::image::resolve::{self, ResolveOptions};
 use crate::image::unpack::{self, LayerCache, Ownership};
+use crate::image::{Digest, Image, Store};
 use crate::runtime::detach::{self, Detached};
 use crate::runtime::helper;
 use crate::runtime::idmap::IdMap;
@@ -277,13 +277,23 @@ fn check_named_network(name: &str, store_root: &std::path::Path) -> anyhow::Resu
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let store = global.store()?;
     let idmap = IdMap::for_this_process();
+    let mut policy = effective_policy(&args.policy, &args.overrides)?;
+    // Read (and so checked) before the run: a file that is not a learned policy is refused
+    // before anything starts.
+    let learned = match &args.learn {
+        Some(out) => Some(Learned::read(out)?),
+        None => None,
+    };
+    let gated = gate::threshold(args.gate, policy.gate).map(|threshold| GateRun {
+        threshold,
+        verbose: args.verbose || global.verbose,
+    });
     let PreparedRoot {
         lowers,
         defaults: image_defaults,
         name: image_name,
-        manifest,
         exposed,
-    } = root_filesystem(&store, &args.target, &idmap, global)?;
+    } = root_filesystem(&store, &args.target, &idmap, global, gated)?;
     let cwd = std::env::current_dir().context("current directory")?;
 
     let flags = ProcessOverrides {
@@ -299,20 +309,6 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let process = spec::merge_process(&image_defaults, &flags, &|k| std::env::var(k).ok())?;
     if let Some(h) = &args.hostname {
         spec::check_hostname(h)?;
-    }
-    let mut policy = effective_policy(&args.policy, &args.overrides)?;
-    // Read (and so checked) before the run: a file that is not a learned policy is refused
-    // before anything starts.
-    let learned = match &args.learn {
-        Some(out) => Some(Learned::read(out)?),
-        None => None,
-    };
-    if let Some(threshold) = gate::threshold(args.gate, policy.gate) {
-        let image = Gated {
-            typed: &args.target,
-            manifest: manifest.as_deref(),
-        };
-        gate::enforce(&store, threshold, &image, args.verbose || global.verbose)?;
     }
     // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
     let (mounts, mount_warnings, claims) = mounts_for(&args, &cwd, &policy.name, &idmap, &store)?;
@@ -725,37 +721,98 @@ pub(super) fn exit_code(result: Result<Exit, RunError>) -> i32 {
     }
 }
 
+/// The gate a run is under: its threshold, and whether to say what it did.
+#[derive(Debug, Clone, Copy)]
+struct GateRun {
+    threshold: Severity,
+    verbose: bool,
+}
+
 /// The lower layers, image defaults and display name for `target`: a plain directory (not an
 /// OCI layout) is a rootfs of its own; anything else is an image, resolved (loaded or pulled
-/// into the store when needed) and extracted into the shared layer cache with the ids this
-/// container maps (see [`layer_ownership`]). That work runs in a helper process: extraction
-/// is parallel, and rsafe itself must stay single-threaded to start the container.
+/// into the store when needed), put through the gate when one is in force, and only then
+/// extracted into the shared layer cache with the ids this container maps (see
+/// [`layer_ownership`]): the gate audits the store's verified blobs, so a refused image never
+/// has a file of it written out. Loading, pulling and extracting run in helper processes (they
+/// are parallel, and rsafe itself must stay single-threaded to start the container); an image
+/// already in the store with its layers cached needs none.
 fn root_filesystem(
     store: &Store,
     target: &str,
     idmap: &IdMap,
     global: &Global,
+    gated: Option<GateRun>,
 ) -> anyhow::Result<PreparedRoot> {
     let path = PathBuf::from(target);
     if path.is_dir() && !load::is_load_spec(target) {
+        if let Some(gated) = gated {
+            let directory = Gated {
+                typed: target,
+                manifest: None,
+            };
+            gate::enforce(store, gated.threshold, &directory, gated.verbose)?;
+        }
         let rootfs = path.canonicalize().with_context(|| target.to_string())?;
         return Ok(PreparedRoot {
             lowers: vec![rootfs],
             defaults: ImageDefaults::default(),
             name: target.to_string(),
-            manifest: None,
             exposed: Vec::new(),
         });
     }
-    let verbose = global.verbose;
-    let ownership = layer_ownership(idmap);
-    // An image in the store whose layers are all cached needs no helper process: forking one
-    // (and starting its thread pool) was ~4 ms of every container start.
-    if let Some(prepared) = cached_root(store, target, ownership) {
-        return Ok(prepared);
+    let (name, image) = stored_image(store, target)?;
+    if let Some(gated) = gated {
+        let manifest = image.manifest_digest.to_string();
+        let gated_image = Gated {
+            typed: target,
+            manifest: Some(&manifest),
+        };
+        gate::enforce(store, gated.threshold, &gated_image, gated.verbose)?;
     }
-    let work = || prepare_image(store, target, ownership, verbose).map_err(|e| super::one_line(&e));
-    let prepared = if ownership == Ownership::Preserve {
+    let lowers = image_layers(store, &name, &image, idmap, global.verbose)?;
+    Ok(PreparedRoot::of_image(name, &image, lowers))
+}
+
+/// The image `target` names, in the store: read in this process when it is there already
+/// (no thread, nothing written), else loaded from its path or pulled by a helper process,
+/// which hands back its display name and manifest digest. Nothing is extracted.
+fn stored_image(store: &Store, target: &str) -> anyhow::Result<(String, Image)> {
+    if let Ok(Some(resolved)) = resolve::resolve_stored(store, target, &ResolveOptions::default()) {
+        return Ok((resolved.name, resolved.image));
+    }
+    let work = || {
+        let resolved = resolve::resolve(store, target, &ResolveOptions::default())
+            .with_context(|| format!("run {target}"))
+            .map_err(|e| super::one_line(&e))?;
+        Ok((resolved.name, resolved.image.manifest_digest.to_string()))
+    };
+    let (name, manifest) = helper::in_subprocess(work)
+        .context("image preparation")?
+        .map_err(|message| anyhow::anyhow!(message))?;
+    let digest: Digest = manifest
+        .parse()
+        .with_context(|| format!("the manifest digest of {target}"))?;
+    let image = Image::from_manifest(store, digest).with_context(|| format!("run {target}"))?;
+    Ok((name, image))
+}
+
+/// The image's layer directories, bottom first: from the layer cache when all are there (no
+/// helper process: forking one and starting its thread pool was ~4 ms of every container
+/// start), else extracted by a helper first.
+fn image_layers(
+    store: &Store,
+    name: &str,
+    image: &Image,
+    idmap: &IdMap,
+    verbose: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let ownership = layer_ownership(idmap);
+    if let Ok(Some(lowers)) = LayerCache::new(store, ownership).cached(image) {
+        return Ok(lowers);
+    }
+    let work =
+        || extract_layers(store, name, image, ownership, verbose).map_err(|e| super::one_line(&e));
+    let extracted = if ownership == Ownership::Preserve {
         // Extracted as the container's root, inside its user namespace: the image's ids land
         // on the host ids the container maps them to (only root may chown to them otherwise).
         helper::as_container_root(idmap, work)
@@ -763,68 +820,53 @@ fn root_filesystem(
         helper::in_subprocess(work)
     }
     .context("image preparation")?;
-    prepared.map_err(|message| anyhow::anyhow!(message))
-}
-
-/// [`prepare_image`] without a helper process, when there is nothing to load, pull or
-/// extract. Any error, or anything missing, leaves the whole job to the helper (which reports
-/// errors properly).
-fn cached_root(store: &Store, target: &str, ownership: Ownership) -> Option<PreparedRoot> {
-    let resolved = resolve::resolve_stored(store, target, &ResolveOptions::default()).ok()??;
-    let lowers = LayerCache::new(store, ownership)
-        .cached(&resolved.image)
-        .ok()??;
-    Some(PreparedRoot::of_image(resolved, lowers))
+    extracted.map_err(|message| anyhow::anyhow!(message))
 }
 
 /// The root filesystem a container is made from.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug)]
 struct PreparedRoot {
     /// Lower layers, bottom first.
     lowers: Vec<PathBuf>,
     defaults: ImageDefaults,
     /// What `rsafe ps` shows.
     name: String,
-    /// `sha256:…` of the image manifest (what the gate audits); None for a rootfs directory.
-    manifest: Option<String>,
     /// The config's ExposedPorts (`80/tcp`), for `-P`.
     exposed: Vec<String>,
 }
 
 impl PreparedRoot {
     /// An image's root: its layers (cache directories, bottom first) and its config's defaults.
-    fn of_image(resolved: resolve::Resolved, lowers: Vec<PathBuf>) -> PreparedRoot {
-        let config = resolved.image.config.config().as_ref();
+    fn of_image(name: String, image: &Image, lowers: Vec<PathBuf>) -> PreparedRoot {
+        let config = image.config.config().as_ref();
         PreparedRoot {
             lowers,
             defaults: ImageDefaults::from_oci(config),
-            manifest: Some(resolved.image.manifest_digest.to_string()),
             exposed: config
                 .and_then(|c| c.exposed_ports().clone())
                 .unwrap_or_default(),
-            name: resolved.name,
+            name,
         }
     }
 }
 
-fn prepare_image(
+/// Extracts the layers of `image` that are not in the cache yet (in parallel: run in a helper).
+fn extract_layers(
     store: &Store,
-    target: &str,
+    name: &str,
+    image: &Image,
     ownership: Ownership,
     verbose: bool,
-) -> anyhow::Result<PreparedRoot> {
-    let resolved = resolve::resolve(store, target, &ResolveOptions::default())
-        .with_context(|| format!("run {target}"))?;
+) -> anyhow::Result<Vec<PathBuf>> {
     let cache = LayerCache::new(store, ownership);
     let (lowers, stats) = cache
-        .ensure_with_stats(&resolved.image, &unpack::Limits::default())
-        .with_context(|| format!("extract the layers of {}", resolved.name))?;
+        .ensure_with_stats(image, &unpack::Limits::default())
+        .with_context(|| format!("extract the layers of {name}"))?;
     if verbose && stats.layers > 0 {
         let _ = writeln!(
             std::io::stderr(),
-            "rsafe: extracted {} layer(s) of {} into {}",
+            "rsafe: extracted {} layer(s) of {name} into {}",
             stats.layers,
-            resolved.name,
             cache.dir().display()
         );
         if stats.devices_skipped > 0 {
@@ -835,7 +877,7 @@ fn prepare_image(
             );
         }
     }
-    Ok(PreparedRoot::of_image(resolved, lowers))
+    Ok(lowers)
 }
 
 /// Who owns an image's files on disk so that the container sees them as the image says:
