@@ -104,15 +104,17 @@ fn a_learned_policy_runs_the_workload_it_was_learned_from_and_nothing_more() {
             syscalls.len(),
             default.len()
         );
-        // Paths reduced to top-level directories: /etc and /usr read, nothing written.
+        // Paths reduced to top-level directories: /etc read, /usr only listed, nothing
+        // written.
         let read = toml_list(&text, "read_exec");
-        for dir in ["/etc", "/usr", "/bin"] {
+        for dir in ["/etc", "/bin"] {
             assert!(
                 read.contains(&dir.to_string()),
                 "{caller:?}: {dir} in {read:?}"
             );
         }
         assert!(read.len() <= 6, "{caller:?}: {read:?}");
+        assert_eq!(toml_list(&text, "list"), ["/usr"], "{caller:?}: {text}");
         assert!(
             toml_list(&text, "read_write").is_empty(),
             "{caller:?}: {text}"
@@ -304,7 +306,7 @@ fn a_detached_run_learns_until_its_container_ends() {
         log_with(caller, store, "exited", "over 2 run(s)");
         let text = std::fs::read_to_string(&policy).unwrap();
         assert!(text.contains("# run 2: "), "{caller:?}: {text}");
-        assert!(toml_list(&text, "read_exec").contains(&"/usr".to_string()));
+        assert!(toml_list(&text, "list").contains(&"/usr".to_string()));
 
         // Detached under the learned policy, its denials are in its log.
         detached("enforced", &["--policy", p], "mkdir /tmp/x");
@@ -658,5 +660,54 @@ fn a_learn_file_that_is_not_a_policy_is_refused_before_anything_runs() {
             "{caller:?}: left as it was"
         );
         assert!(!dir.path().join("notes.seccomp.json").exists());
+    });
+}
+
+#[test]
+fn a_directory_only_listed_is_not_readable_under_the_learned_policy() {
+    // `ls /` lists the root; `cat /bin/sh` reads one file. Before list-only rules, the listing
+    // granted `/` read+exec: every file of the image.
+    let script = "ls /; cat /bin/sh | wc -c";
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("listed.toml");
+        let learned = learn(caller, store, &policy, script);
+        assert!(learned.stdout.contains("etc\n"), "{caller:?}: {learned:?}");
+        let text = std::fs::read_to_string(&policy).unwrap();
+        assert_eq!(toml_list(&text, "list"), ["/"], "{caller:?}: {text}");
+        let read = toml_list(&text, "read_exec");
+        assert!(read.contains(&"/bin".to_string()), "{caller:?}: {text}");
+        for never in ["/", "/etc"] {
+            assert!(!read.contains(&never.to_string()), "{caller:?}: {text}");
+        }
+        let p = policy.to_str().unwrap();
+        let show = rsafe_cmd(caller, store, &["policy", "show", p]);
+        assert!(
+            show.stdout.contains("list only:    /\n"),
+            "{caller:?}: {show:?}"
+        );
+
+        // The workload runs under it as it did; reading a file it only saw listed is refused
+        // (landlock: EACCES), and only there.
+        let again = sh_in(caller, store, &["--rm", "--policy", p], script);
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert_eq!(again.stdout, learned.stdout, "{caller:?}");
+        let read = "cat /etc/passwd | wc -c";
+        let refused = sh_in(caller, store, &["--rm", "--policy", p], read);
+        assert!(
+            refused
+                .stderr
+                .contains("can't open '/etc/passwd': Permission denied"),
+            "{caller:?}: {refused:?}"
+        );
+        assert_eq!(refused.stdout.trim(), "0", "{caller:?}: {refused:?}");
+        let listed = sh_in(caller, store, &["--rm", "--policy", p], "ls /etc");
+        assert_eq!(
+            listed.code, 0,
+            "{caller:?}: listing below / is granted: {listed:?}"
+        );
+        assert!(listed.stdout.contains("passwd"), "{caller:?}: {listed:?}");
+        let free = sh_in(caller, store, &["--rm"], read);
+        assert_ne!(free.stdout.trim(), "0", "{caller:?}: {free:?}");
     });
 }

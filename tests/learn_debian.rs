@@ -309,11 +309,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET /index.html` on the host's `port`, retried while the forwarder comes up; the body.
-fn fetch(port: u16) -> String {
+/// `GET PAGE` on the host's `port`, retried while the forwarder comes up; the body.
+fn fetch(port: u16, page: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(body) = try_fetch(port) {
+        if let Some(body) = try_fetch(port, page) {
             return body;
         }
         assert!(Instant::now() < deadline, "no answer on 127.0.0.1:{port}");
@@ -321,11 +321,11 @@ fn fetch(port: u16) -> String {
     }
 }
 
-fn try_fetch(port: u16) -> Option<String> {
+fn try_fetch(port: u16, page: &str) -> Option<String> {
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    conn.write_all(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
+    let request = format!("GET {page} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    conn.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     conn.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
@@ -342,10 +342,16 @@ struct Served {
 /// Starts the server in `l`'s image with `flags`, fetches the page from the host through
 /// `-p`, then stops it as `docker stop` would (SIGTERM to rsafe, passed on to the server).
 fn serve_once(l: &Loaded, flags: &[&str]) -> Served {
+    serve_from(l, "/srv", "/index.html", flags)
+}
+
+/// [`serve_once`] with the server started in `workdir` (the page is in `/srv`), fetching
+/// `page`.
+fn serve_from(l: &Loaded, workdir: &str, page: &str, flags: &[&str]) -> Served {
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8000");
     let volume = format!("{}:/srv:ro", www().display());
-    let mut all = vec!["-p", &publish, "-v", &volume, "-w", "/srv"];
+    let mut all = vec!["-p", &publish, "-v", &volume, "-w", workdir];
     all.extend_from_slice(flags);
     let mut child = l
         .command(&all, &["python3", "-u", "-m", "http.server", "8000"])
@@ -357,7 +363,7 @@ fn serve_once(l: &Loaded, flags: &[&str]) -> Served {
     let mut first_line = String::new();
     stdout.read_line(&mut first_line).unwrap();
     let body = if first_line.starts_with("Serving HTTP") {
-        fetch(port)
+        fetch(port, page)
     } else {
         String::new()
     };
@@ -432,5 +438,43 @@ fn python3_http_server_is_learned_and_replayed() {
         );
         let free = l.run(&["-w", "/srv"], &bind);
         assert_eq!(free.stdout, "BOUND\n", "{caller:?}: {free:?}");
+    });
+}
+
+#[test]
+fn python3_http_server_started_in_the_root_lists_it_without_reading_it() {
+    // From `/`, Python lists its working directory at start-up (sys.path[0]): before
+    // list-only rules that learned `/` read+exec, the whole image.
+    for_each_caller(debian::debian_python3_image(), |l| {
+        let caller = l.caller;
+        let policy = l.policy("root.toml");
+        let p = policy.to_str().unwrap();
+        let first = serve_from(l, "/", "/srv/index.html", &["--learn", p]);
+        assert_eq!(first.body, PAGE, "{caller:?}: {}", first.stderr);
+        let t = learned(&policy);
+        check_small(l, &policy, &t);
+        assert_eq!(list(&t, "landlock", "list"), ["/"], "{caller:?}");
+        let read = list(&t, "landlock", "read_exec");
+        assert!(!read.contains(&"/var".to_string()), "{caller:?}: {read:?}");
+
+        let again = serve_from(l, "/", "/srv/index.html", &["--policy", p]);
+        assert_eq!(again.body, first.body, "{caller:?}: {}", again.stderr);
+
+        // dpkg's status file, which the server never read: refused under the learned policy
+        // (landlock), readable under the default one; the root is still listed.
+        let read_status = [
+            "python3",
+            "-c",
+            "import os; print(len(os.listdir('/')) > 5); print(open('/var/lib/dpkg/status').read(8))",
+        ];
+        let refused = l.run(&["-w", "/", "--policy", p], &read_status);
+        assert_eq!(refused.stdout, "True\n", "{caller:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("PermissionError")
+                && refused.stderr.contains("/var/lib/dpkg/status"),
+            "{caller:?}: {refused:?}"
+        );
+        let free = l.run(&["-w", "/"], &read_status);
+        assert_eq!(free.stdout, "True\nPackage:\n", "{caller:?}: {free:?}");
     });
 }

@@ -220,6 +220,14 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
         &shown(&la.read_write),
         &shown(&lb.read_write),
     );
+    changes(
+        &mut out,
+        "landlock list-only",
+        "grants",
+        "no longer grants",
+        &shown(&la.list),
+        &shown(&lb.list),
+    );
     for (what, pa, pb) in [
         ("TCP bind", &la.tcp_bind, &lb.tcp_bind),
         ("TCP connect", &la.tcp_connect, &lb.tcp_connect),
@@ -438,6 +446,10 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     };
     writeln!(w, "  read+exec:    {}", paths(&ll.read_exec, image))?;
     writeln!(w, "  read+write:   {}", paths(&ll.read_write, writable))?;
+    if !ll.list.is_empty() {
+        let list: Vec<String> = ll.list.iter().map(|p| p.display().to_string()).collect();
+        writeln!(w, "  list only:    {}", list.join(", "))?;
+    }
     writeln!(w, "  TCP bind:     {}", ports_text(&ll.tcp_bind))?;
     writeln!(w, "  TCP connect:  {}", ports_text(&ll.tcp_connect))?;
     let scopes = if scopes.is_empty() {

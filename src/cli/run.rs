@@ -532,7 +532,7 @@ fn write_learned(
     say(format!(
         "rsafe: learned {} syscalls, {} landlock rules, {} capabilities over {} run(s) ({} calls seen){} → {} and {}",
         learned.syscalls.len(),
-        learned.read_exec.len() + learned.read_write.len(),
+        learned.path_rules(),
         learned.capabilities.len(),
         learned.runs.len(),
         seen.notifications,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use ::landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, Scope,
+    RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
 /// The newest landlock ABI rsafe has been written and tested against (Linux 6.15). A newer
@@ -33,6 +33,12 @@ pub struct LandlockPolicy {
     pub read_exec: Vec<PathBuf>,
     /// Extra container paths to write below (device nodes such as `/dev/null`, `/dev/pts`).
     pub read_write: Vec<PathBuf>,
+    /// Directories whose entries may be listed (and every directory below them), but whose
+    /// files may not be read or executed: landlock's READ_DIR alone. A learned policy gets
+    /// one where the workload only listed a directory (Python lists its working directory at
+    /// start-up), where a read rule would have granted every file below it.
+    #[serde(default)]
+    pub list: Vec<PathBuf>,
     /// TCP ports the container may bind.
     pub tcp_bind: PortAccess,
     /// TCP ports the container may connect to.
@@ -131,6 +137,7 @@ impl Default for LandlockPolicy {
         LandlockPolicy {
             read_exec: Vec::new(),
             read_write: Vec::new(),
+            list: Vec::new(),
             tcp_bind: PortAccess::Any,
             tcp_connect: PortAccess::Any,
             scope_abstract_unix_sockets: true,
@@ -251,28 +258,7 @@ pub fn apply(
         ruleset = ruleset.scope(scopes).map_err(err("cannot scope"))?;
     }
     let mut created = ruleset.create().map_err(err("cannot create the ruleset"))?;
-
-    let read_exec = fs.read_exec.iter().chain(&policy.read_exec);
-    let read_write = fs.read_write.iter().chain(&policy.read_write);
-    let rules = read_exec
-        .map(|p| (p, AccessFs::from_read(TESTED)))
-        .chain(read_write.map(|p| (p, AccessFs::from_all(TESTED))));
-    for (path, access) in rules {
-        let Some((fd, is_dir)) = open_rule_path(path)? else {
-            status.skipped_paths.push(path.clone());
-            continue;
-        };
-        // Directory-only rights (listing, creating, removing) make no sense on a file and the
-        // kernel refuses them there.
-        let access = if is_dir {
-            access
-        } else {
-            access & AccessFs::from_file(TESTED)
-        };
-        created = created
-            .add_rule(PathBeneath::new(fd, access))
-            .map_err(err("cannot add a path rule"))?;
-    }
+    created = add_path_rules(created, fs, policy, &mut status)?;
     for (ports, access) in [
         (&policy.tcp_bind, AccessNet::BindTcp),
         (&policy.tcp_connect, AccessNet::ConnectTcp),
@@ -302,6 +288,53 @@ pub fn apply(
         });
     }
     Ok(status)
+}
+
+/// The access one kind of path rule grants: read+execute, everything, or listing only.
+fn path_rules<'a>(
+    fs: &'a FsAccess,
+    policy: &'a LandlockPolicy,
+) -> impl Iterator<Item = (&'a PathBuf, BitFlags<AccessFs>)> {
+    let read_exec = fs.read_exec.iter().chain(&policy.read_exec);
+    let read_write = fs.read_write.iter().chain(&policy.read_write);
+    read_exec
+        .map(|p| (p, AccessFs::from_read(TESTED)))
+        .chain(read_write.map(|p| (p, AccessFs::from_all(TESTED))))
+        .chain(policy.list.iter().map(|p| (p, AccessFs::ReadDir.into())))
+}
+
+/// Adds the filesystem rules of `fs` and `policy`; a path absent from the container is noted
+/// in `status` and skipped.
+fn add_path_rules(
+    mut created: RulesetCreated,
+    fs: &FsAccess,
+    policy: &LandlockPolicy,
+    status: &mut LandlockStatus,
+) -> Result<RulesetCreated, LandlockError> {
+    for (path, access) in path_rules(fs, policy) {
+        let Some((fd, is_dir)) = open_rule_path(path)? else {
+            status.skipped_paths.push(path.clone());
+            continue;
+        };
+        // Directory-only rights (listing, creating, removing) make no sense on a file and the
+        // kernel refuses them there; a list rule on a file grants nothing at all.
+        let access = if is_dir {
+            access
+        } else {
+            access & AccessFs::from_file(TESTED)
+        };
+        if access.is_empty() {
+            status.skipped_paths.push(path.clone());
+            continue;
+        }
+        created = created
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(|source| LandlockError::Ruleset {
+                what: "cannot add a path rule",
+                source,
+            })?;
+    }
+    Ok(created)
 }
 
 /// Opens a rule path; None when it does not exist in the container.

@@ -526,6 +526,7 @@ impl Doc<'_> {
             &[
                 "read_exec",
                 "read_write",
+                "list",
                 "tcp_bind",
                 "tcp_connect",
                 "scope_abstract_unix_sockets",
@@ -555,6 +556,7 @@ impl Doc<'_> {
         Ok(LandlockPolicy {
             read_exec: paths("read_exec", bl.map(|b| &b.read_exec))?,
             read_write: paths("read_write", bl.map(|b| &b.read_write))?,
+            list: list_rules(ll, bl)?,
             tcp_bind: ports("tcp_bind", bl.map(|b| &b.tcp_bind))?,
             tcp_connect: ports("tcp_connect", bl.map(|b| &b.tcp_connect))?,
             scope_abstract_unix_sockets: flag(
@@ -649,6 +651,16 @@ impl Doc<'_> {
             )
         })
     }
+}
+
+/// `[landlock] list`: directories that may only be listed. Optional even in builtin policies
+/// (none of them has one) and in policies written before the key existed: the base policy's,
+/// else none.
+fn list_rules(ll: &Table, base: Option<&LandlockPolicy>) -> Result<Vec<PathBuf>, FieldError> {
+    Ok(match opt_paths(ll, "list", "landlock")? {
+        Some(p) => p.into_iter().map(PathBuf::from).collect(),
+        None => base.map(|b| b.list.clone()).unwrap_or_default(),
+    })
 }
 
 /// The top-level `gate` key: `"off"` or a severity name; without it, the base policy's (no gate
@@ -1035,6 +1047,47 @@ mod tests {
         json.as_object_mut().unwrap().remove("grant_root");
         let old: LandlockPolicy = serde_json::from_value(json).unwrap();
         assert!(old.grant_root);
+    }
+
+    #[test]
+    fn list_rules_are_optional_and_checked_like_other_paths() {
+        for name in Policy::builtin_names() {
+            assert!(
+                Policy::load(name).unwrap().landlock.list.is_empty(),
+                "{name}"
+            );
+        }
+        // Policies from before the key (learned or not) have none.
+        let older = from_text(
+            "[landlock]
+grant_root = false
+read_exec = [\"/usr\"]
+",
+        )
+        .unwrap();
+        assert!(older.landlock.list.is_empty());
+        let p = from_text(
+            "[landlock]
+list = [\"/\", \"/srv/www\"]
+",
+        )
+        .unwrap();
+        assert_eq!(
+            p.landlock.list,
+            [PathBuf::from("/"), PathBuf::from("/srv/www")]
+        );
+        let e = from_text(
+            "[landlock]
+list = [\"srv\"]
+",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("landlock.list[0]"), "{e}");
+        // A saved spec from before the field existed still loads, listing nothing.
+        let mut json = serde_json::to_value(&p.landlock).unwrap();
+        json.as_object_mut().unwrap().remove("list");
+        let old: LandlockPolicy = serde_json::from_value(json).unwrap();
+        assert!(old.list.is_empty());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! Which calls are file calls, and what access each implies (landlock's view):
 //! - `open`, `openat`, `openat2`, `creat`: read, or write with `O_WRONLY`/`O_RDWR`/`O_CREAT`/
-//!   `O_TRUNC` (`creat` always writes); `O_PATH` opens nothing landlock checks; `O_TMPFILE`
+//!   `O_TRUNC` (`creat` always writes); a read-only `O_DIRECTORY` open lists a directory
+//!   (landlock's READ_DIR, not READ_FILE); `O_PATH` opens nothing landlock checks; `O_TMPFILE`
 //!   makes an unnamed file *in* the directory it names (apt does this in `/tmp`), so that
 //!   directory is written into, not its parent;
 //! - `execve`, `execveat`: execute;
@@ -38,6 +39,8 @@ pub struct Access {
     /// An unnamed entry made inside this directory (`O_TMPFILE`): a rule on the directory
     /// itself.
     pub write_in: bool,
+    /// The directory opened to list it (`O_DIRECTORY`): a list-only rule, not a read one.
+    pub list: bool,
 }
 
 impl Access {
@@ -46,24 +49,35 @@ impl Access {
         write: false,
         execute: false,
         write_in: false,
+        list: false,
     };
     pub const WRITE: Access = Access {
         read: false,
         write: true,
         execute: false,
         write_in: false,
+        list: false,
     };
     pub const EXECUTE: Access = Access {
         read: false,
         write: false,
         execute: true,
         write_in: false,
+        list: false,
     };
     pub const WRITE_IN: Access = Access {
         read: false,
         write: false,
         execute: false,
         write_in: true,
+        list: false,
+    };
+    pub const LIST: Access = Access {
+        read: false,
+        write: false,
+        execute: false,
+        write_in: false,
+        list: true,
     };
 
     /// Every access of either.
@@ -73,6 +87,7 @@ impl Access {
             write: self.write || other.write,
             execute: self.execute || other.execute,
             write_in: self.write_in || other.write_in,
+            list: self.list || other.list,
         }
     }
 }
@@ -240,7 +255,22 @@ fn open_access(flags: u64) -> Access {
     }
     let writes =
         flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0;
-    if writes { Access::WRITE } else { Access::READ }
+    if writes {
+        Access::WRITE
+    } else {
+        read_access(flags)
+    }
+}
+
+/// What a read-only open with `flags` needs: listing for a directory opened as one
+/// (`O_DIRECTORY`, as `opendir` and Python's `os.listdir` open it), reading otherwise. A
+/// directory opened without the flag counts as a read: larger, never smaller.
+fn read_access(flags: i32) -> Access {
+    if flags & libc::O_DIRECTORY != 0 {
+        Access::LIST
+    } else {
+        Access::READ
+    }
 }
 
 /// The NUL-terminated path at `ptr`, made absolute and normalised (lexically: `.` and `..`
@@ -558,14 +588,53 @@ mod tests {
         let tmpfile = (libc::O_TMPFILE | libc::O_RDWR) as u64;
         let o = seen(&[
             call(libc::SYS_openat, [cwd, 0x6000, tmpfile, 0o600, 0, 0]),
-            // O_DIRECTORY alone (a directory opened to list it) is a read.
+            // O_DIRECTORY alone (a directory opened to list it) is not a temporary file.
             call(
                 libc::SYS_openat,
                 [cwd, 0x1000, libc::O_DIRECTORY as u64, 0, 0, 0],
             ),
         ]);
         assert_eq!(o.paths[Path::new("/tmp")], Access::WRITE_IN);
-        assert_eq!(o.paths[Path::new("/etc/passwd")], Access::READ);
+        assert_eq!(o.paths[Path::new("/etc/passwd")], Access::LIST);
+    }
+
+    #[test]
+    fn a_directory_opened_as_one_is_listed_not_read() {
+        let cwd = AT_FDCWD as u32 as u64;
+        let opendir =
+            (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_DIRECTORY) as u64;
+        // Through openat2, struct open_how's flags are read from memory.
+        let mut f = fake();
+        let mut how = opendir.to_ne_bytes().to_vec();
+        how.extend_from_slice(&[0; 16]);
+        f.mem.insert(0x7000, how);
+        let mut o = Observed::default();
+        for c in [
+            call(libc::SYS_open, [0x6000, opendir, 0, 0, 0, 0]),
+            call(libc::SYS_openat2, [cwd, 0x2000, 0x7000, 24, 0, 0]),
+        ] {
+            record(c, &f, &mut o);
+        }
+        assert_eq!(o.paths[Path::new("/tmp")], Access::LIST);
+        assert_eq!(o.paths[Path::new("/work/x.txt")], Access::LIST);
+        // A directory opened without the flag is a read (larger, never smaller); asking to
+        // write it, or to create, is a write whatever O_DIRECTORY says.
+        let o = seen(&[
+            call(libc::SYS_open, [0x6000, libc::O_RDONLY as u64, 0, 0, 0, 0]),
+            call(
+                libc::SYS_openat,
+                [
+                    cwd,
+                    0x1000,
+                    (libc::O_DIRECTORY | libc::O_CREAT) as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            ),
+        ]);
+        assert_eq!(o.paths[Path::new("/tmp")], Access::READ);
+        assert_eq!(o.paths[Path::new("/etc/passwd")], Access::WRITE);
     }
 
     #[test]

@@ -11,7 +11,12 @@
 //!   cut to two levels (`/var/lib/dpkg/status` → `/var/lib`, `/tmp/out` → `/tmp`), read-write;
 //! - **an unnamed file made in a directory** (`O_TMPFILE`) → that directory, cut to two levels
 //!   (`/tmp` → `/tmp`, never its parent `/`), read-write;
-//! - a rule below a read-write rule, or below a read rule of the same kind, is dropped.
+//! - **a directory only listed** (opened `O_DIRECTORY` read-only: `opendir`, Python's
+//!   `os.listdir` of its working directory) → that directory cut to two levels, list-only
+//!   (`list`: landlock's READ_DIR, which covers the directories below it but no file's
+//!   content): listing `/` no longer grants reading the whole image;
+//! - a rule below a read-write rule, or below a read rule of the same kind, is dropped; a
+//!   list rule at or below any other rule is dropped.
 //!
 //! So a run yields a rule per top-level directory it read and per writable place it wrote:
 //! typically under ten.
@@ -21,11 +26,12 @@ use std::path::{Path, PathBuf};
 
 use super::Access;
 
-/// Landlock path rules: read+execute and read-write.
+/// Landlock path rules: read+execute, read-write and list-only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rules {
     pub read_exec: BTreeSet<PathBuf>,
     pub read_write: BTreeSet<PathBuf>,
+    pub list: BTreeSet<PathBuf>,
 }
 
 /// Reduces observed paths to rules (see the module documentation).
@@ -42,6 +48,9 @@ pub fn reduce(paths: &BTreeMap<PathBuf, Access>) -> Rules {
         }
         if access.read || access.execute {
             rules.read_exec.insert(read_rule(path));
+        }
+        if access.list {
+            rules.list.insert(list_rule(path));
         }
     }
     simplify(rules)
@@ -62,10 +71,27 @@ pub fn simplify(rules: Rules) -> Rules {
         .filter(|p| !covered(p, &rules.read_exec) && !read_write.iter().any(|w| p.starts_with(w)))
         .cloned()
         .collect();
+    let list = simplify_list(&rules.list, &read_exec, &read_write);
     Rules {
         read_exec,
         read_write,
+        list,
     }
+}
+
+/// The list rules no other rule covers: a read or write rule at or above one already lets the
+/// directory be listed, and so does a list rule above it.
+fn simplify_list(
+    list: &BTreeSet<PathBuf>,
+    read_exec: &BTreeSet<PathBuf>,
+    read_write: &BTreeSet<PathBuf>,
+) -> BTreeSet<PathBuf> {
+    let at_or_above = |p: &Path, by: &BTreeSet<PathBuf>| by.iter().any(|o| p.starts_with(o));
+    let below = |p: &Path| list.iter().any(|o| o != p && p.starts_with(o));
+    list.iter()
+        .filter(|p| !at_or_above(p, read_exec) && !at_or_above(p, read_write) && !below(p))
+        .cloned()
+        .collect()
 }
 
 /// The first `n` components of an absolute path (`/` itself for none).
@@ -94,6 +120,10 @@ fn pseudo(path: &Path) -> Option<PathBuf> {
 
 fn read_rule(path: &Path) -> PathBuf {
     pseudo(path).unwrap_or_else(|| prefix(path, 1))
+}
+
+fn list_rule(path: &Path) -> PathBuf {
+    pseudo(path).unwrap_or_else(|| prefix(path, 2))
 }
 
 fn write_rule(path: &Path) -> PathBuf {
@@ -175,6 +205,32 @@ mod tests {
         assert_eq!(r.read_exec, set(&["/"]));
         let r = reduce(&paths(&[("/out.txt", Access::WRITE)]));
         assert_eq!(r.read_write, set(&["/"]));
+    }
+
+    #[test]
+    fn a_directory_only_listed_is_a_list_rule() {
+        let r = reduce(&paths(&[
+            // Python started in /: sys.path[0] is its working directory, listed once.
+            ("/", Access::LIST),
+            ("/usr/lib/python3.11", Access::LIST),
+            ("/usr/lib/python3.11/os.py", Access::READ),
+            ("/srv/www/a/b", Access::LIST),
+            ("/srv/www/a", Access::LIST),
+            ("/etc", Access::LIST.union(Access::READ)),
+        ]));
+        assert_eq!(r.list, set(&["/"]), "{r:?}");
+        assert_eq!(r.read_exec, set(&["/etc", "/usr"]));
+        // Below a read rule, a list rule says nothing more; a deep one is cut to two levels.
+        let r = reduce(&paths(&[
+            ("/srv/www/a/b", Access::LIST),
+            ("/srv/www/a", Access::LIST),
+            ("/var/lib/x", Access::WRITE),
+            ("/var/lib/y", Access::LIST),
+            ("/proc/self/fd", Access::LIST),
+        ]));
+        assert_eq!(r.list, set(&["/proc", "/srv/www"]), "{r:?}");
+        assert_eq!(r.read_write, set(&["/var/lib"]));
+        assert!(r.read_exec.is_empty(), "{r:?}");
     }
 
     #[test]

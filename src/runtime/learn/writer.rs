@@ -78,6 +78,8 @@ pub struct Learned {
     pub syscalls: BTreeMap<String, usize>,
     pub read_exec: BTreeMap<PathBuf, usize>,
     pub read_write: BTreeMap<PathBuf, usize>,
+    /// Directories only listed (landlock READ_DIR alone).
+    pub list: BTreeMap<PathBuf, usize>,
     pub tcp_bind: BTreeMap<u16, usize>,
     pub tcp_connect: BTreeMap<u16, usize>,
     /// `[seccomp.args]`: key (`socket`, `ioctl`, …) → entry (`AF_UNIX/SOCK_STREAM`, `TCGETS`,
@@ -139,6 +141,10 @@ impl Learned {
             let v = p.display().to_string();
             l.read_write
                 .insert(p.clone(), run_of("landlock.read_write", &v));
+        }
+        for p in &policy.landlock.list {
+            let v = p.display().to_string();
+            l.list.insert(p.clone(), run_of("landlock.list", &v));
         }
         for (ports, key, into) in [
             (
@@ -204,6 +210,9 @@ impl Learned {
         }
         for p in rules.read_write {
             self.read_write.entry(p).or_insert(n);
+        }
+        for p in rules.list {
+            self.list.entry(p).or_insert(n);
         }
         self.simplify_paths();
         for port in &seen.tcp_bind {
@@ -278,14 +287,21 @@ impl Learned {
         Ok(classes)
     }
 
+    /// How many landlock path rules the policy has (read+exec, read-write and list-only).
+    pub fn path_rules(&self) -> usize {
+        self.read_exec.len() + self.read_write.len() + self.list.len()
+    }
+
     /// Drops path rules another covers, keeping each survivor's run.
     fn simplify_paths(&mut self) {
         let rules = reduce::simplify(Rules {
             read_exec: self.read_exec.keys().cloned().collect(),
             read_write: self.read_write.keys().cloned().collect(),
+            list: self.list.keys().cloned().collect(),
         });
         self.read_exec.retain(|p, _| rules.read_exec.contains(p));
         self.read_write.retain(|p, _| rules.read_write.contains(p));
+        self.list.retain(|p, _| rules.list.contains(p));
     }
 
     /// Writes the TOML to `path` and the profile beside it. `policy` is the latest run's: its
@@ -373,6 +389,10 @@ impl Learned {
             toml_str(&p.display().to_string())
         });
         list(&mut out, "read_write", &self.read_write, |p| {
+            toml_str(&p.display().to_string())
+        });
+        out.push_str("# Directories only listed: their entries' names, not their files.\n");
+        list(&mut out, "list", &self.list, |p| {
             toml_str(&p.display().to_string())
         });
         list(&mut out, "tcp_bind", &self.tcp_bind, u16::to_string);
@@ -896,6 +916,8 @@ mod tests {
                 ("/usr/lib/libc.so", Access::READ),
                 ("/bin/sh", Access::EXECUTE),
                 ("/tmp/out", Access::WRITE),
+                // Its working directory, listed only.
+                ("/", Access::LIST),
             ],
             &[80],
         );
@@ -931,6 +953,7 @@ mod tests {
         };
         assert_eq!(paths(&p.landlock.read_exec), ["/bin", "/etc", "/usr"]);
         assert_eq!(paths(&p.landlock.read_write), ["/tmp"]);
+        assert_eq!(paths(&p.landlock.list), ["/"]);
         assert_eq!(p.landlock.tcp_bind, PortAccess::Only(vec![80]));
         assert_eq!(p.landlock.tcp_connect, PortAccess::Only(vec![]));
         // 40 MiB × 1.5; 3 tasks × 2, at least 16.
@@ -1007,6 +1030,7 @@ mod tests {
             &[
                 ("/var/lib/app/db", Access::WRITE),
                 ("/etc/hosts", Access::READ),
+                ("/srv", Access::LIST),
             ],
             &[8080],
         );
@@ -1022,6 +1046,11 @@ mod tests {
         assert_eq!(l.syscalls["mkdir"], 2);
         assert_eq!(l.read_exec[Path::new("/etc")], 1);
         assert_eq!(l.read_write[Path::new("/var/lib")], 2);
+        // /srv is below the first run's list rule on /.
+        assert_eq!(
+            l.list.iter().collect::<Vec<_>>(),
+            [(&PathBuf::from("/"), &1)]
+        );
         assert_eq!(l.tcp_bind.keys().copied().collect::<Vec<_>>(), [80, 8080]);
         assert_eq!(l.capabilities["SETUID"].0, 2);
         assert_eq!(l.capabilities["CHOWN"].0, 1);
