@@ -1549,10 +1549,11 @@ fn detached_containers_log_stop_and_report_failures() {
         assert!(lines[1].starts_with("pipe:["), "{caller:?}: {logs}");
         // Stopping a stopped container changes nothing.
         ok(&rsafe(&["stop", "web"]), caller);
-        // `start -d` runs it again in the background; its output is added to the log.
+        // `start -d` runs it again in the background; its output is added to the log. As
+        // docker's start, it prints the container as it was named.
         let again = rsafe(&["start", "-d", "web"]);
         ok(&again, caller);
-        assert_eq!(again.stdout.trim(), id, "{caller:?}: {again:?}");
+        assert_eq!(again.stdout, "web\n", "{caller:?}: {again:?}");
         assert_eq!(state_of(store, "web")["status"], "running", "{caller:?}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while rsafe(&["logs", "web"]).stdout.matches("hello").count() < 2 {
