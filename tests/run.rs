@@ -2328,7 +2328,12 @@ fn kill_signals_and_wait_prints_the_exit_code() {
         assert!(out.stderr.contains("nosuch"), "{caller:?}: {out:?}");
         let out = rsafe(&["kill", "-s", "NOPE", "sleeper"]);
         assert_eq!(out.code, 2, "{caller:?}: {out:?}");
-        assert_eq!(rsafe(&["rm", "trapper", "sleeper"]).code, 0);
+        // As docker's: a name that fails is said, the others are still done, exit 1.
+        let out = rsafe(&["rm", "trapper", "nosuch", "sleeper"]);
+        assert_eq!(out.code, 1, "{caller:?}: {out:?}");
+        assert_eq!(out.stdout.lines().count(), 2, "{caller:?}: {out:?}");
+        assert_eq!(out.stderr, "rsafe: no container \"nosuch\"\n", "{caller:?}");
+        assert!(rsafe(&["ps", "-a", "-q"]).stdout.is_empty(), "{caller:?}");
     });
 }
 

@@ -1,7 +1,7 @@
 //! `rsafe kill`: send a signal to running containers, like `docker kill`.
 #![forbid(unsafe_code)]
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use nix::sys::signal::Signal;
 
 use super::Global;
@@ -41,18 +41,10 @@ fn parse_signal(s: &str) -> Result<Signal, String> {
 /// still signalled (exit code 1 then), as docker does.
 pub fn run(args: KillArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
-    let mut failed = Vec::new();
-    for name in &args.containers {
-        match stop::signal(store.root(), name, args.signal) {
-            Ok(()) => println!("{name}"),
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
-    match failed.as_slice() {
-        [] => Ok(0),
-        [one] => Err(anyhow!("{one}")),
-        many => Err(anyhow!("{}", many.join("; "))),
-    }
+    super::each_container(&args.containers, |name| {
+        stop::signal(store.root(), name, args.signal)?;
+        Ok(name.to_string())
+    })
 }
 
 #[cfg(test)]

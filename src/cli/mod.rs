@@ -205,6 +205,26 @@ pub fn main() -> i32 {
     }
 }
 
+/// Runs `op` on each named container in turn, printing what it returns; one that fails is
+/// reported and the rest are still done, as docker and podman do (`stop`, `kill`, `rm`,
+/// `pause`): the command then fails with every failure in one line.
+pub(crate) fn each_container(
+    names: &[String],
+    mut op: impl FnMut(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<i32> {
+    let mut failed = Vec::new();
+    for name in names {
+        match op(name) {
+            Ok(done) => println!("{done}"),
+            Err(e) => failed.push(one_line(&e)),
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(0),
+        false => Err(anyhow::anyhow!("{}", failed.join("; "))),
+    }
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let Cli {
         mut global,

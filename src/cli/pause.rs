@@ -1,7 +1,7 @@
 //! `rsafe pause` / `rsafe unpause`: freeze and thaw running containers, like `docker pause`.
 #![forbid(unsafe_code)]
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use super::Global;
 use crate::runtime::pause;
@@ -45,16 +45,8 @@ pub fn run_unpause(args: UnpauseArgs, global: &Global) -> Result<i32> {
 /// reported and the rest are still done, as docker does.
 fn each(names: &[String], global: &Global, on: bool) -> Result<i32> {
     let store = global.store()?;
-    let mut failed = Vec::new();
-    for name in names {
-        match pause::set_paused(store.root(), name, on) {
-            Ok(()) => println!("{name}"),
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
-    match failed.as_slice() {
-        [] => Ok(0),
-        [one] => Err(anyhow!("{one}")),
-        many => Err(anyhow!("{}", many.join("; "))),
-    }
+    super::each_container(names, |name| {
+        pause::set_paused(store.root(), name, on)?;
+        Ok(name.to_string())
+    })
 }

@@ -22,10 +22,11 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-/// Removes the containers; fails on the first that cannot be removed.
+/// Removes the containers in turn, printing each one's id; one that cannot be removed is
+/// reported and the rest are still removed, as docker does.
 pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
-    for name in &args.containers {
+    let done = super::each_container(&args.containers, |name| {
         let (dir, st) = state::find(store.root(), name)?;
         match dir.phase(&st) {
             Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
@@ -34,11 +35,11 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
             Phase::Exited(_) | Phase::Dead => {}
         }
         state::remove_container(&dir, &st)?;
-        println!("{}", st.id);
-    }
+        Ok(st.id)
+    });
     // A killed rsafe's address lease goes with its container.
     crate::runtime::netstore::NetStore::new(store.root()).reclaim_all()?;
-    Ok(0)
+    done
 }
 
 /// Kills a running container's pid 1 (when it dies, the kernel kills everything else in the

@@ -28,14 +28,14 @@ pub struct StopArgs {
     pub containers: Vec<String>,
 }
 
-/// Stops the containers in turn; fails on the first that cannot be stopped.
+/// Stops the containers in turn; one that cannot be stopped is reported and the rest are
+/// still stopped, as docker does.
 pub fn run(args: StopArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
-    for name in &args.containers {
+    super::each_container(&args.containers, |name| {
         stop_one(store.root(), name, args.time, global)?;
-        println!("{name}");
-    }
-    Ok(0)
+        Ok(name.to_string())
+    })
 }
 
 /// Stops container `name` with a grace of `seconds`, saying on stderr when it had to be
