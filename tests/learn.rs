@@ -711,3 +711,118 @@ fn a_directory_only_listed_is_not_readable_under_the_learned_policy() {
         assert_ne!(free.stdout.trim(), "0", "{caller:?}: {free:?}");
     });
 }
+
+/// The allow rule's comment for `name` in a learned seccomp profile.
+fn profile_comment(profile: &Path, name: &str) -> Option<String> {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(profile).unwrap()).unwrap();
+    json["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["action"] == "SCMP_ACT_ALLOW"
+                && r["names"].as_array().unwrap().iter().any(|n| n == name)
+        })
+        .and_then(|r| r["comment"].as_str())
+        .map(str::to_string)
+}
+
+#[test]
+fn exec_into_a_container_being_learned_is_learned_as_a_run_of_its_own() {
+    for_each_caller(|caller, store| {
+        let dir = out_dir();
+        let policy = dir.path().join("with-exec.toml");
+        let p = policy.to_str().unwrap();
+        let rootfs = caller.rootfs();
+        let started = rsafe_cmd(
+            caller,
+            store,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "learned",
+                "--learn",
+                p,
+                rootfs.to_str().unwrap(),
+                "sh",
+                "-c",
+                "cat /etc/passwd; sleep 60",
+            ],
+        );
+        assert_eq!(started.code, 0, "{caller:?}: {started:?}");
+        let id = started.stdout.trim().to_string();
+        log_with(caller, store, "learned", "root:x:0:0");
+
+        // The workload never makes a directory or removes one; the execs do, one in the
+        // foreground and one with -d.
+        let fg = rsafe_cmd(caller, store, &["exec", "learned", "mkdir", "/tmp/made"]);
+        assert_eq!(fg.code, 0, "{caller:?}: {fg:?}");
+        let bg = rsafe_cmd(
+            caller,
+            store,
+            &["exec", "-d", "learned", "rmdir", "/tmp/made"],
+        );
+        assert_eq!(bg.code, 0, "{caller:?}: {bg:?}");
+        let made = store.join("containers").join(&id).join("upper/tmp/made");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while made.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{caller:?}: exec -d never removed {}",
+                made.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(!policy.exists(), "{caller:?}: written before the end");
+        let stop = rsafe_cmd(caller, store, &["stop", "learned"]);
+        assert_eq!(stop.code, 0, "{caller:?}: {stop:?}");
+        let log = log_with(caller, store, "learned", "rsafe: learned ");
+        assert!(log.contains("over 3 run(s)"), "{caller:?}: {log}");
+        let _ = rsafe_cmd(caller, store, &["rm", "-f", "learned"]);
+
+        // Each exec is a run of its own, named as one, and what only it used says so.
+        let text = std::fs::read_to_string(&policy).unwrap();
+        let runs: Vec<&str> = text.lines().filter(|l| l.starts_with("# run ")).collect();
+        assert_eq!(runs.len(), 3, "{caller:?}: {text}");
+        assert!(runs[0].contains(" sh -c "), "{text}");
+        assert!(
+            runs[1].starts_with("# run 2: ") && runs[1].ends_with(" exec learned: mkdir /tmp/made"),
+            "{caller:?}: {text}"
+        );
+        assert!(
+            runs[2].ends_with(" exec learned: rmdir /tmp/made"),
+            "{caller:?}: {text}"
+        );
+        assert!(text.contains("\"/tmp\", # run 2"), "{caller:?}: {text}");
+        let profile = dir.path().join("with-exec.seccomp.json");
+        let mkdir = profile_comment(&profile, "mkdir").unwrap_or_default();
+        assert!(
+            mkdir.starts_with("run 2: ") && mkdir.contains("exec learned: mkdir"),
+            "{caller:?}: {mkdir}"
+        );
+        let rmdir = profile_comment(&profile, "rmdir").unwrap_or_default();
+        assert!(
+            rmdir.starts_with("run 3: ") && rmdir.contains("exec learned: rmdir"),
+            "{caller:?}: {rmdir}"
+        );
+        let sleep = profile_comment(&profile, "nanosleep")
+            .or_else(|| profile_comment(&profile, "clock_nanosleep"))
+            .unwrap_or_default();
+        assert!(sleep.starts_with("run 1: "), "{caller:?}: {sleep}");
+
+        // Under the learned policy the execs' commands run as they did, with no denial.
+        let again = sh_in(
+            caller,
+            store,
+            &["--rm", "--policy", p],
+            "mkdir /tmp/made && rmdir /tmp/made",
+        );
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert!(
+            denial_lines(&again.stderr).is_empty(),
+            "{caller:?}: {again:?}"
+        );
+    });
+}

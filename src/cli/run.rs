@@ -500,20 +500,10 @@ fn learning_memory_limit() -> Option<u64> {
     crate::runtime::stats::host_memory()
 }
 
-/// What the learned file's comments say ran: the image and the command, each word longer
-/// than 24 characters or holding `=` redacted (it may be a credential).
+/// What the learned file's comments say ran: the image and the command, redacted
+/// ([`learn::writer::label`]).
 fn learn_label(image: &str, command: &[String]) -> String {
-    let words: Vec<String> = command
-        .iter()
-        .map(|w| {
-            if w.chars().count() > 24 || w.contains('=') {
-                crate::audit::finding::redact(w)
-            } else {
-                w.replace(['\n', '\r'], " ")
-            }
-        })
-        .collect();
-    format!("{image} {}", words.join(" "))
+    learn::writer::label(image, command)
 }
 
 /// Adds the run to the learned policy at `out` and says what was written.
@@ -527,7 +517,22 @@ fn write_learned(
     let seen = recorder.snapshot();
     let now = crate::runtime::oci::state::rfc3339_now();
     let when = format!("{}Z", now.get(..19).unwrap_or(&now));
-    learned.add_run(Run { when, what }, &seen, policy);
+    learned.add_run(
+        Run {
+            when: when.clone(),
+            what,
+        },
+        &seen,
+        policy,
+    );
+    // Each `rsafe exec` into the container, as a run of its own.
+    for (label, exec) in &seen.execs {
+        let run = Run {
+            when: when.clone(),
+            what: label.clone(),
+        };
+        learned.add_run(run, exec, policy);
+    }
     learned.write(out, policy)?;
     say(format!(
         "rsafe: learned {} syscalls, {} landlock rules, {} capabilities over {} run(s) ({} calls seen){} → {} and {}",

@@ -13,6 +13,8 @@
 //! the container, its saved spec
 //! open /proc/<p>/ns/* (user first, each owned by it), /proc/<p>/root
 //! seccomp filter: cache or compile
+//! learn.sock in the container's directory: being learned, the process stacks the learning
+//!   filter and its listener goes to the learning run (learn::exec_hook)
 //! [fg] subreaper, block signals
 //! join::start ──────────▶ joiner ──▶ process (see join.rs)
 //! [fg] the process is rsafe's child: poll channel, signals, terminal; wait, exit code (128+N)
@@ -46,8 +48,9 @@ use super::channel::{Channel, ChannelError};
 use super::container::landlock_access;
 use super::idmap::Caller;
 use super::init;
-use super::join::{self, Adoption, Entry, Identity, JoinError, NewProcess, Outcome, Stdio};
+use super::join::{self, Adoption, Entry, Identity, JoinError, NewProcess, Outcome, Stdio, Step};
 pub(crate) use super::join::{Join, Target, become_root};
+use super::learn::exec_hook::{self, ExecClient};
 use super::process::{Note, RunError, forwarded_signals};
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::Session;
@@ -130,8 +133,10 @@ pub fn exec(
             "seccomp: compiled filter read from the store's cache".to_string(),
         ));
     }
-    // Denials are answered by this rsafe while it waits for the process: not with -d.
-    let filter = match req.detach {
+    let learning = learning_run(&dir, name, &process.args)?;
+    // Denials are answered by this rsafe while it waits for the process: not with -d, nor
+    // while the container is learned (its learning run answers, as for its workload).
+    let filter = match req.detach || learning.is_some() {
         false => super::process::reporting_denials(filter, &spec.confinement, notify),
         true => filter,
     };
@@ -160,6 +165,7 @@ pub fn exec(
         landlock_fs: landlock_access(&spec),
         preserve_fds: 0,
         extra_filter: None,
+        learning: learning.is_some(),
         process,
     };
     let entry = Entry {
@@ -173,17 +179,29 @@ pub fn exec(
         },
     };
     match req.detach {
-        false => run_attached(entry, &new, filter, &dir.id, notify),
-        true => run_detached(entry, &new, filter, notify),
+        false => run_attached(entry, &new, filter, (&dir.id, learning), notify),
+        true => run_detached(entry, &new, filter, learning, notify),
     }
 }
 
+/// The container's learning run (`rsafe run --learn`, see [`super::learn::exec_hook`]) when
+/// it is being learned: the process is then learned too, as `exec NAME: CMD`.
+fn learning_run(
+    dir: &state::ContainerDir,
+    name: &str,
+    command: &[String],
+) -> Result<Option<ExecClient>, EnterError> {
+    let label = super::learn::writer::label(&format!("exec {name}:"), command);
+    exec_hook::connect(&dir.path, &label).map_err(enter_err(name, "reach its learning run"))
+}
+
 /// The foreground: rsafe waits for the process, forwards signals to it, relays its terminal.
+/// In a container being learned, the process's learning listener goes to `learning`.
 fn run_attached(
     entry: Entry<'_>,
     new: &NewProcess<'_>,
     filter: CompiledFilter,
-    id: &str,
+    (id, learning): (&str, Option<ExecClient>),
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, EnterError> {
     let name = entry.name;
@@ -195,7 +213,7 @@ fn run_attached(
         .map_err(|e| enter_err(name, "block signals")(e.into()))?;
     let started = join::start(entry, new, filter).map_err(|e| EnterError::from_join(name, e))?;
     let Some(process) = started.pid else {
-        return Err(failure(&started.chan, notify));
+        return Err(failure(&started.chan, &mut None, notify));
     };
     let signals = SignalFd::with_flags(
         &forwarded_signals(),
@@ -213,6 +231,7 @@ fn run_attached(
         failure: None,
         learn: None,
         supervisor: None,
+        learn_forward: learning,
         terminal_to: None,
         tee: None,
     };
@@ -225,31 +244,59 @@ fn run_attached(
 }
 
 /// `-d`: the process is left to the container's init; rsafe returns once it runs (0) or
-/// failed to start (its code).
+/// failed to start (its code). In a container being learned, its learning listener is handed
+/// to `learning` before that.
 fn run_detached(
     entry: Entry<'_>,
     new: &NewProcess<'_>,
     filter: CompiledFilter,
+    mut learning: Option<ExecClient>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, EnterError> {
     let name = entry.name;
     let started = join::start(entry, new, filter).map_err(|e| EnterError::from_join(name, e))?;
-    match failure(&started.chan, notify) {
+    match failure(&started.chan, &mut learning, notify) {
         EnterError::Channel(ChannelError::Closed(_)) => Ok(0),
         e => Err(e),
     }
 }
 
 /// Reads the channel to its end: the failure reported on it, or `Closed` when there was none.
-fn failure(chan: &Channel, notify: &mut dyn FnMut(Note)) -> EnterError {
+/// With `-d` into a container being learned, the process's learning listener comes this way
+/// and goes on to the learning run (`learning`); a failed hand-over is the failure.
+fn failure(
+    chan: &Channel,
+    learning: &mut Option<ExecClient>,
+    notify: &mut dyn FnMut(Note),
+) -> EnterError {
     let mut confined = |lines: Vec<String>, warnings: Vec<String>| {
         lines.into_iter().for_each(|l| notify(Note::Info(l)));
         warnings.into_iter().for_each(|w| notify(Note::Warning(w)));
     };
-    match join::outcome(chan, &mut confined) {
-        Ok(Outcome::Started) => ChannelError::Closed("starting the process").into(),
-        Ok(Outcome::Failed { code, message }) => RunError::Container { code, message }.into(),
-        Err(e) => e.into(),
+    loop {
+        let step = match join::next_step(chan, &mut confined) {
+            Ok(step) => step,
+            Err(e) => return e.into(),
+        };
+        match step {
+            Step::Learning { program, listener } => {
+                if let Some(client) = learning.take()
+                    && let Err(source) = client.hand_over(&program, listener)
+                {
+                    return RunError::Io {
+                        what: "hand the process to the container's learning run".into(),
+                        source,
+                    }
+                    .into();
+                }
+            }
+            Step::Done(Outcome::Started) => {
+                return ChannelError::Closed("starting the process").into();
+            }
+            Step::Done(Outcome::Failed { code, message }) => {
+                return RunError::Container { code, message }.into();
+            }
+        }
     }
 }
 

@@ -47,7 +47,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -159,6 +159,10 @@ pub(crate) struct NewProcess<'a> {
     /// A seccomp filter installed before the workload's own (the OCI bundle's notified
     /// syscalls, without a listener).
     pub extra_filter: Option<&'a dyn Fn() -> io::Result<()>>,
+    /// `rsafe exec` into a container being learned: the learning filter is stacked last
+    /// ([`exec::exec_learning`]) and its listener sent on the channel ([`Step::Learning`],
+    /// or the caller's session). Never for `rsafe-runtime exec`.
+    pub learning: bool,
 }
 
 /// The way in: what is entered, and by whom the process is adopted.
@@ -237,18 +241,47 @@ pub(crate) enum Outcome {
 }
 
 /// Reads the channel to its end; what the process says of its confinement (lines, then
-/// warnings) goes to `confined`.
+/// warnings) goes to `confined`. A learning listener (there is none unless
+/// [`NewProcess::learning`]) is dropped: its process's calls fail with ENOSYS.
 pub(crate) fn outcome(
     chan: &Channel,
     confined: &mut dyn FnMut(Vec<String>, Vec<String>),
 ) -> Result<Outcome, ChannelError> {
     loop {
+        if let Step::Done(outcome) = next_step(chan, confined)? {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// What the channel said next while the process starts.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The end of its start.
+    Done(Outcome),
+    /// A [`NewProcess::learning`] process stacked the learning filter: its listener and the
+    /// program it runs. The process waits in its first call until someone answers.
+    Learning { program: PathBuf, listener: OwnedFd },
+}
+
+/// Reads the channel up to its end or up to a learning listener; what the process says of its
+/// confinement goes to `confined` on the way.
+pub(crate) fn next_step(
+    chan: &Channel,
+    confined: &mut dyn FnMut(Vec<String>, Vec<String>),
+) -> Result<Step, ChannelError> {
+    loop {
         match chan.recv()? {
-            None => return Ok(Outcome::Started),
+            None => return Ok(Step::Done(Outcome::Started)),
             Some((Message::Failed { code, message }, _)) => {
-                return Ok(Outcome::Failed { code, message });
+                return Ok(Step::Done(Outcome::Failed { code, message }));
             }
             Some((Message::Confined { lines, warnings }, _)) => confined(lines, warnings),
+            Some((Message::Learning { program }, fds)) => {
+                if let Some(listener) = fds.into_iter().next() {
+                    return Ok(Step::Learning { program, listener });
+                }
+            }
             Some(_) => {}
         }
     }
@@ -436,7 +469,10 @@ fn run_process(p: &NewProcess<'_>, idmap: &IdMap, filter: CompiledFilter, chan: 
         landlock_fs: p.landlock_fs.clone(),
         preserve_fds: p.preserve_fds,
     };
-    let err = exec::exec(workload, chan);
+    let err = match p.learning {
+        true => exec::exec_learning(workload, chan),
+        false => exec::exec(workload, chan),
+    };
     failed(chan, err.exit_code(), &err.to_string())
 }
 
@@ -558,6 +594,29 @@ mod tests {
         assert_eq!(seen, ["policy: default"]);
         let (a, b) = channel::pair().unwrap();
         drop(b);
+        assert_eq!(outcome(&a, &mut |_, _| {}).unwrap(), Outcome::Started);
+    }
+
+    #[test]
+    fn a_learning_listener_is_a_step_of_its_own_and_outcome_drops_it() {
+        let (a, b) = channel::pair().unwrap();
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let learning = Message::Learning {
+            program: "/bin/mkdir".into(),
+        };
+        b.send(&learning, &[read.as_fd()]).unwrap();
+        b.send(&learning, &[read.as_fd()]).unwrap();
+        drop((b, read));
+        let Step::Learning { program, listener } = next_step(&a, &mut |_, _| {}).unwrap() else {
+            panic!("the listener was not a step");
+        };
+        assert_eq!(program, Path::new("/bin/mkdir"));
+        // The descriptor sent, not another: what is written to the pipe comes out of it.
+        nix::unistd::write(&write, b"x").unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(nix::unistd::read(listener.as_fd(), &mut byte), Ok(1));
+        assert_eq!(&byte, b"x");
+        // rsafe-runtime exec's reading: the second listener is dropped, the start goes on.
         assert_eq!(outcome(&a, &mut |_, _| {}).unwrap(), Outcome::Started);
     }
 

@@ -589,13 +589,31 @@ fn launch(
         failure: None,
         learn: learn.cloned(),
         supervisor: None,
+        learn_forward: None,
         terminal_to: match output {
             Output::RelayTerminal(relay) => Some(relay),
             Output::Inherited | Output::Tee => None,
         },
         tee,
     };
-    let status = session.run(notify)?;
+    // `rsafe exec` into the container is learned too, as runs of their own.
+    let exec_hook =
+        learn.map(|recorder| learn::exec_hook::ExecHook::start(&dir.path, recorder.clone()));
+    let exec_hook = match exec_hook {
+        Some(Ok(hook)) => Some(hook),
+        Some(Err(e)) => {
+            notify(Note::Warning(format!(
+                "rsafe exec into this container will not be learned: {e}"
+            )));
+            None
+        }
+        None => None,
+    };
+    let status = session.run(notify);
+    if let Some(hook) = exec_hook {
+        hook.finish();
+    }
+    let status = status?;
     child.reaped = true;
     if let Some((code, message)) = session.failure.take() {
         return Err(RunError::Container { code, message });

@@ -43,6 +43,9 @@ pub(super) struct Session {
     pub learn: Option<Recorder>,
     /// The learning supervisor, once the workload sent its listener.
     pub supervisor: Option<Supervisor>,
+    /// `rsafe exec` into a container being learned: where the process's learning listener
+    /// goes (the container's learning run), instead of a supervisor here.
+    pub learn_forward: Option<super::learn::exec_hook::ExecClient>,
     /// `-dt`: the log relay, which takes the terminal instead of this loop (it serves
     /// `rsafe attach`).
     pub terminal_to: Option<std::os::unix::net::UnixStream>,
@@ -167,6 +170,14 @@ impl Session {
     /// filter notifying its denials ([`Supervisor::spawn_reporting`]).
     fn start_learning(&mut self, program: &Path, fds: Vec<OwnedFd>) -> Result<(), RunError> {
         let mut fds = fds.into_iter();
+        if let Some(client) = self.learn_forward.take() {
+            let listener = fds.next().ok_or_else(|| {
+                ChannelError::Malformed("a learning message without its listener".into())
+            })?;
+            return client
+                .hand_over(program, listener)
+                .map_err(io_err("hand the process to the container's learning run"));
+        }
         if self.learn.is_none()
             && self.supervisor.is_none()
             && let Some(listener) = fds.next()

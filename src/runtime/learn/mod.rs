@@ -12,7 +12,8 @@
 //!   a policy can restrict (socket family and type, ioctl request, namespace flags);
 //! - [`reduce`]: thousands of paths reduced to a few landlock rules;
 //! - [`capabilities`]: which of the policy's capabilities the run gave evidence for;
-//! - [`writer`]: the policy TOML and seccomp JSON, merged with an earlier learned file.
+//! - [`writer`]: the policy TOML and seccomp JSON, merged with an earlier learned file;
+//! - [`exec_hook`]: `rsafe exec` into a container being learned, recorded as a run of its own.
 //!
 //! What the run reports about paths and ports is *advisory*: the workload controls the memory
 //! rsafe reads (it may change a path after rsafe read it, TOCTOU), so a lying workload can
@@ -21,6 +22,7 @@
 //! enforced by seccomp and landlock in the kernel, not by what rsafe read.
 
 pub mod capabilities;
+pub mod exec_hook;
 pub mod filter;
 pub mod observe;
 pub mod reduce;
@@ -73,6 +75,9 @@ pub struct Observed {
     pub peak_memory: Option<u64>,
     /// Peak number of tasks of the container's cgroup (None: no pids cgroup here).
     pub peak_pids: Option<u64>,
+    /// What each `rsafe exec` into the container used, with its label (`exec NAME: CMD`), in
+    /// the order they came ([`exec_hook`]); each is written as a run of its own.
+    pub execs: Vec<(String, Observed)>,
 }
 
 /// A shared handle on what a learning run observes: one copy goes into the run, the caller

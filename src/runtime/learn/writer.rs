@@ -95,6 +95,23 @@ pub struct Learned {
     pub pids: Option<(u64, usize, String)>,
 }
 
+/// What a learned file's comments say ran: `subject` (the image, or `exec NAME:`) and the
+/// command, each word longer than 24 characters or holding `=` redacted (it may be a
+/// credential).
+pub fn label(subject: &str, command: &[String]) -> String {
+    let words: Vec<String> = command
+        .iter()
+        .map(|w| {
+            if w.chars().count() > 24 || w.contains('=') {
+                crate::audit::finding::redact(w)
+            } else {
+                w.replace(['\n', '\r'], " ")
+            }
+        })
+        .collect();
+    format!("{subject} {}", words.join(" "))
+}
+
 /// `OUT.toml` → `OUT.seccomp.json`, in the same directory.
 pub fn profile_path(policy: &Path) -> PathBuf {
     let stem = policy

@@ -209,6 +209,7 @@ fn new_process<'a>(
         preserve_fds: opts.preserve_fds,
         // The container's notified syscalls, without a listener: they fail with ENOSYS here.
         extra_filter: Some(notify_filter),
+        learning: false,
     }
 }
 
