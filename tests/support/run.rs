@@ -139,8 +139,38 @@ pub fn for_each_caller(check: impl Fn(Caller, &Path)) {
         return;
     }
     for caller in Caller::all() {
-        let store = crate::support::temp_root();
-        check(caller, store.path());
+        let store = Store {
+            caller,
+            dir: crate::support::temp_root(),
+        };
+        check(caller, store.dir.path());
+    }
+}
+
+/// A test's store whose containers are removed (`rm -f`) when it goes, a failed test's too:
+/// a `-d` container must not go on running after the store holding its state is deleted,
+/// where no `rsafe ps -a` could find it.
+struct Store {
+    caller: Caller,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let Ok(out) = self
+            .caller
+            .command(self.dir.path())
+            .args(["ps", "-a", "-q"])
+            .output()
+        else {
+            return;
+        };
+        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.split_whitespace());
+        if args.len() > 2 {
+            let _ = self.caller.command(self.dir.path()).args(&args).output();
+        }
     }
 }
 
