@@ -7,8 +7,10 @@
 //! the holder gone after `network rm`, and replaced after kill -9). Outbound, root: a container
 //! reaches an "outside" namespace of the test's own through the host, masqueraded, and nothing
 //! of the host; the rules come back after a flush and go with `network rm`; a docker-like
-//! FORWARD DROP policy drops it. Rootless networks are internal (no route out, no nft rule,
-//! `ip_forward` untouched). No traffic leaves the tests' own namespaces.
+//! FORWARD DROP policy drops it. Outbound, rootless: through the holder's slirp4netns, seen
+//! as the host, reaching none of the host's services (127.0.0.1, 0.0.0.0, slirp4netns's host
+//! alias), with the host's `ip_forward` and nft untouched; slirp4netns goes with its holder.
+//! No traffic leaves the tests' own namespaces.
 #[allow(dead_code)]
 #[path = "support/escape.rs"]
 mod escape_support;
@@ -894,8 +896,9 @@ fn rootless_reach(caller: Caller) {
     );
     assert_ne!(holder_pid(store, "front"), holder_pid(store, "back"));
 
-    // The host's services, on its loopback and on all its addresses: out of reach; no route
-    // out, and no interface but lo and eth0 in sight.
+    // The host's services, on its loopback and on all its addresses: out of reach; a route
+    // out through the gateway (the network is not internal), and no interface but lo and
+    // eth0 in sight.
     let lo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let (lo_port, any_port) = (
@@ -914,7 +917,10 @@ fn rootless_reach(caller: Caller) {
         ),
     );
     assert!(!probe.stdout.contains("REACHED"), "{probe:?}");
-    assert!(!probe.stdout.contains("default"), "{probe:?}");
+    assert!(
+        probe.stdout.contains(&format!("default via {gateway}")),
+        "{probe:?}"
+    );
     let links: Vec<&str> = probe.stdout.lines().rev().take(2).collect();
     assert_eq!(links, ["lo", "eth0"], "{probe:?}");
     for l in [&lo, &any] {
@@ -1516,15 +1522,22 @@ fn rsafe_in(host: &Netns, caller: Caller, store: &Path, args: &[&str]) -> run_su
 }
 
 /// As a rootless user, in a namespace standing for a host with `ip_forward` 0 and a route to
-/// an outside: a network created without `--internal` is internal and says so (its holder's
-/// namespace has no way out), in `network create`, `network inspect` and `inspect`; its
-/// container has no default route and cannot reach the outside; `--internal` is accepted as
-/// it is; rsafe makes no nft rule and leaves `ip_forward` alone, through `network rm`, which
-/// ends the holders.
+/// an outside: a network created without `--internal` reaches the outside through the
+/// holder's slirp4netns, which connects from that host (the outside sees the host's address),
+/// with the host's `ip_forward` and nft untouched (the forwarding and rules are in the
+/// holder's namespace); nothing of the host is reached: its 127.0.0.1 and 0.0.0.0 listeners
+/// through every host address, slirp4netns's host alias 10.0.2.2 and DNS 10.0.2.3, the
+/// gateway; nor a container of another rootless network. An `--internal` network has no route
+/// and gets nothing out. `network inspect` and `inspect` say how it goes out; kill -9 of the
+/// holder takes slirp4netns with it (the next run starts both again), and `network rm` leaves
+/// neither.
 #[test]
-fn rootless_networks_are_internal_and_touch_no_host_setting() {
+fn rootless_outbound_goes_out_through_slirp4netns_and_reaches_nothing_of_the_host() {
     let caller = Caller::UserWithSubids;
-    if !rootless_with_bridges(caller) || !root_with_nft() {
+    if !rootless_with_bridges(caller)
+        || !root_with_nft()
+        || !support::have("slirp4netns", support::tool("slirp4netns"))
+    {
         return;
     }
     let host = Netns::new("rootlesshost");
@@ -1534,6 +1547,11 @@ fn rootless_networks_are_internal_and_touch_no_host_setting() {
     let store = support::temp_root();
     let store = store.path();
     let rsafe = |args: &[&str]| rsafe_in(&host, caller, store, args);
+    // However the test ends: no container, holder or slirp4netns left.
+    let _cleanup = OnDrop(|| {
+        rsafe(&["rm", "-f", "next"]);
+        rsafe(&["network", "rm", "open", "closed", "other"]);
+    });
     let created = rsafe(&["network", "create", "--subnet", "10.89.238.0/24", "open"]);
     assert_eq!(
         (
@@ -1541,98 +1559,254 @@ fn rootless_networks_are_internal_and_touch_no_host_setting() {
             created.stdout.as_str(),
             created.stderr.as_str()
         ),
-        (
-            0,
-            "open\n",
-            "rsafe: network open is internal: rootless networks have no outbound traffic yet (its containers reach each other only; --network slirp4netns reaches the outside)\n"
-        ),
+        (0, "open\n", ""),
     );
-    let closed = rsafe(&[
-        "network",
-        "create",
-        "--internal",
-        "--subnet",
-        "10.89.237.0/24",
-        "closed",
-    ]);
-    assert_eq!(
-        (closed.code, closed.stdout.as_str(), closed.stderr.as_str()),
-        (0, "closed\n", "")
-    );
-    for name in ["open", "closed"] {
+    for (args, name) in [
+        (&["--internal", "--subnet", "10.89.237.0/24"][..], "closed"),
+        (&["--subnet", "10.89.236.0/24"][..], "other"),
+    ] {
+        let mut all = vec!["network", "create"];
+        all.extend_from_slice(args);
+        all.push(name);
+        let out = rsafe(&all);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    }
+    for (name, internal, way) in [
+        ("open", false, "slirp4netns: "),
+        ("closed", true, "none: internal"),
+    ] {
         let doc: Value =
             serde_json::from_str(&rsafe(&["network", "inspect", name]).stdout).unwrap();
-        assert_eq!(doc[0]["internal"], true, "{doc}");
-        assert_eq!(
-            doc[0]["options"]["rsafe.outbound"],
-            "none: rootless networks have no outbound traffic yet",
-            "{doc}"
-        );
+        assert_eq!(doc[0]["internal"], internal, "{doc}");
+        let said = doc[0]["options"]["rsafe.outbound"].as_str().unwrap();
+        assert!(said.starts_with(way), "{doc}");
     }
     let rootfs = caller.rootfs();
-    let script = format!(
-        "ip route; timeout 5 wget -q -O- {} || echo OUT-FAILED",
-        outside.url()
-    );
-    for name in ["open", "closed"] {
-        let got = rsafe(&[
-            "run",
-            "--rm",
-            "--network",
-            name,
-            rootfs.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]);
-        assert_eq!(got.code, 0, "{name}: {got:?}");
-        assert!(!got.stdout.contains("default"), "{name}: {got:?}");
-        assert!(got.stdout.ends_with("OUT-FAILED\n"), "{name}: {got:?}");
-        assert!(
-            got.stderr.contains("Network is unreachable"),
-            "{name}: at once, not a timeout: {got:?}"
-        );
-    }
+    let rootfs = rootfs.to_str().unwrap();
+    let www = web_root("other");
+    let volume = format!("{}:/www:ro", www.path().display());
     let served = rsafe(&[
         "run",
         "-d",
         "--name",
-        "idle",
+        "next",
         "--network",
-        "open",
-        rootfs.to_str().unwrap(),
+        "other",
+        "-v",
+        &volume,
+        rootfs,
         "--",
-        "sleep",
-        "600",
+        "httpd",
+        "-f",
+        "-p",
+        "8000",
+        "-h",
+        "/www",
     ]);
     assert_eq!(served.code, 0, "{served:?}");
-    let doc: Value = serde_json::from_str(&rsafe(&["inspect", "idle"]).stdout).unwrap();
+    let doc: Value = serde_json::from_str(&rsafe(&["inspect", "next"]).stdout).unwrap();
     let doc = if doc.is_array() { doc[0].clone() } else { doc };
-    let settings = &doc["NetworkSettings"]["Networks"]["open"];
-    assert!(
-        settings["IPAddress"]
-            .as_str()
-            .unwrap()
-            .starts_with("10.89.238."),
+    let next = doc["NetworkSettings"]["Networks"]["other"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        doc["NetworkSettings"]["Networks"]["other"]["Gateway"], "10.89.236.1",
         "{doc}"
     );
-    assert_eq!(settings["Gateway"], "", "{doc}");
-    assert_eq!(rsafe(&["rm", "-f", "idle"]).code, 0);
-    let holders = [holder_pid(store, "open"), holder_pid(store, "closed")];
+
+    // The host's services, in the namespace standing for it: on 127.0.0.1 and on 0.0.0.0,
+    // each ending (and saying so) at its first connection.
+    let listen = |addr: &str, port: &str| {
+        let mut cmd = host.exec(Path::new("python3"));
+        cmd.args([
+            "-c",
+            "import socket,sys\ns=socket.socket()\ns.bind((sys.argv[1],int(sys.argv[2])))\ns.listen()\nprint('LISTENING', flush=True)\nprint('ACCEPTED', s.accept()[1], flush=True)",
+            addr,
+            port,
+        ]);
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = Reaped(child);
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.0.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "LISTENING\n");
+        child
+    };
+    let lo_port = 18777;
+    let mut lo = listen("127.0.0.1", "18777");
+    let mut any = listen("0.0.0.0", "18778");
+    let host_addrs: Vec<String> = host
+        .ip(&["-o", "-4", "addr", "show"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter_map(|a| a.split('/').next())
+        .filter(|a| !a.starts_with("127."))
+        .map(String::from)
+        .collect();
+    assert!(host_addrs.contains(&outside.host_addr), "{host_addrs:?}");
+    let mut targets: Vec<String> = host_addrs.iter().map(|a| format!("{a}:18778")).collect();
+    for a in ["10.0.2.2", "10.0.2.3", "10.89.238.1", "10.0.2.100"] {
+        targets.push(format!("{a}:18778"));
+        targets.push(format!("{a}:{lo_port}"));
+    }
+    targets.push(format!("{next}:8000"));
+    let tries: String = targets
+        .iter()
+        .map(|t| {
+            let (addr, port) = t.split_once(':').unwrap();
+            format!("(timeout 3 nc {addr} {port} </dev/null && echo REACHED {t}) & ")
+        })
+        .collect();
+    let script = format!(
+        "{}; echo; {tries} wait; ip route; grep -c nameserver /etc/resolv.conf",
+        fetch_script(&outside.url())
+    );
+    let got = rsafe(&[
+        "run",
+        "--rm",
+        "--network",
+        "open",
+        rootfs,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(got.code, 0, "{got:?}");
+    assert!(
+        got.stdout
+            .starts_with(&format!("peer {}\n", outside.host_addr)),
+        "the outside sees the host's address: {got:?}"
+    );
+    assert!(!got.stdout.contains("REACHED"), "{got:?}");
+    assert!(got.stdout.contains("default via 10.89.238.1"), "{got:?}");
+    for server in [&mut lo, &mut any] {
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "a container connected to a host service: {got:?}"
+        );
+    }
+
+    // --internal: no route, nothing out.
+    let sealed = rsafe(&[
+        "run",
+        "--rm",
+        "--network",
+        "closed",
+        rootfs,
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "ip route; timeout 5 wget -q -O- {} || echo OUT-FAILED",
+            outside.url()
+        ),
+    ]);
+    assert_eq!(sealed.code, 0, "{sealed:?}");
+    assert!(!sealed.stdout.contains("default"), "{sealed:?}");
+    assert!(sealed.stdout.ends_with("OUT-FAILED\n"), "{sealed:?}");
+    assert!(
+        sealed.stderr.contains("Network is unreachable"),
+        "at once, not a timeout: {sealed:?}"
+    );
+    // Nothing of the host's was changed: its forwarding, its nft.
     assert_eq!(sysctl(&["-n", "net.ipv4.ip_forward"]), "0\n");
     assert_eq!(rsafe_rules(Some(&host)), "", "no nft table");
-    let rm = rsafe(&["network", "rm", "open", "closed"]);
+
+    // The holder's slirp4netns goes with it: kill -9, then the next run starts both again.
+    let uplink = |store: &Path| -> i32 {
+        let text = std::fs::read_to_string(store.join("networks/open/holder")).unwrap();
+        let record: Value = serde_json::from_str(&text).unwrap();
+        i32::try_from(record["uplink"][0].as_i64().unwrap()).unwrap()
+    };
+    let slirp = uplink(store);
+    let cmdline = std::fs::read(format!("/proc/{slirp}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.starts_with("slirp4netns "), "{cmdline}");
+    assert!(cmdline.contains(" --disable-host-loopback "), "{cmdline}");
+    kill_9(holder_pid(store, "open"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gone(slirp) {
+        assert!(
+            Instant::now() < deadline,
+            "slirp4netns {slirp} outlived its holder"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let again = rsafe(&[
+        "run",
+        "--rm",
+        "--network",
+        "open",
+        rootfs,
+        "--",
+        "sh",
+        "-c",
+        &fetch_script(&outside.url()),
+    ]);
+    assert_eq!(
+        (again.code, again.stdout.clone()),
+        (0, format!("peer {}\n", outside.host_addr)),
+        "{again:?}"
+    );
+    // Its slirp4netns killed alone (or never recorded: rsafe killed during the holder's
+    // start): the holder is replaced, the old one ended.
+    let (old_holder, old_slirp) = (holder_pid(store, "open"), uplink(store));
+    kill_9(old_slirp);
+    let again = rsafe(&[
+        "run",
+        "--rm",
+        "--network",
+        "open",
+        rootfs,
+        "--",
+        "sh",
+        "-c",
+        &fetch_script(&outside.url()),
+    ]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(gone(old_holder), "the holder without its uplink was left");
+    assert_ne!(holder_pid(store, "open"), old_holder);
+    assert_eq!(rsafe(&["rm", "-f", "next"]).code, 0);
+    let holders = [holder_pid(store, "open"), holder_pid(store, "other")];
+    let slirps = [uplink(store), slirp];
+    let rm = rsafe(&["network", "rm", "open", "closed", "other"]);
     assert_eq!(
         (rm.code, rm.stdout.as_str()),
-        (0, "open\nclosed\n"),
+        (0, "open\nclosed\nother\n"),
         "{rm:?}"
     );
-    for pid in holders {
-        assert!(gone(pid), "holder {pid} left");
+    for pid in holders.into_iter().chain(slirps) {
+        assert!(gone(pid), "{pid} left");
     }
     assert_eq!(sysctl(&["-n", "net.ipv4.ip_forward"]), "0\n");
-    assert_eq!(rsafe_rules(Some(&host)), "", "no nft table");
+}
+
+/// Runs its closure when dropped: a test's cleanup, however the test ends.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// A test's child process, killed and reaped when dropped.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// As a rootless user: four runs started at once, before the network has a holder, share one

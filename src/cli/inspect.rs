@@ -321,8 +321,7 @@ fn network_mode(joined: Option<&str>, mode: NetworkMode) -> String {
 /// `NetworkSettings.Networks` of a container on named network `net`, as docker shows it:
 /// `{"net": {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "NetworkID"}}`, the
 /// address empty unless it runs (it is leased while it does). `Gateway` is the bridge's
-/// address, empty for an `--internal` network's and a rootless user's (they have none; see
-/// `runtime::bridge`).
+/// address, empty for an `--internal` network's (it has none; see `runtime::bridge`).
 fn named_networks_doc(dir: &ContainerDir, net: &str) -> Value {
     let store_root = dir.path.parent().and_then(std::path::Path::parent);
     let nets = store_root.map(crate::runtime::netstore::NetStore::new);
@@ -337,7 +336,7 @@ fn named_networks_doc(dir: &ContainerDir, net: &str) -> Value {
             _ => 0,
         },
         "Gateway": match (&lease, &def) {
-            (Some(_), Some(d)) if !d.internal && nix::unistd::geteuid().is_root() => {
+            (Some(_), Some(d)) if !d.internal => {
                 d.subnet().gateway().to_string()
             }
             _ => String::new(),

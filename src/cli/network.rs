@@ -23,8 +23,8 @@ pub enum NetworkCommand {
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
         /// No traffic leaves the network: no gateway, no route out, no masquerade (podman's and
-        /// docker's --internal). Without it, root's containers reach the outside through the
-        /// host; a rootless network is internal either way (no outbound yet).
+        /// docker's --internal). Without it, containers reach the outside: root's through the
+        /// host, a rootless user's through slirp4netns in the network's holder.
         #[arg(long)]
         internal: bool,
         name: String,
@@ -69,15 +69,11 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
             name,
         } => {
             let subnet: Option<Subnet> = subnet.as_deref().map(str::parse).transpose()?;
-            // A rootless network's bridge is in its holder's namespace, which has no way out:
-            // it is internal whether asked or not (recorded so, as inspect then says).
-            let def = nets.create_with(&name, subnet, internal || !root)?;
-            if !internal && !root {
-                eprintln!("rsafe: {}", rootless_net::no_outbound_note(&def.name));
-            }
+            let def = nets.create_with(&name, subnet, internal)?;
             // Root's outbound networks need the host to forward; a run after a reboot turns it
-            // on again and says so too.
-            if !def.internal && nat::ensure_ip_forward()? {
+            // on again and says so too. A rootless network forwards in its holder's namespace
+            // only, set when the holder starts.
+            if root && !def.internal && nat::ensure_ip_forward()? {
                 eprintln!("rsafe: {}", nat::ip_forward_note(&def.name));
             }
             println!("{}", def.name);
@@ -95,8 +91,8 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
         NetworkCommand::Rm { names } => {
             for name in names {
                 match nets.remove(&name)? {
-                    // A rootless network: its bridge and namespaces go with its holder, and it
-                    // has no nft rules (it never had outbound traffic).
+                    // A rootless network: its bridge, namespaces, nft rules and slirp4netns go
+                    // with its holder.
                     (_, Some(holder)) => rootless_net::stop(&holder),
                     (def, None) if root => {
                         bridge::remove_bridge(&def.network_interface)
@@ -122,7 +118,11 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
 }
 
 /// What `network inspect` says of a rootless network's way out (see `runtime::rootless_net`).
-const ROOTLESS_OUTBOUND: &str = "none: rootless networks have no outbound traffic yet";
+const ROOTLESS_OUTBOUND: &str = "slirp4netns: masqueraded in the network's holder, out through slirp4netns --disable-host-loopback";
+
+/// What it says of an internal rootless network's (or one made internal before rootless
+/// networks had a way out).
+const ROOTLESS_INTERNAL: &str = "none: internal";
 
 /// `podman network ls`'s table: id (12 characters), name, driver; plus the subnet.
 fn table(all: &[NetworkDef]) -> String {
@@ -144,7 +144,7 @@ fn table(all: &[NetworkDef]) -> String {
 
 /// One network as `podman network inspect` shows it, with `containers`: each running one's
 /// name and address (stale leases are dropped first). A rootless user's (not `root`) says in
-/// `options` that it has no outbound traffic, whatever it was created with.
+/// `options` how it goes out (`rsafe.outbound`).
 fn inspect(nets: &NetStore, name: &str, root: bool) -> anyhow::Result<serde_json::Value> {
     let def = nets.get(name)?;
     let live = {
@@ -167,8 +167,12 @@ fn inspect(nets: &NetStore, name: &str, root: bool) -> anyhow::Result<serde_json
         .collect();
     doc["containers"] = serde_json::Value::Object(containers);
     if !root {
-        doc["internal"] = serde_json::Value::Bool(true);
-        doc["options"] = serde_json::json!({"rsafe.outbound": ROOTLESS_OUTBOUND});
+        let way = if def.internal {
+            ROOTLESS_INTERNAL
+        } else {
+            ROOTLESS_OUTBOUND
+        };
+        doc["options"] = serde_json::json!({ "rsafe.outbound": way });
     }
     Ok(doc)
 }
@@ -202,9 +206,15 @@ mod tests {
         assert_eq!(doc["internal"], false);
         assert_eq!(doc["containers"], serde_json::json!({}));
         assert!(doc.get("options").is_none(), "{doc}");
-        // The same definition in a rootless user's store: it cannot get out, and says so.
+        // The same definition in a rootless user's store: it says how it goes out.
         let doc = inspect(&nets, "backend", false).unwrap();
-        assert_eq!(doc["internal"], true);
+        assert_eq!(doc["internal"], false);
         assert_eq!(doc["options"]["rsafe.outbound"], ROOTLESS_OUTBOUND);
+        let sealed = nets
+            .create_with("sealed", Some("10.97.1.0/24".parse().unwrap()), true)
+            .unwrap();
+        let doc = inspect(&nets, &sealed.name, false).unwrap();
+        assert_eq!(doc["internal"], true);
+        assert_eq!(doc["options"]["rsafe.outbound"], ROOTLESS_INTERNAL);
     }
 }

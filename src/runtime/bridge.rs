@@ -25,11 +25,14 @@
 //! no ARP for the host's addresses), the container no default route, nothing is masqueraded,
 //! and the same rules drop anything it would forward.
 //!
-//! Rootless ([`Place::Holder`]): always as `--internal`. The holder's network namespace has no
-//! uplink to masquerade through, and a rootless rsafe can run no `nft` in the host's namespace
-//! nor set its `ip_forward`; so no gateway address (it would only make N0 a peer the containers
-//! reach, and a route through it would make connections hang instead of failing at once with
-//! "Network unreachable"), no default route, no rules. Its containers reach each other only.
+//! Rootless ([`Place::Holder`]): the same in the holder's namespaces, where the user is root
+//! through U0: the gateway on the bridge, the container's default route through it, and the
+//! same rules in N0's own nftables, masquerading out of slirp4netns's `tap0`, with forwarding
+//! on in N0 only (the host's `ip_forward` and `nft` are root's and stay untouched); since
+//! slirp4netns connects from the host, N0's rules also drop what goes to the host's own
+//! addresses and to slirp4netns's host alias and DNS forwarder. An internal rootless network
+//! has no address on its bridge, no route and no rules (it would only make N0 a peer the
+//! containers reach).
 //!
 //! The bridge stays while its network does: `rsafe network rm` removes it; a host reboot takes
 //! it and the next run makes it again.
@@ -199,25 +202,39 @@ fn named(e: NetStoreError) -> NetworkError {
 }
 
 /// Whether network `def`'s containers at `place` get a way out (a gateway and a default
-/// route): root's networks unless `--internal`. A rootless network's holder namespace has no
-/// uplink, so a route there would lead nowhere: a rootless network is always internal.
+/// route): unless `--internal`, root's networks, and a rootless one whose holder has its
+/// slirp4netns uplink.
 pub fn outbound(place: &Place, def: &NetworkDef) -> bool {
-    matches!(place, Place::Host) && !def.internal
+    !def.internal
+        && match place {
+            Place::Host => true,
+            Place::Holder(ns) => ns.uplink,
+        }
 }
 
-/// The network's side at `place`, made or checked: its bridge; in the host, for an outbound
-/// network the gateway address and `ip_forward` (the note says if rsafe turned it on), and its
-/// nftables rules. In a holder's namespace the bridge only: rootless rsafe can neither run nft
-/// nor set the host's `ip_forward`, and N0 has nothing to forward to. Call holding the store's
-/// lock.
+/// The network's side at `place`, made or checked: its bridge; for an outbound network the
+/// gateway address, and in the host `ip_forward` (the note says if rsafe turned it on); its
+/// nftables rules. In a holder's namespace N0 (where the user is root through U0) the rules
+/// go out through its slirp4netns ([`super::nat::ensure_in`]), and forwarding was set there
+/// by the holder; an internal rootless network has nothing to forward to and gets no rules.
+/// Call holding the store's lock.
 fn prepare(place: &Place, def: &NetworkDef) -> Result<Option<String>, NetworkError> {
     ensure_bridge(place, &def.network_interface)?;
-    if let Place::Holder(_) = place {
+    if let Place::Holder(ns) = place {
+        if outbound(place, def) {
+            ensure_gateway(place, def)?;
+            let uplink = super::nat::Uplink {
+                dev: super::rootless_net::UPLINK.to_string(),
+                user_net: super::rootless_net::UPLINK_NET.to_string(),
+                host: super::nat::host_addresses().map_err(nat)?,
+            };
+            super::nat::ensure_in(def, ns, &uplink).map_err(nat)?;
+        }
         return Ok(None);
     }
     let mut note = None;
     if outbound(place, def) {
-        ensure_gateway(def)?;
+        ensure_gateway(place, def)?;
         if super::nat::ensure_ip_forward().map_err(nat)? {
             note = Some(super::nat::ip_forward_note(&def.name));
         }
@@ -252,13 +269,17 @@ pub fn ensure_bridge(place: &Place, name: &str) -> Result<(), NetworkError> {
 
 /// Gives an outbound network's bridge its gateway address, unless it has it (its subnet's route
 /// is on it), and has it answer ARP for that address only. Refused if another interface has a
-/// route into the subnet (another store's network, made after this one was): the host would
-/// send the containers' replies there.
-fn ensure_gateway(def: &NetworkDef) -> Result<(), NetworkError> {
+/// route into the subnet (another store's network, made after this one was; in a holder's
+/// namespace, slirp4netns's 10.0.2.0/24): the host would send the containers' replies there.
+/// (A holder's interfaces answer ARP for their own addresses only already.)
+fn ensure_gateway(place: &Place, def: &NetworkDef) -> Result<(), NetworkError> {
     let br = &def.network_interface;
     let subnet = def.subnet();
-    let routes =
-        std::fs::read_to_string("/proc/net/route").map_err(|e| io_err("/proc/net/route", e))?;
+    let table = match place {
+        Place::Host => "/proc/net/route".to_string(),
+        Place::Holder(ns) => format!("/proc/{}/net/route", ns.pid),
+    };
+    let routes = std::fs::read_to_string(&table).map_err(|e| io_err(&table, e))?;
     let routes = iface_routes(&routes);
     if routes.iter().any(|(dev, r)| dev == br && *r == subnet) {
         return Ok(());
@@ -272,9 +293,11 @@ fn ensure_gateway(def: &NetworkDef) -> Result<(), NetworkError> {
             def.name
         )));
     }
-    sysctl(&format!("net/ipv4/conf/{br}/arp_ignore"), "1")?;
+    if let Place::Host = place {
+        sysctl(&format!("net/ipv4/conf/{br}/arp_ignore"), "1")?;
+    }
     let gateway = format!("{}/{}", subnet.gateway(), subnet.prefix);
-    ip(&["addr", "replace", &gateway, "dev", br], None)
+    place.ip(&["addr", "replace", &gateway, "dev", br])
 }
 
 /// `/proc/net/route`'s routes with their interface, the default route left out.

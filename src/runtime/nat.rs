@@ -16,6 +16,19 @@
 //! nat      ip saddr SUBNET oifname != BR masquerade             as the host (internal: no chain)
 //! ```
 //!
+//! A rootless network that reaches the outside has the same chains in its holder's network
+//! namespace N0 (where the user is root through U0; [`ensure_in`]), going out through
+//! slirp4netns's `tap0` ([`Uplink`]) instead of any interface but the bridge. Since slirp4netns
+//! opens its connections from the host, what is the host there is dropped by address too:
+//!
+//! ```text
+//! input    iifname "tap0" ct state != {established, related} drop nothing in from slirp4netns
+//! forward  iifname BR ip daddr 10.0.2.0/24 drop                   slirp4netns's host alias and DNS
+//!          iifname BR ip daddr HOSTADDR drop                      each host address (0.0.0.0 services)
+//!          iifname BR oifname "tap0" accept                       out
+//! nat      ip saddr SUBNET oifname "tap0" masquerade              as N0's 10.0.2.100, then the host
+//! ```
+//!
 //! Published ports (`-p`) need no rule: rsafe's forwarder connects from inside the container's
 //! network namespace. An accept in one base chain does not overrule a drop in another of the
 //! same hook: a host whose `ip filter` FORWARD policy is DROP (docker's) drops the containers'
@@ -34,10 +47,14 @@
 //! ruleset is what `nft list` prints back and what an administrator reads and searches for.
 
 use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::netstore::NetworkDef;
+use super::rootless_net::HolderNs;
 
 /// rsafe's nftables table (family `inet`: IPv4 and IPv6 alike).
 pub const TABLE: &str = "rsafe";
@@ -81,15 +98,38 @@ fn chains(bridge: &str) -> [(String, &'static str); 3] {
     ]
 }
 
-/// The rules of each chain of network `def` (the nat chain's: none if it is internal).
-fn rules(def: &NetworkDef) -> [Vec<String>; 3] {
+/// A rootless network's way out of its holder's network namespace N0 (see
+/// [`super::rootless_net`]): slirp4netns's interface there, its own network (whose gateway is
+/// the host's loopback and whose DNS forwarder asks the host's resolvers: host services, out
+/// of reach) and the host's own addresses (slirp4netns connects from the host, so a container
+/// would reach a service the host runs on 0.0.0.0 through any of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uplink {
+    /// `tap0`.
+    pub dev: String,
+    /// slirp4netns's network, `10.0.2.0/24`.
+    pub user_net: String,
+    /// The host's IPv4 addresses, loopback's left out ([`host_addresses`]).
+    pub host: Vec<Ipv4Addr>,
+}
+
+/// The rules of each chain of network `def` (the nat chain's: none if it is internal), in the
+/// host, or in a holder's namespace going out through `uplink`.
+fn rules(def: &NetworkDef, uplink: Option<&Uplink>) -> [Vec<String>; 3] {
     let br = &def.network_interface;
     let net = &def.name;
     let c = |what: &str| format!("comment \"rsafe network {net}: {what}\"");
-    let input = vec![format!(
+    let mut input = vec![format!(
         "iifname \"{br}\" ct state != {{ established, related }} drop {}",
         c("no host service")
     )];
+    if let Some(up) = uplink {
+        input.push(format!(
+            "iifname \"{}\" ct state != {{ established, related }} drop {}",
+            up.dev,
+            c("nothing in from slirp4netns")
+        ));
+    }
     let mut forward = vec![
         format!(
             "iifname \"{br}\" oifname \"{br}\" accept {}",
@@ -103,6 +143,33 @@ fn rules(def: &NetworkDef) -> [Vec<String>; 3] {
     let mut nat = Vec::new();
     if def.internal {
         forward.push(format!("iifname \"{br}\" drop {}", c("internal")));
+    } else if let Some(up) = uplink {
+        forward.push(format!(
+            "iifname \"{br}\" ip daddr {} drop {}",
+            up.user_net,
+            c("no host service through slirp4netns")
+        ));
+        for addr in &up.host {
+            forward.push(format!(
+                "iifname \"{br}\" ip daddr {addr} drop {}",
+                c("no host service on the host's addresses")
+            ));
+        }
+        forward.push(format!(
+            "iifname \"{br}\" oifname \"{}\" accept {}",
+            up.dev,
+            c("out")
+        ));
+        forward.push(format!(
+            "oifname \"{br}\" ct state established,related accept {}",
+            c("replies")
+        ));
+        nat.push(format!(
+            "ip saddr {} oifname \"{}\" masquerade {}",
+            def.subnet(),
+            up.dev,
+            c("out through slirp4netns")
+        ));
     } else {
         forward.push(format!("iifname \"{br}\" accept {}", c("out")));
         forward.push(format!(
@@ -125,9 +192,15 @@ fn rules(def: &NetworkDef) -> [Vec<String>; 3] {
 /// The `nft -f` script that makes network `def`'s chains what they should be, whatever was
 /// there: the table and chains added (kept if there), flushed, and filled.
 pub fn ruleset(def: &NetworkDef) -> String {
+    ruleset_with(def, None)
+}
+
+/// [`ruleset`], going out through `uplink` if given (a holder's namespace).
+pub fn ruleset_with(def: &NetworkDef, uplink: Option<&Uplink>) -> String {
     let mut out = format!("add table inet {TABLE}\n");
     let comment = format!("comment \"rsafe network {}\";", def.name);
-    for ((chain, hook), rules) in chains(&def.network_interface).into_iter().zip(rules(def)) {
+    let all = rules(def, uplink);
+    for ((chain, hook), rules) in chains(&def.network_interface).into_iter().zip(all) {
         if rules.is_empty() {
             // An internal network has no nat chain: remove one left from before.
             out.push_str(&format!(
@@ -160,13 +233,28 @@ pub fn removal(def: &NetworkDef) -> String {
 /// network store's lock.
 pub fn ensure(def: &NetworkDef) -> Result<(), NatError> {
     let _host = host_lock()?;
+    ensure_at(def, None, None)
+}
+
+/// [`ensure`] in a rootless network's holder's namespaces (N0, entered through U0, where the
+/// caller is root), going out through `uplink`. N0 is the network's alone: the store's lock,
+/// which the caller holds, is the only one needed.
+pub fn ensure_in(def: &NetworkDef, ns: &HolderNs, uplink: &Uplink) -> Result<(), NatError> {
+    ensure_at(def, Some(ns), Some(uplink))
+}
+
+fn ensure_at(
+    def: &NetworkDef,
+    ns: Option<&HolderNs>,
+    uplink: Option<&Uplink>,
+) -> Result<(), NatError> {
     // No table (a reboot, a flush) is an error here: then the rules are made.
-    if let Ok(listing) = nft(&["list", "table", "inet", TABLE], None)
-        && is_current(&listing, def)
+    if let Ok(listing) = nft_in(&["list", "table", "inet", TABLE], None, ns)
+        && is_current(&listing, def, uplink)
     {
         return Ok(());
     }
-    nft(&["-f", "-"], Some(&ruleset(def)))?;
+    nft_in(&["-f", "-"], Some(&ruleset_with(def, uplink)), ns)?;
     Ok(())
 }
 
@@ -174,10 +262,10 @@ pub fn ensure(def: &NetworkDef) -> Result<(), NatError> {
 /// nothing else commented as rsafe's, and no chain it should not have. nft 1.0.6 prints the
 /// rules as [`ruleset`] writes them; one that printed them otherwise would only have them
 /// rewritten each time.
-fn is_current(listing: &str, def: &NetworkDef) -> bool {
+fn is_current(listing: &str, def: &NetworkDef, uplink: Option<&Uplink>) -> bool {
     chains(&def.network_interface)
         .into_iter()
-        .zip(rules(def))
+        .zip(rules(def, uplink))
         .all(|((chain, _), rules)| match chain_block(listing, &chain) {
             None => rules.is_empty(),
             Some(block) => {
@@ -268,17 +356,65 @@ fn nft_path() -> Option<std::path::PathBuf> {
         .find(|p| p.exists())
 }
 
+/// The host's own IPv4 addresses (those of the network namespace rsafe runs in), loopback's
+/// left out, from `/proc/net/fib_trie`'s local routes: no process to run.
+pub fn host_addresses() -> Result<Vec<Ipv4Addr>, NatError> {
+    let path = "/proc/net/fib_trie";
+    let trie = std::fs::read_to_string(path).map_err(io_err(path))?;
+    Ok(local_addresses(&trie))
+}
+
+/// The addresses `/proc/net/fib_trie` text lists as `/32 host LOCAL`, sorted, each once,
+/// loopback's left out.
+fn local_addresses(trie: &str) -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    let mut last: Option<Ipv4Addr> = None;
+    for line in trie.lines() {
+        let line = line.trim();
+        if let Some(addr) = line.rsplit("-- ").next().and_then(|a| a.parse().ok()) {
+            last = Some(addr);
+        } else if line == "/32 host LOCAL"
+            && let Some(addr) = last.filter(|a| !a.is_loopback())
+        {
+            out.push(addr);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Runs `nft ARGS` (with `script` on its stdin) and returns its output; its error line
 /// becomes the error.
 fn nft(args: &[&str], script: Option<&str>) -> Result<String, NatError> {
+    nft_in(args, script, None)
+}
+
+/// [`nft`], in a holder's user and network namespaces if `ns` is given.
+fn nft_in(args: &[&str], script: Option<&str>, ns: Option<&HolderNs>) -> Result<String, NatError> {
     let path = nft_path().ok_or(NatError::NotInstalled)?;
-    let mut child = Command::new(path)
-        .args(args)
+    let mut cmd = Command::new(path);
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io_err("run nft"))?;
+        .stderr(Stdio::piped());
+    if let Some(ns) = ns {
+        let (user, net) = (ns.user.as_raw_fd(), ns.net.as_raw_fd());
+        // SAFETY: between fork and exec only setns, an async-signal-safe system call, on fds
+        // this process keeps open until the child has run (the forked child has one thread,
+        // as joining a user namespace asks).
+        unsafe {
+            cmd.pre_exec(move || {
+                for (fd, kind) in [(user, libc::CLONE_NEWUSER), (net, libc::CLONE_NEWNET)] {
+                    if libc::setns(fd, kind) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(io_err("run nft"))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.unwrap_or_default().as_bytes())
@@ -399,6 +535,64 @@ mod tests {
     }
 
     #[test]
+    fn a_rootless_network_goes_out_through_slirp4netns_only_and_never_to_the_host() {
+        let (_dir, def) = network("web", "10.97.6.0/24", false);
+        let br = &def.network_interface;
+        let uplink = Uplink {
+            dev: "tap0".into(),
+            user_net: "10.0.2.0/24".into(),
+            host: vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(10, 88, 0, 1)],
+        };
+        let text = ruleset_with(&def, Some(&uplink));
+        let [input, forward, nat] = rules(&def, Some(&uplink));
+        assert_eq!(input.len(), 2, "{text}");
+        assert!(input[1].starts_with("iifname \"tap0\" ct state != { established, related } drop"));
+        // Every drop of the host's comes before the accept out.
+        let out = forward
+            .iter()
+            .position(|r| r.starts_with(&format!("iifname \"{br}\" oifname \"tap0\" accept")))
+            .unwrap_or_else(|| panic!("{text}"));
+        for daddr in ["10.0.2.0/24", "192.0.2.2", "10.88.0.1"] {
+            let at = forward
+                .iter()
+                .position(|r| r.starts_with(&format!("iifname \"{br}\" ip daddr {daddr} drop")))
+                .unwrap_or_else(|| panic!("{daddr}: {text}"));
+            assert!(at < out, "{text}");
+        }
+        assert!(
+            !forward
+                .iter()
+                .any(|r| r.starts_with(&format!("iifname \"{br}\" accept")))
+        );
+        assert_eq!(
+            nat,
+            [
+                "ip saddr 10.97.6.0/24 oifname \"tap0\" masquerade comment \"rsafe network web: out through slirp4netns\""
+            ]
+        );
+        assert!(text.ends_with(&format!("add rule inet rsafe {br}-nat {}\n", nat[0])));
+        // Internal: the same as root's, whatever the uplink.
+        let (_d, sealed) = network("quiet", "10.97.7.0/24", true);
+        assert_eq!(rules(&sealed, Some(&uplink))[1], rules(&sealed, None)[1]);
+    }
+
+    #[test]
+    fn the_hosts_addresses_are_its_local_routes_but_loopback() {
+        let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n\
+                    \x20    +-- 127.0.0.0/8 2 0 2\n        |-- 127.0.0.1\n           /32 host LOCAL\n\
+                    \x20    |-- 192.0.2.0\n        /24 link UNICAST\n     |-- 192.0.2.2\n\
+                    \x20       /32 host LOCAL\n     |-- 192.0.2.255\n        /32 link BROADCAST\n\
+                    Local:\n     |-- 192.0.2.2\n        /32 host LOCAL\n     |-- 10.88.0.1\n\
+                    \x20       /32 host LOCAL\n";
+        assert_eq!(
+            local_addresses(trie),
+            [Ipv4Addr::new(10, 88, 0, 1), Ipv4Addr::new(192, 0, 2, 2)]
+        );
+        let here = host_addresses().unwrap();
+        assert!(here.iter().all(|a| !a.is_loopback()), "{here:?}");
+    }
+
+    #[test]
     fn removal_deletes_each_chain_whether_there_or_not() {
         let (_dir, def) = network("web", "10.97.3.0/24", false);
         let br = &def.network_interface;
@@ -464,27 +658,27 @@ mod tests {
         web.network_interface = "rsafe6d77a37bc1".into();
         let (_dir2, mut db) = network("db", "10.89.9.0/24", true);
         db.network_interface = "rsafe73f8fd0cd5".into();
-        assert!(is_current(LISTING, &web));
-        assert!(is_current(LISTING, &db));
+        assert!(is_current(LISTING, &web, None));
+        assert!(is_current(LISTING, &db, None));
         // Another subnet: the masquerade rule differs.
         let mut moved = web.clone();
         moved.subnets[0].subnet = "10.89.1.0/24".parse().unwrap();
-        assert!(!is_current(LISTING, &moved));
+        assert!(!is_current(LISTING, &moved, None));
         // Internal now: the nat chain should not be there.
         let mut closed = web.clone();
         closed.internal = true;
-        assert!(!is_current(LISTING, &closed));
+        assert!(!is_current(LISTING, &closed, None));
         let without_nat: String = LISTING.replace(
             "\tchain rsafe6d77a37bc1-nat {",
             "\tchain rsafe6d77a37bc1-gone {",
         );
-        assert!(!is_current(&without_nat, &web));
+        assert!(!is_current(&without_nat, &web, None));
         let rule = "\t\toifname \"rsafe6d77a37bc1\" drop comment \"rsafe network web: nothing else forwarded in\"\n";
         assert!(LISTING.contains(rule));
         let doubled = LISTING.replace(rule, &format!("{rule}{rule}"));
-        assert!(!is_current(&doubled, &web));
-        assert!(!is_current(&LISTING.replace(rule, ""), &web));
-        assert!(!is_current("", &web));
+        assert!(!is_current(&doubled, &web, None));
+        assert!(!is_current(&LISTING.replace(rule, ""), &web, None));
+        assert!(!is_current("", &web, None));
     }
 
     #[test]
@@ -518,7 +712,7 @@ mod tests {
             ensure(&web).unwrap();
             let once = list();
             ensure(&web).unwrap();
-            assert!(is_current(&once, &web), "found as made: {once}");
+            assert!(is_current(&once, &web, None), "found as made: {once}");
             assert_eq!(list(), once, "found, not made twice");
             assert_eq!(
                 once.matches("comment \"rsafe network web: ").count(),
@@ -532,7 +726,7 @@ mod tests {
             ensure(&internal).unwrap();
             let now = list();
             assert!(
-                is_current(&now, &internal) && !is_current(&now, &web),
+                is_current(&now, &internal, None) && !is_current(&now, &web, None),
                 "{now}"
             );
             assert!(

@@ -224,6 +224,10 @@ pub struct HolderRecord {
     pub net_ns: u64,
     pub uids: Vec<super::idmap::IdRange>,
     pub gids: Vec<super::idmap::IdRange>,
+    /// Its slirp4netns (pid, start time) when the network reaches the outside: it ends with the
+    /// holder (see [`super::rootless_net`]); a holder without it is replaced.
+    #[serde(default)]
+    pub uplink: Option<(i32, u64)>,
 }
 
 /// Docker's (pre-25) MAC for an address: 02:42 and the four bytes of the IPv4 address; locally

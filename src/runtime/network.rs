@@ -440,7 +440,7 @@ impl Drop for UserNetwork {
 }
 
 /// The last line slirp4netns wrote to its log before it gave up.
-fn last_line(mut log: std::fs::File) -> String {
+pub(super) fn last_line(mut log: std::fs::File) -> String {
     use std::io::Seek;
     let mut text = String::new();
     let _ = log.rewind();
@@ -455,7 +455,7 @@ fn last_line(mut log: std::fs::File) -> String {
 /// slirp4netns opens `/dev/net/tun` from inside the container's user namespace, where only
 /// its "other" permission bits count: a device left at mode 0600 (Debian's udev makes it 0666;
 /// a host without udev may not) fails there with a bare "child failed". Say why instead.
-fn tun_usable() -> Result<(), NetworkError> {
+pub(super) fn tun_usable() -> Result<(), NetworkError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o777);
     match mode {

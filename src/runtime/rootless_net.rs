@@ -52,17 +52,27 @@
 //! under a killed holder have lost their network (their veth ends went with N0); the run that
 //! restarts the holder says so. The holder is not a child of rsafe (it is reparented at once,
 //! and in its own session, so a terminal's Ctrl-C does not reach it) and holds no descriptor
-//! of its starter. No traffic leaves N0: its bridge has no address, N0 no route, and nothing
-//! listens there, as for root's `--internal` networks (see [`super::bridge`]). Outbound as
-//! root's networks have it (masquerade through the host) is not there yet for rootless ones:
-//! it would need a user-mode uplink into N0 (slirp4netns or pasta, as rootless podman uses),
-//! since nft and `ip_forward` in the host are root's; a rootless network is created internal
-//! and says so ([`no_outbound_note`]).
+//! of its starter.
+//!
+//! The way out (a network not `--internal`, as rootless podman connects its rootless-netns):
+//! slirp4netns, started by rsafe right after the holder (`--configure`: `tap0` 10.0.2.100 in
+//! N0 with the default route; `--disable-host-loopback`), the host side of a user-mode network
+//! since the host's nft and `ip_forward` are root's. N0 forwards (its own `ip_forward`, set by
+//! the holder), its bridge has the gateway address, and its own nftables masquerade the
+//! subnet out of `tap0` and drop what goes to N0 itself, to the host (slirp4netns connects
+//! from the host, so a host service on 0.0.0.0 would be reached through any host address) or
+//! in from `tap0` (see [`super::nat`]). slirp4netns lives as long as the holder: its
+//! `--exit-fd` is the read end of a pipe whose only write end the holder keeps open through
+//! its `exec` (rsafe's copy closes once slirp4netns runs), so the holder's end, kill -9
+//! included, ends it. It is recorded (pid, start) in the holder's record; a holder recorded
+//! without a live one (slirp4netns killed, or rsafe killed between the holder's start and
+//! slirp4netns's) is ended and replaced by the next run. An internal network's N0 has no
+//! uplink, no address on its bridge, no route and no rules, and nothing listens there.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,14 +85,6 @@ use super::netstore::{HolderRecord, NetStore};
 use super::network::NetworkError;
 use super::{helper, state, sys};
 
-/// The line `rsafe network create` says when a rootless user asks for a network that would
-/// reach the outside: it gets an internal one.
-pub fn no_outbound_note(network: &str) -> String {
-    format!(
-        "network {network} is internal: rootless networks have no outbound traffic yet (its containers reach each other only; --network slirp4netns reaches the outside)"
-    )
-}
-
 /// The namespaces of a network's holder, open: where its bridge and the host ends of its veth
 /// pairs are (see [`super::bridge::Place`]).
 #[derive(Debug)]
@@ -92,6 +94,8 @@ pub struct HolderNs {
     /// U0 and N0.
     pub user: File,
     pub net: File,
+    /// Whether N0 has its way out, slirp4netns's [`UPLINK`] (the network is not internal).
+    pub uplink: bool,
 }
 
 impl HolderNs {
@@ -101,9 +105,17 @@ impl HolderNs {
             pid: self.pid,
             user: self.user.try_clone()?,
             net: self.net.try_clone()?,
+            uplink: self.uplink,
         })
     }
 }
+
+/// slirp4netns's interface in N0, the way out of a rootless network that reaches the outside.
+pub const UPLINK: &str = "tap0";
+
+/// slirp4netns's network as N0 sees it (`tap0` is 10.0.2.100, its gateway 10.0.2.2 the host's
+/// loopback, 10.0.2.3 its DNS forwarder): host services, never a container's destination.
+pub const UPLINK_NET: &str = "10.0.2.0/24";
 
 /// A rootless network's live holder, for one container's start.
 #[derive(Debug)]
@@ -131,18 +143,23 @@ impl Holder {
     pub fn ensure(store_root: &Path, network: &str, idmap: &IdMap) -> Result<Holder, NetworkError> {
         let store = NetStore::new(store_root);
         let _lock = store.lock().map_err(named)?;
-        store.get(network).map_err(named)?;
+        let uplink = !store.get(network).map_err(named)?.internal;
         let old = store.holder(network).map_err(named)?;
         if let Some(record) = &old
             && let Some(ns) = open(record)
         {
-            return Ok(Holder {
-                ns,
-                record: record.clone(),
-                restarted: false,
-            });
+            if !uplink || uplink_alive(record) {
+                return Ok(Holder {
+                    ns: HolderNs { uplink, ..ns },
+                    record: record.clone(),
+                    restarted: false,
+                });
+            }
+            // Its slirp4netns is gone (killed, or rsafe was killed before it started): its
+            // containers have no way out, and a new holder gets one.
+            stop(record);
         }
-        let holder = start(network, idmap, |record| {
+        let holder = start(network, idmap, uplink, |record| {
             store.set_holder(network, record).map_err(named)
         })?;
         // Containers that ran under the old one lost their network with it: say so.
@@ -276,7 +293,19 @@ fn open(record: &HolderRecord) -> Option<HolderNs> {
     let net = File::open(format!("/proc/{pid}/ns/net")).ok()?;
     let same = ns_inode(&user).ok()? == record.user_ns && ns_inode(&net).ok()? == record.net_ns;
     // Opened while it was that process: it is the holder's if it still is.
-    (same && state::process_alive(pid, record.start)).then_some(HolderNs { pid, user, net })
+    (same && state::process_alive(pid, record.start)).then_some(HolderNs {
+        pid,
+        user,
+        net,
+        uplink: record.uplink.is_some(),
+    })
+}
+
+/// Whether the recorded holder's slirp4netns still runs.
+fn uplink_alive(record: &HolderRecord) -> bool {
+    record
+        .uplink
+        .is_some_and(|(pid, start)| state::process_alive(pid, start))
 }
 
 /// Starts a holder for `network`: see the module documentation. `save` records it, before it
@@ -284,14 +313,20 @@ fn open(record: &HolderRecord) -> Option<HolderNs> {
 fn start(
     network: &str,
     idmap: &IdMap,
-    save: impl FnOnce(&HolderRecord) -> Result<(), NetworkError>,
+    uplink: bool,
+    save: impl Fn(&HolderRecord) -> Result<(), NetworkError>,
 ) -> Result<Holder, NetworkError> {
-    let Starting { pid, go, ready } = clone_holder(network)?;
+    let Starting {
+        pid,
+        go,
+        ready,
+        exit,
+    } = clone_holder(network, uplink)?;
     let started = (|| {
         idmap.write(pid).map_err(named)?;
         // Recorded before it may go on: a holder is never left running unrecorded (if rsafe
         // dies before Go, the holder reads end-of-file and ends).
-        let (record, ns) = record_of(pid, idmap)?;
+        let (mut record, mut ns) = record_of(pid, idmap)?;
         save(&record)?;
         File::from(go)
             .write_all(b"g")
@@ -301,6 +336,13 @@ fn start(
         let _ = File::from(ready).read_to_string(&mut said);
         if !said.is_empty() {
             return Err(named(format!("the network's holder: {said}")));
+        }
+        // Its way out, which ends with it (its end of `exit` closes). If rsafe dies before
+        // this is recorded, the next run finds a holder without it and replaces the holder.
+        if let Some(exit) = exit {
+            record.uplink = Some(start_uplink(pid, exit)?);
+            save(&record)?;
+            ns.uplink = true;
         }
         Ok(Holder {
             ns,
@@ -320,12 +362,15 @@ struct Starting {
     pid: i32,
     go: OwnedFd,
     ready: OwnedFd,
+    /// With an uplink: the read end of the pipe whose write end only the holder keeps, for
+    /// slirp4netns's `--exit-fd`.
+    exit: Option<OwnedFd>,
 }
 
 /// Creates the holder's first process in new user and network namespaces, through a starter
 /// process that ends at once (so the holder is not rsafe's child). Call with rsafe
 /// single-threaded.
-fn clone_holder(network: &str) -> Result<Starting, NetworkError> {
+fn clone_holder(network: &str, uplink: bool) -> Result<Starting, NetworkError> {
     let c = |s: &str| CString::new(s).map_err(|_| named(format!("{s:?}: a NUL byte")));
     // This very binary, even if its file has been replaced or removed since rsafe started.
     let path = c("/proc/self/exe")?;
@@ -334,12 +379,19 @@ fn clone_holder(network: &str) -> Result<Starting, NetworkError> {
     let (pid_read, pid_write) = pipe().map_err(io_err("pipe"))?;
     let (go_read, go_write) = pipe().map_err(io_err("pipe"))?;
     let (ready_read, ready_write) = pipe().map_err(io_err("pipe"))?;
+    let (exit_read, exit_write) = match uplink {
+        true => pipe()
+            .map(|(r, w)| (Some(r), Some(w)))
+            .map_err(io_err("pipe"))?,
+        false => (None, None),
+    };
     // SAFETY: rsafe is single-threaded here (the caller's contract), so the forked starter is
     // a complete copy; it leaves only through `_exit`.
     let starter = match unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork")(e.into()))? {
         ForkResult::Child => {
-            drop((pid_read, go_write, ready_read));
-            let main = Box::new(move || holder_main(go_read, ready_write, &path, &argv));
+            drop((pid_read, go_write, ready_read, exit_read));
+            let main =
+                Box::new(move || holder_main((go_read, ready_write), exit_write, &path, &argv));
             let said = match sys::clone_process(libc::CLONE_NEWUSER | libc::CLONE_NEWNET, main) {
                 Ok(pid) => format!("pid {pid}"),
                 Err(e) => format!("clone(CLONE_NEWUSER|CLONE_NEWNET): {e}"),
@@ -351,7 +403,7 @@ fn clone_holder(network: &str) -> Result<Starting, NetworkError> {
         }
         ForkResult::Parent { child } => child,
     };
-    drop((pid_write, go_read, ready_write));
+    drop((pid_write, go_read, ready_write, exit_write));
     let _ = nix::sys::wait::waitpid(starter, None);
     // One short answer (atomic in a pipe), not read to EOF: the holder has a copy of the write
     // end until its exec.
@@ -363,6 +415,7 @@ fn clone_holder(network: &str) -> Result<Starting, NetworkError> {
             pid,
             go: go_write,
             ready: ready_read,
+            exit: exit_read,
         }),
         _ => Err(named(format!("start the network's holder: {answer}"))),
     }
@@ -383,14 +436,107 @@ fn record_of(pid: i32, idmap: &IdMap) -> Result<(HolderRecord, HolderNs), Networ
         net_ns: ns_inode(&net).map_err(io_err("the holder's network namespace"))?,
         uids: idmap.uids.clone(),
         gids: idmap.gids.clone(),
+        uplink: None,
     };
-    Ok((record, HolderNs { pid, user, net }))
+    let ns = HolderNs {
+        pid,
+        user,
+        net,
+        uplink: false,
+    };
+    Ok((record, ns))
+}
+
+/// Starts slirp4netns for holder `holder`'s N0, as `--network slirp4netns` does for a
+/// container ([`super::network`]: `tap0` configured with a default route, the host's loopback
+/// refused with `--disable-host-loopback`), waits until it is ready and returns its pid and start
+/// time. It is not rsafe's child (a starter forks it and ends, as for the holder), is in a
+/// session of its own, and ends when `exit` reads end-of-file: when the holder, the only
+/// process left with the pipe's write end, is gone. Call with rsafe single-threaded.
+fn start_uplink(holder: i32, exit: OwnedFd) -> Result<(i32, u64), NetworkError> {
+    super::network::tun_usable()?;
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from);
+    let (ready_read, ready_write) = pipe().map_err(io_err("pipe"))?;
+    let (pid_read, pid_write) = pipe().map_err(io_err("pipe"))?;
+    // What it says goes to an unnamed file: read back if it fails, never a pipe to fill.
+    let log = tempfile::tempfile().map_err(io_err("slirp4netns's log"))?;
+    let mut cmd = std::process::Command::new("slirp4netns");
+    cmd.args([
+        "--configure",
+        "--mtu=65520",
+        "--disable-host-loopback",
+        "--ready-fd=3",
+        "--exit-fd=4",
+    ])
+    .arg(format!("--userns-path=/proc/{holder}/ns/user"))
+    .arg(holder.to_string())
+    .arg(UPLINK)
+    .env_clear()
+    .envs(env_pairs())
+    .current_dir("/")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(log.try_clone().map_err(io_err("slirp4netns's log"))?);
+    let (ready_fd, exit_fd) = (ready_write.as_raw_fd(), exit.as_raw_fd());
+    // SAFETY: between fork and exec only async-signal-safe calls: dup2 and setsid.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(ready_fd, 3) < 0 || libc::dup2(exit_fd, 4) < 0 || libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    // SAFETY: rsafe is single-threaded here (the caller's contract), so the forked starter is
+    // a complete copy; it leaves only through `_exit`.
+    let starter = match unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork")(e.into()))? {
+        ForkResult::Child => {
+            drop((ready_read, pid_read));
+            let said = match cmd.spawn() {
+                Ok(child) => format!("pid {}", child.id()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => "not installed".to_string(),
+                Err(e) => format!("start slirp4netns: {e}"),
+            };
+            let _ = File::from(pid_write).write_all(said.as_bytes());
+            // SAFETY: ends the starter without running the parent's exit handlers; the
+            // slirp4netns it started is reparented.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((ready_write, pid_write, exit));
+    let _ = nix::sys::wait::waitpid(starter, None);
+    let mut answer = String::new();
+    let _ = File::from(pid_read).read_to_string(&mut answer);
+    let pid = match answer.strip_prefix("pid ").map(str::parse::<i32>) {
+        Some(Ok(pid)) => pid,
+        _ if answer == "not installed" => return Err(NetworkError::NotInstalled),
+        _ => return Err(NetworkError::Slirp(answer)),
+    };
+    let start = state::process_start_time(pid);
+    let mut byte = [0u8; 1];
+    let ready = File::from(ready_read).read(&mut byte);
+    match (ready, start) {
+        (Ok(1), Some(start)) => Ok((pid, start)),
+        _ => Err(NetworkError::Slirp(format!(
+            "the network's uplink: {}",
+            super::network::last_line(log)
+        ))),
+    }
 }
 
 /// The holder's first steps, in U0 and N0: wait for U0's maps, leave rsafe's session, no IPv6
 /// in N0 (so the bridge and veths get no link-local address), nothing of rsafe's kept open or
-/// inherited, then `rsafe network hold`. A failure is written to `ready`.
-fn holder_main(go: OwnedFd, ready: OwnedFd, path: &CString, argv: &[CString]) -> i32 {
+/// inherited but `exit` (the write end of slirp4netns's exit pipe, kept through `exec` for as
+/// long as the holder lives), then `rsafe network hold`. With an uplink N0 forwards, and its
+/// interfaces answer ARP for their own addresses only; without, for none. A failure is
+/// written to `ready`.
+fn holder_main(
+    (go, ready): (OwnedFd, OwnedFd),
+    exit: Option<OwnedFd>,
+    path: &CString,
+    argv: &[CString],
+) -> i32 {
     let mut ready = File::from(ready);
     let mut byte = [0u8; 1];
     if !matches!(File::from(go).read(&mut byte), Ok(1)) {
@@ -411,8 +557,17 @@ fn holder_main(go: OwnedFd, ready: OwnedFd, path: &CString, argv: &[CString]) ->
             std::fs::write(format!("/proc/sys/net/{key}"), "1")
                 .map_err(|e| format!("/proc/sys/net/{key}: {e}"))?;
         }
-        for key in ["ipv4/conf/all/arp_ignore", "ipv4/conf/default/arp_ignore"] {
-            std::fs::write(format!("/proc/sys/net/{key}"), "8")
+        let (arp_ignore, forward) = if exit.is_some() {
+            ("1", "1")
+        } else {
+            ("8", "0")
+        };
+        for (key, value) in [
+            ("ipv4/conf/all/arp_ignore", arp_ignore),
+            ("ipv4/conf/default/arp_ignore", arp_ignore),
+            ("ipv4/ip_forward", forward),
+        ] {
+            std::fs::write(format!("/proc/sys/net/{key}"), value)
                 .map_err(|e| format!("/proc/sys/net/{key}: {e}"))?;
         }
         let null = File::options()
@@ -426,6 +581,13 @@ fn holder_main(go: OwnedFd, ready: OwnedFd, path: &CString, argv: &[CString]) ->
             .map_err(|e| format!("dup2: {e}"))?;
         drop(null);
         sys::cloexec_from(3).map_err(|e| format!("close_range: {e}"))?;
+        if let Some(exit) = &exit {
+            nix::fcntl::fcntl(
+                exit,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )
+            .map_err(|e| format!("keep the uplink's exit pipe: {e}"))?;
+        }
         Err(sys::execve(path, argv, &env()).to_string())
     };
     if let Err(why) = steps() {
@@ -437,6 +599,11 @@ fn holder_main(go: OwnedFd, ready: OwnedFd, path: &CString, argv: &[CString]) ->
 /// The holder's environment: none of rsafe's (it may hold anything of the caller's).
 fn env() -> Vec<CString> {
     vec![CString::from(c"PATH=/usr/sbin:/usr/bin:/sbin:/bin")]
+}
+
+/// [`env`] for `Command` (slirp4netns's).
+fn env_pairs() -> [(&'static str, &'static str); 1] {
+    [("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]
 }
 
 /// `rsafe network hold`: the holder's whole life once started, keeping U0 and N0 alive until
@@ -473,6 +640,12 @@ pub fn stop(record: &HolderRecord) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while state::process_alive(record.pid, record.start) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
+    }
+    // Its slirp4netns follows once its exit pipe has closed (it polls it).
+    if let Some((pid, start)) = record.uplink {
+        while state::process_alive(pid, start) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -519,6 +692,7 @@ mod tests {
             net_ns: ino("net"),
             uids: Vec::new(),
             gids: Vec::new(),
+            uplink: None,
         };
         let ns = open(&record).expect("the live process with its namespaces");
         assert_eq!(ns.pid, pid);
