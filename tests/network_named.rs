@@ -383,7 +383,7 @@ fn containers_on_a_named_network_reach_each_other_by_name_and_nothing_else() {
     let other = sh_on(
         store,
         "back",
-        &format!("wget -q -O- http://server:8000/; echo; wget -q -O- http://{ip}:8000/"),
+        &format!("wget -q -O- http://server:8000/; echo; timeout 3 wget -q -O- http://{ip}:8000/"),
     );
     assert!(!other.stdout.contains("hello"), "{other:?}");
     assert!(
