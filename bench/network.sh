@@ -109,20 +109,27 @@ echo; cat "$WORK/startup.md"; echo
 # The same as the test user: --network none and a named network, each container's user namespace
 # nested under the network holder's (started by the warm-up runs), in one hyperfine run; then a
 # network's first run, which starts its holder (the network removed and made again before each).
-# Created --internal: a rootless network is internal anyway, and says so unless asked.
+# benchnet is --internal, benchout reaches the outside (slirp4netns in its holder, started with
+# the holder by the warm-up runs).
 ustore="$WORK/store-startup-user"; mkdir -p "$ustore"; chmod 777 "$ustore"
 user_rsafe="setpriv --reuid=$(id -u $USER_NAME) --regid=$(id -g $USER_NAME) --init-groups -- env HOME=/home/$USER_NAME $RSAFE --root $ustore"
 $user_rsafe load "$LAYOUT:latest" >/dev/null
 $user_rsafe network create --internal --subnet 10.89.241.0/24 benchnet >/dev/null
+$user_rsafe network create --subnet 10.89.243.0/24 benchout >/dev/null
 hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup-user.md" \
   -n "none (rootless)" "$user_rsafe run --rm --network none oci-busybox:latest true" \
-  -n "named:benchnet (rootless)" "$user_rsafe run --rm --network benchnet oci-busybox:latest true" >/dev/null
-$user_rsafe network rm benchnet >/dev/null
+  -n "named:benchnet (rootless, internal)" "$user_rsafe run --rm --network benchnet oci-busybox:latest true" \
+  -n "named:benchout (rootless, outbound)" "$user_rsafe run --rm --network benchout oci-busybox:latest true" >/dev/null
+$user_rsafe network rm benchnet benchout >/dev/null
 hyperfine -N -w 1 -r "${STARTS:-30}" --export-markdown "$WORK/startup-holder.md" \
   --prepare "sh -c '$user_rsafe network rm fresh >/dev/null 2>&1; $user_rsafe network create --internal --subnet 10.89.242.0/24 fresh >/dev/null'" \
   -n "named, first run (rootless: holder started)" "$user_rsafe run --rm --network fresh oci-busybox:latest true" >/dev/null
 $user_rsafe network rm fresh >/dev/null
-cat "$WORK/startup-user.md" "$WORK/startup-holder.md"; echo
+hyperfine -N -w 1 -r "${STARTS:-30}" --export-markdown "$WORK/startup-holder-out.md" \
+  --prepare "sh -c '$user_rsafe network rm freshout >/dev/null 2>&1; $user_rsafe network create --subnet 10.89.244.0/24 freshout >/dev/null'" \
+  -n "named outbound, first run (rootless: holder and slirp4netns started)" "$user_rsafe run --rm --network freshout oci-busybox:latest true" >/dev/null
+$user_rsafe network rm freshout >/dev/null
+cat "$WORK/startup-user.md" "$WORK/startup-holder.md" "$WORK/startup-holder-out.md"; echo
 if command -v podman >/dev/null; then
   # The image by the id the pull prints: the user's store holds other tests' images, and the
   # first one listed need not be this busybox (its entrypoint, /bin/sh -c, is what runs httpd).
