@@ -57,6 +57,15 @@ for who in root user; do
   printf '| rsafe (%s) | slirp4netns | %s |\n' "$who" "$(best_mbps 18180)"
   "${run[@]}" stop "$id" >/dev/null
 done
+# The same, rootless, on an outbound named network (-p goes through rsafe's forwarder to the
+# container's address on the holder's bridge; slirp4netns is the network's way out only).
+ustore="$WORK/store-user"
+as_user "$RSAFE" --root "$ustore" network create --subnet 10.89.245.0/24 benchp >/dev/null
+id=$(as_user "$RSAFE" --root "$ustore" run -d --rm --network benchp -p 18183:8000 -v "$WORK/www:/www:ro" oci-busybox:latest "httpd -f -p 8000 -h /www" 2>/dev/null)
+wait_port 18183
+printf '| rsafe (user) | named network (outbound, rootless) | %s |\n' "$(best_mbps 18183)"
+as_user "$RSAFE" --root "$ustore" stop "$id" >/dev/null
+as_user "$RSAFE" --root "$ustore" network rm benchp >/dev/null
 # UDP through a published port and with the host's network. The container's root filesystem is
 # iperf3 and the libraries ldd names (busybox has no iperf3); /tmp is a tmpfs for its buffers.
 command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; }
