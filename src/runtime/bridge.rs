@@ -50,7 +50,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::netstore::{Lease, NetStore, NetStoreError, NetworkDef, Subnet};
+use super::netstore::{Lease, NetStore, NetStoreError, NetworkDef, iface_routes};
 use super::network::NetworkError;
 use super::rootless_net::HolderNs;
 
@@ -298,26 +298,6 @@ fn ensure_gateway(place: &Place, def: &NetworkDef) -> Result<(), NetworkError> {
     }
     let gateway = format!("{}/{}", subnet.gateway(), subnet.prefix);
     place.ip(&["addr", "replace", &gateway, "dev", br])
-}
-
-/// `/proc/net/route`'s routes with their interface, the default route left out.
-fn iface_routes(table: &str) -> Vec<(String, Subnet)> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // Destination and Mask are little-endian hex, as the kernel stores them.
-            let dest = u32::from_str_radix(fields.get(1)?, 16).ok()?.swap_bytes();
-            let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?.swap_bytes();
-            let prefix = u8::try_from(mask.count_ones()).ok()?;
-            let subnet = Subnet {
-                addr: Ipv4Addr::from(dest),
-                prefix,
-            };
-            (prefix > 0).then(|| (fields[0].to_string(), subnet))
-        })
-        .collect()
 }
 
 /// Removes the bridge `name` if it is there (`rsafe network rm`).

@@ -657,6 +657,11 @@ pub fn host_routes() -> Vec<Subnet> {
 }
 
 fn parse_routes(table: &str) -> Vec<Subnet> {
+    iface_routes(table).into_iter().map(|(_, s)| s).collect()
+}
+
+/// `/proc/net/route`'s text as (interface, destination) pairs, the default route left out.
+pub(super) fn iface_routes(table: &str) -> Vec<(String, Subnet)> {
     table
         .lines()
         .skip(1)
@@ -666,10 +671,11 @@ fn parse_routes(table: &str) -> Vec<Subnet> {
             let dest = u32::from_str_radix(fields.get(1)?, 16).ok()?.swap_bytes();
             let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?.swap_bytes();
             let prefix = u8::try_from(mask.count_ones()).ok()?;
-            (prefix > 0).then_some(Subnet {
+            let subnet = Subnet {
                 addr: Ipv4Addr::from(dest),
                 prefix,
-            })
+            };
+            (prefix > 0).then(|| (fields[0].to_string(), subnet))
         })
         .collect()
 }
