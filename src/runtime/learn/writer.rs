@@ -680,15 +680,9 @@ fn base_comment(comment: &str) -> &str {
 fn json_args(value: &Value) -> Result<Vec<ArgCmp>, String> {
     let mut out = Vec::new();
     for a in value.as_array().into_iter().flatten() {
-        let op = match a["op"].as_str().unwrap_or_default() {
-            "SCMP_CMP_NE" => CmpOp::Ne,
-            "SCMP_CMP_LT" => CmpOp::Lt,
-            "SCMP_CMP_LE" => CmpOp::Le,
-            "SCMP_CMP_EQ" => CmpOp::Eq,
-            "SCMP_CMP_GE" => CmpOp::Ge,
-            "SCMP_CMP_GT" => CmpOp::Gt,
-            "SCMP_CMP_MASKED_EQ" => CmpOp::MaskedEq,
-            other => return Err(format!("unknown comparison {other:?}")),
+        let name = a["op"].as_str().unwrap_or_default();
+        let Some(op) = CmpOp::from_name(name) else {
+            return Err(format!("unknown comparison {name:?}"));
         };
         let index = a["index"]
             .as_u64()

@@ -111,6 +111,22 @@ pub enum CmpOp {
     MaskedEq,
 }
 
+impl CmpOp {
+    /// The comparison a Docker-format profile names (`SCMP_CMP_EQ`, …).
+    pub fn from_name(name: &str) -> Option<CmpOp> {
+        Some(match name {
+            "SCMP_CMP_NE" => CmpOp::Ne,
+            "SCMP_CMP_LT" => CmpOp::Lt,
+            "SCMP_CMP_LE" => CmpOp::Le,
+            "SCMP_CMP_EQ" => CmpOp::Eq,
+            "SCMP_CMP_GE" => CmpOp::Ge,
+            "SCMP_CMP_GT" => CmpOp::Gt,
+            "SCMP_CMP_MASKED_EQ" => CmpOp::MaskedEq,
+            _ => return None,
+        })
+    }
+}
+
 /// `SECCOMP_FILTER_FLAG_*` a profile may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FilterFlag {
@@ -522,20 +538,11 @@ impl RawSyscall {
                     format!("argument index {} out of range 0..=5", arg.index),
                 ));
             }
-            let op = match arg.op.as_str() {
-                "SCMP_CMP_NE" => CmpOp::Ne,
-                "SCMP_CMP_LT" => CmpOp::Lt,
-                "SCMP_CMP_LE" => CmpOp::Le,
-                "SCMP_CMP_EQ" => CmpOp::Eq,
-                "SCMP_CMP_GE" => CmpOp::Ge,
-                "SCMP_CMP_GT" => CmpOp::Gt,
-                "SCMP_CMP_MASKED_EQ" => CmpOp::MaskedEq,
-                other => {
-                    return Err((
-                        format!("{field}.op"),
-                        format!("unknown comparison {other:?}"),
-                    ));
-                }
+            let Some(op) = CmpOp::from_name(&arg.op) else {
+                return Err((
+                    format!("{field}.op"),
+                    format!("unknown comparison {:?}", arg.op),
+                ));
             };
             args.push(ArgCmp {
                 index: arg.index as u8,
