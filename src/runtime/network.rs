@@ -344,6 +344,17 @@ pub fn outbound_resolv_conf(host: &str, search: &[String]) -> String {
     out
 }
 
+/// How rsafe runs slirp4netns, for a container (`--network slirp4netns`) and for a rootless
+/// named network's holder alike: it configures the tap device, never lets the namespace reach
+/// the host's loopback through 10.0.2.2, says it is ready on fd 3 and exits when fd 4 closes.
+pub(super) const SLIRP4NETNS_FLAGS: [&str; 5] = [
+    "--configure",
+    "--mtu=65520",
+    "--disable-host-loopback",
+    "--ready-fd=3",
+    "--exit-fd=4",
+];
+
 /// slirp4netns serving a container's network namespace. It exits when this is dropped, or when
 /// rsafe dies, whichever comes first (its exit pipe closes).
 #[derive(Debug)]
@@ -369,18 +380,12 @@ impl UserNetwork {
         let (ready_read, ready_write) = pipe()?;
         let (exit_read, exit_write) = pipe()?;
         let mut cmd = Command::new("slirp4netns");
-        cmd.args([
-            "--configure",
-            "--mtu=65520",
-            "--disable-host-loopback",
-            "--ready-fd=3",
-            "--exit-fd=4",
-        ])
-        .arg(format!("--userns-path=/proc/{pid}/ns/user"))
-        .arg(pid.to_string())
-        .arg("tap0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        cmd.args(SLIRP4NETNS_FLAGS)
+            .arg(format!("--userns-path=/proc/{pid}/ns/user"))
+            .arg(pid.to_string())
+            .arg("tap0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
         // What it says goes to an unnamed file: read back if it fails, never a pipe to fill.
         let log = tempfile::tempfile().map_err(io_err("slirp4netns's log"))?;
         cmd.stderr(log.try_clone().map_err(io_err("slirp4netns's log"))?);

@@ -461,22 +461,16 @@ fn start_uplink(holder: i32, exit: OwnedFd) -> Result<(i32, u64), NetworkError> 
     // What it says goes to an unnamed file: read back if it fails, never a pipe to fill.
     let log = tempfile::tempfile().map_err(io_err("slirp4netns's log"))?;
     let mut cmd = std::process::Command::new("slirp4netns");
-    cmd.args([
-        "--configure",
-        "--mtu=65520",
-        "--disable-host-loopback",
-        "--ready-fd=3",
-        "--exit-fd=4",
-    ])
-    .arg(format!("--userns-path=/proc/{holder}/ns/user"))
-    .arg(holder.to_string())
-    .arg(UPLINK)
-    .env_clear()
-    .envs(env_pairs())
-    .current_dir("/")
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(log.try_clone().map_err(io_err("slirp4netns's log"))?);
+    cmd.args(super::network::SLIRP4NETNS_FLAGS)
+        .arg(format!("--userns-path=/proc/{holder}/ns/user"))
+        .arg(holder.to_string())
+        .arg(UPLINK)
+        .env_clear()
+        .envs(env_pairs())
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log.try_clone().map_err(io_err("slirp4netns's log"))?);
     let (ready_fd, exit_fd) = (ready_write.as_raw_fd(), exit.as_raw_fd());
     // SAFETY: between fork and exec only async-signal-safe calls: dup2 and setsid.
     unsafe {
