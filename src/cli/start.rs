@@ -36,7 +36,8 @@ pub struct StartArgs {
     pub container: String,
 }
 
-/// Starts the container and returns the workload's exit code.
+/// Starts the container: in the background (0 once it runs, or its start failure's code), or
+/// attached with `-a`/`-i`, returning the workload's exit code.
 pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
