@@ -10,6 +10,9 @@
 //!
 //! Both fork (from a single-threaded rsafe, so the child is a complete copy), run the work in
 //! the child, and bring its result back as JSON through a pipe. The child dies with rsafe.
+//! - [`clone_after`]: a container's first process made inside namespaces rsafe itself must not
+//!   enter (another container's, a rootless network's): a forked *joiner* enters them and
+//!   clones the process as rsafe's child (`CLONE_PARENT`), then answers with its pid.
 
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -105,6 +108,49 @@ where
                 return Err(HelperError::Ended(format!("{status:?}")));
             }
             serde_json::from_slice(&bytes).map_err(|e| HelperError::Io(io::Error::other(e)))
+        }
+    }
+}
+
+/// Creates a process running `main` with `flags`, a child of this process (as
+/// [`sys::clone_process`] makes it), after `join` has entered namespaces in a forked joiner:
+/// joining a user namespace is refused to a multithreaded process and would change rsafe's own
+/// credentials, so the joiner does it and ends. `join`'s `Err` is the whole error message.
+/// Call with rsafe single-threaded.
+pub fn clone_after(
+    join: impl FnOnce() -> Result<(), String>,
+    flags: libc::c_int,
+    main: Box<dyn FnOnce() -> i32>,
+) -> io::Result<nix::unistd::Pid> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: rsafe is single-threaded here (the caller's contract), so the forked joiner is a
+    // complete copy of it; the joiner leaves only through `_exit`.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { child } => {
+            drop(write);
+            let _ = waitpid(child, None);
+            // One short answer (atomic in a pipe). Not read to the end: the container's first
+            // process holds a copy of the write end until its `execve` closes it.
+            let mut buf = [0u8; 512];
+            let n = std::fs::File::from(read).read(&mut buf)?;
+            let answer = String::from_utf8_lossy(&buf[..n]);
+            match answer.strip_prefix("pid ").map(str::parse::<i32>) {
+                Some(Ok(pid)) => Ok(nix::unistd::Pid::from_raw(pid)),
+                _ if answer.is_empty() => Err(io::Error::other("the joining process ended")),
+                _ => Err(io::Error::other(answer.into_owned())),
+            }
+        }
+        ForkResult::Child => {
+            drop(read);
+            let said = join()
+                .and_then(|()| {
+                    sys::clone_process(flags | libc::CLONE_PARENT, main)
+                        .map_err(|e| format!("create the container's first process: {e}"))
+                })
+                .map_or_else(|e| e, |pid| format!("pid {pid}"));
+            let _ = std::fs::File::from(write).write_all(said.as_bytes());
+            // SAFETY: ends the forked joiner without running the parent's exit handlers.
+            unsafe { libc::_exit(0) }
         }
     }
 }

@@ -24,12 +24,12 @@
 //! frees a namespace with its last process): 127.0.0.1 between them is gone with NAME's
 //! services, and so is the user-mode network (slirp4netns ends with NAME's rsafe).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::{CloneFlags, setns};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use super::enter::Joined;
 use super::spec::{NetworkMode, Spec};
@@ -43,54 +43,16 @@ pub fn clone_into(
     flags: libc::c_int,
     main: Box<dyn FnOnce() -> i32>,
 ) -> io::Result<Pid> {
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // SAFETY: rsafe is single-threaded here (the caller's contract), so the forked joiner is a
-    // complete copy of it; the joiner leaves only through `_exit`.
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { child } => {
-            drop(write);
-            // The joiner writes its one short answer (atomic in a pipe) and exits. Not read to
-            // the end: the container's first process holds a copy of the write end until its
-            // `execve` closes it.
-            let _ = nix::sys::wait::waitpid(child, None);
-            let mut buf = [0u8; 512];
-            let n = std::fs::File::from(read).read(&mut buf)?;
-            let answer = String::from_utf8_lossy(&buf[..n]);
-            match answer.strip_prefix("pid ").map(str::parse::<i32>) {
-                Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
-                _ if answer.is_empty() => Err(io::Error::other("the joining process ended")),
-                _ => Err(io::Error::other(answer.into_owned())),
-            }
+    // User first: it gives the capabilities the network namespace asks for.
+    let join = || {
+        setns(joined.user.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| format!("join its user namespace: {e}"))?;
+        match &joined.net {
+            Some(net) => join_net(net).map_err(|e| format!("join its network namespace: {e}")),
+            None => Ok(()),
         }
-        ForkResult::Child => {
-            drop(read);
-            let mut out = std::fs::File::from(write);
-            let said = match join_and_clone(joined, flags & !libc::CLONE_NEWUSER, main) {
-                Ok(pid) => format!("pid {pid}"),
-                Err(e) => e,
-            };
-            let _ = out.write_all(said.as_bytes());
-            // SAFETY: ends the forked joiner without running the parent's exit handlers.
-            unsafe { libc::_exit(0) }
-        }
-    }
-}
-
-/// The joiner's work: into the namespaces (user first: it gives the capabilities the network
-/// namespace asks for), then the container's first process, made a child of rsafe.
-fn join_and_clone(
-    joined: &Joined,
-    flags: libc::c_int,
-    main: Box<dyn FnOnce() -> i32>,
-) -> Result<i32, String> {
-    setns(joined.user.as_fd(), CloneFlags::CLONE_NEWUSER)
-        .map_err(|e| format!("join its user namespace: {e}"))?;
-    if let Some(net) = &joined.net {
-        join_net(net).map_err(|e| format!("join its network namespace: {e}"))?;
-    }
-    super::sys::clone_process(flags | libc::CLONE_PARENT, main)
-        .map(Pid::as_raw)
-        .map_err(|e| format!("create the container's first process: {e}"))
+    };
+    super::helper::clone_after(join, flags & !libc::CLONE_NEWUSER, main)
 }
 
 fn join_net(net: &OwnedFd) -> nix::Result<()> {

@@ -183,38 +183,11 @@ impl Holder {
         flags: libc::c_int,
         main: Box<dyn FnOnce() -> i32>,
     ) -> io::Result<Pid> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        // SAFETY: rsafe is single-threaded here (the caller's contract), so the forked joiner
-        // is a complete copy of it; the joiner leaves only through `_exit`.
-        match unsafe { nix::unistd::fork() }? {
-            ForkResult::Parent { child } => {
-                drop(write);
-                let _ = nix::sys::wait::waitpid(child, None);
-                // One short answer (atomic in a pipe); the container's first process holds a
-                // copy of the write end until it closes its descriptors, so not read to EOF.
-                let mut buf = [0u8; 512];
-                let n = File::from(read).read(&mut buf)?;
-                let answer = String::from_utf8_lossy(&buf[..n]);
-                match answer.strip_prefix("pid ").map(str::parse::<i32>) {
-                    Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
-                    _ if answer.is_empty() => Err(io::Error::other("the joining process ended")),
-                    _ => Err(io::Error::other(answer.into_owned())),
-                }
-            }
-            ForkResult::Child => {
-                drop(read);
-                let said = setns(self.ns.user.as_fd(), CloneFlags::CLONE_NEWUSER)
-                    .map_err(|e| format!("join the network's user namespace: {e}"))
-                    .and_then(|()| {
-                        sys::clone_process(flags | libc::CLONE_PARENT, main)
-                            .map_err(|e| format!("create the container's first process: {e}"))
-                    })
-                    .map_or_else(|e| e, |pid| format!("pid {pid}"));
-                let _ = File::from(write).write_all(said.as_bytes());
-                // SAFETY: ends the forked joiner without running the parent's exit handlers.
-                unsafe { libc::_exit(0) }
-            }
-        }
+        let join = || {
+            setns(self.ns.user.as_fd(), CloneFlags::CLONE_NEWUSER)
+                .map_err(|e| format!("join the network's user namespace: {e}"))
+        };
+        helper::clone_after(join, flags, main)
     }
 
     /// Writes the maps of process `pid`'s user namespace (a child of U0): `idmap`'s host ids
