@@ -428,7 +428,10 @@ static int do_double_chroot(void) {
         if (chdir("..") < 0) break;
     if (chroot(".") < 0) return errno;
     /* Contained: the host-only marker is not visible from the new root. */
-    return access(marker, F_OK) == 0 ? 0 : ENOENT;
+    int seen = access(marker, F_OK) == 0;
+    /* Out (the control run on the host): the first root again, where the directory is. */
+    rmdir(dir);
+    return seen ? 0 : ENOENT;
 }
 
 static void v_double_chroot(const char *name) {
