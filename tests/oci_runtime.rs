@@ -665,6 +665,221 @@ fn hooks_get_the_state_and_limits_land_in_the_cgroup() {
     }
 }
 
+/// `events ARGS…` running, its stdout read line by line on a thread.
+struct EventStream {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl EventStream {
+    fn start(caller: Caller, root: &Path, args: &[&str]) -> EventStream {
+        let mut all = vec!["events"];
+        all.extend(args);
+        let mut child = rt(caller, root, &all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        EventStream { child, lines }
+    }
+
+    /// The next line.
+    fn next_line(&self, what: &str) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no event while waiting for {what}"))
+    }
+
+    /// The next event, as JSON (every line must be one).
+    fn next(&self, what: &str) -> Value {
+        let line = self.next_line(what);
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// Events up to the first of type `kind`, which is returned.
+    fn until(&self, kind: &str) -> Value {
+        loop {
+            let e = self.next(kind);
+            if e["type"] == kind {
+                return e;
+            }
+        }
+    }
+
+    /// Its exit status, stderr and the lines not read yet, once it has ended by itself (20 s
+    /// at most).
+    fn ended(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err)
+                    .unwrap();
+                // The reader thread ends at end-of-file: the channel disconnects.
+                let rest = self.lines.iter().collect();
+                return (status, err, rest);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("events did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `events --interval 200ms` (runc's stream): stats lines with the container's process count
+/// (and, with a cgroup, its memory) every interval, until the container is killed and
+/// deleted; then it ends by itself, exit 0. SIGTERM ends another stream cleanly; a stopped
+/// container is refused, and an interval that is no duration too.
+#[test]
+fn events_stream_stats_until_the_container_is_gone() {
+    for caller in callers() {
+        let root = runtime_root("rsafe-oci-root-");
+        let cgroup = format!("/rsafe-oci-events-{}", std::process::id());
+        let b = Bundle::new(
+            caller,
+            &caller.rootfs(),
+            &["sh", "-c", "echo up; exec sleep 1000"],
+            |c| {
+                if caller == Caller::Host {
+                    c["linux"]["cgroupsPath"] = json!(cgroup);
+                    c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}});
+                }
+            },
+        );
+        let c = create(caller, root.path(), &b, "streamed", &[]);
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", "streamed"]));
+        assert!(st.status.success(), "{}", text(&st));
+        b.wait_for("up");
+        let stream = EventStream::start(caller, root.path(), &["--interval", "200ms", "streamed"]);
+        let quiet = EventStream::start(caller, root.path(), &["--interval", "1h", "streamed"]);
+        // runc's key order (its own tests match the line's start).
+        let first = stream.next_line("stats");
+        assert!(
+            first.starts_with(r#"{"type":"stats","id":"streamed","data":{"#),
+            "{first}"
+        );
+        for _ in 0..2 {
+            let e = stream.next("stats");
+            assert_eq!(
+                (&e["type"], &e["id"]),
+                (&json!("stats"), &json!("streamed"))
+            );
+            assert!(e["data"]["pids"]["current"].as_u64() >= Some(1), "{e}");
+            if caller == Caller::Host {
+                let usage = &e["data"]["memory"]["usage"];
+                assert_eq!(usage["limit"], 64u64 << 20, "{e}");
+                assert!(usage["usage"].as_u64() > Some(0), "{e}");
+            }
+        }
+        let term = Command::new("kill")
+            .args(["-TERM", &quiet.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let (status, err, rest) = quiet.ended();
+        assert!(status.success(), "{caller:?}: SIGTERM: {status:?} {err}");
+        assert!(
+            rest.is_empty() && err.is_empty(),
+            "{caller:?}: {rest:?} {err}"
+        );
+        let k = out(rt(caller, root.path(), &["kill", "streamed", "KILL"]));
+        assert!(k.status.success(), "{}", text(&k));
+        wait_status(caller, root.path(), "streamed", "stopped");
+        let stopped = out(rt(caller, root.path(), &["events", "streamed"]));
+        assert!(
+            !stopped.status.success() && text(&stopped).contains("is not running"),
+            "{}",
+            text(&stopped)
+        );
+        let d = out(rt(caller, root.path(), &["delete", "streamed"]));
+        assert!(d.status.success(), "{}", text(&d));
+        let (status, err, rest) = stream.ended();
+        assert!(status.success(), "{caller:?}: {status:?} {err}");
+        assert!(err.is_empty(), "{caller:?}: {err}");
+        for line in rest {
+            let e: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(e["type"], "stats", "{line}");
+        }
+        for (args, says) in [
+            (&["streamed"][..], "container streamed does not exist"),
+            (
+                &["--interval", "0", "x"][..],
+                "duration interval must be greater than 0",
+            ),
+            (&["--interval", "5", "x"][..], "not a duration"),
+        ] {
+            let o = out(rt(caller, root.path(), &[&["events"][..], args].concat()));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !o.status.success() && err.contains(says),
+                "{args:?}: {}",
+                text(&o)
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+}
+
+/// An OOM kill in the container's memory cgroup (v1 here: an eventfd on
+/// `memory.oom_control`) is an `{"type":"oom","id":…}` line of the stream, which goes on while
+/// the container runs. The stream is started on the created container, before anything runs.
+#[test]
+fn events_report_an_oom_kill_in_the_containers_memory_cgroup() {
+    if !support::have("root for a memory cgroup", support::is_root()) {
+        return;
+    }
+    let root = runtime_root("rsafe-oci-root-");
+    let cgroup = format!("/rsafe-oci-oom-{}", std::process::id());
+    // dd's 64 MiB buffer in a 32 MiB cgroup: the OOM killer ends dd, the shell goes on.
+    let script =
+        "echo up; dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd=$?; exec sleep 1000";
+    let b = Bundle::new(
+        Caller::Host,
+        &support::busybox_rootfs(),
+        &["sh", "-c", script],
+        |c| {
+            c["linux"]["cgroupsPath"] = json!(cgroup);
+            c["linux"]["resources"] = json!({"memory": {"limit": 32 << 20, "swap": 32 << 20}});
+        },
+    );
+    let c = create(Caller::Host, root.path(), &b, "oomed", &[]);
+    assert!(c.status.success(), "{}", text(&c));
+    let stream = EventStream::start(Caller::Host, root.path(), &["--interval", "200ms", "oomed"]);
+    // Its first reading comes after its OOM watch is set up.
+    stream.until("stats");
+    let st = out(rt(Caller::Host, root.path(), &["start", "oomed"]));
+    assert!(st.status.success(), "{}", text(&st));
+    let o = b.wait_for("dd=");
+    assert!(o.contains("dd=137"), "dd was not OOM-killed: {o}");
+    let e = stream.until("oom");
+    assert_eq!(e, json!({"type": "oom", "id": "oomed"}));
+    assert_eq!(
+        state(Caller::Host, root.path(), "oomed")["status"],
+        "running"
+    );
+    let d = out(rt(
+        Caller::Host,
+        root.path(),
+        &["delete", "--force", "oomed"],
+    ));
+    assert!(d.status.success(), "{}", text(&d));
+    let (status, err, _) = stream.ended();
+    assert!(status.success(), "{status:?} {err}");
+}
+
 /// Whether the output file stays the same for a while (the container makes no progress).
 fn output_is_still(b: &Bundle) -> bool {
     let before = b.output();
@@ -1663,14 +1878,6 @@ fn the_same_binary_answers_as_rsafe_runtime() {
         (
             &["restore", "x"][..],
             "restore: not supported by rsafe-runtime: checkpoint and restore need CRIU",
-        ),
-        (
-            &["events", "x"][..],
-            "events: only `events --stats ID` (one reading) is supported",
-        ),
-        (
-            &["events", "--stats", "--interval", "1s", "x"][..],
-            "events: only `events --stats ID`",
         ),
     ] {
         let o = Command::new(&link).args(args).output().unwrap();

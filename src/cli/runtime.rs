@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::runtime::oci::OciError;
 use crate::runtime::oci::bundle::{Resources, check_resources};
 use crate::runtime::oci::create::{CreateOptions, create};
+use crate::runtime::oci::events;
 use crate::runtime::oci::exec::{ExecOptions, exec};
 use crate::runtime::oci::lifecycle;
 use crate::runtime::oci::state::{RuntimeRoot, Status, rfc3339_now};
@@ -111,15 +112,15 @@ enum RuntimeCommand {
     },
     /// Change a container's cgroup limits (runc's flags, or a resources JSON).
     Update(UpdateArgs),
-    /// With --stats: print the container's cgroup stats once (runc's JSON). A stream of
-    /// events (without --stats) is not supported.
+    /// A stream of the container's events as runc's (JSON lines: its cgroup stats every
+    /// interval, OOM kills as they happen) until it stops; with --stats one reading.
     Events {
-        /// Print the stats once and exit (the only form rsafe-runtime supports).
+        /// Print the stats once and exit.
         #[arg(long)]
         stats: bool,
-        /// The stream's interval (runc's): refused with the stream.
-        #[arg(long, value_name = "DURATION")]
-        interval: Option<String>,
+        /// How often the stream prints stats (Go's duration syntax: 500ms, 5s, 1m).
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        interval: String,
         id: String,
     },
     /// Not supported by rsafe-runtime: checkpoint, restore
@@ -408,13 +409,12 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
             interval,
             id,
         } => {
-            if !stats || interval.is_some() {
-                anyhow::bail!(
-                    "events: only `events --stats ID` (one reading) is supported by rsafe-runtime, not a stream of events"
-                );
+            let interval = events::parse_interval(interval)?;
+            if *stats {
+                println!("{}", serde_json::to_string(&events::stats(&root, id)?)?);
+            } else {
+                events::stream(&root, id, interval, &mut std::io::stdout().lock())?;
             }
-            let event = crate::runtime::oci::events::stats(&root, id)?;
-            println!("{}", serde_json::to_string(&event)?);
             Ok(0)
         }
         RuntimeCommand::Features => {
