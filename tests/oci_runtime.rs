@@ -1492,35 +1492,27 @@ fn time_offsets_move_the_containers_clocks() {
     }
 }
 
-/// A seccomp agent (python3, as such agents are small daemons of their own): accepts one
-/// connection on `argv[1]`, receives the listener and the container process state (written
-/// as the first line of `argv[2]`), and answers every notification with EXDEV, writing
-/// `nr=N` lines, until the container is gone.
+/// A seccomp agent (python3, as such agents are small daemons of their own): accepts
+/// connections on `argv[1]`, receives a listener and a container process state on each (the
+/// state written as a line of `argv[2]`), and answers every notification of every listener
+/// with EXDEV, writing `nr=N` lines, until it has been idle for 30 s (or is killed).
 const SECCOMP_AGENT: &str = r#"
 import fcntl, os, select, socket, struct, sys
 path, report = sys.argv[1], sys.argv[2]
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)
 os.chmod(path, 0o777)
-srv.listen(1)
-conn, _ = srv.accept()
-msg, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+srv.listen(8)
 out = open(report, "a")
-out.write(msg.decode() + "\n")
-out.flush()
-fd = fds[0]
 poller = select.poll()
-poller.register(fd, select.POLLIN)
+poller.register(srv.fileno(), select.POLLIN)
 RECV, SEND, EXDEV = 0xC0502100, 0xC0182101, 18
-while True:
-    events = poller.poll(30000)
-    if not events or events[0][1] & select.POLLHUP:
-        break
+def answer(fd):
     buf = bytearray(80)
     try:
         fcntl.ioctl(fd, RECV, buf, True)
     except OSError:
-        continue
+        return
     nid, pid, flags, nr = struct.unpack_from("<QIIi", buf)
     out.write(f"nr={nr}\n")
     out.flush()
@@ -1528,12 +1520,32 @@ while True:
         fcntl.ioctl(fd, SEND, bytearray(struct.pack("<QqiI", nid, 0, -EXDEV, 0)), True)
     except OSError:
         pass
+while True:
+    events = poller.poll(30000)
+    if not events:
+        break
+    for fd, ev in events:
+        if fd == srv.fileno():
+            conn, _ = srv.accept()
+            msg, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+            conn.close()
+            out.write(msg.decode() + "\n")
+            out.flush()
+            for listener in fds:
+                poller.register(listener, select.POLLIN)
+        elif ev & select.POLLIN:
+            answer(fd)
+        else:
+            # Every process of the filter is gone.
+            poller.unregister(fd)
+            os.close(fd)
 "#;
 
 /// `SCMP_ACT_NOTIFY` with `listenerPath`: the agent gets the listener with the container
 /// process state (its `listenerMetadata`, the container's id and host pid) and answers the
-/// container's `mkdir` with an errno of its choice, which the container sees. A notified call
-/// that rsafe's floor denies (`mount`) stays denied and never reaches the agent.
+/// container's `mkdir` with an errno of its choice, which the container sees; an exec'd
+/// process's listener reaches it too, with that process's pid. A notified call that rsafe's
+/// floor denies (`mount`) stays denied and never reaches the agent.
 #[test]
 fn a_seccomp_agent_answers_the_containers_notified_calls() {
     if !support::have(
@@ -1586,33 +1598,72 @@ fn a_seccomp_agent_answers_the_containers_notified_calls() {
             o.contains("mount=1") && o.matches("cross-device").count() == 1,
             "{caller:?}: {o}"
         );
+        // An exec'd process's listener goes to the agent too (runc's and crun's way), with
+        // its own pid and the container's state: its mkdir gets the agent's answer.
+        let exec_pid_file = b.dir.path().join("exec.pid");
+        let e = out(rt(
+            caller,
+            root.path(),
+            &[
+                "exec",
+                "--pid-file",
+                exec_pid_file.to_str().unwrap(),
+                "notified",
+                "mkdir",
+                "/tmp/by-exec",
+            ],
+        ));
+        assert_eq!(e.status.code(), Some(1), "{}", text(&e));
+        assert!(
+            String::from_utf8_lossy(&e.stderr).contains("Invalid cross-device link"),
+            "{caller:?}: the agent's errno for the exec'd mkdir: {}",
+            text(&e)
+        );
+        let exec_pid: i64 = fs::read_to_string(&exec_pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let _ = agent.kill();
         let _ = agent.wait();
         let r = fs::read_to_string(&report).unwrap();
-        let first: Value = serde_json::from_str(r.lines().next().unwrap()).unwrap();
-        assert_eq!(first["metadata"], "rsafe-test-agent", "{first}");
-        assert_eq!(first["fds"], json!(["seccompFd"]), "{first}");
-        assert_eq!(first["pid"], pid, "{first}");
-        assert_eq!(first["state"]["id"], "notified", "{first}");
-        assert_eq!(first["state"]["bundle"], b.path(), "{first}");
-        let nrs: Vec<&str> = r.lines().skip(1).collect();
+        let (states, nrs): (Vec<&str>, Vec<&str>) = r.lines().partition(|l| l.starts_with('{'));
+        let states: Vec<Value> = states
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            states.len(),
+            2,
+            "{caller:?}: the container's and exec's: {r}"
+        );
+        for (got, want_pid) in states.iter().zip([pid, exec_pid]) {
+            assert_eq!(got["metadata"], "rsafe-test-agent", "{got}");
+            assert_eq!(got["fds"], json!(["seccompFd"]), "{got}");
+            assert_eq!(got["pid"], want_pid, "{got}");
+            assert_eq!(got["state"]["id"], "notified", "{got}");
+            assert_eq!(got["state"]["pid"], pid, "{got}");
+            assert_eq!(got["state"]["status"], "running", "{got}");
+            assert_eq!(got["state"]["bundle"], b.path(), "{got}");
+        }
         assert!(
             nrs.iter().all(|l| *l == format!("nr={}", libc::SYS_mkdir)
                 || *l == format!("nr={}", libc::SYS_mkdirat)),
             "{caller:?}: only mkdir reaches the agent (mount is the floor's): {nrs:?}"
         );
-        assert!(!nrs.is_empty(), "{caller:?}: {r}");
-        // An exec'd process gets the notify filter without a listener: ENOSYS, not allowed.
-        let e = out(rt(
-            caller,
-            root.path(),
-            &["exec", "notified", "mkdir", "/tmp/by-exec"],
-        ));
-        assert_eq!(e.status.code(), Some(1), "{}", text(&e));
         assert!(
-            String::from_utf8_lossy(&e.stderr).contains("Function not implemented"),
+            nrs.len() >= 2,
+            "{caller:?}: the container's and exec's mkdir: {r}"
+        );
+        // Without an agent, exec fails in one line before the process starts.
+        let lone = out(rt(caller, root.path(), &["exec", "notified", "true"]));
+        let err = String::from_utf8_lossy(&lone.stderr);
+        assert!(
+            !lone.status.success()
+                && err.contains("linux.seccomp.listenerPath")
+                && err.lines().count() == 1,
             "{caller:?}: {}",
-            text(&e)
+            text(&lone)
         );
         let d = out(rt(caller, root.path(), &["delete", "--force", "notified"]));
         assert!(d.status.success(), "{}", text(&d));

@@ -156,8 +156,9 @@ pub(crate) struct NewProcess<'a> {
     pub confinement: &'a Confinement,
     pub landlock_fs: FsAccess,
     pub preserve_fds: u32,
-    /// A seccomp filter installed before the workload's own (the OCI bundle's notified
-    /// syscalls, without a listener).
+    /// A seccomp filter installed before the workload's own: the OCI bundle's notified
+    /// syscalls, whose listener the closure sends back to `rsafe-runtime exec` for the
+    /// bundle's agent (`oci/notify.rs`).
     pub extra_filter: Option<&'a dyn Fn() -> io::Result<()>>,
     /// `rsafe exec` into a container being learned: the learning filter is stacked last
     /// ([`exec::exec_learning`]) and its listener sent on the channel ([`Step::Learning`],

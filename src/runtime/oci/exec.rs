@@ -11,9 +11,11 @@
 //! ──────────────────
 //! record, process.json, seccomp filter (cache), /proc/<pid>/ns/*, root
 //! [fg] subreaper
+//! [notify] connect the agent
 //! join::start ──────────▶ joiner ──▶ process (see join.rs): console pty, rlimits, umask,
 //!                                    user, notify filter, caps, no_new_privs, landlock,
 //!                                    seccomp, execve
+//! [notify] its listener ◀──────────── (notify.rs), on to the agent with the state
 //! read the channel to its end: Failed (runc's words) or started; pid file;
 //! --detach: exit 0; else reap the process (subreaper), its code
 //! ```
@@ -114,9 +116,17 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
             }
         })?;
     }
-    let notified = record.seccomp_notify.as_ref().map(|n| n.syscalls.clone());
-    let install = move || match &notified {
-        Some(syscalls) => super::notify::install(syscalls, None),
+    let relay = match &record.seccomp_notify {
+        Some(n) => Some(
+            super::notify::Relay::connect(n).map_err(|source| OciError::Io {
+                what: format!("linux.seccomp.listenerPath {}", n.listener_path.display()),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let install = || match &relay {
+        Some(relay) => relay.install(),
         None => Ok(()),
     };
     let new = new_process(&process, &confinement, &record, console, opts, &install);
@@ -132,6 +142,9 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
         JoinError::Channel(e) => e.into(),
     })?;
     drop(new);
+    if let (Some(relay), Some(pid)) = (relay, started.pid) {
+        forward_listener(relay, &record, pid)?;
+    }
     // Failed (before or at execve), or end-of-file: the process runs its command.
     if let Outcome::Failed { code, message } = join::outcome(&started.chan, &mut |_, _| {})? {
         if let Some(pid) = started.pid {
@@ -151,6 +164,40 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
     match opts.detach {
         true => Ok(0),
         false => wait_exit(pid),
+    }
+}
+
+/// The exec'd process's seccomp listener to the bundle's agent, with the container's state
+/// and the process's host pid (runc's `ContainerProcessState`). Without an agent to take it,
+/// the process is killed: its notified calls would wait forever.
+fn forward_listener(
+    relay: super::notify::Relay,
+    record: &Record,
+    pid: nix::unistd::Pid,
+) -> Result<(), OciError> {
+    let Some(notify) = &record.seccomp_notify else {
+        return Ok(());
+    };
+    let state = super::hooks::state_document(
+        &record.id,
+        record.pid,
+        &record.bundle,
+        &record.annotations,
+        Status::Running,
+    );
+    match relay.forward(notify, &state, pid.as_raw()) {
+        Ok(_) => Ok(()),
+        Err(source) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            Err(OciError::Io {
+                what: format!(
+                    "linux.seccomp.listenerPath {}: send the exec'd process's listener",
+                    notify.listener_path.display()
+                ),
+                source,
+            })
+        }
     }
 }
 
@@ -207,7 +254,7 @@ fn new_process<'a>(
         confinement,
         landlock_fs: record.landlock_fs.clone(),
         preserve_fds: opts.preserve_fds,
-        // The container's notified syscalls, without a listener: they fail with ENOSYS here.
+        // The container's notified syscalls, their listener sent back for the agent.
         extra_filter: Some(notify_filter),
         learning: false,
     }

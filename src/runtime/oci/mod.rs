@@ -204,7 +204,7 @@ pub fn features() -> serde_json::Value {
             "io.github.rsafe.floor.no_new_privs": "always",
             "io.github.rsafe.floor.seccomp": "rsafe's default profile when the bundle has none (unless rsafe.policy=permissive)",
             "io.github.rsafe.floor.landlock": "signal and abstract-socket scoping, rsafe's masked paths",
-            "io.github.rsafe.seccomp.notify": "SCMP_ACT_NOTIFY rules without argument conditions; the listener goes to linux.seccomp.listenerPath before the workload starts; exec'd processes get ENOSYS for them",
+            "io.github.rsafe.seccomp.notify": "SCMP_ACT_NOTIFY rules without argument conditions; the listener goes to linux.seccomp.listenerPath before the workload starts, and an exec'd process's before it runs",
             "io.github.rsafe.policy.annotation": bundle::POLICY_ANNOTATION
         }
     })

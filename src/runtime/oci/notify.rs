@@ -10,13 +10,21 @@
 //!   sendmsg(state JSON, SCM_RIGHTS listener) ───────────▶ recvmsg: fd + state, closes
 //!   close; confinement (rsafe's filter, the bundle's)
 //!   execve … mkdir() ─ waits ───────────────────────────▶ NOTIF_RECV, NOTIF_SEND (errno, value)
+//!
+//! rsafe-runtime exec (host)          exec'd process (container)         agent
+//! connect(listenerPath) ───────────────────────────────────────────────▶ accept
+//! socket pair; join::start ────────▶ seccomp(NEW_LISTENER, notify filter)
+//! recvmsg: listener ◀──────────────── sendmsg(SCM_RIGHTS listener)
+//! sendmsg(state JSON, listener) ───────────────────────────────────────▶ recvmsg: fd + state
+//!                                    confinement, execve … mkdir() ─ waits ▶ NOTIF_SEND
 //! ```
 //!
 //! The bundle's profile allows the notified calls ([`super::bundle`] rewrites their rules) and
 //! this filter of their own notifies them; the kernel keeps the stricter verdict of all the
 //! filters, so a call rsafe's floor denies stays denied and never reaches the agent. An
-//! `exec`'d process gets the notify filter without a listener: its notified calls fail with
-//! ENOSYS (rsafe sends no second listener).
+//! `exec`'d process's listener goes to the agent too, as runc's and crun's: it is handed back
+//! to `rsafe-runtime exec` ([`Relay`]), which alone knows the process's host pid for the
+//! state, and which is on the host, where `listenerPath` is.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -36,48 +44,153 @@ pub(super) struct Agent {
 /// path) and prepares the container process state: `pid` as the runtime sees it.
 pub(super) fn connect(notify: &SeccompNotify, state: &str, pid: i32) -> io::Result<Agent> {
     let socket = std::os::unix::net::UnixStream::connect(&notify.listener_path)?;
-    let payload = serde_json::json!({
+    Ok(Agent {
+        socket: socket.into(),
+        payload: payload(notify, state, pid),
+    })
+}
+
+/// The runtime-spec "container process state" an agent gets with a listener: the process's
+/// `pid` (as the runtime sees it) and the container's `state`.
+fn payload(notify: &SeccompNotify, state: &str, pid: i32) -> Vec<u8> {
+    serde_json::json!({
         "ociVersion": super::state::OCI_VERSION,
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": notify.metadata,
         "state": serde_json::from_str::<serde_json::Value>(state).unwrap_or_default(),
-    });
-    Ok(Agent {
-        socket: socket.into(),
-        payload: payload.to_string().into_bytes(),
     })
+    .to_string()
+    .into_bytes()
 }
 
 /// Installs the notify filter for `syscalls`; with an agent, with a listener sent to it
 /// (then closed here: the agent holds the only copy).
 pub(super) fn install(syscalls: &[String], agent: Option<Agent>) -> io::Result<()> {
+    let Some(agent) = agent else {
+        return install_filter(syscalls, false).map(drop);
+    };
+    let listener = install_filter(syscalls, true)?
+        .ok_or_else(|| io::Error::other("seccomp returned no listener"))?;
+    send_listener(&agent.socket, &agent.payload, &listener)
+}
+
+/// Installs the filter; with `listener`, returns its listener.
+fn install_filter(syscalls: &[String], listener: bool) -> io::Result<Option<OwnedFd>> {
     let program = program(syscalls);
-    let flags = if agent.is_some() {
-        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32
-    } else {
-        0
+    let flags = match listener {
+        true => libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32,
+        false => 0,
     };
     let rc = crate::runtime::seccomp::install(&program, flags);
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    let Some(agent) = agent else {
-        return Ok(());
-    };
+    if !listener {
+        return Ok(None);
+    }
     let fd = i32::try_from(rc).map_err(|_| io::Error::other("seccomp returned no listener"))?;
     // SAFETY: with NEW_LISTENER, seccomp(2) returned a new descriptor owned by nothing else.
-    let listener = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// `payload` with `listener` attached (SCM_RIGHTS), in one message on `socket`.
+fn send_listener(socket: &OwnedFd, payload: &[u8], listener: &OwnedFd) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let fds = [listener.as_raw_fd()];
     sendmsg::<()>(
-        agent.socket.as_raw_fd(),
-        &[io::IoSlice::new(&agent.payload)],
+        socket.as_raw_fd(),
+        &[io::IoSlice::new(payload)],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::MSG_NOSIGNAL,
         None,
     )?;
     Ok(())
+}
+
+/// An `exec`'d process's listener on its way to the agent: the process sends it back on a
+/// socket pair ([`Relay::install`], in the process), and the caller, which knows the
+/// process's host pid, passes it on with the state ([`Relay::forward`]). runc's parent does
+/// the same (`procSeccomp`).
+pub(super) struct Relay {
+    syscalls: Vec<String>,
+    /// Connected before the process is started: an agent that is not there fails `exec`
+    /// before anything runs in the container.
+    agent: OwnedFd,
+    /// The process's end (close-on-exec: gone at its `execve`, or when it fails).
+    process_end: Option<OwnedFd>,
+    caller_end: OwnedFd,
+}
+
+impl Relay {
+    /// Connects to the agent (from the host, where `listenerPath` is) and makes the pair.
+    pub(super) fn connect(notify: &SeccompNotify) -> io::Result<Relay> {
+        let agent = std::os::unix::net::UnixStream::connect(&notify.listener_path)?;
+        let (process_end, caller_end) = std::os::unix::net::UnixStream::pair()?;
+        Ok(Relay {
+            syscalls: notify.syscalls.clone(),
+            agent: agent.into(),
+            process_end: Some(process_end.into()),
+            caller_end: caller_end.into(),
+        })
+    }
+
+    /// In the exec'd process: the notify filter, its listener sent back to the caller.
+    pub(super) fn install(&self) -> io::Result<()> {
+        let end = self
+            .process_end
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the listener's way back is closed"))?;
+        let listener = install_filter(&self.syscalls, true)?
+            .ok_or_else(|| io::Error::other("seccomp returned no listener"))?;
+        send_listener(end, b"l", &listener)
+    }
+
+    /// In the caller once the process is started: its listener, received, goes to the agent
+    /// with `state` (the container's) and the process's `pid`. `Ok(false)`: the process ended
+    /// before it had a listener (its failure comes on the join channel).
+    pub(super) fn forward(
+        mut self,
+        notify: &SeccompNotify,
+        state: &str,
+        pid: i32,
+    ) -> io::Result<bool> {
+        // Only the process's copy is left: end-of-file once it is gone.
+        drop(self.process_end.take());
+        let Some(listener) = receive_fd(&self.caller_end)? else {
+            return Ok(false);
+        };
+        send_listener(&self.agent, &payload(notify, state, pid), &listener)?;
+        Ok(true)
+    }
+}
+
+/// The descriptor of the next message on `socket`; `None` at end-of-file.
+fn receive_fd(socket: &OwnedFd) -> io::Result<Option<OwnedFd>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut byte = [0u8; 1];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    loop {
+        let mut iov = [io::IoSliceMut::new(&mut byte)];
+        let msg = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => other?,
+        };
+        if msg.bytes == 0 {
+            return Ok(None);
+        }
+        let fd = msg.cmsgs()?.find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        });
+        // SAFETY: SCM_RIGHTS gave this process a new descriptor that nothing else owns.
+        return Ok(fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
 }
 
 /// The filter: x86_64 calls of `syscalls` notify, everything else passes to the other
