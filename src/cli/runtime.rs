@@ -302,6 +302,8 @@ impl Log {
     }
 }
 
+/// Runs one command; its exit code. Each command is a call of the library (`lifecycle`,
+/// `create`, `exec`, `events`) and the printing of what it returns.
 fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
     if cli.systemd_cgroup {
         anyhow::bail!(
@@ -311,137 +313,141 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
     let root = RuntimeRoot::new(cli.root.as_deref());
     let mut warn = |w: &str| log.write("warning", w);
     match &cli.command {
-        RuntimeCommand::Create(args) => {
-            create_cmd(&root, args, &mut warn)?;
-            Ok(0)
-        }
+        RuntimeCommand::Create(args) => done(create_cmd(&root, args, &mut warn)),
         RuntimeCommand::Run(args) => run_cmd(&root, args, &mut warn),
-        RuntimeCommand::Start { id } => {
-            lifecycle::start(&root, id, &mut warn)?;
-            Ok(0)
-        }
+        RuntimeCommand::Start { id } => done(lifecycle::start(&root, id, &mut warn)),
         RuntimeCommand::State { id } => {
             let state = lifecycle::state(&root, id)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
             Ok(0)
         }
-        RuntimeCommand::Kill { all, id, signal } => {
-            lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all)?;
-            Ok(0)
-        }
+        RuntimeCommand::Kill { all, id, signal } => done(lifecycle::kill(
+            &root,
+            id,
+            lifecycle::parse_signal(signal)?,
+            *all,
+        )),
         RuntimeCommand::Delete { force, id } => {
-            lifecycle::delete(&root, id, *force, &mut warn)?;
-            Ok(0)
+            done(lifecycle::delete(&root, id, *force, &mut warn))
         }
-        RuntimeCommand::List { format, quiet } => {
-            let states = lifecycle::list(&root)?;
-            if format == "json" {
-                println!("{}", serde_json::to_string(&states)?);
-            } else if *quiet {
-                states.iter().for_each(|s| println!("{}", s.id));
-            } else {
-                println!(
-                    "{:<24} {:<8} {:<10} {:<40} {:<32} OWNER",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-                );
-                for s in states {
-                    println!(
-                        "{:<24} {:<8} {:<10} {:<40} {:<32} {}",
-                        s.id,
-                        s.pid.unwrap_or(0),
-                        s.status.as_str(),
-                        s.bundle.display(),
-                        s.created,
-                        s.owner
-                    );
-                }
-            }
-            Ok(0)
-        }
-        RuntimeCommand::Pause { id } => {
-            lifecycle::pause(&root, id)?;
-            Ok(0)
-        }
-        RuntimeCommand::Resume { id } => {
-            lifecycle::resume(&root, id)?;
-            Ok(0)
-        }
+        RuntimeCommand::List { format, quiet } => list_cmd(&root, format, *quiet),
+        RuntimeCommand::Pause { id } => done(lifecycle::pause(&root, id)),
+        RuntimeCommand::Resume { id } => done(lifecycle::resume(&root, id)),
         RuntimeCommand::Update(args) => {
-            lifecycle::update(&root, &args.id, &update_resources(args)?)?;
-            Ok(0)
+            done(lifecycle::update(&root, &args.id, &update_resources(args)?))
         }
-        RuntimeCommand::Ps { format, id } => {
-            let pids = lifecycle::pids(&root, id)?;
-            if format == "json" {
-                println!("{}", serde_json::to_string(&pids)?);
-            } else {
-                println!("PID");
-                pids.iter().for_each(|p| println!("{p}"));
-            }
-            Ok(0)
-        }
-        RuntimeCommand::Exec(a) => {
-            let opts = ExecOptions {
-                process: a.process.clone(),
-                args: a.command.clone(),
-                env: a.env.clone(),
-                cwd: a.cwd.clone(),
-                user: a.user.clone(),
-                tty: a.tty,
-                pid_file: a.pid_file.clone(),
-                console_socket: a.console_socket.clone(),
-                detach: a.detach,
-                preserve_fds: a.preserve_fds,
-            };
-            match exec(&root, &a.id, &opts) {
-                Ok(code) => Ok(code),
-                // The process's own code (126 cannot execute, 127 not found), as runc.
-                Err(OciError::Exec { code, message }) => {
-                    eprintln!("{NAME}: {message}");
-                    log.write("error", &message);
-                    Ok(code)
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
+        RuntimeCommand::Ps { format, id } => ps_cmd(&root, format, id),
+        RuntimeCommand::Exec(args) => exec_cmd(&root, args, log),
         RuntimeCommand::Events {
             stats,
             interval,
             id,
-        } => {
-            let interval = events::parse_interval(interval)?;
-            if *stats {
-                println!("{}", serde_json::to_string(&events::stats(&root, id)?)?);
-            } else {
-                events::stream(&root, id, interval, &mut std::io::stdout().lock())?;
-            }
-            Ok(0)
-        }
+        } => events_cmd(&root, *stats, interval, id),
         RuntimeCommand::Features => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&crate::runtime::oci::features())?
-            );
+            let features = crate::runtime::oci::features();
+            println!("{}", serde_json::to_string_pretty(&features)?);
             Ok(0)
         }
-        RuntimeCommand::Spec { bundle, rootless } => {
-            spec_cmd(bundle, *rootless)?;
-            Ok(0)
+        RuntimeCommand::Spec { bundle, rootless } => done(spec_cmd(bundle, *rootless)),
+        RuntimeCommand::Other(words) => Err(other_cmd(words)),
+    }
+}
+
+/// Exit code 0 for a command that prints nothing.
+fn done<E: Into<anyhow::Error>>(result: Result<(), E>) -> anyhow::Result<i32> {
+    result.map_err(Into::into)?;
+    Ok(0)
+}
+
+/// `list`: runc's table (or `-q` ids, or `--format json` states).
+fn list_cmd(root: &RuntimeRoot, format: &str, quiet: bool) -> anyhow::Result<i32> {
+    let states = lifecycle::list(root)?;
+    if format == "json" {
+        println!("{}", serde_json::to_string(&states)?);
+        return Ok(0);
+    }
+    if quiet {
+        states.iter().for_each(|s| println!("{}", s.id));
+        return Ok(0);
+    }
+    println!(
+        "{:<24} {:<8} {:<10} {:<40} {:<32} OWNER",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
+    for s in states {
+        println!(
+            "{:<24} {:<8} {:<10} {:<40} {:<32} {}",
+            s.id,
+            s.pid.unwrap_or(0),
+            s.status.as_str(),
+            s.bundle.display(),
+            s.created,
+            s.owner
+        );
+    }
+    Ok(0)
+}
+
+/// `ps`: the container's host pids, a `PID` table or a JSON array.
+fn ps_cmd(root: &RuntimeRoot, format: &str, id: &str) -> anyhow::Result<i32> {
+    let pids = lifecycle::pids(root, id)?;
+    if format == "json" {
+        println!("{}", serde_json::to_string(&pids)?);
+    } else {
+        println!("PID");
+        pids.iter().for_each(|p| println!("{p}"));
+    }
+    Ok(0)
+}
+
+/// `exec`: the process's own exit code, also when it could not start (126 cannot execute,
+/// 127 not found, as runc; the message on stderr and in the log).
+fn exec_cmd(root: &RuntimeRoot, a: &ExecArgs, log: &mut Log) -> anyhow::Result<i32> {
+    let opts = ExecOptions {
+        process: a.process.clone(),
+        args: a.command.clone(),
+        env: a.env.clone(),
+        cwd: a.cwd.clone(),
+        user: a.user.clone(),
+        tty: a.tty,
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        detach: a.detach,
+        preserve_fds: a.preserve_fds,
+    };
+    match exec(root, &a.id, &opts) {
+        Ok(code) => Ok(code),
+        Err(OciError::Exec { code, message }) => {
+            eprintln!("{NAME}: {message}");
+            log.write("error", &message);
+            Ok(code)
         }
-        RuntimeCommand::Other(words) => {
-            let name = words
-                .first()
-                .map(|w| w.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match name.as_str() {
-                "checkpoint" | "restore" => {
-                    anyhow::bail!(
-                        "{name}: not supported by rsafe-runtime: checkpoint and restore need CRIU, which rsafe-runtime does not drive"
-                    )
-                }
-                _ => anyhow::bail!("unknown command {name:?}"),
-            }
-        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `events`: one stats reading with `--stats`, else the stream until the container stops.
+fn events_cmd(root: &RuntimeRoot, stats: bool, interval: &str, id: &str) -> anyhow::Result<i32> {
+    let interval = events::parse_interval(interval)?;
+    if stats {
+        println!("{}", serde_json::to_string(&events::stats(root, id)?)?);
+    } else {
+        events::stream(root, id, interval, &mut std::io::stdout().lock())?;
+    }
+    Ok(0)
+}
+
+/// A command rsafe-runtime does not have: runc's `checkpoint` and `restore` said by name.
+fn other_cmd(words: &[OsString]) -> anyhow::Error {
+    let name = words
+        .first()
+        .map(|w| w.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.as_str() {
+        "checkpoint" | "restore" => anyhow::anyhow!(
+            "{name}: not supported by rsafe-runtime: checkpoint and restore need CRIU, which rsafe-runtime does not drive"
+        ),
+        _ => anyhow::anyhow!("unknown command {name:?}"),
     }
 }
 
