@@ -1924,11 +1924,11 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     for (args, says) in [
         (
             &["checkpoint", "x"][..],
-            "checkpoint: not supported by rsafe-runtime: checkpoint and restore need CRIU",
+            "checkpoint: not supported by rsafe-runtime: CRIU saves a container's seccomp filters but not its landlock domain",
         ),
         (
             &["restore", "x"][..],
-            "restore: not supported by rsafe-runtime: checkpoint and restore need CRIU",
+            "restore: not supported by rsafe-runtime: CRIU saves a container's seccomp filters but not its landlock domain",
         ),
     ] {
         let o = Command::new(&link).args(args).output().unwrap();

@@ -437,7 +437,8 @@ fn events_cmd(root: &RuntimeRoot, stats: bool, interval: &str, id: &str) -> anyh
     Ok(0)
 }
 
-/// A command rsafe-runtime does not have: runc's `checkpoint` and `restore` said by name.
+/// A command rsafe-runtime does not have: runc's `checkpoint` and `restore` said by name, with
+/// why (CRIU, up to the newest, has no image of a landlock domain: a restore would drop it).
 fn other_cmd(words: &[OsString]) -> anyhow::Error {
     let name = words
         .first()
@@ -445,7 +446,7 @@ fn other_cmd(words: &[OsString]) -> anyhow::Error {
         .unwrap_or_default();
     match name.as_str() {
         "checkpoint" | "restore" => anyhow::anyhow!(
-            "{name}: not supported by rsafe-runtime: checkpoint and restore need CRIU, which rsafe-runtime does not drive"
+            "{name}: not supported by rsafe-runtime: CRIU saves a container's seccomp filters but not its landlock domain (no kernel call reads one back), so a restored container would run without its landlock rules, below rsafe's floor"
         ),
         _ => anyhow::anyhow!("unknown command {name:?}"),
     }

@@ -200,7 +200,7 @@ pub fn features() -> serde_json::Value {
             "org.opencontainers.runc.checkpoint.enabled": "false",
             "io.github.rsafe.floor.userns": "always (added with id-mapped root and bind mounts when the bundle has none; one given by path is joined if it is below the runtime's own, never the host's initial one, and none of its uids is host root through the runtime's own uid_map)",
             "io.github.rsafe.events": "runc's: a stream of stats every --interval and oom events (v1 cgroup.event_control, v2 memory.events) until the container stops; --stats for one reading",
-            "io.github.rsafe.checkpoint": "checkpoint and restore are refused: they need CRIU, which rsafe-runtime does not drive",
+            "io.github.rsafe.checkpoint": "checkpoint and restore are refused: CRIU saves seccomp filters but not a landlock domain, so a restored container would lose its landlock rules",
             "io.github.rsafe.floor.no_new_privs": "always",
             "io.github.rsafe.floor.seccomp": "rsafe's default profile when the bundle has none (unless rsafe.policy=permissive)",
             "io.github.rsafe.floor.landlock": "signal and abstract-socket scoping, rsafe's masked paths",
