@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::Global;
+use crate::runtime::signal;
 use crate::runtime::state::{self, ContainerDir, Phase, State};
 
 /// Remove one or more containers and their writable layers
@@ -42,24 +43,19 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
     done
 }
 
-/// Kills a running container's pid 1 (when it dies, the kernel kills everything else in the
-/// container) and waits for its rsafe or monitor to finish with it: the lock it holds goes
-/// once the exit is recorded (or the container removed, with --rm).
+/// Kills every process of a running container ([`signal::kill_all`], as `stop` after its
+/// grace and `rsafe-runtime delete` do) and waits for its rsafe or monitor to finish with it:
+/// the lock it holds goes once the exit is recorded (or the container removed, with --rm).
 fn kill(name: &str, dir: &ContainerDir, st: &State) -> Result<()> {
-    let Some((pid, _)) = st.pid else {
+    let Some(first) = st.first_process() else {
         return Ok(());
     };
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    // A paused container dies only once thawed.
-    crate::runtime::pause::thaw_signalled(st);
+    signal::kill_all(Some(first), st.cgroup.as_ref());
     let deadline = Instant::now() + Duration::from_secs(5);
-    while (st.is_alive() || !dir.settled(st)) && Instant::now() < deadline {
+    while (first.is_alive() || !dir.settled(st)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    if st.is_alive() {
+    if first.is_alive() {
         bail!("container {name} did not stop after SIGKILL");
     }
     Ok(())

@@ -386,12 +386,28 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Removes the cgroup directories. The kernel refuses while a process is still inside
-    /// (exiting processes linger a moment), so it retries briefly; what cannot be removed is
-    /// left, and reported.
+    /// Removes the cgroup directories of one of rsafe's own containers ([`remove_dirs`]),
+    /// and v1's shared `rsafe` parent with its last container (others keep it busy).
+    ///
+    /// [`remove_dirs`]: Cgroup::remove_dirs
     pub fn remove(&self) -> Vec<CgroupError> {
-        let mut errors = Vec::new();
+        let errors = self.remove_dirs();
         for (dir, version) in self.dirs.iter().rev() {
+            if let (Version::V1, Some(parent)) = (version, dir.parent()) {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        errors
+    }
+
+    /// Removes the cgroup's own directories, never their parents (an OCI caller owns those:
+    /// podman's `libpod_parent`, containerd's namespace): `rsafe rm` and `rsafe-runtime
+    /// delete` both remove a cgroup through this. The kernel refuses while a process is
+    /// still inside (exiting processes linger a moment), so it retries for up to a second;
+    /// what cannot be removed is left, and reported.
+    pub fn remove_dirs(&self) -> Vec<CgroupError> {
+        let mut errors = Vec::new();
+        for (dir, _) in self.dirs.iter().rev() {
             let mut attempt = 0;
             loop {
                 match std::fs::remove_dir(dir) {
@@ -399,7 +415,7 @@ impl Cgroup {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 100 => {
                         attempt += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        std::thread::sleep(std::time::Duration::from_millis(10));
                     }
                     Err(e) => {
                         errors.push(io_err(dir)(e));
@@ -407,12 +423,27 @@ impl Cgroup {
                     }
                 }
             }
-            // v1's shared `rsafe` parent goes with its last container (others keep it busy).
-            if let (Version::V1, Some(parent)) = (version, dir.parent()) {
-                let _ = std::fs::remove_dir(parent);
-            }
         }
         errors
+    }
+
+    /// Every process in the cgroup, each once, in any of its hierarchies: what `kill --all`
+    /// and a forced removal signal.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = self
+            .dirs
+            .iter()
+            .flat_map(|(dir, _)| {
+                std::fs::read_to_string(dir.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

@@ -5,9 +5,9 @@
 //!
 //! As docker: a paused container is still running (`ps` says `Up (Paused)`), `exec` into it is
 //! refused, and a signal sent to it (`stop`, `kill`, `rm -f`) is followed by a thaw so that it
-//! is delivered (a v1-frozen task acts on no signal, SIGKILL included, until thawed). A
-//! rootless container has no cgroup on a cgroup v1 host, and so no freezer: refused in one
-//! line, as podman refuses rootless pause on cgroup v1.
+//! is delivered (a v1-frozen task acts on no signal, SIGKILL included, until thawed; see
+//! [`super::signal`]). A rootless container has no cgroup on a cgroup v1 host, and so no
+//! freezer: refused in one line, as podman refuses rootless pause on cgroup v1.
 
 use std::path::Path;
 
@@ -69,15 +69,6 @@ pub fn set_paused(store_root: &Path, name_or_id: &str, on: bool) -> Result<(), P
 /// Whether running container `state` is paused (its cgroup frozen).
 pub fn is_paused(state: &State) -> bool {
     state.is_alive() && state.cgroup.as_ref().is_some_and(Cgroup::frozen)
-}
-
-/// After a signal to container `state`: thaws it if it is paused, so that the signal is acted
-/// on (docker resumes a paused container it signals). Best effort: a freezer that cannot be
-/// written leaves the container as it was, and the caller's wait for its end says so.
-pub fn thaw_signalled(state: &State) {
-    if let Some(cg) = state.cgroup.as_ref().filter(|cg| cg.frozen()) {
-        let _ = cg.freeze(false);
-    }
 }
 
 #[cfg(test)]

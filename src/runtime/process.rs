@@ -55,9 +55,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::cgroups::{Cgroup, CgroupError, CgroupFs, Controller, Fallback, OomKills, SelfJoin};
@@ -65,6 +64,7 @@ use super::channel::{self, ChannelError, Message};
 use super::container::{ChildConfig, container_main};
 use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
+use super::launch::{self, ChildGuard};
 use super::learn::{self, Recorder};
 use super::logindex;
 use super::mounts;
@@ -614,7 +614,7 @@ fn launch(
         hook.finish();
     }
     let status = status?;
-    child.reaped = true;
+    child.disarm();
     if let Some((code, message)) = session.failure.take() {
         return Err(RunError::Container { code, message });
     }
@@ -886,12 +886,7 @@ fn spawn_init(
         .map_err(io_err("restore rsafe's stdout"))?;
     // The child end now lives in the child only (the closure's copy in this process was
     // freed with it); from here the child must be killed on every error path.
-    Ok((
-        ChildGuard { pid, reaped: false },
-        parent_end,
-        signals,
-        pipes,
-    ))
+    Ok((ChildGuard::new(pid), parent_end, signals, pipes))
 }
 
 /// The read ends of the pipes that are a teed container's stdout and stderr.
@@ -1095,22 +1090,8 @@ fn send_seccomp(
     } else {
         reporting_denials(filter, &spec.confinement, notify)
     };
-    match parent_end.send(
-        &Message::Seccomp {
-            filter: Box::new(filter),
-        },
-        &[],
-    ) {
-        Ok(()) => Ok(()),
-        // The child failed meanwhile and closed its end (it may not have exited yet): its own
-        // message, read by the session, says why.
-        Err(ChannelError::Io(e))
-            if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
+    // A child that failed meanwhile: its own message, read by the session, says why.
+    Ok(launch::send_filter(parent_end, filter)?)
 }
 
 /// `filter`, notifying its denials when the policy says `report_denials = true` and the
@@ -1265,21 +1246,6 @@ fn has_exited(pid: Pid) -> bool {
         ),
         Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
     )
-}
-
-/// Kills and reaps the container's first process if launching fails half-way.
-struct ChildGuard {
-    pid: Pid,
-    reaped: bool,
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = kill(self.pid, Signal::SIGKILL);
-            let _ = waitpid(self.pid, None);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use super::cgroups::Cgroup;
 use super::helper;
 use super::idmap::IdMap;
+use super::signal::FirstProcess;
 use super::spec::Spec;
 
 /// What can go wrong with container state.
@@ -128,10 +129,16 @@ impl State {
     /// Whether the container's first process is still running. A zombie is not: after a
     /// `kill -9` of rsafe, the container's init waits a moment to be reaped, dead.
     pub fn is_alive(&self) -> bool {
-        matches!(self.status, Status::Running)
-            && self
-                .pid
-                .is_some_and(|(pid, start)| process_alive(pid, start))
+        self.first_process().is_some_and(FirstProcess::is_alive)
+    }
+
+    /// The first process of the container's current run, as recorded (what `stop`, `kill` and
+    /// `rm -f` signal through [`super::signal`]); `None` before it has one.
+    pub fn first_process(&self) -> Option<FirstProcess> {
+        match self.status {
+            Status::Running => self.pid.map(|(pid, start)| FirstProcess { pid, start }),
+            Status::Exited { .. } => None,
+        }
     }
 }
 

@@ -1,16 +1,18 @@
 //! `rsafe stop`: ends a running container the way `docker stop` does. SIGTERM goes to the
 //! container's init, which passes it on to the workload; what has not ended after the grace
-//! period gets SIGKILL (init first: the kernel then kills everything in its pid namespace).
+//! period gets SIGKILL, with every process of its cgroup ([`signal::kill_all`], the same as
+//! `rsafe rm -f` and `rsafe-runtime delete`; init's end would take its pid namespace along
+//! anyway).
 //! `stop` returns once the container's monitor (the `rsafe run` that started it) has recorded
 //! the exit, or removed the container (`--rm`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use super::process::RunError;
+use super::signal::{self, Delivery, Reach, SignalError, Thaw};
 use super::state;
 
 /// How long SIGKILL may take to end a container, and its monitor to record the end.
@@ -31,30 +33,25 @@ pub enum Stopped {
 /// Stops container `name_or_id`, giving it `grace` to end on SIGTERM.
 pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stopped, RunError> {
     let (dir, state) = state::find(store_root, name_or_id)?;
-    let Some((pid, start)) = state.pid.filter(|_| state.is_alive()) else {
+    let Some(first) = state.first_process().filter(|f| f.is_alive()) else {
         return Ok(Stopped::NotRunning);
     };
-    let alive = || state::process_alive(pid, start);
-    let signal = |sig: Signal| -> Result<(), RunError> {
-        // The start time tells the container's init from a process that reused its pid.
-        if !alive() {
-            return Ok(());
-        }
-        let sent = match kill(Pid::from_raw(pid), sig) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-            Err(e) => Err(RunError::Invalid(format!(
-                "cannot signal container {name_or_id}: {e}"
-            ))),
-        };
-        super::pause::thaw_signalled(&state);
-        sent
-    };
-    signal(Signal::SIGTERM)?;
+    let cgroup = state.cgroup.as_ref();
+    match signal::send(
+        first,
+        cgroup,
+        Signal::SIGTERM,
+        Reach::First,
+        Thaw::AnySignal,
+    ) {
+        Ok(_) | Err(SignalError::NotRunning) => {}
+        Err(e) => return Err(cannot_signal(name_or_id, e)),
+    }
     let mut stopped = Stopped::Ended;
-    if !wait_until(grace, || !alive()) {
-        signal(Signal::SIGKILL)?;
+    if !signal::wait_gone(first, grace) {
+        signal::kill_all(Some(first), cgroup);
         stopped = Stopped::Killed;
-        wait_until(SETTLE, || !alive());
+        signal::wait_gone(first, SETTLE);
     }
     // The monitor holds the container's lock until it has recorded the exit or removed the
     // container.
@@ -68,22 +65,23 @@ pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stop
 pub fn signal(store_root: &Path, name_or_id: &str, sig: Signal) -> Result<(), RunError> {
     let (_, state) = state::find(store_root, name_or_id)?;
     let not_running = || RunError::Invalid(format!("container {name_or_id} is not running"));
-    // The start time (checked by is_alive) tells the container's init from a process that
-    // reused its pid.
-    let (pid, _) = state
-        .pid
-        .filter(|_| state.is_alive())
-        .ok_or_else(not_running)?;
-    let sent = kill(Pid::from_raw(pid), sig);
+    let first = state.first_process().ok_or_else(not_running)?;
     // A paused container acts on the signal once thawed, as docker's does.
-    super::pause::thaw_signalled(&state);
-    match sent {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::ESRCH) => Err(not_running()),
-        Err(e) => Err(RunError::Invalid(format!(
-            "cannot signal container {name_or_id}: {e}"
-        ))),
+    match signal::send(
+        first,
+        state.cgroup.as_ref(),
+        sig,
+        Reach::First,
+        Thaw::AnySignal,
+    ) {
+        Ok(Delivery::Sent) => Ok(()),
+        Ok(Delivery::Gone) | Err(SignalError::NotRunning) => Err(not_running()),
+        Err(e) => Err(cannot_signal(name_or_id, e)),
     }
+}
+
+fn cannot_signal(name_or_id: &str, e: SignalError) -> RunError {
+    RunError::Invalid(format!("cannot signal container {name_or_id}: {e}"))
 }
 
 /// Polls `done` until it holds or `limit` has passed; whether it held.

@@ -48,12 +48,12 @@ pub fn create(path: &str, resources: &Resources, id: &str) -> Result<Cgroup, Oci
             continue;
         }
         if let Err(e) = make_dirs(&h, &dir) {
-            remove(&cg);
+            let _ = cg.remove_dirs();
             return Err(e);
         }
         cg.dirs.push((dir.clone(), h.version));
         if let Err(e) = write_limits(&dir, &h, resources) {
-            remove(&cg);
+            let _ = cg.remove_dirs();
             return Err(e);
         }
     }
@@ -264,37 +264,4 @@ pub fn add(cg: &Cgroup, pid: i32) -> Result<(), OciError> {
         std::fs::write(&procs, pid.to_string()).map_err(io_err(&procs))?;
     }
     Ok(())
-}
-
-/// Every process in the cgroup (for `kill --all` and `delete --force`).
-pub fn pids(cg: &Cgroup) -> Vec<i32> {
-    let mut out: Vec<i32> = cg
-        .dirs
-        .iter()
-        .flat_map(|(dir, _)| {
-            std::fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect::<Vec<i32>>()
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Removes the cgroup's directories (not their parents, which the caller owns: podman's
-/// `libpod_parent`, containerd's namespace). Best effort: what is busy stays.
-pub fn remove(cg: &Cgroup) {
-    for (dir, _) in cg.dirs.iter().rev() {
-        for _ in 0..100 {
-            match std::fs::remove_dir(dir) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                _ => break,
-            }
-        }
-    }
 }

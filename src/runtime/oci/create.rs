@@ -6,8 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::OciError;
@@ -20,6 +18,7 @@ use super::state::{ContainerDir, Record, RuntimeRoot, Status, rfc3339_now};
 use crate::runtime::cgroups::Cgroup;
 use crate::runtime::channel::{self, Message};
 use crate::runtime::idmap::Caller;
+use crate::runtime::launch::{self, ChildGuard};
 use crate::runtime::mounts;
 use crate::runtime::policy::Policy;
 use crate::runtime::seccomp::CompiledFilter;
@@ -70,26 +69,26 @@ pub fn create(
 /// Kills the half-made container and removes what `create` made, on every error path.
 struct Cleanup {
     dir: Option<ContainerDir>,
-    child: Option<Pid>,
+    child: Option<ChildGuard>,
     cgroup: Option<crate::runtime::cgroups::Cgroup>,
 }
 
 impl Cleanup {
     fn disarm(&mut self) {
         self.dir = None;
-        self.child = None;
+        if let Some(child) = &mut self.child {
+            child.disarm();
+        }
         self.cgroup = None;
     }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Some(pid) = self.child {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
+        // The process first: its cgroup cannot go while it is in it.
+        drop(self.child.take());
         if let Some(cg) = &self.cgroup {
-            cgroup::remove(cg);
+            let _ = cg.remove_dirs();
         }
         if let Some(dir) = &self.dir {
             let _ = dir.remove();
@@ -173,7 +172,7 @@ fn launch(
             super::userns::clone_joined(userns, &pod, flags, &sysctls, main)?
         }
     };
-    cleanup.child = Some(pid);
+    cleanup.child = Some(ChildGuard::new(pid));
     drop(listener_fd);
     drop((userns, pod));
     set_up_from_outside(bundle, &own, pid, &mut record)?;
@@ -342,12 +341,7 @@ fn hand_over(
     drop(fds);
     drop((trees, console));
     // A child that failed meanwhile has its own message (read below) saying why.
-    let _ = parent_end.send(
-        &Message::Seccomp {
-            filter: Box::new(filter),
-        },
-        &[],
-    );
+    launch::send_filter(parent_end, filter)?;
     match parent_end.recv()? {
         Some((Message::Ready, _)) => Ok(()),
         Some((Message::Failed { message, .. }, _)) => Err(OciError::Container(message)),

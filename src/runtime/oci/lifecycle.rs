@@ -2,10 +2,9 @@
 //! runtime-spec lifecycle, on containers `create` made.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill as send_signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use super::OciError;
 use super::bundle::Resources;
@@ -13,6 +12,7 @@ use super::cgroup;
 use super::hooks;
 use super::state::{ContainerDir, OciState, Record, RuntimeRoot, Status};
 use crate::runtime::cgroups::Cgroup;
+use crate::runtime::signal::{self, Reach, SignalError, Thaw};
 
 fn loaded(dir: &ContainerDir) -> Result<Record, OciError> {
     dir.load()?
@@ -70,38 +70,30 @@ pub fn state(root: &RuntimeRoot, id: &str) -> Result<OciState, OciError> {
     Ok(root.container(id)?.oci_state()?)
 }
 
-/// `kill [--all] ID SIGNAL`.
+/// `kill [--all] ID SIGNAL`: to the first process, or with `--all` to every process of the
+/// cgroup; a paused container is thawed for SIGKILL only (runc's rules, see
+/// [`crate::runtime::signal`], the same delivery as `rsafe kill`'s).
 pub fn kill(root: &RuntimeRoot, id: &str, signal: Signal, all: bool) -> Result<(), OciError> {
     let dir = root.container(id)?;
     let record = loaded(&dir)?;
-    if !record.is_alive() {
-        return Err(OciError::State(format!("container {id} is not running")));
-    }
-    let paused = dir.status(Some(&record)) == Status::Paused;
-    let targets = match (&record.cgroup, all) {
-        (Some(cg), true) => cgroup::pids(cg),
-        _ => vec![record.pid],
-    };
-    for pid in targets {
-        match send_signal(Pid::from_raw(pid), signal) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-            Err(e) => {
-                return Err(OciError::Io {
-                    what: format!("signal {signal} to {pid}"),
-                    source: e.into(),
-                });
-            }
+    let reach = if all { Reach::All } else { Reach::First };
+    match crate::runtime::signal::send(
+        record.first_process(),
+        record.cgroup.as_ref(),
+        signal,
+        reach,
+        Thaw::OnKill,
+    ) {
+        Ok(_) => Ok(()),
+        Err(SignalError::NotRunning) => {
+            Err(OciError::State(format!("container {id} is not running")))
         }
+        Err(SignalError::Thaw { source, .. }) => Err(source.into()),
+        Err(SignalError::Send { signal, pid, errno }) => Err(OciError::Io {
+            what: format!("signal {signal} to {pid}"),
+            source: errno.into(),
+        }),
     }
-    // As runc: a frozen (v1) task acts on no signal until thawed, so a SIGKILL thaws a paused
-    // container; any other signal waits for `resume`.
-    if paused
-        && signal == Signal::SIGKILL
-        && let Some(cg) = &record.cgroup
-    {
-        cg.freeze(false)?;
-    }
-    Ok(())
 }
 
 /// `pause ID`: freezes every process of a created or running container (runc's rule) with
@@ -205,7 +197,8 @@ pub fn delete(
         _ => kill_all(&record),
     }
     if let Some(cg) = &record.cgroup {
-        cgroup::remove(cg);
+        // Best effort, as runc: what is busy stays (its parent is the caller's).
+        let _ = cg.remove_dirs();
     }
     for w in hooks::run_recorded(&record.poststop, &record, Status::Stopped, "poststop") {
         warn(&w);
@@ -214,26 +207,12 @@ pub fn delete(
     Ok(())
 }
 
-/// SIGKILL to every process of the container, then waits (up to 10 s) for the first to end.
-/// The caller reaps it; rsafe only watches.
+/// SIGKILL to every process of the container ([`signal::kill_all`], as `rsafe rm -f`), then
+/// waits (up to 10 s) for the first to end. The caller reaps it; rsafe only watches.
 fn kill_all(record: &Record) {
-    let mut pids = vec![record.pid];
-    if let Some(cg) = &record.cgroup {
-        pids.extend(cgroup::pids(cg));
-    }
-    for pid in pids {
-        let _ = send_signal(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    // A paused container's tasks die only once thawed (v1 freezer).
-    if let Some(cg) = &record.cgroup
-        && cg.frozen()
-    {
-        let _ = cg.freeze(false);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while record.is_alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let first = record.first_process();
+    signal::kill_all(Some(first), record.cgroup.as_ref());
+    signal::wait_gone(first, Duration::from_secs(10));
 }
 
 /// `ps ID`: the host pids of the container's processes (its cgroup's, or its first process
@@ -244,7 +223,7 @@ pub fn pids(root: &RuntimeRoot, id: &str) -> Result<Vec<i32>, OciError> {
         return Ok(Vec::new());
     }
     Ok(match &record.cgroup {
-        Some(cg) => cgroup::pids(cg),
+        Some(cg) => cg.pids(),
         None => vec![record.pid],
     })
 }

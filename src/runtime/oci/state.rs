@@ -15,8 +15,8 @@ use super::bundle::Hook;
 use crate::runtime::cgroups::Cgroup;
 use crate::runtime::idmap::IdMap;
 use crate::runtime::landlock::FsAccess;
+use crate::runtime::signal::FirstProcess;
 use crate::runtime::spec::Confinement;
-use crate::runtime::state::process_alive;
 #[cfg(test)]
 use crate::runtime::state::process_start_time;
 
@@ -413,7 +413,16 @@ impl Record {
     /// Whether the container's first process is still the one `create` started (and not a
     /// zombie: its parent, the caller, reaps it).
     pub fn is_alive(&self) -> bool {
-        self.pid > 0 && process_alive(self.pid, self.start_time)
+        self.first_process().is_alive()
+    }
+
+    /// The container's first process as `create` recorded it (what `kill` and `delete`
+    /// signal through [`crate::runtime::signal`]).
+    pub fn first_process(&self) -> FirstProcess {
+        FirstProcess {
+            pid: self.pid,
+            start: self.start_time,
+        }
     }
 }
 
