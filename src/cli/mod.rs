@@ -16,6 +16,7 @@ use crate::image::store::Store;
 
 pub mod attach;
 pub mod cp;
+pub mod create;
 pub mod exec;
 pub mod format;
 pub mod gate;
@@ -94,6 +95,7 @@ pub enum Command {
     Rules(rules::RulesArgs),
     // Running.
     Run(Box<run::RunArgs>),
+    Create(Box<create::CreateArgs>),
     /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
     Ps(ps::PsArgs),
     Start(start::StartArgs),
@@ -126,10 +128,14 @@ pub enum Command {
 
 impl Command {
     /// The exit code for rsafe's own failure in this command: docker's 125 for `run`,
-    /// `start` and `exec`, the CI gate's 2 for `audit`, 1 otherwise.
+    /// `create`, `start` and `exec`, the CI gate's 2 for `audit`, 1 otherwise.
     fn failure_code(&self) -> i32 {
         match self {
-            Command::Run(_) | Command::Start(_) | Command::Exec(_) | Command::Network(_) => 125,
+            Command::Run(_)
+            | Command::Create(_)
+            | Command::Start(_)
+            | Command::Exec(_)
+            | Command::Network(_) => 125,
             // podman's code for a container it could not pause.
             Command::Pause(_) | Command::Unpause(_) => 125,
             // 0 clean, 1 findings at --fail-on: rsafe's own failure must be neither.
@@ -142,7 +148,7 @@ impl Command {
 /// Commands whose bad flags exit 125 as docker's and podman's do (`run --help` says so): the
 /// container's own codes (126, 127, 128+N) and 0–125 of the workload must not be mistaken for
 /// a usage error. The others keep clap's 2 (for `audit`, the CI gate's "rsafe failed").
-const USAGE_ERROR_125: &[&str] = &["run", "start", "exec", "network"];
+const USAGE_ERROR_125: &[&str] = &["run", "create", "start", "exec", "network"];
 
 /// The exit code of a command line clap refused: 125 for the commands in [`USAGE_ERROR_125`],
 /// clap's own otherwise (2, or 0 for `--help` and `--version`).
@@ -247,6 +253,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
         Command::Run(args) => run::run(*args, &global),
+        Command::Create(args) => create::run(*args, &global),
         Command::Ps(args) => ps::run(args, &global),
         Command::Start(args) => start::run(args, &global),
         Command::Attach(args) => attach::run(args, &global),
@@ -335,6 +342,9 @@ mod tests {
     fn bad_flags_exit_125_for_container_commands_and_2_otherwise() {
         assert_eq!(usage_code(&["rsafe", "run", "--bogus", "img"]), 125);
         assert_eq!(usage_code(&["rsafe", "run"]), 125);
+        assert_eq!(usage_code(&["rsafe", "create", "--bogus", "img"]), 125);
+        assert_eq!(usage_code(&["rsafe", "create"]), 125);
+        assert_eq!(usage_code(&["rsafe", "create", "img", "ls", "-l"]), -1);
         assert_eq!(usage_code(&["rsafe", "run", "--cpus", "x", "img"]), 125);
         assert_eq!(usage_code(&["rsafe", "-q", "--root", "run", "start"]), 125);
         assert_eq!(

@@ -11,8 +11,9 @@ use crate::runtime::state::{self, ContainerDir, Phase, State};
 
 /// Remove one or more containers and their writable layers
 ///
-/// A running container is refused unless -f is given, which kills it first. Cgroups left by a
-/// run whose rsafe was killed are removed too.
+/// A running container is refused unless -f is given, which kills it first. A created one
+/// (`rsafe create`, never started) is removed as a stopped one is. Cgroups left by a run whose
+/// rsafe was killed are removed too.
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
     /// Kill running containers first.
@@ -32,9 +33,16 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
         match dir.phase(&st) {
             Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
             Phase::Up => kill(name, &dir, &st)?,
-            Phase::Created => bail!("container {name} is being started: try again"),
-            Phase::Exited(_) | Phase::Dead => {}
+            Phase::Created if dir.is_locked() => {
+                bail!("container {name} is being started: try again")
+            }
+            Phase::Created | Phase::Exited(_) | Phase::Dead => {}
         }
+        // A created container's `rsafe start` takes this lock: it cannot begin meanwhile.
+        let _lock = match dir.phase(&st) {
+            Phase::Created => Some(dir.lock(name)?),
+            _ => None,
+        };
         state::remove_container(&dir, &st)?;
         Ok(st.id)
     });

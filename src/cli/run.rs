@@ -276,6 +276,58 @@ fn check_named_network(name: &str, store_root: &std::path::Path) -> anyhow::Resu
 /// Runs the container and returns the workload's exit code.
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     let store = global.store()?;
+    let Prepared {
+        request,
+        warnings,
+        claims,
+        policy,
+        learned,
+    } = prepare(&args, global, &store)?;
+    let recorder = request.learn.clone();
+    let run_label = learn_label(&request.image, &request.spec.process.args);
+    let mut notify = notes_to_stderr(args.verbose || global.verbose);
+    for w in warnings {
+        notify(Note::Warning(w));
+    }
+    chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
+    // Where a published port listens is said every time: 127.0.0.1 unless asked otherwise.
+    for port in &request.spec.net.ports {
+        say(format!("rsafe: publishing {port}"));
+    }
+    let learning = match (&args.learn, learned, recorder) {
+        (Some(out), Some(learned), Some(recorder)) => Some((out.clone(), learned, recorder)),
+        _ => None,
+    };
+    let code = if args.detach {
+        run_detached(request, learning, run_label, &policy, notify)?
+    } else {
+        let result = process::run(request, &mut notify);
+        let started = result.is_ok();
+        let code = exit_code(result);
+        if let (Some((out, learned, recorder)), true) = (learning, started) {
+            write_learned(&out, learned, &recorder, run_label, &policy)?;
+        }
+        code
+    };
+    drop(claims);
+    Ok(code)
+}
+
+/// A container as `run` and `create` make it from their flags, checked, before it exists.
+pub(super) struct Prepared {
+    pub request: RunRequest,
+    /// What the user is told before it starts (the policy's, risky binds).
+    pub warnings: Vec<String>,
+    /// The claims on its named volumes: `rsafe volume rm` is refused while they are held.
+    pub claims: Vec<volume::VolumeClaim>,
+    pub policy: crate::runtime::policy::Policy,
+    /// `--learn`'s policy file as it was before this run.
+    pub learned: Option<Learned>,
+}
+
+/// Everything `run` and `create` check and make before the container: the policy, the image
+/// (resolved, gated, its layers extracted), the process, mounts, network and limits.
+pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow::Result<Prepared> {
     let idmap = IdMap::for_this_process();
     let mut policy = effective_policy(&args.policy, &args.overrides)?;
     // Read (and so checked) before the run: a file that is not a learned policy is refused
@@ -293,7 +345,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         defaults: image_defaults,
         name: image_name,
         exposed,
-    } = root_filesystem(&store, &args.target, &idmap, global, gated)?;
+    } = root_filesystem(store, &args.target, &idmap, global, gated)?;
     let cwd = std::env::current_dir().context("current directory")?;
 
     let flags = ProcessOverrides {
@@ -311,8 +363,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         spec::check_hostname(h)?;
     }
     // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
-    let (mounts, mount_warnings, claims) = mounts_for(&args, &cwd, &policy.name, &idmap, &store)?;
-    let (network, net) = network_for(&args, policy.network, &exposed)?;
+    let (mounts, mount_warnings, claims) = mounts_for(args, &cwd, &policy.name, &idmap, store)?;
+    let (network, net) = network_for(args, policy.network, &exposed)?;
     if let Some(name) = &net.named {
         check_named_network(name, store.root())?;
     }
@@ -323,7 +375,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     if network == NetworkMode::Host && policy.network != NetworkMode::Host {
         warnings.push("the container shares the host's network (--network host)".to_string());
     }
-    let limits = limits_for(&args, &policy)?;
+    let limits = limits_for(args, &policy)?;
     let spec = Spec {
         rootfs: RootfsSpec {
             lowers,
@@ -353,34 +405,13 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         // In the foreground the output is kept for `rsafe logs` too, as docker keeps it.
         output: process::Output::Tee,
     };
-    let recorder = request.learn.clone();
-    let run_label = learn_label(&request.image, &request.spec.process.args);
-    let mut notify = notes_to_stderr(args.verbose || global.verbose);
-    for w in warnings {
-        notify(Note::Warning(w));
-    }
-    chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
-    // Where a published port listens is said every time: 127.0.0.1 unless asked otherwise.
-    for port in &request.spec.net.ports {
-        say(format!("rsafe: publishing {port}"));
-    }
-    let learning = match (&args.learn, learned, recorder) {
-        (Some(out), Some(learned), Some(recorder)) => Some((out.clone(), learned, recorder)),
-        _ => None,
-    };
-    let code = if args.detach {
-        run_detached(request, learning, run_label, &policy, notify)?
-    } else {
-        let result = process::run(request, &mut notify);
-        let started = result.is_ok();
-        let code = exit_code(result);
-        if let (Some((out, learned, recorder)), true) = (learning, started) {
-            write_learned(&out, learned, &recorder, run_label, &policy)?;
-        }
-        code
-    };
-    drop(claims);
-    Ok(code)
+    Ok(Prepared {
+        request,
+        warnings,
+        claims,
+        policy,
+        learned,
+    })
 }
 
 /// The container's mounts from `-v` and `--tmpfs`, the warnings its host binds deserve (a risky
@@ -622,7 +653,7 @@ fn check_chown(arg: &str, mount: &MountSpec) -> anyhow::Result<()> {
 }
 
 /// Gives each `:U` source to the host ids of container root, just before the container starts.
-fn chown_sources(
+pub(super) fn chown_sources(
     mounts: &[MountSpec],
     idmap: &IdMap,
     notify: &mut dyn FnMut(Note),
@@ -787,7 +818,7 @@ fn stored_image(store: &Store, target: &str) -> anyhow::Result<(String, Image)> 
     }
     let work = || {
         let resolved = resolve::resolve(store, target, &ResolveOptions::default())
-            .with_context(|| format!("run {target}"))
+            .with_context(|| format!("image {target}"))
             .map_err(|e| super::one_line(&e))?;
         Ok((resolved.name, resolved.image.manifest_digest.to_string()))
     };
@@ -797,7 +828,7 @@ fn stored_image(store: &Store, target: &str) -> anyhow::Result<(String, Image)> 
     let digest: Digest = manifest
         .parse()
         .with_context(|| format!("the manifest digest of {target}"))?;
-    let image = Image::from_manifest(store, digest).with_context(|| format!("run {target}"))?;
+    let image = Image::from_manifest(store, digest).with_context(|| format!("image {target}"))?;
     Ok((name, image))
 }
 

@@ -1,5 +1,5 @@
-//! `rsafe start`: run a stopped container again, in the background as `docker start` and
-//! `podman start` do, or attached with `-a`/`-i`.
+//! `rsafe start`: run a created or stopped container, in the background as `docker start`
+//! and `podman start` do, or attached with `-a`/`-i`.
 #![forbid(unsafe_code)]
 
 use anyhow::Result;
@@ -9,11 +9,11 @@ use super::run::{detached_code, exit_code, notes_to_stderr};
 use crate::runtime::detach;
 use crate::runtime::process;
 
-/// Start a stopped container again
+/// Start a created or stopped container
 ///
-/// It runs its command again with the same spec as `rsafe run` gave it (image layers,
-/// environment, volumes, limits, policy) on the same writable layer, so what it wrote before
-/// is still there. Containers made with --rm are gone when they stop. As docker and podman
+/// It runs its command with the spec `rsafe create` or `rsafe run` gave it (image layers,
+/// environment, volumes, limits, policy) on its writable layer, so what it wrote before is
+/// still there. Containers made with --rm are gone when they stop. As docker and podman
 /// do, it starts the container in the background and prints its name (its output goes to
 /// `rsafe logs`); with -a or -i it stays attached and exits with the command's exit code.
 #[derive(Debug, clap::Args)]

@@ -1,6 +1,9 @@
 //! Starting a container: the processes involved, what each does, and in which order. This
 //! module is rsafe's (the parent's) side up to the start; [`super::session`] is its side while
-//! the container runs, [`super::container`] the container's side up to `execve`.
+//! the container runs, [`super::container`] the container's side up to `execve`. `rsafe
+//! create` ([`create`]) records a container without starting anything; [`start`] starts a
+//! created container and restarts a stopped one by the same path. What this shares with the OCI
+//! interface's `create`, and what differs, is in [`super::launch`].
 //!
 //! ```text
 //! rsafe run (host namespaces)        container init (pid 1)               workload
@@ -227,58 +230,11 @@ impl Exit {
 /// container directory; otherwise its state records the exit code.
 pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunError> {
     let caller = Caller::current();
-    // A container joining another's network is made in that one's user namespace: its id map.
-    let idmap = match &req.spec.net.join {
-        Some(name) => state::find(&req.store_root, name)?.1.idmap,
-        None => req.idmap.clone(),
-    };
-    // A name is claimed under the store's names lock, held until the new container's state
-    // carries it: two runs with one name cannot both find it free.
-    let mut names_lock = match &req.name {
-        Some(name) => {
-            state::check_name(name)?;
-            let lock = state::lock_names(&req.store_root)?;
-            // A dead `--rm` container gives its name back.
-            state::sweep(&req.store_root)?;
-            state::ensure_name_free(&req.store_root, name)?;
-            Some(lock)
-        }
-        None => None,
-    };
-    let root_owner = (
-        idmap.host_uid(0).unwrap_or(caller.uid),
-        idmap.host_gid(0).unwrap_or(caller.gid),
-    );
+    let idmap = idmap_of(&req)?;
+    let mut names_lock = claim_name(&req.store_root, req.name.as_deref())?;
+    let root_owner = root_owner(&idmap, &caller);
     let dir = ContainerDir::reserve(&req.store_root)?;
-    let mut state = State {
-        id: dir.id.clone(),
-        name: req.name.clone(),
-        image: req.image.clone(),
-        command: req.spec.process.args.clone(),
-        created: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        status: Status::Running,
-        pid: None,
-        owner: caller.uid,
-        idmap: idmap.clone(),
-        cgroup: None,
-        boot_id: state::boot_id(),
-        volumes: req
-            .spec
-            .mounts
-            .iter()
-            .filter_map(|m| match m {
-                MountSpec::Volume { name, .. } => Some(name.clone()),
-                _ => None,
-            })
-            .collect(),
-        layers: req.spec.rootfs.lowers.clone(),
-        oom_killed: false,
-        auto_remove: req.remove,
-        ports: req.spec.net.ports.clone(),
-        damaged: None,
-    };
+    let mut state = new_state(&req, &dir, &idmap, &caller, Status::Running);
     // A named container's state is written as soon as its directory exists, so that the
     // names lock can go (an unnamed one's waits until its first process and cgroup are known).
     let claim = names_lock.is_some().then(|| state.clone());
@@ -323,12 +279,120 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     exit
 }
 
+/// `rsafe create`: checks and records the container `req` describes, with status `Created`
+/// and no process, and returns its id. Everything `run` checks before its first process is
+/// checked here (the layers, the name under the names lock, the network it joins); `rsafe
+/// start` then starts it through [`start`], the path a stopped container restarts by.
+///
+/// What a `kill -9` leaves, at any moment: before the directory, nothing; between the
+/// directory and `state.json`, a directory [`state::list`] shows as `Dead` (`rm` removes it);
+/// `state.json` is written last, so a recorded container always has its spec.
+pub fn create(req: &RunRequest, notify: &mut dyn FnMut(Note)) -> Result<String, RunError> {
+    let caller = Caller::current();
+    let idmap = idmap_of(req)?;
+    check_rootfs(&req.spec, &caller, &idmap, notify)?;
+    // What `run` finds missing when it mounts, `create` says now (as podman's does).
+    for source in req.spec.mounts.iter().filter_map(MountSpec::host_source) {
+        std::fs::metadata(source).map_err(io_err(format!("volume {}", source.display())))?;
+    }
+    let names_lock = claim_name(&req.store_root, req.name.as_deref())?;
+    let dir = ContainerDir::reserve(&req.store_root)?;
+    dir.make(root_owner(&idmap, &caller))?;
+    let recorded = (|| {
+        // Held while it is being made: `ps -a` shows it `Created`, `rm` waits.
+        let _lock = dir.lock(&dir.id)?;
+        dir.save_spec(&req.spec)?;
+        // Empty until it runs: `rsafe logs` of a created container prints nothing, as docker's.
+        dir.keep_log(&state::new_log(&req.store_root)?)?;
+        dir.save(&new_state(req, &dir, &idmap, &caller, Status::Created))
+    })();
+    if let Err(e) = recorded {
+        let _ = dir.remove(&idmap);
+        return Err(e.into());
+    }
+    drop(names_lock);
+    Ok(dir.id)
+}
+
+/// The id map a new container gets: its request's, or, for one joining another's network
+/// (`--network container:NAME`), that container's, since it is made in that user namespace.
+fn idmap_of(req: &RunRequest) -> Result<IdMap, RunError> {
+    Ok(match &req.spec.net.join {
+        Some(name) => state::find(&req.store_root, name)?.1.idmap,
+        None => req.idmap.clone(),
+    })
+}
+
+/// A name is claimed under the store's names lock, held (the returned lock) until the new
+/// container's state carries it: two runs or creates with one name cannot both find it free.
+fn claim_name(store_root: &Path, name: Option<&str>) -> Result<Option<state::NamesLock>, RunError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    state::check_name(name)?;
+    let lock = state::lock_names(store_root)?;
+    // A dead `--rm` container gives its name back.
+    state::sweep(store_root)?;
+    state::ensure_name_free(store_root, name)?;
+    Ok(Some(lock))
+}
+
+/// The host uid and gid of the container's root, who owns its writable layer.
+fn root_owner(idmap: &IdMap, caller: &Caller) -> (u32, u32) {
+    (
+        idmap.host_uid(0).unwrap_or(caller.uid),
+        idmap.host_gid(0).unwrap_or(caller.gid),
+    )
+}
+
+/// A new container's `state.json`, with no process yet.
+fn new_state(
+    req: &RunRequest,
+    dir: &ContainerDir,
+    idmap: &IdMap,
+    caller: &Caller,
+    status: Status,
+) -> State {
+    State {
+        id: dir.id.clone(),
+        name: req.name.clone(),
+        image: req.image.clone(),
+        command: req.spec.process.args.clone(),
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        status,
+        pid: None,
+        owner: caller.uid,
+        idmap: idmap.clone(),
+        cgroup: None,
+        boot_id: state::boot_id(),
+        volumes: req
+            .spec
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                MountSpec::Volume { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
+        layers: req.spec.rootfs.lowers.clone(),
+        oom_killed: false,
+        auto_remove: req.remove,
+        ports: req.spec.net.ports.clone(),
+        damaged: None,
+    }
+}
+
 /// Starts the stopped container `name_or_id` again, as `rsafe run` made it: the same spec
 /// (image layers, command, environment, volumes, limits, confinement, id map) on the same
-/// writable layer, so what its earlier runs wrote is there. `stdin` attaches stdin (`-i`) or
-/// not; `None` keeps what the container was made with (`start -d` of a `run -dit` one).
-/// `output`: as [`RunRequest::output`] (a log made by an earlier run is added to). Volumes are
-/// not seeded from the image again. Runs to completion, like [`run`].
+/// writable layer, so what its earlier runs wrote is there. A container `rsafe create` made
+/// starts here too, for the first time: this is the one path of both. `stdin` attaches stdin
+/// (`-i`) or not; `None` keeps what the container was made with (`start -d` of a `run -dit`
+/// one). `output`: as [`RunRequest::output`] (a log made by an earlier run is added to).
+/// Volumes are seeded from the image only on a created container's first start, and only
+/// while still empty (docker's rule). A `--rm` container is removed when this run ends. Runs
+/// to completion, like [`run`].
 pub fn start(
     store_root: &Path,
     name_or_id: &str,
@@ -352,9 +416,13 @@ pub fn start(
     if let Some(stdin) = stdin {
         spec.process.stdin = stdin;
     }
+    let first_run = state.status == Status::Created;
     for mount in &mut spec.mounts {
-        if let MountSpec::Volume { populate, .. } = mount {
-            *populate = false;
+        if let MountSpec::Volume {
+            populate, source, ..
+        } = mount
+        {
+            *populate = *populate && first_run && is_empty_dir(source);
         }
     }
     // A run whose rsafe was killed could not remove its cgroup.
@@ -395,9 +463,16 @@ pub fn start(
         (output, tee_log.as_ref()),
         notify,
     );
-    let exit = finish(result, &spec, &dir, &mut state, false, notify);
+    let remove = state.auto_remove;
+    let exit = finish(result, &spec, &dir, &mut state, remove, notify);
     drop(lock);
     exit
+}
+
+/// Whether `dir` is a directory with nothing in it (a volume another container has not
+/// filled since this one was created).
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// The container's log, made if its earlier runs kept none, to be added to.
@@ -536,7 +611,7 @@ fn launch(
         None => None,
     };
     if caller.is_root() {
-        check_reachable(&dir.path, root_owner_uid(idmap, caller))?;
+        check_reachable(&dir.path, root_owner(idmap, caller).0)?;
     }
     let fallback = set_up_limits(spec, dir, state, notify)?;
     let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
@@ -1141,10 +1216,6 @@ fn describe_isolation(spec: &Spec, dir: &ContainerDir, notify: &mut dyn FnMut(No
             network::DNS
         ),
     }));
-}
-
-fn root_owner_uid(idmap: &IdMap, caller: &Caller) -> u32 {
-    idmap.host_uid(0).unwrap_or(caller.uid)
 }
 
 fn describe_limits(spec: &Spec) -> String {

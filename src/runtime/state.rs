@@ -67,6 +67,9 @@ type Result<T, E = StateError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Status {
+    /// Made by `rsafe create`, never started: no process, nothing mounted, its spec and
+    /// writable layer waiting for `rsafe start`.
+    Created,
     /// Being set up, or running (see [`State::is_alive`] for whether it still is).
     Running,
     /// Exited with this code.
@@ -137,7 +140,7 @@ impl State {
     pub fn first_process(&self) -> Option<FirstProcess> {
         match self.status {
             Status::Running => self.pid.map(|(pid, start)| FirstProcess { pid, start }),
-            Status::Exited { .. } => None,
+            Status::Created | Status::Exited { .. } => None,
         }
     }
 }
@@ -561,7 +564,8 @@ fn made_up_state(dir: &ContainerDir, why: String) -> State {
 /// What a container is doing, as `ps -a` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Its rsafe is setting it up (the start lock is held, no process yet).
+    /// Made by `rsafe create` and never started, or its rsafe is setting it up (the start
+    /// lock is held, no process yet).
     Created,
     /// Its first process runs.
     Up,
@@ -577,6 +581,7 @@ impl ContainerDir {
     pub fn phase(&self, state: &State) -> Phase {
         match state.status {
             Status::Exited { code } if state.damaged.is_none() => Phase::Exited(code),
+            Status::Created if state.damaged.is_none() => Phase::Created,
             _ if state.is_alive() => Phase::Up,
             _ if self.is_locked() => Phase::Created,
             _ => Phase::Dead,
