@@ -285,3 +285,47 @@ fn kill_9_of_create_at_any_moment_leaves_nothing_ps_and_rm_cannot_see() {
         }
     });
 }
+
+#[test]
+fn a_volume_is_seeded_at_the_first_start_and_only_while_it_is_empty() {
+    for_each_caller(|caller, store| {
+        let rootfs = run_support::rootfs_with_data_dir(caller);
+        let rootfs = rootfs.to_str().unwrap();
+        let create_with = |name: &str, script: &str| {
+            let args = [
+                "create",
+                "--name",
+                name,
+                "-v",
+                "seeded:/data",
+                rootfs,
+                "sh",
+                "-c",
+                script,
+            ];
+            let out = rsafe_cmd(caller, store, &args);
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        };
+        let data = store.join("volumes/seeded/_data");
+        // Both are created while the volume is empty.
+        create_with(
+            "first",
+            "rm /data/from-image; echo mine > /data/own; ls /data",
+        );
+        create_with("second", "ls /data");
+        // Nothing is copied until a container starts.
+        assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "{caller:?}");
+        let first = rsafe_cmd(caller, store, &["start", "-a", "first"]);
+        assert_eq!(first.code, 0, "{caller:?}: {first:?}");
+        assert_eq!(first.stdout, "abs-link\nown\nrel-link\nsub\n", "{caller:?}");
+        // The volume has files now: the second container's first start leaves them be.
+        let second = rsafe_cmd(caller, store, &["start", "-a", "second"]);
+        assert_eq!(second.code, 0, "{caller:?}: {second:?}");
+        assert_eq!(second.stdout, first.stdout, "{caller:?}");
+        // Nor is it seeded again when the first starts again.
+        let again = rsafe_cmd(caller, store, &["start", "-a", "first"]);
+        assert!(again.stdout.contains("own"), "{caller:?}: {again:?}");
+        assert!(!data.join("from-image").exists(), "{caller:?}");
+        ok(caller, store, &["rm", "first", "second"]);
+    });
+}
