@@ -1,7 +1,8 @@
 //! `rsafe run -dit` and `rsafe attach`, through the real binary on a pseudo-terminal the test
 //! drives (as a user's terminal would), as root and as the unprivileged test user: type into
 //! the container's shell, detach with docker's ctrl-p ctrl-q, attach again, and get the
-//! container's exit code; a killed client leaves the container running and attachable.
+//! container's exit code; a killed client leaves the container running and attachable; a
+//! container made by `create -it` started with `start -ai` on the terminal.
 #[path = "support/run.rs"]
 #[allow(dead_code)] // shared with tests/run.rs, which uses the rest
 mod run_support;
@@ -297,4 +298,30 @@ fn only_the_owner_can_attach() {
     assert!(out.stderr.contains("closed it"), "{}", out.stderr);
     assert!(status(Caller::Host, store, "own").contains("Up"));
     ok(Caller::Host, store, &["rm", "-f", "own"]);
+}
+
+#[test]
+fn a_container_created_with_a_terminal_starts_attached_on_it() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        ok(
+            caller,
+            store,
+            &["create", "-it", "--name", "tty", rootfs, "sh"],
+        );
+        assert!(status(caller, store, "tty").contains("Created"));
+        // docker's `create -it` then `start -ai`: the shell on this terminal, its exit code.
+        let mut cmd = caller.command(store);
+        cmd.args(["start", "-ai", "tty"]);
+        let mut t = OnPty::spawn(cmd);
+        compute(&mut t, 40, 2);
+        t.send(b"tty\r");
+        t.expect("/dev/pts/");
+        t.send(b"exit 3\r");
+        let (code, rest) = t.wait();
+        assert_eq!(code, 3, "{caller:?}: {rest:?}");
+        assert!(status(caller, store, "tty").contains("Exited (3)"));
+        ok(caller, store, &["rm", "tty"]);
+    });
 }
