@@ -79,6 +79,22 @@ fn a_learned_policy_runs_the_workload_it_was_learned_from_and_nothing_more() {
             "{caller:?}: {learned:?}"
         );
         let text = std::fs::read_to_string(&policy).unwrap();
+        // The summary counts the argument classes the file allows.
+        let classes = text
+            .split("[seccomp.args]")
+            .nth(1)
+            .and_then(|args| args.split("\n[").next())
+            .map_or(0, |args| {
+                args.lines()
+                    .filter(|l| l.trim_start().starts_with('"'))
+                    .count()
+            });
+        assert!(
+            learned
+                .stderr
+                .contains(&format!(" syscalls, {classes} argument classes, ")),
+            "{caller:?}: {classes} classes in {text}\n{learned:?}"
+        );
         assert!(
             dir.path().join("learned.seccomp.json").exists(),
             "{caller:?}: the profile is written beside the policy"

@@ -566,8 +566,9 @@ fn write_learned(
     }
     learned.write(out, policy)?;
     say(format!(
-        "rsafe: learned {} syscalls, {} landlock rules, {} capabilities over {} run(s) ({} calls seen){} → {} and {}",
+        "rsafe: learned {} syscalls, {} argument classes, {} landlock rules, {} capabilities over {} run(s) ({} calls seen){} → {} and {}",
         learned.syscalls.len(),
+        learned.arg_class_count(),
         learned.path_rules(),
         learned.capabilities.len(),
         learned.runs.len(),

@@ -309,6 +309,13 @@ impl Learned {
         self.read_exec.len() + self.read_write.len() + self.list.len()
     }
 
+    /// How many `[seccomp.args]` classes the file allows (socket family/type pairs, ioctl
+    /// requests, namespace flags), for the summary line: the narrowing a reader cannot see in
+    /// the syscall count.
+    pub fn arg_class_count(&self) -> usize {
+        self.args.values().map(BTreeMap::len).sum()
+    }
+
     /// Drops path rules another covers, keeping each survivor's run.
     fn simplify_paths(&mut self) {
         let rules = reduce::simplify(Rules {
@@ -1132,6 +1139,9 @@ mod tests {
         one.ioctls.extend([0x5401, 0xc004_ab01]);
         let mut l = Learned::default();
         l.add_run(run("first"), &one, &Policy::default_policy());
+        // The summary line's count: one socket class and two ioctl requests; the empty
+        // socketpair and clone_namespaces keys restrict without adding a class.
+        assert_eq!(l.arg_class_count(), 3);
         l.write(&out, &Policy::default_policy()).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.contains("[seccomp.args]"), "{text}");
