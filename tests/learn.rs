@@ -230,6 +230,115 @@ fn a_denial_under_a_learned_policy_is_reported_by_name_once() {
     });
 }
 
+/// A copy of `caller`'s rootfs with what a file-denial test reads: `/root/shadow` (a fake
+/// entry), a symlink `/tmp/shadow-link` → `/root/shadow`, and `/root/bad⏎␛[31mred`, a name
+/// with a newline and an escape sequence. Owned as the base's `/root` is. Not in `/etc`: a
+/// policy learned from reading `/etc/passwd` reads all of `/etc` (reduced to the top-level
+/// directory, README "Learned policies").
+fn rootfs_with_secrets(caller: Caller) -> PathBuf {
+    let base = caller.rootfs();
+    let name = format!("{}-denyfiles", base.file_name().unwrap().to_string_lossy());
+    support::fixture(&name, |dest| {
+        support::sh(Command::new("cp").arg("-a").arg(&base).arg(dest));
+        let shadow = dest.join("root/shadow");
+        let odd = dest.join("root/bad\n\x1b[31mred");
+        std::fs::write(&shadow, "root:*:19700:0:99999:7:::\n").unwrap();
+        std::fs::write(&odd, "odd\n").unwrap();
+        let link = dest.join("tmp/shadow-link");
+        std::os::unix::fs::symlink("/root/shadow", &link).unwrap();
+        let reference = format!("--reference={}", dest.join("root").display());
+        support::sh(
+            Command::new("chown")
+                .args(["-h", &reference])
+                .arg(&shadow)
+                .arg(&odd)
+                .arg(&link),
+        );
+    })
+}
+
+#[test]
+fn a_file_landlock_refuses_under_a_learned_policy_is_reported_by_name() {
+    for_each_caller(|caller, store| {
+        let rootfs = rootfs_with_secrets(caller);
+        let rootfs = rootfs.to_str().unwrap();
+        let dir = out_dir();
+        let policy = dir.path().join("learned.toml");
+        let p = policy.to_str().unwrap();
+        let sh = |flags: &[&str], script: &str| {
+            let mut args = flags.to_vec();
+            args.extend([rootfs, "/bin/sh", "-c", script]);
+            run(caller, store, &args)
+        };
+        // The shell's ways below (a listing, a command substitution) on what it may read.
+        let workload = "cat /etc/passwd; ls /bin >/dev/null; cat \"$(printf /etc/%s passwd)\"";
+        let learned = sh(&["--rm", "--learn", p], workload);
+        assert_eq!(learned.code, 0, "{caller:?}: {learned:?}");
+
+        // openat is in the learned profile: landlock, not seccomp, refuses /root/shadow,
+        // with EACCES inside; rsafe names it once although it is opened twice.
+        let script = "cat /etc/passwd; cat /root/shadow; cat /root/shadow; ls /root";
+        let out = sh(&["--rm", "--policy", p], script);
+        assert!(out.stdout.contains("root:x:0:0"), "{caller:?}: {out:?}");
+        assert!(!out.stdout.contains("19700"), "{caller:?}: {out:?}");
+        assert_ne!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr
+                .matches("can't open '/root/shadow': Permission denied")
+                .count(),
+            2,
+            "{caller:?}: {out:?}"
+        );
+        let denied = denial_lines(&out.stderr);
+        let shadow = "rsafe: denied: openat /root/shadow (not in policy)";
+        assert_eq!(
+            denied.iter().filter(|l| **l == shadow).count(),
+            1,
+            "{caller:?}: {out:?}"
+        );
+        assert!(
+            denied.contains(&"rsafe: denied: openat /root (not in policy)"),
+            "{caller:?}: {out:?}"
+        );
+        // What the policy allows is not named.
+        assert!(
+            !denied.iter().any(|l| l.contains("/etc/passwd")),
+            "{caller:?}: {out:?}"
+        );
+        // The line comes before the workload's own message about it.
+        let said = out.stderr.find(shadow).unwrap();
+        let refused = out.stderr.find("can't open '/root/shadow'").unwrap();
+        assert!(said < refused, "{caller:?}: {out:?}");
+
+        // A symlink is named by its target (resolved in the container, not the host); a
+        // name with control characters is escaped.
+        let script = "cat /tmp/shadow-link; cat \"$(printf '/root/bad\\n\\033[31mred')\"";
+        let out = sh(&["--rm", "--policy", p], script);
+        assert_ne!(out.code, 0, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr.matches("Permission denied").count(),
+            2,
+            "{caller:?}: {out:?}"
+        );
+        assert_eq!(
+            denial_lines(&out.stderr),
+            [
+                "rsafe: denied: openat /root/shadow (not in policy)",
+                "rsafe: denied: openat /root/bad\\n\\u{1b}[31mred (not in policy)",
+            ],
+            "{caller:?}: {out:?}"
+        );
+
+        // The workload it was learned from: no line.
+        let again = sh(&["--rm", "--policy", p], workload);
+        assert_eq!(again.code, 0, "{caller:?}: {again:?}");
+        assert!(
+            denial_lines(&again.stderr).is_empty(),
+            "{caller:?}: {again:?}"
+        );
+    });
+}
+
 #[test]
 fn exec_into_a_container_under_a_learned_policy_reports_its_denials() {
     for_each_caller(|caller, store| {

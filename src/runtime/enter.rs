@@ -51,6 +51,7 @@ use super::init;
 use super::join::{self, Adoption, Entry, Identity, JoinError, NewProcess, Outcome, Stdio, Step};
 pub(crate) use super::join::{Join, Target, become_root};
 use super::learn::exec_hook::{self, ExecClient};
+use super::learn::paths::FileDenials;
 use super::process::{Note, RunError, forwarded_signals};
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::Session;
@@ -136,9 +137,9 @@ pub fn exec(
     let learning = learning_run(&dir, name, &process.args)?;
     // Denials are answered by this rsafe while it waits for the process: not with -d, nor
     // while the container is learned (its learning run answers, as for its workload).
-    let filter = match req.detach || learning.is_some() {
-        false => super::process::reporting_denials(filter, &spec.confinement, notify),
-        true => filter,
+    let (filter, files) = match req.detach || learning.is_some() {
+        false => super::process::reporting_denials(filter, &spec, notify),
+        true => (filter, None),
     };
     let window = match process.terminal {
         true => tty::window_size(io::stdin().as_fd_ref())
@@ -179,7 +180,7 @@ pub fn exec(
         },
     };
     match req.detach {
-        false => run_attached(entry, &new, filter, (&dir.id, learning), notify),
+        false => run_attached(entry, &new, (filter, files), (&dir.id, learning), notify),
         true => run_detached(entry, &new, filter, learning, notify),
     }
 }
@@ -200,7 +201,7 @@ fn learning_run(
 fn run_attached(
     entry: Entry<'_>,
     new: &NewProcess<'_>,
-    filter: CompiledFilter,
+    (filter, files): (CompiledFilter, Option<FileDenials>),
     (id, learning): (&str, Option<ExecClient>),
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, EnterError> {
@@ -231,6 +232,7 @@ fn run_attached(
         failure: None,
         learn: None,
         supervisor: None,
+        files,
         learn_forward: learning,
         terminal_to: None,
         tee: None,

@@ -290,8 +290,9 @@ pub fn apply(
     Ok(status)
 }
 
-/// The access one kind of path rule grants: read+execute, everything, or listing only.
-fn path_rules<'a>(
+/// The access one kind of path rule grants: read+execute, everything, or listing only (also
+/// what the denial supervisor checks paths against: [`crate::runtime::learn::paths`]).
+pub(crate) fn path_rules<'a>(
     fs: &'a FsAccess,
     policy: &'a LandlockPolicy,
 ) -> impl Iterator<Item = (&'a PathBuf, BitFlags<AccessFs>)> {

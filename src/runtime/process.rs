@@ -68,6 +68,7 @@ use super::container::{ChildConfig, container_main};
 use super::idmap::{Caller, IdMap, IdMapError};
 use super::init;
 use super::launch::{self, ChildGuard};
+use super::learn::paths::FileDenials;
 use super::learn::{self, Recorder};
 use super::logindex;
 use super::mounts;
@@ -649,7 +650,7 @@ fn launch(
         state,
         (fallback, outbound),
     )?;
-    send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
+    let files = send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
     move_into_v2_cgroup(state, pid, &parent_end)?;
     describe_isolation(spec, dir, notify);
 
@@ -664,6 +665,7 @@ fn launch(
         failure: None,
         learn: learn.cloned(),
         supervisor: None,
+        files,
         learn_forward: None,
         terminal_to: match output {
             Output::RelayTerminal(relay) => Some(relay),
@@ -1152,7 +1154,7 @@ fn send_seccomp(
     learning: bool,
     parent_end: &channel::Channel,
     notify: &mut dyn FnMut(Note),
-) -> Result<(), RunError> {
+) -> Result<Option<FileDenials>, RunError> {
     let (filter, cached) = FilterCache::in_store(store_root)
         .get_or_compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
     if cached {
@@ -1160,32 +1162,36 @@ fn send_seccomp(
             "seccomp: compiled filter read from the store's cache".to_string(),
         ));
     }
-    let filter = if learning {
-        filter
+    let (filter, files) = if learning {
+        (filter, None)
     } else {
-        reporting_denials(filter, &spec.confinement, notify)
+        reporting_denials(filter, spec, notify)
     };
     // A child that failed meanwhile: its own message, read by the session, says why.
-    Ok(launch::send_filter(parent_end, filter)?)
+    launch::send_filter(parent_end, filter)?;
+    Ok(files)
 }
 
 /// `filter`, notifying its denials when the policy says `report_denials = true` and the
-/// profile allows it (else a warning says why the denials are only the workload's EPERM).
+/// profile allows it (else a warning says why the denials are only the workload's EPERM), and
+/// the file calls landlock will refuse ([`FileDenials`]).
 pub(super) fn reporting_denials(
     filter: CompiledFilter,
-    confinement: &super::spec::Confinement,
+    spec: &Spec,
     notify: &mut dyn FnMut(Note),
-) -> CompiledFilter {
-    if !confinement.report_denials {
-        return filter;
+) -> (CompiledFilter, Option<FileDenials>) {
+    if !spec.confinement.report_denials {
+        return (filter, None);
     }
     if let Some(why) = filter.why_not_reporting() {
         notify(Note::Warning(format!(
             "report_denials: {why}; denials are not reported"
         )));
-        return filter;
+        return (filter, None);
     }
-    filter.notifying_denials()
+    let landlock_fs = super::container::landlock_access(spec);
+    let policy = &spec.confinement.landlock;
+    FileDenials::prepare(filter.notifying_denials(), &landlock_fs, policy)
 }
 
 /// `--verbose`: the namespaces, root filesystem and network the container got.

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use super::channel::{Channel, ChannelError, Message};
 use super::learn::Recorder;
+use super::learn::paths::FileDenials;
 use super::learn::supervisor::Supervisor;
 use super::logindex::Appender;
 use super::process::{Note, RunError};
@@ -43,6 +44,9 @@ pub(super) struct Session {
     pub learn: Option<Recorder>,
     /// The learning supervisor, once the workload sent its listener.
     pub supervisor: Option<Supervisor>,
+    /// Under a policy reporting its denials: the file calls it also notifies, for the
+    /// supervisor to name the paths landlock will refuse.
+    pub files: Option<FileDenials>,
     /// `rsafe exec` into a container being learned: where the process's learning listener
     /// goes (the container's learning run), instead of a supervisor here.
     pub learn_forward: Option<super::learn::exec_hook::ExecClient>,
@@ -182,7 +186,7 @@ impl Session {
             && self.supervisor.is_none()
             && let Some(listener) = fds.next()
         {
-            let supervisor = Supervisor::spawn_reporting(listener)
+            let supervisor = Supervisor::spawn_reporting(listener, self.files.take())
                 .map_err(io_err("start reporting the policy's denials"))?;
             self.supervisor = Some(supervisor);
             return Ok(());

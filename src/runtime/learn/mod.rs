@@ -7,6 +7,8 @@
 //! - [`supervisor`]: rsafe's thread answering those notifications and recording each one;
 //!   under a learned policy (`report_denials`), answering its denials with EPERM and naming
 //!   them on stderr;
+//! - [`paths`]: under a learned policy, which file calls landlock will refuse, so that they
+//!   are named on stderr too (the call itself continues: landlock refuses it);
 //! - [`observe`]: what a notification says — the syscall, and for file and socket calls the
 //!   path and access or the TCP port, read from the process's memory; the argument classes
 //!   a policy can restrict (socket family and type, ioctl request, namespace flags);
@@ -25,6 +27,7 @@ pub mod capabilities;
 pub mod exec_hook;
 pub mod filter;
 pub mod observe;
+pub mod paths;
 pub mod reduce;
 pub mod supervisor;
 pub mod writer;

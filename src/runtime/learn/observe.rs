@@ -276,6 +276,11 @@ fn read_access(flags: i32) -> Access {
 /// The NUL-terminated path at `ptr`, made absolute and normalised (lexically: `.` and `..`
 /// removed, as landlock rules need a plain path).
 fn read_path(caller: &dyn Caller, dirfd: i32, ptr: u64) -> Option<PathBuf> {
+    resolve(caller, dirfd, &read_raw(caller, ptr)?)
+}
+
+/// The NUL-terminated string at `ptr` as the caller gave it (at most PATH_MAX bytes).
+pub(super) fn read_raw(caller: &dyn Caller, ptr: u64) -> Option<Vec<u8>> {
     if ptr == 0 {
         return None;
     }
@@ -290,7 +295,7 @@ fn read_path(caller: &dyn Caller, dirfd: i32, ptr: u64) -> Option<PathBuf> {
         }
         if let Some(end) = chunk.iter().position(|b| *b == 0) {
             bytes.extend_from_slice(&chunk[..end]);
-            return resolve(caller, dirfd, &bytes);
+            return Some(bytes);
         }
         bytes.extend_from_slice(&chunk);
     }

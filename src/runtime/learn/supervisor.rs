@@ -6,6 +6,10 @@
 //! policy's filter notifies where it would have refused, and the answer is that refusal
 //! (EPERM), never CONTINUE; what it adds is one line on stderr per syscall name (per
 //! argument class for the calls `[seccomp.args]` restricts: `socket AF_INET/SOCK_STREAM`).
+//! The filter also notifies the file calls its profile allows ([`super::paths`]): those are
+//! answered CONTINUE, the profile's own verdict, after a line for each path landlock will
+//! refuse (`rsafe: denied: openat /etc/shadow (not in policy)`); landlock, not rsafe, refuses
+//! them.
 //!
 //! Memory is read before answering, while the caller is blocked in the syscall; the
 //! notification id is checked afterwards (`SECCOMP_IOCTL_NOTIF_ID_VALID`), so what was read
@@ -24,8 +28,11 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
+use rustix::fs::{Mode, OFlags};
+
 use super::Recorder;
 use super::observe::{self, Call, ProcCaller};
+use super::paths::{self, FileDenials, FileRules, Resolved};
 use crate::runtime::seccomp::args;
 
 /// The running supervisor thread.
@@ -56,15 +63,26 @@ impl Supervisor {
     /// call with ENOSYS.
     ///
     /// [`CompiledFilter::notifying_denials`]: crate::runtime::seccomp::CompiledFilter::notifying_denials
-    pub fn spawn_reporting(listener: OwnedFd) -> std::io::Result<Supervisor> {
+    ///
+    /// With `files` ([`FileDenials::prepare`]), the file calls the profile allows are notified
+    /// too: each is answered CONTINUE (what the profile says) after its path was checked
+    /// against the landlock rules, and a path landlock will refuse is reported, once per call
+    /// name and path (`rsafe: denied: openat /etc/shadow (not in policy)`). The kernel's
+    /// landlock still refuses it: the line is a prediction, wrong at worst. If this thread is
+    /// gone those calls fail with ENOSYS too, as the denials do.
+    pub fn spawn_reporting(
+        listener: OwnedFd,
+        files: Option<FileDenials>,
+    ) -> std::io::Result<Supervisor> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("rsafe-denials".into())
             .spawn(move || {
                 let mut reported = Reported::default();
+                let mut files = files.map(Files::new);
                 serve(&listener, &flag, |fd| {
-                    deny(fd, &mut reported, &mut std::io::stderr());
+                    report(fd, &mut reported, files.as_mut(), &mut std::io::stderr());
                 });
             })?;
         Ok(Supervisor {
@@ -210,13 +228,24 @@ impl Reported {
         if self.names.len() >= MAX_REPORTED {
             self.cut = true;
             return Some(format!(
-                "rsafe: denied: more than {MAX_REPORTED} syscall names not in policy; no more are reported"
+                "rsafe: denied: more than {MAX_REPORTED} syscall names and paths not in policy; no more are reported"
             ));
         }
         self.names.insert(name.to_string());
         Some(match path {
             Some(p) => format!("rsafe: denied: {name} {} (not in policy)", shown(p)),
             None => format!("rsafe: denied: {name} (not in policy)"),
+        })
+    }
+
+    /// The line for a file call landlock will refuse at `path`, if it is the first for this
+    /// name and path; counted with the names.
+    fn path_line(&mut self, name: &str, path: &Path) -> Option<String> {
+        let key = format!("{name}\0{}", path.display());
+        let line = self.line(&key, None)?;
+        Some(match self.cut {
+            true => line, // the line saying no more are reported
+            false => format!("rsafe: denied: {name} {} (not in policy)", shown(path)),
         })
     }
 }
@@ -260,18 +289,86 @@ fn denied_path(req: &ScmpNotifReq) -> Option<std::path::PathBuf> {
     }
 }
 
-/// Receives one denied call, refuses it with EPERM and reports it (the first of its name).
-/// The path is shown only if the notification was still valid after reading it: then it is
-/// the caller's, from this call.
-fn deny(fd: i32, reported: &mut Reported, out: &mut impl Write) {
+/// The file calls a reporting filter notifies although its profile allows them, and the
+/// landlock rules (resolved in the container at the first such call).
+struct Files {
+    calls: BTreeSet<i64>,
+    rules: FileRules,
+    resolved: Option<Resolved>,
+}
+
+impl Files {
+    fn new(files: FileDenials) -> Files {
+        Files {
+            calls: files.calls.into_iter().collect(),
+            rules: files.rules,
+            resolved: None,
+        }
+    }
+}
+
+/// Receives one notification of a reporting filter: a file call its profile allows (with
+/// `files`) is predicted and continued, anything else is a denial.
+fn report(fd: i32, reported: &mut Reported, files: Option<&mut Files>, out: &mut impl Write) {
     let Ok(req) = ScmpNotifReq::receive(fd) else {
         return;
     };
-    let name = denied_name(&req);
+    let nr = i64::from(req.data.syscall.as_raw_syscall());
+    match files {
+        Some(files) if req.data.arch == ScmpArch::X8664 && files.calls.contains(&nr) => {
+            predict(fd, &req, files, reported, out);
+        }
+        _ => deny(fd, &req, reported, out),
+    }
+}
+
+/// A file call the profile allows: the path landlock will refuse, if any, is reported (once
+/// per name and path, and only if the notification was still valid after its memory was
+/// read), and the call continues, for landlock to decide.
+fn predict(
+    fd: i32,
+    req: &ScmpNotifReq,
+    files: &mut Files,
+    reported: &mut Reported,
+    out: &mut impl Write,
+) {
+    let call = Call {
+        nr: i64::from(req.data.syscall.as_raw_syscall()),
+        args: req.data.args,
+    };
+    let caller = ProcCaller::open(req.pid);
+    let root = rustix::fs::open(
+        format!("/proc/{}/root", req.pid),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    );
+    let refused = root.ok().and_then(|root| {
+        let rules = &files.rules;
+        let resolved = files
+            .resolved
+            .get_or_insert_with(|| rules.resolve_in(root.as_fd()));
+        let needs = paths::needs(call, &caller, root.as_fd());
+        resolved.refused(&needs).map(|n| n.shown.clone())
+    });
+    if let Some(path) = refused
+        && notify_id_valid(fd, req.id).is_ok()
+        && let Some(line) = reported.path_line(&syscall_name(req), &path)
+    {
+        let _ = out.write_all(format!("{line}\n").as_bytes());
+    }
+    let resp = ScmpNotifResp::new_continue(req.id, ScmpNotifRespFlags::CONTINUE);
+    let _ = resp.respond(fd);
+}
+
+/// Refuses one denied call with EPERM and reports it (the first of its name). The path is
+/// shown only if the notification was still valid after reading it: then it is the caller's,
+/// from this call.
+fn deny(fd: i32, req: &ScmpNotifReq, reported: &mut Reported, out: &mut impl Write) {
+    let name = denied_name(req);
     let path = if reported.names.contains(&name) {
         None
     } else {
-        denied_path(&req).filter(|_| notify_id_valid(fd, req.id).is_ok())
+        denied_path(req).filter(|_| notify_id_valid(fd, req.id).is_ok())
     };
     // Said before the answer, while the caller still waits: its own error message (`mkdir:
     // can't create directory`) then comes after the line, not inside it. One write, so that
@@ -347,6 +444,39 @@ mod tests {
         assert!(lines[MAX_REPORTED].contains("no more are reported"));
         assert_eq!(r.line("s0", None), None);
         assert_eq!(r.line("another", None), None);
+    }
+
+    #[test]
+    fn a_refused_path_is_reported_once_per_call_name_and_counted_with_the_names() {
+        let mut r = Reported::default();
+        let shadow = Path::new("/root/shadow");
+        assert_eq!(
+            r.path_line("openat", shadow).as_deref(),
+            Some("rsafe: denied: openat /root/shadow (not in policy)")
+        );
+        assert_eq!(r.path_line("openat", shadow), None);
+        assert_eq!(
+            r.path_line("execve", shadow).as_deref(),
+            Some("rsafe: denied: execve /root/shadow (not in policy)")
+        );
+        // A syscall name is not taken by a path line of the same name.
+        assert_eq!(
+            r.line("openat", None).as_deref(),
+            Some("rsafe: denied: openat (not in policy)")
+        );
+        assert_eq!(
+            r.path_line("openat", Path::new("/a\nb")).as_deref(),
+            Some("rsafe: denied: openat /a\\nb (not in policy)")
+        );
+        let lines: Vec<String> = (0..100)
+            .filter_map(|i| r.path_line("openat", Path::new(&format!("/f{i}"))))
+            .collect();
+        assert_eq!(lines.len(), MAX_REPORTED - 4 + 1);
+        assert!(
+            lines.last().unwrap().contains("no more are reported"),
+            "{lines:?}"
+        );
+        assert_eq!(r.line("mkdir", None), None);
     }
 
     #[test]

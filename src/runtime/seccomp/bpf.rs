@@ -153,6 +153,42 @@ pub fn enosys_prefix(max: KnownMax) -> Vec<Insn> {
     out
 }
 
+/// A prefix that answers `SECCOMP_RET_USER_NOTIF` for the native x86_64 syscalls `nrs` and
+/// falls through to the program after it for everything else (other ABIs, x32 numbers, other
+/// calls): a denial-reporting filter's way of hearing of calls its profile allows, which the
+/// supervisor then lets continue ([`crate::runtime::learn::paths`]).
+///
+/// ```text
+///   ld [arch]; jeq AUDIT_ARCH_X86_64, 0, rest
+///   ld [nr];   jeq nr1, notify, 0; …; jeq nrN, notify, 0
+///   ja rest
+/// notify: ret USER_NOTIF
+/// rest:   (the program)
+/// ```
+///
+/// At most 250 numbers, so that every jump fits its u8 offset.
+pub fn notify_prefix(nrs: &[u32]) -> Vec<Insn> {
+    let nrs = &nrs[..nrs.len().min(250)];
+    let n = nrs.len();
+    let mut out = Vec::with_capacity(n + 5);
+    out.push(insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARCH));
+    // To `rest`, at n + 5: offsets count from the next instruction.
+    out.push(insn(
+        BPF_JMP | BPF_JEQ | BPF_K,
+        0,
+        (n + 3) as u8,
+        AUDIT_ARCH_X86_64,
+    ));
+    out.push(insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_NR));
+    for (i, nr) in nrs.iter().enumerate() {
+        // This jump is at 3 + i, `notify` at n + 4.
+        out.push(insn(BPF_JMP | BPF_JEQ | BPF_K, (n - i) as u8, 0, *nr));
+    }
+    out.push(insn(BPF_JMP | BPF_JA, 0, 0, 1));
+    out.push(insn(BPF_RET | BPF_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF));
+    out
+}
+
 /// The kernel's in-memory form of a program (native-endian `struct sock_filter` records), the
 /// inverse of [`decode`].
 pub fn encode(program: &[Insn]) -> Vec<u8> {

@@ -636,6 +636,39 @@ impl CompiledFilter {
         self
     }
 
+    /// A denial-reporting filter ([`Self::notifying_denials`]) that also notifies the x86_64
+    /// calls `nrs` which its profile allows whatever their arguments (the others in `nrs`
+    /// keep their verdict), through a prefix on the main program ([`bpf::notify_prefix`]).
+    /// Returns the numbers it notifies: the supervisor must answer those with CONTINUE, the
+    /// verdict the profile gives them, and every other notification with EPERM. Nothing
+    /// changes (an empty list) for a filter that does not report denials, or when the prefix
+    /// would take the program past the kernel's 4096 instructions.
+    pub fn notifying_calls(mut self, nrs: &[i64]) -> (CompiledFilter, Vec<i64>) {
+        if !self.reports_denials() {
+            return (self, Vec::new());
+        }
+        let allowed = |nr: i64| {
+            let name = ScmpSyscall::from(nr as i32).get_name_by_arch(ScmpArch::X8664);
+            name.is_ok_and(|n| self.summary.allowed_names.contains(&n))
+        };
+        let chosen: Vec<i64> = nrs.iter().copied().filter(|nr| allowed(*nr)).collect();
+        let numbers: Vec<u32> = chosen.iter().map(|nr| *nr as u32).collect();
+        let prefix = bpf::notify_prefix(&numbers);
+        let Some(main) = self.programs.first_mut() else {
+            return (self, Vec::new());
+        };
+        if chosen.is_empty() || main.len() + prefix.len() > bpf::MAX_INSNS {
+            return (self, Vec::new());
+        }
+        let mut program = prefix;
+        program.append(main);
+        *main = program;
+        if let Some(count) = self.summary.instructions.first_mut() {
+            *count = main.len();
+        }
+        (self, chosen)
+    }
+
     /// Whether this filter came from [`Self::notifying_denials`]: load it with
     /// [`Self::load_reporting`], which returns the listener rsafe must answer.
     pub fn reports_denials(&self) -> bool {
@@ -1776,6 +1809,62 @@ mod tests {
             evaluate_stack(&f.programs, &i386),
             Some(SECCOMP_RET_KILL_PROCESS)
         );
+    }
+
+    #[test]
+    fn notified_calls_are_only_the_ones_the_profile_allows_whatever_their_arguments() {
+        let hand_over = format!("{HAND_OVER}, \"openat\", \"execve\"");
+        let plain = learned_like(&hand_over);
+        let nrs = [
+            libc::SYS_openat,
+            libc::SYS_execve,
+            libc::SYS_unlinkat,
+            libc::SYS_mkdir,
+            libc::SYS_clone,
+        ];
+        // Not reporting denials: nothing is notified.
+        let (same, none) = learned_like(&hand_over).notifying_calls(&nrs);
+        assert!(none.is_empty());
+        assert_eq!(same.programs[0], plain.programs[0]);
+
+        let (f, chosen) = learned_like(&hand_over)
+            .notifying_denials()
+            .notifying_calls(&nrs);
+        // unlinkat has its own errno, mkdir is not allowed, clone only for some arguments.
+        assert_eq!(chosen, [libc::SYS_openat, libc::SYS_execve]);
+        assert_eq!(f.summary.instructions[0], f.programs[0].len());
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        assert_eq!(verdict(&plain, "openat", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&f, "openat", [0; 6]), notify);
+        assert_eq!(verdict(&f, "execve", [0; 6]), notify);
+        // The rest as notifying_denials left it.
+        assert_eq!(verdict(&f, "mkdir", [0; 6]), notify);
+        assert_eq!(verdict(&f, "read", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(&f, "unlinkat", [0; 6]), SECCOMP_RET_ERRNO | 30);
+        assert_eq!(verdict(&f, "clone", [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            verdict(&f, "ioctl", [0, 21522, 0, 0, 0, 0]),
+            SECCOMP_RET_ERRNO | 13
+        );
+        // openat's number under another ABI, or as x32, is not openat: what it was.
+        for (arch, number) in [
+            (AUDIT_ARCH_I386, libc::SYS_openat as u32),
+            (AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | libc::SYS_openat as u32),
+        ] {
+            let data = SyscallData {
+                nr: number,
+                arch,
+                args: [0; 6],
+            };
+            assert_ne!(evaluate_stack(&f.programs, &data), Some(notify));
+            assert_eq!(
+                evaluate_stack(&f.programs, &data),
+                evaluate_stack(
+                    &learned_like(&hand_over).notifying_denials().programs,
+                    &data
+                )
+            );
+        }
     }
 
     #[test]
