@@ -507,6 +507,132 @@ fn the_linux32_personality_reaches_the_workload() {
     }
 }
 
+/// The workload a policy is learned from in `policy_dir/web.toml` (with `rsafe run --learn`
+/// on `caller`'s rootfs): a file read, a listing, an output to /dev/null. The shell's `read`
+/// and `echo`, not `cat`: busybox cat copies with sendfile to a regular file (the bundle's
+/// stdout here) but not to a pipe (the learning run's), a call the policy would not have.
+const LEARNED: &str = "read line </etc/passwd; echo \"$line\"; ls /bin >/dev/null; echo learned";
+
+fn learn_policy(caller: Caller, policy_dir: &Path) {
+    let store = support::temp_root();
+    let rootfs = caller.rootfs();
+    let out_file = policy_dir.join("web.toml");
+    let learned = run_support::run(
+        caller,
+        store.path(),
+        &[
+            "--rm",
+            "--learn",
+            out_file.to_str().unwrap(),
+            rootfs.to_str().unwrap(),
+            "/bin/sh",
+            "-c",
+            LEARNED,
+        ],
+    );
+    assert_eq!(learned.code, 0, "{caller:?}: {learned:?}");
+}
+
+#[test]
+fn a_learned_policy_named_by_annotation_narrows_the_bundle() {
+    for caller in callers() {
+        let policies = runtime_root("rsafe-oci-policies-");
+        learn_policy(caller, policies.path());
+        let policy_dir = format!("--policy-dir={}", policies.path().display());
+        let root = runtime_root("rsafe-oci-root-");
+        // The learned workload runs; a directory it never read is refused by landlock
+        // (EACCES), a syscall it never made by seccomp (EPERM), although the bundle's own
+        // confinement (rsafe's default, a writable root, a tmpfs /tmp) allows both.
+        let script = format!("{LEARNED}; ls /root; mkdir /tmp/made; echo end");
+        for (id, annotation) in [("narrowed", Some("web")), ("plain", None)] {
+            let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", &script], |c| {
+                if let Some(name) = annotation {
+                    c["annotations"] = json!({"rsafe.policy": name});
+                }
+            });
+            let c = create_with(caller, root.path(), &b, id, &policy_dir);
+            assert!(c.status.success(), "{caller:?} {id}: {}", text(&c));
+            let st = out(rt(caller, root.path(), &["start", id]));
+            assert!(st.status.success(), "{}", text(&st));
+            let output = b.wait_for("end\n");
+            wait_status(caller, root.path(), id, "stopped");
+            let err_path = b.dir.path().join(format!("create-{id}.err"));
+            let err = fs::read_to_string(&err_path).unwrap_or_default();
+            assert!(
+                output.contains("root:x:0:0"),
+                "{caller:?} {id}: {output} {err}"
+            );
+            assert!(output.contains("learned\n"), "{caller:?} {id}: {output}");
+            match annotation {
+                Some(_) => {
+                    assert!(
+                        err.contains("ls: can't open '/root': Permission denied"),
+                        "{caller:?}: {err}"
+                    );
+                    assert!(
+                        err.contains(
+                            "mkdir: can't create directory '/tmp/made': Operation not permitted"
+                        ),
+                        "{caller:?}: {err}"
+                    );
+                }
+                None => assert!(
+                    !err.contains("Permission denied") && !err.contains("not permitted"),
+                    "{caller:?}: the bundle alone allows both: {err}"
+                ),
+            }
+            let d = out(rt(caller, root.path(), &["delete", id]));
+            assert!(d.status.success(), "{}", text(&d));
+        }
+
+        // Never a path, and never a policy that is not there: one line naming the
+        // annotation, nothing made.
+        for bad in ["../web", "/etc/rsafe/policies/web", "web/../web", "nope"] {
+            let b = Bundle::new(caller, &caller.rootfs(), &["true"], |c| {
+                c["annotations"] = json!({"rsafe.policy": bad});
+            });
+            let c = create_with(caller, root.path(), &b, "refused", &policy_dir);
+            assert_eq!(c.status.code(), Some(1), "{caller:?} {bad}: {}", text(&c));
+            let err = String::from_utf8_lossy(&c.stderr);
+            assert!(
+                err.contains("annotations.rsafe.policy") && err.contains(bad),
+                "{caller:?} {bad}: {err}"
+            );
+            assert_eq!(err.trim().lines().count(), 1, "{caller:?} {bad}: {err}");
+            assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+        }
+    }
+}
+
+/// [`create`] with a global flag before the command (`--policy-dir=DIR`).
+fn create_with(caller: Caller, root: &Path, b: &Bundle, id: &str, global: &str) -> Output {
+    let pid_file = format!("{}/pid", b.path());
+    let args = [
+        global,
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        &pid_file,
+        id,
+    ];
+    let mut cmd = rt(caller, root, &args);
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .open(b.out_path())
+        .unwrap();
+    let err_path = b.dir.path().join(format!("create-{id}.err"));
+    let err = fs::File::create(&err_path).unwrap();
+    fs::set_permissions(&err_path, fs::Permissions::from_mode(0o666)).unwrap();
+    cmd.stdin(Stdio::null()).stdout(file).stderr(err);
+    let status = cmd.status().unwrap();
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: fs::read(&err_path).unwrap(),
+    }
+}
+
 #[test]
 fn unsupported_fields_are_refused_by_name_and_leave_nothing() {
     let root = runtime_root("rsafe-oci-root-");

@@ -36,6 +36,10 @@ struct RuntimeCli {
     /// Also write errors and warnings to this file.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Where a bundle's `rsafe.policy=NAME` annotation finds NAME.toml (default
+    /// /etc/rsafe/policies). Set by the host's administrator, never by the bundle.
+    #[arg(long, value_name = "DIR")]
+    policy_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Use systemd for cgroups: refused (rsafe writes cgroupfs itself).
@@ -313,8 +317,13 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
     let root = RuntimeRoot::new(cli.root.as_deref());
     let mut warn = |w: &str| log.write("warning", w);
     match &cli.command {
-        RuntimeCommand::Create(args) => done(create_cmd(&root, args, &mut warn)),
-        RuntimeCommand::Run(args) => run_cmd(&root, args, &mut warn),
+        RuntimeCommand::Create(args) => done(create_cmd(
+            &root,
+            args,
+            cli.policy_dir.as_deref(),
+            &mut warn,
+        )),
+        RuntimeCommand::Run(args) => run_cmd(&root, args, cli.policy_dir.as_deref(), &mut warn),
         RuntimeCommand::Start { id } => done(lifecycle::start(&root, id, &mut warn)),
         RuntimeCommand::State { id } => {
             let state = lifecycle::state(&root, id)?;
@@ -515,6 +524,7 @@ fn update_resources(args: &UpdateArgs) -> anyhow::Result<Resources> {
 fn create_cmd(
     root: &RuntimeRoot,
     args: &CreateArgs,
+    policy_dir: Option<&Path>,
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     if args.no_pivot {
@@ -527,14 +537,20 @@ fn create_cmd(
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
         preserve_fds: args.preserve_fds,
+        policy_dir: policy_dir.map(Path::to_path_buf),
     };
     create(root, &args.id, &opts, warn).with_context(|| format!("create {}", args.id))
 }
 
 /// `run`: create and start; in the foreground, wait for the container (this process made it,
 /// so it is its parent and reaps it), delete it and exit with its code.
-fn run_cmd(root: &RuntimeRoot, args: &RunArgs, warn: &mut dyn FnMut(&str)) -> anyhow::Result<i32> {
-    create_cmd(root, &args.create, warn)?;
+fn run_cmd(
+    root: &RuntimeRoot,
+    args: &RunArgs,
+    policy_dir: Option<&Path>,
+    warn: &mut dyn FnMut(&str),
+) -> anyhow::Result<i32> {
+    create_cmd(root, &args.create, policy_dir, warn)?;
     let id = &args.create.id;
     if let Err(e) = lifecycle::start(root, id, warn) {
         let _ = lifecycle::delete(root, id, true, warn);

@@ -8,6 +8,13 @@
 //! filter (rsafe's default when the bundle has none), every inherited descriptor closed but
 //! stdio and `--preserve-fds`. The annotation `rsafe.policy=permissive` is the one way to get
 //! less: then a bundle without a seccomp profile runs without one.
+//!
+//! `rsafe.policy=NAME` (any other value) applies the rsafe policy `NAME.toml` from a fixed
+//! directory ([`DEFAULT_POLICY_DIR`], or `rsafe-runtime --policy-dir`), typically one learned
+//! by `rsafe run --learn`, and only ever narrows the bundle: capabilities intersected, the
+//! policy's seccomp profile stacked on the bundle's filters, its landlock rules added. NAME is
+//! a name, never a path: a pod's author sets annotations, the host's administrator the
+//! directory.
 
 use crate::bounded;
 use std::collections::BTreeMap;
@@ -24,8 +31,32 @@ use crate::runtime::caps;
 use crate::runtime::idmap::{IdMap, IdRange, MapWriter};
 use crate::runtime::seccomp::SeccompProfile;
 
-/// The annotation through which a bundle may ask for less than rsafe's floor.
+/// The annotation through which a bundle may ask for less than rsafe's floor, or name a
+/// policy that narrows it.
 pub const POLICY_ANNOTATION: &str = "rsafe.policy";
+
+/// Where `rsafe.policy=NAME` finds `NAME.toml` unless `rsafe-runtime --policy-dir` says.
+pub const DEFAULT_POLICY_DIR: &str = "/etc/rsafe/policies";
+
+/// A policy a bundle named (`rsafe.policy=NAME`), read from the policy directory.
+#[derive(Debug, Clone)]
+pub struct NamedPolicy {
+    pub name: String,
+    pub policy: crate::runtime::policy::Policy,
+}
+
+/// Whether `name` may name a policy file: letters, digits, `.`, `_` and `-`, starting with a
+/// letter or digit, at most 64 characters. Nothing that could be a path (`..`, `/`).
+fn is_policy_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
 
 /// Why a bundle cannot be run.
 #[derive(Debug, thiserror::Error)]
@@ -344,13 +375,15 @@ pub struct Bundle {
     pub personality: Option<u64>,
     pub hooks: Hooks,
     pub annotations: BTreeMap<String, String>,
+    /// The policy `rsafe.policy=NAME` named: it narrows the container ([`NamedPolicy`]).
+    pub policy: Option<NamedPolicy>,
     /// Where the bundle got less or more than it asked for (shown by `state` and the log).
     pub floor: Vec<String>,
 }
 
 impl Bundle {
-    /// Reads `<dir>/config.json` and checks it.
-    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    /// Reads `<dir>/config.json` and checks it; a policy it names is read from `policy_dir`.
+    pub fn load(dir: &Path, policy_dir: &Path) -> Result<Bundle, BundleError> {
         let dir = std::path::absolute(dir).map_err(|source| BundleError::Read {
             path: dir.to_path_buf(),
             source,
@@ -373,7 +406,7 @@ impl Bundle {
             (true, Some(nested)) => nested,
             _ => IdMap::for_this_process(),
         };
-        Checker { path, dir }.check(&spec, &own_map)
+        Checker { path, dir }.check(&spec, &own_map, policy_dir)
     }
 }
 
@@ -424,22 +457,22 @@ impl Checker {
         }
     }
 
-    fn check(&self, spec: &Spec, own_map: &IdMap) -> Result<Bundle, BundleError> {
+    fn check(
+        &self,
+        spec: &Spec,
+        own_map: &IdMap,
+        policy_dir: &Path,
+    ) -> Result<Bundle, BundleError> {
         let annotations: BTreeMap<String, String> = spec
             .annotations()
             .clone()
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let permissive = match annotations.get(POLICY_ANNOTATION).map(String::as_str) {
-            None | Some("default") => false,
-            Some("permissive") => true,
-            Some(other) => {
-                return Err(self.invalid(
-                    format!("annotations.{POLICY_ANNOTATION}"),
-                    format!("{other:?}: expected \"default\" or \"permissive\""),
-                ));
-            }
+        let (permissive, policy) = match annotations.get(POLICY_ANNOTATION).map(String::as_str) {
+            None | Some("default") => (false, None),
+            Some("permissive") => (true, None),
+            Some(name) => (false, Some(self.named_policy(name, policy_dir)?)),
         };
         let mut floor = Vec::new();
         if spec.domainname().is_some() && spec.hostname().is_none() {
@@ -522,7 +555,39 @@ impl Checker {
             personality: self.personality(&linux)?,
             hooks: self.hooks(spec)?,
             annotations,
+            policy,
             floor,
+        })
+    }
+
+    /// The policy `rsafe.policy=NAME` names: `NAME.toml` in `dir`, or a one-line refusal
+    /// naming the annotation (not a name, no such policy, not a policy).
+    fn named_policy(&self, name: &str, dir: &Path) -> Result<NamedPolicy, BundleError> {
+        let field = format!("annotations.{POLICY_ANNOTATION}");
+        if !is_policy_name(name) {
+            return Err(self.invalid(
+                field,
+                format!(
+                    "{name:?} is not \"default\", \"permissive\" or a policy name (letters, digits, '.', '_', '-'; never a path: policies come only from {})",
+                    dir.display()
+                ),
+            ));
+        }
+        let file = dir.join(format!("{name}.toml"));
+        if !file.is_file() {
+            return Err(self.invalid(
+                field,
+                format!(
+                    "{name:?}: no such policy ({} does not exist)",
+                    file.display()
+                ),
+            ));
+        }
+        let policy = crate::runtime::policy::Policy::from_file(&file)
+            .map_err(|e| self.invalid(field, format!("{name:?}: {e}")))?;
+        Ok(NamedPolicy {
+            name: name.to_string(),
+            policy,
         })
     }
 
@@ -1349,7 +1414,7 @@ mod tests {
             path,
             dir: dir.path().to_path_buf(),
         }
-        .check(&spec, &own);
+        .check(&spec, &own, Path::new(DEFAULT_POLICY_DIR));
         (dir, result)
     }
 
@@ -1405,6 +1470,49 @@ mod tests {
                 .to_string()
                 .contains("annotations.rsafe.policy")
         );
+    }
+
+    #[test]
+    fn a_policy_is_named_never_given_by_path() {
+        for good in ["web", "web.v2", "app_1-x", "0"] {
+            assert!(is_policy_name(good), "{good}");
+        }
+        for bad in [
+            "", "..", "../x", "/etc/x", "a/b", ".hidden", "-x", "web toml", "wéb", "x\n",
+        ] {
+            assert!(!is_policy_name(bad), "{bad:?}");
+        }
+        assert!(!is_policy_name(&"a".repeat(65)));
+        // Through the annotation: the name is read from the policy directory, a path is
+        // refused whatever it points at.
+        let policies = tempfile::tempdir().unwrap();
+        std::fs::write(
+            policies.path().join("web.toml"),
+            "[capabilities]\nkeep = [\"CHOWN\"]\n",
+        )
+        .unwrap();
+        let check = |value: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+            let mut c = minimal();
+            c["annotations"] = json!({"rsafe.policy": value});
+            let spec: Spec = serde_json::from_value(c).unwrap();
+            Checker {
+                path: dir.path().join("config.json"),
+                dir: dir.path().to_path_buf(),
+            }
+            .check(&spec, &super::super::test_root_map(), policies.path())
+        };
+        let named = check("web").unwrap().policy.unwrap();
+        assert_eq!(named.name, "web");
+        assert_eq!(named.policy.capabilities, [Capability::CAP_CHOWN]);
+        let web = policies.path().join("web.toml");
+        for bad in ["../web", web.to_str().unwrap(), "nope"] {
+            let e = check(bad).unwrap_err().to_string();
+            assert!(e.contains("annotations.rsafe.policy"), "{e}");
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
     }
 
     #[test]

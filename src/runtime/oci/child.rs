@@ -216,9 +216,15 @@ fn wait_for_start(
 }
 
 /// Landlock's file rules: a writable root is all read-write (the bundle's rootfs is the
-/// container's own), a read-only one read and execute, with writable mounts read-write.
+/// container's own), a read-only one read and execute, with writable mounts read-write. Under
+/// a named policy with `grant_root = false` (a learned one) only the writable mounts: the rest
+/// comes from the policy's own paths.
 pub(super) fn landlock_access(b: &Bundle) -> FsAccess {
-    if !b.readonly_root {
+    let grant_root = b
+        .policy
+        .as_ref()
+        .is_none_or(|p| p.policy.landlock.grant_root);
+    if !b.readonly_root && grant_root {
         return FsAccess {
             read_exec: Vec::new(),
             read_write: vec![PathBuf::from("/")],
@@ -234,7 +240,10 @@ pub(super) fn landlock_access(b: &Bundle) -> FsAccess {
         })
         .map(|m| PathBuf::from(&m.destination));
     FsAccess {
-        read_exec: vec![PathBuf::from("/")],
+        read_exec: match grant_root {
+            true => vec![PathBuf::from("/")],
+            false => Vec::new(),
+        },
         read_write: writable.collect(),
     }
 }

@@ -32,6 +32,10 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Where `rsafe.policy=NAME` finds `NAME.toml` (None: [`DEFAULT_POLICY_DIR`]).
+    ///
+    /// [`DEFAULT_POLICY_DIR`]: super::bundle::DEFAULT_POLICY_DIR
+    pub policy_dir: Option<PathBuf>,
 }
 
 /// Creates container `id` from a bundle: its first process exists, confined, in its
@@ -44,7 +48,11 @@ pub fn create(
     warn: &mut dyn FnMut(&str),
 ) -> Result<(), OciError> {
     super::state::check_id(id)?;
-    let mut bundle = Bundle::load(&opts.bundle)?;
+    let policy_dir = opts
+        .policy_dir
+        .as_deref()
+        .unwrap_or(Path::new(super::bundle::DEFAULT_POLICY_DIR));
+    let mut bundle = Bundle::load(&opts.bundle, policy_dir)?;
     lower_rlimits(&mut bundle);
     let userns = super::userns::resolve(&mut bundle)?;
     for line in &bundle.floor {
@@ -191,7 +199,7 @@ fn launch(
         Vec::new()
     };
     let state_root = dir.path.parent().unwrap_or(Path::new("/"));
-    let filter = super::compile_filter(state_root, &confinement, bundle.floor_seccomp.as_ref())?;
+    let filter = super::compile_filter(state_root, &confinement, &floor_profiles(bundle))?;
     hand_over(&parent_end, trees, console, filter)?;
     Ok(record)
 }
@@ -267,6 +275,7 @@ fn first_record(
         idmap: bundle.user_namespace.idmap().clone(),
         confinement: confinement.clone(),
         floor_seccomp: bundle.floor_seccomp.clone(),
+        policy_seccomp: bundle.policy.as_ref().map(|p| p.policy.seccomp.clone()),
         landlock_fs: super::child::landlock_access(bundle),
         seccomp_notify: bundle.seccomp_notify.clone(),
     }
@@ -354,12 +363,30 @@ fn hand_over(
 
 /// rsafe's default confinement with the bundle's capabilities and seccomp profile: landlock
 /// (scoped signals and abstract sockets, device paths) and the policy's masked paths stay.
+///
+/// A policy the bundle names (`rsafe.policy=NAME`) narrows it: only the capabilities both
+/// give, its landlock rules and ports instead of the default's (the whole root unless it says
+/// `grant_root = false`, as a learned one does: [`super::child::landlock_access`]), and its
+/// seccomp profile stacked on the bundle's ([`floor_profiles`]).
 fn confinement(bundle: &Bundle) -> Confinement {
     let mut c = Confinement::from_policy(&Policy::default_policy(), false);
     c.policy = "oci bundle (rsafe default landlock)".to_string();
     c.capabilities = bundle.capabilities.clone();
     c.seccomp = bundle.seccomp.clone();
+    if let Some(named) = &bundle.policy {
+        c.policy = format!("oci bundle + policy {}", named.name);
+        c.capabilities
+            .retain(|cap| named.policy.capabilities.contains(cap));
+        c.landlock = named.policy.landlock.clone();
+    }
     c
+}
+
+/// The profiles stacked on the bundle's own: rsafe's default when the bundle brought a
+/// profile, and a named policy's (a call must pass every one: the stricter wins).
+fn floor_profiles(bundle: &Bundle) -> Vec<&crate::runtime::seccomp::SeccompProfile> {
+    let policy = bundle.policy.as_ref().map(|p| &p.policy.seccomp);
+    bundle.floor_seccomp.iter().chain(policy).collect()
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> OciError {

@@ -93,7 +93,12 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
         confinement.capabilities.retain(|c| caps.contains(c));
     }
     let state_root = dir.path.parent().unwrap_or(Path::new("/"));
-    let filter = super::compile_filter(state_root, &confinement, record.floor_seccomp.as_ref())?;
+    let floor: Vec<_> = record
+        .floor_seccomp
+        .iter()
+        .chain(&record.policy_seccomp)
+        .collect();
+    let filter = super::compile_filter(state_root, &confinement, &floor)?;
     let target = open_target(record.pid)?;
     if !record.is_alive() {
         return Err(OciError::State(format!("container {id} exited")));

@@ -131,21 +131,19 @@ pub fn sysctl_namespace(key: &str) -> Option<NsKind> {
     None
 }
 
-/// The container's seccomp filter: the confinement's profile, with rsafe's `floor` stacked
-/// on it, compiled (or read from the cache beside the runtime's state) for its capabilities.
+/// The container's seccomp filter: the confinement's profile, with the `floor` profiles
+/// stacked on it (rsafe's default, a named policy's), compiled (or read from the cache beside the runtime's state) for its capabilities.
 pub fn compile_filter(
     state_root: &std::path::Path,
     confinement: &crate::runtime::spec::Confinement,
-    floor: Option<&crate::runtime::seccomp::SeccompProfile>,
+    floor: &[&crate::runtime::seccomp::SeccompProfile],
 ) -> Result<crate::runtime::seccomp::CompiledFilter, OciError> {
     let cache = crate::runtime::seccomp::FilterCache::in_store(&state_root.join(".cache"));
-    let (filter, _) = cache.get_or_compile(&confinement.seccomp, &confinement.capabilities)?;
-    Ok(match floor {
-        Some(profile) => {
-            filter.stacked(cache.get_or_compile(profile, &confinement.capabilities)?.0)
-        }
-        None => filter,
-    })
+    let (mut filter, _) = cache.get_or_compile(&confinement.seccomp, &confinement.capabilities)?;
+    for profile in floor {
+        filter = filter.stacked(cache.get_or_compile(profile, &confinement.capabilities)?.0);
+    }
+    Ok(filter)
 }
 
 /// The id map root's containers get here (container 0-65535 = host 1000000000-…), for tests.
@@ -205,7 +203,8 @@ pub fn features() -> serde_json::Value {
             "io.github.rsafe.floor.seccomp": "rsafe's default profile when the bundle has none (unless rsafe.policy=permissive)",
             "io.github.rsafe.floor.landlock": "signal and abstract-socket scoping, rsafe's masked paths",
             "io.github.rsafe.seccomp.notify": "SCMP_ACT_NOTIFY rules without argument conditions; the listener goes to linux.seccomp.listenerPath before the workload starts, and an exec'd process's before it runs",
-            "io.github.rsafe.policy.annotation": bundle::POLICY_ANNOTATION
+            "io.github.rsafe.policy.annotation": bundle::POLICY_ANNOTATION,
+            "io.github.rsafe.policy.values": "default; permissive (no seccomp floor for a bundle without a profile); NAME: the policy NAME.toml from /etc/rsafe/policies (rsafe-runtime --policy-dir), never a path, which only narrows the bundle: capabilities intersected, its seccomp profile stacked, its landlock rules added"
         }
     })
 }

@@ -106,6 +106,9 @@ pub struct Record {
     /// rsafe's default profile stacked on the bundle's (see [`super::bundle::Bundle`]).
     #[serde(default)]
     pub floor_seccomp: Option<crate::runtime::seccomp::SeccompProfile>,
+    /// The profile of the policy the bundle named (`rsafe.policy=NAME`), stacked too.
+    #[serde(default)]
+    pub policy_seccomp: Option<crate::runtime::seccomp::SeccompProfile>,
     pub landlock_fs: FsAccess,
     /// The bundle's notified syscalls: an `exec`'d process gets their filter too.
     #[serde(default)]
@@ -405,6 +408,7 @@ impl Record {
                 false,
             ),
             floor_seccomp: None,
+            policy_seccomp: None,
             landlock_fs: FsAccess::default(),
             seccomp_notify: None,
         }
