@@ -602,6 +602,18 @@ fn a_learned_policy_named_by_annotation_narrows_the_bundle() {
             assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
         }
     }
+    // `features` says what the annotation takes.
+    let root = runtime_root("rsafe-oci-root-");
+    let f = out(rt(Caller::Host, root.path(), &["features"]));
+    let f: Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(
+        f["annotations"]["io.github.rsafe.policy.annotation"],
+        "rsafe.policy"
+    );
+    let values = f["annotations"]["io.github.rsafe.policy.values"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(values.contains("/etc/rsafe/policies"), "{f}");
 }
 
 /// [`create`] with a global flag before the command (`--policy-dir=DIR`).

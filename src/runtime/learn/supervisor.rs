@@ -58,18 +58,18 @@ impl Supervisor {
     /// Starts answering a learned policy's denials (the filter of
     /// [`CompiledFilter::notifying_denials`]): each call is refused with EPERM, as the
     /// policy's default would, and the first of each syscall name is reported on stderr
-    /// (`rsafe: denied: mkdir /tmp/x (not in policy)`). Never CONTINUE: the workload gets
-    /// nothing its policy does not allow, and if this thread is gone the kernel fails the
-    /// call with ENOSYS.
-    ///
-    /// [`CompiledFilter::notifying_denials`]: crate::runtime::seccomp::CompiledFilter::notifying_denials
+    /// (`rsafe: denied: mkdir /tmp/x (not in policy)`). A denial is never answered
+    /// CONTINUE: the workload gets nothing its policy does not allow, and if this thread is
+    /// gone the kernel fails the call with ENOSYS.
     ///
     /// With `files` ([`FileDenials::prepare`]), the file calls the profile allows are notified
     /// too: each is answered CONTINUE (what the profile says) after its path was checked
     /// against the landlock rules, and a path landlock will refuse is reported, once per call
-    /// name and path (`rsafe: denied: openat /etc/shadow (not in policy)`). The kernel's
+    /// name and path (`rsafe: denied: openat /root/shadow (not in policy)`). The kernel's
     /// landlock still refuses it: the line is a prediction, wrong at worst. If this thread is
     /// gone those calls fail with ENOSYS too, as the denials do.
+    ///
+    /// [`CompiledFilter::notifying_denials`]: crate::runtime::seccomp::CompiledFilter::notifying_denials
     pub fn spawn_reporting(
         listener: OwnedFd,
         files: Option<FileDenials>,
