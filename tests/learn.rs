@@ -120,10 +120,10 @@ fn a_learned_policy_runs_the_workload_it_was_learned_from_and_nothing_more() {
             syscalls.len(),
             default.len()
         );
-        // Paths reduced to top-level directories: /etc read, /usr only listed, nothing
-        // written.
+        // Paths reduced to top-level directories (in /etc the file read), /usr only listed,
+        // nothing written.
         let read = toml_list(&text, "read_exec");
-        for dir in ["/etc", "/bin"] {
+        for dir in ["/etc/passwd", "/bin"] {
             assert!(
                 read.contains(&dir.to_string()),
                 "{caller:?}: {dir} in {read:?}"
@@ -230,11 +230,10 @@ fn a_denial_under_a_learned_policy_is_reported_by_name_once() {
     });
 }
 
-/// A copy of `caller`'s rootfs with what a file-denial test reads: `/root/shadow` (a fake
-/// entry), a symlink `/tmp/shadow-link` → `/root/shadow`, and `/root/bad⏎␛[31mred`, a name
-/// with a newline and an escape sequence. Owned as the base's `/root` is. Not in `/etc`: a
-/// policy learned from reading `/etc/passwd` reads all of `/etc` (reduced to the top-level
-/// directory, README "Learned policies").
+/// A copy of `caller`'s rootfs with what a file-denial test reads: `/etc/shadow` and
+/// `/root/shadow` (fake entries), a symlink `/tmp/shadow-link` → `/root/shadow`, and
+/// `/root/bad⏎␛[31mred`, a name with a newline and an escape sequence. Owned as the base's
+/// `/etc` and `/root` are.
 fn rootfs_with_secrets(caller: Caller) -> PathBuf {
     let base = caller.rootfs();
     let name = format!("{}-denyfiles", base.file_name().unwrap().to_string_lossy());
@@ -243,6 +242,10 @@ fn rootfs_with_secrets(caller: Caller) -> PathBuf {
         let shadow = dest.join("root/shadow");
         let odd = dest.join("root/bad\n\x1b[31mred");
         std::fs::write(&shadow, "root:*:19700:0:99999:7:::\n").unwrap();
+        let etc_shadow = dest.join("etc/shadow");
+        std::fs::write(&etc_shadow, "root:*:19701:0:99999:7:::\n").unwrap();
+        let etc = format!("--reference={}", dest.join("etc").display());
+        support::sh(Command::new("chown").arg(&etc).arg(&etc_shadow));
         std::fs::write(&odd, "odd\n").unwrap();
         let link = dest.join("tmp/shadow-link");
         std::os::unix::fs::symlink("/root/shadow", &link).unwrap();
@@ -276,11 +279,19 @@ fn a_file_landlock_refuses_under_a_learned_policy_is_reported_by_name() {
         assert_eq!(learned.code, 0, "{caller:?}: {learned:?}");
 
         // openat is in the learned profile: landlock, not seccomp, refuses /root/shadow,
-        // with EACCES inside; rsafe names it once although it is opened twice.
-        let script = "cat /etc/passwd; cat /root/shadow; cat /root/shadow; ls /root";
+        // with EACCES inside; rsafe names it once although it is opened twice. /etc/shadow
+        // too: reading /etc/passwd learned that file, not all of /etc.
+        let script =
+            "cat /etc/passwd; cat /etc/shadow; cat /root/shadow; cat /root/shadow; ls /root";
         let out = sh(&["--rm", "--policy", p], script);
         assert!(out.stdout.contains("root:x:0:0"), "{caller:?}: {out:?}");
         assert!(!out.stdout.contains("19700"), "{caller:?}: {out:?}");
+        assert!(!out.stdout.contains("19701"), "{caller:?}: {out:?}");
+        assert!(
+            out.stderr
+                .contains("can't open '/etc/shadow': Permission denied"),
+            "{caller:?}: {out:?}"
+        );
         assert_ne!(out.code, 0, "{caller:?}: {out:?}");
         assert_eq!(
             out.stderr
@@ -298,6 +309,10 @@ fn a_file_landlock_refuses_under_a_learned_policy_is_reported_by_name() {
         );
         assert!(
             denied.contains(&"rsafe: denied: openat /root (not in policy)"),
+            "{caller:?}: {out:?}"
+        );
+        assert!(
+            denied.contains(&"rsafe: denied: openat /etc/shadow (not in policy)"),
             "{caller:?}: {out:?}"
         );
         // What the policy allows is not named.
@@ -733,12 +748,14 @@ fn a_workload_rewriting_its_paths_is_still_confined_while_learning_and_after() {
         );
         let text = std::fs::read_to_string(&policy).unwrap();
         // Whatever the probe made rsafe read, the rules are top-level directories of what it
-        // passed (or the probe's own), never the whole root.
+        // passed (in /etc and /root the files), or the probe's own, never the whole root.
         let read = toml_list(&text, "read_exec");
         assert!(!read.contains(&"/".to_string()), "{caller:?}: {read:?}");
         for rule in &read {
             assert!(
-                ["/etc", "/root", "/probe", "/proc"].contains(&rule.as_str()),
+                ["/etc", "/root", "/probe", "/proc"]
+                    .iter()
+                    .any(|top| Path::new(rule).starts_with(top)),
                 "{caller:?}: unexpected rule {rule}: {text}"
             );
         }

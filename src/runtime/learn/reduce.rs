@@ -5,7 +5,12 @@
 //!   `/dev/pts`, `/dev/shm`, `/dev/mqueue` that directory; any other `/dev` path is kept as it
 //!   is (a device node: `/dev/null`, never all of `/dev`);
 //! - **read or execute** → the path's top-level directory (`/usr/lib/x/libc.so.6` → `/usr`,
-//!   `/etc/passwd` → `/etc`), read+execute in the policy (`read_exec`);
+//!   `/bin/cat` → `/bin`), read+execute in the policy (`read_exec`); except below the
+//!   directories where credentials sit beside what programs read ([`KEPT_TO_WHAT_WAS_READ`]:
+//!   `/etc`, `/root`, `/home`), where a read is the file itself up to three levels
+//!   (`/etc/passwd`, `/root/.profile`, `/etc/apt/sources.list`) and a deeper one its first
+//!   three (`/etc/ssl/certs/x.pem` → `/etc/ssl/certs`): reading `/etc/passwd` must not
+//!   grant `/etc/shadow`, nor a shell's `/root/.profile` the `/root/.ssh` keys;
 //! - **write** → the directory the entry is in (landlock checks creating, removing and
 //!   renaming there, and a new file does not exist yet when the next run's rules are made),
 //!   cut to two levels (`/var/lib/dpkg/status` → `/var/lib`, `/tmp/out` → `/tmp`), read-write;
@@ -18,8 +23,8 @@
 //! - a rule below a read-write rule, or below a read rule of the same kind, is dropped; a
 //!   list rule at or below any other rule is dropped.
 //!
-//! So a run yields a rule per top-level directory it read and per writable place it wrote:
-//! typically under ten.
+//! So a run yields a rule per top-level directory it read, per file it read in `/etc`, `/root`
+//! and `/home`, and per writable place it wrote: typically ten to twenty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -118,8 +123,19 @@ fn pseudo(path: &Path) -> Option<PathBuf> {
     path.starts_with("/dev").then(|| path.to_path_buf())
 }
 
+/// Directories whose files are read one by one (see the module documentation): each holds
+/// secrets (`/etc/shadow`, `/etc/ssl/private`, `~/.ssh`, tokens in dotfiles) next to files
+/// every program reads.
+pub const KEPT_TO_WHAT_WAS_READ: [&str; 3] = ["/etc", "/root", "/home"];
+
 fn read_rule(path: &Path) -> PathBuf {
-    pseudo(path).unwrap_or_else(|| prefix(path, 1))
+    if let Some(p) = pseudo(path) {
+        return p;
+    }
+    if KEPT_TO_WHAT_WAS_READ.iter().any(|d| path.starts_with(d)) {
+        return prefix(path, 3);
+    }
+    prefix(path, 1)
 }
 
 fn list_rule(path: &Path) -> PathBuf {
@@ -152,12 +168,45 @@ mod tests {
             ("/usr/lib/x86_64-linux-gnu/libc.so.6", Access::READ),
             ("/usr/share/zoneinfo/UTC", Access::READ),
             ("/usr/bin/python3", Access::EXECUTE),
-            ("/etc/passwd", Access::READ),
-            ("/etc/group", Access::READ),
             ("/bin/cat", Access::EXECUTE),
         ]));
-        assert_eq!(r.read_exec, set(&["/bin", "/etc", "/usr"]));
+        assert_eq!(r.read_exec, set(&["/bin", "/usr"]));
         assert!(r.read_write.is_empty());
+    }
+
+    #[test]
+    fn reads_where_credentials_live_are_kept_to_what_was_read() {
+        let r = reduce(&paths(&[
+            ("/etc/passwd", Access::READ),
+            ("/etc/group", Access::READ),
+            ("/etc/apt/sources.list", Access::READ),
+            ("/etc/ssl/certs/ca-certificates.crt", Access::READ),
+            ("/etc/ssl/certs/x.pem", Access::READ),
+            ("/root/.profile", Access::READ),
+            ("/home/app/.config/tool/settings.json", Access::READ),
+            ("/etcetera/x", Access::READ),
+        ]));
+        assert_eq!(
+            r.read_exec,
+            set(&[
+                "/etc/apt/sources.list",
+                "/etc/group",
+                "/etc/passwd",
+                "/etc/ssl/certs",
+                "/etcetera",
+                "/home/app/.config",
+                "/root/.profile",
+            ])
+        );
+        // A write there still grants the directory (a new file has no rule of its own yet),
+        // which covers the reads below it.
+        let r = reduce(&paths(&[
+            ("/etc/passwd", Access::READ),
+            ("/etc/app/state", Access::WRITE),
+            ("/etc/app/conf", Access::READ),
+        ]));
+        assert_eq!(r.read_write, set(&["/etc/app"]));
+        assert_eq!(r.read_exec, set(&["/etc/passwd"]));
     }
 
     #[test]
@@ -182,7 +231,7 @@ mod tests {
             ("/etc/apt/apt.conf.d/docker", Access::READ),
         ]));
         assert_eq!(r.read_write, set(&["/tmp", "/var/cache"]));
-        assert_eq!(r.read_exec, set(&["/etc"]));
+        assert_eq!(r.read_exec, set(&["/etc/apt/apt.conf.d"]));
     }
 
     #[test]

@@ -969,7 +969,10 @@ mod tests {
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(paths(&p.landlock.read_exec), ["/bin", "/etc", "/usr"]);
+        assert_eq!(
+            paths(&p.landlock.read_exec),
+            ["/bin", "/etc/passwd", "/usr"]
+        );
         assert_eq!(paths(&p.landlock.read_write), ["/tmp"]);
         assert_eq!(paths(&p.landlock.list), ["/"]);
         assert_eq!(p.landlock.tcp_bind, PortAccess::Only(vec![80]));
@@ -1062,7 +1065,8 @@ mod tests {
         assert_eq!(l.runs.len(), 2);
         assert_eq!(l.syscalls["openat"], 1);
         assert_eq!(l.syscalls["mkdir"], 2);
-        assert_eq!(l.read_exec[Path::new("/etc")], 1);
+        assert_eq!(l.read_exec[Path::new("/etc/passwd")], 1);
+        assert_eq!(l.read_exec[Path::new("/etc/hosts")], 2);
         assert_eq!(l.read_write[Path::new("/var/lib")], 2);
         // /srv is below the first run's list rule on /.
         assert_eq!(
