@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::runtime::caps::short_name;
-use crate::runtime::landlock::{self, LandlockStatus, PortAccess};
+use crate::runtime::landlock::{self, LandlockPolicy, LandlockStatus, PortAccess};
 use crate::runtime::network;
 use crate::runtime::policy::{Overrides, Policy};
 use crate::runtime::seccomp;
@@ -168,7 +168,17 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
         &names(a),
         &names(b),
     );
+    seccomp_changes(&mut out, a, b)?;
+    arg_changes(&mut out, &a.seccomp_args, &b.seccomp_args);
+    landlock_path_changes(&mut out, &a.landlock, &b.landlock);
+    landlock_net_changes(&mut out, &a.landlock, &b.landlock);
+    other_changes(&mut out, a, b);
+    Ok(out)
+}
 
+/// The syscalls each compiled profile allows (compiled as a run would, so a capability's
+/// conditional rules count), or that one of them is unconfined.
+fn seccomp_changes(out: &mut Vec<String>, a: &Policy, b: &Policy) -> anyhow::Result<()> {
     let (fa, fb) = (compile_seccomp(a)?, compile_seccomp(b)?);
     let (sa, sb) = (fa.summary(), fb.summary());
     match (sa.unconfined, sb.unconfined) {
@@ -188,12 +198,14 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
                     nb.len()
                 ));
             }
-            changes(&mut out, "syscalls", "allows", "refuses", &na, &nb);
+            changes(out, "syscalls", "allows", "refuses", &na, &nb);
         }
     }
-    arg_changes(&mut out, &a.seccomp_args, &b.seccomp_args);
+    Ok(())
+}
 
-    let (la, lb) = (&a.landlock, &b.landlock);
+/// Landlock's filesystem side: the whole image or not, then each access's granted paths.
+fn landlock_path_changes(out: &mut Vec<String>, la: &LandlockPolicy, lb: &LandlockPolicy) {
     if la.grant_root != lb.grant_root {
         out.push(if lb.grant_root {
             "landlock: B grants the whole image (and a writable root); A only its listed paths".into()
@@ -204,30 +216,24 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
     let shown = |v: &[std::path::PathBuf]| -> Vec<String> {
         v.iter().map(|p| p.display().to_string()).collect()
     };
-    changes(
-        &mut out,
-        "landlock read+exec",
-        "grants",
-        "no longer grants",
-        &shown(&la.read_exec),
-        &shown(&lb.read_exec),
-    );
-    changes(
-        &mut out,
-        "landlock read+write",
-        "grants",
-        "no longer grants",
-        &shown(&la.read_write),
-        &shown(&lb.read_write),
-    );
-    changes(
-        &mut out,
-        "landlock list-only",
-        "grants",
-        "no longer grants",
-        &shown(&la.list),
-        &shown(&lb.list),
-    );
+    for (what, pa, pb) in [
+        ("landlock read+exec", &la.read_exec, &lb.read_exec),
+        ("landlock read+write", &la.read_write, &lb.read_write),
+        ("landlock list-only", &la.list, &lb.list),
+    ] {
+        changes(
+            out,
+            what,
+            "grants",
+            "no longer grants",
+            &shown(pa),
+            &shown(pb),
+        );
+    }
+}
+
+/// Landlock's TCP ports and scopes (abstract UNIX sockets, signals).
+fn landlock_net_changes(out: &mut Vec<String>, la: &LandlockPolicy, lb: &LandlockPolicy) {
     for (what, pa, pb) in [
         ("TCP bind", &la.tcp_bind, &lb.tcp_bind),
         ("TCP connect", &la.tcp_connect, &lb.tcp_connect),
@@ -259,8 +265,13 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
             ));
         }
     }
+}
+
+/// Everything outside capabilities, seccomp and landlock: masked and read-only paths, limits,
+/// network and the audit gate.
+fn other_changes(out: &mut Vec<String>, a: &Policy, b: &Policy) {
     changes(
-        &mut out,
+        out,
         "masked paths",
         "masks",
         "unmasks",
@@ -268,7 +279,7 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
         &b.masked_paths,
     );
     changes(
-        &mut out,
+        out,
         "read-only paths",
         "protects",
         "leaves writable",
@@ -291,7 +302,6 @@ pub fn diff(a: &Policy, b: &Policy) -> anyhow::Result<Vec<String>> {
             gate(b.gate)
         ));
     }
-    Ok(out)
 }
 
 /// `[seccomp.args]` differences: `seccomp args: B also allows socket AF_NETLINK/SOCK_RAW`,
@@ -384,7 +394,27 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     let w = &mut out;
     writeln!(w, "policy {} ({})", policy.name, policy.source)?;
     writeln!(w, "  {}", policy.description)?;
+    render_capabilities(w, policy)?;
+    render_seccomp(w, policy)?;
+    render_landlock(w, &policy.landlock)?;
 
+    writeln!(w, "\nmasked:         {}", policy.masked_paths.join(" "))?;
+    writeln!(w, "read-only:      {}", policy.readonly_paths.join(" "))?;
+    writeln!(w, "limits:         {}", policy.limits)?;
+    writeln!(w, "network:        {}", policy.network)?;
+    let gate = policy.gate.map_or_else(
+        || "off (rsafe run --gate SEVERITY turns it on)".to_string(),
+        |s| format!("{s}: images with a finding at or above it are refused"),
+    );
+    writeln!(w, "audit gate:     {gate}")?;
+    for warning in policy.warnings() {
+        writeln!(w, "warning: {warning}")?;
+    }
+    Ok(out)
+}
+
+/// `capabilities:`: how many are kept, in which sets, and their names.
+fn render_capabilities(w: &mut String, policy: &Policy) -> std::fmt::Result {
     let caps: Vec<String> = policy.capabilities.iter().map(|c| short_name(*c)).collect();
     writeln!(
         w,
@@ -399,8 +429,11 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
         } else {
             caps.join(" ")
         }
-    )?;
+    )
+}
 
+/// `seccomp:`: the compiled filter's summary, how denials show and the argument table.
+fn render_seccomp(w: &mut String, policy: &Policy) -> anyhow::Result<()> {
     let filter = compile_seccomp(policy)?;
     writeln!(w, "\nseccomp:")?;
     write!(w, "{}", filter.summary())?;
@@ -416,8 +449,11 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     if let Some(classes) = seccomp::args::summary(&policy.seccomp_args) {
         writeln!(w, "  arguments:    only {classes} ([seccomp.args])")?;
     }
+    Ok(())
+}
 
-    let ll = &policy.landlock;
+/// `landlock:`: what this kernel enforces of it, the granted paths, ports and scopes.
+fn render_landlock(w: &mut String, ll: &LandlockPolicy) -> std::fmt::Result {
     let status = LandlockStatus::predict(ll, landlock::kernel_abi());
     let paths = |extra: &[std::path::PathBuf], runner: &str| {
         let mut all = vec![runner.to_string()];
@@ -457,21 +493,7 @@ pub fn render(policy: &Policy) -> anyhow::Result<String> {
     } else {
         format!("{} stay inside the container", scopes.join(" and "))
     };
-    writeln!(w, "  scoped:       {scopes}")?;
-
-    writeln!(w, "\nmasked:         {}", policy.masked_paths.join(" "))?;
-    writeln!(w, "read-only:      {}", policy.readonly_paths.join(" "))?;
-    writeln!(w, "limits:         {}", policy.limits)?;
-    writeln!(w, "network:        {}", policy.network)?;
-    let gate = policy.gate.map_or_else(
-        || "off (rsafe run --gate SEVERITY turns it on)".to_string(),
-        |s| format!("{s}: images with a finding at or above it are refused"),
-    );
-    writeln!(w, "audit gate:     {gate}")?;
-    for warning in policy.warnings() {
-        writeln!(w, "warning: {warning}")?;
-    }
-    Ok(out)
+    writeln!(w, "  scoped:       {scopes}")
 }
 
 /// The policy's seccomp profile compiled for its capabilities, as a run would.
