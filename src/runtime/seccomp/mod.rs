@@ -211,6 +211,43 @@ impl fmt::Display for SeccompSummary {
                 "  UNCONFINED: no seccomp filter, every syscall is allowed"
             );
         }
+        self.fmt_actions(f)?;
+        writeln!(
+            f,
+            "  ABIs:         {}; any other ABI kills the process",
+            self.abis()
+        )?;
+        if !self.ignored_architectures.is_empty() {
+            writeln!(
+                f,
+                "  ignored:      {} (cannot run here)",
+                self.ignored_architectures.join(", ")
+            )?;
+        }
+        self.fmt_conditions(f)?;
+        if !self.unknown_names.is_empty() {
+            writeln!(
+                f,
+                "  unknown:      {} (not known to libseccomp, ignored)",
+                self.unknown_names.join(", ")
+            )?;
+        }
+        if !self.absent_on_arches.is_empty() {
+            writeln!(
+                f,
+                "  absent:       {} names do not exist on these ABIs",
+                self.absent_on_arches.len()
+            )?;
+        }
+        let sizes: Vec<String> = self.instructions.iter().map(usize::to_string).collect();
+        writeln!(f, "  BPF:          {} instructions", sizes.join(" + "))
+    }
+}
+
+impl SeccompSummary {
+    /// The profile, its default action and what each rule does: allowed counts, other
+    /// actions, carve-outs, overridden duplicates and explicit denials.
+    fn fmt_actions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let default = self
             .default_action
             .map_or_else(String::new, |a| a.to_string());
@@ -252,6 +289,16 @@ impl fmt::Display for SeccompSummary {
                 self.denied_explicitly.len()
             )?;
         }
+        Ok(())
+    }
+
+    /// The filter's ABIs, each with the number above which it answers ENOSYS (unless the
+    /// default action lets unknown calls through anyway).
+    fn abis(&self) -> String {
+        let no_enosys_prefix = matches!(self.default_action, Some(Action::Allow | Action::Log));
+        if no_enosys_prefix {
+            return self.architectures.join(", ");
+        }
         let mut abis = Vec::new();
         for arch in &self.architectures {
             let max = match arch.as_str() {
@@ -264,48 +311,25 @@ impl fmt::Display for SeccompSummary {
                 None => abis.push(arch.clone()),
             }
         }
-        let no_enosys_prefix = matches!(self.default_action, Some(Action::Allow | Action::Log));
-        let abis = if no_enosys_prefix {
-            self.architectures.join(", ")
-        } else {
-            abis.join(", ")
-        };
-        writeln!(f, "  ABIs:         {abis}; any other ABI kills the process")?;
-        if !self.ignored_architectures.is_empty() {
-            writeln!(
-                f,
-                "  ignored:      {} (cannot run here)",
-                self.ignored_architectures.join(", ")
-            )?;
+        abis.join(", ")
+    }
+
+    /// The rules with `includes`/`excludes`, one line each, saying whether they apply here.
+    fn fmt_conditions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.conditional_rules.is_empty() {
+            return Ok(());
         }
-        if !self.conditional_rules.is_empty() {
-            let applied = self.conditional_rules.iter().filter(|r| r.applied).count();
-            writeln!(
-                f,
-                "  conditions:   {applied} of {} conditional rules apply here; left out: {} rule(s) (includes/excludes on capabilities, arch, kernel)",
-                self.conditional_rules.len(),
-                self.rules_skipped_by_conditions
-            )?;
-            for rule in &self.conditional_rules {
-                writeln!(f, "    {rule}")?;
-            }
+        let applied = self.conditional_rules.iter().filter(|r| r.applied).count();
+        writeln!(
+            f,
+            "  conditions:   {applied} of {} conditional rules apply here; left out: {} rule(s) (includes/excludes on capabilities, arch, kernel)",
+            self.conditional_rules.len(),
+            self.rules_skipped_by_conditions
+        )?;
+        for rule in &self.conditional_rules {
+            writeln!(f, "    {rule}")?;
         }
-        if !self.unknown_names.is_empty() {
-            writeln!(
-                f,
-                "  unknown:      {} (not known to libseccomp, ignored)",
-                self.unknown_names.join(", ")
-            )?;
-        }
-        if !self.absent_on_arches.is_empty() {
-            writeln!(
-                f,
-                "  absent:       {} names do not exist on these ABIs",
-                self.absent_on_arches.len()
-            )?;
-        }
-        let sizes: Vec<String> = self.instructions.iter().map(usize::to_string).collect();
-        writeln!(f, "  BPF:          {} instructions", sizes.join(" + "))
+        Ok(())
     }
 }
 
