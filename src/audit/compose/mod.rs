@@ -466,72 +466,98 @@ fn check(file: &ComposeFile, scanner: &SecretScanner) -> Vec<Finding> {
         if svc.entries().is_none() {
             continue;
         }
-        let privileged = svc.get("privileged").filter(|p| p.is_true());
-        if let Some(p) = privileged {
-            out.push(finding(
-                &PRIVILEGED,
-                format!("Service {name} runs privileged"),
-                at(p),
-                Some(Evidence::plain("privileged: true")),
-            ));
-        }
-        capabilities(name, svc, &at, &mut out);
-        security_opts(name, svc, &at, &mut out);
-        namespaces(name, svc, &at, &mut out);
-        volumes(name, svc, &bind_volumes, &lookup, &at, &mut out);
-        if let Some(devices) = svc.get("devices").and_then(Node::items)
-            && !devices.is_empty()
-        {
-            let list: Vec<&str> = devices
-                .iter()
-                .filter_map(|d| {
-                    d.as_str()
-                        .or_else(|| d.get("source").and_then(Node::as_str))
-                })
-                .collect();
-            out.push(finding(
-                &DEVICES,
-                format!("Service {name} gets host devices: {}", list.join(", ")),
-                at(&devices[0]),
-                Some(Evidence::plain(list.join(", "))),
-            ));
-        }
-        limits(name, key, svc, &at, &mut out);
-        if let Some(user) = svc.get("user").and_then(|u| u.as_str().map(|s| (u, s))) {
-            let text = interpolate(user.1).text;
-            if crate::audit::dockerfile::stages::is_root_user(&text) {
-                out.push(finding(
-                    &USER_ROOT,
-                    format!("Service {name} runs as root (user: {text})"),
-                    at(user.0),
-                    Some(Evidence::plain(format!("user: {text}"))),
-                ));
-            }
-        }
-        if privileged.is_none() {
-            hardening(name, key, svc, &at, &mut out);
-        }
-        environment(name, svc, &at, &mut out);
+        service(name, key, svc, &bind_volumes, &lookup, &at, &mut out);
         for path in file.service_env_files(svc) {
             match env_users.iter_mut().find(|(p, _)| *p == path) {
                 Some((_, names)) => names.push(name),
                 None => env_users.push((path, vec![name])),
             }
         }
-        build_args(name, svc, &at, &mut out);
-        if !svc.get("read_only").is_some_and(Node::is_true) {
-            out.push(finding(
-                &READ_ONLY_ROOTFS,
-                format!("Service {name} has a writable root filesystem"),
-                at(key),
-                None,
-            ));
-        }
     }
     for (path, services) in &env_users {
         env_file(path, services, scanner, &mut out);
     }
     out
+}
+
+/// The rules of one service, in the order its findings are reported.
+fn service(
+    name: &str,
+    key: &Node,
+    svc: &Node,
+    bind_volumes: &[(String, String)],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    at: &dyn Fn(&Node) -> Location,
+    out: &mut Vec<Finding>,
+) {
+    let privileged = svc.get("privileged").filter(|p| p.is_true());
+    if let Some(p) = privileged {
+        out.push(finding(
+            &PRIVILEGED,
+            format!("Service {name} runs privileged"),
+            at(p),
+            Some(Evidence::plain("privileged: true")),
+        ));
+    }
+    capabilities(name, svc, at, out);
+    security_opts(name, svc, at, out);
+    namespaces(name, svc, at, out);
+    volumes(name, svc, bind_volumes, lookup, at, out);
+    devices(name, svc, at, out);
+    limits(name, key, svc, at, out);
+    user_root(name, svc, at, out);
+    if privileged.is_none() {
+        hardening(name, key, svc, at, out);
+    }
+    environment(name, svc, at, out);
+    build_args(name, svc, at, out);
+    if !svc.get("read_only").is_some_and(Node::is_true) {
+        out.push(finding(
+            &READ_ONLY_ROOTFS,
+            format!("Service {name} has a writable root filesystem"),
+            at(key),
+            None,
+        ));
+    }
+}
+
+/// `devices:`: host devices handed to the service (short or long syntax).
+fn devices(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut Vec<Finding>) {
+    let Some(devices) = svc.get("devices").and_then(Node::items) else {
+        return;
+    };
+    if devices.is_empty() {
+        return;
+    }
+    let list: Vec<&str> = devices
+        .iter()
+        .filter_map(|d| {
+            d.as_str()
+                .or_else(|| d.get("source").and_then(Node::as_str))
+        })
+        .collect();
+    out.push(finding(
+        &DEVICES,
+        format!("Service {name} gets host devices: {}", list.join(", ")),
+        at(&devices[0]),
+        Some(Evidence::plain(list.join(", "))),
+    ));
+}
+
+/// `user:` naming root (by name or uid 0), after interpolation.
+fn user_root(name: &str, svc: &Node, at: &dyn Fn(&Node) -> Location, out: &mut Vec<Finding>) {
+    let Some(user) = svc.get("user").and_then(|u| u.as_str().map(|s| (u, s))) else {
+        return;
+    };
+    let text = interpolate(user.1).text;
+    if crate::audit::dockerfile::stages::is_root_user(&text) {
+        out.push(finding(
+            &USER_ROOT,
+            format!("Service {name} runs as root (user: {text})"),
+            at(user.0),
+            Some(Evidence::plain(format!("user: {text}"))),
+        ));
+    }
 }
 
 /// The hardening Compose leaves off by default: `no-new-privileges` and `cap_drop: [ALL]`.
