@@ -490,83 +490,99 @@ pub fn open_image(
         }
         Target::K8sStdin => bail!("standard input holds manifests, not an image"),
         Target::DockerfileStdin => bail!("standard input holds a Dockerfile, not an image"),
-        Target::Layout { dir, reference } => {
-            let store = Store::open_read_only(dir)
-                .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
-            let name = match reference {
-                Some(r) => r.clone(),
-                None => only_ref(&store, dir)?,
-            };
-            let shown = format!("{}:{name}", dir.display());
-            let image = Image::open(&store, &name, platform)
-                .with_context(|| format!("cannot open image {shown}"))?;
-            Ok(Opened {
-                store,
-                image,
-                name: shown,
-                _scratch: None,
-            })
-        }
-        Target::Stored(spec) => {
-            let root = global.root.clone().unwrap_or_else(Store::default_root);
-            let store = Store::open_read_only(&root)
-                .with_context(|| format!("cannot open the store {}", root.display()))?;
-            let found =
-                lookup::find(&store, spec).with_context(|| format!("cannot look up {spec}"))?;
-            let image = Image::from_descriptor(&store, &found.descriptor, platform)
-                .with_context(|| format!("cannot open image {spec}"))?;
-            Ok(Opened {
-                store,
-                image,
-                name: found.display_name(),
-                _scratch: None,
-            })
-        }
-        Target::Archive(spec) => {
-            let (scratch, store) = scratch_store(global)?;
-            let shown = if spec == load::STDIN {
-                "standard input"
-            } else {
-                spec.as_str()
-            };
-            let loaded = load::load_path(&store, spec, platform)
-                .with_context(|| format!("cannot load the archive {shown}"))?;
-            let [one] = loaded.as_slice() else {
-                bail!(
-                    "{shown} holds {} images; audit one at a time (FILE:REF)",
-                    loaded.len()
-                );
-            };
-            let image = Image::from_descriptor(&store, &one.descriptor, platform)
-                .with_context(|| format!("cannot open the image in {shown}"))?;
-            Ok(Opened {
-                store,
-                image,
-                name: if spec == load::STDIN {
-                    one.name.clone()
-                } else {
-                    spec.clone()
-                },
-                _scratch: Some(scratch),
-            })
-        }
-        Target::Remote(spec) => {
-            let (scratch, store) = scratch_store(global)?;
-            let opts = ResolveOptions {
-                platform: platform.clone(),
-                pull: true,
-                insecure,
-            };
-            let r = resolve::resolve(&store, spec, &opts)
-                .with_context(|| format!("cannot get image {spec}"))?;
-            Ok(Opened {
-                store,
-                image: r.image,
-                name: r.name,
-                _scratch: Some(scratch),
-            })
-        }
+        Target::Layout { dir, reference } => open_layout(dir, reference.as_deref(), platform),
+        Target::Stored(spec) => open_stored(spec, platform, global),
+        Target::Archive(spec) => open_archive(spec, platform, global),
+        Target::Remote(spec) => open_remote(spec, platform, insecure, global),
     }
+}
+
+/// A layout directory, read in place; without a reference, its only image.
+fn open_layout(dir: &Path, reference: Option<&str>, platform: &Platform) -> anyhow::Result<Opened> {
+    let store = Store::open_read_only(dir)
+        .with_context(|| format!("cannot open the OCI layout {}", dir.display()))?;
+    let name = match reference {
+        Some(r) => r.to_string(),
+        None => only_ref(&store, dir)?,
+    };
+    let shown = format!("{}:{name}", dir.display());
+    let image = Image::open(&store, &name, platform)
+        .with_context(|| format!("cannot open image {shown}"))?;
+    Ok(Opened {
+        store,
+        image,
+        name: shown,
+        _scratch: None,
+    })
+}
+
+/// A name, digest or id in the user's store (`--root`), opened read-only.
+fn open_stored(spec: &str, platform: &Platform, global: &Global) -> anyhow::Result<Opened> {
+    let root = global.root.clone().unwrap_or_else(Store::default_root);
+    let store = Store::open_read_only(&root)
+        .with_context(|| format!("cannot open the store {}", root.display()))?;
+    let found = lookup::find(&store, spec).with_context(|| format!("cannot look up {spec}"))?;
+    let image = Image::from_descriptor(&store, &found.descriptor, platform)
+        .with_context(|| format!("cannot open image {spec}"))?;
+    Ok(Opened {
+        store,
+        image,
+        name: found.display_name(),
+        _scratch: None,
+    })
+}
+
+/// An archive (`FILE[:REF]`, `-` for stdin) loaded into a scratch store; it must hold one image.
+fn open_archive(spec: &str, platform: &Platform, global: &Global) -> anyhow::Result<Opened> {
+    let (scratch, store) = scratch_store(global)?;
+    let shown = if spec == load::STDIN {
+        "standard input"
+    } else {
+        spec
+    };
+    let loaded = load::load_path(&store, spec, platform)
+        .with_context(|| format!("cannot load the archive {shown}"))?;
+    let [one] = loaded.as_slice() else {
+        bail!(
+            "{shown} holds {} images; audit one at a time (FILE:REF)",
+            loaded.len()
+        );
+    };
+    let image = Image::from_descriptor(&store, &one.descriptor, platform)
+        .with_context(|| format!("cannot open the image in {shown}"))?;
+    Ok(Opened {
+        store,
+        image,
+        name: if spec == load::STDIN {
+            one.name.clone()
+        } else {
+            spec.to_string()
+        },
+        _scratch: Some(scratch),
+    })
+}
+
+/// A registry reference, pulled into a scratch store.
+fn open_remote(
+    spec: &str,
+    platform: &Platform,
+    insecure: bool,
+    global: &Global,
+) -> anyhow::Result<Opened> {
+    let (scratch, store) = scratch_store(global)?;
+    let opts = ResolveOptions {
+        platform: platform.clone(),
+        pull: true,
+        insecure,
+    };
+    let r = resolve::resolve(&store, spec, &opts)
+        .with_context(|| format!("cannot get image {spec}"))?;
+    Ok(Opened {
+        store,
+        image: r.image,
+        name: r.name,
+        _scratch: Some(scratch),
+    })
 }
 
 /// A temporary store for an archive or a pulled image, removed when the directory is dropped.
