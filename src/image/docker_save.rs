@@ -192,95 +192,141 @@ fn read_config(
     Ok(bytes)
 }
 
+/// One layer member into the store as a blob, checked against the config's diff_id.
 fn import_layer(
     store: &Store,
     archive: &TarArchive,
     member: &str,
     diff_id: &Digest,
 ) -> Result<Descriptor, ImportError> {
-    let path = archive.path().to_path_buf();
-    let what = format!("layer member {member:?}");
-    let open = || -> Result<(MemberReader<'_>, u64), ImportError> {
-        archive
-            .open_member(member)?
-            .ok_or_else(|| ImportError::MissingBlob {
-                path: path.clone(),
-                what: what.clone(),
-                digest: diff_id.clone(),
-            })
+    let layer = LayerMember {
+        archive,
+        member,
+        diff_id,
+        path: archive.path().to_path_buf(),
+        what: format!("layer member {member:?}"),
     };
-    let io_err = |source| ImportError::Store {
-        path: path.clone(),
-        source: StoreError::Io {
-            path: PathBuf::from(member),
-            source,
-        },
-    };
-    let verify_err = |digest: &Digest, source| ImportError::Verify {
-        path: path.clone(),
-        what: what.clone(),
-        digest: digest.clone(),
-        source,
-    };
-    let (mut reader, size) = open()?;
-    let compression = sniff(&mut reader).map_err(io_err)?;
+    let (mut reader, size) = layer.open()?;
+    let compression = sniff(&mut reader).map_err(|e| layer.io_err(e))?;
     let digest = match compression {
         // An uncompressed layer *is* its diff_id's content: put_blob checks it.
         Compression::None => diff_id.clone(),
-        Compression::Gzip | Compression::Zstd => {
-            let (reader, _) = open()?;
-            let (digest, actual_diff_id) = digests_of(reader, compression).map_err(io_err)?;
-            if &actual_diff_id != diff_id {
-                return Err(verify_err(
-                    diff_id,
-                    VerifyError::Mismatch {
-                        expected: diff_id.clone(),
-                        actual: actual_diff_id,
-                    },
-                ));
-            }
-            if let Some(named) = digest_in_name(member)
-                && named != digest
-            {
-                return Err(verify_err(
-                    &named,
-                    VerifyError::Mismatch {
-                        expected: named.clone(),
-                        actual: digest,
-                    },
-                ));
-            }
-            digest
-        }
+        Compression::Gzip | Compression::Zstd => layer.compressed_digest(compression)?,
     };
-    if store.has_blob(&digest) {
-        // Nothing is written, but the member is still checked: an uncompressed layer is
-        // verified only here (a compressed one was hashed whole above).
-        if matches!(compression, Compression::None) {
-            let (reader, _) = open()?;
-            verify_stream(reader, &digest, size).map_err(|e| match e {
-                FinishError::Verify(source) => verify_err(&digest, source),
-                FinishError::Io(source) => io_err(source),
-            })?;
-        }
-    } else {
-        let (reader, _) = open()?;
-        store
-            .put_blob(reader, &digest, Some(size))
-            .map_err(|e| match e {
-                StoreError::Verify { source, .. } => verify_err(&digest, source),
-                source => ImportError::Store {
-                    path: path.clone(),
-                    source,
-                },
-            })?;
-    }
+    layer.store(store, &digest, compression, size)?;
     let media_type = match compression {
         Compression::None => MediaType::ImageLayer,
         Compression::Gzip => MediaType::ImageLayerGzip,
         Compression::Zstd => MediaType::ImageLayerZstd,
     };
     Ok(Descriptor::new(media_type, size, &digest))
+}
+
+/// One layer member of a `docker save` archive being imported: the member is opened once per
+/// pass (sniff, hash, store), and every error names the archive and the member.
+struct LayerMember<'a> {
+    archive: &'a TarArchive,
+    member: &'a str,
+    diff_id: &'a Digest,
+    path: PathBuf,
+    what: String,
+}
+
+impl LayerMember<'_> {
+    /// The member from its start, with its size; missing is an error naming the diff_id.
+    fn open(&self) -> Result<(MemberReader<'_>, u64), ImportError> {
+        self.archive
+            .open_member(self.member)?
+            .ok_or_else(|| ImportError::MissingBlob {
+                path: self.path.clone(),
+                what: self.what.clone(),
+                digest: self.diff_id.clone(),
+            })
+    }
+
+    /// A read error of the member, as the store would report it.
+    fn io_err(&self, source: io::Error) -> ImportError {
+        ImportError::Store {
+            path: self.path.clone(),
+            source: StoreError::Io {
+                path: PathBuf::from(self.member),
+                source,
+            },
+        }
+    }
+
+    /// The member's content does not have `digest`.
+    fn verify_err(&self, digest: &Digest, source: VerifyError) -> ImportError {
+        ImportError::Verify {
+            path: self.path.clone(),
+            what: self.what.clone(),
+            digest: digest.clone(),
+            source,
+        }
+    }
+
+    /// A compressed layer's blob digest, after checking that it decompresses to the config's
+    /// diff_id and matches a digest its member name spells (`blobs/sha256/…`).
+    fn compressed_digest(&self, compression: Compression) -> Result<Digest, ImportError> {
+        let (reader, _) = self.open()?;
+        let (digest, actual_diff_id) =
+            digests_of(reader, compression).map_err(|e| self.io_err(e))?;
+        if &actual_diff_id != self.diff_id {
+            return Err(self.verify_err(
+                self.diff_id,
+                VerifyError::Mismatch {
+                    expected: self.diff_id.clone(),
+                    actual: actual_diff_id,
+                },
+            ));
+        }
+        if let Some(named) = digest_in_name(self.member)
+            && named != digest
+        {
+            return Err(self.verify_err(
+                &named,
+                VerifyError::Mismatch {
+                    expected: named.clone(),
+                    actual: digest,
+                },
+            ));
+        }
+        Ok(digest)
+    }
+
+    /// Puts the member into the store as blob `digest`, or, when the store has it already,
+    /// still checks an uncompressed member (a compressed one was hashed whole before).
+    fn store(
+        &self,
+        store: &Store,
+        digest: &Digest,
+        compression: Compression,
+        size: u64,
+    ) -> Result<(), ImportError> {
+        if store.has_blob(digest) {
+            // Nothing is written, but the member is still checked: an uncompressed layer is
+            // verified only here (a compressed one was hashed whole above).
+            if matches!(compression, Compression::None) {
+                let (reader, _) = self.open()?;
+                verify_stream(reader, digest, size).map_err(|e| match e {
+                    FinishError::Verify(source) => self.verify_err(digest, source),
+                    FinishError::Io(source) => self.io_err(source),
+                })?;
+            }
+            return Ok(());
+        }
+        let (reader, _) = self.open()?;
+        store
+            .put_blob(reader, digest, Some(size))
+            .map_err(|e| match e {
+                StoreError::Verify { source, .. } => self.verify_err(digest, source),
+                source => ImportError::Store {
+                    path: self.path.clone(),
+                    source,
+                },
+            })?;
+        Ok(())
+    }
 }
 
 /// How a layer member is compressed, from its first bytes.
