@@ -193,55 +193,7 @@ pub fn is_secret_file_name(path: &str) -> bool {
     let trimmed = path.trim_end_matches('/');
     let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
     let lower = name.to_ascii_lowercase();
-    const EXACT: &[&str] = &[
-        "id_rsa",
-        "id_dsa",
-        "id_ecdsa",
-        "id_ed25519",
-        "identity",
-        ".env",
-        ".npmrc",
-        ".pypirc",
-        ".netrc",
-        "_netrc",
-        ".git-credentials",
-        ".htpasswd",
-        ".pgpass",
-        ".my.cnf",
-        ".dockercfg",
-        "credentials",
-        "credentials.json",
-        "credentials.yml",
-        "credentials.yaml",
-        "client_secret.json",
-        "secrets.json",
-        "secrets.yml",
-        "secrets.yaml",
-        "secrets.toml",
-        ".ssh",
-        ".aws",
-        ".gnupg",
-        ".kube",
-        "kubeconfig",
-        "terraform.tfstate",
-        "terraform.tfvars",
-        "master.key",
-        "vault-token",
-        ".vault-token",
-    ];
-    const SUFFIXES: &[&str] = &[
-        ".pem",
-        ".key",
-        ".p12",
-        ".pfx",
-        ".jks",
-        ".keystore",
-        ".ppk",
-        ".kdbx",
-        ".ovpn",
-        ".tfstate",
-    ];
-    if EXACT.contains(&lower.as_str()) {
+    if SECRET_FILE_NAMES.contains(&lower.as_str()) {
         return true;
     }
     // Docker's convention for secret files (`secrets/db_password.txt`), lowercase as compose
@@ -249,19 +201,88 @@ pub fn is_secret_file_name(path: &str) -> bool {
     if name == "secrets" || name == ".secrets" {
         return true;
     }
+    if let Some(verdict) = ssh_key_name(&lower) {
+        return verdict;
+    }
+    secret_by_shape(&lower, trimmed)
+}
+
+/// Credential file and directory names, compared exactly (lowercase).
+const SECRET_FILE_NAMES: &[&str] = &[
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "identity",
+    ".env",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".htpasswd",
+    ".pgpass",
+    ".my.cnf",
+    ".dockercfg",
+    "credentials",
+    "credentials.json",
+    "credentials.yml",
+    "credentials.yaml",
+    "client_secret.json",
+    "secrets.json",
+    "secrets.yml",
+    "secrets.yaml",
+    "secrets.toml",
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".kube",
+    "kubeconfig",
+    "terraform.tfstate",
+    "terraform.tfvars",
+    "master.key",
+    "vault-token",
+    ".vault-token",
+];
+
+/// Extensions of key stores, private keys, password databases and VPN profiles (lowercase).
+const SECRET_FILE_SUFFIXES: &[&str] = &[
+    ".pem",
+    ".key",
+    ".p12",
+    ".pfx",
+    ".jks",
+    ".keystore",
+    ".ppk",
+    ".kdbx",
+    ".ovpn",
+    ".tfstate",
+];
+
+/// An `id_…` name (lowercase) is judged by its prefix alone: an SSH private key when it starts
+/// with a key type (`id_rsa_deploy`, `id_ed25519_github`), else not one, whatever its extension
+/// (`id_token.pem`); `None` when the name is not of that shape, public keys (`.pub`) included.
+fn ssh_key_name(lower: &str) -> Option<bool> {
+    if !lower.starts_with("id_") || lower.ends_with(".pub") || lower.len() <= 3 {
+        return None;
+    }
+    Some(
+        ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"]
+            .iter()
+            .any(|k| lower.starts_with(k)),
+    )
+}
+
+/// Names that say "credentials" by their shape: env files (`.env.prod`, `prod.env`; not the
+/// `.env.example` kind), service-account JSON, Docker's `config.json`, key-store extensions.
+fn secret_by_shape(lower: &str, trimmed: &str) -> bool {
     if lower.starts_with(".env.")
         && !matches!(
-            lower.as_str(),
+            lower,
             ".env.example" | ".env.sample" | ".env.template" | ".env.dist"
         )
     {
         return true;
-    }
-    if lower.starts_with("id_") && !lower.ends_with(".pub") && lower.len() > 3 {
-        // id_rsa_deploy, id_ed25519_github
-        return ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"]
-            .iter()
-            .any(|k| lower.starts_with(k));
     }
     // `prod.env`, `agent.env`: env files named after what they configure.
     if lower.ends_with(".env") && lower.len() > 4 {
@@ -278,7 +299,7 @@ pub fn is_secret_file_name(path: &str) -> bool {
     {
         return true;
     }
-    SUFFIXES.iter().any(|s| lower.ends_with(s)) && !lower.ends_with(".pub.pem")
+    SECRET_FILE_SUFFIXES.iter().any(|s| lower.ends_with(s)) && !lower.ends_with(".pub.pem")
 }
 
 /// Directory names whose contents are credentials by convention.
