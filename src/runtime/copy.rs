@@ -254,6 +254,8 @@ fn send(
     Ok(())
 }
 
+/// Appends `path` (under `dir`) to `tar` as `name`: a directory with everything below it, a
+/// regular file, or a symlink as a symlink; other kinds are left out.
 fn add<W: Write>(
     tar: &mut tar::Builder<W>,
     dir: BorrowedFd<'_>,
@@ -284,50 +286,11 @@ fn add<W: Write>(
         rustix::fs::FileType::Directory => {
             h.set_entry_type(tar::EntryType::Directory);
             tar.append_data(&mut h, name, io::empty()).map_err(failed)?;
-            let dirfd = rustix::fs::openat(
-                &fd,
-                ".",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| io_err(path.to_string())(e.into()))?;
-            let mut names: Vec<String> = rustix::fs::Dir::read_from(&dirfd)
-                .map_err(|e| io_err(path.to_string())(e.into()))?
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "." && n != "..")
-                .collect();
-            names.sort();
-            for child in names {
-                add(
-                    tar,
-                    dirfd.as_fd(),
-                    &child,
-                    &name.join(&child),
-                    ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
-                    depth + 1,
-                )?;
-            }
+            add_children(tar, &fd, path, name, depth)?;
         }
         rustix::fs::FileType::RegularFile => {
-            // Opened again for reading, by the same path and rules, and checked to be the file
-            // just looked at (an O_PATH descriptor is reopened only through /proc, which is
-            // the container's here).
-            let file = crate::runtime::sys::openat2(
-                dir,
-                path,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-                Mode::empty(),
-                resolve,
-            )
-            .map_err(|e| io_err(path.to_string())(e.into()))?;
-            let again = rustix::fs::fstat(&file).map_err(|e| io_err(path.to_string())(e.into()))?;
-            if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
-                return Err(CopyError::Invalid(format!(
-                    "{path}: changed while being copied"
-                )));
-            }
-            h.set_size(again.st_size as u64);
+            let (file, size) = reopen_file(dir, path, resolve, &st)?;
+            h.set_size(size);
             h.set_entry_type(tar::EntryType::Regular);
             tar.append_data(&mut h, name, std::fs::File::from(file))
                 .map_err(failed)?;
@@ -342,6 +305,68 @@ fn add<W: Write>(
         _ => {} // devices, fifos, sockets: not copied, as a file's content cannot be had
     }
     Ok(())
+}
+
+/// Appends the entries of directory `fd` (an `O_PATH` descriptor of `path`) in name order,
+/// each below `name` and resolved beneath the directory without following symlinks.
+fn add_children<W: Write>(
+    tar: &mut tar::Builder<W>,
+    fd: &OwnedFd,
+    path: &str,
+    name: &Path,
+    depth: u32,
+) -> Result<(), CopyError> {
+    let dirfd = rustix::fs::openat(
+        fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err(path.to_string())(e.into()))?;
+    let mut names: Vec<String> = rustix::fs::Dir::read_from(&dirfd)
+        .map_err(|e| io_err(path.to_string())(e.into()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    names.sort();
+    for child in names {
+        add(
+            tar,
+            dirfd.as_fd(),
+            &child,
+            &name.join(&child),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+            depth + 1,
+        )?;
+    }
+    Ok(())
+}
+
+/// The regular file at `path`, opened again for reading by the same path and rules, and
+/// checked to be the file `st` described (an O_PATH descriptor is reopened only through
+/// /proc, which is the container's here); with its size now.
+fn reopen_file(
+    dir: BorrowedFd<'_>,
+    path: &str,
+    resolve: ResolveFlags,
+    st: &rustix::fs::Stat,
+) -> Result<(OwnedFd, u64), CopyError> {
+    let file = crate::runtime::sys::openat2(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve,
+    )
+    .map_err(|e| io_err(path.to_string())(e.into()))?;
+    let again = rustix::fs::fstat(&file).map_err(|e| io_err(path.to_string())(e.into()))?;
+    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(CopyError::Invalid(format!(
+            "{path}: changed while being copied"
+        )));
+    }
+    Ok((file, again.st_size as u64))
 }
 
 /// Writes the archive from `input` under `dir`: its top entry as `top` (the entry's contents
