@@ -363,6 +363,9 @@ pub fn populate(from: &OwnedFd, to: &OwnedFd, target: &str) -> Result<()> {
 
 type CopyResult = std::result::Result<(), (String, io::Error)>;
 
+/// Copies what directory `from` holds into `to` (`path` names it in errors), recursively:
+/// directories, regular files and symlinks with their owner, mode, extended attributes and
+/// times; devices, fifos and sockets are left out.
 fn copy_dir_contents(from: &OwnedFd, to: &OwnedFd, path: &str, depth: u32) -> CopyResult {
     let at = |name: &str| format!("{}/{name}", path.trim_end_matches('/'));
     if depth > MAX_DEPTH {
@@ -376,82 +379,131 @@ fn copy_dir_contents(from: &OwnedFd, to: &OwnedFd, path: &str, depth: u32) -> Co
         if name == "." || name == ".." {
             continue;
         }
-        let here = at(&name);
-        let err = |e: rustix::io::Errno| (here.clone(), io::Error::from(e));
-        let stat = rustix::fs::statat(from, &name, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
-        let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
-        let mode = Mode::from_raw_mode(stat.st_mode & 0o7777);
-        let times = Timestamps {
-            last_access: rustix::fs::Timespec {
-                tv_sec: stat.st_atime,
-                tv_nsec: stat.st_atime_nsec as _,
-            },
-            last_modification: rustix::fs::Timespec {
-                tv_sec: stat.st_mtime,
-                tv_nsec: stat.st_mtime_nsec as _,
-            },
+        let entry = Entry {
+            from,
+            to,
+            name: &name,
+            here: at(&name),
         };
-        let owner = (
-            Some(rustix::fs::Uid::from_raw(stat.st_uid)),
-            Some(rustix::fs::Gid::from_raw(stat.st_gid)),
-        );
-        match kind {
-            rustix::fs::FileType::Directory => {
-                rustix::fs::mkdirat(to, &name, Mode::from_raw_mode(0o700)).map_err(err)?;
-                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                let src = rustix::fs::openat(from, &name, flags, Mode::empty()).map_err(err)?;
-                let dst = rustix::fs::openat(to, &name, flags, Mode::empty()).map_err(err)?;
-                copy_dir_contents(&src, &dst, &here, depth + 1)?;
-                keep_unmapped(rustix::fs::fchown(&dst, owner.0, owner.1)).map_err(err)?;
-                rustix::fs::fchmod(&dst, mode).map_err(err)?;
-                copy_xattrs(src.as_fd(), dst.as_fd()).map_err(err)?;
-                rustix::fs::utimensat(&dst, "", &times, AtFlags::EMPTY_PATH).map_err(err)?;
-            }
-            rustix::fs::FileType::RegularFile => {
-                let src = rustix::fs::openat(
-                    from,
-                    &name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(err)?;
-                let dst = rustix::fs::openat(
-                    to,
-                    &name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(err)?;
-                let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
-                io::copy(&mut src, &mut dst).map_err(|e| (here.clone(), e))?;
-                // Owner before mode and attributes: a chown clears set-uid and set-gid bits,
-                // and file capabilities.
-                keep_unmapped(rustix::fs::fchown(&dst, owner.0, owner.1)).map_err(err)?;
-                rustix::fs::fchmod(&dst, mode).map_err(err)?;
-                copy_xattrs(src.as_fd(), dst.as_fd()).map_err(err)?;
-                rustix::fs::futimens(&dst, &times).map_err(err)?;
-            }
-            rustix::fs::FileType::Symlink => {
-                let target = rustix::fs::readlinkat(from, &name, Vec::new()).map_err(err)?;
-                rustix::fs::symlinkat(&target, to, &name).map_err(err)?;
-                keep_unmapped(rustix::fs::chownat(
-                    to,
-                    &name,
-                    owner.0,
-                    owner.1,
-                    AtFlags::SYMLINK_NOFOLLOW,
-                ))
-                .map_err(err)?;
-                rustix::fs::utimensat(to, &name, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
-            }
-            _ => {}
-        }
+        entry.copy(depth)?;
     }
     Ok(())
+}
+
+/// One entry `name` of directory `from` being copied into `to`; `here` is its path in errors.
+struct Entry<'a> {
+    from: &'a OwnedFd,
+    to: &'a OwnedFd,
+    name: &'a str,
+    here: String,
+}
+
+/// What a copy keeps of the original: owner, permission bits and access/modification times.
+struct Kept {
+    owner: (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>),
+    mode: Mode,
+    times: Timestamps,
+}
+
+impl Kept {
+    fn of(stat: &rustix::fs::Stat) -> Kept {
+        Kept {
+            owner: (
+                Some(rustix::fs::Uid::from_raw(stat.st_uid)),
+                Some(rustix::fs::Gid::from_raw(stat.st_gid)),
+            ),
+            mode: Mode::from_raw_mode(stat.st_mode & 0o7777),
+            times: Timestamps {
+                last_access: rustix::fs::Timespec {
+                    tv_sec: stat.st_atime,
+                    tv_nsec: stat.st_atime_nsec as _,
+                },
+                last_modification: rustix::fs::Timespec {
+                    tv_sec: stat.st_mtime,
+                    tv_nsec: stat.st_mtime_nsec as _,
+                },
+            },
+        }
+    }
+}
+
+impl Entry<'_> {
+    /// The error of a call on this entry, with its path.
+    fn err(&self, e: rustix::io::Errno) -> (String, io::Error) {
+        (self.here.clone(), io::Error::from(e))
+    }
+
+    /// Copies the entry by its kind (not following a symlink).
+    fn copy(&self, depth: u32) -> CopyResult {
+        let stat = rustix::fs::statat(self.from, self.name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.err(e))?;
+        let meta = Kept::of(&stat);
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Directory => self.copy_dir(&meta, depth),
+            rustix::fs::FileType::RegularFile => self.copy_file(&meta),
+            rustix::fs::FileType::Symlink => self.copy_symlink(&meta),
+            _ => Ok(()),
+        }
+    }
+
+    /// A directory, made private, filled, then given the original's owner, mode, attributes
+    /// and times (last, as filling it changed its times).
+    fn copy_dir(&self, meta: &Kept, depth: u32) -> CopyResult {
+        let err = |e| self.err(e);
+        rustix::fs::mkdirat(self.to, self.name, Mode::from_raw_mode(0o700)).map_err(err)?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let src = rustix::fs::openat(self.from, self.name, flags, Mode::empty()).map_err(err)?;
+        let dst = rustix::fs::openat(self.to, self.name, flags, Mode::empty()).map_err(err)?;
+        copy_dir_contents(&src, &dst, &self.here, depth + 1)?;
+        keep_unmapped(rustix::fs::fchown(&dst, meta.owner.0, meta.owner.1)).map_err(err)?;
+        rustix::fs::fchmod(&dst, meta.mode).map_err(err)?;
+        copy_xattrs(src.as_fd(), dst.as_fd()).map_err(err)?;
+        rustix::fs::utimensat(&dst, "", &meta.times, AtFlags::EMPTY_PATH).map_err(err)
+    }
+
+    /// A regular file: a new file (never an existing one), its bytes, then its metadata.
+    fn copy_file(&self, meta: &Kept) -> CopyResult {
+        let err = |e| self.err(e);
+        let src = rustix::fs::openat(
+            self.from,
+            self.name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        let dst = rustix::fs::openat(
+            self.to,
+            self.name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(err)?;
+        let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
+        io::copy(&mut src, &mut dst).map_err(|e| (self.here.clone(), e))?;
+        // Owner before mode and attributes: a chown clears set-uid and set-gid bits,
+        // and file capabilities.
+        keep_unmapped(rustix::fs::fchown(&dst, meta.owner.0, meta.owner.1)).map_err(err)?;
+        rustix::fs::fchmod(&dst, meta.mode).map_err(err)?;
+        copy_xattrs(src.as_fd(), dst.as_fd()).map_err(err)?;
+        rustix::fs::futimens(&dst, &meta.times).map_err(err)
+    }
+
+    /// A symlink, as a symlink with the same target, owner and times.
+    fn copy_symlink(&self, meta: &Kept) -> CopyResult {
+        let err = |e| self.err(e);
+        let target = rustix::fs::readlinkat(self.from, self.name, Vec::new()).map_err(err)?;
+        rustix::fs::symlinkat(&target, self.to, self.name).map_err(err)?;
+        keep_unmapped(rustix::fs::chownat(
+            self.to,
+            self.name,
+            meta.owner.0,
+            meta.owner.1,
+            AtFlags::SYMLINK_NOFOLLOW,
+        ))
+        .map_err(err)?;
+        rustix::fs::utimensat(self.to, self.name, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(err)
+    }
 }
 
 /// Copies the extended attributes of `from` onto `to`: `user.*` ones always (failing if they
