@@ -127,7 +127,43 @@ pub fn idmapped_overlay(
     container_root: (u32, u32),
     staging: &Path,
 ) -> io::Result<OwnedFd> {
-    let ctx = |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let _staging = private_staging(staging)?;
+    let stage = Stage { staging, userns };
+    let mut opts = Vec::new();
+    let mut held = Held(Vec::new());
+    let mut lowers = layers
+        .lower
+        .iter()
+        .enumerate()
+        .map(|(i, p)| stage.layer(&format!("l{i}"), p, true))
+        .collect::<io::Result<Vec<String>>>()?;
+    if let (Some(upper), Some(work)) = (&layers.upper, &layers.work) {
+        opts = stage.upper_and_work(layers, upper, work, &mut lowers, &mut held)?;
+    }
+    let lowers = lowers
+        .iter()
+        .map(|l| held.name(Path::new(l)))
+        .collect::<io::Result<Vec<String>>>()?;
+    opts.insert(0, format!("lowerdir={}", lowers.join(":")));
+    opts.extend(layers.options.iter().cloned());
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    // Overlayfs writes its upper layer with its creator's credentials, through the id-mapped
+    // layers: the creator must be an id they map (container root), yet keep host root's
+    // capabilities (trusted.overlay.* attributes, copying up any file).
+    let _creator = CreatorIds::become_(container_root)?;
+    mounts::new_filesystem("overlay", &opts, MountAttrFlags::empty())
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// An error with what was being done in front of it.
+fn ctx(what: String) -> impl FnOnce(io::Error) -> io::Error {
+    move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Enters a private mount namespace and mounts a small tmpfs on `staging` there, for the
+/// staged layers; the tmpfs and `staging` are returned open, to be held as long as the
+/// staging is used (the descriptors the layers are named by come after them).
+fn private_staging(staging: &Path) -> io::Result<(OwnedFd, OwnedFd)> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(io::Error::from)
         .map_err(ctx("a private mount namespace".into()))?;
@@ -142,16 +178,29 @@ pub fn idmapped_overlay(
     )?;
     mounts::attach(&scratch, &staging_fd)
         .map_err(ctx(format!("staging tmpfs on {}", staging.display())))?;
-    let stage = |name: &str, path: &Path, read_only: bool| -> io::Result<String> {
+    Ok((scratch, staging_fd))
+}
+
+/// Where layers are staged (`staging`, in the private mount namespace) and the user
+/// namespace they are id-mapped into.
+struct Stage<'a> {
+    staging: &'a Path,
+    userns: BorrowedFd<'a>,
+}
+
+impl Stage<'_> {
+    /// A clone of `path` id-mapped (and read-only if asked) attached at `staging/name`; its
+    /// path there.
+    fn layer(&self, name: &str, path: &Path, read_only: bool) -> io::Result<String> {
         let tree = mounts::clone_host_tree_with(path, false)
             .map_err(ctx(format!("overlay layer {}", path.display())))?;
         let mut attrs = libc::MOUNT_ATTR_IDMAP;
         if read_only {
             attrs |= libc::MOUNT_ATTR_RDONLY;
         }
-        sys::set_mount_attrs(tree.as_fd(), attrs, Some(userns), false)
+        sys::set_mount_attrs(tree.as_fd(), attrs, Some(self.userns), false)
             .map_err(ctx(format!("id-map overlay layer {}", path.display())))?;
-        let point = staging.join(name);
+        let point = self.staging.join(name);
         std::fs::create_dir(&point)?;
         let point_fd = rustix::fs::open(
             &point,
@@ -161,18 +210,19 @@ pub fn idmapped_overlay(
         mounts::attach(&tree, &point_fd)
             .map_err(ctx(format!("stage overlay layer {}", path.display())))?;
         Ok(point.to_string_lossy().into_owned())
-    };
-    let mut opts = Vec::new();
-    let mut held = Held(Vec::new());
-    let mut lowers = layers
-        .lower
-        .iter()
-        .enumerate()
-        .map(|(i, p)| stage(&format!("l{i}"), p, true))
-        .collect::<io::Result<Vec<String>>>()?;
-    if let (Some(upper), Some(work)) = (&layers.upper, &layers.work) {
-        // Overlayfs wants the upper and work directories on one mount: their common parent
-        // is staged, and both are named below it.
+    }
+
+    /// Stages the upper and work directories (on one mount, as overlayfs wants: their common
+    /// parent) and returns the `upperdir=` and `workdir=` options; a volatile overlay's upper
+    /// layer becomes the top of `lowers` instead, under a fresh upper.
+    fn upper_and_work(
+        &self,
+        layers: &Layers,
+        upper: &Path,
+        work: &Path,
+        lowers: &mut Vec<String>,
+        held: &mut Held,
+    ) -> io::Result<Vec<String>> {
         let common = common_parent(upper, work).ok_or_else(|| {
             io::Error::other(format!(
                 "{} and {} have no common parent",
@@ -193,9 +243,9 @@ pub fn idmapped_overlay(
             }
             (own.join("upper"), own.join("work"))
         } else {
-            (upper.clone(), work.clone())
+            (upper.to_path_buf(), work.to_path_buf())
         };
-        let staged = PathBuf::from(stage("uw", &common, false)?);
+        let staged = PathBuf::from(self.layer("uw", &common, false)?);
         let below = |p: &Path| staged.join(p.strip_prefix(&common).unwrap_or(p));
         if layers.is_volatile() {
             lowers.insert(
@@ -205,22 +255,11 @@ pub fn idmapped_overlay(
                     .to_string(),
             );
         }
-        opts.push(format!("upperdir={}", held.name(&below(&upper))?));
-        opts.push(format!("workdir={}", held.name(&below(&work))?));
+        Ok(vec![
+            format!("upperdir={}", held.name(&below(&upper))?),
+            format!("workdir={}", held.name(&below(&work))?),
+        ])
     }
-    let lowers = lowers
-        .iter()
-        .map(|l| held.name(Path::new(l)))
-        .collect::<io::Result<Vec<String>>>()?;
-    opts.insert(0, format!("lowerdir={}", lowers.join(":")));
-    opts.extend(layers.options.iter().cloned());
-    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    // Overlayfs writes its upper layer with its creator's credentials, through the id-mapped
-    // layers: the creator must be an id they map (container root), yet keep host root's
-    // capabilities (trusted.overlay.* attributes, copying up any file).
-    let _creator = CreatorIds::become_(container_root)?;
-    mounts::new_filesystem("overlay", &opts, MountAttrFlags::empty())
-        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// Staged layers held open and named by descriptor (`/proc/self/fd/N`), as `rsafe run` names
