@@ -120,43 +120,27 @@ const PATH_MAX: usize = 4096;
 
 /// Records what `call` says into `seen` (the name is the caller's to record).
 pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
+    match call.nr {
+        libc::SYS_bind | libc::SYS_connect => record_port(call, caller, seen),
+        libc::SYS_socket | libc::SYS_socketpair | libc::SYS_ioctl => record_socket(call, seen),
+        libc::SYS_clone | libc::SYS_unshare | libc::SYS_clone3 => {
+            record_namespaces(call, caller, seen)
+        }
+        libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill | libc::SYS_pidfd_send_signal => {
+            record_signal(call, caller, seen)
+        }
+        _ => record_paths(call, caller, seen),
+    }
+}
+
+/// The file calls: which paths are read, written or executed (other calls: nothing).
+fn record_paths(call: Call, caller: &dyn Caller, seen: &mut Observed) {
     let a = call.args;
     let fd = |i: usize| a[i] as i32;
-    let path = |seen: &mut Observed, dirfd: i32, ptr: u64, access: Access| {
-        if access == Access::default() {
-            return;
-        }
-        if let Some(p) = read_path(caller, dirfd, ptr) {
-            seen.add_path(p, access);
-        }
-    };
-    // A call that only creates fails with EEXIST when its path exists, one that removes or
-    // renames with ENOENT when it does not (module documentation): no write is needed there.
-    let create = |seen: &mut Observed, dirfd: i32, ptr: u64| {
-        if let Some(p) = read_path(caller, dirfd, ptr)
-            && !caller.exists(&p)
-        {
-            seen.add_path(p, Access::WRITE);
-        }
-    };
-    let remove = |seen: &mut Observed, dirfd: i32, ptr: u64| -> bool {
-        match read_path(caller, dirfd, ptr) {
-            Some(p) if caller.exists(&p) => {
-                seen.add_path(p, Access::WRITE);
-                true
-            }
-            _ => false,
-        }
-    };
-    // The new name is written only when the old one exists (else ENOENT).
-    let rename = |seen: &mut Observed, (from_fd, from): (i32, u64), (to_fd, to): (i32, u64)| {
-        if remove(seen, from_fd, from) {
-            path(seen, to_fd, to, Access::WRITE);
-        }
-    };
+    let p = Paths { caller };
     match call.nr {
-        libc::SYS_open => path(seen, AT_FDCWD, a[0], open_access(a[1])),
-        libc::SYS_openat => path(seen, fd(0), a[1], open_access(a[2])),
+        libc::SYS_open => p.access(seen, AT_FDCWD, a[0], open_access(a[1])),
+        libc::SYS_openat => p.access(seen, fd(0), a[1], open_access(a[2])),
         libc::SYS_openat2 => {
             // struct open_how { u64 flags; u64 mode; u64 resolve; }: flags first.
             let flags = caller
@@ -166,41 +150,99 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
                         .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
                 })
                 .unwrap_or(0);
-            path(seen, fd(0), a[1], open_access(flags))
+            p.access(seen, fd(0), a[1], open_access(flags))
         }
-        libc::SYS_creat | libc::SYS_truncate => path(seen, AT_FDCWD, a[0], Access::WRITE),
-        libc::SYS_execve => path(seen, AT_FDCWD, a[0], Access::EXECUTE),
-        libc::SYS_execveat => path(seen, fd(0), a[1], Access::EXECUTE),
-        libc::SYS_mkdir | libc::SYS_mknod => create(seen, AT_FDCWD, a[0]),
-        libc::SYS_mkdirat | libc::SYS_mknodat => create(seen, fd(0), a[1]),
+        libc::SYS_creat | libc::SYS_truncate => p.access(seen, AT_FDCWD, a[0], Access::WRITE),
+        libc::SYS_execve => p.access(seen, AT_FDCWD, a[0], Access::EXECUTE),
+        libc::SYS_execveat => p.access(seen, fd(0), a[1], Access::EXECUTE),
+        libc::SYS_mkdir | libc::SYS_mknod => p.create(seen, AT_FDCWD, a[0]),
+        libc::SYS_mkdirat | libc::SYS_mknodat => p.create(seen, fd(0), a[1]),
         libc::SYS_unlink | libc::SYS_rmdir => {
-            remove(seen, AT_FDCWD, a[0]);
+            p.remove(seen, AT_FDCWD, a[0]);
         }
         libc::SYS_unlinkat => {
-            remove(seen, fd(0), a[1]);
+            p.remove(seen, fd(0), a[1]);
         }
-        libc::SYS_rename => rename(seen, (AT_FDCWD, a[0]), (AT_FDCWD, a[1])),
-        libc::SYS_renameat | libc::SYS_renameat2 => rename(seen, (fd(0), a[1]), (fd(2), a[3])),
+        libc::SYS_rename => p.rename(seen, (AT_FDCWD, a[0]), (AT_FDCWD, a[1])),
+        libc::SYS_renameat | libc::SYS_renameat2 => p.rename(seen, (fd(0), a[1]), (fd(2), a[3])),
         libc::SYS_link => {
-            path(seen, AT_FDCWD, a[0], Access::READ);
-            create(seen, AT_FDCWD, a[1]);
+            p.access(seen, AT_FDCWD, a[0], Access::READ);
+            p.create(seen, AT_FDCWD, a[1]);
         }
         libc::SYS_linkat => {
-            path(seen, fd(0), a[1], Access::READ);
-            create(seen, fd(2), a[3]);
+            p.access(seen, fd(0), a[1], Access::READ);
+            p.create(seen, fd(2), a[3]);
         }
-        libc::SYS_symlink => create(seen, AT_FDCWD, a[1]),
-        libc::SYS_symlinkat => create(seen, fd(1), a[2]),
-        libc::SYS_bind | libc::SYS_connect => {
-            if let Some(port) = inet_port(caller, a[1], a[2]) {
-                let set = if call.nr == libc::SYS_bind {
-                    &mut seen.tcp_bind
-                } else {
-                    &mut seen.tcp_connect
-                };
-                set.insert(port);
+        libc::SYS_symlink => p.create(seen, AT_FDCWD, a[1]),
+        libc::SYS_symlinkat => p.create(seen, fd(1), a[2]),
+        _ => {}
+    }
+}
+
+/// Path arguments read from the caller's memory and recorded with the access they need.
+struct Paths<'a> {
+    caller: &'a dyn Caller,
+}
+
+impl Paths<'_> {
+    /// The path at `ptr` (relative to `dirfd`) needs `access` (nothing recorded for none).
+    fn access(&self, seen: &mut Observed, dirfd: i32, ptr: u64, access: Access) {
+        if access == Access::default() {
+            return;
+        }
+        if let Some(p) = read_path(self.caller, dirfd, ptr) {
+            seen.add_path(p, access);
+        }
+    }
+
+    /// A call that only creates fails with EEXIST when its path exists (module
+    /// documentation): a write is recorded only for a path that does not exist yet.
+    fn create(&self, seen: &mut Observed, dirfd: i32, ptr: u64) {
+        if let Some(p) = read_path(self.caller, dirfd, ptr)
+            && !self.caller.exists(&p)
+        {
+            seen.add_path(p, Access::WRITE);
+        }
+    }
+
+    /// A call that removes fails with ENOENT when its path does not exist: a write is
+    /// recorded only for one that does (returned).
+    fn remove(&self, seen: &mut Observed, dirfd: i32, ptr: u64) -> bool {
+        match read_path(self.caller, dirfd, ptr) {
+            Some(p) if self.caller.exists(&p) => {
+                seen.add_path(p, Access::WRITE);
+                true
             }
+            _ => false,
         }
+    }
+
+    /// The new name is written only when the old one exists (else ENOENT).
+    fn rename(&self, seen: &mut Observed, (from_fd, from): (i32, u64), (to_fd, to): (i32, u64)) {
+        if self.remove(seen, from_fd, from) {
+            self.access(seen, to_fd, to, Access::WRITE);
+        }
+    }
+}
+
+/// `bind` and `connect`: the TCP port, for landlock's port rules.
+fn record_port(call: Call, caller: &dyn Caller, seen: &mut Observed) {
+    let a = call.args;
+    if let Some(port) = inet_port(caller, a[1], a[2]) {
+        let set = if call.nr == libc::SYS_bind {
+            &mut seen.tcp_bind
+        } else {
+            &mut seen.tcp_connect
+        };
+        set.insert(port);
+    }
+}
+
+/// `socket`, `socketpair` and `ioctl`: the argument classes `[seccomp.args]` narrows to, and
+/// whether a raw or packet socket (NET_RAW) was asked for.
+fn record_socket(call: Call, seen: &mut Observed) {
+    let a = call.args;
+    match call.nr {
         libc::SYS_socket => {
             let (family, kind) = (a[0] as i32, a[1] as i32 & 0xf);
             if kind == libc::SOCK_RAW || family == libc::AF_PACKET {
@@ -211,12 +253,19 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
         libc::SYS_socketpair => {
             seen.socketpairs.insert(SocketClass::of_call(a[0], a[1]));
         }
-        libc::SYS_ioctl => {
+        _ => {
             seen.ioctls.insert(a[1] as u32);
         }
+    }
+}
+
+/// `clone`, `unshare` and `clone3`: the namespaces asked for.
+fn record_namespaces(call: Call, caller: &dyn Caller, seen: &mut Observed) {
+    let a = call.args;
+    match call.nr {
         libc::SYS_clone => seen.namespaces |= a[0] & args::CLONE_NAMESPACES,
         libc::SYS_unshare => seen.namespaces |= a[0] & args::UNSHARE_NAMESPACES,
-        libc::SYS_clone3 => {
+        _ => {
             // struct clone_args { u64 flags; … }, its size in the second argument.
             let flags = (a[1] >= 8)
                 .then(|| caller.read(a[0], 8))
@@ -225,22 +274,24 @@ pub fn record(call: Call, caller: &dyn Caller, seen: &mut Observed) {
                 .map_or(0, u64::from_ne_bytes);
             seen.namespaces |= flags & args::UNSHARE_NAMESPACES;
         }
-        libc::SYS_kill | libc::SYS_tkill | libc::SYS_tgkill | libc::SYS_pidfd_send_signal => {
-            // Signal 0 only probes; kill(0, …) reaches the caller's own group. A negative pid
-            // (another group) or a pidfd names no one process to look at: counted.
-            let target = a[0] as i32;
-            let signal = if call.nr == libc::SYS_tgkill {
-                a[2]
-            } else {
-                a[1]
-            };
-            if signal != 0 && target != 0 {
-                let one = target > 0 && call.nr != libc::SYS_pidfd_send_signal;
-                let needs = !one || caller.signal_needs_kill(target).unwrap_or(true);
-                seen.signalled_others |= needs;
-            }
-        }
-        _ => {}
+    }
+}
+
+/// The kill family: whether a signal went to a process only CAP_KILL may signal.
+fn record_signal(call: Call, caller: &dyn Caller, seen: &mut Observed) {
+    let a = call.args;
+    // Signal 0 only probes; kill(0, …) reaches the caller's own group. A negative pid
+    // (another group) or a pidfd names no one process to look at: counted.
+    let target = a[0] as i32;
+    let signal = if call.nr == libc::SYS_tgkill {
+        a[2]
+    } else {
+        a[1]
+    };
+    if signal != 0 && target != 0 {
+        let one = target > 0 && call.nr != libc::SYS_pidfd_send_signal;
+        let needs = !one || caller.signal_needs_kill(target).unwrap_or(true);
+        seen.signalled_others |= needs;
     }
 }
 
