@@ -524,6 +524,103 @@ fn cp_copies_both_ways_and_never_follows_a_symlink_out_of_the_container() {
     });
 }
 
+/// `rsafe cp NAME:PATH -` and `rsafe cp - NAME:DIR`, docker's tar streams on stdout and stdin.
+#[test]
+fn cp_streams_a_tar_to_stdout_and_extracts_one_from_stdin() {
+    use std::io::Write;
+    for_each_caller(|caller, store| {
+        let script = "mkdir -p /data/sub && echo deep > /data/sub/b && ln -s /etc/shadow /data/evil \
+                      && touch /ready && sleep 120";
+        run_detached(caller, store, "cpt", &[], script);
+        let ready = || rsafe_cmd(caller, store, &["exec", "cpt", "test", "-e", "/ready"]).code == 0;
+        for _ in 0..100 {
+            if ready() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(ready(), "{caller:?}: the container never got ready");
+
+        let out = caller
+            .command(store)
+            .args(["cp", "cpt:/data", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{caller:?}: {out:?}");
+        let mut archive = tar::Archive::new(&out.stdout[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let kind = entry.header().entry_type();
+            if path == "data/evil" {
+                assert!(kind.is_symlink(), "{caller:?}: {kind:?}");
+                let target = entry.link_name().unwrap().unwrap();
+                assert_eq!(target, Path::new("/etc/shadow"), "{caller:?}");
+            }
+            if path == "data/sub/b" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                assert_eq!(text, "deep\n", "{caller:?}");
+            }
+            seen.push(path);
+        }
+        for want in ["data", "data/sub/b", "data/evil"] {
+            assert!(
+                seen.iter().any(|p| p.trim_end_matches('/') == want),
+                "{caller:?}: {want} in {seen:?}"
+            );
+        }
+
+        // In: a tar made here, extracted into the container's /tmp.
+        let mut tar = tar::Builder::new(Vec::new());
+        let body = b"from-stdin\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "in/x", &body[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let mut child = caller
+            .command(store)
+            .args(["cp", "-", "cpt:/tmp"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let done = child.wait_with_output().unwrap();
+        assert!(done.status.success(), "{caller:?}: {done:?}");
+        let cat = rsafe_cmd(caller, store, &["exec", "cpt", "cat", "/tmp/in/x"]);
+        assert_eq!(cat.stdout, "from-stdin\n", "{caller:?}: {cat:?}");
+
+        // Not a tar: one line, exit 1, nothing written.
+        let mut child = caller
+            .command(store)
+            .args(["cp", "-", "cpt:/tmp"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&[b'x'; 1024])
+            .unwrap();
+        let bad = child.wait_with_output().unwrap();
+        assert_eq!(bad.status.code(), Some(1), "{caller:?}: {bad:?}");
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{caller:?}: {stderr}");
+        assert!(
+            stderr.contains("tar stream on stdin"),
+            "{caller:?}: {stderr}"
+        );
+        ok(caller, store, &["rm", "-f", "cpt"]);
+    });
+}
+
 #[test]
 fn cp_copies_out_of_and_into_a_stopped_container_inside_its_root() {
     for_each_caller(|caller, store| {

@@ -17,7 +17,9 @@ use crate::runtime::state;
 /// (copied as a symlink) or a directory (copied whole; `DIR/.` copies its contents). DEST, if
 /// it is an existing directory, receives the copy under SRC's name; otherwise it is the
 /// copy's name. Paths in the container are resolved inside its root: a symlink in it never
-/// leads out. Files written in the container belong to its root user.
+/// leads out. Files written in the container belong to its root user. As with docker, `-` as
+/// DEST writes the copy to stdout as a tar stream, and `-` as SRC extracts a tar stream from
+/// stdin into the directory CONTAINER:PATH.
 #[derive(Debug, clap::Args)]
 pub struct CpArgs {
     /// CONTAINER:PATH or a host path.
@@ -31,6 +33,26 @@ pub struct CpArgs {
 pub fn run(args: CpArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     match (container_path(&args.src), container_path(&args.dest)) {
+        (Some((name, src)), None) if args.dest == "-" => {
+            let (dir, st) = state::find(store.root(), name)?;
+            let staging = staging()?;
+            copy::copy_out((&dir, &st), name, src, staging.path())
+                .with_context(|| format!("cannot copy {} to stdout", args.src))?;
+            write_tar(staging.path(), std::io::stdout().lock())
+                .with_context(|| format!("cannot copy {} to stdout", args.src))?;
+        }
+        (None, Some((name, dest))) if args.src == "-" => {
+            let (dir, st) = state::find(store.root(), name)?;
+            let staging = staging()?;
+            let mut archive = tar::Archive::new(std::io::stdin().lock());
+            archive.set_preserve_permissions(true);
+            // Entries that climb out (`..`, absolute links) are skipped by the tar crate.
+            archive
+                .unpack(staging.path())
+                .context("cannot read the tar stream on stdin")?;
+            copy::copy_in((&dir, &st), name, &staging.path().join("."), dest)
+                .with_context(|| format!("cannot copy stdin to {}", args.dest))?;
+        }
         (Some((name, src)), None) => {
             let (dir, st) = state::find(store.root(), name)?;
             copy::copy_out((&dir, &st), name, src, Path::new(&args.dest))
@@ -47,6 +69,34 @@ pub fn run(args: CpArgs, global: &Global) -> Result<i32> {
         (None, None) => bail!("one of SRC and DEST must be CONTAINER:PATH"),
     }
     Ok(0)
+}
+
+/// A private directory (mode 0700) for a tar stream's files on their way, removed when
+/// dropped: the same copy code then serves `-` as it serves a host path.
+fn staging() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".rsafe-cp-")
+        .tempdir()
+        .context("cannot make a staging directory for the tar stream")
+}
+
+/// The entries of `dir` (the copy under its own name, or a directory's contents) as a tar
+/// stream on `out`, symlinks as symlinks.
+fn write_tar(dir: &Path, out: impl std::io::Write) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let (path, name) = (entry.path(), entry.file_name());
+        if entry.file_type()?.is_dir() {
+            tar.append_dir_all(&name, &path)?;
+        } else {
+            tar.append_path_with_name(&path, &name)?;
+        }
+    }
+    tar.into_inner()?.flush()?;
+    Ok(())
 }
 
 /// `NAME:/path` → (`NAME`, `/path`): a colon before any slash, as docker tells a container
