@@ -469,7 +469,14 @@ fn generated_files(
                 IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)),
                 &spec.net.hosts,
             ),
-            if !spec.net.dns.is_empty() {
+            // A named network's (or a container's joining one): rsafe's server in the
+            // namespace (super::dns), which forwards to `--dns` when given.
+            if spec.net.named.is_some() || spec.net.dns == [IpAddr::V4(super::dns::ADDR)] {
+                Some(network::named_resolv_conf(
+                    &host_resolv,
+                    &spec.net.dns_search,
+                ))
+            } else if !spec.net.dns.is_empty() {
                 Some(network::resolv_conf(
                     &host_resolv,
                     &spec.net.dns,

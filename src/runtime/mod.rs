@@ -29,6 +29,7 @@ pub mod clock;
 pub mod container;
 pub mod copy;
 pub mod detach;
+pub mod dns;
 pub mod enter;
 pub mod exec;
 pub mod helper;

@@ -92,6 +92,10 @@ fn pod_spec_of(
     if spec.net.dns.is_empty() && spec.net.dns_search.is_empty() {
         out.net.dns = owner.net.dns.clone();
         out.net.dns_search = owner.net.dns_search.clone();
+        // A named network's server lives in the namespace joined (super::dns).
+        if owner.net.named.is_some() {
+            out.net.dns = vec![IpAddr::V4(super::dns::ADDR)];
+        }
     }
     let mut hosts = vec![(hostname.to_string(), addr)];
     if let Some(name) = name.filter(|n| *n != hostname) {

@@ -20,12 +20,10 @@
 //!
 //! Names: every container's hosts file lists all the network's running containers (name,
 //! hostname, short id) and is rewritten in place whenever one starts or ends, so a container
-//! started later is seen by earlier ones. Why hosts files and not an embedded DNS server, as
-//! docker and podman (aardvark-dns) use: a server on the bridge's gateway would be a host
-//! service the containers reach, which rsafe's rules forbid them all (see [`super::nat`]), and
-//! a file has no process whose lifetime must be tracked and nothing left behind after kill -9.
-//! What it cannot do: a name is resolved once per lookup by the workload's libc, which is what
-//! a hosts file and a DNS server without caching give alike.
+//! started later is seen by earlier ones. The same file is what the name server in each
+//! container's namespace ([`super::dns`]) answers from, read at each query: libc's
+//! `getaddrinfo` finds a name in the file, a resolver that asks DNS directly (`nslookup`, musl
+//! with search domains, c-ares) finds it at 127.0.0.11.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -178,7 +176,9 @@ pub struct NetworkDef {
     /// so do a rootless user's, whose holder namespace has no way out ([`super::rootless_net`]).
     #[serde(default)]
     pub internal: bool,
-    /// False: names are served by hosts files, not by a DNS server.
+    /// True: names are served by a DNS server ([`super::dns`], in each container's own
+    /// namespace) besides the hosts files. Networks made before it say false, and get the
+    /// server too.
     pub dns_enabled: bool,
 }
 
@@ -448,7 +448,7 @@ impl NetStore {
             }],
             ipv6_enabled: false,
             internal,
-            dns_enabled: false,
+            dns_enabled: true,
         };
         let json = serde_json::to_vec_pretty(&def).map_err(|e| NetStoreError::Corrupt {
             path: self.def_path(name),

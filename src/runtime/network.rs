@@ -344,6 +344,42 @@ pub fn outbound_resolv_conf(host: &str, search: &[String]) -> String {
     out
 }
 
+/// The name servers of a resolv.conf's text that a container on an outbound named network may
+/// use: those [`outbound_resolv_conf`] keeps (no loopback one).
+pub fn name_servers(host: &str) -> Vec<IpAddr> {
+    outbound_resolv_conf(host, &[])
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .filter_map(|ip| ip.split('%').next()?.parse().ok())
+        .collect()
+}
+
+/// `/etc/resolv.conf` for a container on a named network, as docker writes it on its
+/// user-defined networks: rsafe's server in the container's own namespace
+/// ([`super::dns::ADDR`]), which answers the network's names and forwards the rest,
+/// `options ndots:0` (a name with no dot is tried as it is first), and the host's search
+/// domains, or `search` (`--dns-search`) instead.
+pub fn named_resolv_conf(host: &str, search: &[String]) -> String {
+    let host_search: Vec<&str> = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("search"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let search: Vec<&str> = match search.is_empty() {
+        true => host_search,
+        false => search.iter().map(String::as_str).collect(),
+    };
+    let mut out = String::new();
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    out.push_str(&format!(
+        "nameserver {}\noptions ndots:0\n",
+        super::dns::ADDR
+    ));
+    out
+}
+
 /// How rsafe runs slirp4netns, for a container (`--network slirp4netns`) and for a rootless
 /// named network's holder alike: it configures the tap device, never lets the namespace reach
 /// the host's loopback through 10.0.2.2, says it is ready on fd 3 and exits when fd 4 closes.
@@ -638,5 +674,27 @@ mod tests {
             resolv_conf(host, &dns, &["svc.local".into()]),
             "search svc.local\nnameserver 9.9.9.9\n"
         );
+    }
+
+    #[test]
+    fn a_named_network_resolves_through_the_server_in_the_container() {
+        let host = "search corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n\
+                    nameserver fe80::1%eth0\noptions edns0\n";
+        assert_eq!(
+            named_resolv_conf(host, &[]),
+            "search corp.example\nnameserver 127.0.0.11\noptions ndots:0\n"
+        );
+        assert_eq!(
+            named_resolv_conf(host, &["app.internal".into()]),
+            "search app.internal\nnameserver 127.0.0.11\noptions ndots:0\n"
+        );
+        assert_eq!(
+            named_resolv_conf("nameserver 10.0.0.2\n", &[]),
+            "nameserver 127.0.0.11\noptions ndots:0\n"
+        );
+        // What it forwards to: the host's servers but its loopback stub.
+        let servers: Vec<IpAddr> = vec!["10.0.0.2".parse().unwrap(), "fe80::1".parse().unwrap()];
+        assert_eq!(name_servers(host), servers);
+        assert!(name_servers("nameserver 127.0.0.53\n").is_empty());
     }
 }

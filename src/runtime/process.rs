@@ -623,7 +623,7 @@ fn launch(
     // After the save: a container whose published port was ever reachable has its state (and
     // `--rm`) on disk. The networks go with this function, or with rsafe if it is killed.
     let _networks = start_networks(store_root, spec, (dir, state), pid, holder.as_ref())?;
-    if let Some(note) = _networks._named.as_ref().and_then(|(a, _)| a.note()) {
+    if let Some(note) = _networks._named.as_ref().and_then(|(a, ..)| a.note()) {
         notify(Note::Warning(note.to_string()));
     }
 
@@ -641,7 +641,10 @@ fn launch(
     } else {
         (0, 0)
     };
-    let outbound = _networks._named.as_ref().is_some_and(|(a, _)| a.outbound());
+    let outbound = _networks
+        ._named
+        .as_ref()
+        .is_some_and(|(a, ..)| a.outbound());
     send_go(
         &parent_end,
         trees,
@@ -731,8 +734,13 @@ fn volume_trees(caller: &Caller, bind_sources: &[&Path]) -> Result<Vec<OwnedFd>,
 
 /// A running container's network helpers; each goes when this is dropped (in field order).
 struct NetworkGuards {
-    /// A named network's address, hosts file and veth pair, and the forwarder of its ports.
-    _named: Option<(bridge::Attachment, Option<super::portfwd::Forwarder>)>,
+    /// A named network's address, hosts file and veth pair, the forwarder of its ports, and
+    /// the name server in the container's namespace ([`super::dns`]).
+    _named: Option<(
+        bridge::Attachment,
+        Option<super::portfwd::Forwarder>,
+        super::dns::Server,
+    )>,
     /// slirp4netns and rsafe's port forwarder.
     _user: Option<UserNetwork>,
 }
@@ -764,7 +772,12 @@ fn start_networks(
                     lease.ip,
                 )?),
             };
-            Some((attached, forwarder))
+            // Its name server, after the forwarder's fork: it is a thread of this process.
+            let hosts = super::netstore::NetStore::new(store_root).hosts_path(net, &dir.id);
+            let dns =
+                super::dns::start_named(pid.as_raw(), hosts, &spec.net.dns, attached.outbound())
+                    .map_err(|e| NetworkError::Named(e.to_string()))?;
+            Some((attached, forwarder, dns))
         }
         None => None,
     };

@@ -1,0 +1,995 @@
+//! The name server of a container on a named network, docker's shape: a UDP socket on
+//! `127.0.0.11:53` *inside the container's own network namespace*, served by a thread of the
+//! container's monitor (`rsafe run`, or the background monitor of `run -d`).
+//!
+//! ```text
+//! monitor (host namespaces, single-threaded)      helper (forked)
+//! fork ──────────────────────────────────────────▶ [rootless] setns(container's user ns)
+//!                                                  setns(container's net ns)
+//!                                                  socket, bind 127.0.0.11:53 (IP_FREEBIND)
+//!                                                  socket (upstream side), bind 0.0.0.0:0
+//!   ◀── both sockets (SCM_RIGHTS) ───────────────  _exit
+//! thread "rsafe-dns": poll both; answer or forward
+//! … container ends: the monitor drops the server, the thread ends, the sockets close
+//! ```
+//!
+//! A socket keeps the network namespace it was made in, whatever its process joins later:
+//! the monitor's thread never enters the container's namespaces, yet both sockets are the
+//! container's own. So the server is no host service (nothing of it is reachable from
+//! another namespace), a query for an outside name leaves from the container's namespace with
+//! exactly the container's reachability (an `--internal` network's has none), and kill -9 of
+//! the monitor leaves nothing: there is no process of its own, and the namespace's last user
+//! takes the sockets with it. `rsafe exec` and `--network container:NAME` share the namespace,
+//! and so the server.
+//!
+//! The loopback interface is still down when the sockets are made (the container brings it
+//! up after its mounts): `IP_FREEBIND` binds 127.0.0.11 before it is a local address.
+//!
+//! Answers: names of the container's hosts file (its network's running containers: name,
+//! hostname, short id; localhost; its `--add-host` lines), read at query time, so a container
+//! started later is found at once. A: its IPv4 addresses; any other type of a known name: no
+//! record (NOERROR), as docker does for AAAA. An unknown name of one label: NXDOMAIN, never
+//! sent upstream (a workload's internal names stay in the container). Everything else goes to
+//! the upstream servers (the host's non-loopback ones, or `--dns`), through the socket made in
+//! the container's namespace; with none (an `--internal` network, or only loopback servers on
+//! the host) REFUSED. A server that does not answer in [`UPSTREAM_WAIT`] is left for the next;
+//! after the last, SERVFAIL.
+//!
+//! Hostile queries: the wire format is read and written only by `hickory-proto` (fuzzed in
+//! OSS-Fuzz); a datagram that does not decode is dropped, one that is too large too; at most
+//! [`MAX_PER_SECOND`] queries a second are taken and [`MAX_PENDING`] forwarded at once; an
+//! upstream answer is taken only from the server the query went to, with the query's random
+//! id and question.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record, RecordType};
+
+/// Where the server listens in the container, as docker's does.
+pub const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+
+/// How long an upstream server has to answer before the next is asked.
+pub const UPSTREAM_WAIT: Duration = Duration::from_secs(2);
+
+/// Queries taken per second (and in one burst); the rest are dropped, as a busy server's are.
+pub const MAX_PER_SECOND: u32 = 2000;
+
+/// Queries forwarded and not yet answered; beyond, SERVFAIL at once.
+pub const MAX_PENDING: usize = 256;
+
+/// The largest query taken (EDNS's usual payload limit); a larger datagram is dropped.
+const MAX_QUERY: usize = 4096;
+
+/// What a name's answer says about caching: nothing (a container's name goes with it).
+const TTL: u32 = 0;
+
+/// Why the server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("name server in the container's namespace: {0}")]
+    Open(String),
+    #[error("name server: {what}: {source}")]
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> DnsError {
+    move |source| DnsError::Io { what, source }
+}
+
+/// What the server answers from and forwards to.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The container's hosts file on its network (rewritten in place as containers come and
+    /// go), read at each query.
+    pub hosts: PathBuf,
+    /// Where other names go (port 53 of [`Config::upstreams_of`]'s servers): IPv4 only (the
+    /// container's namespace has no IPv6 route on a named network), never a loopback address.
+    pub upstreams: Vec<SocketAddr>,
+}
+
+impl Config {
+    /// The upstream servers for `servers` (the host's or `--dns`): loopback ones left out (in
+    /// the container's namespace they would be the container itself, or this server), and
+    /// IPv6 ones (named networks are IPv4).
+    pub fn upstreams_of(servers: &[IpAddr]) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for ip in servers {
+            let at = SocketAddr::new(*ip, 53);
+            if let IpAddr::V4(v4) = ip
+                && !v4.is_loopback()
+                && !v4.is_unspecified()
+                && !out.contains(&at)
+            {
+                out.push(at);
+            }
+        }
+        out
+    }
+}
+
+/// The running server; its thread ends (and its sockets close) when this is dropped.
+#[derive(Debug)]
+pub struct Server {
+    stop: Option<OwnedFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The thread polls the pipe's read end: closing the write end wakes it to leave.
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The server of a container (first process `pid`) on a named network: its hosts file
+/// `hosts`; other names forwarded to `--dns`'s servers when given, else to the host's (from
+/// its `/etc/resolv.conf`, loopback ones left out) when the network reaches the outside
+/// (`outbound`), else nowhere.
+pub fn start_named(
+    pid: i32,
+    hosts: PathBuf,
+    dns: &[IpAddr],
+    outbound: bool,
+) -> Result<Server, DnsError> {
+    let servers = match (dns.is_empty(), outbound) {
+        (false, _) => dns.to_vec(),
+        (true, true) => super::network::name_servers(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        ),
+        (true, false) => Vec::new(),
+    };
+    let upstreams = Config::upstreams_of(&servers);
+    start(pid, Config { hosts, upstreams })
+}
+
+/// Opens the server's sockets in the network namespace of process `pid` (the container's
+/// first process) and starts serving them on a thread. Call with the process
+/// single-threaded (it forks a helper), after the last fork of the monitor that must not
+/// carry the thread.
+pub fn start(pid: i32, config: Config) -> Result<Server, DnsError> {
+    let (listen, upstream) = open_in_netns(pid, !config.upstreams.is_empty())?;
+    let (stop_read, stop_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
+    let thread = std::thread::Builder::new()
+        .name("rsafe-dns".into())
+        .spawn(move || serve(&listen, upstream.as_ref(), &config, &stop_read))
+        .map_err(io_err("start its thread"))?;
+    Ok(Server {
+        stop: Some(stop_write),
+        thread: Some(thread),
+    })
+}
+
+/// The listening socket (127.0.0.11:53) and, with `upstream`, the forwarding one, both made
+/// in `pid`'s network namespace by a forked helper and passed back over a socket pair.
+fn open_in_netns(pid: i32, upstream: bool) -> Result<(UdpSocket, Option<UdpSocket>), DnsError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let threads = super::sys::thread_count().map_err(io_err("count threads"))?;
+    if threads != 1 {
+        return Err(DnsError::Open(format!(
+            "the monitor has {threads} threads and cannot fork safely"
+        )));
+    }
+    let open = |kind: &str| {
+        std::fs::File::open(format!("/proc/{pid}/ns/{kind}"))
+            .map_err(io_err("open the container's namespaces"))
+    };
+    let (user, net) = (open("user")?, open("net")?);
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| io_err("socket pair")(e.into()))?;
+    let parent = nix::unistd::getpid();
+    // SAFETY: this process has one thread (checked above), so the child is a complete copy
+    // and may run any code; it leaves only through `_exit`.
+    match unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork")(e.into()))? {
+        nix::unistd::ForkResult::Child => {
+            drop(ours);
+            let made = helper(parent, &user, &net, upstream);
+            let sent = send_back(&theirs, made);
+            // SAFETY: ends the forked child without running the parent's exit handlers.
+            unsafe { libc::_exit(if sent { 0 } else { 1 }) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(theirs);
+            let got = receive(&ours, upstream);
+            let _ = nix::sys::wait::waitpid(child, None);
+            got
+        }
+    }
+}
+
+/// The helper's work: into the container's namespaces, make and bind the sockets.
+fn helper(
+    parent: nix::unistd::Pid,
+    user: &std::fs::File,
+    net: &std::fs::File,
+    upstream: bool,
+) -> Result<Vec<OwnedFd>, String> {
+    use nix::sched::{CloneFlags, setns};
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| format!("set the parent-death signal: {e}"))?;
+    if nix::unistd::getppid() != parent {
+        return Err("the monitor ended".into());
+    }
+    // A rootless caller's capabilities over the container's network namespace (and port 53's
+    // CAP_NET_BIND_SERVICE) are those of its user namespace; root has them already and need
+    // not join.
+    if !nix::unistd::geteuid().is_root() {
+        setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| format!("join the container's user namespace: {e}"))?;
+    }
+    setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("join the container's network namespace: {e}"))?;
+    let mut fds = vec![udp_socket(SocketAddrV4::new(ADDR, 53), true)?];
+    if upstream {
+        fds.push(udp_socket(
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            false,
+        )?);
+    }
+    Ok(fds)
+}
+
+/// A UDP socket bound to `at` (`freebind`: before the address exists).
+fn udp_socket(at: SocketAddrV4, freebind: bool) -> Result<OwnedFd, String> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, socket_with, sockopt};
+    let fd = socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket: {e}"))?;
+    if freebind {
+        sockopt::set_ip_freebind(&fd, true).map_err(|e| format!("IP_FREEBIND: {e}"))?;
+    }
+    bind(&fd, &SocketAddr::V4(at)).map_err(|e| format!("bind {at}: {e}"))?;
+    Ok(fd)
+}
+
+/// The helper's answer: the sockets, or why not (as text). Whether it was sent.
+fn send_back(to: &OwnedFd, made: Result<Vec<OwnedFd>, String>) -> bool {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let (text, fds) = match &made {
+        Ok(fds) => (
+            "ok".to_string(),
+            fds.iter().map(AsRawFd::as_raw_fd).collect(),
+        ),
+        Err(why) => (why.clone(), Vec::new()),
+    };
+    let iov = [io::IoSlice::new(text.as_bytes())];
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(to.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None).is_ok()
+}
+
+/// The monitor's side of [`send_back`].
+fn receive(from: &OwnedFd, upstream: bool) -> Result<(UdpSocket, Option<UdpSocket>), DnsError> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::FromRawFd;
+    let mut text = [0u8; 512];
+    let mut iov = [io::IoSliceMut::new(&mut text)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let msg = recvmsg::<()>(
+        from.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| io_err("receive its sockets")(e.into()))?;
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| io_err("receive its sockets")(e.into()))?
+    {
+        if let ControlMessageOwned::ScmRights(raw) = cmsg {
+            // SAFETY: SCM_RIGHTS gave this process these descriptors; nothing else owns them.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    let len = msg.bytes;
+    let said = String::from_utf8_lossy(&text[..len.min(text.len())]).into_owned();
+    let wanted = 1 + usize::from(upstream);
+    if said != "ok" || fds.len() != wanted {
+        return Err(DnsError::Open(if said.is_empty() {
+            "the helper ended without a word".into()
+        } else {
+            said
+        }));
+    }
+    let mut sockets = fds.into_iter().map(UdpSocket::from);
+    let listen = sockets
+        .next()
+        .ok_or_else(|| DnsError::Open("no socket came back".into()))?;
+    Ok((listen, sockets.next()))
+}
+
+/// What to do with one query.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this back to the client.
+    Reply(Vec<u8>),
+    /// Not ours: forward it upstream (an id of our own is set before sending).
+    Forward(Message),
+    /// Not an answerable query (a response, or not DNS at all): nothing is sent.
+    Drop,
+}
+
+/// The answer to the datagram `packet` given the container's hosts file `hosts`, and whether
+/// there is anywhere to forward other names to.
+pub fn answer(packet: &[u8], hosts: &str, can_forward: bool) -> Outcome {
+    if packet.len() > MAX_QUERY {
+        return Outcome::Drop;
+    }
+    let Ok(query) = Message::from_vec(packet) else {
+        return Outcome::Drop;
+    };
+    if query.metadata.message_type != MessageType::Query {
+        return Outcome::Drop;
+    }
+    if query.metadata.op_code != OpCode::Query {
+        return reply(&query, ResponseCode::NotImp, Vec::new(), can_forward);
+    }
+    let [question] = query.queries.as_slice() else {
+        return reply(&query, ResponseCode::FormErr, Vec::new(), can_forward);
+    };
+    let name = question.name().to_ascii();
+    let name = name.trim_end_matches('.');
+    match lookup(hosts, name) {
+        Some(addrs) => {
+            let records = match question.query_type() {
+                RecordType::A => addrs
+                    .into_iter()
+                    .map(|ip| Record::from_rdata(question.name().clone(), TTL, RData::A(A(ip))))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            reply(&query, ResponseCode::NoError, records, can_forward)
+        }
+        None if !name.is_empty() && !name.contains('.') => {
+            reply(&query, ResponseCode::NXDomain, Vec::new(), can_forward)
+        }
+        None if can_forward => Outcome::Forward(query),
+        None => reply(&query, ResponseCode::Refused, Vec::new(), can_forward),
+    }
+}
+
+/// The IPv4 addresses `hosts` (a hosts file's text) gives `name` (case-insensitive), or None
+/// when it does not name it. An IPv6 line names it without an IPv4 address.
+pub fn lookup(hosts: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    let mut found = None;
+    for line in hosts.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        let Some(Ok(ip)) = words.next().map(str::parse::<IpAddr>) else {
+            continue;
+        };
+        if words.any(|w| w.eq_ignore_ascii_case(name)) {
+            let addrs: &mut Vec<Ipv4Addr> = found.get_or_insert_with(Vec::new);
+            if let IpAddr::V4(v4) = ip
+                && !addrs.contains(&v4)
+            {
+                addrs.push(v4);
+            }
+        }
+    }
+    found
+}
+
+/// A response to `query` with `code` and `answers`, authoritative for what it answers itself.
+fn reply(query: &Message, code: ResponseCode, answers: Vec<Record>, recursion: bool) -> Outcome {
+    match response(query, code, answers, recursion).to_vec() {
+        Ok(bytes) => Outcome::Reply(bytes),
+        Err(_) => Outcome::Drop,
+    }
+}
+
+fn response(query: &Message, code: ResponseCode, answers: Vec<Record>, recursion: bool) -> Message {
+    let mut out = Message::error_msg(query.metadata.id, query.metadata.op_code, code);
+    out.metadata.authoritative = matches!(code, ResponseCode::NoError | ResponseCode::NXDomain);
+    out.metadata.recursion_desired = query.metadata.recursion_desired;
+    out.metadata.recursion_available = recursion;
+    out.queries = query.queries.clone();
+    out.answers = answers;
+    if query.edns.is_some() {
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        out.set_edns(edns);
+    }
+    out
+}
+
+/// A forwarded query waiting for its answer.
+struct Pending {
+    client: SocketAddr,
+    client_id: u16,
+    /// As sent upstream (with our id).
+    query: Message,
+    /// Which upstream it went to last, and until when it may answer.
+    upstream: usize,
+    deadline: Instant,
+}
+
+/// The thread's loop: queries on `listen`, answers on `upstream`, until `stop` closes.
+fn serve(listen: &UdpSocket, upstream: Option<&UdpSocket>, config: &Config, stop: &OwnedFd) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut state = Forwarding {
+        pending: HashMap::new(),
+        random: std::fs::File::open("/dev/urandom").ok(),
+        upstreams: &config.upstreams,
+    };
+    let mut bucket = Bucket::new(MAX_PER_SECOND);
+    let mut buf = vec![0u8; MAX_QUERY + 1];
+    let mut big = vec![0u8; 65536];
+    loop {
+        let wait = state
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .map_or(PollTimeout::NONE, |d| {
+                PollTimeout::from(
+                    u16::try_from(d.as_millis() + 1)
+                        .unwrap_or(10_000)
+                        .min(10_000),
+                )
+            });
+        let mut fds = vec![
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listen.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(u) = upstream {
+            fds.push(PollFd::new(u.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, wait) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty())
+        };
+        if ready(0) {
+            return;
+        }
+        let (from_client, from_upstream) = (ready(1), ready(2));
+        drop(fds);
+        if from_client {
+            take_query(listen, upstream, config, &mut buf, &mut bucket, &mut state);
+        }
+        if let (true, Some(u)) = (from_upstream, upstream) {
+            take_answer(listen, u, &mut big, &mut state);
+        }
+        if let Some(u) = upstream {
+            state.expire(listen, u);
+        }
+    }
+}
+
+/// One datagram from the container: answered, forwarded or dropped.
+fn take_query(
+    listen: &UdpSocket,
+    upstream: Option<&UdpSocket>,
+    config: &Config,
+    buf: &mut [u8],
+    bucket: &mut Bucket,
+    state: &mut Forwarding<'_>,
+) {
+    let Ok((n, client)) = listen.recv_from(buf) else {
+        return;
+    };
+    if !bucket.take() {
+        return;
+    }
+    let hosts = std::fs::read_to_string(&config.hosts).unwrap_or_default();
+    match answer(&buf[..n], &hosts, upstream.is_some()) {
+        Outcome::Reply(bytes) => {
+            let _ = listen.send_to(&bytes, client);
+        }
+        Outcome::Forward(query) => {
+            if let Some(u) = upstream {
+                state.forward(listen, u, client, query);
+            }
+        }
+        Outcome::Drop => {}
+    }
+}
+
+/// One datagram on the upstream socket: the answer to a pending query, or dropped.
+fn take_answer(
+    listen: &UdpSocket,
+    upstream: &UdpSocket,
+    buf: &mut [u8],
+    state: &mut Forwarding<'_>,
+) {
+    let Ok((n, from)) = upstream.recv_from(buf) else {
+        return;
+    };
+    let Ok(mut msg) = Message::from_vec(&buf[..n]) else {
+        return;
+    };
+    let id = msg.metadata.id;
+    let Some(p) = state.pending.get(&id) else {
+        return;
+    };
+    let expected = state.upstreams.get(p.upstream).copied();
+    if Some(from) != expected
+        || msg.metadata.message_type != MessageType::Response
+        || msg.queries != p.query.queries
+    {
+        return;
+    }
+    let Some(p) = state.pending.remove(&id) else {
+        return;
+    };
+    msg.metadata.id = p.client_id;
+    if let Ok(bytes) = msg.to_vec() {
+        let _ = listen.send_to(&bytes, p.client);
+    }
+}
+
+/// The forwarded queries and what they need.
+struct Forwarding<'a> {
+    pending: HashMap<u16, Pending>,
+    random: Option<std::fs::File>,
+    upstreams: &'a [SocketAddr],
+}
+
+impl Forwarding<'_> {
+    /// An id no pending query has, unpredictable to anyone who would forge an answer.
+    fn new_id(&mut self) -> Option<u16> {
+        for _ in 0..64 {
+            let mut b = [0u8; 2];
+            self.random.as_mut()?.read_exact(&mut b).ok()?;
+            let id = u16::from_ne_bytes(b);
+            if !self.pending.contains_key(&id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Sends `query` from `client` to the first upstream that takes it; SERVFAIL when none
+    /// does or too many are pending.
+    fn forward(
+        &mut self,
+        listen: &UdpSocket,
+        upstream: &UdpSocket,
+        client: SocketAddr,
+        mut query: Message,
+    ) {
+        let client_id = query.metadata.id;
+        let id = match self.pending.len() < MAX_PENDING {
+            true => self.new_id(),
+            false => None,
+        };
+        let Some(id) = id else {
+            fail(listen, &query, client);
+            return;
+        };
+        query.metadata.id = id;
+        let p = Pending {
+            client,
+            client_id,
+            query,
+            upstream: 0,
+            deadline: Instant::now(),
+        };
+        self.send_from(p, 0, listen, upstream);
+    }
+
+    /// Sends `p` to the upstreams from `first` on until one takes it (a send that fails at
+    /// once, say for want of a route, moves to the next); SERVFAIL after the last.
+    fn send_from(
+        &mut self,
+        mut p: Pending,
+        first: usize,
+        listen: &UdpSocket,
+        upstream: &UdpSocket,
+    ) {
+        let Ok(bytes) = p.query.to_vec() else {
+            return;
+        };
+        for (i, server) in self.upstreams.iter().enumerate().skip(first) {
+            if upstream.send_to(&bytes, server).is_ok() {
+                p.upstream = i;
+                p.deadline = Instant::now() + UPSTREAM_WAIT;
+                self.pending.insert(p.query.metadata.id, p);
+                return;
+            }
+        }
+        let mut original = p.query;
+        original.metadata.id = p.client_id;
+        fail(listen, &original, p.client);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    /// Queries whose upstream said nothing in time go to the next one.
+    fn expire(&mut self, listen: &UdpSocket, upstream: &UdpSocket) {
+        let now = Instant::now();
+        let late: Vec<u16> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(p) = self.pending.remove(&id) {
+                let next = p.upstream + 1;
+                self.send_from(p, next, listen, upstream);
+            }
+        }
+    }
+}
+
+/// SERVFAIL to `client` for `query` (with the client's own id).
+fn fail(listen: &UdpSocket, query: &Message, client: SocketAddr) {
+    if let Ok(bytes) = response(query, ResponseCode::ServFail, Vec::new(), true).to_vec() {
+        let _ = listen.send_to(&bytes, client);
+    }
+}
+
+/// A token bucket: `rate` queries a second, as a burst too.
+struct Bucket {
+    rate: u32,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Bucket {
+        Bucket {
+            rate,
+            tokens: f64::from(rate),
+            at: Instant::now(),
+        }
+    }
+
+    /// Whether one more query may be taken now.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * f64::from(self.rate);
+        self.tokens = (self.tokens + refill).min(f64::from(self.rate));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+
+    const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+                         10.89.0.3\tclient 3f2a9c1b7d4e\n10.89.0.2\tweb web-host 9b1c2d3e4f5a\n\
+                         # a comment naming ghost\n192.0.2.9\tadded.example\n";
+
+    fn query(name: &str, kind: RecordType) -> Message {
+        let mut q = Message::query();
+        q.metadata.recursion_desired = true;
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
+        q
+    }
+
+    fn reply_of(outcome: Outcome) -> Message {
+        match outcome {
+            Outcome::Reply(bytes) => Message::from_vec(&bytes).unwrap(),
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    fn addresses(msg: &Message) -> Vec<String> {
+        msg.answers.iter().map(|r| r.data.to_string()).collect()
+    }
+
+    #[test]
+    fn names_of_the_hosts_file_are_answered_with_their_addresses() {
+        for name in ["web.", "WEB.", "web-host.", "9b1c2d3e4f5a."] {
+            let q = query(name, RecordType::A);
+            let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, true));
+            assert_eq!(r.metadata.id, q.metadata.id, "{name}");
+            assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{name}");
+            assert!(r.metadata.authoritative && r.metadata.recursion_desired);
+            assert_eq!(addresses(&r), ["10.89.0.2"], "{name}");
+            assert_eq!(r.queries, q.queries);
+        }
+        // An --add-host line of the container, and localhost.
+        let r = reply_of(answer(
+            &query("added.example.", RecordType::A).to_vec().unwrap(),
+            HOSTS,
+            false,
+        ));
+        assert_eq!(addresses(&r), ["192.0.2.9"]);
+        let r = reply_of(answer(
+            &query("localhost.", RecordType::A).to_vec().unwrap(),
+            HOSTS,
+            false,
+        ));
+        assert_eq!(addresses(&r), ["127.0.0.1"]);
+    }
+
+    #[test]
+    fn other_types_of_a_known_name_have_no_record_and_unknown_single_labels_do_not_exist() {
+        for kind in [RecordType::AAAA, RecordType::MX, RecordType::TXT] {
+            let r = reply_of(answer(&query("web.", kind).to_vec().unwrap(), HOSTS, true));
+            assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{kind}");
+            assert!(r.answers.is_empty(), "{kind}");
+        }
+        // Never sent upstream, even when it could be; "ghost" only in a comment.
+        for name in ["nosuch.", "ghost"] {
+            let r = reply_of(answer(
+                &query(name, RecordType::A).to_vec().unwrap(),
+                HOSTS,
+                true,
+            ));
+            assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        }
+    }
+
+    #[test]
+    fn outside_names_are_forwarded_or_refused() {
+        let q = query("example.org.", RecordType::A);
+        match answer(&q.to_vec().unwrap(), HOSTS, true) {
+            Outcome::Forward(m) => assert_eq!(m.queries, q.queries),
+            other => panic!("{other:?}"),
+        }
+        let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, false));
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+        assert!(!r.metadata.recursion_available);
+    }
+
+    #[test]
+    fn odd_queries_get_dns_errors_and_responses_are_not_answered() {
+        let mut q = query("web.", RecordType::A);
+        q.metadata.op_code = OpCode::Status;
+        let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, true));
+        assert_eq!(r.metadata.response_code, ResponseCode::NotImp);
+        let mut two = query("web.", RecordType::A);
+        two.add_query(Query::query(
+            Name::from_ascii("client.").unwrap(),
+            RecordType::A,
+        ));
+        let r = reply_of(answer(&two.to_vec().unwrap(), HOSTS, true));
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+        let none = Message::query();
+        let r = reply_of(answer(&none.to_vec().unwrap(), HOSTS, true));
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+        // A response sent to the server (a reflection attempt) gets nothing back.
+        let mut resp = query("web.", RecordType::A);
+        resp.metadata.message_type = MessageType::Response;
+        assert!(matches!(
+            answer(&resp.to_vec().unwrap(), HOSTS, true),
+            Outcome::Drop
+        ));
+        // EDNS in, EDNS out.
+        let mut edns = query("web.", RecordType::A);
+        edns.set_edns(Edns::new());
+        assert!(
+            reply_of(answer(&edns.to_vec().unwrap(), HOSTS, true))
+                .edns
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn malformed_packets_are_dropped_quickly_without_a_panic() {
+        let good = query("web.", RecordType::A).to_vec().unwrap();
+        let started = Instant::now();
+        // Every truncation of a good query.
+        for n in 0..good.len() {
+            assert!(
+                matches!(answer(&good[..n], HOSTS, true), Outcome::Drop),
+                "{n}"
+            );
+        }
+        // A name that points at itself, and two names pointing at each other.
+        let mut header = good[..12].to_vec();
+        header[4..6].copy_from_slice(&1u16.to_be_bytes());
+        let mut self_loop = header.clone();
+        self_loop.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
+        let mut pair = header.clone();
+        pair.extend_from_slice(&[1, b'a', 0xc0, 0x12, 1, b'b', 0xc0, 0x0c, 0, 1, 0, 1]);
+        // A pointer past the end; a label longer than the packet; a count of 65535 questions.
+        let mut past = header.clone();
+        past.extend_from_slice(&[0xc0, 0xff, 0, 1, 0, 1]);
+        let mut long_label = header.clone();
+        long_label.extend_from_slice(&[63, b'x', b'y']);
+        let mut many = good.clone();
+        many[4..6].copy_from_slice(&u16::MAX.to_be_bytes());
+        for (what, packet) in [
+            ("self loop", &self_loop),
+            ("pointer pair", &pair),
+            ("pointer past the end", &past),
+            ("long label", &long_label),
+            ("65535 questions", &many),
+        ] {
+            assert!(
+                matches!(answer(packet, HOSTS, true), Outcome::Drop),
+                "{what}"
+            );
+        }
+        // Larger than any query: dropped before decoding.
+        let mut huge = good.clone();
+        huge.resize(MAX_QUERY + 1, 0);
+        assert!(matches!(answer(&huge, HOSTS, true), Outcome::Drop));
+        // Pseudo-random bytes of every length up to 600 (xorshift, a fixed seed).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..600 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = answer(&bytes, HOSTS, true);
+        }
+        // Bounded work: well under a second for all of it, even in a debug build.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn lookup_reads_hosts_lines_and_upstreams_leave_out_loopback() {
+        assert_eq!(
+            lookup(HOSTS, "Client"),
+            Some(vec![Ipv4Addr::new(10, 89, 0, 3)])
+        );
+        // Named by an IPv6 line only: known, without an IPv4 address.
+        assert_eq!(lookup(HOSTS, "ip6-loopback"), Some(vec![]));
+        assert_eq!(lookup(HOSTS, "ghost"), None);
+        assert_eq!(lookup("not-an-ip web\n", "web"), None);
+        let servers: Vec<IpAddr> = [
+            "127.0.0.53",
+            "10.0.0.2",
+            "::1",
+            "fe80::1",
+            "10.0.0.2",
+            "0.0.0.0",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        assert_eq!(
+            Config::upstreams_of(&servers),
+            vec!["10.0.0.2:53".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn the_bucket_takes_its_rate_and_no_more() {
+        let mut b = Bucket::new(50);
+        let taken = (0..200).filter(|_| b.take()).count();
+        // 50 at once, and at most a few more refilled while the loop ran.
+        assert!((50..60).contains(&taken), "{taken}");
+    }
+
+    /// The server's loop on loopback sockets of the test's own namespace, `upstreams` its
+    /// upstream servers; returns its address and the server (stopped when dropped).
+    fn serving(upstreams: Vec<SocketAddr>) -> (SocketAddr, Server, tempfile::NamedTempFile) {
+        let hosts = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(hosts.path(), HOSTS).unwrap();
+        let listen = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = listen.local_addr().unwrap();
+        let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let config = Config {
+            hosts: hosts.path().to_path_buf(),
+            upstreams,
+        };
+        let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let thread =
+            std::thread::spawn(move || serve(&listen, Some(&upstream), &config, &stop_read));
+        let server = Server {
+            stop: Some(stop_write),
+            thread: Some(thread),
+        };
+        (addr, server, hosts)
+    }
+
+    fn client() -> UdpSocket {
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    }
+
+    #[test]
+    fn a_forwarded_answer_comes_back_only_from_its_server_with_the_clients_id() {
+        let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+        fake.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (addr, server, _hosts) = serving(vec![fake.local_addr().unwrap()]);
+        let c = client();
+        let q = query("example.org.", RecordType::A);
+        c.send_to(&q.to_vec().unwrap(), addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, from) = fake.recv_from(&mut buf).unwrap();
+        let forwarded = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(forwarded.queries, q.queries);
+        let mut answer = forwarded.clone();
+        answer.metadata.message_type = MessageType::Response;
+        answer.add_answer(Record::from_rdata(
+            Name::from_ascii("example.org.").unwrap(),
+            60,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+        ));
+        // A forgery from another port, with the right id, then one with another question.
+        let forger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut forged = answer.clone();
+        forged.answers[0] = Record::from_rdata(
+            Name::from_ascii("example.org.").unwrap(),
+            60,
+            RData::A(A(Ipv4Addr::new(203, 0, 113, 66))),
+        );
+        forger.send_to(&forged.to_vec().unwrap(), from).unwrap();
+        let mut other_question = forged.clone();
+        other_question.queries = query("evil.example.", RecordType::A).queries;
+        fake.send_to(&other_question.to_vec().unwrap(), from)
+            .unwrap();
+        fake.send_to(&answer.to_vec().unwrap(), from).unwrap();
+        let (n, _) = c.recv_from(&mut buf).unwrap();
+        let got = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(got.metadata.id, q.metadata.id);
+        assert_eq!(addresses(&got), ["192.0.2.1"]);
+        drop(server);
+    }
+
+    #[test]
+    fn silent_upstreams_are_tried_in_turn_then_servfail() {
+        let silent = [
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        ];
+        let ups = silent.iter().map(|s| s.local_addr().unwrap()).collect();
+        let (addr, _server, _hosts) = serving(ups);
+        let c = client();
+        let q = query("example.org.", RecordType::A);
+        let started = Instant::now();
+        c.send_to(&q.to_vec().unwrap(), addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = c.recv_from(&mut buf).unwrap();
+        let got = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(got.metadata.id, q.metadata.id);
+        assert_eq!(got.metadata.response_code, ResponseCode::ServFail);
+        assert!(started.elapsed() >= UPSTREAM_WAIT * 2);
+        for s in &silent {
+            s.set_nonblocking(true).unwrap();
+            assert!(s.recv_from(&mut buf).is_ok(), "each upstream was asked");
+        }
+        // Local names are still answered at once by the same loop.
+        c.send_to(&query("web.", RecordType::A).to_vec().unwrap(), addr)
+            .unwrap();
+        let (n, _) = c.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            addresses(&Message::from_vec(&buf[..n]).unwrap()),
+            ["10.89.0.2"]
+        );
+    }
+}
