@@ -1269,29 +1269,15 @@ fn outbound_goes_out_as_the_host_and_reaches_nothing_of_it_nor_other_networks() 
     let said = String::from_utf8_lossy(&inbound.stdout);
     assert!(!said.contains("hello"), "forwarded in: {said}");
 
-    // The host's resolvers, without its loopback ones (a stub there is the host's own
-    // service, out of reach); an internal network's container gets none.
-    let host_servers: Vec<String> = std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver "))
-        .map(|ip| ip.trim().to_string())
-        .collect();
-    let resolv = sh_on(store, "egress", "cat /etc/resolv.conf");
-    for ip in &host_servers {
-        let loopback = ip.starts_with("127.") || ip == "::1";
+    // Both ask rsafe's name server in their own namespace (the host's resolvers are where it
+    // forwards outside names, from an outbound network only: tests `dns_*`).
+    for net in ["egress", "sealed"] {
+        let resolv = sh_on(store, net, "grep -v ^search /etc/resolv.conf");
         assert_eq!(
-            resolv.stdout.contains(&format!("nameserver {ip}\n")),
-            !loopback,
-            "{ip}: {resolv:?}"
+            resolv.stdout, "nameserver 127.0.0.11\noptions ndots:0\n",
+            "{net}: {resolv:?}"
         );
     }
-    let none = sh_on(
-        store,
-        "sealed",
-        "cat /etc/resolv.conf 2>/dev/null | grep -c nameserver",
-    );
-    assert_eq!(none.stdout.trim(), "0", "{none:?}");
 
     // --internal: nothing out, no route.
     let sealed = sh_on(
@@ -2103,4 +2089,277 @@ fn escape_attempts_fail_on_a_named_network() {
             );
         }
     }
+}
+
+// ---- Names by DNS: the server in each container's namespace (src/runtime/dns.rs) ----
+
+/// Whether `caller`'s named networks can be tested here (root's, or the test user's).
+fn named_networks_for(caller: Caller) -> bool {
+    match caller {
+        Caller::Host => root_with_bridges(),
+        _ => rootless_with_bridges(caller),
+    }
+}
+
+/// `rsafe run -d --name NAME --network NET` of a container that sleeps.
+fn sleeper(caller: Caller, store: &Path, name: &str, net: &str) {
+    let rootfs = caller.rootfs();
+    let out = run(
+        caller,
+        store,
+        &[
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            rootfs.to_str().unwrap(),
+            "--",
+            "sleep",
+            "600",
+        ],
+    );
+    assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+}
+
+/// Container `name`'s address on network `net`.
+fn address_on(caller: Caller, store: &Path, name: &str, net: &str) -> String {
+    let doc = inspect_container_as(caller, store, name);
+    doc["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What busybox nslookup said (stdout and stderr).
+fn said(out: &run_support::Output) -> String {
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+#[test]
+fn dns_answers_the_networks_names_in_each_containers_namespace() {
+    for caller in Caller::all() {
+        if !named_networks_for(caller) {
+            continue;
+        }
+        dns_names(caller);
+    }
+}
+
+/// `nslookup NAME 127.0.0.11` from a second container finds NAME, a container started later
+/// is found by an earlier one (`rsafe exec`, which shares its namespace and so its server) and
+/// by a `--network container:` joiner, a name of another network does not exist, and a
+/// container gone is gone from the answers.
+fn dns_names(caller: Caller) {
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks::of(caller, store);
+    // Subnets of their own: tests run in parallel, each in its own store.
+    let third = match caller {
+        Caller::Host => 240,
+        Caller::UserWithSubids => 242,
+        Caller::User => 244,
+    };
+    nets.create(&["--subnet", &format!("10.89.{third}.0/24"), "front"]);
+    nets.create(&["--subnet", &format!("10.89.{}.0/24", third + 1), "back"]);
+    sleeper(caller, store, "web", "front");
+    sleeper(caller, store, "early", "front");
+    sleeper(caller, store, "other", "back");
+    let web = address_on(caller, store, "web", "front");
+    let got = sh_on_as(
+        caller,
+        store,
+        "front",
+        "cat /etc/resolv.conf; nslookup web 127.0.0.11; nslookup other 127.0.0.11",
+    );
+    let text = said(&got);
+    assert!(
+        text.starts_with("nameserver 127.0.0.11\noptions ndots:0\n"),
+        "{caller:?}: {got:?}"
+    );
+    assert!(
+        text.contains(&format!("Name:\tweb\nAddress: {web}\n")),
+        "{caller:?}: {got:?}"
+    );
+    assert!(
+        text.contains("can't find other: NXDOMAIN"),
+        "{caller:?}: {got:?}"
+    );
+
+    sleeper(caller, store, "late", "front");
+    let late = address_on(caller, store, "late", "front");
+    let exec = rsafe_cmd(
+        caller,
+        store,
+        &["exec", "early", "nslookup", "late", "127.0.0.11"],
+    );
+    assert!(
+        said(&exec).contains(&format!("Address: {late}\n")),
+        "{caller:?}: {exec:?}"
+    );
+    // A joiner of web's namespace asks web's server through its resolv.conf.
+    let rootfs = caller.rootfs();
+    let joiner = run(
+        caller,
+        store,
+        &[
+            "--rm",
+            "--network",
+            "container:web",
+            rootfs.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "grep nameserver /etc/resolv.conf; nslookup late",
+        ],
+    );
+    assert!(
+        said(&joiner).starts_with("nameserver 127.0.0.11\n")
+            && said(&joiner).contains(&format!("Address: {late}\n")),
+        "{caller:?}: {joiner:?}"
+    );
+    // From the other network, front's names do not exist.
+    let back = sh_on_as(caller, store, "back", "nslookup web 127.0.0.11");
+    assert!(
+        said(&back).contains("can't find web: NXDOMAIN"),
+        "{caller:?}: {back:?}"
+    );
+    // Gone with its container.
+    let rm = rsafe_cmd(caller, store, &["rm", "-f", "late"]);
+    assert_eq!(rm.code, 0, "{rm:?}");
+    let exec = rsafe_cmd(
+        caller,
+        store,
+        &["exec", "early", "nslookup", "late", "127.0.0.11"],
+    );
+    assert!(
+        said(&exec).contains("can't find late: NXDOMAIN"),
+        "{caller:?}: {exec:?}"
+    );
+}
+
+/// A UDP socket bound to `addr` in network namespace `ns` (made by a thread that entered it:
+/// a socket stays in the namespace it was made in).
+fn udp_in(ns: &Netns, addr: &str) -> std::net::UdpSocket {
+    let path = format!("/run/netns/{}", ns.0);
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        std::net::UdpSocket::bind(addr).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A fake upstream name server on `socket`, answering every A query with 192.0.2.77 and
+/// recording each query's name and source, until the returned flag is set.
+fn fake_upstream(
+    socket: std::net::UdpSocket,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Vec<(String, std::net::SocketAddr)>>,
+) {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::{RData, Record, RecordType, rdata::A};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let thread = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(mut msg) = Message::from_vec(&buf[..n]) else {
+                seen.push(("(not DNS)".to_string(), from));
+                continue;
+            };
+            let q = msg.queries[0].clone();
+            seen.push((q.name().to_ascii(), from));
+            msg.metadata.message_type = MessageType::Response;
+            if q.query_type() == RecordType::A {
+                msg.add_answer(Record::from_rdata(
+                    q.name().clone(),
+                    60,
+                    RData::A(A(std::net::Ipv4Addr::new(192, 0, 2, 77))),
+                ));
+            }
+            let _ = socket.send_to(&msg.to_vec().unwrap(), from);
+        }
+        seen
+    });
+    (stop, thread)
+}
+
+/// Outside names are forwarded from the container's own namespace: on an outbound network
+/// they reach `--dns`'s server in an "outside" namespace (as the host's address, masqueraded)
+/// and the answer comes back; unknown single labels are never sent; on an `--internal`
+/// network nothing reaches that server (which the host itself reaches: a forward from the
+/// host's namespace would), nor a server on the host's loopback, and the answer is SERVFAIL.
+#[test]
+fn dns_forwards_outside_names_only_from_the_containers_namespace() {
+    if !root_with_nft() {
+        return;
+    }
+    let outside = Outside::new("e", 32, None);
+    let (stop, upstream) = fake_upstream(udp_in(&outside._ns, &format!("{}:53", outside.addr)));
+    // A server on the host's loopback: `--dns 127.0.0.1` must not make rsafe use it.
+    let host_lo = std::net::UdpSocket::bind("127.0.0.1:53")
+        .expect("the test's fake server on the host's 127.0.0.1:53 (is port 53 taken?)");
+    host_lo.set_nonblocking(true).unwrap();
+    let store = support::temp_root();
+    let store = store.path();
+    let mut nets = Networks::new(store);
+    nets.create(&["--subnet", "10.89.246.0/24", "open"]);
+    nets.create(&["--internal", "--subnet", "10.89.247.0/24", "shut"]);
+    let rootfs = Caller::Host.rootfs();
+    let lookup = |net: &str| {
+        run(
+            Caller::Host,
+            store,
+            &[
+                "--rm",
+                "--network",
+                net,
+                "--dns",
+                &outside.addr,
+                "--dns",
+                "127.0.0.1",
+                rootfs.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                "nslookup -type=A example.test 127.0.0.11; nslookup nosuch 127.0.0.11",
+            ],
+        )
+    };
+    let open = lookup("open");
+    assert!(
+        said(&open).contains("Name:\texample.test\nAddress: 192.0.2.77\n"),
+        "{open:?}"
+    );
+    assert!(
+        said(&open).contains("can't find nosuch: NXDOMAIN"),
+        "{open:?}"
+    );
+    let shut = lookup("shut");
+    assert!(said(&shut).contains("SERVFAIL"), "{shut:?}");
+    assert!(!said(&shut).contains("192.0.2.77"), "{shut:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = upstream.join().unwrap();
+    assert!(!seen.is_empty(), "the outbound query never arrived");
+    for (name, from) in &seen {
+        // Only the open network's query, as the host's address on the link.
+        assert_eq!(name, "example.test.", "{seen:?}");
+        assert_eq!(from.ip().to_string(), outside.host_addr, "{seen:?}");
+    }
+    let mut buf = [0u8; 512];
+    assert!(
+        host_lo.recv_from(&mut buf).is_err(),
+        "a query reached the host's loopback"
+    );
 }
