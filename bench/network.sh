@@ -19,13 +19,22 @@
 # podman rows (skipped with a reason when missing), and the busybox OCI layout the tests build
 # (target/tmp/fixtures/oci-busybox: run `cargo test --test run` once). Its entrypoint is
 # `/bin/sh -c`, so the server's command line is one argument.
+#
+#   bash bench/network.sh dns
+# Only the name server's part (also run at the end of the whole): the start-up of a named
+# network's container with the server (this build) and without (BASELINE, default the main
+# checkout's release build, from before the server), in one hyperfine run; then 1000 lookups of
+# a container's name, one after another, from inside another container's network namespace:
+# a UDP query to 127.0.0.11 (python3 under nsenter --net; the query is built once, the answer
+# only counted) and glibc's getaddrinfo over the same container's hosts file (python3 under
+# unshare -m with the file bound over /etc/hosts): median and 99th percentile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
 USER_NAME=rsafe-test
 cargo build --release --locked --quiet
 RSAFE="$PWD/target/release/rsafe"
-LAYOUT="$PWD/target/tmp/fixtures/oci-busybox"
+LAYOUT="${LAYOUT:-$PWD/target/tmp/fixtures/oci-busybox}"
 [ -f "$LAYOUT/index.json" ] || { echo "bench: $LAYOUT is missing: cargo test --test run first" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/rsafe-netbench-XXXX)
 chmod 755 "$WORK"
@@ -33,8 +42,43 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/www"
 head -c $((256 << 20)) /dev/urandom > "$WORK/www/big"
 chmod -R a+rX "$WORK/www"
+dns_bench() {
+  local store="$WORK/store-dns" base="${BASELINE:-/work/main/target/release/rsafe}"
+  mkdir -p "$store"
+  "$RSAFE" --root "$store" load "$LAYOUT:root" >/dev/null
+  "$RSAFE" --root "$store" network create --subnet 10.89.239.0/24 benchdns >/dev/null
+  hyperfine -N -w 3 -r "${STARTS:-30}" --export-markdown "$WORK/startup-dns.md" \
+    -n "named, no name server ($base)" "$base --root $store run --rm --network benchdns oci-busybox:root true" \
+    -n "named, name server (this build)" "$RSAFE --root $store run --rm --network benchdns oci-busybox:root true" >/dev/null
+  echo; cat "$WORK/startup-dns.md"; echo
+  "$RSAFE" --root "$store" run -d --name web --network benchdns oci-busybox:root "sleep 600" >/dev/null
+  "$RSAFE" --root "$store" run -d --name asker --network benchdns oci-busybox:root "sleep 600" >/dev/null
+  local pid id
+  pid=$("$RSAFE" --root "$store" inspect asker | python3 -c 'import json,sys; d=json.load(sys.stdin); d=d[0] if isinstance(d,list) else d; print(d["State"]["Pid"])')
+  id=$("$RSAFE" --root "$store" inspect asker | python3 -c 'import json,sys; d=json.load(sys.stdin); d=d[0] if isinstance(d,list) else d; print(d["Id"])')
+  local stats='import statistics as s
+def report(what, t):
+    t = sorted(t); print(f"| {what} | {len(t)} | {s.median(t)*1e6:.0f} µs | {t[int(len(t)*0.99)]*1e6:.0f} µs |")'
+  printf '| lookup of a container name | lookups | median | p99 |\n|---|---|---|---|\n'
+  nsenter --net="/proc/$pid/ns/net" python3 -c "$stats
+import socket, struct, time
+q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0) + b'\x03web\x00' + struct.pack('>HH', 1, 1)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(2); t = []
+for _ in range(1000):
+    a = time.perf_counter(); c.sendto(q, ('127.0.0.11', 53)); c.recv(512); t.append(time.perf_counter() - a)
+report('DNS, UDP to 127.0.0.11 (rsafe\'s server)', t)"
+  unshare -m sh -c "mount --bind '$store/networks/benchdns/hosts/$id' /etc/hosts && python3 -c \"$stats
+import socket, time; t = []
+for _ in range(1000):
+    a = time.perf_counter(); socket.getaddrinfo('web', None, socket.AF_INET); t.append(time.perf_counter() - a)
+report('hosts file, glibc getaddrinfo', t)\""
+  "$RSAFE" --root "$store" rm -f web asker >/dev/null
+  "$RSAFE" --root "$store" network rm benchdns >/dev/null
+}
 as_user() { setpriv --reuid="$(id -u $USER_NAME)" --regid="$(id -g $USER_NAME)" --init-groups -- env HOME="/home/$USER_NAME" XDG_RUNTIME_DIR="/tmp/xdg-$USER_NAME" "$@"; }
 mkdir -p "/tmp/xdg-$USER_NAME" && chown "$USER_NAME" "/tmp/xdg-$USER_NAME" && chmod 700 "/tmp/xdg-$USER_NAME"
+
+if [ "${1:-}" = dns ]; then dns_bench; exit 0; fi
 
 best_mbps() { # $1 = port
   local best=0 s
@@ -159,3 +203,4 @@ if command -v podman >/dev/null; then
 else
   echo "| podman | — | skipped: not installed |"
 fi
+dns_bench

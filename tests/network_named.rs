@@ -2186,6 +2186,12 @@ fn dns_names(caller: Caller) {
         "{caller:?}: {got:?}"
     );
 
+    // Over TCP too, from the host: a thread in the container's namespace connects.
+    let pid = inspect_container_as(caller, store, "early")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(tcp_lookup(pid, "web."), vec![web.as_str()], "{caller:?}");
+
     sleeper(caller, store, "late", "front");
     let late = address_on(caller, store, "late", "front");
     let exec = rsafe_cmd(
@@ -2236,6 +2242,39 @@ fn dns_names(caller: Caller) {
         said(&exec).contains("can't find late: NXDOMAIN"),
         "{caller:?}: {exec:?}"
     );
+}
+
+/// The A records `name` has for the server at 127.0.0.11:53 (TCP) in the network namespace
+/// of process `pid`.
+fn tcp_lookup(pid: i64, name: &str) -> Vec<String> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::io::{Read, Write};
+    let mut q = Message::query();
+    q.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    let bytes = q.to_vec().unwrap();
+    let netns = format!("/proc/{pid}/ns/net");
+    let answer = std::thread::spawn(move || {
+        let file = std::fs::File::open(&netns).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let mut stream = std::net::TcpStream::connect("127.0.0.11:53").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut framed = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        stream.write_all(&framed).unwrap();
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).unwrap();
+        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut answer).unwrap();
+        answer
+    })
+    .join()
+    .unwrap();
+    let answer = Message::from_vec(&answer).unwrap();
+    assert_eq!(answer.metadata.id, q.metadata.id);
+    answer.answers.iter().map(|r| r.data.to_string()).collect()
 }
 
 /// A UDP socket bound to `addr` in network namespace `ns` (made by a thread that entered it:

@@ -1,4 +1,4 @@
-//! The name server of a container on a named network, docker's shape: a UDP socket on
+//! The name server of a container on a named network, docker's shape: UDP and TCP sockets on
 //! `127.0.0.11:53` *inside the container's own network namespace*, served by a thread of the
 //! container's monitor (`rsafe run`, or the background monitor of `run -d`).
 //!
@@ -6,10 +6,12 @@
 //! monitor (host namespaces, single-threaded)      helper (forked)
 //! fork ──────────────────────────────────────────▶ [rootless] setns(container's user ns)
 //!                                                  setns(container's net ns)
-//!                                                  socket, bind 127.0.0.11:53 (IP_FREEBIND)
-//!                                                  socket (upstream side), bind 0.0.0.0:0
-//!   ◀── both sockets (SCM_RIGHTS) ───────────────  _exit
-//! thread "rsafe-dns": poll both; answer or forward
+//!                                                  UDP and TCP sockets, bind 127.0.0.11:53
+//!                                                    (IP_FREEBIND), listen
+//!                                                  UDP socket (upstream side), bind 0.0.0.0:0
+//!   ◀── the sockets (SCM_RIGHTS) ────────────────  _exit
+//! thread "rsafe-dns": poll them; answer or forward
+//!   a TCP connection: a thread of its own (at most 16), outside names handed to the loop
 //! … container ends: the monitor drops the server, the thread ends, the sockets close
 //! ```
 //!
@@ -30,27 +32,33 @@
 //! started later is found at once. A: its IPv4 addresses; any other type of a known name: no
 //! record (NOERROR), as docker does for AAAA. An unknown name of one label: NXDOMAIN, never
 //! sent upstream (a workload's internal names stay in the container). Everything else goes to
-//! the upstream servers (the host's non-loopback ones, or `--dns`), through the socket made in
-//! the container's namespace; with none (an `--internal` network, or only loopback servers on
+//! the upstream servers (the host's non-loopback ones, or `--dns`), over UDP through the
+//! socket made in the container's namespace (a TCP client's too: an answer too large for UDP
+//! comes back truncated, as the upstream sent it); with none (an `--internal` network, or only loopback servers on
 //! the host) REFUSED. A server that does not answer in [`UPSTREAM_WAIT`] is left for the next;
 //! after the last, SERVFAIL.
 //!
 //! Hostile queries: the wire format is read and written only by `hickory-proto` (fuzzed in
 //! OSS-Fuzz); a datagram that does not decode is dropped, one that is too large too; at most
-//! [`MAX_PER_SECOND`] queries a second are taken and [`MAX_PENDING`] forwarded at once; an
+//! [`MAX_PER_SECOND`] queries a second are taken (over UDP), [`MAX_PENDING`] forwarded at once,
+//! [`MAX_TCP`] TCP connections served, each for 16 queries and [`TCP_WAIT`] of silence; an
 //! upstream answer is taken only from the server the query went to, with the query's random
 //! id and question.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
+use rustix::net::SocketType;
 
 /// Where the server listens in the container, as docker's does.
 pub const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
@@ -160,12 +168,12 @@ pub fn start_named(
 /// single-threaded (it forks a helper), after the last fork of the monitor that must not
 /// carry the thread.
 pub fn start(pid: i32, config: Config) -> Result<Server, DnsError> {
-    let (listen, upstream) = open_in_netns(pid, !config.upstreams.is_empty())?;
+    let sockets = open_in_netns(pid, !config.upstreams.is_empty())?;
     let (stop_read, stop_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
     let thread = std::thread::Builder::new()
         .name("rsafe-dns".into())
-        .spawn(move || serve(&listen, upstream.as_ref(), &config, &stop_read))
+        .spawn(move || serve(&sockets, &config, &stop_read))
         .map_err(io_err("start its thread"))?;
     Ok(Server {
         stop: Some(stop_write),
@@ -173,9 +181,18 @@ pub fn start(pid: i32, config: Config) -> Result<Server, DnsError> {
     })
 }
 
-/// The listening socket (127.0.0.11:53) and, with `upstream`, the forwarding one, both made
+/// The server's sockets.
+struct Sockets {
+    /// 127.0.0.11:53, UDP and TCP.
+    udp: UdpSocket,
+    tcp: TcpListener,
+    /// Where forwarded queries leave from (none: nowhere to forward to).
+    upstream: Option<UdpSocket>,
+}
+
+/// The listening sockets (127.0.0.11:53) and, with `upstream`, the forwarding one, all made
 /// in `pid`'s network namespace by a forked helper and passed back over a socket pair.
-fn open_in_netns(pid: i32, upstream: bool) -> Result<(UdpSocket, Option<UdpSocket>), DnsError> {
+fn open_in_netns(pid: i32, upstream: bool) -> Result<Sockets, DnsError> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     let threads = super::sys::thread_count().map_err(io_err("count threads"))?;
     if threads != 1 {
@@ -237,29 +254,26 @@ fn helper(
     }
     setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
         .map_err(|e| format!("join the container's network namespace: {e}"))?;
-    let mut fds = vec![udp_socket(SocketAddrV4::new(ADDR, 53), true)?];
+    let at = SocketAddrV4::new(ADDR, 53);
+    let mut fds = vec![
+        socket_at(at, SocketType::DGRAM)?,
+        socket_at(at, SocketType::STREAM)?,
+    ];
+    rustix::net::listen(&fds[1], 16).map_err(|e| format!("listen on {at}: {e}"))?;
     if upstream {
-        fds.push(udp_socket(
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
-            false,
-        )?);
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        fds.push(socket_at(any, SocketType::DGRAM)?);
     }
     Ok(fds)
 }
 
-/// A UDP socket bound to `at` (`freebind`: before the address exists).
-fn udp_socket(at: SocketAddrV4, freebind: bool) -> Result<OwnedFd, String> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, socket_with, sockopt};
-    let fd = socket_with(
-        AddressFamily::INET,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| format!("socket: {e}"))?;
-    if freebind {
-        sockopt::set_ip_freebind(&fd, true).map_err(|e| format!("IP_FREEBIND: {e}"))?;
-    }
+/// A socket of `kind` bound to `at`, with `IP_FREEBIND` (127.0.0.11 exists only once the
+/// container has brought its loopback up).
+fn socket_at(at: SocketAddrV4, kind: SocketType) -> Result<OwnedFd, String> {
+    use rustix::net::{AddressFamily, SocketFlags, bind, socket_with, sockopt};
+    let fd = socket_with(AddressFamily::INET, kind, SocketFlags::CLOEXEC, None)
+        .map_err(|e| format!("socket: {e}"))?;
+    sockopt::set_ip_freebind(&fd, true).map_err(|e| format!("IP_FREEBIND: {e}"))?;
     bind(&fd, &SocketAddr::V4(at)).map_err(|e| format!("bind {at}: {e}"))?;
     Ok(fd)
 }
@@ -281,12 +295,12 @@ fn send_back(to: &OwnedFd, made: Result<Vec<OwnedFd>, String>) -> bool {
 }
 
 /// The monitor's side of [`send_back`].
-fn receive(from: &OwnedFd, upstream: bool) -> Result<(UdpSocket, Option<UdpSocket>), DnsError> {
+fn receive(from: &OwnedFd, upstream: bool) -> Result<Sockets, DnsError> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::FromRawFd;
     let mut text = [0u8; 512];
     let mut iov = [io::IoSliceMut::new(&mut text)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
     let msg = recvmsg::<()>(
         from.as_raw_fd(),
         &mut iov,
@@ -309,7 +323,7 @@ fn receive(from: &OwnedFd, upstream: bool) -> Result<(UdpSocket, Option<UdpSocke
     }
     let len = msg.bytes;
     let said = String::from_utf8_lossy(&text[..len.min(text.len())]).into_owned();
-    let wanted = 1 + usize::from(upstream);
+    let wanted = 2 + usize::from(upstream);
     if said != "ok" || fds.len() != wanted {
         return Err(DnsError::Open(if said.is_empty() {
             "the helper ended without a word".into()
@@ -317,11 +331,15 @@ fn receive(from: &OwnedFd, upstream: bool) -> Result<(UdpSocket, Option<UdpSocke
             said
         }));
     }
-    let mut sockets = fds.into_iter().map(UdpSocket::from);
-    let listen = sockets
-        .next()
-        .ok_or_else(|| DnsError::Open("no socket came back".into()))?;
-    Ok((listen, sockets.next()))
+    let mut fds = fds.into_iter();
+    let (Some(udp), Some(tcp)) = (fds.next(), fds.next()) else {
+        return Err(DnsError::Open("its sockets did not come back".into()));
+    };
+    Ok(Sockets {
+        udp: UdpSocket::from(udp),
+        tcp: TcpListener::from(tcp),
+        upstream: fds.next().map(UdpSocket::from),
+    })
 }
 
 /// What to do with one query.
@@ -419,9 +437,30 @@ fn response(query: &Message, code: ResponseCode, answers: Vec<Record>, recursion
     out
 }
 
+/// Whom a forwarded query's answer goes to.
+enum Client {
+    /// A UDP client's address.
+    Udp(SocketAddr),
+    /// A TCP connection's thread, waiting for it.
+    Tcp(mpsc::SyncSender<Vec<u8>>),
+}
+
+impl Client {
+    fn send(&self, udp: &UdpSocket, bytes: &[u8]) {
+        match self {
+            Client::Udp(at) => {
+                let _ = udp.send_to(bytes, at);
+            }
+            Client::Tcp(to) => {
+                let _ = to.try_send(bytes.to_vec());
+            }
+        }
+    }
+}
+
 /// A forwarded query waiting for its answer.
 struct Pending {
-    client: SocketAddr,
+    client: Client,
     client_id: u16,
     /// As sent upstream (with our id).
     query: Message,
@@ -430,9 +469,30 @@ struct Pending {
     deadline: Instant,
 }
 
-/// The thread's loop: queries on `listen`, answers on `upstream`, until `stop` closes.
-fn serve(listen: &UdpSocket, upstream: Option<&UdpSocket>, config: &Config, stop: &OwnedFd) {
+/// A query a TCP connection's thread hands to the loop for forwarding, and where the answer
+/// goes.
+type Handed = (Message, mpsc::SyncSender<Vec<u8>>);
+
+/// At most this many TCP connections at once, each one thread; more are closed at once.
+pub const MAX_TCP: usize = 16;
+
+/// How long a TCP client may take to send a query, or to take its answer.
+pub const TCP_WAIT: Duration = Duration::from_secs(5);
+
+/// The thread's loop: queries on the UDP socket and TCP connections (each served by a thread
+/// of its own, which hands outside names back here), answers on the upstream socket, until
+/// `stop` closes.
+fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let Ok((wake_read, wake_write)) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+    else {
+        return;
+    };
+    let wake_write = Arc::new(wake_write);
+    let (handed_tx, handed_rx) = mpsc::channel::<Handed>();
+    let tcp_live = Arc::new(AtomicUsize::new(0));
+    let _ = sockets.tcp.set_nonblocking(true);
     let mut state = Forwarding {
         pending: HashMap::new(),
         random: std::fs::File::open("/dev/urandom").ok(),
@@ -441,6 +501,7 @@ fn serve(listen: &UdpSocket, upstream: Option<&UdpSocket>, config: &Config, stop
     let mut bucket = Bucket::new(MAX_PER_SECOND);
     let mut buf = vec![0u8; MAX_QUERY + 1];
     let mut big = vec![0u8; 65536];
+    let udp = &sockets.udp;
     loop {
         let wait = state
             .next_deadline()
@@ -454,9 +515,11 @@ fn serve(listen: &UdpSocket, upstream: Option<&UdpSocket>, config: &Config, stop
             });
         let mut fds = vec![
             PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-            PollFd::new(listen.as_fd(), PollFlags::POLLIN),
+            PollFd::new(udp.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sockets.tcp.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake_read.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(u) = upstream {
+        if let Some(u) = &sockets.upstream {
             fds.push(PollFd::new(u.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, wait) {
@@ -471,16 +534,37 @@ fn serve(listen: &UdpSocket, upstream: Option<&UdpSocket>, config: &Config, stop
         if ready(0) {
             return;
         }
-        let (from_client, from_upstream) = (ready(1), ready(2));
+        let ready: Vec<bool> = (1..5).map(ready).collect();
         drop(fds);
-        if from_client {
-            take_query(listen, upstream, config, &mut buf, &mut bucket, &mut state);
+        let upstream = sockets.upstream.as_ref();
+        if ready[0] {
+            take_query(udp, upstream, config, &mut buf, &mut bucket, &mut state);
         }
-        if let (true, Some(u)) = (from_upstream, upstream) {
-            take_answer(listen, u, &mut big, &mut state);
+        if ready[1] {
+            let tcp = TcpPeer {
+                hosts: config.hosts.clone(),
+                can_forward: upstream.is_some(),
+                to_loop: handed_tx.clone(),
+                wake: wake_write.clone(),
+                live: tcp_live.clone(),
+                patience: UPSTREAM_WAIT * (config.upstreams.len() as u32 + 1),
+            };
+            take_connection(&sockets.tcp, tcp);
+        }
+        if ready[2] {
+            let mut drain = [0u8; 64];
+            while matches!(nix::unistd::read(&wake_read, &mut drain), Ok(n) if n > 0) {}
+            for (query, to) in handed_rx.try_iter() {
+                if let Some(u) = upstream {
+                    state.forward(udp, u, Client::Tcp(to), query);
+                }
+            }
+        }
+        if let (true, Some(u)) = (ready[3], upstream) {
+            take_answer(udp, u, &mut big, &mut state);
         }
         if let Some(u) = upstream {
-            state.expire(listen, u);
+            state.expire(udp, u);
         }
     }
 }
@@ -507,10 +591,89 @@ fn take_query(
         }
         Outcome::Forward(query) => {
             if let Some(u) = upstream {
-                state.forward(listen, u, client, query);
+                state.forward(listen, u, Client::Udp(client), query);
             }
         }
         Outcome::Drop => {}
+    }
+}
+
+/// What a TCP connection's thread needs.
+struct TcpPeer {
+    hosts: PathBuf,
+    can_forward: bool,
+    to_loop: mpsc::Sender<Handed>,
+    wake: Arc<OwnedFd>,
+    live: Arc<AtomicUsize>,
+    /// How long to wait for a forwarded answer: every upstream's turn, and a second.
+    patience: Duration,
+}
+
+/// A TCP connection: served by a thread of its own unless [`MAX_TCP`] already are.
+fn take_connection(listener: &TcpListener, peer: TcpPeer) {
+    let Ok((stream, _)) = listener.accept() else {
+        return;
+    };
+    if peer.live.fetch_add(1, Ordering::SeqCst) >= MAX_TCP {
+        peer.live.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let live = peer.live.clone();
+    let spawned = std::thread::Builder::new()
+        .name("rsafe-dns-tcp".into())
+        .spawn(move || {
+            serve_tcp(stream, &peer);
+            peer.live.fetch_sub(1, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Queries on one TCP connection (RFC 1035 4.2.2: each with its length in two bytes), at most
+/// 16, each answered before the next is read.
+fn serve_tcp(mut stream: TcpStream, peer: &TcpPeer) {
+    use std::io::Write;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(TCP_WAIT));
+    let _ = stream.set_write_timeout(Some(TCP_WAIT));
+    for _ in 0..16 {
+        let mut len = [0u8; 2];
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes(len));
+        if len > MAX_QUERY {
+            return;
+        }
+        let mut query = vec![0u8; len];
+        if stream.read_exact(&mut query).is_err() {
+            return;
+        }
+        let hosts = std::fs::read_to_string(&peer.hosts).unwrap_or_default();
+        let bytes = match answer(&query, &hosts, peer.can_forward) {
+            Outcome::Reply(bytes) => bytes,
+            Outcome::Forward(query) => {
+                let (tx, rx) = mpsc::sync_channel(1);
+                if peer.to_loop.send((query, tx)).is_err() {
+                    return;
+                }
+                let _ = nix::unistd::write(peer.wake.as_fd(), b"q");
+                match rx.recv_timeout(peer.patience) {
+                    Ok(bytes) => bytes,
+                    Err(_) => return,
+                }
+            }
+            Outcome::Drop => return,
+        };
+        let Ok(n) = u16::try_from(bytes.len()) else {
+            return;
+        };
+        let mut framed = n.to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        if stream.write_all(&framed).is_err() {
+            return;
+        }
     }
 }
 
@@ -543,7 +706,7 @@ fn take_answer(
     };
     msg.metadata.id = p.client_id;
     if let Ok(bytes) = msg.to_vec() {
-        let _ = listen.send_to(&bytes, p.client);
+        p.client.send(listen, &bytes);
     }
 }
 
@@ -574,7 +737,7 @@ impl Forwarding<'_> {
         &mut self,
         listen: &UdpSocket,
         upstream: &UdpSocket,
-        client: SocketAddr,
+        client: Client,
         mut query: Message,
     ) {
         let client_id = query.metadata.id;
@@ -583,7 +746,7 @@ impl Forwarding<'_> {
             false => None,
         };
         let Some(id) = id else {
-            fail(listen, &query, client);
+            fail(listen, &query, &client);
             return;
         };
         query.metadata.id = id;
@@ -619,7 +782,7 @@ impl Forwarding<'_> {
         }
         let mut original = p.query;
         original.metadata.id = p.client_id;
-        fail(listen, &original, p.client);
+        fail(listen, &original, &p.client);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -645,9 +808,9 @@ impl Forwarding<'_> {
 }
 
 /// SERVFAIL to `client` for `query` (with the client's own id).
-fn fail(listen: &UdpSocket, query: &Message, client: SocketAddr) {
+fn fail(listen: &UdpSocket, query: &Message, client: &Client) {
     if let Ok(bytes) = response(query, ResponseCode::ServFail, Vec::new(), true).to_vec() {
-        let _ = listen.send_to(&bytes, client);
+        client.send(listen, &bytes);
     }
 }
 
@@ -897,16 +1060,23 @@ mod tests {
     fn serving(upstreams: Vec<SocketAddr>) -> (SocketAddr, Server, tempfile::NamedTempFile) {
         let hosts = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(hosts.path(), HOSTS).unwrap();
-        let listen = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = listen.local_addr().unwrap();
-        let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sockets = Sockets {
+            udp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            tcp: TcpListener::bind("127.0.0.1:0").unwrap(),
+            upstream: Some(UdpSocket::bind("127.0.0.1:0").unwrap()),
+        };
+        // TCP on the same port as UDP, as on 127.0.0.11:53.
+        let addr = sockets.udp.local_addr().unwrap();
+        let sockets = Sockets {
+            tcp: TcpListener::bind(addr).unwrap(),
+            ..sockets
+        };
         let config = Config {
             hosts: hosts.path().to_path_buf(),
             upstreams,
         };
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-        let thread =
-            std::thread::spawn(move || serve(&listen, Some(&upstream), &config, &stop_read));
+        let thread = std::thread::spawn(move || serve(&sockets, &config, &stop_read));
         let server = Server {
             stop: Some(stop_write),
             thread: Some(thread),
@@ -991,5 +1161,56 @@ mod tests {
             addresses(&Message::from_vec(&buf[..n]).unwrap()),
             ["10.89.0.2"]
         );
+    }
+
+    /// One query over TCP (two bytes of length first), its answer read back.
+    fn over_tcp(stream: &mut TcpStream, q: &Message) -> Message {
+        use std::io::Write;
+        let bytes = q.to_vec().unwrap();
+        let mut framed = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        stream.write_all(&framed).unwrap();
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).unwrap();
+        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut answer).unwrap();
+        Message::from_vec(&answer).unwrap()
+    }
+
+    #[test]
+    fn tcp_queries_are_answered_and_forwarded_too() {
+        let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+        fake.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (addr, _server, _hosts) = serving(vec![fake.local_addr().unwrap()]);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Two queries on one connection: a local name, then an outside one.
+        let got = over_tcp(&mut stream, &query("web.", RecordType::A));
+        assert_eq!(addresses(&got), ["10.89.0.2"]);
+        let q = query("example.org.", RecordType::A);
+        let answering = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let (n, from) = fake.recv_from(&mut buf).unwrap();
+            let mut answer = Message::from_vec(&buf[..n]).unwrap();
+            answer.metadata.message_type = MessageType::Response;
+            answer.add_answer(Record::from_rdata(
+                Name::from_ascii("example.org.").unwrap(),
+                60,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 2))),
+            ));
+            fake.send_to(&answer.to_vec().unwrap(), from).unwrap();
+        });
+        let got = over_tcp(&mut stream, &q);
+        answering.join().unwrap();
+        assert_eq!(got.metadata.id, q.metadata.id);
+        assert_eq!(addresses(&got), ["192.0.2.2"]);
+        // A length larger than any query closes the connection.
+        use std::io::Write;
+        stream.write_all(&[0xff, 0xff]).unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0);
     }
 }
