@@ -44,6 +44,7 @@ head -c $((256 << 20)) /dev/urandom > "$WORK/www/big"
 chmod -R a+rX "$WORK/www"
 dns_bench() {
   local store="$WORK/store-dns" base="${BASELINE:-/work/main/target/release/rsafe}"
+  command -v python3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; }
   mkdir -p "$store"
   "$RSAFE" --root "$store" load "$LAYOUT:root" >/dev/null
   "$RSAFE" --root "$store" network create --subnet 10.89.239.0/24 benchdns >/dev/null

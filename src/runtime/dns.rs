@@ -51,7 +51,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStrea
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -491,7 +490,7 @@ fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
     };
     let wake_write = Arc::new(wake_write);
     let (handed_tx, handed_rx) = mpsc::channel::<Handed>();
-    let tcp_live = Arc::new(AtomicUsize::new(0));
+    let mut connections: Vec<Connection> = Vec::new();
     let _ = sockets.tcp.set_nonblocking(true);
     let mut state = Forwarding {
         pending: HashMap::new(),
@@ -524,7 +523,11 @@ fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
         }
         match poll(&mut fds, wait) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return,
+            Err(_) => {
+                drop(fds);
+                close_all(connections);
+                return;
+            }
         }
         let ready = |i: usize| {
             fds.get(i)
@@ -532,6 +535,8 @@ fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
                 .is_some_and(|r| !r.is_empty())
         };
         if ready(0) {
+            drop(fds);
+            close_all(connections);
             return;
         }
         let ready: Vec<bool> = (1..5).map(ready).collect();
@@ -546,10 +551,10 @@ fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
                 can_forward: upstream.is_some(),
                 to_loop: handed_tx.clone(),
                 wake: wake_write.clone(),
-                live: tcp_live.clone(),
                 patience: UPSTREAM_WAIT * (config.upstreams.len() as u32 + 1),
             };
-            take_connection(&sockets.tcp, tcp);
+            connections.retain(|c| !c.thread.is_finished());
+            connections.extend(take_connection(&sockets.tcp, tcp, connections.len()));
         }
         if ready[2] {
             let mut drain = [0u8; 64];
@@ -604,35 +609,49 @@ struct TcpPeer {
     can_forward: bool,
     to_loop: mpsc::Sender<Handed>,
     wake: Arc<OwnedFd>,
-    live: Arc<AtomicUsize>,
     /// How long to wait for a forwarded answer: every upstream's turn, and a second.
     patience: Duration,
 }
 
-/// A TCP connection: served by a thread of its own unless [`MAX_TCP`] already are.
-fn take_connection(listener: &TcpListener, peer: TcpPeer) {
-    let Ok((stream, _)) = listener.accept() else {
-        return;
-    };
-    if peer.live.fetch_add(1, Ordering::SeqCst) >= MAX_TCP {
-        peer.live.fetch_sub(1, Ordering::SeqCst);
-        return;
+/// A TCP connection being served: its thread, and a handle on its socket to shut it down.
+struct Connection {
+    stream: TcpStream,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// A TCP connection, served by a thread of its own unless `serving` are [`MAX_TCP`] already.
+fn take_connection(listener: &TcpListener, peer: TcpPeer, serving: usize) -> Option<Connection> {
+    let (mut stream, _) = listener.accept().ok()?;
+    if serving >= MAX_TCP {
+        return None;
     }
-    let live = peer.live.clone();
-    let spawned = std::thread::Builder::new()
+    let handle = stream.try_clone().ok()?;
+    let thread = std::thread::Builder::new()
         .name("rsafe-dns-tcp".into())
         .spawn(move || {
-            serve_tcp(stream, &peer);
-            peer.live.fetch_sub(1, Ordering::SeqCst);
-        });
-    if spawned.is_err() {
-        live.fetch_sub(1, Ordering::SeqCst);
+            serve_tcp(&mut stream, &peer);
+            // The loop holds a copy of the socket: shut it down rather than only drop ours.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        })
+        .ok()?;
+    Some(Connection {
+        stream: handle,
+        thread,
+    })
+}
+
+/// Ends every connection's thread: the monitor may need to be single-threaded again once the
+/// container has ended (a rootless `--rm` removes its files through a forked helper).
+fn close_all(connections: Vec<Connection>) {
+    for c in connections {
+        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        let _ = c.thread.join();
     }
 }
 
 /// Queries on one TCP connection (RFC 1035 4.2.2: each with its length in two bytes), at most
 /// 16, each answered before the next is read.
-fn serve_tcp(mut stream: TcpStream, peer: &TcpPeer) {
+fn serve_tcp(stream: &mut TcpStream, peer: &TcpPeer) {
     use std::io::Write;
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(TCP_WAIT));
@@ -1212,5 +1231,20 @@ mod tests {
         stream.write_all(&[0xff, 0xff]).unwrap();
         let mut rest = Vec::new();
         assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0);
+    }
+
+    #[test]
+    fn stopping_the_server_closes_its_tcp_connections_and_ends_their_threads() {
+        let (addr, server, _hosts) = serving(Vec::new());
+        let mut idle = TcpStream::connect(addr).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Served: a first query is answered, then the connection waits for the next.
+        let got = over_tcp(&mut idle, &query("web.", RecordType::A));
+        assert_eq!(addresses(&got), ["10.89.0.2"]);
+        // The drop returns (it joins every thread) and the server's end is closed.
+        drop(server);
+        let mut rest = Vec::new();
+        assert_eq!(idle.read_to_end(&mut rest).unwrap(), 0);
     }
 }
