@@ -183,6 +183,14 @@ mod tests {
         let own_dns = spec(NetworkMode::None, &["192.0.2.54"], &[]);
         let pod = pod_spec_of(&own_dns, &owner, "app", None).unwrap();
         assert_eq!(pod.net.dns, own_dns.net.dns);
+        // An owner on a named network: the server in its namespace, whatever its --dns (which
+        // are that server's upstreams), unless the joiner names its own.
+        let mut named = spec(NetworkMode::None, &["192.0.2.53"], &[]);
+        named.net.named = Some("front".into());
+        let pod = pod_spec_of(&side, &named, "app", None).unwrap();
+        assert_eq!(pod.net.dns, ["127.0.0.11".parse::<IpAddr>().unwrap()]);
+        let pod = pod_spec_of(&own_dns, &named, "app", None).unwrap();
+        assert_eq!(pod.net.dns, own_dns.net.dns);
         let host = spec(NetworkMode::Host, &[], &[]);
         let err = pod_spec_of(&side, &host, "h", None).unwrap_err();
         assert!(err.contains("host's network"), "{err}");
