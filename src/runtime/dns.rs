@@ -589,7 +589,7 @@ fn take_query(
     if !bucket.take() {
         return;
     }
-    let hosts = std::fs::read_to_string(&config.hosts).unwrap_or_default();
+    let hosts = read_hosts(&config.hosts);
     match answer(&buf[..n], &hosts, upstream.is_some()) {
         Outcome::Reply(bytes) => {
             let _ = listen.send_to(&bytes, client);
@@ -601,6 +601,20 @@ fn take_query(
         }
         Outcome::Drop => {}
     }
+}
+
+/// The hosts file's text, read until two reads agree (at most three tries): rsafe rewrites it
+/// in place (new bytes, then cut to length), and a read in between would see a mix.
+fn read_hosts(path: &std::path::Path) -> String {
+    let mut last = std::fs::read_to_string(path).unwrap_or_default();
+    for _ in 0..3 {
+        let again = std::fs::read_to_string(path).unwrap_or_default();
+        if again == last {
+            break;
+        }
+        last = again;
+    }
+    last
 }
 
 /// What a TCP connection's thread needs.
@@ -669,7 +683,7 @@ fn serve_tcp(stream: &mut TcpStream, peer: &TcpPeer) {
         if stream.read_exact(&mut query).is_err() {
             return;
         }
-        let hosts = std::fs::read_to_string(&peer.hosts).unwrap_or_default();
+        let hosts = read_hosts(&peer.hosts);
         let bytes = match answer(&query, &hosts, peer.can_forward) {
             Outcome::Reply(bytes) => bytes,
             Outcome::Forward(query) => {
