@@ -22,8 +22,9 @@
 #
 #   bash bench/network.sh dns
 # Only the name server's part (also run at the end of the whole): the start-up of a named
-# network's container with the server (this build) and without (BASELINE, default the main
-# checkout's release build, from before the server), in one hyperfine run; then 1000 lookups of
+# network's container with the server (this build) and without (BASELINE: a release build
+# that has named networks but not the server; default the main checkout's), in one hyperfine
+# run; then 1000 lookups of
 # a container's name, one after another, from inside another container's network namespace:
 # a UDP query to 127.0.0.11 (python3 under nsenter --net; the query is built once, the answer
 # only counted) and glibc's getaddrinfo over the same container's hosts file (python3 under
