@@ -422,9 +422,11 @@ fn finish_root(
 }
 
 /// `/etc/hostname` and `/etc/hosts` (always) and `/etc/resolv.conf` (slirp4netns, the host's
-/// network, a named network that reaches the outside (`outbound`), or `--dns`): written by
-/// rsafe on `scratch`, bound read-only. The host's own resolver settings are read here,
-/// before `pivot_root`.
+/// network, a named network or a container joining one: the name server in the namespace,
+/// see [`super::dns`]; or `--dns`): written by rsafe on `scratch`, bound read-only. The host's
+/// own resolver settings are read here, before `pivot_root`. (`outbound` chose the host's
+/// servers for a named network before it had the name server; a named network is matched
+/// first now.)
 fn generated_files(
     spec: &Spec,
     root: &Root,
