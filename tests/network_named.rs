@@ -2242,6 +2242,44 @@ fn dns_names(caller: Caller) {
         said(&exec).contains("can't find late: NXDOMAIN"),
         "{caller:?}: {exec:?}"
     );
+
+    // kill -9 of web's monitor (the server's process) leaves nothing in its namespace: no
+    // helper, no server; the namespace itself is gone once the container is.
+    let web_pid = inspect_container_as(caller, store, "web")["State"]["Pid"]
+        .as_i64()
+        .unwrap();
+    let netns = std::fs::read_link(format!("/proc/{web_pid}/ns/net")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{web_pid}/stat")).unwrap();
+    let monitor: i32 = stat
+        .rsplit_once(") ")
+        .unwrap()
+        .1
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kill_9(monitor);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let holders: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.parse::<i32>().ok()?;
+                let ns = std::fs::read_link(format!("/proc/{name}/ns/net")).ok()?;
+                (ns == netns).then_some(name)
+            })
+            .collect();
+        if holders.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{caller:?}: left in web's namespace after kill -9 of its monitor: {holders:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The A records `name` has for the server at 127.0.0.11:53 (TCP) in the network namespace
