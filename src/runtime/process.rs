@@ -623,7 +623,7 @@ fn launch(
     // After the save: a container whose published port was ever reachable has its state (and
     // `--rm`) on disk. The networks go with this function, or with rsafe if it is killed.
     let _networks = start_networks(store_root, spec, (dir, state), pid, holder.as_ref())?;
-    if let Some(note) = _networks._named.as_ref().and_then(|(a, ..)| a.note()) {
+    if let Some(note) = _networks._named.as_ref().and_then(|(_, a, _)| a.note()) {
         notify(Note::Warning(note.to_string()));
     }
 
@@ -644,7 +644,7 @@ fn launch(
     let outbound = _networks
         ._named
         .as_ref()
-        .is_some_and(|(a, ..)| a.outbound());
+        .is_some_and(|(_, a, _)| a.outbound());
     send_go(
         &parent_end,
         trees,
@@ -734,12 +734,13 @@ fn volume_trees(caller: &Caller, bind_sources: &[&Path]) -> Result<Vec<OwnedFd>,
 
 /// A running container's network helpers; each goes when this is dropped (in field order).
 struct NetworkGuards {
-    /// A named network's address, hosts file and veth pair, the forwarder of its ports, and
-    /// the name server in the container's namespace ([`super::dns`]).
+    /// A named network's name server in the container's namespace ([`super::dns`]; first:
+    /// its sockets hold the namespace, and with it the veth the attachment would otherwise
+    /// delete itself), address, hosts file and veth pair, and the forwarder of its ports.
     _named: Option<(
+        super::dns::Server,
         bridge::Attachment,
         Option<super::portfwd::Forwarder>,
-        super::dns::Server,
     )>,
     /// slirp4netns and rsafe's port forwarder.
     _user: Option<UserNetwork>,
@@ -777,7 +778,7 @@ fn start_networks(
             let dns =
                 super::dns::start_named(pid.as_raw(), hosts, &spec.net.dns, attached.outbound())
                     .map_err(|e| NetworkError::Named(e.to_string()))?;
-            Some((attached, forwarder, dns))
+            Some((dns, attached, forwarder))
         }
         None => None,
     };
