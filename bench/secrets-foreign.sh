@@ -69,7 +69,10 @@ fi
 
 # bandit: its sdist ships examples/ and the functional test that counts on them.
 f="$CACHE/dl/bandit-1.9.4.tar.gz"
-[ -f "$f" ] || pip download --quiet --no-deps --no-binary :all: -d "$CACHE/dl" bandit==1.9.4 >&2 || log "bandit: download failed"
+# pip of the peers' venv (bench/secrets-recall.sh's), so that no pip is needed on the host.
+[ -x "$BENCH_DIR/venv/bin/pip" ] || python3 -m venv "$BENCH_DIR/venv" >&2 || true
+[ -f "$f" ] || "$BENCH_DIR/venv/bin/pip" download --quiet --no-deps --no-binary :all: -d "$CACHE/dl" bandit==1.9.4 >&2 ||
+  log "bandit: download failed"
 [ -f "$f" ] && check "$f" b589e5de2afe70bd4d53fa0c1da6199f4085af666fde00e8a034f152a52cd628 && unpack "$f" bandit-1.9.4
 
 $SCORE prepare "$CACHE" "$CORPUS"

@@ -220,3 +220,97 @@ fn assert_no_piece_of_a_secret(name: &str, output: &str) {
         }
     }
 }
+
+/// Synthetic values in the shapes other scanners' authors use in their fixtures
+/// (`bench/secrets-foreign.sh` measures on the real ones): an AWS key id with digits outside
+/// base32 inside an HTTP response body, a short fine-grained GitHub token, a compact JWE, a
+/// Square OAuth secret and a base64 access token, and a 42 Intra secret with no name before it.
+const FOREIGN_SHAPES: [(&str, &str); 6] = [
+    ("aws_access_key", "AKIAQ80ZT91MRX8JC4W9"),
+    ("github", "github_pat_Vb7QmX2kR9sLt4Nw8ZpC1yDf6Hj3Ka5Ue0Gi"),
+    (
+        "jwe",
+        "eyJhbGciOiAiUlNBLU9BRVAiLCAiZW5jIjogIkEyNTZHQ00ifQ.Qm8xRz3kT7vYp2LwN5sHcJ9dF4gA1uE6oKiX0tBnMrWqZ.c4Tj8PmV2xLr.Hw7Kq3Zs9Nb1Vd5Fg0Jy4Rt8Lm2Px6Ce.Bn3Vx7Zq1Kw5Ts9Mf2Hd",
+    ),
+    (
+        "square_secret",
+        "sq0csp-Tb4Wq9Lm2Zx7Kc1Rv8Ns3Hd6Fg0Jy5Pa4Ue9Io2Km7Q",
+    ),
+    (
+        "square_token",
+        "EAAA9kTq2Lm7Zx4Wc1Rv8Ns3Hd+Fg0Jy5Pa4Ue9Io2Km7Qb6Vt3Xn8Gh1Js=Df5L",
+    ),
+    (
+        "intra",
+        "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",
+    ),
+];
+
+#[test]
+fn other_scanners_fixture_shapes_are_found_per_line_and_never_printed() {
+    let ctx = tempfile::tempdir().unwrap();
+    fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY . /srv/app/\n",
+    )
+    .unwrap();
+    // one value a line, bare (ripsecrets' one_per_line convention), then the AWS id in a JSON
+    // body after HTTP headers (its aws_json fixture)
+    let mut lines: Vec<String> = FOREIGN_SHAPES[1..]
+        .iter()
+        .map(|(_, v)| v.to_string())
+        .collect();
+    lines.push(String::new());
+    fs::write(ctx.path().join("one_per_line"), lines.join("\n")).unwrap();
+    let body = format!(
+        "HTTP/1.1 200 OK\nContent-Type: application/json\n\n{{\n  \"data\": {{\n    \"{}\": \"{}\",\n    \"region\": \"us-west-2\"\n  }}\n}}\n",
+        FOREIGN_SHAPES[0].0, FOREIGN_SHAPES[0].1
+    );
+    fs::write(ctx.path().join("aws_json"), body).unwrap();
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .arg("audit")
+        .arg(ctx.path())
+        .args(["--format", "json", "-q"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: JsonReport = serde_json::from_str(&json).unwrap_or_else(|e| {
+        panic!("rsafe audit did not print a JSON report ({e}); stderr: {stderr}")
+    });
+    let lines_of = |file: &str| -> Vec<u32> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("secret."))
+            .filter_map(|f| match &f.location {
+                Location::File { path, line, .. } if path.ends_with(file) => *line,
+                _ => None,
+            })
+            .collect()
+    };
+    let found = lines_of("/one_per_line");
+    for (i, (name, _)) in FOREIGN_SHAPES[1..].iter().enumerate() {
+        let line = i as u32 + 1;
+        assert!(
+            found.contains(&line),
+            "{name} on line {line} was not reported: {found:?}"
+        );
+    }
+    assert_eq!(
+        lines_of("/aws_json"),
+        vec![6],
+        "the AWS key id in the JSON body"
+    );
+    for (i, (_, value)) in FOREIGN_SHAPES.iter().enumerate() {
+        for start in 0..=value.len().saturating_sub(8) {
+            let window = &value[start..start + 8];
+            assert!(
+                !json.contains(window) && !stderr.contains(window),
+                "the output holds characters {start}..{} of value #{i}",
+                start + 8
+            );
+        }
+    }
+}
