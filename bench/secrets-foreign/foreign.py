@@ -42,7 +42,7 @@ import re
 import shutil
 import sys
 
-# (source, path in the unpacked fetch, path in the corpus, convention)
+# The unpacked fetches under CACHE, one directory per source.
 RIPSECRETS = "ripsecrets-0.1.9"
 GITLEAKS = "gitleaks-8.16.0"
 BANDIT = "bandit-1.9.4"
