@@ -597,20 +597,13 @@ fn launch(
         holder.as_ref(),
     )?;
     let pid = child.pid;
-    match &holder {
-        Some(holder) => holder.write_map(idmap, pid.as_raw())?,
-        None if joined.is_none() => idmap.write(pid.as_raw())?,
-        None => {}
-    }
+    write_id_maps(idmap, pid, holder.as_ref(), joined.is_some())?;
     drop(joined);
     make_dir(dir)?;
-    let tee = match tee_log {
-        Some(log) => Some(
-            Tee::new(log, &logindex::index_file(dir), pipes)
-                .map_err(io_err("keep the container's log"))?,
-        ),
-        None => None,
-    };
+    let tee = tee_log
+        .map(|log| Tee::new(log, &logindex::index_file(dir), pipes))
+        .transpose()
+        .map_err(io_err("keep the container's log"))?;
     if caller.is_root() {
         check_reachable(&dir.path, root_owner(idmap, caller).0)?;
     }
@@ -627,20 +620,13 @@ fn launch(
         notify(Note::Warning(note.to_string()));
     }
 
-    let mut trees = if caller.is_root() {
-        layer_trees(spec, &lower_owners, idmap, pid, notify)?
-    } else {
-        Vec::new()
-    };
-    if caller.is_root() {
-        idmap_bind_trees(spec, &volume_trees, pid)?;
-    }
-    trees.extend(volume_trees);
-    let go_counts = if caller.is_root() {
-        (spec.rootfs.lowers.len(), bind_sources.len())
-    } else {
-        (0, 0)
-    };
+    let (trees, go_counts) = container_trees(
+        spec,
+        (caller, idmap, pid),
+        &lower_owners,
+        volume_trees,
+        notify,
+    )?;
     let outbound = _networks
         ._named
         .as_ref()
@@ -656,8 +642,7 @@ fn launch(
     let files = send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
     move_into_v2_cgroup(state, pid, &parent_end)?;
     describe_isolation(spec, dir, notify);
-
-    let mut session = Session {
+    let session = Session {
         id: dir.id.clone(),
         chan: Some(parent_end),
         signals,
@@ -676,10 +661,57 @@ fn launch(
         },
         tee,
     };
-    // `rsafe exec` into the container is learned too, as runs of their own.
-    let exec_hook =
-        learn.map(|recorder| learn::exec_hook::ExecHook::start(&dir.path, recorder.clone()));
-    let exec_hook = match exec_hook {
+    supervise(session, &mut child, dir, learn, notify)
+}
+
+/// The id maps of the first process's new user namespace: written from inside a rootless
+/// network's holder (the only place the kernel takes them from for a namespace nested there),
+/// else from here; none for a namespace joined (`--network container:NAME`), which has its
+/// owner's.
+fn write_id_maps(
+    idmap: &IdMap,
+    pid: Pid,
+    holder: Option<&Holder>,
+    joined: bool,
+) -> Result<(), RunError> {
+    match holder {
+        Some(holder) => holder.write_map(idmap, pid.as_raw())?,
+        None if !joined => idmap.write(pid.as_raw())?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// The trees the container mounts, handed over with `Go`: as root, the image's layers
+/// (opened and id-mapped here) and the bind sources id-mapped where asked, with how many of
+/// each; rootless, the container opens its own layers and `volume_trees` go as they are.
+fn container_trees(
+    spec: &Spec,
+    (caller, idmap, pid): (&Caller, &IdMap, Pid),
+    lower_owners: &[u32],
+    volume_trees: Vec<OwnedFd>,
+    notify: &mut dyn FnMut(Note),
+) -> Result<(Vec<OwnedFd>, (usize, usize)), RunError> {
+    if !caller.is_root() {
+        return Ok((volume_trees, (0, 0)));
+    }
+    let mut trees = layer_trees(spec, lower_owners, idmap, pid, notify)?;
+    idmap_bind_trees(spec, &volume_trees, pid)?;
+    let counts = (spec.rootfs.lowers.len(), volume_trees.len());
+    trees.extend(volume_trees);
+    Ok((trees, counts))
+}
+
+/// The last phase: rsafe's side while the container runs ([`Session`]), with `rsafe exec`
+/// into a container being learned recorded as runs of their own; the container's exit code.
+fn supervise(
+    mut session: Session,
+    child: &mut ChildGuard,
+    dir: &ContainerDir,
+    learn: Option<&Recorder>,
+    notify: &mut dyn FnMut(Note),
+) -> Result<i32, RunError> {
+    let exec_hook = match learn.map(|r| learn::exec_hook::ExecHook::start(&dir.path, r.clone())) {
         Some(Ok(hook)) => Some(hook),
         Some(Err(e)) => {
             notify(Note::Warning(format!(
