@@ -48,14 +48,7 @@ pub struct NamedPolicy {
 /// Whether `name` may name a policy file: letters, digits, `.`, `_` and `-`, starting with a
 /// letter or digit, at most 64 characters. Nothing that could be a path (`..`, `/`).
 fn is_policy_name(name: &str) -> bool {
-    name.len() <= 64
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    name.len() <= 64 && crate::runtime::state::is_valid_name(name)
 }
 
 /// Why a bundle cannot be run.

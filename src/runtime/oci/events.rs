@@ -36,7 +36,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use serde_json::{Map, Value, json};
 
 use super::OciError;
-use super::state::{RuntimeRoot, Status};
+use super::state::{ContainerDir, Record, RuntimeRoot, Status};
 use crate::runtime::cgroups::{Cgroup, Version};
 use crate::runtime::stats;
 
@@ -51,8 +51,9 @@ pub struct Event {
     pub data: Option<Value>,
 }
 
-/// `events --stats ID`: the container's stats event (runc's JSON shape).
-pub fn stats(root: &RuntimeRoot, id: &str) -> Result<Event, OciError> {
+/// Container `id`'s directory and record, or runc's refusal when it is still being created or
+/// not running.
+fn running(root: &RuntimeRoot, id: &str) -> Result<(ContainerDir, Record), OciError> {
     let dir = root.container(id)?;
     let record = dir
         .load()?
@@ -60,6 +61,12 @@ pub fn stats(root: &RuntimeRoot, id: &str) -> Result<Event, OciError> {
     if dir.status(Some(&record)) == Status::Stopped {
         return Err(OciError::State(format!("container {id} is not running")));
     }
+    Ok((dir, record))
+}
+
+/// `events --stats ID`: the container's stats event (runc's JSON shape).
+pub fn stats(root: &RuntimeRoot, id: &str) -> Result<Event, OciError> {
+    let (_, record) = running(root, id)?;
     let sample = stats::sample_of(record.cgroup.as_ref(), record.pid);
     let cg = record.cgroup.as_ref();
     let (kernel, user) = cg.and_then(cpu_split).unwrap_or((0, 0));
@@ -94,13 +101,7 @@ pub fn stream(
     interval: Duration,
     out: &mut dyn Write,
 ) -> Result<(), OciError> {
-    let dir = root.container(id)?;
-    let record = dir
-        .load()?
-        .ok_or_else(|| OciError::State(format!("container {id} is still being created")))?;
-    if dir.status(Some(&record)) == Status::Stopped {
-        return Err(OciError::State(format!("container {id} is not running")));
-    }
+    let (dir, record) = running(root, id)?;
     let signals = block_signals().map_err(io_err("block SIGINT and SIGTERM"))?;
     let Some(exit) = exit_watch(&record) else {
         return Ok(());
