@@ -22,7 +22,7 @@ use support::debian;
 /// A caller's store with one image loaded, and a directory it may write policies to.
 struct Loaded {
     caller: Caller,
-    store: tempfile::TempDir,
+    store: run_support::Store,
     image: String,
     out: tempfile::TempDir,
 }
@@ -30,7 +30,7 @@ struct Loaded {
 impl Loaded {
     /// `rsafe load LAYOUT` into a fresh store of `caller`.
     fn new(caller: Caller, layout: &str) -> Loaded {
-        let store = support::temp_root();
+        let store = run_support::Store::new(caller);
         let load = rsafe_cmd(caller, store.path(), &["load", layout]);
         assert_eq!(load.code, 0, "{caller:?}: {load:?}");
         let image = load

@@ -403,8 +403,9 @@ impl Cgroup {
     /// Removes the cgroup's own directories, never their parents (an OCI caller owns those:
     /// podman's `libpod_parent`, containerd's namespace): `rsafe rm` and `rsafe-runtime
     /// delete` both remove a cgroup through this. The kernel refuses while a process is
-    /// still inside (exiting processes linger a moment), so it retries for up to a second;
-    /// what cannot be removed is left, and reported.
+    /// still inside (exiting processes linger a moment, longer on a loaded host: a second
+    /// was once not enough at load 10), so it retries for up to five seconds; what cannot be
+    /// removed is left, and reported (the container stays in `ps -a` for `rm` to retry).
     pub fn remove_dirs(&self) -> Vec<CgroupError> {
         let mut errors = Vec::new();
         for (dir, _) in self.dirs.iter().rev() {
@@ -413,7 +414,7 @@ impl Cgroup {
                 match std::fs::remove_dir(dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 100 => {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 500 => {
                         attempt += 1;
                         std::thread::sleep(std::time::Duration::from_millis(10));
                     }

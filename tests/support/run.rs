@@ -139,20 +139,33 @@ pub fn for_each_caller(check: impl Fn(Caller, &Path)) {
         return;
     }
     for caller in Caller::all() {
-        let store = Store {
-            caller,
-            dir: crate::support::temp_root(),
-        };
-        check(caller, store.dir.path());
+        let store = Store::new(caller);
+        check(caller, store.path());
     }
 }
 
 /// A test's store whose containers are removed (`rm -f`) when it goes, a failed test's too:
 /// a `-d` container must not go on running after the store holding its state is deleted,
-/// where no `rsafe ps -a` could find it.
-struct Store {
+/// and a container `--rm` could not remove (its cgroup still busy) must not leave its
+/// cgroup where no `rsafe ps -a` could find it.
+pub struct Store {
     caller: Caller,
     dir: tempfile::TempDir,
+}
+
+impl Store {
+    /// A fresh store for `caller`.
+    pub fn new(caller: Caller) -> Store {
+        Store {
+            caller,
+            dir: crate::support::temp_root(),
+        }
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for Store {
