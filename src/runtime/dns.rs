@@ -239,11 +239,7 @@ fn helper(
     upstream: bool,
 ) -> Result<Vec<OwnedFd>, String> {
     use nix::sched::{CloneFlags, setns};
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(|e| format!("set the parent-death signal: {e}"))?;
-    if nix::unistd::getppid() != parent {
-        return Err("the monitor ended".into());
-    }
+    super::helper::die_with(parent)?;
     // A rootless caller's capabilities over the container's network namespace (and port 53's
     // CAP_NET_BIND_SERVICE) are those of its user namespace; root has them already and need
     // not join.

@@ -158,7 +158,7 @@ pub fn clone_after(
 /// The helper's work is rsafe's: a killed rsafe takes its helper along instead of leaving it
 /// to run on unseen (a half-done extraction is swept by the next one). Armed after any change
 /// of credentials, which clears it.
-fn die_with(parent: nix::unistd::Pid) -> Result<(), String> {
+pub(super) fn die_with(parent: nix::unistd::Pid) -> Result<(), String> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| format!("set the parent-death signal: {e}"))?;
     if nix::unistd::getppid() != parent {
