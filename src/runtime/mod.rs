@@ -32,6 +32,7 @@ pub mod detach;
 pub mod dns;
 pub mod enter;
 pub mod exec;
+pub mod fdpass;
 pub mod helper;
 pub mod idmap;
 pub mod init;
