@@ -18,15 +18,15 @@
 //! it stops relaying and leaves; the container never sees them.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
+use super::fdpass;
 use super::tty::{self, RawMode, WinSize};
 
 /// The socket's name in the container's directory.
@@ -277,47 +277,15 @@ pub fn send_control(to: &UnixStream, msg: Control) -> io::Result<()> {
         Control::Terminal(fd) => ("terminal".to_string(), Some(fd)),
         Control::Exit(code) => (format!("exit {code}"), None),
     };
-    let raw: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsg = [ControlMessage::ScmRights(&raw)];
-    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
-    sendmsg::<()>(
-        to.as_raw_fd(),
-        &[io::IoSlice::new(text.as_bytes())],
-        cmsgs,
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )?;
-    Ok(())
+    let fds: Vec<BorrowedFd<'_>> = fd.iter().map(|f| f.as_fd()).collect();
+    fdpass::send_fds(to, text.as_bytes(), &fds)
 }
 
 /// Receives one message from the monitor; `None` at its end (or on a message it cannot be).
 pub fn recv_control(from: &UnixStream) -> io::Result<Option<Control>> {
     let mut buf = [0u8; 256];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let got = loop {
-        match recvmsg::<()>(
-            from.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(got) => break got,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let mut fd = None;
-    for cmsg in got.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(received) = cmsg {
-            for raw in received {
-                // SAFETY: SCM_RIGHTS installed this descriptor in this process just now;
-                // nothing else owns it.
-                fd = Some(unsafe { OwnedFd::from_raw_fd(raw) });
-            }
-        }
-    }
-    let len = got.bytes;
+    let (len, fds) = fdpass::recv_fds(from, &mut buf, 1)?;
+    let fd = fds.into_iter().next();
     let text = String::from_utf8_lossy(&buf[..len]).into_owned();
     Ok(match (text.split_once(' '), fd) {
         _ if len == 0 => None,

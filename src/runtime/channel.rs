@@ -22,18 +22,15 @@
 //!   EOF = workload exec'd  ◀──────────────── (close-on-exec at execve)
 //! ```
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-
-use nix::cmsg_space;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use std::path::PathBuf;
 
 use super::cgroups::Fallback;
+use super::fdpass::{self, RecvError};
 use super::seccomp::CompiledFilter;
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, sendmsg, socketpair,
-};
+use nix::sys::socket::{SockFlag, SockType, socketpair};
 
 /// Messages are JSON documents; anything longer is a protocol error. The largest is a seccomp
 /// filter at the kernel's limit (two programs of 4096 instructions, base64: ~110 KiB); a
@@ -129,55 +126,23 @@ impl Channel {
     /// Sends `msg` with `fds` attached.
     pub fn send(&self, msg: &Message, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
         let bytes = serde_json::to_vec(msg).map_err(|e| ChannelError::Malformed(e.to_string()))?;
-        let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
-        let cmsg = [ControlMessage::ScmRights(&raw)];
-        let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &[IoSlice::new(&bytes)],
-            cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(io::Error::from)?;
+        fdpass::send_fds(&self.fd, &bytes, fds)?;
         Ok(())
     }
 
     /// Receives one message and the descriptors attached to it; `None` at end-of-file.
     pub fn recv(&self) -> Result<Option<(Message, Vec<OwnedFd>)>, ChannelError> {
         let mut buf = vec![0u8; MAX_MESSAGE];
-        let mut space = cmsg_space!([RawFd; MAX_FDS]);
         let (len, fds) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(got) => {
-                    let mut fds = Vec::new();
-                    for cmsg in got.cmsgs().map_err(io::Error::from)? {
-                        if let ControlMessageOwned::ScmRights(received) = cmsg {
-                            // SAFETY: SCM_RIGHTS installed these descriptors in this process
-                            // just now; nothing else owns them.
-                            fds.extend(
-                                received
-                                    .into_iter()
-                                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                            );
-                        }
-                    }
-                    if got.flags.contains(MsgFlags::MSG_TRUNC) {
-                        return Err(ChannelError::Malformed("message too long".into()));
-                    }
-                    break (got.bytes, fds);
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
+            match fdpass::recv_fds(&self.fd, &mut buf, MAX_FDS) {
+                Ok(got) => break got,
                 // The other side closed with a message of ours unread (a child that failed
                 // before reading InCgroup). The kernel reports that once, ahead of what the
                 // other side had sent; reading again returns that, then end-of-file.
-                Err(nix::errno::Errno::ECONNRESET) => continue,
+                Err(RecvError::Io(e)) if e.raw_os_error() == Some(libc::ECONNRESET) => continue,
+                Err(RecvError::TooLong(_)) => {
+                    return Err(ChannelError::Malformed("message too long".into()));
+                }
                 Err(e) => return Err(ChannelError::Io(e.into())),
             }
         };

@@ -48,7 +48,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -275,48 +275,18 @@ fn socket_at(at: SocketAddrV4, kind: SocketType) -> Result<OwnedFd, String> {
 
 /// The helper's answer: the sockets, or why not (as text). Whether it was sent.
 fn send_back(to: &OwnedFd, made: Result<Vec<OwnedFd>, String>) -> bool {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let (text, fds) = match &made {
-        Ok(fds) => (
-            "ok".to_string(),
-            fds.iter().map(AsRawFd::as_raw_fd).collect(),
-        ),
+    let (text, fds): (String, Vec<std::os::fd::BorrowedFd<'_>>) = match &made {
+        Ok(fds) => ("ok".to_string(), fds.iter().map(AsFd::as_fd).collect()),
         Err(why) => (why.clone(), Vec::new()),
     };
-    let iov = [io::IoSlice::new(text.as_bytes())];
-    let rights = [ControlMessage::ScmRights(&fds)];
-    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
-    sendmsg::<()>(to.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None).is_ok()
+    super::fdpass::send_fds(to, text.as_bytes(), &fds).is_ok()
 }
 
 /// The monitor's side of [`send_back`].
 fn receive(from: &OwnedFd, upstream: bool) -> Result<Sockets, DnsError> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::FromRawFd;
     let mut text = [0u8; 512];
-    let mut iov = [io::IoSliceMut::new(&mut text)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
-    let msg = recvmsg::<()>(
-        from.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| io_err("receive its sockets")(e.into()))?;
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for cmsg in msg
-        .cmsgs()
-        .map_err(|e| io_err("receive its sockets")(e.into()))?
-    {
-        if let ControlMessageOwned::ScmRights(raw) = cmsg {
-            // SAFETY: SCM_RIGHTS gave this process these descriptors; nothing else owns them.
-            fds.extend(
-                raw.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    let len = msg.bytes;
+    let (len, fds) = super::fdpass::recv_fds(from, &mut text, 3)
+        .map_err(|e| io_err("receive its sockets")(e.into()))?;
     let said = String::from_utf8_lossy(&text[..len.min(text.len())]).into_owned();
     let wanted = 2 + usize::from(upstream);
     if said != "ok" || fds.len() != wanted {

@@ -20,7 +20,7 @@
 //! happens here: if nobody answers its listener, its calls fail with ENOSYS.
 
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, getsockopt, recvmsg, sendmsg, sockopt,
-};
+use nix::sys::socket::{getsockopt, sockopt};
 
 use super::observe::normalise;
 use super::supervisor::Supervisor;
@@ -184,29 +182,10 @@ fn receive(stream: &UnixStream) -> io::Result<(Vec<u8>, Option<OwnedFd>)> {
     let mut fd = None;
     while !text.ends_with(b"\n") && text.len() < MAX_MESSAGE {
         let mut buf = [0u8; 1024];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let mut iov = [io::IoSliceMut::new(&mut buf)];
-        let got = match recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(got) => got,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        for cmsg in got.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(received) = cmsg {
-                for raw in received {
-                    // SAFETY: SCM_RIGHTS installed this descriptor in this process just now;
-                    // nothing else owns it.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
-                }
-            }
+        let (n, received) = crate::runtime::fdpass::recv_fds(stream, &mut buf, 1)?;
+        if let Some(owned) = received.into_iter().next() {
+            fd.get_or_insert(owned);
         }
-        let n = got.bytes;
         if n == 0 {
             break;
         }
@@ -254,14 +233,7 @@ impl ExecClient {
         if text.len() > MAX_MESSAGE {
             return Err(io::Error::other("the program's path is too long"));
         }
-        let raw = [listener.as_raw_fd()];
-        sendmsg::<()>(
-            self.stream.as_raw_fd(),
-            &[io::IoSlice::new(&text)],
-            &[ControlMessage::ScmRights(&raw)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?;
+        crate::runtime::fdpass::send_fds(&self.stream, &text, &[listener.as_fd()])?;
         drop(listener);
         self.stream.set_read_timeout(Some(TIMEOUT))?;
         let mut reply = [0u8; 3];

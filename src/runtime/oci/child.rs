@@ -6,7 +6,7 @@
 //! `create` (conmon, the containerd shim) is its parent or subreaper and reaps it.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -630,20 +630,12 @@ fn bind_devices(root: &Root, b: &Bundle) -> Result<(), ChildError> {
 /// socket (as runc does: the pty's name as data, the descriptor as SCM_RIGHTS), its slave this
 /// process's controlling terminal and stdio.
 pub(in crate::runtime) fn attach_console(socket: &OwnedFd) -> Result<(), ChildError> {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let (master, slave) = tty::open_pty(None).map_err(step("open the container's terminal"))?;
     let name = nix::unistd::ttyname(&slave)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[io::IoSlice::new(name.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(step("send the terminal to the console socket"))?;
+    crate::runtime::fdpass::send_fds(socket, name.as_bytes(), &[master.as_fd()])
+        .map_err(step("send the terminal to the console socket"))?;
     drop(master);
     tty::attach_stdio(&slave).map_err(step("attach the terminal"))?;
     Ok(())

@@ -27,9 +27,10 @@
 //! state, and which is on the host, where `listenerPath` is.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use super::bundle::SeccompNotify;
+use crate::runtime::fdpass;
 
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
@@ -94,18 +95,10 @@ fn install_filter(syscalls: &[String], listener: bool) -> io::Result<Option<Owne
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-/// `payload` with `listener` attached (SCM_RIGHTS), in one message on `socket`.
+/// `payload` with `listener` attached (SCM_RIGHTS) on `socket`, all of it however many
+/// pieces the stream takes it in.
 fn send_listener(socket: &OwnedFd, payload: &[u8], listener: &OwnedFd) -> io::Result<()> {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let fds = [listener.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[io::IoSlice::new(payload)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )?;
-    Ok(())
+    fdpass::send_fds(socket, payload, &[listener.as_fd()])
 }
 
 /// An `exec`'d process's listener on its way to the agent: the process sends it back on a
@@ -167,30 +160,9 @@ impl Relay {
 
 /// The descriptor of the next message on `socket`; `None` at end-of-file.
 fn receive_fd(socket: &OwnedFd) -> io::Result<Option<OwnedFd>> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut byte = [0u8; 1];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    loop {
-        let mut iov = [io::IoSliceMut::new(&mut byte)];
-        let msg = match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => other?,
-        };
-        if msg.bytes == 0 {
-            return Ok(None);
-        }
-        let fd = msg.cmsgs()?.find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        });
-        // SAFETY: SCM_RIGHTS gave this process a new descriptor that nothing else owns.
-        return Ok(fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-    }
+    let (_, fds) = fdpass::recv_fds(socket, &mut byte, 1)?;
+    Ok(fds.into_iter().next())
 }
 
 /// The filter: x86_64 calls of `syscalls` notify, everything else passes to the other
