@@ -136,15 +136,22 @@ pub fn kill_all(first: Option<FirstProcess>, cgroup: Option<&Cgroup>) {
 /// Waits up to `limit` for the first process to end; whether it has. Its parent (rsafe's
 /// monitor, or the OCI caller) reaps it: this only watches.
 pub fn wait_gone(first: FirstProcess, limit: Duration) -> bool {
+    wait_until(limit, Duration::from_millis(5), || !first.is_alive())
+}
+
+/// Polls `done` every `every` until it holds or `limit` has passed; whether it held. For what
+/// gives nothing to block on: a process that is not this one's child, a record another
+/// process writes ([`super::stop`]). `done` is always asked at least once.
+pub fn wait_until(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
-        if !first.is_alive() {
+        if done() {
             return true;
         }
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(every);
     }
 }
 
@@ -225,6 +232,23 @@ mod tests {
             send(first, None, Signal::SIGKILL, Reach::First, Thaw::AnySignal),
             Err(SignalError::NotRunning)
         ));
+    }
+
+    #[test]
+    fn wait_until_asks_until_done_and_at_least_once() {
+        let mut asked = 0;
+        let every = Duration::from_millis(1);
+        assert!(wait_until(Duration::from_secs(60), every, || {
+            asked += 1;
+            asked == 3
+        }));
+        assert_eq!(asked, 3);
+        let mut asked = 0;
+        assert!(!wait_until(Duration::ZERO, every, || {
+            asked += 1;
+            false
+        }));
+        assert_eq!(asked, 1);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! the exit, or removed the container (`--rm`).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -55,7 +55,7 @@ pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stop
     }
     // The monitor holds the container's lock until it has recorded the exit or removed the
     // container.
-    wait_until(SETTLE, || dir.settled(&state));
+    signal::wait_until(SETTLE, POLL, || dir.settled(&state));
     Ok(stopped)
 }
 
@@ -82,18 +82,4 @@ pub fn signal(store_root: &Path, name_or_id: &str, sig: Signal) -> Result<(), Ru
 
 fn cannot_signal(name_or_id: &str, e: SignalError) -> RunError {
     RunError::Invalid(format!("cannot signal container {name_or_id}: {e}"))
-}
-
-/// Polls `done` until it holds or `limit` has passed; whether it held.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
 }
