@@ -27,17 +27,19 @@
 
 use crate::bounded;
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::{WaitStatus, waitpid};
 
 use super::OciError;
-use super::state::{Record, RuntimeRoot, Status};
+use super::state::{ContainerDir, Record, RuntimeRoot, Status};
 use crate::runtime::join::{
     self, Adoption, Entry, Identity, Join, JoinError, NewProcess, Outcome, Stdio, Target,
 };
-use crate::runtime::spec::ProcessSpec;
+use crate::runtime::seccomp::CompiledFilter;
+use crate::runtime::spec::{Confinement, ProcessSpec};
 
 /// What `exec` runs.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +74,46 @@ struct Process {
 
 /// Runs a process in container `id`; returns its exit code (0 at once with `--detach`).
 pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, OciError> {
+    let (dir, record) = running(root, id)?;
+    let process = read_process(opts, &record)?;
+    if process.terminal && opts.console_socket.is_none() {
+        return Err(OciError::Usage(
+            "a terminal needs --console-socket".to_string(),
+        ));
+    }
+    let (confinement, filter) = confine(&dir, &record, &process)?;
+    let target = open_target(record.pid)?;
+    if !record.is_alive() {
+        return Err(OciError::State(format!("container {id} exited")));
+    }
+    let console = connect_console(opts, &process)?;
+    if !opts.detach {
+        become_subreaper()?;
+    }
+    let relay = connect_agent(&record)?;
+    let install = || match &relay {
+        Some(relay) => relay.install(),
+        None => Ok(()),
+    };
+    let new = new_process(&process, &confinement, &record, console, opts, &install);
+    let started = start(id, target, &record, &new, filter)?;
+    drop(new);
+    if let (Some(relay), Some(pid)) = (relay, started.pid) {
+        forward_listener(relay, &record, pid)?;
+    }
+    let pid = started_pid(&started, &process)?;
+    if let Some(path) = &opts.pid_file {
+        super::create::write_pid_file(path, pid.as_raw())?;
+    }
+    match opts.detach {
+        true => Ok(0),
+        false => wait_exit(pid),
+    }
+}
+
+/// Container `id`'s directory and record, when it runs (a container still being created has
+/// no record yet).
+fn running(root: &RuntimeRoot, id: &str) -> Result<(ContainerDir, Record), OciError> {
     let dir = root.container(id)?;
     let record = dir
         .load()?
@@ -81,12 +123,16 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
             "cannot exec in container {id}: it is not running"
         )));
     }
-    let process = read_process(opts, &record)?;
-    if process.terminal && opts.console_socket.is_none() {
-        return Err(OciError::Usage(
-            "a terminal needs --console-socket".to_string(),
-        ));
-    }
+    Ok((dir, record))
+}
+
+/// The container's confinement, its capabilities cut to the process's, and the seccomp filter
+/// compiled for it (through the state root's cache).
+fn confine(
+    dir: &ContainerDir,
+    record: &Record,
+    process: &Process,
+) -> Result<(Confinement, CompiledFilter), OciError> {
     let mut confinement = record.confinement.clone();
     if let Some(caps) = &process.capabilities {
         // At most the container's.
@@ -99,42 +145,53 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
         .chain(&record.policy_seccomp)
         .collect();
     let filter = super::compile_filter(state_root, &confinement, &floor)?;
-    let target = open_target(record.pid)?;
-    if !record.is_alive() {
-        return Err(OciError::State(format!("container {id} exited")));
-    }
-    let console = match (&opts.console_socket, process.terminal) {
-        (Some(path), true) => Some(std::os::unix::net::UnixStream::connect(path).map_err(
-            |source| OciError::Io {
+    Ok((confinement, filter))
+}
+
+/// `--console-socket`, connected when the process has a terminal.
+fn connect_console(opts: &ExecOptions, process: &Process) -> Result<Option<UnixStream>, OciError> {
+    match (&opts.console_socket, process.terminal) {
+        (Some(path), true) => UnixStream::connect(path)
+            .map(Some)
+            .map_err(|source| OciError::Io {
                 what: format!("console socket {}", path.display()),
                 source,
-            },
-        )?),
-        _ => None,
-    };
-    if !opts.detach {
-        // The process is re-parented here when the joiner exits, and reaped here.
-        rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| {
-            OciError::Io {
-                what: "become a subreaper".into(),
-                source: e.into(),
-            }
-        })?;
+            }),
+        _ => Ok(None),
     }
-    let relay = match &record.seccomp_notify {
-        Some(n) => Some(
-            super::notify::Relay::connect(n).map_err(|source| OciError::Io {
-                what: format!("linux.seccomp.listenerPath {}", n.listener_path.display()),
-                source,
-            })?,
-        ),
-        None => None,
+}
+
+/// Without `--detach`: the process is re-parented here when the joiner exits, and reaped here.
+fn become_subreaper() -> Result<(), OciError> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| {
+        OciError::Io {
+            what: "become a subreaper".into(),
+            source: e.into(),
+        }
+    })
+}
+
+/// With `linux.seccomp.listenerPath`: the agent, connected before anything runs.
+fn connect_agent(record: &Record) -> Result<Option<super::notify::Relay>, OciError> {
+    let Some(n) = &record.seccomp_notify else {
+        return Ok(None);
     };
-    let install = || match &relay {
-        Some(relay) => relay.install(),
-        None => Ok(()),
-    };
-    let new = new_process(&process, &confinement, &record, console, opts, &install);
+    super::notify::Relay::connect(n)
+        .map(Some)
+        .map_err(|source| OciError::Io {
+            what: format!("linux.seccomp.listenerPath {}", n.listener_path.display()),
+            source,
+        })
+}
+
+/// Into the container through [`join`]: the process forked there, given its go-ahead.
+fn start(
+    id: &str,
+    target: Target,
+    record: &Record,
+    new: &NewProcess<'_>,
+    filter: CompiledFilter,
+) -> Result<join::Started, OciError> {
     let entry = Entry {
         name: id,
         target,
@@ -142,15 +199,15 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
         idmap: &record.idmap,
         adoption: Adoption::Caller,
     };
-    let started = join::start(entry, &new, filter).map_err(|e| match e {
+    join::start(entry, new, filter).map_err(|e| match e {
         JoinError::Io { what, source } => OciError::Io { what, source },
         JoinError::Channel(e) => e.into(),
-    })?;
-    drop(new);
-    if let (Some(relay), Some(pid)) = (relay, started.pid) {
-        forward_listener(relay, &record, pid)?;
-    }
-    // Failed (before or at execve), or end-of-file: the process runs its command.
+    })
+}
+
+/// The process's pid once it runs its command (end-of-file on the channel); its failure
+/// (before or at `execve`) in runc's words, the process reaped.
+fn started_pid(started: &join::Started, process: &Process) -> Result<nix::unistd::Pid, OciError> {
     if let Outcome::Failed { code, message } = join::outcome(&started.chan, &mut |_, _| {})? {
         if let Some(pid) = started.pid {
             let _ = waitpid(pid, None);
@@ -160,16 +217,9 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
             message: runc_message(code, &message, &process.args),
         });
     }
-    let pid = started
+    started
         .pid
-        .ok_or_else(|| OciError::Container("the process did not start".to_string()))?;
-    if let Some(path) = &opts.pid_file {
-        super::create::write_pid_file(path, pid.as_raw())?;
-    }
-    match opts.detach {
-        true => Ok(0),
-        false => wait_exit(pid),
-    }
+        .ok_or_else(|| OciError::Container("the process did not start".to_string()))
 }
 
 /// The exec'd process's seccomp listener to the bundle's agent, with the container's state
