@@ -9,11 +9,19 @@
 #                       (apt-get source --download-only with a private deb-src list in $CACHE;
 #                       the host's apt configuration is not touched)
 #   bandit 1.9.4        PyPI sdist                    examples/hardcoded-passwords.py
+#   gitleaks-rules      the same gitleaks tarball     cmd/generate/config/rules/*.go: every
+#                       rule's tps (190, 148 rules) and fps (4), evaluated by
+#                       bench/secrets-foreign/gitleaks_rules.py as gitleaks' generator test
+#                       builds them (secrets.NewSecret(REGEX) from a seeded generator)
 # bench/secrets-foreign/foreign.py documents each source's labelling convention (what its own
 # test asserts), lays the fixtures out as $CORPUS/cases/SOURCE/… and scores every report.
 # Checked and left out (no labelled fixtures in what the registry ships): secretlint's rule
 # packages on npm (built module and src/index.ts only), detect-secrets 1.5.0 and whispers 2.4.0
-# on PyPI, credentialdigger 4.15.0 on PyPI (no tests in its sdist).
+# on PyPI, credentialdigger 4.15.0 on PyPI (no tests in its sdist); trufflehog3 3.0.10 on PyPI
+# (the wheel ships no tests, the sdist does not build with current pip); trufflehog 3.60.0
+# (Debian sid source): its 792 detector tests fetch their secrets from a cloud secret store at
+# test time, none is written down; gitleaks 8.26.0 (sid's version, with more literal samples):
+# its orig tarball is gone from the mirror (404), so 8.16.0 (trixie) is the newest usable.
 #
 # Tools, as bench/secrets-recall.sh and bench/secrets-peers.sh install and run them:
 #   rsafe audit $CORPUS --format json      (Dockerfile `COPY cases /srv/app/`)
@@ -145,4 +153,11 @@ for r in res:
     t = r["total"]
     print(f'| {r["tool"]} | ' + " | ".join(cells)
           + f' | {t["found"]}/{t["secrets"]} | {t["found"] / t["secrets"]:.2f} | {t["false_lines"]} of {t["negative_lines"]} |')
+print()
+print("gitleaks' rule samples judged per rule, as its validate() does:")
+print("| tool | rules whose every tp is found | rules with fps none of which is reported |")
+print("|---|---|---|")
+for r in res:
+    g = r["gitleaks_rules"]
+    print(f'| {r["tool"]} | {g["every_tp_found"]}/{g["rules"]} | {g["no_fp_reported"]}/{g["rules_with_fps"]} |')
 PY

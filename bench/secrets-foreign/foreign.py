@@ -27,6 +27,11 @@ its own test asserts):
   labels the next code line that holds 'X' as one secret; `''` and `None` (an empty or absent
   password) label nothing. Lines without such a comment are not labelled either way (bandit
   reports only by count), so they count neither as a miss nor as a false report.
+  gitleaks 8.16.0's rule samples (same tarball), cmd/generate/config/rules/*.go, each rule's
+  `validate(r, tps, fps)` (the rule must find every tp once and no fp): tps and fps evaluated
+  by gitleaks_rules.py as gitleaks' generator test builds them (`secrets.NewSecret(REGEX)`
+  from a seeded generator), laid out as gitleaks-rules/tps/RULE (one secret per sample, blank
+  line between) and gitleaks-rules/fps/RULE (every line negative).
 
 Fixtures are copied without their test-directory prefix (ripsecrets/one_per_line/aws), so each
 file is scanned as a project's own file, not as a vendored test fixture: the scanners' own test
@@ -42,10 +47,13 @@ import re
 import shutil
 import sys
 
+import gitleaks_rules
+
 # The unpacked fetches under CACHE, one directory per source.
 RIPSECRETS = "ripsecrets-0.1.9"
 GITLEAKS = "gitleaks-8.16.0"
 BANDIT = "bandit-1.9.4"
+GITLEAKS_RULES = "gitleaks-8.16.0/cmd/generate/config/rules"
 
 
 def prepare(cache, corpus):
@@ -113,6 +121,10 @@ def prepare(cache, corpus):
                 labels.append((dst, i, i, "secret", "bandit", "password"))
                 want = None
 
+    rules = os.path.join(cache, GITLEAKS_RULES)
+    if os.path.isdir(rules):
+        labels.extend(lay_out_rule_samples(gitleaks_rules.samples(rules), cases))
+
     with open(os.path.join(corpus, "Dockerfile"), "w") as f:
         f.write("FROM scratch\nCOPY cases /srv/app/\n")
     with open(os.path.join(corpus, "labels.tsv"), "w") as f:
@@ -123,6 +135,34 @@ def prepare(cache, corpus):
     for row in labels:
         count[(row[4], row[3])] = count.get((row[4], row[3]), 0) + 1
     print(" ".join(f"{s}/{k}={n}" for (s, k), n in sorted(count.items())), file=sys.stderr)
+
+
+def lay_out_rule_samples(samples, cases):
+    """gitleaks' rule samples: gitleaks-rules/tps/RULE holds the rule's true positives, one
+    after the other with a blank line between (each labelled a secret over its own lines), and
+    gitleaks-rules/fps/RULE its false positives (every non-blank line negative)."""
+    files = {}
+    for rule, kind, text in samples:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", rule)
+        files.setdefault((kind, name), []).append(text.rstrip("\n"))
+    labels = []
+    for (kind, name), texts in sorted(files.items()):
+        dst = f"gitleaks-rules/{kind}s/{name}"
+        full = os.path.join(cases, dst)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        line = 1
+        for text in texts:
+            n = text.count("\n") + 1
+            if kind == "tp":
+                labels.append((dst, line, line + n - 1, "secret", "gitleaks-rules", name))
+            else:
+                for i, l in enumerate(text.split("\n")):
+                    if l.strip():
+                        labels.append((dst, line + i, line + i, "clean", "gitleaks-rules", name))
+            line += n + 1
+        with open(full, "w", encoding="utf-8") as f:
+            f.write("\n\n".join(texts) + "\n")
+    return labels
 
 
 def rel(corpus, path):
@@ -164,6 +204,20 @@ def reported_lines(corpus, tool, report):
     return out
 
 
+def per_rule(rows, lines):
+    """gitleaks' own verdict per rule: every tp found, and no fp reported."""
+    tps, fps = {}, {}
+    for r in rows:
+        if r["source"] != "gitleaks-rules":
+            continue
+        lo, hi = int(r["first"]), int(r["last"])
+        hit = any(p == r["path"] and lo <= n <= hi for p, n in lines)
+        book = tps if r["label"] == "secret" else fps
+        book[r["name"]] = book.get(r["name"], True) and (hit if book is tps else not hit)
+    return {"rules": len(tps), "every_tp_found": sum(tps.values()),
+            "rules_with_fps": len(fps), "no_fp_reported": sum(fps.values())}
+
+
 def score(corpus, tool, report, misses):
     with open(os.path.join(corpus, "labels.tsv")) as f:
         rows = [dict(zip(["path", "first", "last", "label", "source", "name"], l.rstrip("\n").split("\t"))) for l in list(f)[1:]]
@@ -185,7 +239,7 @@ def score(corpus, tool, report, misses):
             if hit:
                 false.append(f'{r["path"]}:{lo}')
     total = {k: sum(s[k] for s in per.values()) for k in ("secrets", "found", "negative_lines", "false_lines")}
-    out = {"tool": tool, "total": total, "per_source": per}
+    out = {"tool": tool, "total": total, "per_source": per, "gitleaks_rules": per_rule(rows, lines)}
     if misses:
         out["missed"] = missed
         out["false_reports"] = false
