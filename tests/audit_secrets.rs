@@ -314,3 +314,75 @@ fn other_scanners_fixture_shapes_are_found_per_line_and_never_printed() {
         }
     }
 }
+
+/// Synthetic values in the shapes of gitleaks' rule samples (`bench/secrets-foreign.sh` scores
+/// the real ones), one a line: a Telegram bot token with a 6-digit id in a constructor and in a
+/// Bot API URL, a Flutterwave test-mode secret key, and random lower-case letters, digits and
+/// underscores under an `_api_token` name. The last two lines are gitleaks' own false positives
+/// for Telegram (bot ids of 4 and 17 digits) and must not be reported.
+const GITLEAKS_SHAPES: [&str; 6] = [
+    "const bot = new Telegraf(\"604718:AKq2-Vb9Tx4Lm7Wc1Rz8Ns3Hd6Fg0Jy5Pa4\")",
+    "hook: https://api.telegram.org/bot604718:AKq2-Vb9Tx4Lm7Wc1Rz8Ns3Hd6Fg0Jy5Pa4/sendMessage",
+    "FLW_SECRET_KEY=FLWSECK_TEST-9d4c1e7a2b5f8036c1e9a4d7b2f5c8e0-X",
+    "relay_api_token = \"q8m2zx7k4v_1tb6pw3j9c_r0n5yh8e\"",
+    "telegram_api_token = \"6047:AKq2-Vb9Tx4Lm7Wc1Rz8Ns3Hd6Fg0Jy5Pa4\"",
+    "telegram_api_token = \"60471839205718264:AKq2-Vb9Tx4Lm7Wc1Rz8Ns3Hd6Fg0Jy5Pa4\"",
+];
+
+#[test]
+fn gitleaks_rule_sample_shapes_are_found_and_its_false_positives_are_not() {
+    let ctx = tempfile::tempdir().unwrap();
+    fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY . /srv/app/\n",
+    )
+    .unwrap();
+    fs::write(
+        ctx.path().join("samples"),
+        GITLEAKS_SHAPES.join("\n") + "\n",
+    )
+    .unwrap();
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .arg("audit")
+        .arg(ctx.path())
+        .args(["--format", "json", "-q"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: JsonReport = serde_json::from_str(&json).unwrap_or_else(|e| {
+        panic!("rsafe audit did not print a JSON report ({e}); stderr: {stderr}")
+    });
+    let mut found: Vec<u32> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule.starts_with("secret.") && f.severity != Severity::Info)
+        .filter_map(|f| match &f.location {
+            Location::File { path, line, .. } if path.ends_with("/samples") => *line,
+            _ => None,
+        })
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    assert_eq!(
+        found,
+        vec![1, 2, 3, 4],
+        "lines reported (5 and 6 are gitleaks' fps)"
+    );
+    let values = [
+        "604718:AKq2-Vb9Tx4Lm7Wc1Rz8Ns3Hd6Fg0Jy5Pa4",
+        "FLWSECK_TEST-9d4c1e7a2b5f8036c1e9a4d7b2f5c8e0-X",
+        "q8m2zx7k4v_1tb6pw3j9c_r0n5yh8e",
+    ];
+    for (i, value) in values.iter().enumerate() {
+        for start in 0..=value.len().saturating_sub(8) {
+            let window = &value[start..start + 8];
+            assert!(
+                !json.contains(window) && !stderr.contains(window),
+                "the output holds characters {start}..{} of value #{i}",
+                start + 8
+            );
+        }
+    }
+}
