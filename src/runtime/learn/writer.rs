@@ -341,9 +341,22 @@ impl Learned {
         write_file(path, &self.render(policy, &json_path))
     }
 
-    /// The policy TOML.
+    /// The policy TOML: the header comment, then one section at a time.
     pub fn render(&self, policy: &Policy, json_path: &Path) -> String {
         let mut out = String::new();
+        self.render_header(&mut out);
+        self.render_capabilities(&mut out);
+        self.render_seccomp(&mut out, json_path);
+        self.render_seccomp_args(&mut out);
+        self.render_landlock(&mut out, policy);
+        render_paths(&mut out, policy);
+        self.render_limits(&mut out, policy);
+        render_network(&mut out, policy);
+        out
+    }
+
+    /// The comment naming the runs and the `description`.
+    fn render_header(&self, out: &mut String) {
         let n = self.runs.len();
         let _ = writeln!(
             out,
@@ -363,7 +376,11 @@ impl Learned {
             "description = {}\n",
             toml_str(&format!("Learned from {n} run(s), the latest: {what}"))
         );
+    }
 
+    /// `[capabilities]`: those kept, each with its run and why, and a comment naming those
+    /// dropped.
+    fn render_capabilities(&self, out: &mut String) {
         out.push_str("[capabilities]\n");
         out.push_str("keep = [\n");
         for (name, (run, note)) in &self.capabilities {
@@ -377,6 +394,10 @@ impl Learned {
                 self.dropped.join(", ")
             );
         }
+    }
+
+    /// `[seccomp]`: the profile written beside the TOML, named relative to it.
+    fn render_seccomp(&self, out: &mut String, json_path: &Path) {
         let json_name = json_path
             .file_name()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
@@ -388,51 +409,56 @@ impl Learned {
             self.syscalls.len(),
             toml_str(&json_name)
         );
+    }
 
-        if !self.args.is_empty() {
-            out.push_str(
-                "[seccomp.args]\n# The argument classes the runs used (socket family/type, ioctl request, namespace\n\
-                 # flags): a call with another is refused and reported like a syscall not in policy.\n",
-            );
-            // In the order of args::KEYS (socket first), not alphabetical.
-            let rank = |k: &str| args::KEYS.iter().position(|x| *x == k);
-            let mut keys: Vec<&String> = self.args.keys().collect();
-            keys.sort_by_key(|k| rank(k));
-            for key in keys {
-                list(&mut out, key, &self.args[key], |e| toml_str(e));
-            }
-            out.push('\n');
+    /// `[seccomp.args]`, when any class was learned: one list per key of [`args::KEYS`].
+    fn render_seccomp_args(&self, out: &mut String) {
+        if self.args.is_empty() {
+            return;
         }
+        out.push_str(
+            "[seccomp.args]\n# The argument classes the runs used (socket family/type, ioctl request, namespace\n\
+             # flags): a call with another is refused and reported like a syscall not in policy.\n",
+        );
+        // In the order of args::KEYS (socket first), not alphabetical.
+        let rank = |k: &str| args::KEYS.iter().position(|x| *x == k);
+        let mut keys: Vec<&String> = self.args.keys().collect();
+        keys.sort_by_key(|k| rank(k));
+        for key in keys {
+            list(out, key, &self.args[key], |e| toml_str(e));
+        }
+        out.push('\n');
+    }
 
+    /// `[landlock]`: the learned paths and ports, and `policy`'s scopes.
+    fn render_landlock(&self, out: &mut String, policy: &Policy) {
         out.push_str("[landlock]\n");
         out.push_str(
             "# Only these paths: not the whole image (paths are reduced to directories, see\n\
              # README \"Learned policies\").\ngrant_root = false\n",
         );
-        list(&mut out, "read_exec", &self.read_exec, |p| {
+        list(out, "read_exec", &self.read_exec, |p| {
             toml_str(&p.display().to_string())
         });
-        list(&mut out, "read_write", &self.read_write, |p| {
+        list(out, "read_write", &self.read_write, |p| {
             toml_str(&p.display().to_string())
         });
         out.push_str("# Directories only listed: their entries' names, not their files.\n");
-        list(&mut out, "list", &self.list, |p| {
+        list(out, "list", &self.list, |p| {
             toml_str(&p.display().to_string())
         });
-        list(&mut out, "tcp_bind", &self.tcp_bind, u16::to_string);
-        list(&mut out, "tcp_connect", &self.tcp_connect, u16::to_string);
+        list(out, "tcp_bind", &self.tcp_bind, u16::to_string);
+        list(out, "tcp_connect", &self.tcp_connect, u16::to_string);
         let ll = &policy.landlock;
         let _ = writeln!(
             out,
             "scope_abstract_unix_sockets = {}\nscope_signals = {}\n",
             ll.scope_abstract_unix_sockets, ll.scope_signals
         );
+    }
 
-        out.push_str("[paths]\n");
-        let strs = |v: &[String]| v.iter().map(|s| toml_str(s)).collect::<Vec<_>>().join(", ");
-        let _ = writeln!(out, "masked = [{}]", strs(&policy.masked_paths));
-        let _ = writeln!(out, "readonly = [{}]\n", strs(&policy.readonly_paths));
-
+    /// `[limits]`: the measured peaks with their headroom, else `policy`'s pids; its cpus.
+    fn render_limits(&self, out: &mut String, policy: &Policy) {
         out.push_str("[limits]\n");
         match &self.memory {
             Some((bytes, run, why)) => {
@@ -457,13 +483,6 @@ impl Learned {
         if let Some(cpus) = policy.limits.cpus {
             let _ = writeln!(out, "cpus = {cpus} # the policy's (not learned)");
         }
-        let mode = match policy.network {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
-            NetworkMode::Slirp4netns => "slirp4netns",
-        };
-        let _ = writeln!(out, "\n[network]\nmode = \"{mode}\"");
-        out
     }
 
     /// The seccomp profile: `policy`'s cut down to the learned syscalls (module documentation).
@@ -615,6 +634,24 @@ impl Learned {
     fn rule_comment(&self, run: usize, original: Option<&str>) -> String {
         rule_comment(&self.runs, run, original)
     }
+}
+
+/// `[paths]`: `policy`'s masked and read-only paths, kept as they were.
+fn render_paths(out: &mut String, policy: &Policy) {
+    out.push_str("[paths]\n");
+    let strs = |v: &[String]| v.iter().map(|s| toml_str(s)).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(out, "masked = [{}]", strs(&policy.masked_paths));
+    let _ = writeln!(out, "readonly = [{}]\n", strs(&policy.readonly_paths));
+}
+
+/// `[network]`: `policy`'s mode, kept as it was.
+fn render_network(out: &mut String, policy: &Policy) {
+    let mode = match policy.network {
+        NetworkMode::None => "none",
+        NetworkMode::Host => "host",
+        NetworkMode::Slirp4netns => "slirp4netns",
+    };
+    let _ = writeln!(out, "\n[network]\nmode = \"{mode}\"");
 }
 
 fn rule_comment(runs: &[Run], run: usize, original: Option<&str>) -> String {
