@@ -427,6 +427,30 @@ pub fn check_process(
     .process(process)
 }
 
+/// What [`Checker::isolation`] checked of `linux`: the fields that separate the container
+/// from the host (what rsafe's floor adds to them is noted in the caller's `floor`).
+struct Isolation {
+    namespaces: Vec<Namespace>,
+    time_offsets: Vec<TimeOffset>,
+    user_namespace: UserNamespace,
+    seccomp: SeccompProfile,
+    seccomp_notify: Option<SeccompNotify>,
+}
+
+/// rsafe's default profile, stacked on a bundle's own profile unless the bundle is
+/// permissive (noted in `floor`); none when the bundle has no profile (it gets rsafe's as its
+/// own).
+fn floor_seccomp(
+    linux: &oci_spec::runtime::Linux,
+    permissive: bool,
+    floor: &mut Vec<String>,
+) -> Option<SeccompProfile> {
+    (linux.seccomp().is_some() && !permissive).then(|| {
+        floor.push("seccomp: the bundle's profile with rsafe's default stacked on it (a call must pass both)".to_string());
+        SeccompProfile::builtin_default()
+    })
+}
+
 /// Checks one config; `path` names it in every error.
 struct Checker {
     path: PathBuf,
@@ -450,6 +474,10 @@ impl Checker {
         }
     }
 
+    /// The whole config, group by group in a fixed order (so a config with two faults is
+    /// always refused for the same one): the policy annotation, hostname, root, the fields
+    /// refused outright, process, the isolation in `linux`, mounts, what `linux` gives the
+    /// container, hooks.
     fn check(
         &self,
         spec: &Spec,
@@ -462,15 +490,88 @@ impl Checker {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let (permissive, policy) = match annotations.get(POLICY_ANNOTATION).map(String::as_str) {
-            None | Some("default") => (false, None),
-            Some("permissive") => (true, None),
-            Some(name) => (false, Some(self.named_policy(name, policy_dir)?)),
-        };
+        let (permissive, policy) = self.policy_annotation(&annotations, policy_dir)?;
         let mut floor = Vec::new();
         if spec.domainname().is_some() && spec.hostname().is_none() {
             return Err(self.invalid("domainname", "set without hostname"));
         }
+        let (rootfs, readonly_root) = self.root(spec)?;
+        let process = spec.process().as_ref().ok_or_else(|| {
+            self.invalid("process", "missing (rsafe runs no process-less containers)")
+        })?;
+        let linux = spec.linux().clone().unwrap_or_default();
+        self.refuse_unsupported(spec)?;
+
+        let checked = self.process(process)?;
+        if process.no_new_privileges() != Some(true) {
+            floor.push("noNewPrivileges: set (rsafe always sets no_new_privs)".to_string());
+        }
+        let user = process.user();
+        let isolation = self.isolation(&linux, own_map, permissive, &mut floor)?;
+        let (mounts, mount_floor) = self.mounts(spec.mounts().as_deref().unwrap_or_default())?;
+        floor.extend(mount_floor);
+        Ok(Bundle {
+            dir: self.dir.clone(),
+            rootfs,
+            readonly_root,
+            args: checked.args,
+            env: checked.env,
+            cwd: checked.cwd,
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            terminal: process.terminal().unwrap_or(false),
+            capabilities: checked.capabilities,
+            rlimits: checked.rlimits,
+            oom_score_adj: process.oom_score_adj(),
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
+            namespaces: isolation.namespaces,
+            user_namespace: isolation.user_namespace,
+            mounts,
+            devices: self.devices(&linux)?,
+            masked_paths: linux.masked_paths().clone().unwrap_or_default(),
+            readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+            sysctl: linux
+                .sysctl()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            floor_seccomp: floor_seccomp(&linux, permissive, &mut floor),
+            seccomp: isolation.seccomp,
+            seccomp_notify: isolation.seccomp_notify,
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            resources: self.resources(&linux)?,
+            time_offsets: isolation.time_offsets,
+            personality: self.personality(&linux)?,
+            hooks: self.hooks(spec)?,
+            annotations,
+            policy,
+            floor,
+        })
+    }
+
+    /// Whether the annotations make the bundle permissive, and the policy they name.
+    fn policy_annotation(
+        &self,
+        annotations: &BTreeMap<String, String>,
+        policy_dir: &Path,
+    ) -> Result<(bool, Option<NamedPolicy>), BundleError> {
+        match annotations.get(POLICY_ANNOTATION).map(String::as_str) {
+            None | Some("default") => Ok((false, None)),
+            Some("permissive") => Ok((true, None)),
+            Some(name) => Ok((false, Some(self.named_policy(name, policy_dir)?))),
+        }
+    }
+
+    /// `root`: the root filesystem's directory (relative to the bundle unless absolute), which
+    /// must exist, and whether it is read-only.
+    fn root(&self, spec: &Spec) -> Result<(PathBuf, bool), BundleError> {
         let root = spec
             .root()
             .as_ref()
@@ -486,70 +587,29 @@ impl Checker {
                 format!("{} is not a directory", rootfs.display()),
             ));
         }
-        let process = spec.process().as_ref().ok_or_else(|| {
-            self.invalid("process", "missing (rsafe runs no process-less containers)")
-        })?;
-        let linux = spec.linux().clone().unwrap_or_default();
-        self.refuse_unsupported(spec)?;
+        Ok((rootfs, root.readonly().unwrap_or(false)))
+    }
 
-        let checked = self.process(process)?;
-        if process.no_new_privileges() != Some(true) {
-            floor.push("noNewPrivileges: set (rsafe always sets no_new_privs)".to_string());
-        }
-        let user = process.user();
-        let namespaces = self.namespaces(&linux)?;
-        let time_offsets = self.time_offsets(&linux, &namespaces)?;
-        let user_namespace = self.user_namespace(&linux, own_map, &mut floor)?;
+    /// The namespaces, time offsets, user namespace and seccomp profile of `linux`, each with
+    /// what rsafe's floor adds to it noted in `floor`.
+    fn isolation(
+        &self,
+        linux: &oci_spec::runtime::Linux,
+        own_map: &IdMap,
+        permissive: bool,
+        floor: &mut Vec<String>,
+    ) -> Result<Isolation, BundleError> {
+        let namespaces = self.namespaces(linux)?;
+        let time_offsets = self.time_offsets(linux, &namespaces)?;
+        let user_namespace = self.user_namespace(linux, own_map, floor)?;
         let (seccomp, seccomp_notify) =
-            self.seccomp(linux.seccomp().as_ref(), permissive, &mut floor)?;
-        let (mounts, mount_floor) = self.mounts(spec.mounts().as_deref().unwrap_or_default())?;
-        floor.extend(mount_floor);
-        Ok(Bundle {
-            dir: self.dir.clone(),
-            rootfs,
-            readonly_root: root.readonly().unwrap_or(false),
-            args: checked.args,
-            env: checked.env,
-            cwd: checked.cwd,
-            uid: user.uid(),
-            gid: user.gid(),
-            additional_gids: user.additional_gids().clone().unwrap_or_default(),
-            umask: user.umask(),
-            terminal: process.terminal().unwrap_or(false),
-            capabilities: checked.capabilities,
-            rlimits: checked.rlimits,
-            oom_score_adj: process.oom_score_adj(),
-            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
-            domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
+            self.seccomp(linux.seccomp().as_ref(), permissive, floor)?;
+        Ok(Isolation {
             namespaces,
+            time_offsets,
             user_namespace,
-            mounts,
-            devices: self.devices(&linux)?,
-            masked_paths: linux.masked_paths().clone().unwrap_or_default(),
-            readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
-            sysctl: linux
-                .sysctl()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            floor_seccomp: (linux.seccomp().is_some() && !permissive).then(|| {
-                floor.push("seccomp: the bundle's profile with rsafe's default stacked on it (a call must pass both)".to_string());
-                SeccompProfile::builtin_default()
-            }),
             seccomp,
             seccomp_notify,
-            cgroups_path: linux
-                .cgroups_path()
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned()),
-            resources: self.resources(&linux)?,
-            time_offsets,
-            personality: self.personality(&linux)?,
-            hooks: self.hooks(spec)?,
-            annotations,
-            policy,
-            floor,
         })
     }
 
