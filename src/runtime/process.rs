@@ -259,15 +259,18 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         dir.save_spec(&req.spec)?;
         Ok(())
     };
+    let ctx = Launch {
+        store_root: &req.store_root,
+        caller: &caller,
+        idmap: &idmap,
+        dir: &dir,
+        learn: req.learn.as_ref(),
+    };
     let result = launch(
-        &req.store_root,
+        &ctx,
         &req.spec,
-        &caller,
-        &idmap,
-        &dir,
         &mut state,
         &mut make_dir,
-        req.learn.as_ref(),
         (req.output, tee_log.as_ref()),
         notify,
     );
@@ -452,15 +455,18 @@ pub fn start(
         Output::Tee => Some(append_log(&dir)?),
         Output::Inherited | Output::RelayTerminal(_) => None,
     };
-    let result = launch(
+    let ctx = Launch {
         store_root,
+        caller: &caller,
+        idmap: &idmap,
+        dir: &dir,
+        learn: None,
+    };
+    let result = launch(
+        &ctx,
         &spec,
-        &caller,
-        &idmap,
-        &dir,
         &mut state,
         &mut |_| Ok(()),
-        None,
         (output, tee_log.as_ref()),
         notify,
     );
@@ -554,114 +560,194 @@ fn finish(
     result.map(|code| Exit { code, oom })
 }
 
+/// What every phase of [`launch`] works with: the store, who starts the container, its id
+/// map and directory, and the recorder of a learning run.
+struct Launch<'a> {
+    store_root: &'a Path,
+    caller: &'a Caller,
+    idmap: &'a IdMap,
+    dir: &'a ContainerDir,
+    learn: Option<&'a Recorder>,
+}
+
+/// The container's first process as the phases after the clone use it. (Its guard, which
+/// kills it if launching fails, stays with [`launch`]: it must go after the networks.)
+struct FirstProcess {
+    pid: Pid,
+    /// Signals to forward, arriving through a descriptor.
+    signals: SignalFd,
+    /// rsafe's end of the sync channel.
+    chan: channel::Channel,
+}
+
 /// Everything from the container's first process to its end, in the phases the module
 /// documentation draws. `make_dir` makes the container's directory (a new one for `run`,
 /// nothing for `start`): it runs once the first process exists, while that process makes its
-/// network namespace. With `learn`, the workload's calls are recorded into it; `output` says
-/// where the container's output goes, with the log to add it to for [`Output::Tee`].
-#[allow(clippy::too_many_arguments)]
+/// network namespace. `output` says where the container's output goes, with the log to add it
+/// to for [`Output::Tee`].
 fn launch(
-    store_root: &Path,
+    ctx: &Launch<'_>,
     spec: &Spec,
-    caller: &Caller,
-    idmap: &IdMap,
-    dir: &ContainerDir,
     state: &mut State,
     make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
-    learn: Option<&Recorder>,
-    output: (Output, Option<&std::fs::File>),
+    (output, tee_log): (Output, Option<&std::fs::File>),
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
-    let (output, tee_log) = output;
-    let (joined, pod) = join_pod(store_root, spec, idmap)?;
+    let (joined, pod) = join_pod(ctx.store_root, spec, ctx.idmap)?;
     let spec = pod.as_ref().unwrap_or(spec);
-    announce(dir, caller, idmap, notify);
-    let lower_owners = check_rootfs(spec, caller, idmap, notify)?;
-    let bind_sources: Vec<&Path> = spec
-        .mounts
-        .iter()
-        .filter_map(MountSpec::host_source)
-        .collect();
-    let volume_trees = volume_trees(caller, &bind_sources)?;
+    let (lower_owners, volume_trees) = ctx.check_host(spec, notify)?;
 
     // Without a terminal, a teed container's stdout and stderr are pipes to rsafe.
     let tee_pipes = tee_log.is_some() && !spec.process.terminal;
-    let holder = network_holder(store_root, spec, caller, idmap, notify)?;
-    let (mut child, parent_end, signals, pipes) = spawn_init(
-        spec,
-        dir,
-        idmap,
-        caller,
-        (learn.is_some(), tee_pipes),
-        joined.as_ref(),
-        holder.as_ref(),
-    )?;
-    let pid = child.pid;
-    write_id_maps(idmap, pid, holder.as_ref(), joined.is_some())?;
+    let holder = network_holder(ctx.store_root, spec, ctx.caller, ctx.idmap, notify)?;
+    let (mut child, first, pipes) = ctx.spawn(spec, joined.as_ref(), holder.as_ref(), tee_pipes)?;
     drop(joined);
-    make_dir(dir)?;
-    let tee = tee_log
-        .map(|log| Tee::new(log, &logindex::index_file(dir), pipes))
-        .transpose()
-        .map_err(io_err("keep the container's log"))?;
-    if caller.is_root() {
-        check_reachable(&dir.path, root_owner(idmap, caller).0)?;
-    }
-    let fallback = set_up_limits(spec, dir, state, notify)?;
-    let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
-    // One save, with everything `ps`, `rm` and a later `start` need: the first process (whose
-    // end is the container's) and the cgroup to remove.
-    state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
-    dir.save(state)?;
+    let tee = ctx.make_dir(make_dir, tee_log, pipes)?;
+    let (fallback, self_join) = ctx.limits_and_state(spec, state, first.pid, notify)?;
     // After the save: a container whose published port was ever reachable has its state (and
     // `--rm`) on disk. The networks go with this function, or with rsafe if it is killed.
-    let _networks = start_networks(store_root, spec, (dir, state), pid, holder.as_ref())?;
-    if let Some(note) = _networks._named.as_ref().and_then(|(_, a, _)| a.note()) {
+    let networks = start_networks(
+        ctx.store_root,
+        spec,
+        (ctx.dir, state),
+        first.pid,
+        holder.as_ref(),
+    )?;
+    if let Some(note) = networks.note() {
         notify(Note::Warning(note.to_string()));
     }
 
     let (trees, go_counts) = container_trees(
         spec,
-        (caller, idmap, pid),
+        (ctx.caller, ctx.idmap, first.pid),
         &lower_owners,
         volume_trees,
         notify,
     )?;
-    let outbound = _networks
-        ._named
-        .as_ref()
-        .is_some_and(|(_, a, _)| a.outbound());
-    send_go(
-        &parent_end,
-        trees,
-        go_counts,
-        self_join,
-        state,
-        (fallback, outbound),
+    let go_flags = (fallback, networks.outbound());
+    send_go(&first.chan, trees, go_counts, self_join, state, go_flags)?;
+    let files = send_seccomp(
+        ctx.store_root,
+        spec,
+        ctx.learn.is_some(),
+        &first.chan,
+        notify,
     )?;
-    let files = send_seccomp(store_root, spec, learn.is_some(), &parent_end, notify)?;
-    move_into_v2_cgroup(state, pid, &parent_end)?;
-    describe_isolation(spec, dir, notify);
-    let session = Session {
-        id: dir.id.clone(),
-        chan: Some(parent_end),
-        signals,
-        child: pid,
-        terminal: None,
-        relay_stdin: spec.process.stdin,
-        raw: None,
-        failure: None,
-        learn: learn.cloned(),
-        supervisor: None,
-        files,
-        learn_forward: None,
-        terminal_to: match output {
-            Output::RelayTerminal(relay) => Some(relay),
-            Output::Inherited | Output::Tee => None,
-        },
-        tee,
-    };
-    supervise(session, &mut child, dir, learn, notify)
+    move_into_v2_cgroup(state, first.pid, &first.chan)?;
+    describe_isolation(spec, ctx.dir, notify);
+    let session = ctx.session(spec, first, (files, tee), output);
+    supervise(session, &mut child, ctx.dir, ctx.learn, notify)
+}
+
+impl Launch<'_> {
+    /// Before anything exists: who starts the container (`--verbose`), the host paths it will
+    /// be made of checked (the layers' owners returned), and as root the volumes detached.
+    fn check_host(
+        &self,
+        spec: &Spec,
+        notify: &mut dyn FnMut(Note),
+    ) -> Result<(Vec<u32>, Vec<OwnedFd>), RunError> {
+        announce(self.dir, self.caller, self.idmap, notify);
+        let lower_owners = check_rootfs(spec, self.caller, self.idmap, notify)?;
+        let bind_sources: Vec<&Path> = spec
+            .mounts
+            .iter()
+            .filter_map(MountSpec::host_source)
+            .collect();
+        let volume_trees = volume_trees(self.caller, &bind_sources)?;
+        Ok((lower_owners, volume_trees))
+    }
+
+    /// The first process cloned (in `joined`'s namespaces, or under a rootless network's
+    /// `holder`) and its id maps written; its guard, what the later phases use of it, and with
+    /// `tee_pipes` the read ends of its stdout and stderr.
+    fn spawn(
+        &self,
+        spec: &Spec,
+        joined: Option<&enter::Joined>,
+        holder: Option<&Holder>,
+        tee_pipes: bool,
+    ) -> Result<(ChildGuard, FirstProcess, Option<OutputPipes>), RunError> {
+        let (child, chan, signals, pipes) = spawn_init(
+            spec,
+            self.dir,
+            self.idmap,
+            self.caller,
+            (self.learn.is_some(), tee_pipes),
+            joined,
+            holder,
+        )?;
+        let pid = child.pid;
+        write_id_maps(self.idmap, pid, holder, joined.is_some())?;
+        Ok((child, FirstProcess { pid, signals, chan }, pipes))
+    }
+
+    /// The container's directory (`make_dir`), the log its output is teed to, and as root a
+    /// check that the container's root can reach the directory.
+    fn make_dir(
+        &self,
+        make_dir: &mut dyn FnMut(&ContainerDir) -> Result<(), RunError>,
+        tee_log: Option<&std::fs::File>,
+        pipes: Option<OutputPipes>,
+    ) -> Result<Option<Tee>, RunError> {
+        make_dir(self.dir)?;
+        let tee = tee_log
+            .map(|log| Tee::new(log, &logindex::index_file(self.dir), pipes))
+            .transpose()
+            .map_err(io_err("keep the container's log"))?;
+        if self.caller.is_root() {
+            check_reachable(&self.dir.path, root_owner(self.idmap, self.caller).0)?;
+        }
+        Ok(tee)
+    }
+
+    /// The cgroup and its limits (with the stand-ins for those no cgroup takes, and the v1
+    /// files the child joins itself, both for Go), then the one save of the state.
+    fn limits_and_state(
+        &self,
+        spec: &Spec,
+        state: &mut State,
+        pid: Pid,
+        notify: &mut dyn FnMut(Note),
+    ) -> Result<(Option<Fallback>, Option<SelfJoin>), RunError> {
+        let fallback = set_up_limits(spec, self.dir, state, notify)?;
+        let self_join = state.cgroup.as_ref().map(Cgroup::self_join).transpose()?;
+        // One save, with everything `ps`, `rm` and a later `start` need: the first process (whose
+        // end is the container's) and the cgroup to remove.
+        state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
+        self.dir.save(state)?;
+        Ok((fallback, self_join))
+    }
+
+    /// rsafe's side while the container runs, from the first process and what was made for
+    /// it: the files a learning run records, the tee of its output, where its terminal goes.
+    fn session(
+        &self,
+        spec: &Spec,
+        first: FirstProcess,
+        (files, tee): (Option<FileDenials>, Option<Tee>),
+        output: Output,
+    ) -> Session {
+        Session {
+            id: self.dir.id.clone(),
+            chan: Some(first.chan),
+            signals: first.signals,
+            child: first.pid,
+            terminal: None,
+            relay_stdin: spec.process.stdin,
+            raw: None,
+            failure: None,
+            learn: self.learn.cloned(),
+            supervisor: None,
+            files,
+            learn_forward: None,
+            terminal_to: match output {
+                Output::RelayTerminal(relay) => Some(relay),
+                Output::Inherited | Output::Tee => None,
+            },
+            tee,
+        }
+    }
 }
 
 /// The id maps of the first process's new user namespace: written from inside a rootless
@@ -776,6 +862,18 @@ struct NetworkGuards {
     )>,
     /// slirp4netns and rsafe's port forwarder.
     _user: Option<UserNetwork>,
+}
+
+impl NetworkGuards {
+    /// What the named network's attachment has to say (a warning), if anything.
+    fn note(&self) -> Option<&str> {
+        self._named.as_ref().and_then(|(_, a, _)| a.note())
+    }
+
+    /// Whether the named network reaches the outside (none: no named network).
+    fn outbound(&self) -> bool {
+        self._named.as_ref().is_some_and(|(_, a, _)| a.outbound())
+    }
 }
 
 /// The user-mode network (ready before the workload can start: Go comes after), or a named
