@@ -111,89 +111,100 @@ fn own_dir(own: &str, h: &cgroups::Hierarchy) -> PathBuf {
     h.mount_point.join(rel.trim_start_matches('/'))
 }
 
+/// Writes `r` to the container's cgroup `dir` in hierarchy `h`, in that version's files.
 fn write_limits(dir: &Path, h: &cgroups::Hierarchy, r: &Resources) -> Result<(), OciError> {
-    let has = |c: &str| h.controllers.iter().any(|o| o == c);
-    let write = |file: &str, value: String| -> Result<(), OciError> {
-        let path = dir.join(file);
-        std::fs::write(&path, value).map_err(io_err(&path))
-    };
     match h.version {
-        Version::V1 => {
-            if has("memory") {
-                write_v1_memory(dir, r)?;
-            }
-            if has("pids")
-                && let Some(p) = r.pids
-            {
-                write("pids.max", max_or(p))?;
-            }
-            if has("cpu") {
-                if let Some(s) = r.cpu_shares {
-                    write("cpu.shares", s.to_string())?;
-                }
-                if let Some(p) = r.cpu_period {
-                    write("cpu.cfs_period_us", p.to_string())?;
-                }
-                if let Some(q) = r.cpu_quota {
-                    write("cpu.cfs_quota_us", q.max(-1).to_string())?;
-                }
-            }
-            if has("cpuset") {
-                // A new cpuset cgroup is empty: nothing can join it until cpus and mems are set.
-                for (file, value) in [
-                    ("cpuset.cpus", &r.cpuset_cpus),
-                    ("cpuset.mems", &r.cpuset_mems),
-                ] {
-                    let value = match value {
-                        Some(v) => v.clone(),
-                        None => inherited(dir, file),
-                    };
-                    write(file, value)?;
-                }
-            }
-            if has("devices") {
-                for (allow, line) in &r.devices {
-                    write(
-                        if *allow {
-                            "devices.allow"
-                        } else {
-                            "devices.deny"
-                        },
-                        line.clone(),
-                    )?;
-                }
-            }
+        Version::V1 => write_v1_limits(dir, h, r),
+        Version::V2 => write_v2_limits(dir, r),
+    }
+}
+
+/// Writes `value` to the cgroup file `file` of `dir`.
+fn write_file(dir: &Path, file: &str, value: String) -> Result<(), OciError> {
+    let path = dir.join(file);
+    std::fs::write(&path, value).map_err(io_err(&path))
+}
+
+/// v1: each limit in the hierarchy of its controller, when `h` is that hierarchy.
+fn write_v1_limits(dir: &Path, h: &cgroups::Hierarchy, r: &Resources) -> Result<(), OciError> {
+    let has = |c: &str| h.controllers.iter().any(|o| o == c);
+    let write = |file: &str, value: String| write_file(dir, file, value);
+    if has("memory") {
+        write_v1_memory(dir, r)?;
+    }
+    if has("pids")
+        && let Some(p) = r.pids
+    {
+        write("pids.max", max_or(p))?;
+    }
+    if has("cpu") {
+        if let Some(s) = r.cpu_shares {
+            write("cpu.shares", s.to_string())?;
         }
-        Version::V2 => {
-            let available =
-                std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-            let has2 = |c: &str| available.split_whitespace().any(|a| a == c);
-            if has2("memory") {
-                if let Some(m) = r.memory {
-                    write("memory.max", max_or(m))?;
-                }
-                // v2's swap limit is swap alone, the spec's memory + swap.
-                match (r.memory_swap, r.memory) {
-                    (Some(s), _) if s < 0 => write("memory.swap.max", "max".into())?,
-                    (Some(s), Some(m)) if m > 0 => {
-                        write("memory.swap.max", (s - m).max(0).to_string())?;
-                    }
-                    _ => {}
-                }
-            }
-            if has2("pids")
-                && let Some(p) = r.pids
-            {
-                write("pids.max", max_or(p))?;
-            }
-            if has2("cpu") && (r.cpu_quota.is_some() || r.cpu_period.is_some()) {
-                let quota = r.cpu_quota.filter(|q| *q > 0).map_or("max".into(), max_or);
-                write(
-                    "cpu.max",
-                    format!("{quota} {}", r.cpu_period.unwrap_or(100_000)),
-                )?;
-            }
+        if let Some(p) = r.cpu_period {
+            write("cpu.cfs_period_us", p.to_string())?;
         }
+        if let Some(q) = r.cpu_quota {
+            write("cpu.cfs_quota_us", q.max(-1).to_string())?;
+        }
+    }
+    if has("cpuset") {
+        // A new cpuset cgroup is empty: nothing can join it until cpus and mems are set.
+        for (file, value) in [
+            ("cpuset.cpus", &r.cpuset_cpus),
+            ("cpuset.mems", &r.cpuset_mems),
+        ] {
+            let value = match value {
+                Some(v) => v.clone(),
+                None => inherited(dir, file),
+            };
+            write(file, value)?;
+        }
+    }
+    if has("devices") {
+        for (allow, line) in &r.devices {
+            write(
+                if *allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                },
+                line.clone(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// v2: the limits whose controllers the cgroup has (its `cgroup.controllers`).
+fn write_v2_limits(dir: &Path, r: &Resources) -> Result<(), OciError> {
+    let write = |file: &str, value: String| write_file(dir, file, value);
+    let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let has = |c: &str| available.split_whitespace().any(|a| a == c);
+    if has("memory") {
+        if let Some(m) = r.memory {
+            write("memory.max", max_or(m))?;
+        }
+        // v2's swap limit is swap alone, the spec's memory + swap.
+        match (r.memory_swap, r.memory) {
+            (Some(s), _) if s < 0 => write("memory.swap.max", "max".into())?,
+            (Some(s), Some(m)) if m > 0 => {
+                write("memory.swap.max", (s - m).max(0).to_string())?;
+            }
+            _ => {}
+        }
+    }
+    if has("pids")
+        && let Some(p) = r.pids
+    {
+        write("pids.max", max_or(p))?;
+    }
+    if has("cpu") && (r.cpu_quota.is_some() || r.cpu_period.is_some()) {
+        let quota = r.cpu_quota.filter(|q| *q > 0).map_or("max".into(), max_or);
+        write(
+            "cpu.max",
+            format!("{quota} {}", r.cpu_period.unwrap_or(100_000)),
+        )?;
     }
     Ok(())
 }
