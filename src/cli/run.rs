@@ -24,7 +24,7 @@ use crate::runtime::learn::{self, Recorder};
 use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
     self, BindOwnership, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode,
-    NetworkOptions, ProcessOverrides, RootfsSpec, Spec, VolumeArg,
+    NetworkOptions, ProcessOverrides, ProcessSpec, RootfsSpec, Spec, VolumeArg,
 };
 use crate::runtime::volume::{self, Volumes};
 
@@ -347,52 +347,12 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
         exposed,
     } = root_filesystem(store, &args.target, &idmap, global, gated)?;
     let cwd = std::env::current_dir().context("current directory")?;
-
-    let flags = ProcessOverrides {
-        entrypoint: args.entrypoint.clone(),
-        args: args.command.clone(),
-        env: args.env.clone(),
-        env_files: args.env_file.clone(),
-        workdir: args.workdir.clone(),
-        user: args.user.clone(),
-        terminal: args.tty,
-        stdin: args.interactive,
-    };
-    let process = spec::merge_process(&image_defaults, &flags, &|k| std::env::var(k).ok())?;
-    if let Some(h) = &args.hostname {
-        spec::check_hostname(h)?;
-    }
+    let process = process_for(args, &image_defaults)?;
     // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
     let (mounts, mount_warnings, claims) = mounts_for(args, &cwd, &policy.name, &idmap, store)?;
-    let (network, net) = network_for(args, policy.network, &exposed)?;
-    if let Some(name) = &net.named {
-        check_named_network(name, store.root())?;
-    }
-    // A published port is one the workload may bind, whatever the policy's landlock list.
-    crate::runtime::network::allow_published(&mut policy.landlock.tcp_bind, &net.ports);
-    let mut warnings = policy.warnings();
-    warnings.extend(mount_warnings);
-    if network == NetworkMode::Host && policy.network != NetworkMode::Host {
-        warnings.push("the container shares the host's network (--network host)".to_string());
-    }
-    let limits = limits_for(args, &policy)?;
-    let spec = Spec {
-        rootfs: RootfsSpec {
-            lowers,
-            read_only: args.read_only,
-        },
-        process,
-        hostname: args.hostname.clone(),
-        mounts,
-        network,
-        net,
-        limits,
-        pids_limit_from_policy: args.pids_limit.is_none(),
-        init: args.init,
-        masked_paths: policy.masked_paths.clone(),
-        readonly_paths: policy.readonly_paths.clone(),
-        confinement: Confinement::from_policy(&policy, args.require_landlock),
-    };
+    let (network, net) = network_checked(args, &mut policy, &exposed, store)?;
+    let warnings = warnings_for(&policy, mount_warnings, network);
+    let spec = spec_for(args, &policy, lowers, process, mounts, (network, net))?;
     let request = RunRequest {
         spec,
         store_root: store.root().to_path_buf(),
@@ -411,6 +371,88 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
         claims,
         policy,
         learned,
+    })
+}
+
+/// The process from the image's defaults and the flags (`--entrypoint`, the command, `-e`,
+/// `--env-file`, `-w`, `-u`, `-t`, `-i`), and `--hostname` checked.
+fn process_for(args: &RunArgs, image_defaults: &ImageDefaults) -> anyhow::Result<ProcessSpec> {
+    let flags = ProcessOverrides {
+        entrypoint: args.entrypoint.clone(),
+        args: args.command.clone(),
+        env: args.env.clone(),
+        env_files: args.env_file.clone(),
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        terminal: args.tty,
+        stdin: args.interactive,
+    };
+    let process = spec::merge_process(image_defaults, &flags, &|k| std::env::var(k).ok())?;
+    if let Some(h) = &args.hostname {
+        spec::check_hostname(h)?;
+    }
+    Ok(process)
+}
+
+/// The network ([`network_for`]), a named one checked to exist, and its published ports
+/// added to the ports `policy` lets the workload bind.
+fn network_checked(
+    args: &RunArgs,
+    policy: &mut crate::runtime::policy::Policy,
+    exposed: &[String],
+    store: &Store,
+) -> anyhow::Result<(NetworkMode, NetworkOptions)> {
+    let (network, net) = network_for(args, policy.network, exposed)?;
+    if let Some(name) = &net.named {
+        check_named_network(name, store.root())?;
+    }
+    // A published port is one the workload may bind, whatever the policy's landlock list.
+    crate::runtime::network::allow_published(&mut policy.landlock.tcp_bind, &net.ports);
+    Ok((network, net))
+}
+
+/// What the user is told before the container starts: the policy's warnings, the host binds'
+/// and the host's network when the policy did not ask for it.
+fn warnings_for(
+    policy: &crate::runtime::policy::Policy,
+    mount_warnings: Vec<String>,
+    network: NetworkMode,
+) -> Vec<String> {
+    let mut warnings = policy.warnings();
+    warnings.extend(mount_warnings);
+    if network == NetworkMode::Host && policy.network != NetworkMode::Host {
+        warnings.push("the container shares the host's network (--network host)".to_string());
+    }
+    warnings
+}
+
+/// The container's spec: its layers, process, mounts and network as checked, its limits
+/// from the flags and `policy`, and `policy`'s paths and confinement.
+fn spec_for(
+    args: &RunArgs,
+    policy: &crate::runtime::policy::Policy,
+    lowers: Vec<PathBuf>,
+    process: ProcessSpec,
+    mounts: Vec<MountSpec>,
+    (network, net): (NetworkMode, NetworkOptions),
+) -> anyhow::Result<Spec> {
+    let limits = limits_for(args, policy)?;
+    Ok(Spec {
+        rootfs: RootfsSpec {
+            lowers,
+            read_only: args.read_only,
+        },
+        process,
+        hostname: args.hostname.clone(),
+        mounts,
+        network,
+        net,
+        limits,
+        pids_limit_from_policy: args.pids_limit.is_none(),
+        init: args.init,
+        masked_paths: policy.masked_paths.clone(),
+        readonly_paths: policy.readonly_paths.clone(),
+        confinement: Confinement::from_policy(policy, args.require_landlock),
     })
 }
 
