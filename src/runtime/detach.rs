@@ -358,7 +358,7 @@ fn relay(
     log: &std::fs::File,
     index: IndexAt,
     control: UnixStream,
-    mut hub: Hub,
+    hub: Hub,
 ) -> io::Result<()> {
     // Each run's output starts an entry, even after a last line without its newline (as
     // docker's json-file starts a new entry): `logs -t` gives it its own time.
@@ -371,27 +371,94 @@ fn relay(
         // Best effort, as above.
         let _ = out.writer.attach(path);
     }
-    let mut pipe = Some(from);
-    let mut terminal: Option<OwnedFd> = None;
-    let mut control = Some(control);
-    let mut exit = None;
-    let mut buf = vec![0u8; 64 << 10];
-    while pipe.is_some() || terminal.is_some() {
+    let mut relay = Relay {
+        buf: vec![0u8; 64 << 10],
+        exit: None,
+        control: Some(control),
+        terminal: None,
+        pipe: Some(from),
+        out,
+        hub,
+    };
+    while relay.pipe.is_some() || relay.terminal.is_some() {
+        relay.step()?;
+    }
+    // The monitor has exited (the pipe's last writer): what it said last is queued.
+    while let Some(c) = &relay.control {
+        match attach::recv_control(c) {
+            Ok(Some(msg)) => relay.on_control(msg),
+            _ => relay.control = None,
+        }
+    }
+    relay.hub.finish(relay.exit);
+    Ok(())
+}
+
+/// What [`relay`]'s loop reads from and writes to; a source is `None` once it has ended.
+/// (Fields in the order they are dropped on an error: the sources, then the log, then the
+/// attach clients.)
+struct Relay<'a> {
+    buf: Vec<u8>,
+    /// The workload's exit code, once the monitor has said it.
+    exit: Option<i32>,
+    control: Option<UnixStream>,
+    terminal: Option<OwnedFd>,
+    pipe: Option<std::fs::File>,
+    out: LogOut<'a>,
+    hub: Hub,
+}
+
+/// Where each source sits in one poll's descriptors (the hub's: first and how many).
+struct Slots {
+    pipe: Option<usize>,
+    terminal: Option<usize>,
+    control: Option<usize>,
+    hub: (usize, usize),
+}
+
+impl Relay<'_> {
+    /// One poll, and what was ready handled: the monitor's message, then output from the
+    /// pipe and the terminal, then the attach clients.
+    fn step(&mut self) -> io::Result<()> {
+        let Some((ready, at)) = self.poll()? else {
+            return Ok(());
+        };
+        let is = |at: Option<usize>| at.is_some_and(|i| !ready[i].is_empty());
+        if is(at.control) {
+            match self.control.as_ref().map(attach::recv_control) {
+                Some(Ok(Some(msg))) => self.on_control(msg),
+                _ => self.control = None,
+            }
+        }
+        if is(at.pipe) {
+            self.read_pipe()?;
+        }
+        if is(at.terminal) {
+            self.read_terminal()?;
+        }
+        let (hub_at, hub_n) = at.hub;
+        self.hub.handle(&ready[hub_at..hub_at + hub_n]);
+        Ok(())
+    }
+
+    /// Waits for any source; what each descriptor got, or none when the poll was interrupted
+    /// or timed out (then the terminal is given up).
+    fn poll(&mut self) -> io::Result<Option<(Vec<PollFlags>, Slots)>> {
         let mut fds = Vec::new();
-        let pipe_at = poll_in(pipe.as_ref().map(|p| p.as_fd()), &mut fds);
-        let term_at = poll_in(terminal.as_ref().map(|t| t.as_fd()), &mut fds);
-        let control_at = poll_in(control.as_ref().map(|c| c.as_fd()), &mut fds);
+        let pipe = poll_in(self.pipe.as_ref().map(|p| p.as_fd()), &mut fds);
+        let terminal = poll_in(self.terminal.as_ref().map(|t| t.as_fd()), &mut fds);
+        let control = poll_in(self.control.as_ref().map(|c| c.as_fd()), &mut fds);
         let hub_at = fds.len();
-        let hub_n = hub.poll_fds(&mut fds);
+        let hub_n = self.hub.poll_fds(&mut fds);
         // Once the monitor is gone, so are the container's processes: its terminal only has
         // what they wrote last, if anything.
-        let timeout = match pipe {
+        let timeout = match self.pipe {
             Some(_) => PollTimeout::NONE,
             None => PollTimeout::from(1000u16),
         };
         let n = match poll(&mut fds, timeout) {
             Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EINTR) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let ready: Vec<PollFlags> = fds
@@ -400,49 +467,56 @@ fn relay(
             .collect();
         drop(fds);
         if n == 0 {
-            terminal = None;
-            continue;
+            self.terminal = None;
+            return Ok(None);
         }
-        let is = |at: Option<usize>| at.is_some_and(|i| !ready[i].is_empty());
-        if is(control_at) {
-            match control.as_ref().map(attach::recv_control) {
-                Some(Ok(Some(msg))) => {
-                    on_control(msg, &mut out, &mut hub, &mut terminal, &mut exit)
-                }
-                _ => control = None,
-            }
-        }
-        if is(pipe_at)
-            && let Some(p) = &mut pipe
-        {
-            match p.read(&mut buf) {
-                Ok(0) => pipe = None,
-                Ok(n) => out.append(&buf[..n], &mut hub)?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if is(term_at)
-            && let Some(t) = &terminal
-        {
-            match nix::unistd::read(t, &mut buf) {
-                Ok(n) if n > 0 => out.append(&buf[..n], &mut hub)?,
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                // EIO: every slave descriptor is closed — the container is gone.
-                _ => terminal = None,
-            }
-        }
-        hub.handle(&ready[hub_at..hub_at + hub_n]);
+        let at = Slots {
+            pipe,
+            terminal,
+            control,
+            hub: (hub_at, hub_n),
+        };
+        Ok(Some((ready, at)))
     }
-    // The monitor has exited (the pipe's last writer): what it said last is queued.
-    while let Some(c) = &control {
-        match attach::recv_control(c) {
-            Ok(Some(msg)) => on_control(msg, &mut out, &mut hub, &mut terminal, &mut exit),
-            _ => control = None,
+
+    /// Output from the pipe (the container's stdout and stderr without a terminal).
+    fn read_pipe(&mut self) -> io::Result<()> {
+        let Some(p) = &mut self.pipe else {
+            return Ok(());
+        };
+        match p.read(&mut self.buf) {
+            Ok(0) => self.pipe = None,
+            Ok(n) => self.out.append(&self.buf[..n], &mut self.hub)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
-    hub.finish(exit);
-    Ok(())
+
+    /// Output from the container's terminal.
+    fn read_terminal(&mut self) -> io::Result<()> {
+        let Some(t) = &self.terminal else {
+            return Ok(());
+        };
+        match nix::unistd::read(t, &mut self.buf) {
+            Ok(n) if n > 0 => self.out.append(&self.buf[..n], &mut self.hub)?,
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+            // EIO: every slave descriptor is closed — the container is gone.
+            _ => self.terminal = None,
+        }
+        Ok(())
+    }
+
+    /// A message from the monitor ([`on_control`]).
+    fn on_control(&mut self, msg: Control) {
+        on_control(
+            msg,
+            &mut self.out,
+            &mut self.hub,
+            &mut self.terminal,
+            &mut self.exit,
+        );
+    }
 }
 
 /// Polls `fd` for input, if there is one; its place in `fds`.
