@@ -645,6 +645,192 @@ fn create_with(caller: Caller, root: &Path, b: &Bundle, id: &str, global: &str) 
     }
 }
 
+/// The processes whose command line says they are the denial reporter of container `id`
+/// (the title rsafe gives it; a reaped or zombie process has none).
+fn reporters_of(id: &str) -> Vec<i32> {
+    let title = format!("denial reporter of {id}");
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&title)
+        })
+        .collect()
+}
+
+/// The reporters of `id` once there is one (it takes its title after `create` returned).
+fn reporters_seen(id: &str) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = reporters_of(id);
+        if !found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until no reporter of `id` is left; whether none is.
+fn reporters_gone(id: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reporters_of(id).is_empty() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// `create` with `--policy-dir` and a JSON `--log`, the container's stdin from `stdin`.
+fn create_reporting(
+    caller: Caller,
+    root: &Path,
+    b: &Bundle,
+    id: &str,
+    policy_dir: &Path,
+    stdin: Stdio,
+) -> Output {
+    let log = b.dir.path().join("log.json");
+    fs::write(&log, "").unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
+    let policy_dir = format!("--policy-dir={}", policy_dir.display());
+    let log = format!("--log={}", log.display());
+    let args = [
+        policy_dir.as_str(),
+        &log,
+        "--log-format=json",
+        "create",
+        "--bundle",
+        b.path(),
+        id,
+    ];
+    let mut cmd = rt(caller, root, &args);
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .open(b.out_path())
+        .unwrap();
+    let err_path = b.dir.path().join(format!("create-{id}.err"));
+    let err = fs::File::create(&err_path).unwrap();
+    fs::set_permissions(&err_path, fs::Permissions::from_mode(0o666)).unwrap();
+    cmd.stdin(stdin).stdout(file).stderr(err);
+    let status = cmd.status().unwrap();
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: fs::read(&err_path).unwrap(),
+    }
+}
+
+/// Under `rsafe-runtime`, a learned policy (`report_denials = true`) named by the annotation
+/// names its denials on the container's stderr (create's, the container's log under podman or
+/// the shim) and in the JSON log, each before the workload's own message; its reporter ends
+/// with the container, and a reporter killed mid-run leaves the workload's notified calls
+/// failing with ENOSYS and nothing after `delete`.
+#[test]
+fn a_learned_policy_reports_its_denials_on_the_containers_stderr() {
+    for caller in callers() {
+        let policies = runtime_root("rsafe-oci-policies-");
+        learn_policy(caller, policies.path());
+        let root = runtime_root("rsafe-oci-root-");
+        let id = format!("reports-{}-{caller:?}", std::process::id());
+        let script = format!("{LEARNED}; mkdir /tmp/made; cat /etc/group; echo end");
+        let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", &script], |c| {
+            c["annotations"] = json!({"rsafe.policy": "web"});
+        });
+        let c = create_reporting(caller, root.path(), &b, &id, policies.path(), Stdio::null());
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        assert_eq!(reporters_seen(&id).len(), 1, "{caller:?}: {}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", &id]));
+        assert!(st.status.success(), "{}", text(&st));
+        let output = b.wait_for("end\n");
+        assert!(output.contains("learned\n"), "{caller:?}: {output}");
+        wait_status(caller, root.path(), &id, "stopped");
+        assert!(
+            reporters_gone(&id),
+            "{caller:?}: the reporter outlived its container"
+        );
+        let err = fs::read_to_string(b.dir.path().join(format!("create-{id}.err"))).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        let at = |line: &str| {
+            lines
+                .iter()
+                .position(|l| *l == line)
+                .unwrap_or_else(|| panic!("{caller:?}: no {line:?} in {err}"))
+        };
+        let mkdir = "rsafe: denied: mkdir /tmp/made (not in policy)";
+        let group = "rsafe: denied: openat /etc/group (not in policy)";
+        assert!(
+            at(mkdir) < at("mkdir: can't create directory '/tmp/made': Operation not permitted"),
+            "{caller:?}: {err}"
+        );
+        assert!(
+            at(group) < at("cat: can't open '/etc/group': Permission denied"),
+            "{caller:?}: {err}"
+        );
+        assert_eq!(
+            err.matches("rsafe: denied:").count(),
+            2,
+            "{caller:?}: {err}"
+        );
+        let log = fs::read_to_string(b.dir.path().join("log.json")).unwrap();
+        let logged: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for line in [mkdir, group] {
+            assert!(
+                logged
+                    .iter()
+                    .any(|v| v["level"] == "warning" && v["msg"] == line && v["time"].is_string()),
+                "{caller:?}: {log}"
+            );
+        }
+        let d = out(rt(caller, root.path(), &["delete", &id]));
+        assert!(d.status.success(), "{}", text(&d));
+
+        // kill -9 of the reporter while the container waits on its stdin: its next notified
+        // call fails with ENOSYS (never more than the policy), `delete` leaves nothing.
+        let id = format!("{id}-killed");
+        let script = format!("{LEARNED}; read wait; cat /etc/group; echo after");
+        let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", &script], |c| {
+            c["annotations"] = json!({"rsafe.policy": "web"});
+        });
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let c = create_reporting(caller, root.path(), &b, &id, policies.path(), reader.into());
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let st = out(rt(caller, root.path(), &["start", &id]));
+        assert!(st.status.success(), "{}", text(&st));
+        b.wait_for("learned\n");
+        let reporter = reporters_seen(&id);
+        assert_eq!(reporter.len(), 1, "{caller:?}");
+        assert!(
+            Command::new("kill")
+                .args(["-9", &reporter[0].to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(reporters_gone(&id), "{caller:?}: kill -9 did not end it");
+        std::io::Write::write_all(&mut writer, b"go\n").unwrap();
+        drop(writer);
+        b.wait_for("after\n");
+        wait_status(caller, root.path(), &id, "stopped");
+        let err = fs::read_to_string(b.dir.path().join(format!("create-{id}.err"))).unwrap();
+        assert!(
+            err.contains("Function not implemented"),
+            "{caller:?}: {err}"
+        );
+        assert!(!err.contains("rsafe: denied"), "{caller:?}: {err}");
+        let d = out(rt(caller, root.path(), &["delete", &id]));
+        assert!(d.status.success(), "{}", text(&d));
+        assert!(reporters_of(&id).is_empty());
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0, "{caller:?}");
+    }
+}
+
 #[test]
 fn unsupported_fields_are_refused_by_name_and_leave_nothing() {
     let root = runtime_root("rsafe-oci-root-");

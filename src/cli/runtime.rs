@@ -20,6 +20,7 @@ use crate::runtime::oci::create::{CreateOptions, create};
 use crate::runtime::oci::events;
 use crate::runtime::oci::exec::{ExecOptions, exec};
 use crate::runtime::oci::lifecycle;
+use crate::runtime::oci::reporter::LogTarget;
 use crate::runtime::oci::state::{RuntimeRoot, Status, rfc3339_now};
 
 /// The name this command line answers to when the binary is called by it.
@@ -317,13 +318,8 @@ fn dispatch(cli: &RuntimeCli, log: &mut Log) -> anyhow::Result<i32> {
     let root = RuntimeRoot::new(cli.root.as_deref());
     let mut warn = |w: &str| log.write("warning", w);
     match &cli.command {
-        RuntimeCommand::Create(args) => done(create_cmd(
-            &root,
-            args,
-            cli.policy_dir.as_deref(),
-            &mut warn,
-        )),
-        RuntimeCommand::Run(args) => run_cmd(&root, args, cli.policy_dir.as_deref(), &mut warn),
+        RuntimeCommand::Create(args) => done(create_cmd(&root, args, cli, &mut warn)),
+        RuntimeCommand::Run(args) => run_cmd(&root, args, cli, &mut warn),
         RuntimeCommand::Start { id } => done(lifecycle::start(&root, id, &mut warn)),
         RuntimeCommand::State { id } => {
             let state = lifecycle::state(&root, id)?;
@@ -524,7 +520,7 @@ fn update_resources(args: &UpdateArgs) -> anyhow::Result<Resources> {
 fn create_cmd(
     root: &RuntimeRoot,
     args: &CreateArgs,
-    policy_dir: Option<&Path>,
+    cli: &RuntimeCli,
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     if args.no_pivot {
@@ -537,7 +533,12 @@ fn create_cmd(
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
         preserve_fds: args.preserve_fds,
-        policy_dir: policy_dir.map(Path::to_path_buf),
+        policy_dir: cli.policy_dir.clone(),
+        // A denial reporter writes its lines there too, as warnings in the log's format.
+        log: cli.log.as_ref().map(|path| LogTarget {
+            path: path.clone(),
+            json: matches!(cli.log_format, LogFormat::Json),
+        }),
     };
     create(root, &args.id, &opts, warn).with_context(|| format!("create {}", args.id))
 }
@@ -547,10 +548,10 @@ fn create_cmd(
 fn run_cmd(
     root: &RuntimeRoot,
     args: &RunArgs,
-    policy_dir: Option<&Path>,
+    cli: &RuntimeCli,
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<i32> {
-    create_cmd(root, &args.create, policy_dir, warn)?;
+    create_cmd(root, &args.create, cli, warn)?;
     let id = &args.create.id;
     if let Err(e) = lifecycle::start(root, id, warn) {
         let _ = lifecycle::delete(root, id, true, warn);

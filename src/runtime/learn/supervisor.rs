@@ -78,13 +78,7 @@ impl Supervisor {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("rsafe-denials".into())
-            .spawn(move || {
-                let mut reported = Reported::default();
-                let mut files = files.map(Files::new);
-                serve(&listener, &flag, |fd| {
-                    report(fd, &mut reported, files.as_mut(), &mut std::io::stderr());
-                });
-            })?;
+            .spawn(move || answer_denials(&listener, files, &flag, &mut std::io::stderr()))?;
         Ok(Supervisor {
             stop,
             thread: Some(thread),
@@ -105,6 +99,23 @@ impl Drop for Supervisor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Answers a reporting filter's notifications on this thread, as [`Supervisor::spawn_reporting`]
+/// describes, until every process with the filter is gone or `stop` is set: each line (one
+/// `write_all` per line) goes to `out`. Also the loop of `rsafe-runtime`'s denial reporter
+/// ([`crate::runtime::oci::reporter`]), whose lines go to the container's stderr and log.
+pub fn answer_denials(
+    listener: &OwnedFd,
+    files: Option<FileDenials>,
+    stop: &AtomicBool,
+    out: &mut impl Write,
+) {
+    let mut reported = Reported::default();
+    let mut files = files.map(Files::new);
+    serve(listener, stop, |fd| {
+        report(fd, &mut reported, files.as_mut(), out);
+    });
 }
 
 /// Polls `listener` and hands each notification's descriptor to `answer`, until every

@@ -14,6 +14,7 @@ use super::cgroup;
 use super::child::{ChildConfig, child_main};
 use super::hooks;
 use super::overlay;
+use super::reporter::{self, LogTarget};
 use super::state::{ContainerDir, Record, RuntimeRoot, Status, rfc3339_now};
 use crate::runtime::cgroups::Cgroup;
 use crate::runtime::channel::{self, Message};
@@ -36,6 +37,8 @@ pub struct CreateOptions {
     ///
     /// [`DEFAULT_POLICY_DIR`]: super::bundle::DEFAULT_POLICY_DIR
     pub policy_dir: Option<PathBuf>,
+    /// `--log`: a denial reporter's lines go there too ([`super::reporter`]).
+    pub log: Option<LogTarget>,
 }
 
 /// Creates container `id` from a bundle: its first process exists, confined, in its
@@ -61,10 +64,18 @@ pub fn create(
     let dir = root.create(id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
+        reporter: None,
         child: None,
         cgroup: None,
     };
-    let mut record = launch(&bundle, userns, &dir, opts, &mut cleanup)?;
+    let (mut record, reporting) = launch(&bundle, userns, &dir, opts, &mut cleanup, warn)?;
+    // The container said Ready: the reporter forked now is its sibling, never its parent.
+    if let Some((channel, files)) = reporting {
+        let cgroup = record.cgroup.as_ref();
+        let reporter = reporter::spawn(&dir.id, channel, files, opts.log.as_ref(), cgroup)?;
+        cleanup.reporter = Some(ChildGuard::new(Pid::from_raw(reporter.pid)));
+        record.reporter = Some(reporter);
+    }
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, record.pid)?;
     }
@@ -77,6 +88,8 @@ pub fn create(
 /// Kills the half-made container and removes what `create` made, on every error path.
 struct Cleanup {
     dir: Option<ContainerDir>,
+    /// The denial reporter (it is in the cgroup too).
+    reporter: Option<ChildGuard>,
     child: Option<ChildGuard>,
     cgroup: Option<crate::runtime::cgroups::Cgroup>,
 }
@@ -84,8 +97,8 @@ struct Cleanup {
 impl Cleanup {
     fn disarm(&mut self) {
         self.dir = None;
-        if let Some(child) = &mut self.child {
-            child.disarm();
+        for guard in [&mut self.reporter, &mut self.child].into_iter().flatten() {
+            guard.disarm();
         }
         self.cgroup = None;
     }
@@ -93,7 +106,8 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        // The process first: its cgroup cannot go while it is in it.
+        // The processes first: their cgroup cannot go while they are in it.
+        drop(self.reporter.take());
         drop(self.child.take());
         if let Some(cg) = &self.cgroup {
             let _ = cg.remove_dirs();
@@ -123,14 +137,16 @@ fn lower_rlimits(bundle: &mut Bundle) {
 /// `create`'s sequence, from the checks to the container's first process waiting for `start`:
 /// the console and start sockets, the namespaces to join, the cgroup and the first record,
 /// the clone, what the parent sets up from outside, and the hand-over of mounts, console and
-/// filter until the child says Ready.
+/// filter until the child says Ready. With a filter that reports denials, the parent's end
+/// of the channel is returned with what the reporter needs: the listener comes on it.
 fn launch(
     bundle: &Bundle,
     userns: Option<OwnedFd>,
     dir: &ContainerDir,
     opts: &CreateOptions,
     cleanup: &mut Cleanup,
-) -> Result<Record, OciError> {
+    warn: &mut dyn FnMut(&str),
+) -> Result<(Record, Option<Reporting>), OciError> {
     let caller = Caller::current();
     let console = open_console(bundle, opts)?;
     let listener = dir.bind_start_socket().map_err(|source| OciError::Io {
@@ -199,10 +215,21 @@ fn launch(
         Vec::new()
     };
     let state_root = dir.path.parent().unwrap_or(Path::new("/"));
-    let filter = super::compile_filter(state_root, &confinement, &floor_profiles(bundle))?;
-    hand_over(&parent_end, trees, console, filter)?;
-    Ok(record)
+    let chosen = reporter::container_filter(state_root, bundle, &confinement)?;
+    if let Some(why) = chosen.why_not {
+        warn(&why);
+        record.floor.push(why);
+    }
+    hand_over(&parent_end, trees, console, chosen.filter)?;
+    Ok((record, chosen.reports.map(|files| (parent_end, files))))
 }
+
+/// The parent's end of the container's channel and the file calls to predict, for the
+/// reporter of a policy that reports its denials.
+type Reporting = (
+    channel::Channel,
+    Option<crate::runtime::learn::paths::FileDenials>,
+);
 
 /// The connection to `--console-socket` when the process wants a terminal (which needs one).
 fn open_console(bundle: &Bundle, opts: &CreateOptions) -> Result<Option<UnixStream>, OciError> {
@@ -278,6 +305,7 @@ fn first_record(
         policy_seccomp: bundle.policy.as_ref().map(|p| p.policy.seccomp.clone()),
         landlock_fs: super::child::landlock_access(bundle),
         seccomp_notify: bundle.seccomp_notify.clone(),
+        reporter: None,
     }
 }
 
@@ -367,7 +395,7 @@ fn hand_over(
 /// A policy the bundle names (`rsafe.policy=NAME`) narrows it: only the capabilities both
 /// give, its landlock rules and ports instead of the default's (the whole root unless it says
 /// `grant_root = false`, as a learned one does: [`super::child::landlock_access`]), and its
-/// seccomp profile stacked on the bundle's ([`floor_profiles`]).
+/// seccomp profile stacked on the bundle's ([`reporter::container_filter`]).
 fn confinement(bundle: &Bundle) -> Confinement {
     let mut c = Confinement::from_policy(&Policy::default_policy(), false);
     c.policy = "oci bundle (rsafe default landlock)".to_string();
@@ -380,13 +408,6 @@ fn confinement(bundle: &Bundle) -> Confinement {
         c.landlock = named.policy.landlock.clone();
     }
     c
-}
-
-/// The profiles stacked on the bundle's own: rsafe's default when the bundle brought a
-/// profile, and a named policy's (a call must pass every one: the stricter wins).
-fn floor_profiles(bundle: &Bundle) -> Vec<&crate::runtime::seccomp::SeccompProfile> {
-    let policy = bundle.policy.as_ref().map(|p| &p.policy.seccomp);
-    bundle.floor_seccomp.iter().chain(policy).collect()
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> OciError {

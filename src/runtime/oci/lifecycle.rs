@@ -196,6 +196,12 @@ pub fn delete(
         Status::Stopped => {}
         _ => kill_all(&record),
     }
+    // The denial reporter ends with the container; one still there (stuck, or the container
+    // was killed before its `execve`) is killed by its recorded identity, cgroup or not.
+    if let Some(reporter) = record.reporter {
+        signal::kill_all(Some(reporter.process()), None);
+        signal::wait_gone(reporter.process(), Duration::from_secs(10));
+    }
     if let Some(cg) = &record.cgroup {
         // Best effort, as runc: what is busy stays (its parent is the caller's).
         let _ = cg.remove_dirs();

@@ -58,6 +58,7 @@ pub mod hooks;
 pub mod lifecycle;
 mod notify;
 pub mod overlay;
+pub mod reporter;
 pub mod state;
 pub mod userns;
 

@@ -113,6 +113,10 @@ pub struct Record {
     /// The bundle's notified syscalls: an `exec`'d process gets their filter too.
     #[serde(default)]
     pub seccomp_notify: Option<super::bundle::SeccompNotify>,
+    /// The denial reporter of a policy that reports its denials ([`super::reporter`]):
+    /// `delete` kills it if it still runs.
+    #[serde(default)]
+    pub reporter: Option<super::reporter::ReporterRecord>,
 }
 
 /// The runtime-spec state document (`rsafe-runtime state ID`), plus rsafe's own fields.
@@ -411,6 +415,7 @@ impl Record {
             policy_seccomp: None,
             landlock_fs: FsAccess::default(),
             seccomp_notify: None,
+            reporter: None,
         }
     }
 
