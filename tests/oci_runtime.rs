@@ -804,6 +804,20 @@ fn a_learned_policy_reports_its_denials_on_the_containers_stderr() {
         let st = out(rt(caller, root.path(), &["start", &id]));
         assert!(st.status.success(), "{}", text(&st));
         b.wait_for("learned\n");
+        // An exec'd process gets the container's filter without the notifications: its
+        // denials are its EPERM only, never ENOSYS, never a line.
+        let e = out(rt(
+            caller,
+            root.path(),
+            &["exec", &id, "mkdir", "/tmp/by-exec"],
+        ));
+        assert_eq!(e.status.code(), Some(1), "{caller:?}: {}", text(&e));
+        let exec_err = String::from_utf8_lossy(&e.stderr);
+        assert!(
+            exec_err.contains("Operation not permitted") && !exec_err.contains("rsafe: denied"),
+            "{caller:?}: {}",
+            text(&e)
+        );
         let reporter = reporters_seen(&id);
         assert_eq!(reporter.len(), 1, "{caller:?}");
         assert!(
@@ -828,6 +842,78 @@ fn a_learned_policy_reports_its_denials_on_the_containers_stderr() {
         assert!(d.status.success(), "{}", text(&d));
         assert!(reporters_of(&id).is_empty());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0, "{caller:?}");
+    }
+}
+
+/// A bundle with its own seccomp agent (`linux.seccomp.listenerPath`) under a policy that
+/// reports its denials: the agent keeps every call it notifies that the policy allows (the
+/// reporter's CONTINUE would have skipped it), the denials are the workload's EPERM only,
+/// and `state` says why.
+#[test]
+fn a_seccomp_agent_is_kept_under_a_reporting_policy_which_then_does_not_report() {
+    if !support::have(
+        "python3 (the test's seccomp agent)",
+        support::tool("python3"),
+    ) {
+        return;
+    }
+    for caller in callers() {
+        let policies = runtime_root("rsafe-oci-policies-");
+        learn_policy(caller, policies.path());
+        let root = runtime_root("rsafe-oci-root-");
+        let agent_dir = runtime_root("rsafe-oci-agent-");
+        let socket = agent_dir.path().join("agent.sock");
+        let report = agent_dir.path().join("report");
+        fs::write(agent_dir.path().join("agent.py"), SECCOMP_AGENT).unwrap();
+        let mut agent = Command::new("python3")
+            .arg(agent_dir.path().join("agent.py"))
+            .args([&socket, &report])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "the agent never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let id = format!("agent-reports-{}-{caller:?}", std::process::id());
+        let script = format!("{LEARNED}; mkdir /tmp/made; ls /bin >/dev/null; echo end");
+        let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", &script], |c| {
+            c["annotations"] = json!({"rsafe.policy": "web"});
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": socket,
+                "syscalls": [{"names": ["getdents64"], "action": "SCMP_ACT_NOTIFY"}]
+            });
+        });
+        let c = create_reporting(caller, root.path(), &b, &id, policies.path(), Stdio::null());
+        assert!(c.status.success(), "{caller:?}: {}", text(&c));
+        let floor = state(caller, root.path(), &id)["rsafe.floor"].to_string();
+        assert!(
+            floor.contains("rsafe.policy=web: report_denials: the bundle's seccomp agent"),
+            "{caller:?}: {floor}"
+        );
+        let st = out(rt(caller, root.path(), &["start", &id]));
+        assert!(st.status.success(), "{}", text(&st));
+        b.wait_for("end\n");
+        wait_status(caller, root.path(), &id, "stopped");
+        assert!(reporters_of(&id).is_empty(), "{caller:?}");
+        let err = fs::read_to_string(b.dir.path().join(format!("create-{id}.err"))).unwrap();
+        assert!(
+            err.contains("mkdir: can't create directory '/tmp/made': Operation not permitted"),
+            "{caller:?}: {err}"
+        );
+        assert!(!err.contains("rsafe: denied"), "{caller:?}: {err}");
+        let _ = agent.kill();
+        let _ = agent.wait();
+        // The agent was asked for the listings the policy allows.
+        let asked = fs::read_to_string(&report).unwrap();
+        assert!(
+            asked.contains(&format!("nr={}", libc::SYS_getdents64)),
+            "{caller:?}: {asked}"
+        );
+        let d = out(rt(caller, root.path(), &["delete", &id]));
+        assert!(d.status.success(), "{}", text(&d));
     }
 }
 
