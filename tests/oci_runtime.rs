@@ -2481,6 +2481,89 @@ fn podman_runs_images_through_rsafe_runtime() {
     );
 }
 
+/// podman as root with a learned policy named by `--annotation rsafe.policy=web` (the policy
+/// directory given by `--runtime-flag policy-dir=…`): the denial line is in podman's output
+/// (conmon's copy of the container's stderr, where the reporter writes), before mkdir's own
+/// message, `run --rm` returns (conmon waits for the container's stdout, which the reporter
+/// does not hold) and no reporter is left.
+#[test]
+fn podman_shows_a_reporting_policys_denials() {
+    if !support::is_root() || !support::have("podman", support::tool("podman")) {
+        return;
+    }
+    let dir = shared_tempdir("rsafe-oci-podman-denials-");
+    let link = dir.path().join("rsafe-runtime");
+    std::os::unix::fs::symlink(support::rsafe_bin(), &link).unwrap();
+    let policies = runtime_root("rsafe-oci-policies-");
+    learn_policy(Caller::Host, policies.path());
+    let image = format!("localhost/rsafe-oci-denials:{}", std::process::id());
+    let tar = dir.path().join("rootfs.tar");
+    support::sh(
+        Command::new("tar")
+            .arg("-C")
+            .arg(support::busybox_rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    support::sh(Command::new("podman").arg("import").arg(&tar).arg(&image));
+    let cidfile = dir.path().join("cid");
+    let script = format!("{LEARNED}; mkdir /tmp/made; echo end");
+    let policy_flag = format!("policy-dir={}", policies.path().display());
+    let mut run = Command::new("podman");
+    run.arg("--runtime")
+        .arg(&link)
+        .args(["--runtime-flag", &policy_flag])
+        .args([
+            "--cgroup-manager",
+            "cgroupfs",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+        ])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(["--annotation", "rsafe.policy=web", "--cidfile"])
+        .arg(&cidfile)
+        .args([image.as_str(), "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = run.spawn().unwrap();
+    // A guard against a hang, not a measure: podman run --rm must end by itself.
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("podman run --rm did not return");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    let _ = Command::new("podman").args(["rmi", &image]).output();
+    let line = "rsafe: denied: mkdir /tmp/made (not in policy)";
+    let own = "mkdir: can't create directory '/tmp/made': Operation not permitted";
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(t.contains("learned\n") && t.contains("end\n"), "{t}");
+    match (stderr.find(line), stderr.find(own)) {
+        (Some(a), Some(b)) => assert!(a < b, "{t}"),
+        _ => panic!("no denial line before mkdir's own on podman's stderr: {t}"),
+    }
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let cid = fs::read_to_string(&cidfile).unwrap_or_default();
+    assert!(!cid.trim().is_empty(), "{t}");
+    assert!(
+        reporters_gone(cid.trim()),
+        "a reporter outlived podman's container"
+    );
+}
+
 /// Rootless podman (the test user, its subordinate ids) with rsafe as its runtime: rsafe-runtime
 /// runs as root of podman's user namespace, nests a user namespace of the ids that one has,
 /// keeps its state under `$XDG_RUNTIME_DIR`, and leaves cgroups alone (said in `state`).
