@@ -37,7 +37,9 @@
 //!
 //! Why this shape:
 //! - No rsafe process stays behind: the workload is the container's first process, and the
-//!   caller (a subreaper) reaps it, as runc's and crun's callers expect.
+//!   caller (a subreaper) reaps it, as runc's and crun's callers expect. The one exception is
+//!   a named policy that reports its denials: its [`reporter`] answers the workload's
+//!   notifications, a sibling of the container that ends with it.
 //! - `start` meets the waiting process on a socket rather than runc's FIFO: the listening
 //!   socket is inherited, so the container's root (an unprivileged host id) needs no access
 //!   to the state directory, and the socket's existence is the `created` status.
