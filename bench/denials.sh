@@ -7,21 +7,24 @@
 # of one reported denial. A second program opens an allowed file N times (openat + close),
 # under a policy learned from it opening it once: with `report_denials = true` each open is
 # notified too, its path checked against the landlock rules by rsafe and continued; the
-# difference over N is what every allowed file call costs under such a policy. Run as root;
-# installs hyperfine with apt-get when missing (gcc and a static libc come with
+# difference over N is what every allowed file call costs under such a policy. Then the same
+# mkdir program under rsafe-runtime (`rsafe runtime run --bundle B ID`: create, start, wait,
+# delete), from bundles naming each policy with `rsafe.policy=NAME`: with `report_denials =
+# true` create also forks the denial reporter that answers the calls. Run as root;
+# installs hyperfine and jq with apt-get when missing (gcc and a static libc come with
 # .ci/setup-debian.sh's build-essential).
 #   bash bench/denials.sh [N]     RSAFE=path/to/rsafe to skip the release build
 set -euo pipefail
 N=${1:-20000}
 cd "$(dirname "$0")/.."
-if ! command -v hyperfine >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q hyperfine >/dev/null
-fi
+for tool in hyperfine jq; do
+    command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$tool" >/dev/null
+done
 if [ -z "${RSAFE:-}" ]; then
     cargo build --release --locked --quiet
     RSAFE=$PWD/target/release/rsafe
 fi
-for tool in hyperfine gcc; do
+for tool in hyperfine gcc jq; do
     command -v "$tool" >/dev/null || { echo "bench/denials.sh: $tool is required" >&2; exit 2; }
 done
 WORK=$(mktemp -d)
@@ -87,4 +90,27 @@ hyperfine --warmup 2 --runs "${RUNS:-10}" --export-markdown "$WORK/table.md" \
     -n "report_denials = true, $N allowed opens" "$(opens open-on "$N")" \
     -n "report_denials = false, $N allowed opens" "$(opens open-off "$N")"
 cat "$WORK/table.md"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+
+# Under rsafe-runtime: one bundle per policy and call count, the policies by name.
+mkdir -p "$WORK/policies" "$WORK/oci-root"
+cp "$WORK/on.toml" "$WORK/off.toml" "$WORK"/on.seccomp.json "$WORK/policies/"
+bundle() { # NAME POLICY N
+    mkdir -p "$WORK/$1"
+    $RSAFE runtime spec --bundle "$WORK/$1"
+    jq --arg r "$ROOTFS" --arg p "$2" --arg n "$3" \
+        '.root = {path: $r, readonly: false} | .process.terminal = false
+         | .process.args = ["/loop", $n] | .annotations = {"rsafe.policy": $p}' \
+        "$WORK/$1/config.json" >"$WORK/$1/c" && mv "$WORK/$1/c" "$WORK/$1/config.json"
+}
+for p in on off; do bundle "b-$p-0" "$p" 0; bundle "b-$p-n" "$p" "$N"; done
+oci() { echo "$RSAFE runtime --root $WORK/oci-root --policy-dir $WORK/policies run --bundle $WORK/$1 bench"; }
+out=$(bundle b-check on 3 && $RSAFE runtime --root "$WORK/oci-root" --policy-dir "$WORK/policies" run --bundle "$WORK/b-check" check 2>&1)
+[ "$out" = "rsafe: denied: mkdir /tmp/x (not in policy)" ] || { echo "unexpected: $out" >&2; exit 1; }
+hyperfine --warmup 2 --runs "${RUNS:-10}" --export-markdown "$WORK/oci.md" \
+    -n "rsafe-runtime, report_denials = true, 0 calls" "$(oci b-on-0) 2>/dev/null" \
+    -n "rsafe-runtime, report_denials = false, 0 calls" "$(oci b-off-0)" \
+    -n "rsafe-runtime, report_denials = true, $N denied calls" "$(oci b-on-n) 2>/dev/null" \
+    -n "rsafe-runtime, report_denials = false, $N denied calls" "$(oci b-off-n)"
+cat "$WORK/oci.md"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"

@@ -43,10 +43,13 @@
 //! which may survive it and still needs its answers); SIGKILL ends it.
 //!
 //! It never outlives the container: it ends when the listener reports POLLHUP, which the
-//! kernel (6.18, `seccomp_notify_poll`: `if (refcount_read(&filter->users) == 0) ret |=
-//! EPOLLHUP;`, since Linux 5.10) sets once no task uses the filter, i.e. every process of the
-//! container has exited and been reaped; or at end-of-file on the channel (the container's
-//! first process died before `execve`). It is in the container's cgroup when there is one (so
+//! kernel sets once no task uses the filter (`seccomp_notify_poll`: `if
+//! (refcount_read(&filter->users) == 0) ret |= EPOLLHUP;`, since Linux 5.10). A task drops
+//! its use in `seccomp_filter_release`, which 5.10 called when the task was reaped and newer
+//! kernels call as it exits (with `PF_EXITING` set): on this host's 6.18 the reporter was
+//! seen gone while the container's exited process was still a zombie, so it does not wait
+//! for the caller to reap. It also ends at end-of-file on the channel (the container's first
+//! process died before `execve`). It is in the container's cgroup when there is one (so
 //! `kill --all ID KILL` reaches it) and recorded with its pid and start time, so `delete`
 //! kills it, whatever its cgroup ([`crate::runtime::signal`]'s identity check: never a reused
 //! pid). If it is killed, the kernel fails the workload's notified calls with ENOSYS: denied
