@@ -804,17 +804,15 @@ fn a_learned_policy_reports_its_denials_on_the_containers_stderr() {
         let st = out(rt(caller, root.path(), &["start", &id]));
         assert!(st.status.success(), "{}", text(&st));
         b.wait_for("learned\n");
-        // An exec'd process gets the container's filter without the notifications: its
-        // denials are its EPERM only, never ENOSYS, never a line.
-        let e = out(rt(
-            caller,
-            root.path(),
-            &["exec", &id, "mkdir", "/tmp/by-exec"],
-        ));
+        // An exec'd process's listener goes to the reporter too: its line on exec's stderr.
+        let mkdir = ["exec", id.as_str(), "mkdir", "/tmp/by-exec"];
+        let e = out(rt(caller, root.path(), &mkdir));
         assert_eq!(e.status.code(), Some(1), "{caller:?}: {}", text(&e));
         let exec_err = String::from_utf8_lossy(&e.stderr);
+        let line = exec_err.find("rsafe: denied: mkdir /tmp/by-exec (not in policy)\n");
+        let own = exec_err.find("can't create directory '/tmp/by-exec': Operation not permitted");
         assert!(
-            exec_err.contains("Operation not permitted") && !exec_err.contains("rsafe: denied"),
+            matches!((line, own), (Some(l), Some(o)) if l < o),
             "{caller:?}: {}",
             text(&e)
         );
@@ -828,6 +826,15 @@ fn a_learned_policy_reports_its_denials_on_the_containers_stderr() {
                 .success()
         );
         assert!(reporters_gone(&id), "{caller:?}: kill -9 did not end it");
+        // Without its reporter an exec'd process's filter does not notify: EPERM, no line.
+        let e = out(rt(caller, root.path(), &mkdir));
+        assert_eq!(e.status.code(), Some(1), "{caller:?}: {}", text(&e));
+        let exec_err = String::from_utf8_lossy(&e.stderr);
+        assert!(
+            exec_err.contains("Operation not permitted") && !exec_err.contains("rsafe: denied"),
+            "{caller:?}: {}",
+            text(&e)
+        );
         std::io::Write::write_all(&mut writer, b"go\n").unwrap();
         drop(writer);
         b.wait_for("after\n");

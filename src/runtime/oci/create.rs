@@ -72,7 +72,7 @@ pub fn create(
     // The container said Ready: the reporter forked now is its sibling, never its parent.
     if let Some((channel, files)) = reporting {
         let cgroup = record.cgroup.as_ref();
-        let reporter = reporter::spawn(&dir.id, channel, files, opts.log.as_ref(), cgroup)?;
+        let reporter = reporter::spawn(&dir, channel, files, opts.log.as_ref(), cgroup)?;
         cleanup.reporter = Some(ChildGuard::new(Pid::from_raw(reporter.pid)));
         record.reporter = Some(reporter);
     }

@@ -81,7 +81,12 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
             "a terminal needs --console-socket".to_string(),
         ));
     }
-    let (confinement, filter) = confine(&dir, &record, &process)?;
+    // Under a policy that reports its denials, the container's reporter (None once killed).
+    let reporter = match record.reporter {
+        Some(r) if r.process().is_alive() => super::reporter::connect(&dir).ok(),
+        _ => None,
+    };
+    let (confinement, filter, calls) = confine(&dir, &record, &process, reporter.is_some())?;
     let target = open_target(record.pid)?;
     if !record.is_alive() {
         return Err(OciError::State(format!("container {id} exited")));
@@ -101,7 +106,8 @@ pub fn exec(root: &RuntimeRoot, id: &str, opts: &ExecOptions) -> Result<i32, Oci
     if let (Some(relay), Some(pid)) = (relay, started.pid) {
         forward_listener(relay, &record, pid)?;
     }
-    let pid = started_pid(&started, &process)?;
+    let reporting = reporter.as_ref().zip(calls.as_deref());
+    let pid = started_pid(&started, &process, reporting)?;
     if let Some(path) = &opts.pid_file {
         super::create::write_pid_file(path, pid.as_raw())?;
     }
@@ -127,12 +133,14 @@ fn running(root: &RuntimeRoot, id: &str) -> Result<(ContainerDir, Record), OciEr
 }
 
 /// The container's confinement, its capabilities cut to the process's, and the seccomp filter
-/// compiled for it (through the state root's cache).
+/// compiled for it (through the state root's cache): with `reporting`, the container's
+/// notifying one and the calls it notifies.
 fn confine(
     dir: &ContainerDir,
     record: &Record,
     process: &Process,
-) -> Result<(Confinement, CompiledFilter), OciError> {
+    reporting: bool,
+) -> Result<(Confinement, CompiledFilter, Option<Vec<i64>>), OciError> {
     let mut confinement = record.confinement.clone();
     if let Some(caps) = &process.capabilities {
         // At most the container's.
@@ -144,8 +152,16 @@ fn confine(
         .iter()
         .chain(&record.policy_seccomp)
         .collect();
-    let filter = super::compile_filter(state_root, &confinement, &floor)?;
-    Ok((confinement, filter))
+    // Under a policy that reports its denials the process's go to the container's reporter
+    // too; without one to take them (killed), its filter does not notify: EPERM, never ENOSYS.
+    let (filter, calls) = match reporting {
+        true => super::reporter::exec_filter(state_root, record, &confinement)?,
+        false => (
+            super::compile_filter(state_root, &confinement, &floor)?,
+            None,
+        ),
+    };
+    Ok((confinement, filter, calls))
 }
 
 /// `--console-socket`, connected when the process has a terminal.
@@ -205,10 +221,19 @@ fn start(
     })
 }
 
-/// The process's pid once it runs its command (end-of-file on the channel); its failure
-/// (before or at `execve`) in runc's words, the process reaped.
-fn started_pid(started: &join::Started, process: &Process) -> Result<nix::unistd::Pid, OciError> {
-    if let Outcome::Failed { code, message } = join::outcome(&started.chan, &mut |_, _| {})? {
+/// The process's pid once it runs its command (end-of-file on the channel), its denial
+/// listener handed to the container's `reporter` on the way; its failure (before or at
+/// `execve`) in runc's words, the process reaped.
+fn started_pid(
+    started: &join::Started,
+    process: &Process,
+    reporter: Option<(&UnixStream, &[i64])>,
+) -> Result<nix::unistd::Pid, OciError> {
+    let outcome = match reporter {
+        Some((conn, calls)) => reported_outcome(started, conn, calls)?,
+        None => join::outcome(&started.chan, &mut |_, _| {})?,
+    };
+    if let Outcome::Failed { code, message } = outcome {
         if let Some(pid) = started.pid {
             let _ = waitpid(pid, None);
         }
@@ -254,6 +279,32 @@ fn forward_listener(
             })
         }
     }
+}
+
+/// The channel read to its end, the process's denial listener handed on the way to the
+/// container's reporter ([`super::reporter`]), which then answers it as the first process's;
+/// the process waits in its `execve` until then. It is killed if the reporter cannot take it.
+fn reported_outcome(
+    started: &join::Started,
+    conn: &std::os::unix::net::UnixStream,
+    calls: &[i64],
+) -> Result<Outcome, OciError> {
+    let listener = match join::next_step(&started.chan, &mut |_, _| {})? {
+        join::Step::Done(outcome) => return Ok(outcome),
+        join::Step::Learning { listener, .. } => listener,
+    };
+    if let Err(source) = super::reporter::hand_over(conn, &listener, calls) {
+        if let Some(pid) = started.pid {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        return Err(OciError::Io {
+            what: "hand the exec'd process's listener to the denial reporter".into(),
+            source,
+        });
+    }
+    drop(listener);
+    Ok(join::outcome(&started.chan, &mut |_, _| {})?)
 }
 
 /// The process's exit code, 128+N for signal N.

@@ -42,6 +42,12 @@
 //! It ignores SIGTERM, SIGINT, SIGHUP and SIGQUIT (a `kill --all ID TERM` is for the workload,
 //! which may survive it and still needs its answers); SIGKILL ends it.
 //!
+//! `rsafe-runtime exec` into such a container gives its process the same filter and hands
+//! the listener it sends back, with the file calls it notifies and exec's stderr, over
+//! `denials.sock` in the container's directory ([`connect`], [`hand_over`]); the reporter
+//! answers each on a thread of its own, its lines on that stderr. A reporter that is gone
+//! leaves `exec` a filter that does not notify (EPERM, never ENOSYS).
+//!
 //! It never outlives the container: it ends when the listener reports POLLHUP, which the
 //! kernel sets once no task uses the filter (`seccomp_notify_poll`: `if
 //! (refcount_read(&filter->users) == 0) ret |= EPOLLHUP;`, since Linux 5.10). A task drops
@@ -58,8 +64,9 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use nix::sys::signal::{SigHandler, Signal, signal};
@@ -67,12 +74,13 @@ use nix::unistd::ForkResult;
 
 use super::OciError;
 use super::bundle::Bundle;
-use super::state::rfc3339_now;
+use super::state::{ContainerDir, Record, rfc3339_now};
 use crate::runtime::cgroups::Cgroup;
 use crate::runtime::channel::{Channel, ChannelError, Message};
-use crate::runtime::learn::paths::FileDenials;
+use crate::runtime::landlock::FsAccess;
+use crate::runtime::learn::paths::{FileDenials, FileRules};
 use crate::runtime::learn::supervisor::answer_denials;
-use crate::runtime::seccomp::{CompiledFilter, FilterCache};
+use crate::runtime::seccomp::{CompiledFilter, FilterCache, SeccompProfile};
 use crate::runtime::signal::FirstProcess;
 use crate::runtime::spec::Confinement;
 use crate::runtime::sys;
@@ -85,6 +93,10 @@ pub struct LogTarget {
     pub path: PathBuf,
     pub json: bool,
 }
+
+/// The socket in the container's directory on which `rsafe-runtime exec` hands the reporter
+/// an exec'd process's listener ([`hand_over`]).
+const EXEC_SOCKET: &str = "denials.sock";
 
 /// The reporter as `create` records it: `delete` kills it if it still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -124,7 +136,7 @@ pub(super) struct ContainerFilter {
 /// the reporter answers the file calls it predicts with CONTINUE, which would skip the agent's
 /// filter for the calls both notify (the kernel delivers a notification to one listener).
 pub(super) fn container_filter(
-    state_root: &std::path::Path,
+    state_root: &Path,
     bundle: &Bundle,
     confinement: &Confinement,
 ) -> Result<ContainerFilter, OciError> {
@@ -139,42 +151,118 @@ pub(super) fn container_filter(
             why_not: None,
         });
     };
-    let base = super::compile_filter(state_root, confinement, &floor)?;
-    let cache = FilterCache::in_store(&state_root.join(".cache"));
-    let (policy, _) = cache.get_or_compile(&named.policy.seccomp, &confinement.capabilities)?;
-    let filter = policy.stacked(base);
-    let why_not = match &bundle.seccomp_notify {
-        Some(n) => Some(format!(
-            "the bundle's seccomp agent (linux.seccomp.listenerPath {}) answers its notifications",
-            n.listener_path.display()
-        )),
-        None => filter.why_not_reporting(),
+    let not_reported = |why: String| {
+        Some(format!(
+            "rsafe.policy={}: report_denials: {why}; denials are not reported",
+            named.name
+        ))
     };
-    if let Some(why) = why_not {
+    if let Some(n) = &bundle.seccomp_notify {
+        let all: Vec<_> = floor
+            .iter()
+            .copied()
+            .chain([&named.policy.seccomp])
+            .collect();
         return Ok(ContainerFilter {
-            filter,
+            filter: super::compile_filter(state_root, confinement, &all)?,
             reports: None,
-            why_not: Some(format!(
-                "rsafe.policy={}: report_denials: {why}; denials are not reported",
-                named.name
+            why_not: not_reported(format!(
+                "the bundle's seccomp agent (linux.seccomp.listenerPath {}) answers its notifications",
+                n.listener_path.display()
             )),
         });
     }
     let fs = super::child::landlock_access(bundle);
     let (filter, files) =
-        FileDenials::prepare(filter.notifying_denials(), &fs, &confinement.landlock);
-    Ok(ContainerFilter {
-        filter,
-        reports: Some(files),
-        why_not: None,
+        reporting_stack(state_root, confinement, &floor, &named.policy.seccomp, &fs)?;
+    Ok(match files {
+        Ok(files) => ContainerFilter {
+            filter,
+            reports: Some(files),
+            why_not: None,
+        },
+        Err(why) => ContainerFilter {
+            filter,
+            reports: None,
+            why_not: not_reported(why),
+        },
     })
+}
+
+/// The named policy's profile first, notifying its denials and the file calls landlock may
+/// refuse, with the bundle's filter and `floor` stacked after it; or, when the profile cannot
+/// report ([`CompiledFilter::why_not_reporting`]), the same stack without notifications and
+/// why.
+fn reporting_stack(
+    state_root: &Path,
+    confinement: &Confinement,
+    floor: &[&SeccompProfile],
+    policy: &SeccompProfile,
+    fs: &FsAccess,
+) -> Result<(CompiledFilter, Result<Option<FileDenials>, String>), OciError> {
+    let base = super::compile_filter(state_root, confinement, floor)?;
+    let cache = FilterCache::in_store(&state_root.join(".cache"));
+    let (policy, _) = cache.get_or_compile(policy, &confinement.capabilities)?;
+    let filter = policy.stacked(base);
+    if let Some(why) = filter.why_not_reporting() {
+        return Ok((filter, Err(why)));
+    }
+    let (filter, files) =
+        FileDenials::prepare(filter.notifying_denials(), fs, &confinement.landlock);
+    Ok((filter, Ok(files)))
+}
+
+/// The filter of a process `rsafe-runtime exec` starts in a container whose reporter runs:
+/// the container's, notifying as its first process's does, and the file calls it notifies
+/// (the reporter gets them with the listener: [`hand_over`]). None for the calls when it
+/// cannot report: then its denials are its EPERM and EACCES only.
+pub(super) fn exec_filter(
+    state_root: &Path,
+    record: &Record,
+    confinement: &Confinement,
+) -> Result<(CompiledFilter, Option<Vec<i64>>), OciError> {
+    let floor: Vec<_> = record.floor_seccomp.iter().collect();
+    let Some(policy) = &record.policy_seccomp else {
+        return Ok((
+            super::compile_filter(state_root, confinement, &floor)?,
+            None,
+        ));
+    };
+    let (filter, files) =
+        reporting_stack(state_root, confinement, &floor, policy, &record.landlock_fs)?;
+    let calls = files.ok().map(|f| f.map(|f| f.calls).unwrap_or_default());
+    Ok((filter, calls))
+}
+
+/// Connects to the reporter of the container in `dir`, before its exec'd process starts: a
+/// reporter that is gone (killed) is an error, and the process then gets a filter that does
+/// not notify.
+pub(super) fn connect(dir: &ContainerDir) -> io::Result<UnixStream> {
+    dir.connect_socket(EXEC_SOCKET)
+}
+
+/// Hands an exec'd process's listener to the reporter, with the file calls its filter
+/// notifies and this process's stderr (the exec'd process's, when it has no terminal), where
+/// its lines go.
+pub(super) fn hand_over(conn: &UnixStream, listener: &OwnedFd, calls: &[i64]) -> io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let payload = serde_json::to_vec(calls).map_err(io::Error::other)?;
+    let fds = [listener.as_raw_fd(), io::stderr().as_raw_fd()];
+    sendmsg::<()>(
+        conn.as_raw_fd(),
+        &[io::IoSlice::new(&payload)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
 }
 
 /// Starts the reporter for container `id`: a fork of this (single-threaded) process that
 /// keeps `channel` (the parent's end of the container's channel) and answers the listener
 /// that comes on it. It is moved into `cgroup` when there is one.
 pub(super) fn spawn(
-    id: &str,
+    dir: &ContainerDir,
     channel: Channel,
     files: Option<FileDenials>,
     log: Option<&LogTarget>,
@@ -193,22 +281,30 @@ pub(super) fn spawn(
             .ok()?;
         Some((file, l.json))
     });
+    // Only this user may hand it a listener (the directory is 0711, the socket 0600, and the
+    // reporter checks the peer's uid).
+    let execs = dir
+        .bind_socket(EXEC_SOCKET)
+        .map_err(io_err("exec socket"))?;
+    let path = dir.path.join(EXEC_SOCKET);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io_err("exec socket"))?;
     if sys::thread_count().map_err(io_err("count threads"))? != 1 {
         return Err(OciError::Invalid(
             "rsafe-runtime has several threads before the denial reporter; this is a bug"
                 .to_string(),
         ));
     }
-    let title = format!("rsafe-runtime: denial reporter of {id}");
+    let title = format!("rsafe-runtime: denial reporter of {}", dir.id);
     // SAFETY: this process is single-threaded (checked above), so the child may run any code;
     // it never returns into `create` (it exits), so nothing of the parent's is dropped twice.
     match unsafe { nix::unistd::fork() }.map_err(|e| io_err("fork")(e.into()))? {
         ForkResult::Child => {
-            let code = reporter_main(&title, channel, files, log);
+            let code = reporter_main(&title, channel, execs, files, log);
             std::process::exit(code)
         }
         ForkResult::Parent { child } => {
-            drop(channel);
+            drop((channel, execs));
             // Killed and reaped if it cannot be placed and recorded.
             let mut guard = crate::runtime::launch::ChildGuard::new(child);
             if let Some(cg) = cgroup {
@@ -230,11 +326,13 @@ pub(super) fn spawn(
 fn reporter_main(
     title: &str,
     channel: Channel,
+    execs: UnixListener,
     files: Option<FileDenials>,
     log: Option<(File, bool)>,
 ) -> i32 {
     let keep: Vec<RawFd> = [
         Some(channel.as_fd().as_raw_fd()),
+        Some(execs.as_raw_fd()),
         log.as_ref().map(|l| l.0.as_raw_fd()),
     ]
     .into_iter()
@@ -248,9 +346,93 @@ fn reporter_main(
         return 0;
     };
     drop(channel);
-    let mut out = Lines { log };
+    let rules = files.as_ref().map(|f| f.rules.clone());
+    let exec_log = log
+        .as_ref()
+        .and_then(|(f, json)| Some((f.try_clone().ok()?, *json)));
+    let _ = std::thread::Builder::new()
+        .name("rsafe-exec-denials".into())
+        .spawn(move || serve_execs(&execs, rules, exec_log));
+    let Ok(err) = io::stderr().as_fd().try_clone_to_owned() else {
+        return 125;
+    };
+    let mut out = Lines {
+        err: File::from(err),
+        log,
+    };
     answer_denials(&listener, files, &AtomicBool::new(false), &mut out);
+    // Its exec'd processes' answers end with it: they are in its pid namespace, or are the
+    // container's no more.
     0
+}
+
+/// Takes each exec'd process's listener `rsafe-runtime exec` hands over ([`hand_over`]) and
+/// answers it on a thread of its own, as the first process's, with its lines on that
+/// process's stderr and in the log.
+fn serve_execs(socket: &UnixListener, rules: Option<FileRules>, log: Option<(File, bool)>) {
+    let me = nix::unistd::geteuid().as_raw();
+    for conn in socket.incoming() {
+        let Ok(conn) = conn else { continue };
+        let peer = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials);
+        if !peer.is_ok_and(|c| c.uid() == me) {
+            continue;
+        }
+        let Ok((calls, listener, err)) = receive(&conn) else {
+            continue;
+        };
+        let files = match (&rules, calls.is_empty()) {
+            (Some(rules), false) => Some(FileDenials {
+                calls,
+                rules: rules.clone(),
+            }),
+            _ => None,
+        };
+        let log = log
+            .as_ref()
+            .and_then(|(f, json)| Some((f.try_clone().ok()?, *json)));
+        let _ = std::thread::Builder::new()
+            .name("rsafe-exec-denials".into())
+            .spawn(move || {
+                let mut out = Lines {
+                    err: File::from(err),
+                    log,
+                };
+                answer_denials(&listener, files, &AtomicBool::new(false), &mut out);
+            });
+    }
+}
+
+/// One hand-over: the file calls (JSON), the listener and the stderr.
+fn receive(conn: &UnixStream) -> io::Result<(Vec<i64>, OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut buf = vec![0u8; 4096];
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(received) = c {
+            // SAFETY: SCM_RIGHTS installed these descriptors in this process just now;
+            // nothing else owns them.
+            fds.extend(
+                received
+                    .into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    let len = msg.bytes;
+    let calls: Vec<i64> = serde_json::from_slice(&buf[..len]).map_err(io::Error::other)?;
+    let mut fds = fds.into_iter();
+    match (fds.next(), fds.next()) {
+        (Some(listener), Some(err)) => Ok((calls, listener, err)),
+        _ => Err(io::Error::other("a hand-over without its two descriptors")),
+    }
 }
 
 /// What the reporter gives up before it waits (see the module documentation).
@@ -311,8 +493,9 @@ fn wait_for_listener(channel: &Channel) -> Option<OwnedFd> {
     }
 }
 
-/// Each line to the container's stderr, and to the `--log` file as a warning.
+/// Each line to the process's stderr, and to the `--log` file as a warning.
 struct Lines {
+    err: File,
     log: Option<(File, bool)>,
 }
 
@@ -320,7 +503,7 @@ impl Write for Lines {
     /// One call per line ([`answer_denials`] writes a whole line at once): it is written
     /// whole, and a closed stderr or log loses the line, never the answer.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = io::stderr().write_all(buf);
+        let _ = self.err.write_all(buf);
         if let Some((file, json)) = &mut self.log {
             let _ = file.write_all(log_line(buf, *json, &rfc3339_now()).as_bytes());
         }

@@ -258,19 +258,29 @@ impl ContainerDir {
     /// (`/proc/self/fd/N/start.sock`): a socket's path may have only 107 bytes, and a runtime
     /// root like `$XDG_RUNTIME_DIR/rsafe-runtime/<64 hex>/` can be longer.
     pub fn bind_start_socket(&self) -> io::Result<std::os::unix::net::UnixListener> {
+        self.bind_socket("start.sock")
+    }
+
+    /// Connects to the start socket (named as in [`Self::bind_start_socket`]).
+    pub fn connect_start_socket(&self) -> io::Result<std::os::unix::net::UnixStream> {
+        self.connect_socket("start.sock")
+    }
+
+    /// Listens on the socket `name` in this directory (named as the start socket is).
+    pub fn bind_socket(&self, name: &str) -> io::Result<std::os::unix::net::UnixListener> {
         let dir = std::fs::File::open(&self.path)?;
         let path = format!(
-            "/proc/self/fd/{}/start.sock",
+            "/proc/self/fd/{}/{name}",
             std::os::fd::AsRawFd::as_raw_fd(&dir)
         );
         std::os::unix::net::UnixListener::bind(path)
     }
 
-    /// Connects to the start socket (named as in [`Self::bind_start_socket`]).
-    pub fn connect_start_socket(&self) -> io::Result<std::os::unix::net::UnixStream> {
+    /// Connects to the socket `name` in this directory.
+    pub fn connect_socket(&self, name: &str) -> io::Result<std::os::unix::net::UnixStream> {
         let dir = std::fs::File::open(&self.path)?;
         let path = format!(
-            "/proc/self/fd/{}/start.sock",
+            "/proc/self/fd/{}/{name}",
             std::os::fd::AsRawFd::as_raw_fd(&dir)
         );
         std::os::unix::net::UnixStream::connect(path)
