@@ -2492,7 +2492,8 @@ fn podman_runs_images_through_rsafe_runtime() {
 /// directory given by `--runtime-flag policy-dir=…`): the denial line is in podman's output
 /// (conmon's copy of the container's stderr, where the reporter writes), before mkdir's own
 /// message, `run --rm` returns (conmon waits for the container's stdout, which the reporter
-/// does not hold) and no reporter is left.
+/// does not hold) and no reporter is left; `podman exec` into a `run -d` container prints
+/// its process's line, and `rm -f` leaves no reporter.
 #[test]
 fn podman_shows_a_reporting_policys_denials() {
     if !support::is_root() || !support::have("podman", support::tool("podman")) {
@@ -2553,7 +2554,57 @@ fn podman_shows_a_reporting_policys_denials() {
     }
     let o = child.wait_with_output().unwrap();
     let t = text(&o);
+    // podman exec (conmon calls `exec --detach`): the exec'd process's line on its output.
+    let name = format!("rsafe-oci-denials-{}", std::process::id());
+    let waiting = format!("{LEARNED}; read wait");
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.arg("--runtime")
+            .arg(&link)
+            .args([
+                "--runtime-flag",
+                &policy_flag,
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
+            .args(args);
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    let d = podman(&[
+        "run",
+        "-d",
+        "-i",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--annotation",
+        "rsafe.policy=web",
+        "--name",
+        &name,
+        &image,
+        "sh",
+        "-c",
+        &waiting,
+    ]);
+    assert!(d.status.success(), "{}", text(&d));
+    let e = podman(&["exec", &name, "mkdir", "/tmp/by-exec"]);
+    let long_id = podman(&["inspect", "--format", "{{.Id}}", &name]);
+    let long_id = String::from_utf8_lossy(&long_id.stdout).trim().to_string();
+    let _ = podman(&["rm", "-f", "-t", "0", &name]);
+    assert!(
+        !long_id.is_empty() && reporters_gone(&long_id),
+        "podman rm -f left a reporter"
+    );
     let _ = Command::new("podman").args(["rmi", &image]).output();
+    assert_eq!(e.status.code(), Some(1), "{}", text(&e));
+    assert!(
+        text(&e).contains("rsafe: denied: mkdir /tmp/by-exec (not in policy)"),
+        "{}",
+        text(&e)
+    );
     let line = "rsafe: denied: mkdir /tmp/made (not in policy)";
     let own = "mkdir: can't create directory '/tmp/made': Operation not permitted";
     let stderr = String::from_utf8_lossy(&o.stderr);
