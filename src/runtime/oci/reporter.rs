@@ -533,6 +533,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_hand_over_carries_the_calls_the_listener_and_the_stderr() {
+        let (exec_end, reporter_end) = UnixStream::pair().unwrap();
+        let listener: OwnedFd = File::open("/dev/null").unwrap().into();
+        hand_over(&exec_end, &listener, &[libc::SYS_openat, libc::SYS_mkdir]).unwrap();
+        let (calls, got, err) = receive(&reporter_end).unwrap();
+        assert_eq!(calls, vec![libc::SYS_openat, libc::SYS_mkdir]);
+        let same = |a: std::os::fd::BorrowedFd<'_>, b: std::os::fd::BorrowedFd<'_>| {
+            let (a, b) = (rustix::fs::fstat(a).unwrap(), rustix::fs::fstat(b).unwrap());
+            (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        };
+        assert!(same(got.as_fd(), listener.as_fd()));
+        assert!(same(err.as_fd(), io::stderr().as_fd()));
+        // Without its two descriptors, nothing is taken.
+        exec_end.try_clone().unwrap().write_all(b"[]").unwrap();
+        assert!(receive(&reporter_end).is_err());
+    }
+
+    #[test]
     fn a_line_goes_to_the_log_as_runcs_warning() {
         let line = b"rsafe: denied: mkdir /tmp/made (not in policy)\n";
         let json = log_line(line, true, "2026-12-07T14:00:00Z");
