@@ -711,3 +711,56 @@ fn cp_copies_out_of_and_into_a_stopped_container_inside_its_root() {
         ok(caller, store, &["rm", "cps"]);
     });
 }
+
+/// A stopped container of a stored image (its layers in the store's `layers/`, which only the
+/// store's owner may search): root's layers are shifted into the container's id range, and the
+/// copy helper, the container's root, is a host id of that range. `cp` failed here with
+/// "layers/shift-…: Permission denied" as root, both ways.
+#[test]
+fn cp_reaches_a_stopped_container_of_a_stored_image() {
+    let layout = support::busybox_layout();
+    let image = format!("{}:root", layout.display());
+    for_each_caller(|caller, store| {
+        ok(caller, store, &["-q", "load", &image]);
+        let script = "mkdir -p /srv/d; echo deep > /srv/d/g; cat /srv/incoming 2>/dev/null; true";
+        let img = "oci-busybox:root";
+        ok(caller, store, &["run", "--name", "cpl", img, script]);
+        let host = support::containers::shared_tempdir("rsafe-cpl-");
+        std::process::Command::new("chmod")
+            .arg("777")
+            .arg(host.path())
+            .status()
+            .unwrap();
+        let h = |p: &str| host.path().join(p);
+        let hs = |p: &str| h(p).to_str().unwrap().to_string();
+
+        // Out: what the container wrote, and a file of the image's layer under it.
+        ok(caller, store, &["cp", "cpl:/srv/d", &hs("")]);
+        assert_eq!(std::fs::read_to_string(h("d/g")).unwrap(), "deep\n");
+        ok(caller, store, &["cp", "cpl:/etc/passwd", &hs("pw")]);
+        let image_passwd = caller.rootfs().join("etc/passwd");
+        assert_eq!(
+            std::fs::read_to_string(h("pw")).unwrap(),
+            std::fs::read_to_string(image_passwd).unwrap()
+        );
+        // In: the next start sees it.
+        std::fs::write(h("incoming"), "from the host\n").unwrap();
+        std::process::Command::new("chmod")
+            .arg("644")
+            .arg(h("incoming"))
+            .status()
+            .unwrap();
+        ok(caller, store, &["cp", &hs("incoming"), "cpl:/srv/"]);
+        let again = ok(caller, store, &["start", "-a", "cpl"]).stdout;
+        assert_eq!(again, "from the host\n", "{caller:?}");
+        // The helper's mounts went with it; the image's layer was only read.
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(support::containers::s(store)), "{mounts}");
+        ok(caller, store, &["rm", "cpl"]);
+        ok(
+            caller,
+            store,
+            &["run", "--rm", img, "test ! -e /srv/incoming"],
+        );
+    });
+}

@@ -30,6 +30,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::enter::{self, EnterError};
 use super::helper;
+use super::mounts;
 use super::rootfs::{self, OverlayDirs};
 use super::state::{self, ContainerDir, State, StateError};
 use super::sys;
@@ -524,9 +525,72 @@ fn settle(dir: &ContainerDir, st: &State, name: &str) -> Result<(), CopyError> {
 struct Stopped {
     dir: PathBuf,
     rootfs: PathBuf,
-    lowers: Vec<PathBuf>,
+    lowers: Lowers,
     upper: PathBuf,
     work: PathBuf,
+}
+
+/// The image's layers as the helper gets them. Root's layers are shifted into the container's
+/// range under a `layers/` only root may search: the helper, root of the container's user
+/// namespace (a host id of that range), could not reach them, so rsafe clones each as a
+/// read-only detached tree the helper attaches (as the container's init is given them). A
+/// rootless caller owns its layers; the helper opens them itself.
+enum Lowers {
+    Paths(Vec<PathBuf>),
+    Trees(Vec<OwnedFd>),
+}
+
+impl Lowers {
+    fn new(layers: &[PathBuf]) -> Result<Lowers, CopyError> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(Lowers::Paths(layers.to_vec()));
+        }
+        let tree = |p: &PathBuf| {
+            let fail = io_err(format!(
+                "cannot mount the stopped container: {}",
+                p.display()
+            ));
+            let tree = mounts::clone_host_tree(p).map_err(fail)?;
+            let fail = io_err(format!(
+                "cannot mount the stopped container: {}",
+                p.display()
+            ));
+            mounts::make_read_only(&tree).map_err(fail)?;
+            Ok(tree)
+        };
+        Ok(Lowers::Trees(
+            layers.iter().map(tree).collect::<Result<_, CopyError>>()?,
+        ))
+    }
+
+    /// The mount points the scratch tmpfs needs for them, beside `rootfs`.
+    fn mount_points(&self) -> Vec<String> {
+        match self {
+            Lowers::Paths(_) => vec![],
+            Lowers::Trees(t) => std::iter::once("lower".to_string())
+                .chain((0..t.len()).map(|i| format!("lower/{i}")))
+                .collect(),
+        }
+    }
+
+    /// In the helper, with the scratch tmpfs over the container's directory `dir`: each layer
+    /// opened, attached first if it is a tree.
+    fn open(self, dir: &Path) -> Result<Vec<OwnedFd>, CopyError> {
+        match self {
+            Lowers::Paths(paths) => paths.iter().map(|p| open_path(p)).collect(),
+            Lowers::Trees(trees) => trees
+                .into_iter()
+                .enumerate()
+                .map(|(i, tree)| {
+                    let stage = dir.join("lower").join(i.to_string());
+                    mounts::attach(&tree, &open_path(&stage)?).map_err(io_err(format!(
+                        "cannot mount the stopped container: layer {i}"
+                    )))?;
+                    open_path(&stage)
+                })
+                .collect(),
+        }
+    }
 }
 
 fn open_path(p: &Path) -> Result<OwnedFd, CopyError> {
@@ -548,7 +612,7 @@ impl Stopped {
         Ok(Stopped {
             dir: dir.path.clone(),
             rootfs: dir.rootfs(),
-            lowers: state.layers.clone(),
+            lowers: Lowers::new(&state.layers)?,
             upper: dir.upper(),
             work: dir.work(),
         })
@@ -571,14 +635,13 @@ impl Stopped {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| fail("mount namespace")(e.into()))?;
         rootfs::make_private().map_err(step)?;
-        let lowers = self
-            .lowers
-            .iter()
-            .map(|p| open_path(p))
-            .collect::<Result<Vec<_>, _>>()?;
         let (upper, work) = (open_path(&self.upper)?, open_path(&self.work)?);
         // Hides the upper and work directories, opened above.
-        rootfs::cover_with_scratch(&open_path(&self.dir)?, &["rootfs"]).map_err(step)?;
+        let mut points = vec!["rootfs".to_string()];
+        points.extend(self.lowers.mount_points());
+        let points: Vec<&str> = points.iter().map(String::as_str).collect();
+        rootfs::cover_with_scratch(&open_path(&self.dir)?, &points).map_err(step)?;
+        let lowers = self.lowers.open(&self.dir)?;
         let target = open_path(&self.rootfs)?;
         let dirs = OverlayDirs {
             lowers: &lowers,
