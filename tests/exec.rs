@@ -140,11 +140,14 @@ fn workload_pid(store: &Path, name: &str) -> u32 {
 
 #[test]
 fn exec_joins_every_namespace_the_files_and_the_cgroup_of_the_container() {
-    // The workload reports what exec writes (in its log).
-    let workload = "echo from-the-container > /tmp/written; \
-                    while [ ! -e /tmp/back ]; do sleep 0.1; done; cat /tmp/back; exec sleep 300";
+    // The workload reports what exec writes (in its log). It waits with the shell's own `read`
+    // on a fifo, starting no process: in a loop of `sleep`s, busybox starts each by executing
+    // itself again through /proc/self/exe, and a `ps` that caught one before it renamed itself
+    // saw a process named `exe` (under load, once in a while).
+    let workload = "mkfifo /tmp/back; echo from-the-container > /tmp/written; \
+                    read -r back < /tmp/back; echo \"$back\"; exec sleep 300";
     let inside = "cmp /proc/self/cgroup /proc/2/cgroup && echo CGROUP; cat /tmp/written; hostname; \
-                  ps -o comm > /tmp/ps; grep -vx sleep /tmp/ps | sort -u | tr '\\n' ' '";
+                  ps -o comm > /tmp/ps; sort -u /tmp/ps | tr '\\n' ' '";
     for_each_caller_with_image(|caller, store| {
         start(caller, store, "web", &["--hostname", "webhost"], workload);
         wait_for("the container's file", || {
@@ -156,7 +159,7 @@ fn exec_joins_every_namespace_the_files_and_the_cgroup_of_the_container() {
             out.stdout, "CGROUP\nfrom-the-container\nwebhost\nCOMMAND ps rsafe-init sh ",
             "{caller:?}: {out:?}"
         );
-        // The container's processes only (the workload is `sh` with a `sleep` in a loop).
+        // The container's processes only (the workload is `sh`, waiting on the fifo).
         // What exec writes, the container's workload sees.
         let out = exec(caller, store, &["web", "sh", "-c", "echo back > /tmp/back"]);
         ok(&out, caller);
