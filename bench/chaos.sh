@@ -18,19 +18,22 @@ chmod o+x "$RSAFE_ROOT"
 trap 'rm -rf "$RSAFE_ROOT"' EXIT
 # The store on every command line: a process left behind is found by it.
 rs() { "$R" --root "$RSAFE_ROOT" "$@"; }
+# The same, replacing the (sub)shell it runs in: `rsx CMD & kill -9 $!` must hit rsafe itself, not
+# a subshell whose rsafe would go on unharmed (what this script killed before).
+rsx() { exec "$R" --root "$RSAFE_ROOT" "$@"; }
 rs -q load "$IMAGE" >/dev/null || { echo "chaos: cannot load $IMAGE" >&2; exit 2; }
 img=$(rs images | awk 'NR==2 {print $1":"$2}')
 ms() { printf '0.%03d' $((RANDOM % $1)); }
 for i in $(seq 1 "$ROUNDS"); do
   # A foreground run killed at a random moment of its start or its run.
-  ( rs -q run --name "fg$i" "$img" 'sleep 2' >/dev/null 2>&1 & p=$!
+  ( rsx -q run --name "fg$i" "$img" 'sleep 2' >/dev/null 2>&1 & p=$!
     sleep "$(ms 400)"; kill -9 $p 2>/dev/null; wait $p 2>/dev/null ) &
   # A detached one; an exec into it killed, then a stop killed half-way.
   ( rs -q run -d --name "bg$i" "$img" 'sleep 30' >/dev/null 2>&1
     sleep "$(ms 300)"
-    rs -q exec "bg$i" 'sleep 5' >/dev/null 2>&1 & e=$!
+    rsx -q exec "bg$i" 'sleep 5' >/dev/null 2>&1 & e=$!
     sleep "$(ms 500)"; kill -9 $e 2>/dev/null
-    rs -q stop -t 1 "bg$i" >/dev/null 2>&1 & s=$!
+    rsx -q stop -t 1 "bg$i" >/dev/null 2>&1 & s=$!
     sleep "$(ms 90)"; kill -9 $s 2>/dev/null; wait ) 2>/dev/null &
   wait
 done
