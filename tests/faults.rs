@@ -595,3 +595,65 @@ fn killed_extractions_leave_no_temporary_tree() {
         }
     });
 }
+
+/// The half-written blobs in the store's `tmp/` (a writer's named temporary files).
+fn tmp_files(store: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(store.join("tmp"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `rsafe load` killed while it copies the Debian image's 170 MB layer: no image is named, and
+/// the half blob it left in `tmp/` (its writer's lock gone with it) is removed by the next
+/// writer once a minute has passed, not after an hour and only by an `rmi` as before. A live
+/// writer's file of any age is left alone (the store's unit tests).
+#[test]
+fn a_killed_load_leaves_no_image_and_its_half_blob_goes_with_the_next_load() {
+    let Some(image) = support::debian::debian_minbase_image() else {
+        return;
+    };
+    let small = support::busybox_layout();
+    for_each_caller(|caller, store| {
+        let mut child = caller
+            .command(store)
+            .args(["-q", "load", &image])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let big = |p: &std::path::PathBuf| std::fs::metadata(p).is_ok_and(|m| m.len() > 1 << 20);
+        while !tmp_files(store).iter().any(big) {
+            assert!(Instant::now() < deadline, "{caller:?}: no blob seen");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{caller:?}: load ended first"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let images = rsafe_cmd(caller, store, &["images", "-q"]);
+        assert_eq!((images.code, images.stdout.as_str()), (0, ""), "{caller:?}");
+        let left = tmp_files(store);
+        assert!(!left.is_empty(), "{caller:?}");
+        // A minute later (the files' times moved back), the next writer removes them.
+        let past = std::time::SystemTime::now() - Duration::from_secs(120);
+        for f in &left {
+            std::fs::File::open(f).unwrap().set_modified(past).unwrap();
+        }
+        let load = rsafe_cmd(caller, store, &["-q", "load", small.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        assert_eq!(
+            tmp_files(store),
+            Vec::<std::path::PathBuf>::new(),
+            "{caller:?}"
+        );
+    });
+}

@@ -90,8 +90,22 @@ pub struct WriteGuard {
     _file: File,
 }
 
-/// Files in `tmp/` older than this are leftovers of a killed writer and are removed by gc.
+/// Directories in `tmp/` (an audit's scratch store) untouched for this long are leftovers of a
+/// killed audit and are removed by gc.
 const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A file in `tmp/` holds its writer's lock from a moment after it is made until it is renamed
+/// into place or removed; one unlocked for longer than this has lost its writer (a `kill -9` of
+/// `load` or `pull` mid-blob), whatever its age.
+const UNLOCKED_TMP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A new file in `tmp/`, locked (shared) for as long as it is open: [`Store::remove_dead_tmp`]
+/// tells a live writer's file from a dead one's by that lock.
+fn locked_tmp(store: &Store) -> Result<tempfile::NamedTempFile> {
+    let tmp = tempfile::NamedTempFile::new_in(store.tmp_dir()).map_err(io_err(&store.tmp_dir()))?;
+    tmp.as_file().lock_shared().map_err(io_err(tmp.path()))?;
+    Ok(tmp)
+}
 
 impl Store {
     /// Where the store lives when neither `--root` nor `RSAFE_ROOT` says: `/var/lib/rsafe` for
@@ -187,7 +201,10 @@ impl Store {
 
     /// Announces a writer: blobs written while the guard lives survive a concurrent
     /// [`Store::gc`] until they are named. Many writers may hold one at once.
+    /// What killed writers left in `tmp/` goes first (a killed `load` of a large image leaves
+    /// hundreds of megabytes there); failing to remove it does not stop this writer.
     pub fn write_guard(&self) -> Result<WriteGuard> {
+        let _ = self.remove_dead_tmp();
         let file = self.lock_file("gc.lock")?;
         file.lock_shared()
             .map_err(io_err(&self.root.join("gc.lock")))?;
@@ -212,8 +229,7 @@ impl Store {
         if self.has_blob(expected) {
             return Ok(());
         }
-        let tmp =
-            tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
+        let tmp = locked_tmp(self)?;
         let limit = size.map_or(u64::MAX, |s| s.saturating_add(1));
         let mut hashing = HashingReader::new(reader.take(limit));
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
@@ -237,8 +253,7 @@ impl Store {
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = Digest::of_bytes(bytes);
         if !self.has_blob(&digest) {
-            let mut tmp =
-                tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(io_err(&self.tmp_dir()))?;
+            let mut tmp = locked_tmp(self)?;
             tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
             self.persist(tmp, &digest)?;
         }
@@ -529,32 +544,51 @@ impl Store {
             }
         }
         stats.removed.sort();
-        self.remove_stale_tmp()?;
+        self.remove_dead_tmp()?;
         Ok(stats)
     }
 
-    /// Removes files a killed writer left in `tmp/` (old enough that no live writer owns them).
-    fn remove_stale_tmp(&self) -> Result<()> {
+    /// Removes what killed writers left in `tmp/`: files no writer holds locked (for longer
+    /// than [`UNLOCKED_TMP`], the moment between making one and locking it), and an audit's
+    /// scratch directory nothing touched for [`STALE_TMP`].
+    pub fn remove_dead_tmp(&self) -> Result<()> {
         let dir = self.tmp_dir();
         let now = std::time::SystemTime::now();
+        let older = |m: &fs::Metadata, than| {
+            m.modified()
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > than))
+        };
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_TMP));
-            let Ok(kind) = entry.file_type() else {
+            let Ok(meta) = entry.metadata() else {
                 continue;
             };
-            if stale && kind.is_file() {
-                fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
-            } else if stale && kind.is_dir() && untouched_since(&entry.path(), now - STALE_TMP) {
+            let path = entry.path();
+            if meta.is_file() && older(&meta, UNLOCKED_TMP) && !locked(&path) {
+                // Gone meanwhile (another gc): nothing left to do.
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
+                    _ => {}
+                }
+            } else if meta.is_dir()
+                && older(&meta, STALE_TMP)
+                && untouched_since(&path, now - STALE_TMP)
+            {
                 // The scratch store of an audit that was killed (`audit-*`).
-                fs::remove_dir_all(entry.path()).map_err(io_err(&entry.path()))?;
+                fs::remove_dir_all(&path).map_err(io_err(&path))?;
             }
         }
         Ok(())
     }
+}
+
+/// Whether a writer holds the file at `path` locked (see [`locked_tmp`]). A file that cannot be
+/// opened counts as held: it is left alone.
+fn locked(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return true;
+    };
+    !matches!(file.try_lock(), Ok(()))
 }
 
 /// Whether nothing in the tree at `dir` was modified after `since`: a directory in `tmp/` whose
@@ -605,8 +639,7 @@ fn empty_index() -> ImageIndex {
 }
 
 fn write_atomic(store: &Store, dest: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(store.tmp_dir()).map_err(io_err(&store.tmp_dir()))?;
+    let mut tmp = locked_tmp(store)?;
     tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
     set_mode(tmp.path(), 0o644)?;
     tmp.persist(dest).map_err(|e| StoreError::Io {
@@ -675,6 +708,32 @@ mod tests {
         store.gc().unwrap();
         assert!(!killed.exists());
         assert!(busy.join("blobs/part").exists());
+    }
+
+    #[test]
+    fn a_tmp_file_without_its_writers_lock_goes_at_once_a_held_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let past = std::time::SystemTime::now() - 2 * UNLOCKED_TMP;
+        // A killed writer's half blob (its lock went with it), a live writer's (held, and old:
+        // a slow download), and one made a moment ago, not yet locked.
+        let dead = locked_tmp(&store).unwrap();
+        let live = locked_tmp(&store).unwrap();
+        let fresh = store.tmp_dir().join("fresh");
+        fs::write(&fresh, b"x").unwrap();
+        let (file, dead_path) = dead.keep().unwrap();
+        drop(file);
+        File::open(&dead_path).unwrap().set_modified(past).unwrap();
+        live.as_file().set_modified(past).unwrap();
+        store.remove_dead_tmp().unwrap();
+        assert!(!dead_path.exists());
+        assert!(live.path().exists());
+        assert!(fresh.exists());
+        // gc applies the same rule, and a writer's guard sweeps before it writes.
+        drop(live);
+        File::open(&fresh).unwrap().set_modified(past).unwrap();
+        drop(store.write_guard().unwrap());
+        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
     }
 
     #[test]
