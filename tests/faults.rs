@@ -657,3 +657,52 @@ fn a_killed_load_leaves_no_image_and_its_half_blob_goes_with_the_next_load() {
         );
     });
 }
+
+/// Files under `dir` at `depth` (blobs under `blobs/sha256`, extracted layers under
+/// `layers/<ownership>`), lock files aside.
+fn entries_at(dir: &Path, depth: usize) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(depth)
+        .max_depth(depth)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect()
+}
+
+/// `rmi` killed after it untagged the last image and before its gc (the index names nothing,
+/// the blobs and the extracted layer are still there): running the same `rmi` again says the
+/// image is gone and removes them. Before, only an `rmi` that removed an image ran the gc, and
+/// with no image left nothing could.
+#[test]
+fn an_rmi_killed_before_its_gc_is_finished_by_running_it_again() {
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, store| {
+        let load = rsafe_cmd(caller, store, &["-q", "load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        let out = run_support::run(caller, store, &["--rm", "oci-busybox:root", "true"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert!(
+            !entries_at(&store.join("layers"), 2).is_empty(),
+            "{caller:?}"
+        );
+        // What the kill leaves: both names untagged, nothing collected.
+        let index = store.join("index.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+        json["manifests"] = serde_json::json!([]);
+        std::fs::write(&index, json.to_string()).unwrap();
+        let rmi = rsafe_cmd(caller, store, &["rmi", "oci-busybox:root"]);
+        assert_eq!(rmi.code, 1, "{caller:?}: {rmi:?}");
+        assert_eq!(rmi.stderr.lines().count(), 1, "{caller:?}: {rmi:?}");
+        assert!(
+            rmi.stdout.contains("Deleted: sha256:"),
+            "{caller:?}: {rmi:?}"
+        );
+        let blobs = entries_at(&store.join("blobs/sha256"), 1);
+        assert_eq!(blobs, Vec::<String>::new(), "{caller:?}");
+        let layers = entries_at(&store.join("layers"), 2);
+        assert_eq!(layers, Vec::<String>::new(), "{caller:?}");
+    });
+}

@@ -42,11 +42,9 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
         .map(|(_, state)| state)
         .collect();
     let mut code = 0;
-    let mut removed_any = false;
     for input in &args.images {
         match remove(&store, input, args.force, &containers) {
             Ok(names) => {
-                removed_any = true;
                 for name in names {
                     println!("Untagged: {name}");
                 }
@@ -57,24 +55,25 @@ pub fn run(args: RmiArgs, global: &Global) -> Result<i32> {
             }
         }
     }
-    if removed_any {
-        for digest in store.gc()?.removed {
-            println!("Deleted: {digest}");
-        }
-        // Extracted layers no remaining image and no container uses go with their blobs.
-        let stats = LayerCache::gc(&store, &layers_in_use(&containers))?;
-        // Those a rootless container's root extracted (owned by subordinate ids) go as that
-        // root, in a user namespace with the same map.
-        if !stats.denied.is_empty() {
-            let idmap = IdMap::for_this_process();
-            for path in &stats.denied {
-                if let Err(e) = remove_tree_as(path, &idmap) {
-                    eprintln!(
-                        "rsafe: cannot remove the extracted layer {}: {e}",
-                        path.display()
-                    );
-                    code = 1;
-                }
+    // Collected even when nothing was removed now: an `rmi` killed between its untagging and
+    // this gc left blobs and layers no image names, and running it again must finish the job
+    // (its images are gone by then, so it removes nothing).
+    for digest in store.gc()?.removed {
+        println!("Deleted: {digest}");
+    }
+    // Extracted layers no remaining image and no container uses go with their blobs.
+    let stats = LayerCache::gc(&store, &layers_in_use(&containers))?;
+    // Those a rootless container's root extracted (owned by subordinate ids) go as that
+    // root, in a user namespace with the same map.
+    if !stats.denied.is_empty() {
+        let idmap = IdMap::for_this_process();
+        for path in &stats.denied {
+            if let Err(e) = remove_tree_as(path, &idmap) {
+                eprintln!(
+                    "rsafe: cannot remove the extracted layer {}: {e}",
+                    path.display()
+                );
+                code = 1;
             }
         }
     }
