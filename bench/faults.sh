@@ -3,8 +3,9 @@
 # caller, default 200 here against 12 in CI), repeated ROUNDS times, as root, the test user and
 # the test user with subordinate ids. Each round kills rsafe (foreground and -d monitors) at
 # spread moments of start-up, claims ten names twice at once, runs thirty --rm containers at
-# once, fills a 4 MiB store, damages a state file and kills a log relay, then checks that
-# nothing is left that ps -a, rm and gc cannot see and remove.
+# once, fills a 4 MiB store, damages a state file, kills a log relay, kills a load mid-blob and
+# leaves an rmi's gc undone, then checks that nothing is left that ps -a, rm and gc cannot see
+# and remove.
 #
 #   bash bench/faults.sh                      # 200 kills per caller, 3 rounds
 #   RSAFE_FAULT_KILLS=50 ROUNDS=1 bash bench/faults.sh
