@@ -2398,7 +2398,16 @@ fn podman_runs_images_through_rsafe_runtime() {
         "--ulimit",
         "nproc=1024:1024",
     ];
-    let mut run = vec!["run", "--rm", "--network", "none"];
+    let rm_cidfile = dir.path().join("rm.cid");
+    let rm_cidfile_arg = rm_cidfile.to_string_lossy().to_string();
+    let mut run = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cidfile",
+        &rm_cidfile_arg,
+    ];
     run.extend(limits);
     run.extend([image.as_str(), "sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map; touch /new && stat -c 'owner %u' /new /bin/busybox"]);
     let o = podman(&run);
@@ -2479,13 +2488,18 @@ fn podman_runs_images_through_rsafe_runtime() {
     assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "0");
     assert!(podman(&["rm", &name]).status.success());
     let _ = Command::new("podman").args(["rmi", &image]).output();
-    let left = fs::read_dir("/run/rsafe-runtime")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(
-        left, 0,
-        "podman's containers left state in /run/rsafe-runtime"
-    );
+    // Only this test's two containers: other tests drive podman with the same runtime root
+    // at the same time.
+    let rm_id = fs::read_to_string(&rm_cidfile).unwrap();
+    for id in [rm_id.trim(), id.as_str()] {
+        assert!(!id.is_empty());
+        let state = Path::new("/run/rsafe-runtime").join(id);
+        assert!(
+            !state.exists(),
+            "podman's container left state: {}",
+            state.display()
+        );
+    }
 }
 
 /// podman as root with a learned policy named by `--annotation rsafe.policy=web` (the policy
