@@ -869,20 +869,7 @@ fn a_seccomp_agent_is_kept_under_a_reporting_policy_which_then_does_not_report()
         learn_policy(caller, policies.path());
         let root = runtime_root("rsafe-oci-root-");
         let agent_dir = runtime_root("rsafe-oci-agent-");
-        let socket = agent_dir.path().join("agent.sock");
-        let report = agent_dir.path().join("report");
-        fs::write(agent_dir.path().join("agent.py"), SECCOMP_AGENT).unwrap();
-        let mut agent = Command::new("python3")
-            .arg(agent_dir.path().join("agent.py"))
-            .args([&socket, &report])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "the agent never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (mut agent, socket, report) = start_agent(agent_dir.path());
         let id = format!("agent-reports-{}-{caller:?}", std::process::id());
         let script = format!("{LEARNED}; mkdir /tmp/made; ls /bin >/dev/null; echo end");
         let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", &script], |c| {
@@ -1913,6 +1900,26 @@ fn time_offsets_move_the_containers_clocks() {
     }
 }
 
+/// [`SECCOMP_AGENT`] started in `dir`, listening: the process, its socket and the file it
+/// writes what it was asked to.
+fn start_agent(dir: &Path) -> (std::process::Child, PathBuf, PathBuf) {
+    let socket = dir.join("agent.sock");
+    let report = dir.join("report");
+    fs::write(dir.join("agent.py"), SECCOMP_AGENT).unwrap();
+    let agent = Command::new("python3")
+        .arg(dir.join("agent.py"))
+        .args([&socket, &report])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the agent never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (agent, socket, report)
+}
+
 /// A seccomp agent (python3, as such agents are small daemons of their own): accepts
 /// connections on `argv[1]`, receives a listener and a container process state on each (the
 /// state written as a line of `argv[2]`), and answers every notification of every listener
@@ -1978,20 +1985,7 @@ fn a_seccomp_agent_answers_the_containers_notified_calls() {
     for caller in callers() {
         let root = runtime_root("rsafe-oci-root-");
         let agent_dir = runtime_root("rsafe-oci-agent-");
-        let socket = agent_dir.path().join("agent.sock");
-        let report = agent_dir.path().join("report");
-        fs::write(agent_dir.path().join("agent.py"), SECCOMP_AGENT).unwrap();
-        let mut agent = Command::new("python3")
-            .arg(agent_dir.path().join("agent.py"))
-            .args([&socket, &report])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "the agent never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (mut agent, socket, report) = start_agent(agent_dir.path());
         let script = "mkdir /tmp/notified 2>&1; echo mkdir=$?; mount -t tmpfs none /mnt 2>&1; \
                       echo mount=$?; test -d /tmp/notified || echo not-made; echo done; exec sleep 1000";
         let b = Bundle::new(caller, &caller.rootfs(), &["sh", "-c", script], |c| {

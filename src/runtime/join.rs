@@ -483,7 +483,7 @@ fn own_steps(p: &NewProcess<'_>) -> Result<(), String> {
     match &p.stdio {
         Stdio::Inherit => {}
         Stdio::Null => {
-            null_stdio().map_err(|e| format!("redirect output to /dev/null: {e}"))?;
+            sys::null_stdio(true).map_err(|e| format!("redirect output to /dev/null: {e}"))?;
         }
         Stdio::Console(socket) => {
             nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
@@ -511,18 +511,6 @@ fn resolve_user(identity: &Identity) -> Result<user::ExecUser, String> {
             Ok(user)
         }
     }
-}
-
-/// The container's `/dev/null` as stdin, stdout and stderr.
-fn null_stdio() -> io::Result<()> {
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&null)?;
-    nix::unistd::dup2_stderr(&null)?;
-    Ok(())
 }
 
 /// The go-ahead for the process, a pipe: its reparenting is over once the forker has been

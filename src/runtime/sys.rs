@@ -197,6 +197,22 @@ pub fn close_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Points stdin and stdout, and stderr too with `stderr`, at `/dev/null` (of this process's
+/// mount namespace: the container's inside it): a process that must not hold its caller's
+/// pipes open (conmon and the shim wait for their end-of-file) nor read from them.
+pub fn null_stdio(stderr: bool) -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&null)?;
+    if stderr {
+        nix::unistd::dup2_stderr(&null)?;
+    }
+    Ok(())
+}
+
 /// Overwrites what `/proc/<pid>/cmdline` and `/proc/<pid>/environ` show of this process:
 /// the command line becomes `title`, the environment empty. rsafe's own command line names host
 /// paths, and its environment may hold anything of the host's (tokens included); the

@@ -449,13 +449,7 @@ fn narrow(title: &str, keep: &[RawFd]) -> io::Result<()> {
         // SAFETY: SIG_IGN installs no handler code; nothing runs on delivery.
         unsafe { signal(sig, SigHandler::SigIgn) }?;
     }
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&null)?;
-    drop(null);
+    sys::null_stdio(false)?;
     close_all_but(keep)?;
     if nix::unistd::geteuid().is_root() {
         use ::caps::Capability;
