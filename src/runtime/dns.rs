@@ -9,9 +9,10 @@
 //!                                                  UDP and TCP sockets, bind 127.0.0.11:53
 //!                                                    (IP_FREEBIND), listen
 //!                                                  UDP socket (upstream side), bind 0.0.0.0:0
+//!                                                  16 TCP sockets (upstream side)
 //!   ◀── the sockets (SCM_RIGHTS) ────────────────  _exit
 //! thread "rsafe-dns": poll them; answer or forward
-//!   a TCP connection: a thread of its own (at most 16), outside names handed to the loop
+//!   a TCP connection: a thread of its own (at most 16), outside names asked over TCP
 //! … container ends: the monitor drops the server, the thread ends, the sockets close
 //! ```
 //!
@@ -32,11 +33,15 @@
 //! started later is found at once. A: its IPv4 addresses; any other type of a known name: no
 //! record (NOERROR), as docker does for AAAA. An unknown name of one label: NXDOMAIN, never
 //! sent upstream (a workload's internal names stay in the container). Everything else goes to
-//! the upstream servers (the host's non-loopback ones, or `--dns`), over UDP through the
-//! socket made in the container's namespace (a TCP client's too: an answer too large for UDP
-//! comes back truncated, as the upstream sent it); with none (an `--internal` network, or only loopback servers on
-//! the host) REFUSED. A server that does not answer in [`UPSTREAM_WAIT`] is left for the next;
-//! after the last, SERVFAIL.
+//! the upstream servers (the host's non-loopback ones, or `--dns`) in the client's protocol,
+//! as docker's server does: a UDP query over UDP, through a socket made in the container's
+//! namespace, its answer passed on as the upstream sent it (a truncated one too: the client
+//! asks again over TCP); a TCP query over TCP, through one of [`UPSTREAM_TCP`] sockets also
+//! made there (a thread of the monitor cannot make sockets in a rootless container's
+//! namespace, so each is reset after use, connect(2) to AF_UNSPEC, and lent again). With no
+//! upstream (an `--internal` network, or only loopback servers on the host) REFUSED. A server
+//! that does not answer in [`UPSTREAM_WAIT`] (over TCP: connect, send and answer) is left for
+//! the next; after the last, SERVFAIL.
 //!
 //! Hostile queries: the wire format is read and written only by `hickory-proto` (fuzzed in
 //! OSS-Fuzz); a datagram that does not decode is dropped, one that is too large too; at most
@@ -50,13 +55,13 @@ use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use rustix::net::SocketType;
 
 /// Where the server listens in the container, as docker's does.
@@ -172,7 +177,7 @@ pub fn start(pid: i32, config: Config) -> Result<Server, DnsError> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| io_err("pipe")(e.into()))?;
     let thread = std::thread::Builder::new()
         .name("rsafe-dns".into())
-        .spawn(move || serve(&sockets, &config, &stop_read))
+        .spawn(move || serve(sockets, &config, &stop_read))
         .map_err(io_err("start its thread"))?;
     Ok(Server {
         stop: Some(stop_write),
@@ -187,6 +192,9 @@ struct Sockets {
     tcp: TcpListener,
     /// Where forwarded queries leave from (none: nowhere to forward to).
     upstream: Option<UdpSocket>,
+    /// TCP sockets of the container's namespace for a TCP client's outside names, not yet
+    /// connected ([`UPSTREAM_TCP`] of them; none with nowhere to forward to).
+    upstream_tcp: Vec<OwnedFd>,
 }
 
 /// The listening sockets (127.0.0.11:53) and, with `upstream`, the forwarding one, all made
@@ -258,6 +266,9 @@ fn helper(
     if upstream {
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         fds.push(socket_at(any, SocketType::DGRAM)?);
+        for _ in 0..UPSTREAM_TCP {
+            fds.push(tcp_socket()?);
+        }
     }
     Ok(fds)
 }
@@ -273,6 +284,19 @@ fn socket_at(at: SocketAddrV4, kind: SocketType) -> Result<OwnedFd, String> {
     Ok(fd)
 }
 
+/// A TCP socket of the namespace the calling thread is in, not yet bound or connected (it is
+/// bound to a free port when it connects).
+fn tcp_socket() -> Result<OwnedFd, String> {
+    use rustix::net::{AddressFamily, SocketFlags, socket_with};
+    socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket: {e}"))
+}
+
 /// The helper's answer: the sockets, or why not (as text). Whether it was sent.
 fn send_back(to: &OwnedFd, made: Result<Vec<OwnedFd>, String>) -> bool {
     let (text, fds): (String, Vec<std::os::fd::BorrowedFd<'_>>) = match &made {
@@ -285,10 +309,10 @@ fn send_back(to: &OwnedFd, made: Result<Vec<OwnedFd>, String>) -> bool {
 /// The monitor's side of [`send_back`].
 fn receive(from: &OwnedFd, upstream: bool) -> Result<Sockets, DnsError> {
     let mut text = [0u8; 512];
-    let (len, fds) = super::fdpass::recv_fds(from, &mut text, 3)
+    let (len, fds) = super::fdpass::recv_fds(from, &mut text, 3 + UPSTREAM_TCP)
         .map_err(|e| io_err("receive its sockets")(e.into()))?;
     let said = String::from_utf8_lossy(&text[..len.min(text.len())]).into_owned();
-    let wanted = 2 + usize::from(upstream);
+    let wanted = 2 + usize::from(upstream) * (1 + UPSTREAM_TCP);
     if said != "ok" || fds.len() != wanted {
         return Err(DnsError::Open(if said.is_empty() {
             "the helper ended without a word".into()
@@ -304,6 +328,7 @@ fn receive(from: &OwnedFd, upstream: bool) -> Result<Sockets, DnsError> {
         udp: UdpSocket::from(udp),
         tcp: TcpListener::from(tcp),
         upstream: fds.next().map(UdpSocket::from),
+        upstream_tcp: fds.collect(),
     })
 }
 
@@ -402,30 +427,9 @@ fn response(query: &Message, code: ResponseCode, answers: Vec<Record>, recursion
     out
 }
 
-/// Whom a forwarded query's answer goes to.
-enum Client {
-    /// A UDP client's address.
-    Udp(SocketAddr),
-    /// A TCP connection's thread, waiting for it.
-    Tcp(mpsc::SyncSender<Vec<u8>>),
-}
-
-impl Client {
-    fn send(&self, udp: &UdpSocket, bytes: &[u8]) {
-        match self {
-            Client::Udp(at) => {
-                let _ = udp.send_to(bytes, at);
-            }
-            Client::Tcp(to) => {
-                let _ = to.try_send(bytes.to_vec());
-            }
-        }
-    }
-}
-
-/// A forwarded query waiting for its answer.
+/// A UDP query forwarded and waiting for its answer.
 struct Pending {
-    client: Client,
+    client: SocketAddr,
     client_id: u16,
     /// As sent upstream (with our id).
     query: Message,
@@ -434,30 +438,30 @@ struct Pending {
     deadline: Instant,
 }
 
-/// A query a TCP connection's thread hands to the loop for forwarding, and where the answer
-/// goes.
-type Handed = (Message, mpsc::SyncSender<Vec<u8>>);
-
 /// At most this many TCP connections at once, each one thread; more are closed at once.
 pub const MAX_TCP: usize = 16;
+
+/// TCP sockets to the upstreams, one for each connection served at once: a TCP client's
+/// outside name is asked over TCP, as docker's server does (the client's own protocol).
+pub const UPSTREAM_TCP: usize = MAX_TCP;
 
 /// How long a TCP client may take to send a query, or to take its answer.
 pub const TCP_WAIT: Duration = Duration::from_secs(5);
 
 /// The thread's loop: queries on the UDP socket and TCP connections (each served by a thread
-/// of its own, which hands outside names back here), answers on the upstream socket, until
-/// `stop` closes.
-fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
+/// of its own), answers on the upstream socket, until `stop` closes.
+fn serve(sockets: Sockets, config: &Config, stop: &OwnedFd) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let Ok((wake_read, wake_write)) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-    else {
-        return;
-    };
-    let wake_write = Arc::new(wake_write);
-    let (handed_tx, handed_rx) = mpsc::channel::<Handed>();
+    let Sockets {
+        udp,
+        tcp,
+        upstream,
+        upstream_tcp,
+    } = sockets;
     let mut connections: Vec<Connection> = Vec::new();
-    let _ = sockets.tcp.set_nonblocking(true);
+    let _ = tcp.set_nonblocking(true);
+    let pool = Arc::new(Pool(Mutex::new(upstream_tcp)));
+    let upstreams: Arc<[SocketAddr]> = config.upstreams.clone().into();
     let mut state = Forwarding {
         pending: HashMap::new(),
         random: std::fs::File::open("/dev/urandom").ok(),
@@ -466,7 +470,6 @@ fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
     let mut bucket = Bucket::new(MAX_PER_SECOND);
     let mut buf = vec![0u8; MAX_QUERY + 1];
     let mut big = vec![0u8; 65536];
-    let udp = &sockets.udp;
     loop {
         let wait = state
             .next_deadline()
@@ -481,61 +484,53 @@ fn serve(sockets: &Sockets, config: &Config, stop: &OwnedFd) {
         let mut fds = vec![
             PollFd::new(stop.as_fd(), PollFlags::POLLIN),
             PollFd::new(udp.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sockets.tcp.as_fd(), PollFlags::POLLIN),
-            PollFd::new(wake_read.as_fd(), PollFlags::POLLIN),
+            PollFd::new(tcp.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(u) = &sockets.upstream {
+        if let Some(u) = &upstream {
             fds.push(PollFd::new(u.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, wait) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => {
-                drop(fds);
-                close_all(connections);
-                return;
-            }
-        }
-        let ready = |i: usize| {
-            fds.get(i)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty())
-        };
-        if ready(0) {
+        if !matches!(poll(&mut fds, wait), Ok(_) | Err(nix::errno::Errno::EINTR)) {
             drop(fds);
             close_all(connections);
             return;
         }
-        let ready: Vec<bool> = (1..5).map(ready).collect();
+        let ready: Vec<bool> = (0..4)
+            .map(|i| {
+                fds.get(i)
+                    .and_then(PollFd::revents)
+                    .is_some_and(|r| !r.is_empty())
+            })
+            .collect();
         drop(fds);
-        let upstream = sockets.upstream.as_ref();
         if ready[0] {
-            take_query(udp, upstream, config, &mut buf, &mut bucket, &mut state);
+            close_all(connections);
+            return;
         }
         if ready[1] {
-            let tcp = TcpPeer {
-                hosts: config.hosts.clone(),
-                can_forward: upstream.is_some(),
-                to_loop: handed_tx.clone(),
-                wake: wake_write.clone(),
-                patience: UPSTREAM_WAIT * (config.upstreams.len() as u32 + 1),
-            };
-            connections.retain(|c| !c.thread.is_finished());
-            connections.extend(take_connection(&sockets.tcp, tcp, connections.len()));
+            take_query(
+                &udp,
+                upstream.as_ref(),
+                config,
+                &mut buf,
+                &mut bucket,
+                &mut state,
+            );
         }
         if ready[2] {
-            let mut drain = [0u8; 64];
-            while matches!(nix::unistd::read(&wake_read, &mut drain), Ok(n) if n > 0) {}
-            for (query, to) in handed_rx.try_iter() {
-                if let Some(u) = upstream {
-                    state.forward(udp, u, Client::Tcp(to), query);
-                }
+            let peer = TcpPeer {
+                hosts: config.hosts.clone(),
+                can_forward: upstream.is_some(),
+                upstreams: upstreams.clone(),
+                pool: pool.clone(),
+            };
+            connections.retain(|c| !c.thread.is_finished());
+            connections.extend(take_connection(&tcp, peer, connections.len()));
+        }
+        if let Some(u) = &upstream {
+            if ready[3] {
+                take_answer(&udp, u, &mut big, &mut state);
             }
-        }
-        if let (true, Some(u)) = (ready[3], upstream) {
-            take_answer(udp, u, &mut big, &mut state);
-        }
-        if let Some(u) = upstream {
-            state.expire(udp, u);
+            state.expire(&udp, u);
         }
     }
 }
@@ -562,7 +557,7 @@ fn take_query(
         }
         Outcome::Forward(query) => {
             if let Some(u) = upstream {
-                state.forward(listen, u, Client::Udp(client), query);
+                state.forward(listen, u, client, query);
             }
         }
         Outcome::Drop => {}
@@ -587,10 +582,8 @@ fn read_hosts(path: &std::path::Path) -> String {
 struct TcpPeer {
     hosts: PathBuf,
     can_forward: bool,
-    to_loop: mpsc::Sender<Handed>,
-    wake: Arc<OwnedFd>,
-    /// How long to wait for a forwarded answer: every upstream's turn, and a second.
-    patience: Duration,
+    upstreams: Arc<[SocketAddr]>,
+    pool: Arc<Pool>,
 }
 
 /// A TCP connection being served: its thread, and a handle on its socket to shut it down.
@@ -652,17 +645,7 @@ fn serve_tcp(stream: &mut TcpStream, peer: &TcpPeer) {
         let hosts = read_hosts(&peer.hosts);
         let bytes = match answer(&query, &hosts, peer.can_forward) {
             Outcome::Reply(bytes) => bytes,
-            Outcome::Forward(query) => {
-                let (tx, rx) = mpsc::sync_channel(1);
-                if peer.to_loop.send((query, tx)).is_err() {
-                    return;
-                }
-                let _ = nix::unistd::write(peer.wake.as_fd(), b"q");
-                match rx.recv_timeout(peer.patience) {
-                    Ok(bytes) => bytes,
-                    Err(_) => return,
-                }
-            }
+            Outcome::Forward(query) => forward_tcp(query, &peer.upstreams, &peer.pool),
             Outcome::Drop => return,
         };
         let Ok(n) = u16::try_from(bytes.len()) else {
@@ -676,7 +659,170 @@ fn serve_tcp(stream: &mut TcpStream, peer: &TcpPeer) {
     }
 }
 
-/// One datagram on the upstream socket: the answer to a pending query, or dropped.
+/// The unconnected TCP sockets of the container's namespace (the monitor's threads cannot
+/// make more there: a rootless one would have to join its user namespace). One is lent for
+/// each forwarded query and comes back unconnected.
+struct Pool(Mutex<Vec<OwnedFd>>);
+
+/// A socket of the pool, given back when dropped.
+struct Lent<'a> {
+    pool: &'a Pool,
+    fd: Option<OwnedFd>,
+}
+
+impl Pool {
+    fn take(&self) -> Option<Lent<'_>> {
+        let fd = self.0.lock().ok()?.pop()?;
+        Some(Lent {
+            pool: self,
+            fd: Some(fd),
+        })
+    }
+}
+
+impl Lent<'_> {
+    /// Ends the socket's connection, if any, so that it may connect again: connect(2) to
+    /// AF_UNSPEC, which TCP allows (the peer gets a reset, the port is freed); then the error
+    /// that leaves on the socket is read off. False if the socket would not.
+    fn reset(&self) -> bool {
+        self.fd.as_ref().is_some_and(|fd| {
+            let done = rustix::net::connect_unspec(fd).is_ok();
+            let _ = rustix::net::sockopt::socket_error(fd);
+            done
+        })
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        // A socket that would not reset is closed: the pool has one less.
+        if self.reset()
+            && let Some(fd) = self.fd.take()
+            && let Ok(mut free) = self.pool.0.lock()
+        {
+            free.push(fd);
+        }
+    }
+}
+
+/// A TCP client's outside name, asked over TCP of each upstream in turn through a socket of
+/// `pool`: the first answer with our random id and the question goes back as the upstream
+/// sent it, with the client's id. SERVFAIL when none answers in [`UPSTREAM_WAIT`] each, or no
+/// socket is free.
+fn forward_tcp(mut query: Message, upstreams: &[SocketAddr], pool: &Pool) -> Vec<u8> {
+    let client_id = query.metadata.id;
+    if let Some(socket) = pool.take() {
+        for server in upstreams {
+            let (Some(id), Some(fd)) = (random_id(), socket.fd.as_ref()) else {
+                break;
+            };
+            query.metadata.id = id;
+            let Ok(bytes) = query.to_vec() else {
+                break;
+            };
+            let got = ask_over_tcp(fd, *server, &bytes);
+            socket.reset();
+            if let Ok(mut answer) = got
+                && is_answer(&answer, id, &query.queries)
+            {
+                answer[..2].copy_from_slice(&client_id.to_be_bytes());
+                return answer;
+            }
+        }
+    }
+    query.metadata.id = client_id;
+    let failed = response(&query, ResponseCode::ServFail, Vec::new(), true);
+    failed.to_vec().unwrap_or_default()
+}
+
+/// `query` (encoded) to `server` over TCP from the unconnected socket `fd`, and its answer:
+/// connect, send and read all within [`UPSTREAM_WAIT`], whatever the server's pace.
+fn ask_over_tcp(fd: &OwnedFd, server: SocketAddr, query: &[u8]) -> io::Result<Vec<u8>> {
+    use std::io::Write;
+    let deadline = Instant::now() + UPSTREAM_WAIT;
+    connect_by(fd, server, deadline)?;
+    let mut stream = TcpStream::from(fd.try_clone()?);
+    let len = u16::try_from(query.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    stream.set_write_timeout(Some(left(deadline)?))?;
+    stream.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    read_by(&mut stream, &mut len, deadline)?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    read_by(&mut stream, &mut answer, deadline)?;
+    Ok(answer)
+}
+
+/// The time left until `deadline`, or a timeout error when none is.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match left.is_zero() {
+        true => Err(io::ErrorKind::TimedOut.into()),
+        false => Ok(left),
+    }
+}
+
+/// Connects `fd` to `server`, giving up at `deadline`; the socket is blocking again after.
+fn connect_by(fd: &OwnedFd, server: SocketAddr, deadline: Instant) -> io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    rustix::io::ioctl_fionbio(fd, true)?;
+    match rustix::net::connect(fd, &server) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::INPROGRESS) => {
+            let ms = u16::try_from(left(deadline)?.as_millis() + 1).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+            if poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)? == 0 {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            rustix::net::sockopt::socket_error(fd)??;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    rustix::io::ioctl_fionbio(fd, false)?;
+    Ok(())
+}
+
+/// Fills `buf` from `stream`, giving up at `deadline` (a server sending a byte at a time
+/// does not hold the thread longer).
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    let mut at = 0;
+    while at < buf.len() {
+        stream.set_read_timeout(Some(left(deadline)?))?;
+        match stream.read(&mut buf[at..])? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => at += n,
+        }
+    }
+    Ok(())
+}
+
+/// A query id unpredictable to anyone who would forge an answer.
+fn random_id() -> Option<u16> {
+    let mut b = [0u8; 2];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .ok()?;
+    Some(u16::from_ne_bytes(b))
+}
+
+/// Whether `bytes` is a response with `id` to `queries`. Only its header and question are
+/// read: the rest goes to the client as the upstream sent it, a truncated (TC) answer too,
+/// which would not decode whole (its last record may be cut), so that the client asks again
+/// over TCP, as docker's server lets it.
+fn is_answer(bytes: &[u8], id: u16, queries: &[Query]) -> bool {
+    let mut decoder = BinDecoder::new(bytes);
+    let Ok(header) = Header::read(&mut decoder) else {
+        return false;
+    };
+    header.metadata.id == id
+        && header.metadata.message_type == MessageType::Response
+        && Message::read_queries(&mut decoder, usize::from(header.counts.queries))
+            .is_ok_and(|q| q == queries)
+}
+
+/// One datagram on the upstream socket: the answer to a pending query, passed on as it came
+/// with the client's id, or dropped.
 fn take_answer(
     listen: &UdpSocket,
     upstream: &UdpSocket,
@@ -686,27 +832,23 @@ fn take_answer(
     let Ok((n, from)) = upstream.recv_from(buf) else {
         return;
     };
-    let Ok(mut msg) = Message::from_vec(&buf[..n]) else {
+    let answer = &mut buf[..n];
+    let (Some(&a), Some(&b)) = (answer.first(), answer.get(1)) else {
         return;
     };
-    let id = msg.metadata.id;
+    let id = u16::from_be_bytes([a, b]);
     let Some(p) = state.pending.get(&id) else {
         return;
     };
     let expected = state.upstreams.get(p.upstream).copied();
-    if Some(from) != expected
-        || msg.metadata.message_type != MessageType::Response
-        || msg.queries != p.query.queries
-    {
+    if Some(from) != expected || !is_answer(answer, id, &p.query.queries) {
         return;
     }
     let Some(p) = state.pending.remove(&id) else {
         return;
     };
-    msg.metadata.id = p.client_id;
-    if let Ok(bytes) = msg.to_vec() {
-        p.client.send(listen, &bytes);
-    }
+    answer[..2].copy_from_slice(&p.client_id.to_be_bytes());
+    let _ = listen.send_to(answer, p.client);
 }
 
 /// The forwarded queries and what they need.
@@ -736,7 +878,7 @@ impl Forwarding<'_> {
         &mut self,
         listen: &UdpSocket,
         upstream: &UdpSocket,
-        client: Client,
+        client: SocketAddr,
         mut query: Message,
     ) {
         let client_id = query.metadata.id;
@@ -745,7 +887,7 @@ impl Forwarding<'_> {
             false => None,
         };
         let Some(id) = id else {
-            fail(listen, &query, &client);
+            fail(listen, &query, client);
             return;
         };
         query.metadata.id = id;
@@ -781,7 +923,7 @@ impl Forwarding<'_> {
         }
         let mut original = p.query;
         original.metadata.id = p.client_id;
-        fail(listen, &original, &p.client);
+        fail(listen, &original, p.client);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -807,9 +949,9 @@ impl Forwarding<'_> {
 }
 
 /// SERVFAIL to `client` for `query` (with the client's own id).
-fn fail(listen: &UdpSocket, query: &Message, client: &Client) {
+fn fail(listen: &UdpSocket, query: &Message, client: SocketAddr) {
     if let Ok(bytes) = response(query, ResponseCode::ServFail, Vec::new(), true).to_vec() {
-        client.send(listen, &bytes);
+        let _ = listen.send_to(&bytes, client);
     }
 }
 
@@ -1063,6 +1205,8 @@ mod tests {
             udp: UdpSocket::bind("127.0.0.1:0").unwrap(),
             tcp: TcpListener::bind("127.0.0.1:0").unwrap(),
             upstream: Some(UdpSocket::bind("127.0.0.1:0").unwrap()),
+            // One: every TCP forward reuses the same socket.
+            upstream_tcp: vec![tcp_socket().unwrap()],
         };
         // TCP on the same port as UDP, as on 127.0.0.11:53.
         let addr = sockets.udp.local_addr().unwrap();
@@ -1075,7 +1219,7 @@ mod tests {
             upstreams,
         };
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-        let thread = std::thread::spawn(move || serve(&sockets, &config, &stop_read));
+        let thread = std::thread::spawn(move || serve(sockets, &config, &stop_read));
         let server = Server {
             stop: Some(stop_write),
             thread: Some(thread),
@@ -1176,41 +1320,161 @@ mod tests {
         Message::from_vec(&answer).unwrap()
     }
 
+    /// `q`'s answer with `n` A records (192.0.2.0, .1, …).
+    fn answer_with(q: &Message, n: u8) -> Message {
+        let mut a = q.clone();
+        a.metadata.message_type = MessageType::Response;
+        for i in 0..n {
+            a.add_answer(Record::from_rdata(
+                q.queries[0].name().clone(),
+                60,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, i))),
+            ));
+        }
+        a
+    }
+
+    /// A fake upstream on TCP: on each of `conns` connections it reads one query and sends
+    /// `reply(query)` back (None: nothing, the connection held until the other side leaves).
+    /// The thread returns the queries it read.
+    fn tcp_upstream(
+        conns: usize,
+        reply: fn(&Message) -> Option<Message>,
+    ) -> (SocketAddr, std::thread::JoinHandle<Vec<Message>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..conns {
+                let (mut s, _) = listener.accept().unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut len = [0u8; 2];
+                s.read_exact(&mut len).unwrap();
+                let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                s.read_exact(&mut q).unwrap();
+                let q = Message::from_vec(&q).unwrap();
+                match reply(&q) {
+                    Some(a) => {
+                        use std::io::Write;
+                        let bytes = a.to_vec().unwrap();
+                        let n = u16::try_from(bytes.len()).unwrap();
+                        s.write_all(&n.to_be_bytes()).unwrap();
+                        s.write_all(&bytes).unwrap();
+                    }
+                    None => {
+                        let mut rest = Vec::new();
+                        let _ = s.read_to_end(&mut rest);
+                    }
+                }
+                seen.push(q);
+            }
+            seen
+        });
+        (at, thread)
+    }
+
+    /// An address where nothing listens on TCP (a port just freed).
+    fn refusing() -> SocketAddr {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
     #[test]
-    fn tcp_queries_are_answered_and_forwarded_too() {
-        let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
-        fake.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let (addr, _server, _hosts) = serving(vec![fake.local_addr().unwrap()]);
+    fn tcp_queries_are_answered_and_outside_names_forwarded_over_tcp_whole() {
+        // Three answers of 100 records each (over 1600 bytes: more than UDP's 512 without
+        // EDNS), one connection each; a refusing server is asked first every time.
+        let (fake, upstream) = tcp_upstream(3, |q| Some(answer_with(q, 100)));
+        let (addr, _server, _hosts) = serving(vec![refusing(), fake]);
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        // Two queries on one connection: a local name, then an outside one.
         let got = over_tcp(&mut stream, &query("web.", RecordType::A));
         assert_eq!(addresses(&got), ["10.89.0.2"]);
-        let q = query("example.org.", RecordType::A);
-        let answering = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            let (n, from) = fake.recv_from(&mut buf).unwrap();
-            let mut answer = Message::from_vec(&buf[..n]).unwrap();
-            answer.metadata.message_type = MessageType::Response;
-            answer.add_answer(Record::from_rdata(
-                Name::from_ascii("example.org.").unwrap(),
-                60,
-                RData::A(A(Ipv4Addr::new(192, 0, 2, 2))),
-            ));
-            fake.send_to(&answer.to_vec().unwrap(), from).unwrap();
-        });
-        let got = over_tcp(&mut stream, &q);
-        answering.join().unwrap();
-        assert_eq!(got.metadata.id, q.metadata.id);
-        assert_eq!(addresses(&got), ["192.0.2.2"]);
+        // Three outside names on one connection: the pool's one socket is reused each time,
+        // after a refused connection and after an answer.
+        let mut sent = Vec::new();
+        for name in ["big.example.", "big.example.", "other.example."] {
+            let q = query(name, RecordType::A);
+            let got = over_tcp(&mut stream, &q);
+            assert_eq!(got.metadata.id, q.metadata.id, "{name}");
+            assert_eq!(got.queries, q.queries, "{name}");
+            assert_eq!(got.answers.len(), 100, "{name}: the answer came whole");
+            assert!(!got.metadata.truncation, "{name}");
+            sent.push(q);
+        }
+        let seen = upstream.join().unwrap();
+        for (q, s) in sent.iter().zip(&seen) {
+            assert_eq!(s.queries, q.queries);
+        }
+        // Each query went out with an id of the server's own.
+        assert!(
+            seen.iter()
+                .zip(&sent)
+                .any(|(s, q)| s.metadata.id != q.metadata.id)
+        );
         // A length larger than any query closes the connection.
         use std::io::Write;
         stream.write_all(&[0xff, 0xff]).unwrap();
         let mut rest = Vec::new();
         assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_forged_or_silent_tcp_upstream_is_left_then_servfail() {
+        // The first answers with another id, the second holds the connection and says nothing.
+        let (forger, forging) = tcp_upstream(2, |q| {
+            let mut a = answer_with(q, 1);
+            a.metadata.id = q.metadata.id.wrapping_add(1);
+            Some(a)
+        });
+        let (silent, silence) = tcp_upstream(1, |_| None);
+        let (addr, server, _hosts) = serving(vec![forger, silent]);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let q = query("example.org.", RecordType::A);
+        let started = Instant::now();
+        let got = over_tcp(&mut stream, &q);
+        assert_eq!(got.metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(got.metadata.id, q.metadata.id);
+        assert!(got.answers.is_empty());
+        assert!(started.elapsed() >= UPSTREAM_WAIT);
+        assert_eq!(silence.join().unwrap().len(), 1);
+        // The socket came back to the pool: the next query is asked again (the forger's
+        // second connection), and fails again.
+        let got = over_tcp(&mut stream, &q);
+        assert_eq!(got.metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(forging.join().unwrap().len(), 2);
+        drop(server);
+    }
+
+    #[test]
+    fn a_truncated_udp_answer_goes_to_the_client_as_it_came() {
+        let fake = UdpSocket::bind("127.0.0.1:0").unwrap();
+        fake.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (addr, _server, _hosts) = serving(vec![fake.local_addr().unwrap()]);
+        let c = client();
+        let q = query("big.example.", RecordType::A);
+        c.send_to(&q.to_vec().unwrap(), addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, from) = fake.recv_from(&mut buf).unwrap();
+        let forwarded = Message::from_vec(&buf[..n]).unwrap();
+        // TC set, and its last record cut off mid-way, as a server that fills the datagram
+        // may send it.
+        let mut cut = answer_with(&forwarded, 3);
+        cut.metadata.truncation = true;
+        let mut bytes = cut.to_vec().unwrap();
+        bytes.truncate(bytes.len() - 3);
+        assert!(Message::from_vec(&bytes).is_err(), "not decodable whole");
+        fake.send_to(&bytes, from).unwrap();
+        let (n, _) = c.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..2], &q.metadata.id.to_be_bytes(), "the client's id");
+        assert_eq!(&buf[2..n], &bytes[2..], "the rest as the upstream sent it");
     }
 
     #[test]
