@@ -32,7 +32,11 @@
 //! hostname, short id; localhost; its `--add-host` lines), read at query time, so a container
 //! started later is found at once. A: its IPv4 addresses; any other type of a known name: no
 //! record (NOERROR), as docker does for AAAA. An unknown name of one label: NXDOMAIN, never
-//! sent upstream (a workload's internal names stay in the container). Everything else goes to
+//! sent upstream (a workload's internal names stay in the container). PTR: the reverse name
+//! of an address the file gives (`2.0.89.10.in-addr.arpa`) points to the first name of its
+//! line; any other reverse name inside the network's subnet is answered here too (NXDOMAIN),
+//! so the network's addresses never leave in a question; outside it, forwarded, as docker
+//! forwards the reverse names it does not know (the LAN's resolver may know them). Everything else goes to
 //! the upstream servers (the host's non-loopback ones, or `--dns`) in the client's protocol,
 //! as docker's server does: a UDP query over UDP, through a socket made in the container's
 //! namespace, its answer passed on as the upstream sent it (a truncated one too: the client
@@ -59,10 +63,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use rustix::net::SocketType;
+
+use super::netstore::Subnet;
 
 /// Where the server listens in the container, as docker's does.
 pub const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
@@ -107,6 +113,9 @@ pub struct Config {
     /// Where other names go (port 53 of [`Config::upstreams_of`]'s servers): IPv4 only (the
     /// container's namespace has no IPv6 route on a named network), never a loopback address.
     pub upstreams: Vec<SocketAddr>,
+    /// The network's subnet: reverse names (`in-addr.arpa`) inside it are answered here and
+    /// never asked outside.
+    pub subnet: Option<Subnet>,
 }
 
 impl Config {
@@ -164,7 +173,14 @@ pub fn start_named(
         (true, false) => Vec::new(),
     };
     let upstreams = Config::upstreams_of(&servers);
-    start(pid, Config { hosts, upstreams })
+    let subnet = super::netstore::subnet_of_hosts(&hosts)
+        .map_err(|e| DnsError::Open(format!("its network: {e}")))?;
+    let config = Config {
+        hosts,
+        upstreams,
+        subnet: Some(subnet),
+    };
+    start(pid, config)
 }
 
 /// Opens the server's sockets in the network namespace of process `pid` (the container's
@@ -343,9 +359,9 @@ pub enum Outcome {
     Drop,
 }
 
-/// The answer to the datagram `packet` given the container's hosts file `hosts`, and whether
-/// there is anywhere to forward other names to.
-pub fn answer(packet: &[u8], hosts: &str, can_forward: bool) -> Outcome {
+/// The answer to the datagram `packet` given the container's hosts file `hosts`, its
+/// network's `subnet`, and whether there is anywhere to forward other names to.
+pub fn answer(packet: &[u8], hosts: &str, subnet: Option<Subnet>, can_forward: bool) -> Outcome {
     if packet.len() > MAX_QUERY {
         return Outcome::Drop;
     }
@@ -363,6 +379,13 @@ pub fn answer(packet: &[u8], hosts: &str, can_forward: bool) -> Outcome {
     };
     let name = question.name().to_ascii();
     let name = name.trim_end_matches('.');
+    if let Some(reverse) = Reverse::of(name) {
+        return match reverse.answer(question, hosts, subnet) {
+            Some((code, records)) => reply(&query, code, records, can_forward),
+            None if can_forward => Outcome::Forward(query),
+            None => reply(&query, ResponseCode::Refused, Vec::new(), can_forward),
+        };
+    }
     match lookup(hosts, name) {
         Some(addrs) => {
             let records = match question.query_type() {
@@ -402,6 +425,98 @@ pub fn lookup(hosts: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
         }
     }
     found
+}
+
+/// The first name `hosts` gives the IPv4 address `ip`, as glibc's reverse lookup over the file
+/// takes it.
+pub fn name_of(hosts: &str, ip: Ipv4Addr) -> Option<&str> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        let at = words.next()?.parse::<Ipv4Addr>().ok()?;
+        (at == ip).then(|| words.next()).flatten()
+    })
+}
+
+/// A name under `in-addr.arpa`: the address octets its labels give, read from the right (at
+/// most four), and whether other labels come before them.
+#[derive(Debug, PartialEq)]
+struct Reverse {
+    octets: Vec<u8>,
+    more: bool,
+}
+
+impl Reverse {
+    /// `name` (no final dot) when it is `in-addr.arpa` or under it.
+    fn of(name: &str) -> Option<Reverse> {
+        let name = name.to_ascii_lowercase();
+        let head = name.strip_suffix("in-addr.arpa")?;
+        let labels: Vec<&str> = match head {
+            "" => Vec::new(),
+            _ => head.strip_suffix('.')?.split('.').collect(),
+        };
+        let octets: Vec<u8> = labels
+            .iter()
+            .rev()
+            .map_while(|l| l.parse::<u8>().ok().filter(|o| o.to_string() == *l))
+            .take(4)
+            .collect();
+        Some(Reverse {
+            more: labels.len() > octets.len(),
+            octets,
+        })
+    }
+
+    /// The address it names, when it names one.
+    fn address(&self) -> Option<Ipv4Addr> {
+        let o: [u8; 4] = self.octets.as_slice().try_into().ok()?;
+        (!self.more).then(|| Ipv4Addr::from(o))
+    }
+
+    /// The addresses under it, as a subnet (`in-addr.arpa` itself: all).
+    fn range(&self) -> Subnet {
+        let mut o = [0u8; 4];
+        o[..self.octets.len()].copy_from_slice(&self.octets);
+        let prefix = u8::try_from(self.octets.len() * 8).unwrap_or(32);
+        Subnet {
+            addr: Ipv4Addr::from(o),
+            prefix,
+        }
+    }
+
+    /// The local answer to `question` about it: a PTR record for an address `hosts` names
+    /// (no record for other types); inside `subnet`, NXDOMAIN for another name and no record
+    /// for the zone and the zones between it and the addresses. None: not ours, for the
+    /// upstreams (docker forwards a reverse name it does not know).
+    fn answer(
+        &self,
+        question: &Query,
+        hosts: &str,
+        subnet: Option<Subnet>,
+    ) -> Option<(ResponseCode, Vec<Record>)> {
+        let known = self.address().and_then(|ip| name_of(hosts, ip));
+        if let Some(host) = known {
+            let target = Name::from_ascii(format!("{host}.")).ok();
+            let records = match (question.query_type(), target) {
+                (RecordType::PTR, Some(t)) => {
+                    vec![Record::from_rdata(
+                        question.name().clone(),
+                        TTL,
+                        RData::PTR(PTR(t)),
+                    )]
+                }
+                _ => Vec::new(),
+            };
+            return Some((ResponseCode::NoError, records));
+        }
+        let range = self.range();
+        let inside = subnet.is_some_and(|s| range.prefix >= s.prefix && range.overlaps(s));
+        match (inside, self.octets.len() < 4 && !self.more) {
+            (false, _) => None,
+            (true, true) => Some((ResponseCode::NoError, Vec::new())),
+            (true, false) => Some((ResponseCode::NXDomain, Vec::new())),
+        }
+    }
 }
 
 /// A response to `query` with `code` and `answers`, authoritative for what it answers itself.
@@ -519,6 +634,7 @@ fn serve(sockets: Sockets, config: &Config, stop: &OwnedFd) {
         if ready[2] {
             let peer = TcpPeer {
                 hosts: config.hosts.clone(),
+                subnet: config.subnet,
                 can_forward: upstream.is_some(),
                 upstreams: upstreams.clone(),
                 pool: pool.clone(),
@@ -551,7 +667,7 @@ fn take_query(
         return;
     }
     let hosts = read_hosts(&config.hosts);
-    match answer(&buf[..n], &hosts, upstream.is_some()) {
+    match answer(&buf[..n], &hosts, config.subnet, upstream.is_some()) {
         Outcome::Reply(bytes) => {
             let _ = listen.send_to(&bytes, client);
         }
@@ -581,6 +697,7 @@ fn read_hosts(path: &std::path::Path) -> String {
 /// What a TCP connection's thread needs.
 struct TcpPeer {
     hosts: PathBuf,
+    subnet: Option<Subnet>,
     can_forward: bool,
     upstreams: Arc<[SocketAddr]>,
     pool: Arc<Pool>,
@@ -643,7 +760,7 @@ fn serve_tcp(stream: &mut TcpStream, peer: &TcpPeer) {
             return;
         }
         let hosts = read_hosts(&peer.hosts);
-        let bytes = match answer(&query, &hosts, peer.can_forward) {
+        let bytes = match answer(&query, &hosts, peer.subnet, peer.can_forward) {
             Outcome::Reply(bytes) => bytes,
             Outcome::Forward(query) => forward_tcp(query, &peer.upstreams, &peer.pool),
             Outcome::Drop => return,
@@ -989,12 +1106,16 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::Query;
-    use hickory_proto::rr::Name;
 
     const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
                          10.89.0.3\tclient 3f2a9c1b7d4e\n10.89.0.2\tweb web-host 9b1c2d3e4f5a\n\
                          # a comment naming ghost\n192.0.2.9\tadded.example\n";
+
+    /// The network of [`HOSTS`].
+    const ZONE: Option<Subnet> = Some(Subnet {
+        addr: Ipv4Addr::new(10, 89, 0, 0),
+        prefix: 24,
+    });
 
     fn query(name: &str, kind: RecordType) -> Message {
         let mut q = Message::query();
@@ -1018,7 +1139,7 @@ mod tests {
     fn names_of_the_hosts_file_are_answered_with_their_addresses() {
         for name in ["web.", "WEB.", "web-host.", "9b1c2d3e4f5a."] {
             let q = query(name, RecordType::A);
-            let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, true));
+            let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, ZONE, true));
             assert_eq!(r.metadata.id, q.metadata.id, "{name}");
             assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{name}");
             assert!(r.metadata.authoritative && r.metadata.recursion_desired);
@@ -1029,12 +1150,14 @@ mod tests {
         let r = reply_of(answer(
             &query("added.example.", RecordType::A).to_vec().unwrap(),
             HOSTS,
+            ZONE,
             false,
         ));
         assert_eq!(addresses(&r), ["192.0.2.9"]);
         let r = reply_of(answer(
             &query("localhost.", RecordType::A).to_vec().unwrap(),
             HOSTS,
+            ZONE,
             false,
         ));
         assert_eq!(addresses(&r), ["127.0.0.1"]);
@@ -1043,7 +1166,12 @@ mod tests {
     #[test]
     fn other_types_of_a_known_name_have_no_record_and_unknown_single_labels_do_not_exist() {
         for kind in [RecordType::AAAA, RecordType::MX, RecordType::TXT] {
-            let r = reply_of(answer(&query("web.", kind).to_vec().unwrap(), HOSTS, true));
+            let r = reply_of(answer(
+                &query("web.", kind).to_vec().unwrap(),
+                HOSTS,
+                ZONE,
+                true,
+            ));
             assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{kind}");
             assert!(r.answers.is_empty(), "{kind}");
         }
@@ -1052,20 +1180,87 @@ mod tests {
             let r = reply_of(answer(
                 &query(name, RecordType::A).to_vec().unwrap(),
                 HOSTS,
+                ZONE,
                 true,
             ));
             assert_eq!(r.metadata.response_code, ResponseCode::NXDomain, "{name}");
         }
     }
 
+    /// The outcome of a query for `name` of type `kind`, with upstreams to forward to.
+    fn asked(name: &str, kind: RecordType) -> Outcome {
+        answer(&query(name, kind).to_vec().unwrap(), HOSTS, ZONE, true)
+    }
+
+    #[test]
+    fn reverse_names_of_known_addresses_are_answered_and_the_networks_never_leave() {
+        // The first name of the address's line: a container's, an --add-host one, localhost.
+        for (name, target) in [
+            ("2.0.89.10.in-addr.arpa.", "web."),
+            ("2.0.89.10.IN-ADDR.ARPA.", "web."),
+            ("3.0.89.10.in-addr.arpa.", "client."),
+            ("9.2.0.192.in-addr.arpa.", "added.example."),
+            ("1.0.0.127.in-addr.arpa.", "localhost."),
+        ] {
+            let r = reply_of(asked(name, RecordType::PTR));
+            assert_eq!(r.metadata.response_code, ResponseCode::NoError, "{name}");
+            assert!(r.metadata.authoritative, "{name}");
+            assert_eq!(addresses(&r), [target], "{name}");
+            assert_eq!(r.answers[0].name.to_ascii(), name, "{name}");
+        }
+        // Another type of a known reverse name: no record.
+        let r = reply_of(asked("2.0.89.10.in-addr.arpa.", RecordType::TXT));
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        assert!(r.answers.is_empty());
+        // Inside the network's subnet, never forwarded: an unknown address, a name below an
+        // address, one with a label that is no octet, the subnet's own zone.
+        for (name, code) in [
+            ("77.0.89.10.in-addr.arpa.", ResponseCode::NXDomain),
+            ("1.2.0.89.10.in-addr.arpa.", ResponseCode::NXDomain),
+            ("_x.0.89.10.in-addr.arpa.", ResponseCode::NXDomain),
+            ("02.0.89.10.in-addr.arpa.", ResponseCode::NXDomain),
+            ("0.89.10.in-addr.arpa.", ResponseCode::NoError),
+        ] {
+            for kind in [RecordType::PTR, RecordType::SOA] {
+                let r = reply_of(asked(name, kind));
+                assert_eq!(r.metadata.response_code, code, "{name} {kind}");
+                assert!(r.answers.is_empty(), "{name} {kind}");
+            }
+        }
+        // Outside it, unknown: forwarded as docker does (a private address of the LAN, the
+        // zones that hold the subnet, IPv6), or refused with nowhere to forward to.
+        for name in [
+            "5.1.168.192.in-addr.arpa.",
+            "3.0.90.10.in-addr.arpa.",
+            "89.10.in-addr.arpa.",
+            "in-addr.arpa.",
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
+            "xin-addr.arpa.",
+        ] {
+            assert!(
+                matches!(asked(name, RecordType::PTR), Outcome::Forward(_)),
+                "{name}"
+            );
+            let q = query(name, RecordType::PTR).to_vec().unwrap();
+            let r = reply_of(answer(&q, HOSTS, ZONE, false));
+            assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{name}");
+        }
+        // Without a known subnet only the hosts file's addresses are answered.
+        let q = query("77.0.89.10.in-addr.arpa.", RecordType::PTR);
+        assert!(matches!(
+            answer(&q.to_vec().unwrap(), HOSTS, None, true),
+            Outcome::Forward(_)
+        ));
+    }
+
     #[test]
     fn outside_names_are_forwarded_or_refused() {
         let q = query("example.org.", RecordType::A);
-        match answer(&q.to_vec().unwrap(), HOSTS, true) {
+        match answer(&q.to_vec().unwrap(), HOSTS, ZONE, true) {
             Outcome::Forward(m) => assert_eq!(m.queries, q.queries),
             other => panic!("{other:?}"),
         }
-        let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, false));
+        let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, ZONE, false));
         assert_eq!(r.metadata.response_code, ResponseCode::Refused);
         assert!(!r.metadata.recursion_available);
     }
@@ -1074,30 +1269,30 @@ mod tests {
     fn odd_queries_get_dns_errors_and_responses_are_not_answered() {
         let mut q = query("web.", RecordType::A);
         q.metadata.op_code = OpCode::Status;
-        let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, true));
+        let r = reply_of(answer(&q.to_vec().unwrap(), HOSTS, ZONE, true));
         assert_eq!(r.metadata.response_code, ResponseCode::NotImp);
         let mut two = query("web.", RecordType::A);
         two.add_query(Query::query(
             Name::from_ascii("client.").unwrap(),
             RecordType::A,
         ));
-        let r = reply_of(answer(&two.to_vec().unwrap(), HOSTS, true));
+        let r = reply_of(answer(&two.to_vec().unwrap(), HOSTS, ZONE, true));
         assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
         let none = Message::query();
-        let r = reply_of(answer(&none.to_vec().unwrap(), HOSTS, true));
+        let r = reply_of(answer(&none.to_vec().unwrap(), HOSTS, ZONE, true));
         assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
         // A response sent to the server (a reflection attempt) gets nothing back.
         let mut resp = query("web.", RecordType::A);
         resp.metadata.message_type = MessageType::Response;
         assert!(matches!(
-            answer(&resp.to_vec().unwrap(), HOSTS, true),
+            answer(&resp.to_vec().unwrap(), HOSTS, ZONE, true),
             Outcome::Drop
         ));
         // EDNS in, EDNS out.
         let mut edns = query("web.", RecordType::A);
         edns.set_edns(Edns::new());
         assert!(
-            reply_of(answer(&edns.to_vec().unwrap(), HOSTS, true))
+            reply_of(answer(&edns.to_vec().unwrap(), HOSTS, ZONE, true))
                 .edns
                 .is_some()
         );
@@ -1110,7 +1305,7 @@ mod tests {
         // Every truncation of a good query.
         for n in 0..good.len() {
             assert!(
-                matches!(answer(&good[..n], HOSTS, true), Outcome::Drop),
+                matches!(answer(&good[..n], HOSTS, ZONE, true), Outcome::Drop),
                 "{n}"
             );
         }
@@ -1136,14 +1331,14 @@ mod tests {
             ("65535 questions", &many),
         ] {
             assert!(
-                matches!(answer(packet, HOSTS, true), Outcome::Drop),
+                matches!(answer(packet, HOSTS, ZONE, true), Outcome::Drop),
                 "{what}"
             );
         }
         // Larger than any query: dropped before decoding.
         let mut huge = good.clone();
         huge.resize(MAX_QUERY + 1, 0);
-        assert!(matches!(answer(&huge, HOSTS, true), Outcome::Drop));
+        assert!(matches!(answer(&huge, HOSTS, ZONE, true), Outcome::Drop));
         // Pseudo-random bytes of every length up to 600 (xorshift, a fixed seed).
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for len in 0..600 {
@@ -1155,7 +1350,7 @@ mod tests {
                     x as u8
                 })
                 .collect();
-            let _ = answer(&bytes, HOSTS, true);
+            let _ = answer(&bytes, HOSTS, ZONE, true);
         }
         // Bounded work: well under a second for all of it, even in a debug build.
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -1217,6 +1412,7 @@ mod tests {
         let config = Config {
             hosts: hosts.path().to_path_buf(),
             upstreams,
+            subnet: ZONE,
         };
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let thread = std::thread::spawn(move || serve(sockets, &config, &stop_read));

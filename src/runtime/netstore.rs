@@ -605,6 +605,24 @@ impl NetStore {
     }
 }
 
+/// The subnet of the network whose hosts file is at `hosts` (a path [`NetStore::hosts_path`]
+/// gave): what a container's name server keeps to itself ([`super::dns`] never asks the
+/// outside for a reverse name inside it).
+pub fn subnet_of_hosts(hosts: &Path) -> Result<Subnet> {
+    let corrupt = || NetStoreError::Corrupt {
+        path: hosts.to_path_buf(),
+        problem: "not a network's hosts file".into(),
+    };
+    let network = hosts.parent().and_then(Path::parent).ok_or_else(corrupt)?;
+    let (Some(dir), Some(name)) = (network.parent(), network.file_name()) else {
+        return Err(corrupt());
+    };
+    let store = NetStore {
+        dir: dir.to_path_buf(),
+    };
+    Ok(store.get(&name.to_string_lossy())?.subnet())
+}
+
 /// `/etc/hosts` for `me` on a network whose running containers are `live`: localhost, each
 /// container's address with its name, hostname and short id (its own first), then its own
 /// `--add-host` lines.
@@ -871,6 +889,12 @@ mod tests {
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
              10.99.0.2\tweb aaaaaaaaaaaa\n10.99.0.3\tbbbbbbbbbbbb\n"
         );
+        // Its name server finds the network's subnet from the file's path.
+        assert_eq!(
+            subnet_of_hosts(&store.hosts_path("n", &id('a'))).unwrap(),
+            "10.99.0.0/29".parse().unwrap()
+        );
+        assert!(subnet_of_hosts(Path::new("hosts")).is_err());
         // A lease whose process is gone (a killed rsafe) is reclaimed by the next one.
         let mut dead = lease(&id('c'), Some("gone"), [0; 4]);
         dead.start += 1;
