@@ -30,7 +30,10 @@
 //!
 //! Answers: names of the container's hosts file (its network's running containers: name,
 //! hostname, short id; localhost; its `--add-host` lines), read at query time, so a container
-//! started later is found at once. A: its IPv4 addresses; any other type of a known name: no
+//! started later is found at once; read under the file's shared lock, which rsafe's rewrite
+//! in place holds exclusively ([`super::netstore::read_hosts`]), so never half rewritten.
+//! (Not the lease store under its lock: that lock is held across `ip`, `nft` and a rootless
+//! holder's start, and every query would wait as long.) A: its IPv4 addresses; any other type of a known name: no
 //! record (NOERROR), as docker does for AAAA. An unknown name of one label: NXDOMAIN, never
 //! sent upstream (a workload's internal names stay in the container). PTR: the reverse name
 //! of an address the file gives (`2.0.89.10.in-addr.arpa`) points to the first name of its
@@ -680,18 +683,10 @@ fn take_query(
     }
 }
 
-/// The hosts file's text, read until two reads agree (at most three tries): rsafe rewrites it
-/// in place (new bytes, then cut to length), and a read in between would see a mix.
+/// The hosts file's text, whole ([`super::netstore::read_hosts`]: under the lock its writer
+/// holds); nothing when it cannot be read (the container is going).
 fn read_hosts(path: &std::path::Path) -> String {
-    let mut last = std::fs::read_to_string(path).unwrap_or_default();
-    for _ in 0..3 {
-        let again = std::fs::read_to_string(path).unwrap_or_default();
-        if again == last {
-            break;
-        }
-        last = again;
-    }
-    last
+    super::netstore::read_hosts(path).unwrap_or_default()
 }
 
 /// What a TCP connection's thread needs.
