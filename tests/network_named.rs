@@ -2103,22 +2103,16 @@ fn named_networks_for(caller: Caller) -> bool {
 
 /// `rsafe run -d --name NAME --network NET` of a container that sleeps.
 fn sleeper(caller: Caller, store: &Path, name: &str, net: &str) {
+    sleeper_with(caller, store, name, net, &[]);
+}
+
+/// [`sleeper`] with more options for `run`.
+fn sleeper_with(caller: Caller, store: &Path, name: &str, net: &str, options: &[&str]) {
     let rootfs = caller.rootfs();
-    let out = run(
-        caller,
-        store,
-        &[
-            "-d",
-            "--name",
-            name,
-            "--network",
-            net,
-            rootfs.to_str().unwrap(),
-            "--",
-            "sleep",
-            "600",
-        ],
-    );
+    let mut args = vec!["-d", "--name", name, "--network", net];
+    args.extend_from_slice(options);
+    args.extend([rootfs.to_str().unwrap(), "--", "sleep", "600"]);
+    let out = run(caller, store, &args);
     assert_eq!(out.code, 0, "{caller:?}: {out:?}");
 }
 
@@ -2170,9 +2164,29 @@ fn dns_names(caller: Caller) {
         caller,
         store,
         "front",
-        "cat /etc/resolv.conf; nslookup web 127.0.0.11; nslookup other 127.0.0.11",
+        &format!(
+            "cat /etc/resolv.conf; nslookup web 127.0.0.11; nslookup other 127.0.0.11; \
+             nslookup {web} 127.0.0.11; nslookup 10.89.{third}.250 127.0.0.11"
+        ),
     );
     let text = said(&got);
+    // PTR: web's address names web; another address of the subnet does not exist.
+    let reverse = |ip: &str| {
+        let mut o: Vec<&str> = ip.split('.').collect();
+        o.reverse();
+        format!("{}.in-addr.arpa", o.join("."))
+    };
+    assert!(
+        text.contains(&format!("{}\tname = web\n", reverse(&web))),
+        "{caller:?}: {got:?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}: NXDOMAIN",
+            reverse(&format!("10.89.{third}.250"))
+        )),
+        "{caller:?}: {got:?}"
+    );
     assert!(
         text.starts_with("nameserver 127.0.0.11\noptions ndots:0\n"),
         "{caller:?}: {got:?}"
@@ -2285,6 +2299,13 @@ fn dns_names(caller: Caller) {
 /// The A records `name` has for the server at 127.0.0.11:53 (TCP) in the network namespace
 /// of process `pid`.
 fn tcp_lookup(pid: i64, name: &str) -> Vec<String> {
+    let answer = tcp_ask(pid, name);
+    answer.answers.iter().map(|r| r.data.to_string()).collect()
+}
+
+/// The answer of the server at 127.0.0.11:53 (TCP) in the network namespace of process `pid`
+/// to an A query for `name`.
+fn tcp_ask(pid: i64, name: &str) -> hickory_proto::op::Message {
     use hickory_proto::op::{Message, Query};
     use hickory_proto::rr::{Name, RecordType};
     use std::io::{Read, Write};
@@ -2312,7 +2333,71 @@ fn tcp_lookup(pid: i64, name: &str) -> Vec<String> {
     .unwrap();
     let answer = Message::from_vec(&answer).unwrap();
     assert_eq!(answer.metadata.id, q.metadata.id);
-    answer.answers.iter().map(|r| r.data.to_string()).collect()
+    answer
+}
+
+/// A TCP listener on `addr` in network namespace `ns`.
+fn tcp_in(ns: &Netns, addr: &str) -> std::net::TcpListener {
+    let path = format!("/run/netns/{}", ns.0);
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        std::net::TcpListener::bind(addr).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A fake upstream name server over TCP on `listener`: every query is answered with 40 A
+/// records (more than a UDP answer without EDNS holds), and its name recorded, until the
+/// returned flag is set.
+fn fake_tcp_upstream(
+    listener: std::net::TcpListener,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::{RData, Record, rdata::A};
+    use std::io::{Read, Write};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    listener.set_nonblocking(true).unwrap();
+    let thread = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut len = [0u8; 2];
+            if s.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            s.read_exact(&mut q).unwrap();
+            let mut msg = Message::from_vec(&q).unwrap();
+            let name = msg.queries[0].name().clone();
+            seen.push(name.to_ascii());
+            msg.metadata.message_type = MessageType::Response;
+            for i in 0..40 {
+                msg.add_answer(Record::from_rdata(
+                    name.clone(),
+                    60,
+                    RData::A(A(std::net::Ipv4Addr::new(192, 0, 2, i))),
+                ));
+            }
+            let bytes = msg.to_vec().unwrap();
+            let mut framed = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = s.write_all(&framed);
+        }
+        seen
+    });
+    (stop, thread)
 }
 
 /// A UDP socket bound to `addr` in network namespace `ns` (made by a thread that entered it:
@@ -2384,6 +2469,8 @@ fn dns_forwards_outside_names_only_from_the_containers_namespace() {
     }
     let outside = Outside::new("e", 32, None);
     let (stop, upstream) = fake_upstream(udp_in(&outside._ns, &format!("{}:53", outside.addr)));
+    let (tcp_stop, tcp_upstream) =
+        fake_tcp_upstream(tcp_in(&outside._ns, &format!("{}:53", outside.addr)));
     // A server on the host's loopback: `--dns 127.0.0.1` must not make rsafe use it.
     let host_lo = std::net::UdpSocket::bind("127.0.0.1:53")
         .expect("the test's fake server on the host's 127.0.0.1:53 (is port 53 taken?)");
@@ -2410,7 +2497,8 @@ fn dns_forwards_outside_names_only_from_the_containers_namespace() {
                 "--",
                 "sh",
                 "-c",
-                "nslookup -type=A example.test 127.0.0.11; nslookup nosuch 127.0.0.11",
+                "nslookup -type=A example.test 127.0.0.11; nslookup nosuch 127.0.0.11; \
+                 nslookup 10.89.246.200 127.0.0.11; nslookup 192.0.2.5 127.0.0.11",
             ],
         )
     };
@@ -2423,17 +2511,45 @@ fn dns_forwards_outside_names_only_from_the_containers_namespace() {
         said(&open).contains("can't find nosuch: NXDOMAIN"),
         "{open:?}"
     );
+    // A reverse name of the network's subnet is answered in the container.
+    assert!(
+        said(&open).contains("200.246.89.10.in-addr.arpa: NXDOMAIN"),
+        "{open:?}"
+    );
     let shut = lookup("shut");
     assert!(said(&shut).contains("SERVFAIL"), "{shut:?}");
     assert!(!said(&shut).contains("192.0.2.77"), "{shut:?}");
+    // Over TCP, an outside name goes over TCP and its answer, too large for UDP without
+    // EDNS, comes back whole; from the internal network, nothing arrives.
+    let dns = ["--dns", outside.addr.as_str()];
+    sleeper_with(Caller::Host, store, "asker", "open", &dns);
+    sleeper_with(Caller::Host, store, "shut-asker", "shut", &dns);
+    let pid = |name: &str| {
+        inspect_container_as(Caller::Host, store, name)["State"]["Pid"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(tcp_ask(pid("asker"), "big.test.").answers.len(), 40);
+    let refused = tcp_ask(pid("shut-asker"), "big.test.");
+    assert!(refused.answers.is_empty(), "{refused:?}");
+    tcp_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(tcp_upstream.join().unwrap(), ["big.test."]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = upstream.join().unwrap();
     assert!(!seen.is_empty(), "the outbound query never arrived");
     for (name, from) in &seen {
-        // Only the open network's query, as the host's address on the link.
-        assert_eq!(name, "example.test.", "{seen:?}");
+        // Only the open network's queries, as the host's address on the link: never one of
+        // its own subnet's reverse names.
+        assert!(
+            ["example.test.", "5.2.0.192.in-addr.arpa."].contains(&name.as_str()),
+            "{seen:?}"
+        );
         assert_eq!(from.ip().to_string(), outside.host_addr, "{seen:?}");
     }
+    assert!(
+        seen.iter().any(|(n, _)| n == "5.2.0.192.in-addr.arpa."),
+        "an outside reverse name is forwarded: {seen:?}"
+    );
     let mut buf = [0u8; 512];
     assert!(
         host_lo.recv_from(&mut buf).is_err(),
