@@ -947,7 +947,16 @@ mod tests {
                     })
                 })
                 .collect();
-            let seen: Vec<[usize; 2]> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+            let seen: Vec<[usize; 2]> = readers
+                .into_iter()
+                .map(|r| {
+                    // A reader's failure stops the writer too: the scope would wait for it.
+                    r.join().unwrap_or_else(|e| {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        std::panic::resume_unwind(e)
+                    })
+                })
+                .collect();
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(writer.join().unwrap() > 100, "the writer kept writing");
             seen
