@@ -546,16 +546,14 @@ impl Lowers {
             return Ok(Lowers::Paths(layers.to_vec()));
         }
         let tree = |p: &PathBuf| {
-            let fail = io_err(format!(
-                "cannot mount the stopped container: {}",
-                p.display()
-            ));
-            let tree = mounts::clone_host_tree(p).map_err(fail)?;
-            let fail = io_err(format!(
-                "cannot mount the stopped container: {}",
-                p.display()
-            ));
-            mounts::make_read_only(&tree).map_err(fail)?;
+            let fail = || {
+                io_err(format!(
+                    "cannot mount the stopped container: {}",
+                    p.display()
+                ))
+            };
+            let tree = mounts::clone_host_tree(p).map_err(fail())?;
+            mounts::make_read_only(&tree).map_err(fail())?;
             Ok(tree)
         };
         Ok(Lowers::Trees(

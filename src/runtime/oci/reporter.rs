@@ -64,7 +64,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -245,17 +245,9 @@ pub(super) fn connect(dir: &ContainerDir) -> io::Result<UnixStream> {
 /// notifies and this process's stderr (the exec'd process's, when it has no terminal), where
 /// its lines go.
 pub(super) fn hand_over(conn: &UnixStream, listener: &OwnedFd, calls: &[i64]) -> io::Result<()> {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let payload = serde_json::to_vec(calls).map_err(io::Error::other)?;
-    let fds = [listener.as_raw_fd(), io::stderr().as_raw_fd()];
-    sendmsg::<()>(
-        conn.as_raw_fd(),
-        &[io::IoSlice::new(&payload)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )?;
-    Ok(())
+    let stderr = io::stderr();
+    crate::runtime::fdpass::send_fds(conn, &payload, &[listener.as_fd(), stderr.as_fd()])
 }
 
 /// Starts the reporter for container `id`: a fork of this (single-threaded) process that
@@ -404,29 +396,8 @@ fn serve_execs(socket: &UnixListener, rules: Option<FileRules>, log: Option<(Fil
 
 /// One hand-over: the file calls (JSON), the listener and the stderr.
 fn receive(conn: &UnixStream) -> io::Result<(Vec<i64>, OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut buf = vec![0u8; 4096];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(received) = c {
-            // SAFETY: SCM_RIGHTS installed these descriptors in this process just now;
-            // nothing else owns them.
-            fds.extend(
-                received
-                    .into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    let len = msg.bytes;
+    let (len, fds) = crate::runtime::fdpass::recv_fds(conn, &mut buf, 2)?;
     let calls: Vec<i64> = serde_json::from_slice(&buf[..len]).map_err(io::Error::other)?;
     let mut fds = fds.into_iter();
     match (fds.next(), fds.next()) {
