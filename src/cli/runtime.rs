@@ -28,7 +28,14 @@ pub const NAME: &str = "rsafe-runtime";
 
 /// rsafe's OCI runtime (runc's command line).
 #[derive(Debug, Parser)]
-#[command(name = "rsafe-runtime", version, about, long_about = None)]
+#[command(
+    name = "rsafe-runtime",
+    version,
+    about = "rsafe as an OCI runtime: runc's command line, for podman, containerd and \
+             Kubernetes; every container gets rsafe's floor (a user namespace, no_new_privs, \
+             seccomp, landlock)",
+    long_about = None
+)]
 struct RuntimeCli {
     /// Where container state lives (runc's --root). Default: /run/rsafe-runtime for root,
     /// $XDG_RUNTIME_DIR/rsafe-runtime otherwise.
