@@ -60,57 +60,32 @@ struct Prepared {
     agent: Option<super::notify::Agent>,
 }
 
-/// The container's first process.
+/// The container's first process: set up and Ready, waiting for `start`, then the workload.
 pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
     for fd in &cfg.host_fds {
         let _ = nix::unistd::close(*fd);
     }
-    let prepared = match prepare(&cfg, &chan) {
+    // Until Ready, a failure goes to `create`, which says it (and kills this process).
+    let prepared = match prepare(&cfg, &chan)
+        .map_err(|e| e.to_string())
+        .and_then(outlive_create)
+    {
         Ok(p) => p,
-        Err(e) => {
-            let _ = chan.send(
-                &Message::Failed {
-                    code: 125,
-                    message: e.to_string(),
-                },
-                &[],
-            );
+        Err(message) => {
+            let _ = chan.send(&Message::Failed { code: 125, message }, &[]);
             return 125;
         }
     };
-    // From here the container outlives `create`: no parent-death signal, and the caller
-    // (conmon, the shim) reaps it.
-    if let Err(e) = rustix::process::set_parent_process_death_signal(None) {
-        let _ = chan.send(
-            &Message::Failed {
-                code: 125,
-                message: format!("clear the parent-death signal: {e}"),
-            },
-            &[],
-        );
-        return 125;
-    }
     if chan.send(&Message::Ready, &[]).is_err() {
         return 125;
     }
-    let mut conn = match wait_for_start(&cfg.start, &prepared.start_file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rsafe-runtime: waiting for start: {e}");
-            return 125;
+    // From here a failure is the container's own: on its stderr (the caller's log), exit 125.
+    if let Err(why) = await_start(&cfg, &prepared.start_file) {
+        if let Some(e) = why {
+            eprintln!("rsafe-runtime: {e}");
         }
-    };
-    // startContainer hooks, in the container, before the workload; `start` waits for them
-    // and reports a failure (then the workload never runs).
-    let hooks = run_hooks(&cfg, &cfg.bundle.hooks.start_container, "startContainer");
-    let reply = match &hooks {
-        Ok(()) => "1".to_string(),
-        Err(e) => format!("0{e}"),
-    };
-    if io::Write::write_all(&mut conn, reply.as_bytes()).is_err() || hooks.is_err() {
         return 125;
     }
-    drop(conn);
     drop(cfg.start);
     if let Some(notify) = &cfg.bundle.seccomp_notify
         && let Err(e) = super::notify::install(&notify.syscalls, prepared.agent)
@@ -121,10 +96,55 @@ pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
         );
         return 125;
     }
+    let err = run_workload(
+        &cfg.bundle,
+        &cfg.confinement,
+        cfg.preserve_fds,
+        (&prepared.user, prepared.seccomp),
+        &chan,
+    );
+    eprintln!("rsafe-runtime: {err}");
+    err.exit_code()
+}
+
+/// From here the container outlives `create`: no parent-death signal, and the caller
+/// (conmon, the shim) reaps it.
+fn outlive_create(prepared: Prepared) -> Result<Prepared, String> {
+    rustix::process::set_parent_process_death_signal(None)
+        .map_err(|e| format!("clear the parent-death signal: {e}"))?;
+    Ok(prepared)
+}
+
+/// Waits for `start`, then runs the startContainer hooks, in the container, before the
+/// workload: `start` waits for them and reports a failure (then the workload never runs). The
+/// error is what to say on the container's stderr: nothing when `start` was told (or is gone).
+fn await_start(cfg: &ChildConfig, start_file: &OwnedFd) -> Result<(), Option<String>> {
+    let mut conn = wait_for_start(&cfg.start, start_file)
+        .map_err(|e| Some(format!("waiting for start: {e}")))?;
+    let hooks = run_hooks(cfg, &cfg.bundle.hooks.start_container, "startContainer");
+    let reply = match &hooks {
+        Ok(()) => "1".to_string(),
+        Err(e) => format!("0{e}"),
+    };
+    match io::Write::write_all(&mut conn, reply.as_bytes()) {
+        Ok(()) => hooks.map_err(|_| None),
+        Err(_) => Err(None),
+    }
+}
+
+/// The bundle's process, as `user` and confined (`seccomp` loaded last), by `execve`: returns
+/// only why it could not.
+fn run_workload(
+    bundle: &Bundle,
+    confinement: &Confinement,
+    preserve_fds: u32,
+    (user, seccomp): (&ExecUser, CompiledFilter),
+    chan: &Channel,
+) -> ExecError {
     let process = ProcessSpec {
-        args: cfg.bundle.args.clone(),
-        env: cfg.bundle.env.clone(),
-        cwd: cfg.bundle.cwd.clone(),
+        args: bundle.args.clone(),
+        env: bundle.env.clone(),
+        cwd: bundle.cwd.clone(),
         user: None,
         // The terminal (with `process.terminal`) is already this process's stdio.
         terminal: false,
@@ -132,20 +152,18 @@ pub(super) fn child_main(cfg: ChildConfig, chan: Channel) -> i32 {
     };
     let workload = Workload {
         process: &process,
-        user: &prepared.user,
-        setgroups: cfg.bundle.user_namespace.idmap().setgroups,
-        single_id: cfg.bundle.user_namespace.idmap().is_single(),
+        user,
+        setgroups: bundle.user_namespace.idmap().setgroups,
+        single_id: bundle.user_namespace.idmap().is_single(),
         fallback: None,
-        hostname: cfg.bundle.hostname.as_deref().unwrap_or_default(),
+        hostname: bundle.hostname.as_deref().unwrap_or_default(),
         window: None,
-        confinement: &cfg.confinement,
-        seccomp: Some(prepared.seccomp),
-        landlock_fs: landlock_access(&cfg.bundle),
-        preserve_fds: cfg.preserve_fds,
+        confinement,
+        seccomp: Some(seccomp),
+        landlock_fs: landlock_access(bundle),
+        preserve_fds,
     };
-    let err: ExecError = exec::exec(workload, &chan);
-    eprintln!("rsafe-runtime: {err}");
-    err.exit_code()
+    exec::exec(workload, chan)
 }
 
 /// Runs the container-side hooks `hooks` with the state document (the pid as the container
