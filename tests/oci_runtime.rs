@@ -2357,18 +2357,13 @@ fn the_same_binary_answers_as_rsafe_runtime() {
     }
 }
 
-/// podman as root, with rsafe as its runtime: the image's files are container root's (an
-/// id-mapped overlay), the container is confined, and run -d / logs / stop / rm work.
-#[test]
-fn podman_runs_images_through_rsafe_runtime() {
-    if !support::is_root() || !support::have("podman", support::tool("podman")) {
-        return;
-    }
-    let dir = shared_tempdir("rsafe-oci-podman-");
-    let link = dir.path().join("rsafe-runtime");
+/// For podman as root: rsafe linked in `dir` as `rsafe-runtime` (the name it answers runc's
+/// command line to) and the busybox test rootfs imported as `localhost/NAME:PID`.
+fn podman_image(dir: &Path, name: &str) -> (PathBuf, String) {
+    let link = dir.join("rsafe-runtime");
     std::os::unix::fs::symlink(support::rsafe_bin(), &link).unwrap();
-    let image = format!("localhost/rsafe-oci-test:{}", std::process::id());
-    let tar = dir.path().join("rootfs.tar");
+    let image = format!("localhost/{name}:{}", std::process::id());
+    let tar = dir.join("rootfs.tar");
     support::sh(
         Command::new("tar")
             .arg("-C")
@@ -2378,6 +2373,18 @@ fn podman_runs_images_through_rsafe_runtime() {
             .arg("."),
     );
     support::sh(Command::new("podman").arg("import").arg(&tar).arg(&image));
+    (link, image)
+}
+
+/// podman as root, with rsafe as its runtime: the image's files are container root's (an
+/// id-mapped overlay), the container is confined, and run -d / logs / stop / rm work.
+#[test]
+fn podman_runs_images_through_rsafe_runtime() {
+    if !support::is_root() || !support::have("podman", support::tool("podman")) {
+        return;
+    }
+    let dir = shared_tempdir("rsafe-oci-podman-");
+    let (link, image) = podman_image(dir.path(), "rsafe-oci-test");
     let podman = |args: &[&str]| {
         let mut c = Command::new("podman");
         c.arg("--runtime")
@@ -2508,21 +2515,9 @@ fn podman_shows_a_reporting_policys_denials() {
         return;
     }
     let dir = shared_tempdir("rsafe-oci-podman-denials-");
-    let link = dir.path().join("rsafe-runtime");
-    std::os::unix::fs::symlink(support::rsafe_bin(), &link).unwrap();
+    let (link, image) = podman_image(dir.path(), "rsafe-oci-denials");
     let policies = runtime_root("rsafe-oci-policies-");
     learn_policy(Caller::Host, policies.path());
-    let image = format!("localhost/rsafe-oci-denials:{}", std::process::id());
-    let tar = dir.path().join("rootfs.tar");
-    support::sh(
-        Command::new("tar")
-            .arg("-C")
-            .arg(support::busybox_rootfs())
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."),
-    );
-    support::sh(Command::new("podman").arg("import").arg(&tar).arg(&image));
     let cidfile = dir.path().join("cid");
     let script = format!("{LEARNED}; mkdir /tmp/made; echo end");
     let policy_flag = format!("policy-dir={}", policies.path().display());
