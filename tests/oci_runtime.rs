@@ -2692,6 +2692,44 @@ fn rootless_podman_runs_images_through_rsafe_runtime() {
         t.contains("NoNewPrivs:\t1") && t.contains("Seccomp:\t2") && t.contains("wrote"),
         "{t}"
     );
+    // A learned policy named by annotation reports its denials rootless too: the line on
+    // podman's stderr before mkdir's own message, and no reporter left once run --rm returns.
+    let policies = dir.path().join("policies");
+    fs::create_dir(&policies).unwrap();
+    learn_policy(Caller::Host, &policies);
+    fs::set_permissions(policies.join("web.toml"), fs::Permissions::from_mode(0o644)).unwrap();
+    let policy_flag = format!("policy-dir={}", policies.display());
+    let script = format!("{LEARNED}; mkdir /tmp/made; echo end");
+    let cidfile = xdg.join("denials.cid");
+    let o = as_user(&[
+        "--runtime-flag",
+        &policy_flag,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--annotation",
+        "rsafe.policy=web",
+        "--cidfile",
+        cidfile.to_str().unwrap(),
+        &image,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let t = text(&o);
+    let line = t.find("rsafe: denied: mkdir /tmp/made (not in policy)");
+    let own = t.find("mkdir: can't create directory '/tmp/made'");
+    assert!(
+        matches!((line, own), (Some(l), Some(m)) if l < m),
+        "rootless: the denial line before mkdir's own message: {t}"
+    );
+    assert!(t.contains("end"), "rootless: {t}");
+    let cid = fs::read_to_string(&cidfile).unwrap_or_default();
+    assert!(
+        !cid.trim().is_empty() && reporters_gone(cid.trim()),
+        "rootless podman run --rm left a reporter"
+    );
     let name = format!("rsafe-oci-rl-{}", std::process::id());
     let d = as_user(&[
         "run",
