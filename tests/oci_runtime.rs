@@ -121,15 +121,20 @@ impl Bundle {
     }
 }
 
-/// `create` with the container's stdout on the bundle's `out` file. Its stderr (which the
-/// container inherits too, so no pipe: it would never reach end-of-file) goes to a file read
-/// back into the returned output.
+/// `create` with the container's stdout on the bundle's `out` file and its stderr read back
+/// ([`run_create`]).
 fn create(caller: Caller, root: &Path, b: &Bundle, id: &str, extra: &[&str]) -> Output {
     let pid_file = format!("{}/pid", b.path());
     let mut args = vec!["create", "--bundle", b.path(), "--pid-file", &pid_file];
     args.extend(extra);
     args.push(id);
-    let mut cmd = rt(caller, root, &args);
+    run_create(rt(caller, root, &args), b, id, Stdio::null())
+}
+
+/// Runs the `create` command `cmd` of container `id`: its stdout (the container's too) appended
+/// to the bundle's `out` file, its stderr (inherited by the container as well, so no pipe: it
+/// would never reach end-of-file) to a file read back into the returned output.
+fn run_create(mut cmd: Command, b: &Bundle, id: &str, stdin: Stdio) -> Output {
     let file = fs::OpenOptions::new()
         .append(true)
         .open(b.out_path())
@@ -137,7 +142,7 @@ fn create(caller: Caller, root: &Path, b: &Bundle, id: &str, extra: &[&str]) -> 
     let err_path = b.dir.path().join(format!("create-{id}.err"));
     let err = fs::File::create(&err_path).unwrap();
     fs::set_permissions(&err_path, fs::Permissions::from_mode(0o666)).unwrap();
-    cmd.stdin(Stdio::null()).stdout(file).stderr(err);
+    cmd.stdin(stdin).stdout(file).stderr(err);
     let status = cmd.status().unwrap();
     Output {
         status,
@@ -628,21 +633,7 @@ fn create_with(caller: Caller, root: &Path, b: &Bundle, id: &str, global: &str) 
         &pid_file,
         id,
     ];
-    let mut cmd = rt(caller, root, &args);
-    let file = fs::OpenOptions::new()
-        .append(true)
-        .open(b.out_path())
-        .unwrap();
-    let err_path = b.dir.path().join(format!("create-{id}.err"));
-    let err = fs::File::create(&err_path).unwrap();
-    fs::set_permissions(&err_path, fs::Permissions::from_mode(0o666)).unwrap();
-    cmd.stdin(Stdio::null()).stdout(file).stderr(err);
-    let status = cmd.status().unwrap();
-    Output {
-        status,
-        stdout: Vec::new(),
-        stderr: fs::read(&err_path).unwrap(),
-    }
+    run_create(rt(caller, root, &args), b, id, Stdio::null())
 }
 
 /// The processes whose command line says they are the denial reporter of container `id`
@@ -707,21 +698,7 @@ fn create_reporting(
         b.path(),
         id,
     ];
-    let mut cmd = rt(caller, root, &args);
-    let file = fs::OpenOptions::new()
-        .append(true)
-        .open(b.out_path())
-        .unwrap();
-    let err_path = b.dir.path().join(format!("create-{id}.err"));
-    let err = fs::File::create(&err_path).unwrap();
-    fs::set_permissions(&err_path, fs::Permissions::from_mode(0o666)).unwrap();
-    cmd.stdin(stdin).stdout(file).stderr(err);
-    let status = cmd.status().unwrap();
-    Output {
-        status,
-        stdout: Vec::new(),
-        stderr: fs::read(&err_path).unwrap(),
-    }
+    run_create(rt(caller, root, &args), b, id, stdin)
 }
 
 /// Under `rsafe-runtime`, a learned policy (`report_denials = true`) named by the annotation
