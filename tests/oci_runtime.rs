@@ -2578,7 +2578,53 @@ fn podman_shows_a_reporting_policys_denials() {
         !long_id.is_empty() && reporters_gone(&long_id),
         "podman rm -f left a reporter"
     );
+    // With a terminal (process.terminal, the console socket) the lines go to the workload's
+    // terminal: conmon's log, so `podman logs` has them, and `exec -t`'s output.
+    let tty_name = format!("{name}-tty");
+    let script = format!("{LEARNED}; mkdir /tmp/made; echo end; read wait");
+    let d = podman(&[
+        "run",
+        "-d",
+        "-t",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--annotation",
+        "rsafe.policy=web",
+        "--name",
+        &tty_name,
+        &image,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(d.status.success(), "{}", text(&d));
+    let started = Instant::now();
+    let logs = loop {
+        let l = podman(&["logs", &tty_name]);
+        let l = String::from_utf8_lossy(&l.stdout).to_string();
+        if l.contains("end\r\n") || started.elapsed() > Duration::from_secs(30) {
+            break l;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let tty_exec = podman(&["exec", "-t", &tty_name, "mkdir", "/tmp/by-exec"]);
+    let _ = podman(&["rm", "-f", "-t", "0", &tty_name]);
     let _ = Command::new("podman").args(["rmi", &image]).output();
+    let line = "rsafe: denied: mkdir /tmp/made (not in policy)\r\nmkdir: can't create";
+    assert!(
+        logs.contains(line),
+        "podman logs of a -t container: {logs:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&tty_exec.stdout)
+            .contains("rsafe: denied: mkdir /tmp/by-exec (not in policy)\r\n"),
+        "podman exec -t: {}",
+        text(&tty_exec)
+    );
     assert_eq!(e.status.code(), Some(1), "{}", text(&e));
     assert!(
         text(&e).contains("rsafe: denied: mkdir /tmp/by-exec (not in policy)"),

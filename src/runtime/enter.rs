@@ -281,7 +281,9 @@ fn failure(
             Err(e) => return e.into(),
         };
         match step {
-            Step::Learning { program, listener } => {
+            Step::Learning {
+                program, listener, ..
+            } => {
                 if let Some(client) = learning.take()
                     && let Err(source) = client.hand_over(&program, listener)
                 {

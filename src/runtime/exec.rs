@@ -221,6 +221,11 @@ fn exec_inner(
 /// call before rsafe has the listener would wait forever); the message is made before the
 /// load, and the programs are freed after the hand-over. This process's copy of the listener
 /// is not closed (a call the policy may not allow): it is close-on-exec, gone at `execve`.
+///
+/// The workload's stderr goes with the listener, so that the OCI runtime's reporter writes its
+/// lines where the workload writes its own: with `process.terminal` that is the container's
+/// terminal (conmon's log and `podman logs`), which `create`'s stderr is not. `rsafe run`'s
+/// supervisor writes to rsafe's stderr and leaves it.
 fn send_denial_listener(
     chan: &Channel,
     filter: CompiledFilter,
@@ -229,7 +234,7 @@ fn send_denial_listener(
     use std::os::fd::IntoRawFd;
     let message = Message::Learning { program };
     let listener = filter.load_reporting().map_err(ExecError::Seccomp)?;
-    chan.send(&message, &[listener.as_fd()])
+    chan.send(&message, &[listener.as_fd(), io::stderr().as_fd()])
         .map_err(|e| ExecError::Setup {
             what: "send the denial listener",
             source: io::Error::other(e.to_string()),

@@ -261,8 +261,13 @@ pub(crate) enum Step {
     /// The end of its start.
     Done(Outcome),
     /// A [`NewProcess::learning`] process stacked the learning filter: its listener and the
-    /// program it runs. The process waits in its first call until someone answers.
-    Learning { program: PathBuf, listener: OwnedFd },
+    /// program it runs (and, from a policy that reports its denials, the process's stderr,
+    /// where the lines go). The process waits in its first call until someone answers.
+    Learning {
+        program: PathBuf,
+        listener: OwnedFd,
+        stderr: Option<OwnedFd>,
+    },
 }
 
 /// Reads the channel up to its end or up to a learning listener; what the process says of its
@@ -279,8 +284,14 @@ pub(crate) fn next_step(
             }
             Some((Message::Confined { lines, warnings }, _)) => confined(lines, warnings),
             Some((Message::Learning { program }, fds)) => {
-                if let Some(listener) = fds.into_iter().next() {
-                    return Ok(Step::Learning { program, listener });
+                let mut fds = fds.into_iter();
+                if let Some(listener) = fds.next() {
+                    let stderr = fds.next();
+                    return Ok(Step::Learning {
+                        program,
+                        listener,
+                        stderr,
+                    });
                 }
             }
             Some(_) => {}
@@ -596,7 +607,10 @@ mod tests {
         b.send(&learning, &[read.as_fd()]).unwrap();
         b.send(&learning, &[read.as_fd()]).unwrap();
         drop((b, read));
-        let Step::Learning { program, listener } = next_step(&a, &mut |_, _| {}).unwrap() else {
+        let Step::Learning {
+            program, listener, ..
+        } = next_step(&a, &mut |_, _| {}).unwrap()
+        else {
             panic!("the listener was not a step");
         };
         assert_eq!(program, Path::new("/bin/mkdir"));

@@ -289,11 +289,13 @@ fn reported_outcome(
     conn: &std::os::unix::net::UnixStream,
     calls: &[i64],
 ) -> Result<Outcome, OciError> {
-    let listener = match join::next_step(&started.chan, &mut |_, _| {})? {
+    let (listener, stderr) = match join::next_step(&started.chan, &mut |_, _| {})? {
         join::Step::Done(outcome) => return Ok(outcome),
-        join::Step::Learning { listener, .. } => listener,
+        join::Step::Learning {
+            listener, stderr, ..
+        } => (listener, stderr),
     };
-    if let Err(source) = super::reporter::hand_over(conn, &listener, calls) {
+    if let Err(source) = super::reporter::hand_over(conn, &listener, stderr.as_ref(), calls) {
         if let Some(pid) = started.pid {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);

@@ -1,7 +1,9 @@
 //! The denial reporter: under `rsafe-runtime`, a learned policy named by the bundle
 //! (`rsafe.policy=NAME` with `[seccomp] report_denials = true`) names its denials as `rsafe
 //! run` does (`rsafe: denied: mkdir /tmp/made (not in policy)`, `rsafe: denied: openat
-//! /etc/shadow (not in policy)`), on the container's stderr and in the `--log` file.
+//! /etc/shadow (not in policy)`), where the workload writes its own errors (its stderr, which
+//! the first process sends with its listener: a pipe of the caller's, or the container's
+//! terminal with `process.terminal`) and in the `--log` file.
 //!
 //! ```text
 //! rsafe-runtime create                    reporter (fork)          container's first process
@@ -11,7 +13,7 @@
 //! cgroup.procs, record         other fds closed, caps dropped,
 //!   (reporter pid + start)     no_new_privs; waits on the channel
 //! exit 0                                                            … start: load filter,
-//!                             ◀─────────────────── Learning [+ listener] (sendmsg), execve
+//!                             ◀──────────── Learning [+ listener, stderr] (sendmsg), execve
 //!                             answers: EPERM + line for a denial,
 //!                               CONTINUE (+ line) for a file call
 //!                             POLLHUP: no process has the filter ─▶ exit
@@ -242,12 +244,18 @@ pub(super) fn connect(dir: &ContainerDir) -> io::Result<UnixStream> {
 }
 
 /// Hands an exec'd process's listener to the reporter, with the file calls its filter
-/// notifies and this process's stderr (the exec'd process's, when it has no terminal), where
-/// its lines go.
-pub(super) fn hand_over(conn: &UnixStream, listener: &OwnedFd, calls: &[i64]) -> io::Result<()> {
+/// notifies and where its lines go: the process's own stderr as it sent it (its terminal
+/// with `--tty`), else this process's stderr.
+pub(super) fn hand_over(
+    conn: &UnixStream,
+    listener: &OwnedFd,
+    stderr: Option<&OwnedFd>,
+    calls: &[i64],
+) -> io::Result<()> {
     let payload = serde_json::to_vec(calls).map_err(io::Error::other)?;
-    let stderr = io::stderr();
-    crate::runtime::fdpass::send_fds(conn, &payload, &[listener.as_fd(), stderr.as_fd()])
+    let own = io::stderr();
+    let stderr = stderr.map_or(own.as_fd(), |e| e.as_fd());
+    crate::runtime::fdpass::send_fds(conn, &payload, &[listener.as_fd(), stderr])
 }
 
 /// Starts the reporter for container `id`: a fork of this (single-threaded) process that
@@ -334,7 +342,7 @@ fn reporter_main(
         let _ = writeln!(io::stderr(), "rsafe-runtime: denial reporter: {e}");
         return 125;
     }
-    let Some(listener) = wait_for_listener(&channel) else {
+    let Some((listener, workload_err)) = wait_for_listener(&channel) else {
         return 0;
     };
     drop(channel);
@@ -345,8 +353,12 @@ fn reporter_main(
     let _ = std::thread::Builder::new()
         .name("rsafe-exec-denials".into())
         .spawn(move || serve_execs(&execs, rules, exec_log));
-    let Ok(err) = io::stderr().as_fd().try_clone_to_owned() else {
-        return 125;
+    let err = match workload_err {
+        Some(err) => err,
+        None => match io::stderr().as_fd().try_clone_to_owned() {
+            Ok(err) => err,
+            Err(_) => return 125,
+        },
     };
     let mut out = Lines {
         err: File::from(err),
@@ -446,12 +458,17 @@ fn close_all_but(keep: &[RawFd]) -> io::Result<()> {
 }
 
 /// The listener the container's first process sends before `execve` (`Learning`, as to `rsafe
-/// run`); the other messages on the way (what was enforced, a failure) are not the reporter's.
-/// None at end-of-file: the process died first, or loaded no reporting filter.
-fn wait_for_listener(channel: &Channel) -> Option<OwnedFd> {
+/// run`), with the process's stderr, where the lines go (its terminal with `process.terminal`,
+/// which this process's stderr is not); the other messages on the way (what was enforced, a
+/// failure) are not the reporter's. None at end-of-file: the process died first, or loaded no
+/// reporting filter.
+fn wait_for_listener(channel: &Channel) -> Option<(OwnedFd, Option<OwnedFd>)> {
     loop {
         match channel.recv() {
-            Ok(Some((Message::Learning { .. }, fds))) => return fds.into_iter().next(),
+            Ok(Some((Message::Learning { .. }, fds))) => {
+                let mut fds = fds.into_iter();
+                return Some((fds.next()?, fds.next()));
+            }
             Ok(Some(_)) | Err(ChannelError::Malformed(_)) => continue,
             Ok(None) | Err(_) => return None,
         }
@@ -501,7 +518,13 @@ mod tests {
     fn a_hand_over_carries_the_calls_the_listener_and_the_stderr() {
         let (exec_end, reporter_end) = UnixStream::pair().unwrap();
         let listener: OwnedFd = File::open("/dev/null").unwrap().into();
-        hand_over(&exec_end, &listener, &[libc::SYS_openat, libc::SYS_mkdir]).unwrap();
+        hand_over(
+            &exec_end,
+            &listener,
+            None,
+            &[libc::SYS_openat, libc::SYS_mkdir],
+        )
+        .unwrap();
         let (calls, got, err) = receive(&reporter_end).unwrap();
         assert_eq!(calls, vec![libc::SYS_openat, libc::SYS_mkdir]);
         let same = |a: std::os::fd::BorrowedFd<'_>, b: std::os::fd::BorrowedFd<'_>| {
@@ -510,6 +533,11 @@ mod tests {
         };
         assert!(same(got.as_fd(), listener.as_fd()));
         assert!(same(err.as_fd(), io::stderr().as_fd()));
+        // The process's own stderr (its terminal) goes in place of this one's.
+        let terminal: OwnedFd = File::open("/dev/zero").unwrap().into();
+        hand_over(&exec_end, &listener, Some(&terminal), &[]).unwrap();
+        let (_, _, err) = receive(&reporter_end).unwrap();
+        assert!(same(err.as_fd(), terminal.as_fd()));
         // Without its two descriptors, nothing is taken.
         exec_end.try_clone().unwrap().write_all(b"[]").unwrap();
         assert!(receive(&reporter_end).is_err());
