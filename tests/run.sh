@@ -12,3 +12,5 @@ cargo clippy --all-targets --locked -- -D warnings
 # dev profile: the build the tests use anyway (a release build would add ~11 min of CPU).
 RSAFE_DEB_PROFILE=dev bash .ci/deb-check.sh
 RSAFE_TEST_REQUIRE=1 cargo test --locked
+# Nothing of rsafe left on the host, and the host's device nodes as they were.
+bash .ci/host-check.sh

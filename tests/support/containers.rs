@@ -217,7 +217,11 @@ pub fn oci_container(runtime: Oci, cfg: &OciConfig) -> (Started, String) {
     let bundle_path = bundle.path().to_str().unwrap().to_owned();
     let pid_path = pid_file.to_str().unwrap().to_owned();
     // A detached container keeps the runtime's stdio: a pipe here would never reach EOF.
+    // Files, not /dev/null: runc 1.1 chowns a user-namespaced container's stdio to its root
+    // (host 100000), the host's /dev/null included.
     let log = bundle.path().join("run.log");
+    let input = bundle.path().join("run.in");
+    fs::write(&input, b"").unwrap();
     let status = runtime
         .command(&[
             "run",
@@ -228,8 +232,8 @@ pub fn oci_container(runtime: Oci, cfg: &OciConfig) -> (Started, String) {
             &pid_path,
             &id,
         ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdin(fs::File::open(&input).unwrap())
+        .stdout(fs::File::create(bundle.path().join("run.out")).unwrap())
         .stderr(fs::File::create(&log).unwrap())
         .status()
         .unwrap();
