@@ -327,6 +327,24 @@ fn compressed_docker_tarball_loads() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
+
+    // docker's and podman's forms: `load -i FILE`, and `load < FILE` with no argument.
+    let root = support::temp_root();
+    let out = ok(root.path(), &["load", "-i", gz.to_str().unwrap()]);
+    assert_eq!(out, "Loaded image: rsafe/busybox:latest\n");
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .arg("load")
+        .pipe_stdin(&gz)
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Loaded image: rsafe/busybox:latest\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! `rsafe load`: images from a docker save tarball, an OCI archive or an OCI layout into the store.
 
-use anyhow::Result;
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
 
 use super::Global;
 use crate::image::Platform;
@@ -21,12 +23,19 @@ use crate::image::load::{LoadOptions, load_path_with};
 /// name that is a bare tag (`latest`) is filed under the archive's file name without extension
 /// (`./app.tar` → `app:latest`). `--name` overrides the repository. An image without any name is
 /// kept by digest (listed as `<none>`).
+///
+/// With no PATH and no `-i`, the archive is read from standard input, as `docker load` and
+/// `podman load` do (`rsafe load < app.tar`); a terminal there is refused.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
     /// Archive or layout to load: PATH or PATH:REF (several may be given); `-` reads an
     /// archive from standard input.
-    #[arg(required = true, value_name = "PATH[:REF]")]
+    #[arg(value_name = "PATH[:REF]")]
     pub inputs: Vec<String>,
+    /// The archive to load, as `docker load -i`/`--input` (the same as a PATH; may be
+    /// repeated).
+    #[arg(short = 'i', long = "input", value_name = "PATH[:REF]")]
+    pub input: Vec<String>,
     /// From a multi-platform image, load the manifest for this platform (os/arch[/variant]).
     /// Default: the host's.
     #[arg(long, value_name = "OS/ARCH")]
@@ -42,6 +51,7 @@ pub struct LoadArgs {
 
 /// Loads each input in turn; stops at the first failure (earlier inputs stay loaded).
 pub fn run(args: LoadArgs, global: &Global) -> Result<i32> {
+    let inputs = inputs(args.input, args.inputs, std::io::stdin().is_terminal())?;
     let store = global.store()?;
     let options = LoadOptions {
         platforms: if args.all_platforms {
@@ -51,7 +61,7 @@ pub fn run(args: LoadArgs, global: &Global) -> Result<i32> {
         },
         name: args.name,
     };
-    for input in &args.inputs {
+    for input in &inputs {
         for loaded in load_path_with(&store, input, &options)? {
             if loaded.name == loaded.descriptor.digest().to_string() {
                 println!("Loaded image digest: {}", loaded.name);
@@ -69,4 +79,38 @@ pub fn run(args: LoadArgs, global: &Global) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What to load: `-i` inputs, then the positional ones; none means standard input, unless it is
+/// a terminal (nothing would ever come).
+fn inputs(
+    flagged: Vec<String>,
+    positional: Vec<String>,
+    stdin_is_tty: bool,
+) -> Result<Vec<String>> {
+    let all: Vec<String> = flagged.into_iter().chain(positional).collect();
+    match (all.is_empty(), stdin_is_tty) {
+        (false, _) => Ok(all),
+        (true, false) => Ok(vec!["-".to_string()]),
+        (true, true) => bail!(
+            "no archive to load: give one (`rsafe load -i app.tar`) or pipe it in (`rsafe load < app.tar`)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_come_from_flags_paths_or_stdin() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            inputs(s(&["a.tar"]), s(&["b.tar"]), true).unwrap(),
+            s(&["a.tar", "b.tar"])
+        );
+        assert_eq!(inputs(vec![], vec![], false).unwrap(), s(&["-"]));
+        let err = inputs(vec![], vec![], true).unwrap_err().to_string();
+        assert!(err.contains("rsafe load -i"), "{err}");
+    }
 }
