@@ -83,6 +83,12 @@ pub struct RunArgs {
     /// to container root first (podman's; never through a symlink).
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volume: Vec<String>,
+    /// Mount in docker's long syntax: type=bind,source=HOST-PATH,target=PATH[,readonly]
+    /// [,bind-propagation=rprivate]; type=volume,source=NAME,target=PATH[,readonly]
+    /// [,volume-nocopy]; type=tmpfs,target=PATH[,tmpfs-size=64m][,tmpfs-mode=1777] (src, dst,
+    /// destination, ro too). Unlike -v, a bind's missing source is an error, as in docker.
+    #[arg(long = "mount", value_name = "type=…,source=…,target=…")]
+    pub mount: Vec<String>,
     /// Mount a tmpfs: PATH[:size=64m,mode=1777].
     #[arg(long, value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
@@ -128,6 +134,30 @@ pub struct RunArgs {
     pub policy: String,
     #[command(flatten)]
     pub overrides: OverrideArgs,
+    /// Refused (exit 125): every capability outside a user namespace, the host's devices, no
+    /// seccomp: what rsafe exists not to do. Use --cap-add for what the workload needs.
+    #[arg(long)]
+    pub privileged: bool,
+    /// The pid namespace: private (always; podman's word) or host/container:NAME (refused).
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// The IPC namespace: private (always) or host/container:NAME/shareable/none (refused).
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// The UTS namespace: private (always) or host (refused).
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
+    /// The user namespace: host is refused (container root would be host root).
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+    /// docker's security options: seccomp=FILE|unconfined (= --seccomp), no-new-privileges
+    /// (always on), label=disable and apparmor=unconfined (no LSM profile is applied anyway);
+    /// other label, apparmor and systempaths options are refused.
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Refused: a host device node in the container is a way into a host driver.
+    #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
+    pub device: Vec<String>,
     /// Audit the image first (as `rsafe audit IMAGE` does, with ./.rsafeignore) and refuse to
     /// start it, exit 125, when a finding is at or above SEVERITY (info, low, medium, high,
     /// critical); the findings are printed on stderr. `off`: no gate. Default: the policy's
@@ -329,7 +359,8 @@ pub(super) struct Prepared {
 /// (resolved, gated, its layers extracted), the process, mounts, network and limits.
 pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow::Result<Prepared> {
     let idmap = IdMap::for_this_process();
-    let mut policy = effective_policy(&args.policy, &args.overrides)?;
+    let overrides = security_flags(args)?;
+    let mut policy = effective_policy(&args.policy, &overrides)?;
     // Read (and so checked) before the run: a file that is not a learned policy is refused
     // before anything starts.
     let learned = match &args.learn {
@@ -372,6 +403,103 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
         policy,
         learned,
     })
+}
+
+/// docker's flags that take the container's isolation away, checked before anything is done:
+/// each either means what rsafe does anyway (accepted) or is refused with the reason, never
+/// accepted and ignored. Returns the confinement flags with `--security-opt seccomp=…` as
+/// `--seccomp`.
+fn security_flags(args: &RunArgs) -> anyhow::Result<OverrideArgs> {
+    if args.privileged {
+        anyhow::bail!(
+            "--privileged is refused: it gives the container every capability over the host, every host device and no seccomp, landlock or masked /proc, which is what rsafe exists not to do; add what the workload needs instead (--cap-add CAP, --security-opt seccomp=unconfined)"
+        );
+    }
+    if let Some(device) = args.device.first() {
+        anyhow::bail!(
+            "--device {device} is refused: a host device node is a way into a host kernel driver; the container's /dev has only null, zero, full, random, urandom, tty and its own terminals"
+        );
+    }
+    for (flag, value) in [
+        ("--pid", &args.pid),
+        ("--ipc", &args.ipc),
+        ("--uts", &args.uts),
+        ("--userns", &args.userns),
+    ] {
+        if let Some(value) = value {
+            check_namespace_flag(flag, value)?;
+        }
+    }
+    let mut overrides = args.overrides.clone();
+    for opt in &args.security_opt {
+        if let Some(profile) = security_opt(opt)? {
+            match &overrides.seccomp {
+                Some(given) if *given != profile => anyhow::bail!(
+                    "--security-opt {opt} and --seccomp {given} name two seccomp profiles: give one"
+                ),
+                _ => overrides.seccomp = Some(profile),
+            }
+        }
+    }
+    Ok(overrides)
+}
+
+/// `--pid`, `--ipc`, `--uts`, `--userns MODE`: the container's own namespace is what rsafe
+/// always makes, so `private` (and docker's empty default) is accepted; sharing the host's is
+/// refused saying what the container would get.
+fn check_namespace_flag(flag: &str, value: &str) -> anyhow::Result<()> {
+    if value.is_empty() || value == "private" {
+        return Ok(());
+    }
+    let why = match (flag, value) {
+        ("--pid", "host") => {
+            "the container would see every host process, their command lines and environments, and could signal or trace the ones its user owns"
+        }
+        ("--ipc", "host") => {
+            "the host's System V shared memory, semaphores and message queues would be the container's to read and write"
+        }
+        ("--uts", "host") => {
+            "the container would share the host's hostname and domain name and could change them for the whole host"
+        }
+        ("--userns", "host") => {
+            "container root would be the caller's own uid on the host (host root when root runs it): the user namespace is the one isolation rsafe never gives up"
+        }
+        (_, v) if v.starts_with("container:") => {
+            "each rsafe container has namespaces of its own (only --network container:NAME joins another's; rsafe exec runs in one)"
+        }
+        _ => "rsafe supports only private (the container's own namespace, always made)",
+    };
+    anyhow::bail!("{flag} {value} is refused: {why}")
+}
+
+/// One `--security-opt`: the seccomp profile it names (`seccomp=FILE|unconfined`, or docker's
+/// old `seccomp:…`), nothing for the options rsafe already honours, an error for the rest.
+fn security_opt(opt: &str) -> anyhow::Result<Option<String>> {
+    let (key, value) = opt
+        .split_once('=')
+        .or_else(|| opt.split_once(':'))
+        .unwrap_or((opt, ""));
+    let refuse = |why: &str| anyhow::anyhow!("--security-opt {opt} is refused: {why}");
+    match (key, value) {
+        ("seccomp", "") => Err(refuse(
+            "seccomp= needs a profile: a JSON file or unconfined",
+        )),
+        ("seccomp", profile) => Ok(Some(profile.to_string())),
+        ("no-new-privileges", "" | "true") => Ok(None),
+        ("no-new-privileges", "false") => Err(refuse(
+            "no_new_privs is always set: no set-uid or file-capability program in the container gains privileges",
+        )),
+        ("label", "disable") | ("apparmor", "unconfined") => Ok(None),
+        ("label" | "apparmor", _) => Err(refuse(
+            "rsafe applies no SELinux label or AppArmor profile (it confines with capabilities, seccomp and landlock), so there is none to set; label=disable and apparmor=unconfined are accepted as what it does",
+        )),
+        ("systempaths", "unconfined") | ("mask" | "unmask", _) => Err(refuse(
+            "the masked and read-only /proc and /sys paths are the policy's (masked_paths, readonly_paths in a policy file)",
+        )),
+        _ => Err(refuse(
+            "unknown option (seccomp=…, no-new-privileges, label=disable, apparmor=unconfined)",
+        )),
+    }
 }
 
 /// The process from the image's defaults and the flags (`--entrypoint`, the command, `-e`,
@@ -456,8 +584,8 @@ fn spec_for(
     })
 }
 
-/// The container's mounts from `-v` and `--tmpfs`, the warnings its host binds deserve (a risky
-/// source, or one its root cannot write), and the claims on its named volumes.
+/// The container's mounts from `-v`, `--mount` and `--tmpfs`, the warnings its host binds
+/// deserve (a risky source, or one its root cannot write), and the claims on its named volumes.
 fn mounts_for(
     args: &RunArgs,
     cwd: &std::path::Path,
@@ -465,20 +593,76 @@ fn mounts_for(
     idmap: &IdMap,
     store: &Store,
 ) -> anyhow::Result<(Vec<MountSpec>, Vec<String>, Vec<volume::VolumeClaim>)> {
-    let mut mounts = Vec::new();
-    let mut warnings = Vec::new();
-    let mut claims = Vec::new();
+    let mut made = MountsMade::default();
     let volumes = Volumes::of_store(store.root());
+    let ctx = MountContext {
+        policy_name,
+        idmap,
+        volumes: &volumes,
+    };
     for v in &args.volume {
-        mounts.push(match spec::parse_volume(v, cwd)? {
+        made.add(&ctx, ("-v", v), spec::parse_volume(v, cwd)?)?;
+    }
+    for m in &args.mount {
+        let parsed = spec::parse_mount(m, cwd)?;
+        if let VolumeArg::Host(MountSpec::Bind { source, .. }) = &parsed {
+            check_mount_source(m, source)?;
+        }
+        made.add(&ctx, ("--mount", m), parsed)?;
+    }
+    for t in &args.tmpfs {
+        made.mounts.push(spec::parse_tmpfs(t)?);
+    }
+    Ok((made.mounts, made.warnings, made.claims))
+}
+
+/// `--mount type=bind`'s source must exist (docker's daemon refuses it with this line; `-v`
+/// would have made it).
+fn check_mount_source(arg: &str, source: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::metadata(source) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "--mount {arg:?}: invalid mount config for type \"bind\": bind source path does not exist: {}",
+            source.display()
+        ),
+        Err(e) => anyhow::bail!("--mount {arg:?}: {}: {e}", source.display()),
+    }
+}
+
+/// What the checks of a host bind or a named volume need.
+struct MountContext<'a> {
+    policy_name: &'a str,
+    idmap: &'a IdMap,
+    volumes: &'a Volumes,
+}
+
+/// The mounts made so far, their warnings and the claims on their volumes.
+#[derive(Default)]
+struct MountsMade {
+    mounts: Vec<MountSpec>,
+    warnings: Vec<String>,
+    claims: Vec<volume::VolumeClaim>,
+}
+
+impl MountsMade {
+    /// Adds the mount `parsed` of `flag` (`-v` or `--mount`, and its argument): a host bind with
+    /// its checks, or the named volume claimed and made when missing.
+    fn add(
+        &mut self,
+        ctx: &MountContext<'_>,
+        flag: (&'static str, &str),
+        parsed: VolumeArg,
+    ) -> anyhow::Result<()> {
+        let mount = match parsed {
             VolumeArg::Host(mount) => {
-                let risks = risky_bind(v, &mount, policy_name)?;
-                check_chown(v, &mount)?;
+                let risks = risky_bind(flag, &mount, ctx.policy_name)?;
+                check_chown(flag, &mount)?;
                 // A risky source gets its warning, not advice on how to write to it.
                 if risks.is_empty() {
-                    warnings.extend(unwritable_bind_hint(v, &mount, idmap));
+                    self.warnings
+                        .extend(unwritable_bind_hint(flag, &mount, ctx.idmap));
                 }
-                warnings.extend(risks);
+                self.warnings.extend(risks);
                 mount
             }
             VolumeArg::Named {
@@ -487,13 +671,14 @@ fn mounts_for(
                 read_only,
                 no_copy,
             } => {
-                claims.push(
-                    volumes
+                self.claims.push(
+                    ctx.volumes
                         .claim(&name)
                         .with_context(|| format!("volume {name}"))?,
                 );
-                let (volume, _) = volumes
-                    .ensure(&name, volume::root_owner(idmap))
+                let (volume, _) = ctx
+                    .volumes
+                    .ensure(&name, volume::root_owner(ctx.idmap))
                     .with_context(|| format!("volume {name}"))?;
                 MountSpec::Volume {
                     source: volume.data(),
@@ -503,12 +688,10 @@ fn mounts_for(
                     read_only,
                 }
             }
-        });
+        };
+        self.mounts.push(mount);
+        Ok(())
     }
-    for t in &args.tmpfs {
-        mounts.push(spec::parse_tmpfs(t)?);
-    }
-    Ok((mounts, warnings, claims))
 }
 
 /// The flags' limits over the policy's; `--learn` adds a memory limit (so that the peak can be
@@ -646,7 +829,11 @@ const POLICIES_REFUSING_RISKY_MOUNTS: &[&str] = &["strict"];
 /// rate high or critical (the host's `/`, a runtime socket, the host's `/proc`, `/sys` or
 /// `/dev`, a sensitive host directory), one line each; an error instead under the strict
 /// policy. Said before the container starts, so nobody learns it from `rsafe audit` later.
-fn risky_bind(arg: &str, mount: &MountSpec, policy: &str) -> anyhow::Result<Vec<String>> {
+fn risky_bind(
+    (flag, arg): (&str, &str),
+    mount: &MountSpec,
+    policy: &str,
+) -> anyhow::Result<Vec<String>> {
     let MountSpec::Bind {
         source, read_only, ..
     } = mount
@@ -661,18 +848,18 @@ fn risky_bind(arg: &str, mount: &MountSpec, policy: &str) -> anyhow::Result<Vec<
     if let Some(first) = risks.first()
         && POLICIES_REFUSING_RISKY_MOUNTS.contains(&policy)
     {
-        anyhow::bail!("-v {arg:?} exposes {first}: the {policy} policy refuses it");
+        anyhow::bail!("{flag} {arg:?} exposes {first}: the {policy} policy refuses it");
     }
     Ok(risks
         .into_iter()
-        .map(|r| format!("-v {arg} exposes {r}"))
+        .map(|r| format!("{flag} {arg} exposes {r}"))
         .collect())
 }
 
 /// `-v SRC:DST:U` chowns SRC's tree on the host: refused where the running-container audit
 /// rates the source high or critical as a writable mount (the host's `/`, `/etc`, `/usr`, a
 /// whole home directory, a runtime socket…), whatever `ro` says, since a chown is a write.
-fn check_chown(arg: &str, mount: &MountSpec) -> anyhow::Result<()> {
+fn check_chown((flag, arg): (&str, &str), mount: &MountSpec) -> anyhow::Result<()> {
     let MountSpec::Bind {
         source,
         ownership: BindOwnership::Chown,
@@ -686,7 +873,7 @@ fn check_chown(arg: &str, mount: &MountSpec) -> anyhow::Result<()> {
         .find(|r| r.severity >= Severity::High)
     {
         anyhow::bail!(
-            "-v {arg:?}: U would chown {} ({}, {}) to the container's root: refused",
+            "{flag} {arg:?}: U would chown {} ({}, {}) to the container's root: refused",
             r.what.trim_end_matches(" (rw)"),
             r.rule.id,
             r.severity
@@ -724,7 +911,11 @@ pub(super) fn chown_sources(
 /// When root runs a container, container root is an unprivileged host id: a writable bind of
 /// a host directory or file it does not own (and that is not writable for everyone) gives the workload
 /// "Permission denied" on every write. Said before it starts, with the two ways out.
-fn unwritable_bind_hint(arg: &str, mount: &MountSpec, idmap: &IdMap) -> Option<String> {
+fn unwritable_bind_hint(
+    (flag, arg): (&str, &str),
+    mount: &MountSpec,
+    idmap: &IdMap,
+) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let MountSpec::Bind {
         source,
@@ -746,9 +937,14 @@ fn unwritable_bind_hint(arg: &str, mount: &MountSpec, idmap: &IdMap) -> Option<S
         return None;
     }
     Some(format!(
-        "-v {arg}: {} belongs to host uid {} but container root is host uid {root}, so writes to it from the container get \"Permission denied\"; add :idmap (an id-mapped mount: the owner shows as container root) or :U (chown the tree to container root)",
+        "{flag} {arg}: {} belongs to host uid {} but container root is host uid {root}, so writes to it from the container get \"Permission denied\"; {}add :idmap (an id-mapped mount: the owner shows as container root) or :U (chown the tree to container root)",
         source.display(),
-        meta.uid()
+        meta.uid(),
+        if flag == "-v" {
+            ""
+        } else {
+            "mount it with -v and "
+        }
     ))
 }
 

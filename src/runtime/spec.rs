@@ -729,6 +729,234 @@ pub fn parse_tmpfs(s: &str) -> Result<MountSpec, SpecError> {
     })
 }
 
+/// The fields of a `--mount` value, split as docker splits it (a CSV record: a field in double
+/// quotes may hold a comma, `""` is a quote inside one).
+fn mount_fields(s: &str) -> Result<Vec<String>, SpecError> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = s.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err(invalid("--mount", s, "a quote is not closed"));
+    }
+    fields.push(field);
+    Ok(fields)
+}
+
+/// Docker's booleans (Go's `strconv.ParseBool`).
+fn parse_go_bool(key: &str, value: &str, s: &str) -> Result<bool, SpecError> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(invalid(
+            "--mount",
+            s,
+            format!("invalid value for {key}: {value}"),
+        )),
+    }
+}
+
+/// What a `--mount` value says, before the mount is made of it.
+#[derive(Debug, Default)]
+struct MountFields {
+    kind: Option<String>,
+    source: Option<String>,
+    target: Option<String>,
+    read_only: bool,
+    /// Which type's own options were given (`bind`, `volume`, `tmpfs`), for docker's
+    /// "cannot mix" error.
+    options_of: Vec<&'static str>,
+    no_copy: bool,
+    size: Option<u64>,
+    mode: Option<u32>,
+}
+
+impl MountFields {
+    /// Reads one `key=value` (or bare flag) field, as docker's `opts/mount.go` does: keys are
+    /// case-insensitive, a bare field other than the boolean flags is an error, an unknown key
+    /// is an error. Options rsafe cannot honour are refused saying why, never dropped.
+    fn read(&mut self, field: &str, s: &str, cwd: &Path) -> Result<(), SpecError> {
+        let bad = |detail: String| invalid("--mount", s, detail);
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
+            None => (field.to_ascii_lowercase(), None),
+        };
+        match (key.as_str(), value) {
+            ("readonly" | "ro", None) => self.read_only = true,
+            ("readonly" | "ro", Some(v)) => self.read_only = parse_go_bool(&key, v, s)?,
+            ("volume-nocopy", v) => {
+                self.options_of.push("volume");
+                self.no_copy = v.map_or(Ok(true), |v| parse_go_bool(&key, v, s))?;
+            }
+            (_, None) => {
+                return Err(bad(format!(
+                    "invalid field '{field}' must be a key=value pair"
+                )));
+            }
+            ("type", Some(v)) => self.kind = Some(v.to_ascii_lowercase()),
+            ("source" | "src", Some(v)) => {
+                self.source = Some(if v == "." || v.starts_with("./") {
+                    cwd.join(v).display().to_string()
+                } else {
+                    v.to_string()
+                })
+            }
+            ("target" | "dst" | "destination", Some(v)) => self.target = Some(v.to_string()),
+            // macOS file sharing's; docker takes it and does nothing with it on Linux either.
+            ("consistency", Some(_)) => {}
+            ("bind-propagation", Some(v)) => {
+                self.options_of.push("bind");
+                match v.to_ascii_lowercase().as_str() {
+                    "private" | "rprivate" => {}
+                    "shared" | "rshared" | "slave" | "rslave" => {
+                        return Err(bad(format!(
+                            "bind-propagation={v} is refused: a container's mounts are private to it (rprivate), so that nothing it mounts reaches the host and nothing the host mounts later appears in it"
+                        )));
+                    }
+                    _ => return Err(bad(format!("invalid value for {key}: {v}"))),
+                }
+            }
+            ("bind-recursive", Some(v)) => {
+                self.options_of.push("bind");
+                if v != "enabled" {
+                    return Err(bad(format!(
+                        "bind-recursive={v} is not supported: a bind mount takes the mounts below its source with it, read-only when it is (enabled)"
+                    )));
+                }
+            }
+            ("bind-nonrecursive", Some(_)) => {
+                return Err(bad(
+                    "bind-nonrecursive is deprecated, use bind-recursive=disabled instead (which rsafe does not support)".into(),
+                ));
+            }
+            ("volume-driver", Some(v)) => {
+                self.options_of.push("volume");
+                if v != "local" {
+                    return Err(bad(format!(
+                        "volume-driver={v} is not supported: rsafe's volumes are local directories under its store"
+                    )));
+                }
+            }
+            ("volume-label" | "volume-opt" | "volume-subpath", Some(_)) => {
+                return Err(bad(format!(
+                    "{key} is not supported: rsafe's volumes are plain local directories (see `rsafe volume`)"
+                )));
+            }
+            ("tmpfs-size", Some(v)) => {
+                self.options_of.push("tmpfs");
+                self.size =
+                    Some(parse_size(v).map_err(|_| bad(format!("invalid value for {key}: {v}")))?);
+            }
+            ("tmpfs-mode", Some(v)) => {
+                self.options_of.push("tmpfs");
+                self.mode = Some(
+                    u32::from_str_radix(v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| bad(format!("invalid value for {key}: {v}")))?,
+                );
+            }
+            (_, Some(_)) => return Err(bad(format!("unexpected key '{key}' in '{field}'"))),
+        }
+        Ok(())
+    }
+}
+
+/// Parses docker's long mount syntax, `--mount type=bind|volume|tmpfs,source=…,target=…[,…]`
+/// (`src`, `dst`, `destination`; `readonly`/`ro`; `bind-propagation`, `volume-nocopy`,
+/// `tmpfs-size`, `tmpfs-mode`), with docker's errors: an unknown key, a bare field, a missing
+/// target, another type's options. The type defaults to `volume`, as in docker. The result
+/// is what the same `-v` or `--tmpfs` would give (the same target checks); whether a bind's
+/// source exists is the caller's to check (`--mount` refuses a missing one where `-v`'s
+/// source would be made).
+pub fn parse_mount(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
+    let mut m = MountFields::default();
+    for field in mount_fields(s)? {
+        m.read(&field, s, cwd)?;
+    }
+    let kind = m.kind.clone().unwrap_or_else(|| "volume".to_string());
+    let bad = |detail: String| invalid("--mount", s, detail);
+    let Some(target) = m.target.clone().filter(|t| !t.is_empty()) else {
+        return Err(bad("target is required".into()));
+    };
+    if let Some(other) = m.options_of.iter().find(|o| **o != kind) {
+        return Err(bad(format!(
+            "cannot mix '{other}-*' options with mount type '{kind}'"
+        )));
+    }
+    container_path("mount target", &target)?;
+    check_mount_target("--mount", &target)?;
+    let config = |detail: &str| {
+        bad(format!(
+            "invalid mount config for type \"{kind}\": {detail}"
+        ))
+    };
+    match kind.as_str() {
+        "bind" => {
+            let source = m.source.filter(|s| !s.is_empty());
+            let source = source.ok_or_else(|| config("field Source must not be empty"))?;
+            if !source.starts_with('/') {
+                return Err(config(&format!(
+                    "invalid mount path: '{source}' mount path must be absolute"
+                )));
+            }
+            Ok(VolumeArg::Host(MountSpec::Bind {
+                source: PathBuf::from(source),
+                target,
+                read_only: m.read_only,
+                ownership: BindOwnership::Host,
+            }))
+        }
+        "volume" => {
+            let Some(name) = m.source.filter(|s| !s.is_empty()) else {
+                return Err(config(
+                    "an anonymous volume (no source) is not supported: name it, source=NAME (see `rsafe volume`)",
+                ));
+            };
+            if !super::volume::is_valid_name(&name) {
+                return Err(config(&format!(
+                    "{name:?} is not a volume name: letters, digits, '_', '.', '-', starting with a letter or digit (a host path is type=bind)"
+                )));
+            }
+            Ok(VolumeArg::Named {
+                name,
+                target,
+                read_only: m.read_only,
+                no_copy: m.no_copy,
+            })
+        }
+        "tmpfs" => {
+            if m.source.is_some_and(|s| !s.is_empty()) {
+                return Err(config("field Source must not be specified"));
+            }
+            if m.read_only {
+                return Err(config(
+                    "a read-only tmpfs is not supported: it would stay empty (rsafe's tmpfs mounts are writable)",
+                ));
+            }
+            Ok(VolumeArg::Host(MountSpec::Tmpfs {
+                target,
+                size: m.size,
+                mode: m.mode,
+            }))
+        }
+        other => Err(bad(format!(
+            "mount type {other:?} is not supported (bind, volume, tmpfs)"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1111,6 +1339,173 @@ mod tests {
         }
         assert_eq!(normalize_container_path("/a/./b//../c/"), "/a/c");
         assert_eq!(normalize_container_path("/../.."), "/");
+    }
+
+    #[test]
+    fn mounts_in_dockers_long_syntax() {
+        let cwd = Path::new("/work");
+        let bind = |source: &str, target: &str, read_only| {
+            VolumeArg::Host(MountSpec::Bind {
+                source: source.into(),
+                target: target.into(),
+                read_only,
+                ownership: BindOwnership::Host,
+            })
+        };
+        for (arg, want) in [
+            ("type=bind,source=/h,target=/d", bind("/h", "/d", false)),
+            ("type=bind,src=/h,dst=/d,readonly", bind("/h", "/d", true)),
+            (
+                "Type=BIND,Source=/h,Destination=/d,ro=true",
+                bind("/h", "/d", true),
+            ),
+            (
+                "type=bind,src=./data,target=/d,ro=0",
+                bind("/work/./data", "/d", false),
+            ),
+            (
+                "type=bind,src=/h,target=/d,bind-propagation=rprivate",
+                bind("/h", "/d", false),
+            ),
+            (
+                "\"type=bind\",\"src=/a,b\",target=/d",
+                bind("/a,b", "/d", false),
+            ),
+            (
+                "type=bind,src=/h,target=/d,consistency=cached",
+                bind("/h", "/d", false),
+            ),
+        ] {
+            assert_eq!(parse_mount(arg, cwd).unwrap(), want, "{arg}");
+        }
+        assert_eq!(
+            parse_mount("source=cache,target=/c,volume-nocopy", cwd).unwrap(),
+            VolumeArg::Named {
+                name: "cache".into(),
+                target: "/c".into(),
+                read_only: false,
+                no_copy: true
+            }
+        );
+        assert_eq!(
+            parse_mount("type=volume,src=db,dst=/var/lib/db,readonly", cwd).unwrap(),
+            VolumeArg::Named {
+                name: "db".into(),
+                target: "/var/lib/db".into(),
+                read_only: true,
+                no_copy: false
+            }
+        );
+        assert_eq!(
+            parse_mount("type=tmpfs,target=/run,tmpfs-size=64m,tmpfs-mode=1770", cwd).unwrap(),
+            VolumeArg::Host(MountSpec::Tmpfs {
+                target: "/run".into(),
+                size: Some(64 << 20),
+                mode: Some(0o1770)
+            })
+        );
+    }
+
+    /// Docker's messages (docker/cli `opts/mount.go`, the daemon's mount validation) where it
+    /// has one; rsafe's reason where it refuses what docker takes.
+    #[test]
+    fn bad_mounts_say_what_docker_says() {
+        let cwd = Path::new("/work");
+        for (arg, says) in [
+            (
+                "type=bind,src=/h,target=/d,bogus=1",
+                "unexpected key 'bogus' in 'bogus=1'",
+            ),
+            (
+                "type=bind,src=/h,target=/d,rw",
+                "invalid field 'rw' must be a key=value pair",
+            ),
+            (
+                "type=bind,src=/h,target=/d,",
+                "invalid field '' must be a key=value pair",
+            ),
+            ("type=bind,src=/h", "target is required"),
+            (
+                "type=bind,target=/d",
+                "invalid mount config for type \"bind\": field Source must not be empty",
+            ),
+            (
+                "type=bind,src=rel,target=/d",
+                "'rel' mount path must be absolute",
+            ),
+            (
+                "type=bind,src=/h,target=/d,ro=maybe",
+                "invalid value for ro: maybe",
+            ),
+            (
+                "type=bind,src=/h,target=/d,volume-nocopy",
+                "cannot mix 'volume-*' options with mount type 'bind'",
+            ),
+            (
+                "type=volume,src=v,target=/d,tmpfs-size=1m",
+                "cannot mix 'tmpfs-*' options with mount type 'volume'",
+            ),
+            (
+                "type=tmpfs,target=/d,bind-propagation=rprivate",
+                "cannot mix 'bind-*' options with mount type 'tmpfs'",
+            ),
+            (
+                "type=tmpfs,src=/h,target=/d",
+                "field Source must not be specified",
+            ),
+            (
+                "type=tmpfs,target=/d,tmpfs-mode=99",
+                "invalid value for tmpfs-mode: 99",
+            ),
+            (
+                "type=tmpfs,target=/d,tmpfs-size=lots",
+                "invalid value for tmpfs-size: lots",
+            ),
+            (
+                "type=tmpfs,target=/d,readonly",
+                "a read-only tmpfs is not supported",
+            ),
+            ("type=volume,target=/d", "anonymous volume"),
+            ("type=volume,src=/abs,target=/d", "is not a volume name"),
+            (
+                "type=npipe,src=x,target=/d",
+                "mount type \"npipe\" is not supported",
+            ),
+            (
+                "type=bind,src=/h,target=/d,bind-propagation=rshared",
+                "bind-propagation=rshared is refused",
+            ),
+            (
+                "type=bind,src=/h,target=/d,bind-propagation=sideways",
+                "invalid value for bind-propagation",
+            ),
+            (
+                "type=volume,src=v,target=/d,volume-driver=nfs",
+                "volume-driver=nfs is not supported",
+            ),
+            (
+                "type=volume,src=v,target=/d,volume-opt=o=addr",
+                "volume-opt is not supported",
+            ),
+            ("type=bind,src=/h,target=rel", "must be an absolute path"),
+            ("type=bind,src=\"/h,target=/d", "a quote is not closed"),
+        ] {
+            let err = parse_mount(arg, cwd).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--mount \"") || err.starts_with("mount target"),
+                "{arg}: {err}"
+            );
+            assert!(err.contains(says), "{arg}: {err}");
+        }
+        for target in ["/", "/proc", "/sys/", "/dev", "/proc/self/mem"] {
+            let err = parse_mount(&format!("type=tmpfs,target={target}"), cwd)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("would replace") || err.contains("is inside /proc"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,312 @@
+//! `rsafe run`'s docker flags beyond the basics (`--mount`, the isolation-removing flags,
+//! `--security-opt`, …): each either does what docker does, checked from inside the container,
+//! or is refused in one line with exit 125. Through the real binary and the busybox image, as
+//! root and as an unprivileged user (with and without subordinate id ranges).
+#[path = "support/run.rs"]
+#[allow(dead_code)] // shared with tests/run.rs, which uses the rest
+mod run_support;
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use run_support::{Caller, Output, for_each_caller, rsafe_cmd};
+
+/// The busybox image with user root (`oci-busybox:root`: Entrypoint `/bin/sh -c`).
+const IMAGE: &str = "oci-busybox:root";
+
+/// [`for_each_caller`] with the busybox image loaded into each caller's store.
+fn for_each_caller_with_image(check: impl Fn(Caller, &Path)) {
+    if !support::have("umoci", support::tool("umoci")) {
+        return;
+    }
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, store| {
+        let load = rsafe_cmd(caller, store, &["load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        check(caller, store);
+    });
+}
+
+/// `rsafe run --rm FLAGS… IMAGE SCRIPT` (the image runs `sh -c SCRIPT`).
+fn run(caller: Caller, store: &Path, flags: &[&str], script: &str) -> Output {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend([IMAGE, script]);
+    rsafe_cmd(caller, store, &args)
+}
+
+fn ok(out: &Output, caller: Caller) {
+    assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+}
+
+/// A refusal: exit 125 and one line on stderr that contains `says`, nothing on stdout (the
+/// container never ran).
+fn refused(out: &Output, caller: Caller, says: &str) {
+    assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+    assert_eq!(out.stdout, "", "{caller:?}: {out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+    assert!(out.stderr.contains(says), "{caller:?}: {out:?}");
+}
+
+/// A host directory every caller may write to, holding `in`.
+fn host_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in"), "from host\n").unwrap();
+    support::sh(Command::new("chmod").arg("-R").arg("a+rwX").arg(dir.path()));
+    dir
+}
+
+#[test]
+fn mount_binds_volumes_and_tmpfs_as_docker_does() {
+    for_each_caller_with_image(|caller, store| {
+        let dir = host_dir();
+        let d = dir.path().display();
+        let ro = format!("type=bind,source={d},target=/data,readonly");
+        let rw = format!("type=bind,src={d},dst=/rw,bind-propagation=rprivate");
+        let out = run(
+            caller,
+            store,
+            &[
+                "--mount",
+                &ro,
+                "--mount",
+                &rw,
+                "--mount",
+                "type=volume,source=vol,target=/v",
+                "--mount",
+                "type=tmpfs,destination=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+            ],
+            "cat /data/in; echo x > /data/ro && echo RO-WROTE; echo y > /rw/out && echo RW-WROTE; \
+             echo kept > /v/f; stat -c %a /scratch; grep ' /scratch ' /proc/self/mountinfo | grep -o 'size=[0-9]*k'",
+        );
+        ok(&out, caller);
+        assert_eq!(
+            out.stdout, "from host\nRW-WROTE\n1770\nsize=1024k\n",
+            "{caller:?}: {out:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out")).unwrap(),
+            "y\n"
+        );
+        assert!(!dir.path().join("ro").exists());
+        // The named volume outlives the run, and `readonly` holds for it too.
+        let out = run(
+            caller,
+            store,
+            &["--mount", "type=volume,src=vol,dst=/v,ro=true"],
+            "cat /v/f; echo x > /v/g && echo WROTE; true",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "kept\n", "{caller:?}: {out:?}");
+    });
+}
+
+/// docker's `--mount` refuses a missing bind source (where `-v` makes it): nothing is created,
+/// and the other bad mounts get docker's words, before anything starts.
+#[test]
+fn bad_mounts_are_refused_in_dockers_words() {
+    for_each_caller_with_image(|caller, store| {
+        let dir = host_dir();
+        let missing = dir.path().join("missing");
+        let arg = format!("type=bind,source={},target=/m", missing.display());
+        let out = run(caller, store, &["--mount", &arg], "true");
+        refused(
+            &out,
+            caller,
+            &format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                missing.display()
+            ),
+        );
+        assert!(!missing.exists(), "{caller:?}");
+        let d = dir.path().display();
+        for (arg, says) in [
+            (
+                format!("type=bind,src={d},target=/m,bogus=1"),
+                "unexpected key 'bogus' in 'bogus=1'",
+            ),
+            (format!("type=bind,src={d}"), "target is required"),
+            (
+                format!("type=bind,src={d},target=/proc"),
+                "would replace the container's procfs",
+            ),
+            (
+                format!("type=bind,src={d},target=/m,bind-propagation=rshared"),
+                "bind-propagation=rshared is refused",
+            ),
+            (
+                "type=tmpfs,target=/t,volume-nocopy".to_string(),
+                "cannot mix 'volume-*' options with mount type 'tmpfs'",
+            ),
+        ] {
+            let out = run(caller, store, &["--mount", &arg], "true");
+            refused(&out, caller, says);
+        }
+    });
+}
+
+#[test]
+fn flags_that_remove_isolation_are_refused_saying_why() {
+    for_each_caller_with_image(|caller, store| {
+        for (flags, says) in [
+            (
+                &["--privileged"][..],
+                "--privileged is refused: it gives the container every capability",
+            ),
+            (
+                &["--pid", "host"],
+                "--pid host is refused: the container would see every host process",
+            ),
+            (
+                &["--pid=container:x"],
+                "--pid container:x is refused: each rsafe container",
+            ),
+            (
+                &["--ipc", "host"],
+                "--ipc host is refused: the host's System V shared memory",
+            ),
+            (
+                &["--uts", "host"],
+                "--uts host is refused: the container would share the host's hostname",
+            ),
+            (
+                &["--userns", "host"],
+                "--userns host is refused: container root would be",
+            ),
+            (
+                &["--device", "/dev/fuse"],
+                "--device /dev/fuse is refused: a host device node",
+            ),
+            (
+                &["--security-opt", "label=type:spc_t"],
+                "rsafe applies no SELinux label or AppArmor profile",
+            ),
+            (
+                &["--security-opt", "apparmor=docker-default"],
+                "rsafe applies no SELinux label or AppArmor profile",
+            ),
+            (
+                &["--security-opt", "no-new-privileges:false"],
+                "no_new_privs is always set",
+            ),
+            (
+                &["--security-opt", "systempaths=unconfined"],
+                "masked and read-only /proc and /sys paths are the policy's",
+            ),
+            (&["--security-opt", "bogus"], "unknown option"),
+            (
+                &[
+                    "--security-opt",
+                    "seccomp=unconfined",
+                    "--seccomp",
+                    "default",
+                ],
+                "name two seccomp profiles",
+            ),
+        ] {
+            let out = run(caller, store, flags, "echo RAN");
+            refused(&out, caller, says);
+        }
+    });
+}
+
+/// What rsafe always does, under docker's and podman's names: accepted, and true inside.
+#[test]
+fn options_that_say_what_rsafe_does_are_accepted() {
+    for_each_caller_with_image(|caller, store| {
+        let out = run(
+            caller,
+            store,
+            &[
+                "--security-opt",
+                "no-new-privileges",
+                "--security-opt=no-new-privileges:true",
+                "--security-opt",
+                "label=disable",
+                "--security-opt",
+                "apparmor=unconfined",
+                "--pid",
+                "private",
+                "--ipc=private",
+                "--uts",
+                "private",
+            ],
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; echo $$",
+        );
+        ok(&out, caller);
+        assert_eq!(
+            out.stdout, "NoNewPrivs:\t1\nSeccomp:\t2\n2\n",
+            "{caller:?}: {out:?}"
+        );
+    });
+}
+
+/// `--security-opt seccomp=…` is `--seccomp`: a profile file denies what it says inside the
+/// container, `unconfined` loads none (with the warning).
+#[test]
+fn security_opt_seccomp_is_the_seccomp_flag() {
+    for_each_caller_with_image(|caller, store| {
+        let dir = host_dir();
+        let profile = dir.path().join("no-mkdir.json");
+        std::fs::write(
+            &profile,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        )
+        .unwrap();
+        support::sh(Command::new("chmod").arg("a+r").arg(&profile));
+        let opt = format!("seccomp={}", profile.display());
+        let out = run(
+            caller,
+            store,
+            &["--security-opt", &opt],
+            "mkdir /made 2>&1 && echo MADE; touch /file && echo TOUCHED",
+        );
+        ok(&out, caller);
+        assert!(!out.stdout.contains("MADE"), "{caller:?}: {out:?}");
+        assert!(
+            out.stdout.contains("Operation not permitted") && out.stdout.contains("TOUCHED"),
+            "{caller:?}: {out:?}"
+        );
+        let out = run(
+            caller,
+            store,
+            &["--security-opt", "seccomp=unconfined"],
+            "grep '^Seccomp:' /proc/self/status",
+        );
+        ok(&out, caller);
+        assert_eq!(out.stdout, "Seccomp:\t0\n", "{caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("seccomp is unconfined"),
+            "{caller:?}: {out:?}"
+        );
+    });
+}
+
+/// `--cap-add ALL` does what docker's does inside the container's user namespace: every
+/// capability there (CapEff is the whole bounding set, CAP_SYS_ADMIN among them), said in a
+/// warning before it starts; the default keeps far fewer.
+#[test]
+fn cap_add_all_keeps_every_capability_with_a_warning() {
+    for_each_caller_with_image(|caller, store| {
+        let caps = "grep -E '^Cap(Eff|Bnd):' /proc/self/status | cut -f2";
+        let out = run(caller, store, &["--cap-add", "ALL"], caps);
+        ok(&out, caller);
+        let lines: Vec<u64> = out
+            .stdout
+            .lines()
+            .map(|l| u64::from_str_radix(l, 16).unwrap())
+            .collect();
+        let (eff, bnd) = (lines[0], lines[1]);
+        assert_eq!(eff, bnd, "{caller:?}: {out:?}");
+        assert_ne!(eff & (1 << 21), 0, "CAP_SYS_ADMIN {caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("SYS_ADMIN") && out.stderr.contains("warning"),
+            "{caller:?}: {out:?}"
+        );
+        let out = run(caller, store, &[], caps);
+        ok(&out, caller);
+        let eff = u64::from_str_radix(out.stdout.lines().next().unwrap(), 16).unwrap();
+        assert_eq!(eff & (1 << 21), 0, "{caller:?}: {out:?}");
+    });
+}
