@@ -49,6 +49,18 @@ fn refused(out: &Output, caller: Caller, says: &str) {
     assert!(out.stderr.contains(says), "{caller:?}: {out:?}");
 }
 
+/// A flag's value refused by the command-line parser: exit 125 (docker's for `run`), the
+/// parser's `error:` line naming the flag and saying `says`, then its pointer to `--help`.
+fn bad_value(out: &Output, caller: Caller, says: &str) {
+    assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+    assert_eq!(out.stdout, "", "{caller:?}: {out:?}");
+    let first = out.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: invalid value") && first.contains(says),
+        "{caller:?}: {out:?}"
+    );
+}
+
 /// A host directory every caller may write to, holding `in`.
 fn host_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -308,5 +320,202 @@ fn cap_add_all_keeps_every_capability_with_a_warning() {
         ok(&out, caller);
         let eff = u64::from_str_radix(out.stdout.lines().next().unwrap(), 16).unwrap();
         assert_eq!(eff & (1 << 21), 0, "{caller:?}: {out:?}");
+    });
+}
+
+/// `--ulimit` sets the rlimits docker names, seen by `ulimit` inside; a hard limit above
+/// rsafe's own is refused (no process in a user namespace could raise it), a bad one gets
+/// docker's words.
+#[test]
+fn ulimits_are_set_inside_and_refused_above_rsafes_own() {
+    for_each_caller_with_image(|caller, store| {
+        let out = run(
+            caller,
+            store,
+            &[
+                "--ulimit",
+                "nofile=512:1024",
+                "--ulimit",
+                "core=0",
+                "--ulimit",
+                "stack=-1",
+            ],
+            "ulimit -Sn; ulimit -Hn; ulimit -c; ulimit -s",
+        );
+        ok(&out, caller);
+        assert_eq!(
+            out.stdout, "512\n1024\n0\nunlimited\n",
+            "{caller:?}: {out:?}"
+        );
+        let out = run(caller, store, &["--ulimit", "nofile=2:1"], "true");
+        bad_value(
+            &out,
+            caller,
+            "soft limit must be less than or equal to hard limit: 2 > 1",
+        );
+        let out = run(caller, store, &["--ulimit", "files=1"], "true");
+        bad_value(&out, caller, "invalid ulimit type: files");
+        // The callers all share this process's hard limit (setpriv keeps it).
+        let own = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+        if let Some(own) = own {
+            let arg = format!("nofile=1024:{}", own + 1);
+            let out = run(caller, store, &["--ulimit", &arg], "true");
+            refused(
+                &out,
+                caller,
+                &format!(
+                    "--ulimit nofile: hard limit {} is above rsafe's own, {own}",
+                    own + 1
+                ),
+            );
+        }
+    });
+}
+
+#[test]
+fn shm_size_is_dev_shms_size() {
+    for_each_caller_with_image(|caller, store| {
+        let size = "df -k /dev/shm | tail -1 | awk '{print $2}'";
+        let out = run(caller, store, &["--shm-size", "1m"], size);
+        ok(&out, caller);
+        assert_eq!(out.stdout, "1024\n", "{caller:?}: {out:?}");
+        let out = run(caller, store, &[], size);
+        ok(&out, caller);
+        assert_eq!(out.stdout, "65536\n", "docker's 64m {caller:?}: {out:?}");
+    });
+}
+
+/// `--group-add` by name (the image's /etc/group) and by gid, seen by `id -G`; a rootless
+/// container without subordinate ids cannot call setgroups, so it is refused there.
+#[test]
+fn group_add_adds_supplementary_groups() {
+    for_each_caller_with_image(|caller, store| {
+        let flags = ["--group-add", "app", "--group-add", "4242", "-u", "nobody"];
+        let out = run(caller, store, &flags, "id -G");
+        if caller == Caller::User {
+            refused(
+                &out,
+                caller,
+                "--group-add app,4242: supplementary groups cannot be set",
+            );
+            return;
+        }
+        ok(&out, caller);
+        assert_eq!(out.stdout, "65534 1000 4242\n", "{caller:?}: {out:?}");
+        let out = run(caller, store, &["--group-add", "nosuchgroup"], "id -G");
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert!(
+            out.stderr.contains("unable to find group nosuchgroup"),
+            "{caller:?}: {out:?}"
+        );
+    });
+}
+
+/// `--stop-signal` and `--stop-timeout` are kept with the container and used by `stop`: a
+/// workload that exits on SIGUSR1 ends on it (its log says so) without being killed; one that
+/// ignores SIGTERM is killed after its own timeout, which `stop` names.
+#[test]
+fn stop_uses_the_containers_stop_signal_and_timeout() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let trap = "trap 'echo got USR1; exit 0' USR1; echo ready; while true; do sleep 0.1; done";
+        let out = rsafe(&[
+            "run",
+            "-d",
+            "--name",
+            "usr1",
+            "--stop-signal",
+            "USR1",
+            IMAGE,
+            trap,
+        ]);
+        ok(&out, caller);
+        wait_for_log(caller, store, "usr1", "ready");
+        let out = rsafe(&["stop", "usr1"]);
+        ok(&out, caller);
+        assert!(!out.stderr.contains("killed"), "{caller:?}: {out:?}");
+        let logs = rsafe(&["logs", "usr1"]);
+        assert!(logs.stdout.contains("got USR1"), "{caller:?}: {logs:?}");
+        let inspect = rsafe(&["inspect", "usr1"]);
+        assert!(
+            inspect.stdout.contains("\"ExitCode\": 0"),
+            "{caller:?}: {inspect:?}"
+        );
+
+        let stubborn = "trap '' TERM; echo ready; while true; do sleep 0.1; done";
+        let flags = [
+            "run",
+            "-d",
+            "--name",
+            "stubborn",
+            "--stop-timeout",
+            "1",
+            IMAGE,
+            stubborn,
+        ];
+        ok(&rsafe(&flags), caller);
+        wait_for_log(caller, store, "stubborn", "ready");
+        let out = rsafe(&["stop", "stubborn"]);
+        ok(&out, caller);
+        assert!(
+            out.stderr
+                .contains("stubborn did not end within 1s of SIGTERM: killed"),
+            "{caller:?}: {out:?}"
+        );
+        let out = rsafe(&["run", "--rm", "--stop-signal", "KILL", IMAGE, "true"]);
+        bad_value(&out, caller, "expected a signal that can be caught");
+    });
+}
+
+/// Waits (10 s at most) until container `name`'s log has `line`.
+fn wait_for_log(caller: Caller, store: &Path, name: &str, line: &str) {
+    for _ in 0..200 {
+        if rsafe_cmd(caller, store, &["logs", name])
+            .stdout
+            .contains(line)
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{caller:?}: {name} never logged {line:?}");
+}
+
+/// `-l`/`--label` is kept with the container and shown by `inspect` as `Config.Labels`, a
+/// secret-looking value redacted there as an environment value would be.
+#[test]
+fn labels_are_shown_by_inspect() {
+    for_each_caller_with_image(|caller, store| {
+        let fake = format!("not-a-real-{}", "password");
+        let secret = format!("DB_PASSWORD={fake}");
+        let out = rsafe_cmd(
+            caller,
+            store,
+            &[
+                "run",
+                "--name",
+                "labelled",
+                "-l",
+                "team=infra",
+                "--label",
+                "flag",
+                "-l",
+                &secret,
+                IMAGE,
+                "true",
+            ],
+        );
+        ok(&out, caller);
+        let out = rsafe_cmd(caller, store, &["inspect", "labelled"]);
+        ok(&out, caller);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let labels = &doc[0]["Config"]["Labels"];
+        assert_eq!(labels["team"], "infra", "{caller:?}: {labels}");
+        assert_eq!(labels["flag"], "", "{caller:?}: {labels}");
+        assert!(labels["DB_PASSWORD"].is_string(), "{caller:?}: {labels}");
+        assert!(
+            !out.stdout.contains(&fake),
+            "{caller:?}: the label's value was shown"
+        );
     });
 }

@@ -216,7 +216,25 @@ fn config_doc(st: &State, spec: &Spec, scanner: &SecretScanner) -> Value {
         "Cmd": p.args,
         "Image": st.image,
         "WorkingDir": p.cwd,
+        "Labels": labels_doc(&spec.options.labels, scanner),
     })
+}
+
+/// `Config.Labels` (`run -l`): a value that looks secret is redacted, as an environment
+/// variable's would be.
+fn labels_doc(
+    labels: &std::collections::BTreeMap<String, String>,
+    scanner: &SecretScanner,
+) -> Value {
+    let map: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| {
+            let shown = redact_env(&format!("{k}={v}"), scanner);
+            let value = shown.split_once('=').map_or("", |(_, v)| v).to_string();
+            (k.clone(), Value::String(value))
+        })
+        .collect();
+    Value::Object(map)
 }
 
 /// `KEY=value`, the value redacted when the key names a secret (`DB_PASSWORD`) or the value

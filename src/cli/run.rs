@@ -23,8 +23,8 @@ use crate::runtime::learn::writer::{Learned, Run};
 use crate::runtime::learn::{self, Recorder};
 use crate::runtime::process::{self, Exit, Note, RunError, RunRequest};
 use crate::runtime::spec::{
-    self, BindOwnership, Confinement, ImageDefaults, Limits, MountSpec, NetworkMode,
-    NetworkOptions, ProcessOverrides, ProcessSpec, RootfsSpec, Spec, VolumeArg,
+    self, BindOwnership, Confinement, ContainerOptions, ImageDefaults, Limits, MountSpec,
+    NetworkMode, NetworkOptions, ProcessOverrides, ProcessSpec, RootfsSpec, Spec, VolumeArg,
 };
 use crate::runtime::volume::{self, Volumes};
 
@@ -89,6 +89,28 @@ pub struct RunArgs {
     /// destination, ro too). Unlike -v, a bind's missing source is an error, as in docker.
     #[arg(long = "mount", value_name = "type=…,source=…,target=…")]
     pub mount: Vec<String>,
+    /// Set an rlimit in the container: TYPE=SOFT[:HARD] with docker's names (nofile, nproc,
+    /// core, stack, memlock, …; -1 unlimited). A hard limit above rsafe's own is refused: no
+    /// process in a user namespace can raise one.
+    #[arg(long, value_name = "TYPE=SOFT[:HARD]", value_parser = parse_ulimit)]
+    pub ulimit: Vec<spec::Ulimit>,
+    /// The size of /dev/shm (e.g. 256m; default 64m, as in docker).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub shm_size: Option<u64>,
+    /// An extra supplementary group for the workload: a name from the image's /etc/group or
+    /// a gid (repeatable).
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// The signal `rsafe stop` sends first (default SIGTERM).
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_stop_signal)]
+    pub stop_signal: Option<String>,
+    /// Seconds `rsafe stop` waits after the stop signal before SIGKILL, when not given -t
+    /// (default 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u64>,
+    /// A label KEY=VALUE, shown by `rsafe inspect` as Config.Labels (repeatable).
+    #[arg(short, long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub label: Vec<(String, String)>,
     /// Mount a tmpfs: PATH[:size=64m,mode=1777].
     #[arg(long, value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
@@ -190,6 +212,18 @@ pub struct RunArgs {
 
 fn parse_size(s: &str) -> Result<u64, String> {
     spec::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_ulimit(s: &str) -> Result<spec::Ulimit, String> {
+    spec::parse_ulimit(s).map_err(|e| e.to_string())
+}
+
+fn parse_stop_signal(s: &str) -> Result<String, String> {
+    spec::parse_stop_signal(s).map_err(|e| e.to_string())
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    spec::parse_label(s).map_err(|e| e.to_string())
 }
 
 fn parse_cpus(s: &str) -> Result<f64, String> {
@@ -360,6 +394,8 @@ pub(super) struct Prepared {
 pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow::Result<Prepared> {
     let idmap = IdMap::for_this_process();
     let overrides = security_flags(args)?;
+    check_ulimits(&args.ulimit)?;
+    check_group_add(&args.group_add, &idmap)?;
     let mut policy = effective_policy(&args.policy, &overrides)?;
     // Read (and so checked) before the run: a file that is not a learned policy is refused
     // before anything starts.
@@ -581,7 +617,50 @@ fn spec_for(
         masked_paths: policy.masked_paths.clone(),
         readonly_paths: policy.readonly_paths.clone(),
         confinement: Confinement::from_policy(policy, args.require_landlock),
+        options: ContainerOptions {
+            labels: args.label.iter().cloned().collect(),
+            ulimits: args.ulimit.clone(),
+            group_add: args.group_add.clone(),
+            shm_size: args.shm_size,
+            stop_signal: args.stop_signal.clone(),
+            stop_timeout: args.stop_timeout,
+        },
     })
+}
+
+/// `--ulimit`: a hard limit above rsafe's own cannot be set in the container (raising one takes
+/// CAP_SYS_RESOURCE in the host's user namespace, which no container process has), so it is
+/// refused rather than lowered behind the user's back.
+fn check_ulimits(ulimits: &[spec::Ulimit]) -> anyhow::Result<()> {
+    for u in ulimits {
+        let (_, own_hard) = nix::sys::resource::getrlimit(u.name.resource())
+            .with_context(|| format!("read rsafe's own {} limit", u.name.as_str()))?;
+        if u.hard > own_hard {
+            let shown = |n: u64| match n {
+                u64::MAX => "unlimited".to_string(),
+                n => n.to_string(),
+            };
+            anyhow::bail!(
+                "--ulimit {}: hard limit {} is above rsafe's own, {}: a process in the container's user namespace cannot raise it (raise rsafe's hard limit first, e.g. ulimit -H)",
+                u.name.as_str(),
+                shown(u.hard),
+                shown(own_hard)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--group-add` needs `setgroups(2)`, which a rootless container mapping only the caller's
+/// id may not call: refused there rather than dropped.
+fn check_group_add(groups: &[String], idmap: &IdMap) -> anyhow::Result<()> {
+    if !groups.is_empty() && !idmap.setgroups {
+        anyhow::bail!(
+            "--group-add {}: supplementary groups cannot be set in a rootless container without a subordinate id range (/etc/subuid, /etc/subgid): the kernel denies setgroups there",
+            groups.join(",")
+        );
+    }
+    Ok(())
 }
 
 /// The container's mounts from `-v`, `--mount` and `--tmpfs`, the warnings its host binds

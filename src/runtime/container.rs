@@ -135,6 +135,7 @@ pub(super) fn container_main(cfg: ChildConfig, chan: Channel) -> i32 {
         seccomp: Some(seccomp),
         landlock_fs: landlock_access(&cfg.spec),
         preserve_fds: 0,
+        ulimits: &cfg.spec.options.ulimits,
     };
     let exec = if cfg.learn {
         exec::exec_learning
@@ -231,7 +232,8 @@ fn prepare(cfg: &ChildConfig, chan: &Channel) -> Result<Prepared, ChildError> {
     mount_layers(cfg, &mut fds)?;
     finish_root(cfg, &mut fds, go.outbound)?;
 
-    let user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
+    let mut user = user::resolve(spec.process.user.as_deref(), Path::new("/etc"))?;
+    user::add_groups(&mut user, &spec.options.group_add, Path::new("/etc"))?;
     let seccomp = match chan.expect("waiting for the seccomp filter")? {
         (Message::Seccomp { filter }, _) => *filter,
         (other, _) => {
@@ -389,6 +391,7 @@ fn finish_root(
             tty_gid: cfg.idmap.host_gid(5).map(|_| 5),
             masked_paths: &spec.masked_paths,
             readonly_paths: &spec.readonly_paths,
+            shm_size: spec.options.shm_size,
         },
     )?;
     generated_files(spec, &root, &open_dir(&dir.path)?, outbound)?;

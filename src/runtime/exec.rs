@@ -35,6 +35,7 @@ use super::landlock::{self, FsAccess, LandlockError, LandlockStatus, Level};
 use super::seccomp::{CompiledFilter, SeccompError};
 use super::spec::Confinement;
 use super::spec::ProcessSpec;
+use super::spec::Ulimit;
 
 use super::sys;
 use super::tty::{self, WinSize};
@@ -107,6 +108,8 @@ pub struct Workload<'a> {
     pub landlock_fs: FsAccess,
     /// Descriptors 3..3+N stay open across `execve` (the OCI runtime's `--preserve-fds`).
     pub preserve_fds: u32,
+    /// `--ulimit`: set after the rlimit fallback (checked against rsafe's own hard limits).
+    pub ulimits: &'a [Ulimit],
 }
 
 /// Runs the steps of the module documentation. Returns only on failure.
@@ -170,6 +173,14 @@ fn exec_inner(
         fallback.apply().map_err(|source| ExecError::Setup {
             what: "set rlimits",
             source,
+        })?;
+    }
+    for u in w.ulimits {
+        nix::sys::resource::setrlimit(u.name.resource(), u.soft, u.hard).map_err(|e| {
+            ExecError::Setup {
+                what: "set an rlimit of --ulimit",
+                source: e.into(),
+            }
         })?;
     }
 

@@ -480,6 +480,7 @@ fn run_process(p: &NewProcess<'_>, idmap: &IdMap, filter: CompiledFilter, chan: 
         seccomp: Some(filter),
         landlock_fs: p.landlock_fs.clone(),
         preserve_fds: p.preserve_fds,
+        ulimits: &[],
     };
     let err = match p.learning {
         true => exec::exec_learning(workload, chan),

@@ -142,6 +142,7 @@ mod tests {
             masked_paths: Vec::new(),
             readonly_paths: Vec::new(),
             confinement: Confinement::from_policy(&policy, false),
+            options: Default::default(),
         };
         spec.net.dns = dns.iter().map(|d| d.parse().unwrap()).collect();
         spec.net.hosts = hosts

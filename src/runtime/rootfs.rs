@@ -205,6 +205,8 @@ pub struct SystemMounts<'a> {
     pub tty_gid: Option<u32>,
     pub masked_paths: &'a [String],
     pub readonly_paths: &'a [String],
+    /// `/dev/shm`'s size in bytes (`--shm-size`; `None`: docker's 64 MiB).
+    pub shm_size: Option<u64>,
 }
 
 const NOSUID_NODEV_NOEXEC: MountAttrFlags = MountAttrFlags::MOUNT_ATTR_NOSUID
@@ -252,7 +254,8 @@ pub fn mount_system(root: &Root, opts: &SystemMounts<'_>) -> Result<()> {
     )?;
     attach_at(root, &pts, "/dev/pts")?;
     root.symlink("pts/ptmx", "/dev/ptmx")?;
-    let shm = new_filesystem("tmpfs", &["mode=1777", "size=65536k"], NOSUID_NODEV_NOEXEC)?;
+    let shm_size = format!("size={}", opts.shm_size.unwrap_or(64 << 20));
+    let shm = new_filesystem("tmpfs", &["mode=1777", &shm_size], NOSUID_NODEV_NOEXEC)?;
     attach_at(root, &shm, "/dev/shm")?;
     let mqueue = new_filesystem("mqueue", &[], NOSUID_NODEV_NOEXEC)?;
     attach_at(root, &mqueue, "/dev/mqueue")?;

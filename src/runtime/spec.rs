@@ -107,6 +107,185 @@ pub struct Spec {
     /// Paths in `/proc` made read-only (kernel tunables).
     pub readonly_paths: Vec<String>,
     pub confinement: Confinement,
+    /// docker's settings beyond the process and its isolation: labels, rlimits, extra groups,
+    /// `/dev/shm`'s size, how `stop` ends it. Absent in older saved specs.
+    #[serde(default)]
+    pub options: ContainerOptions,
+}
+
+/// `--label`, `--ulimit`, `--group-add`, `--shm-size`, `--stop-signal` and `--stop-timeout`:
+/// kept with the container so that `start`, `stop` and `inspect` see them as `run` set them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerOptions {
+    /// `-l KEY=VALUE`: shown by `inspect` as `Config.Labels`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--ulimit`: set in the workload before it starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+    /// `--group-add`: names (from the image's `/etc/group`) or gids, added to the user's
+    /// supplementary groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// `--shm-size`: the size of `/dev/shm` in bytes (`None`: docker's 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// `--stop-signal`: what `stop` sends first (`None`: SIGTERM), as `SIGUSR1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout`: `stop`'s grace in seconds when it is given no `-t` (`None`: 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
+}
+
+/// One `--ulimit TYPE=SOFT[:HARD]`: the rlimit docker names TYPE (`nofile`, `nproc`, `core`,
+/// …), `u64::MAX` for unlimited (docker's -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ulimit {
+    pub name: UlimitName,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The rlimits docker's `--ulimit` names (go-units' `ulimitNameMapping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UlimitName {
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Locks,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Rttime,
+    Sigpending,
+    Stack,
+}
+
+impl UlimitName {
+    const ALL: [(UlimitName, &'static str, nix::sys::resource::Resource); 15] = {
+        use nix::sys::resource::Resource as R;
+        [
+            (UlimitName::Core, "core", R::RLIMIT_CORE),
+            (UlimitName::Cpu, "cpu", R::RLIMIT_CPU),
+            (UlimitName::Data, "data", R::RLIMIT_DATA),
+            (UlimitName::Fsize, "fsize", R::RLIMIT_FSIZE),
+            (UlimitName::Locks, "locks", R::RLIMIT_LOCKS),
+            (UlimitName::Memlock, "memlock", R::RLIMIT_MEMLOCK),
+            (UlimitName::Msgqueue, "msgqueue", R::RLIMIT_MSGQUEUE),
+            (UlimitName::Nice, "nice", R::RLIMIT_NICE),
+            (UlimitName::Nofile, "nofile", R::RLIMIT_NOFILE),
+            (UlimitName::Nproc, "nproc", R::RLIMIT_NPROC),
+            (UlimitName::Rss, "rss", R::RLIMIT_RSS),
+            (UlimitName::Rtprio, "rtprio", R::RLIMIT_RTPRIO),
+            (UlimitName::Rttime, "rttime", R::RLIMIT_RTTIME),
+            (UlimitName::Sigpending, "sigpending", R::RLIMIT_SIGPENDING),
+            (UlimitName::Stack, "stack", R::RLIMIT_STACK),
+        ]
+    };
+
+    /// docker's name for it.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(n, _, _)| *n == self)
+            .map_or("", |(_, s, _)| s)
+    }
+
+    /// The kernel's resource.
+    pub fn resource(self) -> nix::sys::resource::Resource {
+        Self::ALL
+            .iter()
+            .find(|(n, _, _)| *n == self)
+            .map_or(nix::sys::resource::Resource::RLIMIT_CORE, |(_, _, r)| *r)
+    }
+}
+
+/// Parses `--ulimit TYPE=SOFT[:HARD]` as docker does (go-units `ParseUlimit`): HARD defaults to
+/// SOFT, -1 is unlimited, SOFT above HARD is an error.
+pub fn parse_ulimit(s: &str) -> Result<Ulimit, SpecError> {
+    let bad = |detail: String| invalid("--ulimit", s, detail);
+    let (name, values) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected TYPE=SOFT[:HARD]".into()))?;
+    let name = UlimitName::ALL
+        .iter()
+        .find(|(_, n, _)| *n == name)
+        .map(|(u, _, _)| *u)
+        .ok_or_else(|| {
+            bad(format!(
+                "invalid ulimit type: {name} (core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack)"
+            ))
+        })?;
+    let value = |v: &str| match v.parse::<i64>() {
+        Ok(-1) => Ok(u64::MAX),
+        Ok(n) if n >= 0 => Ok(n as u64),
+        _ => Err(bad(format!(
+            "{v:?} is not a limit (a number, or -1 for unlimited)"
+        ))),
+    };
+    let (soft, hard) = match values.split(':').collect::<Vec<_>>().as_slice() {
+        [soft] => (value(soft)?, value(soft)?),
+        [soft, hard] => (value(soft)?, value(hard)?),
+        _ => {
+            return Err(bad(
+                "too many limit value arguments, can only have up to two, `soft[:hard]`".into(),
+            ));
+        }
+    };
+    if soft > hard {
+        return Err(bad(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )));
+    }
+    Ok(Ulimit { name, soft, hard })
+}
+
+/// Parses `--stop-signal`: a name with or without `SIG` (`SIGUSR1`, `usr1`) or a number;
+/// returns the name, `SIGUSR1`.
+pub fn parse_stop_signal(s: &str) -> Result<String, SpecError> {
+    use std::str::FromStr;
+    let signal = match s.parse::<i32>() {
+        Ok(n) => nix::sys::signal::Signal::try_from(n).ok(),
+        Err(_) => {
+            let upper = s.to_ascii_uppercase();
+            let name = if upper.starts_with("SIG") {
+                upper
+            } else {
+                format!("SIG{upper}")
+            };
+            nix::sys::signal::Signal::from_str(&name).ok()
+        }
+    };
+    match signal {
+        Some(nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) | None => {
+            Err(invalid(
+                "--stop-signal",
+                s,
+                "expected a signal that can be caught, like SIGTERM, SIGINT, SIGQUIT, SIGUSR1 or 15",
+            ))
+        }
+        Some(sig) => Ok(sig.as_str().to_string()),
+    }
+}
+
+/// Parses `-l KEY=VALUE` (`KEY` alone is an empty value, as in docker).
+pub fn parse_label(s: &str) -> Result<(String, String), SpecError> {
+    let (key, value) = s.split_once('=').unwrap_or((s, ""));
+    if key.is_empty() || key.contains('\0') || value.contains('\0') {
+        return Err(invalid(
+            "--label",
+            s,
+            "expected KEY=VALUE with a non-empty KEY",
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 /// How the workload is confined: what the policy (and `--cap-add`, `--cap-drop`,
@@ -1506,6 +1685,63 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn ulimits_as_docker_parses_them() {
+        let u = |name, soft, hard| Ulimit { name, soft, hard };
+        assert_eq!(
+            parse_ulimit("nofile=1024").unwrap(),
+            u(UlimitName::Nofile, 1024, 1024)
+        );
+        assert_eq!(
+            parse_ulimit("nofile=512:2048").unwrap(),
+            u(UlimitName::Nofile, 512, 2048)
+        );
+        assert_eq!(
+            parse_ulimit("core=-1").unwrap(),
+            u(UlimitName::Core, u64::MAX, u64::MAX)
+        );
+        assert_eq!(
+            parse_ulimit("nproc=10:-1").unwrap(),
+            u(UlimitName::Nproc, 10, u64::MAX)
+        );
+        assert_eq!(UlimitName::Sigpending.as_str(), "sigpending");
+        for (bad, says) in [
+            ("nofile", "TYPE=SOFT[:HARD]"),
+            ("files=1", "invalid ulimit type: files"),
+            (
+                "nofile=2:1",
+                "soft limit must be less than or equal to hard limit: 2 > 1",
+            ),
+            ("nofile=1:2:3", "too many limit value arguments"),
+            ("nofile=x", "is not a limit"),
+            ("nofile=-2", "is not a limit"),
+        ] {
+            let err = parse_ulimit(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn stop_signals_and_labels() {
+        for (arg, want) in [
+            ("SIGUSR1", "SIGUSR1"),
+            ("usr1", "SIGUSR1"),
+            ("15", "SIGTERM"),
+            ("SIGQUIT", "SIGQUIT"),
+        ] {
+            assert_eq!(parse_stop_signal(arg).unwrap(), want, "{arg}");
+        }
+        for bad in ["SIGKILL", "9", "SIGNOPE", "0", "", "STOP"] {
+            assert!(parse_stop_signal(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_label("a.b=c=d").unwrap(),
+            ("a.b".into(), "c=d".into())
+        );
+        assert_eq!(parse_label("flag").unwrap(), ("flag".into(), String::new()));
+        assert!(parse_label("=v").is_err());
     }
 
     #[test]

@@ -970,6 +970,7 @@ mod tests {
             masked_paths: policy.masked_paths.clone(),
             readonly_paths: policy.readonly_paths.clone(),
             confinement: Confinement::from_policy(&policy, true),
+            options: Default::default(),
         };
         dir.save_spec(&spec).unwrap();
         assert_eq!(dir.load_spec("c").unwrap(), spec);

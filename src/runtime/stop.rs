@@ -32,26 +32,30 @@ pub enum Stopped {
 
 /// Stops container `name_or_id`, giving it `grace` to end on SIGTERM.
 pub fn stop(store_root: &Path, name_or_id: &str, grace: Duration) -> Result<Stopped, RunError> {
+    stop_with(store_root, name_or_id, Signal::SIGTERM, grace)
+}
+
+/// [`stop`] with `first` instead of SIGTERM (the container's `--stop-signal`).
+pub fn stop_with(
+    store_root: &Path,
+    name_or_id: &str,
+    first: Signal,
+    grace: Duration,
+) -> Result<Stopped, RunError> {
     let (dir, state) = state::find(store_root, name_or_id)?;
-    let Some(first) = state.first_process().filter(|f| f.is_alive()) else {
+    let Some(process) = state.first_process().filter(|f| f.is_alive()) else {
         return Ok(Stopped::NotRunning);
     };
     let cgroup = state.cgroup.as_ref();
-    match signal::send(
-        first,
-        cgroup,
-        Signal::SIGTERM,
-        Reach::First,
-        Thaw::AnySignal,
-    ) {
+    match signal::send(process, cgroup, first, Reach::First, Thaw::AnySignal) {
         Ok(_) | Err(SignalError::NotRunning) => {}
         Err(e) => return Err(cannot_signal(name_or_id, e)),
     }
     let mut stopped = Stopped::Ended;
-    if !signal::wait_gone(first, grace) {
-        signal::kill_all(Some(first), cgroup);
+    if !signal::wait_gone(process, grace) {
+        signal::kill_all(Some(process), cgroup);
         stopped = Stopped::Killed;
-        signal::wait_gone(first, SETTLE);
+        signal::wait_gone(process, SETTLE);
     }
     // The monitor holds the container's lock until it has recorded the exit or removed the
     // container.

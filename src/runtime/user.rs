@@ -116,6 +116,30 @@ fn resolve_in(
     })
 }
 
+/// Adds `--group-add`'s groups (names from the container's `/etc/group` under `etc`, or gids)
+/// to `user`'s supplementary groups, as docker does: a name not in the file is an error.
+pub fn add_groups(user: &mut ExecUser, names: &[String], etc: &Path) -> Result<(), UserError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let group_text = read_account_file(&etc.join("group"))?;
+    let groups: Vec<Group> = group_text.lines().filter_map(parse_group).collect();
+    for name in names {
+        let gid = match name.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => groups
+                .iter()
+                .find(|g| g.name == *name)
+                .map(|g| g.gid)
+                .ok_or_else(|| UserError::NoGroup(name.clone()))?,
+        };
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
+    }
+    Ok(())
+}
+
 fn read_account_file(path: &Path) -> Result<String, UserError> {
     let err = |source| UserError::Read {
         path: path.display().to_string(),

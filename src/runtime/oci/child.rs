@@ -162,6 +162,7 @@ fn run_workload(
         seccomp: Some(seccomp),
         landlock_fs: landlock_access(bundle),
         preserve_fds,
+        ulimits: &[],
     };
     exec::exec(workload, chan)
 }
