@@ -191,6 +191,15 @@ fn flags_that_remove_isolation_are_refused_saying_why() {
                 "--device /dev/fuse is refused: a host device node",
             ),
             (
+                &["--restart", "on-failure:2"],
+                "--restart on-failure:2 is refused: rsafe has no daemon",
+            ),
+            (
+                &["--restart=always"],
+                "--restart always is refused: rsafe has no daemon",
+            ),
+            (&["--restart", "sometimes"], "not a restart policy"),
+            (
                 &["--security-opt", "label=type:spc_t"],
                 "rsafe applies no SELinux label or AppArmor profile",
             ),
@@ -243,6 +252,8 @@ fn options_that_say_what_rsafe_does_are_accepted() {
                 "--ipc=private",
                 "--uts",
                 "private",
+                "--restart",
+                "no",
             ],
             "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; echo $$",
         );

@@ -177,6 +177,10 @@ pub struct RunArgs {
     /// other label, apparmor and systempaths options are refused.
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
+    /// Restart policy: no (the default) only; on-failure, always and unless-stopped are
+    /// refused (no daemon restarts an ended container).
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     /// Refused: a host device node in the container is a way into a host driver.
     #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
     pub device: Vec<String>,
@@ -451,6 +455,9 @@ fn security_flags(args: &RunArgs) -> anyhow::Result<OverrideArgs> {
             "--privileged is refused: it gives the container every capability over the host, every host device and no seccomp, landlock or masked /proc, which is what rsafe exists not to do; add what the workload needs instead (--cap-add CAP, --security-opt seccomp=unconfined)"
         );
     }
+    if let Some(policy) = &args.restart {
+        check_restart(policy)?;
+    }
     if let Some(device) = args.device.first() {
         anyhow::bail!(
             "--device {device} is refused: a host device node is a way into a host kernel driver; the container's /dev has only null, zero, full, random, urandom, tty and its own terminals"
@@ -478,6 +485,24 @@ fn security_flags(args: &RunArgs) -> anyhow::Result<OverrideArgs> {
         }
     }
     Ok(overrides)
+}
+
+/// `--restart`: `no` is what rsafe does; docker's other policies are refused rather than
+/// accepted and never acted on, and anything else is not a policy.
+fn check_restart(policy: &str) -> anyhow::Result<()> {
+    let (name, count) = policy.split_once(':').unwrap_or((policy, ""));
+    match (name, count) {
+        ("no", "") => Ok(()),
+        ("on-failure", c) if c.is_empty() || c.parse::<u32>().is_ok() => anyhow::bail!(
+            "--restart {policy} is refused: rsafe has no daemon, and a container's monitor does not start it again once it has ended; run rsafe under a supervisor that does (systemd's Restart=on-failure)"
+        ),
+        ("always" | "unless-stopped", "") => anyhow::bail!(
+            "--restart {policy} is refused: rsafe has no daemon, and a container's monitor does not start it again once it has ended; run rsafe under a supervisor that does (systemd's Restart=always)"
+        ),
+        _ => anyhow::bail!(
+            "--restart {policy:?}: not a restart policy (no, on-failure[:N], always, unless-stopped)"
+        ),
+    }
 }
 
 /// `--pid`, `--ipc`, `--uts`, `--userns MODE`: the container's own namespace is what rsafe
