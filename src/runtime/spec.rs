@@ -959,6 +959,8 @@ struct MountFields {
     no_copy: bool,
     size: Option<u64>,
     mode: Option<u32>,
+    /// `bind-recursive=readonly`, which docker takes only with `readonly`.
+    recursive_read_only: bool,
 }
 
 impl MountFields {
@@ -1008,10 +1010,15 @@ impl MountFields {
             }
             ("bind-recursive", Some(v)) => {
                 self.options_of.push("bind");
-                if v != "enabled" {
-                    return Err(bad(format!(
-                        "bind-recursive={v} is not supported: a bind mount takes the mounts below its source with it, read-only when it is (enabled)"
-                    )));
+                match v {
+                    "enabled" => {}
+                    // What a read-only bind is here anyway: every mount below it read-only.
+                    "readonly" => self.recursive_read_only = true,
+                    _ => {
+                        return Err(bad(format!(
+                            "bind-recursive={v} is not supported: a bind mount takes the mounts below its source with it, all read-only when it is (enabled, readonly)"
+                        )));
+                    }
                 }
             }
             ("bind-nonrecursive", Some(_)) => {
@@ -1069,6 +1076,12 @@ pub fn parse_mount(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
     let Some(target) = m.target.clone().filter(|t| !t.is_empty()) else {
         return Err(bad("target is required".into()));
     };
+    if m.recursive_read_only && !m.read_only {
+        return Err(bad(
+            "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction"
+                .into(),
+        ));
+    }
     if let Some(other) = m.options_of.iter().find(|o| **o != kind) {
         return Err(bad(format!(
             "cannot mix '{other}-*' options with mount type '{kind}'"
@@ -1554,6 +1567,14 @@ mod tests {
                 "type=bind,src=/h,target=/d,consistency=cached",
                 bind("/h", "/d", false),
             ),
+            (
+                "type=bind,source=/h,target=/d,bind-recursive=enabled",
+                bind("/h", "/d", false),
+            ),
+            (
+                "type=bind,source=/h,target=/d,bind-recursive=readonly,readonly,bind-propagation=rprivate",
+                bind("/h", "/d", true),
+            ),
         ] {
             assert_eq!(parse_mount(arg, cwd).unwrap(), want, "{arg}");
         }
@@ -1575,6 +1596,21 @@ mod tests {
                 no_copy: false
             }
         );
+        // docker/cli's TestMountOptSetTmpfsNoError: 1m and 1MB are both 1 MiB, 0700 and 700 alike.
+        for arg in [
+            "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=0700",
+            "type=tmpfs,target=/t,tmpfs-size=1MB,tmpfs-mode=700",
+        ] {
+            assert_eq!(
+                parse_mount(arg, cwd).unwrap(),
+                VolumeArg::Host(MountSpec::Tmpfs {
+                    target: "/t".into(),
+                    size: Some(1 << 20),
+                    mode: Some(0o700)
+                }),
+                "{arg}"
+            );
+        }
         assert_eq!(
             parse_mount("type=tmpfs,target=/run,tmpfs-size=64m,tmpfs-mode=1770", cwd).unwrap(),
             VolumeArg::Host(MountSpec::Tmpfs {
@@ -1668,6 +1704,57 @@ mod tests {
             ),
             ("type=bind,src=/h,target=rel", "must be an absolute path"),
             ("type=bind,src=\"/h,target=/d", "a quote is not closed"),
+            // docker/cli opts/mount_test.go's TestMountOptErrors, message for message.
+            ("type=tmpfs", "target is required"),
+            ("type=volume,source=/foo", "target is required"),
+            (
+                "type=volume,target=/foo,bogus=foo",
+                "unexpected key 'bogus' in 'bogus=foo'",
+            ),
+            (
+                "type=volume, src=/foo,target=/foo",
+                "unexpected key ' src' in ' src=/foo'",
+            ),
+            (
+                "type=volume,src =/foo,target=/foo",
+                "unexpected key 'src ' in 'src =/foo'",
+            ),
+            (
+                "type=volume,target=/foo,bogus",
+                "invalid field 'bogus' must be a key=value pair",
+            ),
+            (
+                "type=volume,target=/foo,readonly=no",
+                "invalid value for readonly: no",
+            ),
+            (
+                "type=volume,target=/foo,readonly=",
+                "invalid value for readonly: ",
+            ),
+            (
+                "type=tmpfs,target=/foo,tmpfs-size=foo",
+                "invalid value for tmpfs-size: foo",
+            ),
+            (
+                "type=tmpfs,target=/foo,tmpfs-mode=foo",
+                "invalid value for tmpfs-mode: foo",
+            ),
+            (
+                "type=volume,target=/foo,source=/foo,bind-propagation=rprivate",
+                "cannot mix 'bind-*' options with mount type 'volume'",
+            ),
+            (
+                "type=bind,target=/foo,source=/foo,volume-nocopy=true",
+                "cannot mix 'volume-*' options with mount type 'bind'",
+            ),
+            (
+                "type=bind,source=/foo,target=/bar,bind-recursive=readonly",
+                "option 'bind-recursive=readonly' requires 'readonly'",
+            ),
+            (
+                "type=bind,source=/foo,target=/bar,bind-recursive=writable,readonly",
+                "bind-recursive=writable is not supported",
+            ),
         ] {
             let err = parse_mount(arg, cwd).unwrap_err().to_string();
             assert!(
