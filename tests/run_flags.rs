@@ -192,13 +192,12 @@ fn flags_that_remove_isolation_are_refused_saying_why() {
             ),
             (
                 &["--restart", "on-failure:2"],
-                "--restart on-failure:2 is refused: rsafe has no daemon",
+                "--restart is refused: it needs -d",
             ),
             (
-                &["--restart=always"],
-                "--restart always is refused: rsafe has no daemon",
+                &["-d", "--restart=always"],
+                "conflicting options --restart and --rm",
             ),
-            (&["--restart", "sometimes"], "not a restart policy"),
             (
                 &["--security-opt", "label=type:spc_t"],
                 "rsafe applies no SELinux label or AppArmor profile",
@@ -529,4 +528,80 @@ fn labels_are_shown_by_inspect() {
             "{caller:?}: the label's value was shown"
         );
     });
+}
+
+/// `--restart on-failure:2`: a workload that exits 1 runs three times (the log has three
+/// lines, `inspect` says RestartCount 2 and exit code 1); `always` is started again after a
+/// clean exit until `rsafe stop`, which it then stays stopped after.
+#[test]
+fn restart_policies_are_carried_out_by_the_monitor() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let flags = [
+            "run",
+            "-d",
+            "--name",
+            "flaky",
+            "--restart",
+            "on-failure:2",
+            IMAGE,
+        ];
+        ok(
+            &rsafe(&[&flags[..], &["echo run; exit 1"]].concat()),
+            caller,
+        );
+        let doc = wait_for_state(caller, store, "flaky", |doc| {
+            doc["State"]["Status"] == "exited" && doc["RestartCount"] == 2
+        });
+        assert_eq!(doc["State"]["ExitCode"], 1, "{caller:?}: {doc}");
+        let logs = rsafe(&["logs", "flaky"]);
+        assert_eq!(logs.stdout, "run\nrun\nrun\n", "{caller:?}: {logs:?}");
+        // Ended for good: still three runs a moment later.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(
+            rsafe(&["logs", "flaky"]).stdout,
+            "run\nrun\nrun\n",
+            "{caller:?}"
+        );
+
+        let flags = ["run", "-d", "--name", "again", "--restart", "always", IMAGE];
+        ok(
+            &rsafe(&[&flags[..], &["echo run; sleep 0.2"]].concat()),
+            caller,
+        );
+        wait_for_state(caller, store, "again", |doc| doc["RestartCount"] == 2);
+        ok(&rsafe(&["stop", "again"]), caller);
+        let stopped = rsafe(&["logs", "again"]).stdout.lines().count();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let doc = inspect(caller, store, "again");
+        assert_eq!(doc["State"]["Status"], "exited", "{caller:?}: {doc}");
+        let runs = rsafe(&["logs", "again"]).stdout.lines().count();
+        assert_eq!(runs, stopped, "{caller:?}: started again after stop");
+    });
+}
+
+/// `rsafe inspect NAME`'s document.
+fn inspect(caller: Caller, store: &Path, name: &str) -> serde_json::Value {
+    let out = rsafe_cmd(caller, store, &["inspect", name]);
+    ok(&out, caller);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    doc[0].clone()
+}
+
+/// Waits (20 s at most) until container `name`'s inspect document satisfies `done`.
+fn wait_for_state(
+    caller: Caller,
+    store: &Path,
+    name: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut doc = serde_json::Value::Null;
+    for _ in 0..400 {
+        doc = inspect(caller, store, name);
+        if done(&doc) {
+            return doc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{caller:?}: {name} never got there: {doc}");
 }

@@ -131,6 +131,7 @@ fn container_doc(dir: &ContainerDir, st: &State) -> Result<Value> {
         "Path": path,
         "Args": args,
         "State": state_doc(dir, st),
+        "RestartCount": crate::runtime::detach::restart_count(dir),
         "Image": st.image,
         "Driver": "overlay",
         "Config": Value::Null,

@@ -177,10 +177,11 @@ pub struct RunArgs {
     /// other label, apparmor and systempaths options are refused.
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
-    /// Restart policy: no (the default) only; on-failure, always and unless-stopped are
-    /// refused (no daemon restarts an ended container).
-    #[arg(long, value_name = "POLICY")]
-    pub restart: Option<String>,
+    /// Restart policy of a -d container: no (default), on-failure[:N] (after a non-zero exit,
+    /// N times at most), always or unless-stopped (until `rsafe stop`). Its monitor starts it
+    /// again (100 ms, doubling to 10 s, between runs); `inspect` shows RestartCount.
+    #[arg(long, value_name = "POLICY", value_parser = parse_restart)]
+    pub restart: Option<RestartArg>,
     /// Refused: a host device node in the container is a way into a host driver.
     #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
     pub device: Vec<String>,
@@ -228,6 +229,16 @@ fn parse_stop_signal(s: &str) -> Result<String, String> {
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
     spec::parse_label(s).map_err(|e| e.to_string())
+}
+
+/// `--restart`'s value: a policy, or `no` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartArg(pub Option<spec::RestartPolicy>);
+
+fn parse_restart(s: &str) -> Result<RestartArg, String> {
+    spec::parse_restart(s)
+        .map(RestartArg)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_cpus(s: &str) -> Result<f64, String> {
@@ -455,9 +466,7 @@ fn security_flags(args: &RunArgs) -> anyhow::Result<OverrideArgs> {
             "--privileged is refused: it gives the container every capability over the host, every host device and no seccomp, landlock or masked /proc, which is what rsafe exists not to do; add what the workload needs instead (--cap-add CAP, --security-opt seccomp=unconfined)"
         );
     }
-    if let Some(policy) = &args.restart {
-        check_restart(policy)?;
-    }
+    check_restart(args)?;
     if let Some(device) = args.device.first() {
         anyhow::bail!(
             "--device {device} is refused: a host device node is a way into a host kernel driver; the container's /dev has only null, zero, full, random, urandom, tty and its own terminals"
@@ -487,22 +496,23 @@ fn security_flags(args: &RunArgs) -> anyhow::Result<OverrideArgs> {
     Ok(overrides)
 }
 
-/// `--restart`: `no` is what rsafe does; docker's other policies are refused rather than
-/// accepted and never acted on, and anything else is not a policy.
-fn check_restart(policy: &str) -> anyhow::Result<()> {
-    let (name, count) = policy.split_once(':').unwrap_or((policy, ""));
-    match (name, count) {
-        ("no", "") => Ok(()),
-        ("on-failure", c) if c.is_empty() || c.parse::<u32>().is_ok() => anyhow::bail!(
-            "--restart {policy} is refused: rsafe has no daemon, and a container's monitor does not start it again once it has ended; run rsafe under a supervisor that does (systemd's Restart=on-failure)"
-        ),
-        ("always" | "unless-stopped", "") => anyhow::bail!(
-            "--restart {policy} is refused: rsafe has no daemon, and a container's monitor does not start it again once it has ended; run rsafe under a supervisor that does (systemd's Restart=always)"
-        ),
-        _ => anyhow::bail!(
-            "--restart {policy:?}: not a restart policy (no, on-failure[:N], always, unless-stopped)"
-        ),
+/// `--restart`: carried out by a `-d` container's monitor, so refused without `-d` (nothing
+/// would restart it), with `--rm` (docker's conflict: the container is gone once it ends) and
+/// with `-t` (its terminal goes to the relay once).
+fn check_restart(args: &RunArgs) -> anyhow::Result<()> {
+    if args.restart.and_then(|r| r.0).is_none() {
+        return Ok(());
     }
+    let why = if !args.detach {
+        "it needs -d: a detached container's monitor is what starts it again"
+    } else if args.rm {
+        "conflicting options --restart and --rm (the container is removed when it ends)"
+    } else if args.tty {
+        "it is not supported with -t (the container's terminal is handed to its log relay once)"
+    } else {
+        return Ok(());
+    };
+    anyhow::bail!("--restart is refused: {why}")
 }
 
 /// `--pid`, `--ipc`, `--uts`, `--userns MODE`: the container's own namespace is what rsafe
@@ -649,6 +659,7 @@ fn spec_for(
             shm_size: args.shm_size,
             stop_signal: args.stop_signal.clone(),
             stop_timeout: args.stop_timeout,
+            restart: args.restart.and_then(|r| r.0),
         },
     })
 }

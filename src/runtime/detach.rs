@@ -77,11 +77,84 @@ pub fn run_detached(
         io,
         |notify, terminal_to| {
             req.output = terminal_to.map_or(Output::Inherited, Output::RelayTerminal);
-            process::run(req, notify)
+            let store_root = req.store_root.clone();
+            let restart = req.spec.options.restart;
+            let mut id = None;
+            let result = process::run(req, &mut |note| {
+                if let Note::Started { id: started } = &note {
+                    id = Some(started.clone());
+                }
+                notify(note)
+            });
+            match (restart, id) {
+                (Some(policy), Some(id)) => restarts(&store_root, &id, policy, result, notify),
+                _ => result,
+            }
         },
         notify,
         ended,
     )
+}
+
+/// The file in a container's directory that `rsafe stop` makes: its monitor starts it no more.
+const STOP_REQUESTED: &str = "stop-requested";
+/// How many times the monitor has started the container again (`inspect`'s RestartCount).
+const RESTART_COUNT: &str = "restart-count";
+
+/// Tells the container's monitor not to start it again (`rsafe stop`, before its signal).
+pub fn request_stop(dir: &state::ContainerDir) -> io::Result<()> {
+    std::fs::write(dir.path.join(STOP_REQUESTED), b"")
+}
+
+/// How many times the monitor has started the container in `dir` again.
+pub fn restart_count(dir: &state::ContainerDir) -> u32 {
+    std::fs::read_to_string(dir.path.join(RESTART_COUNT))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The first wait before a restart, doubled after each (docker's), up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `--restart`: starts container `id` again, as `rsafe start` would, for as long as `policy`
+/// says after each end and `rsafe stop` has not asked for its end; returns how the last run
+/// ended. A start that fails (the container removed meanwhile) ends the loop with its error.
+fn restarts(
+    store_root: &Path,
+    id: &str,
+    policy: crate::runtime::spec::RestartPolicy,
+    mut result: Result<Exit, RunError>,
+    notify: &mut dyn FnMut(Note),
+) -> Result<Exit, RunError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut count = 0;
+    while let Ok(exit) = &result {
+        let Ok((dir, _)) = state::find(store_root, id) else {
+            break;
+        };
+        if dir.path.join(STOP_REQUESTED).exists() || !policy.restarts_after(exit.code, count) {
+            break;
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if dir.path.join(STOP_REQUESTED).exists() {
+            break;
+        }
+        count += 1;
+        let _ = std::fs::write(dir.path.join(RESTART_COUNT), count.to_string());
+        notify(Note::Info(format!(
+            "restarting (restart {count}, policy {policy:?})"
+        )));
+        // The attach socket and the parent's report were made by the first start.
+        result = process::start(store_root, id, None, Output::Inherited, &mut |note| {
+            if !matches!(note, Note::Started { .. }) {
+                notify(note)
+            }
+        });
+    }
+    result
 }
 
 /// What a detached container's terminal and stdin are, and where its directory is (for the

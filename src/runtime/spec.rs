@@ -136,6 +136,57 @@ pub struct ContainerOptions {
     /// `--stop-timeout`: `stop`'s grace in seconds when it is given no `-t` (`None`: 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
+    /// `--restart` (`None`: no): what the monitor of a `run -d` container does when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartPolicy>,
+}
+
+/// docker's restart policies other than `no`, carried out by a detached container's monitor
+/// ([`super::detach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// `on-failure[:N]`: again after a non-zero exit, N times at most (`None`: no limit).
+    OnFailure { max: Option<u32> },
+    /// `always`: again after any exit, until `rsafe stop`.
+    Always,
+    /// `unless-stopped`: as `always` here (no daemon restarts, so nothing tells them apart).
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// Whether a run that ended with `code`, after `restarts` restarts, is started again.
+    pub fn restarts_after(self, code: i32, restarts: u32) -> bool {
+        match self {
+            RestartPolicy::OnFailure { max } => code != 0 && max.is_none_or(|m| restarts < m),
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        }
+    }
+}
+
+/// Parses `--restart no|on-failure[:N]|always|unless-stopped` (`no` is `None`).
+pub fn parse_restart(s: &str) -> Result<Option<RestartPolicy>, SpecError> {
+    let bad = || {
+        invalid(
+            "--restart",
+            s,
+            "expected no, on-failure[:N], always or unless-stopped",
+        )
+    };
+    match s.split_once(':') {
+        None => match s {
+            "no" => Ok(None),
+            "on-failure" => Ok(Some(RestartPolicy::OnFailure { max: None })),
+            "always" => Ok(Some(RestartPolicy::Always)),
+            "unless-stopped" => Ok(Some(RestartPolicy::UnlessStopped)),
+            _ => Err(bad()),
+        },
+        Some(("on-failure", n)) => {
+            let max = n.parse::<u32>().map_err(|_| bad())?;
+            Ok(Some(RestartPolicy::OnFailure { max: Some(max) }))
+        }
+        Some(_) => Err(bad()),
+    }
 }
 
 /// One `--ulimit TYPE=SOFT[:HARD]`: the rlimit docker names TYPE (`nofile`, `nproc`, `core`,
@@ -1808,6 +1859,32 @@ mod tests {
             let err = parse_ulimit(bad).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(parse_restart("no").unwrap(), None);
+        let on_failure = |max| Some(RestartPolicy::OnFailure { max });
+        assert_eq!(parse_restart("on-failure").unwrap(), on_failure(None));
+        assert_eq!(parse_restart("on-failure:2").unwrap(), on_failure(Some(2)));
+        assert_eq!(
+            parse_restart("always").unwrap(),
+            Some(RestartPolicy::Always)
+        );
+        for bad in [
+            "",
+            "sometimes",
+            "always:2",
+            "on-failure:x",
+            "on-failure:-1",
+            "no:1",
+        ] {
+            assert!(parse_restart(bad).is_err(), "{bad}");
+        }
+        let twice = RestartPolicy::OnFailure { max: Some(2) };
+        assert!(twice.restarts_after(1, 0) && twice.restarts_after(1, 1));
+        assert!(!twice.restarts_after(1, 2) && !twice.restarts_after(0, 0));
+        assert!(RestartPolicy::Always.restarts_after(0, 100));
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub fn stop_with(
     grace: Duration,
 ) -> Result<Stopped, RunError> {
     let (dir, state) = state::find(store_root, name_or_id)?;
+    // Before the signal: a monitor restarting it (`--restart`) must not start it again.
+    super::detach::request_stop(&dir).map_err(|source| RunError::Io {
+        what: format!("mark container {name_or_id} stopped"),
+        source,
+    })?;
     let Some(process) = state.first_process().filter(|f| f.is_alive()) else {
         return Ok(Stopped::NotRunning);
     };
