@@ -577,6 +577,21 @@ fn restart_policies_are_carried_out_by_the_monitor() {
         assert_eq!(doc["State"]["Status"], "exited", "{caller:?}: {doc}");
         let runs = rsafe(&["logs", "again"]).stdout.lines().count();
         assert_eq!(runs, stopped, "{caller:?}: started again after stop");
+
+        // rm -f of a container that restarts: it is gone, and not started again.
+        let flags = ["run", "-d", "--name", "gone", "--restart", "always", IMAGE];
+        ok(
+            &rsafe(&[&flags[..], &["echo run; sleep 0.3"]].concat()),
+            caller,
+        );
+        wait_for_state(caller, store, "gone", |doc| doc["RestartCount"] == 1);
+        wait_for_state(caller, store, "gone", |doc| {
+            doc["State"]["Status"] == "running"
+        });
+        ok(&rsafe(&["rm", "-f", "gone"]), caller);
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let ps = rsafe(&["ps", "-a"]);
+        assert!(!ps.stdout.contains("gone"), "{caller:?}: {ps:?}");
     });
 }
 

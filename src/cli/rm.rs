@@ -30,6 +30,10 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     let done = super::each_container(&args.containers, |name| {
         let (dir, st) = state::find(store.root(), name)?;
+        if args.force {
+            // A `--restart` container's monitor must not start it again once killed.
+            crate::runtime::detach::request_stop(&dir)?;
+        }
         match dir.phase(&st) {
             Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
             Phase::Up => kill(name, &dir, &st)?,
