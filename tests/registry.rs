@@ -744,3 +744,88 @@ fn https_registry_is_verified_against_its_ca() {
         reg.inspect_digest("rsafe/busybox:1.0")
     );
 }
+
+/// Pulls `name` from a lying registry into a fresh store, expects a failure told in one
+/// `rsafe: ` line holding every piece of `said`, and nothing kept: no name, nothing in `tmp/`,
+/// and no blob but whole ones fetched beside the bad one (`bad`, never kept), which gc removes.
+fn refused_leaving_nothing(name: &str, said: &[&str], bad: Option<&str>) {
+    let root = support::temp_root();
+    let out = support::rsafe(root.path())
+        .args(["pull", name])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("rsafe: ") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    for piece in said {
+        assert!(err.contains(piece), "no {piece:?} in {err}");
+    }
+    assert!(refs(root.path()).is_empty());
+    assert!(tmp_is_empty(root.path()), "{err}");
+    let blobs: Vec<String> = fs::read_dir(root.path().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    match bad {
+        None => assert!(blobs.is_empty(), "{blobs:?}"),
+        Some(bad) => {
+            assert!(!has_blob(root.path(), bad), "{blobs:?}");
+            for blob in &blobs {
+                let bytes = fs::read(root.path().join("blobs/sha256").join(blob)).unwrap();
+                assert_eq!(support::registry::sha256(&bytes), format!("sha256:{blob}"));
+            }
+        }
+    }
+}
+
+/// A manifest one byte past the 8 MiB limit is refused, announced by its `Content-Length`
+/// (before a byte of it is read) or not (once the limit is reached), and a registry that
+/// redirects a manifest to itself is given up after five hops: one line each, nothing kept.
+#[test]
+fn oversized_manifests_and_redirect_loops_are_refused_leaving_nothing() {
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    reg.push(
+        &oci(&support::busybox_layout(), "latest"),
+        "rsafe/busybox:1.0",
+        &[],
+    );
+    for announced in [true, false] {
+        let proxy = Proxy::start(reg.addr(), Tamper::HugeManifest { announced });
+        let name = format!("{}/rsafe/busybox:1.0", proxy.host());
+        refused_leaving_nothing(
+            &name,
+            &["manifest 1.0", "past the 8388608 allowed for a manifest"],
+            None,
+        );
+    }
+    let proxy = Proxy::start(reg.addr(), Tamper::RedirectLoop);
+    let name = format!("{}/rsafe/busybox:1.0", proxy.host());
+    refused_leaving_nothing(&name, &["manifest 1.0", "more than 5 redirects"], None);
+    let manifest_gets = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.path.contains("/manifests/"))
+        .count();
+    assert_eq!(manifest_gets, 6, "{:?}", proxy.seen());
+}
+
+/// A blob sent without a length that never ends is cut off past the size its manifest gives,
+/// in one line saying so; nothing is kept and the disk is not filled.
+#[test]
+fn an_endless_blob_is_cut_at_its_size_leaving_nothing() {
+    let Some(reg) = Registry::start(Auth::None) else {
+        return;
+    };
+    let layout = support::busybox_layout();
+    reg.push(&oci(&layout, "latest"), "rsafe/busybox:1.0", &[]);
+    let layer = layout_layers(&layout, "latest")[0].clone();
+    let proxy = Proxy::start(reg.addr(), Tamper::EndlessBlob(layer.clone()));
+    let name = format!("{}/rsafe/busybox:1.0", proxy.host());
+    refused_leaving_nothing(&name, &[&layer, "more than the"], Some(&layer));
+}

@@ -4,8 +4,9 @@
 //! - [`TokenServer`]: a Docker token service issuing RS256 JWTs that the real registry verifies
 //!   (key and certificate made with the `openssl` CLI, tokens signed with `openssl dgst`);
 //! - [`Proxy`]: an HTTP proxy in front of a registry that records every request (to count blob
-//!   downloads) and can tamper: corrupt a blob, serve the wrong manifest, or send blobs through a
-//!   redirect to another host (to check `Authorization` is not forwarded);
+//!   downloads) and can tamper: corrupt a blob, serve the wrong manifest, send blobs through a
+//!   redirect to another host (to check `Authorization` is not forwarded), or lie: a manifest
+//!   past the size limit, a redirect loop, a blob that never ends;
 //! - fixture images pushed by the tests: busybox plus one layer, and a two-platform index.
 //!
 //! Every process and thread started here is stopped on drop (processes by their PID).
@@ -653,6 +654,50 @@ pub enum Tamper {
     /// headers (like a pre-signed storage URL) and records whether the client sent
     /// `Authorization` to it.
     RedirectBlobs,
+    /// Answer every manifest request with a body one byte past rsafe's 8 MiB limit, with its
+    /// `Content-Length` (`announced`) or without (the body ends when the connection closes).
+    HugeManifest { announced: bool },
+    /// Answer every manifest request with a redirect to itself.
+    RedirectLoop,
+    /// Answer this blob's request with 200, no length, and bytes until the client hangs up
+    /// (256 MiB or 60 s at most).
+    EndlessBlob(String),
+}
+
+/// The manifest body of [`Tamper::HugeManifest`]: valid JSON's start, then spaces up to one
+/// byte past 8 MiB.
+fn huge_manifest(conn: &mut TcpStream, announced: bool) {
+    let mut body =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","x":""#
+            .to_vec();
+    body.resize((8 << 20) + 1, b' ');
+    let length = if announced {
+        format!("Content-Length: {}\r\n", body.len())
+    } else {
+        String::new()
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n{length}Connection: close\r\n\r\n"
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(&body);
+}
+
+/// The answer of [`Tamper::EndlessBlob`]: a 200 without a length, then zeros until the client
+/// hangs up, bounded in bytes and time.
+fn endless_blob(conn: &mut TcpStream) {
+    let head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+    if conn.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let chunk = [0u8; 64 << 10];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for _ in 0..4096 {
+        if Instant::now() > deadline || conn.write_all(&chunk).is_err() {
+            return;
+        }
+    }
 }
 
 /// A request a [`Proxy`] saw.
@@ -715,7 +760,21 @@ impl Proxy {
                 at_storage: false,
             });
             let is_blob = head.method == "GET" && head.path.contains("/blobs/sha256:");
+            let is_manifest = head.method == "GET" && head.path.contains("/manifests/");
             match &tamper {
+                Tamper::HugeManifest { announced } if is_manifest => {
+                    huge_manifest(&mut conn, *announced);
+                    return;
+                }
+                Tamper::RedirectLoop if is_manifest => {
+                    let location = head.path.clone();
+                    respond(&mut conn, "302 Found", &[("Location", location)], b"");
+                    return;
+                }
+                Tamper::EndlessBlob(digest) if head.path.ends_with(&format!("/blobs/{digest}")) => {
+                    endless_blob(&mut conn);
+                    return;
+                }
                 Tamper::RedirectBlobs if is_blob => {
                     let id = next_id.fetch_add(1, Ordering::SeqCst);
                     stash.lock().unwrap().insert(id, head);
@@ -848,6 +907,35 @@ pub fn busybox_app_layout() -> PathBuf {
             insert.arg("--rootless");
         }
         sh(insert.arg(&file).arg("/etc/rsafe-app.conf"));
+    })
+}
+
+/// The busybox layout plus tag `big`: `latest` with one more layer holding 120 MiB of random
+/// bytes (so that its blob stays as large compressed): for kills in the middle of a blob and
+/// stores too small for it.
+pub fn busybox_big_layout() -> PathBuf {
+    let base = busybox_layout();
+    fixture("oci-busybox-big", |l| {
+        copy_layout(&base, l);
+        let work = tempfile::tempdir().unwrap();
+        let file = work.path().join("noise");
+        let mut random = fs::File::open("/dev/urandom").unwrap().take(120 << 20);
+        std::io::copy(&mut random, &mut fs::File::create(&file).unwrap()).unwrap();
+        let mut insert = Command::new("umoci");
+        insert
+            .arg("insert")
+            .args([
+                "--image",
+                &format!("{}:latest", l.display()),
+                "--tag",
+                "big",
+            ])
+            .args(["--history.created", CREATED])
+            .args(["--history.created_by", "rsafe-test: add /noise (120 MiB)"]);
+        if !is_root() {
+            insert.arg("--rootless");
+        }
+        sh(insert.arg(&file).arg("/noise"));
     })
 }
 

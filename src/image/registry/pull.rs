@@ -572,7 +572,13 @@ impl Puller<'_> {
                 expected,
                 actual,
             }),
+            // Reading stops with an error one byte past the size (the body's limit): a blob
+            // sent without a length that goes on is the registry's lie, not a broken download.
             Err(e) => match reader.failure {
+                Some(_) if reader.done >= size => Err(self.protocol(
+                    &what,
+                    format!("the registry sends more than the {size} bytes the manifest says"),
+                )),
                 Some(net) => Err(self.protocol(
                     &what,
                     format!(
