@@ -706,3 +706,319 @@ fn an_rmi_killed_before_its_gc_is_finished_by_running_it_again() {
         assert_eq!(layers, Vec::<String>::new(), "{caller:?}");
     });
 }
+
+/// Every blob of the store hashes to its name (`sha256sum`: a debug build's hashing of the
+/// 120 MiB layer would take long).
+fn blobs_verify(caller: Caller, store: &Path) {
+    let dir = store.join("blobs/sha256");
+    for name in entries_at(&dir, 1) {
+        let out = Command::new("sha256sum")
+            .arg(dir.join(&name))
+            .output()
+            .unwrap();
+        let sum = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            sum.split_whitespace().next(),
+            Some(name.as_str()),
+            "{caller:?}: a blob that is not what it is named"
+        );
+    }
+}
+
+/// `rsafe pull NAME` as `caller`, started and not waited for.
+fn spawn_pull(caller: Caller, store: &Path, name: &str) -> Child {
+    caller
+        .command(store)
+        .args(["-q", "pull", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The files of `tmp/` made older than a killed writer's minute of grace.
+fn age_tmp_files(store: &Path) {
+    let past = std::time::SystemTime::now() - Duration::from_secs(120);
+    for f in tmp_files(store) {
+        std::fs::File::open(&f).unwrap().set_modified(past).unwrap();
+    }
+}
+
+/// What `images -q` lists.
+fn image_ids(caller: Caller, store: &Path) -> String {
+    let images = rsafe_cmd(caller, store, &["images", "-q"]);
+    assert_eq!(images.code, 0, "{caller:?}: {images:?}");
+    images.stdout
+}
+
+/// A registry on 127.0.0.1 (Debian's docker-registry) holding busybox plus a 120 MiB layer of
+/// random bytes, as `HOST/rsafe/big:1`.
+fn big_image_registry() -> Option<(support::registry::Registry, String)> {
+    use support::registry::{Auth, Registry, busybox_big_layout};
+    let reg = Registry::start(Auth::None)?;
+    let layout = busybox_big_layout();
+    reg.push(&format!("oci:{}:big", layout.display()), "rsafe/big:1", &[]);
+    let name = format!("{}/rsafe/big:1", reg.host());
+    Some((reg, name))
+}
+
+/// `rsafe pull` from a real registry killed with SIGKILL: at spread moments of its first 60 ms
+/// (the ping, the manifest, the first blobs), then in the middle of the 120 MiB layer. After
+/// each kill `images` lists nothing and every blob is whole; the next pull (a minute on)
+/// removes the half blob and finishes, verified. A kill after the blobs and before the name
+/// (the index as it leaves it) costs the next pull no download, and the blobs nothing names
+/// are collected by `rmi`'s gc. Three pulls of the same image at once all succeed.
+#[test]
+fn killed_pulls_leave_no_half_image_and_the_next_pull_finishes() {
+    let Some((_reg, name)) = big_image_registry() else {
+        return;
+    };
+    for_each_caller(|caller, store| {
+        let n = kills();
+        for k in 0..n {
+            let mut child = spawn_pull(caller, store, &name);
+            std::thread::sleep(Duration::from_micros(k * 60_000 / n.max(1)));
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_eq!(image_ids(caller, store), "", "{caller:?}: after kill {k}");
+            blobs_verify(caller, store);
+        }
+        // Mid-blob: the layer's temporary file past 1 MiB.
+        let mut child = spawn_pull(caller, store, &name);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let big = |p: &std::path::PathBuf| std::fs::metadata(p).is_ok_and(|m| m.len() > 1 << 20);
+        while !tmp_files(store).iter().any(big) {
+            assert!(Instant::now() < deadline, "{caller:?}: no blob seen");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{caller:?}: pull ended first"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(image_ids(caller, store), "", "{caller:?}");
+        assert!(!tmp_files(store).is_empty(), "{caller:?}");
+        blobs_verify(caller, store);
+        age_tmp_files(store);
+        let pull = rsafe_cmd(caller, store, &["pull", &name]);
+        assert_eq!(pull.code, 0, "{caller:?}: {pull:?}");
+        assert_eq!(
+            tmp_files(store),
+            Vec::<std::path::PathBuf>::new(),
+            "{caller:?}"
+        );
+        blobs_verify(caller, store);
+        assert_eq!(image_ids(caller, store).lines().count(), 1, "{caller:?}");
+
+        // After the blobs, before the name: the index as that kill leaves it.
+        let index = store.join("index.json");
+        let named = std::fs::read_to_string(&index).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&named).unwrap();
+        json["manifests"] = serde_json::json!([]);
+        std::fs::write(&index, json.to_string()).unwrap();
+        assert_eq!(image_ids(caller, store), "", "{caller:?}");
+        let pull = rsafe_cmd(caller, store, &["pull", &name]);
+        assert_eq!(pull.code, 0, "{caller:?}: {pull:?}");
+        assert!(
+            pull.stdout
+                .contains(": 0 blobs fetched (0 B), 3 already present"),
+            "{caller:?}: {pull:?}"
+        );
+        std::fs::write(&index, json.to_string()).unwrap();
+        let rmi = rsafe_cmd(caller, store, &["rmi", &name]);
+        assert_eq!(rmi.code, 1, "{caller:?}: {rmi:?}");
+        let blobs = entries_at(&store.join("blobs/sha256"), 1);
+        assert_eq!(blobs, Vec::<String>::new(), "{caller:?}");
+
+        // Three at once, into the emptied store.
+        let pulls: Vec<Child> = (0..3)
+            .map(|_| {
+                caller
+                    .command(store)
+                    .args(["-q", "pull", &name])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for out in pulls.into_iter().map(output) {
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        }
+        assert_eq!(image_ids(caller, store).lines().count(), 1, "{caller:?}");
+        assert_eq!(
+            tmp_files(store),
+            Vec::<std::path::PathBuf>::new(),
+            "{caller:?}"
+        );
+        blobs_verify(caller, store);
+    });
+}
+
+/// A tmpfs of `size` mounted for the test (mode 777, so every caller can use it as its store),
+/// unmounted when dropped.
+fn small_store(size: &str) -> (tempfile::TempDir, Unmount) {
+    let mnt = tempfile::Builder::new()
+        .prefix("rsafe-full-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let mount = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=777"),
+            "rsafe-full",
+        ])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(mount.success());
+    let unmount = Unmount(mnt.path().to_path_buf());
+    (mnt, unmount)
+}
+
+/// Whether this test may mount tmpfs stores (root), said when it may not.
+fn can_mount() -> bool {
+    if !support::is_root() {
+        eprintln!("skipping: mounting a small tmpfs store needs root");
+        assert!(
+            !support::required(),
+            "RSAFE_TEST_REQUIRE=1: this test needs root"
+        );
+    }
+    support::is_root()
+}
+
+/// KiB used on the filesystem at `path`.
+fn used_kib(path: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["-k", "--output=used"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap()
+}
+
+/// A 16 MiB store too small for the 120 MiB layer: `pull` and `load` each fail in one line
+/// naming the store's file and `No space left on device`, with exit 1; nothing is named,
+/// `tmp/` is empty and the space is free again (no half blob anywhere).
+#[test]
+fn a_full_store_refuses_pull_and_load_in_one_line_leaving_nothing() {
+    if !can_mount() {
+        return;
+    }
+    let Some((_reg, name)) = big_image_registry() else {
+        return;
+    };
+    let layout = support::registry::busybox_big_layout();
+    let layout = format!("{}:big", layout.display());
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("16m");
+        let store = mnt.path();
+        for args in [["pull", &name], ["load", &layout]] {
+            let before = used_kib(store);
+            let out = rsafe_cmd(caller, store, &args);
+            assert_eq!(out.code, 1, "{caller:?}: {out:?}");
+            let err = out.stderr.trim_end();
+            assert_eq!(err.lines().count(), 1, "{caller:?}: {out:?}");
+            assert!(
+                err.starts_with("rsafe: ")
+                    && err.contains(&format!("{}/", store.display()))
+                    && err.contains("No space left on device"),
+                "{caller:?}: {out:?}"
+            );
+            assert_eq!(image_ids(caller, store), "", "{caller:?}");
+            assert_eq!(
+                tmp_files(store),
+                Vec::<std::path::PathBuf>::new(),
+                "{caller:?}"
+            );
+            blobs_verify(caller, store);
+            // What is left is the whole blobs fetched beside the layer, if any (busybox's).
+            let kept: u64 = entries_at(&store.join("blobs/sha256"), 1)
+                .iter()
+                .map(|b| {
+                    std::fs::metadata(store.join("blobs/sha256").join(b))
+                        .unwrap()
+                        .len()
+                })
+                .sum();
+            assert!(
+                used_kib(store) < before + kept / 1024 + 64,
+                "{caller:?}: {args:?}: {} KiB used, {before} before, {kept} bytes of blobs",
+                used_kib(store)
+            );
+        }
+    });
+}
+
+/// `rm -f` of running containers killed with SIGKILL at spread moments (1–150 ms): every
+/// container is still in `ps -a` or gone whole, and a second `rm -f` removes the rest, leaving
+/// no directory, cgroup, process or mount.
+#[test]
+fn killed_rms_are_finished_by_the_next_rm() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let n = kills();
+        let mut ids = BTreeSet::new();
+        for k in 0..n {
+            let name = format!("rm{k}");
+            let args = [
+                "-d",
+                "--name",
+                &name,
+                "--pids-limit",
+                "64",
+                rootfs,
+                "--",
+                "/bin/sleep",
+                "30",
+            ];
+            let out = run_support::run(caller, store, &args);
+            assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+            ids.insert(out.stdout.trim().to_string());
+            let mut rm = caller
+                .command(store)
+                .args(["rm", "-f", &name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_micros(1_000 + k * 150_000 / n.max(1)));
+            let _ = rm.kill();
+            let _ = rm.wait();
+        }
+        // The killed rms' processes are gone with them; the containers' monitors live on.
+        std::thread::sleep(Duration::from_millis(500));
+        let listed: BTreeSet<String> = ps_rows(caller, store)
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect();
+        let dirs: BTreeSet<String> = container_dirs(store)
+            .iter()
+            .map(|d| d[..12].to_string())
+            .collect();
+        assert_eq!(listed, dirs, "{caller:?}");
+        eprintln!(
+            "{caller:?}: {} of {n} containers left by the killed rms",
+            dirs.len()
+        );
+        for id in listed {
+            let rm = rsafe_cmd(caller, store, &["rm", "-f", &id]);
+            assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        }
+        settle(store);
+        let left = leftovers(store, &ids);
+        assert!(left.is_empty(), "{caller:?}: left behind: {left:#?}");
+    });
+}
