@@ -960,6 +960,73 @@ fn a_full_store_refuses_pull_and_load_in_one_line_leaving_nothing() {
     });
 }
 
+/// The writable layer's filesystem (the store, a 16 MiB tmpfs) filled by the workload: its
+/// write fails with ENOSPC, which it sees and reports itself, and its exit code is kept. In
+/// the foreground and with `-d`: the log relay of a `-d` container that cannot write its log
+/// keeps taking the output (the workload is not killed by SIGPIPE once the pipe is full), says
+/// in the log how much was lost once it can write again, and goes on. `rm` gives all the
+/// space back.
+#[test]
+fn a_full_writable_layer_fails_the_write_and_rm_frees_it() {
+    if !can_mount() {
+        return;
+    }
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("16m");
+        let store = mnt.path();
+        let load = rsafe_cmd(caller, store, &["-q", "load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        let fill = "dd if=/dev/zero of=/fill bs=64k; echo dd=$? >&2; exit 3";
+        // A first run extracts the layer: what is used after it is what the image needs.
+        let out = run_support::run(caller, store, &["--rm", "oci-busybox:root", "true"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let before = used_kib(store);
+        let out = run_support::run(caller, store, &["--name", "fg", "oci-busybox:root", fill]);
+        assert_eq!(out.code, 3, "{caller:?}: {out:?}");
+        assert!(
+            out.stderr
+                .contains("dd: error writing '/fill': No space left on device")
+                && out.stderr.contains("dd=1"),
+            "{caller:?}: {out:?}"
+        );
+        assert!(used_kib(store) > 15 << 10, "{caller:?}");
+        let rm = rsafe_cmd(caller, store, &["rm", "fg"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        assert!(used_kib(store) <= before + 64, "{caller:?}");
+
+        // Detached: 200 KB of output while the disk is full (three pipes' worth), then room.
+        let noisy = "echo before; dd if=/dev/zero of=/fill bs=64k 2>/dev/null; \
+                     i=0; while [ $i -lt 10000 ]; do echo line $i of the full disk; i=$((i+1)); done; \
+                     rm /fill; echo after; exit 3";
+        let out = run_support::run(
+            caller,
+            store,
+            &["-d", "--name", "bg", "oci-busybox:root", noisy],
+        );
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let wait = rsafe_cmd(caller, store, &["wait", "bg"]);
+        assert_eq!(wait.stdout.trim(), "3", "{caller:?}: {wait:?}");
+        let logs = rsafe_cmd(caller, store, &["logs", "bg"]);
+        assert_eq!(logs.code, 0, "{caller:?}: {logs:?}");
+        let lines: Vec<&str> = logs.stdout.lines().collect();
+        assert_eq!(lines.first(), Some(&"before"), "{caller:?}: {logs:?}");
+        assert_eq!(lines.last(), Some(&"after"), "{caller:?}: {lines:?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("rsafe: ")
+                && l.contains("bytes of the container's output were lost")
+                && l.contains("No space left on device")),
+            "{caller:?}: {lines:?}"
+        );
+        let ids = container_dirs(store);
+        let rm = rsafe_cmd(caller, store, &["rm", "bg"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+        assert!(used_kib(store) <= before + 64, "{caller:?}");
+        let left = leftovers(store, &ids);
+        assert!(left.is_empty(), "{caller:?}: left behind: {left:#?}");
+    });
+}
+
 /// `rm -f` of running containers killed with SIGKILL at spread moments (1–150 ms): every
 /// container is still in `ps -a` or gone whole, and a second `rm -f` removes the rest, leaving
 /// no directory, cgroup, process or mount.

@@ -404,21 +404,82 @@ struct LogOut<'a> {
     log: &'a std::fs::File,
     index: IndexAt,
     writer: IndexWriter,
+    /// Output the log could not take (its disk full), and why: said in the log as soon as it
+    /// takes a write again.
+    lost: Option<(u64, String)>,
+    /// Whether the log's last byte is not a newline (a note then starts a line of its own).
+    mid_line: bool,
 }
 
 impl LogOut<'_> {
     /// Indexes a chunk of output (its line starts, with the time it came), appends it to the
     /// log, and copies it to attached clients. The relay is the log's only writer while it
     /// lives, so the log's size is where the chunk goes.
+    ///
+    /// What the log cannot take (its disk full) is counted and dropped, not fatal: a relay
+    /// that stopped reading would leave the workload's writes to block once the pipe is full,
+    /// and a relay that exited would end it with SIGPIPE. The loss is said in the log once it
+    /// takes a write again (the workload or someone freed space).
     fn append(&mut self, chunk: &[u8], hub: &mut Hub) -> io::Result<()> {
-        let offset = self.log.metadata()?.len();
-        self.writer
-            .note(offset, chunk, std::time::SystemTime::now());
-        let _ = self.writer.flush();
-        let mut log = self.log;
-        log.write_all(chunk)?;
+        self.say_lost();
+        // Nothing goes in after a lost chunk and before its note: the note says where.
+        let written = match self.lost {
+            Some(_) => Err((0, None)),
+            None => self.write(chunk).map_err(|(n, e)| (n, Some(e))),
+        };
+        if let Err((done, e)) = written {
+            let missing = (chunk.len() - done) as u64;
+            match (&mut self.lost, e) {
+                (Some((bytes, _)), _) => *bytes += missing,
+                (lost, Some(e)) => *lost = Some((missing, e.to_string())),
+                (_, None) => {}
+            }
+        }
         hub.broadcast(chunk);
         Ok(())
+    }
+
+    /// Writes the note of the output lost so far, if any and if the log takes it now.
+    fn say_lost(&mut self) {
+        if let Some((bytes, why)) = self.lost.take() {
+            let note = format!(
+                "{}rsafe: {bytes} bytes of the container's output were lost: cannot write the log: {why}\n",
+                if self.mid_line { "\n" } else { "" }
+            );
+            if let Err((_, e)) = self.write(note.as_bytes()) {
+                self.lost = Some((bytes, e.to_string()));
+            }
+        }
+    }
+
+    /// Appends `bytes` to the log and indexes what went in; on an error, how much did.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+        let offset = self.log.metadata().map_err(|e| (0, e))?.len();
+        let mut log = self.log;
+        let mut done = 0;
+        let mut failure = None;
+        while done < bytes.len() {
+            match log.write(&bytes[done..]) {
+                Ok(0) => {
+                    failure = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let went_in = &bytes[..done];
+        self.writer
+            .note(offset, went_in, std::time::SystemTime::now());
+        let _ = self.writer.flush();
+        if let Some(&last) = went_in.last() {
+            self.mid_line = last != b'\n';
+        }
+        failure.map_or(Ok(()), |e| Err((done, e)))
     }
 
     /// The container's id has come: a `run -d` container's index goes in its directory.
@@ -448,6 +509,8 @@ fn relay(
         log,
         index,
         writer: IndexWriter::new(true),
+        lost: None,
+        mid_line: false,
     };
     if let IndexAt::File(path) = &out.index {
         // Best effort, as above.
@@ -465,6 +528,8 @@ fn relay(
     while relay.pipe.is_some() || relay.terminal.is_some() {
         relay.step()?;
     }
+    // Output lost to a full disk is said at the end too, if there is room now.
+    relay.out.say_lost();
     // The monitor has exited (the pipe's last writer): what it said last is queued.
     while let Some(c) = &relay.control {
         match attach::recv_control(c) {
