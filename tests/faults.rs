@@ -1027,35 +1027,41 @@ fn a_full_writable_layer_fails_the_write_and_rm_frees_it() {
     });
 }
 
-/// `rm -f` of running containers killed with SIGKILL at spread moments (1–150 ms): every
-/// container is still in `ps -a` or gone whole, and a second `rm -f` removes the rest, leaving
-/// no directory, cgroup, process or mount.
+/// `rm` killed with SIGKILL at spread moments (1–150 ms in) of removing a stopped container
+/// whose writable layer holds 1000 files its user `app` wrote (owned by a subordinate id for
+/// the test user with a range), and `rm -f` of a running one: every container is still in
+/// `ps -a` or gone whole, and a second `rm -f` removes the rest, leaving no directory,
+/// cgroup, process or mount.
 #[test]
 fn killed_rms_are_finished_by_the_next_rm() {
+    let layout = support::busybox_layout();
     for_each_caller(|caller, store| {
-        let rootfs = caller.rootfs();
-        let rootfs = rootfs.to_str().unwrap();
+        let load = rsafe_cmd(caller, store, &["-q", "load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        let files = "mkdir /home/app/d && cd /home/app/d && i=0; \
+                     while [ $i -lt 1000 ]; do echo $i >f$i; i=$((i+1)); done";
+        // The single-id user has no id for the image's user `app`: its files are its own.
+        let image = match caller {
+            Caller::User => "oci-busybox:root",
+            _ => "oci-busybox:latest",
+        };
         let n = kills();
         let mut ids = BTreeSet::new();
         for k in 0..n {
             let name = format!("rm{k}");
-            let args = [
-                "-d",
-                "--name",
-                &name,
-                "--pids-limit",
-                "64",
-                rootfs,
-                "--",
-                "/bin/sleep",
-                "30",
-            ];
+            let (args, rm): (Vec<&str>, &[&str]) = if k % 2 == 0 {
+                (vec!["--name", &name, image, files], &["rm"])
+            } else {
+                let run = vec!["-d", "--name", &name, image, "sleep 30"];
+                (run, &["rm", "-f"])
+            };
             let out = run_support::run(caller, store, &args);
             assert_eq!(out.code, 0, "{caller:?}: {out:?}");
-            ids.insert(out.stdout.trim().to_string());
+            ids.extend(container_dirs(store));
             let mut rm = caller
                 .command(store)
-                .args(["rm", "-f", &name])
+                .args(rm)
+                .arg(&name)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
