@@ -34,7 +34,8 @@ pub enum HelperError {
     Threads(usize),
     #[error("helper process: user namespace: {0}")]
     UserNamespace(String),
-    #[error("helper process ended with {0}")]
+    /// How it ended, in words: `(pid 7) was killed by SIGKILL`.
+    #[error("helper process {0}")]
     Ended(String),
 }
 
@@ -105,10 +106,20 @@ where
             mapped?;
             read?;
             if !matches!(status, WaitStatus::Exited(_, 0)) {
-                return Err(HelperError::Ended(format!("{status:?}")));
+                return Err(HelperError::Ended(how_it_ended(status)));
             }
             serde_json::from_slice(&bytes).map_err(|e| HelperError::Io(io::Error::other(e)))
         }
+    }
+}
+
+/// How a helper that did not exit with 0 ended, for the one line that says so (a helper killed
+/// by the OOM killer or a stray `kill -9` was told as `Signaled(Pid(7), SIGKILL, false)`).
+fn how_it_ended(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(pid, code) => format!("(pid {pid}) exited with code {code}"),
+        WaitStatus::Signaled(pid, signal, _) => format!("(pid {pid}) was killed by {signal}"),
+        other => format!("ended with {other:?}"),
     }
 }
 
