@@ -14,7 +14,8 @@
 #
 # RSAFE (default target/debug/rsafe), IMAGE (an OCI layout to load, default the busybox layout
 # the tests build under target/tmp/fixtures). Prints what each worker did and how many kills
-# landed; exits 1 if anything is left.
+# landed; exits 1 if anything is left. SKIP_RM=1 leaves one running container, to see that
+# the checks find it.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 R=${RSAFE:-$PWD/target/debug/rsafe}
@@ -25,7 +26,10 @@ STORE=$(mktemp -d /tmp/rsafe-soak-XXXXXX)
 chmod 777 "$STORE"
 LOG=$STORE.log
 mkdir -p "$LOG"
-cleanup() { rm -rf "$STORE" "$LOG"; }
+cleanup() {
+  [ -n "${SKIP_RM:-}" ] && rs rm -f left >/dev/null
+  rm -rf "$STORE" "$LOG"
+}
 trap cleanup EXIT
 as_user=()
 if [ -n "${SOAK_USER:-}" ]; then
@@ -99,6 +103,8 @@ cat "$LOG"/errors.* | grep -v ' Killed ' | sed -E 's/[0-9a-f]{12,64}/ID/g; s/w[0
 echo "soak: containers seen by ps -a: $(rs ps -a -q | wc -l)"
 ids=$(rs ps -a -q)
 [ -n "$ids" ] && rs rm -f $ids >/dev/null
+# SKIP_RM=1: one running container left on purpose, which every check below must report.
+[ -n "${SKIP_RM:-}" ] && rs run -d --name left "$img" 'sleep 60' >/dev/null
 left=0
 say() { echo "soak: left behind: $*"; left=1; }
 [ -z "$(rs ps -a -q)" ] || say "containers in ps -a after rm -f"
@@ -112,6 +118,7 @@ for p in $(store_pids); do say "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline")";
 for p in /proc/[0-9]*; do
   case $(readlink "$p/root" 2>/dev/null) in "$STORE"/*) say "process ${p#/proc/} rooted in the store: $(tr '\0' ' ' <"$p/cmdline")" ;; esac
 done
+ls "$STORE/containers" 2>/dev/null >>"$LOG/ids"
 sort -u "$LOG/ids" >"$LOG/ids.u"
 while read -r cg; do
   id=${cg##*/}; id=${id#rsafe-}
