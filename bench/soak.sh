@@ -15,20 +15,23 @@
 # RSAFE (default target/debug/rsafe), IMAGE (an OCI layout to load, default the busybox layout
 # the tests build under target/tmp/fixtures). Prints what each worker did and how many kills
 # landed; exits 1 if anything is left. SKIP_RM=1 leaves one running container, to see that
-# the checks find it.
+# the checks find it. SOAK_STORE=DIR soaks that store (made beforehand, kept afterwards).
+#   a store 40 KiB from full:  mount -t tmpfs -o size=8m,mode=777 soak /mnt/s; load the image,
+#   run it once, fill all but 40 KiB with dd; SOAK_STORE=/mnt/s bash bench/soak.sh 100
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 R=${RSAFE:-$PWD/target/debug/rsafe}
 IMAGE=${IMAGE:-$PWD/target/tmp/fixtures/oci-busybox}
 ROUNDS=${1:-200}
 WORKERS=${2:-3}
-STORE=$(mktemp -d /tmp/rsafe-soak-XXXXXX)
+# SOAK_STORE: a store of your own (a small tmpfs, to soak a full disk), kept afterwards.
+STORE=${SOAK_STORE:-$(mktemp -d /tmp/rsafe-soak-XXXXXX)}
 chmod 777 "$STORE"
-LOG=$STORE.log
-mkdir -p "$LOG"
+LOG=$(mktemp -d /tmp/rsafe-soak-log-XXXXXX)
 cleanup() {
   [ -n "${SKIP_RM:-}" ] && rs rm -f left >/dev/null
-  rm -rf "$STORE" "$LOG"
+  [ -n "${SOAK_STORE:-}" ] || rm -rf "$STORE"
+  rm -rf "$LOG"
 }
 trap cleanup EXIT
 as_user=()
@@ -110,8 +113,8 @@ say() { echo "soak: left behind: $*"; left=1; }
 [ -z "$(rs ps -a -q)" ] || say "containers in ps -a after rm -f"
 for d in "$STORE"/containers/*; do [ -e "$d" ] && say "directory ${d#"$STORE"/}"; done
 for f in "$STORE"/tmp/*; do [ -e "$f" ] && say "tmp file ${f#"$STORE"/}"; done
-grep "$STORE" /proc/self/mountinfo | while read -r m; do echo "soak: left behind: mount $m"; done
-grep -q "$STORE" /proc/self/mountinfo && left=1
+grep "$STORE/" /proc/self/mountinfo | while read -r m; do echo "soak: left behind: mount $m"; done
+grep -q "$STORE/" /proc/self/mountinfo && left=1
 # A killed rsafe's helpers end by their parent-death signal a moment later: give them 5 s.
 for _ in $(seq 50); do [ -z "$(store_pids)" ] && break; sleep 0.1; done
 for p in $(store_pids); do say "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline")"; done
