@@ -19,6 +19,7 @@ pub mod reference;
 #[cfg(feature = "registry")]
 pub mod registry;
 pub mod resolve;
+pub mod save;
 pub mod store;
 pub mod store_cache;
 pub mod unpack;
