@@ -41,6 +41,9 @@ pub mod stop;
 pub mod unpack;
 pub mod volume;
 pub mod wait;
+// Image commands docker and podman users reach for.
+pub mod save;
+pub mod tag;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -88,6 +91,8 @@ pub enum Command {
     History(history::HistoryArgs),
     Rmi(rmi::RmiArgs),
     Unpack(unpack::UnpackArgs),
+    Tag(tag::TagArgs),
+    Save(save::SaveArgs),
     // Auditing.
     /// Audit an image, Dockerfile, compose file or build context for leaks and risks.
     Audit(audit::AuditArgs),
@@ -250,6 +255,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::History(args) => history::run(args, &global),
         Command::Rmi(args) => rmi::run(args, &global),
         Command::Unpack(args) => unpack::run(args, &global),
+        Command::Tag(args) => tag::run(args, &global),
+        Command::Save(args) => save::run(args, &global),
         Command::Audit(args) => audit::run(args, &global),
         Command::Rules(args) => rules::run(args),
         Command::Run(args) => run::run(*args, &global),
