@@ -129,7 +129,6 @@ fn resolve_input(store: &Store, input: &str) -> Result<Vec<(Option<String>, Desc
     if let Ok(reference) = input.parse::<Reference>()
         && reference.tag.is_none()
         && reference.digest.is_none()
-        && !input.contains(':')
     {
         let repository = reference.familiar_repository();
         let tags: Vec<(Option<String>, Descriptor)> = store
@@ -566,79 +565,128 @@ fn stage_uncompressed(store: &Store, image: &Image, layer: &LayerInfo) -> Result
     Ok(file)
 }
 
-/// Where `-o FILE` is written until the archive is whole: an unnamed file in FILE's directory,
-/// given FILE's name by [`OutputFile::persist`]; a save that fails or is killed leaves nothing.
+/// Where `-o FILE` is written until the archive is whole: an unnamed (`O_TMPFILE`) file in
+/// FILE's directory, given FILE's name by [`OutputFile::persist`], so that a save that fails or
+/// is killed leaves nothing. Where the filesystem has no unnamed files, a hidden named one
+/// beside FILE (removed on failure, left by a kill).
 pub struct OutputFile {
-    file: File,
+    file: Pending,
     dest: PathBuf,
+}
+
+enum Pending {
+    Unnamed(File),
+    Named(tempfile::NamedTempFile),
 }
 
 impl OutputFile {
     /// Prepares to write `dest` (replacing it, as `docker save -o` does, when it exists).
     pub fn create(dest: &Path) -> Result<OutputFile> {
-        let output = |detail: String| SaveError::Output {
-            path: dest.to_path_buf(),
-            detail,
-        };
         if dest.is_dir() {
-            return Err(output("is a directory".into()));
+            return Err(SaveError::Output {
+                path: dest.to_path_buf(),
+                detail: "is a directory".into(),
+            });
         }
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file = tempfile::tempfile_in(&dir).map_err(|e| SaveError::Output {
-            path: dir.clone(),
+        let dir = parent_dir(dest);
+        let cannot = |e: io::Error| SaveError::Output {
+            path: dir.to_path_buf(),
             detail: format!("cannot write a file here: {e}"),
-        })?;
+        };
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+        let file = match rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)) {
+            Ok(fd) => Pending::Unnamed(File::from(fd)),
+            Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::ISDIR => {
+                return OutputFile::named(dest);
+            }
+            Err(e) => return Err(cannot(e.into())),
+        };
         Ok(OutputFile {
             file,
             dest: dest.to_path_buf(),
         })
     }
 
-    /// The file to write the archive to.
-    pub fn file(&mut self) -> &mut File {
-        &mut self.file
+    /// The fallback where unnamed files are not supported: a hidden named file beside `dest`.
+    fn named(dest: &Path) -> Result<OutputFile> {
+        let dir = parent_dir(dest);
+        let named = tempfile::Builder::new()
+            .prefix(".rsafe-save-")
+            .tempfile_in(dir)
+            .map_err(|e| SaveError::Output {
+                path: dir.to_path_buf(),
+                detail: format!("cannot write a file here: {e}"),
+            })?;
+        Ok(OutputFile {
+            file: Pending::Named(named),
+            dest: dest.to_path_buf(),
+        })
     }
 
-    /// Makes the written archive `dest`: synced, linked under a temporary name beside it and
-    /// renamed over it, so that `dest` is either the old file or the whole new one.
-    pub fn persist(self) -> Result<()> {
-        use std::os::fd::AsRawFd;
+    /// The file to write the archive to.
+    pub fn file(&mut self) -> &mut File {
+        match &mut self.file {
+            Pending::Unnamed(f) => f,
+            Pending::Named(f) => f.as_file_mut(),
+        }
+    }
+
+    /// Makes the written archive `dest`: synced, then named (an unnamed file is linked under a
+    /// temporary name beside it first) and renamed over it, so that `dest` is either the old
+    /// file or the whole new one.
+    pub fn persist(mut self) -> Result<()> {
+        let dest = self.dest.clone();
         let output = |detail: String| SaveError::Output {
-            path: self.dest.clone(),
+            path: dest.clone(),
             detail,
         };
-        self.file.sync_all().map_err(|e| output(e.to_string()))?;
-        let dir = self
-            .dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = self
-            .dest
-            .file_name()
-            .ok_or_else(|| output("no file name".into()))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".rsafe-save-{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let proc_fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-        rustix::fs::linkat(
-            rustix::fs::CWD,
-            proc_fd.as_str(),
-            rustix::fs::CWD,
-            &tmp,
-            rustix::fs::AtFlags::SYMLINK_FOLLOW,
-        )
-        .map_err(|e| output(format!("cannot link the written archive: {e}")))?;
-        if let Err(e) = std::fs::rename(&tmp, &self.dest) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(output(e.to_string()));
+        self.file().sync_all().map_err(|e| output(e.to_string()))?;
+        match self.file {
+            Pending::Named(named) => named
+                .persist(&dest)
+                .map(drop)
+                .map_err(|e| output(e.error.to_string())),
+            Pending::Unnamed(ref file) => {
+                let tmp = link_beside(file, &dest).map_err(|e| output(e.to_string()))?;
+                std::fs::rename(&tmp, &dest).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    output(e.to_string())
+                })
+            }
         }
-        Ok(())
     }
+}
+
+/// The directory a path is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Gives the unnamed `file` a hidden name beside `dest` (`.NAME.rsafe-save-PID`); returns it.
+fn link_beside(file: &File, dest: &Path) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let name = dest
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".rsafe-save-{}", std::process::id()));
+    let tmp = parent_dir(dest).join(tmp_name);
+    // Left by a save of this pid killed between link and rename: it is no one's.
+    let _ = std::fs::remove_file(&tmp);
+    let proc_fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        proc_fd.as_str(),
+        rustix::fs::CWD,
+        &tmp,
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    )
+    .map_err(|e| io::Error::other(format!("cannot link the written archive: {e}")))?;
+    Ok(tmp)
 }
 
 #[cfg(test)]
@@ -868,5 +916,16 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let err = OutputFile::create(dir.path()).err().unwrap();
         assert!(err.to_string().contains("is a directory"), "{err}");
+        // Where unnamed files are not supported: a hidden file, gone on failure too.
+        let mut out = OutputFile::named(&dest).unwrap();
+        out.file().write_all(b"half").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        drop(out);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut out = OutputFile::named(&dest).unwrap();
+        out.file().write_all(b"newer").unwrap();
+        out.persist().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"newer");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
