@@ -550,3 +550,33 @@ fn reports_say_how_the_target_was_resolved() {
         "a compose file, by its content"
     );
 }
+
+/// `rsafe images | head`: a command that only prints ends by SIGPIPE when its reader is gone,
+/// as `ls` does, and never panics on the write.
+#[test]
+fn a_printing_command_ends_quietly_when_its_reader_goes() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let (root, _) = store_with_leaky_app();
+    for args in [
+        &["inspect", "leaky-app:1.0"][..],
+        &["images"],
+        &["history", "leaky-app:1.0"],
+        &["rules"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(support::rsafe_bin())
+            .env_remove("RSAFE_ROOT")
+            .arg("--root")
+            .arg(root.path())
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -148,6 +148,26 @@ impl Command {
             _ => 1,
         }
     }
+
+    /// Whether this command only prints what it reads: it then ends quietly, by SIGPIPE, when
+    /// its reader goes (`rsafe images | head`), as `ls` and `docker images` do, rather than
+    /// panicking on the write. The others keep Rust's ignored SIGPIPE: they change state or
+    /// relay a container's output, and handle EPIPE as an error.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Images(_)
+                | Command::Inspect(_)
+                | Command::History(_)
+                | Command::Rules(_)
+                | Command::Audit(_)
+                | Command::Ps(_)
+                | Command::Logs(_)
+                | Command::Stats(_)
+                | Command::Port(_)
+                | Command::Policy(_)
+        )
+    }
 }
 
 /// Commands whose bad flags exit 125 as docker's and podman's do (`run --help` says so): the
@@ -207,6 +227,9 @@ pub fn main() -> i32 {
         }
     };
     let code = cli.command.failure_code();
+    if cli.command.only_prints() {
+        crate::runtime::sys::reset_signal_dispositions();
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
