@@ -45,6 +45,9 @@ pub mod wait;
 pub mod save;
 pub mod tag;
 
+// docker's top, rename, diff and export.
+pub mod diff;
+
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
 #[command(name = "rsafe", version, about, long_about = None, propagate_version = true)]
@@ -116,6 +119,7 @@ pub enum Command {
     Stats(stats::StatsArgs),
     Port(port::PortArgs),
     Cp(cp::CpArgs),
+    Diff(diff::DiffArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
@@ -298,6 +302,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Stats(args) => stats::run(args, &global),
         Command::Port(args) => port::run(args, &global),
         Command::Cp(args) => cp::run(args, &global),
+        Command::Diff(args) => diff::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Network(args) => network::run(args, &global),
