@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use super::Global;
 use crate::runtime::export;
+use crate::runtime::layered::Source;
 use crate::runtime::state;
 
 /// Export a container's filesystem as a tar archive
@@ -40,14 +42,7 @@ pub fn run(args: ExportArgs, global: &Global) -> Result<i32> {
     match &args.output {
         Some(path) => {
             let (tmp, file) = temp_beside(path)?;
-            source
-                .read(move |s| {
-                    let stack = s.merged_stack().map_err(|e| e.to_string())?;
-                    let out = std::io::BufWriter::with_capacity(1 << 20, file);
-                    export::write_tar(&stack, out).map_err(|e| e.to_string())
-                })
-                .map_err(anyhow::Error::msg)
-                .with_context(fail)?;
+            write(&source, file).with_context(fail)?;
             tmp.as_file().sync_all().with_context(fail)?;
             tmp.persist(path)
                 .map_err(|e| e.error)
@@ -55,20 +50,23 @@ pub fn run(args: ExportArgs, global: &Global) -> Result<i32> {
         }
         None => {
             let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
-            source
-                .read(move |s| {
-                    let stack = s.merged_stack().map_err(|e| e.to_string())?;
-                    let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(stdout));
-                    export::write_tar(&stack, out).map_err(|e| e.to_string())
-                })
-                .map_err(anyhow::Error::msg)
-                .with_context(fail)?;
+            write(&source, std::fs::File::from(stdout)).with_context(fail)?;
         }
     }
     Ok(0)
 }
 
-use std::os::fd::AsFd;
+/// The container's merged tree as a tar on `file`, written where its layers can be read.
+fn write(source: &Source, file: std::fs::File) -> Result<()> {
+    source
+        .read(move |s| {
+            let stack = s.merged_stack().map_err(|e| e.to_string())?;
+            let out = std::io::BufWriter::with_capacity(1 << 20, file);
+            export::write_tar(&stack, out).map_err(|e| e.to_string())
+        })
+        .map_err(anyhow::Error::msg)?;
+    Ok(())
+}
 
 /// A temporary file (mode 0600) in `path`'s directory, and a second handle of it for the
 /// writer.
@@ -77,10 +75,11 @@ fn temp_beside(path: &Path) -> Result<(tempfile::NamedTempFile, std::fs::File)> 
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    let fail = || format!("{}: cannot write the archive", path.display());
     let tmp = tempfile::Builder::new()
         .prefix(".rsafe-export-")
         .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot write the archive", path.display()))?;
-    let file = tmp.reopen().with_context(|| format!("{}", path.display()))?;
+        .with_context(fail)?;
+    let file = tmp.reopen().with_context(fail)?;
     Ok((tmp, file))
 }

@@ -47,6 +47,7 @@ pub mod tag;
 
 // docker's top, rename, diff and export.
 pub mod diff;
+pub mod export;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
 #[derive(Debug, Parser)]
@@ -120,6 +121,7 @@ pub enum Command {
     Port(port::PortArgs),
     Cp(cp::CpArgs),
     Diff(diff::DiffArgs),
+    Export(export::ExportArgs),
     /// Remove containers and their writable layers.
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
@@ -303,6 +305,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Port(args) => port::run(args, &global),
         Command::Cp(args) => cp::run(args, &global),
         Command::Diff(args) => diff::run(args, &global),
+        Command::Export(args) => export::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Network(args) => network::run(args, &global),

@@ -33,6 +33,7 @@ pub mod diff;
 pub mod dns;
 pub mod enter;
 pub mod exec;
+pub mod export;
 pub mod fdpass;
 pub mod helper;
 pub mod idmap;
