@@ -65,6 +65,7 @@ pub mod state;
 pub mod stats;
 pub mod stop;
 pub mod sys;
+pub mod top;
 pub mod tty;
 pub mod user;
 pub mod volume;
