@@ -48,6 +48,7 @@ pub mod tag;
 // docker's top, rename, diff and export.
 pub mod diff;
 pub mod export;
+pub mod rename;
 pub mod top;
 
 /// rsafe — a rootless, hardened container runner and an image leak auditor.
@@ -122,6 +123,7 @@ pub enum Command {
     Port(port::PortArgs),
     Cp(cp::CpArgs),
     Top(top::TopArgs),
+    Rename(rename::RenameArgs),
     Diff(diff::DiffArgs),
     Export(export::ExportArgs),
     /// Remove containers and their writable layers.
@@ -307,6 +309,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Port(args) => port::run(args, &global),
         Command::Cp(args) => cp::run(args, &global),
         Command::Top(args) => top::run(args, &global),
+        Command::Rename(args) => rename::run(args, &global),
         Command::Diff(args) => diff::run(args, &global),
         Command::Export(args) => export::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),

@@ -589,6 +589,33 @@ impl NetStore {
         self.write_hosts_files(name, &live)
     }
 
+    /// Gives container `id` the name `new` in its leases on every network and in the hosts
+    /// files of the containers there (which its name server answers from), as docker
+    /// updates a renamed container's DNS name. Returns the networks it was on.
+    pub fn rename(&self, id: &str, new: &str) -> Result<Vec<String>> {
+        if !self.dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let _lock = self.lock()?;
+        let mut renamed = Vec::new();
+        for def in self.list()? {
+            let mut live = self.reclaim(&def.name)?;
+            let Some(lease) = live.iter_mut().find(|l| l.container == id) else {
+                continue;
+            };
+            lease.name = Some(new.to_string());
+            let path = self.leases_dir(&def.name).join(lease.ip.to_string());
+            let json = serde_json::to_vec(&*lease).map_err(|e| NetStoreError::Corrupt {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+            write_atomic(&path, &json)?;
+            self.write_hosts_files(&def.name, &live)?;
+            renamed.push(def.name);
+        }
+        Ok(renamed)
+    }
+
     /// Container `id`'s live lease on network `name`, if it runs there.
     pub fn lease_of(&self, name: &str, id: &str) -> Result<Option<Lease>> {
         Ok(self
@@ -1027,5 +1054,31 @@ mod tests {
         assert!(hosts.is_err(), "a released container's hosts file is gone");
         store.remove("n").unwrap();
         assert!(!dir.path().join("networks/n").exists());
+    }
+
+    #[test]
+    fn a_renamed_container_is_known_by_its_new_name_in_every_hosts_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NetStore::new(dir.path());
+        store
+            .create("n", Some("10.98.0.0/29".parse().unwrap()))
+            .unwrap();
+        let id = |c: char| c.to_string().repeat(64);
+        {
+            let _lock = store.lock().unwrap();
+            store
+                .acquire("n", lease(&id('a'), Some("web"), [0; 4]))
+                .unwrap();
+            store
+                .acquire("n", lease(&id('b'), Some("db"), [0; 4]))
+                .unwrap();
+        }
+        assert_eq!(store.rename(&id('a'), "front").unwrap(), ["n"]);
+        assert!(store.rename(&id('z'), "none").unwrap().is_empty());
+        let hosts = std::fs::read_to_string(store.hosts_path("n", &id('b'))).unwrap();
+        assert!(hosts.contains("10.98.0.2\tfront aaaaaaaaaaaa\n"), "{hosts}");
+        assert!(!hosts.contains("web"), "{hosts}");
+        let lease = store.lease_of("n", &id('a')).unwrap().unwrap();
+        assert_eq!(lease.name.as_deref(), Some("front"));
     }
 }

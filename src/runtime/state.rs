@@ -50,6 +50,8 @@ pub enum StateError {
         "container {0} cannot be started again: it has no saved spec (only containers run by this rsafe have one)"
     )]
     NoSpec(String),
+    #[error("container is already named {0:?}")]
+    SameName(String),
     #[error("remove {path} inside a user namespace: {detail}")]
     Userns { path: PathBuf, detail: String },
 }
@@ -297,7 +299,47 @@ impl ContainerDir {
     /// kept) reserves the room of the next save in a fresh `.state.json.tmp` (`fallocate`,
     /// beyond its end): recording a container's exit on a store that filled up meanwhile
     /// writes into blocks it already has.
+    ///
+    /// The name on disk is kept: only [`rename`] changes it, and a container's monitor saving
+    /// its exit with the name it started under must not undo a rename done meanwhile (both
+    /// hold the state lock, [`ContainerDir::lock_state`], to read and write).
     pub fn save(&self, state: &State) -> Result<()> {
+        let _lock = self.lock_state()?;
+        match self.saved_name() {
+            Some(name) if name != state.name => self.write_state(&State {
+                name,
+                ..state.clone()
+            }),
+            _ => self.write_state(state),
+        }
+    }
+
+    /// Serialises the writers of `state.json` ([`ContainerDir::save`], [`rename`]): held while
+    /// one reads the name on disk and writes the file. Released when dropped.
+    fn lock_state(&self) -> Result<std::fs::File> {
+        let path = self.path.join(".state.lock");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.lock().map_err(io_err(&path))?;
+        Ok(file)
+    }
+
+    /// The name `state.json` holds now, if there is a readable one.
+    fn saved_name(&self) -> Option<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: Option<String>,
+        }
+        let bytes = std::fs::read(self.state_file()).ok()?;
+        serde_json::from_slice::<Named>(&bytes).ok().map(|n| n.name)
+    }
+
+    fn write_state(&self, state: &State) -> Result<()> {
         let path = self.state_file();
         let tmp = self.path.join(".state.json.tmp");
         let json = serde_json::to_vec_pretty(state).map_err(|source| StateError::Json {
@@ -650,6 +692,35 @@ pub fn lock_names(store_root: &Path) -> Result<NamesLock> {
     Ok(NamesLock(file))
 }
 
+/// Renames container `name_or_id` to `new`, as `docker rename`: `new` must be a valid name that
+/// no other container, running or stopped, has. Done under the store's names lock (a
+/// concurrent `run --name` or rename claiming the same name waits, then finds it taken) and
+/// the container's state lock, `state.json` replaced atomically: a reader sees the old name or
+/// the new one. Returns the container and its old name.
+pub fn rename(
+    store_root: &Path,
+    name_or_id: &str,
+    new: &str,
+) -> Result<(ContainerDir, Option<String>)> {
+    check_name(new)?;
+    let _names = lock_names(store_root)?;
+    let (dir, _) = find(store_root, name_or_id)?;
+    let _state = dir.lock_state()?;
+    let path = dir.state_file();
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let mut state: State = serde_json::from_slice(&bytes).map_err(|source| StateError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    if state.name.as_deref() == Some(new) {
+        return Err(StateError::SameName(new.into()));
+    }
+    ensure_name_free(store_root, new)?;
+    let old = state.name.replace(new.to_string());
+    dir.write_state(&state)?;
+    Ok((dir, old))
+}
+
 /// The container named `name_or_id`, or whose id starts with it.
 pub fn find(store_root: &Path, name_or_id: &str) -> Result<(ContainerDir, State)> {
     let all = list(store_root)?;
@@ -979,6 +1050,45 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "the environment may hold secrets");
+    }
+
+    #[test]
+    fn a_rename_claims_a_free_name_and_outlives_the_monitors_next_save() {
+        let store = tempfile::tempdir().unwrap();
+        let a = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let b = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let mut running = state(&a.id, Some("web"), 1);
+        running.status = Status::Running;
+        a.save(&running).unwrap();
+        b.save(&state(&b.id, Some("db"), 2)).unwrap();
+        assert!(matches!(
+            rename(store.path(), "web", "db"),
+            Err(StateError::NameTaken(_))
+        ));
+        assert!(matches!(
+            rename(store.path(), "web", "web"),
+            Err(StateError::SameName(_))
+        ));
+        assert!(matches!(
+            rename(store.path(), "web", "a/b"),
+            Err(StateError::BadName(_))
+        ));
+        let (dir, old) = rename(store.path(), "web", "front").unwrap();
+        assert_eq!(
+            (dir.id.as_str(), old.as_deref()),
+            (a.id.as_str(), Some("web"))
+        );
+        assert!(matches!(
+            find(store.path(), "web"),
+            Err(StateError::NotFound(_))
+        ));
+        // The monitor records the exit with the state it started with: the new name stays.
+        running.status = Status::Exited { code: 0 };
+        a.save(&running).unwrap();
+        let (_, back) = find(store.path(), "front").unwrap();
+        assert_eq!(back.status, Status::Exited { code: 0 });
+        // The old name is free again.
+        rename(store.path(), "db", "web").unwrap();
     }
 
     #[test]
