@@ -21,6 +21,7 @@ PKGS=(
   hyperfine zstd jq curl ca-certificates
   time bc                                     # bench/secrets-peers.sh: peak RSS (/usr/bin/time -v), arithmetic
   python3                                     # tests/oci_runtime.rs: the seccomp agent (SCM_RIGHTS, seccomp ioctls)
+  procps                                      # rsafe top runs ps (tests/container_cmds.rs)
 )
 missing=()
 for p in "${PKGS[@]}"; do
