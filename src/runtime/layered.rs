@@ -170,7 +170,20 @@ impl Stack {
             if entry.kind != Kind::Dir {
                 break; // a whiteout or a file hides the layers below
             }
-            parts.push((*layer, reopen_dir(fd.as_fd(), name, path)?));
+            // Replaced by a non-directory or removed since it was listed (a running
+            // container): what is there now is read, or nothing.
+            match reopen_dir(fd.as_fd(), name, path) {
+                Ok(dir) => parts.push((*layer, dir)),
+                Err(LayeredError::Io { source, .. })
+                    if matches!(
+                        source.raw_os_error(),
+                        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+                    ) =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
             if entry.opaque {
                 break;
             }
