@@ -253,6 +253,25 @@ fn a_failed_export_leaves_no_file() {
         );
         assert_eq!(none.code, 1);
         assert!(!file.exists());
+        if caller == Caller::Host {
+            // stdout a terminal (script's pseudo-terminal): refused before anything is read.
+            let line = format!(
+                "{} --root {} export lost",
+                support::rsafe_bin().display(),
+                store.display()
+            );
+            let out = Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            assert!(
+                text.contains("refusing to write an archive to a terminal"),
+                "{text}"
+            );
+        }
     });
 }
 

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! containers/<id>/state.json   what ran, by whom, its status and exit code
+//!                 .state.lock  flock: held to read and rewrite state.json (its name: rename)
 //!                 upper/       the overlay's writable layer (kept after exit unless --rm)
 //!                 work/        overlayfs's scratch directory
 //!                 rootfs/      where the root is assembled before pivot_root
