@@ -9,8 +9,8 @@
 //! directory without following anything and archived with the length they had when opened
 //! (cut or padded with zeros if a running container changes them meanwhile). Device nodes are
 //! left out (an image's layers have none; a container cannot make one), as are sockets;
-//! fifos are kept. Hard links are archived as separate copies; extended attributes are not
-//! archived.
+//! fifos are kept. Names of one inode of one layer are archived as hard links to the first
+//! (a file the container copied up is its own inode); extended attributes are not archived.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -28,11 +28,38 @@ fn write_err(path: &str) -> impl FnOnce(io::Error) -> LayeredError + '_ {
 /// each directory; returns how many entries it has.
 pub fn write_tar(stack: &Stack, out: impl Write) -> Result<u64, LayeredError> {
     let mut tar = tar::Builder::new(out);
-    let mut count = 0;
-    add_dir(stack, &mut tar, &stack.root()?, "", 0, &mut count)?;
+    let mut seen = Seen::default();
+    add_dir(stack, &mut tar, &stack.root()?, "", 0, &mut seen)?;
     let mut out = tar.into_inner().map_err(write_err("/"))?;
     out.flush().map_err(write_err("/"))?;
-    Ok(count)
+    Ok(seen.count)
+}
+
+/// What has been archived: how many entries, and the first name of each multiply linked file
+/// (by layer and inode).
+#[derive(Default)]
+struct Seen {
+    count: u64,
+    links: std::collections::HashMap<(usize, u64), String>,
+}
+
+impl Seen {
+    /// The name `entry`'s inode was archived under, if it has several names and one was.
+    fn first_name(&self, entry: &Entry) -> Option<String> {
+        (entry.nlink > 1)
+            .then(|| self.links.get(&(entry.layer, entry.ino)).cloned())
+            .flatten()
+    }
+
+    /// `entry` was archived as `rel`.
+    fn archived(&mut self, entry: &Entry, rel: &str) {
+        self.count += 1;
+        if entry.kind == Kind::File && entry.nlink > 1 {
+            self.links
+                .entry((entry.layer, entry.ino))
+                .or_insert_with(|| rel.to_string());
+        }
+    }
 }
 
 fn add_dir<W: Write>(
@@ -41,7 +68,7 @@ fn add_dir<W: Write>(
     dir: &Dir,
     path: &str,
     depth: usize,
-    count: &mut u64,
+    seen: &mut Seen,
 ) -> Result<(), LayeredError> {
     if depth > layered::MAX_DEPTH {
         return Err(LayeredError::TooDeep(path.to_string()));
@@ -57,10 +84,15 @@ fn add_dir<W: Write>(
                 h.set_entry_type(tar::EntryType::Directory);
                 tar.append_data(&mut h, format!("{rel}/"), io::empty())
                     .map_err(failed)?;
-                *count += 1;
+                seen.archived(&entry, rel);
                 if let Some(sub) = stack.child(dir, &name, path)? {
-                    add_dir(stack, tar, &sub, &child, depth + 1, count)?;
+                    add_dir(stack, tar, &sub, &child, depth + 1, seen)?;
                 }
+            }
+            Kind::File if let Some(first) = seen.first_name(&entry) => {
+                h.set_entry_type(tar::EntryType::Link);
+                tar.append_link(&mut h, rel, &first).map_err(failed)?;
+                seen.archived(&entry, rel);
             }
             Kind::File => {
                 let Some((file, size)) = stack.open_file(dir, &name, &entry, path)? else {
@@ -70,7 +102,7 @@ fn add_dir<W: Write>(
                 h.set_size(size);
                 tar.append_data(&mut h, rel, exactly(file, size))
                     .map_err(failed)?;
-                *count += 1;
+                seen.archived(&entry, rel);
             }
             Kind::Symlink => {
                 let Some(target) = stack.read_link(dir, &name, &entry, path)? else {
@@ -79,12 +111,12 @@ fn add_dir<W: Write>(
                 h.set_entry_type(tar::EntryType::Symlink);
                 tar.append_link(&mut h, rel, target_path(target))
                     .map_err(failed)?;
-                *count += 1;
+                seen.archived(&entry, rel);
             }
             Kind::Fifo => {
                 h.set_entry_type(tar::EntryType::Fifo);
                 tar.append_data(&mut h, rel, io::empty()).map_err(failed)?;
-                *count += 1;
+                seen.archived(&entry, rel);
             }
             Kind::Device | Kind::Socket | Kind::Whiteout => {}
         }
@@ -126,6 +158,10 @@ mod tests {
         std::fs::create_dir_all(lower.join("old/deep")).unwrap();
         std::fs::write(lower.join("etc/passwd"), "root").unwrap();
         std::fs::write(lower.join("etc/gone"), "x").unwrap();
+        // Two names of one inode: the second is archived as a hard link to the first.
+        std::fs::hard_link(lower.join("etc/passwd"), lower.join("etc/pw-link")).unwrap();
+        std::fs::write(lower.join("etc/x1"), "same").unwrap();
+        std::fs::hard_link(lower.join("etc/x1"), lower.join("etc/x2")).unwrap();
         std::os::unix::fs::symlink("/etc/shadow", lower.join("etc/link")).unwrap();
         std::fs::create_dir_all(upper.join("etc")).unwrap();
         std::fs::write(upper.join("etc/passwd"), "root:changed").unwrap();
@@ -150,7 +186,7 @@ mod tests {
         )
         .unwrap();
         let mut bytes = Vec::new();
-        assert_eq!(write_tar(&stack, &mut bytes).unwrap(), 4);
+        assert_eq!(write_tar(&stack, &mut bytes).unwrap(), 7);
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut seen = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -166,6 +202,10 @@ mod tests {
             ("etc/", Directory, "", None),
             ("etc/link", Symlink, "", Some("/etc/shadow")),
             ("etc/passwd", Regular, "root:changed", None),
+            // Its other name is the image's file, not the copy the container changed.
+            ("etc/pw-link", Regular, "root", None),
+            ("etc/x1", Regular, "same", None),
+            ("etc/x2", Link, "", Some("etc/x1")),
             ("fifo", Fifo, "", None),
         ];
         let got: Vec<_> = seen

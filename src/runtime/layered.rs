@@ -100,6 +100,10 @@ pub struct Entry {
     pub gid: u32,
     pub mtime: i64,
     pub size: u64,
+    /// The inode and its link count in its layer: names of one inode of one layer are hard
+    /// links of each other.
+    pub ino: u64,
+    pub nlink: u64,
     /// Whether it is a directory marked opaque (the layers below it are hidden).
     pub opaque: bool,
 }
@@ -227,6 +231,8 @@ impl Stack {
             gid,
             mtime: st.st_mtime,
             size: st.st_size.max(0) as u64,
+            ino: st.st_ino,
+            nlink: st.st_nlink,
             opaque,
         }))
     }
