@@ -12,10 +12,10 @@
 # IMAGE=DIR: another OCI layout (its ref below, REF=bookworm by default).
 # Needs: podman, runc, hyperfine, tar.
 #
-# Results (release, podman 4.3.1 + runc, 10 runs, load average 5.8 on 2 shared cores): the same
+# Results (release, podman 4.3.1 + runc, 10 runs, load average 2.6 on 2 shared cores): the same
 # 2,008 diff lines; 9,273 export entries against podman's 9,275 (its etc/mtab and
-# run/.containerenv), 131,585,024 bytes against 131,586,048; diff 15.2 ± 4.4 ms against 108.4 ± 31.8 ms, export 175 ± 33 ms against
-# 749 ± 120 ms. The README has the table.
+# run/.containerenv), 131,585,024 bytes against 131,586,048; diff 12.4 ± 4.0 ms against
+# 82.7 ± 21.8 ms, export 121 ± 15 ms against 680 ± 139 ms. The README has the table.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
