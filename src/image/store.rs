@@ -460,8 +460,15 @@ impl Store {
     /// Every blob reachable from `index.json` (indexes, manifests, configs, layers), and the
     /// diff_ids of every layer those images use (the keys of the extracted-layer cache).
     pub fn reachable(&self) -> Result<Reachable> {
+        self.reachable_from(self.index()?.manifests().clone())
+    }
+
+    /// Every blob reachable from the image entries `roots` (manifests or indexes), and the
+    /// diff_ids of their layers: what those images keep ([`Store::reachable`] for them all).
+    /// `rsafe system df` weighs the images containers use with it.
+    pub fn reachable_from(&self, roots: Vec<Descriptor>) -> Result<Reachable> {
         let mut reach = Reachable::default();
-        let mut todo: Vec<Descriptor> = self.index()?.manifests().clone();
+        let mut todo = roots;
         while let Some(desc) = todo.pop() {
             let digest = Digest::try_from(desc.digest())?;
             if !reach.blobs.insert(digest.clone()) || !self.has_blob(&digest) {
@@ -512,6 +519,23 @@ impl Store {
             }
         }
         Ok(reach)
+    }
+
+    /// Every blob file in the store, with its size: what [`Store::gc`] chooses from.
+    pub fn blob_sizes(&self) -> Result<Vec<(Digest, u64)>> {
+        let dir = self.blobs_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let digest = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| format!("sha256:{n}").parse::<Digest>().ok());
+            if let (Some(digest), Ok(meta)) = (digest, entry.metadata()) {
+                out.push((digest, meta.len()));
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes every blob no entry of `index.json` reaches, and stale files in `tmp/`. Waits for

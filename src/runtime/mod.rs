@@ -55,6 +55,7 @@ pub mod pause;
 pub mod policy;
 pub mod portfwd;
 pub mod process;
+pub mod prune;
 pub mod rootfs;
 pub mod rootless_net;
 pub mod seccomp;

@@ -553,20 +553,50 @@ pub fn list(store_root: &Path) -> Result<Vec<(ContainerDir, State)>> {
             path: entry.path(),
             id,
         };
-        let file = dir.state_file();
-        let state = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| made_up_state(&dir, format!("damaged state.json: {e}"))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => made_up_state(
-                &dir,
-                "no state.json: rsafe was stopped while creating it".into(),
-            ),
-            Err(_) => continue, // someone else's unreadable container
-        };
-        out.push((dir, state));
+        // `None`: someone else's unreadable container.
+        if let Some(state) = dir.load_state() {
+            out.push((dir, state));
+        }
     }
     out.sort_by_key(|(_, s)| s.created);
     Ok(out)
+}
+
+impl ContainerDir {
+    /// This container's state as [`list`] reads it: `state.json`, or one made up from the
+    /// directory when it is missing or damaged; `None` when it cannot be read (someone else's).
+    /// What `prune` reads again once it holds the start lock.
+    pub fn load_state(&self) -> Option<State> {
+        match std::fs::read(self.state_file()) {
+            Ok(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| made_up_state(self, format!("damaged state.json: {e}"))),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(made_up_state(
+                self,
+                "no state.json: rsafe was stopped while creating it".into(),
+            )),
+            Err(_) => None,
+        }
+    }
+
+    /// Takes the start lock [`ContainerDir::lock`] takes, without waiting and without making
+    /// the lock file: `None` when someone holds it or there is no lock file (the container is
+    /// being made, or its directory is being removed and the file went first). Making the file
+    /// could put it into a directory another process is removing, which would then fail.
+    pub fn try_lock_existing(&self) -> Result<Option<std::fs::File>> {
+        let path = self.path.join(".lock");
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+        }
+    }
 }
 
 /// A 64-hex-digit container id (a directory name under `containers/`).

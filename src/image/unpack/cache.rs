@@ -290,6 +290,51 @@ impl LayerCache {
     }
 }
 
+/// One extracted layer, as [`LayerCache::usage`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub diff_id: Digest,
+    /// Bytes of file data in it (what [`LayerCache::gc`] counts when it removes it).
+    pub bytes: u64,
+    /// An image of the store or a container needs it: [`LayerCache::gc`] keeps it.
+    pub needed: bool,
+}
+
+impl LayerCache {
+    /// Every extracted layer (under every ownership key) with its size, and whether
+    /// [`LayerCache::gc`] with the same `in_use` would keep it: `rsafe system df`'s build cache.
+    pub fn usage(store: &Store, in_use: &BTreeSet<Digest>) -> Result<Vec<CacheEntry>, UnpackError> {
+        let mut keep = store.reachable()?.diff_ids;
+        keep.extend(in_use.iter().cloned());
+        let root = layers_root(store);
+        let keys = match fs::read_dir(&root) {
+            Ok(keys) => keys,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(UnpackError::io(&root)(e)),
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            let key = key.map_err(UnpackError::io(&root))?.path();
+            let Ok(entries) = fs::read_dir(&key) else {
+                continue;
+            };
+            for entry in entries.filter_map(|e| e.ok()) {
+                let Some(diff_id) = entry.file_name().to_str().and_then(diff_id_of_hex) else {
+                    continue; // a lock file, a leftover of an extraction
+                };
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(CacheEntry {
+                        needed: keep.contains(&diff_id),
+                        bytes: tree_bytes(&entry.path()),
+                        diff_id,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn gc_key(
     dir: &Path,
     keep: &BTreeSet<Digest>,

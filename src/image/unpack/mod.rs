@@ -31,7 +31,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use apply::MAX_NAME_BYTES;
-pub use cache::{CacheGcStats, LayerCache};
+pub use cache::{CacheEntry, CacheGcStats, LayerCache};
 pub use entry::{EntryName, NAME_MAX, PATH_MAX};
 pub use owner::{OWNER_XATTR, Ownership};
 
