@@ -29,6 +29,7 @@ pub mod logs;
 pub mod network;
 pub mod pause;
 pub mod port;
+pub mod prune;
 pub mod ps;
 pub mod restart;
 pub mod rm;
@@ -38,6 +39,7 @@ pub mod runtime;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod unpack;
 pub mod volume;
 pub mod wait;
@@ -130,6 +132,11 @@ pub enum Command {
     Rm(rm::RmArgs),
     Volume(volume::VolumeArgs),
     Network(network::NetworkArgs),
+    // Pruning and disk usage, in docker's shapes: `container prune`, `image prune`,
+    // `system prune`, `system df` (`volume prune` and `network prune` are with their kind).
+    Container(prune::ContainerArgs),
+    Image(prune::ImageArgs),
+    System(system::SystemArgs),
     /// Inspect the runner's confinement policies.
     Policy(policy::PolicyArgs),
     /// The OCI runtime command line (runc's, for podman and containerd); also answers as
@@ -315,6 +322,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => rm::run(args, &global),
         Command::Volume(args) => volume::run(args, &global),
         Command::Network(args) => network::run(args, &global),
+        Command::Container(args) => match args.command {
+            prune::ContainerCommand::Prune(args) => prune::containers(args, &global),
+        },
+        Command::Image(args) => match args.command {
+            prune::ImageCommand::Prune(args) => prune::images(args, &global),
+        },
+        Command::System(args) => system::run(args, &global),
         Command::Policy(args) => policy::run(args),
         Command::Runtime { args } => {
             let mut argv = vec![std::ffi::OsString::from(runtime::NAME)];

@@ -49,7 +49,10 @@ pub enum NetworkCommand {
     },
     /// A rootless network's holder process (started by `rsafe run`, ended by `network rm`).
     #[command(hide = true)]
-    Hold { name: String },
+    Hold {
+        name: String,
+    },
+    Prune(super::prune::NetworkPruneArgs),
 }
 
 /// Runs `rsafe network …`.
@@ -113,6 +116,7 @@ pub fn run(args: NetworkArgs, global: &Global) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&docs)?);
         }
         NetworkCommand::Hold { .. } => match rootless_net::hold()? {},
+        NetworkCommand::Prune(args) => return super::prune::networks(args, global),
     }
     Ok(0)
 }

@@ -92,7 +92,11 @@ fn layers_in_use(containers: &[State]) -> BTreeSet<Digest> {
 /// The first container that uses the image `found` names, running ones first: one run from a
 /// name or digest that still leads to it, or, when what it was run from leads nowhere any more
 /// (the name was removed with `--force`), one whose layers are that image's.
-fn user_of<'a>(store: &Store, found: &Found, containers: &'a [State]) -> Option<&'a State> {
+pub(crate) fn user_of<'a>(
+    store: &Store,
+    found: &Found,
+    containers: &'a [State],
+) -> Option<&'a State> {
     let diff_ids: Vec<String> = Image::from_descriptor(store, &found.descriptor, &Platform::host())
         .map(|image| image.config.rootfs().diff_ids().clone())
         .unwrap_or_default();

@@ -46,6 +46,7 @@ pub enum VolumeCommand {
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
+    Prune(super::prune::VolumePruneArgs),
 }
 
 /// `inspect`'s JSON (Docker's field names).
@@ -120,6 +121,7 @@ pub fn run(args: VolumeArgs, global: &Global) -> Result<i32> {
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
+        VolumeCommand::Prune(args) => return super::prune::volumes(args, global),
     }
     Ok(0)
 }
