@@ -406,3 +406,65 @@ fn volume_prune_takes_unused_volumes_with_a_only_and_network_prune_unused_networ
         assert_ne!(refused.code, 0);
     });
 }
+
+/// `rsafe --root STORE ARGS…` on a terminal (`script`), `answer` typed at it.
+fn on_terminal(store: &Path, args: &str, answer: &str) -> Output {
+    let line = format!(
+        "{} --root {} {args}",
+        support::rsafe_bin().display(),
+        store.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn on_a_terminal_prune_asks_first_and_no_cancels() {
+    if !support::have("script (util-linux)", support::tool("script")) {
+        return;
+    }
+    let store = run_support::Store::new(Caller::Host);
+    let store = store.path();
+    ok(
+        Caller::Host,
+        store,
+        &["create", &Caller::Host.rootfs().to_string_lossy(), "true"],
+    );
+    let no = on_terminal(store, "container prune", "n\n");
+    assert_eq!(no.code, 1, "{no:?}");
+    assert!(
+        no.stdout.contains(
+            "WARNING! This will remove all stopped containers.\r\nAre you sure you want to continue? [y/N] "
+        ),
+        "{no:?}"
+    );
+    assert!(
+        no.stdout
+            .contains("rsafe: container prune has been cancelled"),
+        "{no:?}"
+    );
+    assert_eq!(container_dirs(store).len(), 1);
+    let yes = on_terminal(store, "system prune", "y\n");
+    assert_eq!(yes.code, 0, "{yes:?}");
+    assert!(yes.stdout.contains("  - unused build cache\r\n"), "{yes:?}");
+    assert!(yes.stdout.contains("Deleted Containers:\r\n"), "{yes:?}");
+    assert!(container_dirs(store).is_empty());
+}
