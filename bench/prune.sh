@@ -13,6 +13,10 @@
 # refuses a hybrid cgroup host otherwise). Prints one line per tool and round (ms),
 # and the load average first (the machine may be shared).
 # RSAFE=/path/to/rsafe measures that binary instead of this tree's release build.
+#
+# Results (release build, 2 shared vCPUs, load average 1.1 at the start, N=100, 3 rounds; podman
+# 4.3 with crun, vfs storage): system df rsafe 15/11/12 ms, podman 74/98/68 ms; container prune
+# -f rsafe 86/74/74 ms, podman 735/1527/630 ms. Nothing left after any prune.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/prune.sh: run as root" >&2; exit 1; }
