@@ -183,6 +183,8 @@ impl Command {
                 | Command::Stats(_)
                 | Command::Port(_)
                 | Command::Policy(_)
+                | Command::Top(_)
+                | Command::Diff(_)
         )
     }
 }
