@@ -9,12 +9,12 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::Global;
-use super::format::{human_size, parse_rfc3339};
+use super::format::human_size;
 use crate::image::lookup::find;
 use crate::image::{Digest, Store};
 use crate::runtime::netstore::{HolderRecord, NetworkDef};
@@ -196,54 +196,11 @@ fn until_filter(filters: &[String], now: SystemTime) -> Result<Option<u64>> {
     Ok(until)
 }
 
-/// `until`'s value: a Go duration before `now`, unix seconds, or an RFC 3339 time.
+/// An `until=` value as seconds since the epoch: a time or a duration back from `now`, in the
+/// forms `logs --since` takes ([`crate::runtime::clock::parse_instant`], docker's one parser).
 fn parse_until(value: &str, now: SystemTime) -> Option<u64> {
-    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    if let Some(ago) = go_duration(value) {
-        return Some(now_secs.saturating_sub(ago.as_secs()));
-    }
-    if let Ok(secs) = value.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(secs as u64);
-    }
-    parse_rfc3339(value).and_then(|t| u64::try_from(t).ok())
-}
-
-/// A Go `time.ParseDuration` string (`1h30m`, `90s`, `1.5h`), as docker's filters take it.
-fn go_duration(text: &str) -> Option<Duration> {
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if digits == 0 {
-            return None;
-        }
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += number * unit;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).ok()
+    let instant = crate::runtime::clock::parse_instant(value, now).ok()?;
+    Some(instant.duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
 
 /// `rsafe image prune`.
@@ -402,22 +359,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations_as_docker_takes_them() {
-        let d = |s: &str| go_duration(s).map(|d| d.as_secs_f64());
-        assert_eq!(d("24h"), Some(86400.0));
-        assert_eq!(d("1h30m"), Some(5400.0));
-        assert_eq!(d("90s"), Some(90.0));
-        assert_eq!(d("1.5h"), Some(5400.0));
-        assert_eq!(d("1500ms"), Some(1.5));
-        assert_eq!(d("0"), Some(0.0));
-        for bad in ["", "10", "h", "1d", "1h 30m", "-1h", "1.2.3s"] {
-            assert_eq!(d(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn until_takes_durations_and_times_and_nothing_else() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
         let until = |f: &[&str]| {
             let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
             until_filter(&f, now)
