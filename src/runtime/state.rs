@@ -318,16 +318,7 @@ impl ContainerDir {
     /// Serialises the writers of `state.json` ([`ContainerDir::save`], [`rename`]): held while
     /// one reads the name on disk and writes the file. Released when dropped.
     fn lock_state(&self) -> Result<std::fs::File> {
-        let path = self.path.join(".state.lock");
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(file)
+        lock_file(&self.path.join(".state.lock"))
     }
 
     /// The name `state.json` holds now, if there is a readable one.
@@ -711,16 +702,21 @@ pub struct NamesLock(#[allow(dead_code)] std::fs::File);
 /// The kernel releases it if the holder dies.
 pub fn lock_names(store_root: &Path) -> Result<NamesLock> {
     // Beside the store's other locks: `containers/` holds containers only.
-    let path = store_root.join("names.lock");
+    lock_file(&store_root.join("names.lock")).map(NamesLock)
+}
+
+/// Opens (making it, 0600) the lock file at `path` and waits for its exclusive lock, held
+/// until the file is dropped.
+fn lock_file(path: &Path) -> Result<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    file.lock().map_err(io_err(&path))?;
-    Ok(NamesLock(file))
+        .open(path)
+        .map_err(io_err(path))?;
+    file.lock().map_err(io_err(path))?;
+    Ok(file)
 }
 
 /// Renames container `name_or_id` to `new`, as `docker rename`: `new` must be a valid name that
