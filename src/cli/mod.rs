@@ -31,6 +31,7 @@ pub mod pause;
 pub mod port;
 pub mod prune;
 pub mod ps;
+pub mod ps_filter;
 pub mod restart;
 pub mod rm;
 pub mod rmi;
@@ -109,7 +110,8 @@ pub enum Command {
     // Running.
     Run(Box<run::RunArgs>),
     Create(Box<create::CreateArgs>),
-    /// List the containers running on this host (any runtime); -a: rsafe's own, stopped too.
+    /// List the containers running on this host (any runtime); with -a, -q, -f, -n, -l or
+    /// --no-trunc: rsafe's own, as docker ps (-a: stopped ones too).
     Ps(ps::PsArgs),
     Start(start::StartArgs),
     Attach(attach::AttachArgs),

@@ -1,5 +1,6 @@
 //! `rsafe ps`: the containers running on this host, whatever started them, found from /proc;
-//! with `-a`, rsafe's own containers from its store, stopped ones included (like `docker ps -a`).
+//! with `-a`, `-q`, `--filter`, `-n`, `-l` or `--no-trunc`, rsafe's own containers from its
+//! store, as `docker ps` lists and selects them (see [`super::ps_filter`]).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,9 +12,11 @@ use serde::Serialize;
 use super::Global;
 use super::format::{seconds_ago, table, truncate};
 use super::images::OutputFormat;
+use super::ps_filter::{Candidate, Filters};
 use crate::audit::procs::{Container, DiscoverOptions, Discovery, discover_with};
 use crate::audit::secrets::SecretScanner;
-use crate::runtime::state::{self, ContainerDir, Phase, State};
+use crate::runtime::spec::{MountSpec, Spec};
+use crate::runtime::state::{self, Phase, State};
 
 /// List the containers running on this host
 ///
@@ -23,6 +26,10 @@ use crate::runtime::state::{self, ContainerDir, Phase, State};
 /// Columns: RUNTIME ID NAME PID PROCS USER IMAGE COMMAND. USER is the workload's user inside the
 /// container, with its host uid when that differs. Processes rsafe may not inspect (other
 /// users', when not run as root) are counted on stderr.
+///
+/// With -a, -q, --filter, -n, -l or --no-trunc, ps lists rsafe's own containers from its store
+/// instead, as docker ps does: running ones (-a: all; a status filter, -n or -l: any state).
+/// The host-wide scan has no names or labels of other runtimes' containers to select by.
 #[derive(Debug, clap::Args)]
 pub struct PsArgs {
     /// Output format.
@@ -36,6 +43,32 @@ pub struct PsArgs {
     /// published ports, as docker's: 127.0.0.1:8080->80/tcp) (with -q, only the ids).
     #[arg(short, long)]
     pub all: bool,
+    /// Select rsafe's containers, docker's keys: name (regex), id (prefix), label=KEY[=VALUE],
+    /// status, ancestor, exited, before, since, volume, network, publish, expose. Filters of one
+    /// key OR, of different keys AND (labels AND).
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// The N last created of rsafe's containers, in any state.
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// The last created of rsafe's containers, in any state (-n 1).
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Whole ids, images and commands in rsafe's container listing.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+impl PsArgs {
+    /// Whether ps lists rsafe's own store (docker's ps) rather than scanning the host.
+    fn store_view(&self, quiet: bool) -> bool {
+        self.all
+            || quiet
+            || !self.filter.is_empty()
+            || self.last.is_some()
+            || self.latest
+            || self.no_trunc
+    }
 }
 
 /// One container, as the listing shows it (also its JSON form).
@@ -95,8 +128,8 @@ struct Inaccessible<'a> {
 
 /// Prints the listing.
 pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
-    if args.all {
-        return list_store_containers(global);
+    if args.store_view(global.quiet) {
+        return list_store_containers(&args, global);
     }
     let mut opts = DiscoverOptions::new(&args.proc);
     if let Some(root) = &global.root
@@ -227,8 +260,8 @@ fn inaccessible_note(d: &Discovery) -> Option<String> {
 /// What `ps -a` calls a container's state. A container whose rsafe was killed before it could
 /// record the exit shows as `Dead` (`rsafe rm` cleans it up), and so does a directory rsafe
 /// was killed while making.
-fn status_text(dir: &ContainerDir, state: &State) -> String {
-    match dir.phase(state) {
+fn status_text(phase: Phase, state: &State) -> String {
+    match phase {
         Phase::Exited(code) if state.oom_killed => format!("Exited ({code}, out of memory)"),
         Phase::Exited(code) => format!("Exited ({code})"),
         // As docker's `Up … (Paused)`.
@@ -239,51 +272,237 @@ fn status_text(dir: &ContainerDir, state: &State) -> String {
     }
 }
 
-/// `ps -a`: every container in the store, newest first.
-fn list_store_containers(global: &Global) -> Result<i32> {
+/// docker's one-word `State` (what `status=` selects by).
+fn status_word(phase: Phase, state: &State) -> &'static str {
+    match phase {
+        Phase::Up if crate::runtime::pause::is_paused(state) => "paused",
+        Phase::Up => "running",
+        Phase::Exited(_) => "exited",
+        Phase::Created => "created",
+        Phase::Dead => "dead",
+    }
+}
+
+/// One container of the store, with what the filters and the listing need.
+struct Entry {
+    state: State,
+    phase: Phase,
+    spec: Option<Spec>,
+}
+
+impl Entry {
+    fn candidate(&self, order: usize) -> Candidate<'_> {
+        let s = &self.state;
+        let spec = self.spec.as_ref();
+        let mut volumes: Vec<&str> = s.volumes.iter().map(String::as_str).collect();
+        for m in spec.map(|sp| sp.mounts.as_slice()).unwrap_or_default() {
+            volumes.push(m.target());
+            if let MountSpec::Bind { source, .. } = m {
+                volumes.extend(source.to_str());
+            }
+        }
+        Candidate {
+            id: &s.id,
+            name: s.name.as_deref(),
+            image: &s.image,
+            status: status_word(self.phase, s),
+            exit_code: match self.phase {
+                Phase::Exited(code) => Some(code),
+                _ => None,
+            },
+            labels: spec.map(|sp| &sp.options.labels),
+            volumes,
+            network: spec.map(network_name),
+            ports: &s.ports,
+            order,
+        }
+    }
+
+    /// The ports a running container holds, as docker's (a stopped one holds none).
+    fn ports(&self) -> String {
+        let s = &self.state;
+        s.ports
+            .iter()
+            .filter(|_| s.is_alive())
+            .map(|p| p.short())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The named network, or the mode as docker's `HostConfig.NetworkMode` says it.
+fn network_name(spec: &Spec) -> &str {
+    use crate::runtime::policy::NetworkMode;
+    match (&spec.net.named, spec.network) {
+        (Some(n), _) => n,
+        (None, NetworkMode::None) => "none",
+        (None, NetworkMode::Host) => "host",
+        (None, NetworkMode::Slirp4netns) => "slirp4netns",
+    }
+}
+
+/// The store's containers, oldest first, and their phases (specs when `with_spec`).
+fn load_entries(global: &Global, with_spec: bool) -> Result<Vec<Entry>> {
     let store = global.store()?;
-    let now = SystemTime::now();
     // Containers run with --rm whose rsafe was killed are removed, as it would have done, and
     // the network addresses of any killed one are freed.
     state::sweep(store.root())?;
     crate::runtime::netstore::NetStore::new(store.root()).reclaim_all()?;
-    let rows: Vec<Vec<String>> = state::list(store.root())?
+    Ok(state::list(store.root())?
         .into_iter()
+        .map(|(dir, state)| Entry {
+            phase: dir.phase(&state),
+            spec: with_spec.then(|| dir.load_spec(&state.id).ok()).flatten(),
+            state,
+        })
+        .collect())
+}
+
+/// The creation position of the container named or id'd (a unique id prefix) `reference`.
+fn order_of(entries: &[Entry], reference: &str) -> Option<usize> {
+    if let Some(i) = entries
+        .iter()
+        .position(|e| e.state.name.as_deref() == Some(reference) || e.state.id == reference)
+    {
+        return Some(i);
+    }
+    let mut by_prefix = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.state.id.starts_with(reference));
+    match (by_prefix.next(), by_prefix.next()) {
+        (Some((i, _)), None) => Some(i),
+        _ => None,
+    }
+}
+
+/// The containers `ps` shows, newest first: running ones (all with -a, a status filter, -n
+/// or -l), those the filters pass, then the first -n of them.
+fn select<'a>(args: &PsArgs, filters: &Filters, entries: &'a [Entry]) -> Result<Vec<&'a Entry>> {
+    for r in filters.references() {
+        if order_of(entries, r).is_none() {
+            anyhow::bail!("no such container: {r:?} (in a before or since filter)");
+        }
+    }
+    let limit = if args.latest { Some(1) } else { args.last };
+    let any_state = args.all || filters.has_status() || limit.is_some_and(|n| n > 0);
+    let at = |r: &str| order_of(entries, r);
+    let chosen = entries
+        .iter()
+        .enumerate()
         .rev()
-        .map(|(dir, s)| {
+        .filter(|(_, e)| any_state || e.phase == Phase::Up)
+        .filter(|(i, e)| filters.matches(&e.candidate(*i), &at))
+        .map(|(_, e)| e);
+    Ok(match limit {
+        Some(n) if n > 0 => chosen.take(n).collect(),
+        _ => chosen.collect(),
+    })
+}
+
+/// The store view: `ps -a`, and `ps` with -q, --filter, -n, -l or --no-trunc.
+fn list_store_containers(args: &PsArgs, global: &Global) -> Result<i32> {
+    let filters = Filters::parse(&args.filter)?;
+    let json = matches!(args.format, OutputFormat::Json);
+    let entries = load_entries(global, json || filters.needs_spec())?;
+    let chosen = select(args, &filters, &entries)?;
+    let scanner = SecretScanner::builtin().context("cannot load the builtin secret rules")?;
+    let now = SystemTime::now();
+    if global.quiet {
+        let ids: String = chosen
+            .iter()
+            .map(|e| format!("{}\n", shown_id(&e.state, args.no_trunc)))
+            .collect();
+        return emit(&ids).map(|()| 0);
+    }
+    if json {
+        let lines: String = chosen
+            .iter()
+            .map(|e| json_line(e, args.no_trunc, &scanner, now))
+            .collect::<Result<_>>()?;
+        return emit(&lines).map(|()| 0);
+    }
+    let cut = |s: &str, n: usize| {
+        if args.no_trunc {
+            s.to_string()
+        } else {
+            truncate(s, n)
+        }
+    };
+    let rows: Vec<Vec<String>> = chosen
+        .iter()
+        .map(|e| {
+            let s = &e.state;
             vec![
-                s.short_id().to_string(),
+                shown_id(s, args.no_trunc).to_string(),
                 s.name.clone().unwrap_or_default(),
-                truncate(&s.image, 30),
-                truncate(&format!("\"{}\"", s.command.join(" ")), 30),
+                cut(&s.image, 30),
+                cut(&format!("\"{}\"", command(s, &scanner)), 30),
                 seconds_ago(s.created as i64, now),
-                status_text(&dir, &s),
-                // As docker's: the ports a running container holds (a stopped one holds none).
-                s.ports
-                    .iter()
-                    .filter(|_| s.is_alive())
-                    .map(|p| p.short())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                status_text(e.phase, s),
+                e.ports(),
             ]
         })
         .collect();
-    if global.quiet {
-        let ids: String = rows.iter().map(|r| format!("{}\n", r[0])).collect();
-        emit(&ids)?;
-    } else {
-        let headers = [
-            "CONTAINER ID",
-            "NAME",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-        ];
-        emit(&table(&headers, &rows))?;
-    }
+    let headers = [
+        "CONTAINER ID",
+        "NAME",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+    ];
+    emit(&table(&headers, &rows))?;
     Ok(0)
+}
+
+fn shown_id(s: &State, no_trunc: bool) -> &str {
+    if no_trunc { &s.id } else { s.short_id() }
+}
+
+/// The command line, its secrets redacted.
+fn command(s: &State, scanner: &SecretScanner) -> String {
+    redact_command(&s.command.join(" "), scanner)
+}
+
+/// One container as a line of `docker ps --format json`: its keys, a label value that looks
+/// secret redacted as `inspect` does.
+fn json_line(
+    e: &Entry,
+    no_trunc: bool,
+    scanner: &SecretScanner,
+    now: SystemTime,
+) -> Result<String> {
+    let s = &e.state;
+    let labels: Vec<String> = e
+        .spec
+        .iter()
+        .flat_map(|sp| sp.options.labels.iter())
+        .map(|(k, v)| {
+            let shown = if scanner.scan_text(v).is_empty() {
+                v
+            } else {
+                "[redacted]"
+            };
+            format!("{k}={shown}")
+        })
+        .collect();
+    let line = serde_json::json!({
+        "ID": shown_id(s, no_trunc),
+        "Names": s.name.clone().unwrap_or_default(),
+        "Image": s.image,
+        "Command": format!("\"{}\"", command(s, scanner)),
+        "CreatedAt": s.created,
+        "RunningFor": seconds_ago(s.created as i64, now),
+        "State": status_word(e.phase, s),
+        "Status": status_text(e.phase, s),
+        "Ports": e.ports(),
+        "Labels": labels.join(","),
+        "Networks": e.spec.as_ref().map(network_name).unwrap_or_default(),
+        "Mounts": s.volumes.join(","),
+    });
+    Ok(format!("{}\n", serde_json::to_string(&line)?))
 }
 
 #[cfg(test)]
