@@ -37,10 +37,10 @@ for _ in $(seq 1 "$N"); do
   PIDS+=("$!")
 done
 sleep 1
-echo "processes: $(ls /proc | grep -c '^[0-9]')  containers found: $("$RSAFE" ps -q 2>/dev/null | tail -n +2 | wc -l)"
+echo "processes: $(ls /proc | grep -c '^[0-9]')  containers found: $("$RSAFE" ps 2>/dev/null | tail -n +2 | wc -l)"
 
 CMDS=(-n "procps ps (pid, pidns, mntns, cgroup)" "ps -e -o pid=,pidns=,mntns=,cgroup="
-      -n "rsafe ps" "$RSAFE ps -q")
+      -n "rsafe ps" "$RSAFE ps")
 if "$RSAFE" audit --help 2>/dev/null | grep -q -- '--running'; then
   CMDS+=(-n "rsafe audit --running" "$RSAFE audit --running -q")
 fi
