@@ -136,6 +136,7 @@ fn every_filter_key_selects_as_dockers() {
         f.expect(store, &["-q", "-f", "name=^web-1$"], &["web-1"]);
         f.expect(store, &["-q", "-f", "name=eb-"], &["web-1", "web-2"]);
         f.expect(store, &["-q", "-f", "name=^eb"], &[]);
+        f.expect(store, &["-q", "-f", "name=^/web-2$"], &["web-2"]);
         // Without -a, a name filter sees running containers only.
         f.expect(store, &["-q", "-f", "name=db"], &[]);
         f.expect(store, &["-aq", "-f", "name=db"], &["db"]);
@@ -309,6 +310,11 @@ fn last_latest_no_trunc_and_json() {
         assert_eq!(web1["State"], "running");
         assert_eq!(web1["Labels"], "app=shop,tier=front");
         assert_eq!(web1["Mounts"], "data");
+        let created = web1["CreatedAt"].as_str().unwrap();
+        assert!(
+            created.ends_with(" +0000 UTC") && created.len() == 29,
+            "{created}"
+        );
         let exited = ok(
             caller,
             store,

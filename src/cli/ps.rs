@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -461,6 +461,12 @@ fn shown_id(s: &State, no_trunc: bool) -> &str {
     if no_trunc { &s.id } else { s.short_id() }
 }
 
+/// docker's `CreatedAt`: `2026-01-02 15:04:05 +0000 UTC`.
+fn created_at(secs: u64) -> String {
+    let t = crate::runtime::clock::rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+    format!("{} +0000 UTC", t[..19].replace('T', " "))
+}
+
 /// The command line, its secrets redacted.
 fn command(s: &State, scanner: &SecretScanner) -> String {
     redact_command(&s.command.join(" "), scanner)
@@ -493,7 +499,7 @@ fn json_line(
         "Names": s.name.clone().unwrap_or_default(),
         "Image": s.image,
         "Command": format!("\"{}\"", command(s, scanner)),
-        "CreatedAt": s.created,
+        "CreatedAt": created_at(s.created),
         "RunningFor": seconds_ago(s.created as i64, now),
         "State": status_word(e.phase, s),
         "Status": status_text(e.phase, s),
@@ -508,6 +514,11 @@ fn json_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_at_is_dockers_shape() {
+        assert_eq!(created_at(1_767_366_245), "2026-01-02 15:04:05 +0000 UTC");
+    }
 
     #[test]
     fn secrets_in_commands_are_redacted() {

@@ -44,7 +44,8 @@ pub enum FilterError {
 /// One parsed `--filter`.
 #[derive(Debug)]
 enum Filter {
-    /// An unanchored regular expression over the name, as docker's (`^`/`$` anchor it).
+    /// An unanchored regular expression over the name, as docker's (`^`/`$` anchor it), tried
+    /// on `NAME` and on docker's `/NAME`.
     Name(Regex),
     /// A prefix of the full id.
     Id(String),
@@ -212,7 +213,9 @@ fn parse_ports(value: &str) -> Option<(u16, u16, Option<Proto>)> {
 
 fn matches_one(f: &Filter, c: &Candidate, order_of: &dyn Fn(&str) -> Option<usize>) -> bool {
     match f {
-        Filter::Name(re) => c.name.is_some_and(|n| re.is_match(n)),
+        Filter::Name(re) => c
+            .name
+            .is_some_and(|n| re.is_match(n) || re.is_match(&format!("/{n}"))),
         Filter::Id(prefix) => c.id.starts_with(prefix.as_str()),
         Filter::Label(k, v) => c
             .labels
@@ -278,6 +281,7 @@ mod tests {
         assert!(parse(&["name=web"]).unwrap().matches(&web(), &none));
         assert!(parse(&["name=eb-"]).unwrap().matches(&web(), &none));
         assert!(parse(&["name=^web-1$"]).unwrap().matches(&web(), &none));
+        assert!(parse(&["name=^/web-1$"]).unwrap().matches(&web(), &none));
         assert!(!parse(&["name=^eb"]).unwrap().matches(&web(), &none));
         assert!(!parse(&["name=web$"]).unwrap().matches(&web(), &none));
     }
