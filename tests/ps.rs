@@ -1,7 +1,7 @@
 //! `rsafe ps` as scripts written for `docker ps` call it, through the real binary on real
 //! containers, as root and as the unprivileged test user (with and without subordinate ids):
 //! every `--filter` key (name, id, label, status, ancestor, exited, before, since, volume,
-//! network, publish, expose), several of one key OR and of different keys AND (labels AND),
+//! network, publish, expose; paused as root), several of one key OR and of different keys AND (labels AND),
 //! `-q`, `-n`, `-l`, `--no-trunc` and `--format json` over the store; plain `ps` still the
 //! host-wide scan; an unknown key, a bad value and an unknown `before=` container each one
 //! line on stderr with exit 1.
@@ -207,6 +207,15 @@ fn every_filter_key_selects_as_dockers() {
         );
         f.expect(store, &["-q", "-f", "publish=80/udp"], &[]);
         f.expect(store, &["-q", "-f", &format!("publish={}", f.port)], &[]);
+        // paused: root only (rootless has no freezer cgroup here, and pause refuses).
+        if caller == Caller::Host {
+            ok(caller, store, &["pause", "web-2"]);
+            f.expect(store, &["-q", "-f", "status=paused"], &["web-2"]);
+            f.expect(store, &["-q", "-f", "status=running"], &["web-1", "pub"]);
+            f.expect(store, &["-q"], &["web-1", "web-2", "pub"]);
+            ok(caller, store, &["unpause", "web-2"]);
+            f.expect(store, &["-q", "-f", "status=paused"], &[]);
+        }
     });
 }
 
