@@ -512,3 +512,43 @@ fn signals_to_the_client_reach_the_process() {
         ok(&rsafe_cmd(caller, store, &["rm", "-f", "sig"]), caller);
     });
 }
+
+/// An exec'd process gets the container's `--ulimit` rlimits and `--group-add` groups, as
+/// docker's does: what a workload `run` with the same flags sees, and with `-u` the user's
+/// own groups plus the added one. A rootless container without subordinate ids refuses
+/// `--group-add` at `run` (tests/run_flags.rs), so there only the rlimits are checked.
+#[test]
+fn exec_gets_the_containers_ulimits_and_added_groups() {
+    for_each_caller_with_image(|caller, store| {
+        let mut flags = vec!["--ulimit", "nofile=512:1024", "--ulimit", "core=0"];
+        if caller != Caller::User {
+            flags.extend(["--group-add", "4242"]);
+        }
+        start(caller, store, "lim", &flags, "sleep 300");
+        let script = "ulimit -Sn; ulimit -Hn; ulimit -c; id -G";
+        let out = exec(caller, store, &["lim", "sh", "-c", script]);
+        ok(&out, caller);
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(&flags);
+        args.extend([IMAGE, script]);
+        let fresh = rsafe_cmd(caller, store, &args);
+        ok(&fresh, caller);
+        assert_eq!(out.stdout, fresh.stdout, "{caller:?}: {out:?}");
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[..3], ["512", "1024", "0"], "{caller:?}: {out:?}");
+        let groups: Vec<&str> = lines[3].split(' ').collect();
+        assert_eq!(groups[0], "0", "{caller:?}: {out:?}");
+        assert_eq!(
+            groups.contains(&"4242"),
+            caller != Caller::User,
+            "{caller:?}: {out:?}"
+        );
+        if caller != Caller::User {
+            // busybox's nobody is in no group of its own: its gid and the added one.
+            let out = exec(caller, store, &["-u", "nobody", "lim", "id", "-G"]);
+            ok(&out, caller);
+            assert_eq!(out.stdout, "65534 4242\n", "{caller:?}: {out:?}");
+        }
+        ok(&rsafe_cmd(caller, store, &["rm", "-f", "lim"]), caller);
+    });
+}

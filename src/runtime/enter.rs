@@ -55,7 +55,9 @@ use super::learn::paths::FileDenials;
 use super::process::{Note, RunError, forwarded_signals};
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::Session;
-use super::spec::{self, ImageDefaults, ProcessOverrides, ProcessSpec, Spec, SpecError};
+use super::spec::{
+    self, ImageDefaults, ProcessOverrides, ProcessSpec, Spec, SpecError, Ulimit, UlimitName,
+};
 use super::state::{self, State, StateError};
 use super::tty;
 
@@ -147,16 +149,20 @@ pub fn exec(
         false => None,
     };
     let new = NewProcess {
-        identity: Identity::Name(process.user.clone()),
+        identity: Identity::Name {
+            user: process.user.clone(),
+            group_add: spec.options.group_add.clone(),
+        },
         stdio: match req.detach {
             // The process keeps nothing of the caller's terminal or pipes (whoever reads
             // them would wait for it).
             true => Stdio::Null,
             false => Stdio::Inherit,
         },
-        rlimits: Vec::new(),
+        rlimits: ulimits(&spec.options.ulimits),
         umask: None,
-        fallback: fallback(spec.limits.pids, state.cgroup.as_ref()),
+        fallback: fallback(spec.limits.pids, state.cgroup.as_ref())
+            .filter(|_| !sets_nproc(&spec.options.ulimits)),
         hostname: spec
             .hostname
             .clone()
@@ -412,6 +418,21 @@ fn fallback(pids: Option<u64>, cgroup: Option<&Cgroup>) -> Option<Fallback> {
     let in_cgroup =
         cgroup.is_some_and(|cg| cg.dirs.iter().any(|(d, _)| d.join("pids.max").exists()));
     (!in_cgroup).then_some(Fallback { nproc: Some(pids) })
+}
+
+/// The container's `--ulimit`s, set in the process as in its workload (docker's exec'd
+/// processes get the container's ulimits).
+fn ulimits(ulimits: &[Ulimit]) -> Vec<(nix::sys::resource::Resource, u64, u64)> {
+    ulimits
+        .iter()
+        .map(|u| (u.name.resource(), u.soft, u.hard))
+        .collect()
+}
+
+/// Whether `--ulimit nproc` was given: the workload set it after the pid-limit fallback, so
+/// it, not the fallback, is the container's nproc limit.
+fn sets_nproc(ulimits: &[Ulimit]) -> bool {
+    ulimits.iter().any(|u| u.name == UlimitName::Nproc)
 }
 
 fn enter_err(name: &str, what: impl Into<String>) -> impl FnOnce(io::Error) -> EnterError {

@@ -132,7 +132,12 @@ pub(crate) enum Stdio {
 /// Whom the process runs as.
 pub(crate) enum Identity {
     /// A user (name or uid, `:group`) looked up in the container's `/etc`; `None` is root.
-    Name(Option<String>),
+    /// `group_add` (the container's `--group-add`, names or gids) joins the user's own
+    /// supplementary groups, as docker gives them to an exec'd process.
+    Name {
+        user: Option<String>,
+        group_add: Vec<String>,
+    },
     /// Numeric ids as given (a runtime-spec `process.user`).
     Ids {
         uid: u32,
@@ -515,7 +520,11 @@ fn own_steps(p: &NewProcess<'_>) -> Result<(), String> {
 fn resolve_user(identity: &Identity) -> Result<user::ExecUser, String> {
     let etc = Path::new("/etc");
     match identity {
-        Identity::Name(name) => user::resolve(name.as_deref(), etc).map_err(|e| e.to_string()),
+        Identity::Name { user, group_add } => {
+            let mut user = user::resolve(user.as_deref(), etc).map_err(|e| e.to_string())?;
+            user::add_groups(&mut user, group_add, etc).map_err(|e| e.to_string())?;
+            Ok(user)
+        }
         Identity::Ids { uid, gid, groups } => {
             let mut user =
                 user::resolve(Some(&format!("{uid}:{gid}")), etc).map_err(|e| e.to_string())?;
