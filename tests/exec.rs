@@ -552,3 +552,61 @@ fn exec_gets_the_containers_ulimits_and_added_groups() {
         ok(&rsafe_cmd(caller, store, &["rm", "-f", "lim"]), caller);
     });
 }
+
+/// `exec` racing its container's end (the workload killed while three execs start, at spread
+/// moments) either runs (0), is ended with the container (137), or says the one line docker
+/// means: the container is not running; never how the way in failed on it (a fork into a pid
+/// namespace whose init exited: ENOMEM; a namespace file gone: ENOENT).
+#[test]
+fn exec_racing_the_containers_end_says_it_is_not_running() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let want = "rsafe: container dying is not running";
+        let mut failures = 0;
+        for round in 0..30u64 {
+            match round {
+                0 => start(caller, store, "dying", &[], "sleep 300"),
+                _ => ok(&rsafe(&["start", "dying"]), caller),
+            }
+            let workload = workload_pid(store, "dying");
+            let execs: Vec<_> = (0..3)
+                .map(|_| {
+                    caller
+                        .command(store)
+                        .args(["exec", "dying", "true"])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(round % 10 * 4));
+            let killed = Command::new("kill")
+                .args(["-9", &workload.to_string()])
+                .status()
+                .unwrap();
+            assert!(killed.success(), "{caller:?}: kill {workload}");
+            for child in execs {
+                let out = child.wait_with_output().unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let code = out.status.code();
+                match code {
+                    Some(0 | 137) => assert!(stderr.is_empty(), "{caller:?}: {stderr}"),
+                    Some(125) => {
+                        failures += 1;
+                        assert_eq!(stderr.trim_end(), want, "{caller:?} round {round}");
+                    }
+                    _ => panic!("{caller:?} round {round}: {code:?} {stderr}"),
+                }
+            }
+            // The kill ends the run: its exit recorded, the container can be started again.
+            let waited = rsafe(&["wait", "dying"]);
+            ok(&waited, caller);
+            assert_eq!(waited.stdout, "137\n", "{caller:?}: {waited:?}");
+        }
+        // The race was run: some execs came too late (and every one of them said so).
+        assert!(failures > 0, "{caller:?}: no exec met the container's end");
+        ok(&rsafe(&["rm", "-f", "dying"]), caller);
+    });
+}

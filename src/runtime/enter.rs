@@ -55,6 +55,7 @@ use super::learn::paths::FileDenials;
 use super::process::{Note, RunError, forwarded_signals};
 use super::seccomp::{CompiledFilter, FilterCache, SeccompError};
 use super::session::Session;
+use super::signal::FirstProcess;
 use super::spec::{
     self, ImageDefaults, ProcessOverrides, ProcessSpec, Spec, SpecError, Ulimit, UlimitName,
 };
@@ -128,6 +129,35 @@ pub fn exec(
 ) -> Result<i32, EnterError> {
     let name = req.container.as_str();
     let (dir, state, spec) = running(&req.store_root, name)?;
+    let first = state.first_process();
+    match exec_running(req, (dir, state, spec), host_env, notify) {
+        Err(e) if e.exit_code() == 125 && ended(first) => Err(EnterError::NotRunning(name.into())),
+        done => done,
+    }
+}
+
+/// How long a failed `exec` waits for the container's first process to end before it takes
+/// the failure as its own: a container whose workload ended is still ending (its init exits,
+/// its pid namespace goes) when the way in fails on it.
+const ENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the container's run that `exec` found has ended (or is ending within
+/// [`ENDING_WAIT`]), by its recorded first process: pid and start time, as `stop` and `kill`
+/// tell it from a later process given the same pid. Then a failure on the way in (its
+/// namespaces gone, a fork into a pid namespace whose init exited: ENOMEM) means the
+/// container is not running.
+fn ended(first: Option<FirstProcess>) -> bool {
+    first.is_none_or(|first| super::signal::wait_gone(first, ENDING_WAIT))
+}
+
+/// [`exec`] in the container found running, with its directory, state and saved spec.
+fn exec_running(
+    req: &ExecRequest,
+    (dir, state, spec): (state::ContainerDir, State, Spec),
+    host_env: &dyn Fn(&str) -> Option<String>,
+    notify: &mut dyn FnMut(Note),
+) -> Result<i32, EnterError> {
+    let name = req.container.as_str();
     let process = exec_process(&spec.process, &req.process, host_env)?;
     let (filter, cached) = FilterCache::in_store(&req.store_root)
         .get_or_compile(&spec.confinement.seccomp, &spec.confinement.capabilities)?;
