@@ -1144,3 +1144,77 @@ fn a_killed_extraction_helper_is_said_in_words() {
         assert!(temporary_layer_trees(store).is_empty(), "{caller:?}");
     });
 }
+
+/// `flock DIR/.lock sh -c SCRIPT`: a prune-like holder of a container's start lock
+/// (`ContainerDir::lock` takes the same flock), started and not waited for; returns once it
+/// holds the lock.
+fn hold_start_lock(dir: &Path, script: &str) -> Child {
+    let ready = dir.parent().unwrap().with_file_name("start-lock-held");
+    let _ = std::fs::remove_file(&ready);
+    let script = format!("touch {}; {script}", ready.display());
+    let child = Command::new("flock")
+        .arg(dir.join(".lock"))
+        .args(["sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "flock never took {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::remove_file(&ready).unwrap();
+    child
+}
+
+/// `start` while another rsafe holds the container's start lock (as `container prune` does
+/// while it removes it) is not "still running": a holder that removes the container gives
+/// docker's no such container, one that lets go gives a normal start, one that keeps it is
+/// named, with the lock file; never "still running".
+#[test]
+fn start_against_a_held_start_lock_says_what_holds_it() {
+    for_each_caller(|caller, store| {
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let made = rsafe(&["create", "--name", "held", rootfs, "true"]);
+        assert_eq!(made.code, 0, "{caller:?}: {made:?}");
+        let id = made.stdout.trim().to_string();
+        let dir = store.join("containers").join(&id);
+        // Held for longer than start waits: named, with its lock file, and nothing started.
+        let mut holder = hold_start_lock(&dir, "sleep 4");
+        let out = rsafe(&["start", "held"]);
+        let want = format!(
+            "rsafe: container held is being started or removed by another rsafe command (it holds {}): try again once it is done",
+            dir.join(".lock").display()
+        );
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert_eq!(out.stderr.trim_end(), want, "{caller:?}: {out:?}");
+        assert!(holder.wait().unwrap().success());
+        // Let go within start's wait: the start goes on, and the run ends as it should.
+        let mut holder = hold_start_lock(&dir, "sleep 0.5");
+        let out = rsafe(&["start", "-a", "held"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        assert!(holder.wait().unwrap().success());
+        // Removed by the holder, as prune removes it: no such container.
+        let aside = store.join("containers").join(format!(".prune-{id}"));
+        let script = format!("sleep 0.5; mv {} {}", dir.display(), aside.display());
+        let mut holder = hold_start_lock(&dir, &script);
+        let out = rsafe(&["start", "held"]);
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            "rsafe: no container \"held\"",
+            "{caller:?}: {out:?}"
+        );
+        assert!(holder.wait().unwrap().success());
+        assert!(!out.stderr.contains("still running"), "{caller:?}: {out:?}");
+        // Moved back: the store's own prune would have finished it.
+        std::fs::rename(&aside, &dir).unwrap();
+        let rm = rsafe(&["rm", "held"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+    });
+}

@@ -388,6 +388,54 @@ fn new_state(
     }
 }
 
+/// How long `start` waits for another rsafe holding the container's start lock (a `start`,
+/// `container prune` or `rm` under way) before it says so.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The stopped container `name_or_id` of this caller, its state read again under its start
+/// lock. The lock held by another rsafe is not "still running": what that one did decides
+/// (a prune removed it: no such container; a start runs it: still running), read once it
+/// lets go; one that keeps it is named as such.
+fn locked_stopped(
+    store_root: &Path,
+    name_or_id: &str,
+    caller: &Caller,
+) -> Result<(state::ContainerDir, State, std::fs::File), RunError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let (dir, state) = state::find(store_root, name_or_id)?;
+        if state.is_alive() {
+            return Err(StateError::Running(name_or_id.to_string()).into());
+        }
+        if state.owner != caller.uid {
+            return Err(RunError::Invalid(format!(
+                "container {name_or_id} belongs to uid {}: start it as that user",
+                state.owner
+            )));
+        }
+        match dir.lock(name_or_id) {
+            Ok(lock) => {
+                // Read again under the lock: the holder may have changed it.
+                let (_, state) = state::find(store_root, name_or_id)?;
+                if state.is_alive() {
+                    return Err(StateError::Running(name_or_id.to_string()).into());
+                }
+                return Ok((dir, state, lock));
+            }
+            Err(StateError::Running(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(StateError::Running(_)) => {
+                return Err(RunError::Invalid(format!(
+                    "container {name_or_id} is being started or removed by another rsafe command (it holds {}): try again once it is done",
+                    dir.path.join(".lock").display()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Starts the stopped container `name_or_id` again, as `rsafe run` made it: the same spec
 /// (image layers, command, environment, volumes, limits, confinement, id map) on the same
 /// writable layer, so what its earlier runs wrote is there. A container `rsafe create` made
@@ -405,17 +453,7 @@ pub fn start(
     notify: &mut dyn FnMut(Note),
 ) -> Result<Exit, RunError> {
     let caller = Caller::current();
-    let (dir, mut state) = state::find(store_root, name_or_id)?;
-    if state.is_alive() {
-        return Err(StateError::Running(name_or_id.to_string()).into());
-    }
-    if state.owner != caller.uid {
-        return Err(RunError::Invalid(format!(
-            "container {name_or_id} belongs to uid {}: start it as that user",
-            state.owner
-        )));
-    }
-    let lock = dir.lock(name_or_id)?;
+    let (dir, mut state, lock) = locked_stopped(store_root, name_or_id, &caller)?;
     let mut spec = dir.load_spec(name_or_id)?;
     if let Some(stdin) = stdin {
         spec.process.stdin = stdin;
