@@ -1218,3 +1218,99 @@ fn start_against_a_held_start_lock_says_what_holds_it() {
         assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
     });
 }
+
+/// Fills the store's filesystem with one file (`fill` in the store's root) so that `free_kib`
+/// KiB remain.
+fn fill_to(store: &Path, free_kib: u64) {
+    let fill = store.join("fill");
+    let _ = std::fs::remove_file(&fill);
+    let out = Command::new("df")
+        .args(["-k", "--output=avail"])
+        .arg(store)
+        .output()
+        .unwrap();
+    let avail: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap();
+    let count = avail.saturating_sub(free_kib);
+    let dd = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1k", "status=none"])
+        .arg(format!("of={}", fill.display()))
+        .arg(format!("count={count}"))
+        .status()
+        .unwrap();
+    assert!(dd.success());
+}
+
+/// A `run` that cannot record its container (an 8 MiB store with the image loaded, filled
+/// so that 0 to 40 KiB remain: its spec or its state cannot be written) leaves nothing, as
+/// docker leaves nothing when it cannot create a container: one line naming the store's file
+/// and ENOSPC, exit 125, no directory, and its name free for the next run. Named in the
+/// foreground and unnamed with `-d`; a run that fits is removed again.
+#[test]
+fn a_run_that_cannot_record_its_container_leaves_nothing() {
+    if !can_mount() {
+        return;
+    }
+    let layout = support::busybox_layout();
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let load = rsafe_cmd(caller, store, &["-q", "load", layout.to_str().unwrap()]);
+        assert_eq!(load.code, 0, "{caller:?}: {load:?}");
+        // The layer extracted first: what the runs below need besides their own files.
+        let out = run_support::run(caller, store, &["--rm", "oci-busybox:root", "true"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let (mut failed, mut files) = (0, BTreeSet::new());
+        for free in (0..=40).step_by(4) {
+            for flags in [&["--name", "c"][..], &["-d"][..]] {
+                fill_to(store, free);
+                let mut args = flags.to_vec();
+                args.extend(["oci-busybox:root", "true"]);
+                let out = run_support::run(caller, store, &args);
+                let _ = std::fs::remove_file(store.join("fill"));
+                if out.code == 0 {
+                    for (id, _, _) in ps_rows(caller, store) {
+                        // A `-d` run's monitor may still be finishing its start.
+                        let wait = rsafe_cmd(caller, store, &["wait", &id]);
+                        assert_eq!(wait.stdout, "0\n", "{caller:?}: {wait:?}");
+                        let rm = rsafe_cmd(caller, store, &["rm", &id]);
+                        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+                    }
+                    continue;
+                }
+                failed += 1;
+                assert_eq!(out.code, 125, "{caller:?} {free} KiB {flags:?}: {out:?}");
+                let err = out.stderr.trim_end();
+                let prefix = format!("rsafe: {}/containers/", store.display());
+                assert!(
+                    err.lines().count() == 1
+                        && err.starts_with(&prefix)
+                        && err.ends_with("No space left on device (os error 28)"),
+                    "{caller:?} {free} KiB {flags:?}: {out:?}"
+                );
+                let file = err[prefix.len()..].split(':').next().unwrap_or_default();
+                files.insert(file.rsplit('/').next().unwrap_or_default().to_string());
+                assert_eq!(
+                    ps_rows(caller, store),
+                    vec![],
+                    "{caller:?} {free} KiB {flags:?}: {out:?}"
+                );
+                assert_eq!(container_dirs(store), BTreeSet::new(), "{caller:?}");
+            }
+        }
+        // Both records failed somewhere in the sweep: the spec (named or not) and the state
+        // with the first process (an unnamed run writes it after its spec).
+        let want: BTreeSet<String> = [".spec.json.tmp", ".state.json.tmp"]
+            .map(String::from)
+            .into();
+        assert_eq!(files, want, "{caller:?}: {failed} runs failed");
+        // The name is free again, and the store works once there is room.
+        let out = run_support::run(caller, store, &["--name", "c", "oci-busybox:root", "true"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let rm = rsafe_cmd(caller, store, &["rm", "c"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+    });
+}

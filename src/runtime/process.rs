@@ -265,6 +265,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         idmap: &idmap,
         dir: &dir,
         learn: req.learn.as_ref(),
+        recorded: std::cell::Cell::new(false),
     };
     let result = launch(
         &ctx,
@@ -278,7 +279,11 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     if let (Some(recorder), Some(cg)) = (&req.learn, &state.cgroup) {
         learn::record_peaks(cg, recorder);
     }
-    let exit = finish(result, &req.spec, &dir, &mut state, req.remove, notify);
+    // A container whose state was never recorded with its first process was not made (a
+    // full store, a limit the cgroup refused): as docker leaves nothing when it cannot create
+    // a container, what was made goes, the name with it.
+    let remove = req.remove || (result.is_err() && !ctx.recorded.get());
+    let exit = finish(result, &req.spec, &dir, &mut state, remove, notify);
     drop(lock);
     exit
 }
@@ -499,6 +504,7 @@ pub fn start(
         idmap: &idmap,
         dir: &dir,
         learn: None,
+        recorded: std::cell::Cell::new(false),
     };
     let result = launch(
         &ctx,
@@ -606,6 +612,9 @@ struct Launch<'a> {
     idmap: &'a IdMap,
     dir: &'a ContainerDir,
     learn: Option<&'a Recorder>,
+    /// Set once the state is saved with the first process: from then on a failure is the
+    /// container's, recorded as its exit; before, `run` made no container.
+    recorded: std::cell::Cell<bool>,
 }
 
 /// The container's first process as the phases after the clone use it. (Its guard, which
@@ -754,6 +763,7 @@ impl Launch<'_> {
         // end is the container's) and the cgroup to remove.
         state.pid = state::process_start_time(pid.as_raw()).map(|t| (pid.as_raw(), t));
         self.dir.save(state)?;
+        self.recorded.set(true);
         Ok((fallback, self_join))
     }
 
