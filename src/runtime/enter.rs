@@ -131,7 +131,9 @@ pub fn exec(
     let (dir, state, spec) = running(&req.store_root, name)?;
     let first = state.first_process();
     match exec_running(req, (dir, state, spec), host_env, notify) {
-        Err(e) if e.exit_code() == 125 && ended(first) => Err(EnterError::NotRunning(name.into())),
+        Err(e) if e.exit_code() == 125 && ended(first, &e) => {
+            Err(EnterError::NotRunning(name.into()))
+        }
         done => done,
     }
 }
@@ -141,13 +143,30 @@ pub fn exec(
 /// its pid namespace goes) when the way in fails on it.
 const ENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether the container's run that `exec` found has ended (or is ending within
-/// [`ENDING_WAIT`]), by its recorded first process: pid and start time, as `stop` and `kill`
-/// tell it from a later process given the same pid. Then a failure on the way in (its
-/// namespaces gone, a fork into a pid namespace whose init exited: ENOMEM) means the
-/// container is not running.
-fn ended(first: Option<FirstProcess>) -> bool {
-    first.is_none_or(|first| super::signal::wait_gone(first, ENDING_WAIT))
+/// Whether the container's run that `exec` found has ended, by its recorded first process:
+/// pid and start time, as `stop` and `kill` tell it from a later process given the same pid.
+/// After a failure on the way in (its namespaces gone, a fork into a pid namespace whose init
+/// exited: ENOMEM) it may still be ending: it is given [`ENDING_WAIT`]; any other failure (a
+/// user not found, a bad working directory) is the command's and is not waited on.
+fn ended(first: Option<FirstProcess>, e: &EnterError) -> bool {
+    let wait = match way_in_failed(e) {
+        true => ENDING_WAIT,
+        false => std::time::Duration::ZERO,
+    };
+    first.is_none_or(|first| super::signal::wait_gone(first, wait))
+}
+
+/// Whether `e` is a failure to get into the container (rather than of the command's own
+/// setup): opening its namespaces or root, joining them, forking in its pid namespace, or the
+/// channel to the process cut off.
+fn way_in_failed(e: &EnterError) -> bool {
+    match e {
+        EnterError::Enter { .. } | EnterError::Channel(_) => true,
+        EnterError::Run(RunError::Container { code: 125, message }) => {
+            message.starts_with("cannot enter container") || message.starts_with("fork in the")
+        }
+        _ => false,
+    }
 }
 
 /// [`exec`] in the container found running, with its directory, state and saved spec.
@@ -736,6 +755,42 @@ mod tests {
             EnterError::NotRunning("web".into()).to_string(),
             "container web is not running"
         );
+    }
+
+    #[test]
+    fn only_a_failed_way_in_into_an_ended_container_is_not_running() {
+        let failed = |code: i32, message: &str| {
+            EnterError::Run(RunError::Container {
+                code,
+                message: message.into(),
+            })
+        };
+        let fork = failed(125, "fork in the container: ENOMEM");
+        let ns = failed(
+            125,
+            "cannot enter container c: join its mnt namespace: EINVAL",
+        );
+        let user = failed(
+            125,
+            "unable to find user nosuch: no matching entries in passwd file",
+        );
+        assert!(way_in_failed(&fork) && way_in_failed(&ns));
+        assert!(!way_in_failed(&user));
+        assert!(!way_in_failed(&failed(127, "fork in the container")));
+        // This process runs: its failures are its own, whatever they are.
+        let pid = std::process::id() as i32;
+        let me = FirstProcess {
+            pid,
+            start: state::process_start_time(pid).unwrap(),
+        };
+        assert!(!ended(Some(me), &user));
+        // A pid whose start time is not the recorded one is another process: ended.
+        let reused = FirstProcess {
+            start: me.start + 1,
+            ..me
+        };
+        assert!(ended(Some(reused), &user) && ended(Some(reused), &fork));
+        assert!(ended(None, &user));
     }
 
     #[test]
