@@ -227,8 +227,9 @@ impl Exit {
 }
 
 /// Runs a container to completion and returns how it ended (the workload's exit code; 128+N
-/// when a signal N ended it). Every exit path removes the cgroup, and with `remove` the
-/// container directory; otherwise its state records the exit code.
+/// when a signal N ended it). Every exit path removes the cgroup, and with `remove` (or when
+/// it failed before its state was saved with its first process) the container directory;
+/// otherwise its state records the exit code.
 pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunError> {
     let caller = Caller::current();
     let idmap = idmap_of(&req)?;
