@@ -1268,7 +1268,14 @@ fn a_run_that_cannot_record_its_container_leaves_nothing() {
             for flags in [&["--name", "c"][..], &["-d"][..]] {
                 fill_to(store, free);
                 let mut args = flags.to_vec();
-                args.extend(["oci-busybox:root", "true"]);
+                // A `-d` workload outlives the fill below: its monitor records its exit once
+                // there is room again (recording an exit on a full store is not this test's).
+                let workload: &[&str] = match flags[0] {
+                    "-d" => &["sleep 1"],
+                    _ => &["true"],
+                };
+                args.push("oci-busybox:root");
+                args.extend(workload);
                 let out = run_support::run(caller, store, &args);
                 let _ = std::fs::remove_file(store.join("fill"));
                 if out.code == 0 {
