@@ -344,9 +344,11 @@ fn network_name(spec: &Spec) -> &str {
 /// The store's containers, oldest first, and their phases (specs when `with_spec`).
 fn load_entries(global: &Global, with_spec: bool) -> Result<Vec<Entry>> {
     let store = global.store()?;
-    // Containers run with --rm whose rsafe was killed are removed, as it would have done, and
-    // the network addresses of any killed one are freed.
+    // Containers run with --rm whose rsafe was killed are removed, as it would have done, so
+    // is what a killed `container prune` was removing, and the network addresses of any killed
+    // one are freed.
     state::sweep(store.root())?;
+    crate::runtime::prune::finish_killed(store.root());
     crate::runtime::netstore::NetStore::new(store.root()).reclaim_all()?;
     Ok(state::list(store.root())?
         .into_iter()

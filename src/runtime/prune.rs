@@ -183,6 +183,12 @@ fn prune_one(store_root: &Path, dir: &ContainerDir, until: Option<u64>) -> Resul
     }))
 }
 
+/// What a killed prune left in `containers/.prune-<id>` (hidden from `ps -a`), removed:
+/// `ps -a` calls this beside its sweep, so it never waits for the next prune.
+pub fn finish_killed(store_root: &Path) {
+    finish_killed_prunes(store_root, &mut Report::default());
+}
+
 /// Removes what a killed prune left in `containers/.prune-<id>` (unless its prune still runs:
 /// it holds the lock inside).
 fn finish_killed_prunes(store_root: &Path, report: &mut Report) {
@@ -451,6 +457,18 @@ mod tests {
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         assert!(!aside.exists());
         assert!(making.path.exists());
+    }
+
+    #[test]
+    fn what_a_killed_prune_left_is_finished_outside_a_prune_too() {
+        let store = tempfile::tempdir().unwrap();
+        let kept = container(store.path(), Status::Exited { code: 0 }, 1);
+        let gone = container(store.path(), Status::Exited { code: 0 }, 2);
+        let aside = state::containers_dir(store.path()).join(format!(".prune-{}", gone.id));
+        std::fs::rename(&gone.path, &aside).unwrap();
+        finish_killed(store.path());
+        assert!(!aside.exists());
+        assert!(kept.path.exists(), "only what a prune moved aside goes");
     }
 
     #[test]
