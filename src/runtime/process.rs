@@ -246,6 +246,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     };
     // Made once the container's first process exists, while it makes its network namespace.
     let mut lock = None;
+    let mut config_note = None;
     let mut make_dir = |dir: &ContainerDir| -> Result<(), RunError> {
         dir.make(root_owner)?;
         lock = Some(dir.lock(&dir.id)?);
@@ -258,6 +259,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         }
         // Kept for `rsafe start`, and for `rsafe exec` (a `--rm` container's too).
         dir.save_spec(&req.spec)?;
+        config_note = write_bundle_config(dir, &req.spec, &idmap)?;
         Ok(())
     };
     let ctx = Launch {
@@ -276,6 +278,9 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         (req.output, tee_log.as_ref()),
         notify,
     );
+    if let Some(note) = config_note {
+        notify(Note::Info(note));
+    }
     // The cgroup's peaks, before `finish` removes it.
     if let (Some(recorder), Some(cg)) = (&req.learn, &state.cgroup) {
         learn::record_peaks(cg, recorder);
@@ -312,16 +317,37 @@ pub fn create(req: &RunRequest, notify: &mut dyn FnMut(Note)) -> Result<String, 
         // Held while it is being made: `ps -a` shows it `Created`, `rm` waits.
         let _lock = dir.lock(&dir.id)?;
         dir.save_spec(&req.spec)?;
+        let config_note = write_bundle_config(&dir, &req.spec, &idmap)?;
         // Empty until it runs: `rsafe logs` of a created container prints nothing, as docker's.
         dir.keep_log(&state::new_log(&req.store_root)?)?;
-        dir.save(&new_state(req, &dir, &idmap, &caller, Status::Created))
+        dir.save(&new_state(req, &dir, &idmap, &caller, Status::Created))?;
+        Ok::<_, RunError>(config_note)
     })();
-    if let Err(e) = recorded {
-        let _ = dir.remove(&idmap);
-        return Err(e.into());
+    match recorded {
+        Err(e) => {
+            let _ = dir.remove(&idmap);
+            return Err(e);
+        }
+        Ok(Some(note)) => notify(Note::Info(note)),
+        Ok(None) => {}
     }
     drop(names_lock);
     Ok(dir.id)
+}
+
+/// The container as a runtime-spec bundle, `config.json` beside its `spec.json` (as podman
+/// keeps `userdata/config.json`); when its spec cannot be expressed as one, why (for
+/// `--verbose`), and no file.
+fn write_bundle_config(
+    dir: &ContainerDir,
+    spec: &Spec,
+    idmap: &IdMap,
+) -> Result<Option<String>, RunError> {
+    use super::oci::from_spec::{self, FromSpecError};
+    from_spec::write_config(dir, spec, idmap).map_err(|e| match e {
+        FromSpecError::Io { what, source } => RunError::Io { what, source },
+        other => RunError::Invalid(other.to_string()),
+    })
 }
 
 /// The id map a new container gets: its request's, or, for one joining another's network

@@ -56,7 +56,9 @@ pub fn resolve(spec: Option<&str>, etc: &Path) -> Result<ExecUser, UserError> {
     resolve_in(spec, &passwd_text, &group_text)
 }
 
-fn resolve_in(
+/// [`resolve`] on the texts of `/etc/passwd` and `/etc/group`, for a caller that read them
+/// itself (inside an image's root, never through the host's symlinks).
+pub(crate) fn resolve_in(
     spec: Option<&str>,
     passwd_text: &str,
     group_text: &str,
@@ -123,6 +125,15 @@ pub fn add_groups(user: &mut ExecUser, names: &[String], etc: &Path) -> Result<(
         return Ok(());
     }
     let group_text = read_account_file(&etc.join("group"))?;
+    add_groups_in(user, names, &group_text)
+}
+
+/// [`add_groups`] on the text of `/etc/group`, for a caller that read it itself.
+pub(crate) fn add_groups_in(
+    user: &mut ExecUser,
+    names: &[String],
+    group_text: &str,
+) -> Result<(), UserError> {
     let groups: Vec<Group> = group_text.lines().filter_map(parse_group).collect();
     for name in names {
         let gid = match name.parse::<u32>() {

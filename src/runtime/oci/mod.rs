@@ -56,6 +56,7 @@ pub(crate) mod child;
 pub mod create;
 pub mod events;
 pub mod exec;
+pub mod from_spec;
 pub mod hooks;
 pub mod lifecycle;
 mod notify;
