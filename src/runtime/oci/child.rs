@@ -237,7 +237,9 @@ fn wait_for_start(
 /// Landlock's file rules: a writable root is all read-write (the bundle's rootfs is the
 /// container's own), a read-only one read and execute, with writable mounts read-write. Under
 /// a named policy with `grant_root = false` (a learned one) only the writable mounts: the rest
-/// comes from the policy's own paths.
+/// comes from the policy's own paths. `/dev` is not one of them (as under `rsafe run`): its
+/// device nodes, `/dev/pts`, `/dev/shm` and `/dev/mqueue` are the policy's paths, and nothing
+/// new is made in it.
 pub(super) fn landlock_access(b: &Bundle) -> FsAccess {
     let grant_root = b
         .policy
@@ -252,7 +254,7 @@ pub(super) fn landlock_access(b: &Bundle) -> FsAccess {
     let writable = b
         .mounts
         .iter()
-        .filter(|m| m.attrs & libc::MOUNT_ATTR_RDONLY == 0)
+        .filter(|m| m.attrs & libc::MOUNT_ATTR_RDONLY == 0 && m.destination != "/dev")
         .filter(|m| {
             matches!(&m.kind, MountKind::Bind { .. })
                 || m.kind == MountKind::Filesystem("tmpfs".into())

@@ -1,0 +1,489 @@
+//! Phase 1 of one lifecycle (README, "One lifecycle for people and for the OCI interface"):
+//! the `config.json` `rsafe run` writes for its container describes that container exactly.
+//! For each set of `rsafe run` flags, a probe runs through `rsafe run`, and then through
+//! `rsafe runtime create/start` of the `config.json` that run wrote, on the same root
+//! filesystem (the test plays the runner's part that phase 2 moves into `create`: it mounts
+//! the overlay of the layers the config names for `root.path`, and writes the generated
+//! `/etc` files it binds). What the probe sees from inside must be the same, section by
+//! section; a difference fails naming the case and the field. The differences that are
+//! inherent in the two ways of starting are listed in [`ALLOWED`] with their reason.
+//!
+//! Runs as root (the runtime's bundle root is an overlay the test mounts); `RSAFE_TEST_REQUIRE=1`
+//! makes a missing root a failure rather than a skip.
+#[path = "support/run.rs"]
+#[allow(dead_code)]
+mod run_support;
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::containers::shared_tempdir;
+
+/// What the probe prints, one `== NAME` section each.
+const PROBE: &str = r#"
+echo '== status'; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status
+echo '== uid_map'; cat /proc/self/uid_map
+echo '== gid_map'; cat /proc/self/gid_map
+echo '== id'; id
+echo '== mounts'; cat /proc/self/mountinfo
+echo '== masked'
+for p in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms /proc/acpi /sys/firmware; do
+  if [ -d "$p" ]; then echo "$p dir entries $(ls -A "$p" 2>&1 | wc -l)";
+  elif [ -e "$p" ]; then echo "$p bytes $(head -c 4096 "$p" 2>&1 | wc -c)";
+  else echo "$p absent"; fi
+done
+echo '== readonly'; (echo 0 > /proc/sys/kernel/ns_last_pid) 2>&1 | sed 's/^.*: //'
+echo '== hostname'; hostname
+echo '== file:/etc/hostname'; cat /etc/hostname 2>&1
+echo '== file:/etc/hosts'; cat /etc/hosts 2>&1
+echo '== file:/etc/resolv.conf'; cat /etc/resolv.conf 2>&1
+echo '== ulimit'; ulimit -a
+echo '== env'; env | sort
+echo '== cwd'; pwd
+echo '== seccomp'; unshare -U true 2>&1; echo "unshare -U: $?"
+echo '== landlock'; (touch /dev/rsafe-probe && echo created /dev/rsafe-probe) 2>&1
+echo '== pid1'; cat /proc/1/comm
+echo '== end'
+"#;
+
+/// Differences inherent in the two ways of starting, by section: `rsafe run` keeps rsafe's
+/// init as pid 1 (it reaps, forwards signals and records the exit) where a runtime-spec
+/// container's first process is the workload (the caller reaps it: runc's contract).
+const ALLOWED: &[(&str, &str)] = &[(
+    "pid1",
+    "rsafe run's pid 1 is rsafe's init; an OCI container's first process is the workload",
+)];
+
+/// A case: its name and `rsafe run` flags (`{dir}` is replaced by a host directory).
+const CASES: &[(&str, &[&str])] = &[
+    ("default", &[]),
+    ("read-only", &["--read-only"]),
+    (
+        "volumes",
+        &["-v", "{dir}:/data:ro", "-v", "probevol:/cache"],
+    ),
+    ("tmpfs", &["--tmpfs", "/scratch:size=1m,mode=700"]),
+    (
+        "caps",
+        &["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"],
+    ),
+    (
+        "ulimit",
+        &["--ulimit", "nofile=100:200", "--ulimit", "core=0"],
+    ),
+    ("user", &["-u", "1000:1000"]),
+    ("network-none", &["--network", "none"]),
+    ("network-host", &["--network", "host"]),
+    (
+        "env-workdir",
+        &["-e", "PROBE_VAR=one two", "-w", "/work/dir"],
+    ),
+    ("hostname", &["--hostname", "probe-host"]),
+];
+
+#[test]
+fn run_and_its_exported_bundle_look_the_same_from_inside() {
+    if !support::have(
+        "root (the bundle's root is an overlay mount)",
+        support::is_root(),
+    ) {
+        return;
+    }
+    let rootfs = support::busybox_rootfs();
+    let host_dir = shared_tempdir("rsafe-fromspec-data-");
+    fs::write(host_dir.path().join("file"), "data\n").unwrap();
+    let mut failures = Vec::new();
+    for (name, flags) in CASES {
+        let flags: Vec<String> = flags
+            .iter()
+            .map(|f| f.replace("{dir}", host_dir.path().to_str().unwrap()))
+            .collect();
+        let store = support::temp_root();
+        let (run_out, config) = through_run(store.path(), &flags, &rootfs);
+        let oci_out = through_runtime(name, &config, &run_out);
+        failures.extend(compare(name, &run_out, &oci_out));
+        let rm = support::rsafe(store.path())
+            .args(["rm", "-f", "probe"])
+            .output();
+        assert!(rm.unwrap().status.success(), "{name}: rsafe rm");
+    }
+    assert!(
+        failures.is_empty(),
+        "rsafe run and rsafe-runtime differ:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The probe's sections through `rsafe run FLAGS ROOTFS`, and the `config.json` it wrote.
+fn through_run(store: &Path, flags: &[String], rootfs: &Path) -> (Sections, Value) {
+    let out = support::rsafe(store)
+        .args(["run", "--name", "probe"])
+        .args(flags)
+        .arg(rootfs)
+        .args(["/bin/sh", "-c", PROBE])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "rsafe run {flags:?}: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let containers = store.join("containers");
+    let config = fs::read_dir(&containers)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("config.json"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("rsafe run {flags:?}: no config.json under {containers:?}"));
+    let mode = fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "config.json holds the environment: owner only");
+    let config = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    (sections(&stdout), config)
+}
+
+/// The runner's part for `config`: an overlay of its layers on a fresh writable layer owned by
+/// container root, mounted nosuid,nodev as rsafe's is, and the
+/// generated `/etc` files with what `rsafe run`'s probe read in them. Unmounted on drop.
+struct RunnerRoot {
+    dir: tempfile::TempDir,
+    merged: PathBuf,
+}
+
+impl RunnerRoot {
+    fn new(config: &mut Value, run: &Sections) -> RunnerRoot {
+        let dir = shared_tempdir("rsafe-fromspec-bundle-");
+        let lowers: Vec<String> = serde_json::from_str(
+            config["annotations"]["io.github.rsafe.rootfs.lowers"]
+                .as_str()
+                .expect("the layers' annotation"),
+        )
+        .unwrap();
+        let merged = dir.path().join("merged");
+        let (upper, work) = (dir.path().join("upper"), dir.path().join("work"));
+        for d in [&merged, &upper, &work] {
+            fs::create_dir(d).unwrap();
+        }
+        let host_root = config["linux"]["uidMappings"][0]["hostID"]
+            .as_u64()
+            .unwrap() as u32;
+        let host_root_gid = config["linux"]["gidMappings"][0]["hostID"]
+            .as_u64()
+            .unwrap() as u32;
+        for d in [&upper, &work] {
+            std::os::unix::fs::chown(d, Some(host_root), Some(host_root_gid)).unwrap();
+        }
+        // Each layer as rsafe's store extracts an image's for this id map: owned by the host
+        // ids the container's ids map to (rsafe run id-maps a plain directory's mount instead).
+        let shifted: Vec<String> = lowers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let copy = dir.path().join(format!("lower{i}"));
+                support::sh(Command::new("cp").arg("-a").arg(l).arg(&copy));
+                shift_owners(&copy, host_root, host_root_gid);
+                copy.display().to_string()
+            })
+            .collect();
+        // overlayfs takes the topmost layer first.
+        let lowerdir: Vec<&str> = shifted.iter().rev().map(String::as_str).collect();
+        // As rsafe's: writable while it is set up, sealed read-only by `root.readonly`.
+        let options = format!(
+            "nosuid,nodev,lowerdir={},upperdir={},workdir={}",
+            lowerdir.join(":"),
+            upper.display(),
+            work.display()
+        );
+        support::sh(
+            Command::new("mount")
+                .args(["-t", "overlay", "overlay", "-o", &options])
+                .arg(&merged),
+        );
+        config["root"]["path"] = json!(merged);
+        for m in config["mounts"].as_array_mut().unwrap() {
+            let dest = m["destination"].as_str().unwrap().to_string();
+            if let Some(file) = dest.strip_prefix("/etc/") {
+                let content = run
+                    .get(&format!("file:{dest}"))
+                    .unwrap_or_else(|| panic!("no {dest} in rsafe run's output"));
+                let path = dir.path().join(format!("etc-{file}"));
+                fs::write(&path, content).unwrap();
+                m["source"] = json!(path);
+            }
+        }
+        fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
+        RunnerRoot { dir, merged }
+    }
+}
+
+/// Adds `uid`/`gid` to the owner of every file under `path` (symlinks themselves).
+fn shift_owners(path: &Path, uid: u32, gid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).unwrap();
+    std::os::unix::fs::lchown(path, Some(meta.uid() + uid), Some(meta.gid() + gid)).unwrap();
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            shift_owners(&entry.unwrap().path(), uid, gid);
+        }
+    } else if meta.is_file() {
+        // chown drops set-uid and set-gid bits: put the mode back.
+        fs::set_permissions(path, meta.permissions()).unwrap();
+    }
+}
+
+impl Drop for RunnerRoot {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.merged).status();
+    }
+}
+
+/// The probe's sections through `rsafe runtime create` and `start` of `config` (the bundle
+/// written by [`RunnerRoot`]), its output read from a file until the end marker.
+fn through_runtime(name: &str, config: &Value, run: &Sections) -> Sections {
+    let mut config = config.clone();
+    let bundle = RunnerRoot::new(&mut config, run);
+    let state_root = shared_tempdir("rsafe-fromspec-root-");
+    let out_path = bundle.dir.path().join("out");
+    let err_path = bundle.dir.path().join("err");
+    let id = format!("fromspec-{name}");
+    let rt = |args: &[&str]| {
+        let mut c = Command::new(support::rsafe_bin());
+        c.arg("runtime")
+            .arg("--root")
+            .arg(state_root.path())
+            .args(args);
+        c
+    };
+    let status = rt(&[
+        "create",
+        "--bundle",
+        bundle.dir.path().to_str().unwrap(),
+        &id,
+    ])
+    .stdin(Stdio::null())
+    .stdout(fs::File::create(&out_path).unwrap())
+    .stderr(fs::File::create(&err_path).unwrap())
+    .status()
+    .unwrap();
+    let err = || fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.success(), "{name}: rsafe runtime create: {}", err());
+    let start = rt(&["start", &id]).output().unwrap();
+    assert!(
+        start.status.success(),
+        "{name}: rsafe runtime start: {}",
+        String::from_utf8_lossy(&start.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let output = loop {
+        let o = fs::read_to_string(&out_path).unwrap_or_default();
+        if o.contains("== end") {
+            break o;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: the runtime's probe never finished: {o}\n{}",
+            err()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let deleted = rt(&["delete", "--force", &id]).output().unwrap();
+    assert!(
+        deleted.status.success(),
+        "{name}: rsafe runtime delete: {}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    sections(&output)
+}
+
+type Sections = BTreeMap<String, String>;
+
+/// `== NAME` sections of the probe's output.
+fn sections(output: &str) -> Sections {
+    let mut out = Sections::new();
+    let mut current: Option<String> = None;
+    for line in output.lines() {
+        if let Some(name) = line.strip_prefix("== ") {
+            current = Some(name.to_string());
+            out.insert(name.to_string(), String::new());
+        } else if let Some(name) = &current {
+            let text = out.get_mut(name).unwrap();
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+/// A mountinfo line as both sides should agree on it: mount point, per-mount options, type,
+/// and the filesystem's own options without what names host paths or ids. The root's
+/// filesystem options (the overlay's layer paths) and the generated `/etc` files' filesystem
+/// (rsafe's scratch tmpfs, the bundle's host files: the runner's choice of where to keep
+/// them) are left out: only where they are mounted and how.
+///
+/// Sorted by mount point, stably (mounts stacked on one point keep their order): since Linux
+/// 6.8 mountinfo lists a namespace's mounts by their creation, and rsafe-runtime's parent
+/// clones its bind trees before the container mounts the rest, where `rsafe run` mounts the
+/// device nodes under `/dev` before `/dev/pts`.
+fn normalise_mounts(mountinfo: &str) -> String {
+    let mut lines: Vec<String> = mountinfo.lines().map(normalise_mount).collect();
+    lines.sort_by(|a, b| a.split(' ').next().cmp(&b.split(' ').next()));
+    lines.concat()
+}
+
+/// The files rsafe generates and binds over the image's.
+const GENERATED: &[&str] = &["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+fn normalise_mount(line: &str) -> String {
+    let fields: Vec<&str> = line.split(' ').collect();
+    let Some(sep) = fields.iter().position(|f| *f == "-") else {
+        return format!("{line}\n");
+    };
+    let (point, opts) = (fields[4], fields[5]);
+    let generated = GENERATED.contains(&point);
+    let (fstype, super_opts) = match (point, generated) {
+        (_, true) => ("(generated)", ""),
+        ("/", _) => (fields[sep + 1], ""),
+        _ => (fields[sep + 1], fields.get(sep + 3).copied().unwrap_or("")),
+    };
+    format!("{point} {opts} {fstype} {super_opts}\n")
+}
+
+/// Every section that differs between the two, named with the case, as lines for the
+/// failure message (sections in [`ALLOWED`] are skipped).
+fn compare(case: &str, run: &Sections, oci: &Sections) -> Vec<String> {
+    let mut failures = Vec::new();
+    let names: std::collections::BTreeSet<&String> = run.keys().chain(oci.keys()).collect();
+    for name in names {
+        if ALLOWED.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let (mut a, mut b) = (
+            run.get(name).cloned().unwrap_or_default(),
+            oci.get(name).cloned().unwrap_or_default(),
+        );
+        if name == "mounts" {
+            a = normalise_mounts(&a);
+            b = normalise_mounts(&b);
+        }
+        if a != b {
+            failures.push(format!(
+                "[{case}] {name}:\n  rsafe run:\n{}  rsafe-runtime:\n{}",
+                indent(&a),
+                indent(&b)
+            ));
+        }
+    }
+    // The probe ran to its end on both sides, and a difference is in a section both have.
+    for (side, s) in [("rsafe run", run), ("rsafe-runtime", oci)] {
+        if !s.contains_key("end") {
+            failures.push(format!("[{case}] {side}: the probe did not finish"));
+        }
+    }
+    failures
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+#[test]
+fn mounts_are_compared_by_point_options_and_filesystem() {
+    let a = "75 46 0:43 / / rw,nosuid,nodev,relatime - overlay overlay rw,lowerdir=/a\n\
+             88 75 0:42 /etc-hosts /etc/hosts ro,nosuid - tmpfs none rw,size=64k\n\
+             85 77 0:48 / /dev/shm rw,nosuid - tmpfs none rw,size=65536k\n";
+    let b = "12 1 0:99 / / rw,nosuid,nodev,relatime - overlay overlay rw,lowerdir=/b\n\
+             13 12 8:1 /tmp/x/etc-hosts /etc/hosts ro,nosuid - ext4 /dev/sda1 rw\n\
+             15 12 0:50 / /dev/shm rw,nosuid - tmpfs none rw,size=65536k\n";
+    assert_eq!(normalise_mounts(a), normalise_mounts(b));
+    let c = b.replace("/dev/shm rw,nosuid", "/dev/shm rw,nosuid,nodev");
+    assert_ne!(normalise_mounts(a), normalise_mounts(&c));
+    let d = b.replace("size=65536k", "size=1m");
+    assert_ne!(normalise_mounts(a), normalise_mounts(&d));
+    let e = b.replace("/etc/hosts ro,nosuid", "/etc/hosts rw,nosuid");
+    assert_ne!(normalise_mounts(a), normalise_mounts(&e));
+    // Creation order does not matter; the order of mounts stacked on one point does.
+    let lines: Vec<&str> = b.lines().collect();
+    let reordered = format!("{}\n{}\n{}\n", lines[2], lines[0], lines[1]);
+    assert_eq!(normalise_mounts(a), normalise_mounts(&reordered));
+    let stacked =
+        "1 0 0:1 / /x rw - tmpfs none rw,size=1k\n2 1 0:2 / /x ro - tmpfs none rw,size=2k\n";
+    let swapped =
+        "2 1 0:2 / /x ro - tmpfs none rw,size=2k\n1 0 0:1 / /x rw - tmpfs none rw,size=1k\n";
+    assert_ne!(normalise_mounts(stacked), normalise_mounts(swapped));
+}
+
+#[test]
+fn a_difference_is_named_by_case_and_field() {
+    let run = sections("== status\nSeccomp:\t2\n== pid1\nrsafe-init\n== end\n");
+    let same = sections("== status\nSeccomp:\t2\n== pid1\nsh\n== end\n");
+    assert!(compare("c", &run, &same).is_empty());
+    let other = sections("== status\nSeccomp:\t0\n== pid1\nsh\n== end\n");
+    let f = compare("c", &run, &other);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].starts_with("[c] status:"), "{f:?}");
+    let cut = sections("== status\nSeccomp:\t2\n");
+    assert!(
+        compare("c", &run, &cut)
+            .iter()
+            .any(|l| l.contains("did not finish"))
+    );
+}
+
+#[test]
+fn create_writes_the_config_and_says_why_it_cannot() {
+    if !support::have("root (:idmap binds are root's)", support::is_root()) {
+        return;
+    }
+    let rootfs = support::busybox_rootfs();
+    let store = support::temp_root();
+    let made = support::rsafe(store.path())
+        .args(["create", "--name", "made"])
+        .arg(&rootfs)
+        .args(["/bin/echo", "hi"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let id = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let dir = store.path().join("containers").join(&id);
+    let config: Value =
+        serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["process"]["args"], json!(["/bin/echo", "hi"]));
+    assert_eq!(config["root"]["path"], json!(dir.join("rootfs")));
+    assert_eq!(config["hostname"], json!(&id[..12]));
+    assert_eq!(config["process"]["noNewPrivileges"], json!(true));
+
+    // An id-mapped bind mount has no bundle form: no file, and --verbose says why.
+    let host_dir = shared_tempdir("rsafe-fromspec-idmap-");
+    let volume = format!("{}:/data:idmap", host_dir.path().display());
+    let refused = support::rsafe(store.path())
+        .args(["create", "--verbose", "--name", "idmapped", "-v", &volume])
+        .arg(&rootfs)
+        .arg("true")
+        .output()
+        .unwrap();
+    assert!(refused.status.success(), "{refused:?}");
+    let id = String::from_utf8_lossy(&refused.stdout).trim().to_string();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("config.json: not written: -v ")
+            && stderr.contains(":/data:idmap: an id-mapped bind mount"),
+        "{stderr}"
+    );
+    assert!(
+        !store
+            .path()
+            .join("containers")
+            .join(id)
+            .join("config.json")
+            .exists()
+    );
+}
