@@ -52,13 +52,27 @@ echo '== pid1'; cat /proc/1/comm
 echo '== end'
 "#;
 
-/// Differences inherent in the two ways of starting, by section: `rsafe run` keeps rsafe's
-/// init as pid 1 (it reaps, forwards signals and records the exit) where a runtime-spec
-/// container's first process is the workload (the caller reaps it: runc's contract).
-const ALLOWED: &[(&str, &str)] = &[(
+/// Differences inherent in the two ways of starting, by section, and when: `rsafe run` keeps
+/// rsafe's init as pid 1 (it reaps, forwards signals and records the exit) unless
+/// `--init=false`, where a runtime-spec container's first process is the workload (the caller
+/// reaps it: runc's contract).
+const ALLOWED: &[(&str, &str, &str)] = &[(
     "pid1",
+    "io.github.rsafe.init=true",
     "rsafe run's pid 1 is rsafe's init; an OCI container's first process is the workload",
 )];
+
+/// The sections [`ALLOWED`] to differ for a container with this config.
+fn allowed(config: &Value) -> Vec<&'static str> {
+    ALLOWED
+        .iter()
+        .filter(|(_, when, _)| {
+            let (key, value) = when.split_once('=').unwrap();
+            config["annotations"][key] == json!(value)
+        })
+        .map(|(name, _, _)| *name)
+        .collect()
+}
 
 /// A case: its name and `rsafe run` flags (`{dir}` is replaced by a host directory).
 const CASES: &[(&str, &[&str])] = &[
@@ -85,6 +99,28 @@ const CASES: &[(&str, &[&str])] = &[
         &["-e", "PROBE_VAR=one two", "-w", "/work/dir"],
     ),
     ("hostname", &["--hostname", "probe-host"]),
+    ("no-init", &["--init=false"]),
+    (
+        "user-groups",
+        &["-u", "app", "--group-add", "27", "--shm-size", "1m"],
+    ),
+    ("seccomp-unconfined", &["--seccomp", "unconfined"]),
+    ("cap-sys-admin", &["--cap-add", "SYS_ADMIN"]),
+    (
+        "dns-hosts",
+        &[
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.test",
+            "--add-host",
+            "db:192.0.2.7",
+        ],
+    ),
+    (
+        "limits",
+        &["--memory", "64m", "--pids-limit", "100", "--cpus", "0.5"],
+    ),
 ];
 
 #[test]
@@ -106,8 +142,18 @@ fn run_and_its_exported_bundle_look_the_same_from_inside() {
             .collect();
         let store = support::temp_root();
         let (run_out, config) = through_run(store.path(), &flags, &rootfs);
+        // The probe saw something: a comparison of two empty outputs would prove nothing.
+        for (section, want) in [
+            ("status", "NoNewPrivs:\t1"),
+            ("uid_map", " 0 "),
+            ("mounts", " / / "),
+            ("seccomp", "unshare -U: "),
+        ] {
+            let got = run_out.get(section).map_or("", String::as_str);
+            assert!(got.contains(want), "{name}: rsafe run's {section}: {got:?}");
+        }
         let oci_out = through_runtime(name, &config, &run_out);
-        failures.extend(compare(name, &run_out, &oci_out));
+        failures.extend(compare(name, &run_out, &oci_out, &allowed(&config)));
         let rm = support::rsafe(store.path())
             .args(["rm", "-f", "probe"])
             .output();
@@ -358,12 +404,12 @@ fn normalise_mount(line: &str) -> String {
 }
 
 /// Every section that differs between the two, named with the case, as lines for the
-/// failure message (sections in [`ALLOWED`] are skipped).
-fn compare(case: &str, run: &Sections, oci: &Sections) -> Vec<String> {
+/// failure message (the `allowed` sections are skipped).
+fn compare(case: &str, run: &Sections, oci: &Sections, allowed: &[&str]) -> Vec<String> {
     let mut failures = Vec::new();
     let names: std::collections::BTreeSet<&String> = run.keys().chain(oci.keys()).collect();
     for name in names {
-        if ALLOWED.iter().any(|(n, _)| n == name) {
+        if allowed.contains(&name.as_str()) {
             continue;
         }
         let (mut a, mut b) = (
@@ -425,14 +471,15 @@ fn mounts_are_compared_by_point_options_and_filesystem() {
 fn a_difference_is_named_by_case_and_field() {
     let run = sections("== status\nSeccomp:\t2\n== pid1\nrsafe-init\n== end\n");
     let same = sections("== status\nSeccomp:\t2\n== pid1\nsh\n== end\n");
-    assert!(compare("c", &run, &same).is_empty());
+    assert!(compare("c", &run, &same, &["pid1"]).is_empty());
+    assert_eq!(compare("c", &run, &same, &[]).len(), 1);
     let other = sections("== status\nSeccomp:\t0\n== pid1\nsh\n== end\n");
-    let f = compare("c", &run, &other);
+    let f = compare("c", &run, &other, &["pid1"]);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].starts_with("[c] status:"), "{f:?}");
     let cut = sections("== status\nSeccomp:\t2\n");
     assert!(
-        compare("c", &run, &cut)
+        compare("c", &run, &cut, &["pid1"])
             .iter()
             .any(|l| l.contains("did not finish"))
     );
