@@ -507,6 +507,12 @@ fn create_writes_the_config_and_says_why_it_cannot() {
     assert_eq!(config["root"]["path"], json!(dir.join("rootfs")));
     assert_eq!(config["hostname"], json!(&id[..12]));
     assert_eq!(config["process"]["noNewPrivileges"], json!(true));
+    let inspect = support::rsafe(store.path())
+        .args(["inspect", "made"])
+        .output()
+        .unwrap();
+    let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspect[0]["OCIConfigPath"], json!(dir.join("config.json")));
 
     // An id-mapped bind mount has no bundle form: no file, and --verbose says why.
     let host_dir = shared_tempdir("rsafe-fromspec-idmap-");
@@ -525,12 +531,12 @@ fn create_writes_the_config_and_says_why_it_cannot() {
             && stderr.contains(":/data:idmap: an id-mapped bind mount"),
         "{stderr}"
     );
-    assert!(
-        !store
-            .path()
-            .join("containers")
-            .join(id)
-            .join("config.json")
-            .exists()
-    );
+    let dir = store.path().join("containers").join(&id);
+    assert!(!dir.join("config.json").exists());
+    let inspect = support::rsafe(store.path())
+        .args(["inspect", &id])
+        .output()
+        .unwrap();
+    let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert!(inspect[0].get("OCIConfigPath").is_none(), "{inspect}");
 }

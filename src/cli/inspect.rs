@@ -34,7 +34,8 @@ use crate::runtime::{caps, cgroups::Version};
 /// {Id, Name, Created, Path, Args, State{Status, Running, Pid, ExitCode, OOMKilled, StartedAt,
 /// FinishedAt}, Image, Config{Image, Cmd, Env, Hostname, User, WorkingDir, Tty, OpenStdin},
 /// HostConfig{Binds, Tmpfs, Memory, PidsLimit, NanoCpus, CapAdd, CapDrop, NetworkMode,
-/// ReadonlyRootfs, Policy}, EffectiveCaps, Mounts, NetworkSettings{Ports}}. Environment values
+/// ReadonlyRootfs, Policy}, EffectiveCaps, Mounts, NetworkSettings{Ports}, OCIConfigPath (podman's:
+/// the container's runtime-spec `config.json`, when its spec has one)}. Environment values
 /// that look secret are redacted.
 ///
 /// An image: {name, names, digest, mediaType, manifestDigest, manifest, configDigest, config,
@@ -150,6 +151,11 @@ fn container_doc(dir: &ContainerDir, st: &State) -> Result<Value> {
     }
     if let Some(why) = &st.damaged {
         doc["State"]["Error"] = json!(why);
+    }
+    // podman's name for its userdata/config.json: the container as a runtime-spec bundle.
+    let oci_config = dir.path.join("config.json");
+    if oci_config.exists() {
+        doc["OCIConfigPath"] = json!(oci_config);
     }
     Ok(doc)
 }
