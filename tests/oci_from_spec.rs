@@ -540,3 +540,118 @@ fn create_writes_the_config_and_says_why_it_cannot() {
     let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert!(inspect[0].get("OCIConfigPath").is_none(), "{inspect}");
 }
+
+/// The probe's sections that a plain runtime-spec runtime gives as rsafe does: what the config
+/// says (ids, capabilities, no_new_privs, hostname, files, rlimits, cwd, masked and read-only
+/// paths, which mount points). Not rsafe's floor on top of it (seccomp, landlock), nor the
+/// `HOSTNAME` rsafe's exec adds as docker does.
+const PEER_SECTIONS: &[&str] = &[
+    "status",
+    "uid_map",
+    "gid_map",
+    "id",
+    "masked",
+    "readonly",
+    "hostname",
+    "file:/etc/hostname",
+    "file:/etc/hosts",
+    "file:/etc/resolv.conf",
+    "ulimit",
+    "env",
+    "cwd",
+    "mounts",
+];
+
+/// A section as [`PEER_SECTIONS`] compares it.
+fn peer_view(section: &str, text: &str) -> String {
+    let keep = |l: &&str| match section {
+        "status" => l.starts_with("Cap") || l.starts_with("NoNewPrivs"),
+        "env" => !l.starts_with("HOSTNAME="),
+        _ => true,
+    };
+    let mut lines: Vec<String> = text.lines().filter(keep).map(str::to_string).collect();
+    if section == "mounts" {
+        lines = lines
+            .iter()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .collect();
+        lines.sort();
+    }
+    lines.join("\n")
+}
+
+/// `crun run` of the bundle (crun 1.8 refuses this host's hybrid cgroups: it runs where the
+/// v2 hierarchy is unmounted, as tests/support/containers.rs runs it).
+fn through_crun(name: &str, config: &Value, run: &Sections) -> Sections {
+    let mut config = config.clone();
+    let bundle = RunnerRoot::new(&mut config, run);
+    let state_root = shared_tempdir("rsafe-fromspec-crun-");
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(
+            "umount /sys/fs/cgroup/unified 2>/dev/null; \
+             umount -l /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"",
+        )
+        .arg("crun")
+        .arg("--root")
+        .arg(state_root.path())
+        .args(["run", "-b", bundle.dir.path().to_str().unwrap()])
+        .arg(format!("fromspec-crun-{name}"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: crun run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sections(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn crun_runs_the_exported_config_as_the_same_container_without_rsafes_floor() {
+    if !support::have(
+        "root (the bundle's root is an overlay mount)",
+        support::is_root(),
+    ) || !support::have(
+        "crun and unshare",
+        support::tool("crun") && support::tool("unshare"),
+    ) {
+        return;
+    }
+    let rootfs = support::busybox_rootfs();
+    let host_dir = shared_tempdir("rsafe-fromspec-data-");
+    let mut failures = Vec::new();
+    for (name, flags) in CASES {
+        let flags: Vec<String> = flags
+            .iter()
+            .map(|f| f.replace("{dir}", host_dir.path().to_str().unwrap()))
+            .collect();
+        let store = support::temp_root();
+        let (run_out, config) = through_run(store.path(), &flags, &rootfs);
+        let crun_out = through_crun(name, &config, &run_out);
+        for section in PEER_SECTIONS {
+            let a = peer_view(section, run_out.get(*section).map_or("", String::as_str));
+            let b = peer_view(section, crun_out.get(*section).map_or("", String::as_str));
+            if a != b {
+                failures.push(format!(
+                    "[{name}] {section}:\n  rsafe run:\n{}\n  crun:\n{}",
+                    indent(&a),
+                    indent(&b)
+                ));
+            }
+        }
+        if !crun_out.contains_key("end") {
+            failures.push(format!("[{name}] crun: the probe did not finish"));
+        }
+        let rm = support::rsafe(store.path())
+            .args(["rm", "-f", "probe"])
+            .output();
+        assert!(rm.unwrap().status.success(), "{name}: rsafe rm");
+    }
+    assert!(
+        failures.is_empty(),
+        "rsafe run and crun on its config.json differ:\n{}",
+        failures.join("\n")
+    );
+}
