@@ -32,7 +32,6 @@ use serde_json::{Value, json};
 
 use crate::runtime::idmap::{IdMap, IdRange};
 use crate::runtime::policy::Policy;
-use crate::runtime::seccomp::SeccompProfile;
 use crate::runtime::spec::{BindOwnership, MountSpec, NetworkMode, Spec, UlimitName};
 use crate::runtime::state::ContainerDir;
 use crate::runtime::user::ExecUser;
@@ -133,7 +132,10 @@ fn refuse_inexpressible(spec: &Spec) -> Result<(), FromSpecError> {
         }
     }
     let c = &spec.confinement;
-    if !c.seccomp.is_unconfined() && c.seccomp != SeccompProfile::builtin_default() {
+    // Parsed once: the default policy's profile is rsafe's builtin default, the one
+    // rsafe-runtime gives a bundle without a profile (a unit test holds them equal).
+    let default = Policy::default_policy();
+    if !c.seccomp.is_unconfined() && c.seccomp != default.seccomp {
         return Err(unsupported(
             format!("seccomp profile {}", c.seccomp.origin()),
             "a bundle's own profile gets rsafe's default stacked on it, a different filter; only the default profile and unconfined translate to the same one",
@@ -151,7 +153,6 @@ fn refuse_inexpressible(spec: &Spec) -> Result<(), FromSpecError> {
             "rsafe-runtime has no way to be asked for full landlock enforcement",
         ));
     }
-    let default = Policy::default_policy();
     if c.landlock != default.landlock {
         return Err(unsupported(
             format!("policy {}: [landlock]", c.policy),
@@ -539,6 +540,7 @@ pub fn write_config(
 mod tests {
     use super::*;
     use crate::runtime::oci::bundle::{Bundle, MountKind, NsKind, UserNamespace};
+    use crate::runtime::seccomp::SeccompProfile;
     use crate::runtime::spec::{
         Confinement, Limits, ProcessSpec, RootfsSpec, Ulimit, parse_ulimit,
     };
@@ -798,6 +800,14 @@ mod tests {
             "/cache"
         );
         assert_eq!(config["annotations"]["io.github.rsafe.network"], "host");
+    }
+
+    #[test]
+    fn the_default_policys_profile_is_the_bundles_default() {
+        assert_eq!(
+            Policy::default_policy().seccomp,
+            SeccompProfile::builtin_default()
+        );
     }
 
     #[test]
