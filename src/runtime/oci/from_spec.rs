@@ -514,12 +514,14 @@ pub fn write_config(
         }
         Err(e) => return Err(e),
     };
-    let io = |source| FromSpecError::Io {
-        what: path.display().to_string(),
-        source,
-    };
-    let bytes = serde_json::to_vec_pretty(&config).map_err(|e| io(e.into()))?;
+    // Each failure names the file it failed on (written whole to a temporary, then renamed).
     let tmp = dir.path.join(".config.json.tmp");
+    let io_at = |file: &Path| {
+        let what = file.display().to_string();
+        move |source| FromSpecError::Io { what, source }
+    };
+    let io = io_at(&tmp);
+    let bytes = serde_json::to_vec_pretty(&config).map_err(|e| io_at(&path)(e.into()))?;
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -529,10 +531,10 @@ pub fn write_config(
             .truncate(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(io)?;
+            .map_err(io_at(&tmp))?;
         file.write_all(&bytes).map_err(io)?;
     }
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
     Ok(None)
 }
 
