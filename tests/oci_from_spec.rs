@@ -5,8 +5,9 @@
 //! filesystem (the test plays the runner's part that phase 2 moves into `create`: it mounts
 //! the overlay of the layers the config names for `root.path`, and writes the generated
 //! `/etc` files it binds). What the probe sees from inside must be the same, section by
-//! section; a difference fails naming the case and the field. The differences that are
-//! inherent in the two ways of starting are listed in [`ALLOWED`] with their reason.
+//! section; a difference fails naming the case and the field. The differences allowed (one
+//! inherent in the two ways of starting, one left for phase 2) are listed in [`ALLOWED`] with
+//! their reason. Root's runs and the test user's (rootless, with subordinate ids) are compared.
 //!
 //! Runs as root (the runtime's bundle root is an overlay the test mounts); `RSAFE_TEST_REQUIRE=1`
 //! makes a missing root a failure rather than a skip.
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use run_support::Caller;
 use serde_json::{Value, json};
 use support::containers::shared_tempdir;
 
@@ -52,25 +54,38 @@ echo '== pid1'; cat /proc/1/comm
 echo '== end'
 "#;
 
-/// Differences inherent in the two ways of starting, by section, and when: `rsafe run` keeps
-/// rsafe's init as pid 1 (it reaps, forwards signals and records the exit) unless
-/// `--init=false`, where a runtime-spec container's first process is the workload (the caller
-/// reaps it: runc's contract).
-const ALLOWED: &[(&str, &str, &str)] = &[(
-    "pid1",
-    "io.github.rsafe.init=true",
-    "rsafe run's pid 1 is rsafe's init; an OCI container's first process is the workload",
-)];
+/// Differences allowed, each with when and why: a section (`pid1`), or the lines of a section
+/// that start with a prefix (`ulimit:max user processes`). When: an annotation of the config
+/// (`KEY=VALUE`), or `rootless` (the test user's runs).
+///
+/// - pid 1 is inherent: `rsafe run` keeps rsafe's init as pid 1 (it reaps, forwards signals and
+///   records the exit) unless `--init=false`, where a runtime-spec container's first process is
+///   the workload (the caller reaps it: runc's contract).
+/// - The process limit is phase 2's: where no cgroup takes the pid limit (rootless here),
+///   `rsafe run` stands RLIMIT_NPROC in for it, where rsafe-runtime leaves `linux.resources`
+///   unapplied and says so in its floor.
+const ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "pid1",
+        "io.github.rsafe.init=true",
+        "rsafe run's pid 1 is rsafe's init; an OCI container's first process is the workload",
+    ),
+    (
+        "ulimit:max user processes",
+        "rootless",
+        "rsafe run's RLIMIT_NPROC stand-in for the pid limit no cgroup takes; rsafe-runtime's is phase 2",
+    ),
+];
 
-/// The sections [`ALLOWED`] to differ for a container with this config.
-fn allowed(config: &Value) -> Vec<&'static str> {
+/// What [`ALLOWED`] lets differ for `caller`'s container with this config.
+fn allowed(caller: Caller, config: &Value) -> Vec<&'static str> {
     ALLOWED
         .iter()
-        .filter(|(_, when, _)| {
-            let (key, value) = when.split_once('=').unwrap();
-            config["annotations"][key] == json!(value)
+        .filter(|(_, when, _)| match when.split_once('=') {
+            Some((key, value)) => config["annotations"][key] == json!(value),
+            None => *when == "rootless" && caller != Caller::Host,
         })
-        .map(|(name, _, _)| *name)
+        .map(|(what, _, _)| *what)
         .collect()
 }
 
@@ -131,7 +146,35 @@ fn run_and_its_exported_bundle_look_the_same_from_inside() {
     ) {
         return;
     }
-    let rootfs = support::busybox_rootfs();
+    let mut failures = Vec::new();
+    for caller in callers() {
+        failures.extend(equivalence(caller));
+    }
+    assert!(
+        failures.is_empty(),
+        "rsafe run and rsafe-runtime differ:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Root, and the test user with its subordinate ids (rootless `rsafe run` and rootless
+/// `rsafe-runtime`) where this machine lets it make user namespaces.
+fn callers() -> Vec<Caller> {
+    let mut callers = vec![Caller::Host];
+    if support::test_user().is_some()
+        && support::have(
+            "user namespaces for the test user",
+            run_support::userns_works(),
+        )
+    {
+        callers.push(Caller::UserWithSubids);
+    }
+    callers
+}
+
+/// Every case through `caller`'s `rsafe run` and `rsafe runtime`: the differences found.
+fn equivalence(caller: Caller) -> Vec<String> {
+    let rootfs = caller.rootfs();
     let host_dir = shared_tempdir("rsafe-fromspec-data-");
     fs::write(host_dir.path().join("file"), "data\n").unwrap();
     let mut failures = Vec::new();
@@ -141,7 +184,7 @@ fn run_and_its_exported_bundle_look_the_same_from_inside() {
             .map(|f| f.replace("{dir}", host_dir.path().to_str().unwrap()))
             .collect();
         let store = support::temp_root();
-        let (run_out, config) = through_run(store.path(), &flags, &rootfs);
+        let (run_out, config) = through_run(caller, store.path(), &flags, &rootfs);
         // The probe saw something: a comparison of two empty outputs would prove nothing.
         for (section, want) in [
             ("status", "NoNewPrivs:\t1"),
@@ -152,23 +195,27 @@ fn run_and_its_exported_bundle_look_the_same_from_inside() {
             let got = run_out.get(section).map_or("", String::as_str);
             assert!(got.contains(want), "{name}: rsafe run's {section}: {got:?}");
         }
-        let oci_out = through_runtime(name, &config, &run_out);
-        failures.extend(compare(name, &run_out, &oci_out, &allowed(&config)));
-        let rm = support::rsafe(store.path())
+        let oci_out = through_runtime(caller, name, &config, &run_out);
+        let case = format!("{caller:?} {name}");
+        failures.extend(compare(
+            &case,
+            &run_out,
+            &oci_out,
+            &allowed(caller, &config),
+        ));
+        let rm = caller
+            .command(store.path())
             .args(["rm", "-f", "probe"])
             .output();
-        assert!(rm.unwrap().status.success(), "{name}: rsafe rm");
+        assert!(rm.unwrap().status.success(), "{case}: rsafe rm");
     }
-    assert!(
-        failures.is_empty(),
-        "rsafe run and rsafe-runtime differ:\n{}",
-        failures.join("\n")
-    );
+    failures
 }
 
 /// The probe's sections through `rsafe run FLAGS ROOTFS`, and the `config.json` it wrote.
-fn through_run(store: &Path, flags: &[String], rootfs: &Path) -> (Sections, Value) {
-    let out = support::rsafe(store)
+fn through_run(caller: Caller, store: &Path, flags: &[String], rootfs: &Path) -> (Sections, Value) {
+    let out = caller
+        .command(store)
         .args(["run", "--name", "probe"])
         .args(flags)
         .arg(rootfs)
@@ -178,7 +225,7 @@ fn through_run(store: &Path, flags: &[String], rootfs: &Path) -> (Sections, Valu
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "rsafe run {flags:?}: {}\n{stdout}",
+        "{caller:?}: rsafe run {flags:?}: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
     let containers = store.join("containers");
@@ -225,11 +272,16 @@ impl RunnerRoot {
             std::os::unix::fs::chown(d, Some(host_root), Some(host_root_gid)).unwrap();
         }
         // Each layer as rsafe's store extracts an image's for this id map: owned by the host
-        // ids the container's ids map to (rsafe run id-maps a plain directory's mount instead).
+        // ids the container's ids map to. A layer owned by host root (rsafe run id-maps its
+        // mount) is copied so; one already container root's (a rootless caller's) is used.
         let shifted: Vec<String> = lowers
             .iter()
             .enumerate()
             .map(|(i, l)| {
+                use std::os::unix::fs::MetadataExt;
+                if fs::metadata(l).unwrap().uid() == host_root {
+                    return l.clone();
+                }
                 let copy = dir.path().join(format!("lower{i}"));
                 support::sh(Command::new("cp").arg("-a").arg(l).arg(&copy));
                 shift_owners(&copy, host_root, host_root_gid);
@@ -294,15 +346,30 @@ impl Drop for RunnerRoot {
 
 /// The probe's sections through `rsafe runtime create` and `start` of `config` (the bundle
 /// written by [`RunnerRoot`]), its output read from a file until the end marker.
-fn through_runtime(name: &str, config: &Value, run: &Sections) -> Sections {
+fn through_runtime(caller: Caller, name: &str, config: &Value, run: &Sections) -> Sections {
     let mut config = config.clone();
     let bundle = RunnerRoot::new(&mut config, run);
     let state_root = shared_tempdir("rsafe-fromspec-root-");
+    fs::set_permissions(state_root.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let out_path = bundle.dir.path().join("out");
     let err_path = bundle.dir.path().join("err");
     let id = format!("fromspec-{name}");
     let rt = |args: &[&str]| {
-        let mut c = Command::new(support::rsafe_bin());
+        let mut c = match caller {
+            Caller::Host => Command::new(support::rsafe_bin()),
+            Caller::User | Caller::UserWithSubids => {
+                let (uid, gid) = support::test_user().expect("test user");
+                let mut c = Command::new("setpriv");
+                c.args([
+                    format!("--reuid={uid}"),
+                    format!("--regid={gid}"),
+                    "--init-groups".into(),
+                    "--".into(),
+                ])
+                .arg(support::rsafe_bin());
+                c
+            }
+        };
         c.arg("runtime")
             .arg("--root")
             .arg(state_root.path())
@@ -412,6 +479,16 @@ fn compare(case: &str, run: &Sections, oci: &Sections, allowed: &[&str]) -> Vec<
         if allowed.contains(&name.as_str()) {
             continue;
         }
+        let ignored: Vec<&str> = allowed
+            .iter()
+            .filter_map(|a| a.strip_prefix(name.as_str())?.strip_prefix(':'))
+            .collect();
+        let without = |text: String| -> String {
+            text.lines()
+                .filter(|l| !ignored.iter().any(|p| l.starts_with(p)))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
         let (mut a, mut b) = (
             run.get(name).cloned().unwrap_or_default(),
             oci.get(name).cloned().unwrap_or_default(),
@@ -420,6 +497,7 @@ fn compare(case: &str, run: &Sections, oci: &Sections, allowed: &[&str]) -> Vec<
             a = normalise_mounts(&a);
             b = normalise_mounts(&b);
         }
+        (a, b) = (without(a), without(b));
         if a != b {
             failures.push(format!(
                 "[{case}] {name}:\n  rsafe run:\n{}  rsafe-runtime:\n{}",
@@ -477,6 +555,16 @@ fn a_difference_is_named_by_case_and_field() {
     let f = compare("c", &run, &other, &["pid1"]);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].starts_with("[c] status:"), "{f:?}");
+    let limits = sections("== ulimit\nopen files (-n) 10\nmax user processes (-u) 4096\n== end\n");
+    let other_limits =
+        sections("== ulimit\nopen files (-n) 10\nmax user processes (-u) 9\n== end\n");
+    assert!(compare("c", &limits, &other_limits, &["ulimit:max user processes"]).is_empty());
+    assert_eq!(compare("c", &limits, &other_limits, &[]).len(), 1);
+    let more = sections("== ulimit\nopen files (-n) 11\nmax user processes (-u) 9\n== end\n");
+    assert_eq!(
+        compare("c", &limits, &more, &["ulimit:max user processes"]).len(),
+        1
+    );
     let cut = sections("== status\nSeccomp:\t2\n");
     assert!(
         compare("c", &run, &cut, &["pid1"])
@@ -628,7 +716,7 @@ fn crun_runs_the_exported_config_as_the_same_container_without_rsafes_floor() {
             .map(|f| f.replace("{dir}", host_dir.path().to_str().unwrap()))
             .collect();
         let store = support::temp_root();
-        let (run_out, config) = through_run(store.path(), &flags, &rootfs);
+        let (run_out, config) = through_run(Caller::Host, store.path(), &flags, &rootfs);
         let crun_out = through_crun(name, &config, &run_out);
         for section in PEER_SECTIONS {
             let a = peer_view(section, run_out.get(*section).map_or("", String::as_str));
