@@ -857,7 +857,13 @@ impl Checker {
             // the same as rsafe's own for this caller.
             return Ok(UserNamespace::Bundle(own_map.clone()));
         }
-        Ok(UserNamespace::Bundle(self.stated_map(uids, gids)?))
+        let stated = self.stated_map(uids, gids)?;
+        if stated.uids == own_map.uids && stated.gids == own_map.gids {
+            // The caller's own map, written as the caller writes it (a single id without
+            // the set-uid helpers: directly, with setgroups denied, as runc does).
+            return Ok(UserNamespace::Bundle(own_map.clone()));
+        }
+        Ok(UserNamespace::Bundle(stated))
     }
 
     /// `linux.uidMappings`/`gidMappings` as a map; container root may not be host root.
@@ -1469,6 +1475,37 @@ mod tests {
         }
         .check(&spec, &own, Path::new(DEFAULT_POLICY_DIR));
         (dir, result)
+    }
+
+    #[test]
+    fn a_bundle_stating_the_callers_own_map_gets_the_callers_writer() {
+        // A rootless caller without subordinate ids: its uid alone, setgroups denied.
+        let single = IdRange {
+            container: 0,
+            host: 1001,
+            size: 1,
+        };
+        let own = IdMap {
+            uids: vec![single],
+            gids: vec![single],
+            writer: MapWriter::Direct,
+            setgroups: false,
+        };
+        let mut config = minimal();
+        config["linux"]["namespaces"] = json!([{"type": "user"}, {"type": "mount"}]);
+        let mapping = json!([{"containerID": 0, "hostID": 1001, "size": 1}]);
+        config["linux"]["uidMappings"] = mapping.clone();
+        config["linux"]["gidMappings"] = mapping;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let spec: Spec = serde_json::from_value(config).unwrap();
+        let b = Checker {
+            path: dir.path().join("config.json"),
+            dir: dir.path().to_path_buf(),
+        }
+        .check(&spec, &own, Path::new(DEFAULT_POLICY_DIR))
+        .unwrap();
+        assert_eq!(b.user_namespace, UserNamespace::Bundle(own));
     }
 
     fn minimal() -> serde_json::Value {
