@@ -359,7 +359,9 @@ pub const ANNOTATION_PREFIX: &str = "io.github.rsafe.";
 
 /// The runner's part, recorded: the policy (`rsafe.policy=permissive` when seccomp is
 /// unconfined, which is what makes rsafe-runtime load none), the image's layers, init, the
-/// network attached between create and start, volumes seeded from the image.
+/// network attached between create and start, volumes seeded from the image, published ports,
+/// the stop signal (podman's key). What only rsafe's own commands read (labels, the stop
+/// timeout, the restart policy, `-i`) stays in `spec.json`.
 fn annotations(spec: &Spec) -> Result<BTreeMap<String, String>, FromSpecError> {
     let mut a = BTreeMap::new();
     let key = |k: &str| format!("{ANNOTATION_PREFIX}{k}");
@@ -405,6 +407,13 @@ fn annotations(spec: &Spec) -> Result<BTreeMap<String, String>, FromSpecError> {
         .collect();
     if !seeded.is_empty() {
         a.insert(key("volumes.seeded"), seeded.join(","));
+    }
+    // podman's key for the signal its `stop` sends first.
+    if let Some(signal) = &spec.options.stop_signal {
+        a.insert(
+            "org.opencontainers.image.stopSignal".to_string(),
+            signal.clone(),
+        );
     }
     if !spec.net.ports.is_empty() {
         let ports: Vec<String> = spec.net.ports.iter().map(|p| p.to_string()).collect();
@@ -732,6 +741,7 @@ mod tests {
             },
         ];
         s.options.shm_size = Some(1 << 20);
+        s.options.stop_signal = Some("SIGUSR1".into());
         s.limits = Limits {
             memory: Some(64 << 20),
             pids: Some(10),
@@ -802,6 +812,10 @@ mod tests {
             "/cache"
         );
         assert_eq!(config["annotations"]["io.github.rsafe.network"], "host");
+        assert_eq!(
+            config["annotations"]["org.opencontainers.image.stopSignal"],
+            "SIGUSR1"
+        );
     }
 
     #[test]
