@@ -750,3 +750,30 @@ fn crun_runs_the_exported_config_as_the_same_container_without_rsafes_floor() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_learning_run_writes_no_config_and_says_why() {
+    if !run_support::userns_works() {
+        return;
+    }
+    let store = support::temp_root();
+    let out_dir = shared_tempdir("rsafe-fromspec-learn-");
+    let learned = out_dir.path().join("learned.toml");
+    let run = support::rsafe(store.path())
+        .args(["run", "--verbose", "--name", "learner", "--learn"])
+        .arg(&learned)
+        .arg(support::busybox_rootfs())
+        .arg("true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("config.json: not written: --learn stacks a notifying seccomp filter"),
+        "{stderr}"
+    );
+    let containers = store.path().join("containers");
+    for entry in fs::read_dir(&containers).unwrap() {
+        assert!(!entry.unwrap().path().join("config.json").exists());
+    }
+}

@@ -259,7 +259,14 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         }
         // Kept for `rsafe start`, and for `rsafe exec` (a `--rm` container's too).
         dir.save_spec(&req.spec)?;
-        config_note = write_bundle_config(dir, &req.spec, &idmap)?;
+        config_note = match req.learn {
+            // The learning filter stacked on the workload's is the runner's, not a bundle's.
+            Some(_) => Some(format!(
+                "{}: not written: --learn stacks a notifying seccomp filter a bundle cannot describe",
+                dir.path.join("config.json").display()
+            )),
+            None => write_bundle_config(dir, &req.spec, &idmap)?,
+        };
         Ok(())
     };
     let ctx = Launch {
