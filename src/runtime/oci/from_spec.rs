@@ -98,12 +98,13 @@ pub fn to_config(spec: &Spec, ctx: &Context<'_>) -> Result<Value, FromSpecError>
         "hostname": ctx.hostname,
         "mounts": mounts(spec, ctx),
         "linux": linux(spec, ctx),
-        "annotations": annotations(spec)?,
+        "annotations": annotations(spec),
     });
     Ok(config)
 }
 
-/// What rsafe's spec may have that a bundle cannot say, each named by its flag.
+/// What rsafe's spec may have that a bundle cannot say, each named by its flag: another
+/// container's or a named network, an id-mapped bind mount, and [`refuse_confinement`]'s.
 fn refuse_inexpressible(spec: &Spec) -> Result<(), FromSpecError> {
     if let Some(name) = &spec.net.join {
         return Err(unsupported(
@@ -131,6 +132,13 @@ fn refuse_inexpressible(spec: &Spec) -> Result<(), FromSpecError> {
             ));
         }
     }
+    refuse_confinement(spec)
+}
+
+/// The confinement a bundle cannot ask `rsafe-runtime` for: another seccomp profile (one of
+/// its own gets the default stacked on it), reported denials, required landlock, landlock
+/// rules or masked and read-only paths other than the default policy's.
+fn refuse_confinement(spec: &Spec) -> Result<(), FromSpecError> {
     let c = &spec.confinement;
     // Parsed once: the default policy's profile is rsafe's builtin default, the one
     // rsafe-runtime gives a bundle without a profile (a unit test holds them equal).
@@ -362,7 +370,7 @@ pub const ANNOTATION_PREFIX: &str = "io.github.rsafe.";
 /// network attached between create and start, volumes seeded from the image, published ports,
 /// the stop signal (podman's key). What only rsafe's own commands read (labels, the stop
 /// timeout, the restart policy, `-i`) stays in `spec.json`.
-fn annotations(spec: &Spec) -> Result<BTreeMap<String, String>, FromSpecError> {
+fn annotations(spec: &Spec) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
     let key = |k: &str| format!("{ANNOTATION_PREFIX}{k}");
     if spec.confinement.seccomp.is_unconfined() {
@@ -378,11 +386,7 @@ fn annotations(spec: &Spec) -> Result<BTreeMap<String, String>, FromSpecError> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let lowers = serde_json::to_string(&lowers).map_err(|e| FromSpecError::Io {
-        what: "the layers' annotation".into(),
-        source: e.into(),
-    })?;
-    a.insert(key("rootfs.lowers"), lowers);
+    a.insert(key("rootfs.lowers"), Value::from(lowers).to_string());
     a.insert(key("init"), spec.init.to_string());
     a.insert(
         key("network"),
@@ -419,7 +423,7 @@ fn annotations(spec: &Spec) -> Result<BTreeMap<String, String>, FromSpecError> {
         let ports: Vec<String> = spec.net.ports.iter().map(|p| p.to_string()).collect();
         a.insert(key("ports"), ports.join(","));
     }
-    Ok(a)
+    a
 }
 
 /// Whether `run` binds a generated `/etc/resolv.conf` into the container (the same rule as
