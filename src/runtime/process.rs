@@ -25,6 +25,7 @@
 //!                                     /etc/hostname, hosts, resolv.conf,
 //!                                     volumes, masks, pivot_root
 //! [v2] InCgroup ────────────────────▶ cgroup namespace
+//! [run] config.json (super::oci::from_spec)
 //!                                     fork ───────────────────────────▶ stdio / terminal
 //! poll: channel, signals, terminal    supervise: reap, forward signals   rlimits, user, workdir
 //!   ◀── Failed / Terminal ─────────────────────────────────────────────  execve (EOF = started)
@@ -246,7 +247,6 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
     };
     // Made once the container's first process exists, while it makes its network namespace.
     let mut lock = None;
-    let mut config_note = None;
     let mut make_dir = |dir: &ContainerDir| -> Result<(), RunError> {
         dir.make(root_owner)?;
         lock = Some(dir.lock(&dir.id)?);
@@ -259,14 +259,6 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         }
         // Kept for `rsafe start`, and for `rsafe exec` (a `--rm` container's too).
         dir.save_spec(&req.spec)?;
-        config_note = match req.learn {
-            // The learning filter stacked on the workload's is the runner's, not a bundle's.
-            Some(_) => Some(format!(
-                "{}: not written: --learn stacks a notifying seccomp filter a bundle cannot describe",
-                dir.path.join("config.json").display()
-            )),
-            None => write_bundle_config(dir, &req.spec, &idmap)?,
-        };
         Ok(())
     };
     let ctx = Launch {
@@ -276,6 +268,7 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         dir: &dir,
         learn: req.learn.as_ref(),
         recorded: std::cell::Cell::new(false),
+        bundle_config: true,
     };
     let result = launch(
         &ctx,
@@ -285,9 +278,6 @@ pub fn run(req: RunRequest, notify: &mut dyn FnMut(Note)) -> Result<Exit, RunErr
         (req.output, tee_log.as_ref()),
         notify,
     );
-    if let Some(note) = config_note {
-        notify(Note::Info(note));
-    }
     // The cgroup's peaks, before `finish` removes it.
     if let (Some(recorder), Some(cg)) = (&req.learn, &state.cgroup) {
         learn::record_peaks(cg, recorder);
@@ -340,6 +330,26 @@ pub fn create(req: &RunRequest, notify: &mut dyn FnMut(Note)) -> Result<String, 
     }
     drop(names_lock);
     Ok(dir.id)
+}
+
+/// `run`'s container as a runtime-spec bundle, written once everything the first process
+/// waits for is sent (it builds its root filesystem meanwhile), so start-up does not wait for
+/// it. The container runs either way: a file that cannot be written (a full store) is a
+/// warning, and what is not written is said with `--verbose`.
+fn write_run_config(ctx: &Launch<'_>, spec: &Spec, notify: &mut dyn FnMut(Note)) {
+    if ctx.learn.is_some() {
+        // The learning filter stacked on the workload's is the runner's, not a bundle's.
+        notify(Note::Info(format!(
+            "{}: not written: --learn stacks a notifying seccomp filter a bundle cannot describe",
+            ctx.dir.path.join("config.json").display()
+        )));
+        return;
+    }
+    match write_bundle_config(ctx.dir, spec, ctx.idmap) {
+        Ok(Some(why)) => notify(Note::Info(why)),
+        Ok(None) => {}
+        Err(e) => notify(Note::Warning(format!("the container's config.json: {e}"))),
+    }
 }
 
 /// The container as a runtime-spec bundle, `config.json` beside its `spec.json` (as podman
@@ -539,6 +549,8 @@ pub fn start(
         dir: &dir,
         learn: None,
         recorded: std::cell::Cell::new(false),
+        // Written when the container was made (`run` or `create`).
+        bundle_config: false,
     };
     let result = launch(
         &ctx,
@@ -649,6 +661,9 @@ struct Launch<'a> {
     /// Set once the state is saved with the first process: from then on a failure is the
     /// container's, recorded as its exit; before, `run` made no container.
     recorded: std::cell::Cell<bool>,
+    /// Write the container's `config.json` ([`write_run_config`]): `run` does, `start` finds
+    /// it written.
+    bundle_config: bool,
 }
 
 /// The container's first process as the phases after the clone use it. (Its guard, which
@@ -675,6 +690,7 @@ fn launch(
     notify: &mut dyn FnMut(Note),
 ) -> Result<i32, RunError> {
     let (joined, pod) = join_pod(ctx.store_root, spec, ctx.idmap)?;
+    let own_spec = spec;
     let spec = pod.as_ref().unwrap_or(spec);
     let (lower_owners, volume_trees) = ctx.check_host(spec, notify)?;
 
@@ -715,6 +731,9 @@ fn launch(
         notify,
     )?;
     move_into_v2_cgroup(state, first.pid, &first.chan)?;
+    if ctx.bundle_config {
+        write_run_config(ctx, own_spec, notify);
+    }
     describe_isolation(spec, ctx.dir, notify);
     let session = ctx.session(spec, first, (files, tee), output);
     supervise(session, &mut child, ctx.dir, ctx.learn, notify)

@@ -533,9 +533,8 @@ pub fn write_config(
         let what = file.display().to_string();
         move |source| FromSpecError::Io { what, source }
     };
-    let io = io_at(&tmp);
     let bytes = serde_json::to_vec_pretty(&config).map_err(|e| io_at(&path)(e.into()))?;
-    {
+    let written = (|| {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new()
@@ -545,10 +544,14 @@ pub fn write_config(
             .mode(0o600)
             .open(&tmp)
             .map_err(io_at(&tmp))?;
-        file.write_all(&bytes).map_err(io)?;
+        file.write_all(&bytes).map_err(io_at(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_at(&path))
+    })();
+    if written.is_err() {
+        // A full store: nothing half-written stays beside the container's records.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
-    Ok(None)
+    written.map(|()| None)
 }
 
 #[cfg(test)]
