@@ -53,8 +53,10 @@ pub fn run(args: CreateArgs, global: &Global) -> Result<i32> {
         state::ensure_name_free(store.root(), name)?;
     }
     chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
-    let id = process::create(&request, &mut notify)?;
-    drop(claims);
+    let created = process::create(&request, &mut notify);
+    // Kept by the container, or removed when it could not be made.
+    claims.release(store.root());
+    let id = created?;
     println!("{id}");
     Ok(0)
 }

@@ -79,12 +79,11 @@ pub struct ImagePruneArgs {
 
 /// Remove unused volumes
 ///
-/// rsafe's volumes are all named (`-v NAME:/dst`); docker's plain `volume prune` removes
-/// anonymous ones only, so here it removes nothing: -a removes every volume no container
-/// (running or stopped) mounts.
+/// As docker 23+: the anonymous volumes (`-v /dst`, an image's VOLUME) no container (running
+/// or stopped) mounts; -a every such volume, named ones (`-v NAME:/dst`) too.
 #[derive(Debug, clap::Args)]
 pub struct VolumePruneArgs {
-    /// Every unused volume, not only anonymous ones (rsafe has none).
+    /// Every unused volume, not only anonymous ones.
     #[arg(short, long)]
     pub all: bool,
     /// Do not ask for confirmation.
@@ -290,22 +289,22 @@ pub fn volumes(args: VolumePruneArgs, global: &Global) -> Result<i32> {
     Ok(report_failures(&report.failed))
 }
 
-/// Every unused volume with `all`; without it none (rsafe makes no anonymous volume), and a
-/// note says how to remove the named ones when there are unused ones.
+/// The unused anonymous volumes, and with `all` the unused named ones too (docker 23+'s
+/// `volume prune` and `volume prune -a`); a note says how to remove the named ones when a plain
+/// prune kept some.
 pub(crate) fn prune_volumes(store: &Store, all: bool) -> Result<Report> {
+    let report = prune::prune_volumes(store.root(), all)?;
     if all {
-        return Ok(prune::prune_volumes(store.root())?);
+        return Ok(report);
     }
     let unused = prune::volume_usage(store.root())?
         .iter()
-        .filter(|v| v.links == 0)
+        .filter(|v| v.links == 0 && !v.anonymous)
         .count();
     if unused > 0 {
-        eprintln!(
-            "rsafe: note: {unused} unused volume(s) kept: rsafe's volumes are all named, and only -a removes named ones"
-        );
+        eprintln!("rsafe: note: {unused} unused named volume(s) kept: only -a removes named ones");
     }
-    Ok(Report::default())
+    Ok(report)
 }
 
 /// `rsafe network prune`.

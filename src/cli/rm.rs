@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::Global;
+use crate::runtime::idmap::IdMap;
 use crate::runtime::signal;
 use crate::runtime::state::{self, ContainerDir, Phase, State};
+use crate::runtime::volume::Volumes;
 
 /// Remove one or more containers and their writable layers
 ///
@@ -16,9 +18,17 @@ use crate::runtime::state::{self, ContainerDir, Phase, State};
 /// rsafe was killed are removed too.
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
+    /// The global --verbose (rm has nothing more to say): `-v` is `--volumes` here, as in
+    /// docker.
+    #[arg(long)]
+    pub verbose: bool,
     /// Kill running containers first.
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the container's anonymous volumes too (`-v /dst`, the image's VOLUMEs), as
+    /// docker's `rm -v`; named ones stay, and so does one another container mounts.
+    #[arg(short, long)]
+    pub volumes: bool,
     /// Container names or ids (a unique prefix of an id is enough).
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -48,11 +58,23 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
             _ => None,
         };
         state::remove_container(&dir, &st)?;
+        if args.volumes {
+            remove_anonymous(store.root(), &st.volumes);
+        }
         Ok(st.id)
     });
     // A killed rsafe's address lease goes with its container.
     crate::runtime::netstore::NetStore::new(store.root()).reclaim_all()?;
     done
+}
+
+/// `rm -v`: the anonymous ones of a removed container's volumes; one that cannot go is said,
+/// as docker says it, and the container stays removed.
+fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
+    let volumes = Volumes::of_store(store_root);
+    for e in volumes.remove_anonymous(store_root, names, &IdMap::for_this_process()) {
+        eprintln!("rsafe: warning: cannot remove an anonymous volume: {e}");
+    }
 }
 
 /// Kills every process of a running container ([`signal::kill_all`], as `stop` after its

@@ -378,17 +378,17 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
         _ => None,
     };
     let code = if args.detach {
-        run_detached(request, learning, run_label, &policy, notify)?
+        run_detached(request, learning, run_label, &policy, notify, claims)?
     } else {
         let result = process::run(request, &mut notify);
         let started = result.is_ok();
         let code = exit_code(result);
+        claims.release(store.root());
         if let (Some((out, learned, recorder)), true) = (learning, started) {
             write_learned(&out, learned, &recorder, run_label, &policy)?;
         }
         code
     };
-    drop(claims);
     Ok(code)
 }
 
@@ -397,8 +397,9 @@ pub(super) struct Prepared {
     pub request: RunRequest,
     /// What the user is told before it starts (the policy's, risky binds).
     pub warnings: Vec<String>,
-    /// The claims on its named volumes: `rsafe volume rm` is refused while they are held.
-    pub claims: Vec<volume::VolumeClaim>,
+    /// The claims on its volumes: `rsafe volume rm` is refused while they are held, and
+    /// [`VolumeHold::release`] lets go of them once the container has ended.
+    pub claims: VolumeHold,
     pub policy: crate::runtime::policy::Policy,
     /// `--learn`'s policy file as it was before this run.
     pub learned: Option<Learned>,
@@ -431,10 +432,29 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
     let cwd = std::env::current_dir().context("current directory")?;
     let process = process_for(args, &image_defaults)?;
     // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
-    let (mounts, mount_warnings, claims) = mounts_for(args, &cwd, &policy.name, &idmap, store)?;
-    let (network, net) = network_checked(args, &mut policy, &exposed, store)?;
-    let warnings = warnings_for(&policy, mount_warnings, network);
-    let spec = spec_for(args, &policy, lowers, process, mounts, (network, net))?;
+    let mounts = mounts_for(
+        args,
+        &cwd,
+        (&policy.name, &image_defaults.volumes),
+        &idmap,
+        store,
+    )?;
+    let (mounts, mount_warnings, claims) = mounts;
+    let checked = network_checked(args, &mut policy, &exposed, store).and_then(|network| {
+        let warnings = warnings_for(&policy, mount_warnings, network.0);
+        Ok((
+            warnings,
+            spec_for(args, &policy, lowers, process, mounts, network)?,
+        ))
+    });
+    let (warnings, spec) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            // No container: the anonymous volumes made for it go.
+            claims.release(store.root());
+            return Err(e);
+        }
+    };
     let request = RunRequest {
         spec,
         store_root: store.root().to_path_buf(),
@@ -699,16 +719,43 @@ fn check_group_add(groups: &[String], idmap: &IdMap) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The container's mounts from `-v`, `--mount` and `--tmpfs`, the warnings its host binds
-/// deserve (a risky source, or one its root cannot write), and the claims on its named volumes.
+/// The container's mounts from `-v`, `--mount` and `--tmpfs`, then an anonymous volume for
+/// each of the image's `VOLUME`s (`image_volumes`) no mount covers; the warnings its host
+/// binds deserve (a risky source, or one its root cannot write), and the claims on its volumes.
+/// What was made before a failure is let go of (its anonymous volumes removed).
 fn mounts_for(
     args: &RunArgs,
     cwd: &std::path::Path,
-    policy_name: &str,
+    (policy_name, image_volumes): (&str, &[String]),
     idmap: &IdMap,
     store: &Store,
-) -> anyhow::Result<(Vec<MountSpec>, Vec<String>, Vec<volume::VolumeClaim>)> {
+) -> anyhow::Result<(Vec<MountSpec>, Vec<String>, VolumeHold)> {
     let mut made = MountsMade::default();
+    match made_mounts(
+        &mut made,
+        args,
+        cwd,
+        (policy_name, image_volumes),
+        idmap,
+        store,
+    ) {
+        Ok(()) => Ok((made.mounts, made.warnings, made.hold)),
+        Err(e) => {
+            made.hold.release(store.root());
+            Err(e)
+        }
+    }
+}
+
+/// [`mounts_for`]'s work, into `made`.
+fn made_mounts(
+    made: &mut MountsMade,
+    args: &RunArgs,
+    cwd: &std::path::Path,
+    (policy_name, image_volumes): (&str, &[String]),
+    idmap: &IdMap,
+    store: &Store,
+) -> anyhow::Result<()> {
     let volumes = Volumes::of_store(store.root());
     let ctx = MountContext {
         policy_name,
@@ -728,7 +775,25 @@ fn mounts_for(
     for t in &args.tmpfs {
         made.mounts.push(spec::parse_tmpfs(t)?);
     }
-    Ok((made.mounts, made.warnings, made.claims))
+    // docker's: an image's VOLUME gets its anonymous volume unless the run mounts something
+    // (a bind, a volume, a tmpfs) at that very path.
+    for target in image_volumes {
+        let covered = made
+            .mounts
+            .iter()
+            .any(|m| spec::normalize_container_path(m.target()) == *target);
+        if covered {
+            continue;
+        }
+        spec::check_mount_target("the image's VOLUME", target)?;
+        let anonymous = VolumeArg::Anonymous {
+            target: target.clone(),
+            read_only: false,
+            no_copy: false,
+        };
+        made.add(&ctx, ("the image's VOLUME", target), anonymous)?;
+    }
+    Ok(())
 }
 
 /// `--mount type=bind`'s source must exist (docker's daemon refuses it with this line; `-v`
@@ -756,7 +821,36 @@ struct MountContext<'a> {
 struct MountsMade {
     mounts: Vec<MountSpec>,
     warnings: Vec<String>,
+    hold: VolumeHold,
+}
+
+/// The claims on a new container's volumes, those on the anonymous volumes made for it apart.
+/// Let go of with [`VolumeHold::release`]; merely dropped (the `run -d` caller, whose monitor
+/// keeps its copies) it lets go of the claims and removes nothing.
+#[derive(Debug, Default)]
+pub(super) struct VolumeHold {
     claims: Vec<volume::VolumeClaim>,
+    anonymous: Vec<volume::VolumeClaim>,
+}
+
+impl VolumeHold {
+    /// Lets go of the claims once the container has ended, or was never made: each anonymous
+    /// volume made for it that no container mounts any more (its `--rm` container removed, or
+    /// none made) is removed, as docker leaves none behind then; one a kept container mounts
+    /// stays for `rm -v` or `volume prune`.
+    pub(super) fn release(self, store_root: &std::path::Path) {
+        drop(self.claims);
+        let volumes = Volumes::of_store(store_root);
+        let idmap = IdMap::for_this_process();
+        for claim in self.anonymous {
+            let name = claim.name().to_string();
+            if let Err(e) = volumes.remove_claimed(store_root, claim, &idmap) {
+                say(format!(
+                    "rsafe: warning: cannot remove anonymous volume {name}: {e}"
+                ));
+            }
+        }
+    }
 }
 
 impl MountsMade {
@@ -780,13 +874,31 @@ impl MountsMade {
                 self.warnings.extend(risks);
                 mount
             }
+            VolumeArg::Anonymous {
+                target,
+                read_only,
+                no_copy,
+            } => {
+                let (volume, claim) = ctx
+                    .volumes
+                    .create_anonymous(volume::root_owner(ctx.idmap))
+                    .with_context(|| format!("{} {}: anonymous volume", flag.0, flag.1))?;
+                self.hold.anonymous.push(claim);
+                MountSpec::Volume {
+                    source: volume.data(),
+                    populate: !no_copy,
+                    name: volume.name,
+                    target,
+                    read_only,
+                }
+            }
             VolumeArg::Named {
                 name,
                 target,
                 read_only,
                 no_copy,
             } => {
-                self.claims.push(
+                self.hold.claims.push(
                     ctx.volumes
                         .claim(&name)
                         .with_context(|| format!("volume {name}"))?,
@@ -825,8 +937,9 @@ fn limits_for(args: &RunArgs, policy: &crate::runtime::policy::Policy) -> anyhow
     })
 }
 
-/// `run -d`: the monitor keeps the volume claims (its copies of them) for the container's life,
-/// and with `--learn` the recorder: it writes the policy when the container ends, and says so
+/// `run -d`: the monitor keeps the volume claims (its copies of them) for the container's life
+/// and then lets go of them ([`VolumeHold::release`]: a `--rm` container's anonymous volumes
+/// go), and with `--learn` the recorder: it writes the policy when the container ends, and says so
 /// in the container's log.
 fn run_detached(
     request: RunRequest,
@@ -834,6 +947,7 @@ fn run_detached(
     run_label: String,
     policy: &crate::runtime::policy::Policy,
     notify: impl FnMut(Note),
+    hold: VolumeHold,
 ) -> anyhow::Result<i32> {
     let learning = match learning {
         Some((out, learned, recorder)) => {
@@ -842,9 +956,11 @@ fn run_detached(
         }
         None => None,
     };
+    let store_root = request.store_root.clone();
     let ended = |result: Result<Exit, RunError>| {
         let started = result.is_ok();
         let code = exit_code(result);
+        hold.release(&store_root);
         match learning {
             Some((out, learned, recorder)) if started => {
                 match write_learned(&out, learned, &recorder, run_label, policy) {

@@ -38,14 +38,14 @@ pub enum SystemCommand {
 ///
 /// All stopped containers, the networks no running container is on, dangling images (-a:
 /// every image no container uses) and the extracted layers no image and no container needs
-/// (rsafe's build cache); with --volumes the unused anonymous volumes, of which rsafe has
-/// none (`rsafe volume prune -a` removes named ones).
+/// (rsafe's build cache); with --volumes the unused anonymous volumes (`rsafe volume prune -a`
+/// removes named ones).
 #[derive(Debug, clap::Args)]
 pub struct SystemPruneArgs {
     /// Every image no container uses, not only dangling ones.
     #[arg(short, long)]
     pub all: bool,
-    /// Prune anonymous volumes too (rsafe makes named volumes only).
+    /// Prune unused anonymous volumes too.
     #[arg(long)]
     pub volumes: bool,
     /// Do not ask for confirmation.

@@ -452,6 +452,7 @@ pub fn exec_process(
         env: container.env.clone(),
         working_dir: Some(container.cwd.clone()),
         user: container.user.clone(),
+        volumes: Vec::new(),
     };
     let flags = ProcessOverrides {
         entrypoint: None,

@@ -263,6 +263,8 @@ pub struct VolumeUsage {
     /// How many containers of the store (running or stopped) mount it.
     pub links: usize,
     pub bytes: u64,
+    /// Made for a container with no name given: plain `volume prune` removes it once unused.
+    pub anonymous: bool,
 }
 
 /// Every volume with the containers mounting it and its size.
@@ -281,21 +283,24 @@ pub fn volume_usage(store_root: &Path) -> Result<Vec<VolumeUsage>> {
                 .filter(|s| s.volumes.contains(&volume.name))
                 .count(),
             bytes: dir_bytes(&volume.dir, &idmap),
+            anonymous: volume.anonymous,
             name: volume.name,
         });
     }
     Ok(out)
 }
 
-/// Removes the volumes no container of the store mounts, running or stopped (docker's `volume
-/// prune -a`: rsafe makes named volumes only, so the anonymous ones of docker's plain `volume
-/// prune` never exist). One a container claims meanwhile is left, as `volume rm` leaves it.
-pub fn prune_volumes(store_root: &Path) -> Result<Report> {
+/// Removes the anonymous volumes no container of the store mounts, running or stopped, and
+/// with `all` the named ones too: docker's (23+) plain `volume prune` and `volume prune -a`. A
+/// `--rm` container whose rsafe was killed is removed first, as its rsafe would have done, so
+/// its anonymous volumes go. One a container claims meanwhile is left, as `volume rm` leaves it.
+pub fn prune_volumes(store_root: &Path, all: bool) -> Result<Report> {
     let volumes = Volumes::of_store(store_root);
     let idmap = IdMap::for_this_process();
     let mut report = Report::default();
+    state::sweep(store_root)?;
     for usage in volume_usage(store_root)? {
-        if usage.links > 0 {
+        if usage.links > 0 || !(all || usage.anonymous) {
             continue;
         }
         match volumes.remove(store_root, &usage.name, &idmap) {
@@ -486,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn unused_volumes_go_and_used_ones_stay() {
+    fn plain_prune_takes_unused_anonymous_volumes_and_all_the_named_ones_too() {
         let store = tempfile::tempdir().unwrap();
         let volumes = Volumes::of_store(store.path());
         let owner = (
@@ -496,24 +501,54 @@ mod tests {
         let (free, _) = volumes.ensure("free", owner).unwrap();
         std::fs::write(free.data().join("f"), vec![1u8; 300]).unwrap();
         volumes.ensure("used", owner).unwrap();
+        let (loose, claim) = volumes.create_anonymous(owner).unwrap();
+        drop(claim);
+        std::fs::write(loose.data().join("f"), vec![1u8; 200]).unwrap();
+        let (kept, claim) = volumes.create_anonymous(owner).unwrap();
+        drop(claim);
         let user = container(store.path(), Status::Exited { code: 0 }, 1);
         let mut st = user.load_state().unwrap();
-        st.volumes = vec!["used".into()];
+        st.volumes = vec!["used".into(), kept.name.clone()];
         user.save(&st).unwrap();
         let usage = volume_usage(store.path()).unwrap();
-        assert_eq!(usage.len(), 2);
-        let report = prune_volumes(store.path()).unwrap();
+        assert_eq!(usage.len(), 4);
+        let bytes = |name: &str| usage.iter().find(|u| u.name == name).unwrap().bytes;
+        assert!(
+            bytes("free") >= 300 && bytes(&loose.name) >= 200,
+            "{usage:?}"
+        );
+        // Plain: the unused anonymous volume only.
+        let report = prune_volumes(store.path(), false).unwrap();
         assert!(report.failed.is_empty(), "{:?}", report.failed);
-        let free_bytes = usage.iter().find(|u| u.name == "free").unwrap().bytes;
-        assert!(free_bytes >= 300, "{usage:?}");
+        assert_eq!(
+            report.removed,
+            [Removed {
+                name: loose.name.clone(),
+                bytes: bytes(&loose.name),
+            }]
+        );
+        // -a: the unused named one too; what the container mounts stays.
+        let report = prune_volumes(store.path(), true).unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
         assert_eq!(
             report.removed,
             [Removed {
                 name: "free".into(),
-                bytes: free_bytes,
+                bytes: bytes("free"),
             }]
         );
-        assert!(volumes.get("used").is_ok());
-        assert!(volumes.get("free").is_err());
+        let left: Vec<String> = volumes
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        let mut want = vec!["used".to_string(), kept.name.clone()];
+        want.sort();
+        assert_eq!(left, want);
+        // An anonymous volume's lock file goes with it; a named one's stays.
+        let locks = store.path().join("volumes/.locks");
+        assert!(!locks.join(&loose.name).exists());
+        assert!(locks.join(&kept.name).exists());
     }
 }

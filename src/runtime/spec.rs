@@ -479,6 +479,13 @@ pub enum VolumeArg {
         /// `nocopy`: never copy the image's files into it.
         no_copy: bool,
     },
+    /// `-v /dst`, `--mount type=volume,target=/dst` (no source): a new anonymous volume (see
+    /// [`super::volume`]) made for this container.
+    Anonymous {
+        target: String,
+        read_only: bool,
+        no_copy: bool,
+    },
 }
 
 /// The parts of an image config that shape the process.
@@ -489,6 +496,10 @@ pub struct ImageDefaults {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    /// The config's Volumes (a Dockerfile's `VOLUME`): each gets an anonymous volume unless a
+    /// mount of the run covers that path. Cleaned, sorted, without duplicates.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 impl ImageDefaults {
@@ -503,8 +514,24 @@ impl ImageDefaults {
             env: c.env().clone().unwrap_or_default(),
             working_dir: c.working_dir().clone().filter(|w| !w.is_empty()),
             user: c.user().clone().filter(|u| !u.is_empty()),
+            volumes: image_volumes(c.volumes().as_deref().unwrap_or_default()),
         }
     }
+}
+
+/// The image's `VOLUME` paths as docker mounts them: cleaned (`/data/` and `/data/.` are
+/// `/data`), each once, in order. A path [`check_mount_target`] refuses (`/`, `/proc`...) is
+/// kept, so that the run fails naming it, as docker's daemon refuses it; a relative one is
+/// taken from `/`.
+fn image_volumes(paths: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = paths
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| normalize_container_path(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// What the command line says about the process.
@@ -842,6 +869,16 @@ pub fn parse_cpus(s: &str) -> Result<f64, SpecError> {
 /// (made absolute against `cwd`), and otherwise the name of a volume, as with Docker.
 pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
     let parts: Vec<&str> = s.split(':').collect();
+    if let [dst] = parts.as_slice() {
+        // `-v /dst`: docker's anonymous volume.
+        container_path("volume target", dst)?;
+        check_mount_target("-v", dst)?;
+        return Ok(VolumeArg::Anonymous {
+            target: dst.to_string(),
+            read_only: false,
+            no_copy: false,
+        });
+    }
     let (src, dst, opts) = match parts.as_slice() {
         [src, dst] => (*src, *dst, ""),
         [src, dst, opts] => (*src, *dst, *opts),
@@ -849,7 +886,7 @@ pub fn parse_volume(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
             return Err(invalid(
                 "volume",
                 s,
-                "expected HOST-PATH:CONTAINER-PATH[:ro] or NAME:CONTAINER-PATH[:ro]",
+                "expected HOST-PATH:CONTAINER-PATH[:ro], NAME:CONTAINER-PATH[:ro] or CONTAINER-PATH",
             ));
         }
     };
@@ -1163,9 +1200,11 @@ pub fn parse_mount(s: &str, cwd: &Path) -> Result<VolumeArg, SpecError> {
         }
         "volume" => {
             let Some(name) = m.source.filter(|s| !s.is_empty()) else {
-                return Err(config(
-                    "an anonymous volume (no source) is not supported: name it, source=NAME (see `rsafe volume`)",
-                ));
+                return Ok(VolumeArg::Anonymous {
+                    target,
+                    read_only: m.read_only,
+                    no_copy: m.no_copy,
+                });
             };
             if !super::volume::is_valid_name(&name) {
                 return Err(config(&format!(
@@ -1211,6 +1250,7 @@ mod tests {
             env: vec!["PATH=/bin".into(), "A=image".into(), "B=image".into()],
             working_dir: Some("/home/app".into()),
             user: Some("app".into()),
+            volumes: Vec::new(),
         }
     }
 
@@ -1499,8 +1539,19 @@ mod tests {
             VolumeArg::Named { no_copy: true, .. }
         ));
         assert!(parse_volume("/host:/d:nocopy", cwd).is_err());
+        // One path: docker's anonymous volume.
+        assert_eq!(
+            parse_volume("/var/lib/db", cwd).unwrap(),
+            VolumeArg::Anonymous {
+                target: "/var/lib/db".into(),
+                read_only: false,
+                no_copy: false
+            }
+        );
         for bad in [
-            "/a",
+            "rel",
+            "",
+            "/proc",
             "/a:rel",
             "/a:/b:bogus",
             "/a:/b:ro:x",
@@ -1638,6 +1689,15 @@ mod tests {
                 no_copy: true
             }
         );
+        // No source: an anonymous volume, with its options.
+        assert_eq!(
+            parse_mount("type=volume,target=/d,readonly,volume-nocopy", cwd).unwrap(),
+            VolumeArg::Anonymous {
+                target: "/d".into(),
+                read_only: true,
+                no_copy: true
+            }
+        );
         assert_eq!(
             parse_mount("type=volume,src=db,dst=/var/lib/db,readonly", cwd).unwrap(),
             VolumeArg::Named {
@@ -1731,7 +1791,6 @@ mod tests {
                 "type=tmpfs,target=/d,readonly",
                 "a read-only tmpfs is not supported",
             ),
-            ("type=volume,target=/d", "anonymous volume"),
             ("type=volume,src=/abs,target=/d", "is not a volume name"),
             (
                 "type=npipe,src=x,target=/d",
@@ -1919,6 +1978,14 @@ mod tests {
         assert_eq!(d.cmd, ["id"]);
         assert_eq!(d.working_dir, None);
         assert_eq!(d.user.as_deref(), Some("app"));
+        assert!(d.volumes.is_empty());
         assert_eq!(ImageDefaults::from_oci(None), ImageDefaults::default());
+        // A Dockerfile's VOLUME lines, as a builder writes them: cleaned, once each.
+        let config: oci_spec::image::Config = serde_json::from_str(
+            r#"{"Cmd":["id"],"Volumes":{"/var/lib/db/":{},"/cache":{},"/cache/.":{},"/a//b/../c":{},"":{}}}"#,
+        )
+        .unwrap();
+        let d = ImageDefaults::from_oci(Some(&config));
+        assert_eq!(d.volumes, ["/a/c", "/cache", "/var/lib/db"]);
     }
 }

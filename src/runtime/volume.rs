@@ -12,6 +12,11 @@
 //! the image has at the mount point ([`populate`], done inside the container, through its root).
 //! Files the container gave to its other ids belong, rootless, to subordinate host ids; like a
 //! container's writable layer they are removed as the container's root (see [`super::state`]).
+//!
+//! An *anonymous* volume (`-v /dst`, `--mount type=volume,target=/dst`, an image's `VOLUME`)
+//! is one of these too, named by 64 random hex digits as docker names its own, and marked so
+//! in `volume.json`: `run --rm` and `rm -v` remove it with its container, and plain `volume
+//! prune` removes it once unused, while a named volume stays until `volume rm` or `prune -a`.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -88,6 +93,9 @@ fn check_name(name: &str) -> Result<()> {
 struct Meta {
     /// Seconds since the epoch.
     created: u64,
+    /// Made for one container with no name given (see the module documentation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    anonymous: bool,
 }
 
 /// One named volume.
@@ -98,6 +106,9 @@ pub struct Volume {
     pub dir: PathBuf,
     /// Seconds since the epoch.
     pub created: u64,
+    /// An anonymous volume: removed with its container by `run --rm` and `rm -v`, and by a
+    /// plain `volume prune` once unused.
+    pub anonymous: bool,
 }
 
 impl Volume {
@@ -138,7 +149,10 @@ impl Volumes {
     pub fn claim(&self, name: &str) -> Result<VolumeClaim> {
         let file = self.lock_file(name)?;
         file.lock_shared().map_err(io_err(&self.lock_path(name)))?;
-        Ok(VolumeClaim { _file: file })
+        Ok(VolumeClaim {
+            file,
+            name: name.to_string(),
+        })
     }
 
     fn lock_path(&self, name: &str) -> PathBuf {
@@ -168,6 +182,26 @@ impl Volumes {
         if let Ok(v) = self.get(name) {
             return Ok((v, false));
         }
+        self.make(name, owner, false)
+    }
+
+    /// A new anonymous volume (see the module documentation), owned by `owner`, with the
+    /// starting container's claim on it taken before it exists, so no prune can take it
+    /// between its making and the container's state naming it.
+    pub fn create_anonymous(&self, owner: (u32, u32)) -> Result<(Volume, VolumeClaim)> {
+        loop {
+            let name = anonymous_name()?;
+            let claim = self.claim(&name)?;
+            match self.make(&name, owner, true)? {
+                (volume, true) => return Ok((volume, claim)),
+                // 256 random bits met an existing name: draw again rather than share it.
+                (_, false) => continue,
+            }
+        }
+    }
+
+    /// Makes volume `name` (see [`Volumes::ensure`]); false when someone else made it first.
+    fn make(&self, name: &str, owner: (u32, u32), anonymous: bool) -> Result<(Volume, bool)> {
         mkdir(&self.dir, true)?;
         // Made under a temporary name and renamed into place, so a half-made volume is never
         // seen and two runs creating the same volume at once agree on one.
@@ -179,11 +213,12 @@ impl Volumes {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let meta_path = tmp.path().join("volume.json");
-        let json =
-            serde_json::to_vec_pretty(&Meta { created }).map_err(|source| VolumeError::Json {
+        let json = serde_json::to_vec_pretty(&Meta { created, anonymous }).map_err(|source| {
+            VolumeError::Json {
                 path: meta_path.clone(),
                 source,
-            })?;
+            }
+        })?;
         std::fs::write(&meta_path, json).map_err(io_err(&meta_path))?;
         let data = tmp.path().join("_data");
         mkdir(&data, false)?;
@@ -228,6 +263,7 @@ impl Volumes {
             name: name.to_string(),
             dir,
             created: meta.created,
+            anonymous: meta.anonymous,
         })
     }
 
@@ -265,49 +301,156 @@ impl Volumes {
     /// stopped one would mount it again at `rsafe start`). Files of the container's other
     /// ids are removed as its root, through `idmap`.
     pub fn remove(&self, store_root: &Path, name: &str, idmap: &IdMap) -> Result<()> {
-        let volume = self.get(name)?;
-        let in_use = || -> Result<()> {
-            match self.users(store_root, name)?.first() {
-                Some(user) => Err(VolumeError::InUse {
-                    name: name.to_string(),
-                    container: user.name.clone().unwrap_or_else(|| user.short_id().into()),
-                    status: if user.is_alive() {
-                        "running"
-                    } else {
-                        "stopped: rsafe rm it first"
-                    },
-                }),
-                None => Ok(()),
-            }
-        };
+        self.get(name)?;
         // The containers that say they use it; then those starting (their claims); then,
         // under the lock, those that said so in between.
-        in_use()?;
+        self.in_use(store_root, name)?;
         let lock = self.lock_file(name)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(VolumeError::Starting(name.to_string()));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(io_err(&self.lock_path(name))(e));
-            }
+        self.lock_exclusive(&lock, name)?;
+        self.remove_locked(store_root, name, idmap)
+    }
+
+    /// Refuses volume `name` when a container of the store says it mounts it.
+    fn in_use(&self, store_root: &Path, name: &str) -> Result<()> {
+        match self.users(store_root, name)?.first() {
+            Some(user) => Err(VolumeError::InUse {
+                name: name.to_string(),
+                container: user.name.clone().unwrap_or_else(|| user.short_id().into()),
+                status: if user.is_alive() {
+                    "running"
+                } else {
+                    "stopped: rsafe rm it first"
+                },
+            }),
+            None => Ok(()),
         }
-        in_use()?;
+    }
+
+    /// Removes volume `name`, its lock held exclusively: refused if a container said it uses
+    /// it before the lock was taken.
+    fn remove_locked(&self, store_root: &Path, name: &str, idmap: &IdMap) -> Result<()> {
+        let volume = self.get(name)?;
+        self.in_use(store_root, name)?;
         // Out of sight first, so a run starting now makes a new volume instead of using a
         // half-removed one.
         let doomed = self.dir.join(format!(".rm-{name}"));
         // Left by an earlier removal that failed half-way.
         state::remove_tree_as(&doomed, idmap)?;
         std::fs::rename(&volume.dir, &doomed).map_err(io_err(&volume.dir))?;
-        Ok(state::remove_tree_as(&doomed, idmap)?)
+        state::remove_tree_as(&doomed, idmap)?;
+        // An anonymous volume's lock file goes too: nothing will name it again, and a store
+        // would otherwise keep one file per run of a `VOLUME` image.
+        if !volume.anonymous {
+            return Ok(());
+        }
+        let lock = self.lock_path(name);
+        match std::fs::remove_file(&lock) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&lock)(e)),
+            _ => Ok(()),
+        }
     }
+
+    /// Takes `lock` (volume `name`'s lock file, or a claim's copy of it) exclusively, or says
+    /// a starting container holds it. A claim's shared lock is converted: only the claims of
+    /// others stand in the way.
+    fn lock_exclusive(&self, lock: &std::fs::File, name: &str) -> Result<()> {
+        match lock.try_lock() {
+            Ok(()) => Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => Err(VolumeError::Starting(name.to_string())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(&self.lock_path(name))(e)),
+        }
+    }
+
+    /// Removes the anonymous volume `claim` holds once its container is gone (`run --rm`, or
+    /// a run that failed before its container existed), through the claim itself: the copies
+    /// of the claim a `run -d` monitor's children inherited do not count as another holder.
+    /// A volume another container mounts or is starting with is kept (an `Ok(false)`), as is
+    /// a named one; its lock file goes with it, as nothing else will name it.
+    pub fn remove_claimed(
+        &self,
+        store_root: &Path,
+        claim: VolumeClaim,
+        idmap: &IdMap,
+    ) -> Result<bool> {
+        let name = claim.name.as_str();
+        match self.get(name) {
+            Ok(v) if v.anonymous => {}
+            Ok(_) | Err(VolumeError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let kept = |e: &VolumeError| {
+            matches!(
+                e,
+                VolumeError::InUse { .. } | VolumeError::Starting(_) | VolumeError::NotFound(_)
+            )
+        };
+        match self.lock_exclusive(&claim.file, name) {
+            Err(e) if kept(&e) => return Ok(false),
+            other => other?,
+        }
+        match self.remove_locked(store_root, name, idmap) {
+            Ok(()) => Ok(true),
+            Err(e) if kept(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Volumes {
+    /// Removes those of volumes `names` that are anonymous, as `run --rm` and `rm -v` do once
+    /// their container is gone; named ones stay. One another container still mounts (or is
+    /// starting with) is kept, as docker keeps it; the errors of the others are returned.
+    pub fn remove_anonymous(
+        &self,
+        store_root: &Path,
+        names: &[String],
+        idmap: &IdMap,
+    ) -> Vec<VolumeError> {
+        let mut failed = Vec::new();
+        for name in names {
+            match self.get(name) {
+                Ok(v) if v.anonymous => {}
+                Ok(_) | Err(VolumeError::NotFound(_)) => continue,
+                Err(e) => {
+                    failed.push(e);
+                    continue;
+                }
+            }
+            match self.remove(store_root, name, idmap) {
+                Ok(())
+                | Err(
+                    VolumeError::InUse { .. } | VolumeError::Starting(_) | VolumeError::NotFound(_),
+                ) => {}
+                Err(e) => failed.push(e),
+            }
+        }
+        failed
+    }
+}
+
+/// 64 random hex digits from the kernel: an anonymous volume's name, as docker makes them.
+fn anonymous_name() -> Result<String> {
+    use std::io::Read;
+    let urandom = Path::new("/dev/urandom");
+    let mut bytes = [0u8; 32];
+    std::fs::File::open(urandom)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(io_err(urandom))?;
+    Ok(hex::encode(bytes))
 }
 
 /// See [`Volumes::claim`]: released when dropped.
 #[derive(Debug)]
 pub struct VolumeClaim {
-    _file: std::fs::File,
+    file: std::fs::File,
+    name: String,
+}
+
+impl VolumeClaim {
+    /// The volume claimed.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 fn mkdir(path: &Path, exist_ok: bool) -> Result<()> {
@@ -780,6 +923,56 @@ mod tests {
         volumes.remove(store.path(), "data", &me()).unwrap();
         // The lock files are not volumes.
         assert!(volumes.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_anonymous_volume_goes_through_its_own_claim_unless_someone_else_holds_it() {
+        let store = tempfile::tempdir().unwrap();
+        let volumes = Volumes::of_store(store.path());
+        let owner = root_owner(&me());
+        let (v, claim) = volumes.create_anonymous(owner).unwrap();
+        assert!(v.anonymous && v.is_empty().unwrap());
+        assert!(v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(is_valid_name(&v.name));
+        assert_eq!(claim.name(), v.name);
+        let (other, other_claim) = volumes.create_anonymous(owner).unwrap();
+        assert_ne!(other.name, v.name);
+        // A copy of the claim (a `run -d` monitor's child has one) is the same claim.
+        let copy = claim.file.try_clone().unwrap();
+        assert!(volumes.remove_claimed(store.path(), claim, &me()).unwrap());
+        drop(copy);
+        assert!(matches!(
+            volumes.get(&v.name),
+            Err(VolumeError::NotFound(_))
+        ));
+        assert!(!store.path().join("volumes/.locks").join(&v.name).exists());
+        // Another container's claim keeps it.
+        let second = volumes.claim(&other.name).unwrap();
+        assert!(
+            !volumes
+                .remove_claimed(store.path(), other_claim, &me())
+                .unwrap()
+        );
+        assert!(volumes.get(&other.name).is_ok());
+        drop(second);
+        // A named volume is never removed as an anonymous one.
+        volumes.ensure("named", owner).unwrap();
+        let named = volumes.claim("named").unwrap();
+        assert!(!volumes.remove_claimed(store.path(), named, &me()).unwrap());
+        let names = ["named".to_string(), other.name.clone(), "gone".into()];
+        assert!(
+            volumes
+                .remove_anonymous(store.path(), &names, &me())
+                .is_empty()
+        );
+        let left: Vec<String> = volumes
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(left, ["named"]);
+        assert!(!volumes.get("named").unwrap().anonymous);
     }
 
     #[test]
