@@ -14,6 +14,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use run_support::{Caller, Output, for_each_caller, rsafe_cmd};
 use serde_json::Value;
@@ -240,5 +241,243 @@ fn an_image_volume_is_an_anonymous_volume_seeded_from_the_image() {
             );
         }
         assert_eq!(volumes(caller, store), ["named"], "{caller:?}: {prune:?}");
+    });
+}
+
+/// Polls `done` for up to 10 s (a `-d` container's monitor removes it after it ends).
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `run --rm`, attached and `-d`, and a `create --rm` container once started (attached and
+/// not), leave no anonymous volume (`-v /dst`, `--mount type=volume,target=`, the image's); a
+/// named one stays.
+#[test]
+fn a_removed_run_leaves_no_anonymous_volume_and_keeps_named_ones() {
+    for_each_caller_with_image(|caller, store| {
+        let flags = [
+            "--rm",
+            "-v",
+            "/extra",
+            "--mount",
+            "type=volume,target=/m",
+            "-v",
+            "keep:/k",
+        ];
+        let out = run_ok(
+            caller,
+            store,
+            &flags,
+            "grep -c -e ' /extra ' -e ' /m ' -e ' /k ' -e ' /var/lib/db ' -e ' /cache ' /proc/mounts; echo k > /k/f",
+        );
+        assert_eq!(out.stdout, "5\n", "{caller:?}: {out:?}");
+        assert_eq!(volumes(caller, store), ["keep"], "{caller:?}");
+
+        let id = ok(
+            caller,
+            store,
+            &["run", "-d", "--rm", "-v", "/extra", IMAGE, "sleep 1"],
+        );
+        assert!(!id.stdout.trim().is_empty(), "{caller:?}: {id:?}");
+        assert_eq!(anonymous(caller, store).len(), 3, "{caller:?}");
+        eventually(&format!("{caller:?}: run -d --rm left its volumes"), || {
+            volumes(caller, store) == ["keep"]
+        });
+
+        let create = [
+            "create", "--rm", "--name", "later", "-v", "/extra", IMAGE, "true",
+        ];
+        ok(caller, store, &create);
+        assert_eq!(anonymous(caller, store).len(), 3, "{caller:?}");
+        ok(caller, store, &["start", "-a", "later"]);
+        assert_eq!(volumes(caller, store), ["keep"], "{caller:?}");
+        ok(caller, store, &create);
+        ok(caller, store, &["start", "later"]);
+        eventually(
+            &format!("{caller:?}: start (detached) left its volumes"),
+            || volumes(caller, store) == ["keep"],
+        );
+        assert!(store.join("volumes/keep/_data/f").is_file(), "{caller:?}");
+    });
+}
+
+/// `rm -v` removes the anonymous volumes made for the container, not a named one, nor an
+/// anonymous one it mounts by name (docker keeps those) or another container still mounts;
+/// plain `rm` removes none.
+#[test]
+fn rm_v_takes_the_containers_own_anonymous_volumes_only() {
+    for_each_caller_with_image(|caller, store| {
+        run_ok(
+            caller,
+            store,
+            &["--name", "a", "-v", "keep:/k", "-v", "/extra"],
+            "true",
+        );
+        let a_mounts = mounts(caller, store, "a");
+        let name_at = |at: &str| {
+            mount_at(&a_mounts, at)["Name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (extra, db) = (name_at("/extra"), name_at("/var/lib/db"));
+        // b mounts a's /extra volume by name, besides its own image volumes.
+        let shared = format!("{extra}:/shared");
+        run_ok(caller, store, &["--name", "b", "-v", &shared], "true");
+        assert_eq!(anonymous(caller, store).len(), 5, "{caller:?}");
+
+        let rm = ok(caller, store, &["rm", "-v", "a"]);
+        assert_eq!(rm.stderr, "", "{caller:?}: {rm:?}");
+        let left = volumes(caller, store);
+        assert!(!left.contains(&db), "{caller:?}: {left:?}");
+        assert!(
+            left.contains(&extra),
+            "{caller:?}: b still mounts it: {left:?}"
+        );
+        assert!(left.iter().any(|v| v == "keep"), "{caller:?}: {left:?}");
+        assert_eq!(left.len(), 4, "{caller:?}: {left:?}");
+
+        ok(caller, store, &["rm", "-v", "b"]);
+        let mut want = vec!["keep".to_string(), extra.clone()];
+        want.sort();
+        assert_eq!(
+            volumes(caller, store),
+            want,
+            "{caller:?}: b mounted {extra} by name"
+        );
+        // Nothing uses it now: a plain prune takes it, and keeps the named one.
+        ok(caller, store, &["volume", "prune", "-f"]);
+        assert_eq!(volumes(caller, store), ["keep"], "{caller:?}");
+        let locks: Vec<String> = std::fs::read_dir(store.join("volumes/.locks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(locks, ["keep"], "{caller:?}: removed volumes' lock files");
+    });
+}
+
+/// A named volume, a bind or a tmpfs at a path the image declares replaces its anonymous
+/// volume (a new named one is seeded from the image as the anonymous one would be);
+/// `volume-nocopy` leaves an anonymous volume empty; two mounts at one path and bad paths are
+/// refused in one line, leaving no volume.
+#[test]
+fn a_mount_at_a_declared_path_replaces_its_anonymous_volume() {
+    for_each_caller_with_image(|caller, store| {
+        let out = run_ok(
+            caller,
+            store,
+            &["--rm", "-v", "fresh:/var/lib/db/", "--tmpfs", "/cache"],
+            "cat /var/lib/db/seed.txt; grep -c ' /cache tmpfs ' /proc/mounts",
+        );
+        assert_eq!(out.stdout, "from the image\n1\n", "{caller:?}: {out:?}");
+        assert_eq!(volumes(caller, store), ["fresh"], "{caller:?}");
+
+        let host = tempfile::Builder::new()
+            .prefix("rsafe-anonvol-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        support::sh(Command::new("chmod").arg("777").arg(host.path()));
+        let bind = format!("{}:/var/lib/db", host.path().display());
+        let out = run_ok(
+            caller,
+            store,
+            &["--name", "bound", "-v", &bind],
+            "ls -A /var/lib/db; echo mine > /var/lib/db/f",
+        );
+        assert_eq!(
+            out.stdout, "",
+            "{caller:?}: a bind is never seeded: {out:?}"
+        );
+        assert!(host.path().join("f").is_file(), "{caller:?}");
+        let m = mounts(caller, store, "bound");
+        assert_eq!(mount_at(&m, "/var/lib/db")["Type"], "bind", "{caller:?}");
+        assert_eq!(mount_at(&m, "/cache")["Type"], "volume", "{caller:?}");
+        ok(caller, store, &["rm", "-v", "bound"]);
+        assert_eq!(volumes(caller, store), ["fresh"], "{caller:?}");
+
+        let out = run_ok(
+            caller,
+            store,
+            &[
+                "--rm",
+                "--mount",
+                "type=volume,target=/var/lib/db,volume-nocopy",
+            ],
+            "ls -A /var/lib/db | wc -l",
+        );
+        assert_eq!(out.stdout.trim(), "0", "{caller:?}: {out:?}");
+
+        let twice = ["run", "--rm", "-v", "/d", "-v", "fresh:/d/", IMAGE, "true"];
+        let twice = rsafe_cmd(caller, store, &twice);
+        assert_eq!(twice.code, 125, "{caller:?}: {twice:?}");
+        assert_eq!(twice.stderr.lines().count(), 1, "{caller:?}: {twice:?}");
+        let says = "Duplicate mount point: /d";
+        assert!(twice.stderr.contains(says), "{caller:?}: {twice:?}");
+        for bad in ["relative", "/proc"] {
+            let out = rsafe_cmd(caller, store, &["run", "--rm", "-v", bad, IMAGE, "true"]);
+            assert_eq!(out.code, 125, "{caller:?} {bad}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{caller:?} {bad}: {out:?}");
+        }
+        // No refused run left a volume behind.
+        assert_eq!(volumes(caller, store), ["fresh"], "{caller:?}");
+    });
+}
+
+/// A `run --rm` whose rsafe is killed (SIGKILL) cannot remove its container or volumes: a
+/// plain `volume prune` removes the dead container, as its rsafe would have, then its
+/// anonymous volumes, unused now; while the container runs they are kept.
+#[test]
+fn a_killed_run_rm_leaves_anonymous_volumes_the_next_prune_takes() {
+    for_each_caller_with_image(|caller, store| {
+        let mut cmd = caller.command(store);
+        cmd.args([
+            "run",
+            "--rm",
+            "--name",
+            "cut",
+            "-v",
+            "/extra",
+            IMAGE,
+            "sleep 1234",
+        ]);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        eventually(&format!("{caller:?}: cut never ran"), || {
+            let ps = rsafe_cmd(caller, store, &["ps", "-q", "--filter", "name=cut"]);
+            ps.stdout.lines().count() == 1
+        });
+        let anon = anonymous(caller, store);
+        assert_eq!(anon.len(), 3, "{caller:?}");
+        ok(caller, store, &["volume", "prune", "-f"]);
+        assert_eq!(
+            anonymous(caller, store),
+            anon,
+            "{caller:?}: pruned while running"
+        );
+        // setpriv execs rsafe: the child is rsafe itself.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        // Its cgroup may take a moment to empty after the kill: until then the container
+        // stays (Dead), and so do its volumes, for the next prune.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut pruned = String::new();
+        while !volumes(caller, store).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{caller:?}: prunes said {pruned:?}"
+            );
+            pruned += &ok(caller, store, &["volume", "prune", "-f"]).stdout;
+        }
+        for name in &anon {
+            assert!(pruned.contains(name.as_str()), "{caller:?}: {pruned:?}");
+        }
+        let ps = ok(caller, store, &["ps", "-a", "-q"]);
+        assert_eq!(ps.stdout, "", "{caller:?}");
     });
 }

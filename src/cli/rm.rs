@@ -57,10 +57,13 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
             Phase::Created => Some(dir.lock(name)?),
             _ => None,
         };
+        // Read before the spec goes with the container.
+        let anonymous = match args.volumes {
+            true => anonymous_volumes(&dir, name)?,
+            false => Vec::new(),
+        };
         state::remove_container(&dir, &st)?;
-        if args.volumes {
-            remove_anonymous(store.root(), &st.volumes);
-        }
+        remove_anonymous(store.root(), &anonymous);
         Ok(st.id)
     });
     // A killed rsafe's address lease goes with its container.
@@ -68,7 +71,17 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
     done
 }
 
-/// `rm -v`: the anonymous ones of a removed container's volumes; one that cannot go is said,
+/// `rm -v`: the anonymous volumes made for container `name` (those it mounts by name stay, as
+/// docker keeps them). A container whose spec is gone (one half removed) has none left to say.
+fn anonymous_volumes(dir: &ContainerDir, name: &str) -> Result<Vec<String>> {
+    match dir.load_spec(name) {
+        Ok(spec) => Ok(spec.options.anonymous_volumes),
+        Err(_) if !dir.spec_file().exists() => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the anonymous volumes `names` of a removed container; one that cannot go is said,
 /// as docker says it, and the container stays removed.
 fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
     let volumes = Volumes::of_store(store_root);

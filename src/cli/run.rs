@@ -447,7 +447,7 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
             spec_for(args, &policy, lowers, process, mounts, network)?,
         ))
     });
-    let (warnings, spec) = match checked {
+    let (warnings, mut spec) = match checked {
         Ok(checked) => checked,
         Err(e) => {
             // No container: the anonymous volumes made for it go.
@@ -455,6 +455,7 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
             return Err(e);
         }
     };
+    spec.options.anonymous_volumes = claims.anonymous_names();
     let request = RunRequest {
         spec,
         store_root: store.root().to_path_buf(),
@@ -680,6 +681,7 @@ fn spec_for(
             stop_signal: args.stop_signal.clone(),
             stop_timeout: args.stop_timeout,
             restart: args.restart.and_then(|r| r.0),
+            anonymous_volumes: Vec::new(),
         },
     })
 }
@@ -775,6 +777,7 @@ fn made_mounts(
     for t in &args.tmpfs {
         made.mounts.push(spec::parse_tmpfs(t)?);
     }
+    check_duplicate_targets(&made.mounts)?;
     // docker's: an image's VOLUME gets its anonymous volume unless the run mounts something
     // (a bind, a volume, a tmpfs) at that very path.
     for target in image_volumes {
@@ -792,6 +795,21 @@ fn made_mounts(
             no_copy: false,
         };
         made.add(&ctx, ("the image's VOLUME", target), anonymous)?;
+    }
+    Ok(())
+}
+
+/// Two mounts of the run at one path (`-v /d -v data:/d/`): docker's daemon refuses them with
+/// this line rather than let one hide the other. (podman 4.3 takes a repeated anonymous one.)
+fn check_duplicate_targets(mounts: &[MountSpec]) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for m in mounts {
+        let target = spec::normalize_container_path(m.target());
+        if !seen.insert(target.clone()) {
+            anyhow::bail!(
+                "Duplicate mount point: {target} (two of -v, --mount and --tmpfs mount there)"
+            );
+        }
     }
     Ok(())
 }
@@ -834,6 +852,14 @@ pub(super) struct VolumeHold {
 }
 
 impl VolumeHold {
+    /// The anonymous volumes made for the container.
+    fn anonymous_names(&self) -> Vec<String> {
+        self.anonymous
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect()
+    }
+
     /// Lets go of the claims once the container has ended, or was never made: each anonymous
     /// volume made for it that no container mounts any more (its `--rm` container removed, or
     /// none made) is removed, as docker leaves none behind then; one a kept container mounts

@@ -2,12 +2,17 @@
 //! and `podman start` do, or attached with `-a`/`-i`.
 #![forbid(unsafe_code)]
 
+use std::path::Path;
+
 use anyhow::Result;
 
 use super::Global;
 use super::run::{detached_code, exit_code, notes_to_stderr};
 use crate::runtime::detach;
+use crate::runtime::idmap::IdMap;
 use crate::runtime::process;
+use crate::runtime::state::{self, ContainerDir};
+use crate::runtime::volume::Volumes;
 
 /// Start a created or stopped container
 ///
@@ -41,8 +46,14 @@ pub struct StartArgs {
 pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     let mut notify = notes_to_stderr(args.verbose || global.verbose);
+    let auto_removed = AutoRemoved::of(store.root(), &args.container);
     if !args.attach && !args.interactive {
-        let outcome = detach::start_detached(store.root(), &args.container, notify, exit_code)?;
+        let ended = |result| {
+            let code = exit_code(result);
+            auto_removed.finish(store.root());
+            code
+        };
+        let outcome = detach::start_detached(store.root(), &args.container, notify, ended)?;
         // docker and podman print the name as it was given.
         let outcome = match outcome {
             detach::Detached::Started(_) => detach::Detached::Started(args.container),
@@ -50,11 +61,47 @@ pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
         };
         return Ok(detached_code(outcome));
     }
-    Ok(exit_code(process::start(
+    let code = exit_code(process::start(
         store.root(),
         &args.container,
         Some(args.interactive),
         process::Output::Tee,
         &mut notify,
-    )))
+    ));
+    auto_removed.finish(store.root());
+    Ok(code)
+}
+
+/// A `--rm` container's (`create --rm`) directory and volumes, read before it starts: when it
+/// has ended and is gone, its anonymous volumes go too, as docker's auto-remove takes them.
+struct AutoRemoved(Option<(ContainerDir, Vec<String>)>);
+
+impl AutoRemoved {
+    /// What container `name` would leave, if it is a `--rm` one (one not found is start's to
+    /// report).
+    fn of(store_root: &Path, name: &str) -> AutoRemoved {
+        AutoRemoved(
+            state::find(store_root, name)
+                .ok()
+                .filter(|(_, st)| st.auto_remove)
+                .and_then(|(dir, _)| {
+                    let spec = dir.load_spec(name).ok()?;
+                    Some((dir, spec.options.anonymous_volumes))
+                }),
+        )
+    }
+
+    /// Removes the anonymous volumes of the container once it is gone.
+    fn finish(self, store_root: &Path) {
+        let Some((dir, names)) = self.0 else {
+            return;
+        };
+        if dir.exists() {
+            return;
+        }
+        let volumes = Volumes::of_store(store_root);
+        for e in volumes.remove_anonymous(store_root, &names, &IdMap::for_this_process()) {
+            eprintln!("rsafe: warning: cannot remove an anonymous volume: {e}");
+        }
+    }
 }

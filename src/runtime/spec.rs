@@ -139,6 +139,11 @@ pub struct ContainerOptions {
     /// `--restart` (`None`: no): what the monitor of a `run -d` container does when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
+    /// The anonymous volumes made for it (`-v /dst`, the image's VOLUMEs): what `rm -v` and
+    /// `--rm` remove, as docker removes those of its mounts that had no source; a volume
+    /// mounted by name stays, even an anonymous one another container made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anonymous_volumes: Vec<String>,
 }
 
 /// docker's restart policies other than `no`, carried out by a detached container's monitor

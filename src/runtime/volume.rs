@@ -118,10 +118,16 @@ impl Volume {
     }
 
     /// Whether the volume holds nothing: a container creating it then gets a copy of the
-    /// image's files at the mount point, as with Docker.
+    /// image's files at the mount point, as with Docker. One its caller cannot read (rootless:
+    /// a copy gave it to an image user in the subordinate range, mode 0750) was seeded
+    /// already, so it counts as not empty.
     pub fn is_empty(&self) -> Result<bool> {
         let data = self.data();
-        let mut entries = std::fs::read_dir(&data).map_err(io_err(&data))?;
+        let mut entries = match std::fs::read_dir(&data) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(false),
+            Err(e) => return Err(io_err(&data)(e)),
+        };
         Ok(entries.next().is_none())
     }
 }
