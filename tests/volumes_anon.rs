@@ -231,6 +231,17 @@ fn an_image_volume_is_an_anonymous_volume_seeded_from_the_image() {
         // Plain rm keeps them (docker's, without -v); a plain prune then takes them, and
         // never a named volume.
         ok(caller, store, &["volume", "create", "named"]);
+        let inspect = ok(caller, store, &["volume", "inspect", &anon[0], "named"]);
+        let inspect: Value = serde_json::from_str(&inspect.stdout).unwrap();
+        assert_eq!(inspect[0]["Anonymous"], true, "{caller:?}: {inspect}");
+        let docker_mark = &inspect[0]["Labels"]["com.docker.volume.anonymous"];
+        assert_eq!(docker_mark, "", "{caller:?}: {inspect}");
+        assert_eq!(inspect[1]["Anonymous"], false, "{caller:?}: {inspect}");
+        assert_eq!(
+            inspect[1]["Labels"],
+            serde_json::json!({}),
+            "{caller:?}: {inspect}"
+        );
         ok(caller, store, &["rm", "db"]);
         assert_eq!(anonymous(caller, store), anon, "{caller:?}");
         let prune = ok(caller, store, &["volume", "prune", "-f"]);

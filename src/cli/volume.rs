@@ -12,11 +12,13 @@ use super::format::{seconds_ago, table};
 use crate::runtime::idmap::IdMap;
 use crate::runtime::volume::{self, Volume, Volumes};
 
-/// Manage named volumes (`rsafe run -v NAME:/dst`)
+/// Manage volumes (`rsafe run -v NAME:/dst`, and the anonymous ones of `-v /dst`)
 ///
-/// A named volume is a directory under the store, `<store>/volumes/NAME/_data`, owned by the
+/// A volume is a directory under the store, `<store>/volumes/NAME/_data`, owned by the
 /// container's root and kept across runs. `rsafe run -v NAME:/dst` creates it on first use, with
-/// a copy of what the image has at /dst.
+/// a copy of what the image has at /dst. `-v /dst`, `--mount type=volume,target=/dst` and an
+/// image's VOLUME make an anonymous one, named by 64 hex digits, which `run --rm`, `rm -v` and
+/// a plain `volume prune` remove.
 #[derive(Debug, Args)]
 pub struct VolumeArgs {
     #[command(subcommand)]
@@ -59,6 +61,11 @@ struct Details {
     created_at: u64,
     /// Names (or short ids) of the containers that mount it.
     used_by: Vec<String>,
+    /// An anonymous volume (`-v /dst`, an image's VOLUME), as podman says it.
+    anonymous: bool,
+    /// docker's mark of an anonymous volume, `com.docker.volume.anonymous`, so that scripts
+    /// written for either find it.
+    labels: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
 /// Runs `rsafe volume …`.
@@ -112,10 +119,16 @@ pub fn run(args: VolumeArgs, global: &Global) -> Result<i32> {
             let mut out = Vec::new();
             for name in &names {
                 let v = volumes.get(name)?;
+                let labels = match v.anonymous {
+                    true => [("com.docker.volume.anonymous", "")].into(),
+                    false => Default::default(),
+                };
                 out.push(Details {
                     mountpoint: v.data().display().to_string(),
                     created_at: v.created,
                     used_by: used_by(&v)?,
+                    anonymous: v.anonymous,
+                    labels,
                     name: v.name,
                 });
             }
