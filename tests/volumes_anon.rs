@@ -433,7 +433,16 @@ fn a_mount_at_a_declared_path_replaces_its_anonymous_volume() {
             assert_eq!(out.code, 125, "{caller:?} {bad}: {out:?}");
             assert_eq!(out.stderr.lines().count(), 1, "{caller:?} {bad}: {out:?}");
         }
-        // No refused run left a volume behind.
+        // No refused run left a volume behind, nor a create refused after its volumes were
+        // made (its name taken).
+        ok(caller, store, &["create", "--name", "taken", IMAGE, "true"]);
+        let before = volumes(caller, store);
+        let again = ["create", "--name", "taken", "-v", "/x", IMAGE, "true"];
+        let again = rsafe_cmd(caller, store, &again);
+        assert_eq!(again.code, 125, "{caller:?}: {again:?}");
+        assert_eq!(again.stderr.lines().count(), 1, "{caller:?}: {again:?}");
+        assert_eq!(volumes(caller, store), before, "{caller:?}");
+        ok(caller, store, &["rm", "-v", "taken"]);
         assert_eq!(volumes(caller, store), ["fresh"], "{caller:?}");
     });
 }

@@ -46,15 +46,17 @@ pub fn run(args: CreateArgs, global: &Global) -> Result<i32> {
     for w in warnings {
         notify(process::Note::Warning(w));
     }
-    // A name already taken is said before `:U` changes anything on the host (checked again
-    // under the names lock by `create`).
-    if let Some(name) = &request.name {
-        state::check_name(name)?;
-        state::ensure_name_free(store.root(), name)?;
-    }
-    chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
-    let created = process::create(&request, &mut notify);
-    // Kept by the container, or removed when it could not be made.
+    let created = (|| -> Result<String> {
+        // A name already taken is said before `:U` changes anything on the host (checked
+        // again under the names lock by `create`).
+        if let Some(name) = &request.name {
+            state::check_name(name)?;
+            state::ensure_name_free(store.root(), name)?;
+        }
+        chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
+        Ok(process::create(&request, &mut notify)?)
+    })();
+    // Its anonymous volumes are kept by the container, or removed when it could not be made.
     claims.release(store.root());
     let id = created?;
     println!("{id}");

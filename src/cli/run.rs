@@ -368,7 +368,10 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<i32> {
     for w in warnings {
         notify(Note::Warning(w));
     }
-    chown_sources(&request.spec.mounts, &request.idmap, &mut notify)?;
+    if let Err(e) = chown_sources(&request.spec.mounts, &request.idmap, &mut notify) {
+        claims.release(store.root());
+        return Err(e);
+    }
     // Where a published port listens is said every time: 127.0.0.1 unless asked otherwise.
     for port in &request.spec.net.ports {
         say(format!("rsafe: publishing {port}"));
