@@ -372,7 +372,8 @@ fn rm_v_takes_the_containers_own_anonymous_volumes_only() {
 }
 
 /// A named volume, a bind or a tmpfs at a path the image declares replaces its anonymous
-/// volume (a new named one is seeded from the image as the anonymous one would be);
+/// volume (a new named one is seeded from the image as the anonymous one would be), and one
+/// inside it is mounted on top of it;
 /// `volume-nocopy` leaves an anonymous volume empty; two mounts at one path and bad paths are
 /// refused in one line, leaving no volume.
 #[test]
@@ -410,6 +411,20 @@ fn a_mount_at_a_declared_path_replaces_its_anonymous_volume() {
         ok(caller, store, &["rm", "-v", "bound"]);
         assert_eq!(volumes(caller, store), ["fresh"], "{caller:?}");
 
+        // A mount inside a declared path goes on top of its volume, not under it.
+        let nested = ["--name", "nest", "-v", "/var/lib/db/sub"];
+        run_ok(caller, store, &nested, "echo s > /var/lib/db/sub/f");
+        let m = mounts(caller, store, "nest");
+        let source = |at: &str| PathBuf::from(mount_at(&m, at)["Source"].as_str().unwrap());
+        assert!(
+            source("/var/lib/db/sub").join("f").is_file(),
+            "{caller:?}: {m:?}"
+        );
+        assert!(
+            !source("/var/lib/db").join("sub/f").exists(),
+            "{caller:?}: {m:?}"
+        );
+        ok(caller, store, &["rm", "-v", "nest"]);
         let out = run_ok(
             caller,
             store,

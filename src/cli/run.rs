@@ -435,14 +435,9 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
     let cwd = std::env::current_dir().context("current directory")?;
     let process = process_for(args, &image_defaults)?;
     // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
-    let mounts = mounts_for(
-        args,
-        &cwd,
-        (&policy.name, &image_defaults.volumes),
-        &idmap,
-        store,
-    )?;
-    let (mounts, mount_warnings, claims) = mounts;
+    let image_volumes = &image_defaults.volumes;
+    let (mounts, mount_warnings, claims) =
+        mounts_for(args, &cwd, (&policy.name, image_volumes), &idmap, store)?;
     let checked = network_checked(args, &mut policy, &exposed, store).and_then(|network| {
         let warnings = warnings_for(&policy, mount_warnings, network.0);
         Ok((
@@ -799,6 +794,14 @@ fn made_mounts(
         };
         made.add(&ctx, ("the image's VOLUME", target), anonymous)?;
     }
+    // A parent before what is mounted inside it (an image's `/var/lib/db` before the run's
+    // `-v /var/lib/db/sub`), which would otherwise be hidden under it: docker's (and
+    // podman's) order, by path depth, the given order kept among equals.
+    made.mounts.sort_by_key(|m| {
+        spec::normalize_container_path(m.target())
+            .matches('/')
+            .count()
+    });
     Ok(())
 }
 
