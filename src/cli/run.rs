@@ -794,15 +794,19 @@ fn made_mounts(
         };
         made.add(&ctx, ("the image's VOLUME", target), anonymous)?;
     }
-    // A parent before what is mounted inside it (an image's `/var/lib/db` before the run's
-    // `-v /var/lib/db/sub`), which would otherwise be hidden under it: docker's (and
-    // podman's) order, by path depth, the given order kept among equals.
-    made.mounts.sort_by_key(|m| {
+    parents_first(&mut made.mounts);
+    Ok(())
+}
+
+/// Puts a parent before what is mounted inside it (an image's `/var/lib/db` before the run's
+/// `-v /var/lib/db/sub`), which would otherwise be hidden under it: docker's (and podman's)
+/// order, by path depth, the given order kept among equals.
+fn parents_first(mounts: &mut [MountSpec]) {
+    mounts.sort_by_key(|m| {
         spec::normalize_container_path(m.target())
             .matches('/')
             .count()
     });
-    Ok(())
 }
 
 /// Two mounts of the run at one path (`-v /d -v data:/d/`): docker's daemon refuses them with
@@ -1458,6 +1462,29 @@ mod tests {
             writer: MapWriter::Direct,
             setgroups: true,
         }
+    }
+
+    fn tmpfs(target: &str) -> MountSpec {
+        MountSpec::Tmpfs {
+            target: target.into(),
+            size: None,
+            mode: None,
+        }
+    }
+
+    #[test]
+    fn mounts_go_parents_first_and_one_path_is_mounted_once() {
+        let mut mounts: Vec<MountSpec> = ["/a/b/c", "/z", "/a/b", "/y/", "/a//b/./d"]
+            .into_iter()
+            .map(tmpfs)
+            .collect();
+        parents_first(&mut mounts);
+        let order: Vec<&str> = mounts.iter().map(MountSpec::target).collect();
+        assert_eq!(order, ["/z", "/y/", "/a/b", "/a/b/c", "/a//b/./d"]);
+        assert!(check_duplicate_targets(&mounts).is_ok());
+        mounts.push(tmpfs("/a/b/"));
+        let err = check_duplicate_targets(&mounts).unwrap_err().to_string();
+        assert!(err.starts_with("Duplicate mount point: /a/b "), "{err}");
     }
 
     #[test]
