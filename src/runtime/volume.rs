@@ -98,7 +98,7 @@ struct Meta {
     anonymous: bool,
 }
 
-/// One named volume.
+/// One volume, named or anonymous.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
     pub name: String,
