@@ -3,8 +3,8 @@
 //! type=volume,target=/dst` and an image's `VOLUME` (an OCI layout built here with
 //! `config.Volumes`) each get a volume named by 64 hex digits, seeded with the image's files at
 //! that path (owners and modes as the image has them; `volume-nocopy` leaves it empty), written
-//! to under `--read-only`, listed by `volume ls`, shown in `inspect`'s Mounts and picked by `ps
-//! --filter volume=`. `run --rm` (attached and `-d`) and `rm -v` remove them, plain `rm` keeps
+//! to under `--read-only`, listed by `volume ls` (and its `dangling`, `label` and `name`
+//! filters), shown in `inspect`'s Mounts and picked by `ps --filter volume=`. `run --rm` (attached and `-d`) and `rm -v` remove them, plain `rm` keeps
 //! them, plain `volume prune` removes the unused ones (a killed `run --rm`'s too) but never a
 //! named volume, and a mount at a path the image declares replaces its anonymous volume.
 #[allow(dead_code)]
@@ -231,6 +231,24 @@ fn an_image_volume_is_an_anonymous_volume_seeded_from_the_image() {
         // Plain rm keeps them (docker's, without -v); a plain prune then takes them, and
         // never a named volume.
         ok(caller, store, &["volume", "create", "named"]);
+        let ls = |filters: &[&str]| {
+            let mut args = vec!["volume", "ls", "-q"];
+            for f in filters {
+                args.extend(["--filter", f]);
+            }
+            ok(caller, store, &args).stdout
+        };
+        assert_eq!(ls(&["dangling=true"]), "named\n", "{caller:?}");
+        assert_eq!(ls(&["dangling=false"]), format!("{}\n", anon.join("\n")));
+        let anonymous_mark = "label=com.docker.volume.anonymous";
+        assert_eq!(ls(&[anonymous_mark]), ls(&["dangling=false"]), "{caller:?}");
+        assert_eq!(ls(&[anonymous_mark, "dangling=true"]), "", "{caller:?}");
+        assert_eq!(
+            ls(&["name=amed", &format!("name={}", anon[0])])
+                .lines()
+                .count(),
+            2
+        );
         let inspect = ok(caller, store, &["volume", "inspect", &anon[0], "named"]);
         let inspect: Value = serde_json::from_str(&inspect.stdout).unwrap();
         assert_eq!(inspect[0]["Anonymous"], true, "{caller:?}: {inspect}");

@@ -32,6 +32,11 @@ pub enum VolumeCommand {
         /// Only the names.
         #[arg(short, long)]
         quiet: bool,
+        /// docker's filters: `dangling=true|false` (no container, running or stopped, mounts
+        /// it), `name=PART`, `label=KEY[=VALUE]` (`com.docker.volume.anonymous` marks the
+        /// anonymous ones). Several of one key: any; of different keys: all.
+        #[arg(short, long = "filter", value_name = "KEY=VALUE", value_parser = parse_ls_filter)]
+        filter: Vec<LsFilter>,
     },
     /// Create a volume (nothing happens if it exists).
     Create {
@@ -80,8 +85,14 @@ pub fn run(args: VolumeArgs, global: &Global) -> Result<i32> {
             .collect())
     };
     match args.command {
-        VolumeCommand::Ls { quiet } => {
-            let all = volumes.list()?;
+        VolumeCommand::Ls { quiet, filter } => {
+            let mut all = Vec::new();
+            for v in volumes.list()? {
+                let dangling = used_by(&v)?.is_empty();
+                if selected(&filter, &v, dangling) {
+                    all.push(v);
+                }
+            }
             if quiet {
                 for v in &all {
                     println!("{}", v.name);
@@ -119,10 +130,7 @@ pub fn run(args: VolumeArgs, global: &Global) -> Result<i32> {
             let mut out = Vec::new();
             for name in &names {
                 let v = volumes.get(name)?;
-                let labels = match v.anonymous {
-                    true => [("com.docker.volume.anonymous", "")].into(),
-                    false => Default::default(),
-                };
+                let labels = labels(&v);
                 out.push(Details {
                     mountpoint: v.data().display().to_string(),
                     created_at: v.created,
@@ -137,4 +145,113 @@ pub fn run(args: VolumeArgs, global: &Global) -> Result<i32> {
         VolumeCommand::Prune(args) => return super::prune::volumes(args, global),
     }
     Ok(0)
+}
+
+/// A volume's labels: only docker's mark of an anonymous one (rsafe's volumes take none).
+fn labels(v: &Volume) -> std::collections::BTreeMap<&'static str, &'static str> {
+    match v.anonymous {
+        true => [("com.docker.volume.anonymous", "")].into(),
+        false => Default::default(),
+    }
+}
+
+/// One `volume ls --filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LsFilter {
+    /// `dangling=true|false`: no container mounts it (or one does).
+    Dangling(bool),
+    /// `name=PART`: the name contains PART, as docker matches it.
+    Name(String),
+    /// `label=KEY` or `label=KEY=VALUE`.
+    Label(String, Option<String>),
+}
+
+impl LsFilter {
+    fn key(&self) -> &'static str {
+        match self {
+            LsFilter::Dangling(_) => "dangling",
+            LsFilter::Name(_) => "name",
+            LsFilter::Label(..) => "label",
+        }
+    }
+
+    fn matches(&self, v: &Volume, dangling: bool) -> bool {
+        match self {
+            LsFilter::Dangling(want) => dangling == *want,
+            LsFilter::Name(part) => v.name.contains(part.as_str()),
+            LsFilter::Label(key, value) => labels(v)
+                .get(key.as_str())
+                .is_some_and(|have| value.as_deref().is_none_or(|want| want == *have)),
+        }
+    }
+}
+
+/// Parses `--filter KEY=VALUE` with docker's keys and values (`dangling` takes `true`,
+/// `false`, `1`, `0`); `driver` is refused, rsafe's volumes having only `local`'s directories.
+fn parse_ls_filter(s: &str) -> std::result::Result<LsFilter, String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("bad format of filter (expected name=value): {s}"))?;
+    match key {
+        "dangling" => match value {
+            "true" | "1" => Ok(LsFilter::Dangling(true)),
+            "false" | "0" => Ok(LsFilter::Dangling(false)),
+            _ => Err(format!("invalid filter 'dangling={value}'")),
+        },
+        "name" => Ok(LsFilter::Name(value.to_string())),
+        "label" => Ok(match value.split_once('=') {
+            Some((k, v)) => LsFilter::Label(k.to_string(), Some(v.to_string())),
+            None => LsFilter::Label(value.to_string(), None),
+        }),
+        _ => Err(format!(
+            "invalid filter '{key}' (dangling, name, label: rsafe's volumes have no driver)"
+        )),
+    }
+}
+
+/// Whether volume `v` passes `filters`: any filter of a key, every key.
+fn selected(filters: &[LsFilter], v: &Volume, dangling: bool) -> bool {
+    let mut keys: Vec<&str> = filters.iter().map(LsFilter::key).collect();
+    keys.dedup();
+    keys.iter().all(|key| {
+        filters
+            .iter()
+            .filter(|f| f.key() == *key)
+            .any(|f| f.matches(v, dangling))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(name: &str, anonymous: bool) -> Volume {
+        Volume {
+            name: name.into(),
+            dir: std::path::PathBuf::from("/store/volumes").join(name),
+            created: 0,
+            anonymous,
+        }
+    }
+
+    #[test]
+    fn ls_filters_as_docker_combines_them() {
+        let f = |s: &str| parse_ls_filter(s).unwrap();
+        let (named, anon) = (volume("pgdata", false), volume(&"ab".repeat(32), true));
+        let mark = f("label=com.docker.volume.anonymous");
+        assert!(mark.matches(&anon, true) && !mark.matches(&named, true));
+        assert!(f("label=com.docker.volume.anonymous=").matches(&anon, true));
+        assert!(!f("label=com.docker.volume.anonymous=x").matches(&anon, true));
+        assert!(f("name=gda").matches(&named, false));
+        assert!(f("dangling=1").matches(&named, true) && !f("dangling=0").matches(&named, true));
+        // One key: any of them; different keys: all.
+        let pick = [f("name=zz"), f("name=pg"), f("dangling=true")];
+        assert!(selected(&pick, &named, true));
+        assert!(!selected(&pick, &named, false));
+        assert!(!selected(&pick, &anon, true));
+        assert!(selected(&[], &anon, false));
+        for bad in ["dangling=maybe", "driver=local", "nokey"] {
+            assert!(parse_ls_filter(bad).is_err(), "{bad}");
+        }
+    }
 }
