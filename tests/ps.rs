@@ -4,7 +4,8 @@
 //! network, publish, expose; paused as root), several of one key OR and of different keys AND (labels AND),
 //! `-q`, `-n`, `-l`, `--no-trunc` and `--format json` over the store; plain `ps` still the
 //! host-wide scan; an unknown key, a bad value and an unknown `before=` container each one
-//! line on stderr with exit 1.
+//! line on stderr with exit 1; `ancestor=` by an image's digest, digest prefix, `name@digest`
+//! and another tag of it, matching containers of images built on it too.
 #[allow(dead_code)]
 #[path = "support/run.rs"]
 mod run_support;
@@ -20,6 +21,7 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 use run_support::{Caller, Output, for_each_caller, rsafe_cmd};
 use serde_json::Value;
+use support::hostile_images::{Layer, OCI_LAYER, docker_save};
 
 /// `rsafe ARGS…` as `caller` on `store`, asserting it succeeded.
 fn ok(caller: Caller, store: &Path, args: &[&str]) -> Output {
@@ -387,6 +389,99 @@ fn bad_filters_are_one_line_and_exit_1() {
             store,
             &["-aq"],
             &["web-1", "web-2", "db", "job", "pub", "fresh"],
+        );
+    });
+}
+
+/// A plain tar layer holding one small root-owned file.
+fn one_file_layer(path: &str, data: &[u8]) -> Layer {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, path, data).unwrap();
+    let tar = b.into_inner().unwrap();
+    Layer {
+        blob: tar.clone(),
+        tar,
+        media_type: OCI_LAYER.into(),
+    }
+}
+
+/// Loads `docker save` tarballs of `base:1` (one layer), `child:1` (base's layer and one more,
+/// as `FROM base:1` builds it) and `other:1` (a layer of its own) into the store; returns
+/// base's digest as the store has it.
+fn load_family(caller: Caller, store: &Path, work: &Path) -> String {
+    let base = one_file_layer("etc/base", b"base\n");
+    let extra = one_file_layer("etc/child", b"child\n");
+    let own = one_file_layer("etc/other", b"other\n");
+    let images: [(&str, Vec<&Layer>); 3] = [
+        ("base:1", vec![&base]),
+        ("child:1", vec![&base, &extra]),
+        ("other:1", vec![&own]),
+    ];
+    for (tag, layers) in images {
+        let file = work.join(format!("{}.tar", tag.replace(':', "-")));
+        docker_save(&layers, &[tag]).0.write_tar(&file);
+        support::sh(std::process::Command::new("chmod").arg("644").arg(&file));
+        ok(caller, store, &["-q", "load", file.to_str().unwrap()]);
+    }
+    let doc: Value = serde_json::from_str(&ok(caller, store, &["inspect", "base:1"]).stdout)
+        .unwrap_or_else(|e| panic!("inspect base:1: {e}"));
+    let digest = doc["digest"].as_str().or(doc[0]["digest"].as_str());
+    digest.expect("inspect gives the digest").to_string()
+}
+
+#[test]
+fn ancestor_takes_an_image_id_digest_or_other_tag_and_its_descendants() {
+    let work = support::containers::shared_tempdir("rsafe-ps-ancestor-");
+    support::sh(
+        std::process::Command::new("chmod")
+            .arg("777")
+            .arg(work.path()),
+    );
+    for_each_caller(|caller, store| {
+        let digest = load_family(caller, store, work.path());
+        ok(caller, store, &["tag", "base:1", "alias:1"]);
+        let mut ids = Vec::new();
+        for (name, image) in [
+            ("on-base", "base:1"),
+            ("on-child", "child:1"),
+            ("on-other", "other:1"),
+            ("on-alias", "alias:1"),
+        ] {
+            let out = ok(caller, store, &["create", "--name", name, image, "true"]);
+            ids.push((name, out.stdout.trim().to_string()));
+        }
+        let f = Fleet {
+            caller,
+            ids,
+            port: 0,
+        };
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        let family = ["on-base", "on-child", "on-alias"];
+        for by in [
+            "base:1".to_string(),
+            "alias:1".to_string(),
+            digest.clone(),
+            hex.to_string(),
+            hex[..12].to_string(),
+            format!("base@{digest}"),
+        ] {
+            f.expect(store, &["-aq", "-f", &format!("ancestor={by}")], &family);
+        }
+        f.expect(store, &["-aq", "-f", "ancestor=child:1"], &["on-child"]);
+        f.expect(store, &["-aq", "-f", "ancestor=other"], &[]);
+        f.expect(store, &["-aq", "-f", "ancestor=other:1"], &["on-other"]);
+        // One key ORs: base's family and other's.
+        f.expect(
+            store,
+            &["-aq", "-f", "ancestor=child:1", "-f", "ancestor=other:1"],
+            &["on-child", "on-other"],
         );
     });
 }

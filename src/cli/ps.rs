@@ -12,10 +12,12 @@ use serde::Serialize;
 use super::Global;
 use super::format::{seconds_ago, table, truncate};
 use super::images::OutputFormat;
-use super::ps_filter::{Candidate, Filters};
+use super::ps_filter::{Candidate, Filters, ImageLayers};
 use crate::audit::procs::{Container, DiscoverOptions, Discovery, discover_with};
 use crate::audit::secrets::SecretScanner;
-use crate::runtime::spec::{MountSpec, Spec};
+use crate::image::lookup::{self, LookupError};
+use crate::image::{Image, Platform, Store};
+use crate::runtime::spec::{MountSpec, RestartPolicy, Spec};
 use crate::runtime::state::{self, Phase, State};
 
 /// List the containers running on this host
@@ -44,8 +46,10 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub all: bool,
     /// Select rsafe's containers, docker's keys: name (regex), id (prefix), label=KEY[=VALUE],
-    /// status, ancestor, exited, before, since, volume, network, publish, expose. Filters of one
-    /// key OR, of different keys AND (labels AND).
+    /// status, ancestor (an image's name, name:tag, name@digest, digest or digest prefix: its
+    /// containers and those of images built on it), exited, before, since, volume, network,
+    /// publish, expose; and podman's restart-policy. Filters of one key OR, of different keys
+    /// AND (labels AND).
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// The N last created of rsafe's containers, in any state.
@@ -305,6 +309,12 @@ impl Entry {
             id: &s.id,
             name: s.name.as_deref(),
             image: &s.image,
+            layers: s
+                .layers
+                .iter()
+                .filter_map(|l| crate::image::unpack::LayerCache::diff_id_of(l))
+                .collect(),
+            restart_policy: spec.map_or("", |sp| restart_policy_name(sp.options.restart)),
             status: status_word(self.phase, s),
             exit_code: match self.phase {
                 Phase::Exited(code) => Some(code),
@@ -328,6 +338,34 @@ impl Entry {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A `--restart` policy as podman's `restart-policy=` filter names it.
+fn restart_policy_name(policy: Option<RestartPolicy>) -> &'static str {
+    match policy {
+        None => "no",
+        Some(RestartPolicy::OnFailure { .. }) => "on-failure",
+        Some(RestartPolicy::Always) => "always",
+        Some(RestartPolicy::UnlessStopped) => "unless-stopped",
+    }
+}
+
+/// The layers of the image `value` names in the store (a name, `name@digest`, a digest or a
+/// unique prefix of one, as `rsafe inspect` takes it); `None` when the store has no such image.
+fn stored_image_layers(store: &Store, value: &str) -> Result<Option<ImageLayers>> {
+    let found = match lookup::find(store, value) {
+        Ok(found) => found,
+        Err(LookupError::NotFound(_)) => return Ok(None),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "bad value for filter ancestor={value:?}: {e}"
+            ));
+        }
+    };
+    let image = Image::from_descriptor(store, &found.descriptor, &Platform::host())
+        .with_context(|| format!("cannot read image {value} (in an ancestor filter)"))?;
+    let diff_ids = image.layers().iter().map(|l| l.diff_id.clone());
+    Ok(Some(ImageLayers::new(diff_ids)))
 }
 
 /// The named network, or the mode as docker's `HostConfig.NetworkMode` says it.
@@ -404,7 +442,9 @@ fn select<'a>(args: &PsArgs, filters: &Filters, entries: &'a [Entry]) -> Result<
 
 /// The store view: `ps -a`, and `ps` with -q, --filter, -n, -l or --no-trunc.
 fn list_store_containers(args: &PsArgs, global: &Global) -> Result<i32> {
-    let filters = Filters::parse(&args.filter)?;
+    let mut filters = Filters::parse(&args.filter)?;
+    let store = global.store()?;
+    filters.resolve_ancestors(&|value| stored_image_layers(&store, value))?;
     let json = matches!(args.format, OutputFormat::Json);
     let entries = load_entries(global, json || filters.needs_spec())?;
     let chosen = select(args, &filters, &entries)?;

@@ -6,13 +6,29 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
+use crate::image::Digest;
 use crate::runtime::network::{PortMapping, Proto};
 
 /// The filter keys `ps` knows, as docker names them (said by the unknown-key error).
 pub const KEYS: &[&str] = &[
-    "ancestor", "before", "exited", "expose", "id", "label", "name", "network", "publish", "since",
-    "status", "volume",
+    "ancestor",
+    "before",
+    "exited",
+    "expose",
+    "id",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "restart-policy",
+    "since",
+    "status",
+    "volume",
 ];
+
+/// podman's `restart-policy=` values (docker's `--restart` policies, `on-failure` without
+/// its count).
+const RESTART_POLICIES: &[&str] = &["no", "on-failure", "always", "unless-stopped"];
 
 /// docker's container statuses; `restarting` and `removing` are accepted and never match
 /// (rsafe has no restart loop in the store view and removes under a lock).
@@ -52,7 +68,10 @@ enum Filter {
     /// `label=KEY` or `label=KEY=VALUE`.
     Label(String, Option<String>),
     Status(String),
-    Ancestor(String),
+    /// What the user typed, and the image of the store it names, once resolved
+    /// ([`Filters::resolve_ancestors`]).
+    Ancestor(String, Option<ImageLayers>),
+    RestartPolicy(String),
     Exited(i32),
     /// Resolved by the caller to a creation position: `before`/`since`.
     Before(String),
@@ -63,6 +82,35 @@ enum Filter {
     Port(u16, u16, Option<Proto>),
 }
 
+/// An image's layers as its containers run on them: diff ids bottom first, a layer that
+/// occurs twice kept at its top position only (as the layer cache stacks them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageLayers(Vec<Digest>);
+
+impl ImageLayers {
+    /// The image's layer diff ids, bottom first, as its config lists them.
+    pub fn new(diff_ids: impl IntoIterator<Item = Digest>) -> ImageLayers {
+        let mut out: Vec<Digest> = Vec::new();
+        for d in diff_ids {
+            out.retain(|x| *x != d);
+            out.push(d);
+        }
+        ImageLayers(out)
+    }
+
+    /// Whether a container on layers `have` (bottom first) runs on this image or on an image
+    /// built from it (docker's descendants): its layers up to this image's top layer are this
+    /// image's (the layers below an opaque root may have been left out of the stack).
+    fn under(&self, have: &[Digest]) -> bool {
+        let Some(top) = self.0.last() else {
+            return false;
+        };
+        have.iter()
+            .position(|d| d == top)
+            .is_some_and(|at| self.0.ends_with(&have[..=at]))
+    }
+}
+
 /// The container as the filters see it.
 #[derive(Debug, Default)]
 pub struct Candidate<'a> {
@@ -70,6 +118,10 @@ pub struct Candidate<'a> {
     pub name: Option<&'a str>,
     /// What ran: an image reference or a rootfs directory.
     pub image: &'a str,
+    /// The diff ids of the layers it runs on, bottom first (none for a rootfs directory).
+    pub layers: Vec<Digest>,
+    /// Its `--restart` policy as podman's `restart-policy=` names it (`no`, `on-failure`, …).
+    pub restart_policy: &'a str,
     /// docker's status word: created, running, paused, exited or dead.
     pub status: &'static str,
     pub exit_code: Option<i32>,
@@ -111,9 +163,10 @@ impl Filters {
         self.by_key.contains_key("status")
     }
 
-    /// Whether a filter needs the container's saved spec (labels, mounts, network).
+    /// Whether a filter needs the container's saved spec (labels, mounts, network, restart
+    /// policy).
     pub fn needs_spec(&self) -> bool {
-        ["label", "volume", "network"]
+        ["label", "volume", "network", "restart-policy"]
             .iter()
             .any(|k| self.by_key.contains_key(k))
     }
@@ -128,6 +181,20 @@ impl Filters {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Looks up each `ancestor=` value as an image of the store (`find`: its layers, `None`
+    /// when the store has no such image); the first lookup error is the error.
+    pub fn resolve_ancestors<E>(
+        &mut self,
+        find: &dyn Fn(&str) -> Result<Option<ImageLayers>, E>,
+    ) -> Result<(), E> {
+        for f in self.by_key.values_mut().flatten() {
+            if let Filter::Ancestor(wanted, layers) = f {
+                *layers = find(wanted)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether `c` passes every key; `order_of` gives a `before`/`since` reference's
@@ -177,7 +244,16 @@ fn parse_one(spec: &str) -> Result<(&'static str, Filter), FilterError> {
             }
             Filter::Status(v)
         }
-        "ancestor" => Filter::Ancestor(value.to_string()),
+        "ancestor" => Filter::Ancestor(value.to_string(), None),
+        "restart-policy" => {
+            if !RESTART_POLICIES.contains(&value) {
+                return Err(bad(&format!(
+                    "expected one of {}",
+                    RESTART_POLICIES.join(", ")
+                )));
+            }
+            Filter::RestartPolicy(value.to_string())
+        }
         "exited" => Filter::Exited(value.parse().map_err(|_| bad("not an exit code"))?),
         "before" => Filter::Before(value.to_string()),
         "since" => Filter::Since(value.to_string()),
@@ -222,7 +298,11 @@ fn matches_one(f: &Filter, c: &Candidate, order_of: &dyn Fn(&str) -> Option<usiz
             .and_then(|l| l.get(k))
             .is_some_and(|have| v.as_ref().is_none_or(|want| want == have)),
         Filter::Status(s) => c.status == s,
-        Filter::Ancestor(a) => same_image(c.image, a),
+        // docker's: the image the value names, or one built from it; a value that names no
+        // image of the store (a rootfs directory, a removed image) compares as a reference.
+        Filter::Ancestor(_, Some(image)) => image.under(&c.layers),
+        Filter::Ancestor(a, None) => same_image(c.image, a),
+        Filter::RestartPolicy(p) => c.restart_policy == p,
         Filter::Exited(code) => c.status == "exited" && c.exit_code == Some(*code),
         Filter::Before(r) => order_of(r).is_some_and(|o| c.order < o),
         Filter::Since(r) => order_of(r).is_some_and(|o| c.order > o),
@@ -358,6 +438,65 @@ mod tests {
                 .unwrap()
                 .matches(&rootfs, &none)
         );
+    }
+
+    #[test]
+    fn ancestor_naming_a_stored_image_matches_its_layers_and_descendants() {
+        let l = |b: &[u8]| Digest::of_bytes(b);
+        let base = ImageLayers::new([l(b"a"), l(b"b")]);
+        let child = ImageLayers::new([l(b"a"), l(b"b"), l(b"c")]);
+        let found = |want: &ImageLayers| {
+            let mut f = parse(&["ancestor=whatever"]).unwrap();
+            let want = want.clone();
+            f.resolve_ancestors(&|_| Ok::<_, ()>(Some(want.clone())))
+                .unwrap();
+            f
+        };
+        let on = |layers: &[&[u8]]| Candidate {
+            // A reference the filter value does not spell: only the layers can match.
+            image: "other:1",
+            layers: layers.iter().map(|b| l(b)).collect(),
+            ..web()
+        };
+        assert!(found(&base).matches(&on(&[b"a", b"b"]), &none));
+        assert!(found(&base).matches(&on(&[b"a", b"b", b"c"]), &none));
+        assert!(!found(&child).matches(&on(&[b"a", b"b"]), &none));
+        assert!(found(&child).matches(&on(&[b"a", b"b", b"c"]), &none));
+        // Below an opaque root the stack leaves lower layers out.
+        assert!(found(&child).matches(&on(&[b"c"]), &none));
+        assert!(!found(&base).matches(&on(&[b"c", b"b"]), &none));
+        assert!(!found(&base).matches(&on(&[]), &none));
+        // A layer listed twice counts at its top position.
+        assert_eq!(
+            ImageLayers::new([l(b"a"), l(b"b"), l(b"a")]),
+            ImageLayers::new([l(b"b"), l(b"a")])
+        );
+        // Found in the store, the reference no longer decides.
+        let debian = Candidate {
+            image: "debian:latest",
+            ..web()
+        };
+        assert!(!found(&base).matches(&debian, &none));
+    }
+
+    #[test]
+    fn restart_policy_is_podmans_key() {
+        let always = Candidate {
+            restart_policy: "always",
+            ..web()
+        };
+        assert!(
+            parse(&["restart-policy=always"])
+                .unwrap()
+                .matches(&always, &none)
+        );
+        assert!(
+            !parse(&["restart-policy=unless-stopped"])
+                .unwrap()
+                .matches(&always, &none)
+        );
+        let err = parse(&["restart-policy=sometimes"]).unwrap_err();
+        assert!(err.to_string().contains("expected one of no, on-failure"));
     }
 
     #[test]
