@@ -5,7 +5,9 @@
 //! `-q`, `-n`, `-l`, `--no-trunc` and `--format json` over the store; plain `ps` still the
 //! host-wide scan; an unknown key, a bad value and an unknown `before=` container each one
 //! line on stderr with exit 1; `ancestor=` by an image's digest, digest prefix, `name@digest`
-//! and another tag of it, matching containers of images built on it too.
+//! and another tag of it, matching containers of images built on it too; plain `ps` as the
+//! test user quiet about other users' processes, but for those in a pid namespace of their
+//! own (another user's container).
 #[allow(dead_code)]
 #[path = "support/run.rs"]
 mod run_support;
@@ -484,4 +486,67 @@ fn ancestor_takes_an_image_id_digest_or_other_tag_and_its_descendants() {
             &["on-child", "on-other"],
         );
     });
+}
+
+/// Plain `rsafe ps` (the host scan) as the test user: root's processes (pid 1 at least) are
+/// not the user's to inspect, and podman's ps says nothing about them; rsafe neither, but for
+/// processes in a pid namespace below its own (containers of other users), and counts them
+/// all with --verbose.
+#[test]
+fn rootless_ps_is_quiet_about_other_users_processes_but_their_containers() {
+    if !support::have(
+        "root and the test user",
+        Caller::all().contains(&Caller::User),
+    ) {
+        return;
+    }
+    let store = run_support::Store::new(Caller::User);
+    let store = store.path();
+    let plain = ok(Caller::User, store, &["ps"]);
+    assert!(plain.stdout.starts_with("RUNTIME"), "{plain:?}");
+    assert!(
+        !plain.stderr.contains("could not be inspected"),
+        "plain rootless ps warns about other users' processes: {}",
+        plain.stderr
+    );
+    for line in plain.stderr.lines() {
+        // Only another user's container (a parallel test's, say) may be said.
+        assert!(
+            line.contains("in containers rsafe may not inspect"),
+            "{line}"
+        );
+    }
+    let verbose = ok(Caller::User, store, &["ps", "-v"]);
+    assert!(
+        verbose.stderr.contains("could not be inspected (pid "),
+        "ps -v counts them: {}",
+        verbose.stderr
+    );
+    // A root process in a pid namespace of its own: a container the user may not inspect.
+    let mut contained = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sleep",
+            "30",
+        ])
+        .spawn()
+        .expect("unshare");
+    let said = (0..50).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let out = ok(Caller::User, store, &["ps"]);
+        out.stderr
+            .lines()
+            .find(|l| l.contains("in containers rsafe may not inspect"))
+            .map(str::to_string)
+    });
+    let _ = contained.kill();
+    let _ = contained.wait();
+    let said = said.expect("rootless ps says other users' containers are there");
+    assert!(
+        said.ends_with("run as root to see every container"),
+        "{said}"
+    );
 }

@@ -3,7 +3,7 @@
 //! store, as `docker ps` lists and selects them (see [`super::ps_filter`]).
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -26,8 +26,9 @@ use crate::runtime::state::{self, Phase, State};
 /// Kubernetes, bubblewrap, unshare) are found from /proc alone, without asking a daemon:
 /// processes are grouped by cgroup and namespaces, and named from the runtimes' state files.
 /// Columns: RUNTIME ID NAME PID PROCS USER IMAGE COMMAND. USER is the workload's user inside the
-/// container, with its host uid when that differs. Processes rsafe may not inspect (other
-/// users', when not run as root) are counted on stderr.
+/// container, with its host uid when that differs. As another user than root, other users'
+/// processes cannot be inspected: ps says so on stderr only for those in a pid namespace of
+/// their own (others' containers), and counts them all with --verbose.
 ///
 /// With -a, -q, --filter, -n, -l or --no-trunc, ps lists rsafe's own containers from its store
 /// instead, as docker ps does: running ones (-a: all; a status filter, -n or -l: any state).
@@ -168,7 +169,7 @@ pub fn run(args: PsArgs, global: &Global) -> Result<i32> {
                 if let Some(hidden) = &discovery.hidden {
                     eprintln!("rsafe: {hidden}");
                 }
-                if let Some(note) = inaccessible_note(&discovery) {
+                for note in inaccessible_notes(&discovery, &args.proc, global.verbose) {
                     eprintln!("{note}");
                 }
             }
@@ -245,20 +246,54 @@ fn redact_command(command: &str, scanner: &SecretScanner) -> String {
     out.join(" ")
 }
 
-/// One line about processes that could not be inspected, if any.
-fn inaccessible_note(d: &Discovery) -> Option<String> {
-    let (first, reason) = d.inaccessible.first()?;
-    let n = d.inaccessible.len();
-    let hint = if rustix::process::geteuid().is_root() {
-        ""
-    } else {
-        "; run as root to see every container"
+/// What to say about processes that could not be inspected. As root (who may inspect every
+/// process) each is unexpected: always said. As another user, other users' processes are the
+/// common case, and podman's `ps` lists a user's own containers without a word about anyone
+/// else's: only those that run in a pid namespace below ps's own (a container of another
+/// user, or root's) are said, with the hint to run as root; the plain count only with
+/// `--verbose`.
+fn inaccessible_notes(d: &Discovery, proc: &Path, verbose: bool) -> Vec<String> {
+    let Some((first, reason)) = d.inaccessible.first() else {
+        return Vec::new();
     };
-    Some(format!(
-        "rsafe: {n} process{} could not be inspected (pid {first}: {}){hint}",
+    let n = d.inaccessible.len();
+    let count = format!(
+        "rsafe: {n} process{} could not be inspected (pid {first}: {})",
         if n == 1 { "" } else { "es" },
         truncate(reason, 80)
-    ))
+    );
+    if rustix::process::geteuid().is_root() {
+        return vec![count];
+    }
+    let own = nspid_depth(proc, "self").unwrap_or(1);
+    let contained: Vec<u32> = d
+        .inaccessible
+        .iter()
+        .map(|(pid, _)| *pid)
+        .filter(|pid| nspid_depth(proc, &pid.to_string()).is_some_and(|depth| depth > own))
+        .collect();
+    let mut notes = Vec::new();
+    if verbose {
+        notes.push(count);
+    }
+    if let Some(first) = contained.first() {
+        let m = contained.len();
+        notes.push(format!(
+            "rsafe: {m} process{} of other users {} in containers rsafe may not inspect (pid {first}{}); run as root to see every container",
+            if m == 1 { "" } else { "es" },
+            if m == 1 { "runs" } else { "run" },
+            if m == 1 { "" } else { ", …" }
+        ));
+    }
+    notes
+}
+
+/// How many pid namespaces deep process `pid` of procfs `proc` is: the number of pids on its
+/// `NSpid` line (`/proc/PID/status` is readable whoever owns the process).
+fn nspid_depth(proc: &Path, pid: &str) -> Option<usize> {
+    let status = std::fs::read_to_string(proc.join(pid).join("status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    Some(line.split_whitespace().count())
 }
 
 /// What `ps -a` calls a container's state. A container whose rsafe was killed before it could
@@ -556,6 +591,25 @@ fn json_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nspid_depth_counts_pid_namespaces() {
+        let proc = tempfile::tempdir().unwrap();
+        for (pid, nspid) in [
+            ("7", "NSpid:\t7\n"),
+            ("8", "NSpid:\t8\t1\n"),
+            ("9", "Name:\tx\n"),
+        ] {
+            std::fs::create_dir(proc.path().join(pid)).unwrap();
+            let status = format!("Name:\tsleep\n{nspid}Uid:\t0\n");
+            std::fs::write(proc.path().join(pid).join("status"), status).unwrap();
+        }
+        assert_eq!(nspid_depth(proc.path(), "7"), Some(1));
+        assert_eq!(nspid_depth(proc.path(), "8"), Some(2));
+        assert_eq!(nspid_depth(proc.path(), "9"), None);
+        assert_eq!(nspid_depth(proc.path(), "10"), None);
+        assert!(nspid_depth(Path::new("/proc"), "self").is_some());
+    }
 
     #[test]
     fn created_at_is_dockers_shape() {
