@@ -554,6 +554,8 @@ fn restart_policies_are_carried_out_by_the_monitor() {
             doc["State"]["Status"] == "exited" && doc["RestartCount"] == 2
         });
         assert_eq!(doc["State"]["ExitCode"], 1, "{caller:?}: {doc}");
+        // The relay may write the last run's line a moment after its exit is recorded.
+        wait_for_logs(caller, store, "flaky", 3);
         let logs = rsafe(&["logs", "flaky"]);
         assert_eq!(logs.stdout, "run\nrun\nrun\n", "{caller:?}: {logs:?}");
         // Ended for good: still three runs a moment later.
@@ -593,6 +595,154 @@ fn restart_policies_are_carried_out_by_the_monitor() {
         let ps = rsafe(&["ps", "-a"]);
         assert!(!ps.stdout.contains("gone"), "{caller:?}: {ps:?}");
     });
+}
+
+/// `rsafe start` and `rsafe restart` run a container under its `--restart` policy again, as
+/// docker's and podman's do, with docker's fresh start: `on-failure:1` that spent its one
+/// restart gets it back (two more runs, RestartCount 1 again); `always`, stopped, keeps
+/// restarting after `start` and after `restart`, until the next `stop`.
+#[test]
+fn restart_policy_is_kept_by_start_and_restart() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let runs = |name: &str| rsafe(&["logs", name]).stdout.lines().count();
+        let flags = ["run", "-d", "--name", "once", "--restart", "on-failure:1"];
+        ok(
+            &rsafe(&[&flags[..], &[IMAGE, "echo run; exit 1"]].concat()),
+            caller,
+        );
+        wait_for_state(caller, store, "once", |doc| {
+            doc["State"]["Status"] == "exited" && doc["RestartCount"] == 1
+        });
+        wait_for_logs(caller, store, "once", 2);
+        ok(&rsafe(&["start", "once"]), caller);
+        wait_for_logs(caller, store, "once", 4);
+        let doc = wait_for_state(caller, store, "once", |doc| {
+            doc["State"]["Status"] == "exited" && doc["RestartCount"] == 1
+        });
+        assert_eq!(doc["State"]["ExitCode"], 1, "{caller:?}: {doc}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(
+            runs("once"),
+            4,
+            "{caller:?}: more than one restart after start"
+        );
+
+        let flags = ["run", "-d", "--name", "again", "--restart", "always"];
+        ok(
+            &rsafe(&[&flags[..], &[IMAGE, "echo run; sleep 0.2"]].concat()),
+            caller,
+        );
+        wait_for_logs(caller, store, "again", 2);
+        for how in ["start", "restart"] {
+            ok(&rsafe(&["stop", "again"]), caller);
+            let stopped = runs("again");
+            ok(&rsafe(&[how, "again"]), caller);
+            // The run `start` made, and two the policy made after it.
+            wait_for_logs(caller, store, "again", stopped + 3);
+        }
+        ok(&rsafe(&["stop", "again"]), caller);
+        let stopped = runs("again");
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        assert_eq!(
+            runs("again"),
+            stopped,
+            "{caller:?}: started again after stop"
+        );
+    });
+}
+
+/// `rsafe system restart` (a boot unit's, for docker's daemon start): `always` containers are
+/// started even when `rsafe stop` stopped them, `unless-stopped` ones only when it did not
+/// (here their monitor was told to end, as at a shutdown: the container ends and is not
+/// restarted), containers without a policy never; each printed.
+#[test]
+fn restart_unless_stopped_differs_from_always_at_system_restart() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        for (name, policy) in [
+            ("al", "always"),
+            ("us", "unless-stopped"),
+            ("us-down", "unless-stopped"),
+            ("plain", "no"),
+        ] {
+            let flags = ["run", "-d", "--name", name, "--restart", policy, IMAGE];
+            ok(&rsafe(&[&flags[..], &["sleep 300"]].concat()), caller);
+        }
+        for name in ["al", "us", "plain"] {
+            ok(&rsafe(&["stop", "-t", "1", name]), caller);
+        }
+        let pid = inspect(caller, store, "us-down")["State"]["Pid"]
+            .as_u64()
+            .expect("us-down runs");
+        let monitor = rsafe_ancestor(pid as u32).expect("the container's monitor");
+        let killed = Command::new("kill")
+            .args(["-TERM", &monitor.to_string()])
+            .status();
+        assert!(killed.is_ok_and(|s| s.success()), "{caller:?}");
+        wait_for_state(caller, store, "us-down", |doc| {
+            doc["State"]["Status"] == "exited"
+        });
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let doc = inspect(caller, store, "us-down");
+        assert_eq!(doc["State"]["Status"], "exited", "{caller:?}: {doc}");
+        assert_eq!(doc["RestartCount"], 0, "{caller:?}: {doc}");
+
+        let out = rsafe(&["system", "restart"]);
+        ok(&out, caller);
+        let mut started: Vec<&str> = out.stdout.lines().collect();
+        started.sort();
+        assert_eq!(started, ["al", "us-down"], "{caller:?}: {out:?}");
+        for (name, status) in [
+            ("al", "running"),
+            ("us-down", "running"),
+            ("us", "exited"),
+            ("plain", "exited"),
+        ] {
+            let doc = inspect(caller, store, name);
+            assert_eq!(doc["State"]["Status"], status, "{caller:?} {name}: {doc}");
+        }
+        // Nothing more to start: the running ones are left alone.
+        let again = rsafe(&["system", "restart"]);
+        ok(&again, caller);
+        assert_eq!(again.stdout, "", "{caller:?}: {again:?}");
+    });
+}
+
+/// The nearest ancestor of process `pid` that is rsafe (a container's monitor).
+fn rsafe_ancestor(pid: u32) -> Option<u32> {
+    let mut at = pid;
+    for _ in 0..8 {
+        let status = std::fs::read_to_string(format!("/proc/{at}/status")).ok()?;
+        let ppid: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+        if exe.file_name().is_some_and(|n| n == "rsafe") {
+            return Some(ppid);
+        }
+        at = ppid;
+    }
+    None
+}
+
+/// Waits (20 s at most) until container `name`'s log has `lines` lines at least.
+fn wait_for_logs(caller: Caller, store: &Path, name: &str, lines: usize) {
+    let mut got = 0;
+    for _ in 0..400 {
+        got = rsafe_cmd(caller, store, &["logs", name])
+            .stdout
+            .lines()
+            .count();
+        if got >= lines {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{caller:?}: {name}'s log never got {lines} lines (it has {got})");
 }
 
 /// `rsafe inspect NAME`'s document.

@@ -41,6 +41,7 @@ pub mod start;
 pub mod stats;
 pub mod stop;
 pub mod system;
+pub mod system_restart;
 pub mod unpack;
 pub mod volume;
 pub mod wait;

@@ -12,7 +12,7 @@ use crate::runtime::state;
 ///
 /// A running container is stopped as `rsafe stop` does (SIGTERM, then SIGKILL after the grace
 /// period), then it and a stopped one are started in the background as `rsafe start -d` does:
-/// the same spec and writable layer, output to `rsafe logs`. A container run with --rm is
+/// the same spec and writable layer, output to `rsafe logs`, under its --restart policy. A container run with --rm is
 /// removed when it stops, so it is refused before anything happens to it.
 #[derive(Debug, clap::Args)]
 pub struct RestartArgs {

@@ -20,7 +20,9 @@ use crate::runtime::volume::Volumes;
 /// environment, volumes, limits, policy) on its writable layer, so what it wrote before is
 /// still there. Containers made with --rm are gone when they stop. As docker and podman
 /// do, it starts the container in the background and prints its name (its output goes to
-/// `rsafe logs`); with -a or -i it stays attached and exits with the command's exit code.
+/// `rsafe logs`), under its --restart policy again as docker's and podman's start do (the
+/// stop of an earlier `rsafe stop` forgotten, the restart count back to 0); with -a or -i it
+/// stays attached, runs the command once and exits with its exit code.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
     /// Stay attached: stdout and stderr here, signals passed on, and the command's exit code.

@@ -32,6 +32,7 @@ pub struct SystemArgs {
 pub enum SystemCommand {
     Prune(SystemPruneArgs),
     Df(DfArgs),
+    Restart(super::system_restart::SystemRestartArgs),
 }
 
 /// Remove unused data
@@ -65,6 +66,7 @@ pub fn run(args: SystemArgs, global: &Global) -> Result<i32> {
     match args.command {
         SystemCommand::Prune(args) => system_prune(args, global),
         SystemCommand::Df(_) => df(global),
+        SystemCommand::Restart(args) => super::system_restart::run(args, global),
     }
 }
 

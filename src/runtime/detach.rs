@@ -36,6 +36,7 @@ use nix::unistd::ForkResult;
 use super::attach::{self, Control, Hub};
 use super::logindex::{self, IndexWriter};
 use super::process::{self, Exit, Note, Output, RunError, RunRequest};
+use super::spec::RestartPolicy;
 use super::state;
 use super::sys;
 
@@ -78,25 +79,40 @@ pub fn run_detached(
         |notify, terminal_to| {
             req.output = terminal_to.map_or(Output::Inherited, Output::RelayTerminal);
             let store_root = req.store_root.clone();
-            let restart = req.spec.options.restart;
-            let mut id = None;
-            let result = process::run(req, &mut |note| {
-                if let Note::Started { id: started } = &note {
-                    id = Some(started.clone());
-                }
-                notify(note)
-            });
-            match (restart, id) {
-                (Some(policy), Some(id)) => restarts(&store_root, &id, policy, result, notify),
-                _ => result,
-            }
+            let policy = req.spec.options.restart;
+            under_policy(&store_root, policy, notify, |notify| {
+                process::run(req, notify)
+            })
         },
         notify,
         ended,
     )
 }
 
-/// The file in a container's directory that `rsafe stop` makes: its monitor starts it no more.
+/// Runs `first` (the container's run or start) and then, if it started and has a restart
+/// `policy`, starts it again for as long as the policy says ([`restarts`]).
+fn under_policy(
+    store_root: &Path,
+    policy: Option<RestartPolicy>,
+    notify: &mut dyn FnMut(Note),
+    first: impl FnOnce(&mut dyn FnMut(Note)) -> Result<Exit, RunError>,
+) -> Result<Exit, RunError> {
+    let mut id = None;
+    let result = first(&mut |note| {
+        if let Note::Started { id: started } = &note {
+            id = Some(started.clone());
+        }
+        notify(note)
+    });
+    match (policy, id) {
+        (Some(policy), Some(id)) => restarts(store_root, &id, policy, result, notify),
+        _ => result,
+    }
+}
+
+/// The file in a container's directory that `rsafe stop` makes: its monitor starts it no
+/// more, and it stays there until the next `rsafe start`, saying the user stopped it (docker's
+/// "manually stopped", which `unless-stopped` and [`starts_at_boot`] look at).
 const STOP_REQUESTED: &str = "stop-requested";
 /// How many times the monitor has started the container again (`inspect`'s RestartCount).
 const RESTART_COUNT: &str = "restart-count";
@@ -123,6 +139,42 @@ pub fn restart_count(dir: &state::ContainerDir) -> u32 {
         .unwrap_or(0)
 }
 
+/// Whether the user stopped the container in `dir` (`rsafe stop`, `rm -f`) since its last
+/// `rsafe start`.
+pub fn stopped_by_user(dir: &state::ContainerDir) -> bool {
+    dir.path.join(STOP_REQUESTED).exists()
+}
+
+/// `rsafe start` (and `restart`) of the container in `dir` has started it: it runs under its
+/// policy again, with docker's fresh start (no earlier stop, a restart count of 0, the
+/// `on-failure:N` budget whole).
+fn started_by_user(dir: &state::ContainerDir) {
+    for name in [STOP_REQUESTED, RESTART_COUNT] {
+        let _ = std::fs::remove_file(dir.path.join(name));
+    }
+}
+
+/// Whether a stopped container is started again where docker's daemon, starting (after a
+/// reboot), would: an `always` one even if the user stopped it, an `unless-stopped` or
+/// `on-failure` one only if the user did not, `on-failure` only after a failed last run
+/// within its count. `last_exit`: its last run's exit code (`None`: it never ran).
+pub fn starts_at_boot(
+    policy: RestartPolicy,
+    stopped_by_user: bool,
+    last_exit: Option<i32>,
+    restarts: u32,
+) -> bool {
+    let Some(code) = last_exit else {
+        return false;
+    };
+    match policy {
+        RestartPolicy::Always => true,
+        RestartPolicy::UnlessStopped | RestartPolicy::OnFailure { .. } => {
+            !stopped_by_user && policy.restarts_after(code, restarts)
+        }
+    }
+}
+
 /// The first wait before a restart, doubled after each (docker's), up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
@@ -130,10 +182,14 @@ const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
 /// `--restart`: starts container `id` again, as `rsafe start` would, for as long as `policy`
 /// says after each end and `rsafe stop` has not asked for its end; returns how the last run
 /// ended. A start that fails (the container removed meanwhile) ends the loop with its error.
+///
+/// The monitor told to end itself (SIGTERM, as at a shutdown) passed it on to the container
+/// and starts it no more, without marking it stopped by the user: [`starts_at_boot`] then
+/// starts an `unless-stopped` one again, as docker's daemon does after a reboot.
 fn restarts(
     store_root: &Path,
     id: &str,
-    policy: crate::runtime::spec::RestartPolicy,
+    policy: RestartPolicy,
     mut result: Result<Exit, RunError>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<Exit, RunError> {
@@ -143,14 +199,16 @@ fn restarts(
         let Ok((dir, _)) = state::find(store_root, id) else {
             break;
         };
-        if dir.path.join(STOP_REQUESTED).exists() || !policy.restarts_after(exit.code, count) {
+        if super::session::told_to_end()
+            || stopped_by_user(&dir)
+            || !policy.restarts_after(exit.code, count)
+        {
             break;
         }
-        std::thread::sleep(backoff);
+        if told_to_end_within(backoff) || stopped_by_user(&dir) {
+            break;
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        if dir.path.join(STOP_REQUESTED).exists() {
-            break;
-        }
         count += 1;
         let _ = std::fs::write(dir.path.join(RESTART_COUNT), count.to_string());
         notify(Note::Info(format!(
@@ -164,6 +222,44 @@ fn restarts(
         });
     }
     result
+}
+
+/// Waits `wait` between two runs; whether the monitor was told to end meanwhile. The
+/// signals stay blocked from the last run (no handler ran), so they wait on a signalfd.
+fn told_to_end_within(wait: std::time::Duration) -> bool {
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let mut ending = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        ending.add(s);
+    }
+    let blocked = SigSet::thread_get_mask().is_ok_and(|m| ending.iter().all(|s| m.contains(s)));
+    let fd = match blocked {
+        true => SignalFd::with_flags(&ending, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok(),
+        false => None,
+    };
+    let Some(fd) = fd else {
+        std::thread::sleep(wait);
+        return false;
+    };
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if let Ok(Some(_)) = fd.read_signal() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
 }
 
 /// What a detached container's terminal and stdin are, and where its directory is (for the
@@ -188,7 +284,8 @@ enum IndexAt {
 }
 
 /// `rsafe start -d`: starts the stopped container `name_or_id` detached, its output appended
-/// to its log (made now if its earlier runs were attached).
+/// to its log (made now if its earlier runs were attached), under its `--restart` policy as
+/// `run -d` does (the stop of an earlier `rsafe stop` forgotten).
 pub fn start_detached(
     store_root: &Path,
     name_or_id: &str,
@@ -196,8 +293,10 @@ pub fn start_detached(
     ended: impl FnOnce(Result<Exit, RunError>) -> i32,
 ) -> Result<Detached, RunError> {
     let (dir, _) = state::find(store_root, name_or_id)?;
-    // As it was made: `run -dit`'s container starts with its terminal and stdin again.
+    // As it was made: `run -dit`'s container starts with its terminal and stdin again, and
+    // under its restart policy, as docker's and podman's `start` do.
     let spec = dir.load_spec(name_or_id)?;
+    let policy = spec.options.restart;
     let io = Stdio {
         tty: spec.process.terminal,
         stdin: spec.process.stdin,
@@ -221,7 +320,14 @@ pub fn start_detached(
         |notify, terminal_to| {
             let stdin = if io_stdin { None } else { Some(false) };
             let output = terminal_to.map_or(Output::Inherited, Output::RelayTerminal);
-            process::start(store_root, name_or_id, stdin, output, notify)
+            under_policy(store_root, policy, notify, |notify| {
+                process::start(store_root, name_or_id, stdin, output, &mut |note| {
+                    if let Note::Started { .. } = note {
+                        started_by_user(&dir);
+                    }
+                    notify(note)
+                })
+            })
         },
         notify,
         ended,
@@ -727,6 +833,32 @@ fn parse_outcome(line: &str) -> Option<Detached> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boot_starts_as_dockers_daemon() {
+        use RestartPolicy::*;
+        let thrice = OnFailure { max: Some(3) };
+        // (policy, stopped by the user, last exit, restarts) → started.
+        let cases = [
+            (Always, true, Some(0), 0, true),
+            (Always, false, Some(143), 9, true),
+            (Always, false, None, 0, false),
+            (UnlessStopped, true, Some(143), 0, false),
+            (UnlessStopped, false, Some(143), 0, true),
+            (UnlessStopped, false, Some(0), 0, true),
+            (thrice, false, Some(1), 2, true),
+            (thrice, false, Some(1), 3, false),
+            (thrice, false, Some(0), 0, false),
+            (thrice, true, Some(1), 0, false),
+        ];
+        for (policy, by_user, last, restarts, want) in cases {
+            assert_eq!(
+                starts_at_boot(policy, by_user, last, restarts),
+                want,
+                "{policy:?} stopped by user {by_user}, exit {last:?}, {restarts} restarts"
+            );
+        }
+    }
 
     #[test]
     fn outcomes_parse() {

@@ -21,6 +21,16 @@ use super::logindex::Appender;
 use super::process::{Note, RunError};
 use super::tty::{self, RawMode};
 
+/// Whether this process was itself told to end (SIGTERM, SIGINT, SIGHUP or SIGQUIT), which it
+/// passed on to its container: a detached container's monitor then starts it no more, as
+/// docker's daemon stopping (a shutdown) ends its containers without a restart.
+static TOLD_TO_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`TOLD_TO_END`].
+pub(super) fn told_to_end() -> bool {
+    TOLD_TO_END.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
     move |source| RunError::Io {
         what: what.to_string(),
@@ -229,6 +239,12 @@ impl Session {
                     }
                 }
                 other => {
+                    if matches!(
+                        other,
+                        Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
+                    ) {
+                        TOLD_TO_END.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     let _ = kill(self.child, other);
                 }
             }

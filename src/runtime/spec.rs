@@ -155,7 +155,8 @@ pub enum RestartPolicy {
     OnFailure { max: Option<u32> },
     /// `always`: again after any exit, until `rsafe stop`.
     Always,
-    /// `unless-stopped`: as `always` here (no daemon restarts, so nothing tells them apart).
+    /// `unless-stopped`: as `always` while it runs; `rsafe system restart` (a boot's, for
+    /// docker's daemon start) starts it only if `rsafe stop` did not stop it.
     UnlessStopped,
 }
 
