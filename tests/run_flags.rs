@@ -655,7 +655,8 @@ fn restart_policy_is_kept_by_start_and_restart() {
 /// `rsafe system restart` (a boot unit's, for docker's daemon start): `always` containers are
 /// started even when `rsafe stop` stopped them, `unless-stopped` ones only when it did not
 /// (here their monitor was told to end, as at a shutdown: the container ends and is not
-/// restarted), containers without a policy never; each printed.
+/// restarted), containers without a policy never; each printed. podman's `start --all
+/// --filter restart-policy=…` starts those of the policy, whoever stopped them.
 #[test]
 fn restart_unless_stopped_differs_from_always_at_system_restart() {
     for_each_caller_with_image(|caller, store| {
@@ -706,6 +707,28 @@ fn restart_unless_stopped_differs_from_always_at_system_restart() {
         let again = rsafe(&["system", "restart"]);
         ok(&again, caller);
         assert_eq!(again.stdout, "", "{caller:?}: {again:?}");
+
+        // podman-restart.service's way: start --all by policy, whoever stopped them.
+        for name in ["al", "us-down"] {
+            ok(&rsafe(&["stop", "-t", "1", name]), caller);
+        }
+        let podman = rsafe(&["start", "--all", "--filter", "restart-policy=always"]);
+        ok(&podman, caller);
+        assert_eq!(podman.stdout, "al\n", "{caller:?}: {podman:?}");
+        let filter = ["--filter", "restart-policy=unless-stopped"];
+        let podman = rsafe(&[&["start", "--all"][..], &filter].concat());
+        ok(&podman, caller);
+        let mut started: Vec<&str> = podman.stdout.lines().collect();
+        started.sort();
+        assert_eq!(started, ["us", "us-down"], "{caller:?}: {podman:?}");
+        let listed = rsafe(&["ps", "-a", "--format", "json", "-f", "restart-policy=no"]);
+        ok(&listed, caller);
+        let names: Vec<serde_json::Value> = listed
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["Names"].clone())
+            .collect();
+        assert_eq!(names, ["plain"], "{caller:?}: {listed:?}");
     });
 }
 

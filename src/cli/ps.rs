@@ -475,6 +475,30 @@ fn select<'a>(args: &PsArgs, filters: &Filters, entries: &'a [Entry]) -> Result<
     })
 }
 
+/// The store's containers, in any state, that ps's `--filter`s `specs` select, oldest first:
+/// each one's name (its id when unnamed) and whether it runs. What `start --all` starts.
+pub(super) fn select_by_filters(global: &Global, specs: &[String]) -> Result<Vec<(String, bool)>> {
+    let mut filters = Filters::parse(specs)?;
+    let store = global.store()?;
+    filters.resolve_ancestors(&|value| stored_image_layers(&store, value))?;
+    let entries = load_entries(global, filters.needs_spec())?;
+    for r in filters.references() {
+        if order_of(&entries, r).is_none() {
+            anyhow::bail!("no such container: {r:?} (in a before or since filter)");
+        }
+    }
+    let at = |r: &str| order_of(&entries, r);
+    Ok(entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| filters.matches(&e.candidate(*i), &at))
+        .map(|(_, e)| {
+            let name = e.state.name.clone().unwrap_or_else(|| e.state.id.clone());
+            (name, e.phase == Phase::Up)
+        })
+        .collect())
+}
+
 /// The store view: `ps -a`, and `ps` with -q, --filter, -n, -l or --no-trunc.
 fn list_store_containers(args: &PsArgs, global: &Global) -> Result<i32> {
     let mut filters = Filters::parse(&args.filter)?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use super::Global;
 use super::run::{detached_code, exit_code, notes_to_stderr};
@@ -38,39 +38,89 @@ pub struct StartArgs {
     /// Say what was set up and enforced, as `rsafe run --verbose` does.
     #[arg(long)]
     pub verbose: bool,
-    /// The container's name or id (a unique prefix of the id is enough).
-    #[arg(value_name = "CONTAINER")]
-    pub container: String,
+    /// Every container that is not running (podman's; with --filter, those it selects), as
+    /// podman-restart.service starts them at boot: `--all --filter restart-policy=always`.
+    #[arg(long, conflicts_with_all = ["attach", "interactive", "containers"])]
+    pub all: bool,
+    /// With --all: ps's filters (name, id, label, status, ancestor, restart-policy, …).
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// The containers' names or ids (a unique prefix of an id is enough).
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    pub containers: Vec<String>,
 }
 
 /// Starts the container: in the background (0 once it runs, or its start failure's code), or
 /// attached with `-a`/`-i`, returning the workload's exit code.
 pub fn run(args: StartArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
-    let mut notify = notes_to_stderr(args.verbose || global.verbose);
-    let auto_removed = AutoRemoved::of(store.root(), &args.container);
-    if !args.attach && !args.interactive {
+    let verbose = args.verbose || global.verbose;
+    if !args.filter.is_empty() && !args.all {
+        bail!("--filter selects containers for --all: give --all, or name the containers");
+    }
+    if args.all {
+        let names = super::ps::select_by_filters(global, &args.filter)?;
+        let stopped = names.into_iter().filter(|(_, up)| !up).map(|(n, _)| n);
+        return start_each(store.root(), stopped.collect(), verbose);
+    }
+    if let [container] = args.containers.as_slice() {
+        let container = container.clone();
+        let mut notify = notes_to_stderr(verbose);
+        let auto_removed = AutoRemoved::of(store.root(), &container);
+        if !args.attach && !args.interactive {
+            let ended = |result| {
+                let code = exit_code(result);
+                auto_removed.finish(store.root());
+                code
+            };
+            let outcome = detach::start_detached(store.root(), &container, notify, ended)?;
+            // docker and podman print the name as it was given.
+            let outcome = match outcome {
+                detach::Detached::Started(_) => detach::Detached::Started(container),
+                failed => failed,
+            };
+            return Ok(detached_code(outcome));
+        }
+        let code = exit_code(process::start(
+            store.root(),
+            &container,
+            Some(args.interactive),
+            process::Output::Tee,
+            &mut notify,
+        ));
+        auto_removed.finish(store.root());
+        return Ok(code);
+    }
+    if args.attach || args.interactive {
+        bail!("you cannot start and attach multiple containers at once");
+    }
+    start_each(store.root(), args.containers, verbose)
+}
+
+/// Starts each container in the background in turn, printing its name; one that cannot start
+/// is said on stderr and the others are still started (exit code 1 then), as docker's.
+fn start_each(store_root: &Path, names: Vec<String>, verbose: bool) -> Result<i32> {
+    let mut code = 0;
+    for name in names {
+        let notify = notes_to_stderr(verbose);
+        let auto_removed = AutoRemoved::of(store_root, &name);
         let ended = |result| {
             let code = exit_code(result);
-            auto_removed.finish(store.root());
+            auto_removed.finish(store_root);
             code
         };
-        let outcome = detach::start_detached(store.root(), &args.container, notify, ended)?;
-        // docker and podman print the name as it was given.
-        let outcome = match outcome {
-            detach::Detached::Started(_) => detach::Detached::Started(args.container),
-            failed => failed,
-        };
-        return Ok(detached_code(outcome));
+        match detach::start_detached(store_root, &name, notify, ended) {
+            Ok(detach::Detached::Started(_)) => println!("{name}"),
+            Ok(detach::Detached::Failed { message, .. }) => {
+                eprintln!("rsafe: {name}: {message}");
+                code = 1;
+            }
+            Err(e) => {
+                eprintln!("rsafe: {name}: {}", super::one_line(&e.into()));
+                code = 1;
+            }
+        }
     }
-    let code = exit_code(process::start(
-        store.root(),
-        &args.container,
-        Some(args.interactive),
-        process::Output::Tee,
-        &mut notify,
-    ));
-    auto_removed.finish(store.root());
     Ok(code)
 }
 
