@@ -652,6 +652,47 @@ fn restart_policy_is_kept_by_start_and_restart() {
     });
 }
 
+/// `rsafe update --restart`, as docker's: a container run without a policy gets `always`
+/// (its next start restarts it), a running one's monitor follows `no` from its next exit on;
+/// a `--rm` container is refused in one line, exit 1, and so is an unknown policy.
+#[test]
+fn restart_policy_is_changed_by_update() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let runs = |name: &str| rsafe(&["logs", name]).stdout.lines().count();
+        let flags = ["run", "-d", "--name", "up", IMAGE, "echo run; sleep 0.2"];
+        ok(&rsafe(&flags), caller);
+        wait_for_state(caller, store, "up", |doc| {
+            doc["State"]["Status"] == "exited"
+        });
+        let out = rsafe(&["update", "--restart", "always", "up"]);
+        ok(&out, caller);
+        assert_eq!(out.stdout, "up\n", "{caller:?}: {out:?}");
+        ok(&rsafe(&["start", "up"]), caller);
+        wait_for_logs(caller, store, "up", 4);
+        ok(&rsafe(&["update", "--restart", "no", "up"]), caller);
+        wait_for_state(caller, store, "up", |doc| {
+            doc["State"]["Status"] == "exited"
+        });
+        let ended = runs("up");
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let doc = inspect(caller, store, "up");
+        assert_eq!(doc["State"]["Status"], "exited", "{caller:?}: {doc}");
+        assert_eq!(runs("up"), ended, "{caller:?}: restarted after update no");
+
+        let flags = ["run", "-d", "--rm", "--name", "gone", IMAGE, "sleep 30"];
+        ok(&rsafe(&flags), caller);
+        let out = rsafe(&["update", "--restart", "always", "gone"]);
+        assert_eq!(out.code, 1, "{caller:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("--rm"), "{caller:?}: {out:?}");
+        let out = rsafe(&["update", "--restart", "sometimes", "up"]);
+        assert_ne!(out.code, 0, "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("expected no, on-failure"), "{out:?}");
+        ok(&rsafe(&["rm", "-f", "gone"]), caller);
+    });
+}
+
 /// `rsafe system restart` (a boot unit's, for docker's daemon start): `always` containers are
 /// started even when `rsafe stop` stopped them, `unless-stopped` ones only when it did not
 /// (here their monitor was told to end, as at a shutdown: the container ends and is not

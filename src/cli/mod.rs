@@ -43,6 +43,7 @@ pub mod stop;
 pub mod system;
 pub mod system_restart;
 pub mod unpack;
+pub mod update;
 pub mod volume;
 pub mod wait;
 // Image commands docker and podman users reach for.
@@ -129,6 +130,7 @@ pub enum Command {
     Cp(cp::CpArgs),
     Top(top::TopArgs),
     Rename(rename::RenameArgs),
+    Update(update::UpdateArgs),
     Diff(diff::DiffArgs),
     Export(export::ExportArgs),
     /// Remove containers and their writable layers.
@@ -322,6 +324,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Cp(args) => cp::run(args, &global),
         Command::Top(args) => top::run(args, &global),
         Command::Rename(args) => rename::run(args, &global),
+        Command::Update(args) => update::run(args, &global),
         Command::Diff(args) => diff::run(args, &global),
         Command::Export(args) => export::run(args, &global),
         Command::Rm(args) => rm::run(args, &global),

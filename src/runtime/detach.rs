@@ -89,8 +89,9 @@ pub fn run_detached(
     )
 }
 
-/// Runs `first` (the container's run or start) and then, if it started and has a restart
-/// `policy`, starts it again for as long as the policy says ([`restarts`]).
+/// Runs `first` (the container's run or start) and then, if it started, starts it again for
+/// as long as its restart policy says ([`restarts`]): `policy` at first, then what its spec
+/// says at each end (`rsafe update --restart` changes it meanwhile).
 fn under_policy(
     store_root: &Path,
     policy: Option<RestartPolicy>,
@@ -104,9 +105,9 @@ fn under_policy(
         }
         notify(note)
     });
-    match (policy, id) {
-        (Some(policy), Some(id)) => restarts(store_root, &id, policy, result, notify),
-        _ => result,
+    match id {
+        Some(id) => restarts(store_root, &id, policy, result, notify),
+        None => result,
     }
 }
 
@@ -189,7 +190,7 @@ const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
 fn restarts(
     store_root: &Path,
     id: &str,
-    policy: RestartPolicy,
+    mut policy: Option<RestartPolicy>,
     mut result: Result<Exit, RunError>,
     notify: &mut dyn FnMut(Note),
 ) -> Result<Exit, RunError> {
@@ -197,6 +198,13 @@ fn restarts(
     let mut count = 0;
     while let Ok(exit) = &result {
         let Ok((dir, _)) = state::find(store_root, id) else {
+            break;
+        };
+        // Updated meanwhile? An unreadable spec keeps the policy the container started with.
+        if let Ok(spec) = dir.load_spec(id) {
+            policy = spec.options.restart;
+        }
+        let Some(policy) = policy else {
             break;
         };
         if super::session::told_to_end()
