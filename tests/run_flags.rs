@@ -652,6 +652,32 @@ fn restart_policy_is_kept_by_start_and_restart() {
     });
 }
 
+/// `rsafe kill` with SIGKILL (or the stop signal) stops an `always` container for good, as
+/// podman's and docker's kill do; another signal that ends the workload (SIGHUP here) is an
+/// exit like any other, and the policy starts it again.
+#[test]
+fn restart_is_not_done_after_kill() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let flags = ["run", "-d", "--name", "k", "--restart", "always", IMAGE];
+        ok(
+            &rsafe(&[&flags[..], &["echo run; sleep 300"]].concat()),
+            caller,
+        );
+        wait_for_logs(caller, store, "k", 1);
+        ok(&rsafe(&["kill", "-s", "HUP", "k"]), caller);
+        wait_for_state(caller, store, "k", |doc| {
+            doc["RestartCount"] == 1 && doc["State"]["Status"] == "running"
+        });
+        ok(&rsafe(&["kill", "k"]), caller);
+        wait_for_state(caller, store, "k", |doc| doc["State"]["Status"] == "exited");
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let doc = inspect(caller, store, "k");
+        assert_eq!(doc["State"]["Status"], "exited", "{caller:?}: {doc}");
+        assert_eq!(doc["RestartCount"], 1, "{caller:?}: {doc}");
+    });
+}
+
 /// `rsafe update --restart`, as docker's: a container run without a policy gets `always`
 /// (its next start restarts it), a running one's monitor follows `no` from its next exit on;
 /// a `--rm` container is refused in one line, exit 1, and so is an unknown policy.

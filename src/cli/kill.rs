@@ -5,13 +5,15 @@ use anyhow::Result;
 use nix::sys::signal::Signal;
 
 use super::Global;
-use crate::runtime::stop;
+use crate::runtime::{detach, state, stop};
 
 /// Send a signal to running containers
 ///
 /// The signal goes to the container's init, which passes it on to the command (SIGKILL, the
 /// default, ends the whole container at once); with `--init=false` to the command itself.
 /// Returns at once: `rsafe wait` waits for the end. Prints each container as it is signalled.
+/// SIGKILL or the container's stop signal stops it as `rsafe stop` does for its --restart
+/// policy: it is not started again (docker's and podman's kill).
 #[derive(Debug, clap::Args)]
 pub struct KillArgs {
     /// The signal: a name (KILL, SIGTERM, hup) or a number.
@@ -42,9 +44,30 @@ fn parse_signal(s: &str) -> Result<Signal, String> {
 pub fn run(args: KillArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     super::each_container(&args.containers, |name| {
+        mark_stopped(store.root(), name, args.signal)?;
         stop::signal(store.root(), name, args.signal)?;
         Ok(name.to_string())
     })
+}
+
+/// Before SIGKILL or its stop signal goes to a running container: its monitor must not start
+/// it again ([`detach::request_stop`]). Other signals (SIGHUP to reload, say) leave the
+/// policy be.
+fn mark_stopped(store_root: &std::path::Path, name: &str, sig: Signal) -> Result<()> {
+    let (dir, st) = state::find(store_root, name)?;
+    if !st.is_alive() {
+        return Ok(());
+    }
+    let stop_signal = dir
+        .load_spec(name)
+        .ok()
+        .and_then(|s| s.options.stop_signal)
+        .and_then(|s| s.parse::<Signal>().ok())
+        .unwrap_or(Signal::SIGTERM);
+    if sig == Signal::SIGKILL || sig == stop_signal {
+        detach::request_stop(&dir)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
