@@ -39,10 +39,11 @@ pub struct RmArgs {
 pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     let done = super::each_container(&args.containers, |name| {
-        let (dir, st) = state::find(store.root(), name)?;
+        let (dir, mut st) = state::find(store.root(), name)?;
         if args.force {
             // A `--restart` container's monitor must not start it again once killed.
             crate::runtime::detach::request_stop(&dir)?;
+            st = wait_started(store.root(), name, &dir, st)?;
         }
         match dir.phase(&st) {
             Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
@@ -88,6 +89,24 @@ fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
     for e in volumes.remove_anonymous(store_root, names, &IdMap::for_this_process()) {
         eprintln!("rsafe: warning: cannot remove an anonymous volume: {e}");
     }
+}
+
+/// `rm -f` of a container being started (its `--restart` monitor starting it again, a
+/// `start` under way): waits up to 2 s for the start to be done, the stop mark already made,
+/// so it is the last; returns the container's state then. One still starting after that is
+/// left for the caller to refuse.
+fn wait_started(
+    store_root: &std::path::Path,
+    name: &str,
+    dir: &ContainerDir,
+    mut st: State,
+) -> Result<State> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while dir.phase(&st) == Phase::Created && dir.is_locked() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        st = state::find(store_root, name)?.1;
+    }
+    Ok(st)
 }
 
 /// Kills every process of a running container ([`signal::kill_all`], as `stop` after its
