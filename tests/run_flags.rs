@@ -678,6 +678,27 @@ fn restart_is_not_done_after_kill() {
     });
 }
 
+/// `rm -f` of an `always` container at any moment of its restarts (a workload that exits at
+/// once: starts and backoffs in turn) removes it: no 'is being started: try again', no
+/// directory removed under a start, nothing left for `ps -a`.
+#[test]
+fn restart_rm_f_at_any_moment_of_the_restarts() {
+    for_each_caller_with_image(|caller, store| {
+        for round in 0..12u64 {
+            let name = format!("r{round}");
+            let flags = ["run", "-d", "--name", &name, "--restart", "always", IMAGE];
+            ok(
+                &rsafe_cmd(caller, store, &[&flags[..], &["true"]].concat()),
+                caller,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(round * 67 % 800));
+            ok(&rsafe_cmd(caller, store, &["rm", "-f", &name]), caller);
+        }
+        let left = rsafe_cmd(caller, store, &["ps", "-aq"]);
+        assert_eq!(left.stdout, "", "{caller:?}: {left:?}");
+    });
+}
+
 /// `rsafe update --restart`, as docker's: a container run without a policy gets `always`
 /// (its next start restarts it), a running one's monitor follows `no` from its next exit on;
 /// a `--rm` container is refused in one line, exit 1, and so is an unknown policy.

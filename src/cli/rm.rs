@@ -43,7 +43,7 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
         if args.force {
             // A `--restart` container's monitor must not start it again once killed.
             crate::runtime::detach::request_stop(&dir)?;
-            st = wait_started(store.root(), name, &dir, st)?;
+            st = wait_settled(store.root(), name, &dir, st)?;
         }
         match dir.phase(&st) {
             Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
@@ -91,18 +91,25 @@ fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
     }
 }
 
-/// `rm -f` of a container being started (its `--restart` monitor starting it again, a
-/// `start` under way): waits up to 2 s for the start to be done, the stop mark already made,
-/// so it is the last; returns the container's state then. One still starting after that is
-/// left for the caller to refuse.
-fn wait_started(
+/// `rm -f`, the stop mark made: a `--restart` monitor between two runs sees it and ends, and
+/// one starting the container again (or a `start` under way) makes it run; waits (2 s at
+/// most) until the container runs (for the caller to kill) or is stopped with no monitor
+/// left, and returns its state then. One still starting after that is left for the caller to
+/// refuse.
+fn wait_settled(
     store_root: &std::path::Path,
     name: &str,
     dir: &ContainerDir,
     mut st: State,
 ) -> Result<State> {
     let deadline = Instant::now() + Duration::from_secs(2);
-    while dir.phase(&st) == Phase::Created && dir.is_locked() && Instant::now() < deadline {
+    while Instant::now() < deadline {
+        let starting = dir.phase(&st) == Phase::Created && dir.is_locked();
+        let between_runs = matches!(dir.phase(&st), Phase::Exited(_) | Phase::Dead)
+            && crate::runtime::detach::monitor_alive(dir);
+        if !starting && !between_runs {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(20));
         st = state::find(store_root, name)?.1;
     }

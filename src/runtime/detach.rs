@@ -213,7 +213,7 @@ fn restarts(
         {
             break;
         }
-        if told_to_end_within(backoff) || stopped_by_user(&dir) {
+        if told_to_end_within(backoff, &dir) || stopped_by_user(&dir) {
             break;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -232,9 +232,11 @@ fn restarts(
     result
 }
 
-/// Waits `wait` between two runs; whether the monitor was told to end meanwhile. The
-/// signals stay blocked from the last run (no handler ran), so they wait on a signalfd.
-fn told_to_end_within(wait: std::time::Duration) -> bool {
+/// Waits `wait` between two runs; whether the monitor was told to end meanwhile, or the user
+/// stopped the container in `dir` (looked at every 50 ms: `rm -f` waits for the monitor to be
+/// gone). The signals stay blocked from the last run (no handler ran), so they wait on a
+/// signalfd.
+fn told_to_end_within(wait: std::time::Duration, dir: &state::ContainerDir) -> bool {
     use nix::sys::signal::{SigSet, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let mut ending = SigSet::empty();
@@ -251,23 +253,35 @@ fn told_to_end_within(wait: std::time::Duration) -> bool {
         true => SignalFd::with_flags(&ending, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok(),
         false => None,
     };
-    let Some(fd) = fd else {
-        std::thread::sleep(wait);
-        return false;
-    };
     let deadline = std::time::Instant::now() + wait;
     loop {
-        if let Ok(Some(_)) = fd.read_signal() {
+        if let Some(Ok(Some(_))) = fd.as_ref().map(|fd| fd.read_signal()) {
             return true;
+        }
+        if stopped_by_user(dir) {
+            return false;
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             return false;
         }
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let _ = poll(&mut fds, PollTimeout::from(ms));
+        let slice = left.min(std::time::Duration::from_millis(50));
+        match &fd {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
+                let _ = poll(&mut fds, PollTimeout::from(ms));
+            }
+            None => std::thread::sleep(slice),
+        }
     }
+}
+
+/// Whether a detached container's monitor (or its log relay) is still there: they hold the
+/// container's log locked, shared, while they live.
+pub fn monitor_alive(dir: &state::ContainerDir) -> bool {
+    std::fs::File::open(dir.log_file())
+        .is_ok_and(|log| matches!(log.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// What a detached container's terminal and stdin are, and where its directory is (for the
