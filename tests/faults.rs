@@ -1245,10 +1245,11 @@ fn fill_to(store: &Path, free_kib: u64) {
 }
 
 /// A `run` that cannot record its container (an 8 MiB store with the image loaded, filled
-/// so that 0 to 40 KiB remain: its spec or its state cannot be written) leaves nothing, as
-/// docker leaves nothing when it cannot create a container: one line naming the store's file
-/// and ENOSPC, exit 125, no directory, and its name free for the next run. Named in the
-/// foreground and unnamed with `-d`; a run that fits is removed again.
+/// so that 0 to 40 KiB remain: its spec, its state or the room for its exit cannot be
+/// written) leaves nothing, as docker leaves nothing when it cannot create a container: one
+/// line naming the store's file and ENOSPC, exit 125, no directory, and its name free for the
+/// next run. Named in the foreground and unnamed with `-d`; a run that fits records its exit
+/// on the store still that full, and is removed again.
 #[test]
 fn a_run_that_cannot_record_its_container_leaves_nothing() {
     if !can_mount() {
@@ -1268,27 +1269,24 @@ fn a_run_that_cannot_record_its_container_leaves_nothing() {
             for flags in [&["--name", "c"][..], &["-d"][..]] {
                 fill_to(store, free);
                 let mut args = flags.to_vec();
-                // A `-d` workload outlives the fill below: its monitor records its exit once
-                // there is room again (recording an exit on a full store is not this test's).
-                let workload: &[&str] = match flags[0] {
-                    "-d" => &["sleep 1"],
-                    _ => &["true"],
-                };
-                args.push("oci-busybox:root");
-                args.extend(workload);
+                args.extend(["oci-busybox:root", "true"]);
                 let out = run_support::run(caller, store, &args);
-                let _ = std::fs::remove_file(store.join("fill"));
                 if out.code == 0 {
-                    // A run that started is not this test's: whether its exit could be
-                    // recorded on the full store is not asked here (a foreground run records
-                    // it before the fill goes). It is waited for and removed.
+                    // A run that started records its exit, the store still as full as it
+                    // found it.
                     for (id, _, _) in ps_rows(caller, store) {
-                        let _ = rsafe_cmd(caller, store, &["wait", &id]);
-                        let rm = rsafe_cmd(caller, store, &["rm", "-f", &id]);
+                        let wait = rsafe_cmd(caller, store, &["wait", &id]);
+                        assert_eq!(
+                            wait.stdout, "0\n",
+                            "{caller:?} {free} KiB {flags:?}: {wait:?}"
+                        );
+                        let rm = rsafe_cmd(caller, store, &["rm", &id]);
                         assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
                     }
+                    let _ = std::fs::remove_file(store.join("fill"));
                     continue;
                 }
+                let _ = std::fs::remove_file(store.join("fill"));
                 failed += 1;
                 assert_eq!(out.code, 125, "{caller:?} {free} KiB {flags:?}: {out:?}");
                 let err = out.stderr.trim_end();
@@ -1309,10 +1307,11 @@ fn a_run_that_cannot_record_its_container_leaves_nothing() {
                 assert_eq!(container_dirs(store), BTreeSet::new(), "{caller:?}");
             }
         }
-        // Both records failed somewhere in the sweep: the spec (named or not) and the state
-        // with the first process (an unnamed run writes it after its spec). The runtime-spec
-        // config.json, written once the container starts, fails it no more than a warning.
-        let want: BTreeSet<String> = [".spec.json.tmp", ".state.json.tmp"]
+        // Every record failed somewhere in the sweep: the spec (named or not), the state with
+        // the first process (an unnamed run writes it after its spec) and the room kept for
+        // its exit. The runtime-spec config.json, written once the container starts, fails it
+        // no more than a warning.
+        let want: BTreeSet<String> = [".spec.json.tmp", ".state.json.tmp", ".state.json.next"]
             .map(String::from)
             .into();
         assert_eq!(files, want, "{caller:?}: {failed} runs failed");
@@ -1321,5 +1320,397 @@ fn a_run_that_cannot_record_its_container_leaves_nothing() {
         assert_eq!(out.code, 0, "{caller:?}: {out:?}");
         let rm = rsafe_cmd(caller, store, &["rm", "c"]);
         assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+    });
+}
+
+/// The workload of the `exit_` tests: runs until SIGUSR1, then says so (a write the full
+/// store's log cannot take, for a `-d` container) and exits 3.
+const UNTIL_USR1: &str = "trap 'echo bye; exit 3' USR1; while :; do sleep 0.1; done";
+
+/// Fills the store's filesystem to its last block: a `fill` file in its root written until
+/// ENOSPC.
+fn fill_up(store: &Path) {
+    let fill = store.join("fill");
+    // dd fails at ENOSPC, which is the point.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k", "status=none"])
+        .arg(format!("of={}", fill.display()))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let out = Command::new("df")
+        .args(["-k", "--output=avail"])
+        .arg(store)
+        .output()
+        .unwrap();
+    let avail = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .map(|l| l.trim().to_string());
+    assert_eq!(avail.as_deref(), Some("0"), "the store is not full");
+}
+
+/// `state.json`'s first process (pid, start time) of container `name`, once its state says it
+/// runs with one.
+fn running_pid(store: &Path, name: &str) -> Option<(i64, i64)> {
+    let containers = std::fs::read_dir(store.join("containers")).ok()?;
+    containers.flatten().find_map(|entry| {
+        let text = std::fs::read_to_string(entry.path().join("state.json")).ok()?;
+        let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let pid = &state["pid"];
+        (state["name"] == name && state["status"] == "running")
+            .then(|| Some((pid[0].as_i64()?, pid[1].as_i64()?)))
+            .flatten()
+    })
+}
+
+/// Whether a `sleep` runs under process `init`: [`UNTIL_USR1`] is in its loop, its trap set.
+fn sleeps_under(init: i64) -> bool {
+    let parents: Vec<(i64, i64, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i64 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (head, tail) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let ppid = tail.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid, comm))
+        })
+        .collect();
+    let parent = |pid: i64| parents.iter().find(|p| p.0 == pid).map(|p| p.1);
+    parents.iter().filter(|p| p.2 == "sleep").any(|p| {
+        let mut at = p.1;
+        for _ in 0..8 {
+            if at == init {
+                return true;
+            }
+            match parent(at) {
+                Some(up) if up > 1 => at = up,
+                _ => return false,
+            }
+        }
+        false
+    })
+}
+
+/// Waits (up to 20 s) until container `name` runs [`UNTIL_USR1`]'s loop with a first process
+/// other than `not`; returns that first process.
+fn wait_running(store: &Path, name: &str, not: Option<(i64, i64)>) -> (i64, i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match running_pid(store, name) {
+            Some(pid) if Some(pid) != not && sleeps_under(pid.0) => return pid,
+            _ if Instant::now() > deadline => panic!("{name} never ran (again)"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// With the store full, ends container `name` (SIGUSR1 to [`UNTIL_USR1`]) and asks `wait` for
+/// its exit while the fill is still there.
+fn end_on_full_store(caller: Caller, store: &Path, name: &str) -> Output {
+    wait_running(store, name, None);
+    fill_up(store);
+    let kill = rsafe_cmd(caller, store, &["kill", "-s", "USR1", name]);
+    assert_eq!(kill.code, 0, "{caller:?}: {kill:?}");
+    rsafe_cmd(caller, store, &["wait", name])
+}
+
+/// What every `exit_` test checks last, the fill still there: `ps -a` says the container
+/// exited with `code`; then, with room again, it is removed.
+fn exited_then_removed(caller: Caller, store: &Path, name: &str, code: i32) {
+    let rows = ps_rows(caller, store);
+    let want = format!("Exited ({code})");
+    assert!(
+        rows.iter().any(|(_, n, s)| n == name && *s == want),
+        "{caller:?}: {rows:?}"
+    );
+    std::fs::remove_file(store.join("fill")).unwrap();
+    let rm = rsafe_cmd(caller, store, &["rm", "-f", name]);
+    assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+}
+
+/// A foreground `run` whose store fills up (to its last block) while the container runs
+/// records its exit: `wait` says 3 and `ps -a` `Exited (3)` while the store is still full.
+#[test]
+fn exit_of_a_foreground_run_is_recorded_on_a_full_store() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let run = spawn_run(
+            caller,
+            store,
+            &[
+                "--name",
+                "c",
+                rootfs.to_str().unwrap(),
+                "sh",
+                "-c",
+                UNTIL_USR1,
+            ],
+        );
+        let wait = end_on_full_store(caller, store, "c");
+        let run = output(run);
+        assert_eq!(run.code, 3, "{caller:?}: {run:?}");
+        assert!(!run.stderr.contains("cannot record"), "{caller:?}: {run:?}");
+        assert_eq!(wait.stdout, "3\n", "{caller:?}: {wait:?}");
+        exited_then_removed(caller, store, "c", 3);
+    });
+}
+
+/// A `run -d` container's monitor records the exit on a store that filled up meanwhile, its
+/// log unable to take the workload's last line.
+#[test]
+fn exit_of_a_detached_run_is_recorded_on_a_full_store() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let run = run_support::run(
+            caller,
+            store,
+            &["-d", "--name", "c", rootfs, "sh", "-c", UNTIL_USR1],
+        );
+        assert_eq!(run.code, 0, "{caller:?}: {run:?}");
+        let wait = end_on_full_store(caller, store, "c");
+        assert_eq!(wait.stdout, "3\n", "{caller:?}: {wait:?}");
+        exited_then_removed(caller, store, "c", 3);
+    });
+}
+
+/// A `run --rm` container (foreground and `-d`) on a store that filled up meanwhile is
+/// removed when it ends, as on any store: `wait` says so, and nothing is left, Dead or not.
+#[test]
+fn exit_of_an_rm_run_on_a_full_store_removes_it() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        for detach in [false, true] {
+            let mut args = vec!["--rm", "--name", "c", rootfs, "sh", "-c", UNTIL_USR1];
+            let run = match detach {
+                true => {
+                    args.insert(0, "-d");
+                    let run = run_support::run(caller, store, &args);
+                    assert_eq!(run.code, 0, "{caller:?}: {run:?}");
+                    None
+                }
+                false => Some(spawn_run(caller, store, &args)),
+            };
+            let wait = end_on_full_store(caller, store, "c");
+            if let Some(run) = run {
+                let run = output(run);
+                assert_eq!(run.code, 3, "{caller:?}: {run:?}");
+            }
+            // `wait` found it running, then removed; or already removed.
+            assert!(
+                wait.stdout == "3\n"
+                    || wait.stderr.contains("no container")
+                    || wait.stderr.contains("was removed when it ended (--rm)"),
+                "{caller:?} -d {detach}: {wait:?}"
+            );
+            assert_eq!(ps_rows(caller, store), vec![], "{caller:?} -d {detach}");
+            std::fs::remove_file(store.join("fill")).unwrap();
+        }
+    });
+}
+
+/// `create` then `start` (detached, as docker's) on a store that fills up while it runs: the
+/// exit is recorded.
+#[test]
+fn exit_of_a_created_and_started_container_is_recorded_on_a_full_store() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let made = rsafe_cmd(
+            caller,
+            store,
+            &["create", "--name", "c", rootfs, "sh", "-c", UNTIL_USR1],
+        );
+        assert_eq!(made.code, 0, "{caller:?}: {made:?}");
+        let start = rsafe_cmd(caller, store, &["start", "c"]);
+        assert_eq!(start.code, 0, "{caller:?}: {start:?}");
+        let wait = end_on_full_store(caller, store, "c");
+        assert_eq!(wait.stdout, "3\n", "{caller:?}: {wait:?}");
+        exited_then_removed(caller, store, "c", 3);
+    });
+}
+
+/// A `--restart on-failure:1` container whose store fills up while it runs: its exit is
+/// recorded, the monitor starts it again on the full store (the state's save keeps the room
+/// it found), and the second exit is recorded too.
+#[test]
+fn exit_of_a_restarting_container_is_recorded_on_a_full_store() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let args = [
+            "-d",
+            "--restart",
+            "on-failure:1",
+            "--name",
+            "c",
+            rootfs,
+            "sh",
+            "-c",
+            UNTIL_USR1,
+        ];
+        let run = run_support::run(caller, store, &args);
+        assert_eq!(run.code, 0, "{caller:?}: {run:?}");
+        let first = wait_running(store, "c", None);
+        fill_up(store);
+        let kill = rsafe_cmd(caller, store, &["kill", "-s", "USR1", "c"]);
+        assert_eq!(kill.code, 0, "{caller:?}: {kill:?}");
+        wait_running(store, "c", Some(first));
+        let kill = rsafe_cmd(caller, store, &["kill", "-s", "USR1", "c"]);
+        assert_eq!(kill.code, 0, "{caller:?}: {kill:?}");
+        let wait = rsafe_cmd(caller, store, &["wait", "c"]);
+        assert_eq!(wait.stdout, "3\n", "{caller:?}: {wait:?}");
+        exited_then_removed(caller, store, "c", 3);
+    });
+}
+
+/// `rsafe stop` of a running container on a store that filled up meanwhile returns once the
+/// exit (143: SIGTERM) is recorded.
+#[test]
+fn exit_of_a_stopped_container_is_recorded_on_a_full_store() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let run = run_support::run(
+            caller,
+            store,
+            &["-d", "--name", "c", rootfs, "sh", "-c", UNTIL_USR1],
+        );
+        assert_eq!(run.code, 0, "{caller:?}: {run:?}");
+        wait_running(store, "c", None);
+        fill_up(store);
+        let stop = rsafe_cmd(caller, store, &["stop", "-t", "5", "c"]);
+        assert_eq!(stop.code, 0, "{caller:?}: {stop:?}");
+        let wait = rsafe_cmd(caller, store, &["wait", "c"]);
+        assert_eq!(wait.stdout, "143\n", "{caller:?}: {wait:?}");
+        exited_then_removed(caller, store, "c", 143);
+    });
+}
+
+/// How a run is started in [`exit_of_a_run_started_on_a_nearly_full_store_is_recorded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Start {
+    /// `run` in the foreground, unnamed (its state is written after its spec).
+    Foreground,
+    /// `run --name` in the foreground (its state is written before its spec).
+    Named,
+    /// `run -d`.
+    Detached,
+    /// `create`, then `start` (detached).
+    Created,
+}
+
+/// Starts `true` as `how` says; the last command's output.
+fn start_true(caller: Caller, store: &Path, rootfs: &str, how: Start) -> Output {
+    let flags: &[&str] = match how {
+        Start::Foreground | Start::Created => &[],
+        Start::Named => &["--name", "c"],
+        Start::Detached => &["-d"],
+    };
+    let mut args = flags.to_vec();
+    args.extend([rootfs, "true"]);
+    if how != Start::Created {
+        return run_support::run(caller, store, &args);
+    }
+    args.insert(0, "create");
+    let made = rsafe_cmd(caller, store, &args);
+    if made.code != 0 {
+        return made;
+    }
+    rsafe_cmd(caller, store, &["start", made.stdout.trim()])
+}
+
+/// Runs started on a store left with 0 to 40 KiB free (every count of free pages from 0 to 10,
+/// so also the one where the state fits and the room for its exit does not) either fail,
+/// leaving nothing, or record their exit on the store still that full: `wait` says 0, never
+/// that the rsafe was killed. The foreground, named, `-d` and `create` + `start`.
+#[test]
+fn exit_of_a_run_started_on_a_nearly_full_store_is_recorded() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        // The store made, as every store that has run a container.
+        let out = run_support::run(caller, store, &["--rm", rootfs, "true"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        ps_rows(caller, store);
+        let hows = [
+            Start::Foreground,
+            Start::Named,
+            Start::Detached,
+            Start::Created,
+        ];
+        let mut outcomes = std::collections::BTreeMap::new();
+        for free in (0..=40).step_by(4) {
+            for how in hows {
+                fill_to(store, free);
+                let out = start_true(caller, store, rootfs, how);
+                let what = format!("{caller:?} {how:?} {free} KiB: {out:?}");
+                if out.code == 0 {
+                    let rows = ps_rows(caller, store);
+                    assert_eq!(rows.len(), 1, "{what}: {rows:?}");
+                    let wait = rsafe_cmd(caller, store, &["wait", &rows[0].0]);
+                    assert_eq!(wait.stdout, "0\n", "{what}: {wait:?}");
+                    let rm = rsafe_cmd(caller, store, &["rm", &rows[0].0]);
+                    assert_eq!(rm.code, 0, "{what}: {rm:?}");
+                } else {
+                    assert_eq!(out.code, 125, "{what}");
+                    assert!(out.stderr.contains("No space left on device"), "{what}");
+                    assert_eq!(ps_rows(caller, store), vec![], "{what}");
+                }
+                assert_eq!(container_dirs(store), BTreeSet::new(), "{what}");
+                std::fs::remove_file(store.join("fill")).unwrap();
+                outcomes
+                    .entry(how)
+                    .or_insert_with(BTreeSet::new)
+                    .insert(out.code);
+            }
+        }
+        // Each way both failed (nearly nothing free) and started (40 KiB free).
+        for how in hows {
+            assert_eq!(
+                outcomes[&how],
+                BTreeSet::from([0, 125]),
+                "{caller:?} {how:?}"
+            );
+        }
     });
 }

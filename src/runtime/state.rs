@@ -296,10 +296,12 @@ impl ContainerDir {
         self.path.symlink_metadata().is_ok()
     }
 
-    /// Writes `state.json` atomically, through `.state.json.tmp`, then (for a container that is
-    /// kept) reserves the room of the next save in a fresh `.state.json.tmp` (`fallocate`,
-    /// beyond its end): recording a container's exit on a store that filled up meanwhile
-    /// writes into blocks it already has.
+    /// Writes `state.json` atomically, through `.state.json.tmp`, and (for a container that is
+    /// kept) leaves the room of the next save in `.state.json.tmp`: the previous `state.json`,
+    /// swapped out, or a fresh file reserved with `fallocate` beyond its end. Recording a
+    /// container's exit on a store that filled up meanwhile writes into blocks it already has.
+    /// A created or running container's save fails, with `state.json` as it was, when that room
+    /// cannot be had: a container whose end could not be recorded is never made or started.
     ///
     /// The name on disk is kept: only [`rename`] changes it, and a container's monitor saving
     /// its exit with the name it started under must not undo a rename done meanwhile (both
@@ -338,23 +340,56 @@ impl ContainerDir {
             path: path.clone(),
             source,
         })?;
-        // No truncation: a spare reserved by the previous save is written over in place.
+        self.write_spare(&tmp, &json)?;
+        // A --rm container's exit is never recorded (its directory goes), and freeing the
+        // reserved block at removal is a synchronous discard on disks mounted `discard`.
+        if state.auto_remove {
+            return std::fs::rename(&tmp, &path).map_err(io_err(&path));
+        }
+        // The previous state.json becomes the next save's spare: swapped in, never freed, so
+        // a save on a full store (a restart's) leaves the room it found.
+        let exchange = rustix::fs::RenameFlags::EXCHANGE;
+        let cwd = rustix::fs::CWD;
+        if rustix::fs::renameat_with(cwd, &tmp, cwd, &path, exchange).is_ok() {
+            // Grown if this state outgrew the previous one (best effort: the exit adds a few
+            // bytes, within the block the previous state had).
+            if let Ok(spare) = std::fs::OpenOptions::new().write(true).open(&tmp) {
+                let keep = rustix::fs::FallocateFlags::KEEP_SIZE;
+                let _ = rustix::fs::fallocate(&spare, keep, 0, spare_size(json.len()));
+            }
+        } else if matches!(state.status, Status::Running | Status::Created) {
+            // The first save (no state.json to swap), or a filesystem without exchange: the
+            // room of the exit is reserved before this save counts, or the save fails with
+            // nothing changed (`.state.json.tmp` keeps its blocks: still the spare).
+            let next = self.path.join(".state.json.next");
+            let _ = std::fs::remove_file(&next);
+            reserve_spare(&next, json.len()).map_err(io_err(&next))?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            std::fs::rename(&next, &tmp).map_err(io_err(&tmp))?;
+        } else {
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            // Best effort: the save that starts it again reserves its own or fails.
+            let _ = reserve_spare(&tmp, json.len());
+        }
+        Ok(())
+    }
+
+    /// Writes `json` into `.state.json.tmp` in place, without truncating it first: a spare
+    /// reserved by the previous save is written over in blocks it already has.
+    fn write_spare(&self, tmp: &Path, json: &[u8]) -> Result<()> {
+        // A spare whose save was cut off between its two renames (rsafe killed) is the spare.
+        let next = self.path.join(".state.json.next");
+        if next.symlink_metadata().is_ok() && tmp.symlink_metadata().is_err() {
+            let _ = std::fs::rename(&next, tmp);
+        }
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        io::Write::write_all(&mut file, &json).map_err(io_err(&tmp))?;
-        file.set_len(json.len() as u64).map_err(io_err(&tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // A --rm container's exit is never recorded (its directory goes), and freeing the
-        // reserved block at removal is a synchronous discard on disks mounted `discard`.
-        if !state.auto_remove {
-            reserve_spare(&tmp, json.len());
-        }
-        Ok(())
+            .open(tmp)
+            .map_err(io_err(tmp))?;
+        io::Write::write_all(&mut file, json).map_err(io_err(tmp))?;
+        file.set_len(json.len() as u64).map_err(io_err(tmp))
     }
 
     /// Whether the writable layer has the marker overlayfs leaves when it mounts a layer
@@ -459,22 +494,33 @@ pub fn remove_tree_as(path: &Path, idmap: &IdMap) -> Result<()> {
     }
 }
 
-/// Room reserved for the next `state.json`: at least a block, and twice this one's size (the
-/// exit adds a few fields). Best effort: a store too full for it fails at the next save,
-/// which reports it, as before.
-fn reserve_spare(tmp: &Path, len: usize) {
-    let want = (2 * len as u64).max(4096).next_multiple_of(4096);
-    if let Ok(file) = std::fs::OpenOptions::new()
+/// The room kept for the save after one of `len` bytes: at least a block, and twice its size
+/// (the exit adds a few fields).
+fn spare_size(len: usize) -> u64 {
+    (2 * len as u64).max(4096).next_multiple_of(4096)
+}
+
+/// Room reserved for the next `state.json` ([`spare_size`]) in a new file at `spare`,
+/// allocated beyond its end (`fallocate` `KEEP_SIZE`), or written as zeros on a filesystem
+/// without `fallocate`. On failure (the store is full) the file is removed again.
+fn reserve_spare(spare: &Path, len: usize) -> io::Result<()> {
+    let want = spare_size(len);
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(tmp)
-    {
-        let reserved = rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, want);
-        if reserved.is_err() {
-            drop(file);
-            let _ = std::fs::remove_file(tmp);
-        }
+        .open(spare)?;
+    let reserved =
+        match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, want) {
+            Err(rustix::io::Errno::OPNOTSUPP) => {
+                io::Write::write_all(&mut file, &vec![0; want as usize])
+            }
+            other => other.map_err(io::Error::from),
+        };
+    if reserved.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(spare);
     }
+    reserved
 }
 
 fn mkdir(path: &Path, mode: u32, exist_ok: bool) -> Result<()> {
@@ -991,6 +1037,49 @@ mod tests {
         dir.save(&st).unwrap();
         let (_, back) = find(store.path(), "web").unwrap();
         assert_eq!(back.status, Status::Exited { code: 7 });
+    }
+
+    #[test]
+    fn the_previous_state_is_the_next_saves_room() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let spare = dir.path.join(".state.json.tmp");
+        let blocks = || std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&spare).unwrap());
+        let mut st = state(&dir.id, Some("web"), 1);
+        st.status = Status::Created;
+        dir.save(&st).unwrap();
+        assert!(
+            blocks() >= 8,
+            "a created container keeps room for its first start"
+        );
+        st.status = Status::Running;
+        dir.save(&st).unwrap();
+        // Swapped, not freed: the spare is the created state, blocks and all.
+        let previous: State = serde_json::from_slice(&std::fs::read(&spare).unwrap()).unwrap();
+        assert_eq!(previous.status, Status::Created);
+        assert!(blocks() >= 8, "{} blocks", blocks());
+        st.status = Status::Exited { code: 4 };
+        dir.save(&st).unwrap();
+        assert_eq!(find(store.path(), "web").unwrap().1.status, st.status);
+    }
+
+    #[test]
+    fn a_save_cut_off_between_its_renames_finds_its_spare() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let mut st = state(&dir.id, None, 1);
+        st.status = Status::Running;
+        dir.save(&st).unwrap();
+        // As rsafe killed after `.state.json.tmp` became state.json, before the spare's rename.
+        let (tmp, next) = (
+            dir.path.join(".state.json.tmp"),
+            dir.path.join(".state.json.next"),
+        );
+        std::fs::rename(&tmp, &next).unwrap();
+        st.status = Status::Exited { code: 0 };
+        dir.save(&st).unwrap();
+        assert!(!next.exists());
+        assert_eq!(find(store.path(), &dir.id).unwrap().1.status, st.status);
     }
 
     #[test]
