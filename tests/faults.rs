@@ -1621,6 +1621,41 @@ fn exit_of_a_stopped_container_is_recorded_on_a_full_store() {
     });
 }
 
+/// An exit that truly cannot be recorded (the room kept for it taken away, as a container
+/// started by an older rsafe has none, and the store full) is said as that: `wait` names the
+/// full store, not a killed rsafe.
+#[test]
+fn exit_that_cannot_be_recorded_says_the_store_is_full() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let run = run_support::run(
+            caller,
+            store,
+            &["-d", "--name", "c", rootfs, "sh", "-c", UNTIL_USR1],
+        );
+        assert_eq!(run.code, 0, "{caller:?}: {run:?}");
+        wait_running(store, "c", None);
+        let id = container_dirs(store).into_iter().next().unwrap();
+        std::fs::remove_file(store.join("containers").join(&id).join(".state.json.tmp")).unwrap();
+        let wait = end_on_full_store(caller, store, "c");
+        assert_eq!(wait.code, 1, "{caller:?}: {wait:?}");
+        assert_eq!(
+            wait.stderr.trim_end(),
+            "rsafe: container c ended, but its exit could not be recorded: the store is full",
+            "{caller:?}: {wait:?}"
+        );
+        std::fs::remove_file(store.join("fill")).unwrap();
+        let rm = rsafe_cmd(caller, store, &["rm", "-f", "c"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+    });
+}
+
 /// How a run is started in [`exit_of_a_run_started_on_a_nearly_full_store_is_recorded`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Start {

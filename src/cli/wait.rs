@@ -45,6 +45,9 @@ fn wait_for(store_root: &std::path::Path, name: &str) -> Result<i32> {
         };
         match dir.phase(&state) {
             Phase::Exited(code) => return Ok(code),
+            Phase::Dead if dir.exit_unrecorded() => bail!(
+                "container {name} ended, but its exit could not be recorded: the store is full"
+            ),
             Phase::Dead => bail!(
                 "container {name} ended without its exit code being recorded (its rsafe was killed)"
             ),

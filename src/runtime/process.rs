@@ -641,6 +641,9 @@ fn finish(
         state.status = Status::Exited { code };
         state.oom_killed = oom.is_some() && code == 128 + Signal::SIGKILL as i32;
         if let Err(e) = dir.save(state) {
+            if e.is_no_space() {
+                dir.mark_exit_unrecorded();
+            }
             notify(Note::Warning(format!(
                 "cannot record the exit of {}: {e}",
                 dir.id

@@ -57,6 +57,19 @@ pub enum StateError {
     Userns { path: PathBuf, detail: String },
 }
 
+impl StateError {
+    /// Whether this is the store's filesystem (or the caller's quota on it) being full.
+    pub fn is_no_space(&self) -> bool {
+        let StateError::Io { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
     move |source| StateError::Io {
         path: path.to_path_buf(),
@@ -371,6 +384,9 @@ impl ContainerDir {
             // Best effort: the save that starts it again reserves its own or fails.
             let _ = reserve_spare(&tmp, json.len());
         }
+        if state.status == Status::Running {
+            let _ = std::fs::remove_file(self.path.join(UNRECORDED_EXIT));
+        }
         Ok(())
     }
 
@@ -390,6 +406,20 @@ impl ContainerDir {
             .map_err(io_err(tmp))?;
         io::Write::write_all(&mut file, json).map_err(io_err(tmp))?;
         file.set_len(json.len() as u64).map_err(io_err(tmp))
+    }
+
+    /// Says, with an empty file (no data block: it fits on a store that is full), that this
+    /// container's exit could not be saved for lack of room, so that `wait` says that rather
+    /// than that its rsafe was killed (`ps -a` shows it `Dead` either way, as docker would).
+    /// Cleared by the next save of a start.
+    pub fn mark_exit_unrecorded(&self) {
+        let _ = std::fs::File::create(self.path.join(UNRECORDED_EXIT));
+    }
+
+    /// Whether [`ContainerDir::mark_exit_unrecorded`] said this container's last exit could
+    /// not be saved.
+    pub fn exit_unrecorded(&self) -> bool {
+        self.path.join(UNRECORDED_EXIT).symlink_metadata().is_ok()
     }
 
     /// Whether the writable layer has the marker overlayfs leaves when it mounts a layer
@@ -499,6 +529,9 @@ pub fn remove_tree_as(path: &Path, idmap: &IdMap) -> Result<()> {
 fn spare_size(len: usize) -> u64 {
     (2 * len as u64).max(4096).next_multiple_of(4096)
 }
+
+/// The empty file [`ContainerDir::mark_exit_unrecorded`] leaves.
+const UNRECORDED_EXIT: &str = "exit-unrecorded";
 
 /// Room reserved for the next `state.json` ([`spare_size`]) in a new file at `spare`,
 /// allocated beyond its end (`fallocate` `KEEP_SIZE`), or written as zeros on a filesystem
@@ -1080,6 +1113,35 @@ mod tests {
         dir.save(&st).unwrap();
         assert!(!next.exists());
         assert_eq!(find(store.path(), &dir.id).unwrap().1.status, st.status);
+    }
+
+    #[test]
+    fn an_unrecorded_exit_is_said_until_the_next_start() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::create(store.path(), (0, 0)).unwrap();
+        let mut st = state(&dir.id, None, 1);
+        st.status = Status::Running;
+        dir.save(&st).unwrap();
+        assert!(!dir.exit_unrecorded());
+        dir.mark_exit_unrecorded();
+        assert!(dir.exit_unrecorded());
+        // Phase is still Dead: only the reason differs.
+        assert_eq!(
+            dir.phase(&find(store.path(), &dir.id).unwrap().1),
+            Phase::Dead
+        );
+        dir.save(&st).unwrap();
+        assert!(!dir.exit_unrecorded());
+        let full = StateError::Io {
+            path: dir.state_file(),
+            source: io::Error::from_raw_os_error(libc_enospc()),
+        };
+        assert!(full.is_no_space());
+        assert!(!StateError::NotFound("c".into()).is_no_space());
+    }
+
+    fn libc_enospc() -> i32 {
+        rustix::io::Errno::NOSPC.raw_os_error()
     }
 
     #[test]
