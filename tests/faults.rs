@@ -20,22 +20,22 @@ use std::time::{Duration, Instant};
 use run_support::{Caller, Output, for_each_caller, rsafe_cmd};
 
 /// The container `id`'s init (from its `state.json`) and that init's parent: the container's
-/// rsafe, or its `-d` monitor. None once it has no live init.
+/// rsafe, or its `-d` monitor. None once it has no live init, or its pid is another process's
+/// now (its start time differs): a killed run's pid reused by another test's container must
+/// not get that container's monitor killed.
 fn init_and_monitor(store: &Path, id: &str) -> Option<(i64, i64)> {
     let text =
         std::fs::read_to_string(store.join("containers").join(id).join("state.json")).ok()?;
     let state: serde_json::Value = serde_json::from_str(&text).ok()?;
     let init = state["pid"][0].as_i64()?;
+    let started = state["pid"][1].as_i64()?;
     let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count from its end.
-    let ppid = stat
-        .rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some((init, ppid))
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    // Fields 4 (the parent) and 22 (the start time), counted from field 3.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start: i64 = fields.get(19)?.parse().ok()?;
+    (start == started).then_some((init, ppid))
 }
 
 fn kill9(pid: i64) -> bool {
