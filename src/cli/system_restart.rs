@@ -13,8 +13,9 @@ use crate::runtime::state::{self, Phase};
 /// start
 ///
 /// For a boot unit (see the README): `--restart always` containers are started, even those
-/// `rsafe stop` stopped; `unless-stopped` ones unless `rsafe stop` stopped them since their last start; `on-failure[:N]` ones likewise, when their last run
-/// failed (within N restarts). A container whose monitor was told to end (SIGTERM at a
+/// `rsafe stop` stopped; `unless-stopped` ones unless `rsafe stop` stopped them since their
+/// last start; `on-failure[:N]` ones likewise, when their last run failed (within N
+/// restarts). A container whose monitor was told to end (SIGTERM at a
 /// shutdown) was not stopped by the user. Each runs in the background under its policy
 /// again, as `rsafe start` does; its name is printed. Running and never-started containers
 /// are left alone. Exit code 0, or 1 when one could not be started (each said on stderr).
