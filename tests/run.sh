@@ -11,6 +11,7 @@ cargo clippy --all-targets --locked -- -D warnings
 # The install routes (.deb built, installed, run, removed; cargo install --path .), with the
 # dev profile: the build the tests use anyway (a release build would add ~11 min of CPU).
 RSAFE_DEB_PROFILE=dev bash .ci/deb-check.sh
-RSAFE_TEST_REQUIRE=1 cargo test --locked
+# Every test binary runs even after one fails, so one CI run shows every failure.
+RSAFE_TEST_REQUIRE=1 cargo test --locked --no-fail-fast
 # Nothing of rsafe left on the host, and the host's device nodes as they were.
 bash .ci/host-check.sh
