@@ -5,8 +5,9 @@
 //! that path (owners and modes as the image has them; `volume-nocopy` leaves it empty), written
 //! to under `--read-only`, listed by `volume ls` (and its `dangling`, `label` and `name`
 //! filters), shown in `inspect`'s Mounts and picked by `ps --filter volume=`. `run --rm` (attached and `-d`) and `rm -v` remove them, plain `rm` keeps
-//! them, plain `volume prune` removes the unused ones (a killed `run --rm`'s too) but never a
-//! named volume, and a mount at a path the image declares replaces its anonymous volume.
+//! them, plain `volume prune` removes the unused ones but never a named volume, the sweep of a
+//! killed `run --rm` (`ps -a`) removes its container's, a `run -d` failing before its monitor
+//! leaves none, and a mount at a path the image declares replaces its anonymous volume.
 #[allow(dead_code)]
 #[path = "support/run.rs"]
 mod run_support;
@@ -480,57 +481,82 @@ fn a_mount_at_a_declared_path_replaces_its_anonymous_volume() {
     });
 }
 
-/// A `run --rm` whose rsafe is killed (SIGKILL) cannot remove its container or volumes: a
-/// plain `volume prune` removes the dead container, as its rsafe would have, then its
-/// anonymous volumes, unused now; while the container runs they are kept.
+/// A `run --rm` whose rsafe is killed (SIGKILL) cannot remove its container or volumes: the
+/// next sweep of dead `--rm` containers (here `ps -a`) removes the container, as its rsafe
+/// would have, and its anonymous volumes with it, as docker's auto-remove does; while the
+/// container runs a plain `volume prune` keeps them. Killed as soon as `ps -a` lists the
+/// container (it may still be setting up) and once its workload runs.
 #[test]
-fn a_killed_run_rm_leaves_anonymous_volumes_the_next_prune_takes() {
+fn a_killed_run_rm_is_swept_with_its_anonymous_volumes() {
     for_each_caller_with_image(|caller, store| {
-        let mut cmd = caller.command(store);
-        cmd.args([
-            "run",
-            "--rm",
-            "--name",
-            "cut",
-            "-v",
-            "/extra",
-            IMAGE,
-            "sleep 1234",
-        ]);
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        eventually(&format!("{caller:?}: cut never ran"), || {
-            let ps = rsafe_cmd(caller, store, &["ps", "-q", "--filter", "name=cut"]);
-            ps.stdout.lines().count() == 1
-        });
-        let anon = anonymous(caller, store);
-        assert_eq!(anon.len(), 3, "{caller:?}");
-        ok(caller, store, &["volume", "prune", "-f"]);
-        assert_eq!(
-            anonymous(caller, store),
-            anon,
-            "{caller:?}: pruned while running"
-        );
-        // setpriv execs rsafe: the child is rsafe itself.
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
-        child.wait().unwrap();
-        // Its cgroup may take a moment to empty after the kill: until then the container
-        // stays (Dead), and so do its volumes, for the next prune.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut pruned = String::new();
-        while !volumes(caller, store).is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "{caller:?}: prunes said {pruned:?}"
+        for running in [false, true] {
+            let mut cmd = caller.command(store);
+            cmd.args(["run", "--rm", "-v", "/extra", IMAGE, "sleep 1234"]);
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let mut child = cmd.spawn().unwrap();
+            let ps = if running { "ps" } else { "ps -a" };
+            eventually(&format!("{caller:?}: never in {ps}"), || {
+                let args: &[&str] = if running {
+                    &["ps", "-q"]
+                } else {
+                    &["ps", "-a", "-q"]
+                };
+                rsafe_cmd(caller, store, args).stdout.lines().count() == 1
+            });
+            if running {
+                let anon = anonymous(caller, store);
+                assert_eq!(anon.len(), 3, "{caller:?}");
+                ok(caller, store, &["volume", "prune", "-f"]);
+                assert_eq!(
+                    anonymous(caller, store),
+                    anon,
+                    "{caller:?}: pruned while running"
+                );
+            }
+            // setpriv execs rsafe: the child is rsafe itself.
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+            child.wait().unwrap();
+            // Its cgroup may take a moment to empty after the kill: until then the container
+            // stays (Dead), and so do its volumes.
+            eventually(
+                &format!("{caller:?} {ps}: the dead container stays"),
+                || ok(caller, store, &["ps", "-a", "-q"]).stdout.is_empty(),
             );
-            pruned += &ok(caller, store, &["volume", "prune", "-f"]).stdout;
+            assert_eq!(
+                volumes(caller, store),
+                Vec::<String>::new(),
+                "{caller:?} killed once in {ps}: the sweep left its volumes"
+            );
         }
-        for name in &anon {
-            assert!(pruned.contains(name.as_str()), "{caller:?}: {pruned:?}");
-        }
-        let ps = ok(caller, store, &["ps", "-a", "-q"]);
-        assert_eq!(ps.stdout, "", "{caller:?}");
+    });
+}
+
+/// A `run -d` that fails in rsafe itself before the container's monitor is forked (here the
+/// store's `containers/` cannot be written: immutable as root, read-only to the test user)
+/// leaves none of the anonymous volumes it made, as a failed `docker run` leaves none.
+#[test]
+fn a_run_d_failing_before_its_monitor_leaves_no_anonymous_volume() {
+    for_each_caller_with_image(|caller, store| {
+        ok(caller, store, &["create", "--name", "made", IMAGE, "true"]);
+        ok(caller, store, &["rm", "-v", "made"]);
+        assert_eq!(volumes(caller, store), Vec::<String>::new(), "{caller:?}");
+        let containers = store.join("containers");
+        let (lock, unlock) = match caller {
+            Caller::Host => (["chattr", "+i"], ["chattr", "-i"]),
+            _ => (["chmod", "0555"], ["chmod", "0755"]),
+        };
+        support::sh(Command::new(lock[0]).arg(lock[1]).arg(&containers));
+        let out = rsafe_cmd(caller, store, &["run", "-d", "-v", "/extra", IMAGE, "true"]);
+        support::sh(Command::new(unlock[0]).arg(unlock[1]).arg(&containers));
+        assert_eq!(out.code, 125, "{caller:?}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{caller:?}: {out:?}");
+        assert!(out.stderr.contains("containers"), "{caller:?}: {out:?}");
+        assert_eq!(
+            volumes(caller, store),
+            Vec::<String>::new(),
+            "{caller:?}: the failed run -d left its volumes"
+        );
     });
 }

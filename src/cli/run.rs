@@ -993,10 +993,15 @@ fn run_detached(
         None => None,
     };
     let store_root = request.store_root.clone();
+    // The monitor's copy lets go of the claims once the container ends; the caller's, if the
+    // detach fails before its fork (no monitor, no container), does it here.
+    let hold = std::cell::Cell::new(Some(hold));
     let ended = |result: Result<Exit, RunError>| {
         let started = result.is_ok();
         let code = exit_code(result);
-        hold.release(&store_root);
+        if let Some(hold) = hold.take() {
+            hold.release(&store_root);
+        }
         match learning {
             Some((out, learned, recorder)) if started => {
                 match write_learned(&out, learned, &recorder, run_label, policy) {
@@ -1010,7 +1015,15 @@ fn run_detached(
             _ => code,
         }
     };
-    Ok(detached_code(detach::run_detached(request, notify, ended)?))
+    match detach::run_detached(request, notify, ended) {
+        Ok(outcome) => Ok(detached_code(outcome)),
+        Err(e) => {
+            if let Some(hold) = hold.take() {
+                hold.release(&store_root);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// `--learn` without a memory limit: the machine's memory, so that the container gets a

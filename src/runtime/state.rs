@@ -745,17 +745,32 @@ impl ContainerDir {
 }
 
 /// Removes the containers run with `--rm` that died with nobody left to remove them (their
-/// rsafe, or `-d` monitor, was killed), and their cgroups; returns their ids. What cannot be
-/// removed yet (a cgroup whose processes are still exiting) is left for the next sweep.
+/// rsafe, or `-d` monitor, was killed), and their cgroups, then the anonymous volumes made
+/// for them that no other container mounts, as their rsafe would have (docker's auto-remove
+/// takes them); returns their ids. What cannot be removed yet (a cgroup whose processes are
+/// still exiting) is left for the next sweep; a volume that cannot go is left for
+/// `volume prune`.
 pub fn sweep(store_root: &Path) -> Result<Vec<String>> {
     let mut removed = Vec::new();
+    let mut volumes = Vec::new();
     for (dir, state) in list(store_root)? {
         if !state.auto_remove || dir.phase(&state) != Phase::Dead {
             continue;
         }
+        // Read before the spec goes with the container; a damaged spec names none.
+        let anonymous = dir
+            .load_spec(&state.id)
+            .map(|spec| spec.options.anonymous_volumes)
+            .unwrap_or_default();
         if remove_container(&dir, &state).is_ok() {
+            volumes.push((anonymous, state.idmap.clone()));
             removed.push(state.id);
         }
+    }
+    let store = super::volume::Volumes::of_store(store_root);
+    for (names, idmap) in volumes {
+        // Each error leaves its volume unused and anonymous: the next `volume prune` takes it.
+        let _ = store.remove_anonymous(store_root, &names, &idmap);
     }
     Ok(removed)
 }
