@@ -355,6 +355,16 @@ fn rm_v_takes_the_containers_own_anonymous_volumes_only() {
                 .to_string()
         };
         let (extra, db) = (name_at("/extra"), name_at("/var/lib/db"));
+        // docker's Driver, Mode and Propagation: a mount's volume "z", an image's VOLUME "".
+        for (at, mode) in [("/k", "z"), ("/extra", "z"), ("/var/lib/db", "")] {
+            let m = mount_at(&a_mounts, at);
+            let got = (&m["Driver"], &m["Mode"], &m["Propagation"]);
+            assert_eq!(
+                got,
+                (&"local".into(), &mode.into(), &"".into()),
+                "{caller:?}: {m}"
+            );
+        }
         // b mounts a's /extra volume by name, besides its own image volumes.
         let shared = format!("{extra}:/shared");
         run_ok(caller, store, &["--name", "b", "-v", &shared], "true");
@@ -425,7 +435,15 @@ fn a_mount_at_a_declared_path_replaces_its_anonymous_volume() {
         );
         assert!(host.path().join("f").is_file(), "{caller:?}");
         let m = mounts(caller, store, "bound");
-        assert_eq!(mount_at(&m, "/var/lib/db")["Type"], "bind", "{caller:?}");
+        let bind = mount_at(&m, "/var/lib/db");
+        assert_eq!(bind["Type"], "bind", "{caller:?}");
+        // docker's: no Driver for a bind, its Mode "" and its propagation rprivate.
+        let got = (bind.get("Driver"), &bind["Mode"], &bind["Propagation"]);
+        assert_eq!(
+            got,
+            (None, &"".into(), &"rprivate".into()),
+            "{caller:?}: {bind}"
+        );
         assert_eq!(mount_at(&m, "/cache")["Type"], "volume", "{caller:?}");
         ok(caller, store, &["rm", "-v", "bound"]);
         assert_eq!(volumes(caller, store), ["fresh"], "{caller:?}");

@@ -410,8 +410,12 @@ fn cap_names(caps: &[::caps::Capability]) -> Vec<String> {
     names
 }
 
-/// `Mounts`, docker's list of what is mounted where.
+/// `Mounts`, docker's list of what is mounted where, with docker's `Driver` (`local`, a
+/// volume's only), `Mode` (what docker's daemon records: `ro` for a read-only one, `z`, its
+/// default for a `-v` or `--mount` volume, and `""` for a bind or an image's `VOLUME`) and
+/// `Propagation` (`rprivate` for a bind, `""` for a volume).
 fn mounts_doc(spec: &Spec) -> Value {
+    let from_image = |target: &str| spec.options.image_volumes.iter().any(|t| t == target);
     let mounts: Vec<Value> = spec
         .mounts
         .iter()
@@ -422,7 +426,9 @@ fn mounts_doc(spec: &Spec) -> Value {
                 read_only,
                 ..
             } => json!({
-                "Type": "bind", "Source": source, "Destination": target, "RW": !read_only,
+                "Type": "bind", "Source": source, "Destination": target,
+                "Mode": if *read_only { "ro" } else { "" }, "RW": !read_only,
+                "Propagation": "rprivate",
             }),
             MountSpec::Volume {
                 name,
@@ -432,14 +438,26 @@ fn mounts_doc(spec: &Spec) -> Value {
                 ..
             } => json!({
                 "Type": "volume", "Name": name, "Source": source, "Destination": target,
-                "RW": !read_only,
+                "Driver": "local", "Mode": volume_mode(*read_only, from_image(target)),
+                "RW": !read_only, "Propagation": "",
             }),
             MountSpec::Tmpfs { target, .. } => json!({
-                "Type": "tmpfs", "Source": "", "Destination": target, "RW": true,
+                "Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": true,
+                "Propagation": "",
             }),
         })
         .collect();
     json!(mounts)
+}
+
+/// A volume's `Mode` as docker's daemon records it: the `ro` given, `z` (its default on Linux
+/// for a local volume a mount asked for), `""` for an image's `VOLUME` (no mount asked).
+fn volume_mode(read_only: bool, from_image: bool) -> &'static str {
+    match (read_only, from_image) {
+        (true, _) => "ro",
+        (false, true) => "",
+        (false, false) => "z",
+    }
 }
 
 /// `NetworkSettings.Ports`: `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}`.

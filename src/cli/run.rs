@@ -436,8 +436,12 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
     let process = process_for(args, &image_defaults)?;
     // The claims are held until the container has ended: `rsafe volume rm` is refused meanwhile.
     let image_volumes = &image_defaults.volumes;
-    let (mounts, mount_warnings, claims) =
-        mounts_for(args, &cwd, (&policy.name, image_volumes), &idmap, store)?;
+    let MountsMade {
+        mounts,
+        warnings: mount_warnings,
+        hold: claims,
+        from_image,
+    } = mounts_for(args, &cwd, (&policy.name, image_volumes), &idmap, store)?;
     let checked = network_checked(args, &mut policy, &exposed, store).and_then(|network| {
         let warnings = warnings_for(&policy, mount_warnings, network.0);
         Ok((
@@ -454,6 +458,7 @@ pub(super) fn prepare(args: &RunArgs, global: &Global, store: &Store) -> anyhow:
         }
     };
     spec.options.anonymous_volumes = claims.anonymous_names();
+    spec.options.image_volumes = from_image;
     let request = RunRequest {
         spec,
         store_root: store.root().to_path_buf(),
@@ -680,6 +685,7 @@ fn spec_for(
             stop_timeout: args.stop_timeout,
             restart: args.restart.and_then(|r| r.0),
             anonymous_volumes: Vec::new(),
+            image_volumes: Vec::new(),
         },
     })
 }
@@ -729,7 +735,7 @@ fn mounts_for(
     (policy_name, image_volumes): (&str, &[String]),
     idmap: &IdMap,
     store: &Store,
-) -> anyhow::Result<(Vec<MountSpec>, Vec<String>, VolumeHold)> {
+) -> anyhow::Result<MountsMade> {
     let mut made = MountsMade::default();
     match made_mounts(
         &mut made,
@@ -739,7 +745,7 @@ fn mounts_for(
         idmap,
         store,
     ) {
-        Ok(()) => Ok((made.mounts, made.warnings, made.hold)),
+        Ok(()) => Ok(made),
         Err(e) => {
             made.hold.release(store.root());
             Err(e)
@@ -793,6 +799,7 @@ fn made_mounts(
             no_copy: false,
         };
         made.add(&ctx, ("the image's VOLUME", target), anonymous)?;
+        made.from_image.push(target.clone());
     }
     parents_first(&mut made.mounts);
     Ok(())
@@ -850,6 +857,8 @@ struct MountsMade {
     mounts: Vec<MountSpec>,
     warnings: Vec<String>,
     hold: VolumeHold,
+    /// The targets of the image's `VOLUME`s given an anonymous volume.
+    from_image: Vec<String>,
 }
 
 /// The claims on a new container's volumes, those on the anonymous volumes made for it apart.

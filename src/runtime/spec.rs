@@ -144,6 +144,10 @@ pub struct ContainerOptions {
     /// mounted by name stays, even an anonymous one another container made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anonymous_volumes: Vec<String>,
+    /// The targets of those made for the image's `VOLUME`s, not asked for by a mount:
+    /// `inspect` prints their Mode as docker does for those ("", a `-v`'s being "z").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_volumes: Vec<String>,
 }
 
 /// docker's restart policies other than `no`, carried out by a detached container's monitor
