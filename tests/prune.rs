@@ -369,9 +369,34 @@ fn volume_prune_takes_unused_volumes_with_a_only_and_network_prune_unused_networ
         );
         assert_eq!(free.code, 0, "{caller:?}: {free:?}");
 
-        // docker >= 23: anonymous volumes only without -a, and rsafe has none.
+        // docker >= 23: without -a only the unused anonymous volumes go (here one left by a
+        // plain rm), never a named one.
+        let anon = container(
+            caller,
+            store,
+            &["run", "--name", "anon", "-v", "/scratch"],
+            "head -c 5000 /dev/zero > /scratch/f",
+        );
+        assert_eq!(anon.code, 0, "{caller:?}: {anon:?}");
+        ok(caller, store, &["rm", "anon"]);
+        let before = ok(caller, store, &["volume", "ls", "-q"]).stdout;
+        let anon: Vec<String> = before
+            .lines()
+            .filter(|v| !["free", "kept"].contains(v))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(anon.len(), 1, "{caller:?}: {before}");
         let plain = ok(caller, store, &["volume", "prune", "-f"]);
-        assert_eq!(plain.stdout, "Total reclaimed space: 0B\n", "{caller:?}");
+        assert_eq!(
+            section(&plain, "Deleted Volumes:"),
+            anon,
+            "{caller:?}: {plain:?}"
+        );
+        let took = reclaimed(&plain);
+        assert!(
+            took.starts_with('5') && took.ends_with("kB"),
+            "{caller:?}: {plain:?}"
+        );
         assert!(
             plain.stderr.contains("only -a removes named ones"),
             "{}",
