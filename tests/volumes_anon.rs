@@ -578,3 +578,96 @@ fn a_run_d_failing_before_its_monitor_leaves_no_anonymous_volume() {
         );
     });
 }
+
+/// `--volumes-from CONTAINER[:ro|rw]` (docker's, podman's): every volume (named, anonymous,
+/// the image's) and bind of CONTAINER at the same paths, each as read-only as it was there,
+/// or all as the mode says; not its tmpfs; a mount of the run at one of those paths wins; the
+/// image's `VOLUME`s it covers get no volume of their own; `rm -v` of the borrower keeps the
+/// lender's volumes. A missing container or a bad mode: 125, one line, no volume left.
+#[test]
+fn volumes_from_mounts_the_other_containers_volumes_and_binds() {
+    for_each_caller_with_image(|caller, store| {
+        let host = tempfile::Builder::new()
+            .prefix("rsafe-anonvol-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::write(host.path().join("f"), "host\n").unwrap();
+        support::sh(Command::new("chmod").arg("755").arg(host.path()));
+        let bind = format!("{}:/h:ro", host.path().display());
+        let src = [
+            "--name", "src", "-v", "/extra", "-v", "keep:/k", "-v", &bind,
+        ];
+        let src: Vec<&str> = src.into_iter().chain(["--tmpfs", "/t"]).collect();
+        run_ok(
+            caller,
+            store,
+            &src,
+            "echo e > /extra/e; echo k > /k/k; echo d > /var/lib/db/d",
+        );
+        let before = volumes(caller, store);
+        assert_eq!(before.len(), 4, "{caller:?}: {before:?}");
+        let opts = "for p in /extra /k /h /var/lib/db /cache /t; do \
+            grep \" $p \" /proc/mounts | cut -d' ' -f4 | cut -d, -f1 | sed \"s|^|$p |\"; done";
+        let read = format!("cat /extra/e /k/k /h/f /var/lib/db/d; {opts}");
+        let out = run_ok(caller, store, &["--rm", "--volumes-from", "src"], &read);
+        let want = "e\nk\nhost\nd\n/extra rw\n/k rw\n/h ro\n/var/lib/db rw\n/cache rw\n";
+        assert_eq!(out.stdout, want, "{caller:?}: {out:?}");
+        assert_eq!(volumes(caller, store), before, "{caller:?}: volumes made");
+
+        let out = run_ok(caller, store, &["--rm", "--volumes-from", "src:ro"], opts);
+        let ro = "/extra ro\n/k ro\n/h ro\n/var/lib/db ro\n/cache ro\n";
+        assert_eq!(out.stdout, ro, "{caller:?}: {out:?}");
+        // The run's own -v at /k wins: a fresh anonymous volume, gone with --rm.
+        let own = ["--rm", "-v", "/k", "--volumes-from", "src:rw"];
+        let out = run_ok(caller, store, &own, "ls -A /k; echo $(ls /extra)");
+        assert_eq!(out.stdout, "e\n", "{caller:?}: {out:?}");
+        assert_eq!(volumes(caller, store), before, "{caller:?}");
+
+        ok(
+            caller,
+            store,
+            &[
+                "create",
+                "--name",
+                "b",
+                "--volumes-from",
+                "src",
+                IMAGE,
+                "true",
+            ],
+        );
+        let lent = mounts(caller, store, "src");
+        let borrowed = mounts(caller, store, "b");
+        for at in ["/extra", "/k", "/var/lib/db"] {
+            let name = |m: &[Value]| mount_at(m, at)["Name"].clone();
+            assert_eq!(name(&borrowed), name(&lent), "{caller:?} {at}");
+        }
+        ok(caller, store, &["rm", "-v", "b"]);
+        assert_eq!(
+            volumes(caller, store),
+            before,
+            "{caller:?}: rm -v took the lender's"
+        );
+
+        for (from, says) in [
+            ("nosuch", "no such container: nosuch"),
+            ("src:z", "is not ro or rw"),
+        ] {
+            let args = [
+                "run",
+                "--rm",
+                "-v",
+                "/x",
+                "--volumes-from",
+                from,
+                IMAGE,
+                "true",
+            ];
+            let out = rsafe_cmd(caller, store, &args);
+            assert_eq!(out.code, 125, "{caller:?} {from}: {out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{caller:?} {from}: {out:?}");
+            assert!(out.stderr.contains(says), "{caller:?} {from}: {out:?}");
+            assert_eq!(volumes(caller, store), before, "{caller:?} {from}");
+        }
+    });
+}

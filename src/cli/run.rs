@@ -89,6 +89,11 @@ pub struct RunArgs {
     /// destination, ro too). Unlike -v, a bind's missing source is an error, as in docker.
     #[arg(long = "mount", value_name = "type=…,source=…,target=…")]
     pub mount: Vec<String>,
+    /// Mount every volume and bind of container CONTAINER at the same paths (docker's and
+    /// podman's); `:ro` or `:rw` sets them all read-only or read-write, otherwise each keeps
+    /// its own. A -v, --mount or --tmpfs of this run at one of those paths takes its place.
+    #[arg(long = "volumes-from", value_name = "CONTAINER[:ro|rw]")]
+    pub volumes_from: Vec<String>,
     /// Set an rlimit in the container: TYPE=SOFT[:HARD] with docker's names (nofile, nproc,
     /// core, stack, memlock, …; -1 unlimited). A hard limit above rsafe's own is refused: no
     /// process in a user namespace can raise one.
@@ -782,6 +787,9 @@ fn made_mounts(
         made.mounts.push(spec::parse_tmpfs(t)?);
     }
     check_duplicate_targets(&made.mounts)?;
+    for from in &args.volumes_from {
+        add_volumes_from(made, &ctx, from, store)?;
+    }
     // docker's: an image's VOLUME gets its anonymous volume unless the run mounts something
     // (a bind, a volume, a tmpfs) at that very path.
     for target in image_volumes {
@@ -829,6 +837,83 @@ fn check_duplicate_targets(mounts: &[MountSpec]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--volumes-from CONTAINER[:ro|rw]`: adds the volumes (by name) and binds of CONTAINER's
+/// spec at their paths, read-only or read-write as the mode says (else as they are there),
+/// through the checks of `-v`; its tmpfs mounts are its own, as in docker. A path the run
+/// mounts already (its own flags', or an earlier `--volumes-from`) keeps that mount.
+fn add_volumes_from(
+    made: &mut MountsMade,
+    ctx: &MountContext<'_>,
+    arg: &str,
+    store: &Store,
+) -> anyhow::Result<()> {
+    let (name, read_only) = parse_volumes_from(arg)?;
+    let (dir, _) = crate::runtime::state::find(store.root(), name)
+        .map_err(|_| anyhow::anyhow!("--volumes-from {arg}: no such container: {name}"))?;
+    let spec = dir
+        .load_spec(name)
+        .with_context(|| format!("--volumes-from {arg}"))?;
+    for mount in spec.mounts {
+        let target = spec::normalize_container_path(mount.target());
+        let covered = made
+            .mounts
+            .iter()
+            .any(|m| spec::normalize_container_path(m.target()) == target);
+        let parsed = match mount {
+            _ if covered => continue,
+            MountSpec::Bind {
+                source,
+                target,
+                read_only: was,
+                ownership,
+            } => VolumeArg::Host(MountSpec::Bind {
+                source,
+                target,
+                read_only: read_only.unwrap_or(was),
+                ownership,
+            }),
+            MountSpec::Volume {
+                name,
+                target,
+                read_only: was,
+                ..
+            } => {
+                // Mounted, not made again: one removed since (`volume rm` after its `rm`) is
+                // said rather than made afresh, named by the other's anonymous name.
+                ctx.volumes
+                    .get(&name)
+                    .with_context(|| format!("--volumes-from {arg}: volume {name}"))?;
+                VolumeArg::Named {
+                    name,
+                    target,
+                    read_only: read_only.unwrap_or(was),
+                    no_copy: false,
+                }
+            }
+            MountSpec::Tmpfs { .. } => continue,
+        };
+        made.add(ctx, ("--volumes-from", arg), parsed)?;
+    }
+    Ok(())
+}
+
+/// `CONTAINER[:ro|rw]`: the container, and the mode forced on its mounts (`None`: each keeps
+/// its own). A container name has no `:`, so the last one starts the mode.
+fn parse_volumes_from(arg: &str) -> anyhow::Result<(&str, Option<bool>)> {
+    let (name, mode) = match arg.rsplit_once(':') {
+        Some((name, "ro")) => (name, Some(true)),
+        Some((name, "rw")) => (name, Some(false)),
+        Some((_, mode)) => {
+            anyhow::bail!("--volumes-from {arg}: the mode {mode:?} is not ro or rw")
+        }
+        None => (arg, None),
+    };
+    if name.is_empty() {
+        anyhow::bail!("--volumes-from {arg}: no container named");
+    }
+    Ok((name, mode))
 }
 
 /// `--mount type=bind`'s source must exist (docker's daemon refuses it with this line; `-v`
@@ -1468,6 +1553,16 @@ fn layer_ownership(idmap: &IdMap) -> Ownership {
 mod tests {
     use super::*;
     use crate::runtime::idmap::{IdRange, MapWriter};
+
+    #[test]
+    fn volumes_from_takes_a_container_and_ro_or_rw() {
+        assert_eq!(parse_volumes_from("db").unwrap(), ("db", None));
+        assert_eq!(parse_volumes_from("db:ro").unwrap(), ("db", Some(true)));
+        assert_eq!(parse_volumes_from("db:rw").unwrap(), ("db", Some(false)));
+        for bad in ["db:z", "db:", ":ro", ""] {
+            assert!(parse_volumes_from(bad).is_err(), "{bad}");
+        }
+    }
 
     fn map(ranges: &[(u32, u32, u32)]) -> IdMap {
         let r: Vec<IdRange> = ranges
