@@ -551,6 +551,38 @@ fn a_killed_run_rm_is_swept_with_its_anonymous_volumes() {
     });
 }
 
+/// The parent pid of process `pid` (from `/proc/PID/stat`, after the command's parentheses).
+fn parent_of(pid: i64) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// A `run -d --rm` whose monitor is killed (SIGKILL) is swept as the attached one is: `ps -a`
+/// removes the dead container and its anonymous volumes.
+#[test]
+fn a_run_d_rm_whose_monitor_is_killed_is_swept_with_its_anonymous_volumes() {
+    for_each_caller_with_image(|caller, store| {
+        let run = ["run", "-d", "--rm", "-v", "/extra", IMAGE, "sleep 1234"];
+        let id = ok(caller, store, &run).stdout.trim().to_string();
+        assert_eq!(anonymous(caller, store).len(), 3, "{caller:?}");
+        let inspect = ok(caller, store, &["inspect", &id]).stdout;
+        let inspect: Value = serde_json::from_str(&inspect).unwrap();
+        let pid = inspect[0]["State"]["Pid"].as_i64().unwrap();
+        // The container's first process is the monitor's child.
+        let monitor = nix::unistd::Pid::from_raw(parent_of(pid));
+        nix::sys::signal::kill(monitor, nix::sys::signal::Signal::SIGKILL).unwrap();
+        eventually(&format!("{caller:?}: the dead container stays"), || {
+            ok(caller, store, &["ps", "-a", "-q"]).stdout.is_empty()
+        });
+        assert_eq!(
+            volumes(caller, store),
+            Vec::<String>::new(),
+            "{caller:?}: the sweep left its volumes"
+        );
+    });
+}
+
 /// A `run -d` that fails in rsafe itself before the container's monitor is forked (here the
 /// store's `containers/` cannot be written: immutable as root, read-only to the test user)
 /// leaves none of the anonymous volumes it made, as a failed `docker run` leaves none.
