@@ -273,7 +273,8 @@ impl Volumes {
         })
     }
 
-    /// Every volume, by name.
+    /// Every volume, by name. One removed while this reads (a `--rm` container's anonymous
+    /// volume going with it), or not yet described (being made), is not listed.
     pub fn list(&self) -> Result<Vec<Volume>> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -284,8 +285,13 @@ impl Volumes {
         for entry in entries {
             let entry = entry.map_err(io_err(&self.dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if is_valid_name(&name) {
-                out.push(self.get(&name)?);
+            if !is_valid_name(&name) {
+                continue;
+            }
+            match self.get(&name) {
+                Ok(volume) => out.push(volume),
+                Err(VolumeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -894,6 +900,17 @@ mod tests {
             .map(|v| v.name)
             .collect();
         assert_eq!(names, ["data", "other"]);
+        // A volume half removed (or half made) while `ls` reads: left out, not an error.
+        let meta = volumes.dir.join("other/volume.json");
+        std::fs::rename(&meta, store.path().join("other.json")).unwrap();
+        let names: Vec<String> = volumes
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(names, ["data"]);
+        std::fs::rename(store.path().join("other.json"), &meta).unwrap();
         assert!(matches!(volumes.get("nope"), Err(VolumeError::NotFound(_))));
         assert!(matches!(
             volumes.ensure("../x", owner),
