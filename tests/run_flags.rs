@@ -699,6 +699,55 @@ fn restart_rm_f_at_any_moment_of_the_restarts() {
     });
 }
 
+/// `stop`, `kill` and `restart` of an `always` container at any moment of its restarts (a
+/// workload that exits at once: starts and backoffs in turn), as docker's: each exits 0, and
+/// once `stop` or `kill` returns the container is stopped and stays so (its monitor does not
+/// start it again: same StartedAt 2 s later); after `restart` a `stop` does the same. Before
+/// the fix a stop landing while the monitor was starting it again left it running.
+#[test]
+fn restart_stop_kill_and_restart_at_any_moment_of_the_restarts() {
+    for_each_caller_with_image(|caller, store| {
+        let rsafe = |args: &[&str]| rsafe_cmd(caller, store, args);
+        let mut stopped = Vec::new();
+        for round in 0..12u64 {
+            for how in ["stop", "kill", "restart"] {
+                let name = format!("{how}{round}");
+                let flags = ["run", "-d", "--name", &name, "--restart", "always", IMAGE];
+                ok(&rsafe(&[&flags[..], &["true"]].concat()), caller);
+                std::thread::sleep(std::time::Duration::from_millis(round * 67 % 800));
+                let out = match how {
+                    "stop" => rsafe(&["stop", "-t", "1", &name]),
+                    "kill" => rsafe(&["kill", &name]),
+                    _ => rsafe(&["restart", "-t", "1", &name]),
+                };
+                ok(&out, caller);
+                if how == "restart" {
+                    std::thread::sleep(std::time::Duration::from_millis(round * 41 % 300));
+                    ok(&rsafe(&["stop", "-t", "1", &name]), caller);
+                }
+                // kill returns at once (docker's): the end is recorded soon after.
+                let doc = match how {
+                    "kill" => {
+                        wait_for_state(caller, store, &name, |d| d["State"]["Status"] == "exited")
+                    }
+                    _ => inspect(caller, store, &name),
+                };
+                assert_eq!(doc["State"]["Status"], "exited", "{caller:?} {how}: {doc}");
+                stopped.push((name, doc["State"]["StartedAt"].clone()));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        for (name, started) in &stopped {
+            let doc = inspect(caller, store, name);
+            assert_eq!(doc["State"]["Status"], "exited", "{caller:?}: {doc}");
+            assert_eq!(&doc["State"]["StartedAt"], started, "{caller:?}: {doc}");
+        }
+        for (name, _) in &stopped {
+            ok(&rsafe(&["rm", "-f", name]), caller);
+        }
+    });
+}
+
 /// `rsafe update --restart`, as docker's: a container run without a policy gets `always`
 /// (its next start restarts it), a running one's monitor follows `no` from its next exit on;
 /// a `--rm` container is refused in one line, exit 1, and so is an unknown policy.

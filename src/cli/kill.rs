@@ -1,6 +1,8 @@
 //! `rsafe kill`: send a signal to running containers, like `docker kill`.
 #![forbid(unsafe_code)]
 
+use std::time::Duration;
+
 use anyhow::Result;
 use nix::sys::signal::Signal;
 
@@ -44,19 +46,26 @@ fn parse_signal(s: &str) -> Result<Signal, String> {
 pub fn run(args: KillArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     super::each_container(&args.containers, |name| {
-        mark_stopped(store.root(), name, args.signal)?;
-        stop::signal(store.root(), name, args.signal)?;
+        if !mark_stopped(store.root(), name, args.signal)? {
+            stop::signal(store.root(), name, args.signal)?;
+        }
         Ok(name.to_string())
     })
 }
 
-/// Before SIGKILL or its stop signal goes to a running container: its monitor must not start
-/// it again ([`detach::request_stop`]). Other signals (SIGHUP to reload, say) leave the
-/// policy be.
-fn mark_stopped(store_root: &std::path::Path, name: &str, sig: Signal) -> Result<()> {
+/// How long a kill waits for a `--restart` container being started again to run.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Before SIGKILL or its stop signal goes to a running or restarting container: its monitor
+/// must not start it again ([`detach::request_stop`]), and one caught starting it again is let
+/// run, to be signalled ([`stop::wait_settled`]). Other signals (SIGHUP to reload, say) leave
+/// the policy be. Whether the kill is done without a signal: a `--restart` container between
+/// runs (or that ended meanwhile) is stopped by the mark alone, as docker's kill of a
+/// restarting container only tells its monitor.
+fn mark_stopped(store_root: &std::path::Path, name: &str, sig: Signal) -> Result<bool> {
     let (dir, st) = state::find(store_root, name)?;
-    if !st.is_alive() {
-        return Ok(());
+    if !st.is_alive() && !stop::restarting(&dir, &st) {
+        return Ok(false);
     }
     let stop_signal = dir
         .load_spec(name)
@@ -64,10 +73,19 @@ fn mark_stopped(store_root: &std::path::Path, name: &str, sig: Signal) -> Result
         .and_then(|s| s.options.stop_signal)
         .and_then(|s| s.parse::<Signal>().ok())
         .unwrap_or(Signal::SIGTERM);
-    if sig == Signal::SIGKILL || sig == stop_signal {
-        detach::request_stop(&dir)?;
+    if (sig != Signal::SIGKILL && sig != stop_signal) || !detach::request_stop(&dir)? {
+        return Ok(false);
     }
-    Ok(())
+    let (_, st) = stop::wait_settled(store_root, name, SETTLE)?;
+    if !st.is_alive() {
+        return Ok(true);
+    }
+    match stop::signal(store_root, name, sig) {
+        Ok(()) => Ok(true),
+        // It ended between the look and the signal: its monitor sees the mark and ends.
+        Err(_) if !state::find(store_root, name)?.1.is_alive() => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -33,11 +33,13 @@ pub struct RestartArgs {
 pub fn run(args: RestartArgs, global: &Global) -> Result<i32> {
     let store = global.store()?;
     for name in &args.containers {
-        let (_, s) = state::find(store.root(), name)?;
+        let (dir, s) = state::find(store.root(), name)?;
         if s.auto_remove {
             bail!("{name} was run with --rm: it is removed when it stops, so it cannot restart");
         }
-        if s.is_alive() {
+        // One between two runs of its --restart monitor is stopped too: that monitor ends
+        // before the new start (it would otherwise start it again beside it).
+        if s.is_alive() || crate::runtime::stop::restarting(&dir, &s) {
             super::stop::stop_one(store.root(), name, args.time, global)?;
         }
         let notify = notes_to_stderr(global.verbose);

@@ -43,7 +43,7 @@ pub fn run(args: RmArgs, global: &Global) -> Result<i32> {
         if args.force {
             // A `--restart` container's monitor must not start it again once killed.
             crate::runtime::detach::request_stop(&dir)?;
-            st = wait_settled(store.root(), name, &dir, st)?;
+            st = crate::runtime::stop::wait_settled(store.root(), name, SETTLE)?.1;
         }
         match dir.phase(&st) {
             Phase::Up if !args.force => bail!("container {name} is running (rsafe rm -f kills it)"),
@@ -91,30 +91,9 @@ fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
     }
 }
 
-/// `rm -f`, the stop mark made: a `--restart` monitor between two runs sees it and ends, and
-/// one starting the container again (or a `start` under way) makes it run; waits (2 s at
-/// most) until the container runs (for the caller to kill) or is stopped with no monitor
-/// left, and returns its state then. One still starting after that is left for the caller to
-/// refuse.
-fn wait_settled(
-    store_root: &std::path::Path,
-    name: &str,
-    dir: &ContainerDir,
-    mut st: State,
-) -> Result<State> {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        let starting = dir.phase(&st) == Phase::Created && dir.is_locked();
-        let between_runs = matches!(dir.phase(&st), Phase::Exited(_) | Phase::Dead)
-            && crate::runtime::detach::monitor_alive(dir);
-        if !starting && !between_runs {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        st = state::find(store_root, name)?.1;
-    }
-    Ok(st)
-}
+/// How long `rm -f` waits for a `--restart` container being started again to run, or its
+/// monitor between runs to end; one still starting after that is refused.
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// Kills every process of a running container ([`signal::kill_all`], as `stop` after its
 /// grace and `rsafe-runtime delete` do) and waits for its rsafe or monitor to finish with it:

@@ -119,17 +119,17 @@ const STOP_REQUESTED: &str = "stop-requested";
 const RESTART_COUNT: &str = "restart-count";
 
 /// Tells the container's monitor not to start it again (`rsafe stop` and `rm -f`, before
-/// their signal). Only a container run with `--restart` has a monitor that looks; any other's
-/// directory is left as it is: a `--rm` container's may be on its way out, and a file made in
-/// it then would stop its removal (or fail the stop).
-pub fn request_stop(dir: &state::ContainerDir) -> io::Result<()> {
+/// their signal); whether it has such a monitor. Only a container run with `--restart` has a
+/// monitor that looks; any other's directory is left as it is: a `--rm` container's may be
+/// on its way out, and a file made in it then would stop its removal (or fail the stop).
+pub fn request_stop(dir: &state::ContainerDir) -> io::Result<bool> {
     let restarts = dir
         .load_spec(&dir.id)
         .is_ok_and(|spec| spec.options.restart.is_some());
-    match restarts {
-        true => std::fs::write(dir.path.join(STOP_REQUESTED), b""),
-        false => Ok(()),
+    if restarts {
+        std::fs::write(dir.path.join(STOP_REQUESTED), b"")?;
     }
+    Ok(restarts)
 }
 
 /// How many times the monitor has started the container in `dir` again.
