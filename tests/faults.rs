@@ -1593,6 +1593,50 @@ fn exit_of_a_restarting_container_is_recorded_on_a_full_store() {
     });
 }
 
+/// A `--restart on-failure:3` container restarted twice on a store that filled up after its
+/// start: `inspect`'s RestartCount says 2 while the store is still full (the count's file got
+/// its block at the start and is written in place; it was 0 before, the first restart's new
+/// file having no room).
+#[test]
+fn exit_restart_count_on_a_full_store_is_kept() {
+    if !can_mount() {
+        return;
+    }
+    for_each_caller(|caller, _| {
+        let (mnt, _unmount) = small_store("8m");
+        let store = mnt.path();
+        let rootfs = caller.rootfs();
+        let rootfs = rootfs.to_str().unwrap();
+        let args = [
+            "-d",
+            "--restart",
+            "on-failure:3",
+            "--name",
+            "c",
+            rootfs,
+            "sh",
+            "-c",
+            UNTIL_USR1,
+        ];
+        let run = run_support::run(caller, store, &args);
+        assert_eq!(run.code, 0, "{caller:?}: {run:?}");
+        let mut last = wait_running(store, "c", None);
+        fill_up(store);
+        for _ in 0..2 {
+            let kill = rsafe_cmd(caller, store, &["kill", "-s", "USR1", "c"]);
+            assert_eq!(kill.code, 0, "{caller:?}: {kill:?}");
+            last = wait_running(store, "c", Some(last));
+        }
+        let out = rsafe_cmd(caller, store, &["inspect", "c"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(doc[0]["RestartCount"], 2, "{caller:?}: {}", doc[0]);
+        std::fs::remove_file(store.join("fill")).unwrap();
+        let rm = rsafe_cmd(caller, store, &["rm", "-f", "c"]);
+        assert_eq!(rm.code, 0, "{caller:?}: {rm:?}");
+    });
+}
+
 /// `rsafe stop` of a running container on a store that filled up meanwhile returns once the
 /// exit (143: SIGTERM) is recorded.
 #[test]

@@ -101,6 +101,13 @@ fn under_policy(
     let mut id = None;
     let result = first(&mut |note| {
         if let Note::Started { id: started } = &note {
+            // The count's file gets its block while the store has room (the start had).
+            if policy.is_some()
+                && let Ok((dir, _)) = state::find(store_root, started)
+                && !dir.path.join(RESTART_COUNT).exists()
+            {
+                let _ = write_restart_count(&dir, 0);
+            }
             id = Some(started.clone());
         }
         notify(note)
@@ -132,6 +139,22 @@ pub fn request_stop(dir: &state::ContainerDir) -> io::Result<bool> {
     Ok(restarts)
 }
 
+/// Records that the monitor has started the container in `dir` again `count` times. Written
+/// in place at a fixed width, never truncated: the file keeps the block it got when the
+/// container started ([`under_policy`] writes 0 then), so a restart on a store that filled up
+/// since still counts (a truncate and rewrite would need a fresh block).
+fn write_restart_count(dir: &state::ContainerDir, count: u32) -> io::Result<()> {
+    let text = format!("{count:<10}\n");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(dir.path.join(RESTART_COUNT))?;
+    file.write_all(text.as_bytes())?;
+    file.set_len(text.len() as u64)
+}
+
 /// How many times the monitor has started the container in `dir` again.
 pub fn restart_count(dir: &state::ContainerDir) -> u32 {
     std::fs::read_to_string(dir.path.join(RESTART_COUNT))
@@ -150,9 +173,9 @@ pub fn stopped_by_user(dir: &state::ContainerDir) -> bool {
 /// policy again, with docker's fresh start (no earlier stop, a restart count of 0, the
 /// `on-failure:N` budget whole).
 fn started_by_user(dir: &state::ContainerDir) {
-    for name in [STOP_REQUESTED, RESTART_COUNT] {
-        let _ = std::fs::remove_file(dir.path.join(name));
-    }
+    let _ = std::fs::remove_file(dir.path.join(STOP_REQUESTED));
+    // Best effort: a restart that cannot write its count says so in the log.
+    let _ = write_restart_count(dir, 0);
 }
 
 /// Whether a stopped container is started again where docker's daemon, starting (after a
@@ -218,7 +241,11 @@ fn restarts(
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         count += 1;
-        let _ = std::fs::write(dir.path.join(RESTART_COUNT), count.to_string());
+        if let Err(e) = write_restart_count(&dir, count) {
+            notify(Note::Warning(format!(
+                "cannot record restart {count} (inspect's RestartCount stays lower): {e}"
+            )));
+        }
         notify(Note::Info(format!(
             "restarting (restart {count}, policy {policy:?})"
         )));
