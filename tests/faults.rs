@@ -1667,7 +1667,7 @@ fn exit_of_a_stopped_container_is_recorded_on_a_full_store() {
 
 /// An exit that truly cannot be recorded (the room kept for it taken away, as a container
 /// started by an older rsafe has none, and the store full) is said as that: `wait` names the
-/// full store, not a killed rsafe.
+/// full store, not a killed rsafe, and so do `ps -a`'s STATUS and `inspect`'s State.Error.
 #[test]
 fn exit_that_cannot_be_recorded_says_the_store_is_full() {
     if !can_mount() {
@@ -1693,6 +1693,22 @@ fn exit_that_cannot_be_recorded_says_the_store_is_full() {
             wait.stderr.trim_end(),
             "rsafe: container c ended, but its exit could not be recorded: the store is full",
             "{caller:?}: {wait:?}"
+        );
+        // `ps -a` and `inspect` say it too (docker's Dead with an Error), not a bare Dead.
+        let rows = ps_rows(caller, store);
+        let want = "Dead (exit not recorded: the store is full)";
+        assert!(
+            rows.iter().any(|(_, n, s)| n == "c" && s == want),
+            "{caller:?}: {rows:?}"
+        );
+        let out = rsafe_cmd(caller, store, &["inspect", "c"]);
+        assert_eq!(out.code, 0, "{caller:?}: {out:?}");
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let st = &doc[0]["State"];
+        assert_eq!(st["Status"], "dead", "{caller:?}: {st}");
+        assert_eq!(
+            st["Error"], "its exit could not be recorded: the store is full",
+            "{caller:?}: {st}"
         );
         std::fs::remove_file(store.join("fill")).unwrap();
         let rm = rsafe_cmd(caller, store, &["rm", "-f", "c"]);

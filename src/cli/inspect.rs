@@ -151,6 +151,9 @@ fn container_doc(dir: &ContainerDir, st: &State) -> Result<Value> {
     }
     if let Some(why) = &st.damaged {
         doc["State"]["Error"] = json!(why);
+    } else if dir.phase(st) == Phase::Dead && dir.exit_unrecorded() {
+        // As `wait` and `ps -a` say it: not a killed rsafe.
+        doc["State"]["Error"] = json!("its exit could not be recorded: the store is full");
     }
     // podman's name for its userdata/config.json: the container as a runtime-spec bundle.
     let oci_config = dir.path.join("config.json");

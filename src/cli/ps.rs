@@ -298,9 +298,11 @@ fn nspid_depth(proc: &Path, pid: &str) -> Option<usize> {
 
 /// What `ps -a` calls a container's state. A container whose rsafe was killed before it could
 /// record the exit shows as `Dead` (`rsafe rm` cleans it up), and so does a directory rsafe
-/// was killed while making.
-fn status_text(phase: Phase, state: &State) -> String {
+/// was killed while making; one whose exit could not be saved for lack of room says so, as
+/// `wait` does (`unrecorded`: its `exit-unrecorded` marker), not to be taken for a kill.
+fn status_text(phase: Phase, state: &State, unrecorded: bool) -> String {
     match phase {
+        Phase::Dead if unrecorded => "Dead (exit not recorded: the store is full)".to_string(),
         Phase::Exited(code) if state.oom_killed => format!("Exited ({code}, out of memory)"),
         Phase::Exited(code) => format!("Exited ({code})"),
         // As docker's `Up … (Paused)`.
@@ -326,6 +328,8 @@ fn status_word(phase: Phase, state: &State) -> &'static str {
 struct Entry {
     state: State,
     phase: Phase,
+    /// Dead because its exit could not be saved, the store full.
+    unrecorded: bool,
     spec: Option<Spec>,
 }
 
@@ -427,6 +431,7 @@ fn load_entries(global: &Global, with_spec: bool) -> Result<Vec<Entry>> {
         .into_iter()
         .map(|(dir, state)| Entry {
             phase: dir.phase(&state),
+            unrecorded: dir.phase(&state) == Phase::Dead && dir.exit_unrecorded(),
             spec: with_spec.then(|| dir.load_spec(&state.id).ok()).flatten(),
             state,
         })
@@ -540,7 +545,7 @@ fn list_store_containers(args: &PsArgs, global: &Global) -> Result<i32> {
                 cut(&s.image, 30),
                 cut(&format!("\"{}\"", command(s, &scanner)), 30),
                 seconds_ago(s.created as i64, now),
-                status_text(e.phase, s),
+                status_text(e.phase, s, e.unrecorded),
                 e.ports(),
             ]
         })
@@ -603,7 +608,7 @@ fn json_line(
         "CreatedAt": created_at(s.created),
         "RunningFor": seconds_ago(s.created as i64, now),
         "State": status_word(e.phase, s),
-        "Status": status_text(e.phase, s),
+        "Status": status_text(e.phase, s, e.unrecorded),
         "Ports": e.ports(),
         "Labels": labels.join(","),
         "Networks": e.spec.as_ref().map(network_name).unwrap_or_default(),
