@@ -266,6 +266,28 @@ fn logs_keep_the_bytes_and_know_when_each_line_came() {
     });
 }
 
+/// Once `wait` has returned, `logs` has everything the container wrote, its last line too:
+/// the monitor has its log relay take in the rest of the output before it records the exit
+/// (a burst just before the end used to lose its tail to a `logs` run right after `wait`).
+#[test]
+fn logs_have_all_the_output_once_wait_returns() {
+    for_each_caller(|caller, store| {
+        for round in 0..6 {
+            let name = format!("burst{round}");
+            run_detached(caller, store, &name, &[], "seq 1 30000; echo last");
+            ok(caller, store, &["wait", &name]);
+            let logs = ok(caller, store, &["logs", &name]).stdout;
+            let lines: Vec<&str> = logs.lines().collect();
+            assert_eq!(
+                (lines.len(), lines.last()),
+                (30001, Some(&"last")),
+                "{caller:?} round {round}"
+            );
+            ok(caller, store, &["rm", &name]);
+        }
+    });
+}
+
 #[test]
 fn logs_keep_what_a_foreground_container_printed_and_it_still_reaches_the_terminal() {
     for_each_caller(|caller, store| {

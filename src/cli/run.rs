@@ -1344,7 +1344,7 @@ pub(super) fn notes_to_stderr(verbose: bool) -> impl FnMut(Note) {
     move |note| match note {
         Note::Warning(w) => say(format!("rsafe: warning: {w}")),
         Note::Info(i) if verbose => say(format!("rsafe: {i}")),
-        Note::Info(_) | Note::Started { .. } => {}
+        Note::Info(_) | Note::Started { .. } | Note::Ended => {}
     }
 }
 

@@ -257,6 +257,9 @@ pub enum Control {
     Terminal(OwnedFd),
     /// How the container ended: the code `rsafe attach` returns.
     Exit(i32),
+    /// The container has ended: take in what is left in its output, then answer (one
+    /// datagram back), before the monitor records the exit.
+    Drain,
 }
 
 /// The monitor's and the relay's ends of their control socket (datagrams: one message each).
@@ -276,6 +279,7 @@ pub fn send_control(to: &UnixStream, msg: Control) -> io::Result<()> {
         Control::Started(id, fd) => (format!("started {id}"), fd),
         Control::Terminal(fd) => ("terminal".to_string(), Some(fd)),
         Control::Exit(code) => (format!("exit {code}"), None),
+        Control::Drain => ("drain".to_string(), None),
     };
     let fds: Vec<BorrowedFd<'_>> = fd.iter().map(|f| f.as_fd()).collect();
     fdpass::send_fds(to, text.as_bytes(), &fds)
@@ -292,6 +296,7 @@ pub fn recv_control(from: &UnixStream) -> io::Result<Option<Control>> {
         (Some(("started", id)), fd) => Some(Control::Started(id.to_string(), fd)),
         (Some(("exit", code)), _) => code.parse().ok().map(Control::Exit),
         (None, Some(fd)) if text == "terminal" => Some(Control::Terminal(fd)),
+        (None, None) if text == "drain" => Some(Control::Drain),
         _ => None,
     })
 }

@@ -468,6 +468,9 @@ fn monitor(
     let terminal_to = io.tty.then(|| control.try_clone().ok()).flatten();
     let result = run(
         &mut |note| {
+            if let Note::Ended = note {
+                drain_relay(&control);
+            }
             if let Note::Started { id } = &note {
                 let dir = io.containers.join(id);
                 // Made before `run -d` returns, so that `rsafe attach` right after finds it.
@@ -498,6 +501,19 @@ fn monitor(
     // What `rsafe attach` returns; the relay tells its clients once the output is all out.
     let _ = attach::send_control(&control, Control::Exit(code));
     code
+}
+
+/// Has the relay take in what the ended container wrote ([`Control::Drain`]) and waits for
+/// its answer, 2 s at most (a relay that is gone or stuck does not hold the exit back).
+fn drain_relay(control: &UnixStream) {
+    if attach::send_control(control, Control::Drain).is_err() {
+        return;
+    }
+    let mut fds = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
+    if matches!(poll(&mut fds, PollTimeout::from(2000u16)), Ok(n) if n > 0) {
+        let mut answer = [0u8; 16];
+        let _ = io::Read::read(&mut &*control, &mut answer);
+    }
 }
 
 /// A relay killed while the container ran (it holds the only reading end of the container's
@@ -795,6 +811,40 @@ impl Relay<'_> {
         Ok(())
     }
 
+    /// The container has ended (the monitor asks before it records the exit): everything
+    /// already in the pipe and the terminal is appended to the log, then the monitor is
+    /// answered. Nothing is waited for: what is there now is all the workload wrote.
+    fn drain(&mut self) {
+        let pending = |fd: Option<std::os::fd::BorrowedFd<'_>>| {
+            let Some(fd) = fd else { return false };
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+                && fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        };
+        // Bounded: a process left in the container that keeps writing cannot hold it here.
+        for _ in 0..1024 {
+            let (pipe, terminal) = (
+                pending(self.pipe.as_ref().map(|p| p.as_fd())),
+                pending(self.terminal.as_ref().map(|t| t.as_fd())),
+            );
+            if !pipe && !terminal {
+                break;
+            }
+            let read = match pipe {
+                true => self.read_pipe(),
+                false => self.read_terminal(),
+            };
+            if read.is_err() {
+                break;
+            }
+        }
+        if let Some(c) = &self.control {
+            let _ = std::io::Write::write_all(&mut &*c, b"drained");
+        }
+    }
+
     /// Output from the container's terminal.
     fn read_terminal(&mut self) -> io::Result<()> {
         let Some(t) = &self.terminal else {
@@ -809,8 +859,11 @@ impl Relay<'_> {
         Ok(())
     }
 
-    /// A message from the monitor ([`on_control`]).
+    /// A message from the monitor ([`on_control`]); [`Relay::drain`] for `Drain`.
     fn on_control(&mut self, msg: Control) {
+        if let Control::Drain = msg {
+            return self.drain();
+        }
         on_control(
             msg,
             &mut self.out,
@@ -855,6 +908,8 @@ fn on_control(
             *exit = Some(code);
             hub.close_listener();
         }
+        // The relay's own to answer ([`Relay::drain`]): it reads its sources.
+        Control::Drain => {}
     }
 }
 

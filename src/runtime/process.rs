@@ -93,6 +93,11 @@ pub enum Note {
     Info(String),
     /// The workload is running (its `execve` succeeded): what `rsafe run -d` waits for.
     Started { id: String },
+    /// The container has ended; its exit is recorded next. A detached container's monitor
+    /// has its log relay take in everything the container wrote first, so that `rsafe wait`
+    /// returning means `rsafe logs` has it all (as docker's exit event comes after its
+    /// output is copied).
+    Ended,
 }
 
 /// What to run and where to keep its state.
@@ -594,6 +599,7 @@ fn finish(
     remove: bool,
     notify: &mut dyn FnMut(Note),
 ) -> Result<Exit, RunError> {
+    notify(Note::Ended);
     let oom = match (&result, &state.cgroup, spec.limits.memory) {
         (Ok(_), Some(cg), Some(limit)) => cg.oom_kills(limit),
         _ => None,
