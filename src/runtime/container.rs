@@ -438,8 +438,24 @@ fn generated_files(
 ) -> Result<(), ChildError> {
     let hostname = spec.hostname.as_deref().unwrap_or_default();
     rootfs::mount_hostname(root, scratch, hostname)?;
+    let (hosts, resolv) = etc_contents(spec, hostname, outbound);
+    rootfs::mount_generated(root, scratch, "/etc/hosts", &hosts)?;
+    if let Some(resolv) = resolv {
+        rootfs::mount_generated(root, scratch, "/etc/resolv.conf", &resolv)?;
+    }
+    Ok(())
+}
+
+/// What [`generated_files`] puts in `/etc/hosts` and `/etc/resolv.conf` (none when the
+/// container gets none) for a container named `hostname`: also what `rsafe create` writes
+/// beside its `config.json` ([`super::oci::from_spec`]), so both ways see the same files.
+pub(crate) fn etc_contents(
+    spec: &Spec,
+    hostname: &str,
+    outbound: bool,
+) -> (String, Option<String>) {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let (hosts, resolv) = match spec.network {
+    match spec.network {
         // The host's network: the host's resolvers and names, as docker does (an image ships
         // no resolv.conf, and without one nothing resolves).
         NetworkMode::Host => {
@@ -496,12 +512,7 @@ fn generated_files(
                 None
             },
         ),
-    };
-    rootfs::mount_generated(root, scratch, "/etc/hosts", &hosts)?;
-    if let Some(resolv) = resolv {
-        rootfs::mount_generated(root, scratch, "/etc/resolv.conf", &resolv)?;
     }
-    Ok(())
 }
 
 /// Takes uid and gid 0 of the new user namespace (and drops the caller's supplementary

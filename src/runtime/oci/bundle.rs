@@ -329,6 +329,9 @@ pub struct Bundle {
     /// The bundle directory (absolute).
     pub dir: PathBuf,
     pub rootfs: PathBuf,
+    /// rsafe's own layered root ([`super::layered`]): when set, `create` mounts the overlay
+    /// of these layers and the bundle's writable layer instead of binding `rootfs`.
+    pub layered: Option<super::layered::LayeredRoot>,
     pub readonly_root: bool,
     pub args: Vec<String>,
     pub env: Vec<String>,
@@ -495,7 +498,9 @@ impl Checker {
         if spec.domainname().is_some() && spec.hostname().is_none() {
             return Err(self.invalid("domainname", "set without hostname"));
         }
-        let (rootfs, readonly_root) = self.root(spec)?;
+        let layered = super::layered::from_annotations(&self.dir, &annotations)
+            .map_err(|r| self.invalid(format!("annotations.{}", r.annotation), r.why))?;
+        let (rootfs, readonly_root) = self.root(spec, layered.is_some())?;
         let process = spec.process().as_ref().ok_or_else(|| {
             self.invalid("process", "missing (rsafe runs no process-less containers)")
         })?;
@@ -513,6 +518,7 @@ impl Checker {
         Ok(Bundle {
             dir: self.dir.clone(),
             rootfs,
+            layered,
             readonly_root,
             args: checked.args,
             env: checked.env,
@@ -570,8 +576,9 @@ impl Checker {
     }
 
     /// `root`: the root filesystem's directory (relative to the bundle unless absolute), which
-    /// must exist, and whether it is read-only.
-    fn root(&self, spec: &Spec) -> Result<(PathBuf, bool), BundleError> {
+    /// must exist unless the overlay of a layered root is mounted instead (`rsafe run`'s mount
+    /// point exists only in its container's namespace), and whether it is read-only.
+    fn root(&self, spec: &Spec, layered: bool) -> Result<(PathBuf, bool), BundleError> {
         let root = spec
             .root()
             .as_ref()
@@ -581,7 +588,7 @@ impl Checker {
         } else {
             self.dir.join(root.path())
         };
-        if !rootfs.is_dir() {
+        if !layered && !rootfs.is_dir() {
             return Err(self.invalid(
                 "root.path",
                 format!("{} is not a directory", rootfs.display()),

@@ -392,7 +392,7 @@ fn set_up_namespaces(cfg: &ChildConfig) -> Result<(), ChildError> {
 fn build_root(
     cfg: &ChildConfig,
     state_dir: OwnedFd,
-    mut trees: Vec<OwnedFd>,
+    trees: Vec<OwnedFd>,
 ) -> Result<(), ChildError> {
     let b = &cfg.bundle;
     let open_at = |dir: &OwnedFd, name: &str| -> Result<OwnedFd, ChildError> {
@@ -405,22 +405,26 @@ fn build_root(
         .map_err(step(format!("open {}/{name}", cfg.state_dir.display())))
     };
     rootfs::make_private()?;
-    let rootfs_tree = if cfg.trees_from_parent {
-        if trees.is_empty() {
-            return Err(ChannelError::Malformed("no root filesystem tree".into()).into());
-        }
-        trees.remove(0)
-    } else {
-        mounts::clone_host_tree(&b.rootfs)
-            .map_err(step(format!("root filesystem {}", b.rootfs.display())))?
-    };
-    mounts::attach(&rootfs_tree, &open_at(&state_dir, "rootfs")?)
-        .map_err(step("mount the root filesystem"))?;
-    drop(rootfs_tree);
-    // Looked up again by name, the mount point now leads into the mount on it.
-    let root = Root::from_fd(open_at(&state_dir, "rootfs")?);
-    drop(state_dir);
     let mut trees = trees.into_iter();
+    let root = match &b.layered {
+        Some(layered) => mount_layered(cfg, layered, &open_at, &state_dir, &mut trees)?,
+        None => {
+            let rootfs_tree = if cfg.trees_from_parent {
+                trees
+                    .next()
+                    .ok_or_else(|| ChannelError::Malformed("no root filesystem tree".into()))?
+            } else {
+                mounts::clone_host_tree(&b.rootfs)
+                    .map_err(step(format!("root filesystem {}", b.rootfs.display())))?
+            };
+            mounts::attach(&rootfs_tree, &open_at(&state_dir, "rootfs")?)
+                .map_err(step("mount the root filesystem"))?;
+            drop(rootfs_tree);
+            // Looked up again by name, the mount point now leads into the mount on it.
+            Root::from_fd(open_at(&state_dir, "rootfs")?)
+        }
+    };
+    drop(state_dir);
     let joined = b.user_namespace.joined().is_some();
     for m in &b.mounts {
         let tree = match m.made_by_parent(&cfg.own, joined) && cfg.trees_from_parent {
@@ -458,6 +462,62 @@ fn build_root(
     })?;
     rootfs::pivot(&root)?;
     Ok(())
+}
+
+/// rsafe's layered root ([`super::layered`]) as `rsafe run` mounts it: a scratch tmpfs on
+/// the state directory's `rootfs/` holds the mount points (`merged`, and `lower/<i>` for the
+/// layers root's caller sent as trees; a rootless caller's are opened by path, already its
+/// container root's), and the overlay of the layers and the writable layer goes on `merged`,
+/// the root from here on.
+fn mount_layered(
+    cfg: &ChildConfig,
+    layered: &super::layered::LayeredRoot,
+    open_at: &dyn Fn(&OwnedFd, &str) -> Result<OwnedFd, ChildError>,
+    state_dir: &OwnedFd,
+    trees: &mut std::vec::IntoIter<OwnedFd>,
+) -> Result<Root, ChildError> {
+    let open_path = |path: &Path| {
+        rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(step(format!("open {}", path.display())))
+    };
+    let (upper, work) = (open_path(&layered.upper)?, open_path(&layered.work)?);
+    let count = layered.lowers.len();
+    let mut points = vec!["merged".to_string()];
+    if cfg.trees_from_parent {
+        points.push("lower".to_string());
+        points.extend((0..count).map(|i| format!("lower/{i}")));
+    }
+    let points: Vec<&str> = points.iter().map(String::as_str).collect();
+    rootfs::cover_with_scratch(&open_at(state_dir, "rootfs")?, &points)?;
+    // Looked up again by name, `rootfs` now leads into the scratch tmpfs.
+    let scratch = open_at(state_dir, "rootfs")?;
+    let mut lowers = Vec::with_capacity(count);
+    for (i, path) in layered.lowers.iter().enumerate() {
+        if cfg.trees_from_parent {
+            let stage = format!("lower/{i}");
+            let tree = trees
+                .next()
+                .ok_or(ChannelError::Closed("receiving layers"))?;
+            mounts::attach(&tree, &open_at(&scratch, &stage)?)
+                .map_err(step(format!("attach layer {}", path.display())))?;
+            lowers.push(open_at(&scratch, &stage)?);
+        } else {
+            lowers.push(open_path(path)?);
+        }
+    }
+    rootfs::mount_overlay(
+        &rootfs::OverlayDirs {
+            lowers: &lowers,
+            upper: &upper,
+            work: &work,
+        },
+        &open_at(&scratch, "merged")?,
+    )?;
+    Ok(Root::from_fd(open_at(&scratch, "merged")?))
 }
 
 /// Connects to the seccomp agent at `listenerPath`, with the state it will get (this

@@ -495,7 +495,10 @@ fn host_trees(
         .map_err(io_err("open the container's user namespace"))?;
     let idmapped = idmapped_trees(bundle);
     let joined = bundle.user_namespace.joined().is_some();
-    let mut trees = vec![rootfs_tree(bundle, idmapped, userns.as_fd(), staging)?];
+    let mut trees = match &bundle.layered {
+        Some(layered) => layer_trees(layered, bundle.user_namespace.idmap(), userns.as_fd())?,
+        None => vec![rootfs_tree(bundle, idmapped, userns.as_fd(), staging)?],
+    };
     for m in bundle
         .mounts
         .iter()
@@ -539,6 +542,44 @@ fn host_trees(
                 }
             }
         }
+        trees.push(tree);
+    }
+    Ok(trees)
+}
+
+/// rsafe's image layers as root's `rsafe run` sends them ([`super::layered`]): each a
+/// read-only tree, id-mapped into the container's user namespace when its owner is none of
+/// the container's ids (a root store's layers are host root's), bottom first. The container
+/// side mounts their overlay with its writable layer.
+fn layer_trees(
+    layered: &super::layered::LayeredRoot,
+    idmap: &crate::runtime::idmap::IdMap,
+    userns: BorrowedFd<'_>,
+) -> Result<Vec<OwnedFd>, OciError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut trees = Vec::new();
+    for path in &layered.lowers {
+        let what = || format!("layer {}", path.display());
+        let owner = std::fs::metadata(path)
+            .map_err(|source| OciError::Io {
+                what: what(),
+                source,
+            })?
+            .uid();
+        let tree = mounts::clone_host_tree(path).map_err(|source| OciError::Io {
+            what: what(),
+            source,
+        })?;
+        let mut attrs = libc::MOUNT_ATTR_RDONLY;
+        let mut via = None;
+        if idmap.container_uid(owner).is_none() {
+            attrs |= libc::MOUNT_ATTR_IDMAP;
+            via = Some(userns);
+        }
+        sys::set_mount_attrs(tree.as_fd(), attrs, via, true).map_err(|source| OciError::Io {
+            what: format!("id-map {}", what()),
+            source,
+        })?;
         trees.push(tree);
     }
     Ok(trees)

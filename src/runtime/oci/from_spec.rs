@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::layered;
 use crate::runtime::idmap::{IdMap, IdRange};
 use crate::runtime::policy::Policy;
 use crate::runtime::spec::{BindOwnership, MountSpec, NetworkMode, Spec, UlimitName};
@@ -386,7 +387,7 @@ fn annotations(spec: &Spec) -> BTreeMap<String, String> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    a.insert(key("rootfs.lowers"), Value::from(lowers).to_string());
+    a.insert(layered::LOWERS.to_string(), Value::from(lowers).to_string());
     a.insert(key("init"), spec.init.to_string());
     a.insert(
         key("network"),
@@ -486,15 +487,51 @@ fn read_in_layers(lowers: &[PathBuf], path: &str) -> Result<String, FromSpecErro
     Ok(String::new())
 }
 
-/// Where the generated files are in the container's own mount namespace: on the scratch
-/// tmpfs rsafe lays over its directory (`etc-hostname`, `etc-hosts`, `etc-resolv.conf`).
+/// Where the generated files are on the host: the container directory's `etc/` (`hostname`,
+/// `hosts`, `resolv.conf`), written by [`write_etc_files`] for `rsafe-runtime` to bind.
 /// (`--read-only` seals the root after they are mounted, so it gets them too.)
 pub fn etc_files(dir: &ContainerDir, spec: &Spec) -> EtcFiles {
+    let etc = dir.path.join("etc");
     EtcFiles {
-        hostname: Some(dir.path.join("etc-hostname")),
-        hosts: Some(dir.path.join("etc-hosts")),
-        resolv_conf: gets_resolv_conf(spec).then(|| dir.path.join("etc-resolv.conf")),
+        hostname: Some(etc.join("hostname")),
+        hosts: Some(etc.join("hosts")),
+        resolv_conf: gets_resolv_conf(spec).then(|| etc.join("resolv.conf")),
     }
+}
+
+/// Writes the files of [`etc_files`] with what `rsafe run`'s container side generates for
+/// them (world-readable, in a directory anyone may enter: the container's root, any host id,
+/// reads them through the bind), each whole or, on failure, named.
+fn write_etc_files(etc: &EtcFiles, spec: &Spec, hostname: &str) -> Result<(), FromSpecError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let (hosts, resolv) = crate::runtime::container::etc_contents(spec, hostname, false);
+    let hostname = format!("{hostname}\n");
+    let files = [
+        (&etc.hostname, Some(hostname)),
+        (&etc.hosts, Some(hosts)),
+        (&etc.resolv_conf, resolv),
+    ];
+    for (path, content) in files {
+        let (Some(path), Some(content)) = (path, content) else {
+            continue;
+        };
+        let io_at = |source| FromSpecError::Io {
+            what: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            match std::fs::DirBuilder::new().mode(0o755).create(parent) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_at(e)),
+                _ => {}
+            }
+            // Whatever the umask: the container's root is another host id.
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                .map_err(io_at)?;
+        }
+        std::fs::write(path, content).map_err(io_at)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io_at)?;
+    }
+    Ok(())
 }
 
 /// Writes `config.json` beside the container's `spec.json` (mode 0600: it has the
@@ -508,25 +545,32 @@ pub fn write_config(
 ) -> Result<Option<String>, FromSpecError> {
     let path = dir.path.join("config.json");
     let short: String = dir.id.chars().take(12).collect();
+    let hostname = spec.hostname.as_deref().unwrap_or(&short);
+    let etc = etc_files(dir, spec);
     let config = resolve_user(spec).and_then(|user| {
-        let etc = etc_files(dir, spec);
         let ctx = Context {
             root: &dir.rootfs(),
             idmap,
-            hostname: spec.hostname.as_deref().unwrap_or(&short),
+            hostname,
             etc: &etc,
             user: &user,
             time_namespace: crate::runtime::namespaces::time_supported(),
         };
         to_config(spec, &ctx)
     });
-    let config = match config {
+    let mut config = match config {
         Ok(c) => c,
         Err(e @ (FromSpecError::Unsupported { .. } | FromSpecError::User(_))) => {
             return Ok(Some(format!("{}: not written: {e}", path.display())));
         }
         Err(e) => return Err(e),
     };
+    // The writable layer, so that rsafe-runtime mounts the layered root itself.
+    for (key, sub) in [(layered::UPPER, dir.upper()), (layered::WORK, dir.work())] {
+        config["annotations"][key] = json!(sub);
+    }
+    // Before the config that names them: a config never binds a file that is not there.
+    write_etc_files(&etc, spec, hostname)?;
     // Each failure names the file it failed on (written whole to a temporary, then renamed).
     let tmp = dir.path.join(".config.json.tmp");
     let io_at = |file: &Path| {
@@ -624,7 +668,13 @@ mod tests {
             time_namespace: false,
         };
         let config = to_config(spec, &ctx).unwrap();
-        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        // Not in a store: the root is `rootfs/`, not the layers (see `layered`).
+        let mut bare = config.clone();
+        bare["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove(layered::LOWERS);
+        std::fs::write(dir.path().join("config.json"), bare.to_string()).unwrap();
         let bundle = Bundle::load(dir.path(), Path::new("/nonexistent")).unwrap();
         (config, bundle)
     }

@@ -58,6 +58,7 @@ pub mod events;
 pub mod exec;
 pub mod from_spec;
 pub mod hooks;
+pub mod layered;
 pub mod lifecycle;
 mod notify;
 pub mod overlay;
