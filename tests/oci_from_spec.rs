@@ -9,6 +9,12 @@
 //! inherent in the two ways of starting, one left for phase 2) are listed in [`ALLOWED`] with
 //! their reason. Root's runs and the test user's (rootless, with subordinate ids) are compared.
 //!
+//! Phase 2a: for an image (`rsafe create IMAGE`), the config runs as it is written, with
+//! nothing done by the test ([`standalone_config_runs_under_rsafe_runtime`]): rsafe-runtime
+//! mounts the layers its annotations name, which must be the store's own
+//! ([`hostile_layer_annotations_are_refused_naming_the_annotation`]). The flag cases above
+//! run a directory root filesystem, outside any store: for them the test is still the runner.
+//!
 //! Runs as root (the runtime's bundle root is an overlay the test mounts); `RSAFE_TEST_REQUIRE=1`
 //! makes a missing root a failure rather than a skip.
 #[path = "support/run.rs"]
@@ -307,6 +313,11 @@ impl RunnerRoot {
                 .arg(&merged),
         );
         config["root"]["path"] = json!(merged);
+        // The test is the runner here: rsafe-runtime must bind `merged`, not mount the layers.
+        let annotations = config["annotations"].as_object_mut().unwrap();
+        for key in LAYERED {
+            annotations.remove(*key);
+        }
         for m in config["mounts"].as_array_mut().unwrap() {
             let dest = m["destination"].as_str().unwrap().to_string();
             if let Some(file) = dest.strip_prefix("/etc/") {
@@ -353,47 +364,60 @@ impl Drop for RunnerRoot {
 fn through_runtime(caller: Caller, name: &str, config: &Value, run: &Sections) -> Sections {
     let mut config = config.clone();
     let bundle = RunnerRoot::new(&mut config, run);
+    run_bundle(caller, name, bundle.dir.path())
+}
+
+/// The annotations of rsafe's layered root, which rsafe-runtime mounts itself.
+const LAYERED: &[&str] = &[
+    "io.github.rsafe.rootfs.lowers",
+    "io.github.rsafe.rootfs.upper",
+    "io.github.rsafe.rootfs.work",
+];
+
+/// `rsafe runtime` as `caller`, with the state root `root`.
+fn runtime(caller: Caller, root: &Path) -> Command {
+    let mut c = match caller {
+        Caller::Host => Command::new(support::rsafe_bin()),
+        Caller::User | Caller::UserWithSubids => {
+            let (uid, gid) = support::test_user().expect("test user");
+            let mut c = Command::new("setpriv");
+            c.args([
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--init-groups".into(),
+            ]);
+            if caller == Caller::User {
+                // As its rsafe run: no set-uid helper works, the map is its uid alone.
+                c.args(["--inh-caps=-all", "--bounding-set=-all"]);
+            }
+            c.arg("--").arg(support::rsafe_bin());
+            c
+        }
+    };
+    c.arg("runtime").arg("--root").arg(root);
+    c
+}
+
+/// The probe's sections through `rsafe runtime create`, `start`, `state` and `delete` of the
+/// bundle in `bundle_dir`, its output read from a file until the end marker.
+fn run_bundle(caller: Caller, name: &str, bundle_dir: &Path) -> Sections {
     let state_root = shared_tempdir("rsafe-fromspec-root-");
     fs::set_permissions(state_root.path(), fs::Permissions::from_mode(0o777)).unwrap();
-    let out_path = bundle.dir.path().join("out");
-    let err_path = bundle.dir.path().join("err");
+    let outputs = shared_tempdir("rsafe-fromspec-out-");
+    let out_path = outputs.path().join("out");
+    let err_path = outputs.path().join("err");
     let id = format!("fromspec-{name}");
     let rt = |args: &[&str]| {
-        let mut c = match caller {
-            Caller::Host => Command::new(support::rsafe_bin()),
-            Caller::User | Caller::UserWithSubids => {
-                let (uid, gid) = support::test_user().expect("test user");
-                let mut c = Command::new("setpriv");
-                c.args([
-                    format!("--reuid={uid}"),
-                    format!("--regid={gid}"),
-                    "--init-groups".into(),
-                ]);
-                if caller == Caller::User {
-                    // As its rsafe run: no set-uid helper works, the map is its uid alone.
-                    c.args(["--inh-caps=-all", "--bounding-set=-all"]);
-                }
-                c.arg("--").arg(support::rsafe_bin());
-                c
-            }
-        };
-        c.arg("runtime")
-            .arg("--root")
-            .arg(state_root.path())
-            .args(args);
+        let mut c = runtime(caller, state_root.path());
+        c.args(args);
         c
     };
-    let status = rt(&[
-        "create",
-        "--bundle",
-        bundle.dir.path().to_str().unwrap(),
-        &id,
-    ])
-    .stdin(Stdio::null())
-    .stdout(fs::File::create(&out_path).unwrap())
-    .stderr(fs::File::create(&err_path).unwrap())
-    .status()
-    .unwrap();
+    let status = rt(&["create", "--bundle", bundle_dir.to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
     let err = || fs::read_to_string(&err_path).unwrap_or_default();
     assert!(status.success(), "{name}: rsafe runtime create: {}", err());
     let start = rt(&["start", &id]).output().unwrap();
@@ -415,6 +439,10 @@ fn through_runtime(caller: Caller, name: &str, config: &Value, run: &Sections) -
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    let state = rt(&["state", &id]).output().unwrap();
+    let state: Value = serde_json::from_slice(&state.stdout)
+        .unwrap_or_else(|e| panic!("{name}: rsafe runtime state: {e}: {state:?}"));
+    assert_eq!(state["id"], json!(id), "{name}: state");
     let deleted = rt(&["delete", "--force", &id]).output().unwrap();
     assert!(
         deleted.status.success(),
@@ -775,5 +803,154 @@ fn a_learning_run_writes_no_config_and_says_why() {
     let containers = store.path().join("containers");
     for entry in fs::read_dir(&containers).unwrap() {
         assert!(!entry.unwrap().path().join("config.json").exists());
+    }
+}
+
+/// Phase 2a: the `config.json` that `rsafe create IMAGE` writes runs under `rsafe runtime
+/// create/start/state/delete` with nothing done by the test (rsafe-runtime mounts the image's
+/// layers and the container's writable layer from its annotations, and binds the `/etc` files
+/// `create` wrote beside it), and the probe sees what it sees under `rsafe run` of the same
+/// image and flags. Root and the test user, with and without subordinate ids.
+#[test]
+fn standalone_config_runs_under_rsafe_runtime() {
+    if !support::have(
+        "root (the test user's runs are made with setpriv)",
+        support::is_root(),
+    ) {
+        return;
+    }
+    let layout = support::busybox_layout();
+    let mut failures = Vec::new();
+    for caller in callers() {
+        let store = support::temp_root();
+        let load = caller
+            .command(store.path())
+            .args(["-q", "load"])
+            .arg(&layout)
+            .output()
+            .unwrap();
+        assert!(load.status.success(), "{caller:?}: rsafe load: {load:?}");
+        for (name, flags) in STANDALONE_CASES {
+            let with = |cmd: &str, n: &str| {
+                let out = caller
+                    .command(store.path())
+                    .args([cmd, "--name", n, "--hostname", "probe-host"])
+                    .args(*flags)
+                    .args(["oci-busybox:root", PROBE])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{caller:?} {name}: rsafe {cmd}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let run = sections(&with("run", &format!("ran-{name}")));
+            assert!(
+                run.contains_key("end"),
+                "{caller:?} {name}: rsafe run: {run:?}"
+            );
+            let id = with("create", &format!("made-{name}")).trim().to_string();
+            let bundle = store.path().join("containers").join(&id);
+            let config: Value =
+                serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+            for key in LAYERED {
+                assert!(
+                    config["annotations"][key].is_string(),
+                    "{caller:?} {name}: no {key} in {}",
+                    config["annotations"]
+                );
+            }
+            let oci = run_bundle(caller, name, &bundle);
+            let case = format!("{caller:?} standalone {name}");
+            failures.extend(compare(&case, &run, &oci, &allowed(caller, &config)));
+            // The workload wrote through the overlay into the container's own writable layer.
+            assert!(
+                bundle.join("upper/etc").is_dir(),
+                "{case}: nothing in {}",
+                bundle.join("upper").display()
+            );
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "rsafe run and rsafe-runtime of rsafe create's config differ:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Flags for [`standalone_config_runs_under_rsafe_runtime`]: the default, a read-only root and
+/// the host's network (the three ways of `/etc/resolv.conf`: none, none, the host's).
+const STANDALONE_CASES: &[(&str, &[&str])] = &[
+    ("default", &[]),
+    ("read-only", &["--read-only"]),
+    ("network-host", &["--network", "host"]),
+];
+
+/// A bundle whose layer annotation leads out of its store (another directory, `..`, a symlink)
+/// is refused with one line naming the annotation, and no container is left.
+#[test]
+fn hostile_layer_annotations_are_refused_naming_the_annotation() {
+    if !support::have(
+        "root (root's runtime mounts the layers)",
+        support::is_root(),
+    ) {
+        return;
+    }
+    let store = support::temp_root();
+    let load = support::rsafe(store.path())
+        .args(["-q", "load"])
+        .arg(support::busybox_layout())
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "rsafe load: {load:?}");
+    let made = support::rsafe(store.path())
+        .args(["create", "oci-busybox:root", "true"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "rsafe create: {made:?}");
+    let id = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let bundle = store.path().join("containers").join(&id);
+    let config_path = bundle.join("config.json");
+    let config: Value = serde_json::from_slice(&fs::read(&config_path).unwrap()).unwrap();
+    let key = "io.github.rsafe.rootfs.lowers";
+    let layers: Vec<String> =
+        serde_json::from_str(config["annotations"][key].as_str().unwrap()).unwrap();
+    let link = store.path().join("layers/rsafe-test-link");
+    std::os::unix::fs::symlink("/", &link).unwrap();
+    let outside = shared_tempdir("rsafe-fromspec-hostile-");
+    let dotdot = format!("{}/../../containers/{id}", layers[0]);
+    for hostile in [
+        outside.path().to_str().unwrap(),
+        "/",
+        dotdot.as_str(),
+        link.to_str().unwrap(),
+    ] {
+        let mut c = config.clone();
+        let mut lowers = layers.clone();
+        lowers.push(hostile.to_string());
+        c["annotations"][key] = json!(serde_json::to_string(&lowers).unwrap());
+        fs::write(&config_path, serde_json::to_vec(&c).unwrap()).unwrap();
+        let root = shared_tempdir("rsafe-fromspec-root-");
+        let out = runtime(Caller::Host, root.path())
+            .args(["create", "--bundle"])
+            .arg(&bundle)
+            .arg("hostile")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{hostile}: created: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{hostile}: {stderr}");
+        assert!(
+            stderr.contains(&format!("annotations.{key}")) && stderr.contains(hostile),
+            "{hostile}: {stderr}"
+        );
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "{hostile}: create left something in its state root"
+        );
     }
 }
