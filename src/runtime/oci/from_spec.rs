@@ -18,9 +18,12 @@
 //! - Mounts: in the order and with the options rsafe's own code mounts them (proc, `/dev` and
 //!   what is under it, sysfs with its own network, the generated files, then the volumes and
 //!   tmpfs mounts); the device nodes and `/dev` links both sides add themselves.
-//! - What is the runner's and not the runtime's (the overlay of the image's layers, rsafe's
-//!   init as pid 1, a volume seeded from the image, slirp4netns attached between create and
-//!   start) is recorded as an `io.github.rsafe.*` annotation, as podman records its own.
+//! - What is the runner's and not the runtime's (rsafe's init as pid 1, a volume seeded from
+//!   the image, slirp4netns attached between create and start) is recorded as an
+//!   `io.github.rsafe.*` annotation, as podman records its own. So is the overlay of the
+//!   image's layers and the container's writable layer, which `rsafe-runtime` mounts itself
+//!   ([`super::layered`]), and the generated `/etc` files are written beside the config
+//!   (`containers/<id>/etc/`): the config runs as it is, with nothing mounted by hand.
 //! - What a bundle cannot say (a named network, joining another container's namespaces, a
 //!   per-mount id map, a policy's own landlock rules or masked paths) is an error naming the
 //!   flag or field: never a config that quietly describes another container.

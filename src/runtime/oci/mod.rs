@@ -16,7 +16,8 @@
 //!                         oom_score_adj, joined sysctls
 //!                         record (pid), createRuntime and
 //!                           prestart hooks
-//!                         [root] rootfs + bind trees,
+//!                         [root] rootfs (or rsafe's layers:
+//!                           [`layered`]) + bind trees,
 //!                           id-mapped if rsafe added userns
 //!                         BundleGo [+ trees, console] ───────▶ root of the userns, hostname,
 //!                                                              lo up, cgroupns, sysctls,
