@@ -490,23 +490,25 @@ fn read_in_layers(lowers: &[PathBuf], path: &str) -> Result<String, FromSpecErro
     Ok(String::new())
 }
 
-/// Where the generated files are on the host: the container directory's `etc/` (`hostname`,
-/// `hosts`, `resolv.conf`), written by [`write_etc_files`] for `rsafe-runtime` to bind.
-/// (`--read-only` seals the root after they are mounted, so it gets them too.)
+/// Where the generated files are on the host: in the container's directory (`etc-hostname`,
+/// `etc-hosts`, `etc-resolv.conf`, the names `rsafe run`'s container side gives them on the
+/// scratch tmpfs that hides this directory in its namespace; no directory of their own: a
+/// block less for `create` on a nearly full store), written by [`write_etc_files`] for
+/// `rsafe-runtime` to bind. (`--read-only` seals the root after they are mounted, so it gets
+/// them too.)
 pub fn etc_files(dir: &ContainerDir, spec: &Spec) -> EtcFiles {
-    let etc = dir.path.join("etc");
     EtcFiles {
-        hostname: Some(etc.join("hostname")),
-        hosts: Some(etc.join("hosts")),
-        resolv_conf: gets_resolv_conf(spec).then(|| etc.join("resolv.conf")),
+        hostname: Some(dir.path.join("etc-hostname")),
+        hosts: Some(dir.path.join("etc-hosts")),
+        resolv_conf: gets_resolv_conf(spec).then(|| dir.path.join("etc-resolv.conf")),
     }
 }
 
 /// Writes the files of [`etc_files`] with what `rsafe run`'s container side generates for
-/// them (world-readable, in a directory anyone may enter: the container's root, any host id,
-/// reads them through the bind), each whole or, on failure, named.
+/// them (world-readable, in the container's directory that any host id may enter: the
+/// container's root reads them through the bind), each whole or, on failure, named.
 fn write_etc_files(etc: &EtcFiles, spec: &Spec, hostname: &str) -> Result<(), FromSpecError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let (hosts, resolv) = crate::runtime::container::etc_contents(spec, hostname, false);
     let hostname = format!("{hostname}\n");
     let files = [
@@ -522,16 +524,8 @@ fn write_etc_files(etc: &EtcFiles, spec: &Spec, hostname: &str) -> Result<(), Fr
             what: path.display().to_string(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            match std::fs::DirBuilder::new().mode(0o755).create(parent) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_at(e)),
-                _ => {}
-            }
-            // Whatever the umask: the container's root is another host id.
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
-                .map_err(io_at)?;
-        }
         std::fs::write(path, content).map_err(io_at)?;
+        // Whatever the umask: the container's root is another host id.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io_at)?;
     }
     Ok(())
