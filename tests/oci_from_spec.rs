@@ -709,6 +709,10 @@ fn through_crun(name: &str, config: &Value, run: &Sections) -> Sections {
     let mut config = config.clone();
     let bundle = RunnerRoot::new(&mut config, run);
     let state_root = shared_tempdir("rsafe-fromspec-crun-");
+    // Not /dev/null: crun (as runc) chowns a user-namespaced container's stdio to its root,
+    // which would give the host's /dev/null to a subordinate id (.ci/host-check.sh checks).
+    let stdin = state_root.path().join("stdin");
+    fs::write(&stdin, "").unwrap();
     let out = Command::new("unshare")
         .args(["-m", "sh", "-c"])
         .arg(
@@ -720,7 +724,7 @@ fn through_crun(name: &str, config: &Value, run: &Sections) -> Sections {
         .arg(state_root.path())
         .args(["run", "-b", bundle.dir.path().to_str().unwrap()])
         .arg(format!("fromspec-crun-{name}"))
-        .stdin(Stdio::null())
+        .stdin(fs::File::open(&stdin).unwrap())
         .output()
         .unwrap();
     assert!(
