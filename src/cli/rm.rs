@@ -82,9 +82,10 @@ fn anonymous_volumes(dir: &ContainerDir, name: &str) -> Result<Vec<String>> {
     }
 }
 
-/// Removes the anonymous volumes `names` of a removed container; one that cannot go is said,
-/// as docker says it, and the container stays removed.
-fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
+/// Removes the anonymous volumes `names` of a removed container (`rm -v`, or a `--rm` one
+/// `start` ran); one that cannot go is said, as docker says it, and the container stays
+/// removed.
+pub(super) fn remove_anonymous(store_root: &std::path::Path, names: &[String]) {
     let volumes = Volumes::of_store(store_root);
     for e in volumes.remove_anonymous(store_root, names, &IdMap::for_this_process()) {
         eprintln!("rsafe: warning: cannot remove an anonymous volume: {e}");

@@ -9,10 +9,8 @@ use anyhow::{Result, bail};
 use super::Global;
 use super::run::{detached_code, exit_code, notes_to_stderr};
 use crate::runtime::detach;
-use crate::runtime::idmap::IdMap;
 use crate::runtime::process;
 use crate::runtime::state::{self, ContainerDir};
-use crate::runtime::volume::Volumes;
 
 /// Start a created or stopped container
 ///
@@ -151,9 +149,6 @@ impl AutoRemoved {
         if dir.exists() {
             return;
         }
-        let volumes = Volumes::of_store(store_root);
-        for e in volumes.remove_anonymous(store_root, &names, &IdMap::for_this_process()) {
-            eprintln!("rsafe: warning: cannot remove an anonymous volume: {e}");
-        }
+        super::rm::remove_anonymous(store_root, &names);
     }
 }
