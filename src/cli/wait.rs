@@ -34,6 +34,9 @@ pub fn run(args: WaitArgs, global: &Global) -> Result<i32> {
 /// Waits until container `name` has ended and its exit is recorded; returns its exit code.
 fn wait_for(store_root: &std::path::Path, name: &str) -> Result<i32> {
     let (_, first) = state::find(store_root, name)?;
+    // A `--rm` container's rsafe lets go of its start lock early in the removal, so it looks
+    // Dead until its directory is gone: that much time is given before Dead is believed.
+    let mut removing_until = None;
     loop {
         // Looked up by id: a name may be taken by a new container once this one is removed.
         let (dir, state) = match state::find(store_root, &first.id) {
@@ -48,6 +51,14 @@ fn wait_for(store_root: &std::path::Path, name: &str) -> Result<i32> {
             Phase::Dead if dir.exit_unrecorded() => bail!(
                 "container {name} ended, but its exit could not be recorded: the store is full"
             ),
+            Phase::Dead
+                if state.auto_remove
+                    && *removing_until.get_or_insert_with(|| {
+                        std::time::Instant::now() + std::time::Duration::from_secs(2)
+                    }) > std::time::Instant::now() =>
+            {
+                std::thread::sleep(POLL)
+            }
             Phase::Dead => bail!(
                 "container {name} ended without its exit code being recorded (its rsafe was killed)"
             ),
